@@ -1,0 +1,4 @@
+//! The engine: decodes scap events, rebuilds system state, loads and
+//! evaluates Falco-syntax rules. It knows nothing of devices or sockets:
+//! events come in as bytes, alerts go out as values.
+#![deny(unsafe_op_in_unsafe_fn)]

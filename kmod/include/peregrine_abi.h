@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR MIT) */
+/*
+ * peregrine_abi.h - the contract between peregrine.ko and userspace.
+ *
+ * This is the only header shared by the kernel module and the Rust side
+ * (driver-sys runs bindgen over it), so the ABI is stated exactly once.
+ * Anything that changes the meaning or layout of what is defined here must
+ * bump PG_API_VERSION_MAJOR; userspace refuses a module whose major differs.
+ *
+ * Devices
+ *   One character device per possible CPU: /dev/peregrine<cpu>. Each device
+ *   owns one ring. A device may be held open by one process at a time
+ *   (a second open gets -EBUSY).
+ *
+ * Memory layout of one device, as seen through a single mmap() at offset 0
+ * of length PG_MMAP_LEN(buffer_size):
+ *
+ *     [ struct pg_ring_info, padded to one page ]
+ *     [ data pages 0 .. n-1 ]                      \  the same physical
+ *     [ data pages 0 .. n-1 again ]                /  pages, twice
+ *
+ *   Because the data is mapped twice back to back, a record that starts
+ *   near the end of the ring can be read as one contiguous slice: no
+ *   record is ever copied to be reassembled. The kernel keeps the same
+ *   double mapping for its writes.
+ *
+ * Ring protocol (single producer: the CPU's probes; single consumer)
+ *   head and tail are free-running byte counters; a byte offset into the
+ *   ring is counter & (buffer_size - 1). buffer_size is a power of two.
+ *   - The kernel writes a whole record at head, then publishes
+ *     head += record length with release ordering.
+ *   - Userspace reads head with acquire ordering, reads the records in
+ *     [tail, head) in place, then stores tail with release ordering to give
+ *     the space back (it may do so in batches).
+ *   - A record that does not fit in buffer_size - (head - tail) is not
+ *     written at all and n_drops_buffer is incremented: the ring never
+ *     holds a torn record.
+ *
+ * Records
+ *   Each record is one event in Falco's scap layout, unpadded, exactly as
+ *   it appears in an event block of a .scap file:
+ *     struct pg_event_hdr, then nparams parameter lengths (u16 each, or
+ *     u32 each for the event types the scap schema marks as large-payload),
+ *     then the parameter bytes back to back.
+ *   hdr.len counts the header, the length array and the parameters.
+ *   Event type numbers are Falco's (PPME_*), listed below for the events
+ *   this module emits.
+ */
+#ifndef PEREGRINE_ABI_H
+#define PEREGRINE_ABI_H
+
+#ifdef __KERNEL__
+#include <linux/types.h>
+#include <linux/ioctl.h>
+#else
+#include <stdint.h>
+#include <sys/ioctl.h>
+typedef uint8_t __u8;
+typedef uint16_t __u16;
+typedef uint32_t __u32;
+typedef uint64_t __u64;
+#endif
+
+#define PG_API_VERSION_MAJOR 1
+#define PG_API_VERSION_MINOR 0
+#define PG_API_VERSION_PATCH 0
+/* The value PG_IOCTL_GET_API_VERSION returns. */
+#define PG_API_VERSION \
+	(((__u64)PG_API_VERSION_MAJOR << 32) | \
+	 ((__u64)PG_API_VERSION_MINOR << 16) | \
+	 (__u64)PG_API_VERSION_PATCH)
+
+#define PG_DEVICE_PREFIX "peregrine"   /* /dev/peregrine<cpu> */
+#define PG_INFO_PAGE_SIZE 4096u
+#define PG_DEFAULT_BUFFER_SIZE (8u * 1024u * 1024u)
+#define PG_MIN_BUFFER_SIZE (2u * PG_INFO_PAGE_SIZE)
+#define PG_MAX_BUFFER_SIZE (1024u * 1024u * 1024u)
+#define PG_DEFAULT_SNAPLEN 80u
+#define PG_MAX_SNAPLEN 65000u
+/* Length of the one mmap() userspace makes of a device. */
+#define PG_MMAP_LEN(buffer_size) \
+	((__u64)PG_INFO_PAGE_SIZE + 2 * (__u64)(buffer_size))
+
+/*
+ * The shared info page, at offset 0 of the mapping. The producer's and the
+ * consumer's words live on separate cache lines so that neither side
+ * bounces the other's line on every record.
+ */
+struct pg_ring_info {
+	/* Written by the kernel only. */
+	__u64 head;                 /* bytes ever written (release) */
+	__u64 buffer_size;          /* bytes in the ring, a power of two */
+	__u64 n_evts;               /* records written */
+	__u64 n_drops_buffer;       /* records dropped: ring full */
+	__u64 n_drops_pf;           /* records dropped: fault reading user memory */
+	__u64 n_preemptions;        /* events skipped: probe re-entered on this CPU */
+	__u64 n_drops_sampling;     /* events skipped on purpose in dropping mode */
+	__u64 n_drops_too_large;    /* records dropped: larger than the whole ring */
+	__u8 pad_producer[64];      /* keeps tail off the producer's cache lines */
+	/* Written by userspace only. */
+	__u64 tail;                 /* bytes consumed (release) */
+	__u8 pad_consumer[56];
+};
+
+/* Event header: Falco's ppm_evt_hdr, packed. */
+struct pg_event_hdr {
+	__u64 ts;       /* nanoseconds since the epoch */
+	__u64 tid;      /* thread id (the kernel's pid) */
+	__u32 len;      /* whole record length, header included */
+	__u16 type;     /* PPME_* event type */
+	__u32 nparams;  /* number of parameters */
+} __attribute__((packed));
+
+#define PG_EVENT_HDR_LEN 26u
+
+/* Syscall interest set: one bit per x86-64 syscall number. */
+#define PG_SYSCALL_NR_MAX 512u
+struct pg_syscall_mask {
+	__u64 bits[PG_SYSCALL_NR_MAX / 64];
+};
+
+/*
+ * Dropping mode: when sampling_ratio > 1, only one syscall in
+ * sampling_ratio (per CPU, enter and exit kept together) is written; the
+ * others are counted in n_drops_sampling. Process lifecycle events (clone,
+ * execve, procexit) are always written so userspace state stays correct.
+ * A ratio of 0 or 1 turns dropping mode off. Must be a power of two.
+ */
+struct pg_sampling {
+	__u32 sampling_ratio;
+	__u32 reserved;
+};
+
+#define PG_IOCTL_MAGIC 'p'
+/* Read PG_API_VERSION of the loaded module. */
+#define PG_IOCTL_GET_API_VERSION _IOR(PG_IOCTL_MAGIC, 0, __u64)
+/* Start and stop writing events (all CPUs). */
+#define PG_IOCTL_START_CAPTURE _IO(PG_IOCTL_MAGIC, 1)
+#define PG_IOCTL_STOP_CAPTURE _IO(PG_IOCTL_MAGIC, 2)
+/* Bytes of I/O buffers copied into read/write events (all CPUs). */
+#define PG_IOCTL_SET_SNAPLEN _IOW(PG_IOCTL_MAGIC, 3, __u32)
+/* Syscalls whose events are written; others cost one bit test (all CPUs). */
+#define PG_IOCTL_SET_INTEREST _IOW(PG_IOCTL_MAGIC, 4, struct pg_syscall_mask)
+#define PG_IOCTL_SET_SAMPLING _IOW(PG_IOCTL_MAGIC, 5, struct pg_sampling)
+/* Ring size of this device, in bytes. */
+#define PG_IOCTL_GET_BUFFER_SIZE _IOR(PG_IOCTL_MAGIC, 6, __u64)
+
+#endif /* PEREGRINE_ABI_H */
