@@ -2,3 +2,5 @@
 //! evaluates Falco-syntax rules. It knows nothing of devices or sockets:
 //! events come in as bytes, alerts go out as values.
 #![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod field;
