@@ -1,0 +1,240 @@
+//! An alert as the outputs see it, and its two renderings: Falco's text
+//! line and Falco's JSON object (the shape Falcosidekick accepts).
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use chrono::{DateTime, Local, SecondsFormat, Utc};
+use serde_json::{Map, Value as Json};
+
+/// Falco's priorities, most severe first. Their order is the order of
+/// syslog severities, which is why the discriminants match them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    Emergency = 0,
+    Alert = 1,
+    Critical = 2,
+    Error = 3,
+    Warning = 4,
+    Notice = 5,
+    Informational = 6,
+    Debug = 7,
+}
+
+impl Priority {
+    /// The name Falco prints in alerts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Emergency => "Emergency",
+            Priority::Alert => "Alert",
+            Priority::Critical => "Critical",
+            Priority::Error => "Error",
+            Priority::Warning => "Warning",
+            Priority::Notice => "Notice",
+            Priority::Informational => "Informational",
+            Priority::Debug => "Debug",
+        }
+    }
+
+    /// Parses the names rules and configs use, case-insensitively, with
+    /// Falco's aliases (`info`).
+    pub fn parse(text: &str) -> Option<Priority> {
+        let p = match text.to_ascii_lowercase().as_str() {
+            "emergency" => Priority::Emergency,
+            "alert" => Priority::Alert,
+            "critical" => Priority::Critical,
+            "error" => Priority::Error,
+            "warning" => Priority::Warning,
+            "notice" => Priority::Notice,
+            "informational" | "info" => Priority::Informational,
+            "debug" => Priority::Debug,
+            _ => return None,
+        };
+        Some(p)
+    }
+
+    /// The syslog severity with the same meaning (RFC 5424 numbering).
+    pub fn syslog_severity(self) -> u8 {
+        self as u8
+    }
+}
+
+/// One alert, produced by the engine for a rule that matched, or by
+/// Peregrine itself (drops, stats) with `source` = "internal".
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// Event time, nanoseconds since the epoch.
+    pub time_ns: u64,
+    pub rule: String,
+    pub priority: Priority,
+    pub source: String,
+    pub tags: Vec<String>,
+    pub hostname: String,
+    /// The rule's output with its fields substituted.
+    pub output: String,
+    /// Each field the output names, with its value (`null` where Falco
+    /// prints `<NA>`), in the order the output names them.
+    pub output_fields: Vec<(String, Json)>,
+}
+
+/// How alerts are rendered, from the `json_*` and `time_format_iso_8601`
+/// config keys.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderOptions {
+    pub json_output: bool,
+    pub json_include_output_property: bool,
+    pub json_include_tags_property: bool,
+    pub time_format_iso_8601: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            json_output: false,
+            json_include_output_property: true,
+            json_include_tags_property: true,
+            time_format_iso_8601: false,
+        }
+    }
+}
+
+/// An alert rendered once and shared by every channel.
+#[derive(Debug, Clone)]
+pub struct RenderedAlert {
+    pub alert: Alert,
+    /// What text channels write: the JSON object when `json_output` is on,
+    /// otherwise Falco's `time: Priority output` line. No newline.
+    pub line: String,
+    /// The JSON object, always available: HTTP and gRPC send it whatever
+    /// `json_output` says.
+    pub json: String,
+}
+
+pub type SharedAlert = Arc<RenderedAlert>;
+
+pub fn render(alert: Alert, options: &RenderOptions) -> RenderedAlert {
+    let json = render_json(&alert, options);
+    let line = if options.json_output {
+        json.clone()
+    } else {
+        render_text(&alert, options)
+    };
+    RenderedAlert { alert, line, json }
+}
+
+fn event_time(time_ns: u64) -> DateTime<Utc> {
+    let secs = (time_ns / 1_000_000_000) as i64;
+    let nanos = (time_ns % 1_000_000_000) as u32;
+    DateTime::from_timestamp(secs, nanos).unwrap_or_default()
+}
+
+/// `19:38:41.152365823: Warning output`, in local time as Falco prints it,
+/// or with an ISO 8601 UTC timestamp when configured.
+fn render_text(alert: &Alert, options: &RenderOptions) -> String {
+    let time = event_time(alert.time_ns);
+    let mut line = String::with_capacity(alert.output.len() + 48);
+    if options.time_format_iso_8601 {
+        let _ = write!(line, "{}", time.format("%Y-%m-%dT%H:%M:%S%.9f%z"));
+    } else {
+        let local: DateTime<Local> = time.into();
+        let _ = write!(line, "{}", local.format("%H:%M:%S%.9f"));
+    }
+    let _ = write!(line, ": {} {}", alert.priority.as_str(), alert.output);
+    line
+}
+
+fn render_json(alert: &Alert, options: &RenderOptions) -> String {
+    let mut object = Map::new();
+    object.insert("hostname".into(), Json::String(alert.hostname.clone()));
+    if options.json_include_output_property {
+        object.insert("output".into(), Json::String(alert.output.clone()));
+    }
+    let fields: Map<String, Json> = alert.output_fields.iter().cloned().collect();
+    object.insert("output_fields".into(), Json::Object(fields));
+    object.insert("priority".into(), Json::String(alert.priority.as_str().into()));
+    object.insert("rule".into(), Json::String(alert.rule.clone()));
+    object.insert("source".into(), Json::String(alert.source.clone()));
+    if options.json_include_tags_property {
+        let tags = alert.tags.iter().cloned().map(Json::String).collect();
+        object.insert("tags".into(), Json::Array(tags));
+    }
+    let time = event_time(alert.time_ns).to_rfc3339_opts(SecondsFormat::Nanos, true);
+    object.insert("time".into(), Json::String(time));
+    Json::Object(object).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Alert {
+        Alert {
+            time_ns: 1_700_000_000_123_456_789,
+            rule: "Write below etc".into(),
+            priority: Priority::Error,
+            source: "syscall".into(),
+            tags: vec!["filesystem".into(), "T1565".into()],
+            hostname: "box".into(),
+            output: "File below /etc opened for writing (file=/etc/x)".into(),
+            output_fields: vec![
+                ("fd.name".into(), Json::String("/etc/x".into())),
+                ("proc.pid".into(), Json::from(42u64)),
+                ("user.name".into(), Json::Null),
+            ],
+        }
+    }
+
+    #[test]
+    fn json_has_falcosidekick_shape() {
+        let rendered = render(sample(), &RenderOptions::default());
+        let v: Json = serde_json::from_str(&rendered.json).unwrap();
+        assert_eq!(v["rule"], "Write below etc");
+        assert_eq!(v["priority"], "Error");
+        assert_eq!(v["source"], "syscall");
+        assert_eq!(v["hostname"], "box");
+        assert_eq!(v["time"], "2023-11-14T22:13:20.123456789Z");
+        assert_eq!(v["output_fields"]["proc.pid"], 42);
+        assert_eq!(v["output_fields"]["user.name"], Json::Null);
+        assert_eq!(v["tags"][1], "T1565");
+        assert!(v["output"].as_str().unwrap().contains("/etc/x"));
+    }
+
+    #[test]
+    fn json_properties_can_be_left_out() {
+        let options = RenderOptions {
+            json_output: true,
+            json_include_output_property: false,
+            json_include_tags_property: false,
+            ..RenderOptions::default()
+        };
+        let rendered = render(sample(), &options);
+        let v: Json = serde_json::from_str(&rendered.line).unwrap();
+        assert!(v.get("output").is_none());
+        assert!(v.get("tags").is_none());
+        assert_eq!(v["rule"], "Write below etc");
+    }
+
+    #[test]
+    fn text_line_is_time_priority_output() {
+        let options = RenderOptions { time_format_iso_8601: true, ..RenderOptions::default() };
+        let rendered = render(sample(), &options);
+        assert_eq!(
+            rendered.line,
+            "2023-11-14T22:13:20.123456789+0000: Error File below /etc opened for writing (file=/etc/x)"
+        );
+        let plain = render(sample(), &RenderOptions::default());
+        let (time, rest) = plain.line.split_once(": ").unwrap();
+        assert_eq!(time.len(), "22:13:20.123456789".len());
+        assert!(time.ends_with(".123456789"));
+        assert_eq!(rest, "Error File below /etc opened for writing (file=/etc/x)");
+    }
+
+    #[test]
+    fn priorities_parse_case_insensitively_and_map_to_syslog() {
+        assert_eq!(Priority::parse("WARNING"), Some(Priority::Warning));
+        assert_eq!(Priority::parse("info"), Some(Priority::Informational));
+        assert_eq!(Priority::parse("loud"), None);
+        assert_eq!(Priority::Critical.syslog_severity(), 2);
+        assert!(Priority::Emergency < Priority::Debug);
+    }
+}

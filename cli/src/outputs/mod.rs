@@ -1,0 +1,240 @@
+//! Alert channels, run off the event path.
+//!
+//! The event loop hands each alert to [`Dispatcher::send`], which renders it
+//! once and offers it to every channel's bounded queue without blocking. A
+//! channel is a thread that drains its queue. A slow channel fills only its
+//! own queue: what does not fit is counted per channel and reported (stats,
+//! metrics and a rate-limited line on stderr), never dropped silently.
+
+mod file;
+mod http;
+mod program;
+mod stdout;
+mod syslog;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+
+use crate::alert::{render, Alert, RenderOptions, SharedAlert};
+
+pub use self::file::FileChannel;
+pub use self::http::{HttpChannel, HttpOptions};
+pub use self::program::ProgramChannel;
+pub use self::stdout::StdoutChannel;
+pub use self::syslog::SyslogChannel;
+
+/// Why a channel could not deliver an alert.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("{channel}: {source}")]
+    Io {
+        channel: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{channel}: {message}")]
+    Other { channel: &'static str, message: String },
+}
+
+/// A place alerts go. Each runs on its own thread, so `emit` may block.
+pub trait Channel: Send {
+    fn name(&self) -> &'static str;
+    fn emit(&mut self, alert: &SharedAlert) -> Result<(), OutputError>;
+    /// Called when the queue is momentarily empty and at shutdown.
+    fn flush(&mut self) -> Result<(), OutputError> {
+        Ok(())
+    }
+    /// Called after SIGUSR1 (logrotate): reopen whatever the channel holds.
+    fn reopen(&mut self) -> Result<(), OutputError> {
+        Ok(())
+    }
+}
+
+/// Counters of one channel, shared between the event loop and its thread.
+#[derive(Debug, Default)]
+pub struct ChannelStats {
+    pub sent: AtomicU64,
+    pub overflowed: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// A snapshot of one channel's counters, for stats and metrics.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelReport {
+    pub name: &'static str,
+    pub sent: u64,
+    pub overflowed: u64,
+    pub failed: u64,
+    pub queued: usize,
+}
+
+struct Lane {
+    name: &'static str,
+    queue: Sender<Message>,
+    stats: Arc<ChannelStats>,
+    worker: JoinHandle<()>,
+}
+
+enum Message {
+    Alert(SharedAlert),
+    Reopen,
+}
+
+/// Fans alerts out to the configured channels.
+pub struct Dispatcher {
+    lanes: Vec<Lane>,
+    render: RenderOptions,
+    last_overflow_report: Option<Instant>,
+}
+
+/// Queue bound per channel when the config does not set one.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
+
+impl Dispatcher {
+    /// `capacity` bounds each channel's queue (0: unbounded, as Falco's
+    /// `outputs_queue.capacity: 0`).
+    pub fn new(
+        channels: Vec<Box<dyn Channel>>,
+        render: RenderOptions,
+        capacity: usize,
+    ) -> std::io::Result<Self> {
+        let lanes = channels
+            .into_iter()
+            .map(|channel| {
+                let (queue, receiver) = if capacity == 0 {
+                    crossbeam_channel::unbounded()
+                } else {
+                    crossbeam_channel::bounded(capacity)
+                };
+                let stats = Arc::new(ChannelStats::default());
+                let name = channel.name();
+                let worker_stats = Arc::clone(&stats);
+                let worker = std::thread::Builder::new()
+                    .name(format!("output-{name}"))
+                    .spawn(move || drain(channel, receiver, &worker_stats))?;
+                Ok(Lane { name, queue, stats, worker })
+            })
+            .collect::<std::io::Result<_>>()?;
+        Ok(Dispatcher { lanes, render, last_overflow_report: None })
+    }
+
+    /// Renders the alert once and queues it on every channel. Never blocks.
+    pub fn send(&mut self, alert: Alert) {
+        let shared: SharedAlert = Arc::new(render(alert, &self.render));
+        let mut overflowed = false;
+        for lane in &self.lanes {
+            match lane.queue.try_send(Message::Alert(Arc::clone(&shared))) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    lane.stats.overflowed.fetch_add(1, Ordering::Relaxed);
+                    overflowed = true;
+                }
+            }
+        }
+        if overflowed {
+            self.report_overflow();
+        }
+    }
+
+    /// Asks every channel to reopen its files or connections (SIGUSR1).
+    pub fn reopen(&self) {
+        for lane in &self.lanes {
+            // A full queue still gets the request: it waits behind the
+            // alerts already queued, which is the order logrotate expects.
+            let _ = lane.queue.send(Message::Reopen);
+        }
+    }
+
+    pub fn reports(&self) -> Vec<ChannelReport> {
+        self.lanes
+            .iter()
+            .map(|lane| ChannelReport {
+                name: lane.name,
+                sent: lane.stats.sent.load(Ordering::Relaxed),
+                overflowed: lane.stats.overflowed.load(Ordering::Relaxed),
+                failed: lane.stats.failed.load(Ordering::Relaxed),
+                queued: lane.queue.len(),
+            })
+            .collect()
+    }
+
+    /// Total alerts queued now, over all channels.
+    pub fn queue_depth(&self) -> usize {
+        self.lanes.iter().map(|lane| lane.queue.len()).sum()
+    }
+
+    /// Delivers everything queued, flushes every channel and stops the
+    /// threads. Returns the final counters.
+    pub fn shutdown(self) -> Vec<ChannelReport> {
+        let mut reports = Vec::with_capacity(self.lanes.len());
+        for lane in self.lanes {
+            drop(lane.queue);
+            if lane.worker.join().is_err() {
+                eprintln!("peregrine: the {} output thread panicked", lane.name);
+            }
+            reports.push(ChannelReport {
+                name: lane.name,
+                sent: lane.stats.sent.load(Ordering::Relaxed),
+                overflowed: lane.stats.overflowed.load(Ordering::Relaxed),
+                failed: lane.stats.failed.load(Ordering::Relaxed),
+                queued: 0,
+            });
+        }
+        reports
+    }
+
+    fn report_overflow(&mut self) {
+        let now = Instant::now();
+        if self.last_overflow_report.is_some_and(|t| now.duration_since(t) < Duration::from_secs(10)) {
+            return;
+        }
+        self.last_overflow_report = Some(now);
+        for lane in &self.lanes {
+            let lost = lane.stats.overflowed.load(Ordering::Relaxed);
+            if lost > 0 {
+                eprintln!(
+                    "peregrine: output '{}' is too slow: {lost} alerts did not fit its queue so far",
+                    lane.name
+                );
+            }
+        }
+    }
+}
+
+fn drain(mut channel: Box<dyn Channel>, queue: Receiver<Message>, stats: &ChannelStats) {
+    let mut last_error_report: Option<Instant> = None;
+    let mut report = |error: OutputError| {
+        stats.failed.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        if last_error_report.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) {
+            last_error_report = Some(now);
+            eprintln!("peregrine: output error: {error}");
+        }
+    };
+    while let Ok(message) = queue.recv() {
+        let result = match message {
+            Message::Alert(alert) => channel.emit(&alert).map(|()| {
+                stats.sent.fetch_add(1, Ordering::Relaxed);
+            }),
+            Message::Reopen => channel.reopen(),
+        };
+        if let Err(error) = result {
+            report(error);
+        }
+        if queue.is_empty() {
+            if let Err(error) = channel.flush() {
+                report(error);
+            }
+        }
+    }
+    if let Err(error) = channel.flush() {
+        report(error);
+    }
+}
+
+#[cfg(test)]
+mod tests;
