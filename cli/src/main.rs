@@ -2,6 +2,7 @@
 
 mod alert;
 mod config;
+mod drops;
 mod outputs;
 
 fn main() {
