@@ -7,12 +7,16 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod abi;
+mod device;
 mod event;
+mod merge;
 mod ring;
 mod stats;
 mod user_ring;
 
+pub use device::{parse_cpu_list, syscall_mask, Driver, DriverConfig, DriverError};
 pub use event::{EventRef, RecordError};
+pub use merge::{MergedReader, WaitPolicy};
 pub use ring::{BadBufferSize, Corruption, Ring, RingError};
 pub use stats::{CpuStats, RingStats, Stats};
 pub use user_ring::{Producer, UserRing, UserRingError, WriteError, WriteOutcome};
