@@ -35,6 +35,8 @@ pub mod ioctl_nr {
 }
 
 /// The full ioctl request codes, computed with nix's `request_code_*`.
+// The request type is c_ulong or c_int depending on the libc; u64 holds both.
+#[allow(clippy::unnecessary_cast)]
 pub mod ioctl_code {
     use super::{ioctl_nr, pg_sampling, pg_syscall_mask, PG_IOCTL_MAGIC};
     use nix::{request_code_none, request_code_read, request_code_write};
@@ -52,9 +54,11 @@ pub mod ioctl_code {
         ioctl_nr::SET_INTEREST,
         size_of::<pg_syscall_mask>()
     ) as u64;
-    pub const SET_SAMPLING: u64 =
-        request_code_write!(PG_IOCTL_MAGIC, ioctl_nr::SET_SAMPLING, size_of::<pg_sampling>())
-            as u64;
+    pub const SET_SAMPLING: u64 = request_code_write!(
+        PG_IOCTL_MAGIC,
+        ioctl_nr::SET_SAMPLING,
+        size_of::<pg_sampling>()
+    ) as u64;
     pub const GET_BUFFER_SIZE: u64 =
         request_code_read!(PG_IOCTL_MAGIC, ioctl_nr::GET_BUFFER_SIZE, size_of::<u64>()) as u64;
 }
@@ -73,7 +77,11 @@ impl ApiVersion {
 
     /// Splits the packed form: major in the high 32 bits, then minor, then patch.
     pub const fn from_raw(raw: u64) -> ApiVersion {
-        ApiVersion { major: (raw >> 32) as u32, minor: (raw >> 16) as u16, patch: raw as u16 }
+        ApiVersion {
+            major: (raw >> 32) as u32,
+            minor: (raw >> 16) as u16,
+            patch: raw as u16,
+        }
     }
 
     /// Only the major number breaks compatibility (see the header).
@@ -109,14 +117,24 @@ mod tests {
         assert_eq!(EVENT_HDR_LEN, 26);
         // tail sits on its own cache line, away from the producer's words.
         assert_eq!(std::mem::offset_of!(pg_ring_info, tail) % 64, 0);
-        assert!(std::mem::offset_of!(pg_ring_info, tail) >= 64 + std::mem::offset_of!(pg_ring_info, n_drops_too_large));
+        assert!(
+            std::mem::offset_of!(pg_ring_info, tail)
+                >= 64 + std::mem::offset_of!(pg_ring_info, n_drops_too_large)
+        );
         assert!(std::mem::size_of::<pg_ring_info>() <= PG_INFO_PAGE_SIZE as usize);
     }
 
     #[test]
     fn api_version_decodes_major_minor_patch() {
         let v = ApiVersion::from_raw((3u64 << 32) | (7 << 16) | 9);
-        assert_eq!(v, ApiVersion { major: 3, minor: 7, patch: 9 });
+        assert_eq!(
+            v,
+            ApiVersion {
+                major: 3,
+                minor: 7,
+                patch: 9
+            }
+        );
         assert_eq!(v.to_string(), "3.7.9");
         assert_eq!(ApiVersion::OURS.major, PG_API_VERSION_MAJOR);
         assert!(ApiVersion::OURS.is_compatible_with(ApiVersion::from_raw(PG_API_VERSION + 5)));

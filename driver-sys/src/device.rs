@@ -21,13 +21,33 @@ use std::ptr::NonNull;
 mod ioctls {
     use super::{ioctl_nr, pg_sampling, pg_syscall_mask};
     use crate::abi::PG_IOCTL_MAGIC;
-    nix::ioctl_read!(get_api_version, PG_IOCTL_MAGIC, ioctl_nr::GET_API_VERSION, u64);
+    nix::ioctl_read!(
+        get_api_version,
+        PG_IOCTL_MAGIC,
+        ioctl_nr::GET_API_VERSION,
+        u64
+    );
     nix::ioctl_none!(start_capture, PG_IOCTL_MAGIC, ioctl_nr::START_CAPTURE);
     nix::ioctl_none!(stop_capture, PG_IOCTL_MAGIC, ioctl_nr::STOP_CAPTURE);
     nix::ioctl_write_ptr!(set_snaplen, PG_IOCTL_MAGIC, ioctl_nr::SET_SNAPLEN, u32);
-    nix::ioctl_write_ptr!(set_interest, PG_IOCTL_MAGIC, ioctl_nr::SET_INTEREST, pg_syscall_mask);
-    nix::ioctl_write_ptr!(set_sampling, PG_IOCTL_MAGIC, ioctl_nr::SET_SAMPLING, pg_sampling);
-    nix::ioctl_read!(get_buffer_size, PG_IOCTL_MAGIC, ioctl_nr::GET_BUFFER_SIZE, u64);
+    nix::ioctl_write_ptr!(
+        set_interest,
+        PG_IOCTL_MAGIC,
+        ioctl_nr::SET_INTEREST,
+        pg_syscall_mask
+    );
+    nix::ioctl_write_ptr!(
+        set_sampling,
+        PG_IOCTL_MAGIC,
+        ioctl_nr::SET_SAMPLING,
+        pg_sampling
+    );
+    nix::ioctl_read!(
+        get_buffer_size,
+        PG_IOCTL_MAGIC,
+        ioctl_nr::GET_BUFFER_SIZE,
+        u64
+    );
 }
 
 /// What to open and how to set the module up.
@@ -75,14 +95,26 @@ pub enum DriverError {
     #[error("cannot open {path}: {source}")]
     Open { path: PathBuf, source: io::Error },
     #[error("{path}: ioctl {request} failed: {errno} ({})", errno.desc())]
-    Ioctl { path: PathBuf, request: &'static str, errno: Errno },
+    Ioctl {
+        path: PathBuf,
+        request: &'static str,
+        errno: Errno,
+    },
     #[error(
         "{path}: the loaded module speaks ABI {module} but this program speaks {ours}; \
          the major versions differ, load a peregrine.ko built from the same sources"
     )]
-    VersionMismatch { path: PathBuf, module: ApiVersion, ours: ApiVersion },
+    VersionMismatch {
+        path: PathBuf,
+        module: ApiVersion,
+        ours: ApiVersion,
+    },
     #[error("{path}: mmap of {len} bytes failed: {source}")]
-    Mmap { path: PathBuf, len: u64, source: io::Error },
+    Mmap {
+        path: PathBuf,
+        len: u64,
+        source: io::Error,
+    },
     #[error(transparent)]
     BufferSize(#[from] BadBufferSize),
     #[error("no peregrine device is open")]
@@ -124,30 +156,45 @@ impl Device {
     ) -> Result<(), DriverError> {
         call(self.file.as_raw_fd())
             .map(drop)
-            .map_err(|errno| DriverError::Ioctl { path: self.path.clone(), request, errno })
+            .map_err(|errno| DriverError::Ioctl {
+                path: self.path.clone(),
+                request,
+                errno,
+            })
     }
 
     fn api_version(&self) -> Result<ApiVersion, DriverError> {
         let mut raw = 0u64;
         // SAFETY: the fd is our open device; `raw` is a live u64, the size
         // the request code announces for the kernel to write.
-        self.ioctl("GET_API_VERSION", |fd| unsafe { ioctls::get_api_version(fd, &mut raw) })?;
+        self.ioctl("GET_API_VERSION", |fd| unsafe {
+            ioctls::get_api_version(fd, &mut raw)
+        })?;
         Ok(ApiVersion::from_raw(raw))
     }
 
     fn buffer_size(&self) -> Result<u64, DriverError> {
         let mut size = 0u64;
         // SAFETY: as for GET_API_VERSION: a live u64 for the kernel to write.
-        self.ioctl("GET_BUFFER_SIZE", |fd| unsafe { ioctls::get_buffer_size(fd, &mut size) })?;
+        self.ioctl("GET_BUFFER_SIZE", |fd| unsafe {
+            ioctls::get_buffer_size(fd, &mut size)
+        })?;
         Ok(size)
     }
 
     fn map_ring(&self, cpu: usize, buffer_size: u64) -> Result<Ring, DriverError> {
         let len = abi::mmap_len(buffer_size);
-        let mmap_err = |source| DriverError::Mmap { path: self.path.clone(), len, source };
+        let mmap_err = |source| DriverError::Mmap {
+            path: self.path.clone(),
+            len,
+            source,
+        };
         let len_usize = usize::try_from(len)
             .map_err(|_| mmap_err(io::Error::from(io::ErrorKind::InvalidInput)))?;
-        let map = memmap2::MmapOptions::new().len(len_usize).map_raw(&self.file).map_err(mmap_err)?;
+        let map = memmap2::MmapOptions::new()
+            .len(len_usize)
+            .map_raw(&self.file)
+            .map_err(mmap_err)?;
         let base = NonNull::new(map.as_mut_ptr())
             .ok_or_else(|| mmap_err(io::Error::from(io::ErrorKind::InvalidData)))?;
         // SAFETY: `base` is the module's mapping of mmap_len(buffer_size)
@@ -181,7 +228,11 @@ impl Driver {
     /// Capture is not started: call [`Driver::start_capture`].
     pub fn open(config: DriverConfig) -> Result<Driver, DriverError> {
         let cpus = possible_cpus(&config.possible_cpus)?;
-        let prefix = String::from_utf8_lossy(PG_DEVICE_PREFIX.strip_suffix(b"\0").unwrap_or(PG_DEVICE_PREFIX));
+        let prefix = String::from_utf8_lossy(
+            PG_DEVICE_PREFIX
+                .strip_suffix(b"\0")
+                .unwrap_or(PG_DEVICE_PREFIX),
+        );
         let mut devices = Vec::with_capacity(cpus.len());
         let mut rings = Vec::with_capacity(cpus.len());
         let mut module_version = ApiVersion::OURS;
@@ -199,7 +250,11 @@ impl Driver {
             rings.push(device.map_ring(cpu, buffer_size)?);
             devices.push(device);
         }
-        let driver = Driver { reader: MergedReader::new(rings), devices, module_version };
+        let driver = Driver {
+            reader: MergedReader::new(rings),
+            devices,
+            module_version,
+        };
         if let Some(snaplen) = config.snaplen {
             driver.set_snaplen(snaplen)?;
         }
@@ -248,24 +303,33 @@ impl Driver {
         }
         let device = self.control()?;
         // SAFETY: the kernel reads one u32 from a live local.
-        device.ioctl("SET_SNAPLEN", |fd| unsafe { ioctls::set_snaplen(fd, &snaplen) })
+        device.ioctl("SET_SNAPLEN", |fd| unsafe {
+            ioctls::set_snaplen(fd, &snaplen)
+        })
     }
 
     pub fn set_interest(&self, syscalls: &BTreeSet<u32>) -> Result<(), DriverError> {
         let mask = syscall_mask(syscalls)?;
         let device = self.control()?;
         // SAFETY: the kernel reads one pg_syscall_mask from a live local.
-        device.ioctl("SET_INTEREST", |fd| unsafe { ioctls::set_interest(fd, &mask) })
+        device.ioctl("SET_INTEREST", |fd| unsafe {
+            ioctls::set_interest(fd, &mask)
+        })
     }
 
     pub fn set_sampling(&self, ratio: u32) -> Result<(), DriverError> {
         if ratio > 1 && !ratio.is_power_of_two() {
             return Err(DriverError::BadSamplingRatio(ratio));
         }
-        let sampling = pg_sampling { sampling_ratio: ratio, reserved: 0 };
+        let sampling = pg_sampling {
+            sampling_ratio: ratio,
+            reserved: 0,
+        };
         let device = self.control()?;
         // SAFETY: the kernel reads one pg_sampling from a live local.
-        device.ioctl("SET_SAMPLING", |fd| unsafe { ioctls::set_sampling(fd, &sampling) })
+        device.ioctl("SET_SAMPLING", |fd| unsafe {
+            ioctls::set_sampling(fd, &sampling)
+        })
     }
 
     /// The settings ioctls act on every CPU; any open device takes them.
@@ -276,7 +340,9 @@ impl Driver {
 
 /// Builds the interest bitmap from syscall numbers.
 pub fn syscall_mask(syscalls: &BTreeSet<u32>) -> Result<pg_syscall_mask, DriverError> {
-    let mut mask = pg_syscall_mask { bits: [0; (PG_SYSCALL_NR_MAX / 64) as usize] };
+    let mut mask = pg_syscall_mask {
+        bits: [0; (PG_SYSCALL_NR_MAX / 64) as usize],
+    };
     for &nr in syscalls {
         let word = mask
             .bits
@@ -289,10 +355,14 @@ pub fn syscall_mask(syscalls: &BTreeSet<u32>) -> Result<pg_syscall_mask, DriverE
 }
 
 fn possible_cpus(path: &Path) -> Result<Vec<usize>, DriverError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| DriverError::PossibleCpus { path: path.to_path_buf(), source })?;
-    parse_cpu_list(&text)
-        .ok_or_else(|| DriverError::CpuList { path: path.to_path_buf(), text: text.clone() })
+    let text = std::fs::read_to_string(path).map_err(|source| DriverError::PossibleCpus {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_cpu_list(&text).ok_or_else(|| DriverError::CpuList {
+        path: path.to_path_buf(),
+        text: text.clone(),
+    })
 }
 
 /// Parses the kernel's CPU list format ("0-3,6,8-9").
@@ -300,7 +370,10 @@ pub fn parse_cpu_list(text: &str) -> Option<Vec<usize>> {
     let mut cpus = Vec::new();
     for part in text.trim().split(',') {
         let (first, last) = match part.split_once('-') {
-            Some((a, b)) => (a.trim().parse::<usize>().ok()?, b.trim().parse::<usize>().ok()?),
+            Some((a, b)) => (
+                a.trim().parse::<usize>().ok()?,
+                b.trim().parse::<usize>().ok()?,
+            ),
             None => {
                 let cpu = part.trim().parse::<usize>().ok()?;
                 (cpu, cpu)
@@ -329,7 +402,11 @@ mod tests {
     fn config_for(dir: &Path, cpus: &str) -> DriverConfig {
         let possible = dir.join("possible");
         std::fs::write(&possible, cpus).unwrap();
-        DriverConfig { device_dir: dir.to_path_buf(), possible_cpus: possible, ..Default::default() }
+        DriverConfig {
+            device_dir: dir.to_path_buf(),
+            possible_cpus: possible,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -360,9 +437,15 @@ mod tests {
     fn missing_device_says_module_not_loaded() {
         let dir = scratch_dir("missing");
         let err = Driver::open(config_for(&dir, "0-1")).err().unwrap();
-        assert!(matches!(err, DriverError::ModuleNotLoaded { .. }), "{err:?}");
+        assert!(
+            matches!(err, DriverError::ModuleNotLoaded { .. }),
+            "{err:?}"
+        );
         let msg = err.to_string();
-        assert!(msg.contains(&dir.join("peregrine0").display().to_string()), "{msg}");
+        assert!(
+            msg.contains(&dir.join("peregrine0").display().to_string()),
+            "{msg}"
+        );
         assert!(msg.contains("insmod"), "{msg}");
     }
 
@@ -372,7 +455,11 @@ mod tests {
         std::fs::write(dir.join("peregrine0"), b"not a device").unwrap();
         let err = Driver::open(config_for(&dir, "0")).err().unwrap();
         match &err {
-            DriverError::Ioctl { path, request, errno } => {
+            DriverError::Ioctl {
+                path,
+                request,
+                errno,
+            } => {
                 assert_eq!(path, &dir.join("peregrine0"));
                 assert_eq!(*request, "GET_API_VERSION");
                 assert_eq!(*errno, Errno::ENOTTY);
@@ -406,7 +493,10 @@ mod tests {
             ours: ApiVersion::OURS,
         };
         let msg = err.to_string();
-        assert!(msg.contains("2.1.0") && msg.contains(&ApiVersion::OURS.to_string()), "{msg}");
+        assert!(
+            msg.contains("2.1.0") && msg.contains(&ApiVersion::OURS.to_string()),
+            "{msg}"
+        );
         assert!(msg.contains("/dev/peregrine0"), "{msg}");
     }
 }

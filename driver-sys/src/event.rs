@@ -32,7 +32,10 @@ impl<'a> EventRef<'a> {
             .ok_or(RecordError::ShorterThanHeader { got: bytes.len() })?;
         let claimed = len_field(hdr);
         if claimed as usize != bytes.len() {
-            return Err(RecordError::LengthMismatch { claimed, got: bytes.len() });
+            return Err(RecordError::LengthMismatch {
+                claimed,
+                got: bytes.len(),
+            });
         }
         Ok(EventRef { hdr, bytes })
     }
@@ -169,7 +172,10 @@ mod tests {
         r.push(0);
         assert_eq!(
             EventRef::parse(&r).unwrap_err(),
-            RecordError::LengthMismatch { claimed: 34, got: 35 }
+            RecordError::LengthMismatch {
+                claimed: 34,
+                got: 35
+            }
         );
         let r = record(1, 2, 3, &[]);
         let mut tiny = r.clone();

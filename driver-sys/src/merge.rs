@@ -42,7 +42,11 @@ pub struct MergedReader {
 impl MergedReader {
     pub fn new(rings: Vec<Ring>) -> MergedReader {
         let fronts = vec![None; rings.len()];
-        MergedReader { rings, fronts, policy: WaitPolicy::default() }
+        MergedReader {
+            rings,
+            fronts,
+            policy: WaitPolicy::default(),
+        }
     }
 
     pub fn with_wait_policy(mut self, policy: WaitPolicy) -> MergedReader {
@@ -147,7 +151,13 @@ impl MergedReader {
     /// Every ring's counters, and their sum.
     pub fn stats(&self) -> Stats {
         Stats::new(
-            self.rings.iter().map(|r| CpuStats { cpu: r.id(), stats: r.stats() }).collect(),
+            self.rings
+                .iter()
+                .map(|r| CpuStats {
+                    cpu: r.id(),
+                    stats: r.stats(),
+                })
+                .collect(),
         )
     }
 }

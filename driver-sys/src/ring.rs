@@ -99,7 +99,11 @@ impl Ring {
             || buffer_size < min
             || usize::try_from(buffer_size).is_err()
         {
-            return Err(BadBufferSize { ring: name, buffer_size, min });
+            return Err(BadBufferSize {
+                ring: name,
+                buffer_size,
+                min,
+            });
         }
         let info = base.cast::<pg_ring_info>();
         // SAFETY: the data starts one info page into the mapping (contract).
@@ -268,7 +272,11 @@ impl Ring {
     }
 
     fn corrupt(&self, problem: Corruption) -> RingError {
-        RingError { ring: self.name.clone(), position: self.tail, problem }
+        RingError {
+            ring: self.name.clone(),
+            position: self.tail,
+            problem,
+        }
     }
 
     fn head_word(&self) -> &AtomicU64 {
@@ -324,11 +332,17 @@ mod tests {
         let (mut p, mut r) = ring();
         // 26 + 2 + 4068 = 4096: after it is read, the next record starts mid-ring.
         let filler = vec![0xAB; 4068];
-        assert_eq!(p.write_event(0, 1, 2, &[&filler]).unwrap(), WriteOutcome::Written);
+        assert_eq!(
+            p.write_event(0, 1, 2, &[&filler]).unwrap(),
+            WriteOutcome::Written
+        );
         assert_eq!(read_all(&mut r).unwrap().len(), 1);
         let big: Vec<u8> = (0..8000u32).map(|i| (i % 251) as u8).collect();
         // 8028 bytes from offset 4096 run 3932 bytes past the end of the ring.
-        assert_eq!(p.write_event(3, 1, 2, &[&big]).unwrap(), WriteOutcome::Written);
+        assert_eq!(
+            p.write_event(3, 1, 2, &[&big]).unwrap(),
+            WriteOutcome::Written
+        );
         let got = read_all(&mut r).unwrap();
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].0, 3);
@@ -339,7 +353,10 @@ mod tests {
     #[test]
     fn length_shorter_than_header_is_corruption() {
         let (mut p, mut r) = ring();
-        assert_eq!(p.write_event(1, 1, 1, &[b"ok"]).unwrap(), WriteOutcome::Written);
+        assert_eq!(
+            p.write_event(1, 1, 1, &[b"ok"]).unwrap(),
+            WriteOutcome::Written
+        );
         p.publish_unchecked(&header_with_len(10));
         let mut seen = 0;
         let err = r.read_batch(100, |_| seen += 1).unwrap_err();
@@ -359,7 +376,10 @@ mod tests {
         p.publish_unchecked(&header_with_len(SIZE as u32 + 1));
         assert_eq!(
             read_all(&mut r).unwrap_err().problem,
-            Corruption::LengthTooLarge { len: SIZE as u32 + 1, buffer_size: SIZE }
+            Corruption::LengthTooLarge {
+                len: SIZE as u32 + 1,
+                buffer_size: SIZE
+            }
         );
     }
 
@@ -369,7 +389,10 @@ mod tests {
         p.publish_unchecked(&header_with_len(40));
         assert_eq!(
             read_all(&mut r).unwrap_err().problem,
-            Corruption::LengthPastHead { len: 40, readable: 26 }
+            Corruption::LengthPastHead {
+                len: 40,
+                readable: 26
+            }
         );
     }
 
@@ -387,7 +410,10 @@ mod tests {
         p.publish_unchecked(&[0u8; 8]);
         assert_eq!(
             read_all(&mut r).unwrap_err().problem,
-            Corruption::HeadOutOfRange { readable: SIZE + 8, buffer_size: SIZE }
+            Corruption::HeadOutOfRange {
+                readable: SIZE + 8,
+                buffer_size: SIZE
+            }
         );
     }
 
@@ -398,7 +424,8 @@ mod tests {
             assert_eq!(p.write_event(ts, 1, 1, &[]).unwrap(), WriteOutcome::Written);
         }
         let mut tails_seen = Vec::new();
-        r.read_batch(usize::MAX, |_| tails_seen.push(r_tail(&p))).unwrap();
+        r.read_batch(usize::MAX, |_| tails_seen.push(r_tail(&p)))
+            .unwrap();
         // While the batch runs the producer still sees tail 0 ...
         assert!(tails_seen.iter().all(|&t| t == 0));
         // ... and the whole batch at once afterwards.
@@ -419,11 +446,20 @@ mod tests {
         }
         assert_eq!(written, 8, "8 records of 1000 bytes fit in 8192");
         let huge = vec![0u8; SIZE as usize];
-        assert_eq!(p.write_event(0, 1, 1, &[&huge]).unwrap(), WriteOutcome::DroppedTooLarge);
+        assert_eq!(
+            p.write_event(0, 1, 1, &[&huge]).unwrap(),
+            WriteOutcome::DroppedTooLarge
+        );
         let stats = r.stats();
-        assert_eq!((stats.n_evts, stats.n_drops_buffer, stats.n_drops_too_large), (8, 1, 1));
+        assert_eq!(
+            (stats.n_evts, stats.n_drops_buffer, stats.n_drops_too_large),
+            (8, 1, 1)
+        );
         assert_eq!(read_all(&mut r).unwrap().len(), 8);
-        assert_eq!(p.write_event(99, 1, 1, &[&body]).unwrap(), WriteOutcome::Written);
+        assert_eq!(
+            p.write_event(99, 1, 1, &[&body]).unwrap(),
+            WriteOutcome::Written
+        );
         assert_eq!(read_all(&mut r).unwrap()[0].0, 99);
     }
 }

@@ -91,7 +91,10 @@ mod tests {
             n_drops_sampling: 5,
             n_drops_too_large: 6,
         };
-        let s = Stats::new(vec![CpuStats { cpu: 0, stats: a }, CpuStats { cpu: 3, stats: a }]);
+        let s = Stats::new(vec![
+            CpuStats { cpu: 0, stats: a },
+            CpuStats { cpu: 3, stats: a },
+        ]);
         assert_eq!(s.total.n_evts, 2);
         assert_eq!(s.total.n_drops_too_large, 12);
         assert_eq!(s.total.lost(), 2 * (2 + 3 + 4 + 5 + 6));

@@ -2,7 +2,9 @@
 //! layout, and a [`Producer`] that writes into it with the kernel's protocol.
 //! It feeds the host tests and benchmarks, and the ptrace capture driver.
 
-use crate::abi::{pg_ring_info, EVENT_HDR_LEN, PG_INFO_PAGE_SIZE, PG_MAX_BUFFER_SIZE, PG_MIN_BUFFER_SIZE};
+use crate::abi::{
+    pg_ring_info, EVENT_HDR_LEN, PG_INFO_PAGE_SIZE, PG_MAX_BUFFER_SIZE, PG_MIN_BUFFER_SIZE,
+};
 use crate::event::{write_header, EventRef, RecordError};
 use crate::ring::{Backing, BadBufferSize, Ring};
 use crate::stats::RingStats;
@@ -46,30 +48,52 @@ impl DoubleMapping {
         let info_len = PG_INFO_PAGE_SIZE as usize;
         let file_len = info_len + buffer_size;
         let len = file_len + buffer_size;
-        let fd = memfd_create(c"peregrine-ring", MFdFlags::MFD_CLOEXEC).map_err(sys("memfd_create"))?;
-        let file_len_off = libc::off_t::try_from(file_len).map_err(|_| UserRingError::BadSize(buffer_size as u64))?;
+        let fd =
+            memfd_create(c"peregrine-ring", MFdFlags::MFD_CLOEXEC).map_err(sys("memfd_create"))?;
+        let file_len_off = libc::off_t::try_from(file_len)
+            .map_err(|_| UserRingError::BadSize(buffer_size as u64))?;
         nix::unistd::ftruncate(&fd, file_len_off).map_err(sys("ftruncate"))?;
-        let nonzero = |n: usize| NonZeroUsize::new(n).ok_or(UserRingError::BadSize(buffer_size as u64));
+        let nonzero =
+            |n: usize| NonZeroUsize::new(n).ok_or(UserRingError::BadSize(buffer_size as u64));
 
         // SAFETY: a fresh inaccessible reservation at an address of the
         // kernel's choosing; it aliases nothing of ours.
         let reserved = unsafe {
-            mmap_anonymous(None, nonzero(len)?, ProtFlags::PROT_NONE, MapFlags::MAP_PRIVATE)
+            mmap_anonymous(
+                None,
+                nonzero(len)?,
+                ProtFlags::PROT_NONE,
+                MapFlags::MAP_PRIVATE,
+            )
         }
         .map_err(sys("mmap (reserve)"))?;
         // From here on, dropping `mapping` unmaps the whole region.
-        let mapping = DoubleMapping { base: reserved.cast(), len };
+        let mapping = DoubleMapping {
+            base: reserved.cast(),
+            len,
+        };
         let rw = ProtFlags::PROT_READ | ProtFlags::PROT_WRITE;
         let fixed = MapFlags::MAP_SHARED | MapFlags::MAP_FIXED;
-        let first = mapping.base.addr();
-        let second = first.checked_add(file_len).ok_or(UserRingError::BadSize(buffer_size as u64))?;
+        let first = nonzero(mapping.base.as_ptr() as usize)?;
+        let second = first
+            .checked_add(file_len)
+            .ok_or(UserRingError::BadSize(buffer_size as u64))?;
         // SAFETY: MAP_FIXED replaces pages inside the reservation made above,
         // which we own and to which no reference exists yet.
         unsafe { mmap(Some(first), nonzero(file_len)?, rw, fixed, &fd, 0) }
             .map_err(sys("mmap (info page and data)"))?;
         // SAFETY: as above, for the reservation's last buffer_size bytes.
-        unsafe { mmap(Some(second), nonzero(buffer_size)?, rw, fixed, &fd, info_len as libc::off_t) }
-            .map_err(sys("mmap (data again)"))?;
+        unsafe {
+            mmap(
+                Some(second),
+                nonzero(buffer_size)?,
+                rw,
+                fixed,
+                &fd,
+                info_len as libc::off_t,
+            )
+        }
+        .map_err(sys("mmap (data again)"))?;
         // The fd can go: the two shared mappings keep the memfd's pages.
         Ok(mapping)
     }
@@ -106,10 +130,16 @@ impl UserRing {
         let mapping = Arc::new(DoubleMapping::create(size)?);
         // A fresh memfd reads as zeros: head = tail = 0 and all counters 0.
         // SAFETY: only computes a field address inside the live info page.
-        let size_word = unsafe { ptr::addr_of_mut!((*mapping.base.cast::<pg_ring_info>().as_ptr()).buffer_size) };
+        let size_word = unsafe {
+            ptr::addr_of_mut!((*mapping.base.cast::<pg_ring_info>().as_ptr()).buffer_size)
+        };
         // SAFETY: the info page is mapped read-write and no one else sees it yet.
         unsafe { size_word.write(buffer_size) };
-        Ok(UserRing { mapping, buffer_size, id })
+        Ok(UserRing {
+            mapping,
+            buffer_size,
+            id,
+        })
     }
 
     /// The two ends: the one producer and the one consumer.
@@ -261,11 +291,15 @@ impl Producer {
         let mut body_len = W * params.len();
         for (index, p) in params.iter().enumerate() {
             if p.len() as u64 > max_param {
-                return Err(WriteError::ParamTooLong { index, len: p.len() });
+                return Err(WriteError::ParamTooLong {
+                    index,
+                    len: p.len(),
+                });
             }
             body_len += p.len();
         }
-        let nparams = u32::try_from(params.len()).map_err(|_| WriteError::RecordTooLong(body_len))?;
+        let nparams =
+            u32::try_from(params.len()).map_err(|_| WriteError::RecordTooLong(body_len))?;
         self.write_with(ts, tid, event_type, nparams, body_len, |body| {
             let (lens, mut rest) = body.split_at_mut(W * params.len());
             for (slot, p) in lens.chunks_exact_mut(W).zip(params) {
@@ -290,7 +324,11 @@ impl Producer {
         }
         if self.buffer_size - self.head.wrapping_sub(self.cached_tail) < len {
             self.cached_tail = self.tail_word().load(Ordering::Acquire);
-            if self.buffer_size.saturating_sub(self.head.wrapping_sub(self.cached_tail)) < len {
+            if self
+                .buffer_size
+                .saturating_sub(self.head.wrapping_sub(self.cached_tail))
+                < len
+            {
                 return None;
             }
         }
@@ -300,7 +338,9 @@ impl Producer {
         // lie in [head, tail + buffer_size), which the consumer does not read
         // (it reads only [tail, head)), and `&mut self` makes this the only
         // reference the producer hands out.
-        Some(unsafe { std::slice::from_raw_parts_mut(self.data.as_ptr().add(offset), len as usize) })
+        Some(unsafe {
+            std::slice::from_raw_parts_mut(self.data.as_ptr().add(offset), len as usize)
+        })
     }
 
     /// Makes a record written by `reserve` visible (release).
@@ -308,17 +348,20 @@ impl Producer {
         self.head = self.head.wrapping_add(u64::from(len));
         self.head_word().store(self.head, Ordering::Release);
         self.counts.n_evts += 1;
-        self.counter_word(Counter::Events).store(self.counts.n_evts, Ordering::Relaxed);
+        self.counter_word(Counter::Events)
+            .store(self.counts.n_evts, Ordering::Relaxed);
     }
 
     fn count_drop(&mut self, len: u32) -> WriteOutcome {
         if u64::from(len) > self.buffer_size {
             self.counts.n_drops_too_large += 1;
-            self.counter_word(Counter::TooLarge).store(self.counts.n_drops_too_large, Ordering::Relaxed);
+            self.counter_word(Counter::TooLarge)
+                .store(self.counts.n_drops_too_large, Ordering::Relaxed);
             WriteOutcome::DroppedTooLarge
         } else {
             self.counts.n_drops_buffer += 1;
-            self.counter_word(Counter::Full).store(self.counts.n_drops_buffer, Ordering::Relaxed);
+            self.counter_word(Counter::Full)
+                .store(self.counts.n_drops_buffer, Ordering::Relaxed);
             WriteOutcome::DroppedFull
         }
     }
@@ -332,7 +375,11 @@ impl Producer {
         // SAFETY: in bounds of the double mapping as in `reserve`; tests use
         // it only on a ring whose reader is not running concurrently.
         unsafe {
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.data.as_ptr().add(offset), bytes.len())
+            std::ptr::copy_nonoverlapping(
+                bytes.as_ptr(),
+                self.data.as_ptr().add(offset),
+                bytes.len(),
+            )
         };
         self.head = self.head.wrapping_add(bytes.len() as u64);
         self.head_word().store(self.head, Ordering::Release);
