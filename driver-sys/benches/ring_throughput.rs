@@ -56,7 +56,9 @@ fn streamed(record_size: usize) -> f64 {
     let mut acc = 0u64;
     while got < STREAMED_EVENTS {
         let n = ring
-            .read_batch(BATCH, |ev| consume(&mut acc, ev.ts(), ev.len(), ev.event_type()))
+            .read_batch(BATCH, |ev| {
+                consume(&mut acc, ev.ts(), ev.len(), ev.event_type())
+            })
             .unwrap();
         if n == 0 {
             std::hint::spin_loop();
@@ -73,7 +75,9 @@ fn fill(id: usize, record_size: usize) -> (Ring, u64) {
     let (mut producer, ring) = UserRing::create(id, RING_SIZE).unwrap().split().unwrap();
     let body_len = record_size - 26;
     let mut n = 0u64;
-    while producer.write_with(n * 4 + id as u64, 42, 3, 1, body_len, |_| ()).unwrap()
+    while producer
+        .write_with(n * 4 + id as u64, 42, 3, 1, body_len, |_| ())
+        .unwrap()
         == WriteOutcome::Written
     {
         n += 1;
@@ -90,7 +94,9 @@ fn drain(record_size: usize) -> f64 {
     let mut got = 0;
     while got < n {
         got += ring
-            .read_batch(BATCH, |ev| consume(&mut acc, ev.ts(), ev.len(), ev.event_type()))
+            .read_batch(BATCH, |ev| {
+                consume(&mut acc, ev.ts(), ev.len(), ev.event_type())
+            })
             .unwrap() as u64;
     }
     let secs = start.elapsed().as_secs_f64();
@@ -113,7 +119,9 @@ fn merged_drain(record_size: usize) -> f64 {
     let mut got = 0;
     while got < total {
         got += reader
-            .next_batch(BATCH, |_, ev| consume(&mut acc, ev.ts(), ev.len(), ev.event_type()))
+            .next_batch(BATCH, |_, ev| {
+                consume(&mut acc, ev.ts(), ev.len(), ev.event_type())
+            })
             .unwrap() as u64;
     }
     let secs = start.elapsed().as_secs_f64();
@@ -137,7 +145,10 @@ fn main() {
         RING_SIZE >> 20,
         if cores < 2 { " (producer and reader share a core)" } else { "" }
     );
-    println!("{:>12} {:>18} {:>18} {:>18}", "record bytes", "streamed ev/s", "drain ev/s", "merged x4 ev/s");
+    println!(
+        "{:>12} {:>18} {:>18} {:>18}",
+        "record bytes", "streamed ev/s", "drain ev/s", "merged x4 ev/s"
+    );
     for size in [32usize, 64, 256] {
         let s = median((0..runs).map(|_| streamed(size)).collect());
         let d = median((0..runs).map(|_| drain(size)).collect());

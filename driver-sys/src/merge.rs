@@ -58,13 +58,18 @@ impl MergedReader {
         &self.rings
     }
 
-    /// Mutable access to one ring, e.g. to `discard_all` after a corruption.
-    pub fn ring_mut(&mut self, index: usize) -> Option<&mut Ring> {
-        self.rings.get_mut(index)
+    /// Skips everything published so far in the ring with id `ring_id`
+    /// (a [`RingError`]'s `ring_id`), the way past a corrupt record.
+    /// Returns the bytes skipped, or None if no ring has that id.
+    pub fn discard_all(&mut self, ring_id: usize) -> Option<u64> {
+        self.rings
+            .iter_mut()
+            .find(|r| r.id() == ring_id)
+            .map(Ring::discard_all)
     }
 
     /// Delivers up to `max` records in timestamp order to `f`, each with the
-    /// index of its ring, then gives their space back (one tail store per
+    /// id of its ring (the CPU for a device), then gives their space back (one tail store per
     /// ring touched). Returns how many records `f` saw; 0 when all rings
     /// were empty. A corrupt ring stops the batch with its error, after
     /// releasing what was delivered.
@@ -108,7 +113,7 @@ impl MergedReader {
             };
             let len = match ring.front()? {
                 Some(event) => {
-                    f(index, event);
+                    f(ring.id(), event);
                     event.len()
                 }
                 None => break,
@@ -159,5 +164,53 @@ impl MergedReader {
                 })
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::EVENT_HDR_LEN;
+    use crate::{UserRing, WriteOutcome};
+
+    #[test]
+    fn a_corrupt_ring_stops_the_merge_after_the_good_records_and_can_be_skipped() {
+        let (mut good, good_ring) = UserRing::create(3, 8192).unwrap().split().unwrap();
+        let (mut bad, bad_ring) = UserRing::create(7, 8192).unwrap().split().unwrap();
+        for ts in [1, 3] {
+            assert_eq!(
+                good.write_event(ts, 0, 1, &[]).unwrap(),
+                WriteOutcome::Written
+            );
+        }
+        assert_eq!(
+            bad.write_event(2, 0, 1, &[]).unwrap(),
+            WriteOutcome::Written
+        );
+        let mut broken = [0u8; EVENT_HDR_LEN];
+        broken[16..20].copy_from_slice(&5u32.to_ne_bytes());
+        bad.publish_unchecked(&broken);
+
+        let mut reader = MergedReader::new(vec![good_ring, bad_ring]);
+        let mut seen = Vec::new();
+        let err = reader
+            .next_batch(10, |id, ev| seen.push((id, ev.ts())))
+            .unwrap_err();
+        assert_eq!(seen, [(3, 1), (7, 2)]);
+        assert_eq!(err.ring_id, 7);
+        assert_eq!(err.problem, crate::Corruption::LengthTooSmall { len: 5 });
+        // The delivered records were given back even though the batch failed.
+        assert_eq!(good.tail_for_tests(), 26);
+
+        assert_eq!(reader.discard_all(7), Some(EVENT_HDR_LEN as u64));
+        assert_eq!(reader.discard_all(99), None);
+        seen.clear();
+        assert_eq!(
+            reader
+                .next_batch(10, |id, ev| seen.push((id, ev.ts())))
+                .unwrap(),
+            1
+        );
+        assert_eq!(seen, [(3, 3)]);
     }
 }

@@ -21,7 +21,10 @@ pub(crate) enum Backing {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{ring}: corrupt ring at byte {position} (tail): {problem}")]
 pub struct RingError {
+    /// The ring's name (its device path for a device).
     pub ring: String,
+    /// The ring's id (its CPU for a device), for [`MergedReader::discard_all`](crate::MergedReader::discard_all).
+    pub ring_id: usize,
     pub position: u64,
     pub problem: Corruption,
 }
@@ -274,6 +277,7 @@ impl Ring {
     fn corrupt(&self, problem: Corruption) -> RingError {
         RingError {
             ring: self.name.clone(),
+            ring_id: self.id,
             position: self.tail,
             problem,
         }
