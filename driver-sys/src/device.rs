@@ -117,6 +117,14 @@ pub enum DriverError {
     },
     #[error(transparent)]
     BufferSize(#[from] BadBufferSize),
+    #[error(
+        "{path}: GET_BUFFER_SIZE says {ioctl} bytes but the mapped info page says {info_page}"
+    )]
+    InfoPageMismatch {
+        path: PathBuf,
+        ioctl: u64,
+        info_page: u64,
+    },
     #[error("no peregrine device is open")]
     NoDevices,
     #[error("syscall number {nr} is outside the interest set (0..{PG_SYSCALL_NR_MAX})")]
@@ -247,7 +255,16 @@ impl Driver {
                 });
             }
             let buffer_size = device.buffer_size()?;
-            rings.push(device.map_ring(cpu, buffer_size)?);
+            let ring = device.map_ring(cpu, buffer_size)?;
+            let advertised = ring.advertised_buffer_size();
+            if advertised != buffer_size {
+                return Err(DriverError::InfoPageMismatch {
+                    path: device.path.clone(),
+                    ioctl: buffer_size,
+                    info_page: advertised,
+                });
+            }
+            rings.push(ring);
             devices.push(device);
         }
         let driver = Driver {

@@ -211,6 +211,17 @@ impl Ring {
         }
     }
 
+    /// The ring size the producer wrote in the info page; a device whose
+    /// info page disagrees with its ioctl is not speaking our ABI.
+    pub(crate) fn advertised_buffer_size(&self) -> u64 {
+        // SAFETY: `info` points to the live, 8-aligned info page; the
+        // producer writes buffer_size before the ring is mapped and the
+        // atomic load tolerates any concurrent store.
+        let word =
+            unsafe { AtomicU64::from_ptr(ptr::addr_of_mut!((*self.info.as_ptr()).buffer_size)) };
+        word.load(Ordering::Relaxed)
+    }
+
     /// Loads head (acquire): the records before it are complete in memory.
     pub(crate) fn refresh_head(&mut self) {
         self.head = self.head_word().load(Ordering::Acquire);
@@ -438,6 +449,13 @@ mod tests {
 
     fn r_tail(p: &Producer) -> u64 {
         p.tail_for_tests()
+    }
+
+    #[test]
+    fn the_info_page_advertises_the_ring_size() {
+        let (_p, r) = ring();
+        assert_eq!(r.advertised_buffer_size(), SIZE);
+        assert_eq!(r.buffer_size(), SIZE);
     }
 
     #[test]
