@@ -1,8 +1,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod alert;
+mod args;
 mod config;
 mod drops;
+mod webserver;
 mod outputs;
 
 fn main() {

@@ -13,7 +13,7 @@ mod stdout;
 mod syslog;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -88,7 +88,7 @@ enum Message {
 pub struct Dispatcher {
     lanes: Vec<Lane>,
     render: RenderOptions,
-    last_overflow_report: Option<Instant>,
+    last_overflow_report: Mutex<Option<Instant>>,
 }
 
 /// Queue bound per channel when the config does not set one.
@@ -119,11 +119,12 @@ impl Dispatcher {
                 Ok(Lane { name, queue, stats, worker })
             })
             .collect::<std::io::Result<_>>()?;
-        Ok(Dispatcher { lanes, render, last_overflow_report: None })
+        Ok(Dispatcher { lanes, render, last_overflow_report: Mutex::new(None) })
     }
 
-    /// Renders the alert once and queues it on every channel. Never blocks.
-    pub fn send(&mut self, alert: Alert) {
+    /// Renders the alert once and queues it on every channel. Never blocks;
+    /// callable from any thread (syscall and audit sources share it).
+    pub fn send(&self, alert: Alert) {
         let shared: SharedAlert = Arc::new(render(alert, &self.render));
         let mut overflowed = false;
         for lane in &self.lanes {
@@ -187,12 +188,15 @@ impl Dispatcher {
         reports
     }
 
-    fn report_overflow(&mut self) {
+    fn report_overflow(&self) {
         let now = Instant::now();
-        if self.last_overflow_report.is_some_and(|t| now.duration_since(t) < Duration::from_secs(10)) {
-            return;
+        {
+            let Ok(mut last) = self.last_overflow_report.lock() else { return };
+            if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(10)) {
+                return;
+            }
+            *last = Some(now);
         }
-        self.last_overflow_report = Some(now);
         for lane in &self.lanes {
             let lost = lane.stats.overflowed.load(Ordering::Relaxed);
             if lost > 0 {

@@ -36,7 +36,7 @@ fn file_channel_appends_and_reopens_after_rotation() {
     let path = dir.path().join("alerts.txt");
     std::fs::write(&path, "earlier line\n").unwrap();
     let channel = FileChannel::open(path.clone(), true, true).unwrap();
-    let mut dispatcher = Dispatcher::new(vec![Box::new(channel)], json_options(), 64).unwrap();
+    let dispatcher = Dispatcher::new(vec![Box::new(channel)], json_options(), 64).unwrap();
     dispatcher.send(alert(1, Priority::Warning));
     dispatcher.send(alert(2, Priority::Warning));
     // logrotate: move the file away, then signal; later alerts must land in
@@ -75,7 +75,7 @@ fn program_channel_runs_through_the_shell_per_alert_and_kept_alive() {
         let path = dir.path().join(format!("program-{keep_alive}.txt"));
         let command = format!("cat >> '{}'", path.display());
         let channel = ProgramChannel::new(command, keep_alive);
-        let mut dispatcher =
+        let dispatcher =
             Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 64).unwrap();
         for n in 0..5 {
             dispatcher.send(alert(n, Priority::Notice));
@@ -94,7 +94,7 @@ fn program_channel_runs_through_the_shell_per_alert_and_kept_alive() {
 #[test]
 fn program_channel_counts_a_failing_program() {
     let channel = ProgramChannel::new("cat > /dev/null; exit 3".into(), false);
-    let mut dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
+    let dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
     dispatcher.send(alert(1, Priority::Notice));
     let reports = dispatcher.shutdown();
     assert_eq!(reports[0].sent, 0);
@@ -108,7 +108,7 @@ fn syslog_channel_maps_priority_to_severity() {
     let daemon = UnixDatagram::bind(&socket_path).unwrap();
     daemon.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     let channel = SyslogChannel::connect_to(&socket_path).unwrap();
-    let mut dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
+    let dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
     dispatcher.send(alert(1, Priority::Critical));
     dispatcher.send(alert(2, Priority::Debug));
     let mut received = Vec::new();
@@ -152,7 +152,7 @@ fn http_channel_posts_falco_json_and_retries() {
     });
     let options = HttpOptions { url, ..HttpOptions::default() };
     let channel = HttpChannel::new(options).unwrap();
-    let mut dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
+    let dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
     dispatcher.send(alert(7, Priority::Warning));
     dispatcher.send(alert(8, Priority::Warning));
     let reports = dispatcher.shutdown();
@@ -208,7 +208,7 @@ fn a_slow_channel_overflows_its_own_queue_and_counts_it() {
     let path = dir.path().join("fast.txt");
     let fast = FileChannel::open(path.clone(), true, true).unwrap();
     let capacity = 4;
-    let mut dispatcher =
+    let dispatcher =
         Dispatcher::new(vec![Box::new(stalled), Box::new(fast)], json_options(), capacity).unwrap();
     dispatcher.send(alert(0, Priority::Warning));
     entered_rx.recv_timeout(Duration::from_secs(5)).unwrap();

@@ -1,0 +1,156 @@
+//! Command-line flags. The top level takes Falco's flags, so that a Falco
+//! user's habits (`-c`, `-r`, `-o`, `-e`, `-M`, `-L`, `-l`, `-V`...) carry
+//! over; Peregrine's own tasks are subcommands.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "peregrine",
+    version,
+    about = "Runtime security for Linux: kernel events and Kubernetes audit events checked against Falco-syntax rules",
+    args_conflicts_with_subcommands = true,
+    disable_version_flag = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Args, Default)]
+pub struct RunArgs {
+    /// Configuration file, in the shape of falco.yaml.
+    #[arg(short = 'c', long = "config", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Rules file or folder of rules files; repeat to load several, in order.
+    /// Replaces the config's rules_file.
+    #[arg(short = 'r', long = "rules", value_name = "FILE")]
+    pub rules: Vec<PathBuf>,
+
+    /// Sets a config key, e.g. `-o json_output=true`, `-o file_output.enabled=true`.
+    #[arg(short = 'o', long = "option", value_name = "KEY=VALUE")]
+    pub options: Vec<String>,
+
+    /// Reads events from a .scap capture instead of the kernel module.
+    #[arg(short = 'e', long = "capture", value_name = "FILE")]
+    pub capture: Option<PathBuf>,
+
+    /// Reads Kubernetes audit events (JSON: one Event, an EventList, or one
+    /// object per line) from a file instead of the kernel module.
+    #[arg(long = "k8s-audit-file", value_name = "FILE")]
+    pub k8s_audit_file: Option<PathBuf>,
+
+    /// Stops after this many seconds.
+    #[arg(short = 'M', value_name = "SECONDS")]
+    pub duration: Option<u64>,
+
+    /// Lists the loaded rules with their descriptions, and exits.
+    #[arg(short = 'L', long = "list-rules")]
+    pub list_rules: bool,
+
+    /// Describes one rule, and exits.
+    #[arg(short = 'l', value_name = "RULE")]
+    pub describe_rule: Option<String>,
+
+    /// Lists every field rules can use (optionally of one source), and exits.
+    #[arg(long = "list", value_name = "SOURCE", num_args = 0..=1, default_missing_value = "")]
+    pub list_fields: Option<String>,
+
+    /// Validates rules files and exits: 0 if they load, 1 with the errors if not.
+    #[arg(short = 'V', long = "validate", value_name = "FILE")]
+    pub validate: Vec<PathBuf>,
+
+    /// Loads config and rules and stops before reading any event.
+    #[arg(long = "dry-run")]
+    pub dry_run: bool,
+
+    /// Writes every alert out at once (buffered_outputs: false).
+    #[arg(short = 'U', long = "unbuffered")]
+    pub unbuffered: bool,
+
+    /// Appends this to every rule's output (`-p "%container.id"`).
+    #[arg(short = 'p', long = "print", value_name = "FORMAT")]
+    pub print: Option<String>,
+
+    /// Disables the rules with this tag; repeatable.
+    #[arg(short = 'T', value_name = "TAG")]
+    pub disable_tags: Vec<String>,
+
+    /// Runs only the rules with this tag; repeatable.
+    #[arg(short = 't', value_name = "TAG")]
+    pub run_tags: Vec<String>,
+
+    /// Disables the rules whose names match this pattern; repeatable.
+    #[arg(short = 'D', value_name = "PATTERN")]
+    pub disable_rules: Vec<String>,
+
+    /// Checks rules against every event, also the ones Falco's default
+    /// skips as noisy.
+    #[arg(short = 'A')]
+    pub all_events: bool,
+
+    /// Prints the version and exits.
+    #[arg(long = "version")]
+    pub version: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Records kernel events (or filters a capture) into a .scap file.
+    Capture(CaptureArgs),
+    /// Loads, unloads or inspects the kernel module.
+    Driver {
+        #[command(subcommand)]
+        action: DriverAction,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct CaptureArgs {
+    /// The capture to write.
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: PathBuf,
+
+    /// Reads from this capture instead of the kernel module.
+    #[arg(short = 'r', long = "read", value_name = "FILE")]
+    pub read: Option<PathBuf>,
+
+    /// Keeps only the events matching this filter (Falco filter syntax).
+    #[arg(value_name = "FILTER")]
+    pub filter: Option<String>,
+
+    /// Stops after this many seconds.
+    #[arg(short = 'M', value_name = "SECONDS")]
+    pub duration: Option<u64>,
+
+    /// Stops after this many events.
+    #[arg(short = 'n', long = "count", value_name = "N")]
+    pub count: Option<u64>,
+
+    /// Bytes of read/write buffers kept per event.
+    #[arg(short = 's', long = "snaplen", value_name = "BYTES", default_value_t = 80)]
+    pub snaplen: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DriverAction {
+    /// Says whether the module is loaded, its API version and buffer sizes.
+    Status,
+    /// Loads the module built for the running kernel.
+    Load {
+        /// Ring buffer bytes per CPU (a power of two).
+        #[arg(long, value_name = "BYTES")]
+        buffer_size: Option<u64>,
+        /// Path of peregrine.ko, if not the one installed for this kernel.
+        #[arg(long, value_name = "FILE")]
+        module: Option<PathBuf>,
+    },
+    /// Unloads the module.
+    Unload,
+}

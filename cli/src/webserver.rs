@@ -1,0 +1,314 @@
+//! The HTTP endpoints: health, versions and Prometheus metrics on the
+//! webserver port, and the Kubernetes audit webhook on its own port.
+//!
+//! The webhook only parses and queues: audit events go to the evaluation
+//! thread through a bounded queue. When that queue stays full, the request
+//! is answered 503 so the API server retries it: an event is either
+//! evaluated or refused in the open, never dropped on the floor.
+
+use std::io::Read;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use crossbeam_channel::{SendTimeoutError, Sender};
+use serde_json::Value as Json;
+use tiny_http::{Header, Method, Request, Response, Server};
+
+/// Something that can describe Peregrine's state as Prometheus text.
+pub trait MetricsSource: Send + Sync {
+    fn prometheus_text(&self) -> String;
+}
+
+/// Counters of the audit webhook.
+#[derive(Debug, Default)]
+pub struct AuditIntakeStats {
+    pub requests: AtomicU64,
+    pub events: AtomicU64,
+    pub bad_requests: AtomicU64,
+    pub too_large: AtomicU64,
+    pub busy: AtomicU64,
+}
+
+/// The audit webhook: where it listens and where events go.
+#[derive(Clone)]
+pub struct AuditIntake {
+    pub path: String,
+    pub max_body_bytes: usize,
+    pub queue: Sender<Json>,
+    /// How long a request may wait for room in the queue before 503.
+    pub queue_timeout: Duration,
+    pub stats: Arc<AuditIntakeStats>,
+}
+
+/// What one listening socket serves.
+#[derive(Clone, Default)]
+pub struct Routes {
+    pub healthz: Option<String>,
+    pub metrics: Option<Arc<dyn MetricsSource>>,
+    pub versions: bool,
+    pub audit: Option<AuditIntake>,
+}
+
+pub struct Listener {
+    server: Arc<Server>,
+    workers: Vec<JoinHandle<()>>,
+    pub address: SocketAddr,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("cannot listen on {address}: {message}")]
+pub struct ListenError {
+    address: String,
+    message: String,
+}
+
+impl Listener {
+    /// Binds `address` and serves `routes` from `threads` threads.
+    pub fn start(address: &str, routes: Routes, threads: usize) -> Result<Listener, ListenError> {
+        let server = Server::http(address)
+            .map_err(|e| ListenError { address: address.to_string(), message: e.to_string() })?;
+        let bound = server
+            .server_addr()
+            .to_ip()
+            .ok_or_else(|| ListenError { address: address.to_string(), message: "not an IP socket".into() })?;
+        let server = Arc::new(server);
+        let routes = Arc::new(routes);
+        let workers = (0..threads.max(1))
+            .map(|i| {
+                let server = Arc::clone(&server);
+                let routes = Arc::clone(&routes);
+                std::thread::Builder::new()
+                    .name(format!("http-{}-{i}", bound.port()))
+                    .spawn(move || {
+                        for request in server.incoming_requests() {
+                            handle(request, &routes);
+                        }
+                    })
+                    .map_err(|e| ListenError { address: address.to_string(), message: e.to_string() })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Listener { server, workers, address: bound })
+    }
+
+    /// Stops accepting and waits for the requests in progress.
+    pub fn stop(self) {
+        self.server.unblock();
+        for _ in 1..self.workers.len() {
+            self.server.unblock();
+        }
+        for worker in self.workers {
+            let _ = worker.join();
+        }
+    }
+}
+
+fn text(status: u16, body: impl Into<String>) -> Response<std::io::Cursor<Vec<u8>>> {
+    Response::from_string(body.into()).with_status_code(status)
+}
+
+fn with_type(response: Response<std::io::Cursor<Vec<u8>>>, content_type: &str) -> Response<std::io::Cursor<Vec<u8>>> {
+    match Header::from_bytes("Content-Type", content_type) {
+        Ok(header) => response.with_header(header),
+        Err(()) => response,
+    }
+}
+
+fn handle(mut request: Request, routes: &Routes) {
+    let path = request.url().split('?').next().unwrap_or("").to_string();
+    let method = request.method().clone();
+    let response = if routes.healthz.as_deref() == Some(path.as_str()) && method == Method::Get {
+        with_type(text(200, "{\"status\": \"ok\"}"), "application/json")
+    } else if routes.versions && path == "/versions" && method == Method::Get {
+        let body = serde_json::json!({
+            "peregrine_version": env!("CARGO_PKG_VERSION"),
+            "driver_api_version": format!(
+                "{}.{}.{}",
+                peregrine_driver_sys::abi::PG_API_VERSION_MAJOR,
+                peregrine_driver_sys::abi::PG_API_VERSION_MINOR,
+                peregrine_driver_sys::abi::PG_API_VERSION_PATCH
+            ),
+        });
+        with_type(text(200, body.to_string()), "application/json")
+    } else if let (Some(metrics), "/metrics", &Method::Get) = (&routes.metrics, path.as_str(), &method) {
+        with_type(text(200, metrics.prometheus_text()), "text/plain; version=0.0.4")
+    } else if let Some(audit) = routes.audit.as_ref().filter(|a| a.path == path) {
+        if method == Method::Post {
+            receive_audit(&mut request, audit)
+        } else {
+            text(405, "audit events are POSTed\n")
+        }
+    } else {
+        text(404, "not found\n")
+    };
+    // The client may have gone away; nothing to do about it.
+    let _ = request.respond(response);
+}
+
+fn receive_audit(request: &mut Request, audit: &AuditIntake) -> Response<std::io::Cursor<Vec<u8>>> {
+    let stats = &audit.stats;
+    stats.requests.fetch_add(1, Ordering::Relaxed);
+    if request.body_length().is_some_and(|n| n > audit.max_body_bytes) {
+        stats.too_large.fetch_add(1, Ordering::Relaxed);
+        return text(413, format!("body larger than {} bytes\n", audit.max_body_bytes));
+    }
+    let mut body = Vec::new();
+    let limit = audit.max_body_bytes as u64 + 1;
+    if let Err(e) = request.as_reader().take(limit).read_to_end(&mut body) {
+        stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+        return text(400, format!("cannot read the body: {e}\n"));
+    }
+    if body.len() > audit.max_body_bytes {
+        stats.too_large.fetch_add(1, Ordering::Relaxed);
+        return text(413, format!("body larger than {} bytes\n", audit.max_body_bytes));
+    }
+    let events = match audit_events(&body) {
+        Ok(events) => events,
+        Err(message) => {
+            stats.bad_requests.fetch_add(1, Ordering::Relaxed);
+            return text(400, format!("{message}\n"));
+        }
+    };
+    for event in events {
+        match audit.queue.send_timeout(event, audit.queue_timeout) {
+            Ok(()) => {
+                stats.events.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(SendTimeoutError::Timeout(_)) | Err(SendTimeoutError::Disconnected(_)) => {
+                stats.busy.fetch_add(1, Ordering::Relaxed);
+                return text(503, "busy: events of this request from here on were not taken\n");
+            }
+        }
+    }
+    text(200, "<html><body>Ok</body></html>\n")
+}
+
+/// The events of an audit body: one `Event`, or the items of an
+/// `EventList`.
+pub fn audit_events(body: &[u8]) -> Result<Vec<Json>, String> {
+    let document: Json = serde_json::from_slice(body).map_err(|e| format!("not valid JSON: {e}"))?;
+    match document.get("kind").and_then(Json::as_str) {
+        Some("EventList") => match document.get("items") {
+            Some(Json::Array(items)) => {
+                if let Some(i) = items.iter().position(|item| !item.is_object()) {
+                    return Err(format!("EventList item {i} is not an object"));
+                }
+                Ok(items.clone())
+            }
+            _ => Err("an EventList needs an 'items' array".into()),
+        },
+        Some("Event") => Ok(vec![document]),
+        Some(other) => Err(format!("kind '{other}' is neither Event nor EventList")),
+        None => Err("no 'kind': not an audit.k8s.io Event or EventList".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct FixedMetrics;
+    impl MetricsSource for FixedMetrics {
+        fn prometheus_text(&self) -> String {
+            "peregrine_events_total 42\n".into()
+        }
+    }
+
+    fn get(address: SocketAddr, path: &str) -> (u16, String) {
+        let response = ureq::get(&format!("http://{address}{path}"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .call()
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.into_body().read_to_string().unwrap())
+    }
+
+    fn post(address: SocketAddr, path: &str, body: &str) -> u16 {
+        ureq::post(&format!("http://{address}{path}"))
+            .config()
+            .http_status_as_error(false)
+            .build()
+            .send(body)
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+
+    fn intake(capacity: usize, max_body_bytes: usize) -> (AuditIntake, crossbeam_channel::Receiver<Json>) {
+        let (queue, events) = crossbeam_channel::bounded(capacity);
+        let intake = AuditIntake {
+            path: "/k8s-audit".into(),
+            max_body_bytes,
+            queue,
+            queue_timeout: Duration::from_millis(200),
+            stats: Arc::default(),
+        };
+        (intake, events)
+    }
+
+    #[test]
+    fn health_versions_and_metrics() {
+        let routes = Routes {
+            healthz: Some("/healthz".into()),
+            metrics: Some(Arc::new(FixedMetrics)),
+            versions: true,
+            audit: None,
+        };
+        let listener = Listener::start("127.0.0.1:0", routes, 2).unwrap();
+        let address = listener.address;
+        assert_eq!(get(address, "/healthz"), (200, "{\"status\": \"ok\"}".into()));
+        let (status, body) = get(address, "/versions");
+        assert_eq!(status, 200);
+        let v: Json = serde_json::from_str(&body).unwrap();
+        assert_eq!(v["peregrine_version"], env!("CARGO_PKG_VERSION"));
+        assert_eq!(get(address, "/metrics"), (200, "peregrine_events_total 42\n".into()));
+        assert_eq!(get(address, "/nothing").0, 404);
+        assert_eq!(get(address, "/k8s-audit").0, 404, "no webhook on this listener");
+        listener.stop();
+    }
+
+    #[test]
+    fn audit_webhook_takes_events_and_event_lists_and_refuses_bad_bodies() {
+        let (intake, events) = intake(100, 4096);
+        let stats = Arc::clone(&intake.stats);
+        let routes = Routes { audit: Some(intake), ..Routes::default() };
+        let listener = Listener::start("127.0.0.1:0", routes, 1).unwrap();
+        let address = listener.address;
+        let one = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":"create","auditID":"a"}"#;
+        let list = r#"{"kind":"EventList","items":[{"kind":"Event","auditID":"b"},{"kind":"Event","auditID":"c"}]}"#;
+        assert_eq!(post(address, "/k8s-audit", one), 200);
+        assert_eq!(post(address, "/k8s-audit", list), 200);
+        assert_eq!(post(address, "/k8s-audit", "{not json"), 400);
+        assert_eq!(post(address, "/k8s-audit", r#"{"kind":"Pod"}"#), 400);
+        assert_eq!(post(address, "/k8s-audit", &"x".repeat(5000)), 413);
+        assert_eq!(get(address, "/k8s-audit").0, 405);
+        let ids: Vec<String> = events.try_iter().map(|e| e["auditID"].as_str().unwrap().to_string()).collect();
+        assert_eq!(ids, ["a", "b", "c"]);
+        assert_eq!(stats.events.load(Ordering::Relaxed), 3);
+        assert_eq!(stats.bad_requests.load(Ordering::Relaxed), 2);
+        assert_eq!(stats.too_large.load(Ordering::Relaxed), 1);
+        listener.stop();
+    }
+
+    #[test]
+    fn a_full_queue_answers_503_instead_of_dropping() {
+        let (intake, events) = intake(1, 4096);
+        let stats = Arc::clone(&intake.stats);
+        let routes = Routes { audit: Some(intake), ..Routes::default() };
+        let listener = Listener::start("127.0.0.1:0", routes, 1).unwrap();
+        let address = listener.address;
+        let event = r#"{"kind":"Event","auditID":"x"}"#;
+        assert_eq!(post(address, "/k8s-audit", event), 200);
+        // Nobody drains the queue: the second event cannot be taken.
+        assert_eq!(post(address, "/k8s-audit", event), 503);
+        assert_eq!(stats.busy.load(Ordering::Relaxed), 1);
+        assert_eq!(events.len(), 1);
+        events.recv().unwrap();
+        assert_eq!(post(address, "/k8s-audit", event), 200);
+        listener.stop();
+    }
+}
