@@ -3,6 +3,7 @@
 mod alert;
 mod args;
 mod config;
+mod driver_cmd;
 mod drops;
 mod webserver;
 mod outputs;
