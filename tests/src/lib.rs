@@ -1,2 +1,43 @@
 //! Shared helpers for Peregrine's integration and conformance tests.
 #![deny(unsafe_op_in_unsafe_fn)]
+
+pub mod conformance;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// `../shared/conformance` beside the repository, if this checkout has it.
+/// A user's fresh clone does not: callers skip with a one-line reason.
+pub fn conformance_kit() -> Option<PathBuf> {
+    let dir = repo_root().join("../shared/conformance");
+    dir.is_dir().then(|| dir.canonicalize().unwrap_or(dir))
+}
+
+/// The `peregrine` binary of this build, built on demand: the tests crate
+/// runs it as a user would, so it must be the one the workspace just built.
+pub fn peregrine_binary() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the test binary: {e}"))?;
+    // target/<profile>/deps/<test> -> target/<profile>/peregrine
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .ok_or_else(|| format!("unexpected test binary location {}", exe.display()))?;
+    let binary = profile_dir.join("peregrine");
+    let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut build = Command::new(cargo);
+    build.current_dir(repo_root()).args(["build", "--quiet", "-p", "peregrine", "--bin", "peregrine"]);
+    if profile == "release" {
+        build.arg("--release");
+    }
+    let status = build.status().map_err(|e| format!("cannot run cargo to build peregrine: {e}"))?;
+    if !status.success() || !binary.exists() {
+        return Err(format!("building peregrine failed ({status}); expected {}", binary.display()));
+    }
+    Ok(binary)
+}
