@@ -6,3 +6,5 @@
 pub mod event;
 pub mod field;
 pub mod scap;
+pub mod state;
+pub mod syscall_fields;

@@ -10,8 +10,8 @@ use std::fmt::Write;
 /// What rendering needs to know about the system: names of fds and
 /// threads. State implements it; a context-free renderer answers None.
 pub trait Resolver {
-    /// Type letter and name of an fd of the event's thread.
-    fn fd_label(&self, _fd: i64) -> Option<(char, String)> {
+    /// Type letters and name of an fd of the event's thread.
+    fn fd_label(&self, _fd: i64) -> Option<(String, String)> {
         None
     }
     /// Command name of a thread.
@@ -27,11 +27,47 @@ impl Resolver for NoState {}
 /// Linux errno names, for negative return values.
 pub fn errno_name(errno: i64) -> Option<&'static str> {
     const NAMES: &[&str] = &[
-        "", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF",
-        "ECHILD", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV",
-        "ENODEV", "ENOTDIR", "EISDIR", "EINVAL", "ENFILE", "EMFILE", "ENOTTY", "ETXTBSY", "EFBIG",
-        "ENOSPC", "ESPIPE", "EROFS", "EMLINK", "EPIPE", "EDOM", "ERANGE", "EDEADLK",
-        "ENAMETOOLONG", "ENOLCK", "ENOSYS", "ENOTEMPTY", "ELOOP",
+        "",
+        "EPERM",
+        "ENOENT",
+        "ESRCH",
+        "EINTR",
+        "EIO",
+        "ENXIO",
+        "E2BIG",
+        "ENOEXEC",
+        "EBADF",
+        "ECHILD",
+        "EAGAIN",
+        "ENOMEM",
+        "EACCES",
+        "EFAULT",
+        "ENOTBLK",
+        "EBUSY",
+        "EEXIST",
+        "EXDEV",
+        "ENODEV",
+        "ENOTDIR",
+        "EISDIR",
+        "EINVAL",
+        "ENFILE",
+        "EMFILE",
+        "ENOTTY",
+        "ETXTBSY",
+        "EFBIG",
+        "ENOSPC",
+        "ESPIPE",
+        "EROFS",
+        "EMLINK",
+        "EPIPE",
+        "EDOM",
+        "ERANGE",
+        "EDEADLK",
+        "ENAMETOOLONG",
+        "ENOLCK",
+        "ENOSYS",
+        "ENOTEMPTY",
+        "ELOOP",
     ];
     let n = usize::try_from(errno).ok()?;
     if let Some(name) = NAMES.get(n).filter(|s| !s.is_empty()) {
@@ -122,7 +158,11 @@ pub fn render_param(p: &Param<'_>, resolver: &dyn Resolver, out: &mut String) {
     match ty {
         Errno => {
             let v = p.as_i64().unwrap_or(0);
-            let _ = write!(out, "{v}");
+            if v >= 0 && p.info.fmt == 2 {
+                let _ = write!(out, "{v:X}");
+            } else {
+                let _ = write!(out, "{v}");
+            }
             if v < 0 {
                 if let Some(name) = errno_name(-v) {
                     let _ = write!(out, "({name})");
@@ -165,8 +205,18 @@ pub fn render_param(p: &Param<'_>, resolver: &dyn Resolver, out: &mut String) {
                 }
             }
         }
+        SyscallId => {
+            let v = p.as_u64().unwrap_or(0);
+            match super::table::syscall_name(v).filter(|_| v != 0) {
+                Some(name) => out.push_str(name),
+                Option::None if v == 0 => out.push_str("<unknown>"),
+                Option::None => {
+                    let _ = write!(out, "{v}");
+                }
+            }
+        }
         Int8 | Int16 | Int32 | Int64 | Uint8 | Uint16 | Uint32 | Uint64 | RelTime | AbsTime
-        | Port | Bool | Uid | Gid | SigSet | SyscallId | SigType => {
+        | Port | Bool | Uid | Gid | SigSet | SigType => {
             match p.info.fmt {
                 2 => {
                     let _ = write!(out, "{:X}", p.as_u64().unwrap_or(0));
@@ -195,13 +245,19 @@ pub fn render_param(p: &Param<'_>, resolver: &dyn Resolver, out: &mut String) {
         }
         CharBuf | FsPath | FsRelPath => push_printable(out, p.as_bytes_str()),
         ByteBuf => push_printable(out, p.bytes),
+        SockAddr | SockTuple if p.bytes.is_empty() => out.push_str("NULL"),
         SockAddr => match p.as_sockaddr() {
             Some(self::SockAddr::Inet(ip, port)) => push_endpoint(out, ip, port),
             Some(self::SockAddr::Unix(path)) => push_printable(out, path),
             _ => {}
         },
         SockTuple => match p.as_socktuple() {
-            Some(self::SockTuple::Inet { src, sport, dst, dport }) => {
+            Some(self::SockTuple::Inet {
+                src,
+                sport,
+                dst,
+                dport,
+            }) => {
                 push_endpoint(out, src, sport);
                 out.push_str("->");
                 push_endpoint(out, dst, dport);
@@ -219,8 +275,15 @@ pub fn render_param(p: &Param<'_>, resolver: &dyn Resolver, out: &mut String) {
                     out.push(' ');
                 }
                 first = false;
+                // fd, then its type letter when known, then the poll flags in hex.
                 let _ = write!(out, "{fd}:");
-                push_poll_flags(out, flags);
+                if let Some(c) = resolver
+                    .fd_label(fd)
+                    .and_then(|(label, _)| label.chars().next())
+                {
+                    out.push(c);
+                }
+                let _ = write!(out, "{flags:x}");
             }
         }
         Ipv4Addr => {
@@ -241,29 +304,44 @@ fn push_endpoint(out: &mut String, ip: std::net::IpAddr, port: u16) {
     let _ = write!(out, "{ip}:{port}");
 }
 
-fn push_poll_flags(out: &mut String, flags: u16) {
-    const NAMES: &[(&str, u16)] = &[
-        ("IN", 1),
-        ("PRI", 2),
-        ("OUT", 4),
-        ("ERR", 8),
-        ("HUP", 16),
-        ("NVAL", 32),
-        ("RDNORM", 64),
-        ("RDBAND", 128),
-        ("WRNORM", 256),
-        ("WRBAND", 512),
-    ];
-    let mut first = true;
-    for (n, v) in NAMES {
-        if flags & v != 0 {
-            if !first {
-                out.push('|');
+/// Appends the value of `p` the way `evt.arg.NAME` shows it: the resolved
+/// form alone when there is one (`ENOENT`, `O_RDONLY|O_CLOEXEC`,
+/// `<f>/etc/passwd`, a command name), else the raw value.
+pub fn render_param_resolved(p: &Param<'_>, resolver: &dyn Resolver, out: &mut String) {
+    use ParamType::*;
+    let mut full = String::new();
+    render_param(p, resolver, &mut full);
+    let numeric_with_name = matches!(
+        p.ty(),
+        Errno
+            | Fd
+            | Pid
+            | Flags8
+            | Flags16
+            | Flags32
+            | Mode
+            | Enumflags8
+            | Enumflags16
+            | Enumflags32
+            | SockFamily
+            | L4Proto
+            | SigType
+    );
+    if numeric_with_name && full.ends_with(')') {
+        if let Some(open) = full.find('(') {
+            let raw = &full[..open];
+            if !raw.is_empty()
+                && raw
+                    .trim_start_matches('-')
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit())
+            {
+                out.push_str(&full[open + 1..full.len() - 1]);
+                return;
             }
-            out.push_str(n);
-            first = false;
         }
     }
+    out.push_str(&full);
 }
 
 #[cfg(test)]
@@ -275,7 +353,10 @@ mod tests {
     fn flags_show_value_and_names() {
         let info = &event_info(3).unwrap().params[2];
         let bytes = 4097u32.to_le_bytes();
-        let p = Param { info, bytes: &bytes };
+        let p = Param {
+            info,
+            bytes: &bytes,
+        };
         let mut s = String::new();
         render_param(&p, &NoState, &mut s);
         assert_eq!(s, "4097(O_RDONLY|O_CLOEXEC)");
@@ -285,7 +366,10 @@ mod tests {
     fn negative_fd_is_an_errno() {
         let info = &event_info(3).unwrap().params[0];
         let bytes = (-2i64).to_le_bytes();
-        let p = Param { info, bytes: &bytes };
+        let p = Param {
+            info,
+            bytes: &bytes,
+        };
         let mut s = String::new();
         render_param(&p, &NoState, &mut s);
         assert_eq!(s, "-2(ENOENT)");

@@ -247,7 +247,16 @@ pub fn event_types_named(name: &str) -> Vec<u16> {
 
 /// Every type number, for iteration.
 pub fn all_event_types() -> impl Iterator<Item = (u16, &'static EventInfo)> {
-    EVENTS.iter().enumerate().filter_map(|(i, e)| u16::try_from(i).ok().map(|t| (t, e)))
+    EVENTS
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| u16::try_from(i).ok().map(|t| (t, e)))
+}
+
+/// The name of a system call code (`PT_SYSCALLID` parameter values).
+pub fn syscall_name(code: u64) -> Option<&'static str> {
+    let name = *super::table_data::SYSCALL_NAMES.get(usize::try_from(code).ok()?)?;
+    (!name.is_empty()).then_some(name)
 }
 
 #[cfg(test)]

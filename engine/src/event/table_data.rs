@@ -3,14 +3,9 @@
 // print formats and flag names/values.
 use super::table::{EventInfo, ParamInfo};
 
-static FLAGS_ACCESS_FLAGS: &[(&str, u64)] = &[
-    ("F_OK", 0x0),
-    ("R_OK", 0x4),
-    ("W_OK", 0x2),
-    ("X_OK", 0x1),
-];
-static FLAGS_ANON_INODE_FD_TYPES: &[(&str, u64)] = &[
-];
+static FLAGS_ACCESS_FLAGS: &[(&str, u64)] =
+    &[("F_OK", 0x0), ("R_OK", 0x4), ("W_OK", 0x2), ("X_OK", 0x1)];
+static FLAGS_ANON_INODE_FD_TYPES: &[(&str, u64)] = &[];
 static FLAGS_BPF_COMMANDS: &[(&str, u64)] = &[
     ("BPF_MAP_CREATE", 0x0),
     ("BPF_MAP_LOOKUP_ELEM", 0x1),
@@ -90,31 +85,20 @@ static FLAGS_CLONE_FLAGS: &[(&str, u64)] = &[
     ("CLONE_VFORK", 0x8000000),
     ("CLONE_NEWCGROUP", 0x10000000),
 ];
-static FLAGS_CLOSE_RANGE_FLAGS: &[(&str, u64)] = &[
-    ("CLOSE_RANGE_UNSHARE", 0x2),
-    ("CLOSE_RANGE_CLOEXEC", 0x4),
-];
-static FLAGS_CREAT_FLAGS: &[(&str, u64)] = &[
-];
-static FLAGS_DELETE_MODULE_FLAGS: &[(&str, u64)] = &[
-    ("O_NONBLOCK", 0x2),
-    ("O_TRUNC", 0x1),
-];
-static FLAGS_EPOLL_CREATE1_FLAGS: &[(&str, u64)] = &[
-    ("EPOLL_CLOEXEC", 0x1),
-];
+static FLAGS_CLOSE_RANGE_FLAGS: &[(&str, u64)] =
+    &[("CLOSE_RANGE_UNSHARE", 0x2), ("CLOSE_RANGE_CLOEXEC", 0x4)];
+static FLAGS_CREAT_FLAGS: &[(&str, u64)] = &[];
+static FLAGS_DELETE_MODULE_FLAGS: &[(&str, u64)] = &[("O_NONBLOCK", 0x2), ("O_TRUNC", 0x1)];
+static FLAGS_EPOLL_CREATE1_FLAGS: &[(&str, u64)] = &[("EPOLL_CLOEXEC", 0x1)];
 static FLAGS_EXECVE_FLAGS: &[(&str, u64)] = &[
     ("EXE_WRITABLE", 0x1),
     ("EXE_UPPER_LAYER", 0x2),
     ("EXE_FROM_MEMFD", 0x4),
     ("EXE_LOWER_LAYER", 0x8),
 ];
-static FLAGS_EXECVEAT_FLAGS: &[(&str, u64)] = &[
-];
-static FLAGS_FCHOWNAT_FLAGS: &[(&str, u64)] = &[
-    ("AT_SYMLINK_NOFOLLOW", 0x400),
-    ("AT_EMPTY_PATH", 0x1000),
-];
+static FLAGS_EXECVEAT_FLAGS: &[(&str, u64)] = &[];
+static FLAGS_FCHOWNAT_FLAGS: &[(&str, u64)] =
+    &[("AT_SYMLINK_NOFOLLOW", 0x400), ("AT_EMPTY_PATH", 0x1000)];
 static FLAGS_FCNTL_COMMANDS: &[(&str, u64)] = &[
     ("F_GETPIPE_SZ", 0x1d),
     ("F_SETPIPE_SZ", 0x1c),
@@ -292,15 +276,10 @@ static FLAGS_KEYCTL_OPERATIONS: &[(&str, u64)] = &[
     ("KEYCTL_CAPABILITIES", 0x1f),
     ("KEYCTL_WATCH_KEY", 0x20),
 ];
-static FLAGS_LINKAT_FLAGS: &[(&str, u64)] = &[
-    ("AT_SYMLINK_FOLLOW", 0x400),
-    ("AT_EMPTY_PATH", 0x1000),
-];
-static FLAGS_LSEEK_WHENCE: &[(&str, u64)] = &[
-    ("SEEK_END", 0x2),
-    ("SEEK_CUR", 0x1),
-    ("SEEK_SET", 0x0),
-];
+static FLAGS_LINKAT_FLAGS: &[(&str, u64)] =
+    &[("AT_SYMLINK_FOLLOW", 0x400), ("AT_EMPTY_PATH", 0x1000)];
+static FLAGS_LSEEK_WHENCE: &[(&str, u64)] =
+    &[("SEEK_END", 0x2), ("SEEK_CUR", 0x1), ("SEEK_SET", 0x0)];
 static FLAGS_MEMFD_CREATE_FLAGS: &[(&str, u64)] = &[
     ("MFD_CLOEXEC", 0x1),
     ("MFD_ALLOW_SEALING", 0x2),
@@ -325,9 +304,7 @@ static FLAGS_MKNOD_MODE: &[(&str, u64)] = &[
     ("S_IFIFO", 0x1000),
     ("S_IFSOCK", 0xc000),
 ];
-static FLAGS_MLOCK2_FLAGS: &[(&str, u64)] = &[
-    ("MLOCK_ONFAULT", 0x1),
-];
+static FLAGS_MLOCK2_FLAGS: &[(&str, u64)] = &[("MLOCK_ONFAULT", 0x1)];
 static FLAGS_MLOCKALL_FLAGS: &[(&str, u64)] = &[
     ("MCL_CURRENT", 0x1),
     ("MCL_FUTURE", 0x2),
@@ -403,9 +380,7 @@ static FLAGS_PF_FLAGS: &[(&str, u64)] = &[
     ("RESERVED_PAGE", 0x40),
     ("INSTRUCTION_FETCH", 0x80),
 ];
-static FLAGS_PIDFD_OPEN_FLAGS: &[(&str, u64)] = &[
-    ("PIDFD_NONBLOCK", 0x1),
-];
+static FLAGS_PIDFD_OPEN_FLAGS: &[(&str, u64)] = &[("PIDFD_NONBLOCK", 0x1)];
 static FLAGS_PRCTL_OPTIONS: &[(&str, u64)] = &[
     ("PR_GET_DUMPABLE", 0x3),
     ("PR_SET_DUMPABLE", 0x4),
@@ -499,20 +474,14 @@ static FLAGS_QUOTACTL_CMDS: &[(&str, u64)] = &[
     ("Q_XQUOTARM", 0x2000),
     ("Q_XQUOTASYNC", 0x4000),
 ];
-static FLAGS_QUOTACTL_DQI_FLAGS: &[(&str, u64)] = &[
-    ("DQF_NONE", 0x1),
-    ("V1_DQF_RSQUASH", 0x2),
-];
+static FLAGS_QUOTACTL_DQI_FLAGS: &[(&str, u64)] = &[("DQF_NONE", 0x1), ("V1_DQF_RSQUASH", 0x2)];
 static FLAGS_QUOTACTL_QUOTA_FMTS: &[(&str, u64)] = &[
     ("QFMT_NOT_USED", 0x1),
     ("QFMT_VFS_OLD", 0x2),
     ("QFMT_VFS_V0", 0x4),
     ("QFMT_VFS_V1", 0x8),
 ];
-static FLAGS_QUOTACTL_TYPES: &[(&str, u64)] = &[
-    ("USRQUOTA", 0x1),
-    ("GRPQUOTA", 0x2),
-];
+static FLAGS_QUOTACTL_TYPES: &[(&str, u64)] = &[("USRQUOTA", 0x1), ("GRPQUOTA", 0x2)];
 static FLAGS_RENAMEAT2_FLAGS: &[(&str, u64)] = &[
     ("RENAME_NOREPLACE", 0x1),
     ("RENAME_EXCHANGE", 0x2),
@@ -552,14 +521,8 @@ static FLAGS_SEMCTL_COMMANDS: &[(&str, u64)] = &[
     ("SETALL", 0x800),
     ("SETVAL", 0x1000),
 ];
-static FLAGS_SEMGET_FLAGS: &[(&str, u64)] = &[
-    ("IPC_EXCL", 0x4000),
-    ("IPC_CREAT", 0x2000),
-];
-static FLAGS_SEMOP_FLAGS: &[(&str, u64)] = &[
-    ("IPC_NOWAIT", 0x1),
-    ("SEM_UNDO", 0x2),
-];
+static FLAGS_SEMGET_FLAGS: &[(&str, u64)] = &[("IPC_EXCL", 0x4000), ("IPC_CREAT", 0x2000)];
+static FLAGS_SEMOP_FLAGS: &[(&str, u64)] = &[("IPC_NOWAIT", 0x1), ("SEM_UNDO", 0x2)];
 static FLAGS_SHUTDOWN_HOW: &[(&str, u64)] = &[
     ("SHUT_UNKNOWN", 0xffff),
     ("SHUT_RDWR", 0x2),
@@ -608,11 +571,8 @@ static FLAGS_SOCKET_FAMILIES: &[(&str, u64)] = &[
     ("AF_UNIX", 0x1),
     ("AF_UNSPEC", 0x0),
 ];
-static FLAGS_SOCKOPT_LEVELS: &[(&str, u64)] = &[
-    ("SOL_SOCKET", 0x1),
-    ("SOL_TCP", 0x2),
-    ("UNKNOWN", 0x0),
-];
+static FLAGS_SOCKOPT_LEVELS: &[(&str, u64)] =
+    &[("SOL_SOCKET", 0x1), ("SOL_TCP", 0x2), ("UNKNOWN", 0x0)];
 static FLAGS_SOCKOPT_OPTIONS: &[(&str, u64)] = &[
     ("SO_COOKIE", 0x35),
     ("SO_MEMINFO", 0x34),
@@ -681,463 +641,11905 @@ static FLAGS_UMOUNT_FLAGS: &[(&str, u64)] = &[
     ("EXPIRE", 0x4),
     ("NOFOLLOW", 0x8),
 ];
-static FLAGS_UNLINKAT_FLAGS: &[(&str, u64)] = &[
-    ("AT_REMOVEDIR", 0x200),
-];
+static FLAGS_UNLINKAT_FLAGS: &[(&str, u64)] = &[("AT_REMOVEDIR", 0x200)];
 
 pub(super) static EVENTS: [EventInfo; 454] = [
-    /* 0 PPME_GENERIC_E */ EventInfo { name: "syscall", category: 0x201, flags: 0x1200, params: &[ParamInfo { name: "ID", ty: 18, fmt: 1, names: None }, ParamInfo { name: "nativeID", ty: 6, fmt: 1, names: None }] },
-    /* 1 PPME_GENERIC_X */ EventInfo { name: "syscall", category: 0x201, flags: 0x1000, params: &[ParamInfo { name: "ID", ty: 18, fmt: 1, names: None }, ParamInfo { name: "nativeID", ty: 6, fmt: 1, names: None }] },
-    /* 2 PPME_SYSCALL_OPEN_E */ EventInfo { name: "open", category: 0x202, flags: 0x1021, params: &[ParamInfo { name: "name", ty: 17, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }, ParamInfo { name: "mode", ty: 7, fmt: 6, names: None }] },
-    /* 3 PPME_SYSCALL_OPEN_X */ EventInfo { name: "open", category: 0x202, flags: 0x1021, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "name", ty: 17, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }, ParamInfo { name: "mode", ty: 7, fmt: 6, names: None }, ParamInfo { name: "dev", ty: 7, fmt: 2, names: None }, ParamInfo { name: "ino", ty: 8, fmt: 1, names: None }] },
-    /* 4 PPME_SYSCALL_CLOSE_E */ EventInfo { name: "close", category: 0x222, flags: 0x1226, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }] },
-    /* 5 PPME_SYSCALL_CLOSE_X */ EventInfo { name: "close", category: 0x222, flags: 0x1026, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }] },
-    /* 6 PPME_SYSCALL_READ_E */ EventInfo { name: "read", category: 0x220, flags: 0x120c, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }] },
-    /* 7 PPME_SYSCALL_READ_X */ EventInfo { name: "read", category: 0x220, flags: 0x100c, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }] },
-    /* 8 PPME_SYSCALL_WRITE_E */ EventInfo { name: "write", category: 0x221, flags: 0x1214, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }] },
-    /* 9 PPME_SYSCALL_WRITE_X */ EventInfo { name: "write", category: 0x221, flags: 0x1014, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }] },
-    /* 10 PPME_SYSCALL_BRK_1_E */ EventInfo { name: "brk", category: 0x205, flags: 0x1200, params: &[ParamInfo { name: "size", ty: 7, fmt: 1, names: None }] },
-    /* 11 PPME_SYSCALL_BRK_1_X */ EventInfo { name: "brk", category: 0x205, flags: 0x1200, params: &[ParamInfo { name: "res", ty: 8, fmt: 2, names: None }] },
-    /* 12 PPME_SYSCALL_EXECVE_8_E */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[] },
-    /* 13 PPME_SYSCALL_EXECVE_8_X */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 8, fmt: 1, names: None }] },
-    /* 14 PPME_SYSCALL_CLONE_11_E */ EventInfo { name: "clone", category: 0x206, flags: 0x220, params: &[] },
-    /* 15 PPME_SYSCALL_CLONE_11_X */ EventInfo { name: "clone", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 15, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 4, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }] },
-    /* 16 PPME_PROCEXIT_E */ EventInfo { name: "procexit", category: 0x406, flags: 0x1220, params: &[] },
-    /* 17 PPME_PROCEXIT_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 18 PPME_SOCKET_SOCKET_E */ EventInfo { name: "socket", category: 0x203, flags: 0x1221, params: &[ParamInfo { name: "domain", ty: 46, fmt: 1, names: Some(FLAGS_SOCKET_FAMILIES) }, ParamInfo { name: "type", ty: 7, fmt: 1, names: None }, ParamInfo { name: "proto", ty: 7, fmt: 1, names: None }] },
-    /* 19 PPME_SOCKET_SOCKET_X */ EventInfo { name: "socket", category: 0x203, flags: 0x1021, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "domain", ty: 46, fmt: 1, names: Some(FLAGS_SOCKET_FAMILIES) }, ParamInfo { name: "type", ty: 7, fmt: 1, names: None }, ParamInfo { name: "proto", ty: 7, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }] },
-    /* 20 PPME_SOCKET_BIND_E */ EventInfo { name: "bind", category: 0x203, flags: 0x1224, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }] },
-    /* 21 PPME_SOCKET_BIND_X */ EventInfo { name: "bind", category: 0x203, flags: 0x1024, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "addr", ty: 12, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }] },
-    /* 22 PPME_SOCKET_CONNECT_E */ EventInfo { name: "connect", category: 0x203, flags: 0x1024, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "addr", ty: 12, fmt: 0, names: None }] },
-    /* 23 PPME_SOCKET_CONNECT_X */ EventInfo { name: "connect", category: 0x203, flags: 0x1024, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "addr", ty: 12, fmt: 0, names: None }] },
-    /* 24 PPME_SOCKET_LISTEN_E */ EventInfo { name: "listen", category: 0x203, flags: 0x1204, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "backlog", ty: 3, fmt: 1, names: None }] },
-    /* 25 PPME_SOCKET_LISTEN_X */ EventInfo { name: "listen", category: 0x203, flags: 0x1004, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "backlog", ty: 3, fmt: 1, names: None }] },
-    /* 26 PPME_SOCKET_ACCEPT_E */ EventInfo { name: "accept", category: 0x203, flags: 0x221, params: &[] },
-    /* 27 PPME_SOCKET_ACCEPT_X */ EventInfo { name: "accept", category: 0x203, flags: 0x1221, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }, ParamInfo { name: "queuepct", ty: 5, fmt: 1, names: None }] },
-    /* 28 PPME_SOCKET_SEND_E */ EventInfo { name: "send", category: 0x221, flags: 0x1214, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }] },
-    /* 29 PPME_SOCKET_SEND_X */ EventInfo { name: "send", category: 0x221, flags: 0x1014, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }] },
-    /* 30 PPME_SOCKET_SENDTO_E */ EventInfo { name: "sendto", category: 0x221, flags: 0x1234, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }] },
-    /* 31 PPME_SOCKET_SENDTO_X */ EventInfo { name: "sendto", category: 0x221, flags: 0x1034, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }] },
-    /* 32 PPME_SOCKET_RECV_E */ EventInfo { name: "recv", category: 0x220, flags: 0x120c, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }] },
-    /* 33 PPME_SOCKET_RECV_X */ EventInfo { name: "recv", category: 0x220, flags: 0x100c, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }] },
-    /* 34 PPME_SOCKET_RECVFROM_E */ EventInfo { name: "recvfrom", category: 0x220, flags: 0x122c, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }] },
-    /* 35 PPME_SOCKET_RECVFROM_X */ EventInfo { name: "recvfrom", category: 0x220, flags: 0x102c, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }] },
-    /* 36 PPME_SOCKET_SHUTDOWN_E */ EventInfo { name: "shutdown", category: 0x203, flags: 0x1224, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "how", ty: 44, fmt: 2, names: Some(FLAGS_SHUTDOWN_HOW) }] },
-    /* 37 PPME_SOCKET_SHUTDOWN_X */ EventInfo { name: "shutdown", category: 0x203, flags: 0x1024, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "how", ty: 44, fmt: 2, names: Some(FLAGS_SHUTDOWN_HOW) }] },
-    /* 38 PPME_SOCKET_GETSOCKNAME_E */ EventInfo { name: "getsockname", category: 0x203, flags: 0x200, params: &[] },
-    /* 39 PPME_SOCKET_GETSOCKNAME_X */ EventInfo { name: "getsockname", category: 0x203, flags: 0x0, params: &[] },
-    /* 40 PPME_SOCKET_GETPEERNAME_E */ EventInfo { name: "getpeername", category: 0x203, flags: 0x200, params: &[] },
-    /* 41 PPME_SOCKET_GETPEERNAME_X */ EventInfo { name: "getpeername", category: 0x203, flags: 0x0, params: &[] },
-    /* 42 PPME_SOCKET_SOCKETPAIR_E */ EventInfo { name: "socketpair", category: 0x204, flags: 0x1221, params: &[ParamInfo { name: "domain", ty: 46, fmt: 1, names: Some(FLAGS_SOCKET_FAMILIES) }, ParamInfo { name: "type", ty: 7, fmt: 1, names: None }, ParamInfo { name: "proto", ty: 7, fmt: 1, names: None }] },
-    /* 43 PPME_SOCKET_SOCKETPAIR_X */ EventInfo { name: "socketpair", category: 0x204, flags: 0x1021, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd1", ty: 14, fmt: 1, names: None }, ParamInfo { name: "fd2", ty: 14, fmt: 1, names: None }, ParamInfo { name: "source", ty: 8, fmt: 2, names: None }, ParamInfo { name: "peer", ty: 8, fmt: 2, names: None }, ParamInfo { name: "domain", ty: 46, fmt: 1, names: Some(FLAGS_SOCKET_FAMILIES) }, ParamInfo { name: "type", ty: 7, fmt: 1, names: None }, ParamInfo { name: "proto", ty: 7, fmt: 1, names: None }] },
-    /* 44 PPME_SOCKET_SETSOCKOPT_E */ EventInfo { name: "setsockopt", category: 0x203, flags: 0x200, params: &[] },
-    /* 45 PPME_SOCKET_SETSOCKOPT_X */ EventInfo { name: "setsockopt", category: 0x203, flags: 0x4, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "level", ty: 44, fmt: 1, names: Some(FLAGS_SOCKOPT_LEVELS) }, ParamInfo { name: "optname", ty: 44, fmt: 1, names: Some(FLAGS_SOCKOPT_OPTIONS) }, ParamInfo { name: "val", ty: 27, fmt: 1, names: None }, ParamInfo { name: "optlen", ty: 7, fmt: 1, names: None }] },
-    /* 46 PPME_SOCKET_GETSOCKOPT_E */ EventInfo { name: "getsockopt", category: 0x203, flags: 0x220, params: &[] },
-    /* 47 PPME_SOCKET_GETSOCKOPT_X */ EventInfo { name: "getsockopt", category: 0x203, flags: 0x24, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "level", ty: 44, fmt: 1, names: Some(FLAGS_SOCKOPT_LEVELS) }, ParamInfo { name: "optname", ty: 44, fmt: 1, names: Some(FLAGS_SOCKOPT_OPTIONS) }, ParamInfo { name: "val", ty: 27, fmt: 1, names: None }, ParamInfo { name: "optlen", ty: 7, fmt: 1, names: None }] },
-    /* 48 PPME_SOCKET_SENDMSG_E */ EventInfo { name: "sendmsg", category: 0x221, flags: 0x1234, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }] },
-    /* 49 PPME_SOCKET_SENDMSG_X */ EventInfo { name: "sendmsg", category: 0x221, flags: 0x1034, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }] },
-    /* 50 PPME_SOCKET_SENDMMSG_E */ EventInfo { name: "sendmmsg", category: 0x221, flags: 0x200, params: &[] },
-    /* 51 PPME_SOCKET_SENDMMSG_X */ EventInfo { name: "sendmmsg", category: 0x221, flags: 0x1034, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }] },
-    /* 52 PPME_SOCKET_RECVMSG_E */ EventInfo { name: "recvmsg", category: 0x220, flags: 0x122c, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }] },
-    /* 53 PPME_SOCKET_RECVMSG_X */ EventInfo { name: "recvmsg", category: 0x220, flags: 0x102c, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }, ParamInfo { name: "msgcontrol", ty: 10, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }] },
-    /* 54 PPME_SOCKET_RECVMMSG_E */ EventInfo { name: "recvmmsg", category: 0x220, flags: 0x200, params: &[] },
-    /* 55 PPME_SOCKET_RECVMMSG_X */ EventInfo { name: "recvmmsg", category: 0x220, flags: 0x102c, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }, ParamInfo { name: "msgcontrol", ty: 10, fmt: 0, names: None }] },
-    /* 56 PPME_SOCKET_ACCEPT4_E */ EventInfo { name: "accept", category: 0x203, flags: 0x1221, params: &[ParamInfo { name: "flags", ty: 3, fmt: 2, names: None }] },
-    /* 57 PPME_SOCKET_ACCEPT4_X */ EventInfo { name: "accept", category: 0x203, flags: 0x1221, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }, ParamInfo { name: "queuepct", ty: 5, fmt: 1, names: None }] },
-    /* 58 PPME_SYSCALL_CREAT_E */ EventInfo { name: "creat", category: 0x202, flags: 0x1021, params: &[ParamInfo { name: "name", ty: 17, fmt: 0, names: None }, ParamInfo { name: "mode", ty: 7, fmt: 6, names: None }] },
-    /* 59 PPME_SYSCALL_CREAT_X */ EventInfo { name: "creat", category: 0x202, flags: 0x1021, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "name", ty: 17, fmt: 0, names: None }, ParamInfo { name: "mode", ty: 7, fmt: 6, names: None }, ParamInfo { name: "dev", ty: 7, fmt: 2, names: None }, ParamInfo { name: "ino", ty: 8, fmt: 1, names: None }, ParamInfo { name: "creat_flags", ty: 29, fmt: 2, names: Some(FLAGS_CREAT_FLAGS) }] },
-    /* 60 PPME_SYSCALL_PIPE_E */ EventInfo { name: "pipe", category: 0x204, flags: 0x221, params: &[] },
-    /* 61 PPME_SYSCALL_PIPE_X */ EventInfo { name: "pipe", category: 0x204, flags: 0x21, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd1", ty: 14, fmt: 1, names: None }, ParamInfo { name: "fd2", ty: 14, fmt: 1, names: None }, ParamInfo { name: "ino", ty: 8, fmt: 1, names: None }] },
-    /* 62 PPME_SYSCALL_EVENTFD_E */ EventInfo { name: "eventfd", category: 0x204, flags: 0x1221, params: &[ParamInfo { name: "initval", ty: 8, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 7, fmt: 2, names: None }] },
-    /* 63 PPME_SYSCALL_EVENTFD_X */ EventInfo { name: "eventfd", category: 0x204, flags: 0x1021, params: &[ParamInfo { name: "res", ty: 14, fmt: 1, names: None }, ParamInfo { name: "initval", ty: 8, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 7, fmt: 2, names: None }] },
-    /* 64 PPME_SYSCALL_FUTEX_E */ EventInfo { name: "futex", category: 0x204, flags: 0x1200, params: &[ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "op", ty: 29, fmt: 2, names: Some(FLAGS_FUTEX_OPERATIONS) }, ParamInfo { name: "val", ty: 8, fmt: 1, names: None }] },
-    /* 65 PPME_SYSCALL_FUTEX_X */ EventInfo { name: "futex", category: 0x204, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "op", ty: 29, fmt: 2, names: Some(FLAGS_FUTEX_OPERATIONS) }, ParamInfo { name: "val", ty: 8, fmt: 1, names: None }] },
-    /* 66 PPME_SYSCALL_STAT_E */ EventInfo { name: "stat", category: 0x202, flags: 0x200, params: &[] },
-    /* 67 PPME_SYSCALL_STAT_X */ EventInfo { name: "stat", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }] },
-    /* 68 PPME_SYSCALL_LSTAT_E */ EventInfo { name: "lstat", category: 0x202, flags: 0x200, params: &[] },
-    /* 69 PPME_SYSCALL_LSTAT_X */ EventInfo { name: "lstat", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }] },
-    /* 70 PPME_SYSCALL_FSTAT_E */ EventInfo { name: "fstat", category: 0x202, flags: 0x1204, params: &[ParamInfo { name: "fd", ty: 14, fmt: 0, names: None }] },
-    /* 71 PPME_SYSCALL_FSTAT_X */ EventInfo { name: "fstat", category: 0x202, flags: 0x1004, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 0, names: None }] },
-    /* 72 PPME_SYSCALL_STAT64_E */ EventInfo { name: "stat64", category: 0x202, flags: 0x200, params: &[] },
-    /* 73 PPME_SYSCALL_STAT64_X */ EventInfo { name: "stat64", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }] },
-    /* 74 PPME_SYSCALL_LSTAT64_E */ EventInfo { name: "lstat64", category: 0x202, flags: 0x200, params: &[] },
-    /* 75 PPME_SYSCALL_LSTAT64_X */ EventInfo { name: "lstat64", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }] },
-    /* 76 PPME_SYSCALL_FSTAT64_E */ EventInfo { name: "fstat64", category: 0x202, flags: 0x204, params: &[ParamInfo { name: "fd", ty: 14, fmt: 0, names: None }] },
-    /* 77 PPME_SYSCALL_FSTAT64_X */ EventInfo { name: "fstat64", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }] },
-    /* 78 PPME_SYSCALL_EPOLLWAIT_E */ EventInfo { name: "epoll_wait", category: 0x240, flags: 0x1280, params: &[ParamInfo { name: "maxevents", ty: 11, fmt: 1, names: None }] },
-    /* 79 PPME_SYSCALL_EPOLLWAIT_X */ EventInfo { name: "epoll_wait", category: 0x240, flags: 0x1080, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "maxevents", ty: 11, fmt: 1, names: None }] },
-    /* 80 PPME_SYSCALL_POLL_E */ EventInfo { name: "poll", category: 0x240, flags: 0x1280, params: &[ParamInfo { name: "fds", ty: 16, fmt: 1, names: None }, ParamInfo { name: "timeout", ty: 4, fmt: 1, names: None }] },
-    /* 81 PPME_SYSCALL_POLL_X */ EventInfo { name: "poll", category: 0x240, flags: 0x1080, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fds", ty: 16, fmt: 1, names: None }, ParamInfo { name: "timeout", ty: 4, fmt: 1, names: None }] },
-    /* 82 PPME_SYSCALL_SELECT_E */ EventInfo { name: "select", category: 0x240, flags: 0x280, params: &[] },
-    /* 83 PPME_SYSCALL_SELECT_X */ EventInfo { name: "select", category: 0x240, flags: 0x80, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }] },
-    /* 84 PPME_SYSCALL_NEWSELECT_E */ EventInfo { name: "select", category: 0x240, flags: 0x280, params: &[] },
-    /* 85 PPME_SYSCALL_NEWSELECT_X */ EventInfo { name: "select", category: 0x240, flags: 0x1280, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }] },
-    /* 86 PPME_SYSCALL_LSEEK_E */ EventInfo { name: "lseek", category: 0x202, flags: 0x1204, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "offset", ty: 8, fmt: 1, names: None }, ParamInfo { name: "whence", ty: 44, fmt: 1, names: Some(FLAGS_LSEEK_WHENCE) }] },
-    /* 87 PPME_SYSCALL_LSEEK_X */ EventInfo { name: "lseek", category: 0x202, flags: 0x1004, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "offset", ty: 8, fmt: 1, names: None }, ParamInfo { name: "whence", ty: 44, fmt: 1, names: Some(FLAGS_LSEEK_WHENCE) }] },
-    /* 88 PPME_SYSCALL_LLSEEK_E */ EventInfo { name: "llseek", category: 0x202, flags: 0x1204, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "offset", ty: 8, fmt: 1, names: None }, ParamInfo { name: "whence", ty: 44, fmt: 1, names: Some(FLAGS_LSEEK_WHENCE) }] },
-    /* 89 PPME_SYSCALL_LLSEEK_X */ EventInfo { name: "llseek", category: 0x202, flags: 0x1004, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "offset", ty: 8, fmt: 1, names: None }, ParamInfo { name: "whence", ty: 44, fmt: 1, names: Some(FLAGS_LSEEK_WHENCE) }] },
-    /* 90 PPME_SYSCALL_IOCTL_2_E */ EventInfo { name: "ioctl", category: 0x222, flags: 0x1204, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "request", ty: 8, fmt: 2, names: None }] },
-    /* 91 PPME_SYSCALL_IOCTL_2_X */ EventInfo { name: "ioctl", category: 0x222, flags: 0x1204, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }] },
-    /* 92 PPME_SYSCALL_GETCWD_E */ EventInfo { name: "getcwd", category: 0x202, flags: 0x200, params: &[] },
-    /* 93 PPME_SYSCALL_GETCWD_X */ EventInfo { name: "getcwd", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "path", ty: 9, fmt: 0, names: None }] },
-    /* 94 PPME_SYSCALL_CHDIR_E */ EventInfo { name: "chdir", category: 0x202, flags: 0x220, params: &[] },
-    /* 95 PPME_SYSCALL_CHDIR_X */ EventInfo { name: "chdir", category: 0x202, flags: 0x20, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "path", ty: 9, fmt: 0, names: None }] },
-    /* 96 PPME_SYSCALL_FCHDIR_E */ EventInfo { name: "fchdir", category: 0x202, flags: 0x1224, params: &[ParamInfo { name: "fd", ty: 14, fmt: 0, names: None }] },
-    /* 97 PPME_SYSCALL_FCHDIR_X */ EventInfo { name: "fchdir", category: 0x202, flags: 0x1024, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 0, names: None }] },
-    /* 98 PPME_SYSCALL_MKDIR_E */ EventInfo { name: "mkdir", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "path", ty: 17, fmt: 0, names: None }, ParamInfo { name: "mode", ty: 7, fmt: 2, names: None }] },
-    /* 99 PPME_SYSCALL_MKDIR_X */ EventInfo { name: "mkdir", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }] },
-    /* 100 PPME_SYSCALL_RMDIR_E */ EventInfo { name: "rmdir", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "path", ty: 17, fmt: 0, names: None }] },
-    /* 101 PPME_SYSCALL_RMDIR_X */ EventInfo { name: "rmdir", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }] },
-    /* 102 PPME_SYSCALL_OPENAT_E */ EventInfo { name: "openat", category: 0x202, flags: 0x1221, params: &[ParamInfo { name: "dirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "name", ty: 9, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }, ParamInfo { name: "mode", ty: 7, fmt: 6, names: None }] },
-    /* 103 PPME_SYSCALL_OPENAT_X */ EventInfo { name: "openat", category: 0x202, flags: 0x1221, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }] },
-    /* 104 PPME_SYSCALL_LINK_E */ EventInfo { name: "link", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "oldpath", ty: 17, fmt: 0, names: None }, ParamInfo { name: "newpath", ty: 17, fmt: 0, names: None }] },
-    /* 105 PPME_SYSCALL_LINK_X */ EventInfo { name: "link", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }] },
-    /* 106 PPME_SYSCALL_LINKAT_E */ EventInfo { name: "linkat", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "olddir", ty: 14, fmt: 1, names: None }, ParamInfo { name: "oldpath", ty: 9, fmt: 0, names: None }, ParamInfo { name: "newdir", ty: 14, fmt: 1, names: None }, ParamInfo { name: "newpath", ty: 9, fmt: 0, names: None }] },
-    /* 107 PPME_SYSCALL_LINKAT_X */ EventInfo { name: "linkat", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }] },
-    /* 108 PPME_SYSCALL_UNLINK_E */ EventInfo { name: "unlink", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "path", ty: 17, fmt: 0, names: None }] },
-    /* 109 PPME_SYSCALL_UNLINK_X */ EventInfo { name: "unlink", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }] },
-    /* 110 PPME_SYSCALL_UNLINKAT_E */ EventInfo { name: "unlinkat", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "dirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "name", ty: 9, fmt: 0, names: None }] },
-    /* 111 PPME_SYSCALL_UNLINKAT_X */ EventInfo { name: "unlinkat", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }] },
-    /* 112 PPME_SYSCALL_PREAD_E */ EventInfo { name: "pread", category: 0x220, flags: 0x120c, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "pos", ty: 8, fmt: 1, names: None }] },
-    /* 113 PPME_SYSCALL_PREAD_X */ EventInfo { name: "pread", category: 0x220, flags: 0x100c, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "pos", ty: 8, fmt: 1, names: None }] },
-    /* 114 PPME_SYSCALL_PWRITE_E */ EventInfo { name: "pwrite", category: 0x221, flags: 0x1214, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "pos", ty: 8, fmt: 1, names: None }] },
-    /* 115 PPME_SYSCALL_PWRITE_X */ EventInfo { name: "pwrite", category: 0x221, flags: 0x1014, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "pos", ty: 8, fmt: 1, names: None }] },
-    /* 116 PPME_SYSCALL_READV_E */ EventInfo { name: "readv", category: 0x220, flags: 0x120c, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }] },
-    /* 117 PPME_SYSCALL_READV_X */ EventInfo { name: "readv", category: 0x220, flags: 0x100c, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }] },
-    /* 118 PPME_SYSCALL_WRITEV_E */ EventInfo { name: "writev", category: 0x221, flags: 0x1214, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }] },
-    /* 119 PPME_SYSCALL_WRITEV_X */ EventInfo { name: "writev", category: 0x221, flags: 0x1014, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }] },
-    /* 120 PPME_SYSCALL_PREADV_E */ EventInfo { name: "preadv", category: 0x220, flags: 0x120c, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "pos", ty: 8, fmt: 1, names: None }] },
-    /* 121 PPME_SYSCALL_PREADV_X */ EventInfo { name: "preadv", category: 0x220, flags: 0x100c, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "pos", ty: 8, fmt: 1, names: None }] },
-    /* 122 PPME_SYSCALL_PWRITEV_E */ EventInfo { name: "pwritev", category: 0x221, flags: 0x1214, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "pos", ty: 8, fmt: 1, names: None }] },
-    /* 123 PPME_SYSCALL_PWRITEV_X */ EventInfo { name: "pwritev", category: 0x221, flags: 0x1014, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "pos", ty: 8, fmt: 1, names: None }] },
-    /* 124 PPME_SYSCALL_DUP_E */ EventInfo { name: "dup", category: 0x222, flags: 0x1225, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }] },
-    /* 125 PPME_SYSCALL_DUP_X */ EventInfo { name: "dup", category: 0x222, flags: 0x1225, params: &[ParamInfo { name: "res", ty: 14, fmt: 1, names: None }] },
-    /* 126 PPME_SYSCALL_SIGNALFD_E */ EventInfo { name: "signalfd", category: 0x209, flags: 0x1221, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "mask", ty: 7, fmt: 2, names: None }, ParamInfo { name: "flags", ty: 5, fmt: 2, names: None }] },
-    /* 127 PPME_SYSCALL_SIGNALFD_X */ EventInfo { name: "signalfd", category: 0x209, flags: 0x1021, params: &[ParamInfo { name: "res", ty: 14, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "mask", ty: 7, fmt: 2, names: None }, ParamInfo { name: "flags", ty: 5, fmt: 2, names: None }] },
-    /* 128 PPME_SYSCALL_KILL_E */ EventInfo { name: "kill", category: 0x209, flags: 0x1200, params: &[ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "sig", ty: 19, fmt: 1, names: None }] },
-    /* 129 PPME_SYSCALL_KILL_X */ EventInfo { name: "kill", category: 0x209, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "sig", ty: 19, fmt: 1, names: None }] },
-    /* 130 PPME_SYSCALL_TKILL_E */ EventInfo { name: "tkill", category: 0x209, flags: 0x1200, params: &[ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "sig", ty: 19, fmt: 1, names: None }] },
-    /* 131 PPME_SYSCALL_TKILL_X */ EventInfo { name: "tkill", category: 0x209, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "sig", ty: 19, fmt: 1, names: None }] },
-    /* 132 PPME_SYSCALL_TGKILL_E */ EventInfo { name: "tgkill", category: 0x209, flags: 0x1200, params: &[ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "sig", ty: 19, fmt: 1, names: None }] },
-    /* 133 PPME_SYSCALL_TGKILL_X */ EventInfo { name: "tgkill", category: 0x209, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "sig", ty: 19, fmt: 1, names: None }] },
-    /* 134 PPME_SYSCALL_NANOSLEEP_E */ EventInfo { name: "nanosleep", category: 0x207, flags: 0x1280, params: &[ParamInfo { name: "interval", ty: 20, fmt: 1, names: None }] },
-    /* 135 PPME_SYSCALL_NANOSLEEP_X */ EventInfo { name: "nanosleep", category: 0x207, flags: 0x1080, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "interval", ty: 20, fmt: 1, names: None }] },
-    /* 136 PPME_SYSCALL_TIMERFD_CREATE_E */ EventInfo { name: "timerfd_create", category: 0x20b, flags: 0x1221, params: &[ParamInfo { name: "clockid", ty: 5, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 5, fmt: 2, names: None }] },
-    /* 137 PPME_SYSCALL_TIMERFD_CREATE_X */ EventInfo { name: "timerfd_create", category: 0x20b, flags: 0x1021, params: &[ParamInfo { name: "res", ty: 14, fmt: 1, names: None }, ParamInfo { name: "clockid", ty: 5, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 5, fmt: 2, names: None }] },
-    /* 138 PPME_SYSCALL_INOTIFY_INIT_E */ EventInfo { name: "inotify_init", category: 0x204, flags: 0x1221, params: &[ParamInfo { name: "flags", ty: 5, fmt: 2, names: None }] },
-    /* 139 PPME_SYSCALL_INOTIFY_INIT_X */ EventInfo { name: "inotify_init", category: 0x204, flags: 0x1021, params: &[ParamInfo { name: "res", ty: 14, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 5, fmt: 2, names: None }] },
-    /* 140 PPME_SYSCALL_GETRLIMIT_E */ EventInfo { name: "getrlimit", category: 0x206, flags: 0x1200, params: &[ParamInfo { name: "resource", ty: 44, fmt: 1, names: Some(FLAGS_RLIMIT_RESOURCES) }] },
-    /* 141 PPME_SYSCALL_GETRLIMIT_X */ EventInfo { name: "getrlimit", category: 0x206, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "cur", ty: 4, fmt: 1, names: None }, ParamInfo { name: "max", ty: 4, fmt: 1, names: None }, ParamInfo { name: "resource", ty: 44, fmt: 1, names: Some(FLAGS_RLIMIT_RESOURCES) }] },
-    /* 142 PPME_SYSCALL_SETRLIMIT_E */ EventInfo { name: "setrlimit", category: 0x206, flags: 0x1200, params: &[ParamInfo { name: "resource", ty: 44, fmt: 1, names: Some(FLAGS_RLIMIT_RESOURCES) }] },
-    /* 143 PPME_SYSCALL_SETRLIMIT_X */ EventInfo { name: "setrlimit", category: 0x206, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "cur", ty: 4, fmt: 1, names: None }, ParamInfo { name: "max", ty: 4, fmt: 1, names: None }, ParamInfo { name: "resource", ty: 44, fmt: 1, names: Some(FLAGS_RLIMIT_RESOURCES) }] },
-    /* 144 PPME_SYSCALL_PRLIMIT_E */ EventInfo { name: "prlimit", category: 0x206, flags: 0x1200, params: &[ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "resource", ty: 44, fmt: 1, names: Some(FLAGS_RLIMIT_RESOURCES) }] },
-    /* 145 PPME_SYSCALL_PRLIMIT_X */ EventInfo { name: "prlimit", category: 0x206, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "newcur", ty: 4, fmt: 1, names: None }, ParamInfo { name: "newmax", ty: 4, fmt: 1, names: None }, ParamInfo { name: "oldcur", ty: 4, fmt: 1, names: None }, ParamInfo { name: "oldmax", ty: 4, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 4, fmt: 1, names: None }, ParamInfo { name: "resource", ty: 44, fmt: 1, names: Some(FLAGS_RLIMIT_RESOURCES) }] },
-    /* 146 PPME_SCHEDSWITCH_1_E */ EventInfo { name: "switch", category: 0x480, flags: 0x1300, params: &[ParamInfo { name: "next", ty: 15, fmt: 1, names: None }] },
-    /* 147 PPME_SCHEDSWITCH_1_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 148 PPME_DROP_E */ EventInfo { name: "drop", category: 0x1100, flags: 0x100, params: &[ParamInfo { name: "ratio", ty: 7, fmt: 1, names: None }] },
-    /* 149 PPME_DROP_X */ EventInfo { name: "drop", category: 0x1100, flags: 0x100, params: &[ParamInfo { name: "ratio", ty: 7, fmt: 1, names: None }] },
-    /* 150 PPME_SYSCALL_FCNTL_E */ EventInfo { name: "fcntl", category: 0x222, flags: 0x1224, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "cmd", ty: 44, fmt: 1, names: Some(FLAGS_FCNTL_COMMANDS) }] },
-    /* 151 PPME_SYSCALL_FCNTL_X */ EventInfo { name: "fcntl", category: 0x222, flags: 0x1024, params: &[ParamInfo { name: "res", ty: 14, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "cmd", ty: 44, fmt: 1, names: Some(FLAGS_FCNTL_COMMANDS) }, ParamInfo { name: "arg", ty: 8, fmt: 2, names: None }] },
-    /* 152 PPME_SCHEDSWITCH_6_E */ EventInfo { name: "switch", category: 0x480, flags: 0x0, params: &[ParamInfo { name: "next", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }] },
-    /* 153 PPME_SCHEDSWITCH_6_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 154 PPME_SYSCALL_EXECVE_13_E */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[] },
-    /* 155 PPME_SYSCALL_EXECVE_13_X */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }] },
-    /* 156 PPME_SYSCALL_CLONE_16_E */ EventInfo { name: "clone", category: 0x206, flags: 0x220, params: &[] },
-    /* 157 PPME_SYSCALL_CLONE_16_X */ EventInfo { name: "clone", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 15, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 4, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }] },
-    /* 158 PPME_SYSCALL_BRK_4_E */ EventInfo { name: "brk", category: 0x205, flags: 0x1200, params: &[ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }] },
-    /* 159 PPME_SYSCALL_BRK_4_X */ EventInfo { name: "brk", category: 0x205, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 8, fmt: 2, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }] },
-    /* 160 PPME_SYSCALL_MMAP_E */ EventInfo { name: "mmap", category: 0x205, flags: 0x1204, params: &[ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "length", ty: 8, fmt: 1, names: None }, ParamInfo { name: "prot", ty: 30, fmt: 2, names: Some(FLAGS_PROT_FLAGS) }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_MMAP_FLAGS) }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "offset", ty: 8, fmt: 1, names: None }] },
-    /* 161 PPME_SYSCALL_MMAP_X */ EventInfo { name: "mmap", category: 0x205, flags: 0x1004, params: &[ParamInfo { name: "res", ty: 11, fmt: 2, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "length", ty: 8, fmt: 1, names: None }, ParamInfo { name: "prot", ty: 30, fmt: 2, names: Some(FLAGS_PROT_FLAGS) }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_MMAP_FLAGS) }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "offset", ty: 8, fmt: 1, names: None }] },
-    /* 162 PPME_SYSCALL_MMAP2_E */ EventInfo { name: "mmap2", category: 0x205, flags: 0x1204, params: &[ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "length", ty: 8, fmt: 1, names: None }, ParamInfo { name: "prot", ty: 30, fmt: 2, names: Some(FLAGS_PROT_FLAGS) }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_MMAP_FLAGS) }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "pgoffset", ty: 8, fmt: 1, names: None }] },
-    /* 163 PPME_SYSCALL_MMAP2_X */ EventInfo { name: "mmap2", category: 0x205, flags: 0x1004, params: &[ParamInfo { name: "res", ty: 11, fmt: 2, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "length", ty: 8, fmt: 1, names: None }, ParamInfo { name: "prot", ty: 30, fmt: 2, names: Some(FLAGS_PROT_FLAGS) }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_MMAP_FLAGS) }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "pgoffset", ty: 8, fmt: 1, names: None }] },
-    /* 164 PPME_SYSCALL_MUNMAP_E */ EventInfo { name: "munmap", category: 0x205, flags: 0x1200, params: &[ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "length", ty: 8, fmt: 1, names: None }] },
-    /* 165 PPME_SYSCALL_MUNMAP_X */ EventInfo { name: "munmap", category: 0x205, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "length", ty: 8, fmt: 1, names: None }] },
-    /* 166 PPME_SYSCALL_SPLICE_E */ EventInfo { name: "splice", category: 0x222, flags: 0x1204, params: &[ParamInfo { name: "fd_in", ty: 14, fmt: 1, names: None }, ParamInfo { name: "fd_out", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 8, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_SPLICE_FLAGS) }] },
-    /* 167 PPME_SYSCALL_SPLICE_X */ EventInfo { name: "splice", category: 0x222, flags: 0x1004, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd_in", ty: 14, fmt: 1, names: None }, ParamInfo { name: "fd_out", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 8, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_SPLICE_FLAGS) }] },
-    /* 168 PPME_SYSCALL_PTRACE_E */ EventInfo { name: "ptrace", category: 0x206, flags: 0x1200, params: &[ParamInfo { name: "request", ty: 45, fmt: 1, names: Some(FLAGS_PTRACE_REQUESTS) }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }] },
-    /* 169 PPME_SYSCALL_PTRACE_X */ EventInfo { name: "ptrace", category: 0x206, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "addr", ty: 27, fmt: 2, names: None }, ParamInfo { name: "data", ty: 27, fmt: 2, names: None }, ParamInfo { name: "request", ty: 45, fmt: 1, names: Some(FLAGS_PTRACE_REQUESTS) }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }] },
-    /* 170 PPME_SYSCALL_IOCTL_3_E */ EventInfo { name: "ioctl", category: 0x222, flags: 0x1204, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "request", ty: 8, fmt: 2, names: None }, ParamInfo { name: "argument", ty: 8, fmt: 2, names: None }] },
-    /* 171 PPME_SYSCALL_IOCTL_3_X */ EventInfo { name: "ioctl", category: 0x222, flags: 0x1004, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "request", ty: 8, fmt: 2, names: None }, ParamInfo { name: "argument", ty: 8, fmt: 2, names: None }] },
-    /* 172 PPME_SYSCALL_EXECVE_14_E */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[] },
-    /* 173 PPME_SYSCALL_EXECVE_14_X */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "env", ty: 10, fmt: 0, names: None }] },
-    /* 174 PPME_SYSCALL_RENAME_E */ EventInfo { name: "rename", category: 0x202, flags: 0x200, params: &[] },
-    /* 175 PPME_SYSCALL_RENAME_X */ EventInfo { name: "rename", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "oldpath", ty: 17, fmt: 0, names: None }, ParamInfo { name: "newpath", ty: 17, fmt: 0, names: None }] },
-    /* 176 PPME_SYSCALL_RENAMEAT_E */ EventInfo { name: "renameat", category: 0x202, flags: 0x200, params: &[] },
-    /* 177 PPME_SYSCALL_RENAMEAT_X */ EventInfo { name: "renameat", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "olddirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "oldpath", ty: 43, fmt: 0, names: None }, ParamInfo { name: "newdirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "newpath", ty: 43, fmt: 0, names: None }] },
-    /* 178 PPME_SYSCALL_SYMLINK_E */ EventInfo { name: "symlink", category: 0x202, flags: 0x200, params: &[] },
-    /* 179 PPME_SYSCALL_SYMLINK_X */ EventInfo { name: "symlink", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "target", ty: 9, fmt: 0, names: None }, ParamInfo { name: "linkpath", ty: 17, fmt: 0, names: None }] },
-    /* 180 PPME_SYSCALL_SYMLINKAT_E */ EventInfo { name: "symlinkat", category: 0x202, flags: 0x200, params: &[] },
-    /* 181 PPME_SYSCALL_SYMLINKAT_X */ EventInfo { name: "symlinkat", category: 0x202, flags: 0x4, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "target", ty: 9, fmt: 0, names: None }, ParamInfo { name: "linkdirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "linkpath", ty: 43, fmt: 0, names: None }] },
-    /* 182 PPME_SYSCALL_FORK_E */ EventInfo { name: "fork", category: 0x206, flags: 0x220, params: &[] },
-    /* 183 PPME_SYSCALL_FORK_X */ EventInfo { name: "fork", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 15, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 4, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }] },
-    /* 184 PPME_SYSCALL_VFORK_E */ EventInfo { name: "vfork", category: 0x206, flags: 0x220, params: &[] },
-    /* 185 PPME_SYSCALL_VFORK_X */ EventInfo { name: "vfork", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 15, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 4, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }] },
-    /* 186 PPME_PROCEXIT_1_E */ EventInfo { name: "procexit", category: 0x406, flags: 0x20, params: &[ParamInfo { name: "status", ty: 11, fmt: 1, names: None }, ParamInfo { name: "ret", ty: 11, fmt: 1, names: None }, ParamInfo { name: "sig", ty: 19, fmt: 1, names: None }, ParamInfo { name: "core", ty: 5, fmt: 1, names: None }, ParamInfo { name: "reaper_tid", ty: 15, fmt: 1, names: None }] },
-    /* 187 PPME_PROCEXIT_1_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 188 PPME_SYSCALL_SENDFILE_E */ EventInfo { name: "sendfile", category: 0x221, flags: 0x1204, params: &[ParamInfo { name: "out_fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "in_fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "offset", ty: 8, fmt: 1, names: None }, ParamInfo { name: "size", ty: 8, fmt: 1, names: None }] },
-    /* 189 PPME_SYSCALL_SENDFILE_X */ EventInfo { name: "sendfile", category: 0x221, flags: 0x1004, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "offset", ty: 8, fmt: 1, names: None }, ParamInfo { name: "out_fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "in_fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "size", ty: 8, fmt: 1, names: None }] },
-    /* 190 PPME_SYSCALL_QUOTACTL_E */ EventInfo { name: "quotactl", category: 0x20a, flags: 0x1200, params: &[ParamInfo { name: "cmd", ty: 29, fmt: 1, names: Some(FLAGS_QUOTACTL_CMDS) }, ParamInfo { name: "type", ty: 28, fmt: 1, names: Some(FLAGS_QUOTACTL_TYPES) }, ParamInfo { name: "id", ty: 7, fmt: 1, names: None }, ParamInfo { name: "quota_fmt", ty: 28, fmt: 1, names: Some(FLAGS_QUOTACTL_QUOTA_FMTS) }] },
-    /* 191 PPME_SYSCALL_QUOTACTL_X */ EventInfo { name: "quotactl", category: 0x20a, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "special", ty: 9, fmt: 0, names: None }, ParamInfo { name: "quotafilepath", ty: 9, fmt: 0, names: None }, ParamInfo { name: "dqb_bhardlimit", ty: 8, fmt: 1, names: None }, ParamInfo { name: "dqb_bsoftlimit", ty: 8, fmt: 1, names: None }, ParamInfo { name: "dqb_curspace", ty: 8, fmt: 1, names: None }, ParamInfo { name: "dqb_ihardlimit", ty: 8, fmt: 1, names: None }, ParamInfo { name: "dqb_isoftlimit", ty: 8, fmt: 1, names: None }, ParamInfo { name: "dqb_btime", ty: 20, fmt: 1, names: None }, ParamInfo { name: "dqb_itime", ty: 20, fmt: 1, names: None }, ParamInfo { name: "dqi_bgrace", ty: 20, fmt: 1, names: None }, ParamInfo { name: "dqi_igrace", ty: 20, fmt: 1, names: None }, ParamInfo { name: "dqi_flags", ty: 28, fmt: 1, names: Some(FLAGS_QUOTACTL_DQI_FLAGS) }, ParamInfo { name: "quota_fmt_out", ty: 28, fmt: 1, names: Some(FLAGS_QUOTACTL_QUOTA_FMTS) }, ParamInfo { name: "cmd", ty: 29, fmt: 1, names: Some(FLAGS_QUOTACTL_CMDS) }, ParamInfo { name: "type", ty: 28, fmt: 1, names: Some(FLAGS_QUOTACTL_TYPES) }, ParamInfo { name: "id", ty: 7, fmt: 1, names: None }, ParamInfo { name: "quota_fmt", ty: 28, fmt: 1, names: Some(FLAGS_QUOTACTL_QUOTA_FMTS) }] },
-    /* 192 PPME_SYSCALL_SETRESUID_E */ EventInfo { name: "setresuid", category: 0x20a, flags: 0x1220, params: &[ParamInfo { name: "ruid", ty: 31, fmt: 1, names: None }, ParamInfo { name: "euid", ty: 31, fmt: 1, names: None }, ParamInfo { name: "suid", ty: 31, fmt: 1, names: None }] },
-    /* 193 PPME_SYSCALL_SETRESUID_X */ EventInfo { name: "setresuid", category: 0x20a, flags: 0x1020, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "ruid", ty: 31, fmt: 1, names: None }, ParamInfo { name: "euid", ty: 31, fmt: 1, names: None }, ParamInfo { name: "suid", ty: 31, fmt: 1, names: None }] },
-    /* 194 PPME_SYSCALL_SETRESGID_E */ EventInfo { name: "setresgid", category: 0x20a, flags: 0x1220, params: &[ParamInfo { name: "rgid", ty: 32, fmt: 1, names: None }, ParamInfo { name: "egid", ty: 32, fmt: 1, names: None }, ParamInfo { name: "sgid", ty: 32, fmt: 1, names: None }] },
-    /* 195 PPME_SYSCALL_SETRESGID_X */ EventInfo { name: "setresgid", category: 0x20a, flags: 0x1020, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "rgid", ty: 32, fmt: 1, names: None }, ParamInfo { name: "egid", ty: 32, fmt: 1, names: None }, ParamInfo { name: "sgid", ty: 32, fmt: 1, names: None }] },
-    /* 196 PPME_SCAPEVENT_E */ EventInfo { name: "scapevent", category: 0x1100, flags: 0x100, params: &[ParamInfo { name: "event_type", ty: 7, fmt: 1, names: None }, ParamInfo { name: "event_data", ty: 8, fmt: 1, names: None }] },
-    /* 197 PPME_SCAPEVENT_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 198 PPME_SYSCALL_SETUID_E */ EventInfo { name: "setuid", category: 0x20a, flags: 0x1220, params: &[ParamInfo { name: "uid", ty: 31, fmt: 1, names: None }] },
-    /* 199 PPME_SYSCALL_SETUID_X */ EventInfo { name: "setuid", category: 0x20a, flags: 0x1020, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "uid", ty: 31, fmt: 1, names: None }] },
-    /* 200 PPME_SYSCALL_SETGID_E */ EventInfo { name: "setgid", category: 0x20a, flags: 0x1220, params: &[ParamInfo { name: "gid", ty: 32, fmt: 1, names: None }] },
-    /* 201 PPME_SYSCALL_SETGID_X */ EventInfo { name: "setgid", category: 0x20a, flags: 0x1020, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 32, fmt: 1, names: None }] },
-    /* 202 PPME_SYSCALL_GETUID_E */ EventInfo { name: "getuid", category: 0x20a, flags: 0x200, params: &[] },
-    /* 203 PPME_SYSCALL_GETUID_X */ EventInfo { name: "getuid", category: 0x20a, flags: 0x0, params: &[ParamInfo { name: "uid", ty: 31, fmt: 1, names: None }] },
-    /* 204 PPME_SYSCALL_GETEUID_E */ EventInfo { name: "geteuid", category: 0x20a, flags: 0x200, params: &[] },
-    /* 205 PPME_SYSCALL_GETEUID_X */ EventInfo { name: "geteuid", category: 0x20a, flags: 0x0, params: &[ParamInfo { name: "euid", ty: 31, fmt: 1, names: None }] },
-    /* 206 PPME_SYSCALL_GETGID_E */ EventInfo { name: "getgid", category: 0x20a, flags: 0x200, params: &[] },
-    /* 207 PPME_SYSCALL_GETGID_X */ EventInfo { name: "getgid", category: 0x20a, flags: 0x0, params: &[ParamInfo { name: "gid", ty: 32, fmt: 1, names: None }] },
-    /* 208 PPME_SYSCALL_GETEGID_E */ EventInfo { name: "getegid", category: 0x20a, flags: 0x200, params: &[] },
-    /* 209 PPME_SYSCALL_GETEGID_X */ EventInfo { name: "getegid", category: 0x20a, flags: 0x0, params: &[ParamInfo { name: "egid", ty: 32, fmt: 1, names: None }] },
-    /* 210 PPME_SYSCALL_GETRESUID_E */ EventInfo { name: "getresuid", category: 0x20a, flags: 0x200, params: &[] },
-    /* 211 PPME_SYSCALL_GETRESUID_X */ EventInfo { name: "getresuid", category: 0x20a, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "ruid", ty: 31, fmt: 1, names: None }, ParamInfo { name: "euid", ty: 31, fmt: 1, names: None }, ParamInfo { name: "suid", ty: 31, fmt: 1, names: None }] },
-    /* 212 PPME_SYSCALL_GETRESGID_E */ EventInfo { name: "getresgid", category: 0x20a, flags: 0x200, params: &[] },
-    /* 213 PPME_SYSCALL_GETRESGID_X */ EventInfo { name: "getresgid", category: 0x20a, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "rgid", ty: 32, fmt: 1, names: None }, ParamInfo { name: "egid", ty: 32, fmt: 1, names: None }, ParamInfo { name: "sgid", ty: 32, fmt: 1, names: None }] },
-    /* 214 PPME_SYSCALL_EXECVE_15_E */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[] },
-    /* 215 PPME_SYSCALL_EXECVE_15_X */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "env", ty: 10, fmt: 0, names: None }] },
-    /* 216 PPME_SYSCALL_CLONE_17_E */ EventInfo { name: "clone", category: 0x206, flags: 0x220, params: &[] },
-    /* 217 PPME_SYSCALL_CLONE_17_X */ EventInfo { name: "clone", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 15, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 4, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }] },
-    /* 218 PPME_SYSCALL_FORK_17_E */ EventInfo { name: "fork", category: 0x206, flags: 0x220, params: &[] },
-    /* 219 PPME_SYSCALL_FORK_17_X */ EventInfo { name: "fork", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 15, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 4, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }] },
-    /* 220 PPME_SYSCALL_VFORK_17_E */ EventInfo { name: "vfork", category: 0x206, flags: 0x220, params: &[] },
-    /* 221 PPME_SYSCALL_VFORK_17_X */ EventInfo { name: "vfork", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 15, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 4, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }] },
-    /* 222 PPME_SYSCALL_CLONE_20_E */ EventInfo { name: "clone", category: 0x206, flags: 0x220, params: &[] },
-    /* 223 PPME_SYSCALL_CLONE_20_X */ EventInfo { name: "clone", category: 0x206, flags: 0x1020, params: &[ParamInfo { name: "res", ty: 15, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 4, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "cgroups", ty: 10, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vtid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "vpid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pidns_init_start_ts", ty: 8, fmt: 1, names: None }] },
-    /* 224 PPME_SYSCALL_FORK_20_E */ EventInfo { name: "fork", category: 0x206, flags: 0x220, params: &[] },
-    /* 225 PPME_SYSCALL_FORK_20_X */ EventInfo { name: "fork", category: 0x206, flags: 0x1020, params: &[ParamInfo { name: "res", ty: 15, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 4, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "cgroups", ty: 10, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vtid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "vpid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pidns_init_start_ts", ty: 8, fmt: 1, names: None }] },
-    /* 226 PPME_SYSCALL_VFORK_20_E */ EventInfo { name: "vfork", category: 0x206, flags: 0x220, params: &[] },
-    /* 227 PPME_SYSCALL_VFORK_20_X */ EventInfo { name: "vfork", category: 0x206, flags: 0x1020, params: &[ParamInfo { name: "res", ty: 15, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 4, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "cgroups", ty: 10, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vtid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "vpid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pidns_init_start_ts", ty: 8, fmt: 1, names: None }] },
-    /* 228 PPME_CONTAINER_E */ EventInfo { name: "container", category: 0x1100, flags: 0x1320, params: &[ParamInfo { name: "id", ty: 9, fmt: 0, names: None }, ParamInfo { name: "type", ty: 7, fmt: 1, names: None }, ParamInfo { name: "name", ty: 9, fmt: 0, names: None }, ParamInfo { name: "image", ty: 9, fmt: 0, names: None }] },
-    /* 229 PPME_CONTAINER_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 230 PPME_SYSCALL_EXECVE_16_E */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[] },
-    /* 231 PPME_SYSCALL_EXECVE_16_X */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "cgroups", ty: 10, fmt: 0, names: None }, ParamInfo { name: "env", ty: 10, fmt: 0, names: None }] },
-    /* 232 PPME_SIGNALDELIVER_E */ EventInfo { name: "signaldeliver", category: 0x409, flags: 0x0, params: &[ParamInfo { name: "spid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "dpid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "sig", ty: 19, fmt: 1, names: None }] },
-    /* 233 PPME_SIGNALDELIVER_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 234 PPME_PROCINFO_E */ EventInfo { name: "procinfo", category: 0x1100, flags: 0x100, params: &[ParamInfo { name: "cpu_usr", ty: 8, fmt: 1, names: None }, ParamInfo { name: "cpu_sys", ty: 8, fmt: 1, names: None }] },
-    /* 235 PPME_PROCINFO_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 236 PPME_SYSCALL_GETDENTS_E */ EventInfo { name: "getdents", category: 0x202, flags: 0x1204, params: &[ParamInfo { name: "fd", ty: 14, fmt: 0, names: None }] },
-    /* 237 PPME_SYSCALL_GETDENTS_X */ EventInfo { name: "getdents", category: 0x202, flags: 0x1004, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 0, names: None }] },
-    /* 238 PPME_SYSCALL_GETDENTS64_E */ EventInfo { name: "getdents64", category: 0x202, flags: 0x1204, params: &[ParamInfo { name: "fd", ty: 14, fmt: 0, names: None }] },
-    /* 239 PPME_SYSCALL_GETDENTS64_X */ EventInfo { name: "getdents64", category: 0x202, flags: 0x1004, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 0, names: None }] },
-    /* 240 PPME_SYSCALL_SETNS_E */ EventInfo { name: "setns", category: 0x206, flags: 0x1204, params: &[ParamInfo { name: "fd", ty: 14, fmt: 0, names: None }, ParamInfo { name: "nstype", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }] },
-    /* 241 PPME_SYSCALL_SETNS_X */ EventInfo { name: "setns", category: 0x206, flags: 0x1004, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 0, names: None }, ParamInfo { name: "nstype", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }] },
-    /* 242 PPME_SYSCALL_FLOCK_E */ EventInfo { name: "flock", category: 0x202, flags: 0x1204, params: &[ParamInfo { name: "fd", ty: 14, fmt: 0, names: None }, ParamInfo { name: "operation", ty: 30, fmt: 2, names: Some(FLAGS_FLOCK_FLAGS) }] },
-    /* 243 PPME_SYSCALL_FLOCK_X */ EventInfo { name: "flock", category: 0x202, flags: 0x1004, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 0, names: None }, ParamInfo { name: "operation", ty: 30, fmt: 2, names: Some(FLAGS_FLOCK_FLAGS) }] },
-    /* 244 PPME_CPU_HOTPLUG_E */ EventInfo { name: "cpu_hotplug", category: 0x1008, flags: 0x120, params: &[ParamInfo { name: "cpu", ty: 7, fmt: 1, names: None }, ParamInfo { name: "action", ty: 7, fmt: 1, names: None }] },
-    /* 245 PPME_CPU_HOTPLUG_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 246 PPME_SOCKET_ACCEPT_5_E */ EventInfo { name: "accept", category: 0x203, flags: 0x221, params: &[] },
-    /* 247 PPME_SOCKET_ACCEPT_5_X */ EventInfo { name: "accept", category: 0x203, flags: 0x21, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }, ParamInfo { name: "queuepct", ty: 5, fmt: 1, names: None }, ParamInfo { name: "queuelen", ty: 7, fmt: 1, names: None }, ParamInfo { name: "queuemax", ty: 7, fmt: 1, names: None }] },
-    /* 248 PPME_SOCKET_ACCEPT4_5_E */ EventInfo { name: "accept", category: 0x203, flags: 0x1221, params: &[ParamInfo { name: "flags", ty: 3, fmt: 2, names: None }] },
-    /* 249 PPME_SOCKET_ACCEPT4_5_X */ EventInfo { name: "accept", category: 0x203, flags: 0x1221, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }, ParamInfo { name: "queuepct", ty: 5, fmt: 1, names: None }, ParamInfo { name: "queuelen", ty: 7, fmt: 1, names: None }, ParamInfo { name: "queuemax", ty: 7, fmt: 1, names: None }] },
-    /* 250 PPME_SYSCALL_SEMOP_E */ EventInfo { name: "semop", category: 0x206, flags: 0x1200, params: &[ParamInfo { name: "semid", ty: 3, fmt: 1, names: None }] },
-    /* 251 PPME_SYSCALL_SEMOP_X */ EventInfo { name: "semop", category: 0x206, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "nsops", ty: 7, fmt: 1, names: None }, ParamInfo { name: "sem_num_0", ty: 6, fmt: 1, names: None }, ParamInfo { name: "sem_op_0", ty: 2, fmt: 1, names: None }, ParamInfo { name: "sem_flg_0", ty: 29, fmt: 2, names: Some(FLAGS_SEMOP_FLAGS) }, ParamInfo { name: "sem_num_1", ty: 6, fmt: 1, names: None }, ParamInfo { name: "sem_op_1", ty: 2, fmt: 1, names: None }, ParamInfo { name: "sem_flg_1", ty: 29, fmt: 2, names: Some(FLAGS_SEMOP_FLAGS) }, ParamInfo { name: "semid", ty: 3, fmt: 1, names: None }] },
-    /* 252 PPME_SYSCALL_SEMCTL_E */ EventInfo { name: "semctl", category: 0x206, flags: 0x1200, params: &[ParamInfo { name: "semid", ty: 3, fmt: 1, names: None }, ParamInfo { name: "semnum", ty: 3, fmt: 1, names: None }, ParamInfo { name: "cmd", ty: 29, fmt: 2, names: Some(FLAGS_SEMCTL_COMMANDS) }, ParamInfo { name: "val", ty: 3, fmt: 1, names: None }] },
-    /* 253 PPME_SYSCALL_SEMCTL_X */ EventInfo { name: "semctl", category: 0x206, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "semid", ty: 3, fmt: 1, names: None }, ParamInfo { name: "semnum", ty: 3, fmt: 1, names: None }, ParamInfo { name: "cmd", ty: 29, fmt: 2, names: Some(FLAGS_SEMCTL_COMMANDS) }, ParamInfo { name: "val", ty: 3, fmt: 1, names: None }] },
-    /* 254 PPME_SYSCALL_PPOLL_E */ EventInfo { name: "ppoll", category: 0x240, flags: 0x1280, params: &[ParamInfo { name: "fds", ty: 16, fmt: 1, names: None }, ParamInfo { name: "timeout", ty: 20, fmt: 1, names: None }, ParamInfo { name: "sigmask", ty: 34, fmt: 1, names: None }] },
-    /* 255 PPME_SYSCALL_PPOLL_X */ EventInfo { name: "ppoll", category: 0x240, flags: 0x1080, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fds", ty: 16, fmt: 1, names: None }, ParamInfo { name: "timeout", ty: 20, fmt: 1, names: None }, ParamInfo { name: "sigmask", ty: 34, fmt: 1, names: None }] },
-    /* 256 PPME_SYSCALL_MOUNT_E */ EventInfo { name: "mount", category: 0x202, flags: 0x1220, params: &[ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_MOUNT_FLAGS) }] },
-    /* 257 PPME_SYSCALL_MOUNT_X */ EventInfo { name: "mount", category: 0x202, flags: 0x1020, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "dev", ty: 9, fmt: 0, names: None }, ParamInfo { name: "dir", ty: 17, fmt: 0, names: None }, ParamInfo { name: "type", ty: 9, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_MOUNT_FLAGS) }] },
-    /* 258 PPME_SYSCALL_UMOUNT_E */ EventInfo { name: "umount", category: 0x202, flags: 0x220, params: &[ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_UMOUNT_FLAGS) }] },
-    /* 259 PPME_SYSCALL_UMOUNT_X */ EventInfo { name: "umount", category: 0x202, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "name", ty: 17, fmt: 0, names: None }] },
-    /* 260 PPME_K8S_E */ EventInfo { name: "k8s", category: 0x1100, flags: 0x320, params: &[ParamInfo { name: "json", ty: 9, fmt: 0, names: None }] },
-    /* 261 PPME_K8S_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 262 PPME_SYSCALL_SEMGET_E */ EventInfo { name: "semget", category: 0x206, flags: 0x1200, params: &[ParamInfo { name: "key", ty: 3, fmt: 2, names: None }, ParamInfo { name: "nsems", ty: 3, fmt: 1, names: None }, ParamInfo { name: "semflg", ty: 30, fmt: 2, names: Some(FLAGS_SEMGET_FLAGS) }] },
-    /* 263 PPME_SYSCALL_SEMGET_X */ EventInfo { name: "semget", category: 0x206, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "key", ty: 3, fmt: 2, names: None }, ParamInfo { name: "nsems", ty: 3, fmt: 1, names: None }, ParamInfo { name: "semflg", ty: 30, fmt: 2, names: Some(FLAGS_SEMGET_FLAGS) }] },
-    /* 264 PPME_SYSCALL_ACCESS_E */ EventInfo { name: "access", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "mode", ty: 30, fmt: 2, names: Some(FLAGS_ACCESS_FLAGS) }] },
-    /* 265 PPME_SYSCALL_ACCESS_X */ EventInfo { name: "access", category: 0x202, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "name", ty: 17, fmt: 0, names: None }, ParamInfo { name: "mode", ty: 30, fmt: 2, names: Some(FLAGS_ACCESS_FLAGS) }] },
-    /* 266 PPME_SYSCALL_CHROOT_E */ EventInfo { name: "chroot", category: 0x206, flags: 0x220, params: &[] },
-    /* 267 PPME_SYSCALL_CHROOT_X */ EventInfo { name: "chroot", category: 0x206, flags: 0x20, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }] },
-    /* 268 PPME_TRACER_E */ EventInfo { name: "tracer", category: 0x1001, flags: 0x200, params: &[ParamInfo { name: "id", ty: 4, fmt: 1, names: None }, ParamInfo { name: "tags", ty: 35, fmt: 0, names: None }, ParamInfo { name: "args", ty: 36, fmt: 0, names: None }] },
-    /* 269 PPME_TRACER_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[ParamInfo { name: "id", ty: 4, fmt: 1, names: None }, ParamInfo { name: "tags", ty: 35, fmt: 0, names: None }, ParamInfo { name: "args", ty: 36, fmt: 0, names: None }] },
-    /* 270 PPME_MESOS_E */ EventInfo { name: "mesos", category: 0x1100, flags: 0x320, params: &[ParamInfo { name: "json", ty: 9, fmt: 0, names: None }] },
-    /* 271 PPME_MESOS_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 272 PPME_CONTAINER_JSON_E */ EventInfo { name: "container", category: 0x1006, flags: 0x1220, params: &[ParamInfo { name: "json", ty: 9, fmt: 0, names: None }] },
-    /* 273 PPME_CONTAINER_JSON_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 274 PPME_SYSCALL_SETSID_E */ EventInfo { name: "setsid", category: 0x206, flags: 0x220, params: &[] },
-    /* 275 PPME_SYSCALL_SETSID_X */ EventInfo { name: "setsid", category: 0x206, flags: 0x20, params: &[ParamInfo { name: "res", ty: 15, fmt: 1, names: None }] },
-    /* 276 PPME_SYSCALL_MKDIR_2_E */ EventInfo { name: "mkdir", category: 0x202, flags: 0x1200, params: &[ParamInfo { name: "mode", ty: 7, fmt: 2, names: None }] },
-    /* 277 PPME_SYSCALL_MKDIR_2_X */ EventInfo { name: "mkdir", category: 0x202, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }, ParamInfo { name: "mode", ty: 7, fmt: 2, names: None }] },
-    /* 278 PPME_SYSCALL_RMDIR_2_E */ EventInfo { name: "rmdir", category: 0x202, flags: 0x200, params: &[] },
-    /* 279 PPME_SYSCALL_RMDIR_2_X */ EventInfo { name: "rmdir", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }] },
-    /* 280 PPME_NOTIFICATION_E */ EventInfo { name: "notification", category: 0x1001, flags: 0x100, params: &[ParamInfo { name: "id", ty: 9, fmt: 1, names: None }, ParamInfo { name: "desc", ty: 9, fmt: 0, names: None }] },
-    /* 281 PPME_NOTIFICATION_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 282 PPME_SYSCALL_EXECVE_17_E */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[] },
-    /* 283 PPME_SYSCALL_EXECVE_17_X */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "cgroups", ty: 10, fmt: 0, names: None }, ParamInfo { name: "env", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tty", ty: 3, fmt: 1, names: None }] },
-    /* 284 PPME_SYSCALL_UNSHARE_E */ EventInfo { name: "unshare", category: 0x206, flags: 0x1200, params: &[ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }] },
-    /* 285 PPME_SYSCALL_UNSHARE_X */ EventInfo { name: "unshare", category: 0x206, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }] },
-    /* 286 PPME_INFRASTRUCTURE_EVENT_E */ EventInfo { name: "infra", category: 0x1100, flags: 0x100, params: &[ParamInfo { name: "source", ty: 9, fmt: 1, names: None }, ParamInfo { name: "name", ty: 9, fmt: 0, names: None }, ParamInfo { name: "description", ty: 9, fmt: 0, names: None }, ParamInfo { name: "scope", ty: 9, fmt: 0, names: None }] },
-    /* 287 PPME_INFRASTRUCTURE_EVENT_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 288 PPME_SYSCALL_EXECVE_18_E */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "filename", ty: 17, fmt: 0, names: None }] },
-    /* 289 PPME_SYSCALL_EXECVE_18_X */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "cgroups", ty: 10, fmt: 0, names: None }, ParamInfo { name: "env", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tty", ty: 3, fmt: 1, names: None }] },
-    /* 290 PPME_PAGE_FAULT_E */ EventInfo { name: "page_fault", category: 0x401, flags: 0x100, params: &[ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "ip", ty: 8, fmt: 2, names: None }, ParamInfo { name: "error", ty: 30, fmt: 2, names: Some(FLAGS_PF_FLAGS) }] },
-    /* 291 PPME_PAGE_FAULT_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 292 PPME_SYSCALL_EXECVE_19_E */ EventInfo { name: "execve", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "filename", ty: 17, fmt: 0, names: None }] },
-    /* 293 PPME_SYSCALL_EXECVE_19_X */ EventInfo { name: "execve", category: 0x206, flags: 0x1020, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "cgroups", ty: 10, fmt: 0, names: None }, ParamInfo { name: "env", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tty", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vpgid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "loginuid", ty: 31, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_EXECVE_FLAGS) }, ParamInfo { name: "cap_inheritable", ty: 8, fmt: 2, names: None }, ParamInfo { name: "cap_permitted", ty: 8, fmt: 2, names: None }, ParamInfo { name: "cap_effective", ty: 8, fmt: 2, names: None }, ParamInfo { name: "exe_ino", ty: 8, fmt: 1, names: None }, ParamInfo { name: "exe_ino_ctime", ty: 21, fmt: 1, names: None }, ParamInfo { name: "exe_ino_mtime", ty: 21, fmt: 1, names: None }, ParamInfo { name: "uid", ty: 31, fmt: 1, names: None }, ParamInfo { name: "trusted_exepath", ty: 17, fmt: 0, names: None }, ParamInfo { name: "pgid", ty: 15, fmt: 0, names: None }, ParamInfo { name: "gid", ty: 32, fmt: 1, names: None }, ParamInfo { name: "filename", ty: 17, fmt: 0, names: None }] },
-    /* 294 PPME_SYSCALL_SETPGID_E */ EventInfo { name: "setpgid", category: 0x206, flags: 0x1200, params: &[ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pgid", ty: 15, fmt: 1, names: None }] },
-    /* 295 PPME_SYSCALL_SETPGID_X */ EventInfo { name: "setpgid", category: 0x206, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pgid", ty: 15, fmt: 1, names: None }] },
-    /* 296 PPME_SYSCALL_BPF_E */ EventInfo { name: "bpf", category: 0x201, flags: 0x1201, params: &[ParamInfo { name: "cmd", ty: 4, fmt: 1, names: None }] },
-    /* 297 PPME_SYSCALL_BPF_X */ EventInfo { name: "bpf", category: 0x201, flags: 0x1201, params: &[ParamInfo { name: "res_or_fd", ty: 27, fmt: 1, names: None }] },
-    /* 298 PPME_SYSCALL_SECCOMP_E */ EventInfo { name: "seccomp", category: 0x201, flags: 0x1200, params: &[ParamInfo { name: "op", ty: 8, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 8, fmt: 2, names: None }] },
-    /* 299 PPME_SYSCALL_SECCOMP_X */ EventInfo { name: "seccomp", category: 0x201, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "op", ty: 8, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 8, fmt: 2, names: None }] },
-    /* 300 PPME_SYSCALL_UNLINK_2_E */ EventInfo { name: "unlink", category: 0x202, flags: 0x200, params: &[] },
-    /* 301 PPME_SYSCALL_UNLINK_2_X */ EventInfo { name: "unlink", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }] },
-    /* 302 PPME_SYSCALL_UNLINKAT_2_E */ EventInfo { name: "unlinkat", category: 0x202, flags: 0x200, params: &[] },
-    /* 303 PPME_SYSCALL_UNLINKAT_2_X */ EventInfo { name: "unlinkat", category: 0x202, flags: 0x4, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "dirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "name", ty: 43, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_UNLINKAT_FLAGS) }] },
-    /* 304 PPME_SYSCALL_MKDIRAT_E */ EventInfo { name: "mkdirat", category: 0x202, flags: 0x200, params: &[] },
-    /* 305 PPME_SYSCALL_MKDIRAT_X */ EventInfo { name: "mkdirat", category: 0x202, flags: 0x4, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "dirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "path", ty: 43, fmt: 0, names: None }, ParamInfo { name: "mode", ty: 7, fmt: 2, names: None }] },
-    /* 306 PPME_SYSCALL_OPENAT_2_E */ EventInfo { name: "openat", category: 0x202, flags: 0x1021, params: &[ParamInfo { name: "dirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "name", ty: 43, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }, ParamInfo { name: "mode", ty: 7, fmt: 6, names: None }] },
-    /* 307 PPME_SYSCALL_OPENAT_2_X */ EventInfo { name: "openat", category: 0x202, flags: 0x1021, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "dirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "name", ty: 43, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }, ParamInfo { name: "mode", ty: 7, fmt: 6, names: None }, ParamInfo { name: "dev", ty: 7, fmt: 2, names: None }, ParamInfo { name: "ino", ty: 8, fmt: 1, names: None }] },
-    /* 308 PPME_SYSCALL_LINK_2_E */ EventInfo { name: "link", category: 0x202, flags: 0x200, params: &[] },
-    /* 309 PPME_SYSCALL_LINK_2_X */ EventInfo { name: "link", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "oldpath", ty: 17, fmt: 0, names: None }, ParamInfo { name: "newpath", ty: 17, fmt: 0, names: None }] },
-    /* 310 PPME_SYSCALL_LINKAT_2_E */ EventInfo { name: "linkat", category: 0x202, flags: 0x200, params: &[] },
-    /* 311 PPME_SYSCALL_LINKAT_2_X */ EventInfo { name: "linkat", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "olddir", ty: 14, fmt: 1, names: None }, ParamInfo { name: "oldpath", ty: 43, fmt: 0, names: None }, ParamInfo { name: "newdir", ty: 14, fmt: 1, names: None }, ParamInfo { name: "newpath", ty: 43, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_LINKAT_FLAGS) }] },
-    /* 312 PPME_SYSCALL_FCHMODAT_E */ EventInfo { name: "fchmodat", category: 0x202, flags: 0x200, params: &[] },
-    /* 313 PPME_SYSCALL_FCHMODAT_X */ EventInfo { name: "fchmodat", category: 0x202, flags: 0x4, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "dirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "filename", ty: 43, fmt: 0, names: None }, ParamInfo { name: "mode", ty: 42, fmt: 6, names: Some(FLAGS_CHMOD_MODE) }] },
-    /* 314 PPME_SYSCALL_CHMOD_E */ EventInfo { name: "chmod", category: 0x202, flags: 0x200, params: &[] },
-    /* 315 PPME_SYSCALL_CHMOD_X */ EventInfo { name: "chmod", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "filename", ty: 17, fmt: 0, names: None }, ParamInfo { name: "mode", ty: 42, fmt: 6, names: Some(FLAGS_CHMOD_MODE) }] },
-    /* 316 PPME_SYSCALL_FCHMOD_E */ EventInfo { name: "fchmod", category: 0x202, flags: 0x200, params: &[] },
-    /* 317 PPME_SYSCALL_FCHMOD_X */ EventInfo { name: "fchmod", category: 0x202, flags: 0x4, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "mode", ty: 42, fmt: 6, names: Some(FLAGS_CHMOD_MODE) }] },
-    /* 318 PPME_SYSCALL_RENAMEAT2_E */ EventInfo { name: "renameat2", category: 0x202, flags: 0x200, params: &[] },
-    /* 319 PPME_SYSCALL_RENAMEAT2_X */ EventInfo { name: "renameat2", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "olddirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "oldpath", ty: 43, fmt: 0, names: None }, ParamInfo { name: "newdirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "newpath", ty: 43, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_RENAMEAT2_FLAGS) }] },
-    /* 320 PPME_SYSCALL_USERFAULTFD_E */ EventInfo { name: "userfaultfd", category: 0x202, flags: 0x221, params: &[] },
-    /* 321 PPME_SYSCALL_USERFAULTFD_X */ EventInfo { name: "userfaultfd", category: 0x202, flags: 0x21, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }] },
-    /* 322 PPME_PLUGINEVENT_E */ EventInfo { name: "pluginevent", category: 0x801, flags: 0x800, params: &[ParamInfo { name: "plugin_id", ty: 7, fmt: 1, names: None }, ParamInfo { name: "event_data", ty: 10, fmt: 0, names: None }] },
-    /* 323 PPME_PLUGINEVENT_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 324 PPME_CONTAINER_JSON_2_E */ EventInfo { name: "container", category: 0x1006, flags: 0x820, params: &[ParamInfo { name: "json", ty: 9, fmt: 0, names: None }] },
-    /* 325 PPME_CONTAINER_JSON_2_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 326 PPME_SYSCALL_OPENAT2_E */ EventInfo { name: "openat2", category: 0x202, flags: 0x1021, params: &[ParamInfo { name: "dirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "name", ty: 43, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }, ParamInfo { name: "mode", ty: 7, fmt: 6, names: None }, ParamInfo { name: "resolve", ty: 30, fmt: 2, names: Some(FLAGS_OPENAT2_FLAGS) }] },
-    /* 327 PPME_SYSCALL_OPENAT2_X */ EventInfo { name: "openat2", category: 0x202, flags: 0x1021, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "dirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "name", ty: 43, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }, ParamInfo { name: "mode", ty: 7, fmt: 6, names: None }, ParamInfo { name: "resolve", ty: 30, fmt: 2, names: Some(FLAGS_OPENAT2_FLAGS) }, ParamInfo { name: "dev", ty: 7, fmt: 2, names: None }, ParamInfo { name: "ino", ty: 8, fmt: 1, names: None }] },
-    /* 328 PPME_SYSCALL_MPROTECT_E */ EventInfo { name: "mprotect", category: 0x205, flags: 0x1200, params: &[ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "length", ty: 8, fmt: 1, names: None }, ParamInfo { name: "prot", ty: 30, fmt: 2, names: Some(FLAGS_PROT_FLAGS) }] },
-    /* 329 PPME_SYSCALL_MPROTECT_X */ EventInfo { name: "mprotect", category: 0x205, flags: 0x1000, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "length", ty: 8, fmt: 1, names: None }, ParamInfo { name: "prot", ty: 30, fmt: 2, names: Some(FLAGS_PROT_FLAGS) }] },
-    /* 330 PPME_SYSCALL_EXECVEAT_E */ EventInfo { name: "execveat", category: 0x206, flags: 0x1220, params: &[ParamInfo { name: "dirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "pathname", ty: 43, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_EXECVEAT_FLAGS) }] },
-    /* 331 PPME_SYSCALL_EXECVEAT_X */ EventInfo { name: "execveat", category: 0x206, flags: 0x1020, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "cgroups", ty: 10, fmt: 0, names: None }, ParamInfo { name: "env", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tty", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vpgid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "loginuid", ty: 31, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_EXECVE_FLAGS) }, ParamInfo { name: "cap_inheritable", ty: 8, fmt: 2, names: None }, ParamInfo { name: "cap_permitted", ty: 8, fmt: 2, names: None }, ParamInfo { name: "cap_effective", ty: 8, fmt: 2, names: None }, ParamInfo { name: "exe_ino", ty: 8, fmt: 1, names: None }, ParamInfo { name: "exe_ino_ctime", ty: 21, fmt: 1, names: None }, ParamInfo { name: "exe_ino_mtime", ty: 21, fmt: 1, names: None }, ParamInfo { name: "uid", ty: 31, fmt: 1, names: None }, ParamInfo { name: "trusted_exepath", ty: 17, fmt: 0, names: None }, ParamInfo { name: "pgid", ty: 15, fmt: 0, names: None }, ParamInfo { name: "gid", ty: 32, fmt: 1, names: None }] },
-    /* 332 PPME_SYSCALL_COPY_FILE_RANGE_E */ EventInfo { name: "copy_file_range", category: 0x202, flags: 0x121c, params: &[ParamInfo { name: "fdin", ty: 14, fmt: 1, names: None }, ParamInfo { name: "offin", ty: 8, fmt: 1, names: None }, ParamInfo { name: "len", ty: 8, fmt: 1, names: None }] },
-    /* 333 PPME_SYSCALL_COPY_FILE_RANGE_X */ EventInfo { name: "copy_file_range", category: 0x202, flags: 0x101c, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fdout", ty: 14, fmt: 1, names: None }, ParamInfo { name: "offout", ty: 8, fmt: 1, names: None }, ParamInfo { name: "fdin", ty: 14, fmt: 1, names: None }, ParamInfo { name: "offin", ty: 8, fmt: 1, names: None }, ParamInfo { name: "len", ty: 8, fmt: 1, names: None }] },
-    /* 334 PPME_SYSCALL_CLONE3_E */ EventInfo { name: "clone3", category: 0x206, flags: 0x220, params: &[] },
-    /* 335 PPME_SYSCALL_CLONE3_X */ EventInfo { name: "clone3", category: 0x206, flags: 0x1020, params: &[ParamInfo { name: "res", ty: 15, fmt: 1, names: None }, ParamInfo { name: "exe", ty: 9, fmt: 0, names: None }, ParamInfo { name: "args", ty: 10, fmt: 0, names: None }, ParamInfo { name: "tid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "ptid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 4, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "cgroups", ty: 10, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLONE_FLAGS) }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vtid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "vpid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "pidns_init_start_ts", ty: 8, fmt: 1, names: None }] },
-    /* 336 PPME_SYSCALL_OPEN_BY_HANDLE_AT_E */ EventInfo { name: "open_by_handle_at", category: 0x202, flags: 0x221, params: &[] },
-    /* 337 PPME_SYSCALL_OPEN_BY_HANDLE_AT_X */ EventInfo { name: "open_by_handle_at", category: 0x202, flags: 0x21, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "mountfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }, ParamInfo { name: "dev", ty: 7, fmt: 2, names: None }, ParamInfo { name: "ino", ty: 8, fmt: 1, names: None }] },
-    /* 338 PPME_SYSCALL_IO_URING_SETUP_E */ EventInfo { name: "io_uring_setup", category: 0x222, flags: 0x221, params: &[] },
-    /* 339 PPME_SYSCALL_IO_URING_SETUP_X */ EventInfo { name: "io_uring_setup", category: 0x222, flags: 0x21, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "entries", ty: 7, fmt: 1, names: None }, ParamInfo { name: "sq_entries", ty: 7, fmt: 1, names: None }, ParamInfo { name: "cq_entries", ty: 7, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_IO_URING_SETUP_FLAGS) }, ParamInfo { name: "sq_thread_cpu", ty: 7, fmt: 1, names: None }, ParamInfo { name: "sq_thread_idle", ty: 7, fmt: 1, names: None }, ParamInfo { name: "features", ty: 30, fmt: 2, names: Some(FLAGS_IO_URING_SETUP_FEATS) }] },
-    /* 340 PPME_SYSCALL_IO_URING_ENTER_E */ EventInfo { name: "io_uring_enter", category: 0x222, flags: 0x200, params: &[] },
-    /* 341 PPME_SYSCALL_IO_URING_ENTER_X */ EventInfo { name: "io_uring_enter", category: 0x222, flags: 0x4, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "to_submit", ty: 7, fmt: 1, names: None }, ParamInfo { name: "min_complete", ty: 7, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_IO_URING_ENTER_FLAGS) }, ParamInfo { name: "sig", ty: 34, fmt: 1, names: None }] },
-    /* 342 PPME_SYSCALL_IO_URING_REGISTER_E */ EventInfo { name: "io_uring_register", category: 0x222, flags: 0x200, params: &[] },
-    /* 343 PPME_SYSCALL_IO_URING_REGISTER_X */ EventInfo { name: "io_uring_register", category: 0x222, flags: 0x4, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "opcode", ty: 45, fmt: 1, names: Some(FLAGS_IO_URING_REGISTER_OPCODES) }, ParamInfo { name: "arg", ty: 8, fmt: 2, names: None }, ParamInfo { name: "nr_args", ty: 7, fmt: 1, names: None }] },
-    /* 344 PPME_SYSCALL_MLOCK_E */ EventInfo { name: "mlock", category: 0x205, flags: 0x200, params: &[] },
-    /* 345 PPME_SYSCALL_MLOCK_X */ EventInfo { name: "mlock", category: 0x205, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "len", ty: 8, fmt: 1, names: None }] },
-    /* 346 PPME_SYSCALL_MUNLOCK_E */ EventInfo { name: "munlock", category: 0x205, flags: 0x200, params: &[] },
-    /* 347 PPME_SYSCALL_MUNLOCK_X */ EventInfo { name: "munlock", category: 0x205, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "len", ty: 8, fmt: 1, names: None }] },
-    /* 348 PPME_SYSCALL_MLOCKALL_E */ EventInfo { name: "mlockall", category: 0x205, flags: 0x200, params: &[] },
-    /* 349 PPME_SYSCALL_MLOCKALL_X */ EventInfo { name: "mlockall", category: 0x205, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_MLOCKALL_FLAGS) }] },
-    /* 350 PPME_SYSCALL_MUNLOCKALL_E */ EventInfo { name: "munlockall", category: 0x205, flags: 0x200, params: &[] },
-    /* 351 PPME_SYSCALL_MUNLOCKALL_X */ EventInfo { name: "munlockall", category: 0x205, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }] },
-    /* 352 PPME_SYSCALL_CAPSET_E */ EventInfo { name: "capset", category: 0x206, flags: 0x220, params: &[] },
-    /* 353 PPME_SYSCALL_CAPSET_X */ EventInfo { name: "capset", category: 0x206, flags: 0x20, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "cap_inheritable", ty: 8, fmt: 2, names: None }, ParamInfo { name: "cap_permitted", ty: 8, fmt: 2, names: None }, ParamInfo { name: "cap_effective", ty: 8, fmt: 2, names: None }] },
-    /* 354 PPME_USER_ADDED_E */ EventInfo { name: "useradded", category: 0x1006, flags: 0x20, params: &[ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "name", ty: 9, fmt: 0, names: None }, ParamInfo { name: "home", ty: 9, fmt: 0, names: None }, ParamInfo { name: "shell", ty: 9, fmt: 0, names: None }, ParamInfo { name: "container_id", ty: 9, fmt: 0, names: None }] },
-    /* 355 PPME_USER_ADDED_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 356 PPME_USER_DELETED_E */ EventInfo { name: "userdeleted", category: 0x1006, flags: 0x20, params: &[ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "name", ty: 9, fmt: 0, names: None }, ParamInfo { name: "home", ty: 9, fmt: 0, names: None }, ParamInfo { name: "shell", ty: 9, fmt: 0, names: None }, ParamInfo { name: "container_id", ty: 9, fmt: 0, names: None }] },
-    /* 357 PPME_USER_DELETED_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 358 PPME_GROUP_ADDED_E */ EventInfo { name: "groupadded", category: 0x1006, flags: 0x20, params: &[ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "name", ty: 9, fmt: 0, names: None }, ParamInfo { name: "container_id", ty: 9, fmt: 0, names: None }] },
-    /* 359 PPME_GROUP_ADDED_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 360 PPME_GROUP_DELETED_E */ EventInfo { name: "groupdeleted", category: 0x1006, flags: 0x20, params: &[ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "name", ty: 9, fmt: 0, names: None }, ParamInfo { name: "container_id", ty: 9, fmt: 0, names: None }] },
-    /* 361 PPME_GROUP_DELETED_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 362 PPME_SYSCALL_DUP2_E */ EventInfo { name: "dup2", category: 0x222, flags: 0x225, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }] },
-    /* 363 PPME_SYSCALL_DUP2_X */ EventInfo { name: "dup2", category: 0x222, flags: 0x25, params: &[ParamInfo { name: "res", ty: 14, fmt: 1, names: None }, ParamInfo { name: "oldfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "newfd", ty: 14, fmt: 1, names: None }] },
-    /* 364 PPME_SYSCALL_DUP3_E */ EventInfo { name: "dup3", category: 0x222, flags: 0x225, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }] },
-    /* 365 PPME_SYSCALL_DUP3_X */ EventInfo { name: "dup3", category: 0x222, flags: 0x25, params: &[ParamInfo { name: "res", ty: 14, fmt: 1, names: None }, ParamInfo { name: "oldfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "newfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }] },
-    /* 366 PPME_SYSCALL_DUP_1_E */ EventInfo { name: "dup", category: 0x222, flags: 0x225, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }] },
-    /* 367 PPME_SYSCALL_DUP_1_X */ EventInfo { name: "dup", category: 0x222, flags: 0x25, params: &[ParamInfo { name: "res", ty: 14, fmt: 1, names: None }, ParamInfo { name: "oldfd", ty: 14, fmt: 1, names: None }] },
-    /* 368 PPME_SYSCALL_BPF_2_E */ EventInfo { name: "bpf", category: 0x201, flags: 0x201, params: &[ParamInfo { name: "cmd", ty: 4, fmt: 1, names: None }] },
-    /* 369 PPME_SYSCALL_BPF_2_X */ EventInfo { name: "bpf", category: 0x201, flags: 0x1, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "cmd", ty: 46, fmt: 1, names: Some(FLAGS_BPF_COMMANDS) }] },
-    /* 370 PPME_SYSCALL_MLOCK2_E */ EventInfo { name: "mlock2", category: 0x205, flags: 0x200, params: &[] },
-    /* 371 PPME_SYSCALL_MLOCK2_X */ EventInfo { name: "mlock2", category: 0x205, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "addr", ty: 8, fmt: 2, names: None }, ParamInfo { name: "len", ty: 8, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_MLOCK2_FLAGS) }] },
-    /* 372 PPME_SYSCALL_FSCONFIG_E */ EventInfo { name: "fsconfig", category: 0x208, flags: 0x200, params: &[] },
-    /* 373 PPME_SYSCALL_FSCONFIG_X */ EventInfo { name: "fsconfig", category: 0x208, flags: 0x4, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "cmd", ty: 46, fmt: 1, names: Some(FLAGS_FSCONFIG_CMDS) }, ParamInfo { name: "key", ty: 9, fmt: 0, names: None }, ParamInfo { name: "value_bytebuf", ty: 10, fmt: 0, names: None }, ParamInfo { name: "value_charbuf", ty: 9, fmt: 0, names: None }, ParamInfo { name: "aux", ty: 3, fmt: 1, names: None }] },
-    /* 374 PPME_SYSCALL_EPOLL_CREATE_E */ EventInfo { name: "epoll_create", category: 0x240, flags: 0x1221, params: &[ParamInfo { name: "size", ty: 3, fmt: 1, names: None }] },
-    /* 375 PPME_SYSCALL_EPOLL_CREATE_X */ EventInfo { name: "epoll_create", category: 0x240, flags: 0x1021, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "size", ty: 3, fmt: 1, names: None }] },
-    /* 376 PPME_SYSCALL_EPOLL_CREATE1_E */ EventInfo { name: "epoll_create1", category: 0x240, flags: 0x1221, params: &[ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_EPOLL_CREATE1_FLAGS) }] },
-    /* 377 PPME_SYSCALL_EPOLL_CREATE1_X */ EventInfo { name: "epoll_create1", category: 0x240, flags: 0x1021, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_EPOLL_CREATE1_FLAGS) }] },
-    /* 378 PPME_SYSCALL_CHOWN_E */ EventInfo { name: "chown", category: 0x202, flags: 0x200, params: &[] },
-    /* 379 PPME_SYSCALL_CHOWN_X */ EventInfo { name: "chown", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }] },
-    /* 380 PPME_SYSCALL_LCHOWN_E */ EventInfo { name: "lchown", category: 0x202, flags: 0x200, params: &[] },
-    /* 381 PPME_SYSCALL_LCHOWN_X */ EventInfo { name: "lchown", category: 0x202, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }] },
-    /* 382 PPME_SYSCALL_FCHOWN_E */ EventInfo { name: "fchown", category: 0x202, flags: 0x200, params: &[] },
-    /* 383 PPME_SYSCALL_FCHOWN_X */ EventInfo { name: "fchown", category: 0x202, flags: 0x4, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }] },
-    /* 384 PPME_SYSCALL_FCHOWNAT_E */ EventInfo { name: "fchownat", category: 0x202, flags: 0x200, params: &[] },
-    /* 385 PPME_SYSCALL_FCHOWNAT_X */ EventInfo { name: "fchownat", category: 0x202, flags: 0x4, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "dirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "pathname", ty: 43, fmt: 0, names: None }, ParamInfo { name: "uid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "gid", ty: 7, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FCHOWNAT_FLAGS) }] },
-    /* 386 PPME_SYSCALL_UMOUNT_1_E */ EventInfo { name: "umount", category: 0x202, flags: 0x220, params: &[] },
-    /* 387 PPME_SYSCALL_UMOUNT_1_X */ EventInfo { name: "umount", category: 0x202, flags: 0x20, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "name", ty: 17, fmt: 0, names: None }] },
-    /* 388 PPME_SOCKET_ACCEPT4_6_E */ EventInfo { name: "accept4", category: 0x203, flags: 0x1221, params: &[ParamInfo { name: "flags", ty: 3, fmt: 2, names: None }] },
-    /* 389 PPME_SOCKET_ACCEPT4_6_X */ EventInfo { name: "accept4", category: 0x203, flags: 0x1021, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "tuple", ty: 13, fmt: 0, names: None }, ParamInfo { name: "queuepct", ty: 5, fmt: 1, names: None }, ParamInfo { name: "queuelen", ty: 7, fmt: 1, names: None }, ParamInfo { name: "queuemax", ty: 7, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 3, fmt: 2, names: None }] },
-    /* 390 PPME_SYSCALL_UMOUNT2_E */ EventInfo { name: "umount2", category: 0x202, flags: 0x1220, params: &[ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_UMOUNT_FLAGS) }] },
-    /* 391 PPME_SYSCALL_UMOUNT2_X */ EventInfo { name: "umount2", category: 0x202, flags: 0x1020, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "name", ty: 17, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_UMOUNT_FLAGS) }] },
-    /* 392 PPME_SYSCALL_PIPE2_E */ EventInfo { name: "pipe2", category: 0x204, flags: 0x221, params: &[] },
-    /* 393 PPME_SYSCALL_PIPE2_X */ EventInfo { name: "pipe2", category: 0x204, flags: 0x21, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd1", ty: 14, fmt: 1, names: None }, ParamInfo { name: "fd2", ty: 14, fmt: 1, names: None }, ParamInfo { name: "ino", ty: 8, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }] },
-    /* 394 PPME_SYSCALL_INOTIFY_INIT1_E */ EventInfo { name: "inotify_init1", category: 0x204, flags: 0x221, params: &[] },
-    /* 395 PPME_SYSCALL_INOTIFY_INIT1_X */ EventInfo { name: "inotify_init1", category: 0x204, flags: 0x21, params: &[ParamInfo { name: "res", ty: 14, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 29, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }] },
-    /* 396 PPME_SYSCALL_EVENTFD2_E */ EventInfo { name: "eventfd2", category: 0x204, flags: 0x1221, params: &[ParamInfo { name: "initval", ty: 8, fmt: 1, names: None }] },
-    /* 397 PPME_SYSCALL_EVENTFD2_X */ EventInfo { name: "eventfd2", category: 0x204, flags: 0x1021, params: &[ParamInfo { name: "res", ty: 14, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 29, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }, ParamInfo { name: "initval", ty: 8, fmt: 1, names: None }] },
-    /* 398 PPME_SYSCALL_SIGNALFD4_E */ EventInfo { name: "signalfd4", category: 0x209, flags: 0x1221, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "mask", ty: 7, fmt: 2, names: None }] },
-    /* 399 PPME_SYSCALL_SIGNALFD4_X */ EventInfo { name: "signalfd4", category: 0x209, flags: 0x1021, params: &[ParamInfo { name: "res", ty: 14, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 29, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "mask", ty: 7, fmt: 2, names: None }] },
-    /* 400 PPME_SYSCALL_PRCTL_E */ EventInfo { name: "prctl", category: 0x206, flags: 0x220, params: &[] },
-    /* 401 PPME_SYSCALL_PRCTL_X */ EventInfo { name: "prctl", category: 0x206, flags: 0x20, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "option", ty: 46, fmt: 1, names: Some(FLAGS_PRCTL_OPTIONS) }, ParamInfo { name: "arg2_str", ty: 9, fmt: 0, names: None }, ParamInfo { name: "arg2_int", ty: 4, fmt: 1, names: None }] },
-    /* 402 PPME_ASYNCEVENT_E */ EventInfo { name: "asyncevent", category: 0x1001, flags: 0x800, params: &[ParamInfo { name: "plugin_id", ty: 7, fmt: 1, names: None }, ParamInfo { name: "name", ty: 9, fmt: 0, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }] },
-    /* 403 PPME_ASYNCEVENT_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 404 PPME_SYSCALL_MEMFD_CREATE_E */ EventInfo { name: "memfd_create", category: 0x205, flags: 0x221, params: &[] },
-    /* 405 PPME_SYSCALL_MEMFD_CREATE_X */ EventInfo { name: "memfd_create", category: 0x205, flags: 0x21, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "name", ty: 9, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_MEMFD_CREATE_FLAGS) }] },
-    /* 406 PPME_SYSCALL_PIDFD_GETFD_E */ EventInfo { name: "pidfd_getfd", category: 0x206, flags: 0x221, params: &[] },
-    /* 407 PPME_SYSCALL_PIDFD_GETFD_X */ EventInfo { name: "pidfd_getfd", category: 0x206, flags: 0x21, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "pid_fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "target_fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 7, fmt: 2, names: None }] },
-    /* 408 PPME_SYSCALL_PIDFD_OPEN_E */ EventInfo { name: "pidfd_open", category: 0x206, flags: 0x221, params: &[] },
-    /* 409 PPME_SYSCALL_PIDFD_OPEN_X */ EventInfo { name: "pidfd_open", category: 0x206, flags: 0x21, params: &[ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_PIDFD_OPEN_FLAGS) }] },
-    /* 410 PPME_SYSCALL_INIT_MODULE_E */ EventInfo { name: "init_module", category: 0x201, flags: 0x200, params: &[] },
-    /* 411 PPME_SYSCALL_INIT_MODULE_X */ EventInfo { name: "init_module", category: 0x201, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "img", ty: 10, fmt: 0, names: None }, ParamInfo { name: "length", ty: 8, fmt: 1, names: None }, ParamInfo { name: "uargs", ty: 9, fmt: 0, names: None }] },
-    /* 412 PPME_SYSCALL_FINIT_MODULE_E */ EventInfo { name: "finit_module", category: 0x201, flags: 0x200, params: &[] },
-    /* 413 PPME_SYSCALL_FINIT_MODULE_X */ EventInfo { name: "finit_module", category: 0x201, flags: 0xc, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "fd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "uargs", ty: 9, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FINIT_MODULE_FLAGS) }] },
-    /* 414 PPME_SYSCALL_MKNOD_E */ EventInfo { name: "mknod", category: 0x201, flags: 0x200, params: &[] },
-    /* 415 PPME_SYSCALL_MKNOD_X */ EventInfo { name: "mknod", category: 0x201, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }, ParamInfo { name: "mode", ty: 42, fmt: 6, names: Some(FLAGS_MKNOD_MODE) }, ParamInfo { name: "dev", ty: 7, fmt: 1, names: None }] },
-    /* 416 PPME_SYSCALL_MKNODAT_E */ EventInfo { name: "mknodat", category: 0x201, flags: 0x200, params: &[] },
-    /* 417 PPME_SYSCALL_MKNODAT_X */ EventInfo { name: "mknodat", category: 0x201, flags: 0x4, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "dirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "path", ty: 43, fmt: 0, names: None }, ParamInfo { name: "mode", ty: 42, fmt: 6, names: Some(FLAGS_MKNOD_MODE) }, ParamInfo { name: "dev", ty: 7, fmt: 1, names: None }] },
-    /* 418 PPME_SYSCALL_NEWFSTATAT_E */ EventInfo { name: "newfstatat", category: 0x202, flags: 0x200, params: &[] },
-    /* 419 PPME_SYSCALL_NEWFSTATAT_X */ EventInfo { name: "newfstatat", category: 0x202, flags: 0x4, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "dirfd", ty: 14, fmt: 1, names: None }, ParamInfo { name: "path", ty: 43, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_NEWFSTATAT_FLAGS) }] },
-    /* 420 PPME_SYSCALL_PROCESS_VM_READV_E */ EventInfo { name: "process_vm_readv", category: 0x204, flags: 0x200, params: &[] },
-    /* 421 PPME_SYSCALL_PROCESS_VM_READV_X */ EventInfo { name: "process_vm_readv", category: 0x204, flags: 0x0, params: &[ParamInfo { name: "res", ty: 4, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }] },
-    /* 422 PPME_SYSCALL_PROCESS_VM_WRITEV_E */ EventInfo { name: "process_vm_writev", category: 0x204, flags: 0x200, params: &[] },
-    /* 423 PPME_SYSCALL_PROCESS_VM_WRITEV_X */ EventInfo { name: "process_vm_writev", category: 0x204, flags: 0x0, params: &[ParamInfo { name: "res", ty: 4, fmt: 1, names: None }, ParamInfo { name: "pid", ty: 15, fmt: 1, names: None }, ParamInfo { name: "data", ty: 10, fmt: 0, names: None }] },
-    /* 424 PPME_SYSCALL_DELETE_MODULE_E */ EventInfo { name: "delete_module", category: 0x201, flags: 0x200, params: &[] },
-    /* 425 PPME_SYSCALL_DELETE_MODULE_X */ EventInfo { name: "delete_module", category: 0x201, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "name", ty: 9, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_DELETE_MODULE_FLAGS) }] },
-    /* 426 PPME_SYSCALL_SETREUID_E */ EventInfo { name: "setreuid", category: 0x20a, flags: 0x220, params: &[] },
-    /* 427 PPME_SYSCALL_SETREUID_X */ EventInfo { name: "setreuid", category: 0x20a, flags: 0x20, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "ruid", ty: 31, fmt: 1, names: None }, ParamInfo { name: "euid", ty: 31, fmt: 1, names: None }] },
-    /* 428 PPME_SYSCALL_SETREGID_E */ EventInfo { name: "setregid", category: 0x20a, flags: 0x200, params: &[] },
-    /* 429 PPME_SYSCALL_SETREGID_X */ EventInfo { name: "setregid", category: 0x20a, flags: 0x20, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "rgid", ty: 31, fmt: 1, names: None }, ParamInfo { name: "egid", ty: 31, fmt: 1, names: None }] },
-    /* 430 PPME_ITER_TASK_E */ EventInfo { name: "task", category: 0x2006, flags: 0x20, params: &[ParamInfo { name: "ppid", ty: 48, fmt: 1, names: None }, ParamInfo { name: "pgid", ty: 48, fmt: 1, names: None }, ParamInfo { name: "vpgid", ty: 48, fmt: 1, names: None }, ParamInfo { name: "sid", ty: 48, fmt: 1, names: None }, ParamInfo { name: "comm", ty: 9, fmt: 0, names: None }, ParamInfo { name: "argv", ty: 35, fmt: 0, names: None }, ParamInfo { name: "exepath", ty: 17, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_EXECVE_FLAGS) }, ParamInfo { name: "env", ty: 35, fmt: 0, names: None }, ParamInfo { name: "cwd", ty: 9, fmt: 0, names: None }, ParamInfo { name: "fdlimit", ty: 8, fmt: 1, names: None }, ParamInfo { name: "euid", ty: 31, fmt: 1, names: None }, ParamInfo { name: "egid", ty: 32, fmt: 1, names: None }, ParamInfo { name: "cap_permitted", ty: 8, fmt: 2, names: None }, ParamInfo { name: "cap_effective", ty: 8, fmt: 2, names: None }, ParamInfo { name: "cap_inheritable", ty: 8, fmt: 2, names: None }, ParamInfo { name: "exe_ino_num", ty: 8, fmt: 1, names: None }, ParamInfo { name: "exe_ino_ctime", ty: 21, fmt: 1, names: None }, ParamInfo { name: "exe_ino_mtime", ty: 21, fmt: 1, names: None }, ParamInfo { name: "vm_size", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_rss", ty: 7, fmt: 1, names: None }, ParamInfo { name: "vm_swap", ty: 7, fmt: 1, names: None }, ParamInfo { name: "pgft_maj", ty: 8, fmt: 1, names: None }, ParamInfo { name: "pgft_min", ty: 8, fmt: 1, names: None }, ParamInfo { name: "vtgid", ty: 48, fmt: 1, names: None }, ParamInfo { name: "vpid", ty: 48, fmt: 1, names: None }, ParamInfo { name: "pidns_init_start_ts", ty: 8, fmt: 1, names: None }, ParamInfo { name: "cgroups", ty: 35, fmt: 0, names: None }, ParamInfo { name: "root", ty: 17, fmt: 0, names: None }, ParamInfo { name: "start_time", ty: 21, fmt: 1, names: None }, ParamInfo { name: "tty", ty: 7, fmt: 1, names: None }, ParamInfo { name: "loginuid", ty: 31, fmt: 1, names: None }] },
-    /* 431 PPME_ITER_TASK_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 432 PPME_ITER_TASK_FILE_PIPE_E */ EventInfo { name: "task_file_pipe", category: 0x2002, flags: 0x20, params: &[ParamInfo { name: "fd", ty: 47, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }, ParamInfo { name: "ino_num", ty: 8, fmt: 1, names: None }] },
-    /* 433 PPME_ITER_TASK_FILE_PIPE_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 434 PPME_ITER_TASK_FILE_MEMFD_E */ EventInfo { name: "task_file_memfd", category: 0x2002, flags: 0x20, params: &[ParamInfo { name: "fd", ty: 47, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }, ParamInfo { name: "ino_num", ty: 8, fmt: 1, names: None }] },
-    /* 435 PPME_ITER_TASK_FILE_MEMFD_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 436 PPME_ITER_TASK_FILE_REGULAR_E */ EventInfo { name: "task_file_regular", category: 0x2002, flags: 0x20, params: &[ParamInfo { name: "fd", ty: 47, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_FILE_FLAGS) }, ParamInfo { name: "mnt_id", ty: 7, fmt: 1, names: None }, ParamInfo { name: "ino_num", ty: 8, fmt: 1, names: None }] },
-    /* 437 PPME_ITER_TASK_FILE_REGULAR_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 438 PPME_ITER_TASK_FILE_DIRECTORY_E */ EventInfo { name: "task_file_directory", category: 0x2002, flags: 0x20, params: &[ParamInfo { name: "fd", ty: 47, fmt: 1, names: None }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }, ParamInfo { name: "ino_num", ty: 8, fmt: 1, names: None }] },
-    /* 439 PPME_ITER_TASK_FILE_DIRECTORY_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 440 PPME_ITER_TASK_FILE_SOCKET_INET_E */ EventInfo { name: "task_file_socket_inet", category: 0x2002, flags: 0x20, params: &[ParamInfo { name: "fd", ty: 47, fmt: 1, names: None }, ParamInfo { name: "sk_type", ty: 6, fmt: 1, names: None }, ParamInfo { name: "sk_proto", ty: 6, fmt: 1, names: None }, ParamInfo { name: "local_ip", ty: 26, fmt: 2, names: None }, ParamInfo { name: "local_port", ty: 22, fmt: 2, names: None }, ParamInfo { name: "remote_ip", ty: 26, fmt: 2, names: None }, ParamInfo { name: "remote_port", ty: 22, fmt: 2, names: None }, ParamInfo { name: "ino_num", ty: 8, fmt: 1, names: None }] },
-    /* 441 PPME_ITER_TASK_FILE_SOCKET_INET_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 442 PPME_ITER_TASK_FILE_SOCKET_INET6_E */ EventInfo { name: "task_file_socket_inet6", category: 0x2002, flags: 0x20, params: &[ParamInfo { name: "fd", ty: 47, fmt: 1, names: None }, ParamInfo { name: "sk_type", ty: 6, fmt: 1, names: None }, ParamInfo { name: "sk_proto", ty: 6, fmt: 1, names: None }, ParamInfo { name: "local_ip", ty: 38, fmt: 2, names: None }, ParamInfo { name: "local_port", ty: 22, fmt: 2, names: None }, ParamInfo { name: "remote_ip", ty: 38, fmt: 2, names: None }, ParamInfo { name: "remote_port", ty: 22, fmt: 2, names: None }, ParamInfo { name: "ino_num", ty: 8, fmt: 1, names: None }] },
-    /* 443 PPME_ITER_TASK_FILE_SOCKET_INET6_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 444 PPME_ITER_TASK_FILE_SOCKET_UNIX_E */ EventInfo { name: "task_file_socket_unix", category: 0x2002, flags: 0x20, params: &[ParamInfo { name: "fd", ty: 47, fmt: 1, names: None }, ParamInfo { name: "sk_type", ty: 6, fmt: 1, names: None }, ParamInfo { name: "sk_proto", ty: 6, fmt: 1, names: None }, ParamInfo { name: "sk_pointer", ty: 8, fmt: 0, names: None }, ParamInfo { name: "sun_path", ty: 17, fmt: 0, names: None }, ParamInfo { name: "ino_num", ty: 8, fmt: 1, names: None }] },
-    /* 445 PPME_ITER_TASK_FILE_SOCKET_UNIX_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 446 PPME_ITER_TASK_FILE_SOCKET_NETLINK_E */ EventInfo { name: "task_file_socket_netlink", category: 0x2002, flags: 0x20, params: &[ParamInfo { name: "fd", ty: 47, fmt: 1, names: None }, ParamInfo { name: "sk_type", ty: 6, fmt: 1, names: None }, ParamInfo { name: "sk_proto", ty: 6, fmt: 1, names: None }, ParamInfo { name: "ino_num", ty: 8, fmt: 1, names: None }] },
-    /* 447 PPME_ITER_TASK_FILE_SOCKET_NETLINK_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 448 PPME_ITER_TASK_FILE_ANON_INODE_E */ EventInfo { name: "task_file_anon_inode", category: 0x2002, flags: 0x20, params: &[ParamInfo { name: "fd", ty: 47, fmt: 1, names: None }, ParamInfo { name: "fd_type", ty: 28, fmt: 1, names: Some(FLAGS_ANON_INODE_FD_TYPES) }, ParamInfo { name: "path", ty: 17, fmt: 0, names: None }, ParamInfo { name: "ino_num", ty: 8, fmt: 1, names: None }] },
-    /* 449 PPME_ITER_TASK_FILE_ANON_INODE_X */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 450 PPME_SYSCALL_CLOSE_RANGE_E */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 451 PPME_SYSCALL_CLOSE_RANGE_X */ EventInfo { name: "close_range", category: 0x222, flags: 0x20, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "first", ty: 7, fmt: 1, names: None }, ParamInfo { name: "last", ty: 7, fmt: 1, names: None }, ParamInfo { name: "flags", ty: 30, fmt: 2, names: Some(FLAGS_CLOSE_RANGE_FLAGS) }] },
-    /* 452 PPME_SYSCALL_KEYCTL_E */ EventInfo { name: "NA", category: 0x0, flags: 0x40, params: &[] },
-    /* 453 PPME_SYSCALL_KEYCTL_X */ EventInfo { name: "keyctl", category: 0x201, flags: 0x0, params: &[ParamInfo { name: "res", ty: 11, fmt: 1, names: None }, ParamInfo { name: "operation", ty: 46, fmt: 1, names: Some(FLAGS_KEYCTL_OPERATIONS) }, ParamInfo { name: "arg2", ty: 27, fmt: 1, names: None }, ParamInfo { name: "arg3", ty: 27, fmt: 1, names: None }, ParamInfo { name: "arg4", ty: 27, fmt: 1, names: None }, ParamInfo { name: "arg5", ty: 27, fmt: 1, names: None }] },
+    /* 0 PPME_GENERIC_E */
+    EventInfo {
+        name: "syscall",
+        category: 0x201,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "ID",
+                ty: 18,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "nativeID",
+                ty: 6,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 1 PPME_GENERIC_X */
+    EventInfo {
+        name: "syscall",
+        category: 0x201,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "ID",
+                ty: 18,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "nativeID",
+                ty: 6,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 2 PPME_SYSCALL_OPEN_E */
+    EventInfo {
+        name: "open",
+        category: 0x202,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "name",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 7,
+                fmt: 6,
+                names: None,
+            },
+        ],
+    },
+    /* 3 PPME_SYSCALL_OPEN_X */
+    EventInfo {
+        name: "open",
+        category: 0x202,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 7,
+                fmt: 6,
+                names: None,
+            },
+            ParamInfo {
+                name: "dev",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 4 PPME_SYSCALL_CLOSE_E */
+    EventInfo {
+        name: "close",
+        category: 0x222,
+        flags: 0x1226,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 5 PPME_SYSCALL_CLOSE_X */
+    EventInfo {
+        name: "close",
+        category: 0x222,
+        flags: 0x1026,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 6 PPME_SYSCALL_READ_E */
+    EventInfo {
+        name: "read",
+        category: 0x220,
+        flags: 0x120c,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 7 PPME_SYSCALL_READ_X */
+    EventInfo {
+        name: "read",
+        category: 0x220,
+        flags: 0x100c,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 8 PPME_SYSCALL_WRITE_E */
+    EventInfo {
+        name: "write",
+        category: 0x221,
+        flags: 0x1214,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 9 PPME_SYSCALL_WRITE_X */
+    EventInfo {
+        name: "write",
+        category: 0x221,
+        flags: 0x1014,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 10 PPME_SYSCALL_BRK_1_E */
+    EventInfo {
+        name: "brk",
+        category: 0x205,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "size",
+            ty: 7,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 11 PPME_SYSCALL_BRK_1_X */
+    EventInfo {
+        name: "brk",
+        category: 0x205,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 8,
+            fmt: 2,
+            names: None,
+        }],
+    },
+    /* 12 PPME_SYSCALL_EXECVE_8_E */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[],
+    },
+    /* 13 PPME_SYSCALL_EXECVE_8_X */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 14 PPME_SYSCALL_CLONE_11_E */
+    EventInfo {
+        name: "clone",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 15 PPME_SYSCALL_CLONE_11_X */
+    EventInfo {
+        name: "clone",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 16 PPME_PROCEXIT_E */
+    EventInfo {
+        name: "procexit",
+        category: 0x406,
+        flags: 0x1220,
+        params: &[],
+    },
+    /* 17 PPME_PROCEXIT_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 18 PPME_SOCKET_SOCKET_E */
+    EventInfo {
+        name: "socket",
+        category: 0x203,
+        flags: 0x1221,
+        params: &[
+            ParamInfo {
+                name: "domain",
+                ty: 46,
+                fmt: 1,
+                names: Some(FLAGS_SOCKET_FAMILIES),
+            },
+            ParamInfo {
+                name: "type",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "proto",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 19 PPME_SOCKET_SOCKET_X */
+    EventInfo {
+        name: "socket",
+        category: 0x203,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "domain",
+                ty: 46,
+                fmt: 1,
+                names: Some(FLAGS_SOCKET_FAMILIES),
+            },
+            ParamInfo {
+                name: "type",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "proto",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+        ],
+    },
+    /* 20 PPME_SOCKET_BIND_E */
+    EventInfo {
+        name: "bind",
+        category: 0x203,
+        flags: 0x1224,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 21 PPME_SOCKET_BIND_X */
+    EventInfo {
+        name: "bind",
+        category: 0x203,
+        flags: 0x1024,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "addr",
+                ty: 12,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 22 PPME_SOCKET_CONNECT_E */
+    EventInfo {
+        name: "connect",
+        category: 0x203,
+        flags: 0x1024,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "addr",
+                ty: 12,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 23 PPME_SOCKET_CONNECT_X */
+    EventInfo {
+        name: "connect",
+        category: 0x203,
+        flags: 0x1024,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "addr",
+                ty: 12,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 24 PPME_SOCKET_LISTEN_E */
+    EventInfo {
+        name: "listen",
+        category: 0x203,
+        flags: 0x1204,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "backlog",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 25 PPME_SOCKET_LISTEN_X */
+    EventInfo {
+        name: "listen",
+        category: 0x203,
+        flags: 0x1004,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "backlog",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 26 PPME_SOCKET_ACCEPT_E */
+    EventInfo {
+        name: "accept",
+        category: 0x203,
+        flags: 0x221,
+        params: &[],
+    },
+    /* 27 PPME_SOCKET_ACCEPT_X */
+    EventInfo {
+        name: "accept",
+        category: 0x203,
+        flags: 0x1221,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "queuepct",
+                ty: 5,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 28 PPME_SOCKET_SEND_E */
+    EventInfo {
+        name: "send",
+        category: 0x221,
+        flags: 0x1214,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 29 PPME_SOCKET_SEND_X */
+    EventInfo {
+        name: "send",
+        category: 0x221,
+        flags: 0x1014,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 30 PPME_SOCKET_SENDTO_E */
+    EventInfo {
+        name: "sendto",
+        category: 0x221,
+        flags: 0x1234,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 31 PPME_SOCKET_SENDTO_X */
+    EventInfo {
+        name: "sendto",
+        category: 0x221,
+        flags: 0x1034,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 32 PPME_SOCKET_RECV_E */
+    EventInfo {
+        name: "recv",
+        category: 0x220,
+        flags: 0x120c,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 33 PPME_SOCKET_RECV_X */
+    EventInfo {
+        name: "recv",
+        category: 0x220,
+        flags: 0x100c,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 34 PPME_SOCKET_RECVFROM_E */
+    EventInfo {
+        name: "recvfrom",
+        category: 0x220,
+        flags: 0x122c,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 35 PPME_SOCKET_RECVFROM_X */
+    EventInfo {
+        name: "recvfrom",
+        category: 0x220,
+        flags: 0x102c,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 36 PPME_SOCKET_SHUTDOWN_E */
+    EventInfo {
+        name: "shutdown",
+        category: 0x203,
+        flags: 0x1224,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "how",
+                ty: 44,
+                fmt: 2,
+                names: Some(FLAGS_SHUTDOWN_HOW),
+            },
+        ],
+    },
+    /* 37 PPME_SOCKET_SHUTDOWN_X */
+    EventInfo {
+        name: "shutdown",
+        category: 0x203,
+        flags: 0x1024,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "how",
+                ty: 44,
+                fmt: 2,
+                names: Some(FLAGS_SHUTDOWN_HOW),
+            },
+        ],
+    },
+    /* 38 PPME_SOCKET_GETSOCKNAME_E */
+    EventInfo {
+        name: "getsockname",
+        category: 0x203,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 39 PPME_SOCKET_GETSOCKNAME_X */
+    EventInfo {
+        name: "getsockname",
+        category: 0x203,
+        flags: 0x0,
+        params: &[],
+    },
+    /* 40 PPME_SOCKET_GETPEERNAME_E */
+    EventInfo {
+        name: "getpeername",
+        category: 0x203,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 41 PPME_SOCKET_GETPEERNAME_X */
+    EventInfo {
+        name: "getpeername",
+        category: 0x203,
+        flags: 0x0,
+        params: &[],
+    },
+    /* 42 PPME_SOCKET_SOCKETPAIR_E */
+    EventInfo {
+        name: "socketpair",
+        category: 0x204,
+        flags: 0x1221,
+        params: &[
+            ParamInfo {
+                name: "domain",
+                ty: 46,
+                fmt: 1,
+                names: Some(FLAGS_SOCKET_FAMILIES),
+            },
+            ParamInfo {
+                name: "type",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "proto",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 43 PPME_SOCKET_SOCKETPAIR_X */
+    EventInfo {
+        name: "socketpair",
+        category: 0x204,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd1",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd2",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "source",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "peer",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "domain",
+                ty: 46,
+                fmt: 1,
+                names: Some(FLAGS_SOCKET_FAMILIES),
+            },
+            ParamInfo {
+                name: "type",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "proto",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 44 PPME_SOCKET_SETSOCKOPT_E */
+    EventInfo {
+        name: "setsockopt",
+        category: 0x203,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 45 PPME_SOCKET_SETSOCKOPT_X */
+    EventInfo {
+        name: "setsockopt",
+        category: 0x203,
+        flags: 0x4,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "level",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_SOCKOPT_LEVELS),
+            },
+            ParamInfo {
+                name: "optname",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_SOCKOPT_OPTIONS),
+            },
+            ParamInfo {
+                name: "val",
+                ty: 27,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "optlen",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 46 PPME_SOCKET_GETSOCKOPT_E */
+    EventInfo {
+        name: "getsockopt",
+        category: 0x203,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 47 PPME_SOCKET_GETSOCKOPT_X */
+    EventInfo {
+        name: "getsockopt",
+        category: 0x203,
+        flags: 0x24,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "level",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_SOCKOPT_LEVELS),
+            },
+            ParamInfo {
+                name: "optname",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_SOCKOPT_OPTIONS),
+            },
+            ParamInfo {
+                name: "val",
+                ty: 27,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "optlen",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 48 PPME_SOCKET_SENDMSG_E */
+    EventInfo {
+        name: "sendmsg",
+        category: 0x221,
+        flags: 0x1234,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 49 PPME_SOCKET_SENDMSG_X */
+    EventInfo {
+        name: "sendmsg",
+        category: 0x221,
+        flags: 0x1034,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 50 PPME_SOCKET_SENDMMSG_E */
+    EventInfo {
+        name: "sendmmsg",
+        category: 0x221,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 51 PPME_SOCKET_SENDMMSG_X */
+    EventInfo {
+        name: "sendmmsg",
+        category: 0x221,
+        flags: 0x1034,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 52 PPME_SOCKET_RECVMSG_E */
+    EventInfo {
+        name: "recvmsg",
+        category: 0x220,
+        flags: 0x122c,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 53 PPME_SOCKET_RECVMSG_X */
+    EventInfo {
+        name: "recvmsg",
+        category: 0x220,
+        flags: 0x102c,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "msgcontrol",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 54 PPME_SOCKET_RECVMMSG_E */
+    EventInfo {
+        name: "recvmmsg",
+        category: 0x220,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 55 PPME_SOCKET_RECVMMSG_X */
+    EventInfo {
+        name: "recvmmsg",
+        category: 0x220,
+        flags: 0x102c,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "msgcontrol",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 56 PPME_SOCKET_ACCEPT4_E */
+    EventInfo {
+        name: "accept",
+        category: 0x203,
+        flags: 0x1221,
+        params: &[ParamInfo {
+            name: "flags",
+            ty: 3,
+            fmt: 2,
+            names: None,
+        }],
+    },
+    /* 57 PPME_SOCKET_ACCEPT4_X */
+    EventInfo {
+        name: "accept",
+        category: 0x203,
+        flags: 0x1221,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "queuepct",
+                ty: 5,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 58 PPME_SYSCALL_CREAT_E */
+    EventInfo {
+        name: "creat",
+        category: 0x202,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "name",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 7,
+                fmt: 6,
+                names: None,
+            },
+        ],
+    },
+    /* 59 PPME_SYSCALL_CREAT_X */
+    EventInfo {
+        name: "creat",
+        category: 0x202,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 7,
+                fmt: 6,
+                names: None,
+            },
+            ParamInfo {
+                name: "dev",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "creat_flags",
+                ty: 29,
+                fmt: 2,
+                names: Some(FLAGS_CREAT_FLAGS),
+            },
+        ],
+    },
+    /* 60 PPME_SYSCALL_PIPE_E */
+    EventInfo {
+        name: "pipe",
+        category: 0x204,
+        flags: 0x221,
+        params: &[],
+    },
+    /* 61 PPME_SYSCALL_PIPE_X */
+    EventInfo {
+        name: "pipe",
+        category: 0x204,
+        flags: 0x21,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd1",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd2",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 62 PPME_SYSCALL_EVENTFD_E */
+    EventInfo {
+        name: "eventfd",
+        category: 0x204,
+        flags: 0x1221,
+        params: &[
+            ParamInfo {
+                name: "initval",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 63 PPME_SYSCALL_EVENTFD_X */
+    EventInfo {
+        name: "eventfd",
+        category: 0x204,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "initval",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 64 PPME_SYSCALL_FUTEX_E */
+    EventInfo {
+        name: "futex",
+        category: 0x204,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "op",
+                ty: 29,
+                fmt: 2,
+                names: Some(FLAGS_FUTEX_OPERATIONS),
+            },
+            ParamInfo {
+                name: "val",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 65 PPME_SYSCALL_FUTEX_X */
+    EventInfo {
+        name: "futex",
+        category: 0x204,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "op",
+                ty: 29,
+                fmt: 2,
+                names: Some(FLAGS_FUTEX_OPERATIONS),
+            },
+            ParamInfo {
+                name: "val",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 66 PPME_SYSCALL_STAT_E */
+    EventInfo {
+        name: "stat",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 67 PPME_SYSCALL_STAT_X */
+    EventInfo {
+        name: "stat",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 68 PPME_SYSCALL_LSTAT_E */
+    EventInfo {
+        name: "lstat",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 69 PPME_SYSCALL_LSTAT_X */
+    EventInfo {
+        name: "lstat",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 70 PPME_SYSCALL_FSTAT_E */
+    EventInfo {
+        name: "fstat",
+        category: 0x202,
+        flags: 0x1204,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 0,
+            names: None,
+        }],
+    },
+    /* 71 PPME_SYSCALL_FSTAT_X */
+    EventInfo {
+        name: "fstat",
+        category: 0x202,
+        flags: 0x1004,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 72 PPME_SYSCALL_STAT64_E */
+    EventInfo {
+        name: "stat64",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 73 PPME_SYSCALL_STAT64_X */
+    EventInfo {
+        name: "stat64",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 74 PPME_SYSCALL_LSTAT64_E */
+    EventInfo {
+        name: "lstat64",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 75 PPME_SYSCALL_LSTAT64_X */
+    EventInfo {
+        name: "lstat64",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 76 PPME_SYSCALL_FSTAT64_E */
+    EventInfo {
+        name: "fstat64",
+        category: 0x202,
+        flags: 0x204,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 0,
+            names: None,
+        }],
+    },
+    /* 77 PPME_SYSCALL_FSTAT64_X */
+    EventInfo {
+        name: "fstat64",
+        category: 0x202,
+        flags: 0x0,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 11,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 78 PPME_SYSCALL_EPOLLWAIT_E */
+    EventInfo {
+        name: "epoll_wait",
+        category: 0x240,
+        flags: 0x1280,
+        params: &[ParamInfo {
+            name: "maxevents",
+            ty: 11,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 79 PPME_SYSCALL_EPOLLWAIT_X */
+    EventInfo {
+        name: "epoll_wait",
+        category: 0x240,
+        flags: 0x1080,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "maxevents",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 80 PPME_SYSCALL_POLL_E */
+    EventInfo {
+        name: "poll",
+        category: 0x240,
+        flags: 0x1280,
+        params: &[
+            ParamInfo {
+                name: "fds",
+                ty: 16,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "timeout",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 81 PPME_SYSCALL_POLL_X */
+    EventInfo {
+        name: "poll",
+        category: 0x240,
+        flags: 0x1080,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fds",
+                ty: 16,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "timeout",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 82 PPME_SYSCALL_SELECT_E */
+    EventInfo {
+        name: "select",
+        category: 0x240,
+        flags: 0x280,
+        params: &[],
+    },
+    /* 83 PPME_SYSCALL_SELECT_X */
+    EventInfo {
+        name: "select",
+        category: 0x240,
+        flags: 0x80,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 11,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 84 PPME_SYSCALL_NEWSELECT_E */
+    EventInfo {
+        name: "select",
+        category: 0x240,
+        flags: 0x280,
+        params: &[],
+    },
+    /* 85 PPME_SYSCALL_NEWSELECT_X */
+    EventInfo {
+        name: "select",
+        category: 0x240,
+        flags: 0x1280,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 11,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 86 PPME_SYSCALL_LSEEK_E */
+    EventInfo {
+        name: "lseek",
+        category: 0x202,
+        flags: 0x1204,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "offset",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "whence",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_LSEEK_WHENCE),
+            },
+        ],
+    },
+    /* 87 PPME_SYSCALL_LSEEK_X */
+    EventInfo {
+        name: "lseek",
+        category: 0x202,
+        flags: 0x1004,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "offset",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "whence",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_LSEEK_WHENCE),
+            },
+        ],
+    },
+    /* 88 PPME_SYSCALL_LLSEEK_E */
+    EventInfo {
+        name: "llseek",
+        category: 0x202,
+        flags: 0x1204,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "offset",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "whence",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_LSEEK_WHENCE),
+            },
+        ],
+    },
+    /* 89 PPME_SYSCALL_LLSEEK_X */
+    EventInfo {
+        name: "llseek",
+        category: 0x202,
+        flags: 0x1004,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "offset",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "whence",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_LSEEK_WHENCE),
+            },
+        ],
+    },
+    /* 90 PPME_SYSCALL_IOCTL_2_E */
+    EventInfo {
+        name: "ioctl",
+        category: 0x222,
+        flags: 0x1204,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "request",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 91 PPME_SYSCALL_IOCTL_2_X */
+    EventInfo {
+        name: "ioctl",
+        category: 0x222,
+        flags: 0x1204,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 11,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 92 PPME_SYSCALL_GETCWD_E */
+    EventInfo {
+        name: "getcwd",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 93 PPME_SYSCALL_GETCWD_X */
+    EventInfo {
+        name: "getcwd",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 94 PPME_SYSCALL_CHDIR_E */
+    EventInfo {
+        name: "chdir",
+        category: 0x202,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 95 PPME_SYSCALL_CHDIR_X */
+    EventInfo {
+        name: "chdir",
+        category: 0x202,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 96 PPME_SYSCALL_FCHDIR_E */
+    EventInfo {
+        name: "fchdir",
+        category: 0x202,
+        flags: 0x1224,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 0,
+            names: None,
+        }],
+    },
+    /* 97 PPME_SYSCALL_FCHDIR_X */
+    EventInfo {
+        name: "fchdir",
+        category: 0x202,
+        flags: 0x1024,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 98 PPME_SYSCALL_MKDIR_E */
+    EventInfo {
+        name: "mkdir",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 99 PPME_SYSCALL_MKDIR_X */
+    EventInfo {
+        name: "mkdir",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 11,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 100 PPME_SYSCALL_RMDIR_E */
+    EventInfo {
+        name: "rmdir",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "path",
+            ty: 17,
+            fmt: 0,
+            names: None,
+        }],
+    },
+    /* 101 PPME_SYSCALL_RMDIR_X */
+    EventInfo {
+        name: "rmdir",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 11,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 102 PPME_SYSCALL_OPENAT_E */
+    EventInfo {
+        name: "openat",
+        category: 0x202,
+        flags: 0x1221,
+        params: &[
+            ParamInfo {
+                name: "dirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 7,
+                fmt: 6,
+                names: None,
+            },
+        ],
+    },
+    /* 103 PPME_SYSCALL_OPENAT_X */
+    EventInfo {
+        name: "openat",
+        category: 0x202,
+        flags: 0x1221,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 104 PPME_SYSCALL_LINK_E */
+    EventInfo {
+        name: "link",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "oldpath",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "newpath",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 105 PPME_SYSCALL_LINK_X */
+    EventInfo {
+        name: "link",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 11,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 106 PPME_SYSCALL_LINKAT_E */
+    EventInfo {
+        name: "linkat",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "olddir",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "oldpath",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "newdir",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "newpath",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 107 PPME_SYSCALL_LINKAT_X */
+    EventInfo {
+        name: "linkat",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 11,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 108 PPME_SYSCALL_UNLINK_E */
+    EventInfo {
+        name: "unlink",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "path",
+            ty: 17,
+            fmt: 0,
+            names: None,
+        }],
+    },
+    /* 109 PPME_SYSCALL_UNLINK_X */
+    EventInfo {
+        name: "unlink",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 11,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 110 PPME_SYSCALL_UNLINKAT_E */
+    EventInfo {
+        name: "unlinkat",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "dirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 111 PPME_SYSCALL_UNLINKAT_X */
+    EventInfo {
+        name: "unlinkat",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 11,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 112 PPME_SYSCALL_PREAD_E */
+    EventInfo {
+        name: "pread",
+        category: 0x220,
+        flags: 0x120c,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pos",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 113 PPME_SYSCALL_PREAD_X */
+    EventInfo {
+        name: "pread",
+        category: 0x220,
+        flags: 0x100c,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pos",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 114 PPME_SYSCALL_PWRITE_E */
+    EventInfo {
+        name: "pwrite",
+        category: 0x221,
+        flags: 0x1214,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pos",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 115 PPME_SYSCALL_PWRITE_X */
+    EventInfo {
+        name: "pwrite",
+        category: 0x221,
+        flags: 0x1014,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pos",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 116 PPME_SYSCALL_READV_E */
+    EventInfo {
+        name: "readv",
+        category: 0x220,
+        flags: 0x120c,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 117 PPME_SYSCALL_READV_X */
+    EventInfo {
+        name: "readv",
+        category: 0x220,
+        flags: 0x100c,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 118 PPME_SYSCALL_WRITEV_E */
+    EventInfo {
+        name: "writev",
+        category: 0x221,
+        flags: 0x1214,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 119 PPME_SYSCALL_WRITEV_X */
+    EventInfo {
+        name: "writev",
+        category: 0x221,
+        flags: 0x1014,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 120 PPME_SYSCALL_PREADV_E */
+    EventInfo {
+        name: "preadv",
+        category: 0x220,
+        flags: 0x120c,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pos",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 121 PPME_SYSCALL_PREADV_X */
+    EventInfo {
+        name: "preadv",
+        category: 0x220,
+        flags: 0x100c,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pos",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 122 PPME_SYSCALL_PWRITEV_E */
+    EventInfo {
+        name: "pwritev",
+        category: 0x221,
+        flags: 0x1214,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pos",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 123 PPME_SYSCALL_PWRITEV_X */
+    EventInfo {
+        name: "pwritev",
+        category: 0x221,
+        flags: 0x1014,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pos",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 124 PPME_SYSCALL_DUP_E */
+    EventInfo {
+        name: "dup",
+        category: 0x222,
+        flags: 0x1225,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 125 PPME_SYSCALL_DUP_X */
+    EventInfo {
+        name: "dup",
+        category: 0x222,
+        flags: 0x1225,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 14,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 126 PPME_SYSCALL_SIGNALFD_E */
+    EventInfo {
+        name: "signalfd",
+        category: 0x209,
+        flags: 0x1221,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "mask",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 5,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 127 PPME_SYSCALL_SIGNALFD_X */
+    EventInfo {
+        name: "signalfd",
+        category: 0x209,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "mask",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 5,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 128 PPME_SYSCALL_KILL_E */
+    EventInfo {
+        name: "kill",
+        category: 0x209,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sig",
+                ty: 19,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 129 PPME_SYSCALL_KILL_X */
+    EventInfo {
+        name: "kill",
+        category: 0x209,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sig",
+                ty: 19,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 130 PPME_SYSCALL_TKILL_E */
+    EventInfo {
+        name: "tkill",
+        category: 0x209,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sig",
+                ty: 19,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 131 PPME_SYSCALL_TKILL_X */
+    EventInfo {
+        name: "tkill",
+        category: 0x209,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sig",
+                ty: 19,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 132 PPME_SYSCALL_TGKILL_E */
+    EventInfo {
+        name: "tgkill",
+        category: 0x209,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sig",
+                ty: 19,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 133 PPME_SYSCALL_TGKILL_X */
+    EventInfo {
+        name: "tgkill",
+        category: 0x209,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sig",
+                ty: 19,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 134 PPME_SYSCALL_NANOSLEEP_E */
+    EventInfo {
+        name: "nanosleep",
+        category: 0x207,
+        flags: 0x1280,
+        params: &[ParamInfo {
+            name: "interval",
+            ty: 20,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 135 PPME_SYSCALL_NANOSLEEP_X */
+    EventInfo {
+        name: "nanosleep",
+        category: 0x207,
+        flags: 0x1080,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "interval",
+                ty: 20,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 136 PPME_SYSCALL_TIMERFD_CREATE_E */
+    EventInfo {
+        name: "timerfd_create",
+        category: 0x20b,
+        flags: 0x1221,
+        params: &[
+            ParamInfo {
+                name: "clockid",
+                ty: 5,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 5,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 137 PPME_SYSCALL_TIMERFD_CREATE_X */
+    EventInfo {
+        name: "timerfd_create",
+        category: 0x20b,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "clockid",
+                ty: 5,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 5,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 138 PPME_SYSCALL_INOTIFY_INIT_E */
+    EventInfo {
+        name: "inotify_init",
+        category: 0x204,
+        flags: 0x1221,
+        params: &[ParamInfo {
+            name: "flags",
+            ty: 5,
+            fmt: 2,
+            names: None,
+        }],
+    },
+    /* 139 PPME_SYSCALL_INOTIFY_INIT_X */
+    EventInfo {
+        name: "inotify_init",
+        category: 0x204,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 5,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 140 PPME_SYSCALL_GETRLIMIT_E */
+    EventInfo {
+        name: "getrlimit",
+        category: 0x206,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "resource",
+            ty: 44,
+            fmt: 1,
+            names: Some(FLAGS_RLIMIT_RESOURCES),
+        }],
+    },
+    /* 141 PPME_SYSCALL_GETRLIMIT_X */
+    EventInfo {
+        name: "getrlimit",
+        category: 0x206,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cur",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "max",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "resource",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_RLIMIT_RESOURCES),
+            },
+        ],
+    },
+    /* 142 PPME_SYSCALL_SETRLIMIT_E */
+    EventInfo {
+        name: "setrlimit",
+        category: 0x206,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "resource",
+            ty: 44,
+            fmt: 1,
+            names: Some(FLAGS_RLIMIT_RESOURCES),
+        }],
+    },
+    /* 143 PPME_SYSCALL_SETRLIMIT_X */
+    EventInfo {
+        name: "setrlimit",
+        category: 0x206,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cur",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "max",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "resource",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_RLIMIT_RESOURCES),
+            },
+        ],
+    },
+    /* 144 PPME_SYSCALL_PRLIMIT_E */
+    EventInfo {
+        name: "prlimit",
+        category: 0x206,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "resource",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_RLIMIT_RESOURCES),
+            },
+        ],
+    },
+    /* 145 PPME_SYSCALL_PRLIMIT_X */
+    EventInfo {
+        name: "prlimit",
+        category: 0x206,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "newcur",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "newmax",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "oldcur",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "oldmax",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "resource",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_RLIMIT_RESOURCES),
+            },
+        ],
+    },
+    /* 146 PPME_SCHEDSWITCH_1_E */
+    EventInfo {
+        name: "switch",
+        category: 0x480,
+        flags: 0x1300,
+        params: &[ParamInfo {
+            name: "next",
+            ty: 15,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 147 PPME_SCHEDSWITCH_1_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 148 PPME_DROP_E */
+    EventInfo {
+        name: "drop",
+        category: 0x1100,
+        flags: 0x100,
+        params: &[ParamInfo {
+            name: "ratio",
+            ty: 7,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 149 PPME_DROP_X */
+    EventInfo {
+        name: "drop",
+        category: 0x1100,
+        flags: 0x100,
+        params: &[ParamInfo {
+            name: "ratio",
+            ty: 7,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 150 PPME_SYSCALL_FCNTL_E */
+    EventInfo {
+        name: "fcntl",
+        category: 0x222,
+        flags: 0x1224,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cmd",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_FCNTL_COMMANDS),
+            },
+        ],
+    },
+    /* 151 PPME_SYSCALL_FCNTL_X */
+    EventInfo {
+        name: "fcntl",
+        category: 0x222,
+        flags: 0x1024,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cmd",
+                ty: 44,
+                fmt: 1,
+                names: Some(FLAGS_FCNTL_COMMANDS),
+            },
+            ParamInfo {
+                name: "arg",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 152 PPME_SCHEDSWITCH_6_E */
+    EventInfo {
+        name: "switch",
+        category: 0x480,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "next",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 153 PPME_SCHEDSWITCH_6_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 154 PPME_SYSCALL_EXECVE_13_E */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[],
+    },
+    /* 155 PPME_SYSCALL_EXECVE_13_X */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 156 PPME_SYSCALL_CLONE_16_E */
+    EventInfo {
+        name: "clone",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 157 PPME_SYSCALL_CLONE_16_X */
+    EventInfo {
+        name: "clone",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 158 PPME_SYSCALL_BRK_4_E */
+    EventInfo {
+        name: "brk",
+        category: 0x205,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "addr",
+            ty: 8,
+            fmt: 2,
+            names: None,
+        }],
+    },
+    /* 159 PPME_SYSCALL_BRK_4_X */
+    EventInfo {
+        name: "brk",
+        category: 0x205,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 160 PPME_SYSCALL_MMAP_E */
+    EventInfo {
+        name: "mmap",
+        category: 0x205,
+        flags: 0x1204,
+        params: &[
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "length",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "prot",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_PROT_FLAGS),
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_MMAP_FLAGS),
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "offset",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 161 PPME_SYSCALL_MMAP_X */
+    EventInfo {
+        name: "mmap",
+        category: 0x205,
+        flags: 0x1004,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "length",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "prot",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_PROT_FLAGS),
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_MMAP_FLAGS),
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "offset",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 162 PPME_SYSCALL_MMAP2_E */
+    EventInfo {
+        name: "mmap2",
+        category: 0x205,
+        flags: 0x1204,
+        params: &[
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "length",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "prot",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_PROT_FLAGS),
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_MMAP_FLAGS),
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgoffset",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 163 PPME_SYSCALL_MMAP2_X */
+    EventInfo {
+        name: "mmap2",
+        category: 0x205,
+        flags: 0x1004,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "length",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "prot",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_PROT_FLAGS),
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_MMAP_FLAGS),
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgoffset",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 164 PPME_SYSCALL_MUNMAP_E */
+    EventInfo {
+        name: "munmap",
+        category: 0x205,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "length",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 165 PPME_SYSCALL_MUNMAP_X */
+    EventInfo {
+        name: "munmap",
+        category: 0x205,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "length",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 166 PPME_SYSCALL_SPLICE_E */
+    EventInfo {
+        name: "splice",
+        category: 0x222,
+        flags: 0x1204,
+        params: &[
+            ParamInfo {
+                name: "fd_in",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd_out",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_SPLICE_FLAGS),
+            },
+        ],
+    },
+    /* 167 PPME_SYSCALL_SPLICE_X */
+    EventInfo {
+        name: "splice",
+        category: 0x222,
+        flags: 0x1004,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd_in",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd_out",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_SPLICE_FLAGS),
+            },
+        ],
+    },
+    /* 168 PPME_SYSCALL_PTRACE_E */
+    EventInfo {
+        name: "ptrace",
+        category: 0x206,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "request",
+                ty: 45,
+                fmt: 1,
+                names: Some(FLAGS_PTRACE_REQUESTS),
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 169 PPME_SYSCALL_PTRACE_X */
+    EventInfo {
+        name: "ptrace",
+        category: 0x206,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "addr",
+                ty: 27,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 27,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "request",
+                ty: 45,
+                fmt: 1,
+                names: Some(FLAGS_PTRACE_REQUESTS),
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 170 PPME_SYSCALL_IOCTL_3_E */
+    EventInfo {
+        name: "ioctl",
+        category: 0x222,
+        flags: 0x1204,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "request",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "argument",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 171 PPME_SYSCALL_IOCTL_3_X */
+    EventInfo {
+        name: "ioctl",
+        category: 0x222,
+        flags: 0x1004,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "request",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "argument",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 172 PPME_SYSCALL_EXECVE_14_E */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[],
+    },
+    /* 173 PPME_SYSCALL_EXECVE_14_X */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "env",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 174 PPME_SYSCALL_RENAME_E */
+    EventInfo {
+        name: "rename",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 175 PPME_SYSCALL_RENAME_X */
+    EventInfo {
+        name: "rename",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "oldpath",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "newpath",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 176 PPME_SYSCALL_RENAMEAT_E */
+    EventInfo {
+        name: "renameat",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 177 PPME_SYSCALL_RENAMEAT_X */
+    EventInfo {
+        name: "renameat",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "olddirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "oldpath",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "newdirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "newpath",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 178 PPME_SYSCALL_SYMLINK_E */
+    EventInfo {
+        name: "symlink",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 179 PPME_SYSCALL_SYMLINK_X */
+    EventInfo {
+        name: "symlink",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "target",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "linkpath",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 180 PPME_SYSCALL_SYMLINKAT_E */
+    EventInfo {
+        name: "symlinkat",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 181 PPME_SYSCALL_SYMLINKAT_X */
+    EventInfo {
+        name: "symlinkat",
+        category: 0x202,
+        flags: 0x4,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "target",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "linkdirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "linkpath",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 182 PPME_SYSCALL_FORK_E */
+    EventInfo {
+        name: "fork",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 183 PPME_SYSCALL_FORK_X */
+    EventInfo {
+        name: "fork",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 184 PPME_SYSCALL_VFORK_E */
+    EventInfo {
+        name: "vfork",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 185 PPME_SYSCALL_VFORK_X */
+    EventInfo {
+        name: "vfork",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 186 PPME_PROCEXIT_1_E */
+    EventInfo {
+        name: "procexit",
+        category: 0x406,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "status",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ret",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sig",
+                ty: 19,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "core",
+                ty: 5,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "reaper_tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 187 PPME_PROCEXIT_1_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 188 PPME_SYSCALL_SENDFILE_E */
+    EventInfo {
+        name: "sendfile",
+        category: 0x221,
+        flags: 0x1204,
+        params: &[
+            ParamInfo {
+                name: "out_fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "in_fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "offset",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 189 PPME_SYSCALL_SENDFILE_X */
+    EventInfo {
+        name: "sendfile",
+        category: 0x221,
+        flags: 0x1004,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "offset",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "out_fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "in_fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 190 PPME_SYSCALL_QUOTACTL_E */
+    EventInfo {
+        name: "quotactl",
+        category: 0x20a,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "cmd",
+                ty: 29,
+                fmt: 1,
+                names: Some(FLAGS_QUOTACTL_CMDS),
+            },
+            ParamInfo {
+                name: "type",
+                ty: 28,
+                fmt: 1,
+                names: Some(FLAGS_QUOTACTL_TYPES),
+            },
+            ParamInfo {
+                name: "id",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "quota_fmt",
+                ty: 28,
+                fmt: 1,
+                names: Some(FLAGS_QUOTACTL_QUOTA_FMTS),
+            },
+        ],
+    },
+    /* 191 PPME_SYSCALL_QUOTACTL_X */
+    EventInfo {
+        name: "quotactl",
+        category: 0x20a,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "special",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "quotafilepath",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "dqb_bhardlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dqb_bsoftlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dqb_curspace",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dqb_ihardlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dqb_isoftlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dqb_btime",
+                ty: 20,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dqb_itime",
+                ty: 20,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dqi_bgrace",
+                ty: 20,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dqi_igrace",
+                ty: 20,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dqi_flags",
+                ty: 28,
+                fmt: 1,
+                names: Some(FLAGS_QUOTACTL_DQI_FLAGS),
+            },
+            ParamInfo {
+                name: "quota_fmt_out",
+                ty: 28,
+                fmt: 1,
+                names: Some(FLAGS_QUOTACTL_QUOTA_FMTS),
+            },
+            ParamInfo {
+                name: "cmd",
+                ty: 29,
+                fmt: 1,
+                names: Some(FLAGS_QUOTACTL_CMDS),
+            },
+            ParamInfo {
+                name: "type",
+                ty: 28,
+                fmt: 1,
+                names: Some(FLAGS_QUOTACTL_TYPES),
+            },
+            ParamInfo {
+                name: "id",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "quota_fmt",
+                ty: 28,
+                fmt: 1,
+                names: Some(FLAGS_QUOTACTL_QUOTA_FMTS),
+            },
+        ],
+    },
+    /* 192 PPME_SYSCALL_SETRESUID_E */
+    EventInfo {
+        name: "setresuid",
+        category: 0x20a,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "ruid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "euid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "suid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 193 PPME_SYSCALL_SETRESUID_X */
+    EventInfo {
+        name: "setresuid",
+        category: 0x20a,
+        flags: 0x1020,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ruid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "euid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "suid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 194 PPME_SYSCALL_SETRESGID_E */
+    EventInfo {
+        name: "setresgid",
+        category: 0x20a,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "rgid",
+                ty: 32,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "egid",
+                ty: 32,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sgid",
+                ty: 32,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 195 PPME_SYSCALL_SETRESGID_X */
+    EventInfo {
+        name: "setresgid",
+        category: 0x20a,
+        flags: 0x1020,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "rgid",
+                ty: 32,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "egid",
+                ty: 32,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sgid",
+                ty: 32,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 196 PPME_SCAPEVENT_E */
+    EventInfo {
+        name: "scapevent",
+        category: 0x1100,
+        flags: 0x100,
+        params: &[
+            ParamInfo {
+                name: "event_type",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "event_data",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 197 PPME_SCAPEVENT_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 198 PPME_SYSCALL_SETUID_E */
+    EventInfo {
+        name: "setuid",
+        category: 0x20a,
+        flags: 0x1220,
+        params: &[ParamInfo {
+            name: "uid",
+            ty: 31,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 199 PPME_SYSCALL_SETUID_X */
+    EventInfo {
+        name: "setuid",
+        category: 0x20a,
+        flags: 0x1020,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 200 PPME_SYSCALL_SETGID_E */
+    EventInfo {
+        name: "setgid",
+        category: 0x20a,
+        flags: 0x1220,
+        params: &[ParamInfo {
+            name: "gid",
+            ty: 32,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 201 PPME_SYSCALL_SETGID_X */
+    EventInfo {
+        name: "setgid",
+        category: 0x20a,
+        flags: 0x1020,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 32,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 202 PPME_SYSCALL_GETUID_E */
+    EventInfo {
+        name: "getuid",
+        category: 0x20a,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 203 PPME_SYSCALL_GETUID_X */
+    EventInfo {
+        name: "getuid",
+        category: 0x20a,
+        flags: 0x0,
+        params: &[ParamInfo {
+            name: "uid",
+            ty: 31,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 204 PPME_SYSCALL_GETEUID_E */
+    EventInfo {
+        name: "geteuid",
+        category: 0x20a,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 205 PPME_SYSCALL_GETEUID_X */
+    EventInfo {
+        name: "geteuid",
+        category: 0x20a,
+        flags: 0x0,
+        params: &[ParamInfo {
+            name: "euid",
+            ty: 31,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 206 PPME_SYSCALL_GETGID_E */
+    EventInfo {
+        name: "getgid",
+        category: 0x20a,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 207 PPME_SYSCALL_GETGID_X */
+    EventInfo {
+        name: "getgid",
+        category: 0x20a,
+        flags: 0x0,
+        params: &[ParamInfo {
+            name: "gid",
+            ty: 32,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 208 PPME_SYSCALL_GETEGID_E */
+    EventInfo {
+        name: "getegid",
+        category: 0x20a,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 209 PPME_SYSCALL_GETEGID_X */
+    EventInfo {
+        name: "getegid",
+        category: 0x20a,
+        flags: 0x0,
+        params: &[ParamInfo {
+            name: "egid",
+            ty: 32,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 210 PPME_SYSCALL_GETRESUID_E */
+    EventInfo {
+        name: "getresuid",
+        category: 0x20a,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 211 PPME_SYSCALL_GETRESUID_X */
+    EventInfo {
+        name: "getresuid",
+        category: 0x20a,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ruid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "euid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "suid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 212 PPME_SYSCALL_GETRESGID_E */
+    EventInfo {
+        name: "getresgid",
+        category: 0x20a,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 213 PPME_SYSCALL_GETRESGID_X */
+    EventInfo {
+        name: "getresgid",
+        category: 0x20a,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "rgid",
+                ty: 32,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "egid",
+                ty: 32,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sgid",
+                ty: 32,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 214 PPME_SYSCALL_EXECVE_15_E */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[],
+    },
+    /* 215 PPME_SYSCALL_EXECVE_15_X */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "env",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 216 PPME_SYSCALL_CLONE_17_E */
+    EventInfo {
+        name: "clone",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 217 PPME_SYSCALL_CLONE_17_X */
+    EventInfo {
+        name: "clone",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 218 PPME_SYSCALL_FORK_17_E */
+    EventInfo {
+        name: "fork",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 219 PPME_SYSCALL_FORK_17_X */
+    EventInfo {
+        name: "fork",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 220 PPME_SYSCALL_VFORK_17_E */
+    EventInfo {
+        name: "vfork",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 221 PPME_SYSCALL_VFORK_17_X */
+    EventInfo {
+        name: "vfork",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 222 PPME_SYSCALL_CLONE_20_E */
+    EventInfo {
+        name: "clone",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 223 PPME_SYSCALL_CLONE_20_X */
+    EventInfo {
+        name: "clone",
+        category: 0x206,
+        flags: 0x1020,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "cgroups",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vtid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vpid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pidns_init_start_ts",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 224 PPME_SYSCALL_FORK_20_E */
+    EventInfo {
+        name: "fork",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 225 PPME_SYSCALL_FORK_20_X */
+    EventInfo {
+        name: "fork",
+        category: 0x206,
+        flags: 0x1020,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "cgroups",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vtid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vpid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pidns_init_start_ts",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 226 PPME_SYSCALL_VFORK_20_E */
+    EventInfo {
+        name: "vfork",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 227 PPME_SYSCALL_VFORK_20_X */
+    EventInfo {
+        name: "vfork",
+        category: 0x206,
+        flags: 0x1020,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "cgroups",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vtid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vpid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pidns_init_start_ts",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 228 PPME_CONTAINER_E */
+    EventInfo {
+        name: "container",
+        category: 0x1100,
+        flags: 0x1320,
+        params: &[
+            ParamInfo {
+                name: "id",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "type",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "image",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 229 PPME_CONTAINER_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 230 PPME_SYSCALL_EXECVE_16_E */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[],
+    },
+    /* 231 PPME_SYSCALL_EXECVE_16_X */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "cgroups",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "env",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 232 PPME_SIGNALDELIVER_E */
+    EventInfo {
+        name: "signaldeliver",
+        category: 0x409,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "spid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dpid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sig",
+                ty: 19,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 233 PPME_SIGNALDELIVER_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 234 PPME_PROCINFO_E */
+    EventInfo {
+        name: "procinfo",
+        category: 0x1100,
+        flags: 0x100,
+        params: &[
+            ParamInfo {
+                name: "cpu_usr",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cpu_sys",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 235 PPME_PROCINFO_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 236 PPME_SYSCALL_GETDENTS_E */
+    EventInfo {
+        name: "getdents",
+        category: 0x202,
+        flags: 0x1204,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 0,
+            names: None,
+        }],
+    },
+    /* 237 PPME_SYSCALL_GETDENTS_X */
+    EventInfo {
+        name: "getdents",
+        category: 0x202,
+        flags: 0x1004,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 238 PPME_SYSCALL_GETDENTS64_E */
+    EventInfo {
+        name: "getdents64",
+        category: 0x202,
+        flags: 0x1204,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 0,
+            names: None,
+        }],
+    },
+    /* 239 PPME_SYSCALL_GETDENTS64_X */
+    EventInfo {
+        name: "getdents64",
+        category: 0x202,
+        flags: 0x1004,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 240 PPME_SYSCALL_SETNS_E */
+    EventInfo {
+        name: "setns",
+        category: 0x206,
+        flags: 0x1204,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "nstype",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+        ],
+    },
+    /* 241 PPME_SYSCALL_SETNS_X */
+    EventInfo {
+        name: "setns",
+        category: 0x206,
+        flags: 0x1004,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "nstype",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+        ],
+    },
+    /* 242 PPME_SYSCALL_FLOCK_E */
+    EventInfo {
+        name: "flock",
+        category: 0x202,
+        flags: 0x1204,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "operation",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FLOCK_FLAGS),
+            },
+        ],
+    },
+    /* 243 PPME_SYSCALL_FLOCK_X */
+    EventInfo {
+        name: "flock",
+        category: 0x202,
+        flags: 0x1004,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "operation",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FLOCK_FLAGS),
+            },
+        ],
+    },
+    /* 244 PPME_CPU_HOTPLUG_E */
+    EventInfo {
+        name: "cpu_hotplug",
+        category: 0x1008,
+        flags: 0x120,
+        params: &[
+            ParamInfo {
+                name: "cpu",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "action",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 245 PPME_CPU_HOTPLUG_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 246 PPME_SOCKET_ACCEPT_5_E */
+    EventInfo {
+        name: "accept",
+        category: 0x203,
+        flags: 0x221,
+        params: &[],
+    },
+    /* 247 PPME_SOCKET_ACCEPT_5_X */
+    EventInfo {
+        name: "accept",
+        category: 0x203,
+        flags: 0x21,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "queuepct",
+                ty: 5,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "queuelen",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "queuemax",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 248 PPME_SOCKET_ACCEPT4_5_E */
+    EventInfo {
+        name: "accept",
+        category: 0x203,
+        flags: 0x1221,
+        params: &[ParamInfo {
+            name: "flags",
+            ty: 3,
+            fmt: 2,
+            names: None,
+        }],
+    },
+    /* 249 PPME_SOCKET_ACCEPT4_5_X */
+    EventInfo {
+        name: "accept",
+        category: 0x203,
+        flags: 0x1221,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "queuepct",
+                ty: 5,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "queuelen",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "queuemax",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 250 PPME_SYSCALL_SEMOP_E */
+    EventInfo {
+        name: "semop",
+        category: 0x206,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "semid",
+            ty: 3,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 251 PPME_SYSCALL_SEMOP_X */
+    EventInfo {
+        name: "semop",
+        category: 0x206,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "nsops",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sem_num_0",
+                ty: 6,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sem_op_0",
+                ty: 2,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sem_flg_0",
+                ty: 29,
+                fmt: 2,
+                names: Some(FLAGS_SEMOP_FLAGS),
+            },
+            ParamInfo {
+                name: "sem_num_1",
+                ty: 6,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sem_op_1",
+                ty: 2,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sem_flg_1",
+                ty: 29,
+                fmt: 2,
+                names: Some(FLAGS_SEMOP_FLAGS),
+            },
+            ParamInfo {
+                name: "semid",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 252 PPME_SYSCALL_SEMCTL_E */
+    EventInfo {
+        name: "semctl",
+        category: 0x206,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "semid",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "semnum",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cmd",
+                ty: 29,
+                fmt: 2,
+                names: Some(FLAGS_SEMCTL_COMMANDS),
+            },
+            ParamInfo {
+                name: "val",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 253 PPME_SYSCALL_SEMCTL_X */
+    EventInfo {
+        name: "semctl",
+        category: 0x206,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "semid",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "semnum",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cmd",
+                ty: 29,
+                fmt: 2,
+                names: Some(FLAGS_SEMCTL_COMMANDS),
+            },
+            ParamInfo {
+                name: "val",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 254 PPME_SYSCALL_PPOLL_E */
+    EventInfo {
+        name: "ppoll",
+        category: 0x240,
+        flags: 0x1280,
+        params: &[
+            ParamInfo {
+                name: "fds",
+                ty: 16,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "timeout",
+                ty: 20,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sigmask",
+                ty: 34,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 255 PPME_SYSCALL_PPOLL_X */
+    EventInfo {
+        name: "ppoll",
+        category: 0x240,
+        flags: 0x1080,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fds",
+                ty: 16,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "timeout",
+                ty: 20,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sigmask",
+                ty: 34,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 256 PPME_SYSCALL_MOUNT_E */
+    EventInfo {
+        name: "mount",
+        category: 0x202,
+        flags: 0x1220,
+        params: &[ParamInfo {
+            name: "flags",
+            ty: 30,
+            fmt: 2,
+            names: Some(FLAGS_MOUNT_FLAGS),
+        }],
+    },
+    /* 257 PPME_SYSCALL_MOUNT_X */
+    EventInfo {
+        name: "mount",
+        category: 0x202,
+        flags: 0x1020,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dev",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "dir",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "type",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_MOUNT_FLAGS),
+            },
+        ],
+    },
+    /* 258 PPME_SYSCALL_UMOUNT_E */
+    EventInfo {
+        name: "umount",
+        category: 0x202,
+        flags: 0x220,
+        params: &[ParamInfo {
+            name: "flags",
+            ty: 30,
+            fmt: 2,
+            names: Some(FLAGS_UMOUNT_FLAGS),
+        }],
+    },
+    /* 259 PPME_SYSCALL_UMOUNT_X */
+    EventInfo {
+        name: "umount",
+        category: 0x202,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 260 PPME_K8S_E */
+    EventInfo {
+        name: "k8s",
+        category: 0x1100,
+        flags: 0x320,
+        params: &[ParamInfo {
+            name: "json",
+            ty: 9,
+            fmt: 0,
+            names: None,
+        }],
+    },
+    /* 261 PPME_K8S_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 262 PPME_SYSCALL_SEMGET_E */
+    EventInfo {
+        name: "semget",
+        category: 0x206,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "key",
+                ty: 3,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "nsems",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "semflg",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_SEMGET_FLAGS),
+            },
+        ],
+    },
+    /* 263 PPME_SYSCALL_SEMGET_X */
+    EventInfo {
+        name: "semget",
+        category: 0x206,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "key",
+                ty: 3,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "nsems",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "semflg",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_SEMGET_FLAGS),
+            },
+        ],
+    },
+    /* 264 PPME_SYSCALL_ACCESS_E */
+    EventInfo {
+        name: "access",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "mode",
+            ty: 30,
+            fmt: 2,
+            names: Some(FLAGS_ACCESS_FLAGS),
+        }],
+    },
+    /* 265 PPME_SYSCALL_ACCESS_X */
+    EventInfo {
+        name: "access",
+        category: 0x202,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_ACCESS_FLAGS),
+            },
+        ],
+    },
+    /* 266 PPME_SYSCALL_CHROOT_E */
+    EventInfo {
+        name: "chroot",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 267 PPME_SYSCALL_CHROOT_X */
+    EventInfo {
+        name: "chroot",
+        category: 0x206,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 268 PPME_TRACER_E */
+    EventInfo {
+        name: "tracer",
+        category: 0x1001,
+        flags: 0x200,
+        params: &[
+            ParamInfo {
+                name: "id",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tags",
+                ty: 35,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 36,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 269 PPME_TRACER_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[
+            ParamInfo {
+                name: "id",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tags",
+                ty: 35,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 36,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 270 PPME_MESOS_E */
+    EventInfo {
+        name: "mesos",
+        category: 0x1100,
+        flags: 0x320,
+        params: &[ParamInfo {
+            name: "json",
+            ty: 9,
+            fmt: 0,
+            names: None,
+        }],
+    },
+    /* 271 PPME_MESOS_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 272 PPME_CONTAINER_JSON_E */
+    EventInfo {
+        name: "container",
+        category: 0x1006,
+        flags: 0x1220,
+        params: &[ParamInfo {
+            name: "json",
+            ty: 9,
+            fmt: 0,
+            names: None,
+        }],
+    },
+    /* 273 PPME_CONTAINER_JSON_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 274 PPME_SYSCALL_SETSID_E */
+    EventInfo {
+        name: "setsid",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 275 PPME_SYSCALL_SETSID_X */
+    EventInfo {
+        name: "setsid",
+        category: 0x206,
+        flags: 0x20,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 15,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 276 PPME_SYSCALL_MKDIR_2_E */
+    EventInfo {
+        name: "mkdir",
+        category: 0x202,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "mode",
+            ty: 7,
+            fmt: 2,
+            names: None,
+        }],
+    },
+    /* 277 PPME_SYSCALL_MKDIR_2_X */
+    EventInfo {
+        name: "mkdir",
+        category: 0x202,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 278 PPME_SYSCALL_RMDIR_2_E */
+    EventInfo {
+        name: "rmdir",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 279 PPME_SYSCALL_RMDIR_2_X */
+    EventInfo {
+        name: "rmdir",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 280 PPME_NOTIFICATION_E */
+    EventInfo {
+        name: "notification",
+        category: 0x1001,
+        flags: 0x100,
+        params: &[
+            ParamInfo {
+                name: "id",
+                ty: 9,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "desc",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 281 PPME_NOTIFICATION_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 282 PPME_SYSCALL_EXECVE_17_E */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[],
+    },
+    /* 283 PPME_SYSCALL_EXECVE_17_X */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "cgroups",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "env",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tty",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 284 PPME_SYSCALL_UNSHARE_E */
+    EventInfo {
+        name: "unshare",
+        category: 0x206,
+        flags: 0x1200,
+        params: &[ParamInfo {
+            name: "flags",
+            ty: 30,
+            fmt: 2,
+            names: Some(FLAGS_CLONE_FLAGS),
+        }],
+    },
+    /* 285 PPME_SYSCALL_UNSHARE_X */
+    EventInfo {
+        name: "unshare",
+        category: 0x206,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+        ],
+    },
+    /* 286 PPME_INFRASTRUCTURE_EVENT_E */
+    EventInfo {
+        name: "infra",
+        category: 0x1100,
+        flags: 0x100,
+        params: &[
+            ParamInfo {
+                name: "source",
+                ty: 9,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "description",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "scope",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 287 PPME_INFRASTRUCTURE_EVENT_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 288 PPME_SYSCALL_EXECVE_18_E */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[ParamInfo {
+            name: "filename",
+            ty: 17,
+            fmt: 0,
+            names: None,
+        }],
+    },
+    /* 289 PPME_SYSCALL_EXECVE_18_X */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "cgroups",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "env",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tty",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 290 PPME_PAGE_FAULT_E */
+    EventInfo {
+        name: "page_fault",
+        category: 0x401,
+        flags: 0x100,
+        params: &[
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "ip",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "error",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_PF_FLAGS),
+            },
+        ],
+    },
+    /* 291 PPME_PAGE_FAULT_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 292 PPME_SYSCALL_EXECVE_19_E */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[ParamInfo {
+            name: "filename",
+            ty: 17,
+            fmt: 0,
+            names: None,
+        }],
+    },
+    /* 293 PPME_SYSCALL_EXECVE_19_X */
+    EventInfo {
+        name: "execve",
+        category: 0x206,
+        flags: 0x1020,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "cgroups",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "env",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tty",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vpgid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "loginuid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_EXECVE_FLAGS),
+            },
+            ParamInfo {
+                name: "cap_inheritable",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "cap_permitted",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "cap_effective",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe_ino",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe_ino_ctime",
+                ty: 21,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe_ino_mtime",
+                ty: 21,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "trusted_exepath",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgid",
+                ty: 15,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 32,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "filename",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 294 PPME_SYSCALL_SETPGID_E */
+    EventInfo {
+        name: "setpgid",
+        category: 0x206,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 295 PPME_SYSCALL_SETPGID_X */
+    EventInfo {
+        name: "setpgid",
+        category: 0x206,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 296 PPME_SYSCALL_BPF_E */
+    EventInfo {
+        name: "bpf",
+        category: 0x201,
+        flags: 0x1201,
+        params: &[ParamInfo {
+            name: "cmd",
+            ty: 4,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 297 PPME_SYSCALL_BPF_X */
+    EventInfo {
+        name: "bpf",
+        category: 0x201,
+        flags: 0x1201,
+        params: &[ParamInfo {
+            name: "res_or_fd",
+            ty: 27,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 298 PPME_SYSCALL_SECCOMP_E */
+    EventInfo {
+        name: "seccomp",
+        category: 0x201,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "op",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 299 PPME_SYSCALL_SECCOMP_X */
+    EventInfo {
+        name: "seccomp",
+        category: 0x201,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "op",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 300 PPME_SYSCALL_UNLINK_2_E */
+    EventInfo {
+        name: "unlink",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 301 PPME_SYSCALL_UNLINK_2_X */
+    EventInfo {
+        name: "unlink",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 302 PPME_SYSCALL_UNLINKAT_2_E */
+    EventInfo {
+        name: "unlinkat",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 303 PPME_SYSCALL_UNLINKAT_2_X */
+    EventInfo {
+        name: "unlinkat",
+        category: 0x202,
+        flags: 0x4,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_UNLINKAT_FLAGS),
+            },
+        ],
+    },
+    /* 304 PPME_SYSCALL_MKDIRAT_E */
+    EventInfo {
+        name: "mkdirat",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 305 PPME_SYSCALL_MKDIRAT_X */
+    EventInfo {
+        name: "mkdirat",
+        category: 0x202,
+        flags: 0x4,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 306 PPME_SYSCALL_OPENAT_2_E */
+    EventInfo {
+        name: "openat",
+        category: 0x202,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "dirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 7,
+                fmt: 6,
+                names: None,
+            },
+        ],
+    },
+    /* 307 PPME_SYSCALL_OPENAT_2_X */
+    EventInfo {
+        name: "openat",
+        category: 0x202,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 7,
+                fmt: 6,
+                names: None,
+            },
+            ParamInfo {
+                name: "dev",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 308 PPME_SYSCALL_LINK_2_E */
+    EventInfo {
+        name: "link",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 309 PPME_SYSCALL_LINK_2_X */
+    EventInfo {
+        name: "link",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "oldpath",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "newpath",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 310 PPME_SYSCALL_LINKAT_2_E */
+    EventInfo {
+        name: "linkat",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 311 PPME_SYSCALL_LINKAT_2_X */
+    EventInfo {
+        name: "linkat",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "olddir",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "oldpath",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "newdir",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "newpath",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_LINKAT_FLAGS),
+            },
+        ],
+    },
+    /* 312 PPME_SYSCALL_FCHMODAT_E */
+    EventInfo {
+        name: "fchmodat",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 313 PPME_SYSCALL_FCHMODAT_X */
+    EventInfo {
+        name: "fchmodat",
+        category: 0x202,
+        flags: 0x4,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "filename",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 42,
+                fmt: 6,
+                names: Some(FLAGS_CHMOD_MODE),
+            },
+        ],
+    },
+    /* 314 PPME_SYSCALL_CHMOD_E */
+    EventInfo {
+        name: "chmod",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 315 PPME_SYSCALL_CHMOD_X */
+    EventInfo {
+        name: "chmod",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "filename",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 42,
+                fmt: 6,
+                names: Some(FLAGS_CHMOD_MODE),
+            },
+        ],
+    },
+    /* 316 PPME_SYSCALL_FCHMOD_E */
+    EventInfo {
+        name: "fchmod",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 317 PPME_SYSCALL_FCHMOD_X */
+    EventInfo {
+        name: "fchmod",
+        category: 0x202,
+        flags: 0x4,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 42,
+                fmt: 6,
+                names: Some(FLAGS_CHMOD_MODE),
+            },
+        ],
+    },
+    /* 318 PPME_SYSCALL_RENAMEAT2_E */
+    EventInfo {
+        name: "renameat2",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 319 PPME_SYSCALL_RENAMEAT2_X */
+    EventInfo {
+        name: "renameat2",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "olddirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "oldpath",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "newdirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "newpath",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_RENAMEAT2_FLAGS),
+            },
+        ],
+    },
+    /* 320 PPME_SYSCALL_USERFAULTFD_E */
+    EventInfo {
+        name: "userfaultfd",
+        category: 0x202,
+        flags: 0x221,
+        params: &[],
+    },
+    /* 321 PPME_SYSCALL_USERFAULTFD_X */
+    EventInfo {
+        name: "userfaultfd",
+        category: 0x202,
+        flags: 0x21,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+        ],
+    },
+    /* 322 PPME_PLUGINEVENT_E */
+    EventInfo {
+        name: "pluginevent",
+        category: 0x801,
+        flags: 0x800,
+        params: &[
+            ParamInfo {
+                name: "plugin_id",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "event_data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 323 PPME_PLUGINEVENT_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 324 PPME_CONTAINER_JSON_2_E */
+    EventInfo {
+        name: "container",
+        category: 0x1006,
+        flags: 0x820,
+        params: &[ParamInfo {
+            name: "json",
+            ty: 9,
+            fmt: 0,
+            names: None,
+        }],
+    },
+    /* 325 PPME_CONTAINER_JSON_2_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 326 PPME_SYSCALL_OPENAT2_E */
+    EventInfo {
+        name: "openat2",
+        category: 0x202,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "dirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 7,
+                fmt: 6,
+                names: None,
+            },
+            ParamInfo {
+                name: "resolve",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_OPENAT2_FLAGS),
+            },
+        ],
+    },
+    /* 327 PPME_SYSCALL_OPENAT2_X */
+    EventInfo {
+        name: "openat2",
+        category: 0x202,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 7,
+                fmt: 6,
+                names: None,
+            },
+            ParamInfo {
+                name: "resolve",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_OPENAT2_FLAGS),
+            },
+            ParamInfo {
+                name: "dev",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 328 PPME_SYSCALL_MPROTECT_E */
+    EventInfo {
+        name: "mprotect",
+        category: 0x205,
+        flags: 0x1200,
+        params: &[
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "length",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "prot",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_PROT_FLAGS),
+            },
+        ],
+    },
+    /* 329 PPME_SYSCALL_MPROTECT_X */
+    EventInfo {
+        name: "mprotect",
+        category: 0x205,
+        flags: 0x1000,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "length",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "prot",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_PROT_FLAGS),
+            },
+        ],
+    },
+    /* 330 PPME_SYSCALL_EXECVEAT_E */
+    EventInfo {
+        name: "execveat",
+        category: 0x206,
+        flags: 0x1220,
+        params: &[
+            ParamInfo {
+                name: "dirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pathname",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_EXECVEAT_FLAGS),
+            },
+        ],
+    },
+    /* 331 PPME_SYSCALL_EXECVEAT_X */
+    EventInfo {
+        name: "execveat",
+        category: 0x206,
+        flags: 0x1020,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "cgroups",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "env",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tty",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vpgid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "loginuid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_EXECVE_FLAGS),
+            },
+            ParamInfo {
+                name: "cap_inheritable",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "cap_permitted",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "cap_effective",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe_ino",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe_ino_ctime",
+                ty: 21,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe_ino_mtime",
+                ty: 21,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "trusted_exepath",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgid",
+                ty: 15,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 32,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 332 PPME_SYSCALL_COPY_FILE_RANGE_E */
+    EventInfo {
+        name: "copy_file_range",
+        category: 0x202,
+        flags: 0x121c,
+        params: &[
+            ParamInfo {
+                name: "fdin",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "offin",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "len",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 333 PPME_SYSCALL_COPY_FILE_RANGE_X */
+    EventInfo {
+        name: "copy_file_range",
+        category: 0x202,
+        flags: 0x101c,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdout",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "offout",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdin",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "offin",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "len",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 334 PPME_SYSCALL_CLONE3_E */
+    EventInfo {
+        name: "clone3",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 335 PPME_SYSCALL_CLONE3_X */
+    EventInfo {
+        name: "clone3",
+        category: 0x206,
+        flags: 0x1020,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "args",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "tid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ptid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "cgroups",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLONE_FLAGS),
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vtid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vpid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pidns_init_start_ts",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 336 PPME_SYSCALL_OPEN_BY_HANDLE_AT_E */
+    EventInfo {
+        name: "open_by_handle_at",
+        category: 0x202,
+        flags: 0x221,
+        params: &[],
+    },
+    /* 337 PPME_SYSCALL_OPEN_BY_HANDLE_AT_X */
+    EventInfo {
+        name: "open_by_handle_at",
+        category: 0x202,
+        flags: 0x21,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "mountfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "dev",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 338 PPME_SYSCALL_IO_URING_SETUP_E */
+    EventInfo {
+        name: "io_uring_setup",
+        category: 0x222,
+        flags: 0x221,
+        params: &[],
+    },
+    /* 339 PPME_SYSCALL_IO_URING_SETUP_X */
+    EventInfo {
+        name: "io_uring_setup",
+        category: 0x222,
+        flags: 0x21,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "entries",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sq_entries",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cq_entries",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_IO_URING_SETUP_FLAGS),
+            },
+            ParamInfo {
+                name: "sq_thread_cpu",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sq_thread_idle",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "features",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_IO_URING_SETUP_FEATS),
+            },
+        ],
+    },
+    /* 340 PPME_SYSCALL_IO_URING_ENTER_E */
+    EventInfo {
+        name: "io_uring_enter",
+        category: 0x222,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 341 PPME_SYSCALL_IO_URING_ENTER_X */
+    EventInfo {
+        name: "io_uring_enter",
+        category: 0x222,
+        flags: 0x4,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "to_submit",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "min_complete",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_IO_URING_ENTER_FLAGS),
+            },
+            ParamInfo {
+                name: "sig",
+                ty: 34,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 342 PPME_SYSCALL_IO_URING_REGISTER_E */
+    EventInfo {
+        name: "io_uring_register",
+        category: 0x222,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 343 PPME_SYSCALL_IO_URING_REGISTER_X */
+    EventInfo {
+        name: "io_uring_register",
+        category: 0x222,
+        flags: 0x4,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "opcode",
+                ty: 45,
+                fmt: 1,
+                names: Some(FLAGS_IO_URING_REGISTER_OPCODES),
+            },
+            ParamInfo {
+                name: "arg",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "nr_args",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 344 PPME_SYSCALL_MLOCK_E */
+    EventInfo {
+        name: "mlock",
+        category: 0x205,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 345 PPME_SYSCALL_MLOCK_X */
+    EventInfo {
+        name: "mlock",
+        category: 0x205,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "len",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 346 PPME_SYSCALL_MUNLOCK_E */
+    EventInfo {
+        name: "munlock",
+        category: 0x205,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 347 PPME_SYSCALL_MUNLOCK_X */
+    EventInfo {
+        name: "munlock",
+        category: 0x205,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "len",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 348 PPME_SYSCALL_MLOCKALL_E */
+    EventInfo {
+        name: "mlockall",
+        category: 0x205,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 349 PPME_SYSCALL_MLOCKALL_X */
+    EventInfo {
+        name: "mlockall",
+        category: 0x205,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_MLOCKALL_FLAGS),
+            },
+        ],
+    },
+    /* 350 PPME_SYSCALL_MUNLOCKALL_E */
+    EventInfo {
+        name: "munlockall",
+        category: 0x205,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 351 PPME_SYSCALL_MUNLOCKALL_X */
+    EventInfo {
+        name: "munlockall",
+        category: 0x205,
+        flags: 0x0,
+        params: &[ParamInfo {
+            name: "res",
+            ty: 11,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 352 PPME_SYSCALL_CAPSET_E */
+    EventInfo {
+        name: "capset",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 353 PPME_SYSCALL_CAPSET_X */
+    EventInfo {
+        name: "capset",
+        category: 0x206,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cap_inheritable",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "cap_permitted",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "cap_effective",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 354 PPME_USER_ADDED_E */
+    EventInfo {
+        name: "useradded",
+        category: 0x1006,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "home",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "shell",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "container_id",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 355 PPME_USER_ADDED_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 356 PPME_USER_DELETED_E */
+    EventInfo {
+        name: "userdeleted",
+        category: 0x1006,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "home",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "shell",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "container_id",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 357 PPME_USER_DELETED_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 358 PPME_GROUP_ADDED_E */
+    EventInfo {
+        name: "groupadded",
+        category: 0x1006,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "container_id",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 359 PPME_GROUP_ADDED_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 360 PPME_GROUP_DELETED_E */
+    EventInfo {
+        name: "groupdeleted",
+        category: 0x1006,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "container_id",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 361 PPME_GROUP_DELETED_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 362 PPME_SYSCALL_DUP2_E */
+    EventInfo {
+        name: "dup2",
+        category: 0x222,
+        flags: 0x225,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 363 PPME_SYSCALL_DUP2_X */
+    EventInfo {
+        name: "dup2",
+        category: 0x222,
+        flags: 0x25,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "oldfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "newfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 364 PPME_SYSCALL_DUP3_E */
+    EventInfo {
+        name: "dup3",
+        category: 0x222,
+        flags: 0x225,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 365 PPME_SYSCALL_DUP3_X */
+    EventInfo {
+        name: "dup3",
+        category: 0x222,
+        flags: 0x25,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "oldfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "newfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+        ],
+    },
+    /* 366 PPME_SYSCALL_DUP_1_E */
+    EventInfo {
+        name: "dup",
+        category: 0x222,
+        flags: 0x225,
+        params: &[ParamInfo {
+            name: "fd",
+            ty: 14,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 367 PPME_SYSCALL_DUP_1_X */
+    EventInfo {
+        name: "dup",
+        category: 0x222,
+        flags: 0x25,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "oldfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 368 PPME_SYSCALL_BPF_2_E */
+    EventInfo {
+        name: "bpf",
+        category: 0x201,
+        flags: 0x201,
+        params: &[ParamInfo {
+            name: "cmd",
+            ty: 4,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 369 PPME_SYSCALL_BPF_2_X */
+    EventInfo {
+        name: "bpf",
+        category: 0x201,
+        flags: 0x1,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cmd",
+                ty: 46,
+                fmt: 1,
+                names: Some(FLAGS_BPF_COMMANDS),
+            },
+        ],
+    },
+    /* 370 PPME_SYSCALL_MLOCK2_E */
+    EventInfo {
+        name: "mlock2",
+        category: 0x205,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 371 PPME_SYSCALL_MLOCK2_X */
+    EventInfo {
+        name: "mlock2",
+        category: 0x205,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "addr",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "len",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_MLOCK2_FLAGS),
+            },
+        ],
+    },
+    /* 372 PPME_SYSCALL_FSCONFIG_E */
+    EventInfo {
+        name: "fsconfig",
+        category: 0x208,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 373 PPME_SYSCALL_FSCONFIG_X */
+    EventInfo {
+        name: "fsconfig",
+        category: 0x208,
+        flags: 0x4,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cmd",
+                ty: 46,
+                fmt: 1,
+                names: Some(FLAGS_FSCONFIG_CMDS),
+            },
+            ParamInfo {
+                name: "key",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "value_bytebuf",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "value_charbuf",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "aux",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 374 PPME_SYSCALL_EPOLL_CREATE_E */
+    EventInfo {
+        name: "epoll_create",
+        category: 0x240,
+        flags: 0x1221,
+        params: &[ParamInfo {
+            name: "size",
+            ty: 3,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 375 PPME_SYSCALL_EPOLL_CREATE_X */
+    EventInfo {
+        name: "epoll_create",
+        category: 0x240,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "size",
+                ty: 3,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 376 PPME_SYSCALL_EPOLL_CREATE1_E */
+    EventInfo {
+        name: "epoll_create1",
+        category: 0x240,
+        flags: 0x1221,
+        params: &[ParamInfo {
+            name: "flags",
+            ty: 30,
+            fmt: 2,
+            names: Some(FLAGS_EPOLL_CREATE1_FLAGS),
+        }],
+    },
+    /* 377 PPME_SYSCALL_EPOLL_CREATE1_X */
+    EventInfo {
+        name: "epoll_create1",
+        category: 0x240,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_EPOLL_CREATE1_FLAGS),
+            },
+        ],
+    },
+    /* 378 PPME_SYSCALL_CHOWN_E */
+    EventInfo {
+        name: "chown",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 379 PPME_SYSCALL_CHOWN_X */
+    EventInfo {
+        name: "chown",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 380 PPME_SYSCALL_LCHOWN_E */
+    EventInfo {
+        name: "lchown",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 381 PPME_SYSCALL_LCHOWN_X */
+    EventInfo {
+        name: "lchown",
+        category: 0x202,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 382 PPME_SYSCALL_FCHOWN_E */
+    EventInfo {
+        name: "fchown",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 383 PPME_SYSCALL_FCHOWN_X */
+    EventInfo {
+        name: "fchown",
+        category: 0x202,
+        flags: 0x4,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 384 PPME_SYSCALL_FCHOWNAT_E */
+    EventInfo {
+        name: "fchownat",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 385 PPME_SYSCALL_FCHOWNAT_X */
+    EventInfo {
+        name: "fchownat",
+        category: 0x202,
+        flags: 0x4,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pathname",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "uid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "gid",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FCHOWNAT_FLAGS),
+            },
+        ],
+    },
+    /* 386 PPME_SYSCALL_UMOUNT_1_E */
+    EventInfo {
+        name: "umount",
+        category: 0x202,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 387 PPME_SYSCALL_UMOUNT_1_X */
+    EventInfo {
+        name: "umount",
+        category: 0x202,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 388 PPME_SOCKET_ACCEPT4_6_E */
+    EventInfo {
+        name: "accept4",
+        category: 0x203,
+        flags: 0x1221,
+        params: &[ParamInfo {
+            name: "flags",
+            ty: 3,
+            fmt: 2,
+            names: None,
+        }],
+    },
+    /* 389 PPME_SOCKET_ACCEPT4_6_X */
+    EventInfo {
+        name: "accept4",
+        category: 0x203,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tuple",
+                ty: 13,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "queuepct",
+                ty: 5,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "queuelen",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "queuemax",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 3,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 390 PPME_SYSCALL_UMOUNT2_E */
+    EventInfo {
+        name: "umount2",
+        category: 0x202,
+        flags: 0x1220,
+        params: &[ParamInfo {
+            name: "flags",
+            ty: 30,
+            fmt: 2,
+            names: Some(FLAGS_UMOUNT_FLAGS),
+        }],
+    },
+    /* 391 PPME_SYSCALL_UMOUNT2_X */
+    EventInfo {
+        name: "umount2",
+        category: 0x202,
+        flags: 0x1020,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_UMOUNT_FLAGS),
+            },
+        ],
+    },
+    /* 392 PPME_SYSCALL_PIPE2_E */
+    EventInfo {
+        name: "pipe2",
+        category: 0x204,
+        flags: 0x221,
+        params: &[],
+    },
+    /* 393 PPME_SYSCALL_PIPE2_X */
+    EventInfo {
+        name: "pipe2",
+        category: 0x204,
+        flags: 0x21,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd1",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd2",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+        ],
+    },
+    /* 394 PPME_SYSCALL_INOTIFY_INIT1_E */
+    EventInfo {
+        name: "inotify_init1",
+        category: 0x204,
+        flags: 0x221,
+        params: &[],
+    },
+    /* 395 PPME_SYSCALL_INOTIFY_INIT1_X */
+    EventInfo {
+        name: "inotify_init1",
+        category: 0x204,
+        flags: 0x21,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 29,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+        ],
+    },
+    /* 396 PPME_SYSCALL_EVENTFD2_E */
+    EventInfo {
+        name: "eventfd2",
+        category: 0x204,
+        flags: 0x1221,
+        params: &[ParamInfo {
+            name: "initval",
+            ty: 8,
+            fmt: 1,
+            names: None,
+        }],
+    },
+    /* 397 PPME_SYSCALL_EVENTFD2_X */
+    EventInfo {
+        name: "eventfd2",
+        category: 0x204,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 29,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+            ParamInfo {
+                name: "initval",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 398 PPME_SYSCALL_SIGNALFD4_E */
+    EventInfo {
+        name: "signalfd4",
+        category: 0x209,
+        flags: 0x1221,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "mask",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 399 PPME_SYSCALL_SIGNALFD4_X */
+    EventInfo {
+        name: "signalfd4",
+        category: 0x209,
+        flags: 0x1021,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 29,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "mask",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 400 PPME_SYSCALL_PRCTL_E */
+    EventInfo {
+        name: "prctl",
+        category: 0x206,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 401 PPME_SYSCALL_PRCTL_X */
+    EventInfo {
+        name: "prctl",
+        category: 0x206,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "option",
+                ty: 46,
+                fmt: 1,
+                names: Some(FLAGS_PRCTL_OPTIONS),
+            },
+            ParamInfo {
+                name: "arg2_str",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "arg2_int",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 402 PPME_ASYNCEVENT_E */
+    EventInfo {
+        name: "asyncevent",
+        category: 0x1001,
+        flags: 0x800,
+        params: &[
+            ParamInfo {
+                name: "plugin_id",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 403 PPME_ASYNCEVENT_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 404 PPME_SYSCALL_MEMFD_CREATE_E */
+    EventInfo {
+        name: "memfd_create",
+        category: 0x205,
+        flags: 0x221,
+        params: &[],
+    },
+    /* 405 PPME_SYSCALL_MEMFD_CREATE_X */
+    EventInfo {
+        name: "memfd_create",
+        category: 0x205,
+        flags: 0x21,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_MEMFD_CREATE_FLAGS),
+            },
+        ],
+    },
+    /* 406 PPME_SYSCALL_PIDFD_GETFD_E */
+    EventInfo {
+        name: "pidfd_getfd",
+        category: 0x206,
+        flags: 0x221,
+        params: &[],
+    },
+    /* 407 PPME_SYSCALL_PIDFD_GETFD_X */
+    EventInfo {
+        name: "pidfd_getfd",
+        category: 0x206,
+        flags: 0x21,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid_fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "target_fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 7,
+                fmt: 2,
+                names: None,
+            },
+        ],
+    },
+    /* 408 PPME_SYSCALL_PIDFD_OPEN_E */
+    EventInfo {
+        name: "pidfd_open",
+        category: 0x206,
+        flags: 0x221,
+        params: &[],
+    },
+    /* 409 PPME_SYSCALL_PIDFD_OPEN_X */
+    EventInfo {
+        name: "pidfd_open",
+        category: 0x206,
+        flags: 0x21,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_PIDFD_OPEN_FLAGS),
+            },
+        ],
+    },
+    /* 410 PPME_SYSCALL_INIT_MODULE_E */
+    EventInfo {
+        name: "init_module",
+        category: 0x201,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 411 PPME_SYSCALL_INIT_MODULE_X */
+    EventInfo {
+        name: "init_module",
+        category: 0x201,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "img",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "length",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "uargs",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 412 PPME_SYSCALL_FINIT_MODULE_E */
+    EventInfo {
+        name: "finit_module",
+        category: 0x201,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 413 PPME_SYSCALL_FINIT_MODULE_X */
+    EventInfo {
+        name: "finit_module",
+        category: 0x201,
+        flags: 0xc,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "uargs",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FINIT_MODULE_FLAGS),
+            },
+        ],
+    },
+    /* 414 PPME_SYSCALL_MKNOD_E */
+    EventInfo {
+        name: "mknod",
+        category: 0x201,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 415 PPME_SYSCALL_MKNOD_X */
+    EventInfo {
+        name: "mknod",
+        category: 0x201,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 42,
+                fmt: 6,
+                names: Some(FLAGS_MKNOD_MODE),
+            },
+            ParamInfo {
+                name: "dev",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 416 PPME_SYSCALL_MKNODAT_E */
+    EventInfo {
+        name: "mknodat",
+        category: 0x201,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 417 PPME_SYSCALL_MKNODAT_X */
+    EventInfo {
+        name: "mknodat",
+        category: 0x201,
+        flags: 0x4,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "mode",
+                ty: 42,
+                fmt: 6,
+                names: Some(FLAGS_MKNOD_MODE),
+            },
+            ParamInfo {
+                name: "dev",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 418 PPME_SYSCALL_NEWFSTATAT_E */
+    EventInfo {
+        name: "newfstatat",
+        category: 0x202,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 419 PPME_SYSCALL_NEWFSTATAT_X */
+    EventInfo {
+        name: "newfstatat",
+        category: 0x202,
+        flags: 0x4,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "dirfd",
+                ty: 14,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 43,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_NEWFSTATAT_FLAGS),
+            },
+        ],
+    },
+    /* 420 PPME_SYSCALL_PROCESS_VM_READV_E */
+    EventInfo {
+        name: "process_vm_readv",
+        category: 0x204,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 421 PPME_SYSCALL_PROCESS_VM_READV_X */
+    EventInfo {
+        name: "process_vm_readv",
+        category: 0x204,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 422 PPME_SYSCALL_PROCESS_VM_WRITEV_E */
+    EventInfo {
+        name: "process_vm_writev",
+        category: 0x204,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 423 PPME_SYSCALL_PROCESS_VM_WRITEV_X */
+    EventInfo {
+        name: "process_vm_writev",
+        category: 0x204,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 4,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pid",
+                ty: 15,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "data",
+                ty: 10,
+                fmt: 0,
+                names: None,
+            },
+        ],
+    },
+    /* 424 PPME_SYSCALL_DELETE_MODULE_E */
+    EventInfo {
+        name: "delete_module",
+        category: 0x201,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 425 PPME_SYSCALL_DELETE_MODULE_X */
+    EventInfo {
+        name: "delete_module",
+        category: 0x201,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "name",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_DELETE_MODULE_FLAGS),
+            },
+        ],
+    },
+    /* 426 PPME_SYSCALL_SETREUID_E */
+    EventInfo {
+        name: "setreuid",
+        category: 0x20a,
+        flags: 0x220,
+        params: &[],
+    },
+    /* 427 PPME_SYSCALL_SETREUID_X */
+    EventInfo {
+        name: "setreuid",
+        category: 0x20a,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ruid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "euid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 428 PPME_SYSCALL_SETREGID_E */
+    EventInfo {
+        name: "setregid",
+        category: 0x20a,
+        flags: 0x200,
+        params: &[],
+    },
+    /* 429 PPME_SYSCALL_SETREGID_X */
+    EventInfo {
+        name: "setregid",
+        category: 0x20a,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "rgid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "egid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 430 PPME_ITER_TASK_E */
+    EventInfo {
+        name: "task",
+        category: 0x2006,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "ppid",
+                ty: 48,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgid",
+                ty: 48,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vpgid",
+                ty: 48,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sid",
+                ty: 48,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "comm",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "argv",
+                ty: 35,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "exepath",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_EXECVE_FLAGS),
+            },
+            ParamInfo {
+                name: "env",
+                ty: 35,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "cwd",
+                ty: 9,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "fdlimit",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "euid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "egid",
+                ty: 32,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cap_permitted",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "cap_effective",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "cap_inheritable",
+                ty: 8,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe_ino_num",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe_ino_ctime",
+                ty: 21,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "exe_ino_mtime",
+                ty: 21,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_size",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_rss",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vm_swap",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_maj",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pgft_min",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vtgid",
+                ty: 48,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "vpid",
+                ty: 48,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "pidns_init_start_ts",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "cgroups",
+                ty: 35,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "root",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "start_time",
+                ty: 21,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "tty",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "loginuid",
+                ty: 31,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 431 PPME_ITER_TASK_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 432 PPME_ITER_TASK_FILE_PIPE_E */
+    EventInfo {
+        name: "task_file_pipe",
+        category: 0x2002,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 47,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino_num",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 433 PPME_ITER_TASK_FILE_PIPE_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 434 PPME_ITER_TASK_FILE_MEMFD_E */
+    EventInfo {
+        name: "task_file_memfd",
+        category: 0x2002,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 47,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino_num",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 435 PPME_ITER_TASK_FILE_MEMFD_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 436 PPME_ITER_TASK_FILE_REGULAR_E */
+    EventInfo {
+        name: "task_file_regular",
+        category: 0x2002,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 47,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_FILE_FLAGS),
+            },
+            ParamInfo {
+                name: "mnt_id",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino_num",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 437 PPME_ITER_TASK_FILE_REGULAR_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 438 PPME_ITER_TASK_FILE_DIRECTORY_E */
+    EventInfo {
+        name: "task_file_directory",
+        category: 0x2002,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 47,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino_num",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 439 PPME_ITER_TASK_FILE_DIRECTORY_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 440 PPME_ITER_TASK_FILE_SOCKET_INET_E */
+    EventInfo {
+        name: "task_file_socket_inet",
+        category: 0x2002,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 47,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sk_type",
+                ty: 6,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sk_proto",
+                ty: 6,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "local_ip",
+                ty: 26,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "local_port",
+                ty: 22,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "remote_ip",
+                ty: 26,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "remote_port",
+                ty: 22,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino_num",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 441 PPME_ITER_TASK_FILE_SOCKET_INET_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 442 PPME_ITER_TASK_FILE_SOCKET_INET6_E */
+    EventInfo {
+        name: "task_file_socket_inet6",
+        category: 0x2002,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 47,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sk_type",
+                ty: 6,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sk_proto",
+                ty: 6,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "local_ip",
+                ty: 38,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "local_port",
+                ty: 22,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "remote_ip",
+                ty: 38,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "remote_port",
+                ty: 22,
+                fmt: 2,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino_num",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 443 PPME_ITER_TASK_FILE_SOCKET_INET6_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 444 PPME_ITER_TASK_FILE_SOCKET_UNIX_E */
+    EventInfo {
+        name: "task_file_socket_unix",
+        category: 0x2002,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 47,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sk_type",
+                ty: 6,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sk_proto",
+                ty: 6,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sk_pointer",
+                ty: 8,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "sun_path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino_num",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 445 PPME_ITER_TASK_FILE_SOCKET_UNIX_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 446 PPME_ITER_TASK_FILE_SOCKET_NETLINK_E */
+    EventInfo {
+        name: "task_file_socket_netlink",
+        category: 0x2002,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 47,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sk_type",
+                ty: 6,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "sk_proto",
+                ty: 6,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino_num",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 447 PPME_ITER_TASK_FILE_SOCKET_NETLINK_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 448 PPME_ITER_TASK_FILE_ANON_INODE_E */
+    EventInfo {
+        name: "task_file_anon_inode",
+        category: 0x2002,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "fd",
+                ty: 47,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "fd_type",
+                ty: 28,
+                fmt: 1,
+                names: Some(FLAGS_ANON_INODE_FD_TYPES),
+            },
+            ParamInfo {
+                name: "path",
+                ty: 17,
+                fmt: 0,
+                names: None,
+            },
+            ParamInfo {
+                name: "ino_num",
+                ty: 8,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+    /* 449 PPME_ITER_TASK_FILE_ANON_INODE_X */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 450 PPME_SYSCALL_CLOSE_RANGE_E */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 451 PPME_SYSCALL_CLOSE_RANGE_X */
+    EventInfo {
+        name: "close_range",
+        category: 0x222,
+        flags: 0x20,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "first",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "last",
+                ty: 7,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "flags",
+                ty: 30,
+                fmt: 2,
+                names: Some(FLAGS_CLOSE_RANGE_FLAGS),
+            },
+        ],
+    },
+    /* 452 PPME_SYSCALL_KEYCTL_E */
+    EventInfo {
+        name: "NA",
+        category: 0x0,
+        flags: 0x40,
+        params: &[],
+    },
+    /* 453 PPME_SYSCALL_KEYCTL_X */
+    EventInfo {
+        name: "keyctl",
+        category: 0x201,
+        flags: 0x0,
+        params: &[
+            ParamInfo {
+                name: "res",
+                ty: 11,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "operation",
+                ty: 46,
+                fmt: 1,
+                names: Some(FLAGS_KEYCTL_OPERATIONS),
+            },
+            ParamInfo {
+                name: "arg2",
+                ty: 27,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "arg3",
+                ty: 27,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "arg4",
+                ty: 27,
+                fmt: 1,
+                names: None,
+            },
+            ParamInfo {
+                name: "arg5",
+                ty: 27,
+                fmt: 1,
+                names: None,
+            },
+        ],
+    },
+];
+
+/// Names of system call codes (`PT_SYSCALLID` values), by code.
+pub(super) static SYSCALL_NAMES: [&str; 454] = [
+    "unknown",
+    "restart_syscall",
+    "exit",
+    "read",
+    "write",
+    "open",
+    "close",
+    "creat",
+    "link",
+    "unlink",
+    "chdir",
+    "time",
+    "mknod",
+    "chmod",
+    "stat",
+    "lseek",
+    "getpid",
+    "mount",
+    "ptrace",
+    "alarm",
+    "fstat",
+    "pause",
+    "utime",
+    "access",
+    "sync",
+    "kill",
+    "rename",
+    "mkdir",
+    "rmdir",
+    "dup",
+    "pipe",
+    "times",
+    "brk",
+    "acct",
+    "ioctl",
+    "fcntl",
+    "setpgid",
+    "umask",
+    "chroot",
+    "ustat",
+    "dup2",
+    "getppid",
+    "getpgrp",
+    "setsid",
+    "sethostname",
+    "setrlimit",
+    "getrusage",
+    "gettimeofday",
+    "settimeofday",
+    "symlink",
+    "lstat",
+    "readlink",
+    "uselib",
+    "swapon",
+    "reboot",
+    "mmap",
+    "munmap",
+    "truncate",
+    "ftruncate",
+    "fchmod",
+    "getpriority",
+    "setpriority",
+    "statfs",
+    "fstatfs",
+    "syslog",
+    "setitimer",
+    "getitimer",
+    "uname",
+    "vhangup",
+    "wait4",
+    "swapoff",
+    "sysinfo",
+    "fsync",
+    "setdomainname",
+    "adjtimex",
+    "mprotect",
+    "init_module",
+    "delete_module",
+    "quotactl",
+    "getpgid",
+    "fchdir",
+    "sysfs",
+    "personality",
+    "getdents",
+    "select",
+    "flock",
+    "msync",
+    "readv",
+    "writev",
+    "getsid",
+    "fdatasync",
+    "mlock",
+    "munlock",
+    "mlockall",
+    "munlockall",
+    "sched_setparam",
+    "sched_getparam",
+    "sched_setscheduler",
+    "sched_getscheduler",
+    "sched_yield",
+    "sched_get_priority_max",
+    "sched_get_priority_min",
+    "sched_rr_get_interval",
+    "nanosleep",
+    "mremap",
+    "poll",
+    "prctl",
+    "rt_sigaction",
+    "rt_sigprocmask",
+    "rt_sigpending",
+    "rt_sigtimedwait",
+    "rt_sigqueueinfo",
+    "rt_sigsuspend",
+    "getcwd",
+    "capget",
+    "capset",
+    "sendfile",
+    "getrlimit",
+    "lchown",
+    "getuid",
+    "getgid",
+    "geteuid",
+    "getegid",
+    "setreuid",
+    "setregid",
+    "getgroups",
+    "setgroups",
+    "fchown",
+    "setresuid",
+    "getresuid",
+    "setresgid",
+    "getresgid",
+    "chown",
+    "setuid",
+    "setgid",
+    "setfsuid",
+    "setfsgid",
+    "pivot_root",
+    "mincore",
+    "madvise",
+    "gettid",
+    "setxattr",
+    "lsetxattr",
+    "fsetxattr",
+    "getxattr",
+    "lgetxattr",
+    "fgetxattr",
+    "listxattr",
+    "llistxattr",
+    "flistxattr",
+    "removexattr",
+    "lremovexattr",
+    "fremovexattr",
+    "tkill",
+    "futex",
+    "sched_setaffinity",
+    "sched_getaffinity",
+    "set_thread_area",
+    "get_thread_area",
+    "io_setup",
+    "io_destroy",
+    "io_getevents",
+    "io_submit",
+    "io_cancel",
+    "exit_group",
+    "epoll_create",
+    "epoll_ctl",
+    "epoll_wait",
+    "remap_file_pages",
+    "set_tid_address",
+    "timer_create",
+    "timer_settime",
+    "timer_gettime",
+    "timer_getoverrun",
+    "timer_delete",
+    "clock_settime",
+    "clock_gettime",
+    "clock_getres",
+    "clock_nanosleep",
+    "tgkill",
+    "utimes",
+    "mq_open",
+    "mq_unlink",
+    "mq_timedsend",
+    "mq_timedreceive",
+    "mq_notify",
+    "mq_getsetattr",
+    "kexec_load",
+    "waitid",
+    "add_key",
+    "request_key",
+    "keyctl",
+    "ioprio_set",
+    "ioprio_get",
+    "inotify_init",
+    "inotify_add_watch",
+    "inotify_rm_watch",
+    "openat",
+    "mkdirat",
+    "mknodat",
+    "fchownat",
+    "futimesat",
+    "unlinkat",
+    "renameat",
+    "linkat",
+    "symlinkat",
+    "readlinkat",
+    "fchmodat",
+    "faccessat",
+    "pselect6",
+    "ppoll",
+    "unshare",
+    "set_robust_list",
+    "get_robust_list",
+    "splice",
+    "tee",
+    "vmsplice",
+    "getcpu",
+    "epoll_pwait",
+    "utimensat",
+    "signalfd",
+    "timerfd_create",
+    "eventfd",
+    "timerfd_settime",
+    "timerfd_gettime",
+    "signalfd4",
+    "eventfd2",
+    "epoll_create1",
+    "dup3",
+    "pipe2",
+    "inotify_init1",
+    "preadv",
+    "pwritev",
+    "rt_tgsigqueueinfo",
+    "perf_event_open",
+    "fanotify_init",
+    "prlimit64",
+    "clock_adjtime",
+    "syncfs",
+    "setns",
+    "getdents64",
+    "socket",
+    "bind",
+    "connect",
+    "listen",
+    "accept",
+    "getsockname",
+    "getpeername",
+    "socketpair",
+    "sendto",
+    "recvfrom",
+    "shutdown",
+    "setsockopt",
+    "getsockopt",
+    "sendmsg",
+    "sendmmsg",
+    "recvmsg",
+    "recvmmsg",
+    "accept4",
+    "semop",
+    "semget",
+    "semctl",
+    "msgsnd",
+    "msgrcv",
+    "msgget",
+    "msgctl",
+    "shmdt",
+    "shmget",
+    "shmctl",
+    "statfs64",
+    "fstatfs64",
+    "fstatat64",
+    "sendfile64",
+    "ugetrlimit",
+    "bdflush",
+    "sigprocmask",
+    "ipc",
+    "socketcall",
+    "stat64",
+    "lstat64",
+    "fstat64",
+    "fcntl64",
+    "mmap2",
+    "_newselect",
+    "sgetmask",
+    "ssetmask",
+    "sigpending",
+    "olduname",
+    "umount",
+    "signal",
+    "nice",
+    "stime",
+    "_llseek",
+    "waitpid",
+    "pread64",
+    "pwrite64",
+    "arch_prctl",
+    "shmat",
+    "rt_sigreturn",
+    "fallocate",
+    "newfstatat",
+    "process_vm_readv",
+    "process_vm_writev",
+    "fork",
+    "vfork",
+    "setuid32",
+    "getuid32",
+    "setgid32",
+    "geteuid32",
+    "getgid32",
+    "setresuid32",
+    "setresgid32",
+    "getresuid32",
+    "getresgid32",
+    "finit_module",
+    "bpf",
+    "seccomp",
+    "sigaltstack",
+    "getrandom",
+    "fadvise64",
+    "renameat2",
+    "userfaultfd",
+    "openat2",
+    "umount2",
+    "execve",
+    "execveat",
+    "copy_file_range",
+    "clone",
+    "clone3",
+    "open_by_handle_at",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "mlock2",
+    "getegid32",
+    "fsconfig",
+    "fspick",
+    "fsmount",
+    "fsopen",
+    "open_tree",
+    "move_mount",
+    "mount_setattr",
+    "memfd_create",
+    "memfd_secret",
+    "ioperm",
+    "kexec_file_load",
+    "pidfd_getfd",
+    "pidfd_open",
+    "pidfd_send_signal",
+    "pkey_alloc",
+    "pkey_mprotect",
+    "pkey_free",
+    "landlock_create_ruleset",
+    "quotactl_fd",
+    "landlock_restrict_self",
+    "landlock_add_rule",
+    "epoll_pwait2",
+    "migrate_pages",
+    "move_pages",
+    "preadv2",
+    "pwritev2",
+    "kcmp",
+    "sched_setattr",
+    "mbind",
+    "epoll_ctl_old",
+    "lookup_dcookie",
+    "modify_ldt",
+    "statx",
+    "set_mempolicy",
+    "io_pgetevents",
+    "set_mempolicy_home_node",
+    "semtimedop",
+    "get_kernel_syms",
+    "readahead",
+    "futex_waitv",
+    "getpmsg",
+    "name_to_handle_at",
+    "process_mrelease",
+    "nfsservctl",
+    "epoll_wait_old",
+    "rseq",
+    "create_module",
+    "",
+    "sched_getattr",
+    "faccessat2",
+    "_sysctl",
+    "query_module",
+    "get_mempolicy",
+    "sync_file_range",
+    "process_madvise",
+    "membarrier",
+    "iopl",
+    "close_range",
+    "fanotify_mark",
+    "recv",
+    "send",
+    "sched_process_exit",
+    "sched_switch",
+    "page_fault_user",
+    "page_fault_kernel",
+    "signal_deliver",
+    "timerfd",
+    "s390_pci_mmio_read",
+    "sigaction",
+    "s390_pci_mmio_write",
+    "readdir",
+    "s390_sthyi",
+    "sigsuspend",
+    "idle",
+    "s390_runtime_instr",
+    "sigreturn",
+    "s390_guarded_storage",
+    "cachestat",
+    "fchmodat2",
+    "map_shadow_stack",
+    "riscv_flush_icache",
+    "riscv_hwprobe",
+    "futex_wake",
+    "futex_requeue",
+    "futex_wait",
+    "oldstat",
+    "switch_endian",
+    "multiplexer",
+    "oldlstat",
+    "spu_create",
+    "sync_file_range2",
+    "oldfstat",
+    "spu_run",
+    "swapcontext",
+    "pciconfig_write",
+    "rtas",
+    "pciconfig_read",
+    "sys_debug_setcontext",
+    "vm86",
+    "oldolduname",
+    "subpage_prot",
+    "pciconfig_iobase",
+    "listmount",
+    "statmount",
+    "lsm_get_self_attr",
+    "lsm_set_self_attr",
+    "lsm_list_modules",
+    "mseal",
+    "uretprobe",
+    "removexattrat",
+    "listxattrat",
+    "getxattrat",
+    "setxattrat",
+    "open_tree_attr",
+    "file_getattr",
+    "file_setattr",
+    "listns",
+    "uprobe",
+    "rseq_slice_yield",
 ];

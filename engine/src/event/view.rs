@@ -26,7 +26,9 @@ pub enum ViewError {
     ParamLengths { nparams: u32 },
     #[error("parameter {index} ({len} bytes) runs past the end of the event")]
     ParamOverflow { index: u32, len: u32 },
-    #[error("the parameter count of an old-layout event of type {0} cannot be deduced from its length")]
+    #[error(
+        "the parameter count of an old-layout event of type {0} cannot be deduced from its length"
+    )]
     NoParamCount(u16),
 }
 
@@ -64,7 +66,10 @@ impl<'a> EventView<'a> {
     /// the driver writes it and V2 capture blocks store it. `bytes` may be
     /// longer than the record; the header's length decides.
     pub fn parse(bytes: &'a [u8]) -> Result<EventView<'a>, ViewError> {
-        let short = ViewError::ShortHeader { len: bytes.len(), need: HEADER_LEN };
+        let short = ViewError::ShortHeader {
+            len: bytes.len(),
+            need: HEADER_LEN,
+        };
         let ts = u64_at(bytes, 0).ok_or(short.clone())?;
         let tid = u64_at(bytes, 8).ok_or(short.clone())?;
         let len = u32_at(bytes, 16).ok_or(short.clone())?;
@@ -73,14 +78,25 @@ impl<'a> EventView<'a> {
         let record = record_slice(bytes, len, HEADER_LEN)?;
         let info = event_info(event_type).ok_or(ViewError::UnknownType(event_type))?;
         let len_size = len_size_of(info);
-        Self::build(ts, tid, event_type, nparams, info, len_size, &record[HEADER_LEN..])
+        Self::build(
+            ts,
+            tid,
+            event_type,
+            nparams,
+            info,
+            len_size,
+            &record[HEADER_LEN..],
+        )
     }
 
     /// Views a record of the first layout (EV blocks 0x204), whose header
     /// has no parameter count: the count is the largest one, at most the
     /// schema's, whose lengths add up exactly to the record length.
     pub fn parse_v1(bytes: &'a [u8]) -> Result<EventView<'a>, ViewError> {
-        let short = ViewError::ShortHeader { len: bytes.len(), need: HEADER_LEN_V1 };
+        let short = ViewError::ShortHeader {
+            len: bytes.len(),
+            need: HEADER_LEN_V1,
+        };
         let ts = u64_at(bytes, 0).ok_or(short.clone())?;
         let tid = u64_at(bytes, 8).ok_or(short.clone())?;
         let len = u32_at(bytes, 16).ok_or(short.clone())?;
@@ -91,7 +107,9 @@ impl<'a> EventView<'a> {
         let body = &record[HEADER_LEN_V1..];
         let max = info.params.len();
         for n in (0..=max).rev() {
-            let Some(lens) = body.get(..n * len_size) else { continue };
+            let Some(lens) = body.get(..n * len_size) else {
+                continue;
+            };
             let total: u64 = (0..n).map(|i| read_len(lens, len_size, i) as u64).sum();
             if total + (n * len_size) as u64 == body.len() as u64 {
                 return Self::build(ts, tid, event_type, n as u32, info, len_size, body);
@@ -119,7 +137,10 @@ impl<'a> EventView<'a> {
             let l = read_len(lens, len_size, i);
             remaining = remaining
                 .checked_sub(u64::from(l))
-                .ok_or(ViewError::ParamOverflow { index: i as u32, len: l })?;
+                .ok_or(ViewError::ParamOverflow {
+                    index: i as u32,
+                    len: l,
+                })?;
         }
         Ok(EventView {
             num: 0,
@@ -144,6 +165,18 @@ impl<'a> EventView<'a> {
         self.info.name
     }
 
+    /// The name `evt.type` shows: the system call's own name for generic
+    /// events (which stand for every syscall without a dedicated type).
+    pub fn type_name(&self) -> &'static str {
+        if self.info.name == "syscall" {
+            let code = self.param(0).and_then(|p| p.as_u64()).unwrap_or(0);
+            return table::syscall_name(code)
+                .filter(|_| code != 0)
+                .unwrap_or("<unknown>");
+        }
+        self.info.name
+    }
+
     pub fn direction(&self) -> Direction {
         Direction::of_type(self.event_type)
     }
@@ -162,7 +195,9 @@ impl<'a> EventView<'a> {
         if index >= self.nparams as usize {
             return None;
         }
-        let start: usize = (0..index).map(|i| read_len(self.lens, self.len_size, i) as usize).sum();
+        let start: usize = (0..index)
+            .map(|i| read_len(self.lens, self.len_size, i) as usize)
+            .sum();
         let len = read_len(self.lens, self.len_size, index) as usize;
         self.data.get(start..start + len)
     }
@@ -176,7 +211,11 @@ impl<'a> EventView<'a> {
 
     /// The index of the parameter called `name`, if this event has it.
     pub fn param_index(&self, name: &str) -> Option<usize> {
-        self.info.params.iter().take(self.nparams as usize).position(|p| p.name == name)
+        self.info
+            .params
+            .iter()
+            .take(self.nparams as usize)
+            .position(|p| p.name == name)
     }
 
     pub fn param_named(&self, name: &str) -> Option<Param<'a>> {
@@ -189,15 +228,18 @@ impl<'a> EventView<'a> {
     }
 
     /// The return value of an exit event: its first parameter when that is
-    /// an errno, fd or pid (Falco's `evt.rawres`).
+    /// a result (named `res`, or an errno, fd or pid), as `evt.rawres`.
     pub fn res(&self) -> Option<i64> {
         if self.direction() != Direction::Exit {
             return None;
         }
         let p = self.param(0)?;
-        match p.ty() {
-            ParamType::Errno | ParamType::Fd | ParamType::Pid => p.as_i64(),
-            _ => None,
+        let is_result = p.name() == "res"
+            || matches!(p.ty(), ParamType::Errno | ParamType::Fd | ParamType::Pid);
+        if is_result && p.ty().is_numeric() {
+            p.as_i64()
+        } else {
+            None
         }
     }
 
@@ -219,7 +261,10 @@ impl<'a> EventView<'a> {
 fn record_slice(bytes: &[u8], len: u32, header: usize) -> Result<&[u8], ViewError> {
     let n = len as usize;
     if n < header || n > bytes.len() {
-        return Err(ViewError::BadLength { declared: len, available: bytes.len() });
+        return Err(ViewError::BadLength {
+            declared: len,
+            available: bytes.len(),
+        });
     }
     Ok(&bytes[..n])
 }
@@ -252,9 +297,18 @@ pub enum SockAddr<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SockTuple<'a> {
     /// Source address/port, destination address/port.
-    Inet { src: IpAddr, sport: u16, dst: IpAddr, dport: u16 },
+    Inet {
+        src: IpAddr,
+        sport: u16,
+        dst: IpAddr,
+        dport: u16,
+    },
     /// Source and destination kernel pointers, then the path.
-    Unix { src: u64, dst: u64, path: &'a [u8] },
+    Unix {
+        src: u64,
+        dst: u64,
+        path: &'a [u8],
+    },
     Other(u8),
 }
 
@@ -412,7 +466,10 @@ mod tests {
 
     #[test]
     fn decodes_open_exit_params() {
-        let r = record(3, &[&3i64.to_le_bytes(), b"/etc/passwd\0", &1u32.to_le_bytes()]);
+        let r = record(
+            3,
+            &[&3i64.to_le_bytes(), b"/etc/passwd\0", &1u32.to_le_bytes()],
+        );
         let v = EventView::parse(&r).unwrap();
         assert_eq!(v.name(), "open");
         assert_eq!(v.res(), Some(3));
@@ -425,7 +482,10 @@ mod tests {
     fn rejects_param_past_end() {
         let mut r = record(3, &[&3i64.to_le_bytes()]);
         r[HEADER_LEN] = 200;
-        assert!(matches!(EventView::parse(&r), Err(ViewError::ParamOverflow { .. })));
+        assert!(matches!(
+            EventView::parse(&r),
+            Err(ViewError::ParamOverflow { .. })
+        ));
     }
 
     #[test]

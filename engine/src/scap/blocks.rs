@@ -56,5 +56,8 @@ pub fn proclist_version(block_type: u32) -> Option<u8> {
 }
 
 pub fn is_event_block(block_type: u32) -> bool {
-    matches!(block_type, EV | EV_INT | EV_V2 | EV_V2_LARGE | EVF | EVF_V2 | EVF_V2_LARGE)
+    matches!(
+        block_type,
+        EV | EV_INT | EV_V2 | EV_V2_LARGE | EVF | EVF_V2 | EVF_V2_LARGE
+    )
 }

@@ -14,7 +14,10 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum ScapError {
     #[error("{path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("byte {offset}: {what}")]
     Corrupt { offset: u64, what: String },
     #[error("byte {offset}: bad event: {source}")]
@@ -22,7 +25,10 @@ pub enum ScapError {
 }
 
 fn corrupt(offset: usize, what: impl Into<String>) -> ScapError {
-    ScapError::Corrupt { offset: offset as u64, what: what.into() }
+    ScapError::Corrupt {
+        offset: offset as u64,
+        what: what.into(),
+    }
 }
 
 /// A bounds-checked reader over a byte slice that knows its absolute offset.
@@ -34,7 +40,11 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn new(bytes: &'a [u8], base: usize) -> Self {
-        Cursor { bytes, pos: 0, base }
+        Cursor {
+            bytes,
+            pos: 0,
+            base,
+        }
     }
     fn offset(&self) -> usize {
         self.base + self.pos
@@ -94,7 +104,9 @@ pub(crate) fn split_nul(b: &[u8]) -> Vec<String> {
     if b.is_empty() {
         return Vec::new();
     }
-    b.split(|&c| c == 0).map(|s| String::from_utf8_lossy(s).into_owned()).collect()
+    b.split(|&c| c == 0)
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
 }
 
 /// A capture loaded in memory with its tables parsed.
@@ -117,11 +129,16 @@ impl Capture {
     /// Reads a capture file, gzipped or not.
     pub fn open(path: impl AsRef<Path>) -> Result<Capture, ScapError> {
         let path = path.as_ref();
-        let io = |source| ScapError::Io { path: path.display().to_string(), source };
+        let io = |source| ScapError::Io {
+            path: path.display().to_string(),
+            source,
+        };
         let raw = std::fs::read(path).map_err(io)?;
         let data = if raw.starts_with(&[0x1f, 0x8b]) {
             let mut out = Vec::with_capacity(raw.len() * 8);
-            flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(io)?;
+            flate2::read::MultiGzDecoder::new(&raw[..])
+                .read_to_end(&mut out)
+                .map_err(io)?;
             out
         } else {
             raw
@@ -146,7 +163,10 @@ impl Capture {
         let mut pos = 0usize;
         let (ty, body) = block_at(&data, pos)?.ok_or_else(|| corrupt(0, "empty file"))?;
         if ty != blocks::SHB {
-            return Err(corrupt(0, format!("not a capture: first block type {ty:#x}")));
+            return Err(corrupt(
+                0,
+                format!("not a capture: first block type {ty:#x}"),
+            ));
         }
         let mut c = Cursor::new(body, pos + 8);
         let magic = c.u32("section header magic")?;
@@ -156,22 +176,32 @@ impl Capture {
         cap.major_version = c.u16("major version")?;
         cap.minor_version = c.u16("minor version")?;
         if cap.major_version > 1 {
-            return Err(corrupt(pos + 12, format!("unsupported format major version {}", cap.major_version)));
+            return Err(corrupt(
+                pos + 12,
+                format!("unsupported format major version {}", cap.major_version),
+            ));
         }
         pos += body.len() + 12;
         while let Some((ty, body)) = block_at(&data, pos)? {
             let base = pos + 8;
             match ty {
                 blocks::MI | blocks::MI_INT => cap.machine = Some(parse_machine(body, base)?),
-                t if proclist_version(t).is_some() => {
-                    parse_proclist(body, base, proclist_version(t).unwrap_or(9), &mut cap.processes)?
-                }
+                t if proclist_version(t).is_some() => parse_proclist(
+                    body,
+                    base,
+                    proclist_version(t).unwrap_or(9),
+                    &mut cap.processes,
+                )?,
                 blocks::FDL | blocks::FDL_INT | blocks::FDL_V2 => {
                     parse_fdlist(body, base, ty == blocks::FDL_V2, &mut cap.fds)?
                 }
-                blocks::UL | blocks::UL_INT | blocks::UL_V2 => {
-                    parse_userlist(body, base, ty == blocks::UL_V2, &mut cap.users, &mut cap.groups)?
-                }
+                blocks::UL | blocks::UL_INT | blocks::UL_V2 => parse_userlist(
+                    body,
+                    base,
+                    ty == blocks::UL_V2,
+                    &mut cap.users,
+                    &mut cap.groups,
+                )?,
                 blocks::IL | blocks::IL_INT | blocks::IL_V2 => cap.interface_blocks += 1,
                 t if blocks::is_event_block(t) => break,
                 _ => {}
@@ -185,7 +215,12 @@ impl Capture {
 
     /// The events in file order.
     pub fn events(&self) -> Events<'_> {
-        Events { data: &self.data, pos: self.events_start, num: 0, failed: false }
+        Events {
+            data: &self.data,
+            pos: self.events_start,
+            num: 0,
+            failed: false,
+        }
     }
 
     /// The decompressed bytes of the whole capture.
@@ -204,12 +239,18 @@ fn block_at(data: &[u8], pos: usize) -> Result<Option<(u32, &[u8])>, ScapError> 
     let ty = c.u32("block type")?;
     let total = c.u32("block length")? as usize;
     if total < 12 || total % 4 != 0 {
-        return Err(corrupt(pos + 4, format!("block length {total} is not a multiple of 4 of at least 12")));
+        return Err(corrupt(
+            pos + 4,
+            format!("block length {total} is not a multiple of 4 of at least 12"),
+        ));
     }
     if total > data.len() - pos {
         return Err(corrupt(
             pos + 4,
-            format!("block of {total} bytes runs past the end of the file ({} left)", data.len() - pos),
+            format!(
+                "block of {total} bytes runs past the end of the file ({} left)",
+                data.len() - pos
+            ),
         ));
     }
     let trailer_at = pos + total - 4;
@@ -220,7 +261,10 @@ fn block_at(data: &[u8], pos: usize) -> Result<Option<(u32, &[u8])>, ScapError> 
         data[trailer_at + 3],
     ]) as usize;
     if trailer != total {
-        return Err(corrupt(trailer_at, format!("block trailer {trailer} differs from its header {total}")));
+        return Err(corrupt(
+            trailer_at,
+            format!("block trailer {trailer} differs from its header {total}"),
+        ));
     }
     Ok(Some((ty, &data[pos + 8..trailer_at])))
 }
@@ -241,11 +285,20 @@ fn parse_machine(body: &[u8], base: usize) -> Result<MachineInfo, ScapError> {
     Ok(mi)
 }
 
-fn parse_proclist(body: &[u8], base: usize, v: u8, out: &mut Vec<ProcEntry>) -> Result<(), ScapError> {
+fn parse_proclist(
+    body: &[u8],
+    base: usize,
+    v: u8,
+    out: &mut Vec<ProcEntry>,
+) -> Result<(), ScapError> {
     let mut c = Cursor::new(body, base);
     while c.remaining() >= 4 {
         let entry_start = c.pos;
-        let sub_len = if v >= 9 { c.u32("proc entry length")? as usize } else { 0 };
+        let sub_len = if v >= 9 {
+            c.u32("proc entry length")? as usize
+        } else {
+            0
+        };
         let mut p = ProcEntry {
             sid: -1,
             vpgid: -1,
@@ -315,7 +368,10 @@ fn parse_proclist(body: &[u8], base: usize, v: u8, out: &mut Vec<ProcEntry>) -> 
             }
             let done = read(&c);
             if done > sub_len {
-                return Err(corrupt(c.offset(), format!("proc entry longer ({done}) than declared ({sub_len})")));
+                return Err(corrupt(
+                    c.offset(),
+                    format!("proc entry longer ({done}) than declared ({sub_len})"),
+                ));
             }
             c.take(sub_len - done, "proc entry tail")?;
         }
@@ -333,12 +389,21 @@ fn ipv6(b: &[u8]) -> IpAddr {
     IpAddr::V6(Ipv6Addr::from(a))
 }
 
-fn parse_fdlist(body: &[u8], base: usize, v2: bool, out: &mut Vec<FdEntry>) -> Result<(), ScapError> {
+fn parse_fdlist(
+    body: &[u8],
+    base: usize,
+    v2: bool,
+    out: &mut Vec<FdEntry>,
+) -> Result<(), ScapError> {
     let mut c = Cursor::new(body, base);
     let tid = c.u64("fd list tid")? as i64;
     while c.remaining() >= 4 {
         let start = c.pos;
-        let sub_len = if v2 { c.u32("fd entry length")? as usize } else { 0 };
+        let sub_len = if v2 {
+            c.u32("fd entry length")? as usize
+        } else {
+            0
+        };
         let fd = c.u64("fd number")? as i64;
         let ino = c.u64("fd inode")?;
         let ty = c.u8("fd type")?;
@@ -375,21 +440,44 @@ fn parse_fdlist(body: &[u8], base: usize, v2: bool, out: &mut Vec<FdEntry>) -> R
             fd_type::FILE_V2 => {
                 let open_flags = c.u32("fd open flags")?;
                 let name = c.str16("fd name")?;
-                let dev = if sub_len > 0 && c.pos - start + 4 <= sub_len { c.u32("fd dev")? } else { 0 };
-                FdInfo::File { open_flags, name, dev }
+                let dev = if sub_len > 0 && c.pos - start + 4 <= sub_len {
+                    c.u32("fd dev")?
+                } else {
+                    0
+                };
+                FdInfo::File {
+                    open_flags,
+                    name,
+                    dev,
+                }
             }
-            0 => FdInfo::Named { name: String::new() },
-            t if t <= fd_type::PIDFD => FdInfo::Named { name: c.str16("fd name")? },
-            other => FdInfo::Named { name: format!("unknown-type:[{other}]") },
+            0 => FdInfo::Named {
+                name: String::new(),
+            },
+            t if t <= fd_type::PIDFD => FdInfo::Named {
+                name: c.str16("fd name")?,
+            },
+            other => FdInfo::Named {
+                name: format!("unknown-type:[{other}]"),
+            },
         };
         if sub_len > 0 {
             let done = c.pos - start;
             if done > sub_len {
-                return Err(corrupt(c.offset(), format!("fd entry longer ({done}) than declared ({sub_len})")));
+                return Err(corrupt(
+                    c.offset(),
+                    format!("fd entry longer ({done}) than declared ({sub_len})"),
+                ));
             }
             c.take(sub_len - done, "fd entry tail")?;
         }
-        out.push(FdEntry { tid, fd, ino, fd_type: ty, info });
+        out.push(FdEntry {
+            tid,
+            fd,
+            ino,
+            fd_type: ty,
+            info,
+        });
     }
     Ok(())
 }
@@ -404,7 +492,11 @@ fn parse_userlist(
     let mut c = Cursor::new(body, base);
     while c.remaining() >= 4 {
         let start = c.pos;
-        let sub_len = if v2 { c.u32("user entry length")? as usize } else { 0 };
+        let sub_len = if v2 {
+            c.u32("user entry length")? as usize
+        } else {
+            0
+        };
         let kind = c.u8("user entry type")?;
         if kind == 0 {
             users.push(UserEntry {
@@ -415,12 +507,18 @@ fn parse_userlist(
                 shell: c.str16("user shell")?,
             });
         } else {
-            groups.push(GroupEntry { gid: c.u32("group gid")?, name: c.str16("group name")? });
+            groups.push(GroupEntry {
+                gid: c.u32("group gid")?,
+                name: c.str16("group name")?,
+            });
         }
         if sub_len > 0 {
             let done = c.pos - start;
             if done > sub_len {
-                return Err(corrupt(c.offset(), format!("user entry longer ({done}) than declared ({sub_len})")));
+                return Err(corrupt(
+                    c.offset(),
+                    format!("user entry longer ({done}) than declared ({sub_len})"),
+                ));
             }
             c.take(sub_len - done, "user entry tail")?;
         }
@@ -476,11 +574,18 @@ impl<'a> Iterator for Events<'a> {
 
 /// Decodes an event block body. Ok(None) for event types newer than the
 /// schema, which are skipped like libscap does.
-fn decode_event_block(ty: u32, body: &[u8], base: usize) -> Result<Option<EventView<'_>>, ScapError> {
+fn decode_event_block(
+    ty: u32,
+    body: &[u8],
+    base: usize,
+) -> Result<Option<EventView<'_>>, ScapError> {
     let mut c = Cursor::new(body, base);
     let cpu = c.u16("event cpu")?;
-    let dump_flags =
-        if matches!(ty, blocks::EVF | blocks::EVF_V2 | blocks::EVF_V2_LARGE) { c.u32("event flags")? } else { 0 };
+    let dump_flags = if matches!(ty, blocks::EVF | blocks::EVF_V2 | blocks::EVF_V2_LARGE) {
+        c.u32("event flags")?
+    } else {
+        0
+    };
     let at = c.offset();
     let rest = &body[c.pos..];
     if rest.len() >= 22 {
@@ -494,7 +599,10 @@ fn decode_event_block(ty: u32, body: &[u8], base: usize) -> Result<Option<EventV
     } else {
         EventView::parse(rest)
     };
-    let mut ev = parsed.map_err(|source| ScapError::Event { offset: at as u64, source })?;
+    let mut ev = parsed.map_err(|source| ScapError::Event {
+        offset: at as u64,
+        source,
+    })?;
     ev.cpu = cpu;
     ev.dump_flags = dump_flags;
     Ok(Some(ev))

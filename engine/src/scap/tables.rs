@@ -48,15 +48,45 @@ pub struct ProcEntry {
 /// What an fd list entry says about one fd.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FdInfo {
-    Ipv4Sock { sip: IpAddr, dip: IpAddr, sport: u16, dport: u16, l4proto: u8 },
-    Ipv4ServSock { ip: IpAddr, port: u16, l4proto: u8 },
-    Ipv6Sock { sip: IpAddr, dip: IpAddr, sport: u16, dport: u16, l4proto: u8 },
-    Ipv6ServSock { ip: IpAddr, port: u16, l4proto: u8 },
-    UnixSock { source: u64, destination: u64, name: String },
+    Ipv4Sock {
+        sip: IpAddr,
+        dip: IpAddr,
+        sport: u16,
+        dport: u16,
+        l4proto: u8,
+    },
+    Ipv4ServSock {
+        ip: IpAddr,
+        port: u16,
+        l4proto: u8,
+    },
+    Ipv6Sock {
+        sip: IpAddr,
+        dip: IpAddr,
+        sport: u16,
+        dport: u16,
+        l4proto: u8,
+    },
+    Ipv6ServSock {
+        ip: IpAddr,
+        port: u16,
+        l4proto: u8,
+    },
+    UnixSock {
+        source: u64,
+        destination: u64,
+        name: String,
+    },
     /// A regular file with its open flags (the FILE_V2 layout).
-    File { open_flags: u32, name: String, dev: u32 },
+    File {
+        open_flags: u32,
+        name: String,
+        dev: u32,
+    },
     /// Every other kind: the type code and name.
-    Named { name: String },
+    Named {
+        name: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -102,4 +102,15 @@ for i in range(maxev):
         for n, t, f, tb in params)
     w(f'    /* {i} {enum} */ EventInfo {{ name: "{name}", category: {cat:#x}, flags: {flg:#x}, params: &[{ps}] }},')
 w("];")
+w("")
+sc_start = pub.index("#define PPM_SC_FIELDS")
+sc_items = re.findall(r"PPM_SC_X\((\w+),\s*(\d+)\)", pub[sc_start:pub.index("\n\n", sc_start)])
+sc_names = [""] * (max(int(v) for _, v in sc_items) + 1)
+for n, v in sc_items:
+    sc_names[int(v)] = n.lower()
+w("/// Names of system call codes (`PT_SYSCALLID` values), by code.")
+w(f"pub(super) static SYSCALL_NAMES: [&str; {len(sc_names)}] = [")
+for n in sc_names:
+    w(f'    "{n}",')
+w("];")
 print("\n".join(out))
