@@ -3,4 +3,8 @@
 //! events come in as bytes, alerts go out as values.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod event;
 pub mod field;
+pub mod scap;
+pub mod state;
+pub mod syscall_fields;

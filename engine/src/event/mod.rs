@@ -1,0 +1,11 @@
+//! Scap events: the schema of every event type ([`table`]), borrowed views
+//! over raw event records ([`view`]) and sysdig-style rendering of their
+//! parameters ([`render`]).
+
+pub mod render;
+pub mod table;
+mod table_data;
+pub mod view;
+
+pub use table::{event_info, Direction, EventInfo, ParamInfo, ParamType};
+pub use view::{EventView, Param, ViewError};

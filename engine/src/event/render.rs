@@ -1,0 +1,377 @@
+//! Renders parameters the way `evt.arg.NAME` and `evt.args` show them
+//! (sysdig's conventions): errors as `-2(ENOENT)`, flags as
+//! `4097(O_RDONLY|O_CLOEXEC)`, fds with their type and name, buffers with
+//! unprintable bytes as dots.
+
+use super::table::ParamType;
+use super::view::{Param, SockAddr, SockTuple};
+use std::fmt::Write;
+
+/// What rendering needs to know about the system: names of fds and
+/// threads. State implements it; a context-free renderer answers None.
+pub trait Resolver {
+    /// Type letters and name of an fd of the event's thread.
+    fn fd_label(&self, _fd: i64) -> Option<(String, String)> {
+        None
+    }
+    /// Command name of a thread.
+    fn comm_of(&self, _tid: i64) -> Option<String> {
+        None
+    }
+}
+
+/// A resolver that knows nothing.
+pub struct NoState;
+impl Resolver for NoState {}
+
+/// Linux errno names, for negative return values.
+pub fn errno_name(errno: i64) -> Option<&'static str> {
+    const NAMES: &[&str] = &[
+        "",
+        "EPERM",
+        "ENOENT",
+        "ESRCH",
+        "EINTR",
+        "EIO",
+        "ENXIO",
+        "E2BIG",
+        "ENOEXEC",
+        "EBADF",
+        "ECHILD",
+        "EAGAIN",
+        "ENOMEM",
+        "EACCES",
+        "EFAULT",
+        "ENOTBLK",
+        "EBUSY",
+        "EEXIST",
+        "EXDEV",
+        "ENODEV",
+        "ENOTDIR",
+        "EISDIR",
+        "EINVAL",
+        "ENFILE",
+        "EMFILE",
+        "ENOTTY",
+        "ETXTBSY",
+        "EFBIG",
+        "ENOSPC",
+        "ESPIPE",
+        "EROFS",
+        "EMLINK",
+        "EPIPE",
+        "EDOM",
+        "ERANGE",
+        "EDEADLK",
+        "ENAMETOOLONG",
+        "ENOLCK",
+        "ENOSYS",
+        "ENOTEMPTY",
+        "ELOOP",
+    ];
+    let n = usize::try_from(errno).ok()?;
+    if let Some(name) = NAMES.get(n).filter(|s| !s.is_empty()) {
+        return Some(name);
+    }
+    Some(match n {
+        61 => "ENODATA",
+        75 => "EOVERFLOW",
+        88 => "ENOTSOCK",
+        90 => "EMSGSIZE",
+        91 => "EPROTOTYPE",
+        92 => "ENOPROTOOPT",
+        93 => "EPROTONOSUPPORT",
+        95 => "EOPNOTSUPP",
+        97 => "EAFNOSUPPORT",
+        98 => "EADDRINUSE",
+        99 => "EADDRNOTAVAIL",
+        100 => "ENETDOWN",
+        101 => "ENETUNREACH",
+        103 => "ECONNABORTED",
+        104 => "ECONNRESET",
+        105 => "ENOBUFS",
+        106 => "EISCONN",
+        107 => "ENOTCONN",
+        110 => "ETIMEDOUT",
+        111 => "ECONNREFUSED",
+        113 => "EHOSTUNREACH",
+        114 => "EALREADY",
+        115 => "EINPROGRESS",
+        512 => "ERESTARTSYS",
+        513 => "ERESTARTNOINTR",
+        514 => "ERESTARTNOHAND",
+        516 => "ERESTART_RESTARTBLOCK",
+        _ => return None,
+    })
+}
+
+fn push_printable(out: &mut String, bytes: &[u8]) {
+    for &b in bytes {
+        if (0x20..0x7f).contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push('.');
+        }
+    }
+}
+
+fn push_flags(out: &mut String, value: u64, names: &[(&str, u64)], enum_like: bool) {
+    let _ = write!(out, "{value}");
+    let mut first = true;
+    let mut any = false;
+    let mut open = |out: &mut String, name: &str| {
+        out.push(if first { '(' } else { '|' });
+        out.push_str(name);
+        first = false;
+    };
+    if enum_like {
+        if let Some((name, _)) = names.iter().find(|(_, v)| *v == value) {
+            open(out, name);
+            any = true;
+        }
+    } else {
+        let mut zero_name = None;
+        for (name, v) in names {
+            if *v == 0 {
+                zero_name.get_or_insert(*name);
+            } else if value & v == *v {
+                open(out, name);
+                any = true;
+            }
+        }
+        if !any {
+            if let Some(z) = zero_name {
+                open(out, z);
+                any = true;
+            }
+        }
+    }
+    if any {
+        out.push(')');
+    }
+}
+
+/// Appends the rendered value of `p` to `out`.
+pub fn render_param(p: &Param<'_>, resolver: &dyn Resolver, out: &mut String) {
+    use ParamType::*;
+    let ty = p.ty();
+    match ty {
+        Errno => {
+            let v = p.as_i64().unwrap_or(0);
+            if v >= 0 && p.info.fmt == 2 {
+                let _ = write!(out, "{v:X}");
+            } else {
+                let _ = write!(out, "{v}");
+            }
+            if v < 0 {
+                if let Some(name) = errno_name(-v) {
+                    let _ = write!(out, "({name})");
+                }
+            }
+        }
+        Fd => {
+            let v = p.as_i64().unwrap_or(0);
+            let _ = write!(out, "{v}");
+            if v < 0 {
+                if let Some(name) = errno_name(-v) {
+                    let _ = write!(out, "({name})");
+                }
+            } else if let Some((c, name)) = resolver.fd_label(v) {
+                let _ = write!(out, "(<{c}>{name})");
+            }
+        }
+        Pid => {
+            let v = p.as_i64().unwrap_or(0);
+            let _ = write!(out, "{v}");
+            if let Some(comm) = resolver.comm_of(v) {
+                let _ = write!(out, "({comm})");
+            }
+        }
+        Flags8 | Flags16 | Flags32 | Mode => {
+            let v = p.as_u64().unwrap_or(0);
+            match p.info.names {
+                Some(names) => push_flags(out, v, names, false),
+                Option::None => {
+                    let _ = write!(out, "{v}");
+                }
+            }
+        }
+        Enumflags8 | Enumflags16 | Enumflags32 | SockFamily | L4Proto => {
+            let v = p.as_u64().unwrap_or(0);
+            match p.info.names {
+                Some(names) => push_flags(out, v, names, true),
+                Option::None => {
+                    let _ = write!(out, "{v}");
+                }
+            }
+        }
+        SyscallId => {
+            let v = p.as_u64().unwrap_or(0);
+            match super::table::syscall_name(v).filter(|_| v != 0) {
+                Some(name) => out.push_str(name),
+                Option::None if v == 0 => out.push_str("<unknown>"),
+                Option::None => {
+                    let _ = write!(out, "{v}");
+                }
+            }
+        }
+        Int8 | Int16 | Int32 | Int64 | Uint8 | Uint16 | Uint32 | Uint64 | RelTime | AbsTime
+        | Port | Bool | Uid | Gid | SigSet | SigType => {
+            match p.info.fmt {
+                2 => {
+                    let _ = write!(out, "{:X}", p.as_u64().unwrap_or(0));
+                }
+                6 => {
+                    let v = p.as_u64().unwrap_or(0);
+                    if v == 0 {
+                        out.push('0');
+                    } else {
+                        let _ = write!(out, "0{v:o}");
+                    }
+                }
+                _ if ty.is_signed() => {
+                    let _ = write!(out, "{}", p.as_i64().unwrap_or(0));
+                }
+                _ => {
+                    let _ = write!(out, "{}", p.as_u64().unwrap_or(0));
+                }
+            }
+            if let (Some(names), true) = (p.info.names, matches!(ty, SigType)) {
+                let v = p.as_u64().unwrap_or(0);
+                if let Some((n, _)) = names.iter().find(|(_, x)| *x == v) {
+                    let _ = write!(out, "({n})");
+                }
+            }
+        }
+        CharBuf | FsPath | FsRelPath => push_printable(out, p.as_bytes_str()),
+        ByteBuf => push_printable(out, p.bytes),
+        SockAddr | SockTuple if p.bytes.is_empty() => out.push_str("NULL"),
+        SockAddr => match p.as_sockaddr() {
+            Some(self::SockAddr::Inet(ip, port)) => push_endpoint(out, ip, port),
+            Some(self::SockAddr::Unix(path)) => push_printable(out, path),
+            _ => {}
+        },
+        SockTuple => match p.as_socktuple() {
+            Some(self::SockTuple::Inet {
+                src,
+                sport,
+                dst,
+                dport,
+            }) => {
+                push_endpoint(out, src, sport);
+                out.push_str("->");
+                push_endpoint(out, dst, dport);
+            }
+            Some(self::SockTuple::Unix { src, dst, path }) => {
+                let _ = write!(out, "{src:x}->{dst:x} ");
+                push_printable(out, path);
+            }
+            _ => {}
+        },
+        FdList => {
+            let mut first = true;
+            for (fd, flags) in p.fdlist() {
+                if !first {
+                    out.push(' ');
+                }
+                first = false;
+                // fd, then its type letter when known, then the poll flags in hex.
+                let _ = write!(out, "{fd}:");
+                if let Some(c) = resolver
+                    .fd_label(fd)
+                    .and_then(|(label, _)| label.chars().next())
+                {
+                    out.push(c);
+                }
+                let _ = write!(out, "{flags:x}");
+            }
+        }
+        Ipv4Addr => {
+            if let Ok(b) = <[u8; 4]>::try_from(p.bytes) {
+                let _ = write!(out, "{}", std::net::Ipv4Addr::from(b));
+            }
+        }
+        Ipv6Addr => {
+            if let Ok(b) = <[u8; 16]>::try_from(p.bytes) {
+                let _ = write!(out, "{}", std::net::Ipv6Addr::from(b));
+            }
+        }
+        _ => push_printable(out, p.bytes),
+    }
+}
+
+fn push_endpoint(out: &mut String, ip: std::net::IpAddr, port: u16) {
+    let _ = write!(out, "{ip}:{port}");
+}
+
+/// Appends the value of `p` the way `evt.arg.NAME` shows it: the resolved
+/// form alone when there is one (`ENOENT`, `O_RDONLY|O_CLOEXEC`,
+/// `<f>/etc/passwd`, a command name), else the raw value.
+pub fn render_param_resolved(p: &Param<'_>, resolver: &dyn Resolver, out: &mut String) {
+    use ParamType::*;
+    let mut full = String::new();
+    render_param(p, resolver, &mut full);
+    let numeric_with_name = matches!(
+        p.ty(),
+        Errno
+            | Fd
+            | Pid
+            | Flags8
+            | Flags16
+            | Flags32
+            | Mode
+            | Enumflags8
+            | Enumflags16
+            | Enumflags32
+            | SockFamily
+            | L4Proto
+            | SigType
+    );
+    if numeric_with_name && full.ends_with(')') {
+        if let Some(open) = full.find('(') {
+            let raw = &full[..open];
+            if !raw.is_empty()
+                && raw
+                    .trim_start_matches('-')
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit())
+            {
+                out.push_str(&full[open + 1..full.len() - 1]);
+                return;
+            }
+        }
+    }
+    out.push_str(&full);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::table::event_info;
+
+    #[test]
+    fn flags_show_value_and_names() {
+        let info = &event_info(3).unwrap().params[2];
+        let bytes = 4097u32.to_le_bytes();
+        let p = Param {
+            info,
+            bytes: &bytes,
+        };
+        let mut s = String::new();
+        render_param(&p, &NoState, &mut s);
+        assert_eq!(s, "4097(O_RDONLY|O_CLOEXEC)");
+    }
+
+    #[test]
+    fn negative_fd_is_an_errno() {
+        let info = &event_info(3).unwrap().params[0];
+        let bytes = (-2i64).to_le_bytes();
+        let p = Param {
+            info,
+            bytes: &bytes,
+        };
+        let mut s = String::new();
+        render_param(&p, &NoState, &mut s);
+        assert_eq!(s, "-2(ENOENT)");
+    }
+}

@@ -1,0 +1,282 @@
+//! The event schema: for each event type number its name, direction,
+//! category, flags and parameters. Captures written by older drivers carry
+//! fewer parameters for the same type number; parameters are only ever
+//! appended, so an event with `n` parameters is decoded with the first `n`
+//! entries of its type's list.
+
+use super::table_data::EVENTS;
+
+/// One parameter of an event type.
+#[derive(Debug)]
+pub struct ParamInfo {
+    pub name: &'static str,
+    /// A `PT_*` code; see [`ParamType`].
+    pub ty: u8,
+    /// A `PF_*` print format code (0 none, 1 dec, 2 hex, 6 oct...).
+    pub fmt: u8,
+    /// Names of flag bits or enum values, for rendering.
+    pub names: Option<&'static [(&'static str, u64)]>,
+}
+
+impl ParamInfo {
+    pub fn param_type(&self) -> ParamType {
+        ParamType::from_code(self.ty)
+    }
+}
+
+/// One event type.
+#[derive(Debug)]
+pub struct EventInfo {
+    pub name: &'static str,
+    /// `EC_*` bits.
+    pub category: u32,
+    /// `EF_*` bits.
+    pub flags: u32,
+    pub params: &'static [ParamInfo],
+}
+
+/// Whether an event marks the entry into or the exit from a system call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Enter,
+    Exit,
+}
+
+impl Direction {
+    /// Even type numbers are enter events, odd ones exit events.
+    pub fn of_type(event_type: u16) -> Direction {
+        if event_type % 2 == 0 {
+            Direction::Enter
+        } else {
+            Direction::Exit
+        }
+    }
+
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Direction::Enter => ">",
+            Direction::Exit => "<",
+        }
+    }
+}
+
+pub mod flags {
+    pub const CREATES_FD: u32 = 1 << 0;
+    pub const DESTROYS_FD: u32 = 1 << 1;
+    pub const USES_FD: u32 = 1 << 2;
+    pub const READS_FROM_FD: u32 = 1 << 3;
+    pub const WRITES_TO_FD: u32 = 1 << 4;
+    pub const MODIFIES_STATE: u32 = 1 << 5;
+    pub const UNUSED: u32 = 1 << 6;
+    pub const OLD_VERSION: u32 = 1 << 9;
+    pub const LARGE_PAYLOAD: u32 = 1 << 11;
+}
+
+pub mod category {
+    pub const INTERNAL: u32 = 1 << 8;
+    pub const SYSCALL: u32 = 1 << 9;
+    pub const METAEVENT: u32 = 1 << 12;
+}
+
+/// The decoding of a parameter, from its `PT_*` code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ParamType {
+    None,
+    Int8,
+    Int16,
+    Int32,
+    Int64,
+    Uint8,
+    Uint16,
+    Uint32,
+    Uint64,
+    CharBuf,
+    ByteBuf,
+    Errno,
+    SockAddr,
+    SockTuple,
+    Fd,
+    Pid,
+    FdList,
+    FsPath,
+    SyscallId,
+    SigType,
+    RelTime,
+    AbsTime,
+    Port,
+    L4Proto,
+    SockFamily,
+    Bool,
+    Ipv4Addr,
+    Dyn,
+    Flags8,
+    Flags16,
+    Flags32,
+    Uid,
+    Gid,
+    Double,
+    SigSet,
+    CharBufArray,
+    CharBufPairArray,
+    Ipv4Net,
+    Ipv6Addr,
+    Ipv6Net,
+    IpAddr,
+    IpNet,
+    Mode,
+    FsRelPath,
+    Enumflags8,
+    Enumflags16,
+    Enumflags32,
+    Unknown(u8),
+}
+
+impl ParamType {
+    pub fn from_code(code: u8) -> ParamType {
+        use ParamType::*;
+        match code {
+            0 => None,
+            1 => Int8,
+            2 => Int16,
+            3 => Int32,
+            4 => Int64,
+            5 => Uint8,
+            6 => Uint16,
+            7 => Uint32,
+            8 => Uint64,
+            9 => CharBuf,
+            10 => ByteBuf,
+            11 => Errno,
+            12 => SockAddr,
+            13 => SockTuple,
+            14 => Fd,
+            15 => Pid,
+            16 => FdList,
+            17 => FsPath,
+            18 => SyscallId,
+            19 => SigType,
+            20 => RelTime,
+            21 => AbsTime,
+            22 => Port,
+            23 => L4Proto,
+            24 => SockFamily,
+            25 => Bool,
+            26 => Ipv4Addr,
+            27 => Dyn,
+            28 => Flags8,
+            29 => Flags16,
+            30 => Flags32,
+            31 => Uid,
+            32 => Gid,
+            33 => Double,
+            34 => SigSet,
+            35 => CharBufArray,
+            36 => CharBufPairArray,
+            37 => Ipv4Net,
+            38 => Ipv6Addr,
+            39 => Ipv6Net,
+            40 => IpAddr,
+            41 => IpNet,
+            42 => Mode,
+            43 => FsRelPath,
+            44 => Enumflags8,
+            45 => Enumflags16,
+            46 => Enumflags32,
+            other => Unknown(other),
+        }
+    }
+
+    /// Whether values of this type are numbers read little-endian from
+    /// the parameter bytes.
+    pub fn is_numeric(self) -> bool {
+        use ParamType::*;
+        matches!(
+            self,
+            Int8 | Int16
+                | Int32
+                | Int64
+                | Uint8
+                | Uint16
+                | Uint32
+                | Uint64
+                | Errno
+                | Fd
+                | Pid
+                | SyscallId
+                | SigType
+                | RelTime
+                | AbsTime
+                | Port
+                | L4Proto
+                | SockFamily
+                | Bool
+                | Flags8
+                | Flags16
+                | Flags32
+                | Uid
+                | Gid
+                | SigSet
+                | Mode
+                | Enumflags8
+                | Enumflags16
+                | Enumflags32
+        )
+    }
+
+    pub fn is_signed(self) -> bool {
+        use ParamType::*;
+        matches!(self, Int8 | Int16 | Int32 | Int64 | Errno | Fd | Pid)
+    }
+}
+
+/// The number of event types the schema knows.
+pub const EVENT_TYPE_COUNT: usize = EVENTS.len();
+
+/// The schema of an event type, or None for numbers beyond the table.
+pub fn event_info(event_type: u16) -> Option<&'static EventInfo> {
+    EVENTS.get(usize::from(event_type))
+}
+
+/// Every type number (enter, exit and old versions) whose name is `name`.
+pub fn event_types_named(name: &str) -> Vec<u16> {
+    (0..EVENTS.len())
+        .filter(|&i| EVENTS[i].name == name && EVENTS[i].name != "NA")
+        .filter_map(|i| u16::try_from(i).ok())
+        .collect()
+}
+
+/// Every type number, for iteration.
+pub fn all_event_types() -> impl Iterator<Item = (u16, &'static EventInfo)> {
+    EVENTS
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| u16::try_from(i).ok().map(|t| (t, e)))
+}
+
+/// The name of a system call code (`PT_SYSCALLID` parameter values).
+pub fn syscall_name(code: u64) -> Option<&'static str> {
+    let name = *super::table_data::SYSCALL_NAMES.get(usize::try_from(code).ok()?)?;
+    (!name.is_empty()).then_some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_exit_has_fd_then_name() {
+        let info = event_info(3).unwrap();
+        assert_eq!(info.name, "open");
+        assert_eq!(info.params[0].name, "fd");
+        assert_eq!(info.params[0].param_type(), ParamType::Fd);
+        assert_eq!(info.params[1].name, "name");
+        assert_eq!(Direction::of_type(3), Direction::Exit);
+    }
+
+    #[test]
+    fn execve_names_every_version() {
+        let types = event_types_named("execve");
+        assert!(types.contains(&292) && types.contains(&293));
+        assert!(types.len() >= 8, "{types:?}");
+    }
+}

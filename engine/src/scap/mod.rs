@@ -1,0 +1,12 @@
+//! `.scap` capture files: a pcapng-like sequence of blocks (section
+//! header, machine info, process list, fd lists, user list, interface
+//! list, then events). [`reader`] loads one into memory and iterates its
+//! events as borrowed views; [`writer`] produces files sysdig reads.
+
+pub mod blocks;
+pub mod reader;
+pub mod tables;
+pub mod writer;
+
+pub use reader::{Capture, Events, ScapError};
+pub use tables::{FdEntry, FdInfo, GroupEntry, MachineInfo, ProcEntry, UserEntry};

@@ -1,0 +1,698 @@
+//! Applying events to the state.
+
+use super::fd::{self, l4, Fd, FdKind};
+use super::thread::{container_id_from_cgroups, Thread};
+use super::{resolve_path, with_slash, Deferred, EnterInfo, State};
+use crate::event::table::{all_event_types, flags as ef, Direction};
+use crate::event::view::{Param, SockAddr, SockTuple, AF_INET, AF_INET6, AF_UNIX};
+use crate::event::EventView;
+use crate::scap::reader::split_nul;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+/// What an event type does to the state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Handler {
+    Nothing,
+    Clone,
+    Execve,
+    ProcExit,
+    Open,
+    Close,
+    Dup,
+    Socket,
+    Connect,
+    Accept,
+    Bind,
+    Pipe,
+    Chdir,
+    Fchdir,
+    SetUid,
+    SetGid,
+    NewFd(FdKindTag),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum FdKindTag {
+    Event,
+    SignalFd,
+    EventPoll,
+    Inotify,
+    TimerFd,
+    UserFaultFd,
+    IoUring,
+    MemFd,
+    PidFd,
+    Bpf,
+}
+
+pub(super) fn handler_table() -> Vec<Handler> {
+    all_event_types()
+        .map(|(ty, info)| {
+            if Direction::of_type(ty) == Direction::Enter {
+                return if info.name == "procexit" {
+                    Handler::ProcExit
+                } else {
+                    Handler::Nothing
+                };
+            }
+            match info.name {
+                "clone" | "fork" | "vfork" | "clone3" => Handler::Clone,
+                "execve" | "execveat" => Handler::Execve,
+                "open" | "openat" | "openat2" | "creat" | "open_by_handle_at" => Handler::Open,
+                "close" => Handler::Close,
+                "dup" | "dup2" | "dup3" => Handler::Dup,
+                "socket" => Handler::Socket,
+                "connect" => Handler::Connect,
+                "accept" | "accept4" => Handler::Accept,
+                "bind" => Handler::Bind,
+                "pipe" | "pipe2" => Handler::Pipe,
+                "chdir" => Handler::Chdir,
+                "fchdir" => Handler::Fchdir,
+                "setuid" => Handler::SetUid,
+                "setgid" => Handler::SetGid,
+                "eventfd" | "eventfd2" => Handler::NewFd(FdKindTag::Event),
+                "signalfd" | "signalfd4" => Handler::NewFd(FdKindTag::SignalFd),
+                "epoll_create" | "epoll_create1" => Handler::NewFd(FdKindTag::EventPoll),
+                "inotify_init" | "inotify_init1" => Handler::NewFd(FdKindTag::Inotify),
+                "timerfd_create" => Handler::NewFd(FdKindTag::TimerFd),
+                "userfaultfd" => Handler::NewFd(FdKindTag::UserFaultFd),
+                "io_uring_setup" => Handler::NewFd(FdKindTag::IoUring),
+                "memfd_create" => Handler::NewFd(FdKindTag::MemFd),
+                "pidfd_open" | "pidfd_getfd" => Handler::NewFd(FdKindTag::PidFd),
+                "bpf" => Handler::NewFd(FdKindTag::Bpf),
+                _ => Handler::Nothing,
+            }
+        })
+        .collect()
+}
+
+pub(super) fn is_open_family(name: &str) -> bool {
+    matches!(
+        name,
+        "open" | "openat" | "openat2" | "creat" | "open_by_handle_at"
+    )
+}
+
+fn int(ev: &EventView<'_>, name: &str) -> Option<i64> {
+    ev.param_named(name)?.as_i64()
+}
+
+fn text(ev: &EventView<'_>, name: &str) -> Option<String> {
+    Some(String::from_utf8_lossy(ev.param_named(name)?.as_bytes_str()).into_owned())
+}
+
+fn list(ev: &EventView<'_>, name: &str) -> Option<Vec<String>> {
+    Some(split_nul(ev.param_named(name)?.bytes))
+}
+
+/// The value of the flag called `flag` in the names table of a parameter.
+fn flag_value(p: &Param<'_>, flag: &str) -> Option<u64> {
+    p.info
+        .names?
+        .iter()
+        .find(|(n, _)| *n == flag)
+        .map(|(_, v)| *v)
+}
+
+pub(super) fn event_fd(state: &State, ev: &EventView<'_>) -> Option<i64> {
+    let info = ev.info();
+    if info.flags & (ef::USES_FD | ef::CREATES_FD | ef::DESTROYS_FD) == 0 {
+        return None;
+    }
+    if ev.direction() == Direction::Exit && info.flags & ef::CREATES_FD != 0 {
+        if let Some(p) = ev.param(0) {
+            if matches!(p.ty(), crate::event::ParamType::Fd) {
+                return p.as_i64();
+            }
+        }
+    }
+    if let Some(fd) = int(ev, "fd") {
+        return Some(fd);
+    }
+    // A pipe's event refers to its second (write) end, as Falco shows it.
+    if let Some(fd) = int(ev, "fd2") {
+        return Some(fd);
+    }
+    let enter = state.enters.get(&(ev.tid as i64))?;
+    if enter.event_type.wrapping_add(1) == ev.event_type {
+        enter.fd
+    } else {
+        None
+    }
+}
+
+impl State {
+    /// Updates the state with one event. Call it on every event, in order,
+    /// before extracting fields of the event.
+    pub fn apply(&mut self, ev: &EventView<'_>) {
+        for d in std::mem::take(&mut self.deferred) {
+            match d {
+                Deferred::RemoveThread(tid) => {
+                    if self.threads.contains_key(&tid) {
+                        self.remove_thread(tid);
+                        self.purged += 1;
+                    }
+                }
+                Deferred::CloseFd { pid, fd } => {
+                    if let Some(t) = self.fds.get_mut(&pid) {
+                        t.remove(&fd);
+                    }
+                }
+            }
+        }
+        let tid = ev.tid as i64;
+        if let Some(t) = self.threads.get_mut(&tid) {
+            t.last_seen = ev.ts;
+        }
+        let handler = self
+            .handlers
+            .get(usize::from(ev.event_type))
+            .copied()
+            .unwrap_or(Handler::Nothing);
+        if ev.direction() == Direction::Enter {
+            self.remember_enter(ev);
+            if handler == Handler::ProcExit {
+                self.deferred.push(Deferred::RemoveThread(tid));
+            }
+            return;
+        }
+        let res = ev.res();
+        match handler {
+            Handler::Nothing | Handler::ProcExit => {}
+            Handler::Clone => self.on_clone(ev, res.unwrap_or(-1)),
+            Handler::Execve => {
+                if res == Some(0) {
+                    self.on_execve(ev)
+                }
+            }
+            Handler::Open => self.on_open(ev, res),
+            Handler::Close => {
+                if res.unwrap_or(-1) >= 0 {
+                    if let Some(fd) = event_fd(self, ev) {
+                        let pid = self.pid_of(tid);
+                        self.deferred.push(Deferred::CloseFd { pid, fd });
+                    }
+                }
+            }
+            Handler::Dup => self.on_dup(ev, res),
+            Handler::Socket => self.on_socket(ev, res),
+            Handler::Connect => self.on_connect(ev),
+            Handler::Accept => self.on_accept(ev, res),
+            Handler::Bind => self.on_bind(ev, res),
+            Handler::Pipe => {
+                if res.unwrap_or(-1) >= 0 {
+                    for name in ["fd1", "fd2"] {
+                        if let Some(fd) = int(ev, name) {
+                            self.set_fd(tid, fd, Fd::new(FdKind::Pipe, String::new()));
+                        }
+                    }
+                }
+            }
+            Handler::Chdir => {
+                if res == Some(0) {
+                    if let Some(path) = text(ev, "path") {
+                        if let Some(t) = self.threads.get_mut(&tid) {
+                            t.cwd = with_slash(resolve_path(&t.cwd, &path));
+                        }
+                    }
+                }
+            }
+            Handler::Fchdir => {
+                if res == Some(0) {
+                    let dir = event_fd(self, ev)
+                        .and_then(|fd| self.fd(tid, fd))
+                        .map(|f| f.name.clone());
+                    if let (Some(dir), Some(t)) = (dir, self.threads.get_mut(&tid)) {
+                        t.cwd = with_slash(dir);
+                    }
+                }
+            }
+            Handler::SetUid | Handler::SetGid => {
+                if res == Some(0) {
+                    let key = if handler == Handler::SetUid {
+                        "uid"
+                    } else {
+                        "gid"
+                    };
+                    let from_enter = self.enters.get(&tid).and_then(|e| e.uid);
+                    let id = int(ev, key).map(|v| v as u32).or(from_enter);
+                    if let (Some(id), Some(t)) = (id, self.threads.get_mut(&tid)) {
+                        if handler == Handler::SetUid {
+                            t.uid = id;
+                        } else {
+                            t.gid = id;
+                        }
+                    }
+                }
+            }
+            Handler::NewFd(tag) => {
+                if let Some(fd) = res.filter(|&r| r >= 0) {
+                    let kind = match tag {
+                        FdKindTag::Event => FdKind::Event,
+                        FdKindTag::SignalFd => FdKind::SignalFd,
+                        FdKindTag::EventPoll => FdKind::EventPoll,
+                        FdKindTag::Inotify => FdKind::Inotify,
+                        FdKindTag::TimerFd => FdKind::TimerFd,
+                        FdKindTag::UserFaultFd => FdKind::UserFaultFd,
+                        FdKindTag::IoUring => FdKind::IoUring,
+                        FdKindTag::MemFd => FdKind::MemFd,
+                        FdKindTag::PidFd => FdKind::PidFd,
+                        FdKindTag::Bpf => FdKind::Bpf,
+                    };
+                    let name = text(ev, "name").unwrap_or_default();
+                    self.set_fd(tid, fd, Fd::new(kind, name));
+                }
+            }
+        }
+    }
+
+    fn pid_of(&self, tid: i64) -> i64 {
+        self.threads.get(&tid).map(|t| t.pid).unwrap_or(tid)
+    }
+
+    fn set_fd(&mut self, tid: i64, fd: i64, f: Fd) {
+        let pid = self.pid_of(tid);
+        self.fds.entry(pid).or_default().insert(fd, f);
+    }
+
+    fn remember_enter(&mut self, ev: &EventView<'_>) {
+        let e = self.enters.entry(ev.tid as i64).or_default();
+        e.event_type = ev.event_type;
+        e.fd = int(ev, "fd");
+        e.dirfd = int(ev, "dirfd");
+        e.flags = ev
+            .param_named("flags")
+            .and_then(|p| p.as_u64())
+            .map(|v| v as u32);
+        e.uid = int(ev, "uid").or_else(|| int(ev, "gid")).map(|v| v as u32);
+        e.sock = match (int(ev, "domain"), int(ev, "type"), int(ev, "proto")) {
+            (Some(d), Some(t), Some(p)) => Some((d, t, p)),
+            _ => None,
+        };
+        e.name.clear();
+        for key in ["name", "filename", "pathname", "path"] {
+            if let Some(p) = ev.param_named(key) {
+                e.name.push_str(&String::from_utf8_lossy(p.as_bytes_str()));
+                break;
+            }
+        }
+    }
+
+    /// The enter event of this exit, if the thread's last enter matches.
+    fn matching_enter(&self, ev: &EventView<'_>) -> Option<&EnterInfo> {
+        let e = self.enters.get(&(ev.tid as i64))?;
+        (e.event_type.wrapping_add(1) == ev.event_type).then_some(e)
+    }
+
+    fn on_clone(&mut self, ev: &EventView<'_>, res: i64) {
+        let caller = ev.tid as i64;
+        let flags_param = ev.param_named("flags");
+        let flags = flags_param.and_then(|p| p.as_u64()).unwrap_or(0);
+        let thread_flag = flags_param
+            .and_then(|p| flag_value(&p, "CLONE_THREAD"))
+            .unwrap_or(0);
+        let is_thread = thread_flag != 0 && flags & thread_flag != 0;
+        let (child_tid, parent_tid) = match res {
+            0 => (caller, int(ev, "ptid").unwrap_or(-1)),
+            r if r > 0 => (r, caller),
+            _ => return,
+        };
+        if res > 0 && self.threads.contains_key(&child_tid) {
+            return;
+        }
+        let parent = self.threads.get(&parent_tid).cloned();
+        let parent_ids = parent.as_ref().map(|p| (p.uid, p.gid));
+        let mut t = Thread {
+            tid: child_tid,
+            comm: text(ev, "comm")
+                .or_else(|| text(ev, "exe"))
+                .unwrap_or_default(),
+            exe: text(ev, "exe").unwrap_or_default(),
+            args: list(ev, "args").unwrap_or_default(),
+            cwd: with_slash(text(ev, "cwd").unwrap_or_default()),
+            uid: int(ev, "uid")
+                .map(|v| v as u32)
+                .or(parent_ids.map(|p| p.0))
+                .unwrap_or(u32::MAX),
+            gid: int(ev, "gid")
+                .map(|v| v as u32)
+                .or(parent_ids.map(|p| p.1))
+                .unwrap_or(u32::MAX),
+            vtid: int(ev, "vtid").unwrap_or(-1),
+            vpid: int(ev, "vpid").unwrap_or(-1),
+            cgroups: list(ev, "cgroups").unwrap_or_default(),
+            last_seen: ev.ts,
+            loginuid: u32::MAX,
+            sid: -1,
+            vpgid: -1,
+            ..Thread::default()
+        };
+        if res == 0 {
+            t.pid = int(ev, "pid").unwrap_or(child_tid);
+            // A thread's parent is the thread that created it: in its own
+            // process (whose main thread stands for it here).
+            t.ptid = if is_thread {
+                t.pid
+            } else {
+                int(ev, "ptid").unwrap_or(-1)
+            };
+        } else {
+            let caller_pid = int(ev, "pid").unwrap_or(caller);
+            if is_thread {
+                t.pid = caller_pid;
+                t.ptid = caller;
+            } else {
+                t.pid = child_tid;
+                t.ptid = caller_pid;
+            }
+        }
+        if let Some(p) = &parent {
+            t.exepath = p.exepath.clone();
+            t.loginuid = p.loginuid;
+            t.sid = p.sid;
+            t.vpgid = p.vpgid;
+            t.tty = p.tty;
+            t.exe_writable = p.exe_writable;
+        }
+        t.container_id = if t.cgroups.is_empty() {
+            parent
+                .as_ref()
+                .map(|p| p.container_id.clone())
+                .unwrap_or_else(|| "host".into())
+        } else {
+            container_id_from_cgroups(&t.cgroups)
+        };
+        // A new process starts with a copy of its parent's fds; threads
+        // share the table by pid.
+        if t.pid == t.tid && !self.fds.contains_key(&t.pid) {
+            let parent_pid = parent.as_ref().map(|p| p.pid).unwrap_or(t.ptid);
+            if let Some(table) = self.fds.get(&parent_pid).cloned() {
+                self.fds.insert(t.pid, table);
+            }
+        }
+        self.insert_thread(t);
+    }
+
+    fn on_execve(&mut self, ev: &EventView<'_>) {
+        let tid = ev.tid as i64;
+        let enter_name = self
+            .matching_enter(ev)
+            .map(|e| e.name.clone())
+            .filter(|n| !n.is_empty());
+        let mut t = match self.threads.get(&tid) {
+            Some(t) => t.clone(),
+            None => {
+                // First seen at its execve: take what the parent knows.
+                let parent = int(ev, "ptid").and_then(|p| self.threads.get(&p));
+                Thread {
+                    tid,
+                    pid: tid,
+                    uid: parent.map(|p| p.uid).unwrap_or(u32::MAX),
+                    gid: parent.map(|p| p.gid).unwrap_or(u32::MAX),
+                    loginuid: parent.map(|p| p.loginuid).unwrap_or(u32::MAX),
+                    sid: parent.map(|p| p.sid).unwrap_or(-1),
+                    vpgid: -1,
+                    vtid: -1,
+                    vpid: -1,
+                    container_id: parent
+                        .map(|p| p.container_id.clone())
+                        .unwrap_or_else(|| "host".into()),
+                    ..Thread::default()
+                }
+            }
+        };
+        if let Some(v) = text(ev, "exe") {
+            t.exe = v;
+        }
+        if let Some(v) = list(ev, "args") {
+            t.args = v;
+        }
+        if let Some(v) = int(ev, "pid") {
+            t.pid = v;
+        }
+        if let Some(v) = int(ev, "ptid") {
+            t.ptid = v;
+        }
+        if let Some(v) = text(ev, "cwd") {
+            t.cwd = with_slash(v);
+        }
+        t.comm = text(ev, "comm")
+            .unwrap_or_else(|| t.exe.rsplit('/').next().unwrap_or(&t.exe).to_string());
+        if let Some(v) = list(ev, "cgroups") {
+            t.container_id = container_id_from_cgroups(&v);
+            t.cgroups = v;
+        }
+        if let Some(v) = int(ev, "tty") {
+            t.tty = v as u32;
+        }
+        if let Some(v) = int(ev, "vpgid") {
+            t.vpgid = v;
+        }
+        if let Some(v) = int(ev, "loginuid") {
+            t.loginuid = v as u32;
+        }
+        if let Some(v) = int(ev, "uid") {
+            t.uid = v as u32;
+        }
+        if let Some(v) = int(ev, "gid") {
+            t.gid = v as u32;
+        }
+        // Old drivers report neither the trusted path nor the enter
+        // filename: the path is then unknown (argv[0] is not a path).
+        t.exepath = text(ev, "trusted_exepath")
+            .filter(|s| !s.is_empty())
+            .or_else(|| enter_name.map(|n| resolve_path(&t.cwd, &n)))
+            .unwrap_or_default();
+        if let Some(flags) = ev.param_named("flags") {
+            if let (Some(v), Some(bit)) = (flags.as_u64(), flag_value(&flags, "PPM_EXE_WRITABLE")) {
+                t.exe_writable = v & bit != 0;
+            }
+        }
+        t.last_seen = ev.ts;
+        self.insert_thread(t);
+    }
+
+    fn on_open(&mut self, ev: &EventView<'_>, res: Option<i64>) {
+        let Some(fd) = res.filter(|&r| r >= 0) else {
+            return;
+        };
+        if let Some(f) = self.open_target(ev) {
+            self.set_fd(ev.tid as i64, fd, f);
+        }
+    }
+
+    /// The file an open-family exit event opened (or tried to open): the
+    /// path resolved against its directory fd or the working directory.
+    pub(super) fn open_target(&self, ev: &EventView<'_>) -> Option<Fd> {
+        let tid = ev.tid as i64;
+        let enter = self.matching_enter(ev);
+        let name = text(ev, "name")
+            .or_else(|| text(ev, "path"))
+            .or_else(|| enter.map(|e| e.name.clone()))?;
+        let flags_param = ev.param_named("flags");
+        let flags = flags_param
+            .and_then(|p| p.as_u64())
+            .map(|v| v as u32)
+            .or_else(|| enter.and_then(|e| e.flags))
+            .unwrap_or(0);
+        let dirfd = int(ev, "dirfd").or_else(|| enter.and_then(|e| e.dirfd));
+        let base = match dirfd {
+            Some(d) if d != -100 => self.fd(tid, d).map(|f| f.name.clone()),
+            _ => None,
+        };
+        let cwd = self
+            .threads
+            .get(&tid)
+            .map(|t| t.cwd.as_str())
+            .unwrap_or("/");
+        let full = if name.is_empty() {
+            name
+        } else {
+            resolve_path(base.as_deref().unwrap_or(cwd), &name)
+        };
+        // PPM_O_DIRECTORY (bit 10) in the PPM flag encoding.
+        let is_dir = flags & (1 << 10) != 0;
+        let kind = if is_dir {
+            FdKind::Directory
+        } else {
+            FdKind::File
+        };
+        Some(Fd {
+            kind,
+            name: full,
+            open_flags: flags,
+            server_side: false,
+            sock_type: 0,
+            sock_proto: 0,
+        })
+    }
+
+    fn on_dup(&mut self, ev: &EventView<'_>, res: Option<i64>) {
+        let Some(newfd) = res.filter(|&r| r >= 0) else {
+            return;
+        };
+        let tid = ev.tid as i64;
+        let old = int(ev, "oldfd").or_else(|| self.matching_enter(ev).and_then(|e| e.fd));
+        if let Some(f) = old.and_then(|o| self.fd(tid, o)).cloned() {
+            self.set_fd(tid, newfd, f);
+        }
+    }
+
+    fn on_socket(&mut self, ev: &EventView<'_>, res: Option<i64>) {
+        let Some(fd) = res.filter(|&r| r >= 0) else {
+            return;
+        };
+        let tid = ev.tid as i64;
+        let enter_sock = self.matching_enter(ev).and_then(|e| e.sock);
+        let domain = int(ev, "domain").or(enter_sock.map(|s| s.0));
+        let ty = int(ev, "type").or(enter_sock.map(|s| s.1));
+        let proto = int(ev, "proto").or(enter_sock.map(|s| s.2));
+        // The transport shows only once the socket is used, as in Falco.
+        let l4proto = l4::UNKNOWN;
+        let unspecified4 = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        let unspecified6 = IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+        let kind = match domain.map(|d| d as u8) {
+            Some(AF_INET) => FdKind::Ipv4Server {
+                ip: unspecified4,
+                port: 0,
+                l4proto,
+            },
+            Some(AF_INET6) => FdKind::Ipv6Server {
+                ip: unspecified6,
+                port: 0,
+                l4proto,
+            },
+            Some(AF_UNIX) => FdKind::Unix,
+            Some(16) => FdKind::Netlink,
+            _ => FdKind::Unknown,
+        };
+        let mut f = Fd::new(kind, String::new());
+        f.sock_type = ty.unwrap_or(0) as u8;
+        f.sock_proto = proto.unwrap_or(0) as u8;
+        self.set_fd(tid, fd, f);
+    }
+
+    /// The transport of a socket being used: known, else from socket(2).
+    fn used_l4(&self, tid: i64, fd: i64) -> (u8, u8, u8) {
+        match self.fd(tid, fd) {
+            Some(f) => {
+                let known = f.l4proto().filter(|&p| p != l4::UNKNOWN);
+                (
+                    known.unwrap_or_else(|| fd::l4_from_socket(f.sock_type, f.sock_proto)),
+                    f.sock_type,
+                    f.sock_proto,
+                )
+            }
+            None => (l4::TCP, 1, 0),
+        }
+    }
+
+    /// The socket fd a tuple describes, keeping what is known of `fd`.
+    pub(super) fn fd_from_tuple(&self, tid: i64, fd: i64, tuple: SockTuple<'_>) -> Option<Fd> {
+        let (l4proto, sock_type, sock_proto) = self.used_l4(tid, fd);
+        let mut f = match tuple {
+            SockTuple::Inet {
+                src,
+                sport,
+                dst,
+                dport,
+            } => {
+                let name = fd::tuple_name(src, sport, dst, dport);
+                let kind = if src.is_ipv4() {
+                    FdKind::Ipv4 {
+                        sip: src,
+                        sport,
+                        dip: dst,
+                        dport,
+                        l4proto,
+                    }
+                } else {
+                    FdKind::Ipv6 {
+                        sip: src,
+                        sport,
+                        dip: dst,
+                        dport,
+                        l4proto,
+                    }
+                };
+                Fd::new(kind, name)
+            }
+            SockTuple::Unix { src, dst, path } => Fd::new(
+                FdKind::Unix,
+                format!("{src:x}->{dst:x} {}", String::from_utf8_lossy(path)),
+            ),
+            SockTuple::Other(_) => return None,
+        };
+        f.sock_type = sock_type;
+        f.sock_proto = sock_proto;
+        Some(f)
+    }
+
+    fn update_socket_from_tuple(&mut self, tid: i64, fd: i64, tuple: SockTuple<'_>) {
+        if let Some(f) = self.fd_from_tuple(tid, fd, tuple) {
+            self.set_fd(tid, fd, f);
+        }
+    }
+
+    fn on_connect(&mut self, ev: &EventView<'_>) {
+        let tid = ev.tid as i64;
+        // A failed connect leaves the socket as it was (in progress counts
+        // as connecting).
+        if ev.res().is_some_and(|r| r < 0 && r != -115) {
+            return;
+        }
+        let Some(fd) = event_fd(self, ev) else { return };
+        if let Some(tuple) = ev.param_named("tuple").and_then(|p| p.as_socktuple()) {
+            self.update_socket_from_tuple(tid, fd, tuple);
+        }
+    }
+
+    fn on_accept(&mut self, ev: &EventView<'_>, res: Option<i64>) {
+        let Some(fd) = res.filter(|&r| r >= 0) else {
+            return;
+        };
+        let tid = ev.tid as i64;
+        if let Some(tuple) = ev.param_named("tuple").and_then(|p| p.as_socktuple()) {
+            self.update_socket_from_tuple(tid, fd, tuple);
+            let pid = self.pid_of(tid);
+            if let Some(f) = self.fds.get_mut(&pid).and_then(|t| t.get_mut(&fd)) {
+                f.server_side = true;
+            }
+        }
+    }
+
+    fn on_bind(&mut self, ev: &EventView<'_>, res: Option<i64>) {
+        if res != Some(0) {
+            return;
+        }
+        let tid = ev.tid as i64;
+        let Some(fd) = event_fd(self, ev) else { return };
+        // Binding to a port makes a server whose transport then shows;
+        // binding to port 0 (a client choosing its address) does not.
+        let addr = ev.param_named("addr").and_then(|p| p.as_sockaddr());
+        let (mut l4proto, sock_type, sock_proto) = self.used_l4(tid, fd);
+        if matches!(addr, Some(SockAddr::Inet(_, 0))) {
+            l4proto = self
+                .fd(tid, fd)
+                .and_then(|f| f.l4proto())
+                .unwrap_or(l4::UNKNOWN);
+        }
+        let mut f = match addr {
+            Some(SockAddr::Inet(ip, port)) => {
+                let kind = if ip.is_ipv4() {
+                    FdKind::Ipv4Server { ip, port, l4proto }
+                } else {
+                    FdKind::Ipv6Server { ip, port, l4proto }
+                };
+                Fd::new(kind, format!("{ip}:{port}"))
+            }
+            Some(SockAddr::Unix(path)) => {
+                Fd::new(FdKind::Unix, String::from_utf8_lossy(path).into_owned())
+            }
+            _ => return,
+        };
+        f.sock_type = sock_type;
+        f.sock_proto = sock_proto;
+        self.set_fd(tid, fd, f);
+    }
+}

@@ -1,0 +1,431 @@
+//! System state rebuilt from events, like Falco's: a thread table, one fd
+//! table per process, and the user and group names. Seeded from a
+//! capture's tables (or a /proc scan on a live system), then kept current
+//! by [`State::apply`] on every event.
+//!
+//! Memory is bounded: a thread that exits is purged (at the next event, so
+//! the exit event itself still sees it) with its process's fds when it was
+//! the last thread; and the table holds at most `max_threads` threads,
+//! evicting the least recently seen one and counting it.
+
+pub mod fd;
+pub mod procfs;
+pub mod thread;
+pub mod users;
+
+mod apply;
+
+use crate::event::render::Resolver;
+use crate::scap::{Capture, FdEntry, FdInfo, ProcEntry};
+pub use fd::{Fd, FdKind};
+use std::collections::HashMap;
+pub use thread::Thread;
+pub use users::Users;
+
+/// Default limit of the thread table.
+pub const DEFAULT_MAX_THREADS: usize = 131_072;
+
+/// What an enter event said that its exit event may need (old layouts
+/// put the path, flags or fd of a syscall only in the enter event).
+#[derive(Debug, Default, Clone)]
+struct EnterInfo {
+    event_type: u16,
+    fd: Option<i64>,
+    dirfd: Option<i64>,
+    name: String,
+    flags: Option<u32>,
+    uid: Option<u32>,
+    /// domain, type, protocol of a socket enter event.
+    sock: Option<(i64, i64, i64)>,
+}
+
+/// State changes that wait for the next event, so the event that causes
+/// them still sees the old state (the exit of `close` still shows the fd).
+#[derive(Debug, Clone, Copy)]
+enum Deferred {
+    RemoveThread(i64),
+    CloseFd { pid: i64, fd: i64 },
+}
+
+#[derive(Debug)]
+pub struct State {
+    threads: HashMap<i64, Thread>,
+    /// Fd tables by process id: threads of a process share one.
+    fds: HashMap<i64, HashMap<i64, Fd>>,
+    enters: HashMap<i64, EnterInfo>,
+    deferred: Vec<Deferred>,
+    handlers: Vec<apply::Handler>,
+    pub users: Users,
+    pub max_threads: usize,
+    /// Threads dropped because the table was full.
+    pub evicted: u64,
+    /// Threads removed because they exited.
+    pub purged: u64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State::new()
+    }
+}
+
+impl State {
+    pub fn new() -> State {
+        State {
+            threads: HashMap::new(),
+            fds: HashMap::new(),
+            enters: HashMap::new(),
+            deferred: Vec::new(),
+            handlers: apply::handler_table(),
+            users: Users::default(),
+            max_threads: DEFAULT_MAX_THREADS,
+            evicted: 0,
+            purged: 0,
+        }
+    }
+
+    /// A state seeded from a capture's process, fd and user tables.
+    pub fn from_capture(cap: &Capture) -> State {
+        let mut s = State::new();
+        for p in &cap.processes {
+            s.insert_thread(thread_from_proc(p));
+        }
+        for f in &cap.fds {
+            s.seed_fd(f);
+        }
+        s.users = Users::from_capture(&cap.users, &cap.groups);
+        s
+    }
+
+    fn seed_fd(&mut self, f: &FdEntry) {
+        let pid = self.threads.get(&f.tid).map(|t| t.pid).unwrap_or(f.tid);
+        let fd = fd_from_entry(f);
+        self.fds.entry(pid).or_default().insert(f.fd, fd);
+    }
+
+    pub fn thread(&self, tid: i64) -> Option<&Thread> {
+        self.threads.get(&tid)
+    }
+
+    pub fn thread_count(&self) -> usize {
+        self.threads.len()
+    }
+
+    pub fn threads(&self) -> impl Iterator<Item = &Thread> {
+        self.threads.values()
+    }
+
+    /// The parent of a thread (by its ptid).
+    pub fn parent(&self, t: &Thread) -> Option<&Thread> {
+        if t.ptid == t.tid || t.ptid <= 0 {
+            return None;
+        }
+        self.threads.get(&t.ptid)
+    }
+
+    /// The main thread of a thread's process (the thread itself when the
+    /// main thread is unknown).
+    pub fn main_thread<'s>(&'s self, t: &'s Thread) -> &'s Thread {
+        if t.tid == t.pid {
+            return t;
+        }
+        self.threads.get(&t.pid).unwrap_or(t)
+    }
+
+    /// Ancestor processes of a thread's process, nearest first, stopping
+    /// at loops.
+    pub fn ancestors<'s>(&'s self, t: &'s Thread) -> impl Iterator<Item = &'s Thread> + 's {
+        let start = self.main_thread(t);
+        let mut cur = Some(start);
+        let mut steps = 0usize;
+        std::iter::from_fn(move || {
+            let next = self.main_thread(self.parent(cur?)?);
+            steps += 1;
+            if steps > 64 || next.tid == start.tid {
+                return None;
+            }
+            cur = Some(next);
+            Some(next)
+        })
+    }
+
+    /// The fd `fd` of the process thread `tid` belongs to.
+    pub fn fd(&self, tid: i64, fd: i64) -> Option<&Fd> {
+        let pid = self.threads.get(&tid).map(|t| t.pid).unwrap_or(tid);
+        self.fds.get(&pid)?.get(&fd)
+    }
+
+    pub fn fds_of(&self, pid: i64) -> Option<&HashMap<i64, Fd>> {
+        self.fds.get(&pid)
+    }
+
+    pub fn insert_thread(&mut self, t: Thread) {
+        if !self.threads.contains_key(&t.tid) && self.threads.len() >= self.max_threads {
+            self.evict_one();
+        }
+        self.threads.insert(t.tid, t);
+    }
+
+    fn evict_one(&mut self) {
+        let oldest = self
+            .threads
+            .values()
+            .min_by_key(|t| t.last_seen)
+            .map(|t| t.tid);
+        if let Some(tid) = oldest {
+            self.remove_thread(tid);
+            self.evicted += 1;
+        }
+    }
+
+    fn remove_thread(&mut self, tid: i64) {
+        if let Some(t) = self.threads.remove(&tid) {
+            self.enters.remove(&tid);
+            let others = self.threads.values().any(|o| o.pid == t.pid);
+            if !others {
+                self.fds.remove(&t.pid);
+            }
+        }
+    }
+
+    /// The fd an event refers to: the new fd of a successful fd-creating
+    /// exit, else its `fd` parameter, else the `fd` of its enter event.
+    pub fn event_fd(&self, ev: &crate::event::EventView<'_>) -> Option<i64> {
+        apply::event_fd(self, ev)
+    }
+
+    /// The fd an event refers to with what the state knows of it. A failed
+    /// open has fd -1 and the file it tried to open, so rules can match the
+    /// path of failed opens as Falco's do.
+    pub fn event_fd_info(
+        &self,
+        ev: &crate::event::EventView<'_>,
+    ) -> Option<(i64, std::borrow::Cow<'_, Fd>)> {
+        use crate::event::table::Direction;
+        if ev.direction() == Direction::Exit && apply::is_open_family(ev.info().name) {
+            if let Some(r) = ev.res().filter(|&r| r < 0) {
+                let _ = r;
+                return self
+                    .open_target(ev)
+                    .map(|f| (-1, std::borrow::Cow::Owned(f)));
+            }
+        }
+        let n = self.event_fd(ev)?;
+        // A failed connect shows the tuple it tried, without keeping it.
+        if ev.direction() == Direction::Exit
+            && ev.info().name == "connect"
+            && ev.res().is_some_and(|r| r < 0 && r != -115)
+        {
+            if let Some(t) = ev.param_named("tuple").and_then(|p| p.as_socktuple()) {
+                if let Some(f) = self.fd_from_tuple(ev.tid as i64, n, t) {
+                    return Some((n, std::borrow::Cow::Owned(f)));
+                }
+            }
+        }
+        Some((n, std::borrow::Cow::Borrowed(self.fd(ev.tid as i64, n)?)))
+    }
+
+    /// A resolver for rendering parameters of an event of thread `tid`.
+    pub fn resolver(&self, tid: i64) -> StateResolver<'_> {
+        StateResolver { state: self, tid }
+    }
+}
+
+/// Renders fds and pids with the names the state knows.
+pub struct StateResolver<'s> {
+    state: &'s State,
+    tid: i64,
+}
+
+impl Resolver for StateResolver<'_> {
+    fn fd_label(&self, fd: i64) -> Option<(String, String)> {
+        let f = self.state.fd(self.tid, fd)?;
+        let mut label = f.typechar().to_string();
+        if let Some(letter) = f.l4proto().and_then(fd::l4proto_letter) {
+            label.push(letter);
+        }
+        Some((label, f.name.clone()))
+    }
+    fn comm_of(&self, tid: i64) -> Option<String> {
+        Some(self.state.thread(tid)?.comm.clone())
+    }
+}
+
+/// Adds the trailing '/' Falco keeps on working directories.
+pub(crate) fn with_slash(mut dir: String) -> String {
+    if !dir.ends_with('/') {
+        dir.push('/');
+    }
+    dir
+}
+
+fn thread_from_proc(p: &ProcEntry) -> Thread {
+    Thread {
+        tid: p.tid,
+        pid: p.pid,
+        ptid: p.ptid,
+        sid: p.sid,
+        vpgid: p.vpgid,
+        comm: p.comm.clone(),
+        exe: p.exe.clone(),
+        exepath: p.exepath.clone(),
+        args: p.args.clone(),
+        cwd: with_slash(p.cwd.clone()),
+        uid: p.uid,
+        gid: p.gid,
+        loginuid: p.loginuid,
+        tty: p.tty,
+        vtid: p.vtid,
+        vpid: p.vpid,
+        exe_writable: p.exe_writable,
+        container_id: thread::container_id_from_cgroups(&p.cgroups),
+        cgroups: p.cgroups.clone(),
+        last_seen: 0,
+    }
+}
+
+fn fd_from_entry(f: &FdEntry) -> Fd {
+    use crate::scap::tables::fd_type as t;
+    match &f.info {
+        FdInfo::Ipv4Sock {
+            sip,
+            dip,
+            sport,
+            dport,
+            l4proto,
+        } => Fd::new(
+            FdKind::Ipv4 {
+                sip: *sip,
+                sport: *sport,
+                dip: *dip,
+                dport: *dport,
+                l4proto: *l4proto,
+            },
+            fd::tuple_name(*sip, *sport, *dip, *dport),
+        ),
+        FdInfo::Ipv6Sock {
+            sip,
+            dip,
+            sport,
+            dport,
+            l4proto,
+        } => Fd::new(
+            FdKind::Ipv6 {
+                sip: *sip,
+                sport: *sport,
+                dip: *dip,
+                dport: *dport,
+                l4proto: *l4proto,
+            },
+            fd::tuple_name(*sip, *sport, *dip, *dport),
+        ),
+        FdInfo::Ipv4ServSock { ip, port, l4proto } => Fd::new(
+            FdKind::Ipv4Server {
+                ip: *ip,
+                port: *port,
+                l4proto: *l4proto,
+            },
+            format!("{ip}:{port}"),
+        ),
+        FdInfo::Ipv6ServSock { ip, port, l4proto } => Fd::new(
+            FdKind::Ipv6Server {
+                ip: *ip,
+                port: *port,
+                l4proto: *l4proto,
+            },
+            format!("{ip}:{port}"),
+        ),
+        FdInfo::UnixSock { name, .. } => Fd::new(FdKind::Unix, name.clone()),
+        FdInfo::File {
+            open_flags, name, ..
+        } => Fd {
+            kind: FdKind::File,
+            name: name.clone(),
+            open_flags: *open_flags,
+            server_side: false,
+            sock_type: 0,
+            sock_proto: 0,
+        },
+        FdInfo::Named { name } => {
+            let kind = match f.fd_type {
+                t::FILE => FdKind::File,
+                t::DIRECTORY => FdKind::Directory,
+                t::FIFO => FdKind::Pipe,
+                t::EVENT => FdKind::Event,
+                t::SIGNALFD => FdKind::SignalFd,
+                t::EVENTPOLL => FdKind::EventPoll,
+                t::INOTIFY => FdKind::Inotify,
+                t::TIMERFD => FdKind::TimerFd,
+                t::NETLINK => FdKind::Netlink,
+                t::BPF => FdKind::Bpf,
+                t::USERFAULTFD => FdKind::UserFaultFd,
+                t::IOURING => FdKind::IoUring,
+                t::MEMFD => FdKind::MemFd,
+                t::PIDFD => FdKind::PidFd,
+                _ => FdKind::Unknown,
+            };
+            Fd::new(kind, name.clone())
+        }
+    }
+}
+
+/// Joins a possibly relative path to a directory and removes `.`, `..`
+/// and repeated slashes, as Falco shows file names.
+pub fn resolve_path(dir: &str, path: &str) -> String {
+    let joined;
+    let full = if path.starts_with('/') {
+        path
+    } else {
+        joined = format!("{dir}/{path}");
+        &joined
+    };
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in full.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    let mut out = String::with_capacity(full.len());
+    for p in &parts {
+        out.push('/');
+        out.push_str(p);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_relative_paths() {
+        assert_eq!(resolve_path("/home/u/", "a/../b/./c"), "/home/u/b/c");
+        assert_eq!(resolve_path("/x", "/etc//passwd"), "/etc/passwd");
+        assert_eq!(resolve_path("/", ".."), "/");
+    }
+
+    #[test]
+    fn evicts_oldest_thread_when_full() {
+        let mut s = State::new();
+        s.max_threads = 2;
+        for tid in 1..=3 {
+            s.insert_thread(Thread {
+                tid,
+                pid: tid,
+                last_seen: tid as u64,
+                ..Thread::default()
+            });
+        }
+        assert_eq!(s.thread_count(), 2);
+        assert_eq!(s.evicted, 1);
+        assert!(s.thread(1).is_none());
+        assert!(s.thread(3).is_some());
+    }
+}

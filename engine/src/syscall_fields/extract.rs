@@ -1,0 +1,455 @@
+//! Extraction of each field from an event and the state.
+
+use super::{Arg, Field, SyscallEvent};
+use crate::event::render::{errno_name, render_param, render_param_resolved};
+use crate::event::table::{flags as ef, Direction};
+use crate::event::ParamType;
+use crate::field::Value;
+use crate::state::{Fd, FdKind, Thread};
+use std::borrow::Cow;
+use std::net::IpAddr;
+
+fn s<'e>(v: &'e str) -> Value<'e> {
+    Value::Str(Cow::Borrowed(v))
+}
+
+fn owned<'e>(v: String) -> Value<'e> {
+    Value::Str(Cow::Owned(v))
+}
+
+/// A string field of a borrowed or owned fd, borrowing when it can.
+fn cow_str<'e>(f: Cow<'e, Fd>, get: impl Fn(&Fd) -> &String) -> Value<'e> {
+    match f {
+        Cow::Borrowed(b) => Value::Str(Cow::Borrowed(get(b).as_str())),
+        Cow::Owned(o) => Value::Str(Cow::Owned(get(&o).clone())),
+    }
+}
+
+/// `HH:MM:SS.nnnnnnnnn` of a nanosecond epoch timestamp, in UTC.
+pub fn format_time(ts: u64) -> String {
+    let secs = ts / 1_000_000_000;
+    let nanos = ts % 1_000_000_000;
+    let day = secs % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:09}",
+        day / 3600,
+        (day / 60) % 60,
+        day % 60,
+        nanos
+    )
+}
+
+fn category_name(category: u32) -> &'static str {
+    match category & 0x3f {
+        1 => "other",
+        2 => "file",
+        3 => "net",
+        4 => "IPC",
+        5 => "memory",
+        6 => "process",
+        7 => "sleep",
+        8 => "system",
+        9 => "signal",
+        10 => "user",
+        11 => "time",
+        12 => "processing",
+        32 => "IO_read",
+        33 => "IO_write",
+        34 => "IO_other",
+        _ => "unknown",
+    }
+}
+
+fn is_open_family(name: &str) -> bool {
+    matches!(
+        name,
+        "open" | "openat" | "openat2" | "open_by_handle_at" | "creat"
+    )
+}
+
+/// Open flags of an open-family exit event (PPM encoding), from the
+/// event or else from the fd it created.
+fn open_flags(ev: &SyscallEvent<'_>) -> Option<u32> {
+    let v = ev.event;
+    if v.direction() != Direction::Exit || !is_open_family(v.name()) {
+        return None;
+    }
+    if v.name() == "creat" {
+        return Some(0b10 | 0b100);
+    }
+    if let Some(f) = v.param_named("flags").and_then(|p| p.as_u64()) {
+        return Some(f as u32);
+    }
+    let fd = ev.state.event_fd(v)?;
+    Some(ev.state.fd(v.tid as i64, fd)?.open_flags)
+}
+
+/// (client ip, client port, server ip, server port) of a socket fd.
+fn endpoints(fd: &Fd) -> Option<(Option<IpAddr>, u16, IpAddr, u16)> {
+    match fd.kind {
+        FdKind::Ipv4 {
+            sip,
+            sport,
+            dip,
+            dport,
+            ..
+        }
+        | FdKind::Ipv6 {
+            sip,
+            sport,
+            dip,
+            dport,
+            ..
+        } => Some((Some(sip), sport, dip, dport)),
+        // A socket neither bound nor connected has no endpoint yet.
+        FdKind::Ipv4Server { port: 0, .. } | FdKind::Ipv6Server { port: 0, .. } => None,
+        FdKind::Ipv4Server { ip, port, .. } | FdKind::Ipv6Server { ip, port, .. } => {
+            Some((None, 0, ip, port))
+        }
+        _ => None,
+    }
+}
+
+pub(super) fn extract<'e>(
+    field: Field,
+    arg: Option<&Arg>,
+    ev: &SyscallEvent<'e>,
+    out: &mut Vec<Value<'e>>,
+) {
+    let v: &'e crate::event::EventView<'e> = ev.event;
+    let state = ev.state;
+    let tid = v.tid as i64;
+    let thread: Option<&'e Thread> = state.thread(tid);
+    // A failed open (fd -1) names the file it tried, its directory and
+    // type letter, but no fd type (as Falco shows it).
+    let fd_info = || {
+        state.event_fd_info(v).filter(|(n, _)| {
+            *n >= 0
+                || matches!(
+                    field,
+                    Field::FdName | Field::FdDirectory | Field::FdTypechar
+                )
+        })
+    };
+    let fd_num = || match state.event_fd_info(v) {
+        Some((n, _)) => Some(n),
+        None => state.event_fd(v),
+    };
+    let parent = || thread.and_then(|t| state.parent(t));
+    match field {
+        Field::EvtNum => out.push(Value::Uint(v.num)),
+        Field::EvtTime => out.push(owned(format_time(v.ts))),
+        Field::EvtRawTime => out.push(Value::Uint(v.ts)),
+        Field::EvtType => out.push(s(v.type_name())),
+        Field::EvtDir => out.push(s(v.direction().symbol())),
+        Field::EvtCpu => out.push(Value::Uint(u64::from(v.cpu))),
+        Field::EvtCategory => out.push(s(category_name(v.info().category))),
+        Field::EvtRawRes => {
+            if let Some(r) = v.res() {
+                out.push(Value::Int(r))
+            }
+        }
+        Field::EvtRes => {
+            if let Some(r) = v.res() {
+                if r >= 0 {
+                    out.push(s("SUCCESS"));
+                } else {
+                    out.push(match errno_name(-r) {
+                        Some(n) => s(n),
+                        None => owned(r.to_string()),
+                    });
+                }
+            }
+        }
+        Field::EvtFailed => {
+            out.push(Value::Bool(v.res().is_some_and(|r| r < 0)));
+        }
+        Field::EvtIsOpenRead | Field::EvtIsOpenWrite | Field::EvtIsOpenExec => {
+            let flags = open_flags(ev);
+            let b = match (field, flags) {
+                (_, None) => false,
+                (Field::EvtIsOpenRead, Some(f)) => f & 1 != 0,
+                (Field::EvtIsOpenWrite, Some(f)) => f & 2 != 0,
+                (_, Some(f)) => {
+                    // O_CREAT or O_TMPFILE with an execute bit in the mode.
+                    let mode = v.param_named("mode").and_then(|p| p.as_u64()).unwrap_or(0);
+                    f & ((1 << 2) | (1 << 13)) != 0 && mode & 0o111 != 0
+                }
+            };
+            out.push(Value::Bool(b));
+        }
+        Field::EvtArg | Field::EvtArgIndex | Field::EvtRawArg => {
+            let p = match arg {
+                Some(Arg::Name(n)) => v.param_named(n),
+                Some(Arg::Index(i)) => v.param(*i),
+                None => None,
+            };
+            let Some(p) = p else { return };
+            if field == Field::EvtRawArg {
+                let ty = p.ty();
+                if ty.is_numeric() {
+                    out.push(if ty.is_signed() {
+                        Value::Int(p.as_i64().unwrap_or(0))
+                    } else {
+                        Value::Uint(p.as_u64().unwrap_or(0))
+                    });
+                } else if ty == ParamType::ByteBuf {
+                    out.push(Value::Bytes(Cow::Borrowed(p.bytes)));
+                } else {
+                    out.push(Value::Str(String::from_utf8_lossy(p.as_bytes_str())));
+                }
+            } else {
+                let mut text = String::new();
+                render_param_resolved(&p, &state.resolver(tid), &mut text);
+                out.push(owned(text));
+            }
+        }
+        Field::EvtArgs => {
+            let mut text = String::new();
+            // Generic events stand for a syscall by name; their two ids
+            // are not arguments of that syscall.
+            if v.info().name == "syscall" {
+                out.push(owned(text));
+                return;
+            }
+            let r = state.resolver(tid);
+            for (i, p) in v.params().enumerate() {
+                if i > 0 {
+                    text.push(' ');
+                }
+                text.push_str(p.name());
+                text.push('=');
+                render_param(&p, &r, &mut text);
+            }
+            out.push(owned(text));
+        }
+        Field::EvtBuffer => {
+            if v.has_flag(ef::READS_FROM_FD | ef::WRITES_TO_FD) {
+                if let Some(p) = v.param_named("data") {
+                    out.push(Value::Bytes(Cow::Borrowed(p.bytes)));
+                }
+            }
+        }
+        Field::ProcName => thread.into_iter().for_each(|t| out.push(s(&t.comm))),
+        Field::ProcExe => thread.into_iter().for_each(|t| out.push(s(&t.exe))),
+        Field::ProcExepath => thread.into_iter().for_each(|t| out.push(s(&t.exepath))),
+        Field::ProcCmdline => thread
+            .into_iter()
+            .for_each(|t| out.push(owned(t.cmdline()))),
+        Field::ProcArgs => thread
+            .into_iter()
+            .for_each(|t| out.push(owned(t.args_joined()))),
+        Field::ProcPid => {
+            // A thread the state never saw created is taken as its own process.
+            out.push(Value::Int(thread.map(|t| t.pid).unwrap_or(tid)))
+        }
+        Field::ProcPpid => {
+            if let Some(t) = thread {
+                let main = state.main_thread(t);
+                match state.parent(main) {
+                    Some(p) => out.push(Value::Int(p.pid)),
+                    None => out.push(Value::Int(main.ptid)),
+                }
+            }
+        }
+        Field::ProcPname => parent().into_iter().for_each(|p| out.push(s(&p.comm))),
+        Field::ProcPcmdline => parent()
+            .into_iter()
+            .for_each(|p| out.push(owned(p.cmdline()))),
+        Field::ProcPexe => parent().into_iter().for_each(|p| out.push(s(&p.exe))),
+        Field::ProcPexepath => parent().into_iter().for_each(|p| out.push(s(&p.exepath))),
+        Field::ProcAname | Field::ProcApid => {
+            let Some(t) = thread else { return };
+            let push = |a: &'e Thread, out: &mut Vec<Value<'e>>| {
+                out.push(if field == Field::ProcAname {
+                    s(&a.comm)
+                } else {
+                    Value::Int(a.pid)
+                })
+            };
+            match arg {
+                Some(Arg::Index(0)) => push(t, out),
+                Some(Arg::Index(n)) => {
+                    if let Some(a) = state.ancestors(t).nth(n - 1) {
+                        push(a, out)
+                    }
+                }
+                _ => state.ancestors(t).for_each(|a| push(a, out)),
+            }
+        }
+        Field::ProcCwd => thread.into_iter().for_each(|t| out.push(s(&t.cwd))),
+        Field::ProcTty => thread
+            .into_iter()
+            .for_each(|t| out.push(Value::Uint(u64::from(t.tty)))),
+        Field::ProcSid => thread.into_iter().for_each(|t| out.push(Value::Int(t.sid))),
+        Field::ProcVpgid => thread
+            .into_iter()
+            .for_each(|t| out.push(Value::Int(t.vpgid))),
+        Field::ProcIsExeWritable => thread
+            .into_iter()
+            .for_each(|t| out.push(Value::Bool(t.exe_writable))),
+        Field::ProcVpid => thread
+            .filter(|t| t.vpid >= 0)
+            .into_iter()
+            .for_each(|t| out.push(Value::Int(t.vpid))),
+        Field::ThreadTid => out.push(Value::Int(tid)),
+        Field::ThreadVtid => thread
+            .filter(|t| t.vtid >= 0)
+            .into_iter()
+            .for_each(|t| out.push(Value::Int(t.vtid))),
+        Field::UserName => {
+            if let Some(t) = thread {
+                if let Some(n) = state.users.user_name(t.uid) {
+                    out.push(s(n))
+                }
+            }
+        }
+        Field::UserUid => thread
+            .into_iter()
+            .for_each(|t| out.push(Value::Uint(u64::from(t.uid)))),
+        Field::UserLoginUid => thread
+            .into_iter()
+            .for_each(|t| out.push(Value::Int(i64::from(t.loginuid as i32)))),
+        Field::UserLoginName => {
+            if let Some(n) = thread
+                .filter(|t| t.loginuid != u32::MAX)
+                .and_then(|t| state.users.user_name(t.loginuid))
+            {
+                out.push(s(n))
+            }
+        }
+        Field::UserHomedir => {
+            if let Some(n) = thread.and_then(|t| state.users.home(t.uid)) {
+                out.push(s(n))
+            }
+        }
+        Field::GroupName => {
+            if let Some(n) = thread.and_then(|t| state.users.group_name(t.gid)) {
+                out.push(s(n))
+            }
+        }
+        Field::GroupGid => thread
+            .into_iter()
+            .for_each(|t| out.push(Value::Uint(u64::from(t.gid)))),
+        Field::FdNum => fd_num().into_iter().for_each(|n| out.push(Value::Int(n))),
+        Field::FdName => {
+            if let Some((_, f)) = fd_info() {
+                out.push(cow_str(f, |f| &f.name))
+            }
+        }
+        Field::FdDirectory | Field::FdFilename => {
+            let Some((_, f)) = fd_info() else { return };
+            match f.kind {
+                FdKind::Directory if field == Field::FdDirectory => out.push(owned(f.name.clone())),
+                FdKind::File => {
+                    let (dir, file) = match f.name.rfind('/') {
+                        Some(0) => ("/", &f.name[1..]),
+                        Some(i) => (&f.name[..i], &f.name[i + 1..]),
+                        None => ("", f.name.as_str()),
+                    };
+                    out.push(owned(
+                        if field == Field::FdDirectory {
+                            dir
+                        } else {
+                            file
+                        }
+                        .to_string(),
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Field::FdTypechar => fd_info()
+            .into_iter()
+            .for_each(|(_, f)| out.push(owned(f.typechar().to_string()))),
+        Field::FdType => fd_info()
+            .into_iter()
+            .for_each(|(_, f)| out.push(s(f.type_name()))),
+        Field::FdSip
+        | Field::FdCip
+        | Field::FdSport
+        | Field::FdCport
+        | Field::FdLip
+        | Field::FdRip
+        | Field::FdLport
+        | Field::FdRport
+        | Field::FdNet
+        | Field::FdCnet
+        | Field::FdSnet => {
+            let Some((_, f)) = fd_info() else { return };
+            let Some((cip, cport, sip, sport)) = endpoints(&f) else {
+                return;
+            };
+            let server = f.server_side || cip.is_none();
+            let ((lip, lport), (rip, rport)) = if server {
+                ((Some(sip), sport), (cip, cport))
+            } else {
+                ((cip, cport), (Some(sip), sport))
+            };
+            match field {
+                Field::FdSip | Field::FdSnet => out.push(Value::Ip(sip)),
+                Field::FdCip | Field::FdCnet => {
+                    cip.into_iter().for_each(|ip| out.push(Value::Ip(ip)))
+                }
+                Field::FdSport => out.push(Value::Uint(u64::from(sport))),
+                Field::FdCport => {
+                    if cip.is_some() {
+                        out.push(Value::Uint(u64::from(cport)))
+                    }
+                }
+                Field::FdLip => lip.into_iter().for_each(|ip| out.push(Value::Ip(ip))),
+                Field::FdRip => rip.into_iter().for_each(|ip| out.push(Value::Ip(ip))),
+                Field::FdLport => {
+                    if lip.is_some() {
+                        out.push(Value::Uint(u64::from(lport)))
+                    }
+                }
+                Field::FdRport => {
+                    if rip.is_some() {
+                        out.push(Value::Uint(u64::from(rport)))
+                    }
+                }
+                _ => {
+                    cip.into_iter().for_each(|ip| out.push(Value::Ip(ip)));
+                    out.push(Value::Ip(sip));
+                }
+            }
+        }
+        Field::FdL4proto => {
+            if let Some(p) = fd_info()
+                .and_then(|(_, f)| f.l4proto())
+                .filter(|&p| p != crate::state::fd::l4::UNKNOWN)
+            {
+                out.push(s(crate::state::fd::l4proto_name(p)))
+            }
+        }
+        Field::FdSockfamily => {
+            let Some((_, f)) = fd_info() else { return };
+            match f.kind {
+                FdKind::Unix => out.push(s("unix")),
+                _ if f.is_socket() => out.push(s("ip")),
+                _ => {}
+            }
+        }
+        Field::FdIsServer => {
+            if let Some((_, f)) = fd_info().filter(|(_, f)| f.is_socket()) {
+                out.push(Value::Bool(
+                    f.server_side
+                        || matches!(
+                            f.kind,
+                            FdKind::Ipv4Server { .. } | FdKind::Ipv6Server { .. }
+                        ),
+                ))
+            }
+        }
+        Field::ContainerId => thread
+            .into_iter()
+            .for_each(|t| out.push(s(&t.container_id))),
+        Field::ContainerName => {
+            // Without a container runtime to ask, only the host is named.
+            if let Some(t) = thread.filter(|t| t.container_id == "host") {
+                out.push(s(&t.container_id))
+            }
+        }
+    }
+}

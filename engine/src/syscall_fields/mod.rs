@@ -1,0 +1,256 @@
+//! The `syscall` field source: Falco's `evt.*`, `proc.*`, `thread.*`,
+//! `user.*`, `group.*`, `fd.*` and `container.*` fields over an event and
+//! the state it was applied to.
+//!
+//! Names resolve once to a [`Field`] id (plus a parsed argument); extraction
+//! is a match on the id, with no string lookup per event.
+
+mod extract;
+mod list;
+
+use crate::event::table;
+use crate::event::EventView;
+use crate::field::{FieldError, FieldInfo, FieldSource, FieldType, ResolvedField};
+use crate::state::State;
+pub use list::FIELDS;
+
+/// One evaluation's input: an event and the state after applying it.
+#[derive(Clone, Copy)]
+pub struct SyscallEvent<'e> {
+    pub event: &'e EventView<'e>,
+    pub state: &'e State,
+}
+
+/// Identifiers of the fields, as stored in [`ResolvedField::id`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
+pub enum Field {
+    EvtNum,
+    EvtTime,
+    EvtRawTime,
+    EvtType,
+    EvtDir,
+    EvtCpu,
+    EvtRawRes,
+    EvtRes,
+    EvtFailed,
+    EvtIsOpenRead,
+    EvtIsOpenWrite,
+    EvtIsOpenExec,
+    EvtArg,
+    EvtArgIndex,
+    EvtRawArg,
+    EvtArgs,
+    EvtBuffer,
+    EvtCategory,
+    ProcName,
+    ProcExe,
+    ProcExepath,
+    ProcCmdline,
+    ProcArgs,
+    ProcPid,
+    ProcPpid,
+    ProcPname,
+    ProcPcmdline,
+    ProcPexe,
+    ProcPexepath,
+    ProcAname,
+    ProcApid,
+    ProcCwd,
+    ProcTty,
+    ProcSid,
+    ProcVpgid,
+    ProcIsExeWritable,
+    ProcVpid,
+    ThreadTid,
+    ThreadVtid,
+    UserName,
+    UserUid,
+    UserLoginUid,
+    UserLoginName,
+    UserHomedir,
+    GroupName,
+    GroupGid,
+    FdNum,
+    FdName,
+    FdDirectory,
+    FdFilename,
+    FdTypechar,
+    FdType,
+    FdSip,
+    FdCip,
+    FdSport,
+    FdCport,
+    FdLip,
+    FdRip,
+    FdLport,
+    FdRport,
+    FdL4proto,
+    FdNet,
+    FdCnet,
+    FdSnet,
+    FdSockfamily,
+    FdIsServer,
+    ContainerId,
+    ContainerName,
+}
+
+impl Field {
+    fn from_id(id: u32) -> Option<Field> {
+        list::FIELD_IDS.get(id as usize).copied()
+    }
+}
+
+/// A parsed bracket argument or `.NAME` suffix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Arg {
+    Name(String),
+    Index(usize),
+}
+
+/// The syscall field source. Holds the arguments of resolved fields.
+#[derive(Debug, Default)]
+pub struct SyscallFields {
+    args: Vec<Arg>,
+}
+
+impl SyscallFields {
+    pub fn new() -> SyscallFields {
+        SyscallFields::default()
+    }
+
+    fn store(&mut self, a: Arg) -> u32 {
+        if let Some(i) = self.args.iter().position(|x| *x == a) {
+            return i as u32;
+        }
+        self.args.push(a);
+        (self.args.len() - 1) as u32
+    }
+
+    fn arg(&self, f: &ResolvedField) -> Option<&Arg> {
+        self.args.get(f.arg? as usize)
+    }
+}
+
+/// The field type `evt.rawarg.NAME` has: that of the first parameter of
+/// that name in the schema.
+fn rawarg_type(name: &str) -> Option<FieldType> {
+    use crate::event::ParamType as P;
+    let p = table::all_event_types()
+        .flat_map(|(_, e)| e.params.iter())
+        .find(|p| p.name == name)?;
+    let ty = p.param_type();
+    Some(match ty {
+        t if t.is_numeric() && t.is_signed() => FieldType::Int,
+        t if t.is_numeric() => FieldType::Uint,
+        P::ByteBuf => FieldType::Bytes,
+        P::Ipv4Addr | P::Ipv6Addr | P::IpAddr => FieldType::Ip,
+        _ => FieldType::String,
+    })
+}
+
+impl FieldSource for SyscallFields {
+    type Event<'e> = SyscallEvent<'e>;
+
+    fn name(&self) -> &'static str {
+        "syscall"
+    }
+
+    fn resolve(&mut self, name: &str, arg: Option<&str>) -> Result<ResolvedField, FieldError> {
+        let bad = |problem: &str| FieldError::BadArgument {
+            field: name.to_string(),
+            problem: problem.to_string(),
+        };
+        // `evt.arg.fd` / `evt.rawarg.fd` carry their argument after a dot.
+        for (prefix, field) in [
+            ("evt.arg.", Field::EvtArg),
+            ("evt.rawarg.", Field::EvtRawArg),
+        ] {
+            if let Some(pname) = name.strip_prefix(prefix) {
+                if pname.is_empty() {
+                    return Err(bad("needs a parameter name"));
+                }
+                let ty = if field == Field::EvtRawArg {
+                    rawarg_type(pname).ok_or_else(|| FieldError::Unknown(name.to_string()))?
+                } else {
+                    FieldType::String
+                };
+                let a = self.store(Arg::Name(pname.to_string()));
+                return Ok(ResolvedField {
+                    id: field as u32,
+                    arg: Some(a),
+                    ty,
+                    is_list: false,
+                });
+            }
+        }
+        let (field, ty) =
+            list::lookup(name).ok_or_else(|| FieldError::Unknown(name.to_string()))?;
+        let mut resolved = ResolvedField {
+            id: field as u32,
+            arg: None,
+            ty,
+            is_list: false,
+        };
+        match field {
+            Field::EvtArg | Field::EvtRawArg => {
+                let a = arg
+                    .ok_or_else(|| bad("needs a parameter name, as in evt.arg.fd or evt.arg[0]"))?;
+                let parsed = match a.parse::<usize>() {
+                    Ok(i) => Arg::Index(i),
+                    Err(_) => Arg::Name(a.to_string()),
+                };
+                if field == Field::EvtRawArg {
+                    if let Arg::Name(n) = &parsed {
+                        resolved.ty = rawarg_type(n)
+                            .ok_or_else(|| FieldError::Unknown(format!("{name}.{n}")))?;
+                    }
+                }
+                if matches!(parsed, Arg::Index(_)) && field == Field::EvtArg {
+                    resolved.id = Field::EvtArgIndex as u32;
+                }
+                resolved.arg = Some(self.store(parsed));
+            }
+            Field::ProcAname | Field::ProcApid => match arg {
+                Some(a) => {
+                    let n = a
+                        .parse::<usize>()
+                        .map_err(|_| bad("takes a numeric ancestor level"))?;
+                    resolved.arg = Some(self.store(Arg::Index(n)));
+                }
+                None => resolved.is_list = true,
+            },
+            _ => {
+                if arg.is_some() {
+                    return Err(bad("takes no argument"));
+                }
+            }
+        }
+        Ok(resolved)
+    }
+
+    fn extract<'e>(
+        &self,
+        field: &ResolvedField,
+        event: &Self::Event<'e>,
+        out: &mut Vec<crate::field::Value<'e>>,
+    ) {
+        let Some(f) = Field::from_id(field.id) else {
+            return;
+        };
+        extract::extract(f, self.arg(field), event, out);
+    }
+
+    fn event_types_named(&self, name: &str) -> Option<Vec<u16>> {
+        let types = table::event_types_named(name);
+        (!types.is_empty()).then_some(types)
+    }
+
+    fn event_type(&self, event: &Self::Event<'_>) -> Option<u16> {
+        Some(event.event.event_type)
+    }
+
+    fn fields(&self) -> &[FieldInfo] {
+        &FIELDS
+    }
+}
