@@ -4,3 +4,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod field;
+pub mod condition;
+pub mod k8s_audit;
+pub mod output;
+pub mod rules;
