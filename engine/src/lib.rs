@@ -3,8 +3,12 @@
 //! events come in as bytes, alerts go out as values.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod condition;
 pub mod event;
 pub mod field;
+pub mod k8s_audit;
+pub mod output;
+pub mod rules;
 pub mod scap;
 pub mod state;
 pub mod syscall_fields;

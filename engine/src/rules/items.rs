@@ -1,0 +1,164 @@
+//! The rule items after loading: lists, macros and rules with appends and
+//! overrides applied, in definition order.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// Falco's priorities, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Priority {
+    Emergency,
+    Alert,
+    Critical,
+    Error,
+    Warning,
+    Notice,
+    Informational,
+    Debug,
+}
+
+impl Priority {
+    /// The spelling Falco prints in outputs (`Warning`, `Informational`...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Emergency => "Emergency",
+            Priority::Alert => "Alert",
+            Priority::Critical => "Critical",
+            Priority::Error => "Error",
+            Priority::Warning => "Warning",
+            Priority::Notice => "Notice",
+            Priority::Informational => "Informational",
+            Priority::Debug => "Debug",
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Priority {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s.trim().to_ascii_lowercase().as_str() {
+            "emergency" => Priority::Emergency,
+            "alert" => Priority::Alert,
+            "critical" => Priority::Critical,
+            "error" => Priority::Error,
+            "warning" => Priority::Warning,
+            "notice" => Priority::Notice,
+            "informational" | "info" => Priority::Informational,
+            "debug" => Priority::Debug,
+            _ => return Err(format!("Invalid priority '{s}'")),
+        })
+    }
+}
+
+/// Where an item was defined.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub file: String,
+    pub line: Option<usize>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ListItem {
+    pub name: String,
+    pub items: Vec<String>,
+    pub origin: Origin,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct MacroItem {
+    pub name: String,
+    pub condition: String,
+    pub origin: Origin,
+}
+
+/// One value of an exception tuple: a word, or a list for `in`-like
+/// comparisons.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ExceptionValue {
+    Scalar(String),
+    List(Vec<String>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exception {
+    pub name: String,
+    /// Field names (with arguments). One entry when `single_field`.
+    pub fields: Vec<String>,
+    /// `fields:` was a single name, so each value is one word or list.
+    pub single_field: bool,
+    pub comps: Vec<String>,
+    /// One tuple per entry, each as long as `fields`.
+    pub values: Vec<Vec<ExceptionValue>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RuleItem {
+    pub name: String,
+    pub desc: String,
+    pub condition: String,
+    pub output: String,
+    pub priority: Priority,
+    pub source: String,
+    pub tags: Vec<String>,
+    pub enabled: bool,
+    pub exceptions: Vec<Exception>,
+    pub warn_evttypes: bool,
+    pub skip_if_unknown_filter: bool,
+    pub origin: Origin,
+}
+
+/// Items kept in definition order and found by name; a redefinition keeps
+/// the first definition's place, as Falco does.
+#[derive(Debug, Clone)]
+pub struct Indexed<T> {
+    items: Vec<T>,
+    by_name: HashMap<String, usize>,
+}
+
+impl<T> Default for Indexed<T> {
+    fn default() -> Self {
+        Indexed { items: Vec::new(), by_name: HashMap::new() }
+    }
+}
+
+impl<T> Indexed<T> {
+    pub fn get(&self, name: &str) -> Option<&T> {
+        self.by_name.get(name).map(|&i| &self.items[i])
+    }
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut T> {
+        self.by_name.get(name).map(|&i| &mut self.items[i])
+    }
+    pub fn insert(&mut self, name: &str, item: T) {
+        match self.by_name.get(name) {
+            Some(&i) => self.items[i] = item,
+            None => {
+                self.by_name.insert(name.to_string(), self.items.len());
+                self.items.push(item);
+            }
+        }
+    }
+    pub fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.items.iter()
+    }
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// Everything loaded so far, from all files.
+#[derive(Debug, Clone, Default)]
+pub struct Definitions {
+    pub lists: Indexed<ListItem>,
+    pub macros: Indexed<MacroItem>,
+    pub rules: Indexed<RuleItem>,
+}

@@ -1,0 +1,320 @@
+//! Falco-syntax rule files: loading (lists, macros, rules, appends,
+//! overrides, exceptions), compiling against a [`FieldSource`], and
+//! evaluating events through an index by event type.
+//!
+//! ```text
+//! let mut loader = RulesLoader::new();
+//! loader.load_file(path);                 // -> &LoadResult (errors, warnings)
+//! let rules = loader.compile(source);     // CompiledRules<S>, diagnostics on the last result
+//! rules.evaluate(&event, |rule| ...);     // first matching rule, as Falco's default
+//! ```
+
+pub mod compile;
+pub mod diagnostics;
+pub mod eval;
+pub mod expand;
+pub mod items;
+pub mod loader;
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+pub use diagnostics::{Code, Diagnostic, LoadResult};
+pub use items::{Definitions, Exception, ExceptionValue, ListItem, MacroItem, Origin, Priority, RuleItem};
+pub use loader::ENGINE_VERSION;
+
+use crate::field::FieldSource;
+use crate::output::OutputFormat;
+use compile::{Node, TypeSet};
+use eval::Scratch;
+use expand::ParsedMacros;
+
+/// Loads rule files in order, later ones appending to and overriding
+/// earlier ones.
+#[derive(Debug, Default)]
+pub struct RulesLoader {
+    defs: Definitions,
+    macros: ParsedMacros,
+    results: Vec<LoadResult>,
+}
+
+impl RulesLoader {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Loads a file from disk; an unreadable file is reported as
+    /// LOAD_ERR_FILE_READ in its result.
+    pub fn load_file(&mut self, path: impl AsRef<Path>) -> &LoadResult {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        match std::fs::read_to_string(path) {
+            Ok(text) => self.load_str(&name, &text),
+            Err(e) => {
+                let mut result = LoadResult { name: name.clone(), ..Default::default() };
+                result.push(Diagnostic {
+                    code: Code::ErrFileRead,
+                    message: format!("Could not read file: {e}"),
+                    item_type: "rules content".into(),
+                    item_name: String::new(),
+                    file: name,
+                    line: None,
+                });
+                self.results.push(result);
+                self.last_result()
+            }
+        }
+    }
+
+    /// Loads rules text named `name` (used in diagnostics).
+    pub fn load_str(&mut self, name: &str, content: &str) -> &LoadResult {
+        let mut result = LoadResult { name: name.to_string(), ..Default::default() };
+        loader::load_content(&mut self.defs, name, content, &mut result);
+        if result.successful() {
+            self.macros = expand::validate(&self.defs, name, &mut result);
+        }
+        self.results.push(result);
+        self.last_result()
+    }
+
+    fn last_result(&self) -> &LoadResult {
+        // load_* always pushes before calling this.
+        static EMPTY: LoadResult = LoadResult { name: String::new(), errors: Vec::new(), warnings: Vec::new() };
+        self.results.last().unwrap_or(&EMPTY)
+    }
+
+    pub fn results(&self) -> &[LoadResult] {
+        &self.results
+    }
+
+    pub fn definitions(&self) -> &Definitions {
+        &self.defs
+    }
+
+    /// Whether any file had an error.
+    pub fn has_errors(&self) -> bool {
+        self.results.iter().any(|r| !r.successful())
+    }
+
+    /// Compiles every rule whose `source` is the source's name. Errors and
+    /// warnings go to the result of the last file loaded (Falco compiles
+    /// after each file); rules that fail are left out.
+    pub fn compile<S: FieldSource>(&mut self, mut source: S) -> CompiledRules<S> {
+        let lists = expand::expanded_lists(&self.defs);
+        let mut compiled = Vec::new();
+        let mut diags = Vec::new();
+        let source_name = source.name();
+        let is_syscall = source_name == "syscall";
+        for rule in self.defs.rules.iter().filter(|r| r.source == source_name) {
+            let mut report = |code: Code, message: String| {
+                diags.push(Diagnostic {
+                    code,
+                    message,
+                    item_type: "rule".into(),
+                    item_name: rule.name.clone(),
+                    file: rule.origin.file.clone(),
+                    line: rule.origin.line,
+                })
+            };
+            let expr = match expand::expand_rule(rule, &self.macros, &lists) {
+                Ok(e) => e,
+                Err(e) => {
+                    // Parse and macro errors were reported when loading.
+                    if !matches!(e.code, Code::ErrValidate | Code::ErrCompileCondition) || self.macros_complete(rule) {
+                        report(e.code, e.message);
+                    }
+                    continue;
+                }
+            };
+            let node = match compile::bind(&mut source, &expr) {
+                Ok(n) => n,
+                Err(compile::BindError::UnknownField(f)) if rule.skip_if_unknown_filter => {
+                    report(Code::UnknownField, compile::BindError::UnknownField(f).message());
+                    continue;
+                }
+                Err(e) => {
+                    report(Code::ErrCompileCondition, e.message());
+                    continue;
+                }
+            };
+            let types = match compile::event_types(&source, &expr) {
+                Ok(t) => t,
+                Err(msg) => {
+                    report(Code::ErrCompileCondition, msg);
+                    continue;
+                }
+            };
+            if is_syscall && rule.warn_evttypes && !matches!(&types, TypeSet::Only(s) if !s.is_empty()) {
+                report(Code::NoEvttype, "Rule matches too many evt.type values. This has a significant performance penalty.".into());
+            }
+            let output = match OutputFormat::compile(&rule.output, &mut source) {
+                Ok(o) => o,
+                Err(token) => {
+                    report(Code::ErrCompileOutput, format!("invalid formatting token {token}"));
+                    continue;
+                }
+            };
+            compiled.push(CompiledRule {
+                name: rule.name.clone(),
+                desc: rule.desc.clone(),
+                priority: rule.priority,
+                source: rule.source.clone(),
+                tags: rule.tags.clone(),
+                enabled: rule.enabled,
+                output,
+                node,
+                types,
+            });
+        }
+        if let Some(last) = self.results.last_mut() {
+            for d in diags {
+                last.push(d);
+            }
+        }
+        CompiledRules::new(source, compiled)
+    }
+
+    /// Whether the rule's condition parsed and its macros exist, i.e. an
+    /// expansion error is new and not one already reported at load.
+    fn macros_complete(&self, rule: &RuleItem) -> bool {
+        let Ok(expr) = crate::condition::parse_condition(&rule.condition) else { return false };
+        let mut ok = true;
+        expr.walk(&mut |e| {
+            if let crate::condition::Expr::Macro { name, .. } = e {
+                ok &= self.macros.contains_key(name);
+            }
+        });
+        ok
+    }
+}
+
+/// A rule ready to evaluate.
+#[derive(Debug)]
+pub struct CompiledRule {
+    pub name: String,
+    pub desc: String,
+    pub priority: Priority,
+    pub source: String,
+    pub tags: Vec<String>,
+    pub enabled: bool,
+    pub output: OutputFormat,
+    node: Node,
+    types: TypeSet,
+}
+
+impl CompiledRule {
+    /// The event type codes this rule is limited to, or None when it may
+    /// match any event.
+    pub fn event_types(&self) -> Option<&BTreeSet<u16>> {
+        match &self.types {
+            TypeSet::Only(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+/// Whether an event stops at the first matching rule (Falco's default) or
+/// meets every rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Matching {
+    #[default]
+    First,
+    All,
+}
+
+/// The compiled rules of one source, indexed by event type.
+pub struct CompiledRules<S: FieldSource> {
+    source: S,
+    rules: Vec<CompiledRule>,
+    /// Per event type: the indexes of rules to check, in load order.
+    by_type: HashMap<u16, Vec<usize>>,
+    /// Rules checked for events of any other type.
+    any_type: Vec<usize>,
+    all_enabled: Vec<usize>,
+    scratch: Option<Scratch<'static>>,
+    pub matching: Matching,
+}
+
+impl<S: FieldSource> CompiledRules<S> {
+    fn new(source: S, rules: Vec<CompiledRule>) -> Self {
+        let mut out = CompiledRules {
+            source,
+            rules,
+            by_type: HashMap::new(),
+            any_type: Vec::new(),
+            all_enabled: Vec::new(),
+            scratch: Some(Scratch::default()),
+            matching: Matching::First,
+        };
+        out.reindex();
+        out
+    }
+
+    fn reindex(&mut self) {
+        self.by_type.clear();
+        self.any_type.clear();
+        self.all_enabled = self.rules.iter().enumerate().filter(|(_, r)| r.enabled).map(|(i, _)| i).collect();
+        for (i, rule) in self.rules.iter().enumerate().filter(|(_, r)| r.enabled) {
+            match &rule.types {
+                TypeSet::Only(codes) => {
+                    for c in codes {
+                        self.by_type.entry(*c).or_default().push(i);
+                    }
+                }
+                _ => self.any_type.push(i),
+            }
+        }
+        for list in self.by_type.values_mut() {
+            list.extend(self.any_type.iter().copied());
+            list.sort_unstable();
+            list.dedup();
+        }
+    }
+
+    pub fn source(&self) -> &S {
+        &self.source
+    }
+
+    pub fn rules(&self) -> &[CompiledRule] {
+        &self.rules
+    }
+
+    /// Enables or disables rules; `pred` picks them (by name substring,
+    /// tag...). Returns how many changed.
+    pub fn set_enabled(&mut self, enabled: bool, mut pred: impl FnMut(&CompiledRule) -> bool) -> usize {
+        let mut n = 0;
+        for r in self.rules.iter_mut().filter(|r| pred(r)) {
+            if r.enabled != enabled {
+                r.enabled = enabled;
+                n += 1;
+            }
+        }
+        self.reindex();
+        n
+    }
+
+    /// Runs the event through the rules that can match it, in load order,
+    /// calling `on_match` for each match (only the first with
+    /// [`Matching::First`]). Returns the number of matches.
+    pub fn evaluate<'e>(&mut self, event: &S::Event<'e>, mut on_match: impl FnMut(&CompiledRule, &S)) -> usize {
+        let candidates: &[usize] = match self.source.event_type(event) {
+            Some(t) => self.by_type.get(&t).map(Vec::as_slice).unwrap_or(&self.any_type),
+            // Without an event type, type-indexed rules are checked as well.
+            None => &self.all_enabled,
+        };
+        let mut scratch: Scratch<'e> = self.scratch.take().unwrap_or_default().recycle();
+        let mut matches = 0;
+        for &i in candidates {
+            let rule = &self.rules[i];
+            if eval::eval(&rule.node, &self.source, event, &mut scratch) {
+                matches += 1;
+                on_match(rule, &self.source);
+                if self.matching == Matching::First {
+                    break;
+                }
+            }
+        }
+        self.scratch = Some(scratch.recycle());
+        matches
+    }
+}
