@@ -7,74 +7,18 @@ use std::sync::Arc;
 use chrono::{DateTime, Local, SecondsFormat, Utc};
 use serde_json::{Map, Value as Json};
 
-/// Falco's priorities, most severe first. Their order is the order of
-/// syslog severities, which is why the discriminants match them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Priority {
-    Emergency = 0,
-    Alert = 1,
-    Critical = 2,
-    Error = 3,
-    Warning = 4,
-    Notice = 5,
-    Informational = 6,
-    Debug = 7,
+pub use peregrine_engine::output::Alert;
+pub use peregrine_engine::rules::Priority;
+
+/// The syslog severity with the same meaning (RFC 5424 numbering): Falco's
+/// priorities are the syslog severities, in the same order.
+pub fn syslog_severity(priority: Priority) -> u8 {
+    priority as u8
 }
 
-impl Priority {
-    /// The name Falco prints in alerts.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::Emergency => "Emergency",
-            Priority::Alert => "Alert",
-            Priority::Critical => "Critical",
-            Priority::Error => "Error",
-            Priority::Warning => "Warning",
-            Priority::Notice => "Notice",
-            Priority::Informational => "Informational",
-            Priority::Debug => "Debug",
-        }
-    }
-
-    /// Parses the names rules and configs use, case-insensitively, with
-    /// Falco's aliases (`info`).
-    pub fn parse(text: &str) -> Option<Priority> {
-        let p = match text.to_ascii_lowercase().as_str() {
-            "emergency" => Priority::Emergency,
-            "alert" => Priority::Alert,
-            "critical" => Priority::Critical,
-            "error" => Priority::Error,
-            "warning" => Priority::Warning,
-            "notice" => Priority::Notice,
-            "informational" | "info" => Priority::Informational,
-            "debug" => Priority::Debug,
-            _ => return None,
-        };
-        Some(p)
-    }
-
-    /// The syslog severity with the same meaning (RFC 5424 numbering).
-    pub fn syslog_severity(self) -> u8 {
-        self as u8
-    }
-}
-
-/// One alert, produced by the engine for a rule that matched, or by
-/// Peregrine itself (drops, stats) with `source` = "internal".
-#[derive(Debug, Clone, PartialEq)]
-pub struct Alert {
-    /// Event time, nanoseconds since the epoch.
-    pub time_ns: u64,
-    pub rule: String,
-    pub priority: Priority,
-    pub source: String,
-    pub tags: Vec<String>,
-    pub hostname: String,
-    /// The rule's output with its fields substituted.
-    pub output: String,
-    /// Each field the output names, with its value (`null` where Falco
-    /// prints `<NA>`), in the order the output names them.
-    pub output_fields: Vec<(String, Json)>,
+/// Parses a priority name as rules and configs spell it.
+pub fn parse_priority(text: &str) -> Option<Priority> {
+    text.parse().ok()
 }
 
 /// How alerts are rendered, from the `json_*` and `time_format_iso_8601`
@@ -149,7 +93,11 @@ fn render_json(alert: &Alert, options: &RenderOptions) -> String {
     if options.json_include_output_property {
         object.insert("output".into(), Json::String(alert.output.clone()));
     }
-    let fields: Map<String, Json> = alert.output_fields.iter().cloned().collect();
+    let fields: Map<String, Json> = alert
+        .output_fields
+        .iter()
+        .map(|(name, value)| (name.clone(), value.clone().map_or(Json::Null, Json::String)))
+        .collect();
     object.insert("output_fields".into(), Json::Object(fields));
     object.insert("priority".into(), Json::String(alert.priority.as_str().into()));
     object.insert("rule".into(), Json::String(alert.rule.clone()));
@@ -177,9 +125,9 @@ mod tests {
             hostname: "box".into(),
             output: "File below /etc opened for writing (file=/etc/x)".into(),
             output_fields: vec![
-                ("fd.name".into(), Json::String("/etc/x".into())),
-                ("proc.pid".into(), Json::from(42u64)),
-                ("user.name".into(), Json::Null),
+                ("fd.name".into(), Some("/etc/x".into())),
+                ("proc.pid".into(), Some("42".into())),
+                ("user.name".into(), None),
             ],
         }
     }
@@ -193,7 +141,7 @@ mod tests {
         assert_eq!(v["source"], "syscall");
         assert_eq!(v["hostname"], "box");
         assert_eq!(v["time"], "2023-11-14T22:13:20.123456789Z");
-        assert_eq!(v["output_fields"]["proc.pid"], 42);
+        assert_eq!(v["output_fields"]["proc.pid"], "42");
         assert_eq!(v["output_fields"]["user.name"], Json::Null);
         assert_eq!(v["tags"][1], "T1565");
         assert!(v["output"].as_str().unwrap().contains("/etc/x"));
@@ -231,10 +179,11 @@ mod tests {
 
     #[test]
     fn priorities_parse_case_insensitively_and_map_to_syslog() {
-        assert_eq!(Priority::parse("WARNING"), Some(Priority::Warning));
-        assert_eq!(Priority::parse("info"), Some(Priority::Informational));
-        assert_eq!(Priority::parse("loud"), None);
-        assert_eq!(Priority::Critical.syslog_severity(), 2);
+        assert_eq!(parse_priority("WARNING"), Some(Priority::Warning));
+        assert_eq!(parse_priority("info"), Some(Priority::Informational));
+        assert_eq!(parse_priority("loud"), None);
+        assert_eq!(syslog_severity(Priority::Critical), 2);
+        assert_eq!(syslog_severity(Priority::Debug), 7);
         assert!(Priority::Emergency < Priority::Debug);
     }
 }

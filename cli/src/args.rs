@@ -95,6 +95,11 @@ pub struct RunArgs {
     #[arg(short = 'A')]
     pub all_events: bool,
 
+    /// Verbose: accepted for Falco compatibility; Peregrine always reports
+    /// load warnings and the run summary.
+    #[arg(short = 'v')]
+    pub verbose: bool,
+
     /// Prints the version and exits.
     #[arg(long = "version")]
     pub version: bool,

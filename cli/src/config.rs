@@ -8,7 +8,7 @@ use serde::de::{self, Deserializer};
 use serde::Deserialize;
 use serde_yaml::{Mapping, Value as Yaml};
 
-use crate::alert::Priority;
+use crate::alert::{parse_priority, Priority};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -584,7 +584,7 @@ fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<PathBuf
 
 fn priority<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Priority, D::Error> {
     let text = String::deserialize(deserializer)?;
-    Priority::parse(&text).ok_or_else(|| {
+    parse_priority(&text).ok_or_else(|| {
         de::Error::custom(format!(
             "'{text}' is no priority; expected one of emergency, alert, critical, error, warning, notice, informational, debug"
         ))

@@ -62,7 +62,7 @@ impl DropReport {
     }
 
     /// The alert's fields, named after the counters.
-    pub fn fields(&self) -> Vec<(String, serde_json::Value)> {
+    pub fn fields(&self) -> Vec<(String, Option<String>)> {
         let d = &self.delta;
         [
             ("n_evts", d.n_evts),
@@ -73,7 +73,7 @@ impl DropReport {
             ("n_preemptions", d.n_preemptions),
         ]
         .into_iter()
-        .map(|(name, value)| (name.to_string(), serde_json::Value::from(value)))
+        .map(|(name, value)| (name.to_string(), Some(value.to_string())))
         .collect()
     }
 

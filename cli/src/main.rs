@@ -1,3 +1,4 @@
+//! `peregrine`: runtime security for Linux.
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod alert;
@@ -5,9 +6,260 @@ mod args;
 mod config;
 mod driver_cmd;
 mod drops;
-mod webserver;
 mod outputs;
+mod ruleset;
+mod run;
+mod webserver;
 
-fn main() {
-    println!("peregrine {}", env!("CARGO_PKG_VERSION"));
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use peregrine_driver_sys::DriverConfig;
+use peregrine_engine::field::FieldSource;
+use peregrine_engine::syscall_fields::SyscallFields;
+
+use crate::alert::RenderOptions;
+use crate::args::{Cli, Command, DriverAction, RunArgs};
+use crate::config::Config;
+use crate::drops::{DropCounters, DropMonitor};
+use crate::outputs::{Channel, Dispatcher, FileChannel, HttpChannel, HttpOptions, ProgramChannel, StdoutChannel, SyslogChannel};
+use crate::ruleset::{RulesInput, Selection};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Some(Command::Driver { action }) => driver(action),
+        Some(Command::Capture(_)) => Err("peregrine capture is not available in this build".to_string()),
+        None => run_main(cli.run),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("Error: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn driver(action: DriverAction) -> Result<ExitCode, String> {
+    let report = match action {
+        DriverAction::Status => driver_cmd::status(),
+        DriverAction::Load { buffer_size, module } => driver_cmd::load(module.as_deref(), buffer_size),
+        DriverAction::Unload => driver_cmd::unload(),
+    }
+    .map_err(|e| e.to_string())?;
+    print!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn hostname() -> String {
+    if let Ok(name) = std::env::var("FALCO_HOSTNAME") {
+        return name;
+    }
+    nix::unistd::gethostname()
+        .ok()
+        .and_then(|name| name.into_string().ok())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
+    let buffered = config.buffered_outputs;
+    let mut channels: Vec<Box<dyn Channel>> = Vec::new();
+    if config.stdout_output.enabled {
+        channels.push(Box::new(StdoutChannel::new(buffered)));
+    }
+    if config.file_output.enabled {
+        let file = &config.file_output;
+        channels.push(Box::new(
+            FileChannel::open(file.filename.clone(), file.keep_alive, buffered).map_err(|e| e.to_string())?,
+        ));
+    }
+    if config.syslog_output.enabled {
+        channels.push(Box::new(SyslogChannel::connect().map_err(|e| e.to_string())?));
+    }
+    if config.program_output.enabled {
+        let program = &config.program_output;
+        channels.push(Box::new(ProgramChannel::new(program.program.clone(), program.keep_alive)));
+    }
+    if config.http_output.enabled {
+        let http = &config.http_output;
+        let path = |s: &str| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
+        let mut options = HttpOptions {
+            url: http.url.clone(),
+            insecure: http.insecure,
+            ca_cert: path(&http.ca_cert),
+            ca_bundle: path(&http.ca_bundle),
+            ca_path: path(&http.ca_path),
+            json: config.json_output,
+            ..HttpOptions::default()
+        };
+        if !http.user_agent.is_empty() {
+            options.user_agent = http.user_agent.clone();
+        }
+        if http.mtls {
+            options.client_cert = path(&http.client_cert);
+            options.client_key = path(&http.client_key);
+        }
+        channels.push(Box::new(HttpChannel::new(options).map_err(|e| e.to_string())?));
+    }
+    if config.grpc_output.enabled {
+        eprintln!("peregrine: grpc_output is not available yet in this build; alerts go to the other channels");
+    }
+    Ok(channels)
+}
+
+fn run_main(args: RunArgs) -> Result<ExitCode, String> {
+    if args.version {
+        println!("peregrine {}", env!("CARGO_PKG_VERSION"));
+        println!(
+            "driver API {}.{}.{}",
+            peregrine_driver_sys::abi::PG_API_VERSION_MAJOR,
+            peregrine_driver_sys::abi::PG_API_VERSION_MINOR,
+            peregrine_driver_sys::abi::PG_API_VERSION_PATCH
+        );
+        let (major, minor, patch) = peregrine_engine::rules::ENGINE_VERSION;
+        println!("rules engine {major}.{minor}.{patch}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut overrides = args.options.clone();
+    if args.unbuffered {
+        overrides.push("buffered_outputs=false".into());
+    }
+    let loaded = Config::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
+    for warning in &loaded.warnings {
+        eprintln!("Warning: {warning}");
+    }
+    let config = loaded.config;
+
+    if let Some(source) = &args.list_fields {
+        print!("{}", list_fields(source));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    if !args.validate.is_empty() {
+        let inputs = ruleset::expand(&args.validate).map_err(|e| e.to_string())?;
+        let ruleset = ruleset::load(&inputs);
+        if config.json_output {
+            println!("{}", ruleset::validation_json(&ruleset.results));
+        } else {
+            for result in &ruleset.results {
+                print!("{}", ruleset::validation_text(result));
+            }
+        }
+        return Ok(if ruleset.has_errors() { ExitCode::from(1) } else { ExitCode::SUCCESS });
+    }
+
+    // Rules: -r replaces the config's list; with neither, the built-in ones.
+    let inputs = if !args.rules.is_empty() {
+        ruleset::expand(&args.rules).map_err(|e| e.to_string())?
+    } else if config.rules_file.iter().any(|p| p.exists()) {
+        let present: Vec<_> = config.rules_file.iter().filter(|p| p.exists()).cloned().collect();
+        ruleset::expand(&present).map_err(|e| e.to_string())?
+    } else {
+        ruleset::built_in()
+    };
+    let mut ruleset = ruleset::load(&inputs);
+    for warning in ruleset.warnings() {
+        eprintln!("Warning: {warning}");
+    }
+    if ruleset.has_errors() {
+        for error in ruleset.errors() {
+            eprintln!("Error: {error}");
+        }
+        let names: Vec<String> = inputs.iter().map(RulesInput::name).collect();
+        return Err(format!("could not load rules: {}", names.join(", ")));
+    }
+    let selection = Selection {
+        min_priority: Some(config.priority),
+        disabled_names: args.disable_rules.clone(),
+        disabled_tags: args.disable_tags.clone(),
+        run_tags: args.run_tags.clone(),
+    };
+    selection.apply(&mut ruleset.syscall);
+
+    if args.list_rules {
+        print!("{}", ruleset::list_rules(&ruleset));
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(name) = &args.describe_rule {
+        return match ruleset::describe_rule(&ruleset, name) {
+            Some(text) => {
+                print!("{text}");
+                Ok(ExitCode::SUCCESS)
+            }
+            None => Err(format!("no rule named '{name}' is loaded")),
+        };
+    }
+    if args.dry_run {
+        let enabled = ruleset.rules().filter(|r| r.enabled).count();
+        eprintln!("peregrine: dry run: config and {enabled} enabled rules loaded");
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let render = RenderOptions {
+        json_output: config.json_output,
+        json_include_output_property: config.json_include_output_property,
+        json_include_tags_property: config.json_include_tags_property,
+        time_format_iso_8601: config.time_format_iso_8601,
+    };
+    let channels = build_channels(&config)?;
+    let dispatcher =
+        Dispatcher::new(channels, render, config.outputs_queue.capacity).map_err(|e| format!("cannot start outputs: {e}"))?;
+    let stop = run::stop_flag();
+    let mut drop_monitor = DropMonitor::new(&config.syscall_event_drops, DropCounters::default());
+    let watch_drops = !config.syscall_event_drops.actions.is_empty();
+    let host = hostname();
+    let mut pipeline = run::Pipeline {
+        rules: &mut ruleset.syscall,
+        dispatcher: &dispatcher,
+        hostname: &host,
+        drops: watch_drops.then_some(&mut drop_monitor),
+        stop: &stop,
+        deadline: args.duration.map(|s| Instant::now() + Duration::from_secs(s)),
+        detections: run::Detections::default(),
+        exit_requested: false,
+    };
+    let outcome = match &args.capture {
+        Some(path) => run::replay(path, &mut pipeline),
+        None => {
+            let driver_config = DriverConfig {
+                snaplen: Some(config.driver.snaplen),
+                sampling_ratio: Some(config.driver.sampling_ratio),
+                ..DriverConfig::default()
+            };
+            run::live(driver_config, &mut pipeline)
+        }
+    };
+    let exit_requested = pipeline.exit_requested;
+    let detections = std::mem::take(&mut pipeline.detections);
+    let reports = dispatcher.shutdown();
+    outcome.map_err(|e| e.to_string())?;
+
+    if watch_drops {
+        eprintln!("{}", drop_monitor.summary());
+    }
+    for report in &reports {
+        if report.overflowed > 0 || report.failed > 0 {
+            eprintln!(
+                "peregrine: output '{}': {} alerts sent, {} did not fit its queue, {} failed",
+                report.name, report.sent, report.overflowed, report.failed
+            );
+        }
+    }
+    print!("{}", detections.summary());
+    Ok(if exit_requested { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+fn list_fields(source: &str) -> String {
+    let syscall = SyscallFields::new();
+    let mut text = String::new();
+    if source.is_empty() || source == syscall.name() {
+        text.push_str(&format!("Event source: {}\n\n", syscall.name()));
+        for field in syscall.fields() {
+            let arg = field.arg.map(|a| format!("[{a}]")).unwrap_or_default();
+            text.push_str(&format!("{}{arg}  ({:?})\n    {}\n", field.name, field.ty, field.description));
+        }
+    }
+    text
 }

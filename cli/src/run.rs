@@ -1,0 +1,214 @@
+//! The main job: events from a source, through state and rules, to alerts.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use peregrine_driver_sys::{Driver, DriverConfig};
+use peregrine_engine::event::EventView;
+use peregrine_engine::output::Alert;
+use peregrine_engine::rules::CompiledRules;
+use peregrine_engine::scap::Capture;
+use peregrine_engine::state::State;
+use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
+
+use crate::alert::Priority;
+use crate::drops::{DropCounters, DropMonitor, DROP_RULE};
+use crate::outputs::Dispatcher;
+
+/// Why the main loop stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cannot read capture {path}: {source}")]
+    Capture {
+        path: String,
+        #[source]
+        source: peregrine_engine::scap::ScapError,
+    },
+    #[error(transparent)]
+    Driver(#[from] peregrine_driver_sys::DriverError),
+    #[error("{0}")]
+    Ring(String),
+}
+
+/// Counts that the closing summary prints, in Falco's words.
+#[derive(Debug, Default)]
+pub struct Detections {
+    pub events: u64,
+    pub alerts: u64,
+    pub by_priority: BTreeMap<Priority, u64>,
+    /// Per rule, in the order rules first fired.
+    pub by_rule: Vec<(String, u64)>,
+}
+
+impl Detections {
+    fn count(&mut self, rule: &str, priority: Priority) {
+        self.alerts += 1;
+        *self.by_priority.entry(priority).or_default() += 1;
+        match self.by_rule.iter_mut().find(|(name, _)| name == rule) {
+            Some((_, n)) => *n += 1,
+            None => self.by_rule.push((rule.to_string(), 1)),
+        }
+    }
+
+    /// The block Falco prints at the end of a run, which its regression
+    /// harness and users' scripts read.
+    pub fn summary(&self) -> String {
+        let mut text = format!("Events detected: {}\nRule counts by severity:\n", self.alerts);
+        for (priority, n) in &self.by_priority {
+            text.push_str(&format!("   {}: {n}\n", priority.as_str().to_uppercase()));
+        }
+        text.push_str("Triggered rules by rule name:\n");
+        for (rule, n) in &self.by_rule {
+            text.push_str(&format!("   {rule}: {n}\n"));
+        }
+        text
+    }
+}
+
+/// What the loop needs besides events.
+pub struct Pipeline<'a> {
+    pub rules: &'a mut CompiledRules<SyscallFields>,
+    pub dispatcher: &'a Dispatcher,
+    pub hostname: &'a str,
+    pub drops: Option<&'a mut DropMonitor>,
+    pub stop: &'a AtomicBool,
+    pub deadline: Option<Instant>,
+    pub detections: Detections,
+    /// Set when a drop action asked to exit.
+    pub exit_requested: bool,
+}
+
+impl Pipeline<'_> {
+    /// One event: state first (rules see the state after the event, as in
+    /// Falco), then the rules, then drop accounting.
+    fn process(&mut self, state: &mut State, event: &EventView<'_>, counters: impl FnOnce() -> DropCounters) {
+        self.detections.events += 1;
+        state.apply(event);
+        let input = SyscallEvent { event, state };
+        let (dispatcher, hostname, detections) = (self.dispatcher, self.hostname, &mut self.detections);
+        self.rules.evaluate(&input, |rule, source| {
+            detections.count(&rule.name, rule.priority);
+            dispatcher.send(Alert::new(rule, source, &input, event.ts, hostname));
+        });
+        if let Some(monitor) = self.drops.as_deref_mut() {
+            if let Some(report) = monitor.on_event(event.ts, counters) {
+                for action in &report.actions {
+                    match action {
+                        crate::config::DropAction::Ignore => {}
+                        crate::config::DropAction::Log => eprintln!("{}", report.message()),
+                        crate::config::DropAction::Alert => dispatcher.send(Alert {
+                            time_ns: report.time_ns,
+                            rule: DROP_RULE.to_string(),
+                            priority: Priority::Debug,
+                            source: "internal".into(),
+                            tags: Vec::new(),
+                            hostname: hostname.to_string(),
+                            output: report.message(),
+                            output_fields: report.fields(),
+                        }),
+                        crate::config::DropAction::Exit => {
+                            eprintln!("{}", report.message());
+                            eprintln!("Exiting.");
+                            self.exit_requested = true;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn should_stop(&self) -> bool {
+        self.exit_requested
+            || self.stop.load(Ordering::Relaxed)
+            || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// Replays a capture file.
+pub fn replay(path: &std::path::Path, pipeline: &mut Pipeline<'_>) -> Result<(), RunError> {
+    let capture = Capture::open(path)
+        .map_err(|source| RunError::Capture { path: path.display().to_string(), source })?;
+    let mut state = State::from_capture(&capture);
+    for event in capture.events() {
+        let event = event.map_err(|source| RunError::Capture { path: path.display().to_string(), source })?;
+        pipeline.process(&mut state, &event, DropCounters::default);
+        if pipeline.should_stop() {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Reads the kernel module until stopped.
+pub fn live(config: DriverConfig, pipeline: &mut Pipeline<'_>) -> Result<(), RunError> {
+    let mut driver = Driver::open(config)?;
+    let mut state = State::new();
+    if let Err(e) = peregrine_engine::state::procfs::scan(&mut state, std::path::Path::new("/proc")) {
+        eprintln!("peregrine: reading /proc for the processes already running failed: {e}");
+    }
+    driver.start_capture()?;
+    let counters_of = |driver: &Driver| {
+        let t = driver.stats().total;
+        DropCounters {
+            n_evts: t.n_evts + t.n_drops_buffer + t.n_drops_pf + t.n_drops_too_large,
+            n_drops_buffer: t.n_drops_buffer,
+            n_drops_pf: t.n_drops_pf,
+            n_drops_too_large: t.n_drops_too_large,
+            n_preemptions: t.n_preemptions,
+        }
+    };
+    let mut undecodable = 0u64;
+    while !pipeline.should_stop() {
+        let stats_now = counters_of(&driver);
+        let mut decode_error = None;
+        let read = driver.events().next_batch(4096, |_ring, record| match EventView::parse(record.bytes()) {
+            Ok(event) => pipeline.process(&mut state, &event, || stats_now),
+            Err(e) => {
+                undecodable += 1;
+                decode_error.get_or_insert(e);
+            }
+        });
+        if let Some(e) = decode_error {
+            if undecodable.is_power_of_two() {
+                eprintln!("peregrine: {undecodable} kernel events could not be decoded so far, the last: {e}");
+            }
+        }
+        match read {
+            Ok(0) => {
+                driver.events().wait(Duration::from_millis(100));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                eprintln!("peregrine: {e}; skipping the rest of that ring");
+                driver.events().discard_all(e.ring_id);
+            }
+        }
+    }
+    driver.stop_capture()?;
+    let stats = driver.stats();
+    let t = stats.total;
+    eprintln!(
+        "Kernel events: {} written, {} dropped (buffer full {}, page faults {}, too large {}), {} sampled out, {} re-entries skipped",
+        t.n_evts,
+        t.n_drops_buffer + t.n_drops_pf + t.n_drops_too_large,
+        t.n_drops_buffer,
+        t.n_drops_pf,
+        t.n_drops_too_large,
+        t.n_drops_sampling,
+        t.n_preemptions
+    );
+    Ok(())
+}
+
+/// Shared flag set by SIGINT/SIGTERM.
+pub fn stop_flag() -> Arc<AtomicBool> {
+    let flag = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&flag)) {
+            eprintln!("peregrine: cannot catch signal {signal}: {e}");
+        }
+    }
+    flag
+}
