@@ -22,11 +22,13 @@ pub fn conformance_kit() -> Option<PathBuf> {
 /// runs it as a user would, so it must be the one the workspace just built.
 pub fn peregrine_binary() -> Result<PathBuf, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the test binary: {e}"))?;
-    // target/<profile>/deps/<test> -> target/<profile>/peregrine
-    let profile_dir = exe
+    // Tests run from target/<profile>/deps/, binaries from target/<profile>/.
+    let mut profile_dir = exe
         .parent()
-        .and_then(Path::parent)
         .ok_or_else(|| format!("unexpected test binary location {}", exe.display()))?;
+    if profile_dir.file_name().is_some_and(|n| n == "deps") {
+        profile_dir = profile_dir.parent().unwrap_or(profile_dir);
+    }
     let binary = profile_dir.join("peregrine");
     let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
