@@ -6,6 +6,7 @@ mod args;
 mod config;
 mod driver_cmd;
 mod drops;
+mod log;
 mod outputs;
 mod ruleset;
 mod run;
@@ -104,7 +105,7 @@ fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
         channels.push(Box::new(HttpChannel::new(options).map_err(|e| e.to_string())?));
     }
     if config.grpc_output.enabled {
-        eprintln!("peregrine: grpc_output is not available yet in this build; alerts go to the other channels");
+        crate::log::message(&format!("grpc_output is not available yet in this build; alerts go to the other channels"));
     }
     Ok(channels)
 }
@@ -128,9 +129,21 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
     }
     let loaded = Config::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
     for warning in &loaded.warnings {
-        eprintln!("Warning: {warning}");
+        crate::log::message(&format!("Warning: {warning}"));
+    }
+    if !args.run_tags.is_empty() && (!args.disable_tags.is_empty() || !args.disable_rules.is_empty()) {
+        return Err("You can not specify both disabled (-D/-T) and enabled (-t) rules".into());
     }
     let config = loaded.config;
+    log::use_iso_8601(config.time_format_iso_8601);
+    log::message(&format!("Peregrine version: {} (driver API {}.{}.{})",
+        env!("CARGO_PKG_VERSION"),
+        peregrine_driver_sys::abi::PG_API_VERSION_MAJOR,
+        peregrine_driver_sys::abi::PG_API_VERSION_MINOR,
+        peregrine_driver_sys::abi::PG_API_VERSION_PATCH));
+    if let Some(path) = &args.config {
+        log::message(&format!("Loaded configuration file {}", path.display()));
+    }
 
     if let Some(source) = &args.list_fields {
         print!("{}", list_fields(source));
@@ -161,7 +174,7 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
     };
     let mut ruleset = ruleset::load(&inputs);
     for warning in ruleset.warnings() {
-        eprintln!("Warning: {warning}");
+        crate::log::message(&format!("Warning: {warning}"));
     }
     if ruleset.has_errors() {
         for error in ruleset.errors() {
@@ -193,7 +206,7 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
     }
     if args.dry_run {
         let enabled = ruleset.rules().filter(|r| r.enabled).count();
-        eprintln!("peregrine: dry run: config and {enabled} enabled rules loaded");
+        crate::log::message(&format!("dry run: config and {enabled} enabled rules loaded"));
         return Ok(ExitCode::SUCCESS);
     }
 

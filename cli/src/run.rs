@@ -57,7 +57,12 @@ impl Detections {
     pub fn summary(&self) -> String {
         let mut text = format!("Events detected: {}\nRule counts by severity:\n", self.alerts);
         for (priority, n) in &self.by_priority {
-            text.push_str(&format!("   {}: {n}\n", priority.as_str().to_uppercase()));
+            // Falco's summary says INFO where alerts say Informational.
+            let name = match priority {
+                Priority::Informational => "INFO".to_string(),
+                other => other.as_str().to_uppercase(),
+            };
+            text.push_str(&format!("   {name}: {n}\n"));
         }
         text.push_str("Triggered rules by rule name:\n");
         for (rule, n) in &self.by_rule {
@@ -97,7 +102,7 @@ impl Pipeline<'_> {
                 for action in &report.actions {
                     match action {
                         crate::config::DropAction::Ignore => {}
-                        crate::config::DropAction::Log => eprintln!("{}", report.message()),
+                        crate::config::DropAction::Log => crate::log::message(&report.message()),
                         crate::config::DropAction::Alert => dispatcher.send(Alert {
                             time_ns: report.time_ns,
                             rule: DROP_RULE.to_string(),
@@ -109,8 +114,8 @@ impl Pipeline<'_> {
                             output_fields: report.fields(),
                         }),
                         crate::config::DropAction::Exit => {
-                            eprintln!("{}", report.message());
-                            eprintln!("Exiting.");
+                            crate::log::message(&report.message());
+                            crate::log::message("Exiting.");
                             self.exit_requested = true;
                         }
                     }
@@ -146,7 +151,7 @@ pub fn live(config: DriverConfig, pipeline: &mut Pipeline<'_>) -> Result<(), Run
     let mut driver = Driver::open(config)?;
     let mut state = State::new();
     if let Err(e) = peregrine_engine::state::procfs::scan(&mut state, std::path::Path::new("/proc")) {
-        eprintln!("peregrine: reading /proc for the processes already running failed: {e}");
+        crate::log::message(&format!("reading /proc for the processes already running failed: {e}"));
     }
     driver.start_capture()?;
     let counters_of = |driver: &Driver| {
@@ -172,7 +177,7 @@ pub fn live(config: DriverConfig, pipeline: &mut Pipeline<'_>) -> Result<(), Run
         });
         if let Some(e) = decode_error {
             if undecodable.is_power_of_two() {
-                eprintln!("peregrine: {undecodable} kernel events could not be decoded so far, the last: {e}");
+                crate::log::message(&format!("{undecodable} kernel events could not be decoded so far, the last: {e}"));
             }
         }
         match read {
@@ -181,7 +186,7 @@ pub fn live(config: DriverConfig, pipeline: &mut Pipeline<'_>) -> Result<(), Run
             }
             Ok(_) => {}
             Err(e) => {
-                eprintln!("peregrine: {e}; skipping the rest of that ring");
+                crate::log::message(&format!("{e}; skipping the rest of that ring"));
                 driver.events().discard_all(e.ring_id);
             }
         }
@@ -207,7 +212,7 @@ pub fn stop_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         if let Err(e) = signal_hook::flag::register(signal, Arc::clone(&flag)) {
-            eprintln!("peregrine: cannot catch signal {signal}: {e}");
+            crate::log::message(&format!("cannot catch signal {signal}: {e}"));
         }
     }
     flag

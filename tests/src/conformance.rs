@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use regex::RegexBuilder;
 use serde_json::Value as Json;
 use serde_yaml::Value as Yaml;
 
@@ -161,12 +160,14 @@ fn pairs(value: Option<&Yaml>) -> Vec<(String, Yaml)> {
     out
 }
 
+/// Python's `re.search`, with `re.DOTALL` when asked. The suite's patterns
+/// use look-ahead, which the `regex` crate leaves out, hence fancy-regex.
 fn regex_found(pattern: &str, text: &str, dot_all: bool) -> Result<bool, String> {
-    RegexBuilder::new(pattern)
-        .dot_matches_new_line(dot_all)
-        .build()
-        .map(|re| re.is_match(text))
-        .map_err(|e| format!("pattern {pattern:?} does not compile here: {e}"))
+    let pattern_with_flags = if dot_all { format!("(?s){pattern}") } else { pattern.to_string() };
+    fancy_regex::Regex::new(&pattern_with_flags)
+        .map_err(|e| format!("pattern {pattern:?} does not compile here: {e}"))?
+        .is_match(text)
+        .map_err(|e| format!("pattern {pattern:?} failed on the output: {e}"))
 }
 
 /// Runs one case with `binary` and returns what did not hold.
@@ -268,6 +269,15 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
     }
 
     let command = format!("{} {}", binary.display(), args.join(" "));
+    if p.contains_key("grpc") {
+        failures.push("the case checks gRPC outputs, which this runner does not subscribe to yet".into());
+    }
+    for file in strings(p.get("trace_file")) {
+        let path = layout.resolve(&file);
+        if !path.exists() {
+            failures.push(format!("trace file {} is not in the kit", path.display()));
+        }
+    }
     let output = match run_with_timeout(binary, &args, scratch, Duration::from_secs(180)) {
         Ok(output) => output,
         Err(e) => {

@@ -175,7 +175,7 @@ impl Dispatcher {
         for lane in self.lanes {
             drop(lane.queue);
             if lane.worker.join().is_err() {
-                eprintln!("peregrine: the {} output thread panicked", lane.name);
+                crate::log::message(&format!("the {} output thread panicked", lane.name));
             }
             reports.push(ChannelReport {
                 name: lane.name,
@@ -200,10 +200,10 @@ impl Dispatcher {
         for lane in &self.lanes {
             let lost = lane.stats.overflowed.load(Ordering::Relaxed);
             if lost > 0 {
-                eprintln!(
-                    "peregrine: output '{}' is too slow: {lost} alerts did not fit its queue so far",
+                crate::log::message(&format!(
+                    "output '{}' is too slow: {lost} alerts did not fit its queue so far",
                     lane.name
-                );
+                ));
             }
         }
     }
@@ -216,7 +216,7 @@ fn drain(mut channel: Box<dyn Channel>, queue: Receiver<Message>, stats: &Channe
         let now = Instant::now();
         if last_error_report.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) {
             last_error_report = Some(now);
-            eprintln!("peregrine: output error: {error}");
+            crate::log::message(&format!("output error: {error}"));
         }
     };
     while let Ok(message) = queue.recv() {
