@@ -102,6 +102,10 @@ pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &
         let line_of = |i: usize| if lines.len() == items.len() { lines.get(i).map(|l| l + start - 1) } else { None };
         for (i, item) in items.iter().enumerate() {
             let line = line_of(i);
+            if item.is_null() {
+                // An empty `-` entry: Falco skips it.
+                continue;
+            }
             let Yaml::Mapping(map) = item else {
                 ctx.report(
                     Code::ErrYamlValidate,
