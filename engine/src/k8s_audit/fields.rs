@@ -240,8 +240,7 @@ impl FieldSource for K8sAuditSource {
             }
             Kind::Each(at, inner) => match event.pointer(at) {
                 Some(Json::Array(items)) => {
-                    for (i, item) in items.iter().enumerate().filter(|(i, _)| index.is_none_or(|x| x == *i)) {
-                        let _ = i;
+                    for (_, item) in items.iter().enumerate().filter(|(i, _)| index.is_none_or(|x| x == *i)) {
                         if inner.is_empty() {
                             push_json(item, out);
                         } else if let Some(v) = item.pointer(inner) {
