@@ -63,7 +63,7 @@ fn run_case(dir: &Path, case: &serde_yaml::Mapping) -> Result<(), String> {
     let errors: Vec<&Diagnostic> = results.iter().flat_map(|r| r.errors.iter()).collect();
     let warnings: Vec<&Diagnostic> = results.iter().flat_map(|r| r.warnings.iter()).collect();
     let exit_status = get("exit_status").and_then(Yaml::as_u64).unwrap_or(0);
-    if (exit_status != 0) != !errors.is_empty() {
+    if (exit_status != 0) == errors.is_empty() {
         return Err(format!("exit status {exit_status} expected, errors were: {errors:#?}"));
     }
     for want in as_list(get("validate_errors")) {

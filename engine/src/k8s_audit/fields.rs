@@ -238,18 +238,15 @@ impl FieldSource for K8sAuditSource {
                     push_json(v, out);
                 }
             }
-            Kind::Each(at, inner) => match event.pointer(at) {
-                Some(Json::Array(items)) => {
-                    for (_, item) in items.iter().enumerate().filter(|(i, _)| index.is_none_or(|x| x == *i)) {
-                        if inner.is_empty() {
-                            push_json(item, out);
-                        } else if let Some(v) = item.pointer(inner) {
-                            push_json(v, out);
-                        }
+            Kind::Each(at, inner) => {
+                for (_, item) in containers(event, at).enumerate().filter(|(i, _)| index.map_or(true, |x| x == *i)) {
+                    if inner.is_empty() {
+                        push_json(item, out);
+                    } else if let Some(v) = item.pointer(inner) {
+                        push_json(v, out);
                     }
                 }
-                _ => {}
-            },
+            }
             Kind::EachOr(at, inner, default) => {
                 for item in containers(event, at) {
                     match item.pointer(inner) {
@@ -264,7 +261,7 @@ impl FieldSource for K8sAuditSource {
                 }
             }
             Kind::Repositories(at) => {
-                for (_, item) in containers(event, at).enumerate().filter(|(i, _)| index.is_none_or(|x| x == *i)) {
+                for (_, item) in containers(event, at).enumerate().filter(|(i, _)| index.map_or(true, |x| x == *i)) {
                     if let Some(image) = item.get("image").and_then(Json::as_str) {
                         out.push(Value::Str(Cow::Borrowed(repository(image))));
                     }

@@ -25,6 +25,8 @@ impl<'e> Scratch<'e> {
     }
 }
 
+// `filter` cannot change the element's lifetime; `filter_map` can.
+#[allow(clippy::unnecessary_filter_map)]
 fn recycle_vec<'a, 'b>(mut v: Vec<Value<'a>>) -> Vec<Value<'b>> {
     v.clear();
     // An empty in-place collect keeps the allocation (same layout).
