@@ -331,3 +331,19 @@ fn priorities_parse_case_insensitively() {
     let r = loader.load_str("t.yaml", &rule("evt.type=open").replace("WARNING", "loud"));
     assert_eq!(r.errors[0].code, Code::ErrYamlValidate);
 }
+
+#[test]
+fn glob_matching_rules() {
+    use peregrine_engine::rules::eval::glob_match;
+    assert!(glob_match("/etc/*", "/etc/passwd", false));
+    assert!(glob_match("*", "", false));
+    assert!(glob_match("a*b*c", "axxbyyc", false));
+    assert!(!glob_match("a*b*c", "axxbyy", false));
+    assert!(glob_match("h?llo", "héllo", false), "? takes one whole character");
+    assert!(glob_match("[!a-c]x", "dx", false));
+    assert!(!glob_match("[!a-c]x", "bx", false));
+    assert!(glob_match("[A-C]X", "bx", true));
+    assert!(!glob_match("[A-C]X", "bx", false));
+    assert!(glob_match(r"\*lit", "*lit", false));
+    assert!(glob_match("[unclosed", "[unclosed", false));
+}
