@@ -347,3 +347,13 @@ fn glob_matching_rules() {
     assert!(glob_match(r"\*lit", "*lit", false));
     assert!(glob_match("[unclosed", "[unclosed", false));
 }
+
+#[test]
+fn rules_of_unknown_sources_are_warned_about() {
+    let mut loader = RulesLoader::new();
+    loader.load_str("t.yaml", &rule("evt.type=open").replace("priority: WARNING", "priority: WARNING\n  source: aws_cloudtrail"));
+    loader.warn_unknown_sources(&["syscall", "k8s_audit"]);
+    let w = &loader.results()[0].warnings;
+    assert!(w.iter().any(|w| w.code == Code::UnknownSource && w.message == "Unknown source aws_cloudtrail, skipping"), "{w:#?}");
+    assert!(loader.compile(TestSyscallSource::new()).rules().is_empty());
+}
