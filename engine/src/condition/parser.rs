@@ -57,7 +57,7 @@ fn to_parse_error(text: &str, err: pest::error::Error<Rule>) -> ParseError {
         // The same wording as Falco: name the last token that did parse.
         let last_word = before.rsplit(char::is_whitespace).next().unwrap_or(before);
         let token = last_word
-            .rsplit(|c: char| matches!(c, '=' | '<' | '>' | '!' | '(' | ')' | ','))
+            .rsplit(['=', '<', '>', '!', '(', ')', ','])
             .find(|s| !s.is_empty())
             .unwrap_or(last_word);
         format!("unexpected token after '{token}', expecting 'or', 'and'")

@@ -173,6 +173,26 @@ impl Alert {
         }
     }
 
+    /// The alert in Falco's JSON shape (`json_output: true`), with the
+    /// output and tags included.
+    pub fn to_json(&self) -> serde_json::Value {
+        let fields: serde_json::Map<String, serde_json::Value> = self
+            .output_fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().map_or(serde_json::Value::Null, serde_json::Value::String)))
+            .collect();
+        serde_json::json!({
+            "hostname": self.hostname,
+            "output": self.output,
+            "output_fields": fields,
+            "priority": self.priority.as_str(),
+            "rule": self.rule,
+            "source": self.source,
+            "tags": self.tags,
+            "time": self.time_iso8601(),
+        })
+    }
+
     /// The time as Falco's ISO 8601 form: `2016-08-04T16:17:57.881781397Z`.
     pub fn time_iso8601(&self) -> String {
         iso8601(self.time_ns)

@@ -25,6 +25,8 @@ impl<'e> Scratch<'e> {
     }
 }
 
+// `filter` cannot change the element's lifetime; `filter_map` can.
+#[allow(clippy::unnecessary_filter_map)]
 fn recycle_vec<'a, 'b>(mut v: Vec<Value<'a>>) -> Vec<Value<'b>> {
     v.clear();
     // An empty in-place collect keeps the allocation (same layout).
@@ -91,6 +93,9 @@ fn eval_check<'e, S: FieldSource>(check: &Check, source: &S, event: &S::Event<'e
         (Rhs::Field(other), op) => {
             extract(other, source, event, &mut scratch.rhs);
             let Some(first) = scratch.rhs.first() else { return false };
+            if let Value::Str(other) = first {
+                return scratch.lhs.iter().any(|v| compare_str(op, &as_text(v), other));
+            }
             let lit = value_to_lit(first);
             scratch.lhs.iter().any(|v| compare(op, v, &lit, check.field.ty))
         }
@@ -120,10 +125,17 @@ fn value_to_lit(v: &Value<'_>) -> Lit {
 }
 
 fn pmatch(path: &str, lit: &Lit) -> bool {
-    let Lit::Str(prefix) = lit else { return false };
+    match lit {
+        Lit::Str(prefix) => pmatch_str(path, prefix),
+        _ => false,
+    }
+}
+
+/// Whether `path` is `prefix` or lies under it (whole path components).
+fn pmatch_str(path: &str, prefix: &str) -> bool {
     let prefix = prefix.trim_end_matches('/');
-    if prefix.contains(['*', '?', '[']) {
-        return glob_match(&format!("{prefix}*"), path, false);
+    if prefix.is_empty() {
+        return path.starts_with('/');
     }
     path == prefix || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
 }
@@ -188,69 +200,73 @@ fn compare(op: Op, v: &Value<'_>, lit: &Lit, _ty: FieldType) -> bool {
                 _ => false,
             }
         }
-        (_, Lit::Str(s)) => {
-            let text = as_text(v);
-            let t = text.as_ref();
-            match op {
-                Op::Contains => t.contains(s.as_str()),
-                Op::IContains => t.to_lowercase().contains(&s.to_lowercase()),
-                Op::StartsWith => t.starts_with(s.as_str()),
-                Op::EndsWith => t.ends_with(s.as_str()),
-                Op::Glob => glob_match(s, t, false),
-                Op::IGlob => glob_match(s, t, true),
-                Op::PMatch => pmatch(t, lit),
-                _ => ordering(op, t, s.as_str()),
-            }
-        }
+        (_, Lit::Str(s)) => compare_str(op, &as_text(v), s),
         _ => false,
     }
+}
+
+fn compare_str(op: Op, t: &str, s: &str) -> bool {
+    match op {
+        Op::Contains => t.contains(s),
+        Op::IContains => contains_ignore_ascii_case(t.as_bytes(), s.as_bytes()),
+        Op::StartsWith => t.starts_with(s),
+        Op::EndsWith => t.ends_with(s),
+        Op::Glob => glob_match(s, t, false),
+        Op::IGlob => glob_match(s, t, true),
+        Op::PMatch => pmatch_str(t, s),
+        _ => ordering(op, t, s),
+    }
+}
+
+fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
     needle.is_empty() || hay.windows(needle.len()).any(|w| w == needle)
 }
 
-/// Shell-style glob: `*`, `?` and `[...]` classes, matching the whole text.
+/// Shell-style glob: `*`, `?` and `[...]` classes, matching the whole
+/// text; `ignore_case` folds ASCII letters. Works on bytes without
+/// allocating (`?` consumes one whole UTF-8 character).
 pub fn glob_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = if ignore_case {
-        (pattern.to_lowercase().chars().collect(), text.to_lowercase().chars().collect())
-    } else {
-        (pattern.chars().collect(), text.chars().collect())
-    };
+    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    let eq = |a: u8, b: u8| if ignore_case { a.eq_ignore_ascii_case(&b) } else { a == b };
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
         if pi < p.len() {
             match p[pi] {
-                '*' => {
+                b'*' => {
                     star = Some((pi, ti));
                     pi += 1;
                     continue;
                 }
-                '?' => {
+                b'?' => {
                     pi += 1;
-                    ti += 1;
+                    ti += utf8_len(t[ti]);
                     continue;
                 }
-                '[' => {
-                    if let Some((matched, next)) = class_match(&p, pi, t[ti]) {
-                        if matched {
-                            pi = next;
-                            ti += 1;
-                            continue;
-                        }
-                    } else if t[ti] == '[' {
+                b'[' => match class_match(p, pi, t[ti], ignore_case) {
+                    Some((true, next)) => {
+                        pi = next;
+                        ti += 1;
+                        continue;
+                    }
+                    Some((false, _)) => {}
+                    None if t[ti] == b'[' => {
                         pi += 1;
                         ti += 1;
                         continue;
                     }
-                }
-                '\\' if pi + 1 < p.len() && p[pi + 1] == t[ti] => {
+                    None => {}
+                },
+                b'\\' if pi + 1 < p.len() && eq(p[pi + 1], t[ti]) => {
                     pi += 2;
                     ti += 1;
                     continue;
                 }
-                c if c == t[ti] => {
+                c if eq(c, t[ti]) => {
                     pi += 1;
                     ti += 1;
                     continue;
@@ -260,35 +276,47 @@ pub fn glob_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
         }
         match star {
             Some((sp, st)) => {
+                let next = st + utf8_len(t[st]);
                 pi = sp + 1;
-                ti = st + 1;
-                star = Some((sp, st + 1));
+                ti = next;
+                star = Some((sp, next));
             }
             None => return false,
         }
     }
-    p[pi..].iter().all(|&c| c == '*')
+    p[pi..].iter().all(|&c| c == b'*')
 }
 
-/// Matches `c` against the class starting at `p[start] == '['`; returns
-/// (matched, index after the class) or None when the class is unclosed.
-fn class_match(p: &[char], start: usize, c: char) -> Option<(bool, usize)> {
+fn utf8_len(first: u8) -> usize {
+    match first {
+        0xF0..=0xFF => 4,
+        0xE0..=0xEF => 3,
+        0xC0..=0xDF => 2,
+        _ => 1,
+    }
+}
+
+/// Matches byte `c` against the class starting at `p[start] == b'['`;
+/// returns (matched, index after the class) or None when unclosed.
+fn class_match(p: &[u8], start: usize, c: u8, ignore_case: bool) -> Option<(bool, usize)> {
+    let c = if ignore_case { c.to_ascii_lowercase() } else { c };
+    let fold = |x: u8| if ignore_case { x.to_ascii_lowercase() } else { x };
     let mut i = start + 1;
-    let negate = matches!(p.get(i), Some('!') | Some('^'));
+    let negate = matches!(p.get(i), Some(b'!') | Some(b'^'));
     if negate {
         i += 1;
     }
     let mut matched = false;
     let mut first = true;
-    while i < p.len() && (p[i] != ']' || first) {
+    while i < p.len() && (p[i] != b']' || first) {
         first = false;
-        if i + 2 < p.len() && p[i + 1] == '-' && p[i + 2] != ']' {
-            if p[i] <= c && c <= p[i + 2] {
+        if i + 2 < p.len() && p[i + 1] == b'-' && p[i + 2] != b']' {
+            if fold(p[i]) <= c && c <= fold(p[i + 2]) {
                 matched = true;
             }
             i += 3;
         } else {
-            if p[i] == c {
+            if fold(p[i]) == c {
                 matched = true;
             }
             i += 1;

@@ -79,7 +79,7 @@ pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &
                     "rules content",
                     "",
                     line_of,
-                    format!("yaml parse error at line {line}, column {column}: {e}"),
+                    format!("yaml parse error at line {line}, column {column}: {}", yaml_problem(&e)),
                 );
                 return;
             }
@@ -102,6 +102,10 @@ pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &
         let line_of = |i: usize| if lines.len() == items.len() { lines.get(i).map(|l| l + start - 1) } else { None };
         for (i, item) in items.iter().enumerate() {
             let line = line_of(i);
+            if item.is_null() {
+                // An empty `-` entry: Falco skips it.
+                continue;
+            }
             let Yaml::Mapping(map) = item else {
                 ctx.report(
                     Code::ErrYamlValidate,
@@ -123,6 +127,11 @@ pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &
 
 fn scalar_string(v: &Yaml) -> Option<String> {
     match v {
+        // `desc: != after x` reads as a tag: the text after it is the value.
+        Yaml::Tagged(t) => {
+            let rest = scalar_string(&t.value)?;
+            Some(rest)
+        }
         Yaml::String(s) => Some(s.clone()),
         Yaml::Bool(b) => Some(b.to_string()),
         Yaml::Number(n) => Some(n.to_string()),
@@ -550,5 +559,15 @@ fn exception_value(v: &Yaml) -> Option<ExceptionValue> {
     match v {
         Yaml::Sequence(_) => string_list(v).map(ExceptionValue::List),
         other => scalar_string(other).map(ExceptionValue::Scalar),
+    }
+}
+
+/// serde_yaml's message without its own position suffix (we give the
+/// position relative to the file instead).
+fn yaml_problem(e: &serde_yaml::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
     }
 }

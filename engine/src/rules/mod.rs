@@ -174,6 +174,25 @@ impl RulesLoader {
         CompiledRules::new(source, compiled)
     }
 
+    /// Warns (LOAD_UNKNOWN_SOURCE, on the last file's result) about rules
+    /// whose `source` is none of `known`: they are never compiled.
+    pub fn warn_unknown_sources(&mut self, known: &[&str]) {
+        let mut diags = Vec::new();
+        for rule in self.defs.rules.iter().filter(|r| !known.contains(&r.source.as_str())) {
+            diags.push(Diagnostic {
+                code: Code::UnknownSource,
+                message: format!("Unknown source {}, skipping", rule.source),
+                item_type: "rule".into(),
+                item_name: rule.name.clone(),
+                file: rule.origin.file.clone(),
+                line: rule.origin.line,
+            });
+        }
+        if let Some(last) = self.results.last_mut() {
+            diags.into_iter().for_each(|d| last.push(d));
+        }
+    }
+
     /// Whether the rule's condition parsed and its macros exist, i.e. an
     /// expansion error is new and not one already reported at load.
     fn macros_complete(&self, rule: &RuleItem) -> bool {

@@ -1,0 +1,80 @@
+//! Output formats: substitution, missing values, lists, errors, alerts.
+
+mod common;
+
+use common::{TestEvent, TestSyscallSource};
+use peregrine_engine::field::Value;
+use peregrine_engine::output::{iso8601, Alert, OutputFormat};
+use peregrine_engine::rules::{Code, RulesLoader};
+
+#[test]
+fn substitutes_fields_arguments_and_parenthesised_names() {
+    let mut src = TestSyscallSource::new();
+    let fmt = OutputFormat::compile("File %fd.name opened by %(proc.name) (parent=%proc.aname[1] pid=%proc.pid). 100% sure", &mut src).unwrap();
+    let ev = TestEvent::new("open")
+        .s("fd.name", "/etc/shadow")
+        .s("proc.name", "cat")
+        .s("proc.aname[1]", "bash")
+        .with("proc.pid", Value::Uint(7));
+    assert_eq!(fmt.render(&src, &ev), "File /etc/shadow opened by cat (parent=bash pid=7). 100% sure");
+    assert_eq!(
+        fmt.fields(&src, &ev),
+        vec![
+            ("fd.name".to_string(), Some("/etc/shadow".to_string())),
+            ("proc.name".to_string(), Some("cat".to_string())),
+            ("proc.aname[1]".to_string(), Some("bash".to_string())),
+            ("proc.pid".to_string(), Some("7".to_string())),
+        ]
+    );
+}
+
+#[test]
+fn missing_values_render_as_na_and_lists_in_parentheses() {
+    let mut src = TestSyscallSource::new();
+    let fmt = OutputFormat::compile("cport=%fd.cport ancestors=%proc.aname", &mut src).unwrap();
+    let ev = TestEvent::new("open").s("proc.aname", "bash").s("proc.aname", "init");
+    assert_eq!(fmt.render(&src, &ev), "cport=<NA> ancestors=(bash,init)");
+    assert_eq!(fmt.fields(&src, &ev)[0], ("fd.cport".to_string(), None));
+}
+
+#[test]
+fn unknown_field_in_output_is_a_compile_error() {
+    let mut src = TestSyscallSource::new();
+    assert_eq!(OutputFormat::compile("x %not_a_real_field y", &mut src).unwrap_err(), "not_a_real_field");
+    let mut loader = RulesLoader::new();
+    loader.load_str("t.yaml", "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: bad %proc.nope\n  priority: INFO\n");
+    let rules = loader.compile(TestSyscallSource::new());
+    assert!(rules.rules().is_empty());
+    let e = &loader.results()[0].errors[0];
+    assert_eq!((e.code, e.message.as_str()), (Code::ErrCompileOutput, "invalid formatting token proc.nope"));
+}
+
+#[test]
+fn alert_has_falcos_json_shape() {
+    let mut loader = RulesLoader::new();
+    loader.load_str(
+        "t.yaml",
+        "- rule: Open cat\n  desc: d\n  condition: evt.type=open\n  output: open by %proc.name on %fd.cport\n  priority: WARNING\n  tags: [fs, t1]\n",
+    );
+    let mut rules = loader.compile(TestSyscallSource::new());
+    let ev = TestEvent::new("open").s("proc.name", "cat");
+    let mut alerts = Vec::new();
+    rules.evaluate(&ev, |rule, src| alerts.push(Alert::new(rule, src, &ev, 1_470_327_477_881_781_397, "host1")));
+    assert_eq!(alerts.len(), 1);
+    let json = alerts[0].to_json();
+    assert_eq!(json["rule"], "Open cat");
+    assert_eq!(json["priority"], "Warning");
+    assert_eq!(json["source"], "syscall");
+    assert_eq!(json["hostname"], "host1");
+    assert_eq!(json["output"], "open by cat on <NA>");
+    assert_eq!(json["tags"], serde_json::json!(["fs", "t1"]));
+    assert_eq!(json["time"], "2016-08-04T16:17:57.881781397Z");
+    assert_eq!(json["output_fields"]["proc.name"], "cat");
+    assert!(json["output_fields"]["fd.cport"].is_null());
+}
+
+#[test]
+fn iso8601_formats_dates() {
+    assert_eq!(iso8601(0), "1970-01-01T00:00:00.000000000Z");
+    assert_eq!(iso8601(951_782_400_000_000_001), "2000-02-29T00:00:00.000000001Z");
+}
