@@ -247,11 +247,17 @@ impl<W: Write> Writer<W> {
 
     /// Writes one event in the current layout, whatever layout it was read in.
     pub fn write_event(&mut self, ev: &EventView<'_>) -> io::Result<()> {
+        self.write_event_at(ev, ev.ts)
+    }
+
+    /// Writes one event with another timestamp (to build long captures
+    /// out of short ones).
+    pub fn write_event_at(&mut self, ev: &EventView<'_>, ts: u64) -> io::Result<()> {
         let (lens, data, _) = ev.body();
         let mut b = std::mem::take(&mut self.block);
         b.clear();
         put_u16(&mut b, ev.cpu);
-        put_u64(&mut b, ev.ts);
+        put_u64(&mut b, ts);
         put_u64(&mut b, ev.tid);
         put_u32(&mut b, (HEADER_LEN + lens.len() + data.len()) as u32);
         put_u16(&mut b, ev.event_type);
