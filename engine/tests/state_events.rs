@@ -85,7 +85,7 @@ fn fork_exec_open_dup_connect_exit() {
     let mut p = Probe {
         fields: SyscallFields::new(),
     };
-    let mut apply = |state: &mut State, raw: &[u8]| state.apply(&EventView::parse(raw).unwrap());
+    let apply = |state: &mut State, raw: &[u8]| state.apply(&EventView::parse(raw).unwrap());
 
     // bash clones 200 (parent side, then child side), in a docker container.
     let cg = s("cpu=/docker/3ad7b26ded6d8e7b23da7d48fe889434573036c27ae5a74837233de441c3601e");
