@@ -12,8 +12,14 @@ fn kit_captures() -> Option<Vec<PathBuf>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
     let mut out = Vec::new();
     for dir in ["falco-regression/trace_files", "captures"] {
-        let Ok(rd) = std::fs::read_dir(root.join(dir)) else { continue };
-        out.extend(rd.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|x| x == "scap")));
+        let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        out.extend(
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "scap")),
+        );
     }
     out.sort();
     (!out.is_empty()).then_some(out)
@@ -64,7 +70,10 @@ fn read_all(data: Vec<u8>, fields: &mut SyscallFields, all: bool) -> bool {
         match ev {
             Ok(ev) => {
                 state.apply(&ev);
-                let e = SyscallEvent { event: &ev, state: &state };
+                let e = SyscallEvent {
+                    event: &ev,
+                    state: &state,
+                };
                 for r in &resolved {
                     let mut out = Vec::new();
                     fields.extract(r, &e, &mut out);
@@ -92,13 +101,20 @@ fn truncated_and_corrupted_kit_captures_never_panic() {
         let data = Capture::open(&path).unwrap().bytes().to_vec();
         let starts = block_starts(&data);
         let step = (data.len() / 150).max(1);
-        for cut in (1..data.len()).step_by(step).chain(starts.iter().step_by(20).map(|s| s + 3)) {
+        for cut in (1..data.len())
+            .step_by(step)
+            .chain(starts.iter().step_by(20).map(|s| s + 3))
+        {
             let cut = cut.min(data.len() - 1);
             let errored = read_all(data[..cut].to_vec(), &mut fields, false);
             // A cut inside a block must be reported; a cut between blocks
             // is a shorter but valid file.
             if !starts.contains(&cut) {
-                assert!(errored, "{}: truncation at {cut} went unnoticed", path.display());
+                assert!(
+                    errored,
+                    "{}: truncation at {cut} went unnoticed",
+                    path.display()
+                );
             }
             cuts += 1;
         }

@@ -10,3 +10,4 @@ pub mod writer;
 
 pub use reader::{Capture, Events, ScapError};
 pub use tables::{FdEntry, FdInfo, GroupEntry, MachineInfo, ProcEntry, UserEntry};
+pub use writer::{copy_capture, Writer};

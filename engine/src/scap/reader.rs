@@ -121,8 +121,9 @@ pub struct Capture {
     pub fds: Vec<FdEntry>,
     pub users: Vec<UserEntry>,
     pub groups: Vec<GroupEntry>,
-    /// Number of interface-list blocks seen (their content is not used).
-    pub interface_blocks: usize,
+    /// Interface-list blocks, as block type and body: kept whole so a
+    /// writer can pass them on (their content is not used otherwise).
+    pub interface_blocks: Vec<(u32, Vec<u8>)>,
 }
 
 impl Capture {
@@ -158,7 +159,7 @@ impl Capture {
             fds: Vec::new(),
             users: Vec::new(),
             groups: Vec::new(),
-            interface_blocks: 0,
+            interface_blocks: Vec::new(),
         };
         let mut pos = 0usize;
         let (ty, body) = block_at(&data, pos)?.ok_or_else(|| corrupt(0, "empty file"))?;
@@ -202,7 +203,9 @@ impl Capture {
                     &mut cap.users,
                     &mut cap.groups,
                 )?,
-                blocks::IL | blocks::IL_INT | blocks::IL_V2 => cap.interface_blocks += 1,
+                blocks::IL | blocks::IL_INT | blocks::IL_V2 => {
+                    cap.interface_blocks.push((ty, body.to_vec()))
+                }
                 t if blocks::is_event_block(t) => break,
                 _ => {}
             }

@@ -170,7 +170,14 @@ impl State {
             .copied()
             .unwrap_or(Handler::Nothing);
         if ev.direction() == Direction::Enter {
-            self.remember_enter(ev);
+            // Only enters whose exit needs them (state changes or fd fields).
+            let exit_handler = self.handlers.get(usize::from(ev.event_type) + 1).copied();
+            let uses_fd = ev.info().flags & (ef::USES_FD | ef::CREATES_FD | ef::DESTROYS_FD) != 0;
+            if uses_fd || exit_handler.is_some_and(|h| h != Handler::Nothing) {
+                self.remember_enter(ev);
+            } else if let Some(e) = self.enters.get_mut(&tid) {
+                e.event_type = ev.event_type;
+            }
             if handler == Handler::ProcExit {
                 self.deferred.push(Deferred::RemoveThread(tid));
             }

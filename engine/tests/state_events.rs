@@ -1,0 +1,295 @@
+//! State and fields over a hand-built event sequence in the layout the
+//! kernel module emits: a shell forks, the child execs, opens a file by
+//! a relative path, duplicates it, connects a socket, closes, exits.
+
+use peregrine_engine::event::table::event_info;
+use peregrine_engine::event::EventView;
+use peregrine_engine::field::{FieldSource, Value};
+use peregrine_engine::state::{State, Thread};
+use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
+
+/// A current-layout event of type `ty` with the named parameters (the
+/// others empty).
+fn event(ty: u16, ts: u64, tid: u64, params: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let info = event_info(ty).unwrap();
+    let vals: Vec<Vec<u8>> = info
+        .params
+        .iter()
+        .map(|p| {
+            params
+                .iter()
+                .find(|(n, _)| *n == p.name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    let mut body = Vec::new();
+    for v in &vals {
+        body.extend_from_slice(&(v.len() as u16).to_le_bytes());
+    }
+    for v in &vals {
+        body.extend_from_slice(v);
+    }
+    let mut r = Vec::new();
+    r.extend_from_slice(&ts.to_le_bytes());
+    r.extend_from_slice(&tid.to_le_bytes());
+    r.extend_from_slice(&((26 + body.len()) as u32).to_le_bytes());
+    r.extend_from_slice(&ty.to_le_bytes());
+    r.extend_from_slice(&(vals.len() as u32).to_le_bytes());
+    r.extend_from_slice(&body);
+    r
+}
+
+fn i64b(v: i64) -> Vec<u8> {
+    v.to_le_bytes().to_vec()
+}
+fn u32b(v: u32) -> Vec<u8> {
+    v.to_le_bytes().to_vec()
+}
+fn s(v: &str) -> Vec<u8> {
+    [v.as_bytes(), b"\0"].concat()
+}
+
+struct Probe {
+    fields: SyscallFields,
+}
+
+impl Probe {
+    fn get(&mut self, state: &State, raw: &[u8], name: &str, arg: Option<&str>) -> Vec<String> {
+        let ev = EventView::parse(raw).unwrap();
+        let f = self.fields.resolve(name, arg).unwrap();
+        let mut out: Vec<Value<'_>> = Vec::new();
+        self.fields
+            .extract(&f, &SyscallEvent { event: &ev, state }, &mut out);
+        out.iter().map(|v| v.to_string()).collect()
+    }
+}
+
+#[test]
+fn fork_exec_open_dup_connect_exit() {
+    let mut state = State::new();
+    let base = |tid, pid, ptid, comm: &str| Thread {
+        tid,
+        pid,
+        ptid,
+        comm: comm.into(),
+        exe: comm.into(),
+        cwd: "/home/u/".into(),
+        uid: 1000,
+        gid: 1000,
+        container_id: "host".into(),
+        ..Thread::default()
+    };
+    state.insert_thread(base(1, 1, 0, "systemd"));
+    state.insert_thread(base(100, 100, 1, "bash"));
+    let mut p = Probe {
+        fields: SyscallFields::new(),
+    };
+    let apply = |state: &mut State, raw: &[u8]| state.apply(&EventView::parse(raw).unwrap());
+
+    // bash clones 200 (parent side, then child side), in a docker container.
+    let cg = s("cpu=/docker/3ad7b26ded6d8e7b23da7d48fe889434573036c27ae5a74837233de441c3601e");
+    let clone_common = |extra: Vec<(&'static str, Vec<u8>)>| {
+        let mut v = vec![
+            ("exe", s("bash")),
+            ("args", Vec::new()),
+            ("cwd", s("/home/u")),
+            ("comm", s("bash")),
+            ("cgroups", cg.clone()),
+            ("flags", u32b(0)),
+            ("uid", u32b(1000)),
+            ("gid", u32b(1000)),
+        ];
+        v.extend(extra);
+        v
+    };
+    let parent_side = event(
+        223,
+        10,
+        100,
+        &clone_common(vec![
+            ("res", i64b(200)),
+            ("tid", i64b(100)),
+            ("pid", i64b(100)),
+            ("ptid", i64b(1)),
+        ]),
+    );
+    apply(&mut state, &parent_side);
+    let child_side = event(
+        223,
+        11,
+        200,
+        &clone_common(vec![
+            ("res", i64b(0)),
+            ("tid", i64b(200)),
+            ("pid", i64b(200)),
+            ("ptid", i64b(100)),
+        ]),
+    );
+    apply(&mut state, &child_side);
+    assert_eq!(state.thread(200).unwrap().ptid, 100);
+    assert_eq!(
+        p.get(&state, &child_side, "container.id", None),
+        ["3ad7b26ded6d"]
+    );
+
+    // The child execs cat with a trusted path.
+    let exec_e = event(292, 12, 200, &[("filename", s("/bin/cat"))]);
+    apply(&mut state, &exec_e);
+    let exec_x = event(
+        293,
+        13,
+        200,
+        &[
+            ("res", i64b(0)),
+            ("exe", s("cat")),
+            ("args", [b"notes.txt\0".as_slice(), b"-n\0"].concat()),
+            ("pid", i64b(200)),
+            ("ptid", i64b(100)),
+            ("cwd", s("/home/u")),
+            ("comm", s("cat")),
+            ("cgroups", cg.clone()),
+            ("loginuid", u32b(1000)),
+            ("trusted_exepath", s("/usr/bin/cat")),
+        ],
+    );
+    apply(&mut state, &exec_x);
+    assert_eq!(p.get(&state, &exec_x, "proc.name", None), ["cat"]);
+    assert_eq!(
+        p.get(&state, &exec_x, "proc.cmdline", None),
+        ["cat notes.txt -n"]
+    );
+    assert_eq!(
+        p.get(&state, &exec_x, "proc.exepath", None),
+        ["/usr/bin/cat"]
+    );
+    assert_eq!(p.get(&state, &exec_x, "proc.pname", None), ["bash"]);
+    assert_eq!(p.get(&state, &exec_x, "proc.aname", Some("2")), ["systemd"]);
+    assert_eq!(p.get(&state, &exec_x, "proc.apid", Some("1")), ["100"]);
+    assert_eq!(
+        p.get(&state, &exec_x, "proc.aname", None),
+        ["bash", "systemd"]
+    );
+    assert_eq!(p.get(&state, &exec_x, "user.loginuid", None), ["1000"]);
+
+    // openat(AT_FDCWD, "../u/notes.txt", O_RDONLY) = 3
+    let open_x = event(
+        307,
+        14,
+        200,
+        &[
+            ("fd", i64b(3)),
+            ("dirfd", i64b(-100)),
+            ("name", s("../u/notes.txt")),
+            ("flags", u32b(1)),
+            ("mode", u32b(0)),
+        ],
+    );
+    apply(&mut state, &open_x);
+    assert_eq!(
+        p.get(&state, &open_x, "fd.name", None),
+        ["/home/u/notes.txt"]
+    );
+    assert_eq!(p.get(&state, &open_x, "fd.directory", None), ["/home/u"]);
+    assert_eq!(p.get(&state, &open_x, "fd.filename", None), ["notes.txt"]);
+    assert_eq!(p.get(&state, &open_x, "evt.is_open_read", None), ["true"]);
+    assert_eq!(p.get(&state, &open_x, "evt.is_open_write", None), ["false"]);
+    assert_eq!(p.get(&state, &open_x, "evt.arg.flags", None), ["O_RDONLY"]);
+    assert_eq!(p.get(&state, &open_x, "evt.rawarg.flags", None), ["1"]);
+
+    // A failed open still names its file, with fd -1.
+    let fail_x = event(
+        307,
+        15,
+        200,
+        &[
+            ("fd", i64b(-13)),
+            ("dirfd", i64b(-100)),
+            ("name", s("/etc/shadow")),
+            ("flags", u32b(1)),
+        ],
+    );
+    apply(&mut state, &fail_x);
+    assert_eq!(p.get(&state, &fail_x, "fd.name", None), ["/etc/shadow"]);
+    assert_eq!(p.get(&state, &fail_x, "fd.num", None), ["-1"]);
+    assert_eq!(p.get(&state, &fail_x, "evt.res", None), ["EACCES"]);
+    assert_eq!(p.get(&state, &fail_x, "evt.failed", None), ["true"]);
+
+    // dup2(3, 7) = 7
+    let dup_x = event(
+        363,
+        16,
+        200,
+        &[("res", i64b(7)), ("oldfd", i64b(3)), ("newfd", i64b(7))],
+    );
+    apply(&mut state, &dup_x);
+    assert_eq!(state.fd(200, 7).unwrap().name, "/home/u/notes.txt");
+
+    // socket + connect to 10.0.0.1:443
+    let sock_x = event(
+        19,
+        17,
+        200,
+        &[
+            ("fd", i64b(4)),
+            ("domain", u32b(2)),
+            ("type", u32b(1)),
+            ("proto", u32b(0)),
+        ],
+    );
+    apply(&mut state, &sock_x);
+    let mut tuple = vec![2u8];
+    tuple.extend_from_slice(&[192, 168, 1, 5]);
+    tuple.extend_from_slice(&40000u16.to_le_bytes());
+    tuple.extend_from_slice(&[10, 0, 0, 1]);
+    tuple.extend_from_slice(&443u16.to_le_bytes());
+    let conn_x = event(
+        23,
+        18,
+        200,
+        &[("res", i64b(0)), ("tuple", tuple), ("fd", i64b(4))],
+    );
+    apply(&mut state, &conn_x);
+    assert_eq!(
+        p.get(&state, &conn_x, "fd.name", None),
+        ["192.168.1.5:40000->10.0.0.1:443"]
+    );
+    assert_eq!(p.get(&state, &conn_x, "fd.sip", None), ["10.0.0.1"]);
+    assert_eq!(p.get(&state, &conn_x, "fd.rport", None), ["443"]);
+    assert_eq!(p.get(&state, &conn_x, "fd.lport", None), ["40000"]);
+    assert_eq!(p.get(&state, &conn_x, "fd.l4proto", None), ["tcp"]);
+    assert_eq!(p.get(&state, &conn_x, "fd.typechar", None), ["4"]);
+
+    // close(3): the exit still shows the fd; the next event no longer has it.
+    let close_e = event(4, 19, 200, &[("fd", i64b(3))]);
+    apply(&mut state, &close_e);
+    let close_x = event(5, 20, 200, &[("res", i64b(0))]);
+    apply(&mut state, &close_x);
+    assert_eq!(
+        p.get(&state, &close_x, "fd.name", None),
+        ["/home/u/notes.txt"]
+    );
+    let read_e = event(6, 21, 200, &[("fd", i64b(3)), ("size", u32b(10))]);
+    apply(&mut state, &read_e);
+    assert!(state.fd(200, 3).is_none());
+    assert!(state.fd(200, 7).is_some());
+
+    // Exit: the procexit event sees the thread, the next event does not.
+    let exit_e = event(186, 22, 200, &[("status", i64b(0))]);
+    apply(&mut state, &exit_e);
+    assert_eq!(p.get(&state, &exit_e, "proc.name", None), ["cat"]);
+    let other = event(6, 23, 100, &[("fd", i64b(0))]);
+    apply(&mut state, &other);
+    assert!(state.thread(200).is_none());
+    assert!(state.fds_of(200).is_none());
+    assert_eq!(state.purged, 1);
+}
+
+#[test]
+fn event_types_named_include_every_version() {
+    let f = SyscallFields::new();
+    let open = f.event_types_named("open").unwrap();
+    assert!(open.contains(&2) && open.contains(&3));
+    assert!(f.event_types_named("no_such_syscall").is_none());
+    assert!(f.fields().iter().any(|i| i.name == "proc.aname"));
+}
