@@ -190,6 +190,7 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         run_tags: args.run_tags.clone(),
     };
     selection.apply(&mut ruleset.syscall);
+    selection.apply(&mut ruleset.k8s_audit);
 
     if args.list_rules {
         print!("{}", ruleset::list_rules(&ruleset));
@@ -233,9 +234,16 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         detections: run::Detections::default(),
         exit_requested: false,
     };
-    let outcome = match &args.capture {
-        Some(path) => run::replay(path, &mut pipeline),
-        None => {
+    let audit_file = args.k8s_audit_file.clone().or_else(|| k8s_audit_file_from_plugins(&config));
+    let outcome = match (&args.capture, &audit_file) {
+        (Some(path), _) => run::replay(path, &mut pipeline),
+        (None, Some(path)) => {
+            let mut detections = run::Detections::default();
+            let result = run::k8s_audit_file(path, &mut ruleset.k8s_audit, &dispatcher, &host, &mut detections);
+            pipeline.detections = detections;
+            result
+        }
+        (None, None) => {
             let driver_config = DriverConfig {
                 snaplen: Some(config.driver.snaplen),
                 sampling_ratio: Some(config.driver.sampling_ratio),
@@ -264,15 +272,37 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
     Ok(if exit_requested { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
-fn list_fields(source: &str) -> String {
-    let syscall = SyscallFields::new();
-    let mut text = String::new();
-    if source.is_empty() || source == syscall.name() {
-        text.push_str(&format!("Event source: {}\n\n", syscall.name()));
-        for field in syscall.fields() {
+/// Falco configs name the audit input as the k8saudit plugin's
+/// `open_params`; a path there (not a URL) is read as an audit file.
+fn k8s_audit_file_from_plugins(config: &Config) -> Option<std::path::PathBuf> {
+    config.plugins.iter().find_map(|plugin| {
+        let name = plugin.get("name")?.as_str()?;
+        let params = plugin.get("open_params")?.as_str()?.trim();
+        let is_file = !params.is_empty() && !params.starts_with("http://") && !params.starts_with("https://");
+        (name == "k8saudit" && is_file).then(|| std::path::PathBuf::from(params))
+    })
+}
+
+fn list_fields(wanted: &str) -> String {
+    fn section<S: FieldSource>(source: &S, text: &mut String) {
+        text.push_str(&format!("Event source: {}\n\n", source.name()));
+        for field in source.fields() {
             let arg = field.arg.map(|a| format!("[{a}]")).unwrap_or_default();
             text.push_str(&format!("{}{arg}  ({:?})\n    {}\n", field.name, field.ty, field.description));
         }
+        text.push('\n');
+    }
+    let mut text = String::new();
+    let syscall = SyscallFields::new();
+    let k8s = peregrine_engine::k8s_audit::K8sAuditSource::new();
+    if wanted.is_empty() || wanted == syscall.name() {
+        section(&syscall, &mut text);
+    }
+    if wanted.is_empty() || wanted == k8s.name() {
+        section(&k8s, &mut text);
+    }
+    if text.is_empty() {
+        text = format!("no event source named '{wanted}'; the sources are syscall and k8s_audit\n");
     }
     text
 }

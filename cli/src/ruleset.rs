@@ -5,6 +5,7 @@
 use std::path::PathBuf;
 
 use peregrine_engine::field::FieldSource;
+use peregrine_engine::k8s_audit::K8sAuditSource;
 use peregrine_engine::rules::{CompiledRule, CompiledRules, Diagnostic, LoadResult, RulesLoader};
 use peregrine_engine::syscall_fields::SyscallFields;
 use serde_json::{json, Value as Json};
@@ -75,6 +76,7 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<RulesInput>, RulesError> {
 /// Rules loaded and compiled for every source.
 pub struct Ruleset {
     pub syscall: CompiledRules<SyscallFields>,
+    pub k8s_audit: CompiledRules<K8sAuditSource>,
     pub results: Vec<LoadResult>,
 }
 
@@ -93,7 +95,7 @@ impl Ruleset {
 
     /// Every compiled rule of every source, in load order per source.
     pub fn rules(&self) -> impl Iterator<Item = &CompiledRule> {
-        self.syscall.rules().iter()
+        self.syscall.rules().iter().chain(self.k8s_audit.rules().iter())
     }
 }
 
@@ -112,7 +114,8 @@ pub fn load(inputs: &[RulesInput]) -> Ruleset {
         }
     }
     let syscall = loader.compile(SyscallFields::new());
-    Ruleset { syscall, results: loader.results().to_vec() }
+    let k8s_audit = loader.compile(K8sAuditSource::new());
+    Ruleset { syscall, k8s_audit, results: loader.results().to_vec() }
 }
 
 /// The command-line and config choices of which loaded rules run.

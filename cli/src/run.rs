@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use peregrine_driver_sys::{Driver, DriverConfig};
 use peregrine_engine::event::EventView;
+use peregrine_engine::k8s_audit::K8sAuditSource;
 use peregrine_engine::output::Alert;
 use peregrine_engine::rules::CompiledRules;
 use peregrine_engine::scap::Capture;
@@ -29,7 +30,7 @@ pub enum RunError {
     #[error(transparent)]
     Driver(#[from] peregrine_driver_sys::DriverError),
     #[error("{0}")]
-    Ring(String),
+    Audit(String),
 }
 
 /// Counts that the closing summary prints, in Falco's words.
@@ -205,6 +206,50 @@ pub fn live(config: DriverConfig, pipeline: &mut Pipeline<'_>) -> Result<(), Run
         t.n_preemptions
     );
     Ok(())
+}
+
+/// Evaluates the Kubernetes audit events of a file (one Event, an
+/// EventList, or one object per line).
+pub fn k8s_audit_file(
+    path: &std::path::Path,
+    rules: &mut CompiledRules<K8sAuditSource>,
+    dispatcher: &Dispatcher,
+    hostname: &str,
+    detections: &mut Detections,
+) -> Result<(), RunError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| RunError::Audit(format!("cannot read {}: {e}", path.display())))?;
+    let events = match peregrine_engine::k8s_audit::events_from_json(&text) {
+        Ok(events) => events,
+        Err(e) => {
+            // As Falco's audit source does: say so and carry on with no events.
+            crate::log::message(&format!(
+                "Error: {}: data not recognized as a k8s audit event: {e}",
+                path.display()
+            ));
+            Vec::new()
+        }
+    };
+    for event in &events {
+        evaluate_audit_event(rules, event, dispatcher, hostname, detections);
+    }
+    Ok(())
+}
+
+/// One audit event through the audit rules.
+pub fn evaluate_audit_event(
+    rules: &mut CompiledRules<K8sAuditSource>,
+    event: &serde_json::Value,
+    dispatcher: &Dispatcher,
+    hostname: &str,
+    detections: &mut Detections,
+) {
+    detections.events += 1;
+    let time_ns = peregrine_engine::k8s_audit::event_time_ns(event);
+    rules.evaluate(&event, |rule, source| {
+        detections.count(&rule.name, rule.priority);
+        dispatcher.send(Alert::new(rule, source, &event, time_ns, hostname));
+    });
 }
 
 /// Shared flag set by SIGINT/SIGTERM.
