@@ -16,6 +16,7 @@ use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
 
 use crate::alert::Priority;
 use crate::drops::{DropCounters, DropMonitor, DROP_RULE};
+use crate::metrics::Metrics;
 use crate::outputs::Dispatcher;
 
 /// Why the main loop stopped early.
@@ -32,6 +33,10 @@ pub enum RunError {
     #[error("{0}")]
     Audit(String),
 }
+
+/// The name of the periodic stats alert; Falco's, so dashboards built for
+/// Falco's metrics alerts pick it up.
+pub const STATS_RULE: &str = "Falco internal: metrics snapshot";
 
 /// Counts that the closing summary prints, in Falco's words.
 #[derive(Debug, Default)]
@@ -77,6 +82,10 @@ impl Detections {
 pub struct Pipeline<'a> {
     pub rules: &'a mut CompiledRules<SyscallFields>,
     pub dispatcher: &'a Dispatcher,
+    pub metrics: &'a Metrics,
+    /// Periodic stats alerts (`metrics.enabled`), every this often.
+    pub stats_every: Option<Duration>,
+    pub next_stats: Option<Instant>,
     pub hostname: &'a str,
     pub drops: Option<&'a mut DropMonitor>,
     pub stop: &'a AtomicBool,
@@ -91,13 +100,19 @@ impl Pipeline<'_> {
     /// Falco), then the rules, then drop accounting.
     fn process(&mut self, state: &mut State, event: &EventView<'_>, counters: impl FnOnce() -> DropCounters) {
         self.detections.events += 1;
+        self.metrics.events.fetch_add(1, Ordering::Relaxed);
         state.apply(event);
         let input = SyscallEvent { event, state };
-        let (dispatcher, hostname, detections) = (self.dispatcher, self.hostname, &mut self.detections);
+        let (dispatcher, hostname, detections, metrics) =
+            (self.dispatcher, self.hostname, &mut self.detections, self.metrics);
         self.rules.evaluate(&input, |rule, source| {
             detections.count(&rule.name, rule.priority);
+            metrics.count_alert(&rule.name, rule.priority);
             dispatcher.send(Alert::new(rule, source, &input, event.ts, hostname));
         });
+        if self.detections.events % 4096 == 0 {
+            self.maybe_send_stats(event.ts);
+        }
         if let Some(monitor) = self.drops.as_deref_mut() {
             if let Some(report) = monitor.on_event(event.ts, counters) {
                 for action in &report.actions {
@@ -123,6 +138,33 @@ impl Pipeline<'_> {
                 }
             }
         }
+    }
+
+    /// Sends the periodic stats alert when it is due.
+    pub fn maybe_send_stats(&mut self, time_ns: u64) {
+        let (Some(every), Some(due)) = (self.stats_every, self.next_stats) else { return };
+        let now = Instant::now();
+        if now < due {
+            return;
+        }
+        self.next_stats = Some(now + every);
+        let fields: Vec<(String, Option<String>)> =
+            self.metrics.snapshot().into_iter().map(|(name, value)| (name, Some(value.to_string()))).collect();
+        let summary = fields
+            .iter()
+            .map(|(name, value)| format!("{name}={}", value.as_deref().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join(" ");
+        self.dispatcher.send(Alert {
+            time_ns,
+            rule: STATS_RULE.to_string(),
+            priority: Priority::Informational,
+            source: "internal".into(),
+            tags: Vec::new(),
+            hostname: self.hostname.to_string(),
+            output: format!("{STATS_RULE} ({summary})"),
+            output_fields: fields,
+        });
     }
 
     fn should_stop(&self) -> bool {
@@ -181,8 +223,10 @@ pub fn live(config: DriverConfig, pipeline: &mut Pipeline<'_>) -> Result<(), Run
                 crate::log::message(&format!("{undecodable} kernel events could not be decoded so far, the last: {e}"));
             }
         }
+        pipeline.metrics.set_kernel(driver.stats().total);
         match read {
             Ok(0) => {
+                pipeline.maybe_send_stats(now_ns());
                 driver.events().wait(Duration::from_millis(100));
             }
             Ok(_) => {}
@@ -216,6 +260,7 @@ pub fn k8s_audit_file(
     dispatcher: &Dispatcher,
     hostname: &str,
     detections: &mut Detections,
+    metrics: &Metrics,
 ) -> Result<(), RunError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| RunError::Audit(format!("cannot read {}: {e}", path.display())))?;
@@ -231,7 +276,7 @@ pub fn k8s_audit_file(
         }
     };
     for event in &events {
-        evaluate_audit_event(rules, event, dispatcher, hostname, detections);
+        evaluate_audit_event(rules, event, dispatcher, hostname, detections, metrics);
     }
     Ok(())
 }
@@ -243,13 +288,23 @@ pub fn evaluate_audit_event(
     dispatcher: &Dispatcher,
     hostname: &str,
     detections: &mut Detections,
+    metrics: &Metrics,
 ) {
     detections.events += 1;
+    metrics.events.fetch_add(1, Ordering::Relaxed);
     let time_ns = peregrine_engine::k8s_audit::event_time_ns(event);
     rules.evaluate(&event, |rule, source| {
         detections.count(&rule.name, rule.priority);
+        metrics.count_alert(&rule.name, rule.priority);
         dispatcher.send(Alert::new(rule, source, &event, time_ns, hostname));
     });
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0)
 }
 
 /// Shared flag set by SIGINT/SIGTERM.

@@ -163,6 +163,11 @@ impl Dispatcher {
             .collect()
     }
 
+    /// Each channel's live counters, for metrics.
+    pub fn stats_handles(&self) -> Vec<(&'static str, Arc<ChannelStats>)> {
+        self.lanes.iter().map(|lane| (lane.name, Arc::clone(&lane.stats))).collect()
+    }
+
     /// Total alerts queued now, over all channels.
     pub fn queue_depth(&self) -> usize {
         self.lanes.iter().map(|lane| lane.queue.len()).sum()
