@@ -71,6 +71,8 @@ fn alert_has_falcos_json_shape() {
     assert_eq!(json["time"], "2016-08-04T16:17:57.881781397Z");
     assert_eq!(json["output_fields"]["proc.name"], "cat");
     assert!(json["output_fields"]["fd.cport"].is_null());
+    assert_eq!(alerts[0].text_line(true), "2016-08-04T16:17:57.881781397+0000: Warning open by cat on <NA>");
+    assert_eq!(alerts[0].text_line(false), "16:17:57.881781397: Warning open by cat on <NA>");
 }
 
 #[test]

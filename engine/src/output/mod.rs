@@ -193,9 +193,22 @@ impl Alert {
         })
     }
 
-    /// The time as Falco's ISO 8601 form: `2016-08-04T16:17:57.881781397Z`.
+    /// The time as Falco's JSON `time`: `2016-08-04T16:17:57.881781397Z`.
     pub fn time_iso8601(&self) -> String {
         iso8601(self.time_ns)
+    }
+
+    /// The alert as Falco prints it in text: `TIME: Priority output`, the
+    /// time as `2016-08-04T16:17:57.881781397+0000` with `iso8601`, else
+    /// `16:17:57.881781397` (UTC).
+    pub fn text_line(&self, iso8601_time: bool) -> String {
+        let full = iso8601(self.time_ns);
+        let time = if iso8601_time {
+            format!("{}+0000", full.trim_end_matches('Z'))
+        } else {
+            full.get(11..full.len() - 1).unwrap_or("").to_string()
+        };
+        format!("{time}: {} {}", self.priority, self.output)
     }
 }
 
