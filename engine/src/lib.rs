@@ -3,8 +3,8 @@
 //! events come in as bytes, alerts go out as values.
 #![deny(unsafe_op_in_unsafe_fn)]
 
-pub mod field;
 pub mod condition;
+pub mod field;
 pub mod k8s_audit;
 pub mod output;
 pub mod rules;
