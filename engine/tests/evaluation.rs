@@ -505,3 +505,47 @@ fn rules_of_unknown_sources_are_warned_about() {
     );
     assert!(loader.compile(TestSyscallSource::new()).rules().is_empty());
 }
+
+#[test]
+fn override_keys_for_lists_and_macros() {
+    let mut loader = RulesLoader::new();
+    loader.load_str(
+        "base.yaml",
+        "
+- list: bins
+  items: [cat]
+- macro: m
+  condition: proc.name in (bins)
+- rule: r
+  desc: d
+  condition: evt.type = open and m
+  output: o
+  priority: WARNING
+",
+    );
+    let r = loader
+        .load_str(
+            "local.yaml",
+            "
+- list: bins
+  items: [vi]
+  override:
+    items: replace
+- macro: m
+  condition: or proc.name = less
+  override:
+    condition: append
+",
+        )
+        .clone();
+    assert!(r.errors.is_empty(), "{:#?}", r.errors);
+    let mut rules = loader.compile(TestSyscallSource::new());
+    for (proc, want) in [("cat", false), ("vi", true), ("less", true)] {
+        let ev = TestEvent::new("open").s("proc.name", proc);
+        assert_eq!(!matches(&mut rules, &ev).is_empty(), want, "{proc}");
+    }
+    let r = loader.load_str("bad.yaml", "- list: nope\n  items: [a]\n  override:\n    items: append\n");
+    assert_eq!(r.errors[0].code, Code::ErrValidate);
+    let r = loader.load_str("bad2.yaml", "- macro: m\n  condition: x\n  append: true\n  override:\n    condition: append\n");
+    assert_eq!(r.errors[0].code, Code::ErrValidate);
+}
