@@ -186,3 +186,58 @@ fn k8s_audit_regression_cases() {
     );
     assert!(failed.is_empty(), "{} k8s audit cases failed", failed.len());
 }
+
+/// The runner must notice wrong expectations, not only confirm right ones.
+#[test]
+fn runner_reports_mismatches() {
+    let Some(dir) = conformance_dir() else {
+        println!("SKIP: ../shared/conformance not found; runner self-check not run");
+        return;
+    };
+    let reg = dir.join("falco-regression");
+    let rules = reg.join("k8s_audit_rules-0.6.0.yaml");
+    let trace = reg.join("trace_files/k8s_audit/create_nginx_pod_privileged.json");
+    let spec = format!(
+        "trace_files: !mux\n\
+         \x20 right:\n    detect: True\n    detect_level: WARNING\n    rules_file: [{r}]\n    detect_counts:\n      - Create Privileged Pod: 1\n    addl_cmdline_opts: -o plugins[0].open_params={t}\n\
+         \x20 wrong_count:\n    detect: True\n    rules_file: [{r}]\n    detect_counts:\n      - Create Privileged Pod: 2\n    addl_cmdline_opts: -o plugins[0].open_params={t}\n\
+         \x20 wrong_level:\n    detect: True\n    detect_level: CRITICAL\n    rules_file: [{r}]\n    addl_cmdline_opts: -o plugins[0].open_params={t}\n\
+         \x20 wrong_detect:\n    detect: False\n    rules_file: [{r}]\n    addl_cmdline_opts: -o plugins[0].open_params={t}\n",
+        r = rules.display(),
+        t = trace.display()
+    );
+    let tmp = std::env::temp_dir().join(format!("peregrine-k8s-spec-{}.yaml", std::process::id()));
+    std::fs::write(&tmp, spec).unwrap();
+    let outcomes = run_spec(&tmp);
+    std::fs::remove_file(&tmp).ok();
+    let by_name: BTreeMap<&str, bool> = outcomes
+        .iter()
+        .map(|o| (o.name.as_str(), o.failure.is_none()))
+        .collect();
+    assert!(by_name["right"], "{outcomes:?}");
+    assert!(!by_name["wrong_count"]);
+    assert!(!by_name["wrong_level"]);
+    assert!(!by_name["wrong_detect"]);
+}
+
+/// Runs another spec file of the same format, named by
+/// PEREGRINE_K8S_AUDIT_SPEC, and fails if any of its cases fails.
+#[test]
+fn k8s_audit_spec_from_environment() {
+    let Some(path) = std::env::var_os("PEREGRINE_K8S_AUDIT_SPEC") else {
+        println!("SKIP: PEREGRINE_K8S_AUDIT_SPEC not set; no extra spec file to run");
+        return;
+    };
+    let outcomes = run_spec(Path::new(&path));
+    let failed: Vec<&CaseOutcome> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
+    println!(
+        "{}: {}/{} passed",
+        Path::new(&path).display(),
+        outcomes.len() - failed.len(),
+        outcomes.len()
+    );
+    for f in &failed {
+        println!("  FAIL {}: {}", f.name, f.failure.as_deref().unwrap_or(""));
+    }
+    assert!(failed.is_empty());
+}
