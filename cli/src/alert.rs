@@ -10,12 +10,6 @@ use serde_json::{Map, Value as Json};
 pub use peregrine_engine::output::Alert;
 pub use peregrine_engine::rules::Priority;
 
-/// The syslog severity with the same meaning (RFC 5424 numbering): Falco's
-/// priorities are the syslog severities, in the same order.
-pub fn syslog_severity(priority: Priority) -> u8 {
-    priority as u8
-}
-
 /// Parses a priority name as rules and configs spell it.
 pub fn parse_priority(text: &str) -> Option<Priority> {
     text.parse().ok()
@@ -182,8 +176,6 @@ mod tests {
         assert_eq!(parse_priority("WARNING"), Some(Priority::Warning));
         assert_eq!(parse_priority("info"), Some(Priority::Informational));
         assert_eq!(parse_priority("loud"), None);
-        assert_eq!(syslog_severity(Priority::Critical), 2);
-        assert_eq!(syslog_severity(Priority::Debug), 7);
         assert!(Priority::Emergency < Priority::Debug);
     }
 }

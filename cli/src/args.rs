@@ -50,6 +50,14 @@ pub struct RunArgs {
     #[arg(short = 'M', value_name = "SECONDS")]
     pub duration: Option<u64>,
 
+    /// Turns an event source on (`k8s_audit` starts the audit webhook).
+    #[arg(long = "enable-source", value_name = "SOURCE")]
+    pub enable_sources: Vec<String>,
+
+    /// Turns an event source off (`syscall` runs without the kernel module).
+    #[arg(long = "disable-source", value_name = "SOURCE")]
+    pub disable_sources: Vec<String>,
+
     /// Lists the loaded rules with their descriptions, and exits.
     #[arg(short = 'L', long = "list-rules")]
     pub list_rules: bool,

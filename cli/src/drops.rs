@@ -76,10 +76,6 @@ impl DropReport {
         .map(|(name, value)| (name.to_string(), Some(value.to_string())))
         .collect()
     }
-
-    pub fn wants_exit(&self) -> bool {
-        self.actions.contains(&DropAction::Exit)
-    }
 }
 
 /// Falco's token bucket: `rate` tokens a second up to `max`, full at start.
@@ -222,7 +218,6 @@ mod tests {
         assert_eq!(report.n_drops, 30);
         assert_eq!(report.delta.n_drops_pf, 10);
         assert_eq!(report.message(), "Falco internal: syscall event drop. 30 system calls dropped in last second.");
-        assert!(!report.wants_exit());
         assert_eq!(monitor.summary().lines().nth(1), Some("   - event drop detected: 1 occurrences"));
     }
 

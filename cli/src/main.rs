@@ -7,12 +7,14 @@ mod config;
 mod driver_cmd;
 mod drops;
 mod log;
+mod metrics;
 mod outputs;
 mod ruleset;
 mod run;
 mod webserver;
 
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -24,6 +26,7 @@ use crate::alert::RenderOptions;
 use crate::args::{Cli, Command, DriverAction, RunArgs};
 use crate::config::Config;
 use crate::drops::{DropCounters, DropMonitor};
+use crate::metrics::Metrics;
 use crate::outputs::{Channel, Dispatcher, FileChannel, HttpChannel, HttpOptions, ProgramChannel, StdoutChannel, SyslogChannel};
 use crate::ruleset::{RulesInput, Selection};
 
@@ -218,15 +221,93 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         time_format_iso_8601: config.time_format_iso_8601,
     };
     let channels = build_channels(&config)?;
-    let dispatcher =
-        Dispatcher::new(channels, render, config.outputs_queue.capacity).map_err(|e| format!("cannot start outputs: {e}"))?;
+    let dispatcher = Arc::new(
+        Dispatcher::new(channels, render, config.outputs_queue.capacity)
+            .map_err(|e| format!("cannot start outputs: {e}"))?,
+    );
     let stop = run::stop_flag();
+    reopen_outputs_on_sigusr1(&dispatcher);
+    let host = hostname();
+
+    // Which sources run: a capture or an audit file alone, or live sources.
+    let audit_file = args.k8s_audit_file.clone().or_else(|| k8s_audit_file_from_plugins(&config));
+    let source_on = |name: &str, default: bool| {
+        if args.disable_sources.iter().any(|s| s == name) {
+            false
+        } else {
+            default || args.enable_sources.iter().any(|s| s == name)
+        }
+    };
+    let live = args.capture.is_none() && audit_file.is_none();
+    let run_syscalls = live && source_on("syscall", true);
+    let run_webhook = live && source_on("k8s_audit", config.k8s_audit.enabled);
+
+    let (audit_tx, audit_rx) = crossbeam_channel::bounded::<serde_json::Value>(AUDIT_QUEUE);
+    let audit_stats = run_webhook.then(|| Arc::new(webserver::AuditIntakeStats::default()));
+    let metrics = Arc::new(Metrics::new(dispatcher.stats_handles(), audit_stats.clone()));
+    let mut listeners = Vec::new();
+    if config.webserver.enabled {
+        let web = &config.webserver;
+        let routes = webserver::Routes {
+            healthz: Some(web.k8s_healthz_endpoint.clone()),
+            metrics: web.prometheus_metrics_enabled.then(|| Arc::clone(&metrics) as Arc<dyn webserver::MetricsSource>),
+            versions: true,
+            audit: None,
+        };
+        let address = format!("{}:{}", web.listen_address, web.listen_port);
+        let listener = webserver::Listener::start(&address, routes, 2).map_err(|e| e.to_string())?;
+        log::message(&format!(
+            "Webserver listening on {} ({} /metrics /versions)",
+            listener.address, web.k8s_healthz_endpoint
+        ));
+        listeners.push(listener);
+    }
+    let mut audit_thread = None;
+    if let Some(stats) = &audit_stats {
+        let k8s = &config.k8s_audit;
+        let routes = webserver::Routes {
+            audit: Some(webserver::AuditIntake {
+                path: k8s.path.clone(),
+                max_body_bytes: k8s.max_body_bytes,
+                queue: audit_tx.clone(),
+                queue_timeout: Duration::from_secs(5),
+                stats: Arc::clone(stats),
+            }),
+            ..webserver::Routes::default()
+        };
+        let address = format!("{}:{}", k8s.listen_address, k8s.listen_port);
+        let listener = webserver::Listener::start(&address, routes, 4).map_err(|e| e.to_string())?;
+        log::message(&format!("Kubernetes audit webhook listening on {}{}", listener.address, k8s.path));
+        listeners.push(listener);
+        // The audit rules move to their own thread: audit events never wait
+        // behind kernel events.
+        // (Loading no files compiles an empty set to leave in its place.)
+        let mut rules = std::mem::replace(&mut ruleset.k8s_audit, ruleset::load(&[]).k8s_audit);
+        let (dispatcher, metrics, host, rx) =
+            (Arc::clone(&dispatcher), Arc::clone(&metrics), host.clone(), audit_rx.clone());
+        audit_thread = Some(
+            std::thread::Builder::new()
+                .name("k8s-audit".into())
+                .spawn(move || {
+                    let mut detections = run::Detections::default();
+                    for event in rx {
+                        run::evaluate_audit_event(&mut rules, &event, &dispatcher, &host, &mut detections, &metrics);
+                    }
+                    detections
+                })
+                .map_err(|e| format!("cannot start the audit thread: {e}"))?,
+        );
+    }
+    drop(audit_tx);
+
     let mut drop_monitor = DropMonitor::new(&config.syscall_event_drops, DropCounters::default());
     let watch_drops = !config.syscall_event_drops.actions.is_empty();
-    let host = hostname();
     let mut pipeline = run::Pipeline {
         rules: &mut ruleset.syscall,
         dispatcher: &dispatcher,
+        metrics: &metrics,
+        stats_every: config.metrics.enabled.then(|| Duration::from_secs(config.metrics.interval.max(1))),
+        next_stats: config.metrics.enabled.then(|| Instant::now() + Duration::from_secs(config.metrics.interval.max(1))),
         hostname: &host,
         drops: watch_drops.then_some(&mut drop_monitor),
         stop: &stop,
@@ -234,27 +315,41 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         detections: run::Detections::default(),
         exit_requested: false,
     };
-    let audit_file = args.k8s_audit_file.clone().or_else(|| k8s_audit_file_from_plugins(&config));
-    let outcome = match (&args.capture, &audit_file) {
-        (Some(path), _) => run::replay(path, &mut pipeline),
-        (None, Some(path)) => {
-            let mut detections = run::Detections::default();
-            let result = run::k8s_audit_file(path, &mut ruleset.k8s_audit, &dispatcher, &host, &mut detections);
-            pipeline.detections = detections;
-            result
-        }
-        (None, None) => {
-            let driver_config = DriverConfig {
-                snaplen: Some(config.driver.snaplen),
-                sampling_ratio: Some(config.driver.sampling_ratio),
-                ..DriverConfig::default()
-            };
-            run::live(driver_config, &mut pipeline)
-        }
+    let outcome = if let Some(path) = &args.capture {
+        run::replay(path, &mut pipeline)
+    } else if let Some(path) = &audit_file {
+        let mut detections = run::Detections::default();
+        let result = run::k8s_audit_file(path, &mut ruleset.k8s_audit, &dispatcher, &host, &mut detections, &metrics);
+        pipeline.detections = detections;
+        result
+    } else if run_syscalls {
+        let driver_config = DriverConfig {
+            snaplen: Some(config.driver.snaplen),
+            sampling_ratio: Some(config.driver.sampling_ratio),
+            ..DriverConfig::default()
+        };
+        run::live(driver_config, &mut pipeline)
+    } else if run_webhook {
+        run::wait_until_stopped(&mut pipeline);
+        Ok(())
+    } else {
+        Err(run::RunError::Audit("every event source is disabled: nothing to do".into()))
     };
     let exit_requested = pipeline.exit_requested;
-    let detections = std::mem::take(&mut pipeline.detections);
-    let reports = dispatcher.shutdown();
+    let mut detections = std::mem::take(&mut pipeline.detections);
+    for listener in listeners {
+        listener.stop();
+    }
+    if let Some(thread) = audit_thread {
+        match thread.join() {
+            Ok(audit) => detections.merge(audit),
+            Err(_) => log::message("the audit thread panicked"),
+        }
+    }
+    let reports = match Arc::try_unwrap(dispatcher) {
+        Ok(dispatcher) => dispatcher.shutdown(),
+        Err(_) => Vec::new(),
+    };
     outcome.map_err(|e| e.to_string())?;
 
     if watch_drops {
@@ -262,15 +357,44 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
     }
     for report in &reports {
         if report.overflowed > 0 || report.failed > 0 {
-            eprintln!(
-                "peregrine: output '{}': {} alerts sent, {} did not fit its queue, {} failed",
+            log::message(&format!(
+                "output '{}': {} alerts sent, {} did not fit its queue, {} failed",
                 report.name, report.sent, report.overflowed, report.failed
-            );
+            ));
         }
     }
     print!("{}", detections.summary());
     Ok(if exit_requested { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
+
+/// logrotate's signal: the file output reopens its file, the program
+/// output restarts its program.
+fn reopen_outputs_on_sigusr1(dispatcher: &Arc<Dispatcher>) {
+    let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR1]) {
+        Ok(signals) => signals,
+        Err(e) => {
+            log::message(&format!("cannot catch SIGUSR1, outputs will not reopen on it: {e}"));
+            return;
+        }
+    };
+    // The thread holds only a weak reference: it must not keep the
+    // dispatcher (and its output threads) alive at shutdown.
+    let dispatcher = Arc::downgrade(dispatcher);
+    let spawned = std::thread::Builder::new().name("sigusr1".into()).spawn(move || {
+        for _ in signals.forever() {
+            match dispatcher.upgrade() {
+                Some(dispatcher) => dispatcher.reopen(),
+                None => break,
+            }
+        }
+    });
+    if let Err(e) = spawned {
+        log::message(&format!("cannot watch SIGUSR1, outputs will not reopen on it: {e}"));
+    }
+}
+
+/// Audit events waiting for evaluation; past this the webhook answers 503.
+const AUDIT_QUEUE: usize = 65_536;
 
 /// Falco configs name the audit input as the k8saudit plugin's
 /// `open_params`; a path there (not a URL) is read as an audit file.

@@ -49,6 +49,21 @@ pub struct Detections {
 }
 
 impl Detections {
+    /// Adds another source's counts (the audit thread's) to these.
+    pub fn merge(&mut self, other: Detections) {
+        self.events += other.events;
+        self.alerts += other.alerts;
+        for (priority, n) in other.by_priority {
+            *self.by_priority.entry(priority).or_default() += n;
+        }
+        for (rule, n) in other.by_rule {
+            match self.by_rule.iter_mut().find(|(name, _)| *name == rule) {
+                Some((_, total)) => *total += n,
+                None => self.by_rule.push((rule, n)),
+            }
+        }
+    }
+
     fn count(&mut self, rule: &str, priority: Priority) {
         self.alerts += 1;
         *self.by_priority.entry(priority).or_default() += 1;
@@ -171,6 +186,15 @@ impl Pipeline<'_> {
         self.exit_requested
             || self.stop.load(Ordering::Relaxed)
             || self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+}
+
+/// Only the webhook runs: wait for a signal or the deadline, sending the
+/// periodic stats meanwhile.
+pub fn wait_until_stopped(pipeline: &mut Pipeline<'_>) {
+    while !pipeline.should_stop() {
+        pipeline.maybe_send_stats(now_ns());
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

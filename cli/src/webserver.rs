@@ -185,24 +185,11 @@ fn receive_audit(request: &mut Request, audit: &AuditIntake) -> Response<std::io
     text(200, "<html><body>Ok</body></html>\n")
 }
 
-/// The events of an audit body: one `Event`, or the items of an
-/// `EventList`.
-pub fn audit_events(body: &[u8]) -> Result<Vec<Json>, String> {
-    let document: Json = serde_json::from_slice(body).map_err(|e| format!("not valid JSON: {e}"))?;
-    match document.get("kind").and_then(Json::as_str) {
-        Some("EventList") => match document.get("items") {
-            Some(Json::Array(items)) => {
-                if let Some(i) = items.iter().position(|item| !item.is_object()) {
-                    return Err(format!("EventList item {i} is not an object"));
-                }
-                Ok(items.clone())
-            }
-            _ => Err("an EventList needs an 'items' array".into()),
-        },
-        Some("Event") => Ok(vec![document]),
-        Some(other) => Err(format!("kind '{other}' is neither Event nor EventList")),
-        None => Err("no 'kind': not an audit.k8s.io Event or EventList".into()),
-    }
+/// The events of an audit body: one `Event`, the items of an
+/// `EventList`, or several objects in a row.
+fn audit_events(body: &[u8]) -> Result<Vec<Json>, String> {
+    let text = std::str::from_utf8(body).map_err(|e| format!("body is not UTF-8: {e}"))?;
+    peregrine_engine::k8s_audit::events_from_json(text).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

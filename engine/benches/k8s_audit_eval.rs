@@ -20,7 +20,10 @@ fn main() {
     let mut rules = loader.compile(K8sAuditSource::new());
     let load_ms = t.elapsed().as_secs_f64() * 1e3;
     let mut events = Vec::new();
-    for entry in std::fs::read_dir(dir.join("falco-regression/trace_files/k8s_audit")).unwrap().flatten() {
+    for entry in std::fs::read_dir(dir.join("falco-regression/trace_files/k8s_audit"))
+        .unwrap()
+        .flatten()
+    {
         if let Ok(text) = std::fs::read_to_string(entry.path()) {
             if let Ok(evs) = events_from_json(&text) {
                 events.extend(evs);

@@ -1,6 +1,8 @@
 //! The condition grammar: precedence, operators, literals, fields, errors.
 
-use peregrine_engine::condition::{parse_condition, Comparison, Expr, Literal, Op, Operand, Transformer};
+use peregrine_engine::condition::{
+    parse_condition, Comparison, Expr, Literal, Op, Operand, Transformer,
+};
 
 fn cmp(expr: &Expr) -> &Comparison {
     match expr {
@@ -19,9 +21,13 @@ fn macro_name(expr: &Expr) -> &str {
 #[test]
 fn and_binds_tighter_than_or() {
     let e = parse_condition("a or b and c").unwrap();
-    let Expr::Or(items) = e else { panic!("top is not or") };
+    let Expr::Or(items) = e else {
+        panic!("top is not or")
+    };
     assert_eq!(macro_name(&items[0]), "a");
-    let Expr::And(inner) = &items[1] else { panic!("second is not and") };
+    let Expr::And(inner) = &items[1] else {
+        panic!("second is not and")
+    };
     assert_eq!(macro_name(&inner[0]), "b");
     assert_eq!(macro_name(&inner[1]), "c");
 }
@@ -29,7 +35,9 @@ fn and_binds_tighter_than_or() {
 #[test]
 fn not_binds_tighter_than_and() {
     let e = parse_condition("not a and b").unwrap();
-    let Expr::And(items) = e else { panic!("top is not and") };
+    let Expr::And(items) = e else {
+        panic!("top is not and")
+    };
     assert!(matches!(&items[0], Expr::Not(inner) if macro_name(inner) == "a"));
     assert_eq!(macro_name(&items[1]), "b");
 }
@@ -37,7 +45,9 @@ fn not_binds_tighter_than_and() {
 #[test]
 fn parentheses_override_precedence() {
     let e = parse_condition("(a or b) and not (c)").unwrap();
-    let Expr::And(items) = e else { panic!("top is not and") };
+    let Expr::And(items) = e else {
+        panic!("top is not and")
+    };
     assert!(matches!(&items[0], Expr::Or(_)));
     assert!(matches!(&items[1], Expr::Not(_)));
 }
@@ -50,7 +60,9 @@ fn double_not_and_keywords_need_word_boundaries() {
     assert_eq!(macro_name(&inner), "andy");
     // `order` and `notify` are macro names, not keywords.
     let e = parse_condition("order and notify").unwrap();
-    assert!(matches!(e, Expr::And(ref v) if macro_name(&v[0]) == "order" && macro_name(&v[1]) == "notify"));
+    assert!(
+        matches!(e, Expr::And(ref v) if macro_name(&v[0]) == "order" && macro_name(&v[1]) == "notify")
+    );
 }
 
 #[test]
@@ -91,7 +103,10 @@ fn every_operator_parses() {
 #[test]
 fn strings_quotes_and_escapes() {
     let e = parse_condition(r#"proc.cmdline contains "a \"quoted\" word""#).unwrap();
-    assert_eq!(cmp(&e).rhs, Operand::Value(Literal::quoted(r#"a "quoted" word"#)));
+    assert_eq!(
+        cmp(&e).rhs,
+        Operand::Value(Literal::quoted(r#"a "quoted" word"#))
+    );
     let e = parse_condition(r"proc.name = 'it\'s'").unwrap();
     assert_eq!(cmp(&e).rhs, Operand::Value(Literal::quoted("it's")));
     let e = parse_condition(r#"proc.name = "tab\there\\""#).unwrap();
@@ -104,10 +119,17 @@ fn strings_quotes_and_escapes() {
 #[test]
 fn lists_keep_bare_and_quoted_items() {
     let e = parse_condition(r#"proc.name in (bash, "sh -c", 'x,y', shell_binaries,)"#).unwrap();
-    let Operand::List(items) = &cmp(&e).rhs else { panic!() };
+    let Operand::List(items) = &cmp(&e).rhs else {
+        panic!()
+    };
     assert_eq!(
         items,
-        &vec![Literal::bare("bash"), Literal::quoted("sh -c"), Literal::quoted("x,y"), Literal::bare("shell_binaries")]
+        &vec![
+            Literal::bare("bash"),
+            Literal::quoted("sh -c"),
+            Literal::quoted("x,y"),
+            Literal::bare("shell_binaries")
+        ]
     );
     let e = parse_condition("proc.name in ()").unwrap();
     assert_eq!(cmp(&e).rhs, Operand::List(vec![]));
@@ -120,7 +142,11 @@ fn field_arguments() {
         ("evt.arg.flags contains O_CREAT", "evt.arg.flags", None),
         ("evt.arg[0] = x", "evt.arg", Some("0")),
         ("jevt.value[/a/b] = 1", "jevt.value", Some("/a/b")),
-        ("ka.req.volume.hostpath[/proc*] = true", "ka.req.volume.hostpath", Some("/proc*")),
+        (
+            "ka.req.volume.hostpath[/proc*] = true",
+            "ka.req.volume.hostpath",
+            Some("/proc*"),
+        ),
         ("jevt.value[/a~1~0b] exists", "jevt.value", Some("/a~1~0b")),
     ] {
         let e = parse_condition(text).unwrap_or_else(|err| panic!("{text}: {err}"));
@@ -134,8 +160,13 @@ fn transformers_and_field_values() {
     let e = parse_condition("tolower(basename(proc.exe)) = val(proc.name)").unwrap();
     let c = cmp(&e);
     assert_eq!(c.field.name, "proc.exe");
-    assert_eq!(c.field.transformers, vec![Transformer::Basename, Transformer::ToLower]);
-    let Operand::Field(other) = &c.rhs else { panic!("rhs is not a field") };
+    assert_eq!(
+        c.field.transformers,
+        vec![Transformer::Basename, Transformer::ToLower]
+    );
+    let Operand::Field(other) = &c.rhs else {
+        panic!("rhs is not a field")
+    };
     assert_eq!(other.name, "proc.name");
     for t in ["toupper", "b64", "len"] {
         parse_condition(&format!("{t}(proc.name) exists")).unwrap_or_else(|e| panic!("{t}: {e}"));
@@ -145,20 +176,30 @@ fn transformers_and_field_values() {
 #[test]
 fn errors_name_the_position_and_falco_wording() {
     let err = parse_condition("evt.type=execve foo").unwrap_err();
-    assert_eq!(err.message, "unexpected token after 'execve', expecting 'or', 'and'");
+    assert_eq!(
+        err.message,
+        "unexpected token after 'execve', expecting 'or', 'and'"
+    );
     assert_eq!((err.line, err.column), (1, 17));
     let err = parse_condition("evt.type=open and\n  (proc.name = a").unwrap_err();
     assert_eq!(err.line, 2);
     assert!(parse_condition("proc.name =").is_err());
-    assert!(parse_condition("proc.name").is_err(), "a field alone is no condition");
+    assert!(
+        parse_condition("proc.name").is_err(),
+        "a field alone is no condition"
+    );
     assert!(parse_condition("").is_err());
     assert!(parse_condition("a and").is_err());
-    assert!(parse_condition("proc.name in a").is_err(), "in needs a list");
+    assert!(
+        parse_condition("proc.name in a").is_err(),
+        "in needs a list"
+    );
 }
 
 #[test]
 fn multiline_conditions_parse() {
-    let text = "evt.type = open\n  and (proc.name in (cat, less)\n       or fd.name startswith /etc)\n";
+    let text =
+        "evt.type = open\n  and (proc.name in (cat, less)\n       or fd.name startswith /etc)\n";
     let e = parse_condition(text).unwrap();
     assert!(matches!(e, Expr::And(ref v) if v.len() == 2));
 }

@@ -12,7 +12,11 @@ fn compile(yaml: &str) -> (RulesLoader, CompiledRules<TestSyscallSource>) {
     let r = loader.load_str("test.yaml", yaml).clone();
     assert!(r.errors.is_empty(), "load errors: {:#?}", r.errors);
     let rules = loader.compile(TestSyscallSource::new());
-    let errors: Vec<_> = loader.results().iter().flat_map(|r| r.errors.iter()).collect();
+    let errors: Vec<_> = loader
+        .results()
+        .iter()
+        .flat_map(|r| r.errors.iter())
+        .collect();
     assert!(errors.is_empty(), "compile errors: {errors:#?}");
     (loader, rules)
 }
@@ -33,7 +37,10 @@ fn check(cond: &str, ev: &TestEvent) -> bool {
 }
 
 fn open_of(path: &str) -> TestEvent {
-    TestEvent::new("open").s("fd.name", path).s("proc.name", "cat").with("proc.pid", Value::Uint(42))
+    TestEvent::new("open")
+        .s("fd.name", path)
+        .s("proc.name", "cat")
+        .with("proc.pid", Value::Uint(42))
 }
 
 #[test]
@@ -49,13 +56,31 @@ fn string_operators() {
     assert!(check("evt.type=open and fd.name glob '/etc/*.ba?'", &ev));
     assert!(!check("evt.type=open and fd.name glob '/etc/s*'", &ev));
     assert!(check("evt.type=open and fd.name iglob '/ETC/s*'", &ev));
-    assert!(check("evt.type=open and fd.name glob '/etc/[A-Z]hadow.bak'", &ev));
+    assert!(check(
+        "evt.type=open and fd.name glob '/etc/[A-Z]hadow.bak'",
+        &ev
+    ));
     assert!(check("evt.type=open and fd.name pmatch (/usr, /etc)", &ev));
-    assert!(!check("evt.type=open and fd.name pmatch (/et)", &ev), "pmatch matches whole path components");
-    assert!(check("evt.type=open and fd.name regex '/etc/S[a-z]+\\.bak'", &ev));
-    assert!(!check("evt.type=open and fd.name regex 'Shadow'", &ev), "regex matches the whole value");
-    assert!(check("evt.type=open and fd.name in (/a, /etc/Shadow.bak)", &ev));
-    assert!(check("evt.type=open and fd.name > /etc/A and fd.name < /etc/Z", &ev));
+    assert!(
+        !check("evt.type=open and fd.name pmatch (/et)", &ev),
+        "pmatch matches whole path components"
+    );
+    assert!(check(
+        "evt.type=open and fd.name regex '/etc/S[a-z]+\\.bak'",
+        &ev
+    ));
+    assert!(
+        !check("evt.type=open and fd.name regex 'Shadow'", &ev),
+        "regex matches the whole value"
+    );
+    assert!(check(
+        "evt.type=open and fd.name in (/a, /etc/Shadow.bak)",
+        &ev
+    ));
+    assert!(check(
+        "evt.type=open and fd.name > /etc/A and fd.name < /etc/Z",
+        &ev
+    ));
     assert!(check("evt.type=open and fd.name exists", &ev));
     assert!(!check("evt.type=open and container.id exists", &ev));
     // A missing field makes every comparison false, != included.
@@ -70,14 +95,23 @@ fn numeric_bool_ip_and_bytes_operators() {
         .with("evt.is_open_read", Value::Bool(true))
         .with("evt.buffer", Value::Bytes(b"\x01\x02hello".to_vec().into()));
     assert!(check("evt.type=open and proc.pid = 42", &ev));
-    assert!(check("evt.type=open and proc.pid >= 42 and proc.pid < 43", &ev));
+    assert!(check(
+        "evt.type=open and proc.pid >= 42 and proc.pid < 43",
+        &ev
+    ));
     assert!(check("evt.type=open and proc.pid in (1, 42)", &ev));
     assert!(check("evt.type=open and fd.num < 0", &ev));
     assert!(check("evt.type=open and evt.is_open_read = true", &ev));
     assert!(check("evt.type=open and fd.sip = 10.0.0.0/8", &ev));
     assert!(!check("evt.type=open and fd.sip = 192.168.0.0/16", &ev));
-    assert!(check("evt.type=open and fd.sip in (10.1.2.3, 127.0.0.1)", &ev));
-    assert!(check("evt.type=open and evt.buffer bcontains 68656c6c6f", &ev));
+    assert!(check(
+        "evt.type=open and fd.sip in (10.1.2.3, 127.0.0.1)",
+        &ev
+    ));
+    assert!(check(
+        "evt.type=open and evt.buffer bcontains 68656c6c6f",
+        &ev
+    ));
     assert!(check("evt.type=open and evt.buffer bstartswith 0102", &ev));
     assert!(!check("evt.type=open and evt.buffer bstartswith 02", &ev));
 }
@@ -95,18 +129,38 @@ fn bad_literals_are_compile_errors() {
 
 #[test]
 fn list_fields_in_means_all_intersects_means_any() {
-    let ev = TestEvent::new("execve").s("proc.aname", "bash").s("proc.aname", "sshd");
-    assert!(check("evt.type=execve and proc.aname in (bash, sshd, init)", &ev));
+    let ev = TestEvent::new("execve")
+        .s("proc.aname", "bash")
+        .s("proc.aname", "sshd");
+    assert!(check(
+        "evt.type=execve and proc.aname in (bash, sshd, init)",
+        &ev
+    ));
     assert!(!check("evt.type=execve and proc.aname in (bash)", &ev));
-    assert!(check("evt.type=execve and proc.aname intersects (bash)", &ev));
-    assert!(!check("evt.type=execve and proc.aname intersects (zsh)", &ev));
+    assert!(check(
+        "evt.type=execve and proc.aname intersects (bash)",
+        &ev
+    ));
+    assert!(!check(
+        "evt.type=execve and proc.aname intersects (zsh)",
+        &ev
+    ));
 }
 
 #[test]
 fn transformers_and_field_comparison() {
-    let ev = TestEvent::new("execve").s("proc.exe", "/usr/bin/Cat").s("proc.name", "cat").s("proc.args", "aGVsbG8=");
-    assert!(check("evt.type=execve and tolower(basename(proc.exe)) = val(proc.name)", &ev));
-    assert!(!check("evt.type=execve and basename(proc.exe) = val(proc.name)", &ev));
+    let ev = TestEvent::new("execve")
+        .s("proc.exe", "/usr/bin/Cat")
+        .s("proc.name", "cat")
+        .s("proc.args", "aGVsbG8=");
+    assert!(check(
+        "evt.type=execve and tolower(basename(proc.exe)) = val(proc.name)",
+        &ev
+    ));
+    assert!(!check(
+        "evt.type=execve and basename(proc.exe) = val(proc.name)",
+        &ev
+    ));
     assert!(check("evt.type=execve and toupper(proc.name) = CAT", &ev));
     assert!(check("evt.type=execve and len(proc.exe) = 12", &ev));
     assert!(check("evt.type=execve and b64(proc.args) = hello", &ev));
@@ -130,11 +184,21 @@ fn lists_macros_and_nested_lists_expand() {
   priority: notice
 ";
     let (_, mut rules) = compile(yaml);
-    for (name, want) in [("bash", true), ("zsh", true), ("my shell", true), ("fish", false), ("shells", false)] {
-        let ev = TestEvent::new("execve").s("proc.name", name).s("proc.pname", "login");
+    for (name, want) in [
+        ("bash", true),
+        ("zsh", true),
+        ("my shell", true),
+        ("fish", false),
+        ("shells", false),
+    ] {
+        let ev = TestEvent::new("execve")
+            .s("proc.name", name)
+            .s("proc.pname", "login");
         assert_eq!(!matches(&mut rules, &ev).is_empty(), want, "{name}");
     }
-    let ev = TestEvent::new("execve").s("proc.name", "bash").s("proc.pname", "init");
+    let ev = TestEvent::new("execve")
+        .s("proc.name", "bash")
+        .s("proc.pname", "init");
     assert!(matches(&mut rules, &ev).is_empty());
 }
 
@@ -177,10 +241,23 @@ fn append_and_override_across_files() {
     );
     assert!(r.errors.is_empty(), "{:#?}", r.errors);
     let mut rules = loader.compile(TestSyscallSource::new());
-    assert_eq!(rules.rules()[0].output.render(rules.source(), &open_of("/etc")), "local cat");
+    assert_eq!(
+        rules.rules()[0]
+            .output
+            .render(rules.source(), &open_of("/etc")),
+        "local cat"
+    );
     assert_eq!(rules.rules()[0].priority.as_str(), "Error");
-    for (proc, path, want) in [("cat", "/etc", true), ("less", "/etc", true), ("vi", "/etc", true), ("vim", "/etc", false), ("cat", "/tmp/x", false)] {
-        let ev = TestEvent::new("open").s("proc.name", proc).s("fd.name", path);
+    for (proc, path, want) in [
+        ("cat", "/etc", true),
+        ("less", "/etc", true),
+        ("vi", "/etc", true),
+        ("vim", "/etc", false),
+        ("cat", "/tmp/x", false),
+    ] {
+        let ev = TestEvent::new("open")
+            .s("proc.name", proc)
+            .s("fd.name", path);
         assert_eq!(!matches(&mut rules, &ev).is_empty(), want, "{proc} {path}");
     }
 }
@@ -226,8 +303,15 @@ fn exceptions_tuple_and_single_field_forms() {
         ("vi", "init", "/etc/shadow", false),
         ("vi", "bash", "/etc/shadow", true),
     ] {
-        let ev = TestEvent::new("open").s("proc.name", proc).s("proc.pname", parent).s("fd.name", path);
-        assert_eq!(!matches(&mut rules, &ev).is_empty(), want, "{proc} {parent} {path}");
+        let ev = TestEvent::new("open")
+            .s("proc.name", proc)
+            .s("proc.pname", parent)
+            .s("fd.name", path);
+        assert_eq!(
+            !matches(&mut rules, &ev).is_empty(),
+            want,
+            "{proc} {parent} {path}"
+        );
     }
 }
 
@@ -251,15 +335,31 @@ fn event_type_index_and_first_match_order() {
   priority: INFO
 ";
     let (loader, mut rules) = compile(yaml);
-    let warned: Vec<_> = loader.results()[0].warnings.iter().filter(|w| w.code == Code::NoEvttype).map(|w| w.item_name.as_str()).collect();
+    let warned: Vec<_> = loader.results()[0]
+        .warnings
+        .iter()
+        .filter(|w| w.code == Code::NoEvttype)
+        .map(|w| w.item_name.as_str())
+        .collect();
     assert_eq!(warned, vec!["any_cat"]);
     assert_eq!(rules.rules()[1].event_types().map(|s| s.len()), Some(2));
     let ev = TestEvent::new("openat").s("proc.name", "cat");
-    assert_eq!(matches(&mut rules, &ev), vec!["any_cat"], "the first rule in load order wins");
+    assert_eq!(
+        matches(&mut rules, &ev),
+        vec!["any_cat"],
+        "the first rule in load order wins"
+    );
     rules.matching = Matching::All;
-    assert_eq!(matches(&mut rules, &ev), vec!["any_cat", "open_cat"], "exec_cat is not even checked");
+    assert_eq!(
+        matches(&mut rules, &ev),
+        vec!["any_cat", "open_cat"],
+        "exec_cat is not even checked"
+    );
     rules.set_enabled(false, |r| r.name == "any_cat");
-    assert_eq!(matches(&mut rules, &TestEvent::new("execve").s("proc.name", "cat")), vec!["exec_cat"]);
+    assert_eq!(
+        matches(&mut rules, &TestEvent::new("execve").s("proc.name", "cat")),
+        vec!["exec_cat"]
+    );
 }
 
 #[test]
@@ -307,23 +407,58 @@ fn unknown_fields_error_or_skip() {
     let rules = loader.compile(TestSyscallSource::new());
     assert_eq!(rules.rules().len(), 1);
     let w = &loader.results()[0].warnings;
-    assert!(w.iter().any(|w| w.code == Code::UnknownField && w.item_name == "skipped"), "{w:#?}");
+    assert!(
+        w.iter()
+            .any(|w| w.code == Code::UnknownField && w.item_name == "skipped"),
+        "{w:#?}"
+    );
 }
 
 #[test]
 fn diagnostics_carry_file_and_line() {
     let mut loader = RulesLoader::new();
-    let r = loader.load_str("lines.yaml", "# comment\n\n- list: l\n  items: [a]\n\n- macro: m\n  condition: evt.type=open and\n").clone();
+    let r = loader
+        .load_str(
+            "lines.yaml",
+            "# comment\n\n- list: l\n  items: [a]\n\n- macro: m\n  condition: evt.type=open and\n",
+        )
+        .clone();
     let err = r.errors.first().expect("a parse error");
-    assert_eq!((err.file.as_str(), err.line, err.item_name.as_str()), ("lines.yaml", Some(6), "m"));
-    let warn = r.warnings.iter().find(|w| w.code == Code::UnusedList).expect("unused list warning");
+    assert_eq!(
+        (err.file.as_str(), err.line, err.item_name.as_str()),
+        ("lines.yaml", Some(6), "m")
+    );
+    let warn = r
+        .warnings
+        .iter()
+        .find(|w| w.code == Code::UnusedList)
+        .expect("unused list warning");
     assert_eq!(warn.line, Some(3));
-    assert!(err.to_string().starts_with("lines.yaml:6: LOAD_ERR_COMPILE_CONDITION macro 'm'"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("lines.yaml:6: LOAD_ERR_COMPILE_CONDITION macro 'm'"),
+        "{err}"
+    );
+    assert_eq!(
+        err.condition_pos,
+        Some((1, 18)),
+        "the end of `evt.type=open and`"
+    );
 }
 
 #[test]
 fn priorities_parse_case_insensitively() {
-    for (text, want) in [("emergency", "Emergency"), ("ALERT", "Alert"), ("Critical", "Critical"), ("error", "Error"), ("warning", "Warning"), ("NOTICE", "Notice"), ("info", "Informational"), ("informational", "Informational"), ("debug", "Debug")] {
+    for (text, want) in [
+        ("emergency", "Emergency"),
+        ("ALERT", "Alert"),
+        ("Critical", "Critical"),
+        ("error", "Error"),
+        ("warning", "Warning"),
+        ("NOTICE", "Notice"),
+        ("info", "Informational"),
+        ("informational", "Informational"),
+        ("debug", "Debug"),
+    ] {
         let (_, rules) = compile(&rule("evt.type=open").replace("WARNING", text));
         assert_eq!(rules.rules()[0].priority.as_str(), want, "{text}");
     }
@@ -339,7 +474,10 @@ fn glob_matching_rules() {
     assert!(glob_match("*", "", false));
     assert!(glob_match("a*b*c", "axxbyyc", false));
     assert!(!glob_match("a*b*c", "axxbyy", false));
-    assert!(glob_match("h?llo", "héllo", false), "? takes one whole character");
+    assert!(
+        glob_match("h?llo", "héllo", false),
+        "? takes one whole character"
+    );
     assert!(glob_match("[!a-c]x", "dx", false));
     assert!(!glob_match("[!a-c]x", "bx", false));
     assert!(glob_match("[A-C]X", "bx", true));
@@ -351,9 +489,63 @@ fn glob_matching_rules() {
 #[test]
 fn rules_of_unknown_sources_are_warned_about() {
     let mut loader = RulesLoader::new();
-    loader.load_str("t.yaml", &rule("evt.type=open").replace("priority: WARNING", "priority: WARNING\n  source: aws_cloudtrail"));
+    loader.load_str(
+        "t.yaml",
+        &rule("evt.type=open").replace(
+            "priority: WARNING",
+            "priority: WARNING\n  source: aws_cloudtrail",
+        ),
+    );
     loader.warn_unknown_sources(&["syscall", "k8s_audit"]);
     let w = &loader.results()[0].warnings;
-    assert!(w.iter().any(|w| w.code == Code::UnknownSource && w.message == "Unknown source aws_cloudtrail, skipping"), "{w:#?}");
+    assert!(
+        w.iter().any(|w| w.code == Code::UnknownSource
+            && w.message == "Unknown source aws_cloudtrail, skipping"),
+        "{w:#?}"
+    );
     assert!(loader.compile(TestSyscallSource::new()).rules().is_empty());
+}
+
+#[test]
+fn override_keys_for_lists_and_macros() {
+    let mut loader = RulesLoader::new();
+    loader.load_str(
+        "base.yaml",
+        "
+- list: bins
+  items: [cat]
+- macro: m
+  condition: proc.name in (bins)
+- rule: r
+  desc: d
+  condition: evt.type = open and m
+  output: o
+  priority: WARNING
+",
+    );
+    let r = loader
+        .load_str(
+            "local.yaml",
+            "
+- list: bins
+  items: [vi]
+  override:
+    items: replace
+- macro: m
+  condition: or proc.name = less
+  override:
+    condition: append
+",
+        )
+        .clone();
+    assert!(r.errors.is_empty(), "{:#?}", r.errors);
+    let mut rules = loader.compile(TestSyscallSource::new());
+    for (proc, want) in [("cat", false), ("vi", true), ("less", true)] {
+        let ev = TestEvent::new("open").s("proc.name", proc);
+        assert_eq!(!matches(&mut rules, &ev).is_empty(), want, "{proc}");
+    }
+    let r = loader.load_str("bad.yaml", "- list: nope\n  items: [a]\n  override:\n    items: append\n");
+    assert_eq!(r.errors[0].code, Code::ErrValidate);
+    let r = loader.load_str("bad2.yaml", "- macro: m\n  condition: x\n  append: true\n  override:\n    condition: append\n");
+    assert_eq!(r.errors[0].code, Code::ErrValidate);
 }

@@ -37,7 +37,11 @@ fn found(diags: &[&Diagnostic], want: &serde_yaml::Mapping) -> bool {
                 // for Falco, serde_yaml here): compare the position only.
                 (Some(m), _) if d.code.as_str() == "LOAD_ERR_YAML_PARSE" => {
                     let m = text(Some(m));
-                    let position = m.split(": ").nth(1).and_then(|p| p.strip_prefix("error at ")).unwrap_or("");
+                    let position = m
+                        .split(": ")
+                        .nth(1)
+                        .and_then(|p| p.strip_prefix("error at "))
+                        .unwrap_or("");
                     !position.is_empty() && d.message.contains(position)
                 }
                 (Some(m), _) => d.message == text(Some(m)),
@@ -64,7 +68,9 @@ fn run_case(dir: &Path, case: &serde_yaml::Mapping) -> Result<(), String> {
     let warnings: Vec<&Diagnostic> = results.iter().flat_map(|r| r.warnings.iter()).collect();
     let exit_status = get("exit_status").and_then(Yaml::as_u64).unwrap_or(0);
     if (exit_status != 0) == errors.is_empty() {
-        return Err(format!("exit status {exit_status} expected, errors were: {errors:#?}"));
+        return Err(format!(
+            "exit status {exit_status} expected, errors were: {errors:#?}"
+        ));
     }
     for want in as_list(get("validate_errors")) {
         let Yaml::Mapping(w) = want else { continue };
@@ -80,7 +86,12 @@ fn run_case(dir: &Path, case: &serde_yaml::Mapping) -> Result<(), String> {
     }
     for ok in as_list(get("validate_ok")) {
         let name = text(Some(&ok));
-        let good = results.iter().any(|r| r.successful() && Path::new(&r.name).file_name().is_some_and(|f| f == name.as_str()));
+        let good = results.iter().any(|r| {
+            r.successful()
+                && Path::new(&r.name)
+                    .file_name()
+                    .is_some_and(|f| f == name.as_str())
+        });
         if !good {
             return Err(format!("no successful result for {name}"));
         }
@@ -95,18 +106,25 @@ fn falco_rule_validation_cases() {
         return;
     };
     let dir = root.join("falco-regression");
-    let spec: Yaml = serde_yaml::from_str(&std::fs::read_to_string(dir.join("falco_tests.yaml")).unwrap()).unwrap();
+    let spec: Yaml =
+        serde_yaml::from_str(&std::fs::read_to_string(dir.join("falco_tests.yaml")).unwrap())
+            .unwrap();
     let cases = match spec.get("trace_files") {
         Some(Yaml::Tagged(t)) => t.value.clone(),
         Some(v) => v.clone(),
         None => Yaml::Null,
     };
-    let Yaml::Mapping(cases) = cases else { panic!("no cases") };
+    let Yaml::Mapping(cases) = cases else {
+        panic!("no cases")
+    };
     let mut ran = 0;
     let mut failures = Vec::new();
     for (name, case) in &cases {
         let Yaml::Mapping(case) = case else { continue };
-        if case.get(Yaml::String("validate_rules_file".into())).is_none() {
+        if case
+            .get(Yaml::String("validate_rules_file".into()))
+            .is_none()
+        {
             continue;
         }
         ran += 1;
@@ -114,10 +132,17 @@ fn falco_rule_validation_cases() {
             failures.push(format!("{}: {e}", text(Some(name))));
         }
     }
-    println!("rule validation cases: {}/{ran} passed", ran - failures.len());
+    println!(
+        "rule validation cases: {}/{ran} passed",
+        ran - failures.len()
+    );
     for f in &failures {
         println!("  FAIL {f}");
     }
     assert!(ran >= 30, "expected the validation cases, found {ran}");
-    assert!(failures.is_empty(), "{} validation cases failed", failures.len());
+    assert!(
+        failures.is_empty(),
+        "{} validation cases failed",
+        failures.len()
+    );
 }

@@ -10,13 +10,20 @@ use peregrine_engine::rules::{Code, RulesLoader};
 #[test]
 fn substitutes_fields_arguments_and_parenthesised_names() {
     let mut src = TestSyscallSource::new();
-    let fmt = OutputFormat::compile("File %fd.name opened by %(proc.name) (parent=%proc.aname[1] pid=%proc.pid). 100% sure", &mut src).unwrap();
+    let fmt = OutputFormat::compile(
+        "File %fd.name opened by %(proc.name) (parent=%proc.aname[1] pid=%proc.pid). 100% sure",
+        &mut src,
+    )
+    .unwrap();
     let ev = TestEvent::new("open")
         .s("fd.name", "/etc/shadow")
         .s("proc.name", "cat")
         .s("proc.aname[1]", "bash")
         .with("proc.pid", Value::Uint(7));
-    assert_eq!(fmt.render(&src, &ev), "File /etc/shadow opened by cat (parent=bash pid=7). 100% sure");
+    assert_eq!(
+        fmt.render(&src, &ev),
+        "File /etc/shadow opened by cat (parent=bash pid=7). 100% sure"
+    );
     assert_eq!(
         fmt.fields(&src, &ev),
         vec![
@@ -32,7 +39,9 @@ fn substitutes_fields_arguments_and_parenthesised_names() {
 fn missing_values_render_as_na_and_lists_in_parentheses() {
     let mut src = TestSyscallSource::new();
     let fmt = OutputFormat::compile("cport=%fd.cport ancestors=%proc.aname", &mut src).unwrap();
-    let ev = TestEvent::new("open").s("proc.aname", "bash").s("proc.aname", "init");
+    let ev = TestEvent::new("open")
+        .s("proc.aname", "bash")
+        .s("proc.aname", "init");
     assert_eq!(fmt.render(&src, &ev), "cport=<NA> ancestors=(bash,init)");
     assert_eq!(fmt.fields(&src, &ev)[0], ("fd.cport".to_string(), None));
 }
@@ -40,13 +49,19 @@ fn missing_values_render_as_na_and_lists_in_parentheses() {
 #[test]
 fn unknown_field_in_output_is_a_compile_error() {
     let mut src = TestSyscallSource::new();
-    assert_eq!(OutputFormat::compile("x %not_a_real_field y", &mut src).unwrap_err(), "not_a_real_field");
+    assert_eq!(
+        OutputFormat::compile("x %not_a_real_field y", &mut src).unwrap_err(),
+        "not_a_real_field"
+    );
     let mut loader = RulesLoader::new();
     loader.load_str("t.yaml", "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: bad %proc.nope\n  priority: INFO\n");
     let rules = loader.compile(TestSyscallSource::new());
     assert!(rules.rules().is_empty());
     let e = &loader.results()[0].errors[0];
-    assert_eq!((e.code, e.message.as_str()), (Code::ErrCompileOutput, "invalid formatting token proc.nope"));
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (Code::ErrCompileOutput, "invalid formatting token proc.nope")
+    );
 }
 
 #[test]
@@ -59,7 +74,15 @@ fn alert_has_falcos_json_shape() {
     let mut rules = loader.compile(TestSyscallSource::new());
     let ev = TestEvent::new("open").s("proc.name", "cat");
     let mut alerts = Vec::new();
-    rules.evaluate(&ev, |rule, src| alerts.push(Alert::new(rule, src, &ev, 1_470_327_477_881_781_397, "host1")));
+    rules.evaluate(&ev, |rule, src| {
+        alerts.push(Alert::new(
+            rule,
+            src,
+            &ev,
+            1_470_327_477_881_781_397,
+            "host1",
+        ))
+    });
     assert_eq!(alerts.len(), 1);
     let json = alerts[0].to_json();
     assert_eq!(json["rule"], "Open cat");
@@ -71,10 +94,21 @@ fn alert_has_falcos_json_shape() {
     assert_eq!(json["time"], "2016-08-04T16:17:57.881781397Z");
     assert_eq!(json["output_fields"]["proc.name"], "cat");
     assert!(json["output_fields"]["fd.cport"].is_null());
+    assert_eq!(
+        alerts[0].text_line(true),
+        "2016-08-04T16:17:57.881781397+0000: Warning open by cat on <NA>"
+    );
+    assert_eq!(
+        alerts[0].text_line(false),
+        "16:17:57.881781397: Warning open by cat on <NA>"
+    );
 }
 
 #[test]
 fn iso8601_formats_dates() {
     assert_eq!(iso8601(0), "1970-01-01T00:00:00.000000000Z");
-    assert_eq!(iso8601(951_782_400_000_000_001), "2000-02-29T00:00:00.000000001Z");
+    assert_eq!(
+        iso8601(951_782_400_000_000_001),
+        "2000-02-29T00:00:00.000000001Z"
+    );
 }

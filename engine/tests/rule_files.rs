@@ -15,13 +15,30 @@ fn load_and_compile_k8s(rel: &str) {
     };
     let mut loader = RulesLoader::new();
     let result = loader.load_file(dir.join(rel)).clone();
-    assert!(result.errors.is_empty(), "load errors: {:#?}", result.errors);
+    assert!(
+        result.errors.is_empty(),
+        "load errors: {:#?}",
+        result.errors
+    );
     let compiled = loader.compile(K8sAuditSource::new());
-    let errors: Vec<_> = loader.results().iter().flat_map(|r| r.errors.iter()).collect();
+    let errors: Vec<_> = loader
+        .results()
+        .iter()
+        .flat_map(|r| r.errors.iter())
+        .collect();
     assert!(errors.is_empty(), "compile errors: {errors:#?}");
-    let k8s_rules = loader.definitions().rules.iter().filter(|r| r.source == "k8s_audit").count();
+    let k8s_rules = loader
+        .definitions()
+        .rules
+        .iter()
+        .filter(|r| r.source == "k8s_audit")
+        .count();
     assert!(k8s_rules > 20, "only {k8s_rules} k8s rules in {rel}");
-    assert_eq!(compiled.rules().len(), k8s_rules, "every k8s_audit rule compiles");
+    assert_eq!(
+        compiled.rules().len(),
+        k8s_rules,
+        "every k8s_audit rule compiles"
+    );
 }
 
 #[test]
@@ -41,7 +58,11 @@ fn load_and_compile_syscall(rel: &str) {
     };
     let mut loader = RulesLoader::new();
     let result = loader.load_file(dir.join(rel)).clone();
-    assert!(result.errors.is_empty(), "load errors: {:#?}", result.errors);
+    assert!(
+        result.errors.is_empty(),
+        "load errors: {:#?}",
+        result.errors
+    );
     // Every macro and rule condition parses on its own.
     let defs = loader.definitions();
     for m in defs.macros.iter() {
@@ -52,14 +73,32 @@ fn load_and_compile_syscall(rel: &str) {
     }
     let total = defs.rules.iter().filter(|r| r.source == "syscall").count();
     let compiled = loader.compile(TestSyscallSource::new());
-    let errors: Vec<_> = loader.results().iter().flat_map(|r| r.errors.iter()).collect();
+    let errors: Vec<_> = loader
+        .results()
+        .iter()
+        .flat_map(|r| r.errors.iter())
+        .collect();
     assert!(errors.is_empty(), "compile errors: {errors:#?}");
     assert_eq!(compiled.rules().len(), total, "every syscall rule compiles");
     // Nearly all default rules are limited to a few event types.
-    let indexed = compiled.rules().iter().filter(|r| r.event_types().is_some()).count();
-    assert!(indexed * 10 >= total * 9, "only {indexed} of {total} rules indexed by event type");
-    let no_evttype: Vec<_> = loader.results()[0].warnings.iter().filter(|w| w.code == Code::NoEvttype).collect();
-    println!("{rel}: {total} rules compiled, {indexed} indexed by event type, {} LOAD_NO_EVTTYPE", no_evttype.len());
+    let indexed = compiled
+        .rules()
+        .iter()
+        .filter(|r| r.event_types().is_some())
+        .count();
+    assert!(
+        indexed * 10 >= total * 9,
+        "only {indexed} of {total} rules indexed by event type"
+    );
+    let no_evttype: Vec<_> = loader.results()[0]
+        .warnings
+        .iter()
+        .filter(|w| w.code == Code::NoEvttype)
+        .collect();
+    println!(
+        "{rel}: {total} rules compiled, {indexed} indexed by event type, {} LOAD_NO_EVTTYPE",
+        no_evttype.len()
+    );
 }
 
 #[test]

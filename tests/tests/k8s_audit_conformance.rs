@@ -71,7 +71,8 @@ fn run_case(spec_dir: &Path, case: &serde_yaml::Mapping) -> Result<(), String> {
         .split_whitespace()
         .find_map(|o| o.split_once("open_params=").map(|(_, f)| f.to_string()))
         .ok_or("no open_params in addl_cmdline_opts")?;
-    let json = std::fs::read_to_string(spec_dir.join(&trace)).map_err(|e| format!("{trace}: {e}"))?;
+    let json =
+        std::fs::read_to_string(spec_dir.join(&trace)).map_err(|e| format!("{trace}: {e}"))?;
     let stderr_expected = get("stderr_contains").map(text);
     let events = match events_from_json(&json) {
         Ok(ev) => ev,
@@ -84,7 +85,9 @@ fn run_case(spec_dir: &Path, case: &serde_yaml::Mapping) -> Result<(), String> {
         }
     };
     if let Some(s) = stderr_expected {
-        return Err(format!("expected the input to be rejected ({s}), it was accepted"));
+        return Err(format!(
+            "expected the input to be rejected ({s}), it was accepted"
+        ));
     }
     let mut by_rule: BTreeMap<String, u64> = BTreeMap::new();
     let mut by_priority: BTreeMap<Priority, u64> = BTreeMap::new();
@@ -97,14 +100,18 @@ fn run_case(spec_dir: &Path, case: &serde_yaml::Mapping) -> Result<(), String> {
     let total: u64 = by_rule.values().sum();
     let detect = get("detect").and_then(Yaml::as_bool).unwrap_or(false);
     if !detect && total > 0 {
-        return Err(format!("detected {total} events when it should detect none: {by_rule:?}"));
+        return Err(format!(
+            "detected {total} events when it should detect none: {by_rule:?}"
+        ));
     }
     if detect {
         if total == 0 {
             return Err("detected nothing when it should detect".into());
         }
         for level in as_list(get("detect_level")) {
-            let level: Priority = text(&level).parse().map_err(|e| format!("bad detect_level: {e}"))?;
+            let level: Priority = text(&level)
+                .parse()
+                .map_err(|e| format!("bad detect_level: {e}"))?;
             if by_priority.get(&level).copied().unwrap_or(0) == 0 {
                 return Err(format!("no detection at level {level}: {by_priority:?}"));
             }
@@ -117,7 +124,9 @@ fn run_case(spec_dir: &Path, case: &serde_yaml::Mapping) -> Result<(), String> {
             let want = count.as_u64().ok_or("bad detect_counts")?;
             let got = by_rule.get(&rule).copied().unwrap_or(0);
             if got != want {
-                return Err(format!("rule '{rule}': expected {want} detections, got {got}"));
+                return Err(format!(
+                    "rule '{rule}': expected {want} detections, got {got}"
+                ));
             }
         }
     }
@@ -135,7 +144,9 @@ pub fn run_spec(spec: &Path) -> Vec<CaseOutcome> {
         Some(v) => v.clone(),
         None => Yaml::Null,
     };
-    let Yaml::Mapping(cases) = cases else { panic!("no trace_files map in {}", spec.display()) };
+    let Yaml::Mapping(cases) = cases else {
+        panic!("no trace_files map in {}", spec.display())
+    };
     cases
         .iter()
         .map(|(name, case)| {
@@ -143,7 +154,10 @@ pub fn run_spec(spec: &Path) -> Vec<CaseOutcome> {
                 Yaml::Mapping(m) => run_case(spec_dir, m).err(),
                 _ => Some("case is not a map".into()),
             };
-            CaseOutcome { name: text(name), failure }
+            CaseOutcome {
+                name: text(name),
+                failure,
+            }
         })
         .collect()
 }
@@ -157,10 +171,73 @@ fn k8s_audit_regression_cases() {
     let spec = dir.join("falco-regression/falco_k8s_audit_tests.yaml");
     let outcomes = run_spec(&spec);
     let failed: Vec<&CaseOutcome> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
-    println!("k8s audit conformance: {}/{} passed", outcomes.len() - failed.len(), outcomes.len());
+    println!(
+        "k8s audit conformance: {}/{} passed",
+        outcomes.len() - failed.len(),
+        outcomes.len()
+    );
     for f in &failed {
         println!("  FAIL {}: {}", f.name, f.failure.as_deref().unwrap_or(""));
     }
-    assert!(outcomes.len() >= 60, "expected the 67 cases, found {}", outcomes.len());
+    assert!(
+        outcomes.len() >= 60,
+        "expected the 67 cases, found {}",
+        outcomes.len()
+    );
     assert!(failed.is_empty(), "{} k8s audit cases failed", failed.len());
+}
+
+/// The runner must notice wrong expectations, not only confirm right ones.
+#[test]
+fn runner_reports_mismatches() {
+    let Some(dir) = conformance_dir() else {
+        println!("SKIP: ../shared/conformance not found; runner self-check not run");
+        return;
+    };
+    let reg = dir.join("falco-regression");
+    let rules = reg.join("k8s_audit_rules-0.6.0.yaml");
+    let trace = reg.join("trace_files/k8s_audit/create_nginx_pod_privileged.json");
+    let spec = format!(
+        "trace_files: !mux\n\
+         \x20 right:\n    detect: True\n    detect_level: WARNING\n    rules_file: [{r}]\n    detect_counts:\n      - Create Privileged Pod: 1\n    addl_cmdline_opts: -o plugins[0].open_params={t}\n\
+         \x20 wrong_count:\n    detect: True\n    rules_file: [{r}]\n    detect_counts:\n      - Create Privileged Pod: 2\n    addl_cmdline_opts: -o plugins[0].open_params={t}\n\
+         \x20 wrong_level:\n    detect: True\n    detect_level: CRITICAL\n    rules_file: [{r}]\n    addl_cmdline_opts: -o plugins[0].open_params={t}\n\
+         \x20 wrong_detect:\n    detect: False\n    rules_file: [{r}]\n    addl_cmdline_opts: -o plugins[0].open_params={t}\n",
+        r = rules.display(),
+        t = trace.display()
+    );
+    let tmp = std::env::temp_dir().join(format!("peregrine-k8s-spec-{}.yaml", std::process::id()));
+    std::fs::write(&tmp, spec).unwrap();
+    let outcomes = run_spec(&tmp);
+    std::fs::remove_file(&tmp).ok();
+    let by_name: BTreeMap<&str, bool> = outcomes
+        .iter()
+        .map(|o| (o.name.as_str(), o.failure.is_none()))
+        .collect();
+    assert!(by_name["right"], "{outcomes:?}");
+    assert!(!by_name["wrong_count"]);
+    assert!(!by_name["wrong_level"]);
+    assert!(!by_name["wrong_detect"]);
+}
+
+/// Runs another spec file of the same format, named by
+/// PEREGRINE_K8S_AUDIT_SPEC, and fails if any of its cases fails.
+#[test]
+fn k8s_audit_spec_from_environment() {
+    let Some(path) = std::env::var_os("PEREGRINE_K8S_AUDIT_SPEC") else {
+        println!("SKIP: PEREGRINE_K8S_AUDIT_SPEC not set; no extra spec file to run");
+        return;
+    };
+    let outcomes = run_spec(Path::new(&path));
+    let failed: Vec<&CaseOutcome> = outcomes.iter().filter(|o| o.failure.is_some()).collect();
+    println!(
+        "{}: {}/{} passed",
+        Path::new(&path).display(),
+        outcomes.len() - failed.len(),
+        outcomes.len()
+    );
+    for f in &failed {
+        println!("  FAIL {}: {}", f.name, f.failure.as_deref().unwrap_or(""));
+    }
+    assert!(failed.is_empty());
 }

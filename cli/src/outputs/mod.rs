@@ -150,6 +150,7 @@ impl Dispatcher {
         }
     }
 
+    #[cfg(test)]
     pub fn reports(&self) -> Vec<ChannelReport> {
         self.lanes
             .iter()
@@ -166,11 +167,6 @@ impl Dispatcher {
     /// Each channel's live counters, for metrics.
     pub fn stats_handles(&self) -> Vec<(&'static str, Arc<ChannelStats>)> {
         self.lanes.iter().map(|lane| (lane.name, Arc::clone(&lane.stats))).collect()
-    }
-
-    /// Total alerts queued now, over all channels.
-    pub fn queue_depth(&self) -> usize {
-        self.lanes.iter().map(|lane| lane.queue.len()).sum()
     }
 
     /// Delivers everything queued, flushes every channel and stops the

@@ -1,6 +1,7 @@
 //! `syslog_output`: alerts sent to the local syslog daemon, with the
 //! alert's priority as the message severity.
 
+#[cfg(test)]
 use std::path::Path;
 
 use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
@@ -22,7 +23,8 @@ impl SyslogChannel {
         Ok(SyslogChannel { logger })
     }
 
-    /// Connects to a syslog socket at another path.
+    /// Connects to a syslog socket at another path (a test's own daemon).
+    #[cfg(test)]
     pub fn connect_to(socket: &Path) -> Result<Self, OutputError> {
         let logger = syslog::unix_custom(formatter(), socket).map_err(|e| OutputError::Other {
             channel: "syslog",

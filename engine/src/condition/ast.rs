@@ -16,7 +16,10 @@ pub enum Expr {
     Or(Vec<Expr>),
     Not(Box<Expr>),
     /// A bare identifier: the name of a macro.
-    Macro { name: String, pos: Pos },
+    Macro {
+        name: String,
+        pos: Pos,
+    },
     Compare(Comparison),
 }
 
@@ -142,10 +145,16 @@ pub struct Literal {
 
 impl Literal {
     pub fn bare(text: impl Into<String>) -> Literal {
-        Literal { text: text.into(), quoted: false }
+        Literal {
+            text: text.into(),
+            quoted: false,
+        }
     }
     pub fn quoted(text: impl Into<String>) -> Literal {
-        Literal { text: text.into(), quoted: true }
+        Literal {
+            text: text.into(),
+            quoted: true,
+        }
     }
 }
 

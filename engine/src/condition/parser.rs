@@ -22,9 +22,14 @@ pub struct ParseError {
 /// Parses one condition.
 pub fn parse_condition(text: &str) -> Result<Expr, ParseError> {
     if text.trim().is_empty() {
-        return Err(ParseError { message: "empty condition".into(), line: 1, column: 1 });
+        return Err(ParseError {
+            message: "empty condition".into(),
+            line: 1,
+            column: 1,
+        });
     }
-    let mut pairs = ConditionGrammar::parse(Rule::condition, text).map_err(|e| to_parse_error(text, e))?;
+    let mut pairs =
+        ConditionGrammar::parse(Rule::condition, text).map_err(|e| to_parse_error(text, e))?;
     let condition = pairs.next().ok_or_else(|| internal("no condition"))?;
     let expr = condition
         .into_inner()
@@ -34,7 +39,11 @@ pub fn parse_condition(text: &str) -> Result<Expr, ParseError> {
 }
 
 fn internal(what: &str) -> ParseError {
-    ParseError { message: format!("internal parser error: {what}"), line: 1, column: 1 }
+    ParseError {
+        message: format!("internal parser error: {what}"),
+        line: 1,
+        column: 1,
+    }
 }
 
 fn to_parse_error(text: &str, err: pest::error::Error<Rule>) -> ParseError {
@@ -48,7 +57,9 @@ fn to_parse_error(text: &str, err: pest::error::Error<Rule>) -> ParseError {
     };
     let expects_boolean_op = match &err.variant {
         pest::error::ErrorVariant::ParsingError { positives, .. } => {
-            positives.contains(&Rule::and_kw) || positives.contains(&Rule::or_kw) || positives.contains(&Rule::EOI)
+            positives.contains(&Rule::and_kw)
+                || positives.contains(&Rule::or_kw)
+                || positives.contains(&Rule::EOI)
         }
         _ => false,
     };
@@ -67,7 +78,11 @@ fn to_parse_error(text: &str, err: pest::error::Error<Rule>) -> ParseError {
         let rest: String = text[offset..].chars().take(20).collect();
         format!("unexpected token at '{rest}'")
     };
-    ParseError { message, line, column }
+    ParseError {
+        message,
+        line,
+        column,
+    }
 }
 
 fn pos_of(pair: &Pair<'_, Rule>) -> Pos {
@@ -82,31 +97,47 @@ fn build_expr(pair: Pair<'_, Rule>) -> Result<Expr, ParseError> {
             for p in pair.into_inner().filter(|p| p.as_rule() == Rule::and_expr) {
                 items.push(build_expr(p)?);
             }
-            Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
+            Ok(if items.len() == 1 {
+                items.remove(0)
+            } else {
+                Expr::Or(items)
+            })
         }
         Rule::and_expr => {
             let mut items: Vec<Expr> = Vec::new();
             for p in pair.into_inner().filter(|p| p.as_rule() == Rule::not_expr) {
                 items.push(build_expr(p)?);
             }
-            Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
+            Ok(if items.len() == 1 {
+                items.remove(0)
+            } else {
+                Expr::And(items)
+            })
         }
         Rule::not_expr => {
             let mut inner = pair.into_inner();
             let first = inner.next().ok_or_else(|| internal("empty term"))?;
             match first.as_rule() {
                 Rule::not_kw => {
-                    let operand = inner.next().ok_or_else(|| internal("not without operand"))?;
+                    let operand = inner
+                        .next()
+                        .ok_or_else(|| internal("not without operand"))?;
                     Ok(Expr::Not(Box::new(build_expr(operand)?)))
                 }
                 _ => build_expr(first),
             }
         }
         Rule::paren => {
-            let inner = pair.into_inner().next().ok_or_else(|| internal("empty parentheses"))?;
+            let inner = pair
+                .into_inner()
+                .next()
+                .ok_or_else(|| internal("empty parentheses"))?;
             build_expr(inner)
         }
-        Rule::macro_ref => Ok(Expr::Macro { name: pair.as_str().to_string(), pos: pos_of(&pair) }),
+        Rule::macro_ref => Ok(Expr::Macro {
+            name: pair.as_str().to_string(),
+            pos: pos_of(&pair),
+        }),
         Rule::comparison => build_comparison(pair),
         other => Err(internal(&format!("unexpected rule {other:?}"))),
     }
@@ -115,21 +146,39 @@ fn build_expr(pair: Pair<'_, Rule>) -> Result<Expr, ParseError> {
 fn build_comparison(pair: Pair<'_, Rule>) -> Result<Expr, ParseError> {
     let pos = pos_of(&pair);
     let mut inner = pair.into_inner();
-    let field = build_operand(inner.next().ok_or_else(|| internal("comparison without field"))?)?;
-    let op_pair = inner.next().ok_or_else(|| internal("comparison without operator"))?;
+    let field = build_operand(
+        inner
+            .next()
+            .ok_or_else(|| internal("comparison without field"))?,
+    )?;
+    let op_pair = inner
+        .next()
+        .ok_or_else(|| internal("comparison without operator"))?;
     let op = Op::from_token(op_pair.as_str()).ok_or_else(|| internal("unknown operator"))?;
     let rhs = match inner.next() {
         None => Operand::None,
         Some(p) => match p.as_rule() {
-            Rule::list => Operand::List(p.into_inner().map(build_literal).collect::<Result<_, _>>()?),
+            Rule::list => Operand::List(
+                p.into_inner()
+                    .map(build_literal)
+                    .collect::<Result<_, _>>()?,
+            ),
             Rule::val_ref => {
-                let f = p.into_inner().next().ok_or_else(|| internal("empty val()"))?;
+                let f = p
+                    .into_inner()
+                    .next()
+                    .ok_or_else(|| internal("empty val()"))?;
                 Operand::Field(build_operand(f)?)
             }
             _ => Operand::Value(build_literal(p)?),
         },
     };
-    Ok(Expr::Compare(Comparison { field, op, rhs, pos }))
+    Ok(Expr::Compare(Comparison {
+        field,
+        op,
+        rhs,
+        pos,
+    }))
 }
 
 fn build_operand(pair: Pair<'_, Rule>) -> Result<FieldRef, ParseError> {
@@ -137,15 +186,31 @@ fn build_operand(pair: Pair<'_, Rule>) -> Result<FieldRef, ParseError> {
         Rule::field => {
             let pos = pos_of(&pair);
             let mut inner = pair.into_inner();
-            let name = inner.next().ok_or_else(|| internal("field without name"))?.as_str().to_string();
+            let name = inner
+                .next()
+                .ok_or_else(|| internal("field without name"))?
+                .as_str()
+                .to_string();
             let arg = inner.next().map(|a| a.as_str().to_string());
-            Ok(FieldRef { name, arg, transformers: Vec::new(), pos })
+            Ok(FieldRef {
+                name,
+                arg,
+                transformers: Vec::new(),
+                pos,
+            })
         }
         Rule::transformed => {
             let mut inner = pair.into_inner();
-            let t = inner.next().ok_or_else(|| internal("transformer without name"))?;
-            let transformer = Transformer::from_name(t.as_str()).ok_or_else(|| internal("unknown transformer"))?;
-            let mut field = build_operand(inner.next().ok_or_else(|| internal("transformer without field"))?)?;
+            let t = inner
+                .next()
+                .ok_or_else(|| internal("transformer without name"))?;
+            let transformer = Transformer::from_name(t.as_str())
+                .ok_or_else(|| internal("unknown transformer"))?;
+            let mut field = build_operand(
+                inner
+                    .next()
+                    .ok_or_else(|| internal("transformer without field"))?,
+            )?;
             field.transformers.push(transformer);
             Ok(field)
         }
@@ -198,12 +263,22 @@ pub fn unescape(s: &str) -> String {
 pub fn parse_field_ref(text: &str) -> Option<FieldRef> {
     let text = text.trim();
     let (name, arg) = match text.find('[') {
-        Some(open) if text.ends_with(']') => (&text[..open], Some(text[open + 1..text.len() - 1].to_string())),
+        Some(open) if text.ends_with(']') => (
+            &text[..open],
+            Some(text[open + 1..text.len() - 1].to_string()),
+        ),
         Some(_) => return None,
         None => (text, None),
     };
     let valid = !name.is_empty()
         && name.starts_with(|c: char| c.is_ascii_alphabetic())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-    valid.then(|| FieldRef { name: name.to_string(), arg, transformers: Vec::new(), pos: Pos::default() })
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    valid.then(|| FieldRef {
+        name: name.to_string(),
+        arg,
+        transformers: Vec::new(),
+        pos: Pos::default(),
+    })
 }

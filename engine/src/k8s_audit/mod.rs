@@ -14,7 +14,11 @@ pub use time::parse_rfc3339_ns;
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     #[error("invalid JSON at line {line}, column {column}: {message}")]
-    Json { line: usize, column: usize, message: String },
+    Json {
+        line: usize,
+        column: usize,
+        message: String,
+    },
     #[error("JSON value at line {line} is not an audit Event or EventList")]
     NotAnEvent { line: usize },
 }
@@ -29,7 +33,13 @@ pub fn events_from_json(text: &str) -> Result<Vec<Json>, AuditError> {
         let line = text[..offset.min(text.len())].matches('\n').count() + 1;
         match stream.next() {
             None => break,
-            Some(Err(e)) => return Err(AuditError::Json { line: e.line(), column: e.column(), message: e.to_string() }),
+            Some(Err(e)) => {
+                return Err(AuditError::Json {
+                    line: e.line(),
+                    column: e.column(),
+                    message: e.to_string(),
+                })
+            }
             Some(Ok(value)) => match value.get("kind").and_then(Json::as_str) {
                 Some("EventList") => {
                     if let Some(Json::Array(items)) = value.get("items") {
@@ -38,7 +48,9 @@ pub fn events_from_json(text: &str) -> Result<Vec<Json>, AuditError> {
                 }
                 Some("Event") => out.push(value),
                 // Falco's old audit webhook payloads carry no kind.
-                None if value.get("auditID").is_some() || value.get("verb").is_some() => out.push(value),
+                None if value.get("auditID").is_some() || value.get("verb").is_some() => {
+                    out.push(value)
+                }
                 _ => return Err(AuditError::NotAnEvent { line }),
             },
         }
@@ -49,9 +61,13 @@ pub fn events_from_json(text: &str) -> Result<Vec<Json>, AuditError> {
 /// The time of an audit event in nanoseconds since the epoch (its
 /// `stageTimestamp`, else `timestamp`), or 0.
 pub fn event_time_ns(event: &Json) -> u64 {
-    ["/stageTimestamp", "/timestamp", "/metadata/creationTimestamp"]
-        .iter()
-        .filter_map(|p| event.pointer(p).and_then(Json::as_str))
-        .find_map(parse_rfc3339_ns)
-        .unwrap_or(0)
+    [
+        "/stageTimestamp",
+        "/timestamp",
+        "/metadata/creationTimestamp",
+    ]
+    .iter()
+    .filter_map(|p| event.pointer(p).and_then(Json::as_str))
+    .find_map(parse_rfc3339_ns)
+    .unwrap_or(0)
 }

@@ -40,7 +40,9 @@ impl OutputFormat {
                     None => return Err(inner.to_string()),
                 }
             } else {
-                let mut end = after.find(|c: char| !is_field_char(c)).unwrap_or(after.len());
+                let mut end = after
+                    .find(|c: char| !is_field_char(c))
+                    .unwrap_or(after.len());
                 // A sentence-ending dot is not part of the field name.
                 while end > 0 && after[..end].ends_with('.') {
                     end -= 1;
@@ -75,7 +77,13 @@ impl OutputFormat {
     }
 
     /// Renders the output for one event into `out` (cleared first).
-    pub fn render_into<'e, S: FieldSource>(&self, source: &S, event: &S::Event<'e>, values: &mut Vec<Value<'e>>, out: &mut String) {
+    pub fn render_into<'e, S: FieldSource>(
+        &self,
+        source: &S,
+        event: &S::Event<'e>,
+        values: &mut Vec<Value<'e>>,
+        out: &mut String,
+    ) {
         out.clear();
         for seg in &self.segments {
             match seg {
@@ -97,7 +105,11 @@ impl OutputFormat {
 
     /// The fields named in the output and their rendered values (None when
     /// missing), for JSON's `output_fields`.
-    pub fn fields<'e, S: FieldSource>(&self, source: &S, event: &S::Event<'e>) -> Vec<(String, Option<String>)> {
+    pub fn fields<'e, S: FieldSource>(
+        &self,
+        source: &S,
+        event: &S::Event<'e>,
+    ) -> Vec<(String, Option<String>)> {
         let mut values = Vec::new();
         let mut out = Vec::new();
         for seg in &self.segments {
@@ -109,7 +121,10 @@ impl OutputFormat {
                     render_values(&values, field.resolved.is_list, &mut s);
                     s
                 });
-                if !out.iter().any(|(n, _): &(String, Option<String>)| n == name) {
+                if !out
+                    .iter()
+                    .any(|(n, _): &(String, Option<String>)| n == name)
+                {
                     out.push((name.clone(), rendered));
                 }
             }
@@ -179,7 +194,13 @@ impl Alert {
         let fields: serde_json::Map<String, serde_json::Value> = self
             .output_fields
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone().map_or(serde_json::Value::Null, serde_json::Value::String)))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.clone()
+                        .map_or(serde_json::Value::Null, serde_json::Value::String),
+                )
+            })
             .collect();
         serde_json::json!({
             "hostname": self.hostname,
@@ -193,9 +214,22 @@ impl Alert {
         })
     }
 
-    /// The time as Falco's ISO 8601 form: `2016-08-04T16:17:57.881781397Z`.
+    /// The time as Falco's JSON `time`: `2016-08-04T16:17:57.881781397Z`.
     pub fn time_iso8601(&self) -> String {
         iso8601(self.time_ns)
+    }
+
+    /// The alert as Falco prints it in text: `TIME: Priority output`, the
+    /// time as `2016-08-04T16:17:57.881781397+0000` with `iso8601`, else
+    /// `16:17:57.881781397` (UTC).
+    pub fn text_line(&self, iso8601_time: bool) -> String {
+        let full = iso8601(self.time_ns);
+        let time = if iso8601_time {
+            format!("{}+0000", full.trim_end_matches('Z'))
+        } else {
+            full.get(11..full.len() - 1).unwrap_or("").to_string()
+        };
+        format!("{time}: {} {}", self.priority, self.output)
     }
 }
 

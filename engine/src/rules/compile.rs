@@ -76,24 +76,40 @@ impl BindError {
     }
 }
 
-pub(crate) fn bind_field<S: FieldSource>(source: &mut S, f: &FieldRef) -> Result<BoundField, BindError> {
-    let resolved = source.resolve(&f.name, f.arg.as_deref()).map_err(|e| match e {
-        FieldError::Unknown(_) => BindError::UnknownField(f.name.clone()),
-        FieldError::BadArgument { .. } => BindError::Other(e.to_string()),
-    })?;
+pub(crate) fn bind_field<S: FieldSource>(
+    source: &mut S,
+    f: &FieldRef,
+) -> Result<BoundField, BindError> {
+    let resolved = source
+        .resolve(&f.name, f.arg.as_deref())
+        .map_err(|e| match e {
+            FieldError::Unknown(_) => BindError::UnknownField(f.name.clone()),
+            FieldError::BadArgument { .. } => BindError::Other(e.to_string()),
+        })?;
     let mut ty = resolved.ty;
     for t in &f.transformers {
         ty = match t {
             Transformer::Len => FieldType::Uint,
-            Transformer::ToLower | Transformer::ToUpper | Transformer::B64 | Transformer::Basename => {
+            Transformer::ToLower
+            | Transformer::ToUpper
+            | Transformer::B64
+            | Transformer::Basename => {
                 if !matches!(ty, FieldType::String | FieldType::Bytes) {
-                    return Err(BindError::Other(format!("transformer {} needs a string field, {} is not", t.name(), f.name)));
+                    return Err(BindError::Other(format!(
+                        "transformer {} needs a string field, {} is not",
+                        t.name(),
+                        f.name
+                    )));
                 }
                 FieldType::String
             }
         };
     }
-    Ok(BoundField { resolved, transformers: f.transformers.clone(), ty })
+    Ok(BoundField {
+        resolved,
+        transformers: f.transformers.clone(),
+        ty,
+    })
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
@@ -101,7 +117,10 @@ fn decode_hex(s: &str) -> Option<Vec<u8>> {
     if s.len() % 2 != 0 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 fn parse_ip_or_net(s: &str) -> Option<Lit> {
@@ -113,7 +132,8 @@ fn parse_ip_or_net(s: &str) -> Option<Lit> {
 
 fn parse_literal(ty: FieldType, op: Op, lit: &Literal, field: &str) -> Result<Lit, BindError> {
     let text = lit.text.as_str();
-    let bad = |what: &str| BindError::Other(format!("'{text}' is not a valid {what} for field {field}"));
+    let bad =
+        |what: &str| BindError::Other(format!("'{text}' is not a valid {what} for field {field}"));
     Ok(match ty {
         FieldType::String => Lit::Str(text.to_string()),
         FieldType::Int => Lit::Int(text.trim().parse().map_err(|_| bad("number"))?),
@@ -123,9 +143,13 @@ fn parse_literal(ty: FieldType, op: Op, lit: &Literal, field: &str) -> Result<Li
             "false" | "0" => Lit::Bool(false),
             _ => return Err(bad("boolean")),
         },
-        FieldType::Ip | FieldType::IpNet => parse_ip_or_net(text.trim()).ok_or_else(|| bad("address"))?,
+        FieldType::Ip | FieldType::IpNet => {
+            parse_ip_or_net(text.trim()).ok_or_else(|| bad("address"))?
+        }
         FieldType::Bytes => match op {
-            Op::BContains | Op::BStartsWith => Lit::Bytes(decode_hex(text).ok_or_else(|| bad("hex string"))?),
+            Op::BContains | Op::BStartsWith => {
+                Lit::Bytes(decode_hex(text).ok_or_else(|| bad("hex string"))?)
+            }
             _ => Lit::Bytes(text.as_bytes().to_vec()),
         },
     })
@@ -137,7 +161,13 @@ fn op_allowed(ty: FieldType, op: Op) -> bool {
         Op::Eq | Op::Ne | Op::In | Op::Intersects | Op::Exists => true,
         Op::Lt | Op::Le | Op::Gt | Op::Ge => matches!(ty, Int | Uint | String),
         Op::BContains | Op::BStartsWith => matches!(ty, Bytes | String),
-        Op::Contains | Op::IContains | Op::StartsWith | Op::EndsWith | Op::Glob | Op::IGlob | Op::Regex => {
+        Op::Contains
+        | Op::IContains
+        | Op::StartsWith
+        | Op::EndsWith
+        | Op::Glob
+        | Op::IGlob
+        | Op::Regex => {
             matches!(ty, String | Bytes)
         }
         Op::PMatch => matches!(ty, String),
@@ -147,10 +177,24 @@ fn op_allowed(ty: FieldType, op: Op) -> bool {
 /// Binds an expanded condition.
 pub fn bind<S: FieldSource>(source: &mut S, expr: &Expr) -> Result<Node, BindError> {
     Ok(match expr {
-        Expr::And(items) => Node::And(items.iter().map(|e| bind(source, e)).collect::<Result<_, _>>()?),
-        Expr::Or(items) => Node::Or(items.iter().map(|e| bind(source, e)).collect::<Result<_, _>>()?),
+        Expr::And(items) => Node::And(
+            items
+                .iter()
+                .map(|e| bind(source, e))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Or(items) => Node::Or(
+            items
+                .iter()
+                .map(|e| bind(source, e))
+                .collect::<Result<_, _>>()?,
+        ),
         Expr::Not(inner) => Node::Not(Box::new(bind(source, inner)?)),
-        Expr::Macro { name, .. } => return Err(BindError::Other(format!("Undefined macro '{name}' used in filter."))),
+        Expr::Macro { name, .. } => {
+            return Err(BindError::Other(format!(
+                "Undefined macro '{name}' used in filter."
+            )))
+        }
         Expr::Compare(cmp) => Node::Check(Box::new(bind_check(source, cmp)?)),
     })
 }
@@ -159,35 +203,63 @@ fn bind_check<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Check,
     let field = bind_field(source, &cmp.field)?;
     let name = cmp.field.to_string();
     if !op_allowed(field.ty, cmp.op) {
-        return Err(BindError::Other(format!("operator {:?} is not supported for field {name}", cmp.op)));
+        return Err(BindError::Other(format!(
+            "operator {:?} is not supported for field {name}",
+            cmp.op
+        )));
     }
     let rhs = match (&cmp.rhs, cmp.op) {
         (Operand::None, Op::Exists) => Rhs::None,
-        (Operand::None, _) => return Err(BindError::Other(format!("missing value after field {name}"))),
+        (Operand::None, _) => {
+            return Err(BindError::Other(format!(
+                "missing value after field {name}"
+            )))
+        }
         (_, Op::Exists) => return Err(BindError::Other("exists takes no value".into())),
         (Operand::Field(other), _) => {
             let other = bind_field(source, other)?;
-            if other.ty != field.ty && !(matches!(other.ty, FieldType::Int | FieldType::Uint) && matches!(field.ty, FieldType::Int | FieldType::Uint)) {
-                return Err(BindError::Other(format!("val() compares fields of different types ({name})")));
+            if other.ty != field.ty
+                && !(matches!(other.ty, FieldType::Int | FieldType::Uint)
+                    && matches!(field.ty, FieldType::Int | FieldType::Uint))
+            {
+                return Err(BindError::Other(format!(
+                    "val() compares fields of different types ({name})"
+                )));
             }
             Rhs::Field(other)
         }
         (Operand::Value(lit), Op::Regex) => {
-            let re = Regex::new(&format!("^(?:{})$", lit.text)).map_err(|e| BindError::Other(format!("invalid regex '{}': {e}", lit.text)))?;
+            let re = Regex::new(&format!("^(?:{})$", lit.text))
+                .map_err(|e| BindError::Other(format!("invalid regex '{}': {e}", lit.text)))?;
             Rhs::Regex(re)
         }
-        (Operand::Value(lit), op) if op.takes_list() => Rhs::Many(vec![parse_literal(field.ty, op, lit, &name)?]),
+        (Operand::Value(lit), op) if op.takes_list() => {
+            Rhs::Many(vec![parse_literal(field.ty, op, lit, &name)?])
+        }
         (Operand::Value(lit), op) => Rhs::One(parse_literal(field.ty, op, lit, &name)?),
         (Operand::List(items), op) if op.takes_list() => {
             if field.ty == FieldType::String && op != Op::PMatch {
                 Rhs::StrSet(items.iter().map(|l| l.text.clone()).collect())
             } else {
-                Rhs::Many(items.iter().map(|l| parse_literal(field.ty, op, l, &name)).collect::<Result<_, _>>()?)
+                Rhs::Many(
+                    items
+                        .iter()
+                        .map(|l| parse_literal(field.ty, op, l, &name))
+                        .collect::<Result<_, _>>()?,
+                )
             }
         }
-        (Operand::List(_), op) => return Err(BindError::Other(format!("operator {op:?} does not take a list ({name})"))),
+        (Operand::List(_), op) => {
+            return Err(BindError::Other(format!(
+                "operator {op:?} does not take a list ({name})"
+            )))
+        }
     };
-    Ok(Check { field, op: cmp.op, rhs })
+    Ok(Check {
+        field,
+        op: cmp.op,
+        rhs,
+    })
 }
 
 /// The event types a condition can match, for the index and for Falco's
@@ -205,7 +277,9 @@ impl TypeSet {
         match (self, other) {
             (All, x) | (x, All) => x,
             (Only(a), Only(b)) => Only(a.intersection(&b).copied().collect()),
-            (Only(a), Except(b)) | (Except(b), Only(a)) => Only(a.difference(&b).copied().collect()),
+            (Only(a), Except(b)) | (Except(b), Only(a)) => {
+                Only(a.difference(&b).copied().collect())
+            }
             (Except(a), Except(b)) => Except(a.union(&b).copied().collect()),
         }
     }
@@ -214,7 +288,9 @@ impl TypeSet {
         match (self, other) {
             (All, _) | (_, All) => All,
             (Only(a), Only(b)) => Only(a.union(&b).copied().collect()),
-            (Only(a), Except(b)) | (Except(b), Only(a)) => Except(b.difference(&a).copied().collect()),
+            (Only(a), Except(b)) | (Except(b), Only(a)) => {
+                Except(b.difference(&a).copied().collect())
+            }
             (Except(a), Except(b)) => Except(a.intersection(&b).copied().collect()),
         }
     }
@@ -252,12 +328,17 @@ pub fn event_types<S: FieldSource>(source: &S, expr: &Expr) -> Result<TypeSet, S
         Expr::Not(inner) => event_types(source, inner)?.not(),
         Expr::Macro { .. } => TypeSet::All,
         Expr::Compare(cmp) => {
-            if cmp.field.name != "evt.type" || !cmp.field.transformers.is_empty() || cmp.field.arg.is_some() {
+            if cmp.field.name != "evt.type"
+                || !cmp.field.transformers.is_empty()
+                || cmp.field.arg.is_some()
+            {
                 return Ok(TypeSet::All);
             }
             let names: Vec<&str> = match (&cmp.rhs, cmp.op) {
                 (Operand::Value(l), Op::Eq | Op::Ne) => vec![l.text.as_str()],
-                (Operand::List(items), Op::In | Op::Intersects) => items.iter().map(|l| l.text.as_str()).collect(),
+                (Operand::List(items), Op::In | Op::Intersects) => {
+                    items.iter().map(|l| l.text.as_str()).collect()
+                }
                 _ => return Ok(TypeSet::All),
             };
             let mut codes = BTreeSet::new();

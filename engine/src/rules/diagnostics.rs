@@ -70,6 +70,8 @@ pub struct Diagnostic {
     pub file: String,
     /// 1-based line in `file` where the item starts, when known.
     pub line: Option<usize>,
+    /// For condition syntax errors: line and column inside the condition.
+    pub condition_pos: Option<(usize, usize)>,
 }
 
 impl fmt::Display for Diagnostic {
@@ -82,7 +84,11 @@ impl fmt::Display for Diagnostic {
         if !self.item_name.is_empty() {
             write!(f, " '{}'", self.item_name)?;
         }
-        write!(f, ": {}", self.message)
+        write!(f, ": {}", self.message)?;
+        if let Some((line, column)) = self.condition_pos {
+            write!(f, " (condition line {line}, column {column})")?;
+        }
+        Ok(())
     }
 }
 

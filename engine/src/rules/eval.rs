@@ -21,7 +21,10 @@ impl<'e> Scratch<'e> {
     /// lifetime; the vectors are emptied first, so no value outlives its
     /// event.
     pub fn recycle<'f>(self) -> Scratch<'f> {
-        Scratch { lhs: recycle_vec(self.lhs), rhs: recycle_vec(self.rhs) }
+        Scratch {
+            lhs: recycle_vec(self.lhs),
+            rhs: recycle_vec(self.rhs),
+        }
     }
 }
 
@@ -33,7 +36,12 @@ fn recycle_vec<'a, 'b>(mut v: Vec<Value<'a>>) -> Vec<Value<'b>> {
     v.into_iter().filter_map(|_| None).collect()
 }
 
-pub fn eval<'e, S: FieldSource>(node: &Node, source: &S, event: &S::Event<'e>, scratch: &mut Scratch<'e>) -> bool {
+pub fn eval<'e, S: FieldSource>(
+    node: &Node,
+    source: &S,
+    event: &S::Event<'e>,
+    scratch: &mut Scratch<'e>,
+) -> bool {
     match node {
         Node::And(items) => items.iter().all(|n| eval(n, source, event, scratch)),
         Node::Or(items) => items.iter().any(|n| eval(n, source, event, scratch)),
@@ -42,7 +50,12 @@ pub fn eval<'e, S: FieldSource>(node: &Node, source: &S, event: &S::Event<'e>, s
     }
 }
 
-fn extract<'e, S: FieldSource>(field: &BoundField, source: &S, event: &S::Event<'e>, out: &mut Vec<Value<'e>>) {
+fn extract<'e, S: FieldSource>(
+    field: &BoundField,
+    source: &S,
+    event: &S::Event<'e>,
+    out: &mut Vec<Value<'e>>,
+) {
     out.clear();
     source.extract(&field.resolved, event, out);
     for t in &field.transformers {
@@ -81,7 +94,12 @@ fn transform(t: Transformer, v: Value<'_>) -> Value<'_> {
     }
 }
 
-fn eval_check<'e, S: FieldSource>(check: &Check, source: &S, event: &S::Event<'e>, scratch: &mut Scratch<'e>) -> bool {
+fn eval_check<'e, S: FieldSource>(
+    check: &Check,
+    source: &S,
+    event: &S::Event<'e>,
+    scratch: &mut Scratch<'e>,
+) -> bool {
     extract(&check.field, source, event, &mut scratch.lhs);
     let values = &scratch.lhs;
     if values.is_empty() {
@@ -92,22 +110,38 @@ fn eval_check<'e, S: FieldSource>(check: &Check, source: &S, event: &S::Event<'e
         (Rhs::None, _) => true,
         (Rhs::Field(other), op) => {
             extract(other, source, event, &mut scratch.rhs);
-            let Some(first) = scratch.rhs.first() else { return false };
+            let Some(first) = scratch.rhs.first() else {
+                return false;
+            };
             if let Value::Str(other) = first {
-                return scratch.lhs.iter().any(|v| compare_str(op, &as_text(v), other));
+                return scratch
+                    .lhs
+                    .iter()
+                    .any(|v| compare_str(op, &as_text(v), other));
             }
             let lit = value_to_lit(first);
-            scratch.lhs.iter().any(|v| compare(op, v, &lit, check.field.ty))
+            scratch
+                .lhs
+                .iter()
+                .any(|v| compare(op, v, &lit, check.field.ty))
         }
         (Rhs::Regex(re), _) => values.iter().any(|v| re.is_match(&as_text(v))),
-        (Rhs::StrSet(set), Op::In) if is_list => values.iter().all(|v| set.contains(as_text(v).as_ref())),
-        (Rhs::StrSet(set), _) => values.iter().any(|v| set.contains(as_text(v).as_ref())),
-        (Rhs::Many(lits), Op::In) if is_list => values.iter().all(|v| lits.iter().any(|l| compare(Op::Eq, v, l, check.field.ty))),
-        (Rhs::Many(lits), Op::In | Op::Intersects) => {
-            values.iter().any(|v| lits.iter().any(|l| compare(Op::Eq, v, l, check.field.ty)))
+        (Rhs::StrSet(set), Op::In) if is_list => {
+            values.iter().all(|v| set.contains(as_text(v).as_ref()))
         }
-        (Rhs::Many(lits), Op::PMatch) => values.iter().any(|v| lits.iter().any(|l| pmatch(&as_text(v), l))),
-        (Rhs::Many(lits), op) => values.iter().any(|v| lits.iter().any(|l| compare(op, v, l, check.field.ty))),
+        (Rhs::StrSet(set), _) => values.iter().any(|v| set.contains(as_text(v).as_ref())),
+        (Rhs::Many(lits), Op::In) if is_list => values
+            .iter()
+            .all(|v| lits.iter().any(|l| compare(Op::Eq, v, l, check.field.ty))),
+        (Rhs::Many(lits), Op::In | Op::Intersects) => values
+            .iter()
+            .any(|v| lits.iter().any(|l| compare(Op::Eq, v, l, check.field.ty))),
+        (Rhs::Many(lits), Op::PMatch) => values
+            .iter()
+            .any(|v| lits.iter().any(|l| pmatch(&as_text(v), l))),
+        (Rhs::Many(lits), op) => values
+            .iter()
+            .any(|v| lits.iter().any(|l| compare(op, v, l, check.field.ty))),
         (Rhs::One(lit), op) => values.iter().any(|v| compare(op, v, lit, check.field.ty)),
     }
 }
@@ -149,7 +183,11 @@ fn ip_in_net(ip: &IpAddr, net: &IpAddr, len: u8) -> bool {
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
             let len = u32::from(len.min(128));
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
             (u128::from(*a) & mask) == (u128::from(*n) & mask)
         }
         _ => false,
@@ -219,7 +257,10 @@ fn compare_str(op: Op, t: &str, s: &str) -> bool {
 }
 
 fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty() || hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
@@ -231,7 +272,13 @@ fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
 /// allocating (`?` consumes one whole UTF-8 character).
 pub fn glob_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
     let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let eq = |a: u8, b: u8| if ignore_case { a.eq_ignore_ascii_case(&b) } else { a == b };
+    let eq = |a: u8, b: u8| {
+        if ignore_case {
+            a.eq_ignore_ascii_case(&b)
+        } else {
+            a == b
+        }
+    };
     let (mut pi, mut ti) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
@@ -299,8 +346,18 @@ fn utf8_len(first: u8) -> usize {
 /// Matches byte `c` against the class starting at `p[start] == b'['`;
 /// returns (matched, index after the class) or None when unclosed.
 fn class_match(p: &[u8], start: usize, c: u8, ignore_case: bool) -> Option<(bool, usize)> {
-    let c = if ignore_case { c.to_ascii_lowercase() } else { c };
-    let fold = |x: u8| if ignore_case { x.to_ascii_lowercase() } else { x };
+    let c = if ignore_case {
+        c.to_ascii_lowercase()
+    } else {
+        c
+    };
+    let fold = |x: u8| {
+        if ignore_case {
+            x.to_ascii_lowercase()
+        } else {
+            x
+        }
+    };
     let mut i = start + 1;
     let negate = matches!(p.get(i), Some(b'!') | Some(b'^'));
     if negate {
@@ -323,4 +380,20 @@ fn class_match(p: &[u8], start: usize, c: u8, ignore_case: bool) -> Option<(bool
         }
     }
     (i < p.len()).then_some((matched != negate, i + 1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recycling_scratch_keeps_its_allocations() {
+        let mut scratch: Scratch<'_> = Scratch::default();
+        let text = String::from("value");
+        scratch.lhs.extend((0..32).map(|_| Value::Str(Cow::Borrowed(text.as_str()))));
+        let (ptr, cap) = (scratch.lhs.as_ptr() as usize, scratch.lhs.capacity());
+        let recycled: Scratch<'static> = scratch.recycle();
+        assert!(recycled.lhs.is_empty());
+        assert_eq!((recycled.lhs.as_ptr() as usize, recycled.lhs.capacity()), (ptr, cap));
+    }
 }

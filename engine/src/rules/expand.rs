@@ -4,7 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::condition::{parse_condition, parse_field_ref, Comparison, Expr, Literal, Op, Operand, ParseError, Pos};
+use crate::condition::{
+    parse_condition, parse_field_ref, Comparison, Expr, Literal, Op, Operand, ParseError, Pos,
+};
 
 use super::diagnostics::{Code, Diagnostic, LoadResult};
 use super::items::{Definitions, ExceptionValue, RuleItem};
@@ -43,8 +45,15 @@ fn macro_refs(expr: &Expr, out: &mut Vec<String>) {
 
 fn list_refs(expr: &Expr, lists: &Definitions, out: &mut HashSet<String>) {
     expr.walk(&mut |e| {
-        if let Expr::Compare(Comparison { rhs: Operand::List(items), .. }) = e {
-            for item in items.iter().filter(|i| !i.quoted && lists.lists.get(&i.text).is_some()) {
+        if let Expr::Compare(Comparison {
+            rhs: Operand::List(items),
+            ..
+        }) = e
+        {
+            for item in items
+                .iter()
+                .filter(|i| !i.quoted && lists.lists.get(&i.text).is_some())
+            {
                 out.insert(item.text.clone());
             }
         }
@@ -55,7 +64,7 @@ fn list_refs(expr: &Expr, lists: &Definitions, out: &mut HashSet<String>) {
 /// conditions parse, macros exist and do not loop. Unused lists and macros
 /// are warned about.
 pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> ParsedMacros {
-    let mut report = |code, item_type: &str, name: &str, line, message: String| {
+    let mut report = |code, item_type: &str, name: &str, line, message: String, condition_pos| {
         result.push(Diagnostic {
             code,
             message,
@@ -63,6 +72,7 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
             item_name: name.into(),
             file: file.into(),
             line,
+            condition_pos,
         })
     };
     let mut macros = ParsedMacros::new();
@@ -80,22 +90,45 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
             Ok(expr) => {
                 macros.insert(m.name.clone(), expr);
             }
-            Err(e) => report(Code::ErrCompileCondition, "macro", &m.name, m.origin.line, e.message),
+            Err(e) => report(
+                Code::ErrCompileCondition,
+                "macro",
+                &m.name,
+                m.origin.line,
+                e.message,
+                Some((e.line, e.column)),
+            ),
         }
     }
     for m in defs.macros.iter() {
-        let Some(expr) = macros.get(&m.name) else { continue };
+        let Some(expr) = macros.get(&m.name) else {
+            continue;
+        };
         let mut refs = Vec::new();
         macro_refs(expr, &mut refs);
         list_refs(expr, defs, &mut used_lists);
         for r in &refs {
             used_macros.insert(r.clone());
             if defs.macros.get(r).is_none() {
-                report(Code::ErrValidate, "macro", &m.name, m.origin.line, format!("Undefined macro '{r}' used in filter."));
+                report(
+                    Code::ErrValidate,
+                    "macro",
+                    &m.name,
+                    m.origin.line,
+                    format!("Undefined macro '{r}' used in filter."),
+                    None,
+                );
             }
         }
         if has_loop(&m.name, &macros) {
-            report(Code::ErrValidate, "macro", &m.name, m.origin.line, format!("reference loop in macro '{}'", m.name));
+            report(
+                Code::ErrValidate,
+                "macro",
+                &m.name,
+                m.origin.line,
+                format!("reference loop in macro '{}'", m.name),
+                None,
+            );
         }
     }
     for r in defs.rules.iter() {
@@ -107,11 +140,25 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
                 for name in &refs {
                     used_macros.insert(name.clone());
                     if defs.macros.get(name).is_none() {
-                        report(Code::ErrValidate, "rule", &r.name, r.origin.line, format!("Undefined macro '{name}' used in filter."));
+                        report(
+                            Code::ErrValidate,
+                            "rule",
+                            &r.name,
+                            r.origin.line,
+                            format!("Undefined macro '{name}' used in filter."),
+                            None,
+                        );
                     }
                 }
             }
-            Err(e) => report(Code::ErrCompileCondition, "rule", &r.name, r.origin.line, e.message),
+            Err(e) => report(
+                Code::ErrCompileCondition,
+                "rule",
+                &r.name,
+                r.origin.line,
+                e.message,
+                Some((e.line, e.column)),
+            ),
         }
         for exc in &r.exceptions {
             for tuple in &exc.values {
@@ -120,23 +167,48 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
                         ExceptionValue::Scalar(s) => vec![s],
                         ExceptionValue::List(l) => l.iter().collect(),
                     };
-                    used_lists.extend(words.into_iter().filter(|w| defs.lists.get(w).is_some()).cloned());
+                    used_lists.extend(
+                        words
+                            .into_iter()
+                            .filter(|w| defs.lists.get(w).is_some())
+                            .cloned(),
+                    );
                 }
             }
         }
     }
-    for m in defs.macros.iter().filter(|m| !used_macros.contains(&m.name)) {
-        report(Code::UnusedMacro, "macro", &m.name, m.origin.line, "Macro not referred to by any other rule/macro".into());
+    for m in defs
+        .macros
+        .iter()
+        .filter(|m| !used_macros.contains(&m.name))
+    {
+        report(
+            Code::UnusedMacro,
+            "macro",
+            &m.name,
+            m.origin.line,
+            "Macro not referred to by any other rule/macro".into(),
+            None,
+        );
     }
     for l in defs.lists.iter().filter(|l| !used_lists.contains(&l.name)) {
-        report(Code::UnusedList, "list", &l.name, l.origin.line, "List not referred to by any other rule/macro".into());
+        report(
+            Code::UnusedList,
+            "list",
+            &l.name,
+            l.origin.line,
+            "List not referred to by any other rule/macro".into(),
+            None,
+        );
     }
     macros
 }
 
 fn has_loop(start: &str, macros: &ParsedMacros) -> bool {
     fn visit(name: &str, start: &str, macros: &ParsedMacros, seen: &mut HashSet<String>) -> bool {
-        let Some(expr) = macros.get(name) else { return false };
+        let Some(expr) = macros.get(name) else {
+            return false;
+        };
         let mut refs = Vec::new();
         macro_refs(expr, &mut refs);
         for r in refs {
@@ -161,7 +233,10 @@ pub struct ExpandError {
 
 impl From<ParseError> for ExpandError {
     fn from(e: ParseError) -> Self {
-        ExpandError { code: Code::ErrCompileCondition, message: e.message }
+        ExpandError {
+            code: Code::ErrCompileCondition,
+            message: e.message,
+        }
     }
 }
 
@@ -183,12 +258,18 @@ pub fn expand_rule(
                 let (Some(field_text), Some(comp)) = (exc.fields.get(i), exc.comps.get(i)) else {
                     return Err(ExpandError {
                         code: Code::ErrValidate,
-                        message: format!("Rule exception item {}: fields, comps and values do not match", exc.name),
+                        message: format!(
+                            "Rule exception item {}: fields, comps and values do not match",
+                            exc.name
+                        ),
                     });
                 };
                 let field = parse_field_ref(field_text).ok_or_else(|| ExpandError {
                     code: Code::ErrValidate,
-                    message: format!("Rule exception item {}: invalid field name {field_text}", exc.name),
+                    message: format!(
+                        "Rule exception item {}: invalid field name {field_text}",
+                        exc.name
+                    ),
                 })?;
                 let op = Op::from_token(comp).filter(|o| *o != Op::Exists).ok_or_else(|| ExpandError {
                     code: Code::ErrValidate,
@@ -205,10 +286,19 @@ pub fn expand_rule(
                         })
                     }
                 };
-                let cmp = Comparison { field, op, rhs, pos: Pos::default() };
+                let cmp = Comparison {
+                    field,
+                    op,
+                    rhs,
+                    pos: Pos::default(),
+                };
                 terms.push(expand(&Expr::Compare(cmp), macros, lists, &mut Vec::new())?);
             }
-            tuples.push(if terms.len() == 1 { terms.remove(0) } else { Expr::And(terms) });
+            tuples.push(if terms.len() == 1 {
+                terms.remove(0)
+            } else {
+                Expr::And(terms)
+            });
         }
         excepted.extend(tuples);
     }
@@ -225,15 +315,31 @@ fn expand(
     stack: &mut Vec<String>,
 ) -> Result<Expr, ExpandError> {
     Ok(match expr {
-        Expr::And(items) => Expr::And(items.iter().map(|e| expand(e, macros, lists, stack)).collect::<Result<_, _>>()?),
-        Expr::Or(items) => Expr::Or(items.iter().map(|e| expand(e, macros, lists, stack)).collect::<Result<_, _>>()?),
+        Expr::And(items) => Expr::And(
+            items
+                .iter()
+                .map(|e| expand(e, macros, lists, stack))
+                .collect::<Result<_, _>>()?,
+        ),
+        Expr::Or(items) => Expr::Or(
+            items
+                .iter()
+                .map(|e| expand(e, macros, lists, stack))
+                .collect::<Result<_, _>>()?,
+        ),
         Expr::Not(inner) => Expr::Not(Box::new(expand(inner, macros, lists, stack)?)),
         Expr::Macro { name, .. } => {
             let Some(body) = macros.get(name) else {
-                return Err(ExpandError { code: Code::ErrValidate, message: format!("Undefined macro '{name}' used in filter.") });
+                return Err(ExpandError {
+                    code: Code::ErrValidate,
+                    message: format!("Undefined macro '{name}' used in filter."),
+                });
             };
             if stack.contains(name) {
-                return Err(ExpandError { code: Code::ErrValidate, message: format!("reference loop in macro '{name}'") });
+                return Err(ExpandError {
+                    code: Code::ErrValidate,
+                    message: format!("reference loop in macro '{name}'"),
+                });
             }
             stack.push(name.clone());
             let out = expand(body, macros, lists, stack)?;
@@ -261,7 +367,8 @@ fn expand(
 /// (`'"sh -c"'`) are strings with the quotes removed.
 fn list_item_literal(item: &str) -> Literal {
     let quoted = item.len() >= 2
-        && ((item.starts_with('"') && item.ends_with('"')) || (item.starts_with('\'') && item.ends_with('\'')));
+        && ((item.starts_with('"') && item.ends_with('"'))
+            || (item.starts_with('\'') && item.ends_with('\'')));
     if quoted {
         Literal::quoted(crate::condition::unescape(&item[1..item.len() - 1]))
     } else {

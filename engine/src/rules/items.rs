@@ -124,7 +124,10 @@ pub struct Indexed<T> {
 
 impl<T> Default for Indexed<T> {
     fn default() -> Self {
-        Indexed { items: Vec::new(), by_name: HashMap::new() }
+        Indexed {
+            items: Vec::new(),
+            by_name: HashMap::new(),
+        }
     }
 }
 

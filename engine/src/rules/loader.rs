@@ -4,7 +4,9 @@
 use serde_yaml::{Mapping, Value as Yaml};
 
 use super::diagnostics::{Code, Diagnostic, LoadResult};
-use super::items::{Definitions, Exception, ExceptionValue, ListItem, MacroItem, Origin, Priority, RuleItem};
+use super::items::{
+    Definitions, Exception, ExceptionValue, ListItem, MacroItem, Origin, Priority, RuleItem,
+};
 
 /// The rules-engine version Peregrine implements, in Falco's numbering
 /// (`required_engine_version: 15` means 0.15.0).
@@ -12,8 +14,21 @@ pub const ENGINE_VERSION: (u64, u64, u64) = (0, 57, 0);
 
 /// Keys a rule may carry; others are warned about.
 const RULE_KEYS: &[&str] = &[
-    "rule", "desc", "condition", "output", "priority", "source", "tags", "enabled", "exceptions",
-    "warn_evttypes", "skip-if-unknown-filter", "append", "override", "capture", "capture_duration",
+    "rule",
+    "desc",
+    "condition",
+    "output",
+    "priority",
+    "source",
+    "tags",
+    "enabled",
+    "exceptions",
+    "warn_evttypes",
+    "skip-if-unknown-filter",
+    "append",
+    "override",
+    "capture",
+    "capture_duration",
 ];
 
 struct Ctx<'a> {
@@ -22,7 +37,14 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn report(&mut self, code: Code, item_type: &str, item_name: &str, line: Option<usize>, message: impl Into<String>) {
+    fn report(
+        &mut self,
+        code: Code,
+        item_type: &str,
+        item_name: &str,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) {
         self.result.push(Diagnostic {
             code,
             message: message.into(),
@@ -30,6 +52,7 @@ impl Ctx<'_> {
             item_name: item_name.to_string(),
             file: self.file.to_string(),
             line,
+            condition_pos: None,
         });
     }
 }
@@ -72,14 +95,20 @@ pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &
         match serde_yaml::from_str::<Yaml>(&doc) {
             Ok(v) => parsed.push((start, doc, v)),
             Err(e) => {
-                let (line, column) = e.location().map(|l| (l.line() + start - 1, l.column())).unwrap_or((start, 0));
+                let (line, column) = e
+                    .location()
+                    .map(|l| (l.line() + start - 1, l.column()))
+                    .unwrap_or((start, 0));
                 let line_of = Some(line);
                 ctx.report(
                     Code::ErrYamlParse,
                     "rules content",
                     "",
                     line_of,
-                    format!("yaml parse error at line {line}, column {column}: {}", yaml_problem(&e)),
+                    format!(
+                        "yaml parse error at line {line}, column {column}: {}",
+                        yaml_problem(&e)
+                    ),
                 );
                 return;
             }
@@ -90,16 +119,34 @@ pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &
             Yaml::Null => continue,
             Yaml::Sequence(items) => items,
             Yaml::Mapping(_) => {
-                ctx.report(Code::ErrYamlValidate, "rules content", "", Some(start), "Rules content is not yaml array of objects");
+                ctx.report(
+                    Code::ErrYamlValidate,
+                    "rules content",
+                    "",
+                    Some(start),
+                    "Rules content is not yaml array of objects",
+                );
                 return;
             }
             _ => {
-                ctx.report(Code::ErrYamlValidate, "rules content", "", Some(start), "Rules content is not yaml");
+                ctx.report(
+                    Code::ErrYamlValidate,
+                    "rules content",
+                    "",
+                    Some(start),
+                    "Rules content is not yaml",
+                );
                 return;
             }
         };
         let lines = item_lines(&doc);
-        let line_of = |i: usize| if lines.len() == items.len() { lines.get(i).map(|l| l + start - 1) } else { None };
+        let line_of = |i: usize| {
+            if lines.len() == items.len() {
+                lines.get(i).map(|l| l + start - 1)
+            } else {
+                None
+            }
+        };
         for (i, item) in items.iter().enumerate() {
             let line = line_of(i);
             if item.is_null() {
@@ -116,7 +163,10 @@ pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &
                 );
                 return;
             };
-            let origin = Origin { file: file.to_string(), line };
+            let origin = Origin {
+                file: file.to_string(),
+                line,
+            };
             // Falco stops at the first error in a file.
             if !load_item(defs, map, origin, &mut ctx) {
                 return;
@@ -175,18 +225,32 @@ struct Overrides {
 }
 
 fn overrides(map: &Mapping) -> Result<Option<Overrides>, String> {
-    let Some(v) = get(map, "override") else { return Ok(None) };
-    let Yaml::Mapping(o) = v else { return Err("Override must be a mapping".into()) };
-    let mut out = Overrides { append: Vec::new(), replace: Vec::new() };
+    let Some(v) = get(map, "override") else {
+        return Ok(None);
+    };
+    let Yaml::Mapping(o) = v else {
+        return Err("Override must be a mapping".into());
+    };
+    let mut out = Overrides {
+        append: Vec::new(),
+        replace: Vec::new(),
+    };
     for (k, how) in o {
         let key = scalar_string(k).ok_or("Override key must be a string")?;
         if get(map, &key).is_none() {
-            return Err(format!("An override is defined for '{key}' but the item has no '{key}' key"));
+            return Err(format!(
+                "An override is defined for '{key}' but the item has no '{key}' key"
+            ));
         }
         match how.as_str() {
             Some("append") => out.append.push(key),
             Some("replace") => out.replace.push(key),
-            _ => return Err(format!("Key '{key}' cannot be overridden with '{}'", scalar_string(how).unwrap_or_default())),
+            _ => {
+                return Err(format!(
+                    "Key '{key}' cannot be overridden with '{}'",
+                    scalar_string(how).unwrap_or_default()
+                ))
+            }
         }
     }
     Ok(Some(out))
@@ -211,8 +275,18 @@ fn load_item(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ct
     if get(map, "rule").is_some() {
         return load_rule(defs, map, origin, ctx);
     }
-    let key = map.keys().next().and_then(scalar_string).unwrap_or_default();
-    ctx.report(Code::UnknownItem, "rules content item", &key, line, "Unknown top level object");
+    let key = map
+        .keys()
+        .next()
+        .and_then(scalar_string)
+        .unwrap_or_default();
+    ctx.report(
+        Code::UnknownItem,
+        "rules content item",
+        &key,
+        line,
+        "Unknown top level object",
+    );
     true
 }
 
@@ -220,7 +294,10 @@ fn parse_version(v: &Yaml) -> Option<(u64, u64, u64)> {
     match v {
         Yaml::Number(n) => n.as_u64().map(|n| (0, n, 0)),
         Yaml::String(s) => {
-            let parts: Vec<u64> = s.split('.').map(|p| p.trim().parse().ok()).collect::<Option<_>>()?;
+            let parts: Vec<u64> = s
+                .split('.')
+                .map(|p| p.trim().parse().ok())
+                .collect::<Option<_>>()?;
             match parts.as_slice() {
                 [major, minor, patch] => Some((*major, *minor, *patch)),
                 [n] => Some((0, *n, 0)),
@@ -233,7 +310,13 @@ fn parse_version(v: &Yaml) -> Option<(u64, u64, u64)> {
 
 fn engine_version(v: &Yaml, line: Option<usize>, ctx: &mut Ctx<'_>) -> bool {
     let Some(required) = parse_version(v) else {
-        ctx.report(Code::ErrYamlValidate, "required_engine_version", "", line, "Can't decode YAML scalar value");
+        ctx.report(
+            Code::ErrYamlValidate,
+            "required_engine_version",
+            "",
+            line,
+            "Can't decode YAML scalar value",
+        );
         return false;
     };
     if required > ENGINE_VERSION {
@@ -244,7 +327,10 @@ fn engine_version(v: &Yaml, line: Option<usize>, ctx: &mut Ctx<'_>) -> bool {
             "required_engine_version",
             "",
             line,
-            format!("Rules require engine version {}, but engine version is {x}.{y}.{z}", scalar_string(v).unwrap_or_else(|| format!("{a}.{b}.{c}"))),
+            format!(
+                "Rules require engine version {}, but engine version is {x}.{y}.{z}",
+                scalar_string(v).unwrap_or_else(|| format!("{a}.{b}.{c}"))
+            ),
         );
         return false;
     }
@@ -261,11 +347,23 @@ fn load_list(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ct
         }
     };
     let Some(items_value) = get(map, "items") else {
-        ctx.report(Code::ErrYamlValidate, "list", &name, line, "Item has no mapping for key 'items'");
+        ctx.report(
+            Code::ErrYamlValidate,
+            "list",
+            &name,
+            line,
+            "Item has no mapping for key 'items'",
+        );
         return false;
     };
     let Some(items) = string_list(items_value) else {
-        ctx.report(Code::ErrYamlValidate, "list", &name, line, "Can't decode YAML sequence value for key 'items'");
+        ctx.report(
+            Code::ErrYamlValidate,
+            "list",
+            &name,
+            line,
+            "Can't decode YAML sequence value for key 'items'",
+        );
         return false;
     };
     let (append, replace) = match append_or_override(map, "list", &name, line, ctx) {
@@ -274,7 +372,13 @@ fn load_list(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ct
     };
     if append || replace {
         let Some(existing) = defs.lists.get_mut(&name) else {
-            ctx.report(Code::ErrValidate, "list", &name, line, "List has 'append' key but no list by that name already exists");
+            ctx.report(
+                Code::ErrValidate,
+                "list",
+                &name,
+                line,
+                "List has 'append' key but no list by that name already exists",
+            );
             return false;
         };
         if append {
@@ -284,13 +388,26 @@ fn load_list(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ct
         }
         return true;
     }
-    defs.lists.insert(&name.clone(), ListItem { name, items, origin });
+    defs.lists.insert(
+        &name.clone(),
+        ListItem {
+            name,
+            items,
+            origin,
+        },
+    );
     true
 }
 
 /// Reads `append:` and `override:` for items with one overridable body
 /// key; returns (append, replace) or None after reporting an error.
-fn append_or_override(map: &Mapping, kind: &str, name: &str, line: Option<usize>, ctx: &mut Ctx<'_>) -> Option<(bool, bool)> {
+fn append_or_override(
+    map: &Mapping,
+    kind: &str,
+    name: &str,
+    line: Option<usize>,
+    ctx: &mut Ctx<'_>,
+) -> Option<(bool, bool)> {
     let append = match get_bool(map, "append") {
         Ok(v) => v.unwrap_or(false),
         Err(msg) => {
@@ -306,7 +423,13 @@ fn append_or_override(map: &Mapping, kind: &str, name: &str, line: Option<usize>
         }
     };
     if append && ov.is_some() {
-        ctx.report(Code::ErrValidate, kind, name, line, "Keys 'override' and 'append: true' cannot be used together.");
+        ctx.report(
+            Code::ErrValidate,
+            kind,
+            name,
+            line,
+            "Keys 'override' and 'append: true' cannot be used together.",
+        );
         return None;
     }
     match ov {
@@ -325,7 +448,13 @@ fn load_macro(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut C
         }
     };
     let Some(condition) = get(map, "condition").and_then(scalar_string) else {
-        ctx.report(Code::ErrYamlValidate, "macro", &name, line, "Item has no mapping for key 'condition'");
+        ctx.report(
+            Code::ErrYamlValidate,
+            "macro",
+            &name,
+            line,
+            "Item has no mapping for key 'condition'",
+        );
         return false;
     };
     let (append, replace) = match append_or_override(map, "macro", &name, line, ctx) {
@@ -334,7 +463,13 @@ fn load_macro(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut C
     };
     if append || replace {
         let Some(existing) = defs.macros.get_mut(&name) else {
-            ctx.report(Code::ErrValidate, "macro", &name, line, "Macro has 'append' key but no macro by that name already exists");
+            ctx.report(
+                Code::ErrValidate,
+                "macro",
+                &name,
+                line,
+                "Macro has 'append' key but no macro by that name already exists",
+            );
             return false;
         };
         if append {
@@ -344,7 +479,14 @@ fn load_macro(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut C
         }
         return true;
     }
-    defs.macros.insert(&name.clone(), MacroItem { name, condition, origin });
+    defs.macros.insert(
+        &name.clone(),
+        MacroItem {
+            name,
+            condition,
+            origin,
+        },
+    );
     true
 }
 
@@ -359,7 +501,13 @@ fn load_rule(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ct
     };
     for key in map.keys().filter_map(scalar_string) {
         if !RULE_KEYS.contains(&key.as_str()) {
-            ctx.report(Code::UnknownItem, "rule", &name, line, format!("Unknown key '{key}'"));
+            ctx.report(
+                Code::UnknownItem,
+                "rule",
+                &name,
+                line,
+                format!("Unknown key '{key}'"),
+            );
         }
     }
     match rule_from_map(defs, map, &name, origin) {
@@ -377,16 +525,26 @@ fn yaml_err(msg: impl Into<String>) -> ItemError {
     (Code::ErrYamlValidate, msg.into())
 }
 
-fn rule_from_map(defs: &mut Definitions, map: &Mapping, name: &str, origin: Origin) -> Result<(), ItemError> {
+fn rule_from_map(
+    defs: &mut Definitions,
+    map: &Mapping,
+    name: &str,
+    origin: Origin,
+) -> Result<(), ItemError> {
     let append = get_bool(map, "append").map_err(yaml_err)?.unwrap_or(false);
     let ov = overrides(map).map_err(yaml_err)?;
     if append && ov.is_some() {
-        return Err((Code::ErrValidate, "Keys 'override' and 'append: true' cannot be used together.".into()));
+        return Err((
+            Code::ErrValidate,
+            "Keys 'override' and 'append: true' cannot be used together.".into(),
+        ));
     }
     let str_key = |key: &str| -> Result<Option<String>, ItemError> {
         match get(map, key) {
             None => Ok(None),
-            Some(v) => scalar_string(v).map(Some).ok_or_else(|| yaml_err(format!("Can't decode YAML scalar value for key '{key}'"))),
+            Some(v) => scalar_string(v)
+                .map(Some)
+                .ok_or_else(|| yaml_err(format!("Can't decode YAML scalar value for key '{key}'"))),
         }
     };
     let exceptions = match get(map, "exceptions") {
@@ -398,10 +556,16 @@ fn rule_from_map(defs: &mut Definitions, map: &Mapping, name: &str, origin: Orig
     if append {
         let condition = str_key("condition")?;
         if condition.is_none() && exceptions.is_none() {
-            return Err((Code::ErrValidate, "Appended rule must have exceptions or condition property".into()));
+            return Err((
+                Code::ErrValidate,
+                "Appended rule must have exceptions or condition property".into(),
+            ));
         }
         let Some(rule) = defs.rules.get_mut(name) else {
-            return Err((Code::ErrValidate, "Rule has 'append' key but no rule by that name already exists".into()));
+            return Err((
+                Code::ErrValidate,
+                "Rule has 'append' key but no rule by that name already exists".into(),
+            ));
         };
         if let Some(c) = condition {
             rule.condition = format!("{} {}", rule.condition, c);
@@ -414,16 +578,39 @@ fn rule_from_map(defs: &mut Definitions, map: &Mapping, name: &str, origin: Orig
 
     if let Some(ov) = ov {
         let Some(rule) = defs.rules.get_mut(name) else {
-            return Err((Code::ErrValidate, "An override was specified but no rule by that name already exists".into()));
+            return Err((
+                Code::ErrValidate,
+                "An override was specified but no rule by that name already exists".into(),
+            ));
         };
         for key in &ov.append {
             match key.as_str() {
-                "condition" => rule.condition = format!("{} {}", rule.condition, str_key("condition")?.unwrap_or_default()),
-                "output" => rule.output = format!("{} {}", rule.output, str_key("output")?.unwrap_or_default()),
-                "desc" => rule.desc = format!("{} {}", rule.desc, str_key("desc")?.unwrap_or_default()),
-                "tags" => rule.tags.extend(get(map, "tags").and_then(string_list).unwrap_or_default()),
-                "exceptions" => merge_exceptions(&mut rule.exceptions, exceptions.clone().unwrap_or_default())?,
-                other => return Err((Code::ErrValidate, format!("Key '{other}' cannot be appended to"))),
+                "condition" => {
+                    rule.condition = format!(
+                        "{} {}",
+                        rule.condition,
+                        str_key("condition")?.unwrap_or_default()
+                    )
+                }
+                "output" => {
+                    rule.output =
+                        format!("{} {}", rule.output, str_key("output")?.unwrap_or_default())
+                }
+                "desc" => {
+                    rule.desc = format!("{} {}", rule.desc, str_key("desc")?.unwrap_or_default())
+                }
+                "tags" => rule
+                    .tags
+                    .extend(get(map, "tags").and_then(string_list).unwrap_or_default()),
+                "exceptions" => {
+                    merge_exceptions(&mut rule.exceptions, exceptions.clone().unwrap_or_default())?
+                }
+                other => {
+                    return Err((
+                        Code::ErrValidate,
+                        format!("Key '{other}' cannot be appended to"),
+                    ))
+                }
             }
         }
         for key in &ov.replace {
@@ -431,13 +618,21 @@ fn rule_from_map(defs: &mut Definitions, map: &Mapping, name: &str, origin: Orig
                 "condition" => rule.condition = str_key("condition")?.unwrap_or_default(),
                 "output" => rule.output = str_key("output")?.unwrap_or_default(),
                 "desc" => rule.desc = str_key("desc")?.unwrap_or_default(),
-                "priority" => rule.priority = parse_priority(&str_key("priority")?.unwrap_or_default())?,
+                "priority" => {
+                    rule.priority = parse_priority(&str_key("priority")?.unwrap_or_default())?
+                }
                 "tags" => rule.tags = get(map, "tags").and_then(string_list).unwrap_or_default(),
                 "exceptions" => rule.exceptions = exceptions.clone().unwrap_or_default(),
                 "enabled" => rule.enabled = enabled.unwrap_or(true),
-                "warn_evttypes" => rule.warn_evttypes = get_bool(map, "warn_evttypes").map_err(yaml_err)?.unwrap_or(true),
+                "warn_evttypes" => {
+                    rule.warn_evttypes = get_bool(map, "warn_evttypes")
+                        .map_err(yaml_err)?
+                        .unwrap_or(true)
+                }
                 "skip-if-unknown-filter" => {
-                    rule.skip_if_unknown_filter = get_bool(map, "skip-if-unknown-filter").map_err(yaml_err)?.unwrap_or(false)
+                    rule.skip_if_unknown_filter = get_bool(map, "skip-if-unknown-filter")
+                        .map_err(yaml_err)?
+                        .unwrap_or(false)
                 }
                 _ => {}
             }
@@ -446,7 +641,10 @@ fn rule_from_map(defs: &mut Definitions, map: &Mapping, name: &str, origin: Orig
     }
 
     // `- rule: X` with only `enabled:` switches an existing rule on or off.
-    let only_enabled = map.keys().filter_map(scalar_string).all(|k| k == "rule" || k == "enabled");
+    let only_enabled = map
+        .keys()
+        .filter_map(scalar_string)
+        .all(|k| k == "rule" || k == "enabled");
     if only_enabled {
         if let Some(rule) = defs.rules.get_mut(name) {
             rule.enabled = enabled.unwrap_or(true);
@@ -458,7 +656,8 @@ fn rule_from_map(defs: &mut Definitions, map: &Mapping, name: &str, origin: Orig
         match get(map, key) {
             None => Err(yaml_err(format!("Item has no mapping for key '{key}'"))),
             Some(Yaml::Null) => Err(yaml_err(format!("Mapping for key '{key}' is empty"))),
-            Some(v) => scalar_string(v).ok_or_else(|| yaml_err(format!("Can't decode YAML scalar value for key '{key}'"))),
+            Some(v) => scalar_string(v)
+                .ok_or_else(|| yaml_err(format!("Can't decode YAML scalar value for key '{key}'"))),
         }
     };
     let condition = required("condition")?;
@@ -468,7 +667,8 @@ fn rule_from_map(defs: &mut Definitions, map: &Mapping, name: &str, origin: Orig
     let source = str_key("source")?.unwrap_or_else(|| "syscall".to_string());
     let tags = match get(map, "tags") {
         None => Vec::new(),
-        Some(v) => string_list(v).ok_or_else(|| yaml_err("Can't decode YAML sequence value for key 'tags'"))?,
+        Some(v) => string_list(v)
+            .ok_or_else(|| yaml_err("Can't decode YAML sequence value for key 'tags'"))?,
     };
     let rule = RuleItem {
         name: name.to_string(),
@@ -480,8 +680,12 @@ fn rule_from_map(defs: &mut Definitions, map: &Mapping, name: &str, origin: Orig
         tags,
         enabled: enabled.unwrap_or(true),
         exceptions: exceptions.unwrap_or_default(),
-        warn_evttypes: get_bool(map, "warn_evttypes").map_err(yaml_err)?.unwrap_or(true),
-        skip_if_unknown_filter: get_bool(map, "skip-if-unknown-filter").map_err(yaml_err)?.unwrap_or(false),
+        warn_evttypes: get_bool(map, "warn_evttypes")
+            .map_err(yaml_err)?
+            .unwrap_or(true),
+        skip_if_unknown_filter: get_bool(map, "skip-if-unknown-filter")
+            .map_err(yaml_err)?
+            .unwrap_or(false),
         origin,
     };
     defs.rules.insert(name, rule);
@@ -489,7 +693,8 @@ fn rule_from_map(defs: &mut Definitions, map: &Mapping, name: &str, origin: Orig
 }
 
 fn parse_priority(s: &str) -> Result<Priority, ItemError> {
-    s.parse::<Priority>().map_err(|_| (Code::ErrYamlValidate, "Invalid priority".to_string()))
+    s.parse::<Priority>()
+        .map_err(|_| (Code::ErrYamlValidate, "Invalid priority".to_string()))
 }
 
 fn merge_exceptions(existing: &mut Vec<Exception>, new: Vec<Exception>) -> Result<(), ItemError> {
@@ -511,23 +716,43 @@ fn merge_exceptions(existing: &mut Vec<Exception>, new: Vec<Exception>) -> Resul
 }
 
 fn parse_exceptions(v: &Yaml) -> Result<Vec<Exception>, String> {
-    let Yaml::Sequence(items) = v else { return Err("Rule exceptions must be a sequence".into()) };
+    let Yaml::Sequence(items) = v else {
+        return Err("Rule exceptions must be a sequence".into());
+    };
     let mut out = Vec::new();
     for item in items {
-        let Yaml::Mapping(m) = item else { return Err("Rule exception must be a mapping".into()) };
-        let name = get(m, "name").and_then(scalar_string).ok_or("Item has no mapping for key 'name'")?;
+        let Yaml::Mapping(m) = item else {
+            return Err("Rule exception must be a mapping".into());
+        };
+        let name = get(m, "name")
+            .and_then(scalar_string)
+            .ok_or("Item has no mapping for key 'name'")?;
         let (fields, single_field) = match get(m, "fields") {
             None => (Vec::new(), false),
-            Some(Yaml::Sequence(_)) => (string_list(get(m, "fields").unwrap_or(&Yaml::Null)).ok_or("Invalid fields")?, false),
+            Some(Yaml::Sequence(_)) => (
+                string_list(get(m, "fields").unwrap_or(&Yaml::Null)).ok_or("Invalid fields")?,
+                false,
+            ),
             Some(v) => (vec![scalar_string(v).ok_or("Invalid fields")?], true),
         };
         let comps = match get(m, "comps") {
-            None => vec![if single_field { "in".to_string() } else { "=".to_string() }; fields.len()],
-            Some(Yaml::Sequence(_)) => string_list(get(m, "comps").unwrap_or(&Yaml::Null)).ok_or("Invalid comps")?,
+            None => vec![
+                if single_field {
+                    "in".to_string()
+                } else {
+                    "=".to_string()
+                };
+                fields.len()
+            ],
+            Some(Yaml::Sequence(_)) => {
+                string_list(get(m, "comps").unwrap_or(&Yaml::Null)).ok_or("Invalid comps")?
+            }
             Some(v) => vec![scalar_string(v).ok_or("Invalid comps")?],
         };
         if !fields.is_empty() && comps.len() != fields.len() {
-            return Err(format!("Rule exception item {name}: fields and comps lists must have equal length"));
+            return Err(format!(
+                "Rule exception item {name}: fields and comps lists must have equal length"
+            ));
         }
         let mut values = Vec::new();
         if let Some(Yaml::Sequence(vals)) = get(m, "values") {
@@ -537,9 +762,15 @@ fn parse_exceptions(v: &Yaml) -> Result<Vec<Exception>, String> {
                     continue;
                 }
                 let Yaml::Sequence(tuple) = val else {
-                    return Err(format!("Rule exception item {name}: values must be a list of lists"));
+                    return Err(format!(
+                        "Rule exception item {name}: values must be a list of lists"
+                    ));
                 };
-                let tuple: Vec<ExceptionValue> = tuple.iter().map(exception_value).collect::<Option<_>>().ok_or("Invalid exception value")?;
+                let tuple: Vec<ExceptionValue> = tuple
+                    .iter()
+                    .map(exception_value)
+                    .collect::<Option<_>>()
+                    .ok_or("Invalid exception value")?;
                 if !fields.is_empty() && tuple.len() != fields.len() {
                     return Err(format!(
                         "Rule exception item {name}: value tuple has {} values but there are {} fields",
@@ -550,7 +781,13 @@ fn parse_exceptions(v: &Yaml) -> Result<Vec<Exception>, String> {
                 values.push(tuple);
             }
         }
-        out.push(Exception { name, fields, single_field, comps, values });
+        out.push(Exception {
+            name,
+            fields,
+            single_field,
+            comps,
+            values,
+        });
     }
     Ok(out)
 }

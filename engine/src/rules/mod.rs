@@ -20,7 +20,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 pub use diagnostics::{Code, Diagnostic, LoadResult};
-pub use items::{Definitions, Exception, ExceptionValue, ListItem, MacroItem, Origin, Priority, RuleItem};
+pub use items::{
+    Definitions, Exception, ExceptionValue, ListItem, MacroItem, Origin, Priority, RuleItem,
+};
 pub use loader::ENGINE_VERSION;
 
 use crate::field::FieldSource;
@@ -51,7 +53,10 @@ impl RulesLoader {
         match std::fs::read_to_string(path) {
             Ok(text) => self.load_str(&name, &text),
             Err(e) => {
-                let mut result = LoadResult { name: name.clone(), ..Default::default() };
+                let mut result = LoadResult {
+                    name: name.clone(),
+                    ..Default::default()
+                };
                 result.push(Diagnostic {
                     code: Code::ErrFileRead,
                     message: format!("Could not read file: {e}"),
@@ -59,6 +64,7 @@ impl RulesLoader {
                     item_name: String::new(),
                     file: name,
                     line: None,
+                    condition_pos: None,
                 });
                 self.results.push(result);
                 self.last_result()
@@ -68,7 +74,10 @@ impl RulesLoader {
 
     /// Loads rules text named `name` (used in diagnostics).
     pub fn load_str(&mut self, name: &str, content: &str) -> &LoadResult {
-        let mut result = LoadResult { name: name.to_string(), ..Default::default() };
+        let mut result = LoadResult {
+            name: name.to_string(),
+            ..Default::default()
+        };
         loader::load_content(&mut self.defs, name, content, &mut result);
         if result.successful() {
             self.macros = expand::validate(&self.defs, name, &mut result);
@@ -79,7 +88,11 @@ impl RulesLoader {
 
     fn last_result(&self) -> &LoadResult {
         // load_* always pushes before calling this.
-        static EMPTY: LoadResult = LoadResult { name: String::new(), errors: Vec::new(), warnings: Vec::new() };
+        static EMPTY: LoadResult = LoadResult {
+            name: String::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        };
         self.results.last().unwrap_or(&EMPTY)
     }
 
@@ -114,13 +127,16 @@ impl RulesLoader {
                     item_name: rule.name.clone(),
                     file: rule.origin.file.clone(),
                     line: rule.origin.line,
+                    condition_pos: None,
                 })
             };
             let expr = match expand::expand_rule(rule, &self.macros, &lists) {
                 Ok(e) => e,
                 Err(e) => {
                     // Parse and macro errors were reported when loading.
-                    if !matches!(e.code, Code::ErrValidate | Code::ErrCompileCondition) || self.macros_complete(rule) {
+                    if !matches!(e.code, Code::ErrValidate | Code::ErrCompileCondition)
+                        || self.macros_complete(rule)
+                    {
                         report(e.code, e.message);
                     }
                     continue;
@@ -129,7 +145,10 @@ impl RulesLoader {
             let node = match compile::bind(&mut source, &expr) {
                 Ok(n) => n,
                 Err(compile::BindError::UnknownField(f)) if rule.skip_if_unknown_filter => {
-                    report(Code::UnknownField, compile::BindError::UnknownField(f).message());
+                    report(
+                        Code::UnknownField,
+                        compile::BindError::UnknownField(f).message(),
+                    );
                     continue;
                 }
                 Err(e) => {
@@ -144,13 +163,19 @@ impl RulesLoader {
                     continue;
                 }
             };
-            if is_syscall && rule.warn_evttypes && !matches!(&types, TypeSet::Only(s) if !s.is_empty()) {
+            if is_syscall
+                && rule.warn_evttypes
+                && !matches!(&types, TypeSet::Only(s) if !s.is_empty())
+            {
                 report(Code::NoEvttype, "Rule matches too many evt.type values. This has a significant performance penalty.".into());
             }
             let output = match OutputFormat::compile(&rule.output, &mut source) {
                 Ok(o) => o,
                 Err(token) => {
-                    report(Code::ErrCompileOutput, format!("invalid formatting token {token}"));
+                    report(
+                        Code::ErrCompileOutput,
+                        format!("invalid formatting token {token}"),
+                    );
                     continue;
                 }
             };
@@ -178,7 +203,12 @@ impl RulesLoader {
     /// whose `source` is none of `known`: they are never compiled.
     pub fn warn_unknown_sources(&mut self, known: &[&str]) {
         let mut diags = Vec::new();
-        for rule in self.defs.rules.iter().filter(|r| !known.contains(&r.source.as_str())) {
+        for rule in self
+            .defs
+            .rules
+            .iter()
+            .filter(|r| !known.contains(&r.source.as_str()))
+        {
             diags.push(Diagnostic {
                 code: Code::UnknownSource,
                 message: format!("Unknown source {}, skipping", rule.source),
@@ -186,6 +216,7 @@ impl RulesLoader {
                 item_name: rule.name.clone(),
                 file: rule.origin.file.clone(),
                 line: rule.origin.line,
+                condition_pos: None,
             });
         }
         if let Some(last) = self.results.last_mut() {
@@ -196,7 +227,9 @@ impl RulesLoader {
     /// Whether the rule's condition parsed and its macros exist, i.e. an
     /// expansion error is new and not one already reported at load.
     fn macros_complete(&self, rule: &RuleItem) -> bool {
-        let Ok(expr) = crate::condition::parse_condition(&rule.condition) else { return false };
+        let Ok(expr) = crate::condition::parse_condition(&rule.condition) else {
+            return false;
+        };
         let mut ok = true;
         expr.walk(&mut |e| {
             if let crate::condition::Expr::Macro { name, .. } = e {
@@ -272,7 +305,13 @@ impl<S: FieldSource> CompiledRules<S> {
     fn reindex(&mut self) {
         self.by_type.clear();
         self.any_type.clear();
-        self.all_enabled = self.rules.iter().enumerate().filter(|(_, r)| r.enabled).map(|(i, _)| i).collect();
+        self.all_enabled = self
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.enabled)
+            .map(|(i, _)| i)
+            .collect();
         for (i, rule) in self.rules.iter().enumerate().filter(|(_, r)| r.enabled) {
             match &rule.types {
                 TypeSet::Only(codes) => {
@@ -300,7 +339,11 @@ impl<S: FieldSource> CompiledRules<S> {
 
     /// Enables or disables rules; `pred` picks them (by name substring,
     /// tag...). Returns how many changed.
-    pub fn set_enabled(&mut self, enabled: bool, mut pred: impl FnMut(&CompiledRule) -> bool) -> usize {
+    pub fn set_enabled(
+        &mut self,
+        enabled: bool,
+        mut pred: impl FnMut(&CompiledRule) -> bool,
+    ) -> usize {
         let mut n = 0;
         for r in self.rules.iter_mut().filter(|r| pred(r)) {
             if r.enabled != enabled {
@@ -315,9 +358,17 @@ impl<S: FieldSource> CompiledRules<S> {
     /// Runs the event through the rules that can match it, in load order,
     /// calling `on_match` for each match (only the first with
     /// [`Matching::First`]). Returns the number of matches.
-    pub fn evaluate<'e>(&mut self, event: &S::Event<'e>, mut on_match: impl FnMut(&CompiledRule, &S)) -> usize {
+    pub fn evaluate<'e>(
+        &mut self,
+        event: &S::Event<'e>,
+        mut on_match: impl FnMut(&CompiledRule, &S),
+    ) -> usize {
         let candidates: &[usize] = match self.source.event_type(event) {
-            Some(t) => self.by_type.get(&t).map(Vec::as_slice).unwrap_or(&self.any_type),
+            Some(t) => self
+                .by_type
+                .get(&t)
+                .map(Vec::as_slice)
+                .unwrap_or(&self.any_type),
             // Without an event type, type-indexed rules are checked as well.
             None => &self.all_enabled,
         };

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use peregrine_engine::field::{FieldError, FieldInfo, FieldSource, FieldType, ResolvedField, Value};
+use peregrine_engine::field::{
+    FieldError, FieldInfo, FieldSource, FieldType, ResolvedField, Value,
+};
 
 const FIELDS: &[(&str, FieldType, bool)] = &[
     ("evt.type", FieldType::String, false),
@@ -47,7 +49,11 @@ const FIELDS: &[(&str, FieldType, bool)] = &[
     ("proc.exe_ino", FieldType::Uint, false),
     ("proc.exe_ino.ctime", FieldType::Uint, false),
     ("proc.exe_ino.mtime", FieldType::Uint, false),
-    ("proc.exe_ino.ctime_duration_proc_start", FieldType::Uint, false),
+    (
+        "proc.exe_ino.ctime_duration_proc_start",
+        FieldType::Uint,
+        false,
+    ),
     ("proc.is_exe_from_memfd", FieldType::Bool, false),
     ("proc.is_exe_upper_layer", FieldType::Bool, false),
     ("proc.aname", FieldType::String, true),
@@ -105,17 +111,103 @@ const FIELDS: &[(&str, FieldType, bool)] = &[
 ];
 
 const EVENT_TYPES: &[&str] = &[
-    "open", "openat", "openat2", "creat", "execve", "execveat", "connect", "accept", "accept4", "listen",
-    "socket", "bind", "sendto", "sendmsg", "recvfrom", "recvmsg", "read", "write", "close", "chmod",
-    "fchmod", "fchmodat", "mkdir", "mkdirat", "rmdir", "rename", "renameat", "renameat2", "unlink",
-    "unlinkat", "link", "linkat", "symlink", "symlinkat", "dup", "dup2", "dup3", "fork", "vfork", "clone",
-    "clone3", "ptrace", "setns", "setuid", "setgid", "setresuid", "setresgid", "mount", "umount",
-    "umount2", "init_module", "finit_module", "madvise", "userfaultfd", "procexit", "chdir", "fchdir",
-    "pipe", "pipe2", "kill", "memfd_create", "bpf", "capset", "unshare", "prctl", "mmap", "mprotect",
-    "sendfile", "pwrite", "pread", "ioctl", "chown", "fchown", "lchown", "fchownat", "truncate",
-    "ftruncate", "access", "faccessat", "stat", "lstat", "fstat", "container", "switch", "signaldeliver",
-    "copy_file_range", "io_uring_setup", "io_uring_enter", "io_uring_register", "delete_module",
-    "execve_exit", "pidfd_getfd", "pidfd_open", "mknod", "mknodat", "quotactl", "shutdown",
+    "open",
+    "openat",
+    "openat2",
+    "creat",
+    "execve",
+    "execveat",
+    "connect",
+    "accept",
+    "accept4",
+    "listen",
+    "socket",
+    "bind",
+    "sendto",
+    "sendmsg",
+    "recvfrom",
+    "recvmsg",
+    "read",
+    "write",
+    "close",
+    "chmod",
+    "fchmod",
+    "fchmodat",
+    "mkdir",
+    "mkdirat",
+    "rmdir",
+    "rename",
+    "renameat",
+    "renameat2",
+    "unlink",
+    "unlinkat",
+    "link",
+    "linkat",
+    "symlink",
+    "symlinkat",
+    "dup",
+    "dup2",
+    "dup3",
+    "fork",
+    "vfork",
+    "clone",
+    "clone3",
+    "ptrace",
+    "setns",
+    "setuid",
+    "setgid",
+    "setresuid",
+    "setresgid",
+    "mount",
+    "umount",
+    "umount2",
+    "init_module",
+    "finit_module",
+    "madvise",
+    "userfaultfd",
+    "procexit",
+    "chdir",
+    "fchdir",
+    "pipe",
+    "pipe2",
+    "kill",
+    "memfd_create",
+    "bpf",
+    "capset",
+    "unshare",
+    "prctl",
+    "mmap",
+    "mprotect",
+    "sendfile",
+    "pwrite",
+    "pread",
+    "ioctl",
+    "chown",
+    "fchown",
+    "lchown",
+    "fchownat",
+    "truncate",
+    "ftruncate",
+    "access",
+    "faccessat",
+    "stat",
+    "lstat",
+    "fstat",
+    "container",
+    "switch",
+    "signaldeliver",
+    "copy_file_range",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "delete_module",
+    "execve_exit",
+    "pidfd_getfd",
+    "pidfd_open",
+    "mknod",
+    "mknodat",
+    "quotactl",
+    "shutdown",
 ];
 
 /// What a test event carries: its type name and field values by name.
@@ -127,12 +219,21 @@ pub struct TestEvent {
 
 impl TestEvent {
     pub fn new(evt_type: &str) -> Self {
-        let mut e = TestEvent { evt_type: evt_type.to_string(), values: HashMap::new() };
-        e.values.insert("evt.type".into(), vec![Value::Str(evt_type.to_string().into())]);
+        let mut e = TestEvent {
+            evt_type: evt_type.to_string(),
+            values: HashMap::new(),
+        };
+        e.values.insert(
+            "evt.type".into(),
+            vec![Value::Str(evt_type.to_string().into())],
+        );
         e
     }
     pub fn with(mut self, field: &str, value: Value<'static>) -> Self {
-        self.values.entry(field.to_string()).or_default().push(value);
+        self.values
+            .entry(field.to_string())
+            .or_default()
+            .push(value);
         self
     }
     pub fn s(self, field: &str, value: &str) -> Self {
@@ -160,7 +261,8 @@ impl FieldSource for TestSyscallSource {
     }
 
     fn resolve(&mut self, name: &str, arg: Option<&str>) -> Result<ResolvedField, FieldError> {
-        let (ty, is_list) = if let Some((_, ty, list)) = FIELDS.iter().find(|(n, _, _)| *n == name) {
+        let (ty, is_list) = if let Some((_, ty, list)) = FIELDS.iter().find(|(n, _, _)| *n == name)
+        {
             (*ty, *list && arg.is_none())
         } else if name == "evt.arg" && arg.is_some() || name.starts_with("evt.arg.") {
             (FieldType::String, false)
@@ -172,21 +274,36 @@ impl FieldSource for TestSyscallSource {
             None => name.to_string(),
         };
         self.keys.push(key);
-        Ok(ResolvedField { id: (self.keys.len() - 1) as u32, arg: None, ty, is_list })
+        Ok(ResolvedField {
+            id: (self.keys.len() - 1) as u32,
+            arg: None,
+            ty,
+            is_list,
+        })
     }
 
     fn extract<'e>(&self, field: &ResolvedField, event: &TestEvent, out: &mut Vec<Value<'e>>) {
-        if let Some(vals) = self.keys.get(field.id as usize).and_then(|k| event.values.get(k)) {
+        if let Some(vals) = self
+            .keys
+            .get(field.id as usize)
+            .and_then(|k| event.values.get(k))
+        {
             out.extend(vals.iter().cloned());
         }
     }
 
     fn event_types_named(&self, name: &str) -> Option<Vec<u16>> {
-        EVENT_TYPES.iter().position(|t| *t == name).map(|i| vec![i as u16])
+        EVENT_TYPES
+            .iter()
+            .position(|t| *t == name)
+            .map(|i| vec![i as u16])
     }
 
     fn event_type(&self, event: &TestEvent) -> Option<u16> {
-        EVENT_TYPES.iter().position(|t| *t == event.evt_type).map(|i| i as u16)
+        EVENT_TYPES
+            .iter()
+            .position(|t| *t == event.evt_type)
+            .map(|i| i as u16)
     }
 
     fn fields(&self) -> &[FieldInfo] {
