@@ -151,6 +151,9 @@ fn fork_exec_open_dup_connect_exit() {
             ("cgroups", cg.clone()),
             ("loginuid", u32b(1000)),
             ("trusted_exepath", s("/usr/bin/cat")),
+            ("env", b"HOME=/home/u\0PATH=/bin\0".to_vec()),
+            ("cap_effective", ((1u64 << 21) | 1).to_le_bytes().to_vec()),
+            ("flags", u32b(2)),
         ],
     );
     apply(&mut state, &exec_x);
@@ -171,6 +174,24 @@ fn fork_exec_open_dup_connect_exit() {
         ["bash", "systemd"]
     );
     assert_eq!(p.get(&state, &exec_x, "user.loginuid", None), ["1000"]);
+    assert_eq!(p.get(&state, &exec_x, "proc.env", Some("PATH")), ["/bin"]);
+    assert_eq!(
+        p.get(&state, &exec_x, "thread.cap_effective", None),
+        ["CAP_CHOWN CAP_SYS_ADMIN"]
+    );
+    assert_eq!(
+        p.get(&state, &exec_x, "proc.is_exe_upper_layer", None),
+        ["true"]
+    );
+    assert_eq!(
+        p.get(&state, &exec_x, "proc.is_exe_writable", None),
+        ["false"]
+    );
+    assert_eq!(p.get(&state, &exec_x, "proc.duration", None), ["2"]);
+    assert_eq!(
+        p.get(&state, &exec_x, "container.image.repository", None),
+        Vec::<String>::new()
+    );
 
     // openat(AT_FDCWD, "../u/notes.txt", O_RDONLY) = 3
     let open_x = event(

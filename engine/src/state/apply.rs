@@ -373,7 +373,17 @@ impl State {
                 t.ptid = caller_pid;
             }
         }
+        t.clone_ts = ev.ts;
         if let Some(p) = &parent {
+            t.env = p.env.clone();
+            t.cap_inheritable = p.cap_inheritable;
+            t.cap_permitted = p.cap_permitted;
+            t.cap_effective = p.cap_effective;
+            t.exe_upper_layer = p.exe_upper_layer;
+            t.exe_from_memfd = p.exe_from_memfd;
+            t.exe_ino = p.exe_ino;
+            t.exe_ino_ctime = p.exe_ino_ctime;
+            t.exe_ino_mtime = p.exe_ino_mtime;
             t.exepath = p.exepath.clone();
             t.loginuid = p.loginuid;
             t.sid = p.sid;
@@ -471,9 +481,34 @@ impl State {
             .or_else(|| enter_name.map(|n| resolve_path(&t.cwd, &n)))
             .unwrap_or_default();
         if let Some(flags) = ev.param_named("flags") {
-            if let (Some(v), Some(bit)) = (flags.as_u64(), flag_value(&flags, "PPM_EXE_WRITABLE")) {
-                t.exe_writable = v & bit != 0;
+            if let Some(v) = flags.as_u64() {
+                let has = |name: &str| flag_value(&flags, name).is_some_and(|bit| v & bit != 0);
+                t.exe_writable = has("EXE_WRITABLE");
+                t.exe_upper_layer = has("EXE_UPPER_LAYER");
+                t.exe_from_memfd = has("EXE_FROM_MEMFD");
             }
+        }
+        if let Some(v) = list(ev, "env") {
+            t.env = v;
+        }
+        let u64_of = |name: &str| ev.param_named(name).and_then(|p| p.as_u64());
+        if let Some(v) = u64_of("cap_inheritable") {
+            t.cap_inheritable = v;
+        }
+        if let Some(v) = u64_of("cap_permitted") {
+            t.cap_permitted = v;
+        }
+        if let Some(v) = u64_of("cap_effective") {
+            t.cap_effective = v;
+        }
+        if let Some(v) = u64_of("exe_ino") {
+            t.exe_ino = v;
+        }
+        if let Some(v) = u64_of("exe_ino_ctime") {
+            t.exe_ino_ctime = v;
+        }
+        if let Some(v) = u64_of("exe_ino_mtime") {
+            t.exe_ino_mtime = v;
         }
         t.last_seen = ev.ts;
         self.insert_thread(t);
