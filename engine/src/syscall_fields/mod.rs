@@ -287,7 +287,12 @@ impl FieldSource for SyscallFields {
     }
 
     fn event_types_named(&self, name: &str) -> Option<Vec<u16>> {
-        let types = table::event_types_named(name);
+        let mut types = table::event_types_named(name);
+        // A syscall without its own event type (in this or an older driver)
+        // arrives as a generic event that evt.type shows by its name.
+        if table::is_syscall_name(name) {
+            types.extend(table::event_types_named("syscall"));
+        }
         (!types.is_empty()).then_some(types)
     }
 
