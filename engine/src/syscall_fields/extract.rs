@@ -40,6 +40,12 @@ pub fn format_time(ts: u64) -> String {
 }
 
 fn category_name(category: u32) -> &'static str {
+    if category & (1 << 6) != 0 {
+        return "wait";
+    }
+    if category & (1 << 7) != 0 {
+        return "scheduler";
+    }
     match category & 0x3f {
         1 => "other",
         2 => "file",
@@ -446,14 +452,13 @@ pub(super) fn extract<'e>(
             }
         }
         Field::FdIsServer => {
-            if let Some((_, f)) = fd_info().filter(|(_, f)| f.is_socket()) {
-                out.push(Value::Bool(
-                    f.server_side
-                        || matches!(
-                            f.kind,
-                            FdKind::Ipv4Server { .. } | FdKind::Ipv6Server { .. }
-                        ),
-                ))
+            // Any fd answers; only an accepted or bound socket is a server.
+            if let Some((_, f)) = fd_info() {
+                let bound = matches!(
+                    f.kind,
+                    FdKind::Ipv4Server { port, .. } | FdKind::Ipv6Server { port, .. } if port != 0
+                );
+                out.push(Value::Bool(f.server_side || bound))
             }
         }
         Field::ContainerId => thread
@@ -573,9 +578,13 @@ pub(super) fn extract<'e>(
             out.push(owned(capability_names(mask)));
         }
         Field::FdConnected => {
-            if let Some((_, f)) = fd_info().filter(|(_, f)| f.is_socket()) {
-                let connected = matches!(f.kind, FdKind::Ipv4 { .. } | FdKind::Ipv6 { .. })
-                    || (f.kind == FdKind::Unix && !f.name.is_empty());
+            // The tuple a failed connect shows was never connected.
+            let failed_connect =
+                v.info().name == "connect" && v.res().is_some_and(|r| r < 0 && r != -115);
+            if let Some((_, f)) = fd_info() {
+                let connected = !failed_connect
+                    && (matches!(f.kind, FdKind::Ipv4 { .. } | FdKind::Ipv6 { .. })
+                        || (f.kind == FdKind::Unix && !f.name.is_empty()));
                 out.push(Value::Bool(connected));
             }
         }
