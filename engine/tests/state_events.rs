@@ -151,6 +151,9 @@ fn fork_exec_open_dup_connect_exit() {
             ("cgroups", cg.clone()),
             ("loginuid", u32b(1000)),
             ("trusted_exepath", s("/usr/bin/cat")),
+            ("env", b"HOME=/home/u\0PATH=/bin\0".to_vec()),
+            ("cap_effective", ((1u64 << 21) | 1).to_le_bytes().to_vec()),
+            ("flags", u32b(2)),
         ],
     );
     apply(&mut state, &exec_x);
@@ -171,6 +174,24 @@ fn fork_exec_open_dup_connect_exit() {
         ["bash", "systemd"]
     );
     assert_eq!(p.get(&state, &exec_x, "user.loginuid", None), ["1000"]);
+    assert_eq!(p.get(&state, &exec_x, "proc.env", Some("PATH")), ["/bin"]);
+    assert_eq!(
+        p.get(&state, &exec_x, "thread.cap_effective", None),
+        ["CAP_CHOWN CAP_SYS_ADMIN"]
+    );
+    assert_eq!(
+        p.get(&state, &exec_x, "proc.is_exe_upper_layer", None),
+        ["true"]
+    );
+    assert_eq!(
+        p.get(&state, &exec_x, "proc.is_exe_writable", None),
+        ["false"]
+    );
+    assert_eq!(p.get(&state, &exec_x, "proc.duration", None), ["2"]);
+    assert_eq!(
+        p.get(&state, &exec_x, "container.image.repository", None),
+        Vec::<String>::new()
+    );
 
     // openat(AT_FDCWD, "../u/notes.txt", O_RDONLY) = 3
     let open_x = event(
@@ -292,4 +313,106 @@ fn event_types_named_include_every_version() {
     assert!(open.contains(&2) && open.contains(&3));
     assert!(f.event_types_named("no_such_syscall").is_none());
     assert!(f.fields().iter().any(|i| i.name == "proc.aname"));
+}
+
+#[test]
+fn fcntl_dupfd_setresuid_and_cloexec_on_exec() {
+    let mut state = State::new();
+    state.insert_thread(Thread {
+        tid: 50,
+        pid: 50,
+        ptid: 1,
+        comm: "sh".into(),
+        cwd: "/".into(),
+        uid: 1000,
+        ..Thread::default()
+    });
+    let apply = |state: &mut State, raw: &[u8]| state.apply(&EventView::parse(raw).unwrap());
+    // open("/etc/passwd", O_RDONLY|O_CLOEXEC) = 3, open("/tmp/log", O_WRONLY) = 4
+    apply(
+        &mut state,
+        &event(
+            3,
+            1,
+            50,
+            &[
+                ("fd", i64b(3)),
+                ("name", s("/etc/passwd")),
+                ("flags", u32b(1 | (1 << 12))),
+            ],
+        ),
+    );
+    apply(
+        &mut state,
+        &event(
+            3,
+            2,
+            50,
+            &[("fd", i64b(4)), ("name", s("/tmp/log")), ("flags", u32b(2))],
+        ),
+    );
+    // fcntl(4, F_DUPFD) = 9
+    let f_dupfd = 0u32; // PPM_FCNTL_F_DUPFD
+    let cmd = peregrine_engine::event::table::event_info(151)
+        .unwrap()
+        .params[2]
+        .names
+        .unwrap();
+    let dupfd = cmd
+        .iter()
+        .find(|(n, _)| *n == "F_DUPFD")
+        .map(|(_, v)| *v as u8)
+        .unwrap_or(f_dupfd as u8);
+    apply(
+        &mut state,
+        &event(
+            151,
+            3,
+            50,
+            &[("res", i64b(9)), ("fd", i64b(4)), ("cmd", vec![dupfd])],
+        ),
+    );
+    assert_eq!(state.fd(50, 9).map(|f| f.name.as_str()), Some("/tmp/log"));
+    // setresuid(-1, 0, -1) = 0
+    apply(
+        &mut state,
+        &event(
+            193,
+            4,
+            50,
+            &[
+                ("res", i64b(0)),
+                ("ruid", u32b(u32::MAX)),
+                ("euid", u32b(0)),
+                ("suid", u32b(u32::MAX)),
+            ],
+        ),
+    );
+    assert_eq!(state.thread(50).unwrap().uid, 0);
+    // execve succeeds: the O_CLOEXEC fd is gone, the others stay.
+    apply(
+        &mut state,
+        &event(
+            293,
+            5,
+            50,
+            &[
+                ("res", i64b(0)),
+                ("exe", s("id")),
+                ("pid", i64b(50)),
+                ("ptid", i64b(1)),
+                ("comm", s("id")),
+            ],
+        ),
+    );
+    assert!(state.fd(50, 3).is_none());
+    assert!(state.fd(50, 4).is_some() && state.fd(50, 9).is_some());
+    assert_eq!(state.thread(50).unwrap().comm, "id");
+}
+
+#[test]
+fn generic_events_are_indexed_under_their_syscall_name() {
+    let f = SyscallFields::new();
+    let types = f.event_types_named("mprotect").unwrap();
+    assert!(types.contains(&0) && types.contains(&1), "{types:?}");
 }

@@ -77,6 +77,19 @@ const FIELDS: &[&str] = &[
     "fd.cport",
     "fd.lport",
     "fd.rport",
+    "fd.connected",
+    "proc.tty",
+    "proc.vpgid",
+    "proc.vpid",
+    "proc.env",
+    "proc.is_exe_writable",
+    "thread.vtid",
+    "user.loginuid",
+    "user.homedir",
+    "group.name",
+    "evt.cpu",
+    "evt.rawtime",
+    "evt.buffer",
 ];
 
 fn kit_captures() -> Option<Vec<PathBuf>> {
@@ -116,7 +129,20 @@ fn render(values: &[Value<'_>]) -> String {
     }
     values
         .iter()
-        .map(|v| v.to_string())
+        .map(|v| match v {
+            // sysdig prints unprintable bytes as dots.
+            Value::Bytes(b) => b
+                .iter()
+                .map(|&c| {
+                    if (0x20..0x7f).contains(&c) {
+                        c as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect(),
+            v => v.to_string(),
+        })
         .collect::<Vec<_>>()
         .join(",")
 }
@@ -171,8 +197,10 @@ fn known_difference(
         return Some("thread unknown to sysdig");
     }
     let sd_val = get(field);
-    if matches!(field, "user.name" | "user.uid" | "group.gid" | "proc.sid")
-        && (get("user.uid") == "4294967295" || sd_val == "-1")
+    if matches!(
+        field,
+        "user.name" | "user.uid" | "group.gid" | "group.name" | "user.homedir" | "proc.sid"
+    ) && (get("user.uid") == "4294967295" || sd_val == "-1")
     {
         return Some("ids of a thread first seen at execve");
     }

@@ -253,6 +253,11 @@ pub fn all_event_types() -> impl Iterator<Item = (u16, &'static EventInfo)> {
         .filter_map(|(i, e)| u16::try_from(i).ok().map(|t| (t, e)))
 }
 
+/// Whether `name` is the name of a system call the schema knows.
+pub fn is_syscall_name(name: &str) -> bool {
+    !name.is_empty() && super::table_data::SYSCALL_NAMES.contains(&name)
+}
+
 /// The name of a system call code (`PT_SYSCALLID` parameter values).
 pub fn syscall_name(code: u64) -> Option<&'static str> {
     let name = *super::table_data::SYSCALL_NAMES.get(usize::try_from(code).ok()?)?;

@@ -369,6 +369,30 @@ fn parse_proclist(
             if fits(&c, 1) {
                 p.exe_writable = c.u8("proc exe_writable")? != 0;
             }
+            if fits(&c, 8) {
+                p.cap_inheritable = c.u64("proc cap_inheritable")?;
+            }
+            if fits(&c, 8) {
+                p.cap_permitted = c.u64("proc cap_permitted")?;
+            }
+            if fits(&c, 8) {
+                p.cap_effective = c.u64("proc cap_effective")?;
+            }
+            if fits(&c, 1) {
+                p.exe_upper_layer = c.u8("proc exe_upper_layer")? != 0;
+            }
+            if fits(&c, 8) {
+                p.exe_ino = c.u64("proc exe_ino")?;
+            }
+            if fits(&c, 8) {
+                p.exe_ino_ctime = c.u64("proc exe_ino_ctime")?;
+            }
+            if fits(&c, 8) {
+                p.exe_ino_mtime = c.u64("proc exe_ino_mtime")?;
+            }
+            if fits(&c, 1) {
+                p.exe_from_memfd = c.u8("proc exe_from_memfd")? != 0;
+            }
             let done = read(&c);
             if done > sub_len {
                 return Err(corrupt(

@@ -43,6 +43,14 @@ pub struct ProcEntry {
     pub tty: u32,
     pub loginuid: u32,
     pub exe_writable: bool,
+    pub cap_inheritable: u64,
+    pub cap_permitted: u64,
+    pub cap_effective: u64,
+    pub exe_upper_layer: bool,
+    pub exe_ino: u64,
+    pub exe_ino_ctime: u64,
+    pub exe_ino_mtime: u64,
+    pub exe_from_memfd: bool,
 }
 
 /// What an fd list entry says about one fd.

@@ -116,9 +116,14 @@ impl<W: Write> Writer<W> {
             put_u32(&mut b, p.tty);
             put_u32(&mut b, p.loginuid);
             b.push(u8::from(p.exe_writable));
-            put_u64(&mut b, 0);
-            put_u64(&mut b, 0);
-            put_u64(&mut b, 0);
+            put_u64(&mut b, p.cap_inheritable);
+            put_u64(&mut b, p.cap_permitted);
+            put_u64(&mut b, p.cap_effective);
+            b.push(u8::from(p.exe_upper_layer));
+            put_u64(&mut b, p.exe_ino);
+            put_u64(&mut b, p.exe_ino_ctime);
+            put_u64(&mut b, p.exe_ino_mtime);
+            b.push(u8::from(p.exe_from_memfd));
             let len = (b.len() - start) as u32;
             b[start..start + 4].copy_from_slice(&len.to_le_bytes());
         }

@@ -28,6 +28,9 @@ pub(super) enum Handler {
     Fchdir,
     SetUid,
     SetGid,
+    SetResUid,
+    SetResGid,
+    Fcntl,
     NewFd(FdKindTag),
 }
 
@@ -70,6 +73,9 @@ pub(super) fn handler_table() -> Vec<Handler> {
                 "fchdir" => Handler::Fchdir,
                 "setuid" => Handler::SetUid,
                 "setgid" => Handler::SetGid,
+                "setresuid" => Handler::SetResUid,
+                "setresgid" => Handler::SetResGid,
+                "fcntl" => Handler::Fcntl,
                 "eventfd" | "eventfd2" => Handler::NewFd(FdKindTag::Event),
                 "signalfd" | "signalfd4" => Handler::NewFd(FdKindTag::SignalFd),
                 "epoll_create" | "epoll_create1" => Handler::NewFd(FdKindTag::EventPoll),
@@ -252,6 +258,50 @@ impl State {
                     }
                 }
             }
+            Handler::SetResUid | Handler::SetResGid => {
+                // The effective id is the one permission checks (and rules) see.
+                if res == Some(0) {
+                    let key = if handler == Handler::SetResUid {
+                        "euid"
+                    } else {
+                        "egid"
+                    };
+                    let id = int(ev, key)
+                        .map(|v| v as u32)
+                        .or_else(|| self.matching_enter(ev).and_then(|e| e.uid));
+                    // u32::MAX (-1) leaves the id unchanged.
+                    if let (Some(id), Some(t)) =
+                        (id.filter(|&i| i != u32::MAX), self.threads.get_mut(&tid))
+                    {
+                        if handler == Handler::SetResUid {
+                            t.uid = id;
+                        } else {
+                            t.gid = id;
+                        }
+                    }
+                }
+            }
+            Handler::Fcntl => {
+                // F_DUPFD and F_DUPFD_CLOEXEC duplicate an fd like dup does.
+                let Some(newfd) = res.filter(|&r| r >= 0) else {
+                    return;
+                };
+                let cmd = ev.param_named("cmd");
+                let is_dup = cmd.is_some_and(|c| {
+                    let v = c.as_u64();
+                    ["F_DUPFD", "F_DUPFD_CLOEXEC"]
+                        .iter()
+                        .any(|n| flag_value(&c, n).is_some() && flag_value(&c, n) == v)
+                });
+                if is_dup {
+                    if let Some(f) = event_fd(self, ev)
+                        .and_then(|old| self.fd(tid, old))
+                        .cloned()
+                    {
+                        self.set_fd(tid, newfd, f);
+                    }
+                }
+            }
             Handler::NewFd(tag) => {
                 if let Some(fd) = res.filter(|&r| r >= 0) {
                     let kind = match tag {
@@ -291,7 +341,10 @@ impl State {
             .param_named("flags")
             .and_then(|p| p.as_u64())
             .map(|v| v as u32);
-        e.uid = int(ev, "uid").or_else(|| int(ev, "gid")).map(|v| v as u32);
+        e.uid = ["uid", "gid", "euid", "egid"]
+            .iter()
+            .find_map(|k| int(ev, k))
+            .map(|v| v as u32);
         e.sock = match (int(ev, "domain"), int(ev, "type"), int(ev, "proto")) {
             (Some(d), Some(t), Some(p)) => Some((d, t, p)),
             _ => None,
@@ -373,7 +426,17 @@ impl State {
                 t.ptid = caller_pid;
             }
         }
+        t.clone_ts = ev.ts;
         if let Some(p) = &parent {
+            t.env = p.env.clone();
+            t.cap_inheritable = p.cap_inheritable;
+            t.cap_permitted = p.cap_permitted;
+            t.cap_effective = p.cap_effective;
+            t.exe_upper_layer = p.exe_upper_layer;
+            t.exe_from_memfd = p.exe_from_memfd;
+            t.exe_ino = p.exe_ino;
+            t.exe_ino_ctime = p.exe_ino_ctime;
+            t.exe_ino_mtime = p.exe_ino_mtime;
             t.exepath = p.exepath.clone();
             t.loginuid = p.loginuid;
             t.sid = p.sid;
@@ -471,12 +534,43 @@ impl State {
             .or_else(|| enter_name.map(|n| resolve_path(&t.cwd, &n)))
             .unwrap_or_default();
         if let Some(flags) = ev.param_named("flags") {
-            if let (Some(v), Some(bit)) = (flags.as_u64(), flag_value(&flags, "PPM_EXE_WRITABLE")) {
-                t.exe_writable = v & bit != 0;
+            if let Some(v) = flags.as_u64() {
+                let has = |name: &str| flag_value(&flags, name).is_some_and(|bit| v & bit != 0);
+                t.exe_writable = has("EXE_WRITABLE");
+                t.exe_upper_layer = has("EXE_UPPER_LAYER");
+                t.exe_from_memfd = has("EXE_FROM_MEMFD");
             }
         }
+        if let Some(v) = list(ev, "env") {
+            t.env = v;
+        }
+        let u64_of = |name: &str| ev.param_named(name).and_then(|p| p.as_u64());
+        if let Some(v) = u64_of("cap_inheritable") {
+            t.cap_inheritable = v;
+        }
+        if let Some(v) = u64_of("cap_permitted") {
+            t.cap_permitted = v;
+        }
+        if let Some(v) = u64_of("cap_effective") {
+            t.cap_effective = v;
+        }
+        if let Some(v) = u64_of("exe_ino") {
+            t.exe_ino = v;
+        }
+        if let Some(v) = u64_of("exe_ino_ctime") {
+            t.exe_ino_ctime = v;
+        }
+        if let Some(v) = u64_of("exe_ino_mtime") {
+            t.exe_ino_mtime = v;
+        }
         t.last_seen = ev.ts;
+        let pid = t.pid;
         self.insert_thread(t);
+        // A successful exec closes the fds opened with O_CLOEXEC
+        // (PPM_O_CLOEXEC, bit 12).
+        if let Some(table) = self.fds.get_mut(&pid) {
+            table.retain(|_, f| f.open_flags & (1 << 12) == 0);
+        }
     }
 
     fn on_open(&mut self, ev: &EventView<'_>, res: Option<i64>) {

@@ -56,6 +56,8 @@ pub struct State {
     deferred: Vec<Deferred>,
     handlers: Vec<apply::Handler>,
     pub users: Users,
+    /// Host name of the machine the events come from (`evt.hostname`).
+    pub hostname: String,
     pub max_threads: usize,
     /// Threads dropped because the table was full.
     pub evicted: u64,
@@ -78,6 +80,7 @@ impl State {
             deferred: Vec::new(),
             handlers: apply::handler_table(),
             users: Users::default(),
+            hostname: String::new(),
             max_threads: DEFAULT_MAX_THREADS,
             evicted: 0,
             purged: 0,
@@ -94,6 +97,11 @@ impl State {
             s.seed_fd(f);
         }
         s.users = Users::from_capture(&cap.users, &cap.groups);
+        s.hostname = cap
+            .machine
+            .as_ref()
+            .map(|m| m.hostname.clone())
+            .unwrap_or_default();
         s
     }
 
@@ -280,6 +288,16 @@ fn thread_from_proc(p: &ProcEntry) -> Thread {
         exe_writable: p.exe_writable,
         container_id: thread::container_id_from_cgroups(&p.cgroups),
         cgroups: p.cgroups.clone(),
+        env: p.env.clone(),
+        cap_inheritable: p.cap_inheritable,
+        cap_permitted: p.cap_permitted,
+        cap_effective: p.cap_effective,
+        exe_upper_layer: p.exe_upper_layer,
+        exe_from_memfd: p.exe_from_memfd,
+        exe_ino: p.exe_ino,
+        exe_ino_ctime: p.exe_ino_ctime,
+        exe_ino_mtime: p.exe_ino_mtime,
+        clone_ts: 0,
         last_seen: 0,
     }
 }

@@ -28,6 +28,17 @@ pub struct Thread {
     /// "host" outside containers.
     pub container_id: String,
     pub cgroups: Vec<String>,
+    pub env: Vec<String>,
+    pub cap_inheritable: u64,
+    pub cap_permitted: u64,
+    pub cap_effective: u64,
+    pub exe_upper_layer: bool,
+    pub exe_from_memfd: bool,
+    pub exe_ino: u64,
+    pub exe_ino_ctime: u64,
+    pub exe_ino_mtime: u64,
+    /// Creation time (ns since the epoch), 0 when unknown.
+    pub clone_ts: u64,
     /// Time of the last event of the thread, for eviction.
     pub last_seen: u64,
 }

@@ -40,6 +40,12 @@ pub fn format_time(ts: u64) -> String {
 }
 
 fn category_name(category: u32) -> &'static str {
+    if category & (1 << 6) != 0 {
+        return "wait";
+    }
+    if category & (1 << 7) != 0 {
+        return "scheduler";
+    }
     match category & 0x3f {
         1 => "other",
         2 => "file",
@@ -258,13 +264,13 @@ pub(super) fn extract<'e>(
             .for_each(|p| out.push(owned(p.cmdline()))),
         Field::ProcPexe => parent().into_iter().for_each(|p| out.push(s(&p.exe))),
         Field::ProcPexepath => parent().into_iter().for_each(|p| out.push(s(&p.exepath))),
-        Field::ProcAname | Field::ProcApid => {
+        Field::ProcAname | Field::ProcApid | Field::ProcAexepath => {
             let Some(t) = thread else { return };
             let push = |a: &'e Thread, out: &mut Vec<Value<'e>>| {
-                out.push(if field == Field::ProcAname {
-                    s(&a.comm)
-                } else {
-                    Value::Int(a.pid)
+                out.push(match field {
+                    Field::ProcAname => s(&a.comm),
+                    Field::ProcAexepath => s(&a.exepath),
+                    _ => Value::Int(a.pid),
                 })
             };
             match arg {
@@ -375,7 +381,11 @@ pub(super) fn extract<'e>(
         | Field::FdRport
         | Field::FdNet
         | Field::FdCnet
-        | Field::FdSnet => {
+        | Field::FdSnet
+        | Field::FdIp
+        | Field::FdPort
+        | Field::FdLnet
+        | Field::FdRnet => {
             let Some((_, f)) = fd_info() else { return };
             let Some((cip, cport, sip, sport)) = endpoints(&f) else {
                 return;
@@ -397,8 +407,18 @@ pub(super) fn extract<'e>(
                         out.push(Value::Uint(u64::from(cport)))
                     }
                 }
-                Field::FdLip => lip.into_iter().for_each(|ip| out.push(Value::Ip(ip))),
-                Field::FdRip => rip.into_iter().for_each(|ip| out.push(Value::Ip(ip))),
+                Field::FdLip | Field::FdLnet => {
+                    lip.into_iter().for_each(|ip| out.push(Value::Ip(ip)))
+                }
+                Field::FdRip | Field::FdRnet => {
+                    rip.into_iter().for_each(|ip| out.push(Value::Ip(ip)))
+                }
+                Field::FdPort => {
+                    if cip.is_some() {
+                        out.push(Value::Uint(u64::from(cport)));
+                    }
+                    out.push(Value::Uint(u64::from(sport)));
+                }
                 Field::FdLport => {
                     if lip.is_some() {
                         out.push(Value::Uint(u64::from(lport)))
@@ -432,14 +452,13 @@ pub(super) fn extract<'e>(
             }
         }
         Field::FdIsServer => {
-            if let Some((_, f)) = fd_info().filter(|(_, f)| f.is_socket()) {
-                out.push(Value::Bool(
-                    f.server_side
-                        || matches!(
-                            f.kind,
-                            FdKind::Ipv4Server { .. } | FdKind::Ipv6Server { .. }
-                        ),
-                ))
+            // Any fd answers; only an accepted or bound socket is a server.
+            if let Some((_, f)) = fd_info() {
+                let bound = matches!(
+                    f.kind,
+                    FdKind::Ipv4Server { port, .. } | FdKind::Ipv6Server { port, .. } if port != 0
+                );
+                out.push(Value::Bool(f.server_side || bound))
             }
         }
         Field::ContainerId => thread
@@ -451,5 +470,183 @@ pub(super) fn extract<'e>(
                 out.push(s(&t.container_id))
             }
         }
+        Field::ContainerType => {
+            if let Some(t) = thread.filter(|t| t.container_id == "host") {
+                out.push(s(&t.container_id))
+            }
+        }
+        // Runtime and orchestrator metadata is not known to this source:
+        // the fields resolve (rules using them load) but are never available.
+        Field::ContainerImage
+        | Field::ContainerImageRepository
+        | Field::ContainerImageTag
+        | Field::ContainerImageId
+        | Field::ContainerPrivileged
+        | Field::ContainerMounts
+        | Field::ContainerMountDest
+        | Field::ContainerStartTs
+        | Field::K8sNsName
+        | Field::K8sPodName
+        | Field::K8sPodId => {}
+        Field::EvtHostname => {
+            if !state.hostname.is_empty() {
+                out.push(s(&state.hostname))
+            }
+        }
+        Field::ProcSname | Field::ProcIsSidLeader => {
+            let Some(t) = thread else { return };
+            if field == Field::ProcIsSidLeader {
+                out.push(Value::Bool(t.sid == t.pid));
+            } else if let Some(leader) = state.thread(t.sid) {
+                out.push(s(&leader.comm));
+            }
+        }
+        Field::ProcVpgidName | Field::ProcVpgidExe | Field::ProcIsVpgidLeader => {
+            let Some(t) = thread.filter(|t| t.vpgid >= 0) else {
+                return;
+            };
+            let leads = |o: &Thread| o.vpid == t.vpgid || (o.vpid < 0 && o.pid == t.vpgid);
+            if field == Field::ProcIsVpgidLeader {
+                out.push(Value::Bool(leads(t)));
+                return;
+            }
+            // The leader is looked up only when a rule asks (a table scan).
+            if let Some(l) = state.threads().find(|o| o.vpgid == t.vpgid && leads(o)) {
+                out.push(if field == Field::ProcVpgidName {
+                    s(&l.comm)
+                } else {
+                    s(&l.exe)
+                });
+            }
+        }
+        Field::ProcEnv => {
+            let Some(t) = thread else { return };
+            let main = state.main_thread(t);
+            match arg {
+                Some(Arg::Name(var)) => {
+                    let found = main
+                        .env
+                        .iter()
+                        .find_map(|e| e.strip_prefix(var.as_str())?.strip_prefix('='));
+                    if let Some(v) = found {
+                        out.push(s(v));
+                    }
+                }
+                _ => out.push(owned(main.env.join(" "))),
+            }
+        }
+        Field::ProcDuration | Field::ProcPpidDuration => {
+            let t = if field == Field::ProcDuration {
+                thread
+            } else {
+                parent()
+            };
+            if let Some(t) = t.filter(|t| t.clone_ts > 0 && t.clone_ts <= v.ts) {
+                out.push(Value::Int((v.ts - t.clone_ts) as i64));
+            }
+        }
+        Field::ProcIsExeUpperLayer => thread
+            .into_iter()
+            .for_each(|t| out.push(Value::Bool(t.exe_upper_layer))),
+        Field::ProcIsExeFromMemfd => thread
+            .into_iter()
+            .for_each(|t| out.push(Value::Bool(t.exe_from_memfd))),
+        Field::ProcExeIno => thread
+            .filter(|t| t.exe_ino != 0)
+            .into_iter()
+            .for_each(|t| out.push(Value::Uint(t.exe_ino))),
+        Field::ProcExeInoCtime => thread
+            .filter(|t| t.exe_ino_ctime != 0)
+            .into_iter()
+            .for_each(|t| out.push(Value::Uint(t.exe_ino_ctime))),
+        Field::ProcExeInoMtime => thread
+            .filter(|t| t.exe_ino_mtime != 0)
+            .into_iter()
+            .for_each(|t| out.push(Value::Uint(t.exe_ino_mtime))),
+        Field::ProcExeInoCtimeDurationProcStart => {
+            if let Some(t) = thread.filter(|t| t.exe_ino_ctime != 0 && t.clone_ts != 0) {
+                out.push(Value::Int(t.clone_ts as i64 - t.exe_ino_ctime as i64));
+            }
+        }
+        Field::ThreadCapPermitted | Field::ThreadCapEffective | Field::ThreadCapInheritable => {
+            let Some(t) = thread else { return };
+            let mask = match field {
+                Field::ThreadCapPermitted => t.cap_permitted,
+                Field::ThreadCapEffective => t.cap_effective,
+                _ => t.cap_inheritable,
+            };
+            out.push(owned(capability_names(mask)));
+        }
+        Field::FdConnected => {
+            // The tuple a failed connect shows was never connected.
+            let failed_connect =
+                v.info().name == "connect" && v.res().is_some_and(|r| r < 0 && r != -115);
+            if let Some((_, f)) = fd_info() {
+                let connected = !failed_connect
+                    && (matches!(f.kind, FdKind::Ipv4 { .. } | FdKind::Ipv6 { .. })
+                        || (f.kind == FdKind::Unix && !f.name.is_empty()));
+                out.push(Value::Bool(connected));
+            }
+        }
     }
+}
+
+/// Linux capability names by bit number (the driver reports capability
+/// sets with the kernel's bit positions).
+const CAPABILITIES: [&str; 41] = [
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
+    "CAP_CHECKPOINT_RESTORE",
+];
+
+/// The names of the capabilities set in `mask`, space separated.
+pub fn capability_names(mask: u64) -> String {
+    let mut out = String::new();
+    for (bit, name) in CAPABILITIES.iter().enumerate() {
+        if mask & (1u64 << bit) != 0 {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(name);
+        }
+    }
+    out
 }

@@ -93,6 +93,42 @@ pub enum Field {
     FdIsServer,
     ContainerId,
     ContainerName,
+    EvtHostname,
+    ProcAexepath,
+    ProcSname,
+    ProcEnv,
+    ProcDuration,
+    ProcPpidDuration,
+    ProcVpgidName,
+    ProcVpgidExe,
+    ProcIsVpgidLeader,
+    ProcIsSidLeader,
+    ProcIsExeUpperLayer,
+    ProcIsExeFromMemfd,
+    ProcExeIno,
+    ProcExeInoCtime,
+    ProcExeInoMtime,
+    ProcExeInoCtimeDurationProcStart,
+    ThreadCapPermitted,
+    ThreadCapEffective,
+    ThreadCapInheritable,
+    FdIp,
+    FdPort,
+    FdLnet,
+    FdRnet,
+    FdConnected,
+    ContainerType,
+    ContainerImage,
+    ContainerImageRepository,
+    ContainerImageTag,
+    ContainerImageId,
+    ContainerPrivileged,
+    ContainerMounts,
+    ContainerMountDest,
+    ContainerStartTs,
+    K8sNsName,
+    K8sPodName,
+    K8sPodId,
 }
 
 impl Field {
@@ -211,7 +247,16 @@ impl FieldSource for SyscallFields {
                 }
                 resolved.arg = Some(self.store(parsed));
             }
-            Field::ProcAname | Field::ProcApid => match arg {
+            Field::ProcEnv | Field::ContainerMountDest => {
+                if let Some(a) = arg {
+                    resolved.arg = Some(self.store(Arg::Name(a.to_string())));
+                } else if field == Field::ContainerMountDest {
+                    return Err(bad(
+                        "needs a mount destination, as in container.mount.dest[/etc]",
+                    ));
+                }
+            }
+            Field::ProcAname | Field::ProcApid | Field::ProcAexepath => match arg {
                 Some(a) => {
                     let n = a
                         .parse::<usize>()
@@ -242,7 +287,12 @@ impl FieldSource for SyscallFields {
     }
 
     fn event_types_named(&self, name: &str) -> Option<Vec<u16>> {
-        let types = table::event_types_named(name);
+        let mut types = table::event_types_named(name);
+        // A syscall without its own event type (in this or an older driver)
+        // arrives as a generic event that evt.type shows by its name.
+        if table::is_syscall_name(name) {
+            types.extend(table::event_types_named("syscall"));
+        }
         (!types.is_empty()).then_some(types)
     }
 
