@@ -13,6 +13,7 @@ pub mod compile;
 pub mod diagnostics;
 pub mod eval;
 pub mod expand;
+pub mod filter;
 pub mod items;
 pub mod loader;
 
@@ -20,6 +21,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
 pub use diagnostics::{Code, Diagnostic, LoadResult};
+pub use filter::{Filter, FilterError};
 pub use items::{
     Definitions, Exception, ExceptionValue, ListItem, MacroItem, Origin, Priority, RuleItem,
 };
