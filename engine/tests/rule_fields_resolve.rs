@@ -75,10 +75,26 @@ fn field_refs(text: &str) -> BTreeSet<(String, Option<String>)> {
 #[test]
 fn fields_of_falco_rules_resolve() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
-    let files = [
+    let mut files = vec![
         root.join("falco-regression/falco_rules-1.0.1.yaml"),
         root.join("upstream-rules/falco_rules.yaml"),
     ];
+    // The regression suite's own rule files, except those that must fail
+    // to load (invalid_*) or name unknown fields on purpose (skip_unknown_*).
+    if let Ok(rd) = std::fs::read_dir(root.join("falco-regression/rules")) {
+        files.extend(
+            rd.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+                .filter(|p| {
+                    let n = p
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    !n.contains("invalid") && !n.starts_with("skip_unknown")
+                }),
+        );
+    }
     let texts: Vec<String> = files
         .iter()
         .filter_map(|f| std::fs::read_to_string(f).ok())
@@ -107,4 +123,16 @@ fn fields_of_falco_rules_resolve() {
     println!("{resolved} field references resolve");
     assert!(resolved > 50);
     assert!(failed.is_empty(), "unresolved:\n{}", failed.join("\n"));
+}
+
+#[test]
+fn unknown_fields_and_bad_arguments_are_errors() {
+    let mut source = SyscallFields::new();
+    assert!(source.resolve("proc.nobody", None).is_err());
+    assert!(source.resolve("evt.rawarg.no_such_param", None).is_err());
+    assert!(source.resolve("proc.aname", Some("x")).is_err());
+    assert!(source.resolve("proc.name", Some("1")).is_err());
+    assert!(source.resolve("container.mount.dest", None).is_err());
+    assert!(source.resolve("proc.aname", Some("3")).is_ok());
+    assert!(source.resolve("evt.arg.anything", None).is_ok());
 }

@@ -74,6 +74,13 @@ fn copies_read_back_identically() {
         assert_eq!(orig.processes, copy.processes, "{}", path.display());
         assert_eq!(orig.fds, copy.fds, "{}", path.display());
         assert_eq!(orig.users, copy.users);
+        assert_eq!(orig.interfaces, copy.interfaces);
+        assert_eq!(
+            orig.interface_blocks.is_empty(),
+            orig.interfaces.is_empty(),
+            "{}",
+            path.display()
+        );
         assert_eq!(orig.groups, copy.groups);
         let a: Vec<_> = orig.events().map(|e| e.unwrap()).collect();
         let b: Vec<_> = copy.events().map(|e| e.unwrap()).collect();

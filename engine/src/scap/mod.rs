@@ -9,5 +9,5 @@ pub mod tables;
 pub mod writer;
 
 pub use reader::{Capture, Events, ScapError};
-pub use tables::{FdEntry, FdInfo, GroupEntry, MachineInfo, ProcEntry, UserEntry};
+pub use tables::{FdEntry, FdInfo, GroupEntry, InterfaceEntry, MachineInfo, ProcEntry, UserEntry};
 pub use writer::{copy_capture, Writer};

@@ -5,7 +5,9 @@
 //! (in the decompressed stream), never a panic.
 
 use super::blocks::{self, proclist_version};
-use super::tables::{fd_type, FdEntry, FdInfo, GroupEntry, MachineInfo, ProcEntry, UserEntry};
+use super::tables::{
+    fd_type, FdEntry, FdInfo, GroupEntry, InterfaceEntry, MachineInfo, ProcEntry, UserEntry,
+};
 use crate::event::{EventView, ViewError};
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -124,6 +126,8 @@ pub struct Capture {
     /// Interface-list blocks, as block type and body: kept whole so a
     /// writer can pass them on (their content is not used otherwise).
     pub interface_blocks: Vec<(u32, Vec<u8>)>,
+    /// The interface addresses those blocks list.
+    pub interfaces: Vec<InterfaceEntry>,
 }
 
 impl Capture {
@@ -160,6 +164,7 @@ impl Capture {
             users: Vec::new(),
             groups: Vec::new(),
             interface_blocks: Vec::new(),
+            interfaces: Vec::new(),
         };
         let mut pos = 0usize;
         let (ty, body) = block_at(&data, pos)?.ok_or_else(|| corrupt(0, "empty file"))?;
@@ -204,7 +209,8 @@ impl Capture {
                     &mut cap.groups,
                 )?,
                 blocks::IL | blocks::IL_INT | blocks::IL_V2 => {
-                    cap.interface_blocks.push((ty, body.to_vec()))
+                    parse_iflist(body, base, ty == blocks::IL_V2, &mut cap.interfaces)?;
+                    cap.interface_blocks.push((ty, body.to_vec()));
                 }
                 t if blocks::is_event_block(t) => break,
                 _ => {}
@@ -504,6 +510,73 @@ fn parse_fdlist(
             ino,
             fd_type: ty,
             info,
+        });
+    }
+    Ok(())
+}
+
+fn parse_iflist(
+    body: &[u8],
+    base: usize,
+    v2: bool,
+    out: &mut Vec<InterfaceEntry>,
+) -> Result<(), ScapError> {
+    let mut c = Cursor::new(body, base);
+    while c.remaining() >= 4 {
+        let start = c.pos;
+        // V2 entries start with their length (not counting itself).
+        let entry_len = if v2 {
+            Some(c.u32("interface entry length")? as usize)
+        } else {
+            None
+        };
+        let after_len = c.pos;
+        let kind = c.u16("interface type")?;
+        let name_len = c.u16("interface name length")? as usize;
+        let (v6, has_speed) = match kind {
+            1 => (false, true),
+            2 => (true, true),
+            3 => (false, false),
+            4 => (true, false),
+            other => {
+                return Err(corrupt(
+                    c.offset() - 4,
+                    format!("unknown interface type {other}"),
+                ))
+            }
+        };
+        let ip = |c: &mut Cursor<'_>, what: &str| -> Result<IpAddr, ScapError> {
+            Ok(if v6 {
+                ipv6(c.take(16, what)?)
+            } else {
+                ipv4(c.take(4, what)?)
+            })
+        };
+        let addr = ip(&mut c, "interface address")?;
+        let netmask = ip(&mut c, "interface netmask")?;
+        let bcast = ip(&mut c, "interface broadcast")?;
+        let linkspeed = if has_speed {
+            c.u64("interface link speed")?
+        } else {
+            0
+        };
+        let name = lossy_until_nul(c.take(name_len, "interface name")?);
+        if let Some(len) = entry_len {
+            let done = c.pos - after_len;
+            if done > len {
+                return Err(corrupt(
+                    base + start,
+                    format!("interface entry longer ({done}) than declared ({len})"),
+                ));
+            }
+            c.take(len - done, "interface entry tail")?;
+        }
+        out.push(InterfaceEntry {
+            name,
+            addr,
+            netmask,
+            bcast,
+            linkspeed,
         });
     }
     Ok(())

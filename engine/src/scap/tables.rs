@@ -145,3 +145,14 @@ pub struct GroupEntry {
     pub gid: u32,
     pub name: String,
 }
+
+/// A network interface address of the capturing machine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InterfaceEntry {
+    pub name: String,
+    pub addr: IpAddr,
+    pub netmask: IpAddr,
+    pub bcast: IpAddr,
+    /// Link speed in Mbit/s, 0 when the capture does not say.
+    pub linkspeed: u64,
+}
