@@ -3,6 +3,7 @@
 
 mod alert;
 mod args;
+mod capture;
 mod config;
 mod driver_cmd;
 mod drops;
@@ -34,7 +35,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Driver { action }) => driver(action),
-        Some(Command::Capture(_)) => Err("peregrine capture is not available in this build".to_string()),
+        Some(Command::Capture(args)) => {
+            let stop = run::stop_flag();
+            capture::run(&args, &stop, &hostname()).map(|report| {
+                log::message(&format!("{} of {} events written to {}", report.written, report.seen, args.write.display()));
+                ExitCode::SUCCESS
+            })
+        }
         None => run_main(cli.run),
     };
     match result {

@@ -5,6 +5,7 @@
 
 pub mod blocks;
 pub mod reader;
+pub mod snapshot;
 pub mod tables;
 pub mod writer;
 
