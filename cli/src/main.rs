@@ -162,7 +162,7 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
 
     if !args.validate.is_empty() {
         let inputs = ruleset::expand(&args.validate).map_err(|e| e.to_string())?;
-        let ruleset = ruleset::load(&inputs);
+        let ruleset = ruleset::load(&inputs, ruleset::output_extra(args.print.as_deref()));
         if config.json_output {
             println!("{}", ruleset::validation_json(&ruleset.results));
         } else {
@@ -182,7 +182,10 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
     } else {
         ruleset::built_in()
     };
-    let mut ruleset = ruleset::load(&inputs);
+    if matches!(args.print.as_deref(), Some("k" | "kubernetes")) {
+        log::message("-pk: Kubernetes pod metadata is not collected; printing container id and name");
+    }
+    let mut ruleset = ruleset::load(&inputs, ruleset::output_extra(args.print.as_deref()));
     for warning in ruleset.warnings() {
         crate::log::message(&format!("Warning: {warning}"));
     }
@@ -289,7 +292,7 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         // The audit rules move to their own thread: audit events never wait
         // behind kernel events.
         // (Loading no files compiles an empty set to leave in its place.)
-        let mut rules = std::mem::replace(&mut ruleset.k8s_audit, ruleset::load(&[]).k8s_audit);
+        let mut rules = std::mem::replace(&mut ruleset.k8s_audit, ruleset::load(&[], None).k8s_audit);
         let (dispatcher, metrics, host, rx) =
             (Arc::clone(&dispatcher), Arc::clone(&metrics), host.clone(), audit_rx.clone());
         audit_thread = Some(

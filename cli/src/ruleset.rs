@@ -101,8 +101,9 @@ impl Ruleset {
 
 /// Loads `inputs` in order and compiles them for each source. Load errors
 /// stay in the results; nothing here decides to exit.
-pub fn load(inputs: &[RulesInput]) -> Ruleset {
+pub fn load(inputs: &[RulesInput], output_extra: Option<String>) -> Ruleset {
     let mut loader = RulesLoader::new();
+    loader.set_output_extra(output_extra);
     for input in inputs {
         match input {
             RulesInput::File(path) => {
@@ -116,6 +117,15 @@ pub fn load(inputs: &[RulesInput]) -> Ruleset {
     let syscall = loader.compile(SyscallFields::new());
     let k8s_audit = loader.compile(K8sAuditSource::new());
     Ruleset { syscall, k8s_audit, results: loader.results().to_vec() }
+}
+
+/// What `-p` adds to outputs: `c`/`container` names the container; other
+/// text is used as it is.
+pub fn output_extra(print: Option<&str>) -> Option<String> {
+    match print? {
+        "c" | "container" | "k" | "kubernetes" => Some("container_id=%container.id container_name=%container.name".into()),
+        other => Some(other.to_string()),
+    }
 }
 
 /// The command-line and config choices of which loaded rules run.

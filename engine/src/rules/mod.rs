@@ -40,11 +40,29 @@ pub struct RulesLoader {
     defs: Definitions,
     macros: ParsedMacros,
     results: Vec<LoadResult>,
+    output_extra: Option<String>,
 }
 
 impl RulesLoader {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Text added to every rule's output (`-p`): it takes the place of
+    /// `%container.info` where an output has it, and is appended otherwise.
+    /// Without it, `%container.info` reads as the container's name and id.
+    pub fn set_output_extra(&mut self, extra: Option<String>) {
+        self.output_extra = extra;
+    }
+
+    fn output_text(&self, output: &str) -> String {
+        const CONTAINER_INFO: &str = "%container.info";
+        match (&self.output_extra, output.contains(CONTAINER_INFO)) {
+            (Some(extra), true) => output.replace(CONTAINER_INFO, extra),
+            (Some(extra), false) => format!("{} {extra}", output.trim_end()),
+            (None, true) => output.replace(CONTAINER_INFO, "%container.name (id=%container.id)"),
+            (None, false) => output.to_string(),
+        }
     }
 
     /// Loads a file from disk; an unreadable file is reported as
@@ -171,7 +189,7 @@ impl RulesLoader {
             {
                 report(Code::NoEvttype, "Rule matches too many evt.type values. This has a significant performance penalty.".into());
             }
-            let output = match OutputFormat::compile(&rule.output, &mut source) {
+            let output = match OutputFormat::compile(&self.output_text(&rule.output), &mut source) {
                 Ok(o) => o,
                 Err(token) => {
                     report(
@@ -388,5 +406,20 @@ impl<S: FieldSource> CompiledRules<S> {
         }
         self.scratch = Some(scratch.recycle());
         matches
+    }
+}
+
+#[cfg(test)]
+mod output_extra_tests {
+    use super::RulesLoader;
+
+    #[test]
+    fn container_info_is_replaced_or_the_extra_appended() {
+        let mut loader = RulesLoader::new();
+        assert_eq!(loader.output_text("a %container.info b"), "a %container.name (id=%container.id) b");
+        assert_eq!(loader.output_text("plain"), "plain");
+        loader.set_output_extra(Some("x=%proc.pid".into()));
+        assert_eq!(loader.output_text("a %container.info b"), "a x=%proc.pid b");
+        assert_eq!(loader.output_text("plain "), "plain x=%proc.pid");
     }
 }
