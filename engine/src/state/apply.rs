@@ -154,6 +154,7 @@ impl State {
         for d in std::mem::take(&mut self.deferred) {
             match d {
                 Deferred::RemoveThread(tid) => {
+                    self.enters.remove(&tid);
                     if self.threads.contains_key(&tid) {
                         self.remove_thread(tid);
                         self.purged += 1;
@@ -333,6 +334,11 @@ impl State {
     }
 
     fn remember_enter(&mut self, ev: &EventView<'_>) {
+        // Threads never seen exiting (or never known) must not grow this
+        // without bound: past the thread limit it starts over.
+        if self.enters.len() >= self.max_threads && !self.enters.contains_key(&(ev.tid as i64)) {
+            self.enters.clear();
+        }
         let e = self.enters.entry(ev.tid as i64).or_default();
         e.event_type = ev.event_type;
         e.fd = int(ev, "fd");
