@@ -626,6 +626,7 @@ impl State {
             .get(&tid)
             .map(|t| t.cwd.as_str())
             .unwrap_or("/");
+        let raw = name.clone();
         let full = if name.is_empty() {
             name
         } else {
@@ -638,6 +639,7 @@ impl State {
         } else {
             FdKind::File
         };
+        let raw_name = (raw != full).then(|| raw.into_boxed_str());
         Some(Fd {
             kind,
             name: full,
@@ -645,6 +647,7 @@ impl State {
             server_side: false,
             sock_type: 0,
             sock_proto: 0,
+            raw_name,
         })
     }
 

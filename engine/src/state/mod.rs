@@ -381,6 +381,7 @@ fn fd_from_entry(f: &FdEntry) -> Fd {
             server_side: false,
             sock_type: 0,
             sock_proto: 0,
+            raw_name: None,
         },
         FdInfo::Named { name } => {
             let kind = match f.fd_type {

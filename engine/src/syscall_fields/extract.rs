@@ -489,6 +489,14 @@ pub(super) fn extract<'e>(
                 out.push(s(&t.container_id))
             }
         }
+        Field::FdNameraw => {
+            if let Some((_, f)) = fd_info() {
+                out.push(match &f.raw_name {
+                    Some(raw) => owned(raw.to_string()),
+                    None => cow_str(f, |f| &f.name),
+                });
+            }
+        }
         Field::ContainerType => {
             if let Some(t) = thread.filter(|t| t.container_id == "host") {
                 out.push(s(&t.container_id))

@@ -129,6 +129,7 @@ pub enum Field {
     K8sNsName,
     K8sPodName,
     K8sPodId,
+    FdNameraw,
 }
 
 impl Field {
