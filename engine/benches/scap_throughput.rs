@@ -68,6 +68,21 @@ fn peregrine_pass(path: &Path) -> (Duration, u64, u64) {
     (start.elapsed(), n, opens)
 }
 
+/// Reading and decoding alone, to show what state tracking costs.
+fn decode_pass(path: &Path) -> (Duration, u64) {
+    let start = Instant::now();
+    let cap = Capture::open(path).unwrap();
+    let mut n = 0u64;
+    let mut params = 0u64;
+    for ev in cap.events() {
+        let ev = ev.unwrap();
+        params += u64::from(ev.nparams);
+        n += 1;
+    }
+    assert!(params > 0);
+    (start.elapsed(), n)
+}
+
 fn sysdig_pass(path: &Path) -> Option<Duration> {
     let start = Instant::now();
     let st = Command::new("sysdig")
@@ -109,6 +124,7 @@ fn main() {
         ours.push(d);
     }
     let ours = median(ours);
+    let decode = median((0..runs).map(|_| decode_pass(&large).0).collect());
     let mut theirs = Vec::new();
     for _ in 0..3 {
         match sysdig_pass(&large) {
@@ -125,6 +141,12 @@ fn main() {
         "peregrine read+decode+state+evt.type",
         ours.as_secs_f64() * 1e3,
         events as f64 / ours.as_secs_f64()
+    );
+    println!(
+        "{:<44} {:>10.1} {:>14.0}",
+        "peregrine read+decode only",
+        decode.as_secs_f64() * 1e3,
+        events as f64 / decode.as_secs_f64()
     );
     if theirs.is_empty() {
         println!("sysdig: not available");

@@ -100,7 +100,7 @@ fn truncated_and_corrupted_kit_captures_never_panic() {
     for path in paths {
         let data = Capture::open(&path).unwrap().bytes().to_vec();
         let starts = block_starts(&data);
-        let step = (data.len() / 150).max(1);
+        let step = (data.len() / 100).max(1);
         for cut in (1..data.len())
             .step_by(step)
             .chain(starts.iter().step_by(20).map(|s| s + 3))
@@ -118,7 +118,7 @@ fn truncated_and_corrupted_kit_captures_never_panic() {
             }
             cuts += 1;
         }
-        let step = (data.len() / 300).max(1);
+        let step = (data.len() / 200).max(1);
         for (i, at) in (0..data.len()).step_by(step).enumerate() {
             let mut bad = data.clone();
             bad[at] = match i % 3 {
@@ -131,7 +131,7 @@ fn truncated_and_corrupted_kit_captures_never_panic() {
         }
     }
     println!("{cuts} truncations and {flips} corruptions read without panic");
-    assert!(cuts > 500 && flips > 1000);
+    assert!(cuts > 500 && flips > 1000, "{cuts} cuts, {flips} flips");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! rules and the current upstream rules) must resolve, so those rules
 //! load. Exceptions, each with its reason: names of socket ends need a
 //! DNS resolver; `container.info` is an output placeholder that Falco
-//! expands from its configuration, not a field; fd.types/fd.nameraw/
+//! expands from its configuration, not a field; fd.types and
 //! fd.name_changed are not implemented yet.
 
 use peregrine_engine::field::FieldSource;
@@ -17,7 +17,6 @@ const NOT_SUPPORTED: &[&str] = &[
     "fd.lip.name",
     "container.info",
     "fd.types",
-    "fd.nameraw",
     "fd.name_changed",
 ];
 

@@ -416,3 +416,49 @@ fn generic_events_are_indexed_under_their_syscall_name() {
     let types = f.event_types_named("mprotect").unwrap();
     assert!(types.contains(&0) && types.contains(&1), "{types:?}");
 }
+
+#[test]
+fn memory_stays_bounded_with_many_short_threads() {
+    let mut state = State::new();
+    state.max_threads = 64;
+    let apply = |state: &mut State, raw: &[u8]| state.apply(&EventView::parse(raw).unwrap());
+    let common = |res: i64, tid: i64| {
+        vec![
+            ("res", i64b(res)),
+            ("exe", s("w")),
+            ("args", Vec::new()),
+            ("tid", i64b(tid)),
+            ("pid", i64b(tid)),
+            ("ptid", i64b(1)),
+            ("comm", s("w")),
+            ("flags", u32b(0)),
+        ]
+    };
+    // 1000 children that never exit, then 1000 that exit: the table stays
+    // within its limit, counting what it evicted and purged.
+    for tid in 1000..2000 {
+        apply(
+            &mut state,
+            &event(223, tid as u64, tid as u64, &common(0, tid)),
+        );
+        apply(
+            &mut state,
+            &event(6, tid as u64, tid as u64, &[("fd", i64b(0))]),
+        );
+    }
+    assert!(state.thread_count() <= 64);
+    assert!(state.evicted >= 1000 - 64);
+    for tid in 5000..6000 {
+        apply(
+            &mut state,
+            &event(223, tid as u64, tid as u64, &common(0, tid)),
+        );
+        apply(
+            &mut state,
+            &event(186, tid as u64, tid as u64, &[("status", i64b(0))]),
+        );
+    }
+    apply(&mut state, &event(6, 9999, 7, &[("fd", i64b(0))]));
+    assert!(state.thread_count() <= 64);
+    assert_eq!(state.purged, 1000);
+}

@@ -154,6 +154,7 @@ impl State {
         for d in std::mem::take(&mut self.deferred) {
             match d {
                 Deferred::RemoveThread(tid) => {
+                    self.enters.remove(&tid);
                     if self.threads.contains_key(&tid) {
                         self.remove_thread(tid);
                         self.purged += 1;
@@ -333,29 +334,48 @@ impl State {
     }
 
     fn remember_enter(&mut self, ev: &EventView<'_>) {
+        // Threads never seen exiting (or never known) must not grow this
+        // without bound: past the thread limit it starts over.
+        if self.enters.len() >= self.max_threads && !self.enters.contains_key(&(ev.tid as i64)) {
+            self.enters.clear();
+        }
         let e = self.enters.entry(ev.tid as i64).or_default();
         e.event_type = ev.event_type;
-        e.fd = int(ev, "fd");
-        e.dirfd = int(ev, "dirfd");
-        e.flags = ev
-            .param_named("flags")
-            .and_then(|p| p.as_u64())
-            .map(|v| v as u32);
-        e.uid = ["uid", "gid", "euid", "egid"]
-            .iter()
-            .find_map(|k| int(ev, k))
-            .map(|v| v as u32);
-        e.sock = match (int(ev, "domain"), int(ev, "type"), int(ev, "proto")) {
+        e.fd = None;
+        e.dirfd = None;
+        e.flags = None;
+        e.uid = None;
+        e.name.clear();
+        let (mut domain, mut ty, mut proto) = (None, None, None);
+        let mut name_rank = usize::MAX;
+        // One pass over the parameters (this runs for most enter events).
+        for p in ev.params() {
+            match p.name() {
+                "fd" => e.fd = p.as_i64(),
+                "dirfd" => e.dirfd = p.as_i64(),
+                "flags" => e.flags = p.as_u64().map(|v| v as u32),
+                "uid" | "gid" | "euid" | "egid" => {
+                    e.uid = e.uid.or(p.as_u64().map(|v| v as u32));
+                }
+                "domain" => domain = p.as_i64(),
+                "type" => ty = p.as_i64(),
+                "proto" => proto = p.as_i64(),
+                n => {
+                    let rank = ["name", "filename", "pathname", "path"]
+                        .iter()
+                        .position(|k| *k == n);
+                    if let Some(rank) = rank.filter(|&r| r < name_rank) {
+                        name_rank = rank;
+                        e.name.clear();
+                        e.name.push_str(&String::from_utf8_lossy(p.as_bytes_str()));
+                    }
+                }
+            }
+        }
+        e.sock = match (domain, ty, proto) {
             (Some(d), Some(t), Some(p)) => Some((d, t, p)),
             _ => None,
         };
-        e.name.clear();
-        for key in ["name", "filename", "pathname", "path"] {
-            if let Some(p) = ev.param_named(key) {
-                e.name.push_str(&String::from_utf8_lossy(p.as_bytes_str()));
-                break;
-            }
-        }
     }
 
     /// The enter event of this exit, if the thread's last enter matches.
@@ -606,6 +626,7 @@ impl State {
             .get(&tid)
             .map(|t| t.cwd.as_str())
             .unwrap_or("/");
+        let raw = name.clone();
         let full = if name.is_empty() {
             name
         } else {
@@ -618,6 +639,7 @@ impl State {
         } else {
             FdKind::File
         };
+        let raw_name = (raw != full).then(|| raw.into_boxed_str());
         Some(Fd {
             kind,
             name: full,
@@ -625,6 +647,7 @@ impl State {
             server_side: false,
             sock_type: 0,
             sock_proto: 0,
+            raw_name,
         })
     }
 

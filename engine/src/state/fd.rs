@@ -73,6 +73,9 @@ pub struct Fd {
     /// once the socket is used.
     pub sock_type: u8,
     pub sock_proto: u8,
+    /// The path as the opening syscall gave it (relative, with `..`),
+    /// when it differs from `name`.
+    pub raw_name: Option<Box<str>>,
 }
 
 impl Fd {
@@ -84,6 +87,7 @@ impl Fd {
             server_side: false,
             sock_type: 0,
             sock_proto: 0,
+            raw_name: None,
         }
     }
 

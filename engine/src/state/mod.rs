@@ -52,6 +52,9 @@ pub struct State {
     threads: HashMap<i64, Thread>,
     /// Fd tables by process id: threads of a process share one.
     fds: HashMap<i64, HashMap<i64, Fd>>,
+    /// Live threads per process id, so an exit knows when the process
+    /// (and its fd table) is gone without scanning the table.
+    threads_per_pid: HashMap<i64, u32>,
     enters: HashMap<i64, EnterInfo>,
     deferred: Vec<Deferred>,
     handlers: Vec<apply::Handler>,
@@ -76,6 +79,7 @@ impl State {
         State {
             threads: HashMap::new(),
             fds: HashMap::new(),
+            threads_per_pid: HashMap::new(),
             enters: HashMap::new(),
             deferred: Vec::new(),
             handlers: apply::handler_table(),
@@ -171,7 +175,21 @@ impl State {
         if !self.threads.contains_key(&t.tid) && self.threads.len() >= self.max_threads {
             self.evict_one();
         }
-        self.threads.insert(t.tid, t);
+        let pid = t.pid;
+        if let Some(old) = self.threads.insert(t.tid, t) {
+            self.release_pid(old.pid);
+        }
+        *self.threads_per_pid.entry(pid).or_insert(0) += 1;
+    }
+
+    /// One thread of `pid` is gone; its fd table goes with the last one.
+    fn release_pid(&mut self, pid: i64) {
+        if let Some(n) = self.threads_per_pid.get_mut(&pid) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.threads_per_pid.remove(&pid);
+            }
+        }
     }
 
     fn evict_one(&mut self) {
@@ -189,8 +207,8 @@ impl State {
     fn remove_thread(&mut self, tid: i64) {
         if let Some(t) = self.threads.remove(&tid) {
             self.enters.remove(&tid);
-            let others = self.threads.values().any(|o| o.pid == t.pid);
-            if !others {
+            self.release_pid(t.pid);
+            if !self.threads_per_pid.contains_key(&t.pid) {
                 self.fds.remove(&t.pid);
             }
         }
@@ -363,6 +381,7 @@ fn fd_from_entry(f: &FdEntry) -> Fd {
             server_side: false,
             sock_type: 0,
             sock_proto: 0,
+            raw_name: None,
         },
         FdInfo::Named { name } => {
             let kind = match f.fd_type {

@@ -58,3 +58,26 @@ impl Users {
         self.groups.get(&gid).map(String::as_str)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_passwd_and_group_files() {
+        let dir = std::env::temp_dir().join(format!("peregrine-users-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:100::/home/alice:/bin/bash\nbroken\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("group"), "root:x:0:\nusers:x:100:alice\n").unwrap();
+        let u = Users::from_etc(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(u.user_name(1000), Some("alice"));
+        assert_eq!(u.home(1000), Some("/home/alice"));
+        assert_eq!(u.group_name(100), Some("users"));
+        assert_eq!(u.user_name(5), None);
+    }
+}

@@ -3,8 +3,7 @@
 use super::{Arg, Field, SyscallEvent};
 use crate::event::render::{errno_name, render_param, render_param_resolved};
 use crate::event::table::{flags as ef, Direction};
-use crate::event::ParamType;
-use crate::field::Value;
+use crate::field::{FieldType, Value};
 use crate::state::{Fd, FdKind, Thread};
 use std::borrow::Cow;
 use std::net::IpAddr;
@@ -119,6 +118,7 @@ fn endpoints(fd: &Fd) -> Option<(Option<IpAddr>, u16, IpAddr, u16)> {
 pub(super) fn extract<'e>(
     field: Field,
     arg: Option<&Arg>,
+    want: FieldType,
     ev: &SyscallEvent<'e>,
     out: &mut Vec<Value<'e>>,
 ) {
@@ -192,17 +192,36 @@ pub(super) fn extract<'e>(
             };
             let Some(p) = p else { return };
             if field == Field::EvtRawArg {
+                // The value takes the type the name resolved to, whatever
+                // width or signedness this event's parameter has.
                 let ty = p.ty();
-                if ty.is_numeric() {
-                    out.push(if ty.is_signed() {
-                        Value::Int(p.as_i64().unwrap_or(0))
-                    } else {
-                        Value::Uint(p.as_u64().unwrap_or(0))
-                    });
-                } else if ty == ParamType::ByteBuf {
-                    out.push(Value::Bytes(Cow::Borrowed(p.bytes)));
-                } else {
-                    out.push(Value::Str(String::from_utf8_lossy(p.as_bytes_str())));
+                match want {
+                    FieldType::Int if ty.is_numeric() => {
+                        out.push(Value::Int(p.as_i64().unwrap_or(0)))
+                    }
+                    FieldType::Uint if ty.is_numeric() => {
+                        out.push(Value::Uint(p.as_u64().unwrap_or(0)))
+                    }
+                    FieldType::Bytes => out.push(Value::Bytes(Cow::Borrowed(p.bytes))),
+                    FieldType::Ip => {
+                        if let Ok(b) = <[u8; 4]>::try_from(p.bytes) {
+                            out.push(Value::Ip(IpAddr::from(b)));
+                        } else if let Ok(b) = <[u8; 16]>::try_from(p.bytes) {
+                            out.push(Value::Ip(IpAddr::from(b)));
+                        }
+                    }
+                    FieldType::String if ty.is_numeric() => {
+                        let text = if ty.is_signed() {
+                            p.as_i64().unwrap_or(0).to_string()
+                        } else {
+                            p.as_u64().unwrap_or(0).to_string()
+                        };
+                        out.push(owned(text));
+                    }
+                    FieldType::String => {
+                        out.push(Value::Str(String::from_utf8_lossy(p.as_bytes_str())))
+                    }
+                    _ => {}
                 }
             } else {
                 let mut text = String::new();
@@ -468,6 +487,14 @@ pub(super) fn extract<'e>(
             // Without a container runtime to ask, only the host is named.
             if let Some(t) = thread.filter(|t| t.container_id == "host") {
                 out.push(s(&t.container_id))
+            }
+        }
+        Field::FdNameraw => {
+            if let Some((_, f)) = fd_info() {
+                out.push(match &f.raw_name {
+                    Some(raw) => owned(raw.to_string()),
+                    None => cow_str(f, |f| &f.name),
+                });
             }
         }
         Field::ContainerType => {

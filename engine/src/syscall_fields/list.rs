@@ -4,7 +4,7 @@
 use super::Field;
 use crate::field::{FieldInfo, FieldType};
 
-pub(super) static FIELD_IDS: [Field; 104] = [
+pub(super) static FIELD_IDS: [Field; 105] = [
     Field::EvtNum,
     Field::EvtTime,
     Field::EvtRawTime,
@@ -109,9 +109,10 @@ pub(super) static FIELD_IDS: [Field; 104] = [
     Field::K8sNsName,
     Field::K8sPodName,
     Field::K8sPodId,
+    Field::FdNameraw,
 ];
 
-pub static FIELDS: [FieldInfo; 104] = [
+pub static FIELDS: [FieldInfo; 105] = [
     FieldInfo {
         name: "evt.num",
         ty: FieldType::Uint,
@@ -735,6 +736,12 @@ pub static FIELDS: [FieldInfo; 104] = [
         ty: FieldType::String,
         arg: None,
         description: "Kubernetes pod id (needs k8s metadata; not available here)",
+    },
+    FieldInfo {
+        name: "fd.nameraw",
+        ty: FieldType::String,
+        arg: None,
+        description: "File name as the opening syscall gave it, before resolution",
     },
 ];
 

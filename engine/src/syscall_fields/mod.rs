@@ -129,6 +129,7 @@ pub enum Field {
     K8sNsName,
     K8sPodName,
     K8sPodId,
+    FdNameraw,
 }
 
 impl Field {
@@ -228,6 +229,8 @@ impl FieldSource for SyscallFields {
             ty,
             is_list: false,
         };
+        // Fields that match either end of a socket yield both ends.
+        resolved.is_list = matches!(field, Field::FdNet | Field::FdIp | Field::FdPort);
         match field {
             Field::EvtArg | Field::EvtRawArg => {
                 let a = arg
@@ -283,7 +286,7 @@ impl FieldSource for SyscallFields {
         let Some(f) = Field::from_id(field.id) else {
             return;
         };
-        extract::extract(f, self.arg(field), event, out);
+        extract::extract(f, self.arg(field), field.ty, event, out);
     }
 
     fn event_types_named(&self, name: &str) -> Option<Vec<u16>> {
