@@ -604,6 +604,22 @@ pub(super) fn extract<'e>(
             };
             out.push(owned(capability_names(mask)));
         }
+        // No DNS cache is kept: these names are never available, so a
+        // comparison on them is false (and `not ... in` is true).
+        Field::FdSipName | Field::FdCipName | Field::FdLipName | Field::FdRipName => {}
+        Field::FdNameChanged => {
+            // The events that name a socket fd: the tuple is set when the
+            // call succeeds (or, for connect, is under way).
+            let named = match v.info().name {
+                "connect" => v.res().is_some_and(|r| r >= 0 || r == -115),
+                "accept" | "accept4" | "bind" => v.res().is_some_and(|r| r >= 0),
+                "sendto" | "sendmsg" => v.param_named("tuple").is_some_and(|p| !p.as_bytes_str().is_empty()),
+                _ => false,
+            };
+            if v.direction() == crate::event::Direction::Exit && fd_info().is_some() {
+                out.push(Value::Bool(named));
+            }
+        }
         Field::FdConnected => {
             // The tuple a failed connect shows was never connected.
             let failed_connect =

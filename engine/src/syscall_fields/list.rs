@@ -4,7 +4,7 @@
 use super::Field;
 use crate::field::{FieldInfo, FieldType};
 
-pub(super) static FIELD_IDS: [Field; 105] = [
+pub(super) static FIELD_IDS: [Field; 110] = [
     Field::EvtNum,
     Field::EvtTime,
     Field::EvtRawTime,
@@ -110,9 +110,14 @@ pub(super) static FIELD_IDS: [Field; 105] = [
     Field::K8sPodName,
     Field::K8sPodId,
     Field::FdNameraw,
+    Field::FdNameChanged,
+    Field::FdSipName,
+    Field::FdCipName,
+    Field::FdLipName,
+    Field::FdRipName,
 ];
 
-pub static FIELDS: [FieldInfo; 105] = [
+pub static FIELDS: [FieldInfo; 110] = [
     FieldInfo {
         name: "evt.num",
         ty: FieldType::Uint,
@@ -742,6 +747,36 @@ pub static FIELDS: [FieldInfo; 105] = [
         ty: FieldType::String,
         arg: None,
         description: "File name as the opening syscall gave it, before resolution",
+    },
+    FieldInfo {
+        name: "fd.name_changed",
+        ty: FieldType::Bool,
+        arg: None,
+        description: "Whether this event gave the fd its name (a socket's connect, accept or bind, a datagram sent to an address)",
+    },
+    FieldInfo {
+        name: "fd.sip.name",
+        ty: FieldType::String,
+        arg: None,
+        description: "Domain name of the server address (needs a DNS cache; not available here)",
+    },
+    FieldInfo {
+        name: "fd.cip.name",
+        ty: FieldType::String,
+        arg: None,
+        description: "Domain name of the client address (needs a DNS cache; not available here)",
+    },
+    FieldInfo {
+        name: "fd.lip.name",
+        ty: FieldType::String,
+        arg: None,
+        description: "Domain name of the local address (needs a DNS cache; not available here)",
+    },
+    FieldInfo {
+        name: "fd.rip.name",
+        ty: FieldType::String,
+        arg: None,
+        description: "Domain name of the remote address (needs a DNS cache; not available here)",
     },
 ];
 

@@ -130,6 +130,11 @@ pub enum Field {
     K8sPodName,
     K8sPodId,
     FdNameraw,
+    FdNameChanged,
+    FdSipName,
+    FdCipName,
+    FdLipName,
+    FdRipName,
 }
 
 impl Field {
