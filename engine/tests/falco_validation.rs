@@ -6,7 +6,8 @@ mod common;
 
 use std::path::Path;
 
-use common::{conformance_dir, TestSyscallSource};
+use common::conformance_dir;
+use peregrine_engine::syscall_fields::SyscallFields;
 use peregrine_engine::rules::{Diagnostic, LoadResult, RulesLoader};
 use serde_yaml::Value as Yaml;
 
@@ -60,7 +61,7 @@ fn run_case(dir: &Path, case: &serde_yaml::Mapping) -> Result<(), String> {
         let path = dir.join(text(Some(&f)));
         loader.load_file(&path);
         if loader.results().last().is_some_and(LoadResult::successful) {
-            loader.compile(TestSyscallSource::new());
+            loader.compile(SyscallFields::new());
         }
     }
     let results = loader.results();

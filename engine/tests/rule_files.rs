@@ -3,7 +3,8 @@
 
 mod common;
 
-use common::{conformance_dir, TestSyscallSource};
+use common::conformance_dir;
+use peregrine_engine::syscall_fields::SyscallFields;
 use peregrine_engine::condition::parse_condition;
 use peregrine_engine::k8s_audit::K8sAuditSource;
 use peregrine_engine::rules::{Code, RulesLoader};
@@ -72,7 +73,7 @@ fn load_and_compile_syscall(rel: &str) {
         parse_condition(&r.condition).unwrap_or_else(|e| panic!("rule {}: {e}", r.name));
     }
     let total = defs.rules.iter().filter(|r| r.source == "syscall").count();
-    let compiled = loader.compile(TestSyscallSource::new());
+    let compiled = loader.compile(SyscallFields::new());
     let errors: Vec<_> = loader
         .results()
         .iter()
