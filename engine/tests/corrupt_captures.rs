@@ -2,28 +2,14 @@
 //! kit capture is cut at many offsets and has bytes overwritten at many
 //! offsets, then read, applied to state and queried for every field.
 
+mod common;
+
+use common::kit_captures;
+
 use peregrine_engine::field::FieldSource;
 use peregrine_engine::scap::Capture;
 use peregrine_engine::state::State;
 use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields, FIELDS};
-use std::path::{Path, PathBuf};
-
-fn kit_captures() -> Option<Vec<PathBuf>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
-    let mut out = Vec::new();
-    for dir in ["falco-regression/trace_files", "captures"] {
-        let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
-            continue;
-        };
-        out.extend(
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "scap")),
-        );
-    }
-    out.sort();
-    (!out.is_empty()).then_some(out)
-}
 
 /// Offsets where blocks start, from the block lengths of a valid capture.
 fn block_starts(data: &[u8]) -> Vec<usize> {

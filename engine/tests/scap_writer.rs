@@ -1,36 +1,16 @@
 //! The writer: captures copied through reader and writer read back the
 //! same with our reader and with sysdig.
 
+mod common;
+
+use common::{kit_captures, sysdig_available};
+
 use peregrine_engine::scap::tables::fd_type;
 use peregrine_engine::scap::{
     copy_capture, Capture, FdEntry, FdInfo, MachineInfo, ProcEntry, UserEntry, Writer,
 };
 use std::path::{Path, PathBuf};
 use std::process::Command;
-
-fn kit_captures() -> Option<Vec<PathBuf>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
-    let mut out = Vec::new();
-    for dir in ["falco-regression/trace_files", "captures"] {
-        let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
-            continue;
-        };
-        out.extend(
-            rd.flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x == "scap")),
-        );
-    }
-    out.sort();
-    (!out.is_empty()).then_some(out)
-}
-
-fn sysdig_available() -> bool {
-    Command::new("sysdig")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 const SYSDIG_FORMAT: &str =
     "*%evt.num %evt.time %evt.type %evt.dir %thread.tid %proc.pid %proc.name \

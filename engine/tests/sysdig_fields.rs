@@ -20,12 +20,16 @@
 //! - an accepted IPv6 socket: sysdig 0.29.3 reports the client's port as
 //!   the local one; the server end's local port is the listening port.
 
+mod common;
+
+use common::{kit_captures, sysdig_available};
+
 use peregrine_engine::field::{FieldSource, Value};
 use peregrine_engine::scap::Capture;
 use peregrine_engine::state::State;
 use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 const SEP: &str = " |@| ";
@@ -91,30 +95,6 @@ const FIELDS: &[&str] = &[
     "evt.rawtime",
     "evt.buffer",
 ];
-
-fn kit_captures() -> Option<Vec<PathBuf>> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
-    let mut out = Vec::new();
-    for dir in ["falco-regression/trace_files", "captures"] {
-        let Ok(rd) = std::fs::read_dir(root.join(dir)) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            if e.path().extension().is_some_and(|x| x == "scap") {
-                out.push(e.path());
-            }
-        }
-    }
-    out.sort();
-    (!out.is_empty()).then_some(out)
-}
-
-fn sysdig_available() -> bool {
-    Command::new("sysdig")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 fn split_field(name: &str) -> (&str, Option<&str>) {
     match name.split_once('[') {

@@ -35,6 +35,20 @@ fn captures() -> Option<Vec<std::path::PathBuf>> {
     Some(files)
 }
 
+/// The kit's captures when the kit and sysdig are both here; otherwise
+/// None, having said why.
+fn captures_and_sysdig() -> Option<Vec<std::path::PathBuf>> {
+    let Some(files) = captures() else {
+        eprintln!("skipped: ../shared/conformance is absent (a fresh clone has no kit)");
+        return None;
+    };
+    if Command::new("sysdig").arg("--version").output().is_err() {
+        eprintln!("skipped: sysdig is not installed (scripts/install-deps installs it)");
+        return None;
+    }
+    Some(files)
+}
+
 fn capture(args: &[&str]) {
     let binary = peregrine_tests::peregrine_binary().unwrap();
     let output = Command::new(binary).arg("capture").args(args).output().unwrap();
@@ -43,14 +57,7 @@ fn capture(args: &[&str]) {
 
 #[test]
 fn sysdig_reads_what_peregrine_writes() {
-    let Some(files) = captures() else {
-        eprintln!("skipped: ../shared/conformance is absent (a fresh clone has no kit)");
-        return;
-    };
-    if Command::new("sysdig").arg("--version").output().is_err() {
-        eprintln!("skipped: sysdig is not installed (scripts/install-deps installs it)");
-        return;
-    }
+    let Some(files) = captures_and_sysdig() else { return };
     let dir = std::env::temp_dir().join(format!("peregrine-roundtrip-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     for file in &files {
@@ -68,14 +75,7 @@ fn sysdig_reads_what_peregrine_writes() {
 
 #[test]
 fn a_filtered_capture_keeps_what_the_filter_matches() {
-    let Some(files) = captures() else {
-        eprintln!("skipped: ../shared/conformance is absent (a fresh clone has no kit)");
-        return;
-    };
-    if Command::new("sysdig").arg("--version").output().is_err() {
-        eprintln!("skipped: sysdig is not installed (scripts/install-deps installs it)");
-        return;
-    }
+    let Some(files) = captures_and_sysdig() else { return };
     let filter = "evt.type in (open, openat, connect) and evt.dir = <";
     let dir = std::env::temp_dir().join(format!("peregrine-filtered-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

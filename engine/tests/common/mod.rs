@@ -316,3 +316,30 @@ pub fn conformance_dir() -> Option<PathBuf> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance");
     dir.is_dir().then_some(dir)
 }
+
+/// The kit's `.scap` captures, or None when `../shared` is absent.
+pub fn kit_captures() -> Option<Vec<PathBuf>> {
+    let root = conformance_dir()?;
+    let mut out = Vec::new();
+    for dir in ["falco-regression/trace_files", "captures"] {
+        let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+            continue;
+        };
+        out.extend(
+            entries
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "scap")),
+        );
+    }
+    out.sort();
+    (!out.is_empty()).then_some(out)
+}
+
+/// Whether Debian's sysdig (the oracle) is installed.
+pub fn sysdig_available() -> bool {
+    std::process::Command::new("sysdig")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
