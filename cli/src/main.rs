@@ -237,6 +237,11 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
     );
     let stop = run::stop_flag();
     reopen_outputs_on_sigusr1(&dispatcher);
+    let reload = ruleset::Reload::new(
+        ruleset::reload_on_sighup(inputs.clone()),
+        selection.clone(),
+        ruleset::output_extra(args.print.as_deref()),
+    );
     let host = hostname();
 
     // Which sources run: a capture or an audit file alone, or live sources.
@@ -295,12 +300,17 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         let mut rules = std::mem::replace(&mut ruleset.k8s_audit, ruleset::load(&[], None).k8s_audit);
         let (dispatcher, metrics, host, rx) =
             (Arc::clone(&dispatcher), Arc::clone(&metrics), host.clone(), audit_rx.clone());
+        let mut reload = reload.clone();
         audit_thread = Some(
             std::thread::Builder::new()
                 .name("k8s-audit".into())
                 .spawn(move || {
                     let mut detections = run::Detections::default();
                     for event in rx {
+                        if let Some(ruleset) = reload.poll() {
+                            rules = ruleset.k8s_audit;
+                            log::message("audit rules reloaded");
+                        }
                         run::evaluate_audit_event(&mut rules, &event, &dispatcher, &host, &mut detections, &metrics);
                     }
                     detections
@@ -321,6 +331,7 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         hostname: &host,
         drops: watch_drops.then_some(&mut drop_monitor),
         stop: &stop,
+        reload: Some(reload),
         deadline: args.duration.map(|s| Instant::now() + Duration::from_secs(s)),
         detections: run::Detections::default(),
         exit_requested: false,

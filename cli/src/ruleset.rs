@@ -3,6 +3,8 @@
 //! (-D, -T, -t, priority), and the reports of -V, -L and -l.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use peregrine_engine::field::FieldSource;
 use peregrine_engine::k8s_audit::K8sAuditSource;
@@ -22,6 +24,8 @@ const DEFAULT_RULES: &[(&str, &str)] =
 pub enum RulesInput {
     File(PathBuf),
     BuiltIn { name: &'static str, text: &'static str },
+    /// A file's text as read at one moment (a reload's snapshot).
+    Text { name: String, text: String },
 }
 
 impl RulesInput {
@@ -29,6 +33,7 @@ impl RulesInput {
         match self {
             RulesInput::File(path) => path.display().to_string(),
             RulesInput::BuiltIn { name, .. } => format!("(built-in) {name}"),
+            RulesInput::Text { name, .. } => name.clone(),
         }
     }
 }
@@ -110,6 +115,9 @@ pub fn load(inputs: &[RulesInput], output_extra: Option<String>) -> Ruleset {
                 loader.load_file(path);
             }
             RulesInput::BuiltIn { name, text } => {
+                loader.load_str(name, text);
+            }
+            RulesInput::Text { name, text } => {
                 loader.load_str(name, text);
             }
         }
@@ -258,4 +266,95 @@ pub fn describe_rule(ruleset: &Ruleset, name: &str) -> Option<String> {
         rule.enabled,
         rule.desc.trim()
     ))
+}
+
+/// What SIGHUP leaves for the loops: the rules text as it was when the
+/// signal came (so edits made afterwards cannot race a loop's reload) and
+/// a counter the loops compare with the last one they applied.
+pub struct ReloadSignal {
+    generation: AtomicU64,
+    snapshot: Mutex<Vec<RulesInput>>,
+}
+
+impl ReloadSignal {
+    /// Reads the rule files now and lets the loops know.
+    pub fn take_snapshot(&self, inputs: &[RulesInput]) {
+        let snapshot = inputs
+            .iter()
+            .map(|input| match input {
+                // A file that cannot be read stays a path: loading it then
+                // reports the read error with the file's name.
+                RulesInput::File(path) => match std::fs::read_to_string(path) {
+                    Ok(text) => RulesInput::Text { name: path.display().to_string(), text },
+                    Err(_) => input.clone(),
+                },
+                other => other.clone(),
+            })
+            .collect();
+        if let Ok(mut slot) = self.snapshot.lock() {
+            *slot = snapshot;
+        }
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Starts watching SIGHUP; each signal snapshots `inputs` for the loops.
+pub fn reload_on_sighup(inputs: Vec<RulesInput>) -> Arc<ReloadSignal> {
+    let signal = Arc::new(ReloadSignal { generation: AtomicU64::new(0), snapshot: Mutex::new(Vec::new()) });
+    match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
+        Ok(mut signals) => {
+            let shared = Arc::clone(&signal);
+            let spawned = std::thread::Builder::new().name("sighup".into()).spawn(move || {
+                for _ in signals.forever() {
+                    shared.take_snapshot(&inputs);
+                    crate::log::message("SIGHUP received: reloading rules");
+                }
+            });
+            if let Err(e) = spawned {
+                crate::log::message(&format!("cannot watch SIGHUP, rules will not reload on it: {e}"));
+            }
+        }
+        Err(e) => crate::log::message(&format!("cannot catch SIGHUP, rules will not reload on it: {e}")),
+    }
+    signal
+}
+
+/// One loop's view of reloading. Each loop (syscall, audit) holds its own
+/// and polls between events: a reload never stops event reading, and rules
+/// that fail to load leave the running ones in place.
+#[derive(Clone)]
+pub struct Reload {
+    signal: Arc<ReloadSignal>,
+    seen: u64,
+    selection: Selection,
+    output_extra: Option<String>,
+}
+
+impl Reload {
+    pub fn new(signal: Arc<ReloadSignal>, selection: Selection, output_extra: Option<String>) -> Reload {
+        let seen = signal.generation.load(Ordering::Acquire);
+        Reload { signal, seen, selection, output_extra }
+    }
+
+    /// The new rules, when a reload was asked for since the last call and
+    /// they load without error.
+    pub fn poll(&mut self) -> Option<Ruleset> {
+        let now = self.signal.generation.load(Ordering::Acquire);
+        if now == self.seen {
+            return None;
+        }
+        self.seen = now;
+        let inputs = self.signal.snapshot.lock().ok()?.clone();
+        let mut ruleset = load(&inputs, self.output_extra.clone());
+        if ruleset.has_errors() {
+            for error in ruleset.errors() {
+                crate::log::message(&format!("Error: {error}"));
+            }
+            crate::log::message("Error: the new rules did not load; the rules loaded before keep running");
+            return None;
+        }
+        self.selection.apply(&mut ruleset.syscall);
+        self.selection.apply(&mut ruleset.k8s_audit);
+        Some(ruleset)
+    }
 }

@@ -104,6 +104,7 @@ pub struct Pipeline<'a> {
     pub hostname: &'a str,
     pub drops: Option<&'a mut DropMonitor>,
     pub stop: &'a AtomicBool,
+    pub reload: Option<crate::ruleset::Reload>,
     pub deadline: Option<Instant>,
     pub detections: Detections,
     /// Set when a drop action asked to exit.
@@ -127,6 +128,7 @@ impl Pipeline<'_> {
         });
         if self.detections.events % 4096 == 0 {
             self.maybe_send_stats(event.ts);
+            self.maybe_reload();
         }
         if let Some(monitor) = self.drops.as_deref_mut() {
             if let Some(report) = monitor.on_event(event.ts, counters) {
@@ -152,6 +154,14 @@ impl Pipeline<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// Swaps in reloaded rules (SIGHUP) between two events.
+    pub fn maybe_reload(&mut self) {
+        if let Some(ruleset) = self.reload.as_mut().and_then(crate::ruleset::Reload::poll) {
+            *self.rules = ruleset.syscall;
+            crate::log::message("rules reloaded");
         }
     }
 
@@ -194,6 +204,7 @@ impl Pipeline<'_> {
 pub fn wait_until_stopped(pipeline: &mut Pipeline<'_>) {
     while !pipeline.should_stop() {
         pipeline.maybe_send_stats(now_ns());
+        pipeline.maybe_reload();
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -251,6 +262,7 @@ pub fn live(config: DriverConfig, pipeline: &mut Pipeline<'_>) -> Result<(), Run
         match read {
             Ok(0) => {
                 pipeline.maybe_send_stats(now_ns());
+                pipeline.maybe_reload();
                 driver.events().wait(Duration::from_millis(100));
             }
             Ok(_) => {}

@@ -2,6 +2,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod conformance;
+pub mod webhook;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -2,10 +2,10 @@
 //! loopback, a concurrent client POSTs audit events, and every event must
 //! be evaluated (the closing summary counts them) with no alert lost.
 
-use std::io::{BufRead, BufReader, Read};
-use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
+
+use peregrine_tests::webhook::{audit_event, post, start, stop};
 
 const RULES: &str = r#"
 - rule: Pod Created
@@ -16,70 +16,6 @@ const RULES: &str = r#"
   source: k8s_audit
   tags: [k8s]
 "#;
-
-fn audit_event(i: usize, verb: &str) -> String {
-    format!(
-        r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"id-{i}","stage":"ResponseComplete",
-"requestURI":"/api/v1/namespaces/default/pods","verb":"{verb}","user":{{"username":"alice","groups":["system:authenticated"]}},
-"objectRef":{{"resource":"pods","namespace":"default","name":"pod-{i}","apiVersion":"v1"}},
-"responseStatus":{{"code":201}},"requestReceivedTimestamp":"2026-11-25T10:00:00.000000Z","stageTimestamp":"2026-11-25T10:00:00.100000Z"}}"#
-    )
-}
-
-struct Running {
-    child: Child,
-    url: String,
-    stderr_lines: mpsc::Receiver<String>,
-}
-
-fn start(rules: &std::path::Path) -> Running {
-    let binary = peregrine_tests::peregrine_binary().unwrap();
-    let mut child = Command::new(binary)
-        .args(["-r", &rules.display().to_string()])
-        .args(["--disable-source", "syscall"])
-        .args(["-o", "k8s_audit.enabled=true", "-o", "k8s_audit.listen_address=127.0.0.1", "-o", "k8s_audit.listen_port=0"])
-        .args(["-o", "json_output=true"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let url = loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("webhook never said it listens");
-        if let Some(rest) = line.split("webhook listening on ").nth(1) {
-            break format!("http://{}", rest.trim());
-        }
-    };
-    Running { child, url, stderr_lines: rx }
-}
-
-fn stop(mut running: Running) -> (String, String) {
-    Command::new("kill").args(["-TERM", &running.child.id().to_string()]).status().unwrap();
-    let mut stdout = String::new();
-    running.child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
-    let status = running.child.wait().unwrap();
-    assert!(status.success(), "peregrine exited with {status}");
-    let stderr: Vec<String> = running.stderr_lines.try_iter().collect();
-    (stdout, stderr.join("\n"))
-}
-
-fn post(url: &str, body: &str) -> u16 {
-    ureq::post(url)
-        .config()
-        .http_status_as_error(false)
-        .build()
-        .header("Content-Type", "application/json")
-        .send(body)
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-}
 
 fn count(stdout: &str, label: &str) -> u64 {
     stdout

@@ -1,0 +1,77 @@
+//! A `peregrine` listening for Kubernetes audit events on loopback (no
+//! kernel module needed), and a client for it.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// One audit Event; `verb` decides whether the tests' rules match it.
+pub fn audit_event(i: usize, verb: &str) -> String {
+    format!(
+        r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"id-{i}","stage":"ResponseComplete",
+"requestURI":"/api/v1/namespaces/default/pods","verb":"{verb}","user":{{"username":"alice","groups":["system:authenticated"]}},
+"objectRef":{{"resource":"pods","namespace":"default","name":"pod-{i}","apiVersion":"v1"}},
+"responseStatus":{{"code":201}},"requestReceivedTimestamp":"2026-11-25T10:00:00.000000Z","stageTimestamp":"2026-11-25T10:00:00.100000Z"}}"#
+    )
+}
+
+pub struct Running {
+    pub child: Child,
+    pub url: String,
+    pub stderr_lines: mpsc::Receiver<String>,
+}
+
+/// Starts peregrine with `rules`, the webhook on an ephemeral port.
+pub fn start(rules: &Path) -> Running {
+    let binary = crate::peregrine_binary().unwrap();
+    let mut child = Command::new(binary)
+        .args(["-r", &rules.display().to_string()])
+        .args(["--disable-source", "syscall"])
+        .args(["-o", "k8s_audit.enabled=true", "-o", "k8s_audit.listen_address=127.0.0.1", "-o", "k8s_audit.listen_port=0"])
+        .args(["-o", "json_output=true"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let url = loop {
+        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("webhook never said it listens");
+        if let Some(rest) = line.split("webhook listening on ").nth(1) {
+            break format!("http://{}", rest.trim());
+        }
+    };
+    Running { child, url, stderr_lines: rx }
+}
+
+/// SIGTERM, then stdout and stderr of the whole run.
+pub fn stop(mut running: Running) -> (String, String) {
+    Command::new("kill").args(["-TERM", &running.child.id().to_string()]).status().unwrap();
+    let mut stdout = String::new();
+    running.child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    let status = running.child.wait().unwrap();
+    assert!(status.success(), "peregrine exited with {status}");
+    let stderr: Vec<String> = running.stderr_lines.try_iter().collect();
+    (stdout, stderr.join("\n"))
+}
+
+/// POSTs a body; the HTTP status (0 when the request failed).
+pub fn post(url: &str, body: &str) -> u16 {
+    ureq::post(url)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .header("Content-Type", "application/json")
+        .send(body)
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
