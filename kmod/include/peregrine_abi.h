@@ -145,4 +145,102 @@ struct pg_sampling {
 /* Ring size of this device, in bytes. */
 #define PG_IOCTL_GET_BUFFER_SIZE _IOR(PG_IOCTL_MAGIC, 6, __u64)
 
+/*
+ * Event types this module writes: Falco's PPME_* numbers, each followed by
+ * the number of parameters of the version written (userspace decodes by
+ * type and nparams). Like current Falco drivers, the module writes only
+ * the exit event of a syscall, carrying every parameter, except for the
+ * few syscalls that also get an enter event (paths and addresses read
+ * before the kernel acts on them): open, openat, openat2, creat, connect.
+ * Parameter lengths are u16 for every type listed here.
+ */
+#define PG_EVT_GENERIC_X            1   /* 2: ID (u16 ppm_sc), nativeID (u16) */
+#define PG_EVT_GENERIC_X_NPARAMS    2
+#define PG_EVT_OPEN_E               2
+#define PG_EVT_OPEN_E_NPARAMS       3
+#define PG_EVT_OPEN_X               3
+#define PG_EVT_OPEN_X_NPARAMS       6
+#define PG_EVT_CLOSE_X              5
+#define PG_EVT_CLOSE_X_NPARAMS      2
+#define PG_EVT_READ_X               7
+#define PG_EVT_READ_X_NPARAMS       4
+#define PG_EVT_WRITE_X              9
+#define PG_EVT_WRITE_X_NPARAMS      4
+#define PG_EVT_SOCKET_X             19
+#define PG_EVT_SOCKET_X_NPARAMS     5
+#define PG_EVT_BIND_X               21
+#define PG_EVT_BIND_X_NPARAMS       3
+#define PG_EVT_CONNECT_E            22
+#define PG_EVT_CONNECT_E_NPARAMS    2
+#define PG_EVT_CONNECT_X            23
+#define PG_EVT_CONNECT_X_NPARAMS    4
+#define PG_EVT_LISTEN_X             25
+#define PG_EVT_LISTEN_X_NPARAMS     3
+#define PG_EVT_CREAT_E              58
+#define PG_EVT_CREAT_E_NPARAMS      2
+#define PG_EVT_CREAT_X              59
+#define PG_EVT_CREAT_X_NPARAMS      6
+#define PG_EVT_RENAME_X             175
+#define PG_EVT_RENAME_X_NPARAMS     3
+#define PG_EVT_RENAMEAT_X           177
+#define PG_EVT_RENAMEAT_X_NPARAMS   5
+#define PG_EVT_SYMLINK_X            179
+#define PG_EVT_SYMLINK_X_NPARAMS    3
+#define PG_EVT_SYMLINKAT_X          181
+#define PG_EVT_SYMLINKAT_X_NPARAMS  4
+#define PG_EVT_PROCEXIT_1_E         186
+#define PG_EVT_PROCEXIT_1_E_NPARAMS 5
+#define PG_EVT_CLONE_20_X           223
+#define PG_EVT_CLONE_20_X_NPARAMS   21
+#define PG_EVT_FORK_20_X            225
+#define PG_EVT_FORK_20_X_NPARAMS    21
+#define PG_EVT_VFORK_20_X           227
+#define PG_EVT_VFORK_20_X_NPARAMS   21
+#define PG_EVT_ACCEPT_5_X           247
+#define PG_EVT_ACCEPT_5_X_NPARAMS   5
+#define PG_EVT_MKDIR_2_X            277
+#define PG_EVT_MKDIR_2_X_NPARAMS    3
+#define PG_EVT_RMDIR_2_X            279
+#define PG_EVT_RMDIR_2_X_NPARAMS    2
+#define PG_EVT_EXECVE_19_X          293
+#define PG_EVT_EXECVE_19_X_NPARAMS  31
+#define PG_EVT_UNLINK_2_X           301
+#define PG_EVT_UNLINK_2_X_NPARAMS   2
+#define PG_EVT_UNLINKAT_2_X         303
+#define PG_EVT_UNLINKAT_2_X_NPARAMS 4
+#define PG_EVT_MKDIRAT_X            305
+#define PG_EVT_MKDIRAT_X_NPARAMS    4
+#define PG_EVT_OPENAT_2_E           306
+#define PG_EVT_OPENAT_2_E_NPARAMS   4
+#define PG_EVT_OPENAT_2_X           307
+#define PG_EVT_OPENAT_2_X_NPARAMS   7
+#define PG_EVT_LINK_2_X             309
+#define PG_EVT_LINK_2_X_NPARAMS     3
+#define PG_EVT_LINKAT_2_X           311
+#define PG_EVT_LINKAT_2_X_NPARAMS   6
+#define PG_EVT_FCHMODAT_X           313
+#define PG_EVT_FCHMODAT_X_NPARAMS   4
+#define PG_EVT_CHMOD_X              315
+#define PG_EVT_CHMOD_X_NPARAMS      3
+#define PG_EVT_FCHMOD_X             317
+#define PG_EVT_FCHMOD_X_NPARAMS     3
+#define PG_EVT_RENAMEAT2_X          319
+#define PG_EVT_RENAMEAT2_X_NPARAMS  6
+#define PG_EVT_OPENAT2_E            326
+#define PG_EVT_OPENAT2_E_NPARAMS    5
+#define PG_EVT_OPENAT2_X            327
+#define PG_EVT_OPENAT2_X_NPARAMS    8
+#define PG_EVT_EXECVEAT_X           331
+#define PG_EVT_EXECVEAT_X_NPARAMS   30
+#define PG_EVT_CLONE3_X             335
+#define PG_EVT_CLONE3_X_NPARAMS     21
+#define PG_EVT_DUP2_X               363
+#define PG_EVT_DUP2_X_NPARAMS       3
+#define PG_EVT_DUP3_X               365
+#define PG_EVT_DUP3_X_NPARAMS       4
+#define PG_EVT_DUP_1_X              367
+#define PG_EVT_DUP_1_X_NPARAMS      2
+#define PG_EVT_ACCEPT4_6_X          389
+#define PG_EVT_ACCEPT4_6_X_NPARAMS  6
+
 #endif /* PEREGRINE_ABI_H */
