@@ -418,6 +418,56 @@ static void put_mm_strings(struct pg_record *rec, unsigned long start, unsigned 
 	pg_put_reserve(rec, len - first);
 }
 
+/*
+ * The argv a failing execve was given (the process keeps its old memory
+ * map, so its own argv would be the caller's): exe then the other
+ * arguments, the same two parameters as put_mm_strings.
+ */
+static void put_user_argv(struct pg_record *rec, unsigned long uargv)
+{
+	long room = rec->overflow ? 0 : min_t(long, (long)rec->limit - rec->off, PG_ARGS_MAX);
+	u8 *p = rec->base + rec->off;
+	long total = 0, n;
+	unsigned int i;
+	u32 first;
+
+	if (room <= 0 || !uargv) {
+		if (room <= 0 && uargv)
+			rec->overflow = true;
+		pg_put_empty(rec);
+		pg_put_empty(rec);
+		return;
+	}
+	for (i = 0; i < 1024 && total < room; i++) {
+		unsigned long uptr;
+
+		if (pg_copy_from_user(&uptr, (const void __user *)(uargv + i * sizeof(uptr)),
+				      sizeof(uptr))) {
+			rec->fault = true;
+			break;
+		}
+		if (!uptr)
+			break;
+		n = pg_strncpy_from_user(p + total, (const void __user *)uptr, room - total);
+		if (n < 0) {
+			rec->fault = true;
+			break;
+		}
+		if (n >= room - total) {
+			/* Cut at the parameter limit, still terminated. */
+			total = room;
+			p[total - 1] = '\0';
+			break;
+		}
+		total += n + 1;
+	}
+	first = total ? strnlen(p, total) + 1 : 0;
+	if (first > total)
+		first = total;
+	pg_put_reserve(rec, first);
+	pg_put_reserve(rec, total - first);
+}
+
 static u32 tty_of_current(void)
 {
 	struct signal_struct *sig = current->signal;
@@ -450,12 +500,14 @@ static s64 real_parent_pid(void)
 }
 
 /* Parameters 2..15 shared by clone and execve exits. */
-static void put_process_common(struct pg_record *rec)
+static void put_process_common(struct pg_record *rec, unsigned long uargv)
 {
 	struct mm_struct *mm = current->mm;
 	u32 vm_size = 0, vm_rss = 0, vm_swap = 0;
 
-	if (mm)
+	if (uargv)
+		put_user_argv(rec, uargv);                       /* 2 exe, 3 args */
+	else if (mm)
 		put_mm_strings(rec, mm->arg_start, mm->arg_end, true);   /* 2 exe, 3 args */
 	else {
 		pg_put_empty(rec);
@@ -505,7 +557,7 @@ static void fill_clone_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx, u16 t
 
 	pg_record_begin(&rec, ring, type, PG_EVT_CLONE_20_X_NPARAMS);
 	pg_put_s64(&rec, ctx->ret);                                      /* 1 res */
-	put_process_common(&rec);                                        /* 2..15 */
+	put_process_common(&rec, 0);                                     /* 2..15 */
 	pg_put_u32(&rec, scap_flags);                                    /* 16 flags */
 	pg_put_u32(&rec, from_kuid_munged(&init_user_ns, current_euid())); /* 17 uid */
 	pg_put_u32(&rec, from_kgid_munged(&init_user_ns, current_egid())); /* 18 gid */
@@ -521,7 +573,7 @@ static void fill_clone_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx, u16 t
  * mm); on failure from sys_exit with the caller's arguments.
  */
 static void fill_execve_x(struct pg_ring *ring, s64 res, bool is_execveat,
-			  const char *kfilename, unsigned long ufilename)
+			  const char *kfilename, unsigned long ufilename, unsigned long uargv)
 {
 	struct pg_record rec;
 	struct mm_struct *mm = current->mm;
@@ -535,7 +587,7 @@ static void fill_execve_x(struct pg_ring *ring, s64 res, bool is_execveat,
 
 	pg_record_begin(&rec, ring, type, nparams);
 	pg_put_s64(&rec, res);                                           /* 1 res */
-	put_process_common(&rec);                                        /* 2..15 */
+	put_process_common(&rec, uargv);                                 /* 2..15 */
 	if (res == 0 && mm)
 		put_mm_strings(&rec, mm->env_start, mm->env_end, false); /* 16 env */
 	else
@@ -598,7 +650,7 @@ static void fill_execve_x(struct pg_ring *ring, s64 res, bool is_execveat,
 void pg_fill_sched_exec(struct pg_ring *ring, struct linux_binprm *bprm)
 {
 	/* execveat with an fd only gives "/dev/fd/N" style names; both report it. */
-	fill_execve_x(ring, 0, pg_current_syscall_is_execveat(), bprm ? bprm->filename : NULL, 0);
+	fill_execve_x(ring, 0, pg_current_syscall_is_execveat(), bprm ? bprm->filename : NULL, 0, 0);
 }
 
 void pg_fill_procexit(struct pg_ring *ring, struct task_struct *task)
@@ -826,7 +878,8 @@ void pg_fill_sys_exit(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 		/* Success is reported from sched_process_exec. */
 		if (res != 0)
 			fill_execve_x(ring, res, ctx->nr == __NR_execveat, NULL,
-				      ctx->nr == __NR_execve ? A(0) : 0);
+				      ctx->nr == __NR_execve ? A(0) : 0,
+				      ctx->nr == __NR_execve ? A(1) : A(2));
 		return;
 	case __NR_clone:
 		fill_clone_x(ring, ctx, PG_EVT_CLONE_20_X);

@@ -53,12 +53,13 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 #else
-#include <stdint.h>
+/*
+ * The kernel's own uapi typedefs: defining __u64 & co. here would clash
+ * with any program that also includes a Linux uapi header (glibc's
+ * <sys/stat.h> does, through statx).
+ */
+#include <linux/types.h>
 #include <sys/ioctl.h>
-typedef uint8_t __u8;
-typedef uint16_t __u16;
-typedef uint32_t __u32;
-typedef uint64_t __u64;
 #endif
 
 #define PG_API_VERSION_MAJOR 1
