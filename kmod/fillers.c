@@ -30,6 +30,8 @@
 #include <linux/un.h>
 #include <linux/uio.h>
 #include <linux/kdev_t.h>
+#include <linux/mount.h>
+#include <uapi/linux/module.h>
 #include <linux/capability.h>
 #include <net/sock.h>
 #include <net/inet_sock.h>
@@ -1032,6 +1034,139 @@ void pg_fill_sys_exit(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 		pg_put_s64(&rec, fd_arg(A(0)));
 		pg_put_s64(&rec, fd_arg(A(1)));
 		pg_put_u32(&rec, open_flags_to_scap(A(2)) & SCAP_O_CLOEXEC);
+		break;
+	case __NR_chown:
+	case __NR_lchown:
+		if (ctx->nr == __NR_chown)
+			BEGIN(CHOWN_X);
+		else
+			BEGIN(LCHOWN_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		pg_put_u32(&rec, (u32)A(1));
+		pg_put_u32(&rec, (u32)A(2));
+		break;
+	case __NR_fchown:
+		BEGIN(FCHOWN_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_u32(&rec, (u32)A(1));
+		pg_put_u32(&rec, (u32)A(2));
+		break;
+	case __NR_fchownat:
+		BEGIN(FCHOWNAT_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		pg_put_u32(&rec, (u32)A(2));
+		pg_put_u32(&rec, (u32)A(3));
+		/* AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH have scap's values. */
+		pg_put_u32(&rec, (u32)A(4) & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH));
+		break;
+	case __NR_setuid:
+		BEGIN(SETUID_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, (u32)A(0));
+		break;
+	case __NR_setgid:
+		BEGIN(SETGID_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, (u32)A(0));
+		break;
+	case __NR_setreuid:
+		BEGIN(SETREUID_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, (u32)A(0));
+		pg_put_u32(&rec, (u32)A(1));
+		break;
+	case __NR_setregid:
+		BEGIN(SETREGID_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, (u32)A(0));
+		pg_put_u32(&rec, (u32)A(1));
+		break;
+	case __NR_setresuid:
+		BEGIN(SETRESUID_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, (u32)A(0));
+		pg_put_u32(&rec, (u32)A(1));
+		pg_put_u32(&rec, (u32)A(2));
+		break;
+	case __NR_setresgid:
+		BEGIN(SETRESGID_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, (u32)A(0));
+		pg_put_u32(&rec, (u32)A(1));
+		pg_put_u32(&rec, (u32)A(2));
+		break;
+	case __NR_setns:
+		BEGIN(SETNS_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_u32(&rec, clone_flags_to_scap(A(1)));
+		break;
+	case __NR_unshare:
+		BEGIN(UNSHARE_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, clone_flags_to_scap(A(0)));
+		break;
+	case __NR_mount: {
+		unsigned long flags = A(3);
+
+		/* The historical magic in the top half is not a flag. */
+		if ((flags & 0xffff0000UL) == 0xC0ED0000UL)
+			flags &= 0xffff;
+		BEGIN(MOUNT_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		pg_put_ustr(&rec, A(2), PG_PATH_MAX);
+		pg_put_u32(&rec, (u32)flags);         /* MS_* bits are scap's */
+		break;
+	}
+	case __NR_umount2:
+		BEGIN(UMOUNT2_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		/* MNT_FORCE, MNT_DETACH, MNT_EXPIRE, UMOUNT_NOFOLLOW: bits 0..3 in both. */
+		pg_put_u32(&rec, (u32)A(1) & 0xf);
+		break;
+	case __NR_init_module: {
+		u32 n = min_t(unsigned long, A(1), READ_ONCE(pg_settings.snaplen));
+
+		BEGIN(INIT_MODULE_X);
+		pg_put_s64(&rec, res);
+		pg_put_ubytes(&rec, A(0), n);
+		pg_put_u64(&rec, A(1));
+		pg_put_ustr(&rec, A(2), PG_PATH_MAX);
+		break;
+	}
+	case __NR_finit_module:
+		BEGIN(FINIT_MODULE_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		/* MODULE_INIT_* bits are scap's. */
+		pg_put_u32(&rec, (u32)A(2) & 7);
+		break;
+	case __NR_kill:
+		BEGIN(KILL_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, (s64)(int)A(0));
+		pg_put_u8(&rec, (u8)A(1));
+		break;
+	case __NR_tkill:
+		BEGIN(TKILL_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, (s64)(int)A(0));
+		pg_put_u8(&rec, (u8)A(1));
+		break;
+	case __NR_tgkill:
+		BEGIN(TGKILL_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, (s64)(int)A(0));
+		pg_put_s64(&rec, (s64)(int)A(1));
+		pg_put_u8(&rec, (u8)A(2));
 		break;
 	default:
 		fill_generic_x(ring, ctx);

@@ -244,4 +244,43 @@ struct pg_sampling {
 #define PG_EVT_ACCEPT4_6_X          389
 #define PG_EVT_ACCEPT4_6_X_NPARAMS  6
 
+#define PG_EVT_KILL_X               129
+#define PG_EVT_KILL_X_NPARAMS       3
+#define PG_EVT_TKILL_X              131
+#define PG_EVT_TKILL_X_NPARAMS      3
+#define PG_EVT_TGKILL_X             133
+#define PG_EVT_TGKILL_X_NPARAMS     4
+#define PG_EVT_SETRESUID_X          193
+#define PG_EVT_SETRESUID_X_NPARAMS  4
+#define PG_EVT_SETRESGID_X          195
+#define PG_EVT_SETRESGID_X_NPARAMS  4
+#define PG_EVT_SETUID_X             199
+#define PG_EVT_SETUID_X_NPARAMS     2
+#define PG_EVT_SETGID_X             201
+#define PG_EVT_SETGID_X_NPARAMS     2
+#define PG_EVT_SETNS_X              241
+#define PG_EVT_SETNS_X_NPARAMS      3
+#define PG_EVT_MOUNT_X              257
+#define PG_EVT_MOUNT_X_NPARAMS      5
+#define PG_EVT_UNSHARE_X            285
+#define PG_EVT_UNSHARE_X_NPARAMS    2
+#define PG_EVT_CHOWN_X              379
+#define PG_EVT_CHOWN_X_NPARAMS      4
+#define PG_EVT_LCHOWN_X             381
+#define PG_EVT_LCHOWN_X_NPARAMS     4
+#define PG_EVT_FCHOWN_X             383
+#define PG_EVT_FCHOWN_X_NPARAMS     4
+#define PG_EVT_FCHOWNAT_X           385
+#define PG_EVT_FCHOWNAT_X_NPARAMS   6
+#define PG_EVT_UMOUNT2_X            391
+#define PG_EVT_UMOUNT2_X_NPARAMS    3
+#define PG_EVT_INIT_MODULE_X        411
+#define PG_EVT_INIT_MODULE_X_NPARAMS 4
+#define PG_EVT_FINIT_MODULE_X       413
+#define PG_EVT_FINIT_MODULE_X_NPARAMS 4
+#define PG_EVT_SETREUID_X           427
+#define PG_EVT_SETREUID_X_NPARAMS   3
+#define PG_EVT_SETREGID_X           429
+#define PG_EVT_SETREGID_X_NPARAMS   3
+
 #endif /* PEREGRINE_ABI_H */

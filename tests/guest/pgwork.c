@@ -16,7 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -94,6 +96,25 @@ int main(int argc, char **argv)
 	close(as);
 	close(cs);
 	close(ls);
+
+	/* Ownership, identity, namespaces, mounts, modules, signals (as root). */
+	must(syscall(SYS_chown, file, 0, 0), "chown");
+	must(syscall(SYS_fchownat, AT_FDCWD, file, 0, 0, AT_SYMLINK_NOFOLLOW), "fchownat");
+	must(syscall(SYS_setuid, 0), "setuid");
+	must(syscall(SYS_setgid, 0), "setgid");
+	must(syscall(SYS_setresuid, 0, 0, 0), "setresuid");
+	must(syscall(SYS_unshare, CLONE_NEWUTS), "unshare");
+	fd = syscall(SYS_open, "/proc/self/ns/uts", O_RDONLY);
+	must(fd, "open ns");
+	must(syscall(SYS_setns, fd, CLONE_NEWUTS), "setns");
+	close(fd);
+	must(syscall(SYS_mkdir, sub, 0700), "mkdir");
+	must(syscall(SYS_mount, "pgtmp", sub, "tmpfs", MS_NOSUID | MS_NODEV, NULL), "mount");
+	must(syscall(SYS_umount2, sub, MNT_DETACH), "umount2");
+	must(syscall(SYS_rmdir, sub), "rmdir");
+	if (syscall(SYS_finit_module, -1, "pg.arg=1", 0) != -1)
+		return 1;
+	must(syscall(SYS_kill, getpid(), 0), "kill");
 
 	/* A failing execve: reported from sys_exit with the caller's arguments. */
 	if (syscall(SYS_execve, "/nonexistent/pg-missing", exec_argv, exec_env) != -1)

@@ -57,6 +57,18 @@ event "rename_x"    type=175 nparams=3 tid=$PARENT p0:s64=0 p1:str=$W/link p2:st
 event "unlink_x"    type=301 nparams=2 tid=$PARENT p0:s64=0 p1:str=$W/link2
 event "openat_x untouched page" type=307 nparams=7 tid=$PARENT p0:s64=-2 p2:str=
 check "openat_e untouched page dropped" sh -c "! pgcheck find $EV type=306 tid=$PARENT p1:str="
+event "chown_x"     type=379 nparams=4 tid=$PARENT p0:s64=0 p1:str=$W/file p2:u32=0 p3:u32=0
+event "fchownat_x"  type=385 nparams=6 tid=$PARENT p0:s64=0 p1:s64=-100 p2:str=$W/file p5:u32=256
+# Identity, namespaces (CLONE_NEWUTS -> scap 1<<7 = 128), mounts, modules, signals.
+event "setuid_x"    type=199 nparams=2 tid=$PARENT p0:s64=0 p1:u32=0
+event "setgid_x"    type=201 nparams=2 tid=$PARENT p0:s64=0 p1:u32=0
+event "setresuid_x" type=193 nparams=4 tid=$PARENT p0:s64=0 p1:u32=0 p2:u32=0 p3:u32=0
+event "unshare_x"   type=285 nparams=2 tid=$PARENT p0:s64=0 p1:u32=128
+event "setns_x"     type=241 nparams=3 tid=$PARENT p0:s64=0 p1:s64ge=3 p2:u32=128
+event "mount_x"     type=257 nparams=5 tid=$PARENT p0:s64=0 p1:str=pgtmp p2:str=$W/sub p3:str=tmpfs p4:u32=6
+event "umount2_x"   type=391 nparams=3 tid=$PARENT p0:s64=0 p1:str=$W/sub p2:u32=2
+event "finit_module_x" type=413 nparams=4 tid=$PARENT p0:s64=-9 p1:s64=-1 p2:str=pg.arg=1 p3:u32=0
+event "kill_x"      type=129 nparams=3 tid=$PARENT p0:s64=0 p1:s64=$PARENT p2:u8=0
 # Network: AF_INET=2, SOCK_STREAM=1, SOCK_CLOEXEC -> scap O_CLOEXEC=4096.
 event "socket_x"    type=19 nparams=5 tid=$PARENT p0:s64ge=3 p1:u32=2 p2:u32=1 p3:u32=0 p4:u32=0
 event "socket_x cloexec" type=19 nparams=5 tid=$PARENT p1:u32=2 p2:u32=524289 p4:u32=4096
