@@ -70,9 +70,9 @@ static int pg_release(struct inode *inode, struct file *file)
 	pg_ring_free(dev->ring);
 	dev->ring = NULL;
 	mutex_lock(&pg_settings_lock);
-	/* The next consumer starts from a stopped capture, as after load. */
+	/* The next consumer starts from the settings of a fresh load. */
 	if (--pg_open_count == 0)
-		WRITE_ONCE(pg_settings.capturing, false);
+		pg_settings_reset();
 	mutex_unlock(&pg_settings_lock);
 	atomic_set(&dev->open, 0);
 	return 0;

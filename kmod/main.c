@@ -22,6 +22,15 @@ MODULE_PARM_DESC(snaplen, "Bytes of read/write buffers copied into events at loa
 
 struct pg_settings pg_settings;
 
+/* Capture stopped, every syscall of interest, no sampling, snaplen from the parameter. */
+void pg_settings_reset(void)
+{
+	WRITE_ONCE(pg_settings.capturing, false);
+	WRITE_ONCE(pg_settings.snaplen, pg_snaplen);
+	WRITE_ONCE(pg_settings.sampling_ratio, 0);
+	bitmap_fill(pg_settings.interest, PG_SYSCALL_NR_MAX);
+}
+
 static int __init pg_init(void)
 {
 	int err;
@@ -36,11 +45,7 @@ static int __init pg_init(void)
 		pr_err("peregrine: snaplen=%u is above %u\n", pg_snaplen, PG_MAX_SNAPLEN);
 		return -EINVAL;
 	}
-	pg_settings.snaplen = pg_snaplen;
-	pg_settings.capturing = false;
-	pg_settings.sampling_ratio = 0;
-	/* Every syscall is of interest until a consumer narrows the set. */
-	bitmap_fill(pg_settings.interest, PG_SYSCALL_NR_MAX);
+	pg_settings_reset();
 
 	err = pg_devices_init();
 	if (err)

@@ -23,6 +23,8 @@ struct pg_settings {
 	unsigned long interest[BITS_TO_LONGS(PG_SYSCALL_NR_MAX)];
 };
 extern struct pg_settings pg_settings;
+/* Back to the settings of a fresh load (main.c); called when the last device closes. */
+void pg_settings_reset(void);
 
 /* ---- ring.c: one per-CPU ring ---- */
 struct pg_ring {

@@ -5,13 +5,17 @@
  *
  *   pgcheck version                     API version of the loaded module
  *   pgcheck busy                        a second open of a device gets EBUSY
- *   pgcheck capture OUT -- PROG ARGS    capture everything while PROG runs,
+ *   pgcheck capture OUT [--snaplen N] -- PROG ARGS
+ *                                       capture everything while PROG runs,
  *                                       drain every CPU, save the records
  *   pgcheck find FILE PRED...           exit 0 if a record matches all PREDs
  *   pgcheck count FILE PRED...          print how many records match
  *   pgcheck dump FILE                   print the records (debugging)
  *   pgcheck storm N                     N getppid() against a tiny ring:
  *                                       written + dropped must equal N
+ *   pgcheck storm N RATIO               the same in dropping mode (one in
+ *                                       RATIO kept): written + sampled = N
+ *   pgcheck badsampling                 a ratio that is no power of 2 fails
  *
  * PRED: type=N nparams=N tid=N, or pK:OP=VALUE on parameter K (0-based)
  * with OP one of str (NUL-terminated string), bytes (raw bytes), contains
@@ -188,10 +192,24 @@ static int cmd_capture(int argc, char **argv)
 	FILE *f;
 	struct totals t;
 
+	long snaplen = -1;
+
+	if (argc >= 3 && !strcmp(argv[1], "--snaplen")) {
+		snaplen = atol(argv[2]);
+		argv[2] = argv[0];
+		argv += 2;
+		argc -= 2;
+	}
 	if (argc < 4 || strcmp(argv[1], "--"))
-		return fprintf(stderr, "usage: pgcheck capture OUT -- PROG ARGS\n"), 2;
+		return fprintf(stderr, "usage: pgcheck capture OUT [--snaplen N] -- PROG ARGS\n"), 2;
 	out = argv[0];
 	open_rings();
+	if (snaplen >= 0) {
+		uint32_t v = snaplen;
+
+		if (ioctl(rings[0].fd, PG_IOCTL_SET_SNAPLEN, &v))
+			die("SET_SNAPLEN");
+	}
 	if (ioctl(rings[0].fd, PG_IOCTL_START_CAPTURE))
 		die("START_CAPTURE");
 	child = fork();
@@ -413,8 +431,14 @@ static int dump_one(const struct rec *r, void *arg)
 
 /* ---- storm: exact drop accounting ---- */
 
-static int cmd_storm(long n)
+/*
+ * storm N: against a tiny ring, written + dropped must be N and some must
+ * be dropped. storm N RATIO: dropping mode with a ring big enough for all,
+ * written + sampled away must be N, with some of each.
+ */
+static int cmd_storm(long n, uint32_t ratio)
 {
+	struct pg_sampling sampling = { ratio, 0 };
 	struct pg_syscall_mask mask = { { 0 } };
 	int go[2], done[2], status, i, rounds = 0;
 	uint64_t written = 0;
@@ -427,6 +451,8 @@ static int cmd_storm(long n)
 	mask.bits[SYS_getppid / 64] |= 1ull << (SYS_getppid % 64);
 	if (ioctl(rings[0].fd, PG_IOCTL_SET_INTEREST, &mask))
 		die("SET_INTEREST");
+	if (ioctl(rings[0].fd, PG_IOCTL_SET_SAMPLING, &sampling))
+		die("SET_SAMPLING");
 	if (pipe(go) || pipe(done))
 		die("pipe");
 	child = fork();
@@ -472,17 +498,27 @@ static int cmd_storm(long n)
 		off += h.len;
 	}
 	print_totals("storm", t);
-	printf("storm: attempted=%ld written=%llu dropped=%llu drain_rounds=%d\n", n,
-	       (unsigned long long)written,
-	       (unsigned long long)(t.drops_buffer + t.drops_pf + t.preemptions), rounds);
+	printf("storm: attempted=%ld written=%llu dropped=%llu sampled_away=%llu drain_rounds=%d\n",
+	       n, (unsigned long long)written,
+	       (unsigned long long)(t.drops_buffer + t.drops_pf + t.preemptions),
+	       (unsigned long long)t.drops_sampling, rounds);
 	for (i = 0; i < nrings; i++)
 		close(rings[i].fd);
+	if (written != t.evts)
+		return fprintf(stderr, "storm: other events were written\n"), 1;
+	if (ratio > 1) {
+		if (written + t.drops_sampling != (uint64_t)n || t.drops_buffer)
+			return fprintf(stderr, "storm: written + sampled away != attempted\n"), 1;
+		/* One in ratio per CPU: the child may move between CPUs, hence the slack. */
+		if (written < (uint64_t)n / ratio || written > (uint64_t)n / ratio + nrings)
+			return fprintf(stderr, "storm: %llu written, not one in %u\n",
+				       (unsigned long long)written, ratio), 1;
+		return 0;
+	}
 	if (written + t.drops_buffer + t.drops_pf + t.preemptions != (uint64_t)n)
 		return fprintf(stderr, "storm: written + dropped != attempted\n"), 1;
 	if (t.drops_buffer == 0)
 		return fprintf(stderr, "storm: expected drops with a tiny ring\n"), 1;
-	if (written != t.evts)
-		return fprintf(stderr, "storm: other events were written\n"), 1;
 	return 0;
 }
 
@@ -508,8 +544,14 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "capture"))
 		return cmd_capture(argc - 2, argv + 2);
-	if (!strcmp(argv[1], "storm") && argc == 3)
-		return cmd_storm(atol(argv[2]));
+	if (!strcmp(argv[1], "storm") && (argc == 3 || argc == 4))
+		return cmd_storm(atol(argv[2]), argc == 4 ? atoi(argv[3]) : 0);
+	if (!strcmp(argv[1], "badsampling")) {
+		struct pg_sampling bad = { 3, 0 };
+		int fd = open("/dev/" PG_DEVICE_PREFIX "0", O_RDWR);
+
+		return fd >= 0 && ioctl(fd, PG_IOCTL_SET_SAMPLING, &bad) < 0 && errno == EINVAL ? 0 : 1;
+	}
 	if ((!strcmp(argv[1], "find") || !strcmp(argv[1], "count")) && argc >= 3) {
 		struct preds ps = { argc - 3, argv + 3 };
 		int c = for_each_record(argv[2], match_all, &ps);

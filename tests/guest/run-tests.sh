@@ -87,6 +87,23 @@ event "procexit"    type=186 nparams=5 tid=$CHILD p0:s64=0 p1:s64=0 p2:u8=0
 # A syscall without a filler: generic event with Falco's code (wait4: ppm_sc 69, nr 61).
 event "generic_x wait4" type=1 nparams=2 tid=$PARENT p0:u16=69 p1:u16=61
 
+# Snaplen: read/write data cut at what PG_IOCTL_SET_SNAPLEN says.
+mkdir -p $W-snap
+check "capture with snaplen 2" sh -c "pgcheck capture $EV.snap --snaplen 2 -- /bin/pgwork $W-snap $((PORT + 1)) > /tmp/capture-snap.out"
+read SNAPPARENT SNAPCHILD < $W-snap/pids
+check "event write_x snaplen 2" pgcheck find $EV.snap type=9 tid=$SNAPPARENT p0:s64=5 p1:bytes=he p3:u32=5
+# Dropping mode: one getppid in 4 kept, the others counted.
+check "sampling ratio 3 refused" pgcheck badsampling
+check "sampling drop accounting" sh -c "pgcheck storm 4000 4 > /tmp/sample.out"
+cat /tmp/sample.out
+# Snaplen, interest and sampling go back to those of a fresh load once the
+# last consumer closes: the whole workload again, full data, nothing sampled.
+mkdir -p $W-after
+check "capture after settings reset" sh -c "pgcheck capture $EV.after -- /bin/pgwork $W-after $((PORT + 2)) > /tmp/capture-after.out"
+read AFTERPARENT AFTERCHILD < $W-after/pids
+check "settings reset: snaplen and interest" pgcheck find $EV.after type=9 tid=$AFTERPARENT p1:bytes=hello
+check "settings reset: sampling off" grep -q "drops_sampling=0" /tmp/capture-after.out
+
 check "rmmod" rmmod peregrine
 check "buffer_size validated" sh -c "! insmod $MOD buffer_size=12345"
 
