@@ -43,28 +43,34 @@ lab_resolve_kver() {
 # Downloads and extracts one series unless it is already in the cache.
 # Leaves $CACHE/$s/KVER (the ABI name) and $CACHE/$s/root (dpkg -x tree).
 lab_fetch() {
-    local s=$1 dir=$CACHE/$1 kver pkgs p
+    # Every step checks its status itself: callers use `lab_fetch || ...`,
+    # where bash ignores set -e inside the function.
+    local s=$1 dir=$CACHE/$1 kver p
+    local -a pkgs
     if [ -s "$dir/KVER" ] && [ -f "$dir/root/.complete" ]; then
         return 0
     fi
     echo "kernel-lab: fetching $s"
-    mkdir -p "$dir/apt/lists/partial" "$dir/apt/cache/archives/partial" "$dir/debs"
-    lab_sources "$s" > "$dir/apt/sources.list"
+    mkdir -p "$dir/apt/lists/partial" "$dir/apt/cache/archives/partial" "$dir/debs" || return 1
+    lab_sources "$s" > "$dir/apt/sources.list" || return 1
     : > "$dir/apt/status"
-    lab_apt "$s" apt-get -qq update >/dev/null
-    kver=$(lab_resolve_kver "$s")
+    lab_apt "$s" apt-get -qq update >/dev/null || return 1
+    kver=$(lab_resolve_kver "$s") || return 1
     # The common headers and kbuild packages the flavour headers depend on.
     pkgs=("linux-image-$kver" "linux-headers-$kver")
     pkgs+=($(lab_apt "$s" apt-cache depends "linux-headers-$kver" |
              sed -n 's/^ *Depends: \(linux-\(headers\|kbuild\)-[^ ]*\).*/\1/p' | sort -u))
-    (cd "$dir/debs" && for p in "${pkgs[@]}"; do
-        ls "${p}"_*.deb >/dev/null 2>&1 || lab_apt "$s" apt-get -qq download "$p"
-    done)
-    rm -rf "$dir/root"; mkdir -p "$dir/root"
-    for p in "$dir"/debs/*.deb; do dpkg -x "$p" "$dir/root"; done
+    [ ${#pkgs[@]} -ge 4 ] || { echo "kernel-lab: cannot list the packages of linux-headers-$kver" >&2; return 1; }
+    for p in "${pkgs[@]}"; do
+        ls "$dir/debs/${p}"_*.deb >/dev/null 2>&1 ||
+            (cd "$dir/debs" && lab_apt "$s" apt-get -qq download "$p") || return 1
+    done
+    rm -rf "$dir/root"; mkdir -p "$dir/root" || return 1
+    for p in "$dir"/debs/*.deb; do dpkg -x "$p" "$dir/root" || return 1; done
     # The flavour headers' Makefile includes the common headers by their
     # installed absolute path; point it at the extracted tree instead.
-    sed -i "s|/usr/src/|$dir/root/usr/src/|g" "$dir/root/usr/src/linux-headers-$kver/Makefile"
+    sed -i "s|/usr/src/|$dir/root/usr/src/|g" "$dir/root/usr/src/linux-headers-$kver/Makefile" || return 1
+    [ -f "$dir/root/boot/vmlinuz-$kver" ] || { echo "kernel-lab: no vmlinuz-$kver in the image package" >&2; return 1; }
     echo "$kver" > "$dir/KVER"
     touch "$dir/root/.complete"
     echo "kernel-lab: $s is $kver"
@@ -76,13 +82,14 @@ lab_kver() { cat "$CACHE/$1/KVER"; }
 # kmod/, since kbuild writes next to the sources) stays in the cache.
 lab_build() {
     local s=$1 kver bdir
-    kver=$(lab_kver "$s")
+    kver=$(lab_kver "$s") || return 1
     bdir=$CACHE/$s/build
-    mkdir -p "$bdir"
+    mkdir -p "$bdir" || return 1
     rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' "$REPO/kmod/" "$bdir/kmod/" 2>/dev/null ||
         { rm -rf "$bdir/kmod"; cp -r "$REPO/kmod" "$bdir/kmod"; }
     echo "kernel-lab: building peregrine.ko for $kver"
+    rm -f "$bdir/kmod/peregrine.ko"
     make -s -C "$CACHE/$s/root/usr/src/linux-headers-$kver" M="$bdir/kmod" \
-         CC="$(lab_cc "$s")" modules
+         CC="$(lab_cc "$s")" modules || return 1
     test -f "$bdir/kmod/peregrine.ko"
 }
