@@ -31,6 +31,7 @@
 #include <linux/uio.h>
 #include <linux/kdev_t.h>
 #include <linux/mount.h>
+#include <linux/cgroup.h>
 #include <uapi/linux/module.h>
 #include <linux/capability.h>
 #include <net/sock.h>
@@ -470,6 +471,52 @@ static void put_user_argv(struct pg_record *rec, unsigned long uargv)
 	pg_put_reserve(rec, total - first);
 }
 
+#ifdef CONFIG_CGROUPS
+/*
+ * "subsys=/path" for every cgroup controller built into the kernel, each
+ * NUL-terminated, paths from the root of the cgroup hierarchy: what
+ * userspace derives container ids from. Built in place in the ring.
+ */
+static void put_cgroups(struct pg_record *rec)
+{
+	long room = rec->overflow ? 0 : min_t(long, (long)rec->limit - rec->off, PG_ARGS_MAX);
+	u8 *p = rec->base + rec->off;
+	long used = 0;
+
+	if (room <= 0) {
+		rec->overflow = true;
+		pg_put_empty(rec);
+		return;
+	}
+	rcu_read_lock();
+#define SUBSYS(_x)								\
+	do {									\
+		static const char name[] = #_x "=";				\
+		struct cgroup_subsys_state *css = task_css(current, _x ## _cgrp_id); \
+		int n;								\
+									\
+		if (!css || !css->cgroup || used + sizeof(name) >= room)	\
+			break;							\
+		memcpy(p + used, name, sizeof(name) - 1);			\
+		n = cgroup_path(css->cgroup, p + used + sizeof(name) - 1,	\
+				room - used - (sizeof(name) - 1));		\
+		/* Too long for what is left: leave this controller out. */	\
+		if (n < 0 || used + sizeof(name) - 1 + n + 1 > room)		\
+			break;							\
+		used += sizeof(name) - 1 + n + 1;				\
+	} while (0);
+#include <linux/cgroup_subsys.h>
+#undef SUBSYS
+	rcu_read_unlock();
+	pg_put_reserve(rec, used);
+}
+#else
+static void put_cgroups(struct pg_record *rec)
+{
+	pg_put_empty(rec);
+}
+#endif
+
 static u32 tty_of_current(void)
 {
 	struct signal_struct *sig = current->signal;
@@ -531,7 +578,7 @@ static void put_process_common(struct pg_record *rec, unsigned long uargv)
 	pg_put_u32(rec, vm_rss);                                        /* 12 vm_rss KiB */
 	pg_put_u32(rec, vm_swap);                                       /* 13 vm_swap KiB */
 	pg_put_kstr(rec, current->comm);                                /* 14 comm */
-	pg_put_empty(rec);                        /* 15 cgroups: not collected yet */
+	put_cgroups(rec);                                               /* 15 cgroups */
 }
 
 static void fill_clone_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx, u16 type)

@@ -81,8 +81,9 @@ event "accept4_x"   type=389 nparams=6 tid=$PARENT p0:s64ge=3 p1:tupledst=127.0.
 event "execve_x failed" type=293 nparams=31 tid=$PARENT p0:s64=-2 p1:str=echo p2:str=pg-exec-marker p30:str=/nonexistent/pg-missing
 event "clone_x parent" type=223 nparams=21 tid=$PARENT p0:s64=$CHILD p3:s64=$PARENT
 event "clone_x child"  type=223 nparams=21 tid=$CHILD p0:s64=0 p3:s64=$CHILD p5:s64=$PARENT
+event "clone_x cgroups" type=223 nparams=21 tid=$CHILD p14:contains=memory=/ p14:contains=pids=/
 event "dup2_x"      type=363 nparams=3 tid=$CHILD p0:s64=1 p2:s64=1
-event "execve_x"    type=293 nparams=31 tid=$CHILD p0:s64=0 p1:str=echo p2:str=pg-exec-marker p3:s64=$CHILD p4:s64=$CHILD p5:s64=$PARENT p13:str=echo p15:str=PG_MARK=1 p27:str=/bin/busybox p30:str=/bin/echo
+event "execve_x"    type=293 nparams=31 tid=$CHILD p0:s64=0 p1:str=echo p2:str=pg-exec-marker p3:s64=$CHILD p4:s64=$CHILD p5:s64=$PARENT p13:str=echo p14:contains=cpu=/ p15:str=PG_MARK=1 p27:str=/bin/busybox p30:str=/bin/echo
 event "procexit"    type=186 nparams=5 tid=$CHILD p0:s64=0 p1:s64=0 p2:u8=0
 # A syscall without a filler: generic event with Falco's code (wait4: ppm_sc 69, nr 61).
 event "generic_x wait4" type=1 nparams=2 tid=$PARENT p0:u16=69 p1:u16=61
