@@ -1,6 +1,11 @@
 # Sourced by scripts/kernel-lab: fetching and building against lab kernels.
 # Expects REPO and CACHE.
 
+# Downloads are shared by every checkout; what is built from a checkout
+# (module, initramfs, console logs) lives under a directory of its own, so
+# that several worktrees can run the lab at the same time.
+WORK=$CACHE/work/$(printf '%s' "$REPO" | md5sum | cut -c1-12)
+
 # The apt sources that carry each series, from Debian's registry only.
 lab_sources() {
     case $1 in
@@ -83,7 +88,7 @@ lab_kver() { cat "$CACHE/$1/KVER"; }
 lab_build() {
     local s=$1 kver bdir
     kver=$(lab_kver "$s") || return 1
-    bdir=$CACHE/$s/build
+    bdir=$WORK/$s/build
     mkdir -p "$bdir" || return 1
     rsync -a --delete --exclude '*.o' --exclude '*.ko' --exclude '.*.cmd' "$REPO/kmod/" "$bdir/kmod/" 2>/dev/null ||
         { rm -rf "$bdir/kmod"; cp -r "$REPO/kmod" "$bdir/kmod"; }

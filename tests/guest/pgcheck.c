@@ -16,6 +16,8 @@
  *   pgcheck storm N RATIO               the same in dropping mode (one in
  *                                       RATIO kept): written + sampled = N
  *   pgcheck badsampling                 a ratio that is no power of 2 fails
+ *   pgcheck drain                       capture everything, keep every ring
+ *                                       empty until SIGTERM, print counters
  *
  * PRED: type=N nparams=N tid=N, or pK:OP=VALUE on parameter K (0-based)
  * with OP one of str (NUL-terminated string), bytes (raw bytes), contains
@@ -522,6 +524,31 @@ static int cmd_storm(long n, uint32_t ratio)
 	return 0;
 }
 
+static volatile sig_atomic_t stop_draining;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	stop_draining = 1;
+}
+
+static int cmd_drain(void)
+{
+	open_rings();
+	signal(SIGTERM, on_term);
+	if (ioctl(rings[0].fd, PG_IOCTL_START_CAPTURE))
+		die("START_CAPTURE");
+	while (!stop_draining) {
+		if (drain_all(0))
+			return 1;
+		sleep_ms(1);
+	}
+	ioctl(rings[0].fd, PG_IOCTL_STOP_CAPTURE);
+	drain_all(0);
+	print_totals("drain", totals());
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2)
@@ -546,6 +573,8 @@ int main(int argc, char **argv)
 		return cmd_capture(argc - 2, argv + 2);
 	if (!strcmp(argv[1], "storm") && (argc == 3 || argc == 4))
 		return cmd_storm(atol(argv[2]), argc == 4 ? atoi(argv[3]) : 0);
+	if (!strcmp(argv[1], "drain"))
+		return cmd_drain();
 	if (!strcmp(argv[1], "badsampling")) {
 		struct pg_sampling bad = { 3, 0 };
 		int fd = open("/dev/" PG_DEVICE_PREFIX "0", O_RDWR);
