@@ -234,15 +234,29 @@ static void fd_dev_ino(long fd, u32 *dev, u64 *ino, bool *created)
 	rcu_read_unlock();
 }
 
-static struct sock *fd_sock_rcu(long fd)
+/*
+ * The socket behind an fd, with a reference on its file so that a close by
+ * another thread cannot free it under us; drop with fput() (which, from a
+ * probe, only queues the final release as task work).
+ */
+static struct sock *fd_sock_get(long fd, struct file **filep)
 {
-	struct file *file = fd_file_rcu(fd);
+	struct file *file;
 	struct socket *sock;
 
+	*filep = NULL;
+	if (fd < 0)
+		return NULL;
+	file = fget(fd);
 	if (!file)
 		return NULL;
 	sock = pg_sock_from_file(file);
-	return sock ? sock->sk : NULL;
+	if (!sock || !sock->sk) {
+		fput(file);
+		return NULL;
+	}
+	*filep = file;
+	return sock->sk;
 }
 
 /*
@@ -313,18 +327,19 @@ static void put_user_sockaddr(struct pg_record *rec, unsigned long uaddr, unsign
 
 /*
  * The connection 4-tuple of a socket fd in scap's packed form, read from
- * the socket's own fields (no lock: a torn read only gives a wrong tuple).
+ * the socket's own fields (no socket lock, which would sleep: a torn read
+ * only gives a wrong tuple).
  * inbound: source is the peer (accept); otherwise source is local.
  */
 static void put_fd_socktuple(struct pg_record *rec, long fd, bool inbound,
 			     unsigned long uaddr, unsigned long ulen)
 {
 	u8 buf[1 + 16 + 2 + 16 + 2];
+	struct file *file;
 	struct sock *sk;
 	u32 len = 0;
 
-	rcu_read_lock();
-	sk = fd_sock_rcu(fd);
+	sk = fd_sock_get(fd, &file);
 	if (!sk)
 		goto out;
 	buf[0] = family_to_scap(sk->sk_family);
@@ -354,7 +369,7 @@ static void put_fd_socktuple(struct pg_record *rec, long fd, bool inbound,
 		u64 dst = (u64)(unsigned long)unix_sk(sk)->peer;
 		u8 *p;
 
-		rcu_read_unlock();
+		fput(file);
 		memcpy(buf + 1, &src, 8);
 		memcpy(buf + 9, &dst, 8);
 		/* One parameter made of the 17 bytes above and the path. */
@@ -369,8 +384,8 @@ static void put_fd_socktuple(struct pg_record *rec, long fd, bool inbound,
 	} else {
 		len = 1;
 	}
+	fput(file);
 out:
-	rcu_read_unlock();
 	if (len)
 		pg_put_bytes(rec, buf, len);
 	else
@@ -815,17 +830,17 @@ static void fill_accept_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 	bool is4 = ctx->nr == __NR_accept4;
 	u32 qlen = 0, qmax = 0;
 	u8 qpct = 0;
+	struct file *lfile;
 	struct sock *lsk;
 
-	rcu_read_lock();
-	lsk = fd_sock_rcu(fd_arg(ctx->args[0]));
+	lsk = fd_sock_get(fd_arg(ctx->args[0]), &lfile);
 	if (lsk) {
 		qlen = READ_ONCE(lsk->sk_ack_backlog);
 		qmax = READ_ONCE(lsk->sk_max_ack_backlog);
 		if (qmax)
 			qpct = (u8)(qlen * 100 / qmax);
+		fput(lfile);
 	}
-	rcu_read_unlock();
 
 	pg_record_begin(&rec, ring, is4 ? PG_EVT_ACCEPT4_6_X : PG_EVT_ACCEPT_5_X,
 			is4 ? PG_EVT_ACCEPT4_6_X_NPARAMS : PG_EVT_ACCEPT_5_X_NPARAMS);

@@ -148,7 +148,10 @@ u8 *pg_put_reserve(struct pg_record *rec, u32 len)
 
 void pg_put_bytes(struct pg_record *rec, const void *src, u32 len)
 {
-	u8 *p = pg_put_reserve(rec, len);
+	u8 *p;
+
+	len = min_t(u32, len, 0xffff);  /* a parameter length is a u16 */
+	p = pg_put_reserve(rec, len);
 
 	if (p)
 		memcpy(p, src, len);
@@ -209,6 +212,7 @@ void pg_put_ubytes(struct pg_record *rec, unsigned long uptr, u32 len)
 		pg_put_empty(rec);
 		return;
 	}
+	len = min_t(u32, len, 0xffff);  /* a parameter length is a u16 */
 	p = pg_put_reserve(rec, len);
 	if (p && pg_copy_from_user(p, (const void __user *)uptr, len))
 		rec->fault = true;
