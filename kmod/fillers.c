@@ -260,6 +260,36 @@ static struct sock *fd_sock_get(long fd, struct file **filep)
 }
 
 /*
+ * The path of a unix sockaddr in user memory, without its terminator:
+ * an abstract name (leading NUL) is given without the NUL, as scap does.
+ */
+static u32 unix_path_from_user(struct pg_record *rec, unsigned long uaddr,
+			       unsigned long ulen, char out[UNIX_PATH_MAX + 1])
+{
+	struct sockaddr_un un;
+	size_t plen;
+
+	if (ulen > sizeof(un))
+		ulen = sizeof(un);
+	memset(&un, 0, sizeof(un));
+	if (pg_copy_from_user(&un, (const void __user *)uaddr, ulen)) {
+		rec->fault = true;
+		return 0;
+	}
+	plen = ulen > offsetof(struct sockaddr_un, sun_path) ?
+		ulen - offsetof(struct sockaddr_un, sun_path) : 0;
+	if (plen > 0 && un.sun_path[0] == '\0') {
+		plen = strnlen(un.sun_path + 1, min_t(size_t, plen - 1, UNIX_PATH_MAX - 1));
+		memcpy(out, un.sun_path + 1, plen);
+	} else {
+		plen = strnlen(un.sun_path, min_t(size_t, plen, UNIX_PATH_MAX));
+		memcpy(out, un.sun_path, plen);
+	}
+	out[plen] = '\0';
+	return plen;
+}
+
+/*
  * A sockaddr from user memory in scap's packed form: family, then
  * address and port (host order) for IP, or the path for unix sockets.
  */
@@ -301,23 +331,9 @@ static void put_user_sockaddr(struct pg_record *rec, unsigned long uaddr, unsign
 		len = 19;
 		break;
 	}
-	case AF_UNIX: {
-		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
-		size_t plen = ulen > offsetof(struct sockaddr_un, sun_path) ?
-			ulen - offsetof(struct sockaddr_un, sun_path) : 0;
-
-		/* An abstract socket's name starts with NUL; scap keeps what follows the NUL. */
-		if (plen > 0 && un->sun_path[0] == '\0') {
-			plen = strnlen(un->sun_path + 1, min_t(size_t, plen - 1, UNIX_PATH_MAX - 1));
-			memcpy(buf + 1, un->sun_path + 1, plen);
-		} else {
-			plen = strnlen(un->sun_path, min_t(size_t, plen, UNIX_PATH_MAX));
-			memcpy(buf + 1, un->sun_path, plen);
-		}
-		buf[1 + plen] = '\0';
-		len = 1 + plen + 1;
+	case AF_UNIX:
+		len = 1 + unix_path_from_user(rec, uaddr, ulen, (char *)buf + 1) + 1;
 		break;
-	}
 	default:
 		len = 1;
 		break;
@@ -367,19 +383,22 @@ static void put_fd_socktuple(struct pg_record *rec, long fd, bool inbound,
 		/* Unix tuples name the two socket objects, then the path (from the caller). */
 		u64 src = (u64)(unsigned long)sk;
 		u64 dst = (u64)(unsigned long)unix_sk(sk)->peer;
+		char path[UNIX_PATH_MAX + 1];
+		u32 plen = 0;
 		u8 *p;
 
 		fput(file);
 		memcpy(buf + 1, &src, 8);
 		memcpy(buf + 9, &dst, 8);
+		if (uaddr && ulen > sizeof(sa_family_t))
+			plen = unix_path_from_user(rec, uaddr, ulen, path);
 		/* One parameter made of the 17 bytes above and the path. */
-		p = pg_put_reserve(rec, 17 + 1);
+		p = pg_put_reserve(rec, 17 + plen + 1);
 		if (p) {
 			memcpy(p, buf, 17);
-			p[17] = '\0';
+			memcpy(p + 17, path, plen);
+			p[17 + plen] = '\0';
 		}
-		(void)uaddr;
-		(void)ulen;
 		return;
 	} else {
 		len = 1;

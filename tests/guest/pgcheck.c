@@ -22,7 +22,8 @@
  * PRED: type=N nparams=N tid=N, or pK:OP=VALUE on parameter K (0-based)
  * with OP one of str (NUL-terminated string), bytes (raw bytes), contains
  * (substring of raw bytes), s64, s64ge (>=), u64, u32, u16, u8, len,
- * inet (IPv4 sockaddr "A.B.C.D:PORT"), tupledst (IPv4 tuple destination).
+ * inet (IPv4 sockaddr "A.B.C.D:PORT"), tupledst (IPv4 tuple destination),
+ * unixpath (path of a unix socket tuple).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -320,6 +321,8 @@ static int match_one(const struct rec *r, const char *pred)
 		return len == strlen(val) + 1 && !memcmp(p, val, len);
 	if (!strcmp(op, "bytes"))
 		return len == strlen(val) && !memcmp(p, val, len);
+	if (!strcmp(op, "unixpath"))  /* unix tuple: family, two u64, then the path */
+		return len == 17 + strlen(val) + 1 && p[0] == 1 && !memcmp(p + 17, val, len - 17);
 	if (!strcmp(op, "contains"))
 		return memmem(p, len, val, strlen(val)) != NULL;
 	if (!strcmp(op, "s64") || !strcmp(op, "s64ge")) {

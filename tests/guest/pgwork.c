@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -115,6 +116,22 @@ int main(int argc, char **argv)
 	if (syscall(SYS_finit_module, -1, "pg.arg=1", 0) != -1)
 		return 1;
 	must(syscall(SYS_kill, getpid(), 0), "kill");
+
+	/* A unix stream socket, connected by path. */
+	{
+		struct sockaddr_un un = { .sun_family = AF_UNIX };
+
+		snprintf(un.sun_path, sizeof(un.sun_path), "%s/sock", argv[1]);
+		ls = syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+		must(ls, "socket unix");
+		must(syscall(SYS_bind, ls, &un, sizeof(un)), "bind unix");
+		must(syscall(SYS_listen, ls, 1), "listen unix");
+		cs = syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+		must(cs, "socket unix");
+		must(syscall(SYS_connect, cs, &un, sizeof(un)), "connect unix");
+		close(cs);
+		close(ls);
+	}
 
 	/* A failing execve: reported from sys_exit with the caller's arguments. */
 	if (syscall(SYS_execve, "/nonexistent/pg-missing", exec_argv, exec_env) != -1)

@@ -77,6 +77,9 @@ event "listen_x"    type=25 nparams=3 tid=$PARENT p0:s64=0 p2:u32=4
 event "connect_e"   type=22 nparams=2 tid=$PARENT p1:inet=127.0.0.1:$PORT
 event "connect_x"   type=23 nparams=4 tid=$PARENT p0:s64=0 p1:tupledst=127.0.0.1:$PORT p3:inet=127.0.0.1:$PORT
 event "accept4_x"   type=389 nparams=6 tid=$PARENT p0:s64ge=3 p1:tupledst=127.0.0.1:$PORT p5:u32=0
+# A unix socket: AF_UNIX=1; the sockaddr is the family then the path.
+event "socket_x unix" type=19 nparams=5 tid=$PARENT p0:s64ge=3 p1:u32=1 p2:u32=1
+event "connect_x unix" type=23 nparams=4 tid=$PARENT p0:s64=0 p1:unixpath=$W/sock p3:len=$((1 + ${#W} + 5 + 1))
 # Processes.
 event "execve_x failed" type=293 nparams=31 tid=$PARENT p0:s64=-2 p1:str=echo p2:str=pg-exec-marker p30:str=/nonexistent/pg-missing
 event "clone_x parent" type=223 nparams=21 tid=$PARENT p0:s64=$CHILD p3:s64=$PARENT
