@@ -126,6 +126,13 @@ struct pg_syscall_mask {
  * others are counted in n_drops_sampling. Process lifecycle events (clone,
  * execve, procexit) are always written so userspace state stays correct.
  * A ratio of 0 or 1 turns dropping mode off. Must be a power of two.
+ * Syscalls that have an enter event (open, openat, openat2, creat,
+ * connect) are never sampled away either, so no pair is ever split.
+ *
+ * Snaplen, the interest set and the sampling ratio are shared by all
+ * devices; when the last device is closed they return to their values
+ * after load (module parameter snaplen, every syscall, no sampling) and
+ * capture is stopped.
  */
 struct pg_sampling {
 	__u32 sampling_ratio;
