@@ -53,12 +53,13 @@
 #include <linux/types.h>
 #include <linux/ioctl.h>
 #else
-#include <stdint.h>
+/*
+ * The kernel's own uapi typedefs: defining __u64 & co. here would clash
+ * with any program that also includes a Linux uapi header (glibc's
+ * <sys/stat.h> does, through statx).
+ */
+#include <linux/types.h>
 #include <sys/ioctl.h>
-typedef uint8_t __u8;
-typedef uint16_t __u16;
-typedef uint32_t __u32;
-typedef uint64_t __u64;
 #endif
 
 #define PG_API_VERSION_MAJOR 1
@@ -125,6 +126,13 @@ struct pg_syscall_mask {
  * others are counted in n_drops_sampling. Process lifecycle events (clone,
  * execve, procexit) are always written so userspace state stays correct.
  * A ratio of 0 or 1 turns dropping mode off. Must be a power of two.
+ * Syscalls that have an enter event (open, openat, openat2, creat,
+ * connect) are never sampled away either, so no pair is ever split.
+ *
+ * Snaplen, the interest set and the sampling ratio are shared by all
+ * devices; when the last device is closed they return to their values
+ * after load (module parameter snaplen, every syscall, no sampling) and
+ * capture is stopped.
  */
 struct pg_sampling {
 	__u32 sampling_ratio;
@@ -144,5 +152,142 @@ struct pg_sampling {
 #define PG_IOCTL_SET_SAMPLING _IOW(PG_IOCTL_MAGIC, 5, struct pg_sampling)
 /* Ring size of this device, in bytes. */
 #define PG_IOCTL_GET_BUFFER_SIZE _IOR(PG_IOCTL_MAGIC, 6, __u64)
+
+/*
+ * Event types this module writes: Falco's PPME_* numbers, each followed by
+ * the number of parameters of the version written (userspace decodes by
+ * type and nparams). Like current Falco drivers, the module writes only
+ * the exit event of a syscall, carrying every parameter, except for the
+ * few syscalls that also get an enter event (paths and addresses read
+ * before the kernel acts on them): open, openat, openat2, creat, connect.
+ * Parameter lengths are u16 for every type listed here.
+ */
+#define PG_EVT_GENERIC_X            1   /* 2: ID (u16 ppm_sc), nativeID (u16) */
+#define PG_EVT_GENERIC_X_NPARAMS    2
+#define PG_EVT_OPEN_E               2
+#define PG_EVT_OPEN_E_NPARAMS       3
+#define PG_EVT_OPEN_X               3
+#define PG_EVT_OPEN_X_NPARAMS       6
+#define PG_EVT_CLOSE_X              5
+#define PG_EVT_CLOSE_X_NPARAMS      2
+#define PG_EVT_READ_X               7
+#define PG_EVT_READ_X_NPARAMS       4
+#define PG_EVT_WRITE_X              9
+#define PG_EVT_WRITE_X_NPARAMS      4
+#define PG_EVT_SOCKET_X             19
+#define PG_EVT_SOCKET_X_NPARAMS     5
+#define PG_EVT_BIND_X               21
+#define PG_EVT_BIND_X_NPARAMS       3
+#define PG_EVT_CONNECT_E            22
+#define PG_EVT_CONNECT_E_NPARAMS    2
+#define PG_EVT_CONNECT_X            23
+#define PG_EVT_CONNECT_X_NPARAMS    4
+#define PG_EVT_LISTEN_X             25
+#define PG_EVT_LISTEN_X_NPARAMS     3
+#define PG_EVT_CREAT_E              58
+#define PG_EVT_CREAT_E_NPARAMS      2
+#define PG_EVT_CREAT_X              59
+#define PG_EVT_CREAT_X_NPARAMS      6
+#define PG_EVT_RENAME_X             175
+#define PG_EVT_RENAME_X_NPARAMS     3
+#define PG_EVT_RENAMEAT_X           177
+#define PG_EVT_RENAMEAT_X_NPARAMS   5
+#define PG_EVT_SYMLINK_X            179
+#define PG_EVT_SYMLINK_X_NPARAMS    3
+#define PG_EVT_SYMLINKAT_X          181
+#define PG_EVT_SYMLINKAT_X_NPARAMS  4
+#define PG_EVT_PROCEXIT_1_E         186
+#define PG_EVT_PROCEXIT_1_E_NPARAMS 5
+#define PG_EVT_CLONE_20_X           223
+#define PG_EVT_CLONE_20_X_NPARAMS   21
+#define PG_EVT_FORK_20_X            225
+#define PG_EVT_FORK_20_X_NPARAMS    21
+#define PG_EVT_VFORK_20_X           227
+#define PG_EVT_VFORK_20_X_NPARAMS   21
+#define PG_EVT_ACCEPT_5_X           247
+#define PG_EVT_ACCEPT_5_X_NPARAMS   5
+#define PG_EVT_MKDIR_2_X            277
+#define PG_EVT_MKDIR_2_X_NPARAMS    3
+#define PG_EVT_RMDIR_2_X            279
+#define PG_EVT_RMDIR_2_X_NPARAMS    2
+#define PG_EVT_EXECVE_19_X          293
+#define PG_EVT_EXECVE_19_X_NPARAMS  31
+#define PG_EVT_UNLINK_2_X           301
+#define PG_EVT_UNLINK_2_X_NPARAMS   2
+#define PG_EVT_UNLINKAT_2_X         303
+#define PG_EVT_UNLINKAT_2_X_NPARAMS 4
+#define PG_EVT_MKDIRAT_X            305
+#define PG_EVT_MKDIRAT_X_NPARAMS    4
+#define PG_EVT_OPENAT_2_E           306
+#define PG_EVT_OPENAT_2_E_NPARAMS   4
+#define PG_EVT_OPENAT_2_X           307
+#define PG_EVT_OPENAT_2_X_NPARAMS   7
+#define PG_EVT_LINK_2_X             309
+#define PG_EVT_LINK_2_X_NPARAMS     3
+#define PG_EVT_LINKAT_2_X           311
+#define PG_EVT_LINKAT_2_X_NPARAMS   6
+#define PG_EVT_FCHMODAT_X           313
+#define PG_EVT_FCHMODAT_X_NPARAMS   4
+#define PG_EVT_CHMOD_X              315
+#define PG_EVT_CHMOD_X_NPARAMS      3
+#define PG_EVT_FCHMOD_X             317
+#define PG_EVT_FCHMOD_X_NPARAMS     3
+#define PG_EVT_RENAMEAT2_X          319
+#define PG_EVT_RENAMEAT2_X_NPARAMS  6
+#define PG_EVT_OPENAT2_E            326
+#define PG_EVT_OPENAT2_E_NPARAMS    5
+#define PG_EVT_OPENAT2_X            327
+#define PG_EVT_OPENAT2_X_NPARAMS    8
+#define PG_EVT_EXECVEAT_X           331
+#define PG_EVT_EXECVEAT_X_NPARAMS   30
+#define PG_EVT_CLONE3_X             335
+#define PG_EVT_CLONE3_X_NPARAMS     21
+#define PG_EVT_DUP2_X               363
+#define PG_EVT_DUP2_X_NPARAMS       3
+#define PG_EVT_DUP3_X               365
+#define PG_EVT_DUP3_X_NPARAMS       4
+#define PG_EVT_DUP_1_X              367
+#define PG_EVT_DUP_1_X_NPARAMS      2
+#define PG_EVT_ACCEPT4_6_X          389
+#define PG_EVT_ACCEPT4_6_X_NPARAMS  6
+
+#define PG_EVT_KILL_X               129
+#define PG_EVT_KILL_X_NPARAMS       3
+#define PG_EVT_TKILL_X              131
+#define PG_EVT_TKILL_X_NPARAMS      3
+#define PG_EVT_TGKILL_X             133
+#define PG_EVT_TGKILL_X_NPARAMS     4
+#define PG_EVT_SETRESUID_X          193
+#define PG_EVT_SETRESUID_X_NPARAMS  4
+#define PG_EVT_SETRESGID_X          195
+#define PG_EVT_SETRESGID_X_NPARAMS  4
+#define PG_EVT_SETUID_X             199
+#define PG_EVT_SETUID_X_NPARAMS     2
+#define PG_EVT_SETGID_X             201
+#define PG_EVT_SETGID_X_NPARAMS     2
+#define PG_EVT_SETNS_X              241
+#define PG_EVT_SETNS_X_NPARAMS      3
+#define PG_EVT_MOUNT_X              257
+#define PG_EVT_MOUNT_X_NPARAMS      5
+#define PG_EVT_UNSHARE_X            285
+#define PG_EVT_UNSHARE_X_NPARAMS    2
+#define PG_EVT_CHOWN_X              379
+#define PG_EVT_CHOWN_X_NPARAMS      4
+#define PG_EVT_LCHOWN_X             381
+#define PG_EVT_LCHOWN_X_NPARAMS     4
+#define PG_EVT_FCHOWN_X             383
+#define PG_EVT_FCHOWN_X_NPARAMS     4
+#define PG_EVT_FCHOWNAT_X           385
+#define PG_EVT_FCHOWNAT_X_NPARAMS   6
+#define PG_EVT_UMOUNT2_X            391
+#define PG_EVT_UMOUNT2_X_NPARAMS    3
+#define PG_EVT_INIT_MODULE_X        411
+#define PG_EVT_INIT_MODULE_X_NPARAMS 4
+#define PG_EVT_FINIT_MODULE_X       413
+#define PG_EVT_FINIT_MODULE_X_NPARAMS 4
+#define PG_EVT_SETREUID_X           427
+#define PG_EVT_SETREUID_X_NPARAMS   3
+#define PG_EVT_SETREGID_X           429
+#define PG_EVT_SETREGID_X_NPARAMS   3
 
 #endif /* PEREGRINE_ABI_H */

@@ -1,0 +1,1257 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * fillers.c - the parameters of each event, in Falco's scap layout.
+ *
+ * Written from the scap schema (event types, parameter order and types)
+ * only. Like current Falco drivers, a syscall produces its exit event with
+ * every parameter; open/openat/openat2/creat/connect also produce an enter
+ * event, because the path or address they were given may change under the
+ * kernel's feet before the exit. Syscalls without a specific filler produce
+ * the generic exit event.
+ *
+ * Everything here runs inside a tracepoint probe with preemption off: no
+ * sleeping, user memory only through the _nofault helpers (ring.c), no
+ * locks that sleep, no references taken that need a sleeping put.
+ */
+#include <linux/audit.h>
+#include <linux/cred.h>
+#include <linux/fdtable.h>
+#include <linux/file.h>
+#include <linux/fs.h>
+#include <linux/fcntl.h>
+#include <linux/in.h>
+#include <linux/in6.h>
+#include <linux/net.h>
+#include <linux/binfmts.h>
+#include <linux/sched/mm.h>
+#include <linux/pid_namespace.h>
+#include <linux/tty.h>
+#include <linux/socket.h>
+#include <linux/un.h>
+#include <linux/uio.h>
+#include <linux/kdev_t.h>
+#include <linux/mount.h>
+#include <linux/cgroup.h>
+#include <uapi/linux/module.h>
+#include <linux/capability.h>
+#include <net/sock.h>
+#include <net/inet_sock.h>
+#include <net/af_unix.h>
+#include <uapi/linux/openat2.h>
+#include <uapi/linux/sched.h>
+#include <asm/syscall.h>
+#include <asm/unistd.h>
+#include "peregrine.h"
+#include "compat.h"
+
+/* scap flag encodings (the values are facts of the scap schema). */
+#define SCAP_O_RDONLY    (1u << 0)
+#define SCAP_O_WRONLY    (1u << 1)
+#define SCAP_O_RDWR      (SCAP_O_RDONLY | SCAP_O_WRONLY)
+#define SCAP_O_CREAT     (1u << 2)
+#define SCAP_O_APPEND    (1u << 3)
+#define SCAP_O_DSYNC     (1u << 4)
+#define SCAP_O_EXCL      (1u << 5)
+#define SCAP_O_NONBLOCK  (1u << 6)
+#define SCAP_O_SYNC      (1u << 7)
+#define SCAP_O_TRUNC     (1u << 8)
+#define SCAP_O_DIRECT    (1u << 9)
+#define SCAP_O_DIRECTORY (1u << 10)
+#define SCAP_O_LARGEFILE (1u << 11)
+#define SCAP_O_CLOEXEC   (1u << 12)
+#define SCAP_O_TMPFILE   (1u << 13)
+#define SCAP_O_F_CREATED (1u << 14)
+
+#define SCAP_AF_UNSPEC 0
+#define SCAP_AF_UNIX   1
+#define SCAP_AF_INET   2
+#define SCAP_AF_INET6  10
+
+/* The largest path or string parameter copied from user memory. */
+#define PG_PATH_MAX PATH_MAX
+/* argv/env areas are cut here (as Falco does with one page). */
+#define PG_ARGS_MAX PAGE_SIZE
+
+static u32 open_flags_to_scap(unsigned long flags)
+{
+	u32 res;
+
+	switch (flags & O_ACCMODE) {
+	case O_WRONLY: res = SCAP_O_WRONLY; break;
+	case O_RDWR:   res = SCAP_O_RDWR; break;
+	default:       res = SCAP_O_RDONLY; break;
+	}
+	if (flags & O_CREAT)
+		res |= SCAP_O_CREAT;
+	if (flags & O_TMPFILE)
+		res |= SCAP_O_TMPFILE;
+	if (flags & O_APPEND)
+		res |= SCAP_O_APPEND;
+	if (flags & O_DSYNC)
+		res |= SCAP_O_DSYNC;
+	if (flags & O_EXCL)
+		res |= SCAP_O_EXCL;
+	if (flags & O_NONBLOCK)
+		res |= SCAP_O_NONBLOCK;
+	if (flags & __O_SYNC)
+		res |= SCAP_O_SYNC;
+	if (flags & O_TRUNC)
+		res |= SCAP_O_TRUNC;
+	if (flags & O_DIRECT)
+		res |= SCAP_O_DIRECT;
+	if (flags & O_DIRECTORY)
+		res |= SCAP_O_DIRECTORY;
+	if (flags & O_LARGEFILE)
+		res |= SCAP_O_LARGEFILE;
+	if (flags & O_CLOEXEC)
+		res |= SCAP_O_CLOEXEC;
+	return res;
+}
+
+/* scap's permission bits are the classic octal ones. */
+static u32 mode_to_scap(unsigned long mode)
+{
+	return mode & 07777;
+}
+
+/* The mode of an open only means something when it may create a file. */
+static u32 open_mode_to_scap(unsigned long flags, unsigned long mode)
+{
+	return (flags & (O_CREAT | O_TMPFILE)) ? mode_to_scap(mode) : 0;
+}
+
+static u32 clone_flags_to_scap(u64 flags)
+{
+	static const struct { u64 linux_flag; u32 scap_flag; } map[] = {
+		{ CLONE_FILES, 1u << 0 },   { CLONE_FS, 1u << 1 },
+		{ CLONE_IO, 1u << 2 },      { CLONE_NEWIPC, 1u << 3 },
+		{ CLONE_NEWNET, 1u << 4 },  { CLONE_NEWNS, 1u << 5 },
+		{ CLONE_NEWPID, 1u << 6 },  { CLONE_NEWUTS, 1u << 7 },
+		{ CLONE_PARENT, 1u << 8 },  { CLONE_PARENT_SETTID, 1u << 9 },
+		{ CLONE_PTRACE, 1u << 10 }, { CLONE_SIGHAND, 1u << 11 },
+		{ CLONE_SYSVSEM, 1u << 12 }, { CLONE_THREAD, 1u << 13 },
+		{ CLONE_UNTRACED, 1u << 14 }, { CLONE_VM, 1u << 15 },
+		{ CLONE_NEWUSER, 1u << 20 }, { CLONE_CHILD_CLEARTID, 1u << 23 },
+		{ CLONE_CHILD_SETTID, 1u << 24 }, { CLONE_SETTLS, 1u << 25 },
+		{ CLONE_VFORK, 1u << 27 },  { CLONE_NEWCGROUP, 1u << 28 },
+	};
+	u32 res = 0;
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(map); i++)
+		if (flags & map[i].linux_flag)
+			res |= map[i].scap_flag;
+	return res;
+}
+#define SCAP_CL_CHILD_IN_PIDNS (1u << 29)
+
+static u32 socket_flags_to_scap(unsigned long type)
+{
+	u32 res = 0;
+
+	if (type & SOCK_NONBLOCK)
+		res |= SCAP_O_NONBLOCK;
+	if (type & SOCK_CLOEXEC)
+		res |= SCAP_O_CLOEXEC;
+	return res;
+}
+
+static u32 resolve_flags_to_scap(u64 resolve)
+{
+	u32 res = 0;
+
+	if (resolve & RESOLVE_BENEATH)
+		res |= 1u << 0;
+	if (resolve & RESOLVE_IN_ROOT)
+		res |= 1u << 1;
+	if (resolve & RESOLVE_NO_MAGICLINKS)
+		res |= 1u << 2;
+	if (resolve & RESOLVE_NO_SYMLINKS)
+		res |= 1u << 3;
+	if (resolve & RESOLVE_NO_XDEV)
+		res |= 1u << 4;
+#ifdef RESOLVE_CACHED
+	if (resolve & RESOLVE_CACHED)
+		res |= 1u << 5;
+#endif
+	return res;
+}
+
+static u32 renameat2_flags_to_scap(unsigned long flags)
+{
+	/* RENAME_NOREPLACE, _EXCHANGE, _WHITEOUT are bits 0..2 in both. */
+	return flags & 7;
+}
+
+static u8 family_to_scap(unsigned int family)
+{
+	switch (family) {
+	case AF_INET:  return SCAP_AF_INET;
+	case AF_INET6: return SCAP_AF_INET6;
+	case AF_UNIX:  return SCAP_AF_UNIX;
+	default:       return family;
+	}
+}
+
+/* An fd argument, as the int the kernel reads, widened to scap's s64. */
+static inline s64 fd_arg(unsigned long v)
+{
+	return (s64)(int)v;
+}
+
+/*
+ * The file behind an fd of the current task, valid only inside the caller's
+ * RCU read section (no reference is taken: we never need to fput).
+ */
+static struct file *fd_file_rcu(long fd)
+{
+	struct files_struct *files = current->files;
+
+	if (fd < 0 || !files)
+		return NULL;
+	return files_lookup_fd_raw(files, fd);
+}
+
+static void fd_dev_ino(long fd, u32 *dev, u64 *ino, bool *created)
+{
+	struct file *file;
+	struct inode *inode;
+
+	*dev = 0;
+	*ino = 0;
+	*created = false;
+	rcu_read_lock();
+	file = fd_file_rcu(fd);
+	if (file) {
+		inode = file_inode(file);
+		if (inode) {
+			*ino = inode->i_ino;
+			if (inode->i_sb)
+				*dev = new_encode_dev(inode->i_sb->s_dev);
+		}
+		*created = !!(file->f_mode & FMODE_CREATED);
+	}
+	rcu_read_unlock();
+}
+
+/*
+ * The socket behind an fd, with a reference on its file so that a close by
+ * another thread cannot free it under us; drop with fput() (which, from a
+ * probe, only queues the final release as task work).
+ */
+static struct sock *fd_sock_get(long fd, struct file **filep)
+{
+	struct file *file;
+	struct socket *sock;
+
+	*filep = NULL;
+	if (fd < 0)
+		return NULL;
+	file = fget(fd);
+	if (!file)
+		return NULL;
+	sock = pg_sock_from_file(file);
+	if (!sock || !sock->sk) {
+		fput(file);
+		return NULL;
+	}
+	*filep = file;
+	return sock->sk;
+}
+
+/*
+ * The path of a unix sockaddr in user memory, without its terminator:
+ * an abstract name (leading NUL) is given without the NUL, as scap does.
+ */
+static u32 unix_path_from_user(struct pg_record *rec, unsigned long uaddr,
+			       unsigned long ulen, char out[UNIX_PATH_MAX + 1])
+{
+	struct sockaddr_un un;
+	size_t plen;
+
+	if (ulen > sizeof(un))
+		ulen = sizeof(un);
+	memset(&un, 0, sizeof(un));
+	if (pg_copy_from_user(&un, (const void __user *)uaddr, ulen)) {
+		rec->fault = true;
+		return 0;
+	}
+	plen = ulen > offsetof(struct sockaddr_un, sun_path) ?
+		ulen - offsetof(struct sockaddr_un, sun_path) : 0;
+	if (plen > 0 && un.sun_path[0] == '\0') {
+		plen = strnlen(un.sun_path + 1, min_t(size_t, plen - 1, UNIX_PATH_MAX - 1));
+		memcpy(out, un.sun_path + 1, plen);
+	} else {
+		plen = strnlen(un.sun_path, min_t(size_t, plen, UNIX_PATH_MAX));
+		memcpy(out, un.sun_path, plen);
+	}
+	out[plen] = '\0';
+	return plen;
+}
+
+/*
+ * A sockaddr from user memory in scap's packed form: family, then
+ * address and port (host order) for IP, or the path for unix sockets.
+ */
+static void put_user_sockaddr(struct pg_record *rec, unsigned long uaddr, unsigned long ulen)
+{
+	struct sockaddr_storage ss;
+	u8 buf[1 + UNIX_PATH_MAX + 1];
+	u32 len = 0;
+
+	if (!uaddr || ulen < sizeof(sa_family_t)) {
+		pg_put_empty(rec);
+		return;
+	}
+	if (ulen > sizeof(ss))
+		ulen = sizeof(ss);
+	memset(&ss, 0, sizeof(ss));
+	if (pg_copy_from_user(&ss, (const void __user *)uaddr, ulen)) {
+		rec->fault = true;
+		pg_put_empty(rec);
+		return;
+	}
+	buf[0] = family_to_scap(ss.ss_family);
+	switch (ss.ss_family) {
+	case AF_INET: {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		u16 port = ntohs(in->sin_port);
+
+		memcpy(buf + 1, &in->sin_addr.s_addr, 4);
+		memcpy(buf + 5, &port, 2);
+		len = 7;
+		break;
+	}
+	case AF_INET6: {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		u16 port = ntohs(in6->sin6_port);
+
+		memcpy(buf + 1, &in6->sin6_addr, 16);
+		memcpy(buf + 17, &port, 2);
+		len = 19;
+		break;
+	}
+	case AF_UNIX:
+		len = 1 + unix_path_from_user(rec, uaddr, ulen, (char *)buf + 1) + 1;
+		break;
+	default:
+		len = 1;
+		break;
+	}
+	pg_put_bytes(rec, buf, len);
+}
+
+/*
+ * The connection 4-tuple of a socket fd in scap's packed form, read from
+ * the socket's own fields (no socket lock, which would sleep: a torn read
+ * only gives a wrong tuple).
+ * inbound: source is the peer (accept); otherwise source is local.
+ */
+static void put_fd_socktuple(struct pg_record *rec, long fd, bool inbound,
+			     unsigned long uaddr, unsigned long ulen)
+{
+	u8 buf[1 + 16 + 2 + 16 + 2];
+	struct file *file;
+	struct sock *sk;
+	u32 len = 0;
+
+	sk = fd_sock_get(fd, &file);
+	if (!sk)
+		goto out;
+	buf[0] = family_to_scap(sk->sk_family);
+	if (sk->sk_family == AF_INET) {
+		__be32 laddr = sk->sk_rcv_saddr, raddr = sk->sk_daddr;
+		u16 lport = sk->sk_num, rport = ntohs(sk->sk_dport);
+
+		memcpy(buf + 1, inbound ? &raddr : &laddr, 4);
+		memcpy(buf + 5, inbound ? &rport : &lport, 2);
+		memcpy(buf + 7, inbound ? &laddr : &raddr, 4);
+		memcpy(buf + 11, inbound ? &lport : &rport, 2);
+		len = 13;
+#if IS_ENABLED(CONFIG_IPV6)
+	} else if (sk->sk_family == AF_INET6) {
+		struct in6_addr laddr = sk->sk_v6_rcv_saddr, raddr = sk->sk_v6_daddr;
+		u16 lport = sk->sk_num, rport = ntohs(sk->sk_dport);
+
+		memcpy(buf + 1, inbound ? &raddr : &laddr, 16);
+		memcpy(buf + 17, inbound ? &rport : &lport, 2);
+		memcpy(buf + 19, inbound ? &laddr : &raddr, 16);
+		memcpy(buf + 35, inbound ? &lport : &rport, 2);
+		len = 37;
+#endif
+	} else if (sk->sk_family == AF_UNIX) {
+		/* Unix tuples name the two socket objects, then the path (from the caller). */
+		u64 src = (u64)(unsigned long)sk;
+		u64 dst = (u64)(unsigned long)unix_sk(sk)->peer;
+		char path[UNIX_PATH_MAX + 1];
+		u32 plen = 0;
+		u8 *p;
+
+		fput(file);
+		memcpy(buf + 1, &src, 8);
+		memcpy(buf + 9, &dst, 8);
+		if (uaddr && ulen > sizeof(sa_family_t))
+			plen = unix_path_from_user(rec, uaddr, ulen, path);
+		/* One parameter made of the 17 bytes above and the path. */
+		p = pg_put_reserve(rec, 17 + plen + 1);
+		if (p) {
+			memcpy(p, buf, 17);
+			memcpy(p + 17, path, plen);
+			p[17 + plen] = '\0';
+		}
+		return;
+	} else {
+		len = 1;
+	}
+	fput(file);
+out:
+	if (len)
+		pg_put_bytes(rec, buf, len);
+	else
+		pg_put_empty(rec);
+}
+
+/*
+ * argv (or environ) of the current process, from its own memory, as two
+ * parameters when split: the first string, then the rest. The area is
+ * copied once into the ring; the split is only two lengths.
+ */
+static void put_mm_strings(struct pg_record *rec, unsigned long start, unsigned long end,
+			   bool split_first)
+{
+	u32 len = end > start ? min_t(unsigned long, end - start, PG_ARGS_MAX) : 0;
+	u32 first;
+	u8 *p;
+
+	if (!len) {
+		pg_put_empty(rec);
+		if (split_first)
+			pg_put_empty(rec);
+		return;
+	}
+	/* Reserve as one parameter, then fix the lengths up when splitting. */
+	p = pg_put_reserve(rec, len);
+	if (!p) {
+		if (split_first)
+			pg_put_empty(rec);
+		return;
+	}
+	if (pg_copy_from_user(p, (const void __user *)start, len)) {
+		rec->fault = true;
+		if (split_first)
+			pg_put_empty(rec);
+		return;
+	}
+	p[len - 1] = '\0';
+	if (!split_first)
+		return;
+	first = strnlen(p, len) + 1;
+	if (first > len)
+		first = len;
+	/* Rewrite: parameter cur-1 is the first string, the next one the rest. */
+	rec->cur--;
+	rec->off -= len;
+	pg_put_reserve(rec, first);
+	pg_put_reserve(rec, len - first);
+}
+
+/*
+ * The argv a failing execve was given (the process keeps its old memory
+ * map, so its own argv would be the caller's): exe then the other
+ * arguments, the same two parameters as put_mm_strings.
+ */
+static void put_user_argv(struct pg_record *rec, unsigned long uargv)
+{
+	long room = rec->overflow ? 0 : min_t(long, (long)rec->limit - rec->off, PG_ARGS_MAX);
+	u8 *p = rec->base + rec->off;
+	long total = 0, n;
+	unsigned int i;
+	u32 first;
+
+	if (room <= 0 || !uargv) {
+		if (room <= 0 && uargv)
+			rec->overflow = true;
+		pg_put_empty(rec);
+		pg_put_empty(rec);
+		return;
+	}
+	for (i = 0; i < 1024 && total < room; i++) {
+		unsigned long uptr;
+
+		if (pg_copy_from_user(&uptr, (const void __user *)(uargv + i * sizeof(uptr)),
+				      sizeof(uptr))) {
+			rec->fault = true;
+			break;
+		}
+		if (!uptr)
+			break;
+		n = pg_strncpy_from_user(p + total, (const void __user *)uptr, room - total);
+		if (n < 0) {
+			rec->fault = true;
+			break;
+		}
+		if (n >= room - total) {
+			/* Cut at the parameter limit, still terminated. */
+			total = room;
+			p[total - 1] = '\0';
+			break;
+		}
+		total += n + 1;
+	}
+	first = total ? strnlen(p, total) + 1 : 0;
+	if (first > total)
+		first = total;
+	pg_put_reserve(rec, first);
+	pg_put_reserve(rec, total - first);
+}
+
+#ifdef CONFIG_CGROUPS
+/*
+ * "subsys=/path" for every cgroup controller built into the kernel, each
+ * NUL-terminated, paths from the root of the cgroup hierarchy: what
+ * userspace derives container ids from. Built in place in the ring.
+ */
+static void put_cgroups(struct pg_record *rec)
+{
+	long room = rec->overflow ? 0 : min_t(long, (long)rec->limit - rec->off, PG_ARGS_MAX);
+	u8 *p = rec->base + rec->off;
+	long used = 0;
+
+	if (room <= 0) {
+		rec->overflow = true;
+		pg_put_empty(rec);
+		return;
+	}
+	rcu_read_lock();
+#define SUBSYS(_x)								\
+	do {									\
+		static const char name[] = #_x "=";				\
+		struct cgroup_subsys_state *css = task_css(current, _x ## _cgrp_id); \
+		int n;								\
+									\
+		if (!css || !css->cgroup || used + sizeof(name) >= room)	\
+			break;							\
+		memcpy(p + used, name, sizeof(name) - 1);			\
+		n = cgroup_path(css->cgroup, p + used + sizeof(name) - 1,	\
+				room - used - (sizeof(name) - 1));		\
+		/* Too long for what is left: leave this controller out. */	\
+		if (n < 0 || used + sizeof(name) - 1 + n + 1 > room)		\
+			break;							\
+		used += sizeof(name) - 1 + n + 1;				\
+	} while (0);
+#include <linux/cgroup_subsys.h>
+#undef SUBSYS
+	rcu_read_unlock();
+	pg_put_reserve(rec, used);
+}
+#else
+static void put_cgroups(struct pg_record *rec)
+{
+	pg_put_empty(rec);
+}
+#endif
+
+static u32 tty_of_current(void)
+{
+	struct signal_struct *sig = current->signal;
+	struct tty_struct *tty = NULL;
+	struct tty_driver *driver = NULL;
+	int major = 0, minor_start = 0, index = 0;
+
+	/* The tty can go away under us; read it like Falco does, faults allowed. */
+	if (!sig || copy_from_kernel_nofault(&tty, &sig->tty, sizeof(tty)) || !tty)
+		return 0;
+	if (copy_from_kernel_nofault(&index, &tty->index, sizeof(index)) ||
+	    copy_from_kernel_nofault(&driver, &tty->driver, sizeof(driver)) || !driver ||
+	    copy_from_kernel_nofault(&major, &driver->major, sizeof(major)) ||
+	    copy_from_kernel_nofault(&minor_start, &driver->minor_start, sizeof(minor_start)))
+		return 0;
+	return new_encode_dev(MKDEV(major, minor_start) + index);
+}
+
+static s64 real_parent_pid(void)
+{
+	struct task_struct *parent;
+	s64 ppid = 0;
+
+	rcu_read_lock();
+	parent = rcu_dereference(current->real_parent);
+	if (parent)
+		ppid = parent->pid;
+	rcu_read_unlock();
+	return ppid;
+}
+
+/* Parameters 2..15 shared by clone and execve exits. */
+static void put_process_common(struct pg_record *rec, unsigned long uargv)
+{
+	struct mm_struct *mm = current->mm;
+	u32 vm_size = 0, vm_rss = 0, vm_swap = 0;
+
+	if (uargv)
+		put_user_argv(rec, uargv);                       /* 2 exe, 3 args */
+	else if (mm)
+		put_mm_strings(rec, mm->arg_start, mm->arg_end, true);   /* 2 exe, 3 args */
+	else {
+		pg_put_empty(rec);
+		pg_put_empty(rec);
+	}
+	pg_put_s64(rec, current->pid);                                  /* 4 tid */
+	pg_put_s64(rec, current->tgid);                                 /* 5 pid */
+	pg_put_s64(rec, real_parent_pid());                             /* 6 ptid */
+	pg_put_empty(rec);                        /* 7 cwd: left empty, as current drivers do */
+	pg_put_s64(rec, rlimit(RLIMIT_NOFILE));                         /* 8 fdlimit */
+	pg_put_u64(rec, current->maj_flt);                              /* 9 pgft_maj */
+	pg_put_u64(rec, current->min_flt);                              /* 10 pgft_min */
+	if (mm) {
+		vm_size = mm->total_vm << (PAGE_SHIFT - 10);
+		vm_rss = get_mm_rss(mm) << (PAGE_SHIFT - 10);
+		vm_swap = get_mm_counter(mm, MM_SWAPENTS) << (PAGE_SHIFT - 10);
+	}
+	pg_put_u32(rec, vm_size);                                       /* 11 vm_size KiB */
+	pg_put_u32(rec, vm_rss);                                        /* 12 vm_rss KiB */
+	pg_put_u32(rec, vm_swap);                                       /* 13 vm_swap KiB */
+	pg_put_kstr(rec, current->comm);                                /* 14 comm */
+	put_cgroups(rec);                                               /* 15 cgroups */
+}
+
+static void fill_clone_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx, u16 type)
+{
+	struct pg_record rec;
+	struct pid_namespace *pidns = task_active_pid_ns(current);
+	u64 flags = 0, pidns_start = 0;
+	u32 scap_flags;
+
+	if (ctx->nr == __NR_clone) {
+		flags = ctx->args[0];
+	} else if (ctx->nr == __NR_clone3) {
+		struct clone_args cl;
+
+		if (ctx->args[1] >= sizeof(u64) &&
+		    !pg_copy_from_user(&cl, (const void __user *)ctx->args[0], sizeof(u64)))
+			flags = cl.flags;
+	}
+	scap_flags = clone_flags_to_scap(flags);
+	if (pidns != &init_pid_ns ||
+	    (current->nsproxy && current->nsproxy->pid_ns_for_children != pidns))
+		scap_flags |= SCAP_CL_CHILD_IN_PIDNS;
+	if (ctx->ret == 0 && pidns && pidns->child_reaper)
+		pidns_start = pidns->child_reaper->start_time;
+
+	pg_record_begin(&rec, ring, type, PG_EVT_CLONE_20_X_NPARAMS);
+	pg_put_s64(&rec, ctx->ret);                                      /* 1 res */
+	put_process_common(&rec, 0);                                     /* 2..15 */
+	pg_put_u32(&rec, scap_flags);                                    /* 16 flags */
+	pg_put_u32(&rec, from_kuid_munged(&init_user_ns, current_euid())); /* 17 uid */
+	pg_put_u32(&rec, from_kgid_munged(&init_user_ns, current_egid())); /* 18 gid */
+	pg_put_s64(&rec, task_pid_vnr(current));                         /* 19 vtid */
+	pg_put_s64(&rec, task_tgid_vnr(current));                        /* 20 vpid */
+	pg_put_u64(&rec, pidns_start);                                   /* 21 pidns_init_start_ts */
+	pg_record_commit(&rec, current->pid);
+}
+
+/*
+ * execve/execveat exit. On success it is written from sched_process_exec
+ * (bprm gives the file name; the old user pointers are gone with the old
+ * mm); on failure from sys_exit with the caller's arguments.
+ */
+static void fill_execve_x(struct pg_ring *ring, s64 res, bool is_execveat,
+			  const char *kfilename, unsigned long ufilename, unsigned long uargv)
+{
+	struct pg_record rec;
+	struct mm_struct *mm = current->mm;
+	const struct cred *cred = current_cred();
+	struct file *exe = NULL;
+	u64 ino = 0, ctime = 0, mtime = 0;
+	char *exepath = NULL;
+	u16 type = is_execveat ? PG_EVT_EXECVEAT_X : PG_EVT_EXECVE_19_X;
+	u16 nparams = is_execveat ? PG_EVT_EXECVEAT_X_NPARAMS : PG_EVT_EXECVE_19_X_NPARAMS;
+	u8 *p;
+
+	pg_record_begin(&rec, ring, type, nparams);
+	pg_put_s64(&rec, res);                                           /* 1 res */
+	put_process_common(&rec, uargv);                                 /* 2..15 */
+	if (res == 0 && mm)
+		put_mm_strings(&rec, mm->env_start, mm->env_end, false); /* 16 env */
+	else
+		pg_put_empty(&rec);
+	pg_put_u32(&rec, tty_of_current());                              /* 17 tty */
+	pg_put_s64(&rec, task_pgrp_nr_ns(current, task_active_pid_ns(current))); /* 18 vpgid */
+	pg_put_u32(&rec, from_kuid(&init_user_ns, audit_get_loginuid(current))); /* 19 loginuid */
+	pg_put_u32(&rec, 0);                     /* 20 flags: writable/overlay not computed */
+	pg_put_u64(&rec, pg_cap_u64(cred->cap_inheritable));           /* 21 */
+	pg_put_u64(&rec, pg_cap_u64(cred->cap_permitted));             /* 22 */
+	pg_put_u64(&rec, pg_cap_u64(cred->cap_effective));             /* 23 */
+	if (mm) {
+		rcu_read_lock();
+		exe = rcu_dereference(mm->exe_file);
+		if (exe && file_inode(exe)) {
+			struct inode *inode = file_inode(exe);
+
+			ino = inode->i_ino;
+			ctime = pg_inode_ctime_ns(inode);
+			mtime = pg_inode_mtime_ns(inode);
+		}
+		rcu_read_unlock();
+	}
+	pg_put_u64(&rec, ino);                                           /* 24 exe_ino */
+	pg_put_u64(&rec, ctime);                                         /* 25 exe_ino_ctime */
+	pg_put_u64(&rec, mtime);                                         /* 26 exe_ino_mtime */
+	pg_put_u32(&rec, from_kuid_munged(&init_user_ns, current_euid())); /* 27 uid */
+	/* 28 trusted_exepath: d_path of the exe file, built in place. */
+	p = NULL;
+	if (mm && !rec.overflow && rec.limit - rec.off > PG_PATH_MAX) {
+		rcu_read_lock();
+		exe = rcu_dereference(mm->exe_file);
+		if (exe) {
+			exepath = d_path(&exe->f_path, (char *)rec.base + rec.off, PG_PATH_MAX);
+			if (IS_ERR(exepath))
+				exepath = NULL;
+		}
+		rcu_read_unlock();
+	}
+	if (exepath) {
+		/* d_path builds at the end of the buffer: move it to the front. */
+		size_t n = strlen(exepath) + 1;
+
+		memmove(rec.base + rec.off, exepath, n);
+		p = pg_put_reserve(&rec, n);
+	}
+	if (!p && !exepath)
+		pg_put_empty(&rec);
+	pg_put_s64(&rec, task_pgrp_nr_ns(current, &init_pid_ns));      /* 29 pgid */
+	pg_put_u32(&rec, from_kgid_munged(&init_user_ns, current_egid())); /* 30 gid */
+	if (!is_execveat) {                                              /* 31 filename */
+		if (kfilename)
+			pg_put_kstr(&rec, kfilename);
+		else
+			pg_put_ustr(&rec, ufilename, PG_PATH_MAX);
+	}
+	pg_record_commit(&rec, current->pid);
+}
+
+void pg_fill_sched_exec(struct pg_ring *ring, struct linux_binprm *bprm)
+{
+	/* execveat with an fd only gives "/dev/fd/N" style names; both report it. */
+	fill_execve_x(ring, 0, pg_current_syscall_is_execveat(), bprm ? bprm->filename : NULL, 0, 0);
+}
+
+void pg_fill_procexit(struct pg_ring *ring, struct task_struct *task)
+{
+	struct pg_record rec;
+	int code = task->exit_code;
+
+	pg_record_begin(&rec, ring, PG_EVT_PROCEXIT_1_E, PG_EVT_PROCEXIT_1_E_NPARAMS);
+	pg_put_s64(&rec, code);                                          /* 1 status */
+	pg_put_s64(&rec, (code >> 8) & 0xff);                            /* 2 ret */
+	pg_put_u8(&rec, ((code & 0x7f) != 0 && (code & 0x7f) != 0x7f) ? (code & 0x7f) : 0); /* 3 sig */
+	pg_put_u8(&rec, (code & 0x80) != 0);                             /* 4 core */
+	pg_put_s64(&rec, 0);           /* 5 reaper_tid: 0 lets userspace pick the reaper */
+	pg_record_commit(&rec, task->pid);
+}
+
+/* open-family exits share: fd, [dirfd], name, flags, mode, [resolve], dev, ino. */
+static void fill_open_family(struct pg_ring *ring, struct pg_syscall_ctx *ctx, bool enter)
+{
+	struct pg_record rec;
+	unsigned long path, flags, mode;
+	u64 resolve = 0;
+	long dirfd = AT_FDCWD;
+	u32 dev = 0;
+	u64 ino = 0;
+	bool created = false;
+	u16 type, nparams;
+
+	switch (ctx->nr) {
+	case __NR_open:
+		path = ctx->args[0]; flags = ctx->args[1]; mode = ctx->args[2];
+		type = enter ? PG_EVT_OPEN_E : PG_EVT_OPEN_X;
+		nparams = enter ? PG_EVT_OPEN_E_NPARAMS : PG_EVT_OPEN_X_NPARAMS;
+		break;
+	case __NR_creat:
+		path = ctx->args[0]; mode = ctx->args[1];
+		flags = O_CREAT | O_WRONLY | O_TRUNC;
+		type = enter ? PG_EVT_CREAT_E : PG_EVT_CREAT_X;
+		nparams = enter ? PG_EVT_CREAT_E_NPARAMS : PG_EVT_CREAT_X_NPARAMS;
+		break;
+	case __NR_openat:
+		dirfd = fd_arg(ctx->args[0]);
+		path = ctx->args[1]; flags = ctx->args[2]; mode = ctx->args[3];
+		type = enter ? PG_EVT_OPENAT_2_E : PG_EVT_OPENAT_2_X;
+		nparams = enter ? PG_EVT_OPENAT_2_E_NPARAMS : PG_EVT_OPENAT_2_X_NPARAMS;
+		break;
+	case __NR_openat2: {
+		struct open_how how = {};
+
+		dirfd = fd_arg(ctx->args[0]);
+		path = ctx->args[1];
+		if (ctx->args[3] >= sizeof(how) &&
+		    pg_copy_from_user(&how, (const void __user *)ctx->args[2], sizeof(how)))
+			memset(&how, 0, sizeof(how));
+		flags = how.flags; mode = how.mode; resolve = how.resolve;
+		type = enter ? PG_EVT_OPENAT2_E : PG_EVT_OPENAT2_X;
+		nparams = enter ? PG_EVT_OPENAT2_E_NPARAMS : PG_EVT_OPENAT2_X_NPARAMS;
+		break;
+	}
+	default:
+		return;
+	}
+	if (!enter && ctx->ret >= 0)
+		fd_dev_ino(ctx->ret, &dev, &ino, &created);
+
+	pg_record_begin(&rec, ring, type, nparams);
+	if (!enter)
+		pg_put_s64(&rec, ctx->ret);                              /* fd */
+	if (ctx->nr == __NR_openat || ctx->nr == __NR_openat2)
+		pg_put_s64(&rec, dirfd);                                 /* dirfd */
+	pg_put_ustr(&rec, path, PG_PATH_MAX);                            /* name */
+	if (ctx->nr != __NR_creat)
+		pg_put_u32(&rec, open_flags_to_scap(flags) |
+			   (created ? SCAP_O_F_CREATED : 0));             /* flags */
+	pg_put_u32(&rec, open_mode_to_scap(flags, mode));                /* mode */
+	if (ctx->nr == __NR_openat2)
+		pg_put_u32(&rec, resolve_flags_to_scap(resolve));        /* resolve */
+	if (!enter) {
+		pg_put_u32(&rec, dev);                                   /* dev */
+		pg_put_u64(&rec, ino);                                   /* ino */
+		if (ctx->nr == __NR_creat)
+			pg_put_u16(&rec, 0);     /* creat_flags: overlay layers not computed */
+	}
+	pg_record_commit(&rec, current->pid);
+}
+
+static void fill_connect(struct pg_ring *ring, struct pg_syscall_ctx *ctx, bool enter)
+{
+	struct pg_record rec;
+	s64 fd = fd_arg(ctx->args[0]);
+
+	if (enter) {
+		pg_record_begin(&rec, ring, PG_EVT_CONNECT_E, PG_EVT_CONNECT_E_NPARAMS);
+		pg_put_s64(&rec, fd);
+		put_user_sockaddr(&rec, ctx->args[1], ctx->args[2]);
+	} else {
+		pg_record_begin(&rec, ring, PG_EVT_CONNECT_X, PG_EVT_CONNECT_X_NPARAMS);
+		pg_put_s64(&rec, ctx->ret);
+		/* In progress (EINPROGRESS) still has a meaningful tuple. */
+		if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
+			put_fd_socktuple(&rec, fd, false, ctx->args[1], ctx->args[2]);
+		else
+			pg_put_empty(&rec);
+		pg_put_s64(&rec, fd);
+		put_user_sockaddr(&rec, ctx->args[1], ctx->args[2]);
+	}
+	pg_record_commit(&rec, current->pid);
+}
+
+static void fill_accept_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
+{
+	struct pg_record rec;
+	bool is4 = ctx->nr == __NR_accept4;
+	u32 qlen = 0, qmax = 0;
+	u8 qpct = 0;
+	struct file *lfile;
+	struct sock *lsk;
+
+	lsk = fd_sock_get(fd_arg(ctx->args[0]), &lfile);
+	if (lsk) {
+		qlen = READ_ONCE(lsk->sk_ack_backlog);
+		qmax = READ_ONCE(lsk->sk_max_ack_backlog);
+		if (qmax)
+			qpct = (u8)(qlen * 100 / qmax);
+		fput(lfile);
+	}
+
+	pg_record_begin(&rec, ring, is4 ? PG_EVT_ACCEPT4_6_X : PG_EVT_ACCEPT_5_X,
+			is4 ? PG_EVT_ACCEPT4_6_X_NPARAMS : PG_EVT_ACCEPT_5_X_NPARAMS);
+	pg_put_s64(&rec, ctx->ret);                                      /* fd */
+	if (ctx->ret >= 0)
+		put_fd_socktuple(&rec, ctx->ret, true, 0, 0);            /* tuple */
+	else
+		pg_put_empty(&rec);
+	pg_put_u8(&rec, qpct);
+	pg_put_u32(&rec, qlen);
+	pg_put_u32(&rec, qmax);
+	if (is4)
+		pg_put_u32(&rec, (u32)ctx->args[3]);                     /* flags (raw, as Falco) */
+	pg_record_commit(&rec, current->pid);
+}
+
+static void fill_rw_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx, bool is_read)
+{
+	struct pg_record rec;
+	u32 snaplen = READ_ONCE(pg_settings.snaplen);
+	u32 n = 0;
+
+	if (ctx->ret > 0)
+		n = min_t(u64, ctx->ret, snaplen);
+	pg_record_begin(&rec, ring, is_read ? PG_EVT_READ_X : PG_EVT_WRITE_X,
+			PG_EVT_READ_X_NPARAMS);
+	pg_put_s64(&rec, ctx->ret);                                      /* res */
+	pg_put_ubytes(&rec, ctx->args[1], n);                            /* data */
+	pg_put_s64(&rec, fd_arg(ctx->args[0]));                          /* fd */
+	pg_put_u32(&rec, (u32)ctx->args[2]);                             /* size */
+	pg_record_commit(&rec, current->pid);
+}
+
+static void fill_generic_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
+{
+	struct pg_record rec;
+
+	pg_record_begin(&rec, ring, PG_EVT_GENERIC_X, PG_EVT_GENERIC_X_NPARAMS);
+	pg_put_u16(&rec, pg_ppm_sc_of(ctx->nr));                          /* ID */
+	pg_put_u16(&rec, ctx->nr);                                       /* nativeID */
+	pg_record_commit(&rec, current->pid);
+}
+
+bool pg_syscall_has_enter_event(long nr)
+{
+	switch (nr) {
+	case __NR_open: case __NR_openat: case __NR_openat2: case __NR_creat: case __NR_connect:
+		return true;
+	default:
+		return false;
+	}
+}
+
+bool pg_syscall_never_drop(long nr)
+{
+	switch (nr) {
+	case __NR_clone: case __NR_clone3: case __NR_fork: case __NR_vfork:
+	case __NR_execve: case __NR_execveat:
+		return true;
+	default:
+		/* Pairs with an enter event are kept whole by never sampling them. */
+		return pg_syscall_has_enter_event(nr);
+	}
+}
+
+void pg_fill_sys_enter(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
+{
+	if (ctx->nr == __NR_connect)
+		fill_connect(ring, ctx, true);
+	else
+		fill_open_family(ring, ctx, true);
+}
+
+#define A(i) (ctx->args[i])
+#define BEGIN(t) pg_record_begin(&rec, ring, PG_EVT_##t, PG_EVT_##t##_NPARAMS)
+
+void pg_fill_sys_exit(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
+{
+	struct pg_record rec;
+	s64 res = ctx->ret;
+
+	switch (ctx->nr) {
+	case __NR_open: case __NR_openat: case __NR_openat2: case __NR_creat:
+		fill_open_family(ring, ctx, false);
+		return;
+	case __NR_connect:
+		fill_connect(ring, ctx, false);
+		return;
+	case __NR_accept: case __NR_accept4:
+		fill_accept_x(ring, ctx);
+		return;
+	case __NR_read:
+		fill_rw_x(ring, ctx, true);
+		return;
+	case __NR_write:
+		fill_rw_x(ring, ctx, false);
+		return;
+	case __NR_execve: case __NR_execveat:
+		/* Success is reported from sched_process_exec. */
+		if (res != 0)
+			fill_execve_x(ring, res, ctx->nr == __NR_execveat, NULL,
+				      ctx->nr == __NR_execve ? A(0) : 0,
+				      ctx->nr == __NR_execve ? A(1) : A(2));
+		return;
+	case __NR_clone:
+		fill_clone_x(ring, ctx, PG_EVT_CLONE_20_X);
+		return;
+	case __NR_clone3:
+		fill_clone_x(ring, ctx, PG_EVT_CLONE3_X);
+		return;
+	case __NR_fork:
+		fill_clone_x(ring, ctx, PG_EVT_FORK_20_X);
+		return;
+	case __NR_vfork:
+		fill_clone_x(ring, ctx, PG_EVT_VFORK_20_X);
+		return;
+	case __NR_close:
+		BEGIN(CLOSE_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		break;
+	case __NR_socket:
+		BEGIN(SOCKET_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, family_to_scap(A(0)));
+		pg_put_u32(&rec, (u32)A(1));
+		pg_put_u32(&rec, (u32)A(2));
+		pg_put_u32(&rec, socket_flags_to_scap(A(1)));
+		break;
+	case __NR_bind:
+		BEGIN(BIND_X);
+		pg_put_s64(&rec, res);
+		put_user_sockaddr(&rec, A(1), A(2));
+		pg_put_s64(&rec, fd_arg(A(0)));
+		break;
+	case __NR_listen:
+		BEGIN(LISTEN_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_u32(&rec, (u32)A(1));
+		break;
+	case __NR_chmod:
+		BEGIN(CHMOD_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		pg_put_u32(&rec, mode_to_scap(A(1)));
+		break;
+	case __NR_fchmod:
+		BEGIN(FCHMOD_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_u32(&rec, mode_to_scap(A(1)));
+		break;
+	case __NR_fchmodat:
+		BEGIN(FCHMODAT_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		pg_put_u32(&rec, mode_to_scap(A(2)));
+		break;
+	case __NR_symlink:
+		BEGIN(SYMLINK_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		break;
+	case __NR_symlinkat:
+		BEGIN(SYMLINKAT_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		pg_put_s64(&rec, fd_arg(A(1)));
+		pg_put_ustr(&rec, A(2), PG_PATH_MAX);
+		break;
+	case __NR_link:
+		BEGIN(LINK_2_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		break;
+	case __NR_linkat:
+		BEGIN(LINKAT_2_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		pg_put_s64(&rec, fd_arg(A(2)));
+		pg_put_ustr(&rec, A(3), PG_PATH_MAX);
+		pg_put_u32(&rec, (u32)A(4));    /* AT_* values are scap's */
+		break;
+	case __NR_unlink:
+		BEGIN(UNLINK_2_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		break;
+	case __NR_unlinkat:
+		BEGIN(UNLINKAT_2_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		pg_put_u32(&rec, (u32)A(2) & AT_REMOVEDIR);
+		break;
+	case __NR_rename:
+		BEGIN(RENAME_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		break;
+	case __NR_renameat:
+	case __NR_renameat2:
+		if (ctx->nr == __NR_renameat)
+			BEGIN(RENAMEAT_X);
+		else
+			BEGIN(RENAMEAT2_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		pg_put_s64(&rec, fd_arg(A(2)));
+		pg_put_ustr(&rec, A(3), PG_PATH_MAX);
+		if (ctx->nr == __NR_renameat2)
+			pg_put_u32(&rec, renameat2_flags_to_scap(A(4)));
+		break;
+	case __NR_mkdir:
+		BEGIN(MKDIR_2_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		pg_put_u32(&rec, (u32)A(1));
+		break;
+	case __NR_mkdirat:
+		BEGIN(MKDIRAT_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		pg_put_u32(&rec, (u32)A(2));
+		break;
+	case __NR_rmdir:
+		BEGIN(RMDIR_2_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		break;
+	case __NR_dup:
+		BEGIN(DUP_1_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		break;
+	case __NR_dup2:
+		BEGIN(DUP2_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_s64(&rec, fd_arg(A(1)));
+		break;
+	case __NR_dup3:
+		BEGIN(DUP3_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_s64(&rec, fd_arg(A(1)));
+		pg_put_u32(&rec, open_flags_to_scap(A(2)) & SCAP_O_CLOEXEC);
+		break;
+	case __NR_chown:
+	case __NR_lchown:
+		if (ctx->nr == __NR_chown)
+			BEGIN(CHOWN_X);
+		else
+			BEGIN(LCHOWN_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		pg_put_u32(&rec, (u32)A(1));
+		pg_put_u32(&rec, (u32)A(2));
+		break;
+	case __NR_fchown:
+		BEGIN(FCHOWN_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_u32(&rec, (u32)A(1));
+		pg_put_u32(&rec, (u32)A(2));
+		break;
+	case __NR_fchownat:
+		BEGIN(FCHOWNAT_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		pg_put_u32(&rec, (u32)A(2));
+		pg_put_u32(&rec, (u32)A(3));
+		/* AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH have scap's values. */
+		pg_put_u32(&rec, (u32)A(4) & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH));
+		break;
+	case __NR_setuid:
+		BEGIN(SETUID_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, (u32)A(0));
+		break;
+	case __NR_setgid:
+		BEGIN(SETGID_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, (u32)A(0));
+		break;
+	case __NR_setreuid:
+		BEGIN(SETREUID_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, (u32)A(0));
+		pg_put_u32(&rec, (u32)A(1));
+		break;
+	case __NR_setregid:
+		BEGIN(SETREGID_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, (u32)A(0));
+		pg_put_u32(&rec, (u32)A(1));
+		break;
+	case __NR_setresuid:
+		BEGIN(SETRESUID_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, (u32)A(0));
+		pg_put_u32(&rec, (u32)A(1));
+		pg_put_u32(&rec, (u32)A(2));
+		break;
+	case __NR_setresgid:
+		BEGIN(SETRESGID_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, (u32)A(0));
+		pg_put_u32(&rec, (u32)A(1));
+		pg_put_u32(&rec, (u32)A(2));
+		break;
+	case __NR_setns:
+		BEGIN(SETNS_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_u32(&rec, clone_flags_to_scap(A(1)));
+		break;
+	case __NR_unshare:
+		BEGIN(UNSHARE_X);
+		pg_put_s64(&rec, res);
+		pg_put_u32(&rec, clone_flags_to_scap(A(0)));
+		break;
+	case __NR_mount: {
+		unsigned long flags = A(3);
+
+		/* The historical magic in the top half is not a flag. */
+		if ((flags & 0xffff0000UL) == 0xC0ED0000UL)
+			flags &= 0xffff;
+		BEGIN(MOUNT_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		pg_put_ustr(&rec, A(2), PG_PATH_MAX);
+		pg_put_u32(&rec, (u32)flags);         /* MS_* bits are scap's */
+		break;
+	}
+	case __NR_umount2:
+		BEGIN(UMOUNT2_X);
+		pg_put_s64(&rec, res);
+		pg_put_ustr(&rec, A(0), PG_PATH_MAX);
+		/* MNT_FORCE, MNT_DETACH, MNT_EXPIRE, UMOUNT_NOFOLLOW: bits 0..3 in both. */
+		pg_put_u32(&rec, (u32)A(1) & 0xf);
+		break;
+	case __NR_init_module: {
+		u32 n = min_t(unsigned long, A(1), READ_ONCE(pg_settings.snaplen));
+
+		BEGIN(INIT_MODULE_X);
+		pg_put_s64(&rec, res);
+		pg_put_ubytes(&rec, A(0), n);
+		pg_put_u64(&rec, A(1));
+		pg_put_ustr(&rec, A(2), PG_PATH_MAX);
+		break;
+	}
+	case __NR_finit_module:
+		BEGIN(FINIT_MODULE_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, fd_arg(A(0)));
+		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
+		/* MODULE_INIT_* bits are scap's. */
+		pg_put_u32(&rec, (u32)A(2) & 7);
+		break;
+	case __NR_kill:
+		BEGIN(KILL_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, (s64)(int)A(0));
+		pg_put_u8(&rec, (u8)A(1));
+		break;
+	case __NR_tkill:
+		BEGIN(TKILL_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, (s64)(int)A(0));
+		pg_put_u8(&rec, (u8)A(1));
+		break;
+	case __NR_tgkill:
+		BEGIN(TGKILL_X);
+		pg_put_s64(&rec, res);
+		pg_put_s64(&rec, (s64)(int)A(0));
+		pg_put_s64(&rec, (s64)(int)A(1));
+		pg_put_u8(&rec, (u8)A(2));
+		break;
+	default:
+		fill_generic_x(ring, ctx);
+		return;
+	}
+	pg_record_commit(&rec, current->pid);
+}

@@ -1,0 +1,154 @@
+# Sourced by scripts/kernel-lab: the guest tests (initramfs + QEMU boot).
+# Expects REPO, CACHE, skip_if_unavailable and the functions of common.sh.
+
+# Static programs built from tests/guest/NAME.c and put in the guest's /bin.
+GUEST_PROGRAMS=(pgcheck pgwork pgbench)
+# Prebuilt static binaries to add to the guest's /bin (e.g. a Rust capture tool).
+GUEST_EXTRA_BINARIES=()
+BOOT_TIMEOUT=${PEREGRINE_BOOT_TIMEOUT:-300}
+
+# Says why the lab cannot run; exits 0 only when asked to skip.
+lab_unavailable() {
+    echo "kernel-lab: guest tests not run: $*"
+    [ "$skip_if_unavailable" = 1 ] && exit 0
+    exit 1
+}
+
+lab_check_tools() {
+    local t
+    for t in qemu-system-x86_64 cpio gzip gcc make timeout; do
+        command -v "$t" >/dev/null || lab_unavailable "$t is not installed (scripts/install-deps)"
+    done
+    [ -x /bin/busybox ] && file -L /bin/busybox 2>/dev/null | grep -q 'statically linked' ||
+        ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' ||
+        lab_unavailable "/bin/busybox is not the static busybox (package busybox-static)"
+    echo 'int main(void){return 0;}' | gcc -static -x c -o /dev/null - 2>/dev/null ||
+        lab_unavailable "gcc cannot link static programs (libc6-dev)"
+}
+
+# The parts of the initramfs that do not depend on the kernel.
+lab_guest_common() {
+    local root=$WORK/guest-root p applet
+    rm -rf "$root"
+    mkdir -p "$root"/{bin,sbin,proc,sys,dev,tmp,tests}
+    cp /bin/busybox "$root/bin/busybox"
+    for applet in $(/bin/busybox --list); do
+        [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
+    done
+    for p in "${GUEST_PROGRAMS[@]}"; do
+        gcc -O2 -static -Wall -I"$REPO/kmod/include" -o "$root/bin/$p" "$REPO/tests/guest/$p.c"
+    done
+    for p in "${GUEST_EXTRA_BINARIES[@]}"; do
+        cp "$p" "$root/bin/"
+    done
+    install -m 755 "$REPO/tests/guest/init" "$root/init"
+    install -m 755 "$REPO/tests/guest/run-tests.sh" "$REPO/tests/guest/bench.sh" "$root/tests/"
+}
+
+lab_initrd() {
+    local s=$1 out=$WORK/$1/guest/initrd.gz
+    mkdir -p "$WORK/$s/guest"
+    cp "$WORK/$s/build/kmod/peregrine.ko" "$WORK/guest-root/peregrine.ko"
+    (cd "$WORK/guest-root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out"
+}
+
+# Boots one kernel; prints its check lines; returns the number of failures.
+lab_boot() {
+    local s=$1 kver log start end passed failed attempt append="console=ttyS0 panic=-1 quiet ${2:-}"
+    kver=$(lab_kver "$s")
+    log=$WORK/$s/guest/console.log
+    for attempt in 1 2 3; do
+        start=$(date +%s)
+        # -cx16: QEMU 7.2's TCG mis-emulates cmpxchg16b now and then (garbage
+        # EFLAGS, then oopses in SLUB's fast path, with or without our
+        # module); without the feature the kernels take their locked path.
+        timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max,-cx16 -m 1024 -smp 2 \
+            -kernel "$CACHE/$s/root/boot/vmlinuz-$kver" -initrd "$WORK/$s/guest/initrd.gz" \
+            -append "$append" -nographic -no-reboot > "$log" 2>&1 || true
+        end=$(date +%s)
+        tr -d '\r' < "$log" > "$log.txt"
+        # Should the emulator still kill a kernel in early boot, long before
+        # /init, that boot alone is tried again. Once the guest script has
+        # started, whatever happens counts.
+        grep -q 'PGTEST-KERNEL ' "$log.txt" && break
+        echo "[$s] note: the kernel died before /init ran (boot $attempt): $(grep -a -m1 -E 'BUG:|Kernel panic' "$log.txt")"
+        cp "$log.txt" "$log.early-death-$attempt.txt"
+    done
+    sed -n "s/^.*PGTEST \(ok\|FAIL\) /[$s] \1 /p" "$log.txt"
+    if grep -qE 'Kernel panic|BUG:|Oops' "$log.txt"; then
+        echo "[$s] FAIL kernel console shows a panic/BUG/Oops (see $log.txt)"
+        grep -E -A15 'Kernel panic|BUG:|Oops' "$log.txt" | head -n 40
+        LAB_FAILED=$((LAB_FAILED + 1))
+    fi
+    if ! grep -q '^PGTEST-RESULT ' "$log.txt"; then
+        echo "[$s] FAIL no verdict from the guest after $((end - start)) s (timeout or crash); last lines:"
+        tail -n 25 "$log.txt" | sed 's/^/    /'
+        LAB_FAILED=$((LAB_FAILED + 1))
+        return
+    fi
+    passed=$(sed -n 's/^PGTEST-RESULT \([0-9]*\) passed, \([0-9]*\) failed/\1/p' "$log.txt")
+    failed=$(sed -n 's/^PGTEST-RESULT \([0-9]*\) passed, \([0-9]*\) failed/\2/p' "$log.txt")
+    # Failure details the guest printed, indented under their check.
+    awk '/^PGTEST FAIL/{show=1; next} /^PGTEST/{show=0} show && /^    /{print}' "$log.txt"
+    grep -E '^(capture|storm):' "$log.txt" | sed "s/^/[$s] /" || true
+    echo "[$s] $kver: $passed passed, $failed failed, boot+tests $((end - start)) s"
+    LAB_PASSED=$((LAB_PASSED + passed))
+    LAB_FAILED=$((LAB_FAILED + failed))
+}
+
+lab_test() {
+    local s
+    LAB_PASSED=0
+    LAB_FAILED=0
+    lab_check_tools
+    for s in "$@"; do
+        lab_fetch "$s" >/dev/null 2>&1 || lab_unavailable "cannot fetch the $s kernel packages from Debian"
+    done
+    lab_guest_common
+    for s in "$@"; do
+        lab_build "$s" >/dev/null || { echo "[$s] FAIL module build"; LAB_FAILED=$((LAB_FAILED + 1)); continue; }
+        lab_initrd "$s"
+        lab_boot "$s"
+    done
+    echo "$LAB_PASSED passed, $LAB_FAILED failed"
+    [ "$LAB_FAILED" -eq 0 ]
+}
+
+# Median ns per iteration of each loop: without the module, capturing
+# everything (one consumer draining every CPU), after unloading.
+lab_bench() {
+    local s log
+    LAB_PASSED=0
+    LAB_FAILED=0
+    lab_check_tools
+    for s in "$@"; do
+        lab_fetch "$s" >/dev/null 2>&1 || lab_unavailable "cannot fetch the $s kernel packages from Debian"
+    done
+    lab_guest_common
+    printf '%-6s %-10s %14s %20s\n' kernel phase getppid_ns open_read_close_ns
+    for s in "$@"; do
+        lab_build "$s" >/dev/null || { echo "[$s] module build failed"; continue; }
+        lab_initrd "$s"
+        lab_boot "$s" pgscript=bench.sh >/dev/null
+        log=$WORK/$s/guest/console.log.txt
+        awk -v k="$s" '
+            /PGBENCH (none|capturing|unloaded) / {
+                split($3, a, "="); split($4, b, "=");
+                g[$2] = g[$2] " " a[2]; o[$2] = o[$2] " " b[2]
+            }
+            function med(list,   v, n, i, j, t) {
+                n = split(list, v, " ");
+                for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
+                    if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
+                return v[int((n + 1) / 2)]
+            }
+            END {
+                split("none capturing unloaded", ph, " ");
+                for (p = 1; p <= 3; p++) if (g[ph[p]] != "")
+                    printf "%-6s %-10s %14s %20s\n", k, ph[p], med(g[ph[p]]), med(o[ph[p]]);
+                if (g["none"] != "" && g["capturing"] != "")
+                    printf "%-6s %-10s %13.1fx %19.1fx\n", k, "ratio", med(g["capturing"]) / med(g["none"]), med(o["capturing"]) / med(o["none"])
+            }' "$log"
+        grep -a 'PGBENCH-DRAIN' "$log" | sed "s/^PGBENCH-DRAIN /[$s] /" || true
+    done
+}

@@ -1,0 +1,159 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/*
+ * pgwork - a workload with known syscalls for the guest tests.
+ *
+ *   pgwork DIR PORT
+ *
+ * Makes, in this order and with these exact arguments, the syscalls the
+ * guest test script then looks for (raw syscall() where libc might pick
+ * another syscall than the one named). Writes "PARENT CHILD" (the pids) to
+ * DIR/pids at the end.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void must(long ret, const char *what)
+{
+	if (ret < 0) {
+		perror(what);
+		exit(1);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	char file[256], link[256], link2[256], sub[256], buf[64];
+	char *exec_argv[] = { "echo", "pg-exec-marker", NULL };
+	char *exec_env[] = { "PG_MARK=1", NULL };
+	char *untouched;
+	struct sockaddr_in addr;
+	int fd, ls, cs, as, status, one = 1;
+	pid_t child;
+	FILE *f;
+
+	if (argc != 3)
+		return fprintf(stderr, "usage: pgwork DIR PORT\n"), 2;
+	snprintf(file, sizeof(file), "%s/file", argv[1]);
+	snprintf(link, sizeof(link), "%s/link", argv[1]);
+	snprintf(link2, sizeof(link2), "%s/link2", argv[1]);
+	snprintf(sub, sizeof(sub), "%s/sub", argv[1]);
+
+	must(syscall(SYS_mkdir, sub, 0750), "mkdir");
+	must(syscall(SYS_rmdir, sub), "rmdir");
+
+	fd = syscall(SYS_openat, AT_FDCWD, file, O_WRONLY | O_CREAT | O_EXCL, 0640);
+	must(fd, "openat");
+	must(syscall(SYS_write, fd, "hello", 5), "write");
+	must(syscall(SYS_close, fd), "close");
+	fd = syscall(SYS_open, file, O_RDONLY);
+	must(fd, "open");
+	must(syscall(SYS_read, fd, buf, sizeof(buf)), "read");
+	must(syscall(SYS_close, fd), "close");
+
+	must(syscall(SYS_chmod, file, 0600), "chmod");
+	must(syscall(SYS_symlink, file, link), "symlink");
+	must(syscall(SYS_rename, link, link2), "rename");
+	must(syscall(SYS_unlink, link2), "unlink");
+
+	/*
+	 * A path in a page never touched: the probe at syscall entry cannot
+	 * fault it in, so the enter event is dropped and counted; by the exit
+	 * the kernel has read it (an empty name, so ENOENT).
+	 */
+	untouched = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (untouched == MAP_FAILED)
+		return perror("mmap"), 1;
+	if (syscall(SYS_openat, AT_FDCWD, untouched, O_RDONLY) != -1)
+		return 1;
+
+	memset(&addr, 0, sizeof(addr));
+	addr.sin_family = AF_INET;
+	addr.sin_port = htons(atoi(argv[2]));
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ls = syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+	must(ls, "socket");
+	setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	must(syscall(SYS_bind, ls, &addr, sizeof(addr)), "bind");
+	must(syscall(SYS_listen, ls, 4), "listen");
+	cs = syscall(SYS_socket, AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	must(cs, "socket");
+	must(syscall(SYS_connect, cs, &addr, sizeof(addr)), "connect");
+	as = syscall(SYS_accept4, ls, NULL, NULL, 0);
+	must(as, "accept4");
+	close(as);
+	close(cs);
+	close(ls);
+
+	/* Ownership, identity, namespaces, mounts, modules, signals (as root). */
+	must(syscall(SYS_chown, file, 0, 0), "chown");
+	must(syscall(SYS_fchownat, AT_FDCWD, file, 0, 0, AT_SYMLINK_NOFOLLOW), "fchownat");
+	must(syscall(SYS_setuid, 0), "setuid");
+	must(syscall(SYS_setgid, 0), "setgid");
+	must(syscall(SYS_setresuid, 0, 0, 0), "setresuid");
+	must(syscall(SYS_unshare, CLONE_NEWUTS), "unshare");
+	fd = syscall(SYS_open, "/proc/self/ns/uts", O_RDONLY);
+	must(fd, "open ns");
+	must(syscall(SYS_setns, fd, CLONE_NEWUTS), "setns");
+	close(fd);
+	must(syscall(SYS_mkdir, sub, 0700), "mkdir");
+	must(syscall(SYS_mount, "pgtmp", sub, "tmpfs", MS_NOSUID | MS_NODEV, NULL), "mount");
+	must(syscall(SYS_umount2, sub, MNT_DETACH), "umount2");
+	must(syscall(SYS_rmdir, sub), "rmdir");
+	if (syscall(SYS_finit_module, -1, "pg.arg=1", 0) != -1)
+		return 1;
+	must(syscall(SYS_kill, getpid(), 0), "kill");
+
+	/* A unix stream socket, connected by path. */
+	{
+		struct sockaddr_un un = { .sun_family = AF_UNIX };
+
+		snprintf(un.sun_path, sizeof(un.sun_path), "%s/sock", argv[1]);
+		ls = syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+		must(ls, "socket unix");
+		must(syscall(SYS_bind, ls, &un, sizeof(un)), "bind unix");
+		must(syscall(SYS_listen, ls, 1), "listen unix");
+		cs = syscall(SYS_socket, AF_UNIX, SOCK_STREAM, 0);
+		must(cs, "socket unix");
+		must(syscall(SYS_connect, cs, &un, sizeof(un)), "connect unix");
+		close(cs);
+		close(ls);
+	}
+
+	/* A failing execve: reported from sys_exit with the caller's arguments. */
+	if (syscall(SYS_execve, "/nonexistent/pg-missing", exec_argv, exec_env) != -1)
+		return 1;
+
+	child = fork();
+	must(child, "fork");
+	if (child == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		syscall(SYS_dup2, null, 1);
+		syscall(SYS_execve, "/bin/echo", exec_argv, exec_env);
+		_exit(127);
+	}
+	must(waitpid(child, &status, 0), "waitpid");
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return fprintf(stderr, "child failed\n"), 1;
+
+	snprintf(buf, sizeof(buf), "%s/pids", argv[1]);
+	f = fopen(buf, "w");
+	if (!f)
+		return perror(buf), 1;
+	fprintf(f, "%d %d\n", (int)getpid(), (int)child);
+	return fclose(f) ? 1 : 0;
+}

@@ -1,0 +1,123 @@
+#!/bin/sh
+# The guest tests of peregrine.ko: the one list of checks, run by /init
+# inside a QEMU guest booted by scripts/kernel-lab test. Each check prints
+# "PGTEST ok NAME" or "PGTEST FAIL NAME" (plus what went wrong); the last
+# line is "PGTEST-RESULT N passed, M failed", which the host reads.
+MOD=/peregrine.ko
+W=/tmp/w
+PORT=7777
+EV=/tmp/events.bin
+pass=0
+fail=0
+
+check() {
+    name=$1; shift
+    if "$@" > /tmp/check.out 2>&1; then
+        pass=$((pass + 1)); echo "PGTEST ok $name"
+    else
+        fail=$((fail + 1)); echo "PGTEST FAIL $name"
+        sed 's/^/    /' /tmp/check.out | head -n 20
+    fi
+}
+# An event must be in the capture: pgcheck find with its predicates.
+event() { name=$1; shift; check "event $name" pgcheck find $EV "$@"; }
+
+echo "PGTEST-KERNEL $(uname -r)"
+ncpu=$(grep -c ^processor /proc/cpuinfo)
+
+check "insmod" insmod $MOD
+check "one device per cpu ($ncpu)" test -c /dev/peregrine$((ncpu - 1))
+check "api version" pgcheck version
+check "exclusive open" pgcheck busy
+
+mkdir -p $W
+check "capture workload" sh -c "pgcheck capture $EV -- /bin/pgwork $W $PORT > /tmp/capture.out"
+cat /tmp/capture.out
+check "no buffer drops in workload capture" grep -q "drops_buffer=0 .*preemptions=0 .*too_large=0" /tmp/capture.out
+# pgwork opens a path in a never-touched page: the enter probe cannot fault
+# it in, so that record is dropped whole and counted; the exit is complete.
+check "page fault drop counted" grep -q "drops_pf=[1-9]" /tmp/capture.out
+read PARENT CHILD < $W/pids
+INO=$(stat -c %i $W/file)
+echo "workload parent=$PARENT child=$CHILD file_ino=$INO"
+
+# Files. Flags are scap's: O_WRONLY=2 O_CREAT=4 O_EXCL=32 F_CREATED=16384.
+event "mkdir_x"     type=277 nparams=3 tid=$PARENT p0:s64=0 p1:str=$W/sub p2:u32=488
+event "rmdir_x"     type=279 nparams=2 tid=$PARENT p0:s64=0 p1:str=$W/sub
+event "openat_e"    type=306 nparams=4 tid=$PARENT p0:s64=-100 p1:str=$W/file p2:u32=38 p3:u32=416
+event "openat_x"    type=307 nparams=7 tid=$PARENT p0:s64ge=3 p1:s64=-100 p2:str=$W/file p3:u32=16422 p4:u32=416 p6:u64=$INO
+event "write_x"     type=9 nparams=4 tid=$PARENT p0:s64=5 p1:bytes=hello p3:u32=5
+event "close_x"     type=5 nparams=2 tid=$PARENT p0:s64=0 p1:s64ge=3
+event "open_e"      type=2 nparams=3 tid=$PARENT p0:str=$W/file p1:u32=1 p2:u32=0
+event "open_x"      type=3 nparams=6 tid=$PARENT p0:s64ge=3 p1:str=$W/file p2:u32=1 p5:u64=$INO
+event "read_x"      type=7 nparams=4 tid=$PARENT p0:s64=5 p1:bytes=hello p3:u32=64
+event "chmod_x"     type=315 nparams=3 tid=$PARENT p0:s64=0 p1:str=$W/file p2:u32=384
+event "symlink_x"   type=179 nparams=3 tid=$PARENT p0:s64=0 p1:str=$W/file p2:str=$W/link
+event "rename_x"    type=175 nparams=3 tid=$PARENT p0:s64=0 p1:str=$W/link p2:str=$W/link2
+event "unlink_x"    type=301 nparams=2 tid=$PARENT p0:s64=0 p1:str=$W/link2
+event "openat_x untouched page" type=307 nparams=7 tid=$PARENT p0:s64=-2 p2:str=
+check "openat_e untouched page dropped" sh -c "! pgcheck find $EV type=306 tid=$PARENT p1:str="
+event "chown_x"     type=379 nparams=4 tid=$PARENT p0:s64=0 p1:str=$W/file p2:u32=0 p3:u32=0
+event "fchownat_x"  type=385 nparams=6 tid=$PARENT p0:s64=0 p1:s64=-100 p2:str=$W/file p5:u32=256
+# Identity, namespaces (CLONE_NEWUTS -> scap 1<<7 = 128), mounts, modules, signals.
+event "setuid_x"    type=199 nparams=2 tid=$PARENT p0:s64=0 p1:u32=0
+event "setgid_x"    type=201 nparams=2 tid=$PARENT p0:s64=0 p1:u32=0
+event "setresuid_x" type=193 nparams=4 tid=$PARENT p0:s64=0 p1:u32=0 p2:u32=0 p3:u32=0
+event "unshare_x"   type=285 nparams=2 tid=$PARENT p0:s64=0 p1:u32=128
+event "setns_x"     type=241 nparams=3 tid=$PARENT p0:s64=0 p1:s64ge=3 p2:u32=128
+event "mount_x"     type=257 nparams=5 tid=$PARENT p0:s64=0 p1:str=pgtmp p2:str=$W/sub p3:str=tmpfs p4:u32=6
+event "umount2_x"   type=391 nparams=3 tid=$PARENT p0:s64=0 p1:str=$W/sub p2:u32=2
+event "finit_module_x" type=413 nparams=4 tid=$PARENT p0:s64=-9 p1:s64=-1 p2:str=pg.arg=1 p3:u32=0
+event "kill_x"      type=129 nparams=3 tid=$PARENT p0:s64=0 p1:s64=$PARENT p2:u8=0
+# Network: AF_INET=2, SOCK_STREAM=1, SOCK_CLOEXEC -> scap O_CLOEXEC=4096.
+event "socket_x"    type=19 nparams=5 tid=$PARENT p0:s64ge=3 p1:u32=2 p2:u32=1 p3:u32=0 p4:u32=0
+event "socket_x cloexec" type=19 nparams=5 tid=$PARENT p1:u32=2 p2:u32=524289 p4:u32=4096
+event "bind_x"      type=21 nparams=3 tid=$PARENT p0:s64=0 p1:inet=127.0.0.1:$PORT
+event "listen_x"    type=25 nparams=3 tid=$PARENT p0:s64=0 p2:u32=4
+event "connect_e"   type=22 nparams=2 tid=$PARENT p1:inet=127.0.0.1:$PORT
+event "connect_x"   type=23 nparams=4 tid=$PARENT p0:s64=0 p1:tupledst=127.0.0.1:$PORT p3:inet=127.0.0.1:$PORT
+event "accept4_x"   type=389 nparams=6 tid=$PARENT p0:s64ge=3 p1:tupledst=127.0.0.1:$PORT p5:u32=0
+# A unix socket: AF_UNIX=1; the sockaddr is the family then the path.
+event "socket_x unix" type=19 nparams=5 tid=$PARENT p0:s64ge=3 p1:u32=1 p2:u32=1
+event "connect_x unix" type=23 nparams=4 tid=$PARENT p0:s64=0 p1:unixpath=$W/sock p3:len=$((1 + ${#W} + 5 + 1))
+# Processes.
+event "execve_x failed" type=293 nparams=31 tid=$PARENT p0:s64=-2 p1:str=echo p2:str=pg-exec-marker p30:str=/nonexistent/pg-missing
+event "clone_x parent" type=223 nparams=21 tid=$PARENT p0:s64=$CHILD p3:s64=$PARENT
+event "clone_x child"  type=223 nparams=21 tid=$CHILD p0:s64=0 p3:s64=$CHILD p5:s64=$PARENT
+event "clone_x cgroups" type=223 nparams=21 tid=$CHILD p14:contains=memory=/ p14:contains=pids=/
+event "dup2_x"      type=363 nparams=3 tid=$CHILD p0:s64=1 p2:s64=1
+event "execve_x"    type=293 nparams=31 tid=$CHILD p0:s64=0 p1:str=echo p2:str=pg-exec-marker p3:s64=$CHILD p4:s64=$CHILD p5:s64=$PARENT p13:str=echo p14:contains=cpu=/ p15:str=PG_MARK=1 p27:str=/bin/busybox p30:str=/bin/echo
+event "procexit"    type=186 nparams=5 tid=$CHILD p0:s64=0 p1:s64=0 p2:u8=0
+# A syscall without a filler: generic event with Falco's code (wait4: ppm_sc 69, nr 61).
+event "generic_x wait4" type=1 nparams=2 tid=$PARENT p0:u16=69 p1:u16=61
+
+# Snaplen: read/write data cut at what PG_IOCTL_SET_SNAPLEN says.
+mkdir -p $W-snap
+check "capture with snaplen 2" sh -c "pgcheck capture $EV.snap --snaplen 2 -- /bin/pgwork $W-snap $((PORT + 1)) > /tmp/capture-snap.out"
+read SNAPPARENT SNAPCHILD < $W-snap/pids
+check "event write_x snaplen 2" pgcheck find $EV.snap type=9 tid=$SNAPPARENT p0:s64=5 p1:bytes=he p3:u32=5
+# Dropping mode: one getppid in 4 kept, the others counted.
+check "sampling ratio 3 refused" pgcheck badsampling
+check "sampling drop accounting" sh -c "pgcheck storm 4000 4 > /tmp/sample.out"
+cat /tmp/sample.out
+# Snaplen, interest and sampling go back to those of a fresh load once the
+# last consumer closes: the whole workload again, full data, nothing sampled.
+mkdir -p $W-after
+check "capture after settings reset" sh -c "pgcheck capture $EV.after -- /bin/pgwork $W-after $((PORT + 2)) > /tmp/capture-after.out"
+read AFTERPARENT AFTERCHILD < $W-after/pids
+check "settings reset: snaplen and interest" pgcheck find $EV.after type=9 tid=$AFTERPARENT p1:bytes=hello
+check "settings reset: sampling off" grep -q "drops_sampling=0" /tmp/capture-after.out
+
+check "rmmod" rmmod peregrine
+check "buffer_size validated" sh -c "! insmod $MOD buffer_size=12345"
+
+# Storm: a tiny ring and a tight loop; every attempt is written or counted.
+check "insmod tiny ring" insmod $MOD buffer_size=8192
+check "storm drop accounting" sh -c "pgcheck storm 20000 > /tmp/storm.out"
+cat /tmp/storm.out
+check "rmmod after storm" rmmod peregrine
+
+check "dmesg clean" sh -c "! dmesg | grep -E 'WARNING|BUG|Oops|Call Trace'"
+dmesg | grep -E 'WARNING|BUG|Oops|Call Trace' -A 20 | head -n 60
+
+echo "PGTEST-RESULT $pass passed, $fail failed"
