@@ -6,6 +6,7 @@ GUEST_PROGRAMS=(pgcheck pgwork pgbench)
 # Prebuilt static binaries to add to the guest's /bin (e.g. a Rust capture tool).
 GUEST_EXTRA_BINARIES=()
 BOOT_TIMEOUT=${PEREGRINE_BOOT_TIMEOUT:-300}
+. "$REPO/scripts/lab/rules.sh"
 
 # Says why the lab cannot run; exits 0 only when asked to skip.
 lab_unavailable() {
@@ -75,6 +76,7 @@ lab_boot() {
         cp "$log.txt" "$log.early-death-$attempt.txt"
     done
     sed -n "s/^.*PGTEST \(ok\|FAIL\) /[$s] \1 /p" "$log.txt"
+    sed -n "s/^.*\(PGTEST-SKIP\|PGTEST-FP\) /[$s] \1 /p" "$log.txt"
     if grep -qE 'Kernel panic|BUG:|Oops' "$log.txt"; then
         echo "[$s] FAIL kernel console shows a panic/BUG/Oops (see $log.txt)"
         grep -E -A15 'Kernel panic|BUG:|Oops' "$log.txt" | head -n 40
@@ -104,9 +106,12 @@ lab_test() {
     for s in "$@"; do
         lab_fetch "$s" >/dev/null 2>&1 || lab_unavailable "cannot fetch the $s kernel packages from Debian"
     done
+    lab_rules_prepare || { echo "FAIL static peregrine build"; LAB_FAILED=$((LAB_FAILED + 1)); }
     lab_guest_common
+    lab_rules_guest_files
     for s in "$@"; do
         lab_build "$s" >/dev/null || { echo "[$s] FAIL module build"; LAB_FAILED=$((LAB_FAILED + 1)); continue; }
+        lab_rules_module "$s" || { echo "[$s] FAIL pgdummy module build"; LAB_FAILED=$((LAB_FAILED + 1)); }
         lab_initrd "$s"
         lab_boot "$s"
     done

@@ -117,6 +117,8 @@ check "storm drop accounting" sh -c "pgcheck storm 20000 > /tmp/storm.out"
 cat /tmp/storm.out
 check "rmmod after storm" rmmod peregrine
 
+[ -f /tests/rules/run-rules.sh ] && . /tests/rules/run-rules.sh   # peregrine live + default rules
+
 check "dmesg clean" sh -c "! dmesg | grep -E 'WARNING|BUG|Oops|Call Trace'"
 dmesg | grep -E 'WARNING|BUG|Oops|Call Trace' -A 20 | head -n 60
 

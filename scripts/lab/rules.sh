@@ -1,0 +1,35 @@
+# Sourced by scripts/lab/guest.sh: what the guest's live rule checks
+# (tests/guest/rules/run-rules.sh) need besides the module: a static
+# `peregrine`, the trigger helper, the default rules and a do-nothing module
+# for "Kernel Module Loaded". Expects REPO, CACHE, WORK and GUEST_EXTRA_BINARIES.
+
+# Builds the static peregrine (cargo caches it) and pgtrigger on the host.
+lab_rules_prepare() {
+    local target=${CARGO_TARGET_DIR:-$REPO/target} out=$WORK/bin
+    mkdir -p "$out"
+    echo "kernel-lab: building a static peregrine for the guest"
+    (cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static" \
+        cargo build -q --release -p peregrine --target x86_64-unknown-linux-gnu) || return 1
+    # Debug info would triple the initramfs for nothing the guest uses.
+    strip -o "$out/peregrine" "$target/x86_64-unknown-linux-gnu/release/peregrine" || return 1
+    gcc -O2 -static -Wall -o "$out/pgtrigger" "$REPO/tests/guest/rules/pgtrigger.c" || return 1
+    GUEST_EXTRA_BINARIES+=("$out/peregrine" "$out/pgtrigger")
+}
+
+# The rules and scripts, once the common part of the initramfs exists.
+lab_rules_guest_files() {
+    local dir=$WORK/guest-root/tests/rules
+    mkdir -p "$dir"
+    install -m 644 "$REPO/rules/peregrine_rules.yaml" "$REPO/tests/guest/rules/live-rules.yaml" "$dir/"
+    install -m 644 "$REPO/tests/guest/rules/run-rules.sh" "$dir/"
+}
+
+# pgdummy.ko for series $1, next to peregrine.ko in the initramfs root.
+lab_rules_module() {
+    local s=$1 kver bdir=$WORK/$1/build/pgdummy
+    kver=$(lab_kver "$s")
+    rm -rf "$bdir"; mkdir -p "$bdir"
+    cp "$REPO"/tests/guest/rules/pgdummy/* "$bdir/"
+    make -s -C "$CACHE/$s/root/usr/src/linux-headers-$kver" M="$bdir" CC="$(lab_cc "$s")" modules >/dev/null &&
+        cp "$bdir/pgdummy.ko" "$WORK/guest-root/pgdummy.ko"
+}

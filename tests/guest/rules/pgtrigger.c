@@ -1,0 +1,214 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * pgtrigger: one small action per subcommand, to make the default rules
+ * fire (or stay quiet) inside the lab guest, in the spirit of an event
+ * generator. The subcommand is argv[1], never argv[0]: the binary is copied
+ * under other names (/tmp/pgbin/nginx, .../ping, ...) to give the action a
+ * chosen proc.name. Arguments after the ones a subcommand needs are ignored,
+ * so callers append a token (pgF-xxx / pgB-xxx) that lands in proc.cmdline
+ * and lets the checker attribute every alert to its trigger.
+ *
+ * Exit status: 0 when the action did what was asked, 1 otherwise (with the
+ * reason on stderr), 2 on a usage error.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int fail(const char *what, const char *arg)
+{
+	fprintf(stderr, "pgtrigger: %s %s: %s\n", what, arg ? arg : "", strerror(errno));
+	return 1;
+}
+
+static int open_close(const char *path, int flags)
+{
+	int fd = open(path, flags, 0644);
+
+	if (fd < 0)
+		return fail("open", path);
+	if ((flags & O_ACCMODE) != O_RDONLY && write(fd, "x\n", 2) != 2) {
+		close(fd);
+		return fail("write", path);
+	}
+	close(fd);
+	return 0;
+}
+
+static struct sockaddr_in loopback(const char *port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+
+	sa.sin_port = htons((unsigned short)atoi(port));
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return sa;
+}
+
+static int tcp_listener(const char *port)
+{
+	struct sockaddr_in sa = loopback(port);
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 16) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Runs argv[0] (a path) with its arguments and waits for it. */
+static int spawn(char **argv)
+{
+	int status;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return fail("fork", argv[0]);
+	if (pid == 0) {
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		return fail("waitpid", argv[0]);
+	return WIFEXITED(status) && WEXITSTATUS(status) != 127 ? 0 : 1;
+}
+
+/* Attaches to a child of ours that only sleeps, then lets it go. */
+static int ptrace_attach(void)
+{
+	int status, rc = 0;
+	pid_t pid = fork();
+
+	if (pid < 0)
+		return fail("fork", NULL);
+	if (pid == 0) {
+		for (;;)
+			pause();
+	}
+	if (ptrace(PTRACE_ATTACH, pid, NULL, NULL) < 0)
+		rc = fail("ptrace attach", NULL);
+	else if (waitpid(pid, &status, 0) < 0 || ptrace(PTRACE_DETACH, pid, NULL, NULL) < 0)
+		rc = fail("ptrace detach", NULL);
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	return rc;
+}
+
+static int usage(void)
+{
+	fprintf(stderr,
+		"usage: pgtrigger noop | read|write|append|trunc|create PATH | unlink PATH |\n"
+		"       symlink|link TARGET NEWPATH | chmod PATH OCTAL | setns | unshare | raw |\n"
+		"       serve PORT | listen PORT | connect PORT | ptrace |\n"
+		"       spawn PROG [ARG...] | spawn-when FILE PROG [ARG...]   [TOKEN...]\n");
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "";
+	const char *a = argc > 2 ? argv[2] : NULL;
+	const char *b = argc > 3 ? argv[3] : NULL;
+	int fd;
+
+	if (!strcmp(cmd, "noop"))
+		return 0;
+	if (!strcmp(cmd, "read") && a)
+		return open_close(a, O_RDONLY);
+	if (!strcmp(cmd, "write") && a)
+		return open_close(a, O_WRONLY | O_CREAT | O_TRUNC);
+	if (!strcmp(cmd, "append") && a)
+		return open_close(a, O_WRONLY | O_APPEND);
+	if (!strcmp(cmd, "trunc") && a)
+		return open_close(a, O_WRONLY | O_TRUNC);
+	if (!strcmp(cmd, "create") && a)
+		return open_close(a, O_WRONLY | O_CREAT);
+	if (!strcmp(cmd, "unlink") && a)
+		return unlink(a) ? fail("unlink", a) : 0;
+	if (!strcmp(cmd, "symlink") && b)
+		return symlink(a, b) ? fail("symlink", b) : 0;
+	if (!strcmp(cmd, "link") && b)
+		return link(a, b) ? fail("link", b) : 0;
+	if (!strcmp(cmd, "chmod") && b)
+		return chmod(a, (mode_t)strtol(b, NULL, 8)) ? fail("chmod", a) : 0;
+	if (!strcmp(cmd, "setns")) {
+		/* Joining our own UTS namespace succeeds and changes nothing. */
+		fd = open("/proc/self/ns/uts", O_RDONLY);
+		if (fd < 0 || setns(fd, CLONE_NEWUTS) < 0)
+			return fail("setns", "/proc/self/ns/uts");
+		close(fd);
+		return 0;
+	}
+	if (!strcmp(cmd, "unshare"))
+		return unshare(CLONE_NEWUTS) ? fail("unshare", "CLONE_NEWUTS") : 0;
+	if (!strcmp(cmd, "raw")) {
+		fd = socket(AF_INET, SOCK_RAW, IPPROTO_ICMP);
+		if (fd < 0)
+			return fail("socket", "SOCK_RAW");
+		close(fd);
+		return 0;
+	}
+	if (!strcmp(cmd, "serve") && a) {
+		/* A loopback peer for the connect triggers; runs until killed. */
+		fd = tcp_listener(a);
+		if (fd < 0)
+			return fail("listen", a);
+		for (;;) {
+			int c = accept(fd, NULL, NULL);
+
+			if (c >= 0)
+				close(c);
+		}
+	}
+	if (!strcmp(cmd, "listen") && a) {
+		fd = tcp_listener(a);
+		if (fd < 0)
+			return fail("listen", a);
+		close(fd);
+		return 0;
+	}
+	if (!strcmp(cmd, "connect") && a) {
+		struct sockaddr_in sa = loopback(a);
+
+		fd = socket(AF_INET, SOCK_STREAM, 0);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			return fail("connect", a);
+		close(fd);
+		return 0;
+	}
+	if (!strcmp(cmd, "ptrace"))
+		return ptrace_attach();
+	if (!strcmp(cmd, "spawn") && a)
+		return spawn(argv + 2);
+	if (!strcmp(cmd, "spawn-when") && b) {
+		/* Waits (polling: no inotify in every guest) for the go file. */
+		char done[4096];
+		int rc;
+
+		while (access(a, F_OK) != 0)
+			usleep(20000);
+		rc = spawn(argv + 3);
+		/* FILE.done tells the trigger, which is not our parent, we are through. */
+		snprintf(done, sizeof(done), "%s.done", a);
+		fd = open(done, O_WRONLY | O_CREAT, 0644);
+		if (fd >= 0)
+			close(fd);
+		return rc;
+	}
+	return usage();
+}
