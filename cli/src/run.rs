@@ -246,8 +246,12 @@ pub fn live(config: DriverConfig, pipeline: &mut Pipeline<'_>) -> Result<(), Run
     while !pipeline.should_stop() {
         let stats_now = counters_of(&driver);
         let mut decode_error = None;
-        let read = driver.events().next_batch(4096, |_ring, record| match EventView::parse(record.bytes()) {
-            Ok(event) => pipeline.process(&mut state, &event, || stats_now),
+        let read = driver.events().next_batch(4096, |ring, record| match EventView::parse(record.bytes()) {
+            Ok(mut event) => {
+                // The record does not carry its CPU: the ring it came from is that CPU.
+                event.cpu = u16::try_from(ring).unwrap_or(u16::MAX);
+                pipeline.process(&mut state, &event, || stats_now)
+            }
             Err(e) => {
                 undecodable += 1;
                 decode_error.get_or_insert(e);
@@ -276,14 +280,15 @@ pub fn live(config: DriverConfig, pipeline: &mut Pipeline<'_>) -> Result<(), Run
     let stats = driver.stats();
     let t = stats.total;
     eprintln!(
-        "Kernel events: {} written, {} dropped (buffer full {}, page faults {}, too large {}), {} sampled out, {} re-entries skipped",
+        "Kernel events: {} written, {} dropped (buffer full {}, page faults {}, too large {}), {} sampled out, {} re-entries skipped, {} undecodable",
         t.n_evts,
         t.n_drops_buffer + t.n_drops_pf + t.n_drops_too_large,
         t.n_drops_buffer,
         t.n_drops_pf,
         t.n_drops_too_large,
         t.n_drops_sampling,
-        t.n_preemptions
+        t.n_preemptions,
+        undecodable
     );
     Ok(())
 }

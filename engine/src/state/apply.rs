@@ -528,7 +528,9 @@ impl State {
         }
         t.comm = text(ev, "comm")
             .unwrap_or_else(|| t.exe.rsplit('/').next().unwrap_or(&t.exe).to_string());
-        if let Some(v) = list(ev, "cgroups") {
+        // An empty list means the driver did not collect cgroups (ours does
+        // not yet): keep the container the process was already known in.
+        if let Some(v) = list(ev, "cgroups").filter(|v| !v.is_empty()) {
             t.container_id = container_id_from_cgroups(&v);
             t.cgroups = v;
         }
