@@ -462,3 +462,39 @@ fn memory_stays_bounded_with_many_short_threads() {
     assert!(state.thread_count() <= 64);
     assert_eq!(state.purged, 1000);
 }
+
+/// Our module does not collect cgroups yet: an execve with an empty cgroups
+/// list must leave a process in the container /proc placed it in (the
+/// guest's "Shell Run In Container" trigger depends on it).
+#[test]
+fn exec_without_cgroups_keeps_the_container() {
+    let mut state = State::new();
+    state.insert_thread(Thread {
+        tid: 300,
+        pid: 300,
+        ptid: 1,
+        comm: "make".into(),
+        exe: "/tmp/make".into(),
+        cgroups: vec!["0::/docker/c0ffee0000000000000000000000000000000000000000000000000000000000".into()],
+        container_id: "c0ffee000000".into(),
+        ..Thread::default()
+    });
+    let mut p = Probe {
+        fields: SyscallFields::new(),
+    };
+    let exec_x = event(
+        293,
+        20,
+        300,
+        &[
+            ("res", i64b(0)),
+            ("exe", s("/bin/sh")),
+            ("pid", i64b(300)),
+            ("ptid", i64b(1)),
+            ("comm", s("sh")),
+        ],
+    );
+    state.apply(&EventView::parse(&exec_x).unwrap());
+    assert_eq!(p.get(&state, &exec_x, "proc.name", None), ["sh"]);
+    assert_eq!(p.get(&state, &exec_x, "container.id", None), ["c0ffee000000"]);
+}
