@@ -475,7 +475,9 @@ fn exec_without_cgroups_keeps_the_container() {
         ptid: 1,
         comm: "make".into(),
         exe: "/tmp/make".into(),
-        cgroups: vec!["0::/docker/c0ffee0000000000000000000000000000000000000000000000000000000000".into()],
+        cgroups: vec![
+            "0::/docker/c0ffee0000000000000000000000000000000000000000000000000000000000".into(),
+        ],
         container_id: "c0ffee000000".into(),
         ..Thread::default()
     });
@@ -496,5 +498,8 @@ fn exec_without_cgroups_keeps_the_container() {
     );
     state.apply(&EventView::parse(&exec_x).unwrap());
     assert_eq!(p.get(&state, &exec_x, "proc.name", None), ["sh"]);
-    assert_eq!(p.get(&state, &exec_x, "container.id", None), ["c0ffee000000"]);
+    assert_eq!(
+        p.get(&state, &exec_x, "container.id", None),
+        ["c0ffee000000"]
+    );
 }
