@@ -270,6 +270,15 @@ rules_check() {
             rt_ok "rule $rule quiet on benign"
         fi
     done
+    # A rule added to the defaults without a trigger here must not pass unseen.
+    sed -n 's/^- rule: *//p' $RULES | sort > /tmp/rt.rules
+    cat $RT/*/rule | sort > /tmp/rt.triggered
+    if cmp -s /tmp/rt.rules /tmp/rt.triggered; then
+        rt_ok "every default rule has a trigger ($(wc -l < /tmp/rt.rules))"
+    else
+        rt_fail "every default rule has a trigger ($(wc -l < /tmp/rt.rules))" \
+            "$(diff /tmp/rt.rules /tmp/rt.triggered | grep '^[-+][^-+]' | tr '\n' ';')"
+    fi
     echo "PGTEST-FP $fp"
     if [ "$fp" -eq 0 ]; then
         rt_ok "no unattributed alerts"
