@@ -113,7 +113,8 @@ static int usage(void)
 {
 	fprintf(stderr,
 		"usage: pgtrigger noop | read|write|append|trunc|create PATH | unlink PATH |\n"
-		"       symlink|link TARGET NEWPATH | chmod PATH OCTAL | setns | unshare | raw |\n"
+		"       symlink|link TARGET NEWPATH | rename OLD NEW | chmod PATH OCTAL |\n"
+		"       chown PATH (to 0:0) | setns | unshare | raw |\n"
 		"       serve PORT | listen PORT | connect PORT | ptrace |\n"
 		"       spawn PROG [ARG...] | spawn-when FILE PROG [ARG...]   [TOKEN...]\n");
 	return 2;
@@ -144,6 +145,10 @@ int main(int argc, char **argv)
 		return symlink(a, b) ? fail("symlink", b) : 0;
 	if (!strcmp(cmd, "link") && b)
 		return link(a, b) ? fail("link", b) : 0;
+	if (!strcmp(cmd, "rename") && b)
+		return rename(a, b) ? fail("rename", a) : 0;
+	if (!strcmp(cmd, "chown") && a)
+		return chown(a, 0, 0) ? fail("chown", a) : 0;
 	if (!strcmp(cmd, "chmod") && b)
 		return chmod(a, (mode_t)strtol(b, NULL, 8)) ? fail("chmod", a) : 0;
 	if (!strcmp(cmd, "setns")) {
