@@ -24,6 +24,7 @@
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -112,7 +113,7 @@ static int ptrace_attach(void)
 static int usage(void)
 {
 	fprintf(stderr,
-		"usage: pgtrigger noop | read|write|append|trunc|create PATH | unlink PATH |\n"
+		"usage: pgtrigger noop | read|write|append|trunc|create|creat PATH | unlink PATH |\n"
 		"       symlink|link TARGET NEWPATH | rename OLD NEW | chmod PATH OCTAL |\n"
 		"       chown PATH (to 0:0) | setns | unshare | raw |\n"
 		"       serve PORT | listen PORT | connect PORT | ptrace |\n"
@@ -139,6 +140,14 @@ int main(int argc, char **argv)
 		return open_close(a, O_WRONLY | O_TRUNC);
 	if (!strcmp(cmd, "create") && a)
 		return open_close(a, O_WRONLY | O_CREAT);
+	if (!strcmp(cmd, "creat") && a) {
+		/* The creat syscall itself: glibc's creat() is an openat. */
+		fd = (int)syscall(SYS_creat, a, 0644);
+		if (fd < 0)
+			return fail("creat", a);
+		close(fd);
+		return 0;
+	}
 	if (!strcmp(cmd, "unlink") && a)
 		return unlink(a) ? fail("unlink", a) : 0;
 	if (!strcmp(cmd, "symlink") && b)

@@ -96,6 +96,8 @@ trigger lfc-rm "Log File Cleared" \
     "rm /var/log/pgF-lfc-rm.log" "rm /var/tmp/pgB-lfc-rm.log"
 trigger sfmoc-own "Sensitive File Mode Or Owner Changed" \
     "$T chown /etc/shadow pgF-sfmoc-own" "$T chown /etc/hostname pgB-sfmoc-own"
+trigger fcbd-creat "File Created Below Dev" \
+    "$T creat /dev/pgF-fcbd-creat" "$T creat /dev/shm/pgB-fcbd-creat"
 
 # Rules whose trigger cannot work on every build, and why (printed instead
 # of a pass when the rule stays silent; anything else must fire).
@@ -326,6 +328,8 @@ rt_main() {
     n=0
     until grep -q '/tmp/pglive/end' $ALERTS || [ $n -ge 60 ]; do $T read /tmp/pglive/end; sleep 1; n=$((n + 1)); done
     sleep 1
+    # For the report: how busy the reader was (clock ticks of CPU since start).
+    echo "peregrine-cpu: $(awk '{print "utime=" $14 " stime=" $15 " ticks, started at tick " $22}' /proc/$PEREGRINE/stat) now=$(awk '{print int($1 * 100)}' /proc/uptime)"
     if peregrine_stop; then rt_ok "peregrine stops on SIGTERM"; else rt_fail "peregrine stops on SIGTERM"; kill -9 $PEREGRINE; fi
     kill $LIVE_SERVER $TRIG_SERVER 2>/dev/null
     echo "peregrine closing output:"
