@@ -8,12 +8,19 @@ use std::time::{Duration, Instant};
 /// How [`MergedReader::wait`] waits for data: spin briefly (events usually
 /// come in bursts), then sleep with doubling pauses up to `max_sleep`, so an
 /// idle reader costs next to no CPU.
+///
+/// The pause reached is kept across waits and drops back to `first_sleep`
+/// only after a batch of at least `busy_batch` records: a reader's own
+/// sleeps are syscalls the module records, and resetting on every trickle
+/// would have the reader wake itself up every few microseconds.
 #[derive(Debug, Clone, Copy)]
 pub struct WaitPolicy {
     /// Polls of the ring heads before the first sleep.
     pub spins: u32,
     pub first_sleep: Duration,
     pub max_sleep: Duration,
+    /// Records in one batch that count as real traffic.
+    pub busy_batch: usize,
 }
 
 impl Default for WaitPolicy {
@@ -22,6 +29,7 @@ impl Default for WaitPolicy {
             spins: 200,
             first_sleep: Duration::from_micros(20),
             max_sleep: Duration::from_millis(4),
+            busy_batch: 64,
         }
     }
 }
@@ -37,20 +45,25 @@ pub struct MergedReader {
     /// Timestamp of each ring's next record in the snapshot.
     fronts: Vec<Option<u64>>,
     policy: WaitPolicy,
+    /// The pause the next sleep starts from (see [`WaitPolicy`]).
+    pause: std::cell::Cell<Duration>,
 }
 
 impl MergedReader {
     pub fn new(rings: Vec<Ring>) -> MergedReader {
         let fronts = vec![None; rings.len()];
+        let policy = WaitPolicy::default();
         MergedReader {
             rings,
             fronts,
-            policy: WaitPolicy::default(),
+            policy,
+            pause: std::cell::Cell::new(policy.first_sleep),
         }
     }
 
     pub fn with_wait_policy(mut self, policy: WaitPolicy) -> MergedReader {
         self.policy = policy;
+        self.pause.set(policy.first_sleep);
         self
     }
 
@@ -81,6 +94,9 @@ impl MergedReader {
         let outcome = self.merge(max, &mut f);
         for ring in &mut self.rings {
             ring.release();
+        }
+        if outcome.as_ref().is_ok_and(|&n| n >= self.policy.busy_batch) {
+            self.pause.set(self.policy.first_sleep);
         }
         outcome
     }
@@ -125,6 +141,11 @@ impl MergedReader {
         Ok(seen)
     }
 
+    /// The pause the next sleep of [`MergedReader::wait`] starts from.
+    pub fn current_pause(&self) -> Duration {
+        self.pause.get()
+    }
+
     /// Waits until some ring has data or `timeout` passes; true if data came.
     pub fn wait(&self, timeout: Duration) -> bool {
         let start = Instant::now();
@@ -134,7 +155,6 @@ impl MergedReader {
             }
             std::hint::spin_loop();
         }
-        let mut pause = self.policy.first_sleep;
         loop {
             if self.has_data() {
                 return true;
@@ -143,8 +163,9 @@ impl MergedReader {
             if elapsed >= timeout {
                 return false;
             }
+            let pause = self.pause.get();
             std::thread::sleep(pause.min(timeout - elapsed));
-            pause = (pause * 2).min(self.policy.max_sleep);
+            self.pause.set((pause * 2).min(self.policy.max_sleep));
         }
     }
 

@@ -225,6 +225,28 @@ fn idle_wait_sleeps_instead_of_spinning_and_wakes_on_data() {
     writer.join().unwrap();
 }
 
+/// A trickle of records (the reader's own sleeps, as the module records
+/// them) must not keep the reader waking every few microseconds: the pause
+/// only drops back after a batch of real traffic.
+#[test]
+fn a_trickle_lets_the_pause_grow_and_a_busy_batch_resets_it() {
+    let (mut producer, ring) = UserRing::create(0, 1 << 16).unwrap().split().unwrap();
+    let mut reader = MergedReader::new(vec![ring]);
+    let policy = peregrine_driver_sys::WaitPolicy::default();
+    assert_eq!(reader.current_pause(), policy.first_sleep);
+    for seq in 0..12 {
+        assert!(!reader.wait(Duration::from_micros(50)), "nothing was written yet");
+        producer.write_record(&expected_record(0, seq, seq)).unwrap();
+        assert_eq!(reader.next_batch(1024, |_, _| {}).unwrap(), 1);
+    }
+    assert_eq!(reader.current_pause(), policy.max_sleep, "a trickle must not reset the pause");
+    for seq in 100..(100 + policy.busy_batch as u64) {
+        producer.write_record(&expected_record(0, seq, seq)).unwrap();
+    }
+    assert_eq!(reader.next_batch(1024, |_, _| {}).unwrap(), policy.busy_batch);
+    assert_eq!(reader.current_pause(), policy.first_sleep, "real traffic resets it");
+}
+
 #[test]
 fn a_short_batch_leaves_the_rest_for_the_next_one() {
     let (mut producer, mut ring) = UserRing::create(0, 8192).unwrap().split().unwrap();
