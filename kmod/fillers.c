@@ -510,6 +510,11 @@ static void put_user_argv(struct pg_record *rec, unsigned long uargv)
  * "subsys=/path" for every cgroup controller built into the kernel, each
  * NUL-terminated, paths from the root of the cgroup hierarchy: what
  * userspace derives container ids from. Built in place in the ring.
+ *
+ * On cgroup v2 a controller not enabled down to the task's cgroup reports
+ * the root, so the task's own cgroup of the unified hierarchy is added as
+ * "unified=/path": without it a container whose cgroup has no controllers
+ * enabled would look like the host.
  */
 static void put_cgroups(struct pg_record *rec)
 {
@@ -541,6 +546,19 @@ static void put_cgroups(struct pg_record *rec)
 	} while (0);
 #include <linux/cgroup_subsys.h>
 #undef SUBSYS
+	do {
+		static const char name[] = "unified=";
+		struct cgroup *dfl = task_dfl_cgroup(current);
+		int n;
+
+		if (!dfl || used + sizeof(name) >= room)
+			break;
+		memcpy(p + used, name, sizeof(name) - 1);
+		n = cgroup_path(dfl, p + used + sizeof(name) - 1, room - used - (sizeof(name) - 1));
+		if (n < 0 || used + sizeof(name) - 1 + n + 1 > room)
+			break;
+		used += sizeof(name) - 1 + n + 1;
+	} while (0);
 	rcu_read_unlock();
 	pg_put_reserve(rec, used);
 }

@@ -84,7 +84,7 @@ event "connect_x unix" type=23 nparams=4 tid=$PARENT p0:s64=0 p1:unixpath=$W/soc
 event "execve_x failed" type=293 nparams=31 tid=$PARENT p0:s64=-2 p1:str=echo p2:str=pg-exec-marker p30:str=/nonexistent/pg-missing
 event "clone_x parent" type=223 nparams=21 tid=$PARENT p0:s64=$CHILD p3:s64=$PARENT
 event "clone_x child"  type=223 nparams=21 tid=$CHILD p0:s64=0 p3:s64=$CHILD p5:s64=$PARENT
-event "clone_x cgroups" type=223 nparams=21 tid=$CHILD p14:contains=memory=/ p14:contains=pids=/
+event "clone_x cgroups" type=223 nparams=21 tid=$CHILD p14:contains=memory=/ p14:contains=pids=/ p14:contains=unified=/
 event "dup2_x"      type=363 nparams=3 tid=$CHILD p0:s64=1 p2:s64=1
 event "execve_x"    type=293 nparams=31 tid=$CHILD p0:s64=0 p1:str=echo p2:str=pg-exec-marker p3:s64=$CHILD p4:s64=$CHILD p5:s64=$PARENT p13:str=echo p14:contains=cpu=/ p15:str=PG_MARK=1 p27:str=/bin/busybox p30:str=/bin/echo
 event "procexit"    type=186 nparams=5 tid=$CHILD p0:s64=0 p1:s64=0 p2:u8=0
