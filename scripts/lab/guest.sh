@@ -43,7 +43,7 @@ lab_guest_common() {
         cp "$p" "$root/bin/"
     done
     install -m 755 "$REPO/tests/guest/init" "$root/init"
-    install -m 755 "$REPO/tests/guest/run-tests.sh" "$REPO/tests/guest/bench.sh" "$root/tests/"
+    install -m 755 "$REPO/tests/guest/run-tests.sh" "$REPO/tests/guest/bench.sh" "$REPO/tests/guest/demo.sh" "$root/tests/"
 }
 
 lab_initrd() {
@@ -117,6 +117,26 @@ lab_test() {
     done
     echo "$LAB_PASSED passed, $LAB_FAILED failed"
     [ "$LAB_FAILED" -eq 0 ]
+}
+
+# scripts/demo: one guest where peregrine watches a few attacks with the
+# default rules; prints what the guest reports.
+lab_demo() {
+    local s=$1
+    LAB_PASSED=0
+    LAB_FAILED=0
+    lab_check_tools
+    lab_fetch "$s" >/dev/null 2>&1 || lab_unavailable "cannot fetch the $s kernel packages from Debian"
+    lab_rules_prepare || { echo "demo: building peregrine for the guest failed"; return 1; }
+    lab_guest_common
+    lab_rules_guest_files
+    lab_build "$s" >/dev/null || { echo "demo: building peregrine.ko failed"; return 1; }
+    lab_rules_module "$s" || { echo "demo: building the test module failed"; return 1; }
+    lab_initrd "$s"
+    echo "kernel-lab: booting the $s guest (software emulation: about a minute)"
+    lab_boot "$s" pgscript=demo.sh >/dev/null
+    sed -n 's/^PGDEMO //p' "$WORK/$s/guest/console.log.txt"
+    grep -q '^PGDEMO ---- end ----' "$WORK/$s/guest/console.log.txt"
 }
 
 # Median ns per iteration of each loop: without the module, capturing
