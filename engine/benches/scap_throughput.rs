@@ -6,42 +6,18 @@
 //! shifted) after its tables. Run: `cargo bench -p peregrine-engine
 //! --bench scap_throughput [-- REPEATS]`.
 
+mod common;
+
 use peregrine_engine::field::{FieldSource, Value};
-use peregrine_engine::scap::{Capture, Writer};
+use peregrine_engine::scap::Capture;
 use peregrine_engine::state::State;
 use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 fn source_capture() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/conformance/captures/curl_google.scap");
+    let p = common::kit()?.join("captures/curl_google.scap");
     p.exists().then_some(p)
-}
-
-fn build_large(src: &Capture, repeats: u64, out: &Path) -> u64 {
-    let file = std::io::BufWriter::new(std::fs::File::create(out).unwrap());
-    let mut w = Writer::new(file, &src.machine.clone().unwrap_or_default()).unwrap();
-    w.write_users(&src.users, &src.groups).unwrap();
-    w.write_processes(&src.processes).unwrap();
-    w.write_fd_table(&src.fds).unwrap();
-    let events: Vec<_> = src.events().map(|e| e.unwrap()).collect();
-    let first = events.first().map(|e| e.ts).unwrap_or(0);
-    let span = events.last().map(|e| e.ts).unwrap_or(0) - first + 1;
-    for r in 0..repeats {
-        for ev in &events {
-            w.write_event_at(ev, ev.ts + r * span).unwrap();
-        }
-    }
-    let n = w.events_written();
-    w.finish().unwrap();
-    n
-}
-
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v[v.len() / 2]
 }
 
 fn peregrine_pass(path: &Path) -> (Duration, u64, u64) {
@@ -83,18 +59,6 @@ fn decode_pass(path: &Path) -> (Duration, u64) {
     (start.elapsed(), n)
 }
 
-fn sysdig_pass(path: &Path) -> Option<Duration> {
-    let start = Instant::now();
-    let st = Command::new("sysdig")
-        .arg("-r")
-        .arg(path)
-        .arg("-q")
-        .arg("evt.type=open")
-        .status()
-        .ok()?;
-    st.success().then(|| start.elapsed())
-}
-
 fn main() {
     let repeats: u64 = std::env::args()
         .filter_map(|a| a.parse().ok())
@@ -106,7 +70,7 @@ fn main() {
     };
     let src = Capture::open(&src_path).unwrap();
     let large = std::env::temp_dir().join(format!("peregrine-bench-{}.scap", std::process::id()));
-    let events = build_large(&src, repeats, &large);
+    let events = common::build_large(&src, repeats, &large);
     let size = std::fs::metadata(&large).map(|m| m.len()).unwrap_or(0);
     println!(
         "capture: {} events, {:.1} MB (curl_google x{repeats}, uncompressed)",
@@ -123,11 +87,11 @@ fn main() {
         opens = o;
         ours.push(d);
     }
-    let ours = median(ours);
-    let decode = median((0..runs).map(|_| decode_pass(&large).0).collect());
+    let ours = common::median(ours);
+    let decode = common::median((0..runs).map(|_| decode_pass(&large).0).collect());
     let mut theirs = Vec::new();
     for _ in 0..3 {
-        match sysdig_pass(&large) {
+        match common::sysdig_pass(&large, "evt.type=open") {
             Some(d) => theirs.push(d),
             None => break,
         }
@@ -151,7 +115,7 @@ fn main() {
     if theirs.is_empty() {
         println!("sysdig: not available");
     } else {
-        let t = median(theirs);
+        let t = common::median(theirs);
         println!(
             "{:<44} {:>10.1} {:>14.0}",
             "sysdig -r F -q 'evt.type=open'",
