@@ -19,14 +19,23 @@ pub fn audit_event(i: usize, verb: &str) -> String {
 
 pub struct Running {
     pub child: Child,
+    /// The audit webhook's URL.
     pub url: String,
+    /// The webserver's base URL, when the extra arguments enabled it.
+    pub web: Option<String>,
     pub stderr_lines: mpsc::Receiver<String>,
 }
 
 /// Starts peregrine with `rules`, the webhook on an ephemeral port.
 pub fn start(rules: &Path) -> Running {
+    start_with(rules, &[])
+}
+
+/// `start` with more arguments (e.g. `-o webserver.enabled=true`).
+pub fn start_with(rules: &Path, extra: &[&str]) -> Running {
     let binary = crate::peregrine_binary().unwrap();
     let mut child = Command::new(binary)
+        .args(extra)
         .args(["-r", &rules.display().to_string()])
         .args(["--disable-source", "syscall"])
         .args(["-o", "k8s_audit.enabled=true", "-o", "k8s_audit.listen_address=127.0.0.1", "-o", "k8s_audit.listen_port=0"])
@@ -43,13 +52,17 @@ pub fn start(rules: &Path) -> Running {
         }
     });
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut web = None;
     let url = loop {
         let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("webhook never said it listens");
+        if let Some(rest) = line.split("Webserver listening on ").nth(1) {
+            web = rest.split_whitespace().next().map(|address| format!("http://{address}"));
+        }
         if let Some(rest) = line.split("webhook listening on ").nth(1) {
             break format!("http://{}", rest.trim());
         }
     };
-    Running { child, url, stderr_lines: rx }
+    Running { child, url, web, stderr_lines: rx }
 }
 
 /// SIGTERM, then stdout and stderr of the whole run.
@@ -75,3 +88,14 @@ pub fn post(url: &str, body: &str) -> u16 {
         .unwrap_or(0)
 }
 
+
+/// GETs a URL: status and body (0 and empty when the request failed).
+pub fn get(url: &str) -> (u16, String) {
+    match ureq::get(url).config().http_status_as_error(false).build().call() {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            (status, response.into_body().read_to_string().unwrap_or_default())
+        }
+        Err(_) => (0, String::new()),
+    }
+}
