@@ -232,3 +232,59 @@ fn a_slow_channel_overflows_its_own_queue_and_counts_it() {
     assert_eq!(lines(&path).len(), total as usize);
     assert_eq!(seen.lock().unwrap().len(), 1 + capacity);
 }
+
+/// A CA and a server certificate for 127.0.0.1 signed by it, made with the
+/// openssl command; None (with a reason printed) where it is missing.
+fn tls_material(dir: &std::path::Path) -> Option<(std::path::PathBuf, Vec<u8>, Vec<u8>)> {
+    let run = |args: &[&str]| {
+        std::process::Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    if !run(&["version"]) {
+        eprintln!("skipped: the openssl command is not installed (scripts/install-deps installs it)");
+        return None;
+    }
+    std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
+    let made = run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Peregrine test CA"])
+        && run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"])
+        && run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext"]);
+    assert!(made, "openssl could not make the test certificates");
+    Some((dir.join("ca.pem"), std::fs::read(dir.join("server.pem")).unwrap(), std::fs::read(dir.join("server.key")).unwrap()))
+}
+
+#[test]
+fn https_output_trusts_the_configured_ca_and_refuses_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some((ca, certificate, private_key)) = tls_material(dir.path()) else { return };
+    let server = tiny_http::Server::https("127.0.0.1:0", tiny_http::SslConfig { certificate, private_key }).unwrap();
+    let url = format!("https://{}/", server.server_addr().to_ip().unwrap());
+    let server_thread = std::thread::spawn(move || {
+        let mut received = 0;
+        // Long enough for the two expected deliveries, then a short look
+        // for any unexpected third.
+        while let Ok(Some(mut request)) = server.recv_timeout(Duration::from_secs(if received < 2 { 10 } else { 1 })) {
+            let mut body = String::new();
+            let _ = request.as_reader().read_to_string(&mut body);
+            let _ = request.respond(tiny_http::Response::empty(200));
+            received += 1;
+        }
+        received
+    });
+    let deliver = |options: HttpOptions| {
+        let channel = HttpChannel::new(options).unwrap();
+        let dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
+        dispatcher.send(alert(1, Priority::Warning));
+        dispatcher.shutdown().remove(0)
+    };
+    let trusted = deliver(HttpOptions { url: url.clone(), ca_cert: Some(ca.clone()), max_attempts: 1, ..HttpOptions::default() });
+    assert_eq!((trusted.sent, trusted.failed), (1, 0), "the configured CA must be trusted");
+    let untrusted = deliver(HttpOptions { url: url.clone(), max_attempts: 1, ..HttpOptions::default() });
+    assert_eq!((untrusted.sent, untrusted.failed), (0, 1), "a server signed by an unknown CA must be refused");
+    let insecure = deliver(HttpOptions { url, insecure: true, max_attempts: 1, ..HttpOptions::default() });
+    assert_eq!((insecure.sent, insecure.failed), (1, 0), "insecure skips verification");
+    assert_eq!(server_thread.join().unwrap(), 2, "exactly the two accepted deliveries reached the server");
+}
