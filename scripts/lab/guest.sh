@@ -98,7 +98,8 @@ lab_boot() {
     LAB_FAILED=$((LAB_FAILED + failed))
 }
 
-lab_test() {
+# What every guest run starts with: counters, tools, the kernels.
+lab_start() {
     local s
     LAB_PASSED=0
     LAB_FAILED=0
@@ -106,6 +107,11 @@ lab_test() {
     for s in "$@"; do
         lab_fetch "$s" >/dev/null 2>&1 || lab_unavailable "cannot fetch the $s kernel packages from Debian"
     done
+}
+
+lab_test() {
+    local s
+    lab_start "$@"
     lab_rules_prepare || { echo "FAIL static peregrine build"; LAB_FAILED=$((LAB_FAILED + 1)); }
     lab_guest_common
     lab_rules_guest_files
@@ -123,10 +129,7 @@ lab_test() {
 # default rules; prints what the guest reports.
 lab_demo() {
     local s=$1
-    LAB_PASSED=0
-    LAB_FAILED=0
-    lab_check_tools
-    lab_fetch "$s" >/dev/null 2>&1 || lab_unavailable "cannot fetch the $s kernel packages from Debian"
+    lab_start "$s"
     lab_rules_prepare || { echo "demo: building peregrine for the guest failed"; return 1; }
     lab_guest_common
     lab_rules_guest_files
