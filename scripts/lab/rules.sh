@@ -21,7 +21,7 @@ lab_rules_guest_files() {
     local dir=$WORK/guest-root/tests/rules
     mkdir -p "$dir"
     install -m 644 "$REPO/rules/peregrine_rules.yaml" "$REPO/tests/guest/rules/live-rules.yaml" "$dir/"
-    install -m 644 "$REPO/tests/guest/rules/run-rules.sh" "$dir/"
+    install -m 644 "$REPO/tests/guest/rules/run-rules.sh" "$REPO/tests/guest/capture.sh" "$dir/"
 }
 
 # pgdummy.ko for series $1, next to peregrine.ko in the initramfs root.

@@ -118,6 +118,7 @@ cat /tmp/storm.out
 check "rmmod after storm" rmmod peregrine
 
 [ -f /tests/rules/run-rules.sh ] && . /tests/rules/run-rules.sh   # peregrine live + default rules
+[ -f /tests/rules/capture.sh ] && . /tests/rules/capture.sh       # peregrine capture, read by sysdig on the host
 
 check "dmesg clean" sh -c "! dmesg | grep -E 'WARNING|BUG|Oops|Call Trace'"
 dmesg | grep -E 'WARNING|BUG|Oops|Call Trace' -A 20 | head -n 60

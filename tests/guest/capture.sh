@@ -1,0 +1,24 @@
+# Sourced by /tests/run-tests.sh: `peregrine capture` records from the
+# module into a .scap file, which goes to the host on the console (base64
+# between PGCAPTURE markers) so that the host can have sysdig read it.
+# Adds to run-tests.sh's pass/fail counters.
+capture_main() {
+    [ -x /bin/peregrine ] || { echo "PGTEST-SKIP peregrine capture: no static peregrine in this guest"; return; }
+    check "insmod for capture" insmod /peregrine.ko
+    # Its own events are left out by the filter, so the file holds what the
+    # marker workload did plus the state-building events around it.
+    peregrine capture -w /tmp/live.scap -M 4 'not proc.name=peregrine' > /tmp/capture.log 2>&1 &
+    cap=$!
+    sleep 1
+    /bin/mkdir -p /tmp/pgcap && echo marker > /tmp/pgcap/marker-file
+    /bin/cat /tmp/pgcap/marker-file > /dev/null
+    wait $cap
+    check "peregrine capture wrote its file" grep -q "events written to /tmp/live.scap" /tmp/capture.log
+    sed 's/^/    /' /tmp/capture.log
+    echo "PGCAPTURE-WRITTEN $(sed -n 's/.*: \([0-9]*\) of [0-9]* events written to.*/\1/p' /tmp/capture.log)"
+    echo "PGCAPTURE-BEGIN"
+    base64 /tmp/live.scap
+    echo "PGCAPTURE-END"
+    check "rmmod after capture" rmmod peregrine
+}
+capture_main
