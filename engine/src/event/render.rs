@@ -296,13 +296,15 @@ pub fn render_param(p: &Param<'_>, resolver: &dyn Resolver, out: &mut String) {
                 let _ = write!(out, "{}", std::net::Ipv6Addr::from(b));
             }
         }
-        Dyn => match p.bytes.split_first() {
-            Some((&index, value)) => match super::table::dyn_variant(p.info, index) {
-                Some(info) => render_param(&Param { info, bytes: value }, resolver, out),
+        Dyn => {
+            let variant = p.bytes.split_first().and_then(|(&index, value)| {
+                Some((super::table::dyn_variant(p.info, index)?, value))
+            });
+            match variant {
+                Some((info, bytes)) => render_param(&Param { info, bytes }, resolver, out),
                 Option::None => push_printable(out, p.bytes),
-            },
-            Option::None => {}
-        },
+            }
+        }
         _ => push_printable(out, p.bytes),
     }
 }
