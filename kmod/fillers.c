@@ -34,6 +34,7 @@
 #include <linux/cgroup.h>
 #include <uapi/linux/module.h>
 #include <linux/capability.h>
+#include <linux/ptrace.h>
 #include <net/sock.h>
 #include <net/inet_sock.h>
 #include <net/af_unix.h>
@@ -191,6 +192,92 @@ static u8 family_to_scap(unsigned int family)
 	case AF_UNIX:  return SCAP_AF_UNIX;
 	default:       return family;
 	}
+}
+
+/* scap's ptrace request codes (enum-like, not the kernel's numbers). */
+enum scap_ptrace_request {
+	SCAP_PTRACE_UNKNOWN = 0,
+	SCAP_PTRACE_TRACEME, SCAP_PTRACE_PEEKTEXT, SCAP_PTRACE_PEEKDATA,
+	SCAP_PTRACE_PEEKUSR, SCAP_PTRACE_POKETEXT, SCAP_PTRACE_POKEDATA,
+	SCAP_PTRACE_POKEUSR, SCAP_PTRACE_CONT, SCAP_PTRACE_KILL,
+	SCAP_PTRACE_SINGLESTEP, SCAP_PTRACE_ATTACH, SCAP_PTRACE_DETACH,
+	SCAP_PTRACE_SYSCALL, SCAP_PTRACE_SETOPTIONS, SCAP_PTRACE_GETEVENTMSG,
+	SCAP_PTRACE_GETSIGINFO, SCAP_PTRACE_SETSIGINFO, SCAP_PTRACE_GETREGSET,
+	SCAP_PTRACE_SETREGSET, SCAP_PTRACE_SEIZE, SCAP_PTRACE_INTERRUPT,
+	SCAP_PTRACE_LISTEN, SCAP_PTRACE_PEEKSIGINFO, SCAP_PTRACE_GETSIGMASK,
+	SCAP_PTRACE_SETSIGMASK, SCAP_PTRACE_GETREGS, SCAP_PTRACE_SETREGS,
+	SCAP_PTRACE_GETFPREGS, SCAP_PTRACE_SETFPREGS, SCAP_PTRACE_GETFPXREGS,
+	SCAP_PTRACE_SETFPXREGS, SCAP_PTRACE_OLDSETOPTIONS,
+	SCAP_PTRACE_GET_THREAD_AREA, SCAP_PTRACE_SET_THREAD_AREA,
+	SCAP_PTRACE_ARCH_PRCTL, SCAP_PTRACE_SYSEMU,
+	SCAP_PTRACE_SYSEMU_SINGLESTEP, SCAP_PTRACE_SINGLEBLOCK,
+};
+
+static u16 ptrace_request_to_scap(unsigned long req)
+{
+	static const struct { long linux_req; u16 scap_req; } map[] = {
+		{ PTRACE_TRACEME, SCAP_PTRACE_TRACEME },
+		{ PTRACE_PEEKTEXT, SCAP_PTRACE_PEEKTEXT },
+		{ PTRACE_PEEKDATA, SCAP_PTRACE_PEEKDATA },
+		{ PTRACE_PEEKUSR, SCAP_PTRACE_PEEKUSR },
+		{ PTRACE_POKETEXT, SCAP_PTRACE_POKETEXT },
+		{ PTRACE_POKEDATA, SCAP_PTRACE_POKEDATA },
+		{ PTRACE_POKEUSR, SCAP_PTRACE_POKEUSR },
+		{ PTRACE_CONT, SCAP_PTRACE_CONT },
+		{ PTRACE_KILL, SCAP_PTRACE_KILL },
+		{ PTRACE_SINGLESTEP, SCAP_PTRACE_SINGLESTEP },
+		{ PTRACE_ATTACH, SCAP_PTRACE_ATTACH },
+		{ PTRACE_DETACH, SCAP_PTRACE_DETACH },
+		{ PTRACE_SYSCALL, SCAP_PTRACE_SYSCALL },
+		{ PTRACE_SETOPTIONS, SCAP_PTRACE_SETOPTIONS },
+		{ PTRACE_GETEVENTMSG, SCAP_PTRACE_GETEVENTMSG },
+		{ PTRACE_GETSIGINFO, SCAP_PTRACE_GETSIGINFO },
+		{ PTRACE_SETSIGINFO, SCAP_PTRACE_SETSIGINFO },
+		{ PTRACE_GETREGSET, SCAP_PTRACE_GETREGSET },
+		{ PTRACE_SETREGSET, SCAP_PTRACE_SETREGSET },
+		{ PTRACE_SEIZE, SCAP_PTRACE_SEIZE },
+		{ PTRACE_INTERRUPT, SCAP_PTRACE_INTERRUPT },
+		{ PTRACE_LISTEN, SCAP_PTRACE_LISTEN },
+		{ PTRACE_PEEKSIGINFO, SCAP_PTRACE_PEEKSIGINFO },
+		{ PTRACE_GETSIGMASK, SCAP_PTRACE_GETSIGMASK },
+		{ PTRACE_SETSIGMASK, SCAP_PTRACE_SETSIGMASK },
+		/* The rest are architecture requests; x86 has them all. */
+#ifdef PTRACE_GETREGS
+		{ PTRACE_GETREGS, SCAP_PTRACE_GETREGS },
+		{ PTRACE_SETREGS, SCAP_PTRACE_SETREGS },
+#endif
+#ifdef PTRACE_GETFPREGS
+		{ PTRACE_GETFPREGS, SCAP_PTRACE_GETFPREGS },
+		{ PTRACE_SETFPREGS, SCAP_PTRACE_SETFPREGS },
+#endif
+#ifdef PTRACE_GETFPXREGS
+		{ PTRACE_GETFPXREGS, SCAP_PTRACE_GETFPXREGS },
+		{ PTRACE_SETFPXREGS, SCAP_PTRACE_SETFPXREGS },
+#endif
+#ifdef PTRACE_OLDSETOPTIONS
+		{ PTRACE_OLDSETOPTIONS, SCAP_PTRACE_OLDSETOPTIONS },
+#endif
+#ifdef PTRACE_GET_THREAD_AREA
+		{ PTRACE_GET_THREAD_AREA, SCAP_PTRACE_GET_THREAD_AREA },
+		{ PTRACE_SET_THREAD_AREA, SCAP_PTRACE_SET_THREAD_AREA },
+#endif
+#ifdef PTRACE_ARCH_PRCTL
+		{ PTRACE_ARCH_PRCTL, SCAP_PTRACE_ARCH_PRCTL },
+#endif
+#ifdef PTRACE_SYSEMU
+		{ PTRACE_SYSEMU, SCAP_PTRACE_SYSEMU },
+		{ PTRACE_SYSEMU_SINGLESTEP, SCAP_PTRACE_SYSEMU_SINGLESTEP },
+#endif
+#ifdef PTRACE_SINGLEBLOCK
+		{ PTRACE_SINGLEBLOCK, SCAP_PTRACE_SINGLEBLOCK },
+#endif
+	};
+	unsigned int i;
+
+	for (i = 0; i < ARRAY_SIZE(map); i++)
+		if (req == (unsigned long)map[i].linux_req)
+			return map[i].scap_req;
+	return SCAP_PTRACE_UNKNOWN;
 }
 
 /* An fd argument, as the int the kernel reads, widened to scap's s64. */
@@ -911,6 +998,64 @@ static void fill_rw_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx, bool is_
 	pg_record_commit(&rec, current->pid);
 }
 
+/* A PT_DYN parameter holding a u64. */
+static void put_dyn_u64(struct pg_record *rec, u64 v)
+{
+	u8 buf[1 + sizeof(u64)];
+
+	buf[0] = PG_PTRACE_IDX_UINT64;
+	memcpy(buf + 1, &v, sizeof(v));
+	pg_put_bytes(rec, buf, sizeof(buf));
+}
+
+/*
+ * ptrace's addr and data say different things per request, so scap sends
+ * them typed (PT_DYN). A failed call carries zeros: its arguments were not
+ * acted upon. A peek returns the word through *data: that word is sent,
+ * or 0 when it cannot be read without faulting (the event is kept: an
+ * attach or a poke must never be lost to a bad pointer).
+ */
+static void fill_ptrace_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
+{
+	u16 request = ptrace_request_to_scap(ctx->args[0]);
+	struct pg_record rec;
+	u64 word = 0;
+
+	pg_record_begin(&rec, ring, PG_EVT_PTRACE_X, PG_EVT_PTRACE_X_NPARAMS);
+	pg_put_s64(&rec, ctx->ret);                                      /* res */
+	if (ctx->ret < 0) {
+		put_dyn_u64(&rec, 0);                                    /* addr */
+		put_dyn_u64(&rec, 0);                                    /* data */
+	} else {
+		put_dyn_u64(&rec, ctx->args[2]);                         /* addr */
+		switch (request) {                                       /* data */
+		case SCAP_PTRACE_PEEKTEXT:
+		case SCAP_PTRACE_PEEKDATA:
+		case SCAP_PTRACE_PEEKUSR:
+			if (pg_copy_from_user(&word, (const void __user *)ctx->args[3],
+					      sizeof(word)))
+				word = 0;
+			put_dyn_u64(&rec, word);
+			break;
+		case SCAP_PTRACE_CONT:
+		case SCAP_PTRACE_SINGLESTEP:
+		case SCAP_PTRACE_DETACH:
+		case SCAP_PTRACE_SYSCALL: {
+			u8 sig[2] = { PG_PTRACE_IDX_SIGTYPE, (u8)ctx->args[3] };
+
+			pg_put_bytes(&rec, sig, sizeof(sig));
+			break;
+		}
+		default:
+			put_dyn_u64(&rec, ctx->args[3]);
+			break;
+		}
+	}
+	pg_put_u16(&rec, request);                                       /* request */
+	pg_put_s64(&rec, (s64)(int)ctx->args[1]);                        /* pid */
+	pg_record_commit(&rec, current->pid);
+}
+
 static void fill_generic_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 {
 	struct pg_record rec;
@@ -974,6 +1119,9 @@ void pg_fill_sys_exit(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 		return;
 	case __NR_write:
 		fill_rw_x(ring, ctx, false);
+		return;
+	case __NR_ptrace:
+		fill_ptrace_x(ring, ctx);
 		return;
 	case __NR_execve: case __NR_execveat:
 		/* Success is reported from sched_process_exec. */

@@ -289,5 +289,13 @@ struct pg_sampling {
 #define PG_EVT_SETREUID_X_NPARAMS   3
 #define PG_EVT_SETREGID_X           429
 #define PG_EVT_SETREGID_X_NPARAMS   3
+/*
+ * ptrace: res, addr, data, request, pid. addr and data are scap PT_DYN:
+ * one byte naming the value's type (PG_PTRACE_IDX_*), then the value.
+ */
+#define PG_EVT_PTRACE_X             169
+#define PG_EVT_PTRACE_X_NPARAMS     5
+#define PG_PTRACE_IDX_UINT64        0   /* then a u64 */
+#define PG_PTRACE_IDX_SIGTYPE       1   /* then a u8 signal number */
 
 #endif /* PEREGRINE_ABI_H */

@@ -23,7 +23,8 @@
  * with OP one of str (NUL-terminated string), bytes (raw bytes), contains
  * (substring of raw bytes), s64, s64ge (>=), u64, u32, u16, u8, len,
  * inet (IPv4 sockaddr "A.B.C.D:PORT"), tupledst (IPv4 tuple destination),
- * unixpath (path of a unix socket tuple).
+ * unixpath (path of a unix socket tuple), dynu64 and dynsig (a PT_DYN
+ * parameter: index 0 then a u64, or index 1 then a u8 signal number).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -342,6 +343,16 @@ static int match_one(const struct rec *r, const char *pred)
 		memcpy(&v, p, size);
 		return v == strtoull(val, NULL, 0);
 	}
+	if (!strcmp(op, "dynu64")) {
+		uint64_t v;
+
+		if (len != 9 || p[0] != 0)
+			return 0;
+		memcpy(&v, p + 1, 8);
+		return v == strtoull(val, NULL, 0);
+	}
+	if (!strcmp(op, "dynsig"))
+		return len == 2 && p[0] == 1 && p[1] == strtoul(val, NULL, 0);
 	if (!strcmp(op, "inet") || !strcmp(op, "tupledst")) {
 		uint32_t ip;
 		uint16_t port;

@@ -7,7 +7,8 @@
  * Makes, in this order and with these exact arguments, the syscalls the
  * guest test script then looks for (raw syscall() where libc might pick
  * another syscall than the one named). Writes "PARENT CHILD" (the pids) to
- * DIR/pids at the end.
+ * DIR/pids at the end, and "TRACEE ADDRESS WORD" (the process it traced,
+ * where the word it peeked lives, the word) to DIR/ptrace.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -17,8 +18,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdint.h>
 #include <sys/mman.h>
 #include <sys/mount.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
@@ -32,6 +36,47 @@ static void must(long ret, const char *what)
 		perror(what);
 		exit(1);
 	}
+}
+
+/* The word the tracer peeks in its tracee (the same address after fork). */
+static volatile uint64_t ptrace_marker = 0x5065726567726e65ULL;
+
+/*
+ * ptrace, as a debugger or an injector would: a refused attach (to our
+ * own process), then attach, peek, detach with a signal, on a child.
+ */
+static void trace_a_child(const char *dir)
+{
+	uint64_t word = 0;
+	char path[256];
+	pid_t tracee;
+	int status;
+	FILE *f;
+
+	if (syscall(SYS_ptrace, PTRACE_ATTACH, getpid(), 0x1234, 0x5678) != -1)
+		exit(1);
+	tracee = fork();
+	must(tracee, "fork tracee");
+	if (tracee == 0) {
+		for (;;)
+			pause();
+	}
+	must(syscall(SYS_ptrace, PTRACE_ATTACH, tracee, 0, 0), "ptrace attach");
+	must(waitpid(tracee, &status, 0), "waitpid tracee");
+	if (!WIFSTOPPED(status))
+		exit(1);
+	must(syscall(SYS_ptrace, PTRACE_PEEKDATA, tracee, &ptrace_marker, &word), "ptrace peek");
+	if (word != ptrace_marker)
+		exit(1);
+	must(syscall(SYS_ptrace, PTRACE_DETACH, tracee, 0, SIGCONT), "ptrace detach");
+	must(kill(tracee, SIGKILL), "kill tracee");
+	must(waitpid(tracee, &status, 0), "waitpid tracee");
+
+	snprintf(path, sizeof(path), "%s/ptrace", dir);
+	f = fopen(path, "w");
+	if (!f || fprintf(f, "%d %lu %llu\n", (int)tracee, (unsigned long)&ptrace_marker,
+			     (unsigned long long)word) < 0 || fclose(f))
+		exit(1);
 }
 
 int main(int argc, char **argv)
@@ -149,6 +194,8 @@ int main(int argc, char **argv)
 	must(waitpid(child, &status, 0), "waitpid");
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return fprintf(stderr, "child failed\n"), 1;
+
+	trace_a_child(argv[1]);
 
 	snprintf(buf, sizeof(buf), "%s/pids", argv[1]);
 	f = fopen(buf, "w");

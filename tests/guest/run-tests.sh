@@ -88,6 +88,16 @@ event "clone_x cgroups" type=223 nparams=21 tid=$CHILD p14:contains=memory=/ p14
 event "dup2_x"      type=363 nparams=3 tid=$CHILD p0:s64=1 p2:s64=1
 event "execve_x"    type=293 nparams=31 tid=$CHILD p0:s64=0 p1:str=echo p2:str=pg-exec-marker p3:s64=$CHILD p4:s64=$CHILD p5:s64=$PARENT p13:str=echo p14:contains=cpu=/ p15:str=PG_MARK=1 p27:str=/bin/busybox p30:str=/bin/echo
 event "procexit"    type=186 nparams=5 tid=$CHILD p0:s64=0 p1:s64=0 p2:u8=0
+# ptrace: requests are scap's codes (ATTACH=11, PEEKDATA=3, DETACH=12), addr
+# and data are PT_DYN (index 0 + u64, index 1 + signal); a refused call has
+# zeros there. The peeked word is pgwork's marker, read back from *data.
+read TRACEE MARKADDR MARKER < $W/ptrace
+echo "workload tracee=$TRACEE marker_addr=$MARKADDR marker=$MARKER"
+event "ptrace_x attach refused" type=169 nparams=5 tid=$PARENT p0:s64=-1 p1:dynu64=0 p2:dynu64=0 p3:u16=11 p4:s64=$PARENT
+event "ptrace_x attach" type=169 nparams=5 tid=$PARENT p0:s64=0 p1:dynu64=0 p2:dynu64=0 p3:u16=11 p4:s64=$TRACEE
+event "ptrace_x peekdata" type=169 nparams=5 tid=$PARENT p0:s64=0 p1:dynu64=$MARKADDR p2:dynu64=$MARKER p3:u16=3 p4:s64=$TRACEE
+event "ptrace_x detach" type=169 nparams=5 tid=$PARENT p0:s64=0 p1:dynu64=0 p2:dynsig=18 p3:u16=12 p4:s64=$TRACEE
+check "ptrace not generic" sh -c "! pgcheck find $EV type=1 p1:u16=101"
 # A syscall without a filler: generic event with Falco's code (wait4: ppm_sc 69, nr 61).
 event "generic_x wait4" type=1 nparams=2 tid=$PARENT p0:u16=69 p1:u16=61
 

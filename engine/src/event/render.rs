@@ -296,6 +296,15 @@ pub fn render_param(p: &Param<'_>, resolver: &dyn Resolver, out: &mut String) {
                 let _ = write!(out, "{}", std::net::Ipv6Addr::from(b));
             }
         }
+        Dyn => {
+            let variant = p.bytes.split_first().and_then(|(&index, value)| {
+                Some((super::table::dyn_variant(p.info, index)?, value))
+            });
+            match variant {
+                Some((info, bytes)) => render_param(&Param { info, bytes }, resolver, out),
+                Option::None => push_printable(out, p.bytes),
+            }
+        }
         _ => push_printable(out, p.bytes),
     }
 }
@@ -360,6 +369,90 @@ mod tests {
         let mut s = String::new();
         render_param(&p, &NoState, &mut s);
         assert_eq!(s, "4097(O_RDONLY|O_CLOEXEC)");
+    }
+
+    /// ptrace exit (PPME_SYSCALL_PTRACE_X): res, addr, data, request, pid.
+    fn ptrace_x_param(i: usize) -> &'static crate::event::table::ParamInfo {
+        let info = event_info(169).unwrap();
+        assert_eq!(info.name, "ptrace");
+        &info.params[i]
+    }
+
+    fn dyn_bytes(index: u8, value: &[u8]) -> Vec<u8> {
+        [&[index][..], value].concat()
+    }
+
+    #[test]
+    fn ptrace_request_renders_falco_names() {
+        for (code, name) in [
+            (0xbu16, "PTRACE_ATTACH"),
+            (0x14, "PTRACE_SEIZE"),
+            (0x6, "PTRACE_POKEDATA"),
+        ] {
+            let bytes = code.to_le_bytes();
+            let p = Param {
+                info: ptrace_x_param(3),
+                bytes: &bytes,
+            };
+            let mut full = String::new();
+            render_param(&p, &NoState, &mut full);
+            assert_eq!(full, format!("{code}({name})"));
+            let mut resolved = String::new();
+            render_param_resolved(&p, &NoState, &mut resolved);
+            assert_eq!(resolved, name);
+        }
+    }
+
+    #[test]
+    fn ptrace_dyn_params_render_by_their_index() {
+        // Index 0: a u64, shown in hex.
+        let addr = dyn_bytes(0, &0x7ffd_1234_u64.to_le_bytes());
+        let mut s = String::new();
+        render_param(
+            &Param {
+                info: ptrace_x_param(1),
+                bytes: &addr,
+            },
+            &NoState,
+            &mut s,
+        );
+        assert_eq!(s, "7FFD1234");
+        // Index 1: a signal number.
+        let data = dyn_bytes(1, &[9]);
+        let mut s = String::new();
+        render_param(
+            &Param {
+                info: ptrace_x_param(2),
+                bytes: &data,
+            },
+            &NoState,
+            &mut s,
+        );
+        assert_eq!(s, "9");
+        // An index beyond the list is shown raw, never a panic.
+        let junk = dyn_bytes(7, &[0x41]);
+        let mut s = String::new();
+        render_param(
+            &Param {
+                info: ptrace_x_param(2),
+                bytes: &junk,
+            },
+            &NoState,
+            &mut s,
+        );
+        assert_eq!(s, ".A");
+        // A u64 variant cut short is read at the width it has, never past its end.
+        let short = dyn_bytes(0, &[1, 2]);
+        let mut s = String::new();
+        render_param(
+            &Param {
+                info: ptrace_x_param(1),
+                bytes: &short,
+            },
+            &NoState,
+            &mut s,
+        );
+        assert_eq!(s, "201");
     }
 
     #[test]

@@ -264,6 +264,38 @@ pub fn syscall_name(code: u64) -> Option<&'static str> {
     (!name.is_empty()).then_some(name)
 }
 
+/// The value types ptrace's `addr` and `data` (PT_DYN) may carry, indexed
+/// by their first byte: a u64 shown in hex, or a signal number.
+static PTRACE_DYN_VARIANTS: &[ParamInfo] = &[
+    ParamInfo {
+        name: "uint64",
+        ty: 8,
+        fmt: 2,
+        names: None,
+    },
+    ParamInfo {
+        name: "sigtype",
+        ty: 19,
+        fmt: 1,
+        names: None,
+    },
+];
+
+/// The value a PT_DYN parameter holds: its first byte picks the type from
+/// a list owned by the parameter, the rest is the value. Only ptrace's
+/// `addr` and `data` are known (the only PT_DYN parameters by those names
+/// in the schema); None for any other, which then renders as raw bytes.
+pub fn dyn_variant(param: &ParamInfo, index: u8) -> Option<&'static ParamInfo> {
+    if param.param_type() != ParamType::Dyn {
+        return None;
+    }
+    let variants = match param.name {
+        "addr" | "data" => PTRACE_DYN_VARIANTS,
+        _ => return None,
+    };
+    variants.get(usize::from(index))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
