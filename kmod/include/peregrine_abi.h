@@ -63,7 +63,7 @@
 #endif
 
 #define PG_API_VERSION_MAJOR 1
-#define PG_API_VERSION_MINOR 0
+#define PG_API_VERSION_MINOR 1
 #define PG_API_VERSION_PATCH 0
 /* The value PG_IOCTL_GET_API_VERSION returns. */
 #define PG_API_VERSION \
