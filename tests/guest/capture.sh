@@ -1,10 +1,19 @@
-# Sourced by /tests/run-tests.sh: `peregrine capture` records from the
-# module into a .scap file, which goes to the host on the console (base64
-# between PGCAPTURE markers) so that the host can have sysdig read it.
-# Adds to run-tests.sh's pass/fail counters.
+# Sourced by /tests/run-tests.sh: the insmod workflow through
+# `peregrine driver load|status|unload`, then `peregrine capture` records
+# from the module into a .scap file, which goes to the host on the console
+# (base64 between PGCAPTURE markers) so that the host can have sysdig read
+# it. Adds to run-tests.sh's pass/fail counters.
 capture_main() {
     [ -x /bin/peregrine ] || { echo "PGTEST-SKIP peregrine capture: no static peregrine in this guest"; return; }
-    check "insmod for capture" insmod /peregrine.ko
+    check "driver load refuses a buffer size that is no power of two" \
+        sh -c "! peregrine driver load --module /peregrine.ko --buffer-size 3000000 2>&1 | grep -q loaded"
+    check "driver load" sh -c "peregrine driver load --module /peregrine.ko --buffer-size 4194304 > /tmp/driver.out 2>&1"
+    sed 's/^/    /' /tmp/driver.out
+    peregrine driver status > /tmp/status.out 2>&1
+    sed 's/^/    /' /tmp/status.out
+    check "driver status: loaded, API 1.1, 4 MiB rings on every CPU" sh -c \
+        "grep -q 'module: loaded' /tmp/status.out && grep -q 'module API version: 1.1' /tmp/status.out &&
+         grep -q 'rings: $(grep -c ^processor /proc/cpuinfo) (bytes per CPU: 4194304)' /tmp/status.out"
     # Its own events are left out by the filter, so the file holds what the
     # marker workload did plus the state-building events around it.
     peregrine capture -w /tmp/live.scap -M 4 'not proc.name=peregrine' > /tmp/capture.log 2>&1 &
@@ -19,6 +28,7 @@ capture_main() {
     echo "PGCAPTURE-BEGIN"
     base64 /tmp/live.scap
     echo "PGCAPTURE-END"
-    check "rmmod after capture" rmmod peregrine
+    check "driver unload" peregrine driver unload
+    check "driver status after unload" sh -c "peregrine driver status | grep -q 'module: not loaded'"
 }
 capture_main
