@@ -143,7 +143,9 @@ lab_demo() {
 # peregrine.ko (C drain, then the Rust peregrine with the default rules),
 # Falco's scap.ko (from Debian's package, built in the cache) and no driver
 # again; prints the table of scripts/lab/bench-table and keeps JSON lines
-# in $WORK/SERIES/bench.jsonl. A benchmark: whatever is missing is printed
+# in $WORK/SERIES/bench.jsonl. PEREGRINE_BENCH_ARGS passes the guest's
+# knobs, e.g. "pgbench_rounds=9 pgbench_n=1000000 pgbench_orc=100000"
+# (see tests/guest/bench.sh). A benchmark: whatever is missing is printed
 # as "not measured: REASON", and the exit status is 0 unless no kernel
 # could be measured at all.
 lab_bench() {
