@@ -179,41 +179,60 @@ lab_demo() {
     grep -q '^PGDEMO ---- end ----' "$WORK/$s/guest/console.log.txt"
 }
 
-# Median ns per iteration of each loop: without the module, capturing
-# everything (one consumer draining every CPU), after unloading.
+# scripts/kernel-lab bench: per kernel, ONE boot measuring no driver,
+# peregrine.ko (C drain, then the Rust peregrine with the default rules),
+# Falco's scap.ko (from Debian's package, built in the cache) and no driver
+# again; prints the table of scripts/lab/bench-table and keeps JSON lines
+# in $WORK/SERIES/bench.jsonl. PEREGRINE_BENCH_ARGS passes the guest's
+# knobs, e.g. "pgbench_rounds=9 pgbench_n=1000000 pgbench_orc=100000"
+# (see tests/guest/bench.sh). A benchmark: whatever is missing is printed
+# as "not measured: REASON", and the exit status is 0 unless no kernel
+# could be measured at all.
 lab_bench() {
-    local s log
+    local s log falco_why="" measured=0 root=$WORK/guest-root
     LAB_PASSED=0
     LAB_FAILED=0
+    BOOT_TIMEOUT=${PEREGRINE_BOOT_TIMEOUT:-900}
     lab_check_tools
     for s in "$@"; do
         lab_fetch "$s" >/dev/null 2>&1 || lab_unavailable "cannot fetch the $s kernel packages from Debian"
     done
+    . "$REPO/scripts/lab/falco.sh"
+    if lab_falco_fetch && lab_falco_drain; then
+        GUEST_EXTRA_BINARIES+=("$FALCO_DRAIN_BIN")
+    else
+        falco_why=$FALCO_WHY
+    fi
+    lab_rules_prepare >/dev/null 2>&1 ||
+        echo "kernel-lab: the static peregrine does not build: the peregrine-live phase is skipped"
     lab_guest_common
-    printf '%-6s %-10s %14s %20s\n' kernel phase getppid_ns open_read_close_ns
+    if [ -x "$root/bin/peregrine" ]; then
+        mkdir -p "$root/etc/peregrine"
+        install -m 644 "$REPO/rules/peregrine_rules.yaml" "$root/etc/peregrine/"
+    fi
     for s in "$@"; do
-        lab_build "$s" >/dev/null || { echo "[$s] module build failed"; continue; }
+        lab_build "$s" >/dev/null || { echo "[$s] not measured: peregrine.ko does not build"; continue; }
+        rm -f "$root/scap.ko" "$root/falco-unavailable"
+        if [ -n "$falco_why" ]; then
+            echo "$falco_why" > "$root/falco-unavailable"
+        elif lab_falco_build "$s"; then
+            cp "$FALCO_KO" "$root/scap.ko"
+        else
+            echo "$FALCO_WHY" > "$root/falco-unavailable"
+        fi
         lab_initrd "$s"
-        lab_boot "$s" pgscript=bench.sh >/dev/null
+        echo "kernel-lab: $s: one guest boot for every phase (software emulation: several minutes)"
+        lab_boot "$s" "pgscript=bench.sh ${PEREGRINE_BENCH_ARGS:-}" >/dev/null
         log=$WORK/$s/guest/console.log.txt
-        awk -v k="$s" '
-            /PGBENCH (none|capturing|unloaded) / {
-                split($3, a, "="); split($4, b, "=");
-                g[$2] = g[$2] " " a[2]; o[$2] = o[$2] " " b[2]
-            }
-            function med(list,   v, n, i, j, t) {
-                n = split(list, v, " ");
-                for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++)
-                    if (v[j] + 0 < v[i] + 0) { t = v[i]; v[i] = v[j]; v[j] = t }
-                return v[int((n + 1) / 2)]
-            }
-            END {
-                split("none capturing unloaded", ph, " ");
-                for (p = 1; p <= 3; p++) if (g[ph[p]] != "")
-                    printf "%-6s %-10s %14s %20s\n", k, ph[p], med(g[ph[p]]), med(o[ph[p]]);
-                if (g["none"] != "" && g["capturing"] != "")
-                    printf "%-6s %-10s %13.1fx %19.1fx\n", k, "ratio", med(g["capturing"]) / med(g["none"]), med(o["capturing"]) / med(o["none"])
-            }' "$log"
-        grep -a 'PGBENCH-DRAIN' "$log" | sed "s/^PGBENCH-DRAIN /[$s] /" || true
+        if ! grep -q '^PGBENCH none ' "$log"; then
+            echo "[$s] not measured: the guest printed no runs (see $log)"
+            continue
+        fi
+        rm -f "$WORK/$s/bench.jsonl"
+        awk -v kernel="$s" -v json="$WORK/$s/bench.jsonl" -f "$REPO/scripts/lab/bench-table" "$log"
+        grep -qE 'Kernel panic|BUG:|Oops' "$log" && echo "[$s] note: the console shows a kernel BUG/Oops/panic (see $log)"
+        echo "[$s] JSON lines: $WORK/$s/bench.jsonl; console: $log"
+        measured=$((measured + 1))
     done
+    [ "$measured" -gt 0 ]
 }
