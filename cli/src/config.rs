@@ -302,13 +302,14 @@ pub struct DriverSettings {
     pub snaplen: u32,
     /// Keep one syscall in N when overloaded (1: keep all).
     pub sampling_ratio: u32,
-    /// Only write the syscalls the loaded rules can use.
+    /// Only write the syscalls the loaded rules can use. Not implemented
+    /// yet: every syscall is captured, and setting it says so.
     pub rules_syscalls_only: bool,
 }
 
 impl Default for DriverSettings {
     fn default() -> Self {
-        DriverSettings { snaplen: 80, sampling_ratio: 1, rules_syscalls_only: true }
+        DriverSettings { snaplen: 80, sampling_ratio: 1, rules_syscalls_only: false }
     }
 }
 
@@ -391,6 +392,16 @@ fn decode(document: Yaml, origin: &str) -> Result<Loaded, ConfigError> {
             warnings.push(format!("{origin}: unknown key '{name}' ignored"));
             top.remove(&key);
         }
+    }
+    let narrowing = top
+        .get("driver")
+        .and_then(|d| d.get("rules_syscalls_only"))
+        .and_then(Yaml::as_bool)
+        .unwrap_or(false);
+    if narrowing {
+        warnings.push(format!(
+            "{origin}: key 'driver.rules_syscalls_only' is not implemented yet: every syscall is captured"
+        ));
     }
     if top.get("plugins").is_some_and(|p| !p.as_sequence().is_none_or(|s| s.is_empty())) {
         warnings.push(format!(
