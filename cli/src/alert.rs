@@ -93,7 +93,10 @@ fn render_json(alert: &Alert, options: &RenderOptions) -> String {
         .map(|(name, value)| (name.clone(), value.clone().map_or(Json::Null, Json::String)))
         .collect();
     object.insert("output_fields".into(), Json::Object(fields));
-    object.insert("priority".into(), Json::String(alert.priority.as_str().into()));
+    object.insert(
+        "priority".into(),
+        Json::String(alert.priority.as_str().into()),
+    );
     object.insert("rule".into(), Json::String(alert.rule.clone()));
     object.insert("source".into(), Json::String(alert.source.clone()));
     if options.json_include_tags_property {
@@ -158,7 +161,10 @@ mod tests {
 
     #[test]
     fn text_line_is_time_priority_output() {
-        let options = RenderOptions { time_format_iso_8601: true, ..RenderOptions::default() };
+        let options = RenderOptions {
+            time_format_iso_8601: true,
+            ..RenderOptions::default()
+        };
         let rendered = render(sample(), &options);
         assert_eq!(
             rendered.line,
@@ -168,7 +174,10 @@ mod tests {
         let (time, rest) = plain.line.split_once(": ").unwrap();
         assert_eq!(time.len(), "22:13:20.123456789".len());
         assert!(time.ends_with(".123456789"));
-        assert_eq!(rest, "Error File below /etc opened for writing (file=/etc/x)");
+        assert_eq!(
+            rest,
+            "Error File below /etc opened for writing (file=/etc/x)"
+        );
     }
 
     #[test]

@@ -147,7 +147,12 @@ pub struct CaptureArgs {
     pub count: Option<u64>,
 
     /// Bytes of read/write buffers kept per event.
-    #[arg(short = 's', long = "snaplen", value_name = "BYTES", default_value_t = 80)]
+    #[arg(
+        short = 's',
+        long = "snaplen",
+        value_name = "BYTES",
+        default_value_t = 80
+    )]
     pub snaplen: u32,
 }
 

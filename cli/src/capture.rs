@@ -31,7 +31,9 @@ pub struct CaptureReport {
 type ScapWriter = Writer<BufWriter<File>>;
 
 fn create(path: &Path) -> Result<BufWriter<File>, String> {
-    File::create(path).map(BufWriter::new).map_err(|e| format!("cannot create {}: {e}", path.display()))
+    File::create(path)
+        .map(BufWriter::new)
+        .map_err(|e| format!("cannot create {}: {e}", path.display()))
 }
 
 fn write_error(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
@@ -60,11 +62,16 @@ impl Sink {
             self.written += 1;
             return self.writer.write_event(event);
         };
-        let keep = builds_state(event) || filter.matches(&SyscallEvent { event, state: &self.state });
+        let keep = builds_state(event)
+            || filter.matches(&SyscallEvent {
+                event,
+                state: &self.state,
+            });
         let held = self.held_enters.remove(&event.tid);
         match event.direction() {
             Direction::Enter if !keep => {
-                self.held_enters.insert(event.tid, (event.cpu, current_layout(event)));
+                self.held_enters
+                    .insert(event.tid, (event.cpu, current_layout(event)));
             }
             Direction::Exit if keep => {
                 // An exit's enter has the type just below it.
@@ -105,7 +112,10 @@ fn current_layout(event: &EventView<'_>) -> Vec<u8> {
 
 fn builds_state(event: &EventView<'_>) -> bool {
     event.has_flag(flags::CREATES_FD | flags::DESTROYS_FD)
-        || matches!(event.name(), "clone" | "clone3" | "fork" | "vfork" | "execve" | "execveat" | "procexit")
+        || matches!(
+            event.name(),
+            "clone" | "clone3" | "fork" | "vfork" | "execve" | "execveat" | "procexit"
+        )
 }
 
 /// Bytes in a record's header.
@@ -116,7 +126,9 @@ pub fn run(args: &CaptureArgs, stop: &AtomicBool, hostname: &str) -> Result<Capt
         Some(text) => Some(Filter::new(text, SyscallFields::new()).map_err(|e| e.to_string())?),
         None => None,
     };
-    let deadline = args.duration.map(|s| Instant::now() + Duration::from_secs(s));
+    let deadline = args
+        .duration
+        .map(|s| Instant::now() + Duration::from_secs(s));
     let done = |report: &CaptureReport| {
         stop.load(Ordering::Relaxed)
             || deadline.is_some_and(|d| Instant::now() >= d)
@@ -126,16 +138,31 @@ pub fn run(args: &CaptureArgs, stop: &AtomicBool, hostname: &str) -> Result<Capt
     let path = args.write.as_path();
 
     if let Some(input) = &args.read {
-        let capture = Capture::open(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+        let capture =
+            Capture::open(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
         let machine = capture.machine.clone().unwrap_or_default();
         let mut writer = Writer::new(create(path)?, &machine).map_err(write_error(path))?;
         for (block_type, body) in &capture.interface_blocks {
-            writer.write_raw_block(*block_type, body).map_err(write_error(path))?;
+            writer
+                .write_raw_block(*block_type, body)
+                .map_err(write_error(path))?;
         }
-        writer.write_users(&capture.users, &capture.groups).map_err(write_error(path))?;
-        writer.write_processes(&capture.processes).map_err(write_error(path))?;
-        writer.write_fd_table(&capture.fds).map_err(write_error(path))?;
-        let mut sink = Sink { writer, filter, state: State::from_capture(&capture), held_enters: HashMap::new(), written: 0 };
+        writer
+            .write_users(&capture.users, &capture.groups)
+            .map_err(write_error(path))?;
+        writer
+            .write_processes(&capture.processes)
+            .map_err(write_error(path))?;
+        writer
+            .write_fd_table(&capture.fds)
+            .map_err(write_error(path))?;
+        let mut sink = Sink {
+            writer,
+            filter,
+            state: State::from_capture(&capture),
+            held_enters: HashMap::new(),
+            written: 0,
+        };
         for event in capture.events() {
             let event = event.map_err(|e| format!("{}: {e}", input.display()))?;
             report.seen += 1;
@@ -149,16 +176,30 @@ pub fn run(args: &CaptureArgs, stop: &AtomicBool, hostname: &str) -> Result<Capt
         return Ok(report);
     }
 
-    let config = DriverConfig { snaplen: Some(args.snaplen), ..DriverConfig::default() };
+    let config = DriverConfig {
+        snaplen: Some(args.snaplen),
+        ..DriverConfig::default()
+    };
     let mut driver = Driver::open(config).map_err(|e| e.to_string())?;
     let mut state = State::new();
     if let Err(e) = peregrine_engine::state::procfs::scan(&mut state, Path::new("/proc")) {
-        crate::log::message(&format!("reading /proc for the running processes failed: {e}"));
+        crate::log::message(&format!(
+            "reading /proc for the running processes failed: {e}"
+        ));
     }
     let mut writer: ScapWriter =
-        Writer::new(create(path)?, &machine_info(Path::new("/proc"), hostname)).map_err(write_error(path))?;
-    writer.write_processes(&proc_entries(&state)).map_err(write_error(path))?;
-    let mut sink = Sink { writer, filter, state, held_enters: HashMap::new(), written: 0 };
+        Writer::new(create(path)?, &machine_info(Path::new("/proc"), hostname))
+            .map_err(write_error(path))?;
+    writer
+        .write_processes(&proc_entries(&state))
+        .map_err(write_error(path))?;
+    let mut sink = Sink {
+        writer,
+        filter,
+        state,
+        held_enters: HashMap::new(),
+        written: 0,
+    };
     driver.start_capture().map_err(|e| e.to_string())?;
     let mut failure = None;
     let mut undecodable = 0u64;

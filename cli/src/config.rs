@@ -25,7 +25,11 @@ pub enum ConfigError {
         source: serde_yaml::Error,
     },
     #[error("{origin}: key '{key}': {message}")]
-    Value { origin: String, key: String, message: String },
+    Value {
+        origin: String,
+        key: String,
+        message: String,
+    },
     #[error("-o {text}: {message}")]
     Override { text: String, message: String },
 }
@@ -113,7 +117,9 @@ pub struct OutputsQueue {
 
 impl Default for OutputsQueue {
     fn default() -> Self {
-        OutputsQueue { capacity: crate::outputs::DEFAULT_QUEUE_CAPACITY }
+        OutputsQueue {
+            capacity: crate::outputs::DEFAULT_QUEUE_CAPACITY,
+        }
     }
 }
 
@@ -309,7 +315,11 @@ pub struct DriverSettings {
 
 impl Default for DriverSettings {
     fn default() -> Self {
-        DriverSettings { snaplen: 80, sampling_ratio: 1, rules_syscalls_only: false }
+        DriverSettings {
+            snaplen: 80,
+            sampling_ratio: 1,
+            rules_syscalls_only: false,
+        }
     }
 }
 
@@ -345,13 +355,17 @@ impl Config {
     pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Loaded, ConfigError> {
         let (origin, mut document) = match path {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?;
                 let document: Yaml = if text.trim().is_empty() {
                     Yaml::Mapping(Mapping::new())
                 } else {
-                    serde_yaml::from_str(&text)
-                        .map_err(|source| ConfigError::Yaml { path: path.to_owned(), source })?
+                    serde_yaml::from_str(&text).map_err(|source| ConfigError::Yaml {
+                        path: path.to_owned(),
+                        source,
+                    })?
                 };
                 (path.display().to_string(), document)
             }
@@ -385,7 +399,9 @@ fn decode(document: Yaml, origin: &str) -> Result<Loaded, ConfigError> {
         let name = key.as_str().unwrap_or("").to_string();
         if FALCO_KEYS_NOT_USED.contains(&name.as_str()) {
             if name != "plugins" && name != "load_plugins" {
-                warnings.push(format!("{origin}: key '{name}' is a Falco setting Peregrine does not use"));
+                warnings.push(format!(
+                    "{origin}: key '{name}' is a Falco setting Peregrine does not use"
+                ));
                 top.remove(&key);
             }
         } else if !known.contains(&name.as_str()) {
@@ -403,7 +419,10 @@ fn decode(document: Yaml, origin: &str) -> Result<Loaded, ConfigError> {
             "{origin}: key 'driver.rules_syscalls_only' is not implemented yet: every syscall is captured"
         ));
     }
-    if top.get("plugins").is_some_and(|p| !p.as_sequence().is_none_or(|s| s.is_empty())) {
+    if top
+        .get("plugins")
+        .is_some_and(|p| !p.as_sequence().is_none_or(|s| s.is_empty()))
+    {
         warnings.push(format!(
             "{origin}: key 'plugins': Peregrine loads no plugins; the Kubernetes audit source is built in (--k8s-audit-file, k8s_audit.enabled)"
         ));
@@ -542,9 +561,15 @@ fn parse_path(path: &str) -> Option<Vec<Segment<'_>>> {
 /// Applies `key.path[0].leaf=value`; the value is read as YAML, so
 /// `true`, `5` and `[a, b]` have their YAML types.
 fn apply_override(document: &mut Yaml, text: &str) -> Result<(), ConfigError> {
-    let fail = |message: &str| ConfigError::Override { text: text.to_string(), message: message.into() };
-    let (path, value) = text.split_once('=').ok_or_else(|| fail("expected key=value"))?;
-    let segments = parse_path(path.trim()).ok_or_else(|| fail("the key is not of the form a.b[0].c"))?;
+    let fail = |message: &str| ConfigError::Override {
+        text: text.to_string(),
+        message: message.into(),
+    };
+    let (path, value) = text
+        .split_once('=')
+        .ok_or_else(|| fail("expected key=value"))?;
+    let segments =
+        parse_path(path.trim()).ok_or_else(|| fail("the key is not of the form a.b[0].c"))?;
     let value: Yaml = if value.is_empty() {
         Yaml::String(String::new())
     } else {
@@ -557,14 +582,19 @@ fn apply_override(document: &mut Yaml, text: &str) -> Result<(), ConfigError> {
                 if !node.is_mapping() {
                     *node = Yaml::Mapping(Mapping::new());
                 }
-                let Yaml::Mapping(map) = node else { unreachable!("made a mapping above") };
-                map.entry(Yaml::String(key.to_string())).or_insert(Yaml::Null)
+                let Yaml::Mapping(map) = node else {
+                    unreachable!("made a mapping above")
+                };
+                map.entry(Yaml::String(key.to_string()))
+                    .or_insert(Yaml::Null)
             }
             Segment::Index(index) => {
                 if !node.is_sequence() {
                     *node = Yaml::Sequence(Vec::new());
                 }
-                let Yaml::Sequence(items) = node else { unreachable!("made a sequence above") };
+                let Yaml::Sequence(items) = node else {
+                    unreachable!("made a sequence above")
+                };
                 if index > items.len() {
                     return Err(fail("list index past the end of the list"));
                 }
@@ -621,12 +651,18 @@ fn duration_secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::E
         Secs(u64),
         Text(String),
     }
-    let bad = |text: &str| de::Error::custom(format!("'{text}' is no duration; expected e.g. 30s, 15m, 1h"));
+    let bad = |text: &str| {
+        de::Error::custom(format!(
+            "'{text}' is no duration; expected e.g. 30s, 15m, 1h"
+        ))
+    };
     match Duration::deserialize(deserializer)? {
         Duration::Secs(secs) => Ok(secs),
         Duration::Text(text) => {
             let trimmed = text.trim();
-            let split = trimmed.find(|c: char| !c.is_ascii_digit()).unwrap_or(trimmed.len());
+            let split = trimmed
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(trimmed.len());
             let (number, unit) = trimmed.split_at(split);
             let number: u64 = number.parse().map_err(|_| bad(&text))?;
             let scale = match unit {
@@ -650,7 +686,10 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         // Tests run in parallel threads: every call gets a file of its own.
         static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let path = dir.join(format!("c{}.yaml", NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+        let path = dir.join(format!(
+            "c{}.yaml",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         std::fs::write(&path, text).unwrap();
         let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
         let loaded = Config::load(Some(&path), &overrides);
@@ -668,12 +707,18 @@ mod tests {
         )
         .unwrap();
         let c = loaded.config;
-        assert_eq!(c.rules_file, vec![PathBuf::from("/a.yaml"), PathBuf::from("/b.yaml")]);
+        assert_eq!(
+            c.rules_file,
+            vec![PathBuf::from("/a.yaml"), PathBuf::from("/b.yaml")]
+        );
         assert_eq!(c.priority, Priority::Warning);
         assert!(c.json_output);
         assert!(c.file_output.enabled && c.file_output.keep_alive);
         assert_eq!(c.file_output.filename, PathBuf::from("/tmp/x"));
-        assert_eq!(c.syscall_event_drops.actions, vec![DropAction::Log, DropAction::Alert]);
+        assert_eq!(
+            c.syscall_event_drops.actions,
+            vec![DropAction::Log, DropAction::Alert]
+        );
         assert_eq!(c.syscall_event_drops.max_burst, 10);
         assert!(c.syscall_event_drops.simulate_drops);
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
@@ -683,41 +728,74 @@ mod tests {
     fn overrides_set_nested_keys_with_yaml_types() {
         let loaded = load_text(
             "stdout_output:\n  enabled: true\n",
-            &["stdout_output.enabled=false", "json_output=true", "rules_file=/r.yaml", "plugins[0].open_params=/f.json"],
+            &[
+                "stdout_output.enabled=false",
+                "json_output=true",
+                "rules_file=/r.yaml",
+                "plugins[0].open_params=/f.json",
+            ],
         )
         .unwrap();
         assert!(!loaded.config.stdout_output.enabled);
         assert!(loaded.config.json_output);
         assert_eq!(loaded.config.rules_file, vec![PathBuf::from("/r.yaml")]);
-        assert_eq!(loaded.config.plugins[0]["open_params"], Yaml::String("/f.json".into()));
+        assert_eq!(
+            loaded.config.plugins[0]["open_params"],
+            Yaml::String("/f.json".into())
+        );
     }
 
     #[test]
     fn unknown_keys_warn_with_their_path() {
         let loaded = load_text("no_such_key: 1\nwatch_config_files: true\n", &[]).unwrap();
-        assert!(loaded.warnings.iter().any(|w| w.contains("unknown key 'no_such_key'")));
-        assert!(loaded.warnings.iter().any(|w| w.contains("'watch_config_files'")));
+        assert!(loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("unknown key 'no_such_key'")));
+        assert!(loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("'watch_config_files'")));
     }
 
     #[test]
     fn bad_values_name_the_key_and_the_form() {
-        let error = load_text("file_output:\n  filname: /tmp/x\n", &[]).unwrap_err().to_string();
+        let error = load_text("file_output:\n  filname: /tmp/x\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("file_output"), "{error}");
         assert!(error.contains("filname"), "{error}");
 
         let error = load_text("priority: loud\n", &[]).unwrap_err().to_string();
-        assert!(error.contains("key 'priority'") && error.contains("expected one of"), "{error}");
+        assert!(
+            error.contains("key 'priority'") && error.contains("expected one of"),
+            "{error}"
+        );
 
-        let error = load_text("syscall_event_drops:\n  threshold: 2\n", &[]).unwrap_err().to_string();
-        assert!(error.contains("syscall_event_drops.threshold") && error.contains("range [0, 1]"), "{error}");
+        let error = load_text("syscall_event_drops:\n  threshold: 2\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("syscall_event_drops.threshold") && error.contains("range [0, 1]"),
+            "{error}"
+        );
 
-        let error = load_text("syscall_event_drops:\n  actions: [ignore, log]\n", &[]).unwrap_err().to_string();
-        assert!(error.contains("action \"log\" does not make sense with the \"ignore\" action"), "{error}");
+        let error = load_text("syscall_event_drops:\n  actions: [ignore, log]\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("action \"log\" does not make sense with the \"ignore\" action"),
+            "{error}"
+        );
 
-        let error = load_text("file_output:\n  enabled: true\n", &[]).unwrap_err().to_string();
+        let error = load_text("file_output:\n  enabled: true\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("file_output.filename"), "{error}");
 
-        let error = load_text("syscall_event_drops:\n  actions: [shout]\n", &[]).unwrap_err().to_string();
+        let error = load_text("syscall_event_drops:\n  actions: [shout]\n", &[])
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("syscall_event_drops.actions"), "{error}");
 
         let error = load_text("json_output: [1\n", &[]).unwrap_err().to_string();
@@ -736,7 +814,8 @@ mod tests {
 
     #[test]
     fn kit_configs_load() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/falco-regression/confs");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/conformance/falco-regression/confs");
         let Ok(entries) = std::fs::read_dir(&dir) else {
             eprintln!("skipped: {} is absent (no ../shared)", dir.display());
             return;
@@ -749,7 +828,10 @@ mod tests {
                 // These are invalid on purpose; the conformance cases
                 // expect them refused.
                 let name = path.file_name().unwrap().to_string_lossy().to_string();
-                if name.contains("threshold_oor") || name.contains("threshold_neg") || name.contains("ignore_log") {
+                if name.contains("threshold_oor")
+                    || name.contains("threshold_neg")
+                    || name.contains("ignore_log")
+                {
                     assert!(result.is_err(), "{name} should be refused");
                 } else {
                     result.unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -772,26 +854,45 @@ mod tests {
              metrics:\n  enabled: true\n  interval: 15m\nwebserver:\n  listen_port: 8765\n"
                 .to_string(),
         ];
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/falco-regression/confs");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/conformance/falco-regression/confs");
         if let Ok(entries) = std::fs::read_dir(&dir) {
-            texts.extend(entries.flatten().filter_map(|e| std::fs::read_to_string(e.path()).ok()));
+            texts.extend(
+                entries
+                    .flatten()
+                    .filter_map(|e| std::fs::read_to_string(e.path()).ok()),
+            );
         } else {
             eprintln!("skipped (partly): no ../shared; only our own config is damaged");
         }
-        const SWAPS: &[char] = &[':', '-', '[', ']', '{', '"', '\'', '\n', ' ', '\t', '&', '*', '!', '%'];
+        const SWAPS: &[char] = &[
+            ':', '-', '[', ']', '{', '"', '\'', '\n', ' ', '\t', '&', '*', '!', '%',
+        ];
         let mut tried = 0;
         for text in &texts {
             let chars: Vec<char> = text.chars().collect();
             for at in 0..chars.len() {
                 let mut swapped = chars.clone();
                 swapped[at] = SWAPS[at % SWAPS.len()];
-                for variant in [chars[..at].iter().collect::<String>(), swapped.into_iter().collect()] {
+                for variant in [
+                    chars[..at].iter().collect::<String>(),
+                    swapped.into_iter().collect(),
+                ] {
                     let _ = load_text(&variant, &[]);
                     tried += 1;
                 }
             }
         }
-        for bad in ["=", "a.=1", "[0]=1", "a[x]=1", "a[99]=1", "a.b[0].c[1]=x", "json_output=[", "priority=\u{0}"] {
+        for bad in [
+            "=",
+            "a.=1",
+            "[0]=1",
+            "a[x]=1",
+            "a[99]=1",
+            "a.b[0].c[1]=x",
+            "json_output=[",
+            "priority=\u{0}",
+        ] {
             let _ = load_text("", &[bad]);
             tried += 1;
         }

@@ -26,9 +26,15 @@ pub enum DriverCmdError {
     #[error("--buffer-size {0} is not a power of two between {min} and {max} bytes", min = abi::PG_MIN_BUFFER_SIZE, max = abi::PG_MAX_BUFFER_SIZE)]
     BadBufferSize(u64),
     #[error("loading {path} failed: {errno} ({})", errno.desc())]
-    Load { path: PathBuf, errno: nix::errno::Errno },
+    Load {
+        path: PathBuf,
+        errno: nix::errno::Errno,
+    },
     #[error("unloading {MODULE_NAME} failed: {errno} ({}){hint}", errno.desc())]
-    Unload { errno: nix::errno::Errno, hint: &'static str },
+    Unload {
+        errno: nix::errno::Errno,
+        hint: &'static str,
+    },
     #[error("the module is loaded but its devices cannot be used: {0}")]
     Device(#[from] DriverError),
 }
@@ -68,9 +74,15 @@ pub fn status() -> Result<String, DriverCmdError> {
     let mut report = format!("kernel: {release}\n");
     if !is_loaded() {
         report.push_str("module: not loaded\n");
-        let found: Vec<_> = module_candidates(&release).into_iter().filter(|p| p.exists()).collect();
+        let found: Vec<_> = module_candidates(&release)
+            .into_iter()
+            .filter(|p| p.exists())
+            .collect();
         match found.first() {
-            Some(path) => report.push_str(&format!("installed: {} (load it with `peregrine driver load`)\n", path.display())),
+            Some(path) => report.push_str(&format!(
+                "installed: {} (load it with `peregrine driver load`)\n",
+                path.display()
+            )),
             None => report.push_str("installed: no module for this kernel\n"),
         }
         return Ok(report);
@@ -86,7 +98,11 @@ pub fn status() -> Result<String, DriverCmdError> {
             let version = driver.module_version();
             report.push_str(&format!("module API version: {version}\n"));
             let sizes = driver.buffer_sizes();
-            report.push_str(&format!("rings: {} (bytes per CPU: {})\n", sizes.len(), sizes.first().copied().unwrap_or(0)));
+            report.push_str(&format!(
+                "rings: {} (bytes per CPU: {})\n",
+                sizes.len(),
+                sizes.first().copied().unwrap_or(0)
+            ));
             let stats = driver.stats();
             let t = stats.total;
             report.push_str(&format!(
@@ -114,7 +130,11 @@ pub fn load(module: Option<&Path>, buffer_size: Option<u64>) -> Result<String, D
             match candidates.iter().find(|p| p.exists()) {
                 Some(path) => path.clone(),
                 None => {
-                    let looked = candidates.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ");
+                    let looked = candidates
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ");
                     return Err(DriverCmdError::ModuleNotFound { release, looked });
                 }
             }
@@ -122,17 +142,25 @@ pub fn load(module: Option<&Path>, buffer_size: Option<u64>) -> Result<String, D
     };
     let mut params = String::new();
     if let Some(size) = buffer_size {
-        let in_range = (u64::from(abi::PG_MIN_BUFFER_SIZE)..=u64::from(abi::PG_MAX_BUFFER_SIZE)).contains(&size);
+        let in_range = (u64::from(abi::PG_MIN_BUFFER_SIZE)..=u64::from(abi::PG_MAX_BUFFER_SIZE))
+            .contains(&size);
         if !size.is_power_of_two() || !in_range {
             return Err(DriverCmdError::BadBufferSize(size));
         }
         params.push_str(&format!("buffer_size={size}"));
     }
-    let file = File::open(&path).map_err(|source| DriverCmdError::Open { path: path.clone(), source })?;
+    let file = File::open(&path).map_err(|source| DriverCmdError::Open {
+        path: path.clone(),
+        source,
+    })?;
     // A parameter string never holds a NUL: it is built from numbers above.
     let params = CString::new(params).unwrap_or_default();
-    finit_module(&file, &params, ModuleInitFlags::empty())
-        .map_err(|errno| DriverCmdError::Load { path: path.clone(), errno })?;
+    finit_module(&file, &params, ModuleInitFlags::empty()).map_err(|errno| {
+        DriverCmdError::Load {
+            path: path.clone(),
+            errno,
+        }
+    })?;
     let mut report = format!("loaded {}\n", path.display());
     // Check at once that userspace and module agree on the ABI.
     match Driver::open(DriverConfig::default()) {
@@ -152,13 +180,15 @@ pub fn unload() -> Result<String, DriverCmdError> {
         return Ok(format!("{MODULE_NAME} is not loaded\n"));
     }
     let name = CString::new(MODULE_NAME).unwrap_or_default();
-    delete_module(&name, DeleteModuleFlags::O_NONBLOCK).map_err(|errno| DriverCmdError::Unload {
-        errno,
-        hint: if errno == nix::errno::Errno::EWOULDBLOCK || errno == nix::errno::Errno::EBUSY {
-            ": a consumer still holds the devices open; stop it first"
-        } else {
-            ""
-        },
+    delete_module(&name, DeleteModuleFlags::O_NONBLOCK).map_err(|errno| {
+        DriverCmdError::Unload {
+            errno,
+            hint: if errno == nix::errno::Errno::EWOULDBLOCK || errno == nix::errno::Errno::EBUSY {
+                ": a consumer still holds the devices open; stop it first"
+            } else {
+                ""
+            },
+        }
     })?;
     Ok(format!("unloaded {MODULE_NAME}\n"))
 }
@@ -170,7 +200,10 @@ mod tests {
     #[test]
     fn module_is_looked_for_where_dkms_and_make_install_put_it() {
         let candidates = module_candidates("6.1.0-56-cloud-amd64");
-        assert_eq!(candidates[0], Path::new("/lib/modules/6.1.0-56-cloud-amd64/updates/dkms/peregrine.ko"));
+        assert_eq!(
+            candidates[0],
+            Path::new("/lib/modules/6.1.0-56-cloud-amd64/updates/dkms/peregrine.ko")
+        );
         assert!(candidates.iter().any(|p| p.ends_with("extra/peregrine.ko")));
     }
 
@@ -181,7 +214,9 @@ mod tests {
             return;
         }
         let missing = Path::new("/nonexistent/peregrine.ko");
-        let error = load(Some(missing), Some(3 * 1024 * 1024)).unwrap_err().to_string();
+        let error = load(Some(missing), Some(3 * 1024 * 1024))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("not a power of two"), "{error}");
         let error = load(Some(missing), Some(1 << 20)).unwrap_err().to_string();
         assert!(error.contains("/nonexistent/peregrine.ko"), "{error}");

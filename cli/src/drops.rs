@@ -38,7 +38,9 @@ impl DropCounters {
             n_evts: self.n_evts.saturating_sub(earlier.n_evts),
             n_drops_buffer: self.n_drops_buffer.saturating_sub(earlier.n_drops_buffer),
             n_drops_pf: self.n_drops_pf.saturating_sub(earlier.n_drops_pf),
-            n_drops_too_large: self.n_drops_too_large.saturating_sub(earlier.n_drops_too_large),
+            n_drops_too_large: self
+                .n_drops_too_large
+                .saturating_sub(earlier.n_drops_too_large),
             n_preemptions: self.n_preemptions.saturating_sub(earlier.n_preemptions),
         }
     }
@@ -58,7 +60,10 @@ pub struct DropReport {
 impl DropReport {
     /// `Falco internal: syscall event drop. 3 system calls dropped in last second.`
     pub fn message(&self) -> String {
-        format!("{DROP_RULE}. {} system calls dropped in last second.", self.n_drops)
+        format!(
+            "{DROP_RULE}. {} system calls dropped in last second.",
+            self.n_drops
+        )
     }
 
     /// The alert's fields, named after the counters.
@@ -89,7 +94,12 @@ struct TokenBucket {
 
 impl TokenBucket {
     fn new(rate: f64, max: f64) -> Self {
-        TokenBucket { rate, max, tokens: max, last_ns: None }
+        TokenBucket {
+            rate,
+            max,
+            tokens: max,
+            last_ns: None,
+        }
     }
 
     fn claim(&mut self, now_ns: u64) -> bool {
@@ -125,7 +135,11 @@ impl DropMonitor {
         DropMonitor {
             actions: settings.actions.clone(),
             // A simulated drop must always be acted on.
-            threshold: if settings.simulate_drops { 0.0 } else { settings.threshold },
+            threshold: if settings.simulate_drops {
+                0.0
+            } else {
+                settings.threshold
+            },
             simulate: settings.simulate_drops,
             bucket: TokenBucket::new(settings.rate, f64::from(settings.max_burst)),
             next_check_ns: None,
@@ -142,7 +156,9 @@ impl DropMonitor {
         time_ns: u64,
         counters: impl FnOnce() -> DropCounters,
     ) -> Option<DropReport> {
-        let next = *self.next_check_ns.get_or_insert(time_ns.saturating_add(ONE_SECOND_NS));
+        let next = *self
+            .next_check_ns
+            .get_or_insert(time_ns.saturating_add(ONE_SECOND_NS));
         if time_ns <= next {
             return None;
         }
@@ -164,7 +180,12 @@ impl DropMonitor {
             return None;
         }
         self.actions_taken += 1;
-        Some(DropReport { time_ns, delta, n_drops, actions: self.actions.clone() })
+        Some(DropReport {
+            time_ns,
+            delta,
+            n_drops,
+            actions: self.actions.clone(),
+        })
     }
 
     /// The closing lines Falco prints on stderr.
@@ -181,12 +202,21 @@ mod tests {
     use super::*;
 
     fn settings(actions: Vec<DropAction>, simulate: bool, max_burst: u32) -> SyscallEventDrops {
-        SyscallEventDrops { threshold: 0.1, actions, rate: 0.03333, max_burst, simulate_drops: simulate }
+        SyscallEventDrops {
+            threshold: 0.1,
+            actions,
+            rate: 0.03333,
+            max_burst,
+            simulate_drops: simulate,
+        }
     }
 
     #[test]
     fn checks_once_per_second_of_event_time_and_simulates() {
-        let mut monitor = DropMonitor::new(&settings(vec![DropAction::Alert], true, 10), DropCounters::default());
+        let mut monitor = DropMonitor::new(
+            &settings(vec![DropAction::Alert], true, 10),
+            DropCounters::default(),
+        );
         let start = 1_000 * ONE_SECOND_NS;
         let mut reports = 0;
         // 12.5 seconds of events, 10 per second.
@@ -199,35 +229,63 @@ mod tests {
         // The first check is one second after the first event, then one
         // per second after a check.
         assert_eq!(monitor.occurrences, 11);
-        assert_eq!(monitor.actions_taken, 10, "the bucket holds 10 tokens and barely refills");
+        assert_eq!(
+            monitor.actions_taken, 10,
+            "the bucket holds 10 tokens and barely refills"
+        );
         assert_eq!(reports, 10);
     }
 
     #[test]
     fn acts_only_above_the_threshold() {
-        let mut monitor = DropMonitor::new(&settings(vec![DropAction::Log], false, 10), DropCounters::default());
+        let mut monitor = DropMonitor::new(
+            &settings(vec![DropAction::Log], false, 10),
+            DropCounters::default(),
+        );
         let s = ONE_SECOND_NS;
         assert!(monitor.on_event(s, DropCounters::default).is_none());
         // 5 drops out of 100 events: 5%, under 10%.
-        let c1 = DropCounters { n_evts: 100, n_drops_buffer: 5, ..DropCounters::default() };
+        let c1 = DropCounters {
+            n_evts: 100,
+            n_drops_buffer: 5,
+            ..DropCounters::default()
+        };
         assert!(monitor.on_event(3 * s, || c1).is_none());
         assert_eq!(monitor.occurrences, 0);
         // 30 more drops out of 100 more events: 30%.
-        let c2 = DropCounters { n_evts: 200, n_drops_buffer: 25, n_drops_pf: 10, ..DropCounters::default() };
+        let c2 = DropCounters {
+            n_evts: 200,
+            n_drops_buffer: 25,
+            n_drops_pf: 10,
+            ..DropCounters::default()
+        };
         let report = monitor.on_event(5 * s, || c2).expect("30% is above 10%");
         assert_eq!(report.n_drops, 30);
         assert_eq!(report.delta.n_drops_pf, 10);
-        assert_eq!(report.message(), "Falco internal: syscall event drop. 30 system calls dropped in last second.");
-        assert_eq!(monitor.summary().lines().nth(1), Some("   - event drop detected: 1 occurrences"));
+        assert_eq!(
+            report.message(),
+            "Falco internal: syscall event drop. 30 system calls dropped in last second."
+        );
+        assert_eq!(
+            monitor.summary().lines().nth(1),
+            Some("   - event drop detected: 1 occurrences")
+        );
     }
 
     #[test]
     fn the_token_bucket_limits_actions_but_not_occurrences() {
-        let mut monitor = DropMonitor::new(&settings(vec![DropAction::Exit], true, 1), DropCounters::default());
+        let mut monitor = DropMonitor::new(
+            &settings(vec![DropAction::Exit], true, 1),
+            DropCounters::default(),
+        );
         let s = ONE_SECOND_NS;
         let mut acted = Vec::new();
         for i in 0..10 {
-            acted.push(monitor.on_event(i * 2 * s + 1, DropCounters::default).is_some());
+            acted.push(
+                monitor
+                    .on_event(i * 2 * s + 1, DropCounters::default)
+                    .is_some(),
+            );
         }
         assert_eq!(monitor.actions_taken, 1);
         assert_eq!(monitor.occurrences, 9);

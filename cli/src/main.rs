@@ -28,7 +28,10 @@ use crate::args::{Cli, Command, DriverAction, RunArgs};
 use crate::config::Config;
 use crate::drops::{DropCounters, DropMonitor};
 use crate::metrics::Metrics;
-use crate::outputs::{Channel, Dispatcher, FileChannel, HttpChannel, HttpOptions, ProgramChannel, StdoutChannel, SyslogChannel};
+use crate::outputs::{
+    Channel, Dispatcher, FileChannel, HttpChannel, HttpOptions, ProgramChannel, StdoutChannel,
+    SyslogChannel,
+};
 use crate::ruleset::{RulesInput, Selection};
 
 fn main() -> ExitCode {
@@ -38,7 +41,12 @@ fn main() -> ExitCode {
         Some(Command::Capture(args)) => {
             let stop = run::stop_flag();
             capture::run(&args, &stop, &hostname()).map(|report| {
-                log::message(&format!("{} of {} events written to {}", report.written, report.seen, args.write.display()));
+                log::message(&format!(
+                    "{} of {} events written to {}",
+                    report.written,
+                    report.seen,
+                    args.write.display()
+                ));
                 ExitCode::SUCCESS
             })
         }
@@ -56,7 +64,10 @@ fn main() -> ExitCode {
 fn driver(action: DriverAction) -> Result<ExitCode, String> {
     let report = match action {
         DriverAction::Status => driver_cmd::status(),
-        DriverAction::Load { buffer_size, module } => driver_cmd::load(module.as_deref(), buffer_size),
+        DriverAction::Load {
+            buffer_size,
+            module,
+        } => driver_cmd::load(module.as_deref(), buffer_size),
         DriverAction::Unload => driver_cmd::unload(),
     }
     .map_err(|e| e.to_string())?;
@@ -83,15 +94,21 @@ fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
     if config.file_output.enabled {
         let file = &config.file_output;
         channels.push(Box::new(
-            FileChannel::open(file.filename.clone(), file.keep_alive, buffered).map_err(|e| e.to_string())?,
+            FileChannel::open(file.filename.clone(), file.keep_alive, buffered)
+                .map_err(|e| e.to_string())?,
         ));
     }
     if config.syslog_output.enabled {
-        channels.push(Box::new(SyslogChannel::connect().map_err(|e| e.to_string())?));
+        channels.push(Box::new(
+            SyslogChannel::connect().map_err(|e| e.to_string())?,
+        ));
     }
     if config.program_output.enabled {
         let program = &config.program_output;
-        channels.push(Box::new(ProgramChannel::new(program.program.clone(), program.keep_alive)));
+        channels.push(Box::new(ProgramChannel::new(
+            program.program.clone(),
+            program.keep_alive,
+        )));
     }
     if config.http_output.enabled {
         let http = &config.http_output;
@@ -112,10 +129,14 @@ fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
             options.client_cert = path(&http.client_cert);
             options.client_key = path(&http.client_key);
         }
-        channels.push(Box::new(HttpChannel::new(options).map_err(|e| e.to_string())?));
+        channels.push(Box::new(
+            HttpChannel::new(options).map_err(|e| e.to_string())?,
+        ));
     }
     if config.grpc_output.enabled {
-        crate::log::message(&format!("grpc_output is not available yet in this build; alerts go to the other channels"));
+        crate::log::message(&format!(
+            "grpc_output is not available yet in this build; alerts go to the other channels"
+        ));
     }
     Ok(channels)
 }
@@ -141,16 +162,20 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
     for warning in &loaded.warnings {
         crate::log::message(&format!("Warning: {warning}"));
     }
-    if !args.run_tags.is_empty() && (!args.disable_tags.is_empty() || !args.disable_rules.is_empty()) {
+    if !args.run_tags.is_empty()
+        && (!args.disable_tags.is_empty() || !args.disable_rules.is_empty())
+    {
         return Err("You can not specify both disabled (-D/-T) and enabled (-t) rules".into());
     }
     let config = loaded.config;
     log::use_iso_8601(config.time_format_iso_8601);
-    log::message(&format!("Peregrine version: {} (driver API {}.{}.{})",
+    log::message(&format!(
+        "Peregrine version: {} (driver API {}.{}.{})",
         env!("CARGO_PKG_VERSION"),
         peregrine_driver_sys::abi::PG_API_VERSION_MAJOR,
         peregrine_driver_sys::abi::PG_API_VERSION_MINOR,
-        peregrine_driver_sys::abi::PG_API_VERSION_PATCH));
+        peregrine_driver_sys::abi::PG_API_VERSION_PATCH
+    ));
     if let Some(path) = &args.config {
         log::message(&format!("Loaded configuration file {}", path.display()));
     }
@@ -170,20 +195,31 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
                 print!("{}", ruleset::validation_text(result));
             }
         }
-        return Ok(if ruleset.has_errors() { ExitCode::from(1) } else { ExitCode::SUCCESS });
+        return Ok(if ruleset.has_errors() {
+            ExitCode::from(1)
+        } else {
+            ExitCode::SUCCESS
+        });
     }
 
     // Rules: -r replaces the config's list; with neither, the built-in ones.
     let inputs = if !args.rules.is_empty() {
         ruleset::expand(&args.rules).map_err(|e| e.to_string())?
     } else if config.rules_file.iter().any(|p| p.exists()) {
-        let present: Vec<_> = config.rules_file.iter().filter(|p| p.exists()).cloned().collect();
+        let present: Vec<_> = config
+            .rules_file
+            .iter()
+            .filter(|p| p.exists())
+            .cloned()
+            .collect();
         ruleset::expand(&present).map_err(|e| e.to_string())?
     } else {
         ruleset::built_in()
     };
     if matches!(args.print.as_deref(), Some("k" | "kubernetes")) {
-        log::message("-pk: Kubernetes pod metadata is not collected; printing container id and name");
+        log::message(
+            "-pk: Kubernetes pod metadata is not collected; printing container id and name",
+        );
     }
     let mut ruleset = ruleset::load(&inputs, ruleset::output_extra(args.print.as_deref()));
     for warning in ruleset.warnings() {
@@ -220,7 +256,9 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
     }
     if args.dry_run {
         let enabled = ruleset.rules().filter(|r| r.enabled).count();
-        crate::log::message(&format!("dry run: config and {enabled} enabled rules loaded"));
+        crate::log::message(&format!(
+            "dry run: config and {enabled} enabled rules loaded"
+        ));
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -245,7 +283,10 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
     let host = hostname();
 
     // Which sources run: a capture or an audit file alone, or live sources.
-    let audit_file = args.k8s_audit_file.clone().or_else(|| k8s_audit_file_from_plugins(&config));
+    let audit_file = args
+        .k8s_audit_file
+        .clone()
+        .or_else(|| k8s_audit_file_from_plugins(&config));
     let source_on = |name: &str, default: bool| {
         if args.disable_sources.iter().any(|s| s == name) {
             false
@@ -259,18 +300,24 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
 
     let (audit_tx, audit_rx) = crossbeam_channel::bounded::<serde_json::Value>(AUDIT_QUEUE);
     let audit_stats = run_webhook.then(|| Arc::new(webserver::AuditIntakeStats::default()));
-    let metrics = Arc::new(Metrics::new(dispatcher.stats_handles(), audit_stats.clone()));
+    let metrics = Arc::new(Metrics::new(
+        dispatcher.stats_handles(),
+        audit_stats.clone(),
+    ));
     let mut listeners = Vec::new();
     if config.webserver.enabled {
         let web = &config.webserver;
         let routes = webserver::Routes {
             healthz: Some(web.k8s_healthz_endpoint.clone()),
-            metrics: web.prometheus_metrics_enabled.then(|| Arc::clone(&metrics) as Arc<dyn webserver::MetricsSource>),
+            metrics: web
+                .prometheus_metrics_enabled
+                .then(|| Arc::clone(&metrics) as Arc<dyn webserver::MetricsSource>),
             versions: true,
             audit: None,
         };
         let address = format!("{}:{}", web.listen_address, web.listen_port);
-        let listener = webserver::Listener::start(&address, routes, 2).map_err(|e| e.to_string())?;
+        let listener =
+            webserver::Listener::start(&address, routes, 2).map_err(|e| e.to_string())?;
         log::message(&format!(
             "Webserver listening on {} ({} /metrics /versions)",
             listener.address, web.k8s_healthz_endpoint
@@ -291,15 +338,24 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
             ..webserver::Routes::default()
         };
         let address = format!("{}:{}", k8s.listen_address, k8s.listen_port);
-        let listener = webserver::Listener::start(&address, routes, 4).map_err(|e| e.to_string())?;
-        log::message(&format!("Kubernetes audit webhook listening on {}{}", listener.address, k8s.path));
+        let listener =
+            webserver::Listener::start(&address, routes, 4).map_err(|e| e.to_string())?;
+        log::message(&format!(
+            "Kubernetes audit webhook listening on {}{}",
+            listener.address, k8s.path
+        ));
         listeners.push(listener);
         // The audit rules move to their own thread: audit events never wait
         // behind kernel events.
         // (Loading no files compiles an empty set to leave in its place.)
-        let mut rules = std::mem::replace(&mut ruleset.k8s_audit, ruleset::load(&[], None).k8s_audit);
-        let (dispatcher, metrics, host, rx) =
-            (Arc::clone(&dispatcher), Arc::clone(&metrics), host.clone(), audit_rx.clone());
+        let mut rules =
+            std::mem::replace(&mut ruleset.k8s_audit, ruleset::load(&[], None).k8s_audit);
+        let (dispatcher, metrics, host, rx) = (
+            Arc::clone(&dispatcher),
+            Arc::clone(&metrics),
+            host.clone(),
+            audit_rx.clone(),
+        );
         let mut reload = reload.clone();
         audit_thread = Some(
             std::thread::Builder::new()
@@ -311,7 +367,14 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
                             rules = ruleset.k8s_audit;
                             log::message("audit rules reloaded");
                         }
-                        run::evaluate_audit_event(&mut rules, &event, &dispatcher, &host, &mut detections, &metrics);
+                        run::evaluate_audit_event(
+                            &mut rules,
+                            &event,
+                            &dispatcher,
+                            &host,
+                            &mut detections,
+                            &metrics,
+                        );
                     }
                     detections
                 })
@@ -326,13 +389,21 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         rules: &mut ruleset.syscall,
         dispatcher: &dispatcher,
         metrics: &metrics,
-        stats_every: config.metrics.enabled.then(|| Duration::from_secs(config.metrics.interval.max(1))),
-        next_stats: config.metrics.enabled.then(|| Instant::now() + Duration::from_secs(config.metrics.interval.max(1))),
+        stats_every: config
+            .metrics
+            .enabled
+            .then(|| Duration::from_secs(config.metrics.interval.max(1))),
+        next_stats: config
+            .metrics
+            .enabled
+            .then(|| Instant::now() + Duration::from_secs(config.metrics.interval.max(1))),
         hostname: &host,
         drops: watch_drops.then_some(&mut drop_monitor),
         stop: &stop,
         reload: Some(reload),
-        deadline: args.duration.map(|s| Instant::now() + Duration::from_secs(s)),
+        deadline: args
+            .duration
+            .map(|s| Instant::now() + Duration::from_secs(s)),
         detections: run::Detections::default(),
         exit_requested: false,
     };
@@ -340,7 +411,14 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         run::replay(path, &mut pipeline)
     } else if let Some(path) = &audit_file {
         let mut detections = run::Detections::default();
-        let result = run::k8s_audit_file(path, &mut ruleset.k8s_audit, &dispatcher, &host, &mut detections, &metrics);
+        let result = run::k8s_audit_file(
+            path,
+            &mut ruleset.k8s_audit,
+            &dispatcher,
+            &host,
+            &mut detections,
+            &metrics,
+        );
         pipeline.detections = detections;
         result
     } else if run_syscalls {
@@ -354,7 +432,9 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         run::wait_until_stopped(&mut pipeline);
         Ok(())
     } else {
-        Err(run::RunError::Audit("every event source is disabled: nothing to do".into()))
+        Err(run::RunError::Audit(
+            "every event source is disabled: nothing to do".into(),
+        ))
     };
     let exit_requested = pipeline.exit_requested;
     let mut detections = std::mem::take(&mut pipeline.detections);
@@ -385,7 +465,11 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         }
     }
     print!("{}", detections.summary());
-    Ok(if exit_requested { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if exit_requested {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 /// logrotate's signal: the file output reopens its file, the program
@@ -394,23 +478,29 @@ fn reopen_outputs_on_sigusr1(dispatcher: &Arc<Dispatcher>) {
     let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR1]) {
         Ok(signals) => signals,
         Err(e) => {
-            log::message(&format!("cannot catch SIGUSR1, outputs will not reopen on it: {e}"));
+            log::message(&format!(
+                "cannot catch SIGUSR1, outputs will not reopen on it: {e}"
+            ));
             return;
         }
     };
     // The thread holds only a weak reference: it must not keep the
     // dispatcher (and its output threads) alive at shutdown.
     let dispatcher = Arc::downgrade(dispatcher);
-    let spawned = std::thread::Builder::new().name("sigusr1".into()).spawn(move || {
-        for _ in signals.forever() {
-            match dispatcher.upgrade() {
-                Some(dispatcher) => dispatcher.reopen(),
-                None => break,
+    let spawned = std::thread::Builder::new()
+        .name("sigusr1".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                match dispatcher.upgrade() {
+                    Some(dispatcher) => dispatcher.reopen(),
+                    None => break,
+                }
             }
-        }
-    });
+        });
     if let Err(e) = spawned {
-        log::message(&format!("cannot watch SIGUSR1, outputs will not reopen on it: {e}"));
+        log::message(&format!(
+            "cannot watch SIGUSR1, outputs will not reopen on it: {e}"
+        ));
     }
 }
 
@@ -423,7 +513,8 @@ fn k8s_audit_file_from_plugins(config: &Config) -> Option<std::path::PathBuf> {
     config.plugins.iter().find_map(|plugin| {
         let name = plugin.get("name")?.as_str()?;
         let params = plugin.get("open_params")?.as_str()?.trim();
-        let is_file = !params.is_empty() && !params.starts_with("http://") && !params.starts_with("https://");
+        let is_file =
+            !params.is_empty() && !params.starts_with("http://") && !params.starts_with("https://");
         (name == "k8saudit" && is_file).then(|| std::path::PathBuf::from(params))
     })
 }
@@ -433,7 +524,10 @@ fn list_fields(wanted: &str) -> String {
         text.push_str(&format!("Event source: {}\n\n", source.name()));
         for field in source.fields() {
             let arg = field.arg.map(|a| format!("[{a}]")).unwrap_or_default();
-            text.push_str(&format!("{}{arg}  ({:?})\n    {}\n", field.name, field.ty, field.description));
+            text.push_str(&format!(
+                "{}{arg}  ({:?})\n    {}\n",
+                field.name, field.ty, field.description
+            ));
         }
         text.push('\n');
     }

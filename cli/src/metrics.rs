@@ -31,7 +31,10 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn new(outputs: Vec<(&'static str, Arc<ChannelStats>)>, audit: Option<Arc<AuditIntakeStats>>) -> Self {
+    pub fn new(
+        outputs: Vec<(&'static str, Arc<ChannelStats>)>,
+        audit: Option<Arc<AuditIntakeStats>>,
+    ) -> Self {
         Metrics {
             started: Instant::now(),
             events: AtomicU64::new(0),
@@ -61,9 +64,18 @@ impl Metrics {
     /// The values of the stats snapshot, named as in `/metrics`.
     pub fn snapshot(&self) -> Vec<(String, u64)> {
         let mut values = vec![
-            ("peregrine_events_total".to_string(), self.events.load(Ordering::Relaxed)),
-            ("peregrine_alerts_total".to_string(), self.alerts.load(Ordering::Relaxed)),
-            ("peregrine_uptime_seconds".to_string(), self.started.elapsed().as_secs()),
+            (
+                "peregrine_events_total".to_string(),
+                self.events.load(Ordering::Relaxed),
+            ),
+            (
+                "peregrine_alerts_total".to_string(),
+                self.alerts.load(Ordering::Relaxed),
+            ),
+            (
+                "peregrine_uptime_seconds".to_string(),
+                self.started.elapsed().as_secs(),
+            ),
         ];
         if let Some(rss) = resident_bytes() {
             values.push(("peregrine_resident_memory_bytes".into(), rss));
@@ -75,11 +87,26 @@ impl Metrics {
             if let Some(k) = kernel.as_ref() {
                 values.extend([
                     ("peregrine_kernel_events_total".to_string(), k.n_evts),
-                    ("peregrine_kernel_drops_buffer_total".to_string(), k.n_drops_buffer),
-                    ("peregrine_kernel_drops_page_fault_total".to_string(), k.n_drops_pf),
-                    ("peregrine_kernel_drops_too_large_total".to_string(), k.n_drops_too_large),
-                    ("peregrine_kernel_sampled_out_total".to_string(), k.n_drops_sampling),
-                    ("peregrine_kernel_reentries_skipped_total".to_string(), k.n_preemptions),
+                    (
+                        "peregrine_kernel_drops_buffer_total".to_string(),
+                        k.n_drops_buffer,
+                    ),
+                    (
+                        "peregrine_kernel_drops_page_fault_total".to_string(),
+                        k.n_drops_pf,
+                    ),
+                    (
+                        "peregrine_kernel_drops_too_large_total".to_string(),
+                        k.n_drops_too_large,
+                    ),
+                    (
+                        "peregrine_kernel_sampled_out_total".to_string(),
+                        k.n_drops_sampling,
+                    ),
+                    (
+                        "peregrine_kernel_reentries_skipped_total".to_string(),
+                        k.n_preemptions,
+                    ),
                 ]);
             }
         }
@@ -125,7 +152,11 @@ impl MetricsSource for Metrics {
                 ("too_large", &audit.too_large),
                 ("busy", &audit.busy),
             ] {
-                let _ = writeln!(text, "peregrine_k8s_audit_{what}_total {}", value.load(Ordering::Relaxed));
+                let _ = writeln!(
+                    text,
+                    "peregrine_k8s_audit_{what}_total {}",
+                    value.load(Ordering::Relaxed)
+                );
             }
         }
         text
@@ -134,7 +165,10 @@ impl MetricsSource for Metrics {
 
 /// Prometheus label values escape backslash, quote and newline.
 fn escape_label(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn resident_bytes() -> Option<u64> {
@@ -152,7 +186,9 @@ fn cpu_seconds() -> Option<u64> {
     let fields: Vec<&str> = after.split_whitespace().collect();
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten()?;
+    let ticks = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()?;
     Some((utime + stime) / u64::try_from(ticks).ok()?.max(1))
 }
 
@@ -168,12 +204,20 @@ mod tests {
         metrics.events.store(10, Ordering::Relaxed);
         metrics.count_alert("Write \"below\" etc", Priority::Error);
         metrics.count_alert("Write \"below\" etc", Priority::Error);
-        metrics.set_kernel(RingStats { n_evts: 7, n_drops_buffer: 2, ..RingStats::default() });
+        metrics.set_kernel(RingStats {
+            n_evts: 7,
+            n_drops_buffer: 2,
+            ..RingStats::default()
+        });
         let text = metrics.prometheus_text();
         assert!(text.contains("peregrine_events_total 10\n"), "{text}");
         assert!(text.contains("peregrine_alerts_total 2\n"));
-        assert!(text.contains("peregrine_rule_alerts_total{rule=\"Write \\\"below\\\" etc\",priority=\"Error\"} 2\n"));
-        assert!(text.contains("peregrine_output_alerts_total{output=\"stdout\",outcome=\"sent\"} 3\n"));
+        assert!(text.contains(
+            "peregrine_rule_alerts_total{rule=\"Write \\\"below\\\" etc\",priority=\"Error\"} 2\n"
+        ));
+        assert!(
+            text.contains("peregrine_output_alerts_total{output=\"stdout\",outcome=\"sent\"} 3\n")
+        );
         assert!(text.contains("peregrine_kernel_drops_buffer_total 2\n"));
         assert!(text.contains("peregrine_k8s_audit_busy_total 0\n"));
         assert!(text.contains("peregrine_resident_memory_bytes "));

@@ -16,16 +16,24 @@ use crate::alert::Priority;
 
 /// Peregrine's default rules, built into the binary so that a plain
 /// `peregrine` always runs with them, wherever it is installed.
-const DEFAULT_RULES: &[(&str, &str)] =
-    &[("peregrine_rules.yaml", include_str!("../../rules/peregrine_rules.yaml"))];
+const DEFAULT_RULES: &[(&str, &str)] = &[(
+    "peregrine_rules.yaml",
+    include_str!("../../rules/peregrine_rules.yaml"),
+)];
 
 /// Where rules come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RulesInput {
     File(PathBuf),
-    BuiltIn { name: &'static str, text: &'static str },
+    BuiltIn {
+        name: &'static str,
+        text: &'static str,
+    },
     /// A file's text as read at one moment (a reload's snapshot).
-    Text { name: String, text: String },
+    Text {
+        name: String,
+        text: String,
+    },
 }
 
 impl RulesInput {
@@ -52,7 +60,10 @@ pub enum RulesError {
 
 /// The built-in default rules.
 pub fn built_in() -> Vec<RulesInput> {
-    DEFAULT_RULES.iter().map(|(name, text)| RulesInput::BuiltIn { name, text }).collect()
+    DEFAULT_RULES
+        .iter()
+        .map(|(name, text)| RulesInput::BuiltIn { name, text })
+        .collect()
 }
 
 /// Expands the paths given (files, or folders whose `*.yaml`/`*.yml`
@@ -61,7 +72,10 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<RulesInput>, RulesError> {
     let mut inputs = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let entries = std::fs::read_dir(path).map_err(|source| RulesError::Folder { path: path.clone(), source })?;
+            let entries = std::fs::read_dir(path).map_err(|source| RulesError::Folder {
+                path: path.clone(),
+                source,
+            })?;
             let mut files: Vec<PathBuf> = entries
                 .flatten()
                 .map(|e| e.path())
@@ -100,7 +114,10 @@ impl Ruleset {
 
     /// Every compiled rule of every source, in load order per source.
     pub fn rules(&self) -> impl Iterator<Item = &CompiledRule> {
-        self.syscall.rules().iter().chain(self.k8s_audit.rules().iter())
+        self.syscall
+            .rules()
+            .iter()
+            .chain(self.k8s_audit.rules().iter())
     }
 }
 
@@ -124,14 +141,20 @@ pub fn load(inputs: &[RulesInput], output_extra: Option<String>) -> Ruleset {
     }
     let syscall = loader.compile(SyscallFields::new());
     let k8s_audit = loader.compile(K8sAuditSource::new());
-    Ruleset { syscall, k8s_audit, results: loader.results().to_vec() }
+    Ruleset {
+        syscall,
+        k8s_audit,
+        results: loader.results().to_vec(),
+    }
 }
 
 /// What `-p` adds to outputs: `c`/`container` names the container; other
 /// text is used as it is.
 pub fn output_extra(print: Option<&str>) -> Option<String> {
     match print? {
-        "c" | "container" | "k" | "kubernetes" => Some("container_id=%container.id container_name=%container.name".into()),
+        "c" | "container" | "k" | "kubernetes" => {
+            Some("container_id=%container.id container_name=%container.name".into())
+        }
         other => Some(other.to_string()),
     }
 }
@@ -154,7 +177,11 @@ impl Selection {
         if self.min_priority.is_some_and(|min| rule.priority > min) {
             return false;
         }
-        if self.disabled_names.iter().any(|n| rule.name.contains(n.as_str())) {
+        if self
+            .disabled_names
+            .iter()
+            .any(|n| rule.name.contains(n.as_str()))
+        {
             return false;
         }
         if rule.tags.iter().any(|t| self.disabled_tags.contains(t)) {
@@ -285,7 +312,10 @@ impl ReloadSignal {
                 // A file that cannot be read stays a path: loading it then
                 // reports the read error with the file's name.
                 RulesInput::File(path) => match std::fs::read_to_string(path) {
-                    Ok(text) => RulesInput::Text { name: path.display().to_string(), text },
+                    Ok(text) => RulesInput::Text {
+                        name: path.display().to_string(),
+                        text,
+                    },
                     Err(_) => input.clone(),
                 },
                 other => other.clone(),
@@ -300,21 +330,30 @@ impl ReloadSignal {
 
 /// Starts watching SIGHUP; each signal snapshots `inputs` for the loops.
 pub fn reload_on_sighup(inputs: Vec<RulesInput>) -> Arc<ReloadSignal> {
-    let signal = Arc::new(ReloadSignal { generation: AtomicU64::new(0), snapshot: Mutex::new(Vec::new()) });
+    let signal = Arc::new(ReloadSignal {
+        generation: AtomicU64::new(0),
+        snapshot: Mutex::new(Vec::new()),
+    });
     match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
         Ok(mut signals) => {
             let shared = Arc::clone(&signal);
-            let spawned = std::thread::Builder::new().name("sighup".into()).spawn(move || {
-                for _ in signals.forever() {
-                    shared.take_snapshot(&inputs);
-                    crate::log::message("SIGHUP received: reloading rules");
-                }
-            });
+            let spawned = std::thread::Builder::new()
+                .name("sighup".into())
+                .spawn(move || {
+                    for _ in signals.forever() {
+                        shared.take_snapshot(&inputs);
+                        crate::log::message("SIGHUP received: reloading rules");
+                    }
+                });
             if let Err(e) = spawned {
-                crate::log::message(&format!("cannot watch SIGHUP, rules will not reload on it: {e}"));
+                crate::log::message(&format!(
+                    "cannot watch SIGHUP, rules will not reload on it: {e}"
+                ));
             }
         }
-        Err(e) => crate::log::message(&format!("cannot catch SIGHUP, rules will not reload on it: {e}")),
+        Err(e) => crate::log::message(&format!(
+            "cannot catch SIGHUP, rules will not reload on it: {e}"
+        )),
     }
     signal
 }
@@ -331,9 +370,18 @@ pub struct Reload {
 }
 
 impl Reload {
-    pub fn new(signal: Arc<ReloadSignal>, selection: Selection, output_extra: Option<String>) -> Reload {
+    pub fn new(
+        signal: Arc<ReloadSignal>,
+        selection: Selection,
+        output_extra: Option<String>,
+    ) -> Reload {
         let seen = signal.generation.load(Ordering::Acquire);
-        Reload { signal, seen, selection, output_extra }
+        Reload {
+            signal,
+            seen,
+            selection,
+            output_extra,
+        }
     }
 
     /// The new rules, when a reload was asked for since the last call and
@@ -350,7 +398,9 @@ impl Reload {
             for error in ruleset.errors() {
                 crate::log::message(&format!("Error: {error}"));
             }
-            crate::log::message("Error: the new rules did not load; the rules loaded before keep running");
+            crate::log::message(
+                "Error: the new rules did not load; the rules loaded before keep running",
+            );
             return None;
         }
         self.selection.apply(&mut ruleset.syscall);

@@ -76,7 +76,10 @@ impl Detections {
     /// The block Falco prints at the end of a run, which its regression
     /// harness and users' scripts read.
     pub fn summary(&self) -> String {
-        let mut text = format!("Events detected: {}\nRule counts by severity:\n", self.alerts);
+        let mut text = format!(
+            "Events detected: {}\nRule counts by severity:\n",
+            self.alerts
+        );
         for (priority, n) in &self.by_priority {
             // Falco's summary says INFO where alerts say Informational.
             let name = match priority {
@@ -114,13 +117,22 @@ pub struct Pipeline<'a> {
 impl Pipeline<'_> {
     /// One event: state first (rules see the state after the event, as in
     /// Falco), then the rules, then drop accounting.
-    fn process(&mut self, state: &mut State, event: &EventView<'_>, counters: impl FnOnce() -> DropCounters) {
+    fn process(
+        &mut self,
+        state: &mut State,
+        event: &EventView<'_>,
+        counters: impl FnOnce() -> DropCounters,
+    ) {
         self.detections.events += 1;
         self.metrics.events.fetch_add(1, Ordering::Relaxed);
         state.apply(event);
         let input = SyscallEvent { event, state };
-        let (dispatcher, hostname, detections, metrics) =
-            (self.dispatcher, self.hostname, &mut self.detections, self.metrics);
+        let (dispatcher, hostname, detections, metrics) = (
+            self.dispatcher,
+            self.hostname,
+            &mut self.detections,
+            self.metrics,
+        );
         self.rules.evaluate(&input, |rule, source| {
             detections.count(&rule.name, rule.priority);
             metrics.count_alert(&rule.name, rule.priority);
@@ -167,14 +179,20 @@ impl Pipeline<'_> {
 
     /// Sends the periodic stats alert when it is due.
     pub fn maybe_send_stats(&mut self, time_ns: u64) {
-        let (Some(every), Some(due)) = (self.stats_every, self.next_stats) else { return };
+        let (Some(every), Some(due)) = (self.stats_every, self.next_stats) else {
+            return;
+        };
         let now = Instant::now();
         if now < due {
             return;
         }
         self.next_stats = Some(now + every);
-        let fields: Vec<(String, Option<String>)> =
-            self.metrics.snapshot().into_iter().map(|(name, value)| (name, Some(value.to_string()))).collect();
+        let fields: Vec<(String, Option<String>)> = self
+            .metrics
+            .snapshot()
+            .into_iter()
+            .map(|(name, value)| (name, Some(value.to_string())))
+            .collect();
         let summary = fields
             .iter()
             .map(|(name, value)| format!("{name}={}", value.as_deref().unwrap_or("")))
@@ -211,11 +229,16 @@ pub fn wait_until_stopped(pipeline: &mut Pipeline<'_>) {
 
 /// Replays a capture file.
 pub fn replay(path: &std::path::Path, pipeline: &mut Pipeline<'_>) -> Result<(), RunError> {
-    let capture = Capture::open(path)
-        .map_err(|source| RunError::Capture { path: path.display().to_string(), source })?;
+    let capture = Capture::open(path).map_err(|source| RunError::Capture {
+        path: path.display().to_string(),
+        source,
+    })?;
     let mut state = State::from_capture(&capture);
     for event in capture.events() {
-        let event = event.map_err(|source| RunError::Capture { path: path.display().to_string(), source })?;
+        let event = event.map_err(|source| RunError::Capture {
+            path: path.display().to_string(),
+            source,
+        })?;
         pipeline.process(&mut state, &event, DropCounters::default);
         if pipeline.should_stop() {
             break;
@@ -228,8 +251,11 @@ pub fn replay(path: &std::path::Path, pipeline: &mut Pipeline<'_>) -> Result<(),
 pub fn live(config: DriverConfig, pipeline: &mut Pipeline<'_>) -> Result<(), RunError> {
     let mut driver = Driver::open(config)?;
     let mut state = State::new();
-    if let Err(e) = peregrine_engine::state::procfs::scan(&mut state, std::path::Path::new("/proc")) {
-        crate::log::message(&format!("reading /proc for the processes already running failed: {e}"));
+    if let Err(e) = peregrine_engine::state::procfs::scan(&mut state, std::path::Path::new("/proc"))
+    {
+        crate::log::message(&format!(
+            "reading /proc for the processes already running failed: {e}"
+        ));
     }
     driver.start_capture()?;
     let counters_of = |driver: &Driver| {
@@ -246,20 +272,24 @@ pub fn live(config: DriverConfig, pipeline: &mut Pipeline<'_>) -> Result<(), Run
     while !pipeline.should_stop() {
         let stats_now = counters_of(&driver);
         let mut decode_error = None;
-        let read = driver.events().next_batch(4096, |ring, record| match EventView::parse(record.bytes()) {
-            Ok(mut event) => {
-                // The record does not carry its CPU: the ring it came from is that CPU.
-                event.cpu = u16::try_from(ring).unwrap_or(u16::MAX);
-                pipeline.process(&mut state, &event, || stats_now)
-            }
-            Err(e) => {
-                undecodable += 1;
-                decode_error.get_or_insert(e);
+        let read = driver.events().next_batch(4096, |ring, record| {
+            match EventView::parse(record.bytes()) {
+                Ok(mut event) => {
+                    // The record does not carry its CPU: the ring it came from is that CPU.
+                    event.cpu = u16::try_from(ring).unwrap_or(u16::MAX);
+                    pipeline.process(&mut state, &event, || stats_now)
+                }
+                Err(e) => {
+                    undecodable += 1;
+                    decode_error.get_or_insert(e);
+                }
             }
         });
         if let Some(e) = decode_error {
             if undecodable.is_power_of_two() {
-                crate::log::message(&format!("{undecodable} kernel events could not be decoded so far, the last: {e}"));
+                crate::log::message(&format!(
+                    "{undecodable} kernel events could not be decoded so far, the last: {e}"
+                ));
             }
         }
         pipeline.metrics.set_kernel(driver.stats().total);

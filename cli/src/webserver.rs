@@ -68,12 +68,14 @@ pub struct ListenError {
 impl Listener {
     /// Binds `address` and serves `routes` from `threads` threads.
     pub fn start(address: &str, routes: Routes, threads: usize) -> Result<Listener, ListenError> {
-        let server = Server::http(address)
-            .map_err(|e| ListenError { address: address.to_string(), message: e.to_string() })?;
-        let bound = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| ListenError { address: address.to_string(), message: "not an IP socket".into() })?;
+        let server = Server::http(address).map_err(|e| ListenError {
+            address: address.to_string(),
+            message: e.to_string(),
+        })?;
+        let bound = server.server_addr().to_ip().ok_or_else(|| ListenError {
+            address: address.to_string(),
+            message: "not an IP socket".into(),
+        })?;
         let server = Arc::new(server);
         let routes = Arc::new(routes);
         let workers = (0..threads.max(1))
@@ -87,10 +89,17 @@ impl Listener {
                             handle(request, &routes);
                         }
                     })
-                    .map_err(|e| ListenError { address: address.to_string(), message: e.to_string() })
+                    .map_err(|e| ListenError {
+                        address: address.to_string(),
+                        message: e.to_string(),
+                    })
             })
             .collect::<Result<_, _>>()?;
-        Ok(Listener { server, workers, address: bound })
+        Ok(Listener {
+            server,
+            workers,
+            address: bound,
+        })
     }
 
     /// Stops accepting and waits for the requests in progress.
@@ -109,7 +118,10 @@ fn text(status: u16, body: impl Into<String>) -> Response<std::io::Cursor<Vec<u8
     Response::from_string(body.into()).with_status_code(status)
 }
 
-fn with_type(response: Response<std::io::Cursor<Vec<u8>>>, content_type: &str) -> Response<std::io::Cursor<Vec<u8>>> {
+fn with_type(
+    response: Response<std::io::Cursor<Vec<u8>>>,
+    content_type: &str,
+) -> Response<std::io::Cursor<Vec<u8>>> {
     match Header::from_bytes("Content-Type", content_type) {
         Ok(header) => response.with_header(header),
         Err(()) => response,
@@ -132,8 +144,13 @@ fn handle(mut request: Request, routes: &Routes) {
             ),
         });
         with_type(text(200, body.to_string()), "application/json")
-    } else if let (Some(metrics), "/metrics", &Method::Get) = (&routes.metrics, path.as_str(), &method) {
-        with_type(text(200, metrics.prometheus_text()), "text/plain; version=0.0.4")
+    } else if let (Some(metrics), "/metrics", &Method::Get) =
+        (&routes.metrics, path.as_str(), &method)
+    {
+        with_type(
+            text(200, metrics.prometheus_text()),
+            "text/plain; version=0.0.4",
+        )
     } else if let Some(audit) = routes.audit.as_ref().filter(|a| a.path == path) {
         if method == Method::Post {
             receive_audit(&mut request, audit)
@@ -150,9 +167,15 @@ fn handle(mut request: Request, routes: &Routes) {
 fn receive_audit(request: &mut Request, audit: &AuditIntake) -> Response<std::io::Cursor<Vec<u8>>> {
     let stats = &audit.stats;
     stats.requests.fetch_add(1, Ordering::Relaxed);
-    if request.body_length().is_some_and(|n| n > audit.max_body_bytes) {
+    if request
+        .body_length()
+        .is_some_and(|n| n > audit.max_body_bytes)
+    {
         stats.too_large.fetch_add(1, Ordering::Relaxed);
-        return text(413, format!("body larger than {} bytes\n", audit.max_body_bytes));
+        return text(
+            413,
+            format!("body larger than {} bytes\n", audit.max_body_bytes),
+        );
     }
     let mut body = Vec::new();
     let limit = audit.max_body_bytes as u64 + 1;
@@ -162,7 +185,10 @@ fn receive_audit(request: &mut Request, audit: &AuditIntake) -> Response<std::io
     }
     if body.len() > audit.max_body_bytes {
         stats.too_large.fetch_add(1, Ordering::Relaxed);
-        return text(413, format!("body larger than {} bytes\n", audit.max_body_bytes));
+        return text(
+            413,
+            format!("body larger than {} bytes\n", audit.max_body_bytes),
+        );
     }
     let events = match audit_events(&body) {
         Ok(events) => events,
@@ -178,7 +204,10 @@ fn receive_audit(request: &mut Request, audit: &AuditIntake) -> Response<std::io
             }
             Err(SendTimeoutError::Timeout(_)) | Err(SendTimeoutError::Disconnected(_)) => {
                 stats.busy.fetch_add(1, Ordering::Relaxed);
-                return text(503, "busy: events of this request from here on were not taken\n");
+                return text(
+                    503,
+                    "busy: events of this request from here on were not taken\n",
+                );
             }
         }
     }
@@ -225,7 +254,10 @@ mod tests {
             .as_u16()
     }
 
-    fn intake(capacity: usize, max_body_bytes: usize) -> (AuditIntake, crossbeam_channel::Receiver<Json>) {
+    fn intake(
+        capacity: usize,
+        max_body_bytes: usize,
+    ) -> (AuditIntake, crossbeam_channel::Receiver<Json>) {
         let (queue, events) = crossbeam_channel::bounded(capacity);
         let intake = AuditIntake {
             path: "/k8s-audit".into(),
@@ -247,14 +279,24 @@ mod tests {
         };
         let listener = Listener::start("127.0.0.1:0", routes, 2).unwrap();
         let address = listener.address;
-        assert_eq!(get(address, "/healthz"), (200, "{\"status\": \"ok\"}".into()));
+        assert_eq!(
+            get(address, "/healthz"),
+            (200, "{\"status\": \"ok\"}".into())
+        );
         let (status, body) = get(address, "/versions");
         assert_eq!(status, 200);
         let v: Json = serde_json::from_str(&body).unwrap();
         assert_eq!(v["peregrine_version"], env!("CARGO_PKG_VERSION"));
-        assert_eq!(get(address, "/metrics"), (200, "peregrine_events_total 42\n".into()));
+        assert_eq!(
+            get(address, "/metrics"),
+            (200, "peregrine_events_total 42\n".into())
+        );
         assert_eq!(get(address, "/nothing").0, 404);
-        assert_eq!(get(address, "/k8s-audit").0, 404, "no webhook on this listener");
+        assert_eq!(
+            get(address, "/k8s-audit").0,
+            404,
+            "no webhook on this listener"
+        );
         listener.stop();
     }
 
@@ -262,10 +304,14 @@ mod tests {
     fn audit_webhook_takes_events_and_event_lists_and_refuses_bad_bodies() {
         let (intake, events) = intake(100, 4096);
         let stats = Arc::clone(&intake.stats);
-        let routes = Routes { audit: Some(intake), ..Routes::default() };
+        let routes = Routes {
+            audit: Some(intake),
+            ..Routes::default()
+        };
         let listener = Listener::start("127.0.0.1:0", routes, 1).unwrap();
         let address = listener.address;
-        let one = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":"create","auditID":"a"}"#;
+        let one =
+            r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":"create","auditID":"a"}"#;
         let list = r#"{"kind":"EventList","items":[{"kind":"Event","auditID":"b"},{"kind":"Event","auditID":"c"}]}"#;
         assert_eq!(post(address, "/k8s-audit", one), 200);
         assert_eq!(post(address, "/k8s-audit", list), 200);
@@ -273,7 +319,10 @@ mod tests {
         assert_eq!(post(address, "/k8s-audit", r#"{"kind":"Pod"}"#), 400);
         assert_eq!(post(address, "/k8s-audit", &"x".repeat(5000)), 413);
         assert_eq!(get(address, "/k8s-audit").0, 405);
-        let ids: Vec<String> = events.try_iter().map(|e| e["auditID"].as_str().unwrap().to_string()).collect();
+        let ids: Vec<String> = events
+            .try_iter()
+            .map(|e| e["auditID"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(ids, ["a", "b", "c"]);
         assert_eq!(stats.events.load(Ordering::Relaxed), 3);
         assert_eq!(stats.bad_requests.load(Ordering::Relaxed), 2);
@@ -285,7 +334,10 @@ mod tests {
     fn a_full_queue_answers_503_instead_of_dropping() {
         let (intake, events) = intake(1, 4096);
         let stats = Arc::clone(&intake.stats);
-        let routes = Routes { audit: Some(intake), ..Routes::default() };
+        let routes = Routes {
+            audit: Some(intake),
+            ..Routes::default()
+        };
         let listener = Listener::start("127.0.0.1:0", routes, 1).unwrap();
         let address = listener.address;
         let event = r#"{"kind":"Event","auditID":"x"}"#;

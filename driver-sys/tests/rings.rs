@@ -235,16 +235,34 @@ fn a_trickle_lets_the_pause_grow_and_a_busy_batch_resets_it() {
     let policy = peregrine_driver_sys::WaitPolicy::default();
     assert_eq!(reader.current_pause(), policy.first_sleep);
     for seq in 0..12 {
-        assert!(!reader.wait(Duration::from_micros(50)), "nothing was written yet");
-        producer.write_record(&expected_record(0, seq, seq)).unwrap();
+        assert!(
+            !reader.wait(Duration::from_micros(50)),
+            "nothing was written yet"
+        );
+        producer
+            .write_record(&expected_record(0, seq, seq))
+            .unwrap();
         assert_eq!(reader.next_batch(1024, |_, _| {}).unwrap(), 1);
     }
-    assert_eq!(reader.current_pause(), policy.max_sleep, "a trickle must not reset the pause");
+    assert_eq!(
+        reader.current_pause(),
+        policy.max_sleep,
+        "a trickle must not reset the pause"
+    );
     for seq in 100..(100 + policy.busy_batch as u64) {
-        producer.write_record(&expected_record(0, seq, seq)).unwrap();
+        producer
+            .write_record(&expected_record(0, seq, seq))
+            .unwrap();
     }
-    assert_eq!(reader.next_batch(1024, |_, _| {}).unwrap(), policy.busy_batch);
-    assert_eq!(reader.current_pause(), policy.first_sleep, "real traffic resets it");
+    assert_eq!(
+        reader.next_batch(1024, |_, _| {}).unwrap(),
+        policy.busy_batch
+    );
+    assert_eq!(
+        reader.current_pause(),
+        policy.first_sleep,
+        "real traffic resets it"
+    );
 }
 
 #[test]

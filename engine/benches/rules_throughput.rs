@@ -22,7 +22,11 @@ fn compile(files: &[&Path]) -> CompiledRules<SyscallFields> {
         loader.load_file(file);
     }
     let rules = loader.compile(SyscallFields::new());
-    assert!(!loader.has_errors(), "{:?}", loader.results().iter().flat_map(|r| &r.errors).next());
+    assert!(
+        !loader.has_errors(),
+        "{:?}",
+        loader.results().iter().flat_map(|r| &r.errors).next()
+    );
     rules
 }
 
@@ -35,7 +39,13 @@ fn rules_pass(path: &Path, rules: &mut CompiledRules<SyscallFields>) -> (Duratio
     for event in capture.events() {
         let event = event.unwrap();
         state.apply(&event);
-        matches += rules.evaluate(&SyscallEvent { event: &event, state: &state }, |_, _| {}) as u64;
+        matches += rules.evaluate(
+            &SyscallEvent {
+                event: &event,
+                state: &state,
+            },
+            |_, _| {},
+        ) as u64;
         events += 1;
     }
     (start.elapsed(), events, matches)
@@ -50,7 +60,10 @@ fn filter_pass(path: &Path, text: &str) -> (Duration, u64) {
     for event in capture.events() {
         let event = event.unwrap();
         state.apply(&event);
-        kept += u64::from(filter.matches(&SyscallEvent { event: &event, state: &state }));
+        kept += u64::from(filter.matches(&SyscallEvent {
+            event: &event,
+            state: &state,
+        }));
     }
     (start.elapsed(), kept)
 }
@@ -58,12 +71,22 @@ fn filter_pass(path: &Path, text: &str) -> (Duration, u64) {
 fn resident_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok())
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))?
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        })
         .unwrap_or(0)
 }
 
 fn main() {
-    let repeats: u64 = std::env::args().filter_map(|a| a.parse().ok()).next().unwrap_or(300);
+    let repeats: u64 = std::env::args()
+        .filter_map(|a| a.parse().ok())
+        .next()
+        .unwrap_or(300);
     let Some(kit) = common::kit() else {
         println!("SKIP: ../shared/conformance not found");
         return;
@@ -74,13 +97,18 @@ fn main() {
 
     // Memory first, before the capture is in memory.
     let before = resident_kib();
-    let loaded = [compile(&[&regression]), compile(&[&upstream]), compile(&[&ours])];
+    let loaded = [
+        compile(&[&regression]),
+        compile(&[&upstream]),
+        compile(&[&ours]),
+    ];
     let after = resident_kib();
     let rule_count: usize = loaded.iter().map(|r| r.rules().len()).sum();
     drop(loaded);
 
     let src = Capture::open(kit.join("captures/curl_google.scap")).unwrap();
-    let large = std::env::temp_dir().join(format!("peregrine-rules-bench-{}.scap", std::process::id()));
+    let large =
+        std::env::temp_dir().join(format!("peregrine-rules-bench-{}.scap", std::process::id()));
     let events = common::build_large(&src, repeats, &large);
     println!("capture: {events} events (curl_google x{repeats}); one core; medians of 3 passes");
     println!(
@@ -88,7 +116,10 @@ fn main() {
         before as f64 / 1024.0,
         after as f64 / 1024.0
     );
-    println!("{:<52} {:>10} {:>14} {:>9}", "pass", "wall ms", "events/s", "matches");
+    println!(
+        "{:<52} {:>10} {:>14} {:>9}",
+        "pass", "wall ms", "events/s", "matches"
+    );
     for (name, file) in [
         ("falco_rules-1.0.1.yaml (regression suite's)", &regression),
         ("falco_rules.yaml (upstream, current)", &upstream),
@@ -104,7 +135,11 @@ fn main() {
             times.push(d);
         }
         let t = common::median(times);
-        println!("{name:<52} {:>10.1} {:>14.0} {matches:>9}", t.as_secs_f64() * 1e3, events as f64 / t.as_secs_f64());
+        println!(
+            "{name:<52} {:>10.1} {:>14.0} {matches:>9}",
+            t.as_secs_f64() * 1e3,
+            events as f64 / t.as_secs_f64()
+        );
     }
     let filter = "evt.type=open and proc.name=curl and fd.name contains /etc";
     let mut times = Vec::new();
@@ -121,7 +156,9 @@ fn main() {
         ours_t.as_secs_f64() * 1e3,
         events as f64 / ours_t.as_secs_f64()
     );
-    let theirs: Vec<_> = (0..3).filter_map(|_| common::sysdig_pass(&large, filter)).collect();
+    let theirs: Vec<_> = (0..3)
+        .filter_map(|_| common::sysdig_pass(&large, filter))
+        .collect();
     if theirs.is_empty() {
         println!("sysdig: not available");
     } else {
@@ -132,7 +169,10 @@ fn main() {
             t.as_secs_f64() * 1e3,
             events as f64 / t.as_secs_f64()
         );
-        println!("ratio sysdig/peregrine wall time: {:.2}x", t.as_secs_f64() / ours_t.as_secs_f64());
+        println!(
+            "ratio sysdig/peregrine wall time: {:.2}x",
+            t.as_secs_f64() / ours_t.as_secs_f64()
+        );
     }
     let _ = std::fs::remove_file(&large);
 }

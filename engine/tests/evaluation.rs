@@ -544,8 +544,14 @@ fn override_keys_for_lists_and_macros() {
         let ev = TestEvent::new("open").s("proc.name", proc);
         assert_eq!(!matches(&mut rules, &ev).is_empty(), want, "{proc}");
     }
-    let r = loader.load_str("bad.yaml", "- list: nope\n  items: [a]\n  override:\n    items: append\n");
+    let r = loader.load_str(
+        "bad.yaml",
+        "- list: nope\n  items: [a]\n  override:\n    items: append\n",
+    );
     assert_eq!(r.errors[0].code, Code::ErrValidate);
-    let r = loader.load_str("bad2.yaml", "- macro: m\n  condition: x\n  append: true\n  override:\n    condition: append\n");
+    let r = loader.load_str(
+        "bad2.yaml",
+        "- macro: m\n  condition: x\n  append: true\n  override:\n    condition: append\n",
+    );
     assert_eq!(r.errors[0].code, Code::ErrValidate);
 }

@@ -7,8 +7,8 @@ mod common;
 use std::path::Path;
 
 use common::conformance_dir;
-use peregrine_engine::syscall_fields::SyscallFields;
 use peregrine_engine::rules::{Diagnostic, LoadResult, RulesLoader};
+use peregrine_engine::syscall_fields::SyscallFields;
 use serde_yaml::Value as Yaml;
 
 fn as_list(v: Option<&Yaml>) -> Vec<Yaml> {

@@ -4,10 +4,10 @@
 mod common;
 
 use common::conformance_dir;
-use peregrine_engine::syscall_fields::SyscallFields;
 use peregrine_engine::condition::parse_condition;
 use peregrine_engine::k8s_audit::K8sAuditSource;
 use peregrine_engine::rules::{Code, RulesLoader};
+use peregrine_engine::syscall_fields::SyscallFields;
 
 fn load_and_compile_k8s(rel: &str) {
     let Some(dir) = conformance_dir() else {

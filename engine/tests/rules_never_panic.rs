@@ -17,7 +17,10 @@ fn load_and_compile(name: &str, text: &str) {
     loader.compile(K8sAuditSource::new());
     for result in loader.results() {
         for d in result.errors.iter().chain(result.warnings.iter()) {
-            assert!(!d.message.is_empty(), "{name}: a diagnostic without a message: {d:?}");
+            assert!(
+                !d.message.is_empty(),
+                "{name}: a diagnostic without a message: {d:?}"
+            );
         }
     }
 }
@@ -31,7 +34,9 @@ fn variants(text: &str) -> Vec<String> {
     for cut in (0..chars.len()).step_by(step) {
         out.push(chars[..cut].iter().collect());
     }
-    const SWAPS: &[char] = &['(', ')', '"', '\'', ':', '-', '[', ']', '%', '\\', '{', '\n', ' ', '\t', 'é'];
+    const SWAPS: &[char] = &[
+        '(', ')', '"', '\'', ':', '-', '[', ']', '%', '\\', '{', '\n', ' ', '\t', 'é',
+    ];
     for (i, at) in (0..chars.len()).step_by(step).enumerate() {
         let mut changed = chars.clone();
         changed[at] = SWAPS[i % SWAPS.len()];
@@ -40,7 +45,12 @@ fn variants(text: &str) -> Vec<String> {
     let lines: Vec<&str> = text.lines().collect();
     let line_step = (lines.len() / 60).max(1);
     for drop in (0..lines.len()).step_by(line_step) {
-        let kept: Vec<&str> = lines.iter().enumerate().filter(|(i, _)| *i != drop).map(|(_, l)| *l).collect();
+        let kept: Vec<&str> = lines
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != drop)
+            .map(|(_, l)| *l)
+            .collect();
         out.push(kept.join("\n"));
     }
     out
@@ -50,7 +60,11 @@ fn variants(text: &str) -> Vec<String> {
 fn damaged_rule_files_never_panic() {
     let mut files = vec![(
         "peregrine_rules.yaml".to_string(),
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../rules/peregrine_rules.yaml")).unwrap(),
+        std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../rules/peregrine_rules.yaml"
+        ))
+        .unwrap(),
     )];
     match conformance_dir() {
         Some(kit) => {
@@ -60,11 +74,14 @@ fn damaged_rule_files_never_panic() {
                 "falco-regression/rules/list_append.yaml",
                 "falco-regression/rules/double_rule.yaml",
             ] {
-                let text = std::fs::read_to_string(kit.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
+                let text =
+                    std::fs::read_to_string(kit.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"));
                 files.push((rel.to_string(), text));
             }
         }
-        None => println!("SKIP (partly): ../shared/conformance not found; only our own rules are damaged"),
+        None => println!(
+            "SKIP (partly): ../shared/conformance not found; only our own rules are damaged"
+        ),
     }
     let mut loaded = 0;
     for (name, text) in &files {

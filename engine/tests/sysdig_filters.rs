@@ -135,7 +135,12 @@ struct EventFacts {
 
 fn event_facts(path: &Path) -> BTreeMap<u64, EventFacts> {
     let output = Command::new("sysdig")
-        .args(["-r", &path.display().to_string(), "-p", "%evt.num %proc.name"])
+        .args([
+            "-r",
+            &path.display().to_string(),
+            "-p",
+            "%evt.num %proc.name",
+        ])
         .output()
         .unwrap();
     let unknown_thread: BTreeSet<u64> = String::from_utf8_lossy(&output.stdout)
@@ -162,12 +167,16 @@ fn event_facts(path: &Path) -> BTreeMap<u64, EventFacts> {
 fn peregrine_matches(path: &Path, filter: &str) -> BTreeSet<u64> {
     let capture = Capture::open(path).unwrap();
     let mut state = State::from_capture(&capture);
-    let mut filter = Filter::new(filter, SyscallFields::new()).unwrap_or_else(|e| panic!("{filter}: {e}"));
+    let mut filter =
+        Filter::new(filter, SyscallFields::new()).unwrap_or_else(|e| panic!("{filter}: {e}"));
     let mut out = BTreeSet::new();
     for event in capture.events() {
         let event = event.unwrap();
         state.apply(&event);
-        if filter.matches(&SyscallEvent { event: &event, state: &state }) {
+        if filter.matches(&SyscallEvent {
+            event: &event,
+            state: &state,
+        }) {
             out.insert(event.num);
         }
     }
@@ -179,8 +188,15 @@ fn sysdig_matches(path: &Path, filter: &str) -> BTreeSet<u64> {
         .args(["-r", &path.display().to_string(), "-p", "%evt.num", filter])
         .output()
         .unwrap();
-    assert!(output.status.success(), "sysdig {filter}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect()
+    assert!(
+        output.status.success(),
+        "sysdig {filter}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
 }
 
 #[test]
@@ -204,7 +220,10 @@ fn filters_match_the_same_events_as_sysdig() {
         // events it shows at all.
         let shown = sysdig_matches(file, "evt.num>=0");
         for filter in FILTERS {
-            let ours: BTreeSet<u64> = peregrine_matches(file, filter).intersection(&shown).copied().collect();
+            let ours: BTreeSet<u64> = peregrine_matches(file, filter)
+                .intersection(&shown)
+                .copied()
+                .collect();
             let theirs = sysdig_matches(file, filter);
             compared += 1;
             if ours == theirs {
@@ -212,11 +231,18 @@ fn filters_match_the_same_events_as_sysdig() {
             }
             let name = file.file_name().unwrap().to_string_lossy().to_string();
             for num in ours.symmetric_difference(&theirs) {
-                let side = if ours.contains(num) { "only peregrine" } else { "only sysdig" };
+                let side = if ours.contains(num) {
+                    "only peregrine"
+                } else {
+                    "only sysdig"
+                };
                 let event = &facts[num];
                 match known_reason(event) {
                     Some(why) => *known.entry(why).or_default() += 1,
-                    None => unexpected.push(format!("{name} '{filter}': event {num} ({}) {side}", event.name)),
+                    None => unexpected.push(format!(
+                        "{name} '{filter}': event {num} ({}) {side}",
+                        event.name
+                    )),
                 }
             }
         }
@@ -225,5 +251,10 @@ fn filters_match_the_same_events_as_sysdig() {
     for (why, n) in &known {
         println!("known difference on {n} event matches: {why}");
     }
-    assert!(unexpected.is_empty(), "{} differences:\n{}", unexpected.len(), unexpected.join("\n"));
+    assert!(
+        unexpected.is_empty(),
+        "{} differences:\n{}",
+        unexpected.len(),
+        unexpected.join("\n")
+    );
 }

@@ -25,9 +25,15 @@ pub struct Case {
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path} is not YAML: {source}")]
-    Yaml { path: PathBuf, source: serde_yaml::Error },
+    Yaml {
+        path: PathBuf,
+        source: serde_yaml::Error,
+    },
     #[error("{path}: expected a top-level key holding a map of cases")]
     Shape { path: PathBuf },
 }
@@ -35,9 +41,14 @@ pub enum SpecError {
 /// Reads a spec file: one top-level key (tagged `!mux` upstream) whose
 /// value maps case names to their parameters.
 pub fn load_spec(path: &Path) -> Result<Vec<Case>, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read { path: path.into(), source })?;
-    let document: Yaml =
-        serde_yaml::from_str(&text).map_err(|source| SpecError::Yaml { path: path.into(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Read {
+        path: path.into(),
+        source,
+    })?;
+    let document: Yaml = serde_yaml::from_str(&text).map_err(|source| SpecError::Yaml {
+        path: path.into(),
+        source,
+    })?;
     let shape = || SpecError::Shape { path: path.into() };
     let top = document.as_mapping().ok_or_else(shape)?;
     let (_, cases) = top.iter().next().ok_or_else(shape)?;
@@ -45,7 +56,10 @@ pub fn load_spec(path: &Path) -> Result<Vec<Case>, SpecError> {
     Ok(cases
         .iter()
         .filter_map(|(name, params)| {
-            Some(Case { name: name.as_str()?.to_string(), params: untag(params).as_mapping()?.clone() })
+            Some(Case {
+                name: name.as_str()?.to_string(),
+                params: untag(params).as_mapping()?.clone(),
+            })
         })
         .collect())
 }
@@ -122,7 +136,10 @@ fn strings(value: Option<&Yaml>) -> Vec<String> {
     match value.map(untag) {
         None | Some(Yaml::Null) => Vec::new(),
         Some(Yaml::Sequence(items)) => items.iter().filter_map(scalar).collect(),
-        Some(other) => scalar(other).into_iter().filter(|s| !s.is_empty()).collect(),
+        Some(other) => scalar(other)
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect(),
     }
 }
 
@@ -163,7 +180,11 @@ fn pairs(value: Option<&Yaml>) -> Vec<(String, Yaml)> {
 /// Python's `re.search`, with `re.DOTALL` when asked. The suite's patterns
 /// use look-ahead, which the `regex` crate leaves out, hence fancy-regex.
 fn regex_found(pattern: &str, text: &str, dot_all: bool) -> Result<bool, String> {
-    let pattern_with_flags = if dot_all { format!("(?s){pattern}") } else { pattern.to_string() };
+    let pattern_with_flags = if dot_all {
+        format!("(?s){pattern}")
+    } else {
+        pattern.to_string()
+    };
     fancy_regex::Regex::new(&pattern_with_flags)
         .map_err(|e| format!("pattern {pattern:?} does not compile here: {e}"))?
         .is_match(text)
@@ -204,7 +225,10 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
     }
     let json_include_output = flag(p, "json_include_output_property", true);
     let json_include_tags = flag(p, "json_include_tags_property", true);
-    let priority = strings(p.get("priority")).first().cloned().unwrap_or_else(|| "debug".into());
+    let priority = strings(p.get("priority"))
+        .first()
+        .cloned()
+        .unwrap_or_else(|| "debug".into());
     for option in [
         format!("json_output={json_output}"),
         format!("json_include_output_property={json_include_output}"),
@@ -270,7 +294,9 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
 
     let command = format!("{} {}", binary.display(), args.join(" "));
     if p.contains_key("grpc") {
-        failures.push("the case checks gRPC outputs, which this runner does not subscribe to yet".into());
+        failures.push(
+            "the case checks gRPC outputs, which this runner does not subscribe to yet".into(),
+        );
     }
     for file in strings(p.get("trace_file")) {
         let path = layout.resolve(&file);
@@ -281,7 +307,11 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
     let output = match run_with_timeout(binary, &args, scratch, Duration::from_secs(180)) {
         Ok(output) => output,
         Err(e) => {
-            return Outcome { name: case.name.clone(), failures: vec![e], command };
+            return Outcome {
+                name: case.name.clone(),
+                failures: vec![e],
+                command,
+            };
         }
     };
     let stdout = String::from_utf8_lossy(&output.stdout).to_string();
@@ -294,23 +324,44 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
         Err(e) => failures.push(e),
     };
     for pattern in strings(p.get("stderr_contains")) {
-        check(&format!("stderr lacks {pattern:?}"), regex_found(&pattern, &stderr, true), true);
+        check(
+            &format!("stderr lacks {pattern:?}"),
+            regex_found(&pattern, &stderr, true),
+            true,
+        );
     }
     for pattern in strings(p.get("stdout_contains")) {
-        check(&format!("stdout lacks {pattern:?}"), regex_found(&pattern, &stdout, true), true);
+        check(
+            &format!("stdout lacks {pattern:?}"),
+            regex_found(&pattern, &stdout, true),
+            true,
+        );
     }
     for pattern in strings(p.get("stderr_not_contains")) {
-        check(&format!("stderr has {pattern:?}"), regex_found(&pattern, &stderr, false), false);
+        check(
+            &format!("stderr has {pattern:?}"),
+            regex_found(&pattern, &stderr, false),
+            false,
+        );
     }
     for pattern in strings(p.get("stdout_not_contains")) {
-        check(&format!("stdout has {pattern:?}"), regex_found(&pattern, &stdout, false), false);
+        check(
+            &format!("stdout has {pattern:?}"),
+            regex_found(&pattern, &stdout, false),
+            false,
+        );
     }
-    let want_exit = p.get("exit_status").and_then(|v| untag(v).as_i64()).unwrap_or(0) as i32;
+    let want_exit = p
+        .get("exit_status")
+        .and_then(|v| untag(v).as_i64())
+        .unwrap_or(0) as i32;
     if exit_status != want_exit {
         failures.push(format!("exit status {exit_status}, expected {want_exit}"));
     }
 
-    let wants_validation = ["validate_ok", "validate_errors", "validate_warnings"].iter().any(|k| p.contains_key(*k));
+    let wants_validation = ["validate_ok", "validate_errors", "validate_warnings"]
+        .iter()
+        .any(|k| p.contains_key(*k));
     if wants_validation {
         check_validation(p, &stdout, &mut failures);
     }
@@ -323,12 +374,19 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
             check_counts(&counts, &stdout, &mut failures);
         }
         if validate.is_empty() && json_output {
-            check_json_lines(&stdout, json_include_output, json_include_tags, &mut failures);
+            check_json_lines(
+                &stdout,
+                json_include_output,
+                json_include_tags,
+                &mut failures,
+            );
         }
         for (file, pattern) in &outputs {
             let pattern = scalar(pattern).unwrap_or_default();
             let text = std::fs::read_to_string(file).unwrap_or_default();
-            let found = text.lines().any(|line| regex_found(&pattern, line, false).unwrap_or(false));
+            let found = text
+                .lines()
+                .any(|line| regex_found(&pattern, line, false).unwrap_or(false));
             if !found {
                 failures.push(format!("no line matching {pattern:?} in {file}"));
             }
@@ -336,21 +394,31 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
         for (actual, expected) in &strict {
             let expected_path = layout.resolve(&scalar(expected).unwrap_or_default());
             let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
-            let actual_text =
-                if actual == "stdout" { stdout.clone() } else { std::fs::read_to_string(actual).unwrap_or_default() };
+            let actual_text = if actual == "stdout" {
+                stdout.clone()
+            } else {
+                std::fs::read_to_string(actual).unwrap_or_default()
+            };
             let mut cursor = actual_text.as_str();
             for line in expected.lines() {
                 match cursor.find(line) {
                     Some(pos) => cursor = &cursor[pos + line.len()..],
                     None => {
-                        failures.push(format!("{actual} does not contain, in order, {}", expected_path.display()));
+                        failures.push(format!(
+                            "{actual} does not contain, in order, {}",
+                            expected_path.display()
+                        ));
                         break;
                     }
                 }
             }
         }
     }
-    Outcome { name: case.name.clone(), failures, command }
+    Outcome {
+        name: case.name.clone(),
+        failures,
+        command,
+    }
 }
 
 fn run_with_timeout(
@@ -375,7 +443,9 @@ fn run_with_timeout(
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
         }
     });
-    let output = child.wait_with_output().map_err(|e| format!("waiting for peregrine: {e}"));
+    let output = child
+        .wait_with_output()
+        .map_err(|e| format!("waiting for peregrine: {e}"));
     let _ = done_tx.send(());
     let _ = watchdog.join();
     output
@@ -413,7 +483,10 @@ fn check_detections(p: &serde_yaml::Mapping, stdout: &str, failures: &mut Vec<St
 }
 
 fn check_counts(counts: &[(String, Yaml)], stdout: &str, failures: &mut Vec<String>) {
-    let Some(block) = stdout.split_once("Triggered rules by rule name:").map(|(_, rest)| rest) else {
+    let Some(block) = stdout
+        .split_once("Triggered rules by rule name:")
+        .map(|(_, rest)| rest)
+    else {
         failures.push("no 'Triggered rules by rule name:' block on stdout".into());
         return;
     };
@@ -454,7 +527,9 @@ fn check_json_lines(stdout: &str, with_output: bool, with_tags: bool, failures: 
 fn check_validation(p: &serde_yaml::Mapping, stdout: &str, failures: &mut Vec<String>) {
     let first = stdout.lines().next().unwrap_or("");
     let Ok(result) = serde_json::from_str::<Json>(first) else {
-        failures.push(format!("first stdout line is not the validation JSON: {first:?}"));
+        failures.push(format!(
+            "first stdout line is not the validation JSON: {first:?}"
+        ));
         return;
     };
     let empty = Vec::new();
@@ -462,42 +537,64 @@ fn check_validation(p: &serde_yaml::Mapping, stdout: &str, failures: &mut Vec<St
     for expected in strings(p.get("validate_ok")) {
         let ok = files.iter().any(|f| {
             f["successful"] == Json::Bool(true)
-                && f["name"].as_str().and_then(|n| Path::new(n).file_name()).and_then(|n| n.to_str())
+                && f["name"]
+                    .as_str()
+                    .and_then(|n| Path::new(n).file_name())
+                    .and_then(|n| n.to_str())
                     == Some(expected.as_str())
         });
         if !ok {
             failures.push(format!("no successful validation result for {expected}"));
         }
     }
-    for (key, list) in [("validate_errors", "errors"), ("validate_warnings", "warnings")] {
-        let Some(Yaml::Sequence(wanted)) = p.get(key).map(untag) else { continue };
+    for (key, list) in [
+        ("validate_errors", "errors"),
+        ("validate_warnings", "warnings"),
+    ] {
+        let Some(Yaml::Sequence(wanted)) = p.get(key).map(untag) else {
+            continue;
+        };
         for want in wanted {
             let want: BTreeMap<String, String> = untag(want)
                 .as_mapping()
-                .map(|m| m.iter().filter_map(|(k, v)| Some((scalar(k)?, scalar(v).unwrap_or_default()))).collect())
+                .map(|m| {
+                    m.iter()
+                        .filter_map(|(k, v)| Some((scalar(k)?, scalar(v).unwrap_or_default())))
+                        .collect()
+                })
                 .unwrap_or_default();
             let get = |k: &str| want.get(k).cloned().unwrap_or_default();
-            let found = files.iter().flat_map(|f| f[list].as_array().unwrap_or(&empty).iter()).any(|item| {
-                let message = item["message"].as_str().unwrap_or("");
-                let message_ok = match (want.get("message"), want.get("message_contains")) {
-                    (Some(m), _) => message == m,
-                    (None, Some(m)) => message.contains(m.as_str()),
-                    (None, None) => true,
-                };
-                item["code"].as_str() == Some(get("code").as_str())
-                    && message_ok
-                    && item["context"]["locations"].as_array().unwrap_or(&empty).iter().any(|loc| {
-                        loc["item_type"].as_str() == Some(get("item_type").as_str())
-                            && loc["item_name"].as_str() == Some(get("item_name").as_str())
-                    })
-            });
+            let found = files
+                .iter()
+                .flat_map(|f| f[list].as_array().unwrap_or(&empty).iter())
+                .any(|item| {
+                    let message = item["message"].as_str().unwrap_or("");
+                    let message_ok = match (want.get("message"), want.get("message_contains")) {
+                        (Some(m), _) => message == m,
+                        (None, Some(m)) => message.contains(m.as_str()),
+                        (None, None) => true,
+                    };
+                    item["code"].as_str() == Some(get("code").as_str())
+                        && message_ok
+                        && item["context"]["locations"]
+                            .as_array()
+                            .unwrap_or(&empty)
+                            .iter()
+                            .any(|loc| {
+                                loc["item_type"].as_str() == Some(get("item_type").as_str())
+                                    && loc["item_name"].as_str() == Some(get("item_name").as_str())
+                            })
+                });
             if !found {
                 failures.push(format!(
                     "no {list} entry {} for {} '{}' ({})",
                     get("code"),
                     get("item_type"),
                     get("item_name"),
-                    want.get("message").or(want.get("message_contains")).cloned().unwrap_or_default()
+                    want.get("message")
+                        .or(want.get("message_contains"))
+                        .cloned()
+                        .unwrap_or_default()
                 ));
             }
         }
@@ -516,11 +613,18 @@ mod tests {
             Path::new("/kit/falco_rules-1.0.1.yaml")
         );
         assert_eq!(
-            layout.resolve("BUILD_DIR/k8saudit-rules-prefix/src/k8saudit-rules/k8s_audit_rules.yaml"),
+            layout
+                .resolve("BUILD_DIR/k8saudit-rules-prefix/src/k8saudit-rules/k8s_audit_rules.yaml"),
             Path::new("/kit/k8s_audit_rules-0.6.0.yaml")
         );
-        assert_eq!(layout.resolve("BUILD_DIR/test/confs/plugins/k8s_audit.yaml"), Path::new("/kit/confs/plugins/k8s_audit.yaml"));
-        assert_eq!(layout.resolve("rules/a.yaml"), Path::new("/kit/rules/a.yaml"));
+        assert_eq!(
+            layout.resolve("BUILD_DIR/test/confs/plugins/k8s_audit.yaml"),
+            Path::new("/kit/confs/plugins/k8s_audit.yaml")
+        );
+        assert_eq!(
+            layout.resolve("rules/a.yaml"),
+            Path::new("/kit/rules/a.yaml")
+        );
         assert_eq!(layout.resolve("/abs.yaml"), Path::new("/abs.yaml"));
     }
 
@@ -528,7 +632,11 @@ mod tests {
     fn counts_are_read_from_the_triggered_block() {
         let stdout = "Events detected: 9\nTriggered rules by rule name:\n   Open From Cat ($\\.*+?()[]{}|^): 8\n   other: 1\n";
         let mut failures = Vec::new();
-        check_counts(&[("Open From Cat ($\\.*+?()[]{}|^)".into(), Yaml::from(8))], stdout, &mut failures);
+        check_counts(
+            &[("Open From Cat ($\\.*+?()[]{}|^)".into(), Yaml::from(8))],
+            stdout,
+            &mut failures,
+        );
         assert!(failures.is_empty(), "{failures:?}");
         check_counts(&[("other".into(), Yaml::from(2))], stdout, &mut failures);
         assert_eq!(failures.len(), 1);

@@ -31,16 +31,31 @@ pub fn peregrine_binary() -> Result<PathBuf, String> {
         profile_dir = profile_dir.parent().unwrap_or(profile_dir);
     }
     let binary = profile_dir.join("peregrine");
-    let profile = profile_dir.file_name().and_then(|n| n.to_str()).unwrap_or("debug");
+    let profile = profile_dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("debug");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
-    build.current_dir(repo_root()).args(["build", "--quiet", "-p", "peregrine", "--bin", "peregrine"]);
+    build.current_dir(repo_root()).args([
+        "build",
+        "--quiet",
+        "-p",
+        "peregrine",
+        "--bin",
+        "peregrine",
+    ]);
     if profile == "release" {
         build.arg("--release");
     }
-    let status = build.status().map_err(|e| format!("cannot run cargo to build peregrine: {e}"))?;
+    let status = build
+        .status()
+        .map_err(|e| format!("cannot run cargo to build peregrine: {e}"))?;
     if !status.success() || !binary.exists() {
-        return Err(format!("building peregrine failed ({status}); expected {}", binary.display()));
+        return Err(format!(
+            "building peregrine failed ({status}); expected {}",
+            binary.display()
+        ));
     }
     Ok(binary)
 }

@@ -38,7 +38,14 @@ pub fn start_with(rules: &Path, extra: &[&str]) -> Running {
         .args(extra)
         .args(["-r", &rules.display().to_string()])
         .args(["--disable-source", "syscall"])
-        .args(["-o", "k8s_audit.enabled=true", "-o", "k8s_audit.listen_address=127.0.0.1", "-o", "k8s_audit.listen_port=0"])
+        .args([
+            "-o",
+            "k8s_audit.enabled=true",
+            "-o",
+            "k8s_audit.listen_address=127.0.0.1",
+            "-o",
+            "k8s_audit.listen_port=0",
+        ])
         .args(["-o", "json_output=true"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -54,22 +61,41 @@ pub fn start_with(rules: &Path, extra: &[&str]) -> Running {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut web = None;
     let url = loop {
-        let line = rx.recv_timeout(deadline.saturating_duration_since(Instant::now())).expect("webhook never said it listens");
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("webhook never said it listens");
         if let Some(rest) = line.split("Webserver listening on ").nth(1) {
-            web = rest.split_whitespace().next().map(|address| format!("http://{address}"));
+            web = rest
+                .split_whitespace()
+                .next()
+                .map(|address| format!("http://{address}"));
         }
         if let Some(rest) = line.split("webhook listening on ").nth(1) {
             break format!("http://{}", rest.trim());
         }
     };
-    Running { child, url, web, stderr_lines: rx }
+    Running {
+        child,
+        url,
+        web,
+        stderr_lines: rx,
+    }
 }
 
 /// SIGTERM, then stdout and stderr of the whole run.
 pub fn stop(mut running: Running) -> (String, String) {
-    Command::new("kill").args(["-TERM", &running.child.id().to_string()]).status().unwrap();
+    Command::new("kill")
+        .args(["-TERM", &running.child.id().to_string()])
+        .status()
+        .unwrap();
     let mut stdout = String::new();
-    running.child.stdout.take().unwrap().read_to_string(&mut stdout).unwrap();
+    running
+        .child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
     let status = running.child.wait().unwrap();
     assert!(status.success(), "peregrine exited with {status}");
     let stderr: Vec<String> = running.stderr_lines.try_iter().collect();
@@ -88,13 +114,20 @@ pub fn post(url: &str, body: &str) -> u16 {
         .unwrap_or(0)
 }
 
-
 /// GETs a URL: status and body (0 and empty when the request failed).
 pub fn get(url: &str) -> (u16, String) {
-    match ureq::get(url).config().http_status_as_error(false).build().call() {
+    match ureq::get(url)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .call()
+    {
         Ok(response) => {
             let status = response.status().as_u16();
-            (status, response.into_body().read_to_string().unwrap_or_default())
+            (
+                status,
+                response.into_body().read_to_string().unwrap_or_default(),
+            )
         }
         Err(_) => (0, String::new()),
     }

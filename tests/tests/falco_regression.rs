@@ -40,7 +40,10 @@ fn run_spec(file: &str) {
 
     let names: Vec<&str> = cases.iter().map(|c| c.name.as_str()).collect();
     for listed in status.passing.iter().chain(status.not_applicable.keys()) {
-        assert!(names.contains(&listed.as_str()), "status.yaml names {listed:?}, which {file} does not have");
+        assert!(
+            names.contains(&listed.as_str()),
+            "status.yaml names {listed:?}, which {file} does not have"
+        );
     }
 
     let (mut passed, mut failed, mut not_applicable) = (0, 0, 0);
@@ -64,15 +67,27 @@ fn run_spec(file: &str) {
             failed += 1;
             println!("FAIL {}: {}", case.name, outcome.failures.join("; "));
             if expected_to_pass {
-                regressions.push(format!("{}: {}\n    {}", case.name, outcome.failures.join("; "), outcome.command));
+                regressions.push(format!(
+                    "{}: {}\n    {}",
+                    case.name,
+                    outcome.failures.join("; "),
+                    outcome.command
+                ));
             }
         }
     }
-    println!("{file}: {passed} passed, {failed} failed, {not_applicable} not applicable, of {}", cases.len());
+    println!(
+        "{file}: {passed} passed, {failed} failed, {not_applicable} not applicable, of {}",
+        cases.len()
+    );
     if !newly_passing.is_empty() {
         println!("newly passing (add to tests/conformance/status.yaml): {newly_passing:?}");
     }
-    assert!(regressions.is_empty(), "cases that passed before fail now:\n{}", regressions.join("\n"));
+    assert!(
+        regressions.is_empty(),
+        "cases that passed before fail now:\n{}",
+        regressions.join("\n")
+    );
 }
 
 fn tempdir() -> std::path::PathBuf {
@@ -94,5 +109,7 @@ fn falco_k8s_audit_regression_suite() {
 #[test]
 fn status_file_is_well_formed() {
     let status = status();
-    assert!(status.keys().all(|k| Path::new(k).extension().is_some_and(|e| e == "yaml")));
+    assert!(status
+        .keys()
+        .all(|k| Path::new(k).extension().is_some_and(|e| e == "yaml")));
 }

@@ -78,7 +78,10 @@ fn ten_thousand_audit_events_are_all_evaluated() {
 
     let (stdout, _stderr) = stop(running);
     let creates = (0..total).filter(|i| i % 3 != 0).count() as u64;
-    let alerts = stdout.lines().filter(|l| l.contains("\"rule\":\"Pod Created\"")).count() as u64;
+    let alerts = stdout
+        .lines()
+        .filter(|l| l.contains("\"rule\":\"Pod Created\""))
+        .count() as u64;
     assert_eq!(alerts, creates, "alerts printed");
     assert_eq!(count(&stdout, "Events detected:"), creates);
     assert_eq!(count(&stdout, "Pod Created:"), creates);

@@ -15,7 +15,10 @@ fn rule(name: &str) -> String {
 /// returns the stderr lines read meanwhile.
 fn hangup(running: &peregrine_tests::webhook::Running) -> Vec<String> {
     let mut seen = Vec::new();
-    std::process::Command::new("kill").args(["-HUP", &running.child.id().to_string()]).status().unwrap();
+    std::process::Command::new("kill")
+        .args(["-HUP", &running.child.id().to_string()])
+        .status()
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let line = running
@@ -50,10 +53,28 @@ fn sighup_swaps_rules_and_keeps_them_when_the_new_ones_are_bad() {
 
     let (stdout, rest) = stop(running);
     let stderr = format!("{}\n{rest}", log.join("\n"));
-    let fired: Vec<&str> = stdout.lines().filter(|l| l.contains(" fired (pod=")).collect();
+    let fired: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains(" fired (pod="))
+        .collect();
     assert_eq!(fired.len(), 3, "{stdout}\n{stderr}");
-    assert!(fired[0].contains("First Rule fired (pod=pod-1)"), "{}", fired[0]);
-    assert!(fired[1].contains("Second Rule fired (pod=pod-2)"), "{}", fired[1]);
-    assert!(fired[2].contains("Second Rule fired (pod=pod-3)"), "the old rules keep running: {}", fired[2]);
-    assert!(stderr.contains("the rules loaded before keep running"), "{stderr}");
+    assert!(
+        fired[0].contains("First Rule fired (pod=pod-1)"),
+        "{}",
+        fired[0]
+    );
+    assert!(
+        fired[1].contains("Second Rule fired (pod=pod-2)"),
+        "{}",
+        fired[1]
+    );
+    assert!(
+        fired[2].contains("Second Rule fired (pod=pod-3)"),
+        "the old rules keep running: {}",
+        fired[2]
+    );
+    assert!(
+        stderr.contains("the rules loaded before keep running"),
+        "{stderr}"
+    );
 }

@@ -21,7 +21,12 @@ impl FileChannel {
     /// Opens (creating) the file at once, so a bad path is reported at
     /// startup instead of at the first alert.
     pub fn open(path: PathBuf, keep_alive: bool, buffered: bool) -> Result<Self, OutputError> {
-        let mut channel = FileChannel { path, keep_alive, buffered, file: None };
+        let mut channel = FileChannel {
+            path,
+            keep_alive,
+            buffered,
+            file: None,
+        };
         let file = channel.open_file()?;
         if keep_alive {
             channel.file = Some(file);
@@ -39,7 +44,10 @@ impl FileChannel {
     }
 
     fn error(&self, source: io::Error) -> OutputError {
-        OutputError::Other { channel: "file", message: format!("{}: {source}", self.path.display()) }
+        OutputError::Other {
+            channel: "file",
+            message: format!("{}: {source}", self.path.display()),
+        }
     }
 }
 
@@ -56,7 +64,13 @@ impl Channel for FileChannel {
         let written = file
             .write_all(alert.line.as_bytes())
             .and_then(|()| file.write_all(b"\n"))
-            .and_then(|()| if self.buffered && self.keep_alive { Ok(()) } else { file.flush() });
+            .and_then(|()| {
+                if self.buffered && self.keep_alive {
+                    Ok(())
+                } else {
+                    file.flush()
+                }
+            });
         if self.keep_alive {
             self.file = Some(file);
         }

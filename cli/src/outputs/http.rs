@@ -57,7 +57,10 @@ pub struct HttpChannel {
 }
 
 fn config_error(message: String) -> OutputError {
-    OutputError::Other { channel: "http", message }
+    OutputError::Other {
+        channel: "http",
+        message,
+    }
 }
 
 fn read_pem(path: &PathBuf) -> Result<Vec<u8>, OutputError> {
@@ -75,7 +78,10 @@ fn certificates(path: &PathBuf) -> Result<Vec<Certificate<'static>>, OutputError
         }
     }
     if certs.is_empty() {
-        return Err(config_error(format!("{}: no PEM certificate in it", path.display())));
+        return Err(config_error(format!(
+            "{}: no PEM certificate in it",
+            path.display()
+        )));
     }
     Ok(certs)
 }
@@ -135,7 +141,11 @@ impl HttpChannel {
     }
 
     fn post_once(&self, body: &str) -> Result<(), String> {
-        let content_type = if self.options.json { "application/json" } else { "text/plain" };
+        let content_type = if self.options.json {
+            "application/json"
+        } else {
+            "text/plain"
+        };
         let response = self
             .agent
             .post(&self.options.url)
@@ -157,7 +167,11 @@ impl Channel for HttpChannel {
     }
 
     fn emit(&mut self, alert: &SharedAlert) -> Result<(), OutputError> {
-        let body = if self.options.json { &alert.json } else { &alert.line };
+        let body = if self.options.json {
+            &alert.json
+        } else {
+            &alert.line
+        };
         let mut backoff = Duration::from_millis(100);
         let mut last_error = String::new();
         for attempt in 1..=self.options.max_attempts.max(1) {

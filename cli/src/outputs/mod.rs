@@ -37,7 +37,10 @@ pub enum OutputError {
         source: std::io::Error,
     },
     #[error("{channel}: {message}")]
-    Other { channel: &'static str, message: String },
+    Other {
+        channel: &'static str,
+        message: String,
+    },
 }
 
 /// A place alerts go. Each runs on its own thread, so `emit` may block.
@@ -116,10 +119,19 @@ impl Dispatcher {
                 let worker = std::thread::Builder::new()
                     .name(format!("output-{name}"))
                     .spawn(move || drain(channel, receiver, &worker_stats))?;
-                Ok(Lane { name, queue, stats, worker })
+                Ok(Lane {
+                    name,
+                    queue,
+                    stats,
+                    worker,
+                })
             })
             .collect::<std::io::Result<_>>()?;
-        Ok(Dispatcher { lanes, render, last_overflow_report: Mutex::new(None) })
+        Ok(Dispatcher {
+            lanes,
+            render,
+            last_overflow_report: Mutex::new(None),
+        })
     }
 
     /// Renders the alert once and queues it on every channel. Never blocks;
@@ -166,7 +178,10 @@ impl Dispatcher {
 
     /// Each channel's live counters, for metrics.
     pub fn stats_handles(&self) -> Vec<(&'static str, Arc<ChannelStats>)> {
-        self.lanes.iter().map(|lane| (lane.name, Arc::clone(&lane.stats))).collect()
+        self.lanes
+            .iter()
+            .map(|lane| (lane.name, Arc::clone(&lane.stats)))
+            .collect()
     }
 
     /// Delivers everything queued, flushes every channel and stops the
@@ -192,7 +207,9 @@ impl Dispatcher {
     fn report_overflow(&self) {
         let now = Instant::now();
         {
-            let Ok(mut last) = self.last_overflow_report.lock() else { return };
+            let Ok(mut last) = self.last_overflow_report.lock() else {
+                return;
+            };
             if last.is_some_and(|t| now.duration_since(t) < Duration::from_secs(10)) {
                 return;
             }

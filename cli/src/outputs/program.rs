@@ -18,7 +18,11 @@ pub struct ProgramChannel {
 
 impl ProgramChannel {
     pub fn new(command: String, keep_alive: bool) -> Self {
-        ProgramChannel { command, keep_alive, running: None }
+        ProgramChannel {
+            command,
+            keep_alive,
+            running: None,
+        }
     }
 
     fn start(&self) -> Result<(Child, ChildStdin), OutputError> {
@@ -38,7 +42,10 @@ impl ProgramChannel {
     }
 
     fn error(&self, source: io::Error) -> OutputError {
-        OutputError::Other { channel: "program", message: format!("'{}': {source}", self.command) }
+        OutputError::Other {
+            channel: "program",
+            message: format!("'{}': {source}", self.command),
+        }
     }
 
     /// Closes the program's input and waits for it to finish its work.

@@ -14,12 +14,18 @@ pub struct StdoutChannel {
 
 impl StdoutChannel {
     pub fn new(buffered: bool) -> Self {
-        StdoutChannel { out: BufWriter::new(io::stdout()), flush_each: !buffered }
+        StdoutChannel {
+            out: BufWriter::new(io::stdout()),
+            flush_each: !buffered,
+        }
     }
 }
 
 fn io_error(source: io::Error) -> OutputError {
-    OutputError::Io { channel: "stdout", source }
+    OutputError::Io {
+        channel: "stdout",
+        source,
+    }
 }
 
 impl Channel for StdoutChannel {
@@ -28,7 +34,9 @@ impl Channel for StdoutChannel {
     }
 
     fn emit(&mut self, alert: &SharedAlert) -> Result<(), OutputError> {
-        self.out.write_all(alert.line.as_bytes()).map_err(io_error)?;
+        self.out
+            .write_all(alert.line.as_bytes())
+            .map_err(io_error)?;
         self.out.write_all(b"\n").map_err(io_error)?;
         if self.flush_each {
             self.out.flush().map_err(io_error)?;

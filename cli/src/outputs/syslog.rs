@@ -60,6 +60,9 @@ impl Channel for SyslogChannel {
             Priority::Informational => self.logger.info(message),
             Priority::Debug => self.logger.debug(message),
         };
-        sent.map_err(|e| OutputError::Other { channel: "syslog", message: e.to_string() })
+        sent.map_err(|e| OutputError::Other {
+            channel: "syslog",
+            message: e.to_string(),
+        })
     }
 }

@@ -23,11 +23,18 @@ fn alert(n: u64, priority: Priority) -> Alert {
 }
 
 fn json_options() -> RenderOptions {
-    RenderOptions { json_output: true, ..RenderOptions::default() }
+    RenderOptions {
+        json_output: true,
+        ..RenderOptions::default()
+    }
 }
 
 fn lines(path: &std::path::Path) -> Vec<String> {
-    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_string).collect()
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 #[test]
@@ -64,8 +71,13 @@ fn file_channel_appends_and_reopens_after_rotation() {
 
 #[test]
 fn file_channel_reports_a_bad_path_at_startup() {
-    let error = FileChannel::open("/nonexistent-dir/alerts.txt".into(), false, true).err().unwrap();
-    assert!(error.to_string().contains("/nonexistent-dir/alerts.txt"), "{error}");
+    let error = FileChannel::open("/nonexistent-dir/alerts.txt".into(), false, true)
+        .err()
+        .unwrap();
+    assert!(
+        error.to_string().contains("/nonexistent-dir/alerts.txt"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -86,7 +98,10 @@ fn program_channel_runs_through_the_shell_per_alert_and_kept_alive() {
         let got = lines(&path);
         assert_eq!(got.len(), 5, "keep_alive={keep_alive}: {got:?}");
         for (n, line) in got.iter().enumerate() {
-            assert!(line.ends_with(&format!(": Notice alert number {n}")), "{line}");
+            assert!(
+                line.ends_with(&format!(": Notice alert number {n}")),
+                "{line}"
+            );
         }
     }
 }
@@ -106,7 +121,9 @@ fn syslog_channel_maps_priority_to_severity() {
     let dir = tempfile::tempdir().unwrap();
     let socket_path = dir.path().join("log.sock");
     let daemon = UnixDatagram::bind(&socket_path).unwrap();
-    daemon.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    daemon
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
     let channel = SyslogChannel::connect_to(&socket_path).unwrap();
     let dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
     dispatcher.send(alert(1, Priority::Critical));
@@ -150,7 +167,10 @@ fn http_channel_posts_falco_json_and_retries() {
             }
         }
     });
-    let options = HttpOptions { url, ..HttpOptions::default() };
+    let options = HttpOptions {
+        url,
+        ..HttpOptions::default()
+    };
     let channel = HttpChannel::new(options).unwrap();
     let dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
     dispatcher.send(alert(7, Priority::Warning));
@@ -170,7 +190,10 @@ fn http_channel_posts_falco_json_and_retries() {
 
 #[test]
 fn http_channel_refuses_a_non_http_url() {
-    let options = HttpOptions { url: "ftp://x".into(), ..HttpOptions::default() };
+    let options = HttpOptions {
+        url: "ftp://x".into(),
+        ..HttpOptions::default()
+    };
     let error = HttpChannel::new(options).err().unwrap().to_string();
     assert!(error.contains("not an http:// or https:// URL"), "{error}");
 }
@@ -203,13 +226,21 @@ fn a_slow_channel_overflows_its_own_queue_and_counts_it() {
     let (entered_tx, entered_rx) = mpsc::channel();
     let (release_tx, release_rx) = mpsc::channel();
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let stalled = Stalled { entered: entered_tx, release: Arc::new(Mutex::new(release_rx)), seen: seen.clone() };
+    let stalled = Stalled {
+        entered: entered_tx,
+        release: Arc::new(Mutex::new(release_rx)),
+        seen: seen.clone(),
+    };
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("fast.txt");
     let fast = FileChannel::open(path.clone(), true, true).unwrap();
     let capacity = 4;
-    let dispatcher =
-        Dispatcher::new(vec![Box::new(stalled), Box::new(fast)], json_options(), capacity).unwrap();
+    let dispatcher = Dispatcher::new(
+        vec![Box::new(stalled), Box::new(fast)],
+        json_options(),
+        capacity,
+    )
+    .unwrap();
     dispatcher.send(alert(0, Priority::Warning));
     entered_rx.recv_timeout(Duration::from_secs(5)).unwrap();
     // One alert is held inside emit; `capacity` more fit the queue.
@@ -245,28 +276,84 @@ fn tls_material(dir: &std::path::Path) -> Option<(std::path::PathBuf, Vec<u8>, V
             .unwrap_or(false)
     };
     if !run(&["version"]) {
-        eprintln!("skipped: the openssl command is not installed (scripts/install-deps installs it)");
+        eprintln!(
+            "skipped: the openssl command is not installed (scripts/install-deps installs it)"
+        );
         return None;
     }
     std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").unwrap();
-    let made = run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=Peregrine test CA"])
-        && run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"])
-        && run(&["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2", "-extfile", "san.ext"]);
+    let made = run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Peregrine test CA",
+    ]) && run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]) && run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
     assert!(made, "openssl could not make the test certificates");
-    Some((dir.join("ca.pem"), std::fs::read(dir.join("server.pem")).unwrap(), std::fs::read(dir.join("server.key")).unwrap()))
+    Some((
+        dir.join("ca.pem"),
+        std::fs::read(dir.join("server.pem")).unwrap(),
+        std::fs::read(dir.join("server.key")).unwrap(),
+    ))
 }
 
 #[test]
 fn https_output_trusts_the_configured_ca_and_refuses_others() {
     let dir = tempfile::tempdir().unwrap();
-    let Some((ca, certificate, private_key)) = tls_material(dir.path()) else { return };
-    let server = tiny_http::Server::https("127.0.0.1:0", tiny_http::SslConfig { certificate, private_key }).unwrap();
+    let Some((ca, certificate, private_key)) = tls_material(dir.path()) else {
+        return;
+    };
+    let server = tiny_http::Server::https(
+        "127.0.0.1:0",
+        tiny_http::SslConfig {
+            certificate,
+            private_key,
+        },
+    )
+    .unwrap();
     let url = format!("https://{}/", server.server_addr().to_ip().unwrap());
     let server_thread = std::thread::spawn(move || {
         let mut received = 0;
         // Long enough for the two expected deliveries, then a short look
         // for any unexpected third.
-        while let Ok(Some(mut request)) = server.recv_timeout(Duration::from_secs(if received < 2 { 10 } else { 1 })) {
+        while let Ok(Some(mut request)) =
+            server.recv_timeout(Duration::from_secs(if received < 2 { 10 } else { 1 }))
+        {
             let mut body = String::new();
             let _ = request.as_reader().read_to_string(&mut body);
             let _ = request.respond(tiny_http::Response::empty(200));
@@ -276,15 +363,46 @@ fn https_output_trusts_the_configured_ca_and_refuses_others() {
     });
     let deliver = |options: HttpOptions| {
         let channel = HttpChannel::new(options).unwrap();
-        let dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
+        let dispatcher =
+            Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
         dispatcher.send(alert(1, Priority::Warning));
         dispatcher.shutdown().remove(0)
     };
-    let trusted = deliver(HttpOptions { url: url.clone(), ca_cert: Some(ca.clone()), max_attempts: 1, ..HttpOptions::default() });
-    assert_eq!((trusted.sent, trusted.failed), (1, 0), "the configured CA must be trusted");
-    let untrusted = deliver(HttpOptions { url: url.clone(), max_attempts: 1, ..HttpOptions::default() });
-    assert_eq!((untrusted.sent, untrusted.failed), (0, 1), "a server signed by an unknown CA must be refused");
-    let insecure = deliver(HttpOptions { url, insecure: true, max_attempts: 1, ..HttpOptions::default() });
-    assert_eq!((insecure.sent, insecure.failed), (1, 0), "insecure skips verification");
-    assert_eq!(server_thread.join().unwrap(), 2, "exactly the two accepted deliveries reached the server");
+    let trusted = deliver(HttpOptions {
+        url: url.clone(),
+        ca_cert: Some(ca.clone()),
+        max_attempts: 1,
+        ..HttpOptions::default()
+    });
+    assert_eq!(
+        (trusted.sent, trusted.failed),
+        (1, 0),
+        "the configured CA must be trusted"
+    );
+    let untrusted = deliver(HttpOptions {
+        url: url.clone(),
+        max_attempts: 1,
+        ..HttpOptions::default()
+    });
+    assert_eq!(
+        (untrusted.sent, untrusted.failed),
+        (0, 1),
+        "a server signed by an unknown CA must be refused"
+    );
+    let insecure = deliver(HttpOptions {
+        url,
+        insecure: true,
+        max_attempts: 1,
+        ..HttpOptions::default()
+    });
+    assert_eq!(
+        (insecure.sent, insecure.failed),
+        (1, 0),
+        "insecure skips verification"
+    );
+    assert_eq!(
+        server_thread.join().unwrap(),
+        2,
+        "exactly the two accepted deliveries reached the server"
+    );
 }

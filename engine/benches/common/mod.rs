@@ -42,6 +42,12 @@ pub fn median(mut v: Vec<Duration>) -> Duration {
 /// Wall time of `sysdig -r FILE -q FILTER`, or None without sysdig.
 pub fn sysdig_pass(path: &Path, filter: &str) -> Option<Duration> {
     let start = Instant::now();
-    let status = Command::new("sysdig").arg("-r").arg(path).arg("-q").arg(filter).status().ok()?;
+    let status = Command::new("sysdig")
+        .arg("-r")
+        .arg(path)
+        .arg("-q")
+        .arg(filter)
+        .status()
+        .ok()?;
     status.success().then(|| start.elapsed())
 }

@@ -390,10 +390,15 @@ mod tests {
     fn recycling_scratch_keeps_its_allocations() {
         let mut scratch: Scratch<'_> = Scratch::default();
         let text = String::from("value");
-        scratch.lhs.extend((0..32).map(|_| Value::Str(Cow::Borrowed(text.as_str()))));
+        scratch
+            .lhs
+            .extend((0..32).map(|_| Value::Str(Cow::Borrowed(text.as_str()))));
         let (ptr, cap) = (scratch.lhs.as_ptr() as usize, scratch.lhs.capacity());
         let recycled: Scratch<'static> = scratch.recycle();
         assert!(recycled.lhs.is_empty());
-        assert_eq!((recycled.lhs.as_ptr() as usize, recycled.lhs.capacity()), (ptr, cap));
+        assert_eq!(
+            (recycled.lhs.as_ptr() as usize, recycled.lhs.capacity()),
+            (ptr, cap)
+        );
     }
 }

@@ -362,7 +362,11 @@ fn expand(
             // name stands as a bare word, so `proc.name=cat_binaries`
             // compares with the item of a one-item list.
             if let Operand::Value(value) = &cmp.rhs {
-                if let Some([only]) = lists.get(&value.text).filter(|_| !value.quoted).map(Vec::as_slice) {
+                if let Some([only]) = lists
+                    .get(&value.text)
+                    .filter(|_| !value.quoted)
+                    .map(Vec::as_slice)
+                {
                     cmp.rhs = Operand::Value(list_item_literal(only));
                 }
             }

@@ -27,10 +27,16 @@ impl<S: FieldSource> Filter<S> {
     /// Compiles `text` for `source`. A filter has no macros or lists to
     /// refer to: a bare word in it is an error.
     pub fn new(text: &str, mut source: S) -> Result<Filter<S>, FilterError> {
-        let expr = parse_condition(text)
-            .map_err(|e| FilterError::Parse { column: e.column, message: e.message })?;
+        let expr = parse_condition(text).map_err(|e| FilterError::Parse {
+            column: e.column,
+            message: e.message,
+        })?;
         let node = bind(&mut source, &expr).map_err(|e| FilterError::Compile(e.message()))?;
-        Ok(Filter { source, node, scratch: Some(Scratch::default()) })
+        Ok(Filter {
+            source,
+            node,
+            scratch: Some(Scratch::default()),
+        })
     }
 
     pub fn matches<'e>(&mut self, event: &S::Event<'e>) -> bool {

@@ -416,7 +416,10 @@ mod output_extra_tests {
     #[test]
     fn container_info_is_replaced_or_the_extra_appended() {
         let mut loader = RulesLoader::new();
-        assert_eq!(loader.output_text("a %container.info b"), "a %container.name (id=%container.id) b");
+        assert_eq!(
+            loader.output_text("a %container.info b"),
+            "a %container.name (id=%container.id) b"
+        );
         assert_eq!(loader.output_text("plain"), "plain");
         loader.set_output_extra(Some("x=%proc.pid".into()));
         assert_eq!(loader.output_text("a %container.info b"), "a x=%proc.pid b");

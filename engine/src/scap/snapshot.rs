@@ -51,7 +51,10 @@ pub fn proc_entries(state: &State) -> Vec<ProcEntry> {
 pub fn machine_info(proc_root: &Path, hostname: &str) -> MachineInfo {
     let read = |name: &str| std::fs::read_to_string(proc_root.join(name)).unwrap_or_default();
     let cpuinfo = read("cpuinfo");
-    let num_cpus = cpuinfo.lines().filter(|l| l.starts_with("processor")).count() as u32;
+    let num_cpus = cpuinfo
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count() as u32;
     let memory_kb: u64 = read("meminfo")
         .lines()
         .find_map(|l| l.strip_prefix("MemTotal:"))
@@ -87,7 +90,10 @@ mod tests {
         crate::state::procfs::scan(&mut state, Path::new("/proc")).unwrap();
         let entries = proc_entries(&state);
         let me = std::process::id() as i64;
-        let mine = entries.iter().find(|e| e.tid == me).expect("this test's own process");
+        let mine = entries
+            .iter()
+            .find(|e| e.tid == me)
+            .expect("this test's own process");
         assert_eq!(mine.pid, me);
         assert!(!mine.comm.is_empty());
     }

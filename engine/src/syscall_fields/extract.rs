@@ -613,7 +613,9 @@ pub(super) fn extract<'e>(
             let named = match v.info().name {
                 "connect" => v.res().is_some_and(|r| r >= 0 || r == -115),
                 "accept" | "accept4" | "bind" => v.res().is_some_and(|r| r >= 0),
-                "sendto" | "sendmsg" => v.param_named("tuple").is_some_and(|p| !p.as_bytes_str().is_empty()),
+                "sendto" | "sendmsg" => v
+                    .param_named("tuple")
+                    .is_some_and(|p| !p.as_bytes_str().is_empty()),
                 _ => false,
             };
             if v.direction() == crate::event::Direction::Exit && fd_info().is_some() {

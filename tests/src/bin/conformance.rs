@@ -32,7 +32,10 @@ fn main() -> ExitCode {
     let layout = Layout::kit(&spec);
     let scratch = std::env::temp_dir();
     let (mut passed, mut failed) = (0, 0);
-    for case in cases.iter().filter(|c| only.is_empty() || only.contains(&c.name)) {
+    for case in cases
+        .iter()
+        .filter(|c| only.is_empty() || only.contains(&c.name))
+    {
         let outcome = run_case(&binary, &layout, case, &scratch);
         if outcome.passed() {
             passed += 1;
@@ -46,5 +49,9 @@ fn main() -> ExitCode {
         }
     }
     println!("{passed} passed, {failed} failed");
-    if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    if failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }
