@@ -269,6 +269,27 @@ mod tests {
         (intake, events)
     }
 
+    /// A listener serving only the webhook, with a queue of `capacity`.
+    fn audit_listener(
+        capacity: usize,
+    ) -> (
+        Listener,
+        crossbeam_channel::Receiver<Json>,
+        Arc<AuditIntakeStats>,
+    ) {
+        let (intake, events) = intake(capacity, 4096);
+        let stats = Arc::clone(&intake.stats);
+        let routes = Routes {
+            audit: Some(intake),
+            ..Routes::default()
+        };
+        (
+            Listener::start("127.0.0.1:0", routes, 1).unwrap(),
+            events,
+            stats,
+        )
+    }
+
     #[test]
     fn health_versions_and_metrics() {
         let routes = Routes {
@@ -302,13 +323,7 @@ mod tests {
 
     #[test]
     fn audit_webhook_takes_events_and_event_lists_and_refuses_bad_bodies() {
-        let (intake, events) = intake(100, 4096);
-        let stats = Arc::clone(&intake.stats);
-        let routes = Routes {
-            audit: Some(intake),
-            ..Routes::default()
-        };
-        let listener = Listener::start("127.0.0.1:0", routes, 1).unwrap();
+        let (listener, events, stats) = audit_listener(100);
         let address = listener.address;
         let one =
             r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","verb":"create","auditID":"a"}"#;
@@ -332,13 +347,7 @@ mod tests {
 
     #[test]
     fn a_full_queue_answers_503_instead_of_dropping() {
-        let (intake, events) = intake(1, 4096);
-        let stats = Arc::clone(&intake.stats);
-        let routes = Routes {
-            audit: Some(intake),
-            ..Routes::default()
-        };
-        let listener = Listener::start("127.0.0.1:0", routes, 1).unwrap();
+        let (listener, events, stats) = audit_listener(1);
         let address = listener.address;
         let event = r#"{"kind":"Event","auditID":"x"}"#;
         assert_eq!(post(address, "/k8s-audit", event), 200);
