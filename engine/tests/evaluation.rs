@@ -5,7 +5,7 @@ mod common;
 
 use common::{TestEvent, TestSyscallSource};
 use peregrine_engine::field::Value;
-use peregrine_engine::rules::{Code, CompiledRules, Matching, RulesLoader};
+use peregrine_engine::rules::{Code, CompiledRules, Matching, RuleEventTypes, RulesLoader};
 
 fn compile(yaml: &str) -> (RulesLoader, CompiledRules<TestSyscallSource>) {
     let mut loader = RulesLoader::new();
@@ -554,4 +554,61 @@ fn override_keys_for_lists_and_macros() {
         "- macro: m\n  condition: x\n  append: true\n  override:\n    condition: append\n",
     );
     assert_eq!(r.errors[0].code, Code::ErrValidate);
+}
+
+#[test]
+fn event_type_names_are_what_the_enabled_rules_can_match() {
+    let two = |a: &str, b: &str| {
+        format!(
+            "{}{}",
+            rule(a),
+            rule(b).replace("- rule: r\n", "- rule: r2\n")
+        )
+    };
+    let names = |yaml: &str| {
+        let (_, rules) = compile(yaml);
+        match rules.event_type_names() {
+            RuleEventTypes::Names(s) => Ok(s.into_iter().map(str::to_owned).collect::<Vec<_>>()),
+            RuleEventTypes::Any { rule } => Err(rule.to_owned()),
+        }
+    };
+    // Unions across rules, through `and`, `or` and macros.
+    let yaml = format!(
+        "- macro: spawned\n  condition: evt.type in (execve, execveat)\n{}",
+        two(
+            "spawned and proc.name=sh",
+            "(evt.type=open or evt.type=openat) and fd.name=/etc/shadow"
+        )
+    );
+    assert_eq!(
+        names(&yaml),
+        Ok(vec![
+            "execve".into(),
+            "execveat".into(),
+            "open".into(),
+            "openat".into()
+        ])
+    );
+    // `and` narrows: only what both sides allow.
+    assert_eq!(
+        names(&rule("evt.type in (open, openat) and evt.type != open")),
+        Ok(vec!["openat".into()])
+    );
+    // One rule open to every type opens the whole set...
+    assert_eq!(
+        names(&two("evt.type=open", "proc.name=sh")),
+        Err("r2".into())
+    );
+    assert_eq!(
+        names(&two("evt.type=open", "evt.type != open")),
+        Err("r2".into())
+    );
+    // ...unless it is disabled.
+    let (_, mut rules) = compile(&two("evt.type=open", "proc.name=sh"));
+    rules.set_enabled(false, |r| r.name == "r2");
+    assert_eq!(
+        rules.event_type_names(),
+        RuleEventTypes::Names(["open"].into()),
+        "the disabled rule no longer counts"
+    );
 }

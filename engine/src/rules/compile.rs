@@ -263,38 +263,39 @@ fn bind_check<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Check,
 }
 
 /// The event types a condition can match, for the index and for Falco's
-/// "matches too many evt.type values" warning.
+/// "matches too many evt.type values" warning: type codes, or the
+/// `evt.type` names themselves when a live source narrows what it captures.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TypeSet {
+pub enum TypeSet<T = u16> {
     All,
-    Only(BTreeSet<u16>),
-    Except(BTreeSet<u16>),
+    Only(BTreeSet<T>),
+    Except(BTreeSet<T>),
 }
 
-impl TypeSet {
-    fn and(self, other: TypeSet) -> TypeSet {
+impl<T: Ord + Clone> TypeSet<T> {
+    fn and(self, other: Self) -> Self {
         use TypeSet::*;
         match (self, other) {
             (All, x) | (x, All) => x,
-            (Only(a), Only(b)) => Only(a.intersection(&b).copied().collect()),
+            (Only(a), Only(b)) => Only(a.intersection(&b).cloned().collect()),
             (Only(a), Except(b)) | (Except(b), Only(a)) => {
-                Only(a.difference(&b).copied().collect())
+                Only(a.difference(&b).cloned().collect())
             }
-            (Except(a), Except(b)) => Except(a.union(&b).copied().collect()),
+            (Except(a), Except(b)) => Except(a.union(&b).cloned().collect()),
         }
     }
-    fn or(self, other: TypeSet) -> TypeSet {
+    fn or(self, other: Self) -> Self {
         use TypeSet::*;
         match (self, other) {
             (All, _) | (_, All) => All,
-            (Only(a), Only(b)) => Only(a.union(&b).copied().collect()),
+            (Only(a), Only(b)) => Only(a.union(&b).cloned().collect()),
             (Only(a), Except(b)) | (Except(b), Only(a)) => {
-                Except(b.difference(&a).copied().collect())
+                Except(b.difference(&a).cloned().collect())
             }
-            (Except(a), Except(b)) => Except(a.intersection(&b).copied().collect()),
+            (Except(a), Except(b)) => Except(a.intersection(&b).cloned().collect()),
         }
     }
-    fn not(self) -> TypeSet {
+    fn not(self) -> Self {
         match self {
             TypeSet::All => TypeSet::All,
             TypeSet::Only(s) => TypeSet::Except(s),
@@ -303,21 +304,46 @@ impl TypeSet {
     }
 }
 
-/// Computes the event types of an expanded condition. `evt.type` names the
-/// source does not know are an error, as in Falco.
+/// Computes the event type codes of an expanded condition. `evt.type`
+/// names the source does not know are an error, as in Falco.
 pub fn event_types<S: FieldSource>(source: &S, expr: &Expr) -> Result<TypeSet, String> {
+    type_set(expr, &mut |name| {
+        source
+            .event_types_named(name)
+            .ok_or_else(|| format!("unknown event type {name}"))
+    })
+}
+
+/// Like [`event_types`], but keeps the `evt.type` names: what a live
+/// source needs to choose the syscalls it captures.
+pub fn event_type_names<S: FieldSource>(
+    source: &S,
+    expr: &Expr,
+) -> Result<TypeSet<String>, String> {
+    type_set(expr, &mut |name| match source.event_types_named(name) {
+        Some(_) => Ok(vec![name.to_owned()]),
+        None => Err(format!("unknown event type {name}")),
+    })
+}
+
+/// Walks the condition: `evt.type` comparisons narrow the set, `and`, `or`
+/// and `not` combine it, anything else leaves it open.
+fn type_set<T: Ord + Clone>(
+    expr: &Expr,
+    lookup: &mut impl FnMut(&str) -> Result<Vec<T>, String>,
+) -> Result<TypeSet<T>, String> {
     Ok(match expr {
         Expr::And(items) => {
             let mut acc = TypeSet::All;
             for e in items {
-                acc = acc.and(event_types(source, e)?);
+                acc = acc.and(type_set(e, lookup)?);
             }
             acc
         }
         Expr::Or(items) => {
-            let mut acc: Option<TypeSet> = None;
+            let mut acc: Option<TypeSet<T>> = None;
             for e in items {
-                let t = event_types(source, e)?;
+                let t = type_set(e, lookup)?;
                 acc = Some(match acc {
                     None => t,
                     Some(a) => a.or(t),
@@ -325,7 +351,7 @@ pub fn event_types<S: FieldSource>(source: &S, expr: &Expr) -> Result<TypeSet, S
             }
             acc.unwrap_or(TypeSet::All)
         }
-        Expr::Not(inner) => event_types(source, inner)?.not(),
+        Expr::Not(inner) => type_set(inner, lookup)?.not(),
         Expr::Macro { .. } => TypeSet::All,
         Expr::Compare(cmp) => {
             if cmp.field.name != "evt.type"
@@ -343,10 +369,7 @@ pub fn event_types<S: FieldSource>(source: &S, expr: &Expr) -> Result<TypeSet, S
             };
             let mut codes = BTreeSet::new();
             for name in names {
-                match source.event_types_named(name) {
-                    Some(c) => codes.extend(c),
-                    None => return Err(format!("unknown event type {name}")),
-                }
+                codes.extend(lookup(name)?);
             }
             if cmp.op == Op::Ne {
                 TypeSet::Except(codes)

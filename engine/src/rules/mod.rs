@@ -183,6 +183,8 @@ impl RulesLoader {
                     continue;
                 }
             };
+            // Cannot fail where `event_types` succeeded: same walk, same lookups.
+            let type_names = compile::event_type_names(&source, &expr).unwrap_or(TypeSet::All);
             if is_syscall
                 && rule.warn_evttypes
                 && !matches!(&types, TypeSet::Only(s) if !s.is_empty())
@@ -209,6 +211,7 @@ impl RulesLoader {
                 output,
                 node,
                 types,
+                type_names,
             });
         }
         if let Some(last) = self.results.last_mut() {
@@ -272,6 +275,7 @@ pub struct CompiledRule {
     pub output: OutputFormat,
     node: Node,
     types: TypeSet,
+    type_names: TypeSet<String>,
 }
 
 impl CompiledRule {
@@ -283,6 +287,15 @@ impl CompiledRule {
             _ => None,
         }
     }
+}
+
+/// What [`CompiledRules::event_type_names`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RuleEventTypes<'a> {
+    /// Every enabled rule is limited to these `evt.type` names.
+    Names(BTreeSet<&'a str>),
+    /// This rule (the first such) may match events of any type.
+    Any { rule: &'a str },
 }
 
 /// Whether an event stops at the first matching rule (Falco's default) or
@@ -355,6 +368,19 @@ impl<S: FieldSource> CompiledRules<S> {
 
     pub fn rules(&self) -> &[CompiledRule] {
         &self.rules
+    }
+
+    /// The `evt.type` names the enabled rules can match, or the first rule
+    /// that may match any event type (then no event can be left out).
+    pub fn event_type_names(&self) -> RuleEventTypes<'_> {
+        let mut names = BTreeSet::new();
+        for rule in self.rules.iter().filter(|r| r.enabled) {
+            match &rule.type_names {
+                TypeSet::Only(set) => names.extend(set.iter().map(String::as_str)),
+                _ => return RuleEventTypes::Any { rule: &rule.name },
+            }
+        }
+        RuleEventTypes::Names(names)
     }
 
     /// Enables or disables rules; `pred` picks them (by name substring,

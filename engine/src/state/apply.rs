@@ -48,6 +48,62 @@ pub(super) enum FdKindTag {
     Bpf,
 }
 
+/// The exit events that change the state, by event name. The same list tells
+/// a live source which syscalls it must capture for the state to stay right,
+/// whatever the rules ask for.
+const STATE_EVENTS: &[(&[&str], Handler)] = &[
+    (&["clone", "fork", "vfork", "clone3"], Handler::Clone),
+    (&["execve", "execveat"], Handler::Execve),
+    (
+        &["open", "openat", "openat2", "creat", "open_by_handle_at"],
+        Handler::Open,
+    ),
+    (&["close"], Handler::Close),
+    (&["dup", "dup2", "dup3"], Handler::Dup),
+    (&["socket"], Handler::Socket),
+    (&["connect"], Handler::Connect),
+    (&["accept", "accept4"], Handler::Accept),
+    (&["bind"], Handler::Bind),
+    (&["pipe", "pipe2"], Handler::Pipe),
+    (&["chdir"], Handler::Chdir),
+    (&["fchdir"], Handler::Fchdir),
+    (&["setuid"], Handler::SetUid),
+    (&["setgid"], Handler::SetGid),
+    (&["setresuid"], Handler::SetResUid),
+    (&["setresgid"], Handler::SetResGid),
+    (&["fcntl"], Handler::Fcntl),
+    (&["eventfd", "eventfd2"], Handler::NewFd(FdKindTag::Event)),
+    (
+        &["signalfd", "signalfd4"],
+        Handler::NewFd(FdKindTag::SignalFd),
+    ),
+    (
+        &["epoll_create", "epoll_create1"],
+        Handler::NewFd(FdKindTag::EventPoll),
+    ),
+    (
+        &["inotify_init", "inotify_init1"],
+        Handler::NewFd(FdKindTag::Inotify),
+    ),
+    (&["timerfd_create"], Handler::NewFd(FdKindTag::TimerFd)),
+    (&["userfaultfd"], Handler::NewFd(FdKindTag::UserFaultFd)),
+    (&["io_uring_setup"], Handler::NewFd(FdKindTag::IoUring)),
+    (&["memfd_create"], Handler::NewFd(FdKindTag::MemFd)),
+    (
+        &["pidfd_open", "pidfd_getfd"],
+        Handler::NewFd(FdKindTag::PidFd),
+    ),
+    (&["bpf"], Handler::NewFd(FdKindTag::Bpf)),
+];
+
+/// Names of the syscall events the state is built from (procexit, which
+/// is not a syscall, aside).
+pub fn state_event_names() -> impl Iterator<Item = &'static str> {
+    STATE_EVENTS
+        .iter()
+        .flat_map(|(names, _)| names.iter().copied())
+}
+
 pub(super) fn handler_table() -> Vec<Handler> {
     all_event_types()
         .map(|(ty, info)| {
@@ -58,36 +114,10 @@ pub(super) fn handler_table() -> Vec<Handler> {
                     Handler::Nothing
                 };
             }
-            match info.name {
-                "clone" | "fork" | "vfork" | "clone3" => Handler::Clone,
-                "execve" | "execveat" => Handler::Execve,
-                "open" | "openat" | "openat2" | "creat" | "open_by_handle_at" => Handler::Open,
-                "close" => Handler::Close,
-                "dup" | "dup2" | "dup3" => Handler::Dup,
-                "socket" => Handler::Socket,
-                "connect" => Handler::Connect,
-                "accept" | "accept4" => Handler::Accept,
-                "bind" => Handler::Bind,
-                "pipe" | "pipe2" => Handler::Pipe,
-                "chdir" => Handler::Chdir,
-                "fchdir" => Handler::Fchdir,
-                "setuid" => Handler::SetUid,
-                "setgid" => Handler::SetGid,
-                "setresuid" => Handler::SetResUid,
-                "setresgid" => Handler::SetResGid,
-                "fcntl" => Handler::Fcntl,
-                "eventfd" | "eventfd2" => Handler::NewFd(FdKindTag::Event),
-                "signalfd" | "signalfd4" => Handler::NewFd(FdKindTag::SignalFd),
-                "epoll_create" | "epoll_create1" => Handler::NewFd(FdKindTag::EventPoll),
-                "inotify_init" | "inotify_init1" => Handler::NewFd(FdKindTag::Inotify),
-                "timerfd_create" => Handler::NewFd(FdKindTag::TimerFd),
-                "userfaultfd" => Handler::NewFd(FdKindTag::UserFaultFd),
-                "io_uring_setup" => Handler::NewFd(FdKindTag::IoUring),
-                "memfd_create" => Handler::NewFd(FdKindTag::MemFd),
-                "pidfd_open" | "pidfd_getfd" => Handler::NewFd(FdKindTag::PidFd),
-                "bpf" => Handler::NewFd(FdKindTag::Bpf),
-                _ => Handler::Nothing,
-            }
+            STATE_EVENTS
+                .iter()
+                .find(|(names, _)| names.contains(&info.name))
+                .map_or(Handler::Nothing, |(_, handler)| *handler)
         })
         .collect()
 }

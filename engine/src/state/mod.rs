@@ -17,6 +17,7 @@ mod apply;
 
 use crate::event::render::Resolver;
 use crate::scap::{Capture, FdEntry, FdInfo, ProcEntry};
+pub use apply::state_event_names;
 pub use fd::{Fd, FdKind};
 use std::collections::HashMap;
 pub use thread::Thread;
