@@ -42,6 +42,7 @@ mod event;
 mod merge;
 mod ring;
 mod stats;
+mod syscalls;
 mod user_ring;
 
 pub use device::{parse_cpu_list, syscall_mask, Driver, DriverConfig, DriverError};
@@ -49,4 +50,5 @@ pub use event::{EventRef, RecordError};
 pub use merge::{MergedReader, WaitPolicy};
 pub use ring::{BadBufferSize, Corruption, Ring, RingError};
 pub use stats::{CpuStats, RingStats, Stats};
+pub use syscalls::{syscall_name, syscall_number, syscall_of_event};
 pub use user_ring::{Producer, UserRing, UserRingError, WriteError, WriteOutcome};
