@@ -98,8 +98,8 @@ pub struct RunArgs {
     #[arg(short = 'D', value_name = "PATTERN")]
     pub disable_rules: Vec<String>,
 
-    /// Checks rules against every event, also the ones Falco's default
-    /// skips as noisy.
+    /// Captures every syscall, not only those the rules and the state
+    /// need (as base_syscalls.all).
     #[arg(short = 'A')]
     pub all_events: bool,
 

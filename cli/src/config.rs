@@ -60,6 +60,7 @@ pub struct Config {
     pub webserver: Webserver,
     pub k8s_audit: K8sAudit,
     pub driver: DriverSettings,
+    pub base_syscalls: BaseSyscalls,
     pub log_stderr: bool,
     pub log_syslog: bool,
     pub log_level: String,
@@ -93,6 +94,7 @@ impl Default for Config {
             webserver: Webserver::default(),
             k8s_audit: K8sAudit::default(),
             driver: DriverSettings::default(),
+            base_syscalls: BaseSyscalls::default(),
             log_stderr: true,
             log_syslog: false,
             log_level: "info".into(),
@@ -308,9 +310,20 @@ pub struct DriverSettings {
     pub snaplen: u32,
     /// Keep one syscall in N when overloaded (1: keep all).
     pub sampling_ratio: u32,
-    /// Only write the syscalls the loaded rules can use. Not implemented
-    /// yet: every syscall is captured, and setting it says so.
-    pub rules_syscalls_only: bool,
+}
+
+/// Falco's `base_syscalls`: which syscalls the module writes besides the
+/// ones the rules can match. By default, those the state is built from.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BaseSyscalls {
+    /// Replaces the state's syscalls when it names any; `!name` removes a
+    /// syscall from the final set, rules' ones included.
+    pub custom_set: Vec<String>,
+    /// With a custom set: add the state's syscalls back to it.
+    pub repair: bool,
+    /// Write every syscall (as `-A`).
+    pub all: bool,
 }
 
 impl Default for DriverSettings {
@@ -318,7 +331,6 @@ impl Default for DriverSettings {
         DriverSettings {
             snaplen: 80,
             sampling_ratio: 1,
-            rules_syscalls_only: false,
         }
     }
 }
@@ -329,7 +341,6 @@ const FALCO_KEYS_NOT_USED: &[&str] = &[
     "watch_config_files",
     "libs_logger",
     "engine",
-    "base_syscalls",
     "falco_libs",
     "modern_bpf",
     "syscall_buf_size_preset",
@@ -408,16 +419,6 @@ fn decode(document: Yaml, origin: &str) -> Result<Loaded, ConfigError> {
             warnings.push(format!("{origin}: unknown key '{name}' ignored"));
             top.remove(&key);
         }
-    }
-    let narrowing = top
-        .get("driver")
-        .and_then(|d| d.get("rules_syscalls_only"))
-        .and_then(Yaml::as_bool)
-        .unwrap_or(false);
-    if narrowing {
-        warnings.push(format!(
-            "{origin}: key 'driver.rules_syscalls_only' is not implemented yet: every syscall is captured"
-        ));
     }
     if top
         .get("plugins")
@@ -519,6 +520,7 @@ fn known_top_level_keys() -> Vec<&'static str> {
         "webserver",
         "k8s_audit",
         "driver",
+        "base_syscalls",
         "log_stderr",
         "log_syslog",
         "log_level",
@@ -897,5 +899,25 @@ mod tests {
             tried += 1;
         }
         assert!(tried > 1000, "{tried}");
+    }
+
+    #[test]
+    fn base_syscalls_is_falcos_section() {
+        let loaded = load_text(
+            "base_syscalls:\n  custom_set: [openat, '!close']\n  repair: true\n",
+            &["base_syscalls.all=true"],
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.config.base_syscalls,
+            BaseSyscalls {
+                custom_set: vec!["openat".into(), "!close".into()],
+                repair: true,
+                all: true,
+            }
+        );
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+        let err = load_text("base_syscalls:\n  custom_sets: [openat]\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("custom_sets"), "{err}");
     }
 }

@@ -7,6 +7,7 @@ mod capture;
 mod config;
 mod driver_cmd;
 mod drops;
+mod interest;
 mod log;
 mod metrics;
 mod outputs;
@@ -406,6 +407,7 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
             .map(|s| Instant::now() + Duration::from_secs(s)),
         detections: run::Detections::default(),
         exit_requested: false,
+        rules_reloaded: false,
     };
     let outcome = if let Some(path) = &args.capture {
         run::replay(path, &mut pipeline)
@@ -427,7 +429,12 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
             sampling_ratio: Some(config.driver.sampling_ratio),
             ..DriverConfig::default()
         };
-        run::live(driver_config, &mut pipeline)
+        run::live(
+            driver_config,
+            &config.base_syscalls,
+            args.all_events,
+            &mut pipeline,
+        )
     } else if run_webhook {
         run::wait_until_stopped(&mut pipeline);
         Ok(())

@@ -1,6 +1,6 @@
 //! The main job: events from a source, through state and rules, to alerts.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +15,9 @@ use peregrine_engine::state::State;
 use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
 
 use crate::alert::Priority;
+use crate::config::BaseSyscalls;
 use crate::drops::{DropCounters, DropMonitor, DROP_RULE};
+use crate::interest::Interest;
 use crate::metrics::Metrics;
 use crate::outputs::Dispatcher;
 
@@ -112,6 +114,9 @@ pub struct Pipeline<'a> {
     pub detections: Detections,
     /// Set when a drop action asked to exit.
     pub exit_requested: bool,
+    /// Set when a reload swapped the rules in; a live source clears it once
+    /// it has chosen its syscalls again.
+    pub rules_reloaded: bool,
 }
 
 impl Pipeline<'_> {
@@ -173,6 +178,7 @@ impl Pipeline<'_> {
     pub fn maybe_reload(&mut self) {
         if let Some(ruleset) = self.reload.as_mut().and_then(crate::ruleset::Reload::poll) {
             *self.rules = ruleset.syscall;
+            self.rules_reloaded = true;
             crate::log::message("rules reloaded");
         }
     }
@@ -247,8 +253,33 @@ pub fn replay(path: &std::path::Path, pipeline: &mut Pipeline<'_>) -> Result<(),
     Ok(())
 }
 
-/// Reads the kernel module until stopped.
-pub fn live(config: DriverConfig, pipeline: &mut Pipeline<'_>) -> Result<(), RunError> {
+/// Chooses the syscalls the module writes for the rules now loaded, and
+/// says which.
+fn choose_interest(pipeline: &Pipeline<'_>, base: &BaseSyscalls, all_flag: bool) -> Interest {
+    let interest = crate::interest::choose(&pipeline.rules.event_type_names(), base, all_flag);
+    for warning in &interest.warnings {
+        crate::log::message(warning);
+    }
+    crate::log::message(&interest.summary);
+    interest
+}
+
+/// Every syscall number the module knows, for when no narrowing applies.
+fn every_syscall() -> BTreeSet<u32> {
+    (0..peregrine_driver_sys::abi::PG_SYSCALL_NR_MAX).collect()
+}
+
+/// Reads the kernel module until stopped. The module writes only the
+/// syscalls the rules and the state need (see [`crate::interest`]),
+/// chosen again when a reload changes the rules.
+pub fn live(
+    mut config: DriverConfig,
+    base: &BaseSyscalls,
+    all_flag: bool,
+    pipeline: &mut Pipeline<'_>,
+) -> Result<(), RunError> {
+    let interest = choose_interest(pipeline, base, all_flag);
+    config.interest = Some(interest.syscalls.unwrap_or_else(every_syscall));
     let mut driver = Driver::open(config)?;
     let mut state = State::new();
     if let Err(e) = peregrine_engine::state::procfs::scan(&mut state, std::path::Path::new("/proc"))
@@ -293,6 +324,10 @@ pub fn live(config: DriverConfig, pipeline: &mut Pipeline<'_>) -> Result<(), Run
             }
         }
         pipeline.metrics.set_kernel(driver.stats().total);
+        if std::mem::take(&mut pipeline.rules_reloaded) {
+            let interest = choose_interest(pipeline, base, all_flag);
+            driver.set_interest(&interest.syscalls.unwrap_or_else(every_syscall))?;
+        }
         match read {
             Ok(0) => {
                 pipeline.maybe_send_stats(now_ns());
