@@ -5,7 +5,9 @@
 #   peregrine       peregrine.ko capturing everything, pgcheck draining every CPU
 #   falco           Falco's scap.ko (Debian's falcosecurity-scap-dkms), every
 #                   syscall and tracepoint enabled, scap-drain keeping rings empty
-#   peregrine-live  peregrine.ko + the real `peregrine` with the default rules
+#   peregrine-live  peregrine.ko + the real `peregrine` with the default rules,
+#                   the module writing only the syscalls they and the state need
+#   peregrine-live-all  the same with -A: every syscall written and evaluated
 #   none-after      no driver, at the very end: shows the drift of the boot
 # The phases are interleaved: every round runs each of them once, loading
 # and unloading its module, so the emulator's drift over the boot (large:
@@ -75,15 +77,17 @@ run_falco() {
     rmmod scap || skip falco "rmmod scap failed"
 }
 
+# run_live PHASE [PEREGRINE-ARGS...]
 run_live() {
+    phase=$1; shift
     if [ ! -x /bin/peregrine ] || [ ! -f /etc/peregrine/peregrine_rules.yaml ]; then
-        skip peregrine-live "no static peregrine in the guest (its build failed on the host)"
+        skip $phase "no static peregrine in the guest (its build failed on the host)"
         return
     fi
-    skipped peregrine-live && return
-    insmod /peregrine.ko || { skip peregrine-live "insmod peregrine.ko failed"; return; }
+    skipped $phase && return
+    insmod /peregrine.ko || { skip $phase "insmod peregrine.ko failed"; return; }
     t0=$(now_cs)
-    peregrine -r /etc/peregrine/peregrine_rules.yaml -o stdout_output.enabled=false \
+    peregrine "$@" -r /etc/peregrine/peregrine_rules.yaml -o stdout_output.enabled=false \
         -o file_output.enabled=true -o file_output.filename=/tmp/bench-alerts.json \
         > /tmp/live.out 2>&1 &
     live=$!
@@ -95,9 +99,9 @@ run_live() {
     done
     if ls -l /proc/$live/fd 2>/dev/null | grep -q /dev/peregrine0; then
         sleep 2
-        echo "PGBENCH-LOG peregrine-live started in $(( $(now_cs) - t0 )) cs"
+        echo "PGBENCH-LOG $phase started in $(( $(now_cs) - t0 )) cs"
         start=$(now_cs)
-        pgbench $N peregrine-live $ORC
+        pgbench $N $phase $ORC
         kill -TERM $live
         n=0
         while kill -0 $live 2>/dev/null && [ $n -lt 120 ]; do sleep 1; n=$((n + 1)); done
@@ -105,13 +109,13 @@ run_live() {
         # Kernel events: W written, D dropped (...)
         ev=$(sed -n 's/^Kernel events: \([0-9]*\) written, \([0-9]*\) dropped.*/\1/p' /tmp/live.out)
         dr=$(sed -n 's/^Kernel events: \([0-9]*\) written, \([0-9]*\) dropped.*/\2/p' /tmp/live.out)
-        drained peregrine-live "$ev" "$dr" $start
-        grep '^Kernel events' /tmp/live.out | sed 's/^/PGBENCH-LOG peregrine-live /'
+        drained $phase "$ev" "$dr" $start
+        grep '^Kernel events' /tmp/live.out | sed 's/^/PGBENCH-LOG $phase /'
     else
-        skip peregrine-live "the peregrine binary did not open /dev/peregrine0: $(tail -n 3 /tmp/live.out | tr '\n' ' ')"
+        skip $phase "the peregrine binary did not open /dev/peregrine0: $(tail -n 3 /tmp/live.out | tr '\n' ' ')"
         kill -9 $live 2>/dev/null
     fi
-    rmmod peregrine || skip peregrine-live "rmmod peregrine failed"
+    rmmod peregrine || skip $phase "rmmod peregrine failed"
 }
 
 r=1
@@ -120,7 +124,8 @@ while [ $r -le $ROUNDS ]; do
     run_none none
     run_peregrine
     run_falco
-    run_live
+    run_live peregrine-live
+    run_live peregrine-live-all -A
     r=$((r + 1))
 done
 run_none none-after
