@@ -221,6 +221,14 @@ summary_check() {
     else
         rt_fail "peregrine decoded every kernel event" "$(grep -E 'Kernel events|decoded' $PGOUT | head -n 3)"
     fi
+    # The rules here all name their evt.type: the module must have been
+    # told to write only their syscalls and the state's.
+    if grep -q 'capturing [0-9]* syscalls (' $PGOUT && ! grep -q 'capturing every syscall' $PGOUT; then
+        rt_ok "peregrine narrowed the module to the rules' and the state's syscalls"
+    else
+        rt_fail "peregrine narrowed the module to the rules' and the state's syscalls" \
+            "$(grep capturing $PGOUT | head -n 2)"
+    fi
 }
 
 # --- Default rules: fires / quiet / false positives ---------------------------
