@@ -76,7 +76,7 @@ lab_boot() {
         cp "$log.txt" "$log.early-death-$attempt.txt"
     done
     sed -n "s/^.*PGTEST \(ok\|FAIL\) /[$s] \1 /p" "$log.txt"
-    sed -n "s/^.*\(PGTEST-SKIP\|PGTEST-FP\) /[$s] \1 /p" "$log.txt"
+    sed -n "s/^.*\(PGTEST-SKIP\|PGTEST-FP\|PGTEST-FP-BUSY\) /[$s] \1 /p" "$log.txt"
     if grep -qE 'Kernel panic|BUG:|Oops' "$log.txt"; then
         echo "[$s] FAIL kernel console shows a panic/BUG/Oops (see $log.txt)"
         grep -E -A15 'Kernel panic|BUG:|Oops' "$log.txt" | head -n 40

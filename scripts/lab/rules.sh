@@ -16,9 +16,27 @@ lab_rules_prepare() {
     GUEST_EXTRA_BINARIES+=("$out/peregrine" "$out/pgtrigger")
 }
 
+# Real Debian packages for the guest's busy phase (installed with busybox
+# dpkg while the default rules watch): fetched once into the cache. None
+# when apt cannot download them; the guest then says it skipped the phase.
+LAB_BUSY_DEBS=(hello tree pv lsof jq libjq1 libonig5 bc dc ed)
+lab_rules_busy_debs() {
+    local dir=$CACHE/debs p
+    mkdir -p "$dir"
+    for p in "${LAB_BUSY_DEBS[@]}"; do
+        compgen -G "$dir/${p}_*.deb" > /dev/null && continue
+        (cd "$dir" && apt-get download -q "$p" > /dev/null 2>&1) || return 1
+    done
+    mkdir -p "$WORK/guest-root/debs"
+    for p in "${LAB_BUSY_DEBS[@]}"; do
+        cp "$dir/${p}"_*.deb "$WORK/guest-root/debs/"
+    done
+}
+
 # The rules and scripts, once the common part of the initramfs exists.
 lab_rules_guest_files() {
     local dir=$WORK/guest-root/tests/rules
+    lab_rules_busy_debs || echo "kernel-lab: apt-get download failed: the guest skips its package installs"
     mkdir -p "$dir"
     install -m 644 "$REPO/rules/peregrine_rules.yaml" "$REPO/tests/guest/rules/live-rules.yaml" "$dir/"
     install -m 644 "$REPO/tests/guest/rules/run-rules.sh" "$REPO/tests/guest/capture.sh" "$dir/"
