@@ -1,118 +1,180 @@
 #!/bin/sh
-# Overhead per syscall in the guest (scripts/kernel-lab bench), every driver
-# in ONE boot so that the emulator's speed is the same for all of them:
-#   none            no driver loaded
-#   peregrine       peregrine.ko capturing everything, pgcheck draining every CPU
-#   falco           Falco's scap.ko (Debian's falcosecurity-scap-dkms), every
-#                   syscall and tracepoint enabled, scap-drain keeping rings empty
-#   peregrine-live  peregrine.ko + the real `peregrine` with the default rules,
-#                   the module writing only the syscalls they and the state need
+# The phases of the benchmark suite. One script for the QEMU guest
+# (scripts/kernel-lab bench boots it with pgscript=bench.sh) and for bare
+# metal (scripts/bench runs it as root with the paths below set); busybox sh
+# is enough. Every driver runs in ONE boot so the machine's speed is the
+# same for all of them:
+#   none                no driver loaded
+#   peregrine           peregrine.ko writing every syscall, pgcheck draining
+#   falco               Falco's scap.ko (Debian's falcosecurity-scap-dkms), every
+#                       syscall and tracepoint, scap-drain keeping rings empty
+#   peregrine-live      peregrine.ko + `peregrine` with the default rules, alerts
+#                       to a file; the module writes what the rules and state need
 #   peregrine-live-all  the same with -A: every syscall written and evaluated
-#   none-after      no driver, at the very end: shows the drift of the boot
-# The phases are interleaved: every round runs each of them once, loading
-# and unloading its module, so the emulator's drift over the boot (large:
-# later runs are often faster) and the other load of the host spread over
-# all phases alike. Each run prints
-# "PGBENCH PHASE getppid_ns=.. open_read_close_ns=..", each driver run
-# "PGBENCH-DRAIN PHASE events=.. drops=.. seconds=..". A missing piece
-# prints "PGBENCH-SKIP PHASE reason" once. Never a test verdict.
-echo "PGTEST-KERNEL $(uname -r)"
-N=${pgbench_n:-1000000}         # getppid iterations per run
-ORC=${pgbench_orc:-100000}      # open+read+close iterations per run
+#   none-after          no driver, at the very end: shows the drift of the boot
+# Each phase runs every workload of pgbench. The phases are interleaved
+# round by round, loading and unloading their module, so the drift of the
+# machine (large under TCG) spreads over all of them alike.
+#
+# Output, read by scripts/lab/bench-table (never a test verdict):
+#   PGBENCH PHASE WORKLOAD ns=.. ops=.. syscalls=.. cpu_us=.. wall_us=..
+#   PGBENCH-CONSUMER PHASE WORKLOAD cpu_us=.. rss_kb=.. [events=.. drops_buffer=.. drops_pf=.. drops_too_large=..]
+#   PGBENCH-DRAIN PHASE events=.. drops=.. seconds=..      (a drainer's session)
+#   PGBENCH-SKIP PHASE reason                               (once per phase)
+PGBENCH=${PGBENCH:-pgbench}
+PGCHECK=${PGCHECK:-pgcheck}
+PEREGRINE=${PEREGRINE:-peregrine}
+PEREGRINE_KO=${PEREGRINE_KO:-/peregrine.ko}
+RULES=${RULES:-/etc/peregrine/peregrine_rules.yaml}
+SCAP_KO=${SCAP_KO:-/scap.ko}
+SCAP_DRAIN=${SCAP_DRAIN:-scap-drain}
+# Why Falco's phase cannot run, when the caller knows.
+FALCO_UNAVAILABLE=${FALCO_UNAVAILABLE:-$(cat /falco-unavailable 2>/dev/null)}
+BENCH_TMP=${BENCH_TMP:-/tmp/peregrine-bench}
 ROUNDS=${pgbench_rounds:-7}
-echo hostname > /bench-file
-mkdir -p /etc/peregrine
+# Operations per workload run, separated by spaces or commas (a boot
+# parameter cannot hold spaces).
+WORKLOADS=$(echo "${pgbench_workloads:-getppid=1000000,open_read_close=100000,fork_exec=500,net=5000,mixed=20000}" | tr , ' ')
+METRICS_PORT=${METRICS_PORT:-8765}
 
-skipped() { grep -q "^$1 " /tmp/skips 2>/dev/null && return 0; return 1; }
+echo "PGTEST-KERNEL $(uname -r)"
+mkdir -p "$BENCH_TMP"
+BENCH_FILE=$BENCH_TMP/bench-file
+echo hostname > "$BENCH_FILE"
+rm -f "$BENCH_TMP/skips"
+TICK_HZ=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+skipped() { grep -q "^$1 " "$BENCH_TMP/skips" 2>/dev/null; }
 skip() {
     skipped $1 && return
-    echo "$1 $2" >> /tmp/skips
+    echo "$1 $2" >> "$BENCH_TMP/skips"
     echo "PGBENCH-SKIP $1 $2"
 }
 
 # Centiseconds since boot: busybox date has no sub-second format.
 now_cs() { awk '{ printf "%d\n", $1 * 100 }' /proc/uptime; }
 
-# drained PHASE EVENTS DROPS START_CS: one line for the host's table.
+# drained PHASE EVENTS DROPS START_CS: one line for the table.
 drained() {
     echo "PGBENCH-DRAIN $1 events=${2:-?} drops=${3:-?} seconds=$(awk -v a=$4 -v b=$(now_cs) 'BEGIN { printf "%.2f", (b - a) / 100 }')"
 }
 
-run_none() { pgbench $N $1 $ORC; }
+# cpu_us PID: user + system time of a process so far.
+cpu_us() { awk -v hz=$TICK_HZ '{ sub(/.*\) /, ""); printf "%d\n", ($12 + $13) * 1000000 / hz }' /proc/$1/stat; }
+rss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/$1/status; }
+
+# kernel_counters: the module's counters as peregrine's /metrics shows them,
+# "events drops_buffer drops_pf drops_too_large", or nothing.
+kernel_counters() {
+    wget -q -O - "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null | awk '
+        $1 == "peregrine_kernel_events_total" { e = $2 }
+        $1 == "peregrine_kernel_drops_buffer_total" { b = $2 }
+        $1 == "peregrine_kernel_drops_page_fault_total" { p = $2 }
+        $1 == "peregrine_kernel_drops_too_large_total" { t = $2 }
+        END { if (e != "") print e, b, p, t }'
+}
+
+# workloads PHASE [CONSUMER_PID [METRICS]]: every workload once; with a
+# consumer, its CPU and memory per workload, and with METRICS the kernel's
+# counters over the workload.
+workloads() {
+    for w in $WORKLOADS; do
+        name=${w%%=*}; ops=${w#*=}
+        if [ -n "$2" ]; then
+            c0=$(cpu_us $2)
+            [ -n "$3" ] && k0=$(kernel_counters)
+        fi
+        "$PGBENCH" $1 $name $ops "$BENCH_FILE" || echo "PGBENCH-LOG $1 $name failed"
+        if [ -n "$2" ]; then
+            # The consumer catches up with what is still in the rings.
+            sleep 1
+            line="PGBENCH-CONSUMER $1 $name cpu_us=$(( $(cpu_us $2) - c0 )) rss_kb=$(rss_kb $2)"
+            if [ -n "$3" ] && [ -n "$k0" ]; then
+                k1=$(kernel_counters)
+                line="$line $(echo $k0 $k1 | awk '{ printf "events=%d drops_buffer=%d drops_pf=%d drops_too_large=%d", $5 - $1, $6 - $2, $7 - $3, $8 - $4 }')"
+            fi
+            echo "$line"
+        fi
+    done
+}
+
+run_none() { workloads $1; }
 
 run_peregrine() {
-    insmod /peregrine.ko || { skip peregrine "insmod peregrine.ko failed"; return; }
-    pgcheck drain > /tmp/drain.out 2>&1 &
+    skipped peregrine && return
+    insmod "$PEREGRINE_KO" || { skip peregrine "insmod $PEREGRINE_KO failed"; return; }
+    "$PGCHECK" drain > "$BENCH_TMP/drain.out" 2>&1 &
     drain=$!
     sleep 1
     start=$(now_cs)
-    pgbench $N peregrine $ORC
+    workloads peregrine $drain
     kill -TERM $drain
     wait $drain
     # drain: records_read=.. n_evts=.. drops_buffer=.. drops_pf=.. ... too_large=..
-    ev=$(sed -n 's/^drain: .* n_evts=\([0-9]*\).*/\1/p' /tmp/drain.out)
-    dr=$(sed -n 's/^drain: .* drops_buffer=\([0-9]*\) drops_pf=\([0-9]*\).* too_large=\([0-9]*\).*/\1 \2 \3/p' /tmp/drain.out |
+    ev=$(sed -n 's/^drain: .* n_evts=\([0-9]*\).*/\1/p' "$BENCH_TMP/drain.out")
+    dr=$(sed -n 's/^drain: .* drops_buffer=\([0-9]*\) drops_pf=\([0-9]*\).* too_large=\([0-9]*\).*/\1 \2 \3/p' "$BENCH_TMP/drain.out" |
          awk '{ print $1 + $2 + $3 }')
     drained peregrine "$ev" "$dr" $start
-    [ -n "$ev" ] || sed 's/^/PGBENCH-LOG peregrine /' /tmp/drain.out
+    [ -n "$ev" ] || sed 's/^/PGBENCH-LOG peregrine /' "$BENCH_TMP/drain.out"
     rmmod peregrine || skip peregrine "rmmod peregrine failed"
 }
 
 run_falco() {
-    if [ -f /falco-unavailable ]; then skip falco "$(cat /falco-unavailable)"; return; fi
-    insmod /scap.ko || { skip falco "insmod scap.ko failed"; return; }
-    scap-drain > /tmp/scap.out 2>&1 &
+    if [ -n "$FALCO_UNAVAILABLE" ]; then skip falco "$FALCO_UNAVAILABLE"; return; fi
+    skipped falco && return
+    insmod "$SCAP_KO" || { skip falco "insmod $SCAP_KO failed"; return; }
+    "$SCAP_DRAIN" > "$BENCH_TMP/scap.out" 2>&1 &
     drain=$!
     n=0
-    until grep -q DRAIN_READY /tmp/scap.out || [ $n -ge 30 ]; do sleep 1; n=$((n + 1)); done
+    until grep -q DRAIN_READY "$BENCH_TMP/scap.out" || [ $n -ge 30 ]; do sleep 1; n=$((n + 1)); done
     sleep 1
     start=$(now_cs)
-    pgbench $N falco $ORC
+    workloads falco $drain
     kill -TERM $drain
     wait $drain
-    ev=$(sed -n 's/^DRAIN_STATS events=\([0-9]*\) drops_buffer=\([0-9]*\).*/\1/p' /tmp/scap.out)
-    dr=$(sed -n 's/^DRAIN_STATS events=\([0-9]*\) drops_buffer=\([0-9]*\).*/\2/p' /tmp/scap.out)
+    ev=$(sed -n 's/^DRAIN_STATS events=\([0-9]*\) drops_buffer=\([0-9]*\).*/\1/p' "$BENCH_TMP/scap.out")
+    dr=$(sed -n 's/^DRAIN_STATS events=\([0-9]*\) drops_buffer=\([0-9]*\).*/\2/p' "$BENCH_TMP/scap.out")
     drained falco "$ev" "$dr" $start
-    [ -n "$ev" ] || sed 's/^/PGBENCH-LOG falco /' /tmp/scap.out
+    [ -n "$ev" ] || sed 's/^/PGBENCH-LOG falco /' "$BENCH_TMP/scap.out"
     rmmod scap || skip falco "rmmod scap failed"
 }
 
 # run_live PHASE [PEREGRINE-ARGS...]
 run_live() {
     phase=$1; shift
-    if [ ! -x /bin/peregrine ] || [ ! -f /etc/peregrine/peregrine_rules.yaml ]; then
-        skip $phase "no static peregrine in the guest (its build failed on the host)"
+    if ! command -v "$PEREGRINE" > /dev/null || [ ! -f "$RULES" ]; then
+        skip $phase "no peregrine binary or no rules file ($PEREGRINE, $RULES)"
         return
     fi
     skipped $phase && return
-    insmod /peregrine.ko || { skip $phase "insmod peregrine.ko failed"; return; }
+    insmod "$PEREGRINE_KO" || { skip $phase "insmod $PEREGRINE_KO failed"; return; }
     t0=$(now_cs)
-    peregrine "$@" -r /etc/peregrine/peregrine_rules.yaml -o stdout_output.enabled=false \
-        -o file_output.enabled=true -o file_output.filename=/tmp/bench-alerts.json \
-        > /tmp/live.out 2>&1 &
+    "$PEREGRINE" "$@" -r "$RULES" -o stdout_output.enabled=false \
+        -o file_output.enabled=true -o file_output.filename="$BENCH_TMP/alerts.json" -o json_output=true \
+        -o webserver.enabled=true -o webserver.listen_address=127.0.0.1 \
+        -o webserver.listen_port=$METRICS_PORT > "$BENCH_TMP/live.out" 2>&1 &
     live=$!
-    # Ready once it holds the devices (capture starts right after the open).
+    # Ready once /metrics shows the module's counters (capture has started).
     n=0
-    until ls -l /proc/$live/fd 2>/dev/null | grep -q /dev/peregrine0 || [ $n -ge 120 ]; do
+    until [ -n "$(kernel_counters)" ] || [ $n -ge 120 ]; do
         kill -0 $live 2>/dev/null || break
         sleep 1; n=$((n + 1))
     done
-    if ls -l /proc/$live/fd 2>/dev/null | grep -q /dev/peregrine0; then
-        sleep 2
+    if [ -n "$(kernel_counters)" ]; then
         echo "PGBENCH-LOG $phase started in $(( $(now_cs) - t0 )) cs"
         start=$(now_cs)
-        pgbench $N $phase $ORC
+        workloads $phase $live metrics
         kill -TERM $live
         n=0
         while kill -0 $live 2>/dev/null && [ $n -lt 120 ]; do sleep 1; n=$((n + 1)); done
         wait $live
         # Kernel events: W written, D dropped (...)
-        ev=$(sed -n 's/^Kernel events: \([0-9]*\) written, \([0-9]*\) dropped.*/\1/p' /tmp/live.out)
-        dr=$(sed -n 's/^Kernel events: \([0-9]*\) written, \([0-9]*\) dropped.*/\2/p' /tmp/live.out)
+        ev=$(sed -n 's/^Kernel events: \([0-9]*\) written, \([0-9]*\) dropped.*/\1/p' "$BENCH_TMP/live.out")
+        dr=$(sed -n 's/^Kernel events: \([0-9]*\) written, \([0-9]*\) dropped.*/\2/p' "$BENCH_TMP/live.out")
         drained $phase "$ev" "$dr" $start
-        grep '^Kernel events' /tmp/live.out | sed 's/^/PGBENCH-LOG $phase /'
+        grep -E '^Kernel events|capturing' "$BENCH_TMP/live.out" | sed "s/^/PGBENCH-LOG $phase /"
     else
-        skip $phase "the peregrine binary did not open /dev/peregrine0: $(tail -n 3 /tmp/live.out | tr '\n' ' ')"
+        skip $phase "peregrine did not start capturing: $(tail -n 3 "$BENCH_TMP/live.out" | tr '\n' ' ')"
         kill -9 $live 2>/dev/null
     fi
     rmmod peregrine || skip $phase "rmmod peregrine failed"
@@ -128,6 +190,5 @@ while [ $r -le $ROUNDS ]; do
     run_live peregrine-live-all -A
     r=$((r + 1))
 done
-run_none none-after
 run_none none-after
 echo "PGTEST-RESULT 0 passed, 0 failed"
