@@ -841,6 +841,19 @@ void pg_fill_sched_exec(struct pg_ring *ring, struct linux_binprm *bprm)
 	fill_execve_x(ring, 0, pg_current_syscall_is_execveat(), bprm ? bprm->filename : NULL, 0, 0);
 }
 
+/*
+ * A fork by a kernel thread: kthreadd starting a usermode helper (modprobe,
+ * a core_pattern pipe, hotplug) or another kernel thread. No syscall returns
+ * in that parent, so its side of the clone (res = the child's pid) is
+ * written from sched_process_fork; userspace learns the child from it.
+ */
+void pg_fill_kernel_fork(struct pg_ring *ring, struct task_struct *child)
+{
+	struct pg_syscall_ctx ctx = { .nr = -1, .ret = task_pid_nr(child) };
+
+	fill_clone_x(ring, &ctx, PG_EVT_CLONE_20_X);
+}
+
 void pg_fill_procexit(struct pg_ring *ring, struct task_struct *task)
 {
 	struct pg_record rec;

@@ -98,6 +98,7 @@ struct pg_syscall_ctx {
 void pg_fill_sys_enter(struct pg_ring *ring, struct pg_syscall_ctx *ctx);
 void pg_fill_sys_exit(struct pg_ring *ring, struct pg_syscall_ctx *ctx);
 void pg_fill_procexit(struct pg_ring *ring, struct task_struct *task);
+void pg_fill_kernel_fork(struct pg_ring *ring, struct task_struct *child);
 /* Whether a syscall is process lifecycle (never sampled away). */
 bool pg_syscall_never_drop(long nr);
 bool pg_syscall_has_enter_event(long nr);

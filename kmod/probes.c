@@ -5,7 +5,10 @@
  * sys_enter / sys_exit: every syscall of every task (raw tracepoints, so
  *   each costs one bit test when the syscall is not of interest).
  * sched_process_exec: a successful execve, while the binprm (file name)
- *   is still at hand and the new memory map is installed.
+ *   is still at hand and the new memory map is installed; also the execs
+ *   the kernel does itself (usermode helpers), which no syscall reports.
+ * sched_process_fork: forks by kernel threads, which no sys_exit reports
+ *   (a task's own forks are written when its clone returns).
  * sched_process_exit: a task going away (procexit).
  *
  * The tracepoints are not exported symbols: they are looked up by name.
@@ -122,12 +125,34 @@ static void pg_sched_exec_probe(void *data, struct task_struct *p, pid_t old_pid
 	struct pg_ring *ring;
 	long nr = syscall_get_nr(current, task_pt_regs(current));
 
+	/*
+	 * Outside execve/execveat the kernel itself is exec'ing a usermode
+	 * helper (its registers were zeroed at fork): report it as an execve.
+	 */
+	if (nr != __NR_execve && nr != __NR_execveat)
+		nr = __NR_execve;
 	if (!pg_syscall_wanted(nr))
 		return;
 	preempt_disable_notrace();
 	ring = pg_probe_enter();
 	if (ring) {
 		pg_fill_sched_exec(ring, bprm);
+		pg_probe_leave();
+	}
+	preempt_enable_notrace();
+}
+
+static void pg_sched_fork_probe(void *data, struct task_struct *parent,
+				struct task_struct *child)
+{
+	struct pg_ring *ring;
+
+	if (!(current->flags & PF_KTHREAD) || !pg_syscall_wanted(__NR_clone))
+		return;
+	preempt_disable_notrace();
+	ring = pg_probe_enter();
+	if (ring) {
+		pg_fill_kernel_fork(ring, child);
 		pg_probe_leave();
 	}
 	preempt_enable_notrace();
@@ -159,6 +184,7 @@ static struct pg_probe pg_probes[] = {
 	{ .name = "sys_enter", .fn = pg_sys_enter_probe },
 	{ .name = "sys_exit", .fn = pg_sys_exit_probe },
 	{ .name = "sched_process_exec", .fn = pg_sched_exec_probe },
+	{ .name = "sched_process_fork", .fn = pg_sched_fork_probe },
 	{ .name = "sched_process_exit", .fn = pg_sched_exit_probe },
 };
 

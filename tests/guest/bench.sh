@@ -31,10 +31,10 @@ SCAP_DRAIN=${SCAP_DRAIN:-scap-drain}
 # Why Falco's phase cannot run, when the caller knows.
 FALCO_UNAVAILABLE=${FALCO_UNAVAILABLE:-$(cat /falco-unavailable 2>/dev/null)}
 BENCH_TMP=${BENCH_TMP:-/tmp/peregrine-bench}
-ROUNDS=${pgbench_rounds:-7}
+ROUNDS=${pgbench_rounds:-5}
 # Operations per workload run, separated by spaces or commas (a boot
 # parameter cannot hold spaces).
-WORKLOADS=$(echo "${pgbench_workloads:-getppid=1000000,open_read_close=100000,fork_exec=500,net=5000,mixed=20000}" | tr , ' ')
+WORKLOADS=$(echo "${pgbench_workloads:-getppid=500000,open_read_close=50000,fork_exec=300,net=3000,mixed=10000}" | tr , ' ')
 METRICS_PORT=${METRICS_PORT:-8765}
 
 echo "PGTEST-KERNEL $(uname -r)"

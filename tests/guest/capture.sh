@@ -18,6 +18,11 @@ capture_main() {
     # marker workload did plus the state-building events around it.
     peregrine capture -w /tmp/live.scap -M 4 'not proc.name=peregrine' > /tmp/capture.log 2>&1 &
     cap=$!
+    # Under TCG its start can take more than a second: wait until it holds
+    # the devices (it reads /proc, then starts), or the marker's exec may
+    # fall before the capture and its open be shown under the parent's name.
+    n=0
+    until ls -l /proc/$cap/fd 2>/dev/null | grep -q /dev/peregrine0 || [ $n -ge 60 ]; do sleep 1; n=$((n + 1)); done
     sleep 1
     /bin/mkdir -p /tmp/pgcap && echo marker > /tmp/pgcap/marker-file
     /bin/cat /tmp/pgcap/marker-file > /dev/null

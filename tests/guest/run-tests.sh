@@ -101,6 +101,21 @@ check "ptrace not generic" sh -c "! pgcheck find $EV type=1 p1:u16=101"
 # A syscall without a filler: generic event with Falco's code (wait4: ppm_sc 69, nr 61).
 event "generic_x wait4" type=1 nparams=2 tid=$PARENT p0:u16=69 p1:u16=61
 
+# A usermode helper: opening a char device nobody drives makes the kernel
+# run /proc/sys/kernel/modprobe itself, forked by a kernel thread and exec'd
+# outside any syscall. Both steps must still be reported.
+printf '#!/bin/sh\necho $$ > /tmp/pgumh.pid\n' > /tmp/pgumh.sh && chmod +x /tmp/pgumh.sh
+mknod /tmp/pgnodev c 240 0
+MODPROBE=$(cat /proc/sys/kernel/modprobe)
+echo /tmp/pgumh.sh > /proc/sys/kernel/modprobe
+check "capture a usermode helper" sh -c "pgcheck capture $EV.umh -- /bin/sh -c 'cat /tmp/pgnodev 2>/dev/null; test -s /tmp/pgumh.pid' > /tmp/capture-umh.out"
+echo "$MODPROBE" > /proc/sys/kernel/modprobe
+UMH=$(cat /tmp/pgumh.pid 2>/dev/null)
+echo "usermode helper pid=$UMH"
+check "clone_x of a kernel thread's fork" pgcheck find $EV.umh type=223 p0:s64=${UMH:-0}
+# A script: exe is its interpreter, the script is in the arguments.
+check "execve_x of the kernel's exec" pgcheck find $EV.umh type=293 tid=${UMH:-0} p0:s64=0 p2:contains=/tmp/pgumh.sh
+
 # Snaplen: read/write data cut at what PG_IOCTL_SET_SNAPLEN says.
 mkdir -p $W-snap
 check "capture with snaplen 2" sh -c "pgcheck capture $EV.snap --snaplen 2 -- /bin/pgwork $W-snap $((PORT + 1)) > /tmp/capture-snap.out"
