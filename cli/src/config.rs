@@ -474,6 +474,13 @@ impl Config {
                 message: "program_output is enabled but names no program".into(),
             });
         }
+        if self.grpc_output.enabled && !self.grpc.enabled {
+            return Err(ConfigError::Value {
+                origin: origin.to_string(),
+                key: "grpc.enabled".into(),
+                message: "grpc_output is enabled but the gRPC server is not".into(),
+            });
+        }
         if self.http_output.enabled && self.http_output.url.is_empty() {
             return Err(ConfigError::Value {
                 origin: origin.to_string(),

@@ -29,8 +29,8 @@ use crate::config::Config;
 use crate::drops::{DropCounters, DropMonitor};
 use crate::metrics::Metrics;
 use crate::outputs::{
-    Channel, Dispatcher, FileChannel, HttpChannel, HttpOptions, ProgramChannel, StdoutChannel,
-    SyslogChannel,
+    Channel, Dispatcher, FileChannel, GrpcChannel, GrpcOptions, HttpChannel, HttpOptions,
+    ProgramChannel, StdoutChannel, SyslogChannel,
 };
 use crate::ruleset::{RulesInput, Selection};
 
@@ -134,11 +134,32 @@ fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
         ));
     }
     if config.grpc_output.enabled {
-        crate::log::message(&format!(
-            "grpc_output is not available yet in this build; alerts go to the other channels"
-        ));
+        channels.push(Box::new(grpc_channel(config)?));
     }
     Ok(channels)
+}
+
+fn grpc_channel(config: &Config) -> Result<GrpcChannel, String> {
+    let grpc = &config.grpc;
+    let path = |s: &str| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
+    let channel = GrpcChannel::start(GrpcOptions {
+        bind_address: grpc.bind_address.clone(),
+        threadiness: grpc.threadiness as usize,
+        private_key: path(&grpc.private_key),
+        cert_chain: path(&grpc.cert_chain),
+        root_certs: path(&grpc.root_certs),
+        backlog: match config.outputs_queue.capacity {
+            0 => outputs::DEFAULT_QUEUE_CAPACITY,
+            n => n,
+        },
+        render: RenderOptions {
+            time_format_iso_8601: config.time_format_iso_8601,
+            ..RenderOptions::default()
+        },
+    })
+    .map_err(|e| e.to_string())?;
+    log::message(&format!("gRPC server listening on {}", channel.address));
+    Ok(channel)
 }
 
 fn run_main(args: RunArgs) -> Result<ExitCode, String> {

@@ -7,6 +7,7 @@
 //! metrics and a rate-limited line on stderr), never dropped silently.
 
 mod file;
+mod grpc;
 mod http;
 mod program;
 mod stdout;
@@ -22,6 +23,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crate::alert::{render, Alert, RenderOptions, SharedAlert};
 
 pub use self::file::FileChannel;
+pub use self::grpc::{GrpcChannel, GrpcOptions};
 pub use self::http::{HttpChannel, HttpOptions};
 pub use self::program::ProgramChannel;
 pub use self::stdout::StdoutChannel;
@@ -53,6 +55,10 @@ pub trait Channel: Send {
     }
     /// Called after SIGUSR1 (logrotate): reopen whatever the channel holds.
     fn reopen(&mut self) -> Result<(), OutputError> {
+        Ok(())
+    }
+    /// Called once at shutdown, after the last alert and flush.
+    fn close(&mut self) -> Result<(), OutputError> {
         Ok(())
     }
 }
@@ -255,6 +261,10 @@ fn drain(mut channel: Box<dyn Channel>, queue: Receiver<Message>, stats: &Channe
     }
     if let Err(error) = channel.flush() {
         report(error);
+    }
+    // Said whatever was said in the last seconds: it is the last word.
+    if let Err(error) = channel.close() {
+        crate::log::message(&format!("output error: {error}"));
     }
 }
 
