@@ -2,6 +2,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod conformance;
+pub mod grpc;
 pub mod webhook;
 
 use std::path::{Path, PathBuf};

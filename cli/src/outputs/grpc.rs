@@ -221,7 +221,23 @@ impl GrpcChannel {
         } else {
             alert.line.clone()
         };
-        to_response(&alert.alert, output)
+        let mut response = to_response(&alert.alert, output);
+        // Falco's line starts with the event time, written by a field
+        // (`%evt.time` or `%evt.time.iso8601`) that its clients find among
+        // the output fields; the value is the line's own time text.
+        let time_field = if self.text.time_format_iso_8601 {
+            "evt.time.iso8601"
+        } else {
+            "evt.time"
+        };
+        if let Some((time, _)) = response.output.split_once(": ") {
+            let time = time.to_string();
+            response
+                .output_fields
+                .entry(time_field.to_string())
+                .or_insert(time);
+        }
+        response
     }
 
     /// Stops the server: ends `sub` streams, lets calls in progress

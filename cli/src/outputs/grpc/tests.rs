@@ -131,7 +131,11 @@ fn get_returns_what_was_queued_since_the_last_get_with_every_field() {
     );
     assert_eq!(one.output_fields["proc.cmdline"], "cat /dev/null");
     assert_eq!(one.output_fields["user.name"], "<NA>");
-    assert_eq!(one.output_fields.len(), 2);
+    assert_eq!(
+        one.output_fields["evt.time.iso8601"], "2016-08-04T16:17:57.881781397+0000",
+        "the line's time is an output field, as in Falco"
+    );
+    assert_eq!(one.output_fields.len(), 3);
     assert_eq!(one.hostname, "box");
     assert_eq!(one.tags, ["filesystem", "process"]);
 
