@@ -153,6 +153,7 @@ fn grpc_channel(config: &Config) -> Result<GrpcChannel, String> {
             n => n,
         },
         render: RenderOptions {
+            json_output: config.json_output,
             time_format_iso_8601: config.time_format_iso_8601,
             ..RenderOptions::default()
         },

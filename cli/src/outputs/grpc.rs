@@ -61,7 +61,8 @@ pub struct GrpcOptions {
     pub root_certs: Option<PathBuf>,
     /// Alerts `get` may find waiting; older ones make room for newer.
     pub backlog: usize,
-    /// For the `output` field: the text line, whatever `json_output` says.
+    /// How the dispatcher renders lines (`json_output` included): the
+    /// `output` field is the text line whatever `json_output` says.
     pub render: RenderOptions,
 }
 
