@@ -256,6 +256,8 @@ pub struct Webserver {
     pub k8s_healthz_endpoint: String,
     pub prometheus_metrics_enabled: bool,
     pub ssl_enabled: bool,
+    /// With `ssl_enabled`: one PEM file holding the private key and the
+    /// certificate chain, as Falco reads it.
     pub ssl_certificate: String,
     pub threadiness: u32,
 }
@@ -269,7 +271,7 @@ impl Default for Webserver {
             k8s_healthz_endpoint: "/healthz".into(),
             prometheus_metrics_enabled: true,
             ssl_enabled: false,
-            ssl_certificate: String::new(),
+            ssl_certificate: "/etc/peregrine/peregrine.pem".into(),
             threadiness: 0,
         }
     }
@@ -283,6 +285,8 @@ pub struct K8sAudit {
     pub listen_address: String,
     pub listen_port: u16,
     pub path: String,
+    /// When set, the webhook serves HTTPS with this PEM file (private key
+    /// and certificate chain), as the k8saudit plugin's `sslCertificate`.
     pub ssl_certificate: String,
     pub max_body_bytes: usize,
 }

@@ -338,8 +338,13 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
             audit: None,
         };
         let address = format!("{}:{}", web.listen_address, web.listen_port);
-        let listener =
-            webserver::Listener::start(&address, routes, 2).map_err(|e| e.to_string())?;
+        let listener = webserver::Listener::start(
+            &address,
+            routes,
+            2,
+            web.ssl_enabled.then(|| web.ssl_certificate.as_ref()),
+        )
+        .map_err(|e| e.to_string())?;
         log::message(&format!(
             "Webserver listening on {} ({} /metrics /versions)",
             listener.address, web.k8s_healthz_endpoint
@@ -360,8 +365,13 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
             ..webserver::Routes::default()
         };
         let address = format!("{}:{}", k8s.listen_address, k8s.listen_port);
-        let listener =
-            webserver::Listener::start(&address, routes, 4).map_err(|e| e.to_string())?;
+        let listener = webserver::Listener::start(
+            &address,
+            routes,
+            4,
+            (!k8s.ssl_certificate.is_empty()).then(|| k8s.ssl_certificate.as_ref()),
+        )
+        .map_err(|e| e.to_string())?;
         log::message(&format!(
             "Kubernetes audit webhook listening on {}{}",
             listener.address, k8s.path
