@@ -284,12 +284,7 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let render = RenderOptions {
-        json_output: config.json_output,
-        json_include_output_property: config.json_include_output_property,
-        json_include_tags_property: config.json_include_tags_property,
-        time_format_iso_8601: config.time_format_iso_8601,
-    };
+    let render = outputs::reload::render_options(&config);
     let channels = build_channels(&config)?;
     let dispatcher = Arc::new(
         Dispatcher::new(channels, render, config.outputs_queue.capacity)
@@ -297,6 +292,15 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
     );
     let stop = run::stop_flag();
     reopen_outputs_on_sigusr1(&dispatcher);
+    if let Some(path) = args.config.clone() {
+        let overrides = overrides.clone();
+        outputs::reload::reload_on_sighup(
+            &dispatcher,
+            config.clone(),
+            move || Config::load(Some(&path), &overrides).map_err(|e| e.to_string()),
+            build_channels,
+        );
+    }
     let reload = ruleset::Reload::new(
         ruleset::reload_on_sighup(inputs.clone()),
         selection.clone(),
