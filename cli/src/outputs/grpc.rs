@@ -52,7 +52,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub struct GrpcOptions {
     /// `unix:///path/to.sock` or `host:port`.
     pub bind_address: String,
-    /// tokio worker threads (0: one).
+    /// tokio worker threads (0: one; never more than the cores).
     pub threadiness: usize,
     /// PEM files for TCP: the server's key and certificate chain, and the
     /// CA that client certificates must chain to (mutual TLS, as Falco).
@@ -140,8 +140,10 @@ pub struct GrpcChannel {
 impl GrpcChannel {
     /// Binds the address and starts serving; errors name what failed.
     pub fn start(options: GrpcOptions) -> Result<GrpcChannel, GrpcError> {
+        // Serving alerts is light work: more threads than cores buy nothing.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(options.threadiness.max(1))
+            .worker_threads(options.threadiness.clamp(1, cores))
             .thread_name("grpc")
             .enable_io()
             .enable_time()

@@ -19,6 +19,9 @@ use crate::config::{Config, Loaded};
 /// restart (the gRPC server owns a socket clients are connected to).
 pub const KEPT_ACROSS_RELOADS: &[&str] = &["grpc"];
 
+/// Makes the channels a config asks for (main's `build_channels`).
+pub type BuildChannels = dyn Fn(&Config) -> Result<Vec<Box<dyn Channel>>, String>;
+
 /// How the config asks alerts to be rendered.
 pub fn render_options(config: &Config) -> RenderOptions {
     RenderOptions {
@@ -68,7 +71,7 @@ pub fn apply(
     dispatcher: &Dispatcher,
     running: &Config,
     loaded: Loaded,
-    build: &dyn Fn(&Config) -> Result<Vec<Box<dyn Channel>>, String>,
+    build: &BuildChannels,
 ) -> Vec<String> {
     let mut log: Vec<String> = loaded
         .warnings
@@ -117,7 +120,7 @@ pub fn reload_on_sighup(
     dispatcher: &Arc<Dispatcher>,
     running: Config,
     load: impl Fn() -> Result<Loaded, String> + Send + 'static,
-    build: fn(&Config) -> Result<Vec<Box<dyn Channel>>, String>,
+    build: impl Fn(&Config) -> Result<Vec<Box<dyn Channel>>, String> + Send + 'static,
 ) {
     let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
         Ok(signals) => signals,
@@ -282,18 +285,19 @@ mod tests {
     fn apply_rebuilds_outputs_and_names_what_needs_a_restart() {
         let running = Config::default();
         let dispatcher = Dispatcher::new(Vec::new(), RenderOptions::default(), 16).unwrap();
-        let mut new = Config::default();
-        new.json_output = true;
+        let mut new = Config {
+            json_output: true,
+            priority: Priority::Error,
+            ..Config::default()
+        };
         new.webserver.listen_port = 1;
-        new.priority = Priority::Error;
-        let build: &dyn Fn(&Config) -> Result<Vec<Box<dyn Channel>>, String> =
-            &|config: &Config| {
-                assert!(!config.grpc_output.enabled, "gRPC is never rebuilt");
-                Ok(vec![Box::new(Recorder {
-                    name: "stdout",
-                    seen: Arc::default(),
-                })])
-            };
+        let build: &BuildChannels = &|config: &Config| {
+            assert!(!config.grpc_output.enabled, "gRPC is never rebuilt");
+            Ok(vec![Box::new(Recorder {
+                name: "stdout",
+                seen: Arc::default(),
+            })])
+        };
         let log = apply(&dispatcher, &running, loaded(new.clone()), build);
         assert!(
             log.iter()
@@ -308,7 +312,7 @@ mod tests {
         );
         assert_eq!(dispatcher.channel_names(), ["stdout"]);
 
-        let failing: &dyn Fn(&Config) -> Result<Vec<Box<dyn Channel>>, String> =
+        let failing: &BuildChannels =
             &|_: &Config| Err("file_output: cannot open /nowhere/x".into());
         let log = apply(&dispatcher, &running, loaded(Config::default()), failing);
         assert!(
