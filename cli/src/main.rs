@@ -23,14 +23,13 @@ use peregrine_driver_sys::DriverConfig;
 use peregrine_engine::field::FieldSource;
 use peregrine_engine::syscall_fields::SyscallFields;
 
-use crate::alert::RenderOptions;
 use crate::args::{Cli, Command, DriverAction, RunArgs};
 use crate::config::Config;
 use crate::drops::{DropCounters, DropMonitor};
 use crate::metrics::Metrics;
 use crate::outputs::{
-    Channel, Dispatcher, FileChannel, GrpcChannel, GrpcOptions, HttpChannel, HttpOptions,
-    ProgramChannel, StdoutChannel, SyslogChannel,
+    Channel, Dispatcher, FileChannel, GrpcChannel, HttpChannel, HttpOptions, ProgramChannel,
+    StdoutChannel, SyslogChannel,
 };
 use crate::ruleset::{RulesInput, Selection};
 
@@ -134,33 +133,9 @@ fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
         ));
     }
     if config.grpc_output.enabled {
-        channels.push(Box::new(grpc_channel(config)?));
+        channels.push(Box::new(GrpcChannel::from_config(config)?));
     }
     Ok(channels)
-}
-
-fn grpc_channel(config: &Config) -> Result<GrpcChannel, String> {
-    let grpc = &config.grpc;
-    let path = |s: &str| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
-    let channel = GrpcChannel::start(GrpcOptions {
-        bind_address: grpc.bind_address.clone(),
-        threadiness: grpc.threadiness as usize,
-        private_key: path(&grpc.private_key),
-        cert_chain: path(&grpc.cert_chain),
-        root_certs: path(&grpc.root_certs),
-        backlog: match config.outputs_queue.capacity {
-            0 => outputs::DEFAULT_QUEUE_CAPACITY,
-            n => n,
-        },
-        render: RenderOptions {
-            json_output: config.json_output,
-            time_format_iso_8601: config.time_format_iso_8601,
-            ..RenderOptions::default()
-        },
-    })
-    .map_err(|e| e.to_string())?;
-    log::message(&format!("gRPC server listening on {}", channel.address));
-    Ok(channel)
 }
 
 fn run_main(args: RunArgs) -> Result<ExitCode, String> {

@@ -138,6 +138,27 @@ pub struct GrpcChannel {
 }
 
 impl GrpcChannel {
+    /// The channel the config's `grpc` section describes, started.
+    pub fn from_config(config: &crate::config::Config) -> Result<GrpcChannel, String> {
+        let grpc = &config.grpc;
+        let path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
+        let channel = GrpcChannel::start(GrpcOptions {
+            bind_address: grpc.bind_address.clone(),
+            threadiness: grpc.threadiness as usize,
+            private_key: path(&grpc.private_key),
+            cert_chain: path(&grpc.cert_chain),
+            root_certs: path(&grpc.root_certs),
+            backlog: match config.outputs_queue.capacity {
+                0 => super::DEFAULT_QUEUE_CAPACITY,
+                n => n,
+            },
+            render: super::reload::render_options(config),
+        })
+        .map_err(|e| e.to_string())?;
+        crate::log::message(&format!("gRPC server listening on {}", channel.address));
+        Ok(channel)
+    }
+
     /// Binds the address and starts serving; errors name what failed.
     pub fn start(options: GrpcOptions) -> Result<GrpcChannel, GrpcError> {
         // Serving alerts is light work: more threads than cores buy nothing.

@@ -24,7 +24,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crate::alert::{render, Alert, RenderOptions, SharedAlert};
 
 pub use self::file::FileChannel;
-pub use self::grpc::{GrpcChannel, GrpcOptions};
+pub use self::grpc::GrpcChannel;
 pub use self::http::{HttpChannel, HttpOptions};
 pub use self::program::ProgramChannel;
 pub use self::stdout::StdoutChannel;
