@@ -817,6 +817,21 @@ mod tests {
     }
 
     #[test]
+    fn grpc_output_needs_the_grpc_server() {
+        let error = load_text("grpc_output:\n  enabled: true\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("key 'grpc.enabled'"), "{error}");
+        let loaded = load_text(
+            "grpc:\n  enabled: true\n  bind_address: unix:///tmp/x.sock\n  threadiness: 8\ngrpc_output:\n  enabled: true\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(loaded.config.grpc.bind_address, "unix:///tmp/x.sock");
+        assert_eq!(loaded.config.grpc.threadiness, 8);
+    }
+
+    #[test]
     fn metrics_interval_accepts_falco_durations() {
         let loaded = load_text("metrics:\n  enabled: true\n  interval: 15m\n", &[]).unwrap();
         assert_eq!(loaded.config.metrics.interval, 900);
