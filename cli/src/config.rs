@@ -258,6 +258,8 @@ pub struct Webserver {
     pub k8s_healthz_endpoint: String,
     pub prometheus_metrics_enabled: bool,
     pub ssl_enabled: bool,
+    /// With `ssl_enabled`: one PEM file holding the private key and the
+    /// certificate chain, as Falco reads it.
     pub ssl_certificate: String,
     pub threadiness: u32,
 }
@@ -271,7 +273,7 @@ impl Default for Webserver {
             k8s_healthz_endpoint: "/healthz".into(),
             prometheus_metrics_enabled: true,
             ssl_enabled: false,
-            ssl_certificate: String::new(),
+            ssl_certificate: "/etc/peregrine/peregrine.pem".into(),
             threadiness: 0,
         }
     }
@@ -285,6 +287,8 @@ pub struct K8sAudit {
     pub listen_address: String,
     pub listen_port: u16,
     pub path: String,
+    /// When set, the webhook serves HTTPS with this PEM file (private key
+    /// and certificate chain), as the k8saudit plugin's `sslCertificate`.
     pub ssl_certificate: String,
     pub max_body_bytes: usize,
 }
@@ -473,6 +477,13 @@ impl Config {
                 origin: origin.to_string(),
                 key: "program_output.program".into(),
                 message: "program_output is enabled but names no program".into(),
+            });
+        }
+        if self.grpc_output.enabled && !self.grpc.enabled {
+            return Err(ConfigError::Value {
+                origin: origin.to_string(),
+                key: "grpc.enabled".into(),
+                message: "grpc_output is enabled but the gRPC server is not".into(),
             });
         }
         if self.http_output.enabled && self.http_output.url.is_empty() {
@@ -805,6 +816,21 @@ mod tests {
 
         let error = load_text("", &["json_output"]).unwrap_err().to_string();
         assert!(error.contains("expected key=value"), "{error}");
+    }
+
+    #[test]
+    fn grpc_output_needs_the_grpc_server() {
+        let error = load_text("grpc_output:\n  enabled: true\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("key 'grpc.enabled'"), "{error}");
+        let loaded = load_text(
+            "grpc:\n  enabled: true\n  bind_address: unix:///tmp/x.sock\n  threadiness: 8\ngrpc_output:\n  enabled: true\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(loaded.config.grpc.bind_address, "unix:///tmp/x.sock");
+        assert_eq!(loaded.config.grpc.threadiness, 8);
     }
 
     #[test]

@@ -24,14 +24,13 @@ use peregrine_driver_sys::DriverConfig;
 use peregrine_engine::field::FieldSource;
 use peregrine_engine::syscall_fields::SyscallFields;
 
-use crate::alert::RenderOptions;
 use crate::args::{Cli, Command, DriverAction, RunArgs};
 use crate::config::Config;
 use crate::drops::{DropCounters, DropMonitor};
 use crate::metrics::Metrics;
 use crate::outputs::{
-    Channel, Dispatcher, FileChannel, HttpChannel, HttpOptions, ProgramChannel, StdoutChannel,
-    SyslogChannel,
+    Channel, Dispatcher, FileChannel, GrpcChannel, HttpChannel, HttpOptions, ProgramChannel,
+    StdoutChannel, SyslogChannel,
 };
 use crate::ruleset::{RulesInput, Selection};
 
@@ -135,9 +134,7 @@ fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
         ));
     }
     if config.grpc_output.enabled {
-        crate::log::message(&format!(
-            "grpc_output is not available yet in this build; alerts go to the other channels"
-        ));
+        channels.push(Box::new(GrpcChannel::from_config(config)?));
     }
     Ok(channels)
 }
@@ -263,12 +260,7 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let render = RenderOptions {
-        json_output: config.json_output,
-        json_include_output_property: config.json_include_output_property,
-        json_include_tags_property: config.json_include_tags_property,
-        time_format_iso_8601: config.time_format_iso_8601,
-    };
+    let render = outputs::reload::render_options(&config);
     let channels = build_channels(&config)?;
     let dispatcher = Arc::new(
         Dispatcher::new(channels, render, config.outputs_queue.capacity)
@@ -276,6 +268,15 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
     );
     let stop = run::stop_flag();
     reopen_outputs_on_sigusr1(&dispatcher);
+    if let Some(path) = args.config.clone() {
+        let overrides = overrides.clone();
+        outputs::reload::reload_on_sighup(
+            &dispatcher,
+            config.clone(),
+            move || Config::load(Some(&path), &overrides).map_err(|e| e.to_string()),
+            build_channels,
+        );
+    }
     let reload = ruleset::Reload::new(
         ruleset::reload_on_sighup(inputs.clone()),
         selection.clone(),
@@ -317,8 +318,13 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
             audit: None,
         };
         let address = format!("{}:{}", web.listen_address, web.listen_port);
-        let listener =
-            webserver::Listener::start(&address, routes, 2).map_err(|e| e.to_string())?;
+        let listener = webserver::Listener::start(
+            &address,
+            routes,
+            2,
+            web.ssl_enabled.then(|| web.ssl_certificate.as_ref()),
+        )
+        .map_err(|e| e.to_string())?;
         log::message(&format!(
             "Webserver listening on {} ({} /metrics /versions)",
             listener.address, web.k8s_healthz_endpoint
@@ -339,8 +345,13 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
             ..webserver::Routes::default()
         };
         let address = format!("{}:{}", k8s.listen_address, k8s.listen_port);
-        let listener =
-            webserver::Listener::start(&address, routes, 4).map_err(|e| e.to_string())?;
+        let listener = webserver::Listener::start(
+            &address,
+            routes,
+            4,
+            (!k8s.ssl_certificate.is_empty()).then(|| k8s.ssl_certificate.as_ref()),
+        )
+        .map_err(|e| e.to_string())?;
         log::message(&format!(
             "Kubernetes audit webhook listening on {}{}",
             listener.address, k8s.path

@@ -8,6 +8,7 @@
 
 use std::io::Read;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -15,7 +16,7 @@ use std::time::Duration;
 
 use crossbeam_channel::{SendTimeoutError, Sender};
 use serde_json::Value as Json;
-use tiny_http::{Header, Method, Request, Response, Server};
+use tiny_http::{Header, Method, Request, Response, Server, SslConfig};
 
 /// Something that can describe Peregrine's state as Prometheus text.
 pub trait MetricsSource: Send + Sync {
@@ -66,12 +67,25 @@ pub struct ListenError {
 }
 
 impl Listener {
-    /// Binds `address` and serves `routes` from `threads` threads.
-    pub fn start(address: &str, routes: Routes, threads: usize) -> Result<Listener, ListenError> {
-        let server = Server::http(address).map_err(|e| ListenError {
+    /// Binds `address` and serves `routes` from `threads` threads; over
+    /// HTTPS when `certificate` names a PEM file (Falco's
+    /// `ssl_certificate`: the private key and the certificate chain in one
+    /// file).
+    pub fn start(
+        address: &str,
+        routes: Routes,
+        threads: usize,
+        certificate: Option<&Path>,
+    ) -> Result<Listener, ListenError> {
+        let fail = |message: String| ListenError {
             address: address.to_string(),
-            message: e.to_string(),
-        })?;
+            message,
+        };
+        let server = match certificate {
+            Some(path) => Server::https(address, ssl_config(path).map_err(fail)?),
+            None => Server::http(address),
+        }
+        .map_err(|e| fail(e.to_string()))?;
         let bound = server.server_addr().to_ip().ok_or_else(|| ListenError {
             address: address.to_string(),
             message: "not an IP socket".into(),
@@ -112,6 +126,35 @@ impl Listener {
             let _ = worker.join();
         }
     }
+}
+
+/// Reads a PEM file holding a private key and a certificate chain, and
+/// checks it the way tiny_http will read it: tiny_http panics on a file
+/// without a key it can use, so what it would choke on is refused here
+/// with the reason.
+fn ssl_config(path: &Path) -> Result<SslConfig, String> {
+    let pem = std::fs::read(path)
+        .map_err(|e| format!("cannot read the certificate file {}: {e}", path.display()))?;
+    let bad = |what: &str| format!("{}: {what}", path.display());
+    let certificates = rustls_pemfile::certs(&mut pem.as_slice())
+        .map_err(|e| bad(&format!("unreadable CERTIFICATE block: {e}")))?;
+    if certificates.is_empty() {
+        return Err(bad("no CERTIFICATE block"));
+    }
+    let pkcs8 = rustls_pemfile::pkcs8_private_keys(&mut pem.as_slice())
+        .map_err(|e| bad(&format!("unreadable PRIVATE KEY block: {e}")))?;
+    let rsa = rustls_pemfile::rsa_private_keys(&mut pem.as_slice())
+        .map_err(|e| bad(&format!("unreadable RSA PRIVATE KEY block: {e}")))?;
+    if pkcs8.is_empty() && rsa.is_empty() {
+        return Err(bad(
+            "no private key: expected a PRIVATE KEY (PKCS#8) or RSA PRIVATE KEY block \
+             (convert other keys with `openssl pkcs8 -topk8 -nocrypt`)",
+        ));
+    }
+    Ok(SslConfig {
+        certificate: pem.clone(),
+        private_key: pem,
+    })
 }
 
 fn text(status: u16, body: impl Into<String>) -> Response<std::io::Cursor<Vec<u8>>> {
@@ -284,10 +327,140 @@ mod tests {
             ..Routes::default()
         };
         (
-            Listener::start("127.0.0.1:0", routes, 1).unwrap(),
+            Listener::start("127.0.0.1:0", routes, 1, None).unwrap(),
             events,
             stats,
         )
+    }
+
+    /// A self-signed certificate for localhost and its key, in one PEM
+    /// file as Falco's `ssl_certificate` holds them; None without openssl.
+    fn self_signed(dir: &Path) -> Option<(std::path::PathBuf, Vec<u8>)> {
+        let made = std::process::Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            ])
+            .args([
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost",
+            ])
+            // webpki refuses a CA certificate as the server's own.
+            .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+            .args(["-keyout", "key.pem", "-out", "cert.pem"])
+            .current_dir(dir)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !made {
+            return None;
+        }
+        let key = std::fs::read(dir.join("key.pem")).unwrap();
+        let cert = std::fs::read(dir.join("cert.pem")).unwrap();
+        let both = dir.join("server.pem");
+        std::fs::write(&both, [key, cert.clone()].concat()).unwrap();
+        Some((both, cert))
+    }
+
+    fn https_agent(cert_pem: &[u8]) -> ureq::Agent {
+        use ureq::tls::{PemItem, RootCerts, TlsConfig};
+        let roots: Vec<_> = ureq::tls::parse_pem(cert_pem)
+            .filter_map(|item| match item {
+                Ok(PemItem::Certificate(cert)) => Some(cert.to_owned()),
+                _ => None,
+            })
+            .collect();
+        ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(
+                TlsConfig::builder()
+                    .root_certs(RootCerts::new_with_certs(&roots))
+                    .build(),
+            )
+            .build()
+            .new_agent()
+    }
+
+    #[test]
+    fn serves_https_with_a_pem_holding_key_and_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some((pem, cert)) = self_signed(dir.path()) else {
+            eprintln!("skipped: the openssl command is missing or failed");
+            return;
+        };
+        let (intake, events) = intake(10, 4096);
+        let routes = Routes {
+            healthz: Some("/healthz".into()),
+            audit: Some(intake),
+            ..Routes::default()
+        };
+        let listener = Listener::start("127.0.0.1:0", routes, 2, Some(&pem)).unwrap();
+        let port = listener.address.port();
+        let agent = https_agent(&cert);
+        let base = format!("https://localhost:{port}");
+
+        // Plain HTTP on the HTTPS port gets no answer, and harms nothing.
+        let plain = ureq::get(&format!("http://127.0.0.1:{port}/healthz"))
+            .config()
+            .timeout_global(Some(Duration::from_secs(5)))
+            .build()
+            .call();
+        assert!(plain.is_err(), "plain HTTP was answered: {plain:?}");
+        // Garbage bytes neither.
+        {
+            use std::io::Write;
+            let mut raw = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+            let _ = raw.write_all(&[0u8; 64]);
+        }
+
+        let response = agent.get(&format!("{base}/healthz")).call().unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        let event = r#"{"kind":"Event","apiVersion":"audit.k8s.io/v1","auditID":"tls"}"#;
+        let status = agent
+            .post(&format!("{base}/k8s-audit"))
+            .send(event)
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(status, 200);
+        assert_eq!(events.recv().unwrap()["auditID"], "tls");
+
+        // A client that does not trust the certificate is refused.
+        assert!(ureq::get(&format!("{base}/healthz")).call().is_err());
+        listener.stop();
+    }
+
+    #[test]
+    fn unusable_certificate_files_are_refused_with_the_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let start = |path: &Path| {
+            Listener::start("127.0.0.1:0", Routes::default(), 1, Some(path))
+                .err()
+                .expect("refused")
+                .to_string()
+        };
+        let missing = start(&dir.path().join("absent.pem"));
+        assert!(
+            missing.contains("cannot read the certificate file"),
+            "{missing}"
+        );
+        let Some((_, cert)) = self_signed(dir.path()) else {
+            eprintln!("skipped (partly): the openssl command is missing or failed");
+            return;
+        };
+        let only_cert = dir.path().join("only-cert.pem");
+        std::fs::write(&only_cert, &cert).unwrap();
+        let error = start(&only_cert);
+        assert!(error.contains("no private key"), "{error}");
+        let only_key = dir.path().join("key.pem");
+        let error = start(&only_key);
+        assert!(error.contains("no CERTIFICATE block"), "{error}");
+        let damaged = dir.path().join("damaged.pem");
+        let mut text = std::fs::read_to_string(dir.path().join("server.pem")).unwrap();
+        text.insert_str(text.find("-----END PRIVATE KEY").unwrap(), "@@@@\n");
+        std::fs::write(&damaged, text).unwrap();
+        let error = start(&damaged);
+        assert!(error.contains("damaged.pem"), "{error}");
     }
 
     #[test]
@@ -298,7 +471,7 @@ mod tests {
             versions: true,
             audit: None,
         };
-        let listener = Listener::start("127.0.0.1:0", routes, 2).unwrap();
+        let listener = Listener::start("127.0.0.1:0", routes, 2, None).unwrap();
         let address = listener.address;
         assert_eq!(
             get(address, "/healthz"),

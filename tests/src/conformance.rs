@@ -293,23 +293,35 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
     }
 
     let command = format!("{} {}", binary.display(), args.join(" "));
-    if p.contains_key("grpc") {
-        failures.push(
-            "the case checks gRPC outputs, which this runner does not subscribe to yet".into(),
-        );
-    }
+    let grpc = match p.get("grpc").map(untag) {
+        Some(value) => match GrpcCheck::read(value) {
+            Ok(check) => Some(check),
+            Err(e) => {
+                failures.push(e);
+                None
+            }
+        },
+        None => None,
+    };
     for file in strings(p.get("trace_file")) {
         let path = layout.resolve(&file);
         if !path.exists() {
             failures.push(format!("trace file {} is not in the kit", path.display()));
         }
     }
-    let output = match run_with_timeout(binary, &args, scratch, Duration::from_secs(180)) {
+    let collector = grpc
+        .as_ref()
+        .map(|check| crate::grpc::Collector::start(check.socket.clone(), check.method));
+    let output = run_with_timeout(binary, &args, scratch, Duration::from_secs(180));
+    if let (Some(check), Some(collector)) = (&grpc, collector) {
+        check.verify(collector.finish(), &mut failures);
+    }
+    let output = match output {
         Ok(output) => output,
         Err(e) => {
             return Outcome {
                 name: case.name.clone(),
-                failures: vec![e],
+                failures: failures.into_iter().chain([e]).collect(),
                 command,
             };
         }
@@ -418,6 +430,74 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
         name: case.name.clone(),
         failures,
         command,
+    }
+}
+
+/// A case's `grpc:` block: a client calls `method` on the unix socket
+/// while the case runs; each of `results` must be part of a line of the
+/// answers in protobuf text format.
+struct GrpcCheck {
+    socket: PathBuf,
+    method: crate::grpc::Method,
+    results: Vec<String>,
+}
+
+impl GrpcCheck {
+    fn read(value: &Yaml) -> Result<GrpcCheck, String> {
+        let map = value
+            .as_mapping()
+            .ok_or("the grpc block is not a mapping")?;
+        let address = strings(map.get("address"))
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "unix:///run/falco/falco.sock".into());
+        let socket = address
+            .strip_prefix("unix://")
+            .ok_or_else(|| format!("grpc address {address}: only unix sockets are checked"))?;
+        let service = strings(map.get("service"))
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        if service != crate::grpc::SERVICE {
+            return Err(format!(
+                "grpc service {service:?} is not {}",
+                crate::grpc::SERVICE
+            ));
+        }
+        let method_name = strings(map.get("method"))
+            .first()
+            .cloned()
+            .unwrap_or_default();
+        let method = crate::grpc::Method::parse(&method_name)
+            .ok_or_else(|| format!("grpc method {method_name:?} is neither get nor sub"))?;
+        Ok(GrpcCheck {
+            socket: PathBuf::from(socket),
+            method,
+            results: strings(map.get("results")),
+        })
+    }
+
+    fn verify(
+        &self,
+        collected: Result<Vec<crate::grpc::Response>, String>,
+        failures: &mut Vec<String>,
+    ) {
+        let responses = match collected {
+            Ok(responses) => responses,
+            Err(e) => {
+                failures.push(format!("gRPC: {e}"));
+                return;
+            }
+        };
+        let text: String = responses.iter().map(crate::grpc::text_format).collect();
+        for expected in &self.results {
+            if !text.lines().any(|line| line.contains(expected.as_str())) {
+                failures.push(format!(
+                    "no line with {expected:?} in the gRPC answers ({} responses)",
+                    responses.len()
+                ));
+            }
+        }
     }
 }
 

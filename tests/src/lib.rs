@@ -2,6 +2,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod conformance;
+pub mod grpc;
 pub mod webhook;
 
 use std::path::{Path, PathBuf};
@@ -37,6 +38,28 @@ pub fn peregrine_binary() -> Result<PathBuf, String> {
         .unwrap_or("debug");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
+    // `cargo test` gives the test the variables of the package under test
+    // (CARGO_PKG_NAME, CARGO_MANIFEST_DIR, OUT_DIR...). Build scripts such
+    // as ring's rerun when these change, so passing them on would rebuild
+    // ring and all above it on every switch between this build and the
+    // outer one. This build is asked for as from a shell: without them.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if name == "OUT_DIR"
+            || name == "CARGO_PRIMARY_PACKAGE"
+            || [
+                "CARGO_PKG_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+                "CARGO_TARGET_TMPDIR",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+        {
+            build.env_remove(name.as_ref());
+        }
+    }
     build.current_dir(repo_root()).args([
         "build",
         "--quiet",

@@ -7,13 +7,15 @@
 //! metrics and a rate-limited line on stderr), never dropped silently.
 
 mod file;
+mod grpc;
 mod http;
 mod program;
+pub mod reload;
 mod stdout;
 mod syslog;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -22,6 +24,7 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crate::alert::{render, Alert, RenderOptions, SharedAlert};
 
 pub use self::file::FileChannel;
+pub use self::grpc::GrpcChannel;
 pub use self::http::{HttpChannel, HttpOptions};
 pub use self::program::ProgramChannel;
 pub use self::stdout::StdoutChannel;
@@ -53,6 +56,10 @@ pub trait Channel: Send {
     }
     /// Called after SIGUSR1 (logrotate): reopen whatever the channel holds.
     fn reopen(&mut self) -> Result<(), OutputError> {
+        Ok(())
+    }
+    /// Called once at shutdown, after the last alert and flush.
+    fn close(&mut self) -> Result<(), OutputError> {
         Ok(())
     }
 }
@@ -89,13 +96,68 @@ enum Message {
 
 /// Fans alerts out to the configured channels.
 pub struct Dispatcher {
+    /// Read by every `send`; written only when SIGHUP swaps the channels.
+    state: RwLock<State>,
+    last_overflow_report: Mutex<Option<Instant>>,
+}
+
+struct State {
     lanes: Vec<Lane>,
     render: RenderOptions,
-    last_overflow_report: Mutex<Option<Instant>>,
 }
 
 /// Queue bound per channel when the config does not set one.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
+
+/// Starts one thread per channel. A channel named like one in `previous`
+/// carries on its counters, so totals and metrics span a reload.
+fn start_lanes(
+    channels: Vec<Box<dyn Channel>>,
+    capacity: usize,
+    previous: &[(&'static str, Arc<ChannelStats>)],
+) -> std::io::Result<Vec<Lane>> {
+    channels
+        .into_iter()
+        .map(|channel| {
+            let (queue, receiver) = if capacity == 0 {
+                crossbeam_channel::unbounded()
+            } else {
+                crossbeam_channel::bounded(capacity)
+            };
+            let name = channel.name();
+            let stats = previous
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, stats)| Arc::clone(stats))
+                .unwrap_or_default();
+            let worker_stats = Arc::clone(&stats);
+            let worker = std::thread::Builder::new()
+                .name(format!("output-{name}"))
+                .spawn(move || drain(channel, receiver, &worker_stats))?;
+            Ok(Lane {
+                name,
+                queue,
+                stats,
+                worker,
+            })
+        })
+        .collect()
+}
+
+/// Delivers what a lane has queued, stops its thread, and reports.
+fn finish_lane(lane: Lane) -> ChannelReport {
+    drop(lane.queue);
+    if lane.worker.join().is_err() {
+        crate::log::message(&format!("the {} output thread panicked", lane.name));
+    }
+    ChannelReport {
+        name: lane.name,
+        sent: lane.stats.sent.load(Ordering::Relaxed),
+        overflowed: lane.stats.overflowed.load(Ordering::Relaxed),
+        failed: lane.stats.failed.load(Ordering::Relaxed),
+        queued: 0,
+    }
+}
 
 impl Dispatcher {
     /// `capacity` bounds each channel's queue (0: unbounded, as Falco's
@@ -105,41 +167,25 @@ impl Dispatcher {
         render: RenderOptions,
         capacity: usize,
     ) -> std::io::Result<Self> {
-        let lanes = channels
-            .into_iter()
-            .map(|channel| {
-                let (queue, receiver) = if capacity == 0 {
-                    crossbeam_channel::unbounded()
-                } else {
-                    crossbeam_channel::bounded(capacity)
-                };
-                let stats = Arc::new(ChannelStats::default());
-                let name = channel.name();
-                let worker_stats = Arc::clone(&stats);
-                let worker = std::thread::Builder::new()
-                    .name(format!("output-{name}"))
-                    .spawn(move || drain(channel, receiver, &worker_stats))?;
-                Ok(Lane {
-                    name,
-                    queue,
-                    stats,
-                    worker,
-                })
-            })
-            .collect::<std::io::Result<_>>()?;
+        let lanes = start_lanes(channels, capacity, &[])?;
         Ok(Dispatcher {
-            lanes,
-            render,
+            state: RwLock::new(State { lanes, render }),
             last_overflow_report: Mutex::new(None),
         })
+    }
+
+    fn state(&self) -> RwLockReadGuard<'_, State> {
+        // Lanes and options stay whole even if a writer panicked.
+        self.state.read().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Renders the alert once and queues it on every channel. Never blocks;
     /// callable from any thread (syscall and audit sources share it).
     pub fn send(&self, alert: Alert) {
-        let shared: SharedAlert = Arc::new(render(alert, &self.render));
+        let state = self.state();
+        let shared: SharedAlert = Arc::new(render(alert, &state.render));
         let mut overflowed = false;
-        for lane in &self.lanes {
+        for lane in &state.lanes {
             match lane.queue.try_send(Message::Alert(Arc::clone(&shared))) {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
@@ -148,6 +194,7 @@ impl Dispatcher {
                 }
             }
         }
+        drop(state);
         if overflowed {
             self.report_overflow();
         }
@@ -155,16 +202,51 @@ impl Dispatcher {
 
     /// Asks every channel to reopen its files or connections (SIGUSR1).
     pub fn reopen(&self) {
-        for lane in &self.lanes {
+        for lane in &self.state().lanes {
             // A full queue still gets the request: it waits behind the
             // alerts already queued, which is the order logrotate expects.
             let _ = lane.queue.send(Message::Reopen);
         }
     }
 
+    /// Swaps in new channels and rendering (a config reload). Channels
+    /// `keep` names stay as they are, queue and all; every other old
+    /// channel delivers what it has queued, then stops. Alerts sent
+    /// meanwhile go to the new channels; none is lost in the swap.
+    pub fn replace(
+        &self,
+        channels: Vec<Box<dyn Channel>>,
+        render: RenderOptions,
+        capacity: usize,
+        keep: &[&str],
+    ) -> std::io::Result<()> {
+        let previous = self.stats_handles();
+        let mut lanes = start_lanes(channels, capacity, &previous)?;
+        let retired = {
+            let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+            let (kept, retired): (Vec<Lane>, Vec<Lane>) = std::mem::take(&mut state.lanes)
+                .into_iter()
+                .partition(|lane| keep.contains(&lane.name));
+            lanes.extend(kept);
+            state.lanes = lanes;
+            state.render = render;
+            retired
+        };
+        for lane in retired {
+            finish_lane(lane);
+        }
+        Ok(())
+    }
+
+    /// The channels running now, by name.
+    pub fn channel_names(&self) -> Vec<&'static str> {
+        self.state().lanes.iter().map(|lane| lane.name).collect()
+    }
+
     #[cfg(test)]
     pub fn reports(&self) -> Vec<ChannelReport> {
-        self.lanes
+        self.state()
+            .lanes
             .iter()
             .map(|lane| ChannelReport {
                 name: lane.name,
@@ -178,7 +260,8 @@ impl Dispatcher {
 
     /// Each channel's live counters, for metrics.
     pub fn stats_handles(&self) -> Vec<(&'static str, Arc<ChannelStats>)> {
-        self.lanes
+        self.state()
+            .lanes
             .iter()
             .map(|lane| (lane.name, Arc::clone(&lane.stats)))
             .collect()
@@ -187,21 +270,8 @@ impl Dispatcher {
     /// Delivers everything queued, flushes every channel and stops the
     /// threads. Returns the final counters.
     pub fn shutdown(self) -> Vec<ChannelReport> {
-        let mut reports = Vec::with_capacity(self.lanes.len());
-        for lane in self.lanes {
-            drop(lane.queue);
-            if lane.worker.join().is_err() {
-                crate::log::message(&format!("the {} output thread panicked", lane.name));
-            }
-            reports.push(ChannelReport {
-                name: lane.name,
-                sent: lane.stats.sent.load(Ordering::Relaxed),
-                overflowed: lane.stats.overflowed.load(Ordering::Relaxed),
-                failed: lane.stats.failed.load(Ordering::Relaxed),
-                queued: 0,
-            });
-        }
-        reports
+        let state = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
+        state.lanes.into_iter().map(finish_lane).collect()
     }
 
     fn report_overflow(&self) {
@@ -215,7 +285,7 @@ impl Dispatcher {
             }
             *last = Some(now);
         }
-        for lane in &self.lanes {
+        for lane in &self.state().lanes {
             let lost = lane.stats.overflowed.load(Ordering::Relaxed);
             if lost > 0 {
                 crate::log::message(&format!(
@@ -255,6 +325,10 @@ fn drain(mut channel: Box<dyn Channel>, queue: Receiver<Message>, stats: &Channe
     }
     if let Err(error) = channel.flush() {
         report(error);
+    }
+    // Said whatever was said in the last seconds: it is the last word.
+    if let Err(error) = channel.close() {
+        crate::log::message(&format!("output error: {error}"));
     }
 }
 
