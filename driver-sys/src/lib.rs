@@ -40,6 +40,7 @@ pub mod abi;
 mod device;
 mod event;
 mod merge;
+pub mod ptrace;
 mod ring;
 mod stats;
 mod user_ring;
