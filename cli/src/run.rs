@@ -117,7 +117,7 @@ pub struct Pipeline<'a> {
 impl Pipeline<'_> {
     /// One event: state first (rules see the state after the event, as in
     /// Falco), then the rules, then drop accounting.
-    fn process(
+    pub(crate) fn process(
         &mut self,
         state: &mut State,
         event: &EventView<'_>,
@@ -210,7 +210,7 @@ impl Pipeline<'_> {
         });
     }
 
-    fn should_stop(&self) -> bool {
+    pub(crate) fn should_stop(&self) -> bool {
         self.exit_requested
             || self.stop.load(Ordering::Relaxed)
             || self.deadline.is_some_and(|d| Instant::now() >= d)
