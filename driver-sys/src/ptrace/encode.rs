@@ -783,6 +783,7 @@ fn evt_of(name: &str) -> (u32, u32) {
         "OPENAT_2_X" => (PG_EVT_OPENAT_2_X, PG_EVT_OPENAT_2_X_NPARAMS),
         "OPENAT2_E" => (PG_EVT_OPENAT2_E, PG_EVT_OPENAT2_E_NPARAMS),
         "OPENAT2_X" => (PG_EVT_OPENAT2_X, PG_EVT_OPENAT2_X_NPARAMS),
+        "CLOSE_X" => (PG_EVT_CLOSE_X, PG_EVT_CLOSE_X_NPARAMS),
         "CONNECT_X" => (PG_EVT_CONNECT_X, PG_EVT_CONNECT_X_NPARAMS),
         "ACCEPT_5_X" => (PG_EVT_ACCEPT_5_X, PG_EVT_ACCEPT_5_X_NPARAMS),
         "ACCEPT4_6_X" => (PG_EVT_ACCEPT4_6_X, PG_EVT_ACCEPT4_6_X_NPARAMS),
@@ -981,6 +982,26 @@ mod tests {
         let mut sun = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
         sun.extend_from_slice(b"\0abstract\0");
         assert_eq!(pack_sockaddr(&sun), b"\x01abstract\0");
+    }
+
+    #[test]
+    fn every_event_name_used_is_in_the_table() {
+        let src = include_str!("encode.rs");
+        let mut names = Vec::new();
+        for (open, close) in [("done!(", ")"), ("evt_of(\"", "\")")] {
+            for piece in src.split(open).skip(1) {
+                let name = &piece[..piece.find(close).unwrap()];
+                if name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                    && !name.is_empty()
+                {
+                    names.push(name.to_string());
+                }
+            }
+        }
+        assert!(names.len() > 50, "{names:?}");
+        for name in names {
+            assert_ne!(evt_of(&name).0, PG_EVT_GENERIC_X, "{name} is not in evt_of");
+        }
     }
 
     #[test]

@@ -1,0 +1,409 @@
+//! `peregrine run`: the ptrace tracer's records read back with the engine's
+//! own parser, its exit status, and the workload's safety when Peregrine
+//! is stopped or killed in the middle.
+
+use peregrine_engine::event::{EventView, ParamType};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The peregrine binary, or None (with the reason printed) where ptrace
+/// cannot be used (a sandbox that forbids it).
+fn peregrine_with_ptrace() -> Option<PathBuf> {
+    let binary = peregrine_tests::peregrine_binary().unwrap();
+    let probe = Command::new(&binary)
+        .args(["ptrace-tracer", "--records-file", "/dev/null", "--", "true"])
+        .output()
+        .unwrap();
+    if !probe.status.success() {
+        eprintln!(
+            "skipped: ptrace is not usable here: {}",
+            String::from_utf8_lossy(&probe.stderr).trim()
+        );
+        return None;
+    }
+    Some(binary)
+}
+
+fn work_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("peregrine-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Every record of a records file.
+fn records(bytes: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 26 <= bytes.len() {
+        let len = u32::from_ne_bytes(bytes[at + 16..at + 20].try_into().unwrap()) as usize;
+        assert!(len >= 26 && at + len <= bytes.len(), "torn record at {at}");
+        out.push(&bytes[at..at + len]);
+        at += len;
+    }
+    assert_eq!(at, bytes.len(), "trailing bytes");
+    out
+}
+
+/// The byte width scap gives a numeric parameter type.
+fn width(ty: ParamType) -> Option<usize> {
+    use ParamType::*;
+    Some(match ty {
+        Int8 | Uint8 | SigType | Flags8 | Enumflags8 => 1,
+        Int16 | Uint16 | Port | Flags16 | Enumflags16 | SyscallId => 2,
+        Int32 | Uint32 | Flags32 | Enumflags32 | Uid | Gid | Mode => 4,
+        Int64 | Uint64 | Errno | Fd | Pid | RelTime | AbsTime => 8,
+        _ => return Option::None,
+    })
+}
+
+fn str_param<'a>(ev: &EventView<'a>, name: &str) -> String {
+    ev.param_named(name)
+        .map(|p| String::from_utf8_lossy(p.as_bytes_str()).into_owned())
+        .unwrap_or_default()
+}
+
+fn int_param(ev: &EventView<'_>, name: &str) -> i64 {
+    ev.param_named(name)
+        .and_then(|p| p.as_i64())
+        .unwrap_or(i64::MIN)
+}
+
+#[test]
+fn traced_records_have_the_module_layouts_and_the_workload_values() {
+    let Some(peregrine) = peregrine_with_ptrace() else {
+        return;
+    };
+    let dir = work_dir("ptrace-records");
+    let recs = dir.join("records.bin");
+    let script = "mkdir d && : > d/f && chmod 600 d/f && chown 0:0 d/f 2>/dev/null; \
+                  ln -s f d/l && ln d/f d/h && mv d/h d/h2 && rm d/l d/h2 d/f && rmdir d && \
+                  cat /etc/hostname > out; exit 5";
+    let status = Command::new(&peregrine)
+        .current_dir(&dir)
+        .args(["ptrace-tracer", "--records-file"])
+        .arg(&recs)
+        .args(["--", "sh", "-c", script])
+        .status()
+        .unwrap();
+    assert_eq!(
+        status.code(),
+        Some(5),
+        "the command's exit status comes back"
+    );
+    let bytes = std::fs::read(&recs).unwrap();
+    let all = records(&bytes);
+    assert!(all.len() > 20, "only {} records", all.len());
+
+    let mut events = Vec::new();
+    for raw in &all {
+        let ev = EventView::parse(raw).unwrap_or_else(|e| panic!("unparsable record: {e}"));
+        // Same parameter count and widths as the schema the module follows.
+        assert_eq!(
+            ev.nparams as usize,
+            ev.info().params.len(),
+            "{} has the schema's parameter count",
+            ev.name()
+        );
+        for p in ev.params() {
+            if let Some(w) = width(p.ty()) {
+                assert_eq!(p.bytes.len(), w, "{}.{} width", ev.name(), p.name());
+            }
+        }
+        events.push(ev);
+    }
+    let names: Vec<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{}{}",
+                e.name(),
+                if e.event_type % 2 == 0 { ">" } else { "<" }
+            )
+        })
+        .collect();
+    let seen = |n: &str| names.iter().any(|x| x == n);
+    assert!(seen("execve<"), "{names:?}");
+    assert!(seen("openat>") && seen("openat<"), "{names:?}");
+    assert!(seen("procexit>"), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .any(|x| x.starts_with("clone") || x.starts_with("fork") || x.starts_with("vfork")),
+        "{names:?}"
+    );
+    // coreutils pick the *at forms or the old ones: either is fine.
+    for family in [
+        &["mkdir<", "mkdirat<"][..],
+        &["unlink<", "unlinkat<"],
+        &["rmdir<", "unlinkat<"],
+        &["symlink<", "symlinkat<"],
+        &["link<", "linkat<"],
+        &["rename<", "renameat<", "renameat2<"],
+        &["chmod<", "fchmodat<", "fchmod<"],
+    ] {
+        assert!(
+            family.iter().any(|n| seen(n)),
+            "none of {family:?} in {names:?}"
+        );
+    }
+
+    let root = events
+        .iter()
+        .find(|e| e.name() == "execve" && e.event_type % 2 == 1 && str_param(e, "comm") == "sh")
+        .expect("the shell's execve exit");
+    let root_tid = root.tid as i64;
+    assert_eq!(int_param(root, "res"), 0);
+    assert_eq!(str_param(root, "exe"), "sh");
+    assert_eq!(int_param(root, "tid"), root_tid);
+    assert_eq!(int_param(root, "pid"), root_tid);
+    // The path the tracer found sh at, on PATH.
+    assert!(str_param(root, "filename").ends_with("/sh"));
+    assert_eq!(
+        str_param(root, "cwd"),
+        dir.canonicalize().unwrap().to_string_lossy()
+    );
+    assert!(root
+        .param_named("args")
+        .unwrap()
+        .as_bytes_str()
+        .starts_with(b"-c"));
+    assert!(!str_param(root, "trusted_exepath").is_empty());
+
+    // cat's execve: its parent is the shell (fork child's ptid), args the file.
+    let cat = events
+        .iter()
+        .find(|e| e.name() == "execve" && e.event_type % 2 == 1 && str_param(e, "comm") == "cat")
+        .expect("cat's execve exit");
+    assert_eq!(int_param(cat, "ptid"), root_tid);
+    assert_eq!(
+        cat.param_named("args").unwrap().bytes,
+        b"/etc/hostname\0",
+        "args after argv[0], NUL-separated"
+    );
+    // The shell's open of `out` for the redirection: its enter and exit.
+    let out_open = events
+        .iter()
+        .find(|e| e.name() == "openat" && e.event_type % 2 == 1 && str_param(e, "name") == "out")
+        .expect("openat exit of out");
+    assert!(int_param(out_open, "fd") >= 0);
+    let flags = out_open.param_named("flags").unwrap().as_u64().unwrap();
+    assert_eq!(
+        flags & 0b111,
+        0b110,
+        "O_WRONLY|O_CREAT in scap bits: {flags:#x}"
+    );
+    assert_ne!(flags & (1 << 14), 0, "O_F_CREATED: out did not exist");
+    assert!(out_open.param_named("ino").unwrap().as_u64().unwrap() > 0);
+    // The root's exit status in its procexit.
+    let exit = events
+        .iter()
+        .find(|e| e.name() == "procexit" && e.tid as i64 == root_tid)
+        .expect("the shell's procexit");
+    assert_eq!(int_param(exit, "ret"), 5);
+    assert_eq!(
+        std::fs::read(dir.join("out")).unwrap(),
+        std::fs::read("/etc/hostname").unwrap()
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn run_exits_with_the_commands_status_and_raises_alerts() {
+    let Some(peregrine) = peregrine_with_ptrace() else {
+        return;
+    };
+    let dir = work_dir("ptrace-exit");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Traced Open\n  desc: t\n  condition: evt.type in (open, openat) and evt.dir = < and evt.rawres >= 0 and fd.name endswith /marker\n  output: opened %fd.name by %proc.name parent %proc.pname\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let out = Command::new(&peregrine)
+        .current_dir(&dir)
+        .args(["run", "-r"])
+        .arg(&rules)
+        .args([
+            "--",
+            "sh",
+            "-c",
+            "cat marker 2>/dev/null; : > marker; cat marker; exit 7",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let alerts: Vec<&str> = stdout.lines().filter(|l| l.contains("opened ")).collect();
+    // The failed first cat opens nothing; the redirection and the second cat do.
+    assert_eq!(alerts.len(), 2, "{stdout}");
+    assert!(alerts[0].contains("by sh"), "{}", alerts[0]);
+    assert!(alerts[1].contains("by cat parent sh"), "{}", alerts[1]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 undecodable"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Starts `peregrine run` on a loop that counts to 60 into a file, then
+/// signals Peregrine once the loop is under way; the loop must still
+/// count to the end, every step succeeding.
+fn workload_survives(signal: &str) {
+    let Some(peregrine) = peregrine_with_ptrace() else {
+        return;
+    };
+    let dir = work_dir(&format!("ptrace-{signal}"));
+    let log = dir.join("count");
+    // Each step execs, opens and forks: all filtered syscalls.
+    let script = format!(
+        "i=0; while [ $i -lt 60 ]; do i=$((i+1)); echo $i >> {log}; \
+         cat {log} > /dev/null || echo FAILED-$i >> {log}; sleep 0.03; done; echo done >> {log}",
+        log = log.display()
+    );
+    let mut run = Command::new(&peregrine)
+        .args([
+            "run",
+            "-o",
+            "stdout_output.enabled=false",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = |p: &Path| {
+        std::fs::read_to_string(p)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    let start = Instant::now();
+    while lines(&log).len() < 10 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the loop never got going"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &run.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let _ = run.wait().unwrap();
+    let killed_at = lines(&log).len();
+    while lines(&log).last().map(String::as_str) != Some("done") {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the workload did not finish: {:?}",
+            lines(&log)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut want: Vec<String> = (1..=60).map(|i| i.to_string()).collect();
+    want.push("done".into());
+    assert_eq!(lines(&log), want, "every step ran and succeeded");
+    assert!(
+        killed_at < 61,
+        "peregrine was signalled mid-run ({killed_at} lines then)"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn sigterm_to_peregrine_lets_the_workload_finish() {
+    workload_survives("TERM");
+}
+
+#[test]
+fn sigkill_to_peregrine_lets_the_workload_finish() {
+    workload_survives("KILL");
+}
+
+/// The state line of /proc/PID/status and its TracerPid.
+fn trace_state(pid: u32) -> (String, String) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .map(|l| l[k.len()..].trim().to_string())
+            .unwrap_or_default()
+    };
+    (field("State:"), field("TracerPid:"))
+}
+
+#[test]
+fn attach_reports_then_detaches_on_sigterm() {
+    let Some(peregrine) = peregrine_with_ptrace() else {
+        return;
+    };
+    let dir = work_dir("ptrace-attach");
+    let marker = dir.join("attach-marker");
+    let done = dir.join("stop");
+    let script = format!(
+        "while [ ! -e {done} ]; do cat {m} > /dev/null 2>&1; sleep 0.05; done; echo finished > {m}.end",
+        done = done.display(),
+        m = marker.display()
+    );
+    let mut workload = Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Attached Exec\n  desc: t\n  condition: evt.type = execve and evt.dir = < and proc.name = cat\n  output: exec of cat %proc.cmdline\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let run = Command::new(&peregrine)
+        .args(["run", "-U", "-r"])
+        .arg(&rules)
+        .args(["--attach", &workload.id().to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while trace_state(workload.id()).1 == "0" {
+        assert!(start.elapsed() < Duration::from_secs(30), "never attached");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(800));
+    Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    let out = run.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("exec of cat cat"), "{stdout}");
+    // Detached: no tracer, not stopped; it still runs and ends normally.
+    let start = Instant::now();
+    loop {
+        let (state, tracer) = trace_state(workload.id());
+        if tracer == "0" {
+            assert!(
+                !state.starts_with('t') && !state.starts_with('T'),
+                "{state}"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "still traced by {tracer}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(&done, "").unwrap();
+    assert!(workload.wait().unwrap().success());
+    assert_eq!(
+        std::fs::read_to_string(dir.join("attach-marker.end")).unwrap(),
+        "finished\n"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
