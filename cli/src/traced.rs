@@ -194,7 +194,15 @@ pub fn tracer_main(args: TracerArgs) -> Result<ExitCode, String> {
         (None, None) => return Err("--records-fd or --records-file is needed".into()),
     };
     let sink = std::io::BufWriter::with_capacity(64 * 1024, sink);
-    let summary = ptrace::trace(target, sink, with_parent).map_err(|e| e.to_string())?;
+    let summary = match ptrace::trace(target, sink, with_parent) {
+        Ok(summary) => summary,
+        // A shell's status for a command it cannot find.
+        Err(e @ ptrace::TraceError::NotFound { .. }) => {
+            eprintln!("peregrine: {e}");
+            return Ok(ExitCode::from(127));
+        }
+        Err(e) => return Err(e.to_string()),
+    };
     eprintln!(
         "ptrace: {} syscalls stopped, {} events written, {} threads followed{}",
         summary.syscalls,
