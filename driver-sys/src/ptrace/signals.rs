@@ -1,7 +1,7 @@
 //! The tracer's own signals. SIGINT, SIGTERM and SIGHUP (and the parent's
 //! death, through PR_SET_PDEATHSIG) ask it to stop reporting; they must
 //! never kill it, because a killed tracer fails its filtered tracees'
-//! syscalls with ENOSYS. A 200 ms interval timer interrupts waitpid so a
+//! syscalls with ENOSYS. A 50 ms interval timer interrupts waitpid so a
 //! stop request is seen even when every tracee is idle.
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,7 +41,7 @@ pub fn install(stop_with_parent: bool) -> std::io::Result<()> {
     handle(libc::SIGALRM, on_alarm)?;
     let tick = libc::timeval {
         tv_sec: 0,
-        tv_usec: 200_000,
+        tv_usec: 50_000,
     };
     let timer = libc::itimerval {
         it_interval: tick,

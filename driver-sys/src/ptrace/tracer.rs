@@ -111,7 +111,13 @@ struct Tracer<W: Write> {
     mode: Mode,
     root: Option<i32>,
     summary: Summary,
+    /// Records written to the sink since its last flush.
+    unflushed: bool,
+    last_flush: std::time::Instant,
 }
+
+/// The longest a record waits in the buffer while tracees keep stopping.
+const FLUSH_EVERY: std::time::Duration = std::time::Duration::from_millis(2);
 
 fn now_ns() -> u64 {
     std::time::SystemTime::now()
@@ -139,6 +145,8 @@ pub fn trace<W: Write>(
         },
         root: None,
         summary: Summary::default(),
+        unflushed: false,
+        last_flush: std::time::Instant::now(),
     };
     match target {
         Target::Spawn(argv) => tracer.spawn(&argv)?,
@@ -342,12 +350,15 @@ impl<W: Write> Tracer<W> {
                 self.summary.output_lost = true;
             } else {
                 self.summary.events += 1;
+                self.unflushed = true;
             }
         }
         self.out.clear();
     }
 
     fn flush(&mut self) {
+        self.unflushed = false;
+        self.last_flush = std::time::Instant::now();
         if let Some(sink) = self.sink.as_mut() {
             if sink.flush().is_err() {
                 self.sink = None;
@@ -366,17 +377,20 @@ impl<W: Write> Tracer<W> {
                     return self.detach_all();
                 }
             }
-            let mut report = sys::wait_any(false).map_err(TraceError::Wait)?;
-            if report == Wait::Nothing {
+            // Records go out in batches: a write per stop would cost the
+            // workload a context switch to the reader each time. The
+            // timer's tick sends what waits when the tracees are idle.
+            if self.unflushed && self.last_flush.elapsed() >= FLUSH_EVERY {
                 self.flush();
-                report = sys::wait_any(true).map_err(TraceError::Wait)?;
             }
+            let report = sys::wait_any(true).map_err(TraceError::Wait)?;
             match report {
                 Wait::NoChildren => {
                     self.flush();
                     return Ok(());
                 }
-                Wait::Nothing | Wait::Interrupted => {}
+                Wait::Interrupted => self.flush(),
+                Wait::Nothing => {}
                 Wait::Exited(pid, _) | Wait::Signaled(pid, _) => {
                     self.threads.remove(&pid);
                     if self.root == Some(pid) {
