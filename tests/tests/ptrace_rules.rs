@@ -253,6 +253,24 @@ fn default_rules_fire_under_peregrine_run_as_in_the_guest() {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(work.join("ovl")).unwrap();
     let work = work.canonicalize().unwrap();
+    if [
+        "/tmp",
+        "/etc",
+        "/root",
+        "/usr/local",
+        "/var/log",
+        "/var/tmp",
+        "/dev",
+    ]
+    .iter()
+    .any(|d| work.starts_with(d))
+    {
+        eprintln!(
+            "skipped: the target dir {} lies below a directory the triggers overlay",
+            work.display()
+        );
+        return;
+    }
     let t = work.join("pgtrigger");
     let gcc = Command::new("gcc")
         .args(["-O2", "-o"])

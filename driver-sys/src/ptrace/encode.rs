@@ -991,7 +991,9 @@ mod tests {
         for (open, close) in [("done!(", ")"), ("evt_of(\"", "\")")] {
             for piece in src.split(open).skip(1) {
                 let name = &piece[..piece.find(close).unwrap()];
-                if name.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                if name
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
                     && !name.is_empty()
                 {
                     names.push(name.to_string());

@@ -18,27 +18,65 @@ pub fn stop_requested() -> bool {
     STOP.load(Ordering::Relaxed)
 }
 
-fn handle(sig: libc::c_int, handler: extern "C" fn(libc::c_int)) -> std::io::Result<()> {
+/// The dispositions and timer in force before [`install`], put back on drop:
+/// the tracer is a library call, its process may have its own uses for them.
+pub struct Installed {
+    previous: Vec<(libc::c_int, libc::sigaction)>,
+}
+
+impl Drop for Installed {
+    fn drop(&mut self) {
+        let off = libc::itimerval {
+            it_interval: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
+            it_value: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
+        };
+        // SAFETY: valid itimerval and sigaction values, saved by install.
+        unsafe {
+            libc::setitimer(libc::ITIMER_REAL, &off, std::ptr::null_mut());
+            for (sig, old) in &self.previous {
+                libc::sigaction(*sig, old, std::ptr::null_mut());
+            }
+        }
+    }
+}
+
+fn handle(
+    sig: libc::c_int,
+    handler: extern "C" fn(libc::c_int),
+    installed: &mut Installed,
+) -> std::io::Result<()> {
     // SAFETY: an all-zero sigaction is valid; the handlers only store to an atomic.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
+        let mut old: libc::sigaction = std::mem::zeroed();
         sa.sa_sigaction = handler as usize;
         // No SA_RESTART: waitpid must come back with EINTR.
         sa.sa_flags = 0;
         libc::sigemptyset(&mut sa.sa_mask);
-        if libc::sigaction(sig, &sa, std::ptr::null_mut()) != 0 {
+        if libc::sigaction(sig, &sa, &mut old) != 0 {
             return Err(std::io::Error::last_os_error());
         }
+        installed.previous.push((sig, old));
     }
     Ok(())
 }
 
 /// Installs the handlers, the timer and, if asked, the parent-death signal.
-pub fn install(stop_with_parent: bool) -> std::io::Result<()> {
+pub fn install(stop_with_parent: bool) -> std::io::Result<Installed> {
+    STOP.store(false, Ordering::Relaxed);
+    let mut installed = Installed {
+        previous: Vec::new(),
+    };
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        handle(sig, on_stop)?;
+        handle(sig, on_stop, &mut installed)?;
     }
-    handle(libc::SIGALRM, on_alarm)?;
+    handle(libc::SIGALRM, on_alarm, &mut installed)?;
     let tick = libc::timeval {
         tv_sec: 0,
         tv_usec: 50_000,
@@ -62,5 +100,5 @@ pub fn install(stop_with_parent: bool) -> std::io::Result<()> {
             STOP.store(true, Ordering::Relaxed);
         }
     }
-    Ok(())
+    Ok(installed)
 }

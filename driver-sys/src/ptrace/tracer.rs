@@ -25,6 +25,8 @@ use super::encode::{Call, Encoder};
 use super::memory::Memory;
 use super::sys::{self, SyscallStop, Wait};
 use super::{seccomp, signals, syscalls};
+#[cfg(test)]
+use crate::abi::*;
 
 /// What to trace.
 #[derive(Debug, Clone)]
@@ -129,6 +131,11 @@ fn now_ns() -> u64 {
 /// Traces `target`, writing records to `sink`, until no tracee is left
 /// (spawn mode) or a stop request detaches them (attach mode).
 /// `stop_with_parent`: the parent process's death counts as a stop request.
+///
+/// The tracer reaps with waitpid(-1): it is meant to be its process's only
+/// user of child processes (the CLI runs it as a process of its own). For
+/// the call's duration it owns SIGINT, SIGTERM, SIGHUP and SIGALRM (an
+/// interval timer); the previous dispositions are put back on return.
 pub fn trace<W: Write>(
     target: Target,
     sink: W,
@@ -152,7 +159,7 @@ pub fn trace<W: Write>(
         Target::Spawn(argv) => tracer.spawn(&argv)?,
         Target::Attach(pid) => tracer.attach(pid)?,
     }
-    signals::install(stop_with_parent).map_err(TraceError::Signals)?;
+    let _signals = signals::install(stop_with_parent).map_err(TraceError::Signals)?;
     tracer.run()?;
     Ok(tracer.summary)
 }
@@ -574,4 +581,64 @@ fn child_args(pid: i32) -> [u64; 6] {
         *slot = word as u64;
     }
     args
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::EventRef;
+
+    #[test]
+    fn a_spawned_command_is_followed_to_its_exit_status() {
+        let argv = ["sh", "-c", "cat /proc/self/comm > /dev/null; exit 3"]
+            .iter()
+            .map(OsString::from)
+            .collect();
+        let mut sink = Vec::new();
+        let summary = match trace(Target::Spawn(argv), &mut sink, false) {
+            Ok(s) => s,
+            Err(TraceError::Spawn { source, .. }) if source.raw_os_error() == Some(libc::EPERM) => {
+                eprintln!("skipped: ptrace is not permitted here");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(summary.exit_code(), 3);
+        assert!(!summary.stopped_early && !summary.output_lost);
+        assert_eq!(summary.threads, 2, "sh and the cat it forked");
+        let mut types = Vec::new();
+        let mut at = 0;
+        while at < sink.len() {
+            let len = u32::from_ne_bytes(sink[at + 16..at + 20].try_into().unwrap()) as usize;
+            let ev = EventRef::parse(&sink[at..at + len]).unwrap();
+            types.push(ev.event_type() as u32);
+            at += len;
+        }
+        assert_eq!(types.len() as u64, summary.events);
+        // Two execs (sh, then cat), the fork seen from both sides, two exits.
+        let count = |t: u32| types.iter().filter(|&&x| x == t).count();
+        assert_eq!(count(PG_EVT_EXECVE_19_X), 2, "{types:?}");
+        assert_eq!(count(PG_EVT_PROCEXIT_1_E), 2, "{types:?}");
+        let forks = [
+            PG_EVT_CLONE_20_X,
+            PG_EVT_CLONE3_X,
+            PG_EVT_FORK_20_X,
+            PG_EVT_VFORK_20_X,
+        ];
+        assert_eq!(
+            forks.iter().map(|&t| count(t)).sum::<usize>(),
+            2,
+            "{types:?}"
+        );
+        assert!(count(PG_EVT_OPENAT_2_E) >= 1 && count(PG_EVT_OPENAT_2_X) >= 1);
+    }
+
+    #[test]
+    fn a_missing_command_is_reported_before_anything_runs() {
+        let argv = vec![OsString::from("peregrine-no-such-command")];
+        assert!(matches!(
+            trace(Target::Spawn(argv), Vec::new(), false),
+            Err(TraceError::NotFound { .. })
+        ));
+    }
 }
