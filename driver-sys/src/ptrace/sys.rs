@@ -117,6 +117,11 @@ pub fn syscall_info(pid: i32) -> io::Result<SyscallStop> {
             &mut info as *mut libc::ptrace_syscall_info,
         )
     })?;
+    // A 32-bit syscall numbers differently: not ours to decode (the module
+    // skips them too). Its exit has nothing to pair with either.
+    if info.arch != super::seccomp::AUDIT_ARCH_X86_64 {
+        return Ok(SyscallStop::Other);
+    }
     // SAFETY: `op` says which member of the union the kernel filled.
     Ok(unsafe {
         match info.op {
