@@ -330,15 +330,7 @@ fn sigkill_to_peregrine_lets_the_workload_finish() {
 
 /// The state line of /proc/PID/status and its TracerPid.
 fn trace_state(pid: u32) -> (String, String) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |k: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(k))
-            .map(|l| l[k.len()..].trim().to_string())
-            .unwrap_or_default()
-    };
-    (field("State:"), field("TracerPid:"))
+    trace_state_of(pid, pid)
 }
 
 #[test]
@@ -406,4 +398,140 @@ fn attach_reports_then_detaches_on_sigterm() {
         "finished\n"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+const THREADED_C: &str = r#"
+#include <pthread.h>
+#include <fcntl.h>
+#include <unistd.h>
+static const char *stop;
+static void *work(void *arg)
+{
+	(void)arg;
+	while (access(stop, F_OK) != 0) {
+		int fd = open("/proc/self/stat", O_RDONLY);
+		if (fd >= 0)
+			close(fd);
+		usleep(10000);
+	}
+	return 0;
+}
+int main(int argc, char **argv)
+{
+	pthread_t t[4];
+	int i;
+	stop = argv[1];
+	for (i = 0; i < 4; i++)
+		pthread_create(&t[i], 0, work, 0);
+	for (i = 0; i < 4; i++)
+		pthread_join(t[i], 0);
+	return 0;
+}
+"#;
+
+#[test]
+fn attach_to_a_threaded_process_follows_and_frees_every_thread() {
+    let Some(peregrine) = peregrine_with_ptrace() else {
+        return;
+    };
+    if Command::new("gcc").arg("--version").output().is_err() {
+        eprintln!("skipped: gcc is not installed");
+        return;
+    }
+    let dir = work_dir("ptrace-threads");
+    std::fs::write(dir.join("threads.c"), THREADED_C).unwrap();
+    let gcc = Command::new("gcc")
+        .args(["-O2", "-pthread", "-o"])
+        .arg(dir.join("threads"))
+        .arg(dir.join("threads.c"))
+        .output()
+        .unwrap();
+    assert!(
+        gcc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gcc.stderr)
+    );
+    let stop = dir.join("stop");
+    let mut workload = Command::new(dir.join("threads"))
+        .arg(&stop)
+        .spawn()
+        .unwrap();
+    let pid = workload.id();
+    let tasks = || -> Vec<u32> {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|d| {
+                d.flatten()
+                    .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let start = Instant::now();
+    while tasks().len() < 5 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "threads never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Thread Open\n  desc: t\n  condition: evt.type = openat and evt.dir = < and fd.name = /proc/self/stat\n  output: open by tid %thread.tid\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let run = Command::new(&peregrine)
+        .args(["run", "-U", "-r"])
+        .arg(&rules)
+        .args(["--attach", &pid.to_string()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !tasks().iter().all(|&t| trace_state_of(pid, t).1 != "0") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "not every thread attached"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(600));
+    Command::new("kill")
+        .args(["-TERM", &run.id().to_string()])
+        .status()
+        .unwrap();
+    let out = run.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Opens from each of the four worker threads were seen.
+    let tids: std::collections::BTreeSet<&str> = stdout
+        .lines()
+        .filter_map(|l| l.split("open by tid ").nth(1))
+        .collect();
+    assert_eq!(tids.len(), 4, "{stdout}");
+    let start = Instant::now();
+    while !tasks().iter().all(|&t| trace_state_of(pid, t).1 == "0") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "a thread stayed traced"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(&stop, "").unwrap();
+    assert!(workload.wait().unwrap().success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// State and TracerPid of one thread.
+fn trace_state_of(pid: u32, tid: u32) -> (String, String) {
+    let status =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).unwrap_or_default();
+    let field = |k: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(k))
+            .map(|l| l[k.len()..].trim().to_string())
+            .unwrap_or_default()
+    };
+    (field("State:"), field("TracerPid:"))
 }
