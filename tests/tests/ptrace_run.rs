@@ -96,23 +96,7 @@ fn traced_records_have_the_module_layouts_and_the_workload_values() {
     let all = records(&bytes);
     assert!(all.len() > 20, "only {} records", all.len());
 
-    let mut events = Vec::new();
-    for raw in &all {
-        let ev = EventView::parse(raw).unwrap_or_else(|e| panic!("unparsable record: {e}"));
-        // Same parameter count and widths as the schema the module follows.
-        assert_eq!(
-            ev.nparams as usize,
-            ev.info().params.len(),
-            "{} has the schema's parameter count",
-            ev.name()
-        );
-        for p in ev.params() {
-            if let Some(w) = width(p.ty()) {
-                assert_eq!(p.bytes.len(), w, "{}.{} width", ev.name(), p.name());
-            }
-        }
-        events.push(ev);
-    }
+    let events = schema_checked(&bytes);
     let names: Vec<String> = events
         .iter()
         .map(|e| {
@@ -206,6 +190,147 @@ fn traced_records_have_the_module_layouts_and_the_workload_values() {
         std::fs::read(dir.join("out")).unwrap(),
         std::fs::read("/etc/hostname").unwrap()
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Checks every record of a records file against the schema: parameter
+/// count and the width of every numeric parameter. Returns the events.
+fn schema_checked(bytes: &[u8]) -> Vec<EventView<'_>> {
+    records(bytes)
+        .into_iter()
+        .map(|raw| {
+            let ev = EventView::parse(raw).unwrap_or_else(|e| panic!("unparsable record: {e}"));
+            assert_eq!(
+                ev.nparams as usize,
+                ev.info().params.len(),
+                "{} has the schema's parameter count",
+                ev.name()
+            );
+            for p in ev.params() {
+                if let Some(w) = width(p.ty()) {
+                    assert_eq!(p.bytes.len(), w, "{}.{} width", ev.name(), p.name());
+                }
+            }
+            ev
+        })
+        .collect()
+}
+
+#[test]
+fn every_event_kind_the_tracer_writes_has_the_schema_layout() {
+    let Some(peregrine) = peregrine_with_ptrace() else {
+        return;
+    };
+    if Command::new("gcc").arg("--version").output().is_err() {
+        eprintln!("skipped: gcc is not installed (needed to build pgtrigger)");
+        return;
+    }
+    let dir = work_dir("ptrace-kinds");
+    let t = dir.join("pgtrigger");
+    let gcc = Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&t)
+        .arg(peregrine_tests::repo_root().join("tests/guest/rules/pgtrigger.c"))
+        .output()
+        .unwrap();
+    assert!(
+        gcc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gcc.stderr)
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // Actions that fail (not root, no module) still make their events.
+    let script = format!(
+        "T={t}; P={port}\n\
+         $T serve $P & S=$!; sleep 0.3\n\
+         $T connect $P; $T listen 0; $T raw; $T setns; $T unshare\n\
+         $T creat c; $T write w; $T append w; $T symlink w s; $T link w l; $T rename l l2\n\
+         $T chmod w 600; $T chown w; $T unlink s; $T ptrace\n\
+         exec 3>&1; exec 3>&-; kill -0 $$\n\
+         mount -t tmpfs none ./no-such-dir 2>/dev/null; umount ./no-such-dir 2>/dev/null\n\
+         insmod ./no-such.ko 2>/dev/null; setpriv --reuid=$(id -u) --regid=$(id -g) --clear-groups true 2>/dev/null\n\
+         kill $S; wait\n",
+        t = t.display()
+    );
+    let recs = dir.join("records.bin");
+    let status = Command::new(&peregrine)
+        .current_dir(&dir)
+        .args(["ptrace-tracer", "--records-file"])
+        .arg(&recs)
+        .args(["--", "sh", "-c", &script])
+        .status()
+        .unwrap();
+    assert!(status.code().is_some());
+    let bytes = std::fs::read(&recs).unwrap();
+    let events = schema_checked(&bytes);
+    let kinds: std::collections::BTreeSet<String> = events
+        .iter()
+        .map(|e| {
+            format!(
+                "{}{}",
+                e.name(),
+                if e.event_type % 2 == 0 { ">" } else { "<" }
+            )
+        })
+        .collect();
+    for want in [
+        "socket<",
+        "bind<",
+        "listen<",
+        "connect>",
+        "connect<",
+        "accept<",
+        "setns<",
+        "unshare<",
+        "creat>",
+        "creat<",
+        "symlink<",
+        "link<",
+        "rename<",
+        "chmod<",
+        "chown<",
+        "unlink<",
+        "ptrace<",
+        "dup2<",
+        "kill<",
+        "close<",
+        "procexit>",
+    ] {
+        // accept: glibc's accept() is accept4 on some builds.
+        let alt = want.replace("accept<", "accept4<");
+        assert!(
+            kinds.contains(want) || kinds.contains(&alt),
+            "no {want} among {kinds:?}"
+        );
+    }
+    for (tool, want) in [
+        ("mount", "mount<"),
+        ("umount", "umount2<"),
+        ("setpriv", "setresuid<"),
+    ] {
+        let present = Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        assert!(
+            !present || kinds.contains(want),
+            "no {want} among {kinds:?}"
+        );
+    }
+    // The connect exit's tuple: 127.0.0.1 to our server's port.
+    let connect = events
+        .iter()
+        .find(|e| e.name() == "connect" && e.event_type % 2 == 1 && int_param(e, "res") == 0)
+        .expect("a successful connect exit");
+    let tuple = connect.param_named("tuple").unwrap().bytes;
+    assert_eq!(tuple.len(), 13, "IPv4 tuple");
+    assert_eq!(tuple[0], 2, "scap AF_INET");
+    assert_eq!(&tuple[7..11], &[127, 0, 0, 1]);
+    assert_eq!(u16::from_ne_bytes([tuple[11], tuple[12]]), port);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
