@@ -32,6 +32,8 @@ pub enum RunError {
     Driver(#[from] peregrine_driver_sys::DriverError),
     #[error("{0}")]
     Audit(String),
+    #[error("{0}")]
+    Traced(String),
 }
 
 /// The name of the periodic stats alert; Falco's, so dashboards built for

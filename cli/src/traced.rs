@@ -53,7 +53,7 @@ pub fn run(
     command: &[OsString],
     pipeline: &mut Pipeline<'_>,
 ) -> Result<Ending, RunError> {
-    let spawn_error = |e: std::io::Error| RunError::Audit(format!("cannot start the tracer: {e}"));
+    let spawn_error = |e: std::io::Error| RunError::Traced(format!("cannot start the tracer: {e}"));
     let exe = std::env::current_exe().map_err(spawn_error)?;
     let (reader, writer) = nix::unistd::pipe().map_err(|e| spawn_error(e.into()))?;
     let reader = std::fs::File::from(reader);
