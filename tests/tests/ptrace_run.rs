@@ -660,3 +660,56 @@ fn trace_state_of(pid: u32, tid: u32) -> (String, String) {
     };
     (field("State:"), field("TracerPid:"))
 }
+
+#[test]
+fn attach_detaches_when_peregrine_is_killed() {
+    let Some(peregrine) = peregrine_with_ptrace() else {
+        return;
+    };
+    let dir = work_dir("ptrace-attach-kill");
+    let done = dir.join("stop");
+    let end = dir.join("end");
+    let script = format!(
+        "while [ ! -e {done} ]; do cat /etc/hostname > /dev/null; sleep 0.05; done; echo finished > {end}",
+        done = done.display(),
+        end = end.display()
+    );
+    let mut workload = Command::new("sh").args(["-c", &script]).spawn().unwrap();
+    let mut run = Command::new(&peregrine)
+        .args(["run", "-o", "stdout_output.enabled=false"])
+        .args(["--attach", &workload.id().to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while trace_state(workload.id()).1 == "0" {
+        assert!(start.elapsed() < Duration::from_secs(30), "never attached");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    // SIGKILL: no chance to clean up; the tracer learns it from its
+    // parent-death signal and detaches on its own.
+    run.kill().unwrap();
+    run.wait().unwrap();
+    let start = Instant::now();
+    loop {
+        let (state, tracer) = trace_state(workload.id());
+        if tracer == "0" {
+            assert!(
+                !state.starts_with('t') && !state.starts_with('T'),
+                "{state}"
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "still traced by {tracer}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::fs::write(&done, "").unwrap();
+    assert!(workload.wait().unwrap().success());
+    assert_eq!(std::fs::read_to_string(&end).unwrap(), "finished\n");
+    let _ = std::fs::remove_dir_all(&dir);
+}
