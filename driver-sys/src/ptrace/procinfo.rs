@@ -43,13 +43,12 @@ fn dir(tid: i32) -> PathBuf {
     PathBuf::from(format!("/proc/{tid}"))
 }
 
-/// Cuts an argv/environ area at ARGS_MAX keeping it NUL-terminated.
+/// Cuts an argv/environ area at ARGS_MAX and ends it with a NUL, as the
+/// module does (a process that rewrote its argv may have left none).
 pub fn cut_area(mut area: Vec<u8>) -> Vec<u8> {
-    if area.len() > ARGS_MAX {
-        area.truncate(ARGS_MAX);
-        if let Some(last) = area.last_mut() {
-            *last = 0;
-        }
+    area.truncate(ARGS_MAX);
+    if let Some(last) = area.last_mut() {
+        *last = 0;
     }
     area
 }
@@ -288,5 +287,8 @@ mod tests {
         assert_eq!(encode_dev(libc::makedev(259, 0x12345)), 0x1231_0345);
         assert_eq!(cut_area(vec![b'a'; 5000]).len(), ARGS_MAX);
         assert_eq!(cut_area(vec![b'a'; 5000])[ARGS_MAX - 1], 0);
+        assert_eq!(cut_area(b"sh\0-c\0".to_vec()), b"sh\0-c\0");
+        assert_eq!(cut_area(b"rewritten title".to_vec()), b"rewritten titl\0");
+        assert!(cut_area(Vec::new()).is_empty());
     }
 }
