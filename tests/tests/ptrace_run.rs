@@ -734,3 +734,64 @@ fn attach_detaches_when_peregrine_is_killed() {
     assert_eq!(std::fs::read_to_string(&end).unwrap(), "finished\n");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_unprivileged_user_traces_with_no_new_privs() {
+    let Some(peregrine) = peregrine_with_ptrace() else {
+        return;
+    };
+    let can_drop = Command::new("sh")
+        .args([
+            "-c",
+            "[ \"$(id -u)\" = 0 ] && command -v setpriv && setpriv --reuid=65534 --regid=65534 --clear-groups true",
+        ])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !can_drop {
+        eprintln!("skipped: needs root and setpriv to run the tracer as nobody");
+        return;
+    }
+    // The binary must be reachable by nobody: the target dir may not be.
+    let dir = work_dir("ptrace-nobody");
+    let binary = dir.join("peregrine");
+    std::fs::copy(&peregrine, &binary).unwrap();
+    let out_file = dir.join("out");
+    Command::new("chmod")
+        .arg("0777")
+        .arg(&dir)
+        .status()
+        .unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(&binary)
+        .args([
+            "ptrace-tracer",
+            "--records-file",
+            "/dev/null",
+            "--",
+            "sh",
+            "-c",
+        ])
+        .arg(format!(
+            "id -u > {o}; grep NoNewPrivs /proc/self/status >> {o}; exit 4",
+            o = out_file.display()
+        ))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    assert!(text.starts_with("65534\n"), "{text}");
+    // Without CAP_SYS_ADMIN the filter can only come with no_new_privs.
+    assert!(text.contains("NoNewPrivs:\t1"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
