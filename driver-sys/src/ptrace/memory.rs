@@ -22,7 +22,7 @@ impl Memory {
         let mut out = vec![0u8; len];
         let mut done = 0;
         while done < len {
-            let n = self.read_some(addr + done as u64, &mut out[done..])?;
+            let n = self.read_some(addr.wrapping_add(done as u64), &mut out[done..])?;
             done += n;
         }
         Some(out)
@@ -37,7 +37,7 @@ impl Memory {
         let mut out = Vec::new();
         let mut chunk = [0u8; PAGE as usize];
         while out.len() < max {
-            let at = addr + out.len() as u64;
+            let at = addr.wrapping_add(out.len() as u64);
             let room = ((PAGE - at % PAGE) as usize).min(max - out.len());
             let n = match self.read_some(at, &mut chunk[..room]) {
                 Some(n) => n,
@@ -64,7 +64,7 @@ impl Memory {
     pub fn string_array(&self, addr: u64, max: usize) -> Vec<u8> {
         let mut out = Vec::new();
         for i in 0..1024u64 {
-            let Some(ptr) = self.u64(addr + i * 8) else {
+            let Some(ptr) = self.u64(addr.wrapping_add(i * 8)) else {
                 break;
             };
             if ptr == 0 || out.len() >= max {
@@ -117,6 +117,11 @@ mod tests {
         assert_eq!(me.string_array(argv.as_ptr() as u64, 100), b"sh\0-c\0");
         assert_eq!(me.string_array(argv.as_ptr() as u64, 4), b"sh\0\0");
         assert!(me.cstr(0, 10).is_none());
+        // Pointers are the tracee's to choose: the top of the address space
+        // is refused, never an overflow.
+        assert!(me.cstr(u64::MAX, 10).is_none());
+        assert!(me.bytes(u64::MAX - 2, 8).is_none());
+        assert!(me.string_array(u64::MAX - 4, 100).is_empty());
         assert_eq!(me.u64(argv.as_ptr() as u64), Some(a.as_ptr() as u64));
     }
 }
