@@ -795,3 +795,83 @@ fn an_unprivileged_user_traces_with_no_new_privs() {
     assert!(text.contains("NoNewPrivs:\t1"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Syscalls with pointers no one can read, which the tracer must survive
+/// and still describe.
+const BAD_POINTERS_C: &str = r#"
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+int main(void)
+{
+	syscall(SYS_openat, AT_FDCWD, (char *)1, O_RDONLY);
+	syscall(SYS_open, (char *)-1, O_RDONLY | O_CREAT, 0600);
+	syscall(SYS_openat2, AT_FDCWD, "/nonexistent-pg", (void *)-1, 24);
+	syscall(SYS_connect, 0, (void *)-8, 100);
+	syscall(SYS_bind, 0, (void *)-8, 100);
+	syscall(SYS_rename, (char *)-5, (char *)-6);
+	syscall(SYS_linkat, AT_FDCWD, (char *)-5, AT_FDCWD, (char *)8, 0);
+	syscall(SYS_mount, (char *)-1, (char *)-1, (char *)-1, 0, (void *)0);
+	syscall(SYS_init_module, (void *)-1, 100, (char *)-1);
+	syscall(SYS_clone3, (void *)-1, 88);
+	syscall(SYS_execve, (char *)8, (char **)16, (char **)0);
+	syscall(SYS_execve, "/nonexistent-pg", (char **)-1, (char **)0);
+	syscall(SYS_ptrace, 2 /* PTRACE_PEEKDATA */, 1, (void *)-1, (void *)-1);
+	return 0;
+}
+"#;
+
+#[test]
+fn unreadable_pointers_give_empty_parameters_not_a_crash() {
+    let Some(peregrine) = peregrine_with_ptrace() else {
+        return;
+    };
+    if Command::new("gcc").arg("--version").output().is_err() {
+        eprintln!("skipped: gcc is not installed");
+        return;
+    }
+    let dir = work_dir("ptrace-badptr");
+    std::fs::write(dir.join("bad.c"), BAD_POINTERS_C).unwrap();
+    let gcc = Command::new("gcc")
+        .args(["-O0", "-o"])
+        .arg(dir.join("bad"))
+        .arg(dir.join("bad.c"))
+        .output()
+        .unwrap();
+    assert!(
+        gcc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gcc.stderr)
+    );
+    let recs = dir.join("records.bin");
+    let status = Command::new(&peregrine)
+        .args(["ptrace-tracer", "--records-file"])
+        .arg(&recs)
+        .arg("--")
+        .arg(dir.join("bad"))
+        .status()
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "the workload ran to its end");
+    let bytes = std::fs::read(&recs).unwrap();
+    let events = schema_checked(&bytes);
+    let exits = |name: &str| {
+        events
+            .iter()
+            .filter(|e| e.name() == name && e.event_type % 2 == 1)
+            .count()
+    };
+    for name in [
+        "openat", "open", "openat2", "connect", "bind", "rename", "linkat", "mount",
+    ] {
+        assert!(exits(name) >= 1, "no {name} exit");
+    }
+    // execve: the first exec (the program itself) and two failing ones.
+    assert_eq!(exits("execve"), 3);
+    let bad_open = events
+        .iter()
+        .find(|e| e.name() == "openat" && e.event_type % 2 == 1 && int_param(e, "fd") == -14)
+        .expect("the openat of pointer 1 failed with EFAULT");
+    assert!(bad_open.param_named("name").unwrap().bytes.is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
