@@ -122,6 +122,62 @@ pub enum Command {
         #[command(subcommand)]
         action: DriverAction,
     },
+    /// Runs a command (or attaches to a process) under a ptrace tracer and
+    /// checks its events against the rules: no kernel module needed.
+    #[command(long_about = RUN_ABOUT)]
+    Run(Box<TraceArgs>),
+    /// The tracer process `peregrine run` starts (internal).
+    #[command(name = "ptrace-tracer", hide = true)]
+    PtraceTracer(TracerArgs),
+}
+
+const RUN_ABOUT: &str = "\
+Runs CMD under a ptrace tracer and checks its events, and those of every process it starts, \
+against the rules, with the same outputs as a live run. No kernel module is needed.
+
+With `-- CMD`, a seccomp filter stops the workload only at the syscalls rules look at; \
+peregrine exits with CMD's exit status once CMD and all its descendants are done. \
+If peregrine is stopped (SIGINT, SIGTERM, -M) or dies first, the tracer process stops \
+reporting and lets the workload run to its end: the filter cannot be taken out of a running \
+process, and with no tracer at all its syscalls would fail with ENOSYS.
+
+With `--attach PID`, no filter can be installed into the running process: every thread \
+stops at every syscall (PTRACE_SYSCALL), which costs more. When peregrine stops, every \
+thread is detached and its pending signal passed on.";
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    /// Traces this running process (all its threads) instead of starting a command.
+    #[arg(long = "attach", value_name = "PID", conflicts_with = "command")]
+    pub attach: Option<i32>,
+
+    /// The command to run, after `--`.
+    #[arg(last = true, value_name = "CMD", required_unless_present = "attach")]
+    pub command: Vec<std::ffi::OsString>,
+}
+
+#[derive(Debug, Args)]
+pub struct TracerArgs {
+    /// Writes the records to this inherited file descriptor (a pipe).
+    #[arg(
+        long = "records-fd",
+        value_name = "FD",
+        conflicts_with = "records_file"
+    )]
+    pub records_fd: Option<i32>,
+
+    /// Writes the records to this file.
+    #[arg(long = "records-file", value_name = "FILE")]
+    pub records_file: Option<PathBuf>,
+
+    #[arg(long = "attach", value_name = "PID", conflicts_with = "command")]
+    pub attach: Option<i32>,
+
+    #[arg(last = true, value_name = "CMD", required_unless_present = "attach")]
+    pub command: Vec<std::ffi::OsString>,
 }
 
 #[derive(Debug, Args)]

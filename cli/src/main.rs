@@ -13,6 +13,7 @@ mod metrics;
 mod outputs;
 mod ruleset;
 mod run;
+mod traced;
 mod webserver;
 
 use std::process::ExitCode;
@@ -50,7 +51,15 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             })
         }
-        None => run_main(cli.run),
+        Some(Command::Run(args)) => {
+            let traced = Traced {
+                attach: args.attach,
+                command: args.command,
+            };
+            run_main(args.run, Some(traced))
+        }
+        Some(Command::PtraceTracer(args)) => traced::tracer_main(args),
+        None => run_main(cli.run, None),
     };
     match result {
         Ok(code) => code,
@@ -139,7 +148,13 @@ fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
     Ok(channels)
 }
 
-fn run_main(args: RunArgs) -> Result<ExitCode, String> {
+/// `peregrine run`'s source: a command to start, or a process to attach to.
+struct Traced {
+    attach: Option<i32>,
+    command: Vec<std::ffi::OsString>,
+}
+
+fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
     if args.version {
         println!("peregrine {}", env!("CARGO_PKG_VERSION"));
         println!(
@@ -296,7 +311,7 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
             default || args.enable_sources.iter().any(|s| s == name)
         }
     };
-    let live = args.capture.is_none() && audit_file.is_none();
+    let live = args.capture.is_none() && audit_file.is_none() && traced.is_none();
     let run_syscalls = live && source_on("syscall", true);
     let run_webhook = live && source_on("k8s_audit", config.k8s_audit.enabled);
 
@@ -420,7 +435,14 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
         exit_requested: false,
         rules_reloaded: false,
     };
-    let outcome = if let Some(path) = &args.capture {
+    let mut traced_exit = None;
+    let outcome = if let Some(traced) = &traced {
+        traced::run(traced.attach, &traced.command, &mut pipeline).map(|ending| {
+            if let traced::Ending::Finished(code) = ending {
+                traced_exit = Some(code);
+            }
+        })
+    } else if let Some(path) = &args.capture {
         run::replay(path, &mut pipeline)
     } else if let Some(path) = &audit_file {
         let mut detections = run::Detections::default();
@@ -485,6 +507,8 @@ fn run_main(args: RunArgs) -> Result<ExitCode, String> {
     print!("{}", detections.summary());
     Ok(if exit_requested {
         ExitCode::from(1)
+    } else if let Some(code) = traced_exit {
+        ExitCode::from(code)
     } else {
         ExitCode::SUCCESS
     })

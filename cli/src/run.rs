@@ -34,6 +34,8 @@ pub enum RunError {
     Driver(#[from] peregrine_driver_sys::DriverError),
     #[error("{0}")]
     Audit(String),
+    #[error("{0}")]
+    Traced(String),
 }
 
 /// The name of the periodic stats alert; Falco's, so dashboards built for
@@ -122,7 +124,7 @@ pub struct Pipeline<'a> {
 impl Pipeline<'_> {
     /// One event: state first (rules see the state after the event, as in
     /// Falco), then the rules, then drop accounting.
-    fn process(
+    pub(crate) fn process(
         &mut self,
         state: &mut State,
         event: &EventView<'_>,
@@ -216,7 +218,7 @@ impl Pipeline<'_> {
         });
     }
 
-    fn should_stop(&self) -> bool {
+    pub(crate) fn should_stop(&self) -> bool {
         self.exit_requested
             || self.stop.load(Ordering::Relaxed)
             || self.deadline.is_some_and(|d| Instant::now() >= d)

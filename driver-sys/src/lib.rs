@@ -1,5 +1,7 @@
 //! Access to the `peregrine.ko` kernel module: the ABI (generated from
 //! `kmod/include`), the per-CPU devices, and the lock-free ring reader.
+//! Where no module can be loaded, [`ptrace`] writes the same records from
+//! a userspace tracer.
 //!
 //! Every ring, kernel-made or not, is one mapping laid out as
 //! `[info page][data][the same data again]`, read by one [`Ring`]; a
@@ -40,6 +42,7 @@ pub mod abi;
 mod device;
 mod event;
 mod merge;
+pub mod ptrace;
 mod ring;
 mod stats;
 mod syscalls;
