@@ -239,9 +239,10 @@ fn a_trickle_lets_the_pause_grow_and_a_busy_batch_resets_it() {
             !reader.wait(Duration::from_micros(50)),
             "nothing was written yet"
         );
-        producer
-            .write_record(&expected_record(0, seq, seq))
-            .unwrap();
+        assert_eq!(
+            producer.write_record(&expected_record(0, seq, seq)).unwrap(),
+            WriteOutcome::Written
+        );
         assert_eq!(reader.next_batch(1024, |_, _| {}).unwrap(), 1);
     }
     assert_eq!(
@@ -250,9 +251,10 @@ fn a_trickle_lets_the_pause_grow_and_a_busy_batch_resets_it() {
         "a trickle must not reset the pause"
     );
     for seq in 100..(100 + policy.busy_batch as u64) {
-        producer
-            .write_record(&expected_record(0, seq, seq))
-            .unwrap();
+        assert_eq!(
+            producer.write_record(&expected_record(0, seq, seq)).unwrap(),
+            WriteOutcome::Written
+        );
     }
     assert_eq!(
         reader.next_batch(1024, |_, _| {}).unwrap(),
