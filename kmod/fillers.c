@@ -146,6 +146,10 @@ static u32 clone_flags_to_scap(u64 flags)
 }
 #define SCAP_CL_CHILD_IN_PIDNS (1u << 29)
 
+/* execve exit flags */
+#define SCAP_EXE_WRITABLE    (1u << 0)
+#define SCAP_EXE_FROM_MEMFD  (1u << 2)
+
 static u32 socket_flags_to_scap(unsigned long type)
 {
 	u32 res = 0;
@@ -756,6 +760,36 @@ static void fill_clone_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx, u16 t
 }
 
 /*
+ * The scap exe flags Peregrine computes. Writable: the mode bits grant the
+ * caller's fsuid/fsgid write (owner, else group, else others), on a writable
+ * mount, as Falco's "writable by the user who runs it"; ACLs and LSMs are
+ * not asked, as their hooks may sleep and this runs with preemption off.
+ * From memfd: the file is a memfd (its name is "memfd:..."), i.e. a program
+ * run without ever touching a filesystem. Overlay upper/lower layers are
+ * not told apart.
+ */
+static u32 exe_file_flags(struct file *exe, struct inode *inode)
+{
+	const struct cred *cred = current_cred();
+	umode_t mode = inode->i_mode;
+	bool writable;
+	u32 flags = 0;
+
+	if (uid_eq(cred->fsuid, inode->i_uid))
+		writable = mode & S_IWUSR;
+	else if (in_group_p(inode->i_gid))
+		writable = mode & S_IWGRP;
+	else
+		writable = mode & S_IWOTH;
+	if (writable && !IS_IMMUTABLE(inode) && !sb_rdonly(inode->i_sb) &&
+	    !(exe->f_path.mnt->mnt_flags & MNT_READONLY))
+		flags |= SCAP_EXE_WRITABLE;
+	if (!strncmp(exe->f_path.dentry->d_name.name, "memfd:", 6))
+		flags |= SCAP_EXE_FROM_MEMFD;
+	return flags;
+}
+
+/*
  * execve/execveat exit. On success it is written from sched_process_exec
  * (bprm gives the file name; the old user pointers are gone with the old
  * mm); on failure from sys_exit with the caller's arguments.
@@ -768,6 +802,7 @@ static void fill_execve_x(struct pg_ring *ring, s64 res, bool is_execveat,
 	const struct cred *cred = current_cred();
 	struct file *exe = NULL;
 	u64 ino = 0, ctime = 0, mtime = 0;
+	u32 exe_flags = 0;
 	char *exepath = NULL;
 	u16 type = is_execveat ? PG_EVT_EXECVEAT_X : PG_EVT_EXECVE_19_X;
 	u16 nparams = is_execveat ? PG_EVT_EXECVEAT_X_NPARAMS : PG_EVT_EXECVE_19_X_NPARAMS;
@@ -783,10 +818,6 @@ static void fill_execve_x(struct pg_ring *ring, s64 res, bool is_execveat,
 	pg_put_u32(&rec, tty_of_current());                              /* 17 tty */
 	pg_put_s64(&rec, task_pgrp_nr_ns(current, task_active_pid_ns(current))); /* 18 vpgid */
 	pg_put_u32(&rec, from_kuid(&init_user_ns, audit_get_loginuid(current))); /* 19 loginuid */
-	pg_put_u32(&rec, 0);                     /* 20 flags: writable/overlay not computed */
-	pg_put_u64(&rec, pg_cap_u64(cred->cap_inheritable));           /* 21 */
-	pg_put_u64(&rec, pg_cap_u64(cred->cap_permitted));             /* 22 */
-	pg_put_u64(&rec, pg_cap_u64(cred->cap_effective));             /* 23 */
 	if (mm) {
 		rcu_read_lock();
 		exe = rcu_dereference(mm->exe_file);
@@ -796,9 +827,14 @@ static void fill_execve_x(struct pg_ring *ring, s64 res, bool is_execveat,
 			ino = inode->i_ino;
 			ctime = pg_inode_ctime_ns(inode);
 			mtime = pg_inode_mtime_ns(inode);
+			exe_flags = exe_file_flags(exe, inode);
 		}
 		rcu_read_unlock();
 	}
+	pg_put_u32(&rec, exe_flags);                                     /* 20 flags */
+	pg_put_u64(&rec, pg_cap_u64(cred->cap_inheritable));           /* 21 */
+	pg_put_u64(&rec, pg_cap_u64(cred->cap_permitted));             /* 22 */
+	pg_put_u64(&rec, pg_cap_u64(cred->cap_effective));             /* 23 */
 	pg_put_u64(&rec, ino);                                           /* 24 exe_ino */
 	pg_put_u64(&rec, ctime);                                         /* 25 exe_ino_ctime */
 	pg_put_u64(&rec, mtime);                                         /* 26 exe_ino_mtime */
@@ -835,10 +871,15 @@ static void fill_execve_x(struct pg_ring *ring, s64 res, bool is_execveat,
 	pg_record_commit(&rec, current->pid);
 }
 
+/*
+ * A successful exec is always written as execve: by now x86's
+ * set_personality_64bit() has rewritten the syscall number to execve's, so a
+ * successful execveat cannot be told apart (Falco's drivers report it the
+ * same way). Its file name shows it: "/dev/fd/N[/path]" for an fd.
+ */
 void pg_fill_sched_exec(struct pg_ring *ring, struct linux_binprm *bprm)
 {
-	/* execveat with an fd only gives "/dev/fd/N" style names; both report it. */
-	fill_execve_x(ring, 0, pg_current_syscall_is_execveat(), bprm ? bprm->filename : NULL, 0, 0);
+	fill_execve_x(ring, 0, false, bprm ? bprm->filename : NULL, 0, 0);
 }
 
 /*

@@ -105,7 +105,6 @@ bool pg_syscall_has_enter_event(long nr);
 struct linux_binprm;
 void pg_fill_sched_exec(struct pg_ring *ring, struct linux_binprm *bprm);
 /* Whether the syscall in progress on this task is execveat (probes.c). */
-bool pg_current_syscall_is_execveat(void);
 /* Falco's syscall code (ppm_sc) of an x86-64 syscall number (ppm_sc.c). */
 u16 pg_ppm_sc_of(long nr);
 

@@ -123,15 +123,13 @@ static void pg_sched_exec_probe(void *data, struct task_struct *p, pid_t old_pid
 				struct linux_binprm *bprm)
 {
 	struct pg_ring *ring;
-	long nr = syscall_get_nr(current, task_pt_regs(current));
 
 	/*
-	 * Outside execve/execveat the kernel itself is exec'ing a usermode
-	 * helper (its registers were zeroed at fork): report it as an execve.
+	 * The syscall number cannot tell execve from execveat here (x86's
+	 * set_personality_64bit rewrote it to execve's), nor from the kernel
+	 * exec'ing a usermode helper outside any syscall: either bit will do.
 	 */
-	if (nr != __NR_execve && nr != __NR_execveat)
-		nr = __NR_execve;
-	if (!pg_syscall_wanted(nr))
+	if (!pg_syscall_wanted(__NR_execve) && !pg_syscall_wanted(__NR_execveat))
 		return;
 	preempt_disable_notrace();
 	ring = pg_probe_enter();
@@ -195,11 +193,6 @@ static void pg_find_tracepoint(struct tracepoint *tp, void *priv)
 	for (i = 0; i < ARRAY_SIZE(pg_probes); i++)
 		if (!strcmp(tp->name, pg_probes[i].name))
 			pg_probes[i].tp = tp;
-}
-
-bool pg_current_syscall_is_execveat(void)
-{
-	return syscall_get_nr(current, task_pt_regs(current)) == __NR_execveat;
 }
 
 void pg_probes_exit(void)

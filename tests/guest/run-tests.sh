@@ -87,6 +87,16 @@ event "clone_x child"  type=223 nparams=21 tid=$CHILD p0:s64=0 p3:s64=$CHILD p5:
 event "clone_x cgroups" type=223 nparams=21 tid=$CHILD p14:contains=memory=/ p14:contains=pids=/ p14:contains=unified=/
 event "dup2_x"      type=363 nparams=3 tid=$CHILD p0:s64=1 p2:s64=1
 event "execve_x"    type=293 nparams=31 tid=$CHILD p0:s64=0 p1:str=echo p2:str=pg-exec-marker p3:s64=$CHILD p4:s64=$CHILD p5:s64=$PARENT p13:str=echo p14:contains=cpu=/ p15:str=PG_MARK=1 p27:str=/bin/busybox p30:str=/bin/echo
+# Exe flags: root runs root's 0755 busybox (writable by its owner), then a
+# program from a memfd (writable, and from memfd).
+event "execve_x flags writable" type=293 tid=$CHILD p0:s64=0 p19:u32=1
+if [ -x /bin/pgtrigger ]; then
+    check "capture a program run from a memfd" sh -c "pgcheck capture $EV.memfd -- /bin/pgtrigger memfd-exec > /tmp/capture-memfd.out"
+    # A successful execveat reads as execve (see pg_fill_sched_exec); its file is the fd.
+    check "execve_x flags writable and from memfd" pgcheck find $EV.memfd type=293 p0:s64=0 p19:u32=5 p30:str=/dev/fd/4
+else
+    echo "PGTEST-SKIP execve_x from memfd: no pgtrigger in this guest"
+fi
 event "procexit"    type=186 nparams=5 tid=$CHILD p0:s64=0 p1:s64=0 p2:u8=0
 # ptrace: requests are scap's codes (ATTACH=11, PEEKDATA=3, DETACH=12), addr
 # and data are PT_DYN (index 0 + u64, index 1 + signal); a refused call has

@@ -110,6 +110,24 @@ static int ptrace_attach(void)
 	return rc;
 }
 
+/* Runs this very program again from a memfd: an exe no filesystem holds. */
+static int memfd_exec(void)
+{
+	char buf[65536], *args[] = { "pgtrigger", "noop", NULL }, *env[] = { NULL };
+	int in = open("/proc/self/exe", O_RDONLY);
+	int mem = (int)syscall(SYS_memfd_create, "pgmemfd", 0);
+	ssize_t n;
+
+	if (in < 0 || mem < 0)
+		return fail("memfd_create", NULL);
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(mem, buf, n) != n)
+			return fail("memfd write", NULL);
+	close(in);
+	syscall(SYS_execveat, mem, "", args, env, AT_EMPTY_PATH);
+	return fail("execveat of the memfd", NULL);
+}
+
 static int usage(void)
 {
 	fprintf(stderr,
@@ -117,7 +135,7 @@ static int usage(void)
 		"       symlink|link TARGET NEWPATH | rename OLD NEW | chmod PATH OCTAL |\n"
 		"       chown PATH (to 0:0) | setns | unshare | raw |\n"
 		"       serve PORT | listen PORT | connect PORT | ptrace |\n"
-		"       spawn PROG [ARG...] | spawn-when FILE PROG [ARG...]   [TOKEN...]\n");
+		"       spawn PROG [ARG...] | spawn-when FILE PROG [ARG...] | memfd-exec   [TOKEN...]\n");
 	return 2;
 }
 
@@ -130,6 +148,8 @@ int main(int argc, char **argv)
 
 	if (!strcmp(cmd, "noop"))
 		return 0;
+	if (!strcmp(cmd, "memfd-exec"))
+		return memfd_exec();
 	if (!strcmp(cmd, "read") && a)
 		return open_close(a, O_RDONLY);
 	if (!strcmp(cmd, "write") && a)
