@@ -82,6 +82,13 @@ fn main() {
         match args[i + 1].as_str() {
             "state" => state_pass(path),
             "decode" => decode_pass(path),
+            // Only writes the large capture, for profiling a pass alone:
+            // `--pass build OUT REPEATS`.
+            "build" => {
+                let src = source_capture().expect("kit capture");
+                let repeats = args[i + 3].parse().expect("repeats");
+                println!("events={}", common::build_large(&src, repeats, path));
+            }
             other => panic!("unknown pass {other}"),
         }
         return;

@@ -65,16 +65,22 @@ impl<'a> EventView<'a> {
     /// Views a record in the current layout (with a parameter count), as
     /// the driver writes it and V2 capture blocks store it. `bytes` may be
     /// longer than the record; the header's length decides.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<EventView<'a>, ViewError> {
-        let short = ViewError::ShortHeader {
-            len: bytes.len(),
-            need: HEADER_LEN,
+        if bytes.len() < HEADER_LEN {
+            return Err(ViewError::ShortHeader {
+                len: bytes.len(),
+                need: HEADER_LEN,
+            });
+        }
+        let word = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
         };
-        let ts = u64_at(bytes, 0).ok_or(short.clone())?;
-        let tid = u64_at(bytes, 8).ok_or(short.clone())?;
-        let len = u32_at(bytes, 16).ok_or(short.clone())?;
-        let event_type = u16_at(bytes, 20).ok_or(short.clone())?;
-        let nparams = u32_at(bytes, 22).ok_or(short)?;
+        let ts = u64::from(word(0)) | u64::from(word(4)) << 32;
+        let tid = u64::from(word(8)) | u64::from(word(12)) << 32;
+        let len = word(16);
+        let event_type = u16::from_le_bytes([bytes[20], bytes[21]]);
+        let nparams = word(22);
         let record = record_slice(bytes, len, HEADER_LEN)?;
         let info = event_info(event_type).ok_or(ViewError::UnknownType(event_type))?;
         let len_size = len_size_of(info);
@@ -132,15 +138,17 @@ impl<'a> EventView<'a> {
             .filter(|&l| l <= body.len())
             .ok_or(ViewError::ParamLengths { nparams })?;
         let (lens, data) = body.split_at(lens_len);
-        let mut remaining = data.len() as u64;
-        for i in 0..nparams as usize {
-            let l = read_len(lens, len_size, i);
-            remaining = remaining
-                .checked_sub(u64::from(l))
-                .ok_or(ViewError::ParamOverflow {
-                    index: i as u32,
-                    len: l,
-                })?;
+        let total: u64 = if len_size == 2 {
+            lens.chunks_exact(2)
+                .map(|c| u64::from(u16::from_le_bytes([c[0], c[1]])))
+                .sum()
+        } else {
+            lens.chunks_exact(4)
+                .map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                .sum()
+        };
+        if total > data.len() as u64 {
+            return Err(overflowing_param(lens, len_size, nparams, data.len()));
         }
         Ok(EventView {
             num: 0,
@@ -258,6 +266,26 @@ impl<'a> EventView<'a> {
     }
 }
 
+/// The error naming the first parameter that runs past the event's end.
+#[cold]
+fn overflowing_param(lens: &[u8], len_size: usize, nparams: u32, available: usize) -> ViewError {
+    let mut remaining = available as u64;
+    for i in 0..nparams as usize {
+        let l = read_len(lens, len_size, i);
+        match remaining.checked_sub(u64::from(l)) {
+            Some(r) => remaining = r,
+            None => {
+                return ViewError::ParamOverflow {
+                    index: i as u32,
+                    len: l,
+                }
+            }
+        }
+    }
+    ViewError::ParamLengths { nparams }
+}
+
+#[inline]
 fn record_slice(bytes: &[u8], len: u32, header: usize) -> Result<&[u8], ViewError> {
     let n = len as usize;
     if n < header || n > bytes.len() {

@@ -2,7 +2,8 @@
 //! literals parsed for the field's type, regexes compiled, `in` lists
 //! turned into hash sets.
 
-use std::collections::{BTreeSet, HashSet};
+use crate::fast_hash::FastSet;
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use regex::Regex;
@@ -46,7 +47,7 @@ pub enum Rhs {
     One(Lit),
     Many(Vec<Lit>),
     /// `in`/`intersects` over strings.
-    StrSet(HashSet<String>),
+    StrSet(FastSet<String>),
     Regex(Regex),
     Field(BoundField),
 }

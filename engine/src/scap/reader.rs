@@ -95,6 +95,12 @@ impl<'a> Cursor<'a> {
     }
 }
 
+#[inline]
+fn le32(b: &[u8], at: usize) -> Option<u32> {
+    let w = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+}
+
 fn lossy_until_nul(b: &[u8]) -> String {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..end]).into_owned()
@@ -196,8 +202,32 @@ impl BlockStream {
 
     /// The next block: its type, the stream offset of its body and the
     /// body (between header and trailer). None at a clean end of stream.
+    #[inline]
     fn next_block(&mut self) -> Result<Option<(u32, usize, &[u8])>, ScapError> {
         self.start += std::mem::take(&mut self.pending);
+        // The common case: a well-formed block already buffered whole.
+        let head = &self.buf[self.start..self.end];
+        if let (Some(ty), Some(total)) = (le32(head, 0), le32(head, 4)) {
+            let total = total as usize;
+            if total >= 12
+                && total % 4 == 0
+                && le32(head, total.wrapping_sub(4)).is_some_and(|t| t as usize == total)
+            {
+                self.pending = total;
+                let at = self.offset() + 8;
+                return Ok(Some((
+                    ty,
+                    at,
+                    &self.buf[self.start + 8..self.start + total - 4],
+                )));
+            }
+        }
+        self.next_block_checked()
+    }
+
+    /// [`BlockStream::next_block`] reading more and naming what is wrong.
+    #[cold]
+    fn next_block_checked(&mut self) -> Result<Option<(u32, usize, &[u8])>, ScapError> {
         let pos = self.offset();
         let have = self.fill(8)?;
         if have == 0 {
@@ -825,28 +855,46 @@ fn newer_than_schema(ty: u32, body: &[u8]) -> bool {
 }
 
 /// Decodes an event block body.
+#[inline]
 fn decode_event_block(ty: u32, body: &[u8], base: usize) -> Result<EventView<'_>, ScapError> {
-    let mut c = Cursor::new(body, base);
-    let cpu = c.u16("event cpu")?;
-    let dump_flags = if has_flags(ty) {
-        c.u32("event flags")?
+    let flagged = has_flags(ty);
+    let head = if flagged { 6 } else { 2 };
+    if body.len() < head {
+        return Err(short_event_block(ty, body, base));
+    }
+    let cpu = u16::from_le_bytes([body[0], body[1]]);
+    let dump_flags = if flagged {
+        u32::from_le_bytes([body[2], body[3], body[4], body[5]])
     } else {
         0
     };
-    let at = c.offset();
-    let rest = &body[c.pos..];
+    let rest = &body[head..];
     let parsed = if matches!(ty, blocks::EV | blocks::EV_INT | blocks::EVF) {
         EventView::parse_v1(rest)
     } else {
         EventView::parse(rest)
     };
     let mut ev = parsed.map_err(|source| ScapError::Event {
-        offset: at as u64,
+        offset: (base + head) as u64,
         source,
     })?;
     ev.cpu = cpu;
     ev.dump_flags = dump_flags;
     Ok(ev)
+}
+
+/// The error for an event block too short for its cpu (and flags) fields.
+#[cold]
+fn short_event_block(ty: u32, body: &[u8], base: usize) -> ScapError {
+    let mut c = Cursor::new(body, base);
+    match c.u16("event cpu") {
+        Err(e) => e,
+        Ok(_) if has_flags(ty) => match c.u32("event flags") {
+            Err(e) => e,
+            Ok(_) => corrupt(base, "short event block"),
+        },
+        Ok(_) => corrupt(base, "short event block"),
+    }
 }
 
 #[cfg(test)]

@@ -92,6 +92,81 @@ pub(super) fn handler_table() -> Vec<Handler> {
         .collect()
 }
 
+const NO_SLOT: u8 = u8::MAX;
+
+/// Where the parameters the state reads sit in one event type, found once
+/// from the schema so the per-event path compares no parameter names.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Slots {
+    fd: u8,
+    fd2: u8,
+    dirfd: u8,
+    flags: u8,
+    /// The first of uid, gid, euid, egid.
+    uid: u8,
+    domain: u8,
+    ty: u8,
+    proto: u8,
+    /// The best of name, filename, pathname, path (in that order).
+    name: u8,
+}
+
+pub(super) fn slots_table() -> Vec<Slots> {
+    all_event_types()
+        .map(|(_, info)| {
+            let mut sl = Slots {
+                fd: NO_SLOT,
+                fd2: NO_SLOT,
+                dirfd: NO_SLOT,
+                flags: NO_SLOT,
+                uid: NO_SLOT,
+                domain: NO_SLOT,
+                ty: NO_SLOT,
+                proto: NO_SLOT,
+                name: NO_SLOT,
+            };
+            let mut name_rank = usize::MAX;
+            for (i, p) in info.params.iter().enumerate().take(usize::from(NO_SLOT)) {
+                let i = i as u8;
+                let first = |slot: &mut u8| {
+                    if *slot == NO_SLOT {
+                        *slot = i
+                    }
+                };
+                match p.name {
+                    "fd" => first(&mut sl.fd),
+                    "fd2" => first(&mut sl.fd2),
+                    "dirfd" => first(&mut sl.dirfd),
+                    "flags" => first(&mut sl.flags),
+                    "uid" | "gid" | "euid" | "egid" => first(&mut sl.uid),
+                    "domain" => first(&mut sl.domain),
+                    "type" => first(&mut sl.ty),
+                    "proto" => first(&mut sl.proto),
+                    n => {
+                        let rank = ["name", "filename", "pathname", "path"]
+                            .iter()
+                            .position(|k| *k == n);
+                        if let Some(rank) = rank.filter(|&r| r < name_rank) {
+                            name_rank = rank;
+                            sl.name = i;
+                        }
+                    }
+                }
+            }
+            sl
+        })
+        .collect()
+}
+
+#[inline]
+fn slot<'a>(ev: &EventView<'a>, at: u8) -> Option<Param<'a>> {
+    if at == NO_SLOT {
+        None
+    } else {
+        ev.param(usize::from(at))
+    }
+}
+
 pub(super) fn is_open_family(name: &str) -> bool {
     matches!(
         name,
@@ -132,11 +207,12 @@ pub(super) fn event_fd(state: &State, ev: &EventView<'_>) -> Option<i64> {
             }
         }
     }
-    if let Some(fd) = int(ev, "fd") {
+    let sl = state.slots.get(usize::from(ev.event_type))?;
+    if let Some(fd) = slot(ev, sl.fd).and_then(|p| p.as_i64()) {
         return Some(fd);
     }
     // A pipe's event refers to its second (write) end, as Falco shows it.
-    if let Some(fd) = int(ev, "fd2") {
+    if let Some(fd) = slot(ev, sl.fd2).and_then(|p| p.as_i64()) {
         return Some(fd);
     }
     let enter = state.enters.get(&(ev.tid as i64))?;
@@ -151,7 +227,16 @@ impl State {
     /// Updates the state with one event. Call it on every event, in order,
     /// before extracting fields of the event.
     pub fn apply(&mut self, ev: &EventView<'_>) {
-        for d in std::mem::take(&mut self.deferred) {
+        if !self.deferred.is_empty() {
+            self.apply_deferred();
+        }
+        self.apply_now(ev);
+    }
+
+    /// The changes earlier events left for this one to make.
+    fn apply_deferred(&mut self) {
+        let mut deferred = std::mem::take(&mut self.deferred);
+        for d in deferred.drain(..) {
             match d {
                 Deferred::RemoveThread(tid) => {
                     self.enters.remove(&tid);
@@ -167,6 +252,13 @@ impl State {
                 }
             }
         }
+        // Keep the allocation for the next time.
+        if self.deferred.is_empty() {
+            self.deferred = deferred;
+        }
+    }
+
+    fn apply_now(&mut self, ev: &EventView<'_>) {
         let tid = ev.tid as i64;
         if let Some(t) = self.threads.get_mut(&tid) {
             t.last_seen = ev.ts;
@@ -188,6 +280,9 @@ impl State {
             if handler == Handler::ProcExit {
                 self.deferred.push(Deferred::RemoveThread(tid));
             }
+            return;
+        }
+        if matches!(handler, Handler::Nothing | Handler::ProcExit) {
             return;
         }
         let res = ev.res();
@@ -346,33 +441,21 @@ impl State {
         e.flags = None;
         e.uid = None;
         e.name.clear();
-        let (mut domain, mut ty, mut proto) = (None, None, None);
-        let mut name_rank = usize::MAX;
-        // One pass over the parameters (this runs for most enter events).
-        for p in ev.params() {
-            match p.name() {
-                "fd" => e.fd = p.as_i64(),
-                "dirfd" => e.dirfd = p.as_i64(),
-                "flags" => e.flags = p.as_u64().map(|v| v as u32),
-                "uid" | "gid" | "euid" | "egid" => {
-                    e.uid = e.uid.or(p.as_u64().map(|v| v as u32));
-                }
-                "domain" => domain = p.as_i64(),
-                "type" => ty = p.as_i64(),
-                "proto" => proto = p.as_i64(),
-                n => {
-                    let rank = ["name", "filename", "pathname", "path"]
-                        .iter()
-                        .position(|k| *k == n);
-                    if let Some(rank) = rank.filter(|&r| r < name_rank) {
-                        name_rank = rank;
-                        e.name.clear();
-                        e.name.push_str(&String::from_utf8_lossy(p.as_bytes_str()));
-                    }
-                }
-            }
+        let Some(&sl) = self.slots.get(usize::from(ev.event_type)) else {
+            e.sock = None;
+            return;
+        };
+        e.fd = slot(ev, sl.fd).and_then(|p| p.as_i64());
+        e.dirfd = slot(ev, sl.dirfd).and_then(|p| p.as_i64());
+        e.flags = slot(ev, sl.flags)
+            .and_then(|p| p.as_u64())
+            .map(|v| v as u32);
+        e.uid = slot(ev, sl.uid).and_then(|p| p.as_u64()).map(|v| v as u32);
+        if let Some(p) = slot(ev, sl.name) {
+            e.name.push_str(&String::from_utf8_lossy(p.as_bytes_str()));
         }
-        e.sock = match (domain, ty, proto) {
+        let int_at = |at| slot(ev, at).and_then(|p| p.as_i64());
+        e.sock = match (int_at(sl.domain), int_at(sl.ty), int_at(sl.proto)) {
             (Some(d), Some(t), Some(p)) => Some((d, t, p)),
             _ => None,
         };
@@ -609,9 +692,11 @@ impl State {
     pub(super) fn open_target(&self, ev: &EventView<'_>) -> Option<Fd> {
         let tid = ev.tid as i64;
         let enter = self.matching_enter(ev);
-        let name = text(ev, "name")
-            .or_else(|| text(ev, "path"))
-            .or_else(|| enter.map(|e| e.name.clone()))?;
+        let name: std::borrow::Cow<'_, str> =
+            match ev.param_named("name").or_else(|| ev.param_named("path")) {
+                Some(p) => String::from_utf8_lossy(p.as_bytes_str()),
+                None => std::borrow::Cow::Borrowed(enter?.name.as_str()),
+            };
         let flags_param = ev.param_named("flags");
         let flags = flags_param
             .and_then(|p| p.as_u64())
@@ -620,7 +705,7 @@ impl State {
             .unwrap_or(0);
         let dirfd = int(ev, "dirfd").or_else(|| enter.and_then(|e| e.dirfd));
         let base = match dirfd {
-            Some(d) if d != -100 => self.fd(tid, d).map(|f| f.name.clone()),
+            Some(d) if d != -100 => self.fd(tid, d).map(|f| f.name.as_str()),
             _ => None,
         };
         let cwd = self
@@ -628,12 +713,12 @@ impl State {
             .get(&tid)
             .map(|t| t.cwd.as_str())
             .unwrap_or("/");
-        let raw = name.clone();
         let full = if name.is_empty() {
-            name
+            String::new()
         } else {
-            resolve_path(base.as_deref().unwrap_or(cwd), &name)
+            resolve_path(base.unwrap_or(cwd), &name)
         };
+        let raw_name = (*name != *full).then(|| Box::from(name.as_ref()));
         // PPM_O_DIRECTORY (bit 10) in the PPM flag encoding.
         let is_dir = flags & (1 << 10) != 0;
         let kind = if is_dir {
@@ -641,7 +726,6 @@ impl State {
         } else {
             FdKind::File
         };
-        let raw_name = (raw != full).then(|| raw.into_boxed_str());
         Some(Fd {
             kind,
             name: full,

@@ -123,6 +123,15 @@ pub(super) fn extract<'e>(
     out: &mut Vec<Value<'e>>,
 ) {
     let v: &'e crate::event::EventView<'e> = ev.event;
+    // The fields of the event alone, before any state lookup.
+    match field {
+        Field::EvtType => return out.push(s(v.type_name())),
+        Field::EvtDir => return out.push(s(v.direction().symbol())),
+        Field::EvtNum => return out.push(Value::Uint(v.num)),
+        Field::EvtRawTime => return out.push(Value::Uint(v.ts)),
+        Field::EvtCpu => return out.push(Value::Uint(u64::from(v.cpu))),
+        _ => {}
+    }
     let state = ev.state;
     let tid = v.tid as i64;
     let thread: Option<&'e Thread> = state.thread(tid);
