@@ -124,6 +124,7 @@ impl<'a> EventView<'a> {
         Err(ViewError::NoParamCount(event_type))
     }
 
+    #[inline]
     fn build(
         ts: u64,
         tid: u64,
@@ -199,6 +200,7 @@ impl<'a> EventView<'a> {
     }
 
     /// The raw bytes of parameter `index`.
+    #[inline]
     pub fn param_bytes(&self, index: usize) -> Option<&'a [u8]> {
         if index >= self.nparams as usize {
             return None;
@@ -211,6 +213,7 @@ impl<'a> EventView<'a> {
     }
 
     /// Parameter `index`, typed by the schema.
+    #[inline]
     pub fn param(&self, index: usize) -> Option<Param<'a>> {
         let info = self.param_info(index)?;
         let bytes = self.param_bytes(index)?;

@@ -803,6 +803,7 @@ pub struct Events<'c> {
 impl Events<'_> {
     /// The next event, None at the end of the capture (or after an error).
     #[allow(clippy::should_implement_trait)]
+    #[inline]
     pub fn next(&mut self) -> Option<Result<EventView<'_>, ScapError>> {
         let cap = &mut *self.capture;
         if cap.failed {

@@ -178,8 +178,18 @@ fn int(ev: &EventView<'_>, name: &str) -> Option<i64> {
     ev.param_named(name)?.as_i64()
 }
 
+/// Text of a string parameter; the validating fast path first, since
+/// nearly every path is valid UTF-8.
+#[inline]
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}
+
 fn text(ev: &EventView<'_>, name: &str) -> Option<String> {
-    Some(String::from_utf8_lossy(ev.param_named(name)?.as_bytes_str()).into_owned())
+    Some(lossy(ev.param_named(name)?.as_bytes_str()).into_owned())
 }
 
 fn list(ev: &EventView<'_>, name: &str) -> Option<Vec<String>> {
@@ -452,7 +462,7 @@ impl State {
             .map(|v| v as u32);
         e.uid = slot(ev, sl.uid).and_then(|p| p.as_u64()).map(|v| v as u32);
         if let Some(p) = slot(ev, sl.name) {
-            e.name.push_str(&String::from_utf8_lossy(p.as_bytes_str()));
+            e.name.push_str(&lossy(p.as_bytes_str()));
         }
         let int_at = |at| slot(ev, at).and_then(|p| p.as_i64());
         e.sock = match (int_at(sl.domain), int_at(sl.ty), int_at(sl.proto)) {
@@ -694,7 +704,7 @@ impl State {
         let enter = self.matching_enter(ev);
         let name: std::borrow::Cow<'_, str> =
             match ev.param_named("name").or_else(|| ev.param_named("path")) {
-                Some(p) => String::from_utf8_lossy(p.as_bytes_str()),
+                Some(p) => lossy(p.as_bytes_str()),
                 None => std::borrow::Cow::Borrowed(enter?.name.as_str()),
             };
         let flags_param = ev.param_named("flags");
