@@ -236,6 +236,7 @@ pub(super) fn event_fd(state: &State, ev: &EventView<'_>) -> Option<i64> {
 impl State {
     /// Updates the state with one event. Call it on every event, in order,
     /// before extracting fields of the event.
+    #[inline]
     pub fn apply(&mut self, ev: &EventView<'_>) {
         if !self.deferred.is_empty() {
             self.apply_deferred();
@@ -244,6 +245,7 @@ impl State {
     }
 
     /// The changes earlier events left for this one to make.
+    #[cold]
     fn apply_deferred(&mut self) {
         let mut deferred = std::mem::take(&mut self.deferred);
         for d in deferred.drain(..) {
@@ -268,6 +270,9 @@ impl State {
         }
     }
 
+    /// What every event does (small, so it inlines into the reading loop);
+    /// the changes particular event types make are out of line.
+    #[inline]
     fn apply_now(&mut self, ev: &EventView<'_>) {
         let tid = ev.tid as i64;
         if let Some(t) = self.threads.get_mut(&tid) {
@@ -295,6 +300,12 @@ impl State {
         if matches!(handler, Handler::Nothing | Handler::ProcExit) {
             return;
         }
+        self.apply_exit(ev, handler);
+    }
+
+    #[inline(never)]
+    fn apply_exit(&mut self, ev: &EventView<'_>, handler: Handler) {
+        let tid = ev.tid as i64;
         let res = ev.res();
         match handler {
             Handler::Nothing | Handler::ProcExit => {}
@@ -438,6 +449,7 @@ impl State {
         self.fds.entry(pid).or_default().insert(fd, f);
     }
 
+    #[inline(never)]
     fn remember_enter(&mut self, ev: &EventView<'_>) {
         // Threads never seen exiting (or never known) must not grow this
         // without bound: past the thread limit it starts over.
@@ -493,7 +505,7 @@ impl State {
         if res > 0 && self.threads.contains_key(&child_tid) {
             return;
         }
-        let parent = self.threads.get(&parent_tid).cloned();
+        let parent = self.threads.get(&parent_tid);
         let parent_ids = parent.as_ref().map(|p| (p.uid, p.gid));
         let mut t = Thread {
             tid: child_tid,
@@ -557,13 +569,12 @@ impl State {
             t.tty = p.tty;
             t.exe_writable = p.exe_writable;
         }
-        t.container_id = if t.cgroups.is_empty() {
-            parent
-                .as_ref()
-                .map(|p| p.container_id.clone())
-                .unwrap_or_else(|| "host".into())
-        } else {
-            container_id_from_cgroups(&t.cgroups)
+        t.container_id = match parent {
+            // The same cgroups name the same container: the parent's id
+            // was found from them already (a scan of every cgroup path).
+            Some(p) if t.cgroups.is_empty() || p.cgroups == t.cgroups => p.container_id.clone(),
+            None if t.cgroups.is_empty() => "host".into(),
+            _ => container_id_from_cgroups(&t.cgroups),
         };
         // A new process starts with a copy of its parent's fds; threads
         // share the table by pid.
@@ -624,8 +635,10 @@ impl State {
         // An empty list means the driver did not collect cgroups (ours does
         // not yet): keep the container the process was already known in.
         if let Some(v) = list(ev, "cgroups").filter(|v| !v.is_empty()) {
-            t.container_id = container_id_from_cgroups(&v);
-            t.cgroups = v;
+            if v != t.cgroups {
+                t.container_id = container_id_from_cgroups(&v);
+                t.cgroups = v;
+            }
         }
         if let Some(v) = int(ev, "tty") {
             t.tty = v as u32;

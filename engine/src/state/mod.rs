@@ -408,16 +408,37 @@ fn fd_from_entry(f: &FdEntry) -> Fd {
     }
 }
 
+/// Whether a path is absolute with no empty, `.` or `..` segment and no
+/// trailing slash: what [`resolve_path`] would give back unchanged.
+fn is_clean_absolute(p: &[u8]) -> bool {
+    if p.len() < 2 || p[0] != b'/' || p[p.len() - 1] == b'/' {
+        return false;
+    }
+    let mut i = 0;
+    while i < p.len() {
+        if p[i] == b'/' {
+            let next = p.get(i + 1).copied();
+            if next == Some(b'/') {
+                return false;
+            }
+            if next == Some(b'.') {
+                let after = p.get(i + 2).copied();
+                let dotdot = after == Some(b'.') && matches!(p.get(i + 3), None | Some(b'/'));
+                if matches!(after, None | Some(b'/')) || dotdot {
+                    return false;
+                }
+            }
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Joins a possibly relative path to a directory and removes `.`, `..`
 /// and repeated slashes, as Falco shows file names.
 pub fn resolve_path(dir: &str, path: &str) -> String {
     // Most paths are already absolute and clean: copied as they are.
-    if path.starts_with('/')
-        && path.len() > 1
-        && path[1..]
-            .split('/')
-            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
-    {
+    if is_clean_absolute(path.as_bytes()) {
         return path.to_string();
     }
     let joined;
@@ -461,6 +482,11 @@ mod tests {
         assert_eq!(resolve_path("/x", "/etc/"), "/etc");
         assert_eq!(resolve_path("/x", "/etc/./a/.."), "/etc");
         assert_eq!(resolve_path("/x", "/"), "/");
+        assert_eq!(resolve_path("/x", "/a/..b/.c/..."), "/a/..b/.c/...");
+        assert_eq!(resolve_path("/x", "/a/."), "/a");
+        assert_eq!(resolve_path("/x", "/a/b/.."), "/a");
+        assert_eq!(resolve_path("/x", "/a//b"), "/a/b");
+        assert_eq!(resolve_path("/x", "/."), "/");
     }
 
     #[test]

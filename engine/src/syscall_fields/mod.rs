@@ -299,7 +299,9 @@ impl FieldSource for SyscallFields {
         let Some(f) = Field::from_id(field.id) else {
             return;
         };
-        extract::extract(f, self.arg(field), field.ty, event, out);
+        if !extract::event_only(f, event.event, out) {
+            extract::extract(f, self.arg(field), field.ty, event, out);
+        }
     }
 
     fn event_types_named(&self, name: &str) -> Option<Vec<u16>> {
