@@ -234,8 +234,20 @@ impl<'a> EventView<'a> {
     }
 
     /// The parameters in order.
-    pub fn params(&self) -> impl Iterator<Item = Param<'a>> + '_ {
-        (0..self.nparams as usize).filter_map(move |i| self.param(i))
+    /// Walks the lengths once (where `param(i)` sums the `i` before it).
+    pub fn params(&self) -> impl Iterator<Item = Param<'a>> + 'a {
+        let (lens, data, len_size) = (self.lens, self.data, self.len_size);
+        let infos = self.info.params;
+        let mut offset = 0usize;
+        (0..(self.nparams as usize).min(infos.len())).map_while(move |i| {
+            let len = read_len(lens, len_size, i) as usize;
+            let bytes = data.get(offset..offset.checked_add(len)?)?;
+            offset += len;
+            Some(Param {
+                info: &infos[i],
+                bytes,
+            })
+        })
     }
 
     /// The return value of an exit event: its first parameter when that is

@@ -113,7 +113,10 @@ pub(crate) fn split_nul(b: &[u8]) -> Vec<String> {
         return Vec::new();
     }
     b.split(|&c| c == 0)
-        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .map(|s| match std::str::from_utf8(s) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(s).into_owned(),
+        })
         .collect()
 }
 

@@ -109,6 +109,8 @@ pub(super) struct Slots {
     proto: u8,
     /// The best of name, filename, pathname, path (in that order).
     name: u8,
+    /// The highest of the indexes an enter event is read for.
+    last: u8,
 }
 
 pub(super) fn slots_table() -> Vec<Slots> {
@@ -124,6 +126,7 @@ pub(super) fn slots_table() -> Vec<Slots> {
                 ty: NO_SLOT,
                 proto: NO_SLOT,
                 name: NO_SLOT,
+                last: NO_SLOT,
             };
             let mut name_rank = usize::MAX;
             for (i, p) in info.params.iter().enumerate().take(usize::from(NO_SLOT)) {
@@ -153,6 +156,14 @@ pub(super) fn slots_table() -> Vec<Slots> {
                     }
                 }
             }
+            let enter_slots = [
+                sl.fd, sl.dirfd, sl.flags, sl.uid, sl.domain, sl.ty, sl.proto, sl.name,
+            ];
+            sl.last = enter_slots
+                .into_iter()
+                .filter(|&i| i != NO_SLOT)
+                .max()
+                .unwrap_or(NO_SLOT);
             sl
         })
         .collect()
@@ -467,11 +478,13 @@ impl State {
             e.sock = None;
             return;
         };
+        if sl.last == NO_SLOT {
+            e.sock = None;
+            return;
+        }
         e.fd = slot(ev, sl.fd).and_then(|p| p.as_i64());
         e.dirfd = slot(ev, sl.dirfd).and_then(|p| p.as_i64());
-        e.flags = slot(ev, sl.flags)
-            .and_then(|p| p.as_u64())
-            .map(|v| v as u32);
+        e.flags = slot(ev, sl.flags).and_then(|p| p.as_u64()).map(|v| v as u32);
         e.uid = slot(ev, sl.uid).and_then(|p| p.as_u64()).map(|v| v as u32);
         if let Some(p) = slot(ev, sl.name) {
             e.name.push_str(&lossy(p.as_bytes_str()));
