@@ -176,8 +176,10 @@ impl<'a> EventView<'a> {
 
     /// The name `evt.type` shows: the system call's own name for generic
     /// events (which stand for every syscall without a dedicated type).
+    #[inline]
     pub fn type_name(&self) -> &'static str {
-        if self.info.name == "syscall" {
+        // Generic events are types 0 and 1 (enter, exit).
+        if self.event_type < 2 {
             let code = self.param(0).and_then(|p| p.as_u64()).unwrap_or(0);
             return table::syscall_name(code)
                 .filter(|_| code != 0)

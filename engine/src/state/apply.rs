@@ -484,7 +484,9 @@ impl State {
         }
         e.fd = slot(ev, sl.fd).and_then(|p| p.as_i64());
         e.dirfd = slot(ev, sl.dirfd).and_then(|p| p.as_i64());
-        e.flags = slot(ev, sl.flags).and_then(|p| p.as_u64()).map(|v| v as u32);
+        e.flags = slot(ev, sl.flags)
+            .and_then(|p| p.as_u64())
+            .map(|v| v as u32);
         e.uid = slot(ev, sl.uid).and_then(|p| p.as_u64()).map(|v| v as u32);
         if let Some(p) = slot(ev, sl.name) {
             e.name.push_str(&lossy(p.as_bytes_str()));
@@ -606,8 +608,14 @@ impl State {
             .matching_enter(ev)
             .map(|e| e.name.clone())
             .filter(|n| !n.is_empty());
-        let mut t = match self.threads.get(&tid) {
-            Some(t) => t.clone(),
+        // The thread is taken out and put back (insert_thread), not cloned
+        // with its argument and environment lists.
+        let known = self.threads.remove(&tid);
+        if let Some(old) = &known {
+            self.release_pid(old.pid);
+        }
+        let mut t = match known {
+            Some(t) => t,
             None => {
                 // First seen at its execve: take what the parent knows.
                 let parent = int(ev, "ptid").and_then(|p| self.threads.get(&p));

@@ -178,8 +178,22 @@ impl SyscallFields {
 /// per system call code (see [`FieldSource::event_types_named`]).
 const GENERIC_KEY_BASE: u16 = 0x8000;
 
+/// Generic events (a syscall without an event type of its own) are the
+/// first two types, enter and exit.
 fn is_generic(ev: &EventView<'_>) -> bool {
-    ev.info().name == "syscall"
+    ev.event_type < 2
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn generic_events_are_the_first_two_types() {
+        let named: Vec<u16> = crate::event::table::all_event_types()
+            .filter(|(_, i)| i.name == "syscall")
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(named, [0, 1]);
+    }
 }
 
 /// The field type `evt.rawarg.NAME` has: that of the first parameter of
