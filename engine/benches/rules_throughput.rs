@@ -173,48 +173,24 @@ fn main() {
             theirs.push(r);
         }
     }
-    println!(
-        "{:<46} {:>9} {:>12} {:>12} {:>8} {:>9}",
-        "pass (median)", "wall ms", "events/s", "loop ev/s", "RSS MiB", "matches"
-    );
-    let mut filter_wall = None;
+    common::header();
     for ((name, _), runs) in passes.iter().zip(&results) {
-        let wall = common::median(runs.iter().map(|r| r.wall).collect());
         let loop_ns = common::median_u64(
             runs.iter()
                 .map(|r| common::reported(r, "loop_ns"))
                 .collect(),
         );
-        let rss = runs.iter().filter_map(|r| r.max_rss_kib).max();
-        let loop_rate = events as f64 / (loop_ns as f64 / 1e9);
-        println!(
-            "{name:<46} {:>9.1} {:>12.0} {:>12.0} {:>8} {:>9}",
-            wall.as_secs_f64() * 1e3,
-            events as f64 / wall.as_secs_f64(),
-            loop_rate,
-            common::mib(rss),
-            common::reported(&runs[0], "matches")
-        );
-        filter_wall = Some(wall);
+        common::row(name, events, runs, Some(loop_ns));
+    }
+    for ((name, _), runs) in passes.iter().zip(&results) {
+        println!("{name}: {} matches", common::reported(&runs[0], "matches"));
     }
     if theirs.is_empty() {
         println!("sysdig: not available");
     } else {
-        let t = common::median(theirs.iter().map(|r| r.wall).collect());
-        let rss = theirs.iter().filter_map(|r| r.max_rss_kib).max();
-        println!(
-            "{:<46} {:>9.1} {:>12.0} {:>12} {:>8}",
-            "sysdig -r F -q (same condition)",
-            t.as_secs_f64() * 1e3,
-            events as f64 / t.as_secs_f64(),
-            "-",
-            common::mib(rss)
-        );
-        if let Some(ours) = filter_wall {
-            println!(
-                "filter: ratio sysdig/peregrine wall time {:.2}x",
-                t.as_secs_f64() / ours.as_secs_f64()
-            );
+        common::row("sysdig -r F -q (same condition)", events, &theirs, None);
+        if let Some(filter_runs) = results.last() {
+            common::ratios("filter", filter_runs, &theirs);
         }
     }
     let _ = std::fs::remove_file(&large);

@@ -1,5 +1,5 @@
 //! Events per second read from a large capture, decoded, applied to state
-//! and filtered on `evt.type = open` through the field source, side by
+//! and filtered on `evt.type = open` (a compiled filter), side by
 //! side with `sysdig -r FILE -q 'evt.type=open'` on the same file. Every
 //! pass is a process of its own, timed whole (start-up included) with its
 //! peak resident memory, like sysdig's.
@@ -10,7 +10,7 @@
 
 mod common;
 
-use peregrine_engine::field::{FieldSource, Value};
+use peregrine_engine::rules::Filter;
 use peregrine_engine::scap::Capture;
 use peregrine_engine::state::State;
 use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
@@ -22,41 +22,27 @@ fn source_capture() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// Read, decode, apply to state, and check `evt.type = open`.
+/// Read, decode, apply to state, and filter on `evt.type = open` (the
+/// condition given to sysdig, compiled the same way `peregrine capture`
+/// compiles its filter).
 fn state_pass(path: &Path) {
     let start = Instant::now();
     let mut cap = Capture::open(path).unwrap();
     let mut state = State::from_capture(&cap);
-    let mut fields = SyscallFields::new();
-    let evt_type = fields.resolve("evt.type", None).unwrap();
+    let mut filter = Filter::new("evt.type=open", SyscallFields::new()).unwrap();
     let (mut n, mut opens) = (0u64, 0u64);
-    let mut spare: Vec<Value<'static>> = Vec::with_capacity(4);
     let mut events = cap.events();
     while let Some(ev) = events.next() {
         let ev = ev.unwrap();
         state.apply(&ev);
-        let e = SyscallEvent {
+        opens += u64::from(filter.matches(&SyscallEvent {
             event: &ev,
             state: &state,
-        };
-        let mut out = recycle(std::mem::take(&mut spare));
-        fields.extract(&evt_type, &e, &mut out);
-        if matches!(out.first(), Some(Value::Str(s)) if s == "open") {
-            opens += 1;
-        }
+        }));
         n += 1;
-        spare = recycle(out);
     }
     let ns = start.elapsed().as_nanos();
     println!("events={n} matches={opens} loop_ns={ns}");
-}
-
-/// An empty vector keeping the allocation of one whose values borrowed
-/// an event that is gone.
-#[allow(clippy::unnecessary_filter_map)]
-fn recycle<'a, 'b>(mut v: Vec<Value<'a>>) -> Vec<Value<'b>> {
-    v.clear();
-    v.into_iter().filter_map(|_| None).collect()
 }
 
 /// Reading and decoding alone, to show what state tracking costs.
@@ -127,45 +113,30 @@ fn main() {
         }
     }
     common::header();
-    let summary = |runs: &[common::Run]| {
-        (
-            common::median(runs.iter().map(|r| r.wall).collect()),
-            common::median_u64(
-                runs.iter()
-                    .map(|r| common::reported(r, "loop_ns"))
-                    .collect(),
-            ),
-            runs.iter().filter_map(|r| r.max_rss_kib).max(),
+    let loop_ns = |runs: &[common::Run]| {
+        common::median_u64(
+            runs.iter()
+                .map(|r| common::reported(r, "loop_ns"))
+                .collect(),
         )
     };
-    let (ours_wall, ours_loop, ours_rss) = summary(&ours);
     common::row(
-        "peregrine read+decode+state+evt.type",
+        "peregrine read+decode+state+filter",
         events,
-        ours_wall,
-        Some(ours_loop),
-        ours_rss,
+        &ours,
+        Some(loop_ns(&ours)),
     );
-    let (dec_wall, dec_loop, dec_rss) = summary(&decode);
     common::row(
         "peregrine read+decode only",
         events,
-        dec_wall,
-        Some(dec_loop),
-        dec_rss,
+        &decode,
+        Some(loop_ns(&decode)),
     );
     if theirs.is_empty() {
         println!("sysdig: not available");
     } else {
-        let t = common::median(theirs.iter().map(|r| r.wall).collect());
-        let rss = theirs.iter().filter_map(|r| r.max_rss_kib).max();
-        common::row("sysdig -r F -q 'evt.type=open'", events, t, None, rss);
-        println!(
-            "ratio sysdig/peregrine wall time (state pass): {:.2}x; peak RSS {} MiB vs sysdig {} MiB",
-            t.as_secs_f64() / ours_wall.as_secs_f64(),
-            common::mib(ours_rss),
-            common::mib(rss)
-        );
+        common::row("sysdig -r F -q 'evt.type=open'", events, &theirs, None);
+        common::ratios("decode+state pass", &ours, &theirs);
     }
     println!("open events seen: {opens}");
     let _ = std::fs::remove_file(&large);

@@ -62,6 +62,9 @@ pub fn median_u64(mut v: Vec<u64>) -> u64 {
 /// what it printed.
 pub struct Run {
     pub wall: Duration,
+    /// User plus system CPU time, which other load on the machine
+    /// disturbs less than wall time.
+    pub cpu: Option<Duration>,
     pub max_rss_kib: Option<u64>,
     pub stdout: String,
 }
@@ -74,7 +77,11 @@ pub fn run_measured(program: &Path, args: &[&std::ffi::OsStr]) -> Option<Run> {
     let rss_file = std::env::temp_dir().join(format!("peregrine-bench-rss-{}", std::process::id()));
     let mut cmd = if time.exists() {
         let mut c = Command::new(time);
-        c.arg("-f").arg("%M").arg("-o").arg(&rss_file).arg(program);
+        c.arg("-f")
+            .arg("%M %U %S")
+            .arg("-o")
+            .arg(&rss_file)
+            .arg(program);
         c
     } else {
         Command::new(program)
@@ -86,12 +93,25 @@ pub fn run_measured(program: &Path, args: &[&std::ffi::OsStr]) -> Option<Run> {
     if !out.status.success() {
         return None;
     }
-    let max_rss_kib = std::fs::read_to_string(&rss_file)
-        .ok()
-        .and_then(|s| s.lines().last()?.trim().parse().ok());
+    let report = std::fs::read_to_string(&rss_file).unwrap_or_default();
+    let fields: Vec<&str> = report
+        .lines()
+        .last()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let max_rss_kib = fields.first().and_then(|v| v.parse().ok());
+    let cpu = match (fields.get(1), fields.get(2)) {
+        (Some(u), Some(s)) => match (u.parse::<f64>(), s.parse::<f64>()) {
+            (Ok(u), Ok(s)) => Some(Duration::from_secs_f64(u + s)),
+            _ => None,
+        },
+        _ => None,
+    };
     let _ = std::fs::remove_file(&rss_file);
     Some(Run {
         wall,
+        cpu,
         max_rss_kib,
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
     })
@@ -137,25 +157,63 @@ pub fn mib(kib: Option<u64>) -> String {
         .unwrap_or_else(|| "n/a".into())
 }
 
-/// One table row: name, process wall time, events/s over it, events/s
-/// of the event loop alone (when the pass reports it), peak RSS.
-pub fn row(name: &str, events: u64, wall: Duration, loop_ns: Option<u64>, rss: Option<u64>) {
+/// Median CPU time of runs, when GNU time reported it for all of them.
+pub fn median_cpu(runs: &[Run]) -> Option<Duration> {
+    let cpu: Option<Vec<Duration>> = runs.iter().map(|r| r.cpu).collect();
+    cpu.filter(|c| !c.is_empty()).map(median)
+}
+
+/// One table row: name, process wall time, events/s over it, CPU time
+/// and events/s over it, events/s of the event loop alone (when the pass
+/// reports it), peak RSS.
+pub fn row(name: &str, events: u64, runs: &[Run], loop_ns: Option<u64>) {
+    let wall = median(runs.iter().map(|r| r.wall).collect());
+    let cpu = median_cpu(runs);
+    let rss = runs.iter().filter_map(|r| r.max_rss_kib).max();
     let loop_rate = loop_ns
         .filter(|&ns| ns > 0)
         .map(|ns| format!("{:.0}", events as f64 / (ns as f64 / 1e9)))
         .unwrap_or_else(|| "-".into());
+    let (cpu_ms, cpu_rate) = match cpu {
+        Some(c) if !c.is_zero() => (
+            format!("{:.0}", c.as_secs_f64() * 1e3),
+            format!("{:.0}", events as f64 / c.as_secs_f64()),
+        ),
+        _ => ("n/a".into(), "n/a".into()),
+    };
     println!(
-        "{name:<46} {:>9.1} {:>12.0} {:>12} {:>8}",
+        "{name:<44} {:>8.1} {:>11.0} {cpu_ms:>7} {cpu_rate:>11} {loop_rate:>11} {:>7}",
         wall.as_secs_f64() * 1e3,
         events as f64 / wall.as_secs_f64(),
-        loop_rate,
         mib(rss)
     );
 }
 
 pub fn header() {
     println!(
-        "{:<46} {:>9} {:>12} {:>12} {:>8}",
-        "pass (median)", "wall ms", "events/s", "loop ev/s", "RSS MiB"
+        "{:<44} {:>8} {:>11} {:>7} {:>11} {:>11} {:>7}",
+        "pass (median of 5)", "wall ms", "ev/s wall", "cpu ms", "ev/s cpu", "loop ev/s", "RSS MiB"
     );
+}
+
+/// "sysdig / peregrine" ratios of wall and CPU time.
+pub fn ratios(what: &str, ours: &[Run], theirs: &[Run]) {
+    let wall = |r: &[Run]| median(r.iter().map(|r| r.wall).collect()).as_secs_f64();
+    let mut line = format!(
+        "{what}: sysdig/peregrine wall time {:.2}x",
+        wall(theirs) / wall(ours)
+    );
+    if let (Some(a), Some(b)) = (median_cpu(ours), median_cpu(theirs)) {
+        line.push_str(&format!(
+            ", CPU time {:.2}x",
+            b.as_secs_f64() / a.as_secs_f64()
+        ));
+    }
+    let rss = |r: &[Run]| r.iter().filter_map(|r| r.max_rss_kib).max();
+    line.push_str(&format!(
+        "; peak RSS {} MiB vs sysdig {} MiB",
+        mib(rss(ours)),
+        mib(rss(theirs))
+    ));
+    println!("{line}");
 }

@@ -166,6 +166,36 @@ impl<'a> EventView<'a> {
         })
     }
 
+    /// A view over a record already checked by the caller the way
+    /// [`EventView::parse`] checks it: `lens` holds `nparams` lengths of
+    /// `len_size` bytes whose sum fits in `data`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn from_checked(
+        ts: u64,
+        tid: u64,
+        event_type: u16,
+        nparams: u32,
+        info: &'static EventInfo,
+        len_size: usize,
+        lens: &'a [u8],
+        data: &'a [u8],
+    ) -> EventView<'a> {
+        EventView {
+            num: 0,
+            cpu: 0,
+            dump_flags: 0,
+            ts,
+            tid,
+            event_type,
+            nparams,
+            info,
+            len_size,
+            lens,
+            data,
+        }
+    }
+
     pub fn info(&self) -> &'static EventInfo {
         self.info
     }
@@ -314,7 +344,8 @@ fn record_slice(bytes: &[u8], len: u32, header: usize) -> Result<&[u8], ViewErro
     Ok(&bytes[..n])
 }
 
-fn len_size_of(info: &EventInfo) -> usize {
+#[inline]
+pub(crate) fn len_size_of(info: &EventInfo) -> usize {
     if info.flags & table::flags::LARGE_PAYLOAD != 0 {
         4
     } else {

@@ -8,6 +8,7 @@ use super::blocks::{self, proclist_version};
 use super::tables::{
     fd_type, FdEntry, FdInfo, GroupEntry, InterfaceEntry, MachineInfo, ProcEntry, UserEntry,
 };
+use crate::event::view::{len_size_of, HEADER_LEN};
 use crate::event::{EventView, ViewError};
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -271,10 +272,89 @@ impl BlockStream {
         Ok(Some((ty, pos + 8, &block[8..trailer_at])))
     }
 
+    /// The next block when it is a well-formed current-layout event of a
+    /// known type, already buffered: where its parts are (consumed). None
+    /// leaves the block for [`BlockStream::next_block`], which reads more,
+    /// skips or names what is wrong. Same checks as the general path.
+    #[inline]
+    fn next_plain_event(&mut self) -> Option<PlainEvent> {
+        self.start += std::mem::take(&mut self.pending);
+        let b = &self.buf[self.start..self.end];
+        let ty = le32(b, 0)?;
+        let head = match ty {
+            blocks::EV_V2 | blocks::EV_V2_LARGE => 10,
+            blocks::EVF_V2 | blocks::EVF_V2_LARGE => 14,
+            _ => return None,
+        };
+        let total = le32(b, 4)? as usize;
+        if total % 4 != 0 || total < head + 4 + HEADER_LEN || le32(b, total - 4)? as usize != total
+        {
+            return None;
+        }
+        let rec = b.get(head..total - 4)?;
+        let h: &[u8; HEADER_LEN] = rec.get(..HEADER_LEN)?.try_into().ok()?;
+        let ts = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+        let tid = u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]);
+        let len = u32::from_le_bytes([h[16], h[17], h[18], h[19]]) as usize;
+        let event_type = u16::from_le_bytes([h[20], h[21]]);
+        let nparams = u32::from_le_bytes([h[22], h[23], h[24], h[25]]);
+        let info = crate::event::event_info(event_type)?;
+        if len < HEADER_LEN || len > rec.len() {
+            return None;
+        }
+        let len_size = len_size_of(info);
+        let lens_len = (nparams as usize).checked_mul(len_size)?;
+        if lens_len > len - HEADER_LEN {
+            return None;
+        }
+        let lens = &rec[HEADER_LEN..HEADER_LEN + lens_len];
+        let mut sum = 0u64;
+        if len_size == 2 {
+            for c in lens.chunks_exact(2) {
+                sum += u64::from(u16::from_le_bytes([c[0], c[1]]));
+            }
+        } else {
+            for c in lens.chunks_exact(4) {
+                sum += u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+            }
+        }
+        if sum > (len - HEADER_LEN - lens_len) as u64 {
+            return None;
+        }
+        let at = self.start + head;
+        self.pending = total;
+        Some(PlainEvent {
+            cpu: u16::from_le_bytes([b[8], b[9]]),
+            dump_flags: if head == 14 { le32(b, 10)? } else { 0 },
+            ts,
+            tid,
+            event_type,
+            nparams,
+            info,
+            len_size,
+            lens: at + HEADER_LEN..at + HEADER_LEN + lens_len,
+            data: at + HEADER_LEN + lens_len..at + len,
+        })
+    }
+
     /// Gives back the block last returned: the next call returns it again.
     fn unread(&mut self) {
         self.pending = 0;
     }
+}
+
+/// Where the parts of an event checked by the fast path are in the buffer.
+struct PlainEvent {
+    cpu: u16,
+    dump_flags: u32,
+    ts: u64,
+    tid: u64,
+    event_type: u16,
+    nparams: u32,
+    info: &'static crate::event::EventInfo,
+    len_size: usize,
+    lens: std::ops::Range<usize>,
+    data: std::ops::Range<usize>,
 }
 
 /// A capture being read: its tables, parsed when it is opened, and its
@@ -812,6 +892,24 @@ impl Events<'_> {
         if cap.failed {
             return None;
         }
+        if let Some(p) = cap.stream.next_plain_event() {
+            let buf = &cap.stream.buf;
+            let mut ev = EventView::from_checked(
+                p.ts,
+                p.tid,
+                p.event_type,
+                p.nparams,
+                p.info,
+                p.len_size,
+                &buf[p.lens],
+                &buf[p.data],
+            );
+            cap.num += 1;
+            ev.num = cap.num;
+            ev.cpu = p.cpu;
+            ev.dump_flags = p.dump_flags;
+            return Some(Ok(ev));
+        }
         let (ty, base) = loop {
             match cap.stream.next_block() {
                 Ok(Some((ty, base, body))) => {
@@ -1020,6 +1118,72 @@ mod tests {
         }
         assert_eq!(n, 20);
         assert!(!head.is_empty());
+    }
+
+    #[test]
+    fn the_fast_path_reads_flagged_blocks_like_the_general_one() {
+        let bytes = Writer::new(Vec::new(), &MachineInfo::default())
+            .unwrap()
+            .finish()
+            .unwrap();
+        let raw = open_exit("/etc/hosts");
+        let mut body = Vec::new();
+        body.extend_from_slice(&3u16.to_le_bytes());
+        body.extend_from_slice(&0x55u32.to_le_bytes());
+        body.extend_from_slice(&raw);
+        while body.len() % 4 != 0 {
+            body.push(0);
+        }
+        let total = (body.len() + 12) as u32;
+        for ty in [blocks::EVF_V2, blocks::EV_V2] {
+            let mut b = body.clone();
+            if ty == blocks::EV_V2 {
+                // No flags field: cpu then the record.
+                b.drain(2..6);
+                while b.len() % 4 != 0 {
+                    b.push(0);
+                }
+            }
+            let total = if ty == blocks::EV_V2 {
+                (b.len() + 12) as u32
+            } else {
+                total
+            };
+            let mut file = bytes.clone();
+            file.extend_from_slice(&ty.to_le_bytes());
+            file.extend_from_slice(&total.to_le_bytes());
+            file.extend_from_slice(&b);
+            file.extend_from_slice(&total.to_le_bytes());
+            let general = decode_event_block(ty, &b, 0).unwrap();
+            let mut cap = Capture::from_bytes(file).unwrap();
+            let mut events = cap.events();
+            let fast = events.next().unwrap().unwrap();
+            assert_eq!(
+                (
+                    fast.cpu,
+                    fast.dump_flags,
+                    fast.ts,
+                    fast.tid,
+                    fast.event_type,
+                    fast.nparams
+                ),
+                (
+                    general.cpu,
+                    general.dump_flags,
+                    general.ts,
+                    general.tid,
+                    general.event_type,
+                    general.nparams
+                )
+            );
+            assert_eq!(fast.cpu, 3);
+            assert_eq!(fast.dump_flags, if ty == blocks::EVF_V2 { 0x55 } else { 0 });
+            for i in 0..4 {
+                assert_eq!(fast.param_bytes(i), general.param_bytes(i));
+            }
+            assert_eq!(fast.param(1).unwrap().as_str(), Some("/etc/hosts"));
+            assert!(events.next().is_none());
+        }
     }
 
     #[test]
