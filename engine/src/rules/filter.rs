@@ -66,12 +66,20 @@ impl<S: FieldSource> Filter<S> {
         })
     }
 
+    /// Whether the event meets the condition. Events of types the
+    /// condition cannot match are answered here, without evaluating.
+    #[inline]
     pub fn matches<'e>(&mut self, event: &S::Event<'e>) -> bool {
         if let (Some(bits), Some(t)) = (&self.types, self.source.event_type(event)) {
             if bits[usize::from(t >> 6)] & (1 << (t & 63)) == 0 {
                 return false;
             }
         }
+        self.evaluate(event)
+    }
+
+    #[inline(never)]
+    fn evaluate<'e>(&mut self, event: &S::Event<'e>) -> bool {
         let mut scratch: Scratch<'e> = self.scratch.take().unwrap_or_default().recycle();
         let matched = eval(&self.node, &self.source, event, &mut scratch);
         self.scratch = Some(scratch.recycle());

@@ -393,6 +393,9 @@ impl<S: FieldSource> CompiledRules<S> {
             // Without an event type, type-indexed rules are checked as well.
             None => &self.all_enabled,
         };
+        if candidates.is_empty() {
+            return 0;
+        }
         let mut scratch: Scratch<'e> = self.scratch.take().unwrap_or_default().recycle();
         let mut matches = 0;
         for &i in candidates {

@@ -111,6 +111,8 @@ pub(super) struct Slots {
     name: u8,
     /// The highest of the indexes an enter event is read for.
     last: u8,
+    /// The path an open-family exit names: `name`, else `path`.
+    open_name: u8,
 }
 
 pub(super) fn slots_table() -> Vec<Slots> {
@@ -127,6 +129,7 @@ pub(super) fn slots_table() -> Vec<Slots> {
                 proto: NO_SLOT,
                 name: NO_SLOT,
                 last: NO_SLOT,
+                open_name: NO_SLOT,
             };
             let mut name_rank = usize::MAX;
             for (i, p) in info.params.iter().enumerate().take(usize::from(NO_SLOT)) {
@@ -156,6 +159,12 @@ pub(super) fn slots_table() -> Vec<Slots> {
                     }
                 }
             }
+            let position = |n: &str| info.params.iter().position(|p| p.name == n);
+            sl.open_name = position("name")
+                .or_else(|| position("path"))
+                .and_then(|i| u8::try_from(i).ok())
+                .filter(|&i| i != NO_SLOT)
+                .unwrap_or(NO_SLOT);
             let enter_slots = [
                 sl.fd, sl.dirfd, sl.flags, sl.uid, sl.domain, sl.ty, sl.proto, sl.name,
             ];
@@ -736,18 +745,19 @@ impl State {
     pub(super) fn open_target(&self, ev: &EventView<'_>) -> Option<Fd> {
         let tid = ev.tid as i64;
         let enter = self.matching_enter(ev);
-        let name: std::borrow::Cow<'_, str> =
-            match ev.param_named("name").or_else(|| ev.param_named("path")) {
-                Some(p) => lossy(p.as_bytes_str()),
-                None => std::borrow::Cow::Borrowed(enter?.name.as_str()),
-            };
-        let flags_param = ev.param_named("flags");
-        let flags = flags_param
+        let sl = self.slots.get(usize::from(ev.event_type))?;
+        let name: std::borrow::Cow<'_, str> = match slot(ev, sl.open_name) {
+            Some(p) => lossy(p.as_bytes_str()),
+            None => std::borrow::Cow::Borrowed(enter?.name.as_str()),
+        };
+        let flags = slot(ev, sl.flags)
             .and_then(|p| p.as_u64())
             .map(|v| v as u32)
             .or_else(|| enter.and_then(|e| e.flags))
             .unwrap_or(0);
-        let dirfd = int(ev, "dirfd").or_else(|| enter.and_then(|e| e.dirfd));
+        let dirfd = slot(ev, sl.dirfd)
+            .and_then(|p| p.as_i64())
+            .or_else(|| enter.and_then(|e| e.dirfd));
         let base = match dirfd {
             Some(d) if d != -100 => self.fd(tid, d).map(|f| f.name.as_str()),
             _ => None,
