@@ -207,7 +207,7 @@ impl BlockStream {
     /// The next block: its type, the stream offset of its body and the
     /// body (between header and trailer). None at a clean end of stream.
     #[inline]
-    fn next_block(&mut self) -> Result<Option<(u32, usize, &[u8])>, ScapError> {
+    fn next_block(&mut self) -> Result<Option<Block<'_>>, ScapError> {
         self.start += std::mem::take(&mut self.pending);
         // The common case: a well-formed block already buffered whole.
         let head = &self.buf[self.start..self.end];
@@ -231,7 +231,7 @@ impl BlockStream {
 
     /// [`BlockStream::next_block`] reading more and naming what is wrong.
     #[cold]
-    fn next_block_checked(&mut self) -> Result<Option<(u32, usize, &[u8])>, ScapError> {
+    fn next_block_checked(&mut self) -> Result<Option<Block<'_>>, ScapError> {
         let pos = self.offset();
         let have = self.fill(8)?;
         if have == 0 {
@@ -342,6 +342,9 @@ impl BlockStream {
         self.pending = 0;
     }
 }
+
+/// A block: its type, the stream offset of its body, and the body.
+type Block<'b> = (u32, usize, &'b [u8]);
 
 /// Where the parts of an event checked by the fast path are in the buffer.
 struct PlainEvent {

@@ -184,18 +184,6 @@ fn is_generic(ev: &EventView<'_>) -> bool {
     ev.event_type < 2
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn generic_events_are_the_first_two_types() {
-        let named: Vec<u16> = crate::event::table::all_event_types()
-            .filter(|(_, i)| i.name == "syscall")
-            .map(|(t, _)| t)
-            .collect();
-        assert_eq!(named, [0, 1]);
-    }
-}
-
 /// The field type `evt.rawarg.NAME` has: that of the first parameter of
 /// that name in the schema.
 fn rawarg_type(name: &str) -> Option<FieldType> {
@@ -345,5 +333,17 @@ impl FieldSource for SyscallFields {
 
     fn fields(&self) -> &[FieldInfo] {
         &FIELDS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn generic_events_are_the_first_two_types() {
+        let named: Vec<u16> = crate::event::table::all_event_types()
+            .filter(|(_, i)| i.name == "syscall")
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(named, [0, 1]);
     }
 }
