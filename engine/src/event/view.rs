@@ -237,11 +237,18 @@ impl<'a> EventView<'a> {
         if index >= self.nparams as usize {
             return None;
         }
-        let start: usize = (0..index)
-            .map(|i| read_len(self.lens, self.len_size, i) as usize)
-            .sum();
+        let mut start = 0usize;
+        if self.len_size == 2 {
+            for c in self.lens.get(..index * 2)?.chunks_exact(2) {
+                start += usize::from(u16::from_le_bytes([c[0], c[1]]));
+            }
+        } else {
+            for c in self.lens.get(..index * 4)?.chunks_exact(4) {
+                start += u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize;
+            }
+        }
         let len = read_len(self.lens, self.len_size, index) as usize;
-        self.data.get(start..start + len)
+        self.data.get(start..start.checked_add(len)?)
     }
 
     /// Parameter `index`, typed by the schema.
