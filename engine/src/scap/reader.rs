@@ -891,11 +891,11 @@ impl Events<'_> {
     #[allow(clippy::should_implement_trait)]
     #[inline]
     pub fn next(&mut self) -> Option<Result<EventView<'_>, ScapError>> {
-        let cap = &mut *self.capture;
-        if cap.failed {
+        if self.capture.failed {
             return None;
         }
-        if let Some(p) = cap.stream.next_plain_event() {
+        if let Some(p) = self.capture.stream.next_plain_event() {
+            let cap = &mut *self.capture;
             let buf = &cap.stream.buf;
             let mut ev = EventView::from_checked(
                 p.ts,
@@ -913,6 +913,14 @@ impl Events<'_> {
             ev.dump_flags = p.dump_flags;
             return Some(Ok(ev));
         }
+        self.next_general()
+    }
+
+    /// Every case the fast path leaves: reading more, other block types
+    /// and layouts, unknown event types (skipped), errors.
+    #[inline(never)]
+    fn next_general(&mut self) -> Option<Result<EventView<'_>, ScapError>> {
+        let cap = &mut *self.capture;
         let (ty, base) = loop {
             match cap.stream.next_block() {
                 Ok(Some((ty, base, body))) => {
