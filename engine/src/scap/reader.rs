@@ -276,7 +276,7 @@ impl BlockStream {
     /// known type, already buffered: where its parts are (consumed). None
     /// leaves the block for [`BlockStream::next_block`], which reads more,
     /// skips or names what is wrong. Same checks as the general path.
-    #[inline]
+    #[inline(always)]
     fn next_plain_event(&mut self) -> Option<PlainEvent> {
         self.start += std::mem::take(&mut self.pending);
         let b = &self.buf[self.start..self.end];
@@ -889,7 +889,7 @@ pub struct Events<'c> {
 impl Events<'_> {
     /// The next event, None at the end of the capture (or after an error).
     #[allow(clippy::should_implement_trait)]
-    #[inline]
+    #[inline(always)]
     pub fn next(&mut self) -> Option<Result<EventView<'_>, ScapError>> {
         if self.capture.failed {
             return None;
