@@ -1,6 +1,12 @@
 //! What the benchmarks share: a large capture made from a kit capture,
 //! medians, and timing whole processes (ours and sysdig) side by side
 //! with their peak memory.
+//!
+//! Reading the tables: "wall ms" and "ev/s wall" time the whole process
+//! (start-up included, as for sysdig); "cpu ms" is user+system time from
+//! GNU time (10 ms resolution), steadier than wall time on a machine
+//! shared with other work; "loop ev/s" is our event loop alone, as the
+//! pass measures it; "RSS MiB" is the peak resident set.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
