@@ -138,7 +138,7 @@ pub fn run(args: &CaptureArgs, stop: &AtomicBool, hostname: &str) -> Result<Capt
     let path = args.write.as_path();
 
     if let Some(input) = &args.read {
-        let capture =
+        let mut capture =
             Capture::open(input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
         let machine = capture.machine.clone().unwrap_or_default();
         let mut writer = Writer::new(create(path)?, &machine).map_err(write_error(path))?;
@@ -163,7 +163,8 @@ pub fn run(args: &CaptureArgs, stop: &AtomicBool, hostname: &str) -> Result<Capt
             held_enters: HashMap::new(),
             written: 0,
         };
-        for event in capture.events() {
+        let mut events = capture.events();
+        while let Some(event) = events.next() {
             let event = event.map_err(|e| format!("{}: {e}", input.display()))?;
             report.seen += 1;
             sink.offer(&event).map_err(write_error(path))?;

@@ -237,12 +237,13 @@ pub fn wait_until_stopped(pipeline: &mut Pipeline<'_>) {
 
 /// Replays a capture file.
 pub fn replay(path: &std::path::Path, pipeline: &mut Pipeline<'_>) -> Result<(), RunError> {
-    let capture = Capture::open(path).map_err(|source| RunError::Capture {
+    let mut capture = Capture::open(path).map_err(|source| RunError::Capture {
         path: path.display().to_string(),
         source,
     })?;
     let mut state = State::from_capture(&capture);
-    for event in capture.events() {
+    let mut events = capture.events();
+    while let Some(event) = events.next() {
         let event = event.map_err(|source| RunError::Capture {
             path: path.display().to_string(),
             source,

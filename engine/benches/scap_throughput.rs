@@ -1,6 +1,8 @@
 //! Events per second read from a large capture, decoded, applied to state
-//! and filtered on `evt.type = open` through the field source, side by
-//! side with `sysdig -r FILE -q 'evt.type=open'` on the same file.
+//! and filtered on `evt.type = open` (a compiled filter), side by
+//! side with `sysdig -r FILE -q 'evt.type=open'` on the same file. Every
+//! pass is a process of its own, timed whole (start-up included) with its
+//! peak resident memory, like sysdig's.
 //!
 //! The large capture repeats the events of a kit capture (timestamps
 //! shifted) after its tables. Run: `cargo bench -p peregrine-engine
@@ -8,120 +10,133 @@
 
 mod common;
 
-use peregrine_engine::field::{FieldSource, Value};
+use peregrine_engine::rules::Filter;
 use peregrine_engine::scap::Capture;
 use peregrine_engine::state::State;
 use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 fn source_capture() -> Option<PathBuf> {
     let p = common::kit()?.join("captures/curl_google.scap");
     p.exists().then_some(p)
 }
 
-fn peregrine_pass(path: &Path) -> (Duration, u64, u64) {
+/// Read, decode, apply to state, and filter on `evt.type = open` (the
+/// condition given to sysdig, compiled the same way `peregrine capture`
+/// compiles its filter).
+fn state_pass(path: &Path) {
     let start = Instant::now();
-    let cap = Capture::open(path).unwrap();
+    let mut cap = Capture::open(path).unwrap();
     let mut state = State::from_capture(&cap);
-    let mut fields = SyscallFields::new();
-    let evt_type = fields.resolve("evt.type", None).unwrap();
+    let mut filter = Filter::new("evt.type=open", SyscallFields::new()).unwrap();
     let (mut n, mut opens) = (0u64, 0u64);
-    for ev in cap.events() {
+    let mut events = cap.events();
+    while let Some(ev) = events.next() {
         let ev = ev.unwrap();
         state.apply(&ev);
-        let e = SyscallEvent {
+        opens += u64::from(filter.matches(&SyscallEvent {
             event: &ev,
             state: &state,
-        };
-        let mut out = Vec::with_capacity(1);
-        fields.extract(&evt_type, &e, &mut out);
-        if matches!(out.first(), Some(Value::Str(s)) if s == "open") {
-            opens += 1;
-        }
+        }));
         n += 1;
     }
-    (start.elapsed(), n, opens)
+    let ns = start.elapsed().as_nanos();
+    println!("events={n} matches={opens} loop_ns={ns}");
 }
 
 /// Reading and decoding alone, to show what state tracking costs.
-fn decode_pass(path: &Path) -> (Duration, u64) {
+fn decode_pass(path: &Path) {
     let start = Instant::now();
-    let cap = Capture::open(path).unwrap();
-    let mut n = 0u64;
-    let mut params = 0u64;
-    for ev in cap.events() {
+    let mut cap = Capture::open(path).unwrap();
+    let (mut n, mut params) = (0u64, 0u64);
+    let mut events = cap.events();
+    while let Some(ev) = events.next() {
         let ev = ev.unwrap();
         params += u64::from(ev.nparams);
         n += 1;
     }
     assert!(params > 0);
-    (start.elapsed(), n)
+    let ns = start.elapsed().as_nanos();
+    println!("events={n} matches=0 loop_ns={ns}");
 }
 
 fn main() {
-    let repeats: u64 = std::env::args()
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--pass") {
+        let path = Path::new(&args[i + 2]);
+        match args[i + 1].as_str() {
+            "state" => state_pass(path),
+            "decode" => decode_pass(path),
+            // Only writes the large capture, for profiling a pass alone:
+            // `--pass build OUT REPEATS`.
+            "build" => {
+                let src = source_capture().expect("kit capture");
+                let repeats = args[i + 3].parse().expect("repeats");
+                println!("events={}", common::build_large(&src, repeats, path));
+            }
+            other => panic!("unknown pass {other}"),
+        }
+        return;
+    }
+    let repeats: u64 = args
+        .iter()
+        .skip(1)
         .filter_map(|a| a.parse().ok())
         .next()
-        .unwrap_or(300);
+        .unwrap_or(2000);
     let Some(src_path) = source_capture() else {
         println!("SKIP: ../shared/conformance/captures/curl_google.scap not found");
         return;
     };
-    let src = Capture::open(&src_path).unwrap();
     let large = std::env::temp_dir().join(format!("peregrine-bench-{}.scap", std::process::id()));
-    let events = common::build_large(&src, repeats, &large);
+    let events = common::build_large(&src_path, repeats, &large);
     let size = std::fs::metadata(&large).map(|m| m.len()).unwrap_or(0);
     println!(
-        "capture: {} events, {:.1} MB (curl_google x{repeats}, uncompressed)",
+        "capture: {} events, {:.1} MB (curl_google x{repeats}, uncompressed); one core; \
+         every pass a whole process; medians of 5, rounds interleaved",
         events,
         size as f64 / 1e6
     );
 
     let runs = 5;
-    let mut ours = Vec::new();
+    let (mut ours, mut decode, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
     let mut opens = 0;
     for _ in 0..runs {
-        let (d, n, o) = peregrine_pass(&large);
-        assert_eq!(n, events);
-        opens = o;
-        ours.push(d);
-    }
-    let ours = common::median(ours);
-    let decode = common::median((0..runs).map(|_| decode_pass(&large).0).collect());
-    let mut theirs = Vec::new();
-    for _ in 0..3 {
-        match common::sysdig_pass(&large, "evt.type=open") {
-            Some(d) => theirs.push(d),
-            None => break,
+        let r = common::self_pass(&["state".as_ref(), large.as_os_str()]);
+        assert_eq!(common::reported(&r, "events"), events);
+        opens = common::reported(&r, "matches");
+        ours.push(r);
+        decode.push(common::self_pass(&["decode".as_ref(), large.as_os_str()]));
+        if let Some(r) = common::sysdig_pass(&large, "evt.type=open") {
+            theirs.push(r);
         }
     }
-    println!(
-        "{:<44} {:>10} {:>14}",
-        "reader (median)", "wall ms", "events/s"
+    common::header();
+    let loop_ns = |runs: &[common::Run]| {
+        common::median_u64(
+            runs.iter()
+                .map(|r| common::reported(r, "loop_ns"))
+                .collect(),
+        )
+    };
+    common::row(
+        "peregrine read+decode+state+filter",
+        events,
+        &ours,
+        Some(loop_ns(&ours)),
     );
-    println!(
-        "{:<44} {:>10.1} {:>14.0}",
-        "peregrine read+decode+state+evt.type",
-        ours.as_secs_f64() * 1e3,
-        events as f64 / ours.as_secs_f64()
-    );
-    println!(
-        "{:<44} {:>10.1} {:>14.0}",
+    common::row(
         "peregrine read+decode only",
-        decode.as_secs_f64() * 1e3,
-        events as f64 / decode.as_secs_f64()
+        events,
+        &decode,
+        Some(loop_ns(&decode)),
     );
     if theirs.is_empty() {
         println!("sysdig: not available");
     } else {
-        let t = common::median(theirs);
-        println!(
-            "{:<44} {:>10.1} {:>14.0}",
-            "sysdig -r F -q 'evt.type=open'",
-            t.as_secs_f64() * 1e3,
-            events as f64 / t.as_secs_f64()
-        );
+        common::row("sysdig -r F -q 'evt.type=open'", events, &theirs, None);
+        common::ratios("decode+state pass", &ours, &theirs);
     }
     println!("open events seen: {opens}");
     let _ = std::fs::remove_file(&large);

@@ -9,8 +9,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (Some(input), Some(output)) = (args.next(), args.next()) else {
         return Err("usage: scap_copy IN OUT".into());
     };
-    let cap = Capture::open(&input)?;
+    let mut cap = Capture::open(&input)?;
     let file = std::io::BufWriter::new(std::fs::File::create(&output)?);
-    copy_capture(&cap, file)?;
+    copy_capture(&mut cap, file)?;
     Ok(())
 }

@@ -20,9 +20,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         fields.push(source.resolve(&base, arg.as_deref())?);
     }
-    let cap = Capture::open(&path)?;
+    let mut cap = Capture::open(&path)?;
     let mut state = State::from_capture(&cap);
-    for ev in cap.events() {
+    let mut events = cap.events();
+    while let Some(ev) = events.next() {
         let ev = ev?;
         state.apply(&ev);
         let e = SyscallEvent {

@@ -7,7 +7,7 @@ use peregrine_engine::scap::Capture;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args().nth(1).ok_or("usage: scap_info FILE")?;
-    let cap = Capture::open(&path)?;
+    let mut cap = Capture::open(&path)?;
     println!("format {}.{}", cap.major_version, cap.minor_version);
     if let Some(m) = &cap.machine {
         println!(
@@ -23,11 +23,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("users {} groups {}", cap.users.len(), cap.groups.len());
     println!("threads {} fds {}", cap.processes.len(), cap.fds.len());
-    let mut events = 0u64;
-    for ev in cap.events() {
+    let mut count = 0u64;
+    let mut events = cap.events();
+    while let Some(ev) = events.next() {
         ev?;
-        events += 1;
+        count += 1;
     }
-    println!("events {events}");
+    println!("events {count}");
     Ok(())
 }

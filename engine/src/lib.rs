@@ -5,6 +5,7 @@
 
 pub mod condition;
 pub mod event;
+pub mod fast_hash;
 pub mod field;
 pub mod k8s_audit;
 pub mod output;

@@ -7,7 +7,7 @@ mod common;
 use common::kit_captures;
 
 use peregrine_engine::field::FieldSource;
-use peregrine_engine::scap::Capture;
+use peregrine_engine::scap::{read_decompressed, Capture};
 use peregrine_engine::state::State;
 use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields, FIELDS};
 
@@ -26,7 +26,7 @@ fn block_starts(data: &[u8]) -> Vec<usize> {
 
 /// Reads everything there is to read; returns whether an error was seen.
 fn read_all(data: Vec<u8>, fields: &mut SyscallFields, all: bool) -> bool {
-    let cap = match Capture::from_bytes(data) {
+    let mut cap = match Capture::from_bytes(data) {
         Ok(c) => c,
         Err(e) => {
             assert!(!e.to_string().is_empty());
@@ -52,7 +52,8 @@ fn read_all(data: Vec<u8>, fields: &mut SyscallFields, all: bool) -> bool {
     };
     let mut state = State::from_capture(&cap);
     let mut failed = false;
-    for ev in cap.events() {
+    let mut events = cap.events();
+    while let Some(ev) = events.next() {
         match ev {
             Ok(ev) => {
                 state.apply(&ev);
@@ -84,7 +85,7 @@ fn truncated_and_corrupted_kit_captures_never_panic() {
     let mut cuts = 0;
     let mut flips = 0;
     for path in paths {
-        let data = Capture::open(&path).unwrap().bytes().to_vec();
+        let data = read_decompressed(&path).unwrap();
         let starts = block_starts(&data);
         let step = (data.len() / 100).max(1);
         for cut in (1..data.len())

@@ -67,9 +67,10 @@ fn values_have_their_declared_types() {
     }
     let mut checked = 0u64;
     for path in paths {
-        let cap = Capture::open(&path).unwrap();
+        let mut cap = Capture::open(&path).unwrap();
         let mut state = State::from_capture(&cap);
-        for ev in cap.events() {
+        let mut events = cap.events();
+        while let Some(ev) = events.next() {
             let ev = ev.unwrap();
             state.apply(&ev);
             let e = SyscallEvent {

@@ -412,9 +412,56 @@ fn fcntl_dupfd_setresuid_and_cloexec_on_exec() {
 
 #[test]
 fn generic_events_are_indexed_under_their_syscall_name() {
+    use peregrine_engine::event::table::syscall_codes;
+    use peregrine_engine::rules::Filter;
     let f = SyscallFields::new();
     let types = f.event_types_named("mprotect").unwrap();
-    assert!(types.contains(&0) && types.contains(&1), "{types:?}");
+    let state = State::new();
+    let generic = |name: &str| {
+        let code = syscall_codes(name).next().unwrap();
+        event(
+            1,
+            1,
+            7,
+            &[
+                ("ID", code.to_le_bytes().to_vec()),
+                ("nativeID", vec![0; 2]),
+            ],
+        )
+    };
+    let (mprotect, clock) = (generic("mprotect"), generic("clock_gettime"));
+    let (mprotect, clock) = (
+        EventView::parse(&mprotect).unwrap(),
+        EventView::parse(&clock).unwrap(),
+    );
+    let key = |ev: &EventView<'_>| {
+        f.event_type(&SyscallEvent {
+            event: ev,
+            state: &state,
+        })
+        .unwrap()
+    };
+    // Each generic event has its own key: only mprotect's is under the name.
+    assert!(types.contains(&key(&mprotect)), "{types:?}");
+    assert!(!types.contains(&key(&clock)), "{types:?}");
+    assert_ne!(key(&mprotect), key(&clock));
+    // A filter indexed on the name keeps exactly the events evt.type shows
+    // by that name.
+    for (text, want) in [
+        ("evt.type=mprotect", [true, false]),
+        ("evt.type in (clock_gettime, open)", [false, true]),
+        ("not evt.type=mprotect", [false, true]),
+        ("evt.type!=clock_gettime and evt.dir=<", [true, false]),
+    ] {
+        let mut filter = Filter::new(text, SyscallFields::new()).unwrap();
+        for (ev, want) in [&mprotect, &clock].into_iter().zip(want) {
+            let got = filter.matches(&SyscallEvent {
+                event: ev,
+                state: &state,
+            });
+            assert_eq!(got, want, "{text} on {}", ev.type_name());
+        }
+    }
 }
 
 #[test]

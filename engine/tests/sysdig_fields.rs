@@ -248,10 +248,11 @@ fn fields_match_sysdig_on_every_kit_capture() {
     let mut mismatches = Vec::new();
     for path in &captures {
         let rows = sysdig_rows(path);
-        let cap = Capture::open(path).unwrap();
+        let mut cap = Capture::open(path).unwrap();
         let mut state = State::from_capture(&cap);
         let mut seen = 0;
-        for ev in cap.events() {
+        let mut events = cap.events();
+        while let Some(ev) = events.next() {
             let ev = ev.unwrap();
             state.apply(&ev);
             let Some(sd) = rows.get(&ev.num) else {

@@ -148,29 +148,30 @@ fn event_facts(path: &Path) -> BTreeMap<u64, EventFacts> {
         .filter(|l| l.ends_with("<NA>"))
         .filter_map(|l| l.split_whitespace().next()?.parse().ok())
         .collect();
-    let capture = Capture::open(path).unwrap();
-    capture
-        .events()
-        .map(|e| {
-            let e = e.unwrap();
-            let facts = EventFacts {
-                name: e.name(),
-                is_enter: e.direction() == Direction::Enter,
-                creates_fd: e.has_flag(flags::CREATES_FD),
-                sysdig_knows_thread: !unknown_thread.contains(&e.num),
-            };
-            (e.num, facts)
-        })
-        .collect()
+    let mut capture = Capture::open(path).unwrap();
+    let mut events = capture.events();
+    let mut facts = BTreeMap::new();
+    while let Some(e) = events.next() {
+        let e = e.unwrap();
+        let f = EventFacts {
+            name: e.name(),
+            is_enter: e.direction() == Direction::Enter,
+            creates_fd: e.has_flag(flags::CREATES_FD),
+            sysdig_knows_thread: !unknown_thread.contains(&e.num),
+        };
+        facts.insert(e.num, f);
+    }
+    facts
 }
 
 fn peregrine_matches(path: &Path, filter: &str) -> BTreeSet<u64> {
-    let capture = Capture::open(path).unwrap();
+    let mut capture = Capture::open(path).unwrap();
     let mut state = State::from_capture(&capture);
     let mut filter =
         Filter::new(filter, SyscallFields::new()).unwrap_or_else(|e| panic!("{filter}: {e}"));
     let mut out = BTreeSet::new();
-    for event in capture.events() {
+    let mut events = capture.events();
+    while let Some(event) = events.next() {
         let event = event.unwrap();
         state.apply(&event);
         if filter.matches(&SyscallEvent {

@@ -11,7 +11,7 @@ use peregrine_engine::state::State;
 use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields, FIELDS};
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(cap) = Capture::from_bytes(data.to_vec()) else { return };
+    let Ok(mut cap) = Capture::from_bytes(data.to_vec()) else { return };
     let mut fields = SyscallFields::new();
     let resolved: Vec<_> = FIELDS
         .iter()
@@ -26,7 +26,8 @@ fuzz_target!(|data: &[u8]| {
         })
         .collect();
     let mut state = State::from_capture(&cap);
-    for ev in cap.events() {
+    let mut events = cap.events();
+    while let Some(ev) = events.next() {
         let Ok(ev) = ev else { break };
         state.apply(&ev);
         let e = SyscallEvent { event: &ev, state: &state };

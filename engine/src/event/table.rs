@@ -258,6 +258,15 @@ pub fn is_syscall_name(name: &str) -> bool {
     !name.is_empty() && super::table_data::SYSCALL_NAMES.contains(&name)
 }
 
+/// Every system call code (`PT_SYSCALLID` value) called `name`.
+pub fn syscall_codes(name: &str) -> impl Iterator<Item = u16> + '_ {
+    super::table_data::SYSCALL_NAMES
+        .iter()
+        .enumerate()
+        .filter(move |(_, n)| !name.is_empty() && **n == name)
+        .filter_map(|(code, _)| u16::try_from(code).ok())
+}
+
 /// The name of a system call code (`PT_SYSCALLID` parameter values).
 pub fn syscall_name(code: u64) -> Option<&'static str> {
     let name = *super::table_data::SYSCALL_NAMES.get(usize::try_from(code).ok()?)?;

@@ -65,16 +65,22 @@ impl<'a> EventView<'a> {
     /// Views a record in the current layout (with a parameter count), as
     /// the driver writes it and V2 capture blocks store it. `bytes` may be
     /// longer than the record; the header's length decides.
+    #[inline]
     pub fn parse(bytes: &'a [u8]) -> Result<EventView<'a>, ViewError> {
-        let short = ViewError::ShortHeader {
-            len: bytes.len(),
-            need: HEADER_LEN,
+        if bytes.len() < HEADER_LEN {
+            return Err(ViewError::ShortHeader {
+                len: bytes.len(),
+                need: HEADER_LEN,
+            });
+        }
+        let word = |at: usize| {
+            u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
         };
-        let ts = u64_at(bytes, 0).ok_or(short.clone())?;
-        let tid = u64_at(bytes, 8).ok_or(short.clone())?;
-        let len = u32_at(bytes, 16).ok_or(short.clone())?;
-        let event_type = u16_at(bytes, 20).ok_or(short.clone())?;
-        let nparams = u32_at(bytes, 22).ok_or(short)?;
+        let ts = u64::from(word(0)) | u64::from(word(4)) << 32;
+        let tid = u64::from(word(8)) | u64::from(word(12)) << 32;
+        let len = word(16);
+        let event_type = u16::from_le_bytes([bytes[20], bytes[21]]);
+        let nparams = word(22);
         let record = record_slice(bytes, len, HEADER_LEN)?;
         let info = event_info(event_type).ok_or(ViewError::UnknownType(event_type))?;
         let len_size = len_size_of(info);
@@ -118,6 +124,7 @@ impl<'a> EventView<'a> {
         Err(ViewError::NoParamCount(event_type))
     }
 
+    #[inline]
     fn build(
         ts: u64,
         tid: u64,
@@ -132,15 +139,17 @@ impl<'a> EventView<'a> {
             .filter(|&l| l <= body.len())
             .ok_or(ViewError::ParamLengths { nparams })?;
         let (lens, data) = body.split_at(lens_len);
-        let mut remaining = data.len() as u64;
-        for i in 0..nparams as usize {
-            let l = read_len(lens, len_size, i);
-            remaining = remaining
-                .checked_sub(u64::from(l))
-                .ok_or(ViewError::ParamOverflow {
-                    index: i as u32,
-                    len: l,
-                })?;
+        let total: u64 = if len_size == 2 {
+            lens.chunks_exact(2)
+                .map(|c| u64::from(u16::from_le_bytes([c[0], c[1]])))
+                .sum()
+        } else {
+            lens.chunks_exact(4)
+                .map(|c| u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]])))
+                .sum()
+        };
+        if total > data.len() as u64 {
+            return Err(overflowing_param(lens, len_size, nparams, data.len()));
         }
         Ok(EventView {
             num: 0,
@@ -157,6 +166,36 @@ impl<'a> EventView<'a> {
         })
     }
 
+    /// A view over a record already checked by the caller the way
+    /// [`EventView::parse`] checks it: `lens` holds `nparams` lengths of
+    /// `len_size` bytes whose sum fits in `data`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn from_checked(
+        ts: u64,
+        tid: u64,
+        event_type: u16,
+        nparams: u32,
+        info: &'static EventInfo,
+        len_size: usize,
+        lens: &'a [u8],
+        data: &'a [u8],
+    ) -> EventView<'a> {
+        EventView {
+            num: 0,
+            cpu: 0,
+            dump_flags: 0,
+            ts,
+            tid,
+            event_type,
+            nparams,
+            info,
+            len_size,
+            lens,
+            data,
+        }
+    }
+
     pub fn info(&self) -> &'static EventInfo {
         self.info
     }
@@ -167,8 +206,10 @@ impl<'a> EventView<'a> {
 
     /// The name `evt.type` shows: the system call's own name for generic
     /// events (which stand for every syscall without a dedicated type).
+    #[inline]
     pub fn type_name(&self) -> &'static str {
-        if self.info.name == "syscall" {
+        // Generic events are types 0 and 1 (enter, exit).
+        if self.event_type < 2 {
             let code = self.param(0).and_then(|p| p.as_u64()).unwrap_or(0);
             return table::syscall_name(code)
                 .filter(|_| code != 0)
@@ -191,18 +232,27 @@ impl<'a> EventView<'a> {
     }
 
     /// The raw bytes of parameter `index`.
+    #[inline]
     pub fn param_bytes(&self, index: usize) -> Option<&'a [u8]> {
         if index >= self.nparams as usize {
             return None;
         }
-        let start: usize = (0..index)
-            .map(|i| read_len(self.lens, self.len_size, i) as usize)
-            .sum();
+        let mut start = 0usize;
+        if self.len_size == 2 {
+            for c in self.lens.get(..index * 2)?.chunks_exact(2) {
+                start += usize::from(u16::from_le_bytes([c[0], c[1]]));
+            }
+        } else {
+            for c in self.lens.get(..index * 4)?.chunks_exact(4) {
+                start += u32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize;
+            }
+        }
         let len = read_len(self.lens, self.len_size, index) as usize;
-        self.data.get(start..start + len)
+        self.data.get(start..start.checked_add(len)?)
     }
 
     /// Parameter `index`, typed by the schema.
+    #[inline]
     pub fn param(&self, index: usize) -> Option<Param<'a>> {
         let info = self.param_info(index)?;
         let bytes = self.param_bytes(index)?;
@@ -223,8 +273,20 @@ impl<'a> EventView<'a> {
     }
 
     /// The parameters in order.
-    pub fn params(&self) -> impl Iterator<Item = Param<'a>> + '_ {
-        (0..self.nparams as usize).filter_map(move |i| self.param(i))
+    /// Walks the lengths once (where `param(i)` sums the `i` before it).
+    pub fn params(&self) -> impl Iterator<Item = Param<'a>> + 'a {
+        let (lens, data, len_size) = (self.lens, self.data, self.len_size);
+        let infos = self.info.params;
+        let mut offset = 0usize;
+        (0..(self.nparams as usize).min(infos.len())).map_while(move |i| {
+            let len = read_len(lens, len_size, i) as usize;
+            let bytes = data.get(offset..offset.checked_add(len)?)?;
+            offset += len;
+            Some(Param {
+                info: &infos[i],
+                bytes,
+            })
+        })
     }
 
     /// The return value of an exit event: its first parameter when that is
@@ -258,6 +320,26 @@ impl<'a> EventView<'a> {
     }
 }
 
+/// The error naming the first parameter that runs past the event's end.
+#[cold]
+fn overflowing_param(lens: &[u8], len_size: usize, nparams: u32, available: usize) -> ViewError {
+    let mut remaining = available as u64;
+    for i in 0..nparams as usize {
+        let l = read_len(lens, len_size, i);
+        match remaining.checked_sub(u64::from(l)) {
+            Some(r) => remaining = r,
+            None => {
+                return ViewError::ParamOverflow {
+                    index: i as u32,
+                    len: l,
+                }
+            }
+        }
+    }
+    ViewError::ParamLengths { nparams }
+}
+
+#[inline]
 fn record_slice(bytes: &[u8], len: u32, header: usize) -> Result<&[u8], ViewError> {
     let n = len as usize;
     if n < header || n > bytes.len() {
@@ -269,7 +351,8 @@ fn record_slice(bytes: &[u8], len: u32, header: usize) -> Result<&[u8], ViewErro
     Ok(&bytes[..n])
 }
 
-fn len_size_of(info: &EventInfo) -> usize {
+#[inline]
+pub(crate) fn len_size_of(info: &EventInfo) -> usize {
     if info.flags & table::flags::LARGE_PAYLOAD != 0 {
         4
     } else {

@@ -2,7 +2,8 @@
 //! literals parsed for the field's type, regexes compiled, `in` lists
 //! turned into hash sets.
 
-use std::collections::{BTreeSet, HashSet};
+use crate::fast_hash::FastSet;
+use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use regex::Regex;
@@ -17,6 +18,15 @@ pub enum Node {
     Or(Vec<Node>),
     Not(Box<Node>),
     Check(Box<Check>),
+    /// `evt.type = name`, `evt.type in (...)` (or `!=`, negated): whether
+    /// the event's index key is in a sorted set (see
+    /// [`FieldSource::event_type`]), decided without extracting the type
+    /// name; the general check answers for events the source gives no key.
+    TypeIn {
+        keys: Box<[u16]>,
+        negate: bool,
+        check: Box<Check>,
+    },
 }
 
 /// A field as read at evaluation time: the source's handle plus the
@@ -46,7 +56,7 @@ pub enum Rhs {
     One(Lit),
     Many(Vec<Lit>),
     /// `in`/`intersects` over strings.
-    StrSet(HashSet<String>),
+    StrSet(FastSet<String>),
     Regex(Regex),
     Field(BoundField),
 }
@@ -195,8 +205,45 @@ pub fn bind<S: FieldSource>(source: &mut S, expr: &Expr) -> Result<Node, BindErr
                 "Undefined macro '{name}' used in filter."
             )))
         }
-        Expr::Compare(cmp) => Node::Check(Box::new(bind_check(source, cmp)?)),
+        Expr::Compare(cmp) => {
+            let check = Box::new(bind_check(source, cmp)?);
+            match type_keys(source, cmp) {
+                Some(keys) => Node::TypeIn {
+                    keys,
+                    negate: cmp.op == Op::Ne,
+                    check,
+                },
+                None => Node::Check(check),
+            }
+        }
     })
+}
+
+/// `evt.type` compared for equality with names the source indexes by type
+/// (an unknown name, a transformer or another operator leaves the
+/// comparison to the general check). Event types named like the generic
+/// event itself are left out: evt.type never shows that name.
+fn type_keys<S: FieldSource>(source: &S, cmp: &Comparison) -> Option<Box<[u16]>> {
+    if cmp.field.name != "evt.type" || !cmp.field.transformers.is_empty() || cmp.field.arg.is_some()
+    {
+        return None;
+    }
+    let names: Vec<&str> = match (&cmp.rhs, cmp.op) {
+        (Operand::Value(l), Op::Eq | Op::Ne) => vec![l.text.as_str()],
+        (Operand::List(items), Op::In) => items.iter().map(|l| l.text.as_str()).collect(),
+        _ => return None,
+    };
+    let generic: BTreeSet<u16> = source
+        .event_types_named("syscall")
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let mut keys = BTreeSet::new();
+    for name in names {
+        let types = source.event_types_named(name)?;
+        keys.extend(types.into_iter().filter(|t| !generic.contains(t)));
+    }
+    Some(keys.into_iter().collect())
 }
 
 fn bind_check<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Check, BindError> {

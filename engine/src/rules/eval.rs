@@ -47,6 +47,14 @@ pub fn eval<'e, S: FieldSource>(
         Node::Or(items) => items.iter().any(|n| eval(n, source, event, scratch)),
         Node::Not(inner) => !eval(inner, source, event, scratch),
         Node::Check(check) => eval_check(check, source, event, scratch),
+        Node::TypeIn {
+            keys,
+            negate,
+            check,
+        } => match source.event_type(event) {
+            Some(t) => keys.binary_search(&t).is_ok() != *negate,
+            None => eval_check(check, source, event, scratch),
+        },
     }
 }
 

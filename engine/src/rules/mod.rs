@@ -17,7 +17,8 @@ pub mod filter;
 pub mod items;
 pub mod loader;
 
-use std::collections::{BTreeSet, HashMap};
+use crate::fast_hash::FastMap;
+use std::collections::BTreeSet;
 use std::path::Path;
 
 pub use diagnostics::{Code, Diagnostic, LoadResult};
@@ -312,7 +313,7 @@ pub struct CompiledRules<S: FieldSource> {
     source: S,
     rules: Vec<CompiledRule>,
     /// Per event type: the indexes of rules to check, in load order.
-    by_type: HashMap<u16, Vec<usize>>,
+    by_type: FastMap<u16, Vec<usize>>,
     /// Rules checked for events of any other type.
     any_type: Vec<usize>,
     all_enabled: Vec<usize>,
@@ -325,7 +326,7 @@ impl<S: FieldSource> CompiledRules<S> {
         let mut out = CompiledRules {
             source,
             rules,
-            by_type: HashMap::new(),
+            by_type: FastMap::default(),
             any_type: Vec::new(),
             all_enabled: Vec::new(),
             scratch: Some(Scratch::default()),
@@ -418,6 +419,9 @@ impl<S: FieldSource> CompiledRules<S> {
             // Without an event type, type-indexed rules are checked as well.
             None => &self.all_enabled,
         };
+        if candidates.is_empty() {
+            return 0;
+        }
         let mut scratch: Scratch<'e> = self.scratch.take().unwrap_or_default().recycle();
         let mut matches = 0;
         for &i in candidates {

@@ -9,6 +9,6 @@ pub mod snapshot;
 pub mod tables;
 pub mod writer;
 
-pub use reader::{Capture, Events, ScapError};
+pub use reader::{read_decompressed, Capture, Events, ScapError};
 pub use tables::{FdEntry, FdInfo, GroupEntry, InterfaceEntry, MachineInfo, ProcEntry, UserEntry};
 pub use writer::{copy_capture, Writer};

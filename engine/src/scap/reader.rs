@@ -1,6 +1,6 @@
-//! Reads a whole capture into memory (gunzipping it when needed), parses
-//! its tables and iterates its events as [`EventView`]s borrowed from the
-//! buffer. Every length is checked against the bytes actually there, so a
+//! Reads a capture block by block (gunzipping it when needed), parses its
+//! tables and hands out its events as [`EventView`]s borrowed from the
+//! read buffer, so memory stays bounded whatever the file's size. Every length is checked against the bytes actually there, so a
 //! truncated or corrupt file gives a [`ScapError`] with the byte offset
 //! (in the decompressed stream), never a panic.
 
@@ -8,6 +8,7 @@ use super::blocks::{self, proclist_version};
 use super::tables::{
     fd_type, FdEntry, FdInfo, GroupEntry, InterfaceEntry, MachineInfo, ProcEntry, UserEntry,
 };
+use crate::event::view::{len_size_of, HEADER_LEN};
 use crate::event::{EventView, ViewError};
 use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -95,6 +96,12 @@ impl<'a> Cursor<'a> {
     }
 }
 
+#[inline]
+fn le32(b: &[u8], at: usize) -> Option<u32> {
+    let w = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+}
+
 fn lossy_until_nul(b: &[u8]) -> String {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     String::from_utf8_lossy(&b[..end]).into_owned()
@@ -107,15 +114,260 @@ pub(crate) fn split_nul(b: &[u8]) -> Vec<String> {
         return Vec::new();
     }
     b.split(|&c| c == 0)
-        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .map(|s| match std::str::from_utf8(s) {
+            Ok(text) => text.to_owned(),
+            Err(_) => String::from_utf8_lossy(s).into_owned(),
+        })
         .collect()
 }
 
-/// A capture loaded in memory with its tables parsed.
+/// How much of a capture is buffered at a time: blocks are read into this
+/// (it grows only for a single block larger than it).
+const READ_CHUNK: usize = 256 * 1024;
+
+/// The bytes of a capture read block by block from any source. Holds at
+/// most one chunk plus the block being read, whatever the file's size.
+struct BlockStream {
+    source: Box<dyn Read + Send>,
+    /// `buf[start..end]` holds bytes not consumed yet.
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+    /// Stream offset (in the decompressed stream) of `buf[0]`.
+    base: u64,
+    /// Length of the block last returned, consumed at the next call unless
+    /// it is given back with [`BlockStream::unread`].
+    pending: usize,
+    eof: bool,
+    path: String,
+}
+
+impl std::fmt::Debug for BlockStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlockStream")
+            .field("path", &self.path)
+            .field("offset", &self.offset())
+            .finish()
+    }
+}
+
+impl BlockStream {
+    fn new(source: Box<dyn Read + Send>, path: String) -> BlockStream {
+        BlockStream {
+            source,
+            buf: Vec::new(),
+            start: 0,
+            end: 0,
+            base: 0,
+            pending: 0,
+            eof: false,
+            path,
+        }
+    }
+
+    /// Stream offset of the next unconsumed byte.
+    fn offset(&self) -> usize {
+        (self.base + self.start as u64) as usize
+    }
+
+    /// Makes at least `n` bytes available from `start` unless the stream
+    /// ends first; returns how many are.
+    fn fill(&mut self, n: usize) -> Result<usize, ScapError> {
+        if self.end - self.start >= n {
+            return Ok(self.end - self.start);
+        }
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.base += self.start as u64;
+            self.end -= self.start;
+            self.start = 0;
+        }
+        while self.end < n && !self.eof {
+            if self.end == self.buf.len() {
+                // Grow with the data actually read, so a corrupt length
+                // cannot make us reserve gigabytes up front.
+                let len = n.min((self.buf.len() * 2).max(READ_CHUNK));
+                self.buf.resize(len, 0);
+            }
+            match self.source.read(&mut self.buf[self.end..]) {
+                Ok(0) => self.eof = true,
+                Ok(k) => self.end += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(source) => {
+                    return Err(ScapError::Io {
+                        path: self.path.clone(),
+                        source,
+                    })
+                }
+            }
+        }
+        Ok(self.end - self.start)
+    }
+
+    /// The next block: its type, the stream offset of its body and the
+    /// body (between header and trailer). None at a clean end of stream.
+    #[inline]
+    fn next_block(&mut self) -> Result<Option<Block<'_>>, ScapError> {
+        self.start += std::mem::take(&mut self.pending);
+        // The common case: a well-formed block already buffered whole.
+        let head = &self.buf[self.start..self.end];
+        if let (Some(ty), Some(total)) = (le32(head, 0), le32(head, 4)) {
+            let total = total as usize;
+            if total >= 12
+                && total % 4 == 0
+                && le32(head, total.wrapping_sub(4)).is_some_and(|t| t as usize == total)
+            {
+                self.pending = total;
+                let at = self.offset() + 8;
+                return Ok(Some((
+                    ty,
+                    at,
+                    &self.buf[self.start + 8..self.start + total - 4],
+                )));
+            }
+        }
+        self.next_block_checked()
+    }
+
+    /// [`BlockStream::next_block`] reading more and naming what is wrong.
+    #[cold]
+    fn next_block_checked(&mut self) -> Result<Option<Block<'_>>, ScapError> {
+        let pos = self.offset();
+        let have = self.fill(8)?;
+        if have == 0 {
+            return Ok(None);
+        }
+        let head = &self.buf[self.start..self.end];
+        let mut c = Cursor::new(head, pos);
+        let ty = c.u32("block type")?;
+        let total = c.u32("block length")? as usize;
+        if total < 12 || total % 4 != 0 {
+            return Err(corrupt(
+                pos + 4,
+                format!("block length {total} is not a multiple of 4 of at least 12"),
+            ));
+        }
+        let have = self.fill(total)?;
+        if total > have {
+            return Err(corrupt(
+                pos + 4,
+                format!("block of {total} bytes runs past the end of the file ({have} left)"),
+            ));
+        }
+        let block = &self.buf[self.start..self.start + total];
+        let trailer_at = total - 4;
+        let trailer = u32::from_le_bytes([
+            block[trailer_at],
+            block[trailer_at + 1],
+            block[trailer_at + 2],
+            block[trailer_at + 3],
+        ]) as usize;
+        if trailer != total {
+            return Err(corrupt(
+                pos + trailer_at,
+                format!("block trailer {trailer} differs from its header {total}"),
+            ));
+        }
+        self.pending = total;
+        Ok(Some((ty, pos + 8, &block[8..trailer_at])))
+    }
+
+    /// The next block when it is a well-formed current-layout event of a
+    /// known type, already buffered: where its parts are (consumed). None
+    /// leaves the block for [`BlockStream::next_block`], which reads more,
+    /// skips or names what is wrong. Same checks as the general path.
+    #[inline(always)]
+    fn next_plain_event(&mut self) -> Option<PlainEvent> {
+        self.start += std::mem::take(&mut self.pending);
+        let b = &self.buf[self.start..self.end];
+        let ty = le32(b, 0)?;
+        let head = match ty {
+            blocks::EV_V2 | blocks::EV_V2_LARGE => 10,
+            blocks::EVF_V2 | blocks::EVF_V2_LARGE => 14,
+            _ => return None,
+        };
+        let total = le32(b, 4)? as usize;
+        if total % 4 != 0 || total < head + 4 + HEADER_LEN || le32(b, total - 4)? as usize != total
+        {
+            return None;
+        }
+        let rec = b.get(head..total - 4)?;
+        let h: &[u8; HEADER_LEN] = rec.get(..HEADER_LEN)?.try_into().ok()?;
+        let ts = u64::from_le_bytes([h[0], h[1], h[2], h[3], h[4], h[5], h[6], h[7]]);
+        let tid = u64::from_le_bytes([h[8], h[9], h[10], h[11], h[12], h[13], h[14], h[15]]);
+        let len = u32::from_le_bytes([h[16], h[17], h[18], h[19]]) as usize;
+        let event_type = u16::from_le_bytes([h[20], h[21]]);
+        let nparams = u32::from_le_bytes([h[22], h[23], h[24], h[25]]);
+        let info = crate::event::event_info(event_type)?;
+        if len < HEADER_LEN || len > rec.len() {
+            return None;
+        }
+        let len_size = len_size_of(info);
+        let lens_len = (nparams as usize).checked_mul(len_size)?;
+        if lens_len > len - HEADER_LEN {
+            return None;
+        }
+        let lens = &rec[HEADER_LEN..HEADER_LEN + lens_len];
+        let mut sum = 0u64;
+        if len_size == 2 {
+            for c in lens.chunks_exact(2) {
+                sum += u64::from(u16::from_le_bytes([c[0], c[1]]));
+            }
+        } else {
+            for c in lens.chunks_exact(4) {
+                sum += u64::from(u32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+            }
+        }
+        if sum > (len - HEADER_LEN - lens_len) as u64 {
+            return None;
+        }
+        let at = self.start + head;
+        self.pending = total;
+        Some(PlainEvent {
+            cpu: u16::from_le_bytes([b[8], b[9]]),
+            dump_flags: if head == 14 { le32(b, 10)? } else { 0 },
+            ts,
+            tid,
+            event_type,
+            nparams,
+            info,
+            len_size,
+            lens: at + HEADER_LEN..at + HEADER_LEN + lens_len,
+            data: at + HEADER_LEN + lens_len..at + len,
+        })
+    }
+
+    /// Gives back the block last returned: the next call returns it again.
+    fn unread(&mut self) {
+        self.pending = 0;
+    }
+}
+
+/// A block: its type, the stream offset of its body, and the body.
+type Block<'b> = (u32, usize, &'b [u8]);
+
+/// Where the parts of an event checked by the fast path are in the buffer.
+struct PlainEvent {
+    cpu: u16,
+    dump_flags: u32,
+    ts: u64,
+    tid: u64,
+    event_type: u16,
+    nparams: u32,
+    info: &'static crate::event::EventInfo,
+    len_size: usize,
+    lens: std::ops::Range<usize>,
+    data: std::ops::Range<usize>,
+}
+
+/// A capture being read: its tables, parsed when it is opened, and its
+/// events, read incrementally by [`Capture::events`] with bounded memory.
 #[derive(Debug)]
 pub struct Capture {
-    data: Vec<u8>,
-    events_start: usize,
+    stream: BlockStream,
+    /// Events delivered so far (`evt.num` of the last one).
+    num: u64,
+    failed: bool,
     pub major_version: u16,
     pub minor_version: u16,
     pub machine: Option<MachineInfo>,
@@ -130,152 +382,153 @@ pub struct Capture {
     pub interfaces: Vec<InterfaceEntry>,
 }
 
+/// Whether a file starts like a gzip stream.
+fn is_gzip(path: &Path) -> std::io::Result<bool> {
+    let mut magic = [0u8; 2];
+    let mut f = std::fs::File::open(path)?;
+    let mut got = 0;
+    while got < 2 {
+        match f.read(&mut magic[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got == 2 && magic == [0x1f, 0x8b])
+}
+
+/// The uncompressed bytes of a capture file (gunzipped when needed), for
+/// tools and tests that want the raw stream; [`Capture::open`] does not
+/// load files whole.
+pub fn read_decompressed(path: impl AsRef<Path>) -> Result<Vec<u8>, ScapError> {
+    let path = path.as_ref();
+    let io = |source| ScapError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let raw = std::fs::read(path).map_err(io)?;
+    if !raw.starts_with(&[0x1f, 0x8b]) {
+        return Ok(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len() * 8);
+    flate2::read::MultiGzDecoder::new(&raw[..])
+        .read_to_end(&mut out)
+        .map_err(io)?;
+    Ok(out)
+}
+
 impl Capture {
-    /// Reads a capture file, gzipped or not.
+    /// Opens a capture file, gzipped or not, and reads its tables; events
+    /// are read as they are asked for.
     pub fn open(path: impl AsRef<Path>) -> Result<Capture, ScapError> {
         let path = path.as_ref();
+        let name = path.display().to_string();
         let io = |source| ScapError::Io {
-            path: path.display().to_string(),
+            path: name.clone(),
             source,
         };
-        let raw = std::fs::read(path).map_err(io)?;
-        let data = if raw.starts_with(&[0x1f, 0x8b]) {
-            let mut out = Vec::with_capacity(raw.len() * 8);
-            flate2::read::MultiGzDecoder::new(&raw[..])
-                .read_to_end(&mut out)
-                .map_err(io)?;
-            out
+        let gzip = is_gzip(path).map_err(io)?;
+        let file = std::fs::File::open(path).map_err(io)?;
+        let source: Box<dyn Read + Send> = if gzip {
+            Box::new(flate2::read::MultiGzDecoder::new(std::io::BufReader::new(
+                file,
+            )))
         } else {
-            raw
+            Box::new(file)
         };
-        Capture::from_bytes(data)
+        Capture::from_stream(BlockStream::new(source, name))
+    }
+
+    /// Reads an uncompressed capture from any source (a pipe, a socket,
+    /// a decoder), block by block.
+    pub fn from_reader(source: impl Read + Send + 'static) -> Result<Capture, ScapError> {
+        Capture::from_stream(BlockStream::new(Box::new(source), "<stream>".into()))
     }
 
     /// Parses an uncompressed capture held in memory.
     pub fn from_bytes(data: Vec<u8>) -> Result<Capture, ScapError> {
-        let mut cap = Capture {
-            data: Vec::new(),
-            events_start: 0,
-            major_version: 0,
-            minor_version: 0,
-            machine: None,
-            processes: Vec::new(),
-            fds: Vec::new(),
-            users: Vec::new(),
-            groups: Vec::new(),
-            interface_blocks: Vec::new(),
-            interfaces: Vec::new(),
-        };
-        let mut pos = 0usize;
-        let (ty, body) = block_at(&data, pos)?.ok_or_else(|| corrupt(0, "empty file"))?;
+        Capture::from_stream(BlockStream::new(
+            Box::new(std::io::Cursor::new(data)),
+            "<memory>".into(),
+        ))
+    }
+
+    fn from_stream(mut stream: BlockStream) -> Result<Capture, ScapError> {
+        let (ty, body_at, body) = stream
+            .next_block()?
+            .ok_or_else(|| corrupt(0, "empty file"))?;
         if ty != blocks::SHB {
             return Err(corrupt(
                 0,
                 format!("not a capture: first block type {ty:#x}"),
             ));
         }
-        let mut c = Cursor::new(body, pos + 8);
+        let mut c = Cursor::new(body, body_at);
         let magic = c.u32("section header magic")?;
         if magic != blocks::SHB_MAGIC {
-            return Err(corrupt(pos + 8, format!("bad byte-order magic {magic:#x}")));
+            return Err(corrupt(body_at, format!("bad byte-order magic {magic:#x}")));
         }
-        cap.major_version = c.u16("major version")?;
-        cap.minor_version = c.u16("minor version")?;
-        if cap.major_version > 1 {
+        let major_version = c.u16("major version")?;
+        let minor_version = c.u16("minor version")?;
+        if major_version > 1 {
             return Err(corrupt(
-                pos + 12,
-                format!("unsupported format major version {}", cap.major_version),
+                body_at + 4,
+                format!("unsupported format major version {major_version}"),
             ));
         }
-        pos += body.len() + 12;
-        while let Some((ty, body)) = block_at(&data, pos)? {
-            let base = pos + 8;
+        let mut machine = None;
+        let (mut processes, mut fds, mut users, mut groups) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut interface_blocks, mut interfaces) = (Vec::new(), Vec::new());
+        while let Some((ty, base, body)) = stream.next_block()? {
             match ty {
-                blocks::MI | blocks::MI_INT => cap.machine = Some(parse_machine(body, base)?),
-                t if proclist_version(t).is_some() => parse_proclist(
-                    body,
-                    base,
-                    proclist_version(t).unwrap_or(9),
-                    &mut cap.processes,
-                )?,
+                blocks::MI | blocks::MI_INT => machine = Some(parse_machine(body, base)?),
+                t if proclist_version(t).is_some() => {
+                    parse_proclist(body, base, proclist_version(t).unwrap_or(9), &mut processes)?
+                }
                 blocks::FDL | blocks::FDL_INT | blocks::FDL_V2 => {
-                    parse_fdlist(body, base, ty == blocks::FDL_V2, &mut cap.fds)?
+                    parse_fdlist(body, base, ty == blocks::FDL_V2, &mut fds)?
                 }
-                blocks::UL | blocks::UL_INT | blocks::UL_V2 => parse_userlist(
-                    body,
-                    base,
-                    ty == blocks::UL_V2,
-                    &mut cap.users,
-                    &mut cap.groups,
-                )?,
+                blocks::UL | blocks::UL_INT | blocks::UL_V2 => {
+                    parse_userlist(body, base, ty == blocks::UL_V2, &mut users, &mut groups)?
+                }
                 blocks::IL | blocks::IL_INT | blocks::IL_V2 => {
-                    parse_iflist(body, base, ty == blocks::IL_V2, &mut cap.interfaces)?;
-                    cap.interface_blocks.push((ty, body.to_vec()));
+                    parse_iflist(body, base, ty == blocks::IL_V2, &mut interfaces)?;
+                    interface_blocks.push((ty, body.to_vec()));
                 }
-                t if blocks::is_event_block(t) => break,
+                t if blocks::is_event_block(t) => {
+                    // The first event is the iterator's to deliver.
+                    stream.unread();
+                    break;
+                }
                 _ => {}
             }
-            pos += body.len() + 12;
         }
-        cap.events_start = pos;
-        cap.data = data;
-        Ok(cap)
-    }
-
-    /// The events in file order.
-    pub fn events(&self) -> Events<'_> {
-        Events {
-            data: &self.data,
-            pos: self.events_start,
+        Ok(Capture {
+            stream,
             num: 0,
             failed: false,
-        }
+            major_version,
+            minor_version,
+            machine,
+            processes,
+            fds,
+            users,
+            groups,
+            interface_blocks,
+            interfaces,
+        })
     }
 
-    /// The decompressed bytes of the whole capture.
-    pub fn bytes(&self) -> &[u8] {
-        &self.data
+    /// The events in file order, from where the last call stopped. Each
+    /// event borrows the read buffer until the next one is asked for.
+    pub fn events(&mut self) -> Events<'_> {
+        Events { capture: self }
     }
-}
 
-/// The block at `pos`: its type and body (between header and trailer).
-/// None at a clean end of file.
-fn block_at(data: &[u8], pos: usize) -> Result<Option<(u32, &[u8])>, ScapError> {
-    if pos == data.len() {
-        return Ok(None);
+    /// Stream offset (in the decompressed stream) of the next block.
+    pub fn offset(&self) -> u64 {
+        (self.stream.offset() + self.stream.pending) as u64
     }
-    let mut c = Cursor::new(data.get(pos..).unwrap_or(&[]), pos);
-    let ty = c.u32("block type")?;
-    let total = c.u32("block length")? as usize;
-    if total < 12 || total % 4 != 0 {
-        return Err(corrupt(
-            pos + 4,
-            format!("block length {total} is not a multiple of 4 of at least 12"),
-        ));
-    }
-    if total > data.len() - pos {
-        return Err(corrupt(
-            pos + 4,
-            format!(
-                "block of {total} bytes runs past the end of the file ({} left)",
-                data.len() - pos
-            ),
-        ));
-    }
-    let trailer_at = pos + total - 4;
-    let trailer = u32::from_le_bytes([
-        data[trailer_at],
-        data[trailer_at + 1],
-        data[trailer_at + 2],
-        data[trailer_at + 3],
-    ]) as usize;
-    if trailer != total {
-        return Err(corrupt(
-            trailer_at,
-            format!("block trailer {trailer} differs from its header {total}"),
-        ));
-    }
-    Ok(Some((ty, &data[pos + 8..trailer_at])))
 }
 
 fn parse_machine(body: &[u8], base: usize) -> Result<MachineInfo, ScapError> {
@@ -626,84 +879,343 @@ fn parse_userlist(
     Ok(())
 }
 
-/// Iterator over the events of a [`Capture`]. Stops after the first error.
-pub struct Events<'a> {
-    data: &'a [u8],
-    pos: usize,
-    num: u64,
-    failed: bool,
+/// The events of a [`Capture`], one at a time. Not an `Iterator`: each
+/// event borrows the read buffer, which the next call reuses. Stops after
+/// the first error.
+pub struct Events<'c> {
+    capture: &'c mut Capture,
 }
 
-impl<'a> Iterator for Events<'a> {
-    type Item = Result<EventView<'a>, ScapError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed {
+impl Events<'_> {
+    /// The next event, None at the end of the capture (or after an error).
+    #[allow(clippy::should_implement_trait)]
+    #[inline(always)]
+    pub fn next(&mut self) -> Option<Result<EventView<'_>, ScapError>> {
+        if self.capture.failed {
             return None;
         }
-        loop {
-            let pos = self.pos;
-            let (ty, body) = match block_at(self.data, pos) {
-                Ok(Some(b)) => b,
+        if let Some(p) = self.capture.stream.next_plain_event() {
+            let cap = &mut *self.capture;
+            let buf = &cap.stream.buf;
+            let mut ev = EventView::from_checked(
+                p.ts,
+                p.tid,
+                p.event_type,
+                p.nparams,
+                p.info,
+                p.len_size,
+                &buf[p.lens],
+                &buf[p.data],
+            );
+            cap.num += 1;
+            ev.num = cap.num;
+            ev.cpu = p.cpu;
+            ev.dump_flags = p.dump_flags;
+            return Some(Ok(ev));
+        }
+        self.next_general()
+    }
+
+    /// Every case the fast path leaves: reading more, other block types
+    /// and layouts, unknown event types (skipped), errors.
+    #[inline(never)]
+    fn next_general(&mut self) -> Option<Result<EventView<'_>, ScapError>> {
+        let cap = &mut *self.capture;
+        let (ty, base) = loop {
+            match cap.stream.next_block() {
+                Ok(Some((ty, base, body))) => {
+                    // Tables written after events (a new section) are not
+                    // used; event types newer than the schema are skipped
+                    // like libscap does.
+                    if blocks::is_event_block(ty) && !newer_than_schema(ty, body) {
+                        break (ty, base);
+                    }
+                }
                 Ok(None) => return None,
                 Err(e) => {
-                    self.failed = true;
+                    cap.failed = true;
                     return Some(Err(e));
                 }
-            };
-            self.pos = pos + body.len() + 12;
-            if !blocks::is_event_block(ty) {
-                // Tables written after events (a new section) are not used.
-                continue;
             }
-            match decode_event_block(ty, body, pos + 8) {
-                Ok(Some(mut ev)) => {
-                    self.num += 1;
-                    ev.num = self.num;
-                    return Some(Ok(ev));
-                }
-                Ok(None) => continue,
-                Err(e) => {
-                    self.failed = true;
-                    return Some(Err(e));
-                }
+        };
+        let s = &cap.stream;
+        let body = &s.buf[s.start + 8..s.start + s.pending - 4];
+        match decode_event_block(ty, body, base) {
+            Ok(mut ev) => {
+                cap.num += 1;
+                ev.num = cap.num;
+                Some(Ok(ev))
+            }
+            Err(e) => {
+                cap.failed = true;
+                Some(Err(e))
             }
         }
     }
 }
 
-/// Decodes an event block body. Ok(None) for event types newer than the
-/// schema, which are skipped like libscap does.
-fn decode_event_block(
-    ty: u32,
-    body: &[u8],
-    base: usize,
-) -> Result<Option<EventView<'_>>, ScapError> {
-    let mut c = Cursor::new(body, base);
-    let cpu = c.u16("event cpu")?;
-    let dump_flags = if matches!(ty, blocks::EVF | blocks::EVF_V2 | blocks::EVF_V2_LARGE) {
-        c.u32("event flags")?
+fn has_flags(ty: u32) -> bool {
+    matches!(ty, blocks::EVF | blocks::EVF_V2 | blocks::EVF_V2_LARGE)
+}
+
+/// Whether an event block holds an event type this schema does not know.
+fn newer_than_schema(ty: u32, body: &[u8]) -> bool {
+    let at = if has_flags(ty) { 6 } else { 2 };
+    match body.get(at + 20..at + 22) {
+        Some(b) => crate::event::event_info(u16::from_le_bytes([b[0], b[1]])).is_none(),
+        None => false,
+    }
+}
+
+/// Decodes an event block body.
+#[inline]
+fn decode_event_block(ty: u32, body: &[u8], base: usize) -> Result<EventView<'_>, ScapError> {
+    let flagged = has_flags(ty);
+    let head = if flagged { 6 } else { 2 };
+    if body.len() < head {
+        return Err(short_event_block(ty, body, base));
+    }
+    let cpu = u16::from_le_bytes([body[0], body[1]]);
+    let dump_flags = if flagged {
+        u32::from_le_bytes([body[2], body[3], body[4], body[5]])
     } else {
         0
     };
-    let at = c.offset();
-    let rest = &body[c.pos..];
-    if rest.len() >= 22 {
-        let ety = u16::from_le_bytes([rest[20], rest[21]]);
-        if crate::event::event_info(ety).is_none() {
-            return Ok(None);
-        }
-    }
+    let rest = &body[head..];
     let parsed = if matches!(ty, blocks::EV | blocks::EV_INT | blocks::EVF) {
         EventView::parse_v1(rest)
     } else {
         EventView::parse(rest)
     };
     let mut ev = parsed.map_err(|source| ScapError::Event {
-        offset: at as u64,
+        offset: (base + head) as u64,
         source,
     })?;
     ev.cpu = cpu;
     ev.dump_flags = dump_flags;
-    Ok(Some(ev))
+    Ok(ev)
+}
+
+/// The error for an event block too short for its cpu (and flags) fields.
+#[cold]
+fn short_event_block(ty: u32, body: &[u8], base: usize) -> ScapError {
+    let mut c = Cursor::new(body, base);
+    match c.u16("event cpu") {
+        Err(e) => e,
+        Ok(_) if has_flags(ty) => match c.u32("event flags") {
+            Err(e) => e,
+            Ok(_) => corrupt(base, "short event block"),
+        },
+        Ok(_) => corrupt(base, "short event block"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scap::Writer;
+
+    /// A capture of `events` identical open exits, generated as it is
+    /// read, so the test itself holds only one block.
+    struct Generated {
+        head: Vec<u8>,
+        block: Vec<u8>,
+        pos: usize,
+        left: u64,
+    }
+
+    impl Read for Generated {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            if self.pos == self.head.len() {
+                if self.left == 0 {
+                    return Ok(0);
+                }
+                self.left -= 1;
+                self.head.clear();
+                self.head.extend_from_slice(&self.block);
+                self.pos = 0;
+            }
+            let n = buf.len().min(self.head.len() - self.pos);
+            buf[..n].copy_from_slice(&self.head[self.pos..self.pos + n]);
+            self.pos += n;
+            Ok(n)
+        }
+    }
+
+    fn open_exit(name: &str) -> Vec<u8> {
+        let params: [&[u8]; 4] = [
+            &3i64.to_le_bytes(),
+            &[name.as_bytes(), b"\0"].concat(),
+            &1u32.to_le_bytes(),
+            &0u32.to_le_bytes(),
+        ];
+        let mut body = Vec::new();
+        for p in &params {
+            body.extend_from_slice(&(p.len() as u16).to_le_bytes());
+        }
+        for p in &params {
+            body.extend_from_slice(p);
+        }
+        let mut ev = Vec::new();
+        ev.extend_from_slice(&1u64.to_le_bytes());
+        ev.extend_from_slice(&7u64.to_le_bytes());
+        ev.extend_from_slice(&((26 + body.len()) as u32).to_le_bytes());
+        ev.extend_from_slice(&3u16.to_le_bytes());
+        ev.extend_from_slice(&(params.len() as u32).to_le_bytes());
+        ev.extend_from_slice(&body);
+        ev
+    }
+
+    #[test]
+    fn a_large_stream_is_read_in_bounded_memory() {
+        let head = Writer::new(Vec::new(), &MachineInfo::default())
+            .unwrap()
+            .finish()
+            .unwrap();
+        let raw = open_exit(&"/x".repeat(100));
+        let mut one = Writer::new(Vec::new(), &MachineInfo::default()).unwrap();
+        one.write_event(&EventView::parse(&raw).unwrap()).unwrap();
+        let block = one.finish().unwrap()[head.len()..].to_vec();
+        let count = 2_000_000u64;
+        let mut cap = Capture::from_reader(Generated {
+            head,
+            block: block.clone(),
+            pos: 0,
+            left: count,
+        })
+        .unwrap();
+        let mut seen = 0u64;
+        let mut events = cap.events();
+        while let Some(ev) = events.next() {
+            assert_eq!(ev.unwrap().nparams, 4);
+            seen += 1;
+        }
+        assert_eq!(seen, count);
+        let total = count * block.len() as u64;
+        assert!(total > 400_000_000, "{total} bytes streamed");
+        assert!(
+            cap.stream.buf.capacity() <= READ_CHUNK,
+            "buffer grew to {}",
+            cap.stream.buf.capacity()
+        );
+    }
+
+    #[test]
+    fn a_block_larger_than_the_buffer_is_read_whole() {
+        let head = Writer::new(Vec::new(), &MachineInfo::default())
+            .unwrap()
+            .finish()
+            .unwrap();
+        let long = "/y".repeat(30_000);
+        let mut w = Writer::new(Vec::new(), &MachineInfo::default()).unwrap();
+        for _ in 0..20 {
+            // A large-payload type is not needed: 20 blocks of 60 kB span
+            // several chunks, and one write of them all is read in pieces.
+            w.write_event(&EventView::parse(&open_exit(&long)).unwrap())
+                .unwrap();
+        }
+        let bytes = w.finish().unwrap();
+        assert!(bytes.len() > READ_CHUNK * 4);
+        let mut cap = Capture::from_bytes(bytes).unwrap();
+        let mut events = cap.events();
+        let mut n = 0;
+        while let Some(ev) = events.next() {
+            let ev = ev.unwrap();
+            assert_eq!(
+                ev.param(1).unwrap().as_str().map(str::len),
+                Some(long.len())
+            );
+            n += 1;
+        }
+        assert_eq!(n, 20);
+        assert!(!head.is_empty());
+    }
+
+    #[test]
+    fn the_fast_path_reads_flagged_blocks_like_the_general_one() {
+        let bytes = Writer::new(Vec::new(), &MachineInfo::default())
+            .unwrap()
+            .finish()
+            .unwrap();
+        let raw = open_exit("/etc/hosts");
+        let mut body = Vec::new();
+        body.extend_from_slice(&3u16.to_le_bytes());
+        body.extend_from_slice(&0x55u32.to_le_bytes());
+        body.extend_from_slice(&raw);
+        while body.len() % 4 != 0 {
+            body.push(0);
+        }
+        let total = (body.len() + 12) as u32;
+        for ty in [blocks::EVF_V2, blocks::EV_V2] {
+            let mut b = body.clone();
+            if ty == blocks::EV_V2 {
+                // No flags field: cpu then the record.
+                b.drain(2..6);
+                while b.len() % 4 != 0 {
+                    b.push(0);
+                }
+            }
+            let total = if ty == blocks::EV_V2 {
+                (b.len() + 12) as u32
+            } else {
+                total
+            };
+            let mut file = bytes.clone();
+            file.extend_from_slice(&ty.to_le_bytes());
+            file.extend_from_slice(&total.to_le_bytes());
+            file.extend_from_slice(&b);
+            file.extend_from_slice(&total.to_le_bytes());
+            let general = decode_event_block(ty, &b, 0).unwrap();
+            let mut cap = Capture::from_bytes(file).unwrap();
+            let mut events = cap.events();
+            let fast = events.next().unwrap().unwrap();
+            assert_eq!(
+                (
+                    fast.cpu,
+                    fast.dump_flags,
+                    fast.ts,
+                    fast.tid,
+                    fast.event_type,
+                    fast.nparams
+                ),
+                (
+                    general.cpu,
+                    general.dump_flags,
+                    general.ts,
+                    general.tid,
+                    general.event_type,
+                    general.nparams
+                )
+            );
+            assert_eq!(fast.cpu, 3);
+            assert_eq!(fast.dump_flags, if ty == blocks::EVF_V2 { 0x55 } else { 0 });
+            for i in 0..4 {
+                assert_eq!(fast.param_bytes(i), general.param_bytes(i));
+            }
+            assert_eq!(fast.param(1).unwrap().as_str(), Some("/etc/hosts"));
+            assert!(events.next().is_none());
+        }
+    }
+
+    #[test]
+    fn a_corrupt_length_does_not_reserve_it() {
+        let mut bytes = Writer::new(Vec::new(), &MachineInfo::default())
+            .unwrap()
+            .finish()
+            .unwrap();
+        let at = bytes.len();
+        bytes.extend_from_slice(&blocks::EV_V2.to_le_bytes());
+        bytes.extend_from_slice(&0xFFFF_FFF0u32.to_le_bytes());
+        bytes.extend_from_slice(&[0u8; 64]);
+        let err = Capture::from_bytes(bytes.clone()).unwrap_err().to_string();
+        assert!(err.contains(&format!("byte {}", at + 4)), "{err}");
+        assert!(err.contains("runs past the end"), "{err}");
+        let mut stream = BlockStream::new(Box::new(std::io::Cursor::new(bytes)), "t".into());
+        while stream.next_block().is_ok_and(|b| b.is_some()) {}
+        assert!(
+            stream.buf.capacity() <= READ_CHUNK,
+            "{}",
+            stream.buf.capacity()
+        );
+    }
 }

@@ -299,7 +299,7 @@ fn write_block<W: Write>(out: &mut W, block_type: u32, body: &[u8]) -> io::Resul
 }
 
 /// Copies a whole capture: its tables, then its events.
-pub fn copy_capture<W: Write>(cap: &super::Capture, out: W) -> Result<W, super::ScapError> {
+pub fn copy_capture<W: Write>(cap: &mut super::Capture, out: W) -> Result<W, super::ScapError> {
     let io = |source| super::ScapError::Io {
         path: "<output>".into(),
         source,
@@ -311,7 +311,8 @@ pub fn copy_capture<W: Write>(cap: &super::Capture, out: W) -> Result<W, super::
     w.write_users(&cap.users, &cap.groups).map_err(io)?;
     w.write_processes(&cap.processes).map_err(io)?;
     w.write_fd_table(&cap.fds).map_err(io)?;
-    for ev in cap.events() {
+    let mut events = cap.events();
+    while let Some(ev) = events.next() {
         w.write_event(&ev?).map_err(io)?;
     }
     w.finish().map_err(io)

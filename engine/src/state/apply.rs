@@ -122,6 +122,101 @@ pub(super) fn handler_table() -> Vec<Handler> {
         .collect()
 }
 
+const NO_SLOT: u8 = u8::MAX;
+
+/// Where the parameters the state reads sit in one event type, found once
+/// from the schema so the per-event path compares no parameter names.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Slots {
+    fd: u8,
+    fd2: u8,
+    dirfd: u8,
+    flags: u8,
+    /// The first of uid, gid, euid, egid.
+    uid: u8,
+    domain: u8,
+    ty: u8,
+    proto: u8,
+    /// The best of name, filename, pathname, path (in that order).
+    name: u8,
+    /// The highest of the indexes an enter event is read for.
+    last: u8,
+    /// The path an open-family exit names: `name`, else `path`.
+    open_name: u8,
+}
+
+pub(super) fn slots_table() -> Vec<Slots> {
+    all_event_types()
+        .map(|(_, info)| {
+            let mut sl = Slots {
+                fd: NO_SLOT,
+                fd2: NO_SLOT,
+                dirfd: NO_SLOT,
+                flags: NO_SLOT,
+                uid: NO_SLOT,
+                domain: NO_SLOT,
+                ty: NO_SLOT,
+                proto: NO_SLOT,
+                name: NO_SLOT,
+                last: NO_SLOT,
+                open_name: NO_SLOT,
+            };
+            let mut name_rank = usize::MAX;
+            for (i, p) in info.params.iter().enumerate().take(usize::from(NO_SLOT)) {
+                let i = i as u8;
+                let first = |slot: &mut u8| {
+                    if *slot == NO_SLOT {
+                        *slot = i
+                    }
+                };
+                match p.name {
+                    "fd" => first(&mut sl.fd),
+                    "fd2" => first(&mut sl.fd2),
+                    "dirfd" => first(&mut sl.dirfd),
+                    "flags" => first(&mut sl.flags),
+                    "uid" | "gid" | "euid" | "egid" => first(&mut sl.uid),
+                    "domain" => first(&mut sl.domain),
+                    "type" => first(&mut sl.ty),
+                    "proto" => first(&mut sl.proto),
+                    n => {
+                        let rank = ["name", "filename", "pathname", "path"]
+                            .iter()
+                            .position(|k| *k == n);
+                        if let Some(rank) = rank.filter(|&r| r < name_rank) {
+                            name_rank = rank;
+                            sl.name = i;
+                        }
+                    }
+                }
+            }
+            let position = |n: &str| info.params.iter().position(|p| p.name == n);
+            sl.open_name = position("name")
+                .or_else(|| position("path"))
+                .and_then(|i| u8::try_from(i).ok())
+                .filter(|&i| i != NO_SLOT)
+                .unwrap_or(NO_SLOT);
+            let enter_slots = [
+                sl.fd, sl.dirfd, sl.flags, sl.uid, sl.domain, sl.ty, sl.proto, sl.name,
+            ];
+            sl.last = enter_slots
+                .into_iter()
+                .filter(|&i| i != NO_SLOT)
+                .max()
+                .unwrap_or(NO_SLOT);
+            sl
+        })
+        .collect()
+}
+
+#[inline]
+fn slot<'a>(ev: &EventView<'a>, at: u8) -> Option<Param<'a>> {
+    if at == NO_SLOT {
+        None
+    } else {
+        ev.param(usize::from(at))
+    }
+}
+
 pub(super) fn is_open_family(name: &str) -> bool {
     matches!(
         name,
@@ -133,8 +228,18 @@ fn int(ev: &EventView<'_>, name: &str) -> Option<i64> {
     ev.param_named(name)?.as_i64()
 }
 
+/// Text of a string parameter; the validating fast path first, since
+/// nearly every path is valid UTF-8.
+#[inline]
+fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
+    }
+}
+
 fn text(ev: &EventView<'_>, name: &str) -> Option<String> {
-    Some(String::from_utf8_lossy(ev.param_named(name)?.as_bytes_str()).into_owned())
+    Some(lossy(ev.param_named(name)?.as_bytes_str()).into_owned())
 }
 
 fn list(ev: &EventView<'_>, name: &str) -> Option<Vec<String>> {
@@ -162,11 +267,12 @@ pub(super) fn event_fd(state: &State, ev: &EventView<'_>) -> Option<i64> {
             }
         }
     }
-    if let Some(fd) = int(ev, "fd") {
+    let sl = state.slots.get(usize::from(ev.event_type))?;
+    if let Some(fd) = slot(ev, sl.fd).and_then(|p| p.as_i64()) {
         return Some(fd);
     }
     // A pipe's event refers to its second (write) end, as Falco shows it.
-    if let Some(fd) = int(ev, "fd2") {
+    if let Some(fd) = slot(ev, sl.fd2).and_then(|p| p.as_i64()) {
         return Some(fd);
     }
     let enter = state.enters.get(&(ev.tid as i64))?;
@@ -180,8 +286,19 @@ pub(super) fn event_fd(state: &State, ev: &EventView<'_>) -> Option<i64> {
 impl State {
     /// Updates the state with one event. Call it on every event, in order,
     /// before extracting fields of the event.
+    #[inline]
     pub fn apply(&mut self, ev: &EventView<'_>) {
-        for d in std::mem::take(&mut self.deferred) {
+        if !self.deferred.is_empty() {
+            self.apply_deferred();
+        }
+        self.apply_now(ev);
+    }
+
+    /// The changes earlier events left for this one to make.
+    #[cold]
+    fn apply_deferred(&mut self) {
+        let mut deferred = std::mem::take(&mut self.deferred);
+        for d in deferred.drain(..) {
             match d {
                 Deferred::RemoveThread(tid) => {
                     self.enters.remove(&tid);
@@ -197,6 +314,16 @@ impl State {
                 }
             }
         }
+        // Keep the allocation for the next time.
+        if self.deferred.is_empty() {
+            self.deferred = deferred;
+        }
+    }
+
+    /// What every event does (small, so it inlines into the reading loop);
+    /// the changes particular event types make are out of line.
+    #[inline]
+    fn apply_now(&mut self, ev: &EventView<'_>) {
         let tid = ev.tid as i64;
         if let Some(t) = self.threads.get_mut(&tid) {
             t.last_seen = ev.ts;
@@ -220,6 +347,15 @@ impl State {
             }
             return;
         }
+        if matches!(handler, Handler::Nothing | Handler::ProcExit) {
+            return;
+        }
+        self.apply_exit(ev, handler);
+    }
+
+    #[inline(never)]
+    fn apply_exit(&mut self, ev: &EventView<'_>, handler: Handler) {
+        let tid = ev.tid as i64;
         let res = ev.res();
         match handler {
             Handler::Nothing | Handler::ProcExit => {}
@@ -363,6 +499,7 @@ impl State {
         self.fds.entry(pid).or_default().insert(fd, f);
     }
 
+    #[inline(never)]
     fn remember_enter(&mut self, ev: &EventView<'_>) {
         // Threads never seen exiting (or never known) must not grow this
         // without bound: past the thread limit it starts over.
@@ -376,33 +513,25 @@ impl State {
         e.flags = None;
         e.uid = None;
         e.name.clear();
-        let (mut domain, mut ty, mut proto) = (None, None, None);
-        let mut name_rank = usize::MAX;
-        // One pass over the parameters (this runs for most enter events).
-        for p in ev.params() {
-            match p.name() {
-                "fd" => e.fd = p.as_i64(),
-                "dirfd" => e.dirfd = p.as_i64(),
-                "flags" => e.flags = p.as_u64().map(|v| v as u32),
-                "uid" | "gid" | "euid" | "egid" => {
-                    e.uid = e.uid.or(p.as_u64().map(|v| v as u32));
-                }
-                "domain" => domain = p.as_i64(),
-                "type" => ty = p.as_i64(),
-                "proto" => proto = p.as_i64(),
-                n => {
-                    let rank = ["name", "filename", "pathname", "path"]
-                        .iter()
-                        .position(|k| *k == n);
-                    if let Some(rank) = rank.filter(|&r| r < name_rank) {
-                        name_rank = rank;
-                        e.name.clear();
-                        e.name.push_str(&String::from_utf8_lossy(p.as_bytes_str()));
-                    }
-                }
-            }
+        let Some(&sl) = self.slots.get(usize::from(ev.event_type)) else {
+            e.sock = None;
+            return;
+        };
+        if sl.last == NO_SLOT {
+            e.sock = None;
+            return;
         }
-        e.sock = match (domain, ty, proto) {
+        e.fd = slot(ev, sl.fd).and_then(|p| p.as_i64());
+        e.dirfd = slot(ev, sl.dirfd).and_then(|p| p.as_i64());
+        e.flags = slot(ev, sl.flags)
+            .and_then(|p| p.as_u64())
+            .map(|v| v as u32);
+        e.uid = slot(ev, sl.uid).and_then(|p| p.as_u64()).map(|v| v as u32);
+        if let Some(p) = slot(ev, sl.name) {
+            e.name.push_str(&lossy(p.as_bytes_str()));
+        }
+        let int_at = |at| slot(ev, at).and_then(|p| p.as_i64());
+        e.sock = match (int_at(sl.domain), int_at(sl.ty), int_at(sl.proto)) {
             (Some(d), Some(t), Some(p)) => Some((d, t, p)),
             _ => None,
         };
@@ -430,7 +559,7 @@ impl State {
         if res > 0 && self.threads.contains_key(&child_tid) {
             return;
         }
-        let parent = self.threads.get(&parent_tid).cloned();
+        let parent = self.threads.get(&parent_tid);
         let parent_ids = parent.as_ref().map(|p| (p.uid, p.gid));
         let mut t = Thread {
             tid: child_tid,
@@ -494,13 +623,12 @@ impl State {
             t.tty = p.tty;
             t.exe_writable = p.exe_writable;
         }
-        t.container_id = if t.cgroups.is_empty() {
-            parent
-                .as_ref()
-                .map(|p| p.container_id.clone())
-                .unwrap_or_else(|| "host".into())
-        } else {
-            container_id_from_cgroups(&t.cgroups)
+        t.container_id = match parent {
+            // The same cgroups name the same container: the parent's id
+            // was found from them already (a scan of every cgroup path).
+            Some(p) if t.cgroups.is_empty() || p.cgroups == t.cgroups => p.container_id.clone(),
+            None if t.cgroups.is_empty() => "host".into(),
+            _ => container_id_from_cgroups(&t.cgroups),
         };
         // A new process starts with a copy of its parent's fds; threads
         // share the table by pid.
@@ -519,8 +647,14 @@ impl State {
             .matching_enter(ev)
             .map(|e| e.name.clone())
             .filter(|n| !n.is_empty());
-        let mut t = match self.threads.get(&tid) {
-            Some(t) => t.clone(),
+        // The thread is taken out and put back (insert_thread), not cloned
+        // with its argument and environment lists.
+        let known = self.threads.remove(&tid);
+        if let Some(old) = &known {
+            self.release_pid(old.pid);
+        }
+        let mut t = match known {
+            Some(t) => t,
             None => {
                 // First seen at its execve: take what the parent knows.
                 let parent = int(ev, "ptid").and_then(|p| self.threads.get(&p));
@@ -561,8 +695,10 @@ impl State {
         // An empty list means the driver did not collect cgroups (ours does
         // not yet): keep the container the process was already known in.
         if let Some(v) = list(ev, "cgroups").filter(|v| !v.is_empty()) {
-            t.container_id = container_id_from_cgroups(&v);
-            t.cgroups = v;
+            if v != t.cgroups {
+                t.container_id = container_id_from_cgroups(&v);
+                t.cgroups = v;
+            }
         }
         if let Some(v) = int(ev, "tty") {
             t.tty = v as u32;
@@ -639,18 +775,21 @@ impl State {
     pub(super) fn open_target(&self, ev: &EventView<'_>) -> Option<Fd> {
         let tid = ev.tid as i64;
         let enter = self.matching_enter(ev);
-        let name = text(ev, "name")
-            .or_else(|| text(ev, "path"))
-            .or_else(|| enter.map(|e| e.name.clone()))?;
-        let flags_param = ev.param_named("flags");
-        let flags = flags_param
+        let sl = self.slots.get(usize::from(ev.event_type))?;
+        let name: std::borrow::Cow<'_, str> = match slot(ev, sl.open_name) {
+            Some(p) => lossy(p.as_bytes_str()),
+            None => std::borrow::Cow::Borrowed(enter?.name.as_str()),
+        };
+        let flags = slot(ev, sl.flags)
             .and_then(|p| p.as_u64())
             .map(|v| v as u32)
             .or_else(|| enter.and_then(|e| e.flags))
             .unwrap_or(0);
-        let dirfd = int(ev, "dirfd").or_else(|| enter.and_then(|e| e.dirfd));
+        let dirfd = slot(ev, sl.dirfd)
+            .and_then(|p| p.as_i64())
+            .or_else(|| enter.and_then(|e| e.dirfd));
         let base = match dirfd {
-            Some(d) if d != -100 => self.fd(tid, d).map(|f| f.name.clone()),
+            Some(d) if d != -100 => self.fd(tid, d).map(|f| f.name.as_str()),
             _ => None,
         };
         let cwd = self
@@ -658,12 +797,12 @@ impl State {
             .get(&tid)
             .map(|t| t.cwd.as_str())
             .unwrap_or("/");
-        let raw = name.clone();
         let full = if name.is_empty() {
-            name
+            String::new()
         } else {
-            resolve_path(base.as_deref().unwrap_or(cwd), &name)
+            resolve_path(base.unwrap_or(cwd), &name)
         };
+        let raw_name = (*name != *full).then(|| Box::from(name.as_ref()));
         // PPM_O_DIRECTORY (bit 10) in the PPM flag encoding.
         let is_dir = flags & (1 << 10) != 0;
         let kind = if is_dir {
@@ -671,7 +810,6 @@ impl State {
         } else {
             FdKind::File
         };
-        let raw_name = (raw != full).then(|| raw.into_boxed_str());
         Some(Fd {
             kind,
             name: full,

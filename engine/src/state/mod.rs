@@ -16,10 +16,10 @@ pub mod users;
 mod apply;
 
 use crate::event::render::Resolver;
+use crate::fast_hash::FastMap;
 use crate::scap::{Capture, FdEntry, FdInfo, ProcEntry};
 pub use apply::state_event_names;
 pub use fd::{Fd, FdKind};
-use std::collections::HashMap;
 pub use thread::Thread;
 pub use users::Users;
 
@@ -50,15 +50,16 @@ enum Deferred {
 
 #[derive(Debug)]
 pub struct State {
-    threads: HashMap<i64, Thread>,
+    threads: FastMap<i64, Thread>,
     /// Fd tables by process id: threads of a process share one.
-    fds: HashMap<i64, HashMap<i64, Fd>>,
+    fds: FastMap<i64, FastMap<i64, Fd>>,
     /// Live threads per process id, so an exit knows when the process
     /// (and its fd table) is gone without scanning the table.
-    threads_per_pid: HashMap<i64, u32>,
-    enters: HashMap<i64, EnterInfo>,
+    threads_per_pid: FastMap<i64, u32>,
+    enters: FastMap<i64, EnterInfo>,
     deferred: Vec<Deferred>,
     handlers: Vec<apply::Handler>,
+    slots: Vec<apply::Slots>,
     pub users: Users,
     /// Host name of the machine the events come from (`evt.hostname`).
     pub hostname: String,
@@ -78,12 +79,13 @@ impl Default for State {
 impl State {
     pub fn new() -> State {
         State {
-            threads: HashMap::new(),
-            fds: HashMap::new(),
-            threads_per_pid: HashMap::new(),
-            enters: HashMap::new(),
+            threads: FastMap::default(),
+            fds: FastMap::default(),
+            threads_per_pid: FastMap::default(),
+            enters: FastMap::default(),
             deferred: Vec::new(),
             handlers: apply::handler_table(),
+            slots: apply::slots_table(),
             users: Users::default(),
             hostname: String::new(),
             max_threads: DEFAULT_MAX_THREADS,
@@ -168,7 +170,7 @@ impl State {
         self.fds.get(&pid)?.get(&fd)
     }
 
-    pub fn fds_of(&self, pid: i64) -> Option<&HashMap<i64, Fd>> {
+    pub fn fds_of(&self, pid: i64) -> Option<&FastMap<i64, Fd>> {
         self.fds.get(&pid)
     }
 
@@ -407,9 +409,39 @@ fn fd_from_entry(f: &FdEntry) -> Fd {
     }
 }
 
+/// Whether a path is absolute with no empty, `.` or `..` segment and no
+/// trailing slash: what [`resolve_path`] would give back unchanged.
+fn is_clean_absolute(p: &[u8]) -> bool {
+    if p.len() < 2 || p[0] != b'/' || p[p.len() - 1] == b'/' {
+        return false;
+    }
+    let mut i = 0;
+    while i < p.len() {
+        if p[i] == b'/' {
+            let next = p.get(i + 1).copied();
+            if next == Some(b'/') {
+                return false;
+            }
+            if next == Some(b'.') {
+                let after = p.get(i + 2).copied();
+                let dotdot = after == Some(b'.') && matches!(p.get(i + 3), None | Some(b'/'));
+                if matches!(after, None | Some(b'/')) || dotdot {
+                    return false;
+                }
+            }
+        }
+        i += 1;
+    }
+    true
+}
+
 /// Joins a possibly relative path to a directory and removes `.`, `..`
 /// and repeated slashes, as Falco shows file names.
 pub fn resolve_path(dir: &str, path: &str) -> String {
+    // Most paths are already absolute and clean: copied as they are.
+    if is_clean_absolute(path.as_bytes()) {
+        return path.to_string();
+    }
     let joined;
     let full = if path.starts_with('/') {
         path
@@ -447,6 +479,15 @@ mod tests {
         assert_eq!(resolve_path("/home/u/", "a/../b/./c"), "/home/u/b/c");
         assert_eq!(resolve_path("/x", "/etc//passwd"), "/etc/passwd");
         assert_eq!(resolve_path("/", ".."), "/");
+        assert_eq!(resolve_path("/x", "/etc/passwd"), "/etc/passwd");
+        assert_eq!(resolve_path("/x", "/etc/"), "/etc");
+        assert_eq!(resolve_path("/x", "/etc/./a/.."), "/etc");
+        assert_eq!(resolve_path("/x", "/"), "/");
+        assert_eq!(resolve_path("/x", "/a/..b/.c/..."), "/a/..b/.c/...");
+        assert_eq!(resolve_path("/x", "/a/."), "/a");
+        assert_eq!(resolve_path("/x", "/a/b/.."), "/a");
+        assert_eq!(resolve_path("/x", "/a//b"), "/a/b");
+        assert_eq!(resolve_path("/x", "/."), "/");
     }
 
     #[test]

@@ -68,6 +68,10 @@ impl Thread {
 /// 64-digit id of docker, containerd, cri-o or podman), or "host".
 pub fn container_id_from_cgroups(cgroups: &[String]) -> String {
     for cg in cgroups {
+        // No room for a 64-digit id: most host cgroups ("cpu=/user.slice").
+        if cg.len() < 64 {
+            continue;
+        }
         let path = cg.split_once('=').map(|(_, p)| p).unwrap_or(cg);
         for seg in path.rsplit('/') {
             let seg = seg.strip_suffix(".scope").unwrap_or(seg);

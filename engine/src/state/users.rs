@@ -1,15 +1,15 @@
 //! User and group names, from a capture's user list or /etc on a live
 //! system.
 
+use crate::fast_hash::FastMap;
 use crate::scap::{GroupEntry, UserEntry};
-use std::collections::HashMap;
 use std::path::Path;
 
 #[derive(Debug, Default, Clone)]
 pub struct Users {
-    users: HashMap<u32, String>,
-    homes: HashMap<u32, String>,
-    groups: HashMap<u32, String>,
+    users: FastMap<u32, String>,
+    homes: FastMap<u32, String>,
+    groups: FastMap<u32, String>,
 }
 
 impl Users {

@@ -115,6 +115,25 @@ fn endpoints(fd: &Fd) -> Option<(Option<IpAddr>, u16, IpAddr, u16)> {
     }
 }
 
+/// The fields of the event alone, answered without the state (and without
+/// the setup [`extract`] does for the others). False for other fields.
+#[inline]
+pub(super) fn event_only<'e>(
+    field: Field,
+    v: &'e crate::event::EventView<'e>,
+    out: &mut Vec<Value<'e>>,
+) -> bool {
+    match field {
+        Field::EvtType => out.push(s(v.type_name())),
+        Field::EvtDir => out.push(s(v.direction().symbol())),
+        Field::EvtNum => out.push(Value::Uint(v.num)),
+        Field::EvtRawTime => out.push(Value::Uint(v.ts)),
+        Field::EvtCpu => out.push(Value::Uint(u64::from(v.cpu))),
+        _ => return false,
+    }
+    true
+}
+
 pub(super) fn extract<'e>(
     field: Field,
     arg: Option<&Arg>,

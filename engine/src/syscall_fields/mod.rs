@@ -174,6 +174,16 @@ impl SyscallFields {
     }
 }
 
+/// Index keys of generic events start here, above every event type, one
+/// per system call code (see [`FieldSource::event_types_named`]).
+const GENERIC_KEY_BASE: u16 = 0x8000;
+
+/// Generic events (a syscall without an event type of its own) are the
+/// first two types, enter and exit.
+fn is_generic(ev: &EventView<'_>) -> bool {
+    ev.event_type < 2
+}
+
 /// The field type `evt.rawarg.NAME` has: that of the first parameter of
 /// that name in the schema.
 fn rawarg_type(name: &str) -> Option<FieldType> {
@@ -291,24 +301,49 @@ impl FieldSource for SyscallFields {
         let Some(f) = Field::from_id(field.id) else {
             return;
         };
-        extract::extract(f, self.arg(field), field.ty, event, out);
+        if !extract::event_only(f, event.event, out) {
+            extract::extract(f, self.arg(field), field.ty, event, out);
+        }
     }
 
     fn event_types_named(&self, name: &str) -> Option<Vec<u16>> {
         let mut types = table::event_types_named(name);
         // A syscall without its own event type (in this or an older driver)
-        // arrives as a generic event that evt.type shows by its name.
-        if table::is_syscall_name(name) {
-            types.extend(table::event_types_named("syscall"));
-        }
+        // arrives as a generic event that evt.type shows by its name: it is
+        // indexed under a key of its own per syscall code, so a generic
+        // clock_gettime is not checked against every rule on any syscall.
+        types.extend(
+            table::syscall_codes(name)
+                .filter(|&code| code != 0 && code < GENERIC_KEY_BASE)
+                .map(|code| GENERIC_KEY_BASE + code),
+        );
         (!types.is_empty()).then_some(types)
     }
 
     fn event_type(&self, event: &Self::Event<'_>) -> Option<u16> {
-        Some(event.event.event_type)
+        let ev = event.event;
+        if is_generic(ev) {
+            let code = ev.param(0).and_then(|p| p.as_u64()).unwrap_or(0);
+            if code != 0 && code < u64::from(GENERIC_KEY_BASE) {
+                return Some(GENERIC_KEY_BASE + code as u16);
+            }
+        }
+        Some(ev.event_type)
     }
 
     fn fields(&self) -> &[FieldInfo] {
         &FIELDS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn generic_events_are_the_first_two_types() {
+        let named: Vec<u16> = crate::event::table::all_event_types()
+            .filter(|(_, i)| i.name == "syscall")
+            .map(|(t, _)| t)
+            .collect();
+        assert_eq!(named, [0, 1]);
     }
 }
