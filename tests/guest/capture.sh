@@ -16,7 +16,9 @@ capture_main() {
          grep -q 'rings: $(grep -c ^processor /proc/cpuinfo) (bytes per CPU: 4194304)' /tmp/status.out"
     # Its own events are left out by the filter, so the file holds what the
     # marker workload did plus the state-building events around it.
-    peregrine capture -w /tmp/live.scap -M 4 'not proc.name=peregrine' > /tmp/capture.log 2>&1 &
+    # Stopped with SIGINT once the workload is done (-M only caps it): a
+    # fixed duration could end before the workload under a loaded host.
+    peregrine capture -w /tmp/live.scap -M 60 'not proc.name=peregrine' > /tmp/capture.log 2>&1 &
     cap=$!
     # Under TCG its start can take more than a second: wait until it holds
     # the devices (it reads /proc, then starts), or the marker's exec may
@@ -26,6 +28,8 @@ capture_main() {
     sleep 1
     /bin/mkdir -p /tmp/pgcap && echo marker > /tmp/pgcap/marker-file
     /bin/cat /tmp/pgcap/marker-file > /dev/null
+    sleep 1
+    kill -INT $cap
     wait $cap
     check "peregrine capture wrote its file" grep -q "events written to /tmp/live.scap" /tmp/capture.log
     sed 's/^/    /' /tmp/capture.log
