@@ -368,31 +368,44 @@ impl Config {
     /// Reads `path` (when given), applies `-o` overrides in order, and
     /// decodes the result.
     pub fn load(path: Option<&Path>, overrides: &[String]) -> Result<Loaded, ConfigError> {
-        let (origin, mut document) = match path {
+        match path {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
                     path: path.to_owned(),
                     source,
                 })?;
-                let document: Yaml = if text.trim().is_empty() {
-                    Yaml::Mapping(Mapping::new())
-                } else {
-                    serde_yaml::from_str(&text).map_err(|source| ConfigError::Yaml {
-                        path: path.to_owned(),
-                        source,
-                    })?
-                };
-                (path.display().to_string(), document)
+                Config::from_text(&text, path, overrides)
             }
-            None => ("defaults".to_string(), Yaml::Mapping(Mapping::new())),
+            None => Config::finish("defaults", Yaml::Mapping(Mapping::new()), overrides),
+        }
+    }
+
+    /// Loads a config from its text, named in messages as the file `path`.
+    pub fn from_text(text: &str, path: &Path, overrides: &[String]) -> Result<Loaded, ConfigError> {
+        let document: Yaml = if text.trim().is_empty() {
+            Yaml::Mapping(Mapping::new())
+        } else {
+            serde_yaml::from_str(text).map_err(|source| ConfigError::Yaml {
+                path: path.to_owned(),
+                source,
+            })?
         };
+        Config::finish(&path.display().to_string(), document, overrides)
+    }
+
+    fn finish(
+        origin: &str,
+        mut document: Yaml,
+        overrides: &[String],
+    ) -> Result<Loaded, ConfigError> {
+        untag(&mut document);
         if document.is_null() {
             document = Yaml::Mapping(Mapping::new());
         }
         for text in overrides {
             apply_override(&mut document, text)?;
         }
-        decode(document, &origin)
+        decode(document, origin)
     }
 }
 
@@ -573,6 +586,15 @@ fn parse_path(path: &str) -> Option<Vec<Segment<'_>>> {
 
 /// Applies `key.path[0].leaf=value`; the value is read as YAML, so
 /// `true`, `5` and `[a, b]` have their YAML types.
+/// A YAML tag (`!name`) does not change what a key path reaches: an
+/// override looks through it, as `is_mapping` does.
+fn untag(node: &mut Yaml) {
+    while let Yaml::Tagged(tagged) = node {
+        let inner = std::mem::take(&mut tagged.value);
+        *node = inner;
+    }
+}
+
 fn apply_override(document: &mut Yaml, text: &str) -> Result<(), ConfigError> {
     let fail = |message: &str| ConfigError::Override {
         text: text.to_string(),
@@ -592,7 +614,8 @@ fn apply_override(document: &mut Yaml, text: &str) -> Result<(), ConfigError> {
     for segment in segments {
         node = match segment {
             Segment::Key(key) => {
-                if !node.is_mapping() {
+                untag(node);
+                if !matches!(node, Yaml::Mapping(_)) {
                     *node = Yaml::Mapping(Mapping::new());
                 }
                 let Yaml::Mapping(map) = node else {
@@ -602,7 +625,8 @@ fn apply_override(document: &mut Yaml, text: &str) -> Result<(), ConfigError> {
                     .or_insert(Yaml::Null)
             }
             Segment::Index(index) => {
-                if !node.is_sequence() {
+                untag(node);
+                if !matches!(node, Yaml::Sequence(_)) {
                     *node = Yaml::Sequence(Vec::new());
                 }
                 let Yaml::Sequence(items) = node else {
@@ -945,5 +969,37 @@ mod tests {
         assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let err = load_text("base_syscalls:\n  custom_sets: [openat]\n", &[]).unwrap_err();
         assert!(err.to_string().contains("custom_sets"), "{err}");
+    }
+
+    #[test]
+    fn overrides_look_through_yaml_tags() {
+        // Found by the load_config fuzz target: a tagged document made the
+        // override path panic.
+        let loaded = load_text(
+            "!custom\nfile_output:\n  enabled: true\n",
+            &["file_output.filename=/tmp/x"],
+        );
+        let config = loaded.unwrap().config;
+        assert!(config.file_output.enabled);
+        assert_eq!(
+            config.file_output.filename,
+            std::path::PathBuf::from("/tmp/x")
+        );
+        assert!(
+            load_text("!custom\njson_output: true\n", &[])
+                .unwrap()
+                .config
+                .json_output
+        );
+        let nested = load_text(
+            "stdout_output: !tag\n  enabled: false\n",
+            &["stdout_output.enabled=true"],
+        );
+        assert!(nested.unwrap().config.stdout_output.enabled);
+        let listed = load_text(
+            "rules_file: !seq\n  - /a.yaml\n",
+            &["rules_file[1]=/b.yaml"],
+        );
+        assert_eq!(listed.unwrap().config.rules_file.len(), 2);
     }
 }

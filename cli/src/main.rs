@@ -1,20 +1,7 @@
 //! `peregrine`: runtime security for Linux.
 #![deny(unsafe_op_in_unsafe_fn)]
 
-mod alert;
-mod args;
-mod capture;
-mod config;
-mod driver_cmd;
-mod drops;
-mod interest;
-mod log;
-mod metrics;
-mod outputs;
-mod ruleset;
-mod run;
-mod traced;
-mod webserver;
+use peregrine::{capture, driver_cmd, log, outputs, ruleset, run, traced, webserver};
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -25,15 +12,15 @@ use peregrine_driver_sys::DriverConfig;
 use peregrine_engine::field::FieldSource;
 use peregrine_engine::syscall_fields::SyscallFields;
 
-use crate::args::{Cli, Command, DriverAction, RunArgs};
-use crate::config::Config;
-use crate::drops::{DropCounters, DropMonitor};
-use crate::metrics::Metrics;
-use crate::outputs::{
+use peregrine::args::{Cli, Command, DriverAction, RunArgs};
+use peregrine::config::Config;
+use peregrine::drops::{DropCounters, DropMonitor};
+use peregrine::metrics::Metrics;
+use peregrine::outputs::{
     Channel, Dispatcher, FileChannel, GrpcChannel, HttpChannel, HttpOptions, ProgramChannel,
     StdoutChannel, SyslogChannel,
 };
-use crate::ruleset::{RulesInput, Selection};
+use peregrine::ruleset::{RulesInput, Selection};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -173,7 +160,7 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
     }
     let loaded = Config::load(args.config.as_deref(), &overrides).map_err(|e| e.to_string())?;
     for warning in &loaded.warnings {
-        crate::log::message(&format!("Warning: {warning}"));
+        peregrine::log::message(&format!("Warning: {warning}"));
     }
     if !args.run_tags.is_empty()
         && (!args.disable_tags.is_empty() || !args.disable_rules.is_empty())
@@ -236,7 +223,7 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
     }
     let mut ruleset = ruleset::load(&inputs, ruleset::output_extra(args.print.as_deref()));
     for warning in ruleset.warnings() {
-        crate::log::message(&format!("Warning: {warning}"));
+        peregrine::log::message(&format!("Warning: {warning}"));
     }
     if ruleset.has_errors() {
         for error in ruleset.errors() {
@@ -269,7 +256,7 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
     }
     if args.dry_run {
         let enabled = ruleset.rules().filter(|r| r.enabled).count();
-        crate::log::message(&format!(
+        peregrine::log::message(&format!(
             "dry run: config and {enabled} enabled rules loaded"
         ));
         return Ok(ExitCode::SUCCESS);

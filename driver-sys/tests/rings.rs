@@ -240,7 +240,9 @@ fn a_trickle_lets_the_pause_grow_and_a_busy_batch_resets_it() {
             "nothing was written yet"
         );
         assert_eq!(
-            producer.write_record(&expected_record(0, seq, seq)).unwrap(),
+            producer
+                .write_record(&expected_record(0, seq, seq))
+                .unwrap(),
             WriteOutcome::Written
         );
         assert_eq!(reader.next_batch(1024, |_, _| {}).unwrap(), 1);
@@ -252,7 +254,9 @@ fn a_trickle_lets_the_pause_grow_and_a_busy_batch_resets_it() {
     );
     for seq in 100..(100 + policy.busy_batch as u64) {
         assert_eq!(
-            producer.write_record(&expected_record(0, seq, seq)).unwrap(),
+            producer
+                .write_record(&expected_record(0, seq, seq))
+                .unwrap(),
             WriteOutcome::Written
         );
     }
