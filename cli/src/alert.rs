@@ -60,6 +60,9 @@ pub fn render(alert: Alert, options: &RenderOptions) -> RenderedAlert {
     RenderedAlert { alert, line, json }
 }
 
+/// Falco's `evt.time.iso8601`: UTC, nanoseconds, numeric offset.
+const ISO_8601: &str = "%Y-%m-%dT%H:%M:%S%.9f%z";
+
 fn event_time(time_ns: u64) -> DateTime<Utc> {
     let secs = (time_ns / 1_000_000_000) as i64;
     let nanos = (time_ns % 1_000_000_000) as u32;
@@ -72,7 +75,7 @@ fn render_text(alert: &Alert, options: &RenderOptions) -> String {
     let time = event_time(alert.time_ns);
     let mut line = String::with_capacity(alert.output.len() + 48);
     if options.time_format_iso_8601 {
-        let _ = write!(line, "{}", time.format("%Y-%m-%dT%H:%M:%S%.9f%z"));
+        let _ = write!(line, "{}", time.format(ISO_8601));
     } else {
         let local: DateTime<Local> = time.into();
         let _ = write!(line, "{}", local.format("%H:%M:%S%.9f"));
@@ -81,17 +84,39 @@ fn render_text(alert: &Alert, options: &RenderOptions) -> String {
     line
 }
 
+/// Falco's JSON: `output` is the whole text line and `output_fields` holds
+/// the time field that starts it (`evt.time` as nanoseconds, or
+/// `evt.time.iso8601` as text), as its formatter puts `%evt.time` first.
+/// Internal alerts (drops, stats) carry their message alone, as Falco's do.
 fn render_json(alert: &Alert, options: &RenderOptions) -> String {
+    let internal = alert.source == "internal";
     let mut object = Map::new();
     object.insert("hostname".into(), Json::String(alert.hostname.clone()));
     if options.json_include_output_property {
-        object.insert("output".into(), Json::String(alert.output.clone()));
+        let output = if internal {
+            alert.output.clone()
+        } else {
+            render_text(alert, options)
+        };
+        object.insert("output".into(), Json::String(output));
     }
-    let fields: Map<String, Json> = alert
+    let mut fields: Map<String, Json> = alert
         .output_fields
         .iter()
         .map(|(name, value)| (name.clone(), value.clone().map_or(Json::Null, Json::String)))
         .collect();
+    if !internal {
+        if options.time_format_iso_8601 {
+            let time = event_time(alert.time_ns).format(ISO_8601);
+            fields
+                .entry("evt.time.iso8601")
+                .or_insert_with(|| Json::String(time.to_string()));
+        } else {
+            fields
+                .entry("evt.time")
+                .or_insert_with(|| Json::from(alert.time_ns));
+        }
+    }
     object.insert("output_fields".into(), Json::Object(fields));
     object.insert(
         "priority".into(),
@@ -141,7 +166,41 @@ mod tests {
         assert_eq!(v["output_fields"]["proc.pid"], "42");
         assert_eq!(v["output_fields"]["user.name"], Json::Null);
         assert_eq!(v["tags"][1], "T1565");
-        assert!(v["output"].as_str().unwrap().contains("/etc/x"));
+        // The whole line, as Falco's JSON, and the time field it starts with.
+        assert_eq!(
+            v["output"].as_str().unwrap(),
+            render_text(&sample(), &RenderOptions::default())
+        );
+        assert!(v["output"]
+            .as_str()
+            .unwrap()
+            .ends_with(": Error File below /etc opened for writing (file=/etc/x)"));
+        assert_eq!(v["output_fields"]["evt.time"], 1_700_000_000_123_456_789u64);
+        let iso = RenderOptions {
+            time_format_iso_8601: true,
+            ..RenderOptions::default()
+        };
+        let v: Json = serde_json::from_str(&render(sample(), &iso).json).unwrap();
+        assert_eq!(
+            v["output_fields"]["evt.time.iso8601"],
+            "2023-11-14T22:13:20.123456789+0000"
+        );
+        assert!(v["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("2023-11-14T22:13:20.123456789+0000: Error "));
+        // Internal alerts: the message alone.
+        let internal = Alert {
+            source: "internal".into(),
+            ..sample()
+        };
+        let v: Json =
+            serde_json::from_str(&render(internal, &RenderOptions::default()).json).unwrap();
+        assert_eq!(
+            v["output"],
+            "File below /etc opened for writing (file=/etc/x)"
+        );
+        assert!(v["output_fields"].get("evt.time").is_none());
     }
 
     #[test]
