@@ -242,8 +242,39 @@ fn text(ev: &EventView<'_>, name: &str) -> Option<String> {
     Some(lossy(ev.param_named(name)?.as_bytes_str()).into_owned())
 }
 
-fn list(ev: &EventView<'_>, name: &str) -> Option<Vec<String>> {
-    Some(split_nul(ev.param_named(name)?.bytes))
+/// Whether `split_nul(raw)` would give `list`, found without allocating.
+/// A part that is not valid UTF-8 never matches (its lossy text differs
+/// from its bytes), so such lists are always split again.
+fn list_is(list: &[String], raw: &[u8]) -> bool {
+    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
+    if raw.is_empty() {
+        return list.is_empty();
+    }
+    let mut parts = raw.split(|&c| c == 0);
+    list.iter()
+        .all(|s| parts.next().is_some_and(|p| p == s.as_bytes()))
+        && parts.next().is_none()
+}
+
+/// Sets `dst` to the list in `raw`, splitting it only when it differs
+/// from what `dst` holds already: a clone or exec mostly repeats the
+/// arguments, environment and cgroups the thread has. True if it changed.
+fn assign_list(dst: &mut Vec<String>, raw: &[u8]) -> bool {
+    if list_is(dst, raw) {
+        return false;
+    }
+    *dst = split_nul(raw);
+    true
+}
+
+/// Sets `dst` to the text of `raw` (as [`text`] gives it), keeping its
+/// allocation when the text is the same.
+fn assign_text(dst: &mut String, raw: &[u8]) {
+    let raw = lossy(raw);
+    if *dst != *raw {
+        dst.clear();
+        dst.push_str(&raw);
+    }
 }
 
 /// The value of the flag called `flag` in the names table of a parameter.
@@ -559,16 +590,92 @@ impl State {
         if res > 0 && self.threads.contains_key(&child_tid) {
             return;
         }
+        // The child's own clone exit mostly follows its parent's, which
+        // made this thread already: its strings and lists are reused where
+        // the event repeats them instead of being split and copied again.
+        // The thread is still built whole from this event, as before.
+        let mut old = match self.threads.remove(&child_tid) {
+            Some(old) if child_tid != parent_tid => {
+                self.release_pid(old.pid);
+                old
+            }
+            Some(same) => {
+                self.threads.insert(child_tid, same);
+                Thread::default()
+            }
+            None => Thread::default(),
+        };
+        let text_into =
+            |dst: &mut String, names: &[&str]| match names.iter().find_map(|n| ev.param_named(n)) {
+                Some(p) => assign_text(dst, p.as_bytes_str()),
+                None => dst.clear(),
+            };
+        let mut comm = std::mem::take(&mut old.comm);
+        text_into(&mut comm, &["comm", "exe"]);
+        let mut exe = std::mem::take(&mut old.exe);
+        text_into(&mut exe, &["exe"]);
+        let mut cwd = std::mem::take(&mut old.cwd);
+        if let Some(p) = ev.param_named("cwd") {
+            // with_slash(text) compared with what the thread holds.
+            let raw = lossy(p.as_bytes_str());
+            let same = if raw.ends_with('/') {
+                cwd == raw
+            } else {
+                cwd.strip_suffix('/') == Some(&*raw)
+            };
+            if !same {
+                cwd = with_slash(raw.into_owned());
+            }
+        } else {
+            cwd.clear();
+            cwd.push('/');
+        }
+        let list_into = |dst: &mut Vec<String>, name: &str| match ev.param_named(name) {
+            Some(p) => {
+                assign_list(dst, p.bytes);
+            }
+            None => dst.clear(),
+        };
+        let mut args = std::mem::take(&mut old.args);
+        list_into(&mut args, "args");
+        let mut cgroups = std::mem::take(&mut old.cgroups);
+        list_into(&mut cgroups, "cgroups");
+        let mut env = std::mem::take(&mut old.env);
+        let mut exepath = std::mem::take(&mut old.exepath);
+        let mut container_id = std::mem::take(&mut old.container_id);
+        drop(old);
         let parent = self.threads.get(&parent_tid);
         let parent_ids = parent.as_ref().map(|p| (p.uid, p.gid));
+        match &parent {
+            Some(p) => {
+                if env != p.env {
+                    env.clone_from(&p.env);
+                }
+                exepath.clone_from(&p.exepath);
+            }
+            None => {
+                env.clear();
+                exepath.clear();
+            }
+        }
+        match parent {
+            // The same cgroups name the same container: the parent's id
+            // was found from them already (a scan of every cgroup path).
+            Some(p) if cgroups.is_empty() || p.cgroups == cgroups => {
+                container_id.clone_from(&p.container_id)
+            }
+            None if cgroups.is_empty() => {
+                container_id.clear();
+                container_id.push_str("host");
+            }
+            _ => container_id = container_id_from_cgroups(&cgroups),
+        }
         let mut t = Thread {
             tid: child_tid,
-            comm: text(ev, "comm")
-                .or_else(|| text(ev, "exe"))
-                .unwrap_or_default(),
-            exe: text(ev, "exe").unwrap_or_default(),
-            args: list(ev, "args").unwrap_or_default(),
-            cwd: with_slash(text(ev, "cwd").unwrap_or_default()),
+            comm,
+            exe,
+            args,
+            cwd,
             uid: int(ev, "uid")
                 .map(|v| v as u32)
                 .or(parent_ids.map(|p| p.0))
@@ -579,7 +686,10 @@ impl State {
                 .unwrap_or(u32::MAX),
             vtid: int(ev, "vtid").unwrap_or(-1),
             vpid: int(ev, "vpid").unwrap_or(-1),
-            cgroups: list(ev, "cgroups").unwrap_or_default(),
+            cgroups,
+            env,
+            exepath,
+            container_id,
             last_seen: ev.ts,
             loginuid: u32::MAX,
             sid: -1,
@@ -607,7 +717,6 @@ impl State {
         }
         t.clone_ts = ev.ts;
         if let Some(p) = &parent {
-            t.env = p.env.clone();
             t.cap_inheritable = p.cap_inheritable;
             t.cap_permitted = p.cap_permitted;
             t.cap_effective = p.cap_effective;
@@ -616,20 +725,12 @@ impl State {
             t.exe_ino = p.exe_ino;
             t.exe_ino_ctime = p.exe_ino_ctime;
             t.exe_ino_mtime = p.exe_ino_mtime;
-            t.exepath = p.exepath.clone();
             t.loginuid = p.loginuid;
             t.sid = p.sid;
             t.vpgid = p.vpgid;
             t.tty = p.tty;
             t.exe_writable = p.exe_writable;
         }
-        t.container_id = match parent {
-            // The same cgroups name the same container: the parent's id
-            // was found from them already (a scan of every cgroup path).
-            Some(p) if t.cgroups.is_empty() || p.cgroups == t.cgroups => p.container_id.clone(),
-            None if t.cgroups.is_empty() => "host".into(),
-            _ => container_id_from_cgroups(&t.cgroups),
-        };
         // A new process starts with a copy of its parent's fds; threads
         // share the table by pid.
         if t.pid == t.tid && !self.fds.contains_key(&t.pid) {
@@ -678,8 +779,8 @@ impl State {
         if let Some(v) = text(ev, "exe") {
             t.exe = v;
         }
-        if let Some(v) = list(ev, "args") {
-            t.args = v;
+        if let Some(p) = ev.param_named("args") {
+            assign_list(&mut t.args, p.bytes);
         }
         if let Some(v) = int(ev, "pid") {
             t.pid = v;
@@ -694,10 +795,12 @@ impl State {
             .unwrap_or_else(|| t.exe.rsplit('/').next().unwrap_or(&t.exe).to_string());
         // An empty list means the driver did not collect cgroups (ours does
         // not yet): keep the container the process was already known in.
-        if let Some(v) = list(ev, "cgroups").filter(|v| !v.is_empty()) {
-            if v != t.cgroups {
-                t.container_id = container_id_from_cgroups(&v);
-                t.cgroups = v;
+        if let Some(p) = ev
+            .param_named("cgroups")
+            .filter(|p| !p.bytes.strip_suffix(&[0]).unwrap_or(p.bytes).is_empty())
+        {
+            if assign_list(&mut t.cgroups, p.bytes) {
+                t.container_id = container_id_from_cgroups(&t.cgroups);
             }
         }
         if let Some(v) = int(ev, "tty") {
@@ -729,8 +832,8 @@ impl State {
                 t.exe_from_memfd = has("EXE_FROM_MEMFD");
             }
         }
-        if let Some(v) = list(ev, "env") {
-            t.env = v;
+        if let Some(p) = ev.param_named("env") {
+            assign_list(&mut t.env, p.bytes);
         }
         let u64_of = |name: &str| ev.param_named(name).and_then(|p| p.as_u64());
         if let Some(v) = u64_of("cap_inheritable") {
