@@ -416,24 +416,25 @@ impl<'a> Param<'a> {
     }
 
     /// The value as an unsigned integer, zero-extended from its width.
+    #[inline]
     pub fn as_u64(&self) -> Option<u64> {
-        if !self.ty().is_numeric() {
+        if !self.info.is_numeric() {
             return None;
         }
-        let b = self.bytes;
-        Some(match b.len() {
-            1 => u64::from(b[0]),
-            2 => u64::from(u16_at(b, 0)?),
-            4 => u64::from(u32_at(b, 0)?),
-            8 => u64_at(b, 0)?,
+        Some(match *self.bytes {
+            [a] => u64::from(a),
+            [a, b] => u64::from(u16::from_le_bytes([a, b])),
+            [a, b, c, d] => u64::from(u32::from_le_bytes([a, b, c, d])),
+            [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
             _ => return None,
         })
     }
 
     /// The value as a signed integer, sign-extended for signed types.
+    #[inline]
     pub fn as_i64(&self) -> Option<i64> {
         let raw = self.as_u64()?;
-        if !self.ty().is_signed() {
+        if !self.info.is_signed() {
             return Some(raw as i64);
         }
         Some(match self.bytes.len() {
