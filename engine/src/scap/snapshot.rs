@@ -24,7 +24,7 @@ pub fn proc_entries(state: &State) -> Vec<ProcEntry> {
             cwd: t.cwd.clone(),
             uid: t.uid,
             gid: t.gid,
-            env: t.env.clone(),
+            env: t.env.to_vec(),
             vtid: t.vtid,
             vpid: t.vpid,
             cgroups: t.cgroups.clone(),

@@ -1,7 +1,7 @@
 //! Applying events to the state.
 
 use super::fd::{self, l4, Fd, FdKind};
-use super::thread::{container_id_from_cgroups, Thread};
+use super::thread::{container_id_from_cgroups, NulList, Thread};
 use super::{resolve_path, with_slash, Deferred, EnterInfo, State};
 use crate::event::table::{all_event_types, flags as ef, Direction};
 use crate::event::view::{Param, SockAddr, SockTuple, AF_INET, AF_INET6, AF_UNIX};
@@ -640,23 +640,16 @@ impl State {
         list_into(&mut args, "args");
         let mut cgroups = std::mem::take(&mut old.cgroups);
         list_into(&mut cgroups, "cgroups");
-        let mut env = std::mem::take(&mut old.env);
         let mut exepath = std::mem::take(&mut old.exepath);
         let mut container_id = std::mem::take(&mut old.container_id);
         drop(old);
         let parent = self.threads.get(&parent_tid);
         let parent_ids = parent.as_ref().map(|p| (p.uid, p.gid));
+        // The environment is shared with the parent, not copied.
+        let env = parent.map(|p| p.env.clone()).unwrap_or_default();
         match &parent {
-            Some(p) => {
-                if env != p.env {
-                    env.clone_from(&p.env);
-                }
-                exepath.clone_from(&p.exepath);
-            }
-            None => {
-                env.clear();
-                exepath.clear();
-            }
+            Some(p) => exepath.clone_from(&p.exepath),
+            None => exepath.clear(),
         }
         match parent {
             // The same cgroups name the same container: the parent's id
@@ -833,7 +826,10 @@ impl State {
             }
         }
         if let Some(p) = ev.param_named("env") {
-            assign_list(&mut t.env, p.bytes);
+            // Kept as the event's bytes, split when a field reads it.
+            if !t.env.is_raw(p.bytes) {
+                t.env = NulList::from_raw(p.bytes);
+            }
         }
         let u64_of = |name: &str| ev.param_named(name).and_then(|p| p.as_u64());
         if let Some(v) = u64_of("cap_inheritable") {

@@ -20,7 +20,7 @@ use crate::fast_hash::FastMap;
 use crate::scap::{Capture, FdEntry, FdInfo, ProcEntry};
 pub use apply::state_event_names;
 pub use fd::{Fd, FdKind};
-pub use thread::Thread;
+pub use thread::{NulList, Thread};
 pub use users::Users;
 
 /// Default limit of the thread table.
@@ -309,7 +309,7 @@ fn thread_from_proc(p: &ProcEntry) -> Thread {
         exe_writable: p.exe_writable,
         container_id: thread::container_id_from_cgroups(&p.cgroups),
         cgroups: p.cgroups.clone(),
-        env: p.env.clone(),
+        env: NulList::from_strings(&p.env),
         cap_inheritable: p.cap_inheritable,
         cap_permitted: p.cap_permitted,
         cap_effective: p.cap_effective,

@@ -1,5 +1,89 @@
 //! Threads and processes.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// A NUL-separated list (a process environment) kept as the bytes the
+/// event carried, without the final NUL: threads cloned from a process
+/// share it, and it is split only when a field reads it. Parts are
+/// UTF-8 text with invalid bytes replaced, as [`crate::scap::reader`]
+/// splits lists. A list of one empty part cannot be told from an empty
+/// list (no splitting of event bytes makes one).
+#[derive(Clone, Default)]
+pub struct NulList(Arc<[u8]>);
+
+impl NulList {
+    /// The list in `raw` as a parameter carries it (a final NUL ends the
+    /// last part, it does not start an empty one).
+    pub fn from_raw(raw: &[u8]) -> Self {
+        NulList(raw.strip_suffix(&[0]).unwrap_or(raw).into())
+    }
+
+    pub fn from_strings<S: AsRef<str>>(parts: &[S]) -> Self {
+        let mut raw = Vec::new();
+        for (i, p) in parts.iter().enumerate() {
+            if i > 0 {
+                raw.push(0);
+            }
+            raw.extend_from_slice(p.as_ref().as_bytes());
+        }
+        NulList(raw.into())
+    }
+
+    /// Whether [`NulList::from_raw`] of `raw` would hold the same bytes.
+    pub fn is_raw(&self, raw: &[u8]) -> bool {
+        *self.0 == *raw.strip_suffix(&[0]).unwrap_or(raw)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Cow<'_, str>> {
+        // An empty list has no parts (splitting it would give one empty part).
+        let parts = (!self.0.is_empty()).then(|| self.0.split(|&c| c == 0));
+        parts.into_iter().flatten().map(String::from_utf8_lossy)
+    }
+
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(Cow::into_owned).collect()
+    }
+
+    /// The parts joined by `sep`.
+    pub fn join(&self, sep: &str) -> String {
+        let mut out = String::with_capacity(self.0.len());
+        for (i, p) in self.iter().enumerate() {
+            if i > 0 {
+                out.push_str(sep);
+            }
+            out.push_str(&p);
+        }
+        out
+    }
+}
+
+/// Equal when the parts are (bytes that differ only in invalid UTF-8
+/// give the same parts).
+impl PartialEq for NulList {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0 || self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for NulList {}
+
+impl std::fmt::Debug for NulList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl From<Vec<String>> for NulList {
+    fn from(parts: Vec<String>) -> Self {
+        NulList::from_strings(&parts)
+    }
+}
+
 /// One thread. The fields Falco's `proc.*`, `thread.*` and `user.*`
 /// fields read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,7 +112,8 @@ pub struct Thread {
     /// "host" outside containers.
     pub container_id: String,
     pub cgroups: Vec<String>,
-    pub env: Vec<String>,
+    /// Environment, split when a field reads it.
+    pub env: NulList,
     pub cap_inheritable: u64,
     pub cap_permitted: u64,
     pub cap_effective: u64,
@@ -87,6 +172,32 @@ pub fn container_id_from_cgroups(cgroups: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn env_lists_split_as_event_lists_do() {
+        for raw in [
+            &b""[..],
+            b"\0",
+            b"A=1",
+            b"A=1\0",
+            b"A=1\0B=2\0",
+            b"A=1\0\0B=\0",
+            b"\0\0",
+            b"X=\xff\xfe\0Y=2",
+        ] {
+            let list = NulList::from_raw(raw);
+            let split = crate::scap::reader::split_nul(raw);
+            assert_eq!(list.to_vec(), split, "{raw:?}");
+            assert_eq!(list.is_empty(), split.is_empty(), "{raw:?}");
+            assert_eq!(list.join(" "), split.join(" "), "{raw:?}");
+            assert!(list.is_raw(raw));
+            if !split.is_empty() {
+                assert_eq!(NulList::from_strings(&split), list, "{raw:?}");
+            }
+        }
+        assert_ne!(NulList::from_raw(b"A=1"), NulList::from_raw(b"A=2"));
+        assert!(!NulList::from_raw(b"A=1").is_raw(b"A=1\0B"));
+    }
 
     #[test]
     fn finds_docker_and_crio_ids() {
