@@ -6,7 +6,6 @@ use super::{resolve_path, with_slash, Deferred, EnterInfo, State};
 use crate::event::table::{all_event_types, flags as ef, Direction};
 use crate::event::view::{Param, SockAddr, SockTuple, AF_INET, AF_INET6, AF_UNIX};
 use crate::event::EventView;
-use crate::scap::reader::split_nul;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What an event type does to the state.
@@ -242,29 +241,17 @@ fn text(ev: &EventView<'_>, name: &str) -> Option<String> {
     Some(lossy(ev.param_named(name)?.as_bytes_str()).into_owned())
 }
 
-/// Whether `split_nul(raw)` would give `list`, found without allocating.
-/// A part that is not valid UTF-8 never matches (its lossy text differs
-/// from its bytes), so such lists are always split again.
-fn list_is(list: &[String], raw: &[u8]) -> bool {
-    let raw = raw.strip_suffix(&[0]).unwrap_or(raw);
-    if raw.is_empty() {
-        return list.is_empty();
-    }
-    let mut parts = raw.split(|&c| c == 0);
-    list.iter()
-        .all(|s| parts.next().is_some_and(|p| p == s.as_bytes()))
-        && parts.next().is_none()
-}
-
-/// Sets `dst` to the list in `raw`, splitting it only when it differs
-/// from what `dst` holds already: a clone or exec mostly repeats the
-/// arguments, environment and cgroups the thread has. True if it changed.
-fn assign_list(dst: &mut Vec<String>, raw: &[u8]) -> bool {
-    if list_is(dst, raw) {
-        return false;
-    }
-    *dst = split_nul(raw);
-    true
+/// The list a parameter carries (empty without the parameter): one of
+/// `held` when it holds the same bytes, shared rather than copied.
+fn shared_list(param: Option<Param<'_>>, held: [Option<&NulList>; 2]) -> NulList {
+    let Some(p) = param else {
+        return NulList::default();
+    };
+    held.into_iter()
+        .flatten()
+        .find(|l| l.is_raw(p.bytes))
+        .cloned()
+        .unwrap_or_else(|| NulList::from_raw(p.bytes))
 }
 
 /// Sets `dst` to the text of `raw` (as [`text`] gives it), keeping its
@@ -630,20 +617,20 @@ impl State {
             cwd.clear();
             cwd.push('/');
         }
-        let list_into = |dst: &mut Vec<String>, name: &str| match ev.param_named(name) {
-            Some(p) => {
-                assign_list(dst, p.bytes);
-            }
-            None => dst.clear(),
-        };
-        let mut args = std::mem::take(&mut old.args);
-        list_into(&mut args, "args");
-        let mut cgroups = std::mem::take(&mut old.cgroups);
-        list_into(&mut cgroups, "cgroups");
         let mut exepath = std::mem::take(&mut old.exepath);
         let mut container_id = std::mem::take(&mut old.container_id);
-        drop(old);
         let parent = self.threads.get(&parent_tid);
+        // The lists the event repeats are shared with the thread's older
+        // image or its parent (the usual case), not copied.
+        let args = shared_list(
+            ev.param_named("args"),
+            [Some(&old.args), parent.map(|p| &p.args)],
+        );
+        let cgroups = shared_list(
+            ev.param_named("cgroups"),
+            [Some(&old.cgroups), parent.map(|p| &p.cgroups)],
+        );
+        drop(old);
         let parent_ids = parent.as_ref().map(|p| (p.uid, p.gid));
         // The environment is shared with the parent, not copied.
         let env = parent.map(|p| p.env.clone()).unwrap_or_default();
@@ -661,7 +648,7 @@ impl State {
                 container_id.clear();
                 container_id.push_str("host");
             }
-            _ => container_id = container_id_from_cgroups(&cgroups),
+            _ => container_id = container_id_from_cgroups(cgroups.iter()),
         }
         let mut t = Thread {
             tid: child_tid,
@@ -773,7 +760,9 @@ impl State {
             t.exe = v;
         }
         if let Some(p) = ev.param_named("args") {
-            assign_list(&mut t.args, p.bytes);
+            if !t.args.is_raw(p.bytes) {
+                t.args = NulList::from_raw(p.bytes);
+            }
         }
         if let Some(v) = int(ev, "pid") {
             t.pid = v;
@@ -792,8 +781,12 @@ impl State {
             .param_named("cgroups")
             .filter(|p| !p.bytes.strip_suffix(&[0]).unwrap_or(p.bytes).is_empty())
         {
-            if assign_list(&mut t.cgroups, p.bytes) {
-                t.container_id = container_id_from_cgroups(&t.cgroups);
+            if !t.cgroups.is_raw(p.bytes) {
+                let cgroups = NulList::from_raw(p.bytes);
+                if cgroups != t.cgroups {
+                    t.container_id = container_id_from_cgroups(cgroups.iter());
+                }
+                t.cgroups = cgroups;
             }
         }
         if let Some(v) = int(ev, "tty") {
