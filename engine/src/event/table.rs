@@ -37,6 +37,9 @@ const NUMERIC_CODES: u64 = code_bits(&[
 ]);
 /// The codes of the types [`ParamType::is_signed`] accepts.
 const SIGNED_CODES: u64 = code_bits(&[1, 2, 3, 4, 11, 14, 15]);
+/// The codes of Errno, Fd and Pid: a first parameter of these types is a
+/// syscall's result.
+const RESULT_CODES: u64 = code_bits(&[11, 14, 15]);
 
 impl ParamInfo {
     pub fn param_type(&self) -> ParamType {
@@ -53,6 +56,12 @@ impl ParamInfo {
     #[inline]
     pub fn is_signed(&self) -> bool {
         self.ty < 64 && (SIGNED_CODES >> self.ty) & 1 != 0
+    }
+
+    /// Whether the type is Errno, Fd or Pid, from the code alone.
+    #[inline]
+    pub fn is_result_type(&self) -> bool {
+        self.ty < 64 && (RESULT_CODES >> self.ty) & 1 != 0
     }
 }
 
@@ -351,6 +360,14 @@ mod tests {
             let ty = super::ParamType::from_code(code);
             assert_eq!(info.is_numeric(), ty.is_numeric(), "code {code}");
             assert_eq!(info.is_signed(), ty.is_signed(), "code {code}");
+            assert_eq!(
+                info.is_result_type(),
+                matches!(
+                    ty,
+                    super::ParamType::Errno | super::ParamType::Fd | super::ParamType::Pid
+                ),
+                "code {code}"
+            );
         }
     }
 

@@ -261,11 +261,16 @@ impl<'a> EventView<'a> {
 
     /// The index of the parameter called `name`, if this event has it.
     pub fn param_index(&self, name: &str) -> Option<usize> {
+        // Length and first byte tell most names apart without a call to
+        // compare the bytes.
+        let first = name.as_bytes().first();
         self.info
             .params
             .iter()
             .take(self.nparams as usize)
-            .position(|p| p.name == name)
+            .position(|p| {
+                p.name.len() == name.len() && p.name.as_bytes().first() == first && p.name == name
+            })
     }
 
     pub fn param_named(&self, name: &str) -> Option<Param<'a>> {
@@ -296,9 +301,10 @@ impl<'a> EventView<'a> {
             return None;
         }
         let p = self.param(0)?;
-        let is_result = p.name() == "res"
-            || matches!(p.ty(), ParamType::Errno | ParamType::Fd | ParamType::Pid);
-        if is_result && p.ty().is_numeric() {
+        // Type codes first: comparing the name costs more, and most
+        // results are errnos, fds or pids.
+        let is_result = p.info.is_result_type() || p.name() == "res";
+        if is_result && p.info.is_numeric() {
             p.as_i64()
         } else {
             None
