@@ -523,8 +523,10 @@ fn exec_without_cgroups_keeps_the_container() {
         comm: "make".into(),
         exe: "/tmp/make".into(),
         cgroups: vec![
-            "0::/docker/c0ffee0000000000000000000000000000000000000000000000000000000000".into(),
-        ],
+            "0::/docker/c0ffee0000000000000000000000000000000000000000000000000000000000"
+                .to_string(),
+        ]
+        .into(),
         container_id: "c0ffee000000".into(),
         ..Thread::default()
     });

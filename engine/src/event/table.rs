@@ -18,9 +18,50 @@ pub struct ParamInfo {
     pub names: Option<&'static [(&'static str, u64)]>,
 }
 
+/// A set of type codes as bits, for tests on the raw code that read no
+/// `ParamType` (every integer a parameter read goes through them).
+const fn code_bits(codes: &[u8]) -> u64 {
+    let mut bits = 0u64;
+    let mut i = 0;
+    while i < codes.len() {
+        bits |= 1 << codes[i];
+        i += 1;
+    }
+    bits
+}
+
+/// The codes of the types [`ParamType::is_numeric`] accepts.
+const NUMERIC_CODES: u64 = code_bits(&[
+    1, 2, 3, 4, 5, 6, 7, 8, 11, 14, 15, 18, 19, 20, 21, 22, 23, 24, 25, 28, 29, 30, 31, 32, 34, 42,
+    44, 45, 46,
+]);
+/// The codes of the types [`ParamType::is_signed`] accepts.
+const SIGNED_CODES: u64 = code_bits(&[1, 2, 3, 4, 11, 14, 15]);
+/// The codes of Errno, Fd and Pid: a first parameter of these types is a
+/// syscall's result.
+const RESULT_CODES: u64 = code_bits(&[11, 14, 15]);
+
 impl ParamInfo {
     pub fn param_type(&self) -> ParamType {
         ParamType::from_code(self.ty)
+    }
+
+    /// `self.param_type().is_numeric()`, from the code alone.
+    #[inline]
+    pub fn is_numeric(&self) -> bool {
+        self.ty < 64 && (NUMERIC_CODES >> self.ty) & 1 != 0
+    }
+
+    /// `self.param_type().is_signed()`, from the code alone.
+    #[inline]
+    pub fn is_signed(&self) -> bool {
+        self.ty < 64 && (SIGNED_CODES >> self.ty) & 1 != 0
+    }
+
+    /// Whether the type is Errno, Fd or Pid, from the code alone.
+    #[inline]
+    pub fn is_result_type(&self) -> bool {
+        self.ty < 64 && (RESULT_CODES >> self.ty) & 1 != 0
     }
 }
 
@@ -307,6 +348,29 @@ pub fn dyn_variant(param: &ParamInfo, index: u8) -> Option<&'static ParamInfo> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn code_sets_agree_with_the_param_types() {
+        for code in 0..=u8::MAX {
+            let info = super::ParamInfo {
+                name: "value",
+                ty: code,
+                fmt: 0,
+                names: None,
+            };
+            let ty = super::ParamType::from_code(code);
+            assert_eq!(info.is_numeric(), ty.is_numeric(), "code {code}");
+            assert_eq!(info.is_signed(), ty.is_signed(), "code {code}");
+            assert_eq!(
+                info.is_result_type(),
+                matches!(
+                    ty,
+                    super::ParamType::Errno | super::ParamType::Fd | super::ParamType::Pid
+                ),
+                "code {code}"
+            );
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -261,11 +261,16 @@ impl<'a> EventView<'a> {
 
     /// The index of the parameter called `name`, if this event has it.
     pub fn param_index(&self, name: &str) -> Option<usize> {
+        // Length and first byte tell most names apart without a call to
+        // compare the bytes.
+        let first = name.as_bytes().first();
         self.info
             .params
             .iter()
             .take(self.nparams as usize)
-            .position(|p| p.name == name)
+            .position(|p| {
+                p.name.len() == name.len() && p.name.as_bytes().first() == first && p.name == name
+            })
     }
 
     pub fn param_named(&self, name: &str) -> Option<Param<'a>> {
@@ -296,9 +301,10 @@ impl<'a> EventView<'a> {
             return None;
         }
         let p = self.param(0)?;
-        let is_result = p.name() == "res"
-            || matches!(p.ty(), ParamType::Errno | ParamType::Fd | ParamType::Pid);
-        if is_result && p.ty().is_numeric() {
+        // Type codes first: comparing the name costs more, and most
+        // results are errnos, fds or pids.
+        let is_result = p.info.is_result_type() || p.name() == "res";
+        if is_result && p.info.is_numeric() {
             p.as_i64()
         } else {
             None
@@ -416,24 +422,25 @@ impl<'a> Param<'a> {
     }
 
     /// The value as an unsigned integer, zero-extended from its width.
+    #[inline]
     pub fn as_u64(&self) -> Option<u64> {
-        if !self.ty().is_numeric() {
+        if !self.info.is_numeric() {
             return None;
         }
-        let b = self.bytes;
-        Some(match b.len() {
-            1 => u64::from(b[0]),
-            2 => u64::from(u16_at(b, 0)?),
-            4 => u64::from(u32_at(b, 0)?),
-            8 => u64_at(b, 0)?,
+        Some(match *self.bytes {
+            [a] => u64::from(a),
+            [a, b] => u64::from(u16::from_le_bytes([a, b])),
+            [a, b, c, d] => u64::from(u32::from_le_bytes([a, b, c, d])),
+            [a, b, c, d, e, f, g, h] => u64::from_le_bytes([a, b, c, d, e, f, g, h]),
             _ => return None,
         })
     }
 
     /// The value as a signed integer, sign-extended for signed types.
+    #[inline]
     pub fn as_i64(&self) -> Option<i64> {
         let raw = self.as_u64()?;
-        if !self.ty().is_signed() {
+        if !self.info.is_signed() {
             return Some(raw as i64);
         }
         Some(match self.bytes.len() {

@@ -31,6 +31,11 @@ impl<'e> Scratch<'e> {
 // `filter` cannot change the element's lifetime; `filter_map` can.
 #[allow(clippy::unnecessary_filter_map)]
 fn recycle_vec<'a, 'b>(mut v: Vec<Value<'a>>) -> Vec<Value<'b>> {
+    // Nothing to keep (a filter that never extracted, like a test of
+    // evt.type alone): the collect below costs more than the check.
+    if v.capacity() == 0 {
+        return Vec::new();
+    }
     v.clear();
     // An empty in-place collect keeps the allocation (same layout).
     v.into_iter().filter_map(|_| None).collect()

@@ -1,12 +1,11 @@
 //! Applying events to the state.
 
 use super::fd::{self, l4, Fd, FdKind};
-use super::thread::{container_id_from_cgroups, Thread};
+use super::thread::{container_id_from_cgroups, NulList, Thread};
 use super::{resolve_path, with_slash, Deferred, EnterInfo, State};
 use crate::event::table::{all_event_types, flags as ef, Direction};
 use crate::event::view::{Param, SockAddr, SockTuple, AF_INET, AF_INET6, AF_UNIX};
 use crate::event::EventView;
-use crate::scap::reader::split_nul;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What an event type does to the state.
@@ -242,8 +241,27 @@ fn text(ev: &EventView<'_>, name: &str) -> Option<String> {
     Some(lossy(ev.param_named(name)?.as_bytes_str()).into_owned())
 }
 
-fn list(ev: &EventView<'_>, name: &str) -> Option<Vec<String>> {
-    Some(split_nul(ev.param_named(name)?.bytes))
+/// The list a parameter carries (empty without the parameter): one of
+/// `held` when it holds the same bytes, shared rather than copied.
+fn shared_list(param: Option<Param<'_>>, held: [Option<&NulList>; 2]) -> NulList {
+    let Some(p) = param else {
+        return NulList::default();
+    };
+    held.into_iter()
+        .flatten()
+        .find(|l| l.is_raw(p.bytes))
+        .cloned()
+        .unwrap_or_else(|| NulList::from_raw(p.bytes))
+}
+
+/// Sets `dst` to the text of `raw` (as [`text`] gives it), keeping its
+/// allocation when the text is the same.
+fn assign_text(dst: &mut String, raw: &[u8]) {
+    let raw = lossy(raw);
+    if *dst != *raw {
+        dst.clear();
+        dst.push_str(&raw);
+    }
 }
 
 /// The value of the flag called `flag` in the names table of a parameter.
@@ -559,16 +577,85 @@ impl State {
         if res > 0 && self.threads.contains_key(&child_tid) {
             return;
         }
+        // The child's own clone exit mostly follows its parent's, which
+        // made this thread already: its strings and lists are reused where
+        // the event repeats them instead of being split and copied again.
+        // The thread is still built whole from this event, as before.
+        let mut old = match self.threads.remove(&child_tid) {
+            Some(old) if child_tid != parent_tid => {
+                self.release_pid(old.pid);
+                old
+            }
+            Some(same) => {
+                self.threads.insert(child_tid, same);
+                Thread::default()
+            }
+            None => Thread::default(),
+        };
+        let text_into =
+            |dst: &mut String, names: &[&str]| match names.iter().find_map(|n| ev.param_named(n)) {
+                Some(p) => assign_text(dst, p.as_bytes_str()),
+                None => dst.clear(),
+            };
+        let mut comm = std::mem::take(&mut old.comm);
+        text_into(&mut comm, &["comm", "exe"]);
+        let mut exe = std::mem::take(&mut old.exe);
+        text_into(&mut exe, &["exe"]);
+        let mut cwd = std::mem::take(&mut old.cwd);
+        if let Some(p) = ev.param_named("cwd") {
+            // with_slash(text) compared with what the thread holds.
+            let raw = lossy(p.as_bytes_str());
+            let same = if raw.ends_with('/') {
+                cwd == raw
+            } else {
+                cwd.strip_suffix('/') == Some(&*raw)
+            };
+            if !same {
+                cwd = with_slash(raw.into_owned());
+            }
+        } else {
+            cwd.clear();
+            cwd.push('/');
+        }
+        let mut exepath = std::mem::take(&mut old.exepath);
+        let mut container_id = std::mem::take(&mut old.container_id);
         let parent = self.threads.get(&parent_tid);
+        // The lists the event repeats are shared with the thread's older
+        // image or its parent (the usual case), not copied.
+        let args = shared_list(
+            ev.param_named("args"),
+            [Some(&old.args), parent.map(|p| &p.args)],
+        );
+        let cgroups = shared_list(
+            ev.param_named("cgroups"),
+            [Some(&old.cgroups), parent.map(|p| &p.cgroups)],
+        );
+        drop(old);
         let parent_ids = parent.as_ref().map(|p| (p.uid, p.gid));
+        // The environment is shared with the parent, not copied.
+        let env = parent.map(|p| p.env.clone()).unwrap_or_default();
+        match &parent {
+            Some(p) => exepath.clone_from(&p.exepath),
+            None => exepath.clear(),
+        }
+        match parent {
+            // The same cgroups name the same container: the parent's id
+            // was found from them already (a scan of every cgroup path).
+            Some(p) if cgroups.is_empty() || p.cgroups == cgroups => {
+                container_id.clone_from(&p.container_id)
+            }
+            None if cgroups.is_empty() => {
+                container_id.clear();
+                container_id.push_str("host");
+            }
+            _ => container_id = container_id_from_cgroups(cgroups.iter()),
+        }
         let mut t = Thread {
             tid: child_tid,
-            comm: text(ev, "comm")
-                .or_else(|| text(ev, "exe"))
-                .unwrap_or_default(),
-            exe: text(ev, "exe").unwrap_or_default(),
-            args: list(ev, "args").unwrap_or_default(),
-            cwd: with_slash(text(ev, "cwd").unwrap_or_default()),
+            comm,
+            exe,
+            args,
+            cwd,
             uid: int(ev, "uid")
                 .map(|v| v as u32)
                 .or(parent_ids.map(|p| p.0))
@@ -579,7 +666,10 @@ impl State {
                 .unwrap_or(u32::MAX),
             vtid: int(ev, "vtid").unwrap_or(-1),
             vpid: int(ev, "vpid").unwrap_or(-1),
-            cgroups: list(ev, "cgroups").unwrap_or_default(),
+            cgroups,
+            env,
+            exepath,
+            container_id,
             last_seen: ev.ts,
             loginuid: u32::MAX,
             sid: -1,
@@ -607,7 +697,6 @@ impl State {
         }
         t.clone_ts = ev.ts;
         if let Some(p) = &parent {
-            t.env = p.env.clone();
             t.cap_inheritable = p.cap_inheritable;
             t.cap_permitted = p.cap_permitted;
             t.cap_effective = p.cap_effective;
@@ -616,20 +705,12 @@ impl State {
             t.exe_ino = p.exe_ino;
             t.exe_ino_ctime = p.exe_ino_ctime;
             t.exe_ino_mtime = p.exe_ino_mtime;
-            t.exepath = p.exepath.clone();
             t.loginuid = p.loginuid;
             t.sid = p.sid;
             t.vpgid = p.vpgid;
             t.tty = p.tty;
             t.exe_writable = p.exe_writable;
         }
-        t.container_id = match parent {
-            // The same cgroups name the same container: the parent's id
-            // was found from them already (a scan of every cgroup path).
-            Some(p) if t.cgroups.is_empty() || p.cgroups == t.cgroups => p.container_id.clone(),
-            None if t.cgroups.is_empty() => "host".into(),
-            _ => container_id_from_cgroups(&t.cgroups),
-        };
         // A new process starts with a copy of its parent's fds; threads
         // share the table by pid.
         if t.pid == t.tid && !self.fds.contains_key(&t.pid) {
@@ -678,8 +759,10 @@ impl State {
         if let Some(v) = text(ev, "exe") {
             t.exe = v;
         }
-        if let Some(v) = list(ev, "args") {
-            t.args = v;
+        if let Some(p) = ev.param_named("args") {
+            if !t.args.is_raw(p.bytes) {
+                t.args = NulList::from_raw(p.bytes);
+            }
         }
         if let Some(v) = int(ev, "pid") {
             t.pid = v;
@@ -694,10 +777,16 @@ impl State {
             .unwrap_or_else(|| t.exe.rsplit('/').next().unwrap_or(&t.exe).to_string());
         // An empty list means the driver did not collect cgroups (ours does
         // not yet): keep the container the process was already known in.
-        if let Some(v) = list(ev, "cgroups").filter(|v| !v.is_empty()) {
-            if v != t.cgroups {
-                t.container_id = container_id_from_cgroups(&v);
-                t.cgroups = v;
+        if let Some(p) = ev
+            .param_named("cgroups")
+            .filter(|p| !p.bytes.strip_suffix(&[0]).unwrap_or(p.bytes).is_empty())
+        {
+            if !t.cgroups.is_raw(p.bytes) {
+                let cgroups = NulList::from_raw(p.bytes);
+                if cgroups != t.cgroups {
+                    t.container_id = container_id_from_cgroups(cgroups.iter());
+                }
+                t.cgroups = cgroups;
             }
         }
         if let Some(v) = int(ev, "tty") {
@@ -729,8 +818,11 @@ impl State {
                 t.exe_from_memfd = has("EXE_FROM_MEMFD");
             }
         }
-        if let Some(v) = list(ev, "env") {
-            t.env = v;
+        if let Some(p) = ev.param_named("env") {
+            // Kept as the event's bytes, split when a field reads it.
+            if !t.env.is_raw(p.bytes) {
+                t.env = NulList::from_raw(p.bytes);
+            }
         }
         let u64_of = |name: &str| ev.param_named(name).and_then(|p| p.as_u64());
         if let Some(v) = u64_of("cap_inheritable") {

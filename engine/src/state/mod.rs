@@ -20,7 +20,7 @@ use crate::fast_hash::FastMap;
 use crate::scap::{Capture, FdEntry, FdInfo, ProcEntry};
 pub use apply::state_event_names;
 pub use fd::{Fd, FdKind};
-pub use thread::Thread;
+pub use thread::{NulList, Thread};
 pub use users::Users;
 
 /// Default limit of the thread table.
@@ -298,7 +298,7 @@ fn thread_from_proc(p: &ProcEntry) -> Thread {
         comm: p.comm.clone(),
         exe: p.exe.clone(),
         exepath: p.exepath.clone(),
-        args: p.args.clone(),
+        args: NulList::from_strings(&p.args),
         cwd: with_slash(p.cwd.clone()),
         uid: p.uid,
         gid: p.gid,
@@ -308,8 +308,8 @@ fn thread_from_proc(p: &ProcEntry) -> Thread {
         vpid: p.vpid,
         exe_writable: p.exe_writable,
         container_id: thread::container_id_from_cgroups(&p.cgroups),
-        cgroups: p.cgroups.clone(),
-        env: p.env.clone(),
+        cgroups: NulList::from_strings(&p.cgroups),
+        env: NulList::from_strings(&p.env),
         cap_inheritable: p.cap_inheritable,
         cap_permitted: p.cap_permitted,
         cap_effective: p.cap_effective,
@@ -415,6 +415,16 @@ fn is_clean_absolute(p: &[u8]) -> bool {
     if p.len() < 2 || p[0] != b'/' || p[p.len() - 1] == b'/' {
         return false;
     }
+    // Only a slash followed by a slash or a dot can make a path unclean.
+    // This test of every pair, without an early exit, vectorises; most
+    // paths pass it and skip the exact walk below.
+    let mut suspect = false;
+    for w in p.windows(2) {
+        suspect |= (w[0] == b'/') & ((w[1] == b'/') | (w[1] == b'.'));
+    }
+    if !suspect {
+        return true;
+    }
     let mut i = 0;
     while i < p.len() {
         if p[i] == b'/' {
@@ -449,6 +459,11 @@ pub fn resolve_path(dir: &str, path: &str) -> String {
         joined = format!("{dir}/{path}");
         &joined
     };
+    normalize(full)
+}
+
+/// `full` without empty, `.` and `..` segments, as an absolute path.
+fn normalize(full: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for seg in full.split('/') {
         match seg {
@@ -473,6 +488,25 @@ pub fn resolve_path(dir: &str, path: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clean_paths_are_the_ones_normalizing_keeps() {
+        // Every path of up to 7 characters from '/', '.' and 'a'.
+        let mut paths = vec![String::new()];
+        for _ in 0..7 {
+            let longer: Vec<String> = paths
+                .iter()
+                .flat_map(|p| ['/', '.', 'a'].map(|c| format!("{p}{c}")))
+                .collect();
+            for p in &longer {
+                // The fast path takes every path normalizing keeps but
+                // "/" (which it leaves to the general path), and no other.
+                let kept = normalize(p) == *p && p.len() > 1;
+                assert_eq!(is_clean_absolute(p.as_bytes()), kept, "{p:?}");
+            }
+            paths = longer;
+        }
+    }
 
     #[test]
     fn resolves_relative_paths() {

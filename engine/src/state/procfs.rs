@@ -103,7 +103,7 @@ fn read_thread(tdir: &Path, pdir: &Path, pid: i64, tid: i64) -> Option<Thread> {
             .map(|p| p.display().to_string())
             .unwrap_or_else(|_| exe.clone()),
         exe,
-        args: argv.collect(),
+        args: super::NulList::from_strings(&argv.collect::<Vec<_>>()),
         cwd: with_slash(
             fs::read_link(pdir.join("cwd"))
                 .map(|p| p.display().to_string())
@@ -115,7 +115,7 @@ fn read_thread(tdir: &Path, pdir: &Path, pid: i64, tid: i64) -> Option<Thread> {
         vtid: tid,
         vpid: pid,
         container_id: container_id_from_cgroups(&cgroups),
-        cgroups,
+        cgroups: super::NulList::from_strings(&cgroups),
         ..Thread::default()
     })
 }

@@ -1,5 +1,97 @@
 //! Threads and processes.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// A NUL-separated list (arguments, environment, cgroups) kept as the
+/// bytes the event carried, each part ended by a NUL: threads cloned from
+/// a process share it, and it is split only when a field reads it. Parts
+/// are UTF-8 text with invalid bytes replaced, as event lists are split.
+#[derive(Clone, Default)]
+pub struct NulList(Arc<[u8]>);
+
+impl NulList {
+    /// The list in `raw` as a parameter carries it: parts separated by
+    /// NULs, a final NUL ending the last part rather than starting an
+    /// empty one, and no bytes at all (or one NUL) an empty list.
+    pub fn from_raw(raw: &[u8]) -> Self {
+        let parts = raw.strip_suffix(&[0]).unwrap_or(raw);
+        if parts.is_empty() {
+            return NulList::default();
+        }
+        let mut bytes = Vec::with_capacity(parts.len() + 1);
+        bytes.extend_from_slice(parts);
+        bytes.push(0);
+        NulList(bytes.into())
+    }
+
+    pub fn from_strings<S: AsRef<str>>(parts: &[S]) -> Self {
+        let mut bytes = Vec::new();
+        for p in parts {
+            bytes.extend_from_slice(p.as_ref().as_bytes());
+            bytes.push(0);
+        }
+        NulList(bytes.into())
+    }
+
+    /// Whether [`NulList::from_raw`] of `raw` would hold the same bytes.
+    pub fn is_raw(&self, raw: &[u8]) -> bool {
+        let parts = raw.strip_suffix(&[0]).unwrap_or(raw);
+        match self.0.split_last() {
+            None => parts.is_empty(),
+            Some((_, held)) => !parts.is_empty() && held == parts,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Cow<'_, str>> {
+        // Every part ends with a NUL; no bytes, no parts.
+        let parts = self.0.split_last().map(|(_, held)| held.split(|&c| c == 0));
+        parts.into_iter().flatten().map(String::from_utf8_lossy)
+    }
+
+    pub fn to_vec(&self) -> Vec<String> {
+        self.iter().map(Cow::into_owned).collect()
+    }
+
+    /// The parts joined by `sep`.
+    pub fn join(&self, sep: &str) -> String {
+        let mut out = String::with_capacity(self.0.len());
+        for (i, p) in self.iter().enumerate() {
+            if i > 0 {
+                out.push_str(sep);
+            }
+            out.push_str(&p);
+        }
+        out
+    }
+}
+
+/// Equal when the parts are (bytes that differ only in invalid UTF-8
+/// give the same parts).
+impl PartialEq for NulList {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0 || self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for NulList {}
+
+impl std::fmt::Debug for NulList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl From<Vec<String>> for NulList {
+    fn from(parts: Vec<String>) -> Self {
+        NulList::from_strings(&parts)
+    }
+}
+
 /// One thread. The fields Falco's `proc.*`, `thread.*` and `user.*`
 /// fields read.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -15,7 +107,8 @@ pub struct Thread {
     pub exe: String,
     /// Full executable path (`proc.exepath`).
     pub exepath: String,
-    pub args: Vec<String>,
+    /// Arguments, split when a field reads them.
+    pub args: NulList,
     /// Working directory, ending with '/'.
     pub cwd: String,
     pub uid: u32,
@@ -27,8 +120,10 @@ pub struct Thread {
     pub exe_writable: bool,
     /// "host" outside containers.
     pub container_id: String,
-    pub cgroups: Vec<String>,
-    pub env: Vec<String>,
+    /// Cgroups (`controller=path`), split when read.
+    pub cgroups: NulList,
+    /// Environment, split when a field reads it.
+    pub env: NulList,
     pub cap_inheritable: u64,
     pub cap_permitted: u64,
     pub cap_effective: u64,
@@ -47,9 +142,9 @@ impl Thread {
     /// `proc.cmdline`: the command name followed by the arguments.
     pub fn cmdline(&self) -> String {
         let mut s = self.comm.clone();
-        for a in &self.args {
+        for a in self.args.iter() {
             s.push(' ');
-            s.push_str(a);
+            s.push_str(&a);
         }
         s
     }
@@ -66,8 +161,9 @@ impl Thread {
 
 /// The container id a cgroup list reveals (first 12 hex digits of a
 /// 64-digit id of docker, containerd, cri-o or podman), or "host".
-pub fn container_id_from_cgroups(cgroups: &[String]) -> String {
+pub fn container_id_from_cgroups<S: AsRef<str>>(cgroups: impl IntoIterator<Item = S>) -> String {
     for cg in cgroups {
+        let cg = cg.as_ref();
         // No room for a 64-digit id: most host cgroups ("cpu=/user.slice").
         if cg.len() < 64 {
             continue;
@@ -89,18 +185,46 @@ mod tests {
     use super::*;
 
     #[test]
+    fn env_lists_split_as_event_lists_do() {
+        for raw in [
+            &b""[..],
+            b"\0",
+            b"A=1",
+            b"A=1\0",
+            b"A=1\0B=2\0",
+            b"A=1\0\0B=\0",
+            b"\0\0",
+            b"X=\xff\xfe\0Y=2",
+        ] {
+            let list = NulList::from_raw(raw);
+            let split = crate::scap::reader::split_nul(raw);
+            assert_eq!(list.to_vec(), split, "{raw:?}");
+            assert_eq!(list.is_empty(), split.is_empty(), "{raw:?}");
+            assert_eq!(list.join(" "), split.join(" "), "{raw:?}");
+            assert!(list.is_raw(raw));
+            assert_eq!(NulList::from_strings(&split), list, "{raw:?}");
+        }
+        for parts in [vec![], vec![""], vec!["", ""], vec!["a", ""], vec!["", "b"]] {
+            assert_eq!(NulList::from_strings(&parts).to_vec(), parts);
+        }
+        assert_ne!(NulList::from_strings(&[""]), NulList::default());
+        assert_ne!(NulList::from_raw(b"A=1"), NulList::from_raw(b"A=2"));
+        assert!(!NulList::from_raw(b"A=1").is_raw(b"A=1\0B"));
+    }
+
+    #[test]
     fn finds_docker_and_crio_ids() {
         let id = "3ad7b26ded6d8e7b23da7d48fe889434573036c27ae5a74837233de441c3601e";
         assert_eq!(
-            container_id_from_cgroups(&[format!("cpu=/docker/{id}")]),
+            container_id_from_cgroups([format!("cpu=/docker/{id}")]),
             "3ad7b26ded6d"
         );
         assert_eq!(
-            container_id_from_cgroups(&[format!("cpu=/kubepods.slice/crio-{id}.scope")]),
+            container_id_from_cgroups([format!("cpu=/kubepods.slice/crio-{id}.scope")]),
             "3ad7b26ded6d"
         );
         assert_eq!(
-            container_id_from_cgroups(&["cpu=/user.slice/user-1000.slice".into()]),
+            container_id_from_cgroups(["cpu=/user.slice/user-1000.slice"]),
             "host"
         );
     }

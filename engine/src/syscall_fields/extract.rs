@@ -570,12 +570,18 @@ pub(super) fn extract<'e>(
             let main = state.main_thread(t);
             match arg {
                 Some(Arg::Name(var)) => {
-                    let found = main
-                        .env
-                        .iter()
-                        .find_map(|e| e.strip_prefix(var.as_str())?.strip_prefix('='));
-                    if let Some(v) = found {
-                        out.push(s(v));
+                    let value_of = |e: &str| {
+                        e.strip_prefix(var.as_str())?
+                            .strip_prefix('=')
+                            .map(str::len)
+                    };
+                    for e in main.env.iter() {
+                        let Some(n) = value_of(&e) else { continue };
+                        out.push(match e {
+                            std::borrow::Cow::Borrowed(e) => s(&e[e.len() - n..]),
+                            std::borrow::Cow::Owned(e) => owned(e[e.len() - n..].to_string()),
+                        });
+                        break;
                     }
                 }
                 _ => out.push(owned(main.env.join(" "))),
