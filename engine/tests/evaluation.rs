@@ -240,6 +240,19 @@ fn append_and_override_across_files() {
 ",
     );
     assert!(r.errors.is_empty(), "{:#?}", r.errors);
+    // `append: true` still works, and each use is reported as deprecated,
+    // naming the item; `override:` is not.
+    let deprecated: Vec<(&str, &str)> = r
+        .warnings
+        .iter()
+        .filter(|w| w.code == Code::DeprecatedItem)
+        .map(|w| (w.item_type.as_str(), w.item_name.as_str()))
+        .collect();
+    assert_eq!(
+        deprecated,
+        [("list", "bins"), ("macro", "m"), ("rule", "r")]
+    );
+    assert_eq!(r.warnings[0].code.as_str(), "LOAD_DEPRECATED_ITEM");
     let mut rules = loader.compile(TestSyscallSource::new());
     assert_eq!(
         rules.rules()[0]
@@ -380,9 +393,21 @@ fn disabled_rules_and_enabled_only_items() {
   enabled: false
 - rule: r
   enabled: true
+- rule: s
+  enabled: false
+  override:
+    enabled: replace
 ";
-    let (_, mut rules) = compile(yaml);
+    let (loader, mut rules) = compile(yaml);
     assert_eq!(matches(&mut rules, &TestEvent::new("open")), vec!["r"]);
+    // The two lone `enabled:` items are deprecated; the override is not.
+    let deprecated: Vec<(&str, Option<usize>)> = loader.results()[0]
+        .warnings
+        .iter()
+        .filter(|w| w.code == Code::DeprecatedItem)
+        .map(|w| (w.item_name.as_str(), w.line))
+        .collect();
+    assert_eq!(deprecated, [("s", Some(13)), ("r", Some(15))]);
 }
 
 #[test]

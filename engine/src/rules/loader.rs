@@ -433,10 +433,25 @@ fn append_or_override(
         return None;
     }
     match ov {
-        None => Some((append, false)),
+        None => {
+            if append {
+                ctx.report(Code::DeprecatedItem, kind, name, line, DEPRECATED_APPEND);
+            }
+            Some((append, false))
+        }
         Some(o) => Some((!o.append.is_empty(), !o.replace.is_empty())),
     }
 }
+
+/// Why `append: true` still works but is reported: `override:` says per key
+/// whether it appends or replaces, which `append:` cannot.
+const DEPRECATED_APPEND: &str = "The 'append' key is deprecated: name what to extend under \
+'override' instead (for example 'override: {condition: append}')";
+
+/// Why a rule item holding only `enabled:` is reported: `override:` makes
+/// the intent to change an earlier rule explicit.
+const DEPRECATED_ENABLED_ALONE: &str = "Switching a rule on or off with a lone 'enabled' key \
+is deprecated: add 'override: {enabled: replace}'";
 
 fn load_macro(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ctx<'_>) -> bool {
     let line = origin.line;
@@ -511,7 +526,12 @@ fn load_rule(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ct
         }
     }
     match rule_from_map(defs, map, &name, origin) {
-        Ok(()) => true,
+        Ok(deprecation) => {
+            if let Some(message) = deprecation {
+                ctx.report(Code::DeprecatedItem, "rule", &name, line, message);
+            }
+            true
+        }
         Err((code, msg)) => {
             ctx.report(code, "rule", &name, line, msg);
             false
@@ -525,12 +545,14 @@ fn yaml_err(msg: impl Into<String>) -> ItemError {
     (Code::ErrYamlValidate, msg.into())
 }
 
+/// Defines, appends to or overrides a rule; on success returns the
+/// deprecated form the item used, if any, for a warning.
 fn rule_from_map(
     defs: &mut Definitions,
     map: &Mapping,
     name: &str,
     origin: Origin,
-) -> Result<(), ItemError> {
+) -> Result<Option<&'static str>, ItemError> {
     let append = get_bool(map, "append").map_err(yaml_err)?.unwrap_or(false);
     let ov = overrides(map).map_err(yaml_err)?;
     if append && ov.is_some() {
@@ -573,7 +595,7 @@ fn rule_from_map(
         if let Some(excs) = exceptions {
             merge_exceptions(&mut rule.exceptions, excs)?;
         }
-        return Ok(());
+        return Ok(Some(DEPRECATED_APPEND));
     }
 
     if let Some(ov) = ov {
@@ -637,7 +659,7 @@ fn rule_from_map(
                 _ => {}
             }
         }
-        return Ok(());
+        return Ok(None);
     }
 
     // `- rule: X` with only `enabled:` switches an existing rule on or off.
@@ -648,7 +670,7 @@ fn rule_from_map(
     if only_enabled {
         if let Some(rule) = defs.rules.get_mut(name) {
             rule.enabled = enabled.unwrap_or(true);
-            return Ok(());
+            return Ok(Some(DEPRECATED_ENABLED_ALONE));
         }
     }
 
@@ -689,7 +711,7 @@ fn rule_from_map(
         origin,
     };
     defs.rules.insert(name, rule);
-    Ok(())
+    Ok(None)
 }
 
 fn parse_priority(s: &str) -> Result<Priority, ItemError> {
