@@ -149,6 +149,24 @@ impl DropMonitor {
         }
     }
 
+    /// Takes new settings (a config reload) and keeps what was measured:
+    /// the last counters, the next check and the totals of the summary.
+    /// The token bucket starts full, as at startup.
+    pub fn reconfigure(&mut self, settings: &SyscallEventDrops) {
+        let fresh = DropMonitor::new(settings, self.last);
+        self.actions = fresh.actions;
+        self.threshold = fresh.threshold;
+        self.simulate = fresh.simulate;
+        self.bucket = fresh.bucket;
+    }
+
+    /// Whether any action is configured (with none, drops are still
+    /// measured, so that a reload adding actions acts on the next second,
+    /// but nothing is said about them).
+    pub fn acting(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
     /// Called for every event with its time; reads the counters only once
     /// per second of event time.
     pub fn on_event(

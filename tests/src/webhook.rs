@@ -33,10 +33,18 @@ pub fn start(rules: &Path) -> Running {
 
 /// `start` with more arguments (e.g. `-o webserver.enabled=true`).
 pub fn start_with(rules: &Path, extra: &[&str]) -> Running {
+    let mut args: Vec<&str> = extra.to_vec();
+    let rules = rules.display().to_string();
+    args.extend(["-r", &rules]);
+    start_args(&args)
+}
+
+/// Starts peregrine with these arguments and no `-r` (the rules are the
+/// config's `rules_file`), the webhook on an ephemeral port.
+pub fn start_args(extra: &[&str]) -> Running {
     let binary = crate::peregrine_binary().unwrap();
     let mut child = Command::new(binary)
         .args(extra)
-        .args(["-r", &rules.display().to_string()])
         .args(["--disable-source", "syscall"])
         .args([
             "-o",

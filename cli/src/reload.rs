@@ -1,0 +1,309 @@
+//! SIGHUP: read the config file again, load the rules its `rules_file`
+//! names (or `-r`'s, which win as at startup) and apply both to the
+//! running Peregrine, without stopping event intake.
+//!
+//! A reload is all or nothing where it can be: the config is read and
+//! checked, the rules loaded and compiled, and the new output channels
+//! built before anything changes; if any of that fails, the error is
+//! logged with the file or key at fault and everything keeps running as it
+//! was. Only then are the outputs swapped, the rules (with `priority` and
+//! the -D/-T/-t selection), `syscall_event_drops`, `metrics` and
+//! `base_syscalls` handed to the event loops, and the webserver and
+//! webhook restarted if their settings changed (a listener that cannot
+//! start keeps the old one running, see [`crate::servers`]). What needs a
+//! restart is named: see [`crate::outputs::reload::changes_needing_restart`].
+//!
+//! The work happens on the signal's thread. The loops only pick up what
+//! was published, between two events: a loop never compiles rules, and
+//! what it picks up is always the newest reload that succeeded (a failed
+//! reload publishes nothing, so an event that waited in a queue across two
+//! reloads, a good one then a bad one, still meets the good one's rules).
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::thread::JoinHandle;
+
+use peregrine_engine::k8s_audit::K8sAuditSource;
+use peregrine_engine::rules::CompiledRules;
+use peregrine_engine::syscall_fields::SyscallFields;
+
+use crate::config::{BaseSyscalls, Config, Metrics as MetricsSettings, SyscallEventDrops};
+use crate::outputs::reload::{
+    changes_needing_restart, commit, outputs_changed, prepare, BuildChannels,
+};
+use crate::outputs::Dispatcher;
+use crate::ruleset::{self, RulesInput, Selection};
+use crate::servers::Servers;
+
+/// What the syscall loop takes from a reload.
+pub struct SyscallUpdate {
+    pub rules: CompiledRules<SyscallFields>,
+    pub drops: SyscallEventDrops,
+    pub metrics: MetricsSettings,
+    pub base_syscalls: BaseSyscalls,
+}
+
+/// Where the reload leaves what each loop takes, and a counter a loop
+/// compares with the last one it saw (one atomic load between events).
+#[derive(Default)]
+pub struct Mailbox {
+    generation: AtomicU64,
+    syscall: Mutex<Option<SyscallUpdate>>,
+    audit: Mutex<Option<CompiledRules<K8sAuditSource>>>,
+}
+
+fn lock<T>(slot: &Mutex<T>) -> MutexGuard<'_, T> {
+    // What is in a slot is whole even if a holder panicked.
+    slot.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Mailbox {
+    /// Leaves a reload's results for the loops. Written before the
+    /// counter moves, so a loop that sees the new count finds them.
+    pub fn publish(&self, syscall: SyscallUpdate, audit: CompiledRules<K8sAuditSource>) {
+        *lock(&self.syscall) = Some(syscall);
+        *lock(&self.audit) = Some(audit);
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
+    pub fn syscall_inbox(self: &Arc<Self>) -> Inbox<SyscallUpdate> {
+        self.inbox(|mailbox| &mailbox.syscall)
+    }
+
+    pub fn audit_inbox(self: &Arc<Self>) -> Inbox<CompiledRules<K8sAuditSource>> {
+        self.inbox(|mailbox| &mailbox.audit)
+    }
+
+    fn inbox<T>(self: &Arc<Self>, slot: fn(&Mailbox) -> &Mutex<Option<T>>) -> Inbox<T> {
+        Inbox {
+            seen: self.generation.load(Ordering::Acquire),
+            mailbox: Arc::clone(self),
+            slot,
+        }
+    }
+}
+
+/// One loop's side of the mailbox.
+pub struct Inbox<T> {
+    mailbox: Arc<Mailbox>,
+    seen: u64,
+    slot: fn(&Mailbox) -> &Mutex<Option<T>>,
+}
+
+impl<T> Inbox<T> {
+    /// What the newest reload published, if one did since the last call.
+    pub fn poll(&mut self) -> Option<T> {
+        let now = self.mailbox.generation.load(Ordering::Acquire);
+        if now == self.seen {
+            return None;
+        }
+        self.seen = now;
+        lock((self.slot)(&self.mailbox)).take()
+    }
+}
+
+/// Everything a reload reads again and applies.
+pub struct Reloader {
+    /// `-c`: without it there is no file to read again, and only the rules
+    /// are reloaded (the config is the defaults and `-o`).
+    pub config_path: Option<PathBuf>,
+    /// `-o` (and what other flags turn into overrides): applied on top of
+    /// the file at every reload, as at startup.
+    pub overrides: Vec<String>,
+    /// `-r`: when given, these and not `rules_file` are the rules.
+    pub command_line_rules: Vec<PathBuf>,
+    /// -D/-T/-t; its priority is taken from each new config.
+    pub selection: Selection,
+    /// `-p`.
+    pub output_extra: Option<String>,
+    /// The settings in effect.
+    pub running: Config,
+    /// `--enable-source k8s_audit` started the webhook whatever
+    /// `k8s_audit.enabled` says; it does so at every reload too.
+    pub force_webhook: bool,
+    /// Weak: a reload must not keep the outputs alive at shutdown.
+    pub dispatcher: Weak<Dispatcher>,
+    pub build_channels: Box<BuildChannels>,
+    pub mailbox: Arc<Mailbox>,
+    pub servers: Arc<Servers>,
+}
+
+impl Reloader {
+    /// One reload; returns the lines to log, in order.
+    pub fn reload(&mut self) -> Vec<String> {
+        let mut log = Vec::new();
+        let keep = "nothing was changed: the configuration and rules loaded before keep running";
+        let mut new = match Config::load(self.config_path.as_deref(), &self.overrides) {
+            Ok(loaded) => {
+                log.extend(loaded.warnings.iter().map(|w| format!("Warning: {w}")));
+                loaded.config
+            }
+            Err(e) => {
+                log.push(format!("Error: configuration reload: {e}; {keep}"));
+                return log;
+            }
+        };
+        new.k8s_audit.enabled |= self.force_webhook;
+        let inputs = match ruleset::chosen_inputs(&self.command_line_rules, &new.rules_file) {
+            Ok(inputs) => inputs,
+            Err(e) => {
+                log.push(format!(
+                    "Error: configuration reload: rules_file: {e}; {keep}"
+                ));
+                return log;
+            }
+        };
+        let names: Vec<String> = inputs.iter().map(RulesInput::name).collect();
+        let mut rules = ruleset::load(&inputs, self.output_extra.clone());
+        log.extend(rules.warnings().map(|w| format!("Warning: {w}")));
+        if rules.has_errors() {
+            log.extend(rules.errors().map(|e| format!("Error: {e}")));
+            log.push(format!(
+                "Error: the new rules did not load ({}); the rules loaded before keep running, \
+                 and so does the configuration",
+                names.join(", ")
+            ));
+            return log;
+        }
+        let Some(dispatcher) = self.dispatcher.upgrade() else {
+            // Shutting down.
+            return log;
+        };
+        let outputs = if outputs_changed(&self.running, &new) {
+            match prepare(&new, &*self.build_channels) {
+                Ok(prepared) => Some(prepared),
+                Err(e) => {
+                    log.push(format!("Error: configuration reload: {e}; {keep}"));
+                    return log;
+                }
+            }
+        } else {
+            None
+        };
+
+        // Nothing failed: apply. Outputs first, so that the new rules'
+        // first alerts already go where the new config says.
+        match outputs {
+            Some(prepared) => log.push(commit(&dispatcher, prepared)),
+            None => log.push(format!(
+                "configuration reloaded: outputs unchanged ({})",
+                dispatcher.channel_names().join(", ")
+            )),
+        }
+        drop(dispatcher);
+        let selection = Selection {
+            min_priority: Some(new.priority),
+            ..self.selection.clone()
+        };
+        selection.apply(&mut rules.syscall);
+        selection.apply(&mut rules.k8s_audit);
+        let enabled = rules.rules().filter(|r| r.enabled).count();
+        self.mailbox.publish(
+            SyscallUpdate {
+                rules: rules.syscall,
+                drops: new.syscall_event_drops.clone(),
+                metrics: new.metrics.clone(),
+                base_syscalls: new.base_syscalls.clone(),
+            },
+            rules.k8s_audit,
+        );
+        log.push(format!(
+            "rules reloaded from {} ({enabled} enabled, priority {} and above)",
+            names.join(", "),
+            new.priority
+        ));
+        let (lines, web, k8s) = self.servers.reconfigure(
+            (&self.running.webserver, &self.running.k8s_audit),
+            (&new.webserver, &new.k8s_audit),
+        );
+        log.extend(lines);
+        let restart = changes_needing_restart(&self.running, &new);
+        if !restart.is_empty() {
+            log.push(format!(
+                "configuration reload: changes to {} take effect at the next restart",
+                restart.join(", ")
+            ));
+        }
+        // What needs a restart stays as it runs, so that it is named
+        // again until then; listeners that kept their old settings are
+        // retried at the next reload.
+        let mut running = new;
+        running.grpc = self.running.grpc.clone();
+        running.grpc_output = self.running.grpc_output.clone();
+        running.driver = self.running.driver.clone();
+        running.log_stderr = self.running.log_stderr;
+        running.log_syslog = self.running.log_syslog;
+        running.log_level = self.running.log_level.clone();
+        running.plugins = self.running.plugins.clone();
+        running.load_plugins = self.running.load_plugins.clone();
+        running.webserver = web;
+        running.k8s_audit = k8s;
+        self.running = running;
+        log
+    }
+}
+
+/// The thread that reloads on SIGHUP; [`ReloadThread::stop`] ends it.
+pub struct ReloadThread {
+    handle: signal_hook::iterator::Handle,
+    thread: JoinHandle<()>,
+}
+
+/// SIGHUP caught, before the thread that acts on it exists.
+pub struct Hangups(signal_hook::iterator::Signals);
+
+impl Hangups {
+    /// Catches SIGHUP from now on, so that one sent as soon as a listener
+    /// answers cannot kill the process (SIGHUP's default action) before
+    /// the reload thread is up; signals caught meanwhile wait for it.
+    /// None (said on stderr) when it cannot.
+    pub fn catch() -> Option<Hangups> {
+        match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
+            Ok(signals) => Some(Hangups(signals)),
+            Err(e) => {
+                crate::log::message(&format!(
+                    "cannot catch SIGHUP ({e}): rules and config will not reload on it"
+                ));
+                None
+            }
+        }
+    }
+}
+
+impl ReloadThread {
+    /// Reloads on each SIGHUP; None (said on stderr) when the thread
+    /// cannot start.
+    pub fn start(hangups: Hangups, mut reloader: Reloader) -> Option<ReloadThread> {
+        let Hangups(mut signals) = hangups;
+        let handle = signals.handle();
+        let spawned = std::thread::Builder::new()
+            .name("sighup".into())
+            .spawn(move || {
+                for _ in signals.forever() {
+                    crate::log::message("SIGHUP received: reloading configuration and rules");
+                    for line in reloader.reload() {
+                        crate::log::message(&line);
+                    }
+                }
+            });
+        match spawned {
+            Ok(thread) => Some(ReloadThread { handle, thread }),
+            Err(e) => {
+                crate::log::message(&format!(
+                    "cannot start the reload thread ({e}): rules and config will not reload on SIGHUP"
+                ));
+                None
+            }
+        }
+    }
+
+    /// Lets a reload in progress finish, then ends the thread: at shutdown
+    /// no reload may hold the outputs or restart a listener.
+    pub fn stop(self) {
+        self.handle.close();
+        if self.thread.join().is_err() {
+            crate::log::message("the reload thread panicked");
+        }
+    }
+}
