@@ -30,7 +30,7 @@ use peregrine_engine::syscall_fields::SyscallFields;
 
 use crate::config::{BaseSyscalls, Config, Metrics as MetricsSettings, SyscallEventDrops};
 use crate::outputs::reload::{
-    changes_needing_restart, commit, outputs_changed, prepare, BuildChannels,
+    changes_needing_restart, commit, outputs_changed, prepare, reconfigure_kept, BuildChannels,
 };
 use crate::outputs::Dispatcher;
 use crate::ruleset::{self, RulesInput, Selection};
@@ -171,7 +171,7 @@ impl Reloader {
             return log;
         };
         let outputs = if outputs_changed(&self.running, &new) {
-            match prepare(&new, &*self.build_channels) {
+            match prepare(&self.running, &new, &*self.build_channels) {
                 Ok(prepared) => Some(prepared),
                 Err(e) => {
                     log.push(format!("Error: configuration reload: {e}; {keep}"));
@@ -191,6 +191,8 @@ impl Reloader {
                 dispatcher.channel_names().join(", ")
             )),
         }
+        let (line, grpc_applied) = reconfigure_kept(&dispatcher, &self.running, &new);
+        log.extend(line);
         drop(dispatcher);
         let selection = Selection {
             min_priority: Some(new.priority),
@@ -229,8 +231,9 @@ impl Reloader {
         // again until then; listeners that kept their old settings are
         // retried at the next reload.
         let mut running = new;
-        running.grpc = self.running.grpc.clone();
-        running.grpc_output = self.running.grpc_output.clone();
+        if !grpc_applied {
+            running.grpc = self.running.grpc.clone();
+        }
         running.driver = self.running.driver.clone();
         running.log_stderr = self.running.log_stderr;
         running.log_syslog = self.running.log_syslog;

@@ -520,3 +520,60 @@ fn sighup_reloads_syscall_rules_and_drop_actions() {
         );
     }
 }
+
+#[test]
+fn sighup_moves_the_grpc_server_and_turns_the_grpc_output_off() {
+    use peregrine_tests::grpc;
+    let dir = scratch("grpc");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, RULES).unwrap();
+    let (first, second) = (dir.join("a.sock"), dir.join("b.sock"));
+    let config = dir.join("peregrine.yaml");
+    let write_config = |socket: &Path, output: bool| {
+        std::fs::write(
+            &config,
+            format!(
+                "grpc:\n  enabled: true\n  bind_address: unix://{}\ngrpc_output:\n  enabled: {output}\n",
+                socket.display()
+            ),
+        )
+        .unwrap();
+    };
+    write_config(&first, true);
+    let config_arg = config.display().to_string();
+    let running = start_with(&rules, &["-c", &config_arg]);
+    assert!(first.exists());
+    assert_eq!(post(&running.url, &audit_event(1, "create")), 200);
+
+    // Another socket: the server moves, and what no client collected yet
+    // moves with it.
+    write_config(&second, true);
+    let line = hangup_until(&running, "gRPC server listening on");
+    assert!(line.contains("b.sock"), "{line}");
+    assert!(second.exists() && !first.exists());
+    assert_eq!(post(&running.url, &audit_event(2, "create")), 200);
+    let runtime = grpc::runtime();
+    let collected = runtime.block_on(async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut collected = Vec::new();
+        while collected.len() < 2 && Instant::now() < deadline {
+            let mut client = grpc::connect_unix(&second).await.unwrap();
+            collected.extend(grpc::get(&mut client).await.unwrap());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        collected
+    });
+    let pods: Vec<&str> = collected
+        .iter()
+        .map(|r| r.output_fields["ka.target.name"].as_str())
+        .collect();
+    assert_eq!(pods, ["pod-1", "pod-2"]);
+
+    // The output off: its server stops.
+    write_config(&second, false);
+    let line = hangup_until(&running, "configuration reloaded: outputs now");
+    assert!(!line.contains("grpc"), "{line}");
+    assert!(!second.exists());
+    let (stdout, _stderr) = stop(running);
+    assert_eq!(fired(&stdout).len(), 2);
+}

@@ -4,21 +4,21 @@
 //! `program_output`, `http_output`, `buffered_outputs`, `outputs_queue`,
 //! `json_output`, `json_include_*`, `time_format_iso_8601`).
 //!
-//! The gRPC output is the exception: it is kept as it is, see
-//! [`KEPT_ACROSS_RELOADS`].
+//! The gRPC output is the exception, see [`KEPT_ACROSS_RELOADS`].
 
+use std::sync::Arc;
+
+use super::grpc::GrpcOptions;
 use super::{Channel, Dispatcher};
 use crate::alert::RenderOptions;
 use crate::config::Config;
 
-/// Channels a reload leaves running as they are. The gRPC channel owns a
-/// server that clients hold streams on: building it again would end every
-/// `sub` stream and lose the `get` backlog no client has collected yet, and
-/// on the same address (the usual case) the new server cannot bind until
-/// the old one has let its clients go, which takes up to
-/// [`super::grpc::SHUTDOWN_GRACE`] during which alerts would reach no
-/// gRPC client. So `grpc` and `grpc_output` changes wait for a restart, as
-/// [`changes_needing_restart`] says.
+/// Channels a reload keeps running and reconfigures instead of building
+/// them again. The gRPC channel holds the backlog that `get` clients have
+/// not collected yet: building a new channel would lose it. It is told
+/// the new settings instead ([`super::grpc::GrpcChannel::reconfigure`]),
+/// and restarts its server only when the server's settings changed.
+/// Turning `grpc_output` on or off starts or retires it like any channel.
 pub const KEPT_ACROSS_RELOADS: &[&str] = &["grpc"];
 
 /// Makes the channels a config asks for (main's `build_channels`).
@@ -43,9 +43,6 @@ pub fn changes_needing_restart(running: &Config, new: &Config) -> Vec<&'static s
             changed.push(name);
         }
     };
-    // See KEPT_ACROSS_RELOADS.
-    check("grpc", running.grpc == new.grpc);
-    check("grpc_output", running.grpc_output == new.grpc_output);
     // The module's ring buffers and its snapshot length are set when the
     // device is opened; reopening it would lose the events in the rings.
     check("driver", running.driver == new.driver);
@@ -81,6 +78,8 @@ pub fn outputs_changed(running: &Config, new: &Config) -> bool {
                 c.buffered_outputs,
                 c.outputs_queue.clone(),
                 render_options(c),
+                // Turned on or off, the gRPC channel starts or retires.
+                c.grpc_output.enabled,
             ),
         )
     };
@@ -93,16 +92,31 @@ pub struct Prepared {
     channels: Vec<Box<dyn Channel>>,
     render: RenderOptions,
     capacity: usize,
+    keep: &'static [&'static str],
 }
 
-/// Builds the channels `new` asks for (the kept ones excepted).
-pub fn prepare(new: &Config, build: &BuildChannels) -> Result<Prepared, String> {
+/// Whether a running gRPC output is kept (and reconfigured) by a reload
+/// from `running` to `new`.
+fn keeps_grpc(running: &Config, new: &Config) -> bool {
+    running.grpc_output.enabled && new.grpc_output.enabled
+}
+
+/// Builds the channels `new` asks for, but for the kept ones.
+pub fn prepare(running: &Config, new: &Config, build: &BuildChannels) -> Result<Prepared, String> {
+    let keep = if keeps_grpc(running, new) {
+        KEPT_ACROSS_RELOADS
+    } else {
+        &[]
+    };
     let mut to_build = new.clone();
-    to_build.grpc_output.enabled = false;
+    if !keep.is_empty() {
+        to_build.grpc_output.enabled = false;
+    }
     Ok(Prepared {
         channels: build(&to_build)?,
         render: render_options(new),
         capacity: new.outputs_queue.capacity,
+        keep,
     })
 }
 
@@ -113,7 +127,7 @@ pub fn commit(dispatcher: &Dispatcher, prepared: Prepared) -> String {
         prepared.channels,
         prepared.render,
         prepared.capacity,
-        KEPT_ACROSS_RELOADS,
+        prepared.keep,
     ) {
         Ok(()) => {
             crate::log::use_iso_8601(iso_8601);
@@ -125,6 +139,25 @@ pub fn commit(dispatcher: &Dispatcher, prepared: Prepared) -> String {
         Err(e) => format!(
             "configuration reload: cannot start the outputs ({e}); the previous ones keep running"
         ),
+    }
+}
+
+/// Tells a kept gRPC output the new settings, when they differ. Returns
+/// what to log and whether the new settings are the ones in effect.
+pub fn reconfigure_kept(
+    dispatcher: &Dispatcher,
+    running: &Config,
+    new: &Config,
+) -> (Option<String>, bool) {
+    if !keeps_grpc(running, new)
+        || GrpcOptions::from_config(running) == GrpcOptions::from_config(new)
+    {
+        return (None, true);
+    }
+    match dispatcher.reconfigure("grpc", Arc::new(new.clone())) {
+        None | Some(Ok(None)) => (None, true),
+        Some(Ok(Some(line))) => (Some(format!("configuration reload: {line}")), true),
+        Some(Err(e)) => (Some(format!("configuration reload: grpc: {e}")), false),
     }
 }
 
@@ -259,7 +292,7 @@ mod tests {
                 seen: Arc::default(),
             })])
         };
-        let prepared = prepare(&new, build).unwrap();
+        let prepared = prepare(&Config::default(), &new, build).unwrap();
         assert!(dispatcher.channel_names().is_empty(), "nothing runs yet");
         let line = commit(&dispatcher, prepared);
         assert_eq!(line, "configuration reloaded: outputs now stdout");
@@ -267,7 +300,9 @@ mod tests {
 
         let failing: &BuildChannels =
             &|_: &Config| Err("file_output: cannot open /nowhere/x".into());
-        let error = prepare(&Config::default(), failing).err().unwrap();
+        let error = prepare(&Config::default(), &Config::default(), failing)
+            .err()
+            .unwrap();
         assert!(error.contains("/nowhere/x"), "{error}");
         dispatcher.shutdown();
     }
@@ -282,6 +317,6 @@ mod tests {
         new.webserver.listen_port = 1;
         new.driver.snaplen = 4096;
         new.grpc.threadiness = 3;
-        assert_eq!(changes_needing_restart(&running, &new), ["grpc", "driver"]);
+        assert_eq!(changes_needing_restart(&running, &new), ["driver"]);
     }
 }
