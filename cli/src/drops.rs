@@ -230,6 +230,31 @@ mod tests {
     }
 
     #[test]
+    fn reconfigure_keeps_the_counters_and_takes_the_actions() {
+        let mut monitor =
+            DropMonitor::new(&settings(Vec::new(), true, 10), DropCounters::default());
+        assert!(!monitor.acting());
+        let start = 1_000 * ONE_SECOND_NS;
+        // Two seconds of simulated drops with no action: measured, quiet.
+        for i in 0..21u64 {
+            if let Some(report) =
+                monitor.on_event(start + i * ONE_SECOND_NS / 10, DropCounters::default)
+            {
+                assert!(report.actions.is_empty());
+            }
+        }
+        let seen = monitor.occurrences;
+        assert!(seen >= 1);
+        monitor.reconfigure(&settings(vec![DropAction::Alert], true, 10));
+        assert!(monitor.acting());
+        assert_eq!(monitor.occurrences, seen, "the totals carry over");
+        let report = (21..40u64)
+            .find_map(|i| monitor.on_event(start + i * ONE_SECOND_NS / 10, DropCounters::default))
+            .expect("the next second acts");
+        assert_eq!(report.actions, [DropAction::Alert]);
+    }
+
+    #[test]
     fn checks_once_per_second_of_event_time_and_simulates() {
         let mut monitor = DropMonitor::new(
             &settings(vec![DropAction::Alert], true, 10),

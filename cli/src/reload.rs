@@ -310,3 +310,173 @@ impl ReloadThread {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::alert::RenderOptions;
+    use crate::metrics::Metrics;
+
+    struct Fixture {
+        dir: tempfile::TempDir,
+        reloader: Reloader,
+        _dispatcher: Arc<Dispatcher>,
+    }
+
+    fn audit_rule(name: &str, priority: &str) -> String {
+        format!(
+            "- rule: {name}\n  desc: d\n  condition: ka.verb = create\n  output: o\n  priority: {priority}\n  source: k8s_audit\n"
+        )
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let dispatcher =
+            Arc::new(Dispatcher::new(Vec::new(), RenderOptions::default(), 16).unwrap());
+        let metrics = Arc::new(Metrics::new(Box::new(Vec::new), None));
+        let servers = Arc::new(Servers::start(None, None, None, metrics).unwrap());
+        let config = dir.path().join("peregrine.yaml");
+        std::fs::write(&config, "stdout_output:\n  enabled: false\n").unwrap();
+        let reloader = Reloader {
+            config_path: Some(config),
+            overrides: Vec::new(),
+            command_line_rules: Vec::new(),
+            selection: Selection::default(),
+            output_extra: None,
+            running: Config {
+                stdout_output: crate::config::Enabled { enabled: false },
+                ..Config::default()
+            },
+            force_webhook: false,
+            dispatcher: Arc::downgrade(&dispatcher),
+            build_channels: Box::new(|_: &Config| Ok(Vec::new())),
+            mailbox: Arc::new(Mailbox::default()),
+            servers,
+        };
+        Fixture {
+            dir,
+            reloader,
+            _dispatcher: dispatcher,
+        }
+    }
+
+    fn write_config(dir: &Path, rules: &Path, priority: &str) {
+        std::fs::write(
+            dir.join("peregrine.yaml"),
+            format!(
+                "stdout_output:\n  enabled: false\nrules_file:\n  - {}\npriority: {priority}\n",
+                rules.display()
+            ),
+        )
+        .unwrap();
+    }
+
+    fn enabled(rules: &CompiledRules<K8sAuditSource>) -> Vec<String> {
+        rules
+            .rules()
+            .iter()
+            .filter(|r| r.enabled)
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    #[test]
+    fn a_reload_loads_the_new_rules_file_with_the_new_priority() {
+        // The dispatcher is bound to a name: a reload finding it gone
+        // would take the process for shutting down.
+        let Fixture {
+            dir,
+            mut reloader,
+            _dispatcher,
+        } = fixture();
+        let rules = dir.path().join("rules.yaml");
+        std::fs::write(
+            &rules,
+            audit_rule("Loud", "ERROR") + &audit_rule("Quiet", "NOTICE"),
+        )
+        .unwrap();
+        write_config(dir.path(), &rules, "warning");
+        let mut audit = reloader.mailbox.audit_inbox();
+        let mut syscall = reloader.mailbox.syscall_inbox();
+        assert!(audit.poll().is_none(), "nothing before a reload");
+        let log = reloader.reload();
+        assert!(
+            log.iter().any(|l| l.starts_with("rules reloaded from")),
+            "{log:?}"
+        );
+        assert_eq!(enabled(&audit.poll().unwrap()), ["Loud"]);
+        assert!(audit.poll().is_none(), "taken once");
+        assert!(syscall.poll().is_some(), "the syscall loop gets its part");
+        assert_eq!(reloader.running.priority, crate::alert::Priority::Warning);
+        assert_eq!(reloader.running.rules_file, [rules]);
+    }
+
+    #[test]
+    fn a_bad_config_or_bad_rules_change_nothing() {
+        // The dispatcher is bound to a name: a reload finding it gone
+        // would take the process for shutting down.
+        let Fixture {
+            dir,
+            mut reloader,
+            _dispatcher,
+        } = fixture();
+        let before = reloader.running.clone();
+        let mut audit = reloader.mailbox.audit_inbox();
+        let config = dir.path().join("peregrine.yaml");
+
+        std::fs::write(&config, "priority: [\n").unwrap();
+        let log = reloader.reload();
+        assert!(
+            log.iter()
+                .any(|l| l.contains(&config.display().to_string())
+                    && l.contains("nothing was changed")),
+            "{log:?}"
+        );
+
+        std::fs::write(&config, "priority: loud\n").unwrap();
+        let log = reloader.reload();
+        assert!(
+            log.iter()
+                .any(|l| l.contains("'priority'") && l.contains("nothing was changed")),
+            "{log:?}"
+        );
+
+        let broken = dir.path().join("broken.yaml");
+        std::fs::write(&broken, "- rule: Broken\n  condition: (((\n").unwrap();
+        write_config(dir.path(), &broken, "error");
+        let log = reloader.reload();
+        assert!(
+            log.iter()
+                .any(|l| l.contains("did not load") && l.contains(&broken.display().to_string())),
+            "{log:?}"
+        );
+        assert!(audit.poll().is_none(), "nothing was published");
+        assert_eq!(reloader.running, before);
+    }
+
+    /// The old flake: an event queued before a good reload and evaluated
+    /// after a bad one must meet the good one's rules, not the rules from
+    /// before both.
+    #[test]
+    fn a_loop_that_polls_late_gets_the_last_good_reload() {
+        // The dispatcher is bound to a name: a reload finding it gone
+        // would take the process for shutting down.
+        let Fixture {
+            dir,
+            mut reloader,
+            _dispatcher,
+        } = fixture();
+        let mut audit = reloader.mailbox.audit_inbox();
+        let good = dir.path().join("good.yaml");
+        std::fs::write(&good, audit_rule("Good", "WARNING")).unwrap();
+        write_config(dir.path(), &good, "debug");
+        reloader.reload();
+        let broken = dir.path().join("broken.yaml");
+        std::fs::write(&broken, "- rule: Broken\n  condition: (((\n").unwrap();
+        write_config(dir.path(), &broken, "debug");
+        reloader.reload();
+        assert_eq!(enabled(&audit.poll().unwrap()), ["Good"]);
+    }
+}

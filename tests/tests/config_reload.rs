@@ -577,3 +577,41 @@ fn sighup_moves_the_grpc_server_and_turns_the_grpc_output_off() {
     let (stdout, _stderr) = stop(running);
     assert_eq!(fired(&stdout).len(), 2);
 }
+
+#[test]
+fn sighup_restarts_the_webhook_and_no_accepted_event_is_lost() {
+    let dir = scratch("webhook");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, RULES).unwrap();
+    let config = dir.join("peregrine.yaml");
+    std::fs::write(&config, "k8s_audit:\n  path: /k8s-audit\n").unwrap();
+    let config_arg = config.display().to_string();
+    let running = start_with(&rules, &["-c", &config_arg]);
+    let first = running.url.clone();
+    for i in 0..20 {
+        assert_eq!(post(&first, &audit_event(i, "create")), 200);
+    }
+    // Another path (and, with port 0, another port): the webhook moves.
+    std::fs::write(&config, "k8s_audit:\n  path: /audit2\n").unwrap();
+    send_hup(running.child.id());
+    let line = wait_for(&running.stderr_lines, "webhook listening on");
+    let second = format!(
+        "http://{}",
+        line.split("webhook listening on ").nth(1).unwrap().trim()
+    );
+    assert!(second.ends_with("/audit2"), "{second}");
+    wait_for(
+        &running.stderr_lines,
+        "Kubernetes audit webhook restarted with its new settings",
+    );
+    assert_eq!(post(&first, &audit_event(20, "create")), 0, "closed");
+    assert_eq!(post(&second, &audit_event(21, "create")), 200);
+    let (stdout, _stderr) = stop(running);
+    let pods: Vec<String> = fired(&stdout).into_iter().map(|(_, pod)| pod).collect();
+    let mut expected: Vec<String> = (0..20).map(|i| format!("pod-{i}")).collect();
+    expected.push("pod-21".into());
+    assert_eq!(
+        pods, expected,
+        "every event taken before the restart, and after"
+    );
+}
