@@ -6,12 +6,15 @@
 //! checked, the rules loaded and compiled, and the new output channels
 //! built before anything changes; if any of that fails, the error is
 //! logged with the file or key at fault and everything keeps running as it
-//! was. Only then are the outputs swapped, the rules (with `priority` and
-//! the -D/-T/-t selection), `syscall_event_drops`, `metrics` and
-//! `base_syscalls` handed to the event loops, and the webserver and
-//! webhook restarted if their settings changed (a listener that cannot
-//! start keeps the old one running, see [`crate::servers`]). What needs a
-//! restart is named: see [`crate::outputs::reload::changes_needing_restart`].
+//! was. Only then are the outputs swapped (the gRPC output is told its
+//! new settings instead, see [`crate::outputs::reload::KEPT_ACROSS_RELOADS`]),
+//! the rules (with `priority` and the -D/-T/-t selection),
+//! `syscall_event_drops`, `metrics` and `base_syscalls` handed to the event
+//! loops, and the webserver and webhook restarted if their settings
+//! changed. A listener or gRPC server whose new settings cannot be bound
+//! keeps the old one running and says so (see [`crate::servers`]); the
+//! next reload tries again. What needs a restart is named: see
+//! [`crate::outputs::reload::changes_needing_restart`].
 //!
 //! The work happens on the signal's thread. The loops only pick up what
 //! was published, between two events: a loop never compiles rules, and

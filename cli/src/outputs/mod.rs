@@ -262,14 +262,14 @@ impl Dispatcher {
         config: Arc<Config>,
     ) -> Option<Result<Option<String>, String>> {
         let (reply, answer) = crossbeam_channel::bounded(1);
-        {
+        let queue = {
             let state = self.state();
             let lane = state.lanes.iter().find(|lane| lane.name == name)?;
-            // Blocks while the queue is full: the reload waits its turn.
-            lane.queue
-                .send(Message::Reconfigure { config, reply })
-                .ok()?;
-        }
+            lane.queue.clone()
+        };
+        // Blocks while the queue is full (the reload waits its turn), with
+        // no lock held.
+        queue.send(Message::Reconfigure { config, reply }).ok()?;
         Some(
             answer
                 .recv_timeout(RECONFIGURE_TIMEOUT)
