@@ -149,6 +149,24 @@ impl DropMonitor {
         }
     }
 
+    /// Takes new settings (a config reload) and keeps what was measured:
+    /// the last counters, the next check and the totals of the summary.
+    /// The token bucket starts full, as at startup.
+    pub fn reconfigure(&mut self, settings: &SyscallEventDrops) {
+        let fresh = DropMonitor::new(settings, self.last);
+        self.actions = fresh.actions;
+        self.threshold = fresh.threshold;
+        self.simulate = fresh.simulate;
+        self.bucket = fresh.bucket;
+    }
+
+    /// Whether any action is configured (with none, drops are still
+    /// measured, so that a reload adding actions acts on the next second,
+    /// but nothing is said about them).
+    pub fn acting(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
     /// Called for every event with its time; reads the counters only once
     /// per second of event time.
     pub fn on_event(
@@ -209,6 +227,31 @@ mod tests {
             max_burst,
             simulate_drops: simulate,
         }
+    }
+
+    #[test]
+    fn reconfigure_keeps_the_counters_and_takes_the_actions() {
+        let mut monitor =
+            DropMonitor::new(&settings(Vec::new(), true, 10), DropCounters::default());
+        assert!(!monitor.acting());
+        let start = 1_000 * ONE_SECOND_NS;
+        // Two seconds of simulated drops with no action: measured, quiet.
+        for i in 0..21u64 {
+            if let Some(report) =
+                monitor.on_event(start + i * ONE_SECOND_NS / 10, DropCounters::default)
+            {
+                assert!(report.actions.is_empty());
+            }
+        }
+        let seen = monitor.occurrences;
+        assert!(seen >= 1);
+        monitor.reconfigure(&settings(vec![DropAction::Alert], true, 10));
+        assert!(monitor.acting());
+        assert_eq!(monitor.occurrences, seen, "the totals carry over");
+        let report = (21..40u64)
+            .find_map(|i| monitor.on_event(start + i * ONE_SECOND_NS / 10, DropCounters::default))
+            .expect("the next second acts");
+        assert_eq!(report.actions, [DropAction::Alert]);
     }
 
     #[test]

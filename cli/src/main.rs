@@ -1,7 +1,9 @@
 //! `peregrine`: runtime security for Linux.
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use peregrine::{capture, driver_cmd, log, outputs, ruleset, run, traced, webserver};
+use peregrine::{
+    capture, driver_cmd, log, outputs, reload, ruleset, run, servers, traced, webserver,
+};
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -203,19 +205,8 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
     }
 
     // Rules: -r replaces the config's list; with neither, the built-in ones.
-    let inputs = if !args.rules.is_empty() {
-        ruleset::expand(&args.rules).map_err(|e| e.to_string())?
-    } else if config.rules_file.iter().any(|p| p.exists()) {
-        let present: Vec<_> = config
-            .rules_file
-            .iter()
-            .filter(|p| p.exists())
-            .cloned()
-            .collect();
-        ruleset::expand(&present).map_err(|e| e.to_string())?
-    } else {
-        ruleset::built_in()
-    };
+    let inputs =
+        ruleset::chosen_inputs(&args.rules, &config.rules_file).map_err(|e| e.to_string())?;
     if matches!(args.print.as_deref(), Some("k" | "kubernetes")) {
         log::message(
             "-pk: Kubernetes pod metadata is not collected; printing container id and name",
@@ -262,6 +253,7 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    let hangups = reload::Hangups::catch();
     let render = outputs::reload::render_options(&config);
     let channels = build_channels(&config)?;
     let dispatcher = Arc::new(
@@ -270,20 +262,6 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
     );
     let stop = run::stop_flag();
     reopen_outputs_on_sigusr1(&dispatcher);
-    if let Some(path) = args.config.clone() {
-        let overrides = overrides.clone();
-        outputs::reload::reload_on_sighup(
-            &dispatcher,
-            config.clone(),
-            move || Config::load(Some(&path), &overrides).map_err(|e| e.to_string()),
-            build_channels,
-        );
-    }
-    let reload = ruleset::Reload::new(
-        ruleset::reload_on_sighup(inputs.clone()),
-        selection.clone(),
-        ruleset::output_extra(args.print.as_deref()),
-    );
     let host = hostname();
 
     // Which sources run: a capture or an audit file alone, or live sources.
@@ -301,64 +279,41 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
     let live = args.capture.is_none() && audit_file.is_none() && traced.is_none();
     let run_syscalls = live && source_on("syscall", true);
     let run_webhook = live && source_on("k8s_audit", config.k8s_audit.enabled);
+    // The audit thread runs whenever the webhook may: a reload that
+    // enables `k8s_audit` then only has to start the listener.
+    let audit_source = live && !args.disable_sources.iter().any(|s| s == "k8s_audit");
 
-    let (audit_tx, audit_rx) = crossbeam_channel::bounded::<serde_json::Value>(AUDIT_QUEUE);
-    let audit_stats = run_webhook.then(|| Arc::new(webserver::AuditIntakeStats::default()));
+    let weak_dispatcher = Arc::downgrade(&dispatcher);
     let metrics = Arc::new(Metrics::new(
-        dispatcher.stats_handles(),
-        audit_stats.clone(),
+        Box::new(move || {
+            weak_dispatcher
+                .upgrade()
+                .map(|d| d.stats_handles())
+                .unwrap_or_default()
+        }),
+        None,
     ));
-    let mut listeners = Vec::new();
-    if config.webserver.enabled {
-        let web = &config.webserver;
-        let routes = webserver::Routes {
-            healthz: Some(web.k8s_healthz_endpoint.clone()),
-            metrics: web
-                .prometheus_metrics_enabled
-                .then(|| Arc::clone(&metrics) as Arc<dyn webserver::MetricsSource>),
-            versions: true,
-            audit: None,
-        };
-        let address = format!("{}:{}", web.listen_address, web.listen_port);
-        let listener = webserver::Listener::start(
-            &address,
-            routes,
-            2,
-            web.ssl_enabled.then(|| web.ssl_certificate.as_ref()),
+    let (audit_tx, audit_rx) = crossbeam_channel::bounded::<serde_json::Value>(AUDIT_QUEUE);
+    let audit_queue = audit_source.then(|| servers::AuditQueue {
+        queue: audit_tx,
+        stats: Arc::new(webserver::AuditIntakeStats::default()),
+    });
+    let servers = Arc::new(
+        servers::Servers::start(
+            config.webserver.enabled.then_some(&config.webserver),
+            run_webhook.then_some(&config.k8s_audit),
+            audit_queue.clone(),
+            Arc::clone(&metrics),
         )
-        .map_err(|e| e.to_string())?;
-        log::message(&format!(
-            "Webserver listening on {} ({} /metrics /versions)",
-            listener.address, web.k8s_healthz_endpoint
-        ));
-        listeners.push(listener);
-    }
+        .map_err(|e| e.to_string())?,
+    );
+    // Only `servers` holds the queue's sender now: its shutdown ends the
+    // audit thread.
+    drop(audit_queue);
+
+    let mailbox = Arc::new(reload::Mailbox::default());
     let mut audit_thread = None;
-    if let Some(stats) = &audit_stats {
-        let k8s = &config.k8s_audit;
-        let routes = webserver::Routes {
-            audit: Some(webserver::AuditIntake {
-                path: k8s.path.clone(),
-                max_body_bytes: k8s.max_body_bytes,
-                queue: audit_tx.clone(),
-                queue_timeout: Duration::from_secs(5),
-                stats: Arc::clone(stats),
-            }),
-            ..webserver::Routes::default()
-        };
-        let address = format!("{}:{}", k8s.listen_address, k8s.listen_port);
-        let listener = webserver::Listener::start(
-            &address,
-            routes,
-            4,
-            (!k8s.ssl_certificate.is_empty()).then(|| k8s.ssl_certificate.as_ref()),
-        )
-        .map_err(|e| e.to_string())?;
-        log::message(&format!(
-            "Kubernetes audit webhook listening on {}{}",
-            listener.address, k8s.path
-        ));
-        listeners.push(listener);
+    if audit_source {
         // The audit rules move to their own thread: audit events never wait
         // behind kernel events.
         // (Loading no files compiles an empty set to leave in its place.)
@@ -370,15 +325,15 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
             host.clone(),
             audit_rx.clone(),
         );
-        let mut reload = reload.clone();
+        let mut inbox = mailbox.audit_inbox();
         audit_thread = Some(
             std::thread::Builder::new()
                 .name("k8s-audit".into())
                 .spawn(move || {
                     let mut detections = run::Detections::default();
                     for event in rx {
-                        if let Some(ruleset) = reload.poll() {
-                            rules = ruleset.k8s_audit;
+                        if let Some(reloaded) = inbox.poll() {
+                            rules = reloaded;
                             log::message("audit rules reloaded");
                         }
                         run::evaluate_audit_event(
@@ -395,10 +350,33 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
                 .map_err(|e| format!("cannot start the audit thread: {e}"))?,
         );
     }
-    drop(audit_tx);
+    drop(audit_rx);
 
+    let reload_thread = hangups.and_then(|hangups| {
+        reload::ReloadThread::start(
+            hangups,
+            reload::Reloader {
+                config_path: args.config.clone(),
+                overrides: overrides.clone(),
+                command_line_rules: args.rules.clone(),
+                selection: selection.clone(),
+                output_extra: ruleset::output_extra(args.print.as_deref()),
+                running: {
+                    let mut running = config.clone();
+                    running.k8s_audit.enabled = run_webhook;
+                    running
+                },
+                force_webhook: run_webhook && !config.k8s_audit.enabled,
+                dispatcher: Arc::downgrade(&dispatcher),
+                build_channels: Box::new(build_channels),
+                mailbox: Arc::clone(&mailbox),
+                servers: Arc::clone(&servers),
+            },
+        )
+    });
+
+    // Always measured, so that a reload adding drop actions acts at once.
     let mut drop_monitor = DropMonitor::new(&config.syscall_event_drops, DropCounters::default());
-    let watch_drops = !config.syscall_event_drops.actions.is_empty();
     let mut pipeline = run::Pipeline {
         rules: &mut ruleset.syscall,
         dispatcher: &dispatcher,
@@ -412,15 +390,15 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
             .enabled
             .then(|| Instant::now() + Duration::from_secs(config.metrics.interval.max(1))),
         hostname: &host,
-        drops: watch_drops.then_some(&mut drop_monitor),
+        drops: Some(&mut drop_monitor),
         stop: &stop,
-        reload: Some(reload),
+        reload: Some(mailbox.syscall_inbox()),
         deadline: args
             .duration
             .map(|s| Instant::now() + Duration::from_secs(s)),
         detections: run::Detections::default(),
         exit_requested: false,
-        rules_reloaded: false,
+        reloaded: None,
     };
     let mut traced_exit = None;
     let outcome = if let Some(traced) = &traced {
@@ -465,9 +443,11 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
     };
     let exit_requested = pipeline.exit_requested;
     let mut detections = std::mem::take(&mut pipeline.detections);
-    for listener in listeners {
-        listener.stop();
+    drop(pipeline);
+    if let Some(thread) = reload_thread {
+        thread.stop();
     }
+    servers.shutdown();
     if let Some(thread) = audit_thread {
         match thread.join() {
             Ok(audit) => detections.merge(audit),
@@ -480,7 +460,7 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
     };
     outcome.map_err(|e| e.to_string())?;
 
-    if watch_drops {
+    if drop_monitor.acting() {
         eprintln!("{}", drop_monitor.summary());
     }
     for report in &reports {

@@ -20,21 +20,24 @@ struct RuleCount {
     alerts: u64,
 }
 
+/// The output channels running now, with their counters. Asked at each
+/// scrape: a config reload changes the channels.
+pub type OutputStats = dyn Fn() -> Vec<(&'static str, Arc<ChannelStats>)> + Send + Sync;
+
 pub struct Metrics {
     started: Instant,
     pub events: AtomicU64,
     pub alerts: AtomicU64,
     by_rule: Mutex<BTreeMap<String, RuleCount>>,
     kernel: Mutex<Option<RingStats>>,
-    outputs: Vec<(&'static str, Arc<ChannelStats>)>,
-    audit: Option<Arc<AuditIntakeStats>>,
+    outputs: Box<OutputStats>,
+    /// The webhook's counters while it listens (a reload may start or
+    /// stop it).
+    audit: Mutex<Option<Arc<AuditIntakeStats>>>,
 }
 
 impl Metrics {
-    pub fn new(
-        outputs: Vec<(&'static str, Arc<ChannelStats>)>,
-        audit: Option<Arc<AuditIntakeStats>>,
-    ) -> Self {
+    pub fn new(outputs: Box<OutputStats>, audit: Option<Arc<AuditIntakeStats>>) -> Self {
         Metrics {
             started: Instant::now(),
             events: AtomicU64::new(0),
@@ -42,7 +45,14 @@ impl Metrics {
             by_rule: Mutex::new(BTreeMap::new()),
             kernel: Mutex::new(None),
             outputs,
-            audit,
+            audit: Mutex::new(audit),
+        }
+    }
+
+    /// The webhook's counters, or None when it stops listening.
+    pub fn set_audit(&self, audit: Option<Arc<AuditIntakeStats>>) {
+        if let Ok(mut slot) = self.audit.lock() {
+            *slot = audit;
         }
     }
 
@@ -131,7 +141,7 @@ impl MetricsSource for Metrics {
                 );
             }
         }
-        for (name, stats) in &self.outputs {
+        for (name, stats) in (self.outputs)() {
             for (what, value) in [
                 ("sent", &stats.sent),
                 ("overflowed", &stats.overflowed),
@@ -144,7 +154,8 @@ impl MetricsSource for Metrics {
                 );
             }
         }
-        if let Some(audit) = &self.audit {
+        let audit = self.audit.lock().ok().and_then(|a| a.clone());
+        if let Some(audit) = audit {
             for (what, value) in [
                 ("requests", &audit.requests),
                 ("events", &audit.events),
@@ -200,7 +211,10 @@ mod tests {
     fn prometheus_text_has_counters_rules_and_outputs() {
         let stdout = Arc::new(ChannelStats::default());
         stdout.sent.store(3, Ordering::Relaxed);
-        let metrics = Metrics::new(vec![("stdout", stdout)], Some(Arc::default()));
+        let metrics = Metrics::new(
+            Box::new(move || vec![("stdout", Arc::clone(&stdout))]),
+            Some(Arc::default()),
+        );
         metrics.events.store(10, Ordering::Relaxed);
         metrics.count_alert("Write \"below\" etc", Priority::Error);
         metrics.count_alert("Write \"below\" etc", Priority::Error);

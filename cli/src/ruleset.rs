@@ -3,8 +3,6 @@
 //! (-D, -T, -t, priority), and the reports of -V, -L and -l.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use peregrine_engine::field::FieldSource;
 use peregrine_engine::k8s_audit::K8sAuditSource;
@@ -90,6 +88,25 @@ pub fn expand(paths: &[PathBuf]) -> Result<Vec<RulesInput>, RulesError> {
         }
     }
     Ok(inputs)
+}
+
+/// The rules a run loads: the command line's `-r` paths replace the
+/// config's `rules_file` list, whose missing entries are skipped (Falco's
+/// default list names files that are often absent); with neither, the
+/// built-in rules. At startup and at each reload alike.
+pub fn chosen_inputs(
+    command_line: &[PathBuf],
+    rules_file: &[PathBuf],
+) -> Result<Vec<RulesInput>, RulesError> {
+    if !command_line.is_empty() {
+        return expand(command_line);
+    }
+    let present: Vec<PathBuf> = rules_file.iter().filter(|p| p.exists()).cloned().collect();
+    if present.is_empty() {
+        Ok(built_in())
+    } else {
+        expand(&present)
+    }
 }
 
 /// Rules loaded and compiled for every source.
@@ -293,118 +310,4 @@ pub fn describe_rule(ruleset: &Ruleset, name: &str) -> Option<String> {
         rule.enabled,
         rule.desc.trim()
     ))
-}
-
-/// What SIGHUP leaves for the loops: the rules text as it was when the
-/// signal came (so edits made afterwards cannot race a loop's reload) and
-/// a counter the loops compare with the last one they applied.
-pub struct ReloadSignal {
-    generation: AtomicU64,
-    snapshot: Mutex<Vec<RulesInput>>,
-}
-
-impl ReloadSignal {
-    /// Reads the rule files now and lets the loops know.
-    pub fn take_snapshot(&self, inputs: &[RulesInput]) {
-        let snapshot = inputs
-            .iter()
-            .map(|input| match input {
-                // A file that cannot be read stays a path: loading it then
-                // reports the read error with the file's name.
-                RulesInput::File(path) => match std::fs::read_to_string(path) {
-                    Ok(text) => RulesInput::Text {
-                        name: path.display().to_string(),
-                        text,
-                    },
-                    Err(_) => input.clone(),
-                },
-                other => other.clone(),
-            })
-            .collect();
-        if let Ok(mut slot) = self.snapshot.lock() {
-            *slot = snapshot;
-        }
-        self.generation.fetch_add(1, Ordering::Release);
-    }
-}
-
-/// Starts watching SIGHUP; each signal snapshots `inputs` for the loops.
-pub fn reload_on_sighup(inputs: Vec<RulesInput>) -> Arc<ReloadSignal> {
-    let signal = Arc::new(ReloadSignal {
-        generation: AtomicU64::new(0),
-        snapshot: Mutex::new(Vec::new()),
-    });
-    match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
-        Ok(mut signals) => {
-            let shared = Arc::clone(&signal);
-            let spawned = std::thread::Builder::new()
-                .name("sighup".into())
-                .spawn(move || {
-                    for _ in signals.forever() {
-                        shared.take_snapshot(&inputs);
-                        crate::log::message("SIGHUP received: reloading rules");
-                    }
-                });
-            if let Err(e) = spawned {
-                crate::log::message(&format!(
-                    "cannot watch SIGHUP, rules will not reload on it: {e}"
-                ));
-            }
-        }
-        Err(e) => crate::log::message(&format!(
-            "cannot catch SIGHUP, rules will not reload on it: {e}"
-        )),
-    }
-    signal
-}
-
-/// One loop's view of reloading. Each loop (syscall, audit) holds its own
-/// and polls between events: a reload never stops event reading, and rules
-/// that fail to load leave the running ones in place.
-#[derive(Clone)]
-pub struct Reload {
-    signal: Arc<ReloadSignal>,
-    seen: u64,
-    selection: Selection,
-    output_extra: Option<String>,
-}
-
-impl Reload {
-    pub fn new(
-        signal: Arc<ReloadSignal>,
-        selection: Selection,
-        output_extra: Option<String>,
-    ) -> Reload {
-        let seen = signal.generation.load(Ordering::Acquire);
-        Reload {
-            signal,
-            seen,
-            selection,
-            output_extra,
-        }
-    }
-
-    /// The new rules, when a reload was asked for since the last call and
-    /// they load without error.
-    pub fn poll(&mut self) -> Option<Ruleset> {
-        let now = self.signal.generation.load(Ordering::Acquire);
-        if now == self.seen {
-            return None;
-        }
-        self.seen = now;
-        let inputs = self.signal.snapshot.lock().ok()?.clone();
-        let mut ruleset = load(&inputs, self.output_extra.clone());
-        if ruleset.has_errors() {
-            for error in ruleset.errors() {
-                crate::log::message(&format!("Error: {error}"));
-            }
-            crate::log::message(
-                "Error: the new rules did not load; the rules loaded before keep running",
-            );
-            return None;
-        }
-        self.selection.apply(&mut ruleset.syscall);
-        self.selection.apply(&mut ruleset.k8s_audit);
-        Some(ruleset)
-    }
 }

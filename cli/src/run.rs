@@ -111,14 +111,14 @@ pub struct Pipeline<'a> {
     pub hostname: &'a str,
     pub drops: Option<&'a mut DropMonitor>,
     pub stop: &'a AtomicBool,
-    pub reload: Option<crate::ruleset::Reload>,
+    pub reload: Option<crate::reload::Inbox<crate::reload::SyscallUpdate>>,
     pub deadline: Option<Instant>,
     pub detections: Detections,
     /// Set when a drop action asked to exit.
     pub exit_requested: bool,
-    /// Set when a reload swapped the rules in; a live source clears it once
-    /// it has chosen its syscalls again.
-    pub rules_reloaded: bool,
+    /// Set when a reload swapped the rules in, to the `base_syscalls` that
+    /// came with them; a live source takes it to choose its syscalls again.
+    pub reloaded: Option<BaseSyscalls>,
 }
 
 impl Pipeline<'_> {
@@ -176,13 +176,28 @@ impl Pipeline<'_> {
         }
     }
 
-    /// Swaps in reloaded rules (SIGHUP) between two events.
+    /// Swaps in what a reload (SIGHUP) published, between two events: the
+    /// rules, the drop actions and the stats period.
     pub fn maybe_reload(&mut self) {
-        if let Some(ruleset) = self.reload.as_mut().and_then(crate::ruleset::Reload::poll) {
-            *self.rules = ruleset.syscall;
-            self.rules_reloaded = true;
-            crate::log::message("rules reloaded");
+        let Some(update) = self.reload.as_mut().and_then(crate::reload::Inbox::poll) else {
+            return;
+        };
+        *self.rules = update.rules;
+        if let Some(monitor) = self.drops.as_deref_mut() {
+            monitor.reconfigure(&update.drops);
         }
+        let every = update
+            .metrics
+            .enabled
+            .then(|| Duration::from_secs(update.metrics.interval.max(1)));
+        // An unchanged period keeps its schedule: a reload does not delay
+        // the next stats alert.
+        if every != self.stats_every {
+            self.stats_every = every;
+            self.next_stats = every.map(|every| Instant::now() + every);
+        }
+        self.reloaded = Some(update.base_syscalls);
+        crate::log::message("syscall rules reloaded");
     }
 
     /// Sends the periodic stats alert when it is due.
@@ -281,7 +296,8 @@ pub fn live(
     all_flag: bool,
     pipeline: &mut Pipeline<'_>,
 ) -> Result<(), RunError> {
-    let interest = choose_interest(pipeline, base, all_flag);
+    let mut base = base.clone();
+    let interest = choose_interest(pipeline, &base, all_flag);
     config.interest = Some(interest.syscalls.unwrap_or_else(every_syscall));
     let mut driver = Driver::open(config)?;
     let mut state = State::new();
@@ -327,8 +343,9 @@ pub fn live(
             }
         }
         pipeline.metrics.set_kernel(driver.stats().total);
-        if std::mem::take(&mut pipeline.rules_reloaded) {
-            let interest = choose_interest(pipeline, base, all_flag);
+        if let Some(reloaded) = pipeline.reloaded.take() {
+            base = reloaded;
+            let interest = choose_interest(pipeline, &base, all_flag);
             driver.set_interest(&interest.syscalls.unwrap_or_else(every_syscall))?;
         }
         match read {

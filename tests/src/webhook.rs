@@ -23,6 +23,8 @@ pub struct Running {
     pub url: String,
     /// The webserver's base URL, when the extra arguments enabled it.
     pub web: Option<String>,
+    /// What stderr said until the webhook listened.
+    pub startup: Vec<String>,
     pub stderr_lines: mpsc::Receiver<String>,
 }
 
@@ -33,10 +35,18 @@ pub fn start(rules: &Path) -> Running {
 
 /// `start` with more arguments (e.g. `-o webserver.enabled=true`).
 pub fn start_with(rules: &Path, extra: &[&str]) -> Running {
+    let mut args: Vec<&str> = extra.to_vec();
+    let rules = rules.display().to_string();
+    args.extend(["-r", &rules]);
+    start_args(&args)
+}
+
+/// Starts peregrine with these arguments and no `-r` (the rules are the
+/// config's `rules_file`), the webhook on an ephemeral port.
+pub fn start_args(extra: &[&str]) -> Running {
     let binary = crate::peregrine_binary().unwrap();
     let mut child = Command::new(binary)
         .args(extra)
-        .args(["-r", &rules.display().to_string()])
         .args(["--disable-source", "syscall"])
         .args([
             "-o",
@@ -60,10 +70,12 @@ pub fn start_with(rules: &Path, extra: &[&str]) -> Running {
     });
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut web = None;
+    let mut startup = Vec::new();
     let url = loop {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            .expect("webhook never said it listens");
+            .unwrap_or_else(|_| panic!("webhook never said it listens: {startup:#?}"));
+        startup.push(line.clone());
         if let Some(rest) = line.split("Webserver listening on ").nth(1) {
             web = rest
                 .split_whitespace()
@@ -78,6 +90,7 @@ pub fn start_with(rules: &Path, extra: &[&str]) -> Running {
         child,
         url,
         web,
+        startup,
         stderr_lines: rx,
     }
 }

@@ -1,7 +1,9 @@
 //! The gRPC output of the `peregrine` binary, read by a tonic client
 //! generated from cli/proto/: `sub` and `get` while audit events arrive
 //! on the webhook, and `get` during a capture replay, every field checked
-//! against the JSON alerts peregrine prints on stdout.
+//! against the JSON alerts peregrine prints on stdout; and `sub` over TCP
+//! with mutual TLS, where only a client certificate of the configured CA
+//! gets in.
 
 use std::process::Command;
 use std::time::Duration;
@@ -193,4 +195,182 @@ fn get_receives_the_alerts_of_a_replay() {
     }
     let first = collected[0].time.unwrap();
     assert_eq!((first.seconds, first.nanos), (1_470_327_477, 881_781_397));
+}
+
+/// PEM files for mutual TLS, made with rcgen when the test runs (no key is
+/// ever committed): a CA, a server certificate for localhost and
+/// 127.0.0.1, a client certificate from that CA, and a client certificate
+/// from another CA that the server must not trust.
+struct Pki {
+    ca: String,
+    server_cert: String,
+    server_key: String,
+    client_cert: String,
+    client_key: String,
+    stranger_cert: String,
+    stranger_key: String,
+}
+
+fn make_pki() -> Pki {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose,
+        IsCa, KeyPair, KeyUsagePurpose,
+    };
+    let ca = |name: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
+    };
+    let leaf =
+        |issuer: &CertifiedIssuer<'_, KeyPair>, names: &[&str], usage: ExtendedKeyUsagePurpose| {
+            let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+            let mut params = CertificateParams::new(names).unwrap();
+            params
+                .distinguished_name
+                .push(DnType::CommonName, "peregrine-test");
+            params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+            params.extended_key_usages = vec![usage];
+            let key = KeyPair::generate().unwrap();
+            let cert = params.signed_by(&key, issuer).unwrap();
+            (cert.pem(), key.serialize_pem())
+        };
+    let trusted = ca("peregrine test CA");
+    let stranger_ca = ca("some other CA");
+    let (server_cert, server_key) = leaf(
+        &trusted,
+        &["localhost", "127.0.0.1"],
+        ExtendedKeyUsagePurpose::ServerAuth,
+    );
+    let (client_cert, client_key) = leaf(&trusted, &[], ExtendedKeyUsagePurpose::ClientAuth);
+    let (stranger_cert, stranger_key) =
+        leaf(&stranger_ca, &[], ExtendedKeyUsagePurpose::ClientAuth);
+    Pki {
+        ca: trusted.pem(),
+        server_cert,
+        server_key,
+        client_cert,
+        client_key,
+        stranger_cert,
+        stranger_key,
+    }
+}
+
+/// A client of the TCP server: trusts the test CA, and shows `identity`
+/// (certificate and key PEM) when given one.
+async fn connect_tls(
+    address: &str,
+    ca: &str,
+    identity: Option<(&str, &str)>,
+) -> Result<grpc::ServiceClient<tonic::transport::Channel>, String> {
+    use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+    let mut tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(ca))
+        .domain_name("localhost");
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(cert, key));
+    }
+    let channel = Endpoint::from_shared(format!("https://{address}"))
+        .map_err(|e| e.to_string())?
+        .tls_config(tls)
+        .map_err(|e| e.to_string())?
+        .connect()
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    Ok(grpc::ServiceClient::new(channel))
+}
+
+/// Whether a client is turned away: at the handshake, or at its first call
+/// (TLS 1.3 servers check the client's certificate after the client
+/// already counts the connection as made).
+async fn refused(address: &str, ca: &str, identity: Option<(&str, &str)>) -> bool {
+    match connect_tls(address, ca, identity).await {
+        Err(_) => true,
+        Ok(mut client) => grpc::get(&mut client).await.is_err(),
+    }
+}
+
+#[test]
+fn sub_over_mutual_tls_receives_alerts_and_strangers_are_refused() {
+    let dir = scratch("mtls");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, RULES).unwrap();
+    let pki = make_pki();
+    let write = |name: &str, pem: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, pem).unwrap();
+        path.display().to_string()
+    };
+    let (key, chain, roots) = (
+        write("server.key", &pki.server_key),
+        write("server.crt", &pki.server_cert),
+        write("ca.crt", &pki.ca),
+    );
+    let option = |key: &str, value: &str| format!("{key}={value}");
+    let running = start_with(
+        &rules,
+        &[
+            "-o",
+            "grpc.enabled=true",
+            "-o",
+            "grpc.bind_address=127.0.0.1:0",
+            "-o",
+            &option("grpc.private_key", &key),
+            "-o",
+            &option("grpc.cert_chain", &chain),
+            "-o",
+            &option("grpc.root_certs", &roots),
+            "-o",
+            "grpc_output.enabled=true",
+        ],
+    );
+    let address = running
+        .startup
+        .iter()
+        .find_map(|l| l.split("gRPC server listening on ").nth(1))
+        .map(|a| a.trim().to_string())
+        .unwrap_or_else(|| panic!("no gRPC address in {:#?}", running.startup));
+    let runtime = grpc::runtime();
+
+    // Let in: a certificate of the CA (the check below can say no).
+    let identity = Some((pki.client_cert.as_str(), pki.client_key.as_str()));
+    assert!(!runtime.block_on(refused(&address, &pki.ca, identity)));
+    // Turned away: no certificate, and a certificate of another CA.
+    assert!(
+        runtime.block_on(refused(&address, &pki.ca, None)),
+        "a client without a certificate is refused"
+    );
+    assert!(
+        runtime.block_on(refused(
+            &address,
+            &pki.ca,
+            Some((&pki.stranger_cert, &pki.stranger_key))
+        )),
+        "a client whose certificate the CA did not sign is refused"
+    );
+
+    let mut client = runtime
+        .block_on(connect_tls(&address, &pki.ca, identity))
+        .unwrap();
+    let mut subscription = runtime.block_on(async {
+        client
+            .sub(tokio_stream::iter(vec![Request {}]))
+            .await
+            .expect("a client with a certificate of the CA subscribes")
+            .into_inner()
+    });
+    assert_eq!(post(&running.url, &audit_event(7, "create")), 200);
+    let received = runtime.block_on(async {
+        tokio::time::timeout(Duration::from_secs(20), subscription.message())
+            .await
+            .expect("sub delivers the alert over TLS")
+            .unwrap()
+            .expect("the stream stays open")
+    });
+    let (stdout, _stderr) = stop(running);
+    let printed = json_alerts(&stdout);
+    assert_eq!(printed.len(), 1, "{stdout}");
+    assert_same_alert(&received, &printed[0]);
+    assert_eq!(received.output_fields["ka.target.name"], "pod-7");
 }

@@ -11,8 +11,10 @@ fn rule(name: &str) -> String {
     )
 }
 
-/// Signals, then waits until peregrine's stderr says it saw the signal;
-/// returns the stderr lines read meanwhile.
+/// Signals, then waits until peregrine's stderr says how the reload ended
+/// (the new rules are in place, or refused); returns the stderr lines read
+/// meanwhile. Waiting for the outcome and not for "SIGHUP received" is
+/// what makes the next event meet the reloaded rules.
 fn hangup(running: &peregrine_tests::webhook::Running) -> Vec<String> {
     let mut seen = Vec::new();
     std::process::Command::new("kill")
@@ -25,7 +27,7 @@ fn hangup(running: &peregrine_tests::webhook::Running) -> Vec<String> {
             .stderr_lines
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("peregrine never acknowledged SIGHUP");
-        let done = line.contains("SIGHUP received");
+        let done = line.contains("rules reloaded from") || line.contains("did not load");
         seen.push(line);
         if done {
             return seen;
@@ -74,7 +76,8 @@ fn sighup_swaps_rules_and_keeps_them_when_the_new_ones_are_bad() {
         fired[2]
     );
     assert!(
-        stderr.contains("the rules loaded before keep running"),
+        stderr.contains("the rules loaded before keep running")
+            && stderr.contains(&rules.display().to_string()),
         "{stderr}"
     );
 }

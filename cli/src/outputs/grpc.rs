@@ -10,7 +10,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -91,7 +91,8 @@ pub enum GrpcError {
 /// What the channel and the server share.
 struct Hub {
     backlog: Mutex<VecDeque<Queued>>,
-    capacity: usize,
+    /// A reload may change it.
+    capacity: AtomicUsize,
     /// Taken away at shutdown, which ends every `sub` stream.
     live: Mutex<Option<broadcast::Sender<Arc<OutputsResponse>>>>,
     /// Alerts a slow `sub` client fell too far behind to receive.
@@ -125,24 +126,132 @@ impl Hub {
 /// the server at once.
 pub struct GrpcChannel {
     hub: Arc<Hub>,
-    runtime: Option<tokio::runtime::Runtime>,
-    stop: Option<oneshot::Sender<()>>,
-    server: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
-    socket: Option<PathBuf>,
+    server: Option<Serving>,
     text: RenderOptions,
     /// Whether the dispatcher's line is JSON (`json_output`): the `output`
     /// field is then rendered again as text.
     lines_are_json: bool,
+    /// What it was started (or last reconfigured) with.
+    options: GrpcOptions,
     /// Where it listens: the socket path or the bound TCP address.
     pub address: String,
 }
 
-impl GrpcChannel {
-    /// The channel the config's `grpc` section describes, started.
-    pub fn from_config(config: &crate::config::Config) -> Result<GrpcChannel, String> {
+/// One running server: its runtime, its task and its socket.
+struct Serving {
+    runtime: tokio::runtime::Runtime,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<Result<(), tonic::transport::Error>>>,
+    socket: Option<PathBuf>,
+    address: String,
+}
+
+impl Serving {
+    /// Binds `options.bind_address` and serves `hub` there.
+    fn start(options: &GrpcOptions, hub: &Arc<Hub>) -> Result<Serving, GrpcError> {
+        // Serving alerts is light work: more threads than cores buy nothing.
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(options.threadiness.clamp(1, cores))
+            .thread_name("grpc")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(GrpcError::Runtime)?;
+        let service = ServiceServer::new(OutputsService {
+            hub: Arc::clone(hub),
+        });
+        let (stop, stopped) = oneshot::channel::<()>();
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        let bind_error = |source| GrpcError::Bind {
+            address: options.bind_address.clone(),
+            source,
+        };
+        let (task, socket, address) =
+            if let Some(path) = options.bind_address.strip_prefix("unix://") {
+                let path = PathBuf::from(path);
+                let listener = {
+                    let _context = runtime.enter();
+                    bind_unix(&path).map_err(bind_error)?
+                };
+                let incoming = UnixListenerStream::new(listener);
+                let task = runtime.spawn(
+                    Server::builder()
+                        .add_service(service)
+                        .serve_with_incoming_shutdown(incoming, shutdown),
+                );
+                let address = path.display().to_string();
+                (task, Some(path), address)
+            } else {
+                let tls = tls_config(options)?;
+                let listener = runtime
+                    .block_on(tokio::net::TcpListener::bind(&options.bind_address))
+                    .map_err(bind_error)?;
+                let address = listener
+                    .local_addr()
+                    .map(|a| a.to_string())
+                    .unwrap_or_else(|_| options.bind_address.clone());
+                let incoming = TcpListenerStream::new(listener);
+                let mut builder = Server::builder()
+                    .tls_config(tls)
+                    .map_err(|e| GrpcError::Setup(format!("TLS: {e}")))?;
+                let task = runtime.spawn(
+                    builder
+                        .add_service(service)
+                        .serve_with_incoming_shutdown(incoming, shutdown),
+                );
+                (task, None, address)
+            };
+        Ok(Serving {
+            runtime,
+            stop: Some(stop),
+            task: Some(task),
+            socket,
+            address,
+        })
+    }
+
+    /// Stops serving: lets calls in progress finish (bounded), removes the
+    /// socket file. `sub` streams must have been ended before (the hub's
+    /// live sender taken), or this waits for them until the bound.
+    fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let finished = self
+                .runtime
+                .block_on(async { tokio::time::timeout(Duration::from_secs(2), task).await });
+            match finished {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => crate::log::message(&format!("grpc server: {e}")),
+                Ok(Err(e)) => crate::log::message(&format!("grpc server task: {e}")),
+                Err(_) => crate::log::message("grpc server: calls still open at shutdown were cut"),
+            }
+        }
+        self.runtime.shutdown_timeout(Duration::from_millis(500));
+        if let Some(path) = self.socket.take() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// The TCP port an address asks for (None for a unix socket).
+fn tcp_port(bind_address: &str) -> Option<u16> {
+    if bind_address.starts_with("unix://") {
+        return None;
+    }
+    bind_address.rsplit(':').next()?.parse().ok()
+}
+
+impl GrpcOptions {
+    /// What the config's `grpc` section (and the render settings) say.
+    pub fn from_config(config: &crate::config::Config) -> GrpcOptions {
         let grpc = &config.grpc;
         let path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
-        let channel = GrpcChannel::start(GrpcOptions {
+        GrpcOptions {
             bind_address: grpc.bind_address.clone(),
             threadiness: grpc.threadiness as usize,
             private_key: path(&grpc.private_key),
@@ -153,90 +262,130 @@ impl GrpcChannel {
                 n => n,
             },
             render: super::reload::render_options(config),
-        })
-        .map_err(|e| e.to_string())?;
+        }
+    }
+
+    /// Whether the server (not only the rendering) differs.
+    fn same_server(&self, other: &GrpcOptions) -> bool {
+        GrpcOptions {
+            render: other.render.clone(),
+            ..self.clone()
+        } == *other
+    }
+
+    /// Whether serving `new` needs the socket this one holds (the same
+    /// unix path, or the same fixed TCP port).
+    fn holds_the_socket_of(&self, bound: &str, new: &GrpcOptions) -> bool {
+        match (tcp_port(&new.bind_address), tcp_port(bound)) {
+            (Some(0), _) => false,
+            (Some(new_port), Some(old_port)) => new_port == old_port,
+            (None, _) => self.bind_address == new.bind_address,
+            (Some(_), None) => false,
+        }
+    }
+}
+
+impl GrpcChannel {
+    /// The channel the config's `grpc` section describes, started.
+    pub fn from_config(config: &crate::config::Config) -> Result<GrpcChannel, String> {
+        let channel =
+            GrpcChannel::start(GrpcOptions::from_config(config)).map_err(|e| e.to_string())?;
         crate::log::message(&format!("gRPC server listening on {}", channel.address));
         Ok(channel)
     }
 
     /// Binds the address and starts serving; errors name what failed.
     pub fn start(options: GrpcOptions) -> Result<GrpcChannel, GrpcError> {
-        // Serving alerts is light work: more threads than cores buy nothing.
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(options.threadiness.clamp(1, cores))
-            .thread_name("grpc")
-            .enable_io()
-            .enable_time()
-            .build()
-            .map_err(GrpcError::Runtime)?;
-        let (live, _) = broadcast::channel(options.backlog.clamp(16, 65_536));
         let hub = Arc::new(Hub {
             backlog: Mutex::new(VecDeque::new()),
-            capacity: options.backlog.max(1),
-            live: Mutex::new(Some(live)),
+            capacity: AtomicUsize::new(options.backlog.max(1)),
+            live: Mutex::new(Some(live_sender(&options))),
             lagged: AtomicU64::new(0),
         });
-        let service = ServiceServer::new(OutputsService {
-            hub: Arc::clone(&hub),
-        });
-        let (stop, stopped) = oneshot::channel::<()>();
-        let shutdown = async {
-            let _ = stopped.await;
-        };
-        let bind_error = |source| GrpcError::Bind {
-            address: options.bind_address.clone(),
-            source,
-        };
-        let (server, socket, address) =
-            if let Some(path) = options.bind_address.strip_prefix("unix://") {
-                let path = PathBuf::from(path);
-                let listener = {
-                    let _context = runtime.enter();
-                    bind_unix(&path).map_err(bind_error)?
-                };
-                let incoming = UnixListenerStream::new(listener);
-                let server = runtime.spawn(
-                    Server::builder()
-                        .add_service(service)
-                        .serve_with_incoming_shutdown(incoming, shutdown),
-                );
-                let address = path.display().to_string();
-                (server, Some(path), address)
-            } else {
-                let tls = tls_config(&options)?;
-                let listener = runtime
-                    .block_on(tokio::net::TcpListener::bind(&options.bind_address))
-                    .map_err(bind_error)?;
-                let address = listener
-                    .local_addr()
-                    .map(|a| a.to_string())
-                    .unwrap_or_else(|_| options.bind_address.clone());
-                let incoming = TcpListenerStream::new(listener);
-                let builder = Server::builder()
-                    .tls_config(tls)
-                    .map_err(|e| GrpcError::Setup(format!("TLS: {e}")))?;
-                let mut builder = builder;
-                let server = runtime.spawn(
-                    builder
-                        .add_service(service)
-                        .serve_with_incoming_shutdown(incoming, shutdown),
-                );
-                (server, None, address)
-            };
+        let server = Serving::start(&options, &hub)?;
         Ok(GrpcChannel {
             hub,
-            runtime: Some(runtime),
-            stop: Some(stop),
+            address: server.address.clone(),
             server: Some(server),
-            socket,
             lines_are_json: options.render.json_output,
             text: RenderOptions {
                 json_output: false,
-                ..options.render
+                ..options.render.clone()
             },
-            address,
+            options,
         })
+    }
+
+    /// Takes new settings (a config reload), on the channel's own thread:
+    /// alerts sent meanwhile wait in its queue. Rendering changes apply
+    /// at once. A changed server is started again: `sub` streams end (the
+    /// clients subscribe again, as after a restart of the process) but the
+    /// backlog that `get` collects carries over. On a new address the new
+    /// server is bound before the old one stops; on the same one the old
+    /// stops first and, if the new cannot start, comes back. Returns what
+    /// to log, or why the old server keeps running.
+    pub fn reconfigure(&mut self, new: GrpcOptions) -> Result<Option<String>, String> {
+        if new == self.options {
+            return Ok(None);
+        }
+        self.lines_are_json = new.render.json_output;
+        self.text = RenderOptions {
+            json_output: false,
+            ..new.render.clone()
+        };
+        if self.options.same_server(&new) {
+            self.options = new;
+            return Ok(None);
+        }
+        self.hub
+            .capacity
+            .store(new.backlog.max(1), Ordering::Relaxed);
+        let old = self.server.take();
+        let in_the_way = self.options.holds_the_socket_of(&self.address, &new);
+        let started = if in_the_way {
+            self.end_subscriptions(&new);
+            if let Some(old) = old {
+                old.stop();
+            }
+            Serving::start(&new, &self.hub).map_err(|e| {
+                match Serving::start(&self.options, &self.hub) {
+                    Ok(again) => {
+                        self.server = Some(again);
+                        format!("{e}; the gRPC server keeps its previous settings on {}", self.address)
+                    }
+                    Err(again) => format!(
+                        "{e}; and its previous settings failed too ({again}): the gRPC server is down"
+                    ),
+                }
+            })
+        } else {
+            match Serving::start(&new, &self.hub) {
+                Ok(server) => {
+                    self.end_subscriptions(&new);
+                    if let Some(old) = old {
+                        old.stop();
+                    }
+                    Ok(server)
+                }
+                Err(e) => {
+                    self.server = old;
+                    Err(format!(
+                        "{e}; the gRPC server keeps its previous settings on {}",
+                        self.address
+                    ))
+                }
+            }
+        };
+        let server = started?;
+        self.address = server.address.clone();
+        self.server = Some(server);
+        self.options = new;
+        Ok(Some(format!("gRPC server listening on {}", self.address)))
+    }
+
+    /// Ends every `sub` stream and opens a new live feed for the next.
+    fn end_subscriptions(&self, options: &GrpcOptions) {
+        *self.hub.live() = Some(live_sender(options));
     }
 
     fn response(&self, alert: &SharedAlert) -> OutputsResponse {
@@ -268,26 +417,15 @@ impl GrpcChannel {
     /// finish (bounded), removes the socket file.
     fn stop_server(&mut self) {
         self.hub.live().take();
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let (Some(runtime), Some(server)) = (self.runtime.as_ref(), self.server.take()) {
-            let finished = runtime
-                .block_on(async { tokio::time::timeout(Duration::from_secs(2), server).await });
-            match finished {
-                Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => crate::log::message(&format!("grpc server: {e}")),
-                Ok(Err(e)) => crate::log::message(&format!("grpc server task: {e}")),
-                Err(_) => crate::log::message("grpc server: calls still open at shutdown were cut"),
-            }
-        }
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_timeout(Duration::from_millis(500));
-        }
-        if let Some(path) = self.socket.take() {
-            let _ = std::fs::remove_file(path);
+        if let Some(server) = self.server.take() {
+            server.stop();
         }
     }
+}
+
+/// The feed `sub` streams read.
+fn live_sender(options: &GrpcOptions) -> broadcast::Sender<Arc<OutputsResponse>> {
+    broadcast::channel(options.backlog.clamp(16, 65_536)).0
 }
 
 impl Drop for GrpcChannel {
@@ -301,6 +439,10 @@ impl Channel for GrpcChannel {
         "grpc"
     }
 
+    fn reconfigure(&mut self, config: &crate::config::Config) -> Result<Option<String>, String> {
+        GrpcChannel::reconfigure(self, GrpcOptions::from_config(config))
+    }
+
     fn emit(&mut self, alert: &SharedAlert) -> Result<(), OutputError> {
         let response = Arc::new(self.response(alert));
         let seen_live = match self.hub.live().as_ref() {
@@ -310,7 +452,8 @@ impl Channel for GrpcChannel {
         let lost = {
             let mut backlog = self.hub.backlog();
             let mut lost = 0u64;
-            while backlog.len() >= self.hub.capacity {
+            let capacity = self.hub.capacity.load(Ordering::Relaxed);
+            while backlog.len() >= capacity {
                 if backlog.pop_front().is_some_and(|q| !q.seen_live) {
                     lost += 1;
                 }
@@ -326,7 +469,7 @@ impl Channel for GrpcChannel {
                 channel: "grpc",
                 message: format!(
                     "{lost} alert(s) nobody subscribed to were dropped: the `get` backlog holds {}",
-                    self.hub.capacity
+                    self.hub.capacity.load(Ordering::Relaxed)
                 ),
             });
         }

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender, TrySendError};
 
 use crate::alert::{render, Alert, RenderOptions, SharedAlert};
+use crate::config::Config;
 
 pub use self::file::FileChannel;
 pub use self::grpc::GrpcChannel;
@@ -62,6 +63,13 @@ pub trait Channel: Send {
     fn close(&mut self) -> Result<(), OutputError> {
         Ok(())
     }
+    /// Called for a channel a config reload keeps running instead of
+    /// building it again (see `reload::KEPT_ACROSS_RELOADS`): take what
+    /// the new config says. Returns what to log, or why the channel keeps
+    /// its previous settings.
+    fn reconfigure(&mut self, _config: &Config) -> Result<Option<String>, String> {
+        Ok(None)
+    }
 }
 
 /// Counters of one channel, shared between the event loop and its thread.
@@ -92,6 +100,10 @@ struct Lane {
 enum Message {
     Alert(SharedAlert),
     Reopen,
+    Reconfigure {
+        config: Arc<Config>,
+        reply: Sender<Result<Option<String>, String>>,
+    },
 }
 
 /// Fans alerts out to the configured channels.
@@ -105,6 +117,9 @@ struct State {
     lanes: Vec<Lane>,
     render: RenderOptions,
 }
+
+/// How long a reload waits for a channel to take new settings.
+const RECONFIGURE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Queue bound per channel when the config does not set one.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
@@ -238,6 +253,35 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// Hands `config` to the running channel called `name`, on its own
+    /// thread after the alerts already queued, and waits for its answer.
+    /// None when no such channel runs.
+    pub fn reconfigure(
+        &self,
+        name: &str,
+        config: Arc<Config>,
+    ) -> Option<Result<Option<String>, String>> {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let queue = {
+            let state = self.state();
+            let lane = state.lanes.iter().find(|lane| lane.name == name)?;
+            lane.queue.clone()
+        };
+        // Blocks while the queue is full (the reload waits its turn), with
+        // no lock held.
+        queue.send(Message::Reconfigure { config, reply }).ok()?;
+        Some(
+            answer
+                .recv_timeout(RECONFIGURE_TIMEOUT)
+                .unwrap_or_else(|_| {
+                    Err(format!(
+                        "the {name} output did not answer within {}s; it applies the new settings when it gets to them",
+                        RECONFIGURE_TIMEOUT.as_secs()
+                    ))
+                }),
+        )
+    }
+
     /// The channels running now, by name.
     pub fn channel_names(&self) -> Vec<&'static str> {
         self.state().lanes.iter().map(|lane| lane.name).collect()
@@ -313,6 +357,10 @@ fn drain(mut channel: Box<dyn Channel>, queue: Receiver<Message>, stats: &Channe
                 stats.sent.fetch_add(1, Ordering::Relaxed);
             }),
             Message::Reopen => channel.reopen(),
+            Message::Reconfigure { config, reply } => {
+                let _ = reply.send(channel.reconfigure(&config));
+                Ok(())
+            }
         };
         if let Err(error) = result {
             report(error);

@@ -1,26 +1,28 @@
-//! SIGHUP re-reads the config file and rebuilds the outputs from it,
-//! beside the rules reload (crate::ruleset) that the same signal starts.
+//! What a SIGHUP reload (crate::reload) does to the outputs: the alert
+//! channels are built again from the new config and swapped in, with how
+//! alerts are rendered (`stdout_output`, `file_output`, `syslog_output`,
+//! `program_output`, `http_output`, `buffered_outputs`, `outputs_queue`,
+//! `json_output`, `json_include_*`, `time_format_iso_8601`).
 //!
-//! What a reload applies: the alert channels and how alerts are rendered
-//! (`stdout_output`, `file_output`, `syslog_output`, `program_output`,
-//! `http_output`, `buffered_outputs`, `outputs_queue`, `json_output`,
-//! `json_include_*`, `time_format_iso_8601`). Everything else (the gRPC
-//! server and output, the webserver and webhook listeners, rules_file and
-//! priority, drops, metrics, the driver, logging) is set up once: a
-//! change there is reported as needing a restart and otherwise ignored.
+//! The gRPC output is the exception, see [`KEPT_ACROSS_RELOADS`].
 
 use std::sync::Arc;
 
+use super::grpc::GrpcOptions;
 use super::{Channel, Dispatcher};
 use crate::alert::RenderOptions;
-use crate::config::{Config, Loaded};
+use crate::config::Config;
 
-/// Channels a reload leaves running as they are: their settings need a
-/// restart (the gRPC server owns a socket clients are connected to).
+/// Channels a reload keeps running and reconfigures instead of building
+/// them again. The gRPC channel holds the backlog that `get` clients have
+/// not collected yet: building a new channel would lose it. It is told
+/// the new settings instead ([`super::grpc::GrpcChannel::reconfigure`]),
+/// and restarts its server only when the server's settings changed.
+/// Turning `grpc_output` on or off starts or retires it like any channel.
 pub const KEPT_ACROSS_RELOADS: &[&str] = &["grpc"];
 
 /// Makes the channels a config asks for (main's `build_channels`).
-pub type BuildChannels = dyn Fn(&Config) -> Result<Vec<Box<dyn Channel>>, String>;
+pub type BuildChannels = dyn Fn(&Config) -> Result<Vec<Box<dyn Channel>>, String> + Send;
 
 /// How the config asks alerts to be rendered.
 pub fn render_options(config: &Config) -> RenderOptions {
@@ -33,7 +35,7 @@ pub fn render_options(config: &Config) -> RenderOptions {
 }
 
 /// The config keys whose change a reload does not apply, changed between
-/// `running` and `new`.
+/// `running` and `new`, each with why.
 pub fn changes_needing_restart(running: &Config, new: &Config) -> Vec<&'static str> {
     let mut changed = Vec::new();
     let mut check = |name: &'static str, same: bool| {
@@ -41,24 +43,17 @@ pub fn changes_needing_restart(running: &Config, new: &Config) -> Vec<&'static s
             changed.push(name);
         }
     };
-    check("rules_file", running.rules_file == new.rules_file);
-    check("priority", running.priority == new.priority);
-    check("grpc", running.grpc == new.grpc);
-    check("grpc_output", running.grpc_output == new.grpc_output);
-    check(
-        "syscall_event_drops",
-        running.syscall_event_drops == new.syscall_event_drops,
-    );
-    check("metrics", running.metrics == new.metrics);
-    check("webserver", running.webserver == new.webserver);
-    check("k8s_audit", running.k8s_audit == new.k8s_audit);
+    // The module's ring buffers and its snapshot length are set when the
+    // device is opened; reopening it would lose the events in the rings.
     check("driver", running.driver == new.driver);
+    // Logging is set up before anything else and used by every thread.
     check(
         "log_stderr/log_syslog/log_level",
         running.log_stderr == new.log_stderr
             && running.log_syslog == new.log_syslog
             && running.log_level == new.log_level,
     );
+    // Read once to choose the event sources of the run.
     check(
         "plugins",
         running.plugins == new.plugins && running.load_plugins == new.load_plugins,
@@ -66,100 +61,109 @@ pub fn changes_needing_restart(running: &Config, new: &Config) -> Vec<&'static s
     changed
 }
 
-/// Applies a freshly loaded config to the outputs; returns what to log.
-pub fn apply(
-    dispatcher: &Dispatcher,
-    running: &Config,
-    loaded: Loaded,
-    build: &BuildChannels,
-) -> Vec<String> {
-    let mut log: Vec<String> = loaded
-        .warnings
-        .iter()
-        .map(|w| format!("Warning: {w}"))
-        .collect();
-    let new = loaded.config;
-    // The kept channels are not built again.
-    let mut to_build = new.clone();
-    to_build.grpc_output.enabled = false;
-    let capacity = new.outputs_queue.capacity;
-    match build(&to_build) {
-        Ok(channels) => match dispatcher.replace(
-            channels,
-            render_options(&new),
-            capacity,
-            KEPT_ACROSS_RELOADS,
-        ) {
-            Ok(()) => {
-                crate::log::use_iso_8601(new.time_format_iso_8601);
-                log.push(format!(
-                    "configuration reloaded: outputs now {}",
-                    dispatcher.channel_names().join(", ")
-                ));
-            }
-            Err(e) => log.push(format!(
-                "configuration reload: cannot start the outputs ({e}); the previous ones keep running"
-            )),
-        },
-        Err(e) => log.push(format!(
-            "configuration reload: {e}; the outputs keep their previous settings"
-        )),
-    }
-    let restart = changes_needing_restart(running, &new);
-    if !restart.is_empty() {
-        log.push(format!(
-            "configuration reload: changes to {} take effect at the next restart",
-            restart.join(", ")
-        ));
-    }
-    log
+/// Whether the settings the channels are built from differ (a reload
+/// that changes none leaves the channels running untouched: a program
+/// output is not restarted, a file not reopened).
+pub fn outputs_changed(running: &Config, new: &Config) -> bool {
+    let settings = |c: &Config| {
+        (
+            (
+                c.stdout_output.clone(),
+                c.file_output.clone(),
+                c.syslog_output.clone(),
+                c.program_output.clone(),
+                c.http_output.clone(),
+            ),
+            (
+                c.buffered_outputs,
+                c.outputs_queue.clone(),
+                render_options(c),
+                // Turned on or off, the gRPC channel starts or retires.
+                c.grpc_output.enabled,
+            ),
+        )
+    };
+    settings(running) != settings(new)
 }
 
-/// Re-reads the config on every SIGHUP, from a thread of its own.
-pub fn reload_on_sighup(
-    dispatcher: &Arc<Dispatcher>,
-    running: Config,
-    load: impl Fn() -> Result<Loaded, String> + Send + 'static,
-    build: impl Fn(&Config) -> Result<Vec<Box<dyn Channel>>, String> + Send + 'static,
-) {
-    let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP]) {
-        Ok(signals) => signals,
-        Err(e) => {
-            crate::log::message(&format!(
-                "cannot watch SIGHUP for config reloads ({e}); a restart applies config changes"
-            ));
-            return;
-        }
+/// New channels, built but not yet running alerts: the fallible half of a
+/// reload, done before anything is changed.
+pub struct Prepared {
+    channels: Vec<Box<dyn Channel>>,
+    render: RenderOptions,
+    capacity: usize,
+    keep: &'static [&'static str],
+}
+
+/// Whether a running gRPC output is kept (and reconfigured) by a reload
+/// from `running` to `new`.
+fn keeps_grpc(running: &Config, new: &Config) -> bool {
+    running.grpc_output.enabled && new.grpc_output.enabled
+}
+
+/// Builds the channels `new` asks for, but for the kept ones.
+pub fn prepare(running: &Config, new: &Config, build: &BuildChannels) -> Result<Prepared, String> {
+    let keep = if keeps_grpc(running, new) {
+        KEPT_ACROSS_RELOADS
+    } else {
+        &[]
     };
-    // A weak reference: the thread must not keep the dispatcher (and the
-    // output threads) alive at shutdown.
-    let dispatcher = Arc::downgrade(dispatcher);
-    let spawned = std::thread::Builder::new()
-        .name("config-reload".into())
-        .spawn(move || {
-            for _ in signals.forever() {
-                let Some(dispatcher) = dispatcher.upgrade() else {
-                    break;
-                };
-                let lines = match load() {
-                    Ok(loaded) => apply(&dispatcher, &running, loaded, &build),
-                    Err(e) => vec![format!(
-                        "configuration reload: {e}; the outputs keep their previous settings"
-                    )],
-                };
-                for line in lines {
-                    crate::log::message(&line);
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        crate::log::message(&format!("cannot start the config reload thread: {e}"));
+    let mut to_build = new.clone();
+    if !keep.is_empty() {
+        to_build.grpc_output.enabled = false;
+    }
+    Ok(Prepared {
+        channels: build(&to_build)?,
+        render: render_options(new),
+        capacity: new.outputs_queue.capacity,
+        keep,
+    })
+}
+
+/// Swaps prepared channels in; returns what to log.
+pub fn commit(dispatcher: &Dispatcher, prepared: Prepared) -> String {
+    let iso_8601 = prepared.render.time_format_iso_8601;
+    match dispatcher.replace(
+        prepared.channels,
+        prepared.render,
+        prepared.capacity,
+        prepared.keep,
+    ) {
+        Ok(()) => {
+            crate::log::use_iso_8601(iso_8601);
+            format!(
+                "configuration reloaded: outputs now {}",
+                dispatcher.channel_names().join(", ")
+            )
+        }
+        Err(e) => format!(
+            "configuration reload: cannot start the outputs ({e}); the previous ones keep running"
+        ),
+    }
+}
+
+/// Tells a kept gRPC output the new settings, when they differ. Returns
+/// what to log and whether the new settings are the ones in effect.
+pub fn reconfigure_kept(
+    dispatcher: &Dispatcher,
+    running: &Config,
+    new: &Config,
+) -> (Option<String>, bool) {
+    if !keeps_grpc(running, new)
+        || GrpcOptions::from_config(running) == GrpcOptions::from_config(new)
+    {
+        return (None, true);
+    }
+    match dispatcher.reconfigure("grpc", Arc::new(new.clone())) {
+        None | Some(Ok(None)) => (None, true),
+        Some(Ok(Some(line))) => (Some(format!("configuration reload: {line}")), true),
+        Some(Err(e)) => (Some(format!("configuration reload: grpc: {e}")), false),
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     use super::*;
     use crate::alert::{Alert, Priority, SharedAlert};
@@ -274,23 +278,13 @@ mod tests {
         assert!(read("b").contains("number 2") && !read("b").contains("number 1"));
     }
 
-    fn loaded(config: Config) -> Loaded {
-        Loaded {
-            config,
-            warnings: Vec::new(),
-        }
-    }
-
     #[test]
-    fn apply_rebuilds_outputs_and_names_what_needs_a_restart() {
-        let running = Config::default();
+    fn prepare_builds_all_but_grpc_and_commit_swaps_them_in() {
         let dispatcher = Dispatcher::new(Vec::new(), RenderOptions::default(), 16).unwrap();
-        let mut new = Config {
+        let new = Config {
             json_output: true,
-            priority: Priority::Error,
             ..Config::default()
         };
-        new.webserver.listen_port = 1;
         let build: &BuildChannels = &|config: &Config| {
             assert!(!config.grpc_output.enabled, "gRPC is never rebuilt");
             Ok(vec![Box::new(Recorder {
@@ -298,30 +292,31 @@ mod tests {
                 seen: Arc::default(),
             })])
         };
-        let log = apply(&dispatcher, &running, loaded(new.clone()), build);
-        assert!(
-            log.iter()
-                .any(|l| l == "configuration reloaded: outputs now stdout"),
-            "{log:?}"
-        );
-        assert!(
-            log.iter()
-                .any(|l| l
-                    .contains("changes to priority, webserver take effect at the next restart")),
-            "{log:?}"
-        );
+        let prepared = prepare(&Config::default(), &new, build).unwrap();
+        assert!(dispatcher.channel_names().is_empty(), "nothing runs yet");
+        let line = commit(&dispatcher, prepared);
+        assert_eq!(line, "configuration reloaded: outputs now stdout");
         assert_eq!(dispatcher.channel_names(), ["stdout"]);
 
         let failing: &BuildChannels =
             &|_: &Config| Err("file_output: cannot open /nowhere/x".into());
-        let log = apply(&dispatcher, &running, loaded(Config::default()), failing);
-        assert!(
-            log.iter()
-                .any(|l| l
-                    .contains("cannot open /nowhere/x; the outputs keep their previous settings")),
-            "{log:?}"
-        );
-        assert_eq!(dispatcher.channel_names(), ["stdout"], "left as it was");
+        let error = prepare(&Config::default(), &Config::default(), failing)
+            .err()
+            .unwrap();
+        assert!(error.contains("/nowhere/x"), "{error}");
         dispatcher.shutdown();
+    }
+
+    #[test]
+    fn names_what_needs_a_restart() {
+        let running = Config::default();
+        let mut new = Config {
+            priority: Priority::Error,
+            ..Config::default()
+        };
+        new.webserver.listen_port = 1;
+        new.driver.snaplen = 4096;
+        new.grpc.threadiness = 3;
+        assert_eq!(changes_needing_restart(&running, &new), ["driver"]);
     }
 }

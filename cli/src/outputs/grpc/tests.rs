@@ -278,6 +278,74 @@ fn shutdown_waits_briefly_for_a_get_and_reports_what_nobody_collected() {
 }
 
 #[test]
+fn reconfigure_moves_the_server_and_keeps_the_backlog() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, second) = (dir.path().join("a.sock"), dir.path().join("b.sock"));
+    let unix = |path: &Path| format!("unix://{}", path.display());
+    let mut channel = GrpcChannel::start(options(unix(&first), 10, false)).unwrap();
+    let runtime = client_runtime();
+    let mut subscription = runtime.block_on(async {
+        connect_unix(&first)
+            .await
+            .sub(tokio_stream::iter(vec![OutputsRequest {}]))
+            .await
+            .unwrap()
+            .into_inner()
+    });
+    channel
+        .emit(&shared(
+            alert("before", Priority::Warning, "syscall"),
+            false,
+        ))
+        .unwrap();
+
+    // Rendering alone: the server is left alone, the stream stays.
+    let mut json = options(unix(&first), 10, true);
+    assert_eq!(channel.reconfigure(json.clone()), Ok(None));
+    let live = runtime.block_on(subscription.message()).unwrap().unwrap();
+    assert_eq!(live.rule, "before");
+
+    // A new address: the new socket serves, the old is gone, `sub`
+    // streams end, and what no `get` collected is still there.
+    json.bind_address = unix(&second);
+    let line = channel.reconfigure(json.clone()).unwrap().unwrap();
+    assert!(line.contains("b.sock"), "{line}");
+    assert!(second.exists() && !first.exists());
+    let end = runtime.block_on(subscription.message());
+    assert!(matches!(end, Ok(None) | Err(_)), "{end:?}");
+    channel
+        .emit(&shared(alert("after", Priority::Warning, "syscall"), true))
+        .unwrap();
+    let mut client = runtime.block_on(connect_unix(&second));
+    let got = runtime.block_on(get_all(&mut client));
+    let rules: Vec<&str> = got.iter().map(|r| r.rule.as_str()).collect();
+    assert_eq!(rules, ["before", "after"]);
+    assert!(
+        !got[1].output.starts_with('{'),
+        "json_output lines are rendered as text again: {}",
+        got[1].output
+    );
+
+    // The same address with other settings: restarted in place.
+    let mut more_threads = json.clone();
+    more_threads.threadiness = 2;
+    assert!(channel.reconfigure(more_threads.clone()).unwrap().is_some());
+    assert!(second.exists());
+
+    // An address that cannot be bound: the running server stays.
+    let file = dir.path().join("plain-file");
+    std::fs::write(&file, "x").unwrap();
+    let mut bad = more_threads.clone();
+    bad.bind_address = format!("unix://{}/sock", file.display());
+    let error = channel.reconfigure(bad).unwrap_err();
+    assert!(error.contains("keeps its previous settings"), "{error}");
+    let mut client = runtime.block_on(connect_unix(&second));
+    assert!(runtime.block_on(get_all(&mut client)).is_empty());
+    channel.close().unwrap();
+    assert!(!second.exists());
+}
+
+#[test]
 fn a_socket_path_that_cannot_be_made_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("plain-file");
