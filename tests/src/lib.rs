@@ -82,3 +82,28 @@ pub fn peregrine_binary() -> Result<PathBuf, String> {
     }
     Ok(binary)
 }
+
+/// The peregrine binary, or None (with the reason printed) where ptrace
+/// cannot be used (a sandbox or seccomp profile that forbids it): the
+/// tracer is asked to run `true` first.
+pub fn peregrine_with_ptrace() -> Option<PathBuf> {
+    let binary = match peregrine_binary() {
+        Ok(binary) => binary,
+        Err(e) => panic!("{e}"),
+    };
+    let probe = match Command::new(&binary)
+        .args(["ptrace-tracer", "--records-file", "/dev/null", "--", "true"])
+        .output()
+    {
+        Ok(probe) => probe,
+        Err(e) => panic!("cannot run {}: {e}", binary.display()),
+    };
+    if !probe.status.success() {
+        eprintln!(
+            "skipped: ptrace is not usable here: {}",
+            String::from_utf8_lossy(&probe.stderr).trim()
+        );
+        return None;
+    }
+    Some(binary)
+}

@@ -408,24 +408,6 @@ fn sighup_turns_the_stats_alert_on() {
     );
 }
 
-/// The peregrine binary, or None (with the reason printed) where ptrace
-/// cannot be used (a sandbox that forbids it).
-fn peregrine_with_ptrace() -> Option<PathBuf> {
-    let binary = peregrine_tests::peregrine_binary().unwrap();
-    let probe = Command::new(&binary)
-        .args(["ptrace-tracer", "--records-file", "/dev/null", "--", "true"])
-        .output()
-        .unwrap();
-    if !probe.status.success() {
-        eprintln!(
-            "skipped: ptrace is not usable here: {}",
-            String::from_utf8_lossy(&probe.stderr).trim()
-        );
-        return None;
-    }
-    Some(binary)
-}
-
 /// A syscall rule on opening `marker`.
 fn open_rule(name: &str) -> String {
     format!(
@@ -449,7 +431,7 @@ fn lines_of(pipe: impl std::io::Read + Send + 'static) -> mpsc::Receiver<String>
 /// `syscall_event_drops` adds start acting.
 #[test]
 fn sighup_reloads_syscall_rules_and_drop_actions() {
-    let Some(peregrine) = peregrine_with_ptrace() else {
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
         return;
     };
     let dir = scratch("syscall");

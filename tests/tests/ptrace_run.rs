@@ -7,28 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The peregrine binary, or None (with the reason printed) where ptrace
-/// cannot be used (a sandbox that forbids it).
-fn peregrine_with_ptrace() -> Option<PathBuf> {
-    let binary = peregrine_tests::peregrine_binary().unwrap();
-    let probe = Command::new(&binary)
-        .args(["ptrace-tracer", "--records-file", "/dev/null", "--", "true"])
-        .output()
-        .unwrap();
-    if !probe.status.success() {
-        eprintln!(
-            "skipped: ptrace is not usable here: {}",
-            String::from_utf8_lossy(&probe.stderr).trim()
-        );
-        return None;
-    }
-    Some(binary)
-}
-
-/// Like [`peregrine_with_ptrace`], for attaching to a process that is not
+/// Like [`peregrine_tests::peregrine_with_ptrace`], for attaching to a process that is not
 /// the tracer's child: Yama's ptrace_scope 1 allows that to root only.
 fn peregrine_with_attach() -> Option<PathBuf> {
-    let binary = peregrine_with_ptrace()?;
+    let binary = peregrine_tests::peregrine_with_ptrace()?;
     let scope = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
         .ok()
         .and_then(|s| s.trim().parse::<u32>().ok())
@@ -93,7 +75,7 @@ fn int_param(ev: &EventView<'_>, name: &str) -> i64 {
 
 #[test]
 fn traced_records_have_the_module_layouts_and_the_workload_values() {
-    let Some(peregrine) = peregrine_with_ptrace() else {
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
         return;
     };
     let dir = work_dir("ptrace-records");
@@ -239,7 +221,7 @@ fn schema_checked(bytes: &[u8]) -> Vec<EventView<'_>> {
 
 #[test]
 fn every_event_kind_the_tracer_writes_has_the_schema_layout() {
-    let Some(peregrine) = peregrine_with_ptrace() else {
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
         return;
     };
     if Command::new("gcc").arg("--version").output().is_err() {
@@ -357,7 +339,7 @@ fn every_event_kind_the_tracer_writes_has_the_schema_layout() {
 
 #[test]
 fn run_exits_with_the_commands_status_and_raises_alerts() {
-    let Some(peregrine) = peregrine_with_ptrace() else {
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
         return;
     };
     let dir = work_dir("ptrace-exit");
@@ -399,7 +381,7 @@ fn run_exits_with_the_commands_status_and_raises_alerts() {
 /// signals Peregrine once the loop is under way; the loop must still
 /// count to the end, every step succeeding.
 fn workload_survives(signal: &str) {
-    let Some(peregrine) = peregrine_with_ptrace() else {
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
         return;
     };
     let dir = work_dir(&format!("ptrace-{signal}"));
@@ -737,7 +719,7 @@ fn attach_detaches_when_peregrine_is_killed() {
 
 #[test]
 fn an_unprivileged_user_traces_with_no_new_privs() {
-    let Some(peregrine) = peregrine_with_ptrace() else {
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
         return;
     };
     let can_drop = Command::new("sh")
@@ -824,7 +806,7 @@ int main(void)
 
 #[test]
 fn unreadable_pointers_give_empty_parameters_not_a_crash() {
-    let Some(peregrine) = peregrine_with_ptrace() else {
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
         return;
     };
     if Command::new("gcc").arg("--version").output().is_err() {
