@@ -216,13 +216,6 @@ fn slot<'a>(ev: &EventView<'a>, at: u8) -> Option<Param<'a>> {
     }
 }
 
-pub(super) fn is_open_family(name: &str) -> bool {
-    matches!(
-        name,
-        "open" | "openat" | "openat2" | "creat" | "open_by_handle_at"
-    )
-}
-
 fn int(ev: &EventView<'_>, name: &str) -> Option<i64> {
     ev.param_named(name)?.as_i64()
 }

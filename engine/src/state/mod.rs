@@ -230,8 +230,10 @@ impl State {
         &self,
         ev: &crate::event::EventView<'_>,
     ) -> Option<(i64, std::borrow::Cow<'_, Fd>)> {
-        use crate::event::table::Direction;
-        if ev.direction() == Direction::Exit && apply::is_open_family(ev.info().name) {
+        // The handler table marks the open family's exits: no name to compare.
+        let open_exit =
+            self.handlers.get(usize::from(ev.event_type)) == Some(&apply::Handler::Open);
+        if open_exit {
             if let Some(r) = ev.res().filter(|&r| r < 0) {
                 let _ = r;
                 return self
@@ -241,10 +243,9 @@ impl State {
         }
         let n = self.event_fd(ev)?;
         // A failed connect shows the tuple it tried, without keeping it.
-        if ev.direction() == Direction::Exit
-            && ev.info().name == "connect"
-            && ev.res().is_some_and(|r| r < 0 && r != -115)
-        {
+        let connect_exit =
+            self.handlers.get(usize::from(ev.event_type)) == Some(&apply::Handler::Connect);
+        if connect_exit && ev.res().is_some_and(|r| r < 0 && r != -115) {
             if let Some(t) = ev.param_named("tuple").and_then(|p| p.as_socktuple()) {
                 if let Some(f) = self.fd_from_tuple(ev.tid as i64, n, t) {
                     return Some((n, std::borrow::Cow::Owned(f)));
