@@ -336,9 +336,7 @@ impl State {
     #[inline]
     fn apply_now(&mut self, ev: &EventView<'_>) {
         let tid = ev.tid as i64;
-        if let Some(t) = self.threads.get_mut(&tid) {
-            t.last_seen = ev.ts;
-        }
+        self.seen(tid, ev.ts);
         let handler = self
             .handlers
             .get(usize::from(ev.event_type))
