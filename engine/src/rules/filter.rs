@@ -80,7 +80,9 @@ impl<S: FieldSource> Filter<S> {
 
     #[inline(never)]
     fn evaluate<'e>(&mut self, event: &S::Event<'e>) -> bool {
-        let mut scratch: Scratch<'e> = self.scratch.take().unwrap_or_default().recycle();
+        // Scratch<'static> is a Scratch<'e> as it is (covariance): only
+        // the way back needs the buffers emptied and recycled.
+        let mut scratch: Scratch<'e> = self.scratch.take().unwrap_or_default();
         let matched = eval(&self.node, &self.source, event, &mut scratch);
         self.scratch = Some(scratch.recycle());
         matched

@@ -422,7 +422,9 @@ impl<S: FieldSource> CompiledRules<S> {
         if candidates.is_empty() {
             return 0;
         }
-        let mut scratch: Scratch<'e> = self.scratch.take().unwrap_or_default().recycle();
+        // Scratch<'static> is a Scratch<'e> as it is (covariance): only
+        // the way back needs the buffers emptied and recycled.
+        let mut scratch: Scratch<'e> = self.scratch.take().unwrap_or_default();
         let mut matches = 0;
         for &i in candidates {
             let rule = &self.rules[i];

@@ -216,13 +216,6 @@ fn slot<'a>(ev: &EventView<'a>, at: u8) -> Option<Param<'a>> {
     }
 }
 
-pub(super) fn is_open_family(name: &str) -> bool {
-    matches!(
-        name,
-        "open" | "openat" | "openat2" | "creat" | "open_by_handle_at"
-    )
-}
-
 fn int(ev: &EventView<'_>, name: &str) -> Option<i64> {
     ev.param_named(name)?.as_i64()
 }
@@ -343,9 +336,7 @@ impl State {
     #[inline]
     fn apply_now(&mut self, ev: &EventView<'_>) {
         let tid = ev.tid as i64;
-        if let Some(t) = self.threads.get_mut(&tid) {
-            t.last_seen = ev.ts;
-        }
+        self.seen(tid, ev.ts);
         let handler = self
             .handlers
             .get(usize::from(ev.event_type))

@@ -68,6 +68,11 @@ pub struct State {
     pub evicted: u64,
     /// Threads removed because they exited.
     pub purged: u64,
+    /// The thread of the latest event and that event's time, not yet
+    /// written to the thread's `last_seen`: events of one thread mostly
+    /// follow each other, so the thread table is looked up when the
+    /// thread changes rather than for every event.
+    recent: Option<(i64, u64)>,
 }
 
 impl Default for State {
@@ -91,6 +96,7 @@ impl State {
             max_threads: DEFAULT_MAX_THREADS,
             evicted: 0,
             purged: 0,
+            recent: None,
         }
     }
 
@@ -195,7 +201,44 @@ impl State {
         }
     }
 
+    /// Notes that thread `tid` had an event at `ts`.
+    #[inline]
+    pub(crate) fn seen(&mut self, tid: i64, ts: u64) {
+        match &mut self.recent {
+            Some((recent, at)) if *recent == tid => *at = ts,
+            _ => self.switch_recent(tid, ts),
+        }
+    }
+
+    /// Another thread's event: the time kept aside goes to its thread.
+    #[cold]
+    fn switch_recent(&mut self, tid: i64, ts: u64) {
+        self.write_recent();
+        self.recent = Some((tid, ts));
+    }
+
+    /// Writes the time kept aside to its thread. Never backwards: the
+    /// thread may have been (re)created after the events kept aside.
+    fn write_recent(&mut self) {
+        if let Some((tid, ts)) = self.recent {
+            if let Some(t) = self.threads.get_mut(&tid) {
+                t.last_seen = t.last_seen.max(ts);
+            }
+        }
+    }
+
+    /// Time of the last event of thread `tid` (its `last_seen`, counting
+    /// the events of the latest thread, which are written to it later).
+    pub fn last_seen(&self, tid: i64) -> Option<u64> {
+        let t = self.threads.get(&tid)?;
+        Some(match self.recent {
+            Some((recent, ts)) if recent == tid => t.last_seen.max(ts),
+            _ => t.last_seen,
+        })
+    }
+
     fn evict_one(&mut self) {
+        self.write_recent();
         let oldest = self
             .threads
             .values()
@@ -208,6 +251,10 @@ impl State {
     }
 
     fn remove_thread(&mut self, tid: i64) {
+        if self.recent.is_some_and(|(recent, _)| recent == tid) {
+            // Its events are not a later thread's of the same id.
+            self.recent = None;
+        }
         if let Some(t) = self.threads.remove(&tid) {
             self.enters.remove(&tid);
             self.release_pid(t.pid);
@@ -230,8 +277,10 @@ impl State {
         &self,
         ev: &crate::event::EventView<'_>,
     ) -> Option<(i64, std::borrow::Cow<'_, Fd>)> {
-        use crate::event::table::Direction;
-        if ev.direction() == Direction::Exit && apply::is_open_family(ev.info().name) {
+        // The handler table marks the open family's exits: no name to compare.
+        let open_exit =
+            self.handlers.get(usize::from(ev.event_type)) == Some(&apply::Handler::Open);
+        if open_exit {
             if let Some(r) = ev.res().filter(|&r| r < 0) {
                 let _ = r;
                 return self
@@ -241,10 +290,9 @@ impl State {
         }
         let n = self.event_fd(ev)?;
         // A failed connect shows the tuple it tried, without keeping it.
-        if ev.direction() == Direction::Exit
-            && ev.info().name == "connect"
-            && ev.res().is_some_and(|r| r < 0 && r != -115)
-        {
+        let connect_exit =
+            self.handlers.get(usize::from(ev.event_type)) == Some(&apply::Handler::Connect);
+        if connect_exit && ev.res().is_some_and(|r| r < 0 && r != -115) {
             if let Some(t) = ev.param_named("tuple").and_then(|p| p.as_socktuple()) {
                 if let Some(f) = self.fd_from_tuple(ev.tid as i64, n, t) {
                     return Some((n, std::borrow::Cow::Owned(f)));
@@ -540,5 +588,58 @@ mod tests {
         assert_eq!(s.evicted, 1);
         assert!(s.thread(1).is_none());
         assert!(s.thread(3).is_some());
+    }
+
+    /// A generic exit (no state change) of thread `tid` at `ts`.
+    fn generic_exit(tid: u64, ts: u64) -> Vec<u8> {
+        let mut r = Vec::new();
+        r.extend_from_slice(&ts.to_le_bytes());
+        r.extend_from_slice(&tid.to_le_bytes());
+        r.extend_from_slice(&(crate::event::view::HEADER_LEN as u32).to_le_bytes());
+        r.extend_from_slice(&1u16.to_le_bytes());
+        r.extend_from_slice(&0u32.to_le_bytes());
+        r
+    }
+
+    #[test]
+    fn eviction_counts_the_latest_events_of_the_current_thread() {
+        let mut s = State::new();
+        s.max_threads = 2;
+        for tid in 1..=2 {
+            s.insert_thread(Thread {
+                tid,
+                pid: tid,
+                last_seen: tid as u64,
+                ..Thread::default()
+            });
+        }
+        // Thread 1 is now the most recently seen, though its time is kept
+        // aside while its events follow each other.
+        for ts in [100, 101] {
+            let raw = generic_exit(1, ts);
+            s.apply(&crate::event::EventView::parse(&raw).unwrap());
+        }
+        assert_eq!(s.last_seen(1), Some(101));
+        assert_eq!(s.last_seen(2), Some(2));
+        s.insert_thread(Thread {
+            tid: 3,
+            pid: 3,
+            last_seen: 102,
+            ..Thread::default()
+        });
+        assert!(s.thread(2).is_none(), "the least recently seen goes");
+        assert!(s.thread(1).is_some());
+        assert_eq!(s.thread(1).map(|t| t.last_seen), Some(101));
+        // A thread removed and created again does not go back in time.
+        s.remove_thread(1);
+        s.insert_thread(Thread {
+            tid: 1,
+            pid: 1,
+            last_seen: 200,
+            ..Thread::default()
+        });
+        let raw = generic_exit(3, 150);
+        s.apply(&crate::event::EventView::parse(&raw).unwrap());
+        assert_eq!(s.last_seen(1), Some(200));
     }
 }

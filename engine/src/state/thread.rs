@@ -134,7 +134,9 @@ pub struct Thread {
     pub exe_ino_mtime: u64,
     /// Creation time (ns since the epoch), 0 when unknown.
     pub clone_ts: u64,
-    /// Time of the last event of the thread, for eviction.
+    /// Time of the last event of the thread, for eviction. The latest
+    /// thread's events are written here only once another thread's event
+    /// comes: [`crate::state::State::last_seen`] counts them.
     pub last_seen: u64,
 }
 

@@ -144,7 +144,6 @@ pub(super) fn extract<'e>(
     let v: &'e crate::event::EventView<'e> = ev.event;
     let state = ev.state;
     let tid = v.tid as i64;
-    let thread: Option<&'e Thread> = state.thread(tid);
     // A failed open (fd -1) names the file it tried, its directory and
     // type letter, but no fd type (as Falco shows it).
     let fd_info = || {
@@ -156,6 +155,15 @@ pub(super) fn extract<'e>(
                 )
         })
     };
+    // The field rules read most needs no thread: answered before the
+    // thread is looked up.
+    if field == Field::FdName {
+        if let Some((_, f)) = fd_info() {
+            out.push(cow_str(f, |f| &f.name))
+        }
+        return;
+    }
+    let thread: Option<&'e Thread> = state.thread(tid);
     let fd_num = || match state.event_fd_info(v) {
         Some((n, _)) => Some(n),
         None => state.event_fd(v),
@@ -376,11 +384,7 @@ pub(super) fn extract<'e>(
             .into_iter()
             .for_each(|t| out.push(Value::Uint(u64::from(t.gid)))),
         Field::FdNum => fd_num().into_iter().for_each(|n| out.push(Value::Int(n))),
-        Field::FdName => {
-            if let Some((_, f)) = fd_info() {
-                out.push(cow_str(f, |f| &f.name))
-            }
-        }
+        Field::FdName => {} // answered above
         Field::FdDirectory | Field::FdFilename => {
             let Some((_, f)) = fd_info() else { return };
             match f.kind {
