@@ -125,6 +125,19 @@ fn bad_literals_are_compile_errors() {
     assert_eq!(e.len(), 1, "{e:#?}");
     assert_eq!(e[0].code, Code::ErrCompileCondition);
     assert!(e[0].message.contains("abc"), "{}", e[0].message);
+    // Numbers are decimal only, as Falco's value parser reads them:
+    // a hexadecimal or binary literal is an error, not a silent zero.
+    for literal in ["0x10", "0b101", "1e3", "12abc"] {
+        let mut loader = RulesLoader::new();
+        loader.load_str(
+            "t.yaml",
+            &rule(&format!("evt.type=open and proc.pid = {literal}")),
+        );
+        loader.compile(TestSyscallSource::new());
+        let e = &loader.results()[0].errors;
+        assert_eq!(e.len(), 1, "{literal}: {e:#?}");
+        assert!(e[0].message.contains(literal), "{}", e[0].message);
+    }
 }
 
 #[test]
