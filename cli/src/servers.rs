@@ -102,6 +102,33 @@ fn start_webhook(k8s: &K8sAudit, audit: &AuditQueue) -> Result<Listener, ListenE
     Ok(listener)
 }
 
+/// Brings the listener in `slot` to its new settings: restarted on
+/// `new_port` when it is to run, stopped when not. Logs what it did;
+/// returns whether the new settings are the ones running now.
+fn switch(
+    what: &str,
+    slot: &mut Option<Listener>,
+    new_port: Option<u16>,
+    start_new: impl Fn() -> Result<Listener, ListenError>,
+    start_old: impl Fn() -> Result<Listener, ListenError>,
+    log: &mut Vec<String>,
+) -> bool {
+    match new_port {
+        Some(port) => {
+            let (message, applied) = restart(what, slot, port, start_new, start_old);
+            log.push(message);
+            applied
+        }
+        None => {
+            if let Some(listener) = slot.take() {
+                listener.stop();
+                log.push(format!("configuration reload: {what} stopped"));
+            }
+            true
+        }
+    }
+}
+
 /// Replaces the listener in `slot` by one `start_new` makes (see the
 /// module comment for the order). Returns what to log, and whether the new
 /// settings are the ones running now.
@@ -236,23 +263,14 @@ impl Servers {
             ..
         } = &mut *inner;
         if old.0 != new.0 {
-            let applied = if new.0.enabled {
-                let (message, applied) = restart(
-                    "webserver",
-                    web,
-                    new.0.listen_port,
-                    || start_webserver(new.0, metrics),
-                    || start_webserver(old.0, metrics),
-                );
-                log.push(message);
-                applied
-            } else {
-                if let Some(listener) = web.take() {
-                    listener.stop();
-                    log.push("configuration reload: webserver stopped".into());
-                }
-                true
-            };
+            let applied = switch(
+                "webserver",
+                web,
+                new.0.enabled.then_some(new.0.listen_port),
+                || start_webserver(new.0, metrics),
+                || start_webserver(old.0, metrics),
+                &mut log,
+            );
             if applied {
                 web_now = new.0.clone();
             }
@@ -266,25 +284,14 @@ impl Servers {
                         .into(),
                 ),
                 Some(queue) => {
-                    let applied = if new.1.enabled {
-                        let (message, applied) = restart(
-                            "Kubernetes audit webhook",
-                            webhook,
-                            new.1.listen_port,
-                            || start_webhook(new.1, queue),
-                            || start_webhook(old.1, queue),
-                        );
-                        log.push(message);
-                        applied
-                    } else {
-                        if let Some(listener) = webhook.take() {
-                            listener.stop();
-                            log.push(
-                                "configuration reload: Kubernetes audit webhook stopped".into(),
-                            );
-                        }
-                        true
-                    };
+                    let applied = switch(
+                        "Kubernetes audit webhook",
+                        webhook,
+                        new.1.enabled.then_some(new.1.listen_port),
+                        || start_webhook(new.1, queue),
+                        || start_webhook(old.1, queue),
+                        &mut log,
+                    );
                     if applied {
                         k8s_now = new.1.clone();
                     }
