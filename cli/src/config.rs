@@ -439,7 +439,7 @@ fn decode(document: Yaml, origin: &str) -> Result<Loaded, ConfigError> {
     }
     if top
         .get("plugins")
-        .is_some_and(|p| !p.as_sequence().is_none_or(|s| s.is_empty()))
+        .is_some_and(|p| p.as_sequence().is_some_and(|s| !s.is_empty()))
     {
         warnings.push(format!(
             "{origin}: key 'plugins': Peregrine loads no plugins; the Kubernetes audit source is built in (--k8s-audit-file, k8s_audit.enabled)"

@@ -346,7 +346,7 @@ fn drain(mut channel: Box<dyn Channel>, queue: Receiver<Message>, stats: &Channe
     let mut report = |error: OutputError| {
         stats.failed.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
-        if last_error_report.is_none_or(|t| now.duration_since(t) >= Duration::from_secs(10)) {
+        if last_error_report.map_or(true, |t| now.duration_since(t) >= Duration::from_secs(10)) {
             last_error_report = Some(now);
             crate::log::message(&format!("output error: {error}"));
         }
