@@ -22,6 +22,16 @@ const RULES: &str = r#"
   source: k8s_audit
 "#;
 
+/// A scratch folder holding the audit rules `RULES` as rules.yaml, and the
+/// path the test's config goes to: (folder, rules, config).
+fn scratch_with_rules(name: &str) -> (PathBuf, PathBuf, PathBuf) {
+    let dir = scratch(name);
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, RULES).unwrap();
+    let config = dir.join("peregrine.yaml");
+    (dir, rules, config)
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!(
         "peregrine-config-reload-{name}-{}",
@@ -101,11 +111,8 @@ fn fired(stdout: &str) -> Vec<(String, String)> {
 
 #[test]
 fn sighup_applies_output_settings_and_names_what_needs_a_restart() {
-    let dir = scratch("outputs");
-    let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, RULES).unwrap();
+    let (dir, rules, config) = scratch_with_rules("outputs");
     let (first, second) = (dir.join("first.json"), dir.join("second.json"));
-    let config = dir.join("peregrine.yaml");
     std::fs::write(
         &config,
         format!(
@@ -311,11 +318,8 @@ fn webserver_url(line: &str) -> String {
 
 #[test]
 fn sighup_restarts_the_webserver_and_applies_metrics() {
-    let dir = scratch("webserver");
-    let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, RULES).unwrap();
+    let (dir, rules, config) = scratch_with_rules("webserver");
     let alerts = dir.join("alerts.json");
-    let config = dir.join("peregrine.yaml");
     let webserver = |endpoint: &str, port: u16| {
         format!(
             "webserver:\n  enabled: true\n  listen_address: 127.0.0.1\n  listen_port: {port}\n  \
@@ -389,10 +393,7 @@ fn sighup_restarts_the_webserver_and_applies_metrics() {
 
 #[test]
 fn sighup_turns_the_stats_alert_on() {
-    let dir = scratch("metrics");
-    let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, RULES).unwrap();
-    let config = dir.join("peregrine.yaml");
+    let (_dir, rules, config) = scratch_with_rules("metrics");
     std::fs::write(&config, "metrics:\n  enabled: false\n").unwrap();
     let config_arg = config.display().to_string();
     let running = start_with(&rules, &["-c", &config_arg]);
@@ -506,11 +507,8 @@ fn sighup_reloads_syscall_rules_and_drop_actions() {
 #[test]
 fn sighup_moves_the_grpc_server_and_turns_the_grpc_output_off() {
     use peregrine_tests::grpc;
-    let dir = scratch("grpc");
-    let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, RULES).unwrap();
+    let (dir, rules, config) = scratch_with_rules("grpc");
     let (first, second) = (dir.join("a.sock"), dir.join("b.sock"));
-    let config = dir.join("peregrine.yaml");
     let write_config = |socket: &Path, output: bool| {
         std::fs::write(
             &config,
@@ -562,10 +560,7 @@ fn sighup_moves_the_grpc_server_and_turns_the_grpc_output_off() {
 
 #[test]
 fn sighup_restarts_the_webhook_and_no_accepted_event_is_lost() {
-    let dir = scratch("webhook");
-    let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, RULES).unwrap();
-    let config = dir.join("peregrine.yaml");
+    let (_dir, rules, config) = scratch_with_rules("webhook");
     std::fs::write(&config, "k8s_audit:\n  path: /k8s-audit\n").unwrap();
     let config_arg = config.display().to_string();
     let running = start_with(&rules, &["-c", &config_arg]);
