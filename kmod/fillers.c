@@ -18,6 +18,7 @@
 #include <linux/fdtable.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/fs_struct.h>
 #include <linux/fcntl.h>
 #include <linux/in.h>
 #include <linux/in6.h>
@@ -44,36 +45,9 @@
 #include <asm/unistd.h>
 #include "peregrine.h"
 #include "compat.h"
+#include "fillers.h"
 
-/* scap flag encodings (the values are facts of the scap schema). */
-#define SCAP_O_RDONLY    (1u << 0)
-#define SCAP_O_WRONLY    (1u << 1)
-#define SCAP_O_RDWR      (SCAP_O_RDONLY | SCAP_O_WRONLY)
-#define SCAP_O_CREAT     (1u << 2)
-#define SCAP_O_APPEND    (1u << 3)
-#define SCAP_O_DSYNC     (1u << 4)
-#define SCAP_O_EXCL      (1u << 5)
-#define SCAP_O_NONBLOCK  (1u << 6)
-#define SCAP_O_SYNC      (1u << 7)
-#define SCAP_O_TRUNC     (1u << 8)
-#define SCAP_O_DIRECT    (1u << 9)
-#define SCAP_O_DIRECTORY (1u << 10)
-#define SCAP_O_LARGEFILE (1u << 11)
-#define SCAP_O_CLOEXEC   (1u << 12)
-#define SCAP_O_TMPFILE   (1u << 13)
-#define SCAP_O_F_CREATED (1u << 14)
-
-#define SCAP_AF_UNSPEC 0
-#define SCAP_AF_UNIX   1
-#define SCAP_AF_INET   2
-#define SCAP_AF_INET6  10
-
-/* The largest path or string parameter copied from user memory. */
-#define PG_PATH_MAX PATH_MAX
-/* argv/env areas are cut here (as Falco does with one page). */
-#define PG_ARGS_MAX PAGE_SIZE
-
-static u32 open_flags_to_scap(unsigned long flags)
+u32 pg_open_flags_to_scap(unsigned long flags)
 {
 	u32 res;
 
@@ -188,7 +162,7 @@ static u32 renameat2_flags_to_scap(unsigned long flags)
 	return flags & 7;
 }
 
-static u8 family_to_scap(unsigned int family)
+u8 pg_family_to_scap(unsigned int family)
 {
 	switch (family) {
 	case AF_INET:  return SCAP_AF_INET;
@@ -284,12 +258,6 @@ static u16 ptrace_request_to_scap(unsigned long req)
 	return SCAP_PTRACE_UNKNOWN;
 }
 
-/* An fd argument, as the int the kernel reads, widened to scap's s64. */
-static inline s64 fd_arg(unsigned long v)
-{
-	return (s64)(int)v;
-}
-
 /*
  * The file behind an fd of the current task, valid only inside the caller's
  * RCU read section (no reference is taken: we never need to fput).
@@ -303,7 +271,7 @@ static struct file *fd_file_rcu(long fd)
 	return files_lookup_fd_raw(files, fd);
 }
 
-static void fd_dev_ino(long fd, u32 *dev, u64 *ino, bool *created)
+void pg_fd_dev_ino(long fd, u32 *dev, u64 *ino, bool *created)
 {
 	struct file *file;
 	struct inode *inode;
@@ -330,7 +298,7 @@ static void fd_dev_ino(long fd, u32 *dev, u64 *ino, bool *created)
  * another thread cannot free it under us; drop with fput() (which, from a
  * probe, only queues the final release as task work).
  */
-static struct sock *fd_sock_get(long fd, struct file **filep)
+struct sock *pg_fd_sock_get(long fd, struct file **filep)
 {
 	struct file *file;
 	struct socket *sock;
@@ -354,7 +322,7 @@ static struct sock *fd_sock_get(long fd, struct file **filep)
  * The path of a unix sockaddr in user memory, without its terminator:
  * an abstract name (leading NUL) is given without the NUL, as scap does.
  */
-static u32 unix_path_from_user(struct pg_record *rec, unsigned long uaddr,
+u32 pg_unix_path_from_user(struct pg_record *rec, unsigned long uaddr,
 			       unsigned long ulen, char out[UNIX_PATH_MAX + 1])
 {
 	struct sockaddr_un un;
@@ -364,7 +332,7 @@ static u32 unix_path_from_user(struct pg_record *rec, unsigned long uaddr,
 		ulen = sizeof(un);
 	memset(&un, 0, sizeof(un));
 	if (pg_copy_from_user(&un, (const void __user *)uaddr, ulen)) {
-		rec->fault = true;
+		rec->faults++;
 		return 0;
 	}
 	plen = ulen > offsetof(struct sockaddr_un, sun_path) ?
@@ -384,7 +352,7 @@ static u32 unix_path_from_user(struct pg_record *rec, unsigned long uaddr,
  * A sockaddr from user memory in scap's packed form: family, then
  * address and port (host order) for IP, or the path for unix sockets.
  */
-static void put_user_sockaddr(struct pg_record *rec, unsigned long uaddr, unsigned long ulen)
+void pg_put_user_sockaddr(struct pg_record *rec, unsigned long uaddr, unsigned long ulen)
 {
 	struct sockaddr_storage ss;
 	u8 buf[1 + UNIX_PATH_MAX + 1];
@@ -398,11 +366,10 @@ static void put_user_sockaddr(struct pg_record *rec, unsigned long uaddr, unsign
 		ulen = sizeof(ss);
 	memset(&ss, 0, sizeof(ss));
 	if (pg_copy_from_user(&ss, (const void __user *)uaddr, ulen)) {
-		rec->fault = true;
-		pg_put_empty(rec);
+		pg_put_fault(rec);
 		return;
 	}
-	buf[0] = family_to_scap(ss.ss_family);
+	buf[0] = pg_family_to_scap(ss.ss_family);
 	switch (ss.ss_family) {
 	case AF_INET: {
 		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
@@ -423,7 +390,7 @@ static void put_user_sockaddr(struct pg_record *rec, unsigned long uaddr, unsign
 		break;
 	}
 	case AF_UNIX:
-		len = 1 + unix_path_from_user(rec, uaddr, ulen, (char *)buf + 1) + 1;
+		len = 1 + pg_unix_path_from_user(rec, uaddr, ulen, (char *)buf + 1) + 1;
 		break;
 	default:
 		len = 1;
@@ -433,12 +400,50 @@ static void put_user_sockaddr(struct pg_record *rec, unsigned long uaddr, unsign
 }
 
 /*
- * The connection 4-tuple of a socket fd in scap's packed form, read from
- * the socket's own fields (no socket lock, which would sleep: a torn read
- * only gives a wrong tuple).
- * inbound: source is the peer (accept); otherwise source is local.
+ * The peer address a caller gave (connect, sendto, sendmsg) or got back
+ * (recvfrom, recvmsg) in user memory, if it is of the socket's family:
+ * the address into addr (4 or 16 bytes), the port in host order.
  */
-static void put_fd_socktuple(struct pg_record *rec, long fd, bool inbound,
+static bool user_inet_peer(struct pg_record *rec, unsigned long uaddr, unsigned long ulen,
+			   unsigned int family, void *addr, u16 *port)
+{
+	struct sockaddr_in6 in6;
+	struct sockaddr_in *in = (struct sockaddr_in *)&in6;
+	unsigned long want = family == AF_INET6 ? sizeof(in6) : sizeof(*in);
+
+	if (!uaddr || ulen < sizeof(sa_family_t))
+		return false;
+	memset(&in6, 0, sizeof(in6));
+	if (pg_copy_from_user(&in6, (const void __user *)uaddr, min(ulen, want))) {
+		rec->faults++;
+		return false;
+	}
+	if (in6.sin6_family != family)
+		return false;
+	if (family == AF_INET6) {
+		memcpy(addr, &in6.sin6_addr, 16);
+		*port = ntohs(in6.sin6_port);
+	} else {
+		memcpy(addr, &in->sin_addr.s_addr, 4);
+		*port = ntohs(in->sin_port);
+	}
+	return true;
+}
+
+/*
+ * The connection 4-tuple of a socket fd in scap's packed form: family,
+ * source address and port, destination address and port (ports in host
+ * order). Read from the socket's own fields, without the socket lock
+ * (which would sleep): a torn read only gives a wrong tuple.
+ *
+ * inbound: the source is the peer (accept, recv*); otherwise the local end.
+ * uaddr/ulen: the address the call named (connect, sendto, sendmsg) or
+ * filled in (recvfrom, recvmsg), or 0. An outbound call's address is its
+ * peer; an inbound one is believed only when the socket has no peer of its
+ * own (an unconnected UDP socket), as Falco's drivers do. For unix sockets
+ * it gives the path.
+ */
+void pg_put_fd_socktuple(struct pg_record *rec, long fd, bool inbound,
 			     unsigned long uaddr, unsigned long ulen)
 {
 	u8 buf[1 + 16 + 2 + 16 + 2];
@@ -446,14 +451,16 @@ static void put_fd_socktuple(struct pg_record *rec, long fd, bool inbound,
 	struct sock *sk;
 	u32 len = 0;
 
-	sk = fd_sock_get(fd, &file);
+	sk = pg_fd_sock_get(fd, &file);
 	if (!sk)
 		goto out;
-	buf[0] = family_to_scap(sk->sk_family);
+	buf[0] = pg_family_to_scap(sk->sk_family);
 	if (sk->sk_family == AF_INET) {
 		__be32 laddr = sk->sk_rcv_saddr, raddr = sk->sk_daddr;
 		u16 lport = sk->sk_num, rport = ntohs(sk->sk_dport);
 
+		if (!inbound || !rport)
+			user_inet_peer(rec, uaddr, ulen, AF_INET, &raddr, &rport);
 		memcpy(buf + 1, inbound ? &raddr : &laddr, 4);
 		memcpy(buf + 5, inbound ? &rport : &lport, 2);
 		memcpy(buf + 7, inbound ? &laddr : &raddr, 4);
@@ -464,6 +471,8 @@ static void put_fd_socktuple(struct pg_record *rec, long fd, bool inbound,
 		struct in6_addr laddr = sk->sk_v6_rcv_saddr, raddr = sk->sk_v6_daddr;
 		u16 lport = sk->sk_num, rport = ntohs(sk->sk_dport);
 
+		if (!inbound || !rport)
+			user_inet_peer(rec, uaddr, ulen, AF_INET6, &raddr, &rport);
 		memcpy(buf + 1, inbound ? &raddr : &laddr, 16);
 		memcpy(buf + 17, inbound ? &rport : &lport, 2);
 		memcpy(buf + 19, inbound ? &laddr : &raddr, 16);
@@ -482,7 +491,7 @@ static void put_fd_socktuple(struct pg_record *rec, long fd, bool inbound,
 		memcpy(buf + 1, &src, 8);
 		memcpy(buf + 9, &dst, 8);
 		if (uaddr && ulen > sizeof(sa_family_t))
-			plen = unix_path_from_user(rec, uaddr, ulen, path);
+			plen = pg_unix_path_from_user(rec, uaddr, ulen, path);
 		/* One parameter made of the 17 bytes above and the path. */
 		p = pg_put_reserve(rec, 17 + plen + 1);
 		if (p) {
@@ -528,7 +537,7 @@ static void put_mm_strings(struct pg_record *rec, unsigned long start, unsigned 
 		return;
 	}
 	if (pg_copy_from_user(p, (const void __user *)start, len)) {
-		rec->fault = true;
+		pg_unput_fault(rec, len);
 		if (split_first)
 			pg_put_empty(rec);
 		return;
@@ -547,12 +556,15 @@ static void put_mm_strings(struct pg_record *rec, unsigned long start, unsigned 
 }
 
 /*
- * The argv a failing execve was given (the process keeps its old memory
- * map, so its own argv would be the caller's): exe then the other
- * arguments, the same two parameters as put_mm_strings.
+ * The argv (or envp) a failing execve was given (the process keeps its old
+ * memory map, so its own would be the caller's): for argv, exe then the
+ * other arguments, the same two parameters as put_mm_strings; for envp,
+ * one parameter.
  */
-static void put_user_argv(struct pg_record *rec, unsigned long uargv)
+static void put_user_strings(struct pg_record *rec, unsigned long uargv, bool compat,
+			     bool split_first)
 {
+	size_t ptr_size = compat ? sizeof(u32) : sizeof(unsigned long);
 	long room = rec->overflow ? 0 : min_t(long, (long)rec->limit - rec->off, PG_ARGS_MAX);
 	u8 *p = rec->base + rec->off;
 	long total = 0, n;
@@ -563,22 +575,24 @@ static void put_user_argv(struct pg_record *rec, unsigned long uargv)
 		if (room <= 0 && uargv)
 			rec->overflow = true;
 		pg_put_empty(rec);
-		pg_put_empty(rec);
+		if (split_first)
+			pg_put_empty(rec);
 		return;
 	}
 	for (i = 0; i < 1024 && total < room; i++) {
-		unsigned long uptr;
+		unsigned long uptr = 0;
 
-		if (pg_copy_from_user(&uptr, (const void __user *)(uargv + i * sizeof(uptr)),
-				      sizeof(uptr))) {
-			rec->fault = true;
+		/* x86 is little-endian: a 32-bit pointer fills the low half. */
+		if (pg_copy_from_user(&uptr, (const void __user *)(uargv + i * ptr_size),
+				      ptr_size)) {
+			rec->faults++;   /* the arguments read so far are kept */
 			break;
 		}
 		if (!uptr)
 			break;
 		n = pg_strncpy_from_user(p + total, (const void __user *)uptr, room - total);
 		if (n < 0) {
-			rec->fault = true;
+			rec->faults++;
 			break;
 		}
 		if (n >= room - total) {
@@ -588,6 +602,10 @@ static void put_user_argv(struct pg_record *rec, unsigned long uargv)
 			break;
 		}
 		total += n + 1;
+	}
+	if (!split_first) {
+		pg_put_reserve(rec, total);
+		return;
 	}
 	first = total ? strnlen(p, total) + 1 : 0;
 	if (first > total)
@@ -691,14 +709,42 @@ static s64 real_parent_pid(void)
 	return ppid;
 }
 
+/*
+ * The working directory, built in place in the ring by d_path. fs->lock
+ * (a spinlock) keeps pwd from changing under d_path, so no reference is
+ * taken (its put could sleep). Falco's drivers leave this parameter empty
+ * and let userspace carry cwd over from the parent; filling it means a
+ * process that started before capture, or whose parent was missed, still
+ * resolves relative paths right.
+ */
+void pg_put_cwd(struct pg_record *rec)
+{
+	struct fs_struct *fs = current->fs;
+	char *path = ERR_PTR(-ENOENT);
+	size_t n;
+
+	if (fs && !rec->overflow && rec->limit - rec->off > PG_PATH_MAX) {
+		spin_lock(&fs->lock);
+		path = d_path(&fs->pwd, (char *)rec->base + rec->off, PG_PATH_MAX);
+		spin_unlock(&fs->lock);
+	}
+	if (IS_ERR(path)) {
+		pg_put_empty(rec);
+		return;
+	}
+	/* d_path builds at the end of the buffer: move it to the front. */
+	n = strlen(path) + 1;
+	memmove(rec->base + rec->off, path, n);
+	pg_put_reserve(rec, n);
+}
+
 /* Parameters 2..15 shared by clone and execve exits. */
 static void put_process_common(struct pg_record *rec, unsigned long uargv)
 {
 	struct mm_struct *mm = current->mm;
-	u32 vm_size = 0, vm_rss = 0, vm_swap = 0;
 
 	if (uargv)
-		put_user_argv(rec, uargv);                       /* 2 exe, 3 args */
+		put_user_strings(rec, uargv, in_ia32_syscall(), true);   /* 2 exe, 3 args */
 	else if (mm)
 		put_mm_strings(rec, mm->arg_start, mm->arg_end, true);   /* 2 exe, 3 args */
 	else {
@@ -708,18 +754,11 @@ static void put_process_common(struct pg_record *rec, unsigned long uargv)
 	pg_put_s64(rec, current->pid);                                  /* 4 tid */
 	pg_put_s64(rec, current->tgid);                                 /* 5 pid */
 	pg_put_s64(rec, real_parent_pid());                             /* 6 ptid */
-	pg_put_empty(rec);                        /* 7 cwd: left empty, as current drivers do */
+	pg_put_cwd(rec);                                                /* 7 cwd */
 	pg_put_s64(rec, rlimit(RLIMIT_NOFILE));                         /* 8 fdlimit */
 	pg_put_u64(rec, current->maj_flt);                              /* 9 pgft_maj */
 	pg_put_u64(rec, current->min_flt);                              /* 10 pgft_min */
-	if (mm) {
-		vm_size = mm->total_vm << (PAGE_SHIFT - 10);
-		vm_rss = get_mm_rss(mm) << (PAGE_SHIFT - 10);
-		vm_swap = get_mm_counter(mm, MM_SWAPENTS) << (PAGE_SHIFT - 10);
-	}
-	pg_put_u32(rec, vm_size);                                       /* 11 vm_size KiB */
-	pg_put_u32(rec, vm_rss);                                        /* 12 vm_rss KiB */
-	pg_put_u32(rec, vm_swap);                                       /* 13 vm_swap KiB */
+	pg_put_vm_counters(rec);                                        /* 11..13 vm KiB */
 	pg_put_kstr(rec, current->comm);                                /* 14 comm */
 	put_cgroups(rec);                                               /* 15 cgroups */
 }
@@ -795,7 +834,8 @@ static u32 exe_file_flags(struct file *exe, struct inode *inode)
  * mm); on failure from sys_exit with the caller's arguments.
  */
 static void fill_execve_x(struct pg_ring *ring, s64 res, bool is_execveat,
-			  const char *kfilename, unsigned long ufilename, unsigned long uargv)
+			  const char *kfilename, unsigned long ufilename, unsigned long uargv,
+			  unsigned long uenvp)
 {
 	struct pg_record rec;
 	struct mm_struct *mm = current->mm;
@@ -813,6 +853,8 @@ static void fill_execve_x(struct pg_ring *ring, s64 res, bool is_execveat,
 	put_process_common(&rec, uargv);                                 /* 2..15 */
 	if (res == 0 && mm)
 		put_mm_strings(&rec, mm->env_start, mm->env_end, false); /* 16 env */
+	else if (res != 0)
+		put_user_strings(&rec, uenvp, in_ia32_syscall(), false); /* as given */
 	else
 		pg_put_empty(&rec);
 	pg_put_u32(&rec, tty_of_current());                              /* 17 tty */
@@ -879,7 +921,7 @@ static void fill_execve_x(struct pg_ring *ring, s64 res, bool is_execveat,
  */
 void pg_fill_sched_exec(struct pg_ring *ring, struct linux_binprm *bprm)
 {
-	fill_execve_x(ring, 0, false, bprm ? bprm->filename : NULL, 0, 0);
+	fill_execve_x(ring, 0, false, bprm ? bprm->filename : NULL, 0, 0, 0);
 }
 
 /*
@@ -956,7 +998,7 @@ static void fill_open_family(struct pg_ring *ring, struct pg_syscall_ctx *ctx, b
 		return;
 	}
 	if (!enter && ctx->ret >= 0)
-		fd_dev_ino(ctx->ret, &dev, &ino, &created);
+		pg_fd_dev_ino(ctx->ret, &dev, &ino, &created);
 
 	pg_record_begin(&rec, ring, type, nparams);
 	if (!enter)
@@ -965,7 +1007,7 @@ static void fill_open_family(struct pg_ring *ring, struct pg_syscall_ctx *ctx, b
 		pg_put_s64(&rec, dirfd);                                 /* dirfd */
 	pg_put_ustr(&rec, path, PG_PATH_MAX);                            /* name */
 	if (ctx->nr != __NR_creat)
-		pg_put_u32(&rec, open_flags_to_scap(flags) |
+		pg_put_u32(&rec, pg_open_flags_to_scap(flags) |
 			   (created ? SCAP_O_F_CREATED : 0));             /* flags */
 	pg_put_u32(&rec, open_mode_to_scap(flags, mode));                /* mode */
 	if (ctx->nr == __NR_openat2)
@@ -987,17 +1029,17 @@ static void fill_connect(struct pg_ring *ring, struct pg_syscall_ctx *ctx, bool 
 	if (enter) {
 		pg_record_begin(&rec, ring, PG_EVT_CONNECT_E, PG_EVT_CONNECT_E_NPARAMS);
 		pg_put_s64(&rec, fd);
-		put_user_sockaddr(&rec, ctx->args[1], ctx->args[2]);
+		pg_put_user_sockaddr(&rec, ctx->args[1], ctx->args[2]);
 	} else {
 		pg_record_begin(&rec, ring, PG_EVT_CONNECT_X, PG_EVT_CONNECT_X_NPARAMS);
 		pg_put_s64(&rec, ctx->ret);
 		/* In progress (EINPROGRESS) still has a meaningful tuple. */
 		if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
-			put_fd_socktuple(&rec, fd, false, ctx->args[1], ctx->args[2]);
+			pg_put_fd_socktuple(&rec, fd, false, ctx->args[1], ctx->args[2]);
 		else
 			pg_put_empty(&rec);
 		pg_put_s64(&rec, fd);
-		put_user_sockaddr(&rec, ctx->args[1], ctx->args[2]);
+		pg_put_user_sockaddr(&rec, ctx->args[1], ctx->args[2]);
 	}
 	pg_record_commit(&rec, current->pid);
 }
@@ -1011,7 +1053,7 @@ static void fill_accept_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 	struct file *lfile;
 	struct sock *lsk;
 
-	lsk = fd_sock_get(fd_arg(ctx->args[0]), &lfile);
+	lsk = pg_fd_sock_get(fd_arg(ctx->args[0]), &lfile);
 	if (lsk) {
 		qlen = READ_ONCE(lsk->sk_ack_backlog);
 		qmax = READ_ONCE(lsk->sk_max_ack_backlog);
@@ -1024,7 +1066,7 @@ static void fill_accept_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 			is4 ? PG_EVT_ACCEPT4_6_X_NPARAMS : PG_EVT_ACCEPT_5_X_NPARAMS);
 	pg_put_s64(&rec, ctx->ret);                                      /* fd */
 	if (ctx->ret >= 0)
-		put_fd_socktuple(&rec, ctx->ret, true, 0, 0);            /* tuple */
+		pg_put_fd_socktuple(&rec, ctx->ret, true, 0, 0);            /* tuple */
 	else
 		pg_put_empty(&rec);
 	pg_put_u8(&rec, qpct);
@@ -1182,7 +1224,8 @@ void pg_fill_sys_exit(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 		if (res != 0)
 			fill_execve_x(ring, res, ctx->nr == __NR_execveat, NULL,
 				      ctx->nr == __NR_execve ? A(0) : 0,
-				      ctx->nr == __NR_execve ? A(1) : A(2));
+				      ctx->nr == __NR_execve ? A(1) : A(2),
+				      ctx->nr == __NR_execve ? A(2) : A(3));
 		return;
 	case __NR_clone:
 		fill_clone_x(ring, ctx, PG_EVT_CLONE_20_X);
@@ -1204,7 +1247,7 @@ void pg_fill_sys_exit(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 	case __NR_socket:
 		BEGIN(SOCKET_X);
 		pg_put_s64(&rec, res);
-		pg_put_u32(&rec, family_to_scap(A(0)));
+		pg_put_u32(&rec, pg_family_to_scap(A(0)));
 		pg_put_u32(&rec, (u32)A(1));
 		pg_put_u32(&rec, (u32)A(2));
 		pg_put_u32(&rec, socket_flags_to_scap(A(1)));
@@ -1212,7 +1255,7 @@ void pg_fill_sys_exit(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 	case __NR_bind:
 		BEGIN(BIND_X);
 		pg_put_s64(&rec, res);
-		put_user_sockaddr(&rec, A(1), A(2));
+		pg_put_user_sockaddr(&rec, A(1), A(2));
 		pg_put_s64(&rec, fd_arg(A(0)));
 		break;
 	case __NR_listen:
@@ -1334,7 +1377,7 @@ void pg_fill_sys_exit(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 		pg_put_s64(&rec, res);
 		pg_put_s64(&rec, fd_arg(A(0)));
 		pg_put_s64(&rec, fd_arg(A(1)));
-		pg_put_u32(&rec, open_flags_to_scap(A(2)) & SCAP_O_CLOEXEC);
+		pg_put_u32(&rec, pg_open_flags_to_scap(A(2)) & SCAP_O_CLOEXEC);
 		break;
 	case __NR_chown:
 	case __NR_lchown:
@@ -1361,8 +1404,13 @@ void pg_fill_sys_exit(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 		pg_put_ustr(&rec, A(1), PG_PATH_MAX);
 		pg_put_u32(&rec, (u32)A(2));
 		pg_put_u32(&rec, (u32)A(3));
-		/* AT_SYMLINK_NOFOLLOW and AT_EMPTY_PATH have scap's values. */
-		pg_put_u32(&rec, (u32)A(4) & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH));
+		/*
+		 * As Falco's driver reports it: AT_SYMLINK_FOLLOW and
+		 * AT_EMPTY_PATH only (same values in scap). Its schema names
+		 * 0x400 AT_SYMLINK_NOFOLLOW and it drops the kernel's
+		 * AT_SYMLINK_NOFOLLOW (0x100): rules see what they see in Falco.
+		 */
+		pg_put_u32(&rec, (u32)A(4) & (AT_SYMLINK_FOLLOW | AT_EMPTY_PATH));
 		break;
 	case __NR_setuid:
 		BEGIN(SETUID_X);
@@ -1470,7 +1518,9 @@ void pg_fill_sys_exit(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 		pg_put_u8(&rec, (u8)A(2));
 		break;
 	default:
-		fill_generic_x(ring, ctx);
+		if (!pg_fill_table_x(ring, ctx) && !pg_fill_net_x(ring, ctx) &&
+		    !pg_fill_misc_x(ring, ctx))
+			fill_generic_x(ring, ctx);
 		return;
 	}
 	pg_record_commit(&rec, current->pid);

@@ -43,8 +43,10 @@ int pg_ring_mmap(struct pg_ring *ring, struct vm_area_struct *vma);
 
 /*
  * A record being built in place, at the ring's head. Parameters are
- * appended in order; when one does not fit (or a user copy faults) the
- * writer remembers it and pg_record_commit() drops the whole record.
+ * appended in order; when one does not fit the writer remembers it and
+ * pg_record_commit() drops the whole record. User memory that cannot be
+ * read (a bad pointer, an unmapped or never-touched page) leaves only that
+ * parameter empty: the event is still written, and the fault is counted.
  */
 struct pg_record {
 	struct pg_ring *ring;
@@ -54,8 +56,8 @@ struct pg_record {
 	u16 type;
 	u16 nparams;
 	u16 cur;         /* parameters written */
+	u16 faults;      /* parameters left empty: user memory unreadable */
 	bool overflow;
-	bool fault;
 };
 
 /* Starts a record on the ring of this CPU; false if no ring/capture. */
@@ -76,6 +78,10 @@ void pg_put_ustr(struct pg_record *rec, unsigned long uptr, u32 max);
 void pg_put_ubytes(struct pg_record *rec, unsigned long uptr, u32 len);
 /* Reserves len bytes of a parameter and returns where to write them. */
 u8 *pg_put_reserve(struct pg_record *rec, u32 len);
+/* The next parameter is empty because user memory could not be read. */
+void pg_put_fault(struct pg_record *rec);
+/* Takes back the last parameter (len bytes) and leaves it empty as a fault. */
+void pg_unput_fault(struct pg_record *rec, u32 len);
 
 /* ---- device.c ---- */
 int pg_devices_init(void);
@@ -90,9 +96,10 @@ void pg_probes_exit(void);
 /* ---- fillers.c ---- */
 struct pg_syscall_ctx {
 	struct pt_regs *regs;
-	long nr;
+	long nr;                 /* x86-64 number, a 32-bit caller's translated */
 	long ret;
-	unsigned long args[6];
+	unsigned long args[6];   /* in the x86-64 order of the call */
+	bool compat;             /* a 32-bit caller: its structures use i386 layouts */
 };
 /* Writes the event(s) of one syscall exit (or enter, for the few with both). */
 void pg_fill_sys_enter(struct pg_ring *ring, struct pg_syscall_ctx *ctx);

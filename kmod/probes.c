@@ -3,7 +3,8 @@
  * probes.c - the tracepoints peregrine.ko listens to.
  *
  * sys_enter / sys_exit: every syscall of every task (raw tracepoints, so
- *   each costs one bit test when the syscall is not of interest).
+ *   each costs one bit test when the syscall is not of interest). A 32-bit
+ *   task's syscalls are reported as the x86-64 ones they stand for (ia32.c).
  * sched_process_exec: a successful execve, while the binprm (file name)
  *   is still at hand and the new memory map is installed; also the execs
  *   the kernel does itself (usermode helpers), which no syscall reports.
@@ -25,6 +26,7 @@
 #include <asm/syscall.h>
 #include "peregrine.h"
 #include "compat.h"
+#include "ia32.h"
 
 
 static DEFINE_PER_CPU(int, pg_in_probe);
@@ -51,16 +53,40 @@ static void pg_probe_leave(void)
 	this_cpu_write(pg_in_probe, 0);
 }
 
+/* nr is an x86-64 number (a 32-bit caller's translated, see pg_reported_nr). */
 static bool pg_syscall_wanted(long nr)
 {
 	if (!READ_ONCE(pg_settings.capturing))
 		return false;
 	if (nr < 0 || nr >= PG_SYSCALL_NR_MAX)
 		return false;
-	/* 32-bit syscalls number differently; this module speaks x86-64 only. */
-	if (in_ia32_syscall())
-		return false;
 	return test_bit(nr, pg_settings.interest);
+}
+
+/*
+ * The x86-64 number a syscall is reported as: its own, or for a 32-bit
+ * task the x86-64 call of the same meaning (-1: not reported). Cheap: no
+ * user memory is read before the interest test.
+ */
+static long pg_reported_nr(struct pt_regs *regs, long nr)
+{
+	if (likely(!in_ia32_syscall()))
+		return nr;
+	return pg_ia32_nr(nr, regs);
+}
+
+/* The call's x86-64 number and arguments; false if they cannot be read. */
+static bool pg_syscall_ctx_init(struct pg_syscall_ctx *ctx, struct pt_regs *regs,
+				long nr, long native_nr, long ret)
+{
+	ctx->regs = regs;
+	ctx->nr = nr;
+	ctx->ret = ret;
+	ctx->compat = false;
+	pg_syscall_args(current, regs, ctx->args);
+	if (in_ia32_syscall())
+		return pg_ia32_fix_args(ctx, native_nr);
+	return true;
 }
 
 /* Dropping mode: keep one syscall in sampling_ratio on this CPU. */
@@ -80,17 +106,15 @@ static void pg_sys_enter_probe(void *data, struct pt_regs *regs, long id)
 {
 	struct pg_syscall_ctx ctx;
 	struct pg_ring *ring;
+	long nr = pg_reported_nr(regs, id);
 
-	if (!pg_syscall_has_enter_event(id) || !pg_syscall_wanted(id))
+	if (!pg_syscall_has_enter_event(nr) || !pg_syscall_wanted(nr))
 		return;
 	preempt_disable_notrace();
 	ring = pg_probe_enter();
 	if (ring) {
-		ctx.regs = regs;
-		ctx.nr = id;
-		ctx.ret = 0;
-		pg_syscall_args(current, regs, ctx.args);
-		pg_fill_sys_enter(ring, &ctx);
+		if (pg_syscall_ctx_init(&ctx, regs, nr, id, 0))
+			pg_fill_sys_enter(ring, &ctx);
 		pg_probe_leave();
 	}
 	preempt_enable_notrace();
@@ -100,20 +124,17 @@ static void pg_sys_exit_probe(void *data, struct pt_regs *regs, long ret)
 {
 	struct pg_syscall_ctx ctx;
 	struct pg_ring *ring;
-	long nr = syscall_get_nr(current, regs);
+	long native = syscall_get_nr(current, regs);
+	long nr = pg_reported_nr(regs, native);
 
 	if (!pg_syscall_wanted(nr))
 		return;
 	preempt_disable_notrace();
 	ring = pg_probe_enter();
 	if (ring) {
-		if (!pg_sampled_out(ring, nr)) {
-			ctx.regs = regs;
-			ctx.nr = nr;
-			ctx.ret = ret;
-			pg_syscall_args(current, regs, ctx.args);
+		if (!pg_sampled_out(ring, nr) &&
+		    pg_syscall_ctx_init(&ctx, regs, nr, native, ret))
 			pg_fill_sys_exit(ring, &ctx);
-		}
 		pg_probe_leave();
 	}
 	preempt_enable_notrace();

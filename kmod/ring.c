@@ -111,7 +111,7 @@ bool pg_record_begin(struct pg_record *rec, struct pg_ring *ring, u16 type, u16 
 	rec->type = type;
 	rec->nparams = nparams;
 	rec->cur = 0;
-	rec->fault = false;
+	rec->faults = 0;
 	rec->overflow = false;
 	/* A consumer that wrote nonsense into tail gets a full ring, nothing worse. */
 	rec->limit = used > ring->size ? 0 : (u32)(ring->size - used);
@@ -185,8 +185,7 @@ void pg_put_ustr(struct pg_record *rec, unsigned long uptr, u32 max)
 	bound = min_t(long, room, max);
 	n = pg_strncpy_from_user(rec->base + rec->off, (const void __user *)uptr, bound);
 	if (n < 0) {
-		rec->fault = true;
-		pg_set_len(rec, 0);
+		pg_put_fault(rec);
 		return;
 	}
 	if (n >= bound) {
@@ -215,7 +214,20 @@ void pg_put_ubytes(struct pg_record *rec, unsigned long uptr, u32 len)
 	len = min_t(u32, len, 0xffff);  /* a parameter length is a u16 */
 	p = pg_put_reserve(rec, len);
 	if (p && pg_copy_from_user(p, (const void __user *)uptr, len))
-		rec->fault = true;
+		pg_unput_fault(rec, len);
+}
+
+void pg_put_fault(struct pg_record *rec)
+{
+	rec->faults++;
+	pg_set_len(rec, 0);
+}
+
+void pg_unput_fault(struct pg_record *rec, u32 len)
+{
+	rec->cur--;
+	rec->off -= len;
+	pg_put_fault(rec);
 }
 
 /*
@@ -230,10 +242,8 @@ void pg_record_commit(struct pg_record *rec, u64 tid)
 	struct pg_event_hdr hdr;
 
 	WARN_ON_ONCE(rec->cur != rec->nparams);
-	if (rec->fault) {
-		info->n_drops_pf++;
-		return;
-	}
+	/* Counted whether or not the record fits: each is a read that failed. */
+	info->n_faults += rec->faults;
 	if (rec->overflow) {
 		if (rec->off > ring->size)
 			info->n_drops_too_large++;

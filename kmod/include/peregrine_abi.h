@@ -62,8 +62,8 @@
 #include <sys/ioctl.h>
 #endif
 
-#define PG_API_VERSION_MAJOR 1
-#define PG_API_VERSION_MINOR 1
+#define PG_API_VERSION_MAJOR 2
+#define PG_API_VERSION_MINOR 0
 #define PG_API_VERSION_PATCH 0
 /* The value PG_IOCTL_GET_API_VERSION returns. */
 #define PG_API_VERSION \
@@ -93,11 +93,21 @@ struct pg_ring_info {
 	__u64 buffer_size;          /* bytes in the ring, a power of two */
 	__u64 n_evts;               /* records written */
 	__u64 n_drops_buffer;       /* records dropped: ring full */
-	__u64 n_drops_pf;           /* records dropped: fault reading user memory */
+	/*
+	 * Records dropped on a fault reading user memory: none since 2.0,
+	 * where such a parameter is left empty instead (n_faults).
+	 */
+	__u64 n_drops_pf;
 	__u64 n_preemptions;        /* events skipped: probe re-entered on this CPU */
 	__u64 n_drops_sampling;     /* events skipped on purpose in dropping mode */
 	__u64 n_drops_too_large;    /* records dropped: larger than the whole ring */
-	__u8 pad_producer[64];      /* keeps tail off the producer's cache lines */
+	/*
+	 * Parameters written empty because the user memory they come from
+	 * could not be read without sleeping (a bad pointer, an unmapped or
+	 * never-touched page); the event itself is written.
+	 */
+	__u64 n_faults;
+	__u8 pad_producer[56];      /* keeps tail off the producer's cache lines */
 	/* Written by userspace only. */
 	__u64 tail;                 /* bytes consumed (release) */
 	__u8 pad_consumer[56];
@@ -297,5 +307,175 @@ struct pg_sampling {
 #define PG_EVT_PTRACE_X_NPARAMS     5
 #define PG_PTRACE_IDX_UINT64        0   /* then a u64 */
 #define PG_PTRACE_IDX_SIGTYPE       1   /* then a u8 signal number */
+
+/*
+ * Since 2.0: sockets' send and receive calls (with the tuple of each
+ * datagram), working directories, descriptors, memory maps, io_uring,
+ * process memory access, pidfds and the rest of the syscalls below, each
+ * in the layout of current libs (parameter names and types in comments).
+ * The batched sendmmsg/recvmmsg give one event per message.
+ */
+#define PG_EVT_SENDTO_X             31  /* res(res) data(bytes) fd(fd) size(u32) tuple(tuple) */
+#define PG_EVT_SENDTO_X_NPARAMS     5
+#define PG_EVT_SENDMSG_X            49  /* res(res) data(bytes) fd(fd) size(u32) tuple(tuple) */
+#define PG_EVT_SENDMSG_X_NPARAMS    5
+#define PG_EVT_SENDMMSG_X           51  /* res(res) fd(fd) size(u32) data(bytes) tuple(tuple) */
+#define PG_EVT_SENDMMSG_X_NPARAMS   5
+#define PG_EVT_RECVFROM_X           35  /* res(res) data(bytes) tuple(tuple) fd(fd) size(u32) */
+#define PG_EVT_RECVFROM_X_NPARAMS   5
+/* res(res) size(u32) data(bytes) tuple(tuple) msgcontrol(bytes) fd(fd) */
+#define PG_EVT_RECVMSG_X            53
+#define PG_EVT_RECVMSG_X_NPARAMS    6
+/* res(res) fd(fd) size(u32) data(bytes) tuple(tuple) msgcontrol(bytes) */
+#define PG_EVT_RECVMMSG_X           55
+#define PG_EVT_RECVMMSG_X_NPARAMS   6
+/* res(res) fd1(fd) fd2(fd) source(u64) peer(u64) domain(enum32) type(u32) proto(u32) */
+#define PG_EVT_SOCKETPAIR_X         43
+#define PG_EVT_SOCKETPAIR_X_NPARAMS 8
+#define PG_EVT_SHUTDOWN_X           37  /* res(res) fd(fd) how(enum8) */
+#define PG_EVT_SHUTDOWN_X_NPARAMS   3
+#define PG_EVT_CHDIR_X              95  /* res(res) path(str) */
+#define PG_EVT_CHDIR_X_NPARAMS      2
+#define PG_EVT_FCHDIR_X             97  /* res(res) fd(fd) */
+#define PG_EVT_FCHDIR_X_NPARAMS     2
+#define PG_EVT_CHROOT_X             267  /* res(res) path(path) */
+#define PG_EVT_CHROOT_X_NPARAMS     2
+#define PG_EVT_GETCWD_X             93  /* res(res) path(str) */
+#define PG_EVT_GETCWD_X_NPARAMS     2
+#define PG_EVT_MEMFD_CREATE_X       405  /* fd(fd) name(str) flags(flags32) */
+#define PG_EVT_MEMFD_CREATE_X_NPARAMS 3
+#define PG_EVT_BPF_2_X              369  /* fd(fd) cmd(enum32) */
+#define PG_EVT_BPF_2_X_NPARAMS      2
+#define PG_EVT_USERFAULTFD_X        321  /* res(res) flags(flags32) */
+#define PG_EVT_USERFAULTFD_X_NPARAMS 2
+#define PG_EVT_PRCTL_X              401  /* res(res) option(enum32) arg2_str(str) arg2_int(s64) */
+#define PG_EVT_PRCTL_X_NPARAMS      4
+#define PG_EVT_FCNTL_X              151  /* res(fd) fd(fd) cmd(enum8) arg(u64) */
+#define PG_EVT_FCNTL_X_NPARAMS      4
+#define PG_EVT_PIPE_X               61  /* res(res) fd1(fd) fd2(fd) ino(u64) */
+#define PG_EVT_PIPE_X_NPARAMS       4
+#define PG_EVT_PIPE2_X              393  /* res(res) fd1(fd) fd2(fd) ino(u64) flags(flags32) */
+#define PG_EVT_PIPE2_X_NPARAMS      5
+/* res(res) vm_size(u32) vm_rss(u32) vm_swap(u32) addr(u64) length(u64) prot(flags32) flags(flags32) fd(fd) offset(u64) */
+#define PG_EVT_MMAP_X               161
+#define PG_EVT_MMAP_X_NPARAMS       10
+/* res(res) vm_size(u32) vm_rss(u32) vm_swap(u32) addr(u64) length(u64) */
+#define PG_EVT_MUNMAP_X             165
+#define PG_EVT_MUNMAP_X_NPARAMS     6
+#define PG_EVT_MPROTECT_X           329  /* res(res) addr(u64) length(u64) prot(flags32) */
+#define PG_EVT_MPROTECT_X_NPARAMS   4
+/* res(u64) vm_size(u32) vm_rss(u32) vm_swap(u32) addr(u64) */
+#define PG_EVT_BRK_4_X              159
+#define PG_EVT_BRK_4_X_NPARAMS      5
+/* res(res) entries(u32) sq_entries(u32) cq_entries(u32) flags(flags32) sq_thread_cpu(u32) sq_thread_idle(u32) features(flags32) */
+#define PG_EVT_IO_URING_SETUP_X     339
+#define PG_EVT_IO_URING_SETUP_X_NPARAMS 8
+/* res(res) fd(fd) to_submit(u32) min_complete(u32) flags(flags32) sig(sigset) */
+#define PG_EVT_IO_URING_ENTER_X     341
+#define PG_EVT_IO_URING_ENTER_X_NPARAMS 6
+#define PG_EVT_IO_URING_REGISTER_X  343  /* res(res) fd(fd) opcode(enum16) arg(u64) nr_args(u32) */
+#define PG_EVT_IO_URING_REGISTER_X_NPARAMS 5
+#define PG_EVT_PROCESS_VM_READV_X   421  /* res(s64) pid(pid) data(bytes) */
+#define PG_EVT_PROCESS_VM_READV_X_NPARAMS 3
+#define PG_EVT_PROCESS_VM_WRITEV_X  423  /* res(s64) pid(pid) data(bytes) */
+#define PG_EVT_PROCESS_VM_WRITEV_X_NPARAMS 3
+#define PG_EVT_PIDFD_OPEN_X         409  /* fd(fd) pid(pid) flags(flags32) */
+#define PG_EVT_PIDFD_OPEN_X_NPARAMS 3
+#define PG_EVT_PIDFD_GETFD_X        407  /* fd(fd) pid_fd(fd) target_fd(fd) flags(u32) */
+#define PG_EVT_PIDFD_GETFD_X_NPARAMS 4
+#define PG_EVT_SETSID_X             275  /* res(pid) */
+#define PG_EVT_SETSID_X_NPARAMS     1
+#define PG_EVT_SETPGID_X            295  /* res(res) pid(pid) pgid(pid) */
+#define PG_EVT_SETPGID_X_NPARAMS    3
+#define PG_EVT_FLOCK_X              243  /* res(res) fd(fd) operation(flags32) */
+#define PG_EVT_FLOCK_X_NPARAMS      3
+#define PG_EVT_MLOCK_X              345  /* res(res) addr(u64) len(u64) */
+#define PG_EVT_MLOCK_X_NPARAMS      3
+#define PG_EVT_MUNLOCK_X            347  /* res(res) addr(u64) len(u64) */
+#define PG_EVT_MUNLOCK_X_NPARAMS    3
+#define PG_EVT_MLOCKALL_X           349  /* res(res) flags(flags32) */
+#define PG_EVT_MLOCKALL_X_NPARAMS   2
+#define PG_EVT_MUNLOCKALL_X         351  /* res(res) */
+#define PG_EVT_MUNLOCKALL_X_NPARAMS 1
+#define PG_EVT_MLOCK2_X             371  /* res(res) addr(u64) len(u64) flags(flags32) */
+#define PG_EVT_MLOCK2_X_NPARAMS     4
+#define PG_EVT_GETUID_X             203  /* uid(uid) */
+#define PG_EVT_GETUID_X_NPARAMS     1
+#define PG_EVT_GETEUID_X            205  /* euid(uid) */
+#define PG_EVT_GETEUID_X_NPARAMS    1
+#define PG_EVT_GETGID_X             207  /* gid(gid) */
+#define PG_EVT_GETGID_X_NPARAMS     1
+#define PG_EVT_GETEGID_X            209  /* egid(gid) */
+#define PG_EVT_GETEGID_X_NPARAMS    1
+#define PG_EVT_ACCESS_X             265  /* res(res) name(path) mode(flags32) */
+#define PG_EVT_ACCESS_X_NPARAMS     3
+#define PG_EVT_DELETE_MODULE_X      425  /* res(res) name(str) flags(flags32) */
+#define PG_EVT_DELETE_MODULE_X_NPARAMS 3
+#define PG_EVT_SECCOMP_X            299  /* res(res) op(u64) flags(u64) */
+#define PG_EVT_SECCOMP_X_NPARAMS    3
+#define PG_EVT_EPOLL_CREATE_X       375  /* res(res) size(s32) */
+#define PG_EVT_EPOLL_CREATE_X_NPARAMS 2
+#define PG_EVT_EPOLL_CREATE1_X      377  /* res(res) flags(flags32) */
+#define PG_EVT_EPOLL_CREATE1_X_NPARAMS 2
+#define PG_EVT_GETDENTS_X           237  /* res(res) fd(fd) */
+#define PG_EVT_GETDENTS_X_NPARAMS   2
+#define PG_EVT_GETDENTS64_X         239  /* res(res) fd(fd) */
+#define PG_EVT_GETDENTS64_X_NPARAMS 2
+#define PG_EVT_FSTAT_X              71  /* res(res) fd(fd) */
+#define PG_EVT_FSTAT_X_NPARAMS      2
+#define PG_EVT_STAT_X               67  /* res(res) path(path) */
+#define PG_EVT_STAT_X_NPARAMS       2
+#define PG_EVT_LSTAT_X              69  /* res(res) path(path) */
+#define PG_EVT_LSTAT_X_NPARAMS      2
+#define PG_EVT_LSEEK_X              87  /* res(res) fd(fd) offset(u64) whence(enum8) */
+#define PG_EVT_LSEEK_X_NPARAMS      4
+#define PG_EVT_IOCTL_3_X            171  /* res(res) fd(fd) request(u64) argument(u64) */
+#define PG_EVT_IOCTL_3_X_NPARAMS    4
+#define PG_EVT_SPLICE_X             167  /* res(res) fd_in(fd) fd_out(fd) size(u64) flags(flags32) */
+#define PG_EVT_SPLICE_X_NPARAMS     5
+#define PG_EVT_PREAD_X              113  /* res(res) data(bytes) fd(fd) size(u32) pos(u64) */
+#define PG_EVT_PREAD_X_NPARAMS      5
+#define PG_EVT_PWRITE_X             115  /* res(res) data(bytes) fd(fd) size(u32) pos(u64) */
+#define PG_EVT_PWRITE_X_NPARAMS     5
+#define PG_EVT_READV_X              117  /* res(res) size(u32) data(bytes) fd(fd) */
+#define PG_EVT_READV_X_NPARAMS      4
+#define PG_EVT_WRITEV_X             119  /* res(res) data(bytes) fd(fd) size(u32) */
+#define PG_EVT_WRITEV_X_NPARAMS     4
+#define PG_EVT_PREADV_X             121  /* res(res) size(u32) data(bytes) fd(fd) pos(u64) */
+#define PG_EVT_PREADV_X_NPARAMS     5
+#define PG_EVT_PWRITEV_X            123  /* res(res) data(bytes) fd(fd) size(u32) pos(u64) */
+#define PG_EVT_PWRITEV_X_NPARAMS    5
+#define PG_EVT_NEWFSTATAT_X         419  /* res(res) dirfd(fd) path(relpath) flags(flags32) */
+#define PG_EVT_NEWFSTATAT_X_NPARAMS 4
+#define PG_EVT_CLOSE_RANGE_X        451  /* res(res) first(u32) last(u32) flags(flags32) */
+#define PG_EVT_CLOSE_RANGE_X_NPARAMS 4
+#define PG_EVT_EVENTFD_X            63  /* res(fd) initval(u64) flags(u32) */
+#define PG_EVT_EVENTFD_X_NPARAMS    3
+#define PG_EVT_EVENTFD2_X           397  /* res(fd) flags(flags16) initval(u64) */
+#define PG_EVT_EVENTFD2_X_NPARAMS   3
+#define PG_EVT_INOTIFY_INIT_X       139  /* res(fd) flags(u8) */
+#define PG_EVT_INOTIFY_INIT_X_NPARAMS 2
+#define PG_EVT_INOTIFY_INIT1_X      395  /* res(fd) flags(flags16) */
+#define PG_EVT_INOTIFY_INIT1_X_NPARAMS 2
+#define PG_EVT_TIMERFD_CREATE_X     137  /* res(fd) clockid(u8) flags(u8) */
+#define PG_EVT_TIMERFD_CREATE_X_NPARAMS 3
+#define PG_EVT_EPOLLWAIT_X          79  /* res(res) maxevents(res) */
+#define PG_EVT_EPOLLWAIT_X_NPARAMS  2
+#define PG_EVT_GETRLIMIT_X          141  /* res(res) cur(s64) max(s64) resource(enum8) */
+#define PG_EVT_GETRLIMIT_X_NPARAMS 4
+#define PG_EVT_SETRLIMIT_X          143  /* res(res) cur(s64) max(s64) resource(enum8) */
+#define PG_EVT_SETRLIMIT_X_NPARAMS 4
+#define PG_EVT_PRLIMIT_X            145  /* res(res) newcur(s64) newmax(s64) oldcur(s64) oldmax(s64) pid(s64) resource(enum8) */
+#define PG_EVT_PRLIMIT_X_NPARAMS 7
+#define PG_EVT_GETRESUID_X          211  /* res(res) ruid(uid) euid(uid) suid(uid) */
+#define PG_EVT_GETRESUID_X_NPARAMS 4
+#define PG_EVT_GETRESGID_X          213  /* res(res) rgid(gid) egid(gid) sgid(gid) */
+#define PG_EVT_GETRESGID_X_NPARAMS 4
+#define PG_EVT_CAPSET_X             353  /* res(res) cap_inheritable(u64) cap_permitted(u64) cap_effective(u64) */
+#define PG_EVT_CAPSET_X_NPARAMS 4
+#define PG_EVT_SENDFILE_X           189  /* res(res) offset(u64) out_fd(fd) in_fd(fd) size(u64) */
+#define PG_EVT_SENDFILE_X_NPARAMS 5
+#define PG_EVT_COPY_FILE_RANGE_X    333  /* res(res) fdout(fd) offout(u64) fdin(fd) offin(u64) len(u64) */
+#define PG_EVT_COPY_FILE_RANGE_X_NPARAMS 6
 
 #endif /* PEREGRINE_ABI_H */
