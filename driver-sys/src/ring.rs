@@ -207,6 +207,7 @@ impl Ring {
                 n_preemptions: word(ptr::addr_of_mut!((*info).n_preemptions)),
                 n_drops_sampling: word(ptr::addr_of_mut!((*info).n_drops_sampling)),
                 n_drops_too_large: word(ptr::addr_of_mut!((*info).n_drops_too_large)),
+                n_faults: word(ptr::addr_of_mut!((*info).n_faults)),
             }
         }
     }

@@ -10,7 +10,8 @@ pub struct RingStats {
     pub n_evts: u64,
     /// Records dropped because the ring was full.
     pub n_drops_buffer: u64,
-    /// Records dropped on a fault reading user memory.
+    /// Records dropped on a fault reading user memory (none from a 2.x
+    /// module, which leaves the parameter empty and counts `n_faults`).
     pub n_drops_pf: u64,
     /// Events skipped because a probe re-entered on the same CPU.
     pub n_preemptions: u64,
@@ -18,6 +19,9 @@ pub struct RingStats {
     pub n_drops_sampling: u64,
     /// Records dropped because they were larger than the whole ring.
     pub n_drops_too_large: u64,
+    /// Parameters delivered empty because the user memory they come from
+    /// could not be read (the events themselves were delivered).
+    pub n_faults: u64,
 }
 
 impl RingStats {
@@ -47,6 +51,7 @@ impl AddAssign for RingStats {
         self.n_preemptions += o.n_preemptions;
         self.n_drops_sampling += o.n_drops_sampling;
         self.n_drops_too_large += o.n_drops_too_large;
+        self.n_faults += o.n_faults;
     }
 }
 
@@ -90,6 +95,7 @@ mod tests {
             n_preemptions: 4,
             n_drops_sampling: 5,
             n_drops_too_large: 6,
+            n_faults: 7,
         };
         let s = Stats::new(vec![
             CpuStats { cpu: 0, stats: a },
@@ -97,6 +103,8 @@ mod tests {
         ]);
         assert_eq!(s.total.n_evts, 2);
         assert_eq!(s.total.n_drops_too_large, 12);
+        assert_eq!(s.total.n_faults, 14);
+        // A fault empties a parameter; the event still arrives, so it is not lost.
         assert_eq!(s.total.lost(), 2 * (2 + 3 + 4 + 5 + 6));
     }
 }

@@ -275,6 +275,14 @@ impl Producer {
         Ok(WriteOutcome::Written)
     }
 
+    /// Bytes a record may take now, tail reloaded. A producer that must not
+    /// drop (a benchmark replaying a recording) waits until its record fits.
+    pub fn free_bytes(&mut self) -> u64 {
+        self.cached_tail = self.tail_word().load(Ordering::Acquire);
+        self.buffer_size
+            .saturating_sub(self.head.wrapping_sub(self.cached_tail))
+    }
+
     /// What this producer has counted so far (also in the info page).
     pub fn stats(&self) -> RingStats {
         self.counts

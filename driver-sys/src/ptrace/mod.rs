@@ -12,6 +12,7 @@
 
 mod encode;
 mod flags;
+mod ia32;
 mod memory;
 mod procinfo;
 mod record;

@@ -23,30 +23,42 @@ fn insn(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
     libc::sock_filter { code, jt, jf, k }
 }
 
-/// The filter program: other architectures (32-bit calls) are let
-/// through, like the module ignores them; listed numbers are traced.
+/// The filter program: listed numbers are traced, for 64-bit calls and
+/// for 32-bit ones (their own numbers, see `ia32.rs`); other calls and
+/// architectures are let through.
 pub fn program(traced: &[libc::c_long]) -> Vec<libc::sock_filter> {
-    let n = traced.len();
-    assert!(n < 250, "BPF jump offsets are u8");
-    let mut prog = Vec::with_capacity(n + 5);
+    let ia32: Vec<u32> = super::ia32::traced().collect();
+    let (n64, n32) = (traced.len(), ia32.len());
+    assert!(n64 + n32 + 3 < 256, "BPF jump offsets are u8");
+    let trace_at = n64 + n32 + 7;
+    let mut prog = Vec::with_capacity(trace_at + 1);
     prog.push(insn(BPF_LD_W_ABS, 0, 0, DATA_ARCH));
-    // To the ALLOW at index 3 + n, from index 2.
-    prog.push(insn(BPF_JMP_JEQ_K, 0, (n + 1) as u8, AUDIT_ARCH_X86_64));
+    // Not x86-64: to the i386 check after the 64-bit block.
+    prog.push(insn(BPF_JMP_JEQ_K, 0, (n64 + 2) as u8, AUDIT_ARCH_X86_64));
     prog.push(insn(BPF_LD_W_ABS, 0, 0, DATA_NR));
-    for (i, &nr) in traced.iter().enumerate() {
-        // To the TRACE at index 4 + n, from index 4 + i.
-        prog.push(insn(BPF_JMP_JEQ_K, (n - i) as u8, 0, nr as u32));
+    for &nr in traced {
+        let at = prog.len();
+        prog.push(insn(BPF_JMP_JEQ_K, (trace_at - at - 1) as u8, 0, nr as u32));
     }
     prog.push(insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW));
+    // Not i386 either: allowed.
+    prog.push(insn(
+        BPF_JMP_JEQ_K,
+        0,
+        (n32 + 1) as u8,
+        super::ia32::AUDIT_ARCH_I386,
+    ));
+    prog.push(insn(BPF_LD_W_ABS, 0, 0, DATA_NR));
+    for &nr in &ia32 {
+        let at = prog.len();
+        prog.push(insn(BPF_JMP_JEQ_K, (trace_at - at - 1) as u8, 0, nr));
+    }
+    prog.push(insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_ALLOW));
+    debug_assert_eq!(prog.len(), trace_at);
     prog.push(insn(BPF_RET_K, 0, 0, libc::SECCOMP_RET_TRACE));
     prog
 }
 
-/// Installs `prog` on the calling thread. Runs in the forked child before
-/// exec: only async-signal-safe calls. Without CAP_SYS_ADMIN the kernel
-/// wants no_new_privs first; that is set only then, because it also turns
-/// off setuid binaries in the workload.
-/// Returns 0 or the errno.
 pub fn install_in_child(prog: &[libc::sock_filter]) -> i32 {
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
@@ -119,7 +131,16 @@ mod tests {
         for nr in [0u32, 1, 39, 60, 231, 0x4000_0002] {
             assert_eq!(run(&prog, AUDIT_ARCH_X86_64, nr), libc::SECCOMP_RET_ALLOW);
         }
-        // i386's execve is 11: not ours to decode, let through.
-        assert_eq!(run(&prog, 0x4000_0003, 59), libc::SECCOMP_RET_ALLOW);
+        // 32-bit calls by their own numbers: execve is 11, socketcall 102;
+        // 59 (x86-64's execve) is i386's mpx, and 3 its read.
+        let i386 = super::super::ia32::AUDIT_ARCH_I386;
+        for nr in [11u32, 5, 102, 120, 362] {
+            assert_eq!(run(&prog, i386, nr), libc::SECCOMP_RET_TRACE, "{nr}");
+        }
+        for nr in [59u32, 3, 4, 0x4000_0002] {
+            assert_eq!(run(&prog, i386, nr), libc::SECCOMP_RET_ALLOW, "{nr}");
+        }
+        // Any other architecture is let through.
+        assert_eq!(run(&prog, 0xC000_00B7, 59), libc::SECCOMP_RET_ALLOW);
     }
 }

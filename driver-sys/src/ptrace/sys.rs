@@ -117,13 +117,13 @@ pub fn syscall_info(pid: i32) -> io::Result<SyscallStop> {
             &mut info as *mut libc::ptrace_syscall_info,
         )
     })?;
-    // A 32-bit syscall numbers differently: not ours to decode (the module
-    // skips them too). Its exit has nothing to pair with either.
-    if info.arch != super::seccomp::AUDIT_ARCH_X86_64 {
-        return Ok(SyscallStop::Other);
-    }
+    let ia32 = match info.arch {
+        super::seccomp::AUDIT_ARCH_X86_64 => false,
+        super::ia32::AUDIT_ARCH_I386 => true,
+        _ => return Ok(SyscallStop::Other),
+    };
     // SAFETY: `op` says which member of the union the kernel filled.
-    Ok(unsafe {
+    let stop = unsafe {
         match info.op {
             OP_ENTRY => SyscallStop::Entry {
                 nr: info.u.entry.nr,
@@ -138,7 +138,61 @@ pub fn syscall_info(pid: i32) -> io::Result<SyscallStop> {
             },
             _ => SyscallStop::Other,
         }
+    };
+    Ok(match stop {
+        SyscallStop::Entry { nr, args } if ia32 => ia32_entry(pid, nr, args),
+        other => other,
     })
+}
+
+/// Whether the thread's last syscall was a 32-bit one (a new child is
+/// stopped inside its parent's clone, in the parent's mode).
+pub fn is_ia32(pid: i32) -> bool {
+    // SAFETY: as in `syscall_info`: a zeroed struct the kernel fills.
+    let mut info: libc::ptrace_syscall_info = unsafe { std::mem::zeroed() };
+    let size = std::mem::size_of::<libc::ptrace_syscall_info>();
+    // SAFETY: the kernel writes at most `size` bytes into `info`.
+    let rc = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GET_SYSCALL_INFO,
+            pid,
+            size,
+            &mut info as *mut libc::ptrace_syscall_info,
+        )
+    };
+    rc > 0 && info.arch == super::ia32::AUDIT_ARCH_I386
+}
+
+/// A 32-bit syscall's entry as the x86-64 syscall of the same name, as
+/// Falco's driver reports it. One the tracer does not write keeps a number
+/// no x86-64 syscall has, so its exit pairs with nothing written.
+fn ia32_entry(pid: i32, nr: u64, args: [u64; 6]) -> SyscallStop {
+    const UNTRACED: u64 = u64::MAX;
+    if nr != super::ia32::SOCKETCALL {
+        let nr = super::ia32::to_x64(nr).unwrap_or(UNTRACED);
+        return SyscallStop::Entry { nr, args };
+    }
+    // socketcall(call, words): the words are the call's arguments.
+    let Some((nr, count)) = super::ia32::socketcall(args[0]) else {
+        return SyscallStop::Entry { nr: UNTRACED, args };
+    };
+    let memory = super::memory::Memory {
+        pid: nix::unistd::Pid::from_raw(pid),
+    };
+    let mut call_args = [0u64; 6];
+    let words = memory.bytes(args[1], count * 4);
+    for (i, slot) in call_args.iter_mut().enumerate().take(count) {
+        *slot = words
+            .as_deref()
+            .and_then(|w| w.get(i * 4..i * 4 + 4))
+            .map_or(0, |b| {
+                u64::from(u32::from_ne_bytes([b[0], b[1], b[2], b[3]]))
+            });
+    }
+    SyscallStop::Entry {
+        nr,
+        args: call_args,
+    }
 }
 
 /// One waitpid report.

@@ -39,6 +39,8 @@ pub const TRACED: &[c_long] = &[
     libc::SYS_rename,
     libc::SYS_renameat,
     libc::SYS_renameat2,
+    libc::SYS_chdir,
+    libc::SYS_fchdir,
     libc::SYS_mkdir,
     libc::SYS_mkdirat,
     libc::SYS_rmdir,

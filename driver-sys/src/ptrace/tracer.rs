@@ -490,8 +490,14 @@ impl<W: Write> Tracer<W> {
         if !self.reporting() {
             return;
         }
+        let ia32 = sys::is_ia32(pid);
         let nr = sys::orig_rax(pid).unwrap_or(libc::SYS_clone as u64);
-        let args = child_args(pid);
+        let nr = if ia32 {
+            super::ia32::to_x64(nr).unwrap_or(libc::SYS_clone as u64)
+        } else {
+            nr
+        };
+        let args = child_args(pid, ia32);
         self.enc.clone_child(&mut self.out, now_ns(), pid, nr, args);
         self.ship();
     }
@@ -568,10 +574,16 @@ impl<W: Write> Tracer<W> {
 }
 
 /// A new child's registers hold its parent's clone arguments.
-fn child_args(pid: i32) -> [u64; 6] {
+fn child_args(pid: i32, ia32: bool) -> [u64; 6] {
     let mut args = [0u64; 6];
-    // rdi, rsi, rdx, r10, r8, r9 in struct user_regs_struct.
-    for (slot, offset) in args.iter_mut().zip([14usize, 13, 12, 7, 9, 8]) {
+    // Where the arguments are in struct user_regs_struct: rdi, rsi, rdx,
+    // r10, r8, r9; for a 32-bit call ebx, ecx, edx, esi, edi, ebp.
+    let offsets = if ia32 {
+        [5usize, 11, 12, 13, 14, 4]
+    } else {
+        [14usize, 13, 12, 7, 9, 8]
+    };
+    for (slot, offset) in args.iter_mut().zip(offsets) {
         // SAFETY: PEEKUSER reads one word of the tracee's user area; errno
         // is cleared first because -1 is a valid word.
         let word = unsafe {
