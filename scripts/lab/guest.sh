@@ -2,7 +2,10 @@
 # Expects REPO, CACHE, skip_if_unavailable and the functions of common.sh.
 
 # Static programs built from tests/guest/NAME.c and put in the guest's /bin.
-GUEST_PROGRAMS=(pgcheck pgwork pgbench)
+GUEST_PROGRAMS=(pgcheck pgwork pgbench pgscap evasion/pgevade)
+# The same, built as static i386 programs (gcc -m32, Debian's gcc-multilib);
+# one whose 64-bit build is there too gets the suffix 32 (pgevade32).
+GUEST_PROGRAMS32=(pg32 evasion/pgevade)
 # Prebuilt static binaries to add to the guest's /bin (e.g. a Rust capture tool).
 GUEST_EXTRA_BINARIES=()
 BOOT_TIMEOUT=${PEREGRINE_BOOT_TIMEOUT:-300}
@@ -37,13 +40,25 @@ lab_guest_common() {
         [ -e "$root/bin/$applet" ] || ln -s busybox "$root/bin/$applet"
     done
     for p in "${GUEST_PROGRAMS[@]}"; do
-        gcc -O2 -static -Wall -I"$REPO/kmod/include" -o "$root/bin/$p" "$REPO/tests/guest/$p.c"
+        gcc -O2 -static -Wall -I"$REPO/kmod/include" -o "$root/bin/${p##*/}" "$REPO/tests/guest/$p.c"
+    done
+    for p in "${GUEST_PROGRAMS32[@]}"; do
+        n=${p##*/}
+        [ -e "$root/bin/$n" ] && n=${n}32
+        gcc -m32 -O2 -static -Wall -o "$root/bin/$n" "$REPO/tests/guest/$p.c" 2>/dev/null ||
+            echo "kernel-lab: cannot build the 32-bit $n (gcc-multilib missing?): the guest skips its checks"
     done
     for p in "${GUEST_EXTRA_BINARIES[@]}"; do
         cp "$p" "$root/bin/"
     done
     install -m 755 "$REPO/tests/guest/init" "$root/init"
     install -m 755 "$REPO/tests/guest/run-tests.sh" "$REPO/tests/guest/bench.sh" "$REPO/tests/guest/demo.sh" "$root/tests/"
+    mkdir -p "$root/tests/evasion"
+    install -m 644 "$REPO/tests/guest/evasion/run-evasion.sh" "$root/tests/evasion/"
+    # Falco's stable rules, loaded unchanged next to Peregrine's (shared data,
+    # not in the repository): the evasion suite runs without them if absent.
+    [ -f "$REPO/../shared/conformance/upstream-rules/falco_rules.yaml" ] &&
+        install -m 644 "$REPO/../shared/conformance/upstream-rules/falco_rules.yaml" "$root/tests/evasion/"
 }
 
 lab_initrd() {
@@ -76,7 +91,7 @@ lab_boot() {
         cp "$log.txt" "$log.early-death-$attempt.txt"
     done
     sed -n "s/^.*PGTEST \(ok\|FAIL\) /[$s] \1 /p" "$log.txt"
-    sed -n "s/^.*\(PGTEST-SKIP\|PGTEST-FP\|PGTEST-FP-BUSY\) /[$s] \1 /p" "$log.txt"
+    sed -n "s/^.*\(PGTEST-SKIP\|PGTEST-GAP\|PGTEST-FP\|PGTEST-FP-BUSY\) /[$s] \1 /p" "$log.txt"
     if grep -qE 'Kernel panic|BUG:|Oops' "$log.txt"; then
         echo "[$s] FAIL kernel console shows a panic/BUG/Oops (see $log.txt)"
         grep -E -A15 'Kernel panic|BUG:|Oops' "$log.txt" | head -n 40
@@ -147,18 +162,64 @@ lab_start() {
     done
 }
 
+# The differential oracle: the guest recorded pgwork from peregrine.ko and
+# from Falco's scap.ko and printed both records (gzip, base64) with the
+# workload's pids; kmod_diff compares them event by event and parameter by
+# parameter, prints its table and fails on any unexplained difference.
+lab_diff_check() {
+    local s=$1 log=$WORK/$1/guest/console.log.txt dir=$WORK/$1/guest/diff pids side
+    local tool=${CARGO_TARGET_DIR:-$REPO/target}/debug/kmod_diff
+    grep -q '^PGDIFF-PIDS ' "$log" || return 0
+    mkdir -p "$dir"
+    for side in OURS FALCO; do
+        sed -n "/^PGDIFF-$side-BEGIN/,/^PGDIFF-$side-END/{/^PGDIFF/d;p}" "$log" | base64 -d 2>/dev/null |
+            gunzip > "$dir/$side.bin" 2>/dev/null || true
+    done
+    read -r pids < <(sed -n 's/^PGDIFF-PIDS //p' "$log")
+    set -- $pids
+    if "$tool" "$dir/OURS.bin" "$1" "$dir/FALCO.bin" "$2" "$REPO/kmod/SYSCALLS.md" > "$dir/report.txt" 2>&1; then
+        sed "s/^/[$s] /" "$dir/report.txt"
+        echo "[$s] ok differential: every workload event equal to Falco's kmod $FALCO_VERSION's"
+        LAB_PASSED=$((LAB_PASSED + 1))
+    else
+        sed "s/^/[$s] /" "$dir/report.txt"
+        echo "[$s] FAIL differential: peregrine.ko differs from Falco's kmod (report: $dir/report.txt)"
+        LAB_FAILED=$((LAB_FAILED + 1))
+    fi
+}
+
+# Falco's scap.ko for series $1 into the guest's root, or the reason why not.
+lab_diff_module() {
+    local s=$1 root=$WORK/guest-root
+    rm -f "$root/scap.ko" "$root/falco-unavailable"
+    if [ -n "$LAB_FALCO_WHY" ]; then
+        echo "$LAB_FALCO_WHY" > "$root/falco-unavailable"
+    elif lab_falco_build "$s"; then
+        cp "$FALCO_KO" "$root/scap.ko"
+    else
+        echo "$FALCO_WHY" > "$root/falco-unavailable"
+    fi
+}
+
 lab_test() {
     local s
     lab_start "$@"
     lab_rules_prepare || { echo "FAIL static peregrine build"; LAB_FAILED=$((LAB_FAILED + 1)); }
+    (cd "$REPO" && cargo build -q -p peregrine-tests --bin kmod_diff) ||
+        { echo "FAIL kmod_diff build"; LAB_FAILED=$((LAB_FAILED + 1)); }
+    . "$REPO/scripts/lab/falco.sh"
+    LAB_FALCO_WHY=
+    lab_falco_fetch || LAB_FALCO_WHY=$FALCO_WHY
     lab_guest_common
     lab_rules_guest_files
     for s in "$@"; do
         lab_build "$s" >/dev/null || { echo "[$s] FAIL module build"; LAB_FAILED=$((LAB_FAILED + 1)); continue; }
         lab_rules_module "$s" || { echo "[$s] FAIL pgdummy module build"; LAB_FAILED=$((LAB_FAILED + 1)); }
+        lab_diff_module "$s"
         lab_initrd "$s"
         lab_boot "$s"
         lab_capture_check "$s"
+        lab_diff_check "$s"
     done
     echo "$LAB_PASSED passed, $LAB_FAILED failed"
     [ "$LAB_FAILED" -eq 0 ]
@@ -183,7 +244,9 @@ lab_demo() {
 
 # scripts/kernel-lab bench: per kernel, ONE boot measuring no driver,
 # peregrine.ko (C drain, then the Rust peregrine with the default rules),
-# Falco's scap.ko (from Debian's package, built in the cache) and no driver
+# Falco's scap.ko (from Debian's package, built in the cache), the two
+# whole agents (Falco's userspace on its kmod, and peregrine, both with
+# Falco's rules: paths given as in scripts/lab/falco-agent.sh) and no driver
 # again; prints the table of scripts/lab/bench-table and keeps JSON lines
 # in $WORK/SERIES/bench.jsonl. PEREGRINE_BENCH_ARGS passes the guest's
 # knobs, e.g. "pgbench_rounds=9 pgbench_n=1000000 pgbench_orc=100000"
@@ -212,6 +275,10 @@ lab_bench() {
         mkdir -p "$root/etc/peregrine"
         install -m 644 "$REPO/rules/peregrine_rules.yaml" "$root/etc/peregrine/"
     fi
+    # Agent against agent: Falco's userspace and kmod, given by path.
+    . "$REPO/scripts/lab/falco-agent.sh"
+    local agent_why=""
+    lab_falco_agent_files "$root" || agent_why=$FALCO_AGENT_WHY
     for s in "$@"; do
         lab_build "$s" >/dev/null || { echo "[$s] not measured: peregrine.ko does not build"; continue; }
         rm -f "$root/scap.ko" "$root/falco-unavailable"
@@ -221,6 +288,12 @@ lab_bench() {
             cp "$FALCO_KO" "$root/scap.ko"
         else
             echo "$FALCO_WHY" > "$root/falco-unavailable"
+        fi
+        rm -f "$root/falco-agent-unavailable"
+        if [ -n "$agent_why" ]; then
+            echo "$agent_why" > "$root/falco-agent-unavailable"
+        elif ! lab_falco_agent_ko "$s" "$root"; then
+            echo "$FALCO_AGENT_WHY" > "$root/falco-agent-unavailable"
         fi
         lab_initrd "$s"
         echo "kernel-lab: $s: one guest boot for every phase (software emulation: several minutes)"

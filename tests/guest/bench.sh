@@ -11,6 +11,10 @@
 #   peregrine-live      peregrine.ko + `peregrine` with the default rules, alerts
 #                       to a file; the module writes what the rules and state need
 #   peregrine-live-all  the same with -A: every syscall written and evaluated
+#   falco-agent         Falco's whole agent: its userspace (built elsewhere, see
+#                       scripts/lab/falco-agent.sh) on its own falco.ko, with
+#                       Falco's rules file; events and drops from its metrics
+#   peregrine-agent     peregrine.ko + `peregrine` with that same rules file
 #   none-after          no driver, at the very end: shows the drift of the boot
 # Each phase runs every workload of pgbench. The phases are interleaved
 # round by round, loading and unloading their module, so the drift of the
@@ -20,6 +24,7 @@
 #   PGBENCH PHASE WORKLOAD ns=.. ops=.. syscalls=.. cpu_us=.. wall_us=..
 #   PGBENCH-CONSUMER PHASE WORKLOAD cpu_us=.. rss_kb=.. [events=.. drops_buffer=.. drops_pf=.. drops_too_large=..]
 #   PGBENCH-DRAIN PHASE events=.. drops=.. seconds=..      (a drainer's session)
+#   PGBENCH-IDLE PHASE cpu_us=.. seconds=..                 (an agent doing nothing)
 #   PGBENCH-SKIP PHASE reason                               (once per phase)
 PGBENCH=${PGBENCH:-pgbench}
 PGCHECK=${PGCHECK:-pgcheck}
@@ -36,6 +41,8 @@ ROUNDS=${pgbench_rounds:-5}
 # parameter cannot hold spaces).
 WORKLOADS=$(echo "${pgbench_workloads:-getppid=500000,open_read_close=50000,fork_exec=300,net=3000,mixed=10000}" | tr , ' ')
 METRICS_PORT=${METRICS_PORT:-8765}
+# Seconds an agent is watched doing nothing, once per round.
+IDLE_SECONDS=${pgbench_idle:-5}
 
 echo "PGTEST-KERNEL $(uname -r)"
 mkdir -p "$BENCH_TMP"
@@ -67,30 +74,44 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/$1/status; }
 # "events drops_buffer drops_pf drops_too_large", or nothing.
 kernel_counters() {
     wget -q -O - "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null | awk '
-        $1 == "peregrine_kernel_events_total" { e = $2 }
-        $1 == "peregrine_kernel_drops_buffer_total" { b = $2 }
-        $1 == "peregrine_kernel_drops_page_fault_total" { p = $2 }
-        $1 == "peregrine_kernel_drops_too_large_total" { t = $2 }
+        $1 == "falcosecurity_peregrine_kernel_events_total" { e = $2 }
+        $1 == "falcosecurity_peregrine_kernel_drops_buffer_total" { b = $2 }
+        $1 == "falcosecurity_peregrine_kernel_drops_page_fault_total" { p = $2 }
+        $1 == "falcosecurity_peregrine_kernel_drops_too_large_total" { t = $2 }
         END { if (e != "") print e, b, p, t }'
 }
 
-# workloads PHASE [CONSUMER_PID [METRICS]]: every workload once; with a
-# consumer, its CPU and memory per workload, and with METRICS the kernel's
-# counters over the workload.
+# falco_counters: the same four figures from the last line Falco's metrics
+# wrote (every second): n_evts and n_drops of its kmod, all drops counted
+# as buffer drops.
+falco_counters() {
+    tail -n 1 "$BENCH_TMP/falco-metrics.json" 2>/dev/null | awk '{
+        e = ""; d = 0
+        if (match($0, /"scap.n_evts":[0-9]+/)) e = substr($0, RSTART + 14, RLENGTH - 14)
+        if (match($0, /"scap.n_drops":[0-9]+/)) d = substr($0, RSTART + 15, RLENGTH - 15)
+        if (e != "") print e, d, 0, 0 }'
+}
+
+# Seconds the consumer is given after a workload to catch up with the rings
+# (and, for Falco, to write its next metrics line).
+settle=1
+
+# workloads PHASE [CONSUMER_PID [COUNTERS]]: every workload once; with a
+# consumer, its CPU and memory per workload, and with COUNTERS (a function:
+# kernel_counters or falco_counters) the kernel's counters over the workload.
 workloads() {
     for w in $WORKLOADS; do
         name=${w%%=*}; ops=${w#*=}
         if [ -n "$2" ]; then
             c0=$(cpu_us $2)
-            [ -n "$3" ] && k0=$(kernel_counters)
+            [ -n "$3" ] && k0=$($3)
         fi
         "$PGBENCH" $1 $name $ops "$BENCH_FILE" || echo "PGBENCH-LOG $1 $name failed"
         if [ -n "$2" ]; then
-            # The consumer catches up with what is still in the rings.
-            sleep 1
+            sleep $settle
             line="PGBENCH-CONSUMER $1 $name cpu_us=$(( $(cpu_us $2) - c0 )) rss_kb=$(rss_kb $2)"
             if [ -n "$3" ] && [ -n "$k0" ]; then
-                k1=$(kernel_counters)
+                k1=$($3)
                 line="$line $(echo $k0 $k1 | awk '{ printf "events=%d drops_buffer=%d drops_pf=%d drops_too_large=%d", $5 - $1, $6 - $2, $7 - $3, $8 - $4 }')"
             fi
             echo "$line"
@@ -99,6 +120,13 @@ workloads() {
 }
 
 run_none() { workloads $1; }
+
+# idle PHASE PID: the agent's CPU over IDLE_SECONDS with no workload.
+idle() {
+    c0=$(cpu_us $2); t0=$(now_cs)
+    sleep $IDLE_SECONDS
+    echo "PGBENCH-IDLE $1 cpu_us=$(( $(cpu_us $2) - c0 )) seconds=$(awk -v a=$t0 -v b=$(now_cs) 'BEGIN { printf "%.2f", (b - a) / 100 }')"
+}
 
 run_peregrine() {
     skipped peregrine && return
@@ -139,17 +167,18 @@ run_falco() {
     rmmod scap || skip falco "rmmod scap failed"
 }
 
-# run_live PHASE [PEREGRINE-ARGS...]
+# run_live PHASE [PEREGRINE-ARGS...]; live_rules: the rules file.
+live_rules=$RULES
 run_live() {
     phase=$1; shift
-    if ! command -v "$PEREGRINE" > /dev/null || [ ! -f "$RULES" ]; then
-        skip $phase "no peregrine binary or no rules file ($PEREGRINE, $RULES)"
+    if ! command -v "$PEREGRINE" > /dev/null || [ ! -f "$live_rules" ]; then
+        skip $phase "no peregrine binary or no rules file ($PEREGRINE, $live_rules)"
         return
     fi
     skipped $phase && return
     insmod "$PEREGRINE_KO" || { skip $phase "insmod $PEREGRINE_KO failed"; return; }
     t0=$(now_cs)
-    "$PEREGRINE" "$@" -r "$RULES" -o stdout_output.enabled=false \
+    "$PEREGRINE" "$@" -r "$live_rules" -o stdout_output.enabled=false \
         -o file_output.enabled=true -o file_output.filename="$BENCH_TMP/alerts.json" -o json_output=true \
         -o webserver.enabled=true -o webserver.listen_address=127.0.0.1 \
         -o webserver.listen_port=$METRICS_PORT > "$BENCH_TMP/live.out" 2>&1 &
@@ -162,8 +191,9 @@ run_live() {
     done
     if [ -n "$(kernel_counters)" ]; then
         echo "PGBENCH-LOG $phase started in $(( $(now_cs) - t0 )) cs"
+        idle $phase $live
         start=$(now_cs)
-        workloads $phase $live metrics
+        workloads $phase $live kernel_counters
         kill -TERM $live
         n=0
         while kill -0 $live 2>/dev/null && [ $n -lt 120 ]; do sleep 1; n=$((n + 1)); done
@@ -180,6 +210,57 @@ run_live() {
     rmmod peregrine || skip $phase "rmmod peregrine failed"
 }
 
+# Falco's userspace on its own kmod, with Falco's rules (/falco, made by
+# scripts/lab/falco-agent.sh).
+run_falco_agent() {
+    phase=falco-agent
+    if [ ! -x /falco/bin/falco ] || [ ! -f /falco/falco.ko ]; then
+        skip $phase "$(cat /falco-agent-unavailable 2>/dev/null || echo 'no Falco agent in this guest')"
+        return
+    fi
+    skipped $phase && return
+    insmod /falco/falco.ko || { skip $phase "insmod /falco/falco.ko failed"; return; }
+    rm -f "$BENCH_TMP/falco-metrics.json" "$BENCH_TMP/falco-alerts.json"
+    t0=$(now_cs)
+    /falco/bin/falco -c /etc/falco/falco.yaml > "$BENCH_TMP/falco.out" 2>&1 &
+    agent=$!
+    # Ready once its metrics show the kmod's counters (capture has started).
+    n=0
+    until [ -n "$(falco_counters)" ] || [ $n -ge 180 ]; do
+        kill -0 $agent 2>/dev/null || break
+        sleep 1; n=$((n + 1))
+    done
+    if [ -n "$(falco_counters)" ]; then
+        echo "PGBENCH-LOG $phase started in $(( $(now_cs) - t0 )) cs"
+        idle $phase $agent
+        start=$(now_cs)
+        settle=2
+        workloads $phase $agent falco_counters
+        settle=1
+        set -- $(falco_counters)
+        kill -TERM $agent
+        n=0
+        while kill -0 $agent 2>/dev/null && [ $n -lt 120 ]; do sleep 1; n=$((n + 1)); done
+        wait $agent
+        drained $phase "$1" "$2" $start
+    else
+        skip $phase "falco did not start capturing: $(tail -n 3 "$BENCH_TMP/falco.out" | tr '\n' ' ')"
+        kill -9 $agent 2>/dev/null
+    fi
+    rmmod falco || skip $phase "rmmod falco failed"
+}
+
+# peregrine with the rules file Falco's agent runs.
+run_peregrine_agent() {
+    if [ ! -f /falco/falco_rules.yaml ]; then
+        skip peregrine-agent "$(cat /falco-agent-unavailable 2>/dev/null || echo 'no Falco rules file in this guest')"
+        return
+    fi
+    live_rules=/falco/falco_rules.yaml
+    run_live peregrine-agent
+    live_rules=$RULES
+}
+
 r=1
 while [ $r -le $ROUNDS ]; do
     echo "PGBENCH-LOG round $r"
@@ -188,6 +269,8 @@ while [ $r -le $ROUNDS ]; do
     run_falco
     run_live peregrine-live
     run_live peregrine-live-all -A
+    run_falco_agent
+    run_peregrine_agent
     r=$((r + 1))
 done
 run_none none-after

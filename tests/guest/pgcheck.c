@@ -150,7 +150,7 @@ static int drain_all(int save)
 }
 
 struct totals {
-	uint64_t evts, drops_buffer, drops_pf, preemptions, drops_sampling, too_large;
+	uint64_t evts, drops_buffer, drops_pf, preemptions, drops_sampling, too_large, faults;
 };
 
 static struct totals totals(void)
@@ -167,6 +167,7 @@ static struct totals totals(void)
 		t.preemptions += in->n_preemptions;
 		t.drops_sampling += in->n_drops_sampling;
 		t.too_large += in->n_drops_too_large;
+		t.faults += in->n_faults;
 	}
 	return t;
 }
@@ -174,11 +175,11 @@ static struct totals totals(void)
 static void print_totals(const char *tag, struct totals t)
 {
 	printf("%s: records_read=%llu n_evts=%llu drops_buffer=%llu drops_pf=%llu "
-	       "preemptions=%llu drops_sampling=%llu too_large=%llu\n", tag,
+	       "preemptions=%llu drops_sampling=%llu too_large=%llu faults=%llu\n", tag,
 	       (unsigned long long)records_read, (unsigned long long)t.evts,
 	       (unsigned long long)t.drops_buffer, (unsigned long long)t.drops_pf,
 	       (unsigned long long)t.preemptions, (unsigned long long)t.drops_sampling,
-	       (unsigned long long)t.too_large);
+	       (unsigned long long)t.too_large, (unsigned long long)t.faults);
 }
 
 static void sleep_ms(int ms)

@@ -21,13 +21,18 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
+#include <linux/io_uring.h>
 #include <unistd.h>
 
 static void must(long ret, const char *what)
@@ -79,6 +84,135 @@ static void trace_a_child(const char *dir)
 		exit(1);
 }
 
+/*
+ * The syscalls parameterised since ABI 2.0, each with known arguments, and
+ * arguments the probes cannot read (they must give empty parameters, never
+ * a lost event or an oops). Leaves the process in DIR (its children inherit
+ * that cwd).
+ */
+static void more_syscalls(const char *dir, int port)
+{
+	struct sockaddr_in addr = { .sin_family = AF_INET };
+	char buf[64], name[16] = "pgname";
+	struct io_uring_params params;
+	struct iovec iov[2], remote;
+	struct mmsghdr mm[2];
+	struct msghdr mh;
+	int fds[2], sv[2], dfd, us, ur, pidfd;
+	char *map;
+
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	must(dfd, "open dir");
+	must(syscall(SYS_chdir, "/"), "chdir");
+	must(syscall(SYS_fchdir, dfd), "fchdir");
+	must(syscall(SYS_getcwd, buf, sizeof(buf)), "getcwd");
+	must(syscall(SYS_memfd_create, "pgmemfd", MFD_CLOEXEC), "memfd_create");
+	if (syscall(SYS_bpf, 0, NULL, 0) != -1)
+		exit(1);
+	syscall(SYS_userfaultfd, O_CLOEXEC);     /* may be refused; reported either way */
+	must(syscall(SYS_prctl, PR_SET_NAME, name, 0, 0, 0), "prctl");
+	must(syscall(SYS_fcntl, dfd, F_DUPFD_CLOEXEC, 20), "fcntl");
+	must(syscall(SYS_pipe2, fds, O_CLOEXEC), "pipe2");
+	must(syscall(SYS_socketpair, AF_UNIX, SOCK_STREAM, 0, sv), "socketpair");
+	map = (char *)syscall(SYS_mmap, NULL, 8192, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (map == MAP_FAILED)
+		exit(1);
+	must(syscall(SYS_mprotect, map, 4096, PROT_READ), "mprotect");
+	must(syscall(SYS_munmap, map, 8192), "munmap");
+	memset(&params, 0, sizeof(params));
+	syscall(SYS_io_uring_setup, 4, &params);  /* may be disabled; reported either way */
+	strcpy(buf, "pgvm-data");
+	iov[0].iov_base = name;
+	iov[0].iov_len = 4;
+	remote.iov_base = buf;
+	remote.iov_len = 4;
+	must(syscall(SYS_process_vm_readv, getpid(), iov, 1, &remote, 1, 0), "process_vm_readv");
+	pidfd = syscall(SYS_pidfd_open, getpid(), 0);
+	must(pidfd, "pidfd_open");
+	must(syscall(SYS_pidfd_getfd, pidfd, dfd, 0), "pidfd_getfd");
+
+	{
+		struct rlimit old;
+		uid_t r, e, su;
+		struct stat st;
+
+		must(syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &old), "prlimit64");
+		must(syscall(SYS_getresuid, &r, &e, &su), "getresuid");
+		must(syscall(SYS_eventfd2, 7, EFD_CLOEXEC), "eventfd2");
+		must(syscall(SYS_newfstatat, AT_FDCWD, dir, &st, AT_SYMLINK_NOFOLLOW), "newfstatat");
+	}
+
+	/* UDP: the tuple of each datagram, sent and received every way. */
+	addr.sin_port = htons(port + 10);
+	addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ur = syscall(SYS_socket, AF_INET, SOCK_DGRAM, 0);
+	us = syscall(SYS_socket, AF_INET, SOCK_DGRAM, 0);
+	must(ur | us, "socket udp");
+	must(syscall(SYS_bind, ur, &addr, sizeof(addr)), "bind udp");
+	must(syscall(SYS_sendto, us, "udp-sendto", 10, 0, &addr, sizeof(addr)), "sendto");
+	{
+		struct sockaddr_in from;
+		socklen_t fromlen = sizeof(from);
+
+		must(syscall(SYS_recvfrom, ur, buf, sizeof(buf), 0, &from, &fromlen), "recvfrom");
+	}
+	iov[0].iov_base = "udp-";
+	iov[0].iov_len = 4;
+	iov[1].iov_base = "sendmsg";
+	iov[1].iov_len = 7;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_name = &addr;
+	mh.msg_namelen = sizeof(addr);
+	mh.msg_iov = iov;
+	mh.msg_iovlen = 2;
+	must(syscall(SYS_sendmsg, us, &mh, 0), "sendmsg");
+	{
+		struct sockaddr_in from;
+		struct iovec riov = { buf, sizeof(buf) };
+		struct msghdr rh = { .msg_name = &from, .msg_namelen = sizeof(from),
+				     .msg_iov = &riov, .msg_iovlen = 1 };
+
+		must(syscall(SYS_recvmsg, ur, &rh, 0), "recvmsg");
+	}
+	memset(mm, 0, sizeof(mm));
+	iov[0].iov_base = "udp-mmsg-1";
+	iov[0].iov_len = 10;
+	iov[1].iov_base = "udp-mmsg-2";
+	iov[1].iov_len = 10;
+	mm[0].msg_hdr.msg_name = mm[1].msg_hdr.msg_name = &addr;
+	mm[0].msg_hdr.msg_namelen = mm[1].msg_hdr.msg_namelen = sizeof(addr);
+	mm[0].msg_hdr.msg_iov = &iov[0];
+	mm[1].msg_hdr.msg_iov = &iov[1];
+	mm[0].msg_hdr.msg_iovlen = mm[1].msg_hdr.msg_iovlen = 1;
+	if (syscall(SYS_sendmmsg, us, mm, 2, 0) != 2)
+		exit(1);
+	{
+		char b0[16], b1[16];
+		struct iovec r0 = { b0, sizeof(b0) }, r1 = { b1, sizeof(b1) };
+		struct mmsghdr rm[2];
+
+		memset(rm, 0, sizeof(rm));
+		rm[0].msg_hdr.msg_iov = &r0;
+		rm[1].msg_hdr.msg_iov = &r1;
+		rm[0].msg_hdr.msg_iovlen = rm[1].msg_hdr.msg_iovlen = 1;
+		if (syscall(SYS_recvmmsg, ur, rm, 2, MSG_DONTWAIT, NULL) != 2)
+			exit(1);
+	}
+
+	/* Arguments no probe can read: a kernel address, small bad pointers. */
+	if (syscall(SYS_openat, AT_FDCWD, (char *)0xffffffff81000000UL, O_RDONLY) != -1)
+		exit(1);
+	if (syscall(SYS_sendto, us, (void *)8, 100000, 0, &addr, sizeof(addr)) != -1)
+		exit(1);
+	if (syscall(SYS_connect, us, (void *)16, sizeof(addr)) != -1)
+		exit(1);
+	if (syscall(SYS_chdir, (char *)1) != -1)
+		exit(1);
+	close(us);
+	close(ur);
+}
+
 int main(int argc, char **argv)
 {
 	char file[256], link[256], link2[256], sub[256], buf[64];
@@ -116,8 +250,8 @@ int main(int argc, char **argv)
 
 	/*
 	 * A path in a page never touched: the probe at syscall entry cannot
-	 * fault it in, so the enter event is dropped and counted; by the exit
-	 * the kernel has read it (an empty name, so ENOENT).
+	 * fault it in, so the enter event has an empty name and the fault is
+	 * counted; by the exit the kernel has read it (an empty name, so ENOENT).
 	 */
 	untouched = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (untouched == MAP_FAILED)
@@ -181,6 +315,8 @@ int main(int argc, char **argv)
 	/* A failing execve: reported from sys_exit with the caller's arguments. */
 	if (syscall(SYS_execve, "/nonexistent/pg-missing", exec_argv, exec_env) != -1)
 		return 1;
+
+	more_syscalls(argv[1], atoi(argv[2]));
 
 	child = fork();
 	must(child, "fork");
