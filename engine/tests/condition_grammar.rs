@@ -111,9 +111,48 @@ fn strings_quotes_and_escapes() {
     assert_eq!(cmp(&e).rhs, Operand::Value(Literal::quoted("it's")));
     let e = parse_condition(r#"proc.name = "tab\there\\""#).unwrap();
     assert_eq!(cmp(&e).rhs, Operand::Value(Literal::quoted("tab\there\\")));
-    // Regex escapes survive.
-    let e = parse_condition(r#"proc.name regex "a\.b""#).unwrap();
+    // A regex escape is written with a doubled backslash, as in Falco.
+    let e = parse_condition(r#"proc.name regex "a\\.b""#).unwrap();
     assert_eq!(cmp(&e).rhs, Operand::Value(Literal::quoted(r"a\.b")));
+    // `\xHH` gives one byte; `\/` a slash; `\ ` a backslash (libsinsp keeps
+    // that for rules written with it).
+    let e = parse_condition(r#"proc.name = "\x41\x2fb\/c\ ""#).unwrap();
+    assert_eq!(cmp(&e).rhs, Operand::Value(Literal::quoted(r"A/b/c\")));
+    let e = parse_condition(r#"fd.name = "caf\xc3\xa9""#).unwrap();
+    assert_eq!(cmp(&e).rhs, Operand::Value(Literal::quoted("café")));
+}
+
+#[test]
+fn escapes_libsinsp_refuses_are_errors() {
+    for (text, message) in [
+        (
+            r#"proc.name regex "a\.b""#,
+            r"unsupported string escape sequence: \.",
+        ),
+        (
+            r#"proc.name = 'a\"b'"#,
+            r#"invalid \" escape in '-quoted string"#,
+        ),
+        (
+            r#"proc.name = "a\'b""#,
+            r#"invalid \' escape in "-quoted string"#,
+        ),
+        (
+            r#"proc.name = "a\x4""#,
+            "truncated hex char escape sequence",
+        ),
+        (
+            r#"proc.name = "a\xzz""#,
+            "invalid hex char escape sequence: zz",
+        ),
+        (
+            r#"proc.name in ("a", "b\q")"#,
+            r"unsupported string escape sequence: \q",
+        ),
+    ] {
+        let e = parse_condition(text).unwrap_err();
+        assert_eq!(e.message, message, "{text}");
+    }
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! resolved.
 
 use std::fmt;
+use std::sync::Arc;
 
 /// Where a node starts inside the condition text (1-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -21,6 +22,22 @@ pub enum Expr {
         pos: Pos,
     },
     Compare(Comparison),
+    /// A macro already expanded, shared by every condition that uses it
+    /// (the rules expander makes these; the parser never does).
+    Shared(Arc<SharedExpr>),
+}
+
+/// An expanded macro body and what its expansion costs were it copied:
+/// the limits on expanded conditions count it at that size wherever it is
+/// used, since evaluation still walks it at each use.
+#[derive(Debug, PartialEq)]
+pub struct SharedExpr {
+    pub name: String,
+    pub body: Expr,
+    /// Nodes of the body once expanded.
+    pub nodes: usize,
+    /// Levels of the body once expanded.
+    pub depth: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -59,18 +76,90 @@ impl Transformer {
 /// around it, innermost first.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldRef {
+    /// The field's name; with a `composite` base, the name of what built
+    /// it (`join`, `concat`, a list...), for messages only.
     pub name: String,
+    /// The bracketed argument: of the field, or a transformer's selector
+    /// (`getopt(...)[t]`).
     pub arg: Option<String>,
     pub transformers: Vec<Transformer>,
     pub pos: Pos,
+    /// What the transformers apply to when it is not a field of the
+    /// source: a literal, a list, or a transformer of several arguments.
+    /// None for a plain field, the common case.
+    pub composite: Option<Box<Composite>>,
 }
 
+/// The base of a [`FieldRef`] that is not a field of the source, written
+/// as a transformer argument (libsinsp's transformer lists and
+/// multi-value transformers).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Composite {
+    /// A quoted string or a number: one constant value.
+    Literal(String),
+    /// `(a, b, ...)`: a list of the values of its items, in order.
+    List(Vec<FieldRef>),
+    /// `name(a, b, ...)`: a transformer given other than one argument
+    /// (`join`, `concat`, `getopt`; any other name is an error at bind
+    /// time, as in libsinsp), or `join`/`concat`/`getopt` given one.
+    Call { name: String, args: Vec<FieldRef> },
+}
+
+impl FieldRef {
+    /// A plain field of the source.
+    pub fn field(name: impl Into<String>, arg: Option<String>, pos: Pos) -> FieldRef {
+        FieldRef {
+            name: name.into(),
+            arg,
+            transformers: Vec::new(),
+            pos,
+            composite: None,
+        }
+    }
+
+    /// Calls `f` on every plain field this reference reads, in the order
+    /// they are written (the fields of a composite included).
+    pub fn visit_fields<'a>(&'a self, f: &mut dyn FnMut(&'a FieldRef)) {
+        match self.composite.as_deref() {
+            None => f(self),
+            Some(Composite::Literal(_)) => {}
+            Some(Composite::List(items)) | Some(Composite::Call { args: items, .. }) => {
+                items.iter().for_each(|i| i.visit_fields(f))
+            }
+        }
+    }
+}
+
+/// Writes a reference the way libsinsp prints one (its `as_string`):
+/// arguments separated by bare commas, literals unquoted.
 impl fmt::Display for FieldRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for t in self.transformers.iter().rev() {
             write!(f, "{}(", t.name())?;
         }
-        f.write_str(&self.name)?;
+        let write_all = |f: &mut fmt::Formatter<'_>, items: &[FieldRef]| -> fmt::Result {
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    f.write_str(",")?;
+                }
+                write!(f, "{item}")?;
+            }
+            Ok(())
+        };
+        match self.composite.as_deref() {
+            None => f.write_str(&self.name)?,
+            Some(Composite::Literal(text)) => f.write_str(text)?,
+            Some(Composite::List(items)) => {
+                f.write_str("(")?;
+                write_all(f, items)?;
+                f.write_str(")")?;
+            }
+            Some(Composite::Call { name, args }) => {
+                write!(f, "{name}(")?;
+                write_all(f, args)?;
+                f.write_str(")")?;
+            }
+        }
         if let Some(arg) = &self.arg {
             write!(f, "[{arg}]")?;
         }
@@ -130,9 +219,57 @@ impl Op {
         })
     }
 
+    /// The operator as libsinsp writes it in messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Eq => "=",
+            Op::Ne => "!=",
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Contains => "contains",
+            Op::IContains => "icontains",
+            Op::BContains => "bcontains",
+            Op::StartsWith => "startswith",
+            Op::BStartsWith => "bstartswith",
+            Op::EndsWith => "endswith",
+            Op::Glob => "glob",
+            Op::IGlob => "iglob",
+            Op::PMatch => "pmatch",
+            Op::In => "in",
+            Op::Intersects => "intersects",
+            Op::Exists => "exists",
+            Op::Regex => "regex",
+        }
+    }
+
     /// Whether the right-hand side is a parenthesised list.
     pub fn takes_list(self) -> bool {
         matches!(self, Op::In | Op::Intersects | Op::PMatch)
+    }
+}
+
+/// A list modifier after a string operator (`startswith oneof (a, b)`):
+/// how many of the list's values the operator must hold for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Modifier {
+    /// Exactly one.
+    OneOf,
+    /// At least one.
+    AnyOf,
+    /// Every one.
+    AllOf,
+}
+
+impl Modifier {
+    pub fn from_name(name: &str) -> Option<Modifier> {
+        Some(match name {
+            "oneof" => Modifier::OneOf,
+            "anyof" => Modifier::AnyOf,
+            "allof" => Modifier::AllOf,
+            _ => return None,
+        })
     }
 }
 
@@ -172,6 +309,8 @@ pub enum Operand {
 pub struct Comparison {
     pub field: FieldRef,
     pub op: Op,
+    /// `op oneof/anyof/allof (list)`: `rhs` is the list.
+    pub modifier: Option<Modifier>,
     pub rhs: Operand,
     pub pos: Pos,
 }
@@ -183,6 +322,7 @@ impl Expr {
         match self {
             Expr::And(items) | Expr::Or(items) => items.iter().for_each(|e| e.walk(f)),
             Expr::Not(inner) => inner.walk(f),
+            Expr::Shared(shared) => shared.body.walk(f),
             Expr::Macro { .. } | Expr::Compare(_) => {}
         }
     }

@@ -1,7 +1,12 @@
 //! Falco's condition language: grammar, syntax tree and parser.
 
 pub mod ast;
+mod limits;
 mod parser;
 
-pub use ast::{Comparison, Expr, FieldRef, Literal, Op, Operand, Pos, Transformer};
-pub use parser::{parse_condition, parse_field_ref, unescape, ParseError};
+pub use ast::{
+    Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Pos, SharedExpr,
+    Transformer,
+};
+pub use limits::MAX_NESTING;
+pub use parser::{parse_condition, parse_field_ref, parse_operand, unescape, ParseError};

@@ -3,7 +3,10 @@
 use pest::iterators::Pair;
 use pest::Parser;
 
-use super::ast::{Comparison, Expr, FieldRef, Literal, Op, Operand, Pos, Transformer};
+use super::ast::{
+    Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Pos, Transformer,
+};
+use super::limits::{nesting_exceeded, LineIndex, MAX_NESTING};
 
 #[derive(pest_derive::Parser)]
 #[grammar = "condition/grammar.pest"]
@@ -28,6 +31,17 @@ pub fn parse_condition(text: &str) -> Result<Expr, ParseError> {
             column: 1,
         });
     }
+    let index = LineIndex::new(text);
+    if let Some(offset) = nesting_exceeded(text) {
+        let (line, column) = index.line_col(offset);
+        return Err(ParseError {
+            message: format!(
+                "exceeded max depth limit of {MAX_NESTING}: parentheses and 'not' nest too deep"
+            ),
+            line,
+            column,
+        });
+    }
     let mut pairs =
         ConditionGrammar::parse(Rule::condition, text).map_err(|e| to_parse_error(text, e))?;
     let condition = pairs.next().ok_or_else(|| internal("no condition"))?;
@@ -35,7 +49,7 @@ pub fn parse_condition(text: &str) -> Result<Expr, ParseError> {
         .into_inner()
         .find(|p| p.as_rule() == Rule::expr)
         .ok_or_else(|| internal("no expression"))?;
-    build_expr(expr)
+    build_expr(expr, &index)
 }
 
 fn internal(what: &str) -> ParseError {
@@ -85,17 +99,17 @@ fn to_parse_error(text: &str, err: pest::error::Error<Rule>) -> ParseError {
     }
 }
 
-fn pos_of(pair: &Pair<'_, Rule>) -> Pos {
-    let (line, column) = pair.as_span().start_pos().line_col();
+fn pos_of(pair: &Pair<'_, Rule>, index: &LineIndex) -> Pos {
+    let (line, column) = index.line_col(pair.as_span().start());
     Pos { line, column }
 }
 
-fn build_expr(pair: Pair<'_, Rule>) -> Result<Expr, ParseError> {
+fn build_expr(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<Expr, ParseError> {
     match pair.as_rule() {
         Rule::expr => {
             let mut items: Vec<Expr> = Vec::new();
             for p in pair.into_inner().filter(|p| p.as_rule() == Rule::and_expr) {
-                items.push(build_expr(p)?);
+                items.push(build_expr(p, index)?);
             }
             Ok(if items.len() == 1 {
                 items.remove(0)
@@ -106,7 +120,7 @@ fn build_expr(pair: Pair<'_, Rule>) -> Result<Expr, ParseError> {
         Rule::and_expr => {
             let mut items: Vec<Expr> = Vec::new();
             for p in pair.into_inner().filter(|p| p.as_rule() == Rule::not_expr) {
-                items.push(build_expr(p)?);
+                items.push(build_expr(p, index)?);
             }
             Ok(if items.len() == 1 {
                 items.remove(0)
@@ -122,9 +136,9 @@ fn build_expr(pair: Pair<'_, Rule>) -> Result<Expr, ParseError> {
                     let operand = inner
                         .next()
                         .ok_or_else(|| internal("not without operand"))?;
-                    Ok(Expr::Not(Box::new(build_expr(operand)?)))
+                    Ok(Expr::Not(Box::new(build_expr(operand, index)?)))
                 }
-                _ => build_expr(first),
+                _ => build_expr(first, index),
             }
         }
         Rule::paren => {
@@ -132,35 +146,42 @@ fn build_expr(pair: Pair<'_, Rule>) -> Result<Expr, ParseError> {
                 .into_inner()
                 .next()
                 .ok_or_else(|| internal("empty parentheses"))?;
-            build_expr(inner)
+            build_expr(inner, index)
         }
         Rule::macro_ref => Ok(Expr::Macro {
             name: pair.as_str().to_string(),
-            pos: pos_of(&pair),
+            pos: pos_of(&pair, index),
         }),
-        Rule::comparison => build_comparison(pair),
+        Rule::comparison => build_comparison(pair, index),
         other => Err(internal(&format!("unexpected rule {other:?}"))),
     }
 }
 
-fn build_comparison(pair: Pair<'_, Rule>) -> Result<Expr, ParseError> {
-    let pos = pos_of(&pair);
+fn build_comparison(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<Expr, ParseError> {
+    let pos = pos_of(&pair, index);
     let mut inner = pair.into_inner();
     let field = build_operand(
         inner
             .next()
             .ok_or_else(|| internal("comparison without field"))?,
+        index,
     )?;
     let op_pair = inner
         .next()
         .ok_or_else(|| internal("comparison without operator"))?;
     let op = Op::from_token(op_pair.as_str()).ok_or_else(|| internal("unknown operator"))?;
-    let rhs = match inner.next() {
+    let mut next = inner.next();
+    let mut modifier = None;
+    if let Some(p) = next.as_ref().filter(|p| p.as_rule() == Rule::modifier) {
+        modifier = Some(Modifier::from_name(p.as_str()).ok_or_else(|| internal("modifier"))?);
+        next = inner.next();
+    }
+    let rhs = match next {
         None => Operand::None,
         Some(p) => match p.as_rule() {
             Rule::list => Operand::List(
                 p.into_inner()
-                    .map(build_literal)
+                    .map(|p| build_literal(p, index))
                     .collect::<Result<_, _>>()?,
             ),
             Rule::val_ref => {
@@ -168,23 +189,26 @@ fn build_comparison(pair: Pair<'_, Rule>) -> Result<Expr, ParseError> {
                     .into_inner()
                     .next()
                     .ok_or_else(|| internal("empty val()"))?;
-                Operand::Field(build_operand(f)?)
+                Operand::Field(build_operand(f, index)?)
             }
-            _ => Operand::Value(build_literal(p)?),
+            Rule::transformed => Operand::Field(build_operand(p, index)?),
+            Rule::list_name => Operand::List(vec![Literal::bare(p.as_str())]),
+            _ => Operand::Value(build_literal(p, index)?),
         },
     };
     Ok(Expr::Compare(Comparison {
         field,
         op,
+        modifier,
         rhs,
         pos,
     }))
 }
 
-fn build_operand(pair: Pair<'_, Rule>) -> Result<FieldRef, ParseError> {
+fn build_operand(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<FieldRef, ParseError> {
+    let pos = pos_of(&pair, index);
     match pair.as_rule() {
         Rule::field => {
-            let pos = pos_of(&pair);
             let mut inner = pair.into_inner();
             let name = inner
                 .next()
@@ -192,70 +216,163 @@ fn build_operand(pair: Pair<'_, Rule>) -> Result<FieldRef, ParseError> {
                 .as_str()
                 .to_string();
             let arg = inner.next().map(|a| a.as_str().to_string());
-            Ok(FieldRef {
-                name,
-                arg,
-                transformers: Vec::new(),
-                pos,
-            })
+            Ok(FieldRef::field(name, arg, pos))
         }
         Rule::transformed => {
             let mut inner = pair.into_inner();
-            let t = inner
+            let name = inner
                 .next()
-                .ok_or_else(|| internal("transformer without name"))?;
-            let transformer = Transformer::from_name(t.as_str())
-                .ok_or_else(|| internal("unknown transformer"))?;
-            let mut field = build_operand(
-                inner
-                    .next()
-                    .ok_or_else(|| internal("transformer without field"))?,
-            )?;
-            field.transformers.push(transformer);
-            Ok(field)
+                .ok_or_else(|| internal("transformer without name"))?
+                .as_str()
+                .to_string();
+            let mut args = Vec::new();
+            let mut selector = None;
+            for p in inner {
+                if p.as_rule() == Rule::selector {
+                    selector = Some(build_selector(p, index)?);
+                } else {
+                    args.push(build_operand(p, index)?);
+                }
+            }
+            // One argument and a single-value transformer: the common
+            // `tolower(proc.name)`, kept as a chain on its argument.
+            if let (Some(t), [_], None) =
+                (Transformer::from_name(&name), args.as_slice(), &selector)
+            {
+                let mut field = args.pop().ok_or_else(|| internal("transformer argument"))?;
+                field.transformers.push(t);
+                return Ok(field);
+            }
+            Ok(FieldRef {
+                name: name.clone(),
+                arg: selector,
+                transformers: Vec::new(),
+                pos,
+                composite: Some(Box::new(Composite::Call { name, args })),
+            })
+        }
+        Rule::transformer_list => {
+            let items = pair
+                .into_inner()
+                .map(|p| build_operand(p, index))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok(FieldRef {
+                name: "list".into(),
+                arg: None,
+                transformers: Vec::new(),
+                pos,
+                composite: Some(Box::new(Composite::List(items))),
+            })
+        }
+        Rule::quoted | Rule::number => {
+            let text = match pair.as_rule() {
+                Rule::quoted => build_literal(pair, index)?.text,
+                _ => pair.as_str().to_string(),
+            };
+            Ok(FieldRef {
+                name: "literal".into(),
+                arg: None,
+                transformers: Vec::new(),
+                pos,
+                composite: Some(Box::new(Composite::Literal(text))),
+            })
         }
         other => Err(internal(&format!("unexpected operand {other:?}"))),
     }
 }
 
-fn build_literal(pair: Pair<'_, Rule>) -> Result<Literal, ParseError> {
+/// The text of `[...]` after a transformer, quotes removed; empty brackets
+/// are refused with libsinsp's words.
+fn build_selector(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<String, ParseError> {
+    let start = pair.as_span().start();
+    match pair.into_inner().next() {
+        Some(p) if p.as_rule() == Rule::quoted => Ok(build_literal(p, index)?.text),
+        Some(p) => Ok(p.as_str().to_string()),
+        None => {
+            let (line, column) = index.line_col(start);
+            Err(ParseError {
+                message: "expected a valid field argument: a quoted string or a bare string".into(),
+                line,
+                column,
+            })
+        }
+    }
+}
+
+fn build_literal(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<Literal, ParseError> {
     match pair.as_rule() {
         Rule::bare => Ok(Literal::bare(pair.as_str())),
         Rule::quoted => {
+            let start = pair.as_span().start();
+            let quote = pair.as_str().chars().next().unwrap_or('"');
             let inner = pair.into_inner().next().map(|p| p.as_str()).unwrap_or("");
-            Ok(Literal::quoted(unescape(inner)))
+            let text = unescape(inner, quote).map_err(|message| {
+                let (line, column) = index.line_col(start);
+                ParseError {
+                    message,
+                    line,
+                    column,
+                }
+            })?;
+            Ok(Literal::quoted(text))
         }
         other => Err(internal(&format!("unexpected literal {other:?}"))),
     }
 }
 
-/// Resolves backslash escapes. Unknown escapes keep their backslash so
-/// regular expressions such as `"\."` reach the regex engine intact.
-pub fn unescape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut chars = s.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
+/// Resolves the backslash escapes of a string written between `quote`
+/// characters, as libsinsp does: `\b \f \n \r \t \\ \/`, the quote in
+/// use, `\xHH` for one byte, and `\ ` read as a backslash (kept by libsinsp
+/// for rules written that way). Any other escape is an error, with
+/// libsinsp's words. Bytes given by `\xHH` must form UTF-8 here.
+pub fn unescape(s: &str, quote: char) -> Result<String, String> {
+    let mut out: Vec<u8> = Vec::with_capacity(s.len());
+    let bytes = s.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        i += 1;
+        if b != b'\\' {
+            out.push(b);
             continue;
         }
-        match chars.next() {
-            Some('"') => out.push('"'),
-            Some('\'') => out.push('\''),
-            Some('\\') => out.push('\\'),
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some('b') => out.push('\u{8}'),
-            Some('f') => out.push('\u{c}'),
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
+        let Some(&next) = bytes.get(i) else {
+            break;
+        };
+        i += 1;
+        match next {
+            b'b' => out.push(0x08),
+            b'f' => out.push(0x0c),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b' ' | b'\\' => out.push(b'\\'),
+            b'/' => out.push(b'/'),
+            b'"' if quote == '"' => out.push(b'"'),
+            b'"' => return Err("invalid \\\" escape in '-quoted string".into()),
+            b'\'' if quote == '\'' => out.push(b'\''),
+            b'\'' => return Err("invalid \\' escape in \"-quoted string".into()),
+            b'x' => {
+                let Some(hex) = bytes.get(i..i + 2) else {
+                    return Err("truncated hex char escape sequence".into());
+                };
+                let text = String::from_utf8_lossy(hex);
+                let value = std::str::from_utf8(hex)
+                    .ok()
+                    .filter(|h| h.bytes().all(|c| c.is_ascii_hexdigit()))
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| format!("invalid hex char escape sequence: {text}"))?;
+                out.push(value);
+                i += 2;
             }
-            None => out.push('\\'),
+            _ => {
+                let rest = s.get(i - 1..).and_then(|r| r.chars().next()).unwrap_or('?');
+                return Err(format!("unsupported string escape sequence: \\{rest}"));
+            }
         }
     }
-    out
+    String::from_utf8(out)
+        .map_err(|_| "a \\x escape sequence that is not UTF-8 is not supported".to_string())
 }
 
 /// Parses a field reference written alone, as in an exception's `fields`
@@ -275,10 +392,26 @@ pub fn parse_field_ref(text: &str) -> Option<FieldRef> {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
-    valid.then(|| FieldRef {
-        name: name.to_string(),
-        arg,
-        transformers: Vec::new(),
-        pos: Pos::default(),
-    })
+    valid.then(|| FieldRef::field(name, arg, Pos::default()))
+}
+
+/// Parses a field or a transformer written alone (`toupper(proc.name)`,
+/// `join("-", (proc.name, fd.name))`), as after `%` in an output.
+pub fn parse_operand(text: &str) -> Result<FieldRef, ParseError> {
+    let index = LineIndex::new(text);
+    if let Some(offset) = nesting_exceeded(text) {
+        let (line, column) = index.line_col(offset);
+        return Err(ParseError {
+            message: format!("exceeded max depth limit of {MAX_NESTING}"),
+            line,
+            column,
+        });
+    }
+    let mut pairs =
+        ConditionGrammar::parse(Rule::lone_operand, text).map_err(|e| to_parse_error(text, e))?;
+    let operand = pairs
+        .next()
+        .and_then(|p| p.into_inner().next())
+        .ok_or_else(|| internal("no operand"))?;
+    build_operand(operand, &index)
 }
