@@ -108,3 +108,46 @@ fn upstream_falco_rules_load_and_compile_with_test_syscall_fields() {
 fn regression_falco_rules_1_0_1_load_and_compile_with_test_syscall_fields() {
     load_and_compile_syscall("falco-regression/falco_rules-1.0.1.yaml");
 }
+
+/// Falco's three upstream syscall rule files, loaded together in the order
+/// a user enables them (stable, incubating, sandbox; the later ones use
+/// the macros and lists of the first), unchanged: no load error, and
+/// every syscall rule of the three compiles.
+#[test]
+fn upstream_stable_incubating_and_sandbox_rules_load_together_and_every_rule_compiles() {
+    let Some(dir) = conformance_dir() else {
+        println!("SKIP: ../shared/conformance not found; upstream rule files not checked");
+        return;
+    };
+    let files = [
+        "upstream-rules/falco_rules.yaml",
+        "upstream-rules/falco-incubating_rules.yaml",
+        "upstream-rules/falco-sandbox_rules.yaml",
+    ];
+    let mut loader = RulesLoader::new();
+    for rel in files {
+        let result = loader.load_file(dir.join(rel)).clone();
+        assert!(
+            result.errors.is_empty(),
+            "{rel}: load errors: {:#?}",
+            result.errors
+        );
+    }
+    let total = loader
+        .definitions()
+        .rules
+        .iter()
+        .filter(|r| r.source == "syscall")
+        .count();
+    let compiled = loader.compile(SyscallFields::new());
+    let errors: Vec<_> = loader
+        .results()
+        .iter()
+        .flat_map(|r| r.errors.iter())
+        .collect();
+    assert!(errors.is_empty(), "compile errors: {errors:#?}");
+    // Each file brings rules of its own: far more than stable's alone.
+    assert!(total > 80, "only {total} syscall rules in the three files");
+    assert_eq!(compiled.rules().len(), total, "every syscall rule compiles");
+    println!("stable + incubating + sandbox: {total} rules compiled");
+}

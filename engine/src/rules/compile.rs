@@ -3,21 +3,28 @@
 //! turned into hash sets.
 
 use crate::fast_hash::FastSet;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use regex::Regex;
 
-use crate::condition::{Comparison, Expr, FieldRef, Literal, Op, Operand, Transformer};
+use crate::condition::{
+    Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Transformer,
+};
 use crate::field::{FieldError, FieldSource, FieldType, ResolvedField};
 
 /// A compiled condition node.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),
     Check(Box<Check>),
+    /// `op oneof (...)`: exactly one of the checks holds.
+    ExactlyOne(Vec<Node>),
+    /// A macro's condition, bound once and used by every rule naming it.
+    Shared(Arc<Node>),
     /// `evt.type = name`, `evt.type in (...)` (or `!=`, negated): whether
     /// the event's index key is in a sorted set (see
     /// [`FieldSource::event_type`]), decided without extracting the type
@@ -33,10 +40,78 @@ pub enum Node {
 /// transformers to apply, innermost first.
 #[derive(Debug, Clone)]
 pub struct BoundField {
+    /// The source's handle; unused when `composite` builds the values.
     pub resolved: ResolvedField,
     pub transformers: Vec<Transformer>,
     /// The type after transformers.
     pub ty: FieldType,
+    /// Whether the values after transformers are a list (`len` of a list
+    /// is one number).
+    pub is_list: bool,
+    /// `len` applied to a list, at this index of `transformers`: counts
+    /// the values rather than measuring each.
+    pub counts_at: Option<usize>,
+    /// Values built from literals, lists and multi-value transformers;
+    /// None for a field of the source.
+    pub composite: Option<Box<BoundComposite>>,
+}
+
+/// The compiled form of a [`Composite`].
+#[derive(Debug, Clone)]
+pub enum BoundComposite {
+    Literal(String),
+    /// Fails (no values) when any item has none, as libsinsp's lists.
+    List(Vec<BoundField>),
+    Join {
+        separator: BoundField,
+        list: BoundField,
+    },
+    Concat(Vec<BoundField>),
+    Getopt {
+        args: BoundField,
+        optstring: OptString,
+        /// `getopt(...)[c]`: only the last value of option `c`.
+        selector: Option<u8>,
+    },
+}
+
+/// getopt's option string: decoded once when written as a literal.
+#[derive(Debug, Clone)]
+pub enum OptString {
+    Fixed(Box<OptSpec>),
+    Field(BoundField),
+}
+
+/// Which option characters are valid and which take a value, as
+/// getopt(3) reads an option string (a leading `:` and a second `:` of
+/// an optional value change nothing here).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptSpec {
+    pub valid: [bool; 256],
+    pub takes_value: [bool; 256],
+}
+
+impl OptSpec {
+    pub fn parse(optstring: &str) -> OptSpec {
+        let mut spec = OptSpec {
+            valid: [false; 256],
+            takes_value: [false; 256],
+        };
+        let bytes = optstring.as_bytes();
+        let mut i = usize::from(bytes.first() == Some(&b':'));
+        while i < bytes.len() {
+            let opt = bytes[i];
+            if opt != b':' {
+                spec.valid[usize::from(opt)] = true;
+                if bytes.get(i + 1) == Some(&b':') {
+                    spec.takes_value[usize::from(opt)] = true;
+                    i += 1;
+                }
+            }
+            i += 1;
+        }
+        spec
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,9 +123,10 @@ pub enum Lit {
     Ip(IpAddr),
     Net(IpAddr, u8),
     Bytes(Vec<u8>),
+    Double(f64),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum Rhs {
     None,
     One(Lit),
@@ -61,7 +137,7 @@ pub enum Rhs {
     Field(BoundField),
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Check {
     pub field: BoundField,
     pub op: Op,
@@ -90,16 +166,64 @@ pub(crate) fn bind_field<S: FieldSource>(
     source: &mut S,
     f: &FieldRef,
 ) -> Result<BoundField, BindError> {
-    let resolved = source
-        .resolve(&f.name, f.arg.as_deref())
-        .map_err(|e| match e {
-            FieldError::Unknown(_) => BindError::UnknownField(f.name.clone()),
-            FieldError::BadArgument { .. } => BindError::Other(e.to_string()),
-        })?;
+    bind_field_as(source, f, false)
+}
+
+/// Binds a field as an output prints it (see
+/// [`FieldSource::resolve_output`]); fields inside transformers keep the
+/// meaning they have in conditions.
+pub(crate) fn bind_output_field<S: FieldSource>(
+    source: &mut S,
+    f: &FieldRef,
+) -> Result<BoundField, BindError> {
+    bind_field_as(
+        source,
+        f,
+        f.composite.is_none() && f.transformers.is_empty(),
+    )
+}
+
+fn bind_field_as<S: FieldSource>(
+    source: &mut S,
+    f: &FieldRef,
+    for_output: bool,
+) -> Result<BoundField, BindError> {
+    let (resolved, composite) = match f.composite.as_deref() {
+        None => {
+            let resolved = if for_output {
+                source.resolve_output(&f.name, f.arg.as_deref())
+            } else {
+                source.resolve(&f.name, f.arg.as_deref())
+            };
+            let resolved = resolved.map_err(|e| match e {
+                FieldError::Unknown(_) => BindError::UnknownField(f.name.clone()),
+                FieldError::BadArgument { .. } => BindError::Other(e.to_string()),
+            })?;
+            (resolved, None)
+        }
+        Some(c) => {
+            let (bound, ty, is_list) = bind_composite(source, c, f.arg.as_deref())?;
+            let resolved = ResolvedField {
+                id: u32::MAX,
+                arg: None,
+                ty,
+                is_list,
+            };
+            (resolved, Some(Box::new(bound)))
+        }
+    };
     let mut ty = resolved.ty;
-    for t in &f.transformers {
+    let mut is_list = resolved.is_list;
+    let mut counts_at = None;
+    for (i, t) in f.transformers.iter().enumerate() {
         ty = match t {
-            Transformer::Len => FieldType::Uint,
+            Transformer::Len => {
+                if is_list && counts_at.is_none() {
+                    counts_at = Some(i);
+                }
+                is_list = false;
+                FieldType::Uint
+            }
             Transformer::ToLower
             | Transformer::ToUpper
             | Transformer::B64
@@ -119,7 +243,133 @@ pub(crate) fn bind_field<S: FieldSource>(
         resolved,
         transformers: f.transformers.clone(),
         ty,
+        is_list,
+        counts_at,
+        composite,
     })
+}
+
+/// Binds a literal, a list or a transformer of several arguments, with
+/// libsinsp's checks (and words) on the number and kinds of arguments.
+/// Returns the compiled form, its type and whether it is a list.
+fn bind_composite<S: FieldSource>(
+    source: &mut S,
+    composite: &Composite,
+    selector: Option<&str>,
+) -> Result<(BoundComposite, FieldType, bool), BindError> {
+    let err = |m: &str| Err(BindError::Other(m.to_string()));
+    match composite {
+        Composite::Literal(text) => Ok((
+            BoundComposite::Literal(text.clone()),
+            FieldType::String,
+            false,
+        )),
+        Composite::List(items) => {
+            let items = items
+                .iter()
+                .map(|i| bind_field(source, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((BoundComposite::List(items), FieldType::String, true))
+        }
+        Composite::Call { name, args } => {
+            let mut args = args
+                .iter()
+                .map(|a| bind_field(source, a))
+                .collect::<Result<Vec<_>, _>>()?;
+            if args.len() == 1 {
+                return Err(BindError::Other(if selector.is_some() {
+                    format!("filter error: transformer '{name}' does not support field arguments")
+                } else {
+                    format!("unknown field transfomer '{name}'")
+                }));
+            }
+            let no_selector = |bound| match selector {
+                Some(_) => Err(BindError::Other(format!(
+                    "transformer '{name}' does not support field arguments"
+                ))),
+                None => Ok(bound),
+            };
+            match name.as_str() {
+                "join" => {
+                    if args.len() != 2 {
+                        return err("join() requires exactly 2 arguments: separator and list");
+                    }
+                    if args[0].is_list {
+                        return err(
+                            "join() first argument (separator) must be a single value, not a list",
+                        );
+                    }
+                    if !args[1].is_list {
+                        return err("join() second argument must be a list");
+                    }
+                    let list = args.pop().ok_or_else(|| BindError::Other("join".into()))?;
+                    let separator = args.pop().ok_or_else(|| BindError::Other("join".into()))?;
+                    no_selector((
+                        BoundComposite::Join { separator, list },
+                        FieldType::String,
+                        false,
+                    ))
+                }
+                "concat" => {
+                    if args.len() < 2 {
+                        return err("concat() requires at least 2 arguments");
+                    }
+                    if args.iter().any(|a| a.is_list || a.ty != FieldType::String) {
+                        return err("concat() arguments must be strings");
+                    }
+                    no_selector((BoundComposite::Concat(args), FieldType::String, false))
+                }
+                "getopt" => {
+                    if args.len() != 2 {
+                        return err(
+                            "getopt() requires exactly 2 arguments: args list and optstring",
+                        );
+                    }
+                    if !args[0].is_list {
+                        return err("getopt() first argument must be a list");
+                    }
+                    if args[1].is_list {
+                        return err("getopt() second argument (optstring) must be a single value");
+                    }
+                    if args[0].ty != FieldType::String || args[1].ty != FieldType::String {
+                        return err("getopt() arguments must be strings");
+                    }
+                    let selector = match selector {
+                        None => None,
+                        Some(s) if s.len() == 1 => Some(s.as_bytes()[0]),
+                        Some(_) => {
+                            return err("getopt() field argument must be a single option character")
+                        }
+                    };
+                    let optstring = args
+                        .pop()
+                        .ok_or_else(|| BindError::Other("getopt".into()))?;
+                    let list = args
+                        .pop()
+                        .ok_or_else(|| BindError::Other("getopt".into()))?;
+                    let optstring = match optstring.composite.as_deref() {
+                        Some(BoundComposite::Literal(text))
+                            if optstring.transformers.is_empty() =>
+                        {
+                            OptString::Fixed(Box::new(OptSpec::parse(text)))
+                        }
+                        _ => OptString::Field(optstring),
+                    };
+                    Ok((
+                        BoundComposite::Getopt {
+                            args: list,
+                            optstring,
+                            selector,
+                        },
+                        FieldType::String,
+                        selector.is_none(),
+                    ))
+                }
+                // A single-value transformer given several arguments.
+                _ => err("unknown multivalue transformer"),
+            }
+        }
+    }
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
@@ -147,12 +397,19 @@ fn parse_literal(ty: FieldType, op: Op, lit: &Literal, field: &str) -> Result<Li
     Ok(match ty {
         FieldType::String => Lit::Str(text.to_string()),
         FieldType::Int => Lit::Int(text.trim().parse().map_err(|_| bad("number"))?),
-        FieldType::Uint => Lit::Uint(text.trim().parse().map_err(|_| bad("number"))?),
+        // As libsinsp's scanf("%lu"): a negative number wraps around.
+        FieldType::Uint => Lit::Uint(
+            text.trim()
+                .parse::<u64>()
+                .or_else(|_| text.trim().parse::<i64>().map(|v| v as u64))
+                .map_err(|_| bad("number"))?,
+        ),
         FieldType::Bool => match text.trim() {
             "true" | "1" => Lit::Bool(true),
             "false" | "0" => Lit::Bool(false),
             _ => return Err(bad("boolean")),
         },
+        FieldType::Double => Lit::Double(text.trim().parse().map_err(|_| bad("number"))?),
         FieldType::Ip | FieldType::IpNet => {
             parse_ip_or_net(text.trim()).ok_or_else(|| bad("address"))?
         }
@@ -169,7 +426,7 @@ fn op_allowed(ty: FieldType, op: Op) -> bool {
     use FieldType::*;
     match op {
         Op::Eq | Op::Ne | Op::In | Op::Intersects | Op::Exists => true,
-        Op::Lt | Op::Le | Op::Gt | Op::Ge => matches!(ty, Int | Uint | String),
+        Op::Lt | Op::Le | Op::Gt | Op::Ge => matches!(ty, Int | Uint | Double | String),
         Op::BContains | Op::BStartsWith => matches!(ty, Bytes | String),
         Op::Contains
         | Op::IContains
@@ -184,27 +441,50 @@ fn op_allowed(ty: FieldType, op: Op) -> bool {
     }
 }
 
+/// Macros bound once, by name, shared by every rule of one compile.
+pub type BoundMacros = HashMap<String, Arc<Node>>;
+
 /// Binds an expanded condition.
 pub fn bind<S: FieldSource>(source: &mut S, expr: &Expr) -> Result<Node, BindError> {
+    bind_in(source, expr, &mut BoundMacros::new())
+}
+
+/// Binds an expanded condition; a shared macro is bound the first time
+/// and referenced after, so its regexes, sets and lists exist once.
+pub fn bind_in<S: FieldSource>(
+    source: &mut S,
+    expr: &Expr,
+    macros: &mut BoundMacros,
+) -> Result<Node, BindError> {
     Ok(match expr {
         Expr::And(items) => Node::And(
             items
                 .iter()
-                .map(|e| bind(source, e))
+                .map(|e| bind_in(source, e, macros))
                 .collect::<Result<_, _>>()?,
         ),
         Expr::Or(items) => Node::Or(
             items
                 .iter()
-                .map(|e| bind(source, e))
+                .map(|e| bind_in(source, e, macros))
                 .collect::<Result<_, _>>()?,
         ),
-        Expr::Not(inner) => Node::Not(Box::new(bind(source, inner)?)),
+        Expr::Not(inner) => Node::Not(Box::new(bind_in(source, inner, macros)?)),
+        Expr::Shared(shared) => {
+            if let Some(node) = macros.get(&shared.name) {
+                return Ok(Node::Shared(Arc::clone(node)));
+            }
+            let node = Arc::new(bind_in(source, &shared.body, macros)?);
+            macros.insert(shared.name.clone(), Arc::clone(&node));
+            Node::Shared(node)
+        }
         Expr::Macro { name, .. } => {
             return Err(BindError::Other(format!(
                 "Undefined macro '{name}' used in filter."
             )))
         }
+        Expr::Compare(cmp) if cmp.modifier.is_some() => bind_modified(source, cmp)?,
+        Expr::Compare(cmp) if is_evt_around(&cmp.field) => bind_around(source, cmp)?,
         Expr::Compare(cmp) => {
             let check = Box::new(bind_check(source, cmp)?);
             match type_keys(source, cmp) {
@@ -216,6 +496,87 @@ pub fn bind<S: FieldSource>(source: &mut S, expr: &Expr) -> Result<Node, BindErr
                 None => Node::Check(check),
             }
         }
+    })
+}
+
+fn is_evt_around(f: &FieldRef) -> bool {
+    f.name == "evt.around" && f.composite.is_none() && f.transformers.is_empty()
+}
+
+/// `evt.around[T] = D`: the event's time is within D milliseconds of T
+/// (libsinsp's filter-only field, which takes `=` alone). Compiled into
+/// two comparisons of `evt.rawtime`, so it costs what they cost.
+fn bind_around<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Node, BindError> {
+    // The source says whether it has the field and checks its argument.
+    bind_field(source, &cmp.field)?;
+    if cmp.op != Op::Eq {
+        return Err(BindError::Other(
+            "evt.around supports only '=' comparison operator".into(),
+        ));
+    }
+    let center = cmp
+        .field
+        .arg
+        .as_deref()
+        .and_then(|a| a.trim().parse::<u64>().ok())
+        .ok_or_else(|| BindError::Other("wrong syntax for evt.around".into()))?;
+    let Operand::Value(lit) = &cmp.rhs else {
+        return Err(BindError::Other(
+            "evt.around takes a number of milliseconds".into(),
+        ));
+    };
+    let millis: u64 = lit.text.trim().parse().map_err(|_| {
+        BindError::Other(format!(
+            "'{}' is not a valid number for field evt.around",
+            lit.text
+        ))
+    })?;
+    let delta = millis.saturating_mul(1_000_000);
+    let time = FieldRef::field("evt.rawtime", None, cmp.pos);
+    let low = Comparison {
+        field: time.clone(),
+        op: Op::Ge,
+        modifier: None,
+        rhs: Operand::Value(Literal::bare(center.saturating_sub(delta).to_string())),
+        pos: cmp.pos,
+    };
+    let high = Comparison {
+        op: Op::Le,
+        rhs: Operand::Value(Literal::bare(center.saturating_add(delta).to_string())),
+        ..low.clone()
+    };
+    Ok(Node::And(vec![
+        Node::Check(Box::new(bind_check(source, &low)?)),
+        Node::Check(Box::new(bind_check(source, &high)?)),
+    ]))
+}
+
+/// `f op anyof/allof/oneof (v1, v2...)`: the operator applied to each value,
+/// at least one, all, or exactly one of them holding (libsinsp's list
+/// modifiers for string operators).
+fn bind_modified<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Node, BindError> {
+    let Operand::List(items) = &cmp.rhs else {
+        return Err(BindError::Other(format!(
+            "a list modifier needs a list of values ({})",
+            cmp.field
+        )));
+    };
+    let checks = items
+        .iter()
+        .map(|item| {
+            let one = Comparison {
+                modifier: None,
+                rhs: Operand::Value(item.clone()),
+                ..cmp.clone()
+            };
+            bind_check(source, &one).map(|c| Node::Check(Box::new(c)))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match cmp.modifier {
+        Some(Modifier::AllOf) if !checks.is_empty() => Node::And(checks),
+        Some(Modifier::OneOf) => Node::ExactlyOne(checks),
+        // `anyof`, and an empty list (which no value matches).
+        _ => Node::Or(checks),
     })
 }
 
@@ -249,6 +610,17 @@ fn type_keys<S: FieldSource>(source: &S, cmp: &Comparison) -> Option<Box<[u16]>>
 fn bind_check<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Check, BindError> {
     let field = bind_field(source, &cmp.field)?;
     let name = cmp.field.to_string();
+    // A list built in the condition (a transformer list, getopt) takes
+    // only the list operators, as libsinsp's list filters.
+    if field.composite.is_some()
+        && field.is_list
+        && !matches!(cmp.op, Op::In | Op::Intersects | Op::Exists)
+    {
+        return Err(BindError::Other(format!(
+            "filter error: '{}' operator not supported list filters",
+            cmp.op.as_str()
+        )));
+    }
     if !op_allowed(field.ty, cmp.op) {
         return Err(BindError::Other(format!(
             "operator {:?} is not supported for field {name}",
@@ -302,6 +674,14 @@ fn bind_check<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Check,
             )))
         }
     };
+    let literals: Vec<&str> = match &cmp.rhs {
+        Operand::Value(lit) => vec![lit.text.as_str()],
+        Operand::List(items) => items.iter().map(|l| l.text.as_str()).collect(),
+        Operand::None | Operand::Field(_) => Vec::new(),
+    };
+    if !literals.is_empty() {
+        source.literals_compared(&field.resolved, &literals);
+    }
     Ok(Check {
         field,
         op: cmp.op,
@@ -373,6 +753,36 @@ pub fn event_type_names<S: FieldSource>(
     })
 }
 
+fn is_plain(f: &FieldRef, name: &str) -> bool {
+    f.name == name && f.arg.is_none() && f.transformers.is_empty() && f.composite.is_none()
+}
+
+/// What a comparison of `evt.num` is for every event, knowing event
+/// numbers start at 1: Some(false) when it can never hold (`evt.num = 0`,
+/// `evt.num < 1`, `evt.num in (0)`), Some(true) when it always does
+/// (`evt.num != 0`, `evt.num >= 1`), None otherwise. libsinsp reasons the
+/// same way, so such a rule is not warned about as matching every event
+/// type (Falco's `never_true` macro is `evt.num=0`).
+fn evt_num_invariant(cmp: &Comparison) -> Option<bool> {
+    let number = |lit: &Literal| lit.text.trim().parse::<u64>().ok();
+    match (&cmp.rhs, cmp.op) {
+        (Operand::List(items), Op::In) => {
+            items.iter().all(|l| number(l) == Some(0)).then_some(false)
+        }
+        (Operand::Value(lit), op) => {
+            let n = number(lit)?;
+            match op {
+                Op::Eq | Op::Le if n == 0 => Some(false),
+                Op::Lt if n <= 1 => Some(false),
+                Op::Ne | Op::Gt if n == 0 => Some(true),
+                Op::Ge if n <= 1 => Some(true),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
 /// Walks the condition: `evt.type` comparisons narrow the set, `and`, `or`
 /// and `not` combine it, anything else leaves it open.
 fn type_set<T: Ord + Clone>(
@@ -399,7 +809,13 @@ fn type_set<T: Ord + Clone>(
             acc.unwrap_or(TypeSet::All)
         }
         Expr::Not(inner) => type_set(inner, lookup)?.not(),
+        Expr::Shared(shared) => type_set(&shared.body, lookup)?,
         Expr::Macro { .. } => TypeSet::All,
+        Expr::Compare(cmp) if cmp.modifier.is_some() => TypeSet::All,
+        Expr::Compare(cmp) if is_plain(&cmp.field, "evt.num") => match evt_num_invariant(cmp) {
+            Some(false) => TypeSet::Only(BTreeSet::new()),
+            Some(true) | None => TypeSet::All,
+        },
         Expr::Compare(cmp) => {
             if cmp.field.name != "evt.type"
                 || !cmp.field.transformers.is_empty()

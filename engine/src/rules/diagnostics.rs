@@ -14,15 +14,19 @@ pub enum Code {
     ErrValidate,
     ErrExtension,
     UnknownSource,
-    UnknownField,
-    UnknownFilter,
+    UnsafeNaCheck,
     NoEvttype,
+    UnknownFilter,
     UnusedMacro,
     UnusedList,
-    CompileCondition,
-    DeprecatedItem,
     UnknownItem,
-    WarningInvalidPriority,
+    DeprecatedItem,
+    AppendNoValues,
+    ExceptionNameNotUnique,
+    InvalidMacroName,
+    InvalidListName,
+    CompileCondition,
+    UnknownKey,
 }
 
 impl Code {
@@ -36,15 +40,46 @@ impl Code {
             Code::ErrValidate => "LOAD_ERR_VALIDATE",
             Code::ErrExtension => "LOAD_ERR_EXTENSION",
             Code::UnknownSource => "LOAD_UNKNOWN_SOURCE",
-            Code::UnknownField => "LOAD_UNKNOWN_FIELD",
-            Code::UnknownFilter => "LOAD_UNKNOWN_FILTER",
+            Code::UnsafeNaCheck => "LOAD_UNSAFE_NA_CHECK",
             Code::NoEvttype => "LOAD_NO_EVTTYPE",
+            Code::UnknownFilter => "LOAD_UNKNOWN_FILTER",
             Code::UnusedMacro => "LOAD_UNUSED_MACRO",
             Code::UnusedList => "LOAD_UNUSED_LIST",
-            Code::CompileCondition => "LOAD_COMPILE_CONDITION",
-            Code::DeprecatedItem => "LOAD_DEPRECATED_ITEM",
             Code::UnknownItem => "LOAD_UNKNOWN_ITEM",
-            Code::WarningInvalidPriority => "LOAD_INVALID_PRIORITY",
+            Code::DeprecatedItem => "LOAD_DEPRECATED_ITEM",
+            Code::AppendNoValues => "LOAD_APPEND_NO_VALUES",
+            Code::ExceptionNameNotUnique => "LOAD_EXCEPTION_NAME_NOT_UNIQUE",
+            Code::InvalidMacroName => "LOAD_INVALID_MACRO_NAME",
+            Code::InvalidListName => "LOAD_INVALID_LIST_NAME",
+            Code::CompileCondition => "LOAD_COMPILE_CONDITION",
+            Code::UnknownKey => "LOAD_UNKNOWN_KEY",
+        }
+    }
+
+    /// The short title Falco prints after the code: `CODE (title): message`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Code::ErrFileRead => "File read error",
+            Code::ErrYamlParse => "YAML parse error",
+            Code::ErrYamlValidate => "Error validating internal structure of YAML file",
+            Code::ErrCompileCondition => "Error compiling condition",
+            Code::ErrCompileOutput => "Error compiling output",
+            Code::ErrValidate => "Error validating rule/macro/list/exception objects",
+            Code::ErrExtension => "Error in extension item",
+            Code::UnknownSource => "Unknown event source",
+            Code::UnsafeNaCheck => "Unsafe <NA> comparison in condition",
+            Code::NoEvttype => "Condition has no event-type restriction",
+            Code::UnknownFilter => "Unknown field or event-type in condition or output",
+            Code::UnusedMacro => "Unused macro",
+            Code::UnusedList => "Unused list",
+            Code::UnknownItem => "Unknown rules file item",
+            Code::DeprecatedItem => "Used deprecated item",
+            Code::AppendNoValues => "Overriding/appending with no values",
+            Code::ExceptionNameNotUnique => "Multiple exceptions defined with the same name",
+            Code::InvalidMacroName => "Invalid macro name",
+            Code::InvalidListName => "Invalid list name",
+            Code::CompileCondition => "Warning in rule condition",
+            Code::UnknownKey => "Unknown key in item definition",
         }
     }
 
@@ -67,6 +102,10 @@ pub struct Diagnostic {
     /// `rule`, `macro`, `list`, `rules content`, `required_engine_version`...
     pub item_type: String,
     pub item_name: String,
+    /// The items enclosing this one, outermost first, below the file
+    /// itself: an exception's error names its rule here, as Falco's
+    /// context chain does (`rule 'r'`, then `exception 'ex1'`).
+    pub context: Vec<(String, String)>,
     pub file: String,
     /// 1-based line in `file` where the item starts, when known.
     pub line: Option<usize>,
@@ -80,7 +119,14 @@ impl fmt::Display for Diagnostic {
         if let Some(line) = self.line {
             write!(f, ":{line}")?;
         }
-        write!(f, ": {} {}", self.code, self.item_type)?;
+        write!(f, ": {}", self.code)?;
+        for (item_type, item_name) in &self.context {
+            write!(f, " {item_type}")?;
+            if !item_name.is_empty() {
+                write!(f, " '{item_name}'")?;
+            }
+        }
+        write!(f, " {}", self.item_type)?;
         if !self.item_name.is_empty() {
             write!(f, " '{}'", self.item_name)?;
         }

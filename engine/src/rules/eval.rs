@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use crate::condition::{Op, Transformer};
 use crate::field::{FieldSource, FieldType, Value};
 
-use super::compile::{BoundField, Check, Lit, Node, Rhs};
+use super::compile::{BoundComposite, BoundField, Check, Lit, Node, OptSpec, OptString, Rhs};
 
 /// Buffers reused across events so evaluation does not allocate for field
 /// values.
@@ -51,7 +51,20 @@ pub fn eval<'e, S: FieldSource>(
         Node::And(items) => items.iter().all(|n| eval(n, source, event, scratch)),
         Node::Or(items) => items.iter().any(|n| eval(n, source, event, scratch)),
         Node::Not(inner) => !eval(inner, source, event, scratch),
+        Node::Shared(inner) => eval(inner, source, event, scratch),
         Node::Check(check) => eval_check(check, source, event, scratch),
+        Node::ExactlyOne(items) => {
+            let mut held = 0;
+            for n in items {
+                if eval(n, source, event, scratch) {
+                    held += 1;
+                    if held > 1 {
+                        return false;
+                    }
+                }
+            }
+            held == 1
+        }
         Node::TypeIn {
             keys,
             negate,
@@ -70,12 +83,204 @@ fn extract<'e, S: FieldSource>(
     out: &mut Vec<Value<'e>>,
 ) {
     out.clear();
-    source.extract(&field.resolved, event, out);
-    for t in &field.transformers {
-        for v in out.iter_mut() {
+    extract_values(field, source, event, out);
+}
+
+/// Appends the values of a bound field (transformers applied) to `out`;
+/// false when the field has no value for this event, which for a list or
+/// a multi-value transformer is not the same as no values (`join(",", ())`
+/// is the empty string).
+pub(crate) fn extract_values<'e, S: FieldSource>(
+    field: &BoundField,
+    source: &S,
+    event: &S::Event<'e>,
+    out: &mut Vec<Value<'e>>,
+) -> bool {
+    let start = out.len();
+    let found = match &field.composite {
+        None => {
+            source.extract(&field.resolved, event, out);
+            out.len() > start
+        }
+        Some(c) => extract_composite(c, source, event, out),
+    };
+    if !found {
+        out.truncate(start);
+        return false;
+    }
+    for (i, t) in field.transformers.iter().enumerate() {
+        if field.counts_at == Some(i) {
+            let count = (out.len() - start) as u64;
+            out.truncate(start);
+            out.push(Value::Uint(count));
+            continue;
+        }
+        for v in out[start..].iter_mut() {
             *v = transform(*t, std::mem::replace(v, Value::Bool(false)));
         }
     }
+    true
+}
+
+/// Lists and multi-value transformers, as libsinsp's list check and its
+/// `join`, `concat` and `getopt`. Their values are owned: rules that use
+/// them pay for it, others do not.
+fn extract_composite<'e, S: FieldSource>(
+    composite: &BoundComposite,
+    source: &S,
+    event: &S::Event<'e>,
+    out: &mut Vec<Value<'e>>,
+) -> bool {
+    match composite {
+        BoundComposite::Literal(text) => {
+            out.push(Value::Str(Cow::Owned(text.clone())));
+            true
+        }
+        BoundComposite::List(items) => items
+            .iter()
+            .all(|item| extract_values(item, source, event, out)),
+        BoundComposite::Join { separator, list } => {
+            let mut parts = Vec::new();
+            if !extract_values(separator, source, event, &mut parts) {
+                return false;
+            }
+            let sep = parts.first().map(|v| as_text(v).into_owned());
+            parts.clear();
+            if !extract_values(list, source, event, &mut parts) {
+                return false;
+            }
+            let sep = sep.unwrap_or_default();
+            let joined = parts
+                .iter()
+                .map(|v| as_text(v))
+                .collect::<Vec<_>>()
+                .join(&sep);
+            out.push(Value::Str(Cow::Owned(joined)));
+            true
+        }
+        BoundComposite::Concat(args) => {
+            let mut joined = String::new();
+            let mut parts = Vec::new();
+            for arg in args {
+                parts.clear();
+                if !extract_values(arg, source, event, &mut parts) {
+                    return false;
+                }
+                if let Some(first) = parts.first() {
+                    joined.push_str(&as_text(first));
+                }
+            }
+            out.push(Value::Str(Cow::Owned(joined)));
+            true
+        }
+        BoundComposite::Getopt {
+            args,
+            optstring,
+            selector,
+        } => {
+            let mut values = Vec::new();
+            let fetched;
+            let spec = match optstring {
+                OptString::Fixed(spec) => spec,
+                OptString::Field(field) => {
+                    if !extract_values(field, source, event, &mut values) {
+                        return false;
+                    }
+                    let Some(first) = values.first() else {
+                        return false;
+                    };
+                    fetched = OptSpec::parse(&as_text(first));
+                    values.clear();
+                    &fetched
+                }
+            };
+            if !extract_values(args, source, event, &mut values) {
+                return false;
+            }
+            let argv: Vec<Cow<'_, str>> = values.iter().map(|v| as_text(v)).collect();
+            let results = getopt(&argv, spec, *selector);
+            if selector.is_some() && results.is_empty() {
+                return false;
+            }
+            out.extend(results.into_iter().map(|r| Value::Str(Cow::Owned(r))));
+            true
+        }
+    }
+}
+
+/// Reads short options as getopt(3) does: stops at `--` or at the first
+/// word that is not an option, skips long options, and splits clusters
+/// (`-nt value`). Gives each option and its value, `?` for an option the
+/// spec does not know, and an empty value for a missing one; with a
+/// selector, only the last value (or the option itself) of that option.
+fn getopt(argv: &[Cow<'_, str>], spec: &OptSpec, selector: Option<u8>) -> Vec<String> {
+    let mut results = Vec::new();
+    let mut selected: Option<String> = None;
+    let mut emit = |results: &mut Vec<String>, name: &str, value: Option<&str>| match selector {
+        Some(_) => selected = Some(value.unwrap_or(name).to_string()),
+        None => {
+            results.push(name.to_string());
+            if let Some(v) = value {
+                results.push(v.to_string());
+            }
+        }
+    };
+    let mut idx = 0;
+    'words: while idx < argv.len() {
+        let word = argv[idx].as_bytes();
+        if word == b"--" {
+            break;
+        }
+        if word.len() > 2 && word.starts_with(b"--") {
+            idx += 1;
+            continue;
+        }
+        if word.len() < 2 || word[0] != b'-' {
+            break;
+        }
+        for i in 1..word.len() {
+            let opt = word[i];
+            if opt == b':' || !spec.valid[usize::from(opt)] {
+                if selector.is_none() {
+                    results.push("?".to_string());
+                }
+                continue;
+            }
+            let wanted = selector.map_or(true, |s| s == opt);
+            let name = String::from_utf8_lossy(&word[i..=i]);
+            let name = name.as_ref();
+            if !spec.takes_value[usize::from(opt)] {
+                if wanted {
+                    emit(&mut results, name, None);
+                }
+                continue;
+            }
+            let value = if i + 1 < word.len() {
+                Some(String::from_utf8_lossy(&word[i + 1..]).into_owned())
+            } else if idx + 1 < argv.len() {
+                idx += 1;
+                Some(argv[idx].to_string())
+            } else {
+                None
+            };
+            match value {
+                Some(v) if wanted => emit(&mut results, name, Some(&v)),
+                Some(_) => {}
+                None => {
+                    if wanted {
+                        emit(&mut results, "", None);
+                    }
+                    break 'words;
+                }
+            }
+            break;
+        }
+        idx += 1;
+    }
+    if let Some(s) = selected {
+        return vec![s];
+    }
+    results
 }
 
 fn as_text<'a>(v: &'a Value<'_>) -> Cow<'a, str> {
@@ -118,7 +323,7 @@ fn eval_check<'e, S: FieldSource>(
     if values.is_empty() {
         return false;
     }
-    let is_list = check.field.resolved.is_list;
+    let is_list = check.field.is_list;
     match (&check.rhs, check.op) {
         (Rhs::None, _) => true,
         (Rhs::Field(other), op) => {
@@ -168,6 +373,7 @@ fn value_to_lit(v: &Value<'_>) -> Lit {
         Value::Ip(ip) => Lit::Ip(*ip),
         Value::Net(ip, l) => Lit::Net(*ip, *l),
         Value::Bytes(b) => Lit::Bytes(b.to_vec()),
+        Value::Double(d) => Lit::Double(*d),
     }
 }
 
@@ -226,6 +432,7 @@ fn compare(op: Op, v: &Value<'_>, lit: &Lit, _ty: FieldType) -> bool {
         (Value::Int(a), Lit::Uint(b)) => ordering(op, i128::from(*a), i128::from(*b)),
         (Value::Uint(a), Lit::Int(b)) => ordering(op, i128::from(*a), i128::from(*b)),
         (Value::Bool(a), Lit::Bool(b)) => ordering(op, *a, *b),
+        (Value::Double(a), Lit::Double(b)) => ordering(op, *a, *b),
         (Value::Ip(a), Lit::Ip(b)) => ordering(op, a, b),
         (Value::Ip(a), Lit::Net(n, l)) => {
             let inside = ip_in_net(a, n, *l);

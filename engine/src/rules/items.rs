@@ -78,24 +78,64 @@ pub struct MacroItem {
     pub origin: Origin,
 }
 
-/// One value of an exception tuple: a word, or a list for `in`-like
-/// comparisons.
+/// One of an exception's `fields`, `comps` or `values` as written: a
+/// scalar, or a sequence (nested for list values inside a tuple).
 #[derive(Debug, Clone, PartialEq)]
-pub enum ExceptionValue {
+pub enum ExceptionEntry {
     Scalar(String),
-    List(Vec<String>),
+    List(Vec<ExceptionEntry>),
+}
+
+impl ExceptionEntry {
+    /// Falco treats an empty sequence like a missing key.
+    pub fn is_valid(&self) -> bool {
+        match self {
+            ExceptionEntry::Scalar(s) => !s.is_empty(),
+            ExceptionEntry::List(items) => !items.is_empty(),
+        }
+    }
+
+    pub fn as_scalar(&self) -> Option<&str> {
+        match self {
+            ExceptionEntry::Scalar(s) => Some(s),
+            ExceptionEntry::List(_) => None,
+        }
+    }
+
+    pub fn items(&self) -> &[ExceptionEntry] {
+        match self {
+            ExceptionEntry::Scalar(_) => &[],
+            ExceptionEntry::List(items) => items,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Exception {
     pub name: String,
-    /// Field names (with arguments). One entry when `single_field`.
-    pub fields: Vec<String>,
-    /// `fields:` was a single name, so each value is one word or list.
-    pub single_field: bool,
-    pub comps: Vec<String>,
-    /// One tuple per entry, each as long as `fields`.
-    pub values: Vec<Vec<ExceptionValue>>,
+    /// A list of field names (tuple form), or one name (single-field form,
+    /// whose values are the right-hand side of one `in`-like comparison).
+    /// Absent only on an append that adds values to an existing exception.
+    pub fields: Option<ExceptionEntry>,
+    /// One operator per field; `=` each (tuple form) or `in` when absent.
+    pub comps: Option<ExceptionEntry>,
+    pub values: Vec<ExceptionEntry>,
+}
+
+impl Exception {
+    /// The comparison operators, with Falco's defaults filled in.
+    pub fn effective_comps(&self) -> ExceptionEntry {
+        match (&self.comps, &self.fields) {
+            (Some(c), _) if c.is_valid() => c.clone(),
+            (_, Some(ExceptionEntry::List(fields))) => ExceptionEntry::List(
+                fields
+                    .iter()
+                    .map(|_| ExceptionEntry::Scalar("=".into()))
+                    .collect(),
+            ),
+            _ => ExceptionEntry::Scalar("in".into()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -111,6 +151,11 @@ pub struct RuleItem {
     pub exceptions: Vec<Exception>,
     pub warn_evttypes: bool,
     pub skip_if_unknown_filter: bool,
+    /// `capture: true`: an alert of this rule starts a capture file when
+    /// the capture mode is `rules`.
+    pub capture: bool,
+    /// `capture_duration`, in milliseconds; 0 leaves the configured default.
+    pub capture_duration_ms: u32,
     pub origin: Origin,
 }
 

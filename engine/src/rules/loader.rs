@@ -4,31 +4,38 @@
 use serde_yaml::{Mapping, Value as Yaml};
 
 use super::diagnostics::{Code, Diagnostic, LoadResult};
+use super::exceptions::check_comps;
 use super::items::{
-    Definitions, Exception, ExceptionValue, ListItem, MacroItem, Origin, Priority, RuleItem,
+    Definitions, Exception, ExceptionEntry, ListItem, MacroItem, Origin, Priority, RuleItem,
 };
 
-/// The rules-engine version Peregrine implements, in Falco's numbering
-/// (`required_engine_version: 15` means 0.15.0).
-pub const ENGINE_VERSION: (u64, u64, u64) = (0, 57, 0);
+/// The rules-engine version Peregrine reports and accepts rules up to, in
+/// Falco's numbering (`required_engine_version: 15` means 0.15.0). It is
+/// the last Falco engine whose language is implemented whole: 0.59-0.62
+/// brought the multi-value transformers (`join`, `concat`, `getopt` and
+/// its selector, transformer lists), the list modifiers (`startswith
+/// oneof (...)`) and ancestor lineage in outputs, all implemented. 0.63
+/// evaluates conditions on raw bytes rather than on text with invalid
+/// UTF-8 replaced, which Peregrine's text values do not do yet.
+pub const ENGINE_VERSION: (u64, u64, u64) = (0, 62, 0);
 
-/// Keys a rule may carry; others are warned about.
+/// Keys a rule may carry; others are warned about (LOAD_UNKNOWN_KEY).
 const RULE_KEYS: &[&str] = &[
     "rule",
-    "desc",
     "condition",
     "output",
+    "desc",
     "priority",
     "source",
-    "tags",
     "enabled",
-    "exceptions",
-    "warn_evttypes",
-    "skip-if-unknown-filter",
-    "append",
-    "override",
     "capture",
     "capture_duration",
+    "warn_evttypes",
+    "skip-if-unknown-filter",
+    "tags",
+    "exceptions",
+    "override",
+    "append",
 ];
 
 struct Ctx<'a> {
@@ -45,11 +52,25 @@ impl Ctx<'_> {
         line: Option<usize>,
         message: impl Into<String>,
     ) {
+        self.report_in(&[], code, item_type, item_name, line, message);
+    }
+
+    /// Reports about an item nested in others (`context`, outermost first).
+    fn report_in(
+        &mut self,
+        context: &[(String, String)],
+        code: Code,
+        item_type: &str,
+        item_name: &str,
+        line: Option<usize>,
+        message: impl Into<String>,
+    ) {
         self.result.push(Diagnostic {
             code,
             message: message.into(),
             item_type: item_type.to_string(),
             item_name: item_name.to_string(),
+            context: context.to_vec(),
             file: self.file.to_string(),
             line,
             condition_pos: None,
@@ -193,73 +214,259 @@ fn get<'m>(map: &'m Mapping, key: &str) -> Option<&'m Yaml> {
     map.get(Yaml::String(key.to_string()))
 }
 
-fn get_bool(map: &Mapping, key: &str) -> Result<Option<bool>, String> {
+/// An error that stops loading the file. `nested` names the items below
+/// the list, macro or rule being read that the error is about, outermost
+/// first (Falco's context chain: `exceptions`, `exception 'ex1'`...).
+#[derive(Debug)]
+struct ItemError {
+    code: Code,
+    message: String,
+    nested: Vec<(String, String)>,
+}
+
+impl ItemError {
+    fn yaml(message: impl Into<String>) -> Self {
+        ItemError {
+            code: Code::ErrYamlValidate,
+            message: message.into(),
+            nested: Vec::new(),
+        }
+    }
+
+    fn validate(message: impl Into<String>) -> Self {
+        ItemError {
+            code: Code::ErrValidate,
+            message: message.into(),
+            nested: Vec::new(),
+        }
+    }
+
+    /// Places the error inside `item_type 'item_name'` (one level out).
+    fn inside(mut self, item_type: &str, item_name: &str) -> Self {
+        self.nested
+            .insert(0, (item_type.to_string(), item_name.to_string()));
+        self
+    }
+}
+
+/// Reports an item's error: the item (`kind 'name'`) and what is nested
+/// below it, the innermost as the diagnostic's own item.
+fn report_error(ctx: &mut Ctx<'_>, kind: &str, name: &str, line: Option<usize>, e: ItemError) {
+    let mut chain = vec![(kind.to_string(), name.to_string())];
+    chain.extend(e.nested);
+    let (item_type, item_name) = chain.pop().unwrap_or_default();
+    ctx.report_in(&chain, e.code, &item_type, &item_name, line, e.message);
+}
+
+/// A scalar under `key`, read as Falco's `decode_val`/`decode_optional_val`
+/// read it: absent (an error unless optional), null, not a scalar, empty.
+fn decode_scalar(map: &Mapping, key: &str, optional: bool) -> Result<Option<String>, ItemError> {
     match get(map, key) {
-        None => Ok(None),
-        Some(Yaml::Bool(b)) => Ok(Some(*b)),
-        Some(Yaml::String(s)) if s == "true" || s == "false" => Ok(Some(s == "true")),
-        Some(_) => Err(format!("Can't decode YAML scalar value for key '{key}'")),
+        None if optional => Ok(None),
+        None => Err(ItemError::yaml(format!(
+            "Item has no mapping for key '{key}'"
+        ))),
+        Some(Yaml::Null) => Err(ItemError::yaml(format!("Mapping for key '{key}' is empty"))),
+        Some(v) => match scalar_string(v) {
+            None => Err(ItemError::yaml("Value is not a scalar value").inside("value for", key)),
+            Some(s) if s.is_empty() => {
+                Err(ItemError::yaml("Value must be non-empty").inside("value for", key))
+            }
+            Some(s) => Ok(Some(s)),
+        },
     }
 }
 
-/// The item's name under `key`: an error when present but empty.
-fn item_name(map: &Mapping, key: &str) -> Result<String, String> {
-    match get(map, key).and_then(scalar_string) {
-        Some(s) if !s.is_empty() => Ok(s),
-        _ => Err(format!("Mapping for key '{key}' is empty")),
+fn decode_required(map: &Mapping, key: &str) -> Result<String, ItemError> {
+    decode_scalar(map, key, false).map(Option::unwrap_or_default)
+}
+
+/// A boolean as YAML 1.1 spells it (`true`, `yes`, `on`...), as yaml-cpp
+/// reads it for Falco.
+fn decode_bool(map: &Mapping, key: &str) -> Result<Option<bool>, ItemError> {
+    if let Some(Yaml::Bool(b)) = get(map, key) {
+        return Ok(Some(*b));
+    }
+    let Some(text) = decode_scalar(map, key, true)? else {
+        return Ok(None);
+    };
+    match text.to_ascii_lowercase().as_str() {
+        "true" | "yes" | "on" | "y" => Ok(Some(true)),
+        "false" | "no" | "off" | "n" => Ok(Some(false)),
+        _ => Err(ItemError::yaml("Can't decode YAML scalar value").inside("value for", key)),
     }
 }
 
-fn string_list(v: &Yaml) -> Option<Vec<String>> {
-    match v {
-        Yaml::Sequence(items) => items.iter().map(scalar_string).collect(),
-        Yaml::Null => Some(Vec::new()),
-        _ => None,
-    }
+/// A whole number of milliseconds that fits Falco's 32 bits
+/// (`capture_duration`).
+fn decode_millis(map: &Mapping, key: &str) -> Result<Option<u32>, ItemError> {
+    let Some(text) = decode_scalar(map, key, true)? else {
+        return Ok(None);
+    };
+    text.trim()
+        .parse::<u32>()
+        .map(Some)
+        .map_err(|_| ItemError::yaml("Can't decode YAML scalar value").inside("value for", key))
+}
+
+/// A sequence of scalars under `key` (`items`, `tags`).
+fn decode_seq(map: &Mapping, key: &str, optional: bool) -> Result<Option<Vec<String>>, ItemError> {
+    let v = match get(map, key) {
+        None if optional => return Ok(None),
+        None => {
+            return Err(ItemError::yaml(format!(
+                "Item has no mapping for key '{key}'"
+            )))
+        }
+        Some(v) => v,
+    };
+    let Yaml::Sequence(items) = v else {
+        return Err(ItemError::yaml("Value is not a sequence").inside("value for", key));
+    };
+    items
+        .iter()
+        .map(|item| {
+            scalar_string(item).ok_or_else(|| {
+                ItemError::yaml("sequence value is not scalar")
+                    .inside("list item", "")
+                    .inside("value for", key)
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
 }
 
 /// Which keys an `override:` asks to append and which to replace.
+#[derive(Default)]
 struct Overrides {
     append: Vec<String>,
     replace: Vec<String>,
 }
 
-fn overrides(map: &Mapping) -> Result<Option<Overrides>, String> {
+impl Overrides {
+    fn is_empty(&self) -> bool {
+        self.append.is_empty() && self.replace.is_empty()
+    }
+}
+
+fn decode_overrides(
+    map: &Mapping,
+    appendable: &[&str],
+    replaceable: &[&str],
+) -> Result<Overrides, ItemError> {
+    let mut out = Overrides::default();
     let Some(v) = get(map, "override") else {
-        return Ok(None);
+        return Ok(out);
     };
     let Yaml::Mapping(o) = v else {
-        return Err("Override must be a mapping".into());
-    };
-    let mut out = Overrides {
-        append: Vec::new(),
-        replace: Vec::new(),
+        return Err(ItemError::yaml("Value is not a map").inside("overrides", ""));
     };
     for (k, how) in o {
-        let key = scalar_string(k).ok_or("Override key must be a string")?;
-        if get(map, &key).is_none() {
-            return Err(format!(
-                "An override is defined for '{key}' but the item has no '{key}' key"
-            ));
-        }
+        let key = scalar_string(k).unwrap_or_default();
+        let how = scalar_string(how).unwrap_or_default();
+        let in_key = |e: ItemError| e.inside("overrides", &key).inside("overrides", "");
         match how.as_str() {
-            Some("append") => out.append.push(key),
-            Some("replace") => out.replace.push(key),
-            _ => {
-                return Err(format!(
-                    "Key '{key}' cannot be overridden with '{}'",
-                    scalar_string(how).unwrap_or_default()
+            "append" if appendable.contains(&key.as_str()) => out.append.push(key),
+            "append" => {
+                return Err(in_key(ItemError::yaml(format!(
+                    "Key '{key}' cannot be appended to, use 'replace' instead"
+                ))))
+            }
+            "replace" if replaceable.contains(&key.as_str()) => out.replace.push(key),
+            "replace" => {
+                return Err(in_key(ItemError::yaml(format!(
+                    "Key '{key}' cannot be replaced"
+                ))))
+            }
+            other => {
+                let mut allowed = String::new();
+                if appendable.contains(&key.as_str()) {
+                    allowed.push_str("append ");
+                }
+                if replaceable.contains(&key.as_str()) {
+                    allowed.push_str("replace ");
+                }
+                return Err(ItemError::yaml(format!(
+                    "Invalid override operation for key '{key}': '{other}'. Allowed values are: {allowed}"
                 ))
+                .inside("value for", &key)
+                .inside("overrides", ""));
             }
         }
     }
-    Ok(Some(out))
+    Ok(out)
+}
+
+/// Falco's words for the forms it still reads but reports.
+const WARNING_APPEND: &str = "'append' key is deprecated. Add an 'append' entry (e.g. \
+'condition: append') under 'override' instead.";
+const WARNING_ENABLED: &str = "The standalone 'enabled' key usage is deprecated. The correct \
+approach requires also a 'replace' entry under the 'override' key (i.e. 'enabled: replace').";
+const ERROR_OVERRIDE_APPEND: &str = "Keys 'override' and 'append: true' cannot be used \
+together. Add an 'append' entry (e.g. 'condition: append') under 'override' instead.";
+const ERROR_NO_PREVIOUS_MACRO: &str = "Macro uses 'append' or 'override.condition: append' \
+but no macro by that name already exists";
+const ERROR_NO_PREVIOUS_LIST: &str =
+    "List uses 'append' or 'override.items: append' but no list by that name already exists";
+const ERROR_NO_PREVIOUS_RULE_APPEND: &str = "Rule uses 'append' or 'override.<key>: append' \
+but no rule by that name already exists";
+const ERROR_NO_PREVIOUS_RULE_REPLACE: &str = "An 'override.<key>: replace' to a rule was \
+requested but no rule by that name already exists";
+
+/// The pattern list names must match, as libsinsp's parser reads a bare
+/// word; names are only warned about, as Falco does.
+const LIST_NAME_PATTERN: &str = "([^()\"'[:space:]=,]+)";
+const MACRO_NAME_PATTERN: &str = "([a-zA-Z]+[a-zA-Z0-9_]*)";
+
+fn is_list_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name
+            .chars()
+            .any(|c| c.is_whitespace() || "()\"'=,".contains(c))
+}
+
+fn is_macro_name(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Warns (LOAD_UNKNOWN_KEY) about each key an item kind does not have.
+fn warn_unknown_keys(
+    map: &Mapping,
+    known: &[&str],
+    kind: &str,
+    name: &str,
+    line: Option<usize>,
+    ctx: &mut Ctx<'_>,
+) {
+    for key in map.keys().filter_map(scalar_string) {
+        if !known.contains(&key.as_str()) {
+            ctx.report(
+                Code::UnknownKey,
+                kind,
+                name,
+                line,
+                format!("Unknown key '{key}'. The key will be ignored."),
+            );
+        }
+    }
 }
 
 fn load_item(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ctx<'_>) -> bool {
     let line = origin.line;
     if let Some(v) = get(map, "required_engine_version") {
-        return engine_version(v, line, ctx);
+        let ok = engine_version(map, v, line, ctx);
+        if ok {
+            warn_unknown_keys(
+                map,
+                &["required_engine_version"],
+                "required_engine_version",
+                "",
+                line,
+                ctx,
+            );
+        }
+        return ok;
     }
     if get(map, "required_plugin_versions").is_some() {
         // The k8s audit source is built in; other plugins are not supported
@@ -275,550 +482,678 @@ fn load_item(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ct
     if get(map, "rule").is_some() {
         return load_rule(defs, map, origin, ctx);
     }
-    let key = map
-        .keys()
-        .next()
-        .and_then(scalar_string)
-        .unwrap_or_default();
     ctx.report(
         Code::UnknownItem,
         "rules content item",
-        &key,
+        "",
         line,
-        "Unknown top level object",
+        "Unknown top level item",
     );
     true
 }
 
-fn parse_version(v: &Yaml) -> Option<(u64, u64, u64)> {
-    match v {
-        Yaml::Number(n) => n.as_u64().map(|n| (0, n, 0)),
-        Yaml::String(s) => {
-            let parts: Vec<u64> = s
-                .split('.')
-                .map(|p| p.trim().parse().ok())
-                .collect::<Option<_>>()?;
-            match parts.as_slice() {
-                [major, minor, patch] => Some((*major, *minor, *patch)),
-                [n] => Some((0, *n, 0)),
-                _ => None,
-            }
-        }
-        _ => None,
-    }
+/// A semantic version `x.y.z`, as libsinsp's `sinsp_version` reads one.
+fn parse_semver(text: &str) -> Option<(u64, u64, u64)> {
+    let mut parts = text.trim().splitn(3, '.');
+    let mut next = || -> Option<u64> {
+        let p = parts.next()?;
+        let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+        // The patch may carry a suffix (`0-rc1`); major and minor may not.
+        digits.parse().ok()
+    };
+    let (major, minor, patch) = (next()?, next()?, next()?);
+    Some((major, minor, patch))
 }
 
-fn engine_version(v: &Yaml, line: Option<usize>, ctx: &mut Ctx<'_>) -> bool {
-    let Some(required) = parse_version(v) else {
-        ctx.report(
-            Code::ErrYamlValidate,
-            "required_engine_version",
-            "",
-            line,
-            "Can't decode YAML scalar value",
-        );
-        return false;
+fn engine_version(map: &Mapping, v: &Yaml, line: Option<usize>, ctx: &mut Ctx<'_>) -> bool {
+    let required = match v {
+        // A plain number N is Falco's old numbering: engine 0.N.0.
+        Yaml::Number(n) if n.as_u64().is_some_and(|n| n <= u64::from(u32::MAX)) => {
+            (0, n.as_u64().unwrap_or_default(), 0)
+        }
+        _ => {
+            let text = match decode_required(map, "required_engine_version") {
+                Ok(t) => t,
+                Err(e) => {
+                    report_error(ctx, "required_engine_version", "", line, e);
+                    return false;
+                }
+            };
+            match text.parse::<u32>() {
+                Ok(n) => (0, u64::from(n), 0),
+                Err(_) => match parse_semver(&text) {
+                    Some(v) => v,
+                    None => {
+                        ctx.report(
+                            Code::ErrYamlValidate,
+                            "required_engine_version",
+                            "",
+                            line,
+                            format!(
+                                "Unable to parse engine version '{text}' as a semver string. Expected \"x.y.z\" semver format."
+                            ),
+                        );
+                        return false;
+                    }
+                },
+            }
+        }
     };
-    if required > ENGINE_VERSION {
+    let (x, y, z) = ENGINE_VERSION;
+    if required.0 != x || required > ENGINE_VERSION {
         let (a, b, c) = required;
-        let (x, y, z) = ENGINE_VERSION;
         ctx.report(
             Code::ErrValidate,
             "required_engine_version",
             "",
             line,
-            format!(
-                "Rules require engine version {}, but engine version is {x}.{y}.{z}",
-                scalar_string(v).unwrap_or_else(|| format!("{a}.{b}.{c}"))
-            ),
+            format!("Rules require engine version {a}.{b}.{c}, but engine version is {x}.{y}.{z}"),
         );
         return false;
     }
     true
 }
+
+const LIST_KEYS: &[&str] = &["list", "items", "append", "override"];
 
 fn load_list(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ctx<'_>) -> bool {
     let line = origin.line;
-    let name = match item_name(map, "list") {
+    let name = match decode_required(map, "list") {
         Ok(n) => n,
-        Err(msg) => {
-            ctx.report(Code::ErrYamlValidate, "list", "", line, msg);
+        Err(e) => {
+            report_error(ctx, "list", "", line, e);
             return false;
         }
     };
-    let Some(items_value) = get(map, "items") else {
+    if !is_list_name(&name) {
         ctx.report(
-            Code::ErrYamlValidate,
+            Code::InvalidListName,
             "list",
             &name,
             line,
-            "Item has no mapping for key 'items'",
+            format!(
+                "List has an invalid name. List names should match a regular expression: {LIST_NAME_PATTERN}"
+            ),
         );
-        return false;
-    };
-    let Some(items) = string_list(items_value) else {
-        ctx.report(
-            Code::ErrYamlValidate,
-            "list",
-            &name,
-            line,
-            "Can't decode YAML sequence value for key 'items'",
-        );
-        return false;
-    };
-    let (append, replace) = match append_or_override(map, "list", &name, line, ctx) {
-        Some(v) => v,
-        None => return false,
-    };
-    if append || replace {
-        let Some(existing) = defs.lists.get_mut(&name) else {
-            ctx.report(
-                Code::ErrValidate,
-                "list",
-                &name,
-                line,
-                "List has 'append' key but no list by that name already exists",
-            );
-            return false;
-        };
+    }
+    let outcome = (|| -> Result<(), ItemError> {
+        let items = decode_seq(map, "items", false)?.unwrap_or_default();
+        let append = decode_bool(map, "append")?.unwrap_or(false);
         if append {
+            ctx.report(Code::DeprecatedItem, "list", &name, line, WARNING_APPEND);
+        }
+        let ov = decode_overrides(map, &["items"], &["items"])?;
+        if append && !ov.is_empty() {
+            return Err(ItemError::yaml(ERROR_OVERRIDE_APPEND));
+        }
+        if append || !ov.append.is_empty() {
+            let Some(existing) = defs.lists.get_mut(&name) else {
+                return Err(ItemError::validate(ERROR_NO_PREVIOUS_LIST));
+            };
             existing.items.extend(items);
         } else {
-            existing.items = items;
+            defs.lists.insert(
+                &name,
+                ListItem {
+                    name: name.clone(),
+                    items,
+                    origin,
+                },
+            );
         }
-        return true;
+        Ok(())
+    })();
+    if let Err(e) = outcome {
+        report_error(ctx, "list", &name, line, e);
+        return false;
     }
-    defs.lists.insert(
-        &name.clone(),
-        ListItem {
-            name,
-            items,
-            origin,
-        },
-    );
+    warn_unknown_keys(map, LIST_KEYS, "list", &name, line, ctx);
     true
 }
 
-/// Reads `append:` and `override:` for items with one overridable body
-/// key; returns (append, replace) or None after reporting an error.
-fn append_or_override(
-    map: &Mapping,
-    kind: &str,
-    name: &str,
-    line: Option<usize>,
-    ctx: &mut Ctx<'_>,
-) -> Option<(bool, bool)> {
-    let append = match get_bool(map, "append") {
-        Ok(v) => v.unwrap_or(false),
-        Err(msg) => {
-            ctx.report(Code::ErrYamlValidate, kind, name, line, msg);
-            return None;
-        }
-    };
-    let ov = match overrides(map) {
-        Ok(o) => o,
-        Err(msg) => {
-            ctx.report(Code::ErrYamlValidate, kind, name, line, msg);
-            return None;
-        }
-    };
-    if append && ov.is_some() {
-        ctx.report(
-            Code::ErrValidate,
-            kind,
-            name,
-            line,
-            "Keys 'override' and 'append: true' cannot be used together.",
-        );
-        return None;
-    }
-    match ov {
-        None => {
-            if append {
-                ctx.report(Code::DeprecatedItem, kind, name, line, DEPRECATED_APPEND);
-            }
-            Some((append, false))
-        }
-        Some(o) => Some((!o.append.is_empty(), !o.replace.is_empty())),
-    }
-}
-
-/// Why `append: true` still works but is reported: `override:` says per key
-/// whether it appends or replaces, which `append:` cannot.
-const DEPRECATED_APPEND: &str = "The 'append' key is deprecated: name what to extend under \
-'override' instead (for example 'override: {condition: append}')";
-
-/// Why a rule item holding only `enabled:` is reported: `override:` makes
-/// the intent to change an earlier rule explicit.
-const DEPRECATED_ENABLED_ALONE: &str = "Switching a rule on or off with a lone 'enabled' key \
-is deprecated: add 'override: {enabled: replace}'";
+const MACRO_KEYS: &[&str] = &["macro", "condition", "append", "override"];
 
 fn load_macro(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ctx<'_>) -> bool {
     let line = origin.line;
-    let name = match item_name(map, "macro") {
+    let name = match decode_required(map, "macro") {
         Ok(n) => n,
-        Err(msg) => {
-            ctx.report(Code::ErrYamlValidate, "macro", "", line, msg);
+        Err(e) => {
+            report_error(ctx, "macro", "", line, e);
             return false;
         }
     };
-    let Some(condition) = get(map, "condition").and_then(scalar_string) else {
+    if !is_macro_name(&name) {
         ctx.report(
-            Code::ErrYamlValidate,
+            Code::InvalidMacroName,
             "macro",
             &name,
             line,
-            "Item has no mapping for key 'condition'",
+            format!(
+                "Macro has an invalid name. Macro names should match a regular expression: {MACRO_NAME_PATTERN}"
+            ),
         );
-        return false;
-    };
-    let (append, replace) = match append_or_override(map, "macro", &name, line, ctx) {
-        Some(v) => v,
-        None => return false,
-    };
-    if append || replace {
-        let Some(existing) = defs.macros.get_mut(&name) else {
-            ctx.report(
-                Code::ErrValidate,
-                "macro",
-                &name,
-                line,
-                "Macro has 'append' key but no macro by that name already exists",
-            );
-            return false;
-        };
+    }
+    let outcome = (|| -> Result<(), ItemError> {
+        let condition = decode_required(map, "condition")?;
+        let append = decode_bool(map, "append")?.unwrap_or(false);
         if append {
+            ctx.report(Code::DeprecatedItem, "macro", &name, line, WARNING_APPEND);
+        }
+        let ov = decode_overrides(map, &["condition"], &["condition"])?;
+        if append && !ov.is_empty() {
+            return Err(ItemError::yaml(ERROR_OVERRIDE_APPEND));
+        }
+        if append || !ov.append.is_empty() {
+            let Some(existing) = defs.macros.get_mut(&name) else {
+                return Err(ItemError::validate(ERROR_NO_PREVIOUS_MACRO));
+            };
             existing.condition = format!("{} {}", existing.condition, condition);
         } else {
-            existing.condition = condition;
+            defs.macros.insert(
+                &name,
+                MacroItem {
+                    name: name.clone(),
+                    condition,
+                    origin,
+                },
+            );
         }
-        return true;
+        Ok(())
+    })();
+    if let Err(e) = outcome {
+        report_error(ctx, "macro", &name, line, e);
+        return false;
     }
-    defs.macros.insert(
-        &name.clone(),
-        MacroItem {
-            name,
-            condition,
-            origin,
-        },
-    );
+    warn_unknown_keys(map, MACRO_KEYS, "macro", &name, line, ctx);
     true
 }
 
 fn load_rule(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ctx<'_>) -> bool {
     let line = origin.line;
-    let name = match item_name(map, "rule") {
+    let name = match decode_required(map, "rule") {
         Ok(n) => n,
-        Err(msg) => {
-            ctx.report(Code::ErrYamlValidate, "rule", "", line, msg);
+        Err(e) => {
+            report_error(ctx, "rule", "", line, e);
             return false;
         }
     };
-    for key in map.keys().filter_map(scalar_string) {
-        if !RULE_KEYS.contains(&key.as_str()) {
-            ctx.report(
-                Code::UnknownItem,
-                "rule",
-                &name,
-                line,
-                format!("Unknown key '{key}'"),
-            );
-        }
+    let mut reader = RuleReader {
+        defs,
+        map,
+        name: &name,
+        origin,
+        ctx,
+    };
+    if let Err(e) = reader.read() {
+        report_error(reader.ctx, "rule", &name, line, e);
+        return false;
     }
-    match rule_from_map(defs, map, &name, origin) {
-        Ok(deprecation) => {
-            if let Some(message) = deprecation {
-                ctx.report(Code::DeprecatedItem, "rule", &name, line, message);
-            }
-            true
-        }
-        Err((code, msg)) => {
-            ctx.report(code, "rule", &name, line, msg);
-            false
-        }
+    warn_unknown_keys(map, RULE_KEYS, "rule", &name, line, reader.ctx);
+    true
+}
+
+/// Keys a rule's `override:` may append to and may replace.
+const RULE_APPENDABLE: &[&str] = &["condition", "output", "desc", "tags", "exceptions"];
+const RULE_REPLACEABLE: &[&str] = &[
+    "condition",
+    "output",
+    "desc",
+    "priority",
+    "capture",
+    "capture_duration",
+    "tags",
+    "exceptions",
+    "enabled",
+    "warn_evttypes",
+    "skip-if-unknown-filter",
+];
+
+/// What a rule item that changes an earlier rule carries.
+#[derive(Default)]
+struct RuleUpdate {
+    condition: Option<String>,
+    output: Option<String>,
+    desc: Option<String>,
+    tags: Option<Vec<String>>,
+    exceptions: Option<Vec<Exception>>,
+    priority: Option<Priority>,
+    enabled: Option<bool>,
+    warn_evttypes: Option<bool>,
+    skip_if_unknown_filter: Option<bool>,
+    capture: Option<bool>,
+    capture_duration_ms: Option<u32>,
+}
+
+impl RuleUpdate {
+    fn has_any_value(&self) -> bool {
+        self.condition.is_some()
+            || self.output.is_some()
+            || self.desc.is_some()
+            || self.tags.is_some()
+            || self.exceptions.is_some()
+            || self.priority.is_some()
+            || self.enabled.is_some()
+            || self.warn_evttypes.is_some()
+            || self.skip_if_unknown_filter.is_some()
+            || self.capture.is_some()
+            || self.capture_duration_ms.is_some()
     }
 }
 
-type ItemError = (Code, String);
-
-fn yaml_err(msg: impl Into<String>) -> ItemError {
-    (Code::ErrYamlValidate, msg.into())
-}
-
-/// Defines, appends to or overrides a rule; on success returns the
-/// deprecated form the item used, if any, for a warning.
-fn rule_from_map(
-    defs: &mut Definitions,
-    map: &Mapping,
-    name: &str,
+struct RuleReader<'a, 'c> {
+    defs: &'a mut Definitions,
+    map: &'a Mapping,
+    name: &'a str,
     origin: Origin,
-) -> Result<Option<&'static str>, ItemError> {
-    let append = get_bool(map, "append").map_err(yaml_err)?.unwrap_or(false);
-    let ov = overrides(map).map_err(yaml_err)?;
-    if append && ov.is_some() {
-        return Err((
-            Code::ErrValidate,
-            "Keys 'override' and 'append: true' cannot be used together.".into(),
-        ));
-    }
-    let str_key = |key: &str| -> Result<Option<String>, ItemError> {
-        match get(map, key) {
-            None => Ok(None),
-            Some(v) => scalar_string(v)
-                .map(Some)
-                .ok_or_else(|| yaml_err(format!("Can't decode YAML scalar value for key '{key}'"))),
-        }
-    };
-    let exceptions = match get(map, "exceptions") {
-        None => None,
-        Some(v) => Some(parse_exceptions(v).map_err(yaml_err)?),
-    };
-    let enabled = get_bool(map, "enabled").map_err(yaml_err)?;
+    ctx: &'a mut Ctx<'c>,
+}
 
-    if append {
-        let condition = str_key("condition")?;
-        if condition.is_none() && exceptions.is_none() {
-            return Err((
-                Code::ErrValidate,
-                "Appended rule must have exceptions or condition property".into(),
-            ));
-        }
-        let Some(rule) = defs.rules.get_mut(name) else {
-            return Err((
-                Code::ErrValidate,
-                "Rule has 'append' key but no rule by that name already exists".into(),
-            ));
-        };
-        if let Some(c) = condition {
-            rule.condition = format!("{} {}", rule.condition, c);
-        }
-        if let Some(excs) = exceptions {
-            merge_exceptions(&mut rule.exceptions, excs)?;
-        }
-        return Ok(Some(DEPRECATED_APPEND));
+impl RuleReader<'_, '_> {
+    fn warn(&mut self, code: Code, nested: &[(String, String)], message: impl Into<String>) {
+        let mut chain = vec![("rule".to_string(), self.name.to_string())];
+        chain.extend(nested.iter().cloned());
+        let (item_type, item_name) = chain.pop().unwrap_or_default();
+        self.ctx.report_in(
+            &chain,
+            code,
+            &item_type,
+            &item_name,
+            self.origin.line,
+            message,
+        );
     }
 
-    if let Some(ov) = ov {
-        let Some(rule) = defs.rules.get_mut(name) else {
-            return Err((
-                Code::ErrValidate,
-                "An override was specified but no rule by that name already exists".into(),
-            ));
+    fn read(&mut self) -> Result<(), ItemError> {
+        let map = self.map;
+        let append_flag = decode_bool(map, "append")?.unwrap_or(false);
+        if append_flag {
+            self.warn(Code::DeprecatedItem, &[], WARNING_APPEND);
+        }
+        let ov = decode_overrides(map, RULE_APPENDABLE, RULE_REPLACEABLE)?;
+        if append_flag && !ov.is_empty() {
+            return Err(ItemError::yaml(ERROR_OVERRIDE_APPEND));
+        }
+        if !ov.is_empty() {
+            return self.read_overrides(&ov);
+        }
+        if append_flag {
+            let mut update = RuleUpdate::default();
+            if get(map, "condition").is_some() {
+                update.condition = Some(decode_required(map, "condition")?);
+            }
+            if get(map, "exceptions").is_some() {
+                update.exceptions = Some(self.read_exceptions(true)?);
+            }
+            return self.append(update);
+        }
+        let defines = ["condition", "output", "desc", "priority"]
+            .iter()
+            .any(|k| get(map, k).is_some());
+        if !defines {
+            let enabled = decode_bool(map, "enabled")?;
+            let Some(enabled) = enabled else {
+                return Err(ItemError::yaml("Item has no mapping for key 'enabled'"));
+            };
+            self.warn(Code::DeprecatedItem, &[], WARNING_ENABLED);
+            let Some(rule) = self.defs.rules.get_mut(self.name) else {
+                return Err(ItemError::validate(
+                    "Rule has 'enabled' key but no rule by that name already exists",
+                ));
+            };
+            rule.enabled = enabled;
+            return Ok(());
+        }
+        self.define()
+    }
+
+    fn define(&mut self) -> Result<(), ItemError> {
+        let map = self.map;
+        let condition = decode_required(map, "condition")?;
+        let output = decode_required(map, "output")?;
+        let desc = decode_required(map, "desc")?;
+        let priority = decode_priority(&decode_required(map, "priority")?)?;
+        let source = decode_scalar(map, "source", true)?.unwrap_or_else(|| "syscall".into());
+        let enabled = decode_bool(map, "enabled")?.unwrap_or(true);
+        let capture = decode_bool(map, "capture")?.unwrap_or(false);
+        let capture_duration_ms = decode_millis(map, "capture_duration")?.unwrap_or(0);
+        let warn_evttypes = decode_bool(map, "warn_evttypes")?.unwrap_or(true);
+        let skip_if_unknown_filter = decode_bool(map, "skip-if-unknown-filter")?.unwrap_or(false);
+        let tags = decode_seq(map, "tags", true)?.unwrap_or_default();
+        let mut exceptions = self.read_exceptions(false)?;
+        if let Some(prev) = self.defs.rules.get(self.name) {
+            if prev.source != source {
+                return Err(ItemError::validate(
+                    "Rule has been re-defined with a different source",
+                ));
+            }
+        }
+        for ex in &mut exceptions {
+            let fields_valid = ex.fields.as_ref().is_some_and(ExceptionEntry::is_valid);
+            if !fields_valid {
+                return Err(ItemError::validate(
+                    "Rule exception item must have fields property with a list of fields",
+                )
+                .inside("exception", &ex.name));
+            }
+            check_comps(ex).map_err(|m| ItemError::validate(m).inside("exception", &ex.name))?;
+        }
+        let rule = RuleItem {
+            name: self.name.to_string(),
+            desc,
+            condition,
+            output: output.trim().to_string(),
+            priority,
+            source,
+            tags,
+            enabled,
+            exceptions,
+            warn_evttypes,
+            skip_if_unknown_filter,
+            capture,
+            capture_duration_ms,
+            origin: self.origin.clone(),
         };
-        for key in &ov.append {
-            match key.as_str() {
-                "condition" => {
-                    rule.condition = format!(
-                        "{} {}",
-                        rule.condition,
-                        str_key("condition")?.unwrap_or_default()
-                    )
+        self.defs.rules.insert(self.name, rule);
+        Ok(())
+    }
+
+    fn read_overrides(&mut self, ov: &Overrides) -> Result<(), ItemError> {
+        let map = self.map;
+        // Keys that are set and could be overridden: each must be named
+        // under `override`.
+        let mut expected: Vec<&str> = RULE_APPENDABLE
+            .iter()
+            .chain(RULE_REPLACEABLE)
+            .copied()
+            .filter(|k| get(map, k).is_some())
+            .collect();
+        expected.sort_unstable();
+        expected.dedup();
+        let mut take = |keys: &[String], how: &str, key: &str| -> Result<bool, ItemError> {
+            if !keys.iter().any(|k| k == key) {
+                return Ok(false);
+            }
+            let Some(at) = expected.iter().position(|k| *k == key) else {
+                return Err(ItemError::yaml(format!(
+                    "An {how} override for '{key}' was specified but '{key}' is not defined"
+                )));
+            };
+            expected.remove(at);
+            Ok(true)
+        };
+        if !ov.append.is_empty() {
+            let mut update = RuleUpdate::default();
+            if take(&ov.append, "append", "condition")? {
+                update.condition = Some(decode_required(map, "condition")?);
+            }
+            if take(&ov.append, "append", "exceptions")? {
+                update.exceptions = Some(self.read_exceptions(true)?);
+            }
+            if take(&ov.append, "append", "output")? {
+                update.output = Some(decode_required(map, "output")?);
+            }
+            if take(&ov.append, "append", "desc")? {
+                update.desc = Some(decode_required(map, "desc")?);
+            }
+            if take(&ov.append, "append", "tags")? {
+                update.tags = decode_seq(map, "tags", true)?;
+            }
+            self.append(update)?;
+        }
+        if !ov.replace.is_empty() {
+            let mut update = RuleUpdate::default();
+            if take(&ov.replace, "replace", "condition")? {
+                update.condition = Some(decode_required(map, "condition")?);
+            }
+            if take(&ov.replace, "replace", "exceptions")? {
+                update.exceptions = Some(self.read_exceptions(false)?);
+            }
+            if take(&ov.replace, "replace", "output")? {
+                update.output = Some(decode_required(map, "output")?);
+            }
+            if take(&ov.replace, "replace", "desc")? {
+                update.desc = Some(decode_required(map, "desc")?);
+            }
+            if take(&ov.replace, "replace", "tags")? {
+                update.tags = decode_seq(map, "tags", true)?;
+            }
+            if take(&ov.replace, "replace", "priority")? {
+                update.priority = Some(decode_priority(&decode_required(map, "priority")?)?);
+            }
+            if take(&ov.replace, "replace", "capture")? {
+                update.capture = decode_bool(map, "capture")?;
+            }
+            if take(&ov.replace, "replace", "capture_duration")? {
+                decode_required(map, "capture_duration")?;
+                update.capture_duration_ms = decode_millis(map, "capture_duration")?;
+            }
+            if take(&ov.replace, "replace", "enabled")? {
+                update.enabled = decode_bool(map, "enabled")?;
+            }
+            if take(&ov.replace, "replace", "warn_evttypes")? {
+                update.warn_evttypes = decode_bool(map, "warn_evttypes")?;
+            }
+            if take(&ov.replace, "replace", "skip-if-unknown-filter")? {
+                update.skip_if_unknown_filter = decode_bool(map, "skip-if-unknown-filter")?;
+            }
+            self.replace(update)?;
+        }
+        if let Some(key) = expected.first() {
+            return Err(ItemError::yaml(format!(
+                "Unexpected key '{key}': no corresponding entry under 'override' is defined."
+            ))
+            .inside("overrides", key));
+        }
+        Ok(())
+    }
+
+    fn append(&mut self, update: RuleUpdate) -> Result<(), ItemError> {
+        let Some(rule) = self.defs.rules.get_mut(self.name) else {
+            return Err(ItemError::validate(ERROR_NO_PREVIOUS_RULE_APPEND));
+        };
+        if !update.has_any_value() {
+            return Err(ItemError::validate(
+                "Appended rule must have exceptions or condition property",
+            ));
+        }
+        let join = |to: &mut String, more: Option<String>| {
+            if let Some(more) = more.filter(|m| !m.is_empty()) {
+                to.push(' ');
+                to.push_str(&more);
+            }
+        };
+        join(&mut rule.condition, update.condition);
+        join(&mut rule.output, update.output);
+        join(&mut rule.desc, update.desc);
+        for tag in update.tags.unwrap_or_default() {
+            if !rule.tags.contains(&tag) {
+                rule.tags.push(tag);
+            }
+        }
+        for mut ex in update.exceptions.unwrap_or_default() {
+            match rule.exceptions.iter_mut().find(|e| e.name == ex.name) {
+                None => {
+                    let in_ex = |e: ItemError| e.inside("exception", &ex.name);
+                    if !ex.fields.as_ref().is_some_and(ExceptionEntry::is_valid) {
+                        return Err(in_ex(ItemError::validate(
+                            "Rule exception must have fields property with a list of fields",
+                        )));
+                    }
+                    if ex.values.is_empty() {
+                        return Err(in_ex(ItemError::validate(
+                            "Rule exception must have values property with a list of values",
+                        )));
+                    }
+                    check_comps(&mut ex)
+                        .map_err(|m| ItemError::validate(m).inside("exception", &ex.name))?;
+                    rule.exceptions.push(ex);
                 }
-                "output" => {
-                    rule.output =
-                        format!("{} {}", rule.output, str_key("output")?.unwrap_or_default())
+                Some(prev) => {
+                    let in_ex = |e: ItemError| e.inside("exception", &ex.name);
+                    if ex.fields.as_ref().is_some_and(ExceptionEntry::is_valid) {
+                        return Err(in_ex(ItemError::validate(
+                            "Can not append exception fields to existing exception, only values",
+                        )));
+                    }
+                    if ex.comps.as_ref().is_some_and(ExceptionEntry::is_valid) {
+                        return Err(in_ex(ItemError::validate(
+                            "Can not append exception comps to existing exception, only values",
+                        )));
+                    }
+                    prev.values.extend(ex.values);
                 }
-                "desc" => {
-                    rule.desc = format!("{} {}", rule.desc, str_key("desc")?.unwrap_or_default())
+            }
+        }
+        Ok(())
+    }
+
+    fn replace(&mut self, update: RuleUpdate) -> Result<(), ItemError> {
+        let Some(rule) = self.defs.rules.get_mut(self.name) else {
+            return Err(ItemError::validate(ERROR_NO_PREVIOUS_RULE_REPLACE));
+        };
+        if !update.has_any_value() {
+            return Err(ItemError::validate(
+                "The rule must have at least one field that can be replaced",
+            ));
+        }
+        if let Some(v) = update.condition {
+            rule.condition = v;
+        }
+        if let Some(v) = update.output {
+            rule.output = v.trim().to_string();
+        }
+        if let Some(v) = update.desc {
+            rule.desc = v;
+        }
+        if let Some(v) = update.tags {
+            rule.tags = v;
+        }
+        if let Some(v) = update.exceptions {
+            rule.exceptions = v;
+        }
+        if let Some(v) = update.priority {
+            rule.priority = v;
+        }
+        if let Some(v) = update.enabled {
+            rule.enabled = v;
+        }
+        if let Some(v) = update.warn_evttypes {
+            rule.warn_evttypes = v;
+        }
+        if let Some(v) = update.skip_if_unknown_filter {
+            rule.skip_if_unknown_filter = v;
+        }
+        if let Some(v) = update.capture {
+            rule.capture = v;
+        }
+        if let Some(v) = update.capture_duration_ms {
+            rule.capture_duration_ms = v;
+        }
+        Ok(())
+    }
+
+    /// The rule's `exceptions:` as Falco's reader takes them; `append`
+    /// makes `fields` optional (values added to an existing exception).
+    fn read_exceptions(&mut self, append: bool) -> Result<Vec<Exception>, ItemError> {
+        let mut out: Vec<Exception> = Vec::new();
+        let exs = match get(self.map, "exceptions") {
+            None | Some(Yaml::Null) => return Ok(out),
+            Some(v) => v,
+        };
+        let Yaml::Sequence(exs) = exs else {
+            return Err(
+                ItemError::yaml("Rule exceptions must be a sequence").inside("exceptions", "")
+            );
+        };
+        for ex in exs {
+            let unnamed = |e: ItemError| e.inside("exception", "").inside("exceptions", "");
+            let Yaml::Mapping(ex) = ex else {
+                return Err(unnamed(ItemError::yaml("Rule exception must be a mapping")));
+            };
+            let name = decode_required(ex, "name").map_err(unnamed)?;
+            let in_ex = |e: ItemError| e.inside("exception", &name);
+            if out.iter().any(|e| e.name == name) {
+                self.warn(
+                    Code::ExceptionNameNotUnique,
+                    &[("exception".into(), name.clone())],
+                    format!("Multiple definitions of exception '{name}' in the same rule"),
+                );
+            }
+            let fields = decode_entry_key(ex, "fields", append).map_err(in_ex)?;
+            let comps = decode_entry_key(ex, "comps", true).map_err(in_ex)?;
+            let mut values = Vec::new();
+            match get(ex, "values") {
+                Some(Yaml::Sequence(vals)) => {
+                    for v in vals {
+                        values.push(decode_entry(v).map_err(|e| {
+                            in_ex(
+                                e.inside("exception value", "")
+                                    .inside("exception values", ""),
+                            )
+                        })?);
+                    }
                 }
-                "tags" => rule
-                    .tags
-                    .extend(get(map, "tags").and_then(string_list).unwrap_or_default()),
-                "exceptions" => {
-                    merge_exceptions(&mut rule.exceptions, exceptions.clone().unwrap_or_default())?
-                }
-                other => {
-                    return Err((
-                        Code::ErrValidate,
-                        format!("Key '{other}' cannot be appended to"),
+                Some(_) => {
+                    return Err(in_ex(
+                        ItemError::yaml("Rule exception values must be a sequence")
+                            .inside("exception values", ""),
                     ))
                 }
+                None if append => self.warn(
+                    Code::AppendNoValues,
+                    &[("exception".into(), name.clone())],
+                    "Overriding/appending exception with no values",
+                ),
+                None => {}
             }
+            out.push(Exception {
+                name,
+                fields,
+                comps,
+                values,
+            });
         }
-        for key in &ov.replace {
-            match key.as_str() {
-                "condition" => rule.condition = str_key("condition")?.unwrap_or_default(),
-                "output" => rule.output = str_key("output")?.unwrap_or_default(),
-                "desc" => rule.desc = str_key("desc")?.unwrap_or_default(),
-                "priority" => {
-                    rule.priority = parse_priority(&str_key("priority")?.unwrap_or_default())?
-                }
-                "tags" => rule.tags = get(map, "tags").and_then(string_list).unwrap_or_default(),
-                "exceptions" => rule.exceptions = exceptions.clone().unwrap_or_default(),
-                "enabled" => rule.enabled = enabled.unwrap_or(true),
-                "warn_evttypes" => {
-                    rule.warn_evttypes = get_bool(map, "warn_evttypes")
-                        .map_err(yaml_err)?
-                        .unwrap_or(true)
-                }
-                "skip-if-unknown-filter" => {
-                    rule.skip_if_unknown_filter = get_bool(map, "skip-if-unknown-filter")
-                        .map_err(yaml_err)?
-                        .unwrap_or(false)
-                }
-                _ => {}
-            }
-        }
-        return Ok(None);
+        Ok(out)
     }
-
-    // `- rule: X` with only `enabled:` switches an existing rule on or off.
-    let only_enabled = map
-        .keys()
-        .filter_map(scalar_string)
-        .all(|k| k == "rule" || k == "enabled");
-    if only_enabled {
-        if let Some(rule) = defs.rules.get_mut(name) {
-            rule.enabled = enabled.unwrap_or(true);
-            return Ok(Some(DEPRECATED_ENABLED_ALONE));
-        }
-    }
-
-    let required = |key: &str| -> Result<String, ItemError> {
-        match get(map, key) {
-            None => Err(yaml_err(format!("Item has no mapping for key '{key}'"))),
-            Some(Yaml::Null) => Err(yaml_err(format!("Mapping for key '{key}' is empty"))),
-            Some(v) => scalar_string(v)
-                .ok_or_else(|| yaml_err(format!("Can't decode YAML scalar value for key '{key}'"))),
-        }
-    };
-    let condition = required("condition")?;
-    let output = required("output")?;
-    let desc = required("desc")?;
-    let priority = parse_priority(&required("priority")?)?;
-    let source = str_key("source")?.unwrap_or_else(|| "syscall".to_string());
-    let tags = match get(map, "tags") {
-        None => Vec::new(),
-        Some(v) => string_list(v)
-            .ok_or_else(|| yaml_err("Can't decode YAML sequence value for key 'tags'"))?,
-    };
-    let rule = RuleItem {
-        name: name.to_string(),
-        desc,
-        condition,
-        output: output.trim().to_string(),
-        priority,
-        source,
-        tags,
-        enabled: enabled.unwrap_or(true),
-        exceptions: exceptions.unwrap_or_default(),
-        warn_evttypes: get_bool(map, "warn_evttypes")
-            .map_err(yaml_err)?
-            .unwrap_or(true),
-        skip_if_unknown_filter: get_bool(map, "skip-if-unknown-filter")
-            .map_err(yaml_err)?
-            .unwrap_or(false),
-        origin,
-    };
-    defs.rules.insert(name, rule);
-    Ok(None)
 }
 
-fn parse_priority(s: &str) -> Result<Priority, ItemError> {
-    s.parse::<Priority>()
-        .map_err(|_| (Code::ErrYamlValidate, "Invalid priority".to_string()))
-}
-
-fn merge_exceptions(existing: &mut Vec<Exception>, new: Vec<Exception>) -> Result<(), ItemError> {
-    for exc in new {
-        match existing.iter_mut().find(|e| e.name == exc.name) {
-            Some(e) => e.values.extend(exc.values),
-            None => {
-                if exc.fields.is_empty() {
-                    return Err((
-                        Code::ErrValidate,
-                        format!("Rule exception new item {}: must have fields property with a list of fields", exc.name),
-                    ));
-                }
-                existing.push(exc);
-            }
-        }
+/// An exception's `fields`/`comps` entry under `key`.
+fn decode_entry_key(
+    map: &Mapping,
+    key: &str,
+    optional: bool,
+) -> Result<Option<ExceptionEntry>, ItemError> {
+    match get(map, key) {
+        None if optional => Ok(None),
+        None => Err(ItemError::yaml(format!(
+            "Item has no mapping for key '{key}'"
+        ))),
+        Some(v) => decode_entry(v)
+            .map(Some)
+            .map_err(|e| e.inside("value for", key)),
     }
-    Ok(())
 }
 
-fn parse_exceptions(v: &Yaml) -> Result<Vec<Exception>, String> {
-    let Yaml::Sequence(items) = v else {
-        return Err("Rule exceptions must be a sequence".into());
-    };
-    let mut out = Vec::new();
-    for item in items {
-        let Yaml::Mapping(m) = item else {
-            return Err("Rule exception must be a mapping".into());
-        };
-        let name = get(m, "name")
-            .and_then(scalar_string)
-            .ok_or("Item has no mapping for key 'name'")?;
-        let (fields, single_field) = match get(m, "fields") {
-            None => (Vec::new(), false),
-            Some(Yaml::Sequence(_)) => (
-                string_list(get(m, "fields").unwrap_or(&Yaml::Null)).ok_or("Invalid fields")?,
-                false,
-            ),
-            Some(v) => (vec![scalar_string(v).ok_or("Invalid fields")?], true),
-        };
-        let comps = match get(m, "comps") {
-            None => vec![
-                if single_field {
-                    "in".to_string()
-                } else {
-                    "=".to_string()
-                };
-                fields.len()
-            ],
-            Some(Yaml::Sequence(_)) => {
-                string_list(get(m, "comps").unwrap_or(&Yaml::Null)).ok_or("Invalid comps")?
-            }
-            Some(v) => vec![scalar_string(v).ok_or("Invalid comps")?],
-        };
-        if !fields.is_empty() && comps.len() != fields.len() {
-            return Err(format!(
-                "Rule exception item {name}: fields and comps lists must have equal length"
-            ));
-        }
-        let mut values = Vec::new();
-        if let Some(Yaml::Sequence(vals)) = get(m, "values") {
-            for val in vals {
-                if single_field {
-                    values.push(vec![exception_value(val).ok_or("Invalid exception value")?]);
-                    continue;
-                }
-                let Yaml::Sequence(tuple) = val else {
-                    return Err(format!(
-                        "Rule exception item {name}: values must be a list of lists"
-                    ));
-                };
-                let tuple: Vec<ExceptionValue> = tuple
-                    .iter()
-                    .map(exception_value)
-                    .collect::<Option<_>>()
-                    .ok_or("Invalid exception value")?;
-                if !fields.is_empty() && tuple.len() != fields.len() {
-                    return Err(format!(
-                        "Rule exception item {name}: value tuple has {} values but there are {} fields",
-                        tuple.len(),
-                        fields.len()
-                    ));
-                }
-                values.push(tuple);
-            }
-        }
-        out.push(Exception {
-            name,
-            fields,
-            single_field,
-            comps,
-            values,
-        });
-    }
-    Ok(out)
-}
-
-fn exception_value(v: &Yaml) -> Option<ExceptionValue> {
+/// A scalar, or a sequence of entries; anything else reads as an empty
+/// (invalid) entry, as in Falco.
+fn decode_entry(v: &Yaml) -> Result<ExceptionEntry, ItemError> {
     match v {
-        Yaml::Sequence(_) => string_list(v).map(ExceptionValue::List),
-        other => scalar_string(other).map(ExceptionValue::Scalar),
+        Yaml::Sequence(items) => items
+            .iter()
+            .map(|item| decode_entry(item).map_err(|e| e.inside("exception", "")))
+            .collect::<Result<Vec<_>, _>>()
+            .map(ExceptionEntry::List),
+        other => match scalar_string(other) {
+            Some(s) if s.is_empty() => Err(ItemError::yaml("Value must be non-empty")),
+            Some(s) => Ok(ExceptionEntry::Scalar(s)),
+            None => Ok(ExceptionEntry::Scalar(String::new())),
+        },
     }
+}
+
+fn decode_priority(s: &str) -> Result<Priority, ItemError> {
+    s.parse::<Priority>()
+        .map_err(|_| ItemError::yaml("Invalid priority").inside("rule priority", ""))
 }
 
 /// serde_yaml's message without its own position suffix (we give the

@@ -12,10 +12,12 @@
 pub mod compile;
 pub mod diagnostics;
 pub mod eval;
+pub mod exceptions;
 pub mod expand;
 pub mod filter;
 pub mod items;
 pub mod loader;
+pub mod warnings;
 
 use crate::fast_hash::FastMap;
 use std::collections::BTreeSet;
@@ -24,7 +26,7 @@ use std::path::Path;
 pub use diagnostics::{Code, Diagnostic, LoadResult};
 pub use filter::{Filter, FilterError};
 pub use items::{
-    Definitions, Exception, ExceptionValue, ListItem, MacroItem, Origin, Priority, RuleItem,
+    Definitions, Exception, ExceptionEntry, ListItem, MacroItem, Origin, Priority, RuleItem,
 };
 pub use loader::ENGINE_VERSION;
 
@@ -42,6 +44,53 @@ pub struct RulesLoader {
     macros: ParsedMacros,
     results: Vec<LoadResult>,
     output_extra: Option<String>,
+    appends: Vec<OutputAppend>,
+    static_fields: Vec<(String, String)>,
+    buffer_base64: bool,
+}
+
+/// Falco's `append_output`: text added to the outputs of the rules it
+/// matches, and fields added to their alerts' `output_fields`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputAppend {
+    /// Only the rule of this name, when set.
+    pub rule: Option<String>,
+    /// Only rules of this source, when set.
+    pub source: Option<String>,
+    /// Only rules that have every one of these tags.
+    pub tags: Vec<String>,
+    /// Added at the end of the output, after a space; none when empty.
+    pub text: String,
+    pub fields: Vec<ExtraOutputField>,
+}
+
+/// A field an [`OutputAppend`] adds to `output_fields`: a `raw` one is a
+/// field (`%proc.pid`) whose value keeps its type; the others are a
+/// format rendered as text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExtraOutputField {
+    pub name: String,
+    pub format: String,
+    pub raw: bool,
+}
+
+impl OutputAppend {
+    fn applies_to(&self, rule: &RuleItem) -> bool {
+        self.rule.as_ref().map_or(true, |name| *name == rule.name)
+            && self
+                .source
+                .as_ref()
+                .map_or(true, |source| *source == rule.source)
+            && self.tags.iter().all(|t| rule.tags.contains(t))
+    }
+}
+
+/// An extra output field, compiled.
+#[derive(Debug, Clone)]
+pub struct CompiledExtraField {
+    pub name: String,
+    pub format: OutputFormat,
+    pub raw: bool,
 }
 
 impl RulesLoader {
@@ -54,6 +103,54 @@ impl RulesLoader {
     /// Without it, `%container.info` reads as the container's name and id.
     pub fn set_output_extra(&mut self, extra: Option<String>) {
         self.output_extra = extra;
+    }
+
+    /// Falco's `append_output` items, applied in order to each rule they match.
+    pub fn set_output_appends(&mut self, appends: Vec<OutputAppend>) {
+        self.appends = appends;
+    }
+
+    /// Falco's `buffer_format_base64`: byte buffers in outputs as base64.
+    pub fn set_buffer_format_base64(&mut self, on: bool) {
+        self.buffer_base64 = on;
+    }
+
+    /// Falco's `static_fields`: `%static.NAME` in an output is the value,
+    /// and `static.NAME` joins the alert's `output_fields`.
+    pub fn set_static_fields(&mut self, fields: Vec<(String, String)>) {
+        self.static_fields = fields;
+    }
+
+    /// A rule's output with the `append_output` texts that match it, and
+    /// the extra fields they add (a later item's field of the same name
+    /// replaces an earlier one's, as in Falco).
+    fn shaped_output(&self, rule: &RuleItem) -> (String, Vec<ExtraOutputField>) {
+        let mut output = rule.output.clone();
+        let mut fields: Vec<ExtraOutputField> = Vec::new();
+        for append in self.appends.iter().filter(|a| a.applies_to(rule)) {
+            if !append.text.is_empty() {
+                output = format!("{} {}", output.trim_end(), append.text);
+            }
+            for field in &append.fields {
+                fields.retain(|f| f.name != field.name);
+                fields.push(field.clone());
+            }
+        }
+        for (name, value) in &self.static_fields {
+            let token = format!("%static.{name}");
+            if output.contains(&token) {
+                output = output.replace(&token, value);
+                let name = format!("static.{name}");
+                if !fields.iter().any(|f| f.name == name) {
+                    fields.push(ExtraOutputField {
+                        name,
+                        format: value.clone(),
+                        raw: false,
+                    });
+                }
+            }
+        }
+        (self.output_text(&output), fields)
     }
 
     fn output_text(&self, output: &str) -> String {
@@ -71,7 +168,7 @@ impl RulesLoader {
     pub fn load_file(&mut self, path: impl AsRef<Path>) -> &LoadResult {
         let path = path.as_ref();
         let name = path.display().to_string();
-        match std::fs::read_to_string(path) {
+        match crate::bounded_read::read_text(path, crate::bounded_read::MAX_RULES_FILE_BYTES) {
             Ok(text) => self.load_str(&name, &text),
             Err(e) => {
                 let mut result = LoadResult {
@@ -85,6 +182,7 @@ impl RulesLoader {
                     item_name: String::new(),
                     file: name,
                     line: None,
+                    context: Vec::new(),
                     condition_pos: None,
                 });
                 self.results.push(result);
@@ -135,24 +233,45 @@ impl RulesLoader {
     /// after each file); rules that fail are left out.
     pub fn compile<S: FieldSource>(&mut self, mut source: S) -> CompiledRules<S> {
         let lists = expand::expanded_lists(&self.defs);
+        // Macros are expanded and bound once, then shared by the rules.
+        let mut expanded_macros = expand::ExpandedMacros::new();
+        let mut bound_macros = compile::BoundMacros::new();
         let mut compiled = Vec::new();
         let mut diags = Vec::new();
         let source_name = source.name();
         let is_syscall = source_name == "syscall";
         for rule in self.defs.rules.iter().filter(|r| r.source == source_name) {
-            let mut report = |code: Code, message: String| {
+            let mut report_in = |code: Code, exception: Option<&str>, message: String| {
+                let (context, item_type, item_name) = match exception {
+                    Some(ex) => (
+                        vec![("rule".to_string(), rule.name.clone())],
+                        "exception".to_string(),
+                        ex.to_string(),
+                    ),
+                    None => (Vec::new(), "rule".to_string(), rule.name.clone()),
+                };
                 diags.push(Diagnostic {
                     code,
                     message,
-                    item_type: "rule".into(),
-                    item_name: rule.name.clone(),
+                    item_type,
+                    item_name,
+                    context,
                     file: rule.origin.file.clone(),
                     line: rule.origin.line,
                     condition_pos: None,
                 })
             };
-            let expr = match expand::expand_rule(rule, &self.macros, &lists) {
+            if let Err((exception, message)) = check_exception_fields(&mut source, rule) {
+                report_in(Code::ErrValidate, Some(&exception), message);
+                continue;
+            }
+            let mut report = |code: Code, message: String| report_in(code, None, message);
+            let expr = match expand::expand_rule(rule, &self.macros, &lists, &mut expanded_macros) {
                 Ok(e) => e,
+                Err(e) if e.exception.is_some() => {
+                    report_in(e.code, e.exception.as_deref(), e.message);
+                    continue;
+                }
                 Err(e) => {
                     // Parse and macro errors were reported when loading.
                     if !matches!(e.code, Code::ErrValidate | Code::ErrCompileCondition)
@@ -163,11 +282,11 @@ impl RulesLoader {
                     continue;
                 }
             };
-            let node = match compile::bind(&mut source, &expr) {
+            let node = match compile::bind_in(&mut source, &expr, &mut bound_macros) {
                 Ok(n) => n,
                 Err(compile::BindError::UnknownField(f)) if rule.skip_if_unknown_filter => {
                     report(
-                        Code::UnknownField,
+                        Code::UnknownFilter,
                         compile::BindError::UnknownField(f).message(),
                     );
                     continue;
@@ -177,6 +296,7 @@ impl RulesLoader {
                     continue;
                 }
             };
+            let condition_warnings = warnings::condition_warnings(&expr);
             let types = match compile::event_types(&source, &expr) {
                 Ok(t) => t,
                 Err(msg) => {
@@ -186,22 +306,65 @@ impl RulesLoader {
             };
             // Cannot fail where `event_types` succeeded: same walk, same lookups.
             let type_names = compile::event_type_names(&source, &expr).unwrap_or(TypeSet::All);
-            if is_syscall
-                && rule.warn_evttypes
-                && !matches!(&types, TypeSet::Only(s) if !s.is_empty())
-            {
+            // An empty set is a condition that can never hold (Falco's
+            // `never_true` idiom), not one that matches every type.
+            let too_many_types = match &types {
+                TypeSet::Only(s) => s.len() > TOO_MANY_EVENT_TYPES,
+                _ => true,
+            };
+            if is_syscall && rule.warn_evttypes && too_many_types {
                 report(Code::NoEvttype, "Rule matches too many evt.type values. This has a significant performance penalty.".into());
             }
-            let output = match OutputFormat::compile(&self.output_text(&rule.output), &mut source) {
+            let (output_text, extra) = self.shaped_output(rule);
+            let mut output = match OutputFormat::compile(&output_text, &mut source) {
                 Ok(o) => o,
-                Err(token) => {
-                    report(
-                        Code::ErrCompileOutput,
-                        format!("invalid formatting token {token}"),
-                    );
+                Err(_token) => {
+                    // libsinsp tries ever shorter prefixes of the token as a
+                    // field and reports the last failure: the one-letter
+                    // prefix, with nothing parsed before it.
+                    let message = "unknown filter: unexpected token after '".to_string();
+                    if rule.skip_if_unknown_filter {
+                        report(Code::UnknownFilter, message);
+                    } else {
+                        report(Code::ErrCompileOutput, message);
+                    }
                     continue;
                 }
             };
+            for (code, message) in warnings::output_warnings(&rule.output)
+                .into_iter()
+                .chain(condition_warnings)
+            {
+                report(code, message);
+            }
+            let mut extra_fields = Vec::with_capacity(extra.len());
+            let mut bad_extra = false;
+            for field in extra {
+                match OutputFormat::compile(&field.format, &mut source) {
+                    Ok(mut format) => {
+                        format.set_buffer_base64(self.buffer_base64);
+                        extra_fields.push(CompiledExtraField {
+                            name: field.name,
+                            format,
+                            raw: field.raw,
+                        })
+                    }
+                    Err(token) => {
+                        bad_extra = true;
+                        report(
+                            Code::ErrCompileOutput,
+                            format!(
+                                "invalid formatting token {token} in extra field {}",
+                                field.name
+                            ),
+                        );
+                    }
+                }
+            }
+            if bad_extra {
+                continue;
+            }
+            output.set_buffer_base64(self.buffer_base64);
             compiled.push(CompiledRule {
                 name: rule.name.clone(),
                 desc: rule.desc.clone(),
@@ -210,6 +373,9 @@ impl RulesLoader {
                 tags: rule.tags.clone(),
                 enabled: rule.enabled,
                 output,
+                extra_fields,
+                capture: rule.capture,
+                capture_duration_ms: rule.capture_duration_ms,
                 node,
                 types,
                 type_names,
@@ -240,6 +406,7 @@ impl RulesLoader {
                 item_name: rule.name.clone(),
                 file: rule.origin.file.clone(),
                 line: rule.origin.line,
+                context: Vec::new(),
                 condition_pos: None,
             });
         }
@@ -264,8 +431,44 @@ impl RulesLoader {
     }
 }
 
+/// Falco warns LOAD_NO_EVTTYPE above this many event types.
+const TOO_MANY_EVENT_TYPES: usize = 100;
+
+/// Checks each exception field against the source, as Falco does when a
+/// rule is defined: a field wrapped in transformers must compile as
+/// `FIELD exists`, a plain one must be a field the source has. Returns the
+/// exception and message of the first that is not.
+fn check_exception_fields<S: FieldSource>(
+    source: &mut S,
+    rule: &RuleItem,
+) -> Result<(), (String, String)> {
+    for exc in &rule.exceptions {
+        let fields: Vec<&str> = match &exc.fields {
+            Some(ExceptionEntry::Scalar(f)) => vec![f.as_str()],
+            Some(ExceptionEntry::List(items)) => items
+                .iter()
+                .map(|i| i.as_scalar().unwrap_or_default())
+                .collect(),
+            None => Vec::new(),
+        };
+        for field in fields {
+            let valid = crate::condition::parse_condition(&format!("{field} exists"))
+                .ok()
+                .filter(|e| matches!(e, crate::condition::Expr::Compare(_)))
+                .is_some_and(|e| compile::bind(source, &e).is_ok());
+            if !valid {
+                return Err((
+                    exc.name.clone(),
+                    format!("'{field}' is not a supported filter field"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A rule ready to evaluate.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct CompiledRule {
     pub name: String,
     pub desc: String,
@@ -274,6 +477,12 @@ pub struct CompiledRule {
     pub tags: Vec<String>,
     pub enabled: bool,
     pub output: OutputFormat,
+    /// `append_output`'s fields for this rule's alerts.
+    pub extra_fields: Vec<CompiledExtraField>,
+    /// The rule's `capture` key: its alerts start a capture file.
+    pub capture: bool,
+    /// The rule's `capture_duration` in milliseconds, 0 when unset.
+    pub capture_duration_ms: u32,
     node: Node,
     types: TypeSet,
     type_names: TypeSet<String>,
@@ -319,6 +528,22 @@ pub struct CompiledRules<S: FieldSource> {
     all_enabled: Vec<usize>,
     scratch: Option<Scratch<'static>>,
     pub matching: Matching,
+}
+
+/// A copy for another thread (parallel evaluation): the same rules, index
+/// and matching mode, with scratch buffers of its own.
+impl<S: FieldSource + Clone> Clone for CompiledRules<S> {
+    fn clone(&self) -> Self {
+        CompiledRules {
+            source: self.source.clone(),
+            rules: self.rules.clone(),
+            by_type: self.by_type.clone(),
+            any_type: self.any_type.clone(),
+            all_enabled: self.all_enabled.clone(),
+            scratch: Some(Scratch::default()),
+            matching: self.matching,
+        }
+    }
 }
 
 impl<S: FieldSource> CompiledRules<S> {
@@ -456,5 +681,56 @@ mod output_extra_tests {
         loader.set_output_extra(Some("x=%proc.pid".into()));
         assert_eq!(loader.output_text("a %container.info b"), "a x=%proc.pid b");
         assert_eq!(loader.output_text("plain "), "plain x=%proc.pid");
+    }
+}
+
+#[cfg(test)]
+mod shared_macro_tests {
+    use std::sync::Arc;
+
+    use super::compile::Node;
+    use super::RulesLoader;
+    use crate::syscall_fields::SyscallFields;
+
+    /// The shared node under a rule's `and`, at `index`.
+    fn shared_at(node: &Node, index: usize) -> &Arc<Node> {
+        match node {
+            Node::And(items) => match &items[index] {
+                Node::Shared(inner) => inner,
+                other => panic!("not shared: {other:?}"),
+            },
+            other => panic!("not an and: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_macro_is_bound_once_for_every_rule_that_names_it() {
+        let mut yaml = String::from(
+            "- list: shells\n  items: [bash, sh, zsh]\n\
+             - macro: spawned_shell\n  condition: evt.type = execve and proc.name in (shells)\n\
+             - macro: via_shell\n  condition: spawned_shell and proc.pname regex '[a-z]+d'\n",
+        );
+        for i in 0..3 {
+            yaml += &format!(
+                "- rule: r{i}\n  desc: d\n  condition: proc.pid > {i} and via_shell\n  \
+                 output: o\n  priority: INFO\n"
+            );
+        }
+        let mut loader = RulesLoader::new();
+        loader.load_str("t.yaml", &yaml);
+        let rules = loader.compile(SyscallFields::new());
+        assert!(!loader.has_errors());
+        let compiled = rules.rules();
+        assert_eq!(compiled.len(), 3);
+        let first = shared_at(&compiled[0].node, 1);
+        for rule in &compiled[1..] {
+            assert!(Arc::ptr_eq(first, shared_at(&rule.node, 1)));
+        }
+        // The macro inside the macro is shared as well, and the rules are
+        // still indexed by the event type the macros name.
+        assert!(matches!(&**first, Node::And(items) if matches!(items[0], Node::Shared(_))));
+        assert!(compiled.iter().all(|r| r
+            .event_types()
+            .is_some_and(|t| !t.is_empty() && t.len() < 30)));
     }
 }
