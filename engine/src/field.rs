@@ -28,6 +28,9 @@ pub enum FieldType {
     IpNet,
     /// Raw bytes (I/O buffers); compared with bcontains/bstartswith.
     Bytes,
+    /// A floating-point number (ratios, CPU use); printed with one decimal
+    /// as libsinsp prints its doubles.
+    Double,
 }
 
 /// One value of a field. A field may yield several (a list field such as
@@ -42,6 +45,7 @@ pub enum Value<'e> {
     /// A network: address and prefix length.
     Net(IpAddr, u8),
     Bytes(Cow<'e, [u8]>),
+    Double(f64),
 }
 
 impl fmt::Display for Value<'_> {
@@ -54,6 +58,7 @@ impl fmt::Display for Value<'_> {
             Value::Ip(ip) => write!(f, "{ip}"),
             Value::Net(ip, len) => write!(f, "{ip}/{len}"),
             Value::Bytes(b) => f.write_str(&String::from_utf8_lossy(b)),
+            Value::Double(v) => write!(f, "{v:.1}"),
         }
     }
 }
@@ -95,6 +100,18 @@ pub trait FieldSource {
     /// compiling rules; `&mut self` lets the source store parsed arguments.
     fn resolve(&mut self, name: &str, arg: Option<&str>) -> Result<ResolvedField, FieldError>;
 
+    /// Resolves a field named in an output (`%name[arg]`). Sources whose
+    /// fields print other than they compare override it: libsinsp prints
+    /// an ancestor field without index as its ancestors' values separated
+    /// by spaces, though conditions match it against each.
+    fn resolve_output(
+        &mut self,
+        name: &str,
+        arg: Option<&str>,
+    ) -> Result<ResolvedField, FieldError> {
+        self.resolve(name, arg)
+    }
+
     /// Appends the values of a resolved field for this event to `out`.
     /// Appends nothing when the field does not apply to the event (Falco's
     /// "field not available"); comparisons on it are then false.
@@ -112,6 +129,11 @@ pub trait FieldSource {
     fn event_type(&self, _event: &Self::Event<'_>) -> Option<u16> {
         None
     }
+
+    /// Called while compiling a comparison of a field with literal values
+    /// (`fd.sip.name in (a, b)`), so the source can prepare for them
+    /// (Falco's DNS-backed fields resolve the names rules compare with).
+    fn literals_compared(&mut self, _field: &ResolvedField, _literals: &[&str]) {}
 
     /// Every field this source can extract, for `peregrine --list`.
     fn fields(&self) -> &[FieldInfo];

@@ -19,6 +19,7 @@ fn matches_type(v: &Value<'_>, ty: FieldType) -> bool {
             | (Value::Ip(_), FieldType::Ip)
             | (Value::Net(..), FieldType::IpNet)
             | (Value::Bytes(_), FieldType::Bytes)
+            | (Value::Double(_), FieldType::Double)
     )
 }
 

@@ -123,6 +123,17 @@ fn event_lists_and_streams_split_into_events() {
 }
 
 #[test]
+fn a_value_that_is_no_event_is_named_by_its_line() {
+    let event = r#"{"kind":"Event","verb":"get"}"#;
+    let text = format!("{event}\n\n{event} {event}\n{{\"kind\":\"Pod\"}}\n{event}\n");
+    let error = events_from_json(&text).unwrap_err().to_string();
+    assert!(error.contains("line 4"), "{error}");
+    let text = format!("{{\"kind\":\"Pod\"}}\n{event}\n");
+    let error = events_from_json(&text).unwrap_err().to_string();
+    assert!(error.contains("line 1"), "{error}");
+}
+
+#[test]
 fn timestamps() {
     assert_eq!(
         parse_rfc3339_ns("1970-01-01T00:00:01Z"),

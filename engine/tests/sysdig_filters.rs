@@ -3,6 +3,15 @@
 //! keeps must be the ones `sysdig -r FILE -p %evt.num FILTER` prints.
 //! Where sysdig is known to differ, the case says why, and the difference
 //! itself is still checked (it must be the known one, not a new one).
+//!
+//! Like is compared with like. sysdig 0.29.3 predates one event per
+//! syscall: it evaluates enter and exit events as the capture holds them.
+//! `filters_match_the_same_events_as_sysdig` therefore runs Peregrine's
+//! filter on the same raw stream, enters included, as sysdig does.
+//! `merged_exits_match_sysdigs_exits` runs it the way `peregrine -e`
+//! does, on the merged stream (one exit per syscall, carrying its enter's
+//! parameters), and compares each exit with sysdig's verdict on the same
+//! exit (`evt.dir='<'`), which sysdig resolves through the enter it saw.
 
 mod common;
 
@@ -11,6 +20,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{kit_captures, sysdig_available};
+use peregrine_engine::event::merge::Merger;
 use peregrine_engine::event::table::flags;
 use peregrine_engine::event::Direction;
 use peregrine_engine::rules::Filter;
@@ -251,6 +261,114 @@ fn filters_match_the_same_events_as_sysdig() {
     println!("{compared} capture x filter pairs compared with sysdig");
     for (why, n) in &known {
         println!("known difference on {n} event matches: {why}");
+    }
+    assert!(
+        unexpected.is_empty(),
+        "{} differences:\n{}",
+        unexpected.len(),
+        unexpected.join("\n")
+    );
+}
+
+/// The raw `evt.num` (the capture's numbering, which sysdig prints) of
+/// every merged exit the filter keeps.
+fn peregrine_merged_exit_matches(path: &Path, filter: &str) -> BTreeSet<u64> {
+    let mut capture = Capture::open(path).unwrap();
+    let mut state = State::from_capture(&capture);
+    let mut filter =
+        Filter::new(filter, SyscallFields::new()).unwrap_or_else(|e| panic!("{filter}: {e}"));
+    let mut merger = Merger::new();
+    let mut out = BTreeSet::new();
+    let mut events = capture.events();
+    while let Some(event) = events.next() {
+        let event = event.unwrap();
+        let raw_num = event.num;
+        let Some(merged) = merger.push(&event) else {
+            continue;
+        };
+        state.apply(&merged);
+        let keep = filter.matches(&SyscallEvent {
+            event: &merged,
+            state: &state,
+        });
+        if keep && merged.direction() == Direction::Exit {
+            out.insert(raw_num);
+        }
+    }
+    out
+}
+
+/// Conditions whose value on an exit sysdig computes from the enter it
+/// saw (fds, paths) or from the exit alone: the merged exit must agree.
+const EXIT_FILTERS: &[&str] = &[
+    "evt.type=open",
+    "evt.type in (open, openat)",
+    "evt.type=close",
+    "evt.type=read",
+    "evt.type=write",
+    "evt.type=connect",
+    "evt.type=execve",
+    "evt.res=SUCCESS",
+    "evt.failed=true",
+    "proc.name=cat",
+    "proc.name=curl",
+    "fd.name contains /etc",
+    "fd.name startswith /lib",
+    "fd.name=/dev/null",
+    "fd.typechar=f",
+    "fd.typechar=4",
+    "fd.num=3",
+    "fd.type=ipv4",
+    "fd.sport=53",
+    "fd.l4proto=udp",
+    "evt.type=read and fd.name contains /etc",
+    "evt.type=close and fd.num>=0",
+];
+
+#[test]
+fn merged_exits_match_sysdigs_exits() {
+    let Some(files) = kit_captures() else {
+        println!("SKIP: ../shared/conformance not found");
+        return;
+    };
+    if !sysdig_available() {
+        println!("SKIP: sysdig is not installed (scripts/install-deps installs it)");
+        return;
+    }
+    let mut unexpected = Vec::new();
+    let mut known: BTreeMap<&str, u64> = BTreeMap::new();
+    let mut compared = 0;
+    for file in &files {
+        let facts = event_facts(file);
+        let shown = sysdig_matches(file, "evt.num>=0");
+        for filter in EXIT_FILTERS {
+            let ours: BTreeSet<u64> = peregrine_merged_exit_matches(file, filter)
+                .intersection(&shown)
+                .copied()
+                .collect();
+            let theirs = sysdig_matches(file, &format!("({filter}) and evt.dir='<'"));
+            compared += 1;
+            let name = file.file_name().unwrap().to_string_lossy().to_string();
+            for num in ours.symmetric_difference(&theirs) {
+                let side = if ours.contains(num) {
+                    "only peregrine"
+                } else {
+                    "only sysdig"
+                };
+                let event = &facts[num];
+                match known_reason(event) {
+                    Some(why) => *known.entry(why).or_default() += 1,
+                    None => unexpected.push(format!(
+                        "{name} '{filter}': exit {num} ({}) {side}",
+                        event.name
+                    )),
+                }
+            }
+        }
+    }
+    println!("{compared} capture x filter pairs compared with sysdig on exits");
+    for (why, n) in &known {
+        println!("known difference on {n} exit matches: {why}");
     }
     assert!(
         unexpected.is_empty(),

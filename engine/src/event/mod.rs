@@ -2,6 +2,7 @@
 //! over raw event records ([`view`]) and sysdig-style rendering of their
 //! parameters ([`render`]).
 
+pub mod merge;
 pub mod render;
 pub mod table;
 mod table_data;

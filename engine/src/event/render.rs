@@ -155,6 +155,12 @@ fn push_flags(out: &mut String, value: u64, names: &[(&str, u64)], enum_like: bo
 pub fn render_param(p: &Param<'_>, resolver: &dyn Resolver, out: &mut String) {
     use ParamType::*;
     let ty = p.ty();
+    if p.bytes.is_empty() && ty.is_numeric() {
+        // No value at all (an older exit rebuilt without its enter, or a
+        // value the driver could not read): Falco shows <NA>, not a zero.
+        out.push_str("<NA>");
+        return;
+    }
     match ty {
         Errno => {
             let v = p.as_i64().unwrap_or(0);
@@ -369,6 +375,21 @@ mod tests {
         let mut s = String::new();
         render_param(&p, &NoState, &mut s);
         assert_eq!(s, "4097(O_RDONLY|O_CLOEXEC)");
+    }
+
+    #[test]
+    fn a_number_with_no_bytes_is_not_a_zero() {
+        // open's exit, rebuilt from an old capture: dev, ino and the fd
+        // itself may be empty.
+        for i in [0, 2, 4, 5] {
+            let p = Param {
+                info: &event_info(3).unwrap().params[i],
+                bytes: &[],
+            };
+            let mut s = String::new();
+            render_param(&p, &NoState, &mut s);
+            assert_eq!(s, "<NA>", "param {i}");
+        }
     }
 
     /// ptrace exit (PPME_SYSCALL_PTRACE_X): res, addr, data, request, pid.

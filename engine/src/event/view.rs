@@ -466,7 +466,11 @@ impl<'a> Param<'a> {
     }
 
     pub fn as_sockaddr(&self) -> Option<SockAddr<'a>> {
-        let b = self.bytes;
+        Param::sockaddr_of(self.bytes)
+    }
+
+    /// A socket address from the bytes of an address parameter kept aside.
+    pub fn sockaddr_of(b: &[u8]) -> Option<SockAddr<'_>> {
         let family = *b.first()?;
         Some(match family {
             AF_INET => {
@@ -486,7 +490,11 @@ impl<'a> Param<'a> {
     }
 
     pub fn as_socktuple(&self) -> Option<SockTuple<'a>> {
-        let b = self.bytes;
+        Param::socktuple_of(self.bytes)
+    }
+
+    /// A socket tuple from the bytes of a tuple parameter kept aside.
+    pub fn socktuple_of(b: &[u8]) -> Option<SockTuple<'_>> {
         let family = *b.first()?;
         Some(match family {
             AF_INET => {

@@ -29,8 +29,10 @@ pub fn events_from_json(text: &str) -> Result<Vec<Json>, AuditError> {
     let mut out = Vec::new();
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Json>();
     loop {
-        let offset = stream.byte_offset();
-        let line = text[..offset.min(text.len())].matches('\n').count() + 1;
+        // Where the previous value ended; the line is counted only for an
+        // error (counting from the start for each value made many small
+        // events quadratic).
+        let offset = stream.byte_offset().min(text.len());
         match stream.next() {
             None => break,
             Some(Err(e)) => {
@@ -40,10 +42,10 @@ pub fn events_from_json(text: &str) -> Result<Vec<Json>, AuditError> {
                     message: e.to_string(),
                 })
             }
-            Some(Ok(value)) => match value.get("kind").and_then(Json::as_str) {
+            Some(Ok(mut value)) => match value.get("kind").and_then(Json::as_str) {
                 Some("EventList") => {
-                    if let Some(Json::Array(items)) = value.get("items") {
-                        out.extend(items.iter().cloned());
+                    if let Some(Json::Array(items)) = value.get_mut("items").map(Json::take) {
+                        out.extend(items);
                     }
                 }
                 Some("Event") => out.push(value),
@@ -51,11 +53,26 @@ pub fn events_from_json(text: &str) -> Result<Vec<Json>, AuditError> {
                 None if value.get("auditID").is_some() || value.get("verb").is_some() => {
                     out.push(value)
                 }
-                _ => return Err(AuditError::NotAnEvent { line }),
+                _ => {
+                    return Err(AuditError::NotAnEvent {
+                        line: line_of_value_after(text, offset),
+                    })
+                }
             },
         }
     }
     Ok(out)
+}
+
+/// The line on which the value following byte `offset` starts.
+fn line_of_value_after(text: &str, offset: usize) -> usize {
+    let rest = &text.as_bytes()[offset..];
+    let blanks = rest.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    text.as_bytes()[..offset + blanks]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
 }
 
 /// The time of an audit event in nanoseconds since the epoch (its

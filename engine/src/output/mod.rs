@@ -1,21 +1,30 @@
 //! Rule outputs: `%field`, `%field[arg]` and `%(field)` substitution with
 //! Falco's rendering, and the alert record the CLI serializes.
 
-use crate::condition::{parse_field_ref, FieldRef};
+use crate::condition::{parse_field_ref, parse_operand, FieldRef};
 use crate::field::{FieldSource, Value};
-use crate::rules::compile::{bind_field, BoundField};
+use crate::rules::compile::{bind_field, bind_output_field, BoundField};
+use crate::rules::eval::extract_values;
 use crate::rules::Priority;
 
 #[derive(Debug, Clone)]
 enum Segment {
     Text(String),
-    Field { name: String, field: BoundField },
+    Field {
+        name: String,
+        field: BoundField,
+        /// For a transformed token, the plain fields inside it: what
+        /// Falco lists in `output_fields` in its place.
+        inner: Vec<(String, BoundField)>,
+    },
 }
 
 /// A compiled output format.
 #[derive(Debug, Clone)]
 pub struct OutputFormat {
     segments: Vec<Segment>,
+    /// Falco's `buffer_format_base64`: I/O buffers rendered in base64.
+    buffer_base64: bool,
 }
 
 /// What Falco prints for a field with no value.
@@ -34,7 +43,9 @@ impl OutputFormat {
         while let Some(at) = rest.find('%') {
             literal.push_str(&rest[..at]);
             let after = &rest[at + 1..];
-            let (token, consumed) = if let Some(inner) = after.strip_prefix('(') {
+            let (token, consumed) = if let Some(len) = transformer_token_len(after) {
+                (after[..len].to_string(), len)
+            } else if let Some(inner) = after.strip_prefix('(') {
                 match inner.find(')') {
                     Some(end) => (inner[..end].trim().to_string(), end + 2),
                     None => return Err(inner.to_string()),
@@ -61,19 +72,45 @@ impl OutputFormat {
                 rest = after;
                 continue;
             }
-            let field_ref: FieldRef = parse_field_ref(&token).ok_or_else(|| token.clone())?;
-            let field = bind_field(source, &field_ref).map_err(|_| token.clone())?;
+            let field_ref: FieldRef = if transformer_token_len(&token).is_some() {
+                parse_operand(&token).map_err(|_| token.clone())?
+            } else {
+                parse_field_ref(&token).ok_or_else(|| token.clone())?
+            };
+            let field = bind_output_field(source, &field_ref).map_err(|_| token.clone())?;
+            let mut inner = Vec::new();
+            if field_ref.composite.is_some() || !field_ref.transformers.is_empty() {
+                let mut plain = Vec::new();
+                field_ref.visit_fields(&mut |f| plain.push(f.clone()));
+                for f in plain {
+                    let bound = bind_field(source, &f).map_err(|_| token.clone())?;
+                    inner.push((f.to_string(), bound));
+                }
+            }
             if !literal.is_empty() {
                 segments.push(Segment::Text(std::mem::take(&mut literal)));
             }
-            segments.push(Segment::Field { name: token, field });
+            segments.push(Segment::Field {
+                name: token,
+                field,
+                inner,
+            });
             rest = &after[consumed..];
         }
         literal.push_str(rest);
         if !literal.is_empty() {
             segments.push(Segment::Text(literal));
         }
-        Ok(OutputFormat { segments })
+        Ok(OutputFormat {
+            segments,
+            buffer_base64: false,
+        })
+    }
+
+    /// Renders byte buffers (`evt.buffer`, `evt.arg.data`...) in base64
+    /// rather than as text, as Falco's `buffer_format_base64`.
+    pub fn set_buffer_base64(&mut self, on: bool) {
+        self.buffer_base64 = on;
     }
 
     /// Renders the output for one event into `out` (cleared first).
@@ -90,8 +127,8 @@ impl OutputFormat {
                 Segment::Text(t) => out.push_str(t),
                 Segment::Field { field, .. } => {
                     values.clear();
-                    source.extract(&field.resolved, event, values);
-                    render_values(values, field.resolved.is_list, out);
+                    extract_values(field, source, event, values);
+                    render_values(values, field.is_list, self.buffer_base64, out);
                 }
             }
         }
@@ -113,12 +150,23 @@ impl OutputFormat {
         let mut values = Vec::new();
         let mut out = Vec::new();
         for seg in &self.segments {
-            if let Segment::Field { name, field } = seg {
+            let Segment::Field { name, field, inner } = seg else {
+                continue;
+            };
+            // A transformed token is not a key of its own: the fields it
+            // reads are (Falco leaves transformed values out of
+            // `output_fields`).
+            let keys: Vec<(&String, &BoundField)> = if inner.is_empty() {
+                vec![(name, field)]
+            } else {
+                inner.iter().map(|(n, f)| (n, f)).collect()
+            };
+            for (name, field) in keys {
                 values.clear();
-                source.extract(&field.resolved, event, &mut values);
+                extract_values(field, source, event, &mut values);
                 let rendered = (!values.is_empty()).then(|| {
                     let mut s = String::new();
-                    render_values(&values, field.resolved.is_list, &mut s);
+                    render_values(&values, field.is_list, self.buffer_base64, &mut s);
                     s
                 });
                 if !out
@@ -133,12 +181,67 @@ impl OutputFormat {
     }
 }
 
-fn render_values(values: &[Value<'_>], is_list: bool, out: &mut String) {
+/// The length of a transformer token at the start of `text`
+/// (`toupper(proc.name)`, `getopt(proc.args, "n:")[n]`), up to its closing
+/// parenthesis and selector; None when `text` does not start with one.
+fn transformer_token_len(text: &str) -> Option<usize> {
+    const NAMES: &[&str] = &[
+        "tolower", "toupper", "b64", "basename", "len", "join", "concat", "getopt",
+    ];
+    let name = NAMES.iter().find(|n| text.starts_with(**n))?;
+    let rest = &text[name.len()..];
+    if !rest.trim_start().starts_with('(') {
+        return None;
+    }
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = name.len();
+    while i < bytes.len() {
+        match bytes[i] {
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != q {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' => depth += 1,
+            b')' => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    let mut end = i + 1;
+                    if bytes.get(end) == Some(&b'[') {
+                        end += text[end..].find(']')? + 1;
+                    }
+                    return Some(end);
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+fn render_values(values: &[Value<'_>], is_list: bool, base64: bool, out: &mut String) {
     use std::fmt::Write;
+    let one = |v: &Value<'_>, out: &mut String| match v {
+        Value::Bytes(bytes) if base64 => base64_encode(bytes, out),
+        other => {
+            let _ = write!(out, "{other}");
+        }
+    };
     match values {
         [] => out.push_str(MISSING),
-        [one] if !is_list => {
-            let _ = write!(out, "{one}");
+        [single] if !is_list => one(single, out),
+        // Several values of a field that is no list (ancestors, as an
+        // output prints them): separated by spaces.
+        many if !is_list => {
+            for (i, v) in many.iter().enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                one(v, out);
+            }
         }
         many => {
             out.push('(');
@@ -146,9 +249,29 @@ fn render_values(values: &[Value<'_>], is_list: bool, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                let _ = write!(out, "{v}");
+                one(v, out);
             }
             out.push(')');
+        }
+    }
+}
+
+/// Standard base64 with padding, appended to `out`.
+pub fn base64_encode(bytes: &[u8], out: &mut String) {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
         }
     }
 }
@@ -184,7 +307,7 @@ impl Alert {
             tags: rule.tags.clone(),
             hostname: hostname.to_string(),
             output: rule.output.render(source, event),
-            output_fields: rule.output.fields(source, event),
+            output_fields: output_fields(rule, source, event),
         }
     }
 
@@ -231,6 +354,33 @@ impl Alert {
         };
         format!("{time}: {} {}", self.priority, self.output)
     }
+}
+
+/// The output's fields, then the rule's extra fields (`append_output`),
+/// which replace an output field of the same name as in Falco.
+fn output_fields<'e, S: FieldSource>(
+    rule: &crate::rules::CompiledRule,
+    source: &S,
+    event: &S::Event<'e>,
+) -> Vec<(String, Option<String>)> {
+    let mut fields = rule.output.fields(source, event);
+    for extra in &rule.extra_fields {
+        let value = if extra.raw {
+            extra
+                .format
+                .fields(source, event)
+                .into_iter()
+                .next()
+                .and_then(|(_, value)| value)
+        } else {
+            Some(extra.format.render(source, event))
+        };
+        match fields.iter_mut().find(|(name, _)| *name == extra.name) {
+            Some(slot) => slot.1 = value,
+            None => fields.push((extra.name.clone(), value)),
+        }
+    }
+    fields
 }
 
 /// Formats nanoseconds since the epoch as UTC ISO 8601 with nanoseconds.
@@ -280,4 +430,41 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
         }
     }
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buffers_render_in_base64_when_asked() {
+        let values = [Value::Bytes(std::borrow::Cow::Borrowed(b"GET /\x00\xff"))];
+        let mut out = String::new();
+        render_values(&values, false, true, &mut out);
+        assert_eq!(out, "R0VUIC8A/w==");
+        assert_eq!(base64_decode(&out).unwrap(), b"GET /\x00\xff");
+        // Other values, and buffers without the option, are unchanged.
+        out.clear();
+        render_values(
+            &[Value::Uint(7), Value::Bytes(b"ab"[..].into())],
+            true,
+            true,
+            &mut out,
+        );
+        assert_eq!(out, "(7,YWI=)");
+        out.clear();
+        render_values(&values[..], false, false, &mut out);
+        assert!(out.starts_with("GET /"));
+        for (plain, encoded) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+        ] {
+            let mut out = String::new();
+            base64_encode(plain.as_bytes(), &mut out);
+            assert_eq!(out, encoded);
+        }
+    }
 }

@@ -1,6 +1,7 @@
 //! Extraction of each field from an event and the state.
 
 use super::{Arg, Field, SyscallEvent};
+use crate::dns::DomainNames;
 use crate::event::render::{errno_name, render_param, render_param_resolved};
 use crate::event::table::{flags as ef, Direction};
 use crate::field::{FieldType, Value};
@@ -128,7 +129,7 @@ pub(super) fn event_only<'e>(
         Field::EvtDir => out.push(s(v.direction().symbol())),
         Field::EvtNum => out.push(Value::Uint(v.num)),
         Field::EvtRawTime => out.push(Value::Uint(v.ts)),
-        Field::EvtCpu => out.push(Value::Uint(u64::from(v.cpu))),
+        Field::EvtCpu => out.push(Value::Int(i64::from(v.cpu))),
         _ => return false,
     }
     true
@@ -138,6 +139,7 @@ pub(super) fn extract<'e>(
     field: Field,
     arg: Option<&Arg>,
     want: FieldType,
+    names: &DomainNames,
     ev: &SyscallEvent<'e>,
     out: &mut Vec<Value<'e>>,
 ) {
@@ -151,7 +153,11 @@ pub(super) fn extract<'e>(
             *n >= 0
                 || matches!(
                     field,
-                    Field::FdName | Field::FdDirectory | Field::FdTypechar
+                    Field::FdName
+                        | Field::FdDirectory
+                        | Field::FdTypechar
+                        | Field::FdContainername
+                        | Field::FdContainerdirectory
                 )
         })
     };
@@ -175,7 +181,7 @@ pub(super) fn extract<'e>(
         Field::EvtRawTime => out.push(Value::Uint(v.ts)),
         Field::EvtType => out.push(s(v.type_name())),
         Field::EvtDir => out.push(s(v.direction().symbol())),
-        Field::EvtCpu => out.push(Value::Uint(u64::from(v.cpu))),
+        Field::EvtCpu => out.push(Value::Int(i64::from(v.cpu))),
         Field::EvtCategory => out.push(s(category_name(v.info().category))),
         Field::EvtRawRes => {
             if let Some(r) = v.res() {
@@ -197,12 +203,20 @@ pub(super) fn extract<'e>(
         Field::EvtFailed => {
             out.push(Value::Bool(v.res().is_some_and(|r| r < 0)));
         }
-        Field::EvtIsOpenRead | Field::EvtIsOpenWrite | Field::EvtIsOpenExec => {
+        Field::EvtIsOpenRead
+        | Field::EvtIsOpenWrite
+        | Field::EvtIsOpenExec
+        | Field::EvtIsOpenCreate => {
             let flags = open_flags(ev);
             let b = match (field, flags) {
                 (_, None) => false,
                 (Field::EvtIsOpenRead, Some(f)) => f & 1 != 0,
                 (Field::EvtIsOpenWrite, Some(f)) => f & 2 != 0,
+                // PPM_O_F_CREATED (the call made the file), or a
+                // successful O_TMPFILE.
+                (Field::EvtIsOpenCreate, Some(f)) => {
+                    f & (1 << 14) != 0 || (f & (1 << 13) != 0 && v.res().is_some_and(|r| r >= 0))
+                }
                 (_, Some(f)) => {
                     // O_CREAT or O_TMPFILE with an execute bit in the mode.
                     let mode = v.param_named("mode").and_then(|p| p.as_u64()).unwrap_or(0);
@@ -215,7 +229,7 @@ pub(super) fn extract<'e>(
             let p = match arg {
                 Some(Arg::Name(n)) => v.param_named(n),
                 Some(Arg::Index(i)) => v.param(*i),
-                None => None,
+                Some(Arg::Types(_) | Arg::Pattern(_)) | None => None,
             };
             let Some(p) = p else { return };
             if field == Field::EvtRawArg {
@@ -288,9 +302,17 @@ pub(super) fn extract<'e>(
         Field::ProcCmdline => thread
             .into_iter()
             .for_each(|t| out.push(owned(t.cmdline()))),
-        Field::ProcArgs => thread
-            .into_iter()
-            .for_each(|t| out.push(owned(t.args_joined()))),
+        Field::ProcArgs => {
+            let Some(t) = thread else { return };
+            match arg {
+                Some(Arg::Index(n)) => {
+                    if let Some(a) = t.args.iter().nth(*n) {
+                        out.push(owned(a.into_owned()))
+                    }
+                }
+                _ => out.push(owned(t.args_joined())),
+            }
+        }
         Field::ProcPid => {
             // A thread the state never saw created is taken as its own process.
             out.push(Value::Int(thread.map(|t| t.pid).unwrap_or(tid)))
@@ -351,7 +373,7 @@ pub(super) fn extract<'e>(
             .for_each(|t| out.push(Value::Int(t.vtid))),
         Field::UserName => {
             if let Some(t) = thread {
-                if let Some(n) = state.users.user_name(t.uid) {
+                if let Some(n) = state.users_of(t).user_name(t.uid) {
                     out.push(s(n))
                 }
             }
@@ -359,9 +381,11 @@ pub(super) fn extract<'e>(
         Field::UserUid => thread
             .into_iter()
             .for_each(|t| out.push(Value::Uint(u64::from(t.uid)))),
-        Field::UserLoginUid => thread
-            .into_iter()
-            .for_each(|t| out.push(Value::Int(i64::from(t.loginuid as i32)))),
+        // libsinsp makes up a thread for an event whose thread it does not
+        // know, with no login uid: Falco prints -1 there, not <NA>.
+        Field::UserLoginUid => out.push(Value::Int(
+            thread.map_or(-1, |t| i64::from(t.loginuid as i32)),
+        )),
         Field::UserLoginName => {
             if let Some(n) = thread
                 .filter(|t| t.loginuid != u32::MAX)
@@ -371,12 +395,12 @@ pub(super) fn extract<'e>(
             }
         }
         Field::UserHomedir => {
-            if let Some(n) = thread.and_then(|t| state.users.home(t.uid)) {
+            if let Some(n) = thread.and_then(|t| state.users_of(t).home(t.uid)) {
                 out.push(s(n))
             }
         }
         Field::GroupName => {
-            if let Some(n) = thread.and_then(|t| state.users.group_name(t.gid)) {
+            if let Some(n) = thread.and_then(|t| state.users_of(t).group_name(t.gid)) {
                 out.push(s(n))
             }
         }
@@ -385,6 +409,19 @@ pub(super) fn extract<'e>(
             .for_each(|t| out.push(Value::Uint(u64::from(t.gid)))),
         Field::FdNum => fd_num().into_iter().for_each(|n| out.push(Value::Int(n))),
         Field::FdName => {} // answered above
+        Field::EvtAbspath
+        | Field::EvtAbspathSrc
+        | Field::EvtAbspathDst
+        | Field::FsPathName
+        | Field::FsPathNameraw
+        | Field::FsPathSource
+        | Field::FsPathSourceraw
+        | Field::FsPathTarget
+        | Field::FsPathTargetraw => {
+            if let Some(path) = super::paths::extract(field, v, state) {
+                out.push(owned(path));
+            }
+        }
         Field::FdDirectory | Field::FdFilename => {
             let Some((_, f)) = fd_info() else { return };
             match f.kind {
@@ -427,7 +464,16 @@ pub(super) fn extract<'e>(
         | Field::FdIp
         | Field::FdPort
         | Field::FdLnet
-        | Field::FdRnet => {
+        | Field::FdRnet
+        | Field::FdProto
+        | Field::FdCproto
+        | Field::FdSproto
+        | Field::FdLproto
+        | Field::FdRproto
+        | Field::FdSipName
+        | Field::FdCipName
+        | Field::FdLipName
+        | Field::FdRipName => {
             let Some((_, f)) = fd_info() else { return };
             let Some((cip, cport, sip, sport)) = endpoints(&f) else {
                 return;
@@ -460,6 +506,44 @@ pub(super) fn extract<'e>(
                         out.push(Value::Uint(u64::from(cport)));
                     }
                     out.push(Value::Uint(u64::from(sport)));
+                }
+                // Falco turns off port name resolution: a port's
+                // "protocol" is its number as text.
+                Field::FdProto => {
+                    if cip.is_some() {
+                        out.push(Value::Uint(u64::from(cport)));
+                    }
+                    out.push(Value::Uint(u64::from(sport)));
+                }
+                Field::FdSproto => out.push(owned(sport.to_string())),
+                Field::FdCproto => {
+                    if cip.is_some() {
+                        out.push(owned(cport.to_string()))
+                    }
+                }
+                Field::FdLproto => {
+                    if lip.is_some() && rip.is_some() {
+                        out.push(owned(lport.to_string()))
+                    }
+                }
+                Field::FdRproto => {
+                    if rip.is_some() {
+                        out.push(owned(rport.to_string()))
+                    }
+                }
+                Field::FdSipName | Field::FdCipName | Field::FdLipName | Field::FdRipName => {
+                    // Local and remote ends exist only once connected.
+                    let connected = cip.is_some();
+                    let ip = match field {
+                        Field::FdSipName => Some(sip),
+                        Field::FdCipName => cip,
+                        Field::FdLipName if connected => lip,
+                        Field::FdRipName if connected => rip,
+                        _ => None,
+                    };
+                    if let Some(name) = ip.and_then(|ip| names.name_of(ip)) {
+                        out.push(owned(name))
+                    }
                 }
                 Field::FdLport => {
                     if lip.is_some() {
@@ -503,15 +587,6 @@ pub(super) fn extract<'e>(
                 out.push(Value::Bool(f.server_side || bound))
             }
         }
-        Field::ContainerId => thread
-            .into_iter()
-            .for_each(|t| out.push(s(&t.container_id))),
-        Field::ContainerName => {
-            // Without a container runtime to ask, only the host is named.
-            if let Some(t) = thread.filter(|t| t.container_id == "host") {
-                out.push(s(&t.container_id))
-            }
-        }
         Field::FdNameraw => {
             if let Some((_, f)) = fd_info() {
                 out.push(match &f.raw_name {
@@ -520,24 +595,6 @@ pub(super) fn extract<'e>(
                 });
             }
         }
-        Field::ContainerType => {
-            if let Some(t) = thread.filter(|t| t.container_id == "host") {
-                out.push(s(&t.container_id))
-            }
-        }
-        // Runtime and orchestrator metadata is not known to this source:
-        // the fields resolve (rules using them load) but are never available.
-        Field::ContainerImage
-        | Field::ContainerImageRepository
-        | Field::ContainerImageTag
-        | Field::ContainerImageId
-        | Field::ContainerPrivileged
-        | Field::ContainerMounts
-        | Field::ContainerMountDest
-        | Field::ContainerStartTs
-        | Field::K8sNsName
-        | Field::K8sPodName
-        | Field::K8sPodId => {}
         Field::EvtHostname => {
             if !state.hostname.is_empty() {
                 out.push(s(&state.hostname))
@@ -598,7 +655,7 @@ pub(super) fn extract<'e>(
                 parent()
             };
             if let Some(t) = t.filter(|t| t.clone_ts > 0 && t.clone_ts <= v.ts) {
-                out.push(Value::Int((v.ts - t.clone_ts) as i64));
+                out.push(Value::Uint(v.ts - t.clone_ts));
             }
         }
         Field::ProcIsExeUpperLayer => thread
@@ -610,7 +667,7 @@ pub(super) fn extract<'e>(
         Field::ProcExeIno => thread
             .filter(|t| t.exe_ino != 0)
             .into_iter()
-            .for_each(|t| out.push(Value::Uint(t.exe_ino))),
+            .for_each(|t| out.push(Value::Int(t.exe_ino as i64))),
         Field::ProcExeInoCtime => thread
             .filter(|t| t.exe_ino_ctime != 0)
             .into_iter()
@@ -620,8 +677,9 @@ pub(super) fn extract<'e>(
             .into_iter()
             .for_each(|t| out.push(Value::Uint(t.exe_ino_mtime))),
         Field::ProcExeInoCtimeDurationProcStart => {
-            if let Some(t) = thread.filter(|t| t.exe_ino_ctime != 0 && t.clone_ts != 0) {
-                out.push(Value::Int(t.clone_ts as i64 - t.exe_ino_ctime as i64));
+            let known = |t: &&Thread| t.exe_ino_ctime != 0 && t.clone_ts > t.exe_ino_ctime;
+            if let Some(t) = thread.filter(known) {
+                out.push(Value::Uint(t.clone_ts - t.exe_ino_ctime));
             }
         }
         Field::ThreadCapPermitted | Field::ThreadCapEffective | Field::ThreadCapInheritable => {
@@ -633,9 +691,205 @@ pub(super) fn extract<'e>(
             };
             out.push(owned(capability_names(mask)));
         }
-        // No DNS cache is kept: these names are never available, so a
-        // comparison on them is false (and `not ... in` is true).
-        Field::FdSipName | Field::FdCipName | Field::FdLipName | Field::FdRipName => {}
+        Field::FdUid => {
+            if let Some(n) = fd_num() {
+                out.push(owned(format!("{tid}{n}")))
+            }
+        }
+        Field::FdContainername | Field::FdContainerdirectory => {
+            let Some((_, f)) = fd_info() else { return };
+            let whole = field == Field::FdContainername || f.kind == FdKind::Directory;
+            let name = if whole {
+                Some(f.name.clone())
+            } else if f.kind == FdKind::File {
+                Some(match f.name.rfind('/') {
+                    Some(0) => "/".to_string(),
+                    Some(i) => f.name[..i].to_string(),
+                    None => String::new(),
+                })
+            } else {
+                None
+            };
+            // Host processes have no container id here (container.id
+            // shows "host" for them).
+            let id = match thread.map(|t| t.container_id.as_str()) {
+                Some("host") | None => "",
+                Some(id) => id,
+            };
+            if let Some(name) = name {
+                out.push(owned(format!("{id}:{name}")))
+            }
+        }
+        Field::FdDev | Field::FdDevMajor | Field::FdDevMinor => {
+            let Some((_, f)) = fd_info() else { return };
+            // The driver sends new_encode_dev(): minor's low byte, then
+            // 12 bits of major, then the rest of minor.
+            let dev = f.dev;
+            out.push(Value::Int(i64::from(match field {
+                Field::FdDev => dev,
+                Field::FdDevMajor => (dev & 0xfff00) >> 8,
+                _ => (dev & 0xff) | ((dev >> 12) & 0xfff00),
+            })))
+        }
+        Field::FdIno => {
+            if let Some((_, f)) = fd_info() {
+                out.push(Value::Int(f.ino as i64))
+            }
+        }
+        Field::FdIsUpperLayer | Field::FdIsLowerLayer => {
+            if let Some((_, f)) = fd_info() {
+                let bit = if field == Field::FdIsUpperLayer {
+                    1 << 15
+                } else {
+                    1 << 16
+                };
+                out.push(Value::Bool(
+                    f.kind == FdKind::File && f.open_flags & bit != 0,
+                ))
+            }
+        }
+        Field::FdTypes => {
+            let Some(t) = thread else { return };
+            match arg {
+                Some(Arg::Index(n)) => {
+                    if let Some(f) = state.fd(tid, *n as i64) {
+                        out.push(s(f.type_name()))
+                    }
+                }
+                _ => {
+                    let Some(fds) = state.fds_of(t.pid) else {
+                        return;
+                    };
+                    let mut seen: Vec<&'static str> = Vec::new();
+                    for f in fds.values() {
+                        let ty = f.type_name();
+                        if !seen.contains(&ty) {
+                            seen.push(ty);
+                            out.push(s(ty));
+                        }
+                    }
+                }
+            }
+        }
+        Field::FdlistNums
+        | Field::FdlistNames
+        | Field::FdlistCips
+        | Field::FdlistSips
+        | Field::FdlistCports
+        | Field::FdlistSports => fdlist(field, ev, out),
+        Field::EvtLatency
+        | Field::EvtLatencyS
+        | Field::EvtLatencyNs
+        | Field::EvtLatencyQuantized
+        | Field::EvtLatencyHuman
+        | Field::EvtDeltatime
+        | Field::EvtDeltatimeS
+        | Field::EvtDeltatimeNs
+        | Field::EvtOutputtime
+        | Field::EvtTypeIs
+        | Field::SyscallType
+        | Field::EvtBuflen
+        | Field::EvtIsIo
+        | Field::EvtIsIoRead
+        | Field::EvtIsIoWrite
+        | Field::EvtIoDir
+        | Field::EvtIsWait
+        | Field::EvtWaitLatency
+        | Field::EvtIsSyslog
+        | Field::EvtCount
+        | Field::EvtCountError
+        | Field::EvtCountErrorFile
+        | Field::EvtCountErrorNet
+        | Field::EvtCountErrorMemory
+        | Field::EvtCountErrorOther
+        | Field::EvtCountExit
+        | Field::EvtCountProcinfo
+        | Field::EvtCountThreadinfo
+        | Field::EvtBuflenIn
+        | Field::EvtBuflenOut
+        | Field::EvtBuflenFile
+        | Field::EvtBuflenFileIn
+        | Field::EvtBuflenFileOut
+        | Field::EvtBuflenNet
+        | Field::EvtBuflenNetIn
+        | Field::EvtBuflenNetOut
+        | Field::EvtInfraDockerName
+        | Field::EvtInfraDockerContainerId
+        | Field::EvtInfraDockerContainerName
+        | Field::EvtInfraDockerContainerImage
+        | Field::EvtTimeS
+        | Field::EvtTimeIso8601
+        | Field::EvtDatetime
+        | Field::EvtDatetimeS
+        | Field::EvtRawtimeS
+        | Field::EvtRawtimeNs
+        | Field::EvtReltime
+        | Field::EvtReltimeS
+        | Field::EvtReltimeNs
+        | Field::EvtPluginname
+        | Field::EvtPlugininfo
+        | Field::EvtSource
+        | Field::EvtIsAsync
+        | Field::EvtAsynctype => super::event_info::extract(field, arg, ev, out),
+        Field::EvtInfo => {
+            // Falco's evt.info is evt.args (it decodes nothing further).
+            extract(Field::EvtArgs, arg, want, names, ev, out)
+        }
+        Field::ProcAexe
+        | Field::ProcAargs
+        | Field::ProcAcmdline
+        | Field::ProcAenv
+        | Field::ProcCmdnargs
+        | Field::ProcCmdlenargs
+        | Field::ProcExeline
+        | Field::ProcLoginshellid
+        | Field::ProcPvpid
+        | Field::ProcSidExe
+        | Field::ProcSidExepath
+        | Field::ProcVpgidExepath
+        | Field::ProcPgid
+        | Field::ProcPgidName
+        | Field::ProcPgidExe
+        | Field::ProcPgidExepath
+        | Field::ProcPidTs
+        | Field::ProcPpidTs
+        | Field::ProcIsExeLowerLayer
+        | Field::ProcIsPgidLeader
+        | Field::ProcExeInoCtimeDurationPidnsStart
+        | Field::ProcPidnsInitStartTs
+        | Field::ProcFdopencount
+        | Field::ProcFdlimit
+        | Field::ProcVmsize
+        | Field::ProcVmrss
+        | Field::ProcVmswap
+        | Field::ThreadPfmajor
+        | Field::ThreadPfminor
+        | Field::ThreadIsmain
+        | Field::ThreadNametid
+        | Field::ThreadExectime
+        | Field::ThreadTotexectime
+        | Field::ThreadCgroups
+        | Field::ThreadCgroup
+        | Field::ProcNthreads
+        | Field::ProcNchilds
+        | Field::ThreadVmsize
+        | Field::ThreadVmrss
+        | Field::ThreadVmsizeB
+        | Field::ThreadVmrssB
+        | Field::ProcStdinType
+        | Field::ProcStdoutType
+        | Field::ProcStderrType
+        | Field::ProcStdinName
+        | Field::ProcStdoutName
+        | Field::ProcStderrName
+        | Field::UserShell
+        | Field::ProcFdusage
+        | Field::ThreadCpu
+        | Field::ThreadCpuUser
+        | Field::ThreadCpuSystem => super::process_info::extract(field, arg, ev, thread, out),
+        // Compiled into a test of the event time (see rules::compile): it
+        // has no value of its own.
+        Field::EvtAround => {}
         Field::FdNameChanged => {
             // The events that name a socket fd: the tuple is set when the
             // call succeeds (or, for connect, is under way).
@@ -663,6 +917,52 @@ pub(super) fn extract<'e>(
             }
         }
     }
+}
+
+/// `fdlist.*`: the fds a poll call waited on, comma separated.
+fn fdlist<'e>(field: Field, ev: &SyscallEvent<'e>, out: &mut Vec<Value<'e>>) {
+    let v = ev.event;
+    if v.direction() != Direction::Exit || !matches!(v.name(), "poll" | "ppoll") {
+        return;
+    }
+    let Some(p) = v.param_named("fds") else {
+        return;
+    };
+    // A count (u16), then per fd its number (i64) and flags (i16).
+    let b = p.bytes;
+    let Some(count) = b.get(..2).map(|c| u16::from_le_bytes([c[0], c[1]])) else {
+        return;
+    };
+    let tid = v.tid as i64;
+    let mut items: Vec<String> = Vec::new();
+    for i in 0..usize::from(count) {
+        let at = 2 + i * 10;
+        let Some(raw) = b.get(at..at + 8) else { break };
+        let mut n = [0u8; 8];
+        n.copy_from_slice(raw);
+        let fd = i64::from_le_bytes(n);
+        let f = ev.state.fd(tid, fd);
+        let ends = f.and_then(endpoints);
+        let item = match field {
+            Field::FdlistNums => Some(fd.to_string()),
+            Field::FdlistNames => Some(
+                f.map(|f| f.name.as_str())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or("<NA>")
+                    .to_string(),
+            ),
+            Field::FdlistCips => ends.and_then(|(cip, ..)| cip).map(|ip| ip.to_string()),
+            Field::FdlistSips => ends.map(|(_, _, sip, _)| sip.to_string()),
+            Field::FdlistCports => ends
+                .filter(|(cip, ..)| cip.is_some())
+                .map(|(_, cport, ..)| cport.to_string()),
+            _ => ends
+                .filter(|(cip, ..)| cip.is_some())
+                .map(|(.., sport)| sport.to_string()),
+        };
+        items.extend(item);
+    }
+    out.push(owned(items.join(",")));
 }
 
 /// Linux capability names by bit number (the driver reports capability

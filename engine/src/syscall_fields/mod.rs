@@ -5,14 +5,28 @@
 //! Names resolve once to a [`Field`] id (plus a parsed argument); extraction
 //! is a match on the id, with no string lookup per event.
 
+mod container_fields;
+mod event_info;
 mod extract;
 mod list;
+mod paths;
+mod process_info;
 
+use crate::dns::DomainNames;
 use crate::event::table;
 use crate::event::EventView;
 use crate::field::{FieldError, FieldInfo, FieldSource, FieldType, ResolvedField};
 use crate::state::State;
 pub use list::FIELDS;
+
+/// The syscall table's fields and the container plugin's, as listed.
+static ALL_FIELDS: std::sync::LazyLock<Vec<FieldInfo>> = std::sync::LazyLock::new(|| {
+    FIELDS
+        .iter()
+        .cloned()
+        .chain(container_fields::infos())
+        .collect()
+});
 
 /// One evaluation's input: an event and the state after applying it.
 #[derive(Clone, Copy)]
@@ -91,8 +105,6 @@ pub enum Field {
     FdSnet,
     FdSockfamily,
     FdIsServer,
-    ContainerId,
-    ContainerName,
     EvtHostname,
     ProcAexepath,
     ProcSname,
@@ -117,24 +129,151 @@ pub enum Field {
     FdLnet,
     FdRnet,
     FdConnected,
-    ContainerType,
-    ContainerImage,
-    ContainerImageRepository,
-    ContainerImageTag,
-    ContainerImageId,
-    ContainerPrivileged,
-    ContainerMounts,
-    ContainerMountDest,
-    ContainerStartTs,
-    K8sNsName,
-    K8sPodName,
-    K8sPodId,
     FdNameraw,
     FdNameChanged,
     FdSipName,
     FdCipName,
     FdLipName,
     FdRipName,
+    EvtLatency,
+    EvtLatencyS,
+    EvtLatencyNs,
+    EvtLatencyQuantized,
+    EvtLatencyHuman,
+    EvtDeltatime,
+    EvtDeltatimeS,
+    EvtDeltatimeNs,
+    EvtOutputtime,
+    EvtTypeIs,
+    SyscallType,
+    EvtInfo,
+    EvtBuflen,
+    EvtIsIo,
+    EvtIsIoRead,
+    EvtIsIoWrite,
+    EvtIoDir,
+    EvtIsWait,
+    EvtWaitLatency,
+    EvtIsSyslog,
+    EvtCount,
+    EvtCountError,
+    EvtCountErrorFile,
+    EvtCountErrorNet,
+    EvtCountErrorMemory,
+    EvtCountErrorOther,
+    EvtCountExit,
+    EvtCountProcinfo,
+    EvtCountThreadinfo,
+    EvtBuflenIn,
+    EvtBuflenOut,
+    EvtBuflenFile,
+    EvtBuflenFileIn,
+    EvtBuflenFileOut,
+    EvtBuflenNet,
+    EvtBuflenNetIn,
+    EvtBuflenNetOut,
+    EvtIsOpenCreate,
+    EvtInfraDockerName,
+    EvtInfraDockerContainerId,
+    EvtInfraDockerContainerName,
+    EvtInfraDockerContainerImage,
+    EvtTimeS,
+    EvtTimeIso8601,
+    EvtDatetime,
+    EvtDatetimeS,
+    EvtRawtimeS,
+    EvtRawtimeNs,
+    EvtReltime,
+    EvtReltimeS,
+    EvtReltimeNs,
+    EvtPluginname,
+    EvtPlugininfo,
+    EvtSource,
+    EvtIsAsync,
+    EvtAsynctype,
+    FdUid,
+    FdContainername,
+    FdContainerdirectory,
+    FdProto,
+    FdCproto,
+    FdSproto,
+    FdLproto,
+    FdRproto,
+    FdDev,
+    FdDevMajor,
+    FdDevMinor,
+    FdIno,
+    FdTypes,
+    FdIsUpperLayer,
+    FdIsLowerLayer,
+    FdlistNums,
+    FdlistNames,
+    FdlistCips,
+    FdlistSips,
+    FdlistCports,
+    FdlistSports,
+    ProcAexe,
+    ProcAargs,
+    ProcAcmdline,
+    ProcAenv,
+    ProcCmdnargs,
+    ProcCmdlenargs,
+    ProcExeline,
+    ProcLoginshellid,
+    ProcPvpid,
+    ProcSidExe,
+    ProcSidExepath,
+    ProcVpgidExepath,
+    ProcPgid,
+    ProcPgidName,
+    ProcPgidExe,
+    ProcPgidExepath,
+    ProcPidTs,
+    ProcPpidTs,
+    ProcIsExeLowerLayer,
+    ProcIsPgidLeader,
+    ProcExeInoCtimeDurationPidnsStart,
+    ProcPidnsInitStartTs,
+    ProcFdopencount,
+    ProcFdlimit,
+    ProcVmsize,
+    ProcVmrss,
+    ProcVmswap,
+    ThreadPfmajor,
+    ThreadPfminor,
+    ThreadIsmain,
+    ThreadNametid,
+    ThreadExectime,
+    ThreadTotexectime,
+    ThreadCgroups,
+    ThreadCgroup,
+    ProcNthreads,
+    ProcNchilds,
+    ThreadVmsize,
+    ThreadVmrss,
+    ThreadVmsizeB,
+    ThreadVmrssB,
+    ProcStdinType,
+    ProcStdoutType,
+    ProcStderrType,
+    ProcStdinName,
+    ProcStdoutName,
+    ProcStderrName,
+    UserShell,
+    EvtAbspath,
+    EvtAbspathSrc,
+    EvtAbspathDst,
+    FsPathName,
+    FsPathNameraw,
+    FsPathSource,
+    FsPathSourceraw,
+    FsPathTarget,
+    FsPathTargetraw,
+    ProcFdusage,
+    ThreadCpu,
+    ThreadCpuUser,
+    ThreadCpuSystem,
+    EvtAround,
 }
 
 impl Field {
@@ -148,17 +287,40 @@ impl Field {
 enum Arg {
     Name(String),
     Index(usize),
+    /// Event type codes (`evt.type.is.NAME`: the enter and exit types).
+    Types(Vec<u16>),
+    /// A pattern of mount paths (`container.mount.dest[/var/run/*]`).
+    Pattern(container_fields::Pattern),
 }
 
-/// The syscall field source. Holds the arguments of resolved fields.
-#[derive(Debug, Default)]
+/// The syscall field source. Holds the arguments of resolved fields and
+/// the table of domain names the `fd.*ip.name` fields show. A clone shares
+/// the table of names.
+#[derive(Debug, Default, Clone)]
 pub struct SyscallFields {
     args: Vec<Arg>,
+    names: DomainNames,
 }
 
 impl SyscallFields {
     pub fn new() -> SyscallFields {
         SyscallFields::default()
+    }
+
+    /// A source whose `fd.*ip.name` fields read (and whose rules add
+    /// their names to) the table `names`, shared with a resolver.
+    pub fn with_domain_names(names: DomainNames) -> SyscallFields {
+        SyscallFields {
+            args: Vec::new(),
+            names,
+        }
+    }
+
+    /// The domain names rules compare `fd.*ip.name` with, and the table
+    /// their resolved addresses go to (shared: resolve in the background
+    /// and record the addresses on a clone).
+    pub fn domain_names(&self) -> &DomainNames {
+        &self.names
     }
 
     fn store(&mut self, a: Arg) -> u32 {
@@ -208,6 +370,28 @@ impl FieldSource for SyscallFields {
         "syscall"
     }
 
+    /// Ancestor fields without an index print as the ancestors' values
+    /// separated by spaces (one value with several parts, not a list), and
+    /// `proc.apid` as the process's own pid, as libsinsp's outputs.
+    fn resolve_output(
+        &mut self,
+        name: &str,
+        arg: Option<&str>,
+    ) -> Result<ResolvedField, FieldError> {
+        if arg.filter(|a| !a.is_empty()).is_none() {
+            match name {
+                "proc.apid" => return self.resolve(name, Some("0")),
+                "proc.aname" | "proc.aexe" | "proc.aexepath" | "proc.acmdline" | "proc.aargs" => {
+                    let mut resolved = self.resolve(name, None)?;
+                    resolved.is_list = false;
+                    return Ok(resolved);
+                }
+                _ => {}
+            }
+        }
+        self.resolve(name, arg)
+    }
+
     fn resolve(&mut self, name: &str, arg: Option<&str>) -> Result<ResolvedField, FieldError> {
         let bad = |problem: &str| FieldError::BadArgument {
             field: name.to_string(),
@@ -236,6 +420,38 @@ impl FieldSource for SyscallFields {
                 });
             }
         }
+        // `evt.type.is.open` (or `.NUMBER`) names the event type after a dot.
+        if let Some(type_name) = name.strip_prefix("evt.type.is.") {
+            if arg.is_some() {
+                return Err(bad("takes no argument"));
+            }
+            let codes: Vec<u16> = match type_name.parse::<u16>() {
+                Ok(code) => vec![code],
+                Err(_) => table::all_event_types()
+                    .filter(|(_, e)| e.name == type_name)
+                    .map(|(code, _)| code)
+                    .collect(),
+            };
+            if codes.is_empty() {
+                return Err(FieldError::Unknown(name.to_string()));
+            }
+            let a = self.store(Arg::Types(codes));
+            return Ok(ResolvedField {
+                id: Field::EvtTypeIs as u32,
+                arg: Some(a),
+                ty: FieldType::Uint,
+                is_list: false,
+            });
+        }
+        if let Some(found) = container_fields::resolve(name, arg) {
+            let (id, ty, parsed) = found?;
+            return Ok(ResolvedField {
+                id,
+                arg: parsed.map(|a| self.store(a)),
+                ty,
+                is_list: false,
+            });
+        }
         let (field, ty) =
             list::lookup(name).ok_or_else(|| FieldError::Unknown(name.to_string()))?;
         let mut resolved = ResolvedField {
@@ -245,7 +461,10 @@ impl FieldSource for SyscallFields {
             is_list: false,
         };
         // Fields that match either end of a socket yield both ends.
-        resolved.is_list = matches!(field, Field::FdNet | Field::FdIp | Field::FdPort);
+        resolved.is_list = matches!(
+            field,
+            Field::FdNet | Field::FdIp | Field::FdPort | Field::FdProto
+        );
         match field {
             Field::EvtArg | Field::EvtRawArg => {
                 let a = arg
@@ -265,16 +484,17 @@ impl FieldSource for SyscallFields {
                 }
                 resolved.arg = Some(self.store(parsed));
             }
-            Field::ProcEnv | Field::ContainerMountDest => {
+            Field::ProcEnv => {
                 if let Some(a) = arg {
                     resolved.arg = Some(self.store(Arg::Name(a.to_string())));
-                } else if field == Field::ContainerMountDest {
-                    return Err(bad(
-                        "needs a mount destination, as in container.mount.dest[/etc]",
-                    ));
                 }
             }
-            Field::ProcAname | Field::ProcApid | Field::ProcAexepath => match arg {
+            Field::ProcAname
+            | Field::ProcApid
+            | Field::ProcAexepath
+            | Field::ProcAexe
+            | Field::ProcAargs
+            | Field::ProcAcmdline => match arg.filter(|a| !a.is_empty()) {
                 Some(a) => {
                     let n = a
                         .parse::<usize>()
@@ -283,6 +503,39 @@ impl FieldSource for SyscallFields {
                 }
                 None => resolved.is_list = true,
             },
+            Field::ProcArgs | Field::FdTypes => match arg.filter(|a| !a.is_empty()) {
+                Some(a) => {
+                    let n = a.parse::<usize>().map_err(|_| bad("takes a number"))?;
+                    resolved.arg = Some(self.store(Arg::Index(n)));
+                }
+                None => resolved.is_list = field == Field::FdTypes,
+            },
+            Field::ProcAenv => {
+                if let Some(a) = arg.filter(|a| !a.is_empty()) {
+                    let parsed = match a.parse::<usize>() {
+                        Ok(n) => Arg::Index(n),
+                        Err(_) => Arg::Name(a.to_string()),
+                    };
+                    resolved.arg = Some(self.store(parsed));
+                }
+            }
+            Field::EvtAround => {
+                arg.and_then(|a| a.trim().parse::<u64>().ok())
+                    .ok_or_else(|| {
+                        bad("needs a time in nanoseconds, as in evt.around[1404996934793590564]")
+                    })?;
+            }
+            Field::ThreadCgroup => {
+                let a = arg
+                    .filter(|a| !a.is_empty())
+                    .ok_or_else(|| bad("needs a cgroup controller, as in thread.cgroup[cpu]"))?;
+                resolved.arg = Some(self.store(Arg::Name(a.to_string())));
+            }
+            Field::EvtTypeIs => {
+                return Err(bad(
+                    "needs an event type after a dot, as in evt.type.is.open",
+                ))
+            }
             _ => {
                 if arg.is_some() {
                     return Err(bad("takes no argument"));
@@ -298,11 +551,27 @@ impl FieldSource for SyscallFields {
         event: &Self::Event<'e>,
         out: &mut Vec<crate::field::Value<'e>>,
     ) {
+        if field.id >= container_fields::ID_BASE {
+            container_fields::extract(field.id, self.arg(field), event, out);
+            return;
+        }
         let Some(f) = Field::from_id(field.id) else {
             return;
         };
         if !extract::event_only(f, event.event, out) {
-            extract::extract(f, self.arg(field), field.ty, event, out);
+            extract::extract(f, self.arg(field), field.ty, &self.names, event, out);
+        }
+    }
+
+    fn literals_compared(&mut self, field: &ResolvedField, literals: &[&str]) {
+        let named = matches!(
+            Field::from_id(field.id),
+            Some(Field::FdSipName | Field::FdCipName | Field::FdLipName | Field::FdRipName)
+        );
+        if named {
+            for name in literals {
+                self.names.want(name);
+            }
         }
     }
 
@@ -332,7 +601,7 @@ impl FieldSource for SyscallFields {
     }
 
     fn fields(&self) -> &[FieldInfo] {
-        &FIELDS
+        &ALL_FIELDS
     }
 }
 

@@ -1,0 +1,42 @@
+//! Values Falco gives for an event whose thread it does not know: libsinsp
+//! makes up a thread with no login uid, so `user.loginuid` reads -1.
+
+mod common;
+
+use common::conformance_dir;
+use peregrine_engine::rules::Filter;
+use peregrine_engine::scap::Capture;
+use peregrine_engine::state::State;
+use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
+
+#[test]
+fn login_uid_of_an_unknown_thread_is_minus_one() {
+    let Some(kit) = conformance_dir() else {
+        println!("SKIP: ../shared/conformance is absent");
+        return;
+    };
+    // The capture has no process table: the connecting thread is unknown.
+    let path = kit.join("falco-regression/trace_files/connect_localhost.scap");
+    let mut capture = Capture::open(&path).unwrap();
+    let mut state = State::from_capture(&capture);
+    let mut connect = Filter::new("evt.type=connect and evt.dir=<", SyscallFields::new()).unwrap();
+    let mut minus_one = Filter::new("user.loginuid = -1", SyscallFields::new()).unwrap();
+    let mut unknown_user = Filter::new("user.name exists", SyscallFields::new()).unwrap();
+    let (mut connects, mut matched) = (0, 0);
+    let mut events = capture.events();
+    while let Some(event) = events.next() {
+        let event = event.unwrap();
+        state.apply(&event);
+        let ev = SyscallEvent {
+            event: &event,
+            state: &state,
+        };
+        if connect.matches(&ev) {
+            connects += 1;
+            assert!(!unknown_user.matches(&ev), "the thread is known after all");
+            matched += usize::from(minus_one.matches(&ev));
+        }
+    }
+    assert!(connects > 0, "no connect exit in the capture");
+    assert_eq!(matched, connects);
+}
