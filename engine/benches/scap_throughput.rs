@@ -10,6 +10,7 @@
 
 mod common;
 
+use peregrine_engine::event::merge::Merger;
 use peregrine_engine::rules::Filter;
 use peregrine_engine::scap::Capture;
 use peregrine_engine::state::State;
@@ -22,24 +23,29 @@ fn source_capture() -> Option<PathBuf> {
     p.exists().then_some(p)
 }
 
-/// Read, decode, apply to state, and filter on `evt.type = open` (the
-/// condition given to sysdig, compiled the same way `peregrine capture`
-/// compiles its filter).
+/// Read, decode, merge each syscall's enter into its exit, apply to state,
+/// and filter on `evt.type = open` (the condition given to sysdig,
+/// compiled the same way `peregrine capture` compiles its filter): what
+/// `peregrine -e` does to every event before its rules.
 fn state_pass(path: &Path) {
     let start = Instant::now();
     let mut cap = Capture::open(path).unwrap();
     let mut state = State::from_capture(&cap);
     let mut filter = Filter::new("evt.type=open", SyscallFields::new()).unwrap();
+    let mut merger = Merger::new();
     let (mut n, mut opens) = (0u64, 0u64);
     let mut events = cap.events();
     while let Some(ev) = events.next() {
         let ev = ev.unwrap();
+        n += 1;
+        let Some(ev) = merger.push(&ev) else {
+            continue;
+        };
         state.apply(&ev);
         opens += u64::from(filter.matches(&SyscallEvent {
             event: &ev,
             state: &state,
         }));
-        n += 1;
     }
     let ns = start.elapsed().as_nanos();
     println!("events={n} matches={opens} loop_ns={ns}");
@@ -121,7 +127,7 @@ fn main() {
         )
     };
     common::row(
-        "peregrine read+decode+state+filter",
+        "peregrine read+decode+merge+state+filter",
         events,
         &ours,
         Some(loop_ns(&ours)),

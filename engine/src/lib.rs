@@ -3,7 +3,9 @@
 //! events come in as bytes, alerts go out as values.
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod bounded_read;
 pub mod condition;
+pub mod dns;
 pub mod event;
 pub mod fast_hash;
 pub mod field;

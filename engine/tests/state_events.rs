@@ -552,3 +552,354 @@ fn exec_without_cgroups_keeps_the_container() {
         ["c0ffee000000"]
     );
 }
+
+/// The working directory as the module's events give it (clone and execve
+/// exits with an empty cwd), moved by chdir and fchdir, and the relative
+/// opens that follow resolved against it.
+#[test]
+fn cwd_follows_chdir_fchdir_and_is_inherited_when_the_driver_leaves_it_out() {
+    let mut state = State::new();
+    state.insert_thread(Thread {
+        tid: 400,
+        pid: 400,
+        ptid: 1,
+        comm: "sh".into(),
+        exe: "/bin/sh".into(),
+        cwd: "/srv/".into(),
+        container_id: "host".into(),
+        ..Thread::default()
+    });
+    let mut p = Probe {
+        fields: SyscallFields::new(),
+    };
+    let apply = |state: &mut State, raw: &[u8]| state.apply(&EventView::parse(raw).unwrap());
+    let cwd_of = |state: &State, tid| state.thread(tid).unwrap().cwd.clone();
+
+    // chdir to a relative path, then "..", then an absolute one.
+    apply(
+        &mut state,
+        &event(95, 1, 400, &[("res", i64b(0)), ("path", s("app/./x"))]),
+    );
+    assert_eq!(cwd_of(&state, 400), "/srv/app/x/");
+    apply(
+        &mut state,
+        &event(95, 2, 400, &[("res", i64b(0)), ("path", s(".."))]),
+    );
+    assert_eq!(cwd_of(&state, 400), "/srv/app/");
+    // A failed chdir leaves it.
+    apply(
+        &mut state,
+        &event(95, 3, 400, &[("res", i64b(-2)), ("path", s("/nope"))]),
+    );
+    assert_eq!(cwd_of(&state, 400), "/srv/app/");
+
+    // The shell forks (the module leaves cwd empty): the child starts where
+    // its parent is, on both sides of the clone.
+    for (tid, res) in [(400, 401), (401, 0)] {
+        let clone = event(
+            223,
+            4,
+            tid,
+            &[
+                ("res", i64b(res)),
+                ("exe", s("/bin/sh")),
+                ("cwd", Vec::new()),
+                ("comm", s("sh")),
+                ("tid", i64b(tid as i64)),
+                ("pid", i64b(tid as i64)),
+                ("ptid", i64b(if res == 0 { 400 } else { 1 })),
+                ("flags", u32b(0)),
+            ],
+        );
+        apply(&mut state, &clone);
+    }
+    assert_eq!(cwd_of(&state, 401), "/srv/app/");
+    // Its exec with an empty cwd keeps it.
+    let exec_x = event(
+        293,
+        5,
+        401,
+        &[
+            ("res", i64b(0)),
+            ("exe", s("tee")),
+            ("pid", i64b(401)),
+            ("ptid", i64b(400)),
+            ("cwd", Vec::new()),
+            ("comm", s("tee")),
+        ],
+    );
+    apply(&mut state, &exec_x);
+    assert_eq!(cwd_of(&state, 401), "/srv/app/");
+    let open = event(
+        307,
+        6,
+        401,
+        &[
+            ("fd", i64b(3)),
+            ("dirfd", i64b(-100)),
+            ("name", s("passwd")),
+            ("flags", u32b(2)),
+        ],
+    );
+    apply(&mut state, &open);
+    assert_eq!(p.get(&state, &open, "fd.name", None), ["/srv/app/passwd"]);
+
+    // An opened directory, then fchdir to it, then a relative open.
+    let open_dir = event(
+        307,
+        7,
+        401,
+        &[
+            ("fd", i64b(4)),
+            ("dirfd", i64b(-100)),
+            ("name", s("/var/lib/../log")),
+            ("flags", u32b(1 | (1 << 10))),
+        ],
+    );
+    apply(&mut state, &open_dir);
+    apply(
+        &mut state,
+        &event(97, 8, 401, &[("res", i64b(0)), ("fd", i64b(4))]),
+    );
+    assert_eq!(cwd_of(&state, 401), "/var/log/");
+    let open = event(
+        307,
+        9,
+        401,
+        &[
+            ("fd", i64b(5)),
+            ("dirfd", i64b(-100)),
+            ("name", s("syslog")),
+            ("flags", u32b(2)),
+        ],
+    );
+    apply(&mut state, &open);
+    assert_eq!(p.get(&state, &open, "fd.name", None), ["/var/log/syslog"]);
+    // The parent did not move.
+    assert_eq!(cwd_of(&state, 400), "/srv/app/");
+
+    // Paths through /proc's links name the file they reach; the path as
+    // given stays in fd.nameraw. A link to a non-file fd is left alone.
+    for (fd, path, want) in [
+        (6, "/proc/self/cwd/syslog", "/var/log/syslog"),
+        (7, "/proc/401/fd/4/../auth.log", "/var/auth.log"),
+        (8, "/dev/fd/4/kern.log", "/var/log/kern.log"),
+        (9, "/proc/thread-self/root/etc/shadow", "/etc/shadow"),
+        (10, "/proc/self/fd/0/x", "/proc/self/fd/0/x"),
+    ] {
+        let open = event(
+            307,
+            10 + fd as u64,
+            401,
+            &[
+                ("fd", i64b(fd)),
+                ("dirfd", i64b(-100)),
+                ("name", s(path)),
+                ("flags", u32b(1)),
+            ],
+        );
+        apply(&mut state, &open);
+        assert_eq!(p.get(&state, &open, "fd.name", None), [want], "{path}");
+        if want != path {
+            assert_eq!(p.get(&state, &open, "fd.nameraw", None), [path]);
+        }
+    }
+}
+
+/// evt.abspath resolves an *at syscall's path against its directory fd;
+/// fs.path.* resolves against the working directory only, as libsinsp's
+/// fs.path fields do, and only for successful calls.
+#[test]
+fn abspath_and_fs_path_fields() {
+    let mut state = State::new();
+    state.insert_thread(Thread {
+        tid: 500,
+        pid: 500,
+        ptid: 1,
+        comm: "mv".into(),
+        exe: "/bin/mv".into(),
+        cwd: "/home/u/".into(),
+        container_id: "host".into(),
+        ..Thread::default()
+    });
+    let mut p = Probe {
+        fields: SyscallFields::new(),
+    };
+    let apply = |state: &mut State, raw: &[u8]| state.apply(&EventView::parse(raw).unwrap());
+    // fd 5: the directory /etc.
+    let open_dir = event(
+        307,
+        1,
+        500,
+        &[
+            ("fd", i64b(5)),
+            ("dirfd", i64b(-100)),
+            ("name", s("/etc/")),
+            ("flags", u32b(1 | (1 << 10))),
+        ],
+    );
+    apply(&mut state, &open_dir);
+    let mut fields = |raw: &[u8], names: &[&str]| -> Vec<String> {
+        names
+            .iter()
+            .map(|n| p.get(&state, raw, n, None).join(","))
+            .collect()
+    };
+
+    let renameat = event(
+        177,
+        2,
+        500,
+        &[
+            ("res", i64b(0)),
+            ("olddirfd", i64b(5)),
+            ("oldpath", s("a")),
+            ("newdirfd", i64b(-100)),
+            ("newpath", s("../b")),
+        ],
+    );
+    assert_eq!(
+        fields(
+            &renameat,
+            &[
+                "evt.abspath",
+                "evt.abspath.src",
+                "evt.abspath.dst",
+                "fs.path.source",
+                "fs.path.sourceraw",
+                "fs.path.target",
+                "fs.path.targetraw",
+                "fs.path.name",
+            ]
+        ),
+        [
+            "/etc/a",
+            "/etc/a",
+            "/home/b",
+            "/home/u/a",
+            "a",
+            "/home/b",
+            "../b",
+            ""
+        ]
+    );
+
+    // linkat: fs.path's source is the new name, its target the old file.
+    let linkat = event(
+        311,
+        3,
+        500,
+        &[
+            ("res", i64b(0)),
+            ("olddir", i64b(-100)),
+            ("oldpath", s("x")),
+            ("newdir", i64b(5)),
+            ("newpath", s("y")),
+            ("flags", u32b(0)),
+        ],
+    );
+    assert_eq!(
+        fields(
+            &linkat,
+            &[
+                "evt.abspath.src",
+                "evt.abspath.dst",
+                "fs.path.source",
+                "fs.path.target"
+            ]
+        ),
+        ["/home/u/x", "/etc/y", "/home/u/y", "/home/u/x"]
+    );
+
+    // A failed unlinkat has an abspath but no fs.path; an unknown
+    // directory fd shows as libsinsp shows it.
+    let unlinkat = event(
+        303,
+        4,
+        500,
+        &[
+            ("res", i64b(-2)),
+            ("dirfd", i64b(9)),
+            ("name", s("gone")),
+            ("flags", u32b(0)),
+        ],
+    );
+    assert_eq!(
+        fields(&unlinkat, &["evt.abspath", "fs.path.name"]),
+        ["<UNKNOWN>/gone", ""]
+    );
+
+    // mkdir by a relative path, fchmod of the directory fd.
+    let mkdir = event(277, 5, 500, &[("res", i64b(0)), ("path", s("./d/../e"))]);
+    assert_eq!(
+        fields(&mkdir, &["fs.path.name", "fs.path.nameraw", "evt.abspath"]),
+        ["/home/u/e", "./d/../e", ""]
+    );
+    let fchmod = event(
+        317,
+        6,
+        500,
+        &[("res", i64b(0)), ("fd", i64b(5)), ("mode", u32b(0o755))],
+    );
+    assert_eq!(fields(&fchmod, &["fs.path.name"]), ["/etc"]);
+}
+
+/// A connect on a UDP socket whose exit carries no tuple (some drivers
+/// give none for datagram sockets): the address names the peer, as
+/// libsinsp falls back to it, and a second connect replaces the peer.
+#[test]
+fn udp_connect_without_tuple_names_the_peer_from_the_address() {
+    let mut state = State::new();
+    state.insert_thread(Thread {
+        tid: 600,
+        pid: 600,
+        ptid: 1,
+        comm: "dig".into(),
+        container_id: "host".into(),
+        ..Thread::default()
+    });
+    let mut p = Probe {
+        fields: SyscallFields::new(),
+    };
+    let apply = |state: &mut State, raw: &[u8]| state.apply(&EventView::parse(raw).unwrap());
+    let addr =
+        |ip: [u8; 4], port: u16| [vec![2u8], ip.to_vec(), port.to_le_bytes().to_vec()].concat();
+    apply(
+        &mut state,
+        &event(
+            19,
+            1,
+            600,
+            &[
+                ("fd", i64b(3)),
+                ("domain", u32b(2)),
+                ("type", u32b(2)),
+                ("proto", u32b(0)),
+            ],
+        ),
+    );
+    for (ts, ip, port) in [(2, [10, 0, 0, 1], 53), (4, [10, 0, 0, 9], 5353)] {
+        // The address only in the enter event (older layout), then only in
+        // the exit.
+        let (enter_addr, exit_addr) = if ts == 2 {
+            (addr(ip, port), Vec::new())
+        } else {
+            (Vec::new(), addr(ip, port))
+        };
+        apply(
+            &mut state,
+            &event(22, ts, 600, &[("fd", i64b(3)), ("addr", enter_addr)]),
+        );
+        let exit = event(
+            23,
+            ts + 1,
+            600,
+            &[("res", i64b(0)), ("fd", i64b(3)), ("addr", exit_addr)],
+        );
+        apply(&mut state, &exit);
+        let want = format!("0.0.0.0:0->{}.{}.{}.{}:{port}", ip[0], ip[1], ip[2], ip[3]);
+        assert_eq!(p.get(&state, &exit, "fd.name", None), [want]);
+        assert_eq!(p.get(&state, &exit, "fd.l4proto", None), ["udp"]);
+        assert_eq!(p.get(&state, &exit, "fd.sport", None), [port.to_string()]);
+    }
+}

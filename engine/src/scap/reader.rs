@@ -129,6 +129,12 @@ pub(crate) fn split_nul(b: &[u8]) -> Vec<String> {
 /// are still cached when the events are decoded.
 const READ_CHUNK: usize = 128 * 1024;
 
+/// The largest block read. libscap keeps event blocks under 64 KiB (its
+/// "large" event blocks and the tables hold more); a block length past
+/// this is corrupt, and reading it would let a small gzip'd file forge a
+/// length that grows the buffer to 4 GiB.
+pub const MAX_BLOCK_BYTES: usize = 64 << 20;
+
 /// The bytes of a capture read block by block from any source. Holds at
 /// most one chunk plus the block being read, whatever the file's size.
 struct BlockStream {
@@ -251,6 +257,15 @@ impl BlockStream {
             return Err(corrupt(
                 pos + 4,
                 format!("block length {total} is not a multiple of 4 of at least 12"),
+            ));
+        }
+        if total > MAX_BLOCK_BYTES {
+            return Err(corrupt(
+                pos + 4,
+                format!(
+                    "block length {total} is larger than the {} MiB a block may have",
+                    MAX_BLOCK_BYTES >> 20
+                ),
             ));
         }
         let have = self.fill(total)?;
@@ -1269,7 +1284,10 @@ mod tests {
         bytes.extend_from_slice(&[0u8; 64]);
         let err = Capture::from_bytes(bytes.clone()).unwrap_err().to_string();
         assert!(err.contains(&format!("byte {}", at + 4)), "{err}");
-        assert!(err.contains("runs past the end"), "{err}");
+        assert!(
+            err.contains("runs past the end") || err.contains("larger than the 64 MiB"),
+            "{err}"
+        );
         let mut stream = BlockStream::new(Box::new(std::io::Cursor::new(bytes)), "t".into());
         while stream.next_block().is_ok_and(|b| b.is_some()) {}
         assert!(

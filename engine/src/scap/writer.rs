@@ -275,6 +275,11 @@ impl<W: Write> Writer<W> {
         r
     }
 
+    /// The output, to read a counter it keeps.
+    pub fn get_ref(&self) -> &W {
+        &self.out
+    }
+
     pub fn events_written(&self) -> u64 {
         self.events
     }

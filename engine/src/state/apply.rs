@@ -15,6 +15,8 @@ pub(super) enum Handler {
     Clone,
     Execve,
     ProcExit,
+    /// The driver's periodic CPU report of a thread (an enter event).
+    ProcInfo,
     Open,
     Close,
     Dup,
@@ -30,7 +32,15 @@ pub(super) enum Handler {
     SetResUid,
     SetResGid,
     Fcntl,
+    /// A container event (from a capture, or made by the runner when a
+    /// runtime answered): metadata for the container table.
+    Container,
     NewFd(FdKindTag),
+    /// A datagram sent (sendto, sendmsg) or received (recvfrom, recvmsg):
+    /// its tuple names the peer of a socket that may have none yet.
+    DatagramIo {
+        incoming: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,11 +117,19 @@ pub(super) fn handler_table() -> Vec<Handler> {
     all_event_types()
         .map(|(ty, info)| {
             if Direction::of_type(ty) == Direction::Enter {
-                return if info.name == "procexit" {
-                    Handler::ProcExit
-                } else {
-                    Handler::Nothing
+                return match info.name {
+                    "procexit" => Handler::ProcExit,
+                    "container" => Handler::Container,
+                    "procinfo" => Handler::ProcInfo,
+                    _ => Handler::Nothing,
                 };
+            }
+            // Applied when they come, but not asked of a live source for
+            // the state's sake: they are among the busiest syscalls.
+            match info.name {
+                "sendto" | "sendmsg" => return Handler::DatagramIo { incoming: false },
+                "recvfrom" | "recvmsg" => return Handler::DatagramIo { incoming: true },
+                _ => {}
             }
             STATE_EVENTS
                 .iter()
@@ -258,6 +276,53 @@ fn assign_text(dst: &mut String, raw: &[u8]) {
 }
 
 /// The value of the flag called `flag` in the names table of a parameter.
+/// The limits, memory, page faults and namespace start time that clone
+/// and execve exit events report; what the event lacks is left as it was.
+fn read_resources(ev: &EventView<'_>, t: &mut Thread) {
+    let u64_of = |name: &str| ev.param_named(name).and_then(|p| p.as_u64());
+    if let Some(v) = int(ev, "fdlimit") {
+        t.fdlimit = v;
+    }
+    if let Some(v) = int(ev, "pgid") {
+        t.pgid = v;
+    }
+    if let Some(v) = u64_of("vm_size") {
+        t.vmsize_kb = v as u32;
+    }
+    if let Some(v) = u64_of("vm_rss") {
+        t.vmrss_kb = v as u32;
+    }
+    if let Some(v) = u64_of("vm_swap") {
+        t.vmswap_kb = v as u32;
+    }
+    if let Some(v) = u64_of("pgft_maj") {
+        t.pfmajor = v;
+    }
+    if let Some(v) = u64_of("pgft_min") {
+        t.pfminor = v;
+    }
+    if let Some(v) = u64_of("pidns_init_start_ts").filter(|&v| v != 0) {
+        t.pidns_init_start_ts = v;
+    }
+}
+
+/// creat(2) reports the overlay layer of the file in flags of its own
+/// (`creat_flags`): they become the open flags' layer bits
+/// (PPM_FD_UPPER_LAYER, bit 15; PPM_FD_LOWER_LAYER, bit 16).
+fn creat_layer_flags(ev: &EventView<'_>) -> u32 {
+    let Some(v) = ev.param_named("creat_flags").and_then(|p| p.as_u64()) else {
+        return 0;
+    };
+    let mut flags = 0;
+    if v & 1 != 0 {
+        flags |= 1 << 15;
+    }
+    if v & 2 != 0 {
+        flags |= 1 << 16;
+    }
+    flags
+}
+
 fn flag_value(p: &Param<'_>, flag: &str) -> Option<u64> {
     p.info
         .names?
@@ -337,6 +402,11 @@ impl State {
     fn apply_now(&mut self, ev: &EventView<'_>) {
         let tid = ev.tid as i64;
         self.seen(tid, ev.ts);
+        self.previous_ts = self.latest_ts;
+        self.latest_ts = ev.ts;
+        if self.first_ts == 0 {
+            self.first_ts = ev.ts;
+        }
         let handler = self
             .handlers
             .get(usize::from(ev.event_type))
@@ -351,15 +421,33 @@ impl State {
             } else if let Some(e) = self.enters.get_mut(&tid) {
                 e.event_type = ev.event_type;
             }
-            if handler == Handler::ProcExit {
-                self.deferred.push(Deferred::RemoveThread(tid));
+            match handler {
+                Handler::ProcExit => self.deferred.push(Deferred::RemoveThread(tid)),
+                Handler::Container => self.on_container(ev),
+                Handler::ProcInfo => self.on_procinfo(ev),
+                _ => {}
             }
             return;
         }
-        if matches!(handler, Handler::Nothing | Handler::ProcExit) {
+        if matches!(
+            handler,
+            Handler::Nothing | Handler::ProcExit | Handler::Container | Handler::ProcInfo
+        ) {
             return;
         }
         self.apply_exit(ev, handler);
+    }
+
+    /// Keeps the CPU times of the thread's last two procinfo events.
+    #[inline(never)]
+    fn on_procinfo(&mut self, ev: &EventView<'_>) {
+        let time = |name| ev.param_named(name).and_then(|p| p.as_u64());
+        let (Some(user), Some(system)) = (time("cpu_usr"), time("cpu_sys")) else {
+            return;
+        };
+        if let Some(t) = self.threads.get_mut(&(ev.tid as i64)) {
+            t.procinfo_cpu = [t.procinfo_cpu[1], Some((user, system))];
+        }
     }
 
     #[inline(never)]
@@ -367,7 +455,7 @@ impl State {
         let tid = ev.tid as i64;
         let res = ev.res();
         match handler {
-            Handler::Nothing | Handler::ProcExit => {}
+            Handler::Nothing | Handler::ProcExit | Handler::Container | Handler::ProcInfo => {}
             Handler::Clone => self.on_clone(ev, res.unwrap_or(-1)),
             Handler::Execve => {
                 if res == Some(0) {
@@ -478,6 +566,11 @@ impl State {
                     }
                 }
             }
+            Handler::DatagramIo { incoming } => {
+                if res.unwrap_or(-1) >= 0 {
+                    self.on_datagram(ev, incoming);
+                }
+            }
             Handler::NewFd(tag) => {
                 if let Some(fd) = res.filter(|&r| r >= 0) {
                     let kind = match tag {
@@ -505,7 +598,7 @@ impl State {
 
     fn set_fd(&mut self, tid: i64, fd: i64, f: Fd) {
         let pid = self.pid_of(tid);
-        self.fds.entry(pid).or_default().insert(fd, f);
+        self.insert_fd(pid, fd, f);
     }
 
     #[inline(never)]
@@ -538,6 +631,10 @@ impl State {
         e.uid = slot(ev, sl.uid).and_then(|p| p.as_u64()).map(|v| v as u32);
         if let Some(p) = slot(ev, sl.name) {
             e.name.push_str(&lossy(p.as_bytes_str()));
+        }
+        e.tuple.clear();
+        if let Some(p) = ev.param_named("tuple").or_else(|| ev.param_named("addr")) {
+            e.tuple.extend_from_slice(p.bytes);
         }
         let int_at = |at| slot(ev, at).and_then(|p| p.as_i64());
         e.sock = match (int_at(sl.domain), int_at(sl.ty), int_at(sl.proto)) {
@@ -593,24 +690,28 @@ impl State {
         let mut exe = std::mem::take(&mut old.exe);
         text_into(&mut exe, &["exe"]);
         let mut cwd = std::mem::take(&mut old.cwd);
-        if let Some(p) = ev.param_named("cwd") {
-            // with_slash(text) compared with what the thread holds.
-            let raw = lossy(p.as_bytes_str());
-            let same = if raw.ends_with('/') {
-                cwd == raw
-            } else {
-                cwd.strip_suffix('/') == Some(&*raw)
-            };
-            if !same {
-                cwd = with_slash(raw.into_owned());
+        let parent = self.threads.get(&parent_tid);
+        match ev.param_named("cwd").map(|p| lossy(p.as_bytes_str())) {
+            Some(raw) if !raw.is_empty() => {
+                // with_slash(text) compared with what the thread holds.
+                let same = if raw.ends_with('/') {
+                    cwd == raw
+                } else {
+                    cwd.strip_suffix('/') == Some(&*raw)
+                };
+                if !same {
+                    cwd = with_slash(raw.into_owned());
+                }
             }
-        } else {
-            cwd.clear();
-            cwd.push('/');
+            // A driver that leaves cwd out (or empty): a child starts in
+            // its parent's working directory.
+            _ => {
+                cwd.clear();
+                cwd.push_str(parent.map_or("/", |p| p.cwd.as_str()));
+            }
         }
         let mut exepath = std::mem::take(&mut old.exepath);
         let mut container_id = std::mem::take(&mut old.container_id);
-        let parent = self.threads.get(&parent_tid);
         // The lists the event repeats are shared with the thread's older
         // image or its parent (the usual case), not copied.
         let args = shared_list(
@@ -665,6 +766,7 @@ impl State {
             loginuid: u32::MAX,
             sid: -1,
             vpgid: -1,
+            pgid: -1,
             ..Thread::default()
         };
         if res == 0 {
@@ -687,11 +789,19 @@ impl State {
             }
         }
         t.clone_ts = ev.ts;
+        read_resources(ev, &mut t);
         if let Some(p) = &parent {
             t.cap_inheritable = p.cap_inheritable;
             t.cap_permitted = p.cap_permitted;
             t.cap_effective = p.cap_effective;
             t.exe_upper_layer = p.exe_upper_layer;
+            t.exe_lower_layer = p.exe_lower_layer;
+            if t.pgid < 0 {
+                t.pgid = p.pgid;
+            }
+            if t.pidns_init_start_ts == 0 {
+                t.pidns_init_start_ts = p.pidns_init_start_ts;
+            }
             t.exe_from_memfd = p.exe_from_memfd;
             t.exe_ino = p.exe_ino;
             t.exe_ino_ctime = p.exe_ino_ctime;
@@ -738,11 +848,13 @@ impl State {
                     loginuid: parent.map(|p| p.loginuid).unwrap_or(u32::MAX),
                     sid: parent.map(|p| p.sid).unwrap_or(-1),
                     vpgid: -1,
+                    pgid: parent.map(|p| p.pgid).unwrap_or(-1),
                     vtid: -1,
                     vpid: -1,
                     container_id: parent
                         .map(|p| p.container_id.clone())
                         .unwrap_or_else(|| "host".into()),
+                    cwd: parent.map_or_else(|| "/".into(), |p| p.cwd.clone()),
                     ..Thread::default()
                 }
             }
@@ -761,7 +873,9 @@ impl State {
         if let Some(v) = int(ev, "ptid") {
             t.ptid = v;
         }
-        if let Some(v) = text(ev, "cwd") {
+        // An empty cwd is one the driver did not give: exec keeps the
+        // working directory, so the known one stays.
+        if let Some(v) = text(ev, "cwd").filter(|v| !v.is_empty()) {
             t.cwd = with_slash(v);
         }
         t.comm = text(ev, "comm")
@@ -806,6 +920,7 @@ impl State {
                 let has = |name: &str| flag_value(&flags, name).is_some_and(|bit| v & bit != 0);
                 t.exe_writable = has("EXE_WRITABLE");
                 t.exe_upper_layer = has("EXE_UPPER_LAYER");
+                t.exe_lower_layer = has("EXE_LOWER_LAYER");
                 t.exe_from_memfd = has("EXE_FROM_MEMFD");
             }
         }
@@ -834,6 +949,7 @@ impl State {
         if let Some(v) = u64_of("exe_ino_mtime") {
             t.exe_ino_mtime = v;
         }
+        read_resources(ev, &mut t);
         t.last_seen = ev.ts;
         let pid = t.pid;
         self.insert_thread(t);
@@ -883,7 +999,9 @@ impl State {
         let full = if name.is_empty() {
             String::new()
         } else {
-            resolve_path(base.unwrap_or(cwd), &name)
+            let dir = base.unwrap_or(cwd);
+            self.through_proc_links(tid, dir, &name)
+                .unwrap_or_else(|| resolve_path(dir, &name))
         };
         let raw_name = (*name != *full).then(|| Box::from(name.as_ref()));
         // PPM_O_DIRECTORY (bit 10) in the PPM flag encoding.
@@ -896,12 +1014,80 @@ impl State {
         Some(Fd {
             kind,
             name: full,
-            open_flags: flags,
+            open_flags: flags | creat_layer_flags(ev),
             server_side: false,
             sock_type: 0,
             sock_proto: 0,
             raw_name,
+            dev: ev.param_named("dev").and_then(|p| p.as_u64()).unwrap_or(0) as u32,
+            ino: ev.param_named("ino").and_then(|p| p.as_u64()).unwrap_or(0),
         })
+    }
+
+    /// The file a path through /proc/{self,thread-self,PID}/{cwd,root,fd/N}
+    /// (or /dev/fd/N) reaches, from what the state knows of that directory
+    /// or fd, with the rest of the path (`..` included) taken from there:
+    /// such a path is a symlink the kernel follows, and an attacker's easy
+    /// way around a rule on the file's name. Libsinsp keeps the path as
+    /// given; here the file's own name is shown (fd.nameraw keeps the path
+    /// given). None when the path goes through no such link.
+    pub(super) fn through_proc_links(&self, tid: i64, dir: &str, path: &str) -> Option<String> {
+        let mentions = |s: &str| s.contains("proc") || s.contains("fd");
+        if !mentions(path) && !mentions(dir) {
+            return None;
+        }
+        let mut parts: Vec<String> = Vec::new();
+        if !path.starts_with('/') {
+            parts.extend(dir.split('/').filter(|c| !c.is_empty()).map(str::to_string));
+        }
+        let mut followed = false;
+        for comp in path.split('/') {
+            match comp {
+                "" | "." => continue,
+                ".." => {
+                    parts.pop();
+                    continue;
+                }
+                c => parts.push(c.to_string()),
+            }
+            if let Some(target) = self.proc_link_target(tid, &parts) {
+                parts = target
+                    .split('/')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect();
+                followed = true;
+            }
+        }
+        followed.then(|| format!("/{}", parts.join("/")))
+    }
+
+    /// Where a /proc link named by these components points, if the state
+    /// knows: cwd and root of a thread, a file or directory fd.
+    fn proc_link_target(&self, tid: i64, parts: &[String]) -> Option<String> {
+        let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
+        let (who, link, fd) = match parts.as_slice() {
+            ["dev", "fd", n] => ("self", "fd", Some(*n)),
+            ["proc", who, link @ ("cwd" | "root")] => (*who, *link, None),
+            ["proc", who, "fd", n] => (*who, "fd", Some(*n)),
+            _ => return None,
+        };
+        let id = match who {
+            "self" => self.pid_of(tid),
+            "thread-self" => tid,
+            n => n.parse::<i64>().ok()?,
+        };
+        match (link, fd) {
+            ("cwd", _) => Some(self.threads.get(&id)?.cwd.clone()),
+            ("root", _) => Some("/".to_string()),
+            (_, Some(n)) => {
+                let f = self.fd(id, n.parse::<i64>().ok()?)?;
+                // Only files and directories have a path to stand for.
+                let named = matches!(f.kind, FdKind::File | FdKind::Directory);
+                (named && f.name.starts_with('/')).then(|| f.name.clone())
+            }
+            _ => None,
+        }
     }
 
     fn on_dup(&mut self, ev: &EventView<'_>, res: Option<i64>) {
@@ -1019,9 +1205,176 @@ impl State {
             return;
         }
         let Some(fd) = event_fd(self, ev) else { return };
-        if let Some(tuple) = ev.param_named("tuple").and_then(|p| p.as_socktuple()) {
-            self.update_socket_from_tuple(tid, fd, tuple);
+        match ev.param_named("tuple").filter(|p| !p.bytes.is_empty()) {
+            Some(p) => {
+                if let Some(tuple) = p.as_socktuple() {
+                    self.update_socket_from_tuple(tid, fd, tuple);
+                }
+            }
+            // No tuple (a connected UDP socket, on some drivers): the
+            // address the call was given names the peer, as libsinsp
+            // falls back to it.
+            None => self.connect_to_address(ev, tid, fd),
         }
+    }
+
+    /// A connect with no tuple: the peer from the exit's address, else
+    /// the enter event's; the local end stays what it was.
+    fn connect_to_address(&mut self, ev: &EventView<'_>, tid: i64, fd: i64) {
+        let from_exit = ev.param_named("addr").and_then(|p| p.as_sockaddr());
+        let addr = match from_exit {
+            Some(a) => Some(a),
+            None => self
+                .matching_enter(ev)
+                .and_then(|e| Param::sockaddr_of(&e.tuple)),
+        };
+        let Some(SockAddr::Inet(dip, dport)) = addr else {
+            return;
+        };
+        let (local_ip, local_port) = match self.fd(tid, fd).map(|f| &f.kind) {
+            Some(FdKind::Ipv4 { sip, sport, .. } | FdKind::Ipv6 { sip, sport, .. })
+                if sip.is_ipv4() == dip.is_ipv4() =>
+            {
+                (*sip, *sport)
+            }
+            _ if dip.is_ipv4() => (IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0),
+            _ => (IpAddr::V6(Ipv6Addr::UNSPECIFIED), 0),
+        };
+        let tuple = SockTuple::Inet {
+            src: local_ip,
+            sport: local_port,
+            dst: dip,
+            dport,
+        };
+        self.update_socket_from_tuple(tid, fd, tuple);
+    }
+
+    /// A datagram's tuple updates a socket with no tuple yet or a
+    /// connectionless one, as libsinsp's read/write parsing does: the
+    /// exit's tuple, else (older layouts) the enter event's. A tuple equal
+    /// to the known one, either way round, changes nothing; a socket with
+    /// no role yet takes one from whether the process is bound to the
+    /// destination port; the tuple is then turned so the client end comes
+    /// first.
+    fn on_datagram(&mut self, ev: &EventView<'_>, incoming: bool) {
+        let tid = ev.tid as i64;
+        let Some(fd) = event_fd(self, ev) else { return };
+        let Some(current) = self.fd(tid, fd) else {
+            return;
+        };
+        let is_tcp = current.l4proto() == Some(l4::TCP);
+        if !current.name.is_empty() && is_tcp {
+            return;
+        }
+        let from_exit = ev.param_named("tuple").filter(|p| !p.bytes.is_empty());
+        let tuple = match from_exit {
+            Some(p) => p.as_socktuple(),
+            None => self
+                .matching_enter(ev)
+                .filter(|e| !e.tuple.is_empty())
+                .and_then(|e| Param::socktuple_of(&e.tuple)),
+        };
+        let Some(tuple) = tuple else { return };
+        let owned;
+        let tuple = match tuple {
+            SockTuple::Inet {
+                src,
+                sport,
+                dst,
+                dport,
+            } => {
+                owned = (src, sport, dst, dport);
+                owned
+            }
+            SockTuple::Unix { path, .. } => {
+                let name = String::from_utf8_lossy(path).into_owned();
+                let mut f = Fd::new(FdKind::Unix, name);
+                f.sock_type = current.sock_type;
+                f.sock_proto = current.sock_proto;
+                self.set_fd(tid, fd, f);
+                return;
+            }
+            SockTuple::Other(_) => return,
+        };
+        let (src, sport, dst, dport) = tuple;
+        let known = match current.kind {
+            FdKind::Ipv4 {
+                sip,
+                sport,
+                dip,
+                dport,
+                ..
+            }
+            | FdKind::Ipv6 {
+                sip,
+                sport,
+                dip,
+                dport,
+                ..
+            } => Some((sip, sport, dip, dport)),
+            _ => None,
+        };
+        if known == Some((src, sport, dst, dport)) || known == Some((dst, dport, src, sport)) {
+            return;
+        }
+        // The role: a socket already connected or accepted has one.
+        let server = match known {
+            Some(_) => current.server_side,
+            None => self.bound_to_port(tid, dport) && !self.uses_client_port(tid, sport),
+        };
+        let turn = if incoming { !server } else { server };
+        let (sip, sp, dip, dp) = if turn {
+            (dst, dport, src, sport)
+        } else {
+            (src, sport, dst, dport)
+        };
+        let (mut l4proto, sock_type, sock_proto) = self.used_l4(tid, fd);
+        if l4proto == l4::UNKNOWN {
+            // A tuple that changes mid-way is not TCP's.
+            l4proto = l4::UDP;
+        }
+        let kind = if sip.is_ipv4() {
+            FdKind::Ipv4 {
+                sip,
+                sport: sp,
+                dip,
+                dport: dp,
+                l4proto,
+            }
+        } else {
+            FdKind::Ipv6 {
+                sip,
+                sport: sp,
+                dip,
+                dport: dp,
+                l4proto,
+            }
+        };
+        let mut f = Fd::new(kind, fd::tuple_name(sip, sp, dip, dp));
+        f.sock_type = sock_type;
+        f.sock_proto = sock_proto;
+        f.server_side = server;
+        self.set_fd(tid, fd, f);
+    }
+
+    /// Whether the process has a server socket bound to `port`.
+    fn bound_to_port(&self, tid: i64, port: u16) -> bool {
+        let Some(table) = self.fds.get(&self.pid_of(tid)) else {
+            return false;
+        };
+        table.values().any(|f| {
+            matches!(f.kind, FdKind::Ipv4Server { port: p, .. } | FdKind::Ipv6Server { port: p, .. } if p == port)
+        })
+    }
+
+    /// Whether a connected socket of the process uses `port` as its client port.
+    fn uses_client_port(&self, tid: i64, port: u16) -> bool {
+        let Some(table) = self.fds.get(&self.pid_of(tid)) else {
+            return false;
+        };
+        table.values().any(|f| {
+            matches!(f.kind, FdKind::Ipv4 { sport, .. } | FdKind::Ipv6 { sport, .. } if sport == port)
+        })
     }
 
     fn on_accept(&mut self, ev: &EventView<'_>, res: Option<i64>) {

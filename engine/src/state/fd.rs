@@ -75,6 +75,10 @@ pub struct Fd {
     /// The path as the opening syscall gave it (relative, with `..`),
     /// when it differs from `name`.
     pub raw_name: Option<Box<str>>,
+    /// Device and inode of an opened file, as the opening call reported
+    /// them (0 when unknown).
+    pub dev: u32,
+    pub ino: u64,
 }
 
 impl Fd {
@@ -87,6 +91,8 @@ impl Fd {
             sock_type: 0,
             sock_proto: 0,
             raw_name: None,
+            dev: 0,
+            ino: 0,
         }
     }
 

@@ -5,9 +5,17 @@
 //!
 //! Memory is bounded: a thread that exits is purged (at the next event, so
 //! the exit event itself still sees it) with its process's fds when it was
-//! the last thread; and the table holds at most `max_threads` threads,
-//! evicting the least recently seen one and counting it.
+//! the last thread; the table holds at most `max_threads` threads, evicting
+//! the least recently seen ones when full; and each process's fd table holds
+//! at most `max_fds_per_process` fds. Both evictions are counted.
+//!
+//! libsinsp bounds the same tables (`falco_libs.thread_table_size`, and
+//! 4096 fds per process) but refuses the new entry when full. Here the new
+//! one is kept and an old one goes: otherwise whoever fills a table first
+//! (a fork or open flood) leaves the next process or file it makes unnamed
+//! to the rules.
 
+pub mod containers;
 pub mod fd;
 pub mod procfs;
 pub mod thread;
@@ -26,6 +34,13 @@ pub use users::Users;
 /// Default limit of the thread table.
 pub const DEFAULT_MAX_THREADS: usize = 131_072;
 
+/// Default limit of one process's fd table: libsinsp's.
+pub const DEFAULT_MAX_FDS_PER_PROCESS: usize = 4096;
+
+/// A full table loses this fraction of its entries at once, so that the
+/// scan for the oldest is paid once per many insertions, not per insertion.
+const EVICTION_BATCH_DIVISOR: usize = 64;
+
 /// What an enter event said that its exit event may need (old layouts
 /// put the path, flags or fd of a syscall only in the enter event).
 #[derive(Debug, Default, Clone)]
@@ -38,6 +53,9 @@ struct EnterInfo {
     uid: Option<u32>,
     /// domain, type, protocol of a socket enter event.
     sock: Option<(i64, i64, i64)>,
+    /// The tuple of a sendto/sendmsg enter event, or the address of a
+    /// connect enter event (older layouts put them only there).
+    tuple: Vec<u8>,
 }
 
 /// State changes that wait for the next event, so the event that causes
@@ -48,7 +66,9 @@ enum Deferred {
     CloseFd { pid: i64, fd: i64 },
 }
 
-#[derive(Debug)]
+/// A clone is a replica that stays equal to the original as long as both
+/// apply the same events (the parallel evaluators each keep one).
+#[derive(Debug, Clone)]
 pub struct State {
     threads: FastMap<i64, Thread>,
     /// Fd tables by process id: threads of a process share one.
@@ -61,11 +81,16 @@ pub struct State {
     handlers: Vec<apply::Handler>,
     slots: Vec<apply::Slots>,
     pub users: Users,
+    /// Container metadata from container events, by short id.
+    pub containers: containers::Containers,
     /// Host name of the machine the events come from (`evt.hostname`).
     pub hostname: String,
     pub max_threads: usize,
     /// Threads dropped because the table was full.
     pub evicted: u64,
+    pub max_fds_per_process: usize,
+    /// Fds dropped because their process's table was full.
+    pub fds_evicted: u64,
     /// Threads removed because they exited.
     pub purged: u64,
     /// The thread of the latest event and that event's time, not yet
@@ -73,6 +98,11 @@ pub struct State {
     /// follow each other, so the thread table is looked up when the
     /// thread changes rather than for every event.
     recent: Option<(i64, u64)>,
+    /// Times of the first event, the latest and the one before it
+    /// (`evt.reltime`, `evt.deltatime`).
+    pub first_ts: u64,
+    pub latest_ts: u64,
+    pub previous_ts: u64,
 }
 
 impl Default for State {
@@ -92,11 +122,17 @@ impl State {
             handlers: apply::handler_table(),
             slots: apply::slots_table(),
             users: Users::default(),
+            containers: containers::Containers::default(),
             hostname: String::new(),
             max_threads: DEFAULT_MAX_THREADS,
             evicted: 0,
+            max_fds_per_process: DEFAULT_MAX_FDS_PER_PROCESS,
+            fds_evicted: 0,
             purged: 0,
             recent: None,
+            first_ts: 0,
+            latest_ts: 0,
+            previous_ts: 0,
         }
     }
 
@@ -121,7 +157,29 @@ impl State {
     fn seed_fd(&mut self, f: &FdEntry) {
         let pid = self.threads.get(&f.tid).map(|t| t.pid).unwrap_or(f.tid);
         let fd = fd_from_entry(f);
-        self.fds.entry(pid).or_default().insert(f.fd, fd);
+        self.insert_fd(pid, f.fd, fd);
+    }
+
+    /// Sets fd `fd` of process `pid`, making room in a full table.
+    pub fn insert_fd(&mut self, pid: i64, fd: i64, f: Fd) {
+        let max = self.max_fds_per_process.max(1);
+        let table = self.fds.entry(pid).or_default();
+        if table.len() >= max && !table.contains_key(&fd) {
+            // Which fds go does not matter to correctness (any may be the
+            // next one used); what matters is that the one being set stays.
+            let batch = (max / EVICTION_BATCH_DIVISOR).max(1);
+            let victims: Vec<i64> = table
+                .keys()
+                .copied()
+                .filter(|&k| k != fd)
+                .take(batch)
+                .collect();
+            for victim in &victims {
+                table.remove(victim);
+            }
+            self.fds_evicted += victims.len() as u64;
+        }
+        table.insert(fd, f);
     }
 
     pub fn thread(&self, tid: i64) -> Option<&Thread> {
@@ -176,15 +234,21 @@ impl State {
         self.fds.get(&pid)?.get(&fd)
     }
 
+    /// Live threads of process `pid`.
+    pub fn threads_of(&self, pid: i64) -> u64 {
+        self.threads_per_pid.get(&pid).map_or(0, |&n| u64::from(n))
+    }
+
     pub fn fds_of(&self, pid: i64) -> Option<&FastMap<i64, Fd>> {
         self.fds.get(&pid)
     }
 
     pub fn insert_thread(&mut self, t: Thread) {
-        if !self.threads.contains_key(&t.tid) && self.threads.len() >= self.max_threads {
-            self.evict_one();
+        if !self.threads.contains_key(&t.tid) && self.threads.len() >= self.max_threads.max(1) {
+            self.evict_oldest();
         }
         let pid = t.pid;
+        self.containers.saw(&t.container_id, t.tid);
         if let Some(old) = self.threads.insert(t.tid, t) {
             self.release_pid(old.pid);
         }
@@ -237,14 +301,43 @@ impl State {
         })
     }
 
-    fn evict_one(&mut self) {
+    /// Threads with no event since `before` (event time): what a live
+    /// purge checks against the system.
+    pub fn idle_threads(&self, before: u64) -> Vec<i64> {
+        self.threads
+            .values()
+            .filter(|t| self.last_seen(t.tid).unwrap_or(t.last_seen) < before)
+            .map(|t| t.tid)
+            .collect()
+    }
+
+    /// Drops a thread the system no longer has (its exit never came, as
+    /// when events were lost), with its process's fds if it was the last
+    /// thread. Counted with the exited ones; false if it was not known.
+    pub fn purge_thread(&mut self, tid: i64) -> bool {
+        if !self.threads.contains_key(&tid) {
+            return false;
+        }
+        self.remove_thread(tid);
+        self.purged += 1;
+        true
+    }
+
+    /// Makes room in a full thread table: the least recently seen
+    /// threads go, a batch at a time.
+    fn evict_oldest(&mut self) {
         self.write_recent();
-        let oldest = self
+        let batch = (self.max_threads / EVICTION_BATCH_DIVISOR).max(1);
+        let mut ages: Vec<(u64, i64)> = self
             .threads
             .values()
-            .min_by_key(|t| t.last_seen)
-            .map(|t| t.tid);
-        if let Some(tid) = oldest {
+            .map(|t| (t.last_seen, t.tid))
+            .collect();
+        if ages.len() > batch {
+            ages.select_nth_unstable(batch - 1);
+            ages.truncate(batch);
+        }
+        for (_, tid) in ages {
             self.remove_thread(tid);
             self.evicted += 1;
         }
@@ -300,6 +393,14 @@ impl State {
             }
         }
         Some((n, std::borrow::Cow::Borrowed(self.fd(ev.tid as i64, n)?)))
+    }
+
+    /// The path the enter event of this exit named (first-version exits
+    /// of mkdir, unlink and the like carry none of their own).
+    pub fn enter_name(&self, ev: &crate::event::EventView<'_>) -> Option<&str> {
+        let e = self.enters.get(&(ev.tid as i64))?;
+        (e.event_type.wrapping_add(1) == ev.event_type && !e.name.is_empty())
+            .then_some(e.name.as_str())
     }
 
     /// A resolver for rendering parameters of an event of thread `tid`.
@@ -366,7 +467,17 @@ fn thread_from_proc(p: &ProcEntry) -> Thread {
         exe_ino: p.exe_ino,
         exe_ino_ctime: p.exe_ino_ctime,
         exe_ino_mtime: p.exe_ino_mtime,
+        exe_lower_layer: false,
+        pgid: -1,
+        fdlimit: p.fdlimit as i64,
+        vmsize_kb: p.vmsize_kb,
+        vmrss_kb: p.vmrss_kb,
+        vmswap_kb: p.vmswap_kb,
+        pfmajor: p.pfmajor,
+        pfminor: p.pfminor,
+        pidns_init_start_ts: p.pidns_init_start_ts,
         clone_ts: 0,
+        procinfo_cpu: [None, None],
         last_seen: 0,
     }
 }
@@ -424,7 +535,9 @@ fn fd_from_entry(f: &FdEntry) -> Fd {
         ),
         FdInfo::UnixSock { name, .. } => Fd::new(FdKind::Unix, name.clone()),
         FdInfo::File {
-            open_flags, name, ..
+            open_flags,
+            name,
+            dev,
         } => Fd {
             kind: FdKind::File,
             name: name.clone(),
@@ -433,6 +546,8 @@ fn fd_from_entry(f: &FdEntry) -> Fd {
             sock_type: 0,
             sock_proto: 0,
             raw_name: None,
+            dev: *dev,
+            ino: f.ino,
         },
         FdInfo::Named { name } => {
             let kind = match f.fd_type {
@@ -588,6 +703,78 @@ mod tests {
         assert_eq!(s.evicted, 1);
         assert!(s.thread(1).is_none());
         assert!(s.thread(3).is_some());
+    }
+
+    #[test]
+    fn a_full_thread_table_evicts_its_oldest_in_one_batch_and_counts_them() {
+        let mut s = State::new();
+        s.max_threads = 640; // batches of 10
+        for tid in 1..=641 {
+            s.insert_thread(Thread {
+                tid,
+                pid: tid,
+                // Seen in reverse order: the low tids are the newest.
+                last_seen: 10_000 - tid as u64,
+                ..Thread::default()
+            });
+        }
+        assert_eq!(s.evicted, 10);
+        assert_eq!(s.thread_count(), 631);
+        assert!((631..=640).all(|tid| s.thread(tid).is_none()));
+        assert!(s.thread(641).is_some(), "the new thread stays");
+        assert!(s.thread(1).is_some() && s.thread(630).is_some());
+        // Room was made for a batch: the next nine cost no eviction.
+        for tid in 642..=650 {
+            s.insert_thread(Thread {
+                tid,
+                pid: tid,
+                ..Thread::default()
+            });
+        }
+        assert_eq!((s.evicted, s.thread_count()), (10, 640));
+    }
+
+    #[test]
+    fn a_full_fd_table_keeps_the_new_fd_and_counts_what_it_drops() {
+        let mut s = State::new();
+        s.max_fds_per_process = 128; // batches of 2
+        for fd in 0..1000 {
+            s.insert_fd(7, fd, Fd::new(FdKind::File, format!("/tmp/f{fd}")));
+            assert!(s.fds_of(7).is_some_and(|t| t.contains_key(&fd)));
+        }
+        let kept = s.fds_of(7).map_or(0, |t| t.len());
+        assert!(kept <= 128, "{kept} fds kept");
+        assert_eq!(s.fds_evicted, 1000 - kept as u64);
+        // Setting an fd already in a full table evicts nothing.
+        let before = s.fds_evicted;
+        s.insert_fd(7, 999, Fd::new(FdKind::File, "/tmp/again".into()));
+        assert_eq!(s.fds_evicted, before);
+        // Another process's table has its own bound.
+        s.insert_fd(8, 3, Fd::new(FdKind::File, "/tmp/other".into()));
+        assert_eq!(s.fds_of(8).map(|t| t.len()), Some(1));
+    }
+
+    #[test]
+    fn idle_threads_are_found_and_purged_with_their_fds() {
+        let mut s = State::new();
+        for (tid, pid, seen) in [(1, 1, 100), (2, 1, 900), (3, 3, 50)] {
+            s.insert_thread(Thread {
+                tid,
+                pid,
+                last_seen: seen,
+                ..Thread::default()
+            });
+        }
+        s.insert_fd(3, 4, Fd::new(FdKind::File, "/tmp/x".into()));
+        let mut idle = s.idle_threads(500);
+        idle.sort_unstable();
+        assert_eq!(idle, [1, 3]);
+        assert!(s.purge_thread(3));
+        assert!(!s.purge_thread(3));
+        assert!(s.fds_of(3).is_none(), "the last thread took its fds");
+        assert!(s.purge_thread(1));
+        assert_eq!(s.threads_of(1), 1, "thread 2 of process 1 stays");
+        assert_eq!((s.purged, s.thread_count()), (2, 1));
     }
 
     /// A generic exit (no state change) of thread `tid` at `ts`.

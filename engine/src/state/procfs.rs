@@ -97,6 +97,8 @@ fn read_thread(tdir: &Path, pdir: &Path, pid: i64, tid: i64) -> Option<Thread> {
         ptid,
         sid: nums.get(2).copied().unwrap_or(-1),
         vpgid: nums.get(1).copied().unwrap_or(-1),
+        // Read from the host's /proc: the group as the host sees it.
+        pgid: nums.get(1).copied().unwrap_or(-1),
         tty: nums.get(3).copied().unwrap_or(0) as u32,
         comm,
         exepath: fs::read_link(pdir.join("exe"))
@@ -157,7 +159,7 @@ fn read_fds(state: &mut State, pdir: &Path, pid: i64) {
                 t,
             )
         };
-        state.fds.entry(pid).or_default().insert(fd, f);
+        state.insert_fd(pid, fd, f);
     }
 }
 

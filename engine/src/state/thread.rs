@@ -132,8 +132,24 @@ pub struct Thread {
     pub exe_ino: u64,
     pub exe_ino_ctime: u64,
     pub exe_ino_mtime: u64,
+    pub exe_lower_layer: bool,
+    /// Process group id in the host pid namespace; -1 when no event said.
+    pub pgid: i64,
+    /// RLIMIT_NOFILE, memory (kB) and page faults, as of the thread's
+    /// last execve, clone or procinfo event.
+    pub fdlimit: i64,
+    pub vmsize_kb: u32,
+    pub vmrss_kb: u32,
+    pub vmswap_kb: u32,
+    pub pfmajor: u64,
+    pub pfminor: u64,
+    /// Start time of the init process of the thread's pid namespace.
+    pub pidns_init_start_ts: u64,
     /// Creation time (ns since the epoch), 0 when unknown.
     pub clone_ts: u64,
+    /// CPU times (user, system) of the thread's last two procinfo events,
+    /// latest last, for thread.cpu.
+    pub procinfo_cpu: [Option<(u64, u64)>; 2],
     /// Time of the last event of the thread, for eviction. The latest
     /// thread's events are written here only once another thread's event
     /// comes: [`crate::state::State::last_seen`] counts them.
