@@ -47,7 +47,7 @@ pub struct RunArgs {
     pub k8s_audit_file: Option<PathBuf>,
 
     /// Stops after this many seconds.
-    #[arg(short = 'M', value_name = "SECONDS")]
+    #[arg(short = 'M', value_name = "SECONDS", value_parser = crate::config::duration::seconds_arg)]
     pub duration: Option<u64>,
 
     /// Turns an event source on (`k8s_audit` starts the audit webhook).
@@ -58,9 +58,34 @@ pub struct RunArgs {
     #[arg(long = "disable-source", value_name = "SOURCE")]
     pub disable_sources: Vec<String>,
 
+    /// Writes every event the plugin sources read to this .scap capture,
+    /// to replay later with -e and the same plugins.
+    #[arg(long = "plugin-capture", value_name = "FILE")]
+    pub plugin_capture: Option<PathBuf>,
+
+    /// Lists the plugins the config loads, with their capabilities, and exits.
+    #[arg(long = "list-plugins")]
+    pub list_plugins: bool,
+
+    /// Describes the plugin of this name (or library path) in the config's
+    /// plugins list: its init schema, open parameters and fields; and exits.
+    #[arg(long = "plugin-info", value_name = "NAME")]
+    pub plugin_info: Option<String>,
+
     /// Lists the loaded rules with their descriptions, and exits.
     #[arg(short = 'L', long = "list-rules")]
     pub list_rules: bool,
+
+    /// Prints, as Falco's --support, one JSON document for a bug report
+    /// (system, versions, command line, merged config, rules files), and
+    /// exits.
+    #[arg(long = "support")]
+    pub support: bool,
+
+    /// Lists the events of the schema by category, as Falco's
+    /// --list-events, and exits.
+    #[arg(long = "list-events")]
+    pub list_events: bool,
 
     /// Describes one rule, and exits.
     #[arg(short = 'l', value_name = "RULE")]
@@ -70,6 +95,10 @@ pub struct RunArgs {
     #[arg(long = "list", value_name = "SOURCE", num_args = 0..=1, default_missing_value = "")]
     pub list_fields: Option<String>,
 
+    /// How --list prints: text, markdown or json.
+    #[arg(long = "format", value_name = "FORMAT", default_value = "text")]
+    pub list_format: String,
+
     /// Validates rules files and exits: 0 if they load, 1 with the errors if not.
     #[arg(short = 'V', long = "validate", value_name = "FILE")]
     pub validate: Vec<PathBuf>,
@@ -77,6 +106,11 @@ pub struct RunArgs {
     /// Loads config and rules and stops before reading any event.
     #[arg(long = "dry-run")]
     pub dry_run: bool,
+
+    /// Writes Peregrine's process id to this file once the rules are
+    /// loaded, as Falco's -P (not with --dry-run).
+    #[arg(short = 'P', long = "pidfile", value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
 
     /// Writes every alert out at once (buffered_outputs: false).
     #[arg(short = 'U', long = "unbuffered")]
@@ -126,6 +160,9 @@ pub enum Command {
     /// checks its events against the rules: no kernel module needed.
     #[command(long_about = RUN_ABOUT)]
     Run(Box<TraceArgs>),
+    /// Reads the alerts every node sent to a NATS JetStream stream
+    /// (`nats_output`) and shows, per node, alerts, drops and last contact.
+    Fleet(FleetArgs),
     /// The tracer process `peregrine run` starts (internal).
     #[command(name = "ptrace-tracer", hide = true)]
     PtraceTracer(TracerArgs),
@@ -139,7 +176,8 @@ With `-- CMD`, a seccomp filter stops the workload only at the syscalls rules lo
 peregrine exits with CMD's exit status once CMD and all its descendants are done. \
 If peregrine is stopped (SIGINT, SIGTERM, -M) or dies first, the tracer process stops \
 reporting and lets the workload run to its end: the filter cannot be taken out of a running \
-process, and with no tracer at all its syscalls would fail with ENOSYS.
+process, and with no tracer at all its syscalls would fail with ENOSYS. Stopped before CMD \
+finished, peregrine says so and exits with status 125.
 
 With `--attach PID`, no filter can be installed into the running process: every thread \
 stops at every syscall (PTRACE_SYSCALL), which costs more. When peregrine stops, every \
@@ -195,7 +233,7 @@ pub struct CaptureArgs {
     pub filter: Option<String>,
 
     /// Stops after this many seconds.
-    #[arg(short = 'M', value_name = "SECONDS")]
+    #[arg(short = 'M', value_name = "SECONDS", value_parser = crate::config::duration::seconds_arg)]
     pub duration: Option<u64>,
 
     /// Stops after this many events.
@@ -227,4 +265,55 @@ pub enum DriverAction {
     },
     /// Unloads the module.
     Unload,
+}
+
+#[derive(Debug, Args)]
+pub struct FleetArgs {
+    /// A NATS server of the cluster; repeat for several.
+    #[arg(
+        long = "server",
+        value_name = "URL",
+        default_value = "nats://127.0.0.1:4222"
+    )]
+    pub servers: Vec<String>,
+    /// The stream the nodes publish to (their nats_output.stream).
+    #[arg(long, default_value = "PEREGRINE_ALERTS")]
+    pub stream: String,
+    /// The durable consumer's name: a restarted `fleet` resumes from it.
+    #[arg(long, default_value = "peregrine-fleet")]
+    pub durable: String,
+    /// Only the subjects matching this filter (e.g. `peregrine.alerts.*.critical`).
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Print every alert (its JSON) as it arrives.
+    #[arg(long)]
+    pub alerts: bool,
+    /// Print the summary as one JSON object instead of tables.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds between node tables.
+    #[arg(long, default_value_t = 10)]
+    pub every: u64,
+    /// A node silent for longer than this many seconds is marked QUIET.
+    #[arg(long, default_value_t = 60)]
+    pub quiet_after: u64,
+    /// Stop once nothing has come for this many seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_exit: Option<u64>,
+    /// A NATS credentials file (.creds).
+    #[arg(long)]
+    pub creds: Option<PathBuf>,
+    #[arg(long)]
+    pub token: Option<String>,
+    #[arg(long)]
+    pub user: Option<String>,
+    #[arg(long)]
+    pub password: Option<String>,
+    /// CA certificate(s) to verify the servers with (requires TLS).
+    #[arg(long)]
+    pub tls_ca: Option<PathBuf>,
+    #[arg(long)]
+    pub tls_cert: Option<PathBuf>,
+    #[arg(long)]
+    pub tls_key: Option<PathBuf>,
 }

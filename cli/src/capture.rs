@@ -183,14 +183,19 @@ pub fn run(args: &CaptureArgs, stop: &AtomicBool, hostname: &str) -> Result<Capt
     };
     let mut driver = Driver::open(config).map_err(|e| e.to_string())?;
     let mut state = State::new();
-    if let Err(e) = peregrine_engine::state::procfs::scan(&mut state, Path::new("/proc")) {
+    let (users, groups) = crate::sources::users::host_users();
+    state.users = peregrine_engine::state::Users::from_capture(&users, &groups);
+    let proc = crate::host::path("/proc");
+    if let Err(e) = peregrine_engine::state::procfs::scan(&mut state, &proc) {
         crate::log::message(&format!(
             "reading /proc for the running processes failed: {e}"
         ));
     }
     let mut writer: ScapWriter =
-        Writer::new(create(path)?, &machine_info(Path::new("/proc"), hostname))
-            .map_err(write_error(path))?;
+        Writer::new(create(path)?, &machine_info(&proc, hostname)).map_err(write_error(path))?;
+    writer
+        .write_users(&users, &groups)
+        .map_err(write_error(path))?;
     writer
         .write_processes(&proc_entries(&state))
         .map_err(write_error(path))?;

@@ -60,9 +60,10 @@ fn parameter(name: &str) -> Option<String> {
 }
 
 /// Where a module for `release` may be installed: DKMS first, then the
-/// places `make modules_install` and distributions use.
+/// places `make modules_install` and distributions use (under
+/// `$HOST_ROOT` in a container).
 fn module_candidates(release: &str) -> Vec<PathBuf> {
-    let base = Path::new("/lib/modules").join(release);
+    let base = crate::host::path("/lib/modules").join(release);
     ["updates/dkms", "extra", "updates", "kernel/extra", "misc"]
         .iter()
         .map(|dir| base.join(dir).join(format!("{MODULE_NAME}.ko")))

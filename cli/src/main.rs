@@ -1,9 +1,9 @@
 //! `peregrine`: runtime security for Linux.
 #![deny(unsafe_op_in_unsafe_fn)]
 
-use peregrine::{
-    capture, driver_cmd, log, outputs, reload, ruleset, run, servers, traced, webserver,
-};
+use peregrine::servers;
+use peregrine::sources::{plugins, traced};
+use peregrine::{capture, driver_cmd, log, outputs, reload, ruleset, run, signals};
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -11,20 +11,29 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use peregrine_driver_sys::DriverConfig;
-use peregrine_engine::field::FieldSource;
-use peregrine_engine::syscall_fields::SyscallFields;
 
 use peregrine::args::{Cli, Command, DriverAction, RunArgs};
-use peregrine::config::Config;
-use peregrine::drops::{DropCounters, DropMonitor};
+use peregrine::config::{Config, EngineKind};
 use peregrine::metrics::Metrics;
 use peregrine::outputs::{
-    Channel, Dispatcher, FileChannel, GrpcChannel, HttpChannel, HttpOptions, ProgramChannel,
-    StdoutChannel, SyslogChannel,
+    Channel, Dispatcher, FileChannel, GrpcChannel, HttpChannel, HttpOptions, NatsChannel,
+    NatsOptions, ProgramChannel, StdoutChannel, SyslogChannel,
 };
 use peregrine::ruleset::{RulesInput, Selection};
+use peregrine::sources::drops::{DropCounters, DropMonitor};
+
+/// The exit status of `peregrine run -- CMD` stopped (SIGTERM, SIGINT,
+/// -M) before CMD finished; CMD's own status otherwise.
+const RUN_STOPPED_EXIT_CODE: u8 = 125;
 
 fn main() -> ExitCode {
+    // Before anything else: a SIGHUP or SIGUSR1 sent while rules load must
+    // wait for its handler, not kill the process. The tracer handles its
+    // own signals (it must outlive a Peregrine that is stopped).
+    let is_tracer = std::env::args_os()
+        .nth(1)
+        .is_some_and(|a| a == "ptrace-tracer");
+    let early = (!is_tracer).then(signals::catch_early);
     let cli = Cli::parse();
     let result = match cli.command {
         Some(Command::Driver { action }) => driver(action),
@@ -45,11 +54,16 @@ fn main() -> ExitCode {
                 attach: args.attach,
                 command: args.command,
             };
-            run_main(args.run, Some(traced))
+            run_main(args.run, Some(traced), early)
         }
         Some(Command::PtraceTracer(args)) => traced::tracer_main(args),
-        None => run_main(cli.run, None),
+        Some(Command::Fleet(args)) => {
+            let stop = run::stop_flag();
+            peregrine::fleet::run(&args, &stop).map(|_| ExitCode::SUCCESS)
+        }
+        None => run_main(cli.run, None, early),
     };
+    signals::settle();
     match result {
         Ok(code) => code,
         Err(message) => {
@@ -97,15 +111,14 @@ fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
         ));
     }
     if config.syslog_output.enabled {
-        channels.push(Box::new(
-            SyslogChannel::connect().map_err(|e| e.to_string())?,
-        ));
+        channels.push(Box::new(SyslogChannel::connect()));
     }
     if config.program_output.enabled {
         let program = &config.program_output;
         channels.push(Box::new(ProgramChannel::new(
             program.program.clone(),
             program.keep_alive,
+            Duration::from_millis(config.output_timeout),
         )));
     }
     if config.http_output.enabled {
@@ -118,6 +131,7 @@ fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
             ca_bundle: path(&http.ca_bundle),
             ca_path: path(&http.ca_path),
             json: config.json_output,
+            timeout: Duration::from_millis(config.output_timeout),
             ..HttpOptions::default()
         };
         if !http.user_agent.is_empty() {
@@ -131,8 +145,19 @@ fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
             HttpChannel::new(options).map_err(|e| e.to_string())?,
         ));
     }
+    if config.nats_output.enabled {
+        let options = NatsOptions::from_config(&config.nats_output, &hostname());
+        channels.push(Box::new(
+            NatsChannel::start(options).map_err(|e| e.to_string())?,
+        ));
+    }
     if config.grpc_output.enabled {
         channels.push(Box::new(GrpcChannel::from_config(config)?));
+    }
+    if config.webserver.enabled && config.webserver.console {
+        channels.push(Box::new(outputs::ConsoleChannel::new(Arc::clone(
+            peregrine::servers::console::Hub::global(),
+        ))));
     }
     Ok(channels)
 }
@@ -143,17 +168,26 @@ struct Traced {
     command: Vec<std::ffi::OsString>,
 }
 
-fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
+fn run_main(
+    args: RunArgs,
+    traced: Option<Traced>,
+    early: Option<signals::Early>,
+) -> Result<ExitCode, String> {
+    let (hangups, reopen) = match early {
+        Some(early) => (early.hangups, early.reopen),
+        None => (None, None),
+    };
     if args.version {
-        println!("peregrine {}", env!("CARGO_PKG_VERSION"));
-        println!(
-            "driver API {}.{}.{}",
-            peregrine_driver_sys::abi::PG_API_VERSION_MAJOR,
-            peregrine_driver_sys::abi::PG_API_VERSION_MINOR,
-            peregrine_driver_sys::abi::PG_API_VERSION_PATCH
-        );
-        let (major, minor, patch) = peregrine_engine::rules::ENGINE_VERSION;
-        println!("rules engine {major}.{minor}.{patch}");
+        // As Falco: JSON when the configuration (or -o) asks for JSON
+        // output; a configuration that does not load leaves the text.
+        let json = Config::load(args.config.as_deref(), &args.options)
+            .map(|loaded| loaded.config.json_output)
+            .unwrap_or(false);
+        if json {
+            println!("{}", peregrine::version::as_json());
+        } else {
+            print!("{}", peregrine::version::as_text());
+        }
         return Ok(ExitCode::SUCCESS);
     }
     let mut overrides = args.options.clone();
@@ -170,6 +204,8 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
         return Err("You can not specify both disabled (-D/-T) and enabled (-t) rules".into());
     }
     let config = loaded.config;
+    let config_files = loaded.config_files;
+    let merged_config = loaded.merged;
     log::use_iso_8601(config.time_format_iso_8601);
     log::message(&format!(
         "Peregrine version: {} (driver API {}.{}.{})",
@@ -182,14 +218,38 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
         log::message(&format!("Loaded configuration file {}", path.display()));
     }
 
+    if args.list_events {
+        let schema = format!(
+            "{}.{}.{}",
+            peregrine_driver_sys::abi::PG_API_VERSION_MAJOR,
+            peregrine_driver_sys::abi::PG_API_VERSION_MINOR,
+            peregrine_driver_sys::abi::PG_API_VERSION_PATCH
+        );
+        print!("{}", peregrine::event_list::render(&schema));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    // Plugins load before rules, whose fields they may provide.
+    if let Some(name) = &args.plugin_info {
+        print!("{}", plugins::host::plugin_info(&config, name)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let hosted = plugins::host::Hosted::from_config(&config)?;
+    if args.list_plugins {
+        print!("{}", hosted.list());
+        return Ok(ExitCode::SUCCESS);
+    }
+
     if let Some(source) = &args.list_fields {
-        print!("{}", list_fields(source));
+        let format = peregrine::field_list::ListFormat::parse(&args.list_format)?;
+        print!("{}", peregrine::field_list::render(source, format)?);
         return Ok(ExitCode::SUCCESS);
     }
 
     if !args.validate.is_empty() {
         let inputs = ruleset::expand(&args.validate).map_err(|e| e.to_string())?;
-        let ruleset = ruleset::load(&inputs, ruleset::output_extra(args.print.as_deref()));
+        let shaping = ruleset::Shaping::new(ruleset::output_extra(args.print.as_deref()), &config);
+        let ruleset = ruleset::load_shaped(&inputs, &shaping);
         if config.json_output {
             println!("{}", ruleset::validation_json(&ruleset.results));
         } else {
@@ -212,8 +272,17 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
             "-pk: Kubernetes pod metadata is not collected; printing container id and name",
         );
     }
-    let mut ruleset = ruleset::load(&inputs, ruleset::output_extra(args.print.as_deref()));
+    let shaping = ruleset::Shaping::new(ruleset::output_extra(args.print.as_deref()), &config);
+    let plugin_sources = hosted.sources();
+    let plugin_fields = plugin_sources
+        .iter()
+        .map(|(source, plugin, _)| hosted.fields_for(source, plugin))
+        .collect();
+    let mut ruleset = ruleset::load_with_plugins(&inputs, &shaping, plugin_fields);
     for warning in ruleset.warnings() {
+        peregrine::log::message(&format!("Warning: {warning}"));
+    }
+    for warning in &ruleset.unknown_sources {
         peregrine::log::message(&format!("Warning: {warning}"));
     }
     if ruleset.has_errors() {
@@ -224,14 +293,38 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
         return Err(format!("could not load rules: {}", names.join(", ")));
     }
     let selection = Selection {
-        min_priority: Some(config.priority),
         disabled_names: args.disable_rules.clone(),
         disabled_tags: args.disable_tags.clone(),
         run_tags: args.run_tags.clone(),
-    };
+        ..Selection::default()
+    }
+    .with_config(&config);
     selection.apply(&mut ruleset.syscall);
     selection.apply(&mut ruleset.k8s_audit);
+    for rules in &mut ruleset.plugin_sources {
+        selection.apply(rules);
+    }
+    plugins::host::check_requirements(&inputs, &hosted)?;
+    peregrine::servers::console::Hub::global().set_rules(&ruleset);
 
+    if args.support {
+        let cmdline = std::env::args().collect::<Vec<_>>().join(" ");
+        println!(
+            "{}",
+            peregrine::support::document(&cmdline, &merged_config, &inputs)
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    if config.json_output && (args.list_rules || args.describe_rule.is_some()) {
+        let name = args.describe_rule.as_deref();
+        return match ruleset::describe_json(&ruleset, name) {
+            Some(json) => {
+                println!("{json}");
+                Ok(ExitCode::SUCCESS)
+            }
+            None => Err(format!("no rule named '{}' is loaded", name.unwrap_or(""))),
+        };
+    }
     if args.list_rules {
         print!("{}", ruleset::list_rules(&ruleset));
         return Ok(ExitCode::SUCCESS);
@@ -253,7 +346,51 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let hangups = reload::Hangups::catch();
+    // Falco's watch_config_files: a changed file reloads as SIGHUP does,
+    // through the reload thread (so only when SIGHUP is caught). Started
+    // before any listener so that no save after startup is missed: a
+    // SIGHUP raised before the reload thread runs waits for it.
+    let config_watch = match (&hangups, &args.config) {
+        (Some(_), Some(path)) if config.watch_config_files => {
+            let mut config_paths = vec![path.clone()];
+            config_paths.extend(config_files.iter().cloned());
+            let rules_paths = if args.rules.is_empty() {
+                config.rules_file.clone()
+            } else {
+                args.rules.clone()
+            };
+            peregrine::config_watch::ConfigWatch::start(peregrine::config_watch::Watched::of(
+                &config_paths,
+                &rules_paths,
+            ))
+        }
+        _ => None,
+    };
+
+    // fd.*ip.name: the names rules use are resolved in the background for
+    // as long as the engine runs.
+    let _dns_names = match peregrine::dns::Resolver::start(
+        peregrine::dns::shared_names().clone(),
+        peregrine::dns::Lookup::System,
+    ) {
+        Ok(resolver) => Some(resolver),
+        Err(e) => {
+            log::message(&format!(
+                "Warning: cannot start the DNS resolver thread ({e}); fd.*ip.name fields stay empty"
+            ));
+            None
+        }
+    };
+
+    // Before the channels register theirs: what was not delivered is said
+    // before programs are killed.
+    report_undelivered_on_forced_stop();
+
+    if let Some(path) = &args.pidfile {
+        std::fs::write(path, std::process::id().to_string())
+            .map_err(|e| format!("could not write pid to pidfile {}: {e}", path.display()))?;
+    }
+
     let render = outputs::reload::render_options(&config);
     let channels = build_channels(&config)?;
     let dispatcher = Arc::new(
@@ -261,7 +398,10 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
             .map_err(|e| format!("cannot start outputs: {e}"))?,
     );
     let stop = run::stop_flag();
-    reopen_outputs_on_sigusr1(&dispatcher);
+    dispatcher.set_output_timeout(Duration::from_millis(config.output_timeout));
+    if let Some(reopen) = reopen {
+        reopen_outputs_on_sigusr1(reopen, &dispatcher);
+    }
     let host = hostname();
 
     // Which sources run: a capture or an audit file alone, or live sources.
@@ -276,8 +416,14 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
             default || args.enable_sources.iter().any(|s| s == name)
         }
     };
-    let live = args.capture.is_none() && audit_file.is_none() && traced.is_none();
-    let run_syscalls = live && source_on("syscall", true);
+    // `-e` or Falco's `engine.kind: replay` with its capture file.
+    let capture = args.capture.clone().or_else(|| {
+        (config.engine.kind == EngineKind::Replay)
+            .then(|| std::path::PathBuf::from(&config.engine.replay.capture_file))
+    });
+    let live = capture.is_none() && audit_file.is_none() && traced.is_none();
+    let run_syscalls =
+        live && config.engine.kind != EngineKind::Nodriver && source_on("syscall", true);
     let run_webhook = live && source_on("k8s_audit", config.k8s_audit.enabled);
     // The audit thread runs whenever the webhook may: a reload that
     // enables `k8s_audit` then only has to start the listener.
@@ -293,11 +439,42 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
         }),
         None,
     ));
-    let (audit_tx, audit_rx) = crossbeam_channel::bounded::<serde_json::Value>(AUDIT_QUEUE);
-    let audit_queue = audit_source.then(|| servers::AuditQueue {
-        queue: audit_tx,
-        stats: Arc::new(webserver::AuditIntakeStats::default()),
+    metrics.set_falco_context(peregrine::falco_metrics::Context {
+        families: config.metrics.families(),
+        sources: {
+            // Falco's engine names: kmod for the module, nodriver without
+            // it, none for a capture file; the audit source is Falco's
+            // k8saudit plugin.
+            let mut sources = Vec::new();
+            if run_syscalls {
+                sources.push(("syscall".to_string(), "kmod".to_string()));
+            } else if live && source_on("syscall", true) {
+                sources.push(("syscall".to_string(), "nodriver".to_string()));
+            } else if capture.is_some() || traced.is_some() {
+                sources.push(("syscall".to_string(), String::new()));
+            }
+            if run_webhook || audit_file.is_some() {
+                sources.push(("k8s_audit".to_string(), "source_plugin".to_string()));
+            }
+            sources
+        },
+        hostname: host.clone(),
+        start_ts: 0,
+        reload_ts: 0,
     });
+    // Container metadata for the sources that watch running processes.
+    let containers = if run_syscalls || traced.is_some() {
+        let config = peregrine::containers::ContainerConfig::from_plugins(&config.plugins)
+            .map_err(|e| e.to_string())?;
+        peregrine::containers::start(&config)
+    } else {
+        None
+    };
+    if let Some(link) = &containers {
+        metrics.set_containers(Some(Arc::clone(link.stats())));
+    }
+    let (audit_tx, audit_rx) = crossbeam_channel::bounded::<serde_json::Value>(AUDIT_QUEUE);
+    let audit_queue = audit_source.then(|| servers::AuditQueue::new(audit_tx));
     let servers = Arc::new(
         servers::Servers::start(
             config.webserver.enabled.then_some(&config.webserver),
@@ -352,6 +529,47 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
     }
     drop(audit_rx);
 
+    // One loop per plugin event source, live or from the capture, as
+    // Falco runs each source on its own.
+    let mut plugin_loops = Vec::new();
+    let plugin_shared = if live || capture.is_some() {
+        let writer = match &args.plugin_capture {
+            Some(path) => Some(plugins::capture::EventWriter::create(path, &host)?),
+            None => None,
+        };
+        let shared = Arc::new(plugins::host::LoopShared {
+            dispatcher: Arc::clone(&dispatcher),
+            metrics: Arc::clone(&metrics),
+            hostname: host.clone(),
+            stop: Arc::clone(&stop),
+            capture: writer,
+        });
+        let compiled = std::mem::take(&mut ruleset.plugin_sources);
+        for ((source, plugin, open_params), rules) in plugin_sources.into_iter().zip(compiled) {
+            if !source_on(&source, true) {
+                continue;
+            }
+            let parsers = hosted.parsers_for(&source);
+            let feed = match &capture {
+                Some(path) => plugins::host::Feed::Capture(path.clone()),
+                None => plugins::host::Feed::Live(open_params),
+            };
+            let handle = plugins::host::spawn_loop(
+                source.clone(),
+                plugin,
+                feed,
+                parsers,
+                rules,
+                Arc::clone(&shared),
+            )
+            .map_err(|e| format!("cannot start the '{source}' source thread: {e}"))?;
+            plugin_loops.push(handle);
+        }
+        Some(shared)
+    } else {
+        None
+    };
+
     let reload_thread = hangups.and_then(|hangups| {
         reload::ReloadThread::start(
             hangups,
@@ -381,14 +599,11 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
         rules: &mut ruleset.syscall,
         dispatcher: &dispatcher,
         metrics: &metrics,
-        stats_every: config
-            .metrics
-            .enabled
-            .then(|| Duration::from_secs(config.metrics.interval.max(1))),
-        next_stats: config
-            .metrics
-            .enabled
-            .then(|| Instant::now() + Duration::from_secs(config.metrics.interval.max(1))),
+        stats_every: peregrine::metrics_file::stats_period(&config.metrics),
+        next_stats: peregrine::metrics_file::stats_period(&config.metrics)
+            .map(|every| Instant::now() + every),
+        stats_rule: config.metrics.output_rule,
+        stats_file: peregrine::metrics_file::MetricsFile::open(&config.metrics.output_file),
         hostname: &host,
         drops: Some(&mut drop_monitor),
         stop: &stop,
@@ -399,15 +614,30 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
         detections: run::Detections::default(),
         exit_requested: false,
         reloaded: None,
+        capture: peregrine::alert_capture::AlertCapture::new(&config.capture, &host),
+        containers,
     };
+    let any_rule_captures = pipeline.any_rule_captures();
+    if let Some(capture) = pipeline.capture.as_mut() {
+        capture.set_rules_capture(any_rule_captures);
+    }
     let mut traced_exit = None;
     let outcome = if let Some(traced) = &traced {
         traced::run(traced.attach, &traced.command, &mut pipeline).map(|ending| {
-            if let traced::Ending::Finished(code) = ending {
-                traced_exit = Some(code);
-            }
+            traced_exit = Some(match ending {
+                traced::Ending::Finished(code) => code,
+                // Attached, a stop is how the session ends.
+                traced::Ending::Stopped if traced.attach.is_some() => 0,
+                traced::Ending::Stopped => {
+                    log::message(&format!(
+                        "peregrine run: stopped before the traced command finished; it goes on \
+                         unmonitored (exit status {RUN_STOPPED_EXIT_CODE})"
+                    ));
+                    RUN_STOPPED_EXIT_CODE
+                }
+            });
         })
-    } else if let Some(path) = &args.capture {
+    } else if let Some(path) = &capture {
         run::replay(path, &mut pipeline)
     } else if let Some(path) = &audit_file {
         let mut detections = run::Detections::default();
@@ -427,13 +657,20 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
             sampling_ratio: Some(config.driver.sampling_ratio),
             ..DriverConfig::default()
         };
+        let tuning = run::LiveTuning {
+            evaluation_workers: config.driver.evaluation_workers as usize,
+            thread_table_size: usize::try_from(config.falco_libs.thread_table_size)
+                .unwrap_or(usize::MAX),
+            purge: run::Purge::from_config(&config.falco_libs),
+        };
         run::live(
             driver_config,
             &config.base_syscalls,
             args.all_events,
+            tuning,
             &mut pipeline,
         )
-    } else if run_webhook {
+    } else if run_webhook || !plugin_loops.is_empty() {
         run::wait_until_stopped(&mut pipeline);
         Ok(())
     } else {
@@ -444,6 +681,9 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
     let exit_requested = pipeline.exit_requested;
     let mut detections = std::mem::take(&mut pipeline.detections);
     drop(pipeline);
+    if let Some(watch) = config_watch {
+        watch.stop();
+    }
     if let Some(thread) = reload_thread {
         thread.stop();
     }
@@ -454,6 +694,33 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
             Err(_) => log::message("the audit thread panicked"),
         }
     }
+    // The main source is done: live plugin sources stop too; those
+    // replaying a capture read it to its end, as Falco's do.
+    if capture.is_none() {
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+    let mut plugin_error = None;
+    for handle in plugin_loops {
+        match handle.join() {
+            Ok(end) => {
+                detections.merge(end.detections);
+                if let Some(error) = end.error {
+                    log::message(&format!("Error: event source '{}': {error}", end.source));
+                    plugin_error.get_or_insert(error);
+                }
+            }
+            Err(_) => log::message("a plugin source thread panicked"),
+        }
+    }
+    if let Some(writer) = plugin_shared.as_ref().and_then(|s| s.capture.as_ref()) {
+        match writer.finish() {
+            Ok(written) => log::message(&format!("{written} plugin events written to the capture")),
+            Err(e) => {
+                plugin_error.get_or_insert(e);
+            }
+        }
+    }
+    drop(plugin_shared);
     let reports = match Arc::try_unwrap(dispatcher) {
         Ok(dispatcher) => dispatcher.shutdown(),
         Err(_) => Vec::new(),
@@ -472,6 +739,9 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
         }
     }
     print!("{}", detections.summary());
+    if let Some(error) = plugin_error {
+        return Err(error);
+    }
     Ok(if exit_requested {
         ExitCode::from(1)
     } else if let Some(code) = traced_exit {
@@ -483,16 +753,11 @@ fn run_main(args: RunArgs, traced: Option<Traced>) -> Result<ExitCode, String> {
 
 /// logrotate's signal: the file output reopens its file, the program
 /// output restarts its program.
-fn reopen_outputs_on_sigusr1(dispatcher: &Arc<Dispatcher>) {
-    let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGUSR1]) {
-        Ok(signals) => signals,
-        Err(e) => {
-            log::message(&format!(
-                "cannot catch SIGUSR1, outputs will not reopen on it: {e}"
-            ));
-            return;
-        }
-    };
+/// SIGUSR1s caught since start-up are acted on once the outputs run.
+fn reopen_outputs_on_sigusr1(
+    mut signals: signal_hook::iterator::Signals,
+    dispatcher: &Arc<Dispatcher>,
+) {
     // The thread holds only a weak reference: it must not keep the
     // dispatcher (and its output threads) alive at shutdown.
     let dispatcher = Arc::downgrade(dispatcher);
@@ -513,6 +778,20 @@ fn reopen_outputs_on_sigusr1(dispatcher: &Arc<Dispatcher>) {
     }
 }
 
+/// At a forced stop (a second SIGTERM), says per output how many alerts
+/// were still queued and will not be delivered.
+fn report_undelivered_on_forced_stop() {
+    signals::on_forced_stop(|| {
+        for (name, queued) in outputs::undelivered() {
+            if queued > 0 {
+                log::message(&format!(
+                    "output '{name}': {queued} queued alerts were not delivered"
+                ));
+            }
+        }
+    });
+}
+
 /// Audit events waiting for evaluation; past this the webhook answers 503.
 const AUDIT_QUEUE: usize = 65_536;
 
@@ -526,31 +805,4 @@ fn k8s_audit_file_from_plugins(config: &Config) -> Option<std::path::PathBuf> {
             !params.is_empty() && !params.starts_with("http://") && !params.starts_with("https://");
         (name == "k8saudit" && is_file).then(|| std::path::PathBuf::from(params))
     })
-}
-
-fn list_fields(wanted: &str) -> String {
-    fn section<S: FieldSource>(source: &S, text: &mut String) {
-        text.push_str(&format!("Event source: {}\n\n", source.name()));
-        for field in source.fields() {
-            let arg = field.arg.map(|a| format!("[{a}]")).unwrap_or_default();
-            text.push_str(&format!(
-                "{}{arg}  ({:?})\n    {}\n",
-                field.name, field.ty, field.description
-            ));
-        }
-        text.push('\n');
-    }
-    let mut text = String::new();
-    let syscall = SyscallFields::new();
-    let k8s = peregrine_engine::k8s_audit::K8sAuditSource::new();
-    if wanted.is_empty() || wanted == syscall.name() {
-        section(&syscall, &mut text);
-    }
-    if wanted.is_empty() || wanted == k8s.name() {
-        section(&k8s, &mut text);
-    }
-    if text.is_empty() {
-        text = format!("no event source named '{wanted}'; the sources are syscall and k8s_audit\n");
-    }
-    text
 }

@@ -45,6 +45,9 @@ pub struct SyscallUpdate {
     pub drops: SyscallEventDrops,
     pub metrics: MetricsSettings,
     pub base_syscalls: BaseSyscalls,
+    /// Capture on alert: a change closes the running capture and starts
+    /// over with the new settings.
+    pub capture: crate::config::capture::Capture,
 }
 
 /// Where the reload leaves what each loop takes, and a counter a loop
@@ -160,7 +163,8 @@ impl Reloader {
             }
         };
         let names: Vec<String> = inputs.iter().map(RulesInput::name).collect();
-        let mut rules = ruleset::load(&inputs, self.output_extra.clone());
+        let shaping = ruleset::Shaping::new(self.output_extra.clone(), &new);
+        let mut rules = ruleset::load_shaped(&inputs, &shaping);
         log.extend(rules.warnings().map(|w| format!("Warning: {w}")));
         if rules.has_errors() {
             log.extend(rules.errors().map(|e| format!("Error: {e}")));
@@ -199,19 +203,18 @@ impl Reloader {
         let (line, grpc_applied) = reconfigure_kept(&dispatcher, &self.running, &new);
         log.extend(line);
         drop(dispatcher);
-        let selection = Selection {
-            min_priority: Some(new.priority),
-            ..self.selection.clone()
-        };
+        let selection = self.selection.with_config(&new);
         selection.apply(&mut rules.syscall);
         selection.apply(&mut rules.k8s_audit);
         let enabled = rules.rules().filter(|r| r.enabled).count();
+        crate::servers::console::Hub::global().set_rules(&rules);
         self.mailbox.publish(
             SyscallUpdate {
                 rules: rules.syscall,
                 drops: new.syscall_event_drops.clone(),
                 metrics: new.metrics.clone(),
                 base_syscalls: new.base_syscalls.clone(),
+                capture: new.capture.clone(),
             },
             rules.k8s_audit,
         );

@@ -6,11 +6,16 @@ use std::path::PathBuf;
 
 use peregrine_engine::field::FieldSource;
 use peregrine_engine::k8s_audit::K8sAuditSource;
-use peregrine_engine::rules::{CompiledRule, CompiledRules, Diagnostic, LoadResult, RulesLoader};
+use peregrine_engine::rules::{
+    CompiledRule, CompiledRules, Definitions, Diagnostic, ExtraOutputField, LoadResult, Matching,
+    OutputAppend, RulesLoader,
+};
 use peregrine_engine::syscall_fields::SyscallFields;
 use serde_json::{json, Value as Json};
 
 use crate::alert::Priority;
+use crate::config::{Config, RuleMatching, RuleSelection};
+use crate::sources::plugins::fields::PluginFields;
 
 /// Peregrine's default rules, built into the binary so that a plain
 /// `peregrine` always runs with them, wherever it is installed.
@@ -114,6 +119,13 @@ pub struct Ruleset {
     pub syscall: CompiledRules<SyscallFields>,
     pub k8s_audit: CompiledRules<K8sAuditSource>,
     pub results: Vec<LoadResult>,
+    /// The lists, macros and rules as loaded, for `-L`/`-l` in JSON.
+    pub definitions: Definitions,
+    /// The rules of each plugin event source, in plugin load order.
+    pub plugin_sources: Vec<CompiledRules<PluginFields>>,
+    /// Rules whose source nothing provides: Falco skips them with a
+    /// warning, and so does Peregrine.
+    pub unknown_sources: Vec<String>,
 }
 
 impl Ruleset {
@@ -135,14 +147,164 @@ impl Ruleset {
             .rules()
             .iter()
             .chain(self.k8s_audit.rules().iter())
+            .chain(self.plugin_sources.iter().flat_map(|s| s.rules().iter()))
+    }
+}
+
+/// The stack of the thread rules load and compile on. The same at start,
+/// for -V and on every SIGHUP (a reload thread's 2 MiB once let a file
+/// that -V accepted abort the daemon); with the engine's nesting limits a
+/// condition needs far less, so this is the margin, not the defence.
+pub const LOADER_STACK_BYTES: usize = 64 << 20;
+
+/// The fields Falco's container plugin marks as suggested output, in its
+/// order: `append_output` with `suggested_output` appends each to syscall
+/// rules' outputs as `container_id=%container.id`.
+pub const CONTAINER_SUGGESTED_FIELDS: [&str; 6] = [
+    "container.id",
+    "container.name",
+    "container.image.repository",
+    "container.image.tag",
+    "k8s.pod.name",
+    "k8s.ns.name",
+];
+
+/// What the outputs of the loaded rules get besides their own text: the
+/// `-p` text, and the config's `append_output` and `static_fields`.
+#[derive(Debug, Clone, Default)]
+pub struct Shaping {
+    pub print: Option<String>,
+    pub appends: Vec<OutputAppend>,
+    pub static_fields: Vec<(String, String)>,
+    pub buffer_format_base64: bool,
+}
+
+impl Shaping {
+    /// `-p`'s text (see [`output_extra`]) with what `config` adds.
+    pub fn new(print: Option<String>, config: &Config) -> Shaping {
+        let static_fields: Vec<(String, String)> = config
+            .static_fields
+            .iter()
+            .map(|(name, value)| (name.clone(), value.clone()))
+            .collect();
+        let mut appends = Vec::new();
+        for item in &config.append_output {
+            let matching = OutputAppend {
+                rule: item.matching.rule.clone(),
+                source: item.matching.source.clone(),
+                tags: item.matching.tags.clone(),
+                ..OutputAppend::default()
+            };
+            if !item.extra_output.is_empty() || !item.extra_fields.is_empty() {
+                appends.push(OutputAppend {
+                    text: item.extra_output.clone(),
+                    fields: item
+                        .extra_fields
+                        .iter()
+                        .map(|f| ExtraOutputField {
+                            name: f.name.clone(),
+                            format: f.format.clone(),
+                            raw: f.raw,
+                        })
+                        .collect(),
+                    ..matching.clone()
+                });
+            }
+            // Falco's suggested fields: of Peregrine's fields, the static
+            // ones, as `static_NAME=VALUE`.
+            if item.suggested_output {
+                // The container plugin's suggested fields, on syscall rules.
+                if matching.source.as_deref().map_or(true, |s| s == "syscall") {
+                    for field in CONTAINER_SUGGESTED_FIELDS {
+                        appends.push(OutputAppend {
+                            text: format!("{}=%{field}", field.replace('.', "_")),
+                            fields: vec![ExtraOutputField {
+                                name: field.to_string(),
+                                format: format!("%{field}"),
+                                raw: true,
+                            }],
+                            source: Some("syscall".into()),
+                            ..matching.clone()
+                        });
+                    }
+                }
+                for (name, value) in &static_fields {
+                    appends.push(OutputAppend {
+                        text: format!("static_{}={value}", name.replace('.', "_")),
+                        fields: vec![ExtraOutputField {
+                            name: format!("static.{name}"),
+                            format: value.clone(),
+                            raw: false,
+                        }],
+                        ..matching.clone()
+                    });
+                }
+            }
+        }
+        Shaping {
+            print,
+            appends,
+            static_fields,
+            buffer_format_base64: config.buffer_format_base64,
+        }
     }
 }
 
 /// Loads `inputs` in order and compiles them for each source. Load errors
 /// stay in the results; nothing here decides to exit.
 pub fn load(inputs: &[RulesInput], output_extra: Option<String>) -> Ruleset {
+    load_shaped(
+        inputs,
+        &Shaping {
+            print: output_extra,
+            ..Shaping::default()
+        },
+    )
+}
+
+/// [`load`], with the outputs shaped as the config says, on a thread of
+/// [`LOADER_STACK_BYTES`].
+pub fn load_shaped(inputs: &[RulesInput], shaping: &Shaping) -> Ruleset {
+    load_with_plugins(inputs, shaping, Vec::new())
+}
+
+/// [`load_shaped`], compiling rules also for the plugin event sources
+/// whose fields are given.
+pub fn load_with_plugins(
+    inputs: &[RulesInput],
+    shaping: &Shaping,
+    plugin_fields: Vec<PluginFields>,
+) -> Ruleset {
+    let owned = inputs.to_vec();
+    let shaped = shaping.clone();
+    let spawned = std::thread::Builder::new()
+        .name("rules-loader".into())
+        .stack_size(LOADER_STACK_BYTES)
+        .spawn(move || load_on_this_thread(&owned, &shaped, plugin_fields));
+    match spawned {
+        Ok(thread) => match thread.join() {
+            Ok(ruleset) => ruleset,
+            Err(panic) => std::panic::resume_unwind(panic),
+        },
+        Err(e) => {
+            crate::log::message(&format!(
+                "cannot start the rules loader thread ({e}); loading on this one"
+            ));
+            load_on_this_thread(inputs, shaping, Vec::new())
+        }
+    }
+}
+
+fn load_on_this_thread(
+    inputs: &[RulesInput],
+    shaping: &Shaping,
+    plugin_fields: Vec<PluginFields>,
+) -> Ruleset {
     let mut loader = RulesLoader::new();
-    loader.set_output_extra(output_extra);
+    loader.set_output_extra(shaping.print.clone());
+    loader.set_output_appends(shaping.appends.clone());
+    loader.set_static_fields(shaping.static_fields.clone());
+    loader.set_buffer_format_base64(shaping.buffer_format_base64);
     for input in inputs {
         match input {
             RulesInput::File(path) => {
@@ -156,12 +318,36 @@ pub fn load(inputs: &[RulesInput], output_extra: Option<String>) -> Ruleset {
             }
         }
     }
-    let syscall = loader.compile(SyscallFields::new());
+    // Every rule set shares the table the background resolver fills.
+    let syscall = loader.compile(SyscallFields::with_domain_names(
+        crate::dns::shared_names().clone(),
+    ));
     let k8s_audit = loader.compile(K8sAuditSource::new());
+    let mut known: Vec<&str> = vec!["syscall", "k8s_audit"];
+    let plugin_sources: Vec<CompiledRules<PluginFields>> = plugin_fields
+        .into_iter()
+        .map(|fields| loader.compile(fields))
+        .collect();
+    known.extend(plugin_sources.iter().map(|s| s.source().name()));
+    let definitions = loader.definitions().clone();
+    let unknown_sources = definitions
+        .rules
+        .iter()
+        .filter(|rule| !known.contains(&rule.source.as_str()))
+        .map(|rule| {
+            format!(
+                "{}: rule '{}': Unknown source {}, skipping",
+                rule.origin.file, rule.name, rule.source
+            )
+        })
+        .collect();
     Ruleset {
         syscall,
         k8s_audit,
         results: loader.results().to_vec(),
+        definitions,
+        plugin_sources,
+        unknown_sources,
     }
 }
 
@@ -187,13 +373,26 @@ pub struct Selection {
     pub disabled_tags: Vec<String>,
     /// -t: only rules with one of these tags run.
     pub run_tags: Vec<String>,
+    /// The config's `rules:` list, applied in order after the flags.
+    pub rules: Vec<RuleSelection>,
+    /// The config's `rule_matching`.
+    pub matching: RuleMatching,
 }
 
 impl Selection {
-    fn keeps(&self, rule: &CompiledRule) -> bool {
-        if self.min_priority.is_some_and(|min| rule.priority > min) {
-            return false;
+    /// This selection with what `config` says (`priority`, `rules`,
+    /// `rule_matching`); the command line's flags stay.
+    pub fn with_config(&self, config: &Config) -> Selection {
+        Selection {
+            min_priority: Some(config.priority),
+            rules: config.rules.clone(),
+            matching: config.rule_matching,
+            ..self.clone()
         }
+    }
+
+    /// Whether the -D/-T/-t flags keep `rule` enabled.
+    fn flags_keep(&self, rule: &CompiledRule) -> bool {
         if self
             .disabled_names
             .iter()
@@ -210,27 +409,82 @@ impl Selection {
         true
     }
 
-    /// Disables the rules this selection leaves out.
+    /// Enables and disables rules as Falco does: the flags first, then
+    /// each `rules:` item in order (a later item overrides an earlier one
+    /// for the rules both name), and `priority` last: a rule less severe
+    /// than it never runs, whatever enabled it.
     pub fn apply<S: FieldSource>(&self, rules: &mut CompiledRules<S>) {
-        rules.set_enabled(false, |rule| rule.enabled && !self.keeps(rule));
+        rules.set_enabled(false, |rule| rule.enabled && !self.flags_keep(rule));
+        for item in &self.rules {
+            if let Some(pattern) = &item.rule {
+                rules.set_enabled(item.enable, |rule| matches_wildcard(pattern, &rule.name));
+            }
+            if let Some(tag) = &item.tag {
+                rules.set_enabled(item.enable, |rule| rule.tags.contains(tag));
+            }
+        }
+        if let Some(min) = self.min_priority {
+            rules.set_enabled(false, |rule| rule.enabled && rule.priority > min);
+        }
+        rules.matching = match self.matching {
+            RuleMatching::First => Matching::First,
+            RuleMatching::All => Matching::All,
+        };
     }
 }
 
-/// Falco's `-V` answer as JSON: `{"falco_load_results": [...]}`.
+/// Falco's rule-name wildcard: `*` matches any run of characters, all
+/// else matches itself. As Falco's matcher, each literal part after a `*`
+/// is matched at its first occurrence (no backtracking), so that a pattern
+/// selects exactly the rules it selects in Falco.
+pub fn matches_wildcard(pattern: &str, name: &str) -> bool {
+    let Some(star) = pattern.find('*') else {
+        return pattern == name;
+    };
+    if star > 0 {
+        return name.get(..star) == Some(&pattern[..star])
+            && matches_wildcard(&pattern[star..], &name[star..]);
+    }
+    let rest = pattern.trim_start_matches('*');
+    if rest.is_empty() {
+        return true;
+    }
+    let literal = &rest[..rest.find('*').unwrap_or(rest.len())];
+    match name.find(literal) {
+        Some(at) => matches_wildcard(&rest[literal.len()..], &name[at + literal.len()..]),
+        None => false,
+    }
+}
+
+/// Falco's `-V` answer as JSON: `{"falco_load_results": [...]}`. Each
+/// error and warning carries its context as Falco's does: the rules
+/// content (the file), the enclosing items, then the item itself.
 pub fn validation_json(results: &[LoadResult]) -> Json {
     let diagnostics = |list: &[Diagnostic]| -> Json {
         list.iter()
             .map(|d| {
+                let locations: Vec<Json> = locations(d)
+                    .into_iter()
+                    .map(|(item_type, item_name, line)| {
+                        json!({
+                            "item_type": item_type,
+                            "item_name": item_name,
+                            "position": {
+                                "name": d.file,
+                                "line": line,
+                                "column": 0,
+                                "offset": 0,
+                            },
+                        })
+                    })
+                    .collect();
                 json!({
                     "code": d.code.as_str(),
-                    "codedesc": code_description(d.code.as_str()),
+                    "codedesc": d.code.title(),
                     "message": d.message,
                     "context": {
-                        "locations": [{
-                            "item_type": d.item_type,
-                            "item_name": d.item_name,
-                            "position": {"name": d.file, "line": d.line.unwrap_or(0)},
-                        }],
+                        "locations": locations,
+                        "snippet": snippet(&d.file, d.line),
                     },
                 })
             })
@@ -250,40 +504,87 @@ pub fn validation_json(results: &[LoadResult]) -> Json {
     json!({ "falco_load_results": files })
 }
 
-/// Falco's short descriptions of its load codes.
-fn code_description(code: &str) -> &'static str {
-    match code {
-        "LOAD_ERR_FILE_READ" => "Error reading file",
-        "LOAD_ERR_YAML_PARSE" => "Invalid YAML",
-        "LOAD_ERR_YAML_VALIDATE" => "Invalid YAML contents",
-        "LOAD_ERR_COMPILE_CONDITION" => "Error compiling condition",
-        "LOAD_ERR_COMPILE_OUTPUT" => "Error compiling output",
-        "LOAD_ERR_VALIDATE" => "Error validating rule/macro/list/exception objects",
-        "LOAD_ERR_EXTENSION" => "Error loading extension",
-        "LOAD_UNKNOWN_SOURCE" => "Unknown source",
-        "LOAD_UNKNOWN_FIELD" => "Unknown field or event-type in condition or output",
-        "LOAD_UNKNOWN_FILTER" => "Unknown field or event-type in condition or output",
-        "LOAD_NO_EVTTYPE" => "Condition has no event-type restriction",
-        "LOAD_UNUSED_MACRO" => "Unused macro",
-        "LOAD_UNUSED_LIST" => "Unused list",
-        "LOAD_COMPILE_CONDITION" => "Condition has problems",
-        "LOAD_DEPRECATED_ITEM" => "Used deprecated item",
-        "LOAD_UNKNOWN_ITEM" => "Unknown rules file item",
-        _ => "",
+/// A diagnostic's context chain: (item type, item name, line), from the
+/// rules content down to the item.
+fn locations(d: &Diagnostic) -> Vec<(&str, &str, usize)> {
+    let line = d.line.unwrap_or(0);
+    let mut out = vec![("rules content", "", 0)];
+    if d.item_type != "rules content" {
+        out.extend(
+            d.context
+                .iter()
+                .map(|(t, n)| (t.as_str(), n.as_str(), line)),
+        );
+        out.push((d.item_type.as_str(), d.item_name.as_str(), line));
     }
+    out
 }
 
-/// The text form of `-V` for one file.
+/// The line of the file an item starts on, with a marker under its first
+/// key, as Falco shows it; empty when the file cannot be read.
+fn snippet(file: &str, line: Option<usize>) -> String {
+    let Some(line) = line.filter(|l| *l > 0) else {
+        return String::new();
+    };
+    let Ok(text) = std::fs::read_to_string(file) else {
+        return String::new();
+    };
+    let Some(content) = text.lines().nth(line - 1) else {
+        return String::new();
+    };
+    let column = content.find(|c: char| c != ' ' && c != '-').unwrap_or(0);
+    format!("{content}\n{}^\n", " ".repeat(column))
+}
+
+/// The text form of `-V` for one file, as Falco prints it: the verdict,
+/// then (for a file with errors) each error and warning with its context
+/// chain, the line it is on and `CODE (title): message`. A file that is
+/// only warned about reads `Ok, with warnings`; its details go to stderr.
 pub fn validation_text(result: &LoadResult) -> String {
     let mut text = String::new();
-    let verdict = match (result.successful(), result.warnings.is_empty()) {
-        (true, true) => "Ok",
-        (true, false) => "Ok, with warnings",
-        (false, _) => "Invalid",
-    };
-    text.push_str(&format!("{}: {verdict}\n", result.name));
-    for d in result.errors.iter().chain(result.warnings.iter()) {
-        text.push_str(&format!("  {d}\n"));
+    if result.successful() && !result.warnings.is_empty() {
+        text.push_str(&format!("{}: Ok, with warnings\n", result.name));
+        eprint!("{}", validation_details(result, "Ok, with warnings"));
+        return text;
+    }
+    let verdict = if result.successful() { "Ok" } else { "Invalid" };
+    text.push_str(&validation_details(result, verdict));
+    text
+}
+
+fn validation_details(result: &LoadResult, verdict: &str) -> String {
+    let mut text = format!("{}: {verdict}\n", result.name);
+    for (title, list) in [("Errors", &result.errors), ("Warnings", &result.warnings)] {
+        if list.is_empty() {
+            continue;
+        }
+        if title == "Warnings" && !result.errors.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&format!("{} {title}:\n", list.len()));
+        for d in list.iter() {
+            for (i, (item_type, item_name, line)) in locations(d).into_iter().enumerate() {
+                text.push_str(if i == 0 { "In " } else { "    " });
+                text.push_str(item_type);
+                if !item_name.is_empty() {
+                    text.push_str(&format!(" '{item_name}'"));
+                }
+                text.push_str(&format!(": ({}:{line}:0)\n", d.file));
+            }
+            text.push_str("------\n");
+            text.push_str(&snippet(&d.file, d.line));
+            text.push_str("------\n");
+            text.push_str(&format!(
+                "{} ({}): {}",
+                d.code.as_str(),
+                d.code.title(),
+                d.message
+            ));
+            if let Some((line, column)) = d.condition_pos {
+                text.push_str(&format!(" (condition line {line}, column {column})"));
+            }
+            text.push('\n');
+        }
     }
     text
 }
@@ -298,6 +599,51 @@ pub fn list_rules(ruleset: &Ruleset) -> String {
     text
 }
 
+/// `-L` (all rules, macros and lists) or `-l RULE` (that rule) as Falco's
+/// JSON when `json_output` is on: each item's `info` as Falco gives it.
+/// None when `-l` names no loaded rule.
+pub fn describe_json(ruleset: &Ruleset, only: Option<&str>) -> Option<Json> {
+    let rule_json = |rule: &CompiledRule| {
+        let item = ruleset.definitions.rules.get(&rule.name);
+        json!({
+            "info": {
+                "name": rule.name,
+                "condition": item.map(|i| i.condition.as_str()).unwrap_or_default(),
+                "priority": rule.priority.as_str(),
+                "output": item.map(|i| i.output.as_str()).unwrap_or_default(),
+                "description": rule.desc,
+                "enabled": rule.enabled,
+                "source": rule.source,
+                "capture": rule.capture,
+                "capture_duration": rule.capture_duration_ms,
+                "tags": rule.tags,
+            }
+        })
+    };
+    if let Some(name) = only {
+        let rule = ruleset.rules().find(|r| r.name == name)?;
+        return Some(json!({ "rules": [rule_json(rule)] }));
+    }
+    let macros: Vec<Json> = ruleset
+        .definitions
+        .macros
+        .iter()
+        .map(|m| json!({"info": {"name": m.name, "condition": m.condition}}))
+        .collect();
+    let lists: Vec<Json> = ruleset
+        .definitions
+        .lists
+        .iter()
+        .map(|l| json!({"info": {"name": l.name, "items": l.items}}))
+        .collect();
+    Some(json!({
+        "required_plugin_versions": [],
+        "rules": ruleset.rules().map(rule_json).collect::<Vec<_>>(),
+        "macros": macros,
+        "lists": lists,
+    }))
+}
+
 /// `-l RULE`: one rule in full.
 pub fn describe_rule(ruleset: &Ruleset, name: &str) -> Option<String> {
     let rule = ruleset.rules().find(|r| r.name == name)?;
@@ -310,4 +656,188 @@ pub fn describe_rule(ruleset: &Ruleset, name: &str) -> Option<String> {
         rule.enabled,
         rule.desc.trim()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RULES: &str = r#"
+- rule: Netcat Remote Code Execution
+  desc: a
+  condition: evt.type = open
+  output: nc
+  priority: WARNING
+  tags: [network, mitre_execution]
+- rule: Read sensitive file untrusted
+  desc: b
+  condition: evt.type = open
+  output: read
+  priority: WARNING
+  tags: [filesystem, mitre_credential_access]
+- rule: Read sensitive file trusted after startup
+  desc: c
+  condition: evt.type = open
+  output: read2
+  priority: NOTICE
+  enabled: false
+  tags: [filesystem]
+- rule: Debug noise
+  desc: d
+  condition: evt.type = open
+  output: noise
+  priority: DEBUG
+  tags: [network]
+"#;
+
+    fn enabled_after(selection: &Selection) -> Vec<String> {
+        let mut ruleset = load(
+            &[RulesInput::Text {
+                name: "r.yaml".into(),
+                text: RULES.into(),
+            }],
+            None,
+        );
+        selection.apply(&mut ruleset.syscall);
+        ruleset
+            .syscall
+            .rules()
+            .iter()
+            .filter(|r| r.enabled)
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    fn rule(enable: bool, rule: Option<&str>, tag: Option<&str>) -> RuleSelection {
+        RuleSelection {
+            enable,
+            rule: rule.map(str::to_string),
+            tag: tag.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn wildcards_match_as_falcos() {
+        assert!(matches_wildcard("*", "anything"));
+        assert!(matches_wildcard("**", ""));
+        assert!(matches_wildcard(
+            "Read sensitive file*",
+            "Read sensitive file untrusted"
+        ));
+        assert!(!matches_wildcard(
+            "Read sensitive file",
+            "Read sensitive file untrusted"
+        ));
+        assert!(matches_wildcard(
+            "*sensitive*",
+            "Read sensitive file untrusted"
+        ));
+        assert!(matches_wildcard(
+            "Read*untrusted",
+            "Read sensitive file untrusted"
+        ));
+        assert!(!matches_wildcard(
+            "Read*trusted*x",
+            "Read sensitive file untrusted"
+        ));
+        // Falco matches each literal at its first occurrence, without
+        // trying later ones: "*ab" does not match "abab" past the first.
+        assert!(!matches_wildcard("*ab*c", "ab-x-abc-ab"));
+        assert!(matches_wildcard("*ab*c", "ab-x-c"));
+    }
+
+    #[test]
+    fn rules_items_apply_in_order_then_priority() {
+        // Only the rules with a tag: disable all, enable by tag.
+        let selection = Selection {
+            rules: vec![
+                rule(false, Some("*"), None),
+                rule(true, None, Some("filesystem")),
+            ],
+            ..Selection::default()
+        };
+        // `enabled: false` in the file is overridden by an enable.
+        assert_eq!(
+            enabled_after(&selection),
+            vec![
+                "Read sensitive file untrusted",
+                "Read sensitive file trusted after startup"
+            ]
+        );
+        // A later item wins over an earlier one; priority comes last.
+        let selection = Selection {
+            min_priority: Some(Priority::Notice),
+            rules: vec![
+                rule(false, None, Some("network")),
+                rule(true, Some("Netcat*"), None),
+                rule(true, Some("Debug noise"), None),
+            ],
+            ..Selection::default()
+        };
+        assert_eq!(
+            enabled_after(&selection),
+            vec![
+                "Netcat Remote Code Execution",
+                "Read sensitive file untrusted"
+            ]
+        );
+    }
+
+    #[test]
+    fn flags_apply_before_the_rules_list() {
+        let selection = Selection {
+            disabled_names: vec!["Read sensitive".into()],
+            disabled_tags: vec!["network".into()],
+            rules: vec![rule(true, Some("Read sensitive file untrusted"), None)],
+            ..Selection::default()
+        };
+        assert_eq!(
+            enabled_after(&selection),
+            vec!["Read sensitive file untrusted"]
+        );
+        let only_tag = Selection {
+            run_tags: vec!["mitre_execution".into()],
+            ..Selection::default()
+        };
+        assert_eq!(
+            enabled_after(&only_tag),
+            vec!["Netcat Remote Code Execution"]
+        );
+    }
+}
+
+#[cfg(test)]
+mod describe_tests {
+    use super::*;
+
+    #[test]
+    fn list_and_describe_in_falcos_json() {
+        let text = "- list: shells\n  items: [bash, sh]\n- macro: spawned\n  condition: evt.type = execve\n\
+                    - rule: Shell\n  desc: a shell\n  condition: spawned and proc.name in (shells)\n  \
+                    output: \"shell (%proc.name)\"\n  priority: NOTICE\n  tags: [process]\n";
+        let ruleset = load(
+            &[RulesInput::Text {
+                name: "r.yaml".into(),
+                text: text.into(),
+            }],
+            None,
+        );
+        assert!(!ruleset.has_errors());
+        let all = describe_json(&ruleset, None).unwrap();
+        let rule = &all["rules"][0]["info"];
+        assert_eq!(rule["name"], "Shell");
+        assert_eq!(rule["condition"], "spawned and proc.name in (shells)");
+        assert_eq!(rule["output"], "shell (%proc.name)");
+        assert_eq!(rule["priority"], "Notice");
+        assert_eq!(rule["description"], "a shell");
+        assert_eq!(rule["enabled"], true);
+        assert_eq!(rule["source"], "syscall");
+        assert_eq!(rule["tags"], json!(["process"]));
+        assert_eq!(all["macros"][0]["info"]["condition"], "evt.type = execve");
+        assert_eq!(all["lists"][0]["info"]["items"], json!(["bash", "sh"]));
+        let one = describe_json(&ruleset, Some("Shell")).unwrap();
+        assert_eq!(one["rules"].as_array().unwrap().len(), 1);
+        assert!(one.get("macros").is_none());
+        assert!(describe_json(&ruleset, Some("Nope")).is_none());
+    }
 }

@@ -51,6 +51,11 @@ impl FileChannel {
     }
 }
 
+/// Closes the file without writing what is still buffered.
+fn discard(file: BufWriter<File>) {
+    let (_file, _unwritten) = file.into_parts();
+}
+
 impl Channel for FileChannel {
     fn name(&self) -> &'static str {
         "file"
@@ -71,20 +76,34 @@ impl Channel for FileChannel {
                     file.flush()
                 }
             });
-        if self.keep_alive {
-            self.file = Some(file);
+        match written {
+            Ok(()) => {
+                if self.keep_alive {
+                    self.file = Some(file);
+                }
+                Ok(())
+            }
+            Err(e) => {
+                // The alert is counted failed once, here: its bytes left
+                // in the buffer must not be written by a later flush, nor
+                // fail again there. The next alert opens the file afresh.
+                discard(file);
+                Err(self.error(e))
+            }
         }
-        written.map_err(|e| self.error(e))
     }
 
     fn flush(&mut self) -> Result<(), OutputError> {
-        match self.file.as_mut() {
-            Some(file) => file.flush().map_err(|e| OutputError::Other {
-                channel: "file",
-                message: format!("{}: {e}", self.path.display()),
-            }),
-            None => Ok(()),
+        let Some(file) = self.file.as_mut() else {
+            return Ok(());
+        };
+        if let Err(e) = file.flush() {
+            if let Some(file) = self.file.take() {
+                discard(file);
+            }
+            return Err(self.error(e));
         }
+        Ok(())
     }
 
     fn reopen(&mut self) -> Result<(), OutputError> {

@@ -2,7 +2,7 @@
 //! webhook). Runs on its own thread, so retries never hold up events.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ureq::tls::{Certificate, ClientCert, PemItem, PrivateKey, RootCerts, TlsConfig};
 use ureq::Agent;
@@ -140,7 +140,7 @@ impl HttpChannel {
         Ok(HttpChannel { agent, options })
     }
 
-    fn post_once(&self, body: &str) -> Result<(), String> {
+    fn post_once(&self, body: &str, deadline: Instant) -> Result<(), String> {
         let content_type = if self.options.json {
             "application/json"
         } else {
@@ -150,6 +150,13 @@ impl HttpChannel {
             .agent
             .post(&self.options.url)
             .header("Content-Type", content_type)
+            .config()
+            .timeout_global(Some(
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .max(Duration::from_millis(1)),
+            ))
+            .build()
             .send(body)
             .map_err(|e| e.to_string())?;
         let status = response.status();
@@ -172,21 +179,28 @@ impl Channel for HttpChannel {
         } else {
             &alert.line
         };
+        // One alert costs at most `timeout` (output_timeout), retries
+        // included: a receiver that accepts and never answers uses it up
+        // in one attempt, one that refuses gets the remaining tries.
+        let deadline = Instant::now() + self.options.timeout;
         let mut backoff = Duration::from_millis(100);
         let mut last_error = String::new();
-        for attempt in 1..=self.options.max_attempts.max(1) {
-            match self.post_once(body) {
+        let mut attempts = 0;
+        while attempts < self.options.max_attempts.max(1) {
+            attempts += 1;
+            match self.post_once(body, deadline) {
                 Ok(()) => return Ok(()),
                 Err(e) => last_error = e,
             }
-            if attempt < self.options.max_attempts {
-                std::thread::sleep(backoff);
-                backoff = (backoff * 2).min(Duration::from_secs(5));
+            if Instant::now() + backoff >= deadline {
+                break;
             }
+            std::thread::sleep(backoff);
+            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
         Err(config_error(format!(
-            "gave up after {} attempts: {last_error}",
-            self.options.max_attempts.max(1)
+            "gave up after {attempts} attempts in {} ms: {last_error}",
+            self.options.timeout.as_millis()
         )))
     }
 }

@@ -6,16 +6,18 @@
 //! own queue: what does not fit is counted per channel and reported (stats,
 //! metrics and a rate-limited line on stderr), never dropped silently.
 
+mod console;
 mod file;
 mod grpc;
 mod http;
+pub mod nats;
 mod program;
 pub mod reload;
 mod stdout;
 mod syslog;
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -24,9 +26,11 @@ use crossbeam_channel::{Receiver, Sender, TrySendError};
 use crate::alert::{render, Alert, RenderOptions, SharedAlert};
 use crate::config::Config;
 
+pub use self::console::ConsoleChannel;
 pub use self::file::FileChannel;
 pub use self::grpc::GrpcChannel;
 pub use self::http::{HttpChannel, HttpOptions};
+pub use self::nats::{NatsChannel, NatsOptions};
 pub use self::program::ProgramChannel;
 pub use self::stdout::StdoutChannel;
 pub use self::syslog::SyslogChannel;
@@ -63,6 +67,11 @@ pub trait Channel: Send {
     fn close(&mut self) -> Result<(), OutputError> {
         Ok(())
     }
+    /// A way to unblock the channel from another thread when it is stuck
+    /// past the shutdown deadline (a program that never reads: kill it).
+    fn interrupter(&self) -> Option<Interrupter> {
+        None
+    }
     /// Called for a channel a config reload keeps running instead of
     /// building it again (see `reload::KEPT_ACROSS_RELOADS`): take what
     /// the new config says. Returns what to log, or why the channel keeps
@@ -72,12 +81,66 @@ pub trait Channel: Send {
     }
 }
 
+/// Unblocks a channel stuck in `emit`, from another thread.
+pub type Interrupter = Box<dyn Fn() + Send + Sync>;
+
 /// Counters of one channel, shared between the event loop and its thread.
 #[derive(Debug, Default)]
 pub struct ChannelStats {
     pub sent: AtomicU64,
+    /// Alerts that did not fit the queue.
     pub overflowed: AtomicU64,
     pub failed: AtomicU64,
+    /// Alerts given up without an attempt: those that did not fit the
+    /// queue, and those still queued at the shutdown deadline.
+    pub dropped: AtomicU64,
+    /// Alerts queued or being delivered.
+    pending: AtomicU64,
+    /// When the alert being delivered now was queued ([`clock_ns`]); 0
+    /// while the channel is idle.
+    busy_since: AtomicU64,
+    /// Set at the shutdown deadline: what is still queued is dropped.
+    abandon: AtomicBool,
+    /// The `busy_since` last reported as past `output_timeout`, so that
+    /// one slow delivery is said once.
+    slow_reported: AtomicU64,
+}
+
+impl ChannelStats {
+    /// Alerts waiting in the queue or being delivered.
+    pub fn queued(&self) -> u64 {
+        self.pending.load(Ordering::Relaxed)
+    }
+
+    /// How long the oldest alert not yet delivered has waited (zero when
+    /// none is in delivery).
+    pub fn oldest_age(&self) -> Duration {
+        match self.busy_since.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            since => Duration::from_nanos(clock_ns().saturating_sub(since)),
+        }
+    }
+}
+
+/// Every running channel's counters, for a forced stop: it must say what
+/// was not delivered even while the dispatcher is being shut down.
+static LIVE_CHANNELS: Mutex<Vec<(&'static str, std::sync::Weak<ChannelStats>)>> =
+    Mutex::new(Vec::new());
+
+/// Alerts each running channel still has queued or in delivery.
+pub fn undelivered() -> Vec<(&'static str, u64)> {
+    let mut live = LIVE_CHANNELS.lock().unwrap_or_else(|p| p.into_inner());
+    live.retain(|(_, stats)| stats.strong_count() > 0);
+    live.iter()
+        .filter_map(|(name, stats)| Some((*name, stats.upgrade()?.queued())))
+        .collect()
+}
+
+/// Nanoseconds on a monotonic clock started with the process, never 0.
+fn clock_ns() -> u64 {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    let origin = *ORIGIN.get_or_init(Instant::now);
+    (origin.elapsed().as_nanos() as u64).max(1)
 }
 
 /// A snapshot of one channel's counters, for stats and metrics.
@@ -95,10 +158,12 @@ struct Lane {
     queue: Sender<Message>,
     stats: Arc<ChannelStats>,
     worker: JoinHandle<()>,
+    interrupter: Option<Interrupter>,
 }
 
 enum Message {
-    Alert(SharedAlert),
+    /// An alert and when it was queued ([`clock_ns`]).
+    Alert(SharedAlert, u64),
     Reopen,
     Reconfigure {
         config: Arc<Config>,
@@ -111,6 +176,9 @@ pub struct Dispatcher {
     /// Read by every `send`; written only when SIGHUP swaps the channels.
     state: RwLock<State>,
     last_overflow_report: Mutex<Option<Instant>>,
+    /// Falco's `output_timeout`, in milliseconds: a delivery that takes
+    /// longer is reported (capture never waits for it).
+    output_timeout_ms: AtomicU64,
 }
 
 struct State {
@@ -121,8 +189,19 @@ struct State {
 /// How long a reload waits for a channel to take new settings.
 const RECONFIGURE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Falco's default `output_timeout`.
+pub const DEFAULT_OUTPUT_TIMEOUT: Duration = Duration::from_millis(2_000);
+
 /// Queue bound per channel when the config does not set one.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
+
+/// How long outputs get at shutdown (or when a reload retires them) to
+/// deliver what they have queued; what is left then is dropped and said.
+pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);
+
+/// How long a channel stuck past the deadline gets, once interrupted, to
+/// end its thread before it is left behind.
+const INTERRUPT_GRACE: Duration = Duration::from_secs(1);
 
 /// Starts one thread per channel. A channel named like one in `previous`
 /// carries on its counters, so totals and metrics span a reload.
@@ -146,6 +225,16 @@ fn start_lanes(
                 .map(|(_, stats)| Arc::clone(stats))
                 .unwrap_or_default();
             let worker_stats = Arc::clone(&stats);
+            let interrupter = channel.interrupter();
+            {
+                let mut live = LIVE_CHANNELS.lock().unwrap_or_else(|p| p.into_inner());
+                // Channels retired by earlier reloads leave the list here.
+                live.retain(|(_, stats)| stats.strong_count() > 0);
+                // A channel a reload rebuilt keeps its counters: once.
+                if !live.iter().any(|(_, s)| s.as_ptr() == Arc::as_ptr(&stats)) {
+                    live.push((name, Arc::downgrade(&stats)));
+                }
+            }
             let worker = std::thread::Builder::new()
                 .name(format!("output-{name}"))
                 .spawn(move || drain(channel, receiver, &worker_stats))?;
@@ -154,24 +243,62 @@ fn start_lanes(
                 queue,
                 stats,
                 worker,
+                interrupter,
             })
         })
         .collect()
 }
 
-/// Delivers what a lane has queued, stops its thread, and reports.
-fn finish_lane(lane: Lane) -> ChannelReport {
-    drop(lane.queue);
-    if lane.worker.join().is_err() {
-        crate::log::message(&format!("the {} output thread panicked", lane.name));
+/// Waits until the thread ends or the deadline passes; whether it ended.
+fn wait_until(worker: &JoinHandle<()>, deadline: Instant) -> bool {
+    while !worker.is_finished() {
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
     }
-    ChannelReport {
-        name: lane.name,
-        sent: lane.stats.sent.load(Ordering::Relaxed),
-        overflowed: lane.stats.overflowed.load(Ordering::Relaxed),
-        failed: lane.stats.failed.load(Ordering::Relaxed),
-        queued: 0,
+    true
+}
+
+/// Delivers what each lane has queued until `deadline`, then drops the
+/// rest (interrupting a channel stuck in delivery), stops the threads and
+/// reports. The lanes finish side by side: one slow channel does not eat
+/// the others' time.
+fn finish_lanes(lanes: Vec<Lane>, deadline: Instant) -> Vec<ChannelReport> {
+    // Closing every queue first ends each thread once it is drained.
+    let closing: Vec<_> = lanes
+        .into_iter()
+        .map(|lane| (lane.name, lane.stats, lane.worker, lane.interrupter))
+        .collect();
+    let mut reports = Vec::new();
+    for (name, stats, worker, interrupter) in closing {
+        if !wait_until(&worker, deadline) {
+            let left = stats.queued();
+            stats.abandon.store(true, Ordering::SeqCst);
+            if let Some(interrupt) = &interrupter {
+                interrupt();
+            }
+            crate::log::message(&format!(
+                "output '{name}' did not deliver its queue within {}s: {left} alerts dropped",
+                SHUTDOWN_DEADLINE.as_secs()
+            ));
+        }
+        if !wait_until(&worker, Instant::now() + INTERRUPT_GRACE) {
+            crate::log::message(&format!(
+                "output '{name}' is stuck delivering an alert; its thread is left behind"
+            ));
+        } else if worker.join().is_err() {
+            crate::log::message(&format!("the {name} output thread panicked"));
+        }
+        reports.push(ChannelReport {
+            name,
+            sent: stats.sent.load(Ordering::Relaxed),
+            overflowed: stats.overflowed.load(Ordering::Relaxed),
+            failed: stats.failed.load(Ordering::Relaxed),
+            queued: stats.queued() as usize,
+        });
     }
+    reports
 }
 
 impl Dispatcher {
@@ -186,7 +313,39 @@ impl Dispatcher {
         Ok(Dispatcher {
             state: RwLock::new(State { lanes, render }),
             last_overflow_report: Mutex::new(None),
+            output_timeout_ms: AtomicU64::new(DEFAULT_OUTPUT_TIMEOUT.as_millis() as u64),
         })
+    }
+
+    /// Sets how long one delivery may take before it is reported.
+    pub fn set_output_timeout(&self, timeout: Duration) {
+        let ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX);
+        self.output_timeout_ms.store(ms.max(1), Ordering::Relaxed);
+    }
+
+    /// Says (once per delivery) which channels have spent longer than
+    /// `output_timeout` on one alert.
+    fn report_slow(&self, state: &State, now: u64) {
+        let timeout_ns = self
+            .output_timeout_ms
+            .load(Ordering::Relaxed)
+            .saturating_mul(1_000_000);
+        for lane in &state.lanes {
+            let since = lane.stats.busy_since.load(Ordering::Relaxed);
+            if since == 0 || now.saturating_sub(since) <= timeout_ns {
+                continue;
+            }
+            if lane.stats.slow_reported.swap(since, Ordering::Relaxed) != since {
+                crate::log::message(&format!(
+                    "output '{}' has spent {} ms on one alert, past output_timeout ({} ms); \
+                     {} alerts wait behind it, event capture goes on",
+                    lane.name,
+                    (now - since) / 1_000_000,
+                    timeout_ns / 1_000_000,
+                    lane.stats.queued()
+                ));
+            }
+        }
     }
 
     fn state(&self) -> RwLockReadGuard<'_, State> {
@@ -200,15 +359,24 @@ impl Dispatcher {
         let state = self.state();
         let shared: SharedAlert = Arc::new(render(alert, &state.render));
         let mut overflowed = false;
+        let now = clock_ns();
         for lane in &state.lanes {
-            match lane.queue.try_send(Message::Alert(Arc::clone(&shared))) {
+            // Counted before it is queued: the thread may deliver it at once.
+            lane.stats.pending.fetch_add(1, Ordering::Relaxed);
+            match lane
+                .queue
+                .try_send(Message::Alert(Arc::clone(&shared), now))
+            {
                 Ok(()) => {}
                 Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                    lane.stats.pending.fetch_sub(1, Ordering::Relaxed);
                     lane.stats.overflowed.fetch_add(1, Ordering::Relaxed);
+                    lane.stats.dropped.fetch_add(1, Ordering::Relaxed);
                     overflowed = true;
                 }
             }
         }
+        self.report_slow(&state, now);
         drop(state);
         if overflowed {
             self.report_overflow();
@@ -247,9 +415,7 @@ impl Dispatcher {
             state.render = render;
             retired
         };
-        for lane in retired {
-            finish_lane(lane);
-        }
+        finish_lanes(retired, Instant::now() + SHUTDOWN_DEADLINE);
         Ok(())
     }
 
@@ -311,11 +477,11 @@ impl Dispatcher {
             .collect()
     }
 
-    /// Delivers everything queued, flushes every channel and stops the
-    /// threads. Returns the final counters.
+    /// Delivers what is queued within [`SHUTDOWN_DEADLINE`], flushes every
+    /// channel and stops the threads. Returns the final counters.
     pub fn shutdown(self) -> Vec<ChannelReport> {
         let state = self.state.into_inner().unwrap_or_else(|p| p.into_inner());
-        state.lanes.into_iter().map(finish_lane).collect()
+        finish_lanes(state.lanes, Instant::now() + SHUTDOWN_DEADLINE)
     }
 
     fn report_overflow(&self) {
@@ -353,9 +519,20 @@ fn drain(mut channel: Box<dyn Channel>, queue: Receiver<Message>, stats: &Channe
     };
     while let Ok(message) = queue.recv() {
         let result = match message {
-            Message::Alert(alert) => channel.emit(&alert).map(|()| {
-                stats.sent.fetch_add(1, Ordering::Relaxed);
-            }),
+            Message::Alert(_, _) if stats.abandon.load(Ordering::Relaxed) => {
+                stats.dropped.fetch_add(1, Ordering::Relaxed);
+                stats.pending.fetch_sub(1, Ordering::Relaxed);
+                continue;
+            }
+            Message::Alert(alert, queued_at) => {
+                stats.busy_since.store(queued_at, Ordering::Relaxed);
+                let result = channel.emit(&alert).map(|()| {
+                    stats.sent.fetch_add(1, Ordering::Relaxed);
+                });
+                stats.busy_since.store(0, Ordering::Relaxed);
+                stats.pending.fetch_sub(1, Ordering::Relaxed);
+                result
+            }
             Message::Reopen => channel.reopen(),
             Message::Reconfigure { config, reply } => {
                 let _ = reply.send(channel.reconfigure(&config));

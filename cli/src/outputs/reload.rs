@@ -1,7 +1,8 @@
 //! What a SIGHUP reload (crate::reload) does to the outputs: the alert
 //! channels are built again from the new config and swapped in, with how
 //! alerts are rendered (`stdout_output`, `file_output`, `syslog_output`,
-//! `program_output`, `http_output`, `buffered_outputs`, `outputs_queue`,
+//! `program_output`, `http_output`, `buffered_outputs`, `output_timeout`,
+//! `outputs_queue`,
 //! `json_output`, `json_include_*`, `time_format_iso_8601`).
 //!
 //! The gRPC output is the exception, see [`KEPT_ACROSS_RELOADS`].
@@ -21,6 +22,11 @@ use crate::config::Config;
 /// Turning `grpc_output` on or off starts or retires it like any channel.
 pub const KEPT_ACROSS_RELOADS: &[&str] = &["grpc"];
 
+/// The NATS channel is kept too while the reload leaves it on (see
+/// `changes_needing_restart`): its spool folder is its own.
+const KEPT_WITH_NATS: &[&str] = &["grpc", "nats"];
+const KEPT_NATS_ONLY: &[&str] = &["nats"];
+
 /// Makes the channels a config asks for (main's `build_channels`).
 pub type BuildChannels = dyn Fn(&Config) -> Result<Vec<Box<dyn Channel>>, String> + Send;
 
@@ -30,6 +36,8 @@ pub fn render_options(config: &Config) -> RenderOptions {
         json_output: config.json_output,
         json_include_output_property: config.json_include_output_property,
         json_include_tags_property: config.json_include_tags_property,
+        json_include_message_property: config.json_include_message_property,
+        json_include_output_fields_property: config.json_include_output_fields_property,
         time_format_iso_8601: config.time_format_iso_8601,
     }
 }
@@ -53,6 +61,14 @@ pub fn changes_needing_restart(running: &Config, new: &Config) -> Vec<&'static s
             && running.log_syslog == new.log_syslog
             && running.log_level == new.log_level,
     );
+    // The NATS channel owns its spool folder while it runs: a second
+    // channel on the same folder would interleave its records, so a running
+    // one is kept and its settings wait for a restart.
+    check(
+        "nats_output",
+        !(running.nats_output.enabled && new.nats_output.enabled)
+            || running.nats_output == new.nats_output,
+    );
     // Read once to choose the event sources of the run.
     check(
         "plugins",
@@ -73,13 +89,17 @@ pub fn outputs_changed(running: &Config, new: &Config) -> bool {
                 c.syslog_output.clone(),
                 c.program_output.clone(),
                 c.http_output.clone(),
+                c.nats_output.enabled,
             ),
             (
                 c.buffered_outputs,
+                c.output_timeout,
                 c.outputs_queue.clone(),
                 render_options(c),
                 // Turned on or off, the gRPC channel starts or retires.
                 c.grpc_output.enabled,
+                // So does the console's.
+                c.webserver.enabled && c.webserver.console,
             ),
         )
     };
@@ -93,6 +113,7 @@ pub struct Prepared {
     render: RenderOptions,
     capacity: usize,
     keep: &'static [&'static str],
+    output_timeout: std::time::Duration,
 }
 
 /// Whether a running gRPC output is kept (and reconfigured) by a reload
@@ -103,20 +124,26 @@ fn keeps_grpc(running: &Config, new: &Config) -> bool {
 
 /// Builds the channels `new` asks for, but for the kept ones.
 pub fn prepare(running: &Config, new: &Config, build: &BuildChannels) -> Result<Prepared, String> {
-    let keep = if keeps_grpc(running, new) {
-        KEPT_ACROSS_RELOADS
-    } else {
-        &[]
+    let keeps_nats = running.nats_output.enabled && new.nats_output.enabled;
+    let keep = match (keeps_grpc(running, new), keeps_nats) {
+        (true, true) => KEPT_WITH_NATS,
+        (true, false) => KEPT_ACROSS_RELOADS,
+        (false, true) => KEPT_NATS_ONLY,
+        (false, false) => &[],
     };
     let mut to_build = new.clone();
-    if !keep.is_empty() {
+    if keep.contains(&"grpc") {
         to_build.grpc_output.enabled = false;
+    }
+    if keeps_nats {
+        to_build.nats_output.enabled = false;
     }
     Ok(Prepared {
         channels: build(&to_build)?,
         render: render_options(new),
         capacity: new.outputs_queue.capacity,
         keep,
+        output_timeout: std::time::Duration::from_millis(new.output_timeout),
     })
 }
 
@@ -131,6 +158,7 @@ pub fn commit(dispatcher: &Dispatcher, prepared: Prepared) -> String {
     ) {
         Ok(()) => {
             crate::log::use_iso_8601(iso_8601);
+            dispatcher.set_output_timeout(prepared.output_timeout);
             format!(
                 "configuration reloaded: outputs now {}",
                 dispatcher.channel_names().join(", ")

@@ -86,7 +86,7 @@ fn program_channel_runs_through_the_shell_per_alert_and_kept_alive() {
     for keep_alive in [false, true] {
         let path = dir.path().join(format!("program-{keep_alive}.txt"));
         let command = format!("cat >> '{}'", path.display());
-        let channel = ProgramChannel::new(command, keep_alive);
+        let channel = ProgramChannel::new(command, keep_alive, Duration::from_secs(5));
         let dispatcher =
             Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 64).unwrap();
         for n in 0..5 {
@@ -108,7 +108,11 @@ fn program_channel_runs_through_the_shell_per_alert_and_kept_alive() {
 
 #[test]
 fn program_channel_counts_a_failing_program() {
-    let channel = ProgramChannel::new("cat > /dev/null; exit 3".into(), false);
+    let channel = ProgramChannel::new(
+        "cat > /dev/null; exit 3".into(),
+        false,
+        Duration::from_secs(5),
+    );
     let dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
     dispatcher.send(alert(1, Priority::Notice));
     let reports = dispatcher.shutdown();
@@ -124,7 +128,7 @@ fn syslog_channel_maps_priority_to_severity() {
     daemon
         .set_read_timeout(Some(Duration::from_secs(5)))
         .unwrap();
-    let channel = SyslogChannel::connect_to(&socket_path).unwrap();
+    let channel = SyslogChannel::connect_to(&socket_path);
     let dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
     dispatcher.send(alert(1, Priority::Critical));
     dispatcher.send(alert(2, Priority::Debug));
@@ -183,7 +187,7 @@ fn http_channel_posts_falco_json_and_retries() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["rule"], "rule 7");
     assert_eq!(v["priority"], "Warning");
-    assert_eq!(v["output_fields"]["evt.num"], "7");
+    assert_eq!(v["output_fields"]["evt.num"], 7);
     let (_, body) = bodies_rx.recv_timeout(Duration::from_secs(5)).unwrap();
     assert!(body.contains("\"rule\":\"rule 8\""));
 }
@@ -405,4 +409,155 @@ fn https_output_trusts_the_configured_ca_and_refuses_others() {
         2,
         "exactly the two accepted deliveries reached the server"
     );
+}
+
+#[test]
+fn a_program_that_never_reads_costs_output_timeout_and_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pid");
+    // The shell's child (sleep) holds the pipe too: killing only the shell
+    // would leave it behind.
+    let command = format!("echo $$ > '{}'; sleep 1000; cat", pid_file.display());
+    let channel = ProgramChannel::new(command, true, Duration::from_millis(200));
+    let dispatcher =
+        Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 4096).unwrap();
+    // Far more than a pipe holds (64 KiB), in lines of ~100 bytes.
+    let total = 2_000;
+    for n in 0..total {
+        dispatcher.send(alert(n, Priority::Notice));
+    }
+    let reports = dispatcher.shutdown();
+    let report = &reports[0];
+    assert!(report.failed >= 1, "{report:?}");
+    assert_eq!(
+        report.sent + report.failed + report.overflowed,
+        total,
+        "every alert is accounted once: {report:?}"
+    );
+    assert_eq!(report.queued, 0, "nothing left queued");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // The group was killed and the shell reaped: no such process.
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
+
+#[test]
+fn file_output_kept_alive_counts_a_failed_write_once_and_never_writes_it_later() {
+    // /dev/full opens and fails every write with ENOSPC.
+    let channel = FileChannel::open("/dev/full".into(), true, false).unwrap();
+    let dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
+    for n in 0..3 {
+        dispatcher.send(alert(n, Priority::Notice));
+    }
+    let reports = dispatcher.shutdown();
+    assert_eq!((reports[0].sent, reports[0].failed), (0, 3), "{reports:?}");
+}
+
+#[test]
+fn syslog_starts_without_a_daemon_and_reconnects_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("log.sock");
+    let channel = SyslogChannel::connect_to(&socket_path);
+    let dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
+    dispatcher.send(alert(1, Priority::Warning));
+    let wait_for = |done: &dyn Fn(&ChannelReport) -> bool| {
+        for _ in 0..500 {
+            if done(&dispatcher.reports()[0]) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        panic!("timed out: {:?}", dispatcher.reports());
+    };
+    wait_for(&|r| r.failed == 1);
+    let receive = |daemon: &UnixDatagram| {
+        let mut buf = [0u8; 4096];
+        let n = daemon.recv(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).to_string()
+    };
+    for (round, n) in [(1, 2), (2, 3)] {
+        // The daemon (re)starts on a fresh socket at the same path.
+        let _ = std::fs::remove_file(&socket_path);
+        let daemon = UnixDatagram::bind(&socket_path).unwrap();
+        daemon
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        // Past the retry interval the next alert connects.
+        std::thread::sleep(Duration::from_millis(1_100));
+        dispatcher.send(alert(n, Priority::Warning));
+        let got = receive(&daemon);
+        assert!(
+            got.contains(&format!("alert number {n}")),
+            "round {round}: {got}"
+        );
+        drop(daemon);
+    }
+    let reports = dispatcher.shutdown();
+    assert_eq!((reports[0].sent, reports[0].failed), (2, 1), "{reports:?}");
+}
+
+/// A channel that blocks until told to go on, to watch the live counters.
+struct Gate(Arc<Mutex<()>>);
+
+impl Channel for Gate {
+    fn name(&self) -> &'static str {
+        "gate"
+    }
+    fn emit(&mut self, _alert: &SharedAlert) -> Result<(), OutputError> {
+        drop(self.0.lock().unwrap());
+        Ok(())
+    }
+}
+
+#[test]
+fn queue_depth_and_oldest_age_are_live() {
+    let gate = Arc::new(Mutex::new(()));
+    let closed = gate.lock().unwrap();
+    let dispatcher = Dispatcher::new(
+        vec![Box::new(Gate(Arc::clone(&gate)))],
+        RenderOptions::default(),
+        8,
+    )
+    .unwrap();
+    for n in 0..5 {
+        dispatcher.send(alert(n, Priority::Notice));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, stats) = dispatcher.stats_handles().remove(0);
+    assert_eq!(stats.queued(), 5);
+    assert!(
+        stats.oldest_age() >= Duration::from_millis(250),
+        "{:?}",
+        stats.oldest_age()
+    );
+    drop(closed);
+    let reports = dispatcher.shutdown();
+    assert_eq!(reports[0].sent, 5);
+    assert_eq!(stats.queued(), 0);
+    assert_eq!(stats.oldest_age(), Duration::ZERO);
+}
+
+#[test]
+fn a_kept_alive_program_that_exits_is_reported_and_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("one-line-each.txt");
+    // Takes one alert, then exits: each later alert must find it gone and
+    // start it again, not write into a pipe nobody reads.
+    let command = format!("head -n 1 >> '{}'", path.display());
+    let channel = ProgramChannel::new(command, true, Duration::from_secs(5));
+    let dispatcher = Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
+    for n in 0..4 {
+        dispatcher.send(alert(n, Priority::Notice));
+        // Delivered, and the program had its time to exit.
+        while dispatcher.reports()[0].sent < n + 1 {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let reports = dispatcher.shutdown();
+    assert_eq!((reports[0].sent, reports[0].failed), (4, 0), "{reports:?}");
+    assert_eq!(lines(&path).len(), 4, "{:?}", lines(&path));
 }

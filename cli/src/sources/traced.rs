@@ -17,12 +17,13 @@ use std::time::Duration;
 
 use peregrine_driver_sys::abi::EVENT_HDR_LEN;
 use peregrine_driver_sys::ptrace::{self, Target};
+use peregrine_engine::event::merge::Merger;
 use peregrine_engine::event::EventView;
 use peregrine_engine::state::State;
 
 use crate::args::TracerArgs;
-use crate::drops::DropCounters;
 use crate::run::{Pipeline, RunError};
+use crate::sources::drops::DropCounters;
 
 /// The fd the tracer writes records to.
 const RECORDS_FD: i32 = 3;
@@ -55,7 +56,11 @@ pub fn run(
 ) -> Result<Ending, RunError> {
     let spawn_error = |e: std::io::Error| RunError::Traced(format!("cannot start the tracer: {e}"));
     let exe = std::env::current_exe().map_err(spawn_error)?;
-    let (reader, writer) = nix::unistd::pipe().map_err(|e| spawn_error(e.into()))?;
+    // Close-on-exec, so the tracer holds only its fd 3: a tracer that held
+    // the read end too would block for ever on a full pipe once peregrine
+    // is gone, instead of seeing EPIPE and detaching.
+    let (reader, writer) =
+        nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| spawn_error(e.into()))?;
     let reader = std::fs::File::from(reader);
     let mut tracer = Command::new(exe);
     tracer
@@ -68,7 +73,13 @@ pub fn run(
     // table: the pipe's write end becomes fd 3 (without CLOEXEC) for the tracer.
     unsafe {
         tracer.pre_exec(move || {
-            if libc::dup2(write_fd, RECORDS_FD) < 0 {
+            // dup2 onto itself keeps close-on-exec: clear it then.
+            let kept = if write_fd == RECORDS_FD {
+                libc::fcntl(RECORDS_FD, libc::F_SETFD, 0)
+            } else {
+                libc::dup2(write_fd, RECORDS_FD)
+            };
+            if kept < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -80,10 +91,13 @@ pub fn run(
     // The processes that exist now (the tracer among them) are known from
     // /proc; the workload's are learnt from their clone and execve events.
     let mut state = State::new();
+    let (users, groups) = crate::sources::users::host_users();
+    state.users = peregrine_engine::state::Users::from_capture(&users, &groups);
     if let Err(e) = peregrine_engine::state::procfs::scan(&mut state, std::path::Path::new("/proc"))
     {
         crate::log::message(&format!("reading /proc failed: {e}"));
     }
+    pipeline.idle(&mut state, now_ns());
 
     let (tx, rx) = crossbeam_channel::bounded::<Vec<u8>>(64);
     let read_thread = std::thread::Builder::new()
@@ -93,6 +107,9 @@ pub fn run(
 
     let mut undecodable = 0u64;
     let mut received = 0u64;
+    // The tracer writes enter events where Falco's driver does: held here
+    // for their exits, as every source's events are.
+    let mut merger = Merger::new();
     let mut stopped = false;
     loop {
         if pipeline.should_stop() {
@@ -110,7 +127,11 @@ pub fn run(
                     at += record.len();
                     received += 1;
                     match EventView::parse(record) {
-                        Ok(event) => pipeline.process(&mut state, &event, DropCounters::default),
+                        Ok(event) => {
+                            if let Some(event) = merger.push(&event) {
+                                pipeline.process(&mut state, &event, DropCounters::default)
+                            }
+                        }
                         Err(e) => {
                             undecodable += 1;
                             if undecodable.is_power_of_two() {
@@ -123,6 +144,7 @@ pub fn run(
                 }
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                pipeline.idle(&mut state, now_ns());
                 pipeline.maybe_send_stats(now_ns());
                 pipeline.maybe_reload();
             }

@@ -4,8 +4,10 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use chrono::{DateTime, Local, SecondsFormat, Utc};
-use serde_json::{Map, Value as Json};
+use chrono::{DateTime, Local, Utc};
+
+mod json;
+use json::render_json;
 
 pub use peregrine_engine::output::Alert;
 pub use peregrine_engine::rules::Priority;
@@ -22,6 +24,8 @@ pub struct RenderOptions {
     pub json_output: bool,
     pub json_include_output_property: bool,
     pub json_include_tags_property: bool,
+    pub json_include_message_property: bool,
+    pub json_include_output_fields_property: bool,
     pub time_format_iso_8601: bool,
 }
 
@@ -31,6 +35,8 @@ impl Default for RenderOptions {
             json_output: false,
             json_include_output_property: true,
             json_include_tags_property: true,
+            json_include_message_property: false,
+            json_include_output_fields_property: true,
             time_format_iso_8601: false,
         }
     }
@@ -63,7 +69,7 @@ pub fn render(alert: Alert, options: &RenderOptions) -> RenderedAlert {
 /// Falco's `evt.time.iso8601`: UTC, nanoseconds, numeric offset.
 const ISO_8601: &str = "%Y-%m-%dT%H:%M:%S%.9f%z";
 
-fn event_time(time_ns: u64) -> DateTime<Utc> {
+pub(crate) fn event_time(time_ns: u64) -> DateTime<Utc> {
     let secs = (time_ns / 1_000_000_000) as i64;
     let nanos = (time_ns % 1_000_000_000) as u32;
     DateTime::from_timestamp(secs, nanos).unwrap_or_default()
@@ -71,7 +77,7 @@ fn event_time(time_ns: u64) -> DateTime<Utc> {
 
 /// `19:38:41.152365823: Warning output`, in local time as Falco prints it,
 /// or with an ISO 8601 UTC timestamp when configured.
-fn render_text(alert: &Alert, options: &RenderOptions) -> String {
+pub(crate) fn render_text(alert: &Alert, options: &RenderOptions) -> String {
     let time = event_time(alert.time_ns);
     let mut line = String::with_capacity(alert.output.len() + 48);
     if options.time_format_iso_8601 {
@@ -84,58 +90,10 @@ fn render_text(alert: &Alert, options: &RenderOptions) -> String {
     line
 }
 
-/// Falco's JSON: `output` is the whole text line and `output_fields` holds
-/// the time field that starts it (`evt.time` as nanoseconds, or
-/// `evt.time.iso8601` as text), as its formatter puts `%evt.time` first.
-/// Internal alerts (drops, stats) carry their message alone, as Falco's do.
-fn render_json(alert: &Alert, options: &RenderOptions) -> String {
-    let internal = alert.source == "internal";
-    let mut object = Map::new();
-    object.insert("hostname".into(), Json::String(alert.hostname.clone()));
-    if options.json_include_output_property {
-        let output = if internal {
-            alert.output.clone()
-        } else {
-            render_text(alert, options)
-        };
-        object.insert("output".into(), Json::String(output));
-    }
-    let mut fields: Map<String, Json> = alert
-        .output_fields
-        .iter()
-        .map(|(name, value)| (name.clone(), value.clone().map_or(Json::Null, Json::String)))
-        .collect();
-    if !internal {
-        if options.time_format_iso_8601 {
-            let time = event_time(alert.time_ns).format(ISO_8601);
-            fields
-                .entry("evt.time.iso8601")
-                .or_insert_with(|| Json::String(time.to_string()));
-        } else {
-            fields
-                .entry("evt.time")
-                .or_insert_with(|| Json::from(alert.time_ns));
-        }
-    }
-    object.insert("output_fields".into(), Json::Object(fields));
-    object.insert(
-        "priority".into(),
-        Json::String(alert.priority.as_str().into()),
-    );
-    object.insert("rule".into(), Json::String(alert.rule.clone()));
-    object.insert("source".into(), Json::String(alert.source.clone()));
-    if options.json_include_tags_property {
-        let tags = alert.tags.iter().cloned().map(Json::String).collect();
-        object.insert("tags".into(), Json::Array(tags));
-    }
-    let time = event_time(alert.time_ns).to_rfc3339_opts(SecondsFormat::Nanos, true);
-    object.insert("time".into(), Json::String(time));
-    Json::Object(object).to_string()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value as Json;
 
     fn sample() -> Alert {
         Alert {
@@ -163,9 +121,11 @@ mod tests {
         assert_eq!(v["source"], "syscall");
         assert_eq!(v["hostname"], "box");
         assert_eq!(v["time"], "2023-11-14T22:13:20.123456789Z");
-        assert_eq!(v["output_fields"]["proc.pid"], "42");
+        // An integer field is a number, as in Falco's JSON.
+        assert_eq!(v["output_fields"]["proc.pid"], 42);
         assert_eq!(v["output_fields"]["user.name"], Json::Null);
-        assert_eq!(v["tags"][1], "T1565");
+        // Tags sorted, as Falco's set of tags.
+        assert_eq!(v["tags"][0], "T1565");
         // The whole line, as Falco's JSON, and the time field it starts with.
         assert_eq!(
             v["output"].as_str().unwrap(),
@@ -183,7 +143,7 @@ mod tests {
         let v: Json = serde_json::from_str(&render(sample(), &iso).json).unwrap();
         assert_eq!(
             v["output_fields"]["evt.time.iso8601"],
-            "2023-11-14T22:13:20.123456789+0000"
+            1_700_000_000_123_456_789u64
         );
         assert!(v["output"]
             .as_str()
@@ -201,6 +161,51 @@ mod tests {
             "File below /etc opened for writing (file=/etc/x)"
         );
         assert!(v["output_fields"].get("evt.time").is_none());
+    }
+
+    /// Byte for byte what Falco (0.40 and later) writes for this alert:
+    /// keys sorted, no spaces, typed output fields.
+    #[test]
+    fn json_is_byte_for_byte_falcos() {
+        let alert = Alert {
+            time_ns: 1_470_327_477_881_781_397,
+            rule: "open_from_cat".into(),
+            priority: Priority::Warning,
+            source: "syscall".into(),
+            tags: vec!["testing".into(), "filesystem".into(), "process".into()],
+            hostname: "test-falco-hostname".into(),
+            output: "An open was seen (command=cat /dev/null fd=3 ok=true)".into(),
+            output_fields: vec![
+                ("proc.cmdline".into(), Some("cat /dev/null".into())),
+                ("fd.num".into(), Some("3".into())),
+                ("evt.failed".into(), Some("false".into())),
+                ("proc.aname[2]".into(), None),
+            ],
+        };
+        let options = RenderOptions {
+            json_output: true,
+            time_format_iso_8601: true,
+            json_include_message_property: true,
+            ..RenderOptions::default()
+        };
+        assert_eq!(
+            render(alert.clone(), &options).line,
+            concat!(
+                r#"{"hostname":"test-falco-hostname","#,
+                r#""message":"An open was seen (command=cat /dev/null fd=3 ok=true)","#,
+                r#""output":"2016-08-04T16:17:57.881781397+0000: Warning An open was seen (command=cat /dev/null fd=3 ok=true)","#,
+                r#""output_fields":{"evt.failed":false,"evt.time.iso8601":1470327477881781397,"fd.num":3,"proc.aname[2]":null,"proc.cmdline":"cat /dev/null"},"#,
+                r#""priority":"Warning","rule":"open_from_cat","source":"syscall","#,
+                r#""tags":["filesystem","process","testing"],"time":"2016-08-04T16:17:57.881781397Z"}"#
+            )
+        );
+        let without_fields = RenderOptions {
+            json_include_output_fields_property: false,
+            ..options
+        };
+        let v: Json = serde_json::from_str(&render(alert, &without_fields).line).unwrap();
+        assert!(v.get("output_fields").is_none());
+        assert_eq!(v["rule"], "open_from_cat");
     }
 
     #[test]

@@ -1,0 +1,11 @@
+//! Where events come from: the kernel module's rings (with the drop
+//! counters and the set of syscalls it is asked to write) and the ptrace
+//! tracer of `peregrine run`. Captures and audit files are read by
+//! `crate::run` itself. Falco plugins (event sources, extractors, parsers)
+//! are hosted in `plugins`.
+
+pub mod drops;
+pub mod interest;
+pub mod plugins;
+pub mod traced;
+pub mod users;
