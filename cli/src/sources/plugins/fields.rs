@@ -1,0 +1,317 @@
+//! The rules' view of a plugin event source: the `evt.*` fields Falco
+//! gives every plugin event, and the fields of each loaded plugin that
+//! extracts from this source, resolved once when rules compile and asked of
+//! the plugin per event.
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+use std::ffi::CString;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use falco_plugin_api as api;
+use peregrine_engine::field::{
+    FieldError, FieldInfo as EngineFieldInfo, FieldSource, FieldType, ResolvedField, Value,
+};
+
+use super::plugin::FieldRequest;
+use super::{Plugin, PluginEvent};
+
+/// A plugin shared by the loops and field sources that use it; each call
+/// takes the lock, as the API allows one caller at a time per plugin.
+pub type SharedPlugin = Arc<Mutex<Plugin>>;
+
+/// The `evt.*` fields of plugin events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EventField {
+    Num,
+    Ts,
+    Time,
+    Source,
+    PluginName,
+    PluginInfo,
+    IsAsync,
+}
+
+const EVENT_FIELDS: &[(&str, EventField, FieldType)] = &[
+    ("evt.num", EventField::Num, FieldType::Uint),
+    ("evt.ts", EventField::Ts, FieldType::Uint),
+    ("evt.rawtime", EventField::Ts, FieldType::Uint),
+    ("evt.time", EventField::Time, FieldType::String),
+    ("evt.source", EventField::Source, FieldType::String),
+    ("evt.pluginname", EventField::PluginName, FieldType::String),
+    ("evt.plugininfo", EventField::PluginInfo, FieldType::String),
+    ("evt.is_async", EventField::IsAsync, FieldType::Bool),
+];
+
+#[derive(Debug, Clone)]
+enum Resolved {
+    Event(EventField),
+    Plugin {
+        extractor: usize,
+        request: FieldRequest,
+    },
+}
+
+/// Source and field names live as long as the process: the engine's
+/// sources name themselves and their fields with `&'static str`; plugins
+/// are few and reloaded rarely, so each distinct text is leaked once.
+fn interned(name: &str) -> &'static str {
+    static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
+    let names = NAMES.get_or_init(Default::default);
+    let mut names = names
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(found) = names.get(name) {
+        return found;
+    }
+    let leaked: &'static str = Box::leak(name.to_string().into_boxed_str());
+    names.insert(leaked);
+    leaked
+}
+
+/// The [`FieldSource`] of one plugin event source.
+pub struct PluginFields {
+    source: &'static str,
+    c_source: CString,
+    /// The plugin that sources these events (for `evt.pluginname`,
+    /// `evt.plugininfo`).
+    source_plugin: Option<SharedPlugin>,
+    source_plugin_name: String,
+    /// The plugins whose fields apply here, in load order: the first that
+    /// defines a name wins, as in Falco.
+    extractors: Vec<SharedPlugin>,
+    resolved: Vec<Resolved>,
+    errors: AtomicU64,
+    /// For `--list`: the `evt.*` fields and every extractor's.
+    listed: Vec<EngineFieldInfo>,
+}
+
+impl PluginFields {
+    /// The fields of `source`, sourced by `source_plugin` and extracted by
+    /// those of `plugins` whose extraction applies to it.
+    pub fn new(
+        source: &str,
+        source_plugin: Option<SharedPlugin>,
+        plugins: &[SharedPlugin],
+    ) -> PluginFields {
+        let extractors: Vec<SharedPlugin> = plugins
+            .iter()
+            .filter(|p| lock(p).info().extracts_from(source))
+            .cloned()
+            .collect();
+        let mut listed: Vec<EngineFieldInfo> = EVENT_FIELDS
+            .iter()
+            .map(|&(name, _, ty)| EngineFieldInfo {
+                name,
+                ty,
+                arg: None,
+                description: "",
+            })
+            .collect();
+        for plugin in &extractors {
+            for field in &lock(plugin).info().fields {
+                listed.push(EngineFieldInfo {
+                    name: interned(&field.name),
+                    ty: field_type(field.ftype),
+                    arg: match (field.arg.is_index, field.arg.is_key) {
+                        (true, _) => Some("index"),
+                        (_, true) => Some("key"),
+                        _ => None,
+                    },
+                    description: interned(&field.desc),
+                });
+            }
+        }
+        let source_plugin_name = source_plugin
+            .as_ref()
+            .map(|p| lock(p).name().to_string())
+            .unwrap_or_default();
+        PluginFields {
+            source: interned(source),
+            c_source: CString::new(source).unwrap_or_default(),
+            source_plugin,
+            source_plugin_name,
+            extractors,
+            resolved: Vec::new(),
+            errors: AtomicU64::new(0),
+            listed,
+        }
+    }
+
+    /// How many extractions failed (the plugin returned an error).
+    pub fn extraction_errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
+    fn push(&mut self, resolved: Resolved, ty: FieldType, is_list: bool) -> ResolvedField {
+        self.resolved.push(resolved);
+        ResolvedField {
+            id: (self.resolved.len() - 1) as u32,
+            arg: None,
+            ty,
+            is_list,
+        }
+    }
+}
+
+pub(super) fn lock(plugin: &SharedPlugin) -> std::sync::MutexGuard<'_, Plugin> {
+    // A panic while holding the lock leaves the plugin as it was between
+    // two calls; the plugin is still usable.
+    plugin
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn field_type(ftype: u32) -> FieldType {
+    match ftype {
+        api::ss_plugin_field_type_FTYPE_STRING => FieldType::String,
+        api::ss_plugin_field_type_FTYPE_BOOL => FieldType::Bool,
+        api::ss_plugin_field_type_FTYPE_IPADDR => FieldType::Ip,
+        api::ss_plugin_field_type_FTYPE_IPNET => FieldType::IpNet,
+        _ => FieldType::Uint,
+    }
+}
+
+/// `HH:MM:SS.nnnnnnnnn` in UTC, as `evt.time` prints elsewhere.
+fn clock_time(ts: u64) -> String {
+    let secs = ts / 1_000_000_000;
+    let day = secs % 86_400;
+    format!(
+        "{:02}:{:02}:{:02}.{:09}",
+        day / 3600,
+        (day / 60) % 60,
+        day % 60,
+        ts % 1_000_000_000
+    )
+}
+
+impl FieldSource for PluginFields {
+    type Event<'e> = PluginEvent;
+
+    fn name(&self) -> &'static str {
+        self.source
+    }
+
+    fn fields(&self) -> &[EngineFieldInfo] {
+        &self.listed
+    }
+
+    fn resolve(&mut self, name: &str, arg: Option<&str>) -> Result<ResolvedField, FieldError> {
+        if let Some(&(_, field, ty)) = EVENT_FIELDS.iter().find(|(n, _, _)| *n == name) {
+            if arg.is_some() {
+                return Err(FieldError::BadArgument {
+                    field: name.into(),
+                    problem: "takes no argument".into(),
+                });
+            }
+            return Ok(self.push(Resolved::Event(field), ty, false));
+        }
+        let mut found = None;
+        for (index, plugin) in self.extractors.iter().enumerate() {
+            let guard = lock(plugin);
+            if let Some((id, info)) = guard
+                .info()
+                .fields
+                .iter()
+                .enumerate()
+                .find(|(_, f)| f.name == name)
+            {
+                found = Some((index, id as u32, info.clone()));
+                break;
+            }
+        }
+        let Some((extractor, field_id, info)) = found else {
+            return Err(FieldError::Unknown(name.into()));
+        };
+        let bad = |problem: &str| FieldError::BadArgument {
+            field: name.into(),
+            problem: problem.into(),
+        };
+        let (arg_key, arg_index) = match arg {
+            None if info.arg.is_required => return Err(bad("requires an argument")),
+            None => (None, None),
+            Some(_) if !info.arg.is_index && !info.arg.is_key => {
+                return Err(bad("takes no argument"))
+            }
+            Some(text) if info.arg.is_index && !info.arg.is_key => {
+                let index = text
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| bad("needs a numeric index argument"))?;
+                (None, Some(index))
+            }
+            Some(text) => {
+                let key = CString::new(text).map_err(|_| bad("argument contains a NUL byte"))?;
+                let index = if info.arg.is_index {
+                    text.trim().parse().ok()
+                } else {
+                    None
+                };
+                (Some(key), index)
+            }
+        };
+        let request = FieldRequest {
+            field_id,
+            name: CString::new(name).map_err(|_| FieldError::Unknown(name.into()))?,
+            arg_key,
+            arg_index,
+            ftype: info.ftype,
+            is_list: info.is_list,
+        };
+        Ok(self.push(
+            Resolved::Plugin { extractor, request },
+            field_type(info.ftype),
+            info.is_list,
+        ))
+    }
+
+    fn extract<'e>(&self, field: &ResolvedField, event: &PluginEvent, out: &mut Vec<Value<'e>>) {
+        let Some(resolved) = self.resolved.get(field.id as usize) else {
+            return;
+        };
+        match resolved {
+            Resolved::Event(which) => match which {
+                EventField::Num => out.push(Value::Uint(event.number)),
+                EventField::Ts => out.push(Value::Uint(event.ts())),
+                EventField::Time => out.push(Value::Str(Cow::Owned(clock_time(event.ts())))),
+                EventField::Source => out.push(Value::Str(Cow::Borrowed(self.source))),
+                EventField::PluginName => {
+                    out.push(Value::Str(Cow::Owned(self.source_plugin_name.clone())))
+                }
+                EventField::PluginInfo => {
+                    if let Some(text) = self
+                        .source_plugin
+                        .as_ref()
+                        .and_then(|p| lock(p).event_to_string(event))
+                    {
+                        out.push(Value::Str(Cow::Owned(text)));
+                    }
+                }
+                EventField::IsAsync => out.push(Value::Bool(false)),
+            },
+            Resolved::Plugin { extractor, request } => {
+                let Some(plugin) = self.extractors.get(*extractor) else {
+                    return;
+                };
+                let mut values = Vec::new();
+                let result = lock(plugin).extract(event, &self.c_source, request, &mut values);
+                match result {
+                    Ok(()) => out.extend(values),
+                    Err(e) => {
+                        // Falco stops the rule's evaluation on an extraction
+                        // error and logs it; here the field has no value, and
+                        // the first errors are logged, not every one.
+                        let seen = self.errors.fetch_add(1, Ordering::Relaxed);
+                        if seen < 10 || seen.is_power_of_two() {
+                            crate::log::message(&format!(
+                                "{e} (field errors so far: {})",
+                                seen + 1
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,433 @@
+//! What a run does with plugins: load the ones the config selects, answer
+//! `--list-plugins` and `--plugin-info`, check the rules' plugin
+//! requirements, and run one event loop per plugin event source, as Falco
+//! runs each source on its own.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use peregrine_engine::output::Alert;
+use peregrine_engine::rules::CompiledRules;
+
+use super::fields::{lock, PluginFields, SharedPlugin};
+use super::{requirements, Batch, PluginConfig, PluginEvent};
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::outputs::Dispatcher;
+use crate::ruleset::RulesInput;
+use crate::run::Detections;
+
+/// Plugins of Falco's that Peregrine has built in, and what stands in.
+const BUILT_IN: &[(&str, &str)] = &[
+    (
+        "k8saudit",
+        "Peregrine's built-in k8s_audit source is used (k8s_audit.enabled, --k8s-audit-file)",
+    ),
+    (
+        "json",
+        "Peregrine's k8s_audit source has its JSON fields (jevt.*) built in",
+    ),
+    (
+        "container",
+        "Peregrine's built-in container metadata is used",
+    ),
+];
+
+/// Whether Peregrine has `name`'s job built in.
+pub fn is_built_in(name: &str) -> bool {
+    BUILT_IN.iter().any(|(built_in, _)| *built_in == name)
+}
+
+/// The plugins of a run, loaded and initialised, in config order.
+#[derive(Default)]
+pub struct Hosted {
+    pub plugins: Vec<SharedPlugin>,
+    pub configs: Vec<PluginConfig>,
+}
+
+impl Hosted {
+    /// Loads what the config's `plugins`/`load_plugins` select.
+    pub fn from_config(config: &Config) -> Result<Hosted, String> {
+        let mut configs = super::selected(&config.plugins, config.load_plugins.as_deref())
+            .map_err(|e| e.to_string())?;
+        // Falco configs load plugins whose job Peregrine does itself; when
+        // their library is absent, the built-in source stands in.
+        configs.retain(|c| {
+            let stand_in = BUILT_IN.iter().find(|(name, _)| *name == c.name);
+            match stand_in {
+                Some((name, instead)) if c.library_path.as_os_str().is_empty() => {
+                    crate::log::message(&format!("plugin '{name}' has no library_path: {instead}"));
+                    false
+                }
+                Some((name, instead)) if !c.resolved_path().exists() => {
+                    crate::log::message(&format!(
+                        "Warning: plugin '{name}': library {} not found; {instead}",
+                        c.resolved_path().display()
+                    ));
+                    false
+                }
+                _ => true,
+            }
+        });
+        let plugins = super::load_all(&configs).map_err(|e| e.to_string())?;
+        for plugin in &plugins {
+            let info = plugin.info();
+            crate::log::message(&format!(
+                "Loaded plugin '{}' version {} from {}",
+                info.name,
+                info.version,
+                info.library_path.display()
+            ));
+        }
+        Ok(Hosted {
+            plugins: plugins
+                .into_iter()
+                .map(|p| Arc::new(Mutex::new(p)))
+                .collect(),
+            configs,
+        })
+    }
+
+    /// The event sources the plugins add, with the plugin and its
+    /// `open_params`.
+    pub fn sources(&self) -> Vec<(String, SharedPlugin, String)> {
+        self.plugins
+            .iter()
+            .zip(&self.configs)
+            .filter_map(|(plugin, config)| {
+                let guard = lock(plugin);
+                let info = guard.info();
+                info.capabilities.sourcing.then(|| {
+                    (
+                        info.event_source.clone(),
+                        Arc::clone(plugin),
+                        config.open_params.clone(),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// The parsers that see events of `source`: those that name it, or
+    /// name no source at all.
+    pub fn parsers_for(&self, source: &str) -> Vec<SharedPlugin> {
+        self.plugins
+            .iter()
+            .filter(|p| {
+                let guard = lock(p);
+                let info = guard.info();
+                info.capabilities.parsing
+                    && (info.parse_sources.is_empty()
+                        || info.parse_sources.iter().any(|s| s == source))
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// The field source of one plugin event source.
+    pub fn fields_for(&self, source: &str, source_plugin: &SharedPlugin) -> PluginFields {
+        PluginFields::new(source, Some(Arc::clone(source_plugin)), &self.plugins)
+    }
+
+    /// `--list-plugins`: every loaded plugin with its capabilities.
+    pub fn list(&self) -> String {
+        let mut out = format!("{} Plugins:\n", self.plugins.len());
+        for plugin in &self.plugins {
+            out.push_str(&describe(&lock(plugin)));
+            out.push('\n');
+        }
+        out
+    }
+
+    /// The names and versions of the loaded plugins, for the requirements.
+    pub fn versions(&self) -> Vec<(String, String)> {
+        self.plugins
+            .iter()
+            .map(|p| {
+                let guard = lock(p);
+                (guard.info().name.clone(), guard.info().version.clone())
+            })
+            .collect()
+    }
+}
+
+fn describe(plugin: &super::Plugin) -> String {
+    let info = plugin.info();
+    let mut out = format!(
+        "Name: {}\nDescription: {}\nContact: {}\nVersion: {}\nCapabilities:\n",
+        info.name, info.description, info.contact, info.version
+    );
+    if info.capabilities.sourcing {
+        out.push_str(&format!(
+            "  - Event Sourcing (ID={}, source='{}')\n",
+            info.id, info.event_source
+        ));
+    }
+    if info.capabilities.extraction {
+        out.push_str("  - Field Extraction\n");
+    }
+    if info.capabilities.parsing {
+        out.push_str("  - Event Parsing\n");
+    }
+    if info.capabilities.async_events {
+        out.push_str("  - Async Events\n");
+    }
+    if info.capabilities.capture_listening {
+        out.push_str("  - Capture Listening\n");
+    }
+    out
+}
+
+/// `--plugin-info NAME`: the plugin's description, its init schema, its
+/// open parameters and its fields. The plugin is loaded from the config
+/// entry of that name, with its init_config.
+pub fn plugin_info(config: &Config, name: &str) -> Result<String, String> {
+    let configs = super::selected(&config.plugins, None).map_err(|e| e.to_string())?;
+    let entry = configs
+        .iter()
+        .find(|c| c.name == name || c.library_path.to_string_lossy() == name)
+        .ok_or_else(|| format!("plugin '{name}' is not in the config's plugins list"))?;
+    let plugin = super::Plugin::load(&entry.resolved_path(), &entry.init_config)
+        .map_err(|e| e.to_string())?;
+    let info = plugin.info();
+    let mut out = describe(&plugin);
+    out.push('\n');
+    match &info.init_schema {
+        Some(schema) => out.push_str(&format!("Init config schema type: JSON\n{schema}\n")),
+        None => out.push_str("No init config schema\n"),
+    }
+    if info.capabilities.sourcing {
+        let params = plugin.list_open_params().map_err(|e| e.to_string())?;
+        if params.is_empty() {
+            out.push_str("No suggested open params available\n");
+        } else {
+            out.push_str("Suggested open params:\n");
+            for param in params {
+                out.push_str(&format!("{}: {}\n", param.value, param.desc));
+            }
+        }
+    }
+    if !info.fields.is_empty() {
+        out.push_str("Fields:\n");
+        for field in &info.fields {
+            out.push_str(&format!(
+                "  {} ({}): {}\n",
+                field.name, field.type_name, field.desc
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Checks the `required_plugin_versions` of every rules input against
+/// the loaded plugins.
+pub fn check_requirements(inputs: &[RulesInput], hosted: &Hosted) -> Result<(), String> {
+    let mut all = Vec::new();
+    for input in inputs {
+        let (name, text) = match input {
+            RulesInput::File(path) => {
+                // A directory was expanded before; an unreadable file fails
+                // the rules load with its own error.
+                match std::fs::read_to_string(path) {
+                    Ok(text) => (path.display().to_string(), text),
+                    Err(_) => continue,
+                }
+            }
+            RulesInput::BuiltIn { name, text } => (name.to_string(), text.to_string()),
+            RulesInput::Text { name, text } => (name.clone(), text.clone()),
+        };
+        all.extend(requirements::from_rules_text(&text, &name)?);
+    }
+    // A plugin whose job Peregrine does itself meets the rules' need for
+    // it unless the real plugin is loaded (then its version counts).
+    let mut loaded = hosted.versions();
+    for (name, _) in BUILT_IN {
+        if !loaded.iter().any(|(n, _)| n == name) {
+            for requirement in all.iter().filter(|r| r.wanted.name == *name) {
+                let v = requirement.wanted.version;
+                loaded.push((name.to_string(), v.to_string()));
+            }
+        }
+    }
+    requirements::check(&all, &loaded)
+}
+
+/// How a plugin source loop ended.
+pub struct LoopEnd {
+    pub source: String,
+    pub detections: Detections,
+    pub error: Option<String>,
+}
+
+/// What every plugin source loop shares with the run.
+pub struct LoopShared {
+    pub dispatcher: Arc<Dispatcher>,
+    pub metrics: Arc<Metrics>,
+    pub hostname: String,
+    /// Set by signals and `-M`; set by a live loop that ends, which ends
+    /// the run's other sources as in Falco.
+    pub stop: Arc<AtomicBool>,
+    /// Where the loops also write the events they read (`--plugin-capture`).
+    pub capture: Option<super::capture::EventWriter>,
+}
+
+/// Where a plugin source's events come from.
+#[derive(Debug, Clone)]
+pub enum Feed {
+    /// The plugin itself, opened with these `open_params`.
+    Live(String),
+    /// The plugin's events in a capture (`-e`).
+    Capture(std::path::PathBuf),
+}
+
+/// Starts the event loop of one plugin source on its own thread.
+pub fn spawn_loop(
+    source: String,
+    plugin: SharedPlugin,
+    feed: Feed,
+    parsers: Vec<SharedPlugin>,
+    mut rules: CompiledRules<PluginFields>,
+    shared: Arc<LoopShared>,
+) -> std::io::Result<JoinHandle<LoopEnd>> {
+    std::thread::Builder::new()
+        .name(format!("source-{source}"))
+        .spawn(move || {
+            let mut detections = Detections::default();
+            let looped = Looped {
+                source: &source,
+                plugin: &plugin,
+                parsers: &parsers,
+                shared: &shared,
+            };
+            let error = match &feed {
+                Feed::Live(open_params) => {
+                    let result = looped.live(open_params, &mut rules, &mut detections);
+                    lock(&plugin).close();
+                    // A live source that ends ends the run, as in Falco.
+                    shared.stop.store(true, Ordering::SeqCst);
+                    result
+                }
+                Feed::Capture(path) => looped.replay(path, &mut rules, &mut detections),
+            }
+            .err();
+            LoopEnd {
+                source,
+                detections,
+                error,
+            }
+        })
+}
+
+/// One plugin source's loop, whatever feeds it.
+struct Looped<'a> {
+    source: &'a str,
+    plugin: &'a SharedPlugin,
+    parsers: &'a [SharedPlugin],
+    shared: &'a LoopShared,
+}
+
+impl Looped<'_> {
+    /// Parsers first, then the capture, then the rules.
+    fn handle(
+        &self,
+        c_source: &std::ffi::CStr,
+        event: &PluginEvent,
+        rules: &mut CompiledRules<PluginFields>,
+        detections: &mut Detections,
+    ) -> Result<(), String> {
+        for parser in self.parsers {
+            lock(parser)
+                .parse(event, c_source)
+                .map_err(|e| e.to_string())?;
+        }
+        if let Some(capture) = &self.shared.capture {
+            capture.write(event)?;
+        }
+        evaluate(rules, event, self.shared, detections);
+        Ok(())
+    }
+
+    fn live(
+        &self,
+        open_params: &str,
+        rules: &mut CompiledRules<PluginFields>,
+        detections: &mut Detections,
+    ) -> Result<(), String> {
+        let source = self.source;
+        lock(self.plugin)
+            .open(open_params)
+            .map_err(|e| e.to_string())?;
+        crate::log::message(&format!("Opened event source '{source}'"));
+        let c_source = std::ffi::CString::new(source).unwrap_or_default();
+        let mut batch: Vec<PluginEvent> = Vec::new();
+        loop {
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let status = lock(self.plugin)
+                .next_batch(&mut batch)
+                .map_err(|e| e.to_string())?;
+            for event in batch.drain(..) {
+                self.handle(&c_source, &event, rules, detections)?;
+            }
+            match status {
+                Batch::Eof => {
+                    crate::log::message(&format!("Event source '{source}' reached its end"));
+                    return Ok(());
+                }
+                Batch::Timeout => std::thread::sleep(Duration::from_millis(10)),
+                Batch::Events => {}
+            }
+        }
+    }
+
+    /// The plugin's events in a capture, as Falco replays each source of
+    /// a capture on its own.
+    fn replay(
+        &self,
+        path: &std::path::Path,
+        rules: &mut CompiledRules<PluginFields>,
+        detections: &mut Detections,
+    ) -> Result<(), String> {
+        let c_source = std::ffi::CString::new(self.source).unwrap_or_default();
+        let id = lock(self.plugin).info().id;
+        let mut failure = None;
+        super::capture::read_events(path, id, |event| {
+            if self.shared.stop.load(Ordering::Relaxed) {
+                return false;
+            }
+            match self.handle(&c_source, &event, rules, detections) {
+                Ok(()) => true,
+                Err(e) => {
+                    failure = Some(e);
+                    false
+                }
+            }
+        })?;
+        failure.map_or(Ok(()), Err)
+    }
+}
+
+/// One plugin event through its source's rules.
+pub fn evaluate(
+    rules: &mut CompiledRules<PluginFields>,
+    event: &PluginEvent,
+    shared: &LoopShared,
+    detections: &mut Detections,
+) {
+    detections.events += 1;
+    shared.metrics.events.fetch_add(1, Ordering::Relaxed);
+    rules.evaluate(event, |rule, fields| {
+        detections.count(&rule.name, rule.priority);
+        shared.metrics.count_alert(&rule.name, rule.priority);
+        shared.dispatcher.send(Alert::new(
+            rule,
+            fields,
+            event,
+            event.ts(),
+            &shared.hostname,
+        ));
+    });
+}

@@ -1,0 +1,245 @@
+//! The host side a plugin calls back into: its owner handle (last error,
+//! log), and the state tables input Falco passes to extractors and parsers.
+//!
+//! Peregrine registers no state tables with plugins yet: `list_tables`
+//! answers an empty list, `get_table` no table and `add_table` a failure,
+//! so a plugin that needs a table fails its init with its own message
+//! rather than crashing on a NULL vtable.
+
+use std::ffi::{c_char, CStr, CString};
+use std::ptr;
+
+use falco_plugin_api as api;
+
+/// What a plugin's `owner` pointer points to.
+pub struct Owner {
+    pub plugin: String,
+    pub last_error: CString,
+}
+
+impl Owner {
+    pub fn new(plugin: &str) -> Owner {
+        Owner {
+            plugin: plugin.to_string(),
+            last_error: CString::default(),
+        }
+    }
+}
+
+/// `get_owner_last_error`.
+pub(super) unsafe extern "C-unwind" fn get_owner_last_error(
+    owner: *mut api::ss_plugin_owner_t,
+) -> *const c_char {
+    let owner = owner.cast::<Owner>();
+    if owner.is_null() {
+        return ptr::null();
+    }
+    // SAFETY: the host passed this pointer at init; it points to the
+    // plugin's boxed Owner, which lives as long as the plugin.
+    let owner = unsafe { &*owner };
+    if owner.last_error.as_bytes().is_empty() {
+        ptr::null()
+    } else {
+        owner.last_error.as_ptr()
+    }
+}
+
+/// `log_fn`: a plugin's messages go to Peregrine's log, named after the
+/// plugin (or the component it gives).
+pub(super) unsafe extern "C-unwind" fn log(
+    owner: *mut api::ss_plugin_owner_t,
+    component: *const c_char,
+    message: *const c_char,
+    severity: api::ss_plugin_log_severity,
+) {
+    if message.is_null() {
+        return;
+    }
+    // SAFETY: a NUL-terminated string the plugin passes for this call.
+    let text = unsafe { CStr::from_ptr(message) }.to_string_lossy();
+    let who = if !component.is_null() {
+        // SAFETY: as above.
+        unsafe { CStr::from_ptr(component) }
+            .to_string_lossy()
+            .into_owned()
+    } else if !owner.is_null() {
+        // SAFETY: the boxed Owner given at init.
+        unsafe { &*owner.cast::<Owner>() }.plugin.clone()
+    } else {
+        "plugin".into()
+    };
+    let level = match severity {
+        api::ss_plugin_log_severity_SS_PLUGIN_LOG_SEV_FATAL
+        | api::ss_plugin_log_severity_SS_PLUGIN_LOG_SEV_CRITICAL
+        | api::ss_plugin_log_severity_SS_PLUGIN_LOG_SEV_ERROR => "error",
+        api::ss_plugin_log_severity_SS_PLUGIN_LOG_SEV_WARNING => "warning",
+        api::ss_plugin_log_severity_SS_PLUGIN_LOG_SEV_NOTICE
+        | api::ss_plugin_log_severity_SS_PLUGIN_LOG_SEV_INFO => "info",
+        _ => return, // debug and trace stay quiet, as at Falco's default level
+    };
+    crate::log::message(&format!("[{who}] {level}: {text}"));
+}
+
+unsafe extern "C-unwind" fn list_tables(
+    _owner: *mut api::ss_plugin_owner_t,
+    ntables: *mut u32,
+) -> *mut api::ss_plugin_table_info {
+    if !ntables.is_null() {
+        // SAFETY: the plugin passes where to write the count.
+        unsafe { *ntables = 0 };
+    }
+    // An empty array: a non-NULL pointer valid for zero reads.
+    ptr::NonNull::dangling().as_ptr()
+}
+
+unsafe extern "C-unwind" fn get_table(
+    _owner: *mut api::ss_plugin_owner_t,
+    _name: *const c_char,
+    _key_type: api::ss_plugin_state_type,
+) -> *mut api::ss_plugin_table_t {
+    ptr::null_mut()
+}
+
+unsafe extern "C-unwind" fn add_table(
+    _owner: *mut api::ss_plugin_owner_t,
+    _input: *const api::ss_plugin_table_input,
+) -> api::ss_plugin_rc {
+    api::ss_plugin_rc_SS_PLUGIN_FAILURE
+}
+
+unsafe extern "C-unwind" fn list_table_fields(
+    _table: *mut api::ss_plugin_table_t,
+    nfields: *mut u32,
+) -> *const api::ss_plugin_table_fieldinfo {
+    if !nfields.is_null() {
+        // SAFETY: the plugin passes where to write the count.
+        unsafe { *nfields = 0 };
+    }
+    ptr::null()
+}
+
+unsafe extern "C-unwind" fn table_field(
+    _table: *mut api::ss_plugin_table_t,
+    _name: *const c_char,
+    _data_type: api::ss_plugin_state_type,
+) -> *mut api::ss_plugin_table_field_t {
+    ptr::null_mut()
+}
+
+// No table is ever handed out, so these are never reached with a table of
+// Peregrine's; they answer failure for a plugin that calls them anyway.
+unsafe extern "C-unwind" fn table_name(_t: *mut api::ss_plugin_table_t) -> *const c_char {
+    ptr::null()
+}
+unsafe extern "C-unwind" fn table_size(_t: *mut api::ss_plugin_table_t) -> u64 {
+    u64::MAX
+}
+unsafe extern "C-unwind" fn table_entry(
+    _t: *mut api::ss_plugin_table_t,
+    _key: *const api::ss_plugin_state_data,
+) -> *mut api::ss_plugin_table_entry_t {
+    ptr::null_mut()
+}
+unsafe extern "C-unwind" fn read_field(
+    _t: *mut api::ss_plugin_table_t,
+    _e: *mut api::ss_plugin_table_entry_t,
+    _f: *const api::ss_plugin_table_field_t,
+    _out: *mut api::ss_plugin_state_data,
+) -> api::ss_plugin_rc {
+    api::ss_plugin_rc_SS_PLUGIN_FAILURE
+}
+unsafe extern "C-unwind" fn release_entry(
+    _t: *mut api::ss_plugin_table_t,
+    _e: *mut api::ss_plugin_table_entry_t,
+) {
+}
+unsafe extern "C-unwind" fn iterate(
+    _t: *mut api::ss_plugin_table_t,
+    _it: api::ss_plugin_table_iterator_func_t,
+    _s: *mut api::ss_plugin_table_iterator_state_t,
+) -> api::ss_plugin_bool {
+    0
+}
+unsafe extern "C-unwind" fn clear(_t: *mut api::ss_plugin_table_t) -> api::ss_plugin_rc {
+    api::ss_plugin_rc_SS_PLUGIN_FAILURE
+}
+unsafe extern "C-unwind" fn erase(
+    _t: *mut api::ss_plugin_table_t,
+    _key: *const api::ss_plugin_state_data,
+) -> api::ss_plugin_rc {
+    api::ss_plugin_rc_SS_PLUGIN_FAILURE
+}
+unsafe extern "C-unwind" fn create_entry(
+    _t: *mut api::ss_plugin_table_t,
+) -> *mut api::ss_plugin_table_entry_t {
+    ptr::null_mut()
+}
+unsafe extern "C-unwind" fn add_entry(
+    _t: *mut api::ss_plugin_table_t,
+    _key: *const api::ss_plugin_state_data,
+    _entry: *mut api::ss_plugin_table_entry_t,
+) -> *mut api::ss_plugin_table_entry_t {
+    ptr::null_mut()
+}
+unsafe extern "C-unwind" fn write_field(
+    _t: *mut api::ss_plugin_table_t,
+    _e: *mut api::ss_plugin_table_entry_t,
+    _f: *const api::ss_plugin_table_field_t,
+    _in: *const api::ss_plugin_state_data,
+) -> api::ss_plugin_rc {
+    api::ss_plugin_rc_SS_PLUGIN_FAILURE
+}
+
+/// The tables input handed to extractors and parsers at init; boxed with
+/// the plugin so its pointers stay put.
+pub struct TablesInput {
+    _fields_ext: Box<api::ss_plugin_table_fields_vtable_ext>,
+    _reader_ext: Box<api::ss_plugin_table_reader_vtable_ext>,
+    _writer_ext: Box<api::ss_plugin_table_writer_vtable_ext>,
+    pub input: api::ss_plugin_init_tables_input,
+}
+
+impl TablesInput {
+    pub fn new() -> Box<TablesInput> {
+        let mut fields_ext = Box::new(api::ss_plugin_table_fields_vtable_ext {
+            list_table_fields: Some(list_table_fields),
+            get_table_field: Some(table_field),
+            add_table_field: Some(table_field),
+        });
+        let mut reader_ext = Box::new(api::ss_plugin_table_reader_vtable_ext {
+            get_table_name: Some(table_name),
+            get_table_size: Some(table_size),
+            get_table_entry: Some(table_entry),
+            read_entry_field: Some(read_field),
+            release_table_entry: Some(release_entry),
+            iterate_entries: Some(iterate),
+        });
+        let mut writer_ext = Box::new(api::ss_plugin_table_writer_vtable_ext {
+            clear_table: Some(clear),
+            erase_table_entry: Some(erase),
+            create_table_entry: Some(create_entry),
+            destroy_table_entry: Some(release_entry),
+            add_table_entry: Some(add_entry),
+            write_entry_field: Some(write_field),
+        });
+        let input = api::ss_plugin_init_tables_input {
+            list_tables: Some(list_tables),
+            get_table: Some(get_table),
+            add_table: Some(add_table),
+            fields: api::ss_plugin_table_fields_vtable {
+                list_table_fields: Some(list_table_fields),
+                get_table_field: Some(table_field),
+                add_table_field: Some(table_field),
+            },
+            fields_ext: &mut *fields_ext,
+            reader_ext: &mut *reader_ext,
+            writer_ext: &mut *writer_ext,
+        };
+        Box::new(TablesInput {
+            _fields_ext: fields_ext,
+            _reader_ext: reader_ext,
+            _writer_ext: writer_ext,
+            input,
+        })
+    }
+}

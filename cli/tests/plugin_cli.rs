@@ -1,0 +1,333 @@
+//! The `peregrine` command with a real plugin (tests/plugins/c/ctest.c,
+//! built with gcc here): the config's plugins and load_plugins,
+//! --list-plugins, --plugin-info, a plugin source's own event loop with
+//! rules on its fields, required_plugin_versions, rules of a source nothing
+//! provides, and plugins that fail.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use serde_json::Value as Json;
+
+fn scratch() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::temp_dir().join(format!("peregrine-plugin-cli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+    .clone()
+}
+
+fn c_plugin() -> Option<PathBuf> {
+    static BUILT: OnceLock<Option<PathBuf>> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins/c/ctest.c");
+            let library = scratch().join("libctest.so");
+            match Command::new("gcc")
+                .args(["-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o"])
+                .arg(&library)
+                .arg(&source)
+                .status()
+            {
+                Ok(status) if status.success() => Some(library),
+                Ok(status) => panic!("gcc failed: {status}"),
+                Err(e) => {
+                    eprintln!("skipped: no gcc to build the C test plugin ({e})");
+                    None
+                }
+            }
+        })
+        .clone()
+}
+
+/// A config loading ctest with `init_config`, and a rules file.
+fn setup(
+    name: &str,
+    init_config: &str,
+    load_plugins: &str,
+    rules: &str,
+) -> Option<(PathBuf, PathBuf)> {
+    let library = c_plugin()?;
+    let dir = scratch().join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("falco.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "json_output: true\nwebserver:\n  enabled: false\nstdout_output:\n  enabled: true\n\
+             {load_plugins}\nplugins:\n  - name: ctest\n    library_path: {}\n    init_config: {init_config}\n    open_params: start\n",
+            library.display()
+        ),
+    )
+    .unwrap();
+    let rules_path = dir.join("rules.yaml");
+    std::fs::write(&rules_path, rules).unwrap();
+    Some((config, rules_path))
+}
+
+fn peregrine(config: &Path, rules: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_peregrine"))
+        .arg("-c")
+        .arg(config)
+        .arg("-r")
+        .arg(rules)
+        .args(["--disable-source", "syscall", "-M", "20"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn alerts(output: &Output) -> Vec<Json> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
+        .filter(|v| v.get("rule").is_some())
+        .collect()
+}
+
+const RULES: &str = r#"
+- required_plugin_versions:
+  - name: ctest
+    version: 0.1.0
+- rule: Even ctest event
+  desc: every other event of the C plugin
+  condition: ctest.even = true and ctest.words contains "msg" and ctest.times[3] > 5
+  output: "even event %ctest.msg (num=%ctest.num echo=%ctest.echo[hi] plugin=%evt.pluginname info=%evt.plugininfo)"
+  priority: WARNING
+  source: ctest
+- rule: Cloudtrail rule
+  desc: a source nothing provides here
+  condition: ct.name = "x"
+  output: "never %ct.name"
+  priority: WARNING
+  source: aws_cloudtrail
+"#;
+
+#[test]
+fn a_plugin_source_runs_its_rules_on_its_own_fields() {
+    let Some((config, rules)) = setup("source", "{count: 4}", "", RULES) else {
+        return;
+    };
+    let output = peregrine(&config, &rules, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let fired = alerts(&output);
+    let outputs: Vec<&str> = fired.iter().filter_map(|a| a["output"].as_str()).collect();
+    assert_eq!(fired.len(), 2, "{outputs:?}\n{stderr}");
+    assert!(
+        outputs[0].contains("even event msg 2 (num=2 echo=hi plugin=ctest info=ctest: msg 2)"),
+        "{outputs:?}"
+    );
+    assert!(outputs[1].contains("even event msg 4"), "{outputs:?}");
+    assert_eq!(fired[0]["source"], "ctest");
+    assert_eq!(fired[0]["output_fields"]["ctest.num"], "2");
+    // The rule of a source nothing provides is skipped with a warning.
+    assert!(
+        stderr.contains("rule 'Cloudtrail rule': Unknown source aws_cloudtrail, skipping"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Loaded plugin 'ctest' version 0.2.0"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn list_plugins_and_plugin_info_describe_the_plugin() {
+    let Some((config, rules)) = setup("list", "''", "", RULES) else {
+        return;
+    };
+    let listed = peregrine(&config, &rules, &["--list-plugins"]);
+    let text = String::from_utf8_lossy(&listed.stdout);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    assert!(text.starts_with("1 Plugins:\nName: ctest\n"), "{text}");
+    assert!(
+        text.contains("Event Sourcing (ID=999, source='ctest')")
+            && text.contains("Field Extraction"),
+        "{text}"
+    );
+
+    let info = peregrine(&config, &rules, &["--plugin-info", "ctest"]);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        info.status.success(),
+        "{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    assert!(text.contains("Init config schema type: JSON"), "{text}");
+    assert!(text.contains("start: count from the start"), "{text}");
+    assert!(text.contains("ctest.times (uint64)"), "{text}");
+}
+
+#[test]
+fn load_plugins_selects_and_names_what_it_cannot_find() {
+    let Some((config, rules)) = setup("select", "''", "load_plugins: []", RULES) else {
+        return;
+    };
+    let output = peregrine(&config, &rules, &["--dry-run"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // With ctest not loaded its rules' source is unknown, and the rules
+    // file's requirement names the missing plugin.
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("plugin 'ctest' version 0.1.0 is required, but it is not loaded"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Unknown source ctest, skipping"),
+        "{stderr}"
+    );
+
+    let Some((config, rules)) = setup("unknown", "''", "load_plugins: [nope]", RULES) else {
+        return;
+    };
+    let output = peregrine(&config, &rules, &["--dry-run"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("Cannot load plugin 'nope': plugin config not found for given name"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn required_plugin_versions_refuse_an_older_plugin_and_accept_an_alternative() {
+    let too_new = "- required_plugin_versions:\n  - name: ctest\n    version: 0.3.0\n";
+    let Some((config, rules)) = setup("old", "''", "", too_new) else {
+        return;
+    };
+    let output = peregrine(&config, &rules, &["--dry-run"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr
+            .contains("'ctest' is loaded at version 0.2.0, not compatible with the required 0.3.0"),
+        "{stderr}"
+    );
+
+    let alternative = "- required_plugin_versions:\n  - name: other\n    version: 1.0.0\n    alternatives:\n      - name: ctest\n        version: 0.2.0\n";
+    let Some((config, rules)) = setup("alternative", "''", "", alternative) else {
+        return;
+    };
+    let output = peregrine(&config, &rules, &["--dry-run"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn failing_plugins_are_reported_by_name_and_do_not_crash() {
+    let Some((config, rules)) = setup("init", "'{\"fail_init\":true}'", "", RULES) else {
+        return;
+    };
+    let output = peregrine(&config, &rules, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("plugin 'ctest': init failed: ctest refuses to start"),
+        "{stderr}"
+    );
+
+    let Some((config, rules)) = setup("next", "{fail_next: true}", "", RULES) else {
+        return;
+    };
+    let output = peregrine(&config, &rules, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("plugin 'ctest': next_batch failed: the ctest stream broke"),
+        "{stderr}"
+    );
+
+    let Some((config, rules)) = setup("bad", "{bad_batch: true}", "", RULES) else {
+        return;
+    };
+    let output = peregrine(&config, &rules, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("plugin 'ctest' returned malformed data"),
+        "{stderr}"
+    );
+
+    let Some((config, rules)) = setup("schema", "{count: -1}", "", RULES) else {
+        return;
+    };
+    let output = peregrine(&config, &rules, &[]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("/count: -1 is below the minimum 0"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn plugin_events_written_to_a_capture_replay_with_e() {
+    let Some((config, rules)) = setup("capture", "{count: 6}", "", RULES) else {
+        return;
+    };
+    let scap = config.with_file_name("ctest.scap");
+    let scap_arg = scap.to_string_lossy().into_owned();
+    let live = peregrine(&config, &rules, &["--plugin-capture", &scap_arg]);
+    let stderr = String::from_utf8_lossy(&live.stderr);
+    assert!(live.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("6 plugin events written to the capture"),
+        "{stderr}"
+    );
+    let live_outputs: Vec<String> = alerts(&live)
+        .iter()
+        .map(|a| a["output"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(live_outputs.len(), 3);
+
+    // The capture alone, with the plugin loaded but not opened: the same
+    // alerts from the PLUGINEVENT_E records.
+    let replayed = peregrine(&config, &rules, &["-e", &scap_arg]);
+    let stderr = String::from_utf8_lossy(&replayed.stderr);
+    assert!(replayed.status.success(), "{stderr}");
+    assert!(!stderr.contains("Opened event source"), "{stderr}");
+    let replay_outputs: Vec<String> = alerts(&replayed)
+        .iter()
+        .map(|a| a["output"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(replay_outputs, live_outputs);
+}
+
+/// Falco's own k8s audit test config loads the k8saudit and json plugins,
+/// and Falco's k8s audit rules require them: with their libraries absent
+/// the built-in k8s_audit source stands in and the requirements hold.
+#[test]
+fn built_in_stand_ins_for_k8saudit_and_json_meet_the_rules_requirements() {
+    let dir = scratch().join("stand-in");
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("falco.yaml");
+    std::fs::write(
+        &config,
+        "json_output: true\nwebserver:\n  enabled: false\nplugins:\n  - name: k8saudit\n    library_path: libk8saudit-absent.so\n    init_config: \"\"\n    open_params: \"\"\n  - name: json\n    library_path: libjson-absent.so\n    init_config: \"\"\nload_plugins: [k8saudit, json]\n",
+    )
+    .unwrap();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- required_plugin_versions:\n  - name: k8saudit\n    version: 0.1.0\n  - name: json\n    version: 0.1.0\n\
+         - rule: Any audit event\n  desc: d\n  condition: ka.verb = create\n  output: \"%ka.verb\"\n  priority: INFO\n  source: k8s_audit\n",
+    )
+    .unwrap();
+    let output = peregrine(&config, &rules, &["--dry-run"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("plugin 'k8saudit': library"), "{stderr}");
+    assert!(stderr.contains("plugin 'json': library"), "{stderr}");
+    assert!(!stderr.contains("Unknown source"), "{stderr}");
+}
