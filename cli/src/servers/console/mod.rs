@@ -1,0 +1,369 @@
+//! The web console on the webserver (`webserver.console: true`): live
+//! alerts, counts and a timeline, health and the loaded rules, in a page
+//! built into the binary. Read-only: every route is a GET; nothing here
+//! changes what runs.
+//!
+//! Who may look: without a token (`webserver.console_token`, or
+//! `PEREGRINE_CONSOLE_TOKEN` in the environment, which wins) only clients
+//! on the loopback address are answered, whatever address the webserver
+//! listens on. With a token every client must show it: as
+//! `Authorization: Bearer TOKEN`, or once as `/?token=TOKEN`, which sets a
+//! cookie (HttpOnly, SameSite=Strict, Secure over TLS) and redirects to
+//! `/` so that the token leaves the address bar and the history. Over
+//! HTTPS, a client certificate signed by a CA of
+//! `webserver.console_client_ca` is enough instead.
+//!
+//! Every page and answer carries a Content-Security-Policy allowing only
+//! this origin's own script and style: no inline script runs, and alert
+//! text is put in the page as text, never as markup.
+
+mod assets;
+pub mod expand;
+pub mod hub;
+pub mod stream;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use hyper::header::{
+    HeaderName, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION,
+    SET_COOKIE,
+};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::{json, Value as Json};
+
+use super::listener::{full, Body, ConnectionInfo};
+use super::webserver::MetricsSource;
+pub use hub::Hub;
+use stream::{AlertStream, ClientSlot};
+
+/// The environment variable that sets the console's token.
+pub const TOKEN_ENV: &str = "PEREGRINE_CONSOLE_TOKEN";
+
+/// Live streams open at once; more are answered 503 (the webserver
+/// allows 128 connections in all).
+pub const MAX_LIVE_CLIENTS: usize = 64;
+
+const COOKIE_NAME: &str = "peregrine_console";
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
+                   connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
+                   frame-ancestors 'none'";
+
+/// The console as one webserver serves it.
+#[derive(Clone)]
+pub struct Console {
+    hub: Arc<Hub>,
+    token: Option<String>,
+    metrics: Option<Arc<dyn MetricsSource>>,
+}
+
+impl Console {
+    /// `token`: the configured one; the environment's wins when set.
+    pub fn new(hub: Arc<Hub>, token: &str, metrics: Option<Arc<dyn MetricsSource>>) -> Console {
+        let token = std::env::var(TOKEN_ENV)
+            .ok()
+            .filter(|t| !t.is_empty())
+            .or_else(|| (!token.is_empty()).then(|| token.to_string()));
+        Console {
+            hub,
+            token,
+            metrics,
+        }
+    }
+
+    /// Whether `path` is the console's; the webserver asks before routing.
+    pub fn owns(path: &str) -> bool {
+        path == "/" || path.starts_with("/console/")
+    }
+
+    pub fn answer<B>(&self, request: &Request<B>) -> Response<Body> {
+        let path = request.uri().path();
+        if request.method() != Method::GET && request.method() != Method::HEAD {
+            let mut response = plain(StatusCode::METHOD_NOT_ALLOWED, "the console is read-only\n");
+            response
+                .headers_mut()
+                .insert(hyper::header::ALLOW, HeaderValue::from_static("GET, HEAD"));
+            return secured(response);
+        }
+        let info = request.extensions().get::<ConnectionInfo>().copied();
+        match self.admit(request, info) {
+            Admission::Allowed => {}
+            Admission::SetCookie(token) => return secured(self.set_cookie(&token, info)),
+            Admission::Refused(status, why) => return secured(plain(status, why)),
+        }
+        secured(match path {
+            "/" => asset(assets::INDEX_HTML, "text/html; charset=utf-8"),
+            "/console/app.js" => asset(assets::APP_JS, "text/javascript; charset=utf-8"),
+            "/console/app.css" => asset(assets::APP_CSS, "text/css; charset=utf-8"),
+            "/console/api/alerts" => self.live(),
+            "/console/api/summary" => api(&self.hub.summary()),
+            "/console/api/rules" => api(&self.hub.rules()),
+            "/console/api/health" => api(&self.health()),
+            _ => plain(StatusCode::NOT_FOUND, "not found\n"),
+        })
+    }
+
+    fn admit<B>(&self, request: &Request<B>, info: Option<ConnectionInfo>) -> Admission {
+        // Verified by the TLS handshake against webserver.console_client_ca.
+        if info.is_some_and(|i| i.client_certificate) {
+            return Admission::Allowed;
+        }
+        let Some(token) = &self.token else {
+            let loopback = info
+                .and_then(|i| i.peer)
+                .is_some_and(|peer| is_loopback(peer.ip()));
+            return if loopback {
+                Admission::Allowed
+            } else {
+                Admission::Refused(
+                    StatusCode::FORBIDDEN,
+                    "the console answers loopback clients only: set webserver.console_token \
+                     (or PEREGRINE_CONSOLE_TOKEN) to open it to others\n",
+                )
+            };
+        };
+        let shown = bearer(request)
+            .or_else(|| cookie(request))
+            .is_some_and(|t| same(t.as_bytes(), token.as_bytes()));
+        if shown {
+            return Admission::Allowed;
+        }
+        if request.uri().path() == "/" {
+            if let Some(given) = query_token(request) {
+                if same(given.as_bytes(), token.as_bytes()) {
+                    return Admission::SetCookie(given);
+                }
+            }
+        }
+        Admission::Refused(
+            StatusCode::UNAUTHORIZED,
+            "the console needs its token: open /?token=TOKEN once, or send Authorization: \
+             Bearer TOKEN\n",
+        )
+    }
+
+    fn set_cookie(&self, token: &str, info: Option<ConnectionInfo>) -> Response<Body> {
+        let secure = if info.is_some_and(|i| i.tls) {
+            "; Secure"
+        } else {
+            ""
+        };
+        let mut response = plain(StatusCode::SEE_OTHER, "");
+        let cookie = format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
+        if let Ok(value) = HeaderValue::from_str(&cookie) {
+            response.headers_mut().insert(SET_COOKIE, value);
+        }
+        response
+            .headers_mut()
+            .insert(LOCATION, HeaderValue::from_static("/"));
+        response
+    }
+
+    fn live(&self) -> Response<Body> {
+        let Some(slot) = ClientSlot::take(&self.hub.clients, MAX_LIVE_CLIENTS) else {
+            return plain(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too many live console clients; retry later\n",
+            );
+        };
+        let body = AlertStream::new(Arc::clone(&self.hub), slot);
+        let mut response = Response::new(http_body_util::BodyExt::boxed_unsync(body));
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        response
+    }
+
+    /// What /metrics shows, as JSON the health view reads, with the
+    /// console's own counters.
+    fn health(&self) -> Json {
+        let metrics: Vec<Json> = self
+            .metrics
+            .as_ref()
+            .map(|m| parse_prometheus(&m.prometheus_text()))
+            .unwrap_or_default();
+        let rules = self.hub.rules();
+        json!({
+            "metrics": metrics,
+            "console": {
+                "alerts": self.hub.total(),
+                "live_clients": self.hub.live_clients(),
+            },
+            "warnings": rules["warnings"],
+            "reloads": rules["reloads"],
+            "rules_loaded": rules["rules"].as_array().map_or(0, Vec::len),
+        })
+    }
+}
+
+enum Admission {
+    Allowed,
+    SetCookie(String),
+    Refused(StatusCode, &'static str),
+}
+
+fn is_loopback(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    }
+}
+
+/// Compares without stopping at the first difference, so that timing
+/// does not tell how much of a guess was right.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn bearer<B>(request: &Request<B>) -> Option<String> {
+    let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let token = value.strip_prefix("Bearer ")?;
+    Some(token.trim().to_string())
+}
+
+fn cookie<B>(request: &Request<B>) -> Option<String> {
+    request
+        .headers()
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == COOKIE_NAME).then(|| value.to_string())
+        })
+}
+
+fn query_token<B>(request: &Request<B>) -> Option<String> {
+    request
+        .uri()
+        .query()?
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("token="))
+        .map(percent_decode)
+        // A cookie value holds no separators or controls.
+        .filter(|t| {
+            !t.is_empty()
+                && t.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
+        })
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let hex = |i: usize| bytes.get(i).and_then(|b| (*b as char).to_digit(16));
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(high), Some(low)) => {
+                out.push((high * 16 + low) as u8);
+                i += 3;
+                continue;
+            }
+            (b'+', _, _) => out.push(b' '),
+            (b, _, _) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Prometheus text as `{name, labels, value}` objects.
+fn parse_prometheus(text: &str) -> Vec<Json> {
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let (series, value) = line.rsplit_once(' ')?;
+            let value: f64 = value.parse().ok()?;
+            let (name, labels) = match series.split_once('{') {
+                Some((name, rest)) => (name, parse_labels(rest.strip_suffix('}')?)),
+                None => (series, serde_json::Map::new()),
+            };
+            Some(json!({"name": name, "labels": labels, "value": value}))
+        })
+        .collect()
+}
+
+fn parse_labels(text: &str) -> serde_json::Map<String, Json> {
+    let mut labels = serde_json::Map::new();
+    let mut rest = text;
+    while let Some((name, after)) = rest.split_once("=\"") {
+        let mut value = String::new();
+        let mut chars = after.char_indices();
+        let mut end = after.len();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => match chars.next() {
+                    Some((_, 'n')) => value.push('\n'),
+                    Some((_, other)) => value.push(other),
+                    None => {}
+                },
+                '"' => {
+                    end = i + 1;
+                    break;
+                }
+                c => value.push(c),
+            }
+        }
+        labels.insert(
+            name.trim_start_matches(',').trim().to_string(),
+            Json::String(value),
+        );
+        rest = &after[end..];
+    }
+    labels
+}
+
+fn plain(status: StatusCode, body: &'static str) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn asset(body: &'static str, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(full(body));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn api(value: &Json) -> Response<Body> {
+    let mut response = Response::new(full(value.to_string()));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The headers every console answer carries.
+fn secured(mut response: Response<Body>) -> Response<Body> {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("content-security-policy", CSP),
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        ("cross-origin-resource-policy", "same-origin"),
+    ] {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests;
