@@ -1,0 +1,366 @@
+//! `peregrine fleet`: the other end of `nats_output`. Reads the alerts of
+//! every node from the JetStream stream as a durable consumer (so a
+//! restarted `fleet` goes on where it stopped) and shows, per node, how
+//! many alerts and drop reports came, and when it was last heard of, so an
+//! operator sees which node went quiet.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use async_nats::jetstream::{self, consumer};
+use async_nats::{ConnectOptions, ServerAddr};
+use serde_json::{json, Value as Json};
+use tokio_stream::StreamExt;
+
+use crate::args::FleetArgs;
+use crate::outputs::nats::NatsAuth;
+use crate::sources::drops::DROP_RULE;
+
+/// What one node sent.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct NodeView {
+    pub alerts: u64,
+    /// Drop reports (Falco's "syscall event drop" alerts) and the events
+    /// they say were dropped.
+    pub drop_reports: u64,
+    pub dropped_events: u64,
+    /// The newest alert's own time, as the node wrote it.
+    pub last_alert_time: String,
+    /// When this `fleet` last received anything from the node.
+    pub last_heard: Option<SystemTime>,
+    /// How long the node's latest alerts took from their event to here.
+    pub latency: LatencyWindow,
+}
+
+/// The delivery latencies of a node's most recent alerts (event time to
+/// arrival here), a fixed number of them so that memory does not grow with
+/// the stream. They compare two clocks: meaningful when the nodes keep
+/// time (NTP), as the alerts' own times already assume.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct LatencyWindow {
+    micros: Vec<u64>,
+    next: usize,
+}
+
+impl LatencyWindow {
+    const SIZE: usize = 4096;
+
+    pub fn record(&mut self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        if self.micros.len() < Self::SIZE {
+            self.micros.push(micros);
+        } else {
+            self.micros[self.next] = micros;
+        }
+        self.next = (self.next + 1) % Self::SIZE;
+    }
+
+    /// The `q` quantile (0.0 to 1.0) of the window, nearest rank.
+    pub fn quantile(&self, q: f64) -> Option<Duration> {
+        if self.micros.is_empty() {
+            return None;
+        }
+        let mut sorted = self.micros.clone();
+        sorted.sort_unstable();
+        let rank = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len());
+        Some(Duration::from_micros(sorted[rank - 1]))
+    }
+}
+
+fn millis(latency: Option<Duration>) -> Json {
+    latency.map_or(Json::Null, |d| json!(d.as_secs_f64() * 1e3))
+}
+
+fn millis_text(latency: Option<Duration>) -> String {
+    latency.map_or_else(
+        || "-".to_string(),
+        |d| format!("{:.1}", d.as_secs_f64() * 1e3),
+    )
+}
+
+/// Every node's view, and the ids seen, to count what came twice.
+#[derive(Debug, Default)]
+pub struct FleetView {
+    pub nodes: BTreeMap<String, NodeView>,
+    pub messages: u64,
+    pub duplicates: u64,
+    ids: HashSet<String>,
+}
+
+impl FleetView {
+    /// Takes one message of the stream: its `Nats-Msg-Id` and its payload
+    /// (an alert in Falco's JSON).
+    pub fn take(&mut self, id: Option<&str>, payload: &[u8], now: SystemTime) {
+        self.messages += 1;
+        if let Some(id) = id {
+            if !self.ids.insert(id.to_string()) {
+                self.duplicates += 1;
+                return;
+            }
+        }
+        let alert: Json = serde_json::from_slice(payload).unwrap_or(Json::Null);
+        let node = alert["hostname"]
+            .as_str()
+            .unwrap_or("<unknown>")
+            .to_string();
+        let view = self.nodes.entry(node).or_default();
+        view.alerts += 1;
+        view.last_heard = Some(now);
+        if let Some(time) = alert["time"].as_str() {
+            view.last_alert_time = time.to_string();
+            // An alert stamped later than its arrival (a node's clock
+            // ahead) counts as no latency rather than none at all.
+            if let Ok(at) = chrono::DateTime::parse_from_rfc3339(time) {
+                let at = SystemTime::from(at);
+                view.latency
+                    .record(now.duration_since(at).unwrap_or_default());
+            }
+        }
+        if alert["rule"].as_str() == Some(DROP_RULE) {
+            view.drop_reports += 1;
+            let dropped = &alert["output_fields"]["n_drops"];
+            view.dropped_events += dropped
+                .as_u64()
+                .or_else(|| dropped.as_str().and_then(|s| s.parse().ok()))
+                .unwrap_or(0);
+        }
+    }
+
+    pub fn unique(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// The node table, one line a node; `quiet` marks nodes not heard of
+    /// for longer than `quiet_after`.
+    pub fn table(&self, now: SystemTime, quiet_after: Duration) -> String {
+        let mut out = format!(
+            "{:<24} {:>8} {:>6} {:>10} {:>9} {:>9} {:<32} {:>8}\n",
+            "node", "alerts", "drops", "dropped", "p50 ms", "p99 ms", "last alert", "silent"
+        );
+        for (node, view) in &self.nodes {
+            let silent = view
+                .last_heard
+                .and_then(|t| now.duration_since(t).ok())
+                .unwrap_or_default();
+            let flag = if silent > quiet_after { "  QUIET" } else { "" };
+            out.push_str(&format!(
+                "{:<24} {:>8} {:>6} {:>10} {:>9} {:>9} {:<32} {:>7}s{flag}\n",
+                node,
+                view.alerts,
+                view.drop_reports,
+                view.dropped_events,
+                millis_text(view.latency.quantile(0.5)),
+                millis_text(view.latency.quantile(0.99)),
+                view.last_alert_time,
+                silent.as_secs()
+            ));
+        }
+        out
+    }
+
+    pub fn summary(&self, now: SystemTime, quiet_after: Duration) -> Json {
+        let nodes: serde_json::Map<String, Json> = self
+            .nodes
+            .iter()
+            .map(|(node, view)| {
+                let silent = view
+                    .last_heard
+                    .and_then(|t| now.duration_since(t).ok())
+                    .unwrap_or_default();
+                (
+                    node.clone(),
+                    json!({
+                        "alerts": view.alerts,
+                        "drop_reports": view.drop_reports,
+                        "dropped_events": view.dropped_events,
+                        "last_alert_time": view.last_alert_time,
+                        "latency_p50_ms": millis(view.latency.quantile(0.5)),
+                        "latency_p99_ms": millis(view.latency.quantile(0.99)),
+                        "silent_s": silent.as_secs(),
+                        "quiet": silent > quiet_after,
+                    }),
+                )
+            })
+            .collect();
+        json!({
+            "messages": self.messages,
+            "unique": self.unique(),
+            "duplicates": self.duplicates,
+            "nodes": nodes,
+        })
+    }
+}
+
+pub fn run(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<FleetView, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("fleet: cannot start the runtime: {e}"))?;
+    runtime.block_on(consume(args, stop))
+}
+
+async fn consume(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<FleetView, String> {
+    let servers = args
+        .servers
+        .iter()
+        .map(|s| {
+            s.parse::<ServerAddr>()
+                .map_err(|e| format!("--server '{s}': {e}"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let auth = NatsAuth {
+        credentials: args.creds.clone(),
+        token: args.token.clone(),
+        user: args.user.clone(),
+        password: args.password.clone(),
+        tls_ca: args.tls_ca.clone(),
+        tls_cert: args.tls_cert.clone(),
+        tls_key: args.tls_key.clone(),
+    };
+    let connect = auth
+        .apply(ConnectOptions::new().name("peregrine-fleet"))
+        .await?;
+    let client = connect
+        .connect(servers)
+        .await
+        .map_err(|e| format!("cannot connect to NATS: {e}"))?;
+    let context = jetstream::new(client);
+    let stream = context
+        .get_stream(&args.stream)
+        .await
+        .map_err(|e| format!("stream {}: {e}", args.stream))?;
+    let consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            &args.durable,
+            consumer::pull::Config {
+                durable_name: Some(args.durable.clone()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                filter_subject: args.subject.clone().unwrap_or_default(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| format!("durable consumer {}: {e}", args.durable))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| format!("durable consumer {}: {e}", args.durable))?;
+
+    let quiet_after = Duration::from_secs(args.quiet_after);
+    let every = Duration::from_secs(args.every.max(1));
+    let idle_exit = args.idle_exit.map(Duration::from_secs);
+    let mut view = FleetView::default();
+    let mut last_message = Instant::now();
+    let mut last_table = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        match tokio::time::timeout(Duration::from_millis(500), messages.next()).await {
+            Ok(Some(Ok(message))) => {
+                last_message = Instant::now();
+                let id = message
+                    .headers
+                    .as_ref()
+                    .and_then(|h| h.get("Nats-Msg-Id"))
+                    .map(|v| v.as_str().to_string());
+                view.take(id.as_deref(), &message.payload, SystemTime::now());
+                if args.alerts {
+                    println!("{}", String::from_utf8_lossy(&message.payload));
+                }
+                message
+                    .ack()
+                    .await
+                    .map_err(|e| format!("cannot acknowledge a message: {e}"))?;
+            }
+            Ok(Some(Err(e))) => crate::log::message(&format!("fleet: {e}")),
+            Ok(None) => break,
+            Err(_) => {}
+        }
+        if !args.json && last_table.elapsed() >= every {
+            print!("{}", view.table(SystemTime::now(), quiet_after));
+            last_table = Instant::now();
+        }
+        if idle_exit.is_some_and(|idle| last_message.elapsed() >= idle) {
+            break;
+        }
+    }
+    let now = SystemTime::now();
+    if args.json {
+        println!("{}", view.summary(now, quiet_after));
+    } else {
+        print!("{}", view.table(now, quiet_after));
+        println!(
+            "{} messages, {} distinct alerts, {} duplicates",
+            view.messages,
+            view.unique(),
+            view.duplicates
+        );
+    }
+    Ok(view)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latency_quantiles_come_from_the_latest_alerts_only() {
+        let mut view = FleetView::default();
+        let sent = SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_756_000);
+        let alert = format!(
+            r#"{{"hostname":"a","rule":"r","time":"{}"}}"#,
+            chrono::DateTime::<chrono::Utc>::from(sent).to_rfc3339()
+        );
+        for i in 1..=100u64 {
+            let id = format!("a:1:{i}");
+            view.take(Some(&id), alert.as_bytes(), sent + Duration::from_millis(i));
+        }
+        let window = &view.nodes["a"].latency;
+        assert_eq!(window.quantile(0.5), Some(Duration::from_millis(50)));
+        assert_eq!(window.quantile(0.99), Some(Duration::from_millis(99)));
+        // Older samples leave the window as new ones come.
+        let mut window = LatencyWindow::default();
+        for _ in 0..LatencyWindow::SIZE {
+            window.record(Duration::from_secs(9));
+        }
+        for _ in 0..LatencyWindow::SIZE {
+            window.record(Duration::from_millis(1));
+        }
+        assert_eq!(window.quantile(0.99), Some(Duration::from_millis(1)));
+    }
+
+    #[test]
+    fn nodes_are_counted_once_per_id_with_their_drop_reports() {
+        let mut view = FleetView::default();
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let alert = |host: &str, rule: &str| {
+            format!(
+                r#"{{"hostname":"{host}","rule":"{rule}","time":"2026-12-03T10:00:00.000000000Z","output_fields":{{"n_drops":"7"}}}}"#
+            )
+        };
+        view.take(Some("a:1:1"), alert("a", "Write below etc").as_bytes(), t0);
+        view.take(Some("a:1:1"), alert("a", "Write below etc").as_bytes(), t0);
+        view.take(Some("a:1:2"), alert("a", DROP_RULE).as_bytes(), t0);
+        view.take(
+            Some("b:9:1"),
+            alert("b", "x").as_bytes(),
+            t0 + Duration::from_secs(100),
+        );
+        assert_eq!(view.messages, 4);
+        assert_eq!(view.duplicates, 1);
+        assert_eq!(view.unique(), 3);
+        assert_eq!(view.nodes["a"].alerts, 2);
+        assert_eq!(view.nodes["a"].drop_reports, 1);
+        assert_eq!(view.nodes["a"].dropped_events, 7);
+        let summary = view.summary(t0 + Duration::from_secs(120), Duration::from_secs(60));
+        assert_eq!(summary["nodes"]["a"]["quiet"], true);
+        assert_eq!(summary["nodes"]["b"]["quiet"], false);
+        // Alerts stamped 2026-12-03T10:00:00Z arriving at t0 (1970) are
+        // from the future: no latency, not a negative one.
+        assert_eq!(summary["nodes"]["a"]["latency_p50_ms"], 0.0);
+        assert!(view
+            .table(t0 + Duration::from_secs(120), Duration::from_secs(60))
+            .lines()
+            .any(|l| l.starts_with("a ") && l.ends_with("QUIET")));
+    }
+}

@@ -1,0 +1,364 @@
+//! The fleet pipeline's figures: Peregrine nodes publish their alerts
+//! through `nats_output` to a three-node JetStream cluster on loopback, and
+//! `peregrine fleet` reads them back.
+//!
+//!     cargo bench -p peregrine-tests --bench fleet
+//!     FLEET_NODES=4 FLEET_ALERTS=20000 FLEET_RATE=500 FLEET_SECONDS=10 \
+//!         cargo bench -p peregrine-tests --bench fleet
+//!
+//! Three phases, each printed as a table:
+//! 1. throughput: every node replays an audit file of FLEET_ALERTS alerts
+//!    at full speed; alerts/s from start until the stream acknowledged the
+//!    last one (the node exits only then), and the spool's high-water mark;
+//! 2. latency: every node's webhook takes FLEET_RATE alerts/s stamped with
+//!    the time they are posted, for FLEET_SECONDS; `peregrine fleet`
+//!    reports each node's delivery latency (event time to arrival at the
+//!    fleet), p50 and p99;
+//! 3. outage: the same load while the whole cluster is down for ten
+//!    seconds; the spool's high-water mark, the time it takes to drain once
+//!    the cluster is back, and a count of the stream: every alert once.
+//!
+//! Every process it starts talks only to loopback and is stopped at the end.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use peregrine_tests::nats::{node_config, server_available, spool_pending, Cluster};
+use peregrine_tests::peregrine_binary;
+use peregrine_tests::webhook::{self, post};
+
+const RULES: &str = r#"
+- rule: Pod Created
+  desc: a pod was created
+  condition: ka.verb = create and ka.target.resource = pods
+  output: pod created (user=%ka.user.name pod=%ka.target.name)
+  priority: WARNING
+  source: k8s_audit
+"#;
+
+const OUTAGE: Duration = Duration::from_secs(10);
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// One audit event the rule matches, stamped `time`.
+fn audit_event(i: usize, time: &str) -> String {
+    format!(
+        r#"{{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Request","auditID":"id-{i}","stage":"ResponseComplete","requestURI":"/api/v1/namespaces/default/pods","verb":"create","user":{{"username":"alice"}},"objectRef":{{"resource":"pods","namespace":"default","name":"pod-{i}","apiVersion":"v1"}},"responseStatus":{{"code":201}},"requestReceivedTimestamp":"{time}","stageTimestamp":"{time}"}}"#
+    )
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// Samples every node's spool until stopped; the largest backlog each had.
+struct SpoolWatch {
+    stop: Arc<AtomicBool>,
+    high: Arc<Mutex<Vec<u64>>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SpoolWatch {
+    fn start(dir: &Path, nodes: &[String]) -> SpoolWatch {
+        let stop = Arc::new(AtomicBool::new(false));
+        let high = Arc::new(Mutex::new(vec![0; nodes.len()]));
+        let thread = {
+            let (stop, high, dir, nodes) = (
+                Arc::clone(&stop),
+                Arc::clone(&high),
+                dir.to_path_buf(),
+                nodes.to_vec(),
+            );
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let mut high = high.lock().unwrap();
+                    for (i, node) in nodes.iter().enumerate() {
+                        high[i] = high[i].max(spool_pending(&dir, node));
+                    }
+                    drop(high);
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            })
+        };
+        SpoolWatch {
+            stop,
+            high,
+            thread: Some(thread),
+        }
+    }
+
+    fn finish(mut self) -> Vec<u64> {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+        let high = self.high.lock().unwrap().clone();
+        high
+    }
+}
+
+/// `peregrine fleet` on `stream` until it has been idle `idle` seconds;
+/// its JSON summary.
+fn fleet(binary: &Path, cluster: &Cluster, stream: &str, durable: &str, idle: u64) -> Child {
+    let mut command = Command::new(binary);
+    command.args(["fleet", "--stream", stream, "--durable", durable, "--json"]);
+    command.args(["--idle-exit", &idle.to_string()]);
+    for url in cluster.urls() {
+        command.args(["--server", &url]);
+    }
+    command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("peregrine fleet starts")
+}
+
+fn summary(child: Child) -> serde_json::Value {
+    let out = child.wait_with_output().expect("peregrine fleet ends");
+    assert!(
+        out.status.success(),
+        "fleet failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "fleet printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+fn kib(bytes: u64) -> String {
+    format!("{:.0} KiB", bytes as f64 / 1024.0)
+}
+
+fn main() {
+    if !server_available() {
+        println!("skipped: nats-server is not installed (Debian package nats-server)");
+        return;
+    }
+    let node_count = env_usize("FLEET_NODES", 3);
+    let alerts = env_usize("FLEET_ALERTS", 20_000);
+    let rate = env_usize("FLEET_RATE", 500).max(10);
+    let seconds = env_usize("FLEET_SECONDS", 10) as u64;
+    let binary = peregrine_binary().expect("the peregrine binary");
+    let scratch: PathBuf =
+        std::env::temp_dir().join(format!("peregrine-fleet-bench-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let dir = scratch.as_path();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, RULES).unwrap();
+    let mut cluster = Cluster::new(dir);
+    cluster.start_all();
+    let nodes: Vec<String> = (0..node_count).map(|i| format!("node-{i}")).collect();
+    println!(
+        "fleet bench: {node_count} nodes, 3 NATS servers (JetStream, 3 replicas), loopback, {} cores",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+
+    // 1. Throughput.
+    let stamp = now_rfc3339();
+    let events: Vec<String> = (0..alerts).map(|i| audit_event(i, &stamp)).collect();
+    let audit = dir.join("audit.json");
+    std::fs::write(&audit, events.join("\n") + "\n").unwrap();
+    let watch = SpoolWatch::start(dir, &nodes);
+    let started = Instant::now();
+    let runs: Vec<Child> = nodes
+        .iter()
+        .map(|node| {
+            let config = node_config(dir, &cluster, node, "THROUGHPUT", "thr", 300_000);
+            Command::new(&binary)
+                .env("FALCO_HOSTNAME", node)
+                .arg("-c")
+                .arg(&config)
+                .arg("-r")
+                .arg(&rules)
+                .arg("--k8s-audit-file")
+                .arg(&audit)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("peregrine starts")
+        })
+        .collect();
+    let took: Vec<Duration> = runs
+        .into_iter()
+        .zip(&nodes)
+        .map(|(child, node)| {
+            let out = child.wait_with_output().expect("peregrine ends");
+            assert!(
+                out.status.success(),
+                "{node}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            started.elapsed()
+        })
+        .collect();
+    let high = watch.finish();
+    let read = Instant::now();
+    let counted = summary(fleet(&binary, &cluster, "THROUGHPUT", "count", 5));
+    let read_took = read.elapsed().saturating_sub(Duration::from_secs(5));
+    println!("\n1. throughput: {alerts} alerts per node at full speed, until acknowledged");
+    println!(
+        "{:<10} {:>12} {:>12} {:>16} {:>12}",
+        "node", "seconds", "alerts/s", "spool high-water", "in stream"
+    );
+    for (i, node) in nodes.iter().enumerate() {
+        println!(
+            "{:<10} {:>12.2} {:>12.0} {:>16} {:>12}",
+            node,
+            took[i].as_secs_f64(),
+            alerts as f64 / took[i].as_secs_f64(),
+            kib(high[i]),
+            counted["nodes"][node]["alerts"]
+        );
+    }
+    let total = (alerts * node_count) as f64;
+    println!(
+        "all nodes: {:.0} alerts/s into the stream; fleet read them at {:.0} alerts/s; {} duplicates",
+        total / took.iter().max().copied().unwrap_or_default().as_secs_f64(),
+        total / read_took.as_secs_f64().max(1e-3),
+        counted["duplicates"]
+    );
+
+    // 2. Latency, with every node's webhook under a steady load.
+    let config_of = |node: &str| node_config(dir, &cluster, node, "LIVE", "live", 300_000);
+    let daemons: Vec<webhook::Running> = nodes
+        .iter()
+        .map(|node| {
+            let config = config_of(node).display().to_string();
+            let rules = rules.display().to_string();
+            webhook::start_args_env(&["-c", &config, "-r", &rules], &[("FALCO_HOSTNAME", node)])
+        })
+        .collect();
+    // A first alert from each node creates the stream.
+    for (i, daemon) in daemons.iter().enumerate() {
+        assert_eq!(post(&daemon.url, &audit_event(i, &now_rfc3339())), 200);
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while nodes.iter().any(|n| spool_pending(dir, n) > 0) {
+        assert!(
+            Instant::now() < deadline,
+            "the first alerts never reached the stream"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let latency_fleet = fleet(&binary, &cluster, "LIVE", "latency", 3);
+    let urls: Vec<String> = daemons.iter().map(|d| d.url.clone()).collect();
+    let posted = load(&urls, rate, Duration::from_secs(seconds));
+    let latency = summary(latency_fleet);
+    println!(
+        "\n2. latency: {rate} alerts/s per node through the webhook for {seconds} s (event time to `peregrine fleet`, last 4096 per node)"
+    );
+    println!(
+        "{:<10} {:>10} {:>10} {:>10}",
+        "node", "alerts", "p50 ms", "p99 ms"
+    );
+    for node in &nodes {
+        let view = &latency["nodes"][node];
+        println!(
+            "{:<10} {:>10} {:>10.1} {:>10.1}",
+            node,
+            view["alerts"],
+            view["latency_p50_ms"].as_f64().unwrap_or(f64::NAN),
+            view["latency_p99_ms"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
+
+    // 3. The whole cluster down for ten seconds under the same load.
+    let watch = SpoolWatch::start(dir, &nodes);
+    cluster.kill_all();
+    let during = load(&urls, rate, OUTAGE);
+    cluster.start_all();
+    let back = Instant::now();
+    let deadline = back + Duration::from_secs(120);
+    let mut drained = vec![None; nodes.len()];
+    while drained.iter().any(Option::is_none) && Instant::now() < deadline {
+        for (i, node) in nodes.iter().enumerate() {
+            if drained[i].is_none() && spool_pending(dir, node) == 0 {
+                drained[i] = Some(back.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let high = watch.finish();
+    for daemon in daemons {
+        webhook::stop(daemon);
+    }
+    let counted = summary(fleet(&binary, &cluster, "LIVE", "count", 3));
+    println!(
+        "\n3. outage: the whole cluster down {} s under {rate} alerts/s per node",
+        OUTAGE.as_secs()
+    );
+    println!(
+        "{:<10} {:>16} {:>14} {:>10} {:>10}",
+        "node", "spool high-water", "drained after", "posted", "in stream"
+    );
+    for (i, node) in nodes.iter().enumerate() {
+        let expected = 1 + posted[i] + during[i];
+        let drained = drained[i].map_or_else(
+            || "never".to_string(),
+            |d| format!("{:.1} s", d.as_secs_f64()),
+        );
+        println!(
+            "{:<10} {:>16} {:>14} {:>10} {:>10}",
+            node,
+            kib(high[i]),
+            drained,
+            expected,
+            counted["nodes"][node]["alerts"]
+        );
+        assert_eq!(
+            counted["nodes"][node]["alerts"], expected,
+            "{node}: every alert once in the stream"
+        );
+    }
+    println!("duplicates in the stream: {}", counted["duplicates"]);
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// Posts `rate` alerts/s to each URL for `length`, in tenth-of-a-second
+/// batches stamped when sent; how many each URL took.
+fn load(urls: &[String], rate: usize, length: Duration) -> Vec<u64> {
+    let batch = (rate / 10).max(1);
+    let posters: Vec<JoinHandle<u64>> = urls
+        .iter()
+        .cloned()
+        .map(|url| {
+            std::thread::spawn(move || {
+                let start = Instant::now();
+                let mut sent = 0u64;
+                let mut tick = 0u32;
+                while start.elapsed() < length {
+                    let stamp = now_rfc3339();
+                    let items: Vec<String> = (0..batch).map(|i| audit_event(i, &stamp)).collect();
+                    let body = format!(
+                        r#"{{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{}]}}"#,
+                        items.join(",")
+                    );
+                    assert_eq!(post(&url, &body), 200, "the webhook took the batch");
+                    sent += batch as u64;
+                    tick += 1;
+                    let next = start + Duration::from_millis(100) * tick;
+                    std::thread::sleep(next.saturating_duration_since(Instant::now()));
+                }
+                sent
+            })
+        })
+        .collect();
+    posters
+        .into_iter()
+        .map(|p| p.join().expect("a poster"))
+        .collect()
+}

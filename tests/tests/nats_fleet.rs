@@ -1,0 +1,174 @@
+//! `nats_output` and `peregrine fleet` against a real three-node NATS
+//! cluster with JetStream, on loopback: nodes publish while a NATS node is
+//! killed, while the whole cluster is down, and across a Peregrine restart
+//! with alerts left in its spool. At the end the stream must hold every
+//! alert exactly once and `fleet` must count each node's alerts right.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use peregrine_tests::nats::{node_config, server_available, spool_pending, Cluster};
+use peregrine_tests::peregrine_binary;
+use peregrine_tests::webhook::audit_event;
+
+const RULES: &str = r#"
+- rule: Pod Created
+  desc: a pod was created
+  condition: ka.verb = create and ka.target.resource = pods
+  output: pod created (user=%ka.user.name pod=%ka.target.name)
+  priority: WARNING
+  source: k8s_audit
+"#;
+
+fn config(dir: &Path, cluster: &Cluster, node: &str, shutdown_ms: u64) -> PathBuf {
+    node_config(dir, cluster, node, "ALERTS", "alerts", shutdown_ms)
+}
+
+fn audit_file(dir: &Path, name: &str, from: usize, count: usize) -> PathBuf {
+    let path = dir.join(name);
+    let lines: Vec<String> = (from..from + count)
+        .map(|i| audit_event(i, "create").replace('\n', ""))
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+fn node_run(binary: &Path, rules: &Path, config: &Path, node: &str, audit: &Path) -> Child {
+    Command::new(binary)
+        .env("FALCO_HOSTNAME", node)
+        .arg("-c")
+        .arg(config)
+        .arg("-r")
+        .arg(rules)
+        .arg("--k8s-audit-file")
+        .arg(audit)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("peregrine starts")
+}
+
+fn finish(child: Child, what: &str) -> Output {
+    let output = child.wait_with_output().expect("peregrine ends");
+    assert!(
+        output.status.success(),
+        "{what} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[test]
+fn every_alert_reaches_the_stream_once_through_outages_and_restarts() {
+    if !server_available() {
+        eprintln!("skipped: nats-server is not installed (Debian package nats-server)");
+        return;
+    }
+    let binary = peregrine_binary().unwrap();
+    let scratch = std::env::temp_dir().join(format!("peregrine-nats-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let dir = scratch.as_path();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, RULES).unwrap();
+    let mut cluster = Cluster::new(dir);
+    cluster.start_all();
+
+    // Node A publishes 3,000 alerts; one NATS node dies under it.
+    let a_config = config(dir, &cluster, "node-a", 60_000);
+    let a = node_run(
+        &binary,
+        &rules,
+        &a_config,
+        "node-a",
+        &audit_file(dir, "a.json", 0, 3000),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    cluster.kill(0);
+    finish(a, "node-a");
+    // A stop waits a bounded time for acknowledgements (a NATS leader
+    // election can outlast it); what is left goes out at the next start.
+    let empty = audit_file(dir, "none.json", 0, 0);
+    for _ in 0..5 {
+        if spool_pending(dir, "node-a") == 0 {
+            break;
+        }
+        let again = node_run(&binary, &rules, &a_config, "node-a", &empty);
+        finish(again, "node-a again");
+    }
+    assert_eq!(
+        spool_pending(dir, "node-a"),
+        0,
+        "node-a's spool never drained"
+    );
+    cluster.start(0);
+
+    // Node B publishes while the whole cluster is down for ten seconds,
+    // and stops before it comes back: its alerts stay in its spool.
+    cluster.kill_all();
+    let down = Instant::now();
+    let b_config = config(dir, &cluster, "node-b", 500);
+    let b = node_run(
+        &binary,
+        &rules,
+        &b_config,
+        "node-b",
+        &audit_file(dir, "b.json", 10_000, 2000),
+    );
+    finish(b, "node-b while the cluster is down");
+    assert!(
+        spool_pending(dir, "node-b") > 0,
+        "node-b's alerts should wait in its spool"
+    );
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(down.elapsed()));
+    cluster.start_all();
+
+    // Node B again, with its spool from the first run and 50 new alerts.
+    let b_config = config(dir, &cluster, "node-b", 60_000);
+    let b = node_run(
+        &binary,
+        &rules,
+        &b_config,
+        "node-b",
+        &audit_file(dir, "b2.json", 20_000, 50),
+    );
+    finish(b, "node-b restarted");
+    for _ in 0..5 {
+        if spool_pending(dir, "node-b") == 0 {
+            break;
+        }
+        let again = node_run(&binary, &rules, &b_config, "node-b", &empty);
+        finish(again, "node-b again");
+    }
+    assert_eq!(
+        spool_pending(dir, "node-b"),
+        0,
+        "node-b's spool never drained"
+    );
+
+    // The other end: every node's alerts, each once.
+    let mut fleet = Command::new(&binary);
+    fleet.args(["fleet", "--stream", "ALERTS", "--json", "--idle-exit", "3"]);
+    for url in cluster.urls() {
+        fleet.args(["--server", &url]);
+    }
+    let out = fleet.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "fleet printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    });
+    assert_eq!(summary["nodes"]["node-a"]["alerts"], 3000, "{summary}");
+    assert_eq!(summary["nodes"]["node-b"]["alerts"], 2050, "{summary}");
+    assert_eq!(summary["duplicates"], 0, "{summary}");
+    assert_eq!(summary["messages"], 5050, "{summary}");
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&scratch);
+}
