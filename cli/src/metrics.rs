@@ -11,13 +11,18 @@ use std::time::Instant;
 use peregrine_driver_sys::RingStats;
 
 use crate::alert::Priority;
+use crate::falco_metrics::{self, Context, Machine, Previous, Resources, RuleMatches, Sample};
 use crate::outputs::ChannelStats;
-use crate::webserver::{AuditIntakeStats, MetricsSource};
+use crate::servers::listener::ListenerStats;
+use crate::servers::webserver::{AuditIntakeStats, MetricsSource};
 
 #[derive(Default)]
 struct RuleCount {
     priority: Option<Priority>,
     alerts: u64,
+    /// The rule's source and tags, which Falco's rule counters carry.
+    source: String,
+    tags: Vec<String>,
 }
 
 /// The output channels running now, with their counters. Asked at each
@@ -30,10 +35,22 @@ pub struct Metrics {
     pub alerts: AtomicU64,
     by_rule: Mutex<BTreeMap<String, RuleCount>>,
     kernel: Mutex<Option<RingStats>>,
+    state: Mutex<Option<StateCounts>>,
     outputs: Box<OutputStats>,
     /// The webhook's counters while it listens (a reload may start or
     /// stop it).
     audit: Mutex<Option<Arc<AuditIntakeStats>>>,
+    /// The counters of each listening socket, by listener.
+    listeners: Mutex<BTreeMap<&'static str, Arc<ListenerStats>>>,
+    /// What Falco's families say about the process (set at start).
+    falco: Mutex<Context>,
+    machine: Machine,
+    /// Threads in the syscall state, u64::MAX until the source says.
+    pub threads: AtomicU64,
+    /// The previous snapshot, per source, for Falco's rate fields.
+    previous: Mutex<BTreeMap<String, Previous>>,
+    /// The container runtimes' lookup counters, when metadata is looked up.
+    containers: Mutex<Option<Arc<crate::containers::ContainerStats>>>,
 }
 
 impl Metrics {
@@ -44,8 +61,134 @@ impl Metrics {
             alerts: AtomicU64::new(0),
             by_rule: Mutex::new(BTreeMap::new()),
             kernel: Mutex::new(None),
+            state: Mutex::new(None),
             outputs,
             audit: Mutex::new(audit),
+            listeners: Mutex::default(),
+            falco: Mutex::new(Context {
+                start_ts: now_ns(),
+                reload_ts: now_ns(),
+                ..Context::default()
+            }),
+            machine: Machine::read(),
+            threads: AtomicU64::new(u64::MAX),
+            previous: Mutex::default(),
+            containers: Mutex::default(),
+        }
+    }
+
+    /// Sets what Falco's families say about the process: the families
+    /// enabled, the sources and their engines, the host name. The start
+    /// time stays.
+    pub fn set_falco_context(&self, context: Context) {
+        if let Ok(mut slot) = self.falco.lock() {
+            let (start_ts, reload_ts) = (slot.start_ts, slot.reload_ts);
+            *slot = Context {
+                start_ts,
+                reload_ts,
+                ..context
+            };
+        }
+    }
+
+    /// A reload: Falco's `reload_ts` and the families enabled.
+    pub fn reloaded(&self, families: falco_metrics::Families) {
+        if let Ok(mut slot) = self.falco.lock() {
+            slot.reload_ts = now_ns();
+            slot.families = families;
+        }
+    }
+
+    /// An alert, with the rule's source and tags for Falco's rule counters.
+    pub fn count_rule_alert(&self, rule: &str, priority: Priority, source: &str, tags: &[String]) {
+        self.count_alert(rule, priority);
+        if let Ok(mut by_rule) = self.by_rule.lock() {
+            if let Some(entry) = by_rule.get_mut(rule) {
+                if entry.source.is_empty() {
+                    entry.source = source.to_string();
+                    entry.tags = tags.to_vec();
+                }
+            }
+        }
+    }
+
+    /// The source a snapshot speaks for: syscall when it runs, else the
+    /// first one running.
+    pub fn snapshot_source(&self) -> String {
+        let context = self.falco.lock().map(|c| c.clone()).unwrap_or_default();
+        context
+            .sources
+            .iter()
+            .map(|(source, _)| source.clone())
+            .find(|s| s == "syscall")
+            .or_else(|| context.sources.first().map(|(s, _)| s.clone()))
+            .unwrap_or_else(|| "syscall".into())
+    }
+
+    fn falco_sample(&self) -> (Context, Sample) {
+        let context = self.falco.lock().map(|c| c.clone()).unwrap_or_default();
+        let rules = self
+            .by_rule
+            .lock()
+            .map(|by_rule| {
+                by_rule
+                    .iter()
+                    .map(|(rule, count)| RuleMatches {
+                        rule: rule.clone(),
+                        priority: count.priority.unwrap_or(Priority::Debug),
+                        source: count.source.clone(),
+                        tags: count.tags.clone(),
+                        count: count.alerts,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let threads = self.threads.load(Ordering::Relaxed);
+        let sample = Sample {
+            events: self.events.load(Ordering::Relaxed),
+            rules,
+            kernel: self.kernel.lock().ok().and_then(|k| *k),
+            threads: (threads != u64::MAX).then_some(threads),
+            outputs_queue_drops: (self.outputs)()
+                .iter()
+                .map(|(_, stats)| stats.overflowed.load(Ordering::Relaxed))
+                .sum(),
+        };
+        (context, sample)
+    }
+
+    /// The fields of a metrics snapshot of `source`, under Falco's names
+    /// (the snapshot alert and `metrics.output_file`).
+    pub fn falco_snapshot(&self, source: &str) -> Vec<(String, falco_metrics::Value)> {
+        let (context, sample) = self.falco_sample();
+        let resources = context.families.resource_utilization.then(Resources::read);
+        let mut previous = self.previous.lock().unwrap_or_else(|p| p.into_inner());
+        let prev = previous.entry(source.to_string()).or_default();
+        falco_metrics::output_fields(
+            &context,
+            source,
+            &sample,
+            resources.as_ref(),
+            &self.machine,
+            now_ns(),
+            prev,
+        )
+    }
+
+    /// The counters of the listener `name`, or None when it stops.
+    pub fn set_listener(&self, name: &'static str, stats: Option<Arc<ListenerStats>>) {
+        if let Ok(mut listeners) = self.listeners.lock() {
+            match stats {
+                Some(stats) => listeners.insert(name, stats),
+                None => listeners.remove(name),
+            };
+        }
+    }
+
+    /// The container runtimes' lookup counters.
+    pub fn set_containers(&self, stats: Option<Arc<crate::containers::ContainerStats>>) {
+        if let Ok(mut slot) = self.containers.lock() {
+            *slot = stats;
         }
     }
 
@@ -68,6 +211,14 @@ impl Metrics {
     pub fn set_kernel(&self, stats: RingStats) {
         if let Ok(mut kernel) = self.kernel.lock() {
             *kernel = Some(stats);
+        }
+    }
+
+    /// The syscall state's table sizes and evictions, as last published
+    /// by the event loop.
+    pub fn set_state(&self, counts: StateCounts) {
+        if let Ok(mut state) = self.state.lock() {
+            *state = Some(counts);
         }
     }
 
@@ -110,6 +261,10 @@ impl Metrics {
                         k.n_drops_too_large,
                     ),
                     (
+                        "peregrine_kernel_param_faults_total".to_string(),
+                        k.n_faults,
+                    ),
+                    (
                         "peregrine_kernel_sampled_out_total".to_string(),
                         k.n_drops_sampling,
                     ),
@@ -120,22 +275,75 @@ impl Metrics {
                 ]);
             }
         }
+        if let Ok(state) = self.state.lock() {
+            if let Some(st) = state.as_ref() {
+                values.extend([
+                    ("peregrine_state_threads".to_string(), st.threads),
+                    (
+                        "peregrine_state_threads_evicted_total".to_string(),
+                        st.threads_evicted,
+                    ),
+                    (
+                        "peregrine_state_threads_purged_total".to_string(),
+                        st.threads_purged,
+                    ),
+                    (
+                        "peregrine_state_fds_evicted_total".to_string(),
+                        st.fds_evicted,
+                    ),
+                ]);
+            }
+        }
         values
     }
 }
 
+/// What the thread and fd tables hold and have dropped.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct StateCounts {
+    pub threads: u64,
+    /// Threads dropped to make room in a full table.
+    pub threads_evicted: u64,
+    /// Threads removed after they exited (or, live, vanished unseen).
+    pub threads_purged: u64,
+    /// Fds dropped to make room in a process's full table.
+    pub fds_evicted: u64,
+}
+
+impl StateCounts {
+    pub fn of(state: &peregrine_engine::state::State) -> StateCounts {
+        StateCounts {
+            threads: state.thread_count() as u64,
+            threads_evicted: state.evicted,
+            threads_purged: state.purged,
+            fds_evicted: state.fds_evicted,
+        }
+    }
+}
+
 impl MetricsSource for Metrics {
+    /// Falco's families first, then Peregrine's own counters under
+    /// `falcosecurity_peregrine_` (the names of [`Metrics::snapshot`]
+    /// with that prefix).
     fn prometheus_text(&self) -> String {
-        let mut text = String::new();
+        let (context, sample) = self.falco_sample();
+        let resources = context.families.resource_utilization.then(Resources::read);
+        let mut text = falco_metrics::prometheus_text(
+            &context,
+            &sample,
+            resources.as_ref(),
+            &self.machine,
+            now_ns(),
+        );
         for (name, value) in self.snapshot() {
-            let _ = writeln!(text, "{name} {value}");
+            let _ = writeln!(text, "{} {value}", own(&name));
         }
         if let Ok(by_rule) = self.by_rule.lock() {
             for (rule, count) in by_rule.iter() {
                 let priority = count.priority.map(|p| p.as_str()).unwrap_or("");
                 let _ = writeln!(
                     text,
-                    "peregrine_rule_alerts_total{{rule=\"{}\",priority=\"{priority}\"}} {}",
+                    "falcosecurity_peregrine_rule_alerts_total{{rule=\"{}\",priority=\"{priority}\"}} {}",
                     escape_label(rule),
                     count.alerts
                 );
@@ -146,13 +354,26 @@ impl MetricsSource for Metrics {
                 ("sent", &stats.sent),
                 ("overflowed", &stats.overflowed),
                 ("failed", &stats.failed),
+                ("dropped", &stats.dropped),
             ] {
                 let _ = writeln!(
                     text,
-                    "peregrine_output_alerts_total{{output=\"{name}\",outcome=\"{what}\"}} {}",
+                    "falcosecurity_peregrine_output_alerts_total{{output=\"{name}\",outcome=\"{what}\"}} {}",
                     value.load(Ordering::Relaxed)
                 );
             }
+            // Read live, so a channel stuck on its first alert shows at
+            // once, not when that alert finally fails.
+            let _ = writeln!(
+                text,
+                "falcosecurity_peregrine_output_queue_depth{{output=\"{name}\"}} {}",
+                stats.queued()
+            );
+            let _ = writeln!(
+                text,
+                "falcosecurity_peregrine_output_oldest_queued_age_seconds{{output=\"{name}\"}} {:.3}",
+                stats.oldest_age().as_secs_f64()
+            );
         }
         let audit = self.audit.lock().ok().and_then(|a| a.clone());
         if let Some(audit) = audit {
@@ -162,16 +383,51 @@ impl MetricsSource for Metrics {
                 ("bad_requests", &audit.bad_requests),
                 ("too_large", &audit.too_large),
                 ("busy", &audit.busy),
+                ("timed_out", &audit.timed_out),
             ] {
                 let _ = writeln!(
                     text,
-                    "peregrine_k8s_audit_{what}_total {}",
+                    "falcosecurity_peregrine_k8s_audit_{what}_total {}",
                     value.load(Ordering::Relaxed)
                 );
             }
         }
+        let listeners: Vec<_> = self
+            .listeners
+            .lock()
+            .map(|l| l.iter().map(|(n, s)| (*n, Arc::clone(s))).collect())
+            .unwrap_or_default();
+        for (name, stats) in listeners {
+            for (what, value) in [
+                ("connections_accepted", &stats.accepted),
+                ("accept_errors", &stats.accept_errors),
+                ("connections_evicted", &stats.evicted),
+            ] {
+                let _ = writeln!(
+                    text,
+                    "falcosecurity_peregrine_http_{what}_total{{listener=\"{name}\"}} {}",
+                    value.load(Ordering::Relaxed)
+                );
+            }
+        }
+        let containers = self.containers.lock().ok().and_then(|c| c.clone());
+        if let Some(containers) = containers {
+            text.push_str(&containers.prometheus_text());
+        }
         text
     }
+}
+
+/// A counter of [`Metrics::snapshot`] as `/metrics` names it: Falco's
+/// `namespace_subsystem_name` scheme, subsystem `peregrine`.
+fn own(name: &str) -> String {
+    format!("falcosecurity_{name}")
+}
+
+fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
 }
 
 /// Prometheus label values escape backslash, quote and newline.
@@ -208,6 +464,38 @@ mod tests {
     use super::*;
 
     #[test]
+    fn state_evictions_reach_the_metrics_text() {
+        use peregrine_engine::state::{State, Thread};
+        let metrics = Metrics::new(Box::new(Vec::new), None);
+        assert!(!metrics.prometheus_text().contains("peregrine_state_"));
+        let mut state = State::new();
+        state.max_threads = 4;
+        for tid in 1..=6 {
+            state.insert_thread(Thread {
+                tid,
+                pid: tid,
+                last_seen: tid as u64,
+                ..Thread::default()
+            });
+        }
+        metrics.set_state(StateCounts::of(&state));
+        let text = metrics.prometheus_text();
+        assert!(text.contains("peregrine_state_threads 4\n"), "{text}");
+        assert!(
+            text.contains("peregrine_state_threads_evicted_total 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("peregrine_state_threads_purged_total 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("peregrine_state_fds_evicted_total 0\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn prometheus_text_has_counters_rules_and_outputs() {
         let stdout = Arc::new(ChannelStats::default());
         stdout.sent.store(3, Ordering::Relaxed);
@@ -224,16 +512,25 @@ mod tests {
             ..RingStats::default()
         });
         let text = metrics.prometheus_text();
-        assert!(text.contains("peregrine_events_total 10\n"), "{text}");
-        assert!(text.contains("peregrine_alerts_total 2\n"));
-        assert!(text.contains(
-            "peregrine_rule_alerts_total{rule=\"Write \\\"below\\\" etc\",priority=\"Error\"} 2\n"
-        ));
         assert!(
-            text.contains("peregrine_output_alerts_total{output=\"stdout\",outcome=\"sent\"} 3\n")
+            text.contains("\nfalcosecurity_peregrine_events_total 10\n"),
+            "{text}"
         );
-        assert!(text.contains("peregrine_kernel_drops_buffer_total 2\n"));
-        assert!(text.contains("peregrine_k8s_audit_busy_total 0\n"));
-        assert!(text.contains("peregrine_resident_memory_bytes "));
+        assert!(text.contains("\nfalcosecurity_peregrine_alerts_total 2\n"));
+        assert!(text.contains(
+            "\nfalcosecurity_peregrine_rule_alerts_total{rule=\"Write \\\"below\\\" etc\",priority=\"Error\"} 2\n"
+        ));
+        assert!(text.contains(
+            "\nfalcosecurity_peregrine_output_alerts_total{output=\"stdout\",outcome=\"sent\"} 3\n"
+        ));
+        assert!(text.contains("\nfalcosecurity_peregrine_kernel_drops_buffer_total 2\n"));
+        assert!(text.contains("\nfalcosecurity_peregrine_k8s_audit_busy_total 0\n"));
+        assert!(text.contains("\nfalcosecurity_peregrine_resident_memory_bytes "));
+        // Falco's families come first, under Falco's names.
+        assert!(text.starts_with("# HELP falcosecurity_falco_version_info "));
+        assert!(text.contains("\nfalcosecurity_scap_n_evts_total 7\n"));
+        assert!(text.contains(
+            "\nfalcosecurity_falco_rules_matches_total{priority=\"3\",rule_name=\"Write \\\"below\\\" etc\",source=\"\"} 2\n"
+        ));
     }
 }

@@ -13,6 +13,8 @@ fn metrics_health_versions_and_the_stats_alert() {
     std::fs::create_dir_all(&dir).unwrap();
     let rules = dir.join("rules.yaml");
     std::fs::write(&rules, RULES).unwrap();
+    let metrics_file = dir.join("metrics.jsonl");
+    let _ = std::fs::remove_file(&metrics_file);
     let running = start_with(
         &rules,
         &[
@@ -26,6 +28,8 @@ fn metrics_health_versions_and_the_stats_alert() {
             "metrics.enabled=true",
             "-o",
             "metrics.interval=1",
+            "-o",
+            &format!("metrics.output_file={}", metrics_file.display()),
         ],
     );
     let web = running
@@ -50,26 +54,66 @@ fn metrics_health_versions_and_the_stats_alert() {
     let metrics = loop {
         let (status, body) = get(&format!("{web}/metrics"));
         assert_eq!(status, 200);
-        if body.contains("peregrine_events_total 4\n") || Instant::now() > deadline {
+        if body.contains("\nfalcosecurity_peregrine_events_total 4\n") || Instant::now() > deadline
+        {
             break body;
         }
         std::thread::sleep(Duration::from_millis(100));
     };
-    assert!(metrics.contains("peregrine_events_total 4\n"), "{metrics}");
-    assert!(metrics.contains("peregrine_alerts_total 3\n"), "{metrics}");
+    // Peregrine's own counters, under Falco's prefix scheme.
     assert!(
-        metrics
-            .contains("peregrine_rule_alerts_total{rule=\"Pod Created\",priority=\"Notice\"} 3\n"),
+        metrics.contains("\nfalcosecurity_peregrine_events_total 4\n"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("peregrine_k8s_audit_events_total 4\n"),
+        metrics.contains("\nfalcosecurity_peregrine_alerts_total 3\n"),
         "{metrics}"
     );
     assert!(
-        metrics.contains("peregrine_output_alerts_total{output=\"stdout\",outcome=\"sent\"}"),
+        metrics.contains(
+            "\nfalcosecurity_peregrine_rule_alerts_total{rule=\"Pod Created\",priority=\"Notice\"} 3\n"
+        ),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("\nfalcosecurity_peregrine_k8s_audit_events_total 4\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(
+            "\nfalcosecurity_peregrine_output_alerts_total{output=\"stdout\",outcome=\"sent\"}"
+        ),
+        "{metrics}"
+    );
+    // Falco's families, with Falco's labels: the audit rule's counter
+    // carries its priority number, source and tags.
+    assert!(
+        metrics.contains("# TYPE falcosecurity_falco_rules_matches_total counter\n"),
+        "{metrics}"
+    );
+    let rule_line = metrics
+        .lines()
+        .find(|l| l.starts_with("falcosecurity_falco_rules_matches_total{"))
+        .unwrap_or_default();
+    assert!(
+        rule_line.contains("priority=\"5\"")
+            && rule_line.contains("rule_name=\"Pod Created\"")
+            && rule_line.contains("source=\"k8s_audit\"")
+            && rule_line.ends_with("} 3"),
+        "{metrics}"
+    );
+    for family in [
+        "\nfalcosecurity_falco_version_info{version=\"",
+        "\nfalcosecurity_scap_engine_name_info{engine_name=\"source_plugin\",evt_source=\"k8s_audit\"} 1\n",
+        "\nfalcosecurity_falco_memory_rss_bytes ",
+        "\nfalcosecurity_falco_cpu_usage_ratio ",
+        "\nfalcosecurity_falco_host_open_fds_total ",
+        "\nfalcosecurity_evt_hostname_info{hostname=\"",
+        "\nfalcosecurity_falco_duration_seconds_total ",
+        "\nfalcosecurity_falco_outputs_queue_num_drops_total 0\n",
+    ] {
+        assert!(metrics.contains(family), "{family} not in {metrics}");
+    }
 
     // At least one stats alert comes within a couple of intervals.
     std::thread::sleep(Duration::from_millis(2500));
@@ -79,9 +123,25 @@ fn metrics_health_versions_and_the_stats_alert() {
         .filter(|l| l.contains("\"rule\":\"Falco internal: metrics snapshot\""))
         .collect();
     assert!(!stats.is_empty(), "no stats alert in:\n{stdout}");
-    assert!(
-        stats[0].contains("\"peregrine_events_total\""),
-        "{}",
-        stats[0]
+    // Falco's snapshot: its message and its fields, numbers as numbers.
+    let snapshot: serde_json::Value = serde_json::from_str(stats[0]).unwrap();
+    assert_eq!(snapshot["output"], "Falco metrics snapshot", "{}", stats[0]);
+    assert_eq!(snapshot["priority"], "Informational");
+    let fields = &snapshot["output_fields"];
+    assert_eq!(fields["falco.rules.Pod_Created"], 3, "{}", stats[0]);
+    assert_eq!(fields["falco.rules.matches_total"], 3, "{}", stats[0]);
+    assert_eq!(fields["falco.num_evts"], 4, "{}", stats[0]);
+    assert_eq!(fields["evt.source"], "k8s_audit", "{}", stats[0]);
+    // The same snapshots, one JSON line each, in metrics.output_file.
+    let lines = std::fs::read_to_string(&metrics_file).unwrap();
+    let first: serde_json::Value =
+        serde_json::from_str(lines.lines().next().expect("a snapshot line")).unwrap();
+    assert_eq!(first["sample"], 1, "{lines}");
+    assert_eq!(
+        first["output_fields"]["falco.rules.Pod_Created"], 3,
+        "{lines}"
     );
+    assert!(fields["falco.memory_rss_mb"].is_f64(), "{}", stats[0]);
+    assert!(fields["falco.start_ts"].is_u64(), "{}", stats[0]);
+    assert!(fields["falco.version"].is_string(), "{}", stats[0]);
 }

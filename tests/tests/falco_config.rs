@@ -1,0 +1,369 @@
+//! A Falco user's falco.yaml runs Peregrine as it is: Falco's current
+//! falco.yaml (verbatim, from the conformance kit) and the settings of each
+//! release's falco.yaml back to 0.36 (tests/falco-configs) replay a capture through
+//! `engine.kind=replay`, and the config's rule selection, rule matching
+//! and output shaping act on the alerts as in Falco.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value as Json;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "peregrine-falco-config-{name}-{}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs peregrine on `config` replaying `capture` through Falco's engine
+/// keys, with `rules` and the extra `-o` options.
+fn replay(config: &Path, rules: &Path, capture: &Path, options: &[&str]) -> Output {
+    let binary = peregrine_tests::peregrine_binary().unwrap();
+    let mut command = Command::new(binary);
+    command
+        .arg("-c")
+        .arg(config)
+        .arg("-r")
+        .arg(rules)
+        .args(["-o", "engine.kind=replay"])
+        .arg("-o")
+        .arg(format!("engine.replay.capture_file={}", capture.display()))
+        // The stock configs start a webserver on a fixed port and log to
+        // syslog: not in a test.
+        .args([
+            "-o",
+            "webserver.enabled=false",
+            "-o",
+            "syslog_output.enabled=false",
+        ])
+        .args(["-o", "log_syslog=false", "-o", "json_output=true"])
+        .env("FALCO_HOSTNAME", "test-falco-hostname");
+    for option in options {
+        command.args(["-o", option]);
+    }
+    command.output().unwrap()
+}
+
+fn json_alerts(stdout: &[u8]) -> Vec<Json> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Json>(line).ok())
+        .filter(|v| v.get("rule").is_some())
+        .collect()
+}
+
+#[test]
+fn each_falco_release_config_replays_a_capture() {
+    let Some(kit) = peregrine_tests::conformance_kit() else {
+        eprintln!("skipped: ../shared/conformance is absent (no capture to replay)");
+        return;
+    };
+    let regression = kit.join("falco-regression");
+    let settings = peregrine_tests::repo_root().join("tests/falco-configs");
+    let mut configs: Vec<PathBuf> = std::fs::read_dir(&settings)
+        .unwrap()
+        .flatten()
+        .map(|entry| entry.path())
+        .collect();
+    configs.sort();
+    configs.push(kit.join("upstream-config/falco.yaml"));
+    let mut runs = 0;
+    for config in &configs {
+        let output = replay(
+            config,
+            &regression.join("rules/single_rule_with_tags.yaml"),
+            &regression.join("trace_files/cat_write.scap"),
+            &[],
+        );
+        let name = config.display().to_string();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{name}: {stderr}");
+        assert!(!stderr.contains("unknown key"), "{name}: {stderr}");
+        let alerts = json_alerts(&output.stdout);
+        assert!(!alerts.is_empty(), "{name}: no alert");
+        for alert in &alerts {
+            assert_eq!(alert["rule"], "open_from_cat", "{name}");
+            assert_eq!(alert["hostname"], "test-falco-hostname", "{name}");
+            assert_eq!(alert["output_fields"]["proc.cmdline"], "cat /dev/null");
+        }
+        runs += 1;
+    }
+    assert!(runs >= 10, "only {runs} release configs");
+}
+
+const RULES: &str = r#"
+- rule: cat opens
+  desc: first
+  condition: evt.type=open and proc.name=cat
+  output: "cat opened a file (file=%fd.name)"
+  priority: WARNING
+  tags: [filesystem, testing]
+- rule: any open by pid
+  desc: second
+  condition: evt.type=open and proc.name=cat
+  output: "open seen (pid=%proc.pid)"
+  priority: NOTICE
+  tags: [process]
+- rule: disabled in the file
+  desc: third
+  condition: evt.type=open and proc.name=cat
+  output: "third (pid=%proc.pid)"
+  priority: ERROR
+  enabled: false
+  tags: [testing]
+"#;
+
+const CONFIG: &str = r#"
+rule_matching: all
+time_format_iso_8601: true
+json_include_message_property: true
+append_output:
+  - match:
+      tags: [filesystem]
+    extra_output: "on cpu %evt.cpu"
+    extra_fields:
+      - team: "blue %proc.name"
+      - proc.pid
+  - match:
+      rule: any open by pid
+    suggested_output: true
+static_fields:
+  zone: eu-1
+"#;
+
+#[test]
+fn rule_matching_selection_and_append_output_act_as_in_falco() {
+    let Some(kit) = peregrine_tests::conformance_kit() else {
+        eprintln!("skipped: ../shared/conformance is absent (no capture to replay)");
+        return;
+    };
+    let capture = kit.join("falco-regression/trace_files/cat_write.scap");
+    let dir = scratch("shaping");
+    let rules = dir.join("rules.yaml");
+    let config = dir.join("falco.yaml");
+    std::fs::write(&rules, RULES).unwrap();
+    std::fs::write(&config, CONFIG).unwrap();
+
+    // rule_matching: all: both enabled rules fire for each event, in
+    // load order.
+    let output = replay(&config, &rules, &capture, &[]);
+    assert!(output.status.success(), "{output:?}");
+    let alerts = json_alerts(&output.stdout);
+    assert!(
+        alerts.len() >= 2 && alerts.chunks_exact(2).remainder().is_empty(),
+        "{alerts:?}"
+    );
+    for pair in alerts.chunks(2) {
+        assert_eq!(pair[0]["rule"], "cat opens");
+        assert_eq!(pair[1]["rule"], "any open by pid");
+        assert_eq!(pair[0]["time"], pair[1]["time"], "one event, two rules");
+    }
+    let first = &alerts[0];
+    let message = first["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("cat opened a file (file=") && message.contains(") on cpu "),
+        "{message}"
+    );
+    assert!(first["output"].as_str().unwrap().ends_with(message));
+    let fields = &first["output_fields"];
+    assert_eq!(fields["team"], "blue cat");
+    assert!(fields["proc.pid"].is_u64(), "{fields}");
+    assert!(fields["evt.cpu"].is_u64(), "{fields}");
+    assert!(fields["evt.time.iso8601"].is_u64(), "{fields}");
+    // Suggested output: the static field, in the text and the fields.
+    let second = &alerts[1];
+    assert!(
+        second["message"]
+            .as_str()
+            .unwrap()
+            .ends_with(" static_zone=eu-1"),
+        "{second}"
+    );
+    assert_eq!(second["output_fields"]["static.zone"], "eu-1");
+    assert!(second["output_fields"].get("team").is_none());
+
+    // The rules: list, given on the command line as Falco takes it:
+    // disable everything, enable by tag (which also enables a rule the
+    // file disables), then disable one by name.
+    let output = replay(
+        &config,
+        &rules,
+        &capture,
+        &[
+            "rules[].disable.rule=*",
+            "rules[].enable.tag=testing",
+            "rules[].disable.rule=cat*",
+        ],
+    );
+    assert!(output.status.success(), "{output:?}");
+    let fired: std::collections::BTreeSet<String> = json_alerts(&output.stdout)
+        .iter()
+        .map(|a| a["rule"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        fired.into_iter().collect::<Vec<_>>(),
+        vec!["disabled in the file"]
+    );
+
+    // rule_matching: first: only the first rule.
+    let output = replay(&config, &rules, &capture, &["rule_matching=first"]);
+    let alerts = json_alerts(&output.stdout);
+    assert!(
+        alerts.iter().all(|a| a["rule"] == "cat opens"),
+        "{alerts:?}"
+    );
+    assert_eq!(
+        alerts.len() * 2,
+        json_alerts(&replay(&config, &rules, &capture, &[]).stdout).len()
+    );
+
+    // -D/-T/-t keep working.
+    let binary = peregrine_tests::peregrine_binary().unwrap();
+    let output = Command::new(binary)
+        .arg("-c")
+        .arg(&config)
+        .arg("-r")
+        .arg(&rules)
+        .arg("-e")
+        .arg(&capture)
+        .args(["-T", "filesystem", "-o", "json_output=true"])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let alerts = json_alerts(&output.stdout);
+    assert!(!alerts.is_empty());
+    assert!(alerts.iter().all(|a| a["rule"] == "any open by pid"));
+}
+
+#[test]
+fn buffer_format_base64_renders_buffers_in_base64() {
+    let Some(kit) = peregrine_tests::conformance_kit() else {
+        eprintln!("skipped: ../shared/conformance is absent (no capture to replay)");
+        return;
+    };
+    let capture = kit.join("falco-regression/trace_files/cat_write.scap");
+    let dir = scratch("base64");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: reads\n  desc: r\n  condition: evt.type = read and evt.buffer exists\n  \
+         output: \"read (buf=%evt.buffer)\"\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let config = dir.join("falco.yaml");
+    std::fs::write(&config, "buffer_format_base64: true\n").unwrap();
+    let output = replay(&config, &rules, &capture, &[]);
+    assert!(output.status.success(), "{output:?}");
+    let alerts = json_alerts(&output.stdout);
+    let first = alerts[0]["output_fields"]["evt.buffer"].as_str().unwrap();
+    // cat reads an ELF file first: "\x7fELF" is "f0VMR" in base64.
+    assert!(first.starts_with("f0VMR"), "{first}");
+    assert!(first
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)));
+}
+
+#[test]
+fn pidfile_holds_the_process_id() {
+    let Some(kit) = peregrine_tests::conformance_kit() else {
+        eprintln!("skipped: ../shared/conformance is absent (no capture to replay)");
+        return;
+    };
+    let dir = scratch("pidfile");
+    let pidfile = dir.join("peregrine.pid");
+    let binary = peregrine_tests::peregrine_binary().unwrap();
+    let child = Command::new(binary)
+        .arg("-r")
+        .arg(kit.join("falco-regression/rules/single_rule_with_tags.yaml"))
+        .arg("-e")
+        .arg(kit.join("falco-regression/trace_files/cat_write.scap"))
+        .arg("-P")
+        .arg(&pidfile)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success());
+    assert_eq!(std::fs::read_to_string(&pidfile).unwrap(), pid.to_string());
+    // Not written by a dry run; an unwritable path is an error.
+    let binary = peregrine_tests::peregrine_binary().unwrap();
+    let dry = dir.join("dry.pid");
+    let output = Command::new(&binary)
+        .args(["--dry-run", "-P"])
+        .arg(&dry)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert!(!dry.exists());
+    let output = Command::new(&binary)
+        .arg("-e")
+        .arg(kit.join("falco-regression/trace_files/cat_write.scap"))
+        .args(["-P", "/no/such/dir/x.pid"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("pidfile"));
+}
+
+/// `--support` prints Falco's bug-report document: the system as uname
+/// says, the versions, the command line, the config as merged from the
+/// file, its drop-ins and -o, and each rules file with its content.
+#[test]
+fn support_prints_the_system_the_merged_config_and_the_rules_files() {
+    let dir = scratch("support");
+    std::fs::create_dir_all(dir.join("conf.d")).unwrap();
+    let config = dir.join("falco.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "config_files:\n  - {}\njson_output: false\n",
+            dir.join("conf.d").display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("conf.d/a.yaml"), "priority: warning\n").unwrap();
+    let rules = dir.join("rules.yaml");
+    let rules_text =
+        "- rule: r\n  desc: d\n  condition: evt.type = open\n  output: o\n  priority: INFO\n";
+    std::fs::write(&rules, rules_text).unwrap();
+    let output = Command::new(peregrine_tests::peregrine_binary().unwrap())
+        .arg("-c")
+        .arg(&config)
+        .arg("-r")
+        .arg(&rules)
+        .args(["-o", "json_output=true", "--support"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let support: Json = serde_json::from_slice(&output.stdout).unwrap();
+    let uname = |flag: &str| {
+        let out = Command::new("uname").arg(flag).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(support["system_info"]["sysname"], uname("-s"));
+    assert_eq!(support["system_info"]["release"], uname("-r"));
+    assert_eq!(support["system_info"]["machine"], uname("-m"));
+    assert_eq!(support["version"], support["engine_info"]["falco_version"]);
+    assert!(support["engine_info"]["engine_version_semver"].is_string());
+    assert!(support["cmdline"]
+        .as_str()
+        .unwrap()
+        .ends_with("-o json_output=true --support"));
+    assert_eq!(support["config"]["json_output"], true, "{support}");
+    assert_eq!(support["config"]["priority"], "warning", "{support}");
+    let files = support["rules_files"].as_array().unwrap();
+    assert_eq!(files.len(), 1);
+    assert_eq!(files[0]["name"], rules.display().to_string());
+    assert_eq!(files[0]["variants"][0]["content"], rules_text);
+    let _ = std::fs::remove_dir_all(&dir);
+}
