@@ -44,8 +44,15 @@ pub fn start_with(rules: &Path, extra: &[&str]) -> Running {
 /// Starts peregrine with these arguments and no `-r` (the rules are the
 /// config's `rules_file`), the webhook on an ephemeral port.
 pub fn start_args(extra: &[&str]) -> Running {
+    start_args_env(extra, &[])
+}
+
+/// `start_args` with environment variables set for peregrine (e.g.
+/// `FALCO_HOSTNAME`, the node name alerts carry).
+pub fn start_args_env(extra: &[&str], env: &[(&str, &str)]) -> Running {
     let binary = crate::peregrine_binary().unwrap();
     let mut child = Command::new(binary)
+        .envs(env.iter().copied())
         .args(extra)
         .args(["--disable-source", "syscall"])
         .args([

@@ -13,6 +13,11 @@ use std::time::{Duration, Instant};
 
 use peregrine_tests::webhook::{audit_event, get, post, start_args, start_with, stop, Running};
 
+/// These tests reload by SIGHUP alone: the watch of the files they
+/// rewrite (watch_config_files, tests/tests/watch_config.rs) would reload
+/// too, at its own moment.
+const NO_WATCH: &str = "watch_config_files=false";
+
 const RULES: &str = r#"
 - rule: Pod Created
   desc: a pod was created
@@ -122,7 +127,7 @@ fn sighup_applies_output_settings_and_names_what_needs_a_restart() {
     )
     .unwrap();
     let config_arg = config.display().to_string();
-    let running = start_with(&rules, &["-c", &config_arg]);
+    let running = start_with(&rules, &["-c", &config_arg, "-o", NO_WATCH]);
     let url = running.url.clone();
     assert_eq!(post(&url, &audit_event(1, "create")), 200);
 
@@ -210,7 +215,7 @@ fn sighup_loads_the_rules_files_and_priority_of_the_new_config() {
     };
     write_config(&first, "debug");
     let config_arg = config.display().to_string();
-    let running = start_args(&["-c", &config_arg]);
+    let running = start_args(&["-c", &config_arg, "-o", NO_WATCH]);
     let url = running.url.clone();
     post_both(&url, 1);
 
@@ -282,7 +287,7 @@ fn command_line_rules_win_over_a_reloaded_rules_file() {
     let config = dir.join("peregrine.yaml");
     std::fs::write(&config, "priority: debug\n").unwrap();
     let config_arg = config.display().to_string();
-    let running = start_with(&cli_rules, &["-c", &config_arg]);
+    let running = start_with(&cli_rules, &["-c", &config_arg, "-o", NO_WATCH]);
     std::fs::write(
         &config,
         format!("rules_file:\n  - {}\n", config_rules.display()),
@@ -298,9 +303,11 @@ fn command_line_rules_win_over_a_reloaded_rules_file() {
     );
 }
 
-/// The `peregrine_output_alerts_total` value of one output and outcome.
+/// The `falcosecurity_peregrine_output_alerts_total` value of one output and outcome.
 fn output_counter(metrics: &str, output: &str) -> Option<u64> {
-    let prefix = format!("peregrine_output_alerts_total{{output=\"{output}\",outcome=\"sent\"}} ");
+    let prefix = format!(
+        "falcosecurity_peregrine_output_alerts_total{{output=\"{output}\",outcome=\"sent\"}} "
+    );
     metrics
         .lines()
         .find_map(|l| l.strip_prefix(&prefix))
@@ -328,7 +335,7 @@ fn sighup_restarts_the_webserver_and_applies_metrics() {
     };
     std::fs::write(&config, webserver("/healthz", 0)).unwrap();
     let config_arg = config.display().to_string();
-    let running = start_with(&rules, &["-c", &config_arg]);
+    let running = start_with(&rules, &["-c", &config_arg, "-o", NO_WATCH]);
     let first = running.web.clone().expect("the webserver listens");
     assert_eq!(get(&format!("{first}/healthz")).0, 200);
     assert_eq!(post(&running.url, &audit_event(1, "create")), 200);
@@ -373,7 +380,7 @@ fn sighup_restarts_the_webserver_and_applies_metrics() {
     assert_eq!(output_counter(&metrics, "file"), Some(1), "{metrics}");
     assert_eq!(output_counter(&metrics, "stdout"), Some(2), "{metrics}");
     assert!(
-        metrics.contains("peregrine_k8s_audit_events_total 2\n"),
+        metrics.contains("\nfalcosecurity_peregrine_k8s_audit_events_total 2\n"),
         "{metrics}"
     );
 
@@ -396,7 +403,7 @@ fn sighup_turns_the_stats_alert_on() {
     let (_dir, rules, config) = scratch_with_rules("metrics");
     std::fs::write(&config, "metrics:\n  enabled: false\n").unwrap();
     let config_arg = config.display().to_string();
-    let running = start_with(&rules, &["-c", &config_arg]);
+    let running = start_with(&rules, &["-c", &config_arg, "-o", NO_WATCH]);
     std::thread::sleep(Duration::from_millis(1500));
     std::fs::write(&config, "metrics:\n  enabled: true\n  interval: 1s\n").unwrap();
     hangup_until(&running, "rules reloaded from");
@@ -456,7 +463,7 @@ fn sighup_reloads_syscall_rules_and_drop_actions() {
     write_config(&before, "[]");
     let mut child = Command::new(&peregrine)
         .current_dir(&dir)
-        .args(["run", "-c"])
+        .args(["run", "-o", NO_WATCH, "-c"])
         .arg(&config)
         .args([
             "--",
@@ -521,7 +528,7 @@ fn sighup_moves_the_grpc_server_and_turns_the_grpc_output_off() {
     };
     write_config(&first, true);
     let config_arg = config.display().to_string();
-    let running = start_with(&rules, &["-c", &config_arg]);
+    let running = start_with(&rules, &["-c", &config_arg, "-o", NO_WATCH]);
     assert!(first.exists());
     assert_eq!(post(&running.url, &audit_event(1, "create")), 200);
 
@@ -563,7 +570,7 @@ fn sighup_restarts_the_webhook_and_no_accepted_event_is_lost() {
     let (_dir, rules, config) = scratch_with_rules("webhook");
     std::fs::write(&config, "k8s_audit:\n  path: /k8s-audit\n").unwrap();
     let config_arg = config.display().to_string();
-    let running = start_with(&rules, &["-c", &config_arg]);
+    let running = start_with(&rules, &["-c", &config_arg, "-o", NO_WATCH]);
     let first = running.url.clone();
     for i in 0..20 {
         assert_eq!(post(&first, &audit_event(i, "create")), 200);
