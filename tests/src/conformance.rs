@@ -64,6 +64,66 @@ pub fn load_spec(path: &Path) -> Result<Vec<Case>, SpecError> {
         .collect())
 }
 
+/// Where the 2023 suite expects what the Falco of 2023 printed and current
+/// Falco prints something else: the case is checked against current
+/// Falco, and both texts stay on record in tests/conformance/status.yaml.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CurrentFalco {
+    pub reason: String,
+    pub changes: Vec<Change>,
+}
+
+/// One expected value: as the suite has it, and as current Falco gives it.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Change {
+    pub was: String,
+    pub now: String,
+}
+
+impl Case {
+    /// Replaces each expected value equal to a change's `was` with its
+    /// `now`. A `was` the case does not hold is an error: the record is
+    /// stale and would hide nothing.
+    pub fn follow_current_falco(&mut self, current: &CurrentFalco) -> Result<(), String> {
+        for change in &current.changes {
+            if !replace_scalars(&mut self.params, change) {
+                return Err(format!(
+                    "{}: status.yaml records {:?}, which the case does not expect",
+                    self.name, change.was
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn replace_scalars(map: &mut serde_yaml::Mapping, change: &Change) -> bool {
+    fn walk(value: &mut Yaml, change: &Change) -> bool {
+        match value {
+            Yaml::String(s) if *s == change.was => {
+                *s = change.now.clone();
+                true
+            }
+            Yaml::Number(n) if n.to_string() == change.was => {
+                *value = Yaml::String(change.now.clone());
+                true
+            }
+            Yaml::Sequence(items) => items
+                .iter_mut()
+                .fold(false, |found, v| walk(v, change) | found),
+            Yaml::Mapping(map) => map
+                .iter_mut()
+                .fold(false, |found, (_, v)| walk(v, change) | found),
+            Yaml::Tagged(tagged) => walk(&mut tagged.value, change),
+            _ => false,
+        }
+    }
+    map.iter_mut()
+        .fold(false, |found, (_, v)| walk(v, change) | found)
+}
+
 fn untag(value: &Yaml) -> &Yaml {
     match value {
         Yaml::Tagged(tagged) => untag(&tagged.value),
@@ -191,12 +251,11 @@ fn regex_found(pattern: &str, text: &str, dot_all: bool) -> Result<bool, String>
         .map_err(|e| format!("pattern {pattern:?} failed on the output: {e}"))
 }
 
-/// Runs one case with `binary` and returns what did not hold.
-pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> Outcome {
+/// The command line Falco's harness gave `falco` for a case, with the
+/// spec's relative paths resolved: what both binaries are run with.
+pub fn case_args(layout: &Layout, case: &Case) -> Vec<String> {
     let p = &case.params;
-    let mut failures = Vec::new();
     let mut args: Vec<String> = Vec::new();
-
     let validate = strings(p.get("validate_rules_file"));
     let json_output = !validate.is_empty() || flag(p, "json_output", false);
     for file in &validate {
@@ -278,6 +337,18 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
         args.push("-o".into());
         args.push("time_format_iso_8601=true".into());
     }
+    args
+}
+
+/// Runs one case with `binary` and returns what did not hold.
+pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> Outcome {
+    let p = &case.params;
+    let mut failures = Vec::new();
+    let args = case_args(layout, case);
+    let validate = strings(p.get("validate_rules_file"));
+    let json_output = !validate.is_empty() || flag(p, "json_output", false);
+    let json_include_output = flag(p, "json_include_output_property", true);
+    let json_include_tags = flag(p, "json_include_tags_property", true);
 
     // Output files a case reads back must start empty, in a folder that exists.
     let outputs = pairs(p.get("outputs"));
@@ -395,7 +466,13 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
         }
         for (file, pattern) in &outputs {
             let pattern = scalar(pattern).unwrap_or_default();
-            let text = std::fs::read_to_string(file).unwrap_or_default();
+            let text = match std::fs::read_to_string(file) {
+                Ok(t) => t,
+                Err(e) => {
+                    failures.push(format!("cannot read the output file {file}: {e}"));
+                    continue;
+                }
+            };
             let found = text
                 .lines()
                 .any(|line| regex_found(&pattern, line, false).unwrap_or(false));
@@ -404,25 +481,44 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
             }
         }
         for (actual, expected) in &strict {
+            // A file that cannot be read fails the case: read as empty, it
+            // would let any output pass unchecked.
             let expected_path = layout.resolve(&scalar(expected).unwrap_or_default());
-            let expected = std::fs::read_to_string(&expected_path).unwrap_or_default();
+            // A case whose expected file is absent cannot be checked: it
+            // fails rather than passing on an empty expectation.
+            let expected = match std::fs::read_to_string(&expected_path) {
+                Ok(text) if !text.trim().is_empty() => text,
+                Ok(_) => {
+                    failures.push(format!(
+                        "expected file {} is empty",
+                        expected_path.display()
+                    ));
+                    continue;
+                }
+                Err(e) => {
+                    failures.push(format!(
+                        "cannot read the expected file {}: {e}",
+                        expected_path.display()
+                    ));
+                    continue;
+                }
+            };
             let actual_text = if actual == "stdout" {
                 stdout.clone()
             } else {
-                std::fs::read_to_string(actual).unwrap_or_default()
-            };
-            let mut cursor = actual_text.as_str();
-            for line in expected.lines() {
-                match cursor.find(line) {
-                    Some(pos) => cursor = &cursor[pos + line.len()..],
-                    None => {
-                        failures.push(format!(
-                            "{actual} does not contain, in order, {}",
-                            expected_path.display()
-                        ));
-                        break;
+                match std::fs::read_to_string(actual) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        failures.push(format!("cannot read {actual}: {e}"));
+                        continue;
                     }
                 }
+            };
+            let is_json = expected_path.extension().is_some_and(|e| e == "json");
+            if let Some(failure) =
+                strictly_contains(&actual_text, &expected, is_json, actual, &expected_path)
+            {
+                failures.push(failure);
             }
         }
     }
@@ -431,6 +527,68 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
         failures,
         command,
     }
+}
+
+/// Whether `actual` holds the lines of `expected`, in order. JSON lines
+/// are compared as JSON values, as Falco's own suite does (its
+/// `require.JSONEq`): the same keys with the same values of the same types,
+/// whatever the spacing; the key order of the expected files is that of
+/// Falco before 0.40, which wrote `output_fields` last by hand.
+fn strictly_contains(
+    actual: &str,
+    expected: &str,
+    is_json: bool,
+    actual_name: &str,
+    expected_path: &Path,
+) -> Option<String> {
+    if is_json {
+        let mut lines = actual
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok());
+        for (number, line) in expected.lines().enumerate() {
+            let want: serde_json::Value = match serde_json::from_str(line) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Some(format!(
+                        "{} line {}: not JSON: {e}",
+                        expected_path.display(),
+                        number + 1
+                    ))
+                }
+            };
+            match lines.next() {
+                Some(got) if got == want => {}
+                Some(got) => {
+                    return Some(format!(
+                    "{actual_name}: JSON alert {} differs from {}:\n  got  {got}\n  want {want}",
+                    number + 1,
+                    expected_path.display()
+                ))
+                }
+                None => {
+                    return Some(format!(
+                        "{actual_name} has {} JSON lines, {} expects more",
+                        number,
+                        expected_path.display()
+                    ))
+                }
+            }
+        }
+        return None;
+    }
+    let mut cursor = actual;
+    for line in expected.lines() {
+        match cursor.find(line) {
+            Some(pos) => cursor = &cursor[pos + line.len()..],
+            None => {
+                return Some(format!(
+                    "{actual_name} does not contain, in order, {}",
+                    expected_path.display()
+                ))
+            }
+        }
+    }
+    None
 }
 
 /// A case's `grpc:` block: a client calls `method` on the unix socket
@@ -501,7 +659,7 @@ impl GrpcCheck {
     }
 }
 
-fn run_with_timeout(
+pub fn run_with_timeout(
     binary: &Path,
     args: &[String],
     dir: &Path,
@@ -683,6 +841,25 @@ fn check_validation(p: &serde_yaml::Mapping, stdout: &str, failures: &mut Vec<St
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn json_lines_compare_as_json_with_their_types() {
+        let path = Path::new("x.json");
+        let want = r#"{"a":1,"b":"x", "c": {"t":5}}"#;
+        let same = "log line\n{\"c\":{\"t\":5},\"b\":\"x\",\"a\":1}\n";
+        assert_eq!(strictly_contains(same, want, true, "stdout", path), None);
+        // A number written as text is a difference.
+        let typed = "{\"c\":{\"t\":\"5\"},\"b\":\"x\",\"a\":1}\n";
+        assert!(strictly_contains(typed, want, true, "stdout", path).is_some());
+        assert!(strictly_contains("", want, true, "stdout", path).is_some());
+        // Text files: each line, in order.
+        assert_eq!(
+            strictly_contains("a\nb\nc\n", "a\nc", false, "f", path),
+            None
+        );
+        assert!(strictly_contains("c\na\n", "a\nc", false, "f", path).is_some());
+    }
+
     use super::*;
 
     #[test]
@@ -706,6 +883,63 @@ mod tests {
             Path::new("/kit/rules/a.yaml")
         );
         assert_eq!(layout.resolve("/abs.yaml"), Path::new("/abs.yaml"));
+    }
+
+    fn case(yaml: &str) -> Case {
+        Case {
+            name: "c".into(),
+            params: serde_yaml::from_str(yaml).unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_expected_file_that_cannot_be_read_fails_the_case() {
+        let dir = std::env::temp_dir().join(format!("conformance-unit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("empty.json"), "").unwrap();
+        let layout = Layout::kit(&dir.join("spec.yaml"));
+        // `true` prints nothing: only the expected file decides. An empty
+        // one would check nothing, so it fails too.
+        let run = |expected: &str| {
+            let c = case(&format!(
+                "check_detection_counts: false\nrules_file: []\noutput_strictly_contains:\n  - stdout: {expected}\n"
+            ));
+            run_case(Path::new("/bin/true"), &layout, &c, &dir)
+        };
+        let empty = run("empty.json");
+        assert!(!empty.passed());
+        assert!(
+            empty.failures[0].contains("is empty"),
+            "{:?}",
+            empty.failures
+        );
+        let missing = run("missing.json");
+        assert!(!missing.passed());
+        assert!(
+            missing.failures[0].contains("cannot read the expected file"),
+            "{:?}",
+            missing.failures
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn current_falco_changes_replace_the_suite_text_and_stale_ones_fail() {
+        let mut c = case("validate_warnings:\n  - code: LOAD_UNKNOWN_FIELD\n    item_name: r\n");
+        let current = CurrentFalco {
+            reason: "renamed".into(),
+            changes: vec![Change {
+                was: "LOAD_UNKNOWN_FIELD".into(),
+                now: "LOAD_UNKNOWN_FILTER".into(),
+            }],
+        };
+        c.follow_current_falco(&current).unwrap();
+        let text = serde_yaml::to_string(&c.params).unwrap();
+        assert!(text.contains("LOAD_UNKNOWN_FILTER") && !text.contains("LOAD_UNKNOWN_FIELD"));
+        assert!(
+            c.follow_current_falco(&current).is_err(),
+            "a stale record passes"
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod conformance;
+pub mod current_falco;
 pub mod grpc;
+pub mod nats;
+pub mod oracle;
 pub mod webhook;
 
 use std::path::{Path, PathBuf};

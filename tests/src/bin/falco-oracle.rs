@@ -1,0 +1,329 @@
+//! `falco-oracle`: Falco and Peregrine on the same inputs, diffed.
+//!
+//!     FALCO_BIN=/path/to/falco \
+//!     FALCO_CONTAINER_PLUGIN=/path/to/libcontainer.so \
+//!     cargo run -p peregrine-tests --bin falco-oracle -- [--mask FIELD]... [CASE...]
+//!
+//! (PEREGRINE_BIN=PATH compares that peregrine binary instead of this build's.)
+//!
+//! Runs, with both binaries, on the conformance kit (../shared/conformance):
+//!   suite      every case of falco-regression/falco_tests.yaml, with the
+//!              command line Falco's harness used (see conformance.rs);
+//!   upstream   `-V` of each upstream rules file, and of the stable,
+//!              incubating and sandbox files together;
+//!   captures   those three files together on every capture of the kit.
+//! Each case prints `same` or `DIFF` with what differs (exit status, load
+//! results by code/item/line/message, load codes, alerts by rule, priority,
+//! source, tags, output fields and text); a table of agreement ends it.
+//! `--mask FIELD` leaves an output field (and the output text) out of the
+//! comparison, for values known to differ for a stated reason.
+//!
+//! Falco is not part of this repository: build it elsewhere and give its
+//! path. Without FALCO_BIN the tool says so in one line and exits 0.
+//! Falco needs a configuration: the kit's upstream-config/falco.yaml (or
+//! the case's own), with the container plugin added when given, since
+//! current Falco's rules require it. Exit status: 0 when every compared
+//! case agrees, 1 otherwise.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use peregrine_tests::conformance::{case_args, load_spec, Case, Layout};
+use peregrine_tests::oracle::{differences, observe, FalcoSetup};
+
+struct Run {
+    group: &'static str,
+    name: String,
+    args: Vec<String>,
+    /// The configuration the case gives (`-c`), used as Falco's base.
+    conf: Option<PathBuf>,
+    /// Why the case is not compared, when it cannot be.
+    not_compared: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let mut masked = Vec::new();
+    let mut only = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--mask" => match args.next() {
+                Some(field) => masked.push(field),
+                None => return usage("--mask needs a field name"),
+            },
+            "-h" | "--help" => return usage(""),
+            _ => only.push(arg),
+        }
+    }
+    let Some(falco) = std::env::var_os("FALCO_BIN")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+    else {
+        println!("falco-oracle: skipped: FALCO_BIN is not set (the path of a Falco binary built outside the repository)");
+        return ExitCode::SUCCESS;
+    };
+    if !falco.is_file() {
+        eprintln!("falco-oracle: FALCO_BIN={} is not a file", falco.display());
+        return ExitCode::from(2);
+    }
+    let container_plugin = std::env::var_os("FALCO_CONTAINER_PLUGIN").map(PathBuf::from);
+    if container_plugin.is_none() {
+        println!("falco-oracle: note: FALCO_CONTAINER_PLUGIN is not set: current Falco's rules, which require the container plugin, will not load in Falco");
+    }
+    let Some(kit) = peregrine_tests::conformance_kit() else {
+        println!("falco-oracle: skipped: ../shared/conformance is absent");
+        return ExitCode::SUCCESS;
+    };
+    // PEREGRINE_BIN compares another build (e.g. a release one) than this one.
+    let peregrine = match std::env::var_os("PEREGRINE_BIN").map(PathBuf::from) {
+        Some(binary) => binary,
+        None => match peregrine_tests::peregrine_binary() {
+            Ok(binary) => binary,
+            Err(e) => {
+                eprintln!("falco-oracle: {e}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let setup = FalcoSetup {
+        binary: falco,
+        container_plugin,
+        base_config: kit.join("upstream-config/falco.yaml"),
+    };
+    let runs = match plan(&kit) {
+        Ok(runs) => runs,
+        Err(e) => {
+            eprintln!("falco-oracle: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let scratch = std::env::temp_dir().join(format!("falco-oracle-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&scratch) {
+        eprintln!("falco-oracle: cannot create {}: {e}", scratch.display());
+        return ExitCode::from(2);
+    }
+
+    // group -> (cases, same, differ, not compared)
+    let mut table: Vec<(&str, [usize; 4])> = Vec::new();
+    for run in runs
+        .iter()
+        .filter(|r| only.is_empty() || only.contains(&r.name))
+    {
+        let row = match table.iter_mut().find(|(g, _)| *g == run.group) {
+            Some(row) => &mut row.1,
+            None => {
+                table.push((run.group, [0; 4]));
+                &mut table.last_mut().expect("just pushed").1
+            }
+        };
+        row[0] += 1;
+        if let Some(why) = &run.not_compared {
+            row[3] += 1;
+            println!("skip  {}/{}: {why}", run.group, run.name);
+            continue;
+        }
+        let conf = match setup.config_for(run.conf.as_deref(), &scratch) {
+            Ok(conf) => conf,
+            Err(e) => {
+                row[3] += 1;
+                println!("skip  {}/{}: {e}", run.group, run.name);
+                continue;
+            }
+        };
+        // Falco's configuration replaces the case's own, which it includes.
+        let mut falco_args = run.args.clone();
+        match falco_args.iter().position(|a| a == "-c") {
+            Some(i) if i + 1 < falco_args.len() => falco_args[i + 1] = conf.display().to_string(),
+            _ => falco_args
+                .splice(0..0, ["-c".to_string(), conf.display().to_string()])
+                .for_each(drop),
+        }
+        // Both at once: each is single-threaded on a replay.
+        let (theirs, ours) = std::thread::scope(|scope| {
+            let falco = scope.spawn(|| observe(&setup.binary, &falco_args, &scratch, &masked));
+            let ours = observe(&peregrine, &run.args, &scratch, &masked);
+            (falco.join().unwrap_or_default(), ours)
+        });
+        let diff = differences(&theirs, &ours);
+        if diff.is_empty() {
+            row[1] += 1;
+            println!(
+                "same  {}/{} (exit {}, {} alerts, {} load result lines)",
+                run.group,
+                run.name,
+                ours.exit_status,
+                ours.alerts.len(),
+                ours.load_results.len()
+            );
+        } else {
+            row[2] += 1;
+            println!("DIFF  {}/{}", run.group, run.name);
+            for line in diff {
+                println!("      {line}");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+
+    println!();
+    println!("| group | cases | same | differ | not compared |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let mut total = [0; 4];
+    for (group, row) in &table {
+        println!(
+            "| {group} | {} | {} | {} | {} |",
+            row[0], row[1], row[2], row[3]
+        );
+        for (t, r) in total.iter_mut().zip(row) {
+            *t += r;
+        }
+    }
+    println!(
+        "| all | {} | {} | {} | {} |",
+        total[0], total[1], total[2], total[3]
+    );
+    if !masked.is_empty() {
+        println!("masked output fields: {}", masked.join(", "));
+    }
+    if total[2] == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn usage(error: &str) -> ExitCode {
+    if !error.is_empty() {
+        eprintln!("falco-oracle: {error}");
+    }
+    eprintln!("usage: FALCO_BIN=PATH [FALCO_CONTAINER_PLUGIN=PATH] falco-oracle [--mask FIELD]... [CASE...]");
+    ExitCode::from(2)
+}
+
+/// Every run, in the order printed.
+fn plan(kit: &Path) -> Result<Vec<Run>, String> {
+    let mut runs = Vec::new();
+    let spec = kit.join("falco-regression/falco_tests.yaml");
+    let layout = Layout::kit(&spec);
+    let cases = load_spec(&spec).map_err(|e| e.to_string())?;
+    for case in &cases {
+        runs.push(suite_run(&layout, case));
+    }
+
+    let upstream = kit.join("upstream-rules");
+    let syscall_files = [
+        "falco_rules.yaml",
+        "falco-incubating_rules.yaml",
+        "falco-sandbox_rules.yaml",
+    ]
+    .map(|f| upstream.join(f).display().to_string());
+    let validate = |files: &[String]| {
+        let mut args: Vec<String> = files
+            .iter()
+            .flat_map(|f| ["-V".to_string(), f.clone()])
+            .collect();
+        args.extend(["-o".into(), "json_output=true".into()]);
+        args
+    };
+    for file in &syscall_files {
+        runs.push(Run {
+            group: "upstream",
+            name: format!("-V {}", file_name(file)),
+            args: validate(std::slice::from_ref(file)),
+            conf: None,
+            not_compared: None,
+        });
+    }
+    runs.push(Run {
+        group: "upstream",
+        name: "-V stable+incubating+sandbox".into(),
+        args: validate(&syscall_files),
+        conf: None,
+        not_compared: None,
+    });
+    runs.push(Run {
+        group: "upstream",
+        name: "-V k8s_audit_rules.yaml".into(),
+        args: validate(&[upstream.join("k8s_audit_rules.yaml").display().to_string()]),
+        conf: None,
+        not_compared: Some(
+            "Falco reads k8s_audit through the k8saudit plugin, which is not built here".into(),
+        ),
+    });
+
+    let mut captures: Vec<PathBuf> = Vec::new();
+    for dir in ["captures", "falco-regression/trace_files"] {
+        if let Ok(entries) = std::fs::read_dir(kit.join(dir)) {
+            captures.extend(
+                entries
+                    .flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|e| e == "scap")),
+            );
+        }
+    }
+    captures.sort();
+    for capture in captures {
+        let mut args: Vec<String> = syscall_files
+            .iter()
+            .flat_map(|f| ["-r".to_string(), f.clone()])
+            .collect();
+        args.extend(
+            [
+                "-e",
+                &capture.display().to_string(),
+                "-o",
+                "json_output=true",
+                "-o",
+                "priority=debug",
+            ]
+            .map(String::from),
+        );
+        runs.push(Run {
+            group: "captures",
+            name: file_name(&capture.display().to_string()),
+            args,
+            conf: None,
+            not_compared: None,
+        });
+    }
+    Ok(runs)
+}
+
+fn suite_run(layout: &Layout, case: &Case) -> Run {
+    let mut args = case_args(layout, case);
+    // Alerts are compared as JSON whatever the case prints; the last -o wins.
+    if !args.iter().any(|a| a == "-V") {
+        args.extend(["-o".into(), "json_output=true".into()]);
+    }
+    let conf = args
+        .iter()
+        .position(|a| a == "-c")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    let missing = args
+        .iter()
+        .position(|a| a == "-e")
+        .and_then(|i| args.get(i + 1))
+        .filter(|trace| !Path::new(trace).exists())
+        .map(|trace| format!("its capture {trace} is not in the kit"));
+    let not_compared = missing.or_else(|| {
+        case.params.contains_key("grpc").then(|| {
+            "current Falco has no gRPC output (removed upstream); Peregrine keeps it".to_string()
+        })
+    });
+    Run {
+        group: "suite",
+        name: case.name.clone(),
+        args,
+        conf,
+        not_compared,
+    }
+}
+
+fn file_name(path: &str) -> String {
+    Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string())
+}

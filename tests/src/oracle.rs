@@ -1,0 +1,494 @@
+//! Falco itself as the oracle: runs a Falco binary and the `peregrine`
+//! binary on the same command line and reduces what each printed to the
+//! facts a user relies on, so that the two can be compared item by item:
+//! the exit status, the load results of `-V` (code, item, line, message),
+//! the load codes a failing run names, and the alerts (rule, priority,
+//! source, tags, output fields, output text).
+//!
+//! Falco is never built or shipped here: the caller gives the path of a
+//! binary built elsewhere (see `falco-oracle --help`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value as Json;
+use serde_yaml::Value as Yaml;
+
+use crate::conformance::run_with_timeout;
+
+/// How Falco is run: its binary and the configuration every run starts
+/// from (Falco refuses to start without one, Peregrine does not need one).
+#[derive(Debug, Clone)]
+pub struct FalcoSetup {
+    pub binary: PathBuf,
+    /// libcontainer.so: current Falco's rules ask for the container plugin
+    /// (`required_plugin_versions`), and the container.* fields live in it.
+    pub container_plugin: Option<PathBuf>,
+    /// The configuration used when a case gives none (Falco's own
+    /// falco.yaml from the kit).
+    pub base_config: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("cannot read the Falco configuration {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the Falco configuration {path} is not YAML: {source}")]
+    Yaml {
+        path: PathBuf,
+        source: serde_yaml::Error,
+    },
+    #[error("the Falco configuration {path} is not a map")]
+    Shape { path: PathBuf },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl FalcoSetup {
+    /// Writes, into `scratch`, the configuration Falco runs a case with:
+    /// the case's own (`conf`) or the base one, with the container plugin
+    /// appended to `plugins` and `load_plugins` (after any the file has, so
+    /// that `plugins[N]` options of a case keep their meaning).
+    pub fn config_for(&self, conf: Option<&Path>, scratch: &Path) -> Result<PathBuf, SetupError> {
+        let source = conf.unwrap_or(&self.base_config);
+        let text = std::fs::read_to_string(source).map_err(|e| SetupError::Read {
+            path: source.into(),
+            source: e,
+        })?;
+        let mut doc: Yaml = if text.trim().is_empty() {
+            Yaml::Mapping(Default::default())
+        } else {
+            serde_yaml::from_str(&text).map_err(|e| SetupError::Yaml {
+                path: source.into(),
+                source: e,
+            })?
+        };
+        let map = doc.as_mapping_mut().ok_or_else(|| SetupError::Shape {
+            path: source.into(),
+        })?;
+        if let Some(plugin) = &self.container_plugin {
+            let mut entry = serde_yaml::Mapping::new();
+            entry.insert("name".into(), "container".into());
+            entry.insert("library_path".into(), plugin.display().to_string().into());
+            entry.insert("init_config".into(), Yaml::Mapping(Default::default()));
+            let plugins = map
+                .entry("plugins".into())
+                .or_insert_with(|| Yaml::Sequence(Vec::new()));
+            if !plugins.is_sequence() {
+                *plugins = Yaml::Sequence(Vec::new());
+            }
+            if let Yaml::Sequence(list) = plugins {
+                list.push(Yaml::Mapping(entry));
+            }
+            let load = map
+                .entry("load_plugins".into())
+                .or_insert_with(|| Yaml::Sequence(Vec::new()));
+            if !load.is_sequence() {
+                *load = Yaml::Sequence(Vec::new());
+            }
+            if let Yaml::Sequence(list) = load {
+                list.push("container".into());
+            }
+        }
+        let name = source
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "falco.yaml".into());
+        let out = scratch.join(format!("oracle-{name}"));
+        let text = serde_yaml::to_string(&doc).unwrap_or_default();
+        std::fs::write(&out, text).map_err(|source| SetupError::Write {
+            path: out.clone(),
+            source,
+        })?;
+        Ok(out)
+    }
+}
+
+/// One binary's run, reduced to what is compared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observed {
+    pub exit_status: i32,
+    /// `-V` results, one line per file, error and warning (sorted).
+    pub load_results: Vec<String>,
+    /// LOAD_* codes named anywhere in the output of a run that is not a
+    /// `-V` run (a rules file that fails to load stops the run).
+    pub load_codes: BTreeSet<String>,
+    /// The alerts, in the order printed.
+    pub alerts: Vec<Alert>,
+    /// Start failure (the binary did not run or timed out).
+    pub failure: Option<String>,
+    /// The last lines of stderr, to explain a difference in exit status.
+    pub stderr_tail: String,
+}
+
+/// One JSON alert, reduced.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Alert {
+    pub rule: String,
+    pub priority: String,
+    pub source: String,
+    pub tags: BTreeSet<String>,
+    /// Output fields as canonical JSON text, masked fields removed.
+    pub fields: BTreeMap<String, String>,
+    pub output: String,
+}
+
+/// Runs `binary args` in `dir` and reduces what it printed.
+pub fn observe(binary: &Path, args: &[String], dir: &Path, masked: &[String]) -> Observed {
+    let output = match run_with_timeout(binary, args, dir, Duration::from_secs(300)) {
+        Ok(output) => output,
+        Err(e) => {
+            return Observed {
+                failure: Some(e),
+                ..Observed::default()
+            }
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let mut seen = Observed {
+        exit_status: output.status.code().unwrap_or(-1),
+        ..Observed::default()
+    };
+    if output.status.code().is_none() {
+        seen.failure = Some(format!(
+            "{} was killed ({})",
+            binary.display(),
+            output.status
+        ));
+    }
+    let validating = args.iter().any(|a| a == "-V");
+    for line in stdout.lines() {
+        let Ok(json) = serde_json::from_str::<Json>(line) else {
+            continue;
+        };
+        if let Some(files) = json["falco_load_results"].as_array() {
+            seen.load_results = load_results(files);
+        } else if json.get("rule").is_some() {
+            seen.alerts.push(alert(&json, masked));
+        }
+    }
+    if !validating {
+        let code = regex::Regex::new(r"\bLOAD_[A-Z_]+\b").expect("a constant pattern");
+        for text in [&stdout, &stderr] {
+            for m in code.find_iter(text) {
+                seen.load_codes.insert(m.as_str().to_string());
+            }
+        }
+    }
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    seen.stderr_tail = lines[lines.len().saturating_sub(3)..].join(" | ");
+    seen
+}
+
+fn load_results(files: &[Json]) -> Vec<String> {
+    let mut out = Vec::new();
+    for file in files {
+        let name = file["name"]
+            .as_str()
+            .and_then(|n| Path::new(n).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.push(format!(
+            "{name}: successful={}",
+            file["successful"].as_bool().unwrap_or(false)
+        ));
+        for list in ["errors", "warnings"] {
+            let mut items: Vec<String> = file[list]
+                .as_array()
+                .map(Vec::as_slice)
+                .unwrap_or_default()
+                .iter()
+                .map(|item| {
+                    let at: Vec<String> = item["context"]["locations"]
+                        .as_array()
+                        .map(Vec::as_slice)
+                        .unwrap_or_default()
+                        .iter()
+                        .map(|loc| {
+                            format!(
+                                "{} '{}' line {}",
+                                loc["item_type"].as_str().unwrap_or("?"),
+                                loc["item_name"].as_str().unwrap_or(""),
+                                loc["position"]["line"]
+                            )
+                        })
+                        .collect();
+                    format!(
+                        "{name}: {} {} [{}]: {}",
+                        &list[..list.len() - 1],
+                        item["code"].as_str().unwrap_or("?"),
+                        at.join(" > "),
+                        item["message"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            items.sort();
+            out.extend(items);
+        }
+    }
+    out
+}
+
+fn alert(json: &Json, masked: &[String]) -> Alert {
+    let text = |key: &str| json[key].as_str().unwrap_or("").to_string();
+    let tags = json["tags"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|t| t.as_str().map(str::to_string))
+        .collect();
+    let fields = json["output_fields"]
+        .as_object()
+        .map(|fields| {
+            fields
+                .iter()
+                .filter(|(k, _)| !masked.iter().any(|m| m == *k))
+                .map(|(k, v)| (k.clone(), v.to_string()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Alert {
+        rule: text("rule"),
+        priority: text("priority"),
+        source: text("source"),
+        tags,
+        fields,
+        output: if masked.is_empty() {
+            text("output")
+        } else {
+            String::new()
+        },
+    }
+}
+
+/// What differs between Falco's run (`falco`) and Peregrine's (`ours`),
+/// one line per fact; empty when they agree.
+pub fn differences(falco: &Observed, ours: &Observed) -> Vec<String> {
+    let mut out = Vec::new();
+    for (who, seen) in [("falco", falco), ("peregrine", ours)] {
+        if let Some(failure) = &seen.failure {
+            out.push(format!("{who} did not finish: {failure}"));
+        }
+    }
+    if falco.exit_status != ours.exit_status {
+        out.push(format!(
+            "exit status: falco {}, peregrine {} (falco stderr: {}; peregrine stderr: {})",
+            falco.exit_status, ours.exit_status, falco.stderr_tail, ours.stderr_tail
+        ));
+    }
+    let (f, o): (BTreeSet<_>, BTreeSet<_>) = (
+        falco.load_results.iter().collect(),
+        ours.load_results.iter().collect(),
+    );
+    for line in f.difference(&o) {
+        out.push(format!("load result only falco:     {line}"));
+    }
+    for line in o.difference(&f) {
+        out.push(format!("load result only peregrine: {line}"));
+    }
+    if falco.load_codes != ours.load_codes {
+        out.push(format!(
+            "load codes named: falco {:?}, peregrine {:?}",
+            falco.load_codes, ours.load_codes
+        ));
+    }
+    alert_differences(&falco.alerts, &ours.alerts, &mut out);
+    out
+}
+
+/// Alerts compared as multisets: per rule counts first, then the alerts
+/// of each side that the other lacks, paired by rule to show which output
+/// fields differ.
+fn alert_differences(falco: &[Alert], ours: &[Alert], out: &mut Vec<String>) {
+    let count = |alerts: &[Alert]| {
+        let mut by_rule: BTreeMap<String, usize> = BTreeMap::new();
+        for a in alerts {
+            *by_rule.entry(a.rule.clone()).or_default() += 1;
+        }
+        by_rule
+    };
+    let (fc, oc) = (count(falco), count(ours));
+    let rules: BTreeSet<&String> = fc.keys().chain(oc.keys()).collect();
+    for rule in rules {
+        let (a, b) = (
+            fc.get(rule).copied().unwrap_or(0),
+            oc.get(rule).copied().unwrap_or(0),
+        );
+        if a != b {
+            out.push(format!("alerts of {rule:?}: falco {a}, peregrine {b}"));
+        }
+    }
+    let mut only_ours: Vec<&Alert> = ours.iter().collect();
+    let mut only_falco = Vec::new();
+    for a in falco {
+        if let Some(i) = only_ours.iter().position(|b| *b == a) {
+            only_ours.remove(i);
+        } else {
+            only_falco.push(a);
+        }
+    }
+    const SHOWN: usize = 5;
+    let mut shown = 0;
+    let mut unpaired_ours = only_ours.clone();
+    for a in &only_falco {
+        let Some(i) = unpaired_ours.iter().position(|b| b.rule == a.rule) else {
+            continue;
+        };
+        let b = unpaired_ours.remove(i);
+        if shown < SHOWN {
+            out.push(format!(
+                "alert of {:?} differs: {}",
+                a.rule,
+                alert_diff(a, b)
+            ));
+        }
+        shown += 1;
+    }
+    if shown > SHOWN {
+        out.push(format!("... {} more alerts that differ", shown - SHOWN));
+    }
+}
+
+fn alert_diff(falco: &Alert, ours: &Alert) -> String {
+    let mut text = String::new();
+    if falco.priority != ours.priority {
+        let _ = write!(text, "priority {} / {}; ", falco.priority, ours.priority);
+    }
+    if falco.source != ours.source {
+        let _ = write!(text, "source {} / {}; ", falco.source, ours.source);
+    }
+    if falco.tags != ours.tags {
+        let _ = write!(text, "tags {:?} / {:?}; ", falco.tags, ours.tags);
+    }
+    let keys: BTreeSet<&String> = falco.fields.keys().chain(ours.fields.keys()).collect();
+    for key in keys {
+        let (a, b) = (falco.fields.get(key), ours.fields.get(key));
+        if a != b {
+            let _ = write!(
+                text,
+                "{key} {} / {}; ",
+                a.map(String::as_str).unwrap_or("(absent)"),
+                b.map(String::as_str).unwrap_or("(absent)")
+            );
+        }
+    }
+    if text.is_empty() && falco.output != ours.output {
+        let _ = write!(
+            text,
+            "output text\n        falco:     {}\n        peregrine: {}",
+            falco.output, ours.output
+        );
+    }
+    text.trim_end_matches("; ").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn alert_line(rule: &str, pid: u64) -> Json {
+        serde_json::json!({
+            "rule": rule, "priority": "Warning", "source": "syscall",
+            "tags": ["a"], "output": format!("x pid={pid}"),
+            "output_fields": {"proc.pid": pid, "evt.time": 1},
+        })
+    }
+
+    #[test]
+    fn alerts_agree_whatever_their_order() {
+        let f = vec![
+            alert(&alert_line("A", 1), &[]),
+            alert(&alert_line("B", 2), &[]),
+        ];
+        let o = vec![f[1].clone(), f[0].clone()];
+        let (falco, ours) = (
+            Observed {
+                alerts: f,
+                ..Default::default()
+            },
+            Observed {
+                alerts: o,
+                ..Default::default()
+            },
+        );
+        assert!(differences(&falco, &ours).is_empty());
+    }
+
+    #[test]
+    fn a_differing_field_and_count_are_named() {
+        let falco = Observed {
+            alerts: vec![
+                alert(&alert_line("A", 1), &[]),
+                alert(&alert_line("A", 3), &[]),
+            ],
+            ..Default::default()
+        };
+        let ours = Observed {
+            alerts: vec![alert(&alert_line("A", 2), &[])],
+            ..Default::default()
+        };
+        let diff = differences(&falco, &ours);
+        assert!(
+            diff.contains(&"alerts of \"A\": falco 2, peregrine 1".to_string()),
+            "{diff:?}"
+        );
+        assert!(
+            diff.iter().any(|d| d.contains("proc.pid 1 / 2")),
+            "{diff:?}"
+        );
+    }
+
+    #[test]
+    fn a_masked_field_is_not_compared() {
+        let mask = vec!["proc.pid".to_string()];
+        let falco = Observed {
+            alerts: vec![alert(&alert_line("A", 1), &mask)],
+            ..Default::default()
+        };
+        let ours = Observed {
+            alerts: vec![alert(&alert_line("A", 2), &mask)],
+            ..Default::default()
+        };
+        assert!(differences(&falco, &ours).is_empty());
+    }
+
+    #[test]
+    fn load_results_compare_code_item_line_and_message() {
+        let results = |line: u64| {
+            serde_json::json!([{
+                "name": "/x/r.yaml", "successful": false,
+                "errors": [{"code": "LOAD_ERR_YAML_VALIDATE", "message": "m",
+                    "context": {"locations": [{"item_type": "rule", "item_name": "r",
+                        "position": {"line": line}}]}}],
+                "warnings": []
+            }])
+        };
+        let a = load_results(results(3).as_array().expect("an array"));
+        let b = load_results(results(4).as_array().expect("an array"));
+        assert_eq!(
+            a[1],
+            "r.yaml: error LOAD_ERR_YAML_VALIDATE [rule 'r' line 3]: m"
+        );
+        let (falco, ours) = (
+            Observed {
+                load_results: a,
+                ..Default::default()
+            },
+            Observed {
+                load_results: b,
+                ..Default::default()
+            },
+        );
+        assert_eq!(differences(&falco, &ours).len(), 2);
+    }
+}
