@@ -22,8 +22,10 @@ fn scratch(name: &str) -> PathBuf {
 /// Runs peregrine to its end, killing it past `limit` (a hang is a
 /// failure, not a stuck test run).
 fn run(args: &[&str], limit: Duration) -> (Output, Duration) {
+    // The binary first: finding it may build it, which is not the run's time.
+    let binary = peregrine_binary().unwrap();
     let started = Instant::now();
-    let child = Command::new(peregrine_binary().unwrap())
+    let child = Command::new(binary)
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
