@@ -4,29 +4,20 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 pub mod alert;
-pub mod alert_capture;
 pub mod args;
 pub mod capture;
+pub mod commands;
 pub mod config;
-pub mod config_watch;
 pub mod containers;
 pub mod dns;
-pub mod driver_cmd;
-pub mod event_list;
-pub mod falco_metrics;
-pub mod field_list;
 pub mod fleet;
 pub mod host;
 pub mod log;
 pub mod metrics;
-pub mod metrics_file;
 pub mod outputs;
-pub mod parallel;
 pub mod reload;
 pub mod ruleset;
 pub mod run;
 pub mod servers;
 pub mod signals;
 pub mod sources;
-pub mod support;
-pub mod version;

@@ -3,7 +3,7 @@
 
 use peregrine::servers;
 use peregrine::sources::{plugins, traced};
-use peregrine::{capture, driver_cmd, log, outputs, reload, ruleset, run, signals};
+use peregrine::{capture, commands, log, outputs, reload, ruleset, run, signals};
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -75,12 +75,12 @@ fn main() -> ExitCode {
 
 fn driver(action: DriverAction) -> Result<ExitCode, String> {
     let report = match action {
-        DriverAction::Status => driver_cmd::status(),
+        DriverAction::Status => commands::driver::status(),
         DriverAction::Load {
             buffer_size,
             module,
-        } => driver_cmd::load(module.as_deref(), buffer_size),
-        DriverAction::Unload => driver_cmd::unload(),
+        } => commands::driver::load(module.as_deref(), buffer_size),
+        DriverAction::Unload => commands::driver::unload(),
     }
     .map_err(|e| e.to_string())?;
     print!("{report}");
@@ -184,9 +184,9 @@ fn run_main(
             .map(|loaded| loaded.config.json_output)
             .unwrap_or(false);
         if json {
-            println!("{}", peregrine::version::as_json());
+            println!("{}", commands::version::as_json());
         } else {
-            print!("{}", peregrine::version::as_text());
+            print!("{}", commands::version::as_text());
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -225,7 +225,7 @@ fn run_main(
             peregrine_driver_sys::abi::PG_API_VERSION_MINOR,
             peregrine_driver_sys::abi::PG_API_VERSION_PATCH
         );
-        print!("{}", peregrine::event_list::render(&schema));
+        print!("{}", commands::list_events::render(&schema));
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -241,8 +241,8 @@ fn run_main(
     }
 
     if let Some(source) = &args.list_fields {
-        let format = peregrine::field_list::ListFormat::parse(&args.list_format)?;
-        print!("{}", peregrine::field_list::render(source, format)?);
+        let format = commands::list_fields::ListFormat::parse(&args.list_format)?;
+        print!("{}", commands::list_fields::render(source, format)?);
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -311,7 +311,7 @@ fn run_main(
         let cmdline = std::env::args().collect::<Vec<_>>().join(" ");
         println!(
             "{}",
-            peregrine::support::document(&cmdline, &merged_config, &inputs)
+            commands::support::document(&cmdline, &merged_config, &inputs)
         );
         return Ok(ExitCode::SUCCESS);
     }
@@ -359,7 +359,7 @@ fn run_main(
             } else {
                 args.rules.clone()
             };
-            peregrine::config_watch::ConfigWatch::start(peregrine::config_watch::Watched::of(
+            peregrine::config::watch::ConfigWatch::start(peregrine::config::watch::Watched::of(
                 &config_paths,
                 &rules_paths,
             ))
@@ -439,8 +439,8 @@ fn run_main(
         }),
         None,
     ));
-    metrics.set_falco_context(peregrine::falco_metrics::Context {
-        families: config.metrics.families(),
+    metrics.set_falco_context(peregrine::metrics::falco::Context {
+        families: (&config.metrics).into(),
         sources: {
             // Falco's engine names: kmod for the module, nodriver without
             // it, none for a capture file; the audit source is Falco's
@@ -599,11 +599,11 @@ fn run_main(
         rules: &mut ruleset.syscall,
         dispatcher: &dispatcher,
         metrics: &metrics,
-        stats_every: peregrine::metrics_file::stats_period(&config.metrics),
-        next_stats: peregrine::metrics_file::stats_period(&config.metrics)
+        stats_every: peregrine::metrics::file::stats_period(&config.metrics),
+        next_stats: peregrine::metrics::file::stats_period(&config.metrics)
             .map(|every| Instant::now() + every),
         stats_rule: config.metrics.output_rule,
-        stats_file: peregrine::metrics_file::MetricsFile::open(&config.metrics.output_file),
+        stats_file: peregrine::metrics::file::MetricsFile::open(&config.metrics.output_file),
         hostname: &host,
         drops: Some(&mut drop_monitor),
         stop: &stop,
@@ -614,7 +614,7 @@ fn run_main(
         detections: run::Detections::default(),
         exit_requested: false,
         reloaded: None,
-        capture: peregrine::alert_capture::AlertCapture::new(&config.capture, &host),
+        capture: peregrine::capture::on_alert::AlertCapture::new(&config.capture, &host),
         containers,
     };
     let any_rule_captures = pipeline.any_rule_captures();

@@ -184,7 +184,7 @@ pub(super) fn render_json(alert: &Alert, options: &RenderOptions) -> String {
     if options.json_include_output_fields_property {
         let mut fields: Map<String, Json> = Map::new();
         for (name, value) in &alert.output_fields {
-            let json = if alert.rule == crate::run::STATS_RULE {
+            let json = if alert.rule == super::STATS_RULE {
                 value.as_deref().map_or(Json::Null, snapshot_value)
             } else if internal {
                 value.clone().map_or(Json::Null, Json::String)

@@ -12,6 +12,10 @@ use json::render_json;
 pub use peregrine_engine::output::Alert;
 pub use peregrine_engine::rules::Priority;
 
+/// The name of the periodic stats alert; Falco's, so dashboards built for
+/// Falco's metrics alerts pick it up.
+pub const STATS_RULE: &str = "Falco internal: metrics snapshot";
+
 /// Parses a priority name as rules and configs spell it.
 pub fn parse_priority(text: &str) -> Option<Priority> {
     text.parse().ok()

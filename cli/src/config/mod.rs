@@ -22,6 +22,7 @@ pub mod falco_keys;
 mod includes;
 mod overrides;
 mod selection;
+pub mod watch;
 
 use falco_keys::Support;
 use overrides::{apply_override, untag};
@@ -29,6 +30,9 @@ pub use selection::{
     AppendMatch, AppendOutput, Engine, EngineKind, ExtraField, FalcoLibs, Replay, RuleMatching,
     RuleSelection,
 };
+
+/// Queue bound per output channel when the config does not set one.
+pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -179,7 +183,7 @@ pub struct OutputsQueue {
 impl Default for OutputsQueue {
     fn default() -> Self {
         OutputsQueue {
-            capacity: crate::outputs::DEFAULT_QUEUE_CAPACITY,
+            capacity: DEFAULT_QUEUE_CAPACITY,
         }
     }
 }
@@ -368,20 +372,6 @@ impl Default for Metrics {
     }
 }
 
-impl Metrics {
-    /// The families these keys enable, for the Falco-named metrics.
-    pub fn families(&self) -> crate::falco_metrics::Families {
-        crate::falco_metrics::Families {
-            rules_counters: self.rules_counters_enabled,
-            resource_utilization: self.resource_utilization_enabled,
-            state_counters: self.state_counters_enabled,
-            kernel_event_counters: self.kernel_event_counters_enabled,
-            include_empty_values: self.include_empty_values,
-            convert_memory_to_mb: self.convert_memory_to_mb,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Webserver {
@@ -467,7 +457,7 @@ pub struct DriverSettings {
     pub sampling_ratio: u32,
     /// Threads evaluating rules beside the reading thread; 0 evaluates on
     /// the reading thread. For floods one core cannot take: each worker
-    /// keeps a replica of the state (see `peregrine::parallel`).
+    /// keeps a replica of the state (see `peregrine::run::parallel`).
     pub evaluation_workers: u32,
 }
 

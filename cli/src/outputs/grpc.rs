@@ -258,7 +258,7 @@ impl GrpcOptions {
             cert_chain: path(&grpc.cert_chain),
             root_certs: path(&grpc.root_certs),
             backlog: match config.outputs_queue.capacity {
-                0 => super::DEFAULT_QUEUE_CAPACITY,
+                0 => crate::config::DEFAULT_QUEUE_CAPACITY,
                 n => n,
             },
             render: super::reload::render_options(config),

@@ -192,9 +192,6 @@ const RECONFIGURE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Falco's default `output_timeout`.
 pub const DEFAULT_OUTPUT_TIMEOUT: Duration = Duration::from_millis(2_000);
 
-/// Queue bound per channel when the config does not set one.
-pub const DEFAULT_QUEUE_CAPACITY: usize = 16_384;
-
 /// How long outputs get at shutdown (or when a reload retires them) to
 /// deliver what they have queued; what is left then is dropped and said.
 pub const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(5);

@@ -1,5 +1,7 @@
 //! The main job: events from a source, through state and rules, to alerts.
 
+pub mod parallel;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -16,7 +18,7 @@ use peregrine_engine::state::State;
 use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
 
 use crate::alert::Priority;
-use crate::alert_capture::AlertCapture;
+use crate::capture::on_alert::AlertCapture;
 use crate::config::BaseSyscalls;
 use crate::metrics::Metrics;
 use crate::outputs::Dispatcher;
@@ -40,9 +42,7 @@ pub enum RunError {
     Traced(String),
 }
 
-/// The name of the periodic stats alert; Falco's, so dashboards built for
-/// Falco's metrics alerts pick it up.
-pub const STATS_RULE: &str = "Falco internal: metrics snapshot";
+use crate::alert::STATS_RULE;
 
 /// Counts that the closing summary prints, in Falco's words.
 #[derive(Debug, Default)]
@@ -126,7 +126,7 @@ pub struct Pipeline<'a> {
     /// Whether a stats snapshot goes out as an alert (`metrics.output_rule`).
     pub stats_rule: bool,
     /// `metrics.output_file`, when set.
-    pub stats_file: Option<crate::metrics_file::MetricsFile>,
+    pub stats_file: Option<crate::metrics::file::MetricsFile>,
     /// The container metadata thread, for live sources.
     pub containers: Option<crate::containers::Link>,
 }
@@ -286,10 +286,10 @@ impl Pipeline<'_> {
         if let Some(monitor) = self.drops.as_deref_mut() {
             monitor.reconfigure(&update.drops);
         }
-        let every = crate::metrics_file::stats_period(&update.metrics);
+        let every = crate::metrics::file::stats_period(&update.metrics);
         self.stats_rule = update.metrics.output_rule;
-        self.stats_file = crate::metrics_file::MetricsFile::open(&update.metrics.output_file);
-        self.metrics.reloaded(update.metrics.families());
+        self.stats_file = crate::metrics::file::MetricsFile::open(&update.metrics.output_file);
+        self.metrics.reloaded((&update.metrics).into());
         // An unchanged period keeps its schedule: a reload does not delay
         // the next stats alert.
         if every != self.stats_every {
@@ -543,15 +543,19 @@ pub fn live(
     pipeline.idle(&mut state, now_ns());
     driver.start_capture()?;
     let undecodable = if tuning.evaluation_workers > 0 {
-        let mut evaluators = crate::parallel::Evaluators::start(
+        let mut evaluators = crate::run::parallel::Evaluators::start(
             tuning.evaluation_workers,
             &state,
             pipeline.rules,
             pipeline.hostname,
         )
         .map_err(|e| RunError::Traced(format!("cannot start the evaluation workers: {e}")))?;
-        let outcome =
-            crate::parallel::drain_rings_parallel(&mut driver, &mut evaluators, all_flag, pipeline);
+        let outcome = crate::run::parallel::drain_rings_parallel(
+            &mut driver,
+            &mut evaluators,
+            all_flag,
+            pipeline,
+        );
         let undecodable = evaluators.undecodable;
         evaluators.stop();
         outcome?;

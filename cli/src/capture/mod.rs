@@ -3,6 +3,8 @@
 //! read. Records go from the ring to the file as they are (the ring holds
 //! scap records), so capturing costs no re-encoding.
 
+pub mod on_alert;
+
 use std::collections::HashMap;
 use std::fs::File;
 use std::io::BufWriter;

@@ -26,6 +26,20 @@ pub struct Families {
     pub convert_memory_to_mb: bool,
 }
 
+impl From<&crate::config::Metrics> for Families {
+    /// The families the `metrics` keys enable.
+    fn from(keys: &crate::config::Metrics) -> Self {
+        Families {
+            rules_counters: keys.rules_counters_enabled,
+            resource_utilization: keys.resource_utilization_enabled,
+            state_counters: keys.state_counters_enabled,
+            kernel_event_counters: keys.kernel_event_counters_enabled,
+            include_empty_values: keys.include_empty_values,
+            convert_memory_to_mb: keys.convert_memory_to_mb,
+        }
+    }
+}
+
 impl Default for Families {
     fn default() -> Self {
         Families {

@@ -2,6 +2,9 @@
 //! thread, the outputs and the webserver; rendered as Prometheus text for
 //! `/metrics` and as the fields of the periodic stats alert.
 
+pub mod falco;
+pub mod file;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -10,8 +13,8 @@ use std::time::Instant;
 
 use peregrine_driver_sys::RingStats;
 
+use self::falco::{Context, Machine, Previous, Resources, RuleMatches, Sample};
 use crate::alert::Priority;
-use crate::falco_metrics::{self, Context, Machine, Previous, Resources, RuleMatches, Sample};
 use crate::outputs::ChannelStats;
 use crate::servers::listener::ListenerStats;
 use crate::servers::webserver::{AuditIntakeStats, MetricsSource};
@@ -92,7 +95,7 @@ impl Metrics {
     }
 
     /// A reload: Falco's `reload_ts` and the families enabled.
-    pub fn reloaded(&self, families: falco_metrics::Families) {
+    pub fn reloaded(&self, families: falco::Families) {
         if let Ok(mut slot) = self.falco.lock() {
             slot.reload_ts = now_ns();
             slot.families = families;
@@ -159,12 +162,12 @@ impl Metrics {
 
     /// The fields of a metrics snapshot of `source`, under Falco's names
     /// (the snapshot alert and `metrics.output_file`).
-    pub fn falco_snapshot(&self, source: &str) -> Vec<(String, falco_metrics::Value)> {
+    pub fn falco_snapshot(&self, source: &str) -> Vec<(String, falco::Value)> {
         let (context, sample) = self.falco_sample();
         let resources = context.families.resource_utilization.then(Resources::read);
         let mut previous = self.previous.lock().unwrap_or_else(|p| p.into_inner());
         let prev = previous.entry(source.to_string()).or_default();
-        falco_metrics::output_fields(
+        falco::output_fields(
             &context,
             source,
             &sample,
@@ -328,7 +331,7 @@ impl MetricsSource for Metrics {
     fn prometheus_text(&self) -> String {
         let (context, sample) = self.falco_sample();
         let resources = context.families.resource_utilization.then(Resources::read);
-        let mut text = falco_metrics::prometheus_text(
+        let mut text = falco::prometheus_text(
             &context,
             &sample,
             resources.as_ref(),

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::Metrics as MetricsSettings;
-use crate::falco_metrics::Value;
+use crate::metrics::falco::Value;
 
 /// How often snapshots are taken: when metrics are enabled and go to the
 /// snapshot alert or to a file.
