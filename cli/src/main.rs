@@ -464,8 +464,11 @@ fn run_main(
     });
     // Container metadata for the sources that watch running processes.
     let containers = if run_syscalls || traced.is_some() {
-        let config = peregrine::containers::ContainerConfig::from_plugins(&config.plugins)
-            .map_err(|e| e.to_string())?;
+        let config = peregrine::containers::ContainerConfig::from_falco(
+            &config.plugins,
+            config.container_engines.as_ref(),
+        )
+        .map_err(|e| e.to_string())?;
         peregrine::containers::start(&config)
     } else {
         None
