@@ -267,9 +267,10 @@ fn run_main(
     // Rules: -r replaces the config's list; with neither, the built-in ones.
     let inputs =
         ruleset::chosen_inputs(&args.rules, &config.rules_file).map_err(|e| e.to_string())?;
-    if matches!(args.print.as_deref(), Some("k" | "kubernetes")) {
+    if args.print.is_some() {
         log::message(
-            "-pk: Kubernetes pod metadata is not collected; printing container id and name",
+            "The -p/--print option is deprecated, as in Falco: use -o append_output=... instead \
+             (-pc and -pk add nothing: append_output's suggested_output names the container and the pod)",
         );
     }
     let shaping = ruleset::Shaping::new(ruleset::output_extra(args.print.as_deref()), &config);

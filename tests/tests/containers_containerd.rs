@@ -16,64 +16,6 @@ fn ctr(socket: &Path, args: &[&str]) -> Result<String, String> {
     run(Command::new("ctr").arg("-a").arg(socket).args(args))
 }
 
-fn sha256(path: &Path) -> String {
-    let out = run(Command::new("sha256sum").arg(path)).expect("sha256sum");
-    out.split_whitespace().next().unwrap().to_string()
-}
-
-/// An OCI image layout archive of the rootfs tar, as one layer.
-fn oci_archive(scratch: &Scratch, rootfs: &Path) -> PathBuf {
-    let layout = scratch.path("oci");
-    let blobs = layout.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let add = |path: &Path| -> (String, u64) {
-        let digest = sha256(path);
-        let size = std::fs::metadata(path).unwrap().len();
-        std::fs::copy(path, blobs.join(&digest)).unwrap();
-        (digest, size)
-    };
-    let (layer, layer_size) = add(rootfs);
-    let config = scratch.path("config.json");
-    std::fs::write(
-        &config,
-        format!(
-            r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["PATH=/bin"],"Cmd":["sh"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{layer}"]}}}}"#
-        ),
-    )
-    .unwrap();
-    let (config_digest, config_size) = add(&config);
-    let manifest = scratch.path("manifest.json");
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config_digest}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:{layer}","size":{layer_size}}}]}}"#
-        ),
-    )
-    .unwrap();
-    let (manifest_digest, manifest_size) = add(&manifest);
-    std::fs::write(
-        layout.join("index.json"),
-        format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{manifest_digest}","size":{manifest_size},"annotations":{{"io.containerd.image.name":"{IMAGE}"}}}}]}}"#
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    let archive = scratch.path("image.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&layout)
-        .arg("-cf")
-        .arg(&archive)
-        .arg("."))
-    .unwrap();
-    archive
-}
-
 fn start_containerd(scratch: &Scratch) -> Result<(Daemon, PathBuf), String> {
     need("containerd")?;
     need("ctr")?;
@@ -102,7 +44,12 @@ fn start_containerd(scratch: &Scratch) -> Result<(Daemon, PathBuf), String> {
         &socket,
         &scratch.path("containerd.log"),
     )?;
-    let archive = oci_archive(scratch, &tar);
+    let archive = oci_archive(
+        scratch,
+        &tar,
+        IMAGE,
+        r#"{"Env":["PATH=/bin"],"Cmd":["sh"]}"#,
+    );
     ctr(&socket, &["images", "import", archive.to_str().unwrap()])?;
     Ok((daemon, socket))
 }

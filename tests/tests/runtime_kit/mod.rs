@@ -347,3 +347,64 @@ pub fn wait_for_comm(pid: &str, comm: &str) {
         (now.trim() == comm).then_some(())
     });
 }
+
+fn sha256(path: &Path) -> String {
+    let out = run(Command::new("sha256sum").arg(path)).expect("sha256sum");
+    out.split_whitespace().next().unwrap().to_string()
+}
+
+/// An OCI image layout archive of the rootfs tar, as one layer, named
+/// `name`, with `config` as its image config (`{"Cmd": [...]}`), for
+/// `ctr images import`.
+pub fn oci_archive(scratch: &Scratch, rootfs: &Path, name: &str, config: &str) -> PathBuf {
+    let stem = name.replace(['/', ':'], "_");
+    let layout = scratch.path(&format!("oci-{stem}"));
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let add = |path: &Path| -> (String, u64) {
+        let digest = sha256(path);
+        let size = std::fs::metadata(path).unwrap().len();
+        std::fs::copy(path, blobs.join(&digest)).unwrap();
+        (digest, size)
+    };
+    let (layer, layer_size) = add(rootfs);
+    let config_file = scratch.path(&format!("{stem}-config.json"));
+    std::fs::write(
+        &config_file,
+        format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{config},"rootfs":{{"type":"layers","diff_ids":["sha256:{layer}"]}}}}"#
+        ),
+    )
+    .unwrap();
+    let (config_digest, config_size) = add(&config_file);
+    let manifest = scratch.path(&format!("{stem}-manifest.json"));
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config_digest}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:{layer}","size":{layer_size}}}]}}"#
+        ),
+    )
+    .unwrap();
+    let (manifest_digest, manifest_size) = add(&manifest);
+    std::fs::write(
+        layout.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{manifest_digest}","size":{manifest_size},"annotations":{{"io.containerd.image.name":"{name}"}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let archive = scratch.path(&format!("{stem}.tar"));
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&layout)
+        .arg("-cf")
+        .arg(&archive)
+        .arg("."))
+    .unwrap();
+    archive
+}
