@@ -109,6 +109,12 @@ fn containerd_container_fields_match_ctr_info() {
         .filter(|a| a["rule"] == "Container started")
         .count();
     assert_eq!(started, 1, "one container event: {alerts:#?}");
+    assert!(
+        !alerts
+            .iter()
+            .any(|a| a["rule"] == "Launch Privileged Container"),
+        "{alerts:#?}"
+    );
     let info: serde_json::Value =
         serde_json::from_str(&ctr(&socket, &["containers", "info", &id]).unwrap()).unwrap();
     let labels = &info["Labels"];
@@ -148,6 +154,79 @@ fn containerd_container_fields_match_ctr_info() {
                 "k8s.pod.uid",
                 labels["io.kubernetes.pod.uid"].as_str().unwrap().into(),
             ),
+        ],
+    );
+    let _ = ctr(&socket, &["tasks", "kill", "-s", "KILL", &id]);
+}
+
+/// `ctr run --privileged`: containerd's record has no privileged flag, so
+/// Peregrine reads it from the spec as the container plugin does (no masked
+/// or read-only paths, no seccomp, sysfs writable), and Falco's "Launch
+/// Privileged Container" fires once.
+#[test]
+fn privileged_ctr_container_is_seen_privileged() {
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
+        return;
+    };
+    let scratch = Scratch::new("containerd-privileged");
+    let (_daemon, socket) = match start_containerd(&scratch) {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let id = hex_id();
+    ctr(
+        &socket,
+        &[
+            "run",
+            "-d",
+            "--privileged",
+            IMAGE,
+            &id,
+            "sh",
+            "-c",
+            "sleep 4; cat /etc/passwd >/dev/null; sleep 1",
+        ],
+    )
+    .expect("ctr run --privileged");
+    let pid = wait_for("the task's pid", || {
+        let tasks = ctr(&socket, &["tasks", "ls"]).ok()?;
+        tasks
+            .lines()
+            .find(|l| l.starts_with(&id))
+            .and_then(|l| l.split_whitespace().nth(1).map(String::from))
+    });
+    wait_for_comm(&pid, "sh");
+    let config = config(&scratch, "containerd", &[&socket]);
+    let out = attach(&peregrine, &scratch, &config, &pid, 30)
+        .wait_with_output()
+        .unwrap();
+    let alerts = alerts(&out);
+    // What the spec ctr made says.
+    let info: serde_json::Value =
+        serde_json::from_str(&ctr(&socket, &["containers", "info", &id]).unwrap()).unwrap();
+    let spec = &info["Spec"];
+    assert!(spec["linux"]["maskedPaths"].is_null(), "{spec:#}");
+    assert!(spec["linux"]["seccomp"].is_null(), "{spec:#}");
+    let launched: Vec<_> = alerts
+        .iter()
+        .filter(|a| a["rule"] == "Launch Privileged Container")
+        .collect();
+    assert_eq!(
+        launched.len(),
+        1,
+        "one privileged container event: {alerts:#?}"
+    );
+    assert_eq!(field(launched[0], "container.id"), id[..12]);
+    let alert = the_alert(&alerts, "Container reads passwd");
+    check_fields(
+        alert,
+        &[
+            ("container.id", id[..12].to_string()),
+            ("container.type", "containerd".into()),
+            ("container.privileged", "true".into()),
         ],
     );
     let _ = ctr(&socket, &["tasks", "kill", "-s", "KILL", &id]);

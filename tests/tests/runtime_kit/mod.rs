@@ -226,10 +226,15 @@ pub const RULES: &str = r#"
   condition: evt.type = container
   output: container started (id=%container.id name=%container.name)
   priority: INFO
+- rule: Launch Privileged Container
+  desc: as Falco's rule, once per container, on the container event
+  condition: evt.type = container and container.privileged = true
+  output: Privileged container started (%container.info image=%container.image)
+  priority: INFO
 "#;
 
 /// A falco.yaml whose container plugin entry asks only `engine` at
-/// `sockets`, with JSON alerts.
+/// `sockets`, with JSON alerts, and every rule an event matches firing.
 pub fn config(scratch: &Scratch, engine: &str, sockets: &[&Path]) -> PathBuf {
     let list: Vec<String> = sockets
         .iter()
@@ -247,7 +252,7 @@ pub fn config(scratch: &Scratch, engine: &str, sockets: &[&Path]) -> PathBuf {
         }
     }
     let text = format!(
-        "json_output: true\njson_include_output_property: true\nplugins:\n  - name: container\n    init_config:\n      engines:\n{engines}append_output:\n  - suggested_output: true\n"
+        "json_output: true\njson_include_output_property: true\nrule_matching: all\nplugins:\n  - name: container\n    init_config:\n      engines:\n{engines}append_output:\n  - suggested_output: true\n"
     );
     let path = scratch.path("falco.yaml");
     std::fs::write(&path, text).unwrap();
