@@ -116,7 +116,8 @@ pub struct RunArgs {
     #[arg(short = 'U', long = "unbuffered")]
     pub unbuffered: bool,
 
-    /// Appends this to every rule's output (`-p "%container.id"`).
+    /// Deprecated, as in Falco (use -o append_output): appends this to
+    /// every rule's output (`-p "%proc.pid"`); `c`/`k` add nothing.
     #[arg(short = 'p', long = "print", value_name = "FORMAT")]
     pub print: Option<String>,
 

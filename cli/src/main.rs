@@ -267,9 +267,10 @@ fn run_main(
     // Rules: -r replaces the config's list; with neither, the built-in ones.
     let inputs =
         ruleset::chosen_inputs(&args.rules, &config.rules_file).map_err(|e| e.to_string())?;
-    if matches!(args.print.as_deref(), Some("k" | "kubernetes")) {
+    if args.print.is_some() {
         log::message(
-            "-pk: Kubernetes pod metadata is not collected; printing container id and name",
+            "The -p/--print option is deprecated, as in Falco: use -o append_output=... instead \
+             (-pc and -pk add nothing: append_output's suggested_output names the container and the pod)",
         );
     }
     let shaping = ruleset::Shaping::new(ruleset::output_extra(args.print.as_deref()), &config);
@@ -464,8 +465,11 @@ fn run_main(
     });
     // Container metadata for the sources that watch running processes.
     let containers = if run_syscalls || traced.is_some() {
-        let config = peregrine::containers::ContainerConfig::from_plugins(&config.plugins)
-            .map_err(|e| e.to_string())?;
+        let config = peregrine::containers::ContainerConfig::from_falco(
+            &config.plugins,
+            config.container_engines.as_ref(),
+        )
+        .map_err(|e| e.to_string())?;
         peregrine::containers::start(&config)
     } else {
         None

@@ -351,13 +351,13 @@ fn load_on_this_thread(
     }
 }
 
-/// What `-p` adds to outputs: `c`/`container` names the container; other
-/// text is used as it is.
+/// What `-p` appends to outputs, as Falco 0.41 and later: a format is
+/// appended as it is; `c`/`container` and `k`/`kubernetes` add nothing, as
+/// the container plugin's suggested fields (`append_output` with
+/// `suggested_output: true`) name the container and the pod.
 pub fn output_extra(print: Option<&str>) -> Option<String> {
     match print? {
-        "c" | "container" | "k" | "kubernetes" => {
-            Some("container_id=%container.id container_name=%container.name".into())
-        }
+        "c" | "container" | "k" | "kubernetes" => None,
         other => Some(other.to_string()),
     }
 }

@@ -16,64 +16,6 @@ fn ctr(socket: &Path, args: &[&str]) -> Result<String, String> {
     run(Command::new("ctr").arg("-a").arg(socket).args(args))
 }
 
-fn sha256(path: &Path) -> String {
-    let out = run(Command::new("sha256sum").arg(path)).expect("sha256sum");
-    out.split_whitespace().next().unwrap().to_string()
-}
-
-/// An OCI image layout archive of the rootfs tar, as one layer.
-fn oci_archive(scratch: &Scratch, rootfs: &Path) -> PathBuf {
-    let layout = scratch.path("oci");
-    let blobs = layout.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let add = |path: &Path| -> (String, u64) {
-        let digest = sha256(path);
-        let size = std::fs::metadata(path).unwrap().len();
-        std::fs::copy(path, blobs.join(&digest)).unwrap();
-        (digest, size)
-    };
-    let (layer, layer_size) = add(rootfs);
-    let config = scratch.path("config.json");
-    std::fs::write(
-        &config,
-        format!(
-            r#"{{"architecture":"amd64","os":"linux","config":{{"Env":["PATH=/bin"],"Cmd":["sh"]}},"rootfs":{{"type":"layers","diff_ids":["sha256:{layer}"]}}}}"#
-        ),
-    )
-    .unwrap();
-    let (config_digest, config_size) = add(&config);
-    let manifest = scratch.path("manifest.json");
-    std::fs::write(
-        &manifest,
-        format!(
-            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config_digest}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:{layer}","size":{layer_size}}}]}}"#
-        ),
-    )
-    .unwrap();
-    let (manifest_digest, manifest_size) = add(&manifest);
-    std::fs::write(
-        layout.join("index.json"),
-        format!(
-            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{manifest_digest}","size":{manifest_size},"annotations":{{"io.containerd.image.name":"{IMAGE}"}}}}]}}"#
-        ),
-    )
-    .unwrap();
-    std::fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    let archive = scratch.path("image.tar");
-    run(Command::new("tar")
-        .arg("-C")
-        .arg(&layout)
-        .arg("-cf")
-        .arg(&archive)
-        .arg("."))
-    .unwrap();
-    archive
-}
-
 fn start_containerd(scratch: &Scratch) -> Result<(Daemon, PathBuf), String> {
     need("containerd")?;
     need("ctr")?;
@@ -102,7 +44,12 @@ fn start_containerd(scratch: &Scratch) -> Result<(Daemon, PathBuf), String> {
         &socket,
         &scratch.path("containerd.log"),
     )?;
-    let archive = oci_archive(scratch, &tar);
+    let archive = oci_archive(
+        scratch,
+        &tar,
+        IMAGE,
+        r#"{"Env":["PATH=/bin"],"Cmd":["sh"]}"#,
+    );
     ctr(&socket, &["images", "import", archive.to_str().unwrap()])?;
     Ok((daemon, socket))
 }
@@ -162,6 +109,12 @@ fn containerd_container_fields_match_ctr_info() {
         .filter(|a| a["rule"] == "Container started")
         .count();
     assert_eq!(started, 1, "one container event: {alerts:#?}");
+    assert!(
+        !alerts
+            .iter()
+            .any(|a| a["rule"] == "Launch Privileged Container"),
+        "{alerts:#?}"
+    );
     let info: serde_json::Value =
         serde_json::from_str(&ctr(&socket, &["containers", "info", &id]).unwrap()).unwrap();
     let labels = &info["Labels"];
@@ -201,6 +154,79 @@ fn containerd_container_fields_match_ctr_info() {
                 "k8s.pod.uid",
                 labels["io.kubernetes.pod.uid"].as_str().unwrap().into(),
             ),
+        ],
+    );
+    let _ = ctr(&socket, &["tasks", "kill", "-s", "KILL", &id]);
+}
+
+/// `ctr run --privileged`: containerd's record has no privileged flag, so
+/// Peregrine reads it from the spec as the container plugin does (no masked
+/// or read-only paths, no seccomp, sysfs writable), and Falco's "Launch
+/// Privileged Container" fires once.
+#[test]
+fn privileged_ctr_container_is_seen_privileged() {
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
+        return;
+    };
+    let scratch = Scratch::new("containerd-privileged");
+    let (_daemon, socket) = match start_containerd(&scratch) {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    let id = hex_id();
+    ctr(
+        &socket,
+        &[
+            "run",
+            "-d",
+            "--privileged",
+            IMAGE,
+            &id,
+            "sh",
+            "-c",
+            "sleep 4; cat /etc/passwd >/dev/null; sleep 1",
+        ],
+    )
+    .expect("ctr run --privileged");
+    let pid = wait_for("the task's pid", || {
+        let tasks = ctr(&socket, &["tasks", "ls"]).ok()?;
+        tasks
+            .lines()
+            .find(|l| l.starts_with(&id))
+            .and_then(|l| l.split_whitespace().nth(1).map(String::from))
+    });
+    wait_for_comm(&pid, "sh");
+    let config = config(&scratch, "containerd", &[&socket]);
+    let out = attach(&peregrine, &scratch, &config, &pid, 30)
+        .wait_with_output()
+        .unwrap();
+    let alerts = alerts(&out);
+    // What the spec ctr made says.
+    let info: serde_json::Value =
+        serde_json::from_str(&ctr(&socket, &["containers", "info", &id]).unwrap()).unwrap();
+    let spec = &info["Spec"];
+    assert!(spec["linux"]["maskedPaths"].is_null(), "{spec:#}");
+    assert!(spec["linux"]["seccomp"].is_null(), "{spec:#}");
+    let launched: Vec<_> = alerts
+        .iter()
+        .filter(|a| a["rule"] == "Launch Privileged Container")
+        .collect();
+    assert_eq!(
+        launched.len(),
+        1,
+        "one privileged container event: {alerts:#?}"
+    );
+    assert_eq!(field(launched[0], "container.id"), id[..12]);
+    let alert = the_alert(&alerts, "Container reads passwd");
+    check_fields(
+        alert,
+        &[
+            ("container.id", id[..12].to_string()),
+            ("container.type", "containerd".into()),
+            ("container.privileged", "true".into()),
         ],
     );
     let _ = ctr(&socket, &["tasks", "kill", "-s", "KILL", &id]);

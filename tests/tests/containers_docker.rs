@@ -234,3 +234,123 @@ fn killing_docker_mid_run_stops_no_event() {
         "the failing socket is named: {log}"
     );
 }
+
+/// A privileged container (where docker can run one), seen by a Peregrine
+/// that runs as in a container
+/// (the host under `HOST_ROOT`) with a Falco 0.40 falco.yaml: the docker
+/// engine of `container_engines` is asked at the host's
+/// /var/run/docker.sock, here this test's dockerd.
+#[test]
+fn privileged_docker_container_seen_through_falco_040_engines() {
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
+        return;
+    };
+    let scratch = Scratch::new("docker-privileged");
+    let (_daemon, socket) = match start_dockerd(&scratch) {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("skipped: {why}");
+            return;
+        }
+    };
+    // Docker gives a privileged container every capability the kernel
+    // knows, which a machine whose own bounding set lacks some cannot give:
+    // there, an unprivileged one is checked (the engine's settings still are).
+    let run = |privileged: bool| {
+        let mut args = vec!["run", "-d"];
+        if privileged {
+            args.push("--privileged");
+        }
+        args.extend([
+            "--name",
+            "pg-priv",
+            IMAGE,
+            "sh",
+            "-c",
+            "sleep 4; cat /etc/passwd >/dev/null; sleep 1",
+        ]);
+        docker(&socket, &args)
+    };
+    let id = match run(true) {
+        Ok(id) => id,
+        Err(why) => {
+            let last = why
+                .rsplit("docker: ")
+                .next()
+                .and_then(|l| l.lines().next())
+                .unwrap_or("")
+                .trim();
+            eprintln!("docker cannot run a privileged container here ({last}): an unprivileged one is checked");
+            let _ = docker(&socket, &["rm", "-f", "pg-priv"]);
+            run(false).expect("docker run")
+        }
+    };
+    let pid = docker(&socket, &["inspect", "-f", "{{.State.Pid}}", &id]).expect("docker inspect");
+    wait_for_comm(&pid, "sh");
+    let host = scratch.path("host");
+    std::fs::create_dir_all(host.join("var/run")).unwrap();
+    std::os::unix::fs::symlink("/proc", host.join("proc")).unwrap();
+    std::os::unix::fs::symlink("/etc", host.join("etc")).unwrap();
+    std::os::unix::fs::symlink(&socket, host.join("var/run/docker.sock")).unwrap();
+    let config = scratch.path("falco.yaml");
+    std::fs::write(
+        &config,
+        "json_output: true\njson_include_output_property: true\nrule_matching: all\n\
+         container_engines:\n  docker:\n    enabled: true\n  cri:\n    enabled: false\n  podman:\n    enabled: false\n\
+         append_output:\n  - suggested_output: true\n",
+    )
+    .unwrap();
+    std::fs::write(scratch.path("rules.yaml"), RULES).unwrap();
+    let out = Command::new(&peregrine)
+        .env("HOST_ROOT", &host)
+        .arg("run")
+        .arg("-c")
+        .arg(&config)
+        .arg("-r")
+        .arg(scratch.path("rules.yaml"))
+        .args(["-M", "30", "--attach", &pid])
+        .output()
+        .expect("peregrine runs");
+    let alerts = alerts(&out);
+    let inspect: serde_json::Value =
+        serde_json::from_str(&docker(&socket, &["inspect", &id]).unwrap()).unwrap();
+    let c = &inspect[0];
+    let privileged = c["HostConfig"]["Privileged"] == true;
+    let launched: Vec<_> = alerts
+        .iter()
+        .filter(|a| a["rule"] == "Launch Privileged Container")
+        .collect();
+    assert_eq!(
+        launched.len(),
+        usize::from(privileged),
+        "one privileged container event for a privileged container: {alerts:#?}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let started = the_alert(&alerts, "Container started");
+    assert_eq!(field(started, "container.name"), "pg-priv");
+    if privileged {
+        assert_eq!(
+        launched[0]["output"].as_str().unwrap().split_once(": ").unwrap().1,
+        format!(
+            "Informational Privileged container started ( image={IMAGE}) container_id={} container_name=pg-priv container_image_repository=peregrine-test/busybox container_image_tag=1.0 k8s_pod_name=<NA> k8s_ns_name=<NA>",
+            &id[..12]
+        )
+    );
+    }
+    let alert = the_alert(&alerts, "Container reads passwd");
+    check_fields(
+        alert,
+        &[
+            ("container.id", id[..12].to_string()),
+            (
+                "container.name",
+                c["Name"].as_str().unwrap().trim_start_matches('/').into(),
+            ),
+            ("container.type", "docker".into()),
+            (
+                "container.privileged",
+                c["HostConfig"]["Privileged"].to_string(),
+            ),
+        ],
+    );
+}

@@ -34,6 +34,8 @@ const NO_PLUGIN_HOSTINFO: &str =
 const NO_PLUGIN_METRICS: &str = "plugins' own metrics are not read into /metrics yet";
 const NO_BPF: &str = "Peregrine has no eBPF driver; events come from its kernel module";
 const NO_GVISOR: &str = "Peregrine has no gVisor engine";
+const NO_SOCKET_ENGINE: &str =
+    "an engine without a socket API: its containers are known by their cgroup id alone";
 const NO_LIBS: &str = "Peregrine does not use libsinsp/libscap; its own state has no such knob";
 
 /// The table, in falco.yaml's order of sections.
@@ -193,21 +195,21 @@ pub const FALCO_KEYS: &[FalcoKey] = &[
     key("falco_libs.thread_table_auto_purging_interval_s", Implemented("live: how often idle threads are checked against /proc")),
     key("falco_libs.thread_table_auto_purging_thread_timeout_s", Implemented("live: idle this long, a thread gone from /proc is purged")),
     key("falco_libs.snaplen", Implemented("as driver.snaplen")),
-    key("container_engines", Ignored("older Falco's key: Peregrine reads the container engines from the container plugin's init_config (plugins[].init_config.engines)")),
-    key("container_engines.docker", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
-    key("container_engines.docker.enabled", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
-    key("container_engines.cri", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
-    key("container_engines.cri.enabled", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
-    key("container_engines.cri.sockets", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
-    key("container_engines.cri.disable_async", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
-    key("container_engines.podman", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
-    key("container_engines.podman.enabled", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
-    key("container_engines.lxc", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
-    key("container_engines.lxc.enabled", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
-    key("container_engines.libvirt_lxc", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
-    key("container_engines.libvirt_lxc.enabled", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
-    key("container_engines.bpm", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
-    key("container_engines.bpm.enabled", Ignored("older Falco's key: see plugins[].init_config.engines of the container plugin")),
+    key("container_engines", Implemented("Falco 0.40's engines: used when no container plugin entry is in plugins (with one, it is ignored and warned about, as Falco 0.41 and later ignore it)")),
+    key("container_engines.docker", Implemented("")),
+    key("container_engines.docker.enabled", Implemented("the docker engine at /var/run/docker.sock (under HOST_ROOT)")),
+    key("container_engines.cri", Implemented("")),
+    key("container_engines.cri.enabled", Implemented("the CRI at cri.sockets, and containerd's own API at /run/host-containerd/containerd.sock, as Falco 0.40")),
+    key("container_engines.cri.sockets", Implemented("the CRI sockets; none given, the container plugin's defaults (containerd, CRI-O, k3s, bottlerocket)")),
+    key("container_engines.cri.disable_async", Accepted("lookups are always asynchronous: Peregrine never waits on a runtime on the event path")),
+    key("container_engines.podman", Implemented("")),
+    key("container_engines.podman.enabled", Implemented("podman at root's socket and each user's")),
+    key("container_engines.lxc", Accepted(NO_SOCKET_ENGINE)),
+    key("container_engines.lxc.enabled", Accepted(NO_SOCKET_ENGINE)),
+    key("container_engines.libvirt_lxc", Accepted(NO_SOCKET_ENGINE)),
+    key("container_engines.libvirt_lxc.enabled", Accepted(NO_SOCKET_ENGINE)),
+    key("container_engines.bpm", Accepted(NO_SOCKET_ENGINE)),
+    key("container_engines.bpm.enabled", Accepted(NO_SOCKET_ENGINE)),
     key("metadata_download", Ignored("Kubernetes metadata is not downloaded")),
     key("metadata_download.max_mb", Ignored("Kubernetes metadata is not downloaded")),
     key("metadata_download.chunk_wait_us", Ignored("Kubernetes metadata is not downloaded")),

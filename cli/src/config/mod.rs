@@ -119,6 +119,8 @@ pub struct Config {
     pub plugins: Vec<Yaml>,
     /// Which of `plugins` load; absent, all of them (Falco's rule).
     pub load_plugins: Option<Vec<String>>,
+    /// Falco 0.40's container engines, used without a container plugin entry.
+    pub container_engines: Option<crate::containers::LegacyEngines>,
 }
 
 impl Default for Config {
@@ -163,6 +165,7 @@ impl Default for Config {
             log_level: "info".into(),
             plugins: Vec::new(),
             load_plugins: None,
+            container_engines: None,
         }
     }
 }
@@ -588,6 +591,14 @@ fn decode(document: Yaml, origin: &str) -> Result<Loaded, ConfigError> {
             if config.falco_libs.snaplen > 0 {
                 config.driver.snaplen = config.falco_libs.snaplen;
             }
+            if config.container_engines.is_some() {
+                if let Some((index, _)) = crate::containers::plugin_entry(&config.plugins) {
+                    // Falco 0.41 and later read only the plugin's engines.
+                    warnings.push(format!(
+                        "{origin}: key 'container_engines' ignored: the container plugin's entry (plugins[{index}]) sets the engines, as in Falco 0.41 and later"
+                    ));
+                }
+            }
             Ok(Loaded {
                 config,
                 warnings,
@@ -899,6 +910,58 @@ mod tests {
         let loaded = Config::load(Some(&path), &overrides);
         let _ = std::fs::remove_file(&path);
         loaded
+    }
+
+    /// Falco 0.40's falco.yaml section, as it shipped (with docker off).
+    const FALCO_040_ENGINES: &str = "container_engines:\n  docker:\n    enabled: false\n  cri:\n    enabled: true\n    sockets: [\"/run/containerd/containerd.sock\", \"/run/crio/crio.sock\"]\n    disable_async: false\n  podman:\n    enabled: true\n  lxc:\n    enabled: true\n  libvirt_lxc:\n    enabled: true\n  bpm:\n    enabled: true\n";
+
+    #[test]
+    fn falco_040_container_engines_are_read() {
+        let loaded = load_text(FALCO_040_ENGINES, &[]).unwrap();
+        let engines = loaded.config.container_engines.expect("read");
+        assert!(!engines.docker.enabled);
+        assert!(engines.podman.enabled && engines.cri.enabled);
+        assert_eq!(
+            engines.cri.sockets,
+            ["/run/containerd/containerd.sock", "/run/crio/crio.sock"]
+        );
+        let accepted = loaded
+            .warnings
+            .iter()
+            .find(|w| w.contains("accepted without effect"))
+            .expect("a warning for the keys without effect");
+        assert!(
+            accepted.contains("'container_engines.cri.disable_async'"),
+            "{accepted}"
+        );
+        assert!(accepted.contains("'container_engines.lxc'"), "{accepted}");
+        assert!(
+            !loaded
+                .warnings
+                .iter()
+                .any(|w| w.contains("key 'container_engines' ignored")),
+            "{:?}",
+            loaded.warnings
+        );
+        let e = load_text("container_engines:\n  docker:\n    enabeld: true\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("container_engines.docker"), "{e}");
+    }
+
+    #[test]
+    fn container_engines_beside_the_plugin_entry_are_ignored_with_a_warning() {
+        let text = format!(
+            "{FALCO_040_ENGINES}plugins:\n  - name: container\n    library_path: libcontainer.so\n"
+        );
+        let loaded = load_text(&text, &[]).unwrap();
+        assert!(
+            loaded.warnings.iter().any(|w| w.contains(
+                "key 'container_engines' ignored: the container plugin's entry (plugins[0])"
+            )),
+            "{:?}",
+            loaded.warnings
+        );
     }
 
     #[test]

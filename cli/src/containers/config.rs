@@ -1,8 +1,9 @@
 //! The runtimes to ask and their sockets, in the shape of the `init_config`
 //! of Falco's container plugin, read from the `plugins` entry named
-//! `container`. Without one, every engine is on at its default sockets, as
-//! the plugin's are. Sockets are host paths: under `HOST_ROOT` when
-//! Peregrine runs in a container.
+//! `container`. Without one, Falco 0.40's `container_engines` says which
+//! engines are on; without either, every engine is on at its default
+//! sockets, as the plugin's are. Sockets are host paths: under `HOST_ROOT`
+//! when Peregrine runs in a container.
 
 use super::EngineKind;
 use serde::Deserialize;
@@ -101,15 +102,92 @@ impl Default for ContainerConfig {
     }
 }
 
+/// Falco 0.40's `container_engines` (lxc, libvirt_lxc, bpm and
+/// `cri.disable_async` are set aside by the config loader: they have no
+/// effect here). An engine left out is on, as in Falco 0.40.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LegacyEngines {
+    pub docker: LegacySwitch,
+    pub podman: LegacySwitch,
+    pub cri: LegacyCri,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacySwitch {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+}
+
+impl Default for LegacySwitch {
+    fn default() -> Self {
+        LegacySwitch { enabled: true }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegacyCri {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Empty: the default sockets (Falco 0.40 falls back to them too).
+    #[serde(default)]
+    pub sockets: Vec<String>,
+}
+
+impl Default for LegacyCri {
+    fn default() -> Self {
+        LegacyCri {
+            enabled: true,
+            sockets: Vec::new(),
+        }
+    }
+}
+
+impl LegacyEngines {
+    /// The plugin's engines these stand for. Falco 0.40's `cri` switched
+    /// on both its CRI clients and its containerd client (containerd's own
+    /// API at the bottlerocket host socket), so `cri` maps onto both.
+    pub fn engines(&self) -> Engines {
+        let switch = |enabled: bool| EngineConfig {
+            enabled,
+            sockets: None,
+        };
+        Engines {
+            docker: switch(self.docker.enabled),
+            podman: switch(self.podman.enabled),
+            containerd: switch(self.cri.enabled),
+            cri: EngineConfig {
+                enabled: self.cri.enabled,
+                sockets: (!self.cri.sockets.is_empty()).then(|| self.cri.sockets.clone()),
+            },
+            ..Engines::default()
+        }
+    }
+}
+
 impl ContainerConfig {
+    /// The engines of a falco.yaml: the container plugin's entry when
+    /// there is one (Falco 0.41 and later read nothing else), else Falco
+    /// 0.40's `container_engines`, else every engine at its defaults.
+    pub fn from_falco(
+        plugins: &[Yaml],
+        legacy: Option<&LegacyEngines>,
+    ) -> Result<ContainerConfig, ContainerConfigError> {
+        match (plugin_entry(plugins), legacy) {
+            (None, Some(legacy)) => Ok(ContainerConfig {
+                engines: legacy.engines(),
+                ..ContainerConfig::default()
+            }),
+            _ => ContainerConfig::from_plugins(plugins),
+        }
+    }
+
     /// The config of the `container` entry of `plugins` (the defaults
     /// without one). A bad entry is an error naming the key.
     pub fn from_plugins(plugins: &[Yaml]) -> Result<ContainerConfig, ContainerConfigError> {
-        let Some((index, entry)) = plugins
-            .iter()
-            .enumerate()
-            .find(|(_, p)| p.get("name").and_then(Yaml::as_str) == Some("container"))
-        else {
+        let Some((index, entry)) = plugin_entry(plugins) else {
             return Ok(ContainerConfig::default());
         };
         let invalid = |message: String| ContainerConfigError::Invalid { index, message };
@@ -152,6 +230,14 @@ impl ContainerConfig {
         }
         out
     }
+}
+
+/// The `plugins` entry of the container plugin, with its index.
+pub fn plugin_entry(plugins: &[Yaml]) -> Option<(usize, &Yaml)> {
+    plugins
+        .iter()
+        .enumerate()
+        .find(|(_, p)| p.get("name").and_then(Yaml::as_str) == Some("container"))
 }
 
 fn docker_defaults() -> Vec<String> {
@@ -234,6 +320,58 @@ mod tests {
         .unwrap();
         assert!(!c.engines.docker.enabled);
         assert!(c.engines.podman.enabled);
+    }
+
+    fn legacy(yaml: &str) -> LegacyEngines {
+        serde_yaml::from_str(yaml).unwrap()
+    }
+
+    #[test]
+    fn falco_040_engines_map_onto_the_plugins() {
+        let old =
+            legacy("docker: {enabled: false}\ncri: {enabled: true, sockets: [/tmp/cri.sock]}\n");
+        let c = ContainerConfig::from_falco(&[], Some(&old)).unwrap();
+        assert!(!c.engines.docker.enabled);
+        assert!(c.engines.podman.enabled, "an engine left out is on");
+        let sockets = c.sockets();
+        assert!(sockets.contains(&(EngineKind::Cri, PathBuf::from("/tmp/cri.sock"))));
+        assert!(
+            !sockets
+                .iter()
+                .any(|(k, p)| *k == EngineKind::Cri && p.ends_with("crio.sock")),
+            "the CRI sockets given replace the defaults: {sockets:?}"
+        );
+        // Falco 0.40's cri switch also ran its containerd client.
+        assert!(sockets.contains(&(
+            EngineKind::Containerd,
+            PathBuf::from("/run/host-containerd/containerd.sock")
+        )));
+        let off = legacy("cri: {enabled: false}\n");
+        let c = ContainerConfig::from_falco(&[], Some(&off)).unwrap();
+        assert!(!c
+            .sockets()
+            .iter()
+            .any(|(k, _)| matches!(k, EngineKind::Cri | EngineKind::Containerd)));
+        // No sockets: the defaults, as Falco 0.40 falls back to them.
+        let c = ContainerConfig::from_falco(&[], Some(&legacy("cri: {sockets: []}\n"))).unwrap();
+        assert_eq!(c, ContainerConfig::default());
+    }
+
+    #[test]
+    fn the_plugins_entry_wins_over_falco_040_engines() {
+        let old = legacy("docker: {enabled: false}\n");
+        let c = ContainerConfig::from_falco(
+            &plugins(
+                "- name: container\n  init_config:\n    engines:\n      podman: {enabled: false}\n",
+            ),
+            Some(&old),
+        )
+        .unwrap();
+        assert!(c.engines.docker.enabled);
+        assert!(!c.engines.podman.enabled);
+        // An entry without init_config: the plugin's defaults, not the old key.
+        let c = ContainerConfig::from_falco(&plugins("- name: container\n"), Some(&old)).unwrap();
+        assert_eq!(c, ContainerConfig::default());
     }
 
     #[test]

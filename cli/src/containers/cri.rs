@@ -25,8 +25,30 @@ pub struct CriClient {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct VerboseInfo {
-    privileged: bool,
+    privileged: Option<bool>,
     config: Option<ContainerConfig>,
+    #[serde(rename = "runtimeSpec")]
+    runtime_spec: Option<ContainerConfig>,
+}
+
+impl VerboseInfo {
+    /// Whether the container is privileged, from the first of the places
+    /// a runtime may say it, in the container plugin's order: the runtime
+    /// spec's security context, the CRI config's, then CRI-O's flag.
+    fn privileged(&self) -> bool {
+        let said = |c: &Option<ContainerConfig>| {
+            c.as_ref()?
+                .linux
+                .as_ref()?
+                .security_context
+                .as_ref()?
+                .privileged
+        };
+        said(&self.runtime_spec)
+            .or_else(|| said(&self.config))
+            .or(self.privileged)
+            .unwrap_or(false)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -50,7 +72,7 @@ struct LinuxConfig {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct SecurityContext {
-    privileged: bool,
+    privileged: Option<bool>,
 }
 
 /// The CNI result in a sandbox's verbose info (containerd's).
@@ -202,12 +224,7 @@ impl CriClient {
             .unwrap_or_default();
         let (image, image_digest, image_repository, image_tag) =
             image_of(&image_name, &c.image_ref);
-        let privileged = info.privileged
-            || info
-                .config
-                .and_then(|c| c.linux)
-                .and_then(|l| l.security_context)
-                .is_some_and(|s| s.privileged);
+        let privileged = info.privileged();
         ContainerInfo {
             id: short_id(&c.id).to_string(),
             kind: self.kind,
@@ -309,6 +326,26 @@ fn image_of(image: &str, image_ref: &str) -> (String, String, String, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn privileged_is_read_where_the_plugin_reads_it_first() {
+        let read = |json: &str| {
+            serde_json::from_str::<VerboseInfo>(json)
+                .unwrap()
+                .privileged()
+        };
+        // containerd: the CRI config of the container.
+        assert!(read(
+            r#"{"config":{"linux":{"security_context":{"privileged":true}}},"runtimeSpec":{"linux":{}}}"#
+        ));
+        // CRI-O: its own flag.
+        assert!(read(r#"{"privileged":true}"#));
+        // The first place that says it wins.
+        assert!(!read(
+            r#"{"privileged":true,"config":{"linux":{"security_context":{"privileged":false}}}}"#
+        ));
+        assert!(!read("{}"));
+    }
 
     #[test]
     fn image_references_split_as_the_plugin_splits_them() {

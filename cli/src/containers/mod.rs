@@ -21,7 +21,9 @@ mod image;
 mod stats;
 mod users;
 
-pub use config::{ContainerConfig, ContainerConfigError, EngineConfig};
+pub use config::{
+    plugin_entry, ContainerConfig, ContainerConfigError, EngineConfig, LegacyEngines,
+};
 pub use stats::ContainerStats;
 
 use peregrine_engine::state::containers::ContainerInfo;

@@ -98,9 +98,7 @@ impl RulesLoader {
         Self::default()
     }
 
-    /// Text added to every rule's output (`-p`): it takes the place of
-    /// `%container.info` where an output has it, and is appended otherwise.
-    /// Without it, `%container.info` reads as the container's name and id.
+    /// Text appended to every rule's output (`-p`).
     pub fn set_output_extra(&mut self, extra: Option<String>) {
         self.output_extra = extra;
     }
@@ -153,14 +151,15 @@ impl RulesLoader {
         (self.output_text(&output), fields)
     }
 
+    /// The `-p` text appended, and `%container.info` taken out: with
+    /// Falco's container plugin (Falco 0.41 and later) it says nothing, as
+    /// the plugin's suggested fields name the container instead.
     fn output_text(&self, output: &str) -> String {
-        const CONTAINER_INFO: &str = "%container.info";
-        match (&self.output_extra, output.contains(CONTAINER_INFO)) {
-            (Some(extra), true) => output.replace(CONTAINER_INFO, extra),
-            (Some(extra), false) => format!("{} {extra}", output.trim_end()),
-            (None, true) => output.replace(CONTAINER_INFO, "%container.name (id=%container.id)"),
-            (None, false) => output.to_string(),
-        }
+        let output = match &self.output_extra {
+            Some(extra) => format!("{} {extra}", output.trim_end()),
+            None => output.to_string(),
+        };
+        output.replace(warnings::CONTAINER_INFO, "")
     }
 
     /// Loads a file from disk; an unreadable file is reported as
@@ -671,16 +670,36 @@ mod output_extra_tests {
     use super::RulesLoader;
 
     #[test]
-    fn container_info_is_replaced_or_the_extra_appended() {
+    fn container_info_says_nothing_and_the_extra_is_appended() {
         let mut loader = RulesLoader::new();
-        assert_eq!(
-            loader.output_text("a %container.info b"),
-            "a %container.name (id=%container.id) b"
-        );
+        assert_eq!(loader.output_text("a %container.info b"), "a  b");
         assert_eq!(loader.output_text("plain"), "plain");
         loader.set_output_extra(Some("x=%proc.pid".into()));
-        assert_eq!(loader.output_text("a %container.info b"), "a x=%proc.pid b");
+        assert_eq!(
+            loader.output_text("a %container.info b"),
+            "a  b x=%proc.pid"
+        );
         assert_eq!(loader.output_text("plain "), "plain x=%proc.pid");
+    }
+
+    #[test]
+    fn container_info_is_a_deprecated_item() {
+        let mut loader = RulesLoader::new();
+        loader.load_str(
+            "r.yaml",
+            "- rule: r\n  desc: d\n  condition: evt.type = open\n  output: opened %container.info by %proc.name\n  priority: INFO\n",
+        );
+        let rules = loader.compile(crate::syscall_fields::SyscallFields::new());
+        assert_eq!(rules.rules().len(), 1);
+        let warned = loader
+            .results()
+            .iter()
+            .flat_map(|r| r.warnings.iter())
+            .any(|d| {
+                d.code == super::diagnostics::Code::DeprecatedItem
+                    && d.message.starts_with("%container.info is deprecated")
+            });
+        assert!(warned, "{:?}", loader.results());
     }
 }
 

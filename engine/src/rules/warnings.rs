@@ -69,17 +69,34 @@ pub fn condition_warnings(expr: &Expr) -> Vec<(Code, String)> {
     out
 }
 
+/// Falco 0.40's placeholder for the container's id and name.
+pub const CONTAINER_INFO: &str = "%container.info";
+
 /// The warnings for an output: each deprecated field its text names (as
 /// text: `%evt.latency.s` names evt.latency too, as in Falco).
 pub fn output_warnings(output: &str) -> Vec<(Code, String)> {
-    DEPRECATED_FIELDS
-        .iter()
-        .filter(|f| output.contains(*f))
-        .map(|f| {
-            (
-                Code::DeprecatedItem,
-                format!("usage of deprecated field '{f}' has been detected in the rule output"),
-            )
-        })
+    let container_info = output.contains(CONTAINER_INFO).then(|| {
+        (
+            Code::DeprecatedItem,
+            "%container.info is deprecated and no more useful, and will be dropped by Falco 1.0.0. \
+             The container plugin will automatically add required fields to the output message."
+                .to_string(),
+        )
+    });
+    container_info
+        .into_iter()
+        .chain(
+            DEPRECATED_FIELDS
+                .iter()
+                .filter(|f| output.contains(*f))
+                .map(|f| {
+                    (
+                        Code::DeprecatedItem,
+                        format!(
+                            "usage of deprecated field '{f}' has been detected in the rule output"
+                        ),
+                    )
+                }),
+        )
         .collect()
 }

@@ -226,10 +226,15 @@ pub const RULES: &str = r#"
   condition: evt.type = container
   output: container started (id=%container.id name=%container.name)
   priority: INFO
+- rule: Launch Privileged Container
+  desc: as Falco's rule, once per container, on the container event
+  condition: evt.type = container and container.privileged = true
+  output: Privileged container started (%container.info image=%container.image)
+  priority: INFO
 "#;
 
 /// A falco.yaml whose container plugin entry asks only `engine` at
-/// `sockets`, with JSON alerts.
+/// `sockets`, with JSON alerts, and every rule an event matches firing.
 pub fn config(scratch: &Scratch, engine: &str, sockets: &[&Path]) -> PathBuf {
     let list: Vec<String> = sockets
         .iter()
@@ -247,7 +252,7 @@ pub fn config(scratch: &Scratch, engine: &str, sockets: &[&Path]) -> PathBuf {
         }
     }
     let text = format!(
-        "json_output: true\njson_include_output_property: true\nplugins:\n  - name: container\n    init_config:\n      engines:\n{engines}append_output:\n  - suggested_output: true\n"
+        "json_output: true\njson_include_output_property: true\nrule_matching: all\nplugins:\n  - name: container\n    init_config:\n      engines:\n{engines}append_output:\n  - suggested_output: true\n"
     );
     let path = scratch.path("falco.yaml");
     std::fs::write(&path, text).unwrap();
@@ -346,4 +351,65 @@ pub fn wait_for_comm(pid: &str, comm: &str) {
         let now = std::fs::read_to_string(format!("/proc/{pid}/comm")).ok()?;
         (now.trim() == comm).then_some(())
     });
+}
+
+fn sha256(path: &Path) -> String {
+    let out = run(Command::new("sha256sum").arg(path)).expect("sha256sum");
+    out.split_whitespace().next().unwrap().to_string()
+}
+
+/// An OCI image layout archive of the rootfs tar, as one layer, named
+/// `name`, with `config` as its image config (`{"Cmd": [...]}`), for
+/// `ctr images import`.
+pub fn oci_archive(scratch: &Scratch, rootfs: &Path, name: &str, config: &str) -> PathBuf {
+    let stem = name.replace(['/', ':'], "_");
+    let layout = scratch.path(&format!("oci-{stem}"));
+    let blobs = layout.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let add = |path: &Path| -> (String, u64) {
+        let digest = sha256(path);
+        let size = std::fs::metadata(path).unwrap().len();
+        std::fs::copy(path, blobs.join(&digest)).unwrap();
+        (digest, size)
+    };
+    let (layer, layer_size) = add(rootfs);
+    let config_file = scratch.path(&format!("{stem}-config.json"));
+    std::fs::write(
+        &config_file,
+        format!(
+            r#"{{"architecture":"amd64","os":"linux","config":{config},"rootfs":{{"type":"layers","diff_ids":["sha256:{layer}"]}}}}"#
+        ),
+    )
+    .unwrap();
+    let (config_digest, config_size) = add(&config_file);
+    let manifest = scratch.path(&format!("{stem}-manifest.json"));
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{config_digest}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:{layer}","size":{layer_size}}}]}}"#
+        ),
+    )
+    .unwrap();
+    let (manifest_digest, manifest_size) = add(&manifest);
+    std::fs::write(
+        layout.join("index.json"),
+        format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{manifest_digest}","size":{manifest_size},"annotations":{{"io.containerd.image.name":"{name}"}}}}]}}"#
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    let archive = scratch.path(&format!("{stem}.tar"));
+    run(Command::new("tar")
+        .arg("-C")
+        .arg(&layout)
+        .arg("-cf")
+        .arg(&archive)
+        .arg("."))
+    .unwrap();
+    archive
 }
