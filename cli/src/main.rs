@@ -190,6 +190,16 @@ fn run_main(
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // As Falco: before the config is read, so a broken one does not
+    // keep the schema that would show what is wrong with it.
+    if args.config_schema {
+        println!("{:#}", peregrine::config::schema::config_schema());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.rule_schema {
+        println!("{:#}", peregrine_engine::rules::schema::rule_schema());
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut overrides = args.options.clone();
     if args.unbuffered {
         overrides.push("buffered_outputs=false".into());

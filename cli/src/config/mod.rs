@@ -21,6 +21,7 @@ pub const MAX_CONFIG_FILE_BYTES: u64 = 4 << 20;
 pub mod falco_keys;
 mod includes;
 mod overrides;
+pub mod schema;
 mod selection;
 
 use falco_keys::Support;
@@ -889,6 +890,18 @@ fn duration_secs<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::E
     }
     .map_err(de::Error::custom)?;
     Ok(period.as_secs().max(u64::from(period.subsec_nanos() > 0)))
+}
+
+/// For the schema's tests: the decoder's error on a config text, with
+/// neither the Falco key table's sifting nor the checks across keys.
+#[cfg(test)]
+pub(crate) mod tests_support {
+    pub fn decode_error(text: &str) -> Option<String> {
+        let document: serde_yaml::Value = serde_yaml::from_str(text).ok()?;
+        serde_yaml::from_value::<super::Config>(document)
+            .err()
+            .map(|e| e.to_string())
+    }
 }
 
 #[cfg(test)]
