@@ -471,6 +471,12 @@ fn run_main(
         hostname: host.clone(),
         start_ts: 0,
         reload_ts: 0,
+        ..Default::default()
+    });
+    metrics.set_loaded_files(&ruleset::input_files(&inputs), &{
+        let mut files: Vec<std::path::PathBuf> = args.config.iter().cloned().collect();
+        files.extend(config_files.iter().cloned());
+        files
     });
     // Container metadata for the sources that watch running processes.
     let containers = if run_syscalls || traced.is_some() {
@@ -599,6 +605,7 @@ fn run_main(
                 build_channels: Box::new(build_channels),
                 mailbox: Arc::clone(&mailbox),
                 servers: Arc::clone(&servers),
+                metrics: Some(Arc::clone(&metrics)),
             },
         )
     });

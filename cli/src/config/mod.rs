@@ -348,6 +348,7 @@ pub struct Metrics {
     pub resource_utilization_enabled: bool,
     pub state_counters_enabled: bool,
     pub kernel_event_counters_enabled: bool,
+    pub kernel_event_counters_per_cpu_enabled: bool,
     pub convert_memory_to_mb: bool,
     pub include_empty_values: bool,
 }
@@ -363,6 +364,7 @@ impl Default for Metrics {
             resource_utilization_enabled: true,
             state_counters_enabled: true,
             kernel_event_counters_enabled: true,
+            kernel_event_counters_per_cpu_enabled: false,
             convert_memory_to_mb: true,
             include_empty_values: false,
         }
@@ -377,6 +379,7 @@ impl Metrics {
             resource_utilization: self.resource_utilization_enabled,
             state_counters: self.state_counters_enabled,
             kernel_event_counters: self.kernel_event_counters_enabled,
+            kernel_event_counters_per_cpu: self.kernel_event_counters_per_cpu_enabled,
             include_empty_values: self.include_empty_values,
             convert_memory_to_mb: self.convert_memory_to_mb,
         }
@@ -1263,6 +1266,7 @@ mod tests {
         let loaded = load_text(
             "engine:\n  kind: modern_ebpf\n  modern_ebpf:\n    cpus_for_each_buffer: 2\n    buf_size_preset: 4\n\
              metrics:\n  enabled: true\n  libbpf_stats_enabled: true\n  kernel_event_counters_per_cpu_enabled: true\n\
+             syscall_event_timeouts:\n  max_consecutives: 10\n\
              falco_libs:\n  snaplen: 512\n  thread_table_size: 1000\n",
             &[],
         )
@@ -1290,7 +1294,7 @@ mod tests {
             .find(|w| w.contains("accepted without effect"))
             .unwrap();
         assert!(
-            accepted.contains("'metrics.kernel_event_counters_per_cpu_enabled'"),
+            accepted.contains("'syscall_event_timeouts'") && !accepted.contains("per_cpu"),
             "{accepted}"
         );
         assert_eq!(loaded.warnings.len(), 3, "{warnings}");
@@ -1298,6 +1302,7 @@ mod tests {
         assert_eq!(loaded.config.driver.snaplen, 512);
         assert_eq!(loaded.config.falco_libs.thread_table_size, 1000);
         assert!(loaded.config.metrics.enabled);
+        assert!(loaded.config.metrics.kernel_event_counters_per_cpu_enabled);
     }
 
     #[test]
