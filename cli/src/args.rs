@@ -82,6 +82,16 @@ pub struct RunArgs {
     #[arg(long = "support")]
     pub support: bool,
 
+    /// Prints the JSON Schema (draft-07) of the config file Peregrine
+    /// reads, as Falco's --config-schema, and exits.
+    #[arg(long = "config-schema")]
+    pub config_schema: bool,
+
+    /// Prints the JSON Schema (draft-07) of a rules file as Peregrine
+    /// reads it, as Falco's --rule-schema, and exits.
+    #[arg(long = "rule-schema")]
+    pub rule_schema: bool,
+
     /// Lists the events of the schema by category, as Falco's
     /// --list-events, and exits.
     #[arg(long = "list-events")]

@@ -190,6 +190,16 @@ fn run_main(
         }
         return Ok(ExitCode::SUCCESS);
     }
+    // As Falco: before the config is read, so a broken one does not
+    // keep the schema that would show what is wrong with it.
+    if args.config_schema {
+        println!("{:#}", peregrine::config::schema::config_schema());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.rule_schema {
+        println!("{:#}", peregrine_engine::rules::schema::rule_schema());
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut overrides = args.options.clone();
     if args.unbuffered {
         overrides.push("buffered_outputs=false".into());
@@ -462,6 +472,12 @@ fn run_main(
         hostname: host.clone(),
         start_ts: 0,
         reload_ts: 0,
+        ..Default::default()
+    });
+    metrics.set_loaded_files(&ruleset::input_files(&inputs), &{
+        let mut files: Vec<std::path::PathBuf> = args.config.iter().cloned().collect();
+        files.extend(config_files.iter().cloned());
+        files
     });
     // Container metadata for the sources that watch running processes.
     let containers = if run_syscalls || traced.is_some() {
@@ -593,6 +609,7 @@ fn run_main(
                 build_channels: Box::new(build_channels),
                 mailbox: Arc::clone(&mailbox),
                 servers: Arc::clone(&servers),
+                metrics: Some(Arc::clone(&metrics)),
             },
         )
     });

@@ -135,6 +135,8 @@ pub struct Reloader {
     pub build_channels: Box<BuildChannels>,
     pub mailbox: Arc<Mailbox>,
     pub servers: Arc<Servers>,
+    /// Told the files each reload read, for Falco's checksum metrics.
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
 }
 
 impl Reloader {
@@ -142,9 +144,11 @@ impl Reloader {
     pub fn reload(&mut self) -> Vec<String> {
         let mut log = Vec::new();
         let keep = "nothing was changed: the configuration and rules loaded before keep running";
+        let mut config_files: Vec<PathBuf> = self.config_path.iter().cloned().collect();
         let mut new = match Config::load(self.config_path.as_deref(), &self.overrides) {
             Ok(loaded) => {
                 log.extend(loaded.warnings.iter().map(|w| format!("Warning: {w}")));
+                config_files.extend(loaded.config_files);
                 loaded.config
             }
             Err(e) => {
@@ -218,6 +222,9 @@ impl Reloader {
             },
             rules.k8s_audit,
         );
+        if let Some(metrics) = &self.metrics {
+            metrics.set_loaded_files(&ruleset::input_files(&inputs), &config_files);
+        }
         log.push(format!(
             "rules reloaded from {} ({enabled} enabled, priority {} and above)",
             names.join(", "),
@@ -362,6 +369,7 @@ mod tests {
             build_channels: Box::new(|_: &Config| Ok(Vec::new())),
             mailbox: Arc::new(Mailbox::default()),
             servers,
+            metrics: None,
         };
         Fixture {
             dir,

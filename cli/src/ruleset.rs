@@ -71,6 +71,17 @@ pub fn built_in() -> Vec<RulesInput> {
 
 /// Expands the paths given (files, or folders whose `*.yaml`/`*.yml`
 /// files load in name order, as Falco's rules.d does).
+/// The files among `inputs` (not the built-in rules nor a snapshot).
+pub fn input_files(inputs: &[RulesInput]) -> Vec<PathBuf> {
+    inputs
+        .iter()
+        .filter_map(|input| match input {
+            RulesInput::File(path) => Some(path.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<RulesInput>, RulesError> {
     let mut inputs = Vec::new();
     for path in paths {

@@ -15,9 +15,14 @@ fn metrics_health_versions_and_the_stats_alert() {
     std::fs::write(&rules, RULES).unwrap();
     let metrics_file = dir.join("metrics.jsonl");
     let _ = std::fs::remove_file(&metrics_file);
+    let config = dir.join("peregrine.yaml");
+    std::fs::write(&config, "json_include_tags_property: true\n").unwrap();
+    let config_arg = config.display().to_string();
     let running = start_with(
         &rules,
         &[
+            "-c",
+            &config_arg,
             "-o",
             "webserver.enabled=true",
             "-o",
@@ -115,6 +120,37 @@ fn metrics_health_versions_and_the_stats_alert() {
         assert!(metrics.contains(family), "{family} not in {metrics}");
     }
 
+    // The checksums of the files loaded, as coreutils' sha256sum gives
+    // them, under Falco's names and labels.
+    let sha256sum = |path: &std::path::Path| -> Option<String> {
+        let out = std::process::Command::new("sha256sum")
+            .arg(path)
+            .output()
+            .ok()?;
+        String::from_utf8(out.stdout)
+            .ok()?
+            .split_whitespace()
+            .next()
+            .map(str::to_string)
+    };
+    let (rules_sha, config_sha) = match (sha256sum(&rules), sha256sum(&config)) {
+        (Some(r), Some(c)) => (r, c),
+        _ => {
+            eprintln!("skipped (partly): no sha256sum to check the checksum metrics against");
+            (String::new(), String::new())
+        }
+    };
+    if !rules_sha.is_empty() {
+        for expected in [
+            format!("\nfalcosecurity_falco_sha256_rules_files_info{{file_name=\"rules.yaml\",sha256=\"{rules_sha}\"}} 1\n"),
+            format!("\nfalcosecurity_falco_sha256_config_files_info{{file_name=\"peregrine.yaml\",sha256=\"{config_sha}\"}} 1\n"),
+        ] {
+            assert!(metrics.contains(&expected), "{expected} not in {metrics}");
+        }
+    }
+    // Off by default (as Falco), and no module rings here anyway.
+    assert!(!metrics.contains("_cpu_total"), "{metrics}");
+
     // At least one stats alert comes within a couple of intervals.
     std::thread::sleep(Duration::from_millis(2500));
     let (stdout, _) = stop(running);
@@ -144,4 +180,20 @@ fn metrics_health_versions_and_the_stats_alert() {
     assert!(fields["falco.memory_rss_mb"].is_f64(), "{}", stats[0]);
     assert!(fields["falco.start_ts"].is_u64(), "{}", stats[0]);
     assert!(fields["falco.version"].is_string(), "{}", stats[0]);
+    if !rules_sha.is_empty() {
+        assert_eq!(
+            fields["falco.sha256_rules_file.rules_yaml"], rules_sha,
+            "{}",
+            stats[0]
+        );
+        assert_eq!(
+            fields["falco.sha256_config_file.peregrine_yaml"], config_sha,
+            "{}",
+            stats[0]
+        );
+        assert_eq!(
+            first["output_fields"]["falco.sha256_rules_file.rules_yaml"], rules_sha,
+            "{lines}"
+        );
+    }
 }

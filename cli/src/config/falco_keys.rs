@@ -179,7 +179,7 @@ pub const FALCO_KEYS: &[FalcoKey] = &[
     key("metrics.resource_utilization_enabled", Implemented("CPU, memory, host figures as libsinsp reads them")),
     key("metrics.state_counters_enabled", Implemented("threads in the state (n_threads); libsinsp's lookup counters have no counterpart")),
     key("metrics.kernel_event_counters_enabled", Implemented("n_evts, n_drops*, n_preemptions; buffer drops as one series, drop=all")),
-    key("metrics.kernel_event_counters_per_cpu_enabled", Accepted("totals only")),
+    key("metrics.kernel_event_counters_per_cpu_enabled", Implemented("n_evts_cpu_total and n_drops_cpu_total with a cpu label, from the module's rings")),
     key("metrics.kernel_iter_event_counters_enabled", Ignored(NO_BPF)),
     key("metrics.libbpf_stats_enabled", Ignored(NO_BPF)),
     key("metrics.plugins_metrics_enabled", Ignored(NO_PLUGIN_METRICS)),

@@ -9,7 +9,7 @@
 
 use std::fmt::Write as _;
 
-use peregrine_driver_sys::RingStats;
+use peregrine_driver_sys::{CpuStats, RingStats};
 
 use crate::alert::Priority;
 
@@ -20,6 +20,8 @@ pub struct Families {
     pub resource_utilization: bool,
     pub state_counters: bool,
     pub kernel_event_counters: bool,
+    /// Events and drops of each CPU's ring.
+    pub kernel_event_counters_per_cpu: bool,
     /// Zero values in the snapshot alert (Prometheus always has them).
     pub include_empty_values: bool,
     /// Memory in the snapshot alert in MB (Prometheus always has bytes).
@@ -34,6 +36,7 @@ impl From<&crate::config::Metrics> for Families {
             resource_utilization: keys.resource_utilization_enabled,
             state_counters: keys.state_counters_enabled,
             kernel_event_counters: keys.kernel_event_counters_enabled,
+            kernel_event_counters_per_cpu: keys.kernel_event_counters_per_cpu_enabled,
             include_empty_values: keys.include_empty_values,
             convert_memory_to_mb: keys.convert_memory_to_mb,
         }
@@ -47,6 +50,7 @@ impl Default for Families {
             resource_utilization: true,
             state_counters: true,
             kernel_event_counters: true,
+            kernel_event_counters_per_cpu: false,
             include_empty_values: false,
             convert_memory_to_mb: true,
         }
@@ -65,6 +69,47 @@ pub struct Context {
     pub hostname: String,
     pub start_ts: u64,
     pub reload_ts: u64,
+    /// The rules files loaded and the config files read (the main one and
+    /// its drop-ins), each with its SHA-256 in hex, as Falco reports them.
+    pub rules_files_sha256: Vec<(String, String)>,
+    pub config_files_sha256: Vec<(String, String)>,
+}
+
+/// The SHA-256 of a file's content in lowercase hex; None when it cannot
+/// be read (a file removed since it was loaded is not reported).
+pub fn file_sha256(path: &std::path::Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut file = std::fs::File::open(path).ok()?;
+    let mut hasher = Sha256::new();
+    let mut buffer = [0u8; 64 * 1024];
+    loop {
+        let n = file.read(&mut buffer).ok()?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buffer[..n]);
+    }
+    let mut hex = String::with_capacity(64);
+    for byte in hasher.finalize() {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    Some(hex)
+}
+
+/// Each readable file of `paths`, with its SHA-256.
+pub fn files_sha256(paths: &[std::path::PathBuf]) -> Vec<(String, String)> {
+    paths
+        .iter()
+        .filter_map(|path| Some((path.display().to_string(), file_sha256(path)?)))
+        .collect()
+}
+
+/// The file name Falco labels a file's checksum with.
+fn file_name(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned())
 }
 
 /// Falco's numbering of priorities (falco_common::priority_type), which
@@ -98,6 +143,8 @@ pub struct Sample {
     pub events: u64,
     pub rules: Vec<RuleMatches>,
     pub kernel: Option<RingStats>,
+    /// Each CPU's ring, when the module is read.
+    pub kernel_cpus: Vec<CpuStats>,
     pub threads: Option<u64>,
     pub outputs_queue_drops: u64,
 }
@@ -322,6 +369,20 @@ pub fn prometheus_text(
         &labels(&[("version", env!("CARGO_PKG_VERSION"))]),
         "1",
     );
+    for (family, files) in [
+        ("sha256_rules_files", &ctx.rules_files_sha256),
+        ("sha256_config_files", &ctx.config_files_sha256),
+    ] {
+        for (path, sha256) in files {
+            sample(
+                &mut t,
+                &format!("falcosecurity_falco_{family}_info"),
+                "gauge",
+                &labels(&[("file_name", &file_name(path)), ("sha256", sha256)]),
+                "1",
+            );
+        }
+    }
     if f.rules_counters {
         for rule in sample_now.rules.iter().filter(|r| r.count > 0) {
             let mut l = labels(&[("rule_name", &rule.rule), ("source", &rule.source)]);
@@ -381,6 +442,25 @@ pub fn prometheus_text(
                 k.n_drops_buffer + k.n_drops_pf + k.n_drops_too_large,
             );
             counter(&mut t, "n_preemptions", k.n_preemptions);
+        }
+    }
+    if f.kernel_event_counters_per_cpu {
+        for cpu in &sample_now.kernel_cpus {
+            let label = labels(&[("cpu", &cpu.cpu.to_string())]);
+            sample(
+                &mut t,
+                "falcosecurity_scap_n_evts_cpu_total",
+                "counter",
+                &label,
+                &cpu.stats.n_evts.to_string(),
+            );
+            sample(
+                &mut t,
+                "falcosecurity_scap_n_drops_cpu_total",
+                "counter",
+                &label,
+                &cpu_drops(&cpu.stats).to_string(),
+            );
         }
     }
     if f.resource_utilization {
@@ -497,6 +577,11 @@ pub fn prometheus_text(
     t
 }
 
+/// A CPU's drops, counted as the totals' `n_drops` are.
+fn cpu_drops(stats: &RingStats) -> u64 {
+    stats.n_drops_buffer + stats.n_drops_pf + stats.n_drops_too_large
+}
+
 /// Rule names as Falco turns them into field names: anything but
 /// letters, digits, `_` and `:` becomes `_`, runs of `_` become one, and a
 /// final `_` goes.
@@ -568,6 +653,24 @@ pub fn output_fields(
         "falco.outputs_queue_num_drops",
         Value::Int(s.outputs_queue_drops),
     );
+    for (path, sha256) in &ctx.rules_files_sha256 {
+        put(
+            &format!(
+                "falco.sha256_rules_file.{}",
+                sanitize_rule_name(&file_name(path))
+            ),
+            Value::Text(sha256.clone()),
+        );
+    }
+    for (path, sha256) in &ctx.config_files_sha256 {
+        put(
+            &format!(
+                "falco.sha256_config_file.{}",
+                sanitize_rule_name(&file_name(path))
+            ),
+            Value::Text(sha256.clone()),
+        );
+    }
     put("evt.source", Value::Text(source.to_string()));
     if let Some((_, engine)) = ctx.sources.iter().find(|(src, _)| src == source) {
         if !engine.is_empty() {
@@ -634,6 +737,21 @@ pub fn output_fields(
             put("scap.n_drops_perc", Value::Float(perc));
             prev.n_evts = k.n_evts;
             prev.n_drops = n_drops;
+        }
+    }
+    if f.kernel_event_counters_per_cpu && syscall {
+        for cpu in &s.kernel_cpus {
+            for (name, v) in [
+                (format!("scap.n_evts_cpu_{}", cpu.cpu), cpu.stats.n_evts),
+                (
+                    format!("scap.n_drops_cpu_{}", cpu.cpu),
+                    cpu_drops(&cpu.stats),
+                ),
+            ] {
+                if keep(v as f64) {
+                    put(&name, Value::Int(v));
+                }
+            }
         }
     }
     if f.resource_utilization {
@@ -708,6 +826,7 @@ mod tests {
             hostname: "node-1".into(),
             start_ts: 1_000_000_000_000,
             reload_ts: 1_000_000_000_000,
+            ..Context::default()
         }
     }
 
@@ -728,6 +847,7 @@ mod tests {
                 n_preemptions: 1,
                 ..RingStats::default()
             }),
+            kernel_cpus: Vec::new(),
             threads: Some(42),
             outputs_queue_drops: 0,
         }
@@ -831,5 +951,84 @@ mod tests {
         assert_eq!(get("scap.evts_rate_sec"), Some(Value::Float(200.0)));
         assert_eq!(get("scap.n_evts_prev"), Some(Value::Int(1000)));
         assert_eq!(get("scap.n_drops_perc"), Some(Value::Float(0.0)));
+    }
+
+    /// Falco's checksum and per-CPU families, rendered from a context and
+    /// a stats struct (per-CPU rings exist only with the kernel module,
+    /// which the replay and ptrace sources do not have).
+    #[test]
+    fn file_checksums_and_per_cpu_counters_are_falcos() {
+        let dir = std::env::temp_dir().join(format!("peregrine-sha256-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let rules = dir.join("my rules.yaml");
+        std::fs::write(&rules, "abc").unwrap();
+        let config = dir.join("falco.yaml");
+        std::fs::write(&config, "").unwrap();
+        let mut ctx = context();
+        ctx.rules_files_sha256 = files_sha256(&[rules.clone(), dir.join("gone.yaml")]);
+        ctx.config_files_sha256 = files_sha256(&[config]);
+        // FIPS 180-2's example, and the digest of nothing.
+        let abc = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
+        let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+        assert_eq!(
+            ctx.rules_files_sha256.len(),
+            1,
+            "an unreadable file is left out"
+        );
+        ctx.families.kernel_event_counters_per_cpu = true;
+        let mut s = sample_now();
+        let ring = |n_evts, n_drops_buffer| RingStats {
+            n_evts,
+            n_drops_buffer,
+            n_drops_pf: 1,
+            ..RingStats::default()
+        };
+        s.kernel_cpus = vec![
+            CpuStats {
+                cpu: 0,
+                stats: ring(600, 0),
+            },
+            CpuStats {
+                cpu: 3,
+                stats: ring(400, 7),
+            },
+        ];
+        let text = prometheus_text(&ctx, &s, None, &Machine::default(), 0);
+        for expected in [
+            format!("# TYPE falcosecurity_falco_sha256_rules_files_info gauge\nfalcosecurity_falco_sha256_rules_files_info{{file_name=\"my rules.yaml\",sha256=\"{abc}\"}} 1\n"),
+            format!("falcosecurity_falco_sha256_config_files_info{{file_name=\"falco.yaml\",sha256=\"{empty}\"}} 1\n"),
+            "# TYPE falcosecurity_scap_n_evts_cpu_total counter\nfalcosecurity_scap_n_evts_cpu_total{cpu=\"0\"} 600\n".to_string(),
+            "falcosecurity_scap_n_evts_cpu_total{cpu=\"3\"} 400\n".to_string(),
+            "# TYPE falcosecurity_scap_n_drops_cpu_total counter\nfalcosecurity_scap_n_drops_cpu_total{cpu=\"0\"} 1\n".to_string(),
+            "falcosecurity_scap_n_drops_cpu_total{cpu=\"3\"} 8\n".to_string(),
+        ] {
+            assert!(text.contains(&expected), "{expected}\nnot in\n{text}");
+        }
+        let mut prev = Previous::default();
+        let fields = output_fields(&ctx, "syscall", &s, None, &Machine::default(), 1, &mut prev);
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            get("falco.sha256_rules_file.my_rules_yaml"),
+            Some(Value::Text(abc.into()))
+        );
+        assert_eq!(
+            get("falco.sha256_config_file.falco_yaml"),
+            Some(Value::Text(empty.into()))
+        );
+        assert_eq!(get("scap.n_evts_cpu_3"), Some(Value::Int(400)));
+        assert_eq!(get("scap.n_drops_cpu_3"), Some(Value::Int(8)));
+        assert_eq!(get("scap.n_evts_cpu_0"), Some(Value::Int(600)));
+        // Off, as Falco's default: no per-CPU series or fields.
+        ctx.families.kernel_event_counters_per_cpu = false;
+        let text = prometheus_text(&ctx, &s, None, &Machine::default(), 0);
+        assert!(!text.contains("_cpu_total"), "{text}");
+        let fields = output_fields(&ctx, "syscall", &s, None, &Machine::default(), 1, &mut prev);
+        assert!(!fields.iter().any(|(n, _)| n.contains("_cpu_")));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use peregrine_driver_sys::RingStats;
+use peregrine_driver_sys::{CpuStats, RingStats};
 
 use self::falco::{Context, Machine, Previous, Resources, RuleMatches, Sample};
 use crate::alert::Priority;
@@ -38,6 +38,8 @@ pub struct Metrics {
     pub alerts: AtomicU64,
     by_rule: Mutex<BTreeMap<String, RuleCount>>,
     kernel: Mutex<Option<RingStats>>,
+    /// Each CPU's ring, kept only while Falco's per-CPU family is on.
+    kernel_cpus: Mutex<Vec<CpuStats>>,
     state: Mutex<Option<StateCounts>>,
     outputs: Box<OutputStats>,
     /// The webhook's counters while it listens (a reload may start or
@@ -64,6 +66,7 @@ impl Metrics {
             alerts: AtomicU64::new(0),
             by_rule: Mutex::new(BTreeMap::new()),
             kernel: Mutex::new(None),
+            kernel_cpus: Mutex::default(),
             state: Mutex::new(None),
             outputs,
             audit: Mutex::new(audit),
@@ -99,6 +102,17 @@ impl Metrics {
         if let Ok(mut slot) = self.falco.lock() {
             slot.reload_ts = now_ns();
             slot.families = families;
+        }
+    }
+
+    /// The rules files just loaded and the config files just read, whose
+    /// checksums Falco's `sha256_*_files_info` report.
+    pub fn set_loaded_files(&self, rules: &[std::path::PathBuf], config: &[std::path::PathBuf]) {
+        let rules = falco::files_sha256(rules);
+        let config = falco::files_sha256(config);
+        if let Ok(mut slot) = self.falco.lock() {
+            slot.rules_files_sha256 = rules;
+            slot.config_files_sha256 = config;
         }
     }
 
@@ -151,6 +165,11 @@ impl Metrics {
             events: self.events.load(Ordering::Relaxed),
             rules,
             kernel: self.kernel.lock().ok().and_then(|k| *k),
+            kernel_cpus: self
+                .kernel_cpus
+                .lock()
+                .map(|cpus| cpus.clone())
+                .unwrap_or_default(),
             threads: (threads != u64::MAX).then_some(threads),
             outputs_queue_drops: (self.outputs)()
                 .iter()
@@ -214,6 +233,23 @@ impl Metrics {
     pub fn set_kernel(&self, stats: RingStats) {
         if let Ok(mut kernel) = self.kernel.lock() {
             *kernel = Some(stats);
+        }
+    }
+
+    /// Each CPU's ring counters, as the reader last saw them; dropped
+    /// unless Falco's per-CPU family is on.
+    pub fn set_kernel_cpus(&self, cpus: Vec<CpuStats>) {
+        let wanted = self
+            .falco
+            .lock()
+            .map(|c| c.families.kernel_event_counters_per_cpu)
+            .unwrap_or(false);
+        if let Ok(mut slot) = self.kernel_cpus.lock() {
+            if wanted {
+                *slot = cpus;
+            } else if !slot.is_empty() {
+                slot.clear();
+            }
         }
     }
 

@@ -621,7 +621,9 @@ pub fn drain_rings_purging(
     while !pipeline.should_stop() {
         // Read once per batch (every ring's counters, into a new list):
         // a trickle of small batches must not pay it twice.
-        let kernel = source.reader().stats().total;
+        let ring_stats = source.reader().stats();
+        let kernel = ring_stats.total;
+        pipeline.metrics.set_kernel_cpus(ring_stats.per_cpu);
         let stats_now = counters_of(&kernel);
         let mut decode_error = None;
         let read = source.reader().next_batch(4096, |ring, record| {

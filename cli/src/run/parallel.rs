@@ -271,7 +271,9 @@ pub fn drain_rings_parallel(
             batch.bytes.extend_from_slice(bytes);
             last_ts = record.ts();
         });
-        let kernel = source.reader().stats().total;
+        let ring_stats = source.reader().stats();
+        let kernel = ring_stats.total;
+        pipeline.metrics.set_kernel_cpus(ring_stats.per_cpu);
         let stats_now = counters_of(&kernel);
         pipeline.metrics.set_kernel(kernel);
         match read {

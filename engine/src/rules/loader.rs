@@ -20,7 +20,7 @@ use super::items::{
 pub const ENGINE_VERSION: (u64, u64, u64) = (0, 62, 0);
 
 /// Keys a rule may carry; others are warned about (LOAD_UNKNOWN_KEY).
-const RULE_KEYS: &[&str] = &[
+pub(super) const RULE_KEYS: &[&str] = &[
     "rule",
     "condition",
     "output",
@@ -554,7 +554,7 @@ fn engine_version(map: &Mapping, v: &Yaml, line: Option<usize>, ctx: &mut Ctx<'_
     true
 }
 
-const LIST_KEYS: &[&str] = &["list", "items", "append", "override"];
+pub(super) const LIST_KEYS: &[&str] = &["list", "items", "append", "override"];
 
 fn load_list(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ctx<'_>) -> bool {
     let line = origin.line;
@@ -611,7 +611,7 @@ fn load_list(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ct
     true
 }
 
-const MACRO_KEYS: &[&str] = &["macro", "condition", "append", "override"];
+pub(super) const MACRO_KEYS: &[&str] = &["macro", "condition", "append", "override"];
 
 fn load_macro(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ctx<'_>) -> bool {
     let line = origin.line;
@@ -693,8 +693,8 @@ fn load_rule(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ct
 }
 
 /// Keys a rule's `override:` may append to and may replace.
-const RULE_APPENDABLE: &[&str] = &["condition", "output", "desc", "tags", "exceptions"];
-const RULE_REPLACEABLE: &[&str] = &[
+pub(super) const RULE_APPENDABLE: &[&str] = &["condition", "output", "desc", "tags", "exceptions"];
+pub(super) const RULE_REPLACEABLE: &[&str] = &[
     "condition",
     "output",
     "desc",

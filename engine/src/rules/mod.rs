@@ -17,6 +17,7 @@ pub mod expand;
 pub mod filter;
 pub mod items;
 pub mod loader;
+pub mod schema;
 pub mod warnings;
 
 use crate::fast_hash::FastMap;
