@@ -738,6 +738,29 @@ void pg_put_cwd(struct pg_record *rec)
 	pg_put_reserve(rec, n);
 }
 
+/* The path of the file behind an fd, built in place by d_path; empty if none. */
+void pg_put_fd_path(struct pg_record *rec, long fd)
+{
+	char *path = ERR_PTR(-ENOENT);
+	struct file *file;
+	size_t n;
+
+	if (!rec->overflow && rec->limit - rec->off > PG_PATH_MAX) {
+		rcu_read_lock();
+		file = fd_file_rcu(fd);
+		if (file)
+			path = d_path(&file->f_path, (char *)rec->base + rec->off, PG_PATH_MAX);
+		rcu_read_unlock();
+	}
+	if (IS_ERR(path)) {
+		pg_put_empty(rec);
+		return;
+	}
+	n = strlen(path) + 1;
+	memmove(rec->base + rec->off, path, n);
+	pg_put_reserve(rec, n);
+}
+
 /* Parameters 2..15 shared by clone and execve exits. */
 static void put_process_common(struct pg_record *rec, unsigned long uargv)
 {

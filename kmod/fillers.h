@@ -63,6 +63,8 @@ void pg_put_fd_socktuple(struct pg_record *rec, long fd, bool inbound,
 void pg_put_vm_counters(struct pg_record *rec);
 /* The current task's working directory, or an empty parameter. */
 void pg_put_cwd(struct pg_record *rec);
+/* The path of the file behind one of the current task's fds, or an empty parameter. */
+void pg_put_fd_path(struct pg_record *rec, long fd);
 
 /* fillers_io.c: data carried by an iovec array in user memory. */
 struct pg_iov_src {
@@ -74,6 +76,9 @@ struct pg_iov_src {
 u64 pg_iov_total(struct pg_record *rec, const struct pg_iov_src *src);
 /* Up to max bytes of the buffers, in order, as one parameter. */
 void pg_put_iov_data(struct pg_record *rec, const struct pg_iov_src *src, u64 max);
+
+/* The exit filler of one syscall (an entry of a family's table). */
+typedef void (*pg_filler_fn)(struct pg_ring *ring, struct pg_syscall_ctx *ctx);
 
 /* fillers_net.c: send and receive, socketpair. */
 bool pg_fill_net_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx);

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /*
  * fillers_net.c - sending and receiving on sockets (sendto, sendmsg,
- * sendmmsg, recvfrom, recvmsg, recvmmsg) and socketpair, in scap's layout.
+ * sendmmsg, recvfrom, recvmsg, recvmmsg), socketpair and socket options
+ * (setsockopt, getsockopt), in scap's layout.
  *
  * Every send/receive exit carries the socket tuple, so an unconnected UDP
  * socket is reported with the peer of each datagram. The batched calls
@@ -12,6 +13,7 @@
 #include <linux/socket.h>
 #include <net/sock.h>
 #include <net/af_unix.h>
+#include <linux/tcp.h>
 #include "peregrine.h"
 #include "compat.h"
 #include "fillers.h"
@@ -282,31 +284,200 @@ static void fill_socketpair_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 	pg_record_commit(&rec, current->pid);
 }
 
+/* What a SOL_SOCKET option's value is, for the val parameter's index byte. */
+struct pg_sockopt {
+	u16 linux_name;
+	u8 scap_name;
+	u8 idx;         /* PG_SOCKOPT_IDX_* */
+};
+
+#define U32V PG_SOCKOPT_IDX_UINT32
+#define RAWV PG_SOCKOPT_IDX_UNKNOWN
+static const struct pg_sockopt pg_sockopts[] = {
+	{ SO_DEBUG, 1, U32V },            { SO_REUSEADDR, 2, U32V },
+	{ SO_TYPE, 3, U32V },             { SO_ERROR, 4, PG_SOCKOPT_IDX_ERRNO },
+	{ SO_DONTROUTE, 5, U32V },        { SO_BROADCAST, 6, U32V },
+	{ SO_SNDBUF, 7, U32V },           { SO_RCVBUF, 8, U32V },
+	{ SO_SNDBUFFORCE, 32, U32V },     { SO_RCVBUFFORCE, 33, U32V },
+	{ SO_KEEPALIVE, 9, U32V },        { SO_OOBINLINE, 10, U32V },
+	{ SO_NO_CHECK, 11, U32V },        { SO_PRIORITY, 12, U32V },
+	{ SO_LINGER, 13, RAWV },          { SO_BSDCOMPAT, 14, U32V },
+	{ SO_REUSEPORT, 15, U32V },       { SO_PASSCRED, 16, U32V },
+	{ SO_PEERCRED, 17, RAWV },        { SO_RCVLOWAT, 18, U32V },
+	{ SO_SNDLOWAT, 19, U32V },
+	{ SO_RCVTIMEO_OLD, 20, PG_SOCKOPT_IDX_TIMEVAL },
+	{ SO_RCVTIMEO_NEW, 20, PG_SOCKOPT_IDX_TIMEVAL },
+	{ SO_SNDTIMEO_OLD, 21, PG_SOCKOPT_IDX_TIMEVAL },
+	{ SO_SNDTIMEO_NEW, 21, PG_SOCKOPT_IDX_TIMEVAL },
+	{ SO_SECURITY_AUTHENTICATION, 22, U32V },
+	{ SO_SECURITY_ENCRYPTION_TRANSPORT, 23, U32V },
+	{ SO_SECURITY_ENCRYPTION_NETWORK, 24, U32V },
+	{ SO_BINDTODEVICE, 25, U32V },    { SO_ATTACH_FILTER, 26, RAWV },
+	{ SO_DETACH_FILTER, 27, U32V },   { SO_PEERNAME, 28, RAWV },
+	{ SO_TIMESTAMP_OLD, 29, U32V },   { SO_ACCEPTCONN, 30, U32V },
+	{ SO_PEERSEC, 31, U32V },         { SO_PASSSEC, 34, U32V },
+	{ SO_TIMESTAMPNS_OLD, 35, U32V }, { SO_MARK, 36, U32V },
+	{ SO_TIMESTAMPING_OLD, 37, U32V }, { SO_PROTOCOL, 38, U32V },
+	{ SO_DOMAIN, 39, U32V },          { SO_RXQ_OVFL, 40, U32V },
+	{ SO_WIFI_STATUS, 41, U32V },     { SO_PEEK_OFF, 42, U32V },
+	{ SO_NOFCS, 43, U32V },           { SO_LOCK_FILTER, 44, U32V },
+	{ SO_SELECT_ERR_QUEUE, 45, U32V }, { SO_BUSY_POLL, 46, U32V },
+	{ SO_MAX_PACING_RATE, 47, U32V }, { SO_BPF_EXTENSIONS, 48, U32V },
+	{ SO_INCOMING_CPU, 49, U32V },    { SO_ATTACH_BPF, 50, RAWV },
+	{ SO_PEERGROUPS, 51, RAWV },      { SO_MEMINFO, 52, RAWV },
+	{ SO_COOKIE, 53, PG_SOCKOPT_IDX_UINT64 },
+};
+#undef U32V
+#undef RAWV
+
+/* The SOL_SOCKET option (or NULL: another level, or one scap does not name). */
+static const struct pg_sockopt *sockopt_of(int level, int optname)
+{
+	unsigned int i;
+
+	if (level != SOL_SOCKET)
+		return NULL;
+	for (i = 0; i < ARRAY_SIZE(pg_sockopts); i++)
+		if (pg_sockopts[i].linux_name == optname)
+			return &pg_sockopts[i];
+	return NULL;
+}
+
+static u8 sockopt_level_to_scap(int level)
+{
+	return level == SOL_SOCKET ? 1 : level == SOL_TCP ? 2 : 0;
+}
+
+/*
+ * val (PT_DYN): the index byte, then the option's value typed by it; an
+ * option scap does not type is sent as the bytes given (up to snaplen).
+ * A value that cannot be read is sent as 0, as Falco's drivers do.
+ */
+static void put_sockopt_val(struct pg_record *rec, const struct pg_sockopt *opt,
+			    unsigned long uval, u32 optlen, bool compat)
+{
+	u8 buf[1 + sizeof(u64)];
+	u8 idx = opt ? opt->idx : PG_SOCKOPT_IDX_UNKNOWN;
+	u64 v64 = 0;
+	s32 v32 = 0;
+	u32 n;
+	u8 *p;
+
+	buf[0] = idx;
+	switch (idx) {
+	case PG_SOCKOPT_IDX_ERRNO:
+		if (pg_copy_from_user(&v32, (const void __user *)uval, sizeof(v32))) {
+			rec->faults++;
+			v32 = 0;
+		}
+		v64 = (u64)-(s64)v32;
+		break;
+	case PG_SOCKOPT_IDX_UINT32:
+		if (pg_copy_from_user(&v32, (const void __user *)uval, sizeof(v32))) {
+			rec->faults++;
+			v32 = 0;
+		}
+		memcpy(buf + 1, &v32, sizeof(v32));
+		pg_put_bytes(rec, buf, 1 + sizeof(v32));
+		return;
+	case PG_SOCKOPT_IDX_UINT64:
+		if (pg_copy_from_user(&v64, (const void __user *)uval, sizeof(v64))) {
+			rec->faults++;
+			v64 = 0;
+		}
+		break;
+	case PG_SOCKOPT_IDX_TIMEVAL:
+		if (compat) {
+			s32 tv[2] = { 0, 0 };
+
+			if (pg_copy_from_user(tv, (const void __user *)uval, sizeof(tv)))
+				rec->faults++;
+			v64 = (s64)tv[0] * NSEC_PER_SEC + (s64)tv[1] * NSEC_PER_USEC;
+		} else {
+			s64 tv[2] = { 0, 0 };
+
+			if (pg_copy_from_user(tv, (const void __user *)uval, sizeof(tv)))
+				rec->faults++;
+			v64 = tv[0] * NSEC_PER_SEC + tv[1] * NSEC_PER_USEC;
+		}
+		break;
+	default:
+		n = min_t(u32, optlen, READ_ONCE(pg_settings.snaplen));
+		p = pg_put_reserve(rec, 1 + n);
+		if (!p)
+			return;
+		p[0] = idx;
+		if (n && pg_copy_from_user(p + 1, (const void __user *)uval, n)) {
+			/* The index byte alone. */
+			rec->faults++;
+			rec->cur--;
+			rec->off -= 1 + n;
+			pg_put_bytes(rec, buf, 1);
+		}
+		return;
+	}
+	memcpy(buf + 1, &v64, sizeof(v64));
+	pg_put_bytes(rec, buf, sizeof(buf));
+}
+
+/*
+ * setsockopt/getsockopt: res, fd, level, optname, val, optlen. getsockopt's
+ * val and optlen are what the kernel wrote back (what was passed, on failure).
+ */
+static void fill_sockopt_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx, bool is_get)
+{
+	int level = (int)ctx->args[1], optname = (int)ctx->args[2];
+	const struct pg_sockopt *opt = sockopt_of(level, optname);
+	struct pg_record rec;
+	u32 optlen = 0;
+
+	if (is_get) {
+		PG_BEGIN(&rec, ring, GETSOCKOPT_X);
+		if (pg_copy_from_user(&optlen, (const void __user *)ctx->args[4], sizeof(optlen))) {
+			rec.faults++;
+			optlen = 0;
+		}
+	} else {
+		PG_BEGIN(&rec, ring, SETSOCKOPT_X);
+		optlen = (u32)ctx->args[4];
+	}
+	pg_put_s64(&rec, ctx->ret);
+	pg_put_s64(&rec, fd_arg(ctx->args[0]));
+	pg_put_u8(&rec, sockopt_level_to_scap(level));
+	pg_put_u8(&rec, opt ? opt->scap_name : 0);
+	put_sockopt_val(&rec, opt, ctx->args[3], optlen, ctx->compat);
+	pg_put_u32(&rec, optlen);
+	pg_record_commit(&rec, current->pid);
+}
+
+/* The fillers that take a flag of the call's variant, bound to it. */
+static void fill_setsockopt_x(struct pg_ring *r, struct pg_syscall_ctx *c) { fill_sockopt_x(r, c, false); }
+static void fill_getsockopt_x(struct pg_ring *r, struct pg_syscall_ctx *c) { fill_sockopt_x(r, c, true); }
+static void fill_sendmmsg_x(struct pg_ring *r, struct pg_syscall_ctx *c) { fill_mmsg_x(r, c, true); }
+static void fill_recvmmsg_x(struct pg_ring *r, struct pg_syscall_ctx *c) { fill_mmsg_x(r, c, false); }
+
+/* The filler of each syscall of this family, by x86-64 number. */
+static const pg_filler_fn pg_net_fillers[PG_SYSCALL_NR_MAX] = {
+	[__NR_sendto]     = fill_sendto_x,
+	[__NR_recvfrom]   = fill_recvfrom_x,
+	[__NR_sendmsg]    = fill_sendmsg_x,
+	[__NR_recvmsg]    = fill_recvmsg_x,
+	[__NR_sendmmsg]   = fill_sendmmsg_x,
+	[__NR_recvmmsg]   = fill_recvmmsg_x,
+	[__NR_socketpair] = fill_socketpair_x,
+	[__NR_setsockopt] = fill_setsockopt_x,
+	[__NR_getsockopt] = fill_getsockopt_x,
+};
+
 bool pg_fill_net_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 {
-	switch (ctx->nr) {
-	case __NR_sendto:
-		fill_sendto_x(ring, ctx);
-		return true;
-	case __NR_recvfrom:
-		fill_recvfrom_x(ring, ctx);
-		return true;
-	case __NR_sendmsg:
-		fill_sendmsg_x(ring, ctx);
-		return true;
-	case __NR_recvmsg:
-		fill_recvmsg_x(ring, ctx);
-		return true;
-	case __NR_sendmmsg:
-		fill_mmsg_x(ring, ctx, true);
-		return true;
-	case __NR_recvmmsg:
-		fill_mmsg_x(ring, ctx, false);
-		return true;
-	case __NR_socketpair:
-		fill_socketpair_x(ring, ctx);
-		return true;
-	default:
+	pg_filler_fn fill;
+
+	if (ctx->nr < 0 || ctx->nr >= PG_SYSCALL_NR_MAX)
 		return false;
-	}
+	fill = pg_net_fillers[ctx->nr];
+	if (!fill)
+		return false;
+	fill(ring, ctx);
+	return true;
 }

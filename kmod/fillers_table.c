@@ -13,6 +13,10 @@
 #include <linux/eventpoll.h>
 #include <linux/memfd.h>
 #include <linux/sched/mm.h>
+#include <linux/futex.h>
+#include <linux/ipc.h>
+#include <linux/kdev_t.h>
+#include <linux/stat.h>
 #include <uapi/linux/io_uring.h>
 #include <asm/unistd.h>
 #include "peregrine.h"
@@ -54,6 +58,11 @@ enum pg_conv {
 	PG_CONV_CLOSE_RANGE,
 	PG_CONV_NB_CLOEXEC, /* O_NONBLOCK and O_CLOEXEC (eventfd2, inotify_init1, timerfd) */
 	PG_CONV_ZERO,    /* a flags parameter the call has no argument for */
+	PG_CONV_FUTEX_OP,
+	PG_CONV_SEMGET,
+	PG_CONV_MKNOD_MODE,
+	PG_CONV_DEV,     /* a dev_t argument, in the kernel's "new" 32-bit encoding */
+	PG_CONV_SIGNALFD4,
 };
 
 struct pg_param_spec {
@@ -148,6 +157,17 @@ static const struct pg_table_row pg_table[PG_SYSCALL_NR_MAX] = {
 	[__NR_epoll_wait]       = ROW(EPOLLWAIT_X, RES, INT(2)),
 	/* The offsets are the pointers the caller passed, as Falco reports them. */
 	[__NR_copy_file_range]  = ROW(COPY_FILE_RANGE_X, RES, FD(2), U64(3), FD(0), U64(1), U64(4)),
+	[__NR_select]           = ROW(SELECT_X, RES),
+	[__NR_futex]            = ROW(FUTEX_X, RES, U64(0), CONV(U16, 1, FUTEX_OP), U64(2)),
+	[__NR_semget]           = ROW(SEMGET_X, RES, U32(0), U32(1), CONV(U32, 2, SEMGET)),
+	[__NR_mknod]            = ROW(MKNOD_X, RES, STR(0), CONV(U32, 1, MKNOD_MODE), CONV(U32, 2, DEV)),
+	/* AT_FDCWD is scap's PPM_AT_FDCWD (-100) already. */
+	[__NR_mknodat]          = ROW(MKNODAT_X, RES, FD(0), STR(1), CONV(U32, 2, MKNOD_MODE),
+				      CONV(U32, 3, DEV)),
+	/* Falco's drivers do not read the signal mask (0); signalfd has no flags (0). */
+	[__NR_signalfd]         = ROW(SIGNALFD_X, RES, FD(0), CONV(U32, 1, ZERO), CONV(U8, 1, ZERO)),
+	[__NR_signalfd4]        = ROW(SIGNALFD4_X, RES, CONV(U16, 3, SIGNALFD4), FD(0),
+				      CONV(U32, 1, ZERO)),
 };
 
 static u32 prot_to_scap(unsigned long prot)
@@ -214,6 +234,39 @@ static u32 io_uring_enter_flags_to_scap(unsigned long flags)
 	return flags & 0xf;
 }
 
+/* scap numbers futex operations (low 7 bits) as Linux does; the two option bits move. */
+static u32 futex_op_to_scap(unsigned long op)
+{
+	u32 res = op & 127;
+
+	if (res > FUTEX_CMP_REQUEUE_PI)
+		res = 0;
+	if (op & FUTEX_PRIVATE_FLAG)
+		res |= 128;
+	if (op & FUTEX_CLOCK_REALTIME)
+		res |= 256;
+	return res;
+}
+
+/* Permission bits as they are, the file type as scap's S_IF* (a regular file when 0). */
+static u32 mknod_mode_to_scap(unsigned long mode)
+{
+	u32 res = mode & 07777;
+
+	switch (mode & S_IFMT) {
+	case 0:
+	case S_IFREG:
+		return res | S_IFREG;
+	case S_IFSOCK:
+	case S_IFBLK:
+	case S_IFCHR:
+	case S_IFIFO:
+		return res | (mode & S_IFMT);
+	default:
+		return res;
+	}
+}
+
 static u32 convert(u8 conv, unsigned long v)
 {
 	switch (conv) {
@@ -233,6 +286,17 @@ static u32 convert(u8 conv, unsigned long v)
 	case PG_CONV_NB_CLOEXEC:
 		return ((v & O_NONBLOCK) ? SCAP_O_NONBLOCK : 0) | ((v & O_CLOEXEC) ? SCAP_O_CLOEXEC : 0);
 	case PG_CONV_ZERO:           return 0;
+	case PG_CONV_FUTEX_OP:       return futex_op_to_scap(v);
+	/* scap's IPC_CREAT and IPC_EXCL are bits 13 and 14. */
+	case PG_CONV_SEMGET:
+		return ((v & IPC_CREAT) ? 1u << 13 : 0) | ((v & IPC_EXCL) ? 1u << 14 : 0);
+	case PG_CONV_MKNOD_MODE:     return mknod_mode_to_scap(v);
+	case PG_CONV_DEV:            return new_encode_dev((dev_t)v);
+	/* A negative flags argument matches nothing (Falco's drivers say so too). */
+	case PG_CONV_SIGNALFD4:
+		if ((int)v < 0)
+			return 0;
+		return ((v & O_NONBLOCK) ? SCAP_O_NONBLOCK : 0) | ((v & O_CLOEXEC) ? SCAP_O_CLOEXEC : 0);
 	default:                     return v;
 	}
 }

@@ -478,4 +478,54 @@ struct pg_sampling {
 #define PG_EVT_COPY_FILE_RANGE_X    333  /* res(res) fdout(fd) offout(u64) fdin(fd) offin(u64) len(u64) */
 #define PG_EVT_COPY_FILE_RANGE_X_NPARAMS 6
 
+/*
+ * Waiting, semaphores, futexes, socket options, device nodes, handles,
+ * keys, mount configuration, signal fds.
+ */
+#define PG_EVT_POLL_X               81   /* res(res) fds(fdlist) timeout(s64) */
+#define PG_EVT_POLL_X_NPARAMS       3
+#define PG_EVT_PPOLL_X              255  /* res(res) fds(fdlist) timeout(reltime) sigmask(sigset) */
+#define PG_EVT_PPOLL_X_NPARAMS      4
+#define PG_EVT_SELECT_X             83   /* res(res) */
+#define PG_EVT_SELECT_X_NPARAMS     1
+#define PG_EVT_NANOSLEEP_X          135  /* res(res) interval(reltime) */
+#define PG_EVT_NANOSLEEP_X_NPARAMS  2
+#define PG_EVT_FUTEX_X              65   /* res(res) addr(u64) op(enumflags16) val(u64) */
+#define PG_EVT_FUTEX_X_NPARAMS      4
+#define PG_EVT_SEMGET_X             263  /* res(res) key(s32) nsems(s32) semflg(flags32) */
+#define PG_EVT_SEMGET_X_NPARAMS     4
+#define PG_EVT_SEMOP_X              251  /* res nsops(u32) {sem_num(u16) sem_op(s16) sem_flg(flags16)}x2 semid(s32) */
+#define PG_EVT_SEMOP_X_NPARAMS      9
+#define PG_EVT_SEMCTL_X             253  /* res(res) semid(s32) semnum(s32) cmd(flags16) val(s32) */
+#define PG_EVT_SEMCTL_X_NPARAMS     5
+#define PG_EVT_SETSOCKOPT_X         45   /* res fd level(enum8) optname(enum8) val(dyn) optlen(u32) */
+#define PG_EVT_SETSOCKOPT_X_NPARAMS 6
+#define PG_EVT_GETSOCKOPT_X         47   /* res fd level(enum8) optname(enum8) val(dyn) optlen(u32) */
+#define PG_EVT_GETSOCKOPT_X_NPARAMS 6
+#define PG_EVT_MKNOD_X              415  /* res(res) path(fspath) mode(mode) dev(u32) */
+#define PG_EVT_MKNOD_X_NPARAMS      4
+#define PG_EVT_MKNODAT_X            417  /* res(res) dirfd(fd) path(fsrelpath) mode(mode) dev(u32) */
+#define PG_EVT_MKNODAT_X_NPARAMS    5
+#define PG_EVT_QUOTACTL_X           191  /* res special quotafilepath dqb_* dqi_* fmt_out cmd type id quota_fmt */
+#define PG_EVT_QUOTACTL_X_NPARAMS   18
+#define PG_EVT_KEYCTL_X             453  /* res(res) operation(enumflags32) arg2..arg5(dyn) */
+#define PG_EVT_KEYCTL_X_NPARAMS     6
+#define PG_EVT_SIGNALFD_X           127  /* res(fd) fd(fd) mask(u32) flags(u8) */
+#define PG_EVT_SIGNALFD_X_NPARAMS   4
+#define PG_EVT_SIGNALFD4_X          399  /* res(fd) flags(flags16) fd(fd) mask(u32) */
+#define PG_EVT_SIGNALFD4_X_NPARAMS  4
+#define PG_EVT_OPEN_BY_HANDLE_AT_X  337  /* fd(fd) mountfd(fd) flags(flags32) path(fspath) dev(u32) ino(u64) */
+#define PG_EVT_OPEN_BY_HANDLE_AT_X_NPARAMS 6
+#define PG_EVT_FSCONFIG_X           373  /* res fd cmd(enumflags32) key value_bytebuf value_charbuf aux(s32) */
+#define PG_EVT_FSCONFIG_X_NPARAMS   7
+/* The first byte of a setsockopt/getsockopt val (PT_DYN): the value's type. */
+#define PG_SOCKOPT_IDX_UNKNOWN      0   /* then the bytes as given */
+#define PG_SOCKOPT_IDX_ERRNO        1   /* then an s64 (-errno) */
+#define PG_SOCKOPT_IDX_UINT32       2
+#define PG_SOCKOPT_IDX_UINT64       3
+#define PG_SOCKOPT_IDX_TIMEVAL      4   /* then a u64 of nanoseconds */
+/* The first byte of a keyctl argN (PT_DYN). */
+#define PG_KEYCTL_IDX_INT64         0
+#define PG_KEYCTL_IDX_CHARBUF       1
+
 #endif /* PEREGRINE_ABI_H */

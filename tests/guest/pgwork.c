@@ -33,6 +33,15 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <linux/io_uring.h>
+#include <linux/futex.h>
+#include <linux/keyctl.h>
+#include <poll.h>
+#include <sys/sem.h>
+#include <sys/quota.h>
+#include <sys/sysmacros.h>
+#include <sys/time.h>
+#include <netinet/tcp.h>
+#include <time.h>
 #include <unistd.h>
 
 static void must(long ret, const char *what)
@@ -213,6 +222,142 @@ static void more_syscalls(const char *dir, int port)
 	close(ur);
 }
 
+/* A futex word at a fixed address of the (static, non-PIE) binary. */
+static int futex_word;
+
+/*
+ * The calls Falco parameterises beyond files and sockets: waiting,
+ * semaphores, futexes, socket options, device nodes, file handles, keys,
+ * mount configuration, signal fds; each on a success and a failure path,
+ * with results that are the same on every run (a semaphore set under a
+ * fixed key, found again by later runs; no key serial numbers).
+ */
+static void wait_ipc_and_handles(const char *dir)
+{
+	struct timespec ts = { 0, 1000 }, zero = { 0, 0 };
+	struct timeval tv = { 1, 500000 }, tz = { 0, 0 };
+	struct pollfd pfd[2];
+	struct sembuf sops[2] = { { 0, 1, 0 }, { 0, -1, IPC_NOWAIT } };
+	char path[256], hbuf[sizeof(struct file_handle) + 128];
+	struct file_handle *fh = (struct file_handle *)hbuf;
+	int fds[2], s, one = 1, val = 0, semid, dfd, fd, mount_id;
+	socklen_t len = sizeof(val);
+	unsigned long long sigs = 1ULL << (SIGUSR1 - 1);
+	uint32_t fmt = 0;
+
+	/* poll, ppoll, select, nanosleep: a pipe with data, never waiting long. */
+	must(syscall(SYS_pipe2, fds, 0), "pipe2");
+	must(syscall(SYS_write, fds[1], "x", 1), "write pipe");
+	pfd[0].fd = fds[0];
+	pfd[0].events = POLLIN;
+	pfd[1].fd = fds[1];
+	pfd[1].events = POLLOUT;
+	if (syscall(SYS_poll, pfd, 2, 0) != 2)
+		exit(1);
+	if (syscall(SYS_ppoll, pfd, 1, &zero, &sigs, 8) != 1)
+		exit(1);
+	if (syscall(SYS_poll, (void *)8, 1, 0) != -1)
+		exit(1);
+	must(syscall(SYS_select, 0, NULL, NULL, NULL, &tz), "select");
+	must(syscall(SYS_nanosleep, &ts, NULL), "nanosleep");
+	if (syscall(SYS_nanosleep, (void *)8, NULL) != -1)
+		exit(1);
+	close(fds[0]);
+	close(fds[1]);
+
+	/* Futexes: a wake with no waiter, an unknown operation. */
+	if (syscall(SYS_futex, &futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0) != 0)
+		exit(1);
+	if (syscall(SYS_futex, &futex_word, 99, 1, NULL, NULL, 0) != -1)
+		exit(1);
+
+	/* SysV semaphores. */
+	semid = syscall(SYS_semget, 0x50470001, 1, IPC_CREAT | 0600);
+	must(semid, "semget");
+	if (syscall(SYS_semget, 0x50470002, 1, 0) != -1)
+		exit(1);
+	must(syscall(SYS_semop, semid, sops, 2), "semop");
+	if (syscall(SYS_semop, semid, &sops[1], 1) != -1)
+		exit(1);
+	must(syscall(SYS_semctl, semid, 0, SETVAL, 5), "semctl setval");
+	if (syscall(SYS_semctl, semid, 0, GETVAL, 0) != 5)
+		exit(1);
+	/* Back to 0: the set outlives this run, and the next run's refused semop needs 0. */
+	must(syscall(SYS_semctl, semid, 0, SETVAL, 0), "semctl reset");
+
+	/* Socket options, set and read back, on SOL_SOCKET and another level. */
+	s = syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+	must(s, "socket");
+	must(syscall(SYS_setsockopt, s, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)), "setsockopt");
+	must(syscall(SYS_setsockopt, s, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)), "setsockopt");
+	must(syscall(SYS_setsockopt, s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)), "setsockopt");
+	if (syscall(SYS_setsockopt, -1, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) != -1)
+		exit(1);
+	must(syscall(SYS_getsockopt, s, SOL_SOCKET, SO_TYPE, &val, &len), "getsockopt");
+	len = sizeof(val);
+	must(syscall(SYS_getsockopt, s, SOL_SOCKET, SO_ERROR, &val, &len), "getsockopt");
+	len = sizeof(tv);
+	must(syscall(SYS_getsockopt, s, SOL_SOCKET, SO_RCVTIMEO, &tv, &len), "getsockopt");
+	close(s);
+
+	/* Device nodes: a fifo, a character device, one relative to a directory fd, one refused. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	must(dfd, "open dir");
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	must(syscall(SYS_mknod, path, S_IFIFO | 0600, 0), "mknod fifo");
+	if (syscall(SYS_mknod, path, S_IFIFO | 0600, 0) != -1)
+		exit(1);
+	snprintf(path, sizeof(path), "%s/null", dir);
+	must(syscall(SYS_mknod, path, S_IFCHR | 0666, makedev(1, 3)), "mknod chr");
+	must(syscall(SYS_mknodat, dfd, "fifo2", S_IFIFO | 0640, 0), "mknodat");
+	must(syscall(SYS_mknodat, AT_FDCWD, "pg-relative-file", 0600, 0), "mknodat cwd");
+	must(syscall(SYS_unlink, "pg-relative-file"), "unlink");
+
+	/* A file reopened by handle; a handle that is no good. */
+	snprintf(path, sizeof(path), "%s/file", dir);
+	fh->handle_bytes = 128;
+	if (syscall(SYS_name_to_handle_at, AT_FDCWD, path, fh, &mount_id, 0) == 0) {
+		fd = syscall(SYS_open_by_handle_at, dfd, fh, O_RDONLY | O_CLOEXEC);
+		must(fd, "open_by_handle_at");
+		close(fd);
+	}
+	fh->handle_bytes = 0;
+	if (syscall(SYS_open_by_handle_at, dfd, fh, O_RDONLY) != -1)
+		exit(1);
+
+	/* Keys: lookups that find nothing, with integer and string arguments. */
+	if (syscall(SYS_keyctl, KEYCTL_GET_KEYRING_ID, KEY_SPEC_THREAD_KEYRING, 0) != -1)
+		exit(1);
+	if (syscall(SYS_keyctl, KEYCTL_SEARCH, KEY_SPEC_THREAD_KEYRING, "user", "pg:key", 0) != -1)
+		exit(1);
+
+	/* Mount configuration of a new tmpfs: string, flag, a refused key, create. */
+	fd = syscall(SYS_fsopen, "tmpfs", 0);
+	if (fd >= 0) {
+		must(syscall(SYS_fsconfig, fd, 1 /* SET_STRING */, "size", "1m", 0), "fsconfig");
+		must(syscall(SYS_fsconfig, fd, 0 /* SET_FLAG */, "ro", NULL, 0), "fsconfig");
+		if (syscall(SYS_fsconfig, fd, 1, "pg-no-such-option", "x", 0) != -1)
+			exit(1);
+		must(syscall(SYS_fsconfig, fd, 6 /* CMD_CREATE */, NULL, NULL, 0), "fsconfig");
+		close(fd);
+	}
+
+	/* Quotas: refused on a file that is no block device. */
+	if (syscall(SYS_quotactl, QCMD(Q_GETFMT, USRQUOTA), "/dev/null", 0, &fmt) != -1)
+		exit(1);
+
+	/* Signal fds, with and without flags, and refused flags. */
+	fd = syscall(SYS_signalfd, -1, &sigs, 8);
+	must(fd, "signalfd");
+	close(fd);
+	fd = syscall(SYS_signalfd4, -1, &sigs, 8, O_CLOEXEC | O_NONBLOCK);
+	must(fd, "signalfd4");
+	close(fd);
+	if (syscall(SYS_signalfd4, -1, &sigs, 8, 0x1) != -1)
+		exit(1);
+	close(dfd);
+}
+
 int main(int argc, char **argv)
 {
 	char file[256], link[256], link2[256], sub[256], buf[64];
@@ -317,6 +462,7 @@ int main(int argc, char **argv)
 		return 1;
 
 	more_syscalls(argv[1], atoi(argv[2]));
+	wait_ipc_and_handles(argv[1]);
 
 	child = fork();
 	must(child, "fork");

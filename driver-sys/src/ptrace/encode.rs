@@ -346,6 +346,48 @@ impl Encoder {
                 b.u32(a[2] as u32);
                 done!(MKDIRAT_X)
             }
+            libc::SYS_mknod => {
+                let b = &mut self.b;
+                b.i64(ret);
+                b.opt_str(path(a[0]));
+                b.u32(flags::mknod_mode(a[1]));
+                b.u32(flags::mknod_dev(a[2]));
+                done!(MKNOD_X)
+            }
+            libc::SYS_mknodat => {
+                let b = &mut self.b;
+                b.i64(ret);
+                b.i64(fd_arg(a[0]));
+                b.opt_str(path(a[1]));
+                b.u32(flags::mknod_mode(a[2]));
+                b.u32(flags::mknod_dev(a[3]));
+                done!(MKNODAT_X)
+            }
+            libc::SYS_setsockopt | libc::SYS_getsockopt => {
+                let get = is(call.nr, libc::SYS_getsockopt);
+                // getsockopt's length is what the kernel wrote back.
+                let optlen = if get {
+                    mem.bytes(a[4], 4)
+                        .and_then(|b| <[u8; 4]>::try_from(b.as_slice()).ok())
+                        .map_or(0, u32::from_ne_bytes)
+                } else {
+                    a[4] as u32
+                };
+                let opt = flags::sockopt(a[1], a[2]);
+                let val = self.sockopt_val(opt.map(|o| o.1), a[3], optlen, mem);
+                let b = &mut self.b;
+                b.i64(ret);
+                b.i64(fd_arg(a[0]));
+                b.u8(flags::sockopt_level(a[1]));
+                b.u8(opt.map_or(0, |o| o.0));
+                b.bytes(&val);
+                b.u32(optlen);
+                if get {
+                    done!(GETSOCKOPT_X)
+                } else {
+                    done!(SETSOCKOPT_X)
+                }
+            }
             libc::SYS_dup => {
                 self.b.i64(ret);
                 self.b.i64(fd_arg(a[0]));
@@ -511,6 +553,45 @@ impl Encoder {
                 self.finish(out, ts, tid, PG_EVT_GENERIC_X, PG_EVT_GENERIC_X_NPARAMS);
             }
         }
+    }
+
+    /// A socket option's `val` (PT_DYN): its type byte, then the value as
+    /// the module writes it (0 when unreadable; raw bytes up to snaplen
+    /// for an option scap does not type).
+    fn sockopt_val(&self, idx: Option<u8>, addr: u64, optlen: u32, mem: &Memory) -> Vec<u8> {
+        let idx = idx.unwrap_or(flags::SOCKOPT_IDX_UNKNOWN);
+        let word = |n: usize| mem.bytes(addr, n).filter(|b| b.len() == n);
+        let mut out = vec![idx];
+        match idx {
+            flags::SOCKOPT_IDX_ERRNO => {
+                let v = word(4).map_or(0, |b| i32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
+                out.extend_from_slice(&(-i64::from(v)).to_ne_bytes());
+            }
+            flags::SOCKOPT_IDX_UINT32 => {
+                out.extend_from_slice(&word(4).unwrap_or_else(|| vec![0; 4]));
+            }
+            flags::SOCKOPT_IDX_UINT64 => {
+                out.extend_from_slice(&word(8).unwrap_or_else(|| vec![0; 8]));
+            }
+            flags::SOCKOPT_IDX_TIMEVAL => {
+                let ns = word(16).map_or(0, |b| {
+                    let sec = i64::from_ne_bytes(b[..8].try_into().unwrap_or([0; 8]));
+                    let usec = i64::from_ne_bytes(b[8..].try_into().unwrap_or([0; 8]));
+                    sec.wrapping_mul(1_000_000_000)
+                        .wrapping_add(usec.wrapping_mul(1000))
+                });
+                out.extend_from_slice(&ns.to_ne_bytes());
+            }
+            _ => {
+                let n = optlen.min(self.snaplen) as usize;
+                if n > 0 {
+                    if let Some(b) = word(n) {
+                        out.extend_from_slice(&b);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// open/openat/openat2/creat, enter (ret None) or exit.
@@ -829,6 +910,10 @@ fn evt_of(name: &str) -> (u32, u32) {
         "RMDIR_2_X" => (PG_EVT_RMDIR_2_X, PG_EVT_RMDIR_2_X_NPARAMS),
         "MKDIR_2_X" => (PG_EVT_MKDIR_2_X, PG_EVT_MKDIR_2_X_NPARAMS),
         "MKDIRAT_X" => (PG_EVT_MKDIRAT_X, PG_EVT_MKDIRAT_X_NPARAMS),
+        "MKNOD_X" => (PG_EVT_MKNOD_X, PG_EVT_MKNOD_X_NPARAMS),
+        "MKNODAT_X" => (PG_EVT_MKNODAT_X, PG_EVT_MKNODAT_X_NPARAMS),
+        "SETSOCKOPT_X" => (PG_EVT_SETSOCKOPT_X, PG_EVT_SETSOCKOPT_X_NPARAMS),
+        "GETSOCKOPT_X" => (PG_EVT_GETSOCKOPT_X, PG_EVT_GETSOCKOPT_X_NPARAMS),
         "DUP_1_X" => (PG_EVT_DUP_1_X, PG_EVT_DUP_1_X_NPARAMS),
         "DUP2_X" => (PG_EVT_DUP2_X, PG_EVT_DUP2_X_NPARAMS),
         "DUP3_X" => (PG_EVT_DUP3_X, PG_EVT_DUP3_X_NPARAMS),
@@ -1027,6 +1112,97 @@ mod tests {
         for name in names {
             assert_ne!(evt_of(&name).0, PG_EVT_GENERIC_X, "{name} is not in evt_of");
         }
+    }
+
+    /// The parameters of one record, split by their u16 lengths.
+    fn params_of(out: &[u8]) -> Vec<Vec<u8>> {
+        let ev = crate::EventRef::parse(out).unwrap();
+        let n = ev.nparams() as usize;
+        let p = ev.payload();
+        let (lens, mut data) = p.split_at(2 * n);
+        lens.chunks(2)
+            .map(|l| {
+                let (v, rest) = data.split_at(u16::from_ne_bytes([l[0], l[1]]) as usize);
+                data = rest;
+                v.to_vec()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn socket_options_and_device_nodes_encode_like_the_module() {
+        let me = Memory {
+            pid: nix::unistd::getpid(),
+        };
+        let mut e = Encoder::default();
+        // setsockopt(3, SOL_SOCKET, SO_KEEPALIVE, &1, 4) = 0
+        let one = 1i32;
+        let call = Call::new(
+            libc::SYS_setsockopt as u64,
+            [
+                3,
+                1,
+                libc::SO_KEEPALIVE as u64,
+                &one as *const i32 as u64,
+                4,
+                0,
+            ],
+        );
+        let mut out = Vec::new();
+        e.exit(&mut out, 1, 9, &call, 0, &me);
+        let p = params_of(&out);
+        assert_eq!(p.len() as u32, PG_EVT_SETSOCKOPT_X_NPARAMS);
+        assert_eq!(p[2], [1]); // SOL_SOCKET
+        assert_eq!(p[3], [9]); // SO_KEEPALIVE
+        assert_eq!(p[4], [&[2u8][..], &1u32.to_ne_bytes()].concat());
+        assert_eq!(p[5], 4u32.to_ne_bytes());
+        // getsockopt(3, SOL_SOCKET, SO_ERROR, &111, &4) = 0: the errno, negated.
+        let (err, len) = (111i32, 4u32);
+        let call = Call::new(
+            libc::SYS_getsockopt as u64,
+            [
+                3,
+                1,
+                libc::SO_ERROR as u64,
+                &err as *const i32 as u64,
+                &len as *const u32 as u64,
+                0,
+            ],
+        );
+        let mut out = Vec::new();
+        e.exit(&mut out, 1, 9, &call, 0, &me);
+        let p = params_of(&out);
+        assert_eq!(p[4], [&[1u8][..], &(-111i64).to_ne_bytes()].concat());
+        // An option of another level: the bytes as given.
+        let call = Call::new(
+            libc::SYS_setsockopt as u64,
+            [3, 6, 1, &one as *const i32 as u64, 4, 0],
+        );
+        let mut out = Vec::new();
+        e.exit(&mut out, 1, 9, &call, 0, &me);
+        let p = params_of(&out);
+        assert_eq!((p[2][0], p[3][0]), (2, 0));
+        assert_eq!(p[4], [&[0u8][..], &1i32.to_ne_bytes()].concat());
+        // mknodat(AT_FDCWD, "fifo", S_IFIFO|0640, 0) = 0
+        let path = b"fifo\0";
+        let call = Call::new(
+            libc::SYS_mknodat as u64,
+            [
+                libc::AT_FDCWD as u64,
+                path.as_ptr() as u64,
+                u64::from(libc::S_IFIFO) | 0o640,
+                0,
+                0,
+                0,
+            ],
+        );
+        let mut out = Vec::new();
+        e.exit(&mut out, 1, 9, &call, 0, &me);
+        let p = params_of(&out);
+        assert_eq!(p.len() as u32, PG_EVT_MKNODAT_X_NPARAMS);
+        assert_eq!(p[1], (-100i64).to_ne_bytes());
+        assert_eq!(p[2], b"fifo\0");
+        assert_eq!(p[3], 0o010640u32.to_ne_bytes());
     }
 
     #[test]

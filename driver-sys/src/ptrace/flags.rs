@@ -137,6 +137,115 @@ pub fn family(family: u16) -> u8 {
 }
 
 /// scap's ptrace request codes (its own enumeration, not the kernel's).
+/// A mknod mode: the permission bits, and the file type (a regular file
+/// when none is given; types mknod cannot make are dropped).
+pub fn mknod_mode(mode: u64) -> u32 {
+    let mode = mode as u32;
+    let perm = mode & 0o7777;
+    match mode & libc::S_IFMT {
+        0 | libc::S_IFREG => perm | libc::S_IFREG,
+        t @ (libc::S_IFSOCK | libc::S_IFBLK | libc::S_IFCHR | libc::S_IFIFO) => perm | t,
+        _ => perm,
+    }
+}
+
+/// Falco's drivers pass mknod's dev argument through the kernel's
+/// new_encode_dev (major above bit 20, minor below, packed to 32 bits).
+pub fn mknod_dev(dev: u64) -> u32 {
+    let dev = dev as u32;
+    let (major, minor) = (dev >> 20, dev & 0xfffff);
+    (minor & 0xff) | (major << 8) | ((minor & !0xff) << 12)
+}
+
+/// The value type of a socket option's `val` (its PT_DYN index byte).
+pub const SOCKOPT_IDX_UNKNOWN: u8 = 0;
+pub const SOCKOPT_IDX_ERRNO: u8 = 1;
+pub const SOCKOPT_IDX_UINT32: u8 = 2;
+pub const SOCKOPT_IDX_UINT64: u8 = 3;
+pub const SOCKOPT_IDX_TIMEVAL: u8 = 4;
+
+/// scap's level of a socket option (SOL_SOCKET 1, SOL_TCP 2, else 0).
+pub fn sockopt_level(level: u64) -> u8 {
+    match level as i32 {
+        libc::SOL_SOCKET => 1,
+        libc::SOL_TCP => 2,
+        _ => 0,
+    }
+}
+
+/// scap's name and value type of a SOL_SOCKET option; None for another
+/// level or an option scap does not name (its value is then raw bytes).
+pub fn sockopt(level: u64, optname: u64) -> Option<(u8, u8)> {
+    const U32: u8 = SOCKOPT_IDX_UINT32;
+    const RAW: u8 = SOCKOPT_IDX_UNKNOWN;
+    const TV: u8 = SOCKOPT_IDX_TIMEVAL;
+    if level as i32 != libc::SOL_SOCKET {
+        return None;
+    }
+    // (Linux x86-64 value, scap name, value type), as the module's table.
+    const TABLE: &[(i32, u8, u8)] = &[
+        (1, 1, U32),                  // SO_DEBUG
+        (2, 2, U32),                  // SO_REUSEADDR
+        (3, 3, U32),                  // SO_TYPE
+        (4, 4, SOCKOPT_IDX_ERRNO),    // SO_ERROR
+        (5, 5, U32),                  // SO_DONTROUTE
+        (6, 6, U32),                  // SO_BROADCAST
+        (7, 7, U32),                  // SO_SNDBUF
+        (8, 8, U32),                  // SO_RCVBUF
+        (32, 32, U32),                // SO_SNDBUFFORCE
+        (33, 33, U32),                // SO_RCVBUFFORCE
+        (9, 9, U32),                  // SO_KEEPALIVE
+        (10, 10, U32),                // SO_OOBINLINE
+        (11, 11, U32),                // SO_NO_CHECK
+        (12, 12, U32),                // SO_PRIORITY
+        (13, 13, RAW),                // SO_LINGER
+        (14, 14, U32),                // SO_BSDCOMPAT
+        (15, 15, U32),                // SO_REUSEPORT
+        (16, 16, U32),                // SO_PASSCRED
+        (17, 17, RAW),                // SO_PEERCRED
+        (18, 18, U32),                // SO_RCVLOWAT
+        (19, 19, U32),                // SO_SNDLOWAT
+        (20, 20, TV),                 // SO_RCVTIMEO_OLD
+        (66, 20, TV),                 // SO_RCVTIMEO_NEW
+        (21, 21, TV),                 // SO_SNDTIMEO_OLD
+        (67, 21, TV),                 // SO_SNDTIMEO_NEW
+        (22, 22, U32),                // SO_SECURITY_AUTHENTICATION
+        (23, 23, U32),                // SO_SECURITY_ENCRYPTION_TRANSPORT
+        (24, 24, U32),                // SO_SECURITY_ENCRYPTION_NETWORK
+        (25, 25, U32),                // SO_BINDTODEVICE
+        (26, 26, RAW),                // SO_ATTACH_FILTER
+        (27, 27, U32),                // SO_DETACH_FILTER
+        (28, 28, RAW),                // SO_PEERNAME
+        (29, 29, U32),                // SO_TIMESTAMP_OLD
+        (30, 30, U32),                // SO_ACCEPTCONN
+        (31, 31, U32),                // SO_PEERSEC
+        (34, 34, U32),                // SO_PASSSEC
+        (35, 35, U32),                // SO_TIMESTAMPNS_OLD
+        (36, 36, U32),                // SO_MARK
+        (37, 37, U32),                // SO_TIMESTAMPING_OLD
+        (38, 38, U32),                // SO_PROTOCOL
+        (39, 39, U32),                // SO_DOMAIN
+        (40, 40, U32),                // SO_RXQ_OVFL
+        (41, 41, U32),                // SO_WIFI_STATUS
+        (42, 42, U32),                // SO_PEEK_OFF
+        (43, 43, U32),                // SO_NOFCS
+        (44, 44, U32),                // SO_LOCK_FILTER
+        (45, 45, U32),                // SO_SELECT_ERR_QUEUE
+        (46, 46, U32),                // SO_BUSY_POLL
+        (47, 47, U32),                // SO_MAX_PACING_RATE
+        (48, 48, U32),                // SO_BPF_EXTENSIONS
+        (49, 49, U32),                // SO_INCOMING_CPU
+        (50, 50, RAW),                // SO_ATTACH_BPF
+        (59, 51, RAW),                // SO_PEERGROUPS
+        (55, 52, RAW),                // SO_MEMINFO
+        (57, 53, SOCKOPT_IDX_UINT64), // SO_COOKIE
+    ];
+    TABLE
+        .iter()
+        .find(|(linux, _, _)| *linux == optname as i32)
+        .map(|&(_, name, idx)| (name, idx))
+}
+
 pub fn ptrace_request(req: u64) -> u16 {
     let req = req as u32;
     let table: [(u32, u16); 37] = [
@@ -224,5 +333,20 @@ mod tests {
         assert_eq!(ptrace_request(16), 11);
         assert_eq!(ptrace_request(0x4206), 20);
         assert_eq!(ptrace_request(999), 0);
+    }
+
+    #[test]
+    fn mknod_and_sockopt_encodings() {
+        assert_eq!(super::mknod_mode(0o600), 0o100600);
+        assert_eq!(
+            super::mknod_mode(u64::from(libc::S_IFIFO) | 0o640),
+            0o010640
+        );
+        // makedev(1, 3) as glibc packs it, through the kernel's new_encode_dev.
+        assert_eq!(super::mknod_dev(0x103), 0x0010_0003);
+        assert_eq!(super::sockopt_level(libc::SOL_TCP as u64), 2);
+        assert_eq!(super::sockopt(1, libc::SO_KEEPALIVE as u64), Some((9, 2)));
+        assert_eq!(super::sockopt(1, libc::SO_COOKIE as u64), Some((53, 3)));
+        assert_eq!(super::sockopt(6, 1), None);
     }
 }

@@ -476,6 +476,33 @@ mod tests {
         assert_eq!(s, "201");
     }
 
+    fn render_dyn(event: u16, param: &str, bytes: &[u8]) -> String {
+        let info = event_info(event).unwrap();
+        let info = info.params.iter().find(|p| p.name == param).unwrap();
+        let mut s = String::new();
+        render_param(&Param { info, bytes }, &NoState, &mut s);
+        s
+    }
+
+    #[test]
+    fn sockopt_and_keyctl_dyn_params_render_by_their_index() {
+        // setsockopt (45) val: a u32 option (SO_REUSEADDR = 1), a timeval in ns.
+        assert_eq!(
+            render_dyn(45, "val", &dyn_bytes(2, &1u32.to_le_bytes())),
+            "1"
+        );
+        assert_eq!(
+            render_dyn(47, "val", &dyn_bytes(4, &1_500_000_000u64.to_le_bytes())),
+            "1500000000"
+        );
+        // keyctl (453): an integer argument, a string argument.
+        assert_eq!(
+            render_dyn(453, "arg2", &dyn_bytes(0, &(-3i64).to_le_bytes())),
+            "-3"
+        );
+        assert_eq!(render_dyn(453, "arg3", &dyn_bytes(1, b"user\0")), "user");
+    }
+
     #[test]
     fn negative_fd_is_an_errno() {
         let info = &event_info(3).unwrap().params[0];

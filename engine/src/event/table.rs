@@ -331,16 +331,46 @@ static PTRACE_DYN_VARIANTS: &[ParamInfo] = &[
     },
 ];
 
+const fn variant(name: &'static str, ty: u8, fmt: u8) -> ParamInfo {
+    ParamInfo {
+        name,
+        ty,
+        fmt,
+        names: None,
+    }
+}
+
+/// setsockopt/getsockopt `val`: the option's bytes as given (hex), an
+/// errno (SO_ERROR), a u32, a u64 (SO_COOKIE), or a timeval in ns.
+static SOCKOPT_DYN_VARIANTS: &[ParamInfo] = &[
+    variant("bytebuf", 10, 2),
+    variant("errno", 11, 1),
+    variant("uint32", 7, 1),
+    variant("uint64", 8, 1),
+    variant("reltime", 20, 1),
+];
+
+/// keyctl `arg2`..`arg5`: an integer, or a string the operation reads.
+static KEYCTL_DYN_VARIANTS: &[ParamInfo] = &[variant("int64", 4, 1), variant("charbuf", 9, 0)];
+
+/// bpf's `res_or_fd`: the fd a map or program load returned, or a result.
+static BPF_DYN_VARIANTS: &[ParamInfo] = &[variant("fd", 14, 1), variant("res", 11, 1)];
+
 /// The value a PT_DYN parameter holds: its first byte picks the type from
-/// a list owned by the parameter, the rest is the value. Only ptrace's
-/// `addr` and `data` are known (the only PT_DYN parameters by those names
-/// in the schema); None for any other, which then renders as raw bytes.
+/// a list owned by the parameter, the rest is the value. The lists are
+/// known by the parameter's name (each name is PT_DYN in one family of
+/// events only: ptrace's `addr` and `data`, the socket options' `val`,
+/// keyctl's `argN`, bpf's `res_or_fd`); None for any other, which then
+/// renders as raw bytes.
 pub fn dyn_variant(param: &ParamInfo, index: u8) -> Option<&'static ParamInfo> {
     if param.param_type() != ParamType::Dyn {
         return None;
     }
     let variants = match param.name {
         "addr" | "data" => PTRACE_DYN_VARIANTS,
+        "val" => SOCKOPT_DYN_VARIANTS,
+        "arg2" | "arg3" | "arg4" | "arg5" => KEYCTL_DYN_VARIANTS,
+        "res_or_fd" => BPF_DYN_VARIANTS,
         _ => return None,
     };
     variants.get(usize::from(index))

@@ -403,6 +403,9 @@ struct Tally {
     differing: u64,
     only_ours: u64,
     only_falco: u64,
+    /// Pairs where Falco's kmod wrote the generic event: its version
+    /// predates the syscall's event (a gap of the oracle, not compared).
+    falco_generic: u64,
 }
 
 /// What the comparison found: a table per syscall and the differences.
@@ -458,6 +461,32 @@ fn name_known_generics(events: &[Rendered], generic: &HashSet<String>) -> Vec<Re
         .collect()
 }
 
+/// A generic event of Falco's kmod for a syscall the schema has a
+/// parameterised event for (one added after scap 0.20.0, as keyctl) takes
+/// that syscall's name, so that it pairs with peregrine.ko's event and is
+/// counted as a gap of that driver version, not a difference.
+fn name_falco_generics(events: &[Rendered]) -> Vec<Rendered> {
+    events
+        .iter()
+        .map(|e| {
+            let id = e
+                .params
+                .iter()
+                .find(|(n, _)| *n == "ID")
+                .map(|(_, v)| v.as_str());
+            match id.map(table_name) {
+                Some(named) if e.name == "syscall" && named != "syscall" => {
+                    let mut renamed = e.clone();
+                    renamed.name = named;
+                    renamed.absent.insert("falco-generic");
+                    renamed
+                }
+                _ => e.clone(),
+            }
+        })
+        .collect()
+}
+
 /// The static name of a syscall event, from the engine's schema.
 fn table_name(name: &str) -> &'static str {
     peregrine_engine::event::table::all_event_types()
@@ -495,10 +524,10 @@ fn compare(
     for t in threads {
         let racy = killed.contains(&format!("<thread {t}>"));
         let a = name_known_generics(ours.get(&t).map(Vec::as_slice).unwrap_or_default(), generic);
-        let b = drop_mmsg_repeats(
+        let b = name_falco_generics(&drop_mmsg_repeats(
             falco.get(&t).map(Vec::as_slice).unwrap_or_default(),
             &mut report,
-        );
+        ));
         for pair in align(&a, &b) {
             match pair {
                 (Some(x), None) | (None, Some(x)) if racy => {
@@ -525,6 +554,9 @@ fn compare(
                 }
                 (Some(x), Some(_)) if x.absent.contains("generic") => {
                     report.per_syscall.entry(x.name).or_default().generic += 1;
+                }
+                (Some(x), Some(y)) if y.absent.contains("falco-generic") => {
+                    report.per_syscall.entry(x.name).or_default().falco_generic += 1;
                 }
                 (Some(x), Some(y)) => {
                     let tally = report.per_syscall.entry(x.name).or_default();
@@ -649,13 +681,21 @@ fn main() -> ExitCode {
         } else if t.generic > 0 {
             generic_syscalls += 1;
             "generic in peregrine.ko (kmod/SYSCALLS.md)"
+        } else if t.falco_generic > 0 && t.pairs == 0 {
+            generic_syscalls += 1;
+            "generic in this Falco kmod (its event came later): not compared"
         } else {
             equal_syscalls += 1;
             "equal"
         };
         println!(
             "{name:<18} {:>5} {:>5} {:>6} {:>9} {:>10} {:>7}  {verdict}",
-            t.pairs, t.equal, t.differing, t.only_ours, t.only_falco, t.generic
+            t.pairs,
+            t.equal,
+            t.differing,
+            t.only_ours,
+            t.only_falco,
+            t.generic + t.falco_generic
         );
     }
     for (what, n) in &report.masked {
@@ -668,7 +708,7 @@ fn main() -> ExitCode {
         println!("difference: {d}");
     }
     println!(
-        "kmod_diff: {} syscalls compared, {equal_syscalls} equal, {generic_syscalls} generic in peregrine.ko, {} differ; {} differences",
+        "kmod_diff: {} syscalls compared, {equal_syscalls} equal, {generic_syscalls} generic on one side, {} differ; {} differences",
         report.per_syscall.len(),
         report.per_syscall.len() - equal_syscalls - generic_syscalls,
         report.differences.len()
