@@ -114,6 +114,11 @@ fn run_worker(
                 continue;
             };
             out.events += 1;
+            // Every worker applies every event: the first one keeps them
+            // for the console.
+            if index == 0 {
+                crate::servers::console::recent::Recent::global().record(&event, &state);
+            }
             state.apply(&event);
             if owner(event.tid, workers) != index {
                 continue;

@@ -201,6 +201,7 @@ impl Pipeline<'_> {
     fn evaluate(&mut self, state: &mut State, event: &EventView<'_>) {
         self.detections.events += 1;
         self.metrics.events.fetch_add(1, Ordering::Relaxed);
+        crate::servers::console::recent::Recent::global().record(event, state);
         state.apply(event);
         let input = SyscallEvent { event, state };
         let (dispatcher, hostname, detections, metrics, capture) = (
