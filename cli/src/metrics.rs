@@ -51,6 +51,8 @@ pub struct Metrics {
     previous: Mutex<BTreeMap<String, Previous>>,
     /// The container runtimes' lookup counters, when metadata is looked up.
     containers: Mutex<Option<Arc<crate::containers::ContainerStats>>>,
+    /// Per-CPU ring counters and the reading thread's CPU time.
+    pub rings: crate::sources::ring_health::RingHealth,
 }
 
 impl Metrics {
@@ -74,6 +76,7 @@ impl Metrics {
             threads: AtomicU64::new(u64::MAX),
             previous: Mutex::default(),
             containers: Mutex::default(),
+            rings: Default::default(),
         }
     }
 
@@ -338,6 +341,7 @@ impl MetricsSource for Metrics {
         for (name, value) in self.snapshot() {
             let _ = writeln!(text, "{} {value}", own(&name));
         }
+        self.rings.write_prometheus(&mut text);
         if let Ok(by_rule) = self.by_rule.lock() {
             for (rule, count) in by_rule.iter() {
                 let priority = count.priority.map(|p| p.as_str()).unwrap_or("");

@@ -260,6 +260,7 @@ pub fn drain_rings_parallel(
         n_preemptions: t.n_preemptions,
     };
     let lost = || RunError::Traced("an evaluation worker stopped".into());
+    pipeline.metrics.rings.set_reader_thread();
     while !pipeline.should_stop() {
         let mut batch = Batch {
             bytes: Vec::with_capacity(BATCH_RECORDS * 128),
@@ -276,9 +277,11 @@ pub fn drain_rings_parallel(
             batch.bytes.extend_from_slice(bytes);
             last_ts = record.ts();
         });
-        let kernel = source.reader().stats().total;
+        let stats = source.reader().stats();
+        let kernel = stats.total;
         let stats_now = counters_of(&kernel);
         pipeline.metrics.set_kernel(kernel);
+        pipeline.metrics.rings.set_cpus(stats.per_cpu);
         match read {
             Ok(0) => {
                 if !evaluators.collect_all(pipeline) {

@@ -615,10 +615,13 @@ pub fn drain_rings_purging(
     let mut undecodable = 0u64;
     // The module may still write enter+exit pairs: one event per syscall.
     let mut merger = Merger::new();
+    pipeline.metrics.rings.set_reader_thread();
     while !pipeline.should_stop() {
         // Read once per batch (every ring's counters, into a new list):
         // a trickle of small batches must not pay it twice.
-        let kernel = source.reader().stats().total;
+        let stats = source.reader().stats();
+        let kernel = stats.total;
+        pipeline.metrics.rings.set_cpus(stats.per_cpu);
         let stats_now = counters_of(&kernel);
         let mut decode_error = None;
         let read = source.reader().next_batch(4096, |ring, record| {
