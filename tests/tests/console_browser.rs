@@ -436,62 +436,26 @@ fn the_console_in_a_real_browser() {
         // Filters with counts: the priority facet, then the source.
         let chip = r#".chip[data-dim="priority"][data-value="Critical"]"#;
         wait_text(&client, chip, Duration::from_secs(5), |t| t.ends_with('2')).await;
-        client
-            .find(Locator::Css(chip))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_chip(&client, chip).await;
         wait_rows(&client, Duration::from_secs(2), "priority filter", |rows| {
             rows.len() == 2 && rows.iter().all(|r| r.contains("Critical"))
         })
         .await;
-        client
-            .find(Locator::Css(chip))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_chip(&client, chip).await;
         let source = r#".chip[data-dim="source"][data-value="syscall"]"#;
-        client
-            .find(Locator::Css(source))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_chip(&client, source).await;
         wait_rows(&client, Duration::from_secs(2), "source filter", |rows| {
             rows.len() == from_capture && rows.iter().all(|r| r.contains("syscall"))
         })
         .await;
         let tag = r#".chip[data-dim="tag"][data-value="k8s"]"#;
-        client
-            .find(Locator::Css(source))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css(tag))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_chip(&client, source).await;
+        click_chip(&client, tag).await;
         wait_rows(&client, Duration::from_secs(2), "tag filter", |rows| {
             rows.len() == 2
         })
         .await;
-        client
-            .find(Locator::Css(tag))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_chip(&client, tag).await;
 
         // Pause holds the list; resume shows what came meanwhile.
         client
@@ -724,6 +688,20 @@ async fn rings_per_cpu(client: &Client, peregrine: &Peregrine) {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("reader CPU: {reader_cpu:?}"));
     assert!(seconds > 0.0, "{reader_cpu}");
+}
+
+/// Clicks a facet chip; the chips are drawn again every two seconds, so a
+/// chip found just before that is stale and is looked up again.
+async fn click_chip(client: &Client, css: &str) {
+    for _ in 0..5 {
+        if let Ok(chip) = client.find(Locator::Css(css)).await {
+            if chip.click().await.is_ok() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("cannot click {css}");
 }
 
 /// The fire count the rules view shows for `rule`.
