@@ -182,6 +182,8 @@ impl MergedReader {
                 .map(|r| CpuStats {
                     cpu: r.id(),
                     stats: r.stats(),
+                    used_bytes: r.used_bytes(),
+                    buffer_size: r.buffer_size(),
                 })
                 .collect(),
         )

@@ -191,6 +191,14 @@ impl Ring {
         skipped
     }
 
+    /// Bytes published and not given back yet, as the producer sees them
+    /// now: the ring's fill. Capped at the ring's size (a producer that
+    /// breaks the protocol is reported by the reads, not here).
+    pub fn used_bytes(&self) -> u64 {
+        let head = self.head_word().load(Ordering::Acquire);
+        head.wrapping_sub(self.released).min(self.buffer_size)
+    }
+
     /// The producer's counters from the info page.
     pub fn stats(&self) -> RingStats {
         // SAFETY: `info` points to the live info page (from_mapping contract);
@@ -364,6 +372,20 @@ mod tests {
         assert_eq!(got[0].0, 3);
         assert_eq!(&got[0].1[2..], &big[..]);
         assert_eq!(got[0].1[..2], 8000u16.to_ne_bytes());
+    }
+
+    #[test]
+    fn fill_counts_what_is_written_until_it_is_given_back() {
+        let (mut p, mut r) = ring();
+        assert_eq!(r.used_bytes(), 0);
+        assert_eq!(
+            p.write_event(1, 1, 1, &[b"ok"]).unwrap(),
+            WriteOutcome::Written
+        );
+        // 26-byte header, one 2-byte length, 2 bytes of payload.
+        assert_eq!(r.used_bytes(), 30);
+        assert_eq!(read_all(&mut r).unwrap().len(), 1);
+        assert_eq!(r.used_bytes(), 0);
     }
 
     #[test]

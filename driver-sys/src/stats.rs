@@ -66,6 +66,10 @@ impl Sum for RingStats {
 pub struct CpuStats {
     pub cpu: usize,
     pub stats: RingStats,
+    /// Bytes the producer has written that the reader has not given back
+    /// yet: how full the ring is as the producer sees it.
+    pub used_bytes: u64,
+    pub buffer_size: u64,
 }
 
 /// Counters of every ring of a reader, and their sum.
@@ -98,8 +102,18 @@ mod tests {
             n_faults: 7,
         };
         let s = Stats::new(vec![
-            CpuStats { cpu: 0, stats: a },
-            CpuStats { cpu: 3, stats: a },
+            CpuStats {
+                cpu: 0,
+                stats: a,
+                used_bytes: 0,
+                buffer_size: 8192,
+            },
+            CpuStats {
+                cpu: 3,
+                stats: a,
+                used_bytes: 0,
+                buffer_size: 8192,
+            },
         ]);
         assert_eq!(s.total.n_evts, 2);
         assert_eq!(s.total.n_drops_too_large, 12);

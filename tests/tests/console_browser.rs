@@ -26,7 +26,7 @@ use peregrine::ruleset::{self, RulesInput};
 use peregrine::run;
 use peregrine::servers::console::Hub;
 use peregrine::servers::{AuditQueue, Servers};
-use peregrine_driver_sys::RingStats;
+use peregrine_driver_sys::{MergedReader, RingStats, UserRing, WriteOutcome};
 use serde_json::{json, Value as Json};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -39,9 +39,13 @@ const RULES: &str = r#"
   output: curl connected (command=%proc.cmdline connection=%fd.name)
   priority: WARNING
   tags: [network, curl]
+- list: curl_names
+  items: [curl]
+- macro: is_curl
+  condition: proc.name in (curl_names)
 - rule: Curl opens a file
   desc: curl opened a file
-  condition: evt.type in (open, openat) and proc.name=curl and fd.name startswith /etc
+  condition: evt.type in (open, openat) and is_curl and fd.name startswith /etc
   output: curl opened a file (file=%fd.name command=%proc.cmdline)
   priority: NOTICE
   tags: [filesystem, curl]
@@ -432,62 +436,26 @@ fn the_console_in_a_real_browser() {
         // Filters with counts: the priority facet, then the source.
         let chip = r#".chip[data-dim="priority"][data-value="Critical"]"#;
         wait_text(&client, chip, Duration::from_secs(5), |t| t.ends_with('2')).await;
-        client
-            .find(Locator::Css(chip))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_chip(&client, chip).await;
         wait_rows(&client, Duration::from_secs(2), "priority filter", |rows| {
             rows.len() == 2 && rows.iter().all(|r| r.contains("Critical"))
         })
         .await;
-        client
-            .find(Locator::Css(chip))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_chip(&client, chip).await;
         let source = r#".chip[data-dim="source"][data-value="syscall"]"#;
-        client
-            .find(Locator::Css(source))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_chip(&client, source).await;
         wait_rows(&client, Duration::from_secs(2), "source filter", |rows| {
             rows.len() == from_capture && rows.iter().all(|r| r.contains("syscall"))
         })
         .await;
         let tag = r#".chip[data-dim="tag"][data-value="k8s"]"#;
-        client
-            .find(Locator::Css(source))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        client
-            .find(Locator::Css(tag))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_chip(&client, source).await;
+        click_chip(&client, tag).await;
         wait_rows(&client, Duration::from_secs(2), "tag filter", |rows| {
             rows.len() == 2
         })
         .await;
-        client
-            .find(Locator::Css(tag))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click_chip(&client, tag).await;
 
         // Pause holds the list; resume shows what came meanwhile.
         client
@@ -601,6 +569,7 @@ fn the_console_in_a_real_browser() {
             t.contains("kernel drops_buffer: 5000") && t.contains("drops_page_fault: 7")
         })
         .await;
+        rings_per_cpu(&client, &peregrine).await;
         save_screenshot(&client, "health").await;
 
         // Rules: loaded, enabled, fire counts, the condition expanded.
@@ -635,6 +604,8 @@ fn the_console_in_a_real_browser() {
         })
         .await;
         save_screenshot(&client, "rules").await;
+
+        try_conditions(&client).await;
         client.close().await.unwrap();
     });
 
@@ -648,6 +619,209 @@ fn the_console_in_a_real_browser() {
     assert!(written
         .iter()
         .any(|l| l.contains("Curl connects") || l.contains("curl connected")));
+}
+
+/// Per CPU, from real rings as the reader sees them: the ring of CPU 1
+/// fills and drops, CPU 0 does not; each shows as such, the full one in
+/// the banner and with the health tab marked, and the reading thread's CPU
+/// time shows.
+async fn rings_per_cpu(client: &Client, peregrine: &Peregrine) {
+    let (mut calm, calm_ring) = UserRing::create(0, 8192).unwrap().split().unwrap();
+    let (mut busy, busy_ring) = UserRing::create(1, 8192).unwrap().split().unwrap();
+    assert_eq!(
+        calm.write_event(1, 1, 1, &[b"ok"]).unwrap(),
+        WriteOutcome::Written
+    );
+    let filler = vec![0u8; 1000];
+    let mut dropped = 0;
+    for ts in 0..20 {
+        if busy.write_event(ts, 1, 1, &[&filler]).unwrap() != WriteOutcome::Written {
+            dropped += 1;
+        }
+    }
+    assert!(dropped > 0);
+    let reader = MergedReader::new(vec![calm_ring, busy_ring]);
+    let stats = reader.stats();
+    let busy_fill = stats.per_cpu[1].used_bytes as f64 * 100.0 / 8192.0;
+    peregrine.metrics.rings.set_cpus(stats.per_cpu);
+    peregrine.metrics.rings.set_reader_thread();
+    let started = Instant::now();
+    let (rows, banner, tab, reader_cpu) = loop {
+        let got = client
+            .execute(
+                "return [Array.from(document.querySelectorAll('#health-cpus tbody tr'), \
+                   r => [r.className].concat(Array.from(r.cells, c => c.textContent))), \
+                 document.getElementById('banner').textContent, \
+                 document.getElementById('tab-health').textContent, \
+                 document.getElementById('health-reader-cpu').textContent];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let got: (Vec<Vec<String>>, String, String, String) = serde_json::from_value(got).unwrap();
+        if got.0.len() == 2 {
+            break got;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no per-CPU rows: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    // [class, cpu, events, buffer, page fault, too large, re-entry, fill]
+    assert_eq!(rows[0][..7], ["", "0", "1", "0", "0", "0", "0"], "{rows:?}");
+    assert_eq!(rows[0][7], "0.4%");
+    assert_eq!(rows[1][0], "alarm", "{rows:?}");
+    assert_eq!(rows[1][1], "1");
+    assert_eq!(rows[1][3], dropped.to_string());
+    assert_eq!(rows[1][7], format!("{busy_fill:.1}%"));
+    assert!(busy_fill >= 80.0, "{busy_fill}");
+    assert!(
+        banner.contains(&format!("cpu 1 dropped {dropped} (buffer)"))
+            && banner.contains("cpu 1 ring"),
+        "{banner}"
+    );
+    assert_eq!(tab, "Health ⚠");
+    let seconds: f64 = reader_cpu
+        .split(' ')
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("reader CPU: {reader_cpu:?}"));
+    assert!(seconds > 0.0, "{reader_cpu}");
+}
+
+/// Clicks a facet chip; the chips are drawn again every two seconds, so a
+/// chip found just before that is stale and is looked up again.
+async fn click_chip(client: &Client, css: &str) {
+    for _ in 0..5 {
+        if let Ok(chip) = client.find(Locator::Css(css)).await {
+            if chip.click().await.is_ok() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("cannot click {css}");
+}
+
+/// The fire count the rules view shows for `rule`.
+async fn fired(client: &Client, rule: &str) -> u64 {
+    let count = client
+        .execute(
+            "return Array.from(document.querySelectorAll('#rules tbody tr')) \
+             .filter(r => r.cells[0].textContent === arguments[0]) \
+             .map(r => r.querySelector('.fired').textContent)[0];",
+            vec![json!(rule)],
+        )
+        .await
+        .unwrap();
+    count.as_str().unwrap().parse().unwrap()
+}
+
+/// Types `condition` in the try box and waits for the answer.
+async fn try_in_page(client: &Client, condition: &str) -> (String, String, Vec<Vec<String>>) {
+    client
+        .execute(
+            "document.getElementById('try-status').textContent = ''; \
+             document.getElementById('try-error').textContent = ''; \
+             document.getElementById('try-condition').value = arguments[0];",
+            vec![json!(condition)],
+        )
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("try-run"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let started = Instant::now();
+    loop {
+        let got = client
+            .execute(
+                "return [document.getElementById('try-status').textContent, \
+                 document.getElementById('try-error').textContent, \
+                 Array.from(document.querySelectorAll('#try-matches tbody tr'), \
+                   r => Array.from(r.cells, c => c.textContent))];",
+                vec![],
+            )
+            .await
+            .unwrap();
+        let (status, error, rows): (String, String, Vec<Vec<String>>) =
+            serde_json::from_value(got).unwrap();
+        if (!status.is_empty() && status != "trying…") || !error.is_empty() {
+            return (status, error, rows);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no answer to {condition}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The try box: a rule's own condition matches the kept events as often
+/// as the rule fired on them, macros and lists included; a bad condition
+/// gets the load error as a rule load words it, as text.
+async fn try_conditions(client: &Client) {
+    let connects = fired(client, "Curl connects").await;
+    let opens = fired(client, "Curl opens a file").await;
+    assert!(connects > 0, "the capture fired no Curl connects");
+
+    let (status, error, rows) = try_in_page(client, "evt.type=connect and proc.name=curl").await;
+    assert!(error.is_empty(), "{error}");
+    assert!(
+        status.starts_with(&format!("{connects} of ")),
+        "{status}: the rule fired {connects} times"
+    );
+    assert_eq!(rows.len() as u64, connects);
+    // evt.time, evt.type, proc.name, ...
+    assert!(
+        rows.iter().all(|r| r[1] == "connect" && r[2] == "curl"),
+        "{rows:?}"
+    );
+    let tried: u64 = status
+        .split(" of ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap();
+    assert!(tried > 500, "{status}");
+    save_screenshot(client, "try").await;
+
+    // The macro and the list of the loaded rules.
+    let (status, error, _) = try_in_page(
+        client,
+        "evt.type in (open, openat) and is_curl and fd.name startswith /etc",
+    )
+    .await;
+    assert!(error.is_empty(), "{error}");
+    assert!(status.starts_with(&format!("{opens} of ")), "{status}");
+
+    let (_, error, rows) = try_in_page(client, "proc.nosuch = 1 and is_curl").await;
+    assert_eq!(
+        error,
+        "LOAD_ERR_COMPILE_CONDITION (Error compiling condition): filter_check called with \
+         nonexistent field proc.nosuch"
+    );
+    assert!(
+        rows.is_empty()
+            || client
+                .find(Locator::Css("#try-matches[hidden]"))
+                .await
+                .is_ok()
+    );
+    let (_, error, _) = try_in_page(client, "not_a_macro and proc.name=\"<b>x</b>\"").await;
+    assert!(error.starts_with("LOAD_ERR_"), "{error}");
+    let injected = client
+        .execute(
+            "return document.querySelectorAll('#try b, #try script').length;",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(injected, json!(0));
 }
 
 /// The `peregrine` command wires the console as configured: its output

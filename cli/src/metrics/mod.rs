@@ -39,7 +39,6 @@ pub struct Metrics {
     by_rule: Mutex<BTreeMap<String, RuleCount>>,
     kernel: Mutex<Option<RingStats>>,
     /// Each CPU's ring, kept only while Falco's per-CPU family is on.
-    kernel_cpus: Mutex<Vec<CpuStats>>,
     state: Mutex<Option<StateCounts>>,
     outputs: Box<OutputStats>,
     /// The webhook's counters while it listens (a reload may start or
@@ -56,6 +55,8 @@ pub struct Metrics {
     previous: Mutex<BTreeMap<String, Previous>>,
     /// The container runtimes' lookup counters, when metadata is looked up.
     containers: Mutex<Option<Arc<crate::containers::ContainerStats>>>,
+    /// Per-CPU ring counters and the reading thread's CPU time.
+    pub rings: crate::sources::ring_health::RingHealth,
 }
 
 impl Metrics {
@@ -66,7 +67,6 @@ impl Metrics {
             alerts: AtomicU64::new(0),
             by_rule: Mutex::new(BTreeMap::new()),
             kernel: Mutex::new(None),
-            kernel_cpus: Mutex::default(),
             state: Mutex::new(None),
             outputs,
             audit: Mutex::new(audit),
@@ -80,6 +80,7 @@ impl Metrics {
             threads: AtomicU64::new(u64::MAX),
             previous: Mutex::default(),
             containers: Mutex::default(),
+            rings: Default::default(),
         }
     }
 
@@ -165,11 +166,11 @@ impl Metrics {
             events: self.events.load(Ordering::Relaxed),
             rules,
             kernel: self.kernel.lock().ok().and_then(|k| *k),
-            kernel_cpus: self
-                .kernel_cpus
-                .lock()
-                .map(|cpus| cpus.clone())
-                .unwrap_or_default(),
+            kernel_cpus: if self.per_cpu_wanted() {
+                self.rings.cpus()
+            } else {
+                Vec::new()
+            },
             threads: (threads != u64::MAX).then_some(threads),
             outputs_queue_drops: (self.outputs)()
                 .iter()
@@ -236,21 +237,13 @@ impl Metrics {
         }
     }
 
-    /// Each CPU's ring counters, as the reader last saw them; dropped
-    /// unless Falco's per-CPU family is on.
-    pub fn set_kernel_cpus(&self, cpus: Vec<CpuStats>) {
-        let wanted = self
-            .falco
+    /// Whether Falco's per-CPU kernel counters are asked for; the counters
+    /// themselves are the rings' ([`Self::rings`]), read once per batch.
+    fn per_cpu_wanted(&self) -> bool {
+        self.falco
             .lock()
             .map(|c| c.families.kernel_event_counters_per_cpu)
-            .unwrap_or(false);
-        if let Ok(mut slot) = self.kernel_cpus.lock() {
-            if wanted {
-                *slot = cpus;
-            } else if !slot.is_empty() {
-                slot.clear();
-            }
-        }
+            .unwrap_or(false)
     }
 
     /// The syscall state's table sizes and evictions, as last published
@@ -377,6 +370,7 @@ impl MetricsSource for Metrics {
         for (name, value) in self.snapshot() {
             let _ = writeln!(text, "{} {value}", own(&name));
         }
+        self.rings.write_prometheus(&mut text);
         if let Ok(by_rule) = self.by_rule.lock() {
             for (rule, count) in by_rule.iter() {
                 let priority = count.priority.map(|p| p.as_str()).unwrap_or("");

@@ -201,6 +201,7 @@ impl Pipeline<'_> {
     fn evaluate(&mut self, state: &mut State, event: &EventView<'_>) {
         self.detections.events += 1;
         self.metrics.events.fetch_add(1, Ordering::Relaxed);
+        crate::servers::console::recent::Recent::global().record(event, state);
         state.apply(event);
         let input = SyscallEvent { event, state };
         let (dispatcher, hostname, detections, metrics, capture) = (
@@ -618,12 +619,13 @@ pub fn drain_rings_purging(
     let mut undecodable = 0u64;
     // The module may still write enter+exit pairs: one event per syscall.
     let mut merger = Merger::new();
+    pipeline.metrics.rings.set_reader_thread();
     while !pipeline.should_stop() {
         // Read once per batch (every ring's counters, into a new list):
         // a trickle of small batches must not pay it twice.
         let ring_stats = source.reader().stats();
         let kernel = ring_stats.total;
-        pipeline.metrics.set_kernel_cpus(ring_stats.per_cpu);
+        pipeline.metrics.rings.set_cpus(ring_stats.per_cpu);
         let stats_now = counters_of(&kernel);
         let mut decode_error = None;
         let read = source.reader().next_batch(4096, |ring, record| {

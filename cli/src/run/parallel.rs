@@ -114,6 +114,11 @@ fn run_worker(
                 continue;
             };
             out.events += 1;
+            // Every worker applies every event: the first one keeps them
+            // for the console.
+            if index == 0 {
+                crate::servers::console::recent::Recent::global().record(&event, &state);
+            }
             state.apply(&event);
             if owner(event.tid, workers) != index {
                 continue;
@@ -255,6 +260,7 @@ pub fn drain_rings_parallel(
         n_preemptions: t.n_preemptions,
     };
     let lost = || RunError::Traced("an evaluation worker stopped".into());
+    pipeline.metrics.rings.set_reader_thread();
     while !pipeline.should_stop() {
         let mut batch = Batch {
             bytes: Vec::with_capacity(BATCH_RECORDS * 128),
@@ -273,7 +279,7 @@ pub fn drain_rings_parallel(
         });
         let ring_stats = source.reader().stats();
         let kernel = ring_stats.total;
-        pipeline.metrics.set_kernel_cpus(ring_stats.per_cpu);
+        pipeline.metrics.rings.set_cpus(ring_stats.per_cpu);
         let stats_now = counters_of(&kernel);
         pipeline.metrics.set_kernel(kernel);
         match read {

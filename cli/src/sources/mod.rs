@@ -7,5 +7,6 @@
 pub mod drops;
 pub mod interest;
 pub mod plugins;
+pub mod ring_health;
 pub mod traced;
 pub mod users;

@@ -428,6 +428,26 @@ pub fn expand_rule(
     })
 }
 
+/// A condition outside any rule (a console's "try this"), expanded as a
+/// rule's would be: its macros and lists are those loaded.
+pub fn expand_condition(
+    text: &str,
+    macros: &ParsedMacros,
+    lists: &ExpandedLists,
+) -> Result<Expr, ExpandError> {
+    let expr = parse_condition(text)?;
+    let mut expanded = ExpandedMacros::new();
+    let mut expansion = Expansion {
+        macros,
+        lists,
+        expanded: &mut expanded,
+        stack: Vec::new(),
+        nodes: 0,
+        deepest: 0,
+    };
+    expansion.expand(&expr, 0)
+}
+
 /// One rule's expansion: the macros being inlined (to catch loops) and
 /// the nodes made so far, checked against the limits at each node so that
 /// a condition too large fails before it takes the memory.

@@ -5,7 +5,9 @@ use crate::condition::parse_condition;
 use crate::field::FieldSource;
 
 use super::compile::{bind, event_types, Node, TypeSet};
+use super::diagnostics::Code;
 use super::eval::{eval, Scratch};
+use super::expand::{expand_condition, ExpandedLists, ParsedMacros};
 
 /// Why a filter could not be compiled.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -14,6 +16,15 @@ pub enum FilterError {
     Parse { column: usize, message: String },
     #[error("filter does not compile: {0}")]
     Compile(String),
+}
+
+/// Why a condition could not be compiled against loaded rules, as a rule
+/// load would say it: `CODE (title): message`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} ({}): {message}", code.as_str(), code.title())]
+pub struct ConditionError {
+    pub code: Code,
+    pub message: String,
 }
 
 /// A compiled condition bound to its source.
@@ -66,6 +77,33 @@ impl<S: FieldSource> Filter<S> {
         })
     }
 
+    /// Compiles `text` as a rule's condition: the macros and lists it
+    /// names are the loaded ones (see [`super::expand::validate`] and
+    /// [`super::expand::expanded_lists`]).
+    pub fn with_macros(
+        text: &str,
+        macros: &ParsedMacros,
+        lists: &ExpandedLists,
+        mut source: S,
+    ) -> Result<Filter<S>, ConditionError> {
+        let expr = expand_condition(text, macros, lists).map_err(|e| ConditionError {
+            code: e.code,
+            message: e.message,
+        })?;
+        let compile_error = |message| ConditionError {
+            code: Code::ErrCompileCondition,
+            message,
+        };
+        let node = bind(&mut source, &expr).map_err(|e| compile_error(e.message()))?;
+        let types = event_types(&source, &expr).map_err(compile_error)?;
+        Ok(Filter {
+            source,
+            node,
+            types: type_bits(types),
+            scratch: Some(Scratch::default()),
+        })
+    }
+
     /// Whether the event meets the condition. Events of types the
     /// condition cannot match are answered here, without evaluating.
     #[inline]
@@ -90,5 +128,75 @@ impl<S: FieldSource> Filter<S> {
 
     pub fn source(&self) -> &S {
         &self.source
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::k8s_audit::K8sAuditSource;
+    use crate::rules::expand::{expanded_lists, validate};
+    use crate::rules::{LoadResult, RulesLoader};
+
+    const RULES: &str = r#"
+- list: watched_resources
+  items: [configmaps, secrets]
+- macro: creating
+  condition: ka.verb=create
+- rule: Created
+  desc: d
+  condition: creating and ka.target.resource in (watched_resources)
+  output: o
+  priority: NOTICE
+  source: k8s_audit
+"#;
+
+    fn loaded() -> (ParsedMacros, ExpandedLists) {
+        let mut loader = RulesLoader::new();
+        assert!(loader.load_str("rules.yaml", RULES).successful());
+        let defs = loader.definitions();
+        let mut result = LoadResult::default();
+        (
+            validate(defs, "rules.yaml", &mut result),
+            expanded_lists(defs),
+        )
+    }
+
+    #[test]
+    fn a_condition_uses_the_loaded_macros_and_lists() {
+        let (macros, lists) = loaded();
+        let mut filter = Filter::with_macros(
+            "creating and ka.target.resource in (watched_resources)",
+            &macros,
+            &lists,
+            K8sAuditSource::new(),
+        )
+        .unwrap();
+        let event = |verb: &str, resource: &str| serde_json::json!({"verb": verb, "objectRef": {"resource": resource}});
+        assert!(filter.matches(&&event("create", "secrets")));
+        assert!(!filter.matches(&&event("delete", "secrets")));
+        assert!(!filter.matches(&&event("create", "pods")));
+    }
+
+    #[test]
+    fn errors_are_worded_as_a_rule_load_words_them() {
+        let (macros, lists) = loaded();
+        let error = |text: &str| {
+            Filter::with_macros(text, &macros, &lists, K8sAuditSource::new())
+                .err()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(
+            error("ka.nosuchfield = 1"),
+            "LOAD_ERR_COMPILE_CONDITION (Error compiling condition): filter_check called \
+             with nonexistent field ka.nosuchfield"
+        );
+        let unknown_macro = error("creating and not_a_macro");
+        assert!(
+            unknown_macro.starts_with("LOAD_ERR_") && unknown_macro.contains("not_a_macro"),
+            "{unknown_macro}"
+        );
+        assert!(error("ka.verb = ").starts_with("LOAD_ERR_COMPILE_CONDITION"));
     }
 }

@@ -25,7 +25,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 pub use diagnostics::{Code, Diagnostic, LoadResult};
-pub use filter::{Filter, FilterError};
+pub use filter::{ConditionError, Filter, FilterError};
 pub use items::{
     Definitions, Exception, ExceptionEntry, ListItem, MacroItem, Origin, Priority, RuleItem,
 };

@@ -362,6 +362,7 @@ impl Hub {
 
     /// Records the rules loaded now (at startup and at each reload).
     pub fn set_rules(&self, ruleset: &Ruleset) {
+        super::tryout::set_rules(ruleset);
         let rules = rules_json(ruleset);
         let mut state = self.state();
         if !state.rules.is_null() {

@@ -20,7 +20,9 @@
 mod assets;
 pub mod expand;
 pub mod hub;
+pub mod recent;
 pub mod stream;
+pub mod tryout;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -65,6 +67,7 @@ impl Console {
             .ok()
             .filter(|t| !t.is_empty())
             .or_else(|| (!token.is_empty()).then(|| token.to_string()));
+        recent::Recent::global().enable();
         Console {
             hub,
             token,
@@ -100,6 +103,7 @@ impl Console {
             "/console/api/summary" => api(&self.hub.summary()),
             "/console/api/rules" => api(&self.hub.rules()),
             "/console/api/health" => api(&self.health()),
+            "/console/api/try" => api(&try_from_query(request)),
             _ => plain(StatusCode::NOT_FOUND, "not found\n"),
         })
     }
@@ -194,6 +198,27 @@ impl Console {
             "reloads": rules["reloads"],
             "rules_loaded": rules["rules"].as_array().map_or(0, Vec::len),
         })
+    }
+}
+
+/// `GET /console/api/try?condition=...`: CPU-bound for up to
+/// [`tryout::TIME_BUDGET`], so it leaves the runtime's other tasks a
+/// thread while it runs.
+fn try_from_query<B>(request: &Request<B>) -> Json {
+    let condition = request
+        .uri()
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("condition="))
+        .map(percent_decode)
+        .unwrap_or_default();
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(|| tryout::try_condition(&condition))
+    } else {
+        tryout::try_condition(&condition)
     }
 }
 

@@ -288,6 +288,45 @@ function showRule(rule) {
   $('rule-expanded').textContent = rule.expanded;
 }
 
+// ---- try a condition -------------------------------------------------
+
+async function tryCondition() {
+  const condition = $('try-condition').value;
+  $('try-status').textContent = 'trying…';
+  $('try-error').hidden = true;
+  let answer;
+  try {
+    answer = await getJson('/console/api/try?condition=' + encodeURIComponent(condition));
+  } catch (e) {
+    $('try-status').textContent = String(e);
+    return;
+  }
+  const table = $('try-matches');
+  if (answer.error) {
+    $('try-status').textContent = '';
+    const error = $('try-error');
+    error.hidden = false;
+    error.textContent = answer.error.code
+      ? answer.error.code + ' (' + answer.error.title + '): ' + answer.error.message
+      : answer.error.message;
+    table.hidden = true;
+    return;
+  }
+  let status = answer.matched + ' of ' + answer.tried + ' events matched';
+  if (answer.tried < answer.kept) status += ' (' + answer.kept + ' kept; stopped at the time limit)';
+  if (answer.matched > answer.shown) status += ' · newest ' + answer.shown + ' shown';
+  status += ' · ' + answer.millis + ' ms';
+  if (answer.note) status += ' · ' + answer.note;
+  $('try-status').textContent = status;
+  table.querySelector('thead tr').replaceChildren(...answer.fields.map((f) => el('th', f)));
+  table.querySelector('tbody').replaceChildren(...answer.matches.map((m) => {
+    const row = el('tr', null, 'try-row');
+    for (const f of answer.fields) row.appendChild(el('td', m[f]));
+    return row;
+  }));
+  table.hidden = answer.matches.length === 0;
+}
+
 // ---- health ----------------------------------------------------------
 
 let lastHealth = null;
@@ -358,6 +397,8 @@ async function refreshHealth() {
     if (m.value > 0 && /drops/.test(m.name)) problems.push('kernel ' + m.name.replace(/^falcosecurity_peregrine_kernel_/, '').replace(/_total$/, '') + ': ' + m.value);
   }
 
+  problems.push(...renderRings(metrics, before, seconds));
+
   const outputs = new Map();
   for (const m of metrics) {
     if (m.name === 'falcosecurity_peregrine_output_alerts_total') {
@@ -376,10 +417,50 @@ async function refreshHealth() {
   }
   $('health-warnings').replaceChildren(...(health.warnings || []).map((w) => el('li', w)));
 
+  $('tab-health').classList.toggle('alarm', problems.length > 0);
+  $('tab-health').textContent = problems.length ? 'Health ⚠' : 'Health';
   const banner = $('banner');
   banner.hidden = problems.length === 0;
   banner.textContent = problems.length ? '⚠ ' + problems.join(' · ') : '';
   lastHealth = { at: now, metrics };
+}
+
+// The kernel rings per CPU (drops by cause, fill) and the reading
+// thread's CPU; returns the problems for the banner.
+function renderRings(metrics, before, seconds) {
+  const problems = [];
+  const readerCpu = metricValue(metrics, 'falcosecurity_peregrine_reader_cpu_seconds_total');
+  if (readerCpu === undefined) {
+    $('health-reader-cpu').textContent = '-';
+  } else {
+    const then = before('falcosecurity_peregrine_reader_cpu_seconds_total');
+    const share = then === undefined || !seconds ? '' : ' · ' + Math.round(((readerCpu - then) / seconds) * 100) + '% of a core';
+    $('health-reader-cpu').textContent = readerCpu.toFixed(2) + ' s' + share;
+  }
+  const cpus = new Map();
+  const cpu = (n) => { if (!cpus.has(n)) cpus.set(n, { drops: {} }); return cpus.get(n); };
+  for (const m of metrics) {
+    if (m.name === 'falcosecurity_peregrine_kernel_cpu_events_total') cpu(m.labels.cpu).events = m.value;
+    else if (m.name === 'falcosecurity_peregrine_kernel_cpu_drops_total') cpu(m.labels.cpu).drops[m.labels.cause] = m.value;
+    else if (m.name === 'falcosecurity_peregrine_ring_used_bytes') cpu(m.labels.cpu).used = m.value;
+    else if (m.name === 'falcosecurity_peregrine_ring_size_bytes') cpu(m.labels.cpu).size = m.value;
+  }
+  const causes = ['buffer', 'page_fault', 'too_large', 'reentry'];
+  const rows = [...cpus.entries()].sort((a, b) => Number(a[0]) - Number(b[0])).map(([n, c]) => {
+    const fill = c.size ? (c.used / c.size) * 100 : 0;
+    const cells = [n, c.events || 0, ...causes.map((k) => {
+      const now = c.drops[k] || 0;
+      const then = before('falcosecurity_peregrine_kernel_cpu_drops_total', { cpu: n, cause: k });
+      return then === undefined || now === then ? String(now) : now + ' (+' + (now - then) + ')';
+    }), fill.toFixed(1) + '%'];
+    for (const k of causes) {
+      if ((c.drops[k] || 0) > 0) problems.push('cpu ' + n + ' dropped ' + c.drops[k] + ' (' + k + ')');
+    }
+    if (fill >= 80) problems.push('cpu ' + n + ' ring ' + fill.toFixed(0) + '% full');
+    return cells;
+  });
+  tableRows('health-cpus', rows, (cells) => cells.slice(2, 6).some((v) => parseInt(v, 10) > 0) || parseFloat(cells[6]) >= 80);
+  return problems;
 }
 
 // ---- views and start -------------------------------------------------
@@ -407,6 +488,8 @@ document.addEventListener('DOMContentLoaded', () => {
   });
   $('detail-close').addEventListener('click', () => { $('detail').hidden = true; selected = null; });
   $('rules-search').addEventListener('input', renderRules);
+  $('try-run').addEventListener('click', () => tryCondition());
+  $('try-condition').addEventListener('keydown', (e) => { if (e.key === 'Enter') tryCondition(); });
   connect();
   loadRules().catch(console.error);
   every(2000, refreshSummary);
