@@ -245,6 +245,7 @@ fn run_main(
         return Ok(ExitCode::SUCCESS);
     }
     let hosted = plugins::host::Hosted::from_config(&config)?;
+    plugins::syscall::install(&hosted.plugins);
     if args.list_plugins {
         print!("{}", hosted.list());
         return Ok(ExitCode::SUCCESS);

@@ -330,9 +330,11 @@ fn load_on_this_thread(
         }
     }
     // Every rule set shares the table the background resolver fills.
-    let syscall = loader.compile(SyscallFields::with_domain_names(
-        crate::dns::shared_names().clone(),
-    ));
+    let mut syscall_fields = SyscallFields::with_domain_names(crate::dns::shared_names().clone());
+    if let Some(extension) = crate::sources::plugins::syscall::installed() {
+        syscall_fields = syscall_fields.with_extension(extension);
+    }
+    let syscall = loader.compile(syscall_fields);
     let k8s_audit = loader.compile(K8sAuditSource::new());
     let mut known: Vec<&str> = vec!["syscall", "k8s_audit"];
     let plugin_sources: Vec<CompiledRules<PluginFields>> = plugin_fields

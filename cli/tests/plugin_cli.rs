@@ -331,3 +331,120 @@ fn built_in_stand_ins_for_k8saudit_and_json_meet_the_rules_requirements() {
     assert!(stderr.contains("plugin 'json': library"), "{stderr}");
     assert!(!stderr.contains("Unknown source"), "{stderr}");
 }
+
+/// tests/plugins/c/csyscall.c, a C extractor on syscall events, built here.
+fn c_syscall_plugin() -> Option<PathBuf> {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins/c/csyscall.c");
+    let library = scratch().join("libcsyscall.so");
+    match Command::new("gcc")
+        .args(["-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .status()
+    {
+        Ok(status) if status.success() => Some(library),
+        Ok(status) => panic!("gcc failed on {}: {status}", source.display()),
+        Err(e) => {
+            eprintln!("skipped: no gcc to build the C syscall extractor ({e})");
+            None
+        }
+    }
+}
+
+const SYSCALL_RULES: &str = r#"
+- rule: Open seen by the plugin
+  desc: a plugin field on open events
+  condition: evt.type = open and csys.src = syscall and csys.len > 0 and csys.str[1] startswith /tmp/
+  output: "open %csys.str[1] type=%csys.type num=%csys.num evtnum=%evt.num"
+  priority: WARNING
+- rule: Close seen by the plugin
+  desc: a plugin field on close events
+  condition: evt.type = close and csys.type exists
+  output: "close type=%csys.type"
+  priority: WARNING
+"#;
+
+/// A plugin that names the syscall source extracts on kernel events: it
+/// gets each event in the scap layout with its number and the source
+/// "syscall", and with event types listed only those events.
+#[test]
+fn a_plugin_extracts_fields_from_syscall_events() {
+    let Some(library) = c_syscall_plugin() else {
+        return;
+    };
+    let capture =
+        Path::new("/work/shared/conformance/falco-regression/trace_files/open-multiple-files.scap");
+    if !capture.exists() {
+        eprintln!("skipped: {} is absent", capture.display());
+        return;
+    }
+    let run = |name: &str, init_config: &str| -> Vec<Json> {
+        let dir = scratch().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let config = dir.join("falco.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "json_output: true\nwebserver:\n  enabled: false\nstdout_output:\n  enabled: true\n\
+                 plugins:\n  - name: csyscall\n    library_path: {}\n    init_config: '{init_config}'\n",
+                library.display()
+            ),
+        )
+        .unwrap();
+        let rules = dir.join("rules.yaml");
+        std::fs::write(&rules, SYSCALL_RULES).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_peregrine"))
+            .arg("-c")
+            .arg(&config)
+            .arg("-r")
+            .arg(&rules)
+            .arg("-e")
+            .arg(capture)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        assert!(stderr.contains("Loaded plugin 'csyscall'"), "{stderr}");
+        alerts(&output)
+    };
+    let of_rule = |alerts: &[Json], rule: &str| -> Vec<Json> {
+        alerts
+            .iter()
+            .filter(|a| a["rule"] == rule)
+            .cloned()
+            .collect()
+    };
+
+    let every_type = run("syscall-all", "");
+    let opens = of_rule(&every_type, "Open seen by the plugin");
+    let closes = of_rule(&every_type, "Close seen by the plugin");
+    assert!(opens.len() >= 3, "{every_type:?}");
+    assert!(!closes.is_empty(), "{every_type:?}");
+    for open in &opens {
+        let fields = &open["output_fields"];
+        let name = fields["csys.str[1]"].as_str().unwrap();
+        assert!(name.starts_with("/tmp/file-"), "{open}");
+        // PPME_SYSCALL_OPEN_X; the event number the host passed is the
+        // event's own, as evt.num shows it.
+        assert_eq!(fields["csys.type"], "3", "{open}");
+        let num = fields["csys.num"].as_str().unwrap();
+        assert_eq!(fields["evt.num"].to_string(), num, "{open}");
+        let output = open["output"].as_str().unwrap();
+        assert!(
+            output.ends_with(&format!("open {name} type=3 num={num} evtnum={num}")),
+            "{output}"
+        );
+    }
+    for close in &closes {
+        assert_eq!(close["output_fields"]["csys.type"], "5", "{close}");
+    }
+
+    // Limited to PPME_SYSCALL_OPEN_X, the plugin's fields have no value on
+    // close events: the open rule fires as before, the close rule never.
+    let only_open = run("syscall-only-open", r#"{"only": 3}"#);
+    assert_eq!(
+        of_rule(&only_open, "Open seen by the plugin").len(),
+        opens.len()
+    );
+    assert!(of_rule(&only_open, "Close seen by the plugin").is_empty());
+}

@@ -7,6 +7,7 @@
 
 mod container_fields;
 mod event_info;
+mod extension;
 mod extract;
 mod list;
 mod paths;
@@ -17,6 +18,7 @@ use crate::event::table;
 use crate::event::EventView;
 use crate::field::{FieldError, FieldInfo, FieldSource, FieldType, ResolvedField};
 use crate::state::State;
+pub use extension::{ExtensionField, SyscallExtension};
 pub use list::FIELDS;
 
 /// The syscall table's fields and the container plugin's, as listed.
@@ -300,7 +302,13 @@ enum Arg {
 pub struct SyscallFields {
     args: Vec<Arg>,
     names: DomainNames,
+    /// Fields from plugins that extract from syscall events.
+    extension: Option<extension::Shared>,
 }
+
+/// Field ids an extension resolved start here, above every built-in and
+/// container field id.
+const EXTENSION_BASE: u32 = 0x4000_0000;
 
 impl SyscallFields {
     pub fn new() -> SyscallFields {
@@ -313,7 +321,15 @@ impl SyscallFields {
         SyscallFields {
             args: Vec::new(),
             names,
+            extension: None,
         }
+    }
+
+    /// This source with the fields of `extension` after its own: a name
+    /// the built-in fields know stays theirs.
+    pub fn with_extension(mut self, extension: std::sync::Arc<dyn SyscallExtension>) -> Self {
+        self.extension = Some(extension::Shared(extension));
+        self
     }
 
     /// The domain names rules compare `fd.*ip.name` with, and the table
@@ -323,76 +339,12 @@ impl SyscallFields {
         &self.names
     }
 
-    fn store(&mut self, a: Arg) -> u32 {
-        if let Some(i) = self.args.iter().position(|x| *x == a) {
-            return i as u32;
-        }
-        self.args.push(a);
-        (self.args.len() - 1) as u32
-    }
-
-    fn arg(&self, f: &ResolvedField) -> Option<&Arg> {
-        self.args.get(f.arg? as usize)
-    }
-}
-
-/// Index keys of generic events start here, above every event type, one
-/// per system call code (see [`FieldSource::event_types_named`]).
-const GENERIC_KEY_BASE: u16 = 0x8000;
-
-/// Generic events (a syscall without an event type of its own) are the
-/// first two types, enter and exit.
-fn is_generic(ev: &EventView<'_>) -> bool {
-    ev.event_type < 2
-}
-
-/// The field type `evt.rawarg.NAME` has: that of the first parameter of
-/// that name in the schema.
-fn rawarg_type(name: &str) -> Option<FieldType> {
-    use crate::event::ParamType as P;
-    let p = table::all_event_types()
-        .flat_map(|(_, e)| e.params.iter())
-        .find(|p| p.name == name)?;
-    let ty = p.param_type();
-    Some(match ty {
-        t if t.is_numeric() && t.is_signed() => FieldType::Int,
-        t if t.is_numeric() => FieldType::Uint,
-        P::ByteBuf => FieldType::Bytes,
-        P::Ipv4Addr | P::Ipv6Addr | P::IpAddr => FieldType::Ip,
-        _ => FieldType::String,
-    })
-}
-
-impl FieldSource for SyscallFields {
-    type Event<'e> = SyscallEvent<'e>;
-
-    fn name(&self) -> &'static str {
-        "syscall"
-    }
-
-    /// Ancestor fields without an index print as the ancestors' values
-    /// separated by spaces (one value with several parts, not a list), and
-    /// `proc.apid` as the process's own pid, as libsinsp's outputs.
-    fn resolve_output(
+    /// The built-in fields' (libsinsp's and the container plugin's) resolution.
+    fn resolve_built_in(
         &mut self,
         name: &str,
         arg: Option<&str>,
     ) -> Result<ResolvedField, FieldError> {
-        if arg.filter(|a| !a.is_empty()).is_none() {
-            match name {
-                "proc.apid" => return self.resolve(name, Some("0")),
-                "proc.aname" | "proc.aexe" | "proc.aexepath" | "proc.acmdline" | "proc.aargs" => {
-                    let mut resolved = self.resolve(name, None)?;
-                    resolved.is_list = false;
-                    return Ok(resolved);
-                }
-                _ => {}
-            }
-        }
-        self.resolve(name, arg)
-    }
-
-    fn resolve(&mut self, name: &str, arg: Option<&str>) -> Result<ResolvedField, FieldError> {
         let bad = |problem: &str| FieldError::BadArgument {
             field: name.to_string(),
             problem: problem.to_string(),
@@ -545,12 +497,109 @@ impl FieldSource for SyscallFields {
         Ok(resolved)
     }
 
+    fn store(&mut self, a: Arg) -> u32 {
+        if let Some(i) = self.args.iter().position(|x| *x == a) {
+            return i as u32;
+        }
+        self.args.push(a);
+        (self.args.len() - 1) as u32
+    }
+
+    fn arg(&self, f: &ResolvedField) -> Option<&Arg> {
+        self.args.get(f.arg? as usize)
+    }
+}
+
+/// Index keys of generic events start here, above every event type, one
+/// per system call code (see [`FieldSource::event_types_named`]).
+const GENERIC_KEY_BASE: u16 = 0x8000;
+
+/// Generic events (a syscall without an event type of its own) are the
+/// first two types, enter and exit.
+fn is_generic(ev: &EventView<'_>) -> bool {
+    ev.event_type < 2
+}
+
+/// The field type `evt.rawarg.NAME` has: that of the first parameter of
+/// that name in the schema.
+fn rawarg_type(name: &str) -> Option<FieldType> {
+    use crate::event::ParamType as P;
+    let p = table::all_event_types()
+        .flat_map(|(_, e)| e.params.iter())
+        .find(|p| p.name == name)?;
+    let ty = p.param_type();
+    Some(match ty {
+        t if t.is_numeric() && t.is_signed() => FieldType::Int,
+        t if t.is_numeric() => FieldType::Uint,
+        P::ByteBuf => FieldType::Bytes,
+        P::Ipv4Addr | P::Ipv6Addr | P::IpAddr => FieldType::Ip,
+        _ => FieldType::String,
+    })
+}
+
+impl FieldSource for SyscallFields {
+    type Event<'e> = SyscallEvent<'e>;
+
+    fn name(&self) -> &'static str {
+        "syscall"
+    }
+
+    /// Ancestor fields without an index print as the ancestors' values
+    /// separated by spaces (one value with several parts, not a list), and
+    /// `proc.apid` as the process's own pid, as libsinsp's outputs.
+    fn resolve_output(
+        &mut self,
+        name: &str,
+        arg: Option<&str>,
+    ) -> Result<ResolvedField, FieldError> {
+        if arg.filter(|a| !a.is_empty()).is_none() {
+            match name {
+                "proc.apid" => return self.resolve(name, Some("0")),
+                "proc.aname" | "proc.aexe" | "proc.aexepath" | "proc.acmdline" | "proc.aargs" => {
+                    let mut resolved = self.resolve(name, None)?;
+                    resolved.is_list = false;
+                    return Ok(resolved);
+                }
+                _ => {}
+            }
+        }
+        self.resolve(name, arg)
+    }
+
+    fn resolve(&mut self, name: &str, arg: Option<&str>) -> Result<ResolvedField, FieldError> {
+        match self.resolve_built_in(name, arg) {
+            Err(FieldError::Unknown(unknown)) => {
+                let Some(found) = self.extension.as_ref().and_then(|e| e.0.resolve(name, arg))
+                else {
+                    return Err(FieldError::Unknown(unknown));
+                };
+                let field = found?;
+                let id = EXTENSION_BASE
+                    .checked_add(field.id)
+                    .ok_or_else(|| FieldError::Unknown(name.to_string()))?;
+                Ok(ResolvedField {
+                    id,
+                    arg: None,
+                    ty: field.ty,
+                    is_list: field.is_list,
+                })
+            }
+            other => other,
+        }
+    }
+
     fn extract<'e>(
         &self,
         field: &ResolvedField,
         event: &Self::Event<'e>,
         out: &mut Vec<crate::field::Value<'e>>,
     ) {
+        if field.id >= EXTENSION_BASE {
+            if let Some(extension) = &self.extension {
+                extension.0.extract(field.id - EXTENSION_BASE, event, out);
+            }
+            return;
+        }
         if field.id >= container_fields::ID_BASE {
             container_fields::extract(field.id, self.arg(field), event, out);
             return;
@@ -562,7 +611,6 @@ impl FieldSource for SyscallFields {
             extract::extract(f, self.arg(field), field.ty, &self.names, event, out);
         }
     }
-
     fn literals_compared(&mut self, field: &ResolvedField, literals: &[&str]) {
         let named = matches!(
             Field::from_id(field.id),

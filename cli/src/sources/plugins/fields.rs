@@ -56,7 +56,7 @@ enum Resolved {
 /// Source and field names live as long as the process: the engine's
 /// sources name themselves and their fields with `&'static str`; plugins
 /// are few and reloaded rarely, so each distinct text is leaked once.
-fn interned(name: &str) -> &'static str {
+pub(super) fn interned(name: &str) -> &'static str {
     static NAMES: OnceLock<Mutex<HashSet<&'static str>>> = OnceLock::new();
     let names = NAMES.get_or_init(Default::default);
     let mut names = names
@@ -163,7 +163,7 @@ pub(super) fn lock(plugin: &SharedPlugin) -> std::sync::MutexGuard<'_, Plugin> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn field_type(ftype: u32) -> FieldType {
+pub(super) fn field_type(ftype: u32) -> FieldType {
     match ftype {
         api::ss_plugin_field_type_FTYPE_STRING => FieldType::String,
         api::ss_plugin_field_type_FTYPE_BOOL => FieldType::Bool,
@@ -184,6 +184,49 @@ fn clock_time(ts: u64) -> String {
         day % 60,
         ts % 1_000_000_000
     )
+}
+
+/// The extraction request for `name[arg]`, a field `info` defines, with
+/// its argument checked against what the field takes.
+pub(super) fn field_request(
+    field_id: u32,
+    info: &super::FieldInfo,
+    name: &str,
+    arg: Option<&str>,
+) -> Result<FieldRequest, FieldError> {
+    let bad = |problem: &str| FieldError::BadArgument {
+        field: name.into(),
+        problem: problem.into(),
+    };
+    let (arg_key, arg_index) = match arg {
+        None if info.arg.is_required => return Err(bad("requires an argument")),
+        None => (None, None),
+        Some(_) if !info.arg.is_index && !info.arg.is_key => return Err(bad("takes no argument")),
+        Some(text) if info.arg.is_index && !info.arg.is_key => {
+            let index = text
+                .trim()
+                .parse::<u64>()
+                .map_err(|_| bad("needs a numeric index argument"))?;
+            (None, Some(index))
+        }
+        Some(text) => {
+            let key = CString::new(text).map_err(|_| bad("argument contains a NUL byte"))?;
+            let index = if info.arg.is_index {
+                text.trim().parse().ok()
+            } else {
+                None
+            };
+            (Some(key), index)
+        }
+    };
+    Ok(FieldRequest {
+        field_id,
+        name: CString::new(name).map_err(|_| FieldError::Unknown(name.into()))?,
+        arg_key,
+        arg_index,
+        ftype: info.ftype,
+        is_list: info.is_list,
+    })
 }
 
 impl FieldSource for PluginFields {
@@ -224,41 +267,7 @@ impl FieldSource for PluginFields {
         let Some((extractor, field_id, info)) = found else {
             return Err(FieldError::Unknown(name.into()));
         };
-        let bad = |problem: &str| FieldError::BadArgument {
-            field: name.into(),
-            problem: problem.into(),
-        };
-        let (arg_key, arg_index) = match arg {
-            None if info.arg.is_required => return Err(bad("requires an argument")),
-            None => (None, None),
-            Some(_) if !info.arg.is_index && !info.arg.is_key => {
-                return Err(bad("takes no argument"))
-            }
-            Some(text) if info.arg.is_index && !info.arg.is_key => {
-                let index = text
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| bad("needs a numeric index argument"))?;
-                (None, Some(index))
-            }
-            Some(text) => {
-                let key = CString::new(text).map_err(|_| bad("argument contains a NUL byte"))?;
-                let index = if info.arg.is_index {
-                    text.trim().parse().ok()
-                } else {
-                    None
-                };
-                (Some(key), index)
-            }
-        };
-        let request = FieldRequest {
-            field_id,
-            name: CString::new(name).map_err(|_| FieldError::Unknown(name.into()))?,
-            arg_key,
-            arg_index,
-            ftype: info.ftype,
-            is_list: info.is_list,
-        };
+        let request = field_request(field_id, &info, name, arg)?;
         Ok(self.push(
             Resolved::Plugin { extractor, request },
             field_type(info.ftype),

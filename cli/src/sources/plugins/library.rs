@@ -135,10 +135,13 @@ impl PluginInfo {
         if !self.capabilities.extraction {
             return false;
         }
+        // Falco: a source plugin always extracts from its own source, and
+        // from those it lists; a plugin with neither, from every source.
+        if self.capabilities.sourcing && self.event_source == source {
+            return true;
+        }
         if self.extract_sources.is_empty() {
-            // Falco: with no list, a source plugin extracts from its own
-            // source and a pure extractor from every source.
-            return !self.capabilities.sourcing || self.event_source == source;
+            return !self.capabilities.sourcing;
         }
         self.extract_sources.iter().any(|s| s == source)
     }

@@ -18,6 +18,7 @@ mod owner;
 pub mod plugin;
 pub mod requirements;
 mod schema;
+pub mod syscall;
 pub mod version;
 
 use std::path::{Path, PathBuf};

@@ -319,6 +319,48 @@ impl Plugin {
         request: &FieldRequest,
         out: &mut Vec<Value<'static>>,
     ) -> Result<(), PluginError> {
+        self.extract_raw(event.bytes(), event.number, source, request, out)
+    }
+
+    /// The event types whose events this plugin's fields apply to, as
+    /// Falco reads them after init: the plugin's list, or with none, every
+    /// type where the syscall source is among its sources (None here), and
+    /// plugin events alone elsewhere.
+    pub fn extract_event_types(&self) -> Option<Vec<u16>> {
+        let listed = self
+            .loaded
+            .api
+            .__bindgen_anon_2
+            .get_extract_event_types
+            .and_then(|get| {
+                let mut count: u32 = 0;
+                // SAFETY: live state; the plugin writes the count and returns
+                // an array of that many codes, valid until its next call and
+                // copied at once.
+                let codes = unsafe { get(&mut count, self.state) };
+                if codes.is_null() || count == 0 || count > u32::from(u16::MAX) {
+                    return None;
+                }
+                // SAFETY: as above, `count` codes at `codes`.
+                Some(unsafe { std::slice::from_raw_parts(codes, count as usize) }.to_vec())
+            });
+        match listed {
+            Some(codes) => Some(codes),
+            None if self.info().extracts_from("syscall") => None,
+            None => Some(vec![super::event::PLUGINEVENT_E]),
+        }
+    }
+
+    /// [`Plugin::extract`] on an event's bytes in the scap layout, numbered
+    /// `evtnum` (syscall events come this way).
+    pub fn extract_raw(
+        &self,
+        event_bytes: &[u8],
+        evtnum: u64,
+        source: &CStr,
+        request: &FieldRequest,
+        out: &mut Vec<Value<'static>>,
+    ) -> Result<(), PluginError> {
         let extract = self
             .loaded
             .api
@@ -345,8 +387,8 @@ impl Plugin {
         input.num_fields = 1;
         input.fields = &mut field;
         let event_input = api::ss_plugin_event_input {
-            evt: event.bytes().as_ptr().cast(),
-            evtnum: event.number,
+            evt: event_bytes.as_ptr().cast(),
+            evtnum,
             evtsrc: source.as_ptr(),
         };
         // SAFETY: live state; every pointer in the inputs outlives the
