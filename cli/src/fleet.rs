@@ -261,7 +261,10 @@ async fn consume(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<FleetView, 
                 let id = message
                     .headers
                     .as_ref()
-                    .and_then(|h| h.get("Nats-Msg-Id"))
+                    // The client files the headers it knows under their
+                    // standard names: looked up by string, this one is
+                    // never found.
+                    .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
                     .map(|v| v.as_str().to_string());
                 view.take(id.as_deref(), &message.payload, SystemTime::now());
                 if args.alerts {

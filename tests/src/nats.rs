@@ -64,6 +64,9 @@ impl Cluster {
             .arg(self.client_ports[i].to_string())
             .args(["-js", "-sd"])
             .arg(self.dir.join(format!("n{i}")))
+            // Its log stays in the test's folder, for a failure to read.
+            .arg("-l")
+            .arg(self.dir.join(format!("nats-n{i}.log")))
             .args(["-n", &format!("n{i}"), "--cluster_name", "peregrine-test"])
             .arg("--cluster")
             .arg(format!("nats://127.0.0.1:{}", self.cluster_ports[i]))
@@ -141,4 +144,117 @@ pub fn spool_pending(dir: &Path, node: &str) -> u64 {
         .and_then(|t| t.trim().parse::<u64>().ok())
         .unwrap_or(0);
     len.saturating_sub(acked)
+}
+
+/// What a stream holds, read with the NATS client itself rather than
+/// through `peregrine fleet`, so that a wrong count is the stream's and not
+/// the reader's.
+#[derive(Debug, Default)]
+pub struct StreamContents {
+    /// The stream's own message count.
+    pub stored: u64,
+    /// Every message read: its `Nats-Msg-Id` (empty when it had none)
+    /// and the `hostname` of the alert it carries.
+    pub messages: Vec<(String, String)>,
+}
+
+impl StreamContents {
+    /// Messages per hostname.
+    pub fn per_node(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut counts = std::collections::BTreeMap::new();
+        for (_, host) in &self.messages {
+            *counts.entry(host.clone()).or_default() += 1;
+        }
+        counts
+    }
+
+    /// Ids that appear more than once, and messages without an id.
+    pub fn repeated_or_missing_ids(&self) -> (usize, usize) {
+        let mut seen = std::collections::HashSet::new();
+        let mut repeated = 0;
+        let mut missing = 0;
+        for (id, _) in &self.messages {
+            if id.is_empty() {
+                missing += 1;
+            } else if !seen.insert(id.as_str()) {
+                repeated += 1;
+            }
+        }
+        (repeated, missing)
+    }
+}
+
+/// Reads every message of `stream` through an ephemeral consumer.
+pub fn read_stream(cluster: &Cluster, stream: &str) -> Result<StreamContents, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    runtime.block_on(read_stream_async(cluster.urls(), stream))
+}
+
+async fn read_stream_async(urls: Vec<String>, name: &str) -> Result<StreamContents, String> {
+    use async_nats::jetstream::{self, consumer};
+    use tokio_stream::StreamExt;
+    let servers = urls
+        .iter()
+        .map(|u| u.parse::<async_nats::ServerAddr>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let client = async_nats::connect(servers)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let context = jetstream::new(client);
+    let mut stream = context
+        .get_stream(name)
+        .await
+        .map_err(|e| format!("stream {name}: {e}"))?;
+    let stored = stream
+        .info()
+        .await
+        .map_err(|e| format!("stream {name} info: {e}"))?
+        .state
+        .messages;
+    let reader: consumer::PullConsumer = stream
+        .create_consumer(consumer::pull::Config {
+            ack_policy: consumer::AckPolicy::None,
+            deliver_policy: consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| format!("consumer on {name}: {e}"))?;
+    let mut contents = StreamContents {
+        stored,
+        messages: Vec::new(),
+    };
+    let mut messages = reader
+        .messages()
+        .await
+        .map_err(|e| format!("consumer on {name}: {e}"))?;
+    while (contents.messages.len() as u64) < stored {
+        let next = tokio::time::timeout(std::time::Duration::from_secs(10), messages.next())
+            .await
+            .map_err(|_| {
+                format!(
+                    "stream {name}: {} of {stored} messages read, then nothing for 10 s",
+                    contents.messages.len()
+                )
+            })?;
+        let message = match next {
+            Some(Ok(message)) => message,
+            Some(Err(e)) => return Err(format!("stream {name}: {e}")),
+            None => break,
+        };
+        let id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
+            .map(|v| v.as_str().to_string())
+            .unwrap_or_default();
+        let alert: serde_json::Value =
+            serde_json::from_slice(&message.payload).unwrap_or(serde_json::Value::Null);
+        let host = alert["hostname"].as_str().unwrap_or("").to_string();
+        contents.messages.push((id, host));
+    }
+    Ok(contents)
 }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use peregrine_tests::nats::{node_config, server_available, spool_pending, Cluster};
+use peregrine_tests::nats::{node_config, read_stream, server_available, spool_pending, Cluster};
 use peregrine_tests::peregrine_binary;
 use peregrine_tests::webhook::audit_event;
 
@@ -169,6 +169,88 @@ fn every_alert_reaches_the_stream_once_through_outages_and_restarts() {
     assert_eq!(summary["nodes"]["node-b"]["alerts"], 2050, "{summary}");
     assert_eq!(summary["duplicates"], 0, "{summary}");
     assert_eq!(summary["messages"], 5050, "{summary}");
+    drop(cluster);
+    let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// Several nodes start at the same moment against a stream that does not
+/// exist yet, as a fleet does after a cluster is set up: each may try to
+/// create it. Every node must leave with its spool empty (a stop waits
+/// `shutdown_timeout_ms` for the acknowledgements, not the outputs' 5 s
+/// shutdown deadline), and the stream must hold each node's alerts, every
+/// one once by id, read back by the NATS client itself and by `fleet`.
+#[test]
+fn nodes_starting_together_put_every_alert_in_a_new_stream_once() {
+    if !server_available() {
+        eprintln!("skipped: nats-server is not installed (Debian package nats-server)");
+        return;
+    }
+    let binary = peregrine_binary().unwrap();
+    let scratch = std::env::temp_dir().join(format!("peregrine-nats-race-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).unwrap();
+    let dir = scratch.as_path();
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, RULES).unwrap();
+    let per_node = 10_000;
+    let nodes: Vec<String> = (0..4).map(|i| format!("node-{i}")).collect();
+    let audit = audit_file(dir, "race.json", 0, per_node);
+    let mut cluster = Cluster::new(dir);
+    let configs: Vec<PathBuf> = nodes
+        .iter()
+        .map(|n| node_config(dir, &cluster, n, "RACE", "race", 120_000))
+        .collect();
+    let runs: Vec<Child> = nodes
+        .iter()
+        .zip(&configs)
+        .map(|(n, c)| node_run(&binary, &rules, c, n, &audit))
+        .collect();
+    // The cluster comes up once the nodes have replayed their alerts and
+    // are stopping: each stop must wait for the stream (up to its
+    // shutdown_timeout_ms), and the nodes all reach it, and try to create
+    // the stream, at the same moment.
+    std::thread::sleep(Duration::from_secs(8));
+    cluster.start_all();
+    let mut logs = String::new();
+    for (run, node) in runs.into_iter().zip(&nodes) {
+        let out = finish(run, node);
+        logs.push_str(&format!(
+            "--- {node}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    for node in &nodes {
+        assert_eq!(
+            spool_pending(dir, node),
+            0,
+            "{node} stopped with alerts not acknowledged\n{logs}"
+        );
+    }
+    let contents = read_stream(&cluster, "RACE").unwrap();
+    let expected: std::collections::BTreeMap<String, u64> =
+        nodes.iter().map(|n| (n.clone(), per_node as u64)).collect();
+    assert_eq!(contents.per_node(), expected, "{logs}");
+    assert_eq!(contents.stored, (per_node * nodes.len()) as u64, "{logs}");
+    assert_eq!(contents.repeated_or_missing_ids(), (0, 0), "{logs}");
+
+    // `peregrine fleet` counts the same.
+    let mut fleet = Command::new(&binary);
+    fleet.args(["fleet", "--stream", "RACE", "--json", "--idle-exit", "3"]);
+    for url in cluster.urls() {
+        fleet.args(["--server", &url]);
+    }
+    let out = fleet.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for node in &nodes {
+        assert_eq!(summary["nodes"][node]["alerts"], per_node, "{summary}");
+    }
+    assert_eq!(summary["unique"], per_node * nodes.len(), "{summary}");
+    assert_eq!(summary["duplicates"], 0, "{summary}");
     drop(cluster);
     let _ = std::fs::remove_dir_all(&scratch);
 }

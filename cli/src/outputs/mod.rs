@@ -72,6 +72,13 @@ pub trait Channel: Send {
     fn interrupter(&self) -> Option<Interrupter> {
         None
     }
+    /// How much longer than [`SHUTDOWN_DEADLINE`] its `close` may take:
+    /// for a channel whose own settings promise a bounded wait at a stop
+    /// (`nats_output.shutdown_timeout_ms`), so that the deadline does not
+    /// cut that promise short and leave the process while it still waits.
+    fn close_grace(&self) -> Duration {
+        Duration::ZERO
+    }
     /// Called for a channel a config reload keeps running instead of
     /// building it again (see `reload::KEPT_ACROSS_RELOADS`): take what
     /// the new config says. Returns what to log, or why the channel keeps
@@ -159,6 +166,7 @@ struct Lane {
     stats: Arc<ChannelStats>,
     worker: JoinHandle<()>,
     interrupter: Option<Interrupter>,
+    close_grace: Duration,
 }
 
 enum Message {
@@ -223,6 +231,7 @@ fn start_lanes(
                 .unwrap_or_default();
             let worker_stats = Arc::clone(&stats);
             let interrupter = channel.interrupter();
+            let close_grace = channel.close_grace();
             {
                 let mut live = LIVE_CHANNELS.lock().unwrap_or_else(|p| p.into_inner());
                 // Channels retired by earlier reloads leave the list here.
@@ -241,6 +250,7 @@ fn start_lanes(
                 stats,
                 worker,
                 interrupter,
+                close_grace,
             })
         })
         .collect()
@@ -265,11 +275,14 @@ fn finish_lanes(lanes: Vec<Lane>, deadline: Instant) -> Vec<ChannelReport> {
     // Closing every queue first ends each thread once it is drained.
     let closing: Vec<_> = lanes
         .into_iter()
-        .map(|lane| (lane.name, lane.stats, lane.worker, lane.interrupter))
+        .map(|lane| {
+            let grace = lane.close_grace;
+            (lane.name, lane.stats, lane.worker, lane.interrupter, grace)
+        })
         .collect();
     let mut reports = Vec::new();
-    for (name, stats, worker, interrupter) in closing {
-        if !wait_until(&worker, deadline) {
+    for (name, stats, worker, interrupter, grace) in closing {
+        if !wait_until(&worker, deadline + grace) {
             let left = stats.queued();
             stats.abandon.store(true, Ordering::SeqCst);
             if let Some(interrupt) = &interrupter {
@@ -277,7 +290,7 @@ fn finish_lanes(lanes: Vec<Lane>, deadline: Instant) -> Vec<ChannelReport> {
             }
             crate::log::message(&format!(
                 "output '{name}' did not deliver its queue within {}s: {left} alerts dropped",
-                SHUTDOWN_DEADLINE.as_secs()
+                (SHUTDOWN_DEADLINE + grace).as_secs()
             ));
         }
         if !wait_until(&worker, Instant::now() + INTERRUPT_GRACE) {

@@ -145,6 +145,7 @@ pub struct NatsChannel {
     instance: String,
     sequence: u64,
     shutdown_timeout: Duration,
+    ack_timeout: Duration,
     spool_dir: PathBuf,
 }
 
@@ -202,6 +203,7 @@ impl NatsChannel {
             instance: instance_id(),
             sequence: 0,
             shutdown_timeout: options.shutdown_timeout,
+            ack_timeout: options.ack_timeout,
             spool_dir: options.spool_dir,
         })
     }
@@ -238,6 +240,12 @@ impl Channel for NatsChannel {
                 message: e.to_string(),
             }),
         }
+    }
+
+    /// `close` waits `shutdown_timeout` for the spool to drain, then for
+    /// the publisher to finish the batch it awaits acknowledgements for.
+    fn close_grace(&self) -> Duration {
+        self.shutdown_timeout + self.ack_timeout * 2 + Duration::from_secs(1)
     }
 
     fn flush(&mut self) -> Result<(), OutputError> {
