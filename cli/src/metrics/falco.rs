@@ -987,10 +987,14 @@ mod tests {
             CpuStats {
                 cpu: 0,
                 stats: ring(600, 0),
+                used_bytes: 0,
+                buffer_size: 8 << 20,
             },
             CpuStats {
                 cpu: 3,
                 stats: ring(400, 7),
+                used_bytes: 0,
+                buffer_size: 8 << 20,
             },
         ];
         let text = prometheus_text(&ctx, &s, None, &Machine::default(), 0);

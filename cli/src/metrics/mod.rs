@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use peregrine_driver_sys::{CpuStats, RingStats};
+use peregrine_driver_sys::RingStats;
 
 use self::falco::{Context, Machine, Previous, Resources, RuleMatches, Sample};
 use crate::alert::Priority;

@@ -28,7 +28,10 @@ impl RingHealth {
 
     /// Every ring's counters, as last read.
     pub fn cpus(&self) -> Vec<CpuStats> {
-        self.cpus.lock().map(|cpus| cpus.clone()).unwrap_or_default()
+        self.cpus
+            .lock()
+            .map(|cpus| cpus.clone())
+            .unwrap_or_default()
     }
 
     /// Called by the thread that reads the rings, when it starts.
