@@ -516,8 +516,11 @@ mod tests {
             .map(|(_, rest)| rest)
             .or_else(|| message.split_once("expected ").map(|(_, rest)| rest))
             .unwrap_or_else(|| panic!("{path}: no field list in {message}"));
+        // serde lists one field as `a`, two as `a` or `b`, more as one of
+        // `a`, `b`, `c`.
         expected
             .split(", ")
+            .flat_map(|f| f.split(" or "))
             .map(|f| {
                 f.trim_matches(|c: char| c == '`' || c.is_whitespace())
                     .to_string()
