@@ -122,27 +122,8 @@ fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
         )));
     }
     if config.http_output.enabled {
-        let http = &config.http_output;
-        let path = |s: &str| (!s.is_empty()).then(|| std::path::PathBuf::from(s));
-        let mut options = HttpOptions {
-            url: http.url.clone(),
-            insecure: http.insecure,
-            ca_cert: path(&http.ca_cert),
-            ca_bundle: path(&http.ca_bundle),
-            ca_path: path(&http.ca_path),
-            json: config.json_output,
-            timeout: Duration::from_millis(config.output_timeout),
-            ..HttpOptions::default()
-        };
-        if !http.user_agent.is_empty() {
-            options.user_agent = http.user_agent.clone();
-        }
-        if http.mtls {
-            options.client_cert = path(&http.client_cert);
-            options.client_key = path(&http.client_key);
-        }
         channels.push(Box::new(
-            HttpChannel::new(options).map_err(|e| e.to_string())?,
+            HttpChannel::new(HttpOptions::from_config(config)).map_err(|e| e.to_string())?,
         ));
     }
     if config.nats_output.enabled {

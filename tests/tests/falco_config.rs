@@ -367,3 +367,107 @@ fn support_prints_the_system_the_merged_config_and_the_rules_files() {
     assert_eq!(files[0]["variants"][0]["content"], rules_text);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An HTTP receiver on loopback that answers every request with `body`;
+/// returns its URL and the number of requests it answered when dropped.
+fn answering_receiver(body: &'static str) -> (String, std::thread::JoinHandle<usize>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", listener.local_addr().unwrap());
+    listener.set_nonblocking(true).unwrap();
+    let handle = std::thread::spawn(move || {
+        let mut answered = 0;
+        // Peregrine may take long to start on a loaded machine; once it
+        // posts, a few quiet seconds mean it is done.
+        let idle_until = |from: std::time::Instant| from + std::time::Duration::from_secs(3);
+        let mut deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+        while std::time::Instant::now() < deadline {
+            let Ok((stream, _)) = listener.accept() else {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+                continue;
+            };
+            stream.set_nonblocking(false).unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut stream = stream;
+            // Keep-alive: answer requests on this connection until it closes.
+            loop {
+                let mut length = 0usize;
+                let mut line = String::new();
+                let mut got_any = false;
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    got_any = true;
+                    if line == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                if !got_any {
+                    break;
+                }
+                let mut request_body = vec![0; length];
+                if reader.read_exact(&mut request_body).is_err() {
+                    break;
+                }
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                if stream.write_all(answer.as_bytes()).is_err() {
+                    break;
+                }
+                answered += 1;
+                deadline = idle_until(std::time::Instant::now());
+            }
+        }
+        answered
+    });
+    (url, handle)
+}
+
+/// `http_output.echo` writes the receiver's answers to stdout, as Falco's
+/// curl does; off, nothing of them shows.
+#[test]
+fn http_output_echo_writes_the_answers_to_stdout() {
+    let Some(kit) = peregrine_tests::conformance_kit() else {
+        eprintln!("skipped: ../shared/conformance is absent (no capture to replay)");
+        return;
+    };
+    let regression = kit.join("falco-regression");
+    let dir = scratch("echo");
+    let config = dir.join("falco.yaml");
+    std::fs::write(&config, "stdout_output:\n  enabled: true\n").unwrap();
+    for echo in [true, false] {
+        let (url, receiver) = answering_receiver("answer-from-the-receiver");
+        let output = replay(
+            &config,
+            &regression.join("rules/single_rule_with_tags.yaml"),
+            &regression.join("trace_files/cat_write.scap"),
+            &[
+                "http_output.enabled=true",
+                &format!("http_output.url={url}"),
+                &format!("http_output.echo={echo}"),
+            ],
+        );
+        let stdout = String::from_utf8_lossy(&output.stdout).to_string();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let alerts = json_alerts(&output.stdout).len();
+        let answered = receiver.join().unwrap();
+        assert!(
+            alerts > 0 && answered == alerts,
+            "{alerts} alerts, {answered} posts"
+        );
+        let echoed = stdout.matches("answer-from-the-receiver").count();
+        assert_eq!(
+            echoed,
+            if echo { alerts } else { 0 },
+            "echo={echo}: {stdout}"
+        );
+    }
+}

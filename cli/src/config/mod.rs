@@ -208,7 +208,7 @@ pub struct ProgramOutput {
     pub program: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct HttpOutput {
     pub enabled: bool,
@@ -222,6 +222,32 @@ pub struct HttpOutput {
     pub client_cert: String,
     pub client_key: String,
     pub keep_alive: bool,
+    /// Write the receiver's answers to stdout (curl's default, which Falco
+    /// turns off unless asked).
+    pub echo: bool,
+    /// Attempts after the first that one alert may take (Falco's default
+    /// 5; Falco keeps the low 8 bits, so does Peregrine).
+    pub max_consecutive_timeouts: u64,
+}
+
+impl Default for HttpOutput {
+    fn default() -> Self {
+        HttpOutput {
+            enabled: false,
+            url: String::new(),
+            user_agent: String::new(),
+            insecure: false,
+            ca_cert: String::new(),
+            ca_bundle: String::new(),
+            ca_path: String::new(),
+            mtls: false,
+            client_cert: String::new(),
+            client_key: String::new(),
+            keep_alive: false,
+            echo: false,
+            max_consecutive_timeouts: 5,
+        }
+    }
 }
 
 /// Peregrine's own output (Falco has none like it): alerts onto a NATS

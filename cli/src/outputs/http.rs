@@ -31,6 +31,8 @@ pub struct HttpOptions {
     /// Attempts per alert, the first included.
     pub max_attempts: u32,
     pub timeout: Duration,
+    /// Write each answer's body to stdout (`http_output.echo`).
+    pub echo: bool,
 }
 
 impl Default for HttpOptions {
@@ -45,9 +47,39 @@ impl Default for HttpOptions {
             client_cert: None,
             client_key: None,
             json: true,
-            max_attempts: 4,
+            max_attempts: 6,
             timeout: Duration::from_secs(5),
+            echo: false,
         }
+    }
+}
+
+impl HttpOptions {
+    /// The options `http_output`, `json_output` and `output_timeout` give.
+    pub fn from_config(config: &crate::config::Config) -> HttpOptions {
+        let http = &config.http_output;
+        let path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
+        let mut options = HttpOptions {
+            url: http.url.clone(),
+            insecure: http.insecure,
+            ca_cert: path(&http.ca_cert),
+            ca_bundle: path(&http.ca_bundle),
+            ca_path: path(&http.ca_path),
+            json: config.json_output,
+            timeout: Duration::from_millis(config.output_timeout),
+            echo: http.echo,
+            // Falco keeps the low 8 bits of the count.
+            max_attempts: (http.max_consecutive_timeouts & 0xFF) as u32 + 1,
+            ..HttpOptions::default()
+        };
+        if !http.user_agent.is_empty() {
+            options.user_agent = http.user_agent.clone();
+        }
+        if http.mtls {
+            options.client_cert = path(&http.client_cert);
+            options.client_key = path(&http.client_key);
+        }
+        options
     }
 }
 
@@ -160,12 +192,32 @@ impl HttpChannel {
             .send(body)
             .map_err(|e| e.to_string())?;
         let status = response.status();
+        if self.options.echo {
+            echo_answer(response.into_body());
+        }
         if status.is_success() {
             Ok(())
         } else {
             Err(format!("{} answered {status}", self.options.url))
         }
     }
+}
+
+/// The largest answer echoed: a receiver cannot make Peregrine buffer
+/// more than this per alert.
+const MAX_ECHO_BYTES: u64 = 1 << 20;
+
+/// Writes an answer's body to stdout as curl does (raw, no newline
+/// added); a body that cannot be read is left out.
+fn echo_answer(mut body: ureq::Body) {
+    use std::io::Write as _;
+    let bytes = match body.with_config().limit(MAX_ECHO_BYTES).read_to_vec() {
+        Ok(bytes) => bytes,
+        Err(_) => return,
+    };
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(&bytes);
+    let _ = stdout.flush();
 }
 
 impl Channel for HttpChannel {

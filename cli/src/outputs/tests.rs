@@ -192,6 +192,41 @@ fn http_channel_posts_falco_json_and_retries() {
     assert!(body.contains("\"rule\":\"rule 8\""));
 }
 
+/// `http_output.max_consecutive_timeouts` is how many more times one
+/// alert is tried: a receiver that always answers 503 sees it plus one
+/// request per alert.
+#[test]
+fn max_consecutive_timeouts_bounds_the_attempts_per_alert() {
+    for (more, expected) in [(0u64, 1usize), (2, 3), (256 + 1, 2)] {
+        let server = tiny_http::Server::http("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", server.server_addr().to_ip().unwrap());
+        let counter = std::thread::spawn(move || {
+            let mut seen = 0;
+            while let Ok(Some(request)) = server.recv_timeout(Duration::from_secs(2)) {
+                seen += 1;
+                request.respond(tiny_http::Response::empty(503)).unwrap();
+            }
+            seen
+        });
+        let mut config = crate::config::Config::default();
+        config.http_output.url = url;
+        config.http_output.max_consecutive_timeouts = more;
+        config.output_timeout = 60_000;
+        let options = HttpOptions::from_config(&config);
+        let channel = HttpChannel::new(options).unwrap();
+        let dispatcher =
+            Dispatcher::new(vec![Box::new(channel)], RenderOptions::default(), 8).unwrap();
+        dispatcher.send(alert(1, Priority::Warning));
+        let reports = dispatcher.shutdown();
+        assert_eq!(reports[0].sent, 0);
+        assert_eq!(
+            counter.join().unwrap(),
+            expected,
+            "max_consecutive_timeouts {more}"
+        );
+    }
+}
+
 #[test]
 fn http_channel_refuses_a_non_http_url() {
     let options = HttpOptions {
