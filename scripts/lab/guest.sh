@@ -92,9 +92,9 @@ lab_boot() {
     done
     sed -n "s/^.*PGTEST \(ok\|FAIL\) /[$s] \1 /p" "$log.txt"
     sed -n "s/^.*\(PGTEST-SKIP\|PGTEST-GAP\|PGTEST-FP\|PGTEST-FP-BUSY\) /[$s] \1 /p" "$log.txt"
-    if grep -qE 'Kernel panic|BUG:|Oops' "$log.txt"; then
+    if grep -qE 'Kernel panic|BUG:|Oops:' "$log.txt"; then
         echo "[$s] FAIL kernel console shows a panic/BUG/Oops (see $log.txt)"
-        grep -E -A15 'Kernel panic|BUG:|Oops' "$log.txt" | head -n 40
+        grep -E -A15 'Kernel panic|BUG:|Oops:' "$log.txt" | head -n 40
         LAB_FAILED=$((LAB_FAILED + 1))
     fi
     if ! grep -q '^PGTEST-RESULT ' "$log.txt"; then
@@ -305,7 +305,7 @@ lab_bench() {
         fi
         rm -f "$WORK/$s/bench.jsonl"
         awk -v kernel="$s" -v json="$WORK/$s/bench.jsonl" -f "$REPO/scripts/lab/bench-table" "$log"
-        grep -qE 'Kernel panic|BUG:|Oops' "$log" && echo "[$s] note: the console shows a kernel BUG/Oops/panic (see $log)"
+        grep -qE 'Kernel panic|BUG:|Oops:' "$log" && echo "[$s] note: the console shows a kernel BUG/Oops/panic (see $log)"
         echo "[$s] JSON lines: $WORK/$s/bench.jsonl; console: $log"
         measured=$((measured + 1))
     done
