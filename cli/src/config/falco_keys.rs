@@ -127,7 +127,7 @@ pub const FALCO_KEYS: &[FalcoKey] = &[
     key("http_output.client_cert", Implemented("")),
     key("http_output.client_key", Implemented("")),
     key("http_output.echo", Implemented("the server's answer is written to stdout, as curl writes it")),
-    key("http_output.compress_uploads", Accepted("in Falco it asks the server to compress its answers (curl's TE: gzip), not the uploads; Peregrine reads answers uncompressed")),
+    key("http_output.compress_uploads", Accepted("in Falco it asks the server to compress its answers (curl's TE: gzip), not the uploads; Peregrine always asks for gzip answers (Accept-Encoding) and reads them")),
     key("http_output.keep_alive", Implemented("connections are always reused")),
     key("http_output.max_consecutive_timeouts", Implemented("an alert is tried up to this many times more, within output_timeout; Peregrine also retries refused connections and error answers, which Falco drops")),
     key("program_output", Implemented("")),
