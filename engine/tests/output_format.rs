@@ -46,6 +46,30 @@ fn missing_values_render_as_na_and_lists_in_parentheses() {
     assert_eq!(fmt.fields(&src, &ev)[0], ("fd.cport".to_string(), None));
 }
 
+/// `%NUMfield` cuts or pads the value to NUM bytes in the text, as
+/// libsinsp's formatter does; the JSON key is the field's own name.
+#[test]
+fn a_width_before_a_field_cuts_or_pads_its_value() {
+    let mut src = TestSyscallSource::new();
+    let fmt = OutputFormat::compile(
+        "[%8proc.name] [%3fd.name] [%5fd.cport] [%0proc.name] [%2proc.pname]",
+        &mut src,
+    )
+    .unwrap();
+    let ev = TestEvent::new("open")
+        .s("proc.name", "cat")
+        .s("fd.name", "/etc/shadow")
+        .s("proc.pname", "bé");
+    // "bé" is 3 bytes: cut at 2 would split the é, so its byte is padding.
+    assert_eq!(fmt.render(&src, &ev), "[cat     ] [/et] [<NA> ] [cat] [b ]");
+    let names: Vec<String> = fmt.fields(&src, &ev).into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, ["proc.name", "fd.name", "fd.cport", "proc.pname"]);
+    assert!(OutputFormat::compile("x %12", &mut src)
+        .unwrap_err()
+        .contains("cannot end with a number"));
+    assert!(OutputFormat::compile("x %12 y", &mut src).is_err());
+}
+
 #[test]
 fn unknown_field_in_output_is_a_compile_error() {
     let mut src = TestSyscallSource::new();

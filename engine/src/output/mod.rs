@@ -16,6 +16,9 @@ enum Segment {
         /// For a transformed token, the plain fields inside it: what
         /// Falco lists in `output_fields` in its place.
         inner: Vec<(String, BoundField)>,
+        /// `%20proc.name`: the value cut or padded with spaces to this many
+        /// bytes in the text output (0: as it is), as libsinsp's formatter.
+        width: usize,
     },
 }
 
@@ -42,7 +45,21 @@ impl OutputFormat {
         let mut rest = text;
         while let Some(at) = rest.find('%') {
             literal.push_str(&rest[..at]);
-            let after = &rest[at + 1..];
+            let mut after = &rest[at + 1..];
+            // A width before the field (`%20proc.name`), as libsinsp reads
+            // it; it must be followed by a field.
+            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+            let mut width = 0;
+            if digits > 0 {
+                width = after[..digits].parse().map_err(|_| after.to_string())?;
+                after = &after[digits..];
+                if after.is_empty() {
+                    return Err(format!(
+                        "{}: formatting cannot end with a number",
+                        &rest[at + 1..]
+                    ));
+                }
+            }
             let (token, consumed) = if let Some(len) = transformer_token_len(after) {
                 (after[..len].to_string(), len)
             } else if let Some(inner) = after.strip_prefix('(') {
@@ -67,6 +84,9 @@ impl OutputFormat {
                 (after[..end].to_string(), end)
             };
             if token.is_empty() {
+                if digits > 0 {
+                    return Err(rest[at + 1..].to_string());
+                }
                 // A lone percent sign is kept as text.
                 literal.push('%');
                 rest = after;
@@ -94,6 +114,7 @@ impl OutputFormat {
                 name: token,
                 field,
                 inner,
+                width,
             });
             rest = &after[consumed..];
         }
@@ -125,10 +146,14 @@ impl OutputFormat {
         for seg in &self.segments {
             match seg {
                 Segment::Text(t) => out.push_str(t),
-                Segment::Field { field, .. } => {
+                Segment::Field { field, width, .. } => {
                     values.clear();
                     extract_values(field, source, event, values);
+                    let start = out.len();
                     render_values(values, field.is_list, self.buffer_base64, out);
+                    if *width > 0 {
+                        fit_to_width(out, start, *width);
+                    }
                 }
             }
         }
@@ -150,7 +175,10 @@ impl OutputFormat {
         let mut values = Vec::new();
         let mut out = Vec::new();
         for seg in &self.segments {
-            let Segment::Field { name, field, inner } = seg else {
+            let Segment::Field {
+                name, field, inner, ..
+            } = seg
+            else {
                 continue;
             };
             // A transformed token is not a key of its own: the fields it
@@ -178,6 +206,22 @@ impl OutputFormat {
             }
         }
         out
+    }
+}
+
+/// Cuts or pads `out[start..]` to `width` bytes, as libsinsp resizes a
+/// token with a width; a cut never splits a character (the few bytes it
+/// leaves are padding).
+fn fit_to_width(out: &mut String, start: usize, width: usize) {
+    let mut end = start + width;
+    if out.len() > end {
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+    }
+    while out.len() < start + width {
+        out.push(' ');
     }
 }
 
