@@ -295,8 +295,12 @@ impl ReloadThread {
     pub fn start(hangups: Hangups, mut reloader: Reloader) -> Option<ReloadThread> {
         let Hangups(mut signals) = hangups;
         let handle = signals.handle();
+        // A reload also hands the new rules to the console, which checks
+        // and expands their macros recursively: this thread gets the
+        // loader's stack, as a start-up load does on the main thread.
         let spawned = std::thread::Builder::new()
             .name("sighup".into())
+            .stack_size(crate::ruleset::LOADER_STACK_BYTES)
             .spawn(move || {
                 for _ in signals.forever() {
                     crate::log::message("SIGHUP received: reloading configuration and rules");

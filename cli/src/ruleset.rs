@@ -69,8 +69,6 @@ pub fn built_in() -> Vec<RulesInput> {
         .collect()
 }
 
-/// Expands the paths given (files, or folders whose `*.yaml`/`*.yml`
-/// files load in name order, as Falco's rules.d does).
 /// The files among `inputs` (not the built-in rules nor a snapshot).
 pub fn input_files(inputs: &[RulesInput]) -> Vec<PathBuf> {
     inputs
@@ -82,6 +80,8 @@ pub fn input_files(inputs: &[RulesInput]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Expands the paths given (files, or folders whose `*.yaml`/`*.yml`
+/// files load in name order, as Falco's rules.d does).
 pub fn expand(paths: &[PathBuf]) -> Result<Vec<RulesInput>, RulesError> {
     let mut inputs = Vec::new();
     for path in paths {
