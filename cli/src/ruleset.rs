@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use peregrine_engine::field::FieldSource;
 use peregrine_engine::k8s_audit::K8sAuditSource;
 use peregrine_engine::rules::{
-    CompiledRule, CompiledRules, Definitions, Diagnostic, ExtraOutputField, LoadResult, Matching,
-    OutputAppend, RulesLoader,
+    CompiledRule, CompiledRules, Definitions, Diagnostic, ExtraOutputField, LoadResult, Location,
+    Mark, Matching, OutputAppend, RulesLoader,
 };
 use peregrine_engine::syscall_fields::SyscallFields;
 use serde_json::{json, Value as Json};
@@ -477,16 +477,16 @@ pub fn validation_json(results: &[LoadResult]) -> Json {
         list.iter()
             .map(|d| {
                 let locations: Vec<Json> = locations(d)
-                    .into_iter()
-                    .map(|(item_type, item_name, line)| {
+                    .iter()
+                    .map(|loc| {
                         json!({
-                            "item_type": item_type,
-                            "item_name": item_name,
+                            "item_type": loc.item_type,
+                            "item_name": loc.item_name,
                             "position": {
-                                "name": d.file,
-                                "line": line,
-                                "column": 0,
-                                "offset": 0,
+                                "name": loc.name,
+                                "line": loc.mark.line,
+                                "column": loc.mark.column,
+                                "offset": loc.mark.offset,
                             },
                         })
                     })
@@ -497,7 +497,7 @@ pub fn validation_json(results: &[LoadResult]) -> Json {
                     "message": d.message,
                     "context": {
                         "locations": locations,
-                        "snippet": snippet(&d.file, d.line),
+                        "snippet": snippet(d),
                     },
                 })
             })
@@ -517,36 +517,92 @@ pub fn validation_json(results: &[LoadResult]) -> Json {
     json!({ "falco_load_results": files })
 }
 
-/// A diagnostic's context chain: (item type, item name, line), from the
-/// rules content down to the item.
-fn locations(d: &Diagnostic) -> Vec<(&str, &str, usize)> {
-    let line = d.line.unwrap_or(0);
-    let mut out = vec![("rules content", "", 0)];
+/// A diagnostic's context chain, from the rules content down to the item,
+/// with the marks Falco gives (0-based lines and columns). Where the
+/// engine could not place the item, each step is put on its line.
+fn locations(d: &Diagnostic) -> Vec<Location> {
+    if !d.locations.is_empty() {
+        return d.locations.clone();
+    }
+    let mark = Mark {
+        line: d.line.map_or(0, |l| l.saturating_sub(1)),
+        ..Mark::default()
+    };
+    let mut out = vec![Location::content(&d.file)];
     if d.item_type != "rules content" {
         out.extend(
             d.context
                 .iter()
-                .map(|(t, n)| (t.as_str(), n.as_str(), line)),
+                .map(|(t, n)| Location::new(t, n, &d.file, mark)),
         );
-        out.push((d.item_type.as_str(), d.item_name.as_str(), line));
+        out.push(Location::new(&d.item_type, &d.item_name, &d.file, mark));
     }
     out
 }
 
-/// The line of the file an item starts on, with a marker under its first
-/// key, as Falco shows it; empty when the file cannot be read.
-fn snippet(file: &str, line: Option<usize>) -> String {
-    let Some(line) = line.filter(|l| *l > 0) else {
+/// Falco's snippet: the line holding the last step's mark (cut to 160
+/// characters around it), then a marker under the mark. A condition
+/// expression's snippet is cut from the condition, with the mark's offset
+/// taken in the condition as Falco takes it.
+fn snippet(d: &Diagnostic) -> String {
+    const WIDTH: usize = 160;
+    let chain = locations(d);
+    let Some(last) = chain.last() else {
         return String::new();
     };
-    let Ok(text) = std::fs::read_to_string(file) else {
-        return String::new();
+    let content = match &last.condition {
+        Some(c) => c.clone(),
+        None => match std::fs::read_to_string(&d.file) {
+            Ok(t) => t,
+            Err(_) => return format!("<No context for file + {}>\n", last.name),
+        },
     };
-    let Some(content) = text.lines().nth(line - 1) else {
-        return String::new();
-    };
-    let column = content.find(|c: char| c != ' ' && c != '-').unwrap_or(0);
-    format!("{content}\n{}^\n", " ".repeat(column))
+    let bytes = content.as_bytes();
+    if bytes.is_empty() {
+        return "<No context available>\n".into();
+    }
+    let mut pos = last.mark.offset;
+    while pos > 0 && (pos >= bytes.len() || bytes[pos] == b'\n') {
+        pos -= 1;
+    }
+    let mut from = pos;
+    while from > 0 && bytes[from] != b'\n' && pos - from < WIDTH / 2 {
+        from -= 1;
+    }
+    let mut to = pos;
+    while to < bytes.len() - 1 && bytes[to] != b'\n' && to - pos < WIDTH / 2 {
+        to += 1;
+    }
+    if bytes[from] == b'\n' {
+        from += 1;
+    }
+    if bytes[to] == b'\n' && to > 0 {
+        to -= 1;
+    }
+    if to + 1 < from {
+        return "<No context available>\n".into();
+    }
+    let mut text =
+        String::from_utf8_lossy(&bytes[from..=to.max(from).min(bytes.len() - 1)]).into_owned();
+    if to < from {
+        text.clear();
+    }
+    if text.is_empty() {
+        return "<No context available>\n".into();
+    }
+    if pos - from >= WIDTH / 2 && text.len() >= 3 && text.is_char_boundary(3) {
+        text.replace_range(..3, "...");
+    }
+    if to - pos >= WIDTH / 2 && text.len() >= 3 && text.is_char_boundary(text.len() - 3) {
+        let at = text.len() - 3;
+        text.replace_range(at.., "...");
+    }
+    text.push('\n');
+    if pos - from < text.len() {
+        text.push_str(&" ".repeat(pos - from));
+        text.push_str("^\n");
+    }
+    text
 }
 
 /// The text form of `-V` for one file, as Falco prints it: the verdict,
@@ -576,16 +632,19 @@ fn validation_details(result: &LoadResult, verdict: &str) -> String {
         }
         text.push_str(&format!("{} {title}:\n", list.len()));
         for d in list.iter() {
-            for (i, (item_type, item_name, line)) in locations(d).into_iter().enumerate() {
+            for (i, loc) in locations(d).iter().enumerate() {
                 text.push_str(if i == 0 { "In " } else { "    " });
-                text.push_str(item_type);
-                if !item_name.is_empty() {
-                    text.push_str(&format!(" '{item_name}'"));
+                text.push_str(&loc.item_type);
+                if !loc.item_name.is_empty() {
+                    text.push_str(&format!(" '{}'", loc.item_name));
                 }
-                text.push_str(&format!(": ({}:{line}:0)\n", d.file));
+                text.push_str(&format!(
+                    ": ({}:{}:{})\n",
+                    loc.name, loc.mark.line, loc.mark.column
+                ));
             }
             text.push_str("------\n");
-            text.push_str(&snippet(&d.file, d.line));
+            text.push_str(&snippet(d));
             text.push_str("------\n");
             text.push_str(&format!(
                 "{} ({}): {}",

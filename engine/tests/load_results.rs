@@ -21,15 +21,139 @@ fn has(list: &[Diagnostic], code: Code, item_type: &str, item_name: &str, messag
 const RULE: &str =
     "- rule: r\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: INFO\n";
 
+/// The steps of Falco's context chain: (item type, item name, line, column).
+fn chain(d: &Diagnostic) -> Vec<(&str, &str, usize, usize)> {
+    d.locations
+        .iter()
+        .map(|l| {
+            (
+                l.item_type.as_str(),
+                l.item_name.as_str(),
+                l.mark.line,
+                l.mark.column,
+            )
+        })
+        .collect()
+}
+
 #[test]
-fn a_macro_loop_is_reported_once() {
+fn a_macro_loop_is_reported_once_naming_the_inner_macro() {
+    // As the kit's invalid_macro_loop: the loop closes when macro_a is
+    // redefined. Falco resolves macro_a, expands macro_b, then macro_a
+    // again, and stops at macro_b, already on its way: the loop is
+    // reported on macro_a, in macro_b's name, at the reference in
+    // macro_a's condition (item mark + 1-based parser position).
+    let text = "- macro: macro_a\n  condition: evt.type=open\n\n- macro: macro_b\n  condition: macro_a\n\n- macro: macro_a\n  condition: macro_b\n";
+    let (errors, warnings) = load(text);
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(warnings.is_empty(), "{warnings:#?}");
+    let e = &errors[0];
+    assert_eq!(e.code, Code::ErrValidate);
+    assert_eq!(
+        (e.item_type.as_str(), e.item_name.as_str()),
+        ("macro", "macro_a")
+    );
+    assert_eq!(e.message, "reference loop in macro 'macro_b'");
+    assert_eq!(
+        chain(e),
+        [
+            ("rules content", "", 0, 0),
+            ("macro", "macro_a", 6, 2),
+            ("condition expression", "", 7, 3)
+        ]
+    );
+    assert_eq!(e.locations[2].name, "\"macro_b\"");
+    assert_eq!(
+        e.locations[1].mark.offset,
+        text.find("macro: macro_a\n  condition: macro_b").unwrap()
+    );
+}
+
+#[test]
+fn a_macro_sees_only_the_macros_defined_before_it() {
+    // Falco resolves a macro among the macros defined before it: a
+    // reference to a later one is undefined, so two macros naming each
+    // other are an undefined macro, not a loop.
     let (errors, _) = load(
         "- macro: macro_a\n  condition: macro_b\n- macro: macro_b\n  condition: macro_a\n\
 - rule: r\n  desc: d\n  condition: evt.type=open and macro_a\n  output: o\n  priority: INFO\n",
     );
     assert_eq!(errors.len(), 1, "{errors:#?}");
     assert_eq!(errors[0].code, Code::ErrValidate);
-    assert!(errors[0].message.contains("reference loop in macro"));
+    assert_eq!(errors[0].item_name, "macro_a");
+    assert_eq!(
+        errors[0].message,
+        "Undefined macro 'macro_b' used in filter."
+    );
+    // A rule sees every macro, whatever their order.
+    let (errors, _) = load(
+        "- rule: r\n  desc: d\n  condition: evt.type=open and later\n  output: o\n  priority: INFO\n\
+- macro: later\n  condition: proc.name=cat\n",
+    );
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
+fn errors_are_located_as_falco_locates_them() {
+    // yaml-cpp marks: 0-based line and column; a condition expression adds
+    // the parser's 1-based position to the mark of the condition's value.
+    let (errors, _) = load(
+        "# header\n- rule: r\n  desc: d\n  condition: >\n    evt.type=open and\n    (proc.name=cat\n  output: o\n  priority: INFO\n",
+    );
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert_eq!(errors[0].code, Code::ErrCompileCondition);
+    let c = chain(&errors[0]);
+    assert_eq!(
+        c[..3],
+        [
+            ("rules content", "", 0, 0),
+            ("rule", "r", 1, 2),
+            ("rule condition", "", 3, 13)
+        ]
+    );
+    assert_eq!(c[3].0, "condition expression");
+    assert_eq!(
+        (c[3].2, c[3].3),
+        (
+            3 + errors[0].condition_pos.unwrap().0,
+            13 + errors[0].condition_pos.unwrap().1
+        )
+    );
+
+    // An unknown field: the comparison that holds it.
+    let (errors, _) = load(
+        "- rule: r\n  desc: d\n  condition: evt.type=open and proc.nope=cat\n  output: o\n  priority: INFO\n",
+    );
+    assert!(errors.is_empty());
+    let mut loader = RulesLoader::new();
+    loader.load_str(
+        "rules.yaml",
+        "- rule: r\n  desc: d\n  condition: evt.type=open and proc.nope=cat\n  output: o\n  priority: INFO\n",
+    );
+    let _ = loader.compile(peregrine_engine::syscall_fields::SyscallFields::new());
+    let e = &loader.results()[0].errors[0];
+    assert_eq!(
+        chain(e),
+        [
+            ("rules content", "", 0, 0),
+            ("rule", "r", 0, 2),
+            ("rule condition", "", 2, 13),
+            ("condition expression", "", 3, 13 + 19)
+        ]
+    );
+
+    // Unused items: the item itself.
+    let (_, warnings) =
+        load("- list: l\n  items: [a]\n\n-   macro: m\n    condition: proc.name=x\n");
+    let mut got: Vec<_> = warnings.iter().map(chain).collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            vec![("rules content", "", 0, 0), ("list", "l", 0, 2)],
+            vec![("rules content", "", 0, 0), ("macro", "m", 3, 4)],
+        ]
+    );
 }
 
 #[test]
@@ -230,4 +354,34 @@ fn fields_without_meaning_in_one_event_per_syscall_are_warned_about() {
         .iter()
         .any(|m| m.starts_with("due to the drop of enter events, 'evt.dir = <'")));
     assert!(compiled_warnings(RULE).is_empty());
+}
+
+#[test]
+fn unused_lists_and_macros_are_those_falco_finds_unused() {
+    // Falco finds a list used when its name stands as a word (between
+    // blanks, parentheses, commas or `=`) in any macro's or rule's
+    // condition, exceptions included, even a macro nobody uses; in a
+    // quoted string or inside a longer word it is not.
+    let (errors, warnings) = load(
+        "- list: in_unused_macro\n  items: [a]\n\
+         - list: after_equal\n  items: [b]\n\
+         - list: quoted\n  items: [c]\n\
+         - list: in_exception\n  items: [d]\n\
+         - list: part\n  items: [e]\n\
+         - list: inner\n  items: [f]\n\
+         - list: outer\n  items: [inner]\n\
+         - macro: lonely\n  condition: proc.name in (in_unused_macro)\n\
+         - rule: r\n  desc: d\n  condition: evt.type=open and proc.name=after_equal and proc.name=\"quoted\" and proc.name=partial and proc.pname in (outer)\n  output: o\n  priority: INFO\n  exceptions:\n    - name: e\n      fields: [proc.name]\n      values: [[in_exception]]\n",
+    );
+    assert!(errors.is_empty(), "{errors:#?}");
+    let mut unused: Vec<(&str, &str)> = warnings
+        .iter()
+        .filter(|w| matches!(w.code, Code::UnusedList | Code::UnusedMacro))
+        .map(|w| (w.item_type.as_str(), w.item_name.as_str()))
+        .collect();
+    unused.sort();
+    assert_eq!(
+        unused,
+        [("list", "part"), ("list", "quoted"), ("macro", "lonely")]
+    );
 }

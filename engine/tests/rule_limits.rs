@@ -123,17 +123,22 @@ fn a_long_chain_of_macros_is_checked_without_recursion() {
 
 #[test]
 fn macro_loops_are_still_found() {
-    let text = "- macro: a\n  condition: b\n- macro: b\n  condition: a or proc.name=x\n\
+    // A loop closes through a redefinition (a macro sees only the macros
+    // defined before it); Falco stops at the first error: one loop.
+    let text = "- macro: a\n  condition: proc.name=x\n- macro: b\n  condition: a or proc.name=x\n\
+                - macro: a\n  condition: b\n- macro: c\n  condition: proc.name=y\n\
                 - macro: c\n  condition: c\n- macro: d\n  condition: a\n";
     let errors = errors_of(&(text.to_string() + &rule("evt.type=open and d")));
-    let looped: Vec<&str> = errors
+    let looped: Vec<(&str, &str)> = errors
         .iter()
         .filter(|e| e.item_type == "macro" && e.message.starts_with("reference loop"))
-        .map(|e| e.item_name.as_str())
+        .map(|e| (e.item_name.as_str(), e.message.as_str()))
         .collect();
-    // Current Falco stops at the first error of this stage: one loop is
-    // reported, the first.
-    assert_eq!(looped, ["a"], "{errors:#?}");
+    assert_eq!(
+        looped,
+        [("a", "reference loop in macro 'b'")],
+        "{errors:#?}"
+    );
 }
 
 #[test]

@@ -104,6 +104,15 @@ const FILTERS: &[&str] = &[
     "fd.l4proto=tcp",
     "fd.net=127.0.0.0/8",
     "fd.sport=53",
+    // Either end of a socket: `in` and `=` hold when one end matches,
+    // `!=` when neither does. (`!=` on a socket not yet connected differs:
+    // sysdig 0.29.3 compares its zeroed ends; not checked here.)
+    "fd.port in (53)",
+    "fd.port in (53, 80)",
+    "fd.port=53",
+    "fd.port>1024",
+    "fd.ip=127.0.0.1",
+    "evt.type=connect and fd.l4proto=udp and not fd.port in (53, 123)",
     // Arguments.
     "evt.arg.fd=3",
     "evt.arg.name contains etc",
@@ -320,6 +329,15 @@ const EXIT_FILTERS: &[&str] = &[
     "fd.num=3",
     "fd.type=ipv4",
     "fd.sport=53",
+    // Either end of a socket: `in` and `=` hold when one end matches,
+    // `!=` when neither does. (`!=` on a socket not yet connected differs:
+    // sysdig 0.29.3 compares its zeroed ends; not checked here.)
+    "fd.port in (53)",
+    "fd.port in (53, 80)",
+    "fd.port=53",
+    "fd.port>1024",
+    "fd.ip=127.0.0.1",
+    "evt.type=connect and fd.l4proto=udp and not fd.port in (53, 123)",
     "fd.l4proto=udp",
     "evt.type=read and fd.name contains /etc",
     "evt.type=close and fd.num>=0",

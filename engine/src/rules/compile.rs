@@ -10,7 +10,7 @@ use std::sync::Arc;
 use regex::Regex;
 
 use crate::condition::{
-    Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Transformer,
+    Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Pos, Transformer,
 };
 use crate::field::{FieldError, FieldSource, FieldType, ResolvedField};
 
@@ -447,6 +447,28 @@ pub type BoundMacros = HashMap<String, Arc<Node>>;
 /// Binds an expanded condition.
 pub fn bind<S: FieldSource>(source: &mut S, expr: &Expr) -> Result<Node, BindError> {
     bind_in(source, expr, &mut BoundMacros::new())
+}
+
+/// Where binding `expr` fails: the start of the first comparison that
+/// cannot be bound (libsinsp's compiler reports the node it was at).
+pub fn failing_comparison<S: FieldSource>(source: &mut S, expr: &Expr) -> Option<Pos> {
+    let mut found = None;
+    expr.walk(&mut |e| {
+        if found.is_some() {
+            return;
+        }
+        match e {
+            Expr::Compare(cmp) => {
+                let one = Expr::Compare(cmp.clone());
+                if bind_in(source, &one, &mut BoundMacros::new()).is_err() {
+                    found = Some(cmp.pos);
+                }
+            }
+            Expr::Macro { pos, .. } => found = Some(*pos),
+            _ => {}
+        }
+    });
+    found
 }
 
 /// Binds an expanded condition; a shared macro is bound the first time

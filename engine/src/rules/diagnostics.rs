@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+pub use super::marks::Mark;
+
 /// Falco's error and warning codes, spelled as Falco spells them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Code {
@@ -111,6 +113,73 @@ pub struct Diagnostic {
     pub line: Option<usize>,
     /// For condition syntax errors: line and column inside the condition.
     pub condition_pos: Option<(usize, usize)>,
+    /// Falco's context chain, from the rules content down, with the marks
+    /// Falco gives each step; empty where not located yet.
+    pub locations: Vec<Location>,
+}
+
+/// One step of Falco's context chain: what the item is and where.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Location {
+    pub item_type: String,
+    pub item_name: String,
+    /// The file, or for a condition expression the start of its text.
+    pub name: String,
+    pub mark: Mark,
+    /// The condition a "condition expression" step points into (Falco's
+    /// snippet is cut from it).
+    pub condition: Option<String>,
+}
+
+impl Location {
+    pub fn new(item_type: &str, item_name: &str, name: &str, mark: Mark) -> Location {
+        Location {
+            item_type: item_type.to_string(),
+            item_name: item_name.to_string(),
+            name: name.to_string(),
+            mark,
+            condition: None,
+        }
+    }
+
+    /// The rules content: the file as a whole, at its start.
+    pub fn content(file: &str) -> Location {
+        Location::new("rules content", "", file, Mark::default())
+    }
+
+    /// A point of `condition`, whose text starts at `base` in the file: as
+    /// Falco adds the parser's 1-based line and column to the 0-based mark
+    /// of what encloses the condition, and names the step after the first
+    /// characters of the condition.
+    pub fn condition_expression(
+        condition: &str,
+        base: Mark,
+        line: usize,
+        column: usize,
+    ) -> Location {
+        let shown: String = if condition.chars().count() > 20 {
+            format!("\"{}...\"", condition.chars().take(17).collect::<String>())
+        } else {
+            format!("\"{condition}\"")
+        };
+        let name = shown.replace(['\n', '\r'], " ");
+        let idx = if line == 0 {
+            0
+        } else {
+            super::marks::index_of(condition, line, column)
+        };
+        Location {
+            item_type: "condition expression".into(),
+            item_name: String::new(),
+            name,
+            mark: Mark {
+                line: base.line + line,
+                column: base.column + column,
+                offset: base.offset + idx,
+            },
+            condition: Some(condition.to_string()),
+        }
+    }
 }
 
 impl fmt::Display for Diagnostic {

@@ -360,6 +360,11 @@ fn eval_check<'e, S: FieldSource>(
         (Rhs::Many(lits), op) => values
             .iter()
             .any(|v| lits.iter().any(|l| compare(op, v, l, check.field.ty))),
+        // Several values of a field that is not a list are the two ends
+        // of a socket (fd.ip, fd.port...): `!=` holds when neither is equal.
+        (Rhs::One(lit), Op::Ne) if !is_list => values
+            .iter()
+            .all(|v| compare(Op::Ne, v, lit, check.field.ty)),
         (Rhs::One(lit), op) => values.iter().any(|v| compare(op, v, lit, check.field.ty)),
     }
 }

@@ -2,17 +2,19 @@
 //! condition into one tree: macros inlined, list names replaced by their
 //! items, exceptions added as `and not (...)`.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use std::sync::Arc;
 
 use crate::condition::{
-    parse_condition, Comparison, Expr, Literal, Operand, ParseError, SharedExpr,
+    parse_condition, Comparison, Expr, Literal, Operand, ParseError, Pos, SharedExpr,
 };
 
-use super::diagnostics::{Code, Diagnostic, LoadResult};
+use super::diagnostics::{Code, Diagnostic, LoadResult, Location};
 use super::exceptions::exception_condition;
-use super::items::{Definitions, ExceptionEntry, RuleItem};
+use super::items::{Definitions, ExceptionEntry, Origin, RuleItem};
+use super::loader::item_locations;
 
 /// How many items one list may hold once the lists named in it are
 /// replaced by their items; a few lines that double a list at each step
@@ -105,263 +107,366 @@ pub type ParsedMacros = HashMap<String, Expr>;
 /// Macros expanded so far, by name: what later uses share.
 pub type ExpandedMacros = HashMap<String, Arc<SharedExpr>>;
 
-fn macro_refs(expr: &Expr, out: &mut Vec<String>) {
-    expr.walk(&mut |e| {
-        if let Expr::Macro { name, .. } = e {
-            out.push(name.clone());
-        }
-    });
-}
-
-fn list_refs(expr: &Expr, lists: &Definitions, out: &mut HashSet<String>) {
-    expr.walk(&mut |e| {
-        if let Expr::Compare(Comparison {
-            rhs: Operand::List(items),
-            ..
-        }) = e
-        {
-            for item in items
-                .iter()
-                .filter(|i| !i.quoted && lists.lists.get(&i.text).is_some())
-            {
-                out.insert(item.text.clone());
-            }
-        }
-    });
-}
-
-/// Validates everything loaded so far, as Falco does after each file:
-/// conditions parse, macros exist and do not loop. Unused lists and macros
-/// are warned about.
+/// Validates everything loaded so far, as Falco's compiler does after
+/// each file: macro conditions parse, then each macro's references resolve
+/// among the macros it can see (those defined before it was last defined
+/// or appended to), then rule conditions parse and resolve among all
+/// macros. The first error ends the stage; without one, unused lists and
+/// macros are warned about.
 pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> ParsedMacros {
-    // Falco stops at the first error of this stage: a macro loop is
-    // reported once, and unused items are not reported after an error.
     let mut diags: Vec<Diagnostic> = Vec::new();
-    let mut report = |code, item_type: &str, name: &str, line, message: String, condition_pos| {
+    let failed = std::cell::Cell::new(false);
+    let mut report = |code: Code,
+                      item_type: &str,
+                      name: &str,
+                      origin: &Origin,
+                      message: String,
+                      condition_pos: Option<(usize, usize)>,
+                      sub: Vec<Location>| {
+        let mut locations = Vec::new();
+        if origin.line.is_some() {
+            locations = item_locations(&origin.file, &origin.marks, &[], item_type, name);
+            locations.extend(sub);
+        }
+        if code.is_error() {
+            failed.set(true);
+        }
         diags.push(Diagnostic {
             code,
             message,
             item_type: item_type.into(),
             item_name: name.into(),
             file: file.into(),
-            line,
+            line: origin.line,
             context: Vec::new(),
             condition_pos,
+            locations,
         })
     };
     let mut macros = ParsedMacros::new();
-    let mut used_macros = HashSet::new();
-    let mut used_lists = HashSet::new();
-    for list in defs.lists.iter() {
-        for item in &list.items {
-            if defs.lists.get(item).is_some() {
-                used_lists.insert(item.clone());
-            }
-        }
-    }
     for m in defs.macros.iter() {
         match parse_condition(&m.condition) {
             Ok(expr) => {
                 macros.insert(m.name.clone(), expr);
             }
-            Err(e) => report(
-                Code::ErrCompileCondition,
-                "macro",
-                &m.name,
-                m.origin.line,
-                e.message,
-                Some((e.line, e.column)),
-            ),
+            Err(e) => {
+                let at = m.origin.marks.value("condition");
+                report(
+                    Code::ErrCompileCondition,
+                    "macro",
+                    &m.name,
+                    &m.origin,
+                    e.message,
+                    Some((e.line, e.column)),
+                    vec![
+                        Location::new("macro condition", "", &m.origin.file, at),
+                        Location::condition_expression(&m.condition, at, e.line, e.column),
+                    ],
+                );
+                break;
+            }
         }
     }
-    let in_loops = macros_in_loops(defs, &macros);
-    for m in defs.macros.iter() {
-        let Some(expr) = macros.get(&m.name) else {
-            continue;
-        };
-        let mut refs = Vec::new();
-        macro_refs(expr, &mut refs);
-        list_refs(expr, defs, &mut used_lists);
-        for r in &refs {
-            used_macros.insert(r.clone());
-            if defs.macros.get(r).is_none() {
+    let mut resolver = Resolver::new(defs, &macros);
+    if !failed.get() {
+        for m in defs.macros.iter() {
+            let Some(expr) = macros.get(&m.name) else {
+                continue;
+            };
+            if let Err((message, pos)) = resolver.resolve(expr, Some(m.visibility)) {
+                let at = m.origin.marks.item;
                 report(
                     Code::ErrValidate,
                     "macro",
                     &m.name,
-                    m.origin.line,
-                    format!("Undefined macro '{r}' used in filter."),
+                    &m.origin,
+                    message,
                     None,
+                    vec![Location::condition_expression(
+                        &m.condition,
+                        at,
+                        pos.line,
+                        pos.column,
+                    )],
                 );
+                break;
             }
         }
-        if in_loops.contains(&m.name) {
-            report(
-                Code::ErrValidate,
-                "macro",
-                &m.name,
-                m.origin.line,
-                format!("reference loop in macro '{}'", m.name),
-                None,
-            );
-        }
     }
-    for r in defs.rules.iter() {
-        match parse_condition(&r.condition) {
-            Ok(expr) => {
-                let mut refs = Vec::new();
-                macro_refs(&expr, &mut refs);
-                list_refs(&expr, defs, &mut used_lists);
-                for name in &refs {
-                    used_macros.insert(name.clone());
-                    if defs.macros.get(name).is_none() {
+    if !failed.get() {
+        for r in defs.rules.iter() {
+            match parse_condition(&r.condition) {
+                Ok(expr) => {
+                    if let Err((message, pos)) = resolver.resolve(&expr, None) {
+                        let at = r.origin.marks.item;
                         report(
                             Code::ErrValidate,
                             "rule",
                             &r.name,
-                            r.origin.line,
-                            format!("Undefined macro '{name}' used in filter."),
+                            &r.origin,
+                            message,
                             None,
+                            vec![Location::condition_expression(
+                                &r.condition,
+                                at,
+                                pos.line,
+                                pos.column,
+                            )],
                         );
+                        break;
                     }
                 }
+                Err(e) => {
+                    let at = r.origin.marks.value("condition");
+                    report(
+                        Code::ErrCompileCondition,
+                        "rule",
+                        &r.name,
+                        &r.origin,
+                        e.message,
+                        Some((e.line, e.column)),
+                        vec![
+                            Location::new("rule condition", "", &r.origin.file, at),
+                            Location::condition_expression(&r.condition, at, e.line, e.column),
+                        ],
+                    );
+                    break;
+                }
             }
-            Err(e) => report(
-                Code::ErrCompileCondition,
-                "rule",
-                &r.name,
-                r.origin.line,
-                e.message,
-                Some((e.line, e.column)),
-            ),
         }
-        for exc in &r.exceptions {
-            let mut words = Vec::new();
-            exc.values.iter().for_each(|v| entry_words(v, &mut words));
-            used_lists.extend(
-                words
-                    .into_iter()
-                    .map(|w| w.trim_start_matches('(').trim_end_matches(')'))
-                    .filter(|w| defs.lists.get(w).is_some())
-                    .map(str::to_string),
+    }
+    if !failed.get() {
+        let used_macros = resolver.used;
+        for m in defs
+            .macros
+            .iter()
+            .filter(|m| !used_macros.contains(m.name.as_str()))
+        {
+            report(
+                Code::UnusedMacro,
+                "macro",
+                &m.name,
+                &m.origin,
+                "Macro not referred to by any other rule/macro".into(),
+                None,
+                Vec::new(),
             );
         }
-    }
-    for m in defs
-        .macros
-        .iter()
-        .filter(|m| !used_macros.contains(&m.name))
-    {
-        report(
-            Code::UnusedMacro,
-            "macro",
-            &m.name,
-            m.origin.line,
-            "Macro not referred to by any other rule/macro".into(),
-            None,
-        );
-    }
-    for l in defs.lists.iter().filter(|l| !used_lists.contains(&l.name)) {
-        report(
-            Code::UnusedList,
-            "list",
-            &l.name,
-            l.origin.line,
-            "List not referred to by any other rule/macro".into(),
-            None,
-        );
-    }
-    if let Some(first_error) = diags.iter().position(|d| d.code.is_error()) {
-        diags.truncate(first_error + 1);
+        let used_lists = used_lists(defs);
+        for l in defs.lists.iter().filter(|l| !used_lists.contains(&l.name)) {
+            report(
+                Code::UnusedList,
+                "list",
+                &l.name,
+                &l.origin,
+                "List not referred to by any other rule/macro".into(),
+                None,
+                Vec::new(),
+            );
+        }
     }
     diags.into_iter().for_each(|d| result.push(d));
     macros
 }
 
-/// The macros that are part of a reference loop: those in a strongly
-/// connected component of more than one macro, or referring to
-/// themselves. Tarjan's algorithm, without recursion and in linear time:
-/// a chain of thousands of macros must neither overflow the stack nor
-/// cost a walk per macro.
-fn macros_in_loops(defs: &Definitions, macros: &ParsedMacros) -> HashSet<String> {
-    let names: Vec<&str> = defs
-        .macros
-        .iter()
-        .map(|m| m.name.as_str())
-        .filter(|name| macros.contains_key(*name))
-        .collect();
-    let id: HashMap<&str, usize> = names.iter().enumerate().map(|(i, n)| (*n, i)).collect();
-    let edges: Vec<Vec<usize>> = names
-        .iter()
-        .map(|name| {
-            let mut refs = Vec::new();
-            if let Some(expr) = macros.get(*name) {
-                macro_refs(expr, &mut refs);
-            }
-            let mut targets: Vec<usize> = refs
-                .iter()
-                .filter_map(|r| id.get(r.as_str()).copied())
-                .collect();
-            targets.sort_unstable();
-            targets.dedup();
-            targets
-        })
-        .collect();
-    let n = names.len();
-    let mut index: Vec<Option<usize>> = vec![None; n];
-    let mut low = vec![0usize; n];
-    let mut on_stack = vec![false; n];
-    let mut stack = Vec::new();
-    let mut counter = 0;
-    let mut in_loops = HashSet::new();
-    for root in 0..n {
-        if index[root].is_some() {
-            continue;
-        }
-        // (macro, next of its references to follow)
-        let mut calls = vec![(root, 0usize)];
-        index[root] = Some(counter);
-        low[root] = counter;
-        counter += 1;
-        stack.push(root);
-        on_stack[root] = true;
-        while let Some(&mut (v, ref mut next)) = calls.last_mut() {
-            if let Some(&w) = edges[v].get(*next) {
-                *next += 1;
-                match index[w] {
-                    None => {
-                        index[w] = Some(counter);
-                        low[w] = counter;
-                        counter += 1;
-                        stack.push(w);
-                        on_stack[w] = true;
-                        calls.push((w, 0));
-                    }
-                    Some(iw) if on_stack[w] => low[v] = low[v].min(iw),
-                    Some(_) => {}
-                }
-                continue;
-            }
-            calls.pop();
-            if let Some(&(parent, _)) = calls.last() {
-                low[parent] = low[parent].min(low[v]);
-            }
-            if Some(low[v]) == index[v] {
-                let mut component = Vec::new();
-                while let Some(w) = stack.pop() {
-                    on_stack[w] = false;
-                    component.push(w);
-                    if w == v {
-                        break;
-                    }
-                }
-                if component.len() > 1 || edges[v].contains(&v) {
-                    in_loops.extend(component.into_iter().map(|w| names[w].to_string()));
-                }
+/// Lists Falco counts as used: named in another list, or found in the
+/// text of a macro's or a rule's condition (exceptions included) the way
+/// Falco substitutes list names into conditions, as a word between
+/// blanks, parentheses, commas and `=`, and then in the items put in
+/// place of the lists before it.
+fn used_lists(defs: &Definitions) -> HashSet<String> {
+    let mut used = HashSet::new();
+    for list in defs.lists.iter() {
+        for item in &list.items {
+            if defs.lists.get(item).is_some() {
+                used.insert(item.clone());
             }
         }
     }
-    in_loops
+    let mut texts: Vec<String> = defs.macros.iter().map(|m| m.condition.clone()).collect();
+    for r in defs.rules.iter() {
+        let mut text = r.condition.clone();
+        for exc in &r.exceptions {
+            let mut words = Vec::new();
+            exc.fields.iter().for_each(|v| entry_words(v, &mut words));
+            exc.values.iter().for_each(|v| entry_words(v, &mut words));
+            for w in words {
+                text.push_str(" (");
+                text.push_str(w);
+                text.push_str(") ");
+            }
+        }
+        texts.push(text);
+    }
+    for mut text in texts {
+        for list in defs.lists.iter() {
+            if names_list(&text, &list.name) {
+                used.insert(list.name.clone());
+                text.push(' ');
+                text.push_str(&list.items.join(", "));
+                text.push(' ');
+            }
+        }
+    }
+    used
+}
+
+/// Whether `text` holds `name` with a delimiter (or either end) on both
+/// sides.
+fn names_list(text: &str, name: &str) -> bool {
+    const DELIMS: &[u8] = b" \t\n\r(),=";
+    if name.is_empty() {
+        return false;
+    }
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    while let Some(at) = text[from..].find(name) {
+        let start = from + at;
+        let end = start + name.len();
+        let before = start == 0 || DELIMS.contains(&bytes[start - 1]);
+        let after = end >= bytes.len() || DELIMS.contains(&bytes[end]);
+        if before && after {
+            return true;
+        }
+        from = start + 1;
+        while !text.is_char_boundary(from) {
+            from += 1;
+        }
+    }
+    false
+}
+
+/// Falco's macro resolution: each macro name is replaced by the macro's
+/// condition, depth first; a name met again on the way down is a loop,
+/// a name not visible is undefined. Iterative, so that a chain of
+/// thousands of macros needs no deep stack, and each macro found whole
+/// once is not walked again.
+struct Resolver<'a> {
+    defs: &'a Definitions,
+    /// The macros each macro's condition names, in order, with where.
+    refs: HashMap<&'a str, Vec<(&'a str, Pos)>>,
+    /// Macros resolved without error: the highest index they reach.
+    whole: HashMap<&'a str, usize>,
+    used: HashSet<&'a str>,
+}
+
+fn refs_with_pos(expr: &Expr) -> Vec<(&str, Pos)> {
+    let mut out = Vec::new();
+    expr.walk(&mut |e| {
+        if let Expr::Macro { name, pos } = e {
+            out.push((name.as_str(), *pos));
+        }
+    });
+    out
+}
+
+impl<'a> Resolver<'a> {
+    fn new(defs: &'a Definitions, macros: &'a ParsedMacros) -> Self {
+        let refs = macros
+            .iter()
+            .map(|(name, expr)| (name.as_str(), refs_with_pos(expr)))
+            .collect();
+        Resolver {
+            defs,
+            refs,
+            whole: HashMap::new(),
+            used: HashSet::new(),
+        }
+    }
+
+    /// Resolves `expr` seeing the macros whose index is below
+    /// `visibility` (all, when None). The error is Falco's first: the
+    /// first loop, else the first undefined macro.
+    fn resolve(&mut self, expr: &Expr, visibility: Option<usize>) -> Result<(), (String, Pos)> {
+        let visible = |defs: &Definitions, name: &str| -> Option<usize> {
+            let m = defs.macros.get(name)?;
+            match visibility {
+                Some(v) if m.index >= v => None,
+                _ => Some(m.index),
+            }
+        };
+        let root: Vec<(Cow<'a, str>, Pos)> = refs_with_pos(expr)
+            .into_iter()
+            .map(|(n, p)| (Cow::Owned(n.to_string()), p))
+            .collect();
+        let mut first_loop: Option<(String, Pos)> = None;
+        let mut first_unknown: Option<(String, Pos)> = None;
+        // (macro being walked, its references, next one, problems when
+        // entered, highest index reached)
+        struct Frame<'r> {
+            name: Option<&'r str>,
+            refs: Vec<(Cow<'r, str>, Pos)>,
+            next: usize,
+            problems: usize,
+            max_index: usize,
+        }
+        let mut problems = 0usize;
+        let mut path: HashSet<&'a str> = HashSet::new();
+        let mut frames = vec![Frame {
+            name: None,
+            refs: root,
+            next: 0,
+            problems: 0,
+            max_index: 0,
+        }];
+        while let Some(top) = frames.last_mut() {
+            if let Some((name, pos)) = top.refs.get(top.next).cloned() {
+                top.next += 1;
+                let name = name.as_ref();
+                let Some(index) = visible(self.defs, name) else {
+                    problems += 1;
+                    first_unknown.get_or_insert((name.to_string(), pos));
+                    continue;
+                };
+                if path.contains(name) {
+                    problems += 1;
+                    first_loop.get_or_insert((format!("reference loop in macro '{name}'"), pos));
+                    continue;
+                }
+                if let Some(&reach) = self.whole.get(name) {
+                    if visibility.map_or(true, |v| reach < v) {
+                        top.max_index = top.max_index.max(reach);
+                        continue;
+                    }
+                }
+                let Some((&key, refs)) = self.refs.get_key_value(name) else {
+                    problems += 1;
+                    first_unknown.get_or_insert((name.to_string(), pos));
+                    continue;
+                };
+                let refs = refs.iter().map(|(n, p)| (Cow::Borrowed(*n), *p)).collect();
+                path.insert(key);
+                frames.push(Frame {
+                    name: Some(key),
+                    refs,
+                    next: 0,
+                    problems,
+                    max_index: index,
+                });
+                continue;
+            }
+            let Some(done) = frames.pop() else {
+                break;
+            };
+            if let Some(name) = done.name {
+                path.remove(name);
+                self.used.insert(name);
+                if problems == done.problems {
+                    self.whole.insert(name, done.max_index);
+                }
+                if let Some(parent) = frames.last_mut() {
+                    parent.max_index = parent.max_index.max(done.max_index);
+                }
+            }
+        }
+        if let Some(e) = first_loop {
+            return Err(e);
+        }
+        if let Some((name, pos)) = first_unknown {
+            return Err((format!("Undefined macro '{name}' used in filter."), pos));
+        }
+        Ok(())
+    }
 }
 
 /// Why a rule's condition could not be expanded.

@@ -62,6 +62,9 @@ impl FromStr for Priority {
 pub struct Origin {
     pub file: String,
     pub line: Option<usize>,
+    /// Where the item and its values start, as Falco's load results
+    /// locate them (unknown: all zero).
+    pub marks: super::marks::ItemMarks,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -76,6 +79,11 @@ pub struct MacroItem {
     pub name: String,
     pub condition: String,
     pub origin: Origin,
+    /// Falco's visibility: a macro's condition sees the macros defined
+    /// before it was last defined or appended to (index below this).
+    pub visibility: usize,
+    /// Its place among every item loaded (kept by a redefinition).
+    pub index: usize,
 }
 
 /// One of an exception's `fields`, `comps` or `values` as written: a
@@ -206,6 +214,9 @@ impl<T> Indexed<T> {
 /// Everything loaded so far, from all files.
 #[derive(Debug, Clone, Default)]
 pub struct Definitions {
+    /// Items read so far, counted as Falco's collector counts them: every
+    /// definition, append and override takes the next number.
+    pub counter: usize,
     pub lists: Indexed<ListItem>,
     pub macros: Indexed<MacroItem>,
     pub rules: Indexed<RuleItem>,

@@ -3,11 +3,12 @@
 
 use serde_yaml::{Mapping, Value as Yaml};
 
-use super::diagnostics::{Code, Diagnostic, LoadResult};
+use super::diagnostics::{Code, Diagnostic, LoadResult, Location};
 use super::exceptions::check_comps;
 use super::items::{
     Definitions, Exception, ExceptionEntry, ListItem, MacroItem, Origin, Priority, RuleItem,
 };
+use super::marks::{self, ItemMarks};
 
 /// The rules-engine version Peregrine reports and accepts rules up to, in
 /// Falco's numbering (`required_engine_version: 15` means 0.15.0). It is
@@ -41,6 +42,8 @@ pub(super) const RULE_KEYS: &[&str] = &[
 struct Ctx<'a> {
     file: &'a str,
     result: &'a mut LoadResult,
+    /// The marks of the item being read, when its place is known.
+    item: Option<ItemMarks>,
 }
 
 impl Ctx<'_> {
@@ -65,6 +68,10 @@ impl Ctx<'_> {
         line: Option<usize>,
         message: impl Into<String>,
     ) {
+        let locations = match &self.item {
+            Some(marks) => item_locations(self.file, marks, context, item_type, item_name),
+            None => Vec::new(),
+        };
         self.result.push(Diagnostic {
             code,
             message: message.into(),
@@ -74,8 +81,36 @@ impl Ctx<'_> {
             file: self.file.to_string(),
             line,
             condition_pos: None,
+            locations,
         });
     }
+}
+
+/// Falco's context chain for an item of a rules file and what is nested
+/// in it: each step at the item's mark, but an exception at its own entry.
+pub(crate) fn item_locations(
+    file: &str,
+    marks: &ItemMarks,
+    context: &[(String, String)],
+    item_type: &str,
+    item_name: &str,
+) -> Vec<Location> {
+    let mut out = vec![Location::content(file)];
+    if item_type == "rules content" {
+        return out;
+    }
+    for (t, n) in context
+        .iter()
+        .map(|(t, n)| (t.as_str(), n.as_str()))
+        .chain(std::iter::once((item_type, item_name)))
+    {
+        let mark = match t {
+            "exception" => marks.exception(n),
+            _ => marks.item,
+        };
+        out.push(Location::new(t, n, file, mark));
+    }
+    out
 }
 
 /// Splits the text into YAML documents, each with the line it starts at,
@@ -110,7 +145,11 @@ fn item_lines(doc: &str) -> Vec<usize> {
 
 /// Loads one file's text onto `defs`, reporting into `result`.
 pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &mut LoadResult) {
-    let mut ctx = Ctx { file, result };
+    let mut ctx = Ctx {
+        file,
+        result,
+        item: None,
+    };
     let mut parsed = Vec::new();
     for (start, doc) in documents(content) {
         match serde_yaml::from_str::<Yaml>(&doc) {
@@ -168,8 +207,15 @@ pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &
                 None
             }
         };
+        let marks = if lines.len() == items.len() {
+            let zero_based: Vec<usize> = lines.iter().map(|l| l + start - 2).collect();
+            marks::item_marks(content, &zero_based)
+        } else {
+            Vec::new()
+        };
         for (i, item) in items.iter().enumerate() {
             let line = line_of(i);
+            ctx.item = marks.get(i).cloned();
             if item.is_null() {
                 // An empty `-` entry: Falco skips it.
                 continue;
@@ -187,6 +233,7 @@ pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &
             let origin = Origin {
                 file: file.to_string(),
                 line,
+                marks: ctx.item.clone().unwrap_or_default(),
             };
             // Falco stops at the first error in a file.
             if !load_item(defs, map, origin, &mut ctx) {
@@ -601,6 +648,7 @@ fn load_list(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ct
                 },
             );
         }
+        defs.counter += 1;
         Ok(())
     })();
     if let Err(e) = outcome {
@@ -644,20 +692,27 @@ fn load_macro(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut C
             return Err(ItemError::yaml(ERROR_OVERRIDE_APPEND));
         }
         if append || !ov.append.is_empty() {
+            let id = defs.counter;
             let Some(existing) = defs.macros.get_mut(&name) else {
                 return Err(ItemError::validate(ERROR_NO_PREVIOUS_MACRO));
             };
             existing.condition = format!("{} {}", existing.condition, condition);
+            existing.visibility = id;
         } else {
+            let id = defs.counter;
+            let index = defs.macros.get(&name).map_or(id, |m| m.index);
             defs.macros.insert(
                 &name,
                 MacroItem {
                     name: name.clone(),
                     condition,
                     origin,
+                    visibility: id,
+                    index,
                 },
             );
         }
+        defs.counter += 1;
         Ok(())
     })();
     if let Err(e) = outcome {
@@ -688,6 +743,7 @@ fn load_rule(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ct
         report_error(reader.ctx, "rule", &name, line, e);
         return false;
     }
+    reader.defs.counter += 1;
     warn_unknown_keys(map, RULE_KEYS, "rule", &name, line, reader.ctx);
     true
 }

@@ -17,6 +17,7 @@ pub mod expand;
 pub mod filter;
 pub mod items;
 pub mod loader;
+pub mod marks;
 pub mod schema;
 pub mod warnings;
 
@@ -24,7 +25,7 @@ use crate::fast_hash::FastMap;
 use std::collections::BTreeSet;
 use std::path::Path;
 
-pub use diagnostics::{Code, Diagnostic, LoadResult};
+pub use diagnostics::{Code, Diagnostic, LoadResult, Location, Mark};
 pub use filter::{ConditionError, Filter, FilterError};
 pub use items::{
     Definitions, Exception, ExceptionEntry, ListItem, MacroItem, Origin, Priority, RuleItem,
@@ -184,6 +185,7 @@ impl RulesLoader {
                     line: None,
                     context: Vec::new(),
                     condition_pos: None,
+                    locations: Vec::new(),
                 });
                 self.results.push(result);
                 self.last_result()
@@ -241,35 +243,62 @@ impl RulesLoader {
         let source_name = source.name();
         let is_syscall = source_name == "syscall";
         for rule in self.defs.rules.iter().filter(|r| r.source == source_name) {
-            let mut report_in = |code: Code, exception: Option<&str>, message: String| {
-                let (context, item_type, item_name) = match exception {
-                    Some(ex) => (
-                        vec![("rule".to_string(), rule.name.clone())],
-                        "exception".to_string(),
-                        ex.to_string(),
-                    ),
-                    None => (Vec::new(), "rule".to_string(), rule.name.clone()),
-                };
-                diags.push(Diagnostic {
-                    code,
-                    message,
-                    item_type,
-                    item_name,
-                    context,
-                    file: rule.origin.file.clone(),
-                    line: rule.origin.line,
-                    condition_pos: None,
-                })
+            let file = rule.origin.file.as_str();
+            let marks = &rule.origin.marks;
+            let located = rule.origin.line.is_some();
+            // Where Falco points inside the rule: its condition (and a
+            // point of it), or its output.
+            let in_condition = |line: usize, column: usize| {
+                let at = marks.value("condition");
+                vec![
+                    Location::new("rule condition", "", file, at),
+                    Location::condition_expression(&rule.condition, at, line, column),
+                ]
             };
+            let in_output = || {
+                vec![Location::new(
+                    "rule output",
+                    "",
+                    file,
+                    marks.value("output"),
+                )]
+            };
+            let mut report_at =
+                |code: Code, exception: Option<&str>, message: String, sub: Vec<Location>| {
+                    let (context, item_type, item_name) = match exception {
+                        Some(ex) => (
+                            vec![("rule".to_string(), rule.name.clone())],
+                            "exception".to_string(),
+                            ex.to_string(),
+                        ),
+                        None => (Vec::new(), "rule".to_string(), rule.name.clone()),
+                    };
+                    let mut locations = Vec::new();
+                    if located {
+                        locations =
+                            loader::item_locations(file, marks, &context, &item_type, &item_name);
+                        locations.extend(sub);
+                    }
+                    diags.push(Diagnostic {
+                        code,
+                        message,
+                        item_type,
+                        item_name,
+                        context,
+                        file: file.to_string(),
+                        line: rule.origin.line,
+                        condition_pos: None,
+                        locations,
+                    })
+                };
             if let Err((exception, message)) = check_exception_fields(&mut source, rule) {
-                report_in(Code::ErrValidate, Some(&exception), message);
+                report_at(Code::ErrValidate, Some(&exception), message, Vec::new());
                 continue;
             }
-            let mut report = |code: Code, message: String| report_in(code, None, message);
             let expr = match expand::expand_rule(rule, &self.macros, &lists, &mut expanded_macros) {
                 Ok(e) => e,
                 Err(e) if e.exception.is_some() => {
-                    report_in(e.code, e.exception.as_deref(), e.message);
+                    report_at(e.code, e.exception.as_deref(), e.message, Vec::new());
                     continue;
                 }
                 Err(e) => {
@@ -277,22 +306,22 @@ impl RulesLoader {
                     if !matches!(e.code, Code::ErrValidate | Code::ErrCompileCondition)
                         || self.macros_complete(rule)
                     {
-                        report(e.code, e.message);
+                        report_at(e.code, None, e.message, Vec::new());
                     }
                     continue;
                 }
             };
             let node = match compile::bind_in(&mut source, &expr, &mut bound_macros) {
                 Ok(n) => n,
-                Err(compile::BindError::UnknownField(f)) if rule.skip_if_unknown_filter => {
-                    report(
-                        Code::UnknownFilter,
-                        compile::BindError::UnknownField(f).message(),
-                    );
-                    continue;
-                }
                 Err(e) => {
-                    report(Code::ErrCompileCondition, e.message());
+                    let pos = compile::failing_comparison(&mut source, &expr).unwrap_or_default();
+                    let code = match e {
+                        compile::BindError::UnknownField(_) if rule.skip_if_unknown_filter => {
+                            Code::UnknownFilter
+                        }
+                        _ => Code::ErrCompileCondition,
+                    };
+                    report_at(code, None, e.message(), in_condition(pos.line, pos.column));
                     continue;
                 }
             };
@@ -300,7 +329,7 @@ impl RulesLoader {
             let types = match compile::event_types(&source, &expr) {
                 Ok(t) => t,
                 Err(msg) => {
-                    report(Code::ErrCompileCondition, msg);
+                    report_at(Code::ErrCompileCondition, None, msg, in_condition(0, 0));
                     continue;
                 }
             };
@@ -313,7 +342,7 @@ impl RulesLoader {
                 _ => true,
             };
             if is_syscall && rule.warn_evttypes && too_many_types {
-                report(Code::NoEvttype, "Rule matches too many evt.type values. This has a significant performance penalty.".into());
+                report_at(Code::NoEvttype, None, "Rule matches too many evt.type values. This has a significant performance penalty.".into(), Vec::new());
             }
             let (output_text, extra) = self.shaped_output(rule);
             let mut output = match OutputFormat::compile(&output_text, &mut source) {
@@ -323,19 +352,20 @@ impl RulesLoader {
                     // field and reports the last failure: the one-letter
                     // prefix, with nothing parsed before it.
                     let message = "unknown filter: unexpected token after '".to_string();
-                    if rule.skip_if_unknown_filter {
-                        report(Code::UnknownFilter, message);
+                    let code = if rule.skip_if_unknown_filter {
+                        Code::UnknownFilter
                     } else {
-                        report(Code::ErrCompileOutput, message);
-                    }
+                        Code::ErrCompileOutput
+                    };
+                    report_at(code, None, message, in_output());
                     continue;
                 }
             };
-            for (code, message) in warnings::output_warnings(&rule.output)
-                .into_iter()
-                .chain(condition_warnings)
-            {
-                report(code, message);
+            for (code, message) in warnings::output_warnings(&rule.output) {
+                report_at(code, None, message, in_output());
+            }
+            for (code, message) in condition_warnings {
+                report_at(code, None, message, in_condition(0, 0));
             }
             let mut extra_fields = Vec::with_capacity(extra.len());
             let mut bad_extra = false;
@@ -351,12 +381,14 @@ impl RulesLoader {
                     }
                     Err(token) => {
                         bad_extra = true;
-                        report(
+                        report_at(
                             Code::ErrCompileOutput,
+                            None,
                             format!(
                                 "invalid formatting token {token} in extra field {}",
                                 field.name
                             ),
+                            in_output(),
                         );
                     }
                 }
@@ -408,6 +440,7 @@ impl RulesLoader {
                 line: rule.origin.line,
                 context: Vec::new(),
                 condition_pos: None,
+                locations: Vec::new(),
             });
         }
         if let Some(last) = self.results.last_mut() {

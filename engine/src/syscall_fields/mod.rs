@@ -412,11 +412,10 @@ impl SyscallFields {
             ty,
             is_list: false,
         };
-        // Fields that match either end of a socket yield both ends.
-        resolved.is_list = matches!(
-            field,
-            Field::FdNet | Field::FdIp | Field::FdPort | Field::FdProto
-        );
+        // fd.net, fd.ip, fd.port and fd.proto yield both ends of a socket
+        // but are not lists: as libsinsp compares them, a condition holds
+        // when either end matches (`!=`: when neither does), so `in`
+        // needs one end in the set, not both.
         match field {
             Field::EvtArg | Field::EvtRawArg => {
                 let a = arg
