@@ -473,7 +473,7 @@ pub fn matches_wildcard(pattern: &str, name: &str) -> bool {
 /// error and warning carries its context as Falco's does: the rules
 /// content (the file), the enclosing items, then the item itself.
 pub fn validation_json(results: &[LoadResult]) -> Json {
-    let diagnostics = |list: &[Diagnostic]| -> Json {
+    let diagnostics = |list: &[Diagnostic], content: Option<&str>| -> Json {
         list.iter()
             .map(|d| {
                 let locations: Vec<Json> = locations(d)
@@ -497,7 +497,7 @@ pub fn validation_json(results: &[LoadResult]) -> Json {
                     "message": d.message,
                     "context": {
                         "locations": locations,
-                        "snippet": snippet(d),
+                        "snippet": snippet(d, content),
                     },
                 })
             })
@@ -509,8 +509,8 @@ pub fn validation_json(results: &[LoadResult]) -> Json {
             json!({
                 "name": r.name,
                 "successful": r.successful(),
-                "errors": diagnostics(&r.errors),
-                "warnings": diagnostics(&r.warnings),
+                "errors": diagnostics(&r.errors, r.content.as_deref()),
+                "warnings": diagnostics(&r.warnings, r.content.as_deref()),
             })
         })
         .collect();
@@ -540,69 +540,51 @@ fn locations(d: &Diagnostic) -> Vec<Location> {
     out
 }
 
-/// Falco's snippet: the line holding the last step's mark (cut to 160
-/// characters around it), then a marker under the mark. A condition
-/// expression's snippet is cut from the condition, with the mark's offset
-/// taken in the condition as Falco takes it.
-fn snippet(d: &Diagnostic) -> String {
-    const WIDTH: usize = 160;
+/// Falco's snippet: the line holding the last step's mark, cut to 80
+/// characters on each side of it (an end that reaches 80 shows `...`,
+/// as Falco's does even where the line ends there), then a marker
+/// under the mark. The text is the loaded content (never the file read
+/// again) or, for a condition expression, the condition, where the mark's
+/// offset is taken as Falco takes it (past the end means its last line).
+fn snippet(d: &Diagnostic, content: Option<&str>) -> String {
+    const HALF: usize = 80;
     let chain = locations(d);
     let Some(last) = chain.last() else {
         return String::new();
     };
-    let content = match &last.condition {
-        Some(c) => c.clone(),
-        None => match std::fs::read_to_string(&d.file) {
-            Ok(t) => t,
-            Err(_) => return format!("<No context for file + {}>\n", last.name),
-        },
+    let text = match (&last.condition, content) {
+        (Some(condition), _) => condition.as_str(),
+        (None, Some(content)) => content,
+        (None, None) => return format!("<No context for file + {}>\n", last.name),
     };
-    let bytes = content.as_bytes();
-    if bytes.is_empty() {
-        return "<No context available>\n".into();
-    }
-    let mut pos = last.mark.offset;
-    while pos > 0 && (pos >= bytes.len() || bytes[pos] == b'\n') {
+    let bytes = text.as_bytes();
+    // The mark, moved back off the end and off a line break.
+    let mut pos = last.mark.offset.min(bytes.len());
+    while pos > 0 && (pos == bytes.len() || bytes[pos] == b'\n') {
         pos -= 1;
     }
-    let mut from = pos;
-    while from > 0 && bytes[from] != b'\n' && pos - from < WIDTH / 2 {
-        from -= 1;
-    }
-    let mut to = pos;
-    while to < bytes.len() - 1 && bytes[to] != b'\n' && to - pos < WIDTH / 2 {
-        to += 1;
-    }
-    if bytes[from] == b'\n' {
-        from += 1;
-    }
-    if bytes[to] == b'\n' && to > 0 {
-        to -= 1;
-    }
-    if to + 1 < from {
+    if bytes.is_empty() || bytes[pos] == b'\n' {
         return "<No context available>\n".into();
     }
-    let mut text =
-        String::from_utf8_lossy(&bytes[from..=to.max(from).min(bytes.len() - 1)]).into_owned();
-    if to < from {
-        text.clear();
+    let line_start = bytes[..pos]
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    let line_end = bytes[pos..]
+        .iter()
+        .position(|&b| b == b'\n')
+        .map_or(bytes.len(), |i| pos + i);
+    let from = line_start.max(pos.saturating_sub(HALF));
+    let to = line_end.min(pos + HALF + 1);
+    let mut line = String::from_utf8_lossy(&bytes[from..to]).into_owned();
+    if pos - from >= HALF && line.is_char_boundary(3) {
+        line.replace_range(..3, "...");
     }
-    if text.is_empty() {
-        return "<No context available>\n".into();
+    if to - 1 - pos >= HALF && line.len() >= 3 && line.is_char_boundary(line.len() - 3) {
+        let at = line.len() - 3;
+        line.replace_range(at.., "...");
     }
-    if pos - from >= WIDTH / 2 && text.len() >= 3 && text.is_char_boundary(3) {
-        text.replace_range(..3, "...");
-    }
-    if to - pos >= WIDTH / 2 && text.len() >= 3 && text.is_char_boundary(text.len() - 3) {
-        let at = text.len() - 3;
-        text.replace_range(at.., "...");
-    }
-    text.push('\n');
-    if pos - from < text.len() {
-        text.push_str(&" ".repeat(pos - from));
-        text.push_str("^\n");
-    }
-    text
+    format!("{line}\n{}^\n", " ".repeat(pos - from))
 }
 
 /// The text form of `-V` for one file, as Falco prints it: the verdict,
@@ -644,7 +626,7 @@ fn validation_details(result: &LoadResult, verdict: &str) -> String {
                 ));
             }
             text.push_str("------\n");
-            text.push_str(&snippet(d));
+            text.push_str(&snippet(d, result.content.as_deref()));
             text.push_str("------\n");
             text.push_str(&format!(
                 "{} ({}): {}",

@@ -2,6 +2,7 @@
 //! a message and where they come from.
 
 use std::fmt;
+use std::sync::Arc;
 
 pub use super::marks::Mark;
 
@@ -214,6 +215,10 @@ pub struct LoadResult {
     pub name: String,
     pub errors: Vec<Diagnostic>,
     pub warnings: Vec<Diagnostic>,
+    /// The text that was loaded, kept for the snippets of its diagnostics:
+    /// the file is never read a second time (it may have changed, or be a
+    /// FIFO or a device that never ends). None when it could not be read.
+    pub content: Option<Arc<str>>,
 }
 
 impl LoadResult {

@@ -24,6 +24,7 @@ pub mod warnings;
 use crate::fast_hash::FastMap;
 use std::collections::BTreeSet;
 use std::path::Path;
+use std::sync::Arc;
 
 pub use diagnostics::{Code, Diagnostic, LoadResult, Location, Mark};
 pub use filter::{ConditionError, Filter, FilterError};
@@ -197,6 +198,7 @@ impl RulesLoader {
     pub fn load_str(&mut self, name: &str, content: &str) -> &LoadResult {
         let mut result = LoadResult {
             name: name.to_string(),
+            content: Some(Arc::from(content)),
             ..Default::default()
         };
         loader::load_content(&mut self.defs, name, content, &mut result);
@@ -213,6 +215,7 @@ impl RulesLoader {
             name: String::new(),
             errors: Vec::new(),
             warnings: Vec::new(),
+            content: None,
         };
         self.results.last().unwrap_or(&EMPTY)
     }
