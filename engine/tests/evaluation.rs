@@ -716,3 +716,25 @@ fn a_modifier_may_name_a_list() {
     assert_eq!(matches(&mut rules, &open_of("/etc/shadow")), ["r"]);
     assert!(matches(&mut rules, &open_of("/tmp/x")).is_empty());
 }
+
+#[test]
+fn list_operators_take_the_values_of_another_field() {
+    // sh started by bash, under sshd: proc.aname holds every ancestor.
+    let ev = open_of("/etc/shadow")
+        .s("proc.pname", "bash")
+        .s("proc.aname", "bash")
+        .s("proc.aname", "sshd")
+        .s("fd.types", "file")
+        .s("fd.directory", "/etc");
+    let t = |cond: &str| check(&format!("evt.type=open and {cond}"), &ev);
+    assert!(t("proc.pname in val(proc.aname)"));
+    assert!(!t("proc.name in val(proc.aname)"));
+    assert!(t("toupper(proc.pname) in toupper(proc.aname)"));
+    // A list on the left lies wholly in the other field's values for `in`,
+    // shares one with it for `intersects`.
+    assert!(!t("proc.aname in val(proc.pname)"));
+    assert!(t("proc.aname intersects val(proc.pname)"));
+    assert!(t("fd.name pmatch val(fd.directory)"));
+    assert!(!t("fd.name pmatch val(proc.pname)"));
+    assert!(!t("proc.aname intersects val(fd.types)"));
+}

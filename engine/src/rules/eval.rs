@@ -326,6 +326,23 @@ fn eval_check<'e, S: FieldSource>(
     let is_list = check.field.is_list;
     match (&check.rhs, check.op) {
         (Rhs::None, _) => true,
+        // `in val(f)`: the other field's values make the set, as a
+        // literal list would (a list on the left must lie wholly in it).
+        (Rhs::Field(other), op @ (Op::In | Op::Intersects | Op::PMatch)) => {
+            extract(other, source, event, &mut scratch.rhs);
+            let set: Vec<Lit> = scratch.rhs.iter().map(value_to_lit).collect();
+            let member = |v: &Value<'_>| {
+                set.iter().any(|l| match op {
+                    Op::PMatch => pmatch(&as_text(v), l),
+                    _ => compare(Op::Eq, v, l, check.field.ty),
+                })
+            };
+            if is_list && op == Op::In {
+                values.iter().all(member)
+            } else {
+                values.iter().any(member)
+            }
+        }
         (Rhs::Field(other), op) => {
             extract(other, source, event, &mut scratch.rhs);
             let Some(first) = scratch.rhs.first() else {
