@@ -465,6 +465,7 @@ fn run_main(
     let containers = if run_syscalls || traced.is_some() {
         let config = peregrine::containers::ContainerConfig::from_falco(
             &config.plugins,
+            config.load_plugins.as_deref(),
             config.container_engines.as_ref(),
         )
         .map_err(|e| e.to_string())?;

@@ -195,7 +195,7 @@ pub const FALCO_KEYS: &[FalcoKey] = &[
     key("falco_libs.thread_table_auto_purging_interval_s", Implemented("live: how often idle threads are checked against /proc")),
     key("falco_libs.thread_table_auto_purging_thread_timeout_s", Implemented("live: idle this long, a thread gone from /proc is purged")),
     key("falco_libs.snaplen", Implemented("as driver.snaplen")),
-    key("container_engines", Implemented("Falco 0.40's engines: used when no container plugin entry is in plugins (with one, it is ignored and warned about, as Falco 0.41 and later ignore it)")),
+    key("container_engines", Implemented("Falco 0.40's engines: used when no container plugin entry is in plugins, or when load_plugins leaves it out (with one loaded, it is ignored and warned about, as Falco 0.41 and later ignore it)")),
     key("container_engines.docker", Implemented("")),
     key("container_engines.docker.enabled", Implemented("the docker engine at /var/run/docker.sock (under HOST_ROOT)")),
     key("container_engines.cri", Implemented("")),

@@ -620,7 +620,23 @@ fn decode(document: Yaml, origin: &str) -> Result<Loaded, ConfigError> {
             if config.falco_libs.snaplen > 0 {
                 config.driver.snaplen = config.falco_libs.snaplen;
             }
-            if config.container_engines.is_some() {
+            let loads_container =
+                crate::containers::selects_container(config.load_plugins.as_deref());
+            if let Some((index, _)) = crate::containers::plugin_entry(&config.plugins) {
+                if !loads_container {
+                    // Falco would run without container fields; Peregrine's
+                    // built-in metadata runs, but not with this entry.
+                    warnings.push(format!(
+                        "{origin}: plugins[{index}] (container) is not in 'load_plugins': its init_config is not used; the built-in container metadata runs with {}",
+                        if config.container_engines.is_some() {
+                            "'container_engines'"
+                        } else {
+                            "every engine at its default sockets"
+                        }
+                    ));
+                }
+            }
+            if config.container_engines.is_some() && loads_container {
                 if let Some((index, _)) = crate::containers::plugin_entry(&config.plugins) {
                     // Falco 0.41 and later read only the plugin's engines.
                     warnings.push(format!(
@@ -955,6 +971,30 @@ mod tests {
 
     /// Falco 0.40's falco.yaml section, as it shipped (with docker off).
     const FALCO_040_ENGINES: &str = "container_engines:\n  docker:\n    enabled: false\n  cri:\n    enabled: true\n    sockets: [\"/run/containerd/containerd.sock\", \"/run/crio/crio.sock\"]\n    disable_async: false\n  podman:\n    enabled: true\n  lxc:\n    enabled: true\n  libvirt_lxc:\n    enabled: true\n  bpm:\n    enabled: true\n";
+
+    #[test]
+    fn a_container_entry_load_plugins_leaves_out_is_named() {
+        let entry = "plugins:\n  - name: container\n    library_path: libcontainer.so\n";
+        let unused = |w: &String| w.contains("(container) is not in 'load_plugins'");
+        // Falco's own falco.yaml: the entry is there, `load_plugins` empty.
+        let loaded = load_text(&format!("load_plugins: []\n{entry}"), &[]).unwrap();
+        assert!(loaded.warnings.iter().any(unused), "{:?}", loaded.warnings);
+        for selected in ["load_plugins: [container]\n", ""] {
+            let loaded = load_text(&format!("{selected}{entry}"), &[]).unwrap();
+            assert!(!loaded.warnings.iter().any(unused), "{:?}", loaded.warnings);
+        }
+        // Unused, the entry no longer overrides Falco 0.40's engines.
+        let text = format!("load_plugins: []\n{entry}{FALCO_040_ENGINES}");
+        let loaded = load_text(&text, &[]).unwrap();
+        assert!(
+            !loaded
+                .warnings
+                .iter()
+                .any(|w| w.contains("key 'container_engines' ignored")),
+            "{:?}",
+            loaded.warnings
+        );
+    }
 
     #[test]
     fn falco_040_container_engines_are_read() {

@@ -169,12 +169,23 @@ impl LegacyEngines {
 
 impl ContainerConfig {
     /// The engines of a falco.yaml: the container plugin's entry when
-    /// there is one (Falco 0.41 and later read nothing else), else Falco
-    /// 0.40's `container_engines`, else every engine at its defaults.
+    /// there is one that `load_plugins` selects (Falco 0.41 and later read
+    /// nothing else), else Falco 0.40's `container_engines`, else every
+    /// engine at its defaults.
     pub fn from_falco(
         plugins: &[Yaml],
+        load_plugins: Option<&[String]>,
         legacy: Option<&LegacyEngines>,
     ) -> Result<ContainerConfig, ContainerConfigError> {
+        if plugin_entry(plugins).is_some() && !selects_container(load_plugins) {
+            return Ok(match legacy {
+                Some(legacy) => ContainerConfig {
+                    engines: legacy.engines(),
+                    ..ContainerConfig::default()
+                },
+                None => ContainerConfig::default(),
+            });
+        }
         match (plugin_entry(plugins), legacy) {
             (None, Some(legacy)) => Ok(ContainerConfig {
                 engines: legacy.engines(),
@@ -230,6 +241,14 @@ impl ContainerConfig {
         }
         out
     }
+}
+
+/// Whether `load_plugins` loads the container plugin: Falco loads every
+/// entry of `plugins` when the key is absent, only those it names when
+/// it is given (its own falco.yaml has `load_plugins: []`, and a drop-in
+/// file of its packages names the container plugin).
+pub fn selects_container(load_plugins: Option<&[String]>) -> bool {
+    load_plugins.is_none_or(|names| names.iter().any(|n| n == "container"))
 }
 
 /// The `plugins` entry of the container plugin, with its index.
@@ -330,7 +349,7 @@ mod tests {
     fn falco_040_engines_map_onto_the_plugins() {
         let old =
             legacy("docker: {enabled: false}\ncri: {enabled: true, sockets: [/tmp/cri.sock]}\n");
-        let c = ContainerConfig::from_falco(&[], Some(&old)).unwrap();
+        let c = ContainerConfig::from_falco(&[], None, Some(&old)).unwrap();
         assert!(!c.engines.docker.enabled);
         assert!(c.engines.podman.enabled, "an engine left out is on");
         let sockets = c.sockets();
@@ -347,13 +366,14 @@ mod tests {
             PathBuf::from("/run/host-containerd/containerd.sock")
         )));
         let off = legacy("cri: {enabled: false}\n");
-        let c = ContainerConfig::from_falco(&[], Some(&off)).unwrap();
+        let c = ContainerConfig::from_falco(&[], None, Some(&off)).unwrap();
         assert!(!c
             .sockets()
             .iter()
             .any(|(k, _)| matches!(k, EngineKind::Cri | EngineKind::Containerd)));
         // No sockets: the defaults, as Falco 0.40 falls back to them.
-        let c = ContainerConfig::from_falco(&[], Some(&legacy("cri: {sockets: []}\n"))).unwrap();
+        let c =
+            ContainerConfig::from_falco(&[], None, Some(&legacy("cri: {sockets: []}\n"))).unwrap();
         assert_eq!(c, ContainerConfig::default());
     }
 
@@ -364,14 +384,37 @@ mod tests {
             &plugins(
                 "- name: container\n  init_config:\n    engines:\n      podman: {enabled: false}\n",
             ),
+            None,
             Some(&old),
         )
         .unwrap();
         assert!(c.engines.docker.enabled);
         assert!(!c.engines.podman.enabled);
         // An entry without init_config: the plugin's defaults, not the old key.
-        let c = ContainerConfig::from_falco(&plugins("- name: container\n"), Some(&old)).unwrap();
+        let c =
+            ContainerConfig::from_falco(&plugins("- name: container\n"), None, Some(&old)).unwrap();
         assert_eq!(c, ContainerConfig::default());
+    }
+
+    #[test]
+    fn an_entry_load_plugins_leaves_out_configures_nothing() {
+        let entry = plugins(
+            "- name: container\n  init_config:\n    engines:\n      podman: {enabled: false}\n",
+        );
+        let loaded = ["container".to_string()];
+        let c = ContainerConfig::from_falco(&entry, Some(&loaded), None).unwrap();
+        assert!(
+            !c.engines.podman.enabled,
+            "selected: its init_config applies"
+        );
+        // Falco's own falco.yaml: `load_plugins: []`, the entry unused.
+        let c = ContainerConfig::from_falco(&entry, Some(&[]), None).unwrap();
+        assert_eq!(c, ContainerConfig::default());
+        let old = legacy("docker: {enabled: false}\n");
+        let others = ["k8saudit".to_string()];
+        let c = ContainerConfig::from_falco(&entry, Some(&others), Some(&old)).unwrap();
+        assert!(!c.engines.docker.enabled, "then Falco 0.40's key applies");
+        assert!(c.engines.podman.enabled);
     }
 
     #[test]

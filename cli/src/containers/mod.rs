@@ -22,7 +22,8 @@ mod stats;
 mod users;
 
 pub use config::{
-    plugin_entry, ContainerConfig, ContainerConfigError, EngineConfig, LegacyEngines,
+    plugin_entry, selects_container, ContainerConfig, ContainerConfigError, EngineConfig,
+    LegacyEngines,
 };
 pub use stats::ContainerStats;
 
