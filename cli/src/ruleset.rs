@@ -3,9 +3,11 @@
 //! (-D, -T, -t, priority), and the reports of -V, -L and -l.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use peregrine_engine::field::FieldSource;
 use peregrine_engine::k8s_audit::K8sAuditSource;
+use peregrine_engine::rules::expand::ParsedMacros;
 use peregrine_engine::rules::{
     CompiledRule, CompiledRules, Definitions, Diagnostic, ExtraOutputField, LoadResult, Location,
     Mark, Matching, OutputAppend, RulesLoader,
@@ -132,6 +134,9 @@ pub struct Ruleset {
     pub results: Vec<LoadResult>,
     /// The lists, macros and rules as loaded, for `-L`/`-l` in JSON.
     pub definitions: Definitions,
+    /// The macros parsed and checked by the load, for conditions compiled
+    /// later against the same definitions (the console's try box).
+    pub macros: Arc<ParsedMacros>,
     /// The rules of each plugin event source, in plugin load order.
     pub plugin_sources: Vec<CompiledRules<PluginFields>>,
     /// Rules whose source nothing provides: Falco skips them with a
@@ -358,6 +363,7 @@ fn load_on_this_thread(
         syscall,
         k8s_audit,
         results: loader.results().to_vec(),
+        macros: Arc::new(loader.take_macros()),
         definitions,
         plugin_sources,
         unknown_sources,

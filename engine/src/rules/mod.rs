@@ -228,6 +228,14 @@ impl RulesLoader {
         &self.defs
     }
 
+    /// The macros as the last load checked them (parsed, references and
+    /// loops validated), taken out once compiling is done: what a later
+    /// user of the same definitions (the console's try box) needs without
+    /// checking them again.
+    pub fn take_macros(&mut self) -> expand::ParsedMacros {
+        std::mem::take(&mut self.macros)
+    }
+
     /// Whether any file had an error.
     pub fn has_errors(&self) -> bool {
         self.results.iter().any(|r| !r.successful())

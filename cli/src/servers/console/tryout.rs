@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use peregrine_engine::output::OutputFormat;
-use peregrine_engine::rules::expand::{expanded_lists, validate, ExpandedLists, ParsedMacros};
-use peregrine_engine::rules::{Filter, LoadResult};
+use peregrine_engine::rules::expand::{expanded_lists, ExpandedLists, ParsedMacros};
+use peregrine_engine::rules::Filter;
 use peregrine_engine::state::State;
 use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
 use serde_json::{json, Value as Json};
@@ -42,7 +42,7 @@ const SHOWN_FIELDS: [&str; 8] = [
 /// What the loaded rules give a try: their macros, parsed, their lists,
 /// expanded, and their syscall source's settings.
 struct Loaded {
-    macros: ParsedMacros,
+    macros: Arc<ParsedMacros>,
     lists: ExpandedLists,
     source: SyscallFields,
 }
@@ -55,11 +55,9 @@ fn loaded() -> &'static Mutex<Option<Arc<Loaded>>> {
 /// Keeps what a try needs of the rules loaded now (at start and at each
 /// reload).
 pub fn set_rules(ruleset: &Ruleset) {
-    // Warnings of this pass were reported by the load itself.
-    let mut ignored = LoadResult::default();
-    let macros = validate(&ruleset.definitions, "", &mut ignored);
+    // The load parsed and checked the macros already: they are shared.
     let next = Arc::new(Loaded {
-        macros,
+        macros: Arc::clone(&ruleset.macros),
         lists: expanded_lists(&ruleset.definitions),
         source: ruleset.syscall.source().clone(),
     });
