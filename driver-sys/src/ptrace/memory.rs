@@ -59,12 +59,30 @@ impl Memory {
         Some(u64::from_ne_bytes(b.try_into().ok()?))
     }
 
+    /// A u32 at `addr`.
+    pub fn u32(&self, addr: u64) -> Option<u32> {
+        let b = self.bytes(addr, 4)?;
+        Some(u32::from_ne_bytes(b.try_into().ok()?))
+    }
+
+    /// A pointer, `unsigned long` or `size_t` at `addr`, at the caller's
+    /// width: 4 bytes for a 32-bit (compat) caller, 8 otherwise.
+    pub fn word(&self, addr: u64, compat: bool) -> Option<u64> {
+        if compat {
+            self.u32(addr).map(u64::from)
+        } else {
+            self.u64(addr)
+        }
+    }
+
     /// A NULL-terminated array of string pointers (argv), each string with
     /// its NUL, back to back, cut at `max` bytes (the last byte a NUL).
-    pub fn string_array(&self, addr: u64, max: usize) -> Vec<u8> {
+    /// The pointers are 4 bytes wide for a 32-bit (compat) caller.
+    pub fn string_array(&self, addr: u64, max: usize, compat: bool) -> Vec<u8> {
         let mut out = Vec::new();
+        let width = if compat { 4 } else { 8 };
         for i in 0..1024u64 {
-            let Some(ptr) = self.u64(addr.wrapping_add(i * 8)) else {
+            let Some(ptr) = self.word(addr.wrapping_add(i * width), compat) else {
                 break;
             };
             if ptr == 0 || out.len() >= max {
@@ -114,14 +132,61 @@ mod tests {
         assert_eq!(me.cstr(s.as_ptr() as u64, 3).unwrap(), b"hel");
         let (a, b) = (b"sh\0", b"-c\0");
         let argv = [a.as_ptr() as u64, b.as_ptr() as u64, 0u64];
-        assert_eq!(me.string_array(argv.as_ptr() as u64, 100), b"sh\0-c\0");
-        assert_eq!(me.string_array(argv.as_ptr() as u64, 4), b"sh\0\0");
+        assert_eq!(
+            me.string_array(argv.as_ptr() as u64, 100, false),
+            b"sh\0-c\0"
+        );
+        assert_eq!(me.string_array(argv.as_ptr() as u64, 4, false), b"sh\0\0");
         assert!(me.cstr(0, 10).is_none());
         // Pointers are the tracee's to choose: the top of the address space
         // is refused, never an overflow.
         assert!(me.cstr(u64::MAX, 10).is_none());
         assert!(me.bytes(u64::MAX - 2, 8).is_none());
-        assert!(me.string_array(u64::MAX - 4, 100).is_empty());
+        assert!(me.string_array(u64::MAX - 4, 100, false).is_empty());
+        assert!(me.string_array(u64::MAX - 4, 100, true).is_empty());
         assert_eq!(me.u64(argv.as_ptr() as u64), Some(a.as_ptr() as u64));
+    }
+
+    /// A 32-bit caller's argv: 4-byte pointers, read as such (read as
+    /// 8-byte ones, two pointers would fuse into one bad address).
+    #[test]
+    fn reads_a_32_bit_pointer_array() {
+        let me = Memory {
+            pid: nix::unistd::getpid(),
+        };
+        // Strings in a Box below 4 GiB cannot be asked for, so the array is
+        // checked against an address it fits: a mapping made at a low one.
+        // SAFETY: an anonymous private mapping at a hint; the result is
+        // checked before use and unmapped below.
+        let base = unsafe {
+            libc::mmap(
+                0x4000_0000 as *mut libc::c_void,
+                4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED || base as u64 >= 1 << 32 {
+            eprintln!("skipped: no mapping below 4 GiB");
+            return;
+        }
+        let at = base as u64;
+        let mut page = vec![0u8; 4096];
+        page[64..67].copy_from_slice(b"sh\0");
+        page[80..83].copy_from_slice(b"-c\0");
+        page[96..103].copy_from_slice(b"exit 0\0");
+        for (i, off) in [64u64, 80, 96, 0].iter().enumerate() {
+            let ptr = if *off == 0 { 0 } else { (at + off) as u32 };
+            page[i * 4..i * 4 + 4].copy_from_slice(&ptr.to_ne_bytes());
+        }
+        // SAFETY: the mapping is 4096 bytes, writable, and ours.
+        unsafe { std::ptr::copy_nonoverlapping(page.as_ptr(), base.cast::<u8>(), 4096) };
+        assert_eq!(me.string_array(at, 100, true), b"sh\0-c\0exit 0\0");
+        assert_eq!(me.word(at, true), Some(at + 64));
+        assert_ne!(me.string_array(at, 100, false), b"sh\0-c\0exit 0\0");
+        // SAFETY: unmapping the mapping made above, no longer referenced.
+        unsafe { libc::munmap(base, 4096) };
     }
 }
