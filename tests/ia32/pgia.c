@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +38,20 @@ int main(int argc, char **argv)
 	if (s >= 0) {
 		connect(s, (struct sockaddr *)&to, sizeof(to));
 		close(s);
+	}
+	/* UDP to 127.0.0.1: sendmsg (a msghdr and a two-entry iovec in the
+	 * caller's layout) and sendto; the peer is only named by the call. */
+	int d = socket(AF_INET, SOCK_DGRAM, 0);
+	if (d >= 0) {
+		char hello[] = "hello ", who[] = "ia32";
+		struct iovec iov[2] = { { hello, 6 }, { who, 4 } };
+		struct msghdr msg = { .msg_name = &to,
+				      .msg_namelen = sizeof(to),
+				      .msg_iov = iov,
+				      .msg_iovlen = 2 };
+		sendmsg(d, &msg, 0);
+		sendto(d, "datagram", 8, 0, (struct sockaddr *)&to, sizeof(to));
+		close(d);
 	}
 	/* Socket timeouts: SO_RCVTIMEO in the caller's struct timeval (the
 	 * _OLD option), read back with getsockopt, and SO_SNDTIMEO_NEW, whose

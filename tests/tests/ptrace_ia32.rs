@@ -2,8 +2,8 @@
 //! connect, exec and socket options are reported as the x86-64 syscalls of
 //! the same name (as Falco's driver translates ia32 calls), so they raise
 //! the same alerts, with the same values, as the same program built for 64
-//! bits: argv and envp (4-byte pointers) and struct timeval (4-byte longs)
-//! are read at the caller's layout. The i386 build needs Debian's
+//! bits: argv and envp (4-byte pointers), struct msghdr and iovec, and
+//! struct timeval (4-byte longs) are read at the caller's layout. The i386 build needs Debian's
 //! gcc-multilib (scripts/install-deps installs it).
 //!
 //! The outputs leave out what honestly differs between the builds: the
@@ -33,6 +33,11 @@ const RULES: &str = r#"
   desc: t
   condition: evt.type = execve and evt.dir = < and evt.res != SUCCESS and proc.name startswith pgia
   output: PROBE-EXECFAIL %evt.res [%evt.arg.args] [%evt.arg.env]
+  priority: WARNING
+- rule: Probe Send
+  desc: t
+  condition: evt.type in (sendto, sendmsg) and evt.dir = < and proc.name startswith pgia
+  output: PROBE-SEND %evt.type %fd.l4proto %fd.sip %fd.sport %evt.arg.size [%evt.arg.data]
   priority: WARNING
 - rule: Probe Sockopt
   desc: t
@@ -120,6 +125,8 @@ fn a_32_bit_program_raises_the_alerts_of_its_64_bit_build() {
         ("EXEC", "PGIA_MARK=ia32-probe"),
         ("EXECFAIL", "two words"),
         ("EXECFAIL", "PGIA_FAILED=yes"),
+        ("SEND sendmsg udp 127.0.0.1", "[hello ia32]"),
+        ("SEND sendto udp 127.0.0.1", "[datagram]"),
         ("SOCKOPT setsockopt", "SO_RCVTIMEO"),
         ("SOCKOPT getsockopt", "SO_RCVTIMEO"),
         ("SOCKOPT setsockopt", "SO_SNDTIMEO"),

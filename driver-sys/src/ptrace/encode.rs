@@ -150,6 +150,65 @@ impl Encoder {
                 self.sockaddr(mem, a[1], a[2]);
                 done!(CONNECT_X)
             }
+            libc::SYS_sendto => {
+                // A failed send still shows what it tried to send.
+                let n = if ret > 0 { ret as u64 } else { a[2] };
+                let n = n.min(u64::from(self.snaplen)) as usize;
+                let data = if n == 0 { None } else { mem.bytes(a[1], n) };
+                let b = &mut self.b;
+                b.i64(ret);
+                match data {
+                    Some(data) => b.bytes(&data),
+                    None => b.empty(),
+                }
+                b.i64(fd_arg(a[0]));
+                b.u32(a[2] as u32);
+                if ret >= 0 {
+                    b.bytes(&socket_tuple(tid, fd_arg(a[0]), false, mem, a[4], a[5]));
+                } else {
+                    b.empty();
+                }
+                done!(SENDTO_X)
+            }
+            libc::SYS_sendmsg => {
+                let fd = fd_arg(a[0]);
+                let Some(msg) = mem.msghdr(a[1], call.compat) else {
+                    let b = &mut self.b;
+                    b.i64(ret);
+                    b.empty();
+                    b.i64(fd);
+                    b.empty();
+                    b.empty();
+                    done!(SENDMSG_X);
+                    return;
+                };
+                let iov = mem.iovecs(msg.iov, msg.iovlen, call.compat);
+                // As the module: an unreadable entry makes the size 0.
+                let total = iov
+                    .as_deref()
+                    .map_or(0, |v| v.iter().fold(0u64, |t, e| t.wrapping_add(e.1)));
+                let data = match &iov {
+                    Some(v) if ret > 0 => {
+                        mem.gather(v, total.min(u64::from(self.snaplen)) as usize)
+                    }
+                    _ => Vec::new(),
+                };
+                let tuple = if ret >= 0 {
+                    Some(socket_tuple(tid, fd, false, mem, msg.name, msg.namelen))
+                } else {
+                    None
+                };
+                let b = &mut self.b;
+                b.i64(ret);
+                b.bytes(&data);
+                b.i64(fd);
+                b.u32(total as u32);
+                match tuple {
+                    Some(t) => b.bytes(&t),
+                    None => b.empty(),
+                }
+                done!(SENDMSG_X)
+            }
             libc::SYS_accept | libc::SYS_accept4 => {
                 let is4 = is(call.nr, libc::SYS_accept4);
                 let b = &mut self.b;
@@ -914,6 +973,8 @@ fn evt_of(name: &str) -> (u32, u32) {
         "CLOSE_X" => (PG_EVT_CLOSE_X, PG_EVT_CLOSE_X_NPARAMS),
         "CONNECT_X" => (PG_EVT_CONNECT_X, PG_EVT_CONNECT_X_NPARAMS),
         "ACCEPT_5_X" => (PG_EVT_ACCEPT_5_X, PG_EVT_ACCEPT_5_X_NPARAMS),
+        "SENDTO_X" => (PG_EVT_SENDTO_X, PG_EVT_SENDTO_X_NPARAMS),
+        "SENDMSG_X" => (PG_EVT_SENDMSG_X, PG_EVT_SENDMSG_X_NPARAMS),
         "ACCEPT4_6_X" => (PG_EVT_ACCEPT4_6_X, PG_EVT_ACCEPT4_6_X_NPARAMS),
         "PTRACE_X" => (PG_EVT_PTRACE_X, PG_EVT_PTRACE_X_NPARAMS),
         "SOCKET_X" => (PG_EVT_SOCKET_X, PG_EVT_SOCKET_X_NPARAMS),
@@ -1022,11 +1083,24 @@ fn path_exists(tgid: i32, dirfd: i64, path: &[u8]) -> bool {
 /// is borrowed into the tracer with pidfd_getfd (we are its tracer, so the
 /// kernel allows it) to ask getsockname/getpeername.
 /// inbound: the source is the peer (accept); otherwise the local end.
+/// uaddr/ulen: the address the call named (connect, sendto, sendmsg), or
+/// 0: an outbound call's address of the socket's family is its peer (an
+/// unconnected UDP socket has no other), as the module does.
 fn socket_tuple(tid: i32, fd: i64, inbound: bool, mem: &Memory, uaddr: u64, ulen: u64) -> Vec<u8> {
-    let Some((local, peer)) = socket_names(tid, fd) else {
+    let Some((local, mut peer)) = socket_names(tid, fd) else {
         return Vec::new();
     };
     let fam = u16::from_ne_bytes([local[0], local[1]]);
+    let inet = matches!(fam as i32, libc::AF_INET | libc::AF_INET6);
+    if !inbound && inet && uaddr != 0 && ulen >= 2 {
+        let want = if fam as i32 == libc::AF_INET6 { 28 } else { 16 };
+        if let Some(named) = mem.bytes(uaddr, (ulen as usize).min(want)) {
+            if named[..2] == local[..2] {
+                peer = [0u8; 128];
+                peer[..named.len()].copy_from_slice(&named);
+            }
+        }
+    }
     let (src, dst) = if inbound {
         (&peer, &local)
     } else {
