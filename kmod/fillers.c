@@ -1151,8 +1151,10 @@ static void fill_ptrace_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 		case SCAP_PTRACE_PEEKTEXT:
 		case SCAP_PTRACE_PEEKDATA:
 		case SCAP_PTRACE_PEEKUSR:
+			/* A 32-bit caller's word is a compat_ulong_t (the
+			 * low half of `word`, x86 being little-endian). */
 			if (pg_copy_from_user(&word, (const void __user *)ctx->args[3],
-					      sizeof(word)))
+					      ctx->compat ? sizeof(u32) : sizeof(word)))
 				word = 0;
 			put_dyn_u64(&rec, word);
 			break;

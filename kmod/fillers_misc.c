@@ -327,7 +327,7 @@ static void fill_sendfile_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 	PG_BEGIN(&rec, ring, SENDFILE_X);
 	if (ctx->args[2] &&
 	    pg_copy_from_user(&offset, (const void __user *)ctx->args[2],
-			      ctx->compat ? sizeof(u32) : sizeof(u64)))
+			      ctx->compat && !ctx->compat_wide ? sizeof(u32) : sizeof(u64)))
 		rec.faults++;
 	pg_put_s64(&rec, ctx->ret);
 	pg_put_u64(&rec, offset);
@@ -440,7 +440,7 @@ static void fill_ppoll_x(struct pg_ring *ring, struct pg_syscall_ctx *ctx)
 	PG_BEGIN(&rec, ring, PPOLL_X);
 	pg_put_s64(&rec, ctx->ret);
 	put_pollfds(&rec, ctx->args[0], ctx->args[1]);
-	pg_put_u64(&rec, user_timespec_ns(&rec, ctx->args[2], ctx->compat));
+	pg_put_u64(&rec, user_timespec_ns(&rec, ctx->args[2], ctx->compat && !ctx->compat_wide));
 	if (ctx->args[3] &&
 	    pg_copy_from_user(&mask, (const void __user *)ctx->args[3],
 			      ctx->compat ? sizeof(u32) : sizeof(mask))) {

@@ -387,7 +387,13 @@ static void put_sockopt_val(struct pg_record *rec, const struct pg_sockopt *opt,
 		}
 		break;
 	case PG_SOCKOPT_IDX_TIMEVAL:
-		if (compat) {
+		/*
+		 * Only the _OLD options take a 32-bit caller's struct timeval
+		 * (2 x s32); the _NEW ones take __kernel_sock_timeval, 2 x s64
+		 * at every word size (what a 64-bit-time_t i386 libc passes).
+		 */
+		if (compat && (opt->linux_name == SO_RCVTIMEO_OLD ||
+			       opt->linux_name == SO_SNDTIMEO_OLD)) {
 			s32 tv[2] = { 0, 0 };
 
 			if (pg_copy_from_user(tv, (const void __user *)uval, sizeof(tv)))

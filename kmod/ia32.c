@@ -13,6 +13,8 @@
  *   in two halves.
  * mmap (the old one): its six arguments are a structure in user memory.
  * umount(name): umount2(name, 0).
+ * The *_time64 calls and sendfile64 are reported as the call they extend,
+ *   but their timespec (or offset) is the 64-bit one: compat_wide says so.
  */
 #include <linux/net.h>
 #include <asm/unistd.h>
@@ -51,6 +53,20 @@ static const struct {
 #define PG_IA32_MMAP_OLD   90
 #define PG_IA32_UMOUNT     22
 #define PG_IA32_LLSEEK     140
+#define PG_IA32_SENDFILE64 239
+
+/* Whether an i386 call passes a 64-bit timespec or offset where the call it
+ * is reported as (the x86-64 one of the same name) has a compat one. */
+static bool pg_ia32_wide(long nr32)
+{
+	switch (nr32) {
+	case PG_IA32_SENDFILE64:
+	case 403 ... 423:	/* clock_gettime64 .. sched_rr_get_interval_time64 */
+		return true;
+	default:
+		return false;
+	}
+}
 
 static long socketcall_nr(unsigned long call)
 {
@@ -89,6 +105,7 @@ static bool socketcall_args(struct pg_syscall_ctx *ctx)
 bool pg_ia32_fix_args(struct pg_syscall_ctx *ctx, long nr32)
 {
 	ctx->compat = true;
+	ctx->compat_wide = pg_ia32_wide(nr32);
 	switch (nr32) {
 	case PG_IA32_SOCKETCALL:
 		return socketcall_args(ctx);

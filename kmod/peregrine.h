@@ -100,6 +100,9 @@ struct pg_syscall_ctx {
 	long ret;
 	unsigned long args[6];   /* in the x86-64 order of the call */
 	bool compat;             /* a 32-bit caller: its structures use i386 layouts */
+	bool compat_wide;        /* ...but this call's time or offset is 64-bit:
+				  * the *_time64 calls (2 x s64 timespec) and
+				  * sendfile64 (loff_t) */
 };
 /* Writes the event(s) of one syscall exit (or enter, for the few with both). */
 void pg_fill_sys_enter(struct pg_ring *ring, struct pg_syscall_ctx *ctx);

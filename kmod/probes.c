@@ -83,6 +83,7 @@ static bool pg_syscall_ctx_init(struct pg_syscall_ctx *ctx, struct pt_regs *regs
 	ctx->nr = nr;
 	ctx->ret = ret;
 	ctx->compat = false;
+	ctx->compat_wide = false;
 	pg_syscall_args(current, regs, ctx->args);
 	if (in_ia32_syscall())
 		return pg_ia32_fix_args(ctx, native_nr);

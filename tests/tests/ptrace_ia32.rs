@@ -1,8 +1,14 @@
 //! 32-bit programs under `peregrine run`: a static i386 binary's open,
-//! connect and exec are reported as the x86-64 syscalls of the same name
-//! (as Falco's driver translates ia32 calls), so they raise the same
-//! alerts as the same program built for 64 bits. The i386 build needs
-//! Debian's gcc-multilib (scripts/install-deps installs it).
+//! connect, exec and socket options are reported as the x86-64 syscalls of
+//! the same name (as Falco's driver translates ia32 calls), so they raise
+//! the same alerts, with the same values, as the same program built for 64
+//! bits: argv and envp (4-byte pointers), struct msghdr and iovec, and
+//! struct timeval (4-byte longs) are read at the caller's layout. The i386 build needs Debian's
+//! gcc-multilib (scripts/install-deps installs it).
+//!
+//! The outputs leave out what honestly differs between the builds: the
+//! program's name, and getsockopt/setsockopt's optlen (sizeof(struct
+//! timeval) is 8 on i386).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -21,7 +27,22 @@ const RULES: &str = r#"
 - rule: Probe Exec
   desc: t
   condition: evt.type = execve and proc.name = true and proc.pname startswith pgia
-  output: PROBE-EXEC %proc.name %proc.pname
+  output: PROBE-EXEC %proc.name %proc.pname [%proc.cmdline] [%proc.args] [%proc.env]
+  priority: WARNING
+- rule: Probe Failed Exec
+  desc: t
+  condition: evt.type = execve and evt.dir = < and evt.res != SUCCESS and proc.name startswith pgia
+  output: PROBE-EXECFAIL %evt.res [%evt.arg.args] [%evt.arg.env]
+  priority: WARNING
+- rule: Probe Send
+  desc: t
+  condition: evt.type in (sendto, sendmsg) and evt.dir = < and proc.name startswith pgia
+  output: PROBE-SEND %evt.type %fd.l4proto %fd.sip %fd.sport %evt.arg.size [%evt.arg.data]
+  priority: WARNING
+- rule: Probe Sockopt
+  desc: t
+  condition: evt.type in (setsockopt, getsockopt) and proc.name startswith pgia
+  output: PROBE-SOCKOPT %evt.type %evt.arg.level %evt.arg.optname %evt.arg.val
   priority: WARNING
 "#;
 
@@ -95,13 +116,32 @@ fn a_32_bit_program_raises_the_alerts_of_its_64_bit_build() {
 
     let ours = probes(&peregrine, &rules, &narrow, port);
     let theirs = probes(&peregrine, &rules, &wide, port);
-    for probe in ["OPEN", "CONNECT", "EXEC"] {
+    // What the 64-bit build must show, so that an equal 32-bit output
+    // means the values were read right, not that both were lost.
+    for (probe, has) in [
+        ("OPEN", "/etc/hostname"),
+        ("CONNECT", "127.0.0.1"),
+        ("EXEC", "alpha beta gamma delta"),
+        ("EXEC", "PGIA_MARK=ia32-probe"),
+        ("EXECFAIL", "two words"),
+        ("EXECFAIL", "PGIA_FAILED=yes"),
+        ("SEND sendmsg udp 127.0.0.1", "[hello ia32]"),
+        ("SEND sendto udp 127.0.0.1", "[datagram]"),
+        ("SOCKOPT setsockopt", "SO_RCVTIMEO"),
+        ("SOCKOPT getsockopt", "SO_RCVTIMEO"),
+        ("SOCKOPT setsockopt", "SO_SNDTIMEO"),
+    ] {
         assert!(
-            theirs.iter().any(|p| p.starts_with(probe)),
-            "64-bit build raised no {probe}: {theirs:?}"
+            theirs
+                .iter()
+                .any(|p| p.starts_with(probe) && p.contains(has)),
+            "64-bit build raised no {probe} with {has}: {theirs:?}"
         );
     }
-    assert_eq!(ours, theirs, "32-bit alerts differ from the 64-bit build's");
+    assert_eq!(
+        ours, theirs,
+        "32-bit alerts differ from the 64-bit build's (left: i386)"
+    );
     drop(listener);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -33,6 +33,9 @@ pub struct Call {
     pub exec_filename: Option<Vec<u8>>,
     /// For an open that may create: whether the path existed at entry.
     pub existed_at_entry: Option<bool>,
+    /// A 32-bit (ia32) call: the structures in its memory have i386's
+    /// layout (4-byte pointers and longs, 32-bit time_t in the old calls).
+    pub compat: bool,
 }
 
 impl Call {
@@ -42,6 +45,7 @@ impl Call {
             args,
             exec_filename: None,
             existed_at_entry: None,
+            compat: false,
         }
     }
 }
@@ -146,6 +150,65 @@ impl Encoder {
                 self.sockaddr(mem, a[1], a[2]);
                 done!(CONNECT_X)
             }
+            libc::SYS_sendto => {
+                // A failed send still shows what it tried to send.
+                let n = if ret > 0 { ret as u64 } else { a[2] };
+                let n = n.min(u64::from(self.snaplen)) as usize;
+                let data = if n == 0 { None } else { mem.bytes(a[1], n) };
+                let b = &mut self.b;
+                b.i64(ret);
+                match data {
+                    Some(data) => b.bytes(&data),
+                    None => b.empty(),
+                }
+                b.i64(fd_arg(a[0]));
+                b.u32(a[2] as u32);
+                if ret >= 0 {
+                    b.bytes(&socket_tuple(tid, fd_arg(a[0]), false, mem, a[4], a[5]));
+                } else {
+                    b.empty();
+                }
+                done!(SENDTO_X)
+            }
+            libc::SYS_sendmsg => {
+                let fd = fd_arg(a[0]);
+                let Some(msg) = mem.msghdr(a[1], call.compat) else {
+                    let b = &mut self.b;
+                    b.i64(ret);
+                    b.empty();
+                    b.i64(fd);
+                    b.empty();
+                    b.empty();
+                    done!(SENDMSG_X);
+                    return;
+                };
+                let iov = mem.iovecs(msg.iov, msg.iovlen, call.compat);
+                // As the module: an unreadable entry makes the size 0.
+                let total = iov
+                    .as_deref()
+                    .map_or(0, |v| v.iter().fold(0u64, |t, e| t.wrapping_add(e.1)));
+                let data = match &iov {
+                    Some(v) if ret > 0 => {
+                        mem.gather(v, total.min(u64::from(self.snaplen)) as usize)
+                    }
+                    _ => Vec::new(),
+                };
+                let tuple = if ret >= 0 {
+                    Some(socket_tuple(tid, fd, false, mem, msg.name, msg.namelen))
+                } else {
+                    None
+                };
+                let b = &mut self.b;
+                b.i64(ret);
+                b.bytes(&data);
+                b.i64(fd);
+                b.u32(total as u32);
+                match tuple {
+                    Some(t) => b.bytes(&t),
+                    None => b.empty(),
+                }
+                done!(SENDMSG_X)
+            }
             libc::SYS_accept | libc::SYS_accept4 => {
                 let is4 = is(call.nr, libc::SYS_accept4);
                 let b = &mut self.b;
@@ -181,7 +244,9 @@ impl Encoder {
                 } else {
                     dyn_u64(b, a[2]);
                     match request {
-                        2..=4 => dyn_u64(b, mem.u64(a[3]).unwrap_or(0)),
+                        // PEEK*: the word the kernel stored at `data`,
+                        // a compat_ulong_t for a 32-bit caller.
+                        2..=4 => dyn_u64(b, mem.word(a[3], call.compat).unwrap_or(0)),
                         8 | 10 | 12 | 13 => b.bytes(&[PG_PTRACE_IDX_SIGTYPE as u8, a[3] as u8]),
                         _ => dyn_u64(b, a[3]),
                     }
@@ -195,7 +260,11 @@ impl Encoder {
                 let argv = if ret == 0 {
                     None
                 } else {
-                    Some(mem.string_array(if execveat { a[2] } else { a[1] }, procinfo::ARGS_MAX))
+                    Some(mem.string_array(
+                        if execveat { a[2] } else { a[1] },
+                        procinfo::ARGS_MAX,
+                        call.compat,
+                    ))
                 };
                 self.execve_x(out, ts, tid, call, ret, argv, mem)
             }
@@ -374,7 +443,8 @@ impl Encoder {
                     a[4] as u32
                 };
                 let opt = flags::sockopt(a[1], a[2]);
-                let val = self.sockopt_val(opt.map(|o| o.1), a[3], optlen, mem);
+                let tv32 = call.compat && flags::sockopt_old_timeval(a[1], a[2]);
+                let val = self.sockopt_val(opt.map(|o| o.1), a[3], optlen, tv32, mem);
                 let b = &mut self.b;
                 b.i64(ret);
                 b.i64(fd_arg(a[0]));
@@ -557,8 +627,16 @@ impl Encoder {
 
     /// A socket option's `val` (PT_DYN): its type byte, then the value as
     /// the module writes it (0 when unreadable; raw bytes up to snaplen
-    /// for an option scap does not type).
-    fn sockopt_val(&self, idx: Option<u8>, addr: u64, optlen: u32, mem: &Memory) -> Vec<u8> {
+    /// for an option scap does not type). `tv32`: the value is a 32-bit
+    /// caller's struct timeval (2 x s32), that of SO_*TIMEO_OLD.
+    fn sockopt_val(
+        &self,
+        idx: Option<u8>,
+        addr: u64,
+        optlen: u32,
+        tv32: bool,
+        mem: &Memory,
+    ) -> Vec<u8> {
         let idx = idx.unwrap_or(flags::SOCKOPT_IDX_UNKNOWN);
         let word = |n: usize| mem.bytes(addr, n).filter(|b| b.len() == n);
         let mut out = vec![idx];
@@ -574,11 +652,16 @@ impl Encoder {
                 out.extend_from_slice(&word(8).unwrap_or_else(|| vec![0; 8]));
             }
             flags::SOCKOPT_IDX_TIMEVAL => {
-                let ns = word(16).map_or(0, |b| {
-                    let sec = i64::from_ne_bytes(b[..8].try_into().unwrap_or([0; 8]));
-                    let usec = i64::from_ne_bytes(b[8..].try_into().unwrap_or([0; 8]));
-                    sec.wrapping_mul(1_000_000_000)
-                        .wrapping_add(usec.wrapping_mul(1000))
+                let half = if tv32 { 4 } else { 8 };
+                let ns = word(2 * half).map_or(0, |b| {
+                    let signed = |w: &[u8]| match *w {
+                        [a, b, c, d] => i64::from(i32::from_ne_bytes([a, b, c, d])),
+                        _ => i64::from_ne_bytes(w.try_into().unwrap_or([0; 8])),
+                    };
+                    let (sec, usec) = b.split_at(half);
+                    signed(sec)
+                        .wrapping_mul(1_000_000_000)
+                        .wrapping_add(signed(usec).wrapping_mul(1000))
                 });
                 out.extend_from_slice(&ns.to_ne_bytes());
             }
@@ -806,7 +889,7 @@ impl Encoder {
         } else {
             // A failed exec: the environment it was given, as Falco's driver.
             let envp = call.args[if execveat { 3 } else { 2 }];
-            b.bytes(&mem.string_array(envp, procinfo::ARGS_MAX));
+            b.bytes(&mem.string_array(envp, procinfo::ARGS_MAX, call.compat));
         }
         b.u32(info.tty);
         b.i64(info.pgid);
@@ -890,6 +973,8 @@ fn evt_of(name: &str) -> (u32, u32) {
         "CLOSE_X" => (PG_EVT_CLOSE_X, PG_EVT_CLOSE_X_NPARAMS),
         "CONNECT_X" => (PG_EVT_CONNECT_X, PG_EVT_CONNECT_X_NPARAMS),
         "ACCEPT_5_X" => (PG_EVT_ACCEPT_5_X, PG_EVT_ACCEPT_5_X_NPARAMS),
+        "SENDTO_X" => (PG_EVT_SENDTO_X, PG_EVT_SENDTO_X_NPARAMS),
+        "SENDMSG_X" => (PG_EVT_SENDMSG_X, PG_EVT_SENDMSG_X_NPARAMS),
         "ACCEPT4_6_X" => (PG_EVT_ACCEPT4_6_X, PG_EVT_ACCEPT4_6_X_NPARAMS),
         "PTRACE_X" => (PG_EVT_PTRACE_X, PG_EVT_PTRACE_X_NPARAMS),
         "SOCKET_X" => (PG_EVT_SOCKET_X, PG_EVT_SOCKET_X_NPARAMS),
@@ -998,11 +1083,24 @@ fn path_exists(tgid: i32, dirfd: i64, path: &[u8]) -> bool {
 /// is borrowed into the tracer with pidfd_getfd (we are its tracer, so the
 /// kernel allows it) to ask getsockname/getpeername.
 /// inbound: the source is the peer (accept); otherwise the local end.
+/// uaddr/ulen: the address the call named (connect, sendto, sendmsg), or
+/// 0: an outbound call's address of the socket's family is its peer (an
+/// unconnected UDP socket has no other), as the module does.
 fn socket_tuple(tid: i32, fd: i64, inbound: bool, mem: &Memory, uaddr: u64, ulen: u64) -> Vec<u8> {
-    let Some((local, peer)) = socket_names(tid, fd) else {
+    let Some((local, mut peer)) = socket_names(tid, fd) else {
         return Vec::new();
     };
     let fam = u16::from_ne_bytes([local[0], local[1]]);
+    let inet = matches!(fam as i32, libc::AF_INET | libc::AF_INET6);
+    if !inbound && inet && uaddr != 0 && ulen >= 2 {
+        let want = if fam as i32 == libc::AF_INET6 { 28 } else { 16 };
+        if let Some(named) = mem.bytes(uaddr, (ulen as usize).min(want)) {
+            if named[..2] == local[..2] {
+                peer = [0u8; 128];
+                peer[..named.len()].copy_from_slice(&named);
+            }
+        }
+    }
     let (src, dst) = if inbound {
         (&peer, &local)
     } else {
@@ -1203,6 +1301,67 @@ mod tests {
         assert_eq!(p[1], (-100i64).to_ne_bytes());
         assert_eq!(p[2], b"fifo\0");
         assert_eq!(p[3], 0o010640u32.to_ne_bytes());
+    }
+
+    /// A 32-bit caller's structures, read at its layout: the old timeval
+    /// of SO_RCVTIMEO (2 x s32), the _NEW options' (2 x s64 at every
+    /// width), and PTRACE_PEEKDATA's word (a compat_ulong_t). The bytes
+    /// after each are junk a 64-bit read would take in.
+    #[test]
+    fn a_32_bit_callers_values_are_read_at_its_layout() {
+        let me = Memory {
+            pid: nix::unistd::getpid(),
+        };
+        let mut e = Encoder::default();
+        let sockopt = |e: &mut Encoder, optname: i32, val: &[u8], compat: bool| {
+            let mut call = Call::new(
+                libc::SYS_setsockopt as u64,
+                [3, 1, optname as u64, val.as_ptr() as u64, 8, 0],
+            );
+            call.compat = compat;
+            let mut out = Vec::new();
+            e.exit(&mut out, 1, 9, &call, 0, &me);
+            params_of(&out)[4].clone()
+        };
+        let ns = |v: i64| [&[flags::SOCKOPT_IDX_TIMEVAL][..], &v.to_ne_bytes()].concat();
+        // struct timeval { 3, 250000 } of i386, then junk.
+        let old32: Vec<u8> = [3i32, 250_000, -1, -1]
+            .iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .collect();
+        assert_eq!(sockopt(&mut e, 20, &old32, true), ns(3_250_000_000));
+        assert_eq!(sockopt(&mut e, 21, &old32, true), ns(3_250_000_000));
+        assert_ne!(sockopt(&mut e, 20, &old32, false), ns(3_250_000_000));
+        // __kernel_sock_timeval { 5, 125000 }: the same from either width.
+        let new: Vec<u8> = [5i64, 125_000]
+            .iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .collect();
+        assert_eq!(sockopt(&mut e, 67, &new, true), ns(5_125_000_000));
+        assert_eq!(sockopt(&mut e, 66, &new, false), ns(5_125_000_000));
+        // A negative tv_usec keeps its sign from 32 bits.
+        let neg: Vec<u8> = [1i32, -500_000]
+            .iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .collect();
+        assert_eq!(sockopt(&mut e, 20, &neg, true), ns(500_000_000));
+
+        // ptrace(PTRACE_PEEKDATA, 42, addr, &word) = 0
+        let word: [u32; 2] = [0x1122_3344, 0xdead_beef];
+        let mut call = Call::new(
+            libc::SYS_ptrace as u64,
+            [2, 42, 0x1000, word.as_ptr() as u64, 0, 0],
+        );
+        call.compat = true;
+        let mut out = Vec::new();
+        e.exit(&mut out, 1, 9, &call, 0, &me);
+        let p = params_of(&out);
+        let dyn_u64 = |v: u64| [&[PG_PTRACE_IDX_UINT64 as u8][..], &v.to_ne_bytes()].concat();
+        assert_eq!(p[2], dyn_u64(0x1122_3344));
+        call.compat = false;
+        let mut out = Vec::new();
+        e.exit(&mut out, 1, 9, &call, 0, &me);
+        assert_eq!(params_of(&out)[2], dyn_u64(0xdead_beef_1122_3344));
     }
 
     #[test]

@@ -173,6 +173,13 @@ pub fn sockopt_level(level: u64) -> u8 {
     }
 }
 
+/// Whether a SOL_SOCKET option's value is the old `struct timeval` (its
+/// longs 4 bytes for a 32-bit caller): SO_RCVTIMEO_OLD and SO_SNDTIMEO_OLD.
+/// The _NEW options take `__kernel_sock_timeval`, 2 x s64 at every width.
+pub fn sockopt_old_timeval(level: u64, optname: u64) -> bool {
+    level as i32 == libc::SOL_SOCKET && matches!(optname as i32, 20 | 21)
+}
+
 /// scap's name and value type of a SOL_SOCKET option; None for another
 /// level or an option scap does not name (its value is then raw bytes).
 pub fn sockopt(level: u64, optname: u64) -> Option<(u8, u8)> {

@@ -39,6 +39,8 @@ pub const MAP: &[(u32, c_long)] = &[
     (359, libc::SYS_socket),
     (362, libc::SYS_connect),
     (364, libc::SYS_accept4),
+    (369, libc::SYS_sendto),
+    (370, libc::SYS_sendmsg),
     (361, libc::SYS_bind),
     (363, libc::SYS_listen),
     (366, libc::SYS_setsockopt),
@@ -112,8 +114,13 @@ pub fn socketcall(call: u64) -> Option<(u64, usize)> {
         3 => (libc::SYS_connect, 3),
         4 => (libc::SYS_listen, 2),
         5 => (libc::SYS_accept, 3),
+        // send(fd, buf, len, flags): sendto without an address (the
+        // words not read stay 0).
+        9 => (libc::SYS_sendto, 4),
+        11 => (libc::SYS_sendto, 6),
         14 => (libc::SYS_setsockopt, 5),
         15 => (libc::SYS_getsockopt, 5),
+        16 => (libc::SYS_sendmsg, 3),
         18 => (libc::SYS_accept4, 4),
         _ => return None,
     };
@@ -142,6 +149,8 @@ mod tests {
         assert_eq!(to_x64(11), Some(libc::SYS_execve as u64));
         assert_eq!(to_x64(3), None, "i386 read is not traced");
         assert_eq!(socketcall(3), Some((libc::SYS_connect as u64, 3)));
+        assert_eq!(socketcall(9), Some((libc::SYS_sendto as u64, 4)));
+        assert_eq!(socketcall(16), Some((libc::SYS_sendmsg as u64, 3)));
     }
 
     #[test]

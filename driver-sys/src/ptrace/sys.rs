@@ -98,8 +98,15 @@ pub fn orig_rax(pid: i32) -> io::Result<u64> {
 /// What PTRACE_GET_SYSCALL_INFO says at a syscall or seccomp stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyscallStop {
-    Entry { nr: u64, args: [u64; 6] },
-    Exit { ret: i64 },
+    /// `compat`: a 32-bit (ia32) call, `nr` already its x86-64 number.
+    Entry {
+        nr: u64,
+        args: [u64; 6],
+        compat: bool,
+    },
+    Exit {
+        ret: i64,
+    },
     Other,
 }
 
@@ -128,10 +135,12 @@ pub fn syscall_info(pid: i32) -> io::Result<SyscallStop> {
             OP_ENTRY => SyscallStop::Entry {
                 nr: info.u.entry.nr,
                 args: info.u.entry.args,
+                compat: false,
             },
             OP_SECCOMP => SyscallStop::Entry {
                 nr: info.u.seccomp.nr,
                 args: info.u.seccomp.args,
+                compat: false,
             },
             OP_EXIT => SyscallStop::Exit {
                 ret: info.u.exit.sval,
@@ -140,7 +149,7 @@ pub fn syscall_info(pid: i32) -> io::Result<SyscallStop> {
         }
     };
     Ok(match stop {
-        SyscallStop::Entry { nr, args } if ia32 => ia32_entry(pid, nr, args),
+        SyscallStop::Entry { nr, args, .. } if ia32 => ia32_entry(pid, nr, args),
         other => other,
     })
 }
@@ -168,13 +177,24 @@ pub fn is_ia32(pid: i32) -> bool {
 /// no x86-64 syscall has, so its exit pairs with nothing written.
 fn ia32_entry(pid: i32, nr: u64, args: [u64; 6]) -> SyscallStop {
     const UNTRACED: u64 = u64::MAX;
+    // A 32-bit call's arguments are its registers' low halves (the kernel
+    // takes no more): a pointer read from them must not carry stale bits.
+    let args = args.map(|a| a & 0xffff_ffff);
     if nr != super::ia32::SOCKETCALL {
         let nr = super::ia32::to_x64(nr).unwrap_or(UNTRACED);
-        return SyscallStop::Entry { nr, args };
+        return SyscallStop::Entry {
+            nr,
+            args,
+            compat: true,
+        };
     }
     // socketcall(call, words): the words are the call's arguments.
     let Some((nr, count)) = super::ia32::socketcall(args[0]) else {
-        return SyscallStop::Entry { nr: UNTRACED, args };
+        return SyscallStop::Entry {
+            nr: UNTRACED,
+            args,
+            compat: true,
+        };
     };
     let memory = super::memory::Memory {
         pid: nix::unistd::Pid::from_raw(pid),
@@ -192,6 +212,7 @@ fn ia32_entry(pid: i32, nr: u64, args: [u64; 6]) -> SyscallStop {
     SyscallStop::Entry {
         nr,
         args: call_args,
+        compat: true,
     }
 }
 

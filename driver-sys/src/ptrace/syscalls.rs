@@ -1,6 +1,8 @@
 //! The syscalls the tracer stops on: the ones the module writes a specific
 //! event for, minus read and write (the module's I/O events would cost a
-//! stop per buffer, and no default rule reads them).
+//! stop per buffer, and no default rule reads them). sendto and sendmsg
+//! are kept: a UDP socket's peer is only named there, and Falco's
+//! outbound-connection macros match them.
 
 use libc::c_long;
 
@@ -21,6 +23,8 @@ pub const TRACED: &[c_long] = &[
     libc::SYS_connect,
     libc::SYS_accept,
     libc::SYS_accept4,
+    libc::SYS_sendto,
+    libc::SYS_sendmsg,
     libc::SYS_bind,
     libc::SYS_listen,
     libc::SYS_setsockopt,

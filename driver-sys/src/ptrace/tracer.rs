@@ -406,7 +406,9 @@ impl<W: Write> Tracer<W> {
                 }
                 Wait::SyscallStop(pid) => {
                     match sys::syscall_info(pid) {
-                        Ok(SyscallStop::Entry { nr, args }) => self.on_entry(pid, nr, args),
+                        Ok(SyscallStop::Entry { nr, args, compat }) => {
+                            self.on_entry(pid, nr, args, compat)
+                        }
                         Ok(SyscallStop::Exit { ret }) => self.on_exit(pid, ret),
                         Ok(SyscallStop::Other) | Err(_) => {}
                     }
@@ -430,8 +432,8 @@ impl<W: Write> Tracer<W> {
     fn on_event(&mut self, pid: i32, sig: i32, event: i32) {
         match event {
             libc::PTRACE_EVENT_SECCOMP => {
-                if let Ok(SyscallStop::Entry { nr, args }) = sys::syscall_info(pid) {
-                    self.on_entry(pid, nr, args);
+                if let Ok(SyscallStop::Entry { nr, args, compat }) = sys::syscall_info(pid) {
+                    self.on_entry(pid, nr, args, compat);
                 }
             }
             libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK | libc::PTRACE_EVENT_CLONE => {
@@ -502,7 +504,7 @@ impl<W: Write> Tracer<W> {
         self.ship();
     }
 
-    fn on_entry(&mut self, pid: i32, nr: u64, args: [u64; 6]) {
+    fn on_entry(&mut self, pid: i32, nr: u64, args: [u64; 6], compat: bool) {
         self.summary.syscalls += 1;
         let traced = syscalls::is_traced(nr);
         let mut call = None;
@@ -511,6 +513,7 @@ impl<W: Write> Tracer<W> {
                 pid: nix::unistd::Pid::from_raw(pid),
             };
             let mut c = Call::new(nr, args);
+            c.compat = compat;
             self.enc.prepare(&mut c, &mem, pid);
             if syscalls::has_enter_event(nr) {
                 self.enc.enter(&mut self.out, now_ns(), pid, &c, &mem);
@@ -590,7 +593,12 @@ fn child_args(pid: i32, ia32: bool) -> [u64; 6] {
             *libc::__errno_location() = 0;
             libc::ptrace(libc::PTRACE_PEEKUSER, pid, offset * 8, 0usize)
         };
-        *slot = word as u64;
+        // A 32-bit call takes its registers' low halves only.
+        *slot = if ia32 {
+            word as u64 & 0xffff_ffff
+        } else {
+            word as u64
+        };
     }
     args
 }
