@@ -14,6 +14,7 @@ RT=/tmp/rt                      # one folder per trigger: rule, fire, benign, ex
 RULES=/etc/peregrine/peregrine_rules.yaml
 ALERTS=/tmp/alerts.json
 PGOUT=/tmp/peregrine.out
+METRICS=/tmp/peregrine-metrics.json
 LIVE_PORT=7781                  # the live check's loopback server
 TRIG_PORT=7782                  # the connect triggers' server
 RT_FORK_CPUS=$(grep -c ^processor /proc/cpuinfo)
@@ -144,6 +145,8 @@ peregrine_start() {
     rm -f $ALERTS
     peregrine -r $RULES -r /tests/rules/live-rules.yaml -U -o json_output=true \
         -o stdout_output.enabled=false -o file_output.enabled=true -o file_output.filename=$ALERTS \
+        -o metrics.enabled=true -o metrics.interval=2s -o metrics.output_rule=false \
+        -o metrics.output_file=$METRICS -o metrics.kernel_event_counters_per_cpu_enabled=true \
         > $PGOUT 2>&1 &
     PEREGRINE=$!
     # Settled once an open of the ready file comes back as an alert.
@@ -228,6 +231,24 @@ summary_check() {
     else
         rt_fail "peregrine narrowed the module to the rules' and the state's syscalls" \
             "$(grep capturing $PGOUT | head -n 2)"
+    fi
+}
+
+# Falco's per-CPU kernel counters (metrics.kernel_event_counters_per_cpu_enabled)
+# come from the module's own rings: the live workload ran on both vCPUs, so
+# the last snapshot counts events on each.
+metrics_check() {
+    last=$(tail -n 1 $METRICS 2>/dev/null)
+    ok=1
+    for c in 0 1; do
+        v=$(echo "$last" | sed -n "s/.*\"scap.n_evts_cpu_$c\":\([0-9]*\).*/\1/p")
+        { [ -n "$v" ] && [ "$v" -gt 0 ]; } || ok=0
+    done
+    if [ $ok = 1 ]; then
+        rt_ok "metrics: Falco's per-CPU kernel counters count events on both vCPUs"
+    else
+        rt_fail "metrics: Falco's per-CPU kernel counters count events on both vCPUs" \
+            "last snapshot: $(echo "$last" | head -c 600)"
     fi
 }
 
@@ -425,6 +446,7 @@ rt_main() {
     done < $ALERTS | sort | uniq -c | sed 's/^/    /'
     live_check
     summary_check
+    metrics_check
     [ -n "$busy_first" ] && busy_check $busy_first
     rules_check $busy_first
     rmmod pgdummy 2>/dev/null
