@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use peregrine_driver_sys::RingStats;
+use peregrine_driver_sys::{RingStats, Stats};
 
 use self::falco::{Context, Machine, Previous, Resources, RuleMatches, Sample};
 use crate::alert::Priority;
@@ -37,8 +37,10 @@ pub struct Metrics {
     pub events: AtomicU64,
     pub alerts: AtomicU64,
     by_rule: Mutex<BTreeMap<String, RuleCount>>,
+    /// The rings' total as last published. Its lock also covers
+    /// publishing [`Self::rings`]' per-CPU counters, so that a snapshot
+    /// pairs a total with the CPUs it is the sum of.
     kernel: Mutex<Option<RingStats>>,
-    /// Each CPU's ring, kept only while Falco's per-CPU family is on.
     state: Mutex<Option<StateCounts>>,
     outputs: Box<OutputStats>,
     /// The webhook's counters while it listens (a reload may start or
@@ -162,15 +164,25 @@ impl Metrics {
             })
             .unwrap_or_default();
         let threads = self.threads.load(Ordering::Relaxed);
+        let per_cpu = self.per_cpu_wanted();
+        // Total and CPUs under one lock, as set_ring_stats publishes them:
+        // Falco's per-CPU counters must add up to its totals.
+        let (kernel, kernel_cpus) = match self.kernel.lock() {
+            Ok(kernel) => (
+                *kernel,
+                if per_cpu {
+                    self.rings.cpus()
+                } else {
+                    Vec::new()
+                },
+            ),
+            Err(_) => (None, Vec::new()),
+        };
         let sample = Sample {
             events: self.events.load(Ordering::Relaxed),
             rules,
-            kernel: self.kernel.lock().ok().and_then(|k| *k),
-            kernel_cpus: if self.per_cpu_wanted() {
-                self.rings.cpus()
-            } else {
-                Vec::new()
-            },
+            kernel,
+            kernel_cpus,
             threads: (threads != u64::MAX).then_some(threads),
             outputs_queue_drops: (self.outputs)()
                 .iter()
@@ -234,6 +246,16 @@ impl Metrics {
     pub fn set_kernel(&self, stats: RingStats) {
         if let Ok(mut kernel) = self.kernel.lock() {
             *kernel = Some(stats);
+        }
+    }
+
+    /// One read of every ring: the total and each CPU's counters, made
+    /// visible together. Published apart, a scrape between the two could
+    /// pair one read's CPUs with another read's total.
+    pub fn set_ring_stats(&self, stats: Stats) {
+        if let Ok(mut kernel) = self.kernel.lock() {
+            *kernel = Some(stats.total);
+            self.rings.set_cpus(stats.per_cpu);
         }
     }
 
@@ -526,6 +548,38 @@ mod tests {
             text.contains("peregrine_state_fds_evicted_total 0\n"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn per_cpu_counters_come_with_the_total_of_the_same_read() {
+        use peregrine_driver_sys::CpuStats;
+        let metrics = Metrics::new(Box::new(Vec::new), None);
+        let mut context = Context::default();
+        context.families.kernel_event_counters_per_cpu = true;
+        metrics.set_falco_context(context);
+        let ring = |cpu, n_evts, n_drops_buffer| CpuStats {
+            cpu,
+            stats: RingStats {
+                n_evts,
+                n_drops_buffer,
+                ..RingStats::default()
+            },
+            used_bytes: 0,
+            buffer_size: 8192,
+        };
+        metrics.set_ring_stats(Stats::new(vec![ring(0, 5, 1), ring(1, 9, 0)]));
+        metrics.set_ring_stats(Stats::new(vec![ring(0, 7, 1), ring(1, 11, 2)]));
+        let text = metrics.prometheus_text();
+        for line in [
+            "falcosecurity_scap_n_evts_cpu_total{cpu=\"0\"} 7",
+            "falcosecurity_scap_n_evts_cpu_total{cpu=\"1\"} 11",
+            "falcosecurity_scap_n_drops_cpu_total{cpu=\"1\"} 2",
+            "falcosecurity_scap_n_evts_total 18",
+            "falcosecurity_scap_n_drops_total 3",
+            "falcosecurity_peregrine_kernel_cpu_events_total{cpu=\"1\"} 11",
+        ] {
+            assert!(text.contains(&format!("\n{line}\n")), "{line} in:\n{text}");
+        }
     }
 
     #[test]

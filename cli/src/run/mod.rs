@@ -624,9 +624,8 @@ pub fn drain_rings_purging(
         // Read once per batch (every ring's counters, into a new list):
         // a trickle of small batches must not pay it twice.
         let ring_stats = source.reader().stats();
-        let kernel = ring_stats.total;
-        pipeline.metrics.rings.set_cpus(ring_stats.per_cpu);
-        let stats_now = counters_of(&kernel);
+        let stats_now = counters_of(&ring_stats.total);
+        pipeline.metrics.set_ring_stats(ring_stats);
         let mut decode_error = None;
         let read = source.reader().next_batch(4096, |ring, record| {
             match EventView::parse(record.bytes()) {
@@ -650,7 +649,6 @@ pub fn drain_rings_purging(
                 ));
             }
         }
-        pipeline.metrics.set_kernel(kernel);
         if let (Some(purge), Some(due)) = (purge, next_purge) {
             if Instant::now() >= due {
                 purge.run(state, &crate::host::path("/proc"));

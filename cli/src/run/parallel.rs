@@ -278,10 +278,8 @@ pub fn drain_rings_parallel(
             last_ts = record.ts();
         });
         let ring_stats = source.reader().stats();
-        let kernel = ring_stats.total;
-        pipeline.metrics.rings.set_cpus(ring_stats.per_cpu);
-        let stats_now = counters_of(&kernel);
-        pipeline.metrics.set_kernel(kernel);
+        let stats_now = counters_of(&ring_stats.total);
+        pipeline.metrics.set_ring_stats(ring_stats);
         match read {
             Ok(0) => {
                 if !evaluators.collect_all(pipeline) {

@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -116,7 +117,7 @@ static int memfd_exec(void)
 	char buf[65536], *args[] = { "pgtrigger", "noop", NULL }, *env[] = { NULL };
 	int in = open("/proc/self/exe", O_RDONLY);
 	int mem = (int)syscall(SYS_memfd_create, "pgmemfd", 0);
-	ssize_t n;
+	ssize_t n = 0;
 
 	if (in < 0 || mem < 0)
 		return fail("memfd_create", NULL);
@@ -128,13 +129,61 @@ static int memfd_exec(void)
 	return fail("execveat of the memfd", NULL);
 }
 
+/*
+ * GET PATH from a loopback HTTP server; the body goes to stdout. Busybox's
+ * wget is no use in the guest: the static build Debian ships segfaults
+ * before it sends anything. HTTP/1.0, so the server closes after one
+ * answer; a receive timeout keeps a silent server from hanging the guest.
+ */
+static int http_get(const char *port, const char *path)
+{
+	struct sockaddr_in sa = loopback(port);
+	struct timeval tv = { .tv_sec = 10 };
+	static char buf[1 << 20];
+	size_t len = 0;
+	ssize_t n = 0;
+	char *body;
+	int fd, req_len;
+	char req[1024];
+
+	req_len = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n", path);
+	if (req_len < 0 || (size_t)req_len >= sizeof(req)) {
+		errno = ENAMETOOLONG;
+		return fail("http-get", path);
+	}
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return fail("connect", port);
+	if (write(fd, req, (size_t)req_len) != req_len)
+		return fail("write", path);
+	while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
+		len += (size_t)n;
+	if (n < 0)
+		return fail("read", path);
+	close(fd);
+	buf[len] = '\0';
+	if (len == sizeof(buf) - 1) {
+		fprintf(stderr, "pgtrigger: http-get %s: more than %zu bytes\n", path, len);
+		return 1;
+	}
+	/* Only a 200 with a header end counts: anything else is the server's failure. */
+	body = strstr(buf, "\r\n\r\n");
+	if (strncmp(buf, "HTTP/1.", 7) || strncmp(buf + 8, " 200 ", 5) || !body) {
+		fprintf(stderr, "pgtrigger: http-get %s: %.80s\n", path, buf);
+		return 1;
+	}
+	fputs(body + 4, stdout);
+	return 0;
+}
+
 static int usage(void)
 {
 	fprintf(stderr,
 		"usage: pgtrigger noop | read|write|append|trunc|create|creat PATH | unlink PATH |\n"
 		"       symlink|link TARGET NEWPATH | rename OLD NEW | chmod PATH OCTAL |\n"
 		"       chown PATH (to 0:0) | setns | unshare | raw |\n"
-		"       serve PORT | listen PORT | connect PORT | ptrace |\n"
+		"       serve PORT | listen PORT | connect PORT | http-get PORT PATH | ptrace |\n"
 		"       spawn PROG [ARG...] | spawn-when FILE PROG [ARG...] | memfd-exec   [TOKEN...]\n");
 	return 2;
 }
@@ -225,6 +274,8 @@ int main(int argc, char **argv)
 		close(fd);
 		return 0;
 	}
+	if (!strcmp(cmd, "http-get") && b)
+		return http_get(a, b);
 	if (!strcmp(cmd, "ptrace"))
 		return ptrace_attach();
 	if (!strcmp(cmd, "spawn") && a)

@@ -14,6 +14,9 @@ RT=/tmp/rt                      # one folder per trigger: rule, fire, benign, ex
 RULES=/etc/peregrine/peregrine_rules.yaml
 ALERTS=/tmp/alerts.json
 PGOUT=/tmp/peregrine.out
+METRICS=/tmp/peregrine-metrics.json
+WEB_PORT=7785                   # peregrine's webserver, for /metrics
+METRICS_RUNS=40                 # processes the metrics check pins to each vCPU
 LIVE_PORT=7781                  # the live check's loopback server
 TRIG_PORT=7782                  # the connect triggers' server
 RT_FORK_CPUS=$(grep -c ^processor /proc/cpuinfo)
@@ -144,6 +147,9 @@ peregrine_start() {
     rm -f $ALERTS
     peregrine -r $RULES -r /tests/rules/live-rules.yaml -U -o json_output=true \
         -o stdout_output.enabled=false -o file_output.enabled=true -o file_output.filename=$ALERTS \
+        -o metrics.enabled=true -o metrics.interval=2s -o metrics.output_rule=false \
+        -o metrics.output_file=$METRICS -o metrics.kernel_event_counters_per_cpu_enabled=true \
+        -o webserver.enabled=true -o webserver.listen_address=127.0.0.1 -o webserver.listen_port=$WEB_PORT \
         > $PGOUT 2>&1 &
     PEREGRINE=$!
     # Settled once an open of the ready file comes back as an alert.
@@ -228,6 +234,148 @@ summary_check() {
     else
         rt_fail "peregrine narrowed the module to the rules' and the state's syscalls" \
             "$(grep capturing $PGOUT | head -n 2)"
+    fi
+}
+
+# --- Falco's per-CPU kernel counters ------------------------------------------
+# metrics.kernel_event_counters_per_cpu_enabled: falcosecurity_scap_n_evts_cpu_total
+# and falcosecurity_scap_n_drops_cpu_total on /metrics, one series per vCPU,
+# must be the module's rings CPU by CPU. Three views of the rings are held
+# against them: a workload pinned to one vCPU (its records land in that
+# vCPU's ring only), Falco's totals on the same page, and Peregrine's own
+# per-ring series further down that page.
+
+# metrics_scrape FILE: the /metrics page, as Prometheus reads it (not with
+# busybox wget, which segfaults here).
+metrics_scrape() { timeout 30 $T http-get $WEB_PORT /metrics > "$1"; }
+
+# metrics_value FILE SERIES: one series' value (name and labels as written).
+metrics_value() { awk -v s="$2" '$1 == s { print $2; exit }' "$1"; }
+
+# metrics_cpus FILE FAMILY: "CPU VALUE" for each series of a per-CPU family.
+metrics_cpus() { sed -n "s/^$2{cpu=\"\([0-9]*\)\"} \([0-9]*\)\$/\1 \2/p" "$1"; }
+
+# metrics_deltas BEFORE AFTER: "CPU GROWTH" of each vCPU's event counter.
+metrics_deltas() {
+    metrics_cpus "$1" falcosecurity_scap_n_evts_cpu_total > /tmp/metrics.b
+    metrics_cpus "$2" falcosecurity_scap_n_evts_cpu_total > /tmp/metrics.a
+    awk 'NR == FNR { b[$1] = $2; next } { print $1, $2 - b[$1] }' /tmp/metrics.b /tmp/metrics.a
+}
+
+# While peregrine runs: each vCPU in turn runs $METRICS_RUNS processes
+# pinned to it. Every process writes at least its execve record there, so
+# that vCPU's counter must grow by at least as many, and by more than any
+# other vCPU's, which sees only the scrapes and the guest's background (in
+# a 6.1 guest about 8 records per process against a sixth of that). CPUs
+# swapped or mixed up, or counters split from a total, do not follow the
+# pinning.
+metrics_live_check() {
+    name="metrics: /metrics counts each vCPU's ring in Falco's per-CPU counters"
+    grew=1; seen=
+    c=0
+    while [ $c -lt $RT_FORK_CPUS ]; do
+        if ! metrics_scrape /tmp/metrics.before; then
+            rt_fail "$name" "no /metrics page on port $WEB_PORT"
+            return
+        fi
+        taskset -c $c sh -c "i=0; while [ \$i -lt $METRICS_RUNS ]; do $T read /etc/hostname; i=\$((i + 1)); done" > /dev/null
+        # The reader republishes the rings' counters with each batch, and
+        # every 100 ms when idle: the growth shows within a few seconds.
+        n=0
+        while :; do
+            metrics_scrape /tmp/metrics.after
+            deltas=$(metrics_deltas /tmp/metrics.before /tmp/metrics.after)
+            mine=$(echo "$deltas" | awk -v c=$c '$1 == c { print $2 }')
+            most_else=$(echo "$deltas" | awk -v c=$c '$1 != c && $2 > m { m = $2 } END { print m + 0 }')
+            [ -n "$mine" ] && [ "$mine" -ge $METRICS_RUNS ] && [ "$mine" -gt "$most_else" ] && break
+            n=$((n + 1))
+            [ $n -ge 30 ] && { grew=0; break; }
+            sleep 1
+        done
+        seen="$seen pinned to $c:$(echo "$deltas" | awk '{ printf " cpu%s +%s", $1, $2 }');"
+        c=$((c + 1))
+    done
+    echo "metrics: per-CPU growth with $METRICS_RUNS processes per vCPU:$seen"
+    if [ $grew = 1 ]; then
+        rt_ok "$name"
+    else
+        rt_fail "$name" "want at least +$METRICS_RUNS on the pinned vCPU, and more than on any other;$seen" \
+            "$(grep '^falcosecurity_scap_n_[a-z]*_cpu_total' /tmp/metrics.after | tr '\n' ';')"
+    fi
+    metrics_page_check /tmp/metrics.after
+}
+
+# metrics_page_check FILE: one page's per-CPU series against the rest of it.
+metrics_page_check() {
+    grep -E '^falcosecurity_(scap_n_(evts|drops)(_cpu)?_total|peregrine_kernel_cpu_(events|drops)_total)' "$1" |
+        sed 's/^/metrics: /'
+    want=$(seq 0 $((RT_FORK_CPUS - 1)) | tr '\n' ' ')
+    evts=$(metrics_cpus "$1" falcosecurity_scap_n_evts_cpu_total | awk '{ printf "%s ", $1 }')
+    drops=$(metrics_cpus "$1" falcosecurity_scap_n_drops_cpu_total | awk '{ printf "%s ", $1 }')
+    if [ "$evts" = "$want" ] && [ "$drops" = "$want" ]; then
+        rt_ok "metrics: one per-CPU events and drops series for each vCPU (${want% })"
+    else
+        rt_fail "metrics: one per-CPU events and drops series for each vCPU (${want% })" \
+            "events for: '$evts'; drops for: '$drops'"
+    fi
+    # One read of the rings makes Falco's families of a page: the CPUs add
+    # up to the totals exactly.
+    sum_evts=$(metrics_cpus "$1" falcosecurity_scap_n_evts_cpu_total | awk '{ s += $2 } END { print s + 0 }')
+    sum_drops=$(metrics_cpus "$1" falcosecurity_scap_n_drops_cpu_total | awk '{ s += $2 } END { print s + 0 }')
+    total_evts=$(metrics_value "$1" falcosecurity_scap_n_evts_total)
+    total_drops=$(metrics_value "$1" falcosecurity_scap_n_drops_total)
+    if [ "$sum_evts" -gt 0 ] && [ "$sum_evts" = "$total_evts" ] && [ "$sum_drops" = "$total_drops" ]; then
+        rt_ok "metrics: per-CPU events and drops add up to the kernel totals ($sum_evts, $sum_drops)"
+    else
+        rt_fail "metrics: per-CPU events and drops add up to the kernel totals" \
+            "events: CPUs $sum_evts, total '$total_evts'; drops: CPUs $sum_drops, total '$total_drops'"
+    fi
+    # Peregrine's per-ring series are rendered after Falco's, from a read
+    # as new or newer: never below, CPU by CPU.
+    bad=
+    for c in $want; do
+        f_evts=$(metrics_value "$1" "falcosecurity_scap_n_evts_cpu_total{cpu=\"$c\"}")
+        f_drops=$(metrics_value "$1" "falcosecurity_scap_n_drops_cpu_total{cpu=\"$c\"}")
+        p_evts=$(metrics_value "$1" "falcosecurity_peregrine_kernel_cpu_events_total{cpu=\"$c\"}")
+        p_drops=0
+        for cause in buffer page_fault too_large; do
+            v=$(metrics_value "$1" "falcosecurity_peregrine_kernel_cpu_drops_total{cpu=\"$c\",cause=\"$cause\"}")
+            p_drops=$((p_drops + ${v:-0}))
+        done
+        { [ -n "$f_evts" ] && [ -n "$p_evts" ] && [ "$f_evts" -le "$p_evts" ] &&
+            [ -n "$f_drops" ] && [ "$f_drops" -le "$p_drops" ]; } ||
+            bad="$bad cpu$c: Falco's $f_evts events, $f_drops drops; the ring's ${p_evts:-none}, $p_drops;"
+    done
+    if [ -z "$bad" ]; then
+        rt_ok "metrics: per-CPU counters within the ring stats Peregrine reports for each ring"
+    else
+        rt_fail "metrics: per-CPU counters within the ring stats Peregrine reports for each ring" "$bad"
+    fi
+}
+
+# After peregrine stopped: the snapshots of metrics.output_file carry the
+# same family (scap.n_evts_cpu_N), and the module's final count, printed at
+# exit from the rings' info pages, is at least what any snapshot counted.
+metrics_exit_check() {
+    last=$(tail -n 1 $METRICS 2>/dev/null)
+    written=$(sed -n 's/^Kernel events: \([0-9]*\) written.*/\1/p' $PGOUT)
+    file_total=$(echo "$last" | sed -n 's/.*"scap\.n_evts":\([0-9]*\).*/\1/p')
+    sum=0; ok=1
+    for c in $(seq 0 $((RT_FORK_CPUS - 1))); do
+        v=$(echo "$last" | sed -n "s/.*\"scap\.n_evts_cpu_$c\":\([0-9]*\).*/\1/p")
+        { [ -n "$v" ] && [ "$v" -gt 0 ]; } || ok=0
+        sum=$((sum + ${v:-0}))
+    done
+    [ "$sum" = "$file_total" ] || ok=0
+    last_page=$(metrics_cpus /tmp/metrics.after falcosecurity_scap_n_evts_cpu_total 2>/dev/null |
+        awk '{ s += $2 } END { print s + 0 }')
+    { [ -n "$written" ] && [ "$written" -ge "$sum" ] && [ "$written" -ge "$last_page" ]; } || ok=0
+    if [ $ok = 1 ]; then
+        rt_ok "metrics: output_file counts events on every vCPU, within the module's final $written"
+    else
+        rt_fail "metrics: output_file counts events on every vCPU, within the module's final count" \
+            "per-CPU sum $sum, scap.n_evts '$file_total', last page $last_page, exit '$written'" \
+            "last snapshot: $(echo "$last" | head -c 600)"
     fi
 }
 
@@ -397,6 +545,7 @@ rt_main() {
         return
     fi
     live_workload
+    metrics_live_check
     rules_run_triggers
     everyday_noise
     busy_first=
@@ -425,6 +574,7 @@ rt_main() {
     done < $ALERTS | sort | uniq -c | sed 's/^/    /'
     live_check
     summary_check
+    metrics_exit_check
     [ -n "$busy_first" ] && busy_check $busy_first
     rules_check $busy_first
     rmmod pgdummy 2>/dev/null
