@@ -72,8 +72,9 @@ rss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/$1/status; }
 
 # kernel_counters: the module's counters as peregrine's /metrics shows them,
 # "events drops_buffer drops_pf drops_too_large", or nothing.
+# (Through pgtrigger: busybox-static's wget segfaults at start in the guest.)
 kernel_counters() {
-    wget -q -O - "http://127.0.0.1:$METRICS_PORT/metrics" 2>/dev/null | awk '
+    timeout 10 /bin/pgtrigger http-get $METRICS_PORT /metrics 2>/dev/null | awk '
         $1 == "falcosecurity_peregrine_kernel_events_total" { e = $2 }
         $1 == "falcosecurity_peregrine_kernel_drops_buffer_total" { b = $2 }
         $1 == "falcosecurity_peregrine_kernel_drops_page_fault_total" { p = $2 }

@@ -404,7 +404,9 @@ everyday_noise() {
     # By path: this busybox runs applets named bare through /proc/self/exe,
     # which makes their proc.name "exe" (so would Falco's).
     /bin/ping -c 1 -W 1 127.0.0.1 > /dev/null 2>&1
-    wget -q -T 2 -O /dev/null http://127.0.0.1:$TRIG_PORT/ 2>/dev/null
+    # An HTTP client fetching a page (busybox's wget segfaults before its
+    # socket here, so pgtrigger makes the request).
+    timeout 5 $T http-get $TRIG_PORT / > /dev/null 2>&1
     xargs echo < /etc/hostname > /dev/null
 }
 
