@@ -44,6 +44,11 @@ const EVENT_FIELDS: &[(&str, EventField, FieldType)] = &[
     ("evt.is_async", EventField::IsAsync, FieldType::Bool),
 ];
 
+/// The names of the `evt.*` fields every plugin event has.
+pub(super) fn event_field_names() -> impl Iterator<Item = &'static str> {
+    EVENT_FIELDS.iter().map(|(name, _, _)| *name)
+}
+
 #[derive(Debug, Clone)]
 enum Resolved {
     Event(EventField),

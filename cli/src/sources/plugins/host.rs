@@ -72,6 +72,10 @@ impl Hosted {
             }
         });
         let plugins = super::load_all(&configs).map_err(|e| e.to_string())?;
+        let infos: Vec<&super::PluginInfo> = plugins.iter().map(|p| p.info()).collect();
+        for warning in super::overlap::check(&infos, is_built_in)? {
+            crate::log::message(&warning);
+        }
         for plugin in &plugins {
             let info = plugin.info();
             crate::log::message(&format!(
