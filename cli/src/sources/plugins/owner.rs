@@ -8,13 +8,20 @@
 
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
+use std::sync::mpsc::Sender;
+use std::sync::Mutex;
 
 use falco_plugin_api as api;
+
+use super::PluginEvent;
 
 /// What a plugin's `owner` pointer points to.
 pub struct Owner {
     pub plugin: String,
     pub last_error: CString,
+    /// Where an async plugin's events go while its handler is set; the
+    /// plugin calls the handler from threads of its own.
+    pub async_sink: Mutex<Option<AsyncSink>>,
 }
 
 impl Owner {
@@ -22,8 +29,87 @@ impl Owner {
         Owner {
             plugin: plugin.to_string(),
             last_error: CString::default(),
+            async_sink: Mutex::new(None),
         }
     }
+}
+
+/// The loops an async plugin's events are delivered to, and the names it
+/// declared (an event of another name is refused, as in Falco).
+pub struct AsyncSink {
+    pub names: Vec<String>,
+    /// The plugin's id when it sources events too, 0 otherwise: what the
+    /// events' plugin id parameter is set to.
+    pub plugin_id: u32,
+    pub loops: Vec<Sender<PluginEvent>>,
+}
+
+/// The async event handler a plugin gets with `set_async_event_handler`:
+/// checks the event, stamps it and hands a copy to each loop it goes to.
+pub(super) unsafe extern "C-unwind" fn async_handler(
+    owner: *mut api::ss_plugin_owner_t,
+    event: *const api::ss_plugin_event,
+    err: *mut c_char,
+) -> api::ss_plugin_rc {
+    let fail = |message: String| {
+        if !err.is_null() {
+            let bytes = message.as_bytes();
+            let n = bytes.len().min(api::PLUGIN_MAX_ERRLEN as usize - 1);
+            // SAFETY: the plugin passes a buffer of PLUGIN_MAX_ERRLEN bytes
+            // for the message; n + 1 bytes are written.
+            unsafe {
+                ptr::copy_nonoverlapping(bytes.as_ptr(), err.cast::<u8>(), n);
+                *err.add(n) = 0;
+            }
+        }
+        api::ss_plugin_rc_SS_PLUGIN_FAILURE
+    };
+    let owner = owner.cast::<Owner>();
+    if owner.is_null() || event.is_null() {
+        return fail("async event handler called without owner or event".into());
+    }
+    // SAFETY: the boxed Owner given with the handler; it outlives the
+    // handler, which is unset before the plugin is destroyed.
+    let owner = unsafe { &*owner };
+    // SAFETY: the plugin passes an event header, read unaligned (packed).
+    let header = unsafe { ptr::read_unaligned(event) };
+    let len = header.len as usize;
+    if len < super::event::HEADER_LEN || len > super::plugin::MAX_EVENT_BYTES as usize {
+        return fail(format!("an async event of {len} bytes"));
+    }
+    // SAFETY: the header says the event is `len` bytes; its layout is
+    // checked before use.
+    let bytes = unsafe { std::slice::from_raw_parts(event.cast::<u8>(), len) }.to_vec();
+    let mut event = match PluginEvent::from_async_bytes(bytes) {
+        Ok(event) => event,
+        Err(e) => return fail(format!("malformed async event: {e}")),
+    };
+    let sink = owner
+        .async_sink
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let Some(sink) = sink.as_ref() else {
+        return fail("async events are not being taken now".into());
+    };
+    let name = event.async_name().unwrap_or_default();
+    if !sink.names.iter().any(|n| n == name) {
+        return fail(format!(
+            "async event '{name}' is not one the plugin '{}' declares",
+            owner.plugin
+        ));
+    }
+    event.set_plugin_id(sink.plugin_id);
+    if event.ts() == u64::MAX {
+        event.set_ts(super::plugin::now_ns());
+    }
+    let mut delivered = false;
+    for lane in &sink.loops {
+        delivered |= lane.send(event.clone()).is_ok();
+    }
+    if !delivered && !sink.loops.is_empty() {
+        return fail("the event loops async events go to have ended".into());
+    }
+    api::ss_plugin_rc_SS_PLUGIN_SUCCESS
 }
 
 /// `get_owner_last_error`.
@@ -101,9 +187,29 @@ unsafe extern "C-unwind" fn get_table(
 }
 
 unsafe extern "C-unwind" fn add_table(
-    _owner: *mut api::ss_plugin_owner_t,
-    _input: *const api::ss_plugin_table_input,
+    owner: *mut api::ss_plugin_owner_t,
+    input: *const api::ss_plugin_table_input,
 ) -> api::ss_plugin_rc {
+    // SAFETY: the input the plugin passes for this call; its name, when
+    // set, is a NUL-terminated string.
+    let name = unsafe { input.as_ref() }
+        .filter(|i| !i.name.is_null())
+        .map(|i| {
+            unsafe { CStr::from_ptr(i.name) }
+                .to_string_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default();
+    let owner = owner.cast::<Owner>();
+    if !owner.is_null() {
+        // SAFETY: the boxed Owner given at init, written by the thread
+        // that runs the plugin's init, the only one calling it then.
+        let owner = unsafe { &mut *owner };
+        owner.last_error = CString::new(format!(
+            "cannot add table '{name}': Peregrine does not host plugin-owned state tables yet"
+        ))
+        .unwrap_or_default();
+    }
     api::ss_plugin_rc_SS_PLUGIN_FAILURE
 }
 
@@ -194,8 +300,8 @@ unsafe extern "C-unwind" fn write_field(
 /// the plugin so its pointers stay put.
 pub struct TablesInput {
     _fields_ext: Box<api::ss_plugin_table_fields_vtable_ext>,
-    _reader_ext: Box<api::ss_plugin_table_reader_vtable_ext>,
-    _writer_ext: Box<api::ss_plugin_table_writer_vtable_ext>,
+    reader_ext: Box<api::ss_plugin_table_reader_vtable_ext>,
+    writer_ext: Box<api::ss_plugin_table_writer_vtable_ext>,
     pub input: api::ss_plugin_init_tables_input,
 }
 
@@ -237,9 +343,52 @@ impl TablesInput {
         };
         Box::new(TablesInput {
             _fields_ext: fields_ext,
-            _reader_ext: reader_ext,
-            _writer_ext: writer_ext,
+            reader_ext,
+            writer_ext,
             input,
         })
+    }
+}
+
+impl TablesInput {
+    /// The reader vtables an extraction or a parse is given: Falco hands
+    /// them with every call, and the SDK for Rust refuses a call without.
+    pub fn reader(
+        &self,
+    ) -> (
+        api::ss_plugin_table_reader_vtable,
+        *mut api::ss_plugin_table_reader_vtable_ext,
+    ) {
+        let ext = &*self.reader_ext;
+        (
+            api::ss_plugin_table_reader_vtable {
+                get_table_name: ext.get_table_name,
+                get_table_size: ext.get_table_size,
+                get_table_entry: ext.get_table_entry,
+                read_entry_field: ext.read_entry_field,
+            },
+            (ext as *const api::ss_plugin_table_reader_vtable_ext).cast_mut(),
+        )
+    }
+
+    /// The writer vtables a parse is given.
+    pub fn writer(
+        &self,
+    ) -> (
+        api::ss_plugin_table_writer_vtable,
+        *mut api::ss_plugin_table_writer_vtable_ext,
+    ) {
+        let ext = &*self.writer_ext;
+        (
+            api::ss_plugin_table_writer_vtable {
+                clear_table: ext.clear_table,
+                erase_table_entry: ext.erase_table_entry,
+                create_table_entry: ext.create_table_entry,
+                destroy_table_entry: ext.destroy_table_entry,
+                add_table_entry: ext.add_table_entry,
+                write_entry_field: ext.write_entry_field,
+            },
+            (ext as *const api::ss_plugin_table_writer_vtable_ext).cast_mut(),
+        )
     }
 }
