@@ -234,7 +234,7 @@ fn run_main(
 
     if let Some(source) = &args.list_fields {
         let format = commands::list_fields::ListFormat::parse(&args.list_format)?;
-        print!("{}", commands::list_fields::render(source, format)?);
+        let plugin_classes = hosted.field_classes();
         print!(
             "{}",
             commands::list_fields::render_with_plugins(source, format, &plugin_classes)?

@@ -318,3 +318,74 @@ fn async_events_join_the_plugin_source_stream() {
     nums.sort_unstable();
     assert_eq!(nums, (1..=33).collect::<Vec<u64>>());
 }
+
+/// `--list` lists the loaded plugins' fields after the built-in ones, one
+/// class per plugin named `NAME (plugin)` with the sources it applies to;
+/// a plugin's source is one `--list` takes, in every format.
+#[test]
+fn list_shows_each_plugins_fields_under_its_sources() {
+    let [rsource, rparse, rsyscall] = &plugins(&["rsource", "rparse", "rsyscall"])[..] else {
+        unreachable!()
+    };
+    let loaded = [
+        ("rsource", rsource.as_path(), "{count: 1}"),
+        ("rparse", rparse.as_path(), "{}"),
+        ("rsyscall", rsyscall.as_path(), "''"),
+    ];
+    let list = |name: &str, args: &[&str]| -> String {
+        let output = run(name, &loaded, "[]", args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+
+    let all = list("list-all", &["--list"]);
+    let class = |name: &str, sources: &str| {
+        format!("Field Class:                  {name} (plugin)\nEvent Sources:                {sources}\n")
+    };
+    let at = |needle: &str| {
+        all.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from:\n{all}"))
+    };
+    // After the built-in classes, in load order.
+    assert!(at(&class("rsource", "rsource")) > at("ka.verb"));
+    assert!(at(&class("rparse", "rsource")) > at(&class("rsource", "rsource")));
+    assert!(at(&class("rsyscall", "syscall")) > at(&class("rparse", "rsource")));
+    assert!(all.contains("rsource.char[index]  (CHARBUF)\n    the word's i-th letter\n"));
+    assert!(all.contains("rsys.tid  (UINT64)\n    the thread id in the header\n"));
+
+    // One source: the plugins whose fields apply to it, nothing built in.
+    let only = list("list-rsource", &["--list", "rsource"]);
+    assert!(only.starts_with(&class("rsource", "rsource")), "{only}");
+    assert!(only.contains(&class("rparse", "rsource")), "{only}");
+    assert!(
+        !only.contains("rsys.") && !only.contains("proc.name"),
+        "{only}"
+    );
+    let syscall = list("list-syscall", &["--list", "syscall"]);
+    assert!(syscall.contains(&class("rsyscall", "syscall")));
+    assert!(syscall.contains("proc.name") && !syscall.contains("rsource.n"));
+
+    let json: Json = serde_json::from_str(&list(
+        "list-json",
+        &["--list", "rsource", "--format", "json"],
+    ))
+    .unwrap();
+    let classes = json["fieldclasses"].as_array().unwrap();
+    let names: Vec<&str> = classes
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["rsource (plugin)", "rparse (plugin)"]);
+    let char_field = &classes[0]["fields"][3];
+    assert_eq!(char_field["name"], "rsource.char");
+    assert_eq!(char_field["type"], "CHARBUF");
+    assert_eq!(char_field["argument"]["required"], true);
+    assert_eq!(char_field["argument"]["type"][0], "INDEX");
+    assert_eq!(classes[1]["event_sources"][0], "rsource");
+
+    let output = run("list-unknown", &loaded, "[]", &["--list", "nosuch"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("(syscall, k8s_audit, rsource)"), "{stderr}");
+}

@@ -224,6 +224,49 @@ impl Hosted {
         out
     }
 
+    /// The loaded plugins' fields for `--list`: one class per extracting
+    /// plugin with the sources, among this run's, its fields apply to.
+    pub fn field_classes(&self) -> Vec<crate::commands::list_fields::PluginClass> {
+        use crate::commands::list_fields::{PluginClass, PluginField};
+        let mut known: Vec<String> = vec!["syscall".into(), "k8s_audit".into()];
+        for (source, _, _) in self.sources() {
+            if !known.contains(&source) {
+                known.push(source);
+            }
+        }
+        self.plugins
+            .iter()
+            .filter_map(|plugin| {
+                let guard = lock(plugin);
+                let info = guard.info();
+                if !info.capabilities.extraction {
+                    return None;
+                }
+                Some(PluginClass {
+                    plugin: info.name.clone(),
+                    sources: known
+                        .iter()
+                        .filter(|s| info.extracts_from(s))
+                        .cloned()
+                        .collect(),
+                    fields: info
+                        .fields
+                        .iter()
+                        .map(|f| PluginField {
+                            name: f.name.clone(),
+                            type_name: f.type_name.clone(),
+                            is_list: f.is_list,
+                            arg_required: f.arg.is_required,
+                            arg_index: f.arg.is_index,
+                            arg_key: f.arg.is_key,
+                            desc: f.desc.clone(),
+                        })
+                        .collect(),
+                })
+            })
+            .collect()
+    }
+
     /// The names and versions of the loaded plugins, for the requirements.
     pub fn versions(&self) -> Vec<(String, String)> {
         self.plugins
