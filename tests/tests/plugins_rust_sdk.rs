@@ -1,8 +1,9 @@
 //! The `peregrine` binary hosting plugins written against Falco's Rust SDK
 //! (`falco_plugin` from crates.io; tests/plugins/rust, built here as the
 //! cdylibs Falco loads): a source with its own fields, an extractor on
-//! syscall events, a parser keeping state in a table, and an async plugin
-//! pushing events into a plugin source's stream.
+//! syscall events, a parser keeping state in a table that another plugin
+//! reads through the host, and an async plugin pushing events into a
+//! plugin source's stream.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -137,7 +138,8 @@ const PARSER_RULES: &str = r#"
 "#;
 
 /// The parser sees each event before the rules do and keeps a count per
-/// word in its SDK table; its field reads the count back.
+/// word in its SDK table; its field reads the count back, and another
+/// plugin reads the same table through the host once it is registered.
 #[test]
 fn a_parser_keeps_a_count_per_word_in_a_table() {
     let [rsource, rparse] = &plugins(&["rsource", "rparse"])[..] else {
@@ -176,13 +178,43 @@ fn a_parser_keeps_a_count_per_word_in_a_table() {
         "{stderr}"
     );
 
-    // Registering the table with the host (add_table) is not supported
-    // yet: the plugin's init fails with the host's reason, naming both.
+    // Registered with the host (add_table), the table is another
+    // plugin's to read: rcount imports it by name at init and reads the
+    // word's entry and its count field through the host's table API.
+    let [rcount] = &plugins(&["rcount"])[..] else {
+        unreachable!()
+    };
     let output = run(
         "parser-export",
         &[
             ("rsource", rsource, "{count: 10}"),
             ("rparse", rparse, "{export: true}"),
+            ("rcount", rcount, "''"),
+        ],
+        SHARED_RULES,
+        &["--disable-source", "syscall"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("failed"), "{stderr}");
+    let fired = alerts(&output, "Read through the host");
+    assert_eq!(fired.len(), 10, "{stderr}");
+    for alert in &fired {
+        assert_eq!(
+            text(alert, "rcount.count"),
+            text(alert, "rparse.count"),
+            "{alert}"
+        );
+    }
+    assert_eq!(text(&fired[9], "rcount.count"), "4");
+
+    // A table nobody added: the reader's init fails with the host's word.
+    let output = run(
+        "parser-no-table",
+        &[
+            ("rsource", rsource, "{count: 10}"),
+            ("rparse", rparse, "{}"),
+            ("rcount", rcount, "''"),
         ],
         PARSER_RULES,
         &["--disable-source", "syscall"],
@@ -190,10 +222,20 @@ fn a_parser_keeps_a_count_per_word_in_a_table() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("plugin 'rparse': init failed: cannot add table 'rparse_word_counts'"),
+        stderr.contains("plugin 'rcount': init failed")
+            && stderr.contains("no state table named 'rparse_word_counts'"),
         "{stderr}"
     );
 }
+
+const SHARED_RULES: &str = r#"
+- rule: Read through the host
+  desc: rparse's table read by rcount
+  condition: rcount.count >= 1
+  output: "n=%rsource.n own=%rparse.count shared=%rcount.count"
+  priority: WARNING
+  source: rsource
+"#;
 
 const SYSCALL_RULES: &str = r#"
 - rule: Connect seen by the SDK plugin

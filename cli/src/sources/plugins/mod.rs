@@ -20,6 +20,7 @@ pub mod plugin;
 pub mod requirements;
 mod schema;
 pub mod syscall;
+mod tables;
 pub mod version;
 
 use std::path::{Path, PathBuf};

@@ -1,10 +1,7 @@
 //! The host side a plugin calls back into: its owner handle (last error,
 //! log), and the state tables input Falco passes to extractors and parsers.
 //!
-//! Peregrine registers no state tables with plugins yet: `list_tables`
-//! answers an empty list, `get_table` no table and `add_table` a failure,
-//! so a plugin that needs a table fails its init with its own message
-//! rather than crashing on a NULL vtable.
+//! The tables calls go to `tables`, the registry of the tables plugins add.
 
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
@@ -13,6 +10,11 @@ use std::sync::Mutex;
 
 use falco_plugin_api as api;
 
+use super::tables::{
+    add_entry, add_table, add_table_field, clear, create_entry, destroy_entry, erase, get_table,
+    get_table_field, iterate, list_table_fields, list_tables, read_field, release_entry,
+    table_entry, table_name, table_size, write_field,
+};
 use super::PluginEvent;
 
 /// What a plugin's `owner` pointer points to.
@@ -166,136 +168,6 @@ pub(super) unsafe extern "C-unwind" fn log(
     crate::log::message(&format!("[{who}] {level}: {text}"));
 }
 
-unsafe extern "C-unwind" fn list_tables(
-    _owner: *mut api::ss_plugin_owner_t,
-    ntables: *mut u32,
-) -> *mut api::ss_plugin_table_info {
-    if !ntables.is_null() {
-        // SAFETY: the plugin passes where to write the count.
-        unsafe { *ntables = 0 };
-    }
-    // An empty array: a non-NULL pointer valid for zero reads.
-    ptr::NonNull::dangling().as_ptr()
-}
-
-unsafe extern "C-unwind" fn get_table(
-    _owner: *mut api::ss_plugin_owner_t,
-    _name: *const c_char,
-    _key_type: api::ss_plugin_state_type,
-) -> *mut api::ss_plugin_table_t {
-    ptr::null_mut()
-}
-
-unsafe extern "C-unwind" fn add_table(
-    owner: *mut api::ss_plugin_owner_t,
-    input: *const api::ss_plugin_table_input,
-) -> api::ss_plugin_rc {
-    // SAFETY: the input the plugin passes for this call; its name, when
-    // set, is a NUL-terminated string.
-    let name = unsafe { input.as_ref() }
-        .filter(|i| !i.name.is_null())
-        .map(|i| {
-            unsafe { CStr::from_ptr(i.name) }
-                .to_string_lossy()
-                .into_owned()
-        })
-        .unwrap_or_default();
-    let owner = owner.cast::<Owner>();
-    if !owner.is_null() {
-        // SAFETY: the boxed Owner given at init, written by the thread
-        // that runs the plugin's init, the only one calling it then.
-        let owner = unsafe { &mut *owner };
-        owner.last_error = CString::new(format!(
-            "cannot add table '{name}': Peregrine does not host plugin-owned state tables yet"
-        ))
-        .unwrap_or_default();
-    }
-    api::ss_plugin_rc_SS_PLUGIN_FAILURE
-}
-
-unsafe extern "C-unwind" fn list_table_fields(
-    _table: *mut api::ss_plugin_table_t,
-    nfields: *mut u32,
-) -> *const api::ss_plugin_table_fieldinfo {
-    if !nfields.is_null() {
-        // SAFETY: the plugin passes where to write the count.
-        unsafe { *nfields = 0 };
-    }
-    ptr::null()
-}
-
-unsafe extern "C-unwind" fn table_field(
-    _table: *mut api::ss_plugin_table_t,
-    _name: *const c_char,
-    _data_type: api::ss_plugin_state_type,
-) -> *mut api::ss_plugin_table_field_t {
-    ptr::null_mut()
-}
-
-// No table is ever handed out, so these are never reached with a table of
-// Peregrine's; they answer failure for a plugin that calls them anyway.
-unsafe extern "C-unwind" fn table_name(_t: *mut api::ss_plugin_table_t) -> *const c_char {
-    ptr::null()
-}
-unsafe extern "C-unwind" fn table_size(_t: *mut api::ss_plugin_table_t) -> u64 {
-    u64::MAX
-}
-unsafe extern "C-unwind" fn table_entry(
-    _t: *mut api::ss_plugin_table_t,
-    _key: *const api::ss_plugin_state_data,
-) -> *mut api::ss_plugin_table_entry_t {
-    ptr::null_mut()
-}
-unsafe extern "C-unwind" fn read_field(
-    _t: *mut api::ss_plugin_table_t,
-    _e: *mut api::ss_plugin_table_entry_t,
-    _f: *const api::ss_plugin_table_field_t,
-    _out: *mut api::ss_plugin_state_data,
-) -> api::ss_plugin_rc {
-    api::ss_plugin_rc_SS_PLUGIN_FAILURE
-}
-unsafe extern "C-unwind" fn release_entry(
-    _t: *mut api::ss_plugin_table_t,
-    _e: *mut api::ss_plugin_table_entry_t,
-) {
-}
-unsafe extern "C-unwind" fn iterate(
-    _t: *mut api::ss_plugin_table_t,
-    _it: api::ss_plugin_table_iterator_func_t,
-    _s: *mut api::ss_plugin_table_iterator_state_t,
-) -> api::ss_plugin_bool {
-    0
-}
-unsafe extern "C-unwind" fn clear(_t: *mut api::ss_plugin_table_t) -> api::ss_plugin_rc {
-    api::ss_plugin_rc_SS_PLUGIN_FAILURE
-}
-unsafe extern "C-unwind" fn erase(
-    _t: *mut api::ss_plugin_table_t,
-    _key: *const api::ss_plugin_state_data,
-) -> api::ss_plugin_rc {
-    api::ss_plugin_rc_SS_PLUGIN_FAILURE
-}
-unsafe extern "C-unwind" fn create_entry(
-    _t: *mut api::ss_plugin_table_t,
-) -> *mut api::ss_plugin_table_entry_t {
-    ptr::null_mut()
-}
-unsafe extern "C-unwind" fn add_entry(
-    _t: *mut api::ss_plugin_table_t,
-    _key: *const api::ss_plugin_state_data,
-    _entry: *mut api::ss_plugin_table_entry_t,
-) -> *mut api::ss_plugin_table_entry_t {
-    ptr::null_mut()
-}
-unsafe extern "C-unwind" fn write_field(
-    _t: *mut api::ss_plugin_table_t,
-    _e: *mut api::ss_plugin_table_entry_t,
-    _f: *const api::ss_plugin_table_field_t,
-    _in: *const api::ss_plugin_state_data,
-) -> api::ss_plugin_rc {
-    api::ss_plugin_rc_SS_PLUGIN_FAILURE
-}
-
 /// The tables input handed to extractors and parsers at init; boxed with
 /// the plugin so its pointers stay put.
 pub struct TablesInput {
@@ -309,8 +181,8 @@ impl TablesInput {
     pub fn new() -> Box<TablesInput> {
         let mut fields_ext = Box::new(api::ss_plugin_table_fields_vtable_ext {
             list_table_fields: Some(list_table_fields),
-            get_table_field: Some(table_field),
-            add_table_field: Some(table_field),
+            get_table_field: Some(get_table_field),
+            add_table_field: Some(add_table_field),
         });
         let mut reader_ext = Box::new(api::ss_plugin_table_reader_vtable_ext {
             get_table_name: Some(table_name),
@@ -324,7 +196,7 @@ impl TablesInput {
             clear_table: Some(clear),
             erase_table_entry: Some(erase),
             create_table_entry: Some(create_entry),
-            destroy_table_entry: Some(release_entry),
+            destroy_table_entry: Some(destroy_entry),
             add_table_entry: Some(add_entry),
             write_entry_field: Some(write_field),
         });
@@ -334,8 +206,8 @@ impl TablesInput {
             add_table: Some(add_table),
             fields: api::ss_plugin_table_fields_vtable {
                 list_table_fields: Some(list_table_fields),
-                get_table_field: Some(table_field),
-                add_table_field: Some(table_field),
+                get_table_field: Some(get_table_field),
+                add_table_field: Some(add_table_field),
             },
             fields_ext: &mut *fields_ext,
             reader_ext: &mut *reader_ext,

@@ -564,6 +564,8 @@ impl Plugin {
 impl Drop for Plugin {
     fn drop(&mut self) {
         self.close();
+        // Its tables go first: no reader may reach them once it is gone.
+        super::tables::forget(&*self.owner);
         if self.async_started() {
             // The plugin's threads must stop calling the handler before
             // the owner it points to goes.

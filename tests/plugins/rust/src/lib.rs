@@ -5,7 +5,9 @@
 //! - `rsource`: a source of `rsource` events with its own fields;
 //! - `rsyscall`: an extractor on syscall events;
 //! - `rparse`: a parser of `rsource` events that keeps a count per word in
-//!   a table and exposes it as a field;
+//!   a table and exposes it as a field (with `{"export": true}` it also
+//!   registers the table with the host);
+//! - `rcount`: reads `rparse`'s table through the host's table API;
 //! - `rasync`: pushes async events into the `rsource` stream.
 //!
 //! This library holds what they share: the `rsource` event payload.
