@@ -234,7 +234,11 @@ fn run_main(
 
     if let Some(source) = &args.list_fields {
         let format = commands::list_fields::ListFormat::parse(&args.list_format)?;
-        print!("{}", commands::list_fields::render(source, format)?);
+        let plugin_classes = hosted.field_classes();
+        print!(
+            "{}",
+            commands::list_fields::render_with_plugins(source, format, &plugin_classes)?
+        );
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -548,6 +552,18 @@ fn run_main(
             capture: writer,
         });
         let compiled = std::mem::take(&mut ruleset.plugin_sources);
+        // Async plugins push into live plugin sources; a capture carries
+        // the async events it recorded instead.
+        let mut async_lanes = if capture.is_none() {
+            let running: Vec<String> = plugin_sources
+                .iter()
+                .map(|(source, _, _)| source.clone())
+                .filter(|source| source_on(source, true))
+                .collect();
+            hosted.start_async(&running)?
+        } else {
+            Default::default()
+        };
         for ((source, plugin, open_params), rules) in plugin_sources.into_iter().zip(compiled) {
             if !source_on(&source, true) {
                 continue;
@@ -562,6 +578,7 @@ fn run_main(
                 plugin,
                 feed,
                 parsers,
+                async_lanes.remove(&source),
                 rules,
                 Arc::clone(&shared),
             )
@@ -716,6 +733,7 @@ fn run_main(
             Err(_) => log::message("a plugin source thread panicked"),
         }
     }
+    hosted.stop_async();
     if let Some(writer) = plugin_shared.as_ref().and_then(|s| s.capture.as_ref()) {
         match writer.finish() {
             Ok(written) => log::message(&format!("{written} plugin events written to the capture")),

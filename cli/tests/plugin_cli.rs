@@ -334,10 +334,17 @@ fn built_in_stand_ins_for_k8saudit_and_json_meet_the_rules_requirements() {
 
 /// tests/plugins/c/csyscall.c, a C extractor on syscall events, built here.
 fn c_syscall_plugin() -> Option<PathBuf> {
+    c_syscall_variant("libcsyscall.so", &[])
+}
+
+/// csyscall.c built with `defines` (its name, an extra field) as `file`.
+fn c_syscall_variant(file: &str, defines: &[&str]) -> Option<PathBuf> {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins/c/csyscall.c");
-    let library = scratch().join("libcsyscall.so");
+    let library = scratch().join(file);
     match Command::new("gcc")
-        .args(["-shared", "-fPIC", "-O1", "-Wall", "-Werror", "-o"])
+        .args(["-shared", "-fPIC", "-O1", "-Wall", "-Werror"])
+        .args(defines)
+        .arg("-o")
         .arg(&library)
         .arg(&source)
         .status()
@@ -447,4 +454,110 @@ fn a_plugin_extracts_fields_from_syscall_events() {
         opens.len()
     );
     assert!(of_rule(&only_open, "Close seen by the plugin").is_empty());
+}
+
+/// Falco's overlap check: a plugin may not define a field its source
+/// already has, built in or from an earlier plugin; the plugins whose job
+/// Peregrine does itself are let through, their built-in fields winning.
+#[test]
+fn a_plugin_field_that_overlaps_another_providers_stops_the_start() {
+    let capture =
+        Path::new("/work/shared/conformance/falco-regression/trace_files/open-multiple-files.scap");
+    if !capture.exists() {
+        eprintln!("skipped: {} is absent", capture.display());
+        return;
+    }
+    let (Some(csyscall), Some(shadow), Some(copy), Some(container)) = (
+        c_syscall_plugin(),
+        c_syscall_variant(
+            "libshadow.so",
+            &[
+                "-DCSYSCALL_NAME=\"shadow\"",
+                "-DCSYSCALL_EXTRA=\"proc.name\"",
+            ],
+        ),
+        c_syscall_variant("libcopy.so", &["-DCSYSCALL_NAME=\"copy\""]),
+        c_syscall_variant(
+            "libcontainer.so",
+            &[
+                "-DCSYSCALL_NAME=\"container\"",
+                "-DCSYSCALL_EXTRA=\"container.id\"",
+            ],
+        ),
+    ) else {
+        return;
+    };
+    let run = |name: &str, plugins: &[(&str, &Path)]| -> Output {
+        let dir = scratch().join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut config = String::from(
+            "json_output: true\nwebserver:\n  enabled: false\nstdout_output:\n  enabled: true\nplugins:\n",
+        );
+        for (name, library) in plugins {
+            config.push_str(&format!(
+                "  - name: {name}\n    library_path: {}\n",
+                library.display()
+            ));
+        }
+        std::fs::write(dir.join("falco.yaml"), config).unwrap();
+        std::fs::write(
+            dir.join("rules.yaml"),
+            "- rule: Open with container\n  desc: x\n  condition: evt.type = open and evt.dir = <\n  \
+             output: \"open cid=%container.id\"\n  priority: WARNING\n",
+        )
+        .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_peregrine"))
+            .arg("-c")
+            .arg(dir.join("falco.yaml"))
+            .arg("-r")
+            .arg(dir.join("rules.yaml"))
+            .arg("-e")
+            .arg(capture)
+            .output()
+            .unwrap()
+    };
+
+    // A built-in syscall field.
+    let output = run("overlap-builtin", &[("shadow", &shadow)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Plugin 'shadow' supports extraction of field 'proc.name' that is overlapping for source 'syscall'"
+        ),
+        "{stderr}"
+    );
+    assert!(alerts(&output).is_empty());
+
+    // An earlier plugin's field: the later plugin is the one named.
+    let output = run(
+        "overlap-plugin",
+        &[("csyscall", &csyscall), ("copy", &copy)],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(
+            "Plugin 'copy' supports extraction of field 'csys.type' that is overlapping for source 'syscall'"
+        ),
+        "{stderr}"
+    );
+
+    // The container plugin's library, loaded for real: one warning, and
+    // container.id is still Peregrine's (the plugin would say from-plugin).
+    let output = run("overlap-container", &[("container", &container)]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("built-in fields take precedence"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("plugin 'container'"), "{stderr}");
+    assert!(warnings[0].contains("'container.id'"), "{stderr}");
+    let fired = alerts(&output);
+    assert!(!fired.is_empty(), "{stderr}");
+    for alert in &fired {
+        assert_eq!(alert["output_fields"]["container.id"], "host", "{alert}");
+    }
 }

@@ -23,9 +23,9 @@ pub fn conformance_kit() -> Option<PathBuf> {
     dir.is_dir().then(|| dir.canonicalize().unwrap_or(dir))
 }
 
-/// The `peregrine` binary of this build, built on demand: the tests crate
-/// runs it as a user would, so it must be the one the workspace just built.
-pub fn peregrine_binary() -> Result<PathBuf, String> {
+/// The target directory of this test build (target/<profile>/) and its
+/// profile's name, from where the test binary runs.
+fn profile_dir() -> Result<(PathBuf, String), String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the test binary: {e}"))?;
     // Tests run from target/<profile>/deps/, binaries from target/<profile>/.
     let mut profile_dir = exe
@@ -34,11 +34,16 @@ pub fn peregrine_binary() -> Result<PathBuf, String> {
     if profile_dir.file_name().is_some_and(|n| n == "deps") {
         profile_dir = profile_dir.parent().unwrap_or(profile_dir);
     }
-    let binary = profile_dir.join("peregrine");
     let profile = profile_dir
         .file_name()
         .and_then(|n| n.to_str())
-        .unwrap_or("debug");
+        .unwrap_or("debug")
+        .to_string();
+    Ok((profile_dir.to_path_buf(), profile))
+}
+
+/// Runs `cargo build --quiet ARGS` in the workspace, for `profile`.
+fn cargo_build(args: &[&str], profile: &str) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut build = Command::new(cargo);
     // `cargo test` gives the test the variables of the package under test
@@ -63,27 +68,55 @@ pub fn peregrine_binary() -> Result<PathBuf, String> {
             build.env_remove(name.as_ref());
         }
     }
-    build.current_dir(repo_root()).args([
-        "build",
-        "--quiet",
-        "-p",
-        "peregrine",
-        "--bin",
-        "peregrine",
-    ]);
+    build
+        .current_dir(repo_root())
+        .args(["build", "--quiet"])
+        .args(args);
     if profile == "release" {
         build.arg("--release");
     }
     let status = build
         .status()
-        .map_err(|e| format!("cannot run cargo to build peregrine: {e}"))?;
-    if !status.success() || !binary.exists() {
+        .map_err(|e| format!("cannot run cargo build {}: {e}", args.join(" ")))?;
+    if !status.success() {
+        return Err(format!("cargo build {} failed ({status})", args.join(" ")));
+    }
+    Ok(())
+}
+
+/// The `peregrine` binary of this build, built on demand: the tests crate
+/// runs it as a user would, so it must be the one the workspace just built.
+pub fn peregrine_binary() -> Result<PathBuf, String> {
+    let (profile_dir, profile) = profile_dir()?;
+    let binary = profile_dir.join("peregrine");
+    cargo_build(&["-p", "peregrine", "--bin", "peregrine"], &profile)?;
+    if !binary.exists() {
         return Err(format!(
-            "building peregrine failed ({status}); expected {}",
+            "building peregrine left no binary at {}",
             binary.display()
         ));
     }
     Ok(binary)
+}
+
+/// The Falco plugins of tests/plugins/rust (written with Falco's Rust SDK),
+/// built on demand as the cdylibs Falco would load: the path of the
+/// shared library of each name asked for (`rsource`, `rsyscall`, `rparse`,
+/// `rasync`), in the order asked.
+pub fn rust_sdk_plugins(names: &[&str]) -> Result<Vec<PathBuf>, String> {
+    let (profile_dir, profile) = profile_dir()?;
+    cargo_build(&["-p", "peregrine-test-plugins", "--examples"], &profile)?;
+    names
+        .iter()
+        .map(|name| {
+            let library = profile_dir.join("examples").join(format!("lib{name}.so"));
+            if library.exists() {
+                Ok(library)
+            } else {
+                Err(format!("no plugin library at {}", library.display()))
+            }
+        })
+        .collect()
 }
 
 /// The peregrine binary, or None (with the reason printed) where ptrace

@@ -80,7 +80,7 @@ pub const FALCO_KEYS: &[FalcoKey] = &[
     key("capture.default_duration", Implemented("milliseconds; later alerts extend a running capture")),
     key("capture.max_file_size_mb", Implemented("exact (files are not compressed); an internal alert says when a capture stops for it")),
     key("load_plugins", Implemented("the plugins to load, in order; absent, every entry of plugins")),
-    key("plugins", Implemented("loaded through the plugin C API; a k8saudit entry whose open_params is a file is also read as --k8s-audit-file")),
+    key("plugins", Implemented("loaded through the plugin C API (sourcing, extraction on plugin and syscall events, parsing, async events into plugin sources); a field overlapping one its source has stops the start as in Falco (the k8saudit, json and container libraries excepted: the built-in fields win); tables plugins add are shared with the others; not yet: async events on the syscall source, Peregrine's thread table as a state table; a k8saudit entry whose open_params is a file is also read as --k8s-audit-file")),
     key("plugins[].name", Implemented("")),
     key("plugins[].library_path", Implemented("")),
     key("plugins[].init_config", Implemented("")),

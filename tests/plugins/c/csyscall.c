@@ -13,11 +13,19 @@
  *   csys.str[i]   parameter i as text, when it is a NUL-ended string
  * Init config {"only": N} limits its event types to N (through
  * get_extract_event_types); otherwise it takes every type.
+ * Built with -DCSYSCALL_NAME='"other"' it calls itself that, and with
+ * -DCSYSCALL_EXTRA='"some.field"' it also defines that string field
+ * (whose value is always "from-plugin"): the host's check of fields that
+ * overlap another provider's is tested with it.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#ifndef CSYSCALL_NAME
+#define CSYSCALL_NAME "csyscall"
+#endif
 
 typedef int32_t rc_t;
 enum { RC_SUCCESS = 0, RC_FAILURE = 1 };
@@ -72,7 +80,7 @@ struct state {
 };
 
 const char *plugin_get_required_api_version(void) { return "3.0.0"; }
-const char *plugin_get_name(void) { return "csyscall"; }
+const char *plugin_get_name(void) { return CSYSCALL_NAME; }
 const char *plugin_get_version(void) { return "0.1.0"; }
 const char *plugin_get_description(void) { return "C extractor on syscall events"; }
 const char *plugin_get_contact(void) { return "peregrine tests"; }
@@ -112,6 +120,9 @@ const char *plugin_get_fields(void)
 	       "{\"type\":\"string\",\"name\":\"csys.src\",\"desc\":\"the source name passed\"},"
 	       "{\"type\":\"uint64\",\"name\":\"csys.len\",\"desc\":\"the checked event length\"},"
 	       "{\"type\":\"string\",\"name\":\"csys.str\",\"arg\":{\"isRequired\":true,\"isIndex\":true},\"desc\":\"a parameter as text\"}"
+#ifdef CSYSCALL_EXTRA
+	       ",{\"type\":\"string\",\"name\":\"" CSYSCALL_EXTRA "\",\"desc\":\"always from-plugin\"}"
+#endif
 	       "]";
 }
 
@@ -174,6 +185,10 @@ rc_t plugin_extract_fields(struct state *s, const struct event_input *evt,
 			x->res = s->str_out;
 			break;
 		}
+		case 5:
+			s->str_out[0] = "from-plugin";
+			x->res = s->str_out;
+			break;
 		default:
 			x->res_len = 0;
 		}

@@ -1,12 +1,16 @@
 //! A plugin event as the plugin API and scap captures carry it: Falco's
 //! event header (ts, tid, len, type, nparams: 26 bytes, packed) followed by
 //! the 32-bit lengths of the two parameters of PPME_PLUGINEVENT_E, the
-//! plugin id (u32) and the payload.
+//! plugin id (u32) and the payload. An async event a plugin pushes into a
+//! plugin source's stream (PPME_ASYNCEVENT_E) has three: the plugin id,
+//! the event's name (NUL-terminated) and its data.
 
 use std::fmt;
 
 /// Falco's event type of plugin events (PPME_PLUGINEVENT_E).
 pub const PLUGINEVENT_E: u16 = 322;
+/// Falco's event type of async events (PPME_ASYNCEVENT_E).
+pub const ASYNCEVENT_E: u16 = 402;
 /// The event header's size.
 pub const HEADER_LEN: usize = 26;
 const PARAMS_LEN: usize = 8;
@@ -25,6 +29,12 @@ pub enum EventError {
     Params(u32),
     #[error("the parameter lengths {id} + {payload} do not add up to the event's {len} bytes")]
     ParamLengths { id: u32, payload: u32, len: usize },
+    #[error("event type {0} is not an async event (402)")]
+    AsyncType(u16),
+    #[error("an async event has 3 parameters (plugin id, name, data), this one {0}")]
+    AsyncParams(u32),
+    #[error("the async event's parameters do not add up to its {0} bytes, or its name is not NUL-terminated text")]
+    AsyncLayout(usize),
 }
 
 /// One plugin event, owned, with its checked layout.
@@ -83,6 +93,74 @@ impl PluginEvent {
         Ok(PluginEvent { bytes, number: 0 })
     }
 
+    /// Checks that `bytes` is one whole async event: a plugin id of 4
+    /// bytes, a name of printable text ending in NUL, and data.
+    pub fn from_async_bytes(bytes: Vec<u8>) -> Result<PluginEvent, EventError> {
+        const PARAMS: usize = 12;
+        if bytes.len() < HEADER_LEN + PARAMS {
+            return Err(EventError::Short(bytes.len()));
+        }
+        let said = u32_at(&bytes, 16) as usize;
+        if said != bytes.len() {
+            return Err(EventError::Length {
+                said,
+                actual: bytes.len(),
+            });
+        }
+        let kind = u16_at(&bytes, 20);
+        if kind != ASYNCEVENT_E {
+            return Err(EventError::AsyncType(kind));
+        }
+        let nparams = u32_at(&bytes, 22);
+        if nparams != 3 {
+            return Err(EventError::AsyncParams(nparams));
+        }
+        let lens = [0, 4, 8].map(|at| u64::from(u32_at(&bytes, HEADER_LEN + at)));
+        let total = (HEADER_LEN + PARAMS) as u64 + lens.iter().sum::<u64>();
+        let bad = EventError::AsyncLayout(bytes.len());
+        if lens[0] != 4 || lens[1] == 0 || total != bytes.len() as u64 {
+            return Err(bad);
+        }
+        let event = PluginEvent { bytes, number: 0 };
+        let name = event.name_param();
+        let text = name.strip_suffix(&[0]).ok_or_else(|| bad.clone())?;
+        if text.is_empty() || text.contains(&0) || std::str::from_utf8(text).is_err() {
+            return Err(bad);
+        }
+        Ok(event)
+    }
+
+    /// Whether this is an async event.
+    pub fn is_async(&self) -> bool {
+        self.event_type() == ASYNCEVENT_E
+    }
+
+    /// The event type in the header: 322, or 402 for an async event.
+    pub fn event_type(&self) -> u16 {
+        u16_at(&self.bytes, 20)
+    }
+
+    /// Where the parameter values start (after the 2 or 3 lengths).
+    fn values_start(&self) -> usize {
+        HEADER_LEN + if self.is_async() { 12 } else { PARAMS_LEN }
+    }
+
+    /// An async event's name parameter, its NUL included.
+    fn name_param(&self) -> &[u8] {
+        let start = self.values_start() + 4;
+        let len = u32_at(&self.bytes, HEADER_LEN + 4) as usize;
+        &self.bytes[start..start + len]
+    }
+
+    /// An async event's name (`evt.asynctype`).
+    pub fn async_name(&self) -> Option<&str> {
+        if !self.is_async() {
+            return None;
+        }
+        let name = self.name_param();
+        std::str::from_utf8(&name[..name.len().saturating_sub(1)]).ok()
+    }
+
     /// Builds an event from its parts (for captures and tests).
     pub fn new(ts: u64, tid: u64, plugin_id: u32, payload: &[u8]) -> PluginEvent {
         let len = PAYLOAD_START + payload.len();
@@ -117,16 +195,22 @@ impl PluginEvent {
     }
 
     pub fn plugin_id(&self) -> u32 {
-        u32_at(&self.bytes, HEADER_LEN + PARAMS_LEN)
+        u32_at(&self.bytes, self.values_start())
     }
 
     pub fn set_plugin_id(&mut self, id: u32) {
-        let at = HEADER_LEN + PARAMS_LEN;
+        let at = self.values_start();
         self.bytes[at..at + 4].copy_from_slice(&id.to_le_bytes());
     }
 
+    /// The payload of a plugin event, the data of an async event.
     pub fn payload(&self) -> &[u8] {
-        &self.bytes[PAYLOAD_START..]
+        if self.is_async() {
+            let start = self.values_start() + 4 + self.name_param().len();
+            &self.bytes[start..]
+        } else {
+            &self.bytes[PAYLOAD_START..]
+        }
     }
 }
 
@@ -144,6 +228,40 @@ impl fmt::Debug for PluginEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn async_event(name: &[u8], data: &[u8]) -> Vec<u8> {
+        let len = HEADER_LEN + 12 + 4 + name.len() + data.len();
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&5u64.to_le_bytes());
+        bytes.extend_from_slice(&0u64.to_le_bytes());
+        bytes.extend_from_slice(&(len as u32).to_le_bytes());
+        bytes.extend_from_slice(&ASYNCEVENT_E.to_le_bytes());
+        bytes.extend_from_slice(&3u32.to_le_bytes());
+        for l in [4, name.len(), data.len()] {
+            bytes.extend_from_slice(&(l as u32).to_le_bytes());
+        }
+        bytes.extend_from_slice(&0u32.to_le_bytes());
+        bytes.extend_from_slice(name);
+        bytes.extend_from_slice(data);
+        bytes
+    }
+
+    #[test]
+    fn reads_async_events_and_refuses_bad_names() {
+        let mut event = PluginEvent::from_async_bytes(async_event(b"tick\0", b"1 tick")).unwrap();
+        assert!(event.is_async());
+        assert_eq!(event.async_name(), Some("tick"));
+        assert_eq!(event.payload(), b"1 tick");
+        event.set_plugin_id(7);
+        assert_eq!(event.plugin_id(), 7);
+        assert_eq!(event.payload(), b"1 tick");
+        for bad in [&b"tick"[..], b"\0", b"ti\0ck\0"] {
+            assert!(PluginEvent::from_async_bytes(async_event(bad, b"x")).is_err());
+        }
+        let plain = PluginEvent::new(1, 0, 5, b"abc");
+        assert!(!plain.is_async() && plain.async_name().is_none());
+        assert!(PluginEvent::from_async_bytes(plain.bytes().to_vec()).is_err());
+    }
 
     #[test]
     fn builds_and_checks_the_scap_layout() {

@@ -31,6 +31,7 @@ enum EventField {
     PluginName,
     PluginInfo,
     IsAsync,
+    AsyncType,
 }
 
 const EVENT_FIELDS: &[(&str, EventField, FieldType)] = &[
@@ -42,7 +43,13 @@ const EVENT_FIELDS: &[(&str, EventField, FieldType)] = &[
     ("evt.pluginname", EventField::PluginName, FieldType::String),
     ("evt.plugininfo", EventField::PluginInfo, FieldType::String),
     ("evt.is_async", EventField::IsAsync, FieldType::Bool),
+    ("evt.asynctype", EventField::AsyncType, FieldType::String),
 ];
+
+/// The names of the `evt.*` fields every plugin event has.
+pub(super) fn event_field_names() -> impl Iterator<Item = &'static str> {
+    EVENT_FIELDS.iter().map(|(name, _, _)| *name)
+}
 
 #[derive(Debug, Clone)]
 enum Resolved {
@@ -81,6 +88,10 @@ pub struct PluginFields {
     /// The plugins whose fields apply here, in load order: the first that
     /// defines a name wins, as in Falco.
     extractors: Vec<SharedPlugin>,
+    /// Per extractor, the event types its fields have values on (None:
+    /// all): a plugin is asked only about events of those types, as in
+    /// Falco, so an async event goes to the extractors that list 402.
+    types: Vec<Option<HashSet<u16>>>,
     resolved: Vec<Resolved>,
     errors: AtomicU64,
     /// For `--list`: the `evt.*` fields and every extractor's.
@@ -123,6 +134,14 @@ impl PluginFields {
                 });
             }
         }
+        let types = extractors
+            .iter()
+            .map(|p| {
+                lock(p)
+                    .extract_event_types()
+                    .map(|codes| codes.into_iter().collect())
+            })
+            .collect();
         let source_plugin_name = source_plugin
             .as_ref()
             .map(|p| lock(p).name().to_string())
@@ -133,6 +152,7 @@ impl PluginFields {
             source_plugin,
             source_plugin_name,
             extractors,
+            types,
             resolved: Vec::new(),
             errors: AtomicU64::new(0),
             listed,
@@ -292,17 +312,28 @@ impl FieldSource for PluginFields {
                     if let Some(text) = self
                         .source_plugin
                         .as_ref()
+                        .filter(|_| !event.is_async())
                         .and_then(|p| lock(p).event_to_string(event))
                     {
                         out.push(Value::Str(Cow::Owned(text)));
                     }
                 }
-                EventField::IsAsync => out.push(Value::Bool(false)),
+                EventField::IsAsync => out.push(Value::Bool(event.is_async())),
+                EventField::AsyncType => {
+                    if let Some(name) = event.async_name() {
+                        out.push(Value::Str(Cow::Owned(name.to_string())));
+                    }
+                }
             },
             Resolved::Plugin { extractor, request } => {
                 let Some(plugin) = self.extractors.get(*extractor) else {
                     return;
                 };
+                if let Some(Some(types)) = self.types.get(*extractor) {
+                    if !types.contains(&event.event_type()) {
+                        return;
+                    }
+                }
                 let mut values = Vec::new();
                 let result = lock(plugin).extract(event, &self.c_source, request, &mut values);
                 match result {

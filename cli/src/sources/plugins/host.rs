@@ -3,7 +3,9 @@
 //! requirements, and run one event loop per plugin event source, as Falco
 //! runs each source on its own.
 
+use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -12,6 +14,7 @@ use peregrine_engine::output::Alert;
 use peregrine_engine::rules::CompiledRules;
 
 use super::fields::{lock, PluginFields, SharedPlugin};
+use super::owner::AsyncSink;
 use super::{requirements, Batch, PluginConfig, PluginEvent};
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -72,6 +75,10 @@ impl Hosted {
             }
         });
         let plugins = super::load_all(&configs).map_err(|e| e.to_string())?;
+        let infos: Vec<&super::PluginInfo> = plugins.iter().map(|p| p.info()).collect();
+        for warning in super::overlap::check(&infos, is_built_in)? {
+            crate::log::message(&warning);
+        }
         for plugin in &plugins {
             let info = plugin.info();
             crate::log::message(&format!(
@@ -126,6 +133,82 @@ impl Hosted {
             .collect()
     }
 
+    /// Starts the async plugins, live: each gets a handler delivering its
+    /// events into the loops of the plugin sources it names (all of the
+    /// running ones when it names none). Returns each source's receiving
+    /// end. Async events on the syscall source are not delivered yet: such
+    /// a plugin is started only for the plugin sources it also names.
+    pub fn start_async(
+        &self,
+        running: &[String],
+    ) -> Result<std::collections::HashMap<String, Receiver<PluginEvent>>, String> {
+        let mut lanes: Vec<(String, Sender<PluginEvent>, Receiver<PluginEvent>)> = Vec::new();
+        for plugin in &self.plugins {
+            let guard = lock(plugin);
+            let info = guard.info();
+            if !info.capabilities.async_events {
+                continue;
+            }
+            if info.async_sources.iter().any(|s| s == "syscall") {
+                crate::log::message(&format!(
+                    "Warning: plugin '{}': async events on the syscall source are not delivered yet",
+                    info.name
+                ));
+            }
+            let targets: Vec<&String> = running
+                .iter()
+                .filter(|s| info.async_sources.is_empty() || info.async_sources.contains(s))
+                .collect();
+            if targets.is_empty() {
+                continue;
+            }
+            let mut loops = Vec::new();
+            for source in &targets {
+                if !lanes.iter().any(|(s, _, _)| s == *source) {
+                    let (tx, rx) = mpsc::channel();
+                    lanes.push(((*source).clone(), tx, rx));
+                }
+                if let Some((_, tx, _)) = lanes.iter().find(|(s, _, _)| s == *source) {
+                    loops.push(tx.clone());
+                }
+            }
+            let sink = AsyncSink {
+                names: info.async_events.clone(),
+                plugin_id: if info.capabilities.sourcing {
+                    info.id
+                } else {
+                    0
+                },
+                loops,
+            };
+            guard
+                .set_async_sink(Some(sink))
+                .map_err(|e| e.to_string())?;
+            let names: Vec<&str> = targets.iter().map(|s| s.as_str()).collect();
+            crate::log::message(&format!(
+                "Plugin '{}' sends async events to: {}",
+                info.name,
+                names.join(", ")
+            ));
+        }
+        Ok(lanes
+            .into_iter()
+            .map(|(source, _, rx)| (source, rx))
+            .collect())
+    }
+
+    /// Stops the async plugins started by [`Hosted::start_async`].
+    pub fn stop_async(&self) {
+        for plugin in &self.plugins {
+            let guard = lock(plugin);
+            if guard.info().capabilities.async_events && guard.async_started() {
+                if let Err(e) = guard.set_async_sink(None) {
+                    crate::log::message(&format!("Warning: {e}"));
+                }
+            }
+        }
+    }
+
     /// The field source of one plugin event source.
     pub fn fields_for(&self, source: &str, source_plugin: &SharedPlugin) -> PluginFields {
         PluginFields::new(source, Some(Arc::clone(source_plugin)), &self.plugins)
@@ -139,6 +222,49 @@ impl Hosted {
             out.push('\n');
         }
         out
+    }
+
+    /// The loaded plugins' fields for `--list`: one class per extracting
+    /// plugin with the sources, among this run's, its fields apply to.
+    pub fn field_classes(&self) -> Vec<crate::commands::list_fields::PluginClass> {
+        use crate::commands::list_fields::{PluginClass, PluginField};
+        let mut known: Vec<String> = vec!["syscall".into(), "k8s_audit".into()];
+        for (source, _, _) in self.sources() {
+            if !known.contains(&source) {
+                known.push(source);
+            }
+        }
+        self.plugins
+            .iter()
+            .filter_map(|plugin| {
+                let guard = lock(plugin);
+                let info = guard.info();
+                if !info.capabilities.extraction {
+                    return None;
+                }
+                Some(PluginClass {
+                    plugin: info.name.clone(),
+                    sources: known
+                        .iter()
+                        .filter(|s| info.extracts_from(s))
+                        .cloned()
+                        .collect(),
+                    fields: info
+                        .fields
+                        .iter()
+                        .map(|f| PluginField {
+                            name: f.name.clone(),
+                            type_name: f.type_name.clone(),
+                            is_list: f.is_list,
+                            arg_required: f.arg.is_required,
+                            arg_index: f.arg.is_index,
+                            arg_key: f.arg.is_key,
+                            desc: f.desc.clone(),
+                        })
+                        .collect(),
+                })
+            })
+            .collect()
     }
 
     /// The names and versions of the loaded plugins, for the requirements.
@@ -288,6 +414,7 @@ pub fn spawn_loop(
     plugin: SharedPlugin,
     feed: Feed,
     parsers: Vec<SharedPlugin>,
+    async_events: Option<Receiver<PluginEvent>>,
     mut rules: CompiledRules<PluginFields>,
     shared: Arc<LoopShared>,
 ) -> std::io::Result<JoinHandle<LoopEnd>> {
@@ -295,10 +422,21 @@ pub fn spawn_loop(
         .name(format!("source-{source}"))
         .spawn(move || {
             let mut detections = Detections::default();
+            let parse_types = parsers
+                .iter()
+                .map(|p| {
+                    lock(p)
+                        .parse_event_types()
+                        .map(|codes| codes.into_iter().collect())
+                })
+                .collect();
             let looped = Looped {
                 source: &source,
                 plugin: &plugin,
                 parsers: &parsers,
+                parse_types,
+                async_events: async_events.as_ref(),
+                numbered: std::cell::Cell::new(0),
                 shared: &shared,
             };
             let error = match &feed {
@@ -325,6 +463,13 @@ struct Looped<'a> {
     source: &'a str,
     plugin: &'a SharedPlugin,
     parsers: &'a [SharedPlugin],
+    /// Per parser, the event types it parses (None: all).
+    parse_types: Vec<Option<HashSet<u16>>>,
+    /// The async events plugins push into this source, live.
+    async_events: Option<&'a Receiver<PluginEvent>>,
+    /// The last `evt.num` given: the source's events and the async ones
+    /// share one count, as in a Falco stream.
+    numbered: std::cell::Cell<u64>,
     shared: &'a LoopShared,
 }
 
@@ -337,7 +482,13 @@ impl Looped<'_> {
         rules: &mut CompiledRules<PluginFields>,
         detections: &mut Detections,
     ) -> Result<(), String> {
-        for parser in self.parsers {
+        for (parser, types) in self.parsers.iter().zip(&self.parse_types) {
+            if types
+                .as_ref()
+                .is_some_and(|t| !t.contains(&event.event_type()))
+            {
+                continue;
+            }
             lock(parser)
                 .parse(event, c_source)
                 .map_err(|e| e.to_string())?;
@@ -347,6 +498,12 @@ impl Looped<'_> {
         }
         evaluate(rules, event, self.shared, detections);
         Ok(())
+    }
+
+    fn number(&self, event: &mut PluginEvent) {
+        let next = self.numbered.get() + 1;
+        self.numbered.set(next);
+        event.number = next;
     }
 
     fn live(
@@ -369,8 +526,16 @@ impl Looped<'_> {
             let status = lock(self.plugin)
                 .next_batch(&mut batch)
                 .map_err(|e| e.to_string())?;
-            for event in batch.drain(..) {
+            for mut event in batch.drain(..) {
+                self.number(&mut event);
                 self.handle(&c_source, &event, rules, detections)?;
+            }
+            // Async events pushed meanwhile go after the batch.
+            if let Some(pushed) = self.async_events {
+                while let Ok(mut event) = pushed.try_recv() {
+                    self.number(&mut event);
+                    self.handle(&c_source, &event, rules, detections)?;
+                }
             }
             match status {
                 Batch::Eof => {

@@ -62,11 +62,11 @@ impl Capabilities {
 /// The argument a plugin field takes (`field[arg]`).
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 pub struct FieldArg {
-    #[serde(rename = "isRequired", default)]
+    #[serde(rename = "isRequired", default, deserialize_with = "null_as_default")]
     pub is_required: bool,
-    #[serde(rename = "isIndex", default)]
+    #[serde(rename = "isIndex", default, deserialize_with = "null_as_default")]
     pub is_index: bool,
-    #[serde(rename = "isKey", default)]
+    #[serde(rename = "isKey", default, deserialize_with = "null_as_default")]
     pub is_key: bool,
 }
 
@@ -76,19 +76,29 @@ pub struct FieldInfo {
     #[serde(rename = "type")]
     pub type_name: String,
     pub name: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub desc: String,
-    #[serde(rename = "isList", default)]
+    #[serde(rename = "isList", default, deserialize_with = "null_as_default")]
     pub is_list: bool,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub arg: FieldArg,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub display: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub properties: Vec<String>,
     /// The ABI's type code, from `type_name`.
     #[serde(skip)]
     pub ftype: u32,
+}
+
+/// A key given as JSON `null` reads as absent: Falco's SDK for Rust writes
+/// `"arg": null` for a field without argument, and libsinsp takes it.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
 /// Maps a field's declared type to the ABI's code.

@@ -14,11 +14,13 @@ pub mod event;
 pub mod fields;
 pub mod host;
 pub mod library;
+mod overlap;
 mod owner;
 pub mod plugin;
 pub mod requirements;
 mod schema;
 pub mod syscall;
+mod tables;
 pub mod version;
 
 use std::path::{Path, PathBuf};

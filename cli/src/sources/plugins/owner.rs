@@ -1,20 +1,29 @@
 //! The host side a plugin calls back into: its owner handle (last error,
 //! log), and the state tables input Falco passes to extractors and parsers.
 //!
-//! Peregrine registers no state tables with plugins yet: `list_tables`
-//! answers an empty list, `get_table` no table and `add_table` a failure,
-//! so a plugin that needs a table fails its init with its own message
-//! rather than crashing on a NULL vtable.
+//! The tables calls go to `tables`, the registry of the tables plugins add.
 
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
+use std::sync::mpsc::Sender;
+use std::sync::Mutex;
 
 use falco_plugin_api as api;
+
+use super::tables::{
+    add_entry, add_table, add_table_field, clear, create_entry, destroy_entry, erase, get_table,
+    get_table_field, iterate, list_table_fields, list_tables, read_field, release_entry,
+    table_entry, table_name, table_size, write_field,
+};
+use super::PluginEvent;
 
 /// What a plugin's `owner` pointer points to.
 pub struct Owner {
     pub plugin: String,
     pub last_error: CString,
+    /// Where an async plugin's events go while its handler is set; the
+    /// plugin calls the handler from threads of its own.
+    pub async_sink: Mutex<Option<AsyncSink>>,
 }
 
 impl Owner {
@@ -22,8 +31,87 @@ impl Owner {
         Owner {
             plugin: plugin.to_string(),
             last_error: CString::default(),
+            async_sink: Mutex::new(None),
         }
     }
+}
+
+/// The loops an async plugin's events are delivered to, and the names it
+/// declared (an event of another name is refused, as in Falco).
+pub struct AsyncSink {
+    pub names: Vec<String>,
+    /// The plugin's id when it sources events too, 0 otherwise: what the
+    /// events' plugin id parameter is set to.
+    pub plugin_id: u32,
+    pub loops: Vec<Sender<PluginEvent>>,
+}
+
+/// The async event handler a plugin gets with `set_async_event_handler`:
+/// checks the event, stamps it and hands a copy to each loop it goes to.
+pub(super) unsafe extern "C-unwind" fn async_handler(
+    owner: *mut api::ss_plugin_owner_t,
+    event: *const api::ss_plugin_event,
+    err: *mut c_char,
+) -> api::ss_plugin_rc {
+    let fail = |message: String| {
+        if !err.is_null() {
+            let bytes = message.as_bytes();
+            let n = bytes.len().min(api::PLUGIN_MAX_ERRLEN as usize - 1);
+            // SAFETY: the plugin passes a buffer of PLUGIN_MAX_ERRLEN bytes
+            // for the message; n + 1 bytes are written.
+            unsafe {
+                ptr::copy_nonoverlapping(bytes.as_ptr(), err.cast::<u8>(), n);
+                *err.add(n) = 0;
+            }
+        }
+        api::ss_plugin_rc_SS_PLUGIN_FAILURE
+    };
+    let owner = owner.cast::<Owner>();
+    if owner.is_null() || event.is_null() {
+        return fail("async event handler called without owner or event".into());
+    }
+    // SAFETY: the boxed Owner given with the handler; it outlives the
+    // handler, which is unset before the plugin is destroyed.
+    let owner = unsafe { &*owner };
+    // SAFETY: the plugin passes an event header, read unaligned (packed).
+    let header = unsafe { ptr::read_unaligned(event) };
+    let len = header.len as usize;
+    if len < super::event::HEADER_LEN || len > super::plugin::MAX_EVENT_BYTES as usize {
+        return fail(format!("an async event of {len} bytes"));
+    }
+    // SAFETY: the header says the event is `len` bytes; its layout is
+    // checked before use.
+    let bytes = unsafe { std::slice::from_raw_parts(event.cast::<u8>(), len) }.to_vec();
+    let mut event = match PluginEvent::from_async_bytes(bytes) {
+        Ok(event) => event,
+        Err(e) => return fail(format!("malformed async event: {e}")),
+    };
+    let sink = owner
+        .async_sink
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let Some(sink) = sink.as_ref() else {
+        return fail("async events are not being taken now".into());
+    };
+    let name = event.async_name().unwrap_or_default();
+    if !sink.names.iter().any(|n| n == name) {
+        return fail(format!(
+            "async event '{name}' is not one the plugin '{}' declares",
+            owner.plugin
+        ));
+    }
+    event.set_plugin_id(sink.plugin_id);
+    if event.ts() == u64::MAX {
+        event.set_ts(super::plugin::now_ns());
+    }
+    let mut delivered = false;
+    for lane in &sink.loops {
+        delivered |= lane.send(event.clone()).is_ok();
+    }
+    if !delivered && !sink.loops.is_empty() {
+        return fail("the event loops async events go to have ended".into());
+    }
+    api::ss_plugin_rc_SS_PLUGIN_SUCCESS
 }
 
 /// `get_owner_last_error`.
@@ -80,122 +168,12 @@ pub(super) unsafe extern "C-unwind" fn log(
     crate::log::message(&format!("[{who}] {level}: {text}"));
 }
 
-unsafe extern "C-unwind" fn list_tables(
-    _owner: *mut api::ss_plugin_owner_t,
-    ntables: *mut u32,
-) -> *mut api::ss_plugin_table_info {
-    if !ntables.is_null() {
-        // SAFETY: the plugin passes where to write the count.
-        unsafe { *ntables = 0 };
-    }
-    // An empty array: a non-NULL pointer valid for zero reads.
-    ptr::NonNull::dangling().as_ptr()
-}
-
-unsafe extern "C-unwind" fn get_table(
-    _owner: *mut api::ss_plugin_owner_t,
-    _name: *const c_char,
-    _key_type: api::ss_plugin_state_type,
-) -> *mut api::ss_plugin_table_t {
-    ptr::null_mut()
-}
-
-unsafe extern "C-unwind" fn add_table(
-    _owner: *mut api::ss_plugin_owner_t,
-    _input: *const api::ss_plugin_table_input,
-) -> api::ss_plugin_rc {
-    api::ss_plugin_rc_SS_PLUGIN_FAILURE
-}
-
-unsafe extern "C-unwind" fn list_table_fields(
-    _table: *mut api::ss_plugin_table_t,
-    nfields: *mut u32,
-) -> *const api::ss_plugin_table_fieldinfo {
-    if !nfields.is_null() {
-        // SAFETY: the plugin passes where to write the count.
-        unsafe { *nfields = 0 };
-    }
-    ptr::null()
-}
-
-unsafe extern "C-unwind" fn table_field(
-    _table: *mut api::ss_plugin_table_t,
-    _name: *const c_char,
-    _data_type: api::ss_plugin_state_type,
-) -> *mut api::ss_plugin_table_field_t {
-    ptr::null_mut()
-}
-
-// No table is ever handed out, so these are never reached with a table of
-// Peregrine's; they answer failure for a plugin that calls them anyway.
-unsafe extern "C-unwind" fn table_name(_t: *mut api::ss_plugin_table_t) -> *const c_char {
-    ptr::null()
-}
-unsafe extern "C-unwind" fn table_size(_t: *mut api::ss_plugin_table_t) -> u64 {
-    u64::MAX
-}
-unsafe extern "C-unwind" fn table_entry(
-    _t: *mut api::ss_plugin_table_t,
-    _key: *const api::ss_plugin_state_data,
-) -> *mut api::ss_plugin_table_entry_t {
-    ptr::null_mut()
-}
-unsafe extern "C-unwind" fn read_field(
-    _t: *mut api::ss_plugin_table_t,
-    _e: *mut api::ss_plugin_table_entry_t,
-    _f: *const api::ss_plugin_table_field_t,
-    _out: *mut api::ss_plugin_state_data,
-) -> api::ss_plugin_rc {
-    api::ss_plugin_rc_SS_PLUGIN_FAILURE
-}
-unsafe extern "C-unwind" fn release_entry(
-    _t: *mut api::ss_plugin_table_t,
-    _e: *mut api::ss_plugin_table_entry_t,
-) {
-}
-unsafe extern "C-unwind" fn iterate(
-    _t: *mut api::ss_plugin_table_t,
-    _it: api::ss_plugin_table_iterator_func_t,
-    _s: *mut api::ss_plugin_table_iterator_state_t,
-) -> api::ss_plugin_bool {
-    0
-}
-unsafe extern "C-unwind" fn clear(_t: *mut api::ss_plugin_table_t) -> api::ss_plugin_rc {
-    api::ss_plugin_rc_SS_PLUGIN_FAILURE
-}
-unsafe extern "C-unwind" fn erase(
-    _t: *mut api::ss_plugin_table_t,
-    _key: *const api::ss_plugin_state_data,
-) -> api::ss_plugin_rc {
-    api::ss_plugin_rc_SS_PLUGIN_FAILURE
-}
-unsafe extern "C-unwind" fn create_entry(
-    _t: *mut api::ss_plugin_table_t,
-) -> *mut api::ss_plugin_table_entry_t {
-    ptr::null_mut()
-}
-unsafe extern "C-unwind" fn add_entry(
-    _t: *mut api::ss_plugin_table_t,
-    _key: *const api::ss_plugin_state_data,
-    _entry: *mut api::ss_plugin_table_entry_t,
-) -> *mut api::ss_plugin_table_entry_t {
-    ptr::null_mut()
-}
-unsafe extern "C-unwind" fn write_field(
-    _t: *mut api::ss_plugin_table_t,
-    _e: *mut api::ss_plugin_table_entry_t,
-    _f: *const api::ss_plugin_table_field_t,
-    _in: *const api::ss_plugin_state_data,
-) -> api::ss_plugin_rc {
-    api::ss_plugin_rc_SS_PLUGIN_FAILURE
-}
-
 /// The tables input handed to extractors and parsers at init; boxed with
 /// the plugin so its pointers stay put.
 pub struct TablesInput {
     _fields_ext: Box<api::ss_plugin_table_fields_vtable_ext>,
-    _reader_ext: Box<api::ss_plugin_table_reader_vtable_ext>,
-    _writer_ext: Box<api::ss_plugin_table_writer_vtable_ext>,
+    reader_ext: Box<api::ss_plugin_table_reader_vtable_ext>,
+    writer_ext: Box<api::ss_plugin_table_writer_vtable_ext>,
     pub input: api::ss_plugin_init_tables_input,
 }
 
@@ -203,8 +181,8 @@ impl TablesInput {
     pub fn new() -> Box<TablesInput> {
         let mut fields_ext = Box::new(api::ss_plugin_table_fields_vtable_ext {
             list_table_fields: Some(list_table_fields),
-            get_table_field: Some(table_field),
-            add_table_field: Some(table_field),
+            get_table_field: Some(get_table_field),
+            add_table_field: Some(add_table_field),
         });
         let mut reader_ext = Box::new(api::ss_plugin_table_reader_vtable_ext {
             get_table_name: Some(table_name),
@@ -218,7 +196,7 @@ impl TablesInput {
             clear_table: Some(clear),
             erase_table_entry: Some(erase),
             create_table_entry: Some(create_entry),
-            destroy_table_entry: Some(release_entry),
+            destroy_table_entry: Some(destroy_entry),
             add_table_entry: Some(add_entry),
             write_entry_field: Some(write_field),
         });
@@ -228,8 +206,8 @@ impl TablesInput {
             add_table: Some(add_table),
             fields: api::ss_plugin_table_fields_vtable {
                 list_table_fields: Some(list_table_fields),
-                get_table_field: Some(table_field),
-                add_table_field: Some(table_field),
+                get_table_field: Some(get_table_field),
+                add_table_field: Some(add_table_field),
             },
             fields_ext: &mut *fields_ext,
             reader_ext: &mut *reader_ext,
@@ -237,9 +215,52 @@ impl TablesInput {
         };
         Box::new(TablesInput {
             _fields_ext: fields_ext,
-            _reader_ext: reader_ext,
-            _writer_ext: writer_ext,
+            reader_ext,
+            writer_ext,
             input,
         })
+    }
+}
+
+impl TablesInput {
+    /// The reader vtables an extraction or a parse is given: Falco hands
+    /// them with every call, and the SDK for Rust refuses a call without.
+    pub fn reader(
+        &self,
+    ) -> (
+        api::ss_plugin_table_reader_vtable,
+        *mut api::ss_plugin_table_reader_vtable_ext,
+    ) {
+        let ext = &*self.reader_ext;
+        (
+            api::ss_plugin_table_reader_vtable {
+                get_table_name: ext.get_table_name,
+                get_table_size: ext.get_table_size,
+                get_table_entry: ext.get_table_entry,
+                read_entry_field: ext.read_entry_field,
+            },
+            (ext as *const api::ss_plugin_table_reader_vtable_ext).cast_mut(),
+        )
+    }
+
+    /// The writer vtables a parse is given.
+    pub fn writer(
+        &self,
+    ) -> (
+        api::ss_plugin_table_writer_vtable,
+        *mut api::ss_plugin_table_writer_vtable_ext,
+    ) {
+        let ext = &*self.writer_ext;
+        (
+            api::ss_plugin_table_writer_vtable {
+                clear_table: ext.clear_table,
+                erase_table_entry: ext.erase_table_entry,
+                create_table_entry: ext.create_table_entry,
+                destroy_table_entry: ext.destroy_table_entry,
+                add_table_entry: ext.add_table_entry,
+                write_entry_field: ext.write_entry_field,
+            },
+            (ext as *const api::ss_plugin_table_writer_vtable_ext).cast_mut(),
+        )
     }
 }

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::event::{PluginEvent, HEADER_LEN};
 use super::library::{self, owned_string, Loaded, PluginInfo};
-use super::owner::{Owner, TablesInput};
+use super::owner::{AsyncSink, Owner, TablesInput};
 use super::PluginError;
 
 /// Bounds on what one `next_batch` may hand over: more than this is a
@@ -63,7 +63,7 @@ pub struct Plugin {
     /// Pointed to by the plugin for its whole life: boxed, freed after
     /// destroy.
     owner: Box<Owner>,
-    _tables: Option<Box<TablesInput>>,
+    tables: Option<Box<TablesInput>>,
     /// The C name of the plugin's event source, passed with every event.
     source_name: CString,
     events_read: u64,
@@ -98,7 +98,7 @@ impl Plugin {
             state,
             instance: ptr::null_mut(),
             owner,
-            _tables: tables,
+            tables,
             source_name,
             events_read: 0,
         })
@@ -386,6 +386,9 @@ impl Plugin {
         input.get_owner_last_error = Some(super::owner::get_owner_last_error);
         input.num_fields = 1;
         input.fields = &mut field;
+        if let Some(tables) = &self.tables {
+            (input.table_reader, input.table_reader_ext) = tables.reader();
+        }
         let event_input = api::ss_plugin_event_input {
             evt: event_bytes.as_ptr().cast(),
             evtnum,
@@ -465,6 +468,10 @@ impl Plugin {
         let mut input: api::ss_plugin_event_parse_input = unsafe { std::mem::zeroed() };
         input.owner = (&*self.owner as *const Owner).cast_mut().cast();
         input.get_owner_last_error = Some(super::owner::get_owner_last_error);
+        if let Some(tables) = &self.tables {
+            (input.table_reader, input.table_reader_ext) = tables.reader();
+            (input.table_writer, input.table_writer_ext) = tables.writer();
+        }
         let event_input = api::ss_plugin_event_input {
             evt: event.bytes().as_ptr().cast(),
             evtnum: event.number,
@@ -482,6 +489,73 @@ impl Plugin {
         Ok(())
     }
 
+    /// The event types this parser wants: its list, or every type.
+    pub fn parse_event_types(&self) -> Option<Vec<u16>> {
+        let get = self.loaded.api.__bindgen_anon_3.get_parse_event_types?;
+        let mut count: u32 = 0;
+        // SAFETY: live state; the plugin writes the count and returns an
+        // array of that many codes, copied at once.
+        let codes = unsafe { get(&mut count, self.state) };
+        if codes.is_null() || count == 0 || count > u32::from(u16::MAX) {
+            return None;
+        }
+        // SAFETY: as above, `count` codes at `codes`.
+        Some(unsafe { std::slice::from_raw_parts(codes, count as usize) }.to_vec())
+    }
+
+    /// Falco's `set_async_event_handler`: from now on the plugin's async
+    /// events go to `sink`'s loops (None: the plugin stops sending).
+    pub fn set_async_sink(&self, sink: Option<AsyncSink>) -> Result<(), PluginError> {
+        let Some(set) = self.loaded.api.__bindgen_anon_4.set_async_event_handler else {
+            return Err(PluginError::Call {
+                plugin: self.name().into(),
+                call: "set_async_event_handler",
+                message: "the plugin has no async events".into(),
+            });
+        };
+        let start = sink.is_some();
+        if start {
+            *self
+                .owner
+                .async_sink
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = sink;
+        }
+        let owner = (&*self.owner as *const Owner).cast_mut().cast();
+        let handler = if start {
+            Some(super::owner::async_handler as _)
+        } else {
+            None
+        };
+        // SAFETY: live state; the owner box outlives the handler, which is
+        // unset (this call with None) before the plugin is destroyed.
+        let rc = unsafe { set(self.state, owner, handler) };
+        if !start {
+            *self
+                .owner
+                .async_sink
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = None;
+        }
+        if rc != api::ss_plugin_rc_SS_PLUGIN_SUCCESS {
+            return Err(PluginError::Call {
+                plugin: self.name().into(),
+                call: "set_async_event_handler",
+                message: self.error(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the plugin has an async handler set now.
+    pub fn async_started(&self) -> bool {
+        self.owner
+            .async_sink
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some()
+    }
+
     pub fn events_read(&self) -> u64 {
         self.events_read
     }
@@ -490,6 +564,13 @@ impl Plugin {
 impl Drop for Plugin {
     fn drop(&mut self) {
         self.close();
+        // Its tables go first: no reader may reach them once it is gone.
+        super::tables::forget(&*self.owner);
+        if self.async_started() {
+            // The plugin's threads must stop calling the handler before
+            // the owner it points to goes.
+            let _ = self.set_async_sink(None);
+        }
         if let Some(destroy) = self.loaded.api.destroy {
             // SAFETY: the state init returned, destroyed once; the owner
             // and tables boxes are dropped after this.
@@ -506,7 +587,7 @@ fn ip_from_bytes(bytes: &[u8]) -> Option<IpAddr> {
     }
 }
 
-fn now_ns() -> u64 {
+pub(super) fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)

@@ -1,0 +1,433 @@
+//! The `peregrine` binary hosting plugins written against Falco's Rust SDK
+//! (`falco_plugin` from crates.io; tests/plugins/rust, built here as the
+//! cdylibs Falco loads): a source with its own fields, an extractor on
+//! syscall events, a parser keeping state in a table that another plugin
+//! reads through the host, and an async plugin pushing events into a
+//! plugin source's stream.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use peregrine_tests::{conformance_kit, peregrine_binary, rust_sdk_plugins};
+use serde_json::Value as Json;
+
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("peregrine-rust-sdk-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs peregrine with a config loading `plugins` (name, library, init
+/// config as YAML flow text) and `rules`, plus `extra` arguments.
+fn run(name: &str, plugins: &[(&str, &Path, &str)], rules: &str, extra: &[&str]) -> Output {
+    let dir = scratch(name);
+    let mut config = String::from(
+        "json_output: true\nwebserver:\n  enabled: false\nstdout_output:\n  enabled: true\nplugins:\n",
+    );
+    for (name, library, init_config) in plugins {
+        config.push_str(&format!(
+            "  - name: {name}\n    library_path: {}\n    init_config: {init_config}\n",
+            library.display()
+        ));
+    }
+    std::fs::write(dir.join("falco.yaml"), config).unwrap();
+    std::fs::write(dir.join("rules.yaml"), rules).unwrap();
+    Command::new(peregrine_binary().unwrap())
+        .arg("-c")
+        .arg(dir.join("falco.yaml"))
+        .arg("-r")
+        .arg(dir.join("rules.yaml"))
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn alerts(output: &Output, rule: &str) -> Vec<Json> {
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Json>(l).ok())
+        .filter(|v| v["rule"] == rule)
+        .collect()
+}
+
+fn field<'a>(alert: &'a Json, name: &str) -> &'a Json {
+    &alert["output_fields"][name]
+}
+
+fn text(alert: &Json, name: &str) -> String {
+    match field(alert, name) {
+        Json::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn plugins(names: &[&str]) -> Vec<PathBuf> {
+    rust_sdk_plugins(names).unwrap_or_else(|e| panic!("{e}"))
+}
+
+const SOURCE_RULES: &str = r#"
+- rule: Odd rsource event
+  desc: odd events whose word is not beta
+  condition: rsource.odd = true and rsource.word != beta and rsource.char[1] in (l, a)
+  output: "n=%rsource.n word=%rsource.word second=%rsource.char[1] by=%evt.pluginname info=%evt.plugininfo"
+  priority: WARNING
+  source: rsource
+"#;
+
+/// Rules on an SDK source plugin's events load, fire, and print the
+/// plugin's fields (one with an index argument), its name and its own
+/// rendering of the event.
+#[test]
+fn a_source_plugin_fires_rules_on_its_own_fields() {
+    let [rsource] = &plugins(&["rsource"])[..] else {
+        unreachable!()
+    };
+    let output = run(
+        "source",
+        &[("rsource", rsource, "{count: 7}")],
+        SOURCE_RULES,
+        &["--disable-source", "syscall"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Loaded plugin 'rsource' version 0.2.0"),
+        "{stderr}"
+    );
+    let fired = alerts(&output, "Odd rsource event");
+    // 1 alpha, 3 gamma, 5 beta (left out), 7 alpha.
+    let seen: Vec<(String, String, String)> = fired
+        .iter()
+        .map(|a| {
+            (
+                text(a, "rsource.n"),
+                text(a, "rsource.word"),
+                text(a, "rsource.char[1]"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("1".into(), "alpha".into(), "l".into()),
+            ("3".into(), "gamma".into(), "a".into()),
+            ("7".into(), "alpha".into(), "l".into()),
+        ],
+        "{stderr}"
+    );
+    for alert in &fired {
+        let n = text(alert, "rsource.n");
+        let word = text(alert, "rsource.word");
+        assert_eq!(alert["source"], "rsource");
+        assert_eq!(text(alert, "evt.pluginname"), "rsource");
+        assert_eq!(
+            text(alert, "evt.plugininfo"),
+            format!("rsource #{n} says {word}")
+        );
+    }
+}
+
+const PARSER_RULES: &str = r#"
+- rule: Alpha again
+  desc: an alpha event after the first
+  condition: rsource.word = alpha and rparse.count >= 2
+  output: "n=%rsource.n count=%rparse.count words=%rparse.words"
+  priority: WARNING
+  source: rsource
+"#;
+
+/// The parser sees each event before the rules do and keeps a count per
+/// word in its SDK table; its field reads the count back, and another
+/// plugin reads the same table through the host once it is registered.
+#[test]
+fn a_parser_keeps_a_count_per_word_in_a_table() {
+    let [rsource, rparse] = &plugins(&["rsource", "rparse"])[..] else {
+        unreachable!()
+    };
+    let output = run(
+        "parser",
+        &[
+            ("rsource", rsource, "{count: 10}"),
+            ("rparse", rparse, "{}"),
+        ],
+        PARSER_RULES,
+        &["--disable-source", "syscall"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let fired = alerts(&output, "Alpha again");
+    let seen: Vec<(String, String, String)> = fired
+        .iter()
+        .map(|a| {
+            (
+                text(a, "rsource.n"),
+                text(a, "rparse.count"),
+                text(a, "rparse.words"),
+            )
+        })
+        .collect();
+    // alpha is events 1, 4, 7, 10; by event 4 all three words were seen.
+    assert_eq!(
+        seen,
+        [
+            ("4".into(), "2".into(), "3".into()),
+            ("7".into(), "3".into(), "3".into()),
+            ("10".into(), "4".into(), "3".into()),
+        ],
+        "{stderr}"
+    );
+
+    // Registered with the host (add_table), the table is another
+    // plugin's to read: rcount imports it by name at init and reads the
+    // word's entry and its count field through the host's table API.
+    let [rcount] = &plugins(&["rcount"])[..] else {
+        unreachable!()
+    };
+    let output = run(
+        "parser-export",
+        &[
+            ("rsource", rsource, "{count: 10}"),
+            ("rparse", rparse, "{export: true}"),
+            ("rcount", rcount, "''"),
+        ],
+        SHARED_RULES,
+        &["--disable-source", "syscall"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!stderr.contains("failed"), "{stderr}");
+    let fired = alerts(&output, "Read through the host");
+    assert_eq!(fired.len(), 10, "{stderr}");
+    for alert in &fired {
+        assert_eq!(
+            text(alert, "rcount.count"),
+            text(alert, "rparse.count"),
+            "{alert}"
+        );
+    }
+    assert_eq!(text(&fired[9], "rcount.count"), "4");
+
+    // A table nobody added: the reader's init fails with the host's word.
+    let output = run(
+        "parser-no-table",
+        &[
+            ("rsource", rsource, "{count: 10}"),
+            ("rparse", rparse, "{}"),
+            ("rcount", rcount, "''"),
+        ],
+        PARSER_RULES,
+        &["--disable-source", "syscall"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("plugin 'rcount': init failed")
+            && stderr.contains("no state table named 'rparse_word_counts'"),
+        "{stderr}"
+    );
+}
+
+const SHARED_RULES: &str = r#"
+- rule: Read through the host
+  desc: rparse's table read by rcount
+  condition: rcount.count >= 1
+  output: "n=%rsource.n own=%rparse.count shared=%rcount.count"
+  priority: WARNING
+  source: rsource
+"#;
+
+const SYSCALL_RULES: &str = r#"
+- rule: Connect seen by the SDK plugin
+  desc: a Rust SDK plugin's fields on connect events
+  condition: evt.type = connect and rsys.source = syscall and rsys.nparams > 0
+  output: "type=%rsys.type tid=%rsys.tid dir=%evt.dir thread=%thread.tid"
+  priority: WARNING
+- rule: Connect
+  desc: the same events without the plugin
+  condition: evt.type = connect
+  output: "connect"
+  priority: WARNING
+"#;
+
+/// An SDK extractor naming the syscall source gets each syscall event the
+/// rules evaluate, in the scap layout: its header fields agree with
+/// Peregrine's own on every event.
+#[test]
+fn an_extractor_on_syscall_events_reads_the_events_rules_see() {
+    let Some(kit) = conformance_kit() else {
+        eprintln!("skipped: ../shared/conformance is absent");
+        return;
+    };
+    let capture = kit.join("captures/curl_google.scap");
+    let [rsyscall] = &plugins(&["rsyscall"])[..] else {
+        unreachable!()
+    };
+    let output = run(
+        "syscall",
+        &[("rsyscall", rsyscall, "''")],
+        SYSCALL_RULES,
+        // Both rules see every event.
+        &["-e", capture.to_str().unwrap(), "-o", "rule_matching=all"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let with_plugin = alerts(&output, "Connect seen by the SDK plugin");
+    let plain = alerts(&output, "Connect");
+    assert!(!with_plugin.is_empty(), "{stderr}");
+    assert_eq!(with_plugin.len(), plain.len(), "{stderr}");
+    for alert in &with_plugin {
+        // PPME_SOCKET_CONNECT_E / _X.
+        let expected = if alert["output_fields"]["evt.dir"] == ">" {
+            "22"
+        } else {
+            "23"
+        };
+        assert_eq!(text(alert, "rsys.type"), expected, "{alert}");
+        assert_eq!(
+            text(alert, "rsys.tid"),
+            text(alert, "thread.tid"),
+            "{alert}"
+        );
+    }
+}
+
+const ASYNC_RULES: &str = r#"
+- rule: Async tick
+  desc: the async plugin's events in the rsource stream
+  condition: evt.is_async = true and evt.asynctype = rasync_tick
+  output: "tick n=%rasync.n name=%rasync.name num=%evt.num word=%rsource.word count=%rparse.count"
+  priority: WARNING
+  source: rsource
+- rule: Source event
+  desc: the source's own events
+  condition: evt.is_async = false and rsource.n > 0
+  output: "event n=%rsource.n num=%evt.num async=%rasync.n"
+  priority: WARNING
+  source: rsource
+"#;
+
+/// An async plugin's events, pushed from its own thread through the
+/// handler the host gives it, join the live stream of the source it names:
+/// rules of that source fire on them with the async plugin's fields, the
+/// source's extractors and parsers (which do not list async events) are
+/// not asked about them, and the stream's events keep their order.
+#[test]
+fn async_events_join_the_plugin_source_stream() {
+    let [rsource, rparse, rasync] = &plugins(&["rsource", "rparse", "rasync"])[..] else {
+        unreachable!()
+    };
+    let output = run(
+        "async",
+        &[
+            ("rsource", rsource, "{count: 30, pause_ms: 50}"),
+            ("rparse", rparse, "{}"),
+            ("rasync", rasync, "{count: 3, interval_ms: 20}"),
+        ],
+        ASYNC_RULES,
+        &["--disable-source", "syscall"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("Plugin 'rasync' sends async events to: rsource"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("failed"), "{stderr}");
+    let ticks = alerts(&output, "Async tick");
+    let numbers: Vec<String> = ticks.iter().map(|a| text(a, "rasync.n")).collect();
+    assert_eq!(numbers, ["1", "2", "3"], "{stderr}");
+    for tick in &ticks {
+        assert_eq!(text(tick, "rasync.name"), "rasync_tick");
+        assert_eq!(field(tick, "rsource.word"), &Json::Null, "{tick}");
+        assert_eq!(field(tick, "rparse.count"), &Json::Null, "{tick}");
+    }
+    let events = alerts(&output, "Source event");
+    let ns: Vec<u64> = events
+        .iter()
+        .map(|a| text(a, "rsource.n").parse().unwrap())
+        .collect();
+    assert_eq!(ns, (1..=30).collect::<Vec<u64>>(), "{stderr}");
+    for event in &events {
+        assert_eq!(field(event, "rasync.n"), &Json::Null, "{event}");
+    }
+    // One count for both kinds: 33 distinct event numbers.
+    let mut nums: Vec<u64> = ticks
+        .iter()
+        .chain(&events)
+        .map(|a| text(a, "evt.num").parse().unwrap())
+        .collect();
+    nums.sort_unstable();
+    assert_eq!(nums, (1..=33).collect::<Vec<u64>>());
+}
+
+/// `--list` lists the loaded plugins' fields after the built-in ones, one
+/// class per plugin named `NAME (plugin)` with the sources it applies to;
+/// a plugin's source is one `--list` takes, in every format.
+#[test]
+fn list_shows_each_plugins_fields_under_its_sources() {
+    let [rsource, rparse, rsyscall] = &plugins(&["rsource", "rparse", "rsyscall"])[..] else {
+        unreachable!()
+    };
+    let loaded = [
+        ("rsource", rsource.as_path(), "{count: 1}"),
+        ("rparse", rparse.as_path(), "{}"),
+        ("rsyscall", rsyscall.as_path(), "''"),
+    ];
+    let list = |name: &str, args: &[&str]| -> String {
+        let output = run(name, &loaded, "[]", args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{stderr}");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+
+    let all = list("list-all", &["--list"]);
+    let class = |name: &str, sources: &str| {
+        format!("Field Class:                  {name} (plugin)\nEvent Sources:                {sources}\n")
+    };
+    let at = |needle: &str| {
+        all.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from:\n{all}"))
+    };
+    // After the built-in classes, in load order.
+    assert!(at(&class("rsource", "rsource")) > at("ka.verb"));
+    assert!(at(&class("rparse", "rsource")) > at(&class("rsource", "rsource")));
+    assert!(at(&class("rsyscall", "syscall")) > at(&class("rparse", "rsource")));
+    assert!(all.contains("rsource.char[index]  (CHARBUF)\n    the word's i-th letter\n"));
+    assert!(all.contains("rsys.tid  (UINT64)\n    the thread id in the header\n"));
+
+    // One source: the plugins whose fields apply to it, nothing built in.
+    let only = list("list-rsource", &["--list", "rsource"]);
+    assert!(only.starts_with(&class("rsource", "rsource")), "{only}");
+    assert!(only.contains(&class("rparse", "rsource")), "{only}");
+    assert!(
+        !only.contains("rsys.") && !only.contains("proc.name"),
+        "{only}"
+    );
+    let syscall = list("list-syscall", &["--list", "syscall"]);
+    assert!(syscall.contains(&class("rsyscall", "syscall")));
+    assert!(syscall.contains("proc.name") && !syscall.contains("rsource.n"));
+
+    let json: Json = serde_json::from_str(&list(
+        "list-json",
+        &["--list", "rsource", "--format", "json"],
+    ))
+    .unwrap();
+    let classes = json["fieldclasses"].as_array().unwrap();
+    let names: Vec<&str> = classes
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["rsource (plugin)", "rparse (plugin)"]);
+    let char_field = &classes[0]["fields"][3];
+    assert_eq!(char_field["name"], "rsource.char");
+    assert_eq!(char_field["type"], "CHARBUF");
+    assert_eq!(char_field["argument"]["required"], true);
+    assert_eq!(char_field["argument"]["type"][0], "INDEX");
+    assert_eq!(classes[1]["event_sources"][0], "rsource");
+
+    let output = run("list-unknown", &loaded, "[]", &["--list", "nosuch"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(stderr.contains("(syscall, k8s_audit, rsource)"), "{stderr}");
+}
