@@ -248,7 +248,10 @@ impl ContainerConfig {
 /// it is given (its own falco.yaml has `load_plugins: []`, and a drop-in
 /// file of its packages names the container plugin).
 pub fn selects_container(load_plugins: Option<&[String]>) -> bool {
-    load_plugins.is_none_or(|names| names.iter().any(|n| n == "container"))
+    match load_plugins {
+        None => true,
+        Some(names) => names.iter().any(|n| n == "container"),
+    }
 }
 
 /// The `plugins` entry of the container plugin, with its index.
