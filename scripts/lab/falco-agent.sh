@@ -56,7 +56,9 @@ load_plugins: [container]
 plugins:
   - name: container
     library_path: /falco/libcontainer.so
-    init_config: {}
+    init_config:
+      label_max_len: 100
+      with_size: false
 engine:
   kind: kmod
   kmod:
