@@ -1,7 +1,7 @@
 //! What `peregrine fleet` knows of each node: its counts, when it was last
 //! heard of and how late its alerts arrive.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value as Json};
@@ -77,9 +77,54 @@ pub struct FleetView {
     pub messages: u64,
     pub duplicates: u64,
     ids: HashSet<String>,
+    /// The newest alerts of every node, newest first, at most
+    /// `latest_cap` of them (none unless asked for: only the served view
+    /// shows them).
+    latest: VecDeque<LatestAlert>,
+    latest_cap: usize,
+}
+
+/// Most alerts the served view may keep, whatever `--latest` asks.
+pub const LATEST_MAX: usize = 10_000;
+
+/// Bytes of an alert's text kept for the latest alerts: with the count
+/// capped too, what they hold is bounded however large the alerts are.
+const TEXT_KEPT: usize = 2048;
+const NAME_KEPT: usize = 256;
+
+/// One of the latest alerts, as the fleet page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestAlert {
+    pub node: String,
+    pub time: String,
+    pub priority: String,
+    pub rule: String,
+    pub source: String,
+    pub output: String,
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn clipped(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 impl FleetView {
+    /// A view that also keeps the `latest` newest alerts (at most
+    /// [`LATEST_MAX`]).
+    pub fn keeping_latest(latest: usize) -> FleetView {
+        FleetView {
+            latest_cap: latest.min(LATEST_MAX),
+            ..FleetView::default()
+        }
+    }
+
     /// Takes one message of the stream: its `Nats-Msg-Id` and its payload
     /// (an alert in Falco's JSON).
     pub fn take(&mut self, id: Option<&str>, payload: &[u8], now: SystemTime) {
@@ -95,6 +140,20 @@ impl FleetView {
             .as_str()
             .unwrap_or("<unknown>")
             .to_string();
+        if self.latest_cap > 0 {
+            if self.latest.len() >= self.latest_cap {
+                self.latest.pop_back();
+            }
+            let text = |key: &str, max: usize| clipped(alert[key].as_str().unwrap_or(""), max);
+            self.latest.push_front(LatestAlert {
+                node: clipped(&node, NAME_KEPT),
+                time: text("time", NAME_KEPT),
+                priority: text("priority", NAME_KEPT),
+                rule: text("rule", NAME_KEPT),
+                source: text("source", NAME_KEPT),
+                output: text("output", TEXT_KEPT),
+            });
+        }
         let view = self.nodes.entry(node).or_default();
         view.alerts += 1;
         view.last_heard = Some(now);
@@ -116,6 +175,27 @@ impl FleetView {
                 .or_else(|| dropped.as_str().and_then(|s| s.parse().ok()))
                 .unwrap_or(0);
         }
+    }
+
+    /// The latest alerts kept, newest first.
+    pub fn latest(&self) -> impl Iterator<Item = &LatestAlert> {
+        self.latest.iter()
+    }
+
+    pub fn latest_json(&self) -> Json {
+        self.latest
+            .iter()
+            .map(|a| {
+                json!({
+                    "node": a.node,
+                    "time": a.time,
+                    "priority": a.priority,
+                    "rule": a.rule,
+                    "source": a.source,
+                    "output": a.output,
+                })
+            })
+            .collect()
     }
 
     pub fn unique(&self) -> usize {
@@ -168,6 +248,10 @@ impl FleetView {
                         "last_alert_time": view.last_alert_time,
                         "latency_p50_ms": millis(view.latency.quantile(0.5)),
                         "latency_p99_ms": millis(view.latency.quantile(0.99)),
+                        "last_heard": view.last_heard.map(|t| {
+                            chrono::DateTime::<chrono::Utc>::from(t)
+                                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                        }),
                         "silent_s": silent.as_secs(),
                         "quiet": silent > quiet_after,
                     }),
@@ -246,5 +330,35 @@ mod tests {
             .table(t0 + Duration::from_secs(120), Duration::from_secs(60))
             .lines()
             .any(|l| l.starts_with("a ") && l.ends_with("QUIET")));
+    }
+
+    #[test]
+    fn the_latest_alerts_are_bounded_in_number_and_size() {
+        let mut view = FleetView::keeping_latest(3);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let long = "é".repeat(5000);
+        for i in 0..5 {
+            let alert = json!({
+                "hostname": format!("n{}", i % 2),
+                "rule": format!("r{i}"),
+                "priority": "Warning",
+                "output": if i == 4 { long.clone() } else { format!("o{i}") },
+            });
+            view.take(Some(&format!("x:1:{i}")), alert.to_string().as_bytes(), t0);
+        }
+        // A duplicate is not listed again.
+        view.take(Some("x:1:4"), b"{}", t0);
+        let rules: Vec<&str> = view.latest().map(|a| a.rule.as_str()).collect();
+        assert_eq!(rules, ["r4", "r3", "r2"]);
+        let newest = view.latest().next().unwrap();
+        assert_eq!(newest.node, "n0");
+        assert!(newest.output.len() <= TEXT_KEPT + '…'.len_utf8());
+        assert!(newest.output.ends_with('…'));
+        assert_eq!(view.latest_json()[1]["output"], "o3");
+        // Without asking, nothing is kept.
+        let mut plain = FleetView::default();
+        plain.take(None, b"{\"hostname\":\"a\"}", t0);
+        assert_eq!(plain.latest().count(), 0);
+        assert_eq!(FleetView::keeping_latest(usize::MAX).latest_cap, LATEST_MAX);
     }
 }
