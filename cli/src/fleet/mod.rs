@@ -2,12 +2,14 @@
 //! every node from the JetStream stream as a durable consumer (so a
 //! restarted `fleet` goes on where it stopped) and shows, per node, how
 //! many alerts and drop reports came, and when it was last heard of, so an
-//! operator sees which node went quiet.
+//! operator sees which node went quiet. With `--listen` the same view is
+//! served in the browser ([`web`]).
 
 mod view;
+pub mod web;
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_nats::jetstream::{self, consumer};
@@ -16,23 +18,117 @@ use tokio_stream::StreamExt;
 
 use crate::args::FleetArgs;
 use crate::outputs::nats::NatsAuth;
-pub use view::{FleetView, LatencyWindow, NodeView};
+use crate::servers::listener::{Health, ListenError, Listener};
+use crate::servers::webserver::tls_acceptor;
+pub use view::{FleetView, LatencyWindow, LatestAlert, NodeView, LATEST_MAX};
+use web::FleetSite;
 
-pub fn run(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<FleetView, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("fleet: cannot start the runtime: {e}"))?;
-    runtime.block_on(consume(args, stop))
+/// Why `peregrine fleet` stopped short.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    #[error("fleet: cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("--server '{server}': {message}")]
+    Server { server: String, message: String },
+    #[error("fleet: {0}")]
+    Credentials(String),
+    #[error("cannot connect to NATS ({servers}): {message}")]
+    Connect { servers: String, message: String },
+    #[error("stream {stream}: {message}")]
+    Stream { stream: String, message: String },
+    #[error("durable consumer {durable} on stream {stream}: {message}")]
+    Consumer {
+        durable: String,
+        stream: String,
+        message: String,
+    },
+    #[error("cannot acknowledge a message of stream {stream}: {message}")]
+    Ack { stream: String, message: String },
+    #[error("--listen-cert: {0}")]
+    Certificate(String),
+    #[error("fleet view: {0}")]
+    Listen(#[from] ListenError),
 }
 
-async fn consume(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<FleetView, String> {
+/// Threads of the runtime when the view is served too: the consumer and
+/// the page's clients each get one.
+const SERVING_THREADS: usize = 2;
+
+fn lock(view: &Mutex<FleetView>) -> MutexGuard<'_, FleetView> {
+    // The view stays whole even if a holder panicked.
+    view.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+pub fn run(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<(), FleetError> {
+    let view = Arc::new(Mutex::new(match args.listen {
+        Some(_) => FleetView::keeping_latest(args.latest),
+        None => FleetView::default(),
+    }));
+    let runtime = match args.listen {
+        Some(_) => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(SERVING_THREADS)
+            .thread_name("peregrine-fleet")
+            .enable_all()
+            .build(),
+        None => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+    }
+    .map_err(FleetError::Runtime)?;
+    let listener = match &args.listen {
+        Some(address) => Some(serve(args, address, &view, runtime.handle())?),
+        None => None,
+    };
+    let result = runtime.block_on(consume(args, stop, &view));
+    if let Some(listener) = listener {
+        listener.stop();
+    }
+    result
+}
+
+fn serve(
+    args: &FleetArgs,
+    address: &str,
+    view: &Arc<Mutex<FleetView>>,
+    runtime: &tokio::runtime::Handle,
+) -> Result<Listener, FleetError> {
+    let tls = args
+        .listen_cert
+        .as_deref()
+        .map(tls_acceptor)
+        .transpose()
+        .map_err(FleetError::Certificate)?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let site = FleetSite::new(
+        Arc::clone(view),
+        Duration::from_secs(args.quiet_after),
+        &args.stream,
+    );
+    let listener = Listener::start(
+        address,
+        site.setup(tls, Arc::new(Health::default())),
+        runtime,
+    )?;
+    crate::log::message(&format!(
+        "fleet: the fleet view is served on {scheme}://{}/",
+        listener.address
+    ));
+    Ok(listener)
+}
+
+async fn consume(
+    args: &FleetArgs,
+    stop: &Arc<AtomicBool>,
+    view: &Mutex<FleetView>,
+) -> Result<(), FleetError> {
     let servers = args
         .servers
         .iter()
         .map(|s| {
-            s.parse::<ServerAddr>()
-                .map_err(|e| format!("--server '{s}': {e}"))
+            s.parse::<ServerAddr>().map_err(|e| FleetError::Server {
+                server: s.clone(),
+                message: e.to_string(),
+            })
         })
         .collect::<Result<Vec<_>, _>>()?;
     let auth = NatsAuth {
@@ -46,16 +142,23 @@ async fn consume(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<FleetView, 
     };
     let connect = auth
         .apply(ConnectOptions::new().name("peregrine-fleet"))
-        .await?;
+        .await
+        .map_err(FleetError::Credentials)?;
     let client = connect
         .connect(servers)
         .await
-        .map_err(|e| format!("cannot connect to NATS: {e}"))?;
+        .map_err(|e| FleetError::Connect {
+            servers: args.servers.join(", "),
+            message: e.to_string(),
+        })?;
     let context = jetstream::new(client);
     let stream = context
         .get_stream(&args.stream)
         .await
-        .map_err(|e| format!("stream {}: {e}", args.stream))?;
+        .map_err(|e| FleetError::Stream {
+            stream: args.stream.clone(),
+            message: e.to_string(),
+        })?;
     let consumer: consumer::PullConsumer = stream
         .get_or_create_consumer(
             &args.durable,
@@ -67,16 +170,15 @@ async fn consume(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<FleetView, 
             },
         )
         .await
-        .map_err(|e| format!("durable consumer {}: {e}", args.durable))?;
+        .map_err(|e| consumer_error(args, e))?;
     let mut messages = consumer
         .messages()
         .await
-        .map_err(|e| format!("durable consumer {}: {e}", args.durable))?;
+        .map_err(|e| consumer_error(args, e))?;
 
     let quiet_after = Duration::from_secs(args.quiet_after);
     let every = Duration::from_secs(args.every.max(1));
     let idle_exit = args.idle_exit.map(Duration::from_secs);
-    let mut view = FleetView::default();
     let mut last_message = Instant::now();
     let mut last_table = Instant::now();
     while !stop.load(Ordering::Relaxed) {
@@ -91,21 +193,22 @@ async fn consume(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<FleetView, 
                     // never found.
                     .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
                     .map(|v| v.as_str().to_string());
-                view.take(id.as_deref(), &message.payload, SystemTime::now());
+                lock(view).take(id.as_deref(), &message.payload, SystemTime::now());
                 if args.alerts {
                     println!("{}", String::from_utf8_lossy(&message.payload));
                 }
-                message
-                    .ack()
-                    .await
-                    .map_err(|e| format!("cannot acknowledge a message: {e}"))?;
+                message.ack().await.map_err(|e| FleetError::Ack {
+                    stream: args.stream.clone(),
+                    message: e.to_string(),
+                })?;
             }
             Ok(Some(Err(e))) => crate::log::message(&format!("fleet: {e}")),
             Ok(None) => break,
             Err(_) => {}
         }
         if !args.json && last_table.elapsed() >= every {
-            print!("{}", view.table(SystemTime::now(), quiet_after));
+            let table = lock(view).table(SystemTime::now(), quiet_after);
+            print!("{table}");
             last_table = Instant::now();
         }
         if idle_exit.is_some_and(|idle| last_message.elapsed() >= idle) {
@@ -113,6 +216,7 @@ async fn consume(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<FleetView, 
         }
     }
     let now = SystemTime::now();
+    let view = lock(view);
     if args.json {
         println!("{}", view.summary(now, quiet_after));
     } else {
@@ -124,5 +228,13 @@ async fn consume(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<FleetView, 
             view.duplicates
         );
     }
-    Ok(view)
+    Ok(())
+}
+
+fn consumer_error(args: &FleetArgs, error: impl std::fmt::Display) -> FleetError {
+    FleetError::Consumer {
+        durable: args.durable.clone(),
+        stream: args.stream.clone(),
+        message: error.to_string(),
+    }
 }
