@@ -271,6 +271,25 @@ mod tests {
         assert!(head.contains("allow: get, head"), "{head}");
         assert_eq!(get(address, "GET", "/console/api/alerts").0, 404);
         assert_eq!(get(address, "GET", "/healthz").0, 200);
+
+        // The listener's bounds hold here too: a head of a megabyte is
+        // refused, not buffered.
+        let mut stream = TcpStream::connect(address).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        let huge = format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\n\r\n",
+            "a".repeat(1024 * 1024)
+        );
+        let _ = stream.write_all(huge.as_bytes());
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(
+            answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+            "{answer}"
+        );
         listener.stop();
     }
 

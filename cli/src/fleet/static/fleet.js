@@ -11,8 +11,16 @@ function el(tag, text, cls) {
   return node;
 }
 
-function millis(value) {
-  return value === null || value === undefined ? '-' : Number(value).toFixed(1);
+// A latency in milliseconds, in the unit that reads best (a replayed
+// capture's alerts are years old when they arrive).
+function latency(ms) {
+  if (ms === null || ms === undefined) return '-';
+  if (ms < 1000) return ms.toFixed(1) + ' ms';
+  const seconds = ms / 1000;
+  if (seconds < 120) return seconds.toFixed(1) + ' s';
+  if (seconds < 7200) return (seconds / 60).toFixed(1) + ' min';
+  if (seconds < 172800) return (seconds / 3600).toFixed(1) + ' h';
+  return (seconds / 86400).toFixed(0) + ' d';
 }
 
 function ago(seconds) {
@@ -34,8 +42,8 @@ function nodeRow(name, node) {
     el('td', node.dropped_events, 'num dropped'),
     el('td', ago(node.silent_s), 'heard'),
     el('td', node.last_alert_time || '-'),
-    el('td', millis(node.latency_p50_ms), 'num'),
-    el('td', millis(node.latency_p99_ms), 'num'),
+    el('td', latency(node.latency_p50_ms), 'num'),
+    el('td', latency(node.latency_p99_ms), 'num'),
     el('td', node.quiet ? 'QUIET' : 'ok', 'state'),
   );
   if (node.last_heard) row.title = 'last heard at ' + node.last_heard;
@@ -48,7 +56,7 @@ function alertRow(alert) {
   const priority = el('td');
   priority.append(el('span', alert.priority, 'badge prio-' + alert.priority));
   row.append(
-    el('td', alert.time),
+    el('td', alert.time, 'time'),
     el('td', alert.node, 'node'),
     priority,
     el('td', alert.rule),
