@@ -5,6 +5,7 @@
 //! operator sees which node went quiet. With `--listen` the same view is
 //! served in the browser ([`web`]).
 
+mod seen;
 mod view;
 pub mod web;
 

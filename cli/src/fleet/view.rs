@@ -1,11 +1,12 @@
 //! What `peregrine fleet` knows of each node: its counts, when it was last
 //! heard of and how late its alerts arrive.
 
-use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime};
 
 use serde_json::{json, Value as Json};
 
+use super::seen::Seen;
 use crate::sources::drops::DROP_RULE;
 
 /// What one node sent.
@@ -70,13 +71,16 @@ fn millis_text(latency: Option<Duration>) -> String {
     )
 }
 
-/// Every node's view, and the ids seen, to count what came twice.
+/// Every node's view, and the ids seen (in bounded memory, see
+/// [`Seen`]), to count what came twice.
 #[derive(Debug, Default)]
 pub struct FleetView {
     pub nodes: BTreeMap<String, NodeView>,
     pub messages: u64,
     pub duplicates: u64,
-    ids: HashSet<String>,
+    ids: Seen,
+    /// Messages with an id seen for the first time.
+    unique: u64,
     /// The newest alerts of every node, newest first, at most
     /// `latest_cap` of them (none unless asked for: only the served view
     /// shows them).
@@ -130,10 +134,11 @@ impl FleetView {
     pub fn take(&mut self, id: Option<&str>, payload: &[u8], now: SystemTime) {
         self.messages += 1;
         if let Some(id) = id {
-            if !self.ids.insert(id.to_string()) {
+            if !self.ids.insert(id) {
                 self.duplicates += 1;
                 return;
             }
+            self.unique += 1;
         }
         let alert: Json = serde_json::from_slice(payload).unwrap_or(Json::Null);
         let node = alert["hostname"]
@@ -198,8 +203,8 @@ impl FleetView {
             .collect()
     }
 
-    pub fn unique(&self) -> usize {
-        self.ids.len()
+    pub fn unique(&self) -> u64 {
+        self.unique
     }
 
     /// The node table, one line a node; `quiet` marks nodes not heard of
