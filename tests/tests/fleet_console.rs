@@ -8,9 +8,9 @@
 //! per node, what each node wrote to its own file output (and the stream,
 //! read back by the NATS client, holds the same); the page lists each node
 //! with that count, marks A and B quiet (red) while C still publishes and
-//! C once it stops, lists the latest alerts with their node, and shows an
-//! alert's markup as text. A screenshot goes to
-//! target/console-screenshots/fleet.png.
+//! C once it stops, lists the latest alerts with their node, shows an
+//! alert's markup as text, and says so when NATS is gone. A screenshot
+//! goes to target/console-screenshots/fleet.png.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -229,7 +229,7 @@ fn the_fleet_view_in_a_real_browser_shows_each_node_and_which_went_quiet() {
         std::thread::sleep(Duration::from_millis(50));
     }
     wait_json(&web, Duration::from_secs(10), "node-a counted", |f| {
-        f["nodes"]["node-a"]["alerts"] == a_alerts
+        f["nodes"]["node-a"]["alerts"] == a_alerts && f["nats_connected"] == true
     });
 
     // Node B once, node C over and over until told to stop.
@@ -276,7 +276,7 @@ fn the_fleet_view_in_a_real_browser_shows_each_node_and_which_went_quiet() {
         .enable_all()
         .build()
         .unwrap();
-    let c_published = runtime.block_on(async {
+    let (client, c_published) = runtime.block_on(async {
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
@@ -385,10 +385,8 @@ fn the_fleet_view_in_a_real_browser_shows_each_node_and_which_went_quiet() {
         );
         assert_eq!(rows["node-c"]["colour"], QUIET_RED, "{rows:#}");
         assert!(counted(&rows, "node-c", c_published), "{rows:#}");
-        client.close().await.unwrap();
-        c_published
+        (client, c_published)
     });
-    drop(driver);
 
     // The JSON endpoint counts what each node published, once each; the
     // stream itself (read by the NATS client) holds the same.
@@ -423,6 +421,35 @@ fn the_fleet_view_in_a_real_browser_shows_each_node_and_which_went_quiet() {
         .collect();
     assert_eq!(stream.per_node(), per_node);
 
+    // NATS gone: the view says so above the nodes it no longer hears.
+    drop(server);
+    runtime.block_on(async {
+        let started = Instant::now();
+        loop {
+            let banner = client
+                .execute(
+                    "return document.getElementById('banner').textContent;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            if banner
+                .as_str()
+                .is_some_and(|b| b.starts_with("Not connected to NATS"))
+            {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(15),
+                "the page does not say NATS is lost: {banner}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        client.close().await.unwrap();
+    });
+    drop(driver);
+    assert_eq!(fleet_json(&web)["nats_connected"], false);
+
     // A stop (SIGTERM) ends the consumer and closes the view.
     Command::new("kill")
         .args(["-TERM", &fleet.0.id().to_string()])
@@ -445,5 +472,4 @@ fn the_fleet_view_in_a_real_browser_shows_each_node_and_which_went_quiet() {
         std::net::TcpStream::connect(("127.0.0.1", web_port)).is_err(),
         "the view still listens after fleet stopped"
     );
-    drop(server);
 }

@@ -76,11 +76,12 @@ pub fn run(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<(), FleetError> {
             .build(),
     }
     .map_err(FleetError::Runtime)?;
+    let connected = Arc::new(AtomicBool::new(false));
     let listener = match &args.listen {
-        Some(address) => Some(serve(args, address, &view, runtime.handle())?),
+        Some(address) => Some(serve(args, address, &view, &connected, runtime.handle())?),
         None => None,
     };
-    let result = runtime.block_on(consume(args, stop, &view));
+    let result = runtime.block_on(consume(args, stop, &view, &connected));
     if let Some(listener) = listener {
         listener.stop();
     }
@@ -91,6 +92,7 @@ fn serve(
     args: &FleetArgs,
     address: &str,
     view: &Arc<Mutex<FleetView>>,
+    connected: &Arc<AtomicBool>,
     runtime: &tokio::runtime::Handle,
 ) -> Result<Listener, FleetError> {
     let tls = args
@@ -102,6 +104,7 @@ fn serve(
     let scheme = if tls.is_some() { "https" } else { "http" };
     let site = FleetSite::new(
         Arc::clone(view),
+        Arc::clone(connected),
         Duration::from_secs(args.quiet_after),
         &args.stream,
     );
@@ -121,6 +124,7 @@ async fn consume(
     args: &FleetArgs,
     stop: &Arc<AtomicBool>,
     view: &Mutex<FleetView>,
+    connected: &AtomicBool,
 ) -> Result<(), FleetError> {
     let servers = args
         .servers
@@ -152,7 +156,7 @@ async fn consume(
             servers: args.servers.join(", "),
             message: e.to_string(),
         })?;
-    let context = jetstream::new(client);
+    let context = jetstream::new(client.clone());
     let stream = context
         .get_stream(&args.stream)
         .await
@@ -183,6 +187,11 @@ async fn consume(
     let mut last_message = Instant::now();
     let mut last_table = Instant::now();
     while !stop.load(Ordering::Relaxed) {
+        // For the served view: without NATS, every node falls silent.
+        connected.store(
+            client.connection_state() == async_nats::connection::State::Connected,
+            Ordering::Relaxed,
+        );
         match tokio::time::timeout(Duration::from_millis(500), messages.next()).await {
             Ok(Some(Ok(message))) => {
                 last_message = Instant::now();

@@ -8,6 +8,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -39,6 +40,8 @@ pub const LISTENER_NAME: &str = "fleet view";
 /// What the view's listener serves.
 pub struct FleetSite {
     view: Arc<Mutex<FleetView>>,
+    /// Whether the consumer is connected to NATS now.
+    connected: Arc<AtomicBool>,
     quiet_after: Duration,
     stream: String,
     gate: Gate,
@@ -51,9 +54,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl FleetSite {
-    pub fn new(view: Arc<Mutex<FleetView>>, quiet_after: Duration, stream: &str) -> FleetSite {
+    pub fn new(
+        view: Arc<Mutex<FleetView>>,
+        connected: Arc<AtomicBool>,
+        quiet_after: Duration,
+        stream: &str,
+    ) -> FleetSite {
         FleetSite {
             view,
+            connected,
             quiet_after,
             stream: stream.to_string(),
             gate: Gate::new(
@@ -133,6 +142,7 @@ impl FleetSite {
         summary["latest"] = view.latest_json();
         drop(view);
         summary["stream"] = json!(self.stream);
+        summary["nats_connected"] = json!(self.connected.load(Ordering::Relaxed));
         summary["quiet_after_s"] = json!(self.quiet_after.as_secs());
         summary["time"] = json!(chrono::DateTime::<chrono::Utc>::from(now)
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true));
@@ -212,7 +222,13 @@ mod tests {
                 now - Duration::from_secs(100),
             );
         }
-        let site = FleetSite::new(Arc::clone(&view), Duration::from_secs(30), "ALERTS");
+        let connected = Arc::new(AtomicBool::new(true));
+        let site = FleetSite::new(
+            Arc::clone(&view),
+            Arc::clone(&connected),
+            Duration::from_secs(30),
+            "ALERTS",
+        );
         let listener = Listener::start(
             "127.0.0.1:0",
             site.setup(None, Arc::new(Health::default())),
@@ -240,6 +256,7 @@ mod tests {
         let fleet: Json = serde_json::from_str(&body).unwrap();
         assert_eq!(fleet["stream"], "ALERTS");
         assert_eq!(fleet["quiet_after_s"], 30);
+        assert_eq!(fleet["nats_connected"], true);
         assert_eq!(fleet["nodes"]["a"]["alerts"], 1);
         assert_eq!(fleet["nodes"]["b"]["alerts"], 2);
         // b was last heard of 100 s ago (the time it was handed over).
@@ -295,7 +312,12 @@ mod tests {
 
     #[test]
     fn remote_clients_need_the_token_but_probes_do_not() {
-        let site = FleetSite::new(Arc::default(), Duration::from_secs(30), "ALERTS");
+        let site = FleetSite::new(
+            Arc::default(),
+            Arc::default(),
+            Duration::from_secs(30),
+            "ALERTS",
+        );
         let status = |path: &str, peer: &str| {
             let mut request = Request::get(path).body(()).unwrap();
             request.extensions_mut().insert(ConnectionInfo {

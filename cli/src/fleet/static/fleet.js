@@ -83,9 +83,12 @@ function render(fleet) {
   $('nodes').tBodies[0].replaceChildren(...names.map((name) => nodeRow(name, fleet.nodes[name])));
   $('latest').tBodies[0].replaceChildren(...fleet.latest.map(alertRow));
   $('latest-count').textContent = '(' + fleet.latest.length + ' newest, all nodes)';
+  const problems = [];
+  if (!fleet.nats_connected) problems.push('Not connected to NATS: the nodes may be quiet only to this view');
+  if (quiet.length > 0) problems.push('Quiet: ' + quiet.join(', '));
   const banner = $('banner');
-  banner.hidden = quiet.length === 0;
-  banner.textContent = quiet.length === 0 ? '' : 'Quiet: ' + quiet.join(', ');
+  banner.hidden = problems.length === 0;
+  banner.textContent = problems.join(' · ');
 }
 
 function setLink(up) {
