@@ -3,8 +3,9 @@
 //! nats-server with JetStream and three `peregrine` nodes replaying the
 //! conformance kit's captures with `nats_output` on.
 //!
-//! Node A replays once before the view starts, node B once after, node C
-//! again and again until told to stop. Checked: the JSON endpoint counts,
+//! The view starts before the stream exists, and waits for it. Node A
+//! replays once (creating the stream), node B once, node C again and again
+//! until told to stop. Checked: the JSON endpoint counts,
 //! per node, what each node wrote to its own file output (and the stream,
 //! read back by the NATS client, holds the same); the page lists each node
 //! with that count, marks A and B quiet (red) while C still publishes and
@@ -202,10 +203,8 @@ fn the_fleet_view_in_a_real_browser_shows_each_node_and_which_went_quiet() {
         kit.join("falco-regression/trace_files/cat_write.scap"),
     );
 
-    // Node A publishes first (its first alert creates the stream).
-    let a_alerts = a.replay(&binary, &rules, &captures.0, &dir.join("a.json"));
-    assert!(a_alerts > 0, "curl_google.scap raised no alert");
-
+    // The view starts first, before the stream exists: it serves, and
+    // waits for the stream.
     let web_port = free_port();
     let web = format!("http://127.0.0.1:{web_port}");
     let fleet_log = std::fs::File::create(dir.join("fleet.log")).unwrap();
@@ -228,9 +227,22 @@ fn the_fleet_view_in_a_real_browser_shows_each_node_and_which_went_quiet() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    wait_json(&web, Duration::from_secs(10), "node-a counted", |f| {
-        f["nodes"]["node-a"]["alerts"] == a_alerts && f["nats_connected"] == true
+    let empty = wait_json(&web, Duration::from_secs(10), "an empty view", |f| {
+        f["nats_connected"] == true
     });
+    assert_eq!(empty["nodes"], json!({}), "{empty:#}");
+
+    // Node A publishes first (its first alert creates the stream).
+    let a_alerts = a.replay(&binary, &rules, &captures.0, &dir.join("a.json"));
+    assert!(a_alerts > 0, "curl_google.scap raised no alert");
+    wait_json(&web, Duration::from_secs(15), "node-a counted", |f| {
+        f["nodes"]["node-a"]["alerts"] == a_alerts
+    });
+    let log = std::fs::read_to_string(dir.join("fleet.log")).unwrap();
+    assert!(
+        log.contains(&format!("stream {STREAM}")) && log.contains("trying again"),
+        "{log}"
+    );
 
     // Node B once, node C over and over until told to stop.
     let b_alerts = b.replay(&binary, &rules, &captures.1, &dir.join("b.json"));

@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime};
 
 use async_nats::jetstream::{self, consumer};
-use async_nats::{ConnectOptions, ServerAddr};
+use async_nats::{connection, ConnectOptions, ServerAddr};
 use tokio_stream::StreamExt;
 
 use crate::args::FleetArgs;
@@ -54,6 +54,9 @@ pub enum FleetError {
 /// Threads of the runtime when the view is served too: the consumer and
 /// the page's clients each get one.
 const SERVING_THREADS: usize = 2;
+
+/// How often a served view tries again to reach the stream.
+const RETRY: Duration = Duration::from_secs(2);
 
 fn lock(view: &Mutex<FleetView>) -> MutexGuard<'_, FleetView> {
     // The view stays whole even if a holder panicked.
@@ -149,6 +152,14 @@ async fn consume(
         .apply(ConnectOptions::new().name("peregrine-fleet"))
         .await
         .map_err(FleetError::Credentials)?;
+    // A served view outlives NATS being away, at start too: it shows
+    // that it is not connected, and waits for NATS and the stream.
+    let serving = args.listen.is_some();
+    let connect = if serving {
+        connect.retry_on_initial_connect()
+    } else {
+        connect
+    };
     let client = connect
         .connect(servers)
         .await
@@ -157,41 +168,43 @@ async fn consume(
             message: e.to_string(),
         })?;
     let context = jetstream::new(client.clone());
-    let stream = context
-        .get_stream(&args.stream)
-        .await
-        .map_err(|e| FleetError::Stream {
-            stream: args.stream.clone(),
-            message: e.to_string(),
-        })?;
-    let consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            &args.durable,
-            consumer::pull::Config {
-                durable_name: Some(args.durable.clone()),
-                ack_policy: consumer::AckPolicy::Explicit,
-                filter_subject: args.subject.clone().unwrap_or_default(),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| consumer_error(args, e))?;
-    let mut messages = consumer
-        .messages()
-        .await
-        .map_err(|e| consumer_error(args, e))?;
+    let is_connected =
+        |client: &async_nats::Client| client.connection_state() == connection::State::Connected;
+    let mut waiting_since: Option<Instant> = None;
+    let mut messages = loop {
+        connected.store(is_connected(&client), Ordering::Relaxed);
+        match subscribe(&context, args).await {
+            Ok(messages) => {
+                if waiting_since.is_some() {
+                    crate::log::message(&format!("fleet: reading stream {}", args.stream));
+                }
+                break Some(messages);
+            }
+            Err(e) if serving => {
+                if waiting_since.is_none() {
+                    crate::log::message(&format!("{e}; trying again every {RETRY:?}"));
+                    waiting_since = Some(Instant::now());
+                }
+            }
+            Err(e) => return Err(e),
+        }
+        let deadline = Instant::now() + RETRY;
+        while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if stop.load(Ordering::Relaxed) {
+            break None;
+        }
+    };
 
     let quiet_after = Duration::from_secs(args.quiet_after);
     let every = Duration::from_secs(args.every.max(1));
     let idle_exit = args.idle_exit.map(Duration::from_secs);
     let mut last_message = Instant::now();
     let mut last_table = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
+    while let Some(messages) = messages.as_mut().filter(|_| !stop.load(Ordering::Relaxed)) {
         // For the served view: without NATS, every node falls silent.
-        connected.store(
-            client.connection_state() == async_nats::connection::State::Connected,
-            Ordering::Relaxed,
-        );
+        connected.store(is_connected(&client), Ordering::Relaxed);
         match tokio::time::timeout(Duration::from_millis(500), messages.next()).await {
             Ok(Some(Ok(message))) => {
                 last_message = Instant::now();
@@ -239,6 +252,36 @@ async fn consume(
         );
     }
     Ok(())
+}
+
+/// The durable consumer's messages, from the stream the nodes publish to.
+async fn subscribe(
+    context: &jetstream::Context,
+    args: &FleetArgs,
+) -> Result<consumer::pull::Stream, FleetError> {
+    let stream = context
+        .get_stream(&args.stream)
+        .await
+        .map_err(|e| FleetError::Stream {
+            stream: args.stream.clone(),
+            message: e.to_string(),
+        })?;
+    let consumer: consumer::PullConsumer = stream
+        .get_or_create_consumer(
+            &args.durable,
+            consumer::pull::Config {
+                durable_name: Some(args.durable.clone()),
+                ack_policy: consumer::AckPolicy::Explicit,
+                filter_subject: args.subject.clone().unwrap_or_default(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| consumer_error(args, e))?;
+    consumer
+        .messages()
+        .await
+        .map_err(|e| consumer_error(args, e))
 }
 
 fn consumer_error(args: &FleetArgs, error: impl std::fmt::Display) -> FleetError {
