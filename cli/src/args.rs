@@ -172,8 +172,9 @@ pub enum Command {
     #[command(long_about = RUN_ABOUT)]
     Run(Box<TraceArgs>),
     /// Reads the alerts every node sent to a NATS JetStream stream
-    /// (`nats_output`) and shows, per node, alerts, drops and last contact.
-    Fleet(FleetArgs),
+    /// (`nats_output`) and shows, per node, alerts, drops and last contact,
+    /// in the terminal and (with --listen) in the browser.
+    Fleet(Box<FleetArgs>),
     /// The tracer process `peregrine run` starts (internal).
     #[command(name = "ptrace-tracer", hide = true)]
     PtraceTracer(TracerArgs),
@@ -311,6 +312,20 @@ pub struct FleetArgs {
     /// Stop once nothing has come for this many seconds.
     #[arg(long, value_name = "SECONDS")]
     pub idle_exit: Option<u64>,
+    /// Also serve the fleet view in the browser on this address (e.g.
+    /// 127.0.0.1:8766): the node table and the latest alerts, live, and
+    /// their JSON at /console/api/fleet. Loopback clients only, unless
+    /// PEREGRINE_CONSOLE_TOKEN is set (then every client must show it).
+    #[arg(long, value_name = "ADDRESS:PORT")]
+    pub listen: Option<String>,
+    /// A PEM file with the private key and certificate chain: serve the
+    /// view over HTTPS.
+    #[arg(long, value_name = "FILE", requires = "listen")]
+    pub listen_cert: Option<PathBuf>,
+    /// How many of the newest alerts, of all nodes, the served view keeps
+    /// (at most 10000).
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub latest: usize,
     /// A NATS credentials file (.creds).
     #[arg(long)]
     pub creds: Option<PathBuf>,

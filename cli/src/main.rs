@@ -59,7 +59,9 @@ fn main() -> ExitCode {
         Some(Command::PtraceTracer(args)) => traced::tracer_main(args),
         Some(Command::Fleet(args)) => {
             let stop = run::stop_flag();
-            peregrine::fleet::run(&args, &stop).map(|_| ExitCode::SUCCESS)
+            peregrine::fleet::run(&args, &stop)
+                .map(|()| ExitCode::SUCCESS)
+                .map_err(|e| e.to_string())
         }
         None => run_main(cli.run, None, early),
     };

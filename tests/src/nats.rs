@@ -1,6 +1,7 @@
 //! A three-node nats-server cluster with JetStream on loopback, and the
 //! `nats_output` settings of a Peregrine node publishing to it: shared by
-//! the fleet test and the fleet bench.
+//! the fleet tests and the fleet bench. One server alone serves the tests
+//! about the fleet view, where outages are not the point.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -101,6 +102,53 @@ impl Drop for Cluster {
     }
 }
 
+/// One nats-server with JetStream on loopback, its data and log under
+/// `dir`; stopped when dropped.
+pub struct Server {
+    port: u16,
+    child: Child,
+}
+
+impl Server {
+    /// Starts it and waits (up to 10 s) until it takes connections.
+    pub fn start(dir: &Path) -> Server {
+        let port = free_port();
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .args(["-js", "-sd"])
+            .arg(dir.join("nats-data"))
+            .arg("-l")
+            .arg(dir.join("nats.log"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server starts");
+        let server = Server { port, child };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nats-server did not listen within 10 s (see {})",
+                dir.join("nats.log").display()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// A Peregrine config file for `node` publishing to `cluster`: JSON alerts
 /// on the NATS output only, into `stream` (replicated on the three
 /// servers) under `<prefix>.<hostname>.<priority>`, spooled in
@@ -113,13 +161,34 @@ pub fn node_config(
     prefix: &str,
     shutdown_ms: u64,
 ) -> PathBuf {
-    let servers: Vec<String> = cluster.urls().iter().map(|u| format!("\"{u}\"")).collect();
+    node_config_on(
+        dir,
+        &cluster.urls(),
+        Cluster::SIZE,
+        node,
+        stream,
+        prefix,
+        shutdown_ms,
+    )
+}
+
+/// [`node_config`] for any servers, with `replicas` copies of the stream.
+pub fn node_config_on(
+    dir: &Path,
+    urls: &[String],
+    replicas: usize,
+    node: &str,
+    stream: &str,
+    prefix: &str,
+    shutdown_ms: u64,
+) -> PathBuf {
+    let servers: Vec<String> = urls.iter().map(|u| format!("\"{u}\"")).collect();
     let path = dir.join(format!("{node}-{stream}.yaml"));
     std::fs::write(
         &path,
         format!(
             "json_output: true\nstdout_output:\n  enabled: false\nnats_output:\n  enabled: true\n  servers: [{}]\n  \
-             stream: {stream}\n  stream_replicas: 3\n  subject: \"{prefix}.{{hostname}}.{{priority}}\"\n  \
+             stream: {stream}\n  stream_replicas: {replicas}\n  subject: \"{prefix}.{{hostname}}.{{priority}}\"\n  \
              spool_dir: {}\n  ack_timeout_ms: 2000\n  shutdown_timeout_ms: {shutdown_ms}\n",
             servers.join(", "),
             spool_dir(dir, node).display()
@@ -186,11 +255,16 @@ impl StreamContents {
 
 /// Reads every message of `stream` through an ephemeral consumer.
 pub fn read_stream(cluster: &Cluster, stream: &str) -> Result<StreamContents, String> {
+    read_stream_at(cluster.urls(), stream)
+}
+
+/// [`read_stream`] from any servers.
+pub fn read_stream_at(urls: Vec<String>, stream: &str) -> Result<StreamContents, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(read_stream_async(cluster.urls(), stream))
+    runtime.block_on(read_stream_async(urls, stream))
 }
 
 async fn read_stream_async(urls: Vec<String>, name: &str) -> Result<StreamContents, String> {

@@ -17,25 +17,23 @@
 //! this origin's own script and style: no inline script runs, and alert
 //! text is put in the page as text, never as markup.
 
-mod assets;
+pub mod assets;
 pub mod expand;
+pub mod gate;
 pub mod hub;
 pub mod recent;
 pub mod stream;
 pub mod tryout;
 
-use std::net::IpAddr;
 use std::sync::Arc;
 
-use hyper::header::{
-    HeaderName, HeaderValue, AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION,
-    SET_COOKIE,
-};
+use hyper::header::{HeaderName, HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Value as Json};
 
 use super::listener::{full, Body, ConnectionInfo};
 use super::webserver::MetricsSource;
+use gate::{Admission, Gate};
 pub use hub::Hub;
 use stream::{AlertStream, ClientSlot};
 
@@ -46,8 +44,6 @@ pub const TOKEN_ENV: &str = "PEREGRINE_CONSOLE_TOKEN";
 /// allows 128 connections in all).
 pub const MAX_LIVE_CLIENTS: usize = 64;
 
-const COOKIE_NAME: &str = "peregrine_console";
-
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
                    connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'none'; \
                    frame-ancestors 'none'";
@@ -56,21 +52,21 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
 #[derive(Clone)]
 pub struct Console {
     hub: Arc<Hub>,
-    token: Option<String>,
+    gate: Gate,
     metrics: Option<Arc<dyn MetricsSource>>,
 }
 
 impl Console {
     /// `token`: the configured one; the environment's wins when set.
     pub fn new(hub: Arc<Hub>, token: &str, metrics: Option<Arc<dyn MetricsSource>>) -> Console {
-        let token = std::env::var(TOKEN_ENV)
-            .ok()
-            .filter(|t| !t.is_empty())
-            .or_else(|| (!token.is_empty()).then(|| token.to_string()));
         recent::Recent::global().enable();
         Console {
             hub,
-            token,
+            gate: Gate::new(
+                token,
+                "the console answers loopback clients only: set webserver.console_token \
+                 (or PEREGRINE_CONSOLE_TOKEN) to open it to others\n",
+            ),
             metrics,
         }
     }
@@ -90,9 +86,9 @@ impl Console {
             return secured(response);
         }
         let info = request.extensions().get::<ConnectionInfo>().copied();
-        match self.admit(request, info) {
+        match self.gate.admit(request, info) {
             Admission::Allowed => {}
-            Admission::SetCookie(token) => return secured(self.set_cookie(&token, info)),
+            Admission::SetCookie(token) => return secured(self.gate.set_cookie(&token, info)),
             Admission::Refused(status, why) => return secured(plain(status, why)),
         }
         secured(match path {
@@ -106,62 +102,6 @@ impl Console {
             "/console/api/try" => api(&try_from_query(request)),
             _ => plain(StatusCode::NOT_FOUND, "not found\n"),
         })
-    }
-
-    fn admit<B>(&self, request: &Request<B>, info: Option<ConnectionInfo>) -> Admission {
-        // Verified by the TLS handshake against webserver.console_client_ca.
-        if info.is_some_and(|i| i.client_certificate) {
-            return Admission::Allowed;
-        }
-        let Some(token) = &self.token else {
-            let loopback = info
-                .and_then(|i| i.peer)
-                .is_some_and(|peer| is_loopback(peer.ip()));
-            return if loopback {
-                Admission::Allowed
-            } else {
-                Admission::Refused(
-                    StatusCode::FORBIDDEN,
-                    "the console answers loopback clients only: set webserver.console_token \
-                     (or PEREGRINE_CONSOLE_TOKEN) to open it to others\n",
-                )
-            };
-        };
-        let shown = bearer(request)
-            .or_else(|| cookie(request))
-            .is_some_and(|t| same(t.as_bytes(), token.as_bytes()));
-        if shown {
-            return Admission::Allowed;
-        }
-        if request.uri().path() == "/" {
-            if let Some(given) = query_token(request) {
-                if same(given.as_bytes(), token.as_bytes()) {
-                    return Admission::SetCookie(given);
-                }
-            }
-        }
-        Admission::Refused(
-            StatusCode::UNAUTHORIZED,
-            "the console needs its token: open /?token=TOKEN once, or send Authorization: \
-             Bearer TOKEN\n",
-        )
-    }
-
-    fn set_cookie(&self, token: &str, info: Option<ConnectionInfo>) -> Response<Body> {
-        let secure = if info.is_some_and(|i| i.tls) {
-            "; Secure"
-        } else {
-            ""
-        };
-        let mut response = plain(StatusCode::SEE_OTHER, "");
-        let cookie = format!("{COOKIE_NAME}={token}; Path=/; HttpOnly; SameSite=Strict{secure}");
-        if let Ok(value) = HeaderValue::from_str(&cookie) {
-            response.headers_mut().insert(SET_COOKIE, value);
-        }
-        response
-            .headers_mut()
-            .insert(LOCATION, HeaderValue::from_static("/"));
-        response
     }
 
     fn live(&self) -> Response<Body> {
@@ -222,65 +162,7 @@ fn try_from_query<B>(request: &Request<B>) -> Json {
     }
 }
 
-enum Admission {
-    Allowed,
-    SetCookie(String),
-    Refused(StatusCode, &'static str),
-}
-
-fn is_loopback(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => v4.is_loopback(),
-        IpAddr::V6(v6) => {
-            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
-        }
-    }
-}
-
-/// Compares without stopping at the first difference, so that timing
-/// does not tell how much of a guess was right.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-fn bearer<B>(request: &Request<B>) -> Option<String> {
-    let value = request.headers().get(AUTHORIZATION)?.to_str().ok()?;
-    let token = value.strip_prefix("Bearer ")?;
-    Some(token.trim().to_string())
-}
-
-fn cookie<B>(request: &Request<B>) -> Option<String> {
-    request
-        .headers()
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == COOKIE_NAME).then(|| value.to_string())
-        })
-}
-
-fn query_token<B>(request: &Request<B>) -> Option<String> {
-    request
-        .uri()
-        .query()?
-        .split('&')
-        .find_map(|pair| pair.strip_prefix("token="))
-        .map(percent_decode)
-        // A cookie value holds no separators or controls.
-        .filter(|t| {
-            !t.is_empty()
-                && t.bytes()
-                    .all(|b| b.is_ascii_graphic() && b != b';' && b != b',')
-        })
-}
-
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let hex = |i: usize| bytes.get(i).and_then(|b| (*b as char).to_digit(16));
     let mut out = Vec::with_capacity(bytes.len());
@@ -346,7 +228,7 @@ fn parse_labels(text: &str) -> serde_json::Map<String, Json> {
     labels
 }
 
-fn plain(status: StatusCode, body: &'static str) -> Response<Body> {
+pub(crate) fn plain(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut response = Response::new(full(body));
     *response.status_mut() = status;
     response.headers_mut().insert(
@@ -356,7 +238,7 @@ fn plain(status: StatusCode, body: &'static str) -> Response<Body> {
     response
 }
 
-fn asset(body: &'static str, content_type: &'static str) -> Response<Body> {
+pub(crate) fn asset(body: &'static str, content_type: &'static str) -> Response<Body> {
     let mut response = Response::new(full(body));
     response
         .headers_mut()
@@ -364,7 +246,7 @@ fn asset(body: &'static str, content_type: &'static str) -> Response<Body> {
     response
 }
 
-fn api(value: &Json) -> Response<Body> {
+pub(crate) fn api(value: &Json) -> Response<Body> {
     let mut response = Response::new(full(value.to_string()));
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -373,7 +255,7 @@ fn api(value: &Json) -> Response<Body> {
 }
 
 /// The headers every console answer carries.
-fn secured(mut response: Response<Body>) -> Response<Body> {
+pub(crate) fn secured(mut response: Response<Body>) -> Response<Body> {
     let headers = response.headers_mut();
     for (name, value) in [
         ("content-security-policy", CSP),

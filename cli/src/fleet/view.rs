@@ -1,21 +1,12 @@
-//! `peregrine fleet`: the other end of `nats_output`. Reads the alerts of
-//! every node from the JetStream stream as a durable consumer (so a
-//! restarted `fleet` goes on where it stopped) and shows, per node, how
-//! many alerts and drop reports came, and when it was last heard of, so an
-//! operator sees which node went quiet.
+//! What `peregrine fleet` knows of each node: its counts, when it was last
+//! heard of and how late its alerts arrive.
 
-use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, SystemTime};
 
-use async_nats::jetstream::{self, consumer};
-use async_nats::{ConnectOptions, ServerAddr};
 use serde_json::{json, Value as Json};
-use tokio_stream::StreamExt;
 
-use crate::args::FleetArgs;
-use crate::outputs::nats::NatsAuth;
+use super::seen::Seen;
 use crate::sources::drops::DROP_RULE;
 
 /// What one node sent.
@@ -80,31 +71,94 @@ fn millis_text(latency: Option<Duration>) -> String {
     )
 }
 
-/// Every node's view, and the ids seen, to count what came twice.
+/// Every node's view, and the ids seen (in bounded memory, see
+/// [`Seen`]), to count what came twice.
 #[derive(Debug, Default)]
 pub struct FleetView {
     pub nodes: BTreeMap<String, NodeView>,
     pub messages: u64,
     pub duplicates: u64,
-    ids: HashSet<String>,
+    ids: Seen,
+    /// Messages with an id seen for the first time.
+    unique: u64,
+    /// The newest alerts of every node, newest first, at most
+    /// `latest_cap` of them (none unless asked for: only the served view
+    /// shows them).
+    latest: VecDeque<LatestAlert>,
+    latest_cap: usize,
+}
+
+/// Most alerts the served view may keep, whatever `--latest` asks.
+pub const LATEST_MAX: usize = 10_000;
+
+/// Bytes of an alert's text kept for the latest alerts: with the count
+/// capped too, what they hold is bounded however large the alerts are.
+const TEXT_KEPT: usize = 2048;
+const NAME_KEPT: usize = 256;
+
+/// One of the latest alerts, as the fleet page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LatestAlert {
+    pub node: String,
+    pub time: String,
+    pub priority: String,
+    pub rule: String,
+    pub source: String,
+    pub output: String,
+}
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+fn clipped(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
 }
 
 impl FleetView {
+    /// A view that also keeps the `latest` newest alerts (at most
+    /// [`LATEST_MAX`]).
+    pub fn keeping_latest(latest: usize) -> FleetView {
+        FleetView {
+            latest_cap: latest.min(LATEST_MAX),
+            ..FleetView::default()
+        }
+    }
+
     /// Takes one message of the stream: its `Nats-Msg-Id` and its payload
     /// (an alert in Falco's JSON).
     pub fn take(&mut self, id: Option<&str>, payload: &[u8], now: SystemTime) {
         self.messages += 1;
         if let Some(id) = id {
-            if !self.ids.insert(id.to_string()) {
+            if !self.ids.insert(id) {
                 self.duplicates += 1;
                 return;
             }
+            self.unique += 1;
         }
         let alert: Json = serde_json::from_slice(payload).unwrap_or(Json::Null);
         let node = alert["hostname"]
             .as_str()
             .unwrap_or("<unknown>")
             .to_string();
+        if self.latest_cap > 0 {
+            if self.latest.len() >= self.latest_cap {
+                self.latest.pop_back();
+            }
+            let text = |key: &str, max: usize| clipped(alert[key].as_str().unwrap_or(""), max);
+            self.latest.push_front(LatestAlert {
+                node: clipped(&node, NAME_KEPT),
+                time: text("time", NAME_KEPT),
+                priority: text("priority", NAME_KEPT),
+                rule: text("rule", NAME_KEPT),
+                source: text("source", NAME_KEPT),
+                output: text("output", TEXT_KEPT),
+            });
+        }
         let view = self.nodes.entry(node).or_default();
         view.alerts += 1;
         view.last_heard = Some(now);
@@ -128,8 +182,29 @@ impl FleetView {
         }
     }
 
-    pub fn unique(&self) -> usize {
-        self.ids.len()
+    /// The latest alerts kept, newest first.
+    pub fn latest(&self) -> impl Iterator<Item = &LatestAlert> {
+        self.latest.iter()
+    }
+
+    pub fn latest_json(&self) -> Json {
+        self.latest
+            .iter()
+            .map(|a| {
+                json!({
+                    "node": a.node,
+                    "time": a.time,
+                    "priority": a.priority,
+                    "rule": a.rule,
+                    "source": a.source,
+                    "output": a.output,
+                })
+            })
+            .collect()
+    }
+
+    pub fn unique(&self) -> u64 {
+        self.unique
     }
 
     /// The node table, one line a node; `quiet` marks nodes not heard of
@@ -178,6 +253,10 @@ impl FleetView {
                         "last_alert_time": view.last_alert_time,
                         "latency_p50_ms": millis(view.latency.quantile(0.5)),
                         "latency_p99_ms": millis(view.latency.quantile(0.99)),
+                        "last_heard": view.last_heard.map(|t| {
+                            chrono::DateTime::<chrono::Utc>::from(t)
+                                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+                        }),
                         "silent_s": silent.as_secs(),
                         "quiet": silent > quiet_after,
                     }),
@@ -191,115 +270,6 @@ impl FleetView {
             "nodes": nodes,
         })
     }
-}
-
-pub fn run(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<FleetView, String> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("fleet: cannot start the runtime: {e}"))?;
-    runtime.block_on(consume(args, stop))
-}
-
-async fn consume(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<FleetView, String> {
-    let servers = args
-        .servers
-        .iter()
-        .map(|s| {
-            s.parse::<ServerAddr>()
-                .map_err(|e| format!("--server '{s}': {e}"))
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    let auth = NatsAuth {
-        credentials: args.creds.clone(),
-        token: args.token.clone(),
-        user: args.user.clone(),
-        password: args.password.clone(),
-        tls_ca: args.tls_ca.clone(),
-        tls_cert: args.tls_cert.clone(),
-        tls_key: args.tls_key.clone(),
-    };
-    let connect = auth
-        .apply(ConnectOptions::new().name("peregrine-fleet"))
-        .await?;
-    let client = connect
-        .connect(servers)
-        .await
-        .map_err(|e| format!("cannot connect to NATS: {e}"))?;
-    let context = jetstream::new(client);
-    let stream = context
-        .get_stream(&args.stream)
-        .await
-        .map_err(|e| format!("stream {}: {e}", args.stream))?;
-    let consumer: consumer::PullConsumer = stream
-        .get_or_create_consumer(
-            &args.durable,
-            consumer::pull::Config {
-                durable_name: Some(args.durable.clone()),
-                ack_policy: consumer::AckPolicy::Explicit,
-                filter_subject: args.subject.clone().unwrap_or_default(),
-                ..Default::default()
-            },
-        )
-        .await
-        .map_err(|e| format!("durable consumer {}: {e}", args.durable))?;
-    let mut messages = consumer
-        .messages()
-        .await
-        .map_err(|e| format!("durable consumer {}: {e}", args.durable))?;
-
-    let quiet_after = Duration::from_secs(args.quiet_after);
-    let every = Duration::from_secs(args.every.max(1));
-    let idle_exit = args.idle_exit.map(Duration::from_secs);
-    let mut view = FleetView::default();
-    let mut last_message = Instant::now();
-    let mut last_table = Instant::now();
-    while !stop.load(Ordering::Relaxed) {
-        match tokio::time::timeout(Duration::from_millis(500), messages.next()).await {
-            Ok(Some(Ok(message))) => {
-                last_message = Instant::now();
-                let id = message
-                    .headers
-                    .as_ref()
-                    // The client files the headers it knows under their
-                    // standard names: looked up by string, this one is
-                    // never found.
-                    .and_then(|h| h.get(async_nats::header::NATS_MESSAGE_ID))
-                    .map(|v| v.as_str().to_string());
-                view.take(id.as_deref(), &message.payload, SystemTime::now());
-                if args.alerts {
-                    println!("{}", String::from_utf8_lossy(&message.payload));
-                }
-                message
-                    .ack()
-                    .await
-                    .map_err(|e| format!("cannot acknowledge a message: {e}"))?;
-            }
-            Ok(Some(Err(e))) => crate::log::message(&format!("fleet: {e}")),
-            Ok(None) => break,
-            Err(_) => {}
-        }
-        if !args.json && last_table.elapsed() >= every {
-            print!("{}", view.table(SystemTime::now(), quiet_after));
-            last_table = Instant::now();
-        }
-        if idle_exit.is_some_and(|idle| last_message.elapsed() >= idle) {
-            break;
-        }
-    }
-    let now = SystemTime::now();
-    if args.json {
-        println!("{}", view.summary(now, quiet_after));
-    } else {
-        print!("{}", view.table(now, quiet_after));
-        println!(
-            "{} messages, {} distinct alerts, {} duplicates",
-            view.messages,
-            view.unique(),
-            view.duplicates
-        );
-    }
-    Ok(view)
 }
 
 #[cfg(test)]
@@ -365,5 +335,35 @@ mod tests {
             .table(t0 + Duration::from_secs(120), Duration::from_secs(60))
             .lines()
             .any(|l| l.starts_with("a ") && l.ends_with("QUIET")));
+    }
+
+    #[test]
+    fn the_latest_alerts_are_bounded_in_number_and_size() {
+        let mut view = FleetView::keeping_latest(3);
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let long = "é".repeat(5000);
+        for i in 0..5 {
+            let alert = json!({
+                "hostname": format!("n{}", i % 2),
+                "rule": format!("r{i}"),
+                "priority": "Warning",
+                "output": if i == 4 { long.clone() } else { format!("o{i}") },
+            });
+            view.take(Some(&format!("x:1:{i}")), alert.to_string().as_bytes(), t0);
+        }
+        // A duplicate is not listed again.
+        view.take(Some("x:1:4"), b"{}", t0);
+        let rules: Vec<&str> = view.latest().map(|a| a.rule.as_str()).collect();
+        assert_eq!(rules, ["r4", "r3", "r2"]);
+        let newest = view.latest().next().unwrap();
+        assert_eq!(newest.node, "n0");
+        assert!(newest.output.len() <= TEXT_KEPT + '…'.len_utf8());
+        assert!(newest.output.ends_with('…'));
+        assert_eq!(view.latest_json()[1]["output"], "o3");
+        // Without asking, nothing is kept.
+        let mut plain = FleetView::default();
+        plain.take(None, b"{\"hostname\":\"a\"}", t0);
+        assert_eq!(plain.latest().count(), 0);
+        assert_eq!(FleetView::keeping_latest(usize::MAX).latest_cap, LATEST_MAX);
     }
 }
