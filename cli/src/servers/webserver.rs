@@ -274,10 +274,17 @@ impl Routes {
             return with_type(text(StatusCode::OK, body.to_string()), "application/json");
         }
         if let (Some(metrics), "/metrics", true) = (&self.metrics, path, get) {
-            return with_type(
-                text(StatusCode::OK, metrics.prometheus_text()),
-                "text/plain; version=0.0.4",
-            );
+            // Off the runtime's threads: a scrape reads /proc and may wait
+            // a moment for a plugin's event loop to report its metrics.
+            let metrics = Arc::clone(metrics);
+            let body = tokio::task::spawn_blocking(move || metrics.prometheus_text()).await;
+            return match body {
+                Ok(body) => with_type(text(StatusCode::OK, body), "text/plain; version=0.0.4"),
+                Err(_) => text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "the metrics could not be read\n",
+                ),
+            };
         }
         if let Some(console) = self.console.as_ref().filter(|_| Console::owns(path)) {
             return console.answer(&request);
