@@ -455,6 +455,16 @@ fn run_main(
             if run_webhook || audit_file.is_some() {
                 sources.push(("k8s_audit".to_string(), "source_plugin".to_string()));
             }
+            for (source, _, _) in &plugin_sources {
+                if source_on(source, true) {
+                    let engine = if capture.is_some() {
+                        ""
+                    } else {
+                        "source_plugin"
+                    };
+                    sources.push((source.clone(), engine.to_string()));
+                }
+            }
             sources
         },
         hostname: host.clone(),
@@ -462,6 +472,10 @@ fn run_main(
         reload_ts: 0,
         ..Default::default()
     });
+    if !hosted.plugins.is_empty() {
+        let reader = hosted.metrics_reader();
+        metrics.set_plugins(Some(Arc::new(move || reader.read())));
+    }
     metrics.set_loaded_files(&ruleset::input_files(&inputs), &{
         let mut files: Vec<std::path::PathBuf> = args.config.iter().cloned().collect();
         files.extend(config_files.iter().cloned());

@@ -431,3 +431,130 @@ fn list_shows_each_plugins_fields_under_its_sources() {
     assert!(!output.status.success());
     assert!(stderr.contains("(syscall, k8s_audit, rsource)"), "{stderr}");
 }
+
+/// A plugin's own metrics (`get_metrics`) reach `/metrics` and the metrics
+/// snapshot under the names Falco gives them, counters and gauges apart,
+/// signed and double values as they are; `metrics.plugins_metrics_enabled:
+/// false` leaves them out.
+#[test]
+fn a_plugins_metrics_reach_prometheus_and_the_snapshot() {
+    use peregrine_tests::webhook::{get, start_args, stop};
+    use std::time::{Duration, Instant};
+
+    let [rsource] = &plugins(&["rsource"])[..] else {
+        unreachable!()
+    };
+    let dir = scratch("metrics");
+    let snapshots = dir.join("metrics.jsonl");
+    let _ = std::fs::remove_file(&snapshots);
+    // A stream that outlasts the test: the run is stopped by it.
+    std::fs::write(
+        dir.join("falco.yaml"),
+        format!(
+            "plugins:\n  - name: rsource\n    library_path: {}\n    init_config: {{count: 1000000, pause_ms: 20}}\n\
+             load_plugins: [rsource]\n\
+             webserver: {{enabled: true, listen_address: 127.0.0.1, listen_port: 0}}\n\
+             metrics: {{enabled: true, interval: 1s, output_rule: false, output_file: {}}}\n",
+            rsource.display(),
+            snapshots.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join("rules.yaml"), "[]\n").unwrap();
+    let config = dir.join("falco.yaml").display().to_string();
+    let rules = dir.join("rules.yaml").display().to_string();
+
+    let running = start_args(&["-c", &config, "-r", &rules]);
+    let web = running
+        .web
+        .clone()
+        .expect("the webserver said where it listens");
+    let sent = |text: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix("falcosecurity_plugins_rsource_events_sent_total "))
+            .and_then(|v| v.parse().ok())
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let first = loop {
+        let (status, body) = get(&format!("{web}/metrics"));
+        assert_eq!(status, 200);
+        if sent(&body).is_some_and(|n| n > 0) || Instant::now() > deadline {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        first.contains("# TYPE falcosecurity_plugins_rsource_events_sent_total counter\n"),
+        "{first}"
+    );
+    assert!(
+        first.contains("# TYPE falcosecurity_plugins_rsource_lag_total gauge\n"),
+        "{first}"
+    );
+    let lag = first
+        .lines()
+        .find_map(|l| l.strip_prefix("falcosecurity_plugins_rsource_lag_total "))
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or_else(|| panic!("no lag in {first}"));
+    assert!(lag < 0, "{first}");
+    let share = first
+        .lines()
+        .find_map(|l| l.strip_prefix("falcosecurity_plugins_rsource_share_sent_total "))
+        .unwrap_or_else(|| panic!("no share in {first}"));
+    // A double, printed as C++'s std::to_string prints it.
+    assert!(share.len() == 8 && share.starts_with("0."), "{share}");
+    assert!(
+        first.contains(
+            "falcosecurity_scap_engine_name_info{engine_name=\"source_plugin\",evt_source=\"rsource\"} 1\n"
+        ),
+        "{first}"
+    );
+    // The plugin is read at each scrape: its counter moves with its stream.
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, later) = get(&format!("{web}/metrics"));
+    assert!(sent(&later) > sent(&first), "{later}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let snapshot = loop {
+        let lines = std::fs::read_to_string(&snapshots).unwrap_or_default();
+        if let Some(line) = lines.lines().next() {
+            break serde_json::from_str::<Json>(line).unwrap();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no snapshot in {}",
+            snapshots.display()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    stop(running);
+    let fields = &snapshot["output_fields"];
+    assert!(
+        fields["plugins.rsource.events_sent"].as_u64() > Some(0),
+        "{snapshot}"
+    );
+    assert!(
+        fields["plugins.rsource.lag"].as_i64() < Some(0),
+        "{snapshot}"
+    );
+    assert!(fields["plugins.rsource.share_sent"].is_f64(), "{snapshot}");
+
+    let off = start_args(&[
+        "-c",
+        &config,
+        "-r",
+        &rules,
+        "-o",
+        "metrics.plugins_metrics_enabled=false",
+    ]);
+    let web = off
+        .web
+        .clone()
+        .expect("the webserver said where it listens");
+    std::thread::sleep(Duration::from_millis(300));
+    let (_, body) = get(&format!("{web}/metrics"));
+    stop(off);
+    assert!(body.contains("falcosecurity_falco_version_info"), "{body}");
+    assert!(!body.contains("falcosecurity_plugins_"), "{body}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -238,6 +238,10 @@ fn snapshot_value(text: &str) -> Json {
         if let Ok(v) = text.parse::<u64>() {
             return Json::from(v);
         }
+        // A plugin's signed metric.
+        if let Ok(v) = text.parse::<i64>() {
+            return Json::from(v);
+        }
         if let Ok(v) = text.parse::<f64>() {
             if v.is_finite() && text.contains('.') && text.matches('.').count() == 1 {
                 return Json::from(v);

@@ -31,7 +31,6 @@ const fn key(path: &'static str, support: Support) -> FalcoKey {
 
 const NO_PLUGIN_HOSTINFO: &str =
     "plugins get no host info from Peregrine: its own state is not the libs' thread table";
-const NO_PLUGIN_METRICS: &str = "plugins' own metrics are not read into /metrics yet";
 const NO_BPF: &str = "Peregrine has no eBPF driver; events come from its kernel module";
 const NO_GVISOR: &str = "Peregrine has no gVisor engine";
 const NO_SOCKET_ENGINE: &str =
@@ -182,7 +181,7 @@ pub const FALCO_KEYS: &[FalcoKey] = &[
     key("metrics.kernel_event_counters_per_cpu_enabled", Implemented("n_evts_cpu_total and n_drops_cpu_total with a cpu label, from the module's rings")),
     key("metrics.kernel_iter_event_counters_enabled", Ignored(NO_BPF)),
     key("metrics.libbpf_stats_enabled", Ignored(NO_BPF)),
-    key("metrics.plugins_metrics_enabled", Ignored(NO_PLUGIN_METRICS)),
+    key("metrics.plugins_metrics_enabled", Implemented("falcosecurity_plugins_* and plugins.<plugin>.<metric>, from each plugin's get_metrics")),
     key("metrics.jemalloc_stats_enabled", Ignored("Peregrine does not use jemalloc")),
     key("metrics.convert_memory_to_mb", Implemented("in the snapshot alert and file; /metrics has bytes, as Falco")),
     key("metrics.include_empty_values", Implemented("in the snapshot alert and file")),

@@ -382,6 +382,8 @@ pub struct Metrics {
     pub state_counters_enabled: bool,
     pub kernel_event_counters_enabled: bool,
     pub kernel_event_counters_per_cpu_enabled: bool,
+    /// The metrics loaded plugins report (`get_metrics`).
+    pub plugins_metrics_enabled: bool,
     pub convert_memory_to_mb: bool,
     pub include_empty_values: bool,
 }
@@ -398,6 +400,7 @@ impl Default for Metrics {
             state_counters_enabled: true,
             kernel_event_counters_enabled: true,
             kernel_event_counters_per_cpu_enabled: false,
+            plugins_metrics_enabled: true,
             convert_memory_to_mb: true,
             include_empty_values: false,
         }

@@ -26,6 +26,8 @@ pub struct Families {
     pub include_empty_values: bool,
     /// Memory in the snapshot alert in MB (Prometheus always has bytes).
     pub convert_memory_to_mb: bool,
+    /// The metrics each loaded plugin reports through `get_metrics`.
+    pub plugins: bool,
 }
 
 impl From<&crate::config::Metrics> for Families {
@@ -39,6 +41,7 @@ impl From<&crate::config::Metrics> for Families {
             kernel_event_counters_per_cpu: keys.kernel_event_counters_per_cpu_enabled,
             include_empty_values: keys.include_empty_values,
             convert_memory_to_mb: keys.convert_memory_to_mb,
+            plugins: keys.plugins_metrics_enabled,
         }
     }
 }
@@ -53,6 +56,7 @@ impl Default for Families {
             kernel_event_counters_per_cpu: false,
             include_empty_values: false,
             convert_memory_to_mb: true,
+            plugins: true,
         }
     }
 }
@@ -147,12 +151,113 @@ pub struct Sample {
     pub kernel_cpus: Vec<CpuStats>,
     pub threads: Option<u64>,
     pub outputs_queue_drops: u64,
+    /// What the loaded plugins report, read at the same instant.
+    pub plugins: Vec<PluginMetric>,
+}
+
+/// One metric a plugin reports, named as libsinsp names it:
+/// `<plugin name>.<metric name>`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginMetric {
+    pub name: String,
+    /// A counter (`SS_PLUGIN_METRIC_TYPE_MONOTONIC`), else a gauge.
+    pub monotonic: bool,
+    pub value: PluginValue,
+}
+
+/// A plugin metric's value: the API's seven types in the three shapes
+/// they print in.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PluginValue {
+    Unsigned(u64),
+    Signed(i64),
+    Double(f64),
+}
+
+impl PluginValue {
+    fn is_zero(self) -> bool {
+        match self {
+            PluginValue::Unsigned(v) => v == 0,
+            PluginValue::Signed(v) => v == 0,
+            PluginValue::Double(v) => v == 0.0,
+        }
+    }
+
+    /// As C++'s std::to_string prints it, which Falco's Prometheus text uses.
+    fn prometheus(self) -> String {
+        match self {
+            PluginValue::Unsigned(v) => v.to_string(),
+            PluginValue::Signed(v) => v.to_string(),
+            PluginValue::Double(v) => double(v),
+        }
+    }
+
+    fn field(self) -> Value {
+        match self {
+            PluginValue::Unsigned(v) => Value::Int(v),
+            PluginValue::Signed(v) => Value::Signed(v),
+            PluginValue::Double(v) => Value::Float(v),
+        }
+    }
+}
+
+/// The Prometheus name of a plugin metric, built as libsinsp builds it:
+/// `falcosecurity_plugins_` + the name + `_`, with the unit suffixes it
+/// strips anywhere in the name removed, then `total` (a plugin metric's
+/// unit is always a count), then every character Prometheus refuses
+/// made `_` and runs of `_` made one.
+pub fn plugin_metric_name(name: &str) -> String {
+    const UNIT_SUFFIXES: [&str; 10] = [
+        "_percentage",
+        "_bytes",
+        "_ratio",
+        "_total",
+        "_perc",
+        "_sec",
+        "_kb",
+        "_mb",
+        "_ns",
+        "_ts",
+    ];
+    let qualified = format!("falcosecurity_plugins_{name}_");
+    let mut stripped = String::with_capacity(qualified.len() + 5);
+    let mut rest = qualified.as_str();
+    // Leftmost, longest first (`_percentage` before `_perc`), as the POSIX
+    // regular expression libsinsp uses matches.
+    'scan: while !rest.is_empty() {
+        for suffix in UNIT_SUFFIXES {
+            if let Some(after) = rest.strip_prefix(suffix) {
+                rest = after;
+                continue 'scan;
+            }
+        }
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            stripped.push(c);
+        }
+        rest = chars.as_str();
+    }
+    stripped.push_str("total");
+    let mut out = String::with_capacity(stripped.len());
+    for c in stripped.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '_' || c == ':' {
+            c
+        } else {
+            '_'
+        };
+        if !(c == '_' && out.ends_with('_')) {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// A value of the snapshot alert: Falco's are JSON numbers or strings.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Int(u64),
+    /// A plugin's signed metric.
+    Signed(i64),
     Float(f64),
     Text(String),
 }
@@ -161,6 +266,7 @@ impl std::fmt::Display for Value {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Value::Int(v) => write!(f, "{v}"),
+            Value::Signed(v) => write!(f, "{v}"),
             // Always with a decimal point, as a JSON double prints.
             Value::Float(v) => write!(f, "{v:?}"),
             Value::Text(v) => f.write_str(v),
@@ -172,6 +278,7 @@ impl Value {
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Value::Int(v) => serde_json::Value::from(*v),
+            Value::Signed(v) => serde_json::Value::from(*v),
             Value::Float(v) => serde_json::Value::from(*v),
             Value::Text(v) => serde_json::Value::from(v.as_str()),
         }
@@ -518,6 +625,17 @@ pub fn prometheus_text(
             );
         }
     }
+    if f.plugins {
+        for metric in &sample_now.plugins {
+            sample(
+                &mut t,
+                &plugin_metric_name(&metric.name),
+                if metric.monotonic { "counter" } else { "gauge" },
+                &[],
+                &metric.value.prometheus(),
+            );
+        }
+    }
     sample(
         &mut t,
         "falcosecurity_falco_kernel_release_info",
@@ -812,6 +930,13 @@ pub fn output_fields(
             }
         }
     }
+    if f.plugins {
+        for metric in &s.plugins {
+            if f.include_empty_values || !metric.value.is_zero() {
+                put(&format!("plugins.{}", metric.name), metric.value.field());
+            }
+        }
+    }
     out
 }
 
@@ -850,6 +975,7 @@ mod tests {
             kernel_cpus: Vec::new(),
             threads: Some(42),
             outputs_queue_drops: 0,
+            plugins: Vec::new(),
         }
     }
 
@@ -1034,5 +1160,82 @@ mod tests {
         let fields = output_fields(&ctx, "syscall", &s, None, &Machine::default(), 1, &mut prev);
         assert!(!fields.iter().any(|(n, _)| n.contains("_cpu_")));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn plugin_metric_names_are_built_as_libsinsp_builds_them() {
+        for (name, prometheus) in [
+            ("dummy.events", "falcosecurity_plugins_dummy_events_total"),
+            // A unit suffix the name already has goes, wherever it is.
+            ("dummy.n_total", "falcosecurity_plugins_dummy_n_total"),
+            (
+                "k8smeta.queue_total_sec",
+                "falcosecurity_plugins_k8smeta_queue_total",
+            ),
+            ("x.used_percentage", "falcosecurity_plugins_x_used_total"),
+            ("x.used_perc", "falcosecurity_plugins_x_used_total"),
+            // Characters Prometheus refuses, and runs of `_`.
+            ("my-plugin.a b", "falcosecurity_plugins_my_plugin_a_b_total"),
+            ("p.__x", "falcosecurity_plugins_p_x_total"),
+        ] {
+            assert_eq!(plugin_metric_name(name), prometheus, "{name}");
+        }
+    }
+
+    #[test]
+    fn plugin_metrics_in_prometheus_and_in_the_snapshot() {
+        let ctx = context();
+        let mut s = sample_now();
+        s.plugins = vec![
+            PluginMetric {
+                name: "dummy.events".into(),
+                monotonic: true,
+                value: PluginValue::Unsigned(12),
+            },
+            PluginMetric {
+                name: "dummy.lag".into(),
+                monotonic: false,
+                value: PluginValue::Signed(-3),
+            },
+            PluginMetric {
+                name: "dummy.ratio".into(),
+                monotonic: false,
+                value: PluginValue::Double(0.25),
+            },
+            PluginMetric {
+                name: "dummy.idle".into(),
+                monotonic: false,
+                value: PluginValue::Unsigned(0),
+            },
+        ];
+        let text = prometheus_text(&ctx, &s, None, &Machine::default(), 0);
+        for expected in [
+            "# TYPE falcosecurity_plugins_dummy_events_total counter\nfalcosecurity_plugins_dummy_events_total 12\n",
+            "# TYPE falcosecurity_plugins_dummy_lag_total gauge\nfalcosecurity_plugins_dummy_lag_total -3\n",
+            "falcosecurity_plugins_dummy_ratio_total 0.250000\n",
+            // Prometheus always has zeros.
+            "falcosecurity_plugins_dummy_idle_total 0\n",
+        ] {
+            assert!(text.contains(expected), "{expected} in {text}");
+        }
+        let mut prev = Previous::default();
+        let fields = output_fields(&ctx, "syscall", &s, None, &Machine::default(), 1, &mut prev);
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(get("plugins.dummy.events"), Some(Value::Int(12)));
+        assert_eq!(get("plugins.dummy.lag"), Some(Value::Signed(-3)));
+        assert_eq!(get("plugins.dummy.ratio"), Some(Value::Float(0.25)));
+        // The snapshot leaves zeros out unless include_empty_values.
+        assert_eq!(get("plugins.dummy.idle"), None);
+        let mut off = ctx.clone();
+        off.families.plugins = false;
+        let text = prometheus_text(&off, &s, None, &Machine::default(), 0);
+        assert!(!text.contains("falcosecurity_plugins_"), "{text}");
+        let fields = output_fields(&off, "syscall", &s, None, &Machine::default(), 1, &mut prev);
+        assert!(!fields.iter().any(|(n, _)| n.starts_with("plugins.")));
     }
 }

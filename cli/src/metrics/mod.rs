@@ -28,6 +28,9 @@ struct RuleCount {
     tags: Vec<String>,
 }
 
+/// Reads what the loaded plugins report through `get_metrics`.
+pub type PluginMetricsRead = dyn Fn() -> Vec<falco::PluginMetric> + Send + Sync;
+
 /// The output channels running now, with their counters. Asked at each
 /// scrape: a config reload changes the channels.
 pub type OutputStats = dyn Fn() -> Vec<(&'static str, Arc<ChannelStats>)> + Send + Sync;
@@ -59,6 +62,8 @@ pub struct Metrics {
     containers: Mutex<Option<Arc<crate::containers::ContainerStats>>>,
     /// Per-CPU ring counters and the reading thread's CPU time.
     pub rings: crate::sources::ring_health::RingHealth,
+    /// The plugins' own metrics, when plugins are loaded.
+    plugins: Mutex<Option<Arc<PluginMetricsRead>>>,
 }
 
 impl Metrics {
@@ -83,6 +88,7 @@ impl Metrics {
             previous: Mutex::default(),
             containers: Mutex::default(),
             rings: Default::default(),
+            plugins: Mutex::default(),
         }
     }
 
@@ -178,6 +184,13 @@ impl Metrics {
             ),
             Err(_) => (None, Vec::new()),
         };
+        // Read outside every other lock: a plugin may take a moment.
+        let plugins = if context.families.plugins {
+            let read = self.plugins.lock().ok().and_then(|slot| slot.clone());
+            read.map(|read| read()).unwrap_or_default()
+        } else {
+            Vec::new()
+        };
         let sample = Sample {
             events: self.events.load(Ordering::Relaxed),
             rules,
@@ -188,6 +201,7 @@ impl Metrics {
                 .iter()
                 .map(|(_, stats)| stats.overflowed.load(Ordering::Relaxed))
                 .sum(),
+            plugins,
         };
         (context, sample)
     }
@@ -217,6 +231,13 @@ impl Metrics {
                 Some(stats) => listeners.insert(name, stats),
                 None => listeners.remove(name),
             };
+        }
+    }
+
+    /// What reads the loaded plugins' metrics.
+    pub fn set_plugins(&self, read: Option<Arc<PluginMetricsRead>>) {
+        if let Ok(mut slot) = self.plugins.lock() {
+            *slot = read;
         }
     }
 

@@ -209,6 +209,11 @@ impl Hosted {
         }
     }
 
+    /// What reads the plugins' own metrics for `/metrics` and snapshots.
+    pub fn metrics_reader(&self) -> super::metrics::PluginMetricsReader {
+        super::metrics::PluginMetricsReader::new(&self.plugins)
+    }
+
     /// The field source of one plugin event source.
     pub fn fields_for(&self, source: &str, source_plugin: &SharedPlugin) -> PluginFields {
         PluginFields::new(source, Some(Arc::clone(source_plugin)), &self.plugins)
@@ -523,9 +528,12 @@ impl Looped<'_> {
             if self.shared.stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            let status = lock(self.plugin)
-                .next_batch(&mut batch)
-                .map_err(|e| e.to_string())?;
+            let status = {
+                let mut plugin = lock(self.plugin);
+                let status = plugin.next_batch(&mut batch);
+                plugin.serve_metrics();
+                status.map_err(|e| e.to_string())?
+            };
             for mut event in batch.drain(..) {
                 self.number(&mut event);
                 self.handle(&c_source, &event, rules, detections)?;

@@ -14,6 +14,7 @@ pub mod event;
 pub mod fields;
 pub mod host;
 pub mod library;
+pub mod metrics;
 mod overlap;
 mod owner;
 pub mod plugin;

@@ -8,6 +8,7 @@ use std::ffi::{CStr, CString};
 use std::net::IpAddr;
 use std::path::Path;
 use std::ptr;
+use std::sync::Arc;
 
 use falco_plugin_api as api;
 use peregrine_engine::field::Value;
@@ -15,13 +16,21 @@ use serde::Deserialize;
 
 use super::event::{PluginEvent, HEADER_LEN};
 use super::library::{self, owned_string, Loaded, PluginInfo};
+use super::metrics::MetricsSlot;
 use super::owner::{AsyncSink, Owner, TablesInput};
 use super::PluginError;
+use crate::metrics::falco::{PluginMetric, PluginValue};
 
 /// Bounds on what one `next_batch` may hand over: more than this is a
 /// malformed batch, not a reason to copy gigabytes.
 pub const MAX_BATCH_EVENTS: u32 = 1 << 20;
 pub const MAX_EVENT_BYTES: u32 = 64 << 20;
+
+/// Metrics read from one `get_metrics` answer at most.
+pub const MAX_METRICS: u32 = 4096;
+
+/// libsinsp's bound on a metric's name, NUL included.
+const METRIC_NAME_MAX: usize = 512;
 
 /// How a `next_batch` call ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,6 +76,8 @@ pub struct Plugin {
     /// The C name of the plugin's event source, passed with every event.
     source_name: CString,
     events_read: u64,
+    /// Where readers of its metrics ask for them and find them.
+    metrics: Arc<MetricsSlot>,
 }
 
 // SAFETY: a plugin state is used by one thread at a time (each source loop
@@ -101,6 +112,7 @@ impl Plugin {
             tables,
             source_name,
             events_read: 0,
+            metrics: Arc::default(),
         })
     }
 
@@ -300,6 +312,78 @@ impl Plugin {
         // SAFETY: live state; the input points into `event`, which
         // outlives the call; the text is copied at once.
         unsafe { owned_string(render(self.state, &input)) }
+    }
+
+    pub fn metrics_slot(&self) -> Arc<MetricsSlot> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// Answers a metrics reader waiting for this plugin, if there is one:
+    /// its event loop calls this between two batches.
+    pub fn serve_metrics(&self) {
+        self.metrics.serve(self);
+    }
+
+    /// What the plugin reports through `get_metrics`, each named
+    /// `<plugin>.<metric>` as libsinsp names them. A plugin without the
+    /// call reports nothing; a metric of a value type the API does not
+    /// define is left out, and more than [`MAX_METRICS`] are cut there.
+    pub fn metrics(&self) -> Vec<PluginMetric> {
+        let Some(get_metrics) = self.loaded.api.get_metrics else {
+            return Vec::new();
+        };
+        let mut count: u32 = 0;
+        // SAFETY: live state; the array the plugin returns stays valid
+        // until its next call, and is copied out before this returns.
+        let array = unsafe { get_metrics(self.state, &mut count) };
+        if array.is_null() || count == 0 {
+            return Vec::new();
+        }
+        // SAFETY: the plugin says `array` holds `count` metrics.
+        let metrics = unsafe { std::slice::from_raw_parts(array, count.min(MAX_METRICS) as usize) };
+        metrics
+            .iter()
+            .filter_map(|metric| {
+                // SAFETY: the union is read as the member `value_type` names.
+                let value = unsafe {
+                    match metric.value_type {
+                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_U32 => {
+                            PluginValue::Unsigned(metric.value.u32_.into())
+                        }
+                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_S32 => {
+                            PluginValue::Signed(metric.value.s32.into())
+                        }
+                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_U64 => {
+                            PluginValue::Unsigned(metric.value.u64_)
+                        }
+                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_S64 => {
+                            PluginValue::Signed(metric.value.s64)
+                        }
+                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_D => {
+                            PluginValue::Double(metric.value.d)
+                        }
+                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_F => {
+                            PluginValue::Double(metric.value.f.into())
+                        }
+                        api::ss_plugin_metric_value_type_SS_PLUGIN_METRIC_VALUE_TYPE_I => {
+                            PluginValue::Signed(metric.value.i.into())
+                        }
+                        _ => return None,
+                    }
+                };
+                // SAFETY: a NUL-terminated name the plugin owns, copied now.
+                let name = unsafe { owned_string(metric.name) }.unwrap_or_default();
+                let mut name = format!("{}.{name}", self.name());
+                // libsinsp keeps names to METRIC_NAME_MAX bytes.
+                truncate_at_char(&mut name, METRIC_NAME_MAX - 1);
+                Some(PluginMetric {
+                    name,
+                    monotonic: metric.type_
+                        == api::ss_plugin_metric_type_SS_PLUGIN_METRIC_TYPE_MONOTONIC,
+                    value,
+                })
+            })
+            .collect()
     }
 
     fn event_input(&self, event: &PluginEvent) -> api::ss_plugin_event_input {
@@ -591,4 +675,15 @@ pub(super) fn now_ns() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Cuts `text` to at most `max` bytes, at a character boundary.
+fn truncate_at_char(text: &mut String, max: usize) {
+    if text.len() > max {
+        let mut end = max;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+    }
 }

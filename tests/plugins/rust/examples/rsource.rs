@@ -1,11 +1,12 @@
 //! A source plugin: `rsource` events numbered from 1 to the init config's
 //! `count`, each carrying a word, then the end of the stream. Its fields
-//! read the event back; `rsource.char[i]` takes an index argument.
+//! read the event back; `rsource.char[i]` takes an index argument. Its
+//! metrics count what it sent, as a counter, a signed gauge and a double.
 
 use std::ffi::{CStr, CString};
 
 use falco_plugin::anyhow::{self, Error};
-use falco_plugin::base::{Json, Plugin};
+use falco_plugin::base::{Json, Metric, MetricLabel, MetricType, MetricValue, Plugin};
 use falco_plugin::event::events::Event;
 use falco_plugin::event::PluginEvent;
 use falco_plugin::extract::{field, ExtractFieldInfo, ExtractPlugin, ExtractRequest};
@@ -27,6 +28,7 @@ struct Config {
 struct RSource {
     count: u64,
     pause: std::time::Duration,
+    sent: u64,
 }
 
 impl Plugin for RSource {
@@ -40,7 +42,26 @@ impl Plugin for RSource {
         Ok(RSource {
             count: config.count,
             pause: std::time::Duration::from_millis(config.pause_ms),
+            sent: 0,
         })
+    }
+
+    fn get_metrics(&mut self) -> impl IntoIterator<Item = Metric> {
+        let left = self.count.saturating_sub(self.sent);
+        [
+            Metric::new(
+                MetricLabel::new(c"events_sent", MetricType::Monotonic),
+                MetricValue::U64(self.sent),
+            ),
+            Metric::new(
+                MetricLabel::new(c"lag", MetricType::NonMonotonic),
+                MetricValue::I64(-(left as i64)),
+            ),
+            Metric::new(
+                MetricLabel::new(c"share_sent", MetricType::NonMonotonic),
+                MetricValue::Double(self.sent as f64 / self.count.max(1) as f64),
+            ),
+        ]
     }
 }
 
@@ -73,6 +94,7 @@ impl SourcePluginInstance for Instance {
                 },
             })?;
             self.next += 1;
+            plugin.sent += 1;
         }
         Ok(())
     }
