@@ -22,6 +22,7 @@ pub mod requirements;
 mod schema;
 pub mod syscall;
 mod tables;
+mod threads;
 pub mod version;
 
 use std::path::{Path, PathBuf};

@@ -98,7 +98,10 @@ impl Plugin {
         let mut owner = Box::new(Owner::new(&loaded.info.name));
         // Falco hands the tables input to extractors and parsers only.
         let tables = (loaded.info.capabilities.extraction || loaded.info.capabilities.parsing)
-            .then(TablesInput::new);
+            .then(|| {
+                super::threads::register();
+                TablesInput::new()
+            });
         let tables_ptr = tables
             .as_ref()
             .map_or(ptr::null(), |t| &t.input as *const _);
@@ -545,6 +548,17 @@ impl Plugin {
     /// Falco's `parse_event`: lets a parser plugin update its state from
     /// an event of `source`.
     pub fn parse(&self, event: &PluginEvent, source: &CStr) -> Result<(), PluginError> {
+        self.parse_raw(event.bytes(), event.number, source)
+    }
+
+    /// [`Plugin::parse`] on an event's bytes in the scap layout, numbered
+    /// `evtnum` (syscall events come this way).
+    pub fn parse_raw(
+        &self,
+        event_bytes: &[u8],
+        evtnum: u64,
+        source: &CStr,
+    ) -> Result<(), PluginError> {
         let Some(parse) = self.loaded.api.__bindgen_anon_3.parse_event else {
             return Ok(());
         };
@@ -557,8 +571,8 @@ impl Plugin {
             (input.table_writer, input.table_writer_ext) = tables.writer();
         }
         let event_input = api::ss_plugin_event_input {
-            evt: event.bytes().as_ptr().cast(),
-            evtnum: event.number,
+            evt: event_bytes.as_ptr().cast(),
+            evtnum,
             evtsrc: source.as_ptr(),
         };
         // SAFETY: live state; the inputs outlive the call.

@@ -1,8 +1,8 @@
 //! State tables plugins add (`add_table`) and others read: the host keeps
 //! a registry of them and hands a reader its own handle, whose every call
 //! it forwards to the vtables the owning plugin registered, as libsinsp
-//! does for plugin-owned tables. Peregrine's own state (its thread table)
-//! is not offered as a table.
+//! does for plugin-owned tables. Peregrine's own thread table is in the
+//! registry too; calls on it and on its subtables go to `threads`.
 
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use falco_plugin_api as api;
 
 use super::owner::Owner;
+use super::threads;
 
 /// One table a plugin added: the owner's table pointer and a copy of its
 /// vtables (the plugin lends them for the add_table call only).
@@ -81,6 +82,32 @@ fn forward(t: *mut api::ss_plugin_table_t) -> Option<Forward> {
         .iter()
         .find(|h| ptr::eq(&***h as *const Hosted, t.cast::<Hosted>()))
         .map(|h| h.forward)
+}
+
+/// Puts a table of the host's in the registry, under `name`: the
+/// address of its handle is what readers get and what the host's own
+/// calls recognise it by.
+pub(super) fn add_host_table(name: &CStr, key_type: api::ss_plugin_state_type) -> usize {
+    // SAFETY: all-zero is a valid table input (NULL pointers, no calls);
+    // the host answers the calls on it itself.
+    let input: api::ss_plugin_table_input = unsafe { std::mem::zeroed() };
+    // SAFETY: as above, for the vtables nothing forwards to.
+    let forward: Forward = unsafe { std::mem::zeroed() };
+    let mut hosted = Box::new(Hosted {
+        input,
+        name: name.to_owned(),
+        key_type,
+        owner: 0,
+        forward,
+    });
+    let address = &*hosted as *const Hosted as usize;
+    hosted.input.name = hosted.name.as_ptr();
+    hosted.input.key_type = key_type;
+    hosted.input.table = address as *mut _;
+    let mut registry = registry();
+    registry.tables.push(hosted);
+    registry.rebuild_infos();
+    address
 }
 
 /// Drops the tables the plugin of `owner` added (it is being destroyed).
@@ -231,16 +258,21 @@ pub(super) unsafe extern "C-unwind" fn add_table(
     api::ss_plugin_rc_SS_PLUGIN_SUCCESS
 }
 
-/// Calls the owner's `$vtable.$call` on its table with the other
+/// Answers a call on one of the host's tables with `threads::$host`, or
+/// calls the owner's `$vtable.$call` on its table with the other
 /// arguments, or returns `$failed` for a handle the host did not give or
 /// a call the owner does not implement.
 macro_rules! forward {
-    ($t:expr, $vtable:ident . $call:ident ( $($arg:expr),* ), $failed:expr) => {{
-        match forward($t).and_then(|f| f.$vtable.$call.map(|call| (f.table, call))) {
-            // SAFETY: the owner's own function on the owner's own table,
-            // with the arguments the calling plugin passed for this call.
-            Some((table, call)) => unsafe { call(table $(, $arg)*) },
-            None => $failed,
+    ($t:expr, $host:ident, $vtable:ident . $call:ident ( $($arg:expr),* ), $failed:expr) => {{
+        if let Some(target) = threads::target($t) {
+            threads::$host(target $(, $arg)*)
+        } else {
+            match forward($t).and_then(|f| f.$vtable.$call.map(|call| (f.table, call))) {
+                // SAFETY: the owner's own function on the owner's own table,
+                // with the arguments the calling plugin passed for this call.
+                Some((table, call)) => unsafe { call(table $(, $arg)*) },
+                None => $failed,
+            }
         }
     }};
 }
@@ -251,7 +283,7 @@ pub(super) unsafe extern "C-unwind" fn list_table_fields(
     t: *mut api::ss_plugin_table_t,
     nfields: *mut u32,
 ) -> *const api::ss_plugin_table_fieldinfo {
-    forward!(t, fields.list_table_fields(nfields), {
+    forward!(t, list_fields, fields.list_table_fields(nfields), {
         if !nfields.is_null() {
             // SAFETY: the plugin passes where to write the count.
             unsafe { *nfields = 0 };
@@ -265,7 +297,12 @@ pub(super) unsafe extern "C-unwind" fn get_table_field(
     name: *const c_char,
     data_type: api::ss_plugin_state_type,
 ) -> *mut api::ss_plugin_table_field_t {
-    forward!(t, fields.get_table_field(name, data_type), ptr::null_mut())
+    forward!(
+        t,
+        get_field,
+        fields.get_table_field(name, data_type),
+        ptr::null_mut()
+    )
 }
 
 pub(super) unsafe extern "C-unwind" fn add_table_field(
@@ -273,22 +310,27 @@ pub(super) unsafe extern "C-unwind" fn add_table_field(
     name: *const c_char,
     data_type: api::ss_plugin_state_type,
 ) -> *mut api::ss_plugin_table_field_t {
-    forward!(t, fields.add_table_field(name, data_type), ptr::null_mut())
+    forward!(
+        t,
+        add_field,
+        fields.add_table_field(name, data_type),
+        ptr::null_mut()
+    )
 }
 
 pub(super) unsafe extern "C-unwind" fn table_name(t: *mut api::ss_plugin_table_t) -> *const c_char {
-    forward!(t, reader.get_table_name(), ptr::null())
+    forward!(t, name, reader.get_table_name(), ptr::null())
 }
 
 pub(super) unsafe extern "C-unwind" fn table_size(t: *mut api::ss_plugin_table_t) -> u64 {
-    forward!(t, reader.get_table_size(), u64::MAX)
+    forward!(t, size, reader.get_table_size(), u64::MAX)
 }
 
 pub(super) unsafe extern "C-unwind" fn table_entry(
     t: *mut api::ss_plugin_table_t,
     key: *const api::ss_plugin_state_data,
 ) -> *mut api::ss_plugin_table_entry_t {
-    forward!(t, reader.get_table_entry(key), ptr::null_mut())
+    forward!(t, entry, reader.get_table_entry(key), ptr::null_mut())
 }
 
 pub(super) unsafe extern "C-unwind" fn read_field(
@@ -297,14 +339,14 @@ pub(super) unsafe extern "C-unwind" fn read_field(
     f: *const api::ss_plugin_table_field_t,
     out: *mut api::ss_plugin_state_data,
 ) -> api::ss_plugin_rc {
-    forward!(t, reader.read_entry_field(e, f, out), FAILURE)
+    forward!(t, read, reader.read_entry_field(e, f, out), FAILURE)
 }
 
 pub(super) unsafe extern "C-unwind" fn release_entry(
     t: *mut api::ss_plugin_table_t,
     e: *mut api::ss_plugin_table_entry_t,
 ) {
-    forward!(t, reader.release_table_entry(e), ())
+    forward!(t, release, reader.release_table_entry(e), ())
 }
 
 pub(super) unsafe extern "C-unwind" fn iterate(
@@ -312,31 +354,36 @@ pub(super) unsafe extern "C-unwind" fn iterate(
     it: api::ss_plugin_table_iterator_func_t,
     s: *mut api::ss_plugin_table_iterator_state_t,
 ) -> api::ss_plugin_bool {
-    forward!(t, reader.iterate_entries(it, s), 0)
+    forward!(t, iterate, reader.iterate_entries(it, s), 0)
 }
 
 pub(super) unsafe extern "C-unwind" fn clear(t: *mut api::ss_plugin_table_t) -> api::ss_plugin_rc {
-    forward!(t, writer.clear_table(), FAILURE)
+    forward!(t, clear, writer.clear_table(), FAILURE)
 }
 
 pub(super) unsafe extern "C-unwind" fn erase(
     t: *mut api::ss_plugin_table_t,
     key: *const api::ss_plugin_state_data,
 ) -> api::ss_plugin_rc {
-    forward!(t, writer.erase_table_entry(key), FAILURE)
+    forward!(t, erase, writer.erase_table_entry(key), FAILURE)
 }
 
 pub(super) unsafe extern "C-unwind" fn create_entry(
     t: *mut api::ss_plugin_table_t,
 ) -> *mut api::ss_plugin_table_entry_t {
-    forward!(t, writer.create_table_entry(), ptr::null_mut())
+    forward!(
+        t,
+        create_entry,
+        writer.create_table_entry(),
+        ptr::null_mut()
+    )
 }
 
 pub(super) unsafe extern "C-unwind" fn destroy_entry(
     t: *mut api::ss_plugin_table_t,
     e: *mut api::ss_plugin_table_entry_t,
 ) {
-    forward!(t, writer.destroy_table_entry(e), ())
+    forward!(t, destroy, writer.destroy_table_entry(e), ())
 }
 
 pub(super) unsafe extern "C-unwind" fn add_entry(
@@ -344,7 +391,12 @@ pub(super) unsafe extern "C-unwind" fn add_entry(
     key: *const api::ss_plugin_state_data,
     entry: *mut api::ss_plugin_table_entry_t,
 ) -> *mut api::ss_plugin_table_entry_t {
-    forward!(t, writer.add_table_entry(key, entry), ptr::null_mut())
+    forward!(
+        t,
+        add_entry,
+        writer.add_table_entry(key, entry),
+        ptr::null_mut()
+    )
 }
 
 pub(super) unsafe extern "C-unwind" fn write_field(
@@ -353,5 +405,5 @@ pub(super) unsafe extern "C-unwind" fn write_field(
     f: *const api::ss_plugin_table_field_t,
     value: *const api::ss_plugin_state_data,
 ) -> api::ss_plugin_rc {
-    forward!(t, writer.write_entry_field(e, f, value), FAILURE)
+    forward!(t, write, writer.write_entry_field(e, f, value), FAILURE)
 }
