@@ -229,6 +229,7 @@ fn run_main(
     }
     let hosted = plugins::host::Hosted::from_config(&config)?;
     plugins::syscall::install(&hosted.plugins);
+    plugins::syscall::install_parsers(hosted.parsers_for("syscall"));
     if args.list_plugins {
         print!("{}", hosted.list());
         return Ok(ExitCode::SUCCESS);

@@ -203,6 +203,7 @@ impl Pipeline<'_> {
         self.metrics.events.fetch_add(1, Ordering::Relaxed);
         crate::servers::console::recent::Recent::global().record(event, state);
         state.apply(event);
+        crate::sources::plugins::syscall::parse(event, state);
         let input = SyscallEvent { event, state };
         let (dispatcher, hostname, detections, metrics, capture) = (
             self.dispatcher,

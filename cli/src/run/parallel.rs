@@ -123,6 +123,9 @@ fn run_worker(
             if owner(event.tid, workers) != index {
                 continue;
             }
+            // Parser plugins see each event once, from its owner: their
+            // state is one for all workers.
+            crate::sources::plugins::syscall::parse(&event, &state);
             let input = SyscallEvent {
                 event: &event,
                 state: &state,

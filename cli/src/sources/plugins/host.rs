@@ -117,18 +117,11 @@ impl Hosted {
             .collect()
     }
 
-    /// The parsers that see events of `source`: those that name it, or
-    /// name no source at all.
+    /// The parsers that see events of `source` ([`super::library::PluginInfo::parses_from`]).
     pub fn parsers_for(&self, source: &str) -> Vec<SharedPlugin> {
         self.plugins
             .iter()
-            .filter(|p| {
-                let guard = lock(p);
-                let info = guard.info();
-                info.capabilities.parsing
-                    && (info.parse_sources.is_empty()
-                        || info.parse_sources.iter().any(|s| s == source))
-            })
+            .filter(|p| lock(p).info().parses_from(source))
             .cloned()
             .collect()
     }

@@ -156,6 +156,22 @@ impl PluginInfo {
         self.extract_sources.iter().any(|s| s == source)
     }
 
+    /// Whether this plugin parses events of `source`, by the rule of
+    /// [`PluginInfo::extracts_from`]: its own source, those it lists, or
+    /// with neither, every source.
+    pub fn parses_from(&self, source: &str) -> bool {
+        if !self.capabilities.parsing {
+            return false;
+        }
+        if self.capabilities.sourcing && self.event_source == source {
+            return true;
+        }
+        if self.parse_sources.is_empty() {
+            return !self.capabilities.sourcing;
+        }
+        self.parse_sources.iter().any(|s| s == source)
+    }
+
     pub fn version(&self) -> Option<Version> {
         Version::parse(&self.version)
     }

@@ -4,6 +4,11 @@
 //! plugin the event in the scap layout, its number and the source name
 //! "syscall"; the plugin's event types, when it lists them, limit the
 //! events its fields have values on.
+//!
+//! Parser plugins that take syscall events see each one after the state
+//! has applied it and before rules run, as libsinsp calls them after its
+//! own parsers. While a plugin reads or parses, the thread table it finds
+//! under `threads` is the state of that event.
 
 use std::collections::HashSet;
 use std::ffi::CString;
@@ -131,13 +136,15 @@ impl SyscallExtension for SyscallPluginFields {
         let mut bytes = Vec::new();
         scap_bytes(view, &mut bytes);
         let mut values = Vec::new();
-        let result = lock(&extractor.plugin).extract_raw(
-            &bytes,
-            view.num,
-            &self.c_source,
-            request,
-            &mut values,
-        );
+        let result = super::threads::with_state(event.state, || {
+            lock(&extractor.plugin).extract_raw(
+                &bytes,
+                view.num,
+                &self.c_source,
+                request,
+                &mut values,
+            )
+        });
         match result {
             Ok(()) => out.extend(values),
             Err(e) => {
@@ -182,4 +189,83 @@ pub fn installed() -> Option<Arc<dyn SyscallExtension>> {
     INSTALLED
         .get()
         .map(|fields| Arc::clone(fields) as Arc<dyn SyscallExtension>)
+}
+
+/// A parser of syscall events and the event types it takes (None: all).
+struct Parser {
+    plugin: SharedPlugin,
+    types: Option<HashSet<u16>>,
+}
+
+/// The parsers of syscall events, in load order.
+pub struct SyscallParsers {
+    parsers: Vec<Parser>,
+    c_source: CString,
+    errors: AtomicU64,
+}
+
+impl SyscallParsers {
+    fn new(plugins: Vec<SharedPlugin>) -> Option<SyscallParsers> {
+        let parsers: Vec<Parser> = plugins
+            .into_iter()
+            .map(|plugin| {
+                let types = lock(&plugin)
+                    .parse_event_types()
+                    .map(|codes| codes.into_iter().collect());
+                Parser { plugin, types }
+            })
+            .collect();
+        (!parsers.is_empty()).then(|| SyscallParsers {
+            parsers,
+            c_source: CString::new(SYSCALL).unwrap_or_default(),
+            errors: AtomicU64::new(0),
+        })
+    }
+
+    /// Hands `event` to each parser that takes its type. A parser that
+    /// fails is counted and logged, never fatal: one plugin's bad event
+    /// must not stop the sensor.
+    fn parse(&self, event: &EventView<'_>, state: &peregrine_engine::state::State) {
+        let mut bytes = Vec::new();
+        for parser in &self.parsers {
+            if parser
+                .types
+                .as_ref()
+                .is_some_and(|t| !t.contains(&event.event_type))
+            {
+                continue;
+            }
+            if bytes.is_empty() {
+                scap_bytes(event, &mut bytes);
+            }
+            let result = super::threads::with_state(state, || {
+                lock(&parser.plugin).parse_raw(&bytes, event.num, &self.c_source)
+            });
+            if let Err(e) = result {
+                let seen = self.errors.fetch_add(1, Ordering::Relaxed);
+                if seen < 10 || seen.is_power_of_two() {
+                    crate::log::message(&format!("{e} (parse errors so far: {})", seen + 1));
+                }
+            }
+        }
+    }
+}
+
+static PARSERS: OnceLock<SyscallParsers> = OnceLock::new();
+
+/// Installs the parsers of syscall events (`Hosted::parsers_for`); the
+/// first call wins, as plugins load once per process.
+pub fn install_parsers(plugins: Vec<SharedPlugin>) {
+    if let Some(parsers) = SyscallParsers::new(plugins) {
+        let _ = PARSERS.set(parsers);
+    }
+}
+
+/// Lets the installed parsers see `event`, which `state` has applied.
+/// Free when no plugin parses syscall events.
+#[inline]
+pub fn parse(event: &EventView<'_>, state: &peregrine_engine::state::State) {
+    if let Some(parsers) = PARSERS.get() {
+        parsers.parse(event, state);
+    }
 }
