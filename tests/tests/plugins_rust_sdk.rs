@@ -2,8 +2,9 @@
 //! (`falco_plugin` from crates.io; tests/plugins/rust, built here as the
 //! cdylibs Falco loads): a source with its own fields, an extractor on
 //! syscall events, a parser keeping state in a table that another plugin
-//! reads through the host, and an async plugin pushing events into a
-//! plugin source's stream.
+//! reads through the host, a plugin reading and extending the host's
+//! thread table, and an async plugin pushing events into a plugin
+//! source's stream.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -290,6 +291,75 @@ fn an_extractor_on_syscall_events_reads_the_events_rules_see() {
             "{alert}"
         );
     }
+}
+
+const THREAD_RULES: &str = r#"
+- rule: Thread table read by the SDK plugin
+  desc: the host's thread table, read by a plugin, against Peregrine's own fields
+  condition: evt.type in (connect, socket, close) and proc.name = curl
+  output: "comm=%rthreads.comm pid=%rthreads.pid cwd=%rthreads.cwd arg0=%rthreads.arg0 seen=%rthreads.seen name=%proc.name ppid=%proc.pid pcwd=%proc.cwd args=%proc.args tid=%thread.tid num=%evt.num"
+  priority: WARNING
+- rule: Thread counted by the SDK plugin
+  desc: a field the plugin added to the thread table and writes as it parses
+  condition: rthreads.seen > 3
+  output: "seen=%rthreads.seen"
+  priority: WARNING
+"#;
+
+/// A plugin that imports the host's `threads` table (as Falco's container
+/// plugin does) reads the static fields and the `args` subtable of the
+/// event's thread, and what its parser wrote into a field it added: the
+/// values agree with Peregrine's own `proc.*` on every event, and the
+/// count it keeps per thread grows event by event.
+#[test]
+fn a_plugin_reads_and_extends_the_thread_table() {
+    let Some(kit) = conformance_kit() else {
+        eprintln!("skipped: ../shared/conformance is absent");
+        return;
+    };
+    let capture = kit.join("captures/curl_google.scap");
+    let [rthreads] = &plugins(&["rthreads"])[..] else {
+        unreachable!()
+    };
+    let output = run(
+        "threads",
+        &[("rthreads", rthreads, "''")],
+        THREAD_RULES,
+        &["-e", capture.to_str().unwrap(), "-o", "rule_matching=all"],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let read = alerts(&output, "Thread table read by the SDK plugin");
+    assert!(read.len() >= 3, "{} alerts\n{stderr}", read.len());
+    let mut last_seen: std::collections::HashMap<String, u64> = Default::default();
+    for alert in &read {
+        assert_eq!(text(alert, "rthreads.comm"), "curl", "{alert}");
+        assert_eq!(
+            text(alert, "rthreads.pid"),
+            text(alert, "proc.pid"),
+            "{alert}"
+        );
+        assert_eq!(
+            text(alert, "rthreads.cwd"),
+            text(alert, "proc.cwd"),
+            "{alert}"
+        );
+        let args = text(alert, "proc.args");
+        let first = args.split(' ').next().unwrap_or_default();
+        assert!(!first.is_empty(), "{alert}");
+        assert_eq!(text(alert, "rthreads.arg0"), first, "{alert}");
+        let seen: u64 = text(alert, "rthreads.seen").parse().unwrap();
+        assert!(seen >= 1, "{alert}");
+        let tid = text(alert, "thread.tid");
+        if let Some(before) = last_seen.insert(tid, seen) {
+            assert!(seen > before, "{alert}");
+        }
+    }
+    // The added field is a filter field like any other.
+    assert!(
+        !alerts(&output, "Thread counted by the SDK plugin").is_empty(),
+        "{stderr}"
+    );
 }
 
 const ASYNC_RULES: &str = r#"
