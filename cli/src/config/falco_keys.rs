@@ -30,7 +30,7 @@ const fn key(path: &'static str, support: Support) -> FalcoKey {
 }
 
 const NO_PLUGIN_HOSTINFO: &str =
-    "plugins get no host info from Peregrine: its own state is not the libs' thread table";
+    "plugin sources get no host threads (Falco reads /proc for them when true); plugins on syscall events read the thread table either way";
 const NO_BPF: &str = "Peregrine has no eBPF driver; events come from its kernel module";
 const NO_GVISOR: &str = "Peregrine has no gVisor engine";
 const NO_SOCKET_ENGINE: &str =
@@ -79,7 +79,7 @@ pub const FALCO_KEYS: &[FalcoKey] = &[
     key("capture.default_duration", Implemented("milliseconds; later alerts extend a running capture")),
     key("capture.max_file_size_mb", Implemented("exact (files are not compressed); an internal alert says when a capture stops for it")),
     key("load_plugins", Implemented("the plugins to load, in order; absent, every entry of plugins")),
-    key("plugins", Implemented("loaded through the plugin C API (sourcing, extraction on plugin and syscall events, parsing, async events into plugin sources); a field overlapping one its source has stops the start as in Falco (the k8saudit, json and container libraries excepted: the built-in fields win); tables plugins add are shared with the others; not yet: async events on the syscall source, Peregrine's thread table as a state table; a k8saudit entry whose open_params is a file is also read as --k8s-audit-file")),
+    key("plugins", Implemented("loaded through the plugin C API (sourcing, extraction on plugin and syscall events, parsing, async events into plugin sources); a field overlapping one its source has stops the start as in Falco (the k8saudit, json and container libraries excepted: the built-in fields win); tables plugins add are shared with the others; Peregrine's thread table as libsinsp's 'threads' (static fields, args/env/cgroups, fields plugins add) to extractors and parsers of syscall events; not yet: async events on the syscall source, the file_descriptors subtable; a k8saudit entry whose open_params is a file is also read as --k8s-audit-file")),
     key("plugins[].name", Implemented("")),
     key("plugins[].library_path", Implemented("")),
     key("plugins[].init_config", Implemented("")),
