@@ -553,6 +553,7 @@ fn run_main(
     }
     drop(audit_rx);
 
+    hosted.capture_open()?;
     // One loop per plugin event source, live or from the capture, as
     // Falco runs each source on its own.
     let mut plugin_loops = Vec::new();
@@ -751,6 +752,14 @@ fn run_main(
         }
     }
     hosted.stop_async();
+    if let Err(e) = hosted.capture_close() {
+        plugin_error.get_or_insert(e);
+    }
+    // The plugins are destroyed when `hosted` goes, as Falco destroys
+    // them: nothing that outlives the run (the metrics, the console's
+    // rules for tries) may keep them.
+    metrics.set_plugins(None);
+    peregrine::servers::console::tryout::forget_rules();
     if let Some(writer) = plugin_shared.as_ref().and_then(|s| s.capture.as_ref()) {
         match writer.finish() {
             Ok(written) => log::message(&format!("{written} plugin events written to the capture")),

@@ -190,6 +190,37 @@ impl Hosted {
             .collect())
     }
 
+    /// Tells the capture listening plugins the capture opens, in load
+    /// order, as libsinsp does when its inspector opens (live or a file).
+    /// A plugin's failure stops the start, as in Falco.
+    pub fn capture_open(&self) -> Result<(), String> {
+        for plugin in &self.plugins {
+            let guard = lock(plugin);
+            if guard.info().capabilities.capture_listening {
+                guard.capture_open().map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Tells them the capture closes; each plugin's routines are stopped
+    /// after its call. Every plugin is told; the first failure is returned.
+    pub fn capture_close(&self) -> Result<(), String> {
+        let mut first = Ok(());
+        for plugin in &self.plugins {
+            let guard = lock(plugin);
+            if guard.info().capabilities.capture_listening {
+                if let Err(e) = guard.capture_close() {
+                    crate::log::message(&format!("Error: {e}"));
+                    if first.is_ok() {
+                        first = Err(e.to_string());
+                    }
+                }
+            }
+        }
+        first
+    }
+
     /// Stops the async plugins started by [`Hosted::start_async`].
     pub fn stop_async(&self) {
         for plugin in &self.plugins {
@@ -302,6 +333,15 @@ fn describe(plugin: &super::Plugin) -> String {
         out.push_str("  - Capture Listening\n");
     }
     out
+}
+
+impl Drop for Hosted {
+    /// The run is over: the syscall extension and parsers let go of the
+    /// plugins, which are destroyed with the last handle (this one, once
+    /// the loops and rules that borrowed them are gone).
+    fn drop(&mut self) {
+        super::syscall::uninstall();
+    }
 }
 
 /// `--plugin-info NAME`: the plugin's description, its init schema, its

@@ -19,6 +19,7 @@ mod overlap;
 mod owner;
 pub mod plugin;
 pub mod requirements;
+mod routines;
 mod schema;
 pub mod syscall;
 mod tables;

@@ -5,11 +5,13 @@
 
 use std::ffi::{c_char, CStr, CString};
 use std::ptr;
+use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Mutex;
 
 use falco_plugin_api as api;
 
+use super::routines::Routines;
 use super::tables::{
     add_entry, add_table, add_table_field, clear, create_entry, destroy_entry, erase, get_table,
     get_table_field, iterate, list_table_fields, list_tables, read_field, release_entry,
@@ -24,6 +26,11 @@ pub struct Owner {
     /// Where an async plugin's events go while its handler is set; the
     /// plugin calls the handler from threads of its own.
     pub async_sink: Mutex<Option<AsyncSink>>,
+    /// The plugin's state, once init returned it: what its routines are
+    /// called with.
+    state: AtomicPtr<api::ss_plugin_t>,
+    /// The routines it subscribed.
+    pub routines: Routines,
 }
 
 impl Owner {
@@ -32,7 +39,17 @@ impl Owner {
             plugin: plugin.to_string(),
             last_error: CString::default(),
             async_sink: Mutex::new(None),
+            state: AtomicPtr::new(ptr::null_mut()),
+            routines: Routines::default(),
         }
+    }
+
+    pub fn set_plugin_state(&self, state: *mut api::ss_plugin_t) {
+        self.state.store(state, Ordering::Release);
+    }
+
+    pub fn plugin_state(&self) -> *mut api::ss_plugin_t {
+        self.state.load(Ordering::Acquire)
     }
 }
 

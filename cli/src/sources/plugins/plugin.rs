@@ -106,6 +106,7 @@ impl Plugin {
             .as_ref()
             .map_or(ptr::null(), |t| &t.input as *const _);
         let state = library::init(&loaded, &config, &mut *owner, tables_ptr)?;
+        owner.set_plugin_state(state);
         let source_name = CString::new(loaded.info.event_source.clone()).unwrap_or_default();
         Ok(Plugin {
             loaded,
@@ -646,6 +647,72 @@ impl Plugin {
     }
 
     /// Whether the plugin has an async handler set now.
+    /// Falco's `capture_open`: the capture (live or a file) starts; the
+    /// plugin may subscribe routines. Nothing for a plugin that does not
+    /// listen.
+    pub fn capture_open(&self) -> Result<(), PluginError> {
+        self.capture_notify(
+            self.loaded.api.__bindgen_anon_5.capture_open,
+            "capture_open",
+        )
+    }
+
+    /// Falco's `capture_close`, then every routine stops, as libsinsp
+    /// purges its pool when the capture closes.
+    pub fn capture_close(&self) -> Result<(), PluginError> {
+        let result = self.capture_notify(
+            self.loaded.api.__bindgen_anon_5.capture_close,
+            "capture_close",
+        );
+        super::routines::purge(&self.owner);
+        result
+    }
+
+    fn capture_notify(
+        &self,
+        notify: Option<
+            unsafe extern "C-unwind" fn(
+                *mut api::ss_plugin_t,
+                *const api::ss_plugin_capture_listen_input,
+            ) -> api::ss_plugin_rc,
+        >,
+        call: &'static str,
+    ) -> Result<(), PluginError> {
+        let Some(notify) = notify else {
+            return Ok(());
+        };
+        let mut routine = super::routines::vtable();
+        // A listener that neither extracts nor parses got no tables at
+        // init; it gets the table vtables here all the same, as in libsinsp.
+        let own_tables;
+        let tables = match &self.tables {
+            Some(tables) => tables,
+            None => {
+                own_tables = TablesInput::new();
+                &own_tables
+            }
+        };
+        let input = api::ss_plugin_capture_listen_input {
+            owner: (&*self.owner as *const Owner).cast_mut().cast(),
+            routine: &mut routine,
+            table_reader_ext: tables.reader().1,
+            table_writer_ext: tables.writer().1,
+            get_owner_last_error: Some(super::owner::get_owner_last_error),
+        };
+        // SAFETY: live state; the input and what it points to outlive the
+        // call (the routine vtable is copied by the SDKs, and its
+        // functions are static).
+        let rc = unsafe { notify(self.state, &input) };
+        if rc != api::ss_plugin_rc_SS_PLUGIN_SUCCESS {
+            return Err(PluginError::Call {
+                plugin: self.name().into(),
+                call,
+                message: self.error(),
+            });
+        }
+        Ok(())
+    }
+
     pub fn async_started(&self) -> bool {
         self.owner
             .async_sink
@@ -669,6 +736,8 @@ impl Drop for Plugin {
             // the owner it points to goes.
             let _ = self.set_async_sink(None);
         }
+        // No routine may run on a destroyed state.
+        super::routines::purge(&self.owner);
         if let Some(destroy) = self.loaded.api.destroy {
             // SAFETY: the state init returned, destroyed once; the owner
             // and tables boxes are dropped after this.

@@ -12,8 +12,8 @@
 
 use std::collections::HashSet;
 use std::ffi::CString;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use peregrine_engine::event::EventView;
 use peregrine_engine::field::{FieldError, FieldInfo as EngineFieldInfo, Value};
@@ -174,21 +174,40 @@ impl SyscallExtension for SyscallPluginFields {
 
 /// The run's extension, installed once its plugins load, so that every
 /// rules load (the first and each reload) gives syscall rules its fields.
-static INSTALLED: OnceLock<Arc<SyscallPluginFields>> = OnceLock::new();
+static INSTALLED: RwLock<Option<Arc<SyscallPluginFields>>> = RwLock::new(None);
 
 /// Installs the extension for `plugins`, if any of them extracts from
-/// syscall events. The first call wins: plugins load once per process.
+/// syscall events.
 pub fn install(plugins: &[SharedPlugin]) {
     if let Some(fields) = SyscallPluginFields::new(plugins) {
-        let _ = INSTALLED.set(Arc::new(fields));
+        *INSTALLED
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(fields));
     }
 }
 
 /// The installed extension, for the rules loader.
 pub fn installed() -> Option<Arc<dyn SyscallExtension>> {
     INSTALLED
-        .get()
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .as_ref()
         .map(|fields| Arc::clone(fields) as Arc<dyn SyscallExtension>)
+}
+
+/// Lets go of the plugins [`install`] and [`install_parsers`] hold, so
+/// that they are destroyed with the rest when the run ends, as Falco
+/// destroys its plugins.
+pub fn uninstall() {
+    INSTALLED
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
+    PARSING.store(false, Ordering::Release);
+    PARSERS
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .take();
 }
 
 /// A parser of syscall events and the event types it takes (None: all).
@@ -251,21 +270,31 @@ impl SyscallParsers {
     }
 }
 
-static PARSERS: OnceLock<SyscallParsers> = OnceLock::new();
+static PARSERS: RwLock<Option<Arc<SyscallParsers>>> = RwLock::new(None);
+/// Whether any are installed: the one load on each event's path when none.
+static PARSING: AtomicBool = AtomicBool::new(false);
 
-/// Installs the parsers of syscall events (`Hosted::parsers_for`); the
-/// first call wins, as plugins load once per process.
+/// Installs the parsers of syscall events (`Hosted::parsers_for`).
 pub fn install_parsers(plugins: Vec<SharedPlugin>) {
     if let Some(parsers) = SyscallParsers::new(plugins) {
-        let _ = PARSERS.set(parsers);
+        *PARSERS
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(parsers));
+        PARSING.store(true, Ordering::Release);
     }
 }
 
 /// Lets the installed parsers see `event`, which `state` has applied.
-/// Free when no plugin parses syscall events.
 #[inline]
 pub fn parse(event: &EventView<'_>, state: &peregrine_engine::state::State) {
-    if let Some(parsers) = PARSERS.get() {
+    if !PARSING.load(Ordering::Acquire) {
+        return;
+    }
+    let parsers = PARSERS
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    if let Some(parsers) = parsers {
         parsers.parse(event, state);
     }
 }
