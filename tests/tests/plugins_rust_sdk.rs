@@ -3,8 +3,8 @@
 //! cdylibs Falco loads): a source with its own fields, an extractor on
 //! syscall events, a parser keeping state in a table that another plugin
 //! reads through the host, a plugin reading and extending the host's
-//! thread table, and an async plugin pushing events into a plugin
-//! source's stream.
+//! thread table, a capture listener with routines, and an async plugin
+//! pushing events into a plugin source's stream.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -359,6 +359,64 @@ fn a_plugin_reads_and_extends_the_thread_table() {
     assert!(
         !alerts(&output, "Thread counted by the SDK plugin").is_empty(),
         "{stderr}"
+    );
+}
+
+const LISTEN_RULES: &str = r#"
+- rule: Connect after capture open
+  desc: the capture was opened once before the first event
+  condition: evt.type = connect and rlisten.opened = 1
+  output: "opened=%rlisten.opened"
+  priority: WARNING
+"#;
+
+/// A capture listening plugin is told the capture opens before the first
+/// event and closes after the last; the routines it subscribes run in the
+/// background: one that ends itself is called exactly until it says so,
+/// and one that `capture_close` unsubscribes is never called after (nor
+/// once the plugin is destroyed).
+#[test]
+fn a_capture_listener_runs_routines_between_open_and_close() {
+    let Some(kit) = conformance_kit() else {
+        eprintln!("skipped: ../shared/conformance is absent");
+        return;
+    };
+    let capture = kit.join("captures/curl_google.scap");
+    let [rlisten] = &plugins(&["rlisten"])[..] else {
+        unreachable!()
+    };
+    let report = scratch("listen-report").join("report.txt");
+    let _ = std::fs::remove_file(&report);
+    let init = format!("'{{\"report\": \"{}\"}}'", report.display());
+    let output = run(
+        "listen",
+        &[("rlisten", rlisten, &init)],
+        LISTEN_RULES,
+        &["-e", capture.to_str().unwrap()],
+    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        !alerts(&output, "Connect after capture open").is_empty(),
+        "{stderr}"
+    );
+    let report = std::fs::read_to_string(&report).unwrap_or_else(|e| panic!("{e}\n{stderr}"));
+    let value = |key: &str| -> u64 {
+        report
+            .split_whitespace()
+            .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))
+            .unwrap_or_else(|| panic!("no {key} in {report}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("opened"), 1, "{report}");
+    assert_eq!(value("closed"), 1, "{report}");
+    assert_eq!(value("counted"), 5, "{report}");
+    assert!(value("forever_at_close") > 0, "{report}");
+    assert_eq!(
+        value("forever_at_destroy"),
+        value("forever_at_close"),
+        "{report}"
     );
 }
 
