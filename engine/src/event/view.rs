@@ -32,6 +32,10 @@ pub enum ViewError {
     NoParamCount(u16),
 }
 
+/// The type of the events plugins send asynchronously (PPME_ASYNCEVENT_E):
+/// a plugin id, the event's name and its data.
+pub const ASYNCEVENT_E: u16 = 402;
+
 /// One event, borrowed from the bytes it was read from.
 #[derive(Debug, Clone, Copy)]
 pub struct EventView<'a> {
@@ -216,6 +220,16 @@ impl<'a> EventView<'a> {
                 .unwrap_or("<unknown>");
         }
         self.info.name
+    }
+
+    /// An async event's name (Falco's PPME_ASYNCEVENT_E, which a plugin
+    /// sends): what `evt.type` and `evt.asynctype` show on it.
+    #[inline]
+    pub fn async_name(&self) -> Option<&'a str> {
+        if self.event_type != ASYNCEVENT_E {
+            return None;
+        }
+        self.param(1).and_then(|p| p.as_str())
     }
 
     pub fn direction(&self) -> Direction {

@@ -126,12 +126,16 @@ pub(super) fn extract<'e>(
         }
         Field::SyscallType if info.category & category::SYSCALL != 0 => out.push(s(v.type_name())),
         Field::EvtSource => out.push(s("syscall")),
-        Field::EvtIsAsync => out.push(Value::Bool(false)),
-        // Plugin, async and Docker infrastructure events never come
+        Field::EvtIsAsync => out.push(Value::Bool(v.async_name().is_some())),
+        Field::EvtAsynctype => {
+            if let Some(name) = v.async_name() {
+                out.push(Value::Str(Cow::Borrowed(name)))
+            }
+        }
+        // Plugin events and Docker infrastructure events never come
         // through this source: these have no value on its events.
         Field::EvtPluginname
         | Field::EvtPlugininfo
-        | Field::EvtAsynctype
         | Field::EvtInfraDockerName
         | Field::EvtInfraDockerContainerId
         | Field::EvtInfraDockerContainerName

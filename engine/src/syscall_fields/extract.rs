@@ -125,7 +125,7 @@ pub(super) fn event_only<'e>(
     out: &mut Vec<Value<'e>>,
 ) -> bool {
     match field {
-        Field::EvtType => out.push(s(v.type_name())),
+        Field::EvtType => out.push(s(v.async_name().unwrap_or_else(|| v.type_name()))),
         Field::EvtDir => out.push(s(v.direction().symbol())),
         Field::EvtNum => out.push(Value::Uint(v.num)),
         Field::EvtRawTime => out.push(Value::Uint(v.ts)),
@@ -179,7 +179,7 @@ pub(super) fn extract<'e>(
         Field::EvtNum => out.push(Value::Uint(v.num)),
         Field::EvtTime => out.push(owned(format_time(v.ts))),
         Field::EvtRawTime => out.push(Value::Uint(v.ts)),
-        Field::EvtType => out.push(s(v.type_name())),
+        Field::EvtType => out.push(s(v.async_name().unwrap_or_else(|| v.type_name()))),
         Field::EvtDir => out.push(s(v.direction().symbol())),
         Field::EvtCpu => out.push(Value::Int(i64::from(v.cpu))),
         Field::EvtCategory => out.push(s(category_name(v.info().category))),

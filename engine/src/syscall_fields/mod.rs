@@ -304,6 +304,9 @@ pub struct SyscallFields {
     names: DomainNames,
     /// Fields from plugins that extract from syscall events.
     extension: Option<extension::Shared>,
+    /// The names of the async events plugins may send into this source,
+    /// each indexed under a key of its own.
+    async_names: std::sync::Arc<[Box<str>]>,
 }
 
 /// Field ids an extension resolved start here, above every built-in and
@@ -319,10 +322,25 @@ impl SyscallFields {
     /// their names to) the table `names`, shared with a resolver.
     pub fn with_domain_names(names: DomainNames) -> SyscallFields {
         SyscallFields {
-            args: Vec::new(),
             names,
-            extension: None,
+            ..SyscallFields::default()
         }
+    }
+
+    /// This source with the async events plugins declare (their
+    /// `get_async_events`): `evt.type = NAME` indexes rules under each
+    /// name, as libsinsp maps async names to its async event type.
+    pub fn with_async_events(mut self, names: &[String]) -> Self {
+        let room = usize::from(ASYNC_KEY_UNDECLARED - ASYNC_KEY_BASE);
+        self.async_names = names.iter().take(room).map(|n| n.as_str().into()).collect();
+        self
+    }
+
+    /// The index key of the async event `name`, if a plugin declares it.
+    fn async_key(&self, name: &str) -> Option<u16> {
+        let at = self.async_names.iter().position(|n| &**n == name)?;
+        // with_async_events keeps no more names than there are keys.
+        Some(ASYNC_KEY_BASE + u16::try_from(at).ok()?)
     }
 
     /// This source with the fields of `extension` after its own: a name
@@ -513,6 +531,12 @@ impl SyscallFields {
 /// per system call code (see [`FieldSource::event_types_named`]).
 const GENERIC_KEY_BASE: u16 = 0x8000;
 
+/// Index keys of async events, one per declared name, below the generic
+/// keys and above every event type; an undeclared name has the last one,
+/// which no rule's `evt.type` names.
+const ASYNC_KEY_BASE: u16 = 0x7000;
+const ASYNC_KEY_UNDECLARED: u16 = GENERIC_KEY_BASE - 1;
+
 /// Generic events (a syscall without an event type of its own) are the
 /// first two types, enter and exit.
 fn is_generic(ev: &EventView<'_>) -> bool {
@@ -633,11 +657,15 @@ impl FieldSource for SyscallFields {
                 .filter(|&code| code != 0 && code < GENERIC_KEY_BASE)
                 .map(|code| GENERIC_KEY_BASE + code),
         );
+        types.extend(self.async_key(name));
         (!types.is_empty()).then_some(types)
     }
 
     fn event_type(&self, event: &Self::Event<'_>) -> Option<u16> {
         let ev = event.event;
+        if let Some(name) = ev.async_name() {
+            return Some(self.async_key(name).unwrap_or(ASYNC_KEY_UNDECLARED));
+        }
         if is_generic(ev) {
             let code = ev.param(0).and_then(|p| p.as_u64()).unwrap_or(0);
             if code != 0 && code < u64::from(GENERIC_KEY_BASE) {
