@@ -159,6 +159,8 @@ impl Agent {
             stats_file: None,
             capture: None,
             containers: None,
+            async_events: None,
+            async_num: 0,
         }
     }
 }

@@ -230,6 +230,7 @@ fn run_main(
     let hosted = plugins::host::Hosted::from_config(&config)?;
     plugins::syscall::install(&hosted.plugins);
     plugins::syscall::install_parsers(hosted.parsers_for("syscall"));
+    plugins::syscall::install_async_names(hosted.async_names_for("syscall"));
     if args.list_plugins {
         print!("{}", hosted.list());
         return Ok(ExitCode::SUCCESS);
@@ -554,6 +555,26 @@ fn run_main(
     drop(audit_rx);
 
     hosted.capture_open()?;
+    // Async plugins push into the live sources; a capture carries the
+    // async events it recorded instead.
+    let mut async_lanes = if capture.is_none() {
+        let mut running: Vec<String> = if live {
+            plugin_sources
+                .iter()
+                .map(|(source, _, _)| source.clone())
+                .filter(|source| source_on(source, true))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if run_syscalls || traced.is_some() {
+            running.push("syscall".to_string());
+        }
+        hosted.start_async(&running)?
+    } else {
+        Default::default()
+    };
+    let syscall_async = async_lanes.remove("syscall");
     // One loop per plugin event source, live or from the capture, as
     // Falco runs each source on its own.
     let mut plugin_loops = Vec::new();
@@ -570,18 +591,6 @@ fn run_main(
             capture: writer,
         });
         let compiled = std::mem::take(&mut ruleset.plugin_sources);
-        // Async plugins push into live plugin sources; a capture carries
-        // the async events it recorded instead.
-        let mut async_lanes = if capture.is_none() {
-            let running: Vec<String> = plugin_sources
-                .iter()
-                .map(|(source, _, _)| source.clone())
-                .filter(|source| source_on(source, true))
-                .collect();
-            hosted.start_async(&running)?
-        } else {
-            Default::default()
-        };
         for ((source, plugin, open_params), rules) in plugin_sources.into_iter().zip(compiled) {
             if !source_on(&source, true) {
                 continue;
@@ -655,6 +664,8 @@ fn run_main(
         reloaded: None,
         capture: peregrine::capture::on_alert::AlertCapture::new(&config.capture, &host),
         containers,
+        async_events: syscall_async,
+        async_num: 0,
     };
     let any_rule_captures = pipeline.any_rule_captures();
     if let Some(capture) = pipeline.capture.as_mut() {

@@ -339,6 +339,8 @@ fn load_on_this_thread(
     if let Some(extension) = crate::sources::plugins::syscall::installed() {
         syscall_fields = syscall_fields.with_extension(extension);
     }
+    syscall_fields =
+        syscall_fields.with_async_events(&crate::sources::plugins::syscall::async_names());
     let syscall = loader.compile(syscall_fields);
     let k8s_audit = loader.compile(K8sAuditSource::new());
     let mut known: Vec<&str> = vec!["syscall", "k8s_audit"];

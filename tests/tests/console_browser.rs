@@ -295,6 +295,8 @@ impl Peregrine {
             stats_file: None,
             capture: None,
             containers: None,
+            async_events: None,
+            async_num: 0,
         };
         run::replay(capture, &mut pipeline).unwrap();
         self.syscall_rules = Some(rules);

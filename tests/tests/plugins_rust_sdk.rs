@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use peregrine_tests::{conformance_kit, peregrine_binary, rust_sdk_plugins};
+use peregrine_tests::{conformance_kit, peregrine_binary, peregrine_with_ptrace, rust_sdk_plugins};
 use serde_json::Value as Json;
 
 fn scratch(name: &str) -> PathBuf {
@@ -418,6 +418,62 @@ fn a_capture_listener_runs_routines_between_open_and_close() {
         value("forever_at_close"),
         "{report}"
     );
+}
+
+const SYSCALL_ASYNC_RULES: &str = r#"
+- rule: Syscall async tick
+  desc: an async plugin's events in the live syscall stream
+  condition: evt.type = rsysasync_tick and evt.is_async = true
+  output: "n=%rsysasync.n name=%evt.asynctype"
+  priority: WARNING
+- rule: Not async
+  desc: the syscall events around them are not async and show their own type
+  condition: evt.type = execve and evt.is_async = false and evt.asynctype exists
+  output: "never"
+  priority: WARNING
+"#;
+
+/// An async plugin naming the syscall source (as Falco's container plugin
+/// does) has its events join the live syscall stream: rules on
+/// `evt.type = NAME` fire once per event, with the plugin's own field and
+/// `evt.asynctype`, and no other event is taken for async.
+#[test]
+fn async_events_join_the_live_syscall_stream() {
+    let Some(peregrine) = peregrine_with_ptrace() else {
+        return;
+    };
+    let [rsysasync] = &plugins(&["rsysasync"])[..] else {
+        unreachable!()
+    };
+    let dir = scratch("sysasync");
+    std::fs::write(dir.join("rules.yaml"), SYSCALL_ASYNC_RULES).unwrap();
+    std::fs::write(
+        dir.join("falco.yaml"),
+        format!(
+            "json_output: true\nwebserver:\n  enabled: false\nrules_files:\n  - {}\n\
+             plugins:\n  - name: rsysasync\n    library_path: {}\n    \
+             init_config: '{{\"count\": 3, \"interval_ms\": 50}}'\n",
+            dir.join("rules.yaml").display(),
+            rsysasync.display()
+        ),
+    )
+    .unwrap();
+    let output = Command::new(peregrine)
+        .args(["run", "-o", "rule_matching=all", "-c"])
+        .arg(dir.join("falco.yaml"))
+        .args(["--", "sh", "-c", "sleep 1; cat /dev/null"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let ticks = alerts(&output, "Syscall async tick");
+    let numbers: Vec<String> = ticks.iter().map(|a| text(a, "rsysasync.n")).collect();
+    assert_eq!(numbers, ["1", "2", "3"], "{stderr}");
+    for alert in &ticks {
+        assert_eq!(text(alert, "evt.asynctype"), "rsysasync_tick", "{alert}");
+        assert_eq!(alert["source"], "syscall", "{alert}");
+    }
+    assert!(alerts(&output, "Not async").is_empty(), "{stderr}");
 }
 
 const ASYNC_RULES: &str = r#"

@@ -129,7 +129,15 @@ pub struct Pipeline<'a> {
     pub stats_file: Option<crate::metrics::file::MetricsFile>,
     /// The container metadata thread, for live sources.
     pub containers: Option<crate::containers::Link>,
+    /// Async events plugins send into the syscall source, live.
+    pub async_events: Option<std::sync::mpsc::Receiver<crate::sources::plugins::PluginEvent>>,
+    /// The number of the last event: what an async event is numbered.
+    pub async_num: u64,
 }
+
+/// Async events taken between two syscall events at most: a plugin that
+/// floods must not starve the rings.
+const ASYNC_PER_EVENT: usize = 256;
 
 impl Pipeline<'_> {
     /// One event: state first (rules see the state after the event, as in
@@ -142,6 +150,10 @@ impl Pipeline<'_> {
     ) {
         if self.containers.is_some() {
             self.take_container_news(state, event.ts);
+        }
+        if self.async_events.is_some() {
+            self.async_num = event.num;
+            self.take_async_events(state, event.ts);
         }
         self.evaluate(state, event);
         if state.containers.has_wanted() {
@@ -167,6 +179,9 @@ impl Pipeline<'_> {
     /// seen and takes what the runtimes answered, so a container's
     /// metadata and its container event do not wait for its next event.
     pub fn idle(&mut self, state: &mut State, ts: u64) {
+        if self.async_events.is_some() {
+            self.take_async_events(state, ts);
+        }
         let Some(link) = &self.containers else { return };
         if state.containers.has_wanted() {
             link.ask(state.containers.take_wanted());
@@ -193,6 +208,33 @@ impl Pipeline<'_> {
                     }
                 }
                 crate::containers::News::Gone(id) => state.containers.remove(&id),
+            }
+        }
+    }
+
+    /// The next async event a plugin sent into the syscall source, as
+    /// scap bytes. One sent without a time (all ones, as libsinsp lets a
+    /// plugin do) takes `ts`, the time of the stream where it joins.
+    pub(crate) fn next_async(&self, ts: u64) -> Option<Vec<u8>> {
+        let mut event = self.async_events.as_ref()?.try_recv().ok()?;
+        if event.ts() == u64::MAX {
+            event.set_ts(ts);
+        }
+        Some(event.into_bytes())
+    }
+
+    /// Async events through the state, the parsers and the rules, before
+    /// the syscall event at `ts`, as libsinsp interleaves them.
+    fn take_async_events(&mut self, state: &mut State, ts: u64) {
+        for _ in 0..ASYNC_PER_EVENT {
+            let Some(bytes) = self.next_async(ts) else {
+                return;
+            };
+            // The handler checked the layout; a view that still fails is
+            // skipped rather than trusted.
+            if let Ok(mut event) = EventView::parse(&bytes) {
+                event.num = self.async_num;
+                self.evaluate(state, &event);
             }
         }
     }

@@ -280,6 +280,23 @@ pub fn drain_rings_parallel(
             batch.bytes.extend_from_slice(bytes);
             last_ts = record.ts();
         });
+        // Async events plugins sent join the batch after its records: every
+        // worker applies them, the owner of their thread evaluates them.
+        let mut joined = 0;
+        while joined < BATCH_RECORDS {
+            let ts = if last_ts == 0 {
+                crate::run::now_ns()
+            } else {
+                last_ts
+            };
+            let Some(bytes) = pipeline.next_async(ts) else {
+                break;
+            };
+            batch.records.push((batch.bytes.len(), bytes.len(), 0));
+            batch.bytes.extend_from_slice(&bytes);
+            joined += 1;
+        }
+        let read = read.map(|n| n + joined);
         let ring_stats = source.reader().stats();
         let stats_now = counters_of(&ring_stats.total);
         pipeline.metrics.set_ring_stats(ring_stats);
@@ -438,6 +455,8 @@ mod tests {
             stats_file: None,
             capture: None,
             containers: None,
+            async_events: None,
+            async_num: 0,
         };
         let state = State::new();
         match workers {

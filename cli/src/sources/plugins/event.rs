@@ -182,6 +182,10 @@ impl PluginEvent {
         &self.bytes
     }
 
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.bytes
+    }
+
     pub fn ts(&self) -> u64 {
         u64_at(&self.bytes, 0)
     }

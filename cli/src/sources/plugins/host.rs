@@ -117,6 +117,23 @@ impl Hosted {
             .collect()
     }
 
+    /// The async event names the plugins may send into `source`.
+    pub fn async_names_for(&self, source: &str) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for plugin in &self.plugins {
+            let guard = lock(plugin);
+            let info = guard.info();
+            if info.sends_async_to(source) {
+                for name in &info.async_events {
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
+            }
+        }
+        names
+    }
+
     /// The parsers that see events of `source` ([`super::library::PluginInfo::parses_from`]).
     pub fn parsers_for(&self, source: &str) -> Vec<SharedPlugin> {
         self.plugins
@@ -127,10 +144,10 @@ impl Hosted {
     }
 
     /// Starts the async plugins, live: each gets a handler delivering its
-    /// events into the loops of the plugin sources it names (all of the
-    /// running ones when it names none). Returns each source's receiving
-    /// end. Async events on the syscall source are not delivered yet: such
-    /// a plugin is started only for the plugin sources it also names.
+    /// events into the loops of the running sources it sends to
+    /// ([`super::library::PluginInfo::sends_async_to`]); `running` names
+    /// them, "syscall" included when the syscall source runs live. Returns
+    /// each source's receiving end.
     pub fn start_async(
         &self,
         running: &[String],
@@ -142,16 +159,7 @@ impl Hosted {
             if !info.capabilities.async_events {
                 continue;
             }
-            if info.async_sources.iter().any(|s| s == "syscall") {
-                crate::log::message(&format!(
-                    "Warning: plugin '{}': async events on the syscall source are not delivered yet",
-                    info.name
-                ));
-            }
-            let targets: Vec<&String> = running
-                .iter()
-                .filter(|s| info.async_sources.is_empty() || info.async_sources.contains(s))
-                .collect();
+            let targets: Vec<&String> = running.iter().filter(|s| info.sends_async_to(s)).collect();
             if targets.is_empty() {
                 continue;
             }

@@ -172,6 +172,21 @@ impl PluginInfo {
         self.parse_sources.iter().any(|s| s == source)
     }
 
+    /// Whether this plugin's async events go to `source`, by the same
+    /// rule: its own source, those it lists, or with neither, every source.
+    pub fn sends_async_to(&self, source: &str) -> bool {
+        if !self.capabilities.async_events {
+            return false;
+        }
+        if self.capabilities.sourcing && self.event_source == source {
+            return true;
+        }
+        if self.async_sources.is_empty() {
+            return !self.capabilities.sourcing;
+        }
+        self.async_sources.iter().any(|s| s == source)
+    }
+
     pub fn version(&self) -> Option<Version> {
         Version::parse(&self.version)
     }

@@ -298,3 +298,22 @@ pub fn parse(event: &EventView<'_>, state: &peregrine_engine::state::State) {
         parsers.parse(event, state);
     }
 }
+
+/// The async event names plugins may send into the syscall source.
+static ASYNC_NAMES: RwLock<Vec<String>> = RwLock::new(Vec::new());
+
+/// Records the async event names plugins may send into the syscall
+/// source (`Hosted::async_names_for`), so rules can name them in evt.type.
+pub fn install_async_names(names: Vec<String>) {
+    *ASYNC_NAMES
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = names;
+}
+
+/// The names [`install_async_names`] recorded, for the rules loader.
+pub fn async_names() -> Vec<String> {
+    ASYNC_NAMES
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone()
+}
