@@ -123,7 +123,8 @@ fn a_plugin_source_runs_its_rules_on_its_own_fields() {
     );
     assert!(outputs[1].contains("even event msg 4"), "{outputs:?}");
     assert_eq!(fired[0]["source"], "ctest");
-    assert_eq!(fired[0]["output_fields"]["ctest.num"], "2");
+    // A plugin's integer field is a JSON number, as Falco writes it.
+    assert_eq!(fired[0]["output_fields"]["ctest.num"], 2);
     // The rule of a source nothing provides is skipped with a warning.
     assert!(
         stderr.contains("rule 'Cloudtrail rule': Unknown source aws_cloudtrail, skipping"),
@@ -433,9 +434,9 @@ fn a_plugin_extracts_fields_from_syscall_events() {
         assert!(name.starts_with("/tmp/file-"), "{open}");
         // PPME_SYSCALL_OPEN_X; the event number the host passed is the
         // event's own, as evt.num shows it.
-        assert_eq!(fields["csys.type"], "3", "{open}");
-        let num = fields["csys.num"].as_str().unwrap();
-        assert_eq!(fields["evt.num"].to_string(), num, "{open}");
+        assert_eq!(fields["csys.type"], 3, "{open}");
+        assert_eq!(fields["evt.num"], fields["csys.num"], "{open}");
+        let num = fields["csys.num"].to_string();
         let output = open["output"].as_str().unwrap();
         assert!(
             output.ends_with(&format!("open {name} type=3 num={num} evtnum={num}")),
@@ -443,7 +444,7 @@ fn a_plugin_extracts_fields_from_syscall_events() {
         );
     }
     for close in &closes {
-        assert_eq!(close["output_fields"]["csys.type"], "5", "{close}");
+        assert_eq!(close["output_fields"]["csys.type"], 5, "{close}");
     }
 
     // Limited to PPME_SYSCALL_OPEN_X, the plugin's fields have no value on

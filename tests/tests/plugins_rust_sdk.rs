@@ -121,6 +121,9 @@ fn a_source_plugin_fires_rules_on_its_own_fields() {
         let n = text(alert, "rsource.n");
         let word = text(alert, "rsource.word");
         assert_eq!(alert["source"], "rsource");
+        // Typed as Falco types a plugin's fields in JSON.
+        assert!(field(alert, "rsource.n").is_u64(), "{alert}");
+        assert!(field(alert, "rsource.word").is_string(), "{alert}");
         assert_eq!(text(alert, "evt.pluginname"), "rsource");
         assert_eq!(
             text(alert, "evt.plugininfo"),
@@ -471,6 +474,7 @@ fn async_events_join_the_live_syscall_stream() {
     assert_eq!(numbers, ["1", "2", "3"], "{stderr}");
     for alert in &ticks {
         assert_eq!(text(alert, "evt.asynctype"), "rsysasync_tick", "{alert}");
+        assert!(field(alert, "rsysasync.n").is_u64(), "{alert}");
         assert_eq!(alert["source"], "syscall", "{alert}");
     }
     assert!(alerts(&output, "Not async").is_empty(), "{stderr}");

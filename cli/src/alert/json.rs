@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use chrono::SecondsFormat;
-use peregrine_engine::field::{FieldSource, FieldType};
+use peregrine_engine::field::{FieldError, FieldSource, FieldType};
 use peregrine_engine::k8s_audit::K8sAuditSource;
 use peregrine_engine::output::MISSING;
 use peregrine_engine::syscall_fields::SyscallFields;
@@ -92,20 +92,25 @@ fn resolve_kind(source: &str, field: &str) -> (Kind, bool) {
     let resolved = match source {
         "syscall" => SyscallFields::new().resolve_output(&field_ref.name, field_ref.arg.as_deref()),
         "k8s_audit" => K8sAuditSource::new().resolve(&field_ref.name, field_ref.arg.as_deref()),
-        _ => return (Kind::Text, false),
+        _ => Err(FieldError::Unknown(field_ref.name.clone())),
     };
-    match resolved {
-        Ok(resolved) => {
-            let kind = match resolved.ty {
+    let typed = match resolved {
+        Ok(resolved) => Some((resolved.ty, resolved.is_list)),
+        // A plugin's field, on the syscall source or its own.
+        Err(_) => crate::sources::plugins::output_field_type(source, &field_ref.name),
+    };
+    match typed {
+        Some((ty, is_list)) => {
+            let kind = match ty {
                 FieldType::Int | FieldType::Uint => Kind::Integer,
                 FieldType::Double => Kind::Float,
                 FieldType::Bool => Kind::Bool,
                 _ => Kind::Text,
             };
-            (kind, resolved.is_list)
+            (kind, is_list)
         }
         // Extra fields may have names of their own: their value is text.
-        Err(_) => (Kind::Text, false),
+        None => (Kind::Text, false),
     }
 }
 

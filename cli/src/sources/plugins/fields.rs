@@ -4,10 +4,10 @@
 //! the plugin per event.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use falco_plugin_api as api;
 use peregrine_engine::field::{
@@ -15,7 +15,7 @@ use peregrine_engine::field::{
 };
 
 use super::plugin::FieldRequest;
-use super::{Plugin, PluginEvent};
+use super::{Plugin, PluginEvent, PluginInfo};
 
 /// A plugin shared by the loops and field sources that use it; each call
 /// takes the lock, as the API allows one caller at a time per plugin.
@@ -191,6 +191,55 @@ pub(super) fn field_type(ftype: u32) -> FieldType {
         api::ss_plugin_field_type_FTYPE_IPNET => FieldType::IpNet,
         _ => FieldType::Uint,
     }
+}
+
+/// (source, field) to the field's type and whether it is a list, for
+/// the fields plugins give each source: what a JSON alert types its
+/// output fields by, as Falco types plugin fields.
+type OutputTypes = HashMap<(String, String), (FieldType, bool)>;
+
+static OUTPUT_TYPES: RwLock<Option<OutputTypes>> = RwLock::new(None);
+
+/// Records the types of the fields `infos` give the syscall source and
+/// the plugin sources; the first plugin in load order that defines a name
+/// on a source has it, as in resolution.
+pub(super) fn install_output_types(infos: &[&PluginInfo]) {
+    let mut sources = vec!["syscall".to_string()];
+    sources.extend(
+        infos
+            .iter()
+            .filter(|i| i.capabilities.sourcing)
+            .map(|i| i.event_source.clone()),
+    );
+    let mut types = OutputTypes::new();
+    for source in &sources {
+        if source != "syscall" {
+            for (name, _, ty) in EVENT_FIELDS {
+                types.insert((source.clone(), (*name).to_string()), (*ty, false));
+            }
+        }
+        for info in infos.iter().filter(|i| i.extracts_from(source)) {
+            for field in &info.fields {
+                types
+                    .entry((source.clone(), field.name.clone()))
+                    .or_insert((field_type(field.ftype), field.is_list));
+            }
+        }
+    }
+    *OUTPUT_TYPES
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(types);
+}
+
+/// The type of the field `name` plugins give `source`, and whether it is
+/// a list; None when no loaded plugin gives it.
+pub fn output_field_type(source: &str, name: &str) -> Option<(FieldType, bool)> {
+    OUTPUT_TYPES
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .as_ref()?
+        .get(&(source.to_string(), name.to_string()))
+        .copied()
 }
 
 /// `HH:MM:SS.nnnnnnnnn` in UTC, as `evt.time` prints elsewhere.

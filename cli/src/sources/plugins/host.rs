@@ -79,6 +79,7 @@ impl Hosted {
         for warning in super::overlap::check(&infos, is_built_in)? {
             crate::log::message(&warning);
         }
+        super::fields::install_output_types(&infos);
         for plugin in &plugins {
             let info = plugin.info();
             crate::log::message(&format!(

@@ -31,6 +31,7 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value as Yaml;
 
 pub use event::PluginEvent;
+pub use fields::output_field_type;
 pub use library::{Capabilities, FieldInfo, PluginInfo};
 pub use plugin::{Batch, Plugin};
 
