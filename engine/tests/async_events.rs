@@ -104,3 +104,25 @@ fn async_names_are_unknown_types_without_a_plugin_declaring_them() {
     let text = format!("{:?}", loader.results());
     assert!(text.contains("unknown event type sample"), "{text}");
 }
+
+/// libsinsp's async events are its meta-events: the container events it
+/// makes itself are async too, of their own name.
+#[test]
+fn container_events_are_async_of_their_own_name() {
+    use peregrine_engine::state::containers::{container_event, ContainerInfo};
+    let info = ContainerInfo {
+        id: "3ad7b26ded6d".into(),
+        ..ContainerInfo::default()
+    };
+    let raw = container_event(1, 42, &info);
+    let mut loader = RulesLoader::new();
+    loader.load_str(
+        "container.yaml",
+        "- rule: Container async\n  desc: d\n  condition: evt.type = container and evt.is_async = true and evt.asynctype = container\n  output: o\n  priority: WARNING\n\
+         - rule: Syscall async\n  desc: d\n  condition: evt.type = open and evt.is_async = true\n  output: o\n  priority: WARNING\n",
+    );
+    let mut rules = loader.compile(SyscallFields::new());
+    let errors: Vec<_> = loader.results().iter().flat_map(|r| &r.errors).collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(fired(&mut rules, &raw), ["Container async"]);
+}

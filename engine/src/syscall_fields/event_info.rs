@@ -126,12 +126,14 @@ pub(super) fn extract<'e>(
         }
         Field::SyscallType if info.category & category::SYSCALL != 0 => out.push(s(v.type_name())),
         Field::EvtSource => out.push(s("syscall")),
-        Field::EvtIsAsync => out.push(Value::Bool(v.async_name().is_some())),
-        Field::EvtAsynctype => {
-            if let Some(name) = v.async_name() {
-                out.push(Value::Str(Cow::Borrowed(name)))
-            }
-        }
+        // libsinsp's "async" events are its meta-events: those plugins
+        // send, and the container, user and group events it makes itself.
+        Field::EvtIsAsync => out.push(Value::Bool(info.category & category::METAEVENT != 0)),
+        Field::EvtAsynctype if info.category & category::METAEVENT != 0 => match v.async_name() {
+            Some(name) => out.push(Value::Str(Cow::Borrowed(name))),
+            None => out.push(s(v.name())),
+        },
+        Field::EvtAsynctype => {}
         // Plugin events and Docker infrastructure events never come
         // through this source: these have no value on its events.
         Field::EvtPluginname
