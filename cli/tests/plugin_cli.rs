@@ -342,15 +342,21 @@ fn c_syscall_plugin() -> Option<PathBuf> {
 fn c_syscall_variant(file: &str, defines: &[&str]) -> Option<PathBuf> {
     let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/plugins/c/csyscall.c");
     let library = scratch().join(file);
+    // Tests build the same library at once: each writes its own file and
+    // renames it into place, so none loads a half-written one.
+    let building = scratch().join(format!("{file}.{:?}", std::thread::current().id()));
     match Command::new("gcc")
         .args(["-shared", "-fPIC", "-O1", "-Wall", "-Werror"])
         .args(defines)
         .arg("-o")
-        .arg(&library)
+        .arg(&building)
         .arg(&source)
         .status()
     {
-        Ok(status) if status.success() => Some(library),
+        Ok(status) if status.success() => {
+            std::fs::rename(&building, &library).unwrap();
+            Some(library)
+        }
         Ok(status) => panic!("gcc failed on {}: {status}", source.display()),
         Err(e) => {
             eprintln!("skipped: no gcc to build the C syscall extractor ({e})");
