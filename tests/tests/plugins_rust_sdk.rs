@@ -71,7 +71,7 @@ const SOURCE_RULES: &str = r#"
 - rule: Odd rsource event
   desc: odd events whose word is not beta
   condition: rsource.odd = true and rsource.word != beta and rsource.char[1] in (l, a)
-  output: "n=%rsource.n word=%rsource.word second=%rsource.char[1] by=%evt.pluginname info=%evt.plugininfo"
+  output: "n=%rsource.n word=%rsource.word second=%rsource.char[1] by=%evt.pluginname info=%evt.plugininfo at=%evt.time.s %evt.datetime.s raw=%evt.rawtime.s/%evt.rawtime.ns rel=%evt.reltime host=%evt.hostname"
   priority: WARNING
   source: rsource
 "#;
@@ -125,6 +125,28 @@ fn a_source_plugin_fires_rules_on_its_own_fields() {
         assert!(field(alert, "rsource.n").is_u64(), "{alert}");
         assert!(field(alert, "rsource.word").is_string(), "{alert}");
         assert_eq!(text(alert, "evt.pluginname"), "rsource");
+        // libsinsp's generic event fields, which every source has.
+        let output = alert["output"].as_str().unwrap();
+        let at = output.split(" at=").nth(1).unwrap();
+        let (clock, rest) = at.split_once(' ').unwrap();
+        assert_eq!(clock.len(), 8, "{output}");
+        let (date, rest) = rest.split_once(' ').unwrap();
+        assert_eq!(date.len(), 10, "{output}");
+        assert!(rest.starts_with(clock), "{output}");
+        let raw = rest
+            .split(" raw=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
+        let (secs, nanos) = raw.split_once('/').unwrap();
+        let ts = secs.parse::<u64>().unwrap() * 1_000_000_000 + nanos.parse::<u64>().unwrap();
+        assert_eq!(field(alert, "evt.rawtime.s"), ts / 1_000_000_000, "{alert}");
+        let reltime = field(alert, "evt.reltime").as_u64().unwrap();
+        // The stream's first event (n=1) is where relative time starts.
+        assert_eq!(reltime == 0, n == "1", "{alert}");
+        assert!(!text(alert, "evt.hostname").is_empty(), "{alert}");
         assert_eq!(
             text(alert, "evt.plugininfo"),
             format!("rsource #{n} says {word}")
@@ -484,7 +506,7 @@ const ASYNC_RULES: &str = r#"
 - rule: Async tick
   desc: the async plugin's events in the rsource stream
   condition: evt.is_async = true and evt.asynctype = rasync_tick
-  output: "tick n=%rasync.n name=%rasync.name num=%evt.num word=%rsource.word count=%rparse.count"
+  output: "tick n=%rasync.n name=%rasync.name num=%evt.num word=%rsource.word count=%rparse.count by=%evt.pluginname"
   priority: WARNING
   source: rsource
 - rule: Source event
@@ -529,6 +551,8 @@ fn async_events_join_the_plugin_source_stream() {
         assert_eq!(text(tick, "rasync.name"), "rasync_tick");
         assert_eq!(field(tick, "rsource.word"), &Json::Null, "{tick}");
         assert_eq!(field(tick, "rparse.count"), &Json::Null, "{tick}");
+        // libsinsp names the plugin of plugin events only.
+        assert_eq!(field(tick, "evt.pluginname"), &Json::Null, "{tick}");
     }
     let events = alerts(&output, "Source event");
     let ns: Vec<u64> = events

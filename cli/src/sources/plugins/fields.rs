@@ -26,25 +26,52 @@ pub type SharedPlugin = Arc<Mutex<Plugin>>;
 enum EventField {
     Num,
     Ts,
+    TsS,
+    TsNs,
+    RelTs,
+    RelTsS,
+    RelTsNs,
     Time,
+    TimeS,
+    TimeIso8601,
+    Datetime,
+    DatetimeS,
     Source,
     PluginName,
     PluginInfo,
     IsAsync,
     AsyncType,
+    Hostname,
 }
 
+/// libsinsp's generic event fields, which every event source has.
 const EVENT_FIELDS: &[(&str, EventField, FieldType)] = &[
     ("evt.num", EventField::Num, FieldType::Uint),
     ("evt.ts", EventField::Ts, FieldType::Uint),
-    ("evt.rawtime", EventField::Ts, FieldType::Uint),
     ("evt.time", EventField::Time, FieldType::String),
+    ("evt.time.s", EventField::TimeS, FieldType::String),
+    (
+        "evt.time.iso8601",
+        EventField::TimeIso8601,
+        FieldType::String,
+    ),
+    ("evt.datetime", EventField::Datetime, FieldType::String),
+    ("evt.datetime.s", EventField::DatetimeS, FieldType::String),
+    ("evt.rawtime", EventField::Ts, FieldType::Uint),
+    ("evt.rawtime.s", EventField::TsS, FieldType::Uint),
+    ("evt.rawtime.ns", EventField::TsNs, FieldType::Uint),
+    ("evt.reltime", EventField::RelTs, FieldType::Uint),
+    ("evt.reltime.s", EventField::RelTsS, FieldType::Uint),
+    ("evt.reltime.ns", EventField::RelTsNs, FieldType::Uint),
     ("evt.source", EventField::Source, FieldType::String),
     ("evt.pluginname", EventField::PluginName, FieldType::String),
     ("evt.plugininfo", EventField::PluginInfo, FieldType::String),
     ("evt.is_async", EventField::IsAsync, FieldType::Bool),
     ("evt.asynctype", EventField::AsyncType, FieldType::String),
+    ("evt.hostname", EventField::Hostname, FieldType::String),
 ];
+
+const NS_PER_SEC: u64 = 1_000_000_000;
 
 /// The names of the `evt.*` fields every plugin event has.
 pub(super) fn event_field_names() -> impl Iterator<Item = &'static str> {
@@ -94,6 +121,10 @@ pub struct PluginFields {
     types: Vec<Option<HashSet<u16>>>,
     resolved: Vec<Resolved>,
     errors: AtomicU64,
+    /// The time of the stream's first event (`evt.reltime`), 0 until then.
+    first_ts: AtomicU64,
+    /// The machine's name (`evt.hostname`), as libscap reads it.
+    hostname: String,
     /// For `--list`: the `evt.*` fields and every extractor's.
     listed: Vec<EngineFieldInfo>,
 }
@@ -155,7 +186,22 @@ impl PluginFields {
             types,
             resolved: Vec::new(),
             errors: AtomicU64::new(0),
+            first_ts: AtomicU64::new(0),
+            hostname: nix::unistd::gethostname()
+                .ok()
+                .and_then(|name| name.into_string().ok())
+                .unwrap_or_default(),
             listed,
+        }
+    }
+
+    /// Notes an event of the stream: the first one's time is what
+    /// `evt.reltime` counts from.
+    pub fn note_event(&self, ts: u64) {
+        if self.first_ts.load(Ordering::Relaxed) == 0 {
+            let _ = self
+                .first_ts
+                .compare_exchange(0, ts, Ordering::Relaxed, Ordering::Relaxed);
         }
     }
 
@@ -352,8 +398,51 @@ impl FieldSource for PluginFields {
             Resolved::Event(which) => match which {
                 EventField::Num => out.push(Value::Uint(event.number)),
                 EventField::Ts => out.push(Value::Uint(event.ts())),
+                EventField::TsS => out.push(Value::Uint(event.ts() / NS_PER_SEC)),
+                EventField::TsNs => out.push(Value::Uint(event.ts() % NS_PER_SEC)),
+                EventField::RelTs | EventField::RelTsS | EventField::RelTsNs => {
+                    let first = self.first_ts.load(Ordering::Relaxed);
+                    let rel = event.ts().saturating_sub(first);
+                    out.push(Value::Uint(match which {
+                        EventField::RelTsS => rel / NS_PER_SEC,
+                        EventField::RelTsNs => rel % NS_PER_SEC,
+                        _ => rel,
+                    }))
+                }
                 EventField::Time => out.push(Value::Str(Cow::Owned(clock_time(event.ts())))),
+                EventField::TimeS => {
+                    let mut text = clock_time(event.ts());
+                    text.truncate(8);
+                    out.push(Value::Str(Cow::Owned(text)))
+                }
+                EventField::TimeIso8601 => {
+                    // libsinsp writes the zone as an offset.
+                    let mut text = peregrine_engine::output::iso8601(event.ts());
+                    text.pop();
+                    text.push_str("+0000");
+                    out.push(Value::Str(Cow::Owned(text)))
+                }
+                EventField::Datetime | EventField::DatetimeS => {
+                    // `YYYY-MM-DD HH:MM:SS[.nnnnnnnnn]` from the ISO form.
+                    let iso = peregrine_engine::output::iso8601(event.ts());
+                    let end = if *which == EventField::Datetime {
+                        iso.len() - 1
+                    } else {
+                        19
+                    };
+                    let mut text = iso.get(..end).unwrap_or(&iso).to_string();
+                    text.replace_range(10..11, " ");
+                    out.push(Value::Str(Cow::Owned(text)))
+                }
                 EventField::Source => out.push(Value::Str(Cow::Borrowed(self.source))),
+                EventField::Hostname => {
+                    if !self.hostname.is_empty() {
+                        out.push(Value::Str(Cow::Owned(self.hostname.clone())))
+                    }
+                }
+                // libsinsp names the plugin of plugin events only: an
+                // async event in the stream has none.
+                EventField::PluginName if event.is_async() => {}
                 EventField::PluginName => {
                     out.push(Value::Str(Cow::Owned(self.source_plugin_name.clone())))
                 }

@@ -634,6 +634,7 @@ pub fn evaluate(
 ) {
     detections.events += 1;
     shared.metrics.events.fetch_add(1, Ordering::Relaxed);
+    rules.source().note_event(event.ts());
     rules.evaluate(event, |rule, fields| {
         detections.count(&rule.name, rule.priority);
         shared.metrics.count_alert(&rule.name, rule.priority);
