@@ -142,49 +142,33 @@ pub struct PluginInfo {
 impl PluginInfo {
     /// Whether this plugin's fields may be used on events of `source`.
     pub fn extracts_from(&self, source: &str) -> bool {
-        if !self.capabilities.extraction {
-            return false;
-        }
-        // Falco: a source plugin always extracts from its own source, and
-        // from those it lists; a plugin with neither, from every source.
-        if self.capabilities.sourcing && self.event_source == source {
-            return true;
-        }
-        if self.extract_sources.is_empty() {
-            return !self.capabilities.sourcing;
-        }
-        self.extract_sources.iter().any(|s| s == source)
+        self.serves(self.capabilities.extraction, &self.extract_sources, source)
     }
 
-    /// Whether this plugin parses events of `source`, by the rule of
-    /// [`PluginInfo::extracts_from`]: its own source, those it lists, or
-    /// with neither, every source.
+    /// Whether this plugin parses events of `source`.
     pub fn parses_from(&self, source: &str) -> bool {
-        if !self.capabilities.parsing {
-            return false;
-        }
-        if self.capabilities.sourcing && self.event_source == source {
-            return true;
-        }
-        if self.parse_sources.is_empty() {
-            return !self.capabilities.sourcing;
-        }
-        self.parse_sources.iter().any(|s| s == source)
+        self.serves(self.capabilities.parsing, &self.parse_sources, source)
     }
 
-    /// Whether this plugin's async events go to `source`, by the same
-    /// rule: its own source, those it lists, or with neither, every source.
+    /// Whether this plugin's async events go to `source`.
     pub fn sends_async_to(&self, source: &str) -> bool {
-        if !self.capabilities.async_events {
+        self.serves(self.capabilities.async_events, &self.async_sources, source)
+    }
+
+    /// libsinsp's rule for the sources of a capability: a source plugin
+    /// serves its own source and those it lists; a plugin that sources
+    /// nothing and lists nothing serves every source.
+    fn serves(&self, capable: bool, listed: &[String], source: &str) -> bool {
+        if !capable {
             return false;
         }
         if self.capabilities.sourcing && self.event_source == source {
             return true;
         }
-        if self.async_sources.is_empty() {
+        if listed.is_empty() {
             return !self.capabilities.sourcing;
         }
-        self.async_sources.iter().any(|s| s == source)
+        listed.iter().any(|s| s == source)
     }
 
     pub fn version(&self) -> Option<Version> {

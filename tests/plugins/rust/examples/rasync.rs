@@ -4,19 +4,17 @@
 //! `rasync.n` reads the number back from such an event.
 
 use std::ffi::{CStr, CString};
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use falco_plugin::anyhow::{self, Error};
-use falco_plugin::async_event::{AsyncEventPlugin, AsyncHandler, BackgroundTask};
+use falco_plugin::async_event::{AsyncEventPlugin, AsyncHandler};
 use falco_plugin::base::{Json, Plugin};
 use falco_plugin::event::events::Event;
 use falco_plugin::event::AsyncEvent;
 use falco_plugin::extract::{field, ExtractFieldInfo, ExtractPlugin, ExtractRequest};
 use falco_plugin::tables::TablesInput;
 use falco_plugin::{async_event_plugin, extract_plugin, plugin};
-use peregrine_test_plugins::{Line, RSOURCE};
+use peregrine_test_plugins::{Line, Ticker, RSOURCE};
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct Config {
@@ -30,8 +28,7 @@ struct Config {
 struct RAsync {
     count: u64,
     interval: Duration,
-    task: Arc<BackgroundTask>,
-    thread: Option<JoinHandle<Result<(), Error>>>,
+    ticker: Ticker,
 }
 
 impl Plugin for RAsync {
@@ -45,8 +42,7 @@ impl Plugin for RAsync {
         Ok(RAsync {
             count: config.count,
             interval: Duration::from_millis(config.interval_ms),
-            task: Arc::new(BackgroundTask::default()),
-            thread: None,
+            ticker: Ticker::default(),
         })
     }
 }
@@ -56,18 +52,8 @@ impl AsyncEventPlugin for RAsync {
     const EVENT_SOURCES: &'static [&'static str] = &[RSOURCE];
 
     fn start_async(&mut self, handler: AsyncHandler) -> Result<(), Error> {
-        if self.thread.is_some() {
-            self.stop_async()?;
-        }
-        let count = self.count;
-        let interval = self.interval;
-        self.task.request_start()?;
-        let task = Arc::clone(&self.task);
-        self.thread = Some(std::thread::spawn(move || {
-            for n in 1..=count {
-                if !task.should_keep_running(interval)? {
-                    return Ok(());
-                }
+        self.ticker
+            .start(handler, self.count, self.interval, |handler, n| {
                 let text = format!("{n} tick");
                 let event = Event {
                     metadata: Default::default(),
@@ -77,22 +63,12 @@ impl AsyncEventPlugin for RAsync {
                         data: Line(text.as_bytes()),
                     },
                 };
-                handler.emit(event)?;
-            }
-            Ok(())
-        }));
-        Ok(())
+                handler.emit(event)
+            })
     }
 
     fn stop_async(&mut self) -> Result<(), Error> {
-        self.task.request_stop_and_notify()?;
-        let Some(thread) = self.thread.take() else {
-            return Ok(());
-        };
-        match thread.join() {
-            Ok(result) => result,
-            Err(_) => Err(anyhow::anyhow!("the async thread panicked")),
-        }
+        self.ticker.stop()
     }
 }
 

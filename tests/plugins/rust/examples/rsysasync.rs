@@ -5,18 +5,17 @@
 //! reads each event's number back.
 
 use std::ffi::CStr;
-use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use falco_plugin::anyhow::{self, Error};
-use falco_plugin::async_event::{AsyncEventPlugin, AsyncHandler, BackgroundTask};
+use falco_plugin::async_event::{AsyncEventPlugin, AsyncHandler};
 use falco_plugin::base::{Json, Plugin};
 use falco_plugin::event::events::Event;
 use falco_plugin::event::AsyncEvent;
 use falco_plugin::extract::{field, ExtractFieldInfo, ExtractPlugin, ExtractRequest};
 use falco_plugin::tables::TablesInput;
 use falco_plugin::{async_event_plugin, extract_plugin, plugin};
+use peregrine_test_plugins::Ticker;
 
 #[derive(serde::Deserialize, schemars::JsonSchema)]
 struct Config {
@@ -30,8 +29,7 @@ struct Config {
 struct RSysAsync {
     count: u64,
     interval: Duration,
-    task: Arc<BackgroundTask>,
-    thread: Option<JoinHandle<Result<(), Error>>>,
+    ticker: Ticker,
 }
 
 impl Plugin for RSysAsync {
@@ -46,8 +44,7 @@ impl Plugin for RSysAsync {
         Ok(RSysAsync {
             count: config.count,
             interval: Duration::from_millis(config.interval_ms),
-            task: Arc::new(BackgroundTask::default()),
-            thread: None,
+            ticker: Ticker::default(),
         })
     }
 }
@@ -57,18 +54,10 @@ impl AsyncEventPlugin for RSysAsync {
     const EVENT_SOURCES: &'static [&'static str] = &["syscall"];
 
     fn start_async(&mut self, handler: AsyncHandler) -> Result<(), Error> {
-        if self.thread.is_some() {
-            self.stop_async()?;
-        }
-        let (count, interval) = (self.count, self.interval);
-        self.task.request_start()?;
-        let task = Arc::clone(&self.task);
-        self.thread = Some(std::thread::spawn(move || {
-            for n in 1..=count {
-                if !task.should_keep_running(interval)? {
-                    return Ok(());
-                }
+        self.ticker
+            .start(handler, self.count, self.interval, |handler, n| {
                 let data = n.to_le_bytes();
+                // No time and no thread: the host stamps it.
                 let event = Event {
                     metadata: Default::default(),
                     params: AsyncEvent {
@@ -77,22 +66,12 @@ impl AsyncEventPlugin for RSysAsync {
                         data: &data[..],
                     },
                 };
-                handler.emit(event)?;
-            }
-            Ok(())
-        }));
-        Ok(())
+                handler.emit(event)
+            })
     }
 
     fn stop_async(&mut self) -> Result<(), Error> {
-        self.task.request_stop_and_notify()?;
-        let Some(thread) = self.thread.take() else {
-            return Ok(());
-        };
-        match thread.join() {
-            Ok(result) => result,
-            Err(_) => Err(anyhow::anyhow!("the async thread panicked")),
-        }
+        self.ticker.stop()
     }
 }
 

@@ -4,33 +4,12 @@
 
 use std::ffi::{CStr, CString};
 
-use falco_event::events::{AnyEventPayload, RawEvent};
 use falco_plugin::anyhow::Error;
 use falco_plugin::base::Plugin;
 use falco_plugin::extract::{field, ExtractFieldInfo, ExtractPlugin, ExtractRequest};
 use falco_plugin::tables::TablesInput;
 use falco_plugin::{extract_plugin, plugin};
-
-/// Any syscall event, undecoded: the SDK takes the sources a plugin
-/// extracts from from its event type.
-struct SyscallEvent<'a>(RawEvent<'a>);
-
-impl AnyEventPayload for SyscallEvent<'_> {
-    const SOURCES: &'static [Option<&'static str>] = &[Some("syscall")];
-    const EVENT_TYPES: &'static [u16] = &[];
-}
-
-impl<'a> From<&RawEvent<'a>> for SyscallEvent<'a> {
-    fn from(raw: &RawEvent<'a>) -> Self {
-        SyscallEvent(RawEvent {
-            metadata: raw.metadata.clone(),
-            len: raw.len,
-            event_type: raw.event_type,
-            nparams: raw.nparams,
-            payload: raw.payload,
-        })
-    }
-}
+use peregrine_test_plugins::SyscallEvent;
 
 struct RSyscall;
 

@@ -9,7 +9,6 @@
 use std::ffi::{CStr, CString};
 use std::sync::Arc;
 
-use falco_event::events::{AnyEventPayload, RawEvent};
 use falco_plugin::anyhow::{self, Error};
 use falco_plugin::base::Plugin;
 use falco_plugin::extract::{field, ExtractFieldInfo, ExtractPlugin, ExtractRequest};
@@ -17,26 +16,7 @@ use falco_plugin::parse::{EventInput, ParseInput, ParsePlugin};
 use falco_plugin::tables::import::{Entry, Field, Table, TableMetadata};
 use falco_plugin::tables::{TableReader, TablesInput};
 use falco_plugin::{extract_plugin, parse_plugin, plugin};
-
-/// Any syscall event, undecoded.
-struct SyscallEvent<'a>(RawEvent<'a>);
-
-impl AnyEventPayload for SyscallEvent<'_> {
-    const SOURCES: &'static [Option<&'static str>] = &[Some("syscall")];
-    const EVENT_TYPES: &'static [u16] = &[];
-}
-
-impl<'a> From<&RawEvent<'a>> for SyscallEvent<'a> {
-    fn from(raw: &RawEvent<'a>) -> Self {
-        SyscallEvent(RawEvent {
-            metadata: raw.metadata.clone(),
-            len: raw.len,
-            event_type: raw.event_type,
-            nparams: raw.nparams,
-            payload: raw.payload,
-        })
-    }
-}
+use peregrine_test_plugins::SyscallEvent;
 
 type Arg = Entry<Arc<ArgMetadata>>;
 type Args = Table<u64, Arg>;

@@ -8,14 +8,92 @@
 //!   a table and exposes it as a field (with `{"export": true}` it also
 //!   registers the table with the host);
 //! - `rcount`: reads `rparse`'s table through the host's table API;
-//! - `rasync`: pushes async events into the `rsource` stream.
+//! - `rasync`: pushes async events into the `rsource` stream;
+//! - `rsysasync`: pushes async events into the syscall stream;
+//! - `rthreads`: reads and extends the host's thread table;
+//! - `rlisten`: a capture listener with routines.
 //!
-//! This library holds what they share: the `rsource` event payload.
+//! This library holds what they share: the `rsource` event payload, the
+//! undecoded syscall event, and the thread that pushes async events.
 
 use std::io::Write;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
 
+use falco_event::events::{AnyEventPayload, RawEvent};
 use falco_event::fields::{FromBytes, FromBytesError, ToBytes};
+use falco_plugin::anyhow::{self, Error};
+use falco_plugin::async_event::{AsyncHandler, BackgroundTask};
 use falco_plugin::event::EventSource;
+
+/// Any syscall event, undecoded: the SDK takes the sources a plugin
+/// extracts from or parses from its event type.
+pub struct SyscallEvent<'a>(pub RawEvent<'a>);
+
+impl AnyEventPayload for SyscallEvent<'_> {
+    const SOURCES: &'static [Option<&'static str>] = &[Some("syscall")];
+    const EVENT_TYPES: &'static [u16] = &[];
+}
+
+impl<'a> From<&RawEvent<'a>> for SyscallEvent<'a> {
+    fn from(raw: &RawEvent<'a>) -> Self {
+        SyscallEvent(RawEvent {
+            metadata: raw.metadata.clone(),
+            len: raw.len,
+            event_type: raw.event_type,
+            nparams: raw.nparams,
+            payload: raw.payload,
+        })
+    }
+}
+
+/// The thread of an async plugin: it emits events 1 to `count`, one every
+/// `interval`, until the host stops the plugin's async events.
+#[derive(Default)]
+pub struct Ticker {
+    task: Arc<BackgroundTask>,
+    thread: Option<JoinHandle<Result<(), Error>>>,
+}
+
+impl Ticker {
+    /// Starts the thread; `emit` sends event `n` through the handler.
+    pub fn start(
+        &mut self,
+        handler: AsyncHandler,
+        count: u64,
+        interval: Duration,
+        emit: impl Fn(&AsyncHandler, u64) -> Result<(), Error> + Send + 'static,
+    ) -> Result<(), Error> {
+        if self.thread.is_some() {
+            self.stop()?;
+        }
+        self.task.request_start()?;
+        let task = Arc::clone(&self.task);
+        self.thread = Some(std::thread::spawn(move || {
+            for n in 1..=count {
+                if !task.should_keep_running(interval)? {
+                    return Ok(());
+                }
+                emit(&handler, n)?;
+            }
+            Ok(())
+        }));
+        Ok(())
+    }
+
+    /// Stops the thread and waits for it.
+    pub fn stop(&mut self) -> Result<(), Error> {
+        self.task.request_stop_and_notify()?;
+        let Some(thread) = self.thread.take() else {
+            return Ok(());
+        };
+        match thread.join() {
+            Ok(result) => result,
+            Err(_) => Err(anyhow::anyhow!("the async thread panicked")),
+        }
+    }
+}
 
 /// The event source `rsource` opens, and its plugin id.
 pub const RSOURCE: &str = "rsource";
