@@ -324,6 +324,11 @@ const THREAD_RULES: &str = r#"
   condition: evt.type in (connect, socket, close) and proc.name = curl
   output: "comm=%rthreads.comm pid=%rthreads.pid cwd=%rthreads.cwd arg0=%rthreads.arg0 seen=%rthreads.seen name=%proc.name ppid=%proc.pid pcwd=%proc.cwd args=%proc.args tid=%thread.tid num=%evt.num"
   priority: WARNING
+- rule: Fds read by the SDK plugin
+  desc: the thread's file_descriptors subtable against Peregrine's fd fields
+  condition: evt.type = connect and evt.dir = < and proc.name = curl and fd.num >= 0 and (evt.rawres >= 0 or evt.rawres = -115)
+  output: "fd=%fd.num name=%fd.name names=%rthreads.fd_names open=%proc.fdopencount"
+  priority: WARNING
 - rule: Thread counted by the SDK plugin
   desc: a field the plugin added to the thread table and writes as it parses
   condition: rthreads.seen > 3
@@ -379,6 +384,24 @@ fn a_plugin_reads_and_extends_the_thread_table() {
         if let Some(before) = last_seen.insert(tid, seen) {
             assert!(seen > before, "{alert}");
         }
+    }
+    // The fd subtable, iterated and looked up by key, holds what
+    // Peregrine's own fd fields show (a failed connect keeps no name, as
+    // in libsinsp: only those that succeed or are in progress).
+    let fds = alerts(&output, "Fds read by the SDK plugin");
+    assert!(!fds.is_empty(), "{stderr}");
+    for alert in &fds {
+        let names = field(alert, "rthreads.fd_names").as_array().unwrap();
+        let name = text(alert, "fd.name");
+        assert!(
+            names.iter().any(|n| n.as_str() == Some(name.as_str())),
+            "{alert}"
+        );
+        assert_eq!(
+            names.len().to_string(),
+            text(alert, "proc.fdopencount"),
+            "{alert}"
+        );
     }
     // The added field is a filter field like any other.
     assert!(

@@ -15,7 +15,8 @@
 //! Subtable handles are real (the SDKs read the key type through them),
 //! kept per thread and dropped with the threads that are gone.
 //!
-//! Not offered yet: `file_descriptors`, libsinsp's per-thread fd table.
+//! `file_descriptors`, libsinsp's per-thread fd table (int64 fd key), is
+//! offered with the static fields of libsinsp's fd info.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, VecDeque};
@@ -24,7 +25,9 @@ use std::ptr;
 use std::sync::{Mutex, MutexGuard, Once};
 
 use falco_plugin_api as api;
-use peregrine_engine::state::{NulList, State, Thread};
+use std::net::IpAddr;
+
+use peregrine_engine::state::{Fd, FdKind, NulList, State, Thread};
 
 type StateType = api::ss_plugin_state_type;
 const INT8: StateType = api::ss_plugin_state_type_SS_PLUGIN_ST_INT8;
@@ -78,6 +81,7 @@ enum Static {
     Root,
     Tty,
     Cwd,
+    FileDescriptors,
 }
 
 const STATIC: &[(&CStr, StateType, Static)] = &[
@@ -112,6 +116,91 @@ const STATIC: &[(&CStr, StateType, Static)] = &[
     (c"root", STRING, Static::Root),
     (c"tty", UINT32, Static::Tty),
     (c"cwd", STRING, Static::Cwd),
+    (c"file_descriptors", TABLE, Static::FileDescriptors),
+];
+
+/// The fields of libsinsp's fd info, in its order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FdField {
+    Type,
+    OpenFlags,
+    Name,
+    NameRaw,
+    OldName,
+    Flags,
+    Dev,
+    MountId,
+    Ino,
+    Pid,
+    Fd,
+    Ipv4Src,
+    Ipv4Dst,
+    Ipv4Sport,
+    Ipv4Dport,
+    Ipv4Proto,
+    Ipv6SrcLow,
+    Ipv6SrcHigh,
+    Ipv6DstLow,
+    Ipv6DstHigh,
+    Ipv6Sport,
+    Ipv6Dport,
+    Ipv6Proto,
+    Ipv4ServerIp,
+    Ipv4ServerPort,
+    Ipv4ServerProto,
+    Ipv6ServerLow,
+    Ipv6ServerHigh,
+    Ipv6ServerPort,
+    Ipv6ServerProto,
+    UnixSrc,
+    UnixDst,
+}
+
+const FD_STATIC: &[(&CStr, StateType, FdField)] = &[
+    (c"type", UINT8, FdField::Type),
+    (c"open_flags", UINT32, FdField::OpenFlags),
+    (c"name", STRING, FdField::Name),
+    (c"name_raw", STRING, FdField::NameRaw),
+    (c"old_name", STRING, FdField::OldName),
+    (c"flags", UINT32, FdField::Flags),
+    (c"dev", UINT32, FdField::Dev),
+    (c"mount_id", UINT32, FdField::MountId),
+    (c"ino", UINT64, FdField::Ino),
+    (c"pid", INT64, FdField::Pid),
+    (c"fd", INT64, FdField::Fd),
+    (c"socket_ipv4_src_ip", UINT32, FdField::Ipv4Src),
+    (c"socket_ipv4_dest_dip", UINT32, FdField::Ipv4Dst),
+    (c"socket_ipv4_src_port", UINT16, FdField::Ipv4Sport),
+    (c"socket_ipv4_dst_port", UINT16, FdField::Ipv4Dport),
+    (c"socket_ipv4_l4_proto", UINT8, FdField::Ipv4Proto),
+    (c"socket_ipv6_src_ip_low", UINT64, FdField::Ipv6SrcLow),
+    (c"socket_ipv6_src_ip_high", UINT64, FdField::Ipv6SrcHigh),
+    (c"socket_ipv6_dest_ip_low", UINT64, FdField::Ipv6DstLow),
+    (c"socket_ipv6_dest_ip_high", UINT64, FdField::Ipv6DstHigh),
+    (c"socket_ipv6_src_port", UINT16, FdField::Ipv6Sport),
+    (c"socket_ipv6_dst_port", UINT16, FdField::Ipv6Dport),
+    (c"socket_ipv6_l4_proto", UINT8, FdField::Ipv6Proto),
+    (c"socket_ipv4_server_ip", UINT32, FdField::Ipv4ServerIp),
+    (c"socket_ipv4_server_port", UINT16, FdField::Ipv4ServerPort),
+    (
+        c"socket_ipv4_server_l4_proto",
+        UINT8,
+        FdField::Ipv4ServerProto,
+    ),
+    (c"socket_ipv6_server_ip_low", UINT64, FdField::Ipv6ServerLow),
+    (
+        c"socket_ipv6_server_ip_high",
+        UINT64,
+        FdField::Ipv6ServerHigh,
+    ),
+    (c"socket_ipv6_server_port", UINT16, FdField::Ipv6ServerPort),
+    (
+        c"socket_ipv6_server_l4_proto",
+        UINT8,
+        FdField::Ipv6ServerProto,
+    ),
+    (c"socket_unix_src", UINT64, FdField::UnixSrc),
+    (c"socket_unix_dest", UINT64, FdField::UnixDst),
 ];
 
 /// Which table a handle is.
@@ -121,6 +210,7 @@ pub(super) enum Kind {
     Args,
     Env,
     Cgroups,
+    Fds,
 }
 
 impl Kind {
@@ -130,6 +220,7 @@ impl Kind {
             Kind::Args => c"args",
             Kind::Env => c"env",
             Kind::Cgroups => c"cgroups",
+            Kind::Fds => c"file_descriptors",
         }
     }
 }
@@ -218,6 +309,7 @@ struct Tables {
     infos: Vec<api::ss_plugin_table_fieldinfo>,
     value_infos: Vec<api::ss_plugin_table_fieldinfo>,
     pair_infos: Vec<api::ss_plugin_table_fieldinfo>,
+    fd_infos: Vec<api::ss_plugin_table_fieldinfo>,
 }
 
 // SAFETY: the raw pointers are to this module's own boxed handles and to
@@ -272,6 +364,10 @@ pub(super) fn register() {
                 fieldinfo(c"first", STRING, true),
                 fieldinfo(c"second", STRING, true),
             ],
+            fd_infos: FD_STATIC
+                .iter()
+                .map(|(name, ty, _)| fieldinfo(name, *ty, true))
+                .collect(),
         };
         tables.rebuild_infos();
         *self::tables() = Some(tables);
@@ -372,7 +468,8 @@ fn subtable(kind: Kind, tid: i64) -> *mut api::ss_plugin_table_t {
     // SAFETY: all-zero is a valid table input (NULL pointers, no calls).
     let mut input: api::ss_plugin_table_input = unsafe { std::mem::zeroed() };
     input.name = kind.name().as_ptr();
-    input.key_type = UINT64;
+    // Fds are keyed by their number, the lists by their index.
+    input.key_type = if kind == Kind::Fds { INT64 } else { UINT64 };
     let mut handle = Box::new(Subtable { input });
     let address = &*handle as *const Subtable as usize;
     handle.input.table = address as *mut _;
@@ -426,6 +523,7 @@ fn read_static(
         Static::Args => out.table = subtable(Kind::Args, tid),
         Static::Env => out.table = subtable(Kind::Env, tid),
         Static::Cgroups => out.table = subtable(Kind::Cgroups, tid),
+        Static::FileDescriptors => out.table = subtable(Kind::Fds, tid),
         // The clone flags libsinsp keeps are not kept here.
         Static::Flags => set_u32(out, 0),
         Static::FdLimit => set_signed(out, t.map_or(0, |t| t.fdlimit)),
@@ -448,19 +546,145 @@ fn read_static(
     }
 }
 
+/// The fds of the process thread `tid` belongs to.
+fn fds_of(state: &State, tid: i64) -> Option<&peregrine_engine::fast_hash::FastMap<i64, Fd>> {
+    let pid = state.thread(tid).map_or(tid, |t| t.pid);
+    state.fds_of(pid)
+}
+
+/// libsinsp's scap_fd_type of a kind of fd.
+fn scap_fd_type(kind: &FdKind) -> u8 {
+    match kind {
+        FdKind::Unknown => 0,
+        // Files opened under a current driver are libsinsp's FILE_V2.
+        FdKind::File => 16,
+        FdKind::Directory => 2,
+        FdKind::Ipv4 { .. } => 3,
+        FdKind::Ipv6 { .. } => 4,
+        FdKind::Ipv4Server { .. } => 5,
+        FdKind::Ipv6Server { .. } => 6,
+        FdKind::Pipe => 7,
+        FdKind::Unix => 8,
+        FdKind::Event => 9,
+        FdKind::SignalFd => 11,
+        FdKind::EventPoll => 12,
+        FdKind::Inotify => 13,
+        FdKind::TimerFd => 14,
+        FdKind::Netlink => 15,
+        FdKind::Bpf => 17,
+        FdKind::UserFaultFd => 18,
+        FdKind::IoUring => 19,
+        FdKind::MemFd => 20,
+        FdKind::PidFd => 21,
+    }
+}
+
+/// An IPv4 address as libsinsp keeps it: the network-order bytes read
+/// as a native integer.
+fn ipv4_word(ip: &IpAddr) -> u32 {
+    match ip {
+        IpAddr::V4(v4) => u32::from_ne_bytes(v4.octets()),
+        IpAddr::V6(_) => 0,
+    }
+}
+
+/// An IPv6 address's first or last eight bytes as a native integer.
+fn ipv6_half(ip: &IpAddr, high: bool) -> u64 {
+    let octets = match ip {
+        IpAddr::V6(v6) => v6.octets(),
+        IpAddr::V4(v4) => v4.to_ipv6_mapped().octets(),
+    };
+    let (low, high_half) = octets.split_at(8);
+    let half = if high { high_half } else { low };
+    half.try_into().map_or(0, u64::from_ne_bytes)
+}
+
+/// A field of the fd `fd` of process `pid`. The fields of another kind
+/// of socket than this fd's read as zero.
+fn read_fd_field(
+    which: FdField,
+    fd: i64,
+    pid: i64,
+    info: &Fd,
+    out: &mut api::ss_plugin_state_data,
+) {
+    use FdField as F;
+    let (client, server) = match &info.kind {
+        FdKind::Ipv4 {
+            sip,
+            sport,
+            dip,
+            dport,
+            l4proto,
+        }
+        | FdKind::Ipv6 {
+            sip,
+            sport,
+            dip,
+            dport,
+            l4proto,
+        } => (Some((sip, *sport, dip, *dport, *l4proto)), None),
+        FdKind::Ipv4Server { ip, port, l4proto } | FdKind::Ipv6Server { ip, port, l4proto } => {
+            (None, Some((ip, *port, *l4proto)))
+        }
+        _ => (None, None),
+    };
+    let v4 = matches!(info.kind, FdKind::Ipv4 { .. } | FdKind::Ipv4Server { .. });
+    let (v4_client, v6_client) = (client.filter(|_| v4), client.filter(|_| !v4));
+    let (v4_server, v6_server) = (server.filter(|_| v4), server.filter(|_| !v4));
+    match which {
+        F::Type => out.u8_ = scap_fd_type(&info.kind),
+        F::OpenFlags => out.u32_ = info.open_flags,
+        F::Name => set_text(out, &info.name),
+        F::NameRaw => set_text(out, info.raw_name.as_deref().unwrap_or(&info.name)),
+        // The name before the event being parsed changed it: the state
+        // keeps the current one only.
+        F::OldName => set_text(out, &info.name),
+        F::Flags | F::MountId => out.u32_ = 0,
+        F::Dev => out.u32_ = info.dev,
+        F::Ino => out.u64_ = info.ino,
+        F::Pid => out.s64 = if info.kind == FdKind::PidFd { pid } else { 0 },
+        F::Fd => out.s64 = fd,
+        F::Ipv4Src => out.u32_ = v4_client.map_or(0, |c| ipv4_word(c.0)),
+        F::Ipv4Dst => out.u32_ = v4_client.map_or(0, |c| ipv4_word(c.2)),
+        F::Ipv4Sport => out.u16_ = v4_client.map_or(0, |c| c.1),
+        F::Ipv4Dport => out.u16_ = v4_client.map_or(0, |c| c.3),
+        F::Ipv4Proto => out.u8_ = v4_client.map_or(0, |c| c.4),
+        F::Ipv6SrcLow => out.u64_ = v6_client.map_or(0, |c| ipv6_half(c.0, false)),
+        F::Ipv6SrcHigh => out.u64_ = v6_client.map_or(0, |c| ipv6_half(c.0, true)),
+        F::Ipv6DstLow => out.u64_ = v6_client.map_or(0, |c| ipv6_half(c.2, false)),
+        F::Ipv6DstHigh => out.u64_ = v6_client.map_or(0, |c| ipv6_half(c.2, true)),
+        F::Ipv6Sport => out.u16_ = v6_client.map_or(0, |c| c.1),
+        F::Ipv6Dport => out.u16_ = v6_client.map_or(0, |c| c.3),
+        F::Ipv6Proto => out.u8_ = v6_client.map_or(0, |c| c.4),
+        F::Ipv4ServerIp => out.u32_ = v4_server.map_or(0, |s| ipv4_word(s.0)),
+        F::Ipv4ServerPort => out.u16_ = v4_server.map_or(0, |s| s.1),
+        F::Ipv4ServerProto => out.u8_ = v4_server.map_or(0, |s| s.2),
+        F::Ipv6ServerLow => out.u64_ = v6_server.map_or(0, |s| ipv6_half(s.0, false)),
+        F::Ipv6ServerHigh => out.u64_ = v6_server.map_or(0, |s| ipv6_half(s.0, true)),
+        F::Ipv6ServerPort => out.u16_ = v6_server.map_or(0, |s| s.1),
+        F::Ipv6ServerProto => out.u8_ = v6_server.map_or(0, |s| s.2),
+        // Kernel socket addresses are not kept.
+        F::UnixSrc | F::UnixDst => out.u64_ = 0,
+    }
+}
+
 /// The list a subtable of `thread` reads.
 fn list(kind: Kind, thread: &Thread) -> Option<&NulList> {
     match kind {
         Kind::Args => Some(&thread.args),
         Kind::Env => Some(&thread.env),
         Kind::Cgroups => Some(&thread.cgroups),
-        Kind::Threads => None,
+        Kind::Threads | Kind::Fds => None,
     }
 }
 
 fn subtable_len(target: Target) -> usize {
     if target.tid == NO_THREAD {
         return 0;
+    }
+    if target.kind == Kind::Fds {
+        return reading(|state| fds_of(state, target.tid).map_or(0, |fds| fds.len())).unwrap_or(0);
     }
     reading(|state| {
         state
@@ -483,6 +707,7 @@ pub(super) fn list_fields(
         Kind::Threads => &tables.infos,
         Kind::Cgroups => &tables.pair_infos,
         Kind::Args | Kind::Env => &tables.value_infos,
+        Kind::Fds => &tables.fd_infos,
     };
     if !nfields.is_null() {
         // SAFETY: the plugin passes where to write the count.
@@ -501,6 +726,9 @@ fn find_field(tables: &Tables, target: Target, name: &CStr, ty: StateType) -> Op
             .chain(tables.added.iter().map(|(n, t)| (n.as_c_str(), *t)))
             .position(|(n, t)| n == name && t == ty),
         Kind::Args | Kind::Env => (name == c"value" && ty == STRING).then_some(0),
+        Kind::Fds => FD_STATIC
+            .iter()
+            .position(|(n, t, _)| *n == name && *t == ty),
         Kind::Cgroups => match name.to_bytes() {
             b"first" if ty == STRING => Some(0),
             b"second" if ty == STRING => Some(1),
@@ -597,8 +825,18 @@ pub(super) fn entry(
                 ptr::null_mut()
             }
         }
+        Kind::Fds => {
+            // SAFETY: the fd table's keys are int64.
+            let fd = unsafe { key.s64 };
+            let known = reading(|state| state.fd(target.tid, fd).is_some()).unwrap_or(false);
+            if known && target.tid != NO_THREAD {
+                thread_entry(fd)
+            } else {
+                ptr::null_mut()
+            }
+        }
         _ => {
-            // SAFETY: subtables are keyed by uint64 indexes.
+            // SAFETY: the list subtables are keyed by uint64 indexes.
             let index = unsafe { key.u64_ };
             if index < subtable_len(target) as u64 {
                 index_entry(index as usize)
@@ -624,6 +862,23 @@ pub(super) fn read(
     };
     match target.kind {
         Kind::Threads => read_thread_field(e, field, out),
+        Kind::Fds => {
+            let (Some(fd), Some((_, _, which))) = (entry_tid(e), FD_STATIC.get(field)) else {
+                return FAILURE;
+            };
+            let found = reading(|state| {
+                let pid = state.thread(target.tid).map_or(target.tid, |t| t.pid);
+                state
+                    .fd(target.tid, fd)
+                    .map(|info| read_fd_field(*which, fd, pid, info, out))
+                    .is_some()
+            });
+            if found == Some(true) {
+                SUCCESS
+            } else {
+                FAILURE
+            }
+        }
         _ => {
             let Some(index) = entry_index(e) else {
                 return FAILURE;
@@ -794,6 +1049,14 @@ pub(super) fn iterate(
     let entries: Vec<*mut api::ss_plugin_table_entry_t> = match target.kind {
         Kind::Threads => reading(|state| state.threads().map(|t| thread_entry(t.tid)).collect())
             .unwrap_or_default(),
+        Kind::Fds => reading(|state| {
+            let mut fds: Vec<i64> = fds_of(state, target.tid)
+                .map(|fds| fds.keys().copied().collect())
+                .unwrap_or_default();
+            fds.sort_unstable();
+            fds.into_iter().map(thread_entry).collect()
+        })
+        .unwrap_or_default(),
         _ => (0..subtable_len(target)).map(index_entry).collect(),
     };
     for entry in entries {

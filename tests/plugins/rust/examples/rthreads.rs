@@ -7,6 +7,7 @@
 //! the host's own `proc.*` fields on the same events.
 
 use std::ffi::{CStr, CString};
+use std::ops::ControlFlow;
 use std::sync::Arc;
 
 use falco_plugin::anyhow::{self, Error};
@@ -27,6 +28,16 @@ struct ArgMetadata {
     value: Field<CStr, Arg>,
 }
 
+type FdEntry = Entry<Arc<FdMetadata>>;
+type Fds = Table<i64, FdEntry>;
+
+#[derive(TableMetadata)]
+#[entry_type(FdEntry)]
+struct FdMetadata {
+    name: Field<CStr, FdEntry>,
+    fd: Field<i64, FdEntry>,
+}
+
 type Thread = Entry<Arc<ThreadMetadata>>;
 type Threads = Table<i64, Thread>;
 
@@ -37,6 +48,7 @@ struct ThreadMetadata {
     comm: Field<CStr, Thread>,
     cwd: Field<CStr, Thread>,
     args: Field<Args, Thread>,
+    file_descriptors: Field<Fds, Thread>,
     #[custom]
     rthreads_seen: Field<u64, Thread>,
 }
@@ -91,6 +103,24 @@ impl RThreads {
         Ok(arg.get_value(req.table_reader)?.to_owned())
     }
 
+    fn extract_fd_names(&mut self, req: ExtractRequest<Self>) -> Result<Vec<CString>, Error> {
+        let reader = req.table_reader;
+        let thread = self.thread_of(reader, req.event)?;
+        let fds = thread.get_file_descriptors(reader)?;
+        let mut names = Vec::new();
+        fds.iter_entries_mut(reader, |entry| {
+            // An entry is found again by its key, and knows its number.
+            let found = entry
+                .get_fd(reader)
+                .and_then(|fd| fds.get_entry(reader, &fd));
+            if let Ok(name) = found.and_then(|e| Ok(e.get_name(reader)?.to_owned())) {
+                names.push(name);
+            }
+            ControlFlow::Continue(())
+        })?;
+        Ok(names)
+    }
+
     fn extract_seen(&mut self, req: ExtractRequest<Self>) -> Result<u64, Error> {
         let thread = self.thread_of(req.table_reader, req.event)?;
         thread.get_rthreads_seen(req.table_reader)
@@ -106,6 +136,8 @@ impl ExtractPlugin for RThreads {
         field("rthreads.cwd", &Self::extract_cwd).with_description("the thread's cwd"),
         field("rthreads.arg0", &Self::extract_arg0)
             .with_description("the first item of the thread's args subtable"),
+        field("rthreads.fd_names", &Self::extract_fd_names)
+            .with_description("the names in the thread's file_descriptors subtable"),
         field("rthreads.seen", &Self::extract_seen)
             .with_description("events of the thread parsed so far (a field this plugin adds)"),
     ];
