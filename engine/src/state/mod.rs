@@ -28,7 +28,7 @@ use crate::fast_hash::FastMap;
 use crate::scap::{Capture, FdEntry, FdInfo, ProcEntry};
 pub use apply::state_event_names;
 pub use fd::{Fd, FdKind};
-pub use thread::{NulList, Thread};
+pub use thread::{unknown_thread, NulList, Thread};
 pub use users::Users;
 
 /// Default limit of the thread table.

@@ -198,6 +198,27 @@ pub fn container_id_from_cgroups<S: AsRef<str>>(cgroups: impl IntoIterator<Item 
     "host".to_string()
 }
 
+/// What libsinsp makes up for a thread it cannot find (no clone seen, no
+/// /proc entry): pid and parent -1, name and executable `<NA>`, user,
+/// group and login user unknown. Fields of an unknown thread read from it,
+/// so they show what Falco's show (`proc.name = <NA>`, `user.name = <NA>`,
+/// `container.id = host`) rather than nothing.
+pub fn unknown_thread() -> &'static Thread {
+    static UNKNOWN: std::sync::OnceLock<Thread> = std::sync::OnceLock::new();
+    UNKNOWN.get_or_init(|| Thread {
+        tid: -1,
+        pid: -1,
+        ptid: -1,
+        comm: "<NA>".into(),
+        exe: "<NA>".into(),
+        uid: u32::MAX,
+        gid: u32::MAX,
+        loginuid: u32::MAX,
+        container_id: "host".into(),
+        ..Thread::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

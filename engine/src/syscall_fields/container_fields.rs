@@ -278,7 +278,12 @@ pub(super) fn extract<'e>(
         return;
     };
     let state = ev.state;
-    let thread = state.thread(ev.event.tid as i64);
+    // An unknown thread reads as libsinsp's made-up one: on the host.
+    let thread = Some(
+        state
+            .thread(ev.event.tid as i64)
+            .unwrap_or_else(|| crate::state::unknown_thread()),
+    );
     let info = state.container_of(ev.event, thread);
     // Fields known without the runtime's answer.
     match d.field {

@@ -9,6 +9,9 @@ use crate::state::{Fd, FdKind, Thread};
 use std::borrow::Cow;
 use std::net::IpAddr;
 
+/// What libsinsp shows for a name it does not know.
+const NA: &str = "<NA>";
+
 fn s<'e>(v: &'e str) -> Value<'e> {
     Value::Str(Cow::Borrowed(v))
 }
@@ -169,7 +172,12 @@ pub(super) fn extract<'e>(
         }
         return;
     }
-    let thread: Option<&'e Thread> = state.thread(tid);
+    // An unknown thread reads as libsinsp's made-up one.
+    let thread: Option<&'e Thread> = Some(
+        state
+            .thread(tid)
+            .unwrap_or_else(|| crate::state::unknown_thread()),
+    );
     let fd_num = || match state.event_fd_info(v) {
         Some((n, _)) => Some(n),
         None => state.event_fd(v),
@@ -371,11 +379,10 @@ pub(super) fn extract<'e>(
             .filter(|t| t.vtid >= 0)
             .into_iter()
             .for_each(|t| out.push(Value::Int(t.vtid))),
+        // A user or group the tables do not know is libsinsp's `<NA>`.
         Field::UserName => {
             if let Some(t) = thread {
-                if let Some(n) = state.users_of(t).user_name(t.uid) {
-                    out.push(s(n))
-                }
+                out.push(s(state.users_of(t).user_name(t.uid).unwrap_or(NA)))
             }
         }
         Field::UserUid => thread
@@ -387,21 +394,22 @@ pub(super) fn extract<'e>(
             thread.map_or(-1, |t| i64::from(t.loginuid as i32)),
         )),
         Field::UserLoginName => {
-            if let Some(n) = thread
-                .filter(|t| t.loginuid != u32::MAX)
-                .and_then(|t| state.users.user_name(t.loginuid))
-            {
-                out.push(s(n))
+            if let Some(t) = thread {
+                let name = Some(t.loginuid)
+                    .filter(|&uid| uid != u32::MAX)
+                    .and_then(|uid| state.users.user_name(uid));
+                out.push(s(name.unwrap_or(NA)))
             }
         }
         Field::UserHomedir => {
-            if let Some(n) = thread.and_then(|t| state.users_of(t).home(t.uid)) {
-                out.push(s(n))
+            if let Some(t) = thread {
+                out.push(s(state.users_of(t).home(t.uid).unwrap_or(NA)))
             }
         }
         Field::GroupName => {
-            if let Some(n) = thread.and_then(|t| state.users_of(t).group_name(t.gid)) {
-                out.push(s(n))
+            if let Some(t) = thread {
+                let name = state.users_of(t).group_name(t.gid);
+                out.push(s(name.unwrap_or(if t.gid == 0 { "root" } else { NA })))
             }
         }
         Field::GroupGid => thread

@@ -94,8 +94,8 @@ pub(super) fn extract<'e>(
 ) {
     let state: &'e State = ev.state;
     if field == Field::UserShell {
-        if let Some(sh) = thread.and_then(|t| state.users_of(t).shell(t.uid)) {
-            out.push(s(sh));
+        if let Some(t) = thread {
+            out.push(s(state.users_of(t).shell(t.uid).unwrap_or("<NA>")));
         }
         return;
     }
