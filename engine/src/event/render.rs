@@ -161,6 +161,17 @@ pub fn render_param(p: &Param<'_>, resolver: &dyn Resolver, out: &mut String) {
         out.push_str("<NA>");
         return;
     }
+    if p.bytes.is_empty()
+        && matches!(
+            ty,
+            ByteBuf | SockTuple | FdList | CharBufArray | CharBufPairArray | Dyn
+        )
+    {
+        // libsinsp's word for these empty, kept from before every type
+        // could be: `data=NULL`.
+        out.push_str("NULL");
+        return;
+    }
     match ty {
         Errno => {
             let v = p.as_i64().unwrap_or(0);
