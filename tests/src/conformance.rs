@@ -340,6 +340,30 @@ pub fn case_args(layout: &Layout, case: &Case) -> Vec<String> {
     args
 }
 
+/// The files a case's file or program output writes and the suite reads
+/// back (every `outputs` and `output_strictly_contains` key but stdout).
+pub fn output_files(case: &Case) -> Vec<PathBuf> {
+    let p = &case.params;
+    pairs(p.get("outputs"))
+        .into_iter()
+        .chain(pairs(p.get("output_strictly_contains")))
+        .filter(|(file, _)| file != "stdout")
+        .map(|(file, _)| PathBuf::from(file))
+        .collect()
+}
+
+/// Output files a case reads back must start empty, in a folder that
+/// exists, as Falco's harness made them: a file output (Falco's and
+/// Peregrine's alike) opens its file but does not create the folder.
+pub fn prepare_output_files(files: &[PathBuf]) {
+    for path in files {
+        let _ = std::fs::remove_file(path);
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+    }
+}
+
 /// Runs one case with `binary` and returns what did not hold.
 pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> Outcome {
     let p = &case.params;
@@ -350,18 +374,9 @@ pub fn run_case(binary: &Path, layout: &Layout, case: &Case, scratch: &Path) -> 
     let json_include_output = flag(p, "json_include_output_property", true);
     let json_include_tags = flag(p, "json_include_tags_property", true);
 
-    // Output files a case reads back must start empty, in a folder that exists.
     let outputs = pairs(p.get("outputs"));
     let strict = pairs(p.get("output_strictly_contains"));
-    for (file, _) in outputs.iter().chain(strict.iter()) {
-        if file != "stdout" {
-            let path = Path::new(file);
-            let _ = std::fs::remove_file(path);
-            if let Some(dir) = path.parent() {
-                let _ = std::fs::create_dir_all(dir);
-            }
-        }
-    }
+    prepare_output_files(&output_files(case));
 
     let command = format!("{} {}", binary.display(), args.join(" "));
     let grpc = match p.get("grpc").map(untag) {

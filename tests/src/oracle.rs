@@ -54,9 +54,8 @@ pub enum SetupError {
 
 impl FalcoSetup {
     /// Writes, into `scratch`, the configuration Falco runs a case with:
-    /// the case's own (`conf`) or the base one, with the container plugin
-    /// appended to `plugins` and `load_plugins` (after any the file has, so
-    /// that `plugins[N]` options of a case keep their meaning).
+    /// the case's own (`conf`) or the base one, loading the container
+    /// plugin when given (see `use_container_plugin`).
     pub fn config_for(&self, conf: Option<&Path>, scratch: &Path) -> Result<PathBuf, SetupError> {
         let source = conf.unwrap_or(&self.base_config);
         let text = std::fs::read_to_string(source).map_err(|e| SetupError::Read {
@@ -75,28 +74,7 @@ impl FalcoSetup {
             path: source.into(),
         })?;
         if let Some(plugin) = &self.container_plugin {
-            let mut entry = serde_yaml::Mapping::new();
-            entry.insert("name".into(), "container".into());
-            entry.insert("library_path".into(), plugin.display().to_string().into());
-            entry.insert("init_config".into(), Yaml::Mapping(Default::default()));
-            let plugins = map
-                .entry("plugins".into())
-                .or_insert_with(|| Yaml::Sequence(Vec::new()));
-            if !plugins.is_sequence() {
-                *plugins = Yaml::Sequence(Vec::new());
-            }
-            if let Yaml::Sequence(list) = plugins {
-                list.push(Yaml::Mapping(entry));
-            }
-            let load = map
-                .entry("load_plugins".into())
-                .or_insert_with(|| Yaml::Sequence(Vec::new()));
-            if !load.is_sequence() {
-                *load = Yaml::Sequence(Vec::new());
-            }
-            if let Yaml::Sequence(list) = load {
-                list.push("container".into());
-            }
+            use_container_plugin(map, plugin);
         }
         let name = source
             .file_name()
@@ -109,6 +87,118 @@ impl FalcoSetup {
             source,
         })?;
         Ok(out)
+    }
+}
+
+/// Makes the configuration load the container plugin at `plugin`. An
+/// entry named `container` keeps its place and settings with this path
+/// (upstream falco.yaml has one, with a path relative to an installed
+/// Falco's plugin folder, absent here: a second entry would not replace
+/// it). Otherwise one is appended after any plugins the file has, so that
+/// `plugins[N]` options of a case keep their meaning.
+fn use_container_plugin(map: &mut serde_yaml::Mapping, plugin: &Path) {
+    let path = Yaml::from(plugin.display().to_string());
+    let plugins = sequence(map, "plugins");
+    let existing = plugins
+        .iter_mut()
+        .filter_map(Yaml::as_mapping_mut)
+        .find(|entry| entry.get("name").and_then(Yaml::as_str) == Some("container"));
+    match existing {
+        Some(entry) => {
+            entry.insert("library_path".into(), path);
+        }
+        None => {
+            // Upstream falco.yaml's init_config: the plugin's schema
+            // refuses an empty one.
+            let mut init = serde_yaml::Mapping::new();
+            init.insert("label_max_len".into(), 100.into());
+            init.insert("with_size".into(), false.into());
+            let mut entry = serde_yaml::Mapping::new();
+            entry.insert("name".into(), "container".into());
+            entry.insert("library_path".into(), path);
+            entry.insert("init_config".into(), Yaml::Mapping(init));
+            plugins.push(Yaml::Mapping(entry));
+        }
+    }
+    let load = sequence(map, "load_plugins");
+    if !load.iter().any(|name| name.as_str() == Some("container")) {
+        load.push("container".into());
+    }
+}
+
+/// The list under `key`, made an empty one when absent or not a list.
+fn sequence<'a>(map: &'a mut serde_yaml::Mapping, key: &str) -> &'a mut Vec<Yaml> {
+    let value = map
+        .entry(key.into())
+        .or_insert_with(|| Yaml::Sequence(Vec::new()));
+    if !value.is_sequence() {
+        *value = Yaml::Sequence(Vec::new());
+    }
+    value.as_sequence_mut().expect("made a list just above")
+}
+
+/// Flags of Falco's command line whose next word is their value, passed
+/// through as they are: a value is never read as a flag.
+const TAKES_VALUE: [&str; 8] = ["-c", "-o", "-r", "-V", "-M", "-p", "-P", "-l"];
+
+/// The command line for current Falco that says what `args` says in the
+/// flags of the 2023 suite. Peregrine keeps those flags (`-e`, `-D`, `-T`,
+/// `-t`, `-A`), but current Falco removed them and refuses to start
+/// ("Option ‘e’ does not exist"), so every case would differ on that alone;
+/// here they become the configuration options (`-o`) that replaced them.
+/// Anything else is passed through unchanged.
+pub fn current_falco_args(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run_tags = Vec::new();
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        let flag = word.as_str();
+        if flag == "-A" {
+            // All syscalls, also those Falco leaves out by default for speed.
+            push_options(&mut out, ["base_syscalls.all=true".to_string()]);
+            continue;
+        }
+        let removed = matches!(flag, "-e" | "-D" | "-T" | "-t");
+        if !removed && !TAKES_VALUE.contains(&flag) {
+            out.push(word.clone());
+            continue;
+        }
+        let Some(value) = words.next() else {
+            // A flag missing its value stays as given, for Falco to refuse.
+            out.push(word.clone());
+            continue;
+        };
+        match flag {
+            "-e" => push_options(
+                &mut out,
+                [
+                    "engine.kind=replay".to_string(),
+                    format!("engine.replay.capture_file={value}"),
+                ],
+            ),
+            // -D disabled every rule whose name contains the text; rule
+            // selection matches whole names, with wildcards.
+            "-D" => push_options(&mut out, [format!("rules[].disable.rule=*{value}*")]),
+            "-T" => push_options(&mut out, [format!("rules[].disable.tag={value}")]),
+            "-t" => run_tags.push(value),
+            _ => out.extend([word.clone(), value.clone()]),
+        }
+    }
+    if !run_tags.is_empty() {
+        // -t ran only the rules with these tags. Selections apply in order,
+        // so all rules are disabled first, after any -D or -T.
+        let only = run_tags.iter().map(|t| format!("rules[].enable.tag={t}"));
+        push_options(
+            &mut out,
+            std::iter::once("rules[].disable.rule=*".to_string()).chain(only),
+        );
+    }
+    out
+}
+
+fn push_options(out: &mut Vec<String>, options: impl IntoIterator<Item = String>) {
+    for option in options {
+        out.extend(["-o".to_string(), option]);
     }
 }
 
@@ -402,6 +492,73 @@ mod tests {
             "tags": ["a"], "output": format!("x pid={pid}"),
             "output_fields": {"proc.pid": pid, "evt.time": 1},
         })
+    }
+
+    fn words(line: &str) -> Vec<String> {
+        line.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn removed_flags_get_current_falco_spellings() {
+        let args = words("-r r.yaml -D cat -e t.scap -T net -A -o priority=debug -v");
+        assert_eq!(
+            current_falco_args(&args),
+            words(
+                "-r r.yaml -o rules[].disable.rule=*cat*
+                 -o engine.kind=replay -o engine.replay.capture_file=t.scap
+                 -o rules[].disable.tag=net -o base_syscalls.all=true
+                 -o priority=debug -v"
+            )
+        );
+    }
+
+    #[test]
+    fn run_tags_enable_only_their_rules_last() {
+        let args = words("-t a -r r.yaml -t b");
+        assert_eq!(
+            current_falco_args(&args),
+            words(
+                "-r r.yaml -o rules[].disable.rule=*
+                 -o rules[].enable.tag=a -o rules[].enable.tag=b"
+            )
+        );
+    }
+
+    #[test]
+    fn values_are_not_read_as_flags() {
+        // A rules file named -A, and a trailing -e without its value.
+        let args = words("-r -A -o x=-t -e");
+        assert_eq!(current_falco_args(&args), args);
+    }
+
+    #[test]
+    fn an_existing_container_entry_gets_the_plugin_path() {
+        let mut doc: Yaml = serde_yaml::from_str(
+            "load_plugins: []\nplugins:\n- name: container\n  library_path: libcontainer.so\n  init_config: {label_max_len: 100}\n",
+        )
+        .expect("YAML");
+        let map = doc.as_mapping_mut().expect("a map");
+        use_container_plugin(map, Path::new("/x/libcontainer.so"));
+        let expected: Yaml = serde_yaml::from_str(
+            "load_plugins: [container]\nplugins:\n- name: container\n  library_path: /x/libcontainer.so\n  init_config: {label_max_len: 100}\n",
+        )
+        .expect("YAML");
+        assert_eq!(doc, expected);
+    }
+
+    #[test]
+    fn a_container_entry_is_added_after_the_others() {
+        let mut doc: Yaml =
+            serde_yaml::from_str("plugins:\n- name: json\n  library_path: libjson.so\n")
+                .expect("YAML");
+        let map = doc.as_mapping_mut().expect("a map");
+        use_container_plugin(map, Path::new("/x/libcontainer.so"));
+        assert_eq!(doc["plugins"][1]["name"].as_str(), Some("container"));
+        assert_eq!(
+            doc["plugins"][1]["init_config"]["with_size"].as_bool(),
+            Some(false)
+        );
+        assert_eq!(doc["load_plugins"][0].as_str(), Some("container"));
     }
 
     #[test]

@@ -22,14 +22,19 @@
 //! path. Without FALCO_BIN the tool says so in one line and exits 0.
 //! Falco needs a configuration: the kit's upstream-config/falco.yaml (or
 //! the case's own), with the container plugin added when given, since
-//! current Falco's rules require it. Exit status: 0 when every compared
-//! case agrees, 1 otherwise.
+//! current Falco's rules require it; Peregrine reads the same one. The
+//! suite's flags that current Falco removed (`-e`, `-D`, `-T`, `-t`, `-A`)
+//! reach Falco in their current spelling (see `current_falco_args`), and
+//! Peregrine as they are. Exit status: 0 when every compared case agrees,
+//! 1 otherwise.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use peregrine_tests::conformance::{case_args, load_spec, Case, Layout};
-use peregrine_tests::oracle::{differences, observe, FalcoSetup};
+use peregrine_tests::conformance::{
+    case_args, load_spec, output_files, prepare_output_files, Case, Layout,
+};
+use peregrine_tests::oracle::{current_falco_args, differences, observe, FalcoSetup};
 
 struct Run {
     group: &'static str,
@@ -37,6 +42,8 @@ struct Run {
     args: Vec<String>,
     /// The configuration the case gives (`-c`), used as Falco's base.
     conf: Option<PathBuf>,
+    /// Files the case's file or program output writes (their folder must exist).
+    outputs: Vec<PathBuf>,
     /// Why the case is not compared, when it cannot be.
     not_compared: Option<String>,
 }
@@ -131,17 +138,23 @@ fn main() -> ExitCode {
             }
         };
         // Falco's configuration replaces the case's own, which it includes.
-        let mut falco_args = run.args.clone();
-        match falco_args.iter().position(|a| a == "-c") {
-            Some(i) if i + 1 < falco_args.len() => falco_args[i + 1] = conf.display().to_string(),
-            _ => falco_args
+        // Peregrine reads it too: with another configuration the two would
+        // differ by it (upstream falco.yaml's `append_output` adds the
+        // container plugin's suggested fields to every alert).
+        let mut args = run.args.clone();
+        match args.iter().position(|a| a == "-c") {
+            Some(i) if i + 1 < args.len() => args[i + 1] = conf.display().to_string(),
+            _ => args
                 .splice(0..0, ["-c".to_string(), conf.display().to_string()])
                 .for_each(drop),
         }
+        // Only Falco's command line: Peregrine keeps the suite's flags.
+        let falco_args = current_falco_args(&args);
+        prepare_output_files(&run.outputs);
         // Both at once: each is single-threaded on a replay.
         let (theirs, ours) = std::thread::scope(|scope| {
             let falco = scope.spawn(|| observe(&setup.binary, &falco_args, &scratch, &masked));
-            let ours = observe(&peregrine, &run.args, &scratch, &masked);
+            let ours = observe(&peregrine, &args, &scratch, &masked);
             (falco.join().unwrap_or_default(), ours)
         });
         let diff = differences(&theirs, &ours);
@@ -231,6 +244,7 @@ fn plan(kit: &Path) -> Result<Vec<Run>, String> {
             name: format!("-V {}", file_name(file)),
             args: validate(std::slice::from_ref(file)),
             conf: None,
+            outputs: Vec::new(),
             not_compared: None,
         });
     }
@@ -239,6 +253,7 @@ fn plan(kit: &Path) -> Result<Vec<Run>, String> {
         name: "-V stable+incubating+sandbox".into(),
         args: validate(&syscall_files),
         conf: None,
+        outputs: Vec::new(),
         not_compared: None,
     });
     runs.push(Run {
@@ -246,6 +261,7 @@ fn plan(kit: &Path) -> Result<Vec<Run>, String> {
         name: "-V k8s_audit_rules.yaml".into(),
         args: validate(&[upstream.join("k8s_audit_rules.yaml").display().to_string()]),
         conf: None,
+        outputs: Vec::new(),
         not_compared: Some(
             "Falco reads k8s_audit through the k8saudit plugin, which is not built here".into(),
         ),
@@ -284,6 +300,7 @@ fn plan(kit: &Path) -> Result<Vec<Run>, String> {
             name: file_name(&capture.display().to_string()),
             args,
             conf: None,
+            outputs: Vec::new(),
             not_compared: None,
         });
     }
@@ -317,6 +334,7 @@ fn suite_run(layout: &Layout, case: &Case) -> Run {
         name: case.name.clone(),
         args,
         conf,
+        outputs: output_files(case),
         not_compared,
     }
 }
