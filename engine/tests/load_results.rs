@@ -142,6 +142,26 @@ fn errors_are_located_as_falco_locates_them() {
         ]
     );
 
+    // An unknown event type, inside a macro: the comparison that names it,
+    // at its place in the macro's own text (Falco's invalid_list_loop).
+    let mut loader = RulesLoader::new();
+    loader.load_str(
+        "rules.yaml",
+        "- macro: m\n  condition: evt.type in (list_a)\n- rule: r\n  desc: d\n  condition: m\n  output: o\n  priority: INFO\n",
+    );
+    let _ = loader.compile(peregrine_engine::syscall_fields::SyscallFields::new());
+    let e = &loader.results()[0].errors[0];
+    assert_eq!(e.message, "unknown event type list_a");
+    assert_eq!(
+        chain(e),
+        [
+            ("rules content", "", 0, 0),
+            ("rule", "r", 2, 2),
+            ("rule condition", "", 4, 13),
+            ("condition expression", "", 5, 14)
+        ]
+    );
+
     // Unused items: the item itself.
     let (_, warnings) =
         load("- list: l\n  items: [a]\n\n-   macro: m\n    condition: proc.name=x\n");

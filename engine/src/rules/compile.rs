@@ -471,6 +471,24 @@ pub fn failing_comparison<S: FieldSource>(source: &mut S, expr: &Expr) -> Option
     found
 }
 
+/// Where the `evt.type` comparison naming an unknown event type is, as
+/// Falco points at the node it fails to compile (inside a macro, the
+/// node's place in the macro's own text).
+pub fn failing_event_type<S: FieldSource>(source: &S, expr: &Expr) -> Option<Pos> {
+    let mut found = None;
+    expr.walk(&mut |e| {
+        if found.is_some() {
+            return;
+        }
+        if let Expr::Compare(cmp) = e {
+            if event_types(source, &Expr::Compare(cmp.clone())).is_err() {
+                found = Some(cmp.pos);
+            }
+        }
+    });
+    found
+}
+
 /// Binds an expanded condition; a shared macro is bound the first time
 /// and referenced after, so its regexes, sets and lists exist once.
 pub fn bind_in<S: FieldSource>(

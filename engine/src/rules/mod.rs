@@ -340,7 +340,13 @@ impl RulesLoader {
             let types = match compile::event_types(&source, &expr) {
                 Ok(t) => t,
                 Err(msg) => {
-                    report_at(Code::ErrCompileCondition, None, msg, in_condition(0, 0));
+                    let pos = compile::failing_event_type(&source, &expr).unwrap_or_default();
+                    report_at(
+                        Code::ErrCompileCondition,
+                        None,
+                        msg,
+                        in_condition(pos.line, pos.column),
+                    );
                     continue;
                 }
             };
