@@ -166,8 +166,8 @@ pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &
                     "",
                     line_of,
                     format!(
-                        "yaml parse error at line {line}, column {column}: {}",
-                        yaml_problem(&e)
+                        "yaml-cpp: error at line {line}, column {column}: {}",
+                        yaml_cpp_problem(&yaml_problem(&e))
                     ),
                 );
                 return;
@@ -1214,6 +1214,43 @@ fn decode_priority(s: &str) -> Result<Priority, ItemError> {
 
 /// serde_yaml's message without its own position suffix (we give the
 /// position relative to the file instead).
+/// Falco reads rules with yaml-cpp and reports its parse errors in
+/// yaml-cpp's words, prefixed `yaml-cpp: error at line L, column C:`.
+/// Where the YAML parser here names the same problem differently, the
+/// problem takes yaml-cpp's name; any other keeps the parser's words.
+fn yaml_cpp_problem(problem: &str) -> String {
+    const SAME_PROBLEM: &[(&str, &str)] = &[
+        (
+            "mapping values are not allowed in this context",
+            "illegal map value",
+        ),
+        (
+            "block sequence entries are not allowed in this context",
+            "illegal block entry",
+        ),
+        (
+            "found character that cannot start any token",
+            "unknown token",
+        ),
+        (
+            "found a tab character that violates indentation",
+            "illegal tab when looking for indentation",
+        ),
+        (
+            "did not find expected ',' or ']'",
+            "end of sequence flow not found",
+        ),
+        (
+            "did not find expected ',' or '}'",
+            "end of map flow not found",
+        ),
+    ];
+    SAME_PROBLEM
+        .iter()
+        .find(|(ours, _)| problem.starts_with(ours))
+        .map_or_else(|| problem.to_string(), |(_, theirs)| (*theirs).to_string())
+}
+
 fn yaml_problem(e: &serde_yaml::Error) -> String {
     let text = e.to_string();
     match text.rfind(" at line ") {
