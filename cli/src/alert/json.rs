@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
 use chrono::SecondsFormat;
-use peregrine_engine::field::{FieldError, FieldSource, FieldType};
+use peregrine_engine::field::{FieldSource, FieldType};
 use peregrine_engine::k8s_audit::K8sAuditSource;
 use peregrine_engine::output::MISSING;
 use peregrine_engine::syscall_fields::SyscallFields;
@@ -89,15 +89,16 @@ fn resolve_kind(source: &str, field: &str) -> (Kind, bool) {
     if !field_ref.transformers.is_empty() {
         return (Kind::Text, false);
     }
-    let resolved = match source {
-        "syscall" => SyscallFields::new().resolve_output(&field_ref.name, field_ref.arg.as_deref()),
-        "k8s_audit" => K8sAuditSource::new().resolve(&field_ref.name, field_ref.arg.as_deref()),
-        _ => Err(FieldError::Unknown(field_ref.name.clone())),
+    let (name, arg) = (&field_ref.name, field_ref.arg.as_deref());
+    let built_in = match source {
+        "syscall" => SyscallFields::new().resolve_output(name, arg).ok(),
+        "k8s_audit" => K8sAuditSource::new().resolve(name, arg).ok(),
+        _ => None,
     };
-    let typed = match resolved {
-        Ok(resolved) => Some((resolved.ty, resolved.is_list)),
+    let typed = match built_in {
+        Some(resolved) => Some((resolved.ty, resolved.is_list)),
         // A plugin's field, on the syscall source or its own.
-        Err(_) => crate::sources::plugins::output_field_type(source, &field_ref.name),
+        None => crate::sources::plugins::output_field_type(source, name),
     };
     match typed {
         Some((ty, is_list)) => {

@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::thread::{JoinHandle, ThreadId};
+use std::thread::JoinHandle;
 
 use falco_plugin_api as api;
 
@@ -26,7 +26,6 @@ const FAILURE: api::ss_plugin_rc = api::ss_plugin_rc_SS_PLUGIN_FAILURE;
 struct Routine {
     stop: AtomicBool,
     thread: Mutex<Option<JoinHandle<()>>>,
-    thread_id: Mutex<Option<ThreadId>>,
 }
 
 /// The routines of one plugin, kept in its owner.
@@ -89,7 +88,6 @@ unsafe extern "C-unwind" fn subscribe(
     let routine = Arc::new(Routine {
         stop: AtomicBool::new(false),
         thread: Mutex::new(None),
-        thread_id: Mutex::new(None),
     });
     let call = Call {
         routine: routine_fn,
@@ -109,7 +107,6 @@ unsafe extern "C-unwind" fn subscribe(
     let Ok(handle) = spawned else {
         return std::ptr::null_mut();
     };
-    *lock(&routine.thread_id) = Some(handle.thread().id());
     *lock(&routine.thread) = Some(handle);
     let address = Arc::as_ptr(&routine).cast_mut().cast();
     lock(&owner.routines.running).push(routine);
@@ -142,11 +139,16 @@ unsafe extern "C-unwind" fn unsubscribe(
 /// routine's own thread (it ends when it returns).
 fn stop(routine: &Routine) {
     routine.stop.store(true, Ordering::Release);
-    let own = *lock(&routine.thread_id) == Some(std::thread::current().id());
-    if own {
-        return;
-    }
-    let handle = lock(&routine.thread).take();
+    let handle = {
+        let mut thread = lock(&routine.thread);
+        let own = thread
+            .as_ref()
+            .is_some_and(|h| h.thread().id() == std::thread::current().id());
+        if own {
+            return;
+        }
+        thread.take()
+    };
     if let Some(handle) = handle {
         let _ = handle.join();
     }

@@ -270,7 +270,7 @@ impl SyscallParsers {
     }
 }
 
-static PARSERS: RwLock<Option<Arc<SyscallParsers>>> = RwLock::new(None);
+static PARSERS: RwLock<Option<SyscallParsers>> = RwLock::new(None);
 /// Whether any are installed: the one load on each event's path when none.
 static PARSING: AtomicBool = AtomicBool::new(false);
 
@@ -279,7 +279,7 @@ pub fn install_parsers(plugins: Vec<SharedPlugin>) {
     if let Some(parsers) = SyscallParsers::new(plugins) {
         *PARSERS
             .write()
-            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Arc::new(parsers));
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(parsers);
         PARSING.store(true, Ordering::Release);
     }
 }
@@ -290,11 +290,12 @@ pub fn parse(event: &EventView<'_>, state: &peregrine_engine::state::State) {
     if !PARSING.load(Ordering::Acquire) {
         return;
     }
+    // Read-locked for the call: only `uninstall`, at the end of the run,
+    // writes, so the lock is never contended and no count is touched.
     let parsers = PARSERS
         .read()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-        .clone();
-    if let Some(parsers) = parsers {
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(parsers) = parsers.as_ref() {
         parsers.parse(event, state);
     }
 }
