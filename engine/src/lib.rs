@@ -15,3 +15,4 @@ pub mod rules;
 pub mod scap;
 pub mod state;
 pub mod syscall_fields;
+pub mod text;

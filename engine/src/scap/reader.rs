@@ -104,7 +104,7 @@ fn le32(b: &[u8], at: usize) -> Option<u32> {
 
 fn lossy_until_nul(b: &[u8]) -> String {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
-    String::from_utf8_lossy(&b[..end]).into_owned()
+    crate::text::decode(&b[..end]).into_owned()
 }
 
 /// Splits a NUL-separated list, dropping the empty tail.
@@ -114,10 +114,7 @@ pub(crate) fn split_nul(b: &[u8]) -> Vec<String> {
         return Vec::new();
     }
     b.split(|&c| c == 0)
-        .map(|s| match std::str::from_utf8(s) {
-            Ok(text) => text.to_owned(),
-            Err(_) => String::from_utf8_lossy(s).into_owned(),
-        })
+        .map(|s| crate::text::decode(s).into_owned())
         .collect()
 }
 

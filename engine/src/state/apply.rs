@@ -238,14 +238,10 @@ fn int(ev: &EventView<'_>, name: &str) -> Option<i64> {
     ev.param_named(name)?.as_i64()
 }
 
-/// Text of a string parameter; the validating fast path first, since
-/// nearly every path is valid UTF-8.
+/// Text of a string parameter, every byte kept (see [`crate::text`]).
 #[inline]
 fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    match std::str::from_utf8(b) {
-        Ok(s) => std::borrow::Cow::Borrowed(s),
-        Err(_) => String::from_utf8_lossy(b),
-    }
+    crate::text::decode(b)
 }
 
 fn text(ev: &EventView<'_>, name: &str) -> Option<String> {
@@ -1180,10 +1176,9 @@ impl State {
                 };
                 Fd::new(kind, name)
             }
-            SockTuple::Unix { src, dst, path } => Fd::new(
-                FdKind::Unix,
-                format!("{src:x}->{dst:x} {}", String::from_utf8_lossy(path)),
-            ),
+            SockTuple::Unix { src, dst, path } => {
+                Fd::new(FdKind::Unix, format!("{src:x}->{dst:x} {}", lossy(path)))
+            }
             SockTuple::Other(_) => return None,
         };
         f.sock_type = sock_type;
@@ -1287,7 +1282,7 @@ impl State {
                 owned
             }
             SockTuple::Unix { path, .. } => {
-                let name = String::from_utf8_lossy(path).into_owned();
+                let name = lossy(path).into_owned();
                 let mut f = Fd::new(FdKind::Unix, name);
                 f.sock_type = current.sock_type;
                 f.sock_proto = current.sock_proto;
@@ -1416,9 +1411,7 @@ impl State {
                 };
                 Fd::new(kind, format!("{ip}:{port}"))
             }
-            Some(SockAddr::Unix(path)) => {
-                Fd::new(FdKind::Unix, String::from_utf8_lossy(path).into_owned())
-            }
+            Some(SockAddr::Unix(path)) => Fd::new(FdKind::Unix, lossy(path).into_owned()),
             _ => return,
         };
         f.sock_type = sock_type;

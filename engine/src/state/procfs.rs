@@ -4,6 +4,7 @@
 use super::fd::{Fd, FdKind};
 use super::thread::{container_id_from_cgroups, Thread};
 use super::{with_slash, State};
+use crate::text::decode_owned;
 use std::fs;
 use std::path::Path;
 
@@ -44,10 +45,10 @@ pub fn scan(state: &mut State, proc_root: &Path) -> std::io::Result<usize> {
 }
 
 fn read_thread(tdir: &Path, pdir: &Path, pid: i64, tid: i64) -> Option<Thread> {
-    let comm = fs::read_to_string(tdir.join("comm"))
-        .ok()?
-        .trim_end()
-        .to_string();
+    // Names, paths and the command line are bytes: decoded whole, so a
+    // process whose name is not UTF-8 is still loaded (and matched raw).
+    let comm = decode_owned(fs::read(tdir.join("comm")).ok()?);
+    let comm = comm.trim_end().to_string();
     let cmdline = fs::read(pdir.join("cmdline")).unwrap_or_default();
     let mut argv = crate::scap::reader::split_nul(&cmdline).into_iter();
     let exe = argv.next().unwrap_or_else(|| comm.clone());
@@ -67,7 +68,7 @@ fn read_thread(tdir: &Path, pdir: &Path, pid: i64, tid: i64) -> Option<Thread> {
     let gid = field("Gid:")
         .and_then(|v| v.get(1)?.parse().ok())
         .unwrap_or(0);
-    let stat = fs::read_to_string(tdir.join("stat")).unwrap_or_default();
+    let stat = decode_owned(fs::read(tdir.join("stat")).unwrap_or_default());
     // Fields after the ")" that closes the command: state ppid pgrp session tty.
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let nums: Vec<i64> = after
@@ -101,16 +102,10 @@ fn read_thread(tdir: &Path, pdir: &Path, pid: i64, tid: i64) -> Option<Thread> {
         pgid: nums.get(1).copied().unwrap_or(-1),
         tty: nums.get(3).copied().unwrap_or(0) as u32,
         comm,
-        exepath: fs::read_link(pdir.join("exe"))
-            .map(|p| p.display().to_string())
-            .unwrap_or_else(|_| exe.clone()),
+        exepath: link_text(&pdir.join("exe")).unwrap_or_else(|| exe.clone()),
         exe,
         args: super::NulList::from_strings(&argv.collect::<Vec<_>>()),
-        cwd: with_slash(
-            fs::read_link(pdir.join("cwd"))
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-        ),
+        cwd: with_slash(link_text(&pdir.join("cwd")).unwrap_or_default()),
         uid,
         gid,
         loginuid: loginuid.unwrap_or(u32::MAX),
@@ -122,6 +117,14 @@ fn read_thread(tdir: &Path, pdir: &Path, pid: i64, tid: i64) -> Option<Thread> {
     })
 }
 
+/// A symlink's target, its bytes kept.
+fn link_text(link: &Path) -> Option<String> {
+    use std::os::unix::ffi::OsStringExt;
+    fs::read_link(link)
+        .ok()
+        .map(|target| decode_owned(target.into_os_string().into_vec()))
+}
+
 fn read_fds(state: &mut State, pdir: &Path, pid: i64) {
     let Ok(dir) = fs::read_dir(pdir.join("fd")) else {
         return;
@@ -130,10 +133,9 @@ fn read_fds(state: &mut State, pdir: &Path, pid: i64) {
         let Some(fd) = e.file_name().to_str().and_then(|s| s.parse::<i64>().ok()) else {
             continue;
         };
-        let Ok(target) = fs::read_link(e.path()) else {
+        let Some(t) = link_text(&e.path()) else {
             continue;
         };
-        let t = target.display().to_string();
         let f = if t.starts_with("pipe:") {
             Fd::new(FdKind::Pipe, String::new())
         } else if t.starts_with("socket:") {
@@ -149,7 +151,7 @@ fn read_fds(state: &mut State, pdir: &Path, pid: i64) {
             };
             Fd::new(kind, String::new())
         } else {
-            let is_dir = fs::metadata(&target).map(|m| m.is_dir()).unwrap_or(false);
+            let is_dir = fs::metadata(e.path()).map(|m| m.is_dir()).unwrap_or(false);
             Fd::new(
                 if is_dir {
                     FdKind::Directory

@@ -28,7 +28,8 @@ impl NulList {
     pub fn from_strings<S: AsRef<str>>(parts: &[S]) -> Self {
         let mut bytes = Vec::new();
         for p in parts {
-            bytes.extend_from_slice(p.as_ref().as_bytes());
+            // Text decoded from bytes goes back to those bytes.
+            bytes.extend_from_slice(&crate::text::raw_bytes(p.as_ref()));
             bytes.push(0);
         }
         NulList(bytes.into())
@@ -50,7 +51,7 @@ impl NulList {
     pub fn iter(&self) -> impl Iterator<Item = Cow<'_, str>> {
         // Every part ends with a NUL; no bytes, no parts.
         let parts = self.0.split_last().map(|(_, held)| held.split(|&c| c == 0));
-        parts.into_iter().flatten().map(String::from_utf8_lossy)
+        parts.into_iter().flatten().map(crate::text::decode)
     }
 
     pub fn to_vec(&self) -> Vec<String> {

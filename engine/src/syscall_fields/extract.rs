@@ -268,7 +268,7 @@ pub(super) fn extract<'e>(
                         out.push(owned(text));
                     }
                     FieldType::String => {
-                        out.push(Value::Str(String::from_utf8_lossy(p.as_bytes_str())))
+                        out.push(Value::Str(crate::text::decode(p.as_bytes_str())))
                     }
                     _ => {}
                 }

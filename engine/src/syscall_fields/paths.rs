@@ -48,7 +48,7 @@ fn abspath_params(event_type: u16, which: Which) -> Option<(&'static str, &'stat
 /// The text of a string parameter, without a trailing NUL.
 fn text<'a>(ev: &EventView<'a>, name: &str) -> Option<std::borrow::Cow<'a, str>> {
     let p = ev.param_named(name)?;
-    Some(String::from_utf8_lossy(p.as_bytes_str()))
+    Some(crate::text::decode(p.as_bytes_str()))
 }
 
 /// `evt.abspath`, `evt.abspath.src`, `evt.abspath.dst`.
@@ -61,10 +61,7 @@ fn abspath(ev: &EventView<'_>, state: &State, which: Which) -> Option<String> {
             return None;
         }
         let path = ev.param(3)?;
-        return Some(resolve_path(
-            "/",
-            &String::from_utf8_lossy(path.as_bytes_str()),
-        ));
+        return Some(resolve_path("/", &crate::text::decode(path.as_bytes_str())));
     }
     let (dirfd_name, path_name) = abspath_params(ev.event_type, which)?;
     let dirfd = ev.param_named(dirfd_name)?.as_i64()?;
