@@ -51,7 +51,7 @@ pub enum Value<'e> {
 impl fmt::Display for Value<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Value::Str(s) => f.write_str(s),
+            Value::Str(s) => f.write_str(&crate::text::sanitize(s)),
             Value::Int(v) => write!(f, "{v}"),
             Value::Uint(v) => write!(f, "{v}"),
             Value::Bool(v) => write!(f, "{v}"),

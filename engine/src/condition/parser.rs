@@ -324,7 +324,7 @@ fn build_literal(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<Literal, Par
 /// characters, as libsinsp does: `\b \f \n \r \t \\ \/`, the quote in
 /// use, `\xHH` for one byte, and `\ ` read as a backslash (kept by libsinsp
 /// for rules written that way). Any other escape is an error, with
-/// libsinsp's words. Bytes given by `\xHH` must form UTF-8 here.
+/// libsinsp's words. `\xHH` may give any byte, UTF-8 or not.
 pub fn unescape(s: &str, quote: char) -> Result<String, String> {
     let mut out: Vec<u8> = Vec::with_capacity(s.len());
     let bytes = s.as_bytes();
@@ -371,8 +371,9 @@ pub fn unescape(s: &str, quote: char) -> Result<String, String> {
             }
         }
     }
-    String::from_utf8(out)
-        .map_err(|_| "a \\x escape sequence that is not UTF-8 is not supported".to_string())
+    // Bytes that are not UTF-8 are kept as the values they compare with
+    // are (see crate::text): `contains "\\xff"` finds a raw 0xff byte.
+    Ok(crate::text::decode_owned(out))
 }
 
 /// Parses a field reference written alone, as in an exception's `fields`

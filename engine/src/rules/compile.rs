@@ -390,35 +390,55 @@ fn parse_ip_or_net(s: &str) -> Option<Lit> {
     }
 }
 
-fn parse_literal(ty: FieldType, op: Op, lit: &Literal, field: &str) -> Result<Lit, BindError> {
+fn parse_literal(ty: FieldType, op: Op, lit: &Literal, _field: &str) -> Result<Lit, BindError> {
     let text = lit.text.as_str();
-    let bad =
-        |what: &str| BindError::Other(format!("'{text}' is not a valid {what} for field {field}"));
+    let error = |message: String| BindError::Other(message);
+    let hex_only = || {
+        error("filter error: bcontains and bstartswith operator support hex strings only".into())
+    };
+    if matches!(op, Op::BContains | Op::BStartsWith) {
+        // The operand is hex digits, whatever the field's type.
+        return Ok(Lit::Bytes(decode_hex(text).ok_or_else(hex_only)?));
+    }
+    // A NUL can only be compared with a buffer (engine 0.63): every other
+    // value is text that ends at its first NUL.
+    if ty != FieldType::Bytes && text.contains('\0') {
+        return Err(error(
+            "filter error: filter value cannot contain a NUL byte (\\x00)".into(),
+        ));
+    }
+    // libsinsp's words for a value its parser refuses.
+    let not_number = || error(format!("{text} is not a valid number"));
     Ok(match ty {
         FieldType::String => Lit::Str(text.to_string()),
-        FieldType::Int => Lit::Int(text.trim().parse().map_err(|_| bad("number"))?),
+        FieldType::Int => Lit::Int(text.trim().parse().map_err(|_| not_number())?),
         // As libsinsp's scanf("%lu"): a negative number wraps around.
         FieldType::Uint => Lit::Uint(
             text.trim()
                 .parse::<u64>()
                 .or_else(|_| text.trim().parse::<i64>().map(|v| v as u64))
-                .map_err(|_| bad("number"))?,
+                .map_err(|_| not_number())?,
         ),
         FieldType::Bool => match text.trim() {
             "true" | "1" => Lit::Bool(true),
             "false" | "0" => Lit::Bool(false),
-            _ => return Err(bad("boolean")),
-        },
-        FieldType::Double => Lit::Double(text.trim().parse().map_err(|_| bad("number"))?),
-        FieldType::Ip | FieldType::IpNet => {
-            parse_ip_or_net(text.trim()).ok_or_else(|| bad("address"))?
-        }
-        FieldType::Bytes => match op {
-            Op::BContains | Op::BStartsWith => {
-                Lit::Bytes(decode_hex(text).ok_or_else(|| bad("hex string"))?)
+            _ => {
+                return Err(error(format!(
+                    "filter error: unrecognized boolean value {text}"
+                )))
             }
-            _ => Lit::Bytes(text.as_bytes().to_vec()),
         },
+        FieldType::Double => Lit::Double(text.trim().parse().map_err(|_| not_number())?),
+        FieldType::Ip | FieldType::IpNet => parse_ip_or_net(text.trim()).ok_or_else(|| {
+            let what = match (text.contains('/'), text.contains('.')) {
+                (true, _) => "IP network",
+                (false, true) => "IPv4 address",
+                (false, false) => "IPv6 address",
+            };
+            error(format!("unrecognized {what} {text}"))
+        })?,
+        // `=` and the string operators on a buffer compare its raw bytes.
+        FieldType::Bytes => Lit::Bytes(crate::text::raw_bytes(text).into_owned()),
     })
 }
 
@@ -688,8 +708,21 @@ fn bind_check<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Check,
             Rhs::Field(other)
         }
         (Operand::Value(lit), Op::Regex) => {
+            if lit.text.contains('\0') {
+                return Err(BindError::Other(
+                    "filter error: filter value cannot contain a NUL byte (\\x00)".into(),
+                ));
+            }
+            // Values reach the regex sanitized (crate::text), so a pattern
+            // of bytes that are not UTF-8 could never match: refused, as
+            // RE2 refuses it in libsinsp.
+            if crate::text::has_raw(&lit.text) {
+                return Err(BindError::Other(
+                    "invalid regex pattern: invalid UTF-8".into(),
+                ));
+            }
             let re = Regex::new(&format!("^(?:{})$", lit.text))
-                .map_err(|e| BindError::Other(format!("invalid regex '{}': {e}", lit.text)))?;
+                .map_err(|e| BindError::Other(format!("invalid regex pattern: {e}")))?;
             Rhs::Regex(re)
         }
         (Operand::Value(lit), op) if op.takes_list() => {

@@ -360,7 +360,10 @@ fn eval_check<'e, S: FieldSource>(
                 .iter()
                 .any(|v| compare(op, v, &lit, check.field.ty))
         }
-        (Rhs::Regex(re), _) => values.iter().any(|v| re.is_match(&as_text(v))),
+        // A regex sees each invalid byte sequence as U+FFFD, as libsinsp's.
+        (Rhs::Regex(re), _) => values
+            .iter()
+            .any(|v| re.is_match(&crate::text::sanitize(&as_text(v)))),
         (Rhs::StrSet(set), Op::In) if is_list => {
             values.iter().all(|v| set.contains(as_text(v).as_ref()))
         }
@@ -408,11 +411,24 @@ fn pmatch(path: &str, lit: &Lit) -> bool {
 
 /// Whether `path` is `prefix` or lies under it (whole path components).
 fn pmatch_str(path: &str, prefix: &str) -> bool {
-    let prefix = prefix.trim_end_matches('/');
-    if prefix.is_empty() {
-        return path.starts_with('/');
+    if crate::text::has_raw(prefix) {
+        return pmatch_bytes(
+            &crate::text::raw_bytes(path),
+            &crate::text::raw_bytes(prefix),
+        );
     }
-    path == prefix || (path.starts_with(prefix) && path.as_bytes().get(prefix.len()) == Some(&b'/'))
+    pmatch_bytes(path.as_bytes(), prefix.as_bytes())
+}
+
+fn pmatch_bytes(path: &[u8], prefix: &[u8]) -> bool {
+    let mut prefix = prefix;
+    while let Some(rest) = prefix.strip_suffix(b"/") {
+        prefix = rest;
+    }
+    if prefix.is_empty() {
+        return path.starts_with(b"/");
+    }
+    path == prefix || (path.starts_with(prefix) && path.get(prefix.len()) == Some(&b'/'))
 }
 
 fn ip_in_net(ip: &IpAddr, net: &IpAddr, len: u8) -> bool {
@@ -486,6 +502,16 @@ fn compare(op: Op, v: &Value<'_>, lit: &Lit, _ty: FieldType) -> bool {
 }
 
 fn compare_str(op: Op, t: &str, s: &str) -> bool {
+    // Bytes that were not UTF-8 are held as private characters
+    // (crate::text). Comparing those strings is comparing the bytes for
+    // `=`, `in` and, when the literal is plain text, for every operator
+    // that looks for it whole (a plain-text literal cannot begin or end
+    // inside an invalid sequence). Globs and orderings step byte by byte,
+    // so they, and literals that hold raw bytes, compare the bytes.
+    let bytewise = matches!(op, Op::Glob | Op::IGlob | Op::Lt | Op::Le | Op::Gt | Op::Ge);
+    if crate::text::has_raw(s) || (bytewise && crate::text::has_raw(t)) {
+        return compare_raw(op, &crate::text::raw_bytes(t), &crate::text::raw_bytes(s));
+    }
     match op {
         Op::Contains => t.contains(s),
         Op::IContains => contains_ignore_ascii_case(t.as_bytes(), s.as_bytes()),
@@ -494,6 +520,20 @@ fn compare_str(op: Op, t: &str, s: &str) -> bool {
         Op::Glob => glob_match(s, t, false),
         Op::IGlob => glob_match(s, t, true),
         Op::PMatch => pmatch_str(t, s),
+        _ => ordering(op, t, s),
+    }
+}
+
+/// [`compare_str`] on the raw bytes of value `t` and literal `s`.
+fn compare_raw(op: Op, t: &[u8], s: &[u8]) -> bool {
+    match op {
+        Op::Contains => contains_bytes(t, s),
+        Op::IContains => contains_ignore_ascii_case(t, s),
+        Op::StartsWith => t.starts_with(s),
+        Op::EndsWith => t.ends_with(s),
+        Op::Glob => glob_bytes(s, t, false),
+        Op::IGlob => glob_bytes(s, t, true),
+        Op::PMatch => pmatch_bytes(t, s),
         _ => ordering(op, t, s),
     }
 }
@@ -511,9 +551,20 @@ fn contains_bytes(hay: &[u8], needle: &[u8]) -> bool {
 
 /// Shell-style glob: `*`, `?` and `[...]` classes, matching the whole
 /// text; `ignore_case` folds ASCII letters. Works on bytes without
-/// allocating (`?` consumes one whole UTF-8 character).
+/// allocating; `?` takes one byte, as libsinsp's, so `h?llo` does not
+/// match `héllo` (é is two bytes) and `h??llo` does.
 pub fn glob_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
+    if crate::text::has_raw(pattern) || crate::text::has_raw(text) {
+        return glob_bytes(
+            &crate::text::raw_bytes(pattern),
+            &crate::text::raw_bytes(text),
+            ignore_case,
+        );
+    }
+    glob_bytes(pattern.as_bytes(), text.as_bytes(), ignore_case)
+}
+
+fn glob_bytes(p: &[u8], t: &[u8], ignore_case: bool) -> bool {
     let eq = |a: u8, b: u8| {
         if ignore_case {
             a.eq_ignore_ascii_case(&b)
@@ -533,7 +584,7 @@ pub fn glob_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
                 }
                 b'?' => {
                     pi += 1;
-                    ti += utf8_len(t[ti]);
+                    ti += 1;
                     continue;
                 }
                 b'[' => match class_match(p, pi, t[ti], ignore_case) {
@@ -565,7 +616,7 @@ pub fn glob_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
         }
         match star {
             Some((sp, st)) => {
-                let next = st + utf8_len(t[st]);
+                let next = st + 1;
                 pi = sp + 1;
                 ti = next;
                 star = Some((sp, next));
@@ -574,15 +625,6 @@ pub fn glob_match(pattern: &str, text: &str, ignore_case: bool) -> bool {
         }
     }
     p[pi..].iter().all(|&c| c == b'*')
-}
-
-fn utf8_len(first: u8) -> usize {
-    match first {
-        0xF0..=0xFF => 4,
-        0xE0..=0xEF => 3,
-        0xC0..=0xDF => 2,
-        _ => 1,
-    }
 }
 
 /// Matches byte `c` against the class starting at `p[start] == b'['`;

@@ -16,9 +16,10 @@ use super::marks::{self, ItemMarks};
 /// brought the multi-value transformers (`join`, `concat`, `getopt` and
 /// its selector, transformer lists), the list modifiers (`startswith
 /// oneof (...)`) and ancestor lineage in outputs, all implemented. 0.63
-/// evaluates conditions on raw bytes rather than on text with invalid
-/// UTF-8 replaced, which Peregrine's text values do not do yet.
-pub const ENGINE_VERSION: (u64, u64, u64) = (0, 62, 0);
+/// matches conditions on raw bytes (`\xHH` escapes name any byte), feeds
+/// `regex` the text with invalid sequences replaced, refuses NUL outside
+/// buffers and escapes text alerts; see crate::text.
+pub const ENGINE_VERSION: (u64, u64, u64) = (0, 63, 0);
 
 /// Keys a rule may carry; others are warned about (LOAD_UNKNOWN_KEY).
 pub(super) const RULE_KEYS: &[&str] = &[
