@@ -16,7 +16,7 @@ use peregrine_engine::output::MISSING;
 use peregrine_engine::syscall_fields::SyscallFields;
 use serde_json::{Map, Value as Json};
 
-use super::{event_time, render_text, Alert, RenderOptions};
+use super::{event_time, render_text_raw, Alert, RenderOptions};
 
 /// Time fields whose JSON value is the event's time in nanoseconds.
 const EVENT_TIME_FIELDS: &[&str] = &[
@@ -180,7 +180,7 @@ pub(super) fn render_json(alert: &Alert, options: &RenderOptions) -> String {
         let output = if internal {
             alert.output.clone()
         } else {
-            render_text(alert, options)
+            render_text_raw(alert, options)
         };
         object.insert("output".into(), Json::String(output));
     }

@@ -80,8 +80,24 @@ pub(crate) fn event_time(time_ns: u64) -> DateTime<Utc> {
 }
 
 /// `19:38:41.152365823: Warning output`, in local time as Falco prints it,
-/// or with an ISO 8601 UTC timestamp when configured.
+/// or with an ISO 8601 UTC timestamp when configured. A rule's alert is
+/// escaped as Falco's engine 0.63 does (quotes, backslashes and control
+/// characters as in a JSON string), so a crafted file name cannot forge a
+/// second alert line or send escape sequences to a terminal. Internal
+/// alerts (drops, stats) are written by Peregrine and kept as they are.
 pub(crate) fn render_text(alert: &Alert, options: &RenderOptions) -> String {
+    let line = render_text_raw(alert, options);
+    if alert.source == "internal" {
+        return line;
+    }
+    match peregrine_engine::text::escape_line(&line) {
+        std::borrow::Cow::Borrowed(_) => line,
+        std::borrow::Cow::Owned(escaped) => escaped,
+    }
+}
+
+/// The text line before escaping: JSON's `output`.
+pub(crate) fn render_text_raw(alert: &Alert, options: &RenderOptions) -> String {
     let time = event_time(alert.time_ns);
     let mut line = String::with_capacity(alert.output.len() + 48);
     if options.time_format_iso_8601 {

@@ -270,6 +270,8 @@ fn render_values(values: &[Value<'_>], is_list: bool, base64: bool, out: &mut St
     use std::fmt::Write;
     let one = |v: &Value<'_>, out: &mut String| match v {
         Value::Bytes(bytes) if base64 => base64_encode(bytes, out),
+        // Raw bytes show as U+FFFD, as in Falco's alerts.
+        Value::Str(text) => out.push_str(&crate::text::sanitize(text)),
         other => {
             let _ = write!(out, "{other}");
         }
