@@ -1,0 +1,132 @@
+//! File and program names that are not clean text, under `peregrine run`,
+//! as Falco's engine 0.63 treats them: conditions match the raw bytes
+//! (`\xHH` names any byte), `glob`'s `?` takes one byte, and a text alert
+//! is escaped as a JSON string's body, so a newline or an escape sequence
+//! in a name can neither forge a second alert line nor reach a terminal.
+//! Each expectation below was checked against Falco master built here, on
+//! a capture of the same commands.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn scratch(test: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("peregrine-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// One rule per condition, each named for its index; the alerts of a run
+/// of `script`, as the rule names that fired and the stdout lines.
+fn run(dir: &PathBuf, conditions: &[&str], script: &str, json: bool) -> Option<Vec<String>> {
+    let binary = peregrine_tests::peregrine_with_ptrace()?;
+    let mut rules = String::new();
+    for (i, condition) in conditions.iter().enumerate() {
+        rules.push_str(&format!(
+            "- rule: r{i}\n  desc: d\n  condition: >\n    evt.type in (open, openat) and fd.name startswith {}/z and ({condition})\n  output: 'opened \"%fd.name\" by %proc.name'\n  priority: WARNING\n",
+            dir.display()
+        ));
+    }
+    let rules_path = dir.join("rules.yaml");
+    std::fs::write(&rules_path, rules).unwrap();
+    let out = Command::new(binary)
+        .args(["run", "-r"])
+        .arg(&rules_path)
+        .args(["-o", &format!("json_output={json}")])
+        .args(["-o", "rule_matching=all"])
+        .args(["--", "sh", "-c", script])
+        .env("D", dir)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "peregrine run failed: {stderr}");
+    let stdout = String::from_utf8(out.stdout).expect("alerts are UTF-8");
+    Some(stdout.lines().map(str::to_string).collect())
+}
+
+/// Creates, under $D: `héllo` (a copy of touch), `t\xffx` (another), then
+/// through them the files `z1`, `z€\xe2\x82` (a cut sequence) and `z€`.
+const NAMES: &str = r#"cp "$(command -v touch)" "$D/héllo"
+cp "$(command -v touch)" "$(printf "$D/t\377x")"
+"$D/héllo" "$D/z1"
+"$(printf "$D/t\377x")" "$(printf "$D/z\342\202\254\342\202")"
+touch "$D/z€""#;
+
+#[test]
+fn conditions_match_raw_bytes_as_falco_does() {
+    let dir = scratch("raw-conditions");
+    // (condition, how many of the three opens it matches in Falco 0.63)
+    let cases: &[(&str, usize)] = &[
+        (r#"proc.name glob "h?llo""#, 0),
+        (r#"proc.name glob "h??llo""#, 1),
+        (r#"proc.name contains "\xff""#, 1),
+        (r#"proc.name = "t\xffx""#, 1),
+        (r#"proc.name = "t\xfex""#, 0),
+        (r#"proc.name in ("t\xffx", a)"#, 1),
+        (r#"proc.name icontains "T\xffX""#, 1),
+        (r#"proc.exe endswith "\xffx""#, 1),
+        (r#"fd.name contains "\xe2\x82""#, 2),
+        (r#"fd.name endswith "\xe2\x82""#, 1),
+        (r#"fd.name contains "\xac\xe2""#, 1),
+        (r#"fd.name glob "*/z?""#, 1),
+        (r#"fd.name regex ".*z€�""#, 1),
+        (r#"fd.name regex ".*\xe2\x82\xac.""#, 1),
+    ];
+    let conditions: Vec<&str> = cases.iter().map(|(c, _)| *c).collect();
+    let Some(lines) = run(&dir, &conditions, NAMES, true) else {
+        return;
+    };
+    for (i, (condition, expected)) in cases.iter().enumerate() {
+        let rule = format!("\"rule\":\"r{i}\"");
+        let fired = lines.iter().filter(|l| l.contains(&rule)).count();
+        assert_eq!(fired, *expected, "{condition}: {lines:#?}");
+    }
+    // JSON shows each invalid sequence as U+FFFD.
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"proc.name\":\"t\u{fffd}x\"")),
+        "{lines:#?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn text_alerts_cannot_forge_lines_or_escape_sequences() {
+    let dir = scratch("raw-text");
+    let script = r#"touch "$D/za
+fake: Critical forged"
+touch "$(printf "$D/zb\tx\033[31m\001")"
+touch "$D/zq\"\\b""#;
+    let Some(lines) = run(&dir, &["evt.type != close"], script, false) else {
+        return;
+    };
+    let alerts: Vec<&String> = lines.iter().filter(|l| l.contains(": Warning ")).collect();
+    assert_eq!(alerts.len(), 3, "{lines:#?}");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("fake:")),
+        "a newline in a name forged a line: {lines:#?}"
+    );
+    let d = dir.display();
+    assert!(
+        alerts[0].ends_with(&format!(
+            "Warning opened \\\"{d}/za\\nfake: Critical forged\\\" by touch"
+        )),
+        "{}",
+        alerts[0]
+    );
+    assert!(
+        alerts[1].ends_with(&format!(
+            "Warning opened \\\"{d}/zb\\tx\\u001b[31m\\u0001\\\" by touch"
+        )),
+        "{}",
+        alerts[1]
+    );
+    assert!(
+        alerts[2].ends_with(&format!("Warning opened \\\"{d}/zq\\\"\\\\b\\\" by touch")),
+        "{}",
+        alerts[2]
+    );
+    assert!(!lines.iter().any(|l| l.contains('\u{1b}')), "{lines:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
