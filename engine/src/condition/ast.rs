@@ -313,6 +313,9 @@ pub struct Comparison {
     pub modifier: Option<Modifier>,
     pub rhs: Operand,
     pub pos: Pos,
+    /// Where the right-hand side starts (a value, a list's parenthesis):
+    /// where libsinsp places a warning about a value.
+    pub rhs_pos: Pos,
 }
 
 impl Expr {

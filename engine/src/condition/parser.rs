@@ -176,6 +176,7 @@ fn build_comparison(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<Expr, Par
         modifier = Some(Modifier::from_name(p.as_str()).ok_or_else(|| internal("modifier"))?);
         next = inner.next();
     }
+    let rhs_pos = next.as_ref().map_or(pos, |p| pos_of(p, index));
     let rhs = match next {
         None => Operand::None,
         Some(p) => match p.as_rule() {
@@ -202,6 +203,7 @@ fn build_comparison(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<Expr, Par
         modifier,
         rhs,
         pos,
+        rhs_pos,
     }))
 }
 

@@ -599,6 +599,7 @@ fn bind_around<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Node,
         modifier: None,
         rhs: Operand::Value(Literal::bare(center.saturating_sub(delta).to_string())),
         pos: cmp.pos,
+        rhs_pos: cmp.rhs_pos,
     };
     let high = Comparison {
         op: Op::Le,

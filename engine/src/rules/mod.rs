@@ -337,6 +337,7 @@ impl RulesLoader {
                 }
             };
             let condition_warnings = warnings::condition_warnings(&expr);
+            let value_warnings = warnings::value_warnings(&expr, &mut source);
             let types = match compile::event_types(&source, &expr) {
                 Ok(t) => t,
                 Err(msg) => {
@@ -383,6 +384,14 @@ impl RulesLoader {
             }
             for (code, message) in condition_warnings {
                 report_at(code, None, message, in_condition(0, 0));
+            }
+            for (message, pos) in value_warnings {
+                report_at(
+                    Code::CompileCondition,
+                    None,
+                    message,
+                    in_condition(pos.line, pos.column),
+                );
             }
             let mut extra_fields = Vec::with_capacity(extra.len());
             let mut bad_extra = false;

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::condition::{Expr, Op, Operand};
+use crate::condition::{parse_field_ref, Expr, Literal, Op, Operand, Pos};
+use crate::field::FieldSource;
 
 use super::diagnostics::Code;
 
@@ -67,6 +68,93 @@ pub fn condition_warnings(expr: &Expr) -> Vec<(Code, String)> {
         ));
     }
     out
+}
+
+/// libsinsp's hints about the values a compiled condition compares with
+/// (LOAD_COMPILE_CONDITION), each at the value (or its list) and in its
+/// words: a regex a plain operator could do, and a field or a transformer
+/// written where a value goes (a forgotten `val()`).
+pub fn value_warnings<S: FieldSource>(expr: &Expr, source: &mut S) -> Vec<(String, Pos)> {
+    let mut out = Vec::new();
+    let mut compares = Vec::new();
+    expr.walk(&mut |e| {
+        if let Expr::Compare(cmp) = e {
+            compares.push(cmp);
+        }
+    });
+    for cmp in compares {
+        let values: &[Literal] = match &cmp.rhs {
+            Operand::Value(v) => std::slice::from_ref(v),
+            Operand::List(items) => items,
+            _ => continue,
+        };
+        for value in values {
+            let text = value.text.as_str();
+            if cmp.op == Op::Regex && regex_is_plain(text) {
+                out.push((
+                    format!(
+                        "regex check with '{text}' may be optimized with simpler operators \
+                         such as '=', 'contains', 'startswith', 'endswith'"
+                    ),
+                    cmp.rhs_pos,
+                ));
+            }
+            let bare: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+            let is_field = parse_field_ref(&bare)
+                .is_some_and(|f| source.resolve(&f.name, f.arg.as_deref()).is_ok());
+            if is_field {
+                out.push((
+                    format!("'{text}' may be a valid field misused as a const string value"),
+                    cmp.rhs_pos,
+                ));
+            }
+            for name in TRANSFORMERS {
+                let call = bare.strip_prefix(name).is_some_and(|rest| {
+                    rest.len() >= 2 && rest.starts_with('(') && rest.ends_with(')')
+                });
+                if call {
+                    out.push((
+                        format!(
+                            "'{text}' may be a valid field transformer misused as a const string value"
+                        ),
+                        cmp.rhs_pos,
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The words libsinsp's parser reads as a transformer call, `val` first.
+const TRANSFORMERS: &[&str] = &[
+    "val", "tolower", "toupper", "b64", "basename", "len", "join", "concat", "getopt",
+];
+
+/// Whether a regex has no special character beyond the anchors at its ends
+/// and a `.*`-like run at its start or end: what startswith, endswith,
+/// contains or `=` would do without a regex engine (libsinsp's heuristic).
+fn regex_is_plain(pattern: &str) -> bool {
+    let b = pattern.as_bytes();
+    let len = b.len();
+    let mut i = 0;
+    while i < len {
+        let anchor = (i == 0 && b[i] == b'^') || (i + 1 == len && b[i] == b'$');
+        if anchor {
+            i += 1;
+            continue;
+        }
+        let wildcard_end = (i == 0 && len > 1) || i + 2 == len;
+        if wildcard_end && b[i] == b'.' && matches!(b.get(i + 1), Some(b'+' | b'*' | b'?')) {
+            i += 2;
+            continue;
+        }
+        if b".+*?^$()[]{}|\\".contains(&b[i]) {
+            return false;
+        }
+        i += 1;
+    }
+    true
 }
 
 /// Falco 0.40's placeholder for the container's id and name.
