@@ -501,7 +501,7 @@ pub fn validation_json(results: &[LoadResult]) -> Json {
                     .collect();
                 json!({
                     "code": d.code.as_str(),
-                    "codedesc": d.code.title(),
+                    "codedesc": d.code.description(),
                     "message": d.message,
                     "context": {
                         "locations": locations,
@@ -608,6 +608,11 @@ pub fn validation_text(result: &LoadResult) -> String {
     }
     let verdict = if result.successful() { "Ok" } else { "Invalid" };
     text.push_str(&validation_details(result, verdict));
+    // Falco ends an invalid file's report with a blank line: its details
+    // end with a newline and the report is printed with one more.
+    if !result.successful() {
+        text.push('\n');
+    }
     text
 }
 

@@ -405,3 +405,67 @@ fn unused_lists_and_macros_are_those_falco_finds_unused() {
         [("list", "part"), ("list", "quoted"), ("macro", "lonely")]
     );
 }
+
+#[test]
+fn values_that_look_like_fields_or_plain_regexes_are_warned_about() {
+    // Each message and place as Falco master gives them for this rule.
+    let w = compiled_warnings(
+        "- rule: t\n  desc: d\n  condition: evt.type=open and (proc.name regex \"z1\" or proc.name = proc.pname or fd.name in (a, \"tolower(x)\"))\n  output: o\n  priority: INFO\n",
+    );
+    let found: Vec<(&str, (usize, usize))> = w
+        .iter()
+        .filter(|w| w.code == Code::CompileCondition)
+        .map(|w| {
+            let at = w
+                .locations
+                .last()
+                .map_or((0, 0), |l| (l.mark.line, l.mark.column));
+            (w.message.as_str(), at)
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "regex check with 'z1' may be optimized with simpler operators such as '=', 'contains', 'startswith', 'endswith'",
+                (3, 49)
+            ),
+            (
+                "'proc.pname' may be a valid field misused as a const string value",
+                (3, 69)
+            ),
+            (
+                "'tolower(x)' may be a valid field transformer misused as a const string value",
+                (3, 94)
+            ),
+        ]
+    );
+    // A regex that needs a regex engine, and values that are no field, are not.
+    let quiet = compiled_warnings(
+        "- rule: t\n  desc: d\n  condition: evt.type=open and (proc.name regex \"a.b\" or proc.name regex \"^z.*\" and proc.name in (bash, /usr/bin/x))\n  output: o\n  priority: INFO\n",
+    );
+    let hints: Vec<&str> = quiet
+        .iter()
+        .filter(|w| w.code == Code::CompileCondition)
+        .map(|w| w.message.as_str())
+        .collect();
+    assert_eq!(
+        hints,
+        ["regex check with '^z.*' may be optimized with simpler operators such as '=', 'contains', 'startswith', 'endswith'"]
+    );
+}
+
+#[test]
+fn a_bad_value_is_located_at_the_value() {
+    // As Falco master places them: the value of the key, even inside an
+    // exception entry.
+    let (errors, _) = load(&format!("{RULE}  enabled: maybe\n"));
+    assert_eq!(chain(&errors[0])[2], ("value for", "enabled", 5, 11));
+    let (errors, _) =
+        load("- rule: t\n  desc: d\n  condition: evt.type=open\n  output: o\n  priority: LOUD\n");
+    assert_eq!(chain(&errors[0])[2], ("rule priority", "", 4, 12));
+    let (errors, _) = load(&format!(
+        "{RULE}  exceptions:\n    - name: e1\n      fields: [proc.name]\n      values: abc\n"
+    ));
+    assert_eq!(chain(&errors[0])[3], ("exception values", "", 8, 14));
+}

@@ -86,6 +86,56 @@ impl Code {
         }
     }
 
+    /// `codedesc` in `-V`'s JSON. Falco gives an error its title there and
+    /// a warning the longer account of what it means.
+    pub fn description(self) -> &'static str {
+        match self {
+            Code::UnknownSource => {
+                "A rule has a unknown event source. This can occur when reading rules content \
+                 without having a corresponding plugin loaded, etc. The rule will be silently \
+                 ignored."
+            }
+            Code::UnsafeNaCheck => {
+                "Comparing a field value with <NA> is unsafe and can lead to unpredictable \
+                 behavior of the rule condition. If you need to check for the existence of a \
+                 field, consider using the 'exists' operator instead."
+            }
+            Code::NoEvttype => {
+                "A rule condition matches too many evt.type values. This has a significant \
+                 performance penalty. Make the condition more specific by adding an evt.type \
+                 field or further restricting the number of evt.type values in the condition."
+            }
+            Code::UnknownFilter => {
+                "A rule condition or output refers to a field or evt.type that does not exist. \
+                 This is normally an error, but if a rule has a skip-if-unknown-filter property, \
+                 the error is downgraded to a warning."
+            }
+            Code::UnusedMacro => {
+                "A macro is defined in the rules content but is not used by any other macro or rule."
+            }
+            Code::UnusedList => {
+                "A list is defined in the rules content but is not used by any other list, macro, \
+                 or rule."
+            }
+            Code::UnknownItem => {
+                "An unknown top-level object is in the rules content. It will be ignored."
+            }
+            Code::DeprecatedItem => "A deprecated item is employed by lists, macros, or rules.",
+            Code::AppendNoValues => "A rule exception is overriding/appending with no values",
+            Code::ExceptionNameNotUnique => {
+                "A rule is defining multiple exceptions with the same name"
+            }
+            Code::InvalidMacroName => "A macro is defined with an invalid name",
+            Code::InvalidListName => "A list is defined with an invalid name",
+            Code::CompileCondition => "A rule condition or output have been parsed with a warning",
+            Code::UnknownKey => {
+                "An item in the rules content contains an unrecognized key. The key will be \
+                 ignored. This may indicate a typo or a property placed on the wrong item type."
+            }
+            error => error.title(),
+        }
+    }
+
     pub fn is_error(self) -> bool {
         self.as_str().starts_with("LOAD_ERR_")
     }

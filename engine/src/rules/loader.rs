@@ -100,15 +100,29 @@ pub(crate) fn item_locations(
     if item_type == "rules content" {
         return out;
     }
-    for (t, n) in context
+    let mut previous = marks.item;
+    for (depth, (t, n)) in context
         .iter()
         .map(|(t, n)| (t.as_str(), n.as_str()))
         .chain(std::iter::once((item_type, item_name)))
+        .enumerate()
     {
         let mark = match t {
             "exception" => marks.exception(n),
+            // A key's value straight under the item is placed at the
+            // value, as yaml-cpp marks it; deeper ones (inside an
+            // exception) at what holds them, whose marks are known.
+            "value for" if depth == 1 => marks.value(n),
+            "rule priority" => marks.value("priority"),
+            "exception values" | "exception fields" | "exception comps" => {
+                let entry = context.iter().rev().find(|(t, _)| t == "exception");
+                let key = t.trim_start_matches("exception ");
+                entry.map_or(previous, |(_, name)| marks.exception_value(name, key))
+            }
+            "value for" => previous,
             _ => marks.item,
         };
+        previous = mark;
         out.push(Location::new(t, n, file, mark));
     }
     out

@@ -26,6 +26,8 @@ pub struct ItemMarks {
     pub values: Vec<(String, Mark)>,
     /// Entries of the item's `exceptions`, by name.
     pub exceptions: Vec<(String, Mark)>,
+    /// The values of each exception entry's keys, by entry name.
+    pub exception_values: Vec<(String, Vec<(String, Mark)>)>,
 }
 
 impl ItemMarks {
@@ -36,6 +38,16 @@ impl ItemMarks {
             .find(|(k, _)| k == key)
             .map(|(_, m)| *m)
             .unwrap_or(self.item)
+    }
+
+    /// The mark of `key`'s value in the exception entry named `name`; the
+    /// entry's own when it is not found.
+    pub fn exception_value(&self, name: &str, key: &str) -> Mark {
+        self.exception_values
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, keys)| keys.iter().find(|(k, _)| k == key))
+            .map_or_else(|| self.exception(name), |(_, m)| *m)
     }
 
     /// The mark of the exception entry named `name` (its first key).
@@ -101,7 +113,7 @@ fn one_item(lines: &[(usize, &str)], start: usize, end: usize) -> ItemMarks {
     };
     let mut values = Vec::new();
     for l in item_line..end {
-        let (line_offset, text) = lines[l];
+        let text = lines[l].1;
         // A key of this item sits at the item's column (on the first line,
         // after the dash).
         if text.len() <= column || (l != item_line && !text[..column].trim().is_empty()) {
@@ -118,35 +130,11 @@ fn one_item(lines: &[(usize, &str)], start: usize, end: usize) -> ItemMarks {
             continue;
         };
         let key = rest[..colon].trim().trim_matches(|c| c == '"' || c == '\'');
-        let after = &rest[colon + 1..];
-        let value_col = column + colon + 1 + (after.len() - after.trim_start().len());
-        let mark = if after.trim().is_empty() || after.trim_start().starts_with('#') {
-            match (l + 1..end).find(|&n| !is_blank_or_comment(lines[n].1)) {
-                Some(n) => {
-                    let t = lines[n].1;
-                    let c = t.len() - t.trim_start().len();
-                    Mark {
-                        line: n,
-                        column: c,
-                        offset: lines[n].0 + c,
-                    }
-                }
-                None => Mark {
-                    line: l,
-                    column: text.len(),
-                    offset: line_offset + text.len(),
-                },
-            }
-        } else {
-            Mark {
-                line: l,
-                column: value_col,
-                offset: line_offset + value_col,
-            }
-        };
+        let mark = value_mark(lines, l, column + colon, end);
         values.push((key.to_string(), mark));
     }
     let mut exceptions = Vec::new();
+    let mut exception_values = Vec::new();
     let from = values
         .iter()
         .find(|(k, _)| k == "exceptions")
@@ -163,6 +151,7 @@ fn one_item(lines: &[(usize, &str)], start: usize, end: usize) -> ItemMarks {
             };
             let c = text.len() - t.len() + 1 + entry_start;
             let name = name.trim().trim_matches(|c| c == '"' || c == '\'');
+            exception_values.push((name.to_string(), entry_keys(lines, l, c, end)));
             exceptions.push((
                 name.to_string(),
                 Mark {
@@ -177,7 +166,72 @@ fn one_item(lines: &[(usize, &str)], start: usize, end: usize) -> ItemMarks {
         item,
         values,
         exceptions,
+        exception_values,
     }
+}
+
+/// Where the value of the key whose `:` is at `colon` on line `l` starts:
+/// after the colon on the same line, or on the next line that holds
+/// something when the value is a block below.
+fn value_mark(lines: &[(usize, &str)], l: usize, colon: usize, end: usize) -> Mark {
+    let (line_offset, text) = lines[l];
+    let after = &text[colon + 1..];
+    if after.trim().is_empty() || after.trim_start().starts_with('#') {
+        return match (l + 1..end).find(|&n| !is_blank_or_comment(lines[n].1)) {
+            Some(n) => {
+                let t = lines[n].1;
+                let c = t.len() - t.trim_start().len();
+                Mark {
+                    line: n,
+                    column: c,
+                    offset: lines[n].0 + c,
+                }
+            }
+            None => Mark {
+                line: l,
+                column: text.len(),
+                offset: line_offset + text.len(),
+            },
+        };
+    }
+    let value_col = colon + 1 + (after.len() - after.trim_start().len());
+    Mark {
+        line: l,
+        column: value_col,
+        offset: line_offset + value_col,
+    }
+}
+
+/// The keys of the exception entry starting on line `first` with its keys
+/// at `column` (the first after the dash), with their value marks, up to
+/// the next entry or the end of the block.
+fn entry_keys(
+    lines: &[(usize, &str)],
+    first: usize,
+    column: usize,
+    end: usize,
+) -> Vec<(String, Mark)> {
+    let mut keys = Vec::new();
+    for l in first..end {
+        let text = lines[l].1;
+        if is_blank_or_comment(text) {
+            continue;
+        }
+        let indent = text.len() - text.trim_start().len();
+        if l != first && indent < column {
+            break;
+        }
+        if text.len() <= column || (l != first && indent != column) {
+            continue;
+        }
+        let rest = &text[column..];
+        let Some(colon) = key_end(rest) else {
+            continue;
+        };
+        let key = rest[..colon].trim().trim_matches(|c| c == '"' || c == '\'');
+        keys.push((key.to_string(), value_mark(lines, l, column + colon, end)));
+    }
+    keys
 }
 
 /// The index of the `:` that ends a plain or quoted key, when `rest`
