@@ -18,8 +18,14 @@ fn prefix() -> String {
     if ISO_8601.load(Ordering::Relaxed) {
         Utc::now().format("%Y-%m-%dT%H:%M:%S%z").to_string()
     } else {
-        Local::now().format("%a %b %e %H:%M:%S %Y").to_string()
+        Local::now().format("%a %b %d %H:%M:%S %Y").to_string()
     }
+}
+
+/// Writes a block of lines as one message, as Falco's logger writes a
+/// multi-line text: the time prefix on its first line only.
+pub fn block(text: &str) {
+    eprintln!("{}: {}", prefix(), text.trim_end_matches('\n'));
 }
 
 /// Writes one message line (or several) with the time prefix.

@@ -499,7 +499,7 @@ pub fn validation_json(results: &[LoadResult]) -> Json {
                         })
                     })
                     .collect();
-                json!({
+                let mut entry = json!({
                     "code": d.code.as_str(),
                     "codedesc": d.code.description(),
                     "message": d.message,
@@ -507,19 +507,32 @@ pub fn validation_json(results: &[LoadResult]) -> Json {
                         "locations": locations,
                         "snippet": snippet(d, content),
                     },
-                })
+                });
+                if let Some(field) = d.code.deprecated_field() {
+                    entry["deprecated_field"] = Json::from(field);
+                }
+                entry
             })
             .collect()
     };
     let files: Vec<Json> = results
         .iter()
         .map(|r| {
-            json!({
+            let mut file = json!({
                 "name": r.name,
                 "successful": r.successful(),
                 "errors": diagnostics(&r.errors, r.content.as_deref()),
                 "warnings": diagnostics(&r.warnings, r.content.as_deref()),
-            })
+            });
+            if let Some(valid) = r.schema_valid() {
+                file["schema_valid"] = Json::Bool(valid);
+                file["schema_warnings"] = if valid {
+                    json!([])
+                } else {
+                    json!(r.schema_status)
+                };
+            }
+            file
         })
         .collect();
     json!({ "falco_load_results": files })
@@ -603,14 +616,14 @@ pub fn validation_text(result: &LoadResult) -> String {
     let mut text = String::new();
     if result.successful() && !result.warnings.is_empty() {
         text.push_str(&format!("{}: Ok, with warnings\n", result.name));
-        eprint!("{}", validation_details(result, "Ok, with warnings"));
+        crate::log::block(&validation_details(result, "Ok, with warnings"));
         return text;
     }
     let verdict = if result.successful() { "Ok" } else { "Invalid" };
     text.push_str(&validation_details(result, verdict));
-    // Falco ends an invalid file's report with a blank line: its details
-    // end with a newline and the report is printed with one more.
-    if !result.successful() {
+    // Falco ends a report with blocks (errors, schema warnings) with a
+    // blank line: its details end with a newline and it prints one more.
+    if !result.successful() || result.schema_valid() == Some(false) {
         text.push('\n');
     }
     text
@@ -618,13 +631,27 @@ pub fn validation_text(result: &LoadResult) -> String {
 
 fn validation_details(result: &LoadResult, verdict: &str) -> String {
     let mut text = format!("{}: {verdict}\n", result.name);
+    // Each block after the first is set off by a blank line.
+    let mut blocks = 0;
+    if result.schema_valid() == Some(false) {
+        text.push_str(&format!(
+            "{} Schema warnings:\n",
+            result.schema_status.len()
+        ));
+        for status in &result.schema_status {
+            text.push_str(&format!("------\n{status}\n"));
+        }
+        text.push_str("------\n");
+        blocks += 1;
+    }
     for (title, list) in [("Errors", &result.errors), ("Warnings", &result.warnings)] {
         if list.is_empty() {
             continue;
         }
-        if title == "Warnings" && !result.errors.is_empty() {
+        if blocks > 0 {
             text.push('\n');
         }
+        blocks += 1;
         text.push_str(&format!("{} {title}:\n", list.len()));
         for d in list.iter() {
             for (i, loc) in locations(d).iter().enumerate() {
@@ -644,7 +671,7 @@ fn validation_details(result: &LoadResult, verdict: &str) -> String {
             text.push_str(&format!(
                 "{} ({}): {}",
                 d.code.as_str(),
-                d.code.title(),
+                d.code.headline(),
                 d.message
             ));
             if let Some((line, column)) = d.condition_pos {

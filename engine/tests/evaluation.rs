@@ -271,7 +271,7 @@ fn append_and_override_across_files() {
     let deprecated: Vec<(&str, &str)> = r
         .warnings
         .iter()
-        .filter(|w| w.code == Code::DeprecatedItem)
+        .filter(|w| w.code.as_str() == "LOAD_DEPRECATED_ITEM")
         .map(|w| (w.item_type.as_str(), w.item_name.as_str()))
         .collect();
     assert_eq!(
@@ -430,7 +430,7 @@ fn disabled_rules_and_enabled_only_items() {
     let deprecated: Vec<(&str, Option<usize>)> = loader.results()[0]
         .warnings
         .iter()
-        .filter(|w| w.code == Code::DeprecatedItem)
+        .filter(|w| w.code.as_str() == "LOAD_DEPRECATED_ITEM")
         .map(|w| (w.item_name.as_str(), w.line))
         .collect();
     assert_eq!(deprecated, [("s", Some(13)), ("r", Some(15))]);

@@ -362,7 +362,7 @@ fn fields_without_meaning_in_one_event_per_syscall_are_warned_about() {
     );
     let messages: Vec<&str> = w
         .iter()
-        .filter(|w| w.code == Code::DeprecatedItem)
+        .filter(|w| w.code.as_str() == "LOAD_DEPRECATED_ITEM")
         .map(|w| w.message.as_str())
         .collect();
     assert!(

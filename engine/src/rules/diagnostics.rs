@@ -24,6 +24,9 @@ pub enum Code {
     UnusedList,
     UnknownItem,
     DeprecatedItem,
+    /// LOAD_DEPRECATED_ITEM about one field (`evt.dir`, the latencies),
+    /// which Falco names in the title and in `-V`'s JSON.
+    DeprecatedField(&'static str),
     AppendNoValues,
     ExceptionNameNotUnique,
     InvalidMacroName,
@@ -49,7 +52,7 @@ impl Code {
             Code::UnusedMacro => "LOAD_UNUSED_MACRO",
             Code::UnusedList => "LOAD_UNUSED_LIST",
             Code::UnknownItem => "LOAD_UNKNOWN_ITEM",
-            Code::DeprecatedItem => "LOAD_DEPRECATED_ITEM",
+            Code::DeprecatedItem | Code::DeprecatedField(_) => "LOAD_DEPRECATED_ITEM",
             Code::AppendNoValues => "LOAD_APPEND_NO_VALUES",
             Code::ExceptionNameNotUnique => "LOAD_EXCEPTION_NAME_NOT_UNIQUE",
             Code::InvalidMacroName => "LOAD_INVALID_MACRO_NAME",
@@ -76,13 +79,30 @@ impl Code {
             Code::UnusedMacro => "Unused macro",
             Code::UnusedList => "Unused list",
             Code::UnknownItem => "Unknown rules file item",
-            Code::DeprecatedItem => "Used deprecated item",
+            Code::DeprecatedItem | Code::DeprecatedField(_) => "Used deprecated item",
             Code::AppendNoValues => "Overriding/appending with no values",
             Code::ExceptionNameNotUnique => "Multiple exceptions defined with the same name",
             Code::InvalidMacroName => "Invalid macro name",
             Code::InvalidListName => "Invalid list name",
             Code::CompileCondition => "Warning in rule condition",
             Code::UnknownKey => "Unknown key in item definition",
+        }
+    }
+
+    /// The title with what it is about, as Falco's text report gives it:
+    /// `Used deprecated item: field 'evt.dir'`.
+    pub fn headline(self) -> String {
+        match self {
+            Code::DeprecatedField(field) => format!("{}: field '{field}'", self.title()),
+            other => other.title().to_string(),
+        }
+    }
+
+    /// The field a deprecation warning is about.
+    pub fn deprecated_field(self) -> Option<&'static str> {
+        match self {
+            Code::DeprecatedField(field) => Some(field),
+            _ => None,
         }
     }
 
@@ -120,7 +140,9 @@ impl Code {
             Code::UnknownItem => {
                 "An unknown top-level object is in the rules content. It will be ignored."
             }
-            Code::DeprecatedItem => "A deprecated item is employed by lists, macros, or rules.",
+            Code::DeprecatedItem | Code::DeprecatedField(_) => {
+                "A deprecated item is employed by lists, macros, or rules."
+            }
             Code::AppendNoValues => "A rule exception is overriding/appending with no values",
             Code::ExceptionNameNotUnique => {
                 "A rule is defining multiple exceptions with the same name"
@@ -269,9 +291,20 @@ pub struct LoadResult {
     /// the file is never read a second time (it may have changed, or be a
     /// FIFO or a device that never ends). None when it could not be read.
     pub content: Option<Arc<str>>,
+    /// The rule-schema check of each document (see `schema_check`): `ok`
+    /// or its complaints; empty when the file held no document.
+    pub schema_status: Vec<String>,
 }
 
 impl LoadResult {
+    /// Whether the schema check passed, as Falco judges it (by the first
+    /// document's status); None when nothing was checked.
+    pub fn schema_valid(&self) -> Option<bool> {
+        self.schema_status
+            .first()
+            .map(|s| s == super::schema_check::OK)
+    }
+
     pub fn successful(&self) -> bool {
         self.errors.is_empty()
     }

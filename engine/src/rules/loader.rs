@@ -189,6 +189,12 @@ pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &
             }
         }
     }
+    for (_, _, value) in &parsed {
+        if !matches!(value, Yaml::Null) {
+            let status = super::schema_check::check(value);
+            ctx.result.schema_status.extend(status);
+        }
+    }
     for (start, doc, value) in parsed {
         let items = match value {
             Yaml::Null => continue,

@@ -19,6 +19,7 @@ pub mod items;
 pub mod loader;
 pub mod marks;
 pub mod schema;
+pub mod schema_check;
 pub mod warnings;
 
 use crate::fast_hash::FastMap;
@@ -216,6 +217,7 @@ impl RulesLoader {
             errors: Vec::new(),
             warnings: Vec::new(),
             content: None,
+            schema_status: Vec::new(),
         };
         self.results.last().unwrap_or(&EMPTY)
     }
@@ -380,7 +382,13 @@ impl RulesLoader {
                 }
             };
             for (code, message) in warnings::output_warnings(&rule.output) {
-                report_at(code, None, message, in_output());
+                // Falco places the %container.info warning at the rule, a
+                // deprecated field at the output.
+                let at = match code {
+                    Code::DeprecatedField(_) => in_output(),
+                    _ => Vec::new(),
+                };
+                report_at(code, None, message, at);
             }
             for (code, message) in condition_warnings {
                 report_at(code, None, message, in_condition(0, 0));

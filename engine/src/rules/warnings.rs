@@ -63,7 +63,7 @@ pub fn condition_warnings(expr: &Expr) -> Vec<(Code, String)> {
     }
     for i in deprecated {
         out.push((
-            Code::DeprecatedItem,
+            Code::DeprecatedField(DEPRECATED_FIELDS[i]),
             deprecation(DEPRECATED_FIELDS[i]).to_string(),
         ));
     }
@@ -179,7 +179,7 @@ pub fn output_warnings(output: &str) -> Vec<(Code, String)> {
                 .filter(|f| output.contains(*f))
                 .map(|f| {
                     (
-                        Code::DeprecatedItem,
+                        Code::DeprecatedField(f),
                         format!(
                             "usage of deprecated field '{f}' has been detected in the rule output"
                         ),
