@@ -674,9 +674,8 @@ fn validation_details(result: &LoadResult, verdict: &str) -> String {
                 d.code.headline(),
                 d.message
             ));
-            if let Some((line, column)) = d.condition_pos {
-                text.push_str(&format!(" (condition line {line}, column {column})"));
-            }
+            // The position in the condition is in the locations above
+            // (`condition expression`), as Falco gives it: not repeated.
             text.push('\n');
         }
     }

@@ -109,8 +109,9 @@ fn strings_quotes_and_escapes() {
     );
     let e = parse_condition(r"proc.name = 'it\'s'").unwrap();
     assert_eq!(cmp(&e).rhs, Operand::Value(Literal::quoted("it's")));
-    let e = parse_condition(r#"proc.name = "tab\there\\""#).unwrap();
-    assert_eq!(cmp(&e).rhs, Operand::Value(Literal::quoted("tab\there\\")));
+    // (Not `\\"` at the end: Falco's lexer takes that quote as escaped.)
+    let e = parse_condition(r#"proc.name = "tab\there\\!""#).unwrap();
+    assert_eq!(cmp(&e).rhs, Operand::Value(Literal::quoted("tab\there\\!")));
     // A regex escape is written with a doubled backslash, as in Falco.
     let e = parse_condition(r#"proc.name regex "a\\.b""#).unwrap();
     assert_eq!(cmp(&e).rhs, Operand::Value(Literal::quoted(r"a\.b")));
@@ -157,7 +158,7 @@ fn escapes_libsinsp_refuses_are_errors() {
 
 #[test]
 fn lists_keep_bare_and_quoted_items() {
-    let e = parse_condition(r#"proc.name in (bash, "sh -c", 'x,y', shell_binaries,)"#).unwrap();
+    let e = parse_condition(r#"proc.name in (bash, "sh -c", 'x,y', shell_binaries)"#).unwrap();
     let Operand::List(items) = &cmp(&e).rhs else {
         panic!()
     };

@@ -3,6 +3,7 @@
 pub mod ast;
 mod limits;
 mod parser;
+mod syntax;
 
 pub use ast::{
     Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Pos, SharedExpr,

@@ -7,6 +7,7 @@ use super::ast::{
     Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Pos, Transformer,
 };
 use super::limits::{nesting_exceeded, LineIndex, MAX_NESTING};
+use super::syntax;
 
 #[derive(pest_derive::Parser)]
 #[grammar = "condition/grammar.pest"]
@@ -24,11 +25,13 @@ pub struct ParseError {
 
 /// Parses one condition.
 pub fn parse_condition(text: &str) -> Result<Expr, ParseError> {
-    if text.trim().is_empty() {
+    // Falco's parser decides what is a syntax error, and how it is told.
+    if let Err(e) = syntax::check(text) {
+        let (line, column) = syntax::line_col(text, e.offset);
         return Err(ParseError {
-            message: "empty condition".into(),
-            line: 1,
-            column: 1,
+            message: e.message,
+            line,
+            column,
         });
     }
     let index = LineIndex::new(text);
@@ -305,11 +308,12 @@ fn build_literal(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<Literal, Par
     match pair.as_rule() {
         Rule::bare => Ok(Literal::bare(pair.as_str())),
         Rule::quoted => {
-            let start = pair.as_span().start();
+            // A bad escape is found, as Falco finds it, after the closing quote.
+            let end = pair.as_span().end();
             let quote = pair.as_str().chars().next().unwrap_or('"');
             let inner = pair.into_inner().next().map(|p| p.as_str()).unwrap_or("");
             let text = unescape(inner, quote).map_err(|message| {
-                let (line, column) = index.line_col(start);
+                let (line, column) = index.line_col(end);
                 ParseError {
                     message,
                     line,
