@@ -469,3 +469,66 @@ fn a_bad_value_is_located_at_the_value() {
     ));
     assert_eq!(chain(&errors[0])[3], ("exception values", "", 8, 14));
 }
+
+#[test]
+fn bad_values_and_arguments_are_reported_in_libsinsps_words() {
+    // Each message as Falco master gives it for the same condition.
+    let cases = [
+        ("proc.pid = abc", "abc is not a valid number"),
+        ("proc.pid = 1e+", "1e+ is not a valid number"),
+        (
+            "evt.failed = maybe",
+            "filter error: unrecognized boolean value maybe",
+        ),
+        ("fd.ip = 1.2.3", "unrecognized IPv4 address 1.2.3"),
+        ("fd.net = 1.2.3.4/abc", "abc is not a valid number"),
+        ("fd.net = 1.2.3.4/40", "invalid netmask 40"),
+        ("fd.net = ::1/200", "invalid v6 netmask 200"),
+        (
+            "proc.name = \"a\\x00b\"",
+            "filter error: filter value cannot contain a NUL byte (\\x00)",
+        ),
+        (
+            "proc.name regex \"a\\x00\"",
+            "filter error: filter value cannot contain a NUL byte (\\x00)",
+        ),
+        (
+            "proc.name regex \"\\xff\"",
+            "invalid regex pattern: invalid UTF-8",
+        ),
+        (
+            "evt.buffer bcontains \"\\x00\"",
+            "filter error: bcontains and bstartswith operator support hex strings only",
+        ),
+        (
+            "proc.name[1] = a",
+            "filter_check called with nonexistent field proc.name[1]",
+        ),
+        (
+            "proc.aname[x] = a",
+            "filter_check called with nonexistent field proc.aname[x]",
+        ),
+        ("evt.arg = a", "filter syntax error: evt.arg"),
+    ];
+    for (condition, message) in cases {
+        let mut loader = RulesLoader::new();
+        loader.load_str(
+            "rules.yaml",
+            &format!("- rule: t\n  desc: d\n  condition: evt.type=open and {condition}\n  output: o\n  priority: INFO\n"),
+        );
+        loader.compile(peregrine_engine::syscall_fields::SyscallFields::new());
+        let errors = &loader.results()[0].errors;
+        assert_eq!(errors.len(), 1, "{condition}: {errors:#?}");
+        assert_eq!(errors[0].message, message, "{condition}");
+    }
+    // A buffer may hold a NUL, and a literal may hold any byte.
+    for condition in ["evt.buffer = \"a\\x00b\"", "proc.name contains \"\\xff\""] {
+        let mut loader = RulesLoader::new();
+        loader.load_str(
+            "rules.yaml",
+            &format!("- rule: t\n  desc: d\n  condition: evt.type=open and {condition}\n  output: o\n  priority: INFO\n"),
+        );
+        loader.compile(peregrine_engine::syscall_fields::SyscallFields::new());
+        assert!(loader.results()[0].errors.is_empty(), "{condition}");
+    }
+}

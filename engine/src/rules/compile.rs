@@ -195,9 +195,17 @@ fn bind_field_as<S: FieldSource>(
             } else {
                 source.resolve(&f.name, f.arg.as_deref())
             };
-            let resolved = resolved.map_err(|e| match e {
-                FieldError::Unknown(_) => BindError::UnknownField(f.name.clone()),
-                FieldError::BadArgument { .. } => BindError::Other(e.to_string()),
+            // libsinsp's words: a field that needs an argument and has
+            // none is a syntax error; one whose argument it cannot take
+            // does not exist (and skip-if-unknown-filter skips it).
+            let resolved = resolved.map_err(|e| match (e, f.arg.as_deref()) {
+                (FieldError::Unknown(_), _) => BindError::UnknownField(f.name.clone()),
+                (FieldError::BadArgument { .. }, None) => {
+                    BindError::Other(format!("filter syntax error: {}", f.name))
+                }
+                (FieldError::BadArgument { .. }, Some(arg)) => {
+                    BindError::UnknownField(format!("{}[{arg}]", f.name))
+                }
             })?;
             (resolved, None)
         }
@@ -408,7 +416,8 @@ fn parse_literal(ty: FieldType, op: Op, lit: &Literal, _field: &str) -> Result<L
         ));
     }
     // libsinsp's words for a value its parser refuses.
-    let not_number = || error(format!("{text} is not a valid number"));
+    let not_number_text = |t: &str| error(format!("{t} is not a valid number"));
+    let not_number = || not_number_text(text);
     Ok(match ty {
         FieldType::String => Lit::Str(text.to_string()),
         FieldType::Int => Lit::Int(text.trim().parse().map_err(|_| not_number())?),
@@ -429,14 +438,26 @@ fn parse_literal(ty: FieldType, op: Op, lit: &Literal, _field: &str) -> Result<L
             }
         },
         FieldType::Double => Lit::Double(text.trim().parse().map_err(|_| not_number())?),
-        FieldType::Ip | FieldType::IpNet => parse_ip_or_net(text.trim()).ok_or_else(|| {
-            let what = match (text.contains('/'), text.contains('.')) {
-                (true, _) => "IP network",
-                (false, true) => "IPv4 address",
-                (false, false) => "IPv6 address",
-            };
-            error(format!("unrecognized {what} {text}"))
-        })?,
+        FieldType::Ip | FieldType::IpNet => {
+            if let Some((_, mask)) = text.trim().split_once('/') {
+                let v4 = text.contains('.');
+                let bits: u32 = mask.parse().map_err(|_| not_number_text(mask))?;
+                if v4 && bits > 32 {
+                    return Err(error(format!("invalid netmask {mask}")));
+                }
+                if !v4 && bits > 128 {
+                    return Err(error(format!("invalid v6 netmask {mask}")));
+                }
+            }
+            parse_ip_or_net(text.trim()).ok_or_else(|| {
+                let what = match (text.contains('/'), text.contains('.')) {
+                    (true, _) => "IP address",
+                    (false, true) => "IPv4 address",
+                    (false, false) => "IPv6 address",
+                };
+                error(format!("unrecognized {what} {text}"))
+            })?
+        }
         // `=` and the string operators on a buffer compare its raw bytes.
         FieldType::Bytes => Lit::Bytes(crate::text::raw_bytes(text).into_owned()),
     })
