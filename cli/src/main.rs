@@ -13,7 +13,7 @@ use clap::Parser;
 use peregrine_driver_sys::DriverConfig;
 
 use peregrine::args::{Cli, Command, DriverAction, RunArgs};
-use peregrine::config::{Config, EngineKind};
+use peregrine::config::Config;
 use peregrine::metrics::Metrics;
 use peregrine::outputs::{
     Channel, Dispatcher, FileChannel, GrpcChannel, HttpChannel, HttpOptions, NatsChannel,
@@ -21,6 +21,7 @@ use peregrine::outputs::{
 };
 use peregrine::ruleset::{RulesInput, Selection};
 use peregrine::sources::drops::{DropCounters, DropMonitor};
+use peregrine::sources::plan::{SourcePlan, SyscallFeed};
 
 /// The exit status of `peregrine run -- CMD` stopped (SIGTERM, SIGINT,
 /// -M) before CMD finished; CMD's own status otherwise.
@@ -405,30 +406,10 @@ fn run_main(
     }
     let host = hostname();
 
-    // Which sources run: a capture or an audit file alone, or live sources.
-    let audit_file = args
-        .k8s_audit_file
-        .clone()
-        .or_else(|| k8s_audit_file_from_plugins(&config));
-    let source_on = |name: &str, default: bool| {
-        if args.disable_sources.iter().any(|s| s == name) {
-            false
-        } else {
-            default || args.enable_sources.iter().any(|s| s == name)
-        }
-    };
-    // `-e` or Falco's `engine.kind: replay` with its capture file.
-    let capture = args.capture.clone().or_else(|| {
-        (config.engine.kind == EngineKind::Replay)
-            .then(|| std::path::PathBuf::from(&config.engine.replay.capture_file))
-    });
-    let live = capture.is_none() && audit_file.is_none() && traced.is_none();
-    let run_syscalls =
-        live && config.engine.kind != EngineKind::Nodriver && source_on("syscall", true);
-    let run_webhook = live && source_on("k8s_audit", config.k8s_audit.enabled);
-    // The audit thread runs whenever the webhook may: a reload that
-    // enables `k8s_audit` then only has to start the listener.
-    let audit_source = live && !args.disable_sources.iter().any(|s| s == "k8s_audit");
+    // Which sources run: a capture, an audit file or a traced command
+    // alone, or the live sources.
+    let plan = SourcePlan::decide(&args, &config, traced.is_some(), plugin_sources);
+    let run_webhook = plan.webhook_listening();
 
     let weak_dispatcher = Arc::downgrade(&dispatcher);
     let metrics = Arc::new(Metrics::new(
@@ -442,33 +423,7 @@ fn run_main(
     ));
     metrics.set_falco_context(peregrine::metrics::falco::Context {
         families: (&config.metrics).into(),
-        sources: {
-            // Falco's engine names: kmod for the module, nodriver without
-            // it, none for a capture file; the audit source is Falco's
-            // k8saudit plugin.
-            let mut sources = Vec::new();
-            if run_syscalls {
-                sources.push(("syscall".to_string(), "kmod".to_string()));
-            } else if live && source_on("syscall", true) {
-                sources.push(("syscall".to_string(), "nodriver".to_string()));
-            } else if capture.is_some() || traced.is_some() {
-                sources.push(("syscall".to_string(), String::new()));
-            }
-            if run_webhook || audit_file.is_some() {
-                sources.push(("k8s_audit".to_string(), "source_plugin".to_string()));
-            }
-            for (source, _, _) in &plugin_sources {
-                if source_on(source, true) {
-                    let engine = if capture.is_some() {
-                        ""
-                    } else {
-                        "source_plugin"
-                    };
-                    sources.push((source.clone(), engine.to_string()));
-                }
-            }
-            sources
-        },
+        sources: plan.engines(),
         hostname: host.clone(),
         start_ts: 0,
         reload_ts: 0,
@@ -484,7 +439,7 @@ fn run_main(
         files
     });
     // Container metadata for the sources that watch running processes.
-    let containers = if run_syscalls || traced.is_some() {
+    let containers = if plan.watches_processes() {
         let config = peregrine::containers::ContainerConfig::from_falco(
             &config.plugins,
             config.load_plugins.as_deref(),
@@ -499,7 +454,9 @@ fn run_main(
         metrics.set_containers(Some(Arc::clone(link.stats())));
     }
     let (audit_tx, audit_rx) = crossbeam_channel::bounded::<serde_json::Value>(AUDIT_QUEUE);
-    let audit_queue = audit_source.then(|| servers::AuditQueue::new(audit_tx));
+    let audit_queue = plan
+        .audit_loop()
+        .then(|| servers::AuditQueue::new(audit_tx));
     let servers = Arc::new(
         servers::Servers::start(
             config.webserver.enabled.then_some(&config.webserver),
@@ -515,7 +472,7 @@ fn run_main(
 
     let mailbox = Arc::new(reload::Mailbox::default());
     let mut audit_thread = None;
-    if audit_source {
+    if plan.audit_loop() {
         // The audit rules move to their own thread: audit events never wait
         // behind kernel events.
         // (Loading no files compiles an empty set to leave in its place.)
@@ -557,28 +514,12 @@ fn run_main(
     hosted.capture_open()?;
     // Async plugins push into the live sources; a capture carries the
     // async events it recorded instead.
-    let mut async_lanes = if capture.is_none() {
-        let mut running: Vec<String> = if live {
-            plugin_sources
-                .iter()
-                .map(|(source, _, _)| source.clone())
-                .filter(|source| source_on(source, true))
-                .collect()
-        } else {
-            Vec::new()
-        };
-        if run_syscalls || traced.is_some() {
-            running.push("syscall".to_string());
-        }
-        hosted.start_async(&running)?
-    } else {
-        Default::default()
-    };
+    let mut async_lanes = hosted.start_async(&plan.async_targets())?;
     let syscall_async = async_lanes.remove("syscall");
     // One loop per plugin event source, live or from the capture, as
     // Falco runs each source on its own.
     let mut plugin_loops = Vec::new();
-    let plugin_shared = if live || capture.is_some() {
+    let plugin_shared = if plan.enabled_plugins().next().is_some() {
         let writer = match &args.plugin_capture {
             Some(path) => Some(plugins::capture::EventWriter::create(path, &host)?),
             None => None,
@@ -591,21 +532,22 @@ fn run_main(
             capture: writer,
         });
         let compiled = std::mem::take(&mut ruleset.plugin_sources);
-        for ((source, plugin, open_params), rules) in plugin_sources.into_iter().zip(compiled) {
-            if !source_on(&source, true) {
+        for (feed, rules) in plan.plugins.iter().zip(compiled) {
+            if !feed.enabled {
                 continue;
             }
-            let parsers = hosted.parsers_for(&source);
-            let feed = match &capture {
-                Some(path) => plugins::host::Feed::Capture(path.clone()),
-                None => plugins::host::Feed::Live(open_params),
+            let source = &feed.source;
+            let parsers = hosted.parsers_for(source);
+            let events = match plan.capture() {
+                Some(path) => plugins::host::Feed::Capture(path.to_path_buf()),
+                None => plugins::host::Feed::Live(feed.open_params.clone()),
             };
             let handle = plugins::host::spawn_loop(
                 source.clone(),
-                plugin,
-                feed,
+                Arc::clone(&feed.plugin),
+                events,
                 parsers,
-                async_lanes.remove(&source),
+                async_lanes.remove(source),
                 rules,
                 Arc::clone(&shared),
             )
@@ -672,61 +614,68 @@ fn run_main(
         capture.set_rules_capture(any_rule_captures);
     }
     let mut traced_exit = None;
-    let outcome = if let Some(traced) = &traced {
-        traced::run(traced.attach, &traced.command, &mut pipeline).map(|ending| {
-            traced_exit = Some(match ending {
-                traced::Ending::Finished(code) => code,
-                // Attached, a stop is how the session ends.
-                traced::Ending::Stopped if traced.attach.is_some() => 0,
-                traced::Ending::Stopped => {
-                    log::message(&format!(
-                        "peregrine run: stopped before the traced command finished; it goes on \
-                         unmonitored (exit status {RUN_STOPPED_EXIT_CODE})"
-                    ));
-                    RUN_STOPPED_EXIT_CODE
-                }
-            });
-        })
-    } else if let Some(path) = &capture {
-        run::replay(path, &mut pipeline)
-    } else if let Some(path) = &audit_file {
-        let mut detections = run::Detections::default();
-        let result = run::k8s_audit_file(
-            path,
-            &mut ruleset.k8s_audit,
-            &dispatcher,
-            &host,
-            &mut detections,
-            &metrics,
-        );
-        pipeline.detections = detections;
-        result
-    } else if run_syscalls {
-        let driver_config = DriverConfig {
-            snaplen: Some(config.driver.snaplen),
-            sampling_ratio: Some(config.driver.sampling_ratio),
-            ..DriverConfig::default()
-        };
-        let tuning = run::LiveTuning {
-            evaluation_workers: config.driver.evaluation_workers as usize,
-            thread_table_size: usize::try_from(config.falco_libs.thread_table_size)
-                .unwrap_or(usize::MAX),
-            purge: run::Purge::from_config(&config.falco_libs),
-        };
-        run::live(
-            driver_config,
-            &config.base_syscalls,
-            args.all_events,
-            tuning,
-            &mut pipeline,
-        )
-    } else if run_webhook || !plugin_loops.is_empty() {
-        run::wait_until_stopped(&mut pipeline);
-        Ok(())
-    } else {
-        Err(run::RunError::Audit(
-            "every event source is disabled: nothing to do".into(),
-        ))
+    let outcome = match (&plan.syscall, &traced) {
+        (Some(SyscallFeed::Traced), Some(traced)) => {
+            traced::run(traced.attach, &traced.command, &mut pipeline).map(|ending| {
+                traced_exit = Some(match ending {
+                    traced::Ending::Finished(code) => code,
+                    // Attached, a stop is how the session ends.
+                    traced::Ending::Stopped if traced.attach.is_some() => 0,
+                    traced::Ending::Stopped => {
+                        log::message(&format!(
+                            "peregrine run: stopped before the traced command finished; it goes \
+                             on unmonitored (exit status {RUN_STOPPED_EXIT_CODE})"
+                        ));
+                        RUN_STOPPED_EXIT_CODE
+                    }
+                });
+            })
+        }
+        (Some(SyscallFeed::Capture(path)), _) => run::replay(path, &mut pipeline),
+        (Some(SyscallFeed::Kernel), _) => {
+            let driver_config = DriverConfig {
+                snaplen: Some(config.driver.snaplen),
+                sampling_ratio: Some(config.driver.sampling_ratio),
+                ..DriverConfig::default()
+            };
+            let tuning = run::LiveTuning {
+                evaluation_workers: config.driver.evaluation_workers as usize,
+                thread_table_size: usize::try_from(config.falco_libs.thread_table_size)
+                    .unwrap_or(usize::MAX),
+                purge: run::Purge::from_config(&config.falco_libs),
+            };
+            run::live(
+                driver_config,
+                &config.base_syscalls,
+                args.all_events,
+                tuning,
+                &mut pipeline,
+            )
+        }
+        _ => {
+            if let Some(path) = plan.audit_file() {
+                let mut detections = run::Detections::default();
+                let result = run::k8s_audit_file(
+                    path,
+                    &mut ruleset.k8s_audit,
+                    &dispatcher,
+                    &host,
+                    &mut detections,
+                    &metrics,
+                );
+                pipeline.detections = detections;
+                result
+            } else if run_webhook || !plugin_loops.is_empty() {
+                // Nothing for the main thread to read: it waits for a stop
+                // while the webhook and the plugin loops work.
+                run::wait_until_stopped(&mut pipeline);
+                Ok(())
+            } else {
+                Err(run::RunError::Audit(
+                    "every event source is disabled: nothing to do".into(),
+                ))
+            }
+        }
     };
     let exit_requested = pipeline.exit_requested;
     let mut detections = std::mem::take(&mut pipeline.detections);
@@ -746,7 +695,7 @@ fn run_main(
     }
     // The main source is done: live plugin sources stop too; those
     // replaying a capture read it to its end, as Falco's do.
-    if capture.is_none() {
+    if plan.capture().is_none() {
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
     }
     let mut plugin_error = None;
@@ -853,15 +802,3 @@ fn report_undelivered_on_forced_stop() {
 
 /// Audit events waiting for evaluation; past this the webhook answers 503.
 const AUDIT_QUEUE: usize = 65_536;
-
-/// Falco configs name the audit input as the k8saudit plugin's
-/// `open_params`; a path there (not a URL) is read as an audit file.
-fn k8s_audit_file_from_plugins(config: &Config) -> Option<std::path::PathBuf> {
-    config.plugins.iter().find_map(|plugin| {
-        let name = plugin.get("name")?.as_str()?;
-        let params = plugin.get("open_params")?.as_str()?.trim();
-        let is_file =
-            !params.is_empty() && !params.starts_with("http://") && !params.starts_with("https://");
-        (name == "k8saudit" && is_file).then(|| std::path::PathBuf::from(params))
-    })
-}

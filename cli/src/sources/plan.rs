@@ -1,0 +1,298 @@
+//! Which event sources a run feeds, decided once from the command line and
+//! the config: the syscall source (kernel module, capture, ptrace tracer
+//! or Falco's `nodriver`), the Kubernetes audit source (webhook or file)
+//! and each plugin's own source. Everything else in a run (metrics'
+//! engine names, container metadata, async event lanes, the loop that
+//! drives the main thread) asks this plan rather than re-deriving it.
+
+use std::path::{Path, PathBuf};
+
+use crate::args::RunArgs;
+use crate::config::{Config, EngineKind};
+use crate::sources::plugins::fields::SharedPlugin;
+
+/// Where syscall events come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyscallFeed {
+    /// The kernel module's rings.
+    Kernel,
+    /// Falco's `engine.kind: nodriver`: the source exists and reads nothing.
+    NoDriver,
+    /// A `.scap` capture (`-e`, or `engine.kind: replay`).
+    Capture(PathBuf),
+    /// `peregrine run`: the ptrace tracer of one command or process.
+    Traced,
+}
+
+/// Where Kubernetes audit events come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditFeed {
+    /// The webhook, served when `listening` (a reload may turn it on later:
+    /// the audit loop runs either way).
+    Webhook { listening: bool },
+    /// An audit log file (`--k8s-audit-file`, or the k8saudit plugin's
+    /// file `open_params`), read to its end.
+    File(PathBuf),
+}
+
+/// A plugin's event source, in the order the plugin host lists them (the
+/// order of their compiled rules).
+pub struct PluginFeed {
+    pub source: String,
+    pub plugin: SharedPlugin,
+    pub open_params: String,
+    /// Off with `--disable-source`: its rules stay compiled, nothing runs.
+    pub enabled: bool,
+}
+
+/// The sources of one run.
+pub struct SourcePlan {
+    pub syscall: Option<SyscallFeed>,
+    pub audit: Option<AuditFeed>,
+    pub plugins: Vec<PluginFeed>,
+}
+
+impl SourcePlan {
+    /// Decides the sources: a capture, an audit file or a traced command
+    /// runs alone (with the plugin sources replaying the same capture);
+    /// otherwise the live sources that `--enable-source` /
+    /// `--disable-source` and the config leave on.
+    pub fn decide(
+        args: &RunArgs,
+        config: &Config,
+        traced: bool,
+        plugins: Vec<(String, SharedPlugin, String)>,
+    ) -> SourcePlan {
+        let source_on = |name: &str, default: bool| {
+            if args.disable_sources.iter().any(|s| s == name) {
+                false
+            } else {
+                default || args.enable_sources.iter().any(|s| s == name)
+            }
+        };
+        let capture = args.capture.clone().or_else(|| {
+            (config.engine.kind == EngineKind::Replay)
+                .then(|| PathBuf::from(&config.engine.replay.capture_file))
+        });
+        let audit_file = args
+            .k8s_audit_file
+            .clone()
+            .or_else(|| k8s_audit_file_from_plugins(config));
+        let live = capture.is_none() && audit_file.is_none() && !traced;
+        let syscall = if traced {
+            Some(SyscallFeed::Traced)
+        } else if let Some(path) = &capture {
+            Some(SyscallFeed::Capture(path.clone()))
+        } else if live && source_on("syscall", true) {
+            Some(if config.engine.kind == EngineKind::Nodriver {
+                SyscallFeed::NoDriver
+            } else {
+                SyscallFeed::Kernel
+            })
+        } else {
+            None
+        };
+        let audit = if live {
+            // The audit loop runs whenever the webhook may: a reload that
+            // enables `k8s_audit` then only has to start the listener.
+            let allowed = !args.disable_sources.iter().any(|s| s == "k8s_audit");
+            allowed.then(|| AuditFeed::Webhook {
+                listening: source_on("k8s_audit", config.k8s_audit.enabled),
+            })
+        } else if capture.is_none() && !traced {
+            audit_file.map(AuditFeed::File)
+        } else {
+            None
+        };
+        let plugins = plugins
+            .into_iter()
+            .map(|(source, plugin, open_params)| PluginFeed {
+                // Replaying a capture, each plugin source reads its events
+                // from it; live, from the plugin.
+                enabled: (live || capture.is_some()) && source_on(&source, true),
+                source,
+                plugin,
+                open_params,
+            })
+            .collect();
+        SourcePlan {
+            syscall,
+            audit,
+            plugins,
+        }
+    }
+
+    /// The capture every source replays, if this run replays one.
+    pub fn capture(&self) -> Option<&Path> {
+        match &self.syscall {
+            Some(SyscallFeed::Capture(path)) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// Whether the sources watch running processes (and so want container
+    /// metadata and the syscall lane of async events).
+    pub fn watches_processes(&self) -> bool {
+        matches!(
+            self.syscall,
+            Some(SyscallFeed::Kernel | SyscallFeed::Traced)
+        )
+    }
+
+    /// Whether the webhook listens from the start.
+    pub fn webhook_listening(&self) -> bool {
+        matches!(self.audit, Some(AuditFeed::Webhook { listening: true }))
+    }
+
+    /// Whether the audit loop runs on its own thread, fed by the webhook.
+    pub fn audit_loop(&self) -> bool {
+        matches!(self.audit, Some(AuditFeed::Webhook { .. }))
+    }
+
+    /// The audit file read on the main thread, if any.
+    pub fn audit_file(&self) -> Option<&Path> {
+        match &self.audit {
+            Some(AuditFeed::File(path)) => Some(path),
+            _ => None,
+        }
+    }
+
+    /// The plugin sources that run.
+    pub fn enabled_plugins(&self) -> impl Iterator<Item = &PluginFeed> {
+        self.plugins.iter().filter(|p| p.enabled)
+    }
+
+    /// Each running source with Falco's name for its engine, as its
+    /// metrics report them: kmod for the module, nodriver without it,
+    /// nothing for a capture; the audit source is Falco's k8saudit plugin.
+    pub fn engines(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        if let Some(feed) = &self.syscall {
+            let engine = match feed {
+                SyscallFeed::Kernel => "kmod",
+                SyscallFeed::NoDriver => "nodriver",
+                SyscallFeed::Capture(_) | SyscallFeed::Traced => "",
+            };
+            out.push(("syscall".to_string(), engine.to_string()));
+        }
+        if self.webhook_listening() || self.audit_file().is_some() {
+            out.push(("k8s_audit".to_string(), "source_plugin".to_string()));
+        }
+        let engine = if self.capture().is_some() {
+            ""
+        } else {
+            "source_plugin"
+        };
+        for plugin in self.enabled_plugins() {
+            out.push((plugin.source.clone(), engine.to_string()));
+        }
+        out
+    }
+
+    /// The sources async plugins may push events into: the live ones (a
+    /// capture carries the async events it recorded instead).
+    pub fn async_targets(&self) -> Vec<String> {
+        if self.capture().is_some() {
+            return Vec::new();
+        }
+        let mut out: Vec<String> = self
+            .enabled_plugins()
+            .map(|plugin| plugin.source.clone())
+            .collect();
+        if self.watches_processes() {
+            out.push("syscall".to_string());
+        }
+        out
+    }
+}
+
+/// The file a configured k8saudit plugin would read (its `open_params`
+/// when they name no URL): Peregrine's built-in audit source reads it.
+fn k8s_audit_file_from_plugins(config: &Config) -> Option<PathBuf> {
+    config.plugins.iter().find_map(|plugin| {
+        let name = plugin.get("name")?.as_str()?;
+        let params = plugin.get("open_params")?.as_str()?.trim();
+        let is_file =
+            !params.is_empty() && !params.starts_with("http://") && !params.starts_with("https://");
+        (name == "k8saudit" && is_file).then(|| PathBuf::from(params))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn plan(argv: &[&str], overrides: &[&str], traced: bool) -> SourcePlan {
+        let mut full = vec!["peregrine"];
+        full.extend_from_slice(argv);
+        let args = crate::args::Cli::try_parse_from(full).unwrap().run;
+        let overrides: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+        let config = crate::config::Config::load(None, &overrides)
+            .unwrap()
+            .config;
+        SourcePlan::decide(&args, &config, traced, Vec::new())
+    }
+
+    #[test]
+    fn live_by_default_with_the_webhook_as_configured() {
+        let p = plan(&[], &[], false);
+        assert_eq!(p.syscall, Some(SyscallFeed::Kernel));
+        assert_eq!(p.audit, Some(AuditFeed::Webhook { listening: false }));
+        assert!(p.watches_processes() && p.audit_loop() && !p.webhook_listening());
+        assert_eq!(p.engines(), [("syscall".to_string(), "kmod".to_string())]);
+        assert_eq!(p.async_targets(), ["syscall"]);
+
+        let p = plan(&["--enable-source", "k8s_audit"], &[], false);
+        assert!(p.webhook_listening());
+        let p = plan(
+            &["--disable-source", "k8s_audit"],
+            &["k8s_audit.enabled=true"],
+            false,
+        );
+        assert_eq!(p.audit, None);
+        let p = plan(&["--disable-source", "syscall"], &[], false);
+        assert_eq!(p.syscall, None);
+        assert!(!p.watches_processes());
+    }
+
+    #[test]
+    fn nodriver_keeps_the_source_without_events() {
+        let p = plan(&[], &["engine.kind=nodriver"], false);
+        assert_eq!(p.syscall, Some(SyscallFeed::NoDriver));
+        assert!(!p.watches_processes());
+        assert_eq!(p.engines()[0].1, "nodriver");
+        assert!(p.async_targets().is_empty());
+    }
+
+    #[test]
+    fn a_capture_a_file_or_a_traced_command_runs_alone() {
+        let p = plan(&["-e", "x.scap"], &["k8s_audit.enabled=true"], false);
+        assert_eq!(p.syscall, Some(SyscallFeed::Capture("x.scap".into())));
+        assert_eq!(p.audit, None);
+        assert_eq!(p.capture(), Some(Path::new("x.scap")));
+        assert_eq!(p.engines(), [("syscall".to_string(), String::new())]);
+        assert!(p.async_targets().is_empty());
+
+        let p = plan(
+            &[],
+            &["engine.kind=replay", "engine.replay.capture_file=y.scap"],
+            false,
+        );
+        assert_eq!(p.capture(), Some(Path::new("y.scap")));
+
+        let p = plan(&["--k8s-audit-file", "a.json"], &[], false);
+        assert_eq!(p.syscall, None);
+        assert_eq!(p.audit_file(), Some(Path::new("a.json")));
+        assert_eq!(
+            p.engines(),
+            [("k8s_audit".to_string(), "source_plugin".to_string())]
+        );
+
+        let p = plan(&[], &[], true);
+        assert_eq!(p.syscall, Some(SyscallFeed::Traced));
+        assert_eq!(p.audit, None);
+        assert!(p.watches_processes());
+        assert_eq!(p.async_targets(), ["syscall"]);
+    }
+}
