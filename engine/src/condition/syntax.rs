@@ -327,36 +327,27 @@ impl Checker<'_> {
     // ---- expressions ----
 
     fn parse_or(&mut self) -> Step {
-        self.guarded(|c| {
-            c.blank();
-            c.parse_and()?;
-            c.blank();
-            while c.word("or") {
-                if c.blank() {
-                    c.parse_and()?;
-                } else if c.word("(") {
-                    c.embedded()?;
-                } else {
-                    return c.fail("expected blank or '(' after 'or'");
-                }
-                c.blank();
-            }
-            Ok(())
-        })
+        self.parse_chain("or", Self::parse_and)
     }
 
     fn parse_and(&mut self) -> Step {
+        self.parse_chain("and", Self::parse_not)
+    }
+
+    /// `operand (word operand)*`, where the word is followed by a blank or
+    /// an opening parenthesis, as libsinsp reads `or` and `and`.
+    fn parse_chain(&mut self, word: &'static str, operand: fn(&mut Self) -> Step) -> Step {
         self.guarded(|c| {
             c.blank();
-            c.parse_not()?;
+            operand(c)?;
             c.blank();
-            while c.word("and") {
+            while c.word(word) {
                 if c.blank() {
-                    c.parse_not()?;
+                    operand(c)?;
                 } else if c.word("(") {
                     c.embedded()?;
                 } else {
-                    return c.fail("expected blank or '(' after 'and'");
+                    return c.fail(format!("expected blank or '(' after '{word}'"));
                 }
                 c.blank();
             }
