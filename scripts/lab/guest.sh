@@ -195,7 +195,7 @@ lab_diff_module() {
     if [ -n "$LAB_FALCO_WHY" ]; then
         echo "$LAB_FALCO_WHY" > "$root/falco-unavailable"
     elif lab_falco_build "$s"; then
-        cp "$FALCO_KO" "$root/scap.ko"
+        cp "$FALCO_SCAP_KO" "$root/scap.ko"
     else
         echo "$FALCO_WHY" > "$root/falco-unavailable"
     fi
@@ -285,7 +285,7 @@ lab_bench() {
         if [ -n "$falco_why" ]; then
             echo "$falco_why" > "$root/falco-unavailable"
         elif lab_falco_build "$s"; then
-            cp "$FALCO_KO" "$root/scap.ko"
+            cp "$FALCO_SCAP_KO" "$root/scap.ko"
         else
             echo "$FALCO_WHY" > "$root/falco-unavailable"
         fi
