@@ -57,8 +57,9 @@ lab_guest_common() {
     install -m 644 "$REPO/tests/guest/evasion/run-evasion.sh" "$root/tests/evasion/"
     # Falco's stable rules, loaded unchanged next to Peregrine's (shared data,
     # not in the repository): the evasion suite runs without them if absent.
-    [ -f "$REPO/../shared/conformance/upstream-rules/falco_rules.yaml" ] &&
+    if [ -f "$REPO/../shared/conformance/upstream-rules/falco_rules.yaml" ]; then
         install -m 644 "$REPO/../shared/conformance/upstream-rules/falco_rules.yaml" "$root/tests/evasion/"
+    fi
 }
 
 lab_initrd() {
