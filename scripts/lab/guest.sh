@@ -190,10 +190,20 @@ lab_diff_check() {
 }
 
 # Falco's scap.ko for series $1 into the guest's root, or the reason why not.
+# FALCO_DIFF_KO ("%s" = series) names a Falco kmod built elsewhere (e.g.
+# falco.ko of current libs) to compare with instead of Debian's scap.ko.
 lab_diff_module() {
-    local s=$1 root=$WORK/guest-root
+    local s=$1 root=$WORK/guest-root ko
     rm -f "$root/scap.ko" "$root/falco-unavailable"
-    if [ -n "$LAB_FALCO_WHY" ]; then
+    if [ -n "${FALCO_DIFF_KO:-}" ]; then
+        ko=${FALCO_DIFF_KO//%s/$s}
+        if [ -f "$ko" ]; then
+            cp "$ko" "$root/scap.ko"
+            FALCO_VERSION="$(basename "$ko") (driver API $(modinfo -F api_version "$ko" 2>/dev/null || echo '?'))"
+        else
+            echo "no Falco module for $s: $ko (FALCO_DIFF_KO)" > "$root/falco-unavailable"
+        fi
+    elif [ -n "$LAB_FALCO_WHY" ]; then
         echo "$LAB_FALCO_WHY" > "$root/falco-unavailable"
     elif lab_falco_build "$s"; then
         cp "$FALCO_SCAP_KO" "$root/scap.ko"
