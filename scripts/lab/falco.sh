@@ -47,12 +47,12 @@ lab_falco_fetch() {
 }
 
 # Builds scap.ko for series $1 in this checkout's work folder (kbuild writes
-# next to the sources, so each series gets its own copy); sets FALCO_KO.
+# next to the sources, so each series gets its own copy); sets FALCO_SCAP_KO.
 lab_falco_build() {
     local s=$1 kver bdir=$WORK/$1/falco
     kver=$(lab_kver "$s") || { FALCO_WHY="no $s kernel"; return 1; }
     if [ -f "$bdir/scap.ko" ] && [ "$(cat "$bdir/BUILT-FOR" 2>/dev/null)" = "$kver $FALCO_VERSION" ]; then
-        FALCO_KO=$bdir/scap.ko; return 0
+        FALCO_SCAP_KO=$bdir/scap.ko; return 0
     fi
     rm -rf "$bdir"; mkdir -p "$bdir"
     cp -r "$FALCO_SRC"/. "$bdir/"
@@ -64,7 +64,7 @@ lab_falco_build() {
         return 1
     fi
     echo "$kver $FALCO_VERSION" > "$bdir/BUILT-FOR"
-    FALCO_KO=$bdir/scap.ko
+    FALCO_SCAP_KO=$bdir/scap.ko
 }
 
 # Compiles the shared consumer into $WORK/bin/scap-drain; sets FALCO_DRAIN_BIN.

@@ -57,8 +57,9 @@ lab_guest_common() {
     install -m 644 "$REPO/tests/guest/evasion/run-evasion.sh" "$root/tests/evasion/"
     # Falco's stable rules, loaded unchanged next to Peregrine's (shared data,
     # not in the repository): the evasion suite runs without them if absent.
-    [ -f "$REPO/../shared/conformance/upstream-rules/falco_rules.yaml" ] &&
+    if [ -f "$REPO/../shared/conformance/upstream-rules/falco_rules.yaml" ]; then
         install -m 644 "$REPO/../shared/conformance/upstream-rules/falco_rules.yaml" "$root/tests/evasion/"
+    fi
 }
 
 lab_initrd() {
@@ -189,13 +190,23 @@ lab_diff_check() {
 }
 
 # Falco's scap.ko for series $1 into the guest's root, or the reason why not.
+# FALCO_DIFF_KO ("%s" = series) names a Falco kmod built elsewhere (e.g.
+# falco.ko of current libs) to compare with instead of Debian's scap.ko.
 lab_diff_module() {
-    local s=$1 root=$WORK/guest-root
+    local s=$1 root=$WORK/guest-root ko
     rm -f "$root/scap.ko" "$root/falco-unavailable"
-    if [ -n "$LAB_FALCO_WHY" ]; then
+    if [ -n "${FALCO_DIFF_KO:-}" ]; then
+        ko=${FALCO_DIFF_KO//%s/$s}
+        if [ -f "$ko" ]; then
+            cp "$ko" "$root/scap.ko"
+            FALCO_VERSION="$(basename "$ko") (driver API $(modinfo -F api_version "$ko" 2>/dev/null || echo '?'))"
+        else
+            echo "no Falco module for $s: $ko (FALCO_DIFF_KO)" > "$root/falco-unavailable"
+        fi
+    elif [ -n "$LAB_FALCO_WHY" ]; then
         echo "$LAB_FALCO_WHY" > "$root/falco-unavailable"
     elif lab_falco_build "$s"; then
-        cp "$FALCO_KO" "$root/scap.ko"
+        cp "$FALCO_SCAP_KO" "$root/scap.ko"
     else
         echo "$FALCO_WHY" > "$root/falco-unavailable"
     fi
@@ -285,7 +296,7 @@ lab_bench() {
         if [ -n "$falco_why" ]; then
             echo "$falco_why" > "$root/falco-unavailable"
         elif lab_falco_build "$s"; then
-            cp "$FALCO_KO" "$root/scap.ko"
+            cp "$FALCO_SCAP_KO" "$root/scap.ko"
         else
             echo "$FALCO_WHY" > "$root/falco-unavailable"
         fi

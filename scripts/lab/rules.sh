@@ -4,14 +4,24 @@
 # for "Kernel Module Loaded". Expects REPO, CACHE, WORK and GUEST_EXTRA_BINARIES.
 
 # Builds the static peregrine (cargo caches it) and pgtrigger on the host.
+# PEREGRINE_GUEST_BIN, when set, is a static peregrine already built (e.g.
+# by another checkout) that the guest gets instead of a build here.
 lab_rules_prepare() {
-    local target=${CARGO_TARGET_DIR:-$REPO/target} out=$WORK/bin
+    local target=${CARGO_TARGET_DIR:-$REPO/target} out=$WORK/bin bin
     mkdir -p "$out"
-    echo "kernel-lab: building a static peregrine for the guest"
-    (cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static" \
-        cargo build -q --release -p peregrine --target x86_64-unknown-linux-gnu) || return 1
+    if [ -n "${PEREGRINE_GUEST_BIN:-}" ]; then
+        bin=$PEREGRINE_GUEST_BIN
+        file -L "$bin" 2>/dev/null | grep -q 'static' ||
+            { echo "kernel-lab: PEREGRINE_GUEST_BIN=$bin is not a statically linked program" >&2; return 1; }
+        echo "kernel-lab: the guest gets $bin"
+    else
+        echo "kernel-lab: building a static peregrine for the guest"
+        (cd "$REPO" && RUSTFLAGS="-C target-feature=+crt-static" \
+            cargo build -q --release -p peregrine --target x86_64-unknown-linux-gnu) || return 1
+        bin=$target/x86_64-unknown-linux-gnu/release/peregrine
+    fi
     # Debug info would triple the initramfs for nothing the guest uses.
-    strip -o "$out/peregrine" "$target/x86_64-unknown-linux-gnu/release/peregrine" || return 1
+    strip -o "$out/peregrine" "$bin" || return 1
     gcc -O2 -static -Wall -o "$out/pgtrigger" "$REPO/tests/guest/rules/pgtrigger.c" || return 1
     GUEST_EXTRA_BINARIES+=("$out/peregrine" "$out/pgtrigger")
 }

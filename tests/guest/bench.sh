@@ -84,12 +84,16 @@ kernel_counters() {
 
 # falco_counters: the same four figures from the last line Falco's metrics
 # wrote (every second): n_evts and n_drops of its kmod, all drops counted
-# as buffer drops.
+# as buffer drops. A Falco built with MINIMAL_BUILD writes none of libs'
+# metrics (no scap.*): then the events are those its userspace took in
+# (falco.num_evts) and the drops are unknown ("?"; the session's total is
+# what falco -v prints at exit).
 falco_counters() {
     tail -n 1 "$BENCH_TMP/falco-metrics.json" 2>/dev/null | awk '{
         e = ""; d = 0
         if (match($0, /"scap.n_evts":[0-9]+/)) e = substr($0, RSTART + 14, RLENGTH - 14)
         if (match($0, /"scap.n_drops":[0-9]+/)) d = substr($0, RSTART + 15, RLENGTH - 15)
+        if (e == "" && match($0, /"falco.num_evts":[0-9]+/)) { e = substr($0, RSTART + 17, RLENGTH - 17); d = "?" }
         if (e != "") print e, d, 0, 0 }'
 }
 
@@ -113,7 +117,7 @@ workloads() {
             line="PGBENCH-CONSUMER $1 $name cpu_us=$(( $(cpu_us $2) - c0 )) rss_kb=$(rss_kb $2)"
             if [ -n "$3" ] && [ -n "$k0" ]; then
                 k1=$($3)
-                line="$line $(echo $k0 $k1 | awk '{ printf "events=%d drops_buffer=%d drops_pf=%d drops_too_large=%d", $5 - $1, $6 - $2, $7 - $3, $8 - $4 }')"
+                line="$line $(echo $k0 $k1 | awk '{ printf "events=%d drops_buffer=%s drops_pf=%d drops_too_large=%d", $5 - $1, ($2 == "?" || $6 == "?") ? "?" : $6 - $2, $7 - $3, $8 - $4 }')"
             fi
             echo "$line"
         fi
@@ -223,7 +227,8 @@ run_falco_agent() {
     insmod /falco/falco.ko || { skip $phase "insmod /falco/falco.ko failed"; return; }
     rm -f "$BENCH_TMP/falco-metrics.json" "$BENCH_TMP/falco-alerts.json"
     t0=$(now_cs)
-    /falco/bin/falco -c /etc/falco/falco.yaml > "$BENCH_TMP/falco.out" 2>&1 &
+    # -v: at exit it prints its kmod's totals (Driver Events, Driver Drops).
+    /falco/bin/falco -v -c /etc/falco/falco.yaml > "$BENCH_TMP/falco.out" 2>&1 &
     agent=$!
     # Ready once its metrics show the kmod's counters (capture has started).
     n=0
@@ -243,6 +248,11 @@ run_falco_agent() {
         n=0
         while kill -0 $agent 2>/dev/null && [ $n -lt 120 ]; do sleep 1; n=$((n + 1)); done
         wait $agent
+        # The kmod's own totals for the session, when Falco printed them.
+        if grep -q '^Driver Drops:' "$BENCH_TMP/falco.out"; then
+            set -- $(sed -n 's/^Driver Events:\([0-9]*\).*/\1/p' "$BENCH_TMP/falco.out") \
+                   $(sed -n 's/^Driver Drops:\([0-9]*\).*/\1/p' "$BENCH_TMP/falco.out")
+        fi
         drained $phase "$1" "$2" $start
     else
         skip $phase "falco did not start capturing: $(tail -n 3 "$BENCH_TMP/falco.out" | tr '\n' ' ')"

@@ -5,7 +5,9 @@
  *
  *   pgscap OUT -- PROG ARGS
  *
- * Opens every /dev/scapN, maps its ring, enables the syscall enter/exit
+ * The module is the one loaded under the name Debian's package gives it
+ * (scap) or the one Falco's own build gives it (falco); its devices are
+ * /dev/NAME0..N-1. Opens every /dev/NAMEN, maps its ring, enables the syscall enter/exit
  * and process-exit tracepoints and every syscall, then runs PROG and keeps
  * draining until it has exited. OUT gets the records as they lay in the
  * rings (header, parameter lengths, parameters), ring after ring: the same
@@ -14,7 +16,9 @@
  *
  * The ring, as the module's ppm_ringbuffer.h and its mmap handler define
  * it: a page of counters (head and tail are u32 offsets into the data,
- * then n_evts, n_drops_buffer, 14 per-category drop counters, n_drops_pf),
+ * then n_evts, n_drops_buffer, the per-category drop counters, n_drops_pf:
+ * 14 categories up to driver API 8 (scap 0.20.0 is 8.0.3), 10 from API 9
+ * on, where the enter-event categories went with the enter events),
  * and the data mapped twice in a row so that a record crossing the end
  * reads as one piece. Written from those facts; nothing of Falco is built
  * into this program.
@@ -36,18 +40,24 @@
 #define SCAP_IOCTL_ENABLE_SYSCALL _IO('s', 29)
 #define SCAP_IOCTL_ENABLE_TP _IO('s', 31)
 #define SCAP_IOCTL_DISABLE_TP _IO('s', 32)
+#define SCAP_IOCTL_GET_API_VERSION _IO('s', 24)
 #define SCAP_SYSCALL_TABLE_SIZE 512
 #define SCAP_HDR_LEN 26u
-/* Tracepoints by the module's numbering: sys_enter, sys_exit, sched_process_exit. */
-static const int tracepoints[] = { 0, 1, 2 };
+/* Tracepoints by the module's numbering: sys_enter, sys_exit,
+ * sched_process_exit and sched_process_exec. Current modules (driver API 9
+ * on) write the exit of a successful execve from sched_process_exec only,
+ * their sys_exit skips it; scap 0.20.0 uses that tracepoint on arm64 only
+ * (on x86-64 enabling it does nothing). */
+#define TP_SCHED_PROC_EXEC 8
+static const int tracepoints[] = { 0, 1, 2, TP_SCHED_PROC_EXEC };
 
 struct scap_info {
 	volatile uint32_t head;
 	volatile uint32_t tail;
 	volatile uint64_t n_evts;
 	volatile uint64_t n_drops_buffer;
-	volatile uint64_t n_drops_by_category[14];
-	volatile uint64_t n_drops_pf;
+	/* Then the categories and n_drops_pf: see drop_categories. */
+	volatile uint64_t n_drops_rest[15];
 };
 
 struct ring {
@@ -59,6 +69,8 @@ struct ring {
 static struct ring rings[MAX_CPUS];
 static int nrings;
 static uint32_t ring_size;
+static const char *module_name;
+static int drop_categories = 14;
 static uint8_t *store;
 static size_t store_len, store_cap;
 
@@ -82,11 +94,23 @@ static void keep(const uint8_t *p, size_t n)
 
 static uint32_t read_ring_size(void)
 {
-	FILE *f = fopen("/sys/module/scap/parameters/g_buffer_bytes_dim", "r");
+	static const char *const names[] = { "scap", "falco" };
+	char path[96];
 	unsigned long v = 0;
+	FILE *f = NULL;
+	size_t i;
 
-	if (!f || fscanf(f, "%lu", &v) != 1 || v == 0 || v > (1ul << 31))
-		die("/sys/module/scap/parameters/g_buffer_bytes_dim");
+	for (i = 0; i < sizeof(names) / sizeof(names[0]) && !f; i++) {
+		snprintf(path, sizeof(path), "/sys/module/%s/parameters/g_buffer_bytes_dim", names[i]);
+		f = fopen(path, "r");
+		module_name = names[i];
+	}
+	if (!f) {
+		fprintf(stderr, "pgscap: no scap or falco module loaded\n");
+		exit(2);
+	}
+	if (fscanf(f, "%lu", &v) != 1 || v == 0 || v > (1ul << 31))
+		die(path);
 	fclose(f);
 	return (uint32_t)v;
 }
@@ -102,7 +126,7 @@ static void open_rings(void)
 		struct ring *r = &rings[cpu];
 		void *m;
 
-		snprintf(path, sizeof(path), "/dev/scap%d", cpu);
+		snprintf(path, sizeof(path), "/dev/%s%d", module_name, cpu);
 		r->fd = open(path, O_RDWR | O_CLOEXEC);
 		if (r->fd < 0) {
 			if (errno == ENOENT)
@@ -120,8 +144,14 @@ static void open_rings(void)
 	}
 	nrings = cpu;
 	if (nrings == 0) {
-		fprintf(stderr, "pgscap: no /dev/scap0 (is scap.ko loaded?)\n");
+		fprintf(stderr, "pgscap: no /dev/%s0\n", module_name);
 		exit(2);
+	}
+	{
+		uint64_t api = 0;
+
+		if (ioctl(rings[0].fd, SCAP_IOCTL_GET_API_VERSION, &api) == 0 && (api >> 44) >= 9)
+			drop_categories = 10;
 	}
 }
 
@@ -192,7 +222,8 @@ int main(int argc, char **argv)
 	for (sc = 0; sc < SCAP_SYSCALL_TABLE_SIZE; sc++)
 		ioctl(rings[0].fd, SCAP_IOCTL_ENABLE_SYSCALL, sc);
 	for (i = 0; i < (int)(sizeof(tracepoints) / sizeof(tracepoints[0])); i++)
-		if (ioctl(rings[0].fd, SCAP_IOCTL_ENABLE_TP, tracepoints[i]))
+		if (ioctl(rings[0].fd, SCAP_IOCTL_ENABLE_TP, tracepoints[i]) &&
+		    tracepoints[i] != TP_SCHED_PROC_EXEC)
 			die("enable tracepoint");
 	if (write(go[1], "x", 1) != 1)
 		die("write go");
@@ -215,7 +246,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < nrings; i++) {
 		evts += rings[i].info->n_evts;
 		drops += rings[i].info->n_drops_buffer;
-		drops_pf += rings[i].info->n_drops_pf;
+		drops_pf += rings[i].info->n_drops_rest[drop_categories];
 	}
 	f = fopen(argv[1], "w");
 	if (!f || fwrite(store, 1, store_len, f) != store_len || fclose(f))

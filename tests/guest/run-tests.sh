@@ -230,7 +230,9 @@ if [ -f /scap.ko ]; then
     check "capture the workload from Falco's kmod" sh -c "pgscap /tmp/falco.bin -- /bin/pgwork $W $PORT > /tmp/pgscap.out"
     cat /tmp/pgscap.out
     check "no drops from Falco's kmod" grep -q "drops_buffer=0 drops_pf=0" /tmp/pgscap.out
-    check "rmmod scap" rmmod scap
+    # scap (Debian's package) or falco (Falco's own build of the same source).
+    FMOD=scap; [ -d /sys/module/falco ] && FMOD=falco
+    check "rmmod $FMOD" rmmod $FMOD
     read FPARENT FCHILD < $W/pids
     echo "PGDIFF-PIDS $PARENT $FPARENT"
     echo "PGDIFF-OURS-BEGIN"; gzip -c $EV | base64; echo "PGDIFF-OURS-END"
