@@ -251,18 +251,24 @@ fn run_main(
         let inputs = ruleset::expand(&args.validate).map_err(|e| e.to_string())?;
         let shaping = ruleset::Shaping::new(ruleset::output_extra(args.print.as_deref()), &config);
         let ruleset = ruleset::load_shaped(&inputs, &shaping);
+        // The text report is made in both forms, as Falco makes it: its
+        // warnings go to stderr, and an invalid file ends the run with the
+        // whole report as the error.
+        let summary: String = ruleset
+            .results
+            .iter()
+            .map(ruleset::validation_text)
+            .collect();
         if config.json_output {
             println!("{}", ruleset::validation_json(&ruleset.results));
         } else {
-            for result in &ruleset.results {
-                print!("{}", ruleset::validation_text(result));
-            }
+            print!("{summary}");
         }
-        return Ok(if ruleset.has_errors() {
-            ExitCode::from(1)
+        return if ruleset.has_errors() {
+            Err(summary)
         } else {
-            ExitCode::SUCCESS
-        });
+            Ok(ExitCode::SUCCESS)
+        };
     }
 
     // Rules: -r replaces the config's list; with neither, the built-in ones.
