@@ -265,7 +265,8 @@ fn run_main(
             print!("{summary}");
         }
         return if ruleset.has_errors() {
-            Err(summary)
+            // Falco's report ends where its stdout adds the last newline.
+            Err(summary.strip_suffix('\n').unwrap_or(&summary).to_string())
         } else {
             Ok(ExitCode::SUCCESS)
         };
