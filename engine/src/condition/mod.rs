@@ -4,6 +4,7 @@ pub mod ast;
 mod limits;
 mod parser;
 mod syntax;
+pub(crate) use syntax::is_comparison_operator;
 
 pub use ast::{
     Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Pos, SharedExpr,

@@ -64,6 +64,18 @@ const MODIFIERS: [&str; 3] = ["oneof", "anyof", "allof"];
 /// Operators taking a list: matched as prefixes, no blank needed after.
 const LIST_OPS: [&str; 3] = ["intersects", "in", "pmatch"];
 
+/// Whether `op` is one of the comparison operators libsinsp's parser knows
+/// (what an exception's `comps` may name).
+pub(crate) fn is_comparison_operator(op: &str) -> bool {
+    op == "exists"
+        || NUM_OPS
+            .iter()
+            .chain(&STR_SYMBOL_OPS)
+            .chain(&STR_WORD_OPS)
+            .chain(&LIST_OPS)
+            .any(|known| *known == op)
+}
+
 /// The first syntax error of a condition: Falco's message, and the byte
 /// offset where Falco's parser stood when it gave up.
 #[derive(Debug, Clone, PartialEq, Eq)]

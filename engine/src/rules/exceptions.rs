@@ -8,30 +8,6 @@ use super::diagnostics::Code;
 use super::expand::ExpandError;
 use super::items::{Exception, ExceptionEntry};
 
-/// The comparison operators libsinsp's filter parser knows.
-pub(crate) const COMPARISON_OPERATORS: &[&str] = &[
-    "exists",
-    "<=",
-    "<",
-    ">=",
-    ">",
-    "==",
-    "=",
-    "!=",
-    "glob",
-    "iglob",
-    "contains",
-    "icontains",
-    "bcontains",
-    "startswith",
-    "bstartswith",
-    "endswith",
-    "regex",
-    "intersects",
-    "in",
-    "pmatch",
-];
-
 /// `startswith oneof` and the like: a string operator and a modifier that
 /// applies it to each value of a list.
 pub(crate) fn is_operator_with_modifier(op: &str) -> bool {
@@ -71,7 +47,8 @@ pub(crate) fn check_comps(ex: &mut Exception) -> Result<(), String> {
             }
             for comp in comps.iter_mut() {
                 let op = comp.as_scalar().unwrap_or_default().trim().to_string();
-                if !COMPARISON_OPERATORS.contains(&op.as_str()) && !is_operator_with_modifier(&op) {
+                if !crate::condition::is_comparison_operator(&op) && !is_operator_with_modifier(&op)
+                {
                     return Err(format!("'{op}' is not a supported comparison operator"));
                 }
                 *comp = ExceptionEntry::Scalar(op);

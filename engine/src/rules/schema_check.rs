@@ -286,19 +286,11 @@ fn value_of(shape: Shape, v: &Yaml, path: &mut Vec<String>, out: &mut Vec<String
         Shape::Integer => {
             typed(maybe_integer(v), path, out);
         }
-        Shape::Priority | Shape::Overridden => {
-            if shape_is_priority(shape) {
-                typed(maybe_string(v), path, out);
-            }
-            let names: &[&str] = if shape_is_priority(shape) {
-                PRIORITIES
-            } else {
-                &["append", "replace"]
-            };
-            if !scalar(v).is_some_and(|s| names.contains(&s.as_str())) {
-                fail(path, out, "Failed to match against any enum values.");
-            }
+        Shape::Priority => {
+            typed(maybe_string(v), path, out);
+            one_of(v, PRIORITIES, path, out);
         }
+        Shape::Overridden => one_of(v, &["append", "replace"], path, out),
         Shape::ListItem => {
             // anyOf integer, string: each failing choice is noted, then
             // the anyOf itself.
@@ -330,30 +322,32 @@ fn value_of(shape: Shape, v: &Yaml, path: &mut Vec<String>, out: &mut Vec<String
                 value_of(Shape::ListItem, item, path, out)
             });
         }
-        Shape::Exceptions => {
-            typed(maybe_array(v), path, out);
-            array_items(v, path, out, |item, path, out| {
-                object(item, EXCEPTION_KEYS, &["name"], None, path, out)
-            });
-        }
+        Shape::Exceptions => objects(v, EXCEPTION_KEYS, &["name"], path, out),
         Shape::Override => object(v, OVERRIDE_KEYS, &[], Some(1), path, out),
-        Shape::PluginVersions | Shape::Alternatives => {
-            typed(maybe_array(v), path, out);
-            let (keys, required): (&[(&str, Shape)], &[&str]) =
-                if matches!(shape, Shape::PluginVersions) {
-                    (PLUGIN_KEYS, &["name", "version"])
-                } else {
-                    (ALTERNATIVE_KEYS, &["name", "version"])
-                };
-            array_items(v, path, out, |item, path, out| {
-                object(item, keys, required, None, path, out)
-            });
-        }
+        Shape::PluginVersions => objects(v, PLUGIN_KEYS, &["name", "version"], path, out),
+        Shape::Alternatives => objects(v, ALTERNATIVE_KEYS, &["name", "version"], path, out),
     }
 }
 
-fn shape_is_priority(shape: Shape) -> bool {
-    matches!(shape, Shape::Priority)
+/// An enum: the value must be one of `names` (valijson's enum check).
+fn one_of(v: &Yaml, names: &[&str], path: &[String], out: &mut Vec<String>) {
+    if !scalar(v).is_some_and(|s| names.contains(&s.as_str())) {
+        fail(path, out, "Failed to match against any enum values.");
+    }
+}
+
+/// An array of objects with `keys`, each requiring `required`.
+fn objects(
+    v: &Yaml,
+    keys: &[(&str, Shape)],
+    required: &[&str],
+    path: &mut Vec<String>,
+    out: &mut Vec<String>,
+) {
+    typed(maybe_array(v), path, out);
+    array_items(v, path, out, |item, path, out| {
+        object(item, keys, required, None, path, out)
+    });
 }
 
 #[cfg(test)]

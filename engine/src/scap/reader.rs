@@ -87,7 +87,7 @@ impl<'a> Cursor<'a> {
     fn str16(&mut self, what: &str) -> Result<String, ScapError> {
         let n = self.u16(what)? as usize;
         let b = self.take(n, what)?;
-        Ok(lossy_until_nul(b))
+        Ok(text_until_nul(b))
     }
     fn list16(&mut self, what: &str) -> Result<Vec<String>, ScapError> {
         let n = self.u16(what)? as usize;
@@ -102,7 +102,7 @@ fn le32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
 }
 
-fn lossy_until_nul(b: &[u8]) -> String {
+fn text_until_nul(b: &[u8]) -> String {
     let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
     crate::text::decode(&b[..end]).into_owned()
 }
@@ -555,7 +555,7 @@ fn parse_machine(body: &[u8], base: usize) -> Result<MachineInfo, ScapError> {
         num_cpus: c.u32("machine num_cpus")?,
         memory_size_bytes: c.u64("machine memory")?,
         max_pid: c.u64("machine max_pid")?,
-        hostname: lossy_until_nul(c.take(128, "machine hostname")?),
+        hostname: text_until_nul(c.take(128, "machine hostname")?),
         ..MachineInfo::default()
     };
     if c.remaining() >= 16 {
@@ -831,7 +831,7 @@ fn parse_iflist(
         } else {
             0
         };
-        let name = lossy_until_nul(c.take(name_len, "interface name")?);
+        let name = text_until_nul(c.take(name_len, "interface name")?);
         if let Some(len) = entry_len {
             let done = c.pos - after_len;
             if done > len {

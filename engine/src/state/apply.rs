@@ -6,6 +6,7 @@ use super::{resolve_path, with_slash, Deferred, EnterInfo, State};
 use crate::event::table::{all_event_types, flags as ef, Direction};
 use crate::event::view::{Param, SockAddr, SockTuple, AF_INET, AF_INET6, AF_UNIX};
 use crate::event::EventView;
+use crate::text::decode;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// What an event type does to the state.
@@ -238,14 +239,8 @@ fn int(ev: &EventView<'_>, name: &str) -> Option<i64> {
     ev.param_named(name)?.as_i64()
 }
 
-/// Text of a string parameter, every byte kept (see [`crate::text`]).
-#[inline]
-fn lossy(b: &[u8]) -> std::borrow::Cow<'_, str> {
-    crate::text::decode(b)
-}
-
 fn text(ev: &EventView<'_>, name: &str) -> Option<String> {
-    Some(lossy(ev.param_named(name)?.as_bytes_str()).into_owned())
+    Some(decode(ev.param_named(name)?.as_bytes_str()).into_owned())
 }
 
 /// The list a parameter carries (empty without the parameter): one of
@@ -264,7 +259,7 @@ fn shared_list(param: Option<Param<'_>>, held: [Option<&NulList>; 2]) -> NulList
 /// Sets `dst` to the text of `raw` (as [`text`] gives it), keeping its
 /// allocation when the text is the same.
 fn assign_text(dst: &mut String, raw: &[u8]) {
-    let raw = lossy(raw);
+    let raw = decode(raw);
     if *dst != *raw {
         dst.clear();
         dst.push_str(&raw);
@@ -626,7 +621,7 @@ impl State {
             .map(|v| v as u32);
         e.uid = slot(ev, sl.uid).and_then(|p| p.as_u64()).map(|v| v as u32);
         if let Some(p) = slot(ev, sl.name) {
-            e.name.push_str(&lossy(p.as_bytes_str()));
+            e.name.push_str(&decode(p.as_bytes_str()));
         }
         e.tuple.clear();
         if let Some(p) = ev.param_named("tuple").or_else(|| ev.param_named("addr")) {
@@ -687,7 +682,7 @@ impl State {
         text_into(&mut exe, &["exe"]);
         let mut cwd = std::mem::take(&mut old.cwd);
         let parent = self.threads.get(&parent_tid);
-        match ev.param_named("cwd").map(|p| lossy(p.as_bytes_str())) {
+        match ev.param_named("cwd").map(|p| decode(p.as_bytes_str())) {
             Some(raw) if !raw.is_empty() => {
                 // with_slash(text) compared with what the thread holds.
                 let same = if raw.ends_with('/') {
@@ -972,7 +967,7 @@ impl State {
         let enter = self.matching_enter(ev);
         let sl = self.slots.get(usize::from(ev.event_type))?;
         let name: std::borrow::Cow<'_, str> = match slot(ev, sl.open_name) {
-            Some(p) => lossy(p.as_bytes_str()),
+            Some(p) => decode(p.as_bytes_str()),
             None => std::borrow::Cow::Borrowed(enter?.name.as_str()),
         };
         let flags = slot(ev, sl.flags)
@@ -1177,7 +1172,7 @@ impl State {
                 Fd::new(kind, name)
             }
             SockTuple::Unix { src, dst, path } => {
-                Fd::new(FdKind::Unix, format!("{src:x}->{dst:x} {}", lossy(path)))
+                Fd::new(FdKind::Unix, format!("{src:x}->{dst:x} {}", decode(path)))
             }
             SockTuple::Other(_) => return None,
         };
@@ -1282,7 +1277,7 @@ impl State {
                 owned
             }
             SockTuple::Unix { path, .. } => {
-                let name = lossy(path).into_owned();
+                let name = decode(path).into_owned();
                 let mut f = Fd::new(FdKind::Unix, name);
                 f.sock_type = current.sock_type;
                 f.sock_proto = current.sock_proto;
@@ -1411,7 +1406,7 @@ impl State {
                 };
                 Fd::new(kind, format!("{ip}:{port}"))
             }
-            Some(SockAddr::Unix(path)) => Fd::new(FdKind::Unix, lossy(path).into_owned()),
+            Some(SockAddr::Unix(path)) => Fd::new(FdKind::Unix, decode(path).into_owned()),
             _ => return,
         };
         f.sock_type = sock_type;
