@@ -211,7 +211,7 @@ fn live_round(
     } else {
         let mut evaluators =
             Evaluators::start(workers, &state, pipeline.rules, "bench").expect("workers");
-        drain_rings_parallel(&mut source, &mut evaluators, false, &mut pipeline)
+        drain_rings_parallel(&mut source, &mut evaluators, false, None, &mut pipeline)
             .expect("parallel live loop");
         evaluators.stop();
     }

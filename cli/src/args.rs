@@ -58,6 +58,11 @@ pub struct RunArgs {
     #[arg(long = "disable-source", value_name = "SOURCE")]
     pub disable_sources: Vec<String>,
 
+    /// Writes every kernel event the agent reads to this .scap capture while
+    /// it evaluates them, to replay later with -e and the same rules.
+    #[arg(long = "syscall-capture", value_name = "FILE")]
+    pub syscall_capture: Option<PathBuf>,
+
     /// Writes every event the plugin sources read to this .scap capture,
     /// to replay later with -e and the same plugins.
     #[arg(long = "plugin-capture", value_name = "FILE")]

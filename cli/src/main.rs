@@ -417,6 +417,14 @@ fn run_main(
     // alone, or the live sources.
     let plan = SourcePlan::decide(&args, &config, traced.is_some(), plugin_sources);
     let run_webhook = plan.webhook_listening();
+    if let Some(path) = &args.syscall_capture {
+        if !matches!(plan.syscall, Some(SyscallFeed::Kernel)) {
+            return Err(format!(
+                "--syscall-capture {}: only the kernel module's events are recorded, and this run does not read them",
+                path.display()
+            ));
+        }
+    }
 
     let weak_dispatcher = Arc::downgrade(&dispatcher);
     let metrics = Arc::new(Metrics::new(
@@ -656,6 +664,7 @@ fn run_main(
                 &config.base_syscalls,
                 args.all_events,
                 tuning,
+                args.syscall_capture.as_deref(),
                 &mut pipeline,
             )
         }

@@ -4,6 +4,7 @@
 //! scap records), so capturing costs no re-encoding.
 
 pub mod on_alert;
+pub mod record;
 
 use std::collections::HashMap;
 use std::fs::File;

@@ -19,6 +19,7 @@ use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
 
 use crate::alert::Priority;
 use crate::capture::on_alert::AlertCapture;
+use crate::capture::record::Recorder;
 use crate::config::BaseSyscalls;
 use crate::metrics::Metrics;
 use crate::outputs::Dispatcher;
@@ -568,6 +569,7 @@ pub fn live(
     base: &BaseSyscalls,
     all_flag: bool,
     tuning: LiveTuning,
+    record: Option<&std::path::Path>,
     pipeline: &mut Pipeline<'_>,
 ) -> Result<(), RunError> {
     let interest = choose_interest(pipeline, base, all_flag);
@@ -585,6 +587,13 @@ pub fn live(
         ));
     }
     pipeline.idle(&mut state, now_ns());
+    let mut recorder = match record {
+        Some(path) => Some(
+            Recorder::create(path, &state, (&users, &groups), pipeline.hostname)
+                .map_err(RunError::Traced)?,
+        ),
+        None => None,
+    };
     driver.start_capture()?;
     let undecodable = if tuning.evaluation_workers > 0 {
         let mut evaluators = crate::run::parallel::Evaluators::start(
@@ -598,6 +607,7 @@ pub fn live(
             &mut driver,
             &mut evaluators,
             all_flag,
+            recorder.as_mut(),
             pipeline,
         );
         let undecodable = evaluators.undecodable;
@@ -610,10 +620,15 @@ pub fn live(
             &mut state,
             all_flag,
             Some(tuning.purge),
+            recorder.as_mut(),
             pipeline,
         )?
     };
     driver.stop_capture()?;
+    if let (Some(recorder), Some(path)) = (recorder, record) {
+        let written = recorder.finish().map_err(RunError::Traced)?;
+        eprintln!("{written} kernel events recorded to {}", path.display());
+    }
     let stats = driver.stats();
     let t = stats.total;
     eprintln!(
@@ -639,16 +654,18 @@ pub fn drain_rings(
     all_flag: bool,
     pipeline: &mut Pipeline<'_>,
 ) -> Result<u64, RunError> {
-    drain_rings_purging(source, state, all_flag, None, pipeline)
+    drain_rings_purging(source, state, all_flag, None, None, pipeline)
 }
 
 /// [`drain_rings`], purging lost threads as `purge` says (live only:
-/// /proc must be the events' system).
+/// /proc must be the events' system), and writing every record to
+/// `recorder` when there is one.
 pub fn drain_rings_purging(
     source: &mut impl RingSource,
     state: &mut State,
     all_flag: bool,
     purge: Option<Purge>,
+    mut recorder: Option<&mut Recorder>,
     pipeline: &mut Pipeline<'_>,
 ) -> Result<u64, RunError> {
     let mut next_purge = purge.map(|p| Instant::now() + p.every);
@@ -675,6 +692,9 @@ pub fn drain_rings_purging(
                 Ok(mut event) => {
                     // The record does not carry its CPU: the ring it came from is that CPU.
                     event.cpu = u16::try_from(ring).unwrap_or(u16::MAX);
+                    if let Some(recorder) = recorder.as_deref_mut() {
+                        recorder.record(&event);
+                    }
                     if let Some(event) = merger.push(&event) {
                         pipeline.process(state, &event, || stats_now)
                     }

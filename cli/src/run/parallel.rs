@@ -253,6 +253,7 @@ pub fn drain_rings_parallel(
     source: &mut impl RingSource,
     evaluators: &mut Evaluators,
     all_flag: bool,
+    mut recorder: Option<&mut crate::capture::record::Recorder>,
     pipeline: &mut Pipeline<'_>,
 ) -> Result<(), RunError> {
     let counters_of = |t: &peregrine_driver_sys::RingStats| DropCounters {
@@ -272,6 +273,9 @@ pub fn drain_rings_parallel(
         let mut last_ts = 0;
         let read = source.reader().next_batch(BATCH_RECORDS, |ring, record| {
             let bytes = record.bytes();
+            if let Some(recorder) = recorder.as_deref_mut() {
+                recorder.record_bytes(ring, bytes);
+            }
             batch.records.push((
                 batch.bytes.len(),
                 bytes.len(),
@@ -347,10 +351,11 @@ pub fn drain_rings_parallel(
 mod tests {
     use super::*;
     use crate::alert::{RenderOptions, SharedAlert};
+    use crate::capture::record::Recorder;
     use crate::metrics::Metrics;
     use crate::outputs::{Channel, Dispatcher, OutputError};
     use crate::ruleset::{self, RulesInput};
-    use crate::run::{drain_rings, Detections};
+    use crate::run::{drain_rings_purging, Detections};
     use peregrine_driver_sys::{DriverError, MergedReader, UserRing, WriteOutcome};
     use std::collections::BTreeSet;
     use std::sync::atomic::AtomicBool;
@@ -401,11 +406,9 @@ mod tests {
   priority: ERROR
 ";
 
-    /// Runs `events` generic events of threads 1..=97 through the live
-    /// loop (in parallel with `workers`, or on one thread with None) from
-    /// a small ring a producer thread fills as it drains; what the outputs
-    /// got, in order.
-    fn alerts_of(events: u64, workers: Option<usize>) -> (Vec<String>, Detections) {
+    /// Runs `drive` on a pipeline with [`RULES`]; what the outputs got, in
+    /// order, and the counts.
+    fn with_pipeline(drive: impl FnOnce(&mut Pipeline<'_>)) -> (Vec<String>, Detections) {
         let ruleset = ruleset::load(
             &[RulesInput::Text {
                 name: "order.yaml".into(),
@@ -420,23 +423,6 @@ mod tests {
         let dispatcher = Dispatcher::new(channels, RenderOptions::default(), 0).unwrap();
         let metrics = Metrics::new(Box::new(Vec::new), None);
         let stop = AtomicBool::new(false);
-        let (mut producer, ring) = UserRing::create(0, 64 * 1024).unwrap().split().unwrap();
-        let done = Arc::new(AtomicBool::new(false));
-        let mut source = Fed {
-            reader: MergedReader::new(vec![ring]),
-            done: Arc::clone(&done),
-        };
-        let writer = std::thread::spawn(move || {
-            for n in 0..events {
-                loop {
-                    match producer.write_event(1_000 + n, 1 + n % 97, 1, &[]) {
-                        Ok(WriteOutcome::Written) => break,
-                        _ => std::thread::yield_now(),
-                    }
-                }
-            }
-            done.store(true, std::sync::atomic::Ordering::Release);
-        });
         let mut pipeline = Pipeline {
             rules: &mut rules,
             dispatcher: &dispatcher,
@@ -458,19 +444,7 @@ mod tests {
             async_events: None,
             async_num: 0,
         };
-        let state = State::new();
-        match workers {
-            Some(n) => {
-                let mut evaluators = Evaluators::start(n, &state, pipeline.rules, "test").unwrap();
-                drain_rings_parallel(&mut source, &mut evaluators, false, &mut pipeline).unwrap();
-                evaluators.stop();
-            }
-            None => {
-                let mut state = state;
-                drain_rings(&mut source, &mut state, false, &mut pipeline).unwrap();
-            }
-        }
-        writer.join().unwrap();
+        drive(&mut pipeline);
         let detections = std::mem::take(&mut pipeline.detections);
         drop(pipeline);
         dispatcher.shutdown();
@@ -478,10 +452,89 @@ mod tests {
         (seen, detections)
     }
 
+    /// Runs `events` generic events of threads 1..=97 through the live
+    /// loop (in parallel with `workers`, or on one thread with None) from
+    /// a small ring a producer thread fills as it drains, recording them
+    /// to `record` when given; what the outputs got, in order.
+    fn alerts_of(
+        events: u64,
+        workers: Option<usize>,
+        record: Option<&std::path::Path>,
+    ) -> (Vec<String>, Detections) {
+        with_pipeline(|pipeline| {
+            let (mut producer, ring) = UserRing::create(0, 64 * 1024).unwrap().split().unwrap();
+            let done = Arc::new(AtomicBool::new(false));
+            let mut source = Fed {
+                reader: MergedReader::new(vec![ring]),
+                done: Arc::clone(&done),
+            };
+            let writer = std::thread::spawn(move || {
+                for n in 0..events {
+                    loop {
+                        match producer.write_event(1_000 + n, 1 + n % 97, 1, &[]) {
+                            Ok(WriteOutcome::Written) => break,
+                            _ => std::thread::yield_now(),
+                        }
+                    }
+                }
+                done.store(true, std::sync::atomic::Ordering::Release);
+            });
+            let mut state = State::new();
+            let mut recorder =
+                record.map(|path| Recorder::create(path, &state, (&[], &[]), "test").unwrap());
+            match workers {
+                Some(n) => {
+                    let mut evaluators =
+                        Evaluators::start(n, &state, pipeline.rules, "test").unwrap();
+                    drain_rings_parallel(
+                        &mut source,
+                        &mut evaluators,
+                        false,
+                        recorder.as_mut(),
+                        pipeline,
+                    )
+                    .unwrap();
+                    evaluators.stop();
+                }
+                None => {
+                    drain_rings_purging(
+                        &mut source,
+                        &mut state,
+                        false,
+                        None,
+                        recorder.as_mut(),
+                        pipeline,
+                    )
+                    .unwrap();
+                }
+            }
+            writer.join().unwrap();
+            if let Some(recorder) = recorder {
+                assert_eq!(recorder.finish().unwrap(), events);
+            }
+        })
+    }
+
+    #[test]
+    fn a_recorded_live_run_replays_to_the_same_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        for workers in [None, Some(3)] {
+            let path = dir.path().join(format!("live-{workers:?}.scap"));
+            let events = 5_000;
+            let (live, live_counts) = alerts_of(events, workers, Some(&path));
+            let (replayed, replay_counts) =
+                with_pipeline(|pipeline| crate::run::replay(&path, pipeline).unwrap());
+            assert!(!live.is_empty());
+            assert_eq!(replay_counts.events, events, "{workers:?}");
+            assert_eq!(replay_counts.by_rule, live_counts.by_rule, "{workers:?}");
+            assert!(replayed == live, "{workers:?}: the replay's alerts differ");
+        }
+    }
+
     #[test]
     fn parallel_evaluation_raises_each_alert_once_in_event_order() {
         let events = 20_000;
-        let (single, single_counts) = alerts_of(events, None);
+        let (single, single_counts) = alerts_of(events, None, None);
         let late = (0..events).filter(|n| 1 + n % 97 > 50).count();
         let chosen = (0..events)
             .filter(|n| [5, 7, 11, 13].contains(&(1 + n % 97)))
@@ -489,7 +542,7 @@ mod tests {
         assert_eq!(single.len(), late + chosen);
         assert_eq!(single_counts.events, events);
         for workers in [1, 3, 4] {
-            let (parallel, counts) = alerts_of(events, Some(workers));
+            let (parallel, counts) = alerts_of(events, Some(workers), None);
             assert_eq!(counts.events, events, "{workers} workers");
             assert_eq!(counts.alerts, single_counts.alerts, "{workers} workers");
             assert_eq!(counts.by_rule, single_counts.by_rule, "{workers} workers");

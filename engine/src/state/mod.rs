@@ -243,6 +243,11 @@ impl State {
         self.fds.get(&pid)
     }
 
+    /// Every process's fd table, by pid.
+    pub fn fd_tables(&self) -> impl Iterator<Item = (i64, &FastMap<i64, Fd>)> {
+        self.fds.iter().map(|(pid, table)| (*pid, table))
+    }
+
     pub fn insert_thread(&mut self, t: Thread) {
         if !self.threads.contains_key(&t.tid) && self.threads.len() >= self.max_threads.max(1) {
             self.evict_oldest();
