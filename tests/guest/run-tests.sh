@@ -241,6 +241,7 @@ else
     echo "PGTEST-SKIP differential against Falco's kmod: $(cat /falco-unavailable 2>/dev/null || echo 'no scap.ko in this guest')"
 fi
 
+. /tests/live-replay.sh                                            # live_replay_check, for the two below
 [ -f /tests/rules/run-rules.sh ] && . /tests/rules/run-rules.sh   # peregrine live + default rules
 [ -f /tests/rules/capture.sh ] && . /tests/rules/capture.sh       # peregrine capture, read by sysdig on the host
 [ -f /tests/evasion/run-evasion.sh ] && . /tests/evasion/run-evasion.sh # evasion variants, live, both rule sets

@@ -11,7 +11,9 @@
 EVD=/tmp/evasion
 EV_ALERTS=/tmp/evasion-alerts.json
 EV_OUT=/tmp/evasion-peregrine.out
+EV_SCAP=/tmp/evasion-live.scap
 EV_UDP_PORT=7791
+EV_PUBLIC_IP=198.51.100.7       # TEST-NET-2: neither loopback nor RFC 1918
 
 ev_ok() { pass=$((pass + 1)); echo "PGTEST ok $1"; }
 ev_fail() {
@@ -77,6 +79,48 @@ ev_variants() {
     variant udp        "Outbound Connection From Shell Or Temporary Binary" - "$T udp-connect $EV_UDP_PORT"
     variant tcp        "Outbound Connection From Shell Or Temporary Binary" - "/tmp/pgtrigger-tmp connect $TRIG_PORT"
     variant memfd-exec - "Fileless execution via memfd_create" "/bin/pgtrigger memfd-exec" 'memfd:pgmemfd'
+    # A trigger for each other rule of Falco's stable set that can fire
+    # without a container runtime: so that live = replay (below) covers
+    # every such rule. $F holds pgtrigger under the names Falco's lists give
+    # meaning to.
+    F=/tmp/pgfalco
+    P=/bin/pgtrigger
+    variant f-traversal - "Directory traversal monitored file read" "$P spawn $E read /etc/../etc/../etc/hostname"
+    variant f-trusted - "Read sensitive file trusted after startup" "$F/nginx after 6 read /etc/shadow"
+    variant f-shell - "Run shell untrusted" "$F/nginx spawn /bin/sh -c :"
+    variant f-sysuser - "System user interactive" "$P as-uid 65534 spawn $F/login noop"
+    variant f-search - "Search Private Keys or Passwords" "/bin/grep -r 'BEGIN PRIVATE' /etc/hostname /tmp/pgV-f-search; :"
+    variant f-aws - "Find AWS Credentials" "/bin/find /tmp/pgV-f-aws -path /root/.aws/credentials; :"
+    variant f-clearlog - "Clear Log Activities" "$P trunc /var/log/pgV-f-clearlog"
+    variant f-bulk - "Remove Bulk Data from Disk" "$F/shred noop"
+    variant f-ptrace - "PTRACE attached to process" "$P ptrace"
+    variant f-traceme - "PTRACE anti-debug attempt" "$P traceme"
+    variant f-shm - "Execution from /dev/shm" "/dev/shm/pgtrigger noop"
+    variant f-ssh - "Disallowed SSH Connection Non Standard Port" "$F/ssh connect-to $EV_PUBLIC_IP 443"
+}
+
+# Falco's stable rules that need a container runtime to fire (container.id
+# of a real container, its image or privileges): issue 16's ground.
+EV_FALCO_CONTAINER_RULES="Terminal shell in container
+Contact K8S API Server From Container
+Netcat Remote Code Execution in Container
+Packet socket created in container
+Redirect STDOUT/STDIN to Network Connection in Container
+Linux Kernel Module Injection Detected
+Debugfs Launched in Privileged Container
+Detect release_agent File Container Escapes
+Drop and execute new binary in container"
+
+# Every rule of Falco's stable file has a variant here or needs a container.
+ev_falco_coverage() {
+    sed -n 's/^- rule: *//p' /tests/evasion/falco_rules.yaml | sort > $EVD.falco-rules
+    { echo "$EV_FALCO_CONTAINER_RULES"; cat $EVD/*/falco | grep -vx -- -; } | sort -u > $EVD.falco-covered
+    missing=$(grep -vxF -f $EVD.falco-covered $EVD.falco-rules | tr '\n' ';')
+    if [ -z "$missing" ]; then
+        ev_ok "evasion: every rule of Falco's stable file has a trigger or needs a container ($(wc -l < $EVD.falco-rules))"
+    else
+        ev_fail "evasion: every rule of Falco's stable file has a trigger or needs a container" "without: $missing"
+    fi
 }
 
 ev_setup() {
@@ -91,6 +135,17 @@ ev_setup() {
     cp /bin/pgevade /tmp/pgevade-tmp
     [ -x /bin/pgevade32 ] && cp /bin/pgevade32 /tmp/pgevade-tmp-32
     cp /bin/pgtrigger /tmp/pgtrigger-tmp
+    # For Falco's own triggers: programs under meaningful names, a log to
+    # clear, a system user, a tmpfs /dev/shm, and a public address (on lo)
+    # for an outbound connection.
+    mkdir -p /tmp/pgfalco /dev/shm /var/log
+    for n in nginx login shred ssh; do cp /bin/pgtrigger /tmp/pgfalco/$n; done
+    grep -q ' /dev/shm ' /proc/mounts || mount -t tmpfs shm /dev/shm
+    cp /bin/pgtrigger /dev/shm/pgtrigger
+    /bin/pgtrigger create /var/log/pgV-f-clearlog
+    grep -q '^nobody:' /etc/passwd || echo 'nobody:x:65534:65534:nobody:/nonexistent:/bin/false' >> /etc/passwd
+    grep -q '^nogroup:' /etc/group 2>/dev/null || echo 'nogroup:x:65534:' >> /etc/group
+    ip addr add $EV_PUBLIC_IP/32 dev lo 2>/dev/null
     : > /tmp/pglive/evasion-ready
 }
 
@@ -108,11 +163,12 @@ ev_main() {
     ev_variants
     check "evasion: insmod" insmod /peregrine.ko
     /bin/pgtrigger serve ${TRIG_PORT:=7782} & ev_server=$!
-    rm -f $EV_ALERTS
+    /bin/pgtrigger serve-at $EV_PUBLIC_IP 443 & ev_public_server=$!
+    rm -f $EV_ALERTS $EV_SCAP
     # rule_matching=all: by default (first) an event raises only the first
     # rule it matches in load order, so Peregrine's rule would hide Falco's.
-    peregrine -r /etc/peregrine/peregrine_rules.yaml $falco_rules -r /tests/rules/live-rules.yaml -U \
-        -o rule_matching=all -o json_output=true -o stdout_output.enabled=false -o file_output.enabled=true \
+    ev_rules="-r /etc/peregrine/peregrine_rules.yaml $falco_rules -r /tests/rules/live-rules.yaml -o rule_matching=all"
+    peregrine $ev_rules --syscall-capture $EV_SCAP -U -o json_output=true -o stdout_output.enabled=false -o file_output.enabled=true \
         -o file_output.filename=$EV_ALERTS > $EV_OUT 2>&1 &
     ev_pid=$!
     n=0
@@ -123,7 +179,7 @@ ev_main() {
     done
     if ! grep -q /tmp/pglive/evasion-ready $EV_ALERTS 2>/dev/null; then
         ev_fail "evasion: peregrine live start with both rule files" "$(tail -n 15 $EV_OUT)"
-        kill $ev_pid $ev_server 2>/dev/null; rmmod peregrine
+        kill $ev_pid $ev_server $ev_public_server 2>/dev/null; rmmod peregrine
         return
     fi
     ev_ok "evasion: peregrine live start with both rule files"
@@ -137,7 +193,7 @@ ev_main() {
     done
     sleep 1
     kill -TERM $ev_pid; wait $ev_pid
-    kill $ev_server 2>/dev/null
+    kill $ev_server $ev_public_server 2>/dev/null
     check "evasion: rmmod" rmmod peregrine
     grep -i -E 'error|warning' $EV_OUT | head -n 5 | sed 's/^/    peregrine: /'
     # A Falco rule silent on the direct form itself (read, symlink,
@@ -173,6 +229,9 @@ ev_main() {
             fi
         done
     done
+    [ -n "$falco_rules" ] && ev_falco_coverage
+    live_replay_check "Peregrine's and Falco's rules" $EV_ALERTS $EV_SCAP $ev_rules
+    rm -f $EV_SCAP
 }
 
 ev_main

@@ -49,18 +49,24 @@ static int open_close(const char *path, int flags)
 	return 0;
 }
 
-static struct sockaddr_in loopback(const char *port)
+/* An IPv4 address and port; an address that does not parse is 0.0.0.0. */
+static struct sockaddr_in inet_at(const char *addr, const char *port)
 {
 	struct sockaddr_in sa = { .sin_family = AF_INET };
 
 	sa.sin_port = htons((unsigned short)atoi(port));
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1)
+		sa.sin_addr.s_addr = htonl(INADDR_ANY);
 	return sa;
 }
 
-static int tcp_listener(const char *port)
+static struct sockaddr_in loopback(const char *port)
 {
-	struct sockaddr_in sa = loopback(port);
+	return inet_at("127.0.0.1", port);
+}
+
+static int tcp_listener_at(struct sockaddr_in sa)
+{
 	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
 
 	if (fd < 0)
@@ -71,6 +77,34 @@ static int tcp_listener(const char *port)
 		return -1;
 	}
 	return fd;
+}
+
+static int tcp_listener(const char *port)
+{
+	return tcp_listener_at(loopback(port));
+}
+
+/* Accepts and closes connections until killed. */
+static int serve(int fd, const char *what)
+{
+	if (fd < 0)
+		return fail("listen", what);
+	for (;;) {
+		int c = accept(fd, NULL, NULL);
+
+		if (c >= 0)
+			close(c);
+	}
+}
+
+static int connect_to(struct sockaddr_in sa, const char *what)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return fail("connect", what);
+	close(fd);
+	return 0;
 }
 
 /* Runs argv[0] (a path) with its arguments and waits for it. */
@@ -183,8 +217,10 @@ static int usage(void)
 		"usage: pgtrigger noop | read|write|append|trunc|create|creat PATH | unlink PATH |\n"
 		"       symlink|link TARGET NEWPATH | rename OLD NEW | chmod PATH OCTAL |\n"
 		"       chown PATH (to 0:0) | setns | unshare | raw |\n"
-		"       serve PORT | listen PORT | connect PORT | http-get PORT PATH | ptrace |\n"
-		"       spawn PROG [ARG...] | spawn-when FILE PROG [ARG...] | memfd-exec   [TOKEN...]\n");
+		"       serve PORT | serve-at ADDR PORT | listen PORT | connect PORT |\n"
+		"       connect-to ADDR PORT | http-get PORT PATH | ptrace | traceme |\n"
+		"       spawn PROG [ARG...] | spawn-when FILE PROG [ARG...] | memfd-exec |\n"
+		"       after SECONDS COMMAND... | as-uid UID COMMAND...   [TOKEN...]\n");
 	return 2;
 }
 
@@ -246,18 +282,10 @@ int main(int argc, char **argv)
 		close(fd);
 		return 0;
 	}
-	if (!strcmp(cmd, "serve") && a) {
-		/* A loopback peer for the connect triggers; runs until killed. */
-		fd = tcp_listener(a);
-		if (fd < 0)
-			return fail("listen", a);
-		for (;;) {
-			int c = accept(fd, NULL, NULL);
-
-			if (c >= 0)
-				close(c);
-		}
-	}
+	if (!strcmp(cmd, "serve") && a)	/* a loopback peer for the connect triggers */
+		return serve(tcp_listener(a), a);
+	if (!strcmp(cmd, "serve-at") && b)
+		return serve(tcp_listener_at(inet_at(a, b)), a);
 	if (!strcmp(cmd, "listen") && a) {
 		fd = tcp_listener(a);
 		if (fd < 0)
@@ -265,19 +293,28 @@ int main(int argc, char **argv)
 		close(fd);
 		return 0;
 	}
-	if (!strcmp(cmd, "connect") && a) {
-		struct sockaddr_in sa = loopback(a);
-
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
-			return fail("connect", a);
-		close(fd);
-		return 0;
-	}
+	if (!strcmp(cmd, "connect") && a)
+		return connect_to(loopback(a), a);
+	if (!strcmp(cmd, "connect-to") && b)
+		return connect_to(inet_at(a, b), a);
 	if (!strcmp(cmd, "http-get") && b)
 		return http_get(a, b);
 	if (!strcmp(cmd, "ptrace"))
 		return ptrace_attach();
+	if (!strcmp(cmd, "traceme"))
+		return ptrace(PTRACE_TRACEME, 0, NULL, NULL) ? fail("ptrace", "PTRACE_TRACEME") : 0;
+	/* Prefixes: the rest of the command line runs after a pause, or as a user. */
+	if (!strcmp(cmd, "after") && b) {
+		sleep((unsigned int)atoi(a));
+		return main(argc - 2, argv + 2);
+	}
+	if (!strcmp(cmd, "as-uid") && b) {
+		uid_t id = (uid_t)atoi(a);
+
+		if (setgid(id) || setuid(id))
+			return fail("setuid", a);
+		return main(argc - 2, argv + 2);
+	}
 	if (!strcmp(cmd, "spawn") && a)
 		return spawn(argv + 2);
 	if (!strcmp(cmd, "spawn-when") && b) {

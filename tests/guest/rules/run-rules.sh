@@ -13,6 +13,7 @@
 RT=/tmp/rt                      # one folder per trigger: rule, fire, benign, extra
 RULES=/etc/peregrine/peregrine_rules.yaml
 ALERTS=/tmp/alerts.json
+LIVE_SCAP=/tmp/rules-live.scap  # every event the live run evaluated (--syscall-capture)
 PGOUT=/tmp/peregrine.out
 METRICS=/tmp/peregrine-metrics.json
 WEB_PORT=7785                   # peregrine's webserver, for /metrics
@@ -144,8 +145,8 @@ rt_setup() {
 
 # --- Running peregrine --------------------------------------------------------
 peregrine_start() {
-    rm -f $ALERTS
-    peregrine -r $RULES -r /tests/rules/live-rules.yaml -U -o json_output=true \
+    rm -f $ALERTS $LIVE_SCAP
+    peregrine -r $RULES -r /tests/rules/live-rules.yaml --syscall-capture $LIVE_SCAP -U -o json_output=true \
         -o stdout_output.enabled=false -o file_output.enabled=true -o file_output.filename=$ALERTS \
         -o metrics.enabled=true -o metrics.interval=2s -o metrics.output_rule=false \
         -o metrics.output_file=$METRICS -o metrics.kernel_event_counters_per_cpu_enabled=true \
@@ -579,6 +580,8 @@ rt_main() {
     metrics_exit_check
     [ -n "$busy_first" ] && busy_check $busy_first
     rules_check $busy_first
+    live_replay_check "default rules" $ALERTS $LIVE_SCAP -r $RULES -r /tests/rules/live-rules.yaml
+    rm -f $LIVE_SCAP
     rmmod pgdummy 2>/dev/null
     check "rmmod after live run" rmmod peregrine
 }
