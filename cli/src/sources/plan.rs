@@ -168,11 +168,6 @@ impl SourcePlan {
         matches!(self.audit, Some(AuditFeed::Webhook { listening: true }))
     }
 
-    /// Whether the audit loop runs on its own thread, fed by the webhook.
-    pub fn audit_loop(&self) -> bool {
-        matches!(self.audit, Some(AuditFeed::Webhook { .. }))
-    }
-
     /// The audit file read on the main thread, if any.
     pub fn audit_file(&self) -> Option<&Path> {
         match &self.audit {
@@ -368,7 +363,7 @@ mod tests {
         let p = plan(&[], &[], false);
         assert_eq!(p.syscall, Some(SyscallFeed::Kernel));
         assert_eq!(p.audit, Some(AuditFeed::Webhook { listening: false }));
-        assert!(p.watches_processes() && p.audit_loop() && !p.webhook_listening());
+        assert!(p.watches_processes() && !p.webhook_listening());
         assert_eq!(p.engines(), [("syscall".to_string(), "kmod".to_string())]);
         assert_eq!(p.async_targets(), ["syscall"]);
 
