@@ -10,7 +10,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use peregrine_driver_sys::DriverConfig;
 
 use peregrine::args::{Cli, Command, DriverAction, RunArgs};
 use peregrine::config::Config;
@@ -21,11 +20,8 @@ use peregrine::outputs::{
 };
 use peregrine::ruleset::{RulesInput, Selection};
 use peregrine::sources::drops::{DropCounters, DropMonitor};
-use peregrine::sources::plan::{SourcePlan, SyscallFeed};
-
-/// The exit status of `peregrine run -- CMD` stopped (SIGTERM, SIGINT,
-/// -M) before CMD finished; CMD's own status otherwise.
-const RUN_STOPPED_EXIT_CODE: u8 = 125;
+use peregrine::sources::feed::{Ended, Shared};
+use peregrine::sources::plan::{FeedParts, SourcePlan};
 
 fn main() -> ExitCode {
     // Before anything else: a SIGHUP or SIGUSR1 sent while rules load must
@@ -51,7 +47,7 @@ fn main() -> ExitCode {
             })
         }
         Some(Command::Run(args)) => {
-            let traced = Traced {
+            let traced = traced::Workload {
                 attach: args.attach,
                 command: args.command,
             };
@@ -146,15 +142,9 @@ fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
     Ok(channels)
 }
 
-/// `peregrine run`'s source: a command to start, or a process to attach to.
-struct Traced {
-    attach: Option<i32>,
-    command: Vec<std::ffi::OsString>,
-}
-
 fn run_main(
     args: RunArgs,
-    traced: Option<Traced>,
+    traced: Option<traced::Workload>,
     early: Option<signals::Early>,
 ) -> Result<ExitCode, String> {
     let (hangups, reopen) = match early {
@@ -418,7 +408,10 @@ fn run_main(
     let plan = SourcePlan::decide(&args, &config, traced.is_some(), plugin_sources);
     let run_webhook = plan.webhook_listening();
     if let Some(path) = &args.syscall_capture {
-        if !matches!(plan.syscall, Some(SyscallFeed::Kernel)) {
+        if !matches!(
+            plan.syscall,
+            Some(peregrine::sources::plan::SyscallFeed::Kernel)
+        ) {
             return Err(format!(
                 "--syscall-capture {}: only the kernel module's events are recorded, and this run does not read them",
                 path.display()
@@ -468,111 +461,53 @@ fn run_main(
     if let Some(link) = &containers {
         metrics.set_containers(Some(Arc::clone(link.stats())));
     }
-    let (audit_tx, audit_rx) = crossbeam_channel::bounded::<serde_json::Value>(AUDIT_QUEUE);
-    let audit_queue = plan
-        .audit_loop()
-        .then(|| servers::AuditQueue::new(audit_tx));
+    // Each source's loop takes its own rules; the syscall ones stay with
+    // the main thread's pipeline.
+    let ruleset::Ruleset {
+        syscall: mut syscall_rules,
+        k8s_audit: audit_rules,
+        plugin_sources: plugin_rules,
+        ..
+    } = ruleset;
+    let mut feeds = plan.feeds(FeedParts {
+        config: &config,
+        all_events: args.all_events,
+        traced,
+        audit_rules,
+        plugin_rules,
+        hosted: &hosted,
+        plugin_capture: args.plugin_capture.clone(),
+        syscall_capture: args.syscall_capture.clone(),
+    });
+    // Only `servers` holds the webhook queue's sender: its shutdown ends
+    // the audit loop.
+    let audit_queue = feeds.iter_mut().find_map(|feed| feed.intake());
     let servers = Arc::new(
         servers::Servers::start(
             config.webserver.enabled.then_some(&config.webserver),
             run_webhook.then_some(&config.k8s_audit),
-            audit_queue.clone(),
+            audit_queue,
             Arc::clone(&metrics),
         )
         .map_err(|e| e.to_string())?,
     );
-    // Only `servers` holds the queue's sender now: its shutdown ends the
-    // audit thread.
-    drop(audit_queue);
 
     let mailbox = Arc::new(reload::Mailbox::default());
-    let mut audit_thread = None;
-    if plan.audit_loop() {
-        // The audit rules move to their own thread: audit events never wait
-        // behind kernel events.
-        // (Loading no files compiles an empty set to leave in its place.)
-        let mut rules =
-            std::mem::replace(&mut ruleset.k8s_audit, ruleset::load(&[], None).k8s_audit);
-        let (dispatcher, metrics, host, rx) = (
-            Arc::clone(&dispatcher),
-            Arc::clone(&metrics),
-            host.clone(),
-            audit_rx.clone(),
-        );
-        let mut inbox = mailbox.audit_inbox();
-        audit_thread = Some(
-            std::thread::Builder::new()
-                .name("k8s-audit".into())
-                .spawn(move || {
-                    let mut detections = run::Detections::default();
-                    for event in rx {
-                        if let Some(reloaded) = inbox.poll() {
-                            rules = reloaded;
-                            log::message("audit rules reloaded");
-                        }
-                        run::evaluate_audit_event(
-                            &mut rules,
-                            &event,
-                            &dispatcher,
-                            &host,
-                            &mut detections,
-                            &metrics,
-                        );
-                    }
-                    detections
-                })
-                .map_err(|e| format!("cannot start the audit thread: {e}"))?,
-        );
-    }
-    drop(audit_rx);
-
+    let shared = Shared {
+        dispatcher: Arc::clone(&dispatcher),
+        metrics: Arc::clone(&metrics),
+        hostname: host.clone(),
+        stop: Arc::clone(&stop),
+        mailbox: Arc::clone(&mailbox),
+    };
     hosted.capture_open()?;
     // Async plugins push into the live sources; a capture carries the
     // async events it recorded instead.
-    let mut async_lanes = hosted.start_async(&plan.async_targets())?;
-    let syscall_async = async_lanes.remove("syscall");
-    // One loop per plugin event source, live or from the capture, as
-    // Falco runs each source on its own.
-    let mut plugin_loops = Vec::new();
-    let plugin_shared = if plan.enabled_plugins().next().is_some() {
-        let writer = match &args.plugin_capture {
-            Some(path) => Some(plugins::capture::EventWriter::create(path, &host)?),
-            None => None,
-        };
-        let shared = Arc::new(plugins::host::LoopShared {
-            dispatcher: Arc::clone(&dispatcher),
-            metrics: Arc::clone(&metrics),
-            hostname: host.clone(),
-            stop: Arc::clone(&stop),
-            capture: writer,
-        });
-        let compiled = std::mem::take(&mut ruleset.plugin_sources);
-        for (feed, rules) in plan.plugins.iter().zip(compiled) {
-            if !feed.enabled {
-                continue;
-            }
-            let source = &feed.source;
-            let parsers = hosted.parsers_for(source);
-            let events = match plan.capture() {
-                Some(path) => plugins::host::Feed::Capture(path.to_path_buf()),
-                None => plugins::host::Feed::Live(feed.open_params.clone()),
-            };
-            let handle = plugins::host::spawn_loop(
-                source.clone(),
-                Arc::clone(&feed.plugin),
-                events,
-                parsers,
-                async_lanes.remove(source),
-                rules,
-                Arc::clone(&shared),
-            )
-            .map_err(|e| format!("cannot start the '{source}' source thread: {e}"))?;
-            plugin_loops.push(handle);
-        }
-        Some(shared)
-    } else {
-        None
-    };
+    let mut lanes = hosted.start_async(&plan.async_targets())?;
+    let mut running = Vec::with_capacity(feeds.len());
+    for feed in feeds {
+        running.push(feed.start(&shared, &mut lanes)?);
+    }
 
     let reload_thread = hangups.and_then(|hangups| {
         reload::ReloadThread::start(
@@ -601,7 +536,7 @@ fn run_main(
     // Always measured, so that a reload adding drop actions acts at once.
     let mut drop_monitor = DropMonitor::new(&config.syscall_event_drops, DropCounters::default());
     let mut pipeline = run::Pipeline {
-        rules: &mut ruleset.syscall,
+        rules: &mut syscall_rules,
         dispatcher: &dispatcher,
         metrics: &metrics,
         stats_every: peregrine::metrics::file::stats_period(&config.metrics),
@@ -621,80 +556,24 @@ fn run_main(
         reloaded: None,
         capture: peregrine::capture::on_alert::AlertCapture::new(&config.capture, &host),
         containers,
-        async_events: syscall_async,
+        // The syscall feed brings its lane when it drives.
+        async_events: None,
         async_num: 0,
     };
     let any_rule_captures = pipeline.any_rule_captures();
     if let Some(capture) = pipeline.capture.as_mut() {
         capture.set_rules_capture(any_rule_captures);
     }
-    let mut traced_exit = None;
-    let outcome = match (&plan.syscall, &traced) {
-        (Some(SyscallFeed::Traced), Some(traced)) => {
-            traced::run(traced.attach, &traced.command, &mut pipeline).map(|ending| {
-                traced_exit = Some(match ending {
-                    traced::Ending::Finished(code) => code,
-                    // Attached, a stop is how the session ends.
-                    traced::Ending::Stopped if traced.attach.is_some() => 0,
-                    traced::Ending::Stopped => {
-                        log::message(&format!(
-                            "peregrine run: stopped before the traced command finished; it goes \
-                             on unmonitored (exit status {RUN_STOPPED_EXIT_CODE})"
-                        ));
-                        RUN_STOPPED_EXIT_CODE
-                    }
-                });
-            })
-        }
-        (Some(SyscallFeed::Capture(path)), _) => run::replay(path, &mut pipeline),
-        (Some(SyscallFeed::Kernel), _) => {
-            let driver_config = DriverConfig {
-                snaplen: Some(config.driver.snaplen),
-                sampling_ratio: Some(config.driver.sampling_ratio),
-                ..DriverConfig::default()
-            };
-            let tuning = run::LiveTuning {
-                evaluation_workers: config.driver.evaluation_workers as usize,
-                thread_table_size: usize::try_from(config.falco_libs.thread_table_size)
-                    .unwrap_or(usize::MAX),
-                purge: run::Purge::from_config(&config.falco_libs),
-            };
-            run::live(
-                driver_config,
-                &config.base_syscalls,
-                args.all_events,
-                tuning,
-                args.syscall_capture.as_deref(),
-                &mut pipeline,
-            )
-        }
-        _ => {
-            if let Some(path) = plan.audit_file() {
-                let mut detections = run::Detections::default();
-                let result = run::k8s_audit_file(
-                    path,
-                    &mut ruleset.k8s_audit,
-                    &dispatcher,
-                    &host,
-                    &mut detections,
-                    &metrics,
-                );
-                pipeline.detections = detections;
-                result
-            } else if run_webhook || !plugin_loops.is_empty() {
-                // Nothing for the main thread to read: it waits for a stop
-                // while the webhook and the plugin loops work.
-                run::wait_until_stopped(&mut pipeline);
-                Ok(())
-            } else {
-                Err(run::RunError::Audit(
-                    "every event source is disabled: nothing to do".into(),
-                ))
-            }
-        }
-    };
+    // The plan gives exactly one feed to the main thread.
+    let outcome = running
+        .iter_mut()
+        .find_map(|feed| feed.drive(&mut pipeline))
+        .unwrap_or(Ok(()));
     let exit_requested = pipeline.exit_requested;
-    let mut detections = std::mem::take(&mut pipeline.detections);
+    let mut ended = Ended {
+        detections: std::mem::take(&mut pipeline.detections),
+        ..Ended::default()
+    };
     drop(pipeline);
     if let Some(watch) = config_watch {
         watch.stop();
@@ -703,48 +582,26 @@ fn run_main(
         thread.stop();
     }
     servers.shutdown();
-    if let Some(thread) = audit_thread {
-        match thread.join() {
-            Ok(audit) => detections.merge(audit),
-            Err(_) => log::message("the audit thread panicked"),
-        }
+    for feed in &mut running {
+        ended.merge(feed.join(&shared));
     }
-    // The main source is done: live plugin sources stop too; those
-    // replaying a capture read it to its end, as Falco's do.
-    if plan.capture().is_none() {
-        stop.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-    let mut plugin_error = None;
-    for handle in plugin_loops {
-        match handle.join() {
-            Ok(end) => {
-                detections.merge(end.detections);
-                if let Some(error) = end.error {
-                    log::message(&format!("Error: event source '{}': {error}", end.source));
-                    plugin_error.get_or_insert(error);
-                }
-            }
-            Err(_) => log::message("a plugin source thread panicked"),
-        }
-    }
+    let mut feed_error = ended.error.take();
     hosted.stop_async();
     if let Err(e) = hosted.capture_close() {
-        plugin_error.get_or_insert(e);
+        feed_error.get_or_insert(e);
     }
     // The plugins are destroyed when `hosted` goes, as Falco destroys
     // them: nothing that outlives the run (the metrics, the console's
     // rules for tries) may keep them.
     metrics.set_plugins(None);
     peregrine::servers::console::tryout::forget_rules();
-    if let Some(writer) = plugin_shared.as_ref().and_then(|s| s.capture.as_ref()) {
-        match writer.finish() {
-            Ok(written) => log::message(&format!("{written} plugin events written to the capture")),
-            Err(e) => {
-                plugin_error.get_or_insert(e);
-            }
+    for feed in running {
+        if let Err(e) = feed.close() {
+            feed_error.get_or_insert(e);
         }
     }
-    drop(plugin_shared);
+    // The last holders of the dispatcher besides this function.
+    drop(shared);
     let reports = match Arc::try_unwrap(dispatcher) {
         Ok(dispatcher) => dispatcher.shutdown(),
         Err(_) => Vec::new(),
@@ -762,13 +619,13 @@ fn run_main(
             ));
         }
     }
-    print!("{}", detections.summary());
-    if let Some(error) = plugin_error {
+    print!("{}", ended.detections.summary());
+    if let Some(error) = feed_error {
         return Err(error);
     }
     Ok(if exit_requested {
         ExitCode::from(1)
-    } else if let Some(code) = traced_exit {
+    } else if let Some(code) = ended.exit_code {
         ExitCode::from(code)
     } else {
         ExitCode::SUCCESS
@@ -815,6 +672,3 @@ fn report_undelivered_on_forced_stop() {
         }
     });
 }
-
-/// Audit events waiting for evaluation; past this the webhook answers 503.
-const AUDIT_QUEUE: usize = 65_536;

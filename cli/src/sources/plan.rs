@@ -2,14 +2,22 @@
 //! the config: the syscall source (kernel module, capture, ptrace tracer
 //! or Falco's `nodriver`), the Kubernetes audit source (webhook or file)
 //! and each plugin's own source. Everything else in a run (metrics'
-//! engine names, container metadata, async event lanes, the loop that
-//! drives the main thread) asks this plan rather than re-deriving it.
+//! engine names, container metadata, async event lanes, the feeds that
+//! `main` starts and the one that drives the main thread) asks this plan
+//! rather than re-deriving it.
 
 use std::path::{Path, PathBuf};
 
+use peregrine_engine::k8s_audit::K8sAuditSource;
+use peregrine_engine::rules::CompiledRules;
+
 use crate::args::RunArgs;
 use crate::config::{Config, EngineKind};
-use crate::sources::plugins::fields::SharedPlugin;
+use crate::sources::feed::{Feed, Idle};
+use crate::sources::plugins::feed::PluginSources;
+use crate::sources::plugins::fields::{PluginFields, SharedPlugin};
+use crate::sources::plugins::host::Hosted;
+use crate::sources::{audit, syscall, traced};
 
 /// Where syscall events come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +51,24 @@ pub struct PluginFeed {
     pub open_params: String,
     /// Off with `--disable-source`: its rules stay compiled, nothing runs.
     pub enabled: bool,
+}
+
+/// What the feeds are made of besides the plan: settings, the traced
+/// target and the compiled rules each feed takes.
+pub struct FeedParts<'a> {
+    pub config: &'a Config,
+    /// `-A`.
+    pub all_events: bool,
+    /// `peregrine run`'s command or process.
+    pub traced: Option<traced::Workload>,
+    pub audit_rules: CompiledRules<K8sAuditSource>,
+    /// In the plan's order of plugin sources.
+    pub plugin_rules: Vec<CompiledRules<PluginFields>>,
+    pub hosted: &'a Hosted,
+    /// `--plugin-capture`.
+    pub plugin_capture: Option<PathBuf>,
+    /// `--syscall-capture`.
+    pub syscall_capture: Option<PathBuf>,
 }
 
 /// The sources of one run.
@@ -144,11 +170,6 @@ impl SourcePlan {
         matches!(self.audit, Some(AuditFeed::Webhook { listening: true }))
     }
 
-    /// Whether the audit loop runs on its own thread, fed by the webhook.
-    pub fn audit_loop(&self) -> bool {
-        matches!(self.audit, Some(AuditFeed::Webhook { .. }))
-    }
-
     /// The audit file read on the main thread, if any.
     pub fn audit_file(&self) -> Option<&Path> {
         match &self.audit {
@@ -189,6 +210,51 @@ impl SourcePlan {
         out
     }
 
+    /// The run's feeds, in the order `main` starts and joins them: the
+    /// webhook's loop, which ends with its queue (closed by the servers'
+    /// shutdown); the main thread's, whose end stops the live plugin
+    /// sources; then those. Exactly one feed drives the main thread: the
+    /// syscall reader, the audit file, or [`Idle`].
+    pub fn feeds(&self, parts: FeedParts<'_>) -> Vec<Box<dyn Feed>> {
+        let mut feeds: Vec<Box<dyn Feed>> = Vec::new();
+        let mut audit_file = None;
+        match &self.audit {
+            Some(AuditFeed::Webhook { .. }) => {
+                feeds.push(Box::new(audit::Webhook::new(parts.audit_rules)));
+            }
+            Some(AuditFeed::File(path)) => {
+                audit_file = Some(audit::File::new(path.clone(), parts.audit_rules));
+            }
+            None => {}
+        }
+        let syscall = self.syscall.as_ref().and_then(|feed| {
+            syscall::Syscall::from_plan(
+                feed,
+                parts.config,
+                parts.all_events,
+                parts.traced,
+                parts.syscall_capture,
+            )
+        });
+        feeds.push(match (syscall, audit_file) {
+            (Some(syscall), _) => Box::new(syscall),
+            (None, Some(file)) => Box::new(file),
+            // nodriver is a source that reads nothing: Falco runs with it
+            // until stopped (libscap's nodriver engine times out forever).
+            (None, None) => Box::new(Idle {
+                others_run: self.webhook_listening()
+                    || self.enabled_plugins().next().is_some()
+                    || matches!(self.syscall, Some(SyscallFeed::NoDriver)),
+            }),
+        });
+        if let Some(plugins) =
+            PluginSources::from_plan(self, parts.plugin_rules, parts.hosted, parts.plugin_capture)
+        {
+            feeds.push(Box::new(plugins));
+        }
+        feeds
+    }
+
     /// The sources async plugins may push events into: the live ones (a
     /// capture carries the async events it recorded instead).
     pub fn async_targets(&self) -> Vec<String> {
@@ -223,7 +289,7 @@ mod tests {
     use super::*;
     use clap::Parser;
 
-    fn plan(argv: &[&str], overrides: &[&str], traced: bool) -> SourcePlan {
+    fn args_and_config(argv: &[&str], overrides: &[&str]) -> (RunArgs, Config) {
         let mut full = vec!["peregrine"];
         full.extend_from_slice(argv);
         let args = crate::args::Cli::try_parse_from(full).unwrap().run;
@@ -231,7 +297,79 @@ mod tests {
         let config = crate::config::Config::load(None, &overrides)
             .unwrap()
             .config;
+        (args, config)
+    }
+
+    fn plan(argv: &[&str], overrides: &[&str], traced: bool) -> SourcePlan {
+        let (args, config) = args_and_config(argv, overrides);
         SourcePlan::decide(&args, &config, traced, Vec::new())
+    }
+
+    /// The feeds a run starts, by name, in start and join order.
+    fn feeds(argv: &[&str], overrides: &[&str], traced: bool) -> Vec<String> {
+        let (args, config) = args_and_config(argv, overrides);
+        let plan = SourcePlan::decide(&args, &config, traced, Vec::new());
+        // Never dropped: dropping a `Hosted` uninstalls the process-wide
+        // plugin state other tests may be using.
+        let hosted: &Hosted = Box::leak(Box::default());
+        let parts = FeedParts {
+            config: &config,
+            all_events: false,
+            traced: traced.then(|| traced::Workload {
+                attach: Some(1),
+                command: Vec::new(),
+            }),
+            audit_rules: crate::ruleset::load(&[], None).k8s_audit,
+            plugin_rules: Vec::new(),
+            hosted,
+            plugin_capture: None,
+            syscall_capture: None,
+        };
+        plan.feeds(parts).iter().map(|feed| feed.name()).collect()
+    }
+
+    #[test]
+    fn one_feed_per_family_and_one_for_the_main_thread() {
+        // The webhook's loop first: it is joined before the main thread's
+        // feed stops the live sources.
+        assert_eq!(
+            feeds(&[], &[], false),
+            ["k8s_audit: webhook", "syscall: kernel module"]
+        );
+        assert_eq!(
+            feeds(&["-e", "x.scap"], &[], false),
+            ["syscall: capture x.scap"]
+        );
+        assert_eq!(
+            feeds(&["--k8s-audit-file", "a.json"], &[], false),
+            ["k8s_audit: file a.json"]
+        );
+        assert_eq!(feeds(&[], &[], true), ["syscall: traced"]);
+    }
+
+    #[test]
+    fn without_a_reader_the_main_thread_waits_if_anything_else_runs() {
+        // nodriver reads nothing, and runs until stopped as Falco's; the
+        // audit loop runs for a later reload.
+        assert_eq!(
+            feeds(&[], &["engine.kind=nodriver"], false),
+            ["k8s_audit: webhook", "main thread: waits for a stop"]
+        );
+        assert_eq!(
+            feeds(
+                &["--disable-source", "syscall"],
+                &["k8s_audit.enabled=true"],
+                false
+            ),
+            ["k8s_audit: webhook", "main thread: waits for a stop"]
+        );
+        let neither = [
+            "--disable-source",
+            "syscall",
+            "--disable-source",
+            "k8s_audit",
+        ];
+        assert_eq!(feeds(&neither, &[], false), ["main thread: nothing to do"]);
     }
 
     #[test]
@@ -239,7 +377,7 @@ mod tests {
         let p = plan(&[], &[], false);
         assert_eq!(p.syscall, Some(SyscallFeed::Kernel));
         assert_eq!(p.audit, Some(AuditFeed::Webhook { listening: false }));
-        assert!(p.watches_processes() && p.audit_loop() && !p.webhook_listening());
+        assert!(p.watches_processes() && !p.webhook_listening());
         assert_eq!(p.engines(), [("syscall".to_string(), "kmod".to_string())]);
         assert_eq!(p.async_targets(), ["syscall"]);
 

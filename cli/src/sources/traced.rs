@@ -28,6 +28,13 @@ use crate::sources::drops::DropCounters;
 /// The fd the tracer writes records to.
 const RECORDS_FD: i32 = 3;
 
+/// `peregrine run`'s source: a command to start, or a process to attach to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workload {
+    pub attach: Option<i32>,
+    pub command: Vec<OsString>,
+}
+
 /// How the traced run ended.
 pub enum Ending {
     /// The command's exit code, once it and its descendants were done.

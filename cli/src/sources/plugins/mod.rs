@@ -11,6 +11,7 @@
 
 pub mod capture;
 pub mod event;
+pub mod feed;
 pub mod fields;
 pub mod host;
 pub mod library;
