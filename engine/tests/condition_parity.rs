@@ -111,6 +111,25 @@ fn numbers_in_transformers_are_libsinsp_numbers() {
 }
 
 #[test]
+fn ancestor_level_minus_one_is_any_ancestor() {
+    // libsinsp's thread fields read the level with sscanf("%d"): -1 is its
+    // "no level" value (any ancestor), other negative levels wrap to huge
+    // unsigned ones and never reach an ancestor.
+    let c = comparison("proc.aname[-1] = x");
+    assert_eq!(c.field.arg.as_deref(), Some("-1"));
+    let mut loader = RulesLoader::new();
+    let yaml = "- rule: r\n  desc: d\n  condition: evt.type=open and proc.aname[-1] = x and proc.aname[+1] = x and not proc.aname[-2] = x\n  output: o\n  priority: WARNING\n";
+    loader.load_str("t.yaml", yaml);
+    loader.compile(peregrine_engine::syscall_fields::SyscallFields::new());
+    let errors: Vec<_> = loader
+        .results()
+        .iter()
+        .flat_map(|r| r.errors.iter())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+}
+
+#[test]
 fn a_list_whose_only_item_has_a_bad_escape_is_empty() {
     // libsinsp's list reader gives up silently on the first item (a bad
     // escape is found once the closing quote is read), then expects `)`.
