@@ -1,11 +1,12 @@
 //! What keeps a hostile condition from costing more than its length: a
-//! nesting limit checked before the recursive parser runs, and positions
-//! looked up in an index built once per condition.
+//! nesting limit checked before pest's recursive parser runs on an
+//! output's operand, stack that grows under deep recursions, and
+//! positions looked up in an index built once per condition.
 
-/// How deep parentheses (including a transformer's or a list's) and `not`
-/// chains may nest in one condition. The parser, the macro expansion, the
-/// compiler and the evaluator all recurse once per level; Falco's own
-/// parser stops at a depth of 100 as well, which real rules stay far below.
+/// How deep parentheses (a transformer's or a list's) may nest in a field
+/// or transformer written alone, as in an output; checked before pest's
+/// recursive parser runs. Conditions are read by [`super::syntax`], which
+/// stops where libsinsp's parser stops (its depth of 1000).
 pub const MAX_NESTING: usize = 100;
 
 /// Checks the nesting of `text` without recursion. Returns the byte offset
@@ -82,6 +83,19 @@ pub fn nesting_exceeded(text: &str) -> Option<usize> {
         }
     }
     None
+}
+
+/// Below this much stack left, a deep recursion gets a new segment...
+const STACK_RED_ZONE: usize = 64 << 10;
+/// ...of this size.
+const STACK_GROWTH: usize = 1 << 20;
+
+/// Runs one level of a recursion over a condition (parsing it, expanding
+/// its macros, compiling it) with room on the stack: a condition nested
+/// as deep as Falco allows takes more than a small thread's stack in some
+/// builds, so the stack grows instead of overflowing.
+pub fn with_stack<R>(f: impl FnOnce() -> R) -> R {
+    stacker::maybe_grow(STACK_RED_ZONE, STACK_GROWTH, f)
 }
 
 /// Line and column (1-based, columns in characters) of byte offsets in one

@@ -1,6 +1,7 @@
 //! Falco's condition language: grammar, syntax tree and parser.
 
 pub mod ast;
+mod lexer;
 mod limits;
 mod parser;
 mod syntax;
@@ -10,5 +11,5 @@ pub use ast::{
     Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Pos, SharedExpr,
     Transformer,
 };
-pub use limits::MAX_NESTING;
+pub use limits::{with_stack, MAX_NESTING};
 pub use parser::{parse_condition, parse_field_ref, parse_operand, unescape, ParseError};

@@ -1,11 +1,10 @@
-//! Turns condition text into an [`Expr`] with pest.
+//! Turns condition text into an [`Expr`], and a field or transformer
+//! written alone (as in an output) into a [`FieldRef`] with pest.
 
 use pest::iterators::Pair;
 use pest::Parser;
 
-use super::ast::{
-    Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Pos, Transformer,
-};
+use super::ast::{Composite, Expr, FieldRef, Literal, Pos, Transformer};
 use super::limits::{nesting_exceeded, LineIndex, MAX_NESTING};
 use super::syntax;
 
@@ -23,36 +22,17 @@ pub struct ParseError {
     pub column: usize,
 }
 
-/// Parses one condition.
+/// Parses one condition, as libsinsp's parser reads it (see
+/// [`syntax`]): its errors have libsinsp's words and positions.
 pub fn parse_condition(text: &str) -> Result<Expr, ParseError> {
-    // Falco's parser decides what is a syntax error, and how it is told.
-    if let Err(e) = syntax::check(text) {
+    syntax::parse(text).map_err(|e| {
         let (line, column) = syntax::line_col(text, e.offset);
-        return Err(ParseError {
+        ParseError {
             message: e.message,
             line,
             column,
-        });
-    }
-    let index = LineIndex::new(text);
-    if let Some(offset) = nesting_exceeded(text) {
-        let (line, column) = index.line_col(offset);
-        return Err(ParseError {
-            message: format!(
-                "exceeded max depth limit of {MAX_NESTING}: parentheses and 'not' nest too deep"
-            ),
-            line,
-            column,
-        });
-    }
-    let mut pairs =
-        ConditionGrammar::parse(Rule::condition, text).map_err(|e| to_parse_error(text, e))?;
-    let condition = pairs.next().ok_or_else(|| internal("no condition"))?;
-    let expr = condition
-        .into_inner()
-        .find(|p| p.as_rule() == Rule::expr)
-        .ok_or_else(|| internal("no expression"))?;
-    build_expr(expr, &index)
+        }
+    })
 }
 
 fn internal(what: &str) -> ParseError {
@@ -105,109 +85,6 @@ fn to_parse_error(text: &str, err: pest::error::Error<Rule>) -> ParseError {
 fn pos_of(pair: &Pair<'_, Rule>, index: &LineIndex) -> Pos {
     let (line, column) = index.line_col(pair.as_span().start());
     Pos { line, column }
-}
-
-fn build_expr(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<Expr, ParseError> {
-    match pair.as_rule() {
-        Rule::expr => {
-            let mut items: Vec<Expr> = Vec::new();
-            for p in pair.into_inner().filter(|p| p.as_rule() == Rule::and_expr) {
-                items.push(build_expr(p, index)?);
-            }
-            Ok(if items.len() == 1 {
-                items.remove(0)
-            } else {
-                Expr::Or(items)
-            })
-        }
-        Rule::and_expr => {
-            let mut items: Vec<Expr> = Vec::new();
-            for p in pair.into_inner().filter(|p| p.as_rule() == Rule::not_expr) {
-                items.push(build_expr(p, index)?);
-            }
-            Ok(if items.len() == 1 {
-                items.remove(0)
-            } else {
-                Expr::And(items)
-            })
-        }
-        Rule::not_expr => {
-            let mut inner = pair.into_inner();
-            let first = inner.next().ok_or_else(|| internal("empty term"))?;
-            match first.as_rule() {
-                Rule::not_kw => {
-                    let operand = inner
-                        .next()
-                        .ok_or_else(|| internal("not without operand"))?;
-                    Ok(Expr::Not(Box::new(build_expr(operand, index)?)))
-                }
-                _ => build_expr(first, index),
-            }
-        }
-        Rule::paren => {
-            let inner = pair
-                .into_inner()
-                .next()
-                .ok_or_else(|| internal("empty parentheses"))?;
-            build_expr(inner, index)
-        }
-        Rule::macro_ref => Ok(Expr::Macro {
-            name: pair.as_str().to_string(),
-            pos: pos_of(&pair, index),
-        }),
-        Rule::comparison => build_comparison(pair, index),
-        other => Err(internal(&format!("unexpected rule {other:?}"))),
-    }
-}
-
-fn build_comparison(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<Expr, ParseError> {
-    let pos = pos_of(&pair, index);
-    let mut inner = pair.into_inner();
-    let field = build_operand(
-        inner
-            .next()
-            .ok_or_else(|| internal("comparison without field"))?,
-        index,
-    )?;
-    let op_pair = inner
-        .next()
-        .ok_or_else(|| internal("comparison without operator"))?;
-    let op = Op::from_token(op_pair.as_str()).ok_or_else(|| internal("unknown operator"))?;
-    let mut next = inner.next();
-    let mut modifier = None;
-    if let Some(p) = next.as_ref().filter(|p| p.as_rule() == Rule::modifier) {
-        modifier = Some(Modifier::from_name(p.as_str()).ok_or_else(|| internal("modifier"))?);
-        next = inner.next();
-    }
-    let rhs_pos = next.as_ref().map_or(pos, |p| pos_of(p, index));
-    let rhs = match next {
-        None => Operand::None,
-        Some(p) => match p.as_rule() {
-            Rule::list => Operand::List(
-                p.into_inner()
-                    .map(|p| build_literal(p, index))
-                    .collect::<Result<_, _>>()?,
-            ),
-            Rule::val_ref => {
-                let f = p
-                    .into_inner()
-                    .next()
-                    .ok_or_else(|| internal("empty val()"))?;
-                Operand::Field(build_operand(f, index)?)
-            }
-            Rule::transformed => Operand::Field(build_operand(p, index)?),
-            Rule::list_name => Operand::List(vec![Literal::bare(p.as_str())]),
-            _ => Operand::Value(build_literal(p, index)?),
-        },
-    };
-    Ok(Expr::Compare(Comparison {
-        field,
-        op,
-        modifier,
-        rhs,
-        pos,
-        rhs_pos,
-    }))
 }
 
 fn build_operand(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<FieldRef, ParseError> {

@@ -1,4 +1,4 @@
-//! Falco's syntax check of a condition, with Falco's words and positions.
+//! Falco's condition language, read as libsinsp's parser reads it.
 //!
 //! Falco reads a condition with libsinsp's hand-written recursive-descent
 //! parser, which stops at the first token it cannot take and says so in
@@ -6,18 +6,24 @@
 //! places follow from the order in which that parser tries its
 //! alternatives, from the shape of its tokens (bare strings end at `=`,
 //! `in` needs no blank after it, `and` needs a blank or a `(`...) and from
-//! its backtracking, none of which a PEG's error report can give back. So
-//! before the grammar builds a tree, this recogniser walks the condition
-//! the way that parser does and keeps nothing but the first error: what
-//! it accepts is exactly what Falco accepts, and what it refuses is
-//! refused with the message and the position Falco reports.
+//! its backtracking. So this parser takes the same steps in the same
+//! order, building the tree as it goes: what it accepts is exactly what
+//! Falco accepts, read the same way, and what it refuses is refused with
+//! the message and the position Falco reports.
 //!
 //! It recurses like that parser, and counts its depth the same way (each
-//! step that Falco guards adds one; Falco's rules loader allows 1000), so
-//! that too deep a condition fails where Falco's does — and so that its
-//! own recursion is bounded.
+//! step that libsinsp guards adds one; Falco's rules loader allows 1000),
+//! so that too deep a condition fails where Falco's does, and so that its
+//! own recursion, and that of everything walking the tree it builds, is
+//! bounded. A chain of `not`s is read in a loop, as libsinsp reads it, and
+//! costs no depth.
 
-use super::parser::unescape;
+use super::ast::{
+    Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Pos, Transformer,
+};
+pub use super::lexer::SyntaxError;
+use super::lexer::{Cursor, Step};
+use super::limits::{with_stack, LineIndex};
 
 /// The depth Falco's rules loader allows its condition parser.
 const MAX_DEPTH: u32 = 1000;
@@ -30,19 +36,6 @@ const OPERATORS: &str = "'exists', '<=', '<', '>=', '>', '==', '=', '!=', 'glob'
 /// The transformers (and `val`), in the order Falco lists them.
 const TRANSFORMERS: &str =
     "'val', 'tolower', 'toupper', 'b64', 'basename', 'len', 'join', 'concat', 'getopt'";
-
-/// Transformers written as a call; tried in this order, with no blank
-/// allowed before the parenthesis.
-const TRANSFORMER_CALLS: [&str; 8] = [
-    "tolower(",
-    "toupper(",
-    "b64(",
-    "basename(",
-    "len(",
-    "join(",
-    "concat(",
-    "getopt(",
-];
 
 /// Comparison operators taking a number; tried in this order.
 const NUM_OPS: [&str; 4] = ["<=", "<", ">=", ">"];
@@ -76,24 +69,15 @@ pub(crate) fn is_comparison_operator(op: &str) -> bool {
             .any(|known| *known == op)
 }
 
-/// The first syntax error of a condition: Falco's message, and the byte
-/// offset where Falco's parser stood when it gave up.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyntaxError {
-    pub message: String,
-    pub offset: usize,
-}
-
-/// Checks `text` as Falco's condition parser reads it.
-pub fn check(text: &str) -> Result<(), SyntaxError> {
-    let mut c = Checker {
-        text,
-        s: text.as_bytes(),
-        pos: 0,
-        token: String::new(),
+/// Reads `text` as Falco's condition parser does, into a tree.
+pub fn parse(text: &str) -> Step<Expr> {
+    let index = LineIndex::new(text);
+    let mut r = Reader {
+        c: Cursor::new(text),
+        index: &index,
         depth: 0,
     };
-    c.parse()
+    r.parse()
 }
 
 /// Falco's line and column (both 1-based) of byte `offset` in `text`: a
@@ -111,404 +95,256 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
-type Step<T = ()> = Result<T, SyntaxError>;
-
-struct Checker<'a> {
-    text: &'a str,
-    s: &'a [u8],
-    /// The cursor, a byte offset.
-    pos: usize,
-    /// The last token read, which the final error names.
-    token: String,
+struct Reader<'a> {
+    c: Cursor<'a>,
+    /// For the positions of the nodes (columns in characters).
+    index: &'a LineIndex,
     depth: u32,
 }
 
-fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
-}
+/// The right-hand side of a comparison, and where it starts.
+type Rhs = (Operand, Pos);
 
-fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
+impl Reader<'_> {
+    fn here(&self) -> Pos {
+        let (line, column) = self.index.line_col(self.c.pos);
+        Pos { line, column }
+    }
 
-impl Checker<'_> {
     fn fail<T>(&self, message: impl Into<String>) -> Step<T> {
-        Err(SyntaxError {
-            message: message.into(),
-            offset: self.pos,
-        })
+        self.c.fail(message)
     }
 
-    fn byte(&self) -> u8 {
-        self.s.get(self.pos).copied().unwrap_or(0)
-    }
-
-    fn rest(&self) -> &[u8] {
-        &self.s[self.pos..]
-    }
-
-    /// One level of recursion, counted as Falco counts it: the level that
-    /// goes over the limit is never given back.
+    /// One level of recursion, counted as libsinsp counts it: the level
+    /// that goes over the limit is never given back (libsinsp's guard
+    /// throws from its constructor, so its destructor never runs).
     fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Step<T>) -> Step<T> {
         self.depth += 1;
         if self.depth >= MAX_DEPTH {
             return self.fail(format!("exceeded max depth limit of {MAX_DEPTH}"));
         }
-        let result = f(self);
+        let result = with_stack(|| f(self));
         self.depth -= 1;
         result
     }
 
-    fn parse(&mut self) -> Step {
-        if self.s.is_empty() {
+    fn parse(&mut self) -> Step<Expr> {
+        if self.c.text.is_empty() {
             return self.fail("filter input string is empty");
         }
-        self.parse_or()?;
+        let expr = self.parse_or()?;
         if self.depth > 0 {
             return self.fail("parser fatal error: recursion is unbalanced");
         }
-        if self.pos != self.s.len() {
+        if !self.c.at_end() {
             return self.fail(format!(
                 "unexpected token after '{}', expecting 'or', 'and'",
-                self.token
+                self.c.token
             ));
         }
-        Ok(())
-    }
-
-    // ---- tokens ----
-
-    /// Blanks between tokens; the only read that leaves the last token be.
-    fn blank(&mut self) -> bool {
-        let start = self.pos;
-        while matches!(self.byte(), b' ' | b'\t' | 0x08 | b'\r' | b'\n') {
-            self.pos += 1;
-        }
-        self.pos > start
-    }
-
-    /// `len` bytes from the cursor as the next token.
-    fn take(&mut self, len: usize) -> bool {
-        self.token = self.text[self.pos..self.pos + len].to_string();
-        self.pos += len;
-        true
-    }
-
-    fn word(&mut self, w: &str) -> bool {
-        self.rest().starts_with(w.as_bytes()) && self.take(w.len())
-    }
-
-    /// An operator word, which must be followed by a blank (taken too).
-    fn word_then_blank(&mut self, w: &str) -> bool {
-        let (pos, token) = (self.pos, self.token.clone());
-        if self.word(w) && self.blank() {
-            return true;
-        }
-        self.pos = pos;
-        self.token = token;
-        false
-    }
-
-    fn len_identifier(&self, from: usize) -> usize {
-        let s = &self.s[from.min(self.s.len())..];
-        if !s.first().is_some_and(u8::is_ascii_alphabetic) {
-            return 0;
-        }
-        1 + s[1..].iter().take_while(|&&b| is_word(b)).count()
-    }
-
-    fn identifier(&mut self) -> bool {
-        let n = self.len_identifier(self.pos);
-        n > 0 && self.take(n)
-    }
-
-    /// `name.name...`: at least two parts, each starting with a letter.
-    fn field_name(&mut self) -> bool {
-        let mut end = self.pos + self.len_identifier(self.pos);
-        if end == self.pos {
-            return false;
-        }
-        let mut parts = 1;
-        while self.s.get(end) == Some(&b'.') {
-            let n = self.len_identifier(end + 1);
-            if n == 0 {
-                break;
-            }
-            end += 1 + n;
-            parts += 1;
-        }
-        parts > 1 && self.take(end - self.pos)
-    }
-
-    fn hex_number(&mut self) -> bool {
-        let r = self.rest();
-        if r.len() < 3 || r[0] != b'0' || !matches!(r[1], b'x' | b'X') {
-            return false;
-        }
-        let n = r[2..].iter().take_while(|b| b.is_ascii_hexdigit()).count();
-        n > 0 && self.take(2 + n)
-    }
-
-    /// `[+-]digits[.][digits][(e|E)(+|-)digits]`, longest.
-    fn number(&mut self) -> bool {
-        let r = self.rest();
-        let digits = |from: usize| {
-            r[from.min(r.len())..]
-                .iter()
-                .take_while(|b| b.is_ascii_digit())
-                .count()
-        };
-        let mut n = usize::from(matches!(r.first(), Some(b'+' | b'-')));
-        let int = digits(n);
-        if int == 0 {
-            return false;
-        }
-        n += int;
-        if r.get(n) == Some(&b'.') {
-            n += 1;
-        }
-        n += digits(n);
-        if matches!(r.get(n), Some(b'e' | b'E')) && matches!(r.get(n + 1), Some(b'+' | b'-')) {
-            let exp = digits(n + 2);
-            if exp > 0 {
-                n += 2 + exp;
-            }
-        }
-        self.take(n)
-    }
-
-    fn any_number(&mut self) -> bool {
-        self.hex_number() || self.number()
-    }
-
-    /// A run of bytes none of which is in `stop` nor a space.
-    fn run_except(&mut self, stop: &[u8]) -> bool {
-        let n = self
-            .rest()
-            .iter()
-            .take_while(|&&b| !is_space(b) && !stop.contains(&b))
-            .count();
-        n > 0 && self.take(n)
-    }
-
-    fn bare_string(&mut self) -> bool {
-        self.run_except(b"()\"'=,")
-    }
-
-    fn field_arg_bare(&mut self) -> bool {
-        self.run_except(b"[]\"'")
-    }
-
-    /// A quoted string. It ends at the first quote like the opening one
-    /// that does not follow a backslash (so `"a\\"` does not end there);
-    /// without one, nothing is read. Its escapes are resolved once it is
-    /// read, and a bad one is an error after the closing quote.
-    fn quoted(&mut self) -> Step<bool> {
-        let quote = self.byte();
-        if quote != b'"' && quote != b'\'' {
-            return Ok(false);
-        }
-        let start = self.pos;
-        let mut prev = b'\\';
-        let mut i = start;
-        while let Some(&b) = self.s.get(i).filter(|&&b| b != 0) {
-            if i > start && b == quote && prev != b'\\' {
-                self.pos = i + 1;
-                let inner = &self.text[start + 1..i];
-                self.token = self.text[start..=i].to_string();
-                self.token = unescape(inner, quote as char).or_else(|e| self.fail(e))?;
-                return Ok(true);
-            }
-            prev = b;
-            i += 1;
-        }
-        self.token = self.text[start..i].to_string();
-        Ok(false)
-    }
-
-    fn transformer_call(&mut self) -> bool {
-        for call in TRANSFORMER_CALLS {
-            if self.word(call) {
-                self.token.pop();
-                return true;
-            }
-        }
-        false
+        Ok(expr)
     }
 
     // ---- expressions ----
 
-    fn parse_or(&mut self) -> Step {
-        self.parse_chain("or", Self::parse_and)
+    fn parse_or(&mut self) -> Step<Expr> {
+        self.parse_chain("or", Self::parse_and, Expr::Or)
     }
 
-    fn parse_and(&mut self) -> Step {
-        self.parse_chain("and", Self::parse_not)
+    fn parse_and(&mut self) -> Step<Expr> {
+        self.parse_chain("and", Self::parse_not, Expr::And)
     }
 
     /// `operand (word operand)*`, where the word is followed by a blank or
     /// an opening parenthesis, as libsinsp reads `or` and `and`.
-    fn parse_chain(&mut self, word: &'static str, operand: fn(&mut Self) -> Step) -> Step {
-        self.guarded(|c| {
-            c.blank();
-            operand(c)?;
-            c.blank();
-            while c.word(word) {
-                if c.blank() {
-                    operand(c)?;
-                } else if c.word("(") {
-                    c.embedded()?;
+    fn parse_chain(
+        &mut self,
+        word: &'static str,
+        operand: fn(&mut Self) -> Step<Expr>,
+        node: fn(Vec<Expr>) -> Expr,
+    ) -> Step<Expr> {
+        self.guarded(|r| {
+            r.c.blank();
+            let mut items = vec![operand(r)?];
+            r.c.blank();
+            while r.c.word(word) {
+                if r.c.blank() {
+                    items.push(operand(r)?);
+                } else if r.c.word("(") {
+                    items.push(r.embedded()?);
                 } else {
-                    return c.fail(format!("expected blank or '(' after '{word}'"));
+                    return r.fail(format!("expected blank or '(' after '{word}'"));
                 }
-                c.blank();
+                r.c.blank();
             }
-            Ok(())
+            Ok(match items.len() {
+                1 => items.remove(0),
+                _ => node(items),
+            })
         })
     }
 
-    fn not_blank(&mut self) -> bool {
-        let r = self.rest();
-        if !r.starts_with(b"not") {
-            return false;
-        }
-        let n = r[3..].iter().take_while(|&&b| is_space(b)).count();
-        n > 0 && self.take(3 + n)
-    }
-
-    fn parse_not(&mut self) -> Step {
-        self.guarded(|c| {
-            c.blank();
-            while c.not_blank() {}
-            if c.word("not(") {
-                c.embedded()
-            } else {
-                c.parse_check()
+    fn parse_not(&mut self) -> Step<Expr> {
+        self.guarded(|r| {
+            r.c.blank();
+            let mut negated = false;
+            while r.c.not_blank() {
+                negated = !negated;
             }
+            let expr = if r.c.word("not(") {
+                negated = !negated;
+                r.embedded()?
+            } else {
+                r.parse_check()?
+            };
+            Ok(match negated {
+                true => Expr::Not(Box::new(expr)),
+                false => expr,
+            })
         })
     }
 
     /// What follows an opening parenthesis of a sub-expression.
-    fn embedded(&mut self) -> Step {
-        self.guarded(|c| {
-            c.blank();
-            c.parse_or()?;
-            c.blank();
-            if !c.word(")") {
-                return c.fail("expected a ')' token");
+    fn embedded(&mut self) -> Step<Expr> {
+        self.guarded(|r| {
+            r.c.blank();
+            let expr = r.parse_or()?;
+            r.c.blank();
+            if !r.c.word(")") {
+                return r.fail("expected a ')' token");
             }
-            Ok(())
+            Ok(expr)
         })
     }
 
-    fn parse_check(&mut self) -> Step {
-        self.guarded(|c| {
-            c.blank();
-            if c.word("(") {
-                return c.embedded();
+    fn parse_check(&mut self) -> Step<Expr> {
+        self.guarded(|r| {
+            r.c.blank();
+            let pos = r.here();
+            if r.c.word("(") {
+                return r.embedded();
             }
-            if c.field_name() {
-                c.field_rest()?;
-                return c.comparison();
+            if r.c.field_name() {
+                let field = r.field_rest(pos)?;
+                return r.comparison(field, pos);
             }
-            if c.transformer_call() {
-                c.blank();
-                c.transformer_rest()?;
-                return c.comparison();
+            if r.c.transformer_call() {
+                r.c.blank();
+                let field = r.transformer_rest(pos)?;
+                return r.comparison(field, pos);
             }
-            if c.identifier() {
-                return Ok(());
+            if r.c.identifier() {
+                return Ok(Expr::Macro {
+                    name: r.c.token.clone(),
+                    pos,
+                });
             }
-            c.fail("expected a '(' token, a field check, or an identifier")
+            r.fail("expected a '(' token, a field check, or an identifier")
         })
     }
 
-    fn field_rest(&mut self) -> Step {
-        self.guarded(|c| c.field_arg())
+    /// A field just read, with its optional `[argument]`.
+    fn field_rest(&mut self, pos: Pos) -> Step<FieldRef> {
+        let name = self.c.token.clone();
+        self.guarded(|r| Ok(FieldRef::field(name, r.field_arg()?, pos)))
     }
 
-    fn field_arg(&mut self) -> Step {
-        if !self.word("[") {
-            return Ok(());
+    /// `[argument]`: a quoted string (its escapes resolved) or a bare one.
+    fn field_arg(&mut self) -> Step<Option<String>> {
+        if !self.c.word("[") {
+            return Ok(None);
         }
-        if !self.quoted()? && !self.field_arg_bare() {
+        if !self.c.quoted()? && !self.c.field_arg_bare() {
             return self.fail("expected a valid field argument: a quoted string or a bare string");
         }
-        if !self.word("]") {
+        let arg = self.c.token.clone();
+        if !self.c.word("]") {
             return self.fail("expected a ']' token");
         }
-        Ok(())
+        Ok(Some(arg))
     }
 
-    /// A transformer's arguments, after its opening parenthesis.
-    fn transformer_rest(&mut self) -> Step {
-        self.guarded(|c| {
-            c.blank();
+    /// A transformer's arguments, after its opening parenthesis, and its
+    /// optional selector.
+    fn transformer_rest(&mut self, pos: Pos) -> Step<FieldRef> {
+        let name = self.c.token.clone();
+        self.guarded(|r| {
+            r.c.blank();
+            let mut args = Vec::new();
             loop {
-                c.transformer_arg()?;
-                c.blank();
-                if !c.word(",") {
+                args.push(r.transformer_arg()?);
+                r.c.blank();
+                if !r.c.word(",") {
                     break;
                 }
             }
-            c.blank();
-            if !c.word(")") {
-                return c.fail("expected a ')' token closing the transformer");
+            r.c.blank();
+            if !r.c.word(")") {
+                return r.fail("expected a ')' token closing the transformer");
             }
-            c.field_arg()
+            let selector = r.field_arg()?;
+            Ok(transformed(name, args, selector, pos))
         })
     }
 
-    fn transformer_arg(&mut self) -> Step {
-        self.guarded(|c| {
-            c.blank();
-            if c.any_number() || c.quoted()? {
-                return Ok(());
+    fn transformer_arg(&mut self) -> Step<FieldRef> {
+        self.guarded(|r| {
+            r.c.blank();
+            let pos = r.here();
+            if r.c.number() || r.c.quoted()? {
+                return Ok(literal_operand(r.c.token.clone(), pos));
             }
-            if c.word("(") {
-                return c.transformer_list();
+            if r.c.word("(") {
+                return r.transformer_list(pos);
             }
-            if c.transformer_call() {
-                return c.transformer_rest();
+            if r.c.transformer_call() {
+                return r.transformer_rest(pos);
             }
-            if c.field_name() {
-                return c.field_rest();
+            if r.c.field_name() {
+                return r.field_rest(pos);
             }
-            c.fail(
+            r.fail(
                 "expected field transformer argument: \
                  field, transformer, quoted string, number, or transformer list",
             )
         })
     }
 
-    fn transformer_list(&mut self) -> Step {
-        self.blank();
-        if self.word(")") {
-            return Ok(());
+    fn transformer_list(&mut self, pos: Pos) -> Step<FieldRef> {
+        let mut items = Vec::new();
+        self.c.blank();
+        if !self.c.word(")") {
+            items.push(self.transformer_list_item()?);
+            self.c.blank();
+            while self.c.word(",") {
+                self.c.blank();
+                items.push(self.transformer_list_item()?);
+                self.c.blank();
+            }
+            if !self.c.word(")") {
+                return self.fail("expected ')'");
+            }
         }
-        self.transformer_list_item()?;
-        self.blank();
-        while self.word(",") {
-            self.blank();
-            self.transformer_list_item()?;
-            self.blank();
-        }
-        if !self.word(")") {
-            return self.fail("expected ')'");
-        }
-        Ok(())
+        Ok(FieldRef {
+            name: "list".into(),
+            arg: None,
+            transformers: Vec::new(),
+            pos,
+            composite: Some(Box::new(Composite::List(items))),
+        })
     }
 
-    fn transformer_list_item(&mut self) -> Step {
-        if self.field_name() {
-            return self.field_rest();
+    fn transformer_list_item(&mut self) -> Step<FieldRef> {
+        let pos = self.here();
+        if self.c.field_name() {
+            return self.field_rest(pos);
         }
-        if self.transformer_call() {
-            self.blank();
-            return self.transformer_rest();
+        if self.c.transformer_call() {
+            self.c.blank();
+            return self.transformer_rest(pos);
         }
-        if self.quoted()? || self.any_number() {
-            return Ok(());
+        if self.c.quoted()? || self.c.number() {
+            return Ok(literal_operand(self.c.token.clone(), pos));
         }
         self.fail(
             "expected transformer list argument: field, transformer, quoted string, or number",
@@ -516,149 +352,234 @@ impl Checker<'_> {
     }
 
     /// The operator and right-hand side after a field.
-    fn comparison(&mut self) -> Step {
-        self.guarded(|c| {
-            c.blank();
-            if c.word("exists") {
-                return Ok(());
+    fn comparison(&mut self, field: FieldRef, pos: Pos) -> Step<Expr> {
+        self.guarded(|r| {
+            r.c.blank();
+            let compare = |op: &str, modifier, (rhs, rhs_pos): Rhs| {
+                let op = Op::from_token(op).ok_or_else(|| SyntaxError {
+                    message: format!("internal parser error: operator '{op}'"),
+                    offset: 0,
+                })?;
+                Ok(Expr::Compare(Comparison {
+                    field,
+                    op,
+                    modifier,
+                    rhs,
+                    pos,
+                    rhs_pos,
+                }))
+            };
+            if r.c.word("exists") {
+                return compare("exists", None, (Operand::None, pos));
             }
-            c.blank();
-            if NUM_OPS.iter().any(|op| c.word(op)) {
-                return c.num_value();
+            r.c.blank();
+            if NUM_OPS.iter().any(|op| r.c.word(op)) {
+                let op = r.c.token.clone();
+                return compare(&op, None, r.num_value()?);
             }
-            let word_op = STR_WORD_OPS.iter().any(|op| c.word_then_blank(op));
-            if word_op || STR_SYMBOL_OPS.iter().any(|op| c.word(op)) {
-                let had_blank = word_op || c.blank();
-                let (pos, token) = (c.pos, c.token.clone());
+            let word_op = STR_WORD_OPS.iter().any(|op| r.c.word_then_blank(op));
+            if word_op || STR_SYMBOL_OPS.iter().any(|op| r.c.word(op)) {
+                let op = r.c.token.trim_end().to_string();
+                let had_blank = word_op || r.c.blank();
+                let (at, token) = (r.c.pos, r.c.token.clone());
                 if had_blank
-                    && MODIFIERS.iter().any(|m| c.word_then_blank(m))
-                    && c.list_follows()
-                    && !c.boolean_follows()
+                    && MODIFIERS.iter().any(|m| r.c.word_then_blank(m))
+                    && r.c.list_follows()
+                    && !r.c.boolean_follows()
                 {
-                    return c.list_value();
+                    let modifier = Modifier::from_name(r.c.token.trim_end());
+                    return compare(&op, modifier, r.list_value()?);
                 }
-                c.pos = pos;
-                c.token = token;
-                return c.str_value(false);
+                r.c.pos = at;
+                r.c.token = token;
+                return compare(&op, None, r.str_value(false)?);
             }
-            if LIST_OPS.iter().any(|op| c.word(op)) {
-                return c.list_value_or_transformer();
+            if LIST_OPS.iter().any(|op| r.c.word(op)) {
+                let op = r.c.token.clone();
+                return compare(&op, None, r.list_value_or_transformer()?);
             }
-            c.fail(format!(
+            r.fail(format!(
                 "expected a valid check operator: one of {OPERATORS}"
             ))
         })
     }
 
-    fn list_follows(&self) -> bool {
-        self.byte() == b'(' || self.len_identifier(self.pos) > 0
-    }
-
-    fn boolean_follows(&self) -> bool {
-        let r = self.rest();
-        ["and", "or", "not"].iter().any(|kw| {
-            r.starts_with(kw.as_bytes()) && !r.get(kw.len()).is_some_and(u8::is_ascii_alphanumeric)
-        })
-    }
-
-    fn num_value(&mut self) -> Step {
-        self.guarded(|c| {
-            c.blank();
-            if c.transformer_or_val()? || c.any_number() {
-                return Ok(());
+    fn num_value(&mut self) -> Step<Rhs> {
+        self.guarded(|r| {
+            r.c.blank();
+            let pos = r.here();
+            if let Some(field) = r.transformer_or_val()? {
+                return Ok((Operand::Field(field), pos));
             }
-            c.fail(format!(
+            if r.c.number() {
+                return Ok((Operand::Value(Literal::bare(r.c.token.clone())), pos));
+            }
+            r.fail(format!(
                 "expected a number value or a field with a valid transformer: {TRANSFORMERS}"
             ))
         })
     }
 
-    fn str_value(&mut self, value_only: bool) -> Step {
-        self.guarded(|c| {
-            c.blank();
-            if !value_only && c.transformer_or_val()? {
-                return Ok(());
+    fn str_value(&mut self, value_only: bool) -> Step<Rhs> {
+        self.guarded(|r| {
+            r.c.blank();
+            let pos = r.here();
+            if !value_only {
+                if let Some(field) = r.transformer_or_val()? {
+                    return Ok((Operand::Field(field), pos));
+                }
             }
-            if c.quoted()? || c.bare_string() {
-                return Ok(());
+            if r.c.quoted()? {
+                return Ok((Operand::Value(Literal::quoted(r.c.token.clone())), pos));
+            }
+            if r.c.bare_string() {
+                return Ok((Operand::Value(Literal::bare(r.c.token.clone())), pos));
             }
             if value_only {
-                return c.fail("expected a string value");
+                return r.fail("expected a string value");
             }
-            c.fail(format!(
+            r.fail(format!(
                 "expected a string value or a field with a valid transformer: {TRANSFORMERS}"
             ))
         })
     }
 
-    /// `(a, "b", ...)`. Falco gives up on the first item silently (the
-    /// list is then expected to close), and on the others with an error.
-    fn try_list(&mut self) -> Step<bool> {
-        if !self.word("(") {
-            return Ok(false);
+    /// `(a, "b", ...)`. libsinsp gives up on the first item silently,
+    /// whatever went wrong with it (a bad escape, too deep), and then
+    /// expects the list to close: that list is empty. Errors in the other
+    /// items are errors.
+    fn try_list(&mut self) -> Step<Option<Rhs>> {
+        let pos = self.here();
+        if !self.c.word("(") {
+            return Ok(None);
         }
-        self.blank();
-        if self.str_value(true).is_ok() {
-            self.blank();
-            while self.word(",") {
-                self.str_value(true)?;
-                self.blank();
+        self.c.blank();
+        let mut items = Vec::new();
+        if let Ok((Operand::Value(first), _)) = self.str_value(true) {
+            items.push(first);
+            self.c.blank();
+            while self.c.word(",") {
+                if let (Operand::Value(item), _) = self.str_value(true)? {
+                    items.push(item);
+                }
+                self.c.blank();
             }
         }
-        if !self.word(")") {
+        if !self.c.word(")") {
             return self.fail("expected a ')' token");
         }
-        Ok(true)
+        Ok(Some((Operand::List(items), pos)))
     }
 
-    /// After an operator with a modifier: a list or a list's name.
-    fn list_value(&mut self) -> Step {
-        self.guarded(|c| {
-            c.blank();
-            if c.try_list()? || c.identifier() {
-                return Ok(());
-            }
-            c.fail("expected a list or an identifier")
+    /// A list's name: one item, replaced by the list's items if a list of
+    /// that name is defined (a value of its own otherwise, as in libsinsp).
+    fn list_name(&mut self) -> Option<Rhs> {
+        let pos = self.here();
+        self.c.identifier().then(|| {
+            (
+                Operand::List(vec![Literal::bare(self.c.token.clone())]),
+                pos,
+            )
         })
     }
 
-    fn list_value_or_transformer(&mut self) -> Step {
-        self.guarded(|c| {
-            c.blank();
-            if c.try_list()? || c.transformer_or_val()? || c.identifier() {
-                return Ok(());
+    /// After an operator with a modifier: a list or a list's name.
+    fn list_value(&mut self) -> Step<Rhs> {
+        self.guarded(|r| {
+            r.c.blank();
+            if let Some(list) = r.try_list()? {
+                return Ok(list);
             }
-            c.fail(format!(
-                "expected a list, an identifier, or a field with a valid transformer: {TRANSFORMERS}"
-            ))
+            match r.list_name() {
+                Some(name) => Ok(name),
+                None => r.fail("expected a list or an identifier"),
+            }
+        })
+    }
+
+    fn list_value_or_transformer(&mut self) -> Step<Rhs> {
+        self.guarded(|r| {
+            r.c.blank();
+            let pos = r.here();
+            if let Some(list) = r.try_list()? {
+                return Ok(list);
+            }
+            if let Some(field) = r.transformer_or_val()? {
+                return Ok((Operand::Field(field), pos));
+            }
+            match r.list_name() {
+                Some(name) => Ok(name),
+                None => r.fail(format!(
+                    "expected a list, an identifier, or a field with a valid transformer: {TRANSFORMERS}"
+                )),
+            }
         })
     }
 
     /// `val(field)` or a transformer call, if one starts here.
-    fn transformer_or_val(&mut self) -> Step<bool> {
-        self.guarded(|c| {
-            c.blank();
-            if c.word("val(") {
-                c.blank();
-                c.token.pop();
-                if !c.field_name() {
-                    return c.fail("expected a field within 'val' transformer");
+    fn transformer_or_val(&mut self) -> Step<Option<FieldRef>> {
+        self.guarded(|r| {
+            r.c.blank();
+            let pos = r.here();
+            if r.c.word("val(") {
+                r.c.blank();
+                let field_pos = r.here();
+                if !r.c.field_name() {
+                    return r.fail("expected a field within 'val' transformer");
                 }
-                c.field_rest()?;
-                c.blank();
-                if !c.word(")") {
-                    return c.fail("expected a ')' token closing the transformer");
+                let field = r.field_rest(field_pos)?;
+                r.c.blank();
+                if !r.c.word(")") {
+                    return r.fail("expected a ')' token closing the transformer");
                 }
-                c.field_arg()?;
-                return Ok(true);
+                if r.field_arg()?.is_some() {
+                    // libsinsp's compiler refuses it, with these words.
+                    return r
+                        .fail("filter error: transformer 'val' does not support field arguments");
+                }
+                return Ok(Some(field));
             }
-            if c.transformer_call() {
-                c.blank();
-                c.transformer_rest()?;
-                return Ok(true);
+            if r.c.transformer_call() {
+                r.c.blank();
+                return r.transformer_rest(pos).map(Some);
             }
-            Ok(false)
+            Ok(None)
         })
+    }
+}
+
+/// A quoted string or a number given to a transformer: a constant.
+fn literal_operand(text: String, pos: Pos) -> FieldRef {
+    FieldRef {
+        name: "literal".into(),
+        arg: None,
+        transformers: Vec::new(),
+        pos,
+        composite: Some(Box::new(Composite::Literal(text))),
+    }
+}
+
+/// A transformer applied to its arguments. One argument and a
+/// single-value transformer, the common `tolower(proc.name)`, is kept as
+/// a chain on its argument.
+fn transformed(
+    name: String,
+    mut args: Vec<FieldRef>,
+    selector: Option<String>,
+    pos: Pos,
+) -> FieldRef {
+    if let (Some(t), 1, None) = (Transformer::from_name(&name), args.len(), &selector) {
+        if let Some(mut field) = args.pop() {
+            field.transformers.push(t);
+            return field;
+        }
+    }
+    FieldRef {
+        name: name.clone(),
+        arg: selector,
+        transformers: Vec::new(),
+        pos,
+        composite: Some(Box::new(Composite::Call { name, args })),
     }
 }
 
@@ -667,7 +588,7 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> (String, usize) {
-        let e = check(text).expect_err(text);
+        let e = parse(text).expect_err(text);
         (e.message, e.offset)
     }
 
@@ -685,7 +606,7 @@ mod tests {
             "getopt(a.b, \"nt:\")[t] = x",
             "a.b[1] = 'x' or a.b[\"k\"] exists",
         ] {
-            assert_eq!(check(ok), Ok(()), "{ok}");
+            assert!(parse(ok).is_ok(), "{ok}");
         }
     }
 

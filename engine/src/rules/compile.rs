@@ -188,6 +188,15 @@ fn bind_field_as<S: FieldSource>(
     f: &FieldRef,
     for_output: bool,
 ) -> Result<BoundField, BindError> {
+    // Transformers nest as deep as conditions do.
+    crate::condition::with_stack(|| bind_field_level(source, f, for_output))
+}
+
+fn bind_field_level<S: FieldSource>(
+    source: &mut S,
+    f: &FieldRef,
+    for_output: bool,
+) -> Result<BoundField, BindError> {
     let (resolved, composite) = match f.composite.as_deref() {
         None => {
             let resolved = if for_output {
@@ -533,6 +542,14 @@ pub fn failing_event_type<S: FieldSource>(source: &S, expr: &Expr) -> Option<Pos
 /// Binds an expanded condition; a shared macro is bound the first time
 /// and referenced after, so its regexes, sets and lists exist once.
 pub fn bind_in<S: FieldSource>(
+    source: &mut S,
+    expr: &Expr,
+    macros: &mut BoundMacros,
+) -> Result<Node, BindError> {
+    crate::condition::with_stack(|| bind_level(source, expr, macros))
+}
+
+fn bind_level<S: FieldSource>(
     source: &mut S,
     expr: &Expr,
     macros: &mut BoundMacros,

@@ -124,8 +124,19 @@ pub(crate) fn extract_values<'e, S: FieldSource>(
 
 /// Lists and multi-value transformers, as libsinsp's list check and its
 /// `join`, `concat` and `getopt`. Their values are owned: rules that use
-/// them pay for it, others do not.
+/// them pay for it, others do not. They nest as deep as the parser lets
+/// transformers nest (some 1000 levels): the stack grows rather than
+/// overflow, a check only rules with such transformers pay for.
 fn extract_composite<'e, S: FieldSource>(
+    composite: &BoundComposite,
+    source: &S,
+    event: &S::Event<'e>,
+    out: &mut Vec<Value<'e>>,
+) -> bool {
+    crate::condition::with_stack(|| extract_composite_level(composite, source, event, out))
+}
+
+fn extract_composite_level<'e, S: FieldSource>(
     composite: &BoundComposite,
     source: &S,
     event: &S::Event<'e>,

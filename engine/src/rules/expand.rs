@@ -33,8 +33,10 @@ pub const MAX_TOTAL_LIST_ITEMS: usize = 1_000_000;
 pub const MAX_EXPANDED_NODES: usize = 200_000;
 
 /// How deep one rule's condition may nest once its macros are expanded:
-/// evaluation recurses once per level on the event threads.
-pub const MAX_EXPANDED_DEPTH: usize = 300;
+/// evaluation recurses once per level on the event threads. One
+/// condition alone nests at most some 500 levels (`a or(b or(...))`, two
+/// levels of libsinsp's parser each), which this leaves room for.
+pub const MAX_EXPANDED_DEPTH: usize = 1000;
 
 /// Lists expanded for use in conditions.
 #[derive(Debug, Default)]
@@ -603,6 +605,10 @@ impl Expansion<'_> {
     }
 
     fn expand(&mut self, expr: &Expr, depth: usize) -> Result<Expr, ExpandError> {
+        crate::condition::with_stack(|| self.expand_level(expr, depth))
+    }
+
+    fn expand_level(&mut self, expr: &Expr, depth: usize) -> Result<Expr, ExpandError> {
         if depth > MAX_EXPANDED_DEPTH {
             return Err(self.too_deep());
         }

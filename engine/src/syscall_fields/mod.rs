@@ -463,15 +463,18 @@ impl SyscallFields {
             | Field::ProcAexepath
             | Field::ProcAexe
             | Field::ProcAargs
-            | Field::ProcAcmdline => match arg.filter(|a| !a.is_empty()) {
-                Some(a) => {
-                    let n = a
-                        .parse::<usize>()
-                        .map_err(|_| bad("takes a numeric ancestor level"))?;
-                    resolved.arg = Some(self.store(Arg::Index(n)));
+            | Field::ProcAcmdline => {
+                let level = match arg.filter(|a| !a.is_empty()) {
+                    Some(a) => {
+                        ancestor_level(a).ok_or_else(|| bad("takes a numeric ancestor level"))?
+                    }
+                    None => None,
+                };
+                match level {
+                    Some(n) => resolved.arg = Some(self.store(Arg::Index(n))),
+                    None => resolved.is_list = true,
                 }
-                None => resolved.is_list = true,
-            },
+            }
             Field::ProcArgs | Field::FdTypes => match arg.filter(|a| !a.is_empty()) {
                 Some(a) => {
                     let n = a.parse::<usize>().map_err(|_| bad("takes a number"))?;
@@ -536,6 +539,23 @@ const GENERIC_KEY_BASE: u16 = 0x8000;
 /// which no rule's `evt.type` names.
 const ASYNC_KEY_BASE: u16 = 0x7000;
 const ASYNC_KEY_UNDECLARED: u16 = GENERIC_KEY_BASE - 1;
+
+/// The level in `proc.aname[N]` and its kin, read as libsinsp reads it
+/// (a C `%d`: an optional sign, then digits and nothing else, in 32
+/// bits). None when it is no such number; Some(None) for -1, which is
+/// libsinsp's "no level" (every ancestor); another negative level is the
+/// 32-bit unsigned number libsinsp walks up to, which no process has.
+fn ancestor_level(arg: &str) -> Option<Option<usize>> {
+    let digits = arg.strip_prefix(['+', '-']).unwrap_or(arg);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let n: i32 = arg.parse().ok()?;
+    Some(match n {
+        -1 => None,
+        n => Some(n as u32 as usize),
+    })
+}
 
 /// Generic events (a syscall without an event type of its own) are the
 /// first two types, enter and exit.
