@@ -5,31 +5,31 @@ use crate::ring::{Ring, RingError};
 use crate::stats::{CpuStats, Stats};
 use std::time::{Duration, Instant};
 
-/// How [`MergedReader::wait`] waits for data: spin briefly (events usually
-/// come in bursts), then sleep with doubling pauses up to `max_sleep`, so an
-/// idle reader costs next to no CPU.
+/// How [`MergedReader::wait`] waits for data, as libscap's ring reader
+/// does: while no ring holds more than `busy_bytes`, sleep, with pauses
+/// doubling from `first_sleep` up to `max_sleep`, and after each sleep
+/// take whatever has come; a ring past `busy_bytes` is read at once and
+/// brings the pause back to `first_sleep`.
 ///
-/// The pause reached is kept across waits and drops back to `first_sleep`
-/// only after a batch of at least `busy_batch` records: a reader's own
-/// sleeps are syscalls the module records, and resetting on every trickle
-/// would have the reader wake itself up every few microseconds.
+/// Judging by bytes waiting, not by records seen, is what keeps an idle
+/// reader asleep: its own sleeps, and the futex calls of the threads it
+/// wakes, are syscalls the module records (all of them under `-A`), and
+/// a trickle of those must not make it read again at once.
 #[derive(Debug, Clone, Copy)]
 pub struct WaitPolicy {
-    /// Polls of the ring heads before the first sleep.
-    pub spins: u32,
     pub first_sleep: Duration,
     pub max_sleep: Duration,
-    /// Records in one batch that count as real traffic.
-    pub busy_batch: usize,
+    /// Bytes waiting in one ring that count as real traffic.
+    pub busy_bytes: u64,
 }
 
 impl Default for WaitPolicy {
+    /// libscap's figures (ringbuffer/devset.h): 500 us to 30 ms, 20,000 bytes.
     fn default() -> WaitPolicy {
         WaitPolicy {
-            spins: 200,
-            first_sleep: Duration::from_micros(20),
-            max_sleep: Duration::from_millis(4),
-            busy_batch: 64,
+            first_sleep: Duration::from_micros(500),
+            max_sleep: Duration::from_millis(30),
+            busy_bytes: 20_000,
         }
     }
 }
@@ -95,9 +95,6 @@ impl MergedReader {
         for ring in &mut self.rings {
             ring.release();
         }
-        if outcome.as_ref().is_ok_and(|&n| n >= self.policy.busy_batch) {
-            self.pause.set(self.policy.first_sleep);
-        }
         outcome
     }
 
@@ -146,27 +143,38 @@ impl MergedReader {
         self.pause.get()
     }
 
-    /// Waits until some ring has data or `timeout` passes; true if data came.
+    /// Waits until some ring has data or `timeout` passes; true if data
+    /// came. A busy ring (see [`WaitPolicy`]) returns at once; otherwise
+    /// the reader sleeps at least one pause, so that a trickle of records
+    /// is taken in batches rather than one by one.
     pub fn wait(&self, timeout: Duration) -> bool {
-        let start = Instant::now();
-        for _ in 0..self.policy.spins {
-            if self.has_data() {
-                return true;
-            }
-            std::hint::spin_loop();
+        if self.is_busy() {
+            self.pause.set(self.policy.first_sleep);
+            return true;
         }
+        let start = Instant::now();
         loop {
+            let pause = self.pause.get();
+            std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
+            self.pause.set((pause * 2).min(self.policy.max_sleep));
+            if self.is_busy() {
+                self.pause.set(self.policy.first_sleep);
+                return true;
+            }
             if self.has_data() {
                 return true;
             }
-            let elapsed = start.elapsed();
-            if elapsed >= timeout {
+            if start.elapsed() >= timeout {
                 return false;
             }
-            let pause = self.pause.get();
-            std::thread::sleep(pause.min(timeout - elapsed));
-            self.pause.set((pause * 2).min(self.policy.max_sleep));
         }
+    }
+
+    /// Whether some ring holds more than the policy's `busy_bytes`.
+    fn is_busy(&self) -> bool {
+        self.rings
+            .iter()
+            .any(|r| r.used_bytes() > self.policy.busy_bytes)
     }
 
     /// Whether any ring has records not yet read.

@@ -226,24 +226,28 @@ fn idle_wait_sleeps_instead_of_spinning_and_wakes_on_data() {
 }
 
 /// A trickle of records (the reader's own sleeps, as the module records
-/// them) must not keep the reader waking every few microseconds: the pause
-/// only drops back after a batch of real traffic.
+/// them) must not keep the reader waking at once: it is taken after a
+/// sleep, and the pause grows; only a ring past the busy mark is read at
+/// once, and brings the pause back.
 #[test]
-fn a_trickle_lets_the_pause_grow_and_a_busy_batch_resets_it() {
-    let (mut producer, ring) = UserRing::create(0, 1 << 16).unwrap().split().unwrap();
+fn a_trickle_waits_out_the_pause_and_a_busy_ring_resets_it() {
+    let (mut producer, ring) = UserRing::create(0, 1 << 17).unwrap().split().unwrap();
     let mut reader = MergedReader::new(vec![ring]);
     let policy = peregrine_driver_sys::WaitPolicy::default();
     assert_eq!(reader.current_pause(), policy.first_sleep);
     for seq in 0..12 {
-        assert!(
-            !reader.wait(Duration::from_micros(50)),
-            "nothing was written yet"
-        );
+        let pause = reader.current_pause();
         assert_eq!(
             producer
                 .write_record(&expected_record(0, seq, seq))
                 .unwrap(),
             WriteOutcome::Written
+        );
+        let start = std::time::Instant::now();
+        assert!(reader.wait(Duration::from_secs(10)), "the record is there");
+        assert!(
+            start.elapsed() >= pause,
+            "a trickle is taken after a pause, not at once"
         );
         assert_eq!(reader.next_batch(1024, |_, _| {}).unwrap(), 1);
     }
@@ -252,17 +256,22 @@ fn a_trickle_lets_the_pause_grow_and_a_busy_batch_resets_it() {
         policy.max_sleep,
         "a trickle must not reset the pause"
     );
-    for seq in 100..(100 + policy.busy_batch as u64) {
+    let mut written = 0;
+    let mut seq = 100;
+    while written <= policy.busy_bytes {
+        let record = expected_record(0, seq, seq);
+        written += record.len() as u64;
         assert_eq!(
-            producer
-                .write_record(&expected_record(0, seq, seq))
-                .unwrap(),
+            producer.write_record(&record).unwrap(),
             WriteOutcome::Written
         );
+        seq += 1;
     }
-    assert_eq!(
-        reader.next_batch(1024, |_, _| {}).unwrap(),
-        policy.busy_batch
+    let start = std::time::Instant::now();
+    assert!(reader.wait(Duration::from_secs(10)));
+    assert!(
+        start.elapsed() < policy.max_sleep,
+        "a busy ring is read without the pause"
     );
     assert_eq!(
         reader.current_pause(),

@@ -126,11 +126,25 @@ workloads() {
 
 run_none() { workloads $1; }
 
-# idle PHASE PID: the agent's CPU over IDLE_SECONDS with no workload.
+# thread_cpu PID: "TID NAME CPU_US", a line per thread.
+thread_cpu() {
+    for t in /proc/$1/task/*; do
+        awk -v hz=$TICK_HZ -v tid=${t##*/} '{
+            name = $0; sub(/^[^(]*\(/, "", name); sub(/\).*/, "", name); gsub(/ /, "_", name)
+            sub(/.*\) /, ""); printf "%s %s %d\n", tid, name, ($12 + $13) * 1000000 / hz }' $t/stat 2>/dev/null
+    done
+}
+
+# idle PHASE PID: the agent's CPU over IDLE_SECONDS with no workload, in
+# all and by thread (those that used any).
 idle() {
+    thread_cpu $2 > "$BENCH_TMP/threads.before"
     c0=$(cpu_us $2); t0=$(now_cs)
     sleep $IDLE_SECONDS
     echo "PGBENCH-IDLE $1 cpu_us=$(( $(cpu_us $2) - c0 )) seconds=$(awk -v a=$t0 -v b=$(now_cs) 'BEGIN { printf "%.2f", (b - a) / 100 }')"
+    thread_cpu $2 | awk 'NR == FNR { before[$1] = $3; next }
+        { used = $3 - before[$1]; if (used > 0) line = line " " $2 "/" $1 "=" used }
+        END { print "PGBENCH-IDLE-THREADS '"$1"'" line }' "$BENCH_TMP/threads.before" -
 }
 
 run_peregrine() {
