@@ -130,6 +130,15 @@ pub trait FieldSource {
         None
     }
 
+    /// Whether a field with several values that is no list compares each
+    /// value alone, a match of one being a match whatever the operator
+    /// (`!=` included): libsinsp's ancestor fields without a level. Other
+    /// such fields (the two ends of a socket) hold `!=` only when no value
+    /// is equal.
+    fn each_value_alone(&self, _field: &ResolvedField) -> bool {
+        false
+    }
+
     /// Called while compiling a comparison of a field with literal values
     /// (`fd.sip.name in (a, b)`), so the source can prepare for them
     /// (Falco's DNS-backed fields resolve the names rules compare with).

@@ -143,19 +143,35 @@ fn bad_literals_are_compile_errors() {
 #[test]
 fn list_fields_in_means_all_intersects_means_any() {
     let ev = TestEvent::new("execve")
+        .s("fd.types", "ipv4")
+        .s("fd.types", "file");
+    assert!(check(
+        "evt.type=execve and fd.types in (ipv4, file, pipe)",
+        &ev
+    ));
+    assert!(!check("evt.type=execve and fd.types in (ipv4)", &ev));
+    assert!(check("evt.type=execve and fd.types intersects (ipv4)", &ev));
+    assert!(!check(
+        "evt.type=execve and fd.types intersects (unix)",
+        &ev
+    ));
+}
+
+/// A field with several values that is no list field (every ancestor of
+/// `proc.aname`): each value is compared, and one match is a match.
+#[test]
+fn ancestor_fields_match_when_any_ancestor_does() {
+    let ev = TestEvent::new("execve")
         .s("proc.aname", "bash")
         .s("proc.aname", "sshd");
+    assert!(check("evt.type=execve and proc.aname in (bash)", &ev));
     assert!(check(
-        "evt.type=execve and proc.aname in (bash, sshd, init)",
+        "evt.type=execve and proc.aname in (nginx, sshd)",
         &ev
     ));
-    assert!(!check("evt.type=execve and proc.aname in (bash)", &ev));
+    assert!(!check("evt.type=execve and proc.aname in (nginx)", &ev));
     assert!(check(
-        "evt.type=execve and proc.aname intersects (bash)",
-        &ev
-    ));
-    assert!(!check(
-        "evt.type=execve and proc.aname intersects (zsh)",
+        "evt.type=execve and proc.aname intersects (sshd)",
         &ev
     ));
 }
@@ -730,8 +746,11 @@ fn list_operators_take_the_values_of_another_field() {
     assert!(!t("proc.name in val(proc.aname)"));
     assert!(t("toupper(proc.pname) in toupper(proc.aname)"));
     // A list on the left lies wholly in the other field's values for `in`,
-    // shares one with it for `intersects`.
-    assert!(!t("proc.aname in val(proc.pname)"));
+    // shares one with it for `intersects`; the ancestors are no list: one
+    // of them in the set is enough.
+    assert!(!t("fd.types in val(proc.aname)"));
+    assert!(t("fd.types in val(fd.types)"));
+    assert!(t("proc.aname in val(proc.pname)"));
     assert!(t("proc.aname intersects val(proc.pname)"));
     assert!(t("fd.name pmatch val(fd.directory)"));
     assert!(!t("fd.name pmatch val(proc.pname)"));

@@ -38,11 +38,11 @@ fn substitutes_fields_arguments_and_parenthesised_names() {
 #[test]
 fn missing_values_render_as_na_and_lists_in_parentheses() {
     let mut src = TestSyscallSource::new();
-    let fmt = OutputFormat::compile("cport=%fd.cport ancestors=%proc.aname", &mut src).unwrap();
+    let fmt = OutputFormat::compile("cport=%fd.cport types=%fd.types", &mut src).unwrap();
     let ev = TestEvent::new("open")
-        .s("proc.aname", "bash")
-        .s("proc.aname", "init");
-    assert_eq!(fmt.render(&src, &ev), "cport=<NA> ancestors=(bash,init)");
+        .s("fd.types", "file")
+        .s("fd.types", "ipv4");
+    assert_eq!(fmt.render(&src, &ev), "cport=<NA> types=(file,ipv4)");
     assert_eq!(fmt.fields(&src, &ev)[0], ("fd.cport".to_string(), None));
 }
 

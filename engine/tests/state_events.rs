@@ -5,6 +5,7 @@
 use peregrine_engine::event::table::event_info;
 use peregrine_engine::event::EventView;
 use peregrine_engine::field::{FieldSource, Value};
+use peregrine_engine::rules::Filter;
 use peregrine_engine::state::{State, Thread};
 use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
 
@@ -173,6 +174,27 @@ fn fork_exec_open_dup_connect_exit() {
         p.get(&state, &exec_x, "proc.aname", None),
         ["bash", "systemd"]
     );
+    // Without a level, libsinsp compares each ancestor (not the process
+    // itself) with any operator, `in` included: a match of one is a match.
+    let ev = EventView::parse(&exec_x).unwrap();
+    for (condition, want) in [
+        ("proc.aname in (systemd)", true),
+        ("proc.aname in (systemd, nginx)", true),
+        ("proc.aname intersects (bash)", true),
+        ("proc.aname in (cat, nginx)", false),
+        ("proc.aname = bash", true),
+        ("proc.aname != bash", true),
+        ("proc.aname startswith sys", true),
+        ("proc.aname = cat", false),
+        ("proc.apid in (100)", true),
+    ] {
+        let mut filter = Filter::new(condition, SyscallFields::new()).unwrap();
+        let got = filter.matches(&SyscallEvent {
+            event: &ev,
+            state: &state,
+        });
+        assert_eq!(got, want, "{condition}");
+    }
     assert_eq!(p.get(&state, &exec_x, "user.loginuid", None), ["1000"]);
     assert_eq!(p.get(&state, &exec_x, "proc.env", Some("PATH")), ["/bin"]);
     assert_eq!(

@@ -54,6 +54,8 @@ pub struct BoundField {
     /// Values built from literals, lists and multi-value transformers;
     /// None for a field of the source.
     pub composite: Option<Box<BoundComposite>>,
+    /// See [`FieldSource::each_value_alone`].
+    pub each_value_alone: bool,
 }
 
 /// The compiled form of a [`Composite`].
@@ -256,6 +258,7 @@ fn bind_field_level<S: FieldSource>(
             }
         };
     }
+    let each_value_alone = composite.is_none() && source.each_value_alone(&resolved);
     Ok(BoundField {
         resolved,
         transformers: f.transformers.clone(),
@@ -263,6 +266,7 @@ fn bind_field_level<S: FieldSource>(
         is_list,
         counts_at,
         composite,
+        each_value_alone,
     })
 }
 

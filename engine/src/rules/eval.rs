@@ -392,8 +392,9 @@ fn eval_check<'e, S: FieldSource>(
             .iter()
             .any(|v| lits.iter().any(|l| compare(op, v, l, check.field.ty))),
         // Several values of a field that is not a list are the two ends
-        // of a socket (fd.ip, fd.port...): `!=` holds when neither is equal.
-        (Rhs::One(lit), Op::Ne) if !is_list => values
+        // of a socket (fd.ip, fd.port...): `!=` holds when neither is equal;
+        // or ancestors, each compared alone.
+        (Rhs::One(lit), Op::Ne) if !is_list && !check.field.each_value_alone => values
             .iter()
             .all(|v| compare(Op::Ne, v, lit, check.field.ty)),
         (Rhs::One(lit), op) => values.iter().any(|v| compare(op, v, lit, check.field.ty)),

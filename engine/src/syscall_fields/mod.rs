@@ -470,9 +470,12 @@ impl SyscallFields {
                     }
                     None => None,
                 };
-                match level {
-                    Some(n) => resolved.arg = Some(self.store(Arg::Index(n))),
-                    None => resolved.is_list = true,
+                // Without a level the field gives every ancestor's value,
+                // but it is no list field: libsinsp compares each ancestor
+                // with the operator and a match of one is a match, so
+                // `in` asks whether any ancestor is in the set.
+                if let Some(n) = level {
+                    resolved.arg = Some(self.store(Arg::Index(n)));
                 }
             }
             Field::ProcArgs | Field::FdTypes => match arg.filter(|a| !a.is_empty()) {
@@ -654,6 +657,21 @@ impl FieldSource for SyscallFields {
             extract::extract(f, self.arg(field), field.ty, &self.names, event, out);
         }
     }
+    fn each_value_alone(&self, field: &ResolvedField) -> bool {
+        field.arg.is_none()
+            && matches!(
+                Field::from_id(field.id),
+                Some(
+                    Field::ProcAname
+                        | Field::ProcApid
+                        | Field::ProcAexepath
+                        | Field::ProcAexe
+                        | Field::ProcAargs
+                        | Field::ProcAcmdline
+                )
+            )
+    }
+
     fn literals_compared(&mut self, field: &ResolvedField, literals: &[&str]) {
         let named = matches!(
             Field::from_id(field.id),

@@ -56,7 +56,7 @@ const FIELDS: &[(&str, FieldType, bool)] = &[
     ),
     ("proc.is_exe_from_memfd", FieldType::Bool, false),
     ("proc.is_exe_upper_layer", FieldType::Bool, false),
-    ("proc.aname", FieldType::String, true),
+    ("proc.aname", FieldType::String, false),
     ("proc.apid", FieldType::Uint, true),
     ("proc.aexepath", FieldType::String, true),
     ("thread.cap_effective", FieldType::String, false),
