@@ -110,6 +110,7 @@ workloads() {
         if [ -n "$2" ]; then
             c0=$(cpu_us $2)
             [ -n "$3" ] && k0=$($3)
+            thread_cpu $2 > "$BENCH_TMP/threads.before"
         fi
         "$PGBENCH" $1 $name $ops "$BENCH_FILE" || echo "PGBENCH-LOG $1 $name failed"
         if [ -n "$2" ]; then
@@ -120,6 +121,7 @@ workloads() {
                 line="$line $(echo $k0 $k1 | awk '{ printf "events=%d drops_buffer=%s drops_pf=%d drops_too_large=%d", $5 - $1, ($2 == "?" || $6 == "?") ? "?" : $6 - $2, $7 - $3, $8 - $4 }')"
             fi
             echo "$line"
+            threads_used $2 "PGBENCH-THREADS $1 $name"
         fi
     done
 }
@@ -142,9 +144,15 @@ idle() {
     c0=$(cpu_us $2); t0=$(now_cs)
     sleep $IDLE_SECONDS
     echo "PGBENCH-IDLE $1 cpu_us=$(( $(cpu_us $2) - c0 )) seconds=$(awk -v a=$t0 -v b=$(now_cs) 'BEGIN { printf "%.2f", (b - a) / 100 }')"
-    thread_cpu $2 | awk 'NR == FNR { before[$1] = $3; next }
+    threads_used $2 "PGBENCH-IDLE-THREADS $1"
+}
+
+# threads_used PID PREFIX: the CPU each thread used since threads.before,
+# on one line after PREFIX (threads that used none left out).
+threads_used() {
+    thread_cpu $1 | awk -v prefix="$2" 'NR == FNR { before[$1] = $3; next }
         { used = $3 - before[$1]; if (used > 0) line = line " " $2 "/" $1 "=" used }
-        END { print "PGBENCH-IDLE-THREADS '"$1"'" line }' "$BENCH_TMP/threads.before" -
+        END { print prefix line }' "$BENCH_TMP/threads.before" -
 }
 
 run_peregrine() {

@@ -645,6 +645,9 @@ pub fn live(
     Ok(())
 }
 
+/// Records the live loop takes from the rings at a time.
+const RING_BATCH: usize = 4096;
+
 /// The live loop: drains the rings through state and rules until the
 /// pipeline stops (or a finite source is exhausted and drained). Returns
 /// how many records could not be decoded.
@@ -687,7 +690,7 @@ pub fn drain_rings_purging(
         let stats_now = counters_of(&ring_stats.total);
         pipeline.metrics.set_ring_stats(ring_stats);
         let mut decode_error = None;
-        let read = source.reader().next_batch(4096, |ring, record| {
+        let read = source.reader().next_batch(RING_BATCH, |ring, record| {
             match EventView::parse(record.bytes()) {
                 Ok(mut event) => {
                     // The record does not carry its CPU: the ring it came from is that CPU.
@@ -723,16 +726,22 @@ pub fn drain_rings_purging(
             source.set_interest(&interest.syscalls.unwrap_or_else(every_syscall))?;
         }
         match read {
-            Ok(0) => {
-                if source.exhausted() && !source.reader().has_data() {
+            Ok(n) => {
+                if n == 0 && source.exhausted() && !source.reader().has_data() {
                     break;
                 }
-                pipeline.idle(state, now_ns());
-                pipeline.maybe_send_stats(now_ns());
-                pipeline.maybe_reload();
-                source.reader().wait(Duration::from_millis(100));
+                // A short batch emptied the rings. As libscap, sleep before
+                // the next one unless a ring is busy: the reader's own
+                // syscalls (every one under -A, and clock_gettime where the
+                // vDSO cannot serve it) would otherwise keep it reading its
+                // own trail, a CPU's worth on an idle machine.
+                if n < RING_BATCH {
+                    pipeline.idle(state, now_ns());
+                    pipeline.maybe_send_stats(now_ns());
+                    pipeline.maybe_reload();
+                    source.reader().wait(Duration::from_millis(100));
+                }
             }
-            Ok(_) => {}
             Err(e) => {
                 crate::log::message(&format!("{e}; skipping the rest of that ring"));
                 source.reader().discard_all(e.ring_id);

@@ -316,7 +316,7 @@ pub fn drain_rings_parallel(
                 pipeline.maybe_reload();
                 source.reader().wait(Duration::from_millis(100));
             }
-            Ok(_) => {
+            Ok(n) => {
                 let batch = Arc::new(batch);
                 if !evaluators.hand_out(|| Job::Batch(Arc::clone(&batch))) {
                     return Err(lost());
@@ -326,6 +326,11 @@ pub fn drain_rings_parallel(
                     return Err(lost());
                 }
                 pipeline.after_batch(last_ts, || stats_now);
+                // A short batch emptied the rings: sleep before the next
+                // unless a ring is busy (see crate::run::drain_rings).
+                if n < BATCH_RECORDS {
+                    source.reader().wait(Duration::from_millis(100));
+                }
             }
             Err(e) => {
                 crate::log::message(&format!("{e}; skipping the rest of that ring"));
@@ -513,6 +518,66 @@ mod tests {
                 assert_eq!(recorder.finish().unwrap(), events);
             }
         })
+    }
+
+    /// A source that writes a record each time the loop looks at it: the
+    /// reader's own syscalls, as the module records them under `-A`.
+    struct SelfFeeding {
+        reader: MergedReader,
+        producer: peregrine_driver_sys::Producer,
+        written: u64,
+    }
+
+    impl RingSource for SelfFeeding {
+        fn reader(&mut self) -> &mut MergedReader {
+            if let Ok(WriteOutcome::Written) =
+                self.producer.write_event(self.written + 1, 7, 1, &[])
+            {
+                self.written += 1;
+            }
+            &mut self.reader
+        }
+        fn set_interest(&mut self, _: &BTreeSet<u32>) -> Result<(), DriverError> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_reader_that_records_itself_still_sleeps() {
+        for workers in [None, Some(2)] {
+            let mut written = 0;
+            with_pipeline(|pipeline| {
+                let (producer, ring) = UserRing::create(0, 1 << 20).unwrap().split().unwrap();
+                let mut source = SelfFeeding {
+                    reader: MergedReader::new(vec![ring]),
+                    producer,
+                    written: 0,
+                };
+                pipeline.deadline = Some(std::time::Instant::now() + Duration::from_millis(600));
+                let mut state = State::new();
+                match workers {
+                    Some(n) => {
+                        let mut evaluators =
+                            Evaluators::start(n, &state, pipeline.rules, "test").unwrap();
+                        drain_rings_parallel(&mut source, &mut evaluators, false, None, pipeline)
+                            .unwrap();
+                        evaluators.stop();
+                    }
+                    None => {
+                        drain_rings_purging(&mut source, &mut state, false, None, None, pipeline)
+                            .unwrap();
+                    }
+                }
+                written = source.written;
+            });
+            // Pauses double from 0.5 ms to 30 ms: some forty rounds in
+            // 600 ms, a few records each. Reading its own trail at once
+            // would take hundreds of thousands.
+            assert!(
+                written < 1_000,
+                "{workers:?}: {written} self-made records read"
+            );
+        }
     }
 
     #[test]
