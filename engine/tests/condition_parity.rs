@@ -66,9 +66,15 @@ fn a_list_operator_word_runs_into_the_name_after_it() {
     let ev = open_of("x");
     assert!(holds("", "evt.type=open and proc.name inx", &ev));
     assert!(!holds("", "evt.type=open and proc.name iny", &ev));
-    // A list of that name is its items, as `in (l)` would be.
+    // Falco pastes a list only where its name follows a delimiter: in
+    // `inl` the name follows `n`, so `l` stays the one value `l`.
     let list = "- list: l\n  items: [a, x]\n";
-    assert!(holds(list, "evt.type=open and proc.name inl", &ev));
+    assert!(!holds(list, "evt.type=open and proc.name inl", &ev));
+    assert!(holds(
+        list,
+        "evt.type=open and proc.name inl",
+        &open_of("l")
+    ));
 }
 
 #[test]

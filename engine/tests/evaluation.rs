@@ -713,23 +713,39 @@ fn list_modifiers_apply_an_operator_to_each_value() {
 
 #[test]
 fn a_modifier_may_name_a_list() {
+    // Falco pastes a list's items in place of its name: in parentheses
+    // they are the modifier's list.
     let yaml = "
 - list: secret_dirs
   items: [/etc, /root]
 - rule: r
   desc: d
-  condition: evt.type=open and fd.name startswith anyof secret_dirs
+  condition: evt.type=open and fd.name startswith anyof (secret_dirs)
   output: o
   priority: WARNING
 - rule: r2
   desc: d
-  condition: evt.type=open and fd.name startswith allof secret_dirs
+  condition: evt.type=open and fd.name startswith allof (secret_dirs)
   output: o
   priority: WARNING
 ";
     let (_, mut rules) = compile(yaml);
     assert_eq!(matches(&mut rules, &open_of("/etc/shadow")), ["r"]);
     assert!(matches(&mut rules, &open_of("/tmp/x")).is_empty());
+    // Without them, Falco pastes `/etc, /root` after `anyof`: no list
+    // follows, so libsinsp reads `anyof` as the value and stops there.
+    let mut loader = RulesLoader::new();
+    let r = loader.load_str(
+        "test.yaml",
+        "- list: secret_dirs\n  items: [/etc, /root]\n- rule: r\n  desc: d\n  \
+         condition: evt.type=open and fd.name startswith anyof secret_dirs\n  \
+         output: o\n  priority: WARNING\n",
+    );
+    assert_eq!(r.errors.len(), 1, "{:#?}", r.errors);
+    assert_eq!(
+        r.errors[0].message,
+        "unexpected token after 'anyof', expecting 'or', 'and'"
+    );
 }
 
 #[test]

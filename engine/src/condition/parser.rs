@@ -1,10 +1,11 @@
-//! Turns condition text into an [`Expr`], and a field or transformer
-//! written alone (as in an output) into a [`FieldRef`] with pest.
+//! Turns condition text into an [`Expr`] (read by [`syntax`]), and a
+//! field or transformer written alone (as in an output) into a
+//! [`FieldRef`] with pest.
 
 use pest::iterators::Pair;
 use pest::Parser;
 
-use super::ast::{Composite, Expr, FieldRef, Literal, Pos, Transformer};
+use super::ast::{Composite, Expr, FieldRef, Pos, Transformer};
 use super::limits::{nesting_exceeded, LineIndex, MAX_NESTING};
 use super::syntax;
 
@@ -43,6 +44,9 @@ fn internal(what: &str) -> ParseError {
     }
 }
 
+/// A field or transformer that pest refuses. Its only caller, the output
+/// compiler, reports the whole `%token` instead, so the wording just says
+/// where reading stopped.
 fn to_parse_error(text: &str, err: pest::error::Error<Rule>) -> ParseError {
     let (line, column) = match err.line_col {
         pest::error::LineColLocation::Pos(p) => p,
@@ -52,24 +56,7 @@ fn to_parse_error(text: &str, err: pest::error::Error<Rule>) -> ParseError {
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((p, _)) => p,
     };
-    let expects_boolean_op = match &err.variant {
-        pest::error::ErrorVariant::ParsingError { positives, .. } => {
-            positives.contains(&Rule::and_kw)
-                || positives.contains(&Rule::or_kw)
-                || positives.contains(&Rule::EOI)
-        }
-        _ => false,
-    };
-    let before = text.get(..offset).unwrap_or("").trim_end();
-    let message = if expects_boolean_op && !before.is_empty() && offset < text.trim_end().len() {
-        // The same wording as Falco: name the last token that did parse.
-        let last_word = before.rsplit(char::is_whitespace).next().unwrap_or(before);
-        let token = last_word
-            .rsplit(['=', '<', '>', '!', '(', ')', ','])
-            .find(|s| !s.is_empty())
-            .unwrap_or(last_word);
-        format!("unexpected token after '{token}', expecting 'or', 'and'")
-    } else if offset >= text.trim_end().len() {
+    let message = if offset >= text.trim_end().len() {
         "unexpected end of condition".to_string()
     } else {
         let rest: String = text[offset..].chars().take(20).collect();
@@ -148,7 +135,7 @@ fn build_operand(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<FieldRef, Pa
         }
         Rule::quoted | Rule::number => {
             let text = match pair.as_rule() {
-                Rule::quoted => build_literal(pair, index)?.text,
+                Rule::quoted => build_quoted(pair, index)?,
                 _ => pair.as_str().to_string(),
             };
             Ok(FieldRef {
@@ -168,7 +155,7 @@ fn build_operand(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<FieldRef, Pa
 fn build_selector(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<String, ParseError> {
     let start = pair.as_span().start();
     match pair.into_inner().next() {
-        Some(p) if p.as_rule() == Rule::quoted => Ok(build_literal(p, index)?.text),
+        Some(p) if p.as_rule() == Rule::quoted => build_quoted(p, index),
         Some(p) => Ok(p.as_str().to_string()),
         None => {
             let (line, column) = index.line_col(start);
@@ -181,26 +168,20 @@ fn build_selector(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<String, Par
     }
 }
 
-fn build_literal(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<Literal, ParseError> {
-    match pair.as_rule() {
-        Rule::bare => Ok(Literal::bare(pair.as_str())),
-        Rule::quoted => {
-            // A bad escape is found, as Falco finds it, after the closing quote.
-            let end = pair.as_span().end();
-            let quote = pair.as_str().chars().next().unwrap_or('"');
-            let inner = pair.into_inner().next().map(|p| p.as_str()).unwrap_or("");
-            let text = unescape(inner, quote).map_err(|message| {
-                let (line, column) = index.line_col(end);
-                ParseError {
-                    message,
-                    line,
-                    column,
-                }
-            })?;
-            Ok(Literal::quoted(text))
+/// The text of a quoted string, escapes resolved.
+fn build_quoted(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<String, ParseError> {
+    // A bad escape is found, as Falco finds it, after the closing quote.
+    let end = pair.as_span().end();
+    let quote = pair.as_str().chars().next().unwrap_or('"');
+    let inner = pair.into_inner().next().map(|p| p.as_str()).unwrap_or("");
+    unescape(inner, quote).map_err(|message| {
+        let (line, column) = index.line_col(end);
+        ParseError {
+            message,
+            line,
+            column,
         }
-        other => Err(internal(&format!("unexpected literal {other:?}"))),
-    }
+    })
 }
 
 /// Resolves the backslash escapes of a string written between `quote`

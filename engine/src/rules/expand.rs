@@ -1,20 +1,19 @@
 //! Checks that macros and lists hang together, and expands a rule's
-//! condition into one tree: macros inlined, list names replaced by their
-//! items, exceptions added as `and not (...)`.
+//! condition into one tree: lists pasted into its text (see
+//! [`super::paste`]), macros inlined, exceptions added as `and not (...)`.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use std::sync::Arc;
 
-use crate::condition::{
-    parse_condition, Comparison, Expr, Literal, Operand, ParseError, Pos, SharedExpr,
-};
+use crate::condition::{parse_condition, Comparison, Expr, Operand, ParseError, Pos, SharedExpr};
 
 use super::diagnostics::{Code, Diagnostic, LoadResult, Location};
 use super::exceptions::exception_condition;
 use super::items::{Definitions, ExceptionEntry, Origin, RuleItem};
 use super::loader::item_locations;
+use super::paste::{paste_lists, PasteBudget, PasteError, Pasteable};
 
 /// How many items one list may hold once the lists named in it are
 /// replaced by their items; a few lines that double a list at each step
@@ -38,28 +37,32 @@ pub const MAX_EXPANDED_NODES: usize = 200_000;
 /// levels of libsinsp's parser each), which this leaves room for.
 pub const MAX_EXPANDED_DEPTH: usize = 1000;
 
-/// Lists expanded for use in conditions.
+/// Lists expanded for use in conditions, in definition order: the order
+/// Falco pastes them into a condition's text.
 #[derive(Debug, Default)]
 pub struct ExpandedLists {
-    items: HashMap<String, Vec<String>>,
-    /// Lists whose expansion went past [`MAX_LIST_ITEMS`] (or past
-    /// [`MAX_TOTAL_LIST_ITEMS`] for all lists): a rule naming one fails.
-    oversized: HashSet<String>,
+    /// Each list with the text that takes its name's place; none for a
+    /// list whose expansion went past [`MAX_LIST_ITEMS`] (or past
+    /// [`MAX_TOTAL_LIST_ITEMS`] for all lists): a condition naming one
+    /// fails.
+    lists: Vec<Pasteable>,
 }
 
 impl ExpandedLists {
-    fn get(&self, name: &str) -> Result<Option<&Vec<String>>, ExpandError> {
-        if self.oversized.contains(name) {
-            return Err(ExpandError {
-                code: Code::ErrCompileCondition,
-                message: format!(
-                    "list '{name}' expands to more than {MAX_LIST_ITEMS} items \
-                     (or all lists together to more than {MAX_TOTAL_LIST_ITEMS})"
-                ),
-                exception: None,
-            });
-        }
-        Ok(self.items.get(name))
+    /// `text` with the lists pasted in, as Falco parses it, its growth
+    /// taken from `budget`.
+    pub fn paste<'t>(
+        &self,
+        text: &'t str,
+        budget: &mut PasteBudget,
+    ) -> Result<Cow<'t, str>, PasteError> {
+        paste_lists(text, &self.lists, budget, |name| {
+            PasteError::OversizedList {
+                name: name.to_string(),
+                max_items: MAX_LIST_ITEMS,
+                max_total: MAX_TOTAL_LIST_ITEMS,
+            }
+        })
     }
 }
 
@@ -67,16 +70,17 @@ impl ExpandedLists {
 /// definition order: a list sees the expanded form of lists defined before
 /// it and the raw form of those defined after, as Falco does.
 pub fn expanded_lists(defs: &Definitions) -> ExpandedLists {
-    let mut out = ExpandedLists::default();
+    let mut items_of: HashMap<&str, Vec<String>> = HashMap::new();
+    let mut oversized_lists: HashSet<&str> = HashSet::new();
     let mut total = 0usize;
     for list in defs.lists.iter() {
         let mut items = Vec::with_capacity(list.items.len().min(MAX_LIST_ITEMS));
         let mut oversized = false;
         for item in &list.items {
-            let more: &[String] = if out.oversized.contains(item) {
+            let more: &[String] = if oversized_lists.contains(item.as_str()) {
                 oversized = true;
                 break;
-            } else if let Some(done) = out.items.get(item) {
+            } else if let Some(done) = items_of.get(item.as_str()) {
                 done
             } else if let Some(raw) = defs.lists.get(item) {
                 &raw.items
@@ -92,15 +96,20 @@ pub fn expanded_lists(defs: &Definitions) -> ExpandedLists {
             items.extend(more.iter().cloned());
         }
         if oversized {
-            out.items.remove(&list.name);
-            out.oversized.insert(list.name.clone());
+            items_of.remove(list.name.as_str());
+            oversized_lists.insert(&list.name);
         } else {
             total += items.len();
-            out.oversized.remove(&list.name);
-            out.items.insert(list.name.clone(), items);
+            oversized_lists.remove(list.name.as_str());
+            items_of.insert(&list.name, items);
         }
     }
-    out
+    let lists = defs
+        .lists
+        .iter()
+        .map(|l| Pasteable::new(&l.name, items_of.get(l.name.as_str()).map(Vec::as_slice)))
+        .collect();
+    ExpandedLists { lists }
 }
 
 /// Macros whose conditions parsed.
@@ -145,14 +154,33 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
             locations,
         })
     };
+    let lists = expanded_lists(defs);
+    let mut budget = PasteBudget::default();
     let mut macros = ParsedMacros::new();
     for m in defs.macros.iter() {
-        match parse_condition(&m.condition) {
+        let at = m.origin.marks.value("condition");
+        // Falco parses the text with the lists pasted in: its errors point
+        // into that text, and its snippet is cut from it.
+        let text = match lists.paste(&m.condition, &mut budget) {
+            Ok(text) => text,
+            Err(e) => {
+                report(
+                    Code::ErrCompileCondition,
+                    "macro",
+                    &m.name,
+                    &m.origin,
+                    e.to_string(),
+                    None,
+                    vec![Location::new("macro condition", "", &m.origin.file, at)],
+                );
+                break;
+            }
+        };
+        match parse_condition(&text) {
             Ok(expr) => {
                 macros.insert(m.name.clone(), expr);
             }
             Err(e) => {
-                let at = m.origin.marks.value("condition");
                 report(
                     Code::ErrCompileCondition,
                     "macro",
@@ -162,7 +190,7 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
                     Some((e.line, e.column)),
                     vec![
                         Location::new("macro condition", "", &m.origin.file, at),
-                        Location::condition_expression(&m.condition, at, e.line, e.column),
+                        Location::condition_expression(&text, at, e.line, e.column),
                     ],
                 );
                 break;
@@ -197,7 +225,23 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
     }
     if !failed.get() {
         for r in defs.rules.iter() {
-            match parse_condition(&r.condition) {
+            let at = r.origin.marks.value("condition");
+            let text = match lists.paste(&r.condition, &mut budget) {
+                Ok(text) => text,
+                Err(e) => {
+                    report(
+                        Code::ErrCompileCondition,
+                        "rule",
+                        &r.name,
+                        &r.origin,
+                        e.to_string(),
+                        None,
+                        vec![Location::new("rule condition", "", &r.origin.file, at)],
+                    );
+                    break;
+                }
+            };
+            match parse_condition(&text) {
                 Ok(expr) => {
                     if let Err((message, pos)) = resolver.resolve(&expr, None) {
                         let at = r.origin.marks.item;
@@ -219,7 +263,6 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
                     }
                 }
                 Err(e) => {
-                    let at = r.origin.marks.value("condition");
                     report(
                         Code::ErrCompileCondition,
                         "rule",
@@ -229,7 +272,7 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
                         Some((e.line, e.column)),
                         vec![
                             Location::new("rule condition", "", &r.origin.file, at),
-                            Location::condition_expression(&r.condition, at, e.line, e.column),
+                            Location::condition_expression(&text, at, e.line, e.column),
                         ],
                     );
                     break;
@@ -490,6 +533,16 @@ impl From<ParseError> for ExpandError {
     }
 }
 
+impl From<PasteError> for ExpandError {
+    fn from(e: PasteError) -> Self {
+        ExpandError {
+            code: Code::ErrCompileCondition,
+            message: e.to_string(),
+            exception: None,
+        }
+    }
+}
+
 fn entry_words<'a>(entry: &'a ExceptionEntry, out: &mut Vec<&'a str>) {
     match entry {
         ExceptionEntry::Scalar(s) => out.push(s),
@@ -504,11 +557,11 @@ pub fn expand_rule(
     macros: &ParsedMacros,
     lists: &ExpandedLists,
     expanded: &mut ExpandedMacros,
+    budget: &mut PasteBudget,
 ) -> Result<Expr, ExpandError> {
-    let expr = parse_condition(&rule.condition)?;
+    let expr = parse_condition(&lists.paste(&rule.condition, budget)?)?;
     let mut expansion = Expansion {
         macros,
-        lists,
         expanded,
         stack: Vec::new(),
         nodes: 0,
@@ -520,7 +573,7 @@ pub fn expand_rule(
         let Some(text) = exception_condition(exc)? else {
             continue;
         };
-        let parsed = parse_condition(&text).map_err(|e| ExpandError {
+        let parsed = parse_condition(&lists.paste(&text, budget)?).map_err(|e| ExpandError {
             code: Code::ErrCompileCondition,
             message: e.message,
             exception: None,
@@ -542,11 +595,10 @@ pub fn expand_condition(
     macros: &ParsedMacros,
     lists: &ExpandedLists,
 ) -> Result<Expr, ExpandError> {
-    let expr = parse_condition(text)?;
+    let expr = parse_condition(&lists.paste(text, &mut PasteBudget::default())?)?;
     let mut expanded = ExpandedMacros::new();
     let mut expansion = Expansion {
         macros,
-        lists,
         expanded: &mut expanded,
         stack: Vec::new(),
         nodes: 0,
@@ -560,7 +612,6 @@ pub fn expand_condition(
 /// a condition too large fails before it takes the memory.
 struct Expansion<'a> {
     macros: &'a ParsedMacros,
-    lists: &'a ExpandedLists,
     expanded: &'a mut ExpandedMacros,
     stack: Vec<String>,
     nodes: usize,
@@ -683,65 +734,13 @@ impl Expansion<'_> {
         Ok(Expr::Shared(shared))
     }
 
-    /// A comparison with list names replaced by their items.
+    /// A comparison, its list items counted: the lists named in it were
+    /// pasted into the text before it was parsed.
     #[inline(never)]
     fn expand_compare(&mut self, cmp: &Comparison) -> Result<Comparison, ExpandError> {
-        let mut cmp = cmp.clone();
         if let Operand::List(items) = &cmp.rhs {
-            let mut out = Vec::with_capacity(items.len());
-            for item in items {
-                let values = if item.quoted {
-                    None
-                } else {
-                    self.lists.get(&item.text)?
-                };
-                match values {
-                    Some(values) => {
-                        self.count(values.len())?;
-                        for v in values.iter() {
-                            out.push(list_item_literal(v)?);
-                        }
-                    }
-                    None => {
-                        self.count(1)?;
-                        out.push(item.clone())
-                    }
-                }
-            }
-            cmp.rhs = Operand::List(out);
+            self.count(items.len())?;
         }
-        // Falco substitutes a list's items for its name wherever the
-        // name stands as a bare word, so `proc.name=cat_binaries`
-        // compares with the item of a one-item list.
-        if let Operand::Value(value) = &cmp.rhs {
-            let values = if value.quoted {
-                None
-            } else {
-                self.lists.get(&value.text)?
-            };
-            if let Some([only]) = values.map(Vec::as_slice) {
-                cmp.rhs = Operand::Value(list_item_literal(only)?);
-            }
-        }
-        Ok(cmp)
+        Ok(cmp.clone())
     }
-}
-
-/// A list item as a literal: items written with quotes inside the YAML
-/// (`'"sh -c"'`) are strings with the quotes removed.
-fn list_item_literal(item: &str) -> Result<Literal, ExpandError> {
-    let quoted = item.len() >= 2
-        && ((item.starts_with('"') && item.ends_with('"'))
-            || (item.starts_with('\'') && item.ends_with('\'')));
-    if !quoted {
-        return Ok(Literal::bare(item));
-    }
-    let quote = if item.starts_with('"') { '"' } else { '\'' };
-    crate::condition::unescape(&item[1..item.len() - 1], quote)
-        .map(Literal::quoted)
-        .map_err(|message| ExpandError {
-            code: Code::ErrCompileCondition,
-            message,
-            exception: None,
-        })
 }

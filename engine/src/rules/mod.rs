@@ -18,6 +18,7 @@ pub mod filter;
 pub mod items;
 pub mod loader;
 pub mod marks;
+pub mod paste;
 pub mod schema;
 pub mod schema_check;
 pub mod warnings;
@@ -248,6 +249,7 @@ impl RulesLoader {
     /// after each file); rules that fail are left out.
     pub fn compile<S: FieldSource>(&mut self, mut source: S) -> CompiledRules<S> {
         let lists = expand::expanded_lists(&self.defs);
+        let mut paste_budget = paste::PasteBudget::default();
         // Macros are expanded and bound once, then shared by the rules.
         let mut expanded_macros = expand::ExpandedMacros::new();
         let mut bound_macros = compile::BoundMacros::new();
@@ -308,7 +310,13 @@ impl RulesLoader {
                 report_at(Code::ErrValidate, Some(&exception), message, Vec::new());
                 continue;
             }
-            let expr = match expand::expand_rule(rule, &self.macros, &lists, &mut expanded_macros) {
+            let expr = match expand::expand_rule(
+                rule,
+                &self.macros,
+                &lists,
+                &mut expanded_macros,
+                &mut paste_budget,
+            ) {
                 Ok(e) => e,
                 Err(e) if e.exception.is_some() => {
                     report_at(e.code, e.exception.as_deref(), e.message, Vec::new());
@@ -317,7 +325,7 @@ impl RulesLoader {
                 Err(e) => {
                     // Parse and macro errors were reported when loading.
                     if !matches!(e.code, Code::ErrValidate | Code::ErrCompileCondition)
-                        || self.macros_complete(rule)
+                        || self.macros_complete(rule, &lists)
                     {
                         report_at(e.code, None, e.message, Vec::new());
                     }
@@ -482,10 +490,15 @@ impl RulesLoader {
         }
     }
 
-    /// Whether the rule's condition parsed and its macros exist, i.e. an
-    /// expansion error is new and not one already reported at load.
-    fn macros_complete(&self, rule: &RuleItem) -> bool {
-        let Ok(expr) = crate::condition::parse_condition(&rule.condition) else {
+    /// Whether the rule's condition (its lists pasted) parsed and its
+    /// macros exist, i.e. an expansion error is new and not one already
+    /// reported at load.
+    fn macros_complete(&self, rule: &RuleItem, lists: &expand::ExpandedLists) -> bool {
+        // A budget of its own: this only asks whether the text pastes.
+        let Ok(text) = lists.paste(&rule.condition, &mut paste::PasteBudget::default()) else {
+            return false;
+        };
+        let Ok(expr) = crate::condition::parse_condition(&text) else {
             return false;
         };
         let mut ok = true;
