@@ -229,6 +229,31 @@ fn a_name_in_pasted_items_is_pasted_by_a_later_list() {
 }
 
 #[test]
+fn a_list_takes_an_earlier_lists_items_one_level_deep() {
+    // Falco's compile_list_infos copies the items of an earlier list as
+    // they were written: c gets b's item `a`, which stays a name because
+    // a's turn to be pasted came before c's.
+    let lists = "- list: a\n  items: [x]\n- list: b\n  items: [a]\n- list: c\n  items: [b]\n";
+    let cond = "evt.type=open and proc.name in (c)";
+    assert!(holds(lists, cond, &open_by("a", 1)));
+    assert!(!holds(lists, cond, &open_by("x", 1)));
+    // One level is expanded: b holds x.
+    assert!(holds(
+        lists,
+        "evt.type=open and proc.name in (b)",
+        &open_by("x", 1)
+    ));
+    // A list appended after a later list was defined sees that list.
+    let appended = "- list: p\n  items: [q]\n- list: q\n  items: [y]\n\
+                    - list: p\n  items: [z]\n  append: true\n";
+    assert!(holds(
+        appended,
+        "evt.type=open and proc.name in (p)",
+        &open_by("y", 1)
+    ));
+}
+
+#[test]
 fn pasting_a_large_list_many_times_is_refused_in_bounded_time() {
     // Falco has no limit here; a few lines must not become gigabytes.
     let item = "x".repeat(64 << 10);

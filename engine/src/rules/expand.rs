@@ -66,48 +66,40 @@ impl ExpandedLists {
     }
 }
 
-/// Lists with list names inside them replaced by those lists' items, in
-/// definition order: a list sees the expanded form of lists defined before
-/// it and the raw form of those defined after, as Falco does.
+/// Lists with the names of other lists inside them replaced, one level
+/// deep, as Falco's compiler builds them: an item naming a list defined
+/// before this one was last defined or appended to takes that list's
+/// items as written (names of further lists among them stay names); any
+/// other item stays as it is. What stays a name may still be pasted into
+/// a condition by its own list's turn (see [`super::paste`]).
 pub fn expanded_lists(defs: &Definitions) -> ExpandedLists {
-    let mut items_of: HashMap<&str, Vec<String>> = HashMap::new();
-    let mut oversized_lists: HashSet<&str> = HashSet::new();
     let mut total = 0usize;
-    for list in defs.lists.iter() {
-        let mut items = Vec::with_capacity(list.items.len().min(MAX_LIST_ITEMS));
-        let mut oversized = false;
-        for item in &list.items {
-            let more: &[String] = if oversized_lists.contains(item.as_str()) {
-                oversized = true;
-                break;
-            } else if let Some(done) = items_of.get(item.as_str()) {
-                done
-            } else if let Some(raw) = defs.lists.get(item) {
-                &raw.items
-            } else {
-                std::slice::from_ref(item)
-            };
-            if items.len() + more.len() > MAX_LIST_ITEMS
-                || total + items.len() + more.len() > MAX_TOTAL_LIST_ITEMS
-            {
-                oversized = true;
-                break;
-            }
-            items.extend(more.iter().cloned());
-        }
-        if oversized {
-            items_of.remove(list.name.as_str());
-            oversized_lists.insert(&list.name);
-        } else {
-            total += items.len();
-            oversized_lists.remove(list.name.as_str());
-            items_of.insert(&list.name, items);
-        }
-    }
     let lists = defs
         .lists
         .iter()
-        .map(|l| Pasteable::new(&l.name, items_of.get(l.name.as_str()).map(Vec::as_slice)))
+        .map(|list| {
+            let mut items = Vec::with_capacity(list.items.len().min(MAX_LIST_ITEMS));
+            let mut oversized = false;
+            for item in &list.items {
+                let more: &[String] = match defs.lists.get(item) {
+                    Some(named) if named.index < list.visibility => &named.items,
+                    _ => std::slice::from_ref(item),
+                };
+                if items.len() + more.len() > MAX_LIST_ITEMS
+                    || total + items.len() + more.len() > MAX_TOTAL_LIST_ITEMS
+                {
+                    oversized = true;
+                    break;
+                }
+                items.extend(more.iter().cloned());
+            }
+            if oversized {
+                Pasteable::new(&list.name, None)
+            } else {
+                total += items.len();
+                Pasteable::new(&list.name, Some(&items))
+            }
+        })
         .collect();
     ExpandedLists { lists }
 }

@@ -72,6 +72,12 @@ pub struct ListItem {
     pub name: String,
     pub items: Vec<String>,
     pub origin: Origin,
+    /// Falco's visibility: an item naming a list defined before this list
+    /// was last defined or appended to (index below this) takes that
+    /// list's items.
+    pub visibility: usize,
+    /// Its place among every item loaded (kept by a redefinition).
+    pub index: usize,
 }
 
 #[derive(Debug, Clone, PartialEq)]

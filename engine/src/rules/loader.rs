@@ -654,18 +654,23 @@ fn load_list(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ct
         if append && !ov.is_empty() {
             return Err(ItemError::yaml(ERROR_OVERRIDE_APPEND));
         }
+        let id = defs.counter;
         if append || !ov.append.is_empty() {
             let Some(existing) = defs.lists.get_mut(&name) else {
                 return Err(ItemError::validate(ERROR_NO_PREVIOUS_LIST));
             };
             existing.items.extend(items);
+            existing.visibility = id;
         } else {
+            let index = defs.lists.get(&name).map_or(id, |l| l.index);
             defs.lists.insert(
                 &name,
                 ListItem {
                     name: name.clone(),
                     items,
                     origin,
+                    visibility: id,
+                    index,
                 },
             );
         }
