@@ -39,6 +39,21 @@ fn create(path: &Path) -> Result<BufWriter<File>, String> {
         .map_err(|e| format!("cannot create {}: {e}", path.display()))
 }
 
+/// Creates a capture file for the agent's own recordings: mode 0600 (it
+/// holds command lines and environments), and never through a symlink,
+/// so that under a shared folder such as /tmp a planted link cannot
+/// redirect it.
+pub(crate) fn create_private(path: &Path) -> std::io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    File::options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
+        .open(path)
+}
+
 fn write_error(path: &Path) -> impl Fn(std::io::Error) -> String + '_ {
     move |e| format!("writing {}: {e}", path.display())
 }

@@ -14,7 +14,6 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use peregrine_engine::event::EventView;
@@ -391,15 +390,7 @@ fn open(
     (users, groups, machine): &(Vec<UserEntry>, Vec<GroupEntry>, MachineInfo),
     state: &State,
 ) -> io::Result<FileWriter> {
-    // Under a shared folder such as /tmp, a planted link must not redirect
-    // the capture; and the file holds command lines and environments.
-    let file = File::options()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-        .open(path)?;
+    let file = super::create_private(path)?;
     let counted = Counted {
         inner: BufWriter::with_capacity(64 << 10, file),
         bytes: 0,

@@ -9,7 +9,6 @@
 
 use std::fs::File;
 use std::io::BufWriter;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use peregrine_engine::event::EventView;
@@ -34,14 +33,7 @@ impl Recorder {
         hostname: &str,
     ) -> Result<Recorder, String> {
         let fail = |e: std::io::Error| format!("cannot write the capture {}: {e}", path.display());
-        let file = File::options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .custom_flags(nix::fcntl::OFlag::O_NOFOLLOW.bits())
-            .open(path)
-            .map_err(fail)?;
+        let file = super::create_private(path).map_err(fail)?;
         let machine = machine_info(&crate::host::path("/proc"), hostname);
         let mut writer =
             Writer::new(BufWriter::with_capacity(1 << 20, file), &machine).map_err(fail)?;
