@@ -204,15 +204,41 @@ pub fn spool_dir(dir: &Path, node: &str) -> PathBuf {
 
 /// Bytes of alerts in a node's spool not yet acknowledged by the stream.
 pub fn spool_pending(dir: &Path, node: &str) -> u64 {
-    let spool = spool_dir(dir, node);
-    let len = std::fs::metadata(spool.join("alerts"))
+    let len = std::fs::metadata(spool_dir(dir, node).join("alerts"))
         .map(|m| m.len())
         .unwrap_or(0);
-    let acked = std::fs::read_to_string(spool.join("acked"))
+    let acked = std::fs::read_to_string(spool_dir(dir, node).join("acked"))
         .ok()
         .and_then(|t| t.trim().parse::<u64>().ok())
         .unwrap_or(0);
     len.saturating_sub(acked)
+}
+
+/// Whether `stream` exists on the cluster (false while it cannot answer).
+pub fn stream_exists(cluster: &Cluster, stream: &str) -> bool {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return false;
+    };
+    runtime.block_on(async {
+        let servers: Vec<async_nats::ServerAddr> = cluster
+            .urls()
+            .iter()
+            .filter_map(|u| u.parse().ok())
+            .collect();
+        let connect = async_nats::ConnectOptions::new()
+            .connection_timeout(std::time::Duration::from_secs(2))
+            .connect(servers);
+        let Ok(Ok(client)) = tokio::time::timeout(std::time::Duration::from_secs(3), connect).await
+        else {
+            return false;
+        };
+        let mut context = async_nats::jetstream::new(client);
+        context.set_timeout(std::time::Duration::from_secs(2));
+        context.get_stream(stream).await.is_ok()
+    })
 }
 
 /// What a stream holds, read with the NATS client itself rather than

@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use peregrine_tests::nats::{node_config, read_stream, server_available, spool_pending, Cluster};
+use peregrine_tests::nats::{
+    node_config, read_stream, server_available, spool_pending, stream_exists, Cluster,
+};
 use peregrine_tests::peregrine_binary;
 use peregrine_tests::webhook::audit_event;
 
@@ -84,7 +86,17 @@ fn every_alert_reaches_the_stream_once_through_outages_and_restarts() {
         "node-a",
         &audit_file(dir, "a.json", 0, 3000),
     );
-    std::thread::sleep(Duration::from_millis(800));
+    // The kill waits for node-a to have made its stream: a three-replica
+    // stream cannot be created with a node down, and on a slow machine the
+    // cluster may still be electing its leader 800 ms after the start.
+    let started = Instant::now();
+    while !stream_exists(&cluster, "ALERTS") && started.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        stream_exists(&cluster, "ALERTS"),
+        "node-a made no stream on the full cluster in 60 s"
+    );
     cluster.kill(0);
     finish(a, "node-a");
     // A stop waits a bounded time for acknowledgements (a NATS leader
