@@ -699,3 +699,80 @@ fn modifier_operator_as_a_comp() {
         "    - name: cmdline_prefixes\n      fields: proc.cmdline\n      comps: contains allof\n      values: [cat, zero]\n",
     ));
 }
+
+// ---- The condition Falco compiles: `(condition) and not ...` ----
+
+/// The "condition expression" step of the one error `yaml` gives.
+fn condition_step(yaml: &str) -> peregrine_engine::rules::Location {
+    let errs = errors(&load(yaml));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    errs[0]
+        .locations
+        .last()
+        .filter(|l| l.item_type == "condition expression")
+        .cloned()
+        .unwrap_or_else(|| panic!("no condition expression step: {errs:#?}"))
+}
+
+#[test]
+fn errors_in_a_rule_with_exceptions_point_into_the_wrapped_condition() {
+    // Falco's compiler writes `(condition)`, then ` and not ` and each
+    // exception's text (a tuple as `(( f = v and  g = w) or (...))`, one
+    // field as `(f in (v, w))`), and parses that: the error's column is
+    // one further right and the step is named after `(`.
+    let bare = "
+- rule: Open From Cat
+  desc: d
+  condition: evt.type=open and proc.nope=cat
+  output: o
+  priority: WARNING
+";
+    let wrapped = format!(
+        "{bare}  exceptions:
+    - name: pair
+      fields: [proc.name, proc.pname]
+      values: [[cat, bash], [ls, \"my shell\"]]
+    - name: names
+      fields: proc.name
+      comps: in
+      values: [sed, awk]
+    - name: no_values
+      fields: [proc.name]
+"
+    );
+    let plain = condition_step(bare);
+    let step = condition_step(&wrapped);
+    assert_eq!(plain.name, "\"evt.type=open and...\"");
+    assert_eq!(step.name, "\"(evt.type=open an...\"");
+    assert_eq!(
+        step.condition.as_deref(),
+        Some(
+            "(evt.type=open and proc.nope=cat) and not (( proc.name = cat and  proc.pname = bash) \
+             or ( proc.name = ls and  proc.pname = \"my shell\")) and not (proc.name in (sed, awk))"
+        )
+    );
+    assert_eq!(step.mark.line, plain.mark.line);
+    assert_eq!(step.mark.column, plain.mark.column + 1);
+}
+
+#[test]
+fn a_condition_balanced_only_once_wrapped_loads_and_binds_as_in_falco() {
+    // `evt.type=open) or (proc.name=nobody` parses once Falco has put it
+    // in parentheses, and `and` binds tighter than `or`: the exception
+    // applies to the second branch only, so cat's opens still alert.
+    let yaml = "
+- rule: Open From Cat
+  desc: d
+  condition: evt.type=open) or (proc.name=nobody
+  output: o
+  priority: WARNING
+  exceptions:
+    - name: cat
+      fields: [proc.name]
+      values: [[cat]]
+";
+    assert!(errors(&load(yaml)).is_empty());
+    assert_detects(yaml);
+    // The same exception on a condition written whole leaves them out.
+    assert_silent(&yaml.replace("evt.type=open) or (proc.name=nobody", "evt.type=open"));
+}

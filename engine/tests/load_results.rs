@@ -407,6 +407,32 @@ fn unused_lists_and_macros_are_those_falco_finds_unused() {
 }
 
 #[test]
+fn a_list_is_used_where_falco_pastes_it_not_where_its_name_is_written() {
+    // Falco marks a list used when its compiler pastes it into a condition
+    // (exceptions included, as the compiler writes them) or when a list
+    // defined after it takes its items. `later` is named only by a list
+    // defined before it, which takes the name as a word; `in_value` only
+    // as the bare value of a single-field exception, which Falco writes
+    // in parentheses and pastes.
+    let (errors, warnings) = load(
+        "- list: early\n  items: [later]\n\
+         - list: later\n  items: [x]\n\
+         - list: taken\n  items: [y]\n\
+         - list: taker\n  items: [taken]\n\
+         - list: in_value\n  items: [z]\n\
+         - rule: r\n  desc: d\n  condition: evt.type=open and proc.name in (taker)\n  output: o\n  priority: INFO\n  exceptions:\n    - name: e\n      fields: [proc.name]\n      comps: [in]\n    - name: f\n      fields: proc.name\n      values: [in_value]\n",
+    );
+    assert!(errors.is_empty(), "{errors:#?}");
+    let mut unused: Vec<&str> = warnings
+        .iter()
+        .filter(|w| w.code == Code::UnusedList)
+        .map(|w| w.item_name.as_str())
+        .collect();
+    unused.sort();
+    assert_eq!(unused, ["early", "later"]);
+}
+
+#[test]
 fn values_that_look_like_fields_or_plain_regexes_are_warned_about() {
     // Each message and place as Falco master gives them for this rule.
     let w = compiled_warnings(

@@ -2,11 +2,13 @@
 //! checked against their fields, and the condition text each one adds to
 //! its rule as `and not (...)`.
 
+use std::borrow::Cow;
+
 use crate::condition::Modifier;
 
 use super::diagnostics::Code;
 use super::expand::ExpandError;
-use super::items::{Exception, ExceptionEntry};
+use super::items::{Exception, ExceptionEntry, RuleItem};
 
 /// `startswith oneof` and the like: a string operator and a modifier that
 /// applies it to each value of a list.
@@ -80,11 +82,13 @@ fn quote_item(value: &str) -> String {
     }
 }
 
-/// Falco's condition text for one exception: `(f1 c1 v1 and f2 c2 v2) or
-/// (...)` for a tuple of fields, `(f c (v1, v2))` for a single field, or
-/// None when it has no values. Values are written as Falco writes them, so
-/// a quoted value (`'"cat /dev/null"'`) is one string and `(name)` or a
-/// bare word naming a list is expanded like any list in a condition.
+/// Falco's condition text for one exception, byte for byte as its
+/// compiler writes it (the blank after each opening parenthesis and the
+/// doubled blank after `and` included: error columns count them):
+/// `(( f1 c1 v1 and  f2 c2 v2) or ( ...))` for a tuple of fields,
+/// `(f c (v1, v2))` for a single field, or None when it has no values.
+/// A quoted value (`'"cat /dev/null"'`) stays one string, and `(name)` or
+/// a bare word naming a list is pasted like any list in a condition.
 pub fn exception_condition(exc: &Exception) -> Result<Option<String>, ExpandError> {
     let error = |message: &str| ExpandError {
         code: Code::ErrValidate,
@@ -94,14 +98,19 @@ pub fn exception_condition(exc: &Exception) -> Result<Option<String>, ExpandErro
     let comps = exc.effective_comps();
     match &exc.fields {
         Some(ExceptionEntry::List(fields)) => {
-            let mut tuples = Vec::new();
+            let mut text = String::from("(");
             for value in &exc.values {
                 let values = value.items();
                 if values.len() != fields.len() {
                     return Err(error("Fields and values lists must have equal length"));
                 }
-                let mut terms = Vec::new();
-                for ((field, comp), value) in fields.iter().zip(comps.items()).zip(values) {
+                if text != "(" {
+                    text.push_str(" or ");
+                }
+                text.push('(');
+                for (k, ((field, comp), value)) in
+                    fields.iter().zip(comps.items()).zip(values).enumerate()
+                {
                     let field = field.as_scalar().unwrap_or_default();
                     let comp = comp.as_scalar().unwrap_or_default().trim();
                     let rhs = match value {
@@ -121,11 +130,15 @@ pub fn exception_condition(exc: &Exception) -> Result<Option<String>, ExpandErro
                         }
                         ExceptionEntry::Scalar(v) => quote_item(v),
                     };
-                    terms.push(format!("{field} {comp} {rhs}"));
+                    if k > 0 {
+                        text.push_str(" and ");
+                    }
+                    text.push_str(&format!(" {field} {comp} {rhs}"));
                 }
-                tuples.push(format!("({})", terms.join(" and ")));
+                text.push(')');
             }
-            Ok((!tuples.is_empty()).then(|| format!("({})", tuples.join(" or "))))
+            text.push(')');
+            Ok((text != "()").then_some(text))
         }
         Some(ExceptionEntry::Scalar(field)) => {
             let mut items = Vec::new();
@@ -140,6 +153,24 @@ pub fn exception_condition(exc: &Exception) -> Result<Option<String>, ExpandErro
         }
         None => Ok(None),
     }
+}
+
+/// The condition Falco compiles for a rule: its own text, or, when the
+/// rule has exceptions, `(text)` followed by ` and not <exception>` for
+/// each exception with values. Errors and their columns point into this
+/// text, so with exceptions they sit one column further right.
+pub fn rule_condition(rule: &RuleItem) -> Result<Cow<'_, str>, ExpandError> {
+    if rule.exceptions.is_empty() {
+        return Ok(Cow::Borrowed(&rule.condition));
+    }
+    let mut text = format!("({})", rule.condition);
+    for exc in &rule.exceptions {
+        if let Some(not) = exception_condition(exc)? {
+            text.push_str(" and not ");
+            text.push_str(&not);
+        }
+    }
+    Ok(Cow::Owned(text))
 }
 
 /// Operators whose right-hand side is a parenthesised list.

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use crate::condition::{parse_condition, Comparison, Expr, Operand, ParseError, Pos, SharedExpr};
 
 use super::diagnostics::{Code, Diagnostic, LoadResult, Location};
-use super::exceptions::exception_condition;
-use super::items::{Definitions, ExceptionEntry, Origin, RuleItem};
+use super::exceptions::rule_condition;
+use super::items::{Definitions, Origin, RuleItem};
 use super::loader::item_locations;
 use super::paste::{paste_lists, PasteBudget, PasteError, Pasteable};
 
@@ -218,7 +218,13 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
     if !failed.get() {
         for r in defs.rules.iter() {
             let at = r.origin.marks.value("condition");
-            let text = match lists.paste(&r.condition, &mut budget) {
+            // A malformed exception is the compiler's error to report,
+            // at the exception; as in Falco it is this rule's, and ends
+            // the stage.
+            let Ok(condition) = rule_condition(r) else {
+                break;
+            };
+            let text = match lists.paste(&condition, &mut budget) {
                 Ok(text) => text,
                 Err(e) => {
                     report(
@@ -245,10 +251,7 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
                             message,
                             None,
                             vec![Location::condition_expression(
-                                &r.condition,
-                                at,
-                                pos.line,
-                                pos.column,
+                                &condition, at, pos.line, pos.column,
                             )],
                         );
                         break;
@@ -289,8 +292,12 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
                 Vec::new(),
             );
         }
-        let used_lists = used_lists(defs);
-        for l in defs.lists.iter().filter(|l| !used_lists.contains(&l.name)) {
+        let in_lists = lists_named_in_lists(defs);
+        for l in defs
+            .lists
+            .iter()
+            .filter(|l| !in_lists.contains(l.name.as_str()) && !budget.has_pasted(&l.name))
+        {
             report(
                 Code::UnusedList,
                 "list",
@@ -306,71 +313,20 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
     macros
 }
 
-/// Lists Falco counts as used: named in another list, or found in the
-/// text of a macro's or a rule's condition (exceptions included) the way
-/// Falco substitutes list names into conditions, as a word between
-/// blanks, parentheses, commas and `=`, and then in the items put in
-/// place of the lists before it.
-fn used_lists(defs: &Definitions) -> HashSet<String> {
+/// Lists whose items another list takes (see [`expanded_lists`]): with
+/// the lists pasted into a condition, the lists Falco counts as used.
+fn lists_named_in_lists(defs: &Definitions) -> HashSet<&str> {
     let mut used = HashSet::new();
     for list in defs.lists.iter() {
         for item in &list.items {
-            if defs.lists.get(item).is_some() {
-                used.insert(item.clone());
-            }
-        }
-    }
-    let mut texts: Vec<String> = defs.macros.iter().map(|m| m.condition.clone()).collect();
-    for r in defs.rules.iter() {
-        let mut text = r.condition.clone();
-        for exc in &r.exceptions {
-            let mut words = Vec::new();
-            exc.fields.iter().for_each(|v| entry_words(v, &mut words));
-            exc.values.iter().for_each(|v| entry_words(v, &mut words));
-            for w in words {
-                text.push_str(" (");
-                text.push_str(w);
-                text.push_str(") ");
-            }
-        }
-        texts.push(text);
-    }
-    for mut text in texts {
-        for list in defs.lists.iter() {
-            if names_list(&text, &list.name) {
-                used.insert(list.name.clone());
-                text.push(' ');
-                text.push_str(&list.items.join(", "));
-                text.push(' ');
+            if let Some(named) = defs.lists.get(item) {
+                if named.index < list.visibility {
+                    used.insert(named.name.as_str());
+                }
             }
         }
     }
     used
-}
-
-/// Whether `text` holds `name` with a delimiter (or either end) on both
-/// sides.
-fn names_list(text: &str, name: &str) -> bool {
-    const DELIMS: &[u8] = b" \t\n\r(),=";
-    if name.is_empty() {
-        return false;
-    }
-    let bytes = text.as_bytes();
-    let mut from = 0;
-    while let Some(at) = text[from..].find(name) {
-        let start = from + at;
-        let end = start + name.len();
-        let before = start == 0 || DELIMS.contains(&bytes[start - 1]);
-        let after = end >= bytes.len() || DELIMS.contains(&bytes[end]);
-        if before && after {
-            return true;
-        }
-        from = start + 1;
-        while !text.is_char_boundary(from) {
-            from += 1;
-        }
-    }
-    false
 }
 
 /// Falco's macro resolution: each macro name is replaced by the macro's
@@ -535,15 +491,9 @@ impl From<PasteError> for ExpandError {
     }
 }
 
-fn entry_words<'a>(entry: &'a ExceptionEntry, out: &mut Vec<&'a str>) {
-    match entry {
-        ExceptionEntry::Scalar(s) => out.push(s),
-        ExceptionEntry::List(items) => items.iter().for_each(|i| entry_words(i, out)),
-    }
-}
-
-/// The full condition of a rule: its own, with macros and lists expanded
-/// and each exception appended as `and not (...)`.
+/// The full condition of a rule as Falco compiles it (see
+/// [`rule_condition`]): its text with the exceptions appended, lists
+/// pasted in, parsed once, and macros inlined.
 pub fn expand_rule(
     rule: &RuleItem,
     macros: &ParsedMacros,
@@ -551,7 +501,8 @@ pub fn expand_rule(
     expanded: &mut ExpandedMacros,
     budget: &mut PasteBudget,
 ) -> Result<Expr, ExpandError> {
-    let expr = parse_condition(&lists.paste(&rule.condition, budget)?)?;
+    let text = rule_condition(rule)?;
+    let expr = parse_condition(&lists.paste(&text, budget)?)?;
     let mut expansion = Expansion {
         macros,
         expanded,
@@ -559,25 +510,7 @@ pub fn expand_rule(
         nodes: 0,
         deepest: 0,
     };
-    let expr = expansion.expand(&expr, 0)?;
-    let mut terms = vec![expr];
-    for exc in &rule.exceptions {
-        let Some(text) = exception_condition(exc)? else {
-            continue;
-        };
-        let parsed = parse_condition(&lists.paste(&text, budget)?).map_err(|e| ExpandError {
-            code: Code::ErrCompileCondition,
-            message: e.message,
-            exception: None,
-        })?;
-        let parsed = expansion.expand(&parsed, 0)?;
-        terms.push(Expr::Not(Box::new(parsed)));
-    }
-    Ok(if terms.len() == 1 {
-        terms.remove(0)
-    } else {
-        Expr::And(terms)
-    })
+    expansion.expand(&expr, 0)
 }
 
 /// A condition outside any rule (a console's "try this"), expanded as a

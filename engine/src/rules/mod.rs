@@ -263,11 +263,15 @@ impl RulesLoader {
             let located = rule.origin.line.is_some();
             // Where Falco points inside the rule: its condition (and a
             // point of it), or its output.
+            // Positions point into the text Falco compiles: with
+            // exceptions, `(condition) and not ...`.
+            let condition = exceptions::rule_condition(rule)
+                .unwrap_or(std::borrow::Cow::Borrowed(&rule.condition));
             let in_condition = |line: usize, column: usize| {
                 let at = marks.value("condition");
                 vec![
                     Location::new("rule condition", "", file, at),
-                    Location::condition_expression(&rule.condition, at, line, column),
+                    Location::condition_expression(&condition, at, line, column),
                 ]
             };
             let in_output = || {
@@ -495,7 +499,10 @@ impl RulesLoader {
     /// reported at load.
     fn macros_complete(&self, rule: &RuleItem, lists: &expand::ExpandedLists) -> bool {
         // A budget of its own: this only asks whether the text pastes.
-        let Ok(text) = lists.paste(&rule.condition, &mut paste::PasteBudget::default()) else {
+        let Ok(condition) = exceptions::rule_condition(rule) else {
+            return false;
+        };
+        let Ok(text) = lists.paste(&condition, &mut paste::PasteBudget::default()) else {
             return false;
         };
         let Ok(expr) = crate::condition::parse_condition(&text) else {

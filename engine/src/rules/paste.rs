@@ -32,17 +32,27 @@ pub const MAX_PASTED_BYTES: usize = 8 << 20;
 /// otherwise add up to gigabytes below the limit of each.
 pub const MAX_TOTAL_PASTED_BYTES: usize = 64 << 20;
 
-/// What is left of [`MAX_TOTAL_PASTED_BYTES`] in one pass.
+/// What is left of [`MAX_TOTAL_PASTED_BYTES`] in one pass, and the lists
+/// the pass has pasted somewhere (the lists Falco's compiler marks used).
 #[derive(Debug)]
 pub struct PasteBudget {
     left: usize,
+    pasted: HashSet<String>,
 }
 
 impl Default for PasteBudget {
     fn default() -> Self {
         PasteBudget {
             left: MAX_TOTAL_PASTED_BYTES,
+            pasted: HashSet::new(),
         }
+    }
+}
+
+impl PasteBudget {
+    /// Whether the list `name` has been pasted into a text of this pass.
+    pub fn has_pasted(&self, name: &str) -> bool {
+        self.pasted.contains(name)
     }
 }
 
@@ -158,6 +168,9 @@ pub fn paste_lists<'t>(
         let Some(pasted) = paste_one(&current, list, cap, &oversized, &too_large)? else {
             continue;
         };
+        if !budget.pasted.contains(&list.name) {
+            budget.pasted.insert(list.name.clone());
+        }
         if let Some(items) = &list.text {
             add_words(&mut words, items);
         }
