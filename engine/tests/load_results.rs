@@ -558,3 +558,57 @@ fn bad_values_and_arguments_are_reported_in_libsinsps_words() {
         assert!(loader.results()[0].errors.is_empty(), "{condition}");
     }
 }
+
+/// Diagnostics by code and item name.
+type Reported = Vec<(Code, String)>;
+
+/// Errors and warnings of loading and compiling `yaml`.
+fn reported(yaml: &str) -> (Reported, Reported) {
+    let mut loader = RulesLoader::new();
+    loader.load_str("rules.yaml", yaml);
+    loader.compile(peregrine_engine::syscall_fields::SyscallFields::new());
+    let r = loader.results().last().expect("one result").clone();
+    let items = |ds: &[Diagnostic]| {
+        ds.iter()
+            .map(|d| (d.code, d.item_name.clone()))
+            .collect::<Vec<_>>()
+    };
+    (items(&r.errors), items(&r.warnings))
+}
+
+#[test]
+fn a_load_reports_the_first_error_in_rule_order_as_falco() {
+    // Falco's compiler walks the rules in order and stops at the first
+    // error, whether a syntax error or an unknown field: what earlier rules
+    // warned about stays, later rules and unused lists are not reported
+    // (each case checked against Falco master's -V).
+    let dir = "  desc: d\n  output: o\n  priority: INFO\n";
+    let rule =
+        |name: &str, condition: &str| format!("- rule: {name}\n  condition: {condition}\n{dir}");
+    let unused = "- list: unused_l\n  items: [a]\n";
+    let deprecated = "evt.type=open and evt.dir=<";
+    let (errors, warnings) = reported(&format!(
+        "{unused}{}{}{}{}",
+        rule("r0", deprecated),
+        rule("r1", "evt.type=open and proc.nme=cat"),
+        rule("r2", "evt.type=open and proc.nxe=cat"),
+        rule("r3", deprecated),
+    ));
+    assert_eq!(errors, [(Code::ErrCompileCondition, "r1".to_string())]);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!(warnings[0].1, "r0");
+    // An unknown field before a syntax error: the unknown field.
+    let (errors, _) = reported(&format!(
+        "{}{}",
+        rule("r1", "evt.type=open and proc.nme=cat"),
+        rule("r2", "evt.type=open and")
+    ));
+    assert_eq!(errors, [(Code::ErrCompileCondition, "r1".to_string())]);
+    // A syntax error before an unknown field: the syntax error.
+    let (errors, _) = reported(&format!(
+        "{}{}",
+        rule("r1", "evt.type=open and"),
+        rule("r2", "evt.type=open and proc.nme=cat")
+    ));
+    assert_eq!(errors, [(Code::ErrCompileCondition, "r1".to_string())]);
+}

@@ -194,6 +194,10 @@ impl<T> Indexed<T> {
     pub fn get(&self, name: &str) -> Option<&T> {
         self.by_name.get(name).map(|&i| &self.items[i])
     }
+    /// Where `name` stands in definition order.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.by_name.get(name).copied()
+    }
     pub fn get_mut(&mut self, name: &str) -> Option<&mut T> {
         self.by_name.get(name).map(|&i| &mut self.items[i])
     }

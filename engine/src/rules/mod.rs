@@ -257,7 +257,13 @@ impl RulesLoader {
         let mut diags = Vec::new();
         let source_name = source.name();
         let is_syscall = source_name == "syscall";
-        for rule in self.defs.rules.iter().filter(|r| r.source == source_name) {
+        for (position, rule) in self
+            .defs
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.source == source_name)
+        {
             let file = rule.origin.file.as_str();
             let marks = &rule.origin.marks;
             let located = rule.origin.line.is_some();
@@ -298,17 +304,20 @@ impl RulesLoader {
                             loader::item_locations(file, marks, &context, &item_type, &item_name);
                         locations.extend(sub);
                     }
-                    diags.push(Diagnostic {
-                        code,
-                        message,
-                        item_type,
-                        item_name,
-                        context,
-                        file: file.to_string(),
-                        line: rule.origin.line,
-                        condition_pos: None,
-                        locations,
-                    })
+                    diags.push((
+                        position,
+                        Diagnostic {
+                            code,
+                            message,
+                            item_type,
+                            item_name,
+                            context,
+                            file: file.to_string(),
+                            line: rule.origin.line,
+                            condition_pos: None,
+                            locations,
+                        },
+                    ))
                 };
             if let Err((exception, message)) = check_exception_fields(&mut source, rule) {
                 report_at(Code::ErrValidate, Some(&exception), message, Vec::new());
@@ -460,9 +469,7 @@ impl RulesLoader {
             });
         }
         if let Some(last) = self.results.last_mut() {
-            for d in diags {
-                last.push(d);
-            }
+            keep_up_to_the_first_error(last, &self.defs, diags);
         }
         CompiledRules::new(source, compiled)
     }
@@ -515,6 +522,65 @@ impl RulesLoader {
             }
         });
         ok
+    }
+}
+
+/// Adds a compile pass's diagnostics (each with its rule's place in
+/// definition order) to `result` as Falco reports them: its compiler
+/// walks the rules in order and the first error ends the walk, so a load
+/// reports one error, what earlier rules warned about, and no unused
+/// list or macro. The load's checks (which stop at a macro or list, or at
+/// a rule's syntax) and each source's pass each find a first error; the
+/// earliest in Falco's order is the one kept.
+fn keep_up_to_the_first_error(
+    result: &mut LoadResult,
+    defs: &items::Definitions,
+    diags: Vec<(usize, Diagnostic)>,
+) {
+    // Falco's order: lists and macros (0), then rule n (n + 1).
+    let place = |d: &Diagnostic| -> usize {
+        let rule = match d.item_type.as_str() {
+            "rule" => Some(d.item_name.as_str()),
+            _ => d
+                .context
+                .iter()
+                .find(|(kind, _)| kind == "rule")
+                .map(|(_, name)| name.as_str()),
+        };
+        rule.and_then(|name| defs.rules.position(name))
+            .map_or(0, |n| n + 1)
+    };
+    let earlier = result.errors.iter().map(place).min();
+    let first = diags
+        .iter()
+        .find(|(_, d)| d.code.is_error())
+        .map(|(n, _)| n + 1);
+    let cut = match (earlier, first) {
+        (Some(e), Some(f)) if f < e => {
+            // This pass's error comes first: the later one and what only
+            // a successful compile reports are dropped.
+            result.errors.clear();
+            result.warnings.retain(|w| {
+                !matches!(w.code, Code::UnusedList | Code::UnusedMacro) && place(w) <= f
+            });
+            f
+        }
+        (Some(e), _) => e.saturating_sub(1),
+        (None, Some(f)) => {
+            result
+                .warnings
+                .retain(|w| !matches!(w.code, Code::UnusedList | Code::UnusedMacro));
+            f
+        }
+        (None, None) => usize::MAX,
+    };
+    let mut errors = 0;
+    for (n, d) in diags {
+        if n + 1 > cut || (d.code.is_error() && (n + 1 != cut || errors > 0)) {
+            continue;
+        }
+        errors += usize::from(d.code.is_error());
+        result.push(d);
     }
 }
 
