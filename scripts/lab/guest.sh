@@ -57,7 +57,7 @@ lab_guest_common() {
     done
     install -m 755 "$REPO/tests/guest/init" "$root/init"
     install -m 755 "$REPO/tests/guest/run-tests.sh" "$REPO/tests/guest/bench.sh" "$REPO/tests/guest/demo.sh" "$root/tests/"
-    install -m 644 "$REPO/tests/guest/live-replay.sh" "$root/tests/"
+    install -m 644 "$REPO/tests/guest/live-replay.sh" "$REPO/tests/guest/containers.sh" "$root/tests/"
     mkdir -p "$root/tests/evasion"
     install -m 644 "$REPO/tests/guest/evasion/run-evasion.sh" "$root/tests/evasion/"
     # Falco's stable rules, loaded unchanged next to Peregrine's (shared data,
