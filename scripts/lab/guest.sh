@@ -9,7 +9,11 @@ GUEST_PROGRAMS32=(pg32 evasion/pgevade)
 # Prebuilt static binaries to add to the guest's /bin (e.g. a Rust capture tool).
 GUEST_EXTRA_BINARIES=()
 BOOT_TIMEOUT=${PEREGRINE_BOOT_TIMEOUT:-300}
+# An uncompressed cpio archive lab_initrd appends, when set (the container
+# runtime of scripts/lab/containers.sh, for the tests only).
+LAB_EXTRA_CPIO=
 . "$REPO/scripts/lab/rules.sh"
+. "$REPO/scripts/lab/containers.sh"
 
 # Says why the lab cannot run; exits 0 only when asked to skip.
 lab_unavailable() {
@@ -53,7 +57,7 @@ lab_guest_common() {
     done
     install -m 755 "$REPO/tests/guest/init" "$root/init"
     install -m 755 "$REPO/tests/guest/run-tests.sh" "$REPO/tests/guest/bench.sh" "$REPO/tests/guest/demo.sh" "$root/tests/"
-    install -m 644 "$REPO/tests/guest/live-replay.sh" "$root/tests/"
+    install -m 644 "$REPO/tests/guest/live-replay.sh" "$REPO/tests/guest/containers.sh" "$root/tests/"
     mkdir -p "$root/tests/evasion"
     install -m 644 "$REPO/tests/guest/evasion/run-evasion.sh" "$root/tests/evasion/"
     # Falco's stable rules, loaded unchanged next to Peregrine's (shared data,
@@ -68,6 +72,12 @@ lab_initrd() {
     mkdir -p "$WORK/$s/guest"
     cp "$WORK/$s/build/kmod/peregrine.ko" "$WORK/guest-root/peregrine.ko"
     (cd "$WORK/guest-root" && find . | cpio -o -H newc --quiet | gzip -1) > "$out"
+    # The kernel unpacks one archive after another, compressed or not; an
+    # uncompressed one must start on a 4-byte boundary (zeros are skipped).
+    if [ -n "$LAB_EXTRA_CPIO" ] && [ -f "$LAB_EXTRA_CPIO" ]; then
+        head -c $(( (4 - $(stat -c %s "$out") % 4) % 4 )) /dev/zero >> "$out"
+        cat "$LAB_EXTRA_CPIO" >> "$out"
+    fi
 }
 
 # Boots one kernel; prints its check lines; returns the number of failures.
@@ -224,6 +234,7 @@ lab_test() {
     lab_falco_fetch || LAB_FALCO_WHY=$FALCO_WHY
     lab_guest_common
     lab_rules_guest_files
+    lab_containers_prepare && LAB_EXTRA_CPIO=$WORK/containers.cpio
     for s in "$@"; do
         lab_build "$s" >/dev/null || { echo "[$s] FAIL module build"; LAB_FAILED=$((LAB_FAILED + 1)); continue; }
         lab_rules_module "$s" || { echo "[$s] FAIL pgdummy module build"; LAB_FAILED=$((LAB_FAILED + 1)); }

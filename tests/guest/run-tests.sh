@@ -245,6 +245,7 @@ fi
 [ -f /tests/rules/run-rules.sh ] && . /tests/rules/run-rules.sh   # peregrine live + default rules
 [ -f /tests/rules/capture.sh ] && . /tests/rules/capture.sh       # peregrine capture, read by sysdig on the host
 [ -f /tests/evasion/run-evasion.sh ] && . /tests/evasion/run-evasion.sh # evasion variants, live, both rule sets
+. /tests/containers.sh                                             # containerd in the guest: container.* fields
 
 check "dmesg clean" sh -c "! dmesg | grep -E 'WARNING|BUG|Oops|Call Trace'"
 dmesg | grep -E 'WARNING|BUG|Oops|Call Trace' -A 20 | head -n 60
