@@ -10,6 +10,7 @@
 #include <linux/cdev.h>
 #include <linux/cpumask.h>
 #include <linux/fs.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/rcupdate.h>
 #include <linux/uaccess.h>
@@ -85,6 +86,13 @@ static int pg_mmap(struct file *file, struct vm_area_struct *vma)
 	return pg_ring_mmap(dev->ring, vma);
 }
 
+static __poll_t pg_poll(struct file *file, poll_table *wait)
+{
+	struct pg_device *dev = file->private_data;
+
+	return pg_ring_poll(dev->ring, file, wait);
+}
+
 static long pg_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	struct pg_device *dev = file->private_data;
@@ -158,6 +166,7 @@ static const struct file_operations pg_fops = {
 	.open = pg_open,
 	.release = pg_release,
 	.mmap = pg_mmap,
+	.poll = pg_poll,
 	.unlocked_ioctl = pg_ioctl,
 	.compat_ioctl = pg_ioctl,
 	.llseek = noop_llseek,

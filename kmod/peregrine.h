@@ -9,6 +9,8 @@
 #include <linux/types.h>
 #include <linux/percpu.h>
 #include <linux/mutex.h>
+#include <linux/irq_work.h>
+#include <linux/wait.h>
 #include "include/peregrine_abi.h"
 
 /* Module parameters (main.c). */
@@ -35,11 +37,19 @@ struct pg_ring {
 	u8 *data;                      /* vmap of pages[]: 2 * size bytes */
 	u64 size;
 	u64 head;                      /* the kernel's own copy: never read back from userspace */
+	/* Waking a consumer blocked in poll() (see pg_ring_wake_if_asked). */
+	wait_queue_head_t waitq;
+	struct irq_work wake_work;
+	unsigned long wake_pending;    /* bit 0: a wake-up is queued since the consumer last armed */
 };
 
 struct pg_ring *pg_ring_alloc(u64 size);
 void pg_ring_free(struct pg_ring *ring);
 int pg_ring_mmap(struct pg_ring *ring, struct vm_area_struct *vma);
+struct file;
+struct poll_table_struct;
+/* The device's poll(): readable once the consumer's wake_bytes are waiting. */
+__poll_t pg_ring_poll(struct pg_ring *ring, struct file *file, struct poll_table_struct *wait);
 
 /*
  * A record being built in place, at the ring's head. Parameters are

@@ -9,12 +9,21 @@
  * pg_ring_mmap and the layout in peregrine_abi.h).
  */
 #include <linux/mm.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include <linux/string.h>
 #include <linux/timekeeping.h>
 #include "peregrine.h"
 #include "compat.h"
+
+/* Runs in hard-irq context on the producer's CPU, outside any probe. */
+static void pg_ring_wake(struct irq_work *work)
+{
+	struct pg_ring *ring = container_of(work, struct pg_ring, wake_work);
+
+	wake_up_interruptible(&ring->waitq);
+}
 
 struct pg_ring *pg_ring_alloc(u64 size)
 {
@@ -26,6 +35,8 @@ struct pg_ring *pg_ring_alloc(u64 size)
 		return NULL;
 	ring->size = size;
 	ring->npages = size >> PAGE_SHIFT;
+	init_waitqueue_head(&ring->waitq);
+	init_irq_work(&ring->wake_work, pg_ring_wake);
 
 	ring->info_page = alloc_page(GFP_KERNEL | __GFP_ZERO);
 	if (!ring->info_page)
@@ -58,6 +69,8 @@ void pg_ring_free(struct pg_ring *ring)
 
 	if (!ring)
 		return;
+	/* The probes are gone (the caller waited for them); so must their wake-up be. */
+	irq_work_sync(&ring->wake_work);
 	if (ring->data)
 		vunmap(ring->data);
 	if (ring->pages) {
@@ -100,6 +113,51 @@ int pg_ring_mmap(struct pg_ring *ring, struct vm_area_struct *vma)
 			return err;
 	}
 	return 0;
+}
+
+/*
+ * The consumer arms a wake-up by storing wake_bytes, then blocks in poll().
+ * Each wake-up it arms costs at most one irq_work, and none at all while it
+ * reads (wake_bytes = 0). The wake-up cannot be done here: a probe may run
+ * with scheduler locks held (sched_switch, sched_process_exit), where
+ * wake_up() would deadlock, so it is deferred to irq_work as perf and the
+ * BPF ring buffer do.
+ *
+ * No full barrier orders the head store before the wake_bytes load: a
+ * record published while the consumer arms may go unnoticed, and the next
+ * one, or the consumer's poll timeout, makes up for it (peregrine_abi.h).
+ */
+static inline void pg_ring_wake_if_asked(struct pg_ring *ring)
+{
+	u64 want = READ_ONCE(ring->info->wake_bytes);
+
+	if (likely(!want))
+		return;
+	if (ring->head - READ_ONCE(ring->info->tail) < want)
+		return;
+	if (!test_and_set_bit(0, &ring->wake_pending))
+		irq_work_queue(&ring->wake_work);
+}
+
+__poll_t pg_ring_poll(struct pg_ring *ring, struct file *file, poll_table *wait)
+{
+	struct pg_ring_info *info = ring->info;
+	u64 want, used;
+
+	poll_wait(file, &ring->waitq, wait);
+	/*
+	 * Arming: from here on the next record past wake_bytes queues a
+	 * wake-up. The check below comes after, so a record published before
+	 * it is either seen here or wakes us. The passes poll() makes after a
+	 * wake-up do not re-arm: one wake-up per sleep is enough.
+	 */
+	if (!poll_does_not_wait(wait)) {
+		clear_bit(0, &ring->wake_pending);
+		smp_mb__after_atomic();
+	}
+	want = max_t(u64, READ_ONCE(info->wake_bytes), 1);
+	used = smp_load_acquire(&info->head) - READ_ONCE(info->tail);
+	return used >= want ? EPOLLIN | EPOLLRDNORM : 0;
 }
 
 bool pg_record_begin(struct pg_record *rec, struct pg_ring *ring, u16 type, u16 nparams)
@@ -260,4 +318,5 @@ void pg_record_commit(struct pg_record *rec, u64 tid)
 	ring->head += rec->off;
 	info->n_evts++;
 	smp_store_release(&info->head, ring->head);
+	pg_ring_wake_if_asked(ring);
 }

@@ -6,6 +6,8 @@
  * (driver-sys runs bindgen over it), so the ABI is stated exactly once.
  * Anything that changes the meaning or layout of what is defined here must
  * bump PG_API_VERSION_MAJOR; userspace refuses a module whose major differs.
+ * A feature an older consumer can ignore bumps the minor, and userspace
+ * uses it only on a module whose minor is at least that.
  *
  * Devices
  *   One character device per possible CPU: /dev/peregrine<cpu>. Each device
@@ -35,6 +37,11 @@
  *   - A record that does not fit in buffer_size - (head - tail) is not
  *     written at all and n_drops_buffer is incremented: the ring never
  *     holds a torn record.
+ *   - Waiting (2.1): poll()/select()/epoll on a device reports it readable
+ *     once the bytes waiting reach the info page's wake_bytes (see there).
+ *     A record published at the very moment wake_bytes is stored may not
+ *     wake the consumer; the next one will, so a consumer that blocks
+ *     uses a timeout.
  *
  * Records
  *   Each record is one event in Falco's scap layout, unpadded, exactly as
@@ -63,7 +70,7 @@
 #endif
 
 #define PG_API_VERSION_MAJOR 2
-#define PG_API_VERSION_MINOR 0
+#define PG_API_VERSION_MINOR 1
 #define PG_API_VERSION_PATCH 0
 /* The value PG_IOCTL_GET_API_VERSION returns. */
 #define PG_API_VERSION \
@@ -110,7 +117,15 @@ struct pg_ring_info {
 	__u8 pad_producer[56];      /* keeps tail off the producer's cache lines */
 	/* Written by userspace only. */
 	__u64 tail;                 /* bytes consumed (release) */
-	__u8 pad_consumer[56];
+	/*
+	 * Since 2.1: a consumer about to block in poll() on the device sets
+	 * how many bytes must wait in the ring before the kernel wakes it;
+	 * 0 (the default) asks for no wake-ups at all, so the kernel spends
+	 * nothing on them while the consumer is busy reading. poll() reports
+	 * the device readable once head - tail >= max(wake_bytes, 1).
+	 */
+	__u64 wake_bytes;
+	__u8 pad_consumer[48];
 };
 
 /* Event header: Falco's ppm_evt_hdr, packed. */
