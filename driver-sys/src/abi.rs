@@ -88,6 +88,12 @@ impl ApiVersion {
     pub fn is_compatible_with(self, other: ApiVersion) -> bool {
         self.major == other.major
     }
+
+    /// Whether a module of this version wakes a consumer blocked in poll()
+    /// (the info page's `wake_bytes`, since 2.1).
+    pub fn has_poll_wakeups(self) -> bool {
+        self.major > 2 || (self.major == 2 && self.minor >= 1)
+    }
 }
 
 impl fmt::Display for ApiVersion {
@@ -139,6 +145,8 @@ mod tests {
         assert_eq!(ApiVersion::OURS.major, PG_API_VERSION_MAJOR);
         assert!(ApiVersion::OURS.is_compatible_with(ApiVersion::from_raw(PG_API_VERSION + 5)));
         assert!(!ApiVersion::OURS.is_compatible_with(v));
+        assert!(ApiVersion::OURS.has_poll_wakeups());
+        assert!(!ApiVersion { major: 2, minor: 0, patch: 9 }.has_poll_wakeups());
         assert_eq!(mmap_len(8192), 4096 + 16384);
     }
 }

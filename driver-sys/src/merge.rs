@@ -15,6 +15,16 @@ use std::time::{Duration, Instant};
 /// reader asleep: its own sleeps, and the futex calls of the threads it
 /// wakes, are syscalls the module records (all of them under `-A`), and
 /// a trickle of those must not make it read again at once.
+///
+/// Rings that can wake their reader (a module of ABI 2.1 or later) do
+/// better than libscap's timer: each pause is a poll() the kernel ends as
+/// soon as a ring passes `busy_bytes`, and once [`IDLE_AFTER`] `max_sleep`
+/// pauses in a row have gone by with no record at all the reader blocks
+/// until the first record comes (or the caller's timeout). An idle machine
+/// wakes it only as often as its caller asks, a burst never waits a pause
+/// out, and a trickle wakes it no more often than the timer would: one
+/// record every k pauses costs at most k + 1 wake-ups, k being at least
+/// [`IDLE_AFTER`].
 #[derive(Debug, Clone, Copy)]
 pub struct WaitPolicy {
     pub first_sleep: Duration,
@@ -47,7 +57,13 @@ pub struct MergedReader {
     policy: WaitPolicy,
     /// The pause the next sleep starts from (see [`WaitPolicy`]).
     pause: std::cell::Cell<Duration>,
+    /// `max_sleep` pauses in a row with no record (see [`IDLE_AFTER`]).
+    empty_pauses: std::cell::Cell<u32>,
 }
+
+/// Empty `max_sleep` pauses after which a reader whose rings can wake it
+/// blocks until the first record.
+pub const IDLE_AFTER: u32 = 3;
 
 impl MergedReader {
     pub fn new(rings: Vec<Ring>) -> MergedReader {
@@ -58,6 +74,7 @@ impl MergedReader {
             fronts,
             policy,
             pause: std::cell::Cell::new(policy.first_sleep),
+            empty_pauses: std::cell::Cell::new(0),
         }
     }
 
@@ -150,23 +167,83 @@ impl MergedReader {
     pub fn wait(&self, timeout: Duration) -> bool {
         if self.is_busy() {
             self.pause.set(self.policy.first_sleep);
+            self.empty_pauses.set(0);
             return true;
         }
+        let wake_fds = self.wake_fds();
         let start = Instant::now();
         loop {
+            let left = timeout.saturating_sub(start.elapsed());
+            if self.empty_pauses.get() >= IDLE_AFTER {
+                if let Some(fds) = &wake_fds {
+                    self.block(fds, 1, left);
+                    if self.has_data() {
+                        // The pause stays at its longest: what follows the
+                        // first record is taken in batches again.
+                        self.empty_pauses.set(0);
+                        return true;
+                    }
+                    if start.elapsed() >= timeout {
+                        return false;
+                    }
+                    continue;
+                }
+            }
             let pause = self.pause.get();
-            std::thread::sleep(pause.min(timeout.saturating_sub(start.elapsed())));
+            match &wake_fds {
+                Some(fds) => self.block(fds, self.policy.busy_bytes + 1, pause.min(left)),
+                None => std::thread::sleep(pause.min(left)),
+            }
             self.pause.set((pause * 2).min(self.policy.max_sleep));
             if self.is_busy() {
                 self.pause.set(self.policy.first_sleep);
+                self.empty_pauses.set(0);
                 return true;
             }
             if self.has_data() {
+                self.empty_pauses.set(0);
                 return true;
+            }
+            if pause >= self.policy.max_sleep {
+                self.empty_pauses.set(self.empty_pauses.get().saturating_add(1));
             }
             if start.elapsed() >= timeout {
                 return false;
             }
+        }
+    }
+
+    /// Every ring's wake fd, when all of them have one.
+    fn wake_fds(&self) -> Option<Vec<libc::pollfd>> {
+        self.rings
+            .iter()
+            .map(|ring| {
+                ring.wake_fd().map(|fd| libc::pollfd {
+                    fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                })
+            })
+            .collect::<Option<Vec<_>>>()
+            .filter(|fds| !fds.is_empty())
+    }
+
+    /// Blocks until some ring holds `wake_bytes` or `timeout` passes; a
+    /// signal ends it early too, which the caller's loop absorbs.
+    fn block(&self, fds: &[libc::pollfd], wake_bytes: u64, timeout: Duration) {
+        for ring in &self.rings {
+            ring.set_wake_bytes(wake_bytes);
+        }
+        let mut fds = fds.to_vec();
+        // Rounded up: a 500 us pause must not become a busy poll(0).
+        let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: `fds` is a live, exclusively borrowed array of
+        // `fds.len()` pollfd structs; every fd is a ring's device, kept
+        // open by its Ring for as long as `self` lives.
+        let _ = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        // Reading: no wake-ups wanted until the next wait.
+        for ring in &self.rings {
+            ring.set_wake_bytes(0);
         }
     }
 

@@ -6,6 +6,7 @@ use crate::abi::{pg_ring_info, EVENT_HDR_LEN, PG_INFO_PAGE_SIZE};
 use crate::event::EventRef;
 use crate::stats::RingStats;
 use crate::user_ring::DoubleMapping;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -74,6 +75,9 @@ pub struct Ring {
     release_every: u64,
     id: usize,
     name: String,
+    /// The device to block on in poll() (a module of ABI 2.1 or later);
+    /// None for a ring that can only be polled by sleeping.
+    wake_fd: Option<OwnedFd>,
     _backing: Backing,
 }
 
@@ -122,6 +126,7 @@ impl Ring {
             release_every: buffer_size / 4,
             id,
             name,
+            wake_fd: None,
             _backing: backing,
         };
         // Pick up where a previous reader of the same ring stopped.
@@ -174,6 +179,26 @@ impl Ring {
         };
         self.release();
         outcome.map(|()| seen)
+    }
+
+    /// Lets the reader block on `fd` (the ring's device, whose poll()
+    /// honours the info page's wake_bytes) instead of sleeping on a timer.
+    pub(crate) fn wake_through(&mut self, fd: OwnedFd) {
+        self.wake_fd = Some(fd);
+    }
+
+    /// The fd to poll() for this ring's wake-ups, if it has one.
+    pub(crate) fn wake_fd(&self) -> Option<RawFd> {
+        self.wake_fd.as_ref().map(AsRawFd::as_raw_fd)
+    }
+
+    /// Asks the producer to wake a poll() on [`wake_fd`](Ring::wake_fd) once
+    /// `bytes` wait in the ring (0: never). Sequentially consistent, so the
+    /// store is visible before the poll() that follows reads head.
+    pub(crate) fn set_wake_bytes(&self, bytes: u64) {
+        if self.wake_fd.is_some() {
+            self.wake_word().store(bytes, Ordering::SeqCst);
+        }
     }
 
     /// Whether the producer has published records not yet read.
@@ -312,6 +337,11 @@ impl Ring {
     fn tail_word(&self) -> &AtomicU64 {
         // SAFETY: as for `head_word`; `tail` is only ever accessed atomically.
         unsafe { AtomicU64::from_ptr(ptr::addr_of_mut!((*self.info.as_ptr()).tail)) }
+    }
+
+    fn wake_word(&self) -> &AtomicU64 {
+        // SAFETY: as for `head_word`; `wake_bytes` is only ever accessed atomically.
+        unsafe { AtomicU64::from_ptr(ptr::addr_of_mut!((*self.info.as_ptr()).wake_bytes)) }
     }
 }
 
