@@ -82,7 +82,10 @@ lab_initrd() {
 
 # Boots one kernel; prints its check lines; returns the number of failures.
 lab_boot() {
-    local s=$1 kver log start end passed failed attempt append="console=ttyS0 panic=-1 quiet ${2:-}"
+    # PEREGRINE_BOOT_ARGS: more kernel parameters, e.g. loglevel=7 to see
+    # the stack traces a quiet console hides.
+    local s=$1 kver log start end passed failed attempt
+    local append="console=ttyS0 panic=-1 quiet ${PEREGRINE_BOOT_ARGS:-} ${2:-}"
     kver=$(lab_kver "$s")
     log=$WORK/$s/guest/console.log
     for attempt in 1 2 3; do

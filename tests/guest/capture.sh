@@ -11,8 +11,8 @@ capture_main() {
     sed 's/^/    /' /tmp/driver.out
     peregrine driver status > /tmp/status.out 2>&1
     sed 's/^/    /' /tmp/status.out
-    check "driver status: loaded, API 2.0, 4 MiB rings on every CPU" sh -c \
-        "grep -q 'module: loaded' /tmp/status.out && grep -q 'module API version: 2.0' /tmp/status.out &&
+    check "driver status: loaded, API 2.1, 4 MiB rings on every CPU" sh -c \
+        "grep -q 'module: loaded' /tmp/status.out && grep -q 'module API version: 2.1' /tmp/status.out &&
          grep -q 'rings: $(grep -c ^processor /proc/cpuinfo) (bytes per CPU: 4194304)' /tmp/status.out"
     # Its own events are left out by the filter, so the file holds what the
     # marker workload did plus the state-building events around it.

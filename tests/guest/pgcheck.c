@@ -18,6 +18,8 @@
  *   pgcheck badsampling                 a ratio that is no power of 2 fails
  *   pgcheck drain                       capture everything, keep every ring
  *                                       empty until SIGTERM, print counters
+ *   pgcheck wake                        poll() on the devices: wakes past the
+ *                                       info page's wake_bytes, never with 0
  *
  * PRED: type=N nparams=N tid=N, or pK:OP=VALUE on parameter K (0-based)
  * with OP one of str (NUL-terminated string), bytes (raw bytes), contains
@@ -35,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -539,6 +542,109 @@ static int cmd_storm(long n, uint32_t ratio)
 	return 0;
 }
 
+static long long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+static uint64_t bytes_waiting(void)
+{
+	uint64_t most = 0;
+	int i;
+
+	for (i = 0; i < nrings; i++) {
+		uint64_t used = __atomic_load_n(&rings[i].info->head, __ATOMIC_ACQUIRE) -
+				rings[i].info->tail;
+
+		if (used > most)
+			most = used;
+	}
+	return most;
+}
+
+/*
+ * One wake-up scenario: every ring drained and armed with wake_bytes,
+ * then a child that waits delay_ms and makes n getppid() calls (and exits)
+ * while this process blocks in poll() on every device for timeout_ms.
+ * Returns poll's result and sets *took_ms.
+ */
+static int wake_round(uint64_t wake_bytes, int delay_ms, long n, int timeout_ms, long long *took_ms)
+{
+	struct pollfd pfd[MAX_CPUS];
+	long long start;
+	pid_t child;
+	int i, ready;
+
+	child = fork();
+	if (child < 0)
+		die("fork");
+	if (child == 0) {
+		sleep_ms(delay_ms);
+		while (n-- > 0)
+			syscall(SYS_getppid);
+		_exit(0);
+	}
+	/* The fork's own records are not what should wake us. */
+	sleep_ms(50);
+	if (drain_all(0))
+		exit(2);
+	for (i = 0; i < nrings; i++) {
+		__atomic_store_n(&rings[i].info->wake_bytes, wake_bytes, __ATOMIC_SEQ_CST);
+		pfd[i].fd = rings[i].fd;
+		pfd[i].events = POLLIN;
+		pfd[i].revents = 0;
+	}
+	start = now_ms();
+	ready = poll(pfd, nrings, timeout_ms);
+	*took_ms = now_ms() - start;
+	for (i = 0; i < nrings; i++)
+		__atomic_store_n(&rings[i].info->wake_bytes, 0, __ATOMIC_SEQ_CST);
+	waitpid(child, NULL, 0);
+	return ready;
+}
+
+static int cmd_wake(void)
+{
+	long long took;
+	int ready, bad = 0;
+
+	struct pg_syscall_mask mask = { { 0 } };
+
+	open_rings();
+	/* Only the child's getppid calls (and its exit) are written: not our clock_gettime, say. */
+	mask.bits[SYS_getppid / 64] |= 1ull << (SYS_getppid % 64);
+	if (ioctl(rings[0].fd, PG_IOCTL_SET_INTEREST, &mask))
+		die("SET_INTEREST");
+	if (ioctl(rings[0].fd, PG_IOCTL_START_CAPTURE))
+		die("START_CAPTURE");
+	/* Armed for any record: the child's getppid after 300 ms wakes us. */
+	ready = wake_round(1, 300, 1, 5000, &took);
+	printf("wake_bytes=1: poll returned %d after %lld ms\n", ready, took);
+	bad |= !(ready > 0 && took >= 150 && took < 4000);
+	/* Armed for 1 MiB: a few hundred records stay below it; poll times out. */
+	ready = wake_round(1 << 20, 100, 300, 1500, &took);
+	printf("wake_bytes=1MiB, 300 calls: poll returned %d after %lld ms, %llu bytes waiting\n",
+	       ready, took, (unsigned long long)bytes_waiting());
+	bad |= !(ready == 0 && bytes_waiting() > 0);
+	/* Armed for 64 KiB: 20,000 records pass it well before the timeout. */
+	ready = wake_round(64 << 10, 100, 20000, 8000, &took);
+	printf("wake_bytes=64KiB, 20000 calls: poll returned %d after %lld ms\n", ready, took);
+	bad |= !(ready > 0 && took < 7000 && bytes_waiting() >= (64 << 10));
+	/*
+	 * Not armed (0): records come but nothing wakes us; they are there
+	 * after (poll's last pass at the timeout counts them ready).
+	 */
+	ready = wake_round(0, 100, 1, 1500, &took);
+	printf("wake_bytes=0: poll returned %d after %lld ms, %llu bytes waiting\n",
+	       ready, took, (unsigned long long)bytes_waiting());
+	bad |= !(took >= 1400 && bytes_waiting() > 0);
+	ioctl(rings[0].fd, PG_IOCTL_STOP_CAPTURE);
+	return bad;
+}
+
 static volatile sig_atomic_t stop_draining;
 
 static void on_term(int sig)
@@ -590,6 +696,8 @@ int main(int argc, char **argv)
 		return cmd_storm(atol(argv[2]), argc == 4 ? atoi(argv[3]) : 0);
 	if (!strcmp(argv[1], "drain"))
 		return cmd_drain();
+	if (!strcmp(argv[1], "wake"))
+		return cmd_wake();
 	if (!strcmp(argv[1], "badsampling")) {
 		struct pg_sampling bad = { 3, 0 };
 		int fd = open("/dev/" PG_DEVICE_PREFIX "0", O_RDWR);
@@ -609,6 +717,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 usage:
-	fprintf(stderr, "usage: pgcheck version|busy|capture|find|count|dump|storm ...\n");
+	fprintf(stderr, "usage: pgcheck version|busy|capture|find|count|dump|storm|drain|wake ...\n");
 	return 2;
 }

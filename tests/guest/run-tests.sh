@@ -29,6 +29,10 @@ check "insmod" insmod $MOD
 check "one device per cpu ($ncpu)" test -c /dev/peregrine$((ncpu - 1))
 check "api version" pgcheck version
 check "exclusive open" pgcheck busy
+# Since ABI 2.1: a reader blocked in poll() wakes once the bytes it asked
+# for (wake_bytes) wait in a ring, and never while it asks for none.
+check "poll wakes at wake_bytes, not before, never with 0" sh -c "pgcheck wake > /tmp/wake.out"
+sed 's/^/    /' /tmp/wake.out
 
 mkdir -p $W
 check "capture workload" sh -c "pgcheck capture $EV -- /bin/pgwork $W $PORT > /tmp/capture.out"
