@@ -14,6 +14,7 @@ BOOT_TIMEOUT=${PEREGRINE_BOOT_TIMEOUT:-300}
 LAB_EXTRA_CPIO=
 . "$REPO/scripts/lab/rules.sh"
 . "$REPO/scripts/lab/containers.sh"
+. "$REPO/scripts/lab/falco-agent.sh"
 
 # Says why the lab cannot run; exits 0 only when asked to skip.
 lab_unavailable() {
@@ -299,7 +300,6 @@ lab_bench() {
         install -m 644 "$REPO/rules/peregrine_rules.yaml" "$root/etc/peregrine/"
     fi
     # Agent against agent: Falco's userspace and kmod, given by path.
-    . "$REPO/scripts/lab/falco-agent.sh"
     local agent_why=""
     lab_falco_agent_files "$root" || agent_why=$FALCO_AGENT_WHY
     for s in "$@"; do
@@ -312,12 +312,7 @@ lab_bench() {
         else
             echo "$FALCO_WHY" > "$root/falco-unavailable"
         fi
-        rm -f "$root/falco-agent-unavailable"
-        if [ -n "$agent_why" ]; then
-            echo "$agent_why" > "$root/falco-agent-unavailable"
-        elif ! lab_falco_agent_ko "$s" "$root"; then
-            echo "$FALCO_AGENT_WHY" > "$root/falco-agent-unavailable"
-        fi
+        lab_falco_agent_series "$s" "$root" "$agent_why" || true
         lab_initrd "$s"
         echo "kernel-lab: $s: one guest boot for every phase (software emulation: several minutes)"
         lab_boot "$s" "pgscript=bench.sh ${PEREGRINE_BENCH_ARGS:-}" >/dev/null
