@@ -6,7 +6,9 @@
 # covers the action at all. Adds to run-tests.sh's pass/fail counters.
 #
 # Each command carries the token pgV-ID (last argument, which pgevade
-# ignores), so that an alert is attributed by its command line.
+# ignores), so that an alert is attributed by its command line. Where the
+# guest has Falco's agent, the same commands then run under it
+# (falco-agent.sh).
 
 EVD=/tmp/evasion
 EV_ALERTS=/tmp/evasion-alerts.json
@@ -232,6 +234,9 @@ ev_main() {
     [ -n "$falco_rules" ] && ev_falco_coverage
     live_replay_check "Peregrine's and Falco's rules" $EV_ALERTS $EV_SCAP $ev_rules
     rm -f $EV_SCAP
+    evf_main
 }
+
+. /tests/evasion/falco-agent.sh                 # evf_main: the variants under Falco's agent
 
 ev_main
