@@ -105,7 +105,8 @@ pub fn errno_name(errno: i64) -> Option<&'static str> {
     })
 }
 
-fn push_printable(out: &mut String, bytes: &[u8]) {
+/// Text as parameters are shown: each byte outside printable ASCII as '.'.
+pub fn push_printable(out: &mut String, bytes: &[u8]) {
     for &b in bytes {
         if (0x20..0x7f).contains(&b) {
             out.push(b as char);

@@ -66,10 +66,11 @@ ev_variants() {
         "$E symlink-read /etc/shadow /tmp/pgV-symlink"
     variant hardlink   "Hard Link Created Over Sensitive File" "Create Hardlink Over Sensitive Files" \
         "$E link-read /etc/shadow /etc/pgV-hardlink"
-    # Falco's rule tests evt.arg.oldpath, the raw argument: a relative one
-    # ("shadow" after cd /etc) is not in its list, so only Peregrine's rule
-    # (on the resolved path) can see it.
-    variant cd-hardlink "Hard Link Created Over Sensitive File" - "$E cd-link /etc shadow pgV-cd-hardlink"
+    # Falco's rule tests evt.arg.oldpath, which libsinsp resolves against
+    # the working directory ("shadow" after cd /etc is /etc/shadow): Falco's
+    # agent raises it, and so must Peregrine.
+    variant cd-hardlink "Hard Link Created Over Sensitive File" "Create Hardlink Over Sensitive Files" \
+        "$E cd-link /etc shadow pgV-cd-hardlink"
     variant write-etc  "Write Below Etc" - "$E write /etc/pgV-write-etc"
     variant rename-etc "Write Below Etc" - "$E rename /etc/pgstage1 /etc/pgV-rename-etc"
     variant cd-rename-etc "Write Below Etc" - "$E cd-rename /etc pgstage2 cron-job"
