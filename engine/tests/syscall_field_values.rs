@@ -712,6 +712,12 @@ fn relative_path_arguments_read_resolved() {
     assert_eq!(run.one(&linkat_x, "evt.arg.oldpath"), "/etc/passwd");
     assert_eq!(run.one(&linkat_x, "evt.arg.newpath"), "/tmp/y");
     assert_eq!(run.one(&linkat_x, "evt.arg[2]"), "/etc/passwd");
+    assert_eq!(run.one(&linkat_x, "evt.arg.newdir"), "AT_FDCWD");
+    assert_eq!(
+        run.one(&linkat_x, "evt.args"),
+        "res=0 olddir=4(<f>/etc) oldpath=passwd(/etc/passwd) newdir=-100(AT_FDCWD) \
+         newpath=../tmp/y(/tmp/y) flags=0"
+    );
     // An unknown dirfd: normalized only; nothing left, the raw path.
     for (raw, resolved, args) in [
         ("../../q/r", "q/r", "../../q/r(q/r)"),
