@@ -624,3 +624,124 @@ fn user_shell_comes_from_passwd() {
     assert_eq!(run.one(&exec_x, "user.shell"), "/usr/bin/zsh");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A relative path argument reads as libsinsp resolves it: `evt.arg.*`
+/// gives the resolved path, `evt.args` the raw one with the resolved one in
+/// parentheses, `evt.rawarg.*` the raw one. A PT_FSPATH joins the working
+/// directory, a PT_FSRELPATH the directory of its dirfd; an unknown dirfd
+/// leaves it only normalized. (Each value here is what Falco 0.45 printed
+/// replaying the same events.) Rules rely on it: Falco's "Create Hardlink
+/// Over Sensitive Files" catches `cd /etc; ln shadow x` by evt.arg.oldpath.
+#[test]
+fn relative_path_arguments_read_resolved() {
+    let mut run = started();
+    let exec_x = fork_and_exec(&mut run);
+    assert_eq!(run.one(&exec_x, "proc.cwd"), "/home/u/");
+    let openat_x = event(
+        exit_type("openat"),
+        T0 + 2_000,
+        200,
+        &[
+            ("fd", i64b(4)),
+            ("dirfd", i64b(-100)),
+            ("name", s("/etc")),
+            ("flags", u32b(1 | (1 << 11))),
+        ],
+    );
+    run.apply(&openat_x);
+    let link = exit_type("link");
+    let linkat = exit_type("linkat");
+    let link_x = event(
+        link,
+        T0 + 3_000,
+        200,
+        &[
+            ("res", i64b(0)),
+            ("oldpath", s("notes.txt")),
+            ("newpath", s("/tmp/x")),
+        ],
+    );
+    run.apply(&link_x);
+    assert_eq!(run.one(&link_x, "evt.arg.oldpath"), "/home/u/notes.txt");
+    assert_eq!(run.one(&link_x, "evt.arg[1]"), "/home/u/notes.txt");
+    assert_eq!(run.one(&link_x, "evt.rawarg.oldpath"), "notes.txt");
+    assert_eq!(run.one(&link_x, "evt.arg.newpath"), "/tmp/x");
+    assert_eq!(
+        run.one(&link_x, "evt.args"),
+        "res=0 oldpath=notes.txt(/home/u/notes.txt) newpath=/tmp/x"
+    );
+    // After cd /etc: the working directory moved.
+    let chdir_x = event(
+        exit_type("chdir"),
+        T0 + 4_000,
+        200,
+        &[("res", i64b(0)), ("path", s("/etc"))],
+    );
+    run.apply(&chdir_x);
+    let link_x = event(
+        link,
+        T0 + 5_000,
+        200,
+        &[
+            ("res", i64b(0)),
+            ("oldpath", s("shadow")),
+            ("newpath", s("./sub/../x")),
+        ],
+    );
+    run.apply(&link_x);
+    assert_eq!(run.one(&link_x, "evt.arg.oldpath"), "/etc/shadow");
+    assert_eq!(
+        run.one(&link_x, "evt.args"),
+        "res=0 oldpath=shadow(/etc/shadow) newpath=./sub/../x(/etc/x)"
+    );
+    // linkat: each path against its own dirfd (fd 4 is /etc, -100 the cwd).
+    let linkat_x = event(
+        linkat,
+        T0 + 6_000,
+        200,
+        &[
+            ("res", i64b(0)),
+            ("olddir", i64b(4)),
+            ("oldpath", s("passwd")),
+            ("newdir", i64b(-100)),
+            ("newpath", s("../tmp/y")),
+            ("flags", u32b(0)),
+        ],
+    );
+    run.apply(&linkat_x);
+    assert_eq!(run.one(&linkat_x, "evt.arg.oldpath"), "/etc/passwd");
+    assert_eq!(run.one(&linkat_x, "evt.arg.newpath"), "/tmp/y");
+    assert_eq!(run.one(&linkat_x, "evt.arg[2]"), "/etc/passwd");
+    assert_eq!(run.one(&linkat_x, "evt.arg.newdir"), "AT_FDCWD");
+    assert_eq!(
+        run.one(&linkat_x, "evt.args"),
+        "res=0 olddir=4(<f>/etc) oldpath=passwd(/etc/passwd) newdir=-100(AT_FDCWD) \
+         newpath=../tmp/y(/tmp/y) flags=0"
+    );
+    // An unknown dirfd: normalized only; nothing left, the raw path.
+    for (raw, resolved, args) in [
+        ("../../q/r", "q/r", "../../q/r(q/r)"),
+        ("./b/", "b", "./b/(b)"),
+        ("a/..", "a/..", "a/.."),
+    ] {
+        let linkat_x = event(
+            linkat,
+            T0 + 7_000,
+            200,
+            &[
+                ("res", i64b(0)),
+                ("olddir", i64b(9)),
+                ("oldpath", s(raw)),
+                ("newdir", i64b(4)),
+                ("newpath", s("/abs/w")),
+                ("flags", u32b(0)),
+            ],
+        );
+        run.apply(&linkat_x);
+        assert_eq!(run.one(&linkat_x, "evt.arg.oldpath"), resolved);
+        assert_eq!(
+            run.one(&linkat_x, "evt.args"),
+            format!("res=0 olddir=9 oldpath={args} newdir=4(<f>/etc) newpath=/abs/w flags=0")
+        );
+    }
+}

@@ -1,6 +1,8 @@
-# Sourced by scripts/lab/guest.sh for `scripts/kernel-lab bench`: Falco's
-# whole agent (its userspace with its own kmod) beside Peregrine's, both
-# with the same Falco rules file, in the same guest boot.
+# Sourced by scripts/lab/guest.sh: Falco's whole agent (its userspace with
+# its own kmod) in the guest, beside Peregrine's. `scripts/kernel-lab bench`
+# runs both with the same Falco rules file in the same guest boot;
+# `scripts/kernel-lab test` reruns the evasion triggers under it
+# (tests/guest/evasion/falco-agent.sh).
 #
 # Falco is never built here nor kept in the repository: the caller gives
 # the paths of a Falco built elsewhere, from one libs commit:
@@ -13,8 +15,9 @@
 #                           container plugin (required_plugin_versions)
 #   FALCO_RULES             the rules file both agents run (default: the
 #                           kit's upstream-rules/falco_rules.yaml)
-# Without Falco, its phase prints one "not measured" line and peregrine
-# still runs the rules file. Expects REPO, WORK.
+# Without Falco, the bench's phase prints one "not measured" line and
+# peregrine still runs the rules file; the test prints one PGTEST-SKIP line.
+# Expects REPO, WORK.
 
 FALCO_AGENT_WHY=
 
@@ -42,12 +45,14 @@ lab_falco_agent_files() {
     strip -o "$root/falco/bin/falco" "$FALCO_BIN" 2>/dev/null || cp "$FALCO_BIN" "$root/falco/bin/falco"
     cp "$FALCO_CONTAINER_PLUGIN" "$root/falco/libcontainer.so"
     # The loader and every library, at the paths the binary asks for: the
-    # rest of the guest is static and needs none of them.
-    for lib in $(ldd "$FALCO_BIN" "$FALCO_CONTAINER_PLUGIN" 2>/dev/null | grep -oE '/[^ :]+\.so[^ :]*' | sort -u); do
+    # rest of the guest is static and needs none of them. (ldd heads each
+    # file's list with its name and a colon: not a library to copy.)
+    for lib in $(ldd "$FALCO_BIN" "$FALCO_CONTAINER_PLUGIN" 2>/dev/null | grep -v ':$' | grep -oE '/[^ :]+\.so[^ :]*' | sort -u); do
         mkdir -p "$root$(dirname "$lib")"
         cp -L "$lib" "$root$lib"
     done
-    # Falco's settings for the phase; the guest fills in nothing else.
+    # Falco's settings for the bench's phase; the guest fills in nothing
+    # else. The test overrides the alerts file, rules and metrics with -o.
     # 8 MiB per CPU (preset 4) as Peregrine's module; drops are counted,
     # not acted on; the kernel counters every second give events and drops.
     cat > "$root/etc/falco/falco.yaml" <<'EOF'
@@ -95,4 +100,15 @@ lab_falco_agent_ko() {
     ko=${FALCO_KO//%s/$s}
     [ -f "$ko" ] || { FALCO_AGENT_WHY="no Falco module for $s: $ko"; return 1; }
     cp "$ko" "$root/falco/falco.ko"
+}
+
+# The module for series $1 into the guest root $2, or the reason why not
+# (given as $3, from lab_falco_agent_files, or the module's own) in
+# $2/falco-agent-unavailable, which the guest prints.
+lab_falco_agent_series() {
+    local s=$1 root=$2 why=${3:-}
+    rm -f "$root/falco-agent-unavailable"
+    [ -z "$why" ] && lab_falco_agent_ko "$s" "$root" && return 0
+    echo "${why:-$FALCO_AGENT_WHY}" > "$root/falco-agent-unavailable"
+    return 1
 }

@@ -14,6 +14,7 @@ BOOT_TIMEOUT=${PEREGRINE_BOOT_TIMEOUT:-300}
 LAB_EXTRA_CPIO=
 . "$REPO/scripts/lab/rules.sh"
 . "$REPO/scripts/lab/containers.sh"
+. "$REPO/scripts/lab/falco-agent.sh"
 
 # Says why the lab cannot run; exits 0 only when asked to skip.
 lab_unavailable() {
@@ -59,7 +60,7 @@ lab_guest_common() {
     install -m 755 "$REPO/tests/guest/run-tests.sh" "$REPO/tests/guest/bench.sh" "$REPO/tests/guest/demo.sh" "$root/tests/"
     install -m 644 "$REPO/tests/guest/live-replay.sh" "$REPO/tests/guest/containers.sh" "$root/tests/"
     mkdir -p "$root/tests/evasion"
-    install -m 644 "$REPO/tests/guest/evasion/run-evasion.sh" "$root/tests/evasion/"
+    install -m 644 "$REPO/tests/guest/evasion/run-evasion.sh" "$REPO/tests/guest/evasion/falco-agent.sh" "$root/tests/evasion/"
     # Falco's stable rules, loaded unchanged next to Peregrine's (shared data,
     # not in the repository): the evasion suite runs without them if absent.
     if [ -f "$REPO/../shared/conformance/upstream-rules/falco_rules.yaml" ]; then
@@ -107,6 +108,9 @@ lab_boot() {
     done
     sed -n "s/^.*PGTEST \(ok\|FAIL\) /[$s] \1 /p" "$log.txt"
     sed -n "s/^.*\(PGTEST-SKIP\|PGTEST-GAP\|PGTEST-FP\|PGTEST-FP-BUSY\) /[$s] \1 /p" "$log.txt"
+    # Falco's agent and Peregrine side by side on the evasion triggers: a
+    # table, not checks (its parity checks are PGTEST lines above).
+    sed -n "s/^.*PGFALCO-SIDE /[$s] PGFALCO-SIDE /p" "$log.txt"
     if grep -qE 'Kernel panic|BUG:|Oops:' "$log.txt"; then
         echo "[$s] FAIL kernel console shows a panic/BUG/Oops (see $log.txt)"
         grep -E -A15 'Kernel panic|BUG:|Oops:' "$log.txt" | head -n 40
@@ -227,7 +231,7 @@ lab_diff_module() {
 }
 
 lab_test() {
-    local s
+    local s agent_why=
     lab_start "$@"
     lab_rules_prepare || { echo "FAIL static peregrine build"; LAB_FAILED=$((LAB_FAILED + 1)); }
     (cd "$REPO" && cargo build -q -p peregrine-tests --bin kmod_diff) ||
@@ -238,10 +242,17 @@ lab_test() {
     lab_guest_common
     lab_rules_guest_files
     lab_containers_prepare && LAB_EXTRA_CPIO=$WORK/containers.cpio
+    # Falco's own agent reruns the evasion triggers, only when given (CI
+    # does not): otherwise the guest gets nothing of it but the reason.
+    if ! lab_falco_agent_files "$WORK/guest-root"; then
+        agent_why=$FALCO_AGENT_WHY
+        rm -rf "$WORK/guest-root/falco" "$WORK/guest-root/etc/falco"
+    fi
     for s in "$@"; do
         lab_build "$s" >/dev/null || { echo "[$s] FAIL module build"; LAB_FAILED=$((LAB_FAILED + 1)); continue; }
         lab_rules_module "$s" || { echo "[$s] FAIL pgdummy module build"; LAB_FAILED=$((LAB_FAILED + 1)); }
         lab_diff_module "$s"
+        lab_falco_agent_series "$s" "$WORK/guest-root" "$agent_why" || true
         lab_initrd "$s"
         lab_boot "$s"
         lab_capture_check "$s"
@@ -302,7 +313,6 @@ lab_bench() {
         install -m 644 "$REPO/rules/peregrine_rules.yaml" "$root/etc/peregrine/"
     fi
     # Agent against agent: Falco's userspace and kmod, given by path.
-    . "$REPO/scripts/lab/falco-agent.sh"
     local agent_why=""
     lab_falco_agent_files "$root" || agent_why=$FALCO_AGENT_WHY
     for s in "$@"; do
@@ -315,12 +325,7 @@ lab_bench() {
         else
             echo "$FALCO_WHY" > "$root/falco-unavailable"
         fi
-        rm -f "$root/falco-agent-unavailable"
-        if [ -n "$agent_why" ]; then
-            echo "$agent_why" > "$root/falco-agent-unavailable"
-        elif ! lab_falco_agent_ko "$s" "$root"; then
-            echo "$FALCO_AGENT_WHY" > "$root/falco-agent-unavailable"
-        fi
+        lab_falco_agent_series "$s" "$root" "$agent_why" || true
         lab_initrd "$s"
         echo "kernel-lab: $s: one guest boot for every phase (software emulation: several minutes)"
         lab_boot "$s" "pgscript=bench.sh ${PEREGRINE_BENCH_ARGS:-}" >/dev/null

@@ -105,7 +105,8 @@ pub fn errno_name(errno: i64) -> Option<&'static str> {
     })
 }
 
-fn push_printable(out: &mut String, bytes: &[u8]) {
+/// Text as parameters are shown: each byte outside printable ASCII as '.'.
+pub fn push_printable(out: &mut String, bytes: &[u8]) {
     for &b in bytes {
         if (0x20..0x7f).contains(&b) {
             out.push(b as char);
@@ -189,7 +190,11 @@ pub fn render_param(p: &Param<'_>, resolver: &dyn Resolver, out: &mut String) {
         Fd => {
             let v = p.as_i64().unwrap_or(0);
             let _ = write!(out, "{v}");
-            if v < 0 {
+            // The dirfd of every *at call; libsinsp's render_fd names it
+            // before it would read -100 as an errno (ENETDOWN).
+            if v == -100 {
+                out.push_str("(AT_FDCWD)");
+            } else if v < 0 {
                 if let Some(name) = errno_name(-v) {
                     let _ = write!(out, "({name})");
                 }

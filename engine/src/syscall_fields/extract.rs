@@ -2,7 +2,7 @@
 
 use super::{Arg, Field, SyscallEvent};
 use crate::dns::DomainNames;
-use crate::event::render::{errno_name, render_param, render_param_resolved};
+use crate::event::render::{errno_name, push_printable, render_param, render_param_resolved};
 use crate::event::table::{flags as ef, Direction};
 use crate::field::{FieldType, Value};
 use crate::state::{Fd, FdKind, Thread};
@@ -234,12 +234,14 @@ pub(super) fn extract<'e>(
             out.push(Value::Bool(b));
         }
         Field::EvtArg | Field::EvtArgIndex | Field::EvtRawArg => {
-            let p = match arg {
-                Some(Arg::Name(n)) => v.param_named(n),
-                Some(Arg::Index(i)) => v.param(*i),
+            let index = match arg {
+                Some(Arg::Name(n)) => v.param_index(n),
+                Some(Arg::Index(i)) => Some(*i),
                 Some(Arg::Types(_) | Arg::Pattern(_)) | None => None,
             };
-            let Some(p) = p else { return };
+            let Some((index, p)) = index.and_then(|i| Some((i, v.param(i)?))) else {
+                return;
+            };
             if field == Field::EvtRawArg {
                 // The value takes the type the name resolved to, whatever
                 // width or signedness this event's parameter has.
@@ -274,7 +276,12 @@ pub(super) fn extract<'e>(
                 }
             } else {
                 let mut text = String::new();
-                render_param_resolved(&p, &state.resolver(tid), &mut text);
+                // A relative path reads as libsinsp resolves it, so that a
+                // rule on `evt.arg.oldpath` sees `ln shadow x` after `cd /etc`.
+                match super::paths::resolved_arg(v, index, state) {
+                    Some(path) => push_printable(&mut text, path.as_bytes()),
+                    None => render_param_resolved(&p, &state.resolver(tid), &mut text),
+                }
                 out.push(owned(text));
             }
         }
@@ -294,6 +301,12 @@ pub(super) fn extract<'e>(
                 text.push_str(p.name());
                 text.push('=');
                 render_param(&p, &r, &mut text);
+                // libsinsp's `name=raw(resolved)` for a relative path.
+                if let Some(path) = super::paths::resolved_arg(v, i, state) {
+                    text.push('(');
+                    push_printable(&mut text, path.as_bytes());
+                    text.push(')');
+                }
             }
             out.push(owned(text));
         }

@@ -4,6 +4,7 @@
 //! each for the event types and parameters libsinsp reads them from.
 
 use super::Field;
+use crate::event::table::ParamType;
 use crate::event::EventView;
 use crate::state::{resolve_path, State};
 
@@ -175,6 +176,67 @@ fn fspath(ev: &EventView<'_>, state: &State, which: Which, raw: bool) -> Option<
     }
     let cwd = &state.thread(tid)?.cwd;
     Some(resolve_path(cwd, &path))
+}
+
+/// What libsinsp resolves path parameter `index` to, which `evt.arg.*`
+/// gives instead of the raw path and `evt.args` shows after it in
+/// parentheses: a relative PT_FSPATH joined to the thread's working
+/// directory; a relative PT_FSRELPATH joined to the directory of its dirfd
+/// (the working directory for AT_FDCWD). Every PT_FSRELPATH of the schema
+/// names the parameter just before it as its dirfd (`DIRFD_PARAM`); where
+/// that is not an fd, libsinsp takes the working directory too. A
+/// directory fd the state does not know (or knows without a name) is an
+/// empty base, as in libsinsp's replay: the path is only normalized, and
+/// stays relative. None for other parameters, absolute or empty paths, a
+/// thread the state does not know, or a path that normalizes to nothing
+/// (the raw path then stands, as libsinsp's empty resolved string).
+pub(super) fn resolved_arg(ev: &EventView<'_>, index: usize, state: &State) -> Option<String> {
+    let info = ev.param_info(index)?;
+    let rel = match info.param_type() {
+        ParamType::FsPath => false,
+        ParamType::FsRelPath => true,
+        _ => return None,
+    };
+    let raw = ev.param(index)?;
+    let path = crate::text::decode(raw.as_bytes_str());
+    if path.is_empty() || path.starts_with('/') || path == "<NA>" {
+        return None;
+    }
+    let tid = ev.tid as i64;
+    let thread = state.thread(tid)?;
+    let dirfd = index
+        .checked_sub(1)
+        .filter(|_| rel)
+        .and_then(|i| ev.param(i))
+        .filter(|p| p.ty() == ParamType::Fd);
+    let base = match dirfd {
+        Some(p) => match p.as_i64()? {
+            AT_FDCWD => thread.cwd.as_str(),
+            fd => match state.fd(tid, fd) {
+                Some(dir) if !dir.name.is_empty() => dir.name.as_str(),
+                _ => return normalize_relative(&path),
+            },
+        },
+        None => thread.cwd.as_str(),
+    };
+    Some(resolve_path(base, &path))
+}
+
+/// `path` joined to an empty base as libsinsp's `concatenate_paths` does:
+/// without empty and `.` segments, each `..` taking the segment before it
+/// (none left: dropped). None when nothing remains.
+fn normalize_relative(path: &str) -> Option<String> {
+    let mut parts: Vec<&str> = Vec::new();
+    for seg in path.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            s => parts.push(s),
+        }
+    }
+    (!parts.is_empty()).then(|| parts.join("/"))
 }
 
 /// The value of one of this module's fields, if the event has it.

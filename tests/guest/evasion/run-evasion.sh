@@ -6,7 +6,9 @@
 # covers the action at all. Adds to run-tests.sh's pass/fail counters.
 #
 # Each command carries the token pgV-ID (last argument, which pgevade
-# ignores), so that an alert is attributed by its command line.
+# ignores), so that an alert is attributed by its command line. Where the
+# guest has Falco's agent, the same commands then run under it
+# (falco-agent.sh).
 
 EVD=/tmp/evasion
 EV_ALERTS=/tmp/evasion-alerts.json
@@ -64,10 +66,11 @@ ev_variants() {
         "$E symlink-read /etc/shadow /tmp/pgV-symlink"
     variant hardlink   "Hard Link Created Over Sensitive File" "Create Hardlink Over Sensitive Files" \
         "$E link-read /etc/shadow /etc/pgV-hardlink"
-    # Falco's rule tests evt.arg.oldpath, the raw argument: a relative one
-    # ("shadow" after cd /etc) is not in its list, so only Peregrine's rule
-    # (on the resolved path) can see it.
-    variant cd-hardlink "Hard Link Created Over Sensitive File" - "$E cd-link /etc shadow pgV-cd-hardlink"
+    # Falco's rule tests evt.arg.oldpath, which libsinsp resolves against
+    # the working directory ("shadow" after cd /etc is /etc/shadow): Falco's
+    # agent raises it, and so must Peregrine.
+    variant cd-hardlink "Hard Link Created Over Sensitive File" "Create Hardlink Over Sensitive Files" \
+        "$E cd-link /etc shadow pgV-cd-hardlink"
     variant write-etc  "Write Below Etc" - "$E write /etc/pgV-write-etc"
     variant rename-etc "Write Below Etc" - "$E rename /etc/pgstage1 /etc/pgV-rename-etc"
     variant cd-rename-etc "Write Below Etc" - "$E cd-rename /etc pgstage2 cron-job"
@@ -232,6 +235,9 @@ ev_main() {
     [ -n "$falco_rules" ] && ev_falco_coverage
     live_replay_check "Peregrine's and Falco's rules" $EV_ALERTS $EV_SCAP $ev_rules
     rm -f $EV_SCAP
+    evf_main
 }
+
+. /tests/evasion/falco-agent.sh                 # evf_main: the variants under Falco's agent
 
 ev_main
