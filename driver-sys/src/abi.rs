@@ -146,7 +146,12 @@ mod tests {
         assert!(ApiVersion::OURS.is_compatible_with(ApiVersion::from_raw(PG_API_VERSION + 5)));
         assert!(!ApiVersion::OURS.is_compatible_with(v));
         assert!(ApiVersion::OURS.has_poll_wakeups());
-        assert!(!ApiVersion { major: 2, minor: 0, patch: 9 }.has_poll_wakeups());
+        assert!(!ApiVersion {
+            major: 2,
+            minor: 0,
+            patch: 9
+        }
+        .has_poll_wakeups());
         assert_eq!(mmap_len(8192), 4096 + 16384);
     }
 }

@@ -257,10 +257,13 @@ impl Driver {
             let buffer_size = device.buffer_size()?;
             let mut ring = device.map_ring(cpu, buffer_size)?;
             if module_version.has_poll_wakeups() {
-                let fd = device.file.try_clone().map_err(|source| DriverError::Open {
-                    path: device.path.clone(),
-                    source,
-                })?;
+                let fd = device
+                    .file
+                    .try_clone()
+                    .map_err(|source| DriverError::Open {
+                        path: device.path.clone(),
+                        source,
+                    })?;
                 ring.wake_through(fd.into());
             }
             let advertised = ring.advertised_buffer_size();

@@ -205,7 +205,8 @@ impl MergedReader {
                 return true;
             }
             if pause >= self.policy.max_sleep {
-                self.empty_pauses.set(self.empty_pauses.get().saturating_add(1));
+                self.empty_pauses
+                    .set(self.empty_pauses.get().saturating_add(1));
             }
             if start.elapsed() >= timeout {
                 return false;
