@@ -612,3 +612,45 @@ fn a_load_reports_the_first_error_in_rule_order_as_falco() {
     ));
     assert_eq!(errors, [(Code::ErrCompileCondition, "r1".to_string())]);
 }
+
+#[test]
+fn within_a_rule_the_output_is_compiled_before_the_condition() {
+    // Falco's compiler takes a rule's exceptions, then its output, then
+    // its condition (parse, macros, warnings, filter), and the first error
+    // ends the walk; the warnings given before it stay.
+    let rule = |condition: &str, output: &str| {
+        format!("- rule: r\n  desc: d\n  condition: {condition}\n  output: {output}\n  priority: INFO\n")
+    };
+    let r = || "r".to_string();
+    // A bad output and an unknown field in the condition: the output.
+    let (errors, _) = reported(&rule("evt.type=open and proc.nme=cat", "o %not.afield"));
+    assert_eq!(errors, [(Code::ErrCompileOutput, r())]);
+    // A bad output and a syntax error in the condition: still the output.
+    let (errors, warnings) = reported(&rule("evt.type=open and", "o %not.afield"));
+    assert_eq!(errors, [(Code::ErrCompileOutput, r())]);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    // %container.info is warned about before the output fails.
+    let (errors, warnings) = reported(&rule("evt.type=open", "o %container.info %not.afield"));
+    assert_eq!(errors, [(Code::ErrCompileOutput, r())]);
+    assert_eq!(warnings, [(Code::DeprecatedItem, r())]);
+    // The condition's warnings come before its filter fails to compile.
+    let (errors, warnings) = reported(&rule("evt.type=open and evt.dir=< and proc.nme=cat", "o"));
+    assert_eq!(errors, [(Code::ErrCompileCondition, r())]);
+    assert_eq!(warnings, [(Code::DeprecatedField("evt.dir"), r())]);
+    // The output's deprecated fields, then the condition's; the hints of
+    // the compiled filter, then too many event types, last.
+    let (errors, warnings) = reported(&rule(
+        "evt.dir=< and proc.name regex 'abc'",
+        "o %evt.latency",
+    ));
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(
+        warnings,
+        [
+            (Code::DeprecatedField("evt.latency"), r()),
+            (Code::DeprecatedField("evt.dir"), r()),
+            (Code::CompileCondition, r()),
+            (Code::NoEvttype, r()),
+        ]
+    );
+}

@@ -323,67 +323,15 @@ impl RulesLoader {
                 report_at(Code::ErrValidate, Some(&exception), message, Vec::new());
                 continue;
             }
-            let expr = match expand::expand_rule(
-                rule,
-                &self.macros,
-                &lists,
-                &mut expanded_macros,
-                &mut paste_budget,
-            ) {
-                Ok(e) => e,
-                Err(e) if e.exception.is_some() => {
-                    report_at(e.code, e.exception.as_deref(), e.message, Vec::new());
-                    continue;
-                }
-                Err(e) => {
-                    // Parse and macro errors were reported when loading.
-                    if !matches!(e.code, Code::ErrValidate | Code::ErrCompileCondition)
-                        || self.macros_complete(rule, &lists)
-                    {
-                        report_at(e.code, None, e.message, Vec::new());
-                    }
-                    continue;
-                }
-            };
-            let node = match compile::bind_in(&mut source, &expr, &mut bound_macros) {
-                Ok(n) => n,
-                Err(e) => {
-                    let pos = compile::failing_comparison(&mut source, &expr).unwrap_or_default();
-                    let code = match e {
-                        compile::BindError::UnknownField(_) if rule.skip_if_unknown_filter => {
-                            Code::UnknownFilter
-                        }
-                        _ => Code::ErrCompileCondition,
-                    };
-                    report_at(code, None, e.message(), in_condition(pos.line, pos.column));
-                    continue;
-                }
-            };
-            let condition_warnings = warnings::condition_warnings(&expr);
-            let value_warnings = warnings::value_warnings(&expr, &mut source);
-            let types = match compile::event_types(&source, &expr) {
-                Ok(t) => t,
-                Err(msg) => {
-                    let pos = compile::failing_event_type(&source, &expr).unwrap_or_default();
-                    report_at(
-                        Code::ErrCompileCondition,
-                        None,
-                        msg,
-                        in_condition(pos.line, pos.column),
-                    );
-                    continue;
-                }
-            };
-            // Cannot fail where `event_types` succeeded: same walk, same lookups.
-            let type_names = compile::event_type_names(&source, &expr).unwrap_or(TypeSet::All);
-            // An empty set is a condition that can never hold (Falco's
-            // `never_true` idiom), not one that matches every type.
-            let too_many_types = match &types {
-                TypeSet::Only(s) => s.len() > TOO_MANY_EVENT_TYPES,
-                _ => true,
-            };
-            if is_syscall && rule.warn_evttypes && too_many_types {
-                report_at(Code::NoEvttype, None, "Rule matches too many evt.type values. This has a significant performance penalty.".into(), Vec::new());
+            // Falco's compiler takes a rule in this order: its exceptions,
+            // its output (and the extra fields), then its condition; the
+            // first error ends the walk, and the warnings before it stay.
+            if let Err(e) = exceptions::rule_condition(rule) {
+                report_at(e.code, e.exception.as_deref(), e.message, Vec::new());
+                continue;
+            }
+            if let Some((code, message)) = warnings::container_info_warning(&rule.output) {
+                report_at(code, None, message, Vec::new());
             }
             let (output_text, extra) = self.shaped_output(rule);
             let mut output = match OutputFormat::compile(&output_text, &mut source) {
@@ -402,31 +350,17 @@ impl RulesLoader {
                     continue;
                 }
             };
-            for (code, message) in warnings::output_warnings(&rule.output) {
-                // Falco places the %container.info warning at the rule, a
-                // deprecated field at the output.
-                let at = match code {
-                    Code::DeprecatedField(_) => in_output(),
-                    _ => Vec::new(),
-                };
-                report_at(code, None, message, at);
-            }
-            for (code, message) in condition_warnings {
-                report_at(code, None, message, in_condition(0, 0));
-            }
-            for (message, pos) in value_warnings {
-                report_at(
-                    Code::CompileCondition,
-                    None,
-                    message,
-                    in_condition(pos.line, pos.column),
-                );
+            for (code, message) in warnings::deprecated_output_warnings(&rule.output) {
+                report_at(code, None, message, in_output());
             }
             let mut extra_fields = Vec::with_capacity(extra.len());
             let mut bad_extra = false;
             for field in extra {
                 match OutputFormat::compile(&field.format, &mut source) {
                     Ok(mut format) => {
+                        for (code, message) in warnings::deprecated_output_warnings(&field.format) {
+                            report_at(code, None, message, in_output());
+                        }
                         format.set_buffer_base64(self.buffer_base64);
                         extra_fields.push(CompiledExtraField {
                             name: field.name,
@@ -445,11 +379,81 @@ impl RulesLoader {
                             ),
                             in_output(),
                         );
+                        break;
                     }
                 }
             }
             if bad_extra {
                 continue;
+            }
+            let expr = match expand::expand_rule(
+                rule,
+                &self.macros,
+                &lists,
+                &mut expanded_macros,
+                &mut paste_budget,
+            ) {
+                Ok(e) => e,
+                Err(e) => {
+                    // Parse and macro errors were reported when loading.
+                    if !matches!(e.code, Code::ErrValidate | Code::ErrCompileCondition)
+                        || self.macros_complete(rule, &lists)
+                    {
+                        report_at(e.code, None, e.message, Vec::new());
+                    }
+                    continue;
+                }
+            };
+            // libsinsp's warning pass runs on the parsed condition before
+            // the filter compiles.
+            for (code, message) in warnings::condition_warnings(&expr) {
+                report_at(code, None, message, in_condition(0, 0));
+            }
+            let node = match compile::bind_in(&mut source, &expr, &mut bound_macros) {
+                Ok(n) => n,
+                Err(e) => {
+                    let pos = compile::failing_comparison(&mut source, &expr).unwrap_or_default();
+                    let code = match e {
+                        compile::BindError::UnknownField(_) if rule.skip_if_unknown_filter => {
+                            Code::UnknownFilter
+                        }
+                        _ => Code::ErrCompileCondition,
+                    };
+                    report_at(code, None, e.message(), in_condition(pos.line, pos.column));
+                    continue;
+                }
+            };
+            let types = match compile::event_types(&source, &expr) {
+                Ok(t) => t,
+                Err(msg) => {
+                    let pos = compile::failing_event_type(&source, &expr).unwrap_or_default();
+                    report_at(
+                        Code::ErrCompileCondition,
+                        None,
+                        msg,
+                        in_condition(pos.line, pos.column),
+                    );
+                    continue;
+                }
+            };
+            for (message, pos) in warnings::value_warnings(&expr, &mut source) {
+                report_at(
+                    Code::CompileCondition,
+                    None,
+                    message,
+                    in_condition(pos.line, pos.column),
+                );
+            }
+            // Cannot fail where `event_types` succeeded: same walk, same lookups.
+            let type_names = compile::event_type_names(&source, &expr).unwrap_or(TypeSet::All);
+            // An empty set is a condition that can never hold (Falco's
+            // `never_true` idiom), not one that matches every type.
+            let too_many_types = match &types {
+                TypeSet::Only(s) => s.len() > TOO_MANY_EVENT_TYPES,
+                _ => true,
+            };
+            if is_syscall && rule.warn_evttypes && too_many_types {
+                report_at(Code::NoEvttype, None, "Rule matches too many evt.type values. This has a significant performance penalty.".into(), Vec::new());
             }
             output.set_buffer_base64(self.buffer_base64);
             compiled.push(CompiledRule {
@@ -555,8 +559,16 @@ fn keep_up_to_the_first_error(
         .iter()
         .find(|(_, d)| d.code.is_error())
         .map(|(n, _)| n + 1);
+    // A load error at the same rule as this pass's first error is about
+    // its condition, which Falco compiles after the exceptions and the
+    // output this pass checked first.
+    let condition_errors_only = |at: usize| {
+        result.errors.iter().filter(|d| place(d) == at).all(|d| {
+            d.code == Code::ErrCompileCondition || d.locations.iter().any(|l| l.condition.is_some())
+        })
+    };
     let cut = match (earlier, first) {
-        (Some(e), Some(f)) if f < e => {
+        (Some(e), Some(f)) if f < e || (f == e && condition_errors_only(e)) => {
             // This pass's error comes first: the later one and what only
             // a successful compile reports are dropped.
             result.errors.clear();

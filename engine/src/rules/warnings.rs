@@ -160,31 +160,30 @@ fn regex_is_plain(pattern: &str) -> bool {
 /// Falco 0.40's placeholder for the container's id and name.
 pub const CONTAINER_INFO: &str = "%container.info";
 
-/// The warnings for an output: each deprecated field its text names (as
-/// text: `%evt.latency.s` names evt.latency too, as in Falco).
-pub fn output_warnings(output: &str) -> Vec<(Code, String)> {
-    let container_info = output.contains(CONTAINER_INFO).then(|| {
+/// Falco's warning for `%container.info` in an output, given before the
+/// output is compiled.
+pub fn container_info_warning(output: &str) -> Option<(Code, String)> {
+    output.contains(CONTAINER_INFO).then(|| {
         (
             Code::DeprecatedItem,
             "%container.info is deprecated and no more useful, and will be dropped by Falco 1.0.0. \
              The container plugin will automatically add required fields to the output message."
                 .to_string(),
         )
-    });
-    container_info
-        .into_iter()
-        .chain(
-            DEPRECATED_FIELDS
-                .iter()
-                .filter(|f| output.contains(*f))
-                .map(|f| {
-                    (
-                        Code::DeprecatedField(f),
-                        format!(
-                            "usage of deprecated field '{f}' has been detected in the rule output"
-                        ),
-                    )
-                }),
-        )
+    })
+}
+
+/// The warnings for a compiled output: each deprecated field its text
+/// names (as text: `%evt.latency.s` names evt.latency too, as in Falco).
+pub fn deprecated_output_warnings(output: &str) -> Vec<(Code, String)> {
+    DEPRECATED_FIELDS
+        .iter()
+        .filter(|f| output.contains(*f))
+        .map(|f| {
+            (
+                Code::DeprecatedField(f),
+                format!("usage of deprecated field '{f}' has been detected in the rule output"),
+            )
+        })
         .collect()
 }
