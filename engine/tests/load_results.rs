@@ -654,3 +654,38 @@ fn within_a_rule_the_output_is_compiled_before_the_condition() {
         ]
     );
 }
+
+#[test]
+fn a_yaml_parse_error_is_placed_at_yaml_cpps_mark() {
+    // Current Falco adds a "value for" step at the parser's mark (0-based
+    // line and column, byte offset) under the rules content; each case
+    // is what Falco master's -V printed for the same text.
+    for (text, message, at) in [
+        (
+            "this : is : not : yaml",
+            "yaml-cpp: error at line 1, column 11: illegal map value",
+            (0, 10, 10),
+        ),
+        (
+            "- list: l\n  items: [a, b]\n- macro: m\n  condition: : x\n",
+            "yaml-cpp: error at line 4, column 14: illegal map value",
+            (3, 13, 50),
+        ),
+        (
+            "- list: l\n  items: [a, b\n",
+            "yaml-cpp: error at line 3, column 1: end of sequence flow not found",
+            (2, 0, 25),
+        ),
+    ] {
+        let (errors, _) = load(text);
+        assert_eq!(errors.len(), 1, "{errors:#?}");
+        let e = &errors[0];
+        assert_eq!(e.code, Code::ErrYamlParse);
+        assert_eq!(e.message, message);
+        assert_eq!(
+            chain(e),
+            [("rules content", "", 0, 0), ("value for", "", at.0, at.1)]
+        );
+        assert_eq!(e.locations[1].mark.offset, at.2, "{text}");
+    }
+}

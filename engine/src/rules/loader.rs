@@ -174,17 +174,30 @@ pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &
                     .location()
                     .map(|l| (l.line() + start - 1, l.column()))
                     .unwrap_or((start, 0));
-                let line_of = Some(line);
-                ctx.report(
-                    Code::ErrYamlParse,
-                    "rules content",
-                    "",
-                    line_of,
-                    format!(
+                // Falco places a parse error at yaml-cpp's mark, a
+                // "value for" step under the rules content.
+                let at = marks::Mark {
+                    line: line.saturating_sub(1),
+                    column: column.saturating_sub(1),
+                    offset: marks::index_of(content, line, column),
+                };
+                ctx.result.push(Diagnostic {
+                    code: Code::ErrYamlParse,
+                    message: format!(
                         "yaml-cpp: error at line {line}, column {column}: {}",
                         yaml_cpp_problem(&yaml_problem(&e))
                     ),
-                );
+                    item_type: "rules content".into(),
+                    item_name: String::new(),
+                    context: Vec::new(),
+                    file: file.to_string(),
+                    line: Some(line),
+                    condition_pos: None,
+                    locations: vec![
+                        Location::content(file),
+                        Location::new("value for", "", file, at),
+                    ],
+                });
                 return;
             }
         }
