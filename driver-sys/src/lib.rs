@@ -40,6 +40,7 @@
 
 pub mod abi;
 mod device;
+mod doorbell;
 mod event;
 mod merge;
 pub mod ptrace;
@@ -49,6 +50,7 @@ mod syscalls;
 mod user_ring;
 
 pub use device::{parse_cpu_list, syscall_mask, Driver, DriverConfig, DriverError};
+pub use doorbell::Doorbell;
 pub use event::{EventRef, RecordError};
 pub use merge::{MergedReader, WaitPolicy};
 pub use ring::{BadBufferSize, Corruption, Ring, RingError};

@@ -1,8 +1,11 @@
 //! Reading many rings (one per CPU) as one stream in timestamp order.
 
+use crate::doorbell::Doorbell;
 use crate::event::EventRef;
 use crate::ring::{Ring, RingError};
 use crate::stats::{CpuStats, Stats};
+use std::io;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How [`MergedReader::wait`] waits for data, as libscap's ring reader
@@ -24,7 +27,8 @@ use std::time::{Duration, Instant};
 /// wakes it only as often as its caller asks, a burst never waits a pause
 /// out, and a trickle wakes it no more often than the timer would: one
 /// record every k pauses costs at most k + 1 wake-ups, k being at least
-/// [`IDLE_AFTER`].
+/// [`IDLE_AFTER`]. A [`Doorbell`] another thread rings, and a signal, end
+/// such a wait too.
 #[derive(Debug, Clone, Copy)]
 pub struct WaitPolicy {
     pub first_sleep: Duration,
@@ -59,6 +63,8 @@ pub struct MergedReader {
     pause: std::cell::Cell<Duration>,
     /// `max_sleep` pauses in a row with no record (see [`IDLE_AFTER`]).
     empty_pauses: std::cell::Cell<u32>,
+    /// Polled beside the rings' wake fds, when they have them.
+    doorbell: Option<Arc<Doorbell>>,
 }
 
 /// Empty `max_sleep` pauses after which a reader whose rings can wake it
@@ -75,7 +81,14 @@ impl MergedReader {
             policy,
             pause: std::cell::Cell::new(policy.first_sleep),
             empty_pauses: std::cell::Cell::new(0),
+            doorbell: None,
         }
+    }
+
+    /// Lets other threads end a wait early by ringing `doorbell` (only
+    /// where the rings wake through poll(); timed sleeps ignore it).
+    pub fn set_doorbell(&mut self, doorbell: Arc<Doorbell>) {
+        self.doorbell = Some(doorbell);
     }
 
     pub fn with_wait_policy(mut self, policy: WaitPolicy) -> MergedReader {
@@ -176,24 +189,27 @@ impl MergedReader {
             let left = timeout.saturating_sub(start.elapsed());
             if self.empty_pauses.get() >= IDLE_AFTER {
                 if let Some(fds) = &wake_fds {
-                    self.block(fds, 1, left);
+                    let interrupted = self.block(fds, 1, left);
                     if self.has_data() {
                         // The pause stays at its longest: what follows the
                         // first record is taken in batches again.
                         self.empty_pauses.set(0);
                         return true;
                     }
-                    if start.elapsed() >= timeout {
+                    if interrupted || start.elapsed() >= timeout {
                         return false;
                     }
                     continue;
                 }
             }
             let pause = self.pause.get();
-            match &wake_fds {
+            let interrupted = match &wake_fds {
                 Some(fds) => self.block(fds, self.policy.busy_bytes + 1, pause.min(left)),
-                None => std::thread::sleep(pause.min(left)),
-            }
+                None => {
+                    std::thread::sleep(pause.min(left));
+                    false
+                }
+            };
             self.pause.set((pause * 2).min(self.policy.max_sleep));
             if self.is_busy() {
                 self.pause.set(self.policy.first_sleep);
@@ -208,30 +224,35 @@ impl MergedReader {
                 self.empty_pauses
                     .set(self.empty_pauses.get().saturating_add(1));
             }
-            if start.elapsed() >= timeout {
+            if interrupted || start.elapsed() >= timeout {
                 return false;
             }
         }
     }
 
-    /// Every ring's wake fd, when all of them have one.
+    /// Every ring's wake fd, when all of them have one, and then the
+    /// doorbell's.
     fn wake_fds(&self) -> Option<Vec<libc::pollfd>> {
-        self.rings
+        let pollin = |fd| libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        let mut fds = self
+            .rings
             .iter()
-            .map(|ring| {
-                ring.wake_fd().map(|fd| libc::pollfd {
-                    fd,
-                    events: libc::POLLIN,
-                    revents: 0,
-                })
-            })
+            .map(|ring| ring.wake_fd().map(pollin))
             .collect::<Option<Vec<_>>>()
-            .filter(|fds| !fds.is_empty())
+            .filter(|fds| !fds.is_empty())?;
+        if let Some(bell) = &self.doorbell {
+            fds.push(pollin(bell.fd()));
+        }
+        Some(fds)
     }
 
-    /// Blocks until some ring holds `wake_bytes` or `timeout` passes; a
-    /// signal ends it early too, which the caller's loop absorbs.
-    fn block(&self, fds: &[libc::pollfd], wake_bytes: u64, timeout: Duration) {
+    /// Blocks until some ring holds `wake_bytes` or `timeout` passes.
+    /// Returns true when the doorbell or a signal ended it early.
+    fn block(&self, fds: &[libc::pollfd], wake_bytes: u64, timeout: Duration) -> bool {
         for ring in &self.rings {
             ring.set_wake_bytes(wake_bytes);
         }
@@ -240,12 +261,25 @@ impl MergedReader {
         let ms = timeout.as_micros().div_ceil(1000).min(i32::MAX as u128) as libc::c_int;
         // SAFETY: `fds` is a live, exclusively borrowed array of
         // `fds.len()` pollfd structs; every fd is a ring's device, kept
-        // open by its Ring for as long as `self` lives.
-        let _ = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
+        // open by its Ring, or the doorbell's eventfd, kept open by the
+        // Arc this reader holds, for as long as `self` lives.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
         // Reading: no wake-ups wanted until the next wait.
         for ring in &self.rings {
             ring.set_wake_bytes(0);
         }
+        let signalled = n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted;
+        let rung = match &self.doorbell {
+            Some(bell) if fds.len() > self.rings.len() => {
+                let rung = fds[self.rings.len()].revents & libc::POLLIN != 0;
+                if rung {
+                    bell.silence();
+                }
+                rung
+            }
+            _ => false,
+        };
+        signalled || rung
     }
 
     /// Whether some ring holds more than the policy's `busy_bytes`.
@@ -281,6 +315,44 @@ mod tests {
     use super::*;
     use crate::abi::EVENT_HDR_LEN;
     use crate::{UserRing, WriteOutcome};
+    use std::os::fd::OwnedFd;
+
+    /// A ring that polls like a module's but is never woken by data: its
+    /// wake fd is the read end of a pipe nobody writes to.
+    fn silent_polling_ring() -> (Ring, OwnedFd) {
+        let (_, mut ring) = UserRing::create(0, 8192).unwrap().split().unwrap();
+        let (read_end, write_end) = nix::unistd::pipe().unwrap();
+        ring.wake_through(read_end);
+        (ring, write_end)
+    }
+
+    #[test]
+    fn the_doorbell_ends_an_idle_wait_at_once() {
+        let (ring, _writer) = silent_polling_ring();
+        let mut reader = MergedReader::new(vec![ring]);
+        let bell = Arc::new(Doorbell::new().unwrap());
+        reader.set_doorbell(Arc::clone(&bell));
+        // Unrung, the wait runs its whole timeout.
+        let start = Instant::now();
+        assert!(!reader.wait(Duration::from_millis(200)));
+        assert!(start.elapsed() >= Duration::from_millis(200));
+        // Rung by another thread, a 60 s wait ends long before.
+        let ringer = {
+            let bell = Arc::clone(&bell);
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(100));
+                bell.ring();
+            })
+        };
+        let start = Instant::now();
+        assert!(!reader.wait(Duration::from_secs(60)));
+        assert!(start.elapsed() < Duration::from_secs(30));
+        ringer.join().unwrap();
+        // The ring was taken: the next wait is a whole one again.
+        let start = Instant::now();
+        assert!(!reader.wait(Duration::from_millis(100)));
+        assert!(start.elapsed() >= Duration::from_millis(100));
+    }
 
     #[test]
     fn a_corrupt_ring_stops_the_merge_after_the_good_records_and_can_be_skipped() {
