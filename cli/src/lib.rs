@@ -21,3 +21,4 @@ pub mod run;
 pub mod servers;
 pub mod signals;
 pub mod sources;
+pub mod wakeup;

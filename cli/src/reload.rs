@@ -71,6 +71,7 @@ impl Mailbox {
         *lock(&self.syscall) = Some(syscall);
         *lock(&self.audit) = Some(audit);
         self.generation.fetch_add(1, Ordering::Release);
+        crate::wakeup::ring();
     }
 
     pub fn syscall_inbox(self: &Arc<Self>) -> Inbox<SyscallUpdate> {

@@ -95,6 +95,7 @@ fn watch_stop_signals(flag: Arc<AtomicBool>) {
                     "SIGTERM"
                 };
                 if !flag.swap(true, Ordering::SeqCst) {
+                    crate::wakeup::ring();
                     crate::log::message(&format!(
                         "{name} received: stopping (send it again to stop at once)"
                     ));

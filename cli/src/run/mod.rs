@@ -400,6 +400,19 @@ impl Pipeline<'_> {
         });
     }
 
+    /// How long an idle live loop may block before it must look again: at
+    /// most [`IDLE_WAIT`], and no later than the run's deadline, the next
+    /// stats or `also_due`. What other threads leave it rings the
+    /// doorbell ([`crate::wakeup`]) and ends the wait sooner.
+    pub(crate) fn idle_wait(&self, also_due: Option<Instant>) -> Duration {
+        let now = Instant::now();
+        [self.deadline, self.next_stats, also_due]
+            .into_iter()
+            .flatten()
+            .map(|due| due.saturating_duration_since(now))
+            .fold(IDLE_WAIT, Duration::min)
+    }
+
     pub(crate) fn should_stop(&self) -> bool {
         self.exit_requested
             || self.stop.load(Ordering::Relaxed)
@@ -575,6 +588,9 @@ pub fn live(
     let interest = choose_interest(pipeline, base, all_flag);
     config.interest = Some(interest.syscalls.unwrap_or_else(every_syscall));
     let mut driver = Driver::open(config)?;
+    if let Some(bell) = crate::wakeup::doorbell() {
+        driver.events().set_doorbell(bell);
+    }
     let mut state = State::new();
     if tuning.thread_table_size > 0 {
         state.max_threads = tuning.thread_table_size;
@@ -647,6 +663,11 @@ pub fn live(
 
 /// Records the live loop takes from the rings at a time.
 const RING_BATCH: usize = 4096;
+
+/// The longest an idle live loop blocks (see [`Pipeline::idle_wait`]).
+/// Only a module that wakes its reader (ABI 2.1) blocks that long; on
+/// an older one and on user rings the reader's pauses stay timed.
+pub const IDLE_WAIT: Duration = Duration::from_secs(1);
 
 /// The live loop: drains the rings through state and rules until the
 /// pipeline stops (or a finite source is exhausted and drained). Returns
@@ -739,7 +760,7 @@ pub fn drain_rings_purging(
                     pipeline.idle(state, now_ns());
                     pipeline.maybe_send_stats(now_ns());
                     pipeline.maybe_reload();
-                    source.reader().wait(Duration::from_millis(100));
+                    source.reader().wait(pipeline.idle_wait(next_purge));
                 }
             }
             Err(e) => {

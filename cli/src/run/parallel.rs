@@ -314,7 +314,8 @@ pub fn drain_rings_parallel(
                 }
                 pipeline.maybe_send_stats(crate::run::now_ns());
                 pipeline.maybe_reload();
-                source.reader().wait(Duration::from_millis(100));
+                // Nothing in flight: idle as the single loop does.
+                source.reader().wait(pipeline.idle_wait(None));
             }
             Ok(n) => {
                 let batch = Arc::new(batch);

@@ -33,6 +33,7 @@ impl Shared {
     pub fn main_source_done(&self, replayed_capture: bool) {
         if !replayed_capture {
             self.stop.store(true, Ordering::SeqCst);
+            crate::wakeup::ring();
         }
     }
 }

@@ -492,6 +492,7 @@ pub fn spawn_loop(
                     lock(&plugin).close();
                     // A live source that ends ends the run, as in Falco.
                     shared.stop.store(true, Ordering::SeqCst);
+                    crate::wakeup::ring();
                     result
                 }
                 Feed::Capture(path) => looped.replay(path, &mut rules, &mut detections),

@@ -125,6 +125,9 @@ pub(super) unsafe extern "C-unwind" fn async_handler(
     for lane in &sink.loops {
         delivered |= lane.send(event.clone()).is_ok();
     }
+    if delivered {
+        crate::wakeup::ring();
+    }
     if !delivered && !sink.loops.is_empty() {
         return fail("the event loops async events go to have ended".into());
     }
