@@ -208,7 +208,8 @@ fn rfc3339_seconds(text: &str) -> i64 {
 /// Follows the runtime's container events: a start is looked up at once
 /// (its metadata is there before the container's first process is seen,
 /// most of the time), a death or removal forgets the container. Connects
-/// again after a failure, without end.
+/// again after a failure, without end; while the socket does not exist it
+/// looks for it less and less often (lookups still try it at each ask).
 pub async fn follow_events(
     kind: EngineKind,
     socket: PathBuf,
@@ -218,7 +219,14 @@ pub async fn follow_events(
     index: usize,
 ) {
     use tokio_stream::StreamExt;
+    let mut absent_wait = RECONNECT_WAIT;
     loop {
+        if !socket.exists() {
+            tokio::time::sleep(absent_wait).await;
+            absent_wait = (absent_wait * 2).min(ABSENT_WAIT_MAX);
+            continue;
+        }
+        absent_wait = RECONNECT_WAIT;
         if let Ok(client) = DockerClient::connect(kind, &socket, label_max_len) {
             let filters = HashMap::from([
                 ("type", vec!["container"]),
@@ -237,6 +245,7 @@ pub async fn follow_events(
                             if news.try_send(super::arrived(info, pid)).is_err() {
                                 stats.count_queue_full();
                             }
+                            crate::wakeup::ring();
                         }
                         Ok(None) => stats.count(index, super::stats::Outcome::NotFound),
                         Err(_) => stats.count(index, super::stats::Outcome::Failed),
@@ -246,14 +255,20 @@ pub async fn follow_events(
                         if sent.is_err() {
                             stats.count_queue_full();
                         }
+                        crate::wakeup::ring();
                     }
                     None => {}
                 }
             }
         }
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        tokio::time::sleep(RECONNECT_WAIT).await;
     }
 }
+
+/// The wait before following a runtime's events again after a failure.
+const RECONNECT_WAIT: Duration = Duration::from_secs(2);
+/// The longest wait between two looks for a socket that does not exist.
+const ABSENT_WAIT_MAX: Duration = Duration::from_secs(32);
 
 #[cfg(test)]
 mod tests {

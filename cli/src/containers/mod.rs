@@ -254,6 +254,9 @@ async fn serve(
     }
     let mut retries: Vec<(String, i64, u32)> = Vec::new();
     let mut retry_tick = tokio::time::interval(Duration::from_secs(2));
+    // Ticks only while there is something to retry: an idle agent's
+    // threads should sleep.
+    retry_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             ask = asks.recv() => {
@@ -264,7 +267,7 @@ async fn serve(
                     }
                 }
             }
-            _ = retry_tick.tick() => {
+            _ = retry_tick.tick(), if !retries.is_empty() => {
                 // Ids a failing runtime could not answer: a few more tries.
                 for (id, tid, tries) in std::mem::take(&mut retries) {
                     match lookup_all(&mut engines, &id, tid, label_max_len, &news, &stats).await {
@@ -331,6 +334,7 @@ async fn lookup_all(
                 if news.try_send(arrived(info, tid)).is_err() {
                     stats.count_queue_full();
                 }
+                crate::wakeup::ring();
                 return None;
             }
             Ok(Ok(None)) => {
