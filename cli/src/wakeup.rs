@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 /// The process's doorbell; None where no eventfd could be made (logged
 /// once), in which case the loop's timeout bounds every delay.
-pub fn doorbell() -> Option<Arc<Doorbell>> {
+pub fn doorbell() -> Option<&'static Arc<Doorbell>> {
     static BELL: OnceLock<Option<Arc<Doorbell>>> = OnceLock::new();
     BELL.get_or_init(|| match Doorbell::new() {
         Ok(bell) => Some(Arc::new(bell)),
@@ -19,7 +19,7 @@ pub fn doorbell() -> Option<Arc<Doorbell>> {
             None
         }
     })
-    .clone()
+    .as_ref()
 }
 
 /// Rings the doorbell: the live loop looks at what was left for it.

@@ -7,56 +7,35 @@
 //! which the reader polls beside the rings, ends the wait at once, so the
 //! timeout can be long and an idle agent rarely wakes.
 
+use nix::sys::eventfd::{EfdFlags, EventFd};
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 
 #[derive(Debug)]
 pub struct Doorbell {
-    fd: OwnedFd,
+    fd: EventFd,
 }
 
 impl Doorbell {
     /// A new, silent doorbell (a non-blocking eventfd).
     pub fn new() -> io::Result<Doorbell> {
-        // SAFETY: eventfd takes no pointers; its result is checked below.
-        let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `fd` was just returned by eventfd and is owned by no one else.
+        let flags = EfdFlags::EFD_CLOEXEC | EfdFlags::EFD_NONBLOCK;
         Ok(Doorbell {
-            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            fd: EventFd::from_value_and_flags(0, flags)?,
         })
     }
 
     /// Rings: the reader's current or next wait ends at once. Rings that
     /// come before the reader looks are one ring.
     pub fn ring(&self) {
-        let one: u64 = 1;
-        // SAFETY: writes the 8 bytes of a live u64 to our own eventfd. A
-        // full counter (EAGAIN) already means "rung", so the result is
-        // not needed.
-        let _ = unsafe {
-            libc::write(
-                self.fd.as_raw_fd(),
-                (&one as *const u64).cast(),
-                std::mem::size_of::<u64>(),
-            )
-        };
+        // A full counter (EAGAIN) already means "rung".
+        let _ = self.fd.write(1);
     }
 
     /// Silences it again after the reader saw it ring.
     pub(crate) fn silence(&self) {
-        let mut count: u64 = 0;
-        // SAFETY: reads at most 8 bytes into a live u64 from our own
-        // non-blocking eventfd; EAGAIN (not rung) leaves it as it is.
-        let _ = unsafe {
-            libc::read(
-                self.fd.as_raw_fd(),
-                (&mut count as *mut u64).cast(),
-                std::mem::size_of::<u64>(),
-            )
-        };
+        // EAGAIN: it was not rung, which is as silent as it gets.
+        let _ = self.fd.read();
     }
 
     pub(crate) fn fd(&self) -> RawFd {

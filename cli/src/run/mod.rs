@@ -589,7 +589,7 @@ pub fn live(
     config.interest = Some(interest.syscalls.unwrap_or_else(every_syscall));
     let mut driver = Driver::open(config)?;
     if let Some(bell) = crate::wakeup::doorbell() {
-        driver.events().set_doorbell(bell);
+        driver.events().set_doorbell(std::sync::Arc::clone(bell));
     }
     let mut state = State::new();
     if tuning.thread_table_size > 0 {

@@ -11,7 +11,7 @@ use crate::condition::{parse_condition, Comparison, Expr, Operand, ParseError, P
 
 use super::diagnostics::{Code, Diagnostic, LoadResult, Location};
 use super::exceptions::rule_condition;
-use super::items::{Definitions, Origin, RuleItem};
+use super::items::{Definitions, Origin};
 use super::loader::item_locations;
 use super::paste::{paste_lists, PasteBudget, PasteError, Pasteable};
 
@@ -491,18 +491,17 @@ impl From<PasteError> for ExpandError {
     }
 }
 
-/// The full condition of a rule as Falco compiles it (see
-/// [`rule_condition`]): its text with the exceptions appended, lists
-/// pasted in, parsed once, and macros inlined.
+/// The full condition of a rule as Falco compiles it: `text` is the rule's
+/// condition with its exceptions appended (see [`rule_condition`]), here
+/// with the lists pasted in, parsed once, and macros inlined.
 pub fn expand_rule(
-    rule: &RuleItem,
+    text: &str,
     macros: &ParsedMacros,
     lists: &ExpandedLists,
     expanded: &mut ExpandedMacros,
     budget: &mut PasteBudget,
 ) -> Result<Expr, ExpandError> {
-    let text = rule_condition(rule)?;
-    let expr = parse_condition(&lists.paste(&text, budget)?)?;
+    let expr = parse_condition(&lists.paste(text, budget)?)?;
     let mut expansion = Expansion {
         macros,
         expanded,
@@ -520,16 +519,14 @@ pub fn expand_condition(
     macros: &ParsedMacros,
     lists: &ExpandedLists,
 ) -> Result<Expr, ExpandError> {
-    let expr = parse_condition(&lists.paste(text, &mut PasteBudget::default())?)?;
     let mut expanded = ExpandedMacros::new();
-    let mut expansion = Expansion {
+    expand_rule(
+        text,
         macros,
-        expanded: &mut expanded,
-        stack: Vec::new(),
-        nodes: 0,
-        deepest: 0,
-    };
-    expansion.expand(&expr, 0)
+        lists,
+        &mut expanded,
+        &mut PasteBudget::default(),
+    )
 }
 
 /// One rule's expansion: the macros being inlined (to catch loops) and

@@ -181,23 +181,22 @@ pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &
                     column: column.saturating_sub(1),
                     offset: marks::index_of(content, line, column),
                 };
-                ctx.result.push(Diagnostic {
-                    code: Code::ErrYamlParse,
-                    message: format!(
+                ctx.report(
+                    Code::ErrYamlParse,
+                    "rules content",
+                    "",
+                    Some(line),
+                    format!(
                         "yaml-cpp: error at line {line}, column {column}: {}",
                         yaml_cpp_problem(&yaml_problem(&e))
                     ),
-                    item_type: "rules content".into(),
-                    item_name: String::new(),
-                    context: Vec::new(),
-                    file: file.to_string(),
-                    line: Some(line),
-                    condition_pos: None,
-                    locations: vec![
+                );
+                if let Some(error) = ctx.result.errors.last_mut() {
+                    error.locations = vec![
                         Location::content(file),
                         Location::new("value for", "", file, at),
-                    ],
-                });
+                    ];
+                }
                 return;
             }
         }

@@ -271,13 +271,16 @@ impl RulesLoader {
             // point of it), or its output.
             // Positions point into the text Falco compiles: with
             // exceptions, `(condition) and not ...`.
-            let condition = exceptions::rule_condition(rule)
-                .unwrap_or(std::borrow::Cow::Borrowed(&rule.condition));
+            let composed = exceptions::rule_condition(rule);
+            let condition: &str = match &composed {
+                Ok(text) => text,
+                Err(_) => &rule.condition,
+            };
             let in_condition = |line: usize, column: usize| {
                 let at = marks.value("condition");
                 vec![
                     Location::new("rule condition", "", file, at),
-                    Location::condition_expression(&condition, at, line, column),
+                    Location::condition_expression(condition, at, line, column),
                 ]
             };
             let in_output = || {
@@ -326,8 +329,13 @@ impl RulesLoader {
             // Falco's compiler takes a rule in this order: its exceptions,
             // its output (and the extra fields), then its condition; the
             // first error ends the walk, and the warnings before it stay.
-            if let Err(e) = exceptions::rule_condition(rule) {
-                report_at(e.code, e.exception.as_deref(), e.message, Vec::new());
+            if let Err(e) = &composed {
+                report_at(
+                    e.code,
+                    e.exception.as_deref(),
+                    e.message.clone(),
+                    Vec::new(),
+                );
                 continue;
             }
             if let Some((code, message)) = warnings::container_info_warning(&rule.output) {
@@ -387,7 +395,7 @@ impl RulesLoader {
                 continue;
             }
             let expr = match expand::expand_rule(
-                rule,
+                condition,
                 &self.macros,
                 &lists,
                 &mut expanded_macros,
