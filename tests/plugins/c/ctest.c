@@ -218,6 +218,18 @@ static const char *payload_of(const struct event_header *h, uint32_t *len)
 	return (const char *)p + 12;
 }
 
+/* The payload is "msg N" and is not NUL-terminated: the event ends
+ * right after it, so the digits are read within its length only. */
+static uint64_t number_of(const char *payload, uint32_t len)
+{
+	uint64_t number = 0;
+	uint32_t i;
+
+	for (i = 4; i < len && payload[i] >= '0' && payload[i] <= '9'; i++)
+		number = number * 10 + (uint64_t)(payload[i] - '0');
+	return number;
+}
+
 const char *plugin_event_to_string(struct state *s, const struct event_input *in)
 {
 	uint32_t len;
@@ -245,7 +257,7 @@ rc_t plugin_extract_fields(struct state *s, const struct event_input *evt,
 {
 	uint32_t f, len;
 	const char *payload = payload_of(evt->evt, &len);
-	uint64_t number = strtoull(payload + 4, NULL, 10);
+	uint64_t number = number_of(payload, len);
 
 	if (s->fail_extract) {
 		snprintf(s->error, sizeof(s->error), "ctest cannot extract");
