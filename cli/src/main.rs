@@ -15,7 +15,7 @@ use peregrine::args::{Cli, Command, DriverAction, RunArgs};
 use peregrine::config::Config;
 use peregrine::metrics::Metrics;
 use peregrine::outputs::{
-    Channel, Dispatcher, FileChannel, GrpcChannel, HttpChannel, HttpOptions, NatsChannel,
+    Channel, Dispatcher, FileChannel, GrpcChannel, HttpChannel, HttpOptions, KafkaOptions,
     NatsOptions, ProgramChannel, StdoutChannel, SyslogChannel,
 };
 use peregrine::ruleset::{RulesInput, Selection};
@@ -128,7 +128,13 @@ fn build_channels(config: &Config) -> Result<Vec<Box<dyn Channel>>, String> {
     if config.nats_output.enabled {
         let options = NatsOptions::from_config(&config.nats_output, &hostname());
         channels.push(Box::new(
-            NatsChannel::start(options).map_err(|e| e.to_string())?,
+            outputs::nats::channel(options).map_err(|e| e.to_string())?,
+        ));
+    }
+    if config.kafka_output.enabled {
+        let options = KafkaOptions::from_config(&config.kafka_output, &hostname());
+        channels.push(Box::new(
+            outputs::kafka::channel(options).map_err(|e| e.to_string())?,
         ));
     }
     if config.grpc_output.enabled {

@@ -104,6 +104,7 @@ pub struct Config {
     pub program_output: ProgramOutput,
     pub http_output: HttpOutput,
     pub nats_output: NatsOutput,
+    pub kafka_output: KafkaOutput,
     pub grpc: Grpc,
     pub grpc_output: Enabled,
     pub syscall_event_drops: SyscallEventDrops,
@@ -153,6 +154,7 @@ impl Default for Config {
             program_output: ProgramOutput::default(),
             http_output: HttpOutput::default(),
             nats_output: NatsOutput::default(),
+            kafka_output: KafkaOutput::default(),
             grpc: Grpc::default(),
             grpc_output: Enabled { enabled: false },
             syscall_event_drops: SyscallEventDrops::default(),
@@ -300,6 +302,118 @@ impl Default for NatsOutput {
             tls_ca: String::new(),
             tls_cert: String::new(),
             tls_key: String::new(),
+        }
+    }
+}
+
+/// Peregrine's own output: alerts onto a Kafka topic through an on-disk
+/// spool, each stored once. See `outputs::kafka`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaOutput {
+    pub enabled: bool,
+    /// `host:port` of the bootstrap brokers.
+    pub brokers: Vec<String>,
+    pub topic: String,
+    pub create_topic: bool,
+    pub topic_partitions: u32,
+    pub topic_replicas: u16,
+    pub spool_dir: PathBuf,
+    pub spool_max_mb: u64,
+    pub ack_timeout_ms: u64,
+    pub shutdown_timeout_ms: u64,
+    /// Empty (none), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
+    pub sasl_mechanism: String,
+    pub user: String,
+    pub password: String,
+    pub tls_ca: String,
+    pub tls_cert: String,
+    pub tls_key: String,
+}
+
+impl Default for KafkaOutput {
+    fn default() -> Self {
+        KafkaOutput {
+            enabled: false,
+            brokers: vec!["127.0.0.1:9092".into()],
+            topic: "peregrine-alerts".into(),
+            create_topic: true,
+            topic_partitions: 1,
+            topic_replicas: 1,
+            spool_dir: PathBuf::from("/var/lib/peregrine/kafka-spool"),
+            spool_max_mb: 256,
+            ack_timeout_ms: 5000,
+            shutdown_timeout_ms: 5000,
+            sasl_mechanism: String::new(),
+            user: String::new(),
+            password: String::new(),
+            tls_ca: String::new(),
+            tls_cert: String::new(),
+            tls_key: String::new(),
+        }
+    }
+}
+
+impl KafkaOutput {
+    /// The first key whose value cannot work, with why.
+    fn problem(&self) -> Option<(&'static str, &'static str)> {
+        let is_topic_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        if self.brokers.is_empty() {
+            Some((
+                "kafka_output.brokers",
+                "kafka_output is enabled but names no broker",
+            ))
+        } else if !self.brokers.iter().all(|b| {
+            b.rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+        }) {
+            Some(("kafka_output.brokers", "each broker is host:port"))
+        } else if self.topic.is_empty()
+            || self.topic.len() > 249
+            || !self.topic.chars().all(is_topic_char)
+            || self.topic == "."
+            || self.topic == ".."
+        {
+            Some((
+                "kafka_output.topic",
+                "a Kafka topic name: 1 to 249 of a-z, A-Z, 0-9, '.', '_' and '-'",
+            ))
+        } else if self.spool_dir.as_os_str().is_empty() {
+            Some((
+                "kafka_output.spool_dir",
+                "kafka_output is enabled but names no spool folder",
+            ))
+        } else if self.spool_max_mb == 0 || self.spool_max_mb > 1 << 20 {
+            Some((
+                "kafka_output.spool_max_mb",
+                "must be from 1 to 1048576 (MiB)",
+            ))
+        } else if self.topic_partitions == 0 || self.topic_replicas == 0 {
+            Some((
+                "kafka_output.topic_partitions",
+                "the topic's partitions and replicas are at least 1",
+            ))
+        } else if !["", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+            .contains(&self.sasl_mechanism.to_ascii_uppercase().as_str())
+        {
+            Some((
+                "kafka_output.sasl_mechanism",
+                "one of PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512, or empty",
+            ))
+        } else if !self.sasl_mechanism.is_empty() && self.user.is_empty() {
+            Some(("kafka_output.user", "a SASL mechanism needs a user"))
+        } else if self.tls_cert.is_empty() != self.tls_key.is_empty() {
+            Some((
+                "kafka_output.tls_cert",
+                "a client certificate and its key go together",
+            ))
+        } else if !self.tls_cert.is_empty() && self.tls_ca.is_empty() {
+            Some((
+                "kafka_output.tls_ca",
+                "TLS needs the CA that signs the brokers",
+            ))
+        } else {
+            None
         }
     }
 }
@@ -735,6 +849,18 @@ impl Config {
                 });
             }
         }
+        if let Some((key, message)) = self
+            .kafka_output
+            .enabled
+            .then(|| self.kafka_output.problem())
+            .flatten()
+        {
+            return Err(ConfigError::Value {
+                origin: origin.to_string(),
+                key: key.into(),
+                message: message.into(),
+            });
+        }
         if self.k8s_audit.max_body_bytes > K8S_AUDIT_MAX_BODY_CEILING {
             return Err(ConfigError::Value {
                 origin: origin.to_string(),
@@ -783,8 +909,8 @@ impl DropAction {
 }
 
 /// Peregrine's own top-level keys, which Falco does not have
-/// (`nats_output` is main's NATS output, merged alongside).
-const PEREGRINE_KEYS: &[&str] = &["k8s_audit", "driver", "nats_output"];
+/// (`nats_output` and `kafka_output` are main's outputs, merged alongside).
+const PEREGRINE_KEYS: &[&str] = &["k8s_audit", "driver", "nats_output", "kafka_output"];
 
 /// The Falco keys a config sets that Peregrine takes out before decoding.
 #[derive(Debug, Default)]

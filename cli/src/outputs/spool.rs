@@ -1,13 +1,15 @@
-//! The NATS output's on-disk queue. Every alert is appended here before it
-//! is published, and leaves only when the stream has acknowledged it, so an
-//! alert survives a cluster that is down and a Peregrine that restarts.
+//! The on-disk queue of the outputs that lose nothing (NATS, Kafka). Every
+//! alert is appended here before it is published, and leaves only when the
+//! far side has stored it, so an alert survives a cluster that is down and
+//! a Peregrine that restarts.
 //!
 //! Two files in the spool folder: `alerts` holds one record a line
-//! (`id TAB subject TAB json`; none of the three holds a tab or a newline)
-//! and `acked` the byte offset in `alerts` up to which the stream has
+//! (`id TAB route TAB json`; none of the three holds a tab or a newline)
+//! and `acked` the byte offset in `alerts` up to which the far side has
 //! acknowledged. The offset is replaced atomically (write, then rename), so
-//! a crash at worst publishes a record twice, and the stream's
-//! deduplication by id takes the second copy out.
+//! a crash at worst publishes a record twice, and the deduplication by id
+//! (the stream's for NATS, the output's own for Kafka) takes the second
+//! copy out.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -19,7 +21,7 @@ const COMPACT_AFTER_BYTES: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
-    #[error("NATS spool {path}: {source}")]
+    #[error("spool {path}: {source}")]
     Io {
         path: PathBuf,
         #[source]
@@ -30,9 +32,10 @@ pub enum SpoolError {
 /// One alert waiting for the stream's acknowledgement.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    /// The deduplication id (`Nats-Msg-Id`), the same on every resend.
+    /// The deduplication id, the same on every resend.
     pub id: String,
-    pub subject: String,
+    /// Where the record goes: the NATS subject, the Kafka record key.
+    pub route: String,
     pub json: String,
 }
 
@@ -65,7 +68,7 @@ impl Spool {
                 path: path.clone(),
                 source,
             })?;
-        let len = file.metadata().map_err(io)?.len();
+        let len = complete_lines(&file, file.metadata().map_err(io)?.len()).map_err(io)?;
         let acked = std::fs::read_to_string(dir.join("acked"))
             .ok()
             .and_then(|text| text.trim().parse::<u64>().ok())
@@ -95,7 +98,7 @@ impl Spool {
         let line = format!(
             "{}\t{}\t{}\n",
             clean(&record.id),
-            clean(&record.subject),
+            clean(&record.route),
             clean(&record.json)
         );
         if self.pending_bytes() + line.len() as u64 > self.max_bytes {
@@ -140,10 +143,10 @@ impl Spool {
             offset += n as u64;
             let mut parts = line.trim_end_matches('\n').splitn(3, '\t');
             match (parts.next(), parts.next(), parts.next()) {
-                (Some(id), Some(subject), Some(json)) => records.push((
+                (Some(id), Some(route), Some(json)) => records.push((
                     Record {
                         id: id.to_string(),
-                        subject: subject.to_string(),
+                        route: route.to_string(),
                         json: json.to_string(),
                     },
                     offset,
@@ -179,8 +182,34 @@ impl Spool {
     }
 }
 
+/// The length of `file` without a torn last line (a crash mid-write), which
+/// is cut off: the next record appended after it would otherwise be read
+/// as part of it.
+fn complete_lines(file: &File, len: u64) -> std::io::Result<u64> {
+    const STEP: u64 = 4096;
+    let mut end = len;
+    let mut buf = vec![0u8; STEP as usize];
+    while end > 0 {
+        let start = end.saturating_sub(STEP);
+        let chunk = &mut buf[..(end - start) as usize];
+        std::os::unix::fs::FileExt::read_exact_at(file, chunk, start)?;
+        if let Some(at) = chunk.iter().rposition(|&b| b == b'\n') {
+            let complete = start + at as u64 + 1;
+            if complete != len {
+                file.set_len(complete)?;
+            }
+            return Ok(complete);
+        }
+        end = start;
+    }
+    if len != 0 {
+        file.set_len(0)?;
+    }
+    Ok(0)
+}
+
 /// The record separators cannot appear inside a field; JSON escapes both
-/// anyway, so this only guards ids and subjects.
+/// anyway, so this only guards ids and routes.
 fn clean(text: &str) -> std::borrow::Cow<'_, str> {
     if text.contains(['\t', '\n']) {
         text.replace(['\t', '\n'], " ").into()
@@ -196,7 +225,7 @@ mod tests {
     fn record(n: u32) -> Record {
         Record {
             id: format!("node:1:{n}"),
-            subject: "peregrine.alerts.node.warning".into(),
+            route: "peregrine.alerts.node.warning".into(),
             json: format!("{{\"n\":{n}}}"),
         }
     }
@@ -257,6 +286,15 @@ mod tests {
             .map(|(r, _)| r)
             .collect();
         assert_eq!(left, vec![record(0)]);
+        // What comes after the torn line is read whole.
+        assert!(spool.push(&record(2)).unwrap());
+        let left: Vec<_> = spool
+            .peek(10)
+            .unwrap()
+            .into_iter()
+            .map(|(r, _)| r)
+            .collect();
+        assert_eq!(left, vec![record(0), record(2)]);
     }
 
     #[test]
