@@ -347,4 +347,20 @@ pub struct FleetArgs {
     pub tls_cert: Option<PathBuf>,
     #[arg(long)]
     pub tls_key: Option<PathBuf>,
+    /// Read a Kafka topic (the nodes' kafka_output.topic) instead of NATS:
+    /// a bootstrap broker, host:port; repeat for several.
+    #[arg(long = "kafka", value_name = "HOST:PORT")]
+    pub kafka_brokers: Vec<String>,
+    /// The Kafka topic the nodes publish to.
+    #[arg(long, default_value = "peregrine-alerts", requires = "kafka_brokers")]
+    pub topic: String,
+    /// Where the Kafka reader keeps how far it read each partition, so
+    /// that a restarted `fleet` resumes there; without it, the topic is
+    /// read from its start.
+    #[arg(long, value_name = "FILE", requires = "kafka_brokers")]
+    pub kafka_offsets: Option<PathBuf>,
+    /// SASL for Kafka (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512), with --user
+    /// and --password.
+    #[arg(long, value_name = "MECHANISM", requires = "kafka_brokers")]
+    pub sasl_mechanism: Option<String>,
 }

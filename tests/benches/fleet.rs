@@ -18,6 +18,10 @@
 //!    seconds; the spool's high-water mark, the time it takes to drain once
 //!    the cluster is back, and a count of the stream: every alert once.
 //!
+//! Then the same three phases through `kafka_output` onto one Kafka broker
+//! (tansu), where one is installed: the delay is measured from the event
+//! time to the record's Kafka timestamp, read back from the topic.
+//!
 //! Every process it starts talks only to loopback and is stopped at the end.
 
 use std::path::{Path, PathBuf};
@@ -27,6 +31,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use peregrine_tests::kafka;
 use peregrine_tests::nats::{node_config, server_available, spool_pending, Cluster};
 use peregrine_tests::peregrine_binary;
 use peregrine_tests::webhook::{self, post};
@@ -325,7 +330,198 @@ fn main() {
     }
     println!("duplicates in the stream: {}", counted["duplicates"]);
     drop(cluster);
+    kafka_phases(
+        &binary,
+        dir,
+        &rules,
+        &nodes,
+        &audit,
+        (alerts, rate, seconds),
+    );
     let _ = std::fs::remove_dir_all(&scratch);
+}
+
+/// The same three phases through `kafka_output` onto one Kafka broker
+/// (tansu, its log in SQLite): alerts/s until stored, the delay from each
+/// alert's event time to its Kafka timestamp (when the node produced it)
+/// under the steady webhook load, and the broker down for ten seconds
+/// under that load, with a count of the topic at the end.
+fn kafka_phases(
+    binary: &Path,
+    dir: &Path,
+    rules: &Path,
+    nodes: &[String],
+    audit: &Path,
+    (alerts, rate, seconds): (usize, usize, u64),
+) {
+    let Some(tansu) = kafka::broker_binary() else {
+        println!("\nkafka: skipped: no Kafka broker (cargo install tansu --features libsql, or PEREGRINE_TANSU)");
+        return;
+    };
+    let dir = &dir.join("kafka");
+    std::fs::create_dir_all(dir).unwrap();
+    let mut broker = kafka::Broker::new(&tansu, dir);
+    broker.start();
+    println!(
+        "\nkafka: {} nodes, one tansu broker (SQLite log), loopback",
+        nodes.len()
+    );
+    let node_run = |node: &str, topic: &str| {
+        let config = kafka::node_config(dir, &broker, node, topic, 300_000, "");
+        Command::new(binary)
+            .env("FALCO_HOSTNAME", node)
+            .arg("-c")
+            .arg(&config)
+            .arg("-r")
+            .arg(rules)
+            .arg("--k8s-audit-file")
+            .arg(audit)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("peregrine starts")
+    };
+
+    // 1. Throughput.
+    let watch = SpoolWatch::start(dir, nodes);
+    let started = Instant::now();
+    let runs: Vec<Child> = nodes.iter().map(|n| node_run(n, "throughput")).collect();
+    let took: Vec<Duration> = runs
+        .into_iter()
+        .zip(nodes)
+        .map(|(child, node)| {
+            let out = child.wait_with_output().expect("peregrine ends");
+            assert!(
+                out.status.success(),
+                "{node}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            started.elapsed()
+        })
+        .collect();
+    let high = watch.finish();
+    let stored = kafka::read_topic(&broker, "throughput").expect("the topic reads back");
+    let per_node = stored.per_node();
+    println!("\n1k. throughput: {alerts} alerts per node at full speed, until stored");
+    println!(
+        "{:<10} {:>12} {:>12} {:>16} {:>12}",
+        "node", "seconds", "alerts/s", "spool high-water", "in topic"
+    );
+    for (i, node) in nodes.iter().enumerate() {
+        println!(
+            "{:<10} {:>12.2} {:>12.0} {:>16} {:>12}",
+            node,
+            took[i].as_secs_f64(),
+            alerts as f64 / took[i].as_secs_f64(),
+            kib(high[i]),
+            per_node.get(node).copied().unwrap_or(0)
+        );
+    }
+    let total = (alerts * nodes.len()) as f64;
+    println!(
+        "all nodes: {:.0} alerts/s into the topic; {} duplicates",
+        total / took.iter().max().copied().unwrap_or_default().as_secs_f64(),
+        stored.repeated_or_missing_ids().0
+    );
+
+    // 2. Delay under a steady load through every node's webhook.
+    let daemons: Vec<webhook::Running> = nodes
+        .iter()
+        .map(|node| {
+            let config = kafka::node_config(dir, &broker, node, "live", 300_000, "");
+            let (config, rules) = (config.display().to_string(), rules.display().to_string());
+            webhook::start_args_env(&["-c", &config, "-r", &rules], &[("FALCO_HOSTNAME", node)])
+        })
+        .collect();
+    let urls: Vec<String> = daemons.iter().map(|d| d.url.clone()).collect();
+    for (i, url) in urls.iter().enumerate() {
+        assert_eq!(post(url, &audit_event(i, &now_rfc3339())), 200);
+    }
+    let drained = |deadline: Duration| {
+        let until = Instant::now() + deadline;
+        while nodes.iter().any(|n| spool_pending(dir, n) > 0) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    drained(Duration::from_secs(60));
+    let posted = load(&urls, rate, Duration::from_secs(seconds));
+    drained(Duration::from_secs(60));
+    let live = kafka::read_topic(&broker, "live").expect("the topic reads back");
+    println!(
+        "\n2k. delay: {rate} alerts/s per node through the webhook for {seconds} s (event time to the record's Kafka timestamp)"
+    );
+    println!(
+        "{:<10} {:>10} {:>10} {:>10}",
+        "node", "alerts", "p50 ms", "p99 ms"
+    );
+    for node in nodes {
+        let mut delays = live.delays_ms.get(node).cloned().unwrap_or_default();
+        delays.sort_by(f64::total_cmp);
+        let at = |q: f64| {
+            delays
+                .get(((delays.len() as f64 - 1.0) * q).round() as usize)
+                .copied()
+                .unwrap_or(f64::NAN)
+        };
+        println!(
+            "{:<10} {:>10} {:>10.1} {:>10.1}",
+            node,
+            delays.len(),
+            at(0.5),
+            at(0.99)
+        );
+    }
+
+    // 3. The broker down for ten seconds under the same load.
+    let watch = SpoolWatch::start(dir, nodes);
+    broker.kill();
+    let during = load(&urls, rate, OUTAGE);
+    broker.start();
+    let back = Instant::now();
+    let mut drained_after = vec![None; nodes.len()];
+    while drained_after.iter().any(Option::is_none) && back.elapsed() < Duration::from_secs(120) {
+        for (i, node) in nodes.iter().enumerate() {
+            if drained_after[i].is_none() && spool_pending(dir, node) == 0 {
+                drained_after[i] = Some(back.elapsed());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let high = watch.finish();
+    for daemon in daemons {
+        webhook::stop(daemon);
+    }
+    let live = kafka::read_topic(&broker, "live").expect("the topic reads back");
+    let per_node = live.per_node();
+    println!(
+        "\n3k. outage: the broker down {} s under {rate} alerts/s per node",
+        OUTAGE.as_secs()
+    );
+    println!(
+        "{:<10} {:>16} {:>14} {:>10} {:>10}",
+        "node", "spool high-water", "drained after", "posted", "in topic"
+    );
+    for (i, node) in nodes.iter().enumerate() {
+        let expected = 1 + posted[i] + during[i];
+        let drained = drained_after[i].map_or_else(
+            || "never".to_string(),
+            |d| format!("{:.1} s", d.as_secs_f64()),
+        );
+        let in_topic = per_node.get(node).copied().unwrap_or(0);
+        println!(
+            "{:<10} {:>16} {:>14} {:>10} {:>10}",
+            node,
+            kib(high[i]),
+            drained,
+            expected,
+            in_topic
+        );
+        assert_eq!(in_topic, expected, "{node}: every alert once in the topic");
+    }
+    println!(
+        "duplicates in the topic: {}",
+        live.repeated_or_missing_ids().0
+    );
 }
 
 /// Posts `rate` alerts/s to each URL for `length`, in tenth-of-a-second

@@ -4,8 +4,10 @@
 pub mod conformance;
 pub mod current_falco;
 pub mod grpc;
+pub mod kafka;
 pub mod nats;
 pub mod oracle;
+pub mod pki;
 pub mod webhook;
 
 use std::path::{Path, PathBuf};

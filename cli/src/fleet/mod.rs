@@ -1,10 +1,12 @@
-//! `peregrine fleet`: the other end of `nats_output`. Reads the alerts of
-//! every node from the JetStream stream as a durable consumer (so a
-//! restarted `fleet` goes on where it stopped) and shows, per node, how
+//! `peregrine fleet`: the other end of `nats_output` (and, with `--kafka`,
+//! of `kafka_output`: see [`kafka`]). Reads the alerts of every node from
+//! the JetStream stream as a durable consumer (so a restarted `fleet` goes
+//! on where it stopped) and shows, per node, how
 //! many alerts and drop reports came, and when it was last heard of, so an
 //! operator sees which node went quiet. With `--listen` the same view is
 //! served in the browser ([`web`]).
 
+mod kafka;
 mod seen;
 mod view;
 pub mod web;
@@ -47,6 +49,8 @@ pub enum FleetError {
     Ack { stream: String, message: String },
     #[error("--listen-cert: {0}")]
     Certificate(String),
+    #[error("Kafka ({brokers}): {message}")]
+    Kafka { brokers: String, message: String },
     #[error("fleet view: {0}")]
     Listen(#[from] ListenError),
 }
@@ -84,7 +88,11 @@ pub fn run(args: &FleetArgs, stop: &Arc<AtomicBool>) -> Result<(), FleetError> {
         Some(address) => Some(serve(args, address, &view, &connected, runtime.handle())?),
         None => None,
     };
-    let result = runtime.block_on(consume(args, stop, &view, &connected));
+    let result = if args.kafka_brokers.is_empty() {
+        runtime.block_on(consume(args, stop, &view, &connected))
+    } else {
+        runtime.block_on(kafka::consume(args, stop, &view, &connected))
+    };
     if let Some(listener) = listener {
         listener.stop();
     }
@@ -109,7 +117,11 @@ fn serve(
         Arc::clone(view),
         Arc::clone(connected),
         Duration::from_secs(args.quiet_after),
-        &args.stream,
+        if args.kafka_brokers.is_empty() {
+            &args.stream
+        } else {
+            &args.topic
+        },
     );
     let listener = Listener::start(
         address,
@@ -197,17 +209,13 @@ async fn consume(
         }
     };
 
-    let quiet_after = Duration::from_secs(args.quiet_after);
-    let every = Duration::from_secs(args.every.max(1));
-    let idle_exit = args.idle_exit.map(Duration::from_secs);
-    let mut last_message = Instant::now();
-    let mut last_table = Instant::now();
+    let mut pace = Pace::new(args);
     while let Some(messages) = messages.as_mut().filter(|_| !stop.load(Ordering::Relaxed)) {
         // For the served view: without NATS, every node falls silent.
         connected.store(is_connected(&client), Ordering::Relaxed);
         match tokio::time::timeout(Duration::from_millis(500), messages.next()).await {
             Ok(Some(Ok(message))) => {
-                last_message = Instant::now();
+                pace.heard();
                 let id = message
                     .headers
                     .as_ref()
@@ -229,29 +237,68 @@ async fn consume(
             Ok(None) => break,
             Err(_) => {}
         }
-        if !args.json && last_table.elapsed() >= every {
-            let table = lock(view).table(SystemTime::now(), quiet_after);
-            print!("{table}");
-            last_table = Instant::now();
-        }
-        if idle_exit.is_some_and(|idle| last_message.elapsed() >= idle) {
+        if pace.tick(view) {
             break;
         }
     }
-    let now = SystemTime::now();
-    let view = lock(view);
-    if args.json {
-        println!("{}", view.summary(now, quiet_after));
-    } else {
-        print!("{}", view.table(now, quiet_after));
-        println!(
-            "{} messages, {} distinct alerts, {} duplicates",
-            view.messages,
-            view.unique(),
-            view.duplicates
-        );
-    }
+    pace.report(view);
     Ok(())
+}
+
+/// When the readers print the node table and when they stop for want of
+/// alerts; and the last word.
+struct Pace {
+    json: bool,
+    quiet_after: Duration,
+    every: Duration,
+    idle_exit: Option<Duration>,
+    last_message: Instant,
+    last_table: Instant,
+}
+
+impl Pace {
+    fn new(args: &FleetArgs) -> Pace {
+        Pace {
+            json: args.json,
+            quiet_after: Duration::from_secs(args.quiet_after),
+            every: Duration::from_secs(args.every.max(1)),
+            idle_exit: args.idle_exit.map(Duration::from_secs),
+            last_message: Instant::now(),
+            last_table: Instant::now(),
+        }
+    }
+
+    fn heard(&mut self) {
+        self.last_message = Instant::now();
+    }
+
+    /// Prints the table when it is due; true once it is time to stop.
+    fn tick(&mut self, view: &Mutex<FleetView>) -> bool {
+        if !self.json && self.last_table.elapsed() >= self.every {
+            let table = lock(view).table(SystemTime::now(), self.quiet_after);
+            print!("{table}");
+            self.last_table = Instant::now();
+        }
+        self.idle_exit
+            .is_some_and(|idle| self.last_message.elapsed() >= idle)
+    }
+
+    /// The summary (JSON) or the last table with the totals.
+    fn report(&self, view: &Mutex<FleetView>) {
+        let now = SystemTime::now();
+        let view = lock(view);
+        if self.json {
+            println!("{}", view.summary(now, self.quiet_after));
+        } else {
+            print!("{}", view.table(now, self.quiet_after));
+            println!(
+                "{} messages, {} distinct alerts, {} duplicates",
+                view.messages,
+                view.unique(),
+                view.duplicates
+            );
+        }
+    }
 }
 
 /// The durable consumer's messages, from the stream the nodes publish to.

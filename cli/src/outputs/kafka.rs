@@ -86,13 +86,9 @@ pub struct TlsFiles {
 impl KafkaOptions {
     /// Reads the section; the config loader has checked its values.
     pub fn from_config(config: &KafkaOutput, hostname: &str) -> KafkaOptions {
-        let credentials = || Credentials::new(config.user.clone(), config.password.clone());
-        let sasl = match config.sasl_mechanism.to_ascii_uppercase().as_str() {
-            "PLAIN" => Some(SaslConfig::Plain(credentials())),
-            "SCRAM-SHA-256" => Some(SaslConfig::ScramSha256(credentials())),
-            "SCRAM-SHA-512" => Some(SaslConfig::ScramSha512(credentials())),
-            _ => None,
-        };
+        let sasl = sasl(&config.sasl_mechanism, &config.user, &config.password)
+            .ok()
+            .flatten();
         let path = |s: &str| (!s.is_empty()).then(|| PathBuf::from(s));
         let tls = path(&config.tls_ca).map(|ca| TlsFiles {
             ca,
@@ -112,6 +108,20 @@ impl KafkaOptions {
             tls,
             hostname: hostname.to_string(),
         }
+    }
+}
+
+/// The SASL settings for a mechanism's name (any case; empty for none).
+pub fn sasl(mechanism: &str, user: &str, password: &str) -> Result<Option<SaslConfig>, String> {
+    let credentials = || Credentials::new(user.to_string(), password.to_string());
+    match mechanism.to_ascii_uppercase().as_str() {
+        "" => Ok(None),
+        "PLAIN" => Ok(Some(SaslConfig::Plain(credentials()))),
+        "SCRAM-SHA-256" => Ok(Some(SaslConfig::ScramSha256(credentials()))),
+        "SCRAM-SHA-512" => Ok(Some(SaslConfig::ScramSha512(credentials()))),
+        other => Err(format!(
+            "SASL mechanism '{other}': PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512"
+        )),
     }
 }
 
@@ -150,13 +160,11 @@ pub fn channel(options: KafkaOptions) -> Result<SpooledChannel, OutputError> {
 
 /// A rustls client config from PEM files, with ring as the provider (the
 /// one the rest of the binary uses).
-fn tls_config(files: &TlsFiles) -> Result<Arc<rustls::ClientConfig>, String> {
+pub fn tls_config(files: &TlsFiles) -> Result<Arc<rustls::ClientConfig>, String> {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let read = |path: &Path| {
-        std::fs::read(path).map_err(|e| format!("kafka_output: {}: {e}", path.display()))
-    };
-    let bad = |path: &Path, what: String| format!("kafka_output: {}: {what}", path.display());
+    let read = |path: &Path| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    let bad = |path: &Path, what: String| format!("{}: {what}", path.display());
     let certificates = |path: &Path| {
         let pem = read(path)?;
         let list = CertificateDer::pem_slice_iter(&pem)
@@ -177,7 +185,7 @@ fn tls_config(files: &TlsFiles) -> Result<Arc<rustls::ClientConfig>, String> {
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
-    .map_err(|e| format!("kafka_output: TLS: {e}"))?
+    .map_err(|e| format!("TLS: {e}"))?
     .with_root_certificates(roots);
     let config = match &files.client {
         None => builder.with_no_client_auth(),
@@ -583,12 +591,13 @@ impl Publisher {
 
 /// The error itself: the client wraps what failed in "all retries
 /// failed", though its retries are off here.
-fn describe(error: &KafkaError) -> String {
+pub fn describe(error: &KafkaError) -> String {
     match error {
         KafkaError::RetryFailed(BackoffError::DeadlineExceded { source, .. })
-        | KafkaError::Connection(ConnectionError::RetryFailed(
-            BackoffError::DeadlineExceded { source, .. },
-        )) => source.to_string(),
+        | KafkaError::Connection(ConnectionError::RetryFailed(BackoffError::DeadlineExceded {
+            source,
+            ..
+        })) => source.to_string(),
         other => other.to_string(),
     }
 }
