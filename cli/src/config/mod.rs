@@ -320,6 +320,8 @@ pub struct KafkaOutput {
     pub topic_replicas: u16,
     pub spool_dir: PathBuf,
     pub spool_max_mb: u64,
+    /// Connecting and each metadata request; a produce gets the broker's
+    /// own time (see `outputs::kafka`).
     pub ack_timeout_ms: u64,
     pub shutdown_timeout_ms: u64,
     /// Empty (none), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.

@@ -320,7 +320,11 @@ const SHAPES: &[(&str, Shape, Option<&str>)] = &[
     ("kafka_output.topic_replicas", Uint(U16), Some("from 1")),
     ("kafka_output.spool_dir", Text, Some("")),
     ("kafka_output.spool_max_mb", Uint(1 << 20), Some("from 1 when enabled")),
-    ("kafka_output.ack_timeout_ms", Uint(U64), Some("")),
+    (
+        "kafka_output.ack_timeout_ms",
+        Uint(U64),
+        Some("connecting and each metadata request; a produce waits up to 35 s for the broker"),
+    ),
     ("kafka_output.shutdown_timeout_ms", Uint(U64), Some("")),
     (
         "kafka_output.sasl_mechanism",

@@ -55,8 +55,9 @@ pub(super) async fn consume(
     let builder = || {
         let mut builder = ClientBuilder::new(args.kafka_brokers.clone())
             .client_id("peregrine-fleet")
+            // This reader retries itself, and says why it could not read.
             .backoff_config(BackoffConfig {
-                deadline: Some(REQUEST_TIMEOUT),
+                deadline: Some(Duration::ZERO),
                 ..BackoffConfig::default()
             });
         if let Some(tls) = &tls {

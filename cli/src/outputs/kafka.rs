@@ -55,6 +55,11 @@ pub const ID_HEADER: &str = "peregrine-id";
 const MARK_FILE: &str = "kafka-mark";
 /// Bytes asked for by one fetch of the check.
 const FETCH_BYTES: i32 = 4 << 20;
+/// How long a produce or a fetch of the check may take. The client asks
+/// the broker to answer a produce within 30 s; giving up sooner would
+/// leave a batch the broker may still append after the check has looked,
+/// and a slow broker would see every check cut short and begun again.
+const BROKER_TIMEOUT: Duration = Duration::from_secs(35);
 
 /// What the Kafka output needs, from `kafka_output` and the hostname.
 #[derive(Debug, Clone)]
@@ -249,6 +254,9 @@ struct Publisher {
     /// Ids of this node's records that the last check found stored, while
     /// the spool's next records are among them.
     stored: HashSet<String>,
+    /// How far a check that failed midway had read: the next one goes on
+    /// from there with what it found.
+    scanned_to: Option<i64>,
     backoff: Duration,
     /// The last failure logged, until a batch goes through.
     failing: Option<String>,
@@ -276,6 +284,7 @@ impl Publisher {
             // acknowledgement.
             uncertain: true,
             stored: HashSet::new(),
+            scanned_to: None,
             backoff: BACKOFF_FIRST,
             failing: None,
         }
@@ -339,6 +348,21 @@ impl Publisher {
                     self.options.ack_timeout
                 )
             })
+    }
+
+    /// [`Self::within`] for a produce or a fetch: the broker's time, cut
+    /// short by a stop (the next start checks what landed).
+    async fn broker_step<T>(
+        outbox: &Outbox,
+        what: &str,
+        step: impl std::future::Future<Output = Result<T, KafkaError>>,
+    ) -> Result<Result<T, KafkaError>, String> {
+        tokio::select! {
+            answer = tokio::time::timeout(BROKER_TIMEOUT, step) => {
+                answer.map_err(|_| format!("{what}: no answer in {BROKER_TIMEOUT:?}"))
+            }
+            () = outbox.closed() => Err(format!("{what}: stopped before the broker answered")),
+        }
     }
 
     /// [`Self::within`], with the step's error as a message too.
@@ -490,18 +514,18 @@ impl Publisher {
                 timestamp: chrono::Utc::now(),
             })
             .collect();
-        let offsets = self
-            .timed(
-                "not stored",
-                session
-                    .partition
-                    .produce(records, Compression::NoCompression),
-            )
-            .await
-            .map_err(|message| Failure {
-                message,
-                outcome_unknown: true,
-            })?;
+        let produced = session
+            .partition
+            .produce(records, Compression::NoCompression);
+        let offsets = match Self::broker_step(&self.outbox, "not stored", produced).await {
+            Ok(Ok(offsets)) => Ok(offsets),
+            Ok(Err(e)) => Err(format!("not stored: {}", describe(&e))),
+            Err(message) => Err(message),
+        }
+        .map_err(|message| Failure {
+            message,
+            outcome_unknown: true,
+        })?;
         // The spool first: a crash before the mark moves leaves a mark
         // behind, which costs a longer check, never a resend.
         let (last, through) = (offsets.last().copied(), batch[batch.len() - 1].1);
@@ -523,20 +547,21 @@ impl Publisher {
     /// and keeps the ids of this node's records there in `stored`; the
     /// mark moves to the high watermark.
     async fn check(&mut self, session: &Session) -> Result<(), String> {
-        self.stored.clear();
         let Some(mark) = self.mark.clone() else {
             return Ok(());
         };
+        let mut offset = match self.scanned_to {
+            Some(offset) => offset,
+            None => {
+                self.stored.clear();
+                mark.offset
+            }
+        };
         let key = self.options.hostname.as_bytes();
-        let mut offset = mark.offset;
         loop {
             let what = "checking what the partition holds";
-            let fetched = self
-                .within(
-                    what,
-                    session.partition.fetch_records(offset, 1..FETCH_BYTES, 0),
-                )
-                .await?;
+            let fetch = session.partition.fetch_records(offset, 1..FETCH_BYTES, 0);
+            let fetched = Self::broker_step(&self.outbox, what, fetch).await?;
             let (records, high_watermark) = match fetched {
                 Ok(answer) => answer,
                 // Retention took records from the mark on (none of this
@@ -576,6 +601,7 @@ impl Publisher {
             }
             let next = records.last().map_or(offset, |r| r.offset + 1);
             if next >= high_watermark || records.is_empty() {
+                self.scanned_to = None;
                 let end = high_watermark.max(offset);
                 self.set_mark(Mark {
                     offset: end,
@@ -584,6 +610,7 @@ impl Publisher {
                 break;
             }
             offset = next;
+            self.scanned_to = Some(offset);
         }
         Ok(())
     }

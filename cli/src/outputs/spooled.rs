@@ -74,6 +74,14 @@ impl Outbox {
         self.wake.notify_all();
     }
 
+    /// Returns once the channel is closing: a publisher races its slow
+    /// steps against it, so that a stop does not wait for a broker.
+    pub async fn closed(&self) {
+        while !self.closing() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Sleeps `backoff` (cut short by a close), then doubles it.
     pub async fn pause(&self, backoff: &mut Duration) {
         let until = Instant::now() + *backoff;
