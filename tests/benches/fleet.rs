@@ -33,17 +33,9 @@ use std::time::{Duration, Instant};
 
 use peregrine_tests::kafka;
 use peregrine_tests::nats::{node_config, server_available, spool_pending, Cluster};
+use peregrine_tests::nodes::POD_CREATED_RULES as RULES;
 use peregrine_tests::peregrine_binary;
 use peregrine_tests::webhook::{self, post};
-
-const RULES: &str = r#"
-- rule: Pod Created
-  desc: a pod was created
-  condition: ka.verb = create and ka.target.resource = pods
-  output: pod created (user=%ka.user.name pod=%ka.target.name)
-  priority: WARNING
-  source: k8s_audit
-"#;
 
 const OUTAGE: Duration = Duration::from_secs(10);
 
@@ -196,38 +188,14 @@ fn main() {
                 .expect("peregrine starts")
         })
         .collect();
-    let took: Vec<Duration> = runs
-        .into_iter()
-        .zip(&nodes)
-        .map(|(child, node)| {
-            let out = child.wait_with_output().expect("peregrine ends");
-            assert!(
-                out.status.success(),
-                "{node}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            started.elapsed()
-        })
-        .collect();
+    let took = until_each_ends(runs, &nodes, started);
     let high = watch.finish();
     let read = Instant::now();
     let counted = summary(fleet(&binary, &cluster, "THROUGHPUT", "count", 5));
     let read_took = read.elapsed().saturating_sub(Duration::from_secs(5));
     println!("\n1. throughput: {alerts} alerts per node at full speed, until acknowledged");
-    println!(
-        "{:<10} {:>12} {:>12} {:>16} {:>12}",
-        "node", "seconds", "alerts/s", "spool high-water", "in stream"
-    );
-    for (i, node) in nodes.iter().enumerate() {
-        println!(
-            "{:<10} {:>12.2} {:>12.0} {:>16} {:>12}",
-            node,
-            took[i].as_secs_f64(),
-            alerts as f64 / took[i].as_secs_f64(),
-            kib(high[i]),
-            counted["nodes"][node]["alerts"]
-        );
-    }
+    let in_stream = |node: &str| counted["nodes"][node]["alerts"].as_u64().unwrap_or(0);
+    throughput_table(&nodes, alerts, &took, &high, "in stream", in_stream);
     let total = (alerts * node_count) as f64;
     println!(
         "all nodes: {:.0} alerts/s into the stream; fleet read them at {:.0} alerts/s; {} duplicates",
@@ -265,20 +233,15 @@ fn main() {
     println!(
         "\n2. latency: {rate} alerts/s per node through the webhook for {seconds} s (event time to `peregrine fleet`, last 4096 per node)"
     );
-    println!(
-        "{:<10} {:>10} {:>10} {:>10}",
-        "node", "alerts", "p50 ms", "p99 ms"
-    );
-    for node in &nodes {
+    delay_table(nodes.iter().map(|node| {
         let view = &latency["nodes"][node];
-        println!(
-            "{:<10} {:>10} {:>10.1} {:>10.1}",
-            node,
-            view["alerts"],
+        (
+            node.as_str(),
+            view["alerts"].as_u64().unwrap_or(0),
             view["latency_p50_ms"].as_f64().unwrap_or(f64::NAN),
-            view["latency_p99_ms"].as_f64().unwrap_or(f64::NAN)
-        );
-    }
+            view["latency_p99_ms"].as_f64().unwrap_or(f64::NAN),
+        )
+    }));
 
     // 3. The whole cluster down for ten seconds under the same load.
     let watch = SpoolWatch::start(dir, &nodes);
@@ -305,29 +268,11 @@ fn main() {
         "\n3. outage: the whole cluster down {} s under {rate} alerts/s per node",
         OUTAGE.as_secs()
     );
-    println!(
-        "{:<10} {:>16} {:>14} {:>10} {:>10}",
-        "node", "spool high-water", "drained after", "posted", "in stream"
-    );
-    for (i, node) in nodes.iter().enumerate() {
-        let expected = 1 + posted[i] + during[i];
-        let drained = drained[i].map_or_else(
-            || "never".to_string(),
-            |d| format!("{:.1} s", d.as_secs_f64()),
-        );
-        println!(
-            "{:<10} {:>16} {:>14} {:>10} {:>10}",
-            node,
-            kib(high[i]),
-            drained,
-            expected,
-            counted["nodes"][node]["alerts"]
-        );
-        assert_eq!(
-            counted["nodes"][node]["alerts"], expected,
-            "{node}: every alert once in the stream"
-        );
-    }
+    let expected: Vec<u64> = (0..nodes.len())
+        .map(|i| 1 + posted[i] + during[i])
+        .collect();
+    let in_stream = |node: &str| counted["nodes"][node]["alerts"].as_u64().unwrap_or(0);
+    outage_table(&nodes, &high, &drained, &expected, "in stream", in_stream);
     println!("duplicates in the stream: {}", counted["duplicates"]);
     drop(cluster);
     kafka_phases(
@@ -386,37 +331,13 @@ fn kafka_phases(
     let watch = SpoolWatch::start(dir, nodes);
     let started = Instant::now();
     let runs: Vec<Child> = nodes.iter().map(|n| node_run(n, "throughput")).collect();
-    let took: Vec<Duration> = runs
-        .into_iter()
-        .zip(nodes)
-        .map(|(child, node)| {
-            let out = child.wait_with_output().expect("peregrine ends");
-            assert!(
-                out.status.success(),
-                "{node}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            started.elapsed()
-        })
-        .collect();
+    let took = until_each_ends(runs, nodes, started);
     let high = watch.finish();
     let stored = kafka::read_topic(&broker, "throughput").expect("the topic reads back");
     let per_node = stored.per_node();
     println!("\n1k. throughput: {alerts} alerts per node at full speed, until stored");
-    println!(
-        "{:<10} {:>12} {:>12} {:>16} {:>12}",
-        "node", "seconds", "alerts/s", "spool high-water", "in topic"
-    );
-    for (i, node) in nodes.iter().enumerate() {
-        println!(
-            "{:<10} {:>12.2} {:>12.0} {:>16} {:>12}",
-            node,
-            took[i].as_secs_f64(),
-            alerts as f64 / took[i].as_secs_f64(),
-            kib(high[i]),
-            per_node.get(node).copied().unwrap_or(0)
-        );
-    }
+    let in_topic = |node: &str| per_node.get(node).copied().unwrap_or(0);
+    throughput_table(nodes, alerts, &took, &high, "in topic", in_topic);
     let total = (alerts * nodes.len()) as f64;
     println!(
         "all nodes: {:.0} alerts/s into the topic; {} duplicates",
@@ -450,11 +371,7 @@ fn kafka_phases(
     println!(
         "\n2k. delay: {rate} alerts/s per node through the webhook for {seconds} s (event time to the record's Kafka timestamp)"
     );
-    println!(
-        "{:<10} {:>10} {:>10} {:>10}",
-        "node", "alerts", "p50 ms", "p99 ms"
-    );
-    for node in nodes {
+    delay_table(nodes.iter().map(|node| {
         let mut delays = live.delays_ms.get(node).cloned().unwrap_or_default();
         delays.sort_by(f64::total_cmp);
         let at = |q: f64| {
@@ -463,14 +380,8 @@ fn kafka_phases(
                 .copied()
                 .unwrap_or(f64::NAN)
         };
-        println!(
-            "{:<10} {:>10} {:>10.1} {:>10.1}",
-            node,
-            delays.len(),
-            at(0.5),
-            at(0.99)
-        );
-    }
+        (node.as_str(), delays.len() as u64, at(0.5), at(0.99))
+    }));
 
     // 3. The broker down for ten seconds under the same load.
     let watch = SpoolWatch::start(dir, nodes);
@@ -497,31 +408,111 @@ fn kafka_phases(
         "\n3k. outage: the broker down {} s under {rate} alerts/s per node",
         OUTAGE.as_secs()
     );
+    let expected: Vec<u64> = (0..nodes.len())
+        .map(|i| 1 + posted[i] + during[i])
+        .collect();
+    let in_topic = |node: &str| per_node.get(node).copied().unwrap_or(0);
+    outage_table(
+        nodes,
+        &high,
+        &drained_after,
+        &expected,
+        "in topic",
+        in_topic,
+    );
     println!(
-        "{:<10} {:>16} {:>14} {:>10} {:>10}",
-        "node", "spool high-water", "drained after", "posted", "in topic"
+        "duplicates in the topic: {}",
+        live.repeated_or_missing_ids().0
+    );
+}
+
+/// How long after `started` each node's run ended (each must succeed).
+fn until_each_ends(runs: Vec<Child>, nodes: &[String], started: Instant) -> Vec<Duration> {
+    runs.into_iter()
+        .zip(nodes)
+        .map(|(child, node)| {
+            let out = child.wait_with_output().expect("peregrine ends");
+            assert!(
+                out.status.success(),
+                "{node}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            started.elapsed()
+        })
+        .collect()
+}
+
+/// Phase 1's table: per node, the time until all its alerts were stored
+/// and the spool's high-water mark; `stored` counts what the far side
+/// holds of a node's alerts.
+fn throughput_table(
+    nodes: &[String],
+    alerts: usize,
+    took: &[Duration],
+    high: &[u64],
+    place: &str,
+    stored: impl Fn(&str) -> u64,
+) {
+    println!(
+        "{:<10} {:>12} {:>12} {:>16} {:>12}",
+        "node", "seconds", "alerts/s", "spool high-water", place
     );
     for (i, node) in nodes.iter().enumerate() {
-        let expected = 1 + posted[i] + during[i];
-        let drained = drained_after[i].map_or_else(
+        println!(
+            "{:<10} {:>12.2} {:>12.0} {:>16} {:>12}",
+            node,
+            took[i].as_secs_f64(),
+            alerts as f64 / took[i].as_secs_f64(),
+            kib(high[i]),
+            stored(node)
+        );
+    }
+}
+
+/// Phase 2's table: (node, alerts, p50 ms, p99 ms).
+fn delay_table<'a>(rows: impl Iterator<Item = (&'a str, u64, f64, f64)>) {
+    println!(
+        "{:<10} {:>10} {:>10} {:>10}",
+        "node", "alerts", "p50 ms", "p99 ms"
+    );
+    for (node, alerts, p50, p99) in rows {
+        println!("{node:<10} {alerts:>10} {p50:>10.1} {p99:>10.1}");
+    }
+}
+
+/// Phase 3's table, and the check that each node's alerts are all stored
+/// once.
+fn outage_table(
+    nodes: &[String],
+    high: &[u64],
+    drained: &[Option<Duration>],
+    expected: &[u64],
+    place: &str,
+    stored: impl Fn(&str) -> u64,
+) {
+    println!(
+        "{:<10} {:>16} {:>14} {:>10} {:>10}",
+        "node", "spool high-water", "drained after", "posted", place
+    );
+    for (i, node) in nodes.iter().enumerate() {
+        let drained = drained[i].map_or_else(
             || "never".to_string(),
             |d| format!("{:.1} s", d.as_secs_f64()),
         );
-        let in_topic = per_node.get(node).copied().unwrap_or(0);
         println!(
             "{:<10} {:>16} {:>14} {:>10} {:>10}",
             node,
             kib(high[i]),
             drained,
-            expected,
-            in_topic
+            expected[i],
+            stored(node)
         );
-        assert_eq!(in_topic, expected, "{node}: every alert once in the topic");
+        assert_eq!(
+            stored(node),
+            expected[i],
+            "{node}: every alert once, {place}"
+        );
     }
-    println!(
-        "duplicates in the topic: {}",
-        live.repeated_or_missing_ids().0
-    );
 }
 
 /// Posts `rate` alerts/s to each URL for `length`, in tenth-of-a-second

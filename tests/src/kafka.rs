@@ -222,25 +222,12 @@ pub struct TopicContents {
 
 impl TopicContents {
     pub fn per_node(&self) -> std::collections::BTreeMap<String, u64> {
-        let mut counts = std::collections::BTreeMap::new();
-        for (_, _, host) in &self.records {
-            *counts.entry(host.clone()).or_default() += 1;
-        }
-        counts
+        crate::nodes::per_node(self.records.iter().map(|(_, _, host)| host.as_str()))
     }
 
     /// Ids that appear more than once, and records without an id.
     pub fn repeated_or_missing_ids(&self) -> (usize, usize) {
-        let mut seen = std::collections::HashSet::new();
-        let (mut repeated, mut missing) = (0, 0);
-        for (id, _, _) in &self.records {
-            if id.is_empty() {
-                missing += 1;
-            } else if !seen.insert(id.as_str()) {
-                repeated += 1;
-            }
-        }
-        (repeated, missing)
+        crate::nodes::repeated_or_missing(self.records.iter().map(|(id, _, _)| id.as_str()))
     }
 }
 

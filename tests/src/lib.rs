@@ -6,6 +6,7 @@ pub mod current_falco;
 pub mod grpc;
 pub mod kafka;
 pub mod nats;
+pub mod nodes;
 pub mod oracle;
 pub mod pki;
 pub mod webhook;

@@ -256,26 +256,12 @@ pub struct StreamContents {
 impl StreamContents {
     /// Messages per hostname.
     pub fn per_node(&self) -> std::collections::BTreeMap<String, u64> {
-        let mut counts = std::collections::BTreeMap::new();
-        for (_, host) in &self.messages {
-            *counts.entry(host.clone()).or_default() += 1;
-        }
-        counts
+        crate::nodes::per_node(self.messages.iter().map(|(_, host)| host.as_str()))
     }
 
     /// Ids that appear more than once, and messages without an id.
     pub fn repeated_or_missing_ids(&self) -> (usize, usize) {
-        let mut seen = std::collections::HashSet::new();
-        let mut repeated = 0;
-        let mut missing = 0;
-        for (id, _) in &self.messages {
-            if id.is_empty() {
-                missing += 1;
-            } else if !seen.insert(id.as_str()) {
-                repeated += 1;
-            }
-        }
-        (repeated, missing)
+        crate::nodes::repeated_or_missing(self.messages.iter().map(|(id, _)| id.as_str()))
     }
 }
 

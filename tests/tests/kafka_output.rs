@@ -4,62 +4,19 @@
 //! after a crash between a send and its acknowledgement. At the end the
 //! topic must hold every alert exactly once, by id, under its node's key.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use peregrine_tests::kafka::{
     broker_binary, node_config, read_topic, read_topic_with, socat_available, Access, Broker,
 };
 use peregrine_tests::nats::{spool_dir, spool_pending};
+use peregrine_tests::nodes::{audit_file, finish, node_run, POD_CREATED_RULES as RULES};
 use peregrine_tests::peregrine_binary;
 use peregrine_tests::pki::make_pki;
-use peregrine_tests::webhook::audit_event;
-
-const RULES: &str = r#"
-- rule: Pod Created
-  desc: a pod was created
-  condition: ka.verb = create and ka.target.resource = pods
-  output: pod created (user=%ka.user.name pod=%ka.target.name)
-  priority: WARNING
-  source: k8s_audit
-"#;
 
 const TOPIC: &str = "alerts";
-
-fn audit_file(dir: &Path, name: &str, from: usize, count: usize) -> PathBuf {
-    let path = dir.join(name);
-    let lines: Vec<String> = (from..from + count)
-        .map(|i| audit_event(i, "create").replace('\n', ""))
-        .collect();
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
-}
-
-fn node_run(binary: &Path, rules: &Path, config: &Path, node: &str, audit: &Path) -> Child {
-    Command::new(binary)
-        .env("FALCO_HOSTNAME", node)
-        .arg("-c")
-        .arg(config)
-        .arg("-r")
-        .arg(rules)
-        .arg("--k8s-audit-file")
-        .arg(audit)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("peregrine starts")
-}
-
-fn finish(child: Child, what: &str) -> Output {
-    let output = child.wait_with_output().expect("peregrine ends");
-    assert!(
-        output.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
-}
 
 /// Runs the node with no new alerts until its spool is empty (a stop waits
 /// a bounded time; what is left goes out at the next start).

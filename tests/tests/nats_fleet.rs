@@ -5,60 +5,17 @@
 //! alert exactly once and `fleet` must count each node's alerts right.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use peregrine_tests::nats::{
     node_config, read_stream, server_available, spool_pending, stream_exists, Cluster,
 };
+use peregrine_tests::nodes::{audit_file, finish, node_run, POD_CREATED_RULES as RULES};
 use peregrine_tests::peregrine_binary;
-use peregrine_tests::webhook::audit_event;
-
-const RULES: &str = r#"
-- rule: Pod Created
-  desc: a pod was created
-  condition: ka.verb = create and ka.target.resource = pods
-  output: pod created (user=%ka.user.name pod=%ka.target.name)
-  priority: WARNING
-  source: k8s_audit
-"#;
 
 fn config(dir: &Path, cluster: &Cluster, node: &str, shutdown_ms: u64) -> PathBuf {
     node_config(dir, cluster, node, "ALERTS", "alerts", shutdown_ms)
-}
-
-fn audit_file(dir: &Path, name: &str, from: usize, count: usize) -> PathBuf {
-    let path = dir.join(name);
-    let lines: Vec<String> = (from..from + count)
-        .map(|i| audit_event(i, "create").replace('\n', ""))
-        .collect();
-    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
-    path
-}
-
-fn node_run(binary: &Path, rules: &Path, config: &Path, node: &str, audit: &Path) -> Child {
-    Command::new(binary)
-        .env("FALCO_HOSTNAME", node)
-        .arg("-c")
-        .arg(config)
-        .arg("-r")
-        .arg(rules)
-        .arg("--k8s-audit-file")
-        .arg(audit)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("peregrine starts")
-}
-
-fn finish(child: Child, what: &str) -> Output {
-    let output = child.wait_with_output().expect("peregrine ends");
-    assert!(
-        output.status.success(),
-        "{what} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output
 }
 
 #[test]

@@ -230,6 +230,12 @@ mod tests {
         }
     }
 
+    /// The records waiting, without their offsets.
+    fn pending(spool: &mut Spool) -> Vec<Record> {
+        let waiting = spool.peek(100).unwrap();
+        waiting.into_iter().map(|(record, _)| record).collect()
+    }
+
     #[test]
     fn unacknowledged_records_survive_a_reopen_and_acknowledged_ones_do_not() {
         let dir = tempfile::tempdir().unwrap();
@@ -244,12 +250,7 @@ mod tests {
         drop(spool);
 
         let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
-        let left: Vec<_> = spool
-            .peek(100)
-            .unwrap()
-            .into_iter()
-            .map(|(r, _)| r)
-            .collect();
+        let left = pending(&mut spool);
         assert_eq!(left, vec![record(2), record(3), record(4)]);
     }
 
@@ -279,21 +280,11 @@ mod tests {
         file.write_all(b"node:1:1\tpartial").unwrap();
         std::fs::write(dir.path().join("acked"), "999999\n").unwrap();
         let mut spool = Spool::open(dir.path(), 1 << 20).unwrap();
-        let left: Vec<_> = spool
-            .peek(10)
-            .unwrap()
-            .into_iter()
-            .map(|(r, _)| r)
-            .collect();
+        let left = pending(&mut spool);
         assert_eq!(left, vec![record(0)]);
         // What comes after the torn line is read whole.
         assert!(spool.push(&record(2)).unwrap());
-        let left: Vec<_> = spool
-            .peek(10)
-            .unwrap()
-            .into_iter()
-            .map(|(r, _)| r)
-            .collect();
+        let left = pending(&mut spool);
         assert_eq!(left, vec![record(0), record(2)]);
     }
 
