@@ -24,8 +24,9 @@ use crate::outputs::kafka::{describe, sasl, tls_config, TlsFiles, ID_HEADER};
 const FETCH_BYTES: i32 = 1 << 20;
 /// How long one fetch waits on the broker for records to come.
 const FETCH_WAIT_MS: i32 = 200;
-/// How long a request may take before the broker counts as away.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request may take before the broker counts as away (a
+/// broker that keeps its log in SQLite takes seconds per fetch).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub(super) async fn consume(
     args: &FleetArgs,
