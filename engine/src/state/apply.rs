@@ -1,6 +1,7 @@
 //! Applying events to the state.
 
 use super::fd::{self, l4, Fd, FdKind};
+use super::proc_params::{ProcEvent, ProcParam as P};
 use super::thread::{container_id_from_cgroups, NulList, Thread};
 use super::{resolve_path, with_slash, Deferred, EnterInfo, State};
 use crate::event::table::{all_event_types, flags as ef, Direction};
@@ -269,30 +270,29 @@ fn assign_text(dst: &mut String, raw: &[u8]) {
 /// The value of the flag called `flag` in the names table of a parameter.
 /// The limits, memory, page faults and namespace start time that clone
 /// and execve exit events report; what the event lacks is left as it was.
-fn read_resources(ev: &EventView<'_>, t: &mut Thread) {
-    let u64_of = |name: &str| ev.param_named(name).and_then(|p| p.as_u64());
-    if let Some(v) = int(ev, "fdlimit") {
+fn read_resources(pe: &ProcEvent<'_>, t: &mut Thread) {
+    if let Some(v) = pe.int(P::Fdlimit) {
         t.fdlimit = v;
     }
-    if let Some(v) = int(ev, "pgid") {
+    if let Some(v) = pe.int(P::Pgid) {
         t.pgid = v;
     }
-    if let Some(v) = u64_of("vm_size") {
+    if let Some(v) = pe.uint(P::VmSize) {
         t.vmsize_kb = v as u32;
     }
-    if let Some(v) = u64_of("vm_rss") {
+    if let Some(v) = pe.uint(P::VmRss) {
         t.vmrss_kb = v as u32;
     }
-    if let Some(v) = u64_of("vm_swap") {
+    if let Some(v) = pe.uint(P::VmSwap) {
         t.vmswap_kb = v as u32;
     }
-    if let Some(v) = u64_of("pgft_maj") {
+    if let Some(v) = pe.uint(P::PgftMaj) {
         t.pfmajor = v;
     }
-    if let Some(v) = u64_of("pgft_min") {
+    if let Some(v) = pe.uint(P::PgftMin) {
         t.pfminor = v;
     }
-    if let Some(v) = u64_of("pidns_init_start_ts").filter(|&v| v != 0) {
+    if let Some(v) = pe.uint(P::PidnsInitStartTs).filter(|&v| v != 0) {
         t.pidns_init_start_ts = v;
     }
 }
@@ -641,15 +641,19 @@ impl State {
     }
 
     fn on_clone(&mut self, ev: &EventView<'_>, res: i64) {
+        let Some(&slots) = self.proc_slots.get(usize::from(ev.event_type)) else {
+            return;
+        };
+        let pe = ProcEvent::new(ev, slots);
         let caller = ev.tid as i64;
-        let flags_param = ev.param_named("flags");
+        let flags_param = pe.get(P::Flags);
         let flags = flags_param.and_then(|p| p.as_u64()).unwrap_or(0);
         let thread_flag = flags_param
             .and_then(|p| flag_value(&p, "CLONE_THREAD"))
             .unwrap_or(0);
         let is_thread = thread_flag != 0 && flags & thread_flag != 0;
         let (child_tid, parent_tid) = match res {
-            0 => (caller, int(ev, "ptid").unwrap_or(-1)),
+            0 => (caller, pe.int(P::Ptid).unwrap_or(-1)),
             r if r > 0 => (r, caller),
             _ => return,
         };
@@ -671,18 +675,17 @@ impl State {
             }
             None => Thread::default(),
         };
-        let text_into =
-            |dst: &mut String, names: &[&str]| match names.iter().find_map(|n| ev.param_named(n)) {
-                Some(p) => assign_text(dst, p.as_bytes_str()),
-                None => dst.clear(),
-            };
+        let text_into = |dst: &mut String, p: Option<Param<'_>>| match p {
+            Some(p) => assign_text(dst, p.as_bytes_str()),
+            None => dst.clear(),
+        };
         let mut comm = std::mem::take(&mut old.comm);
-        text_into(&mut comm, &["comm", "exe"]);
+        text_into(&mut comm, pe.get(P::Comm).or_else(|| pe.get(P::Exe)));
         let mut exe = std::mem::take(&mut old.exe);
-        text_into(&mut exe, &["exe"]);
+        text_into(&mut exe, pe.get(P::Exe));
         let mut cwd = std::mem::take(&mut old.cwd);
         let parent = self.threads.get(&parent_tid);
-        match ev.param_named("cwd").map(|p| decode(p.as_bytes_str())) {
+        match pe.get(P::Cwd).map(|p| decode(p.as_bytes_str())) {
             Some(raw) if !raw.is_empty() => {
                 // with_slash(text) compared with what the thread holds.
                 let same = if raw.ends_with('/') {
@@ -705,12 +708,9 @@ impl State {
         let mut container_id = std::mem::take(&mut old.container_id);
         // The lists the event repeats are shared with the thread's older
         // image or its parent (the usual case), not copied.
-        let args = shared_list(
-            ev.param_named("args"),
-            [Some(&old.args), parent.map(|p| &p.args)],
-        );
+        let args = shared_list(pe.get(P::Args), [Some(&old.args), parent.map(|p| &p.args)]);
         let cgroups = shared_list(
-            ev.param_named("cgroups"),
+            pe.get(P::Cgroups),
             [Some(&old.cgroups), parent.map(|p| &p.cgroups)],
         );
         drop(old);
@@ -739,16 +739,18 @@ impl State {
             exe,
             args,
             cwd,
-            uid: int(ev, "uid")
+            uid: pe
+                .int(P::Uid)
                 .map(|v| v as u32)
                 .or(parent_ids.map(|p| p.0))
                 .unwrap_or(u32::MAX),
-            gid: int(ev, "gid")
+            gid: pe
+                .int(P::Gid)
                 .map(|v| v as u32)
                 .or(parent_ids.map(|p| p.1))
                 .unwrap_or(u32::MAX),
-            vtid: int(ev, "vtid").unwrap_or(-1),
-            vpid: int(ev, "vpid").unwrap_or(-1),
+            vtid: pe.int(P::Vtid).unwrap_or(-1),
+            vpid: pe.int(P::Vpid).unwrap_or(-1),
             cgroups,
             env,
             exepath,
@@ -761,16 +763,16 @@ impl State {
             ..Thread::default()
         };
         if res == 0 {
-            t.pid = int(ev, "pid").unwrap_or(child_tid);
+            t.pid = pe.int(P::Pid).unwrap_or(child_tid);
             // A thread's parent is the thread that created it: in its own
             // process (whose main thread stands for it here).
             t.ptid = if is_thread {
                 t.pid
             } else {
-                int(ev, "ptid").unwrap_or(-1)
+                pe.int(P::Ptid).unwrap_or(-1)
             };
         } else {
-            let caller_pid = int(ev, "pid").unwrap_or(caller);
+            let caller_pid = pe.int(P::Pid).unwrap_or(caller);
             if is_thread {
                 t.pid = caller_pid;
                 t.ptid = caller;
@@ -780,7 +782,7 @@ impl State {
             }
         }
         t.clone_ts = ev.ts;
-        read_resources(ev, &mut t);
+        read_resources(&pe, &mut t);
         if let Some(p) = &parent {
             t.cap_inheritable = p.cap_inheritable;
             t.cap_permitted = p.cap_permitted;
@@ -815,6 +817,10 @@ impl State {
     }
 
     fn on_execve(&mut self, ev: &EventView<'_>) {
+        let Some(&slots) = self.proc_slots.get(usize::from(ev.event_type)) else {
+            return;
+        };
+        let pe = ProcEvent::new(ev, slots);
         let tid = ev.tid as i64;
         let enter_name = self
             .matching_enter(ev)
@@ -830,7 +836,7 @@ impl State {
             Some(t) => t,
             None => {
                 // First seen at its execve: take what the parent knows.
-                let parent = int(ev, "ptid").and_then(|p| self.threads.get(&p));
+                let parent = pe.int(P::Ptid).and_then(|p| self.threads.get(&p));
                 Thread {
                     tid,
                     pid: tid,
@@ -850,31 +856,32 @@ impl State {
                 }
             }
         };
-        if let Some(v) = text(ev, "exe") {
+        if let Some(v) = pe.text(P::Exe) {
             t.exe = v;
         }
-        if let Some(p) = ev.param_named("args") {
+        if let Some(p) = pe.get(P::Args) {
             if !t.args.is_raw(p.bytes) {
                 t.args = NulList::from_raw(p.bytes);
             }
         }
-        if let Some(v) = int(ev, "pid") {
+        if let Some(v) = pe.int(P::Pid) {
             t.pid = v;
         }
-        if let Some(v) = int(ev, "ptid") {
+        if let Some(v) = pe.int(P::Ptid) {
             t.ptid = v;
         }
         // An empty cwd is one the driver did not give: exec keeps the
         // working directory, so the known one stays.
-        if let Some(v) = text(ev, "cwd").filter(|v| !v.is_empty()) {
+        if let Some(v) = pe.text(P::Cwd).filter(|v| !v.is_empty()) {
             t.cwd = with_slash(v);
         }
-        t.comm = text(ev, "comm")
+        t.comm = pe
+            .text(P::Comm)
             .unwrap_or_else(|| t.exe.rsplit('/').next().unwrap_or(&t.exe).to_string());
         // An empty list means the driver did not collect cgroups (ours does
         // not yet): keep the container the process was already known in.
-        if let Some(p) = ev
-            .param_named("cgroups")
+        if let Some(p) = pe
+            .get(P::Cgroups)
             .filter(|p| !p.bytes.strip_suffix(&[0]).unwrap_or(p.bytes).is_empty())
         {
             if !t.cgroups.is_raw(p.bytes) {
@@ -885,28 +892,29 @@ impl State {
                 t.cgroups = cgroups;
             }
         }
-        if let Some(v) = int(ev, "tty") {
+        if let Some(v) = pe.int(P::Tty) {
             t.tty = v as u32;
         }
-        if let Some(v) = int(ev, "vpgid") {
+        if let Some(v) = pe.int(P::Vpgid) {
             t.vpgid = v;
         }
-        if let Some(v) = int(ev, "loginuid") {
+        if let Some(v) = pe.int(P::Loginuid) {
             t.loginuid = v as u32;
         }
-        if let Some(v) = int(ev, "uid") {
+        if let Some(v) = pe.int(P::Uid) {
             t.uid = v as u32;
         }
-        if let Some(v) = int(ev, "gid") {
+        if let Some(v) = pe.int(P::Gid) {
             t.gid = v as u32;
         }
         // Old drivers report neither the trusted path nor the enter
         // filename: the path is then unknown (argv[0] is not a path).
-        t.exepath = text(ev, "trusted_exepath")
+        t.exepath = pe
+            .text(P::TrustedExepath)
             .filter(|s| !s.is_empty())
             .or_else(|| enter_name.map(|n| resolve_path(&t.cwd, &n)))
             .unwrap_or_default();
-        if let Some(flags) = ev.param_named("flags") {
+        if let Some(flags) = pe.get(P::Flags) {
             if let Some(v) = flags.as_u64() {
                 let has = |name: &str| flag_value(&flags, name).is_some_and(|bit| v & bit != 0);
                 t.exe_writable = has("EXE_WRITABLE");
@@ -915,32 +923,31 @@ impl State {
                 t.exe_from_memfd = has("EXE_FROM_MEMFD");
             }
         }
-        if let Some(p) = ev.param_named("env") {
+        if let Some(p) = pe.get(P::Env) {
             // Kept as the event's bytes, split when a field reads it.
             if !t.env.is_raw(p.bytes) {
                 t.env = NulList::from_raw(p.bytes);
             }
         }
-        let u64_of = |name: &str| ev.param_named(name).and_then(|p| p.as_u64());
-        if let Some(v) = u64_of("cap_inheritable") {
+        if let Some(v) = pe.uint(P::CapInheritable) {
             t.cap_inheritable = v;
         }
-        if let Some(v) = u64_of("cap_permitted") {
+        if let Some(v) = pe.uint(P::CapPermitted) {
             t.cap_permitted = v;
         }
-        if let Some(v) = u64_of("cap_effective") {
+        if let Some(v) = pe.uint(P::CapEffective) {
             t.cap_effective = v;
         }
-        if let Some(v) = u64_of("exe_ino") {
+        if let Some(v) = pe.uint(P::ExeIno) {
             t.exe_ino = v;
         }
-        if let Some(v) = u64_of("exe_ino_ctime") {
+        if let Some(v) = pe.uint(P::ExeInoCtime) {
             t.exe_ino_ctime = v;
         }
-        if let Some(v) = u64_of("exe_ino_mtime") {
+        if let Some(v) = pe.uint(P::ExeInoMtime) {
             t.exe_ino_mtime = v;
         }
-        read_resources(ev, &mut t);
+        read_resources(&pe, &mut t);
         t.last_seen = ev.ts;
         let pid = t.pid;
         self.insert_thread(t);

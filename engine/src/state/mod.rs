@@ -22,6 +22,7 @@ pub mod thread;
 pub mod users;
 
 mod apply;
+mod proc_params;
 
 use crate::event::render::Resolver;
 use crate::fast_hash::FastMap;
@@ -80,6 +81,7 @@ pub struct State {
     deferred: Vec<Deferred>,
     handlers: Vec<apply::Handler>,
     slots: Vec<apply::Slots>,
+    proc_slots: Vec<proc_params::ProcSlots>,
     pub users: Users,
     /// Container metadata from container events, by short id.
     pub containers: containers::Containers,
@@ -121,6 +123,7 @@ impl State {
             deferred: Vec::new(),
             handlers: apply::handler_table(),
             slots: apply::slots_table(),
+            proc_slots: proc_params::proc_slots_table(),
             users: Users::default(),
             containers: containers::Containers::default(),
             hostname: String::new(),
