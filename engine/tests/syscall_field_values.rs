@@ -425,6 +425,61 @@ fn threads_are_counted_per_process() {
     assert_eq!(run.one(&child, "thread.vmsize"), "0");
 }
 
+/// The bits of a clone's and an execve's `flags` decide what the state
+/// makes of them: a thread made by its creator's clone exit belongs to the
+/// creator's process; an exec of a writable file from memfd says so.
+#[test]
+fn flags_of_clone_and_execve() {
+    let mut run = started();
+    fork_and_exec(&mut run);
+    // 200 starts a thread; its own clone exit has not come yet.
+    let thread_flags = 1u32 << 13; // PPM_CL_CLONE_THREAD
+    run.apply(&event(
+        exit_type("clone"),
+        T0 + 2_000,
+        200,
+        &[
+            ("res", i64b(202)),
+            ("exe", s("cat")),
+            ("tid", i64b(200)),
+            ("pid", i64b(200)),
+            ("ptid", i64b(100)),
+            ("comm", s("cat")),
+            ("flags", u32b(thread_flags)),
+        ],
+    ));
+    let in_thread = event(
+        exit_type("close"),
+        T0 + 3_000,
+        202,
+        &[("res", i64b(0)), ("fd", i64b(9))],
+    );
+    run.apply(&in_thread);
+    assert_eq!(run.one(&in_thread, "proc.pid"), "200");
+    assert_eq!(run.one(&in_thread, "thread.ismain"), "false");
+
+    // 200 execs a file it can write, read from a memfd.
+    let exec_x = event(
+        exit_type("execve"),
+        T0 + 4_000,
+        200,
+        &[
+            ("res", i64b(0)),
+            ("exe", s("memfd:x")),
+            ("tid", i64b(200)),
+            ("pid", i64b(200)),
+            ("ptid", i64b(100)),
+            ("comm", s("x")),
+            ("flags", u32b(0x1 | 0x4)), // EXE_WRITABLE | EXE_FROM_MEMFD
+        ],
+    );
+    run.apply(&exec_x);
+    let mut one = |name: &str| run.one(&exec_x, name);
+    assert_eq!(one("proc.is_exe_writable"), "true");
+    assert_eq!(one("proc.is_exe_from_memfd"), "true");
+    assert_eq!(one("proc.is_exe_upper_layer"), "false");
+}
+
 #[test]
 fn event_fields() {
     let mut run = started();

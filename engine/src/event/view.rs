@@ -291,6 +291,39 @@ impl<'a> EventView<'a> {
         self.param(self.param_index(name)?)
     }
 
+    /// Fills `out` with the bytes of the first parameters, in order, in one
+    /// walk over the lengths; returns how many it filled. For readers that
+    /// take most of an event's parameters: `param(i)` sums the `i` lengths
+    /// before it on every call.
+    pub fn param_slices(&self, out: &mut [&'a [u8]]) -> usize {
+        let n = (self.nparams as usize)
+            .min(self.info.params.len())
+            .min(out.len());
+        let mut start = 0usize;
+        for (i, slot) in out[..n].iter_mut().enumerate() {
+            let len = if self.len_size == 2 {
+                self.lens
+                    .get(i * 2..i * 2 + 2)
+                    .map(|c| u32::from(c[0]) | u32::from(c[1]) << 8)
+            } else {
+                self.lens
+                    .get(i * 4..i * 4 + 4)
+                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            };
+            // Parsing checked that the lengths fit in the data; a view
+            // built otherwise stops at the first that does not.
+            let end = len.and_then(|l| start.checked_add(l as usize));
+            match end.and_then(|end| Some((end, self.data.get(start..end)?))) {
+                Some((end, bytes)) => {
+                    *slot = bytes;
+                    start = end;
+                }
+                None => return i,
+            }
+        }
+        n
+    }
+
     /// The parameters in order.
     /// Walks the lengths once (where `param(i)` sums the `i` before it).
     pub fn params(&self) -> impl Iterator<Item = Param<'a>> + 'a {

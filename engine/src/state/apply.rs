@@ -1,7 +1,7 @@
 //! Applying events to the state.
 
 use super::fd::{self, l4, Fd, FdKind};
-use super::proc_params::{ProcEvent, ProcParam as P};
+use super::proc_params::{ProcEvent, ProcFlag, ProcParam as P};
 use super::thread::{container_id_from_cgroups, NulList, Thread};
 use super::{resolve_path, with_slash, Deferred, EnterInfo, State};
 use crate::event::table::{all_event_types, flags as ef, Direction};
@@ -646,12 +646,7 @@ impl State {
         };
         let pe = ProcEvent::new(ev, slots);
         let caller = ev.tid as i64;
-        let flags_param = pe.get(P::Flags);
-        let flags = flags_param.and_then(|p| p.as_u64()).unwrap_or(0);
-        let thread_flag = flags_param
-            .and_then(|p| flag_value(&p, "CLONE_THREAD"))
-            .unwrap_or(0);
-        let is_thread = thread_flag != 0 && flags & thread_flag != 0;
+        let is_thread = pe.has_flag(ProcFlag::CloneThread);
         let (child_tid, parent_tid) = match res {
             0 => (caller, pe.int(P::Ptid).unwrap_or(-1)),
             r if r > 0 => (r, caller),
@@ -914,14 +909,11 @@ impl State {
             .filter(|s| !s.is_empty())
             .or_else(|| enter_name.map(|n| resolve_path(&t.cwd, &n)))
             .unwrap_or_default();
-        if let Some(flags) = pe.get(P::Flags) {
-            if let Some(v) = flags.as_u64() {
-                let has = |name: &str| flag_value(&flags, name).is_some_and(|bit| v & bit != 0);
-                t.exe_writable = has("EXE_WRITABLE");
-                t.exe_upper_layer = has("EXE_UPPER_LAYER");
-                t.exe_lower_layer = has("EXE_LOWER_LAYER");
-                t.exe_from_memfd = has("EXE_FROM_MEMFD");
-            }
+        if pe.uint(P::Flags).is_some() {
+            t.exe_writable = pe.has_flag(ProcFlag::ExeWritable);
+            t.exe_upper_layer = pe.has_flag(ProcFlag::ExeUpperLayer);
+            t.exe_lower_layer = pe.has_flag(ProcFlag::ExeLowerLayer);
+            t.exe_from_memfd = pe.has_flag(ProcFlag::ExeFromMemfd);
         }
         if let Some(p) = pe.get(P::Env) {
             // Kept as the event's bytes, split when a field reads it.

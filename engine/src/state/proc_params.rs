@@ -68,8 +68,32 @@ proc_params! {
 
 const ABSENT: u8 = u8::MAX;
 
-/// Where each [`ProcParam`] sits in one event type (`ABSENT` if nowhere).
-pub(super) type ProcSlots = [u8; NAMES.len()];
+/// A bit of the `flags` parameter the state tests.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum ProcFlag {
+    CloneThread,
+    ExeWritable,
+    ExeUpperLayer,
+    ExeLowerLayer,
+    ExeFromMemfd,
+}
+
+/// The names table's name of each [`ProcFlag`], in its order.
+const FLAG_NAMES: [&str; 5] = [
+    "CLONE_THREAD",
+    "EXE_WRITABLE",
+    "EXE_UPPER_LAYER",
+    "EXE_LOWER_LAYER",
+    "EXE_FROM_MEMFD",
+];
+
+/// Where each [`ProcParam`] sits in one event type (`ABSENT` if nowhere),
+/// and the value of each [`ProcFlag`] in its `flags` (0 if it has none).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct ProcSlots {
+    at: [u8; NAMES.len()],
+    flag_bits: [u64; FLAG_NAMES.len()],
+}
 
 /// The places of the process parameters in every event type, indexed by
 /// type. Types that are not process events get a row too: it costs a few
@@ -77,13 +101,26 @@ pub(super) type ProcSlots = [u8; NAMES.len()];
 pub(super) fn proc_slots_table() -> Vec<ProcSlots> {
     all_event_types()
         .map(|(_, info)| {
-            std::array::from_fn(|which| {
+            let at = std::array::from_fn(|which| {
                 info.params
                     .iter()
                     .position(|p| p.name == NAMES[which])
                     .and_then(|i| u8::try_from(i).ok())
                     .unwrap_or(ABSENT)
-            })
+            });
+            let flag_names = info
+                .params
+                .iter()
+                .find(|p| p.name == "flags")
+                .and_then(|p| p.names)
+                .unwrap_or_default();
+            let flag_bits = FLAG_NAMES.map(|flag| {
+                flag_names
+                    .iter()
+                    .find(|(name, _)| *name == flag)
+                    .map_or(0, |(_, bit)| *bit)
+            });
+            ProcSlots { at, flag_bits }
         })
         .collect()
 }
@@ -104,11 +141,7 @@ pub(super) struct ProcEvent<'a> {
 impl<'a> ProcEvent<'a> {
     pub(super) fn new(ev: &EventView<'a>, slots: ProcSlots) -> ProcEvent<'a> {
         let mut bytes: [&[u8]; CUT] = [&[]; CUT];
-        let mut cut = 0;
-        for (at, p) in bytes.iter_mut().zip(ev.params()) {
-            *at = p.bytes;
-            cut += 1;
-        }
+        let cut = ev.param_slices(&mut bytes);
         ProcEvent {
             ev: *ev,
             slots,
@@ -118,7 +151,7 @@ impl<'a> ProcEvent<'a> {
     }
 
     pub(super) fn get(&self, which: ProcParam) -> Option<Param<'a>> {
-        let at = usize::from(self.slots[which as usize]);
+        let at = usize::from(self.slots.at[which as usize]);
         if at < self.cut {
             Some(Param {
                 info: self.ev.info().params.get(at)?,
@@ -129,6 +162,12 @@ impl<'a> ProcEvent<'a> {
         } else {
             self.ev.param(at)
         }
+    }
+
+    /// Whether the event's `flags` has `which` set (false without either).
+    pub(super) fn has_flag(&self, which: ProcFlag) -> bool {
+        let bit = self.slots.flag_bits[which as usize];
+        bit != 0 && self.uint(ProcParam::Flags).is_some_and(|v| v & bit != 0)
     }
 
     pub(super) fn int(&self, which: ProcParam) -> Option<i64> {
@@ -185,7 +224,7 @@ mod tests {
                 let ev = EventView::parse(&bytes).expect("a well-formed record");
                 let pe = ProcEvent::new(&ev, slots[usize::from(ty)]);
                 for (which, name) in NAMES.iter().enumerate() {
-                    let at = slots[usize::from(ty)][which];
+                    let at = slots[usize::from(ty)].at[which];
                     let got = if at == ABSENT {
                         None
                     } else {
