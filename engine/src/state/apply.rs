@@ -267,6 +267,28 @@ fn assign_text(dst: &mut String, raw: &[u8]) {
     }
 }
 
+/// Sets `dst` to the directory `raw` names, ending in a slash, keeping its
+/// allocation when it names the same one. False (and `dst` untouched) when
+/// `raw` is empty: the driver did not give it.
+fn assign_dir(dst: &mut String, raw: &[u8]) -> bool {
+    let raw = decode(raw);
+    if raw.is_empty() {
+        return false;
+    }
+    let same = match raw.strip_suffix('/') {
+        Some(_) => *dst == *raw,
+        None => dst.strip_suffix('/') == Some(&*raw),
+    };
+    if !same {
+        dst.clear();
+        dst.push_str(&raw);
+        if !dst.ends_with('/') {
+            dst.push('/');
+        }
+    }
+    true
+}
+
 /// The value of the flag called `flag` in the names table of a parameter.
 /// The limits, memory, page faults and namespace start time that clone
 /// and execve exit events report; what the event lacks is left as it was.
@@ -680,24 +702,14 @@ impl State {
         text_into(&mut exe, pe.get(P::Exe));
         let mut cwd = std::mem::take(&mut old.cwd);
         let parent = self.threads.get(&parent_tid);
-        match pe.get(P::Cwd).map(|p| decode(p.as_bytes_str())) {
-            Some(raw) if !raw.is_empty() => {
-                // with_slash(text) compared with what the thread holds.
-                let same = if raw.ends_with('/') {
-                    cwd == raw
-                } else {
-                    cwd.strip_suffix('/') == Some(&*raw)
-                };
-                if !same {
-                    cwd = with_slash(raw.into_owned());
-                }
-            }
-            // A driver that leaves cwd out (or empty): a child starts in
-            // its parent's working directory.
-            _ => {
-                cwd.clear();
-                cwd.push_str(parent.map_or("/", |p| p.cwd.as_str()));
-            }
+        // A driver that leaves cwd out (or empty): a child starts in its
+        // parent's working directory.
+        if !pe
+            .get(P::Cwd)
+            .is_some_and(|p| assign_dir(&mut cwd, p.as_bytes_str()))
+        {
+            cwd.clear();
+            cwd.push_str(parent.map_or("/", |p| p.cwd.as_str()));
         }
         let mut exepath = std::mem::take(&mut old.exepath);
         let mut container_id = std::mem::take(&mut old.container_id);
@@ -851,8 +863,8 @@ impl State {
                 }
             }
         };
-        if let Some(v) = pe.text(P::Exe) {
-            t.exe = v;
+        if let Some(p) = pe.get(P::Exe) {
+            assign_text(&mut t.exe, p.as_bytes_str());
         }
         if let Some(p) = pe.get(P::Args) {
             if !t.args.is_raw(p.bytes) {
@@ -867,12 +879,13 @@ impl State {
         }
         // An empty cwd is one the driver did not give: exec keeps the
         // working directory, so the known one stays.
-        if let Some(v) = pe.text(P::Cwd).filter(|v| !v.is_empty()) {
-            t.cwd = with_slash(v);
+        if let Some(p) = pe.get(P::Cwd) {
+            assign_dir(&mut t.cwd, p.as_bytes_str());
         }
-        t.comm = pe
-            .text(P::Comm)
-            .unwrap_or_else(|| t.exe.rsplit('/').next().unwrap_or(&t.exe).to_string());
+        match pe.get(P::Comm) {
+            Some(p) => assign_text(&mut t.comm, p.as_bytes_str()),
+            None => t.comm = t.exe.rsplit('/').next().unwrap_or(&t.exe).to_string(),
+        }
         // An empty list means the driver did not collect cgroups (ours does
         // not yet): keep the container the process was already known in.
         if let Some(p) = pe
@@ -904,11 +917,14 @@ impl State {
         }
         // Old drivers report neither the trusted path nor the enter
         // filename: the path is then unknown (argv[0] is not a path).
-        t.exepath = pe
-            .text(P::TrustedExepath)
-            .filter(|s| !s.is_empty())
-            .or_else(|| enter_name.map(|n| resolve_path(&t.cwd, &n)))
-            .unwrap_or_default();
+        match pe.get(P::TrustedExepath).map(|p| p.as_bytes_str()) {
+            Some(raw) if !raw.is_empty() => assign_text(&mut t.exepath, raw),
+            _ => {
+                t.exepath = enter_name
+                    .map(|n| resolve_path(&t.cwd, &n))
+                    .unwrap_or_default()
+            }
+        }
         if pe.uint(P::Flags).is_some() {
             t.exe_writable = pe.has_flag(ProcFlag::ExeWritable);
             t.exe_upper_layer = pe.has_flag(ProcFlag::ExeUpperLayer);

@@ -11,7 +11,6 @@
 use crate::event::table::all_event_types;
 use crate::event::view::Param;
 use crate::event::EventView;
-use crate::text::decode;
 
 /// Declares [`ProcParam`] and the schema's name of each, side by side so
 /// the two cannot drift apart.
@@ -176,10 +175,6 @@ impl<'a> ProcEvent<'a> {
 
     pub(super) fn uint(&self, which: ProcParam) -> Option<u64> {
         self.get(which)?.as_u64()
-    }
-
-    pub(super) fn text(&self, which: ProcParam) -> Option<String> {
-        Some(decode(self.get(which)?.as_bytes_str()).into_owned())
     }
 }
 
