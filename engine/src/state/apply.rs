@@ -162,6 +162,10 @@ pub(super) struct Slots {
     last: u8,
     /// The path an open-family exit names: `name`, else `path`.
     open_name: u8,
+    /// The file an open-family exit opened, and its overlay layer.
+    dev: u8,
+    ino: u8,
+    creat_flags: u8,
 }
 
 pub(super) fn slots_table() -> Vec<Slots> {
@@ -179,6 +183,9 @@ pub(super) fn slots_table() -> Vec<Slots> {
                 name: NO_SLOT,
                 last: NO_SLOT,
                 open_name: NO_SLOT,
+                dev: NO_SLOT,
+                ino: NO_SLOT,
+                creat_flags: NO_SLOT,
             };
             let mut name_rank = usize::MAX;
             for (i, p) in info.params.iter().enumerate().take(usize::from(NO_SLOT)) {
@@ -197,6 +204,9 @@ pub(super) fn slots_table() -> Vec<Slots> {
                     "domain" => first(&mut sl.domain),
                     "type" => first(&mut sl.ty),
                     "proto" => first(&mut sl.proto),
+                    "dev" => first(&mut sl.dev),
+                    "ino" => first(&mut sl.ino),
+                    "creat_flags" => first(&mut sl.creat_flags),
                     n => {
                         let rank = ["name", "filename", "pathname", "path"]
                             .iter()
@@ -322,8 +332,8 @@ fn read_resources(pe: &ProcEvent<'_>, t: &mut Thread) {
 /// creat(2) reports the overlay layer of the file in flags of its own
 /// (`creat_flags`): they become the open flags' layer bits
 /// (PPM_FD_UPPER_LAYER, bit 15; PPM_FD_LOWER_LAYER, bit 16).
-fn creat_layer_flags(ev: &EventView<'_>) -> u32 {
-    let Some(v) = ev.param_named("creat_flags").and_then(|p| p.as_u64()) else {
+fn creat_layer_flags(creat_flags: Option<Param<'_>>) -> u32 {
+    let Some(v) = creat_flags.and_then(|p| p.as_u64()) else {
         return 0;
     };
     let mut flags = 0;
@@ -342,6 +352,22 @@ fn flag_value(p: &Param<'_>, flag: &str) -> Option<u64> {
         .iter()
         .find(|(n, _)| *n == flag)
         .map(|(_, v)| *v)
+}
+
+/// Whether `s` holds "proc" or "fd", so may go through a /proc or /dev/fd
+/// link. Every open asks it of its path and directory: a scan of the bytes
+/// costs less than setting up a substring search for each.
+fn mentions_proc_or_fd(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.windows(2)
+        .enumerate()
+        .any(|(i, w)| w == b"fd" || (w == b"pr" && b[i..].starts_with(b"proc")))
+}
+
+/// The `flags` parameter of an event, found by its type's slot.
+pub(super) fn event_flags(state: &State, ev: &EventView<'_>) -> Option<u64> {
+    let sl = state.slots.get(usize::from(ev.event_type))?;
+    slot(ev, sl.flags)?.as_u64()
 }
 
 pub(super) fn event_fd(state: &State, ev: &EventView<'_>) -> Option<i64> {
@@ -1020,13 +1046,13 @@ impl State {
         Some(Fd {
             kind,
             name: full,
-            open_flags: flags | creat_layer_flags(ev),
+            open_flags: flags | creat_layer_flags(slot(ev, sl.creat_flags)),
             server_side: false,
             sock_type: 0,
             sock_proto: 0,
             raw_name,
-            dev: ev.param_named("dev").and_then(|p| p.as_u64()).unwrap_or(0) as u32,
-            ino: ev.param_named("ino").and_then(|p| p.as_u64()).unwrap_or(0),
+            dev: slot(ev, sl.dev).and_then(|p| p.as_u64()).unwrap_or(0) as u32,
+            ino: slot(ev, sl.ino).and_then(|p| p.as_u64()).unwrap_or(0),
         })
     }
 
@@ -1038,8 +1064,7 @@ impl State {
     /// given; here the file's own name is shown (fd.nameraw keeps the path
     /// given). None when the path goes through no such link.
     pub(super) fn through_proc_links(&self, tid: i64, dir: &str, path: &str) -> Option<String> {
-        let mentions = |s: &str| s.contains("proc") || s.contains("fd");
-        if !mentions(path) && !mentions(dir) {
+        if !mentions_proc_or_fd(path) && !mentions_proc_or_fd(dir) {
             return None;
         }
         let mut parts: Vec<String> = Vec::new();
@@ -1427,5 +1452,22 @@ impl State {
         f.sock_type = sock_type;
         f.sock_proto = sock_proto;
         self.set_fd(tid, fd, f);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mentions_proc_or_fd;
+
+    #[test]
+    fn mentions_proc_or_fd_as_a_substring_search_would() {
+        let paths = [
+            "", "/", "p", "f", "fd", "proc", "pro", "/proc/self/fd/3", "/dev/fd/0", "/home/u",
+            "/prod/x", "/x/pr", "/x/pro", "/x/proc", "afdb", "/pprocc", "/ff", "/dd", "é/proc",
+        ];
+        for path in paths {
+            let want = path.contains("proc") || path.contains("fd");
+            assert_eq!(mentions_proc_or_fd(path), want, "{path:?}");
+        }
     }
 }

@@ -371,6 +371,11 @@ impl State {
         apply::event_fd(self, ev)
     }
 
+    /// The event's `flags` parameter, found without comparing names.
+    pub fn event_flags(&self, ev: &crate::event::EventView<'_>) -> Option<u64> {
+        apply::event_flags(self, ev)
+    }
+
     /// The fd an event refers to with what the state knows of it. A failed
     /// open has fd -1 and the file it tried to open, so rules can match the
     /// path of failed opens as Falco's do.

@@ -86,7 +86,7 @@ fn open_flags(ev: &SyscallEvent<'_>) -> Option<u32> {
     if v.name() == "creat" {
         return Some(0b10 | 0b100);
     }
-    if let Some(f) = v.param_named("flags").and_then(|p| p.as_u64()) {
+    if let Some(f) = ev.state.event_flags(v) {
         return Some(f as u32);
     }
     let fd = ev.state.event_fd(v)?;
