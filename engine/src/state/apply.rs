@@ -1462,8 +1462,25 @@ mod tests {
     #[test]
     fn mentions_proc_or_fd_as_a_substring_search_would() {
         let paths = [
-            "", "/", "p", "f", "fd", "proc", "pro", "/proc/self/fd/3", "/dev/fd/0", "/home/u",
-            "/prod/x", "/x/pr", "/x/pro", "/x/proc", "afdb", "/pprocc", "/ff", "/dd", "é/proc",
+            "",
+            "/",
+            "p",
+            "f",
+            "fd",
+            "proc",
+            "pro",
+            "/proc/self/fd/3",
+            "/dev/fd/0",
+            "/home/u",
+            "/prod/x",
+            "/x/pr",
+            "/x/pro",
+            "/x/proc",
+            "afdb",
+            "/pprocc",
+            "/ff",
+            "/dd",
+            "é/proc",
         ];
         for path in paths {
             let want = path.contains("proc") || path.contains("fd");
