@@ -301,25 +301,17 @@ impl<'a> EventView<'a> {
             .min(out.len());
         let mut start = 0usize;
         for (i, slot) in out[..n].iter_mut().enumerate() {
-            let len = if self.len_size == 2 {
-                self.lens
-                    .get(i * 2..i * 2 + 2)
-                    .map(|c| u32::from(c[0]) | u32::from(c[1]) << 8)
-            } else {
-                self.lens
-                    .get(i * 4..i * 4 + 4)
-                    .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-            };
             // Parsing checked that the lengths fit in the data; a view
             // built otherwise stops at the first that does not.
-            let end = len.and_then(|l| start.checked_add(l as usize));
-            match end.and_then(|end| Some((end, self.data.get(start..end)?))) {
-                Some((end, bytes)) => {
-                    *slot = bytes;
-                    start = end;
-                }
-                None => return i,
-            }
+            let len = read_len(self.lens, self.len_size, i) as usize;
+            let Some(bytes) = start
+                .checked_add(len)
+                .and_then(|end| self.data.get(start..end))
+            else {
+                return i;
+            };
+            *slot = bytes;
+            start += len;
         }
         n
     }

@@ -299,7 +299,6 @@ fn assign_dir(dst: &mut String, raw: &[u8]) -> bool {
     true
 }
 
-/// The value of the flag called `flag` in the names table of a parameter.
 /// The limits, memory, page faults and namespace start time that clone
 /// and execve exit events report; what the event lacks is left as it was.
 fn read_resources(pe: &ProcEvent<'_>, t: &mut Thread) {
@@ -346,6 +345,7 @@ fn creat_layer_flags(creat_flags: Option<Param<'_>>) -> u32 {
     flags
 }
 
+/// The value of the flag called `flag` in the names table of a parameter.
 fn flag_value(p: &Param<'_>, flag: &str) -> Option<u64> {
     p.info
         .names?
@@ -694,7 +694,9 @@ impl State {
         };
         let pe = ProcEvent::new(ev, slots);
         let caller = ev.tid as i64;
-        let is_thread = pe.has_flag(ProcFlag::CloneThread);
+        let is_thread = pe
+            .uint(P::Flags)
+            .is_some_and(|v| v & pe.flag_bit(ProcFlag::CloneThread) != 0);
         let (child_tid, parent_tid) = match res {
             0 => (caller, pe.int(P::Ptid).unwrap_or(-1)),
             r if r > 0 => (r, caller),
@@ -951,11 +953,12 @@ impl State {
                     .unwrap_or_default()
             }
         }
-        if pe.uint(P::Flags).is_some() {
-            t.exe_writable = pe.has_flag(ProcFlag::ExeWritable);
-            t.exe_upper_layer = pe.has_flag(ProcFlag::ExeUpperLayer);
-            t.exe_lower_layer = pe.has_flag(ProcFlag::ExeLowerLayer);
-            t.exe_from_memfd = pe.has_flag(ProcFlag::ExeFromMemfd);
+        if let Some(v) = pe.uint(P::Flags) {
+            let has = |flag| v & pe.flag_bit(flag) != 0;
+            t.exe_writable = has(ProcFlag::ExeWritable);
+            t.exe_upper_layer = has(ProcFlag::ExeUpperLayer);
+            t.exe_lower_layer = has(ProcFlag::ExeLowerLayer);
+            t.exe_from_memfd = has(ProcFlag::ExeFromMemfd);
         }
         if let Some(p) = pe.get(P::Env) {
             // Kept as the event's bytes, split when a field reads it.

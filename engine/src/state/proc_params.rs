@@ -163,10 +163,10 @@ impl<'a> ProcEvent<'a> {
         }
     }
 
-    /// Whether the event's `flags` has `which` set (false without either).
-    pub(super) fn has_flag(&self, which: ProcFlag) -> bool {
-        let bit = self.slots.flag_bits[which as usize];
-        bit != 0 && self.uint(ProcParam::Flags).is_some_and(|v| v & bit != 0)
+    /// The value of `which` in this event type's `flags` (0 if it has none,
+    /// so no flags value has it set).
+    pub(super) fn flag_bit(&self, which: ProcFlag) -> u64 {
+        self.slots.flag_bits[which as usize]
     }
 
     pub(super) fn int(&self, which: ProcParam) -> Option<i64> {
