@@ -94,8 +94,8 @@ lab_boot() {
         # -cx16: QEMU 7.2's TCG mis-emulates cmpxchg16b now and then (garbage
         # EFLAGS, then oopses in SLUB's fast path, with or without our
         # module); without the feature the kernels take their locked path.
-        timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max,-cx16 -m 1024 -smp 2 \
-            -kernel "$CACHE/$s/root/boot/vmlinuz-$kver" -initrd "$WORK/$s/guest/initrd.gz" \
+        timeout "$BOOT_TIMEOUT" qemu-system-x86_64 -accel tcg -cpu max,-cx16 -m 1024 \
+            ${LAB_QEMU_CLOCK:--smp 2} -kernel "$CACHE/$s/root/boot/vmlinuz-$kver" -initrd "$WORK/$s/guest/initrd.gz" \
             -append "$append" -nographic -no-reboot > "$log" 2>&1 || true
         end=$(date +%s)
         tr -d '\r' < "$log" > "$log.txt"
@@ -286,8 +286,15 @@ lab_demo() {
 # Falco's rules: paths given as in scripts/lab/falco-agent.sh) and no driver
 # again; prints the table of scripts/lab/bench-table and keeps JSON lines
 # in $WORK/SERIES/bench.jsonl. PEREGRINE_BENCH_ARGS passes the guest's
-# knobs, e.g. "pgbench_rounds=9 pgbench_n=1000000 pgbench_orc=100000"
-# (see tests/guest/bench.sh). A benchmark: whatever is missing is printed
+# knobs, e.g. "pgbench_rounds=9 pgbench_phases=peregrine,falco
+# pgbench_workloads=fork_exec=400" (see tests/guest/bench.sh).
+# PEREGRINE_BENCH_CLOCK=icount boots QEMU with one CPU and -icount
+# shift=0,sleep=off: the guest's clock then advances one nanosecond per
+# guest instruction (and jumps over idle time), so ns/op counts the
+# instructions the whole machine ran per op. Wall time under
+# TCG moves by 20% from round to round on fork+exec, with the translation
+# cache and the host's load; instruction counts do not, at the price of
+# saying nothing of cache misses. A benchmark: whatever is missing is printed
 # as "not measured: REASON", and the exit status is 0 unless no kernel
 # could be measured at all.
 lab_bench() {
@@ -295,6 +302,15 @@ lab_bench() {
     LAB_PASSED=0
     LAB_FAILED=0
     BOOT_TIMEOUT=${PEREGRINE_BOOT_TIMEOUT:-900}
+    local clock=${PEREGRINE_BENCH_CLOCK:-wall}
+    case $clock in
+        wall) LAB_QEMU_CLOCK= ;;
+        # One CPU: QEMU 7.2 under -icount never brings a second one up (the
+        # boot stops at "Booting SMP configuration"). The count is then the
+        # whole machine's: workload, module and drainer alike.
+        icount) LAB_QEMU_CLOCK="-smp 1 -icount shift=0,sleep=off" ;;
+        *) echo "kernel-lab: PEREGRINE_BENCH_CLOCK is wall or icount, not '$clock'" >&2; return 2 ;;
+    esac
     lab_check_tools
     for s in "$@"; do
         lab_fetch "$s" >/dev/null 2>&1 || lab_unavailable "cannot fetch the $s kernel packages from Debian"
@@ -335,7 +351,7 @@ lab_bench() {
             continue
         fi
         rm -f "$WORK/$s/bench.jsonl"
-        awk -v kernel="$s" -v json="$WORK/$s/bench.jsonl" -f "$REPO/scripts/lab/bench-table" "$log"
+        awk -v kernel="$s" -v clock="$clock" -v json="$WORK/$s/bench.jsonl" -f "$REPO/scripts/lab/bench-table" "$log"
         grep -qE 'Kernel panic|BUG:|Oops:' "$log" && echo "[$s] note: the console shows a kernel BUG/Oops/panic (see $log)"
         echo "[$s] JSON lines: $WORK/$s/bench.jsonl; console: $log"
         measured=$((measured + 1))

@@ -43,6 +43,9 @@ WORKLOADS=$(echo "${pgbench_workloads:-getppid=500000,open_read_close=50000,fork
 METRICS_PORT=${METRICS_PORT:-8765}
 # Seconds an agent is watched doing nothing, once per round.
 IDLE_SECONDS=${pgbench_idle:-5}
+# The phases to run, by name (see above), separated by commas; all by default.
+# "none" is always run: every other phase is measured against it.
+PHASES=",none,${pgbench_phases:-peregrine,falco,peregrine-live,peregrine-live-all,falco-agent,peregrine-agent},"
 
 echo "PGTEST-KERNEL $(uname -r)"
 mkdir -p "$BENCH_TMP"
@@ -294,16 +297,19 @@ run_peregrine_agent() {
     live_rules=$RULES
 }
 
+# wanted PHASE: whether pgbench_phases names it.
+wanted() { case $PHASES in *,$1,*) return 0 ;; esac; return 1; }
+
 r=1
 while [ $r -le $ROUNDS ]; do
     echo "PGBENCH-LOG round $r"
     run_none none
-    run_peregrine
-    run_falco
-    run_live peregrine-live
-    run_live peregrine-live-all -A
-    run_falco_agent
-    run_peregrine_agent
+    wanted peregrine && run_peregrine
+    wanted falco && run_falco
+    wanted peregrine-live && run_live peregrine-live
+    wanted peregrine-live-all && run_live peregrine-live-all -A
+    wanted falco-agent && run_falco_agent
+    wanted peregrine-agent && run_peregrine_agent
     r=$((r + 1))
 done
 run_none none-after
