@@ -772,3 +772,38 @@ fn list_operators_take_the_values_of_another_field() {
     assert!(!t("fd.name pmatch val(proc.pname)"));
     assert!(!t("proc.aname intersects val(fd.types)"));
 }
+
+/// A macro several rules start with is evaluated once per event (its
+/// result depends on the event alone), and never carried to the next
+/// event: a stale result would fire the rules on /tmp.
+#[test]
+fn a_shared_macro_is_evaluated_once_per_event_and_only_for_it() {
+    let mut yaml = String::from(
+        "- macro: etc_by_cat\n  condition: fd.name startswith /etc and proc.name = cat\n",
+    );
+    for i in 0..3 {
+        yaml += &format!(
+            "- rule: r{i}\n  desc: d\n  condition: evt.type = open and etc_by_cat and proc.pid > {i}\n  \
+             output: o\n  priority: WARNING\n"
+        );
+    }
+    let (_, mut rules) = compile(&yaml);
+    rules.matching = Matching::All;
+    let before = rules.source().extracts();
+    assert_eq!(
+        matches(&mut rules, &open_of("/etc/passwd")),
+        ["r0", "r1", "r2"]
+    );
+    // fd.name and proc.name once, proc.pid once per rule.
+    assert_eq!(rules.source().extracts() - before, 2 + 3);
+    assert!(matches(&mut rules, &open_of("/tmp/passwd")).is_empty());
+    assert_eq!(
+        matches(&mut rules, &open_of("/etc/shadow")),
+        ["r0", "r1", "r2"]
+    );
+    let by_cp = TestEvent::new("open")
+        .s("fd.name", "/etc/shadow")
+        .s("proc.name", "cp")
+        .with("proc.pid", Value::Uint(42));
+    assert!(matches(&mut rules, &by_cp).is_empty());
+}

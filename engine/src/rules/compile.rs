@@ -24,7 +24,12 @@ pub enum Node {
     /// `op oneof (...)`: exactly one of the checks holds.
     ExactlyOne(Vec<Node>),
     /// A macro's condition, bound once and used by every rule naming it.
-    Shared(Arc<Node>),
+    /// `slot` numbers the macro within its compile: an event's rules
+    /// share its result (see [`super::eval::Scratch`]).
+    Shared {
+        node: Arc<Node>,
+        slot: u32,
+    },
     /// `evt.type = name`, `evt.type in (...)` (or `!=`, negated): whether
     /// the event's index key is in a sorted set (see
     /// [`FieldSource::event_type`]), decided without extracting the type
@@ -495,8 +500,9 @@ fn op_allowed(ty: FieldType, op: Op) -> bool {
     }
 }
 
-/// Macros bound once, by name, shared by every rule of one compile.
-pub type BoundMacros = HashMap<String, Arc<Node>>;
+/// Macros bound once, by name, shared by every rule of one compile, each
+/// with its memo slot (the order it was bound in).
+pub type BoundMacros = HashMap<String, (Arc<Node>, u32)>;
 
 /// Binds an expanded condition.
 pub fn bind<S: FieldSource>(source: &mut S, expr: &Expr) -> Result<Node, BindError> {
@@ -573,12 +579,18 @@ fn bind_level<S: FieldSource>(
         ),
         Expr::Not(inner) => Node::Not(Box::new(bind_in(source, inner, macros)?)),
         Expr::Shared(shared) => {
-            if let Some(node) = macros.get(&shared.name) {
-                return Ok(Node::Shared(Arc::clone(node)));
+            if let Some((node, slot)) = macros.get(&shared.name) {
+                return Ok(Node::Shared {
+                    node: Arc::clone(node),
+                    slot: *slot,
+                });
             }
             let node = Arc::new(bind_in(source, &shared.body, macros)?);
-            macros.insert(shared.name.clone(), Arc::clone(&node));
-            Node::Shared(node)
+            // Slots only need to differ within one compile; u32 holds far
+            // more macros than a rules file can name.
+            let slot = u32::try_from(macros.len()).unwrap_or(u32::MAX);
+            macros.insert(shared.name.clone(), (Arc::clone(&node), slot));
+            Node::Shared { node, slot }
         }
         Expr::Macro { name, .. } => {
             return Err(BindError::Other(format!(

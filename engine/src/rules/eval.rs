@@ -9,22 +9,59 @@ use crate::field::{FieldSource, FieldType, Value};
 use super::compile::{BoundComposite, BoundField, Check, Lit, Node, OptSpec, OptString, Rhs};
 
 /// Buffers reused across events so evaluation does not allocate for field
-/// values.
-#[derive(Debug, Default)]
+/// values, and the results of the event's shared macros.
+///
+/// A macro such as Falco's `open_read` starts a dozen rules of one event
+/// type; its result depends on the event and the state alone, which do not
+/// change while the event's rules run, so it is evaluated once per event.
+/// Each result is stamped with the scratch's generation, which
+/// [`Scratch::recycle`] (called after every event) moves on: a result can
+/// never be read for another event, whatever that event's bytes.
+#[derive(Debug)]
 pub struct Scratch<'e> {
     lhs: Vec<Value<'e>>,
     rhs: Vec<Value<'e>>,
+    /// Per macro slot: `generation << 1 | result`.
+    shared: Vec<u64>,
+    /// Starts at 1, so the zeroed slots of a new vector hold no result.
+    generation: u64,
+}
+
+impl Default for Scratch<'_> {
+    fn default() -> Self {
+        Scratch {
+            lhs: Vec::new(),
+            rhs: Vec::new(),
+            shared: Vec::new(),
+            generation: 1,
+        }
+    }
 }
 
 impl<'e> Scratch<'e> {
     /// Hands the buffers' allocations to a scratch for another event
     /// lifetime; the vectors are emptied first, so no value outlives its
-    /// event.
+    /// event, and the macro results are forgotten.
     pub fn recycle<'f>(self) -> Scratch<'f> {
         Scratch {
             lhs: recycle_vec(self.lhs),
             rhs: recycle_vec(self.rhs),
+            shared: self.shared,
+            generation: self.generation + 1,
         }
+    }
+
+    fn remembered(&self, slot: u32) -> Option<bool> {
+        let stamp = *self.shared.get(slot as usize)?;
+        (stamp >> 1 == self.generation).then_some(stamp & 1 == 1)
+    }
+
+    fn remember(&mut self, slot: u32, held: bool) {
+        let slot = slot as usize;
+        if slot >= self.shared.len() {
+            self.shared.resize(slot + 1, 0);
+        }
+        self.shared[slot] = self.generation << 1 | u64::from(held);
     }
 }
 
@@ -51,7 +88,14 @@ pub fn eval<'e, S: FieldSource>(
         Node::And(items) => items.iter().all(|n| eval(n, source, event, scratch)),
         Node::Or(items) => items.iter().any(|n| eval(n, source, event, scratch)),
         Node::Not(inner) => !eval(inner, source, event, scratch),
-        Node::Shared(inner) => eval(inner, source, event, scratch),
+        Node::Shared { node, slot } => {
+            if let Some(held) = scratch.remembered(*slot) {
+                return held;
+            }
+            let held = eval(node, source, event, scratch);
+            scratch.remember(*slot, held);
+            held
+        }
         Node::Check(check) => eval_check(check, source, event, scratch),
         Node::ExactlyOne(items) => {
             let mut held = 0;

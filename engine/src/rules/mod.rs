@@ -889,7 +889,7 @@ mod shared_macro_tests {
     fn shared_at(node: &Node, index: usize) -> &Arc<Node> {
         match node {
             Node::And(items) => match &items[index] {
-                Node::Shared(inner) => inner,
+                Node::Shared { node, .. } => node,
                 other => panic!("not shared: {other:?}"),
             },
             other => panic!("not an and: {other:?}"),
@@ -921,7 +921,7 @@ mod shared_macro_tests {
         }
         // The macro inside the macro is shared as well, and the rules are
         // still indexed by the event type the macros name.
-        assert!(matches!(&**first, Node::And(items) if matches!(items[0], Node::Shared(_))));
+        assert!(matches!(&**first, Node::And(items) if matches!(items[0], Node::Shared { .. })));
         assert!(compiled.iter().all(|r| r
             .event_types()
             .is_some_and(|t| !t.is_empty() && t.len() < 30)));

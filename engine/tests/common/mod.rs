@@ -245,11 +245,18 @@ impl TestEvent {
 pub struct TestSyscallSource {
     /// Resolved handles: field name with argument, as the event map key.
     keys: Vec<String>,
+    /// How many times a field was extracted, for tests of what is read.
+    extracts: std::cell::Cell<usize>,
 }
 
 impl TestSyscallSource {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Fields extracted so far, one per call.
+    pub fn extracts(&self) -> usize {
+        self.extracts.get()
     }
 }
 
@@ -283,6 +290,7 @@ impl FieldSource for TestSyscallSource {
     }
 
     fn extract<'e>(&self, field: &ResolvedField, event: &TestEvent, out: &mut Vec<Value<'e>>) {
+        self.extracts.set(self.extracts.get() + 1);
         if let Some(vals) = self
             .keys
             .get(field.id as usize)
