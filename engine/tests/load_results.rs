@@ -689,3 +689,211 @@ fn a_yaml_parse_error_is_placed_at_yaml_cpps_mark() {
         assert_eq!(e.locations[1].mark.offset, at.2, "{text}");
     }
 }
+
+/// A rule whose last key, `desc`, is `tail`: an open quoted scalar.
+fn rule_ending_in(tail: &str) -> String {
+    format!(
+        "- rule: r1\n  condition: evt.type = open\n  priority: WARNING\n  output: \"abc %fd.name\"\n  desc: {tail}"
+    )
+}
+
+#[test]
+fn a_quoted_scalar_the_file_leaves_open_reads_as_yaml_cpp_reads_it() {
+    // (the end of the file after `desc: `, the description Falco master
+    // loaded, as -L printed it). yaml-cpp ends an open quoted scalar at
+    // the end of the file when a line break came after its last text:
+    // that break folds into a space, blank lines after it clip to one
+    // line break, later lines at any indentation (`- rule:` included) are
+    // the scalar's, and a CRLF is one break.
+    for (tail, desc) in [
+        ("\"the desc\n", "the desc "),
+        ("'the desc\n", "the desc "),
+        ("\"the desc\n\n", "the desc\n"),
+        ("\"the desc\n\n\n", "the desc\n"),
+        ("'the desc\n\n\n", "the desc\n"),
+        ("\"the desc\n   ", "the desc "),
+        ("\"the desc\n\t", "the desc "),
+        ("\"the desc   \n", "the desc "),
+        ("\"the desc\n\n  ", "the desc\n"),
+        ("\"the desc\n   \n", "the desc\n"),
+        ("\"the desc\r\n", "the desc "),
+        ("\"the desc\n  more words\n", "the desc more words "),
+        (
+            "\"the desc\n   second\n\n   third   \n",
+            "the desc second\nthird ",
+        ),
+        ("\"the desc\n# comment\n", "the desc # comment "),
+        (
+            "\"the desc\n- rule: r2\n  desc: d\n",
+            "the desc - rule: r2 desc: d ",
+        ),
+        ("\"the desc\\\n", "the desc"),
+        ("\"it\\\"s\n", "it\"s "),
+        ("'it''s\n", "it's "),
+        ("\"the \\x41 desc\n", "the A desc "),
+        ("\"\n", " "),
+    ] {
+        let text = rule_ending_in(tail);
+        let mut loader = RulesLoader::new();
+        let result = loader.load_str("rules.yaml", &text).clone();
+        assert!(result.errors.is_empty(), "{tail:?}: {:#?}", result.errors);
+        assert!(
+            result.warnings.is_empty(),
+            "{tail:?}: {:#?}",
+            result.warnings
+        );
+        let rule = loader.definitions().rules.get("r1");
+        assert_eq!(rule.map(|r| r.desc.as_str()), Some(desc), "{tail:?}");
+    }
+}
+
+#[test]
+fn values_of_open_quoted_scalars_are_checked_as_falco_checks_them() {
+    // Falco master's load results: the value is what yaml-cpp folded, so
+    // a priority gets a trailing space and is invalid, an output is
+    // trimmed, a condition is not, a description of blank lines clipped
+    // to nothing is empty, and a list item keeps its space.
+    let text = "- rule: r1\n  condition: evt.type = open\n  output: \"abc %fd.name\"\n  desc: d\n  priority: 'WARNING\n";
+    let (errors, _) = load(text);
+    assert!(
+        has(
+            &errors,
+            Code::ErrYamlValidate,
+            "rule priority",
+            "",
+            "Invalid priority"
+        ),
+        "{errors:#?}"
+    );
+    let (errors, _) = load(&rule_ending_in("\"\n\n"));
+    assert!(
+        has(
+            &errors,
+            Code::ErrYamlValidate,
+            "value for",
+            "desc",
+            "Value must be non-empty"
+        ),
+        "{errors:#?}"
+    );
+    let mut loader = RulesLoader::new();
+    loader.load_str(
+        "rules.yaml",
+        "- rule: r1\n  condition: evt.type = open\n  desc: d\n  priority: WARNING\n  output: \"abc %fd.name\n",
+    );
+    let rule = loader.definitions().rules.get("r1");
+    assert_eq!(rule.map(|r| r.output.as_str()), Some("abc %fd.name"));
+    let mut loader = RulesLoader::new();
+    loader.load_str(
+        "rules.yaml",
+        "- rule: r1\n  desc: d\n  priority: WARNING\n  output: \"abc %fd.name\"\n  condition: \"evt.type = open\n",
+    );
+    let rule = loader.definitions().rules.get("r1");
+    assert_eq!(rule.map(|r| r.condition.as_str()), Some("evt.type = open "));
+    let mut loader = RulesLoader::new();
+    loader.load_str("rules.yaml", "- list: l1\n  items:\n    - a\n    - \"b\n");
+    let list = loader.definitions().lists.get("l1");
+    assert_eq!(
+        list.map(|l| l.items.clone()),
+        Some(vec!["a".to_string(), "b ".to_string()])
+    );
+    // The open scalar where a key belongs: a key of its own, unknown.
+    let (errors, warnings) = load(
+        "- rule: r1\n  condition: evt.type = open\n  output: \"abc %fd.name\"\n  priority: WARNING\n  desc: d\n  \"enabled\n",
+    );
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(
+        has(
+            &warnings,
+            Code::UnknownKey,
+            "rule",
+            "r1",
+            "Unknown key 'enabled '. The key will be ignored."
+        ),
+        "{warnings:#?}"
+    );
+}
+
+#[test]
+fn open_quoted_scalars_yaml_cpp_refuses_are_refused_as_it_does() {
+    // (end of the file after `desc: `, Falco master's message, its mark
+    // as 0-based line, column and offset).
+    let base = rule_ending_in("").len();
+    for (tail, message, at) in [
+        // The input ends inside a line of the scalar (a lone CR is no
+        // line break to yaml-cpp).
+        (
+            "\"the desc",
+            "yaml-cpp: error at line 5, column 18: illegal EOF in scalar",
+            (4, 17, base + 9),
+        ),
+        (
+            "'the desc",
+            "yaml-cpp: error at line 5, column 18: illegal EOF in scalar",
+            (4, 17, base + 9),
+        ),
+        (
+            "\"the desc\n  more words",
+            "yaml-cpp: error at line 6, column 13: illegal EOF in scalar",
+            (5, 12, base + 22),
+        ),
+        (
+            "\"the desc\r",
+            "yaml-cpp: error at line 5, column 19: illegal EOF in scalar",
+            (4, 18, base + 10),
+        ),
+        // An escape the end of the input cuts: yaml-cpp escapes its end
+        // character, past the end.
+        (
+            "\"the desc\\",
+            "yaml-cpp: error at line 5, column 20: unknown escape character: \u{4}",
+            (4, 19, base + 11),
+        ),
+        // A document marker inside the scalar.
+        (
+            "\"the desc\n---\n",
+            "yaml-cpp: error at line 6, column 1: illegal document indicator in scalar",
+            (5, 0, base + 10),
+        ),
+        (
+            "\"the desc\n...\n",
+            "yaml-cpp: error at line 6, column 1: illegal document indicator in scalar",
+            (5, 0, base + 10),
+        ),
+    ] {
+        let (errors, _) = load(&rule_ending_in(tail));
+        assert_eq!(errors.len(), 1, "{tail:?}: {errors:#?}");
+        let e = &errors[0];
+        assert_eq!(e.code, Code::ErrYamlParse, "{tail:?}");
+        assert_eq!(e.message, message, "{tail:?}");
+        assert_eq!(
+            chain(e),
+            [("rules content", "", 0, 0), ("value for", "", at.0, at.1)],
+            "{tail:?}"
+        );
+        assert_eq!(e.locations[1].mark.offset, at.2, "{tail:?}");
+    }
+    // What yaml-cpp finds missing after an open scalar, it finds at the
+    // end of the file.
+    for (text, message, at) in [
+        (
+            "- rule: r1\n  desc: d\n  priority: WARNING\n  output: \"abc %fd.name\"\n  condition: evt.type = open\n  tags: [\"a\n",
+            "yaml-cpp: error at line 7, column 1: end of sequence flow not found",
+            (6, 0),
+        ),
+        (
+            "- rule: r1\n  desc: \"d\n---\n- list: l1\n  items: [a]\n",
+            "yaml-cpp: error at line 3, column 1: illegal document indicator in scalar",
+            (2, 0),
+        ),
+    ] {
+        let (errors, _) = load(text);
+        assert_eq!(errors.len(), 1, "{text:?}: {errors:#?}");
+        assert_eq!(errors[0].message, message, "{text:?}");
+        assert_eq!(
+            chain(&errors[0]),
+            [("rules content", "", 0, 0), ("value for", "", at.0, at.1)],
+            "{text:?}"
+        );
+    }
+}

@@ -196,6 +196,66 @@ pub fn current_falco_args(args: &[String]) -> Vec<String> {
     out
 }
 
+/// The error of Falco 0.35 (the 2023 suite's) for -D or -T given with -t,
+/// which Peregrine keeps for those flags; current Falco has neither the
+/// flags nor the error, and applies its `rules[]` items in order.
+pub const MIXED_SELECTION_ERROR: &str =
+    "You can not specify both disabled (-D/-T) and enabled (-t) rules";
+
+/// The flags of `args` that current Falco removed (`-e`, `-D`, `-T`, `-t`,
+/// `-A`), each once, in the order first used; as in `current_falco_args`,
+/// a value is never read as a flag.
+pub fn removed_flags(args: &[String]) -> Vec<&str> {
+    let mut found: Vec<&str> = Vec::new();
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        let flag = word.as_str();
+        let removed = matches!(flag, "-e" | "-D" | "-T" | "-t" | "-A");
+        if removed && !found.contains(&flag) {
+            found.push(flag);
+        }
+        if flag != "-A" && (removed || TAKES_VALUE.contains(&flag)) {
+            words.next();
+        }
+    }
+    found
+}
+
+/// How Peregrine's run with the suite's own (2023) flags compares to its
+/// run with the current spelling, the run compared with Falco.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Legacy {
+    /// Both spellings gave the same.
+    Same,
+    /// -D/-T with -t: the old flags keep the 2023 error (exit 1), where the
+    /// current spelling runs the selection as current Falco does.
+    Kept2023Error,
+    /// They differ otherwise: the old flags do not mean what their
+    /// current spelling means, a fault of Peregrine's.
+    Differs(Vec<String>),
+}
+
+/// Judges Peregrine's run of `args` (the 2023 flags, `legacy`) against
+/// its run of `current_falco_args(args)` (`current`).
+pub fn legacy_verdict(args: &[String], current: &Observed, legacy: &Observed) -> Legacy {
+    let diff = differences_between(("current spelling", current), ("2023 spelling", legacy));
+    if diff.is_empty() {
+        return Legacy::Same;
+    }
+    let flags = removed_flags(args);
+    let mixed = flags.contains(&"-t") && (flags.contains(&"-D") || flags.contains(&"-T"));
+    if mixed
+        && legacy.failure.is_none()
+        && legacy.exit_status == 1
+        && legacy.alerts.is_empty()
+        && legacy.stderr_tail.contains(MIXED_SELECTION_ERROR)
+    {
+        Legacy::Kept2023Error
+    } else {
+        Legacy::Differs(diff)
+    }
+}
+
 fn push_options(out: &mut Vec<String>, options: impl IntoIterator<Item = String>) {
     for option in options {
         out.extend(["-o".to_string(), option]);
@@ -364,42 +424,59 @@ fn alert(json: &Json, masked: &[String]) -> Alert {
 /// What differs between Falco's run (`falco`) and Peregrine's (`ours`),
 /// one line per fact; empty when they agree.
 pub fn differences(falco: &Observed, ours: &Observed) -> Vec<String> {
+    differences_between(("falco", falco), ("peregrine", ours))
+}
+
+/// What differs between two runs, each named by who made it (the names
+/// start the lines: `falco`, `peregrine`, or two spellings of one command
+/// line); empty when they agree.
+pub fn differences_between(left: (&str, &Observed), right: (&str, &Observed)) -> Vec<String> {
+    let ((ln, l), (rn, r)) = (left, right);
     let mut out = Vec::new();
-    for (who, seen) in [("falco", falco), ("peregrine", ours)] {
+    for (who, seen) in [(ln, l), (rn, r)] {
         if let Some(failure) = &seen.failure {
             out.push(format!("{who} did not finish: {failure}"));
         }
     }
-    if falco.exit_status != ours.exit_status {
+    if l.exit_status != r.exit_status {
         out.push(format!(
-            "exit status: falco {}, peregrine {} (falco stderr: {}; peregrine stderr: {})",
-            falco.exit_status, ours.exit_status, falco.stderr_tail, ours.stderr_tail
+            "exit status: {ln} {}, {rn} {} ({ln} stderr: {}; {rn} stderr: {})",
+            l.exit_status, r.exit_status, l.stderr_tail, r.stderr_tail
         ));
     }
     let (f, o): (BTreeSet<_>, BTreeSet<_>) = (
-        falco.load_results.iter().collect(),
-        ours.load_results.iter().collect(),
+        l.load_results.iter().collect(),
+        r.load_results.iter().collect(),
     );
+    // Padded to one width, so that the two sides' lines align.
+    let width = ln.len().max(rn.len()) + 1;
     for line in f.difference(&o) {
-        out.push(format!("load result only falco:     {line}"));
-    }
-    for line in o.difference(&f) {
-        out.push(format!("load result only peregrine: {line}"));
-    }
-    if falco.load_codes != ours.load_codes {
         out.push(format!(
-            "load codes named: falco {:?}, peregrine {:?}",
-            falco.load_codes, ours.load_codes
+            "load result only {:width$} {line}",
+            format!("{ln}:")
         ));
     }
-    alert_differences(&falco.alerts, &ours.alerts, &mut out);
+    for line in o.difference(&f) {
+        out.push(format!(
+            "load result only {:width$} {line}",
+            format!("{rn}:")
+        ));
+    }
+    if l.load_codes != r.load_codes {
+        out.push(format!(
+            "load codes named: {ln} {:?}, {rn} {:?}",
+            l.load_codes, r.load_codes
+        ));
+    }
+    alert_differences((ln, &l.alerts), (rn, &r.alerts), &mut out);
     out
 }
 
 /// Alerts compared as multisets: per rule counts first, then the alerts
 /// of each side that the other lacks, paired by rule to show which output
 /// fields differ.
-fn alert_differences(falco: &[Alert], ours: &[Alert], out: &mut Vec<String>) {
+fn alert_differences(left: (&str, &[Alert]), right: (&str, &[Alert]), out: &mut Vec<String>) {
+    let ((ln, falco), (rn, ours)) = (left, right);
     let count = |alerts: &[Alert]| {
         let mut by_rule: BTreeMap<String, usize> = BTreeMap::new();
         for a in alerts {
@@ -415,7 +492,7 @@ fn alert_differences(falco: &[Alert], ours: &[Alert], out: &mut Vec<String>) {
             oc.get(rule).copied().unwrap_or(0),
         );
         if a != b {
-            out.push(format!("alerts of {rule:?}: falco {a}, peregrine {b}"));
+            out.push(format!("alerts of {rule:?}: {ln} {a}, {rn} {b}"));
         }
     }
     let mut only_ours: Vec<&Alert> = ours.iter().collect();
@@ -439,7 +516,7 @@ fn alert_differences(falco: &[Alert], ours: &[Alert], out: &mut Vec<String>) {
             out.push(format!(
                 "alert of {:?} differs: {}",
                 a.rule,
-                alert_diff(a, b)
+                alert_diff((ln, a), (rn, b))
             ));
         }
         shown += 1;
@@ -449,7 +526,8 @@ fn alert_differences(falco: &[Alert], ours: &[Alert], out: &mut Vec<String>) {
     }
 }
 
-fn alert_diff(falco: &Alert, ours: &Alert) -> String {
+fn alert_diff(left: (&str, &Alert), right: (&str, &Alert)) -> String {
+    let ((ln, falco), (rn, ours)) = (left, right);
     let mut text = String::new();
     if falco.priority != ours.priority {
         let _ = write!(text, "priority {} / {}; ", falco.priority, ours.priority);
@@ -473,10 +551,14 @@ fn alert_diff(falco: &Alert, ours: &Alert) -> String {
         }
     }
     if text.is_empty() && falco.output != ours.output {
+        let width = ln.len().max(rn.len()) + 1;
         let _ = write!(
             text,
-            "output text\n        falco:     {}\n        peregrine: {}",
-            falco.output, ours.output
+            "output text\n        {:width$} {}\n        {:width$} {}",
+            format!("{ln}:"),
+            falco.output,
+            format!("{rn}:"),
+            ours.output
         );
     }
     text.trim_end_matches("; ").to_string()
@@ -521,6 +603,42 @@ mod tests {
                 "-r r.yaml -o rules[].disable.rule=*
                  -o rules[].enable.tag=a -o rules[].enable.tag=b"
             )
+        );
+    }
+
+    #[test]
+    fn removed_flags_are_found_once_and_values_skipped() {
+        let args = words("-r -t -e t.scap -T a -T b -o x=-D -A -t c");
+        assert_eq!(removed_flags(&args), vec!["-e", "-T", "-A", "-t"]);
+        assert!(removed_flags(&words("-r r.yaml -o json_output=true")).is_empty());
+    }
+
+    #[test]
+    fn the_2023_error_is_kept_only_for_mixed_flags() {
+        let ran = Observed {
+            alerts: vec![alert(&alert_line("A", 1), &[])],
+            ..Default::default()
+        };
+        let refused = Observed {
+            exit_status: 1,
+            stderr_tail: format!("Error: {MIXED_SELECTION_ERROR}"),
+            ..Default::default()
+        };
+        let mixed = words("-T a -t a -r r.yaml -e t.scap");
+        assert_eq!(legacy_verdict(&mixed, &ran, &ran), Legacy::Same);
+        assert_eq!(
+            legacy_verdict(&mixed, &ran, &refused),
+            Legacy::Kept2023Error
+        );
+        // The same refusal without -D/-T and -t together is a fault.
+        let only_run_tags = words("-t a -r r.yaml -e t.scap");
+        let Legacy::Differs(diff) = legacy_verdict(&only_run_tags, &ran, &refused) else {
+            panic!("a refusal of -t alone must count as a difference");
+        };
+        assert!(
+            diff.iter()
+                .any(|d| d.starts_with("exit status: current spelling 0, 2023 spelling 1")),
+            "{diff:?}"
         );
     }
 

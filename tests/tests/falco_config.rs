@@ -239,6 +239,137 @@ fn rule_matching_selection_and_append_output_act_as_in_falco() {
     assert!(alerts.iter().all(|a| a["rule"] == "any open by pid"));
 }
 
+/// Five rules for the `rules:` orderings below: tags, a rule the file
+/// disables, one below the `priority` of one ordering, one without tags.
+const SELECTION_RULES: &str = r#"- rule: Alpha one
+  desc: a
+  condition: evt.type = open
+  output: "A1 %fd.name"
+  priority: WARNING
+  tags: [ta, tb]
+- rule: Alpha two
+  desc: a
+  condition: evt.type = open
+  output: "A2 %fd.name"
+  priority: WARNING
+  tags: [tb]
+- rule: Beta one
+  desc: b
+  condition: evt.type = open
+  output: "B1 %fd.name"
+  priority: WARNING
+  enabled: false
+  tags: [ta]
+- rule: Beta two
+  desc: b
+  condition: evt.type = open
+  output: "B2 %fd.name"
+  priority: DEBUG
+  tags: [tc]
+- rule: Gamma
+  desc: g
+  condition: evt.type = open
+  output: "G %fd.name"
+  priority: WARNING
+"#;
+
+#[test]
+fn rules_items_select_in_order_as_falco_master() {
+    let Some(kit) = peregrine_tests::conformance_kit() else {
+        eprintln!("skipped: ../shared/conformance is absent (no capture to replay)");
+        return;
+    };
+    let capture = kit.join("falco-regression/trace_files/open-multiple-files.scap");
+    let dir = scratch("selection");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, SELECTION_RULES).unwrap();
+    let config = dir.join("falco.yaml");
+    std::fs::write(&config, "priority: debug\nrule_matching: all\n").unwrap();
+    // Each ordering of `-o rules[]...` items and the rules that fired,
+    // as Falco master (0.45.0-36, engine 0.63) fired them on this capture
+    // with these rules and `rule_matching: all`: the items apply in
+    // order, an enable overrides the file's `enabled: false`, `*` in a
+    // rule name matches any text (each literal at its first occurrence),
+    // other characters match themselves (no `?`, case counts), tags are
+    // matched whole, and `priority` removes a rule whatever enables it.
+    let cases: &[(&[&str], &[&str])] = &[
+        (
+            &["rules[].disable.tag=ta", "rules[].enable.tag=tb"],
+            &["Alpha one", "Alpha two", "Beta two", "Gamma"],
+        ),
+        (
+            &["rules[].enable.tag=tb", "rules[].disable.tag=ta"],
+            &["Alpha two", "Beta two", "Gamma"],
+        ),
+        (
+            &["rules[].enable.tag=ta"],
+            &["Alpha one", "Alpha two", "Beta one", "Beta two", "Gamma"],
+        ),
+        (
+            &["rules[].disable.rule=*", "rules[].enable.tag=ta"],
+            &["Alpha one", "Beta one"],
+        ),
+        (&["rules[].disable.rule=Alpha*"], &["Beta two", "Gamma"]),
+        (
+            &["rules[].disable.rule=*one"],
+            &["Alpha two", "Beta two", "Gamma"],
+        ),
+        (&["rules[].disable.rule=*a*o"], &["Alpha one", "Gamma"]),
+        (
+            &["rules[].disable.rule=A*o*e"],
+            &["Alpha two", "Beta two", "Gamma"],
+        ),
+        (
+            &["rules[].disable.rule=alpha one"],
+            &["Alpha one", "Alpha two", "Beta two", "Gamma"],
+        ),
+        (
+            &["rules[].disable.rule=Alpha?one"],
+            &["Alpha one", "Alpha two", "Beta two", "Gamma"],
+        ),
+        (
+            &["rules[].disable.tag=t*"],
+            &["Alpha one", "Alpha two", "Beta two", "Gamma"],
+        ),
+        (
+            &["rules[].disable.rule=*", "rules[].enable.rule=B*"],
+            &["Beta one", "Beta two"],
+        ),
+        (
+            &["priority=warning", "rules[].enable.rule=Beta two"],
+            &["Alpha one", "Alpha two", "Gamma"],
+        ),
+        (
+            &[
+                "rules[].disable.rule=*",
+                "rules[].enable.rule=Beta*",
+                "rules[].disable.tag=tc",
+            ],
+            &["Beta one"],
+        ),
+        (
+            &[
+                "rules[].disable.rule=Gamma",
+                "rules[].disable.tag=tb",
+                "rules[].enable.rule=*one",
+            ],
+            &["Alpha one", "Beta one", "Beta two"],
+        ),
+    ];
+    for (options, expected) in cases {
+        let output = replay(&config, &rules, &capture, options);
+        assert!(output.status.success(), "{options:?}: {output:?}");
+        let fired: std::collections::BTreeSet<String> = json_alerts(&output.stdout)
+            .iter()
+            .map(|a| a["rule"].as_str().unwrap_or("").to_string())
+            .collect();
+        let expected: std::collections::BTreeSet<String> =
+            expected.iter().map(|r| r.to_string()).collect();
+        assert_eq!(fired, expected, "{options:?}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn buffer_format_base64_renders_buffers_in_base64() {
     let Some(kit) = peregrine_tests::conformance_kit() else {

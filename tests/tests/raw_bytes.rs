@@ -4,7 +4,9 @@
 //! is escaped as a JSON string's body, so a newline or an escape sequence
 //! in a name can neither forge a second alert line nor reach a terminal.
 //! Each expectation below was checked against Falco master built here, on
-//! a capture of the same commands.
+//! a capture of the same commands. JSON's `output_fields` show bytes that
+//! are not UTF-8 otherwise than the text does (libsinsp's JSON writer reads
+//! them its own way); that too is checked here, byte for byte.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -128,5 +130,98 @@ touch "$D/zq\"\\b""#;
         alerts[2]
     );
     assert!(!lines.iter().any(|l| l.contains('\u{1b}')), "{lines:#?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// File names (after `z`) and how Falco master showed them, as
+/// (bytes, JSON `output_fields` value, text line): cut 2-, 3- and 4-byte
+/// sequences at the end and in the middle, stray continuation bytes, 0xff,
+/// a lead past U+10FFFF, a cut sequence before a quote, and U+10FFFF
+/// itself.
+const SHOWN: &[(&[u8], &[u8], &[u8])] = &[
+    (b"a\xe2\x82", b"a\xef\xbf\xbd\xef\xbf\xbd", b"a\xef\xbf\xbd"),
+    (b"a\xc3", b"a\xef\xbf\xbd", b"a\xef\xbf\xbd"),
+    (b"a\xf0\x9f\x98", b"a\xef\xbf\xbd\xdf\x98", b"a\xef\xbf\xbd"),
+    (b"a\xe2\x82b", b"a\xe2\x82\xa2", b"a\xef\xbf\xbdb"),
+    (b"a\xf0\x9f\x98b", b"a\xf0\x9f\x98\xa2", b"a\xef\xbf\xbdb"),
+    (b"a\xc3b", b"a\xc3\xa2", b"a\xef\xbf\xbdb"),
+    (b"a\x80b", b"a\xef\xbf\xbd", b"a\xef\xbf\xbdb"),
+    (
+        b"a\x80\x80b",
+        b"a\xef\xbf\xbdb",
+        b"a\xef\xbf\xbd\xef\xbf\xbdb",
+    ),
+    (b"a\xffb", b"a\xef\xbf\xbdb", b"a\xef\xbf\xbdb"),
+    (
+        b"a\xf4\x90\x80\x80b",
+        b"a\xf0\x90\x80\x80b",
+        b"a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdb",
+    ),
+    (b"a\xe2\x82\"q", b"a\xe2\x82\xa2q", b"a\xef\xbf\xbd\\\"q"),
+    (
+        b"a\xf4\x8f\xbf\xbf",
+        b"a\xf4\x8f\xbf\xbf",
+        b"a\xf4\x8f\xbf\xbf",
+    ),
+];
+
+/// A shell word that printf turns into `$D/z` then `name`.
+fn printf_word(name: &[u8]) -> String {
+    let mut word = String::from("\"$(printf \"$D/z");
+    for &b in name {
+        if b.is_ascii_alphanumeric() {
+            word.push(char::from(b));
+        } else {
+            word.push_str(&format!("\\{b:03o}"));
+        }
+    }
+    word.push_str("\")\"");
+    word
+}
+
+#[test]
+fn json_fields_and_text_show_bytes_as_falco_does() {
+    let dir = scratch("raw-shown");
+    let script: String = SHOWN
+        .iter()
+        .map(|(name, _, _)| format!("touch {}\n", printf_word(name)))
+        .collect();
+    let Some(json_lines) = run(&dir, &["evt.type != close"], &script, true) else {
+        return;
+    };
+    let prefix = format!("{}/z", dir.display());
+    let alerts: Vec<serde_json::Value> = json_lines
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .filter(|v: &serde_json::Value| v.get("rule").is_some())
+        .collect();
+    assert_eq!(alerts.len(), SHOWN.len(), "{json_lines:#?}");
+    for ((name, json, text), alert) in SHOWN.iter().zip(&alerts) {
+        let field = alert["output_fields"]["fd.name"].as_str().unwrap_or("");
+        let field = field.strip_prefix(&prefix).unwrap_or(field);
+        assert_eq!(field.as_bytes(), *json, "output_fields of {name:x?}");
+        // JSON's `output` is the text line before it is escaped.
+        let output = alert["output"].as_str().unwrap_or("");
+        let shown = output.split(&prefix).nth(1).unwrap_or("");
+        let shown = shown.strip_suffix("\" by touch").unwrap_or(shown);
+        assert_eq!(
+            peregrine_engine::text::escape_line(shown).as_bytes(),
+            *text,
+            "output of {name:x?}"
+        );
+    }
+    let Some(text_lines) = run(&dir, &["evt.type != close"], &script, false) else {
+        return;
+    };
+    let alerts: Vec<&String> = text_lines
+        .iter()
+        .filter(|l| l.contains(": Warning "))
+        .collect();
+    assert_eq!(alerts.len(), SHOWN.len(), "{text_lines:#?}");
+    for ((name, _, text), line) in SHOWN.iter().zip(alerts) {
+        let shown = line.split(&prefix).nth(1).unwrap_or("");
+        let shown = shown.strip_suffix("\\\" by touch").unwrap_or(shown);
+        assert_eq!(shown.as_bytes(), *text, "text of {name:x?}: {line}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -150,7 +150,7 @@ impl OutputFormat {
                     values.clear();
                     extract_values(field, source, event, values);
                     let start = out.len();
-                    render_values(values, field.is_list, self.buffer_base64, out);
+                    render_values(values, field.is_list, self.buffer_base64, Shown::Text, out);
                     if *width > 0 {
                         fit_to_width(out, start, *width);
                     }
@@ -166,7 +166,9 @@ impl OutputFormat {
     }
 
     /// The fields named in the output and their rendered values (None when
-    /// missing), for JSON's `output_fields`.
+    /// missing), for JSON's `output_fields`: text values as Falco's JSON
+    /// shows them, which differs from the output text for bytes that are
+    /// not UTF-8 (see [`crate::text::json_field`]).
     pub fn fields<'e, S: FieldSource>(
         &self,
         source: &S,
@@ -194,7 +196,13 @@ impl OutputFormat {
                 extract_values(field, source, event, &mut values);
                 let rendered = (!values.is_empty()).then(|| {
                     let mut s = String::new();
-                    render_values(&values, field.is_list, self.buffer_base64, &mut s);
+                    render_values(
+                        &values,
+                        field.is_list,
+                        self.buffer_base64,
+                        Shown::JsonField,
+                        &mut s,
+                    );
                     s
                 });
                 if !out
@@ -266,12 +274,33 @@ fn transformer_token_len(text: &str) -> Option<usize> {
     None
 }
 
-fn render_values(values: &[Value<'_>], is_list: bool, base64: bool, out: &mut String) {
+/// Where a text value is shown: Falco reads bytes that are not UTF-8 one
+/// way in its output text and another in its JSON `output_fields`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shown {
+    /// The output text (and JSON's `output`): each invalid sequence is one
+    /// U+FFFD, as libsinsp's formatter sanitizes.
+    Text,
+    /// JSON's `output_fields`: the bytes as libsinsp's JSON writer reads
+    /// them, each value on its own (a list's items one by one), since a
+    /// sequence cut by the end of a value reads differently.
+    JsonField,
+}
+
+fn render_values(
+    values: &[Value<'_>],
+    is_list: bool,
+    base64: bool,
+    shown: Shown,
+    out: &mut String,
+) {
     use std::fmt::Write;
     let one = |v: &Value<'_>, out: &mut String| match v {
         Value::Bytes(bytes) if base64 => base64_encode(bytes, out),
-        // Raw bytes show as U+FFFD, as in Falco's alerts.
-        Value::Str(text) => out.push_str(&crate::text::sanitize(text)),
+        Value::Str(text) => match shown {
+            Shown::Text => out.push_str(&crate::text::sanitize(text)),
+            Shown::JsonField => out.push_str(&crate::text::json_field(text)),
+        },
         other => {
             let _ = write!(out, "{other}");
         }
@@ -333,6 +362,8 @@ pub struct Alert {
     pub tags: Vec<String>,
     pub hostname: String,
     pub output: String,
+    /// Each output field and its value as Falco's JSON `output_fields`
+    /// show it (None when missing); see [`OutputFormat::fields`].
     pub output_fields: Vec<(String, Option<String>)>,
 }
 
@@ -403,7 +434,9 @@ impl Alert {
 }
 
 /// The output's fields, then the rule's extra fields (`append_output`),
-/// which replace an output field of the same name as in Falco.
+/// which replace an output field of the same name as in Falco. A raw extra
+/// field goes through libsinsp's JSON writer in Falco as output fields do;
+/// a formatted one is Falco's output text.
 fn output_fields<'e, S: FieldSource>(
     rule: &crate::rules::CompiledRule,
     source: &S,
@@ -486,7 +519,7 @@ mod tests {
     fn buffers_render_in_base64_when_asked() {
         let values = [Value::Bytes(std::borrow::Cow::Borrowed(b"GET /\x00\xff"))];
         let mut out = String::new();
-        render_values(&values, false, true, &mut out);
+        render_values(&values, false, true, Shown::Text, &mut out);
         assert_eq!(out, "R0VUIC8A/w==");
         assert_eq!(base64_decode(&out).unwrap(), b"GET /\x00\xff");
         // Other values, and buffers without the option, are unchanged.
@@ -495,11 +528,12 @@ mod tests {
             &[Value::Uint(7), Value::Bytes(b"ab"[..].into())],
             true,
             true,
+            Shown::Text,
             &mut out,
         );
         assert_eq!(out, "(7,YWI=)");
         out.clear();
-        render_values(&values[..], false, false, &mut out);
+        render_values(&values[..], false, false, Shown::Text, &mut out);
         assert!(out.starts_with("GET /"));
         for (plain, encoded) in [
             ("", ""),

@@ -43,7 +43,11 @@ impl fmt::Display for Priority {
 impl FromStr for Priority {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Ok(match s.trim().to_ascii_lowercase().as_str() {
+        // Whole names only, whatever their case: Falco refuses a priority
+        // with spaces around it (`priority: "WARNING "`, or the value of a
+        // quoted scalar the file's end leaves open, `'WARNING` then a line
+        // break, which yaml-cpp reads as `WARNING `).
+        Ok(match s.to_ascii_lowercase().as_str() {
             "emergency" => Priority::Emergency,
             "alert" => Priority::Alert,
             "critical" => Priority::Critical,

@@ -9,6 +9,7 @@ use super::items::{
     Definitions, Exception, ExceptionEntry, ListItem, MacroItem, Origin, Priority, RuleItem,
 };
 use super::marks::{self, ItemMarks};
+use super::open_scalar;
 
 /// The rules-engine version Peregrine reports and accepts rules up to, in
 /// Falco's numbering (`required_engine_version: 15` means 0.15.0). It is
@@ -160,46 +161,144 @@ fn item_lines(doc: &str) -> Vec<usize> {
 
 /// Loads one file's text onto `defs`, reporting into `result`.
 pub fn load_content(defs: &mut Definitions, file: &str, content: &str, result: &mut LoadResult) {
+    load_content_once(defs, file, content, result, Pass::AsWritten);
+}
+
+/// Which text [`load_content_once`] reads.
+#[derive(Debug, Clone, Copy)]
+enum Pass {
+    /// The file as written.
+    AsWritten,
+    /// The file with the quoted scalar its end left open closed where
+    /// yaml-cpp ends it (see open_scalar); `quote` is that scalar's
+    /// opening quote, `end` yaml-cpp's mark at the file's end (line,
+    /// column, offset), `as_key` whether the scalar was also made an
+    /// explicit key.
+    Closed {
+        quote: usize,
+        end: (usize, usize, usize),
+        as_key: bool,
+    },
+}
+
+/// [`load_content`] of `content` as `pass` says it was made.
+fn load_content_once(
+    defs: &mut Definitions,
+    file: &str,
+    content: &str,
+    result: &mut LoadResult,
+    pass: Pass,
+) {
     let mut ctx = Ctx {
         file,
         result,
         item: None,
     };
     let mut parsed = Vec::new();
-    for (start, doc) in documents(content) {
-        match serde_yaml::from_str::<Yaml>(&doc) {
-            Ok(v) => parsed.push((start, doc, v)),
-            Err(e) => {
-                let (line, column) = e
-                    .location()
-                    .map(|l| (l.line() + start - 1, l.column()))
-                    .unwrap_or((start, 0));
-                // Falco places a parse error at yaml-cpp's mark, a
-                // "value for" step under the rules content.
-                let at = marks::Mark {
-                    line: line.saturating_sub(1),
-                    column: column.saturating_sub(1),
-                    offset: marks::index_of(content, line, column),
-                };
-                ctx.report(
-                    Code::ErrYamlParse,
-                    "rules content",
-                    "",
-                    Some(line),
-                    format!(
-                        "yaml-cpp: error at line {line}, column {column}: {}",
-                        yaml_cpp_problem(&yaml_problem(&e))
-                    ),
-                );
-                if let Some(error) = ctx.result.errors.last_mut() {
-                    error.locations = vec![
-                        Location::content(file),
-                        Location::new("value for", "", file, at),
-                    ];
+    let docs = documents(content);
+    let starts: Vec<usize> = docs.iter().map(|(start, _)| *start).collect();
+    for (n, (start, doc)) in docs.into_iter().enumerate() {
+        let e = match serde_yaml::from_str::<Yaml>(&doc) {
+            Ok(v) => {
+                parsed.push((start, doc, v));
+                continue;
+            }
+            Err(e) => e,
+        };
+        let (mut line, mut column) = e
+            .location()
+            .map(|l| (l.line() + start - 1, l.column()))
+            .unwrap_or((start, 0));
+        let mut offset = marks::index_of(content, line, column);
+        let mut problem = yaml_cpp_problem(&yaml_problem(&e));
+        let message = e.to_string();
+        // The file's text at 1-based `line` of this document and 0-based
+        // character `column`, as a byte offset.
+        let at_char = |line: usize, column: usize| char_offset(content, line + start - 1, column);
+        match pass {
+            // A quoted scalar left open: libyaml refuses it where yaml-cpp,
+            // which Falco reads rules with, may not (see open_scalar).
+            Pass::AsWritten => {
+                if let Some((quote_line, quote_column)) = open_scalar::parser_open_quote(&message) {
+                    let refusal = match starts.get(n + 1) {
+                        // yaml-cpp reads on into the next document's `---`.
+                        Some(&next) => Some(open_scalar::Refusal::DocumentIndicator {
+                            line: next - 2,
+                            column: 0,
+                            offset: marks::index_of(content, next - 1, 1),
+                        }),
+                        None => {
+                            let quote = at_char(quote_line, quote_column);
+                            match quote
+                                .and_then(|q| Some((q, open_scalar::close_at_end(content, q)?)))
+                            {
+                                Some((quote, Ok(closed))) => {
+                                    let end = open_scalar::end_mark(content);
+                                    let pass = Pass::Closed {
+                                        quote,
+                                        end,
+                                        as_key: false,
+                                    };
+                                    load_content_once(defs, file, &closed, ctx.result, pass);
+                                    return;
+                                }
+                                Some((_, Err(refusal))) => Some(refusal),
+                                None => None,
+                            }
+                        }
+                    };
+                    if let Some(refusal) = refusal {
+                        let (l, c, o) = refusal.mark();
+                        (line, column, offset) = (l + 1, c + 1, o);
+                        problem = refusal.to_string();
+                    }
                 }
-                return;
+            }
+            Pass::Closed { quote, end, as_key } => {
+                // The closed scalar where a key belongs, with no `:` after
+                // it: yaml-cpp ends the file with that key and no value
+                // (a rule gets an unknown key `KEY `), which an explicit
+                // key (`? `) says to libyaml.
+                let key =
+                    open_scalar::parser_keyless_key(&message).and_then(|(l, c)| at_char(l, c));
+                if !as_key && key == Some(quote) {
+                    let keyed = format!("{}? {}", &content[..quote], &content[quote..]);
+                    let pass = Pass::Closed {
+                        quote: quote + 2,
+                        end,
+                        as_key: true,
+                    };
+                    load_content_once(defs, file, &keyed, ctx.result, pass);
+                    return;
+                }
+                // yaml-cpp reads the scalar to the file's end, where it
+                // finds what is then missing (a flow collection's end).
+                if offset > quote {
+                    (line, column, offset) = (end.0 + 1, end.1 + 1, end.2);
+                }
             }
         }
+        // Falco places a parse error at yaml-cpp's mark, a "value for"
+        // step under the rules content.
+        let at = marks::Mark {
+            line: line.saturating_sub(1),
+            column: column.saturating_sub(1),
+            offset,
+        };
+        ctx.report(
+            Code::ErrYamlParse,
+            "rules content",
+            "",
+            Some(line),
+            format!("yaml-cpp: error at line {line}, column {column}: {problem}"),
+        );
+        if let Some(error) = ctx.result.errors.last_mut() {
+            error.locations = vec![
+                Location::content(file),
+                Location::new("value for", "", file, at),
+            ];
+        }
+        return;
     }
     for (_, _, value) in &parsed {
         if !matches!(value, Yaml::Null) {
@@ -1282,11 +1381,28 @@ fn yaml_cpp_problem(problem: &str) -> String {
             "did not find expected ',' or '}'",
             "end of map flow not found",
         ),
+        (
+            "found unexpected document indicator",
+            "illegal document indicator in scalar",
+        ),
     ];
     SAME_PROBLEM
         .iter()
         .find(|(ours, _)| problem.starts_with(ours))
         .map_or_else(|| problem.to_string(), |(_, theirs)| (*theirs).to_string())
+}
+
+/// The byte offset of the character at 1-based `line` and 0-based
+/// `column` (counted in characters, as libyaml counts them) of `text`.
+fn char_offset(text: &str, line: usize, column: usize) -> Option<usize> {
+    let mut start = 0;
+    for (n, l) in text.split('\n').enumerate() {
+        if n + 1 == line {
+            return l.char_indices().nth(column).map(|(at, _)| start + at);
+        }
+        start += l.len() + 1;
+    }
+    None
 }
 
 fn yaml_problem(e: &serde_yaml::Error) -> String {

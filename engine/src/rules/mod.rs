@@ -18,6 +18,7 @@ pub mod filter;
 pub mod items;
 pub mod loader;
 pub mod marks;
+mod open_scalar;
 pub mod paste;
 pub mod schema;
 pub mod schema_check;

@@ -25,8 +25,12 @@
 //! current Falco's rules require it; Peregrine reads the same one. The
 //! suite's flags that current Falco removed (`-e`, `-D`, `-T`, `-t`, `-A`)
 //! reach Falco in their current spelling (see `current_falco_args`), and
-//! Peregrine as they are. Exit status: 0 when every compared case agrees,
-//! 1 otherwise.
+//! Peregrine in that same spelling, the run compared with Falco. Peregrine
+//! keeps the old flags with their 2023 meaning, so it runs the case's own
+//! command line too: the case line says whether that run is the same, or
+//! keeps the 2023 error for -D/-T with -t (not counted as a difference);
+//! any other difference between its two runs is one. Exit status: 0 when
+//! every compared case agrees, 1 otherwise.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -34,7 +38,10 @@ use std::process::ExitCode;
 use peregrine_tests::conformance::{
     case_args, load_spec, output_files, prepare_output_files, Case, Layout,
 };
-use peregrine_tests::oracle::{current_falco_args, differences, observe, FalcoSetup};
+use peregrine_tests::oracle::{
+    current_falco_args, differences, legacy_verdict, observe, removed_flags, FalcoSetup, Legacy,
+    MIXED_SELECTION_ERROR,
+};
 
 struct Run {
     group: &'static str,
@@ -148,20 +155,49 @@ fn main() -> ExitCode {
                 .splice(0..0, ["-c".to_string(), conf.display().to_string()])
                 .for_each(drop),
         }
-        // Only Falco's command line: Peregrine keeps the suite's flags.
-        let falco_args = current_falco_args(&args);
+        // Falco gets the current spelling of the flags it removed, and so
+        // does the Peregrine run compared with it: both then read the same
+        // `-o` items (rules[] selection, replay). Peregrine keeps the old
+        // flags with their 2023 meaning, so it also runs the suite's own
+        // command line, judged against its own current-spelling run.
+        let current_args = current_falco_args(&args);
+        let legacy_args = (current_args != args).then_some(&args);
         prepare_output_files(&run.outputs);
-        // Both at once: each is single-threaded on a replay.
-        let (theirs, ours) = std::thread::scope(|scope| {
-            let falco = scope.spawn(|| observe(&setup.binary, &falco_args, &scratch, &masked));
-            let ours = observe(&peregrine, &args, &scratch, &masked);
-            (falco.join().unwrap_or_default(), ours)
+        // Falco beside Peregrine: each is single-threaded on a replay. The
+        // two Peregrine runs take turns, since Peregrine's webserver (which
+        // Falco does not start on a replay) listens on one port.
+        let (theirs, ours, ours_legacy) = std::thread::scope(|scope| {
+            let falco = scope.spawn(|| observe(&setup.binary, &current_args, &scratch, &masked));
+            let ours = observe(&peregrine, &current_args, &scratch, &masked);
+            let legacy = legacy_args.map(|legacy| observe(&peregrine, legacy, &scratch, &masked));
+            (falco.join().unwrap_or_default(), ours, legacy)
         });
-        let diff = differences(&theirs, &ours);
+        let mut diff = differences(&theirs, &ours);
+        let legacy_note = match &ours_legacy {
+            None => String::new(),
+            Some(legacy) => {
+                let flags = removed_flags(&args).join(" ");
+                match legacy_verdict(&args, &ours, legacy) {
+                    Legacy::Same => format!("; 2023 flags {flags}: the same"),
+                    Legacy::Kept2023Error => format!(
+                        "; 2023 flags {flags}: exit 1, \"{MIXED_SELECTION_ERROR}\", \
+                         as the 2023 suite expects (not counted)"
+                    ),
+                    Legacy::Differs(lines) => {
+                        diff.push(format!(
+                            "peregrine with the 2023 flags {flags} differs from its run \
+                             with their current spelling:"
+                        ));
+                        diff.extend(lines.into_iter().map(|l| format!("  {l}")));
+                        String::new()
+                    }
+                }
+            }
+        };
         if diff.is_empty() {
             row[1] += 1;
             println!(
-                "same  {}/{} (exit {}, {} alerts, {} load result lines)",
+                "same  {}/{} (exit {}, {} alerts, {} load result lines{legacy_note})",
                 run.group,
                 run.name,
                 ours.exit_status,
@@ -173,6 +209,9 @@ fn main() -> ExitCode {
             println!("DIFF  {}/{}", run.group, run.name);
             for line in diff {
                 println!("      {line}");
+            }
+            if !legacy_note.is_empty() {
+                println!("      {}", legacy_note.trim_start_matches("; "));
             }
         }
     }
