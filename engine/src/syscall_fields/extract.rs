@@ -1,6 +1,6 @@
 //! Extraction of each field from an event and the state.
 
-use super::{Arg, Field, SyscallEvent};
+use super::{Arg, EventFd, Field, SyscallEvent};
 use crate::dns::DomainNames;
 use crate::event::render::{errno_name, push_printable, render_param, render_param_resolved};
 use crate::event::table::{flags as ef, Direction};
@@ -20,11 +20,12 @@ fn owned<'e>(v: String) -> Value<'e> {
     Value::Str(Cow::Owned(v))
 }
 
-/// A string field of a borrowed or owned fd, borrowing when it can.
-fn cow_str<'e>(f: Cow<'e, Fd>, get: impl Fn(&Fd) -> &String) -> Value<'e> {
+/// A string field of the state's fd or of one made up for the event,
+/// borrowing when it can.
+fn cow_str<'e>(f: EventFd<'e, '_>, get: impl Fn(&Fd) -> &String) -> Value<'e> {
     match f {
-        Cow::Borrowed(b) => Value::Str(Cow::Borrowed(get(b).as_str())),
-        Cow::Owned(o) => Value::Str(Cow::Owned(get(&o).clone())),
+        EventFd::State(b) => Value::Str(Cow::Borrowed(get(b).as_str())),
+        EventFd::Made(o) => Value::Str(Cow::Owned(get(o).clone())),
     }
 }
 
@@ -77,8 +78,9 @@ fn is_open_family(name: &str) -> bool {
 }
 
 /// Open flags of an open-family exit event (PPM encoding), from the
-/// event or else from the fd it created.
-fn open_flags(ev: &SyscallEvent<'_>) -> Option<u32> {
+/// event or else from the fd it created. Fields ask
+/// [`SyscallEvent::open_flags`], which keeps this.
+pub(super) fn open_flags(ev: &SyscallEvent<'_>) -> Option<u32> {
     let v = ev.event;
     if v.direction() != Direction::Exit || !is_open_family(v.name()) {
         return None;
@@ -152,7 +154,7 @@ pub(super) fn extract<'e>(
     // A failed open (fd -1) names the file it tried, its directory and
     // type letter, but no fd type (as Falco shows it).
     let fd_info = || {
-        state.event_fd_info(v).filter(|(n, _)| {
+        ev.fd_info().filter(|(n, _)| {
             *n >= 0
                 || matches!(
                     field,
@@ -173,12 +175,8 @@ pub(super) fn extract<'e>(
         return;
     }
     // An unknown thread reads as libsinsp's made-up one.
-    let thread: Option<&'e Thread> = Some(
-        state
-            .thread(tid)
-            .unwrap_or_else(|| crate::state::unknown_thread()),
-    );
-    let fd_num = || match state.event_fd_info(v) {
+    let thread: Option<&'e Thread> = Some(ev.thread());
+    let fd_num = || match ev.fd_info() {
         Some((n, _)) => Some(n),
         None => state.event_fd(v),
     };
@@ -215,7 +213,7 @@ pub(super) fn extract<'e>(
         | Field::EvtIsOpenWrite
         | Field::EvtIsOpenExec
         | Field::EvtIsOpenCreate => {
-            let flags = open_flags(ev);
+            let flags = ev.open_flags();
             let b = match (field, flags) {
                 (_, None) => false,
                 (Field::EvtIsOpenRead, Some(f)) => f & 1 != 0,
