@@ -95,13 +95,7 @@ fn rules_pass(rules_file: &Path, path: &Path, placement: Placement) {
         if placement == Placement::KnownContainers {
             containerize(&mut state, event.tid as i64);
         }
-        matches += rules.evaluate(
-            &SyscallEvent {
-                event: &event,
-                state: &state,
-            },
-            |_, _| {},
-        ) as u64;
+        matches += rules.evaluate(&SyscallEvent::new(&event, &state), |_, _| {}) as u64;
         n += 1;
     }
     let ns = start.elapsed().as_nanos();
@@ -124,10 +118,7 @@ fn filter_pass(text: &str, path: &Path, placement: Placement) {
         if placement == Placement::KnownContainers {
             containerize(&mut state, event.tid as i64);
         }
-        kept += u64::from(filter.matches(&SyscallEvent {
-            event: &event,
-            state: &state,
-        }));
+        kept += u64::from(filter.matches(&SyscallEvent::new(&event, &state)));
         n += 1;
     }
     let ns = start.elapsed().as_nanos();

@@ -42,10 +42,7 @@ fn state_pass(path: &Path) {
             continue;
         };
         state.apply(&ev);
-        opens += u64::from(filter.matches(&SyscallEvent {
-            event: &ev,
-            state: &state,
-        }));
+        opens += u64::from(filter.matches(&SyscallEvent::new(&ev, &state)));
     }
     let ns = start.elapsed().as_nanos();
     println!("events={n} matches={opens} loop_ns={ns}");

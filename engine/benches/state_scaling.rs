@@ -96,13 +96,7 @@ fn run_capture(state: &mut State, rules: &mut CompiledRules<SyscallFields>, capt
     while let Some(event) = events.next() {
         let event = event.unwrap();
         state.apply(&event);
-        matches += rules.evaluate(
-            &SyscallEvent {
-                event: &event,
-                state,
-            },
-            |_, _| {},
-        ) as u64;
+        matches += rules.evaluate(&SyscallEvent::new(&event, state), |_, _| {}) as u64;
         n += 1;
     }
     let ns = start.elapsed().as_nanos();

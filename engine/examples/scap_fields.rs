@@ -26,10 +26,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     while let Some(ev) = events.next() {
         let ev = ev?;
         state.apply(&ev);
-        let e = SyscallEvent {
-            event: &ev,
-            state: &state,
-        };
+        let e = SyscallEvent::new(&ev, &state);
         let mut values = Vec::new();
         let mut line = ev.num.to_string();
         for f in &fields {

@@ -57,10 +57,7 @@ const RULES: &str = r#"
 fn fired(rules: &mut CompiledRules<SyscallFields>, raw: &[u8]) -> Vec<String> {
     let state = State::default();
     let view = EventView::parse(raw).unwrap();
-    let event = SyscallEvent {
-        event: &view,
-        state: &state,
-    };
+    let event = SyscallEvent::new(&view, &state);
     let mut out = Vec::new();
     rules.evaluate(&event, |rule, _| out.push(rule.name.clone()));
     out

@@ -33,7 +33,7 @@ fn get(state: &State, raw: &[u8], name: &str, arg: Option<&str>) -> Vec<String> 
     let ev = EventView::parse(raw).unwrap();
     let f = fields.resolve(name, arg).unwrap();
     let mut out: Vec<Value<'_>> = Vec::new();
-    fields.extract(&f, &SyscallEvent { event: &ev, state }, &mut out);
+    fields.extract(&f, &SyscallEvent::new(&ev, state), &mut out);
     out.iter().map(|v| v.to_string()).collect()
 }
 

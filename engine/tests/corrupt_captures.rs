@@ -57,10 +57,7 @@ fn read_all(data: Vec<u8>, fields: &mut SyscallFields, all: bool) -> bool {
         match ev {
             Ok(ev) => {
                 state.apply(&ev);
-                let e = SyscallEvent {
-                    event: &ev,
-                    state: &state,
-                };
+                let e = SyscallEvent::new(&ev, &state);
                 for r in &resolved {
                     let mut out = Vec::new();
                     fields.extract(r, &e, &mut out);

@@ -99,13 +99,7 @@ fn detections(yaml: &str) -> Option<usize> {
     while let Some(event) = events.next() {
         let event = event.unwrap();
         state.apply(&event);
-        count += rules.evaluate(
-            &SyscallEvent {
-                event: &event,
-                state: &state,
-            },
-            |_, _| {},
-        );
+        count += rules.evaluate(&SyscallEvent::new(&event, &state), |_, _| {});
     }
     Some(count)
 }

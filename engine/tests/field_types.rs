@@ -74,10 +74,7 @@ fn values_have_their_declared_types() {
         while let Some(ev) = events.next() {
             let ev = ev.unwrap();
             state.apply(&ev);
-            let e = SyscallEvent {
-                event: &ev,
-                state: &state,
-            };
+            let e = SyscallEvent::new(&ev, &state);
             for (name, r) in &resolved {
                 let mut out = Vec::new();
                 source.extract(r, &e, &mut out);

@@ -61,7 +61,7 @@ impl Probe {
         let f = self.fields.resolve(name, arg).unwrap();
         let mut out: Vec<Value<'_>> = Vec::new();
         self.fields
-            .extract(&f, &SyscallEvent { event: &ev, state }, &mut out);
+            .extract(&f, &SyscallEvent::new(&ev, state), &mut out);
         out.iter().map(|v| v.to_string()).collect()
     }
 }
@@ -189,10 +189,7 @@ fn fork_exec_open_dup_connect_exit() {
         ("proc.apid in (100)", true),
     ] {
         let mut filter = Filter::new(condition, SyscallFields::new()).unwrap();
-        let got = filter.matches(&SyscallEvent {
-            event: &ev,
-            state: &state,
-        });
+        let got = filter.matches(&SyscallEvent::new(&ev, &state));
         assert_eq!(got, want, "{condition}");
     }
     assert_eq!(p.get(&state, &exec_x, "user.loginuid", None), ["1000"]);
@@ -456,13 +453,7 @@ fn generic_events_are_indexed_under_their_syscall_name() {
         EventView::parse(&mprotect).unwrap(),
         EventView::parse(&clock).unwrap(),
     );
-    let key = |ev: &EventView<'_>| {
-        f.event_type(&SyscallEvent {
-            event: ev,
-            state: &state,
-        })
-        .unwrap()
-    };
+    let key = |ev: &EventView<'_>| f.event_type(&SyscallEvent::new(ev, &state)).unwrap();
     // Each generic event has its own key: only mprotect's is under the name.
     assert!(types.contains(&key(&mprotect)), "{types:?}");
     assert!(!types.contains(&key(&clock)), "{types:?}");
@@ -477,10 +468,7 @@ fn generic_events_are_indexed_under_their_syscall_name() {
     ] {
         let mut filter = Filter::new(text, SyscallFields::new()).unwrap();
         for (ev, want) in [&mprotect, &clock].into_iter().zip(want) {
-            let got = filter.matches(&SyscallEvent {
-                event: ev,
-                state: &state,
-            });
+            let got = filter.matches(&SyscallEvent::new(ev, &state));
             assert_eq!(got, want, "{text} on {}", ev.type_name());
         }
     }

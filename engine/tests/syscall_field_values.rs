@@ -89,14 +89,8 @@ impl Run {
             .resolve(name, arg)
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         let mut out: Vec<Value<'_>> = Vec::new();
-        self.fields.extract(
-            &f,
-            &SyscallEvent {
-                event: &ev,
-                state: &self.state,
-            },
-            &mut out,
-        );
+        self.fields
+            .extract(&f, &SyscallEvent::new(&ev, &self.state), &mut out);
         out.iter().map(|v| v.to_string()).collect()
     }
 
@@ -268,10 +262,7 @@ fn ancestor_fields_without_index_print_the_lineage() {
     let mut run = started();
     let exec_x = fork_and_exec(&mut run);
     let ev = EventView::parse(&exec_x).unwrap();
-    let event = SyscallEvent {
-        event: &ev,
-        state: &run.state,
-    };
+    let event = SyscallEvent::new(&ev, &run.state);
     // libsinsp prints the ancestors' values separated by spaces (parent
     // first), and proc.apid as proc.apid[0]; with an index, one value.
     let fmt = OutputFormat::compile(
@@ -347,10 +338,7 @@ fn fd_usage_cpu_and_around() {
 
     // evt.around[T]=D: within D milliseconds of T, either side.
     let ev = EventView::parse(&last).unwrap();
-    let event = SyscallEvent {
-        event: &ev,
-        state: &run.state,
-    };
+    let event = SyscallEvent::new(&ev, &run.state);
     let ts = ev.ts;
     let holds = |cond: &str| {
         peregrine_engine::rules::Filter::new(cond, SyscallFields::new())
@@ -380,14 +368,8 @@ fn run_values<'a>(run: &'a mut Run, raw: &'a [u8], name: &str) -> Vec<Value<'sta
     let ev = EventView::parse(raw).unwrap();
     let f = run.fields.resolve(name, None).unwrap();
     let mut out: Vec<Value<'_>> = Vec::new();
-    run.fields.extract(
-        &f,
-        &SyscallEvent {
-            event: &ev,
-            state: &run.state,
-        },
-        &mut out,
-    );
+    run.fields
+        .extract(&f, &SyscallEvent::new(&ev, &run.state), &mut out);
     out.into_iter()
         .map(|v| match v {
             Value::Double(d) => Value::Double(d),
@@ -617,10 +599,7 @@ fn socket_fields_and_domain_names() {
     let names = filter.source().domain_names().clone();
     assert_eq!(names.wanted(), ["api.example.com", "db.example.com"]);
     let ev = EventView::parse(&conn_x).unwrap();
-    let conn = SyscallEvent {
-        event: &ev,
-        state: &run.state,
-    };
+    let conn = SyscallEvent::new(&ev, &run.state);
     assert!(!filter.matches(&conn), "no name resolved yet");
     names.set_addresses("api.example.com", &["10.0.0.1".parse().unwrap()]);
     assert!(filter.matches(&conn));

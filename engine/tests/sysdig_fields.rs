@@ -314,10 +314,7 @@ fn fields_match_sysdig_on_every_kit_capture() {
                 continue;
             };
             seen += 1;
-            let e = SyscallEvent {
-                event: &ev,
-                state: &state,
-            };
+            let e = SyscallEvent::new(&ev, &state);
             for (i, f) in FIELDS.iter().enumerate() {
                 let mut values = Vec::new();
                 source.extract(&resolved[i], &e, &mut values);

@@ -193,10 +193,7 @@ fn peregrine_matches(path: &Path, filter: &str) -> BTreeSet<u64> {
     while let Some(event) = events.next() {
         let event = event.unwrap();
         state.apply(&event);
-        if filter.matches(&SyscallEvent {
-            event: &event,
-            state: &state,
-        }) {
+        if filter.matches(&SyscallEvent::new(&event, &state)) {
             out.insert(event.num);
         }
     }
@@ -296,10 +293,7 @@ fn peregrine_merged_exit_matches(path: &Path, filter: &str) -> BTreeSet<u64> {
             continue;
         };
         state.apply(&merged);
-        let keep = filter.matches(&SyscallEvent {
-            event: &merged,
-            state: &state,
-        });
+        let keep = filter.matches(&SyscallEvent::new(&merged, &state));
         if keep && merged.direction() == Direction::Exit {
             out.insert(raw_num);
         }

@@ -277,7 +277,7 @@ fn udp_socket_fields_match_sysdig() {
         let name_now = |state: &State| {
             let mut vals = Vec::new();
             let f = &resolved[FIELDS.iter().position(|f| *f == "fd.name").unwrap()];
-            let input = SyscallEvent { event: &ev, state };
+            let input = SyscallEvent::new(&ev, state);
             fields.extract(f, &input, &mut vals);
             render(&vals)
         };
@@ -302,10 +302,7 @@ fn udp_socket_fields_match_sysdig() {
             diffs.push(format!("event {}: not printed by sysdig", ev.num));
             continue;
         };
-        let input = SyscallEvent {
-            event: &ev,
-            state: &state,
-        };
+        let input = SyscallEvent::new(&ev, &state);
         for (i, f) in resolved.iter().enumerate() {
             let mut vals = Vec::new();
             fields.extract(f, &input, &mut vals);

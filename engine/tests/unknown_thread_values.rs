@@ -35,10 +35,7 @@ fn login_uid_of_an_unknown_thread_is_minus_one() {
     while let Some(event) = events.next() {
         let event = event.unwrap();
         state.apply(&event);
-        let ev = SyscallEvent {
-            event: &event,
-            state: &state,
-        };
+        let ev = SyscallEvent::new(&event, &state);
         if connect.matches(&ev) {
             connects += 1;
             assert!(made_up.matches(&ev), "not libsinsp's made-up thread");

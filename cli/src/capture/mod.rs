@@ -80,11 +80,7 @@ impl Sink {
             self.written += 1;
             return self.writer.write_event(event);
         };
-        let keep = builds_state(event)
-            || filter.matches(&SyscallEvent {
-                event,
-                state: &self.state,
-            });
+        let keep = builds_state(event) || filter.matches(&SyscallEvent::new(event, &self.state));
         let held = self.held_enters.remove(&event.tid);
         match event.direction() {
             Direction::Enter if !keep => {

@@ -247,7 +247,10 @@ impl Pipeline<'_> {
         crate::servers::console::recent::Recent::global().record(event, state);
         state.apply(event);
         crate::sources::plugins::syscall::parse(event, state);
-        let input = SyscallEvent { event, state };
+        // One input for the conditions and the outputs of this event: what
+        // their fields share is looked up once, and gone with the input
+        // before the next event is applied.
+        let input = SyscallEvent::new(event, state);
         let (dispatcher, hostname, detections, metrics, capture) = (
             self.dispatcher,
             self.hostname,

@@ -126,10 +126,8 @@ fn run_worker(
             // Parser plugins see each event once, from its owner: their
             // state is one for all workers.
             crate::sources::plugins::syscall::parse(&event, &state);
-            let input = SyscallEvent {
-                event: &event,
-                state: &state,
-            };
+            // One input (one memo of lookups) for conditions and outputs.
+            let input = SyscallEvent::new(&event, &state);
             rules.evaluate(&input, |rule, source| {
                 out.alerts
                     .push((at, Alert::new(rule, source, &input, event.ts, &hostname)));

@@ -30,7 +30,7 @@ fuzz_target!(|data: &[u8]| {
     while let Some(ev) = events.next() {
         let Ok(ev) = ev else { break };
         state.apply(&ev);
-        let e = SyscallEvent { event: &ev, state: &state };
+        let e = SyscallEvent::new(&ev, &state);
         for r in &resolved {
             let mut out = Vec::new();
             fields.extract(r, &e, &mut out);

@@ -98,25 +98,30 @@ impl Fd {
 
     /// The letter `fd.typechar` shows.
     pub fn typechar(&self) -> char {
+        char::from(self.typechar_str().as_bytes()[0])
+    }
+
+    /// [`Fd::typechar`] as a string, for fields (no allocation).
+    pub fn typechar_str(&self) -> &'static str {
         match self.kind {
-            FdKind::File => 'f',
-            FdKind::Directory => 'd',
-            FdKind::Ipv4 { .. } | FdKind::Ipv4Server { .. } => '4',
-            FdKind::Ipv6 { .. } | FdKind::Ipv6Server { .. } => '6',
-            FdKind::Unix => 'u',
-            FdKind::Pipe => 'p',
-            FdKind::Event => 'e',
-            FdKind::SignalFd => 's',
-            FdKind::EventPoll => 'l',
-            FdKind::Inotify => 'i',
-            FdKind::TimerFd => 't',
-            FdKind::Netlink => 'n',
-            FdKind::Bpf => 'b',
-            FdKind::UserFaultFd => 'u',
-            FdKind::IoUring => 'r',
-            FdKind::MemFd => 'm',
-            FdKind::PidFd => 'P',
-            FdKind::Unknown => 'o',
+            FdKind::File => "f",
+            FdKind::Directory => "d",
+            FdKind::Ipv4 { .. } | FdKind::Ipv4Server { .. } => "4",
+            FdKind::Ipv6 { .. } | FdKind::Ipv6Server { .. } => "6",
+            FdKind::Unix => "u",
+            FdKind::Pipe => "p",
+            FdKind::Event => "e",
+            FdKind::SignalFd => "s",
+            FdKind::EventPoll => "l",
+            FdKind::Inotify => "i",
+            FdKind::TimerFd => "t",
+            FdKind::Netlink => "n",
+            FdKind::Bpf => "b",
+            FdKind::UserFaultFd => "u",
+            FdKind::IoUring => "r",
+            FdKind::MemFd => "m",
+            FdKind::PidFd => "P",
+            FdKind::Unknown => "o",
         }
     }
 

@@ -378,7 +378,8 @@ impl State {
 
     /// The fd an event refers to with what the state knows of it. A failed
     /// open has fd -1 and the file it tried to open, so rules can match the
-    /// path of failed opens as Falco's do.
+    /// path of failed opens as Falco's do. The fields of an event ask it
+    /// once, through their [`crate::syscall_fields::SyscallEvent`].
     pub fn event_fd_info(
         &self,
         ev: &crate::event::EventView<'_>,

@@ -279,11 +279,7 @@ pub(super) fn extract<'e>(
     };
     let state = ev.state;
     // An unknown thread reads as libsinsp's made-up one: on the host.
-    let thread = Some(
-        state
-            .thread(ev.event.tid as i64)
-            .unwrap_or_else(|| crate::state::unknown_thread()),
-    );
+    let thread = Some(ev.thread());
     let info = state.container_of(ev.event, thread);
     // Fields known without the runtime's answer.
     match d.field {

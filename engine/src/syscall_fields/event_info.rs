@@ -45,7 +45,7 @@ enum IoTarget {
 }
 
 fn io_target(ev: &SyscallEvent<'_>) -> Option<IoTarget> {
-    let (_, fd) = ev.state.event_fd_info(ev.event)?;
+    let (_, fd) = ev.fd_info()?;
     Some(match fd.kind {
         FdKind::File => IoTarget::File,
         FdKind::Ipv4 { .. }
@@ -157,8 +157,8 @@ pub(super) fn extract<'e>(
         Field::EvtIsWait => out.push(Value::Bool(v.has_flag(WAITS))),
         Field::EvtIsSyslog => {
             let syslog = v.has_flag(ef::WRITES_TO_FD)
-                && state
-                    .event_fd_info(v)
+                && ev
+                    .fd_info()
                     .is_some_and(|(_, f)| f.kind == FdKind::Unix && f.name.starts_with("/dev/log"));
             out.push(Value::Bool(syslog))
         }
@@ -167,7 +167,7 @@ pub(super) fn extract<'e>(
         Field::EvtCountErrorFile | Field::EvtCountErrorNet | Field::EvtCountErrorOther => {
             // By the fd's kind, or for calls that make an fd and failed,
             // by the call.
-            let kind = match state.event_fd_info(v) {
+            let kind = match ev.fd_info() {
                 Some((n, f)) if n >= 0 => match f.kind {
                     FdKind::File | FdKind::Directory => Field::EvtCountErrorFile,
                     _ if f.is_socket() => Field::EvtCountErrorNet,

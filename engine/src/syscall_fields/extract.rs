@@ -1,6 +1,6 @@
 //! Extraction of each field from an event and the state.
 
-use super::{Arg, Field, SyscallEvent};
+use super::{Arg, EventFd, Field, SyscallEvent};
 use crate::dns::DomainNames;
 use crate::event::render::{errno_name, push_printable, render_param, render_param_resolved};
 use crate::event::table::{flags as ef, Direction};
@@ -20,11 +20,24 @@ fn owned<'e>(v: String) -> Value<'e> {
     Value::Str(Cow::Owned(v))
 }
 
-/// A string field of a borrowed or owned fd, borrowing when it can.
-fn cow_str<'e>(f: Cow<'e, Fd>, get: impl Fn(&Fd) -> &String) -> Value<'e> {
+/// A string field of the state's fd or of one made up for the event,
+/// borrowing when it can.
+fn cow_str<'e>(f: EventFd<'e, '_>, get: impl Fn(&Fd) -> &str) -> Value<'e> {
     match f {
-        Cow::Borrowed(b) => Value::Str(Cow::Borrowed(get(b).as_str())),
-        Cow::Owned(o) => Value::Str(Cow::Owned(get(&o).clone())),
+        EventFd::State(b) => Value::Str(Cow::Borrowed(get(b))),
+        EventFd::Made(o) => Value::Str(Cow::Owned(get(o).to_string())),
+    }
+}
+
+/// The directory and the file name of a file's path, as libsinsp splits
+/// them: `/` for a file at the root, nothing for a name without a slash.
+/// Searched from the end a byte at a time: the file name is short, and
+/// a `/` is never part of a multi-byte character.
+fn split_path(name: &str) -> (&str, &str) {
+    match name.bytes().rposition(|b| b == b'/') {
+        Some(0) => ("/", &name[1..]),
+        Some(i) => (&name[..i], &name[i + 1..]),
+        None => ("", name),
     }
 }
 
@@ -77,8 +90,9 @@ fn is_open_family(name: &str) -> bool {
 }
 
 /// Open flags of an open-family exit event (PPM encoding), from the
-/// event or else from the fd it created.
-fn open_flags(ev: &SyscallEvent<'_>) -> Option<u32> {
+/// event or else from the fd it created. Fields ask
+/// [`SyscallEvent::open_flags`], which keeps this.
+pub(super) fn open_flags(ev: &SyscallEvent<'_>) -> Option<u32> {
     let v = ev.event;
     if v.direction() != Direction::Exit || !is_open_family(v.name()) {
         return None;
@@ -152,7 +166,7 @@ pub(super) fn extract<'e>(
     // A failed open (fd -1) names the file it tried, its directory and
     // type letter, but no fd type (as Falco shows it).
     let fd_info = || {
-        state.event_fd_info(v).filter(|(n, _)| {
+        ev.fd_info().filter(|(n, _)| {
             *n >= 0
                 || matches!(
                     field,
@@ -173,12 +187,8 @@ pub(super) fn extract<'e>(
         return;
     }
     // An unknown thread reads as libsinsp's made-up one.
-    let thread: Option<&'e Thread> = Some(
-        state
-            .thread(tid)
-            .unwrap_or_else(|| crate::state::unknown_thread()),
-    );
-    let fd_num = || match state.event_fd_info(v) {
+    let thread: Option<&'e Thread> = Some(ev.thread());
+    let fd_num = || match ev.fd_info() {
         Some((n, _)) => Some(n),
         None => state.event_fd(v),
     };
@@ -215,7 +225,7 @@ pub(super) fn extract<'e>(
         | Field::EvtIsOpenWrite
         | Field::EvtIsOpenExec
         | Field::EvtIsOpenCreate => {
-            let flags = open_flags(ev);
+            let flags = ev.open_flags();
             let b = match (field, flags) {
                 (_, None) => false,
                 (Field::EvtIsOpenRead, Some(f)) => f & 1 != 0,
@@ -446,28 +456,23 @@ pub(super) fn extract<'e>(
         Field::FdDirectory | Field::FdFilename => {
             let Some((_, f)) = fd_info() else { return };
             match f.kind {
-                FdKind::Directory if field == Field::FdDirectory => out.push(owned(f.name.clone())),
-                FdKind::File => {
-                    let (dir, file) = match f.name.rfind('/') {
-                        Some(0) => ("/", &f.name[1..]),
-                        Some(i) => (&f.name[..i], &f.name[i + 1..]),
-                        None => ("", f.name.as_str()),
-                    };
-                    out.push(owned(
-                        if field == Field::FdDirectory {
-                            dir
-                        } else {
-                            file
-                        }
-                        .to_string(),
-                    ));
+                FdKind::Directory if field == Field::FdDirectory => {
+                    out.push(cow_str(f, |f| &f.name))
                 }
+                FdKind::File => out.push(cow_str(f, |f| {
+                    let (dir, file) = split_path(&f.name);
+                    if field == Field::FdDirectory {
+                        dir
+                    } else {
+                        file
+                    }
+                })),
                 _ => {}
             }
         }
         Field::FdTypechar => fd_info()
             .into_iter()
-            .for_each(|(_, f)| out.push(owned(f.typechar().to_string()))),
+            .for_each(|(_, f)| out.push(s(f.typechar_str()))),
         Field::FdType => fd_info()
             .into_iter()
             .for_each(|(_, f)| out.push(s(f.type_name()))),
@@ -723,11 +728,7 @@ pub(super) fn extract<'e>(
             let name = if whole {
                 Some(f.name.clone())
             } else if f.kind == FdKind::File {
-                Some(match f.name.rfind('/') {
-                    Some(0) => "/".to_string(),
-                    Some(i) => f.name[..i].to_string(),
-                    None => String::new(),
-                })
+                Some(split_path(&f.name).0.to_string())
             } else {
                 None
             };
@@ -1044,4 +1045,20 @@ pub fn capability_names(mask: u64) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_path;
+
+    #[test]
+    fn paths_split_as_libsinsp_shows_directory_and_file_name() {
+        assert_eq!(split_path("/etc/passwd"), ("/etc", "passwd"));
+        assert_eq!(split_path("/bench-file"), ("/", "bench-file"));
+        assert_eq!(split_path("/"), ("/", ""));
+        assert_eq!(split_path("relative"), ("", "relative"));
+        assert_eq!(split_path(""), ("", ""));
+        assert_eq!(split_path("/a/b/"), ("/a/b", ""));
+        assert_eq!(split_path("/données/é/ß.txt"), ("/données/é", "ß.txt"));
+    }
 }

@@ -13,11 +13,14 @@ mod list;
 mod paths;
 mod process_info;
 
+use std::borrow::Cow;
+use std::cell::OnceCell;
+
 use crate::dns::DomainNames;
 use crate::event::table;
 use crate::event::EventView;
 use crate::field::{FieldError, FieldInfo, FieldSource, FieldType, ResolvedField};
-use crate::state::State;
+use crate::state::{Fd, State, Thread};
 pub use extension::{ExtensionField, SyscallExtension};
 pub use list::FIELDS;
 
@@ -31,10 +34,107 @@ static ALL_FIELDS: std::sync::LazyLock<Vec<FieldInfo>> = std::sync::LazyLock::ne
 });
 
 /// One evaluation's input: an event and the state after applying it.
-#[derive(Clone, Copy)]
+///
+/// It also keeps what many fields of one event ask alike (the event's fd,
+/// its thread, its open flags): worked out by the first field that asks,
+/// then reused by the other fields of this event, the rules' conditions
+/// and their outputs alike when both are given the same value.
+///
+/// That memo cannot serve a value of another event or of an older state:
+/// it is keyed on nothing, it lives in this value and is born empty with
+/// it ([`SyscallEvent::new`] is the only way to make one: the fields are
+/// private, so the event or state cannot be swapped under the memo), and
+/// this value borrows the state, so no event can be applied to the state
+/// while it exists (the state has no interior mutability). One value per
+/// event, dropped before the next event is applied: what the borrow
+/// checker already enforces.
 pub struct SyscallEvent<'e> {
-    pub event: &'e EventView<'e>,
-    pub state: &'e State,
+    event: &'e EventView<'e>,
+    state: &'e State,
+    memo: Memo<'e>,
+}
+
+/// What the fields of one event share, each found at most once. Cells,
+/// because fields are extracted through a shared reference (the rules
+/// engine and the output formatter only ever hold `&SyscallEvent`).
+#[derive(Default)]
+struct Memo<'e> {
+    fd: OnceCell<Option<(i64, Cow<'e, Fd>)>>,
+    thread: OnceCell<&'e Thread>,
+    open_flags: OnceCell<Option<u32>>,
+}
+
+/// The fd an event refers to: one of the state's (borrowed for the whole
+/// evaluation) or one made up for this event (the file a failed open
+/// tried, the peer a failed connect tried), kept in the event's memo.
+#[derive(Clone, Copy)]
+pub(crate) enum EventFd<'e, 'm> {
+    State(&'e Fd),
+    Made(&'m Fd),
+}
+
+impl std::ops::Deref for EventFd<'_, '_> {
+    type Target = Fd;
+    fn deref(&self) -> &Fd {
+        match *self {
+            EventFd::State(f) | EventFd::Made(f) => f,
+        }
+    }
+}
+
+impl<'e> SyscallEvent<'e> {
+    /// The input of one event's evaluation, with an empty memo. Make one
+    /// per event, after the state has applied it, and give the same one
+    /// to the conditions and the outputs of that event.
+    pub fn new(event: &'e EventView<'e>, state: &'e State) -> SyscallEvent<'e> {
+        SyscallEvent {
+            event,
+            state,
+            memo: Memo::default(),
+        }
+    }
+
+    pub fn event(&self) -> &'e EventView<'e> {
+        self.event
+    }
+
+    pub fn state(&self) -> &'e State {
+        self.state
+    }
+
+    /// [`State::event_fd_info`] of the event, found once.
+    pub(crate) fn fd_info(&self) -> Option<(i64, EventFd<'e, '_>)> {
+        let (n, f) = self
+            .memo
+            .fd
+            .get_or_init(|| self.state.event_fd_info(self.event))
+            .as_ref()?;
+        Some((
+            *n,
+            match f {
+                Cow::Borrowed(f) => EventFd::State(f),
+                Cow::Owned(f) => EventFd::Made(f),
+            },
+        ))
+    }
+
+    /// The event's thread, or libsinsp's made-up one when the state does
+    /// not know it; found once.
+    pub(crate) fn thread(&self) -> &'e Thread {
+        self.memo.thread.get_or_init(|| {
+            self.state
+                .thread(self.event.tid as i64)
+                .unwrap_or_else(|| crate::state::unknown_thread())
+        })
+    }
+
+    /// The open flags of an open-family exit (PPM encoding), found once.
+    pub(crate) fn open_flags(&self) -> Option<u32> {
+        *self
+            .memo
+            .open_flags
+            .get_or_init(|| extract::open_flags(self))
+    }
 }
 
 /// Identifiers of the fields, as stored in [`ResolvedField::id`].

@@ -128,10 +128,7 @@ pub fn try_condition(condition: &str) -> Json {
             }
             state.apply(&event);
             tried += 1;
-            let input = SyscallEvent {
-                event: &event,
-                state: &state,
-            };
+            let input = SyscallEvent::new(&event, &state);
             if !filter.matches(&input) {
                 continue;
             }

@@ -127,7 +127,7 @@ impl SyscallExtension for SyscallPluginFields {
         let Some(extractor) = self.extractors.get(*index) else {
             return;
         };
-        let view = event.event;
+        let view = event.event();
         if let Some(types) = &extractor.types {
             if !types.contains(&view.event_type) {
                 return;
@@ -136,7 +136,7 @@ impl SyscallExtension for SyscallPluginFields {
         let mut bytes = Vec::new();
         scap_bytes(view, &mut bytes);
         let mut values = Vec::new();
-        let result = super::threads::with_state(event.state, || {
+        let result = super::threads::with_state(event.state(), || {
             lock(&extractor.plugin).extract_raw(
                 &bytes,
                 view.num,
