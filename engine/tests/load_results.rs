@@ -897,3 +897,38 @@ fn open_quoted_scalars_yaml_cpp_refuses_are_refused_as_it_does() {
         );
     }
 }
+
+/// An unknown escape in a closed double-quoted scalar, as Falco master
+/// reports it (checked there): yaml-cpp names the byte after the
+/// backslash and marks the byte after that, where libyaml marks the
+/// backslash.
+#[test]
+fn an_unknown_escape_is_named_and_marked_as_yaml_cpp_does() {
+    let head = "- rule: r\n  desc: d\n  condition: evt.type = open\n";
+    for (output, message, at) in [
+        (
+            "  output: \"a \\q b\"\n",
+            "yaml-cpp: error at line 4, column 16: unknown escape character: q",
+            (3, 15),
+        ),
+        (
+            "  output: \"\\9\"\n",
+            "yaml-cpp: error at line 4, column 14: unknown escape character: 9",
+            (3, 13),
+        ),
+    ] {
+        let text = format!("{head}{output}  priority: WARNING\n");
+        let (errors, _) = load(&text);
+        assert_eq!(errors.len(), 1, "{output:?}: {errors:#?}");
+        let e = &errors[0];
+        assert_eq!(e.code, Code::ErrYamlParse, "{output:?}");
+        assert_eq!(e.message, message, "{output:?}");
+        assert_eq!(
+            chain(e),
+            [("rules content", "", 0, 0), ("value for", "", at.0, at.1)],
+            "{output:?}"
+        );
+        let backslash = text.find('\\').unwrap();
+        assert_eq!(e.locations[1].mark.offset, backslash + 2, "{output:?}");
+    }
+}

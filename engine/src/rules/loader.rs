@@ -212,6 +212,23 @@ fn load_content_once(
         let mut offset = marks::index_of(content, line, column);
         let mut problem = yaml_cpp_problem(&yaml_problem(&e));
         let message = e.to_string();
+        // An unknown escape: libyaml marks the backslash; yaml-cpp names
+        // the byte after it and marks the byte after that.
+        if problem.starts_with("found unknown escape character") {
+            let backslash = char_offset(content, line, column.saturating_sub(1))
+                .filter(|&at| content.as_bytes().get(at) == Some(&b'\\'));
+            if let Some((at, &escaped)) =
+                backslash.and_then(|at| Some((at, content.as_bytes().get(at + 1)?)))
+            {
+                let line_start = content[..at].rfind('\n').map_or(0, |n| n + 1);
+                offset = at + 2;
+                column = offset - line_start + 1;
+                problem = format!(
+                    "unknown escape character: {}",
+                    crate::text::decode(&[escaped])
+                );
+            }
+        }
         // The file's text at 1-based `line` of this document and 0-based
         // character `column`, as a byte offset.
         let at_char = |line: usize, column: usize| char_offset(content, line + start - 1, column);
