@@ -488,9 +488,14 @@ fn run_main(
     // Only `servers` holds the webhook queue's sender: its shutdown ends
     // the audit loop.
     let audit_queue = feeds.iter_mut().find_map(|feed| feed.intake());
+    // As Falco: no webserver while a capture is replayed (there is no
+    // agent to watch, and a replay beside a running agent must not fight
+    // it for its port).
+    let webserver =
+        (config.webserver.enabled && plan.capture().is_none()).then_some(&config.webserver);
     let servers = Arc::new(
         servers::Servers::start(
-            config.webserver.enabled.then_some(&config.webserver),
+            webserver,
             run_webhook.then_some(&config.k8s_audit),
             audit_queue,
             Arc::clone(&metrics),

@@ -602,3 +602,33 @@ fn http_output_echo_writes_the_answers_to_stdout() {
         );
     }
 }
+
+/// As Falco, a replay starts no webserver (Falco's start_webserver returns
+/// at once in capture mode): replaying beside a running agent that holds
+/// the port must work, and not fight the agent for it.
+#[test]
+fn a_replay_starts_no_webserver() {
+    let Some(kit) = peregrine_tests::conformance_kit() else {
+        eprintln!("skipped: ../shared/conformance is absent (no capture to replay)");
+        return;
+    };
+    let regression = kit.join("falco-regression");
+    // The "agent": a listener on the port the replay's config names.
+    let agent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = agent.local_addr().unwrap().port();
+    let port_option = format!("webserver.listen_port={port}");
+    let out = replay(
+        &kit.join("upstream-config/falco.yaml"),
+        &regression.join("rules/single_rule.yaml"),
+        &regression.join("trace_files/cat_write.scap"),
+        &[
+            "webserver.enabled=true",
+            "webserver.listen_address=127.0.0.1",
+            &port_option,
+        ],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!json_alerts(&out.stdout).is_empty(), "{stderr}");
+    drop(agent);
+}
