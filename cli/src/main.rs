@@ -5,6 +5,7 @@ use peregrine::servers;
 use peregrine::sources::{plugins, traced};
 use peregrine::{capture, commands, log, outputs, reload, ruleset, run, signals};
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -66,7 +67,13 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(message) => {
-            eprintln!("Error: {message}");
+            // A message may quote bytes of the user's file that are not
+            // text (a YAML error naming the byte after a backslash): they
+            // are written back as they were, as Falco writes them.
+            let mut line = b"Error: ".to_vec();
+            line.extend_from_slice(&peregrine_engine::text::raw_bytes(&message));
+            line.push(b'\n');
+            let _ = std::io::stderr().write_all(&line);
             ExitCode::from(1)
         }
     }
@@ -258,7 +265,9 @@ fn run_main(
         if config.json_output {
             println!("{}", ruleset::validation_json(&ruleset.results));
         } else {
-            print!("{summary}");
+            let mut stdout = std::io::stdout();
+            let _ = stdout.write_all(&peregrine_engine::text::raw_bytes(&summary));
+            let _ = stdout.flush();
         }
         return if ruleset.has_errors() {
             // Falco's report ends where its stdout adds the last newline.

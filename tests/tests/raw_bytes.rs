@@ -225,3 +225,35 @@ fn json_fields_and_text_show_bytes_as_falco_does() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A YAML error that quotes a byte of the file which is not text on its
+/// own (yaml-cpp names the single byte after a backslash: the lead byte
+/// of `é`) prints that byte as it is, on stdout and in the error, as
+/// Falco master does (checked there): not a replacement, not a code of
+/// this program's own.
+#[test]
+fn a_validation_error_quotes_the_files_byte_as_it_is() {
+    let binary = peregrine_tests::peregrine_binary().unwrap();
+    let dir = scratch("raw-validate");
+    let file = dir.join("r.yaml");
+    std::fs::write(
+        &file,
+        "- rule: r\n  desc: d\n  condition: evt.type = open\n  output: \"a \\é b\"\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let out = Command::new(binary).arg("-V").arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let expected: &[u8] = b"yaml-cpp: error at line 4, column 16: unknown escape character: \xc3\n";
+    let holds = |bytes: &[u8]| bytes.windows(expected.len()).any(|w| w == expected);
+    assert!(
+        holds(&out.stdout),
+        "{:?}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        holds(&out.stderr),
+        "{:?}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
