@@ -6,53 +6,13 @@
 //! another program), as a hostile capture can: every evaluation must see
 //! its own state, never what an earlier event of the same bytes saw.
 
-use peregrine_engine::event::table::event_info;
 use peregrine_engine::event::EventView;
 use peregrine_engine::rules::{CompiledRules, RulesLoader};
 use peregrine_engine::state::{State, Thread};
 use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
 
-/// A current-layout event of type `ty` with the named parameters (the
-/// others empty).
-fn event(ty: u16, ts: u64, tid: u64, params: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let info = event_info(ty).unwrap();
-    let vals: Vec<Vec<u8>> = info
-        .params
-        .iter()
-        .map(|p| {
-            params
-                .iter()
-                .find(|(n, _)| *n == p.name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        })
-        .collect();
-    let mut body = Vec::new();
-    for v in &vals {
-        body.extend_from_slice(&(v.len() as u16).to_le_bytes());
-    }
-    for v in &vals {
-        body.extend_from_slice(v);
-    }
-    let mut r = Vec::new();
-    r.extend_from_slice(&ts.to_le_bytes());
-    r.extend_from_slice(&tid.to_le_bytes());
-    r.extend_from_slice(&((26 + body.len()) as u32).to_le_bytes());
-    r.extend_from_slice(&ty.to_le_bytes());
-    r.extend_from_slice(&(vals.len() as u32).to_le_bytes());
-    r.extend_from_slice(&body);
-    r
-}
-
-fn i64b(v: i64) -> Vec<u8> {
-    v.to_le_bytes().to_vec()
-}
-fn u32b(v: u32) -> Vec<u8> {
-    v.to_le_bytes().to_vec()
-}
-fn s(v: &str) -> Vec<u8> {
-    [v.as_bytes(), b"\0"].concat()
-}
+mod raw_events;
+use raw_events::{event, i64b, s, u32b};
 
 const TID: u64 = 100;
 

@@ -4,12 +4,15 @@
 //! polls. Each expected value is what Falco's field documentation and
 //! libsinsp's extraction give for that event.
 
-use peregrine_engine::event::table::{event_info, event_types_named};
+use peregrine_engine::event::table::event_types_named;
 use peregrine_engine::event::EventView;
 use peregrine_engine::field::{FieldSource, Value};
 use peregrine_engine::output::OutputFormat;
 use peregrine_engine::state::{State, Thread, Users};
 use peregrine_engine::syscall_fields::{SyscallEvent, SyscallFields};
+
+mod raw_events;
+use raw_events::{event, i64b, s, u32b, u64b};
 
 /// The newest exit event type named `name`.
 fn exit_type(name: &str) -> u16 {
@@ -18,57 +21,6 @@ fn exit_type(name: &str) -> u16 {
         .filter(|t| t % 2 == 1)
         .max()
         .unwrap_or_else(|| panic!("no exit event {name}"))
-}
-
-/// An event of type `ty` with the named parameters (the others empty).
-fn event(ty: u16, ts: u64, tid: u64, params: &[(&str, Vec<u8>)]) -> Vec<u8> {
-    let info = event_info(ty).unwrap();
-    for (name, _) in params {
-        assert!(
-            info.params.iter().any(|p| p.name == *name),
-            "{} has no parameter {name}",
-            info.name
-        );
-    }
-    let vals: Vec<Vec<u8>> = info
-        .params
-        .iter()
-        .map(|p| {
-            params
-                .iter()
-                .find(|(n, _)| *n == p.name)
-                .map(|(_, v)| v.clone())
-                .unwrap_or_default()
-        })
-        .collect();
-    let mut body = Vec::new();
-    for v in &vals {
-        body.extend_from_slice(&(v.len() as u16).to_le_bytes());
-    }
-    for v in &vals {
-        body.extend_from_slice(v);
-    }
-    let mut r = Vec::new();
-    r.extend_from_slice(&ts.to_le_bytes());
-    r.extend_from_slice(&tid.to_le_bytes());
-    r.extend_from_slice(&((26 + body.len()) as u32).to_le_bytes());
-    r.extend_from_slice(&ty.to_le_bytes());
-    r.extend_from_slice(&(vals.len() as u32).to_le_bytes());
-    r.extend_from_slice(&body);
-    r
-}
-
-fn i64b(v: i64) -> Vec<u8> {
-    v.to_le_bytes().to_vec()
-}
-fn u64b(v: u64) -> Vec<u8> {
-    v.to_le_bytes().to_vec()
-}
-fn u32b(v: u32) -> Vec<u8> {
-    v.to_le_bytes().to_vec()
-}
-fn s(v: &str) -> Vec<u8> {
-    [v.as_bytes(), b"\0"].concat()
 }
 
 /// Reads fields of events applied to a state, in order.
