@@ -653,6 +653,22 @@ static void on_term(int sig)
 	stop_draining = 1;
 }
 
+/*
+ * Frees every ring's space without reading a record: tail = head, as the
+ * drainer of Falco's kmod in the bench does (scap-drain). Walking the
+ * records would touch every page of the rings, work Falco's side is not
+ * asked to do; under TCG that alone moved the fork+exec figures.
+ */
+static void release_all(void)
+{
+	int i;
+
+	for (i = 0; i < nrings; i++)
+		__atomic_store_n(&rings[i].info->tail,
+				 __atomic_load_n(&rings[i].info->head, __ATOMIC_ACQUIRE),
+				 __ATOMIC_RELEASE);
+}
+
 static int cmd_drain(void)
 {
 	open_rings();
@@ -660,12 +676,13 @@ static int cmd_drain(void)
 	if (ioctl(rings[0].fd, PG_IOCTL_START_CAPTURE))
 		die("START_CAPTURE");
 	while (!stop_draining) {
-		if (drain_all(0))
-			return 1;
+		release_all();
 		sleep_ms(1);
 	}
 	ioctl(rings[0].fd, PG_IOCTL_STOP_CAPTURE);
-	drain_all(0);
+	/* Once, at the end: the records left are checked whole. */
+	if (drain_all(0))
+		return 1;
 	print_totals("drain", totals());
 	return 0;
 }
