@@ -96,13 +96,8 @@ impl Fd {
         }
     }
 
-    /// The letter `fd.typechar` shows.
-    pub fn typechar(&self) -> char {
-        char::from(self.typechar_str().as_bytes()[0])
-    }
-
-    /// [`Fd::typechar`] as a string, for fields (no allocation).
-    pub fn typechar_str(&self) -> &'static str {
+    /// The letter `fd.typechar` shows, as a string a field can borrow.
+    pub fn typechar(&self) -> &'static str {
         match self.kind {
             FdKind::File => "f",
             FdKind::Directory => "d",

@@ -472,7 +472,7 @@ pub(super) fn extract<'e>(
         }
         Field::FdTypechar => fd_info()
             .into_iter()
-            .for_each(|(_, f)| out.push(s(f.typechar_str()))),
+            .for_each(|(_, f)| out.push(s(f.typechar()))),
         Field::FdType => fd_info()
             .into_iter()
             .for_each(|(_, f)| out.push(s(f.type_name()))),
