@@ -748,6 +748,36 @@ fn a_quoted_scalar_the_file_leaves_open_reads_as_yaml_cpp_reads_it() {
 }
 
 #[test]
+fn closed_quoted_scalars_keep_trailing_breaks_as_yaml_cpp_keeps_them() {
+    // (desc as written, the description Falco master printed with -L in
+    // JSON). Empty lines before the closing quote fold into line breaks;
+    // yaml-cpp keeps one of them, or two after an escaped character,
+    // where libyaml keeps them all.
+    for (written, desc) in [
+        ("\"x y\n\n\n  \"", "x y\n"),
+        ("\"x\\t\n\n\n\n  \"", "x\t\n\n"),
+        ("\"x\\n\n\n\n\n\"", "x\n\n\n"),
+        ("\"x\\\\\n\n\n\n  \"", "x\\\n\n"),
+        ("'it''\n\n\n\n'", "it'\n\n"),
+        ("\"x y\n\n  \"", "x y\n"),
+        ("\"a\n\n\nb\"", "a\n\nb"),
+    ] {
+        let text = format!(
+            "- rule: r1\n  condition: evt.type = open\n  priority: WARNING\n  output: o\n  desc: {written}\n"
+        );
+        let mut loader = RulesLoader::new();
+        let result = loader.load_str("rules.yaml", &text).clone();
+        assert!(
+            result.errors.is_empty(),
+            "{written:?}: {:#?}",
+            result.errors
+        );
+        let rule = loader.definitions().rules.get("r1");
+        assert_eq!(rule.map(|r| r.desc.as_str()), Some(desc), "{written:?}");
+    }
+}
+
+#[test]
 fn values_of_open_quoted_scalars_are_checked_as_falco_checks_them() {
     // Falco master's load results: the value is what yaml-cpp folded, so
     // a priority gets a trailing space and is invalid, an output is

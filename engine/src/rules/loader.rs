@@ -10,6 +10,7 @@ use super::items::{
 };
 use super::marks::{self, ItemMarks};
 use super::open_scalar;
+use super::quoted_clip;
 
 /// The rules-engine version Peregrine reports and accepts rules up to, in
 /// Falco's numbering (`required_engine_version: 15` means 0.15.0). It is
@@ -199,7 +200,8 @@ fn load_content_once(
     let starts: Vec<usize> = docs.iter().map(|(start, _)| *start).collect();
     for (n, (start, doc)) in docs.into_iter().enumerate() {
         let e = match serde_yaml::from_str::<Yaml>(&doc) {
-            Ok(v) => {
+            Ok(mut v) => {
+                quoted_clip::clip_as_yaml_cpp(&doc, &mut v);
                 parsed.push((start, doc, v));
                 continue;
             }

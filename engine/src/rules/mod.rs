@@ -20,6 +20,7 @@ pub mod loader;
 pub mod marks;
 mod open_scalar;
 pub mod paste;
+mod quoted_clip;
 pub mod schema;
 pub mod schema_check;
 pub mod warnings;
