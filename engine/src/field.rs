@@ -130,6 +130,16 @@ pub trait FieldSource {
         None
     }
 
+    /// Falco's `buffer_format_base64`, for sources whose fields render
+    /// byte buffers into text (libsinsp's `evt.args`).
+    fn set_buffer_base64(&mut self, _on: bool) {}
+
+    /// Whether an output renders this field's buffer twice (libsinsp's
+    /// `evt.buffer`, see the syscall source).
+    fn renders_buffer_twice(&self, _field: &ResolvedField) -> bool {
+        false
+    }
+
     /// Whether a field with several values that is no list compares each
     /// value alone, a match of one being a match whatever the operator
     /// (`!=` included): libsinsp's ancestor fields without a level. Other

@@ -382,7 +382,7 @@ fn buffer_format_base64_renders_buffers_in_base64() {
     std::fs::write(
         &rules,
         "- rule: reads\n  desc: r\n  condition: evt.type = read and evt.buffer exists\n  \
-         output: \"read (buf=%evt.buffer)\"\n  priority: WARNING\n",
+         output: \"read (buf=%evt.buffer data=%evt.arg.data)\"\n  priority: WARNING\n",
     )
     .unwrap();
     let config = dir.join("falco.yaml");
@@ -390,12 +390,20 @@ fn buffer_format_base64_renders_buffers_in_base64() {
     let output = replay(&config, &rules, &capture, &[]);
     assert!(output.status.success(), "{output:?}");
     let alerts = json_alerts(&output.stdout);
-    let first = alerts[0]["output_fields"]["evt.buffer"].as_str().unwrap();
-    // cat reads an ELF file first: "\x7fELF" is "f0VMR" in base64.
-    assert!(first.starts_with("f0VMR"), "{first}");
-    assert!(first
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)));
+    // cat reads an ELF file first: "\x7fELF" is "f0VMR" in base64. As in
+    // Falco master, evt.arg.data is the bytes in base64, and evt.buffer
+    // that text in base64 again (libsinsp renders it twice).
+    let decode = |text: &str| peregrine_engine::output::base64_decode(text).unwrap();
+    let data = alerts[0]["output_fields"]["evt.arg.data"].as_str().unwrap();
+    assert!(data.starts_with("f0VMR"), "{data}");
+    assert!(decode(data).starts_with(b"\x7fELF"), "{data}");
+    let buffer = alerts[0]["output_fields"]["evt.buffer"].as_str().unwrap();
+    assert_eq!(decode(buffer), data.as_bytes(), "{buffer}");
+    for text in [data, buffer] {
+        assert!(text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+/=".contains(&b)));
+    }
 }
 
 #[test]

@@ -150,12 +150,24 @@ impl OutputFormat {
                     values.clear();
                     extract_values(field, source, event, values);
                     let start = out.len();
-                    render_values(values, field.is_list, self.buffer_base64, Shown::Text, out);
+                    let buffers = self.buffers(source, field);
+                    render_values(values, field.is_list, buffers, Shown::Text, out);
                     if *width > 0 {
                         fit_to_width(out, start, *width);
                     }
                 }
             }
+        }
+    }
+
+    fn buffers<S: FieldSource>(&self, source: &S, field: &BoundField) -> Buffers {
+        match (
+            self.buffer_base64,
+            source.renders_buffer_twice(&field.resolved),
+        ) {
+            (false, _) => Buffers::Dots,
+            (true, false) => Buffers::Base64,
+            (true, true) => Buffers::Base64Twice,
         }
     }
 
@@ -199,7 +211,7 @@ impl OutputFormat {
                     render_values(
                         &values,
                         field.is_list,
-                        self.buffer_base64,
+                        self.buffers(source, field),
                         Shown::JsonField,
                         &mut s,
                     );
@@ -287,21 +299,41 @@ enum Shown {
     JsonField,
 }
 
+/// How an output shows a byte buffer, as libsinsp's buffer formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Buffers {
+    /// Each byte that is not printable ASCII as a dot.
+    Dots,
+    /// `buffer_format_base64`.
+    Base64,
+    /// `buffer_format_base64` on a field libsinsp renders twice
+    /// (`evt.buffer`): the base64 text encoded again, as are the words
+    /// it shows for no data.
+    Base64Twice,
+}
+
 fn render_values(
     values: &[Value<'_>],
     is_list: bool,
-    base64: bool,
+    buffers: Buffers,
     shown: Shown,
     out: &mut String,
 ) {
     use std::fmt::Write;
-    let one = |v: &Value<'_>, out: &mut String| match v {
-        Value::Bytes(bytes) if base64 => base64_encode(bytes, out),
-        Value::Str(text) => match shown {
+    let one = |v: &Value<'_>, out: &mut String| match (v, buffers) {
+        (Value::Bytes(bytes), Buffers::Dots) => crate::event::render::push_printable(out, bytes),
+        (Value::Bytes(bytes), Buffers::Base64) => base64_encode(bytes, out),
+        (Value::Bytes(bytes), Buffers::Base64Twice) => {
+            let mut once = String::new();
+            base64_encode(bytes, &mut once);
+            base64_encode(once.as_bytes(), out);
+        }
+        (Value::Str(text), Buffers::Base64Twice) => base64_encode(text.as_bytes(), out),
+        (Value::Str(text), _) => match shown {
             Shown::Text => out.push_str(&crate::text::sanitize(text)),
             Shown::JsonField => out.push_str(&crate::text::json_field(text)),
         },
-        other => {
+        (other, _) => {
             let _ = write!(out, "{other}");
         }
     };
@@ -519,7 +551,7 @@ mod tests {
     fn buffers_render_in_base64_when_asked() {
         let values = [Value::Bytes(std::borrow::Cow::Borrowed(b"GET /\x00\xff"))];
         let mut out = String::new();
-        render_values(&values, false, true, Shown::Text, &mut out);
+        render_values(&values, false, Buffers::Base64, Shown::Text, &mut out);
         assert_eq!(out, "R0VUIC8A/w==");
         assert_eq!(base64_decode(&out).unwrap(), b"GET /\x00\xff");
         // Other values, and buffers without the option, are unchanged.
@@ -527,13 +559,13 @@ mod tests {
         render_values(
             &[Value::Uint(7), Value::Bytes(b"ab"[..].into())],
             true,
-            true,
+            Buffers::Base64,
             Shown::Text,
             &mut out,
         );
         assert_eq!(out, "(7,YWI=)");
         out.clear();
-        render_values(&values[..], false, false, Shown::Text, &mut out);
+        render_values(&values[..], false, Buffers::Dots, Shown::Text, &mut out);
         assert!(out.starts_with("GET /"));
         for (plain, encoded) in [
             ("", ""),

@@ -257,6 +257,7 @@ impl RulesLoader {
         let mut bound_macros = compile::BoundMacros::new();
         let mut compiled = Vec::new();
         let mut diags = Vec::new();
+        source.set_buffer_base64(self.buffer_base64);
         let source_name = source.name();
         let is_syscall = source_name == "syscall";
         for (position, rule) in self

@@ -152,14 +152,22 @@ pub(super) fn event_only<'e>(
     true
 }
 
+/// What the source's settings bring to extraction.
+pub(super) struct Rendering<'a> {
+    pub names: &'a DomainNames,
+    /// `buffer_format_base64`, for `evt.args`.
+    pub buffer_base64: bool,
+}
+
 pub(super) fn extract<'e>(
     field: Field,
     arg: Option<&Arg>,
     want: FieldType,
-    names: &DomainNames,
+    rendering: &Rendering<'_>,
     ev: &SyscallEvent<'e>,
     out: &mut Vec<Value<'e>>,
 ) {
+    let names = rendering.names;
     let v: &'e crate::event::EventView<'e> = ev.event;
     let state = ev.state;
     let tid = v.tid as i64;
@@ -284,6 +292,13 @@ pub(super) fn extract<'e>(
                     }
                     _ => {}
                 }
+            } else if want == FieldType::Bytes
+                && p.ty() == crate::event::ParamType::ByteBuf
+                && !p.bytes.is_empty()
+            {
+                // An output's buffer: the output renders it (dots, or
+                // base64 with buffer_format_base64).
+                out.push(Value::Bytes(Cow::Borrowed(p.bytes)));
             } else {
                 let mut text = String::new();
                 // A relative path reads as libsinsp resolves it, so that a
@@ -310,7 +325,14 @@ pub(super) fn extract<'e>(
                 }
                 text.push_str(p.name());
                 text.push('=');
-                render_param(&p, &r, &mut text);
+                if rendering.buffer_base64
+                    && p.ty() == crate::event::ParamType::ByteBuf
+                    && !p.bytes.is_empty()
+                {
+                    crate::output::base64_encode(p.bytes, &mut text);
+                } else {
+                    render_param(&p, &r, &mut text);
+                }
                 // libsinsp's `name=raw(resolved)` for a relative path.
                 if let Some(path) = super::paths::resolved_arg(v, i, state) {
                     text.push('(');
@@ -323,7 +345,13 @@ pub(super) fn extract<'e>(
         Field::EvtBuffer => {
             if v.has_flag(ef::READS_FROM_FD | ef::WRITES_TO_FD) {
                 if let Some(p) = v.param_named("data") {
-                    out.push(Value::Bytes(Cow::Borrowed(p.bytes)));
+                    // An output (string-typed, see resolve_output) shows an
+                    // empty buffer as libsinsp's text for it.
+                    if p.bytes.is_empty() && want == FieldType::String {
+                        out.push(s("NULL"));
+                    } else {
+                        out.push(Value::Bytes(Cow::Borrowed(p.bytes)));
+                    }
                 }
             }
         }
@@ -855,7 +883,7 @@ pub(super) fn extract<'e>(
         | Field::EvtAsynctype => super::event_info::extract(field, arg, ev, out),
         Field::EvtInfo => {
             // Falco's evt.info is evt.args (it decodes nothing further).
-            extract(Field::EvtArgs, arg, want, names, ev, out)
+            extract(Field::EvtArgs, arg, want, rendering, ev, out)
         }
         Field::ProcAexe
         | Field::ProcAargs

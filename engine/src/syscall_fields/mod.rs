@@ -407,6 +407,9 @@ pub struct SyscallFields {
     /// The names of the async events plugins may send into this source,
     /// each indexed under a key of its own.
     async_names: std::sync::Arc<[Box<str>]>,
+    /// Falco's `buffer_format_base64`: `evt.args` shows I/O buffers in
+    /// base64, in conditions as in outputs, as libsinsp's.
+    buffer_base64: bool,
 }
 
 /// Field ids an extension resolved start here, above every built-in and
@@ -698,6 +701,21 @@ impl FieldSource for SyscallFields {
         name: &str,
         arg: Option<&str>,
     ) -> Result<ResolvedField, FieldError> {
+        // I/O buffers print as the driver's bytes, rendered by the output
+        // (dots or base64), where conditions compare text or raw bytes;
+        // the types below say which (see extract, EvtArg and EvtBuffer).
+        if name.starts_with("evt.arg.") || name == "evt.arg" {
+            let mut resolved = self.resolve(name, arg)?;
+            if resolved.id == Field::EvtArg as u32 || resolved.id == Field::EvtArgIndex as u32 {
+                resolved.ty = FieldType::Bytes;
+            }
+            return Ok(resolved);
+        }
+        if name == "evt.buffer" {
+            let mut resolved = self.resolve(name, arg)?;
+            resolved.ty = FieldType::String;
+            return Ok(resolved);
+        }
         if arg.filter(|a| !a.is_empty()).is_none() {
             match name {
                 "proc.apid" => return self.resolve(name, Some("0")),
@@ -754,9 +772,24 @@ impl FieldSource for SyscallFields {
             return;
         };
         if !extract::event_only(f, event.event, out) {
-            extract::extract(f, self.arg(field), field.ty, &self.names, event, out);
+            let rendering = extract::Rendering {
+                names: &self.names,
+                buffer_base64: self.buffer_base64,
+            };
+            extract::extract(f, self.arg(field), field.ty, &rendering, event, out);
         }
     }
+    fn set_buffer_base64(&mut self, on: bool) {
+        self.buffer_base64 = on;
+    }
+
+    /// libsinsp prints `evt.buffer` as the text of the data parameter in
+    /// the buffer format, then renders that text as a buffer again: in
+    /// base64, the data is encoded twice.
+    fn renders_buffer_twice(&self, field: &ResolvedField) -> bool {
+        field.id == Field::EvtBuffer as u32 && field.ty == FieldType::String
+    }
+
     fn each_value_alone(&self, field: &ResolvedField) -> bool {
         field.arg.is_none()
             && matches!(
