@@ -329,28 +329,31 @@ fn run_main(
         );
         return Ok(ExitCode::SUCCESS);
     }
-    if config.json_output && (args.list_rules || args.describe_rule.is_some()) {
+    if args.list_rules || args.describe_rule.is_some() {
         let name = args.describe_rule.as_deref();
-        return match ruleset::describe_json(&ruleset, name) {
-            Some(json) => {
-                println!("{json}");
-                Ok(ExitCode::SUCCESS)
-            }
-            None => Err(format!("no rule named '{}' is loaded", name.unwrap_or(""))),
+        let mut stdout = std::io::stdout();
+        let listed = if config.json_output {
+            ruleset::describe_json(&ruleset, name).map(|mut json| {
+                ruleset::sanitize_strings(&mut json);
+                format!("{json}\n")
+            })
+        } else {
+            ruleset::list_rules(&ruleset, name)
         };
-    }
-    if args.list_rules {
-        print!("{}", ruleset::list_rules(&ruleset));
+        let Some(listed) = listed else {
+            // Falco's words for a rule it does not know (an exception in
+            // Falco, hence not its "Error:" line).
+            let message = format!(
+                "Runtime error: Rule \"{}\" is not loaded. Exiting.\n",
+                name.unwrap_or("")
+            );
+            let _ = std::io::stderr().write_all(&peregrine_engine::text::raw_bytes(&message));
+            return Ok(ExitCode::from(1));
+        };
+        // Names and descriptions as the file's bytes, as Falco's text.
+        let _ = stdout.write_all(&peregrine_engine::text::raw_bytes(&listed));
+        let _ = stdout.flush();
         return Ok(ExitCode::SUCCESS);
-    }
-    if let Some(name) = &args.describe_rule {
-        return match ruleset::describe_rule(&ruleset, name) {
-            Some(text) => {
-                print!("{text}");
-                Ok(ExitCode::SUCCESS)
-            }
-            None => Err(format!("no rule named '{name}' is loaded")),
-        };
     }
     if args.dry_run {
         let enabled = ruleset.rules().filter(|r| r.enabled).count();
@@ -639,7 +642,12 @@ fn run_main(
             ));
         }
     }
-    print!("{}", ended.detections.summary());
+    // Rule names as the file's bytes, as Falco prints them.
+    let mut stdout = std::io::stdout();
+    let _ = stdout.write_all(&peregrine_engine::text::raw_bytes(
+        &ended.detections.summary(),
+    ));
+    let _ = stdout.flush();
     if let Some(error) = feed_error {
         return Err(error);
     }

@@ -535,7 +535,25 @@ pub fn validation_json(results: &[LoadResult]) -> Json {
             file
         })
         .collect();
-    json!({ "falco_load_results": files })
+    let mut results = json!({ "falco_load_results": files });
+    sanitize_strings(&mut results);
+    results
+}
+
+/// Falco writes its JSON with invalid UTF-8 replaced (nlohmann's
+/// `replace` handler): each invalid sequence of a name, snippet or
+/// message is one U+FFFD.
+pub fn sanitize_strings(value: &mut Json) {
+    match value {
+        Json::String(s) => {
+            if let std::borrow::Cow::Owned(clean) = peregrine_engine::text::sanitize(s) {
+                *s = clean;
+            }
+        }
+        Json::Array(items) => items.iter_mut().for_each(sanitize_strings),
+        Json::Object(map) => map.values_mut().for_each(sanitize_strings),
+        Json::Null | Json::Bool(_) | Json::Number(_) => {}
+    }
 }
 
 /// A diagnostic's context chain, from the rules content down to the item,
@@ -578,7 +596,11 @@ fn snippet(d: &Diagnostic, content: Option<&str>) -> String {
         (None, Some(content)) => content,
         (None, None) => return format!("<No context for file + {}>\n", last.name),
     };
-    let bytes = text.as_bytes();
+    // Marks count the file's bytes (see marks_in_raw_bytes); the line is
+    // shown as those bytes, which -V's text prints raw and its JSON with
+    // U+FFFD for what is not UTF-8.
+    let raw = peregrine_engine::text::raw_bytes(text);
+    let bytes: &[u8] = &raw;
     // The mark, moved back off the end and off a line break.
     let mut pos = last.mark.offset.min(bytes.len());
     while pos > 0 && (pos == bytes.len() || bytes[pos] == b'\n') {
@@ -597,7 +619,7 @@ fn snippet(d: &Diagnostic, content: Option<&str>) -> String {
         .map_or(bytes.len(), |i| pos + i);
     let from = line_start.max(pos.saturating_sub(HALF));
     let to = line_end.min(pos + HALF + 1);
-    let mut line = String::from_utf8_lossy(&bytes[from..to]).into_owned();
+    let mut line = peregrine_engine::text::decode(&bytes[from..to]).into_owned();
     if pos - from >= HALF && line.is_char_boundary(3) {
         line.replace_range(..3, "...");
     }
@@ -682,14 +704,65 @@ fn validation_details(result: &LoadResult, verdict: &str) -> String {
     text
 }
 
-/// `-L`: every rule with its description.
-pub fn list_rules(ruleset: &Ruleset) -> String {
+/// `-L` (or `-l RULE` for one rule) as Falco prints it without
+/// `json_output`: a two-column table of each rule's name and description
+/// (wrapped, see [`wrap_description`]), a blank line after each rule.
+/// None when `only` names no loaded rule.
+pub fn list_rules(ruleset: &Ruleset, only: Option<&str>) -> Option<String> {
     let mut text = String::new();
-    for rule in ruleset.rules() {
-        let state = if rule.enabled { "" } else { " (disabled)" };
-        text.push_str(&format!("{}{state}\n    {}\n", rule.name, rule.desc.trim()));
+    two_columns(&mut text, "Rule", "Description");
+    two_columns(&mut text, "----", "-----------");
+    let mut listed = 0;
+    for rule in ruleset
+        .rules()
+        .filter(|r| only.map_or(true, |name| r.name == name))
+    {
+        let description = format!("{}\n", wrap_description(&rule.desc));
+        two_columns(&mut text, &rule.name, &description);
+        listed += 1;
     }
-    text
+    (only.is_none() || listed > 0).then_some(text)
+}
+
+/// One line of Falco's table: the left column padded to 50 bytes, the
+/// whole line cut at 4,094 bytes (its buffer).
+fn two_columns(out: &mut String, left: &str, right: &str) {
+    const LINE_MAX: usize = 4094;
+    let raw_len = |text: &str| peregrine_engine::text::raw_bytes(text).len();
+    let mut line = format!(
+        "{left}{} {right}",
+        " ".repeat(50usize.saturating_sub(raw_len(left)))
+    );
+    if raw_len(&line) > LINE_MAX {
+        let bytes = peregrine_engine::text::raw_bytes(&line).into_owned();
+        line = peregrine_engine::text::decode(&bytes[..LINE_MAX]).into_owned();
+    }
+    out.push_str(&line);
+    out.push('\n');
+}
+
+/// Falco's wrapping of a description beside the rule names: its words
+/// (split at blanks, tabs and line breaks), each followed by a space, a
+/// new line indented by 51 spaces once a line would pass 59 bytes.
+fn wrap_description(text: &str) -> String {
+    const INDENT: usize = 51;
+    const WIDTH: usize = 110 - INDENT;
+    let mut out = String::new();
+    let mut len = 0;
+    let is_blank = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{b}' | '\u{c}');
+    for word in text.split(is_blank).filter(|w| !w.is_empty()) {
+        let word_len = peregrine_engine::text::raw_bytes(word).len();
+        if len + word_len < WIDTH {
+            len += word_len + 1;
+        } else {
+            out.push('\n');
+            out.push_str(&" ".repeat(INDENT));
+            len = word_len + 1;
+        }
+        out.push_str(word);
+        out.push(' ');
+    }
+    out
 }
 
 /// `-L` (all rules, macros and lists) or `-l RULE` (that rule) as Falco's
@@ -735,20 +808,6 @@ pub fn describe_json(ruleset: &Ruleset, only: Option<&str>) -> Option<Json> {
         "macros": macros,
         "lists": lists,
     }))
-}
-
-/// `-l RULE`: one rule in full.
-pub fn describe_rule(ruleset: &Ruleset, name: &str) -> Option<String> {
-    let rule = ruleset.rules().find(|r| r.name == name)?;
-    Some(format!(
-        "Rule: {}\nSource: {}\nPriority: {}\nTags: {}\nEnabled: {}\nDescription: {}\n",
-        rule.name,
-        rule.source,
-        rule.priority,
-        rule.tags.join(", "),
-        rule.enabled,
-        rule.desc.trim()
-    ))
 }
 
 #[cfg(test)]

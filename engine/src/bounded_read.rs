@@ -21,13 +21,18 @@ pub enum BoundedReadError {
 /// The text of `path`, read until its end or until more than `max` bytes
 /// came in, whichever is first; works on pipes and devices too.
 pub fn read_text(path: &Path, max: u64) -> Result<String, BoundedReadError> {
+    String::from_utf8(read_bytes(path, max)?).map_err(|_| BoundedReadError::NotText)
+}
+
+/// The bytes of `path`, with the same ceiling as [`read_text`].
+pub fn read_bytes(path: &Path, max: u64) -> Result<Vec<u8>, BoundedReadError> {
     let file = std::fs::File::open(path)?;
     let mut bytes = Vec::new();
     file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > max {
         return Err(BoundedReadError::TooLarge { max });
     }
-    String::from_utf8(bytes).map_err(|_| BoundedReadError::NotText)
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -34,6 +34,11 @@ fn is_escape(c: char) -> bool {
     (ESCAPE_BASE + 0x80..=ESCAPE_BASE + 0xFF).contains(&(c as u32))
 }
 
+/// Whether `c` stands for a byte that was not UTF-8 (see [`decode`]).
+pub fn is_raw_byte(c: char) -> bool {
+    is_escape(c)
+}
+
 fn escape_byte(b: u8, out: &mut String) {
     // Bytes below 0x80 are ASCII and always valid, never escaped.
     if let Some(c) = char::from_u32(ESCAPE_BASE + u32::from(b)) {

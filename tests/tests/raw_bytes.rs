@@ -257,3 +257,149 @@ fn a_validation_error_quotes_the_files_byte_as_it_is() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A rules file with bytes that are not UTF-8 (a Latin-1 comment and
+/// description, a raw byte in a name): Falco master loads it, yaml-cpp
+/// passing the bytes on. Its `-V` marks count the file's bytes; its text
+/// reports print the bytes as they are, its JSON reports U+FFFD for each
+/// invalid sequence; a bare raw byte is no condition value (libsinsp's
+/// patterns match characters). Every expectation was printed by Falco
+/// master on the same files.
+#[test]
+fn a_rules_file_that_is_not_utf8_loads_as_in_falco() {
+    let binary = peregrine_tests::peregrine_binary().unwrap();
+    let dir = scratch("raw-rules");
+    let bad = dir.join("bad.yaml");
+    std::fs::write(
+        &bad,
+        b"# caf\xe9 comment\n- rule: bad\xff name\n  desc: d\xe2\x82\n  condition: evt.type=open and proc.name=\xff\xfe\n  output: \"o %proc.name \xc3\"\n  priority: INFO\n",
+    )
+    .unwrap();
+    let config = dir.join("falco.yaml");
+    std::fs::write(&config, "json_output: true\n").unwrap();
+    let out = Command::new(&binary)
+        .args(["-c"])
+        .arg(&config)
+        .arg("-V")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(
+        out.stdout
+            .split(|&b| b == b'\n')
+            .find(|l| l.starts_with(b"{"))
+            .unwrap(),
+    )
+    .unwrap();
+    let error = &report["falco_load_results"][0]["errors"][0];
+    assert_eq!(error["code"], "LOAD_ERR_COMPILE_CONDITION");
+    let positions: Vec<(String, u64, u64, u64)> = error["context"]["locations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let p = &l["position"];
+            (
+                l["item_name"].as_str().unwrap().to_string(),
+                p["line"].as_u64().unwrap(),
+                p["column"].as_u64().unwrap(),
+                p["offset"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        positions,
+        [
+            (String::new(), 0, 0, 0),
+            ("bad\u{fffd} name".to_string(), 1, 2, 17),
+            (String::new(), 3, 13, 58),
+            (String::new(), 4, 42, 86),
+        ]
+    );
+    assert_eq!(
+        error["context"]["snippet"],
+        "evt.type=open and proc.name=\u{fffd}\u{fffd}\n                             ^\n"
+    );
+    // The text report, on stderr as the run's error, quotes the bytes.
+    let quoted: &[u8] = b"    rule 'bad\xff name': (";
+    assert!(out.stderr.windows(quoted.len()).any(|w| w == quoted));
+
+    // The same file without the bare byte loads, lists and alerts.
+    let good = dir.join("good.yaml");
+    std::fs::write(
+        &good,
+        b"# caf\xe9 comment\n- rule: ok\xff name\n  desc: d\xe9sc\n  condition: evt.type = open and proc.name != \"x\xff\"\n  output: \"o\xe9 %proc.name\"\n  priority: INFO\n  tags: [t\xff]\n",
+    )
+    .unwrap();
+    let listed = Command::new(&binary)
+        .arg("-L")
+        .arg("-r")
+        .arg(&good)
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "{listed:?}");
+    let mut row = b"ok\xff name".to_vec();
+    row.extend(vec![b' '; 50 - 8]);
+    row.extend_from_slice(b" d\xe9sc \n\n");
+    assert!(listed.stdout.ends_with(&row), "{:?}", listed.stdout);
+    let json = Command::new(&binary)
+        .args(["-c"])
+        .arg(&config)
+        .arg("-L")
+        .arg("-r")
+        .arg(&good)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(json.stdout).expect("JSON is UTF-8");
+    assert!(text.contains(r#""name":"ok� name""#), "{text}");
+    assert!(text.contains(r#""description":"d�sc""#), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `-L` without `json_output` as Falco master prints it: a table of
+/// names padded to 50 bytes and descriptions wrapped at 59 bytes with a
+/// 51-space indent, a blank line after each rule, disabled rules too
+/// (the expected text is Falco's on the same file); `-l` of an unknown
+/// rule is Falco's runtime error.
+#[test]
+fn list_rules_prints_falcos_table() {
+    let binary = peregrine_tests::peregrine_binary().unwrap();
+    let dir = scratch("list-table");
+    let file = dir.join("r.yaml");
+    std::fs::write(
+        &file,
+        "- rule: Short\n  desc: >\n    one two three four five six seven eight nine ten eleven twelve\n    thirteen\n  condition: evt.type = open\n  output: o\n  priority: INFO\n  enabled: false\n",
+    )
+    .unwrap();
+    let out = Command::new(&binary)
+        .arg("-L")
+        .arg("-r")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let pad = |s: &str| format!("{s}{} ", " ".repeat(50 - s.len()));
+    let expected = format!(
+        "{}Description\n{}-----------\n{}one two three four five six seven eight nine ten eleven \n{}twelve thirteen \n\n",
+        pad("Rule"),
+        pad("----"),
+        pad("Short"),
+        " ".repeat(51)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+    let unknown = Command::new(&binary)
+        .args(["-l", "Nope", "-r"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .lines()
+            .last()
+            .unwrap_or_default(),
+        "Runtime error: Rule \"Nope\" is not loaded. Exiting."
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

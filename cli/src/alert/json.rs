@@ -217,14 +217,17 @@ pub(super) fn render_json(alert: &Alert, options: &RenderOptions) -> String {
         "priority".into(),
         Json::String(alert.priority.as_str().into()),
     );
-    object.insert("rule".into(), Json::String(alert.rule.clone()));
+    // A rules file's bytes that are not UTF-8 show as U+FFFD, as Falco's
+    // JSON writer replaces them.
+    let shown = |text: &str| peregrine_engine::text::sanitize(text).into_owned();
+    object.insert("rule".into(), Json::String(shown(&alert.rule)));
     object.insert("source".into(), Json::String(alert.source.clone()));
     if options.json_include_tags_property {
         // Falco holds a rule's tags in a set: sorted, each once.
         let mut tags: Vec<&String> = alert.tags.iter().collect();
         tags.sort();
         tags.dedup();
-        let tags = tags.into_iter().cloned().map(Json::String).collect();
+        let tags = tags.into_iter().map(|t| Json::String(shown(t))).collect();
         object.insert("tags".into(), Json::Array(tags));
     }
     let time = event_time(alert.time_ns).to_rfc3339_opts(SecondsFormat::Nanos, true);

@@ -181,13 +181,21 @@ impl<'a> Cursor<'a> {
         self.hex_number() || self.decimal_number()
     }
 
-    /// A run of bytes none of which is in `stop` nor a space.
+    /// A run of characters none of which is in `stop` nor a space. A byte
+    /// that is not UTF-8 ends it too: libsinsp's RE2 patterns match
+    /// characters, never such a byte, so a bare `\xff` is no value.
     fn run_except(&mut self, stop: &[u8]) -> bool {
-        let n = self
-            .rest()
-            .iter()
-            .take_while(|&&b| !is_space(b) && !stop.contains(&b))
-            .count();
+        let rest = self.text.get(self.pos..).unwrap_or_default();
+        let n = rest
+            .char_indices()
+            .find(|&(_, c)| {
+                if c.is_ascii() {
+                    is_space(c as u8) || stop.contains(&(c as u8))
+                } else {
+                    crate::text::is_raw_byte(c)
+                }
+            })
+            .map_or(rest.len(), |(at, _)| at);
         n > 0 && self.take(n)
     }
 

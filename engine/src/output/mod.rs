@@ -122,6 +122,15 @@ impl OutputFormat {
         if !literal.is_empty() {
             segments.push(Segment::Text(literal));
         }
+        // Bytes of the rules file that are not UTF-8 print as U+FFFD, as
+        // libsinsp's formatter shows them.
+        for segment in &mut segments {
+            if let Segment::Text(text) = segment {
+                if let std::borrow::Cow::Owned(clean) = crate::text::sanitize(text) {
+                    *text = clean;
+                }
+            }
+        }
         Ok(OutputFormat {
             segments,
             buffer_base64: false,

@@ -317,3 +317,54 @@ impl LoadResult {
         }
     }
 }
+
+/// Moves the marks of `result`'s diagnostics from the decoded text (where
+/// a byte that is not UTF-8 takes four) to the file's bytes, as yaml-cpp
+/// and libsinsp count them. A condition expression's mark is the mark of
+/// the step before it (where the condition starts) plus the parser's
+/// position in the condition: both parts are moved.
+pub(crate) fn marks_in_raw_bytes(result: &mut LoadResult, content: &str) {
+    let raw_len = |text: &str| crate::text::raw_bytes(text).len();
+    // The raw mark of decoded `offset` in `text`, its line unchanged.
+    let in_raw = |text: &str, mark: Mark| -> Mark {
+        let Some(before) = text.get(..mark.offset) else {
+            return mark;
+        };
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        Mark {
+            line: mark.line,
+            column: raw_len(&before[line_start..]),
+            offset: raw_len(before),
+        }
+    };
+    for d in result.errors.iter_mut().chain(result.warnings.iter_mut()) {
+        let decoded: Vec<Mark> = d.locations.iter().map(|l| l.mark).collect();
+        for (i, location) in d.locations.iter_mut().enumerate() {
+            match &location.condition {
+                Some(condition) => {
+                    let Some(&base) = i.checked_sub(1).and_then(|p| decoded.get(p)) else {
+                        continue;
+                    };
+                    let raw_base = in_raw(content, base);
+                    let mark = location.mark;
+                    let inner_offset = mark.offset.saturating_sub(base.offset);
+                    let Some(inner) = condition.get(..inner_offset) else {
+                        continue;
+                    };
+                    let inner_column = mark.column.saturating_sub(base.column);
+                    let line_start = inner.rfind('\n').map_or(0, |i| i + 1);
+                    let column_shift = inner[line_start..].len() - raw_len(&inner[line_start..]);
+                    location.mark = Mark {
+                        line: mark.line,
+                        column: raw_base.column + inner_column.saturating_sub(column_shift),
+                        offset: raw_base.offset + raw_len(inner),
+                    };
+                }
+                None if location.name == result.name => {
+                    location.mark = in_raw(content, location.mark)
+                }
+                None => {}
+            }
+        }
+    }
+}

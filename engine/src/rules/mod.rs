@@ -170,12 +170,14 @@ impl RulesLoader {
     }
 
     /// Loads a file from disk; an unreadable file is reported as
-    /// LOAD_ERR_FILE_READ in its result.
+    /// LOAD_ERR_FILE_READ in its result. Bytes that are not UTF-8 (a
+    /// Latin-1 comment, a raw byte in a name) load as yaml-cpp reads
+    /// them, byte for byte (see crate::text).
     pub fn load_file(&mut self, path: impl AsRef<Path>) -> &LoadResult {
         let path = path.as_ref();
         let name = path.display().to_string();
-        match crate::bounded_read::read_text(path, crate::bounded_read::MAX_RULES_FILE_BYTES) {
-            Ok(text) => self.load_str(&name, &text),
+        match crate::bounded_read::read_bytes(path, crate::bounded_read::MAX_RULES_FILE_BYTES) {
+            Ok(bytes) => self.load_str(&name, &crate::text::decode_owned(bytes)),
             Err(e) => {
                 let mut result = LoadResult {
                     name: name.clone(),
@@ -208,6 +210,9 @@ impl RulesLoader {
         loader::load_content(&mut self.defs, name, content, &mut result);
         if result.successful() {
             self.macros = expand::validate(&self.defs, name, &mut result);
+        }
+        if crate::text::has_raw(content) {
+            diagnostics::marks_in_raw_bytes(&mut result, content);
         }
         self.results.push(result);
         self.last_result()
