@@ -133,10 +133,35 @@ pub enum Lit {
     Double(f64),
 }
 
+/// A `contains` string literal, with its searcher built once.
+#[derive(Debug, Clone)]
+pub struct Needle {
+    pub text: String,
+    /// Holds bytes that are not UTF-8 (see crate::text): searched for in
+    /// the value's bytes, not its text.
+    pub raw: bool,
+    pub finder: memchr::memmem::Finder<'static>,
+}
+
+impl Needle {
+    fn new(text: String) -> Needle {
+        // A needle with raw bytes is searched for in the value's bytes.
+        let bytes = crate::text::raw_bytes(&text);
+        let finder = memchr::memmem::Finder::new(&bytes).into_owned();
+        Needle {
+            raw: crate::text::has_raw(&text),
+            text,
+            finder,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub enum Rhs {
     None,
     One(Lit),
+    /// `contains` one string literal.
+    Contains(Box<Needle>),
     Many(Vec<Lit>),
     /// `in`/`intersects` over strings.
     StrSet(FastSet<String>),
@@ -783,7 +808,10 @@ fn bind_check<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Check,
         (Operand::Value(lit), op) if op.takes_list() => {
             Rhs::Many(vec![parse_literal(field.ty, op, lit, &name)?])
         }
-        (Operand::Value(lit), op) => Rhs::One(parse_literal(field.ty, op, lit, &name)?),
+        (Operand::Value(lit), op) => match parse_literal(field.ty, op, lit, &name)? {
+            Lit::Str(text) if op == Op::Contains => Rhs::Contains(Box::new(Needle::new(text))),
+            other => Rhs::One(other),
+        },
         (Operand::List(items), op) if op.takes_list() => {
             if field.ty == FieldType::String && op != Op::PMatch {
                 Rhs::StrSet(items.iter().map(|l| l.text.clone()).collect())

@@ -415,6 +415,14 @@ fn eval_check<'e, S: FieldSource>(
                 .iter()
                 .any(|v| compare(op, v, &lit, check.field.ty))
         }
+        (Rhs::Contains(needle), _) => values.iter().any(|v| {
+            let text = as_text(v);
+            if needle.raw {
+                needle.finder.find(&crate::text::raw_bytes(&text)).is_some()
+            } else {
+                needle.finder.find(text.as_bytes()).is_some()
+            }
+        }),
         // A regex sees each invalid byte sequence as U+FFFD, as libsinsp's.
         (Rhs::Regex(re), _) => values
             .iter()
