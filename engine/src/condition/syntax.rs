@@ -20,6 +20,7 @@
 
 use super::ast::{
     Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Pos, Transformer,
+    Written,
 };
 pub use super::lexer::SyntaxError;
 use super::lexer::{Cursor, Step};
@@ -76,6 +77,7 @@ pub fn parse(text: &str) -> Step<Expr> {
         c: Cursor::new(text),
         index: &index,
         depth: 0,
+        bare_name: false,
     };
     r.parse()
 }
@@ -100,6 +102,9 @@ struct Reader<'a> {
     /// For the positions of the nodes (columns in characters).
     index: &'a LineIndex,
     depth: u32,
+    /// Whether the last list operand read was a bare name (`in shells`),
+    /// which libsinsp keeps as a value rather than a list.
+    bare_name: bool,
 }
 
 /// The right-hand side of a comparison, and where it starts.
@@ -355,7 +360,12 @@ impl Reader<'_> {
     fn comparison(&mut self, field: FieldRef, pos: Pos) -> Step<Expr> {
         self.guarded(|r| {
             r.c.blank();
-            let compare = |op: &str, modifier, (rhs, rhs_pos): Rhs| {
+            r.bare_name = false;
+            let compare = |op: &str, modifier, (rhs, rhs_pos): Rhs, bare_name: bool| {
+                let written = Written {
+                    double_equals: op == "==",
+                    bare_name,
+                };
                 let op = Op::from_token(op).ok_or_else(|| SyntaxError {
                     message: format!("internal parser error: operator '{op}'"),
                     offset: 0,
@@ -367,15 +377,16 @@ impl Reader<'_> {
                     rhs,
                     pos,
                     rhs_pos,
+                    written,
                 }))
             };
             if r.c.word("exists") {
-                return compare("exists", None, (Operand::None, pos));
+                return compare("exists", None, (Operand::None, pos), false);
             }
             r.c.blank();
             if NUM_OPS.iter().any(|op| r.c.word(op)) {
                 let op = r.c.token.clone();
-                return compare(&op, None, r.num_value()?);
+                return compare(&op, None, r.num_value()?, false);
             }
             let word_op = STR_WORD_OPS.iter().any(|op| r.c.word_then_blank(op));
             if word_op || STR_SYMBOL_OPS.iter().any(|op| r.c.word(op)) {
@@ -388,15 +399,17 @@ impl Reader<'_> {
                     && !r.c.boolean_follows()
                 {
                     let modifier = Modifier::from_name(r.c.token.trim_end());
-                    return compare(&op, modifier, r.list_value()?);
+                    let rhs = r.list_value()?;
+                    return compare(&op, modifier, rhs, r.bare_name);
                 }
                 r.c.pos = at;
                 r.c.token = token;
-                return compare(&op, None, r.str_value(false)?);
+                return compare(&op, None, r.str_value(false)?, false);
             }
             if LIST_OPS.iter().any(|op| r.c.word(op)) {
                 let op = r.c.token.clone();
-                return compare(&op, None, r.list_value_or_transformer()?);
+                let rhs = r.list_value_or_transformer()?;
+                return compare(&op, None, rhs, r.bare_name);
             }
             r.fail(format!(
                 "expected a valid check operator: one of {OPERATORS}"
@@ -475,12 +488,14 @@ impl Reader<'_> {
     /// that name is defined (a value of its own otherwise, as in libsinsp).
     fn list_name(&mut self) -> Option<Rhs> {
         let pos = self.here();
-        self.c.identifier().then(|| {
-            (
-                Operand::List(vec![Literal::bare(self.c.token.clone())]),
-                pos,
-            )
-        })
+        if !self.c.identifier() {
+            return None;
+        }
+        self.bare_name = true;
+        Some((
+            Operand::List(vec![Literal::bare(self.c.token.clone())]),
+            pos,
+        ))
     }
 
     /// After an operator with a modifier: a list or a list's name.
