@@ -226,34 +226,30 @@ impl Shaping {
                     ..matching.clone()
                 });
             }
-            // Falco's suggested fields: of Peregrine's fields, the static
-            // ones, as `static_NAME=VALUE`.
+            // Falco's suggested fields: the container plugin's, and the
+            // static fields (`static_NAME=VALUE` once the loader has put
+            // each value in place).
             if item.suggested_output {
-                // The container plugin's suggested fields, on syscall rules.
+                // The static fields, as `%static.NAME` tokens, which the
+                // loader replaces by their values; Falco lists them before
+                // the container plugin's fields.
+                for (name, _) in &static_fields {
+                    appends.push(OutputAppend {
+                        text: format!("static_{}=%static.{name}", name.replace('.', "_")),
+                        ..matching.clone()
+                    });
+                }
+                // The container plugin's suggested fields, on syscall
+                // rules: formats appended to the output, as Falco adds them
+                // (the alert's output fields come from the text).
                 if matching.source.as_deref().map_or(true, |s| s == "syscall") {
                     for field in CONTAINER_SUGGESTED_FIELDS {
                         appends.push(OutputAppend {
                             text: format!("{}=%{field}", field.replace('.', "_")),
-                            fields: vec![ExtraOutputField {
-                                name: field.to_string(),
-                                format: format!("%{field}"),
-                                raw: true,
-                            }],
                             source: Some("syscall".into()),
                             ..matching.clone()
                         });
                     }
-                }
-                for (name, value) in &static_fields {
-                    appends.push(OutputAppend {
-                        text: format!("static_{}={value}", name.replace('.', "_")),
-                        fields: vec![ExtraOutputField {
-                            name: format!("static.{name}"),
-                            format: value.clone(),
-                            raw: false,
-                        }],
-                        ..matching.clone()
-                    });
                 }
             }
         }
