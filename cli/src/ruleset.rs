@@ -9,8 +9,8 @@ use peregrine_engine::field::FieldSource;
 use peregrine_engine::k8s_audit::K8sAuditSource;
 use peregrine_engine::rules::expand::ParsedMacros;
 use peregrine_engine::rules::{
-    CompiledRule, CompiledRules, Definitions, Diagnostic, ExtraOutputField, LoadResult, Location,
-    Mark, Matching, OutputAppend, RulesLoader,
+    Code, CompiledRule, CompiledRules, Definitions, Diagnostic, ExtraOutputField, LoadResult,
+    Location, Mark, Matching, OutputAppend, RulesLoader,
 };
 use peregrine_engine::syscall_fields::SyscallFields;
 use serde_json::{json, Value as Json};
@@ -351,9 +351,18 @@ fn load_on_this_thread(
         .iter()
         .filter(|rule| !known.contains(&rule.source.as_str()))
         .map(|rule| {
+            // As the load's other warnings are logged, with Falco's code.
+            let line = rule
+                .origin
+                .line
+                .map(|l| format!(":{l}"))
+                .unwrap_or_default();
             format!(
-                "{}: rule '{}': Unknown source {}, skipping",
-                rule.origin.file, rule.name, rule.source
+                "{}{line}: {} rule '{}': Unknown source {}, skipping",
+                rule.origin.file,
+                Code::UnknownSource,
+                rule.name,
+                rule.source
             )
         })
         .collect();
