@@ -23,7 +23,7 @@ use crate::sources::plugins::fields::PluginFields;
 /// `peregrine` always runs with them, wherever it is installed.
 const DEFAULT_RULES: &[(&str, &str)] = &[(
     "peregrine_rules.yaml",
-    include_str!("../../rules/peregrine_rules.yaml"),
+    include_str!("../../../rules/peregrine_rules.yaml"),
 )];
 
 /// Where rules come from.
