@@ -331,13 +331,10 @@ fn run_main(
     }
     if config.json_output && (args.list_rules || args.describe_rule.is_some()) {
         let name = args.describe_rule.as_deref();
-        return match ruleset::describe_json(&ruleset, name) {
-            Some(json) => {
-                println!("{json}");
-                Ok(ExitCode::SUCCESS)
-            }
-            None => Err(format!("no rule named '{}' is loaded", name.unwrap_or(""))),
-        };
+        let json =
+            ruleset::describe_json(&ruleset, name, &hosted.infos()).map_err(|e| e.to_string())?;
+        println!("{json}");
+        return Ok(ExitCode::SUCCESS);
     }
     if args.list_rules {
         print!("{}", ruleset::list_rules(&ruleset));
@@ -349,7 +346,7 @@ fn run_main(
                 print!("{text}");
                 Ok(ExitCode::SUCCESS)
             }
-            None => Err(format!("no rule named '{name}' is loaded")),
+            None => Err(ruleset::DescribeJsonError::NotLoaded(name.clone()).to_string()),
         };
     }
     if args.dry_run {
