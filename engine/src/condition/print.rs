@@ -79,6 +79,11 @@ pub fn operator_text(cmp: &Comparison) -> String {
 }
 
 fn write_expr(expr: &Expr, out: &mut String) {
+    // A condition may nest as deep as its expansion allows.
+    super::with_stack(|| write_expr_level(expr, out));
+}
+
+fn write_expr_level(expr: &Expr, out: &mut String) {
     match expr {
         Expr::And(items) => write_chain(items, "and", out),
         Expr::Or(items) => write_chain(items, "or", out),

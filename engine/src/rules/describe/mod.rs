@@ -173,14 +173,12 @@ impl<'a> Describer<'a> {
             .iter()
             .map(|f| f.format.clone())
             .collect();
-        output_fields.extend(
-            super::super::output::field_names(&output.text).map_err(|token| {
-                DescribeError::Output {
-                    name: rule.name.clone(),
-                    token,
-                }
-            })?,
-        );
+        output_fields.extend(crate::output::field_names(&output.text).map_err(|token| {
+            DescribeError::Output {
+                name: rule.name.clone(),
+                token,
+            }
+        })?);
         let extra_formatted_fields = output
             .extra_fields
             .iter()
@@ -196,11 +194,10 @@ impl<'a> Describer<'a> {
         };
         for exception in &rule.exceptions {
             details.exception_names.insert(exception.name.clone());
-            let comps = exception
-                .comps
-                .clone()
-                .unwrap_or_else(|| exception.effective_comps());
-            collect_scalars(&comps, &mut details.exception_operators);
+            collect_scalars(
+                &exception.effective_comps(),
+                &mut details.exception_operators,
+            );
             // Falco names an exception's fields only once it has values.
             if !exception.values.is_empty() {
                 if let Some(fields) = &exception.fields {
