@@ -410,6 +410,28 @@ mod tests {
         assert_eq!(error.to_string(), "Rule \"Nope\" is not loaded");
     }
 
+    #[test]
+    fn a_condition_nested_past_libsinsps_default_depth_fails_as_in_falco() {
+        // Falco loads it (its loader allows 1000 levels) but -L parses the
+        // condition again at libsinsp's default of 100 and fails.
+        let rule = |n: usize| {
+            format!(
+                "- rule: D\n  desc: d\n  condition: evt.type = open and {}proc.name = x{}\n  \
+                 output: o\n  priority: INFO\n",
+                "(".repeat(n),
+                ")".repeat(n)
+            )
+        };
+        assert!(describe_json(&loaded(&rule(18)), None, &[]).is_ok());
+        let error = describe_json(&loaded(&rule(19)), None, &[]).unwrap_err();
+        assert!(
+            error.to_string().contains(
+                "rule 'D': its condition does not parse: exceeded max depth limit of 100"
+            ),
+            "{error}"
+        );
+    }
+
     fn plugin(name: &str, source: &str, fields: &[&str], async_events: &[&str]) -> PluginInfo {
         PluginInfo {
             name: name.into(),

@@ -13,4 +13,7 @@ pub use ast::{
     Transformer, Written,
 };
 pub use limits::{with_stack, MAX_NESTING};
-pub use parser::{parse_condition, parse_field_ref, parse_operand, unescape, ParseError};
+pub use parser::{
+    parse_condition, parse_condition_with_max_depth, parse_field_ref, parse_operand, unescape,
+    ParseError,
+};

@@ -27,7 +27,7 @@ use super::lexer::{Cursor, Step};
 use super::limits::{with_stack, LineIndex};
 
 /// The depth Falco's rules loader allows its condition parser.
-const MAX_DEPTH: u32 = 1000;
+pub const MAX_DEPTH: u32 = 1000;
 
 /// The operators, in the order Falco lists them when none is found.
 const OPERATORS: &str = "'exists', '<=', '<', '>=', '>', '==', '=', '!=', 'glob', 'iglob', \
@@ -70,13 +70,15 @@ pub(crate) fn is_comparison_operator(op: &str) -> bool {
             .any(|known| *known == op)
 }
 
-/// Reads `text` as Falco's condition parser does, into a tree.
-pub fn parse(text: &str) -> Step<Expr> {
+/// Reads `text` as Falco's condition parser does, into a tree, failing
+/// at `max_depth` levels (the loader's is [`MAX_DEPTH`]).
+pub fn parse_with_max_depth(text: &str, max_depth: u32) -> Step<Expr> {
     let index = LineIndex::new(text);
     let mut r = Reader {
         c: Cursor::new(text),
         index: &index,
         depth: 0,
+        max_depth,
         bare_name: false,
     };
     r.parse()
@@ -102,6 +104,8 @@ struct Reader<'a> {
     /// For the positions of the nodes (columns in characters).
     index: &'a LineIndex,
     depth: u32,
+    /// The depth that fails the parse.
+    max_depth: u32,
     /// Whether the last list operand read was a bare name (`in shells`),
     /// which libsinsp keeps as a value rather than a list.
     bare_name: bool,
@@ -125,8 +129,9 @@ impl Reader<'_> {
     /// throws from its constructor, so its destructor never runs).
     fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Step<T>) -> Step<T> {
         self.depth += 1;
-        if self.depth >= MAX_DEPTH {
-            return self.fail(format!("exceeded max depth limit of {MAX_DEPTH}"));
+        if self.depth >= self.max_depth {
+            let max = self.max_depth;
+            return self.fail(format!("exceeded max depth limit of {max}"));
         }
         let result = with_stack(|| f(self));
         self.depth -= 1;
@@ -603,7 +608,7 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> (String, usize) {
-        let e = parse(text).expect_err(text);
+        let e = parse_with_max_depth(text, MAX_DEPTH).expect_err(text);
         (e.message, e.offset)
     }
 
@@ -621,8 +626,25 @@ mod tests {
             "getopt(a.b, \"nt:\")[t] = x",
             "a.b[1] = 'x' or a.b[\"k\"] exists",
         ] {
-            assert!(parse(ok).is_ok(), "{ok}");
+            assert!(parse_with_max_depth(ok, MAX_DEPTH).is_ok(), "{ok}");
         }
+    }
+
+    #[test]
+    fn depth_over_libsinsps_default() {
+        // Falco's -L parses each condition as written at libsinsp's default
+        // depth, 100: Falco master describes 18 parentheses here, not 19.
+        let nested = |n: usize| {
+            format!(
+                "evt.type = open and {}proc.name = x{}",
+                "(".repeat(n),
+                ")".repeat(n)
+            )
+        };
+        assert!(parse_with_max_depth(&nested(18), 100).is_ok());
+        let e = parse_with_max_depth(&nested(19), 100).expect_err("too deep");
+        assert_eq!(e.message, "exceeded max depth limit of 100");
+        assert!(parse_with_max_depth(&nested(19), MAX_DEPTH).is_ok());
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //!              files of tests/describe/ (exceptions, lists, macros and
 //!              event types, transformers, append_output and static
 //!              fields, plugins' sources, fields and async events with
-//!              the Rust SDK test plugins), and `-l` of an unknown rule.
+//!              the Rust SDK test plugins), and the errors: `-l` of an
+//!              unknown rule, a condition too deep to describe.
 //! Each case prints `same` or `DIFF` with what differs (exit status, load
 //! results by code/item/line/message, load codes, alerts by rule, priority,
 //! source, tags, output fields and text, and the description with Falco's
@@ -456,6 +457,14 @@ fn describe_runs(upstream: &[String], scratch: &Path) -> Vec<Run> {
         "-l Exceptions (exceptions.yaml)",
         with(&["-l", "Exceptions"], &fixture("exceptions.yaml")),
     ));
+    runs.push(Run {
+        stderr_has: Some("exceeded max depth limit of 100".into()),
+        ..Run::new(
+            "describe",
+            "-L too_deep.yaml (an error)",
+            with(&["-L"], &fixture("too_deep.yaml")),
+        )
+    });
     runs.push(Run {
         conf: Some(dir.join("append_output.falco.yaml")),
         ..Run::new(

@@ -15,7 +15,7 @@ pub mod event_codes;
 use std::collections::{BTreeSet, HashSet};
 
 use crate::condition::print::condition_text;
-use crate::condition::{parse_condition, Expr, ParseError};
+use crate::condition::{parse_condition_with_max_depth, Expr, ParseError};
 use crate::event::codes;
 
 use super::exceptions::rule_condition;
@@ -28,8 +28,13 @@ use super::{ExtraOutputField, OutputAsFalco};
 use details::{Found, Known};
 use event_codes::{search, SearchError, Universe};
 
-/// Why an item loaded without error cannot be described (none of these
-/// should happen once the rules loaded, but a description never panics).
+/// The depth libsinsp's condition parser allows unless told otherwise.
+const LIBSINSP_DEFAULT_DEPTH: u32 = 100;
+
+/// Why an item loaded without error cannot be described: as in Falco, a
+/// condition as written nesting deeper than libsinsp's default depth;
+/// otherwise nothing that should happen once the rules loaded, but a
+/// description never panics.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DescribeError {
     #[error("{kind} '{name}': its condition does not parse: {source}")]
@@ -262,11 +267,17 @@ impl<'a> Describer<'a> {
             macros: &self.macro_names,
             lists: &self.list_names,
         };
-        let parsed = parse_condition(written).map_err(|source| DescribeError::Parse {
-            kind,
-            name: name.to_string(),
-            source,
-        })?;
+        // Falco parses the condition as written again with libsinsp's
+        // parser at its default depth, so -L fails on a condition that
+        // nests deeper, which the loader accepted.
+        let parsed =
+            parse_condition_with_max_depth(written, LIBSINSP_DEFAULT_DEPTH).map_err(|source| {
+                DescribeError::Parse {
+                    kind,
+                    name: name.to_string(),
+                    source,
+                }
+            })?;
         let mut as_written = Found::default();
         details::walk(&parsed, &known, &mut as_written);
 
