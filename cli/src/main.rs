@@ -333,10 +333,20 @@ fn run_main(
         let name = args.describe_rule.as_deref();
         let mut stdout = std::io::stdout();
         let listed = if config.json_output {
-            ruleset::describe_json(&ruleset, name).map(|mut json| {
-                ruleset::sanitize_strings(&mut json);
-                format!("{json}\n")
-            })
+            match ruleset::describe_json(&ruleset, name, &hosted.infos()) {
+                Ok(mut json) => {
+                    ruleset::sanitize_strings(&mut json);
+                    Some(format!("{json}\n"))
+                }
+                Err(ruleset::DescribeJsonError::NotLoaded(_)) => None,
+                Err(e) => {
+                    // Falco's describe throws: its runtime error, too.
+                    let message = format!("Runtime error: {e}. Exiting.\n");
+                    let _ =
+                        std::io::stderr().write_all(&peregrine_engine::text::raw_bytes(&message));
+                    return Ok(ExitCode::from(1));
+                }
+            }
         } else {
             ruleset::list_rules(&ruleset, name)
         };
@@ -350,7 +360,8 @@ fn run_main(
             let _ = std::io::stderr().write_all(&peregrine_engine::text::raw_bytes(&message));
             return Ok(ExitCode::from(1));
         };
-        // Names and descriptions as the file's bytes, as Falco's text.
+        // Names and descriptions as the file's bytes, as Falco's text (the
+        // JSON has none left: see sanitize_strings).
         let _ = stdout.write_all(&peregrine_engine::text::raw_bytes(&listed));
         let _ = stdout.flush();
         return Ok(ExitCode::SUCCESS);

@@ -2,8 +2,9 @@
 //! binary on the same command line and reduces what each printed to the
 //! facts a user relies on, so that the two can be compared item by item:
 //! the exit status, the load results of `-V` (code, item, line, message),
-//! the load codes a failing run names, and the alerts (rule, priority,
-//! source, tags, output fields, output text).
+//! the load codes a failing run names, the alerts (rule, priority,
+//! source, tags, output fields, output text), and the JSON description of
+//! `-L`/`-l` (compared with Falco's unordered arrays as sets).
 //!
 //! Falco is never built or shipped here: the caller gives the path of a
 //! binary built elsewhere (see `falco-oracle --help`).
@@ -277,6 +278,9 @@ pub struct Observed {
     pub failure: Option<String>,
     /// The last lines of stderr, to explain a difference in exit status.
     pub stderr_tail: String,
+    /// The JSON of `-L` or `-l RULE` (`rules`, and with `-L` the macros,
+    /// lists and required versions).
+    pub description: Option<Json>,
 }
 
 /// One JSON alert, reduced.
@@ -324,6 +328,8 @@ pub fn observe(binary: &Path, args: &[String], dir: &Path, masked: &[String]) ->
             seen.load_results = load_results(files);
         } else if json.get("rule").is_some() {
             seen.alerts.push(alert(&json, masked));
+        } else if json.get("rules").is_some() {
+            seen.description = Some(json);
         }
     }
     if !validating {
@@ -469,7 +475,136 @@ pub fn differences_between(left: (&str, &Observed), right: (&str, &Observed)) ->
         ));
     }
     alert_differences((ln, &l.alerts), (rn, &r.alerts), &mut out);
+    let (ld, rd) = (l.description.as_ref(), r.description.as_ref());
+    match (ld, rd) {
+        (Some(a), Some(b)) => out.extend(description_differences((ln, a), (rn, b))),
+        (None, None) => {}
+        (Some(_), None) => out.push(format!("description printed by {ln} only")),
+        (None, Some(_)) => out.push(format!("description printed by {rn} only")),
+    }
     out
+}
+
+/// How many differences of a description are shown.
+const DESCRIPTION_LINES: usize = 25;
+
+/// What differs between two `-L`/`-l` descriptions, one line per place
+/// (a path of keys and item names). Falco builds most of the arrays it
+/// prints from unordered sets, so arrays of values compare as multisets;
+/// rules, macros and lists compare by name, their order apart.
+pub fn description_differences(left: (&str, &Json), right: (&str, &Json)) -> Vec<String> {
+    let (ln, rn) = (left.0, right.0);
+    let mut out = Vec::new();
+    diff_json(
+        "describe",
+        &canonical(left.1),
+        &canonical(right.1),
+        (ln, rn),
+        &mut out,
+    );
+    if out.len() > DESCRIPTION_LINES {
+        let more = out.len() - DESCRIPTION_LINES;
+        out.truncate(DESCRIPTION_LINES);
+        out.push(format!("... {more} more differences in the description"));
+    }
+    out
+}
+
+/// Where a named item's order is kept once its array becomes an object.
+const ORDER_KEY: &str = "(order)";
+
+/// `value` with its arrays made comparable: named items (an `info.name`
+/// each) as an object by name plus their order, values sorted.
+fn canonical(value: &Json) -> Json {
+    match value {
+        Json::Object(map) => {
+            Json::Object(map.iter().map(|(k, v)| (k.clone(), canonical(v))).collect())
+        }
+        Json::Array(items)
+            if !items.is_empty() && items.iter().all(|i| i["info"]["name"].is_string()) =>
+        {
+            let mut by_name = serde_json::Map::new();
+            let order: Vec<&str> = items
+                .iter()
+                .filter_map(|i| i["info"]["name"].as_str())
+                .collect();
+            by_name.insert(ORDER_KEY.into(), Json::String(order.join(" | ")));
+            for item in items {
+                let name = item["info"]["name"].as_str().unwrap_or_default();
+                by_name.insert(name.to_string(), canonical(item));
+            }
+            Json::Object(by_name)
+        }
+        Json::Array(items) if items.iter().all(|i| !i.is_array() && !i.is_object()) => {
+            let mut sorted = items.clone();
+            sorted.sort_by_key(|v| v.to_string());
+            Json::Array(sorted)
+        }
+        Json::Array(items) => Json::Array(items.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
+}
+
+/// A value cut to a length fit for one line.
+fn short(value: &Json) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(160) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text,
+    }
+}
+
+fn diff_json(path: &str, left: &Json, right: &Json, names: (&str, &str), out: &mut Vec<String>) {
+    let (ln, rn) = names;
+    match (left, right) {
+        (Json::Object(a), Json::Object(b)) => {
+            let keys: BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for key in keys {
+                let at = format!("{path}/{key}");
+                match (a.get(key), b.get(key)) {
+                    (Some(x), Some(y)) => diff_json(&at, x, y, names, out),
+                    (Some(x), None) => out.push(format!("{at}: only {ln}: {}", short(x))),
+                    (None, Some(y)) => out.push(format!("{at}: only {rn}: {}", short(y))),
+                    (None, None) => {}
+                }
+            }
+        }
+        (Json::Array(a), Json::Array(b))
+            if a.iter().chain(b).all(|v| !v.is_array() && !v.is_object()) =>
+        {
+            // Both sorted: what each has more of than the other.
+            let mut only_left = Vec::new();
+            let mut rest: Vec<&Json> = b.iter().collect();
+            for v in a {
+                match rest.iter().position(|w| *w == v) {
+                    Some(i) => {
+                        rest.remove(i);
+                    }
+                    None => only_left.push(v),
+                }
+            }
+            if !only_left.is_empty() || !rest.is_empty() {
+                let list =
+                    |vs: &[&Json]| short(&Json::Array(vs.iter().map(|v| (*v).clone()).collect()));
+                out.push(format!(
+                    "{path}: only {ln} {}, only {rn} {}",
+                    list(&only_left),
+                    list(&rest)
+                ));
+            }
+        }
+        (Json::Array(a), Json::Array(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                diff_json(&format!("{path}[{i}]"), x, y, names, out);
+            }
+        }
+        _ if left != right => out.push(format!(
+            "{path}: {ln} {}, {rn} {}",
+            short(left),
+            short(right)
+        )),
+        _ => {}
+    }
 }
 
 /// Alerts compared as multisets: per rule counts first, then the alerts
@@ -677,6 +812,41 @@ mod tests {
             Some(false)
         );
         assert_eq!(doc["load_plugins"][0].as_str(), Some("container"));
+    }
+
+    #[test]
+    fn descriptions_compare_sets_as_sets_and_items_by_name() {
+        let falco = serde_json::json!({
+            "required_engine_version": "0.40.0",
+            "rules": [
+                {"info": {"name": "A", "tags": ["x", "y"]}, "details": {"events": ["open", "asyncevent"]}},
+                {"info": {"name": "B", "tags": []}, "details": {"events": ["close"]}},
+            ],
+        });
+        let same = serde_json::json!({
+            "required_engine_version": "0.40.0",
+            "rules": [
+                {"info": {"name": "A", "tags": ["y", "x"]}, "details": {"events": ["asyncevent", "open"]}},
+                {"info": {"name": "B", "tags": []}, "details": {"events": ["close"]}},
+            ],
+        });
+        assert!(description_differences(("falco", &falco), ("peregrine", &same)).is_empty());
+        let other = serde_json::json!({
+            "required_engine_version": "0.0.0",
+            "rules": [
+                {"info": {"name": "B", "tags": []}, "details": {"events": ["close", "open"]}},
+                {"info": {"name": "A", "tags": ["x", "y"]}, "details": {"events": ["open", "asyncevent"]}},
+            ],
+        });
+        let diff = description_differences(("falco", &falco), ("peregrine", &other));
+        assert_eq!(
+            diff,
+            [
+                "describe/required_engine_version: falco \"0.40.0\", peregrine \"0.0.0\"",
+                "describe/rules/(order): falco \"A | B\", peregrine \"B | A\"",
+                "describe/rules/B/details/events: only falco [], only peregrine [\"open\"]",
+            ]
+        );
     }
 
     #[test]

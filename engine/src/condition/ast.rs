@@ -271,6 +271,14 @@ impl Modifier {
             _ => return None,
         })
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Modifier::OneOf => "oneof",
+            Modifier::AnyOf => "anyof",
+            Modifier::AllOf => "allof",
+        }
+    }
 }
 
 /// One literal as written; only unquoted words may name a list.
@@ -316,6 +324,19 @@ pub struct Comparison {
     /// Where the right-hand side starts (a value, a list's parenthesis):
     /// where libsinsp places a warning about a value.
     pub rhs_pos: Pos,
+    pub written: Written,
+}
+
+/// What the tree does not otherwise say of how a comparison was written,
+/// and libsinsp's syntax tree keeps: `-L` prints conditions back as
+/// libsinsp does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Written {
+    /// `==` rather than `=`: one operator, two spellings.
+    pub double_equals: bool,
+    /// A list's place taken by a bare name (`in shells`), which libsinsp
+    /// holds as one value, not as a list of one.
+    pub bare_name: bool,
 }
 
 impl Expr {

@@ -26,7 +26,14 @@ pub struct ParseError {
 /// Parses one condition, as libsinsp's parser reads it (see
 /// [`syntax`]): its errors have libsinsp's words and positions.
 pub fn parse_condition(text: &str) -> Result<Expr, ParseError> {
-    syntax::parse(text).map_err(|e| {
+    parse_condition_with_max_depth(text, syntax::MAX_DEPTH)
+}
+
+/// [`parse_condition`] failing at `max_depth` levels of libsinsp's
+/// parser, not at the 1000 Falco's rules loader allows: other callers of
+/// that parser keep its default of 100.
+pub fn parse_condition_with_max_depth(text: &str, max_depth: u32) -> Result<Expr, ParseError> {
+    syntax::parse_with_max_depth(text, max_depth).map_err(|e| {
         let (line, column) = syntax::line_col(text, e.offset);
         ParseError {
             message: e.message,

@@ -20,13 +20,14 @@
 
 use super::ast::{
     Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Pos, Transformer,
+    Written,
 };
 pub use super::lexer::SyntaxError;
 use super::lexer::{Cursor, Step};
 use super::limits::{with_stack, LineIndex};
 
 /// The depth Falco's rules loader allows its condition parser.
-const MAX_DEPTH: u32 = 1000;
+pub const MAX_DEPTH: u32 = 1000;
 
 /// The operators, in the order Falco lists them when none is found.
 const OPERATORS: &str = "'exists', '<=', '<', '>=', '>', '==', '=', '!=', 'glob', 'iglob', \
@@ -69,13 +70,16 @@ pub(crate) fn is_comparison_operator(op: &str) -> bool {
             .any(|known| *known == op)
 }
 
-/// Reads `text` as Falco's condition parser does, into a tree.
-pub fn parse(text: &str) -> Step<Expr> {
+/// Reads `text` as Falco's condition parser does, into a tree, failing
+/// at `max_depth` levels (the loader's is [`MAX_DEPTH`]).
+pub fn parse_with_max_depth(text: &str, max_depth: u32) -> Step<Expr> {
     let index = LineIndex::new(text);
     let mut r = Reader {
         c: Cursor::new(text),
         index: &index,
         depth: 0,
+        max_depth,
+        bare_name: false,
     };
     r.parse()
 }
@@ -100,6 +104,11 @@ struct Reader<'a> {
     /// For the positions of the nodes (columns in characters).
     index: &'a LineIndex,
     depth: u32,
+    /// The depth that fails the parse.
+    max_depth: u32,
+    /// Whether the last list operand read was a bare name (`in shells`),
+    /// which libsinsp keeps as a value rather than a list.
+    bare_name: bool,
 }
 
 /// The right-hand side of a comparison, and where it starts.
@@ -120,8 +129,9 @@ impl Reader<'_> {
     /// throws from its constructor, so its destructor never runs).
     fn guarded<T>(&mut self, f: impl FnOnce(&mut Self) -> Step<T>) -> Step<T> {
         self.depth += 1;
-        if self.depth >= MAX_DEPTH {
-            return self.fail(format!("exceeded max depth limit of {MAX_DEPTH}"));
+        if self.depth >= self.max_depth {
+            let max = self.max_depth;
+            return self.fail(format!("exceeded max depth limit of {max}"));
         }
         let result = with_stack(|| f(self));
         self.depth -= 1;
@@ -355,7 +365,12 @@ impl Reader<'_> {
     fn comparison(&mut self, field: FieldRef, pos: Pos) -> Step<Expr> {
         self.guarded(|r| {
             r.c.blank();
-            let compare = |op: &str, modifier, (rhs, rhs_pos): Rhs| {
+            r.bare_name = false;
+            let compare = |op: &str, modifier, (rhs, rhs_pos): Rhs, bare_name: bool| {
+                let written = Written {
+                    double_equals: op == "==",
+                    bare_name,
+                };
                 let op = Op::from_token(op).ok_or_else(|| SyntaxError {
                     message: format!("internal parser error: operator '{op}'"),
                     offset: 0,
@@ -367,15 +382,16 @@ impl Reader<'_> {
                     rhs,
                     pos,
                     rhs_pos,
+                    written,
                 }))
             };
             if r.c.word("exists") {
-                return compare("exists", None, (Operand::None, pos));
+                return compare("exists", None, (Operand::None, pos), false);
             }
             r.c.blank();
             if NUM_OPS.iter().any(|op| r.c.word(op)) {
                 let op = r.c.token.clone();
-                return compare(&op, None, r.num_value()?);
+                return compare(&op, None, r.num_value()?, false);
             }
             let word_op = STR_WORD_OPS.iter().any(|op| r.c.word_then_blank(op));
             if word_op || STR_SYMBOL_OPS.iter().any(|op| r.c.word(op)) {
@@ -388,15 +404,17 @@ impl Reader<'_> {
                     && !r.c.boolean_follows()
                 {
                     let modifier = Modifier::from_name(r.c.token.trim_end());
-                    return compare(&op, modifier, r.list_value()?);
+                    let rhs = r.list_value()?;
+                    return compare(&op, modifier, rhs, r.bare_name);
                 }
                 r.c.pos = at;
                 r.c.token = token;
-                return compare(&op, None, r.str_value(false)?);
+                return compare(&op, None, r.str_value(false)?, false);
             }
             if LIST_OPS.iter().any(|op| r.c.word(op)) {
                 let op = r.c.token.clone();
-                return compare(&op, None, r.list_value_or_transformer()?);
+                let rhs = r.list_value_or_transformer()?;
+                return compare(&op, None, rhs, r.bare_name);
             }
             r.fail(format!(
                 "expected a valid check operator: one of {OPERATORS}"
@@ -475,12 +493,14 @@ impl Reader<'_> {
     /// that name is defined (a value of its own otherwise, as in libsinsp).
     fn list_name(&mut self) -> Option<Rhs> {
         let pos = self.here();
-        self.c.identifier().then(|| {
-            (
-                Operand::List(vec![Literal::bare(self.c.token.clone())]),
-                pos,
-            )
-        })
+        if !self.c.identifier() {
+            return None;
+        }
+        self.bare_name = true;
+        Some((
+            Operand::List(vec![Literal::bare(self.c.token.clone())]),
+            pos,
+        ))
     }
 
     /// After an operator with a modifier: a list or a list's name.
@@ -588,7 +608,7 @@ mod tests {
     use super::*;
 
     fn err(text: &str) -> (String, usize) {
-        let e = parse(text).expect_err(text);
+        let e = parse_with_max_depth(text, MAX_DEPTH).expect_err(text);
         (e.message, e.offset)
     }
 
@@ -606,8 +626,25 @@ mod tests {
             "getopt(a.b, \"nt:\")[t] = x",
             "a.b[1] = 'x' or a.b[\"k\"] exists",
         ] {
-            assert!(parse(ok).is_ok(), "{ok}");
+            assert!(parse_with_max_depth(ok, MAX_DEPTH).is_ok(), "{ok}");
         }
+    }
+
+    #[test]
+    fn depth_over_libsinsps_default() {
+        // Falco's -L parses each condition as written at libsinsp's default
+        // depth, 100: Falco master describes 18 parentheses here, not 19.
+        let nested = |n: usize| {
+            format!(
+                "evt.type = open and {}proc.name = x{}",
+                "(".repeat(n),
+                ")".repeat(n)
+            )
+        };
+        assert!(parse_with_max_depth(&nested(18), 100).is_ok());
+        let e = parse_with_max_depth(&nested(19), 100).expect_err("too deep");
+        assert_eq!(e.message, "exceeded max depth limit of 100");
+        assert!(parse_with_max_depth(&nested(19), MAX_DEPTH).is_ok());
     }
 
     #[test]

@@ -2,8 +2,10 @@
 //! over raw event records ([`view`]) and sysdig-style rendering of their
 //! parameters ([`render`]).
 
+pub mod codes;
 pub mod merge;
 pub mod render;
+mod syscall_map_data;
 pub mod table;
 mod table_data;
 pub mod view;

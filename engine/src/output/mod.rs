@@ -1,7 +1,7 @@
 //! Rule outputs: `%field`, `%field[arg]` and `%(field)` substitution with
 //! Falco's rendering, and the alert record the CLI serializes.
 
-use crate::condition::{parse_field_ref, parse_operand, FieldRef};
+use crate::condition::{parse_field_ref, parse_operand, print, Composite, FieldRef};
 use crate::field::{FieldSource, Value};
 use crate::rules::compile::{bind_field, bind_output_field, BoundField};
 use crate::rules::eval::extract_values;
@@ -37,90 +37,182 @@ fn is_field_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c == '_' || c == '.'
 }
 
+/// One piece of an output format: text, or a field token.
+enum Piece {
+    Text(String),
+    Field {
+        /// The token as written (`proc.name`, `toupper(proc.name)`).
+        token: String,
+        field: FieldRef,
+        width: usize,
+    },
+}
+
+/// Cuts an output format into text and field tokens, as libsinsp's
+/// formatter reads it; an error names the token that is not a field or
+/// transformer (or what is malformed).
+fn pieces(text: &str) -> Result<Vec<Piece>, String> {
+    let mut pieces = Vec::new();
+    let mut literal = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        literal.push_str(&rest[..at]);
+        let mut after = &rest[at + 1..];
+        // A width before the field (`%20proc.name`), as libsinsp reads
+        // it; it must be followed by a field.
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        let mut width = 0;
+        if digits > 0 {
+            width = after[..digits].parse().map_err(|_| after.to_string())?;
+            after = &after[digits..];
+            if after.is_empty() {
+                return Err(format!(
+                    "{}: formatting cannot end with a number",
+                    &rest[at + 1..]
+                ));
+            }
+        }
+        let (token, consumed) = if let Some(len) = transformer_token_len(after) {
+            (after[..len].to_string(), len)
+        } else if let Some(inner) = after.strip_prefix('(') {
+            match inner.find(')') {
+                Some(end) => (inner[..end].trim().to_string(), end + 2),
+                None => return Err(inner.to_string()),
+            }
+        } else {
+            let mut end = after
+                .find(|c: char| !is_field_char(c))
+                .unwrap_or(after.len());
+            // A sentence-ending dot is not part of the field name.
+            while end > 0 && after[..end].ends_with('.') {
+                end -= 1;
+            }
+            if after[end..].starts_with('[') {
+                match after[end..].find(']') {
+                    Some(close) => end += close + 1,
+                    None => return Err(after.to_string()),
+                }
+            }
+            (after[..end].to_string(), end)
+        };
+        if token.is_empty() {
+            if digits > 0 {
+                return Err(rest[at + 1..].to_string());
+            }
+            // A lone percent sign is kept as text.
+            literal.push('%');
+            rest = after;
+            continue;
+        }
+        let field: FieldRef = if transformer_token_len(&token).is_some() {
+            parse_operand(&token).map_err(|_| token.clone())?
+        } else {
+            parse_field_ref(&token).ok_or_else(|| token.clone())?
+        };
+        if !literal.is_empty() {
+            pieces.push(Piece::Text(std::mem::take(&mut literal)));
+        }
+        pieces.push(Piece::Field {
+            token,
+            field,
+            width,
+        });
+        rest = &after[consumed..];
+    }
+    literal.push_str(rest);
+    if !literal.is_empty() {
+        pieces.push(Piece::Text(literal));
+    }
+    Ok(pieces)
+}
+
+/// The names libsinsp's formatter gives the fields of an output format
+/// (its resolution tokens), in order and repeated as often as they are:
+/// each field as libsinsp prints it (`proc.aname[2]`), and for a
+/// transformer the plain fields inside it, then the transformer itself
+/// (the outermost one only, when transformers nest). What Falco's `-L`
+/// lists as a rule's `output_fields`.
+pub fn field_names(text: &str) -> Result<Vec<String>, String> {
+    let mut names = Vec::new();
+    for piece in pieces(text)? {
+        if let Piece::Field { field, .. } = piece {
+            let mut last_was_transformer = false;
+            resolution_names(&field, &mut names, &mut last_was_transformer);
+        }
+    }
+    Ok(names)
+}
+
+/// libsinsp's formatter visiting one token: a field adds its name; a
+/// transformer visits what it applies to, then adds itself in place of
+/// a transformer added just before (the inner one of a nest).
+fn resolution_names(field: &FieldRef, names: &mut Vec<String>, last_was_transformer: &mut bool) {
+    let add_transformer = |names: &mut Vec<String>, last: &mut bool, text: String| {
+        if *last {
+            names.pop();
+        }
+        names.push(text);
+        *last = true;
+    };
+    match field.composite.as_deref() {
+        None => {
+            let mut text = String::new();
+            print::write_field(field, 0, &mut text);
+            names.push(text);
+            *last_was_transformer = false;
+        }
+        Some(Composite::Literal(_)) => {}
+        Some(Composite::List(items)) => {
+            for item in items {
+                resolution_names(item, names, last_was_transformer);
+            }
+        }
+        Some(Composite::Call { args, .. }) => {
+            for arg in args {
+                resolution_names(arg, names, last_was_transformer);
+            }
+            let mut text = String::new();
+            print::write_field(field, 0, &mut text);
+            add_transformer(names, last_was_transformer, text);
+        }
+    }
+    for level in 1..=field.transformers.len() {
+        let mut text = String::new();
+        print::write_field(field, level, &mut text);
+        add_transformer(names, last_was_transformer, text);
+    }
+}
+
 impl OutputFormat {
     /// Compiles `text`; on an unknown field returns the offending token.
     pub fn compile<S: FieldSource>(text: &str, source: &mut S) -> Result<OutputFormat, String> {
         let mut segments = Vec::new();
-        let mut literal = String::new();
-        let mut rest = text;
-        while let Some(at) = rest.find('%') {
-            literal.push_str(&rest[..at]);
-            let mut after = &rest[at + 1..];
-            // A width before the field (`%20proc.name`), as libsinsp reads
-            // it; it must be followed by a field.
-            let digits = after.bytes().take_while(u8::is_ascii_digit).count();
-            let mut width = 0;
-            if digits > 0 {
-                width = after[..digits].parse().map_err(|_| after.to_string())?;
-                after = &after[digits..];
-                if after.is_empty() {
-                    return Err(format!(
-                        "{}: formatting cannot end with a number",
-                        &rest[at + 1..]
-                    ));
-                }
-            }
-            let (token, consumed) = if let Some(len) = transformer_token_len(after) {
-                (after[..len].to_string(), len)
-            } else if let Some(inner) = after.strip_prefix('(') {
-                match inner.find(')') {
-                    Some(end) => (inner[..end].trim().to_string(), end + 2),
-                    None => return Err(inner.to_string()),
-                }
-            } else {
-                let mut end = after
-                    .find(|c: char| !is_field_char(c))
-                    .unwrap_or(after.len());
-                // A sentence-ending dot is not part of the field name.
-                while end > 0 && after[..end].ends_with('.') {
-                    end -= 1;
-                }
-                if after[end..].starts_with('[') {
-                    match after[end..].find(']') {
-                        Some(close) => end += close + 1,
-                        None => return Err(after.to_string()),
+        for piece in pieces(text)? {
+            match piece {
+                Piece::Text(text) => segments.push(Segment::Text(text)),
+                Piece::Field {
+                    token,
+                    field: field_ref,
+                    width,
+                } => {
+                    let field = bind_output_field(source, &field_ref).map_err(|_| token.clone())?;
+                    let mut inner = Vec::new();
+                    if field_ref.composite.is_some() || !field_ref.transformers.is_empty() {
+                        let mut plain = Vec::new();
+                        field_ref.visit_fields(&mut |f| plain.push(f.clone()));
+                        for f in plain {
+                            let bound = bind_field(source, &f).map_err(|_| token.clone())?;
+                            inner.push((f.to_string(), bound));
+                        }
                     }
-                }
-                (after[..end].to_string(), end)
-            };
-            if token.is_empty() {
-                if digits > 0 {
-                    return Err(rest[at + 1..].to_string());
-                }
-                // A lone percent sign is kept as text.
-                literal.push('%');
-                rest = after;
-                continue;
-            }
-            let field_ref: FieldRef = if transformer_token_len(&token).is_some() {
-                parse_operand(&token).map_err(|_| token.clone())?
-            } else {
-                parse_field_ref(&token).ok_or_else(|| token.clone())?
-            };
-            let field = bind_output_field(source, &field_ref).map_err(|_| token.clone())?;
-            let mut inner = Vec::new();
-            if field_ref.composite.is_some() || !field_ref.transformers.is_empty() {
-                let mut plain = Vec::new();
-                field_ref.visit_fields(&mut |f| plain.push(f.clone()));
-                for f in plain {
-                    let bound = bind_field(source, &f).map_err(|_| token.clone())?;
-                    inner.push((f.to_string(), bound));
+                    segments.push(Segment::Field {
+                        name: token,
+                        field,
+                        inner,
+                        width,
+                    });
                 }
             }
-            if !literal.is_empty() {
-                segments.push(Segment::Text(std::mem::take(&mut literal)));
-            }
-            segments.push(Segment::Field {
-                name: token,
-                field,
-                inner,
-                width,
-            });
-            rest = &after[consumed..];
-        }
-        literal.push_str(rest);
-        if !literal.is_empty() {
-            segments.push(Segment::Text(literal));
         }
         // Bytes of the rules file that are not UTF-8 print as U+FFFD, as
         // libsinsp's formatter shows them.
@@ -555,6 +647,39 @@ pub fn base64_decode(text: &str) -> Option<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_names_are_libsinsps_resolution_tokens() {
+        // As Falco master lists them for this output (`-L`'s
+        // output_fields): a repeated field twice, a nest of transformers
+        // once, after the field inside it.
+        let names = field_names(
+            "x %proc.aname[2] %toupper(tolower(proc.name)) %proc.name %evt.arg.flags %20fd.name.",
+        )
+        .unwrap();
+        assert_eq!(
+            names,
+            [
+                "proc.aname[2]",
+                "proc.name",
+                "toupper(tolower(proc.name))",
+                "proc.name",
+                "evt.arg.flags",
+                "fd.name"
+            ]
+        );
+        // A transformer of several arguments follows its fields; one
+        // right before it is replaced by it.
+        assert_eq!(
+            field_names("%concat(proc.pname, tolower(proc.name))").unwrap(),
+            [
+                "proc.pname",
+                "proc.name",
+                "concat(proc.pname,tolower(proc.name))"
+            ]
+        );
+        assert!(field_names("no fields, 100%").unwrap().is_empty());
+    }
 
     #[test]
     fn buffers_render_in_base64_when_asked() {

@@ -11,6 +11,7 @@ use regex::Regex;
 
 use crate::condition::{
     Comparison, Composite, Expr, FieldRef, Literal, Modifier, Op, Operand, Pos, Transformer,
+    Written,
 };
 use crate::field::{FieldError, FieldSource, FieldType, ResolvedField};
 
@@ -679,6 +680,7 @@ fn bind_around<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Node,
         rhs: Operand::Value(Literal::bare(center.saturating_sub(delta).to_string())),
         pos: cmp.pos,
         rhs_pos: cmp.rhs_pos,
+        written: Written::default(),
     };
     let high = Comparison {
         op: Op::Le,

@@ -107,6 +107,14 @@ pub fn expanded_lists(defs: &Definitions) -> ExpandedLists {
 /// Macros whose conditions parsed.
 pub type ParsedMacros = HashMap<String, Expr>;
 
+/// The macros and lists that conditions (or other lists) refer to, as the
+/// last check found them: the others are the unused ones warned about.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub macros: HashSet<String>,
+    pub lists: HashSet<String>,
+}
+
 /// Macros expanded so far, by name: what later uses share.
 pub type ExpandedMacros = HashMap<String, Arc<SharedExpr>>;
 
@@ -115,8 +123,8 @@ pub type ExpandedMacros = HashMap<String, Arc<SharedExpr>>;
 /// among the macros it can see (those defined before it was last defined
 /// or appended to), then rule conditions parse and resolve among all
 /// macros. The first error ends the stage; without one, unused lists and
-/// macros are warned about.
-pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> ParsedMacros {
+/// macros are warned about. Returns the macros parsed and what is used.
+pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> (ParsedMacros, Usage) {
     let mut diags: Vec<Diagnostic> = Vec::new();
     let failed = std::cell::Cell::new(false);
     let mut report = |code: Code,
@@ -275,8 +283,17 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
             }
         }
     }
+    let mut usage = Usage::default();
     if !failed.get() {
         let used_macros = resolver.used;
+        usage.macros = used_macros.iter().map(|m| m.to_string()).collect();
+        let in_lists = lists_named_in_lists(defs);
+        usage.lists = defs
+            .lists
+            .iter()
+            .filter(|l| in_lists.contains(l.name.as_str()) || budget.has_pasted(&l.name))
+            .map(|l| l.name.clone())
+            .collect();
         for m in defs
             .macros
             .iter()
@@ -310,7 +327,7 @@ pub fn validate(defs: &Definitions, file: &str, result: &mut LoadResult) -> Pars
         }
     }
     diags.into_iter().for_each(|d| result.push(d));
-    macros
+    (macros, usage)
 }
 
 /// Lists whose items another list takes (see [`expanded_lists`]): with

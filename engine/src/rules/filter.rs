@@ -157,7 +157,7 @@ mod tests {
         let defs = loader.definitions();
         let mut result = LoadResult::default();
         (
-            validate(defs, "rules.yaml", &mut result),
+            validate(defs, "rules.yaml", &mut result).0,
             expanded_lists(defs),
         )
     }

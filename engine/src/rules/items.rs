@@ -225,12 +225,25 @@ impl<T> Indexed<T> {
     }
 }
 
+/// A plugin and version a rules file requires (`required_plugin_versions`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginVersion {
+    pub name: String,
+    /// As written.
+    pub version: String,
+}
+
 /// Everything loaded so far, from all files.
 #[derive(Debug, Clone, Default)]
 pub struct Definitions {
     /// Items read so far, counted as Falco's collector counts them: every
     /// definition, append and override takes the next number.
     pub counter: usize,
+    /// The highest `required_engine_version` of the files (0.0.0 if none).
+    pub required_engine_version: (u64, u64, u64),
+    /// Each entry of the files' `required_plugin_versions`, in order: the
+    /// plugin named, then its alternatives.
+    pub required_plugin_versions: Vec<Vec<PluginVersion>>,
     pub lists: Indexed<ListItem>,
     pub macros: Indexed<MacroItem>,
     pub rules: Indexed<RuleItem>,

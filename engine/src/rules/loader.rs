@@ -6,7 +6,8 @@ use serde_yaml::{Mapping, Value as Yaml};
 use super::diagnostics::{Code, Diagnostic, LoadResult, Location};
 use super::exceptions::check_comps;
 use super::items::{
-    Definitions, Exception, ExceptionEntry, ListItem, MacroItem, Origin, Priority, RuleItem,
+    Definitions, Exception, ExceptionEntry, ListItem, MacroItem, Origin, PluginVersion, Priority,
+    RuleItem,
 };
 use super::marks::{self, ItemMarks};
 use super::open_scalar;
@@ -653,8 +654,10 @@ fn warn_unknown_keys(
 fn load_item(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ctx<'_>) -> bool {
     let line = origin.line;
     if let Some(v) = get(map, "required_engine_version") {
-        let ok = engine_version(map, v, line, ctx);
-        if ok {
+        let required = engine_version(map, v, line, ctx);
+        if let Some(version) = required {
+            // Falco keeps the highest version any file required.
+            defs.required_engine_version = defs.required_engine_version.max(version);
             warn_unknown_keys(
                 map,
                 &["required_engine_version"],
@@ -664,11 +667,13 @@ fn load_item(defs: &mut Definitions, map: &Mapping, origin: Origin, ctx: &mut Ct
                 ctx,
             );
         }
-        return ok;
+        return required.is_some();
     }
-    if get(map, "required_plugin_versions").is_some() {
-        // The k8s audit source is built in; other plugins are not supported
-        // and rules needing them fail at compile time on unknown fields.
+    if let Some(entries) = get(map, "required_plugin_versions") {
+        // Checked against the loaded plugins when the rules are used (the
+        // k8s audit source is built in); kept here for `-L`.
+        defs.required_plugin_versions
+            .extend(plugin_requirements(entries));
         return true;
     }
     if get(map, "list").is_some() {
@@ -703,7 +708,40 @@ fn parse_semver(text: &str) -> Option<(u64, u64, u64)> {
     Some((major, minor, patch))
 }
 
-fn engine_version(map: &Mapping, v: &Yaml, line: Option<usize>, ctx: &mut Ctx<'_>) -> bool {
+/// The entries of a `required_plugin_versions` item that name a plugin
+/// and a version, each with its alternatives, as Falco's collector keeps
+/// them; malformed ones are left to the requirement check to refuse.
+fn plugin_requirements(entries: &Yaml) -> Vec<Vec<PluginVersion>> {
+    let wanted = |item: &Yaml| -> Option<PluginVersion> {
+        let map = item.as_mapping()?;
+        Some(PluginVersion {
+            name: decode_required(map, "name").ok()?,
+            version: decode_required(map, "version").ok()?,
+        })
+    };
+    let Some(entries) = entries.as_sequence() else {
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|entry| {
+            let mut alternatives = vec![wanted(entry)?];
+            if let Some(others) = entry.get("alternatives").and_then(Yaml::as_sequence) {
+                alternatives.extend(others.iter().filter_map(wanted));
+            }
+            Some(alternatives)
+        })
+        .collect()
+}
+
+/// The engine version a `required_engine_version` item asks for, when it
+/// is one this engine meets (the item is reported otherwise).
+fn engine_version(
+    map: &Mapping,
+    v: &Yaml,
+    line: Option<usize>,
+    ctx: &mut Ctx<'_>,
+) -> Option<(u64, u64, u64)> {
     let required = match v {
         // A plain number N is Falco's old numbering: engine 0.N.0.
         Yaml::Number(n) if n.as_u64().is_some_and(|n| n <= u64::from(u32::MAX)) => {
@@ -714,7 +752,7 @@ fn engine_version(map: &Mapping, v: &Yaml, line: Option<usize>, ctx: &mut Ctx<'_
                 Ok(t) => t,
                 Err(e) => {
                     report_error(ctx, "required_engine_version", "", line, e);
-                    return false;
+                    return None;
                 }
             };
             match text.parse::<u32>() {
@@ -731,7 +769,7 @@ fn engine_version(map: &Mapping, v: &Yaml, line: Option<usize>, ctx: &mut Ctx<'_
                                 "Unable to parse engine version '{text}' as a semver string. Expected \"x.y.z\" semver format."
                             ),
                         );
-                        return false;
+                        return None;
                     }
                 },
             }
@@ -747,9 +785,9 @@ fn engine_version(map: &Mapping, v: &Yaml, line: Option<usize>, ctx: &mut Ctx<'_
             line,
             format!("Rules require engine version {a}.{b}.{c}, but engine version is {x}.{y}.{z}"),
         );
-        return false;
+        return None;
     }
-    true
+    Some(required)
 }
 
 pub(super) const LIST_KEYS: &[&str] = &["list", "items", "append", "override"];

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod compile;
+pub mod describe;
 pub mod diagnostics;
 pub mod eval;
 pub mod exceptions;
@@ -31,9 +32,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use diagnostics::{Code, Diagnostic, LoadResult, Location, Mark};
+pub use expand::Usage;
 pub use filter::{ConditionError, Filter, FilterError};
 pub use items::{
-    Definitions, Exception, ExceptionEntry, ListItem, MacroItem, Origin, Priority, RuleItem,
+    Definitions, Exception, ExceptionEntry, ListItem, MacroItem, Origin, PluginVersion, Priority,
+    RuleItem,
 };
 pub use loader::ENGINE_VERSION;
 
@@ -49,6 +52,7 @@ use expand::ParsedMacros;
 pub struct RulesLoader {
     defs: Definitions,
     macros: ParsedMacros,
+    usage: expand::Usage,
     results: Vec<LoadResult>,
     output_extra: Option<String>,
     appends: Vec<OutputAppend>,
@@ -92,6 +96,41 @@ impl OutputAppend {
     }
 }
 
+/// A rule's output as Falco's engine holds it: the text with what
+/// `append_output` and `-p` add (static fields not yet replaced by their
+/// values), and the extra fields of `append_output`. What `-L` describes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputAsFalco {
+    pub text: String,
+    pub extra_fields: Vec<ExtraOutputField>,
+}
+
+/// `text` with each `token` (`%static.NAME`) that is not the start of a
+/// longer field name (`%static.NAME2`) replaced by `value`; None when
+/// there is none.
+fn replace_token(text: &str, token: &str, value: &str) -> Option<String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut replaced = false;
+    while let Some(at) = rest.find(token) {
+        let after = &rest[at + token.len()..];
+        let longer = after
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+        out.push_str(&rest[..at]);
+        if longer {
+            out.push_str(token);
+        } else {
+            out.push_str(value);
+            replaced = true;
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    replaced.then_some(out)
+}
+
 /// An extra output field, compiled.
 #[derive(Debug, Clone)]
 pub struct CompiledExtraField {
@@ -128,8 +167,10 @@ impl RulesLoader {
 
     /// A rule's output with the `append_output` texts that match it, and
     /// the extra fields they add (a later item's field of the same name
-    /// replaces an earlier one's, as in Falco).
-    fn shaped_output(&self, rule: &RuleItem) -> (String, Vec<ExtraOutputField>) {
+    /// replaces an earlier one's, as in Falco); then each `%static.NAME`
+    /// replaced by its value, which joins the extra fields. Also returns
+    /// the output as Falco holds it, before that replacement.
+    fn shaped_output(&self, rule: &RuleItem) -> (String, Vec<ExtraOutputField>, OutputAsFalco) {
         let mut output = rule.output.clone();
         let mut fields: Vec<ExtraOutputField> = Vec::new();
         for append in self.appends.iter().filter(|a| a.applies_to(rule)) {
@@ -141,10 +182,16 @@ impl RulesLoader {
                 fields.push(field.clone());
             }
         }
+        let output = self.output_text(&output);
+        let as_falco = OutputAsFalco {
+            text: output.clone(),
+            extra_fields: fields.clone(),
+        };
+        let mut output = output;
         for (name, value) in &self.static_fields {
             let token = format!("%static.{name}");
-            if output.contains(&token) {
-                output = output.replace(&token, value);
+            if let Some(replaced) = replace_token(&output, &token, value) {
+                output = replaced;
                 let name = format!("static.{name}");
                 if !fields.iter().any(|f| f.name == name) {
                     fields.push(ExtraOutputField {
@@ -155,7 +202,7 @@ impl RulesLoader {
                 }
             }
         }
-        (self.output_text(&output), fields)
+        (output, fields, as_falco)
     }
 
     /// The `-p` text appended, and `%container.info` taken out: with
@@ -209,7 +256,7 @@ impl RulesLoader {
         };
         loader::load_content(&mut self.defs, name, content, &mut result);
         if result.successful() {
-            self.macros = expand::validate(&self.defs, name, &mut result);
+            (self.macros, self.usage) = expand::validate(&self.defs, name, &mut result);
         }
         if crate::text::has_raw(content) {
             diagnostics::marks_in_raw_bytes(&mut result, content);
@@ -244,6 +291,11 @@ impl RulesLoader {
     /// checking them again.
     pub fn take_macros(&mut self) -> expand::ParsedMacros {
         std::mem::take(&mut self.macros)
+    }
+
+    /// The macros and lists the last load found used.
+    pub fn usage(&self) -> &expand::Usage {
+        &self.usage
     }
 
     /// Whether any file had an error.
@@ -349,7 +401,7 @@ impl RulesLoader {
             if let Some((code, message)) = warnings::container_info_warning(&rule.output) {
                 report_at(code, None, message, Vec::new());
             }
-            let (output_text, extra) = self.shaped_output(rule);
+            let (output_text, extra, falco_output) = self.shaped_output(rule);
             let mut output = match OutputFormat::compile(&output_text, &mut source) {
                 Ok(o) => o,
                 Err(_token) => {
@@ -481,6 +533,7 @@ impl RulesLoader {
                 enabled: rule.enabled,
                 output,
                 extra_fields,
+                falco_output,
                 capture: rule.capture,
                 capture_duration_ms: rule.capture_duration_ms,
                 node,
@@ -660,6 +713,8 @@ pub struct CompiledRule {
     pub output: OutputFormat,
     /// `append_output`'s fields for this rule's alerts.
     pub extra_fields: Vec<CompiledExtraField>,
+    /// The output as Falco holds it, for `-L`.
+    pub falco_output: OutputAsFalco,
     /// The rule's `capture` key: its alerts start a capture file.
     pub capture: bool,
     /// The rule's `capture_duration` in milliseconds, 0 when unset.

@@ -11,10 +11,17 @@
 //!              command line Falco's harness used (see conformance.rs);
 //!   upstream   `-V` of each upstream rules file, and of the stable,
 //!              incubating and sandbox files together;
-//!   captures   those three files together on every capture of the kit.
+//!   captures   those three files together on every capture of the kit;
+//!   describe   `-L` and `-l RULE` in JSON: the upstream files, the rules
+//!              files of tests/describe/ (exceptions, lists, macros and
+//!              event types, transformers, append_output and static
+//!              fields, plugins' sources, fields and async events with
+//!              the Rust SDK test plugins), and the errors: `-l` of an
+//!              unknown rule, a condition too deep to describe.
 //! Each case prints `same` or `DIFF` with what differs (exit status, load
 //! results by code/item/line/message, load codes, alerts by rule, priority,
-//! source, tags, output fields and text); a table of agreement ends it.
+//! source, tags, output fields and text, and the description with Falco's
+//! unordered arrays compared as sets); a table of agreement ends it.
 //! `--mask FIELD` leaves an output field (and the output text) out of the
 //! comparison, for values known to differ for a stated reason.
 //!
@@ -53,6 +60,22 @@ struct Run {
     outputs: Vec<PathBuf>,
     /// Why the case is not compared, when it cannot be.
     not_compared: Option<String>,
+    /// Text both runs' last lines of stderr must hold (an error's words).
+    stderr_has: Option<String>,
+}
+
+impl Run {
+    fn new(group: &'static str, name: impl Into<String>, args: Vec<String>) -> Run {
+        Run {
+            group,
+            name: name.into(),
+            args,
+            conf: None,
+            outputs: Vec::new(),
+            not_compared: None,
+            stderr_has: None,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -104,18 +127,18 @@ fn main() -> ExitCode {
         container_plugin,
         base_config: kit.join("upstream-config/falco.yaml"),
     };
-    let runs = match plan(&kit) {
+    let scratch = std::env::temp_dir().join(format!("falco-oracle-{}", std::process::id()));
+    if let Err(e) = std::fs::create_dir_all(&scratch) {
+        eprintln!("falco-oracle: cannot create {}: {e}", scratch.display());
+        return ExitCode::from(2);
+    }
+    let runs = match plan(&kit, &scratch) {
         Ok(runs) => runs,
         Err(e) => {
             eprintln!("falco-oracle: {e}");
             return ExitCode::from(2);
         }
     };
-    let scratch = std::env::temp_dir().join(format!("falco-oracle-{}", std::process::id()));
-    if let Err(e) = std::fs::create_dir_all(&scratch) {
-        eprintln!("falco-oracle: cannot create {}: {e}", scratch.display());
-        return ExitCode::from(2);
-    }
 
     // group -> (cases, same, differ, not compared)
     let mut table: Vec<(&str, [usize; 4])> = Vec::new();
@@ -173,6 +196,16 @@ fn main() -> ExitCode {
             (falco.join().unwrap_or_default(), ours, legacy)
         });
         let mut diff = differences(&theirs, &ours);
+        if let Some(words) = &run.stderr_has {
+            for (who, seen) in [("falco", &theirs), ("peregrine", &ours)] {
+                if !seen.stderr_tail.contains(words.as_str()) {
+                    diff.push(format!(
+                        "{who}'s stderr lacks {words:?}: {}",
+                        seen.stderr_tail
+                    ));
+                }
+            }
+        }
         let legacy_note = match &ours_legacy {
             None => String::new(),
             Some(legacy) => {
@@ -196,8 +229,21 @@ fn main() -> ExitCode {
         };
         if diff.is_empty() {
             row[1] += 1;
+            let described = ours
+                .description
+                .as_ref()
+                .map(|d| {
+                    let count = |key: &str| d[key].as_array().map_or(0, Vec::len);
+                    format!(
+                        ", described {} rules, {} macros, {} lists",
+                        count("rules"),
+                        count("macros"),
+                        count("lists")
+                    )
+                })
+                .unwrap_or_default();
             println!(
-                "same  {}/{} (exit {}, {} alerts, {} load result lines{legacy_note})",
+                "same  {}/{} (exit {}, {} alerts, {} load result lines{described}{legacy_note})",
                 run.group,
                 run.name,
                 ours.exit_status,
@@ -252,8 +298,9 @@ fn usage(error: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Every run, in the order printed.
-fn plan(kit: &Path) -> Result<Vec<Run>, String> {
+/// Every run, in the order printed; `scratch` takes the files made for
+/// them.
+fn plan(kit: &Path, scratch: &Path) -> Result<Vec<Run>, String> {
     let mut runs = Vec::new();
     let spec = kit.join("falco-regression/falco_tests.yaml");
     let layout = Layout::kit(&spec);
@@ -285,6 +332,7 @@ fn plan(kit: &Path) -> Result<Vec<Run>, String> {
             conf: None,
             outputs: Vec::new(),
             not_compared: None,
+            stderr_has: None,
         });
     }
     runs.push(Run {
@@ -294,6 +342,7 @@ fn plan(kit: &Path) -> Result<Vec<Run>, String> {
         conf: None,
         outputs: Vec::new(),
         not_compared: None,
+        stderr_has: None,
     });
     runs.push(Run {
         group: "upstream",
@@ -304,7 +353,10 @@ fn plan(kit: &Path) -> Result<Vec<Run>, String> {
         not_compared: Some(
             "Falco reads k8s_audit through the k8saudit plugin, which is not built here".into(),
         ),
+        stderr_has: None,
     });
+
+    runs.extend(describe_runs(&syscall_files, scratch));
 
     let mut captures: Vec<PathBuf> = Vec::new();
     for dir in ["captures", "falco-regression/trace_files"] {
@@ -341,9 +393,123 @@ fn plan(kit: &Path) -> Result<Vec<Run>, String> {
             conf: None,
             outputs: Vec::new(),
             not_compared: None,
+            stderr_has: None,
         });
     }
     Ok(runs)
+}
+
+/// The `describe` group: `-L` and `-l` in JSON.
+fn describe_runs(upstream: &[String], scratch: &Path) -> Vec<Run> {
+    let rules = |files: &[String]| -> Vec<String> {
+        files
+            .iter()
+            .flat_map(|f| ["-r".to_string(), f.clone()])
+            .chain(["-o".to_string(), "json_output=true".to_string()])
+            .collect()
+    };
+    let with = |flags: &[&str], files: &[String]| -> Vec<String> {
+        flags
+            .iter()
+            .map(|f| f.to_string())
+            .chain(rules(files))
+            .collect()
+    };
+    let stable = std::slice::from_ref(&upstream[0]);
+    let mut runs = vec![
+        Run::new("describe", "-L falco_rules.yaml", with(&["-L"], stable)),
+        Run::new(
+            "describe",
+            "-L stable+incubating+sandbox",
+            with(&["-L"], upstream),
+        ),
+        // Rule selection leaves `enabled` as the file says.
+        Run::new(
+            "describe",
+            "-L falco_rules.yaml, every rule disabled by rules[]",
+            with(&["-L", "-o", "rules[].disable.rule=*"], stable),
+        ),
+        Run::new(
+            "describe",
+            "-l 'Terminal shell in container'",
+            with(&["-l", "Terminal shell in container"], stable),
+        ),
+        Run {
+            stderr_has: Some("Rule \"No such rule\" is not loaded".into()),
+            ..Run::new(
+                "describe",
+                "-l 'No such rule' (an error)",
+                with(&["-l", "No such rule"], stable),
+            )
+        },
+    ];
+    let dir = peregrine_tests::repo_root().join("tests/describe");
+    let fixture = |name: &str| vec![dir.join(name).display().to_string()];
+    for name in ["lists_macros.yaml", "exceptions.yaml", "transformers.yaml"] {
+        runs.push(Run::new(
+            "describe",
+            format!("-L {name}"),
+            with(&["-L"], &fixture(name)),
+        ));
+    }
+    runs.push(Run::new(
+        "describe",
+        "-l Exceptions (exceptions.yaml)",
+        with(&["-l", "Exceptions"], &fixture("exceptions.yaml")),
+    ));
+    runs.push(Run {
+        stderr_has: Some("exceeded max depth limit of 100".into()),
+        ..Run::new(
+            "describe",
+            "-L too_deep.yaml (an error)",
+            with(&["-L"], &fixture("too_deep.yaml")),
+        )
+    });
+    runs.push(Run {
+        conf: Some(dir.join("append_output.falco.yaml")),
+        ..Run::new(
+            "describe",
+            "-L outputs.yaml (append_output, static fields)",
+            with(&["-L"], &fixture("outputs.yaml")),
+        )
+    });
+    let mut plugins = Run::new(
+        "describe",
+        "-L plugins.yaml (Rust SDK plugins)",
+        with(&["-L"], &fixture("plugins.yaml")),
+    );
+    match plugins_config(scratch) {
+        Ok(conf) => plugins.conf = Some(conf),
+        Err(e) => plugins.not_compared = Some(e),
+    }
+    runs.push(plugins);
+    runs
+}
+
+/// A configuration loading the Rust SDK test plugins (built here), for
+/// Falco and Peregrine alike: a source, an extractor on syscalls, and two
+/// async plugins (into that source and into syscall).
+fn plugins_config(scratch: &Path) -> Result<PathBuf, String> {
+    let names = ["rsource", "rsyscall", "rasync", "rsysasync"];
+    let libraries = peregrine_tests::rust_sdk_plugins(&names)
+        .map_err(|e| format!("the Rust SDK test plugins cannot be built: {e}"))?;
+    // Falco logs its load warnings as with its own falco.yaml.
+    let mut text = String::from("json_output: true\nlog_stderr: true\nlog_level: info\nplugins:\n");
+    for (name, library) in names.iter().zip(&libraries) {
+        let init = if *name == "rsyscall" {
+            "''"
+        } else {
+            "{count: 3}"
+        };
+        text.push_str(&format!(
+            "  - name: {name}\n    library_path: {}\n    init_config: {init}\n",
+            library.display()
+        ));
+    }
+    text.push_str(&format!("load_plugins: [{}]\n", names.join(", ")));
+    let path = scratch.join("describe-plugins.yaml");
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    Ok(path)
 }
 
 fn suite_run(layout: &Layout, case: &Case) -> Run {
@@ -375,6 +541,7 @@ fn suite_run(layout: &Layout, case: &Case) -> Run {
         conf,
         outputs: output_files(case),
         not_compared,
+        stderr_has: None,
     }
 }
 

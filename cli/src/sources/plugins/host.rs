@@ -305,6 +305,14 @@ impl Hosted {
             .collect()
     }
 
+    /// What each loaded plugin says about itself, in load order.
+    pub fn infos(&self) -> Vec<super::PluginInfo> {
+        self.plugins
+            .iter()
+            .map(|p| lock(p).info().clone())
+            .collect()
+    }
+
     /// The names and versions of the loaded plugins, for the requirements.
     pub fn versions(&self) -> Vec<(String, String)> {
         self.plugins

@@ -1,6 +1,10 @@
 //! Which rules run: loading files and folders (or the built-in default
 //! rules), compiling them for each event source, the selection flags
-//! (-D, -T, -t, priority), and the reports of -V, -L and -l.
+//! (-D, -T, -t, priority), and the reports of -V, -L and -l (`describe`:
+//! their JSON form).
+
+mod describe;
+pub use describe::{describe_json, DescribeJsonError};
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -9,8 +13,8 @@ use peregrine_engine::field::FieldSource;
 use peregrine_engine::k8s_audit::K8sAuditSource;
 use peregrine_engine::rules::expand::ParsedMacros;
 use peregrine_engine::rules::{
-    CompiledRule, CompiledRules, Definitions, Diagnostic, ExtraOutputField, LoadResult, Location,
-    Mark, Matching, OutputAppend, RulesLoader,
+    Code, CompiledRule, CompiledRules, Definitions, Diagnostic, ExtraOutputField, LoadResult,
+    Location, Mark, Matching, OutputAppend, RulesLoader, Usage,
 };
 use peregrine_engine::syscall_fields::SyscallFields;
 use serde_json::{json, Value as Json};
@@ -23,7 +27,7 @@ use crate::sources::plugins::fields::PluginFields;
 /// `peregrine` always runs with them, wherever it is installed.
 const DEFAULT_RULES: &[(&str, &str)] = &[(
     "peregrine_rules.yaml",
-    include_str!("../../rules/peregrine_rules.yaml"),
+    include_str!("../../../rules/peregrine_rules.yaml"),
 )];
 
 /// Where rules come from.
@@ -137,6 +141,8 @@ pub struct Ruleset {
     /// The macros parsed and checked by the load, for conditions compiled
     /// later against the same definitions (the console's try box).
     pub macros: Arc<ParsedMacros>,
+    /// The macros and lists the load found used, for `-L`.
+    pub usage: Usage,
     /// The rules of each plugin event source, in plugin load order.
     pub plugin_sources: Vec<CompiledRules<PluginFields>>,
     /// Rules whose source nothing provides: Falco skips them with a
@@ -226,34 +232,30 @@ impl Shaping {
                     ..matching.clone()
                 });
             }
-            // Falco's suggested fields: of Peregrine's fields, the static
-            // ones, as `static_NAME=VALUE`.
+            // Falco's suggested fields: the container plugin's, and the
+            // static fields (`static_NAME=VALUE` once the loader has put
+            // each value in place).
             if item.suggested_output {
-                // The container plugin's suggested fields, on syscall rules.
+                // The static fields, as `%static.NAME` tokens, which the
+                // loader replaces by their values; Falco lists them before
+                // the container plugin's fields.
+                for (name, _) in &static_fields {
+                    appends.push(OutputAppend {
+                        text: format!("static_{}=%static.{name}", name.replace('.', "_")),
+                        ..matching.clone()
+                    });
+                }
+                // The container plugin's suggested fields, on syscall
+                // rules: formats appended to the output, as Falco adds them
+                // (the alert's output fields come from the text).
                 if matching.source.as_deref().map_or(true, |s| s == "syscall") {
                     for field in CONTAINER_SUGGESTED_FIELDS {
                         appends.push(OutputAppend {
                             text: format!("{}=%{field}", field.replace('.', "_")),
-                            fields: vec![ExtraOutputField {
-                                name: field.to_string(),
-                                format: format!("%{field}"),
-                                raw: true,
-                            }],
                             source: Some("syscall".into()),
                             ..matching.clone()
                         });
                     }
-                }
-                for (name, value) in &static_fields {
-                    appends.push(OutputAppend {
-                        text: format!("static_{}={value}", name.replace('.', "_")),
-                        fields: vec![ExtraOutputField {
-                            name: format!("static.{name}"),
-                            format: value.clone(),
-                            raw: false,
-                        }],
-                        ..matching.clone()
-                    });
                 }
             }
         }
@@ -355,9 +357,18 @@ fn load_on_this_thread(
         .iter()
         .filter(|rule| !known.contains(&rule.source.as_str()))
         .map(|rule| {
+            // As the load's other warnings are logged, with Falco's code.
+            let line = rule
+                .origin
+                .line
+                .map(|l| format!(":{l}"))
+                .unwrap_or_default();
             format!(
-                "{}: rule '{}': Unknown source {}, skipping",
-                rule.origin.file, rule.name, rule.source
+                "{}{line}: {} rule '{}': Unknown source {}, skipping",
+                rule.origin.file,
+                Code::UnknownSource,
+                rule.name,
+                rule.source
             )
         })
         .collect();
@@ -365,6 +376,7 @@ fn load_on_this_thread(
         syscall,
         k8s_audit,
         results: loader.results().to_vec(),
+        usage: loader.usage().clone(),
         macros: Arc::new(loader.take_macros()),
         definitions,
         plugin_sources,
@@ -765,51 +777,6 @@ fn wrap_description(text: &str) -> String {
     out
 }
 
-/// `-L` (all rules, macros and lists) or `-l RULE` (that rule) as Falco's
-/// JSON when `json_output` is on: each item's `info` as Falco gives it.
-/// None when `-l` names no loaded rule.
-pub fn describe_json(ruleset: &Ruleset, only: Option<&str>) -> Option<Json> {
-    let rule_json = |rule: &CompiledRule| {
-        let item = ruleset.definitions.rules.get(&rule.name);
-        json!({
-            "info": {
-                "name": rule.name,
-                "condition": item.map(|i| i.condition.as_str()).unwrap_or_default(),
-                "priority": rule.priority.as_str(),
-                "output": item.map(|i| i.output.as_str()).unwrap_or_default(),
-                "description": rule.desc,
-                "enabled": rule.enabled,
-                "source": rule.source,
-                "capture": rule.capture,
-                "capture_duration": rule.capture_duration_ms,
-                "tags": rule.tags,
-            }
-        })
-    };
-    if let Some(name) = only {
-        let rule = ruleset.rules().find(|r| r.name == name)?;
-        return Some(json!({ "rules": [rule_json(rule)] }));
-    }
-    let macros: Vec<Json> = ruleset
-        .definitions
-        .macros
-        .iter()
-        .map(|m| json!({"info": {"name": m.name, "condition": m.condition}}))
-        .collect();
-    let lists: Vec<Json> = ruleset
-        .definitions
-        .lists
-        .iter()
-        .map(|l| json!({"info": {"name": l.name, "items": l.items}}))
-        .collect();
-    Some(json!({
-        "required_plugin_versions": [],
-        "rules": ruleset.rules().map(rule_json).collect::<Vec<_>>(),
-        "macros": macros,
-        "lists": lists,
-    }))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -955,41 +922,5 @@ mod tests {
             enabled_after(&only_tag),
             vec!["Netcat Remote Code Execution"]
         );
-    }
-}
-
-#[cfg(test)]
-mod describe_tests {
-    use super::*;
-
-    #[test]
-    fn list_and_describe_in_falcos_json() {
-        let text = "- list: shells\n  items: [bash, sh]\n- macro: spawned\n  condition: evt.type = execve\n\
-                    - rule: Shell\n  desc: a shell\n  condition: spawned and proc.name in (shells)\n  \
-                    output: \"shell (%proc.name)\"\n  priority: NOTICE\n  tags: [process]\n";
-        let ruleset = load(
-            &[RulesInput::Text {
-                name: "r.yaml".into(),
-                text: text.into(),
-            }],
-            None,
-        );
-        assert!(!ruleset.has_errors());
-        let all = describe_json(&ruleset, None).unwrap();
-        let rule = &all["rules"][0]["info"];
-        assert_eq!(rule["name"], "Shell");
-        assert_eq!(rule["condition"], "spawned and proc.name in (shells)");
-        assert_eq!(rule["output"], "shell (%proc.name)");
-        assert_eq!(rule["priority"], "Notice");
-        assert_eq!(rule["description"], "a shell");
-        assert_eq!(rule["enabled"], true);
-        assert_eq!(rule["source"], "syscall");
-        assert_eq!(rule["tags"], json!(["process"]));
-        assert_eq!(all["macros"][0]["info"]["condition"], "evt.type = execve");
-        assert_eq!(all["lists"][0]["info"]["items"], json!(["bash", "sh"]));
-        let one = describe_json(&ruleset, Some("Shell")).unwrap();
-        assert_eq!(one["rules"].as_array().unwrap().len(), 1);
-        assert!(one.get("macros").is_none());
-        assert!(describe_json(&ruleset, Some("Nope")).is_none());
     }
 }
