@@ -354,6 +354,11 @@ fn a_rules_file_that_is_not_utf8_loads_as_in_falco() {
     let text = String::from_utf8(json.stdout).expect("JSON is UTF-8");
     assert!(text.contains(r#""name":"ok� name""#), "{text}");
     assert!(text.contains(r#""description":"d�sc""#), "{text}");
+    // The quoted byte is one byte of the literal, as libsinsp prints it.
+    assert!(
+        text.contains(r#""condition_compiled":"(evt.type = open and proc.name != x�)""#),
+        "{text}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -198,7 +198,10 @@ fn build_quoted(pair: Pair<'_, Rule>, index: &LineIndex) -> Result<String, Parse
 /// libsinsp's words. `\xHH` may give any byte, UTF-8 or not.
 pub fn unescape(s: &str, quote: char) -> Result<String, String> {
     let mut out: Vec<u8> = Vec::with_capacity(s.len());
-    let bytes = s.as_bytes();
+    // A rules file's own bytes that are not UTF-8 are read as those bytes
+    // (decoded once more at the end, as `\xHH` escapes are).
+    let raw = crate::text::raw_bytes(s);
+    let bytes: &[u8] = &raw;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
@@ -237,7 +240,10 @@ pub fn unescape(s: &str, quote: char) -> Result<String, String> {
                 i += 2;
             }
             _ => {
-                let rest = s.get(i - 1..).and_then(|r| r.chars().next()).unwrap_or('?');
+                let rest = crate::text::decode(&bytes[i - 1..])
+                    .chars()
+                    .next()
+                    .unwrap_or('?');
                 return Err(format!("unsupported string escape sequence: \\{rest}"));
             }
         }
