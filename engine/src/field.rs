@@ -130,6 +130,17 @@ pub trait FieldSource {
         None
     }
 
+    /// Falco's `static_fields`: each `static.NAME` is a string field of
+    /// every source, whose value is the configured one (libsinsp's static
+    /// filtercheck, which Falco adds to each source's fields).
+    fn set_static_fields(&mut self, _fields: &[(String, String)]) {}
+
+    /// The value of `static.NAME` (`name` without its prefix), when the
+    /// configuration defines it.
+    fn static_field(&self, _name: &str) -> Option<&str> {
+        None
+    }
+
     /// Falco's `buffer_format_base64`, for sources whose fields render
     /// byte buffers into text (libsinsp's `evt.args`).
     fn set_buffer_base64(&mut self, _on: bool) {}

@@ -512,6 +512,8 @@ static DEFS: &[Def] = &[
 pub struct K8sAuditSource {
     args: Vec<String>,
     infos: Vec<FieldInfo>,
+    /// Falco's `static_fields`.
+    static_fields: Vec<(String, String)>,
 }
 
 impl K8sAuditSource {
@@ -528,6 +530,7 @@ impl K8sAuditSource {
         K8sAuditSource {
             args: Vec::new(),
             infos,
+            static_fields: Vec::new(),
         }
     }
 }
@@ -583,6 +586,17 @@ impl FieldSource for K8sAuditSource {
 
     fn name(&self) -> &'static str {
         "k8s_audit"
+    }
+
+    fn set_static_fields(&mut self, fields: &[(String, String)]) {
+        self.static_fields = fields.to_vec();
+    }
+
+    fn static_field(&self, name: &str) -> Option<&str> {
+        self.static_fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn resolve(&mut self, name: &str, arg: Option<&str>) -> Result<ResolvedField, FieldError> {

@@ -230,7 +230,31 @@ fn bind_field_level<S: FieldSource>(
     f: &FieldRef,
     for_output: bool,
 ) -> Result<BoundField, BindError> {
+    let static_value = match f.composite {
+        None => f
+            .name
+            .strip_prefix("static.")
+            .and_then(|name| source.static_field(name))
+            .map(str::to_string),
+        Some(_) => None,
+    };
+    // A static field takes no argument: with one, libsinsp knows no such
+    // field, and names it with its argument.
+    if let (Some(_), Some(arg)) = (&static_value, f.arg.as_deref()) {
+        return Err(BindError::UnknownField(format!("{}[{arg}]", f.name)));
+    }
     let (resolved, composite) = match f.composite.as_deref() {
+        // A configured static field: its value, as a literal's.
+        None if static_value.is_some() => {
+            let resolved = ResolvedField {
+                id: u32::MAX,
+                arg: None,
+                ty: FieldType::String,
+                is_list: false,
+            };
+            let value = static_value.unwrap_or_default();
+            (resolved, Some(Box::new(BoundComposite::Literal(value))))
+        }
         None => {
             let resolved = if for_output {
                 source.resolve_output(&f.name, f.arg.as_deref())

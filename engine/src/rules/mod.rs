@@ -315,6 +315,7 @@ impl RulesLoader {
         let mut compiled = Vec::new();
         let mut diags = Vec::new();
         source.set_buffer_base64(self.buffer_base64);
+        source.set_static_fields(&self.static_fields);
         let source_name = source.name();
         let is_syscall = source_name == "syscall";
         for (position, rule) in self

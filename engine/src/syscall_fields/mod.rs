@@ -410,6 +410,8 @@ pub struct SyscallFields {
     /// Falco's `buffer_format_base64`: `evt.args` shows I/O buffers in
     /// base64, in conditions as in outputs, as libsinsp's.
     buffer_base64: bool,
+    /// Falco's `static_fields`.
+    static_fields: Vec<(String, String)>,
 }
 
 /// Field ids an extension resolved start here, above every built-in and
@@ -781,6 +783,17 @@ impl FieldSource for SyscallFields {
     }
     fn set_buffer_base64(&mut self, on: bool) {
         self.buffer_base64 = on;
+    }
+
+    fn set_static_fields(&mut self, fields: &[(String, String)]) {
+        self.static_fields = fields.to_vec();
+    }
+
+    fn static_field(&self, name: &str) -> Option<&str> {
+        self.static_fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// libsinsp prints `evt.buffer` as the text of the data parameter in

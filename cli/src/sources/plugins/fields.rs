@@ -127,6 +127,8 @@ pub struct PluginFields {
     hostname: String,
     /// For `--list`: the `evt.*` fields and every extractor's.
     listed: Vec<EngineFieldInfo>,
+    /// Falco's `static_fields`.
+    static_fields: Vec<(String, String)>,
 }
 
 impl PluginFields {
@@ -192,6 +194,7 @@ impl PluginFields {
                 .and_then(|name| name.into_string().ok())
                 .unwrap_or_default(),
             listed,
+            static_fields: Vec::new(),
         }
     }
 
@@ -349,6 +352,17 @@ impl FieldSource for PluginFields {
 
     fn name(&self) -> &'static str {
         self.source
+    }
+
+    fn set_static_fields(&mut self, fields: &[(String, String)]) {
+        self.static_fields = fields.to_vec();
+    }
+
+    fn static_field(&self, name: &str) -> Option<&str> {
+        self.static_fields
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn fields(&self) -> &[EngineFieldInfo] {
