@@ -79,6 +79,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// Falco's words for an exception that ends it (`Runtime error: ...
+/// Exiting.`), where its actions' failures say `Error: ...`.
+fn runtime_error(message: &str) -> ExitCode {
+    let line = format!("Runtime error: {message}. Exiting.\n");
+    let _ = std::io::stderr().write_all(&peregrine_engine::text::raw_bytes(&line));
+    ExitCode::from(1)
+}
+
 fn driver(action: DriverAction) -> Result<ExitCode, String> {
     let report = match action {
         DriverAction::Status => commands::driver::status(),
@@ -254,6 +262,10 @@ fn run_main(
         let inputs = ruleset::expand(&args.validate).map_err(|e| e.to_string())?;
         let shaping = ruleset::Shaping::new(ruleset::output_extra(args.print.as_deref()), &config);
         let ruleset = ruleset::load_shaped(&inputs, &shaping);
+        // Falco's load stops at its first error, before indexing rules.
+        if let (false, Some(refusal)) = (ruleset.has_errors(), &ruleset.fatal) {
+            return Ok(runtime_error(refusal));
+        }
         // The text report is made in both forms, as Falco makes it: its
         // warnings go to stderr, and an invalid file ends the run with the
         // whole report as the error.
@@ -306,6 +318,9 @@ fn run_main(
         let names: Vec<String> = inputs.iter().map(RulesInput::name).collect();
         return Err(format!("could not load rules: {}", names.join(", ")));
     }
+    if let Some(refusal) = &ruleset.fatal {
+        return Ok(runtime_error(refusal));
+    }
     let selection = Selection {
         disabled_names: args.disable_rules.clone(),
         disabled_tags: args.disable_tags.clone(),
@@ -353,12 +368,10 @@ fn run_main(
         let Some(listed) = listed else {
             // Falco's words for a rule it does not know (an exception in
             // Falco, hence not its "Error:" line).
-            let message = format!(
-                "Runtime error: Rule \"{}\" is not loaded. Exiting.\n",
+            return Ok(runtime_error(&format!(
+                "Rule \"{}\" is not loaded",
                 name.unwrap_or("")
-            );
-            let _ = std::io::stderr().write_all(&peregrine_engine::text::raw_bytes(&message));
-            return Ok(ExitCode::from(1));
+            )));
         };
         // Names and descriptions as the file's bytes, as Falco's text (the
         // JSON has none left: see sanitize_strings).

@@ -148,6 +148,9 @@ pub struct Ruleset {
     /// Rules whose source nothing provides: Falco skips them with a
     /// warning, and so does Peregrine.
     pub unknown_sources: Vec<String>,
+    /// A condition libsinsp's event code search refuses, in its words:
+    /// Falco stops with a runtime error before any report or event.
+    pub fatal: Option<String>,
 }
 
 impl Ruleset {
@@ -375,6 +378,7 @@ fn load_on_this_thread(
     Ruleset {
         syscall,
         k8s_audit,
+        fatal: loader.fatal().map(str::to_string),
         results: loader.results().to_vec(),
         usage: loader.usage().clone(),
         macros: Arc::new(loader.take_macros()),

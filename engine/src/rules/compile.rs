@@ -536,7 +536,7 @@ fn op_allowed(ty: FieldType, op: Op) -> bool {
     match op {
         Op::Eq | Op::Ne | Op::In | Op::Intersects | Op::Exists => true,
         Op::Lt | Op::Le | Op::Gt | Op::Ge => matches!(ty, Int | Uint | Double | String),
-        Op::BContains | Op::BStartsWith => matches!(ty, Bytes | String),
+        Op::BContains | Op::BStartsWith => matches!(ty, Bytes),
         Op::Contains
         | Op::IContains
         | Op::StartsWith
@@ -594,6 +594,53 @@ pub fn failing_event_type<S: FieldSource>(source: &S, expr: &Expr) -> Option<Pos
             if event_types(source, &Expr::Compare(cmp.clone())).is_err() {
                 found = Some(cmp.pos);
             }
+        }
+    });
+    found
+}
+
+/// What libsinsp's event code search refuses in a condition: it indexes
+/// rules by the `evt.type`/`syscall.type` values they compare with, and
+/// throws on a comparison it cannot read (Falco then stops with a runtime
+/// error, not a load result). None when the condition is indexable.
+pub fn code_search_refusal(expr: &Expr) -> Option<&'static str> {
+    const TRANSFORMERS: &str =
+        "event code search does not support `evt.type` checks with transformers";
+    const RIGHT_FIELD: &str = "right-hand field comparisons on `evt.type`/`syscall.type` checks \
+         are not supported by event code search";
+    let is_type =
+        |f: &FieldRef| (f.name == "evt.type" || f.name == "syscall.type") && f.arg.is_none();
+    let holds_type = |f: &FieldRef| {
+        let mut held = false;
+        f.visit_fields(&mut |inner| held |= is_type(inner));
+        held
+    };
+    let mut found = None;
+    expr.walk(&mut |e| {
+        let Expr::Compare(cmp) = e else { return };
+        if found.is_some() || cmp.modifier.is_some() {
+            return;
+        }
+        // The search reads the left side of `exists` and of its own
+        // operators only.
+        let unary = matches!(cmp.rhs, Operand::None);
+        if !unary && !matches!(cmp.op, Op::Eq | Op::Ne | Op::In) {
+            return;
+        }
+        let wrapped = cmp.field.composite.is_some() || !cmp.field.transformers.is_empty();
+        if wrapped {
+            if holds_type(&cmp.field) {
+                found = Some(TRANSFORMERS);
+            }
+            return;
+        }
+        if let (true, Operand::Field(other)) = (is_type(&cmp.field), &cmp.rhs) {
+            // `val(...)` is a transformer to libsinsp.
+            found = Some(if holds_type(other) {
+                TRANSFORMERS
+            } else {
+                RIGHT_FIELD
+            });
         }
     });
     found
@@ -784,6 +831,14 @@ fn bind_check<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Check,
     {
         return Err(BindError::Other(format!(
             "filter error: '{}' operator not supported list filters",
+            cmp.op.as_str()
+        )));
+    }
+    // libsinsp's byte operators take buffers only (the raw bytes of a
+    // string are matched with \xHH escapes and the text operators).
+    if matches!(cmp.op, Op::BContains | Op::BStartsWith) && field.ty == FieldType::String {
+        return Err(BindError::Other(format!(
+            "filter error: '{}' operator not supported for string filters",
             cmp.op.as_str()
         )));
     }
@@ -999,6 +1054,22 @@ fn type_set<T: Ord + Clone>(
             Some(true) | None => TypeSet::All,
         },
         Expr::Compare(cmp) => {
+            // libsinsp's evt.type check takes only event names as values,
+            // whatever the operator or transformers (`evt.type contains
+            // ope` is an unknown event type).
+            if cmp.field.name == "evt.type"
+                && cmp.field.arg.is_none()
+                && cmp.field.composite.is_none()
+            {
+                let values: Vec<&str> = match &cmp.rhs {
+                    Operand::Value(l) => vec![l.text.as_str()],
+                    Operand::List(items) => items.iter().map(|l| l.text.as_str()).collect(),
+                    Operand::None | Operand::Field(_) => Vec::new(),
+                };
+                for value in values {
+                    lookup(value)?;
+                }
+            }
             if cmp.field.name != "evt.type"
                 || !cmp.field.transformers.is_empty()
                 || cmp.field.arg.is_some()

@@ -58,6 +58,9 @@ pub struct RulesLoader {
     appends: Vec<OutputAppend>,
     static_fields: Vec<(String, String)>,
     buffer_base64: bool,
+    /// What libsinsp's event code search refused in a compiled syscall
+    /// rule (see [`compile::code_search_refusal`]): Falco stops there.
+    fatal: Option<String>,
 }
 
 /// Falco's `append_output`: text added to the outputs of the rules it
@@ -152,6 +155,12 @@ impl RulesLoader {
     /// Falco's `append_output` items, applied in order to each rule they match.
     pub fn set_output_appends(&mut self, appends: Vec<OutputAppend>) {
         self.appends = appends;
+    }
+
+    /// The first condition libsinsp's event code search would refuse, in
+    /// its words: Falco ends with a runtime error on it (no load result).
+    pub fn fatal(&self) -> Option<&str> {
+        self.fatal.as_deref()
     }
 
     /// Falco's `buffer_format_base64`: byte buffers in outputs as base64.
@@ -505,6 +514,9 @@ impl RulesLoader {
                     continue;
                 }
             };
+            if is_syscall && self.fatal.is_none() {
+                self.fatal = compile::code_search_refusal(&expr).map(str::to_string);
+            }
             for (message, pos) in warnings::value_warnings(&expr, &mut source) {
                 report_at(
                     Code::CompileCondition,
