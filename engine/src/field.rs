@@ -130,14 +130,9 @@ pub trait FieldSource {
         None
     }
 
-    /// Falco's `static_fields`: each `static.NAME` is a string field of
-    /// every source, whose value is the configured one (libsinsp's static
-    /// filtercheck, which Falco adds to each source's fields).
-    fn set_static_fields(&mut self, _fields: &[(String, String)]) {}
-
-    /// The value of `static.NAME` (`name` without its prefix), when the
-    /// configuration defines it.
-    fn static_field(&self, _name: &str) -> Option<&str> {
+    /// The source's [`StaticFields`], when it takes them: the rules
+    /// loader sets them, the binder reads them.
+    fn static_fields(&mut self) -> Option<&mut StaticFields> {
         None
     }
 
@@ -177,4 +172,25 @@ pub struct FieldInfo {
     /// `None`, or how the bracketed argument reads (`"index"`, `"name"`...).
     pub arg: Option<&'static str>,
     pub description: &'static str,
+}
+
+/// Falco's `static_fields`: each `static.NAME` is a string field of every
+/// source, whose value is the configured one (libsinsp's static
+/// filtercheck, which Falco adds to each source's fields).
+#[derive(Debug, Clone, Default)]
+pub struct StaticFields(Vec<(String, String)>);
+
+impl StaticFields {
+    pub fn set(&mut self, fields: &[(String, String)]) {
+        self.0 = fields.to_vec();
+    }
+
+    /// The value of `static.NAME` (`name` without its prefix), when the
+    /// configuration defines it.
+    pub fn value(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
 }

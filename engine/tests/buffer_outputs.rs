@@ -25,11 +25,7 @@ fn rules(base64: bool, condition: &str, output: &str) -> CompiledRules<SyscallFi
     loader.set_buffer_format_base64(base64);
     loader.load_str("io.yaml", &text);
     let rules = loader.compile(SyscallFields::new());
-    let errors: Vec<_> = loader
-        .results()
-        .iter()
-        .flat_map(|r| r.errors.iter())
-        .collect();
+    let errors: Vec<_> = loader.errors().collect();
     assert!(errors.is_empty(), "{errors:#?}");
     rules
 }

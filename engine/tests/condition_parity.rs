@@ -14,11 +14,7 @@ fn compile(yaml: &str) -> CompiledRules<TestSyscallSource> {
     let r = loader.load_str("test.yaml", yaml).clone();
     assert!(r.errors.is_empty(), "load errors: {:#?}", r.errors);
     let rules = loader.compile(TestSyscallSource::new());
-    let errors: Vec<_> = loader
-        .results()
-        .iter()
-        .flat_map(|r| r.errors.iter())
-        .collect();
+    let errors: Vec<_> = loader.errors().collect();
     assert!(errors.is_empty(), "compile errors: {errors:#?}");
     rules
 }
@@ -127,11 +123,7 @@ fn ancestor_level_minus_one_is_any_ancestor() {
     let yaml = "- rule: r\n  desc: d\n  condition: evt.type=open and proc.aname[-1] = x and proc.aname[+1] = x and not proc.aname[-2] = x\n  output: o\n  priority: WARNING\n";
     loader.load_str("t.yaml", yaml);
     loader.compile(peregrine_engine::syscall_fields::SyscallFields::new());
-    let errors: Vec<_> = loader
-        .results()
-        .iter()
-        .flat_map(|r| r.errors.iter())
-        .collect();
+    let errors: Vec<_> = loader.errors().collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }
 

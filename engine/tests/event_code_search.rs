@@ -19,12 +19,7 @@ fn load(condition: &str) -> (Vec<String>, Option<String>) {
         &format!("- rule: r\n  desc: d\n  condition: {condition}\n  output: o\n  priority: INFO\n"),
     );
     let _ = loader.compile(SyscallFields::new());
-    let errors = loader
-        .results()
-        .iter()
-        .flat_map(|r| r.errors.iter())
-        .map(|d| d.message.clone())
-        .collect();
+    let errors = loader.errors().map(|d| d.message.clone()).collect();
     (errors, loader.fatal().map(str::to_string))
 }
 

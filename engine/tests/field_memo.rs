@@ -35,11 +35,7 @@ fn compile() -> CompiledRules<SyscallFields> {
     let mut loader = RulesLoader::new();
     loader.load_str("memo.yaml", RULES);
     let rules = loader.compile(SyscallFields::new());
-    let errors: Vec<_> = loader
-        .results()
-        .iter()
-        .flat_map(|r| r.errors.iter())
-        .collect();
+    let errors: Vec<_> = loader.errors().collect();
     assert!(errors.is_empty(), "{errors:#?}");
     assert_eq!(rules.rules().len(), 2);
     rules

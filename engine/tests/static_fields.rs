@@ -22,12 +22,7 @@ fn compile(rules: &str, statics: &[(&str, &str)]) -> (CompiledRules<SyscallField
     );
     loader.load_str("static.yaml", rules);
     let compiled = loader.compile(SyscallFields::new());
-    let errors = loader
-        .results()
-        .iter()
-        .flat_map(|r| r.errors.iter())
-        .map(|d| d.message.clone())
-        .collect();
+    let errors = loader.errors().map(|d| d.message.clone()).collect();
     (compiled, errors)
 }
 

@@ -193,7 +193,6 @@ fn used_plugins(details: &RuleDetails, source: &str, plugins: &[PluginInfo]) -> 
 mod tests {
     use super::super::{load, RulesInput};
     use super::*;
-    use crate::sources::plugins::{Capabilities, FieldInfo};
 
     fn loaded(text: &str) -> Ruleset {
         let ruleset = load(
@@ -433,34 +432,11 @@ mod tests {
     }
 
     fn plugin(name: &str, source: &str, fields: &[&str], async_events: &[&str]) -> PluginInfo {
-        PluginInfo {
-            name: name.into(),
-            description: String::new(),
-            contact: String::new(),
-            version: "0.1.0".into(),
-            required_api_version: "3.0.0".into(),
-            library_path: "/x.so".into(),
-            capabilities: Capabilities {
-                sourcing: !source.is_empty(),
-                extraction: !fields.is_empty(),
-                async_events: !async_events.is_empty(),
-                ..Capabilities::default()
-            },
-            id: 999,
-            event_source: source.into(),
-            extract_sources: Vec::new(),
-            fields: fields
-                .iter()
-                .map(|f| {
-                    serde_json::from_value::<FieldInfo>(json!({"name": f, "type": "string"}))
-                        .expect("a field")
-                })
-                .collect(),
-            parse_sources: Vec::new(),
-            async_sources: Vec::new(),
-            async_events: async_events.iter().map(|s| s.to_string()).collect(),
-            init_schema: None,
-        }
+        let mut info = PluginInfo::for_tests(name, source, fields);
+        info.id = 999;
+        info.capabilities.async_events = !async_events.is_empty();
+        info.async_events = async_events.iter().map(|s| s.to_string()).collect();
+        info
     }
 
     #[test]

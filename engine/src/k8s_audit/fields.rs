@@ -4,7 +4,9 @@ use std::borrow::Cow;
 
 use serde_json::Value as Json;
 
-use crate::field::{FieldError, FieldInfo, FieldSource, FieldType, ResolvedField, Value};
+use crate::field::{
+    FieldError, FieldInfo, FieldSource, FieldType, ResolvedField, StaticFields, Value,
+};
 use crate::rules::eval::glob_match;
 
 /// How a field's values are found in the event.
@@ -513,7 +515,7 @@ pub struct K8sAuditSource {
     args: Vec<String>,
     infos: Vec<FieldInfo>,
     /// Falco's `static_fields`.
-    static_fields: Vec<(String, String)>,
+    static_fields: StaticFields,
 }
 
 impl K8sAuditSource {
@@ -530,7 +532,7 @@ impl K8sAuditSource {
         K8sAuditSource {
             args: Vec::new(),
             infos,
-            static_fields: Vec::new(),
+            static_fields: StaticFields::default(),
         }
     }
 }
@@ -588,15 +590,8 @@ impl FieldSource for K8sAuditSource {
         "k8s_audit"
     }
 
-    fn set_static_fields(&mut self, fields: &[(String, String)]) {
-        self.static_fields = fields.to_vec();
-    }
-
-    fn static_field(&self, name: &str) -> Option<&str> {
-        self.static_fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+    fn static_fields(&mut self) -> Option<&mut StaticFields> {
+        Some(&mut self.static_fields)
     }
 
     fn resolve(&mut self, name: &str, arg: Option<&str>) -> Result<ResolvedField, FieldError> {

@@ -234,8 +234,7 @@ fn bind_field_level<S: FieldSource>(
         None => f
             .name
             .strip_prefix("static.")
-            .and_then(|name| source.static_field(name))
-            .map(str::to_string),
+            .and_then(|name| source.static_fields()?.value(name).map(str::to_string)),
         Some(_) => None,
     };
     // A static field takes no argument: with one, libsinsp knows no such

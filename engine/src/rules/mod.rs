@@ -290,6 +290,11 @@ impl RulesLoader {
         &self.results
     }
 
+    /// The errors of every file loaded and compiled so far.
+    pub fn errors(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.results.iter().flat_map(|r| r.errors.iter())
+    }
+
     pub fn definitions(&self) -> &Definitions {
         &self.defs
     }
@@ -324,7 +329,9 @@ impl RulesLoader {
         let mut compiled = Vec::new();
         let mut diags = Vec::new();
         source.set_buffer_base64(self.buffer_base64);
-        source.set_static_fields(&self.static_fields);
+        if let Some(statics) = source.static_fields() {
+            statics.set(&self.static_fields);
+        }
         let source_name = source.name();
         let is_syscall = source_name == "syscall";
         for (position, rule) in self

@@ -19,7 +19,7 @@ use std::cell::OnceCell;
 use crate::dns::DomainNames;
 use crate::event::table;
 use crate::event::EventView;
-use crate::field::{FieldError, FieldInfo, FieldSource, FieldType, ResolvedField};
+use crate::field::{FieldError, FieldInfo, FieldSource, FieldType, ResolvedField, StaticFields};
 use crate::state::{Fd, State, Thread};
 pub use extension::{ExtensionField, SyscallExtension};
 pub use list::FIELDS;
@@ -411,7 +411,7 @@ pub struct SyscallFields {
     /// base64, in conditions as in outputs, as libsinsp's.
     buffer_base64: bool,
     /// Falco's `static_fields`.
-    static_fields: Vec<(String, String)>,
+    static_fields: StaticFields,
 }
 
 /// Field ids an extension resolved start here, above every built-in and
@@ -785,15 +785,8 @@ impl FieldSource for SyscallFields {
         self.buffer_base64 = on;
     }
 
-    fn set_static_fields(&mut self, fields: &[(String, String)]) {
-        self.static_fields = fields.to_vec();
-    }
-
-    fn static_field(&self, name: &str) -> Option<&str> {
-        self.static_fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+    fn static_fields(&mut self) -> Option<&mut StaticFields> {
+        Some(&mut self.static_fields)
     }
 
     /// libsinsp prints `evt.buffer` as the text of the data parameter in

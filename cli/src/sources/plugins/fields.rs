@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use falco_plugin_api as api;
 use peregrine_engine::field::{
-    FieldError, FieldInfo as EngineFieldInfo, FieldSource, FieldType, ResolvedField, Value,
+    FieldError, FieldInfo as EngineFieldInfo, FieldSource, FieldType, ResolvedField, StaticFields,
+    Value,
 };
 
 use super::plugin::FieldRequest;
@@ -128,7 +129,7 @@ pub struct PluginFields {
     /// For `--list`: the `evt.*` fields and every extractor's.
     listed: Vec<EngineFieldInfo>,
     /// Falco's `static_fields`.
-    static_fields: Vec<(String, String)>,
+    static_fields: StaticFields,
 }
 
 impl PluginFields {
@@ -194,7 +195,7 @@ impl PluginFields {
                 .and_then(|name| name.into_string().ok())
                 .unwrap_or_default(),
             listed,
-            static_fields: Vec::new(),
+            static_fields: StaticFields::default(),
         }
     }
 
@@ -354,15 +355,8 @@ impl FieldSource for PluginFields {
         self.source
     }
 
-    fn set_static_fields(&mut self, fields: &[(String, String)]) {
-        self.static_fields = fields.to_vec();
-    }
-
-    fn static_field(&self, name: &str) -> Option<&str> {
-        self.static_fields
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
+    fn static_fields(&mut self) -> Option<&mut StaticFields> {
+        Some(&mut self.static_fields)
     }
 
     fn fields(&self) -> &[EngineFieldInfo] {

@@ -140,6 +140,40 @@ pub struct PluginInfo {
 }
 
 impl PluginInfo {
+    /// A plugin described by hand, for tests: `source` (none when empty)
+    /// with the string fields `fields`; its id is 999 when it sources
+    /// events, 0 otherwise.
+    #[cfg(test)]
+    pub(crate) fn for_tests(name: &str, source: &str, fields: &[&str]) -> PluginInfo {
+        PluginInfo {
+            name: name.into(),
+            description: String::new(),
+            contact: String::new(),
+            version: "0.1.0".into(),
+            required_api_version: "3.0.0".into(),
+            library_path: "/x.so".into(),
+            capabilities: Capabilities {
+                sourcing: !source.is_empty(),
+                extraction: !fields.is_empty(),
+                ..Capabilities::default()
+            },
+            id: u32::from(!source.is_empty()) * 999,
+            event_source: source.into(),
+            extract_sources: Vec::new(),
+            fields: fields
+                .iter()
+                .map(|f| {
+                    serde_json::from_value(serde_json::json!({"name": f, "type": "string"}))
+                        .expect("a field")
+                })
+                .collect(),
+            parse_sources: Vec::new(),
+            async_sources: Vec::new(),
+            async_events: Vec::new(),
+            init_schema: None,
+        }
+    }
+
     /// Whether this plugin's fields may be used on events of `source`.
     pub fn extracts_from(&self, source: &str) -> bool {
         self.serves(self.capabilities.extraction, &self.extract_sources, source)

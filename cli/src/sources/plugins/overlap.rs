@@ -88,34 +88,12 @@ pub fn check(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sources::plugins::library::{Capabilities, FieldInfo};
-
-    fn field(name: &str) -> FieldInfo {
-        serde_json::from_value(serde_json::json!({"type": "string", "name": name})).unwrap()
-    }
 
     fn plugin(name: &str, source: &str, extract: &[&str], fields: &[&str]) -> PluginInfo {
-        PluginInfo {
-            name: name.into(),
-            description: String::new(),
-            contact: String::new(),
-            version: "0.1.0".into(),
-            required_api_version: "3.0.0".into(),
-            library_path: "/x.so".into(),
-            capabilities: Capabilities {
-                sourcing: !source.is_empty(),
-                extraction: true,
-                ..Capabilities::default()
-            },
-            id: u32::from(!source.is_empty()) * 999,
-            event_source: source.into(),
-            extract_sources: extract.iter().map(|s| s.to_string()).collect(),
-            fields: fields.iter().map(|f| field(f)).collect(),
-            parse_sources: Vec::new(),
-            async_sources: Vec::new(),
-            async_events: Vec::new(),
-            init_schema: None,
-        }
+        let mut info = PluginInfo::for_tests(name, source, fields);
+        info.capabilities.extraction = true;
+        info.extract_sources = extract.iter().map(|s| s.to_string()).collect();
+        info
     }
 
     fn never(_: &str) -> bool {
