@@ -19,7 +19,7 @@ use peregrine::outputs::{
     Channel, Dispatcher, FileChannel, GrpcChannel, HttpChannel, HttpOptions, KafkaOptions,
     NatsOptions, ProgramChannel, StdoutChannel, SyslogChannel,
 };
-use peregrine::ruleset::{RulesInput, Selection};
+use peregrine::ruleset::Selection;
 use peregrine::sources::drops::{DropCounters, DropMonitor};
 use peregrine::sources::feed::{Ended, Shared};
 use peregrine::sources::plan::{FeedParts, SourcePlan};
@@ -311,12 +311,11 @@ fn run_main(
     for warning in &ruleset.unknown_sources {
         peregrine::log::message(&format!("Warning: {warning}"));
     }
-    if ruleset.has_errors() {
-        for error in ruleset.errors() {
-            eprintln!("Error: {error}");
-        }
-        let names: Vec<String> = inputs.iter().map(RulesInput::name).collect();
-        return Err(format!("could not load rules: {}", names.join(", ")));
+    // Falco stops at the first file that fails and ends with its report,
+    // as -V prints it.
+    if let Some(failed) = ruleset.results.iter().find(|r| !r.successful()) {
+        let report = ruleset::validation_text(failed);
+        return Err(report.strip_suffix('\n').unwrap_or(&report).to_string());
     }
     if let Some(refusal) = &ruleset.fatal {
         return Ok(runtime_error(refusal));

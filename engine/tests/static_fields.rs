@@ -97,6 +97,12 @@ fn unknown_or_indexed_static_fields_are_unknown_fields() {
             &[("zone", "eu")][..],
             "filter_check called with nonexistent field static.zone[1]",
         ),
+        // Any unknown field is named with its argument, as libsinsp does.
+        (
+            "nosuch.field[1] = x",
+            &[][..],
+            "filter_check called with nonexistent field nosuch.field[1]",
+        ),
     ] {
         let (_, errors) = compile(&rule(condition), statics);
         assert_eq!(errors, [message.to_string()], "{condition}");

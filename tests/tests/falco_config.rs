@@ -642,3 +642,31 @@ fn a_replay_starts_no_webserver() {
     assert!(!json_alerts(&out.stdout).is_empty(), "{stderr}");
     drop(agent);
 }
+
+/// A rules file that does not load ends the run as Falco master ends it:
+/// `Error: ` and the file's report as `-V` prints it (then a blank line),
+/// exit 1. The expected text is Falco's on the same file.
+#[test]
+fn a_run_whose_rules_fail_prints_falcos_report() {
+    let dir = scratch("run-load-error");
+    let rules = dir.join("w.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: empty\n  desc: ''\n  condition: evt.type = open\n  output: o\n  priority: INFO\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(peregrine_tests::peregrine_binary().unwrap())
+        .arg("-L")
+        .arg("-r")
+        .arg(&rules)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let name = rules.display();
+    let expected = format!(
+        "Error: {name}: Invalid\n1 Errors:\nIn rules content: ({name}:0:0)\n    rule 'empty': ({name}:0:2)\n    value for 'desc': ({name}:1:8)\n------\n  desc: ''\n        ^\n------\nLOAD_ERR_YAML_VALIDATE (Error validating internal structure of YAML file): Value must be non-empty\n\n"
+    );
+    assert!(stderr.ends_with(&expected), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

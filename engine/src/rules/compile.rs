@@ -264,7 +264,11 @@ fn bind_field_level<S: FieldSource>(
             // none is a syntax error; one whose argument it cannot take
             // does not exist (and skip-if-unknown-filter skips it).
             let resolved = resolved.map_err(|e| match (e, f.arg.as_deref()) {
-                (FieldError::Unknown(_), _) => BindError::UnknownField(f.name.clone()),
+                // Named as written, argument included (libsinsp's words).
+                (FieldError::Unknown(_), None) => BindError::UnknownField(f.name.clone()),
+                (FieldError::Unknown(_), Some(arg)) => {
+                    BindError::UnknownField(format!("{}[{arg}]", f.name))
+                }
                 (FieldError::BadArgument { .. }, None) => {
                     BindError::Other(format!("filter syntax error: {}", f.name))
                 }
