@@ -175,6 +175,15 @@ ct_main() {
     # peregrine reads the id from); the rules' run may have mounted it.
     grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts ||
         { mkdir -p /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup; }
+    # The page allocator's cgroup static keys (cpuset, memcg) are patched in
+    # when the first cgroup with those controllers comes online. Twice on
+    # 6.12, the vCPU running runc met the patch's int3 after it was gone
+    # (an Oops in __alloc_pages while runc made the first container cgroup),
+    # which looks like QEMU's software emulation of cross-modified code. A
+    # cgroup made here, on a quiet guest before the module loads, takes that
+    # patching early and keeps the keys on until the guest powers off.
+    echo "+cpuset +memory" > /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null
+    mkdir -p /sys/fs/cgroup/pg-keys-on
     ct_start=$(cut -d' ' -f1 /proc/uptime)
     CT_PEREGRINE= CT_TASK=
     if ! ct_containerd_start; then
