@@ -64,7 +64,7 @@ impl fmt::Display for Value<'_> {
 }
 
 /// What a source answers when a rule names one of its fields.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ResolvedField {
     /// The source's own handle for the field and its argument; opaque to
     /// the rules side, handed back unchanged to [`FieldSource::extract`].

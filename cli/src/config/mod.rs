@@ -1374,12 +1374,15 @@ mod tests {
         ];
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../shared/conformance/falco-regression/confs");
+        // Our config alone gives some 600 variants; the kit's, thousands.
+        let mut floor = 500;
         if let Ok(entries) = std::fs::read_dir(&dir) {
             texts.extend(
                 entries
                     .flatten()
                     .filter_map(|e| std::fs::read_to_string(e.path()).ok()),
             );
+            floor = 1000;
         } else {
             eprintln!("skipped (partly): no ../shared; only our own config is damaged");
         }
@@ -1414,7 +1417,7 @@ mod tests {
             let _ = load_text("", &[bad]);
             tried += 1;
         }
-        assert!(tried > 1000, "{tried}");
+        assert!(tried > floor, "{tried}");
     }
 
     /// The settings of Falco's falco.yaml of each release since 0.36 (kept,

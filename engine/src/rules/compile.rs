@@ -62,6 +62,11 @@ pub struct BoundField {
     pub composite: Option<Box<BoundComposite>>,
     /// See [`FieldSource::each_value_alone`].
     pub each_value_alone: bool,
+    /// The slot the event's values of this field are kept in while the
+    /// event's rules run (see [`super::eval::Scratch`]): one per distinct
+    /// plain field of a compile, so `fd.name`, read by a dozen rules of an
+    /// open, is extracted once. None for transformed and built values.
+    pub memo: Option<u32>,
 }
 
 /// The compiled form of a [`Composite`].
@@ -325,6 +330,7 @@ fn bind_field_level<S: FieldSource>(
         counts_at,
         composite,
         each_value_alone,
+        memo: None,
     })
 }
 
@@ -553,9 +559,31 @@ fn op_allowed(ty: FieldType, op: Op) -> bool {
     }
 }
 
-/// Macros bound once, by name, shared by every rule of one compile, each
-/// with its memo slot (the order it was bound in).
-pub type BoundMacros = HashMap<String, (Arc<Node>, u32)>;
+/// What one compile binds once for all its rules: each macro, by name,
+/// with its memo slot (the order it was bound in), and the memo slot of
+/// each plain field.
+#[derive(Debug, Default)]
+pub struct BoundMacros {
+    macros: HashMap<String, (Arc<Node>, u32)>,
+    fields: HashMap<ResolvedField, u32>,
+}
+
+impl BoundMacros {
+    pub fn new() -> Self {
+        BoundMacros::default()
+    }
+
+    /// Gives a field read as the source gives it (no transformer, not
+    /// built from others) the memo slot of its resolved form.
+    fn memoize(&mut self, field: &mut BoundField) {
+        if field.composite.is_some() || !field.transformers.is_empty() {
+            return;
+        }
+        // Slots only need to differ within one compile.
+        let next = u32::try_from(self.fields.len()).unwrap_or(u32::MAX);
+        field.memo = Some(*self.fields.entry(field.resolved.clone()).or_insert(next));
+    }
+}
 
 /// Binds an expanded condition.
 pub fn bind<S: FieldSource>(source: &mut S, expr: &Expr) -> Result<Node, BindError> {
@@ -679,7 +707,7 @@ fn bind_level<S: FieldSource>(
         ),
         Expr::Not(inner) => Node::Not(Box::new(bind_in(source, inner, macros)?)),
         Expr::Shared(shared) => {
-            if let Some((node, slot)) = macros.get(&shared.name) {
+            if let Some((node, slot)) = macros.macros.get(&shared.name) {
                 return Ok(Node::Shared {
                     node: Arc::clone(node),
                     slot: *slot,
@@ -688,8 +716,10 @@ fn bind_level<S: FieldSource>(
             let node = Arc::new(bind_in(source, &shared.body, macros)?);
             // Slots only need to differ within one compile; u32 holds far
             // more macros than a rules file can name.
-            let slot = u32::try_from(macros.len()).unwrap_or(u32::MAX);
-            macros.insert(shared.name.clone(), (Arc::clone(&node), slot));
+            let slot = u32::try_from(macros.macros.len()).unwrap_or(u32::MAX);
+            macros
+                .macros
+                .insert(shared.name.clone(), (Arc::clone(&node), slot));
             Node::Shared { node, slot }
         }
         Expr::Macro { name, .. } => {
@@ -697,10 +727,11 @@ fn bind_level<S: FieldSource>(
                 "Undefined macro '{name}' used in filter."
             )))
         }
-        Expr::Compare(cmp) if cmp.modifier.is_some() => bind_modified(source, cmp)?,
+        Expr::Compare(cmp) if cmp.modifier.is_some() => bind_modified(source, cmp, macros)?,
         Expr::Compare(cmp) if is_evt_around(&cmp.field) => bind_around(source, cmp)?,
         Expr::Compare(cmp) => {
-            let check = Box::new(bind_check(source, cmp)?);
+            let mut check = Box::new(bind_check(source, cmp)?);
+            macros.memoize(&mut check.field);
             match type_keys(source, cmp) {
                 Some(keys) => Node::TypeIn {
                     keys,
@@ -770,7 +801,11 @@ fn bind_around<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Node,
 /// `f op anyof/allof/oneof (v1, v2...)`: the operator applied to each value,
 /// at least one, all, or exactly one of them holding (libsinsp's list
 /// modifiers for string operators).
-fn bind_modified<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Node, BindError> {
+fn bind_modified<S: FieldSource>(
+    source: &mut S,
+    cmp: &Comparison,
+    macros: &mut BoundMacros,
+) -> Result<Node, BindError> {
     let Operand::List(items) = &cmp.rhs else {
         return Err(BindError::Other(format!(
             "a list modifier needs a list of values ({})",
@@ -785,7 +820,9 @@ fn bind_modified<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Nod
                 rhs: Operand::Value(item.clone()),
                 ..cmp.clone()
             };
-            bind_check(source, &one).map(|c| Node::Check(Box::new(c)))
+            let mut check = bind_check(source, &one)?;
+            macros.memoize(&mut check.field);
+            Ok(Node::Check(Box::new(check)))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(match cmp.modifier {

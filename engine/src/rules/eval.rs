@@ -9,12 +9,14 @@ use crate::field::{FieldSource, FieldType, Value};
 use super::compile::{BoundComposite, BoundField, Check, Lit, Node, OptSpec, OptString, Rhs};
 
 /// Buffers reused across events so evaluation does not allocate for field
-/// values, and the results of the event's shared macros.
+/// values, and what the event's rules share: the results of its macros and
+/// the values of its fields.
 ///
 /// A macro such as Falco's `open_read` starts a dozen rules of one event
-/// type; its result depends on the event and the state alone, which do not
-/// change while the event's rules run, so it is evaluated once per event.
-/// Each result is stamped with the scratch's generation, which
+/// type, and `fd.name` is read by as many; a macro's result and a field's
+/// values depend on the event and the state alone, which do not change
+/// while the event's rules run, so each is evaluated or extracted once per
+/// event. Each is stamped with the scratch's generation, which
 /// [`Scratch::recycle`] (called after every event) moves on: a result can
 /// never be read for another event, whatever that event's bytes.
 #[derive(Debug)]
@@ -23,8 +25,20 @@ pub struct Scratch<'e> {
     rhs: Vec<Value<'e>>,
     /// Per macro slot: `generation << 1 | result`.
     shared: Vec<u64>,
+    /// The values of memoized fields (see [`BoundField::memo`]), each
+    /// field's a run of this vector.
+    values: Vec<Value<'e>>,
+    /// Per field slot: the generation and the run in `values`.
+    runs: Vec<FieldRun>,
     /// Starts at 1, so the zeroed slots of a new vector hold no result.
     generation: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct FieldRun {
+    generation: u64,
+    start: u32,
+    end: u32,
 }
 
 impl Default for Scratch<'_> {
@@ -33,6 +47,8 @@ impl Default for Scratch<'_> {
             lhs: Vec::new(),
             rhs: Vec::new(),
             shared: Vec::new(),
+            values: Vec::new(),
+            runs: Vec::new(),
             generation: 1,
         }
     }
@@ -41,12 +57,14 @@ impl Default for Scratch<'_> {
 impl<'e> Scratch<'e> {
     /// Hands the buffers' allocations to a scratch for another event
     /// lifetime; the vectors are emptied first, so no value outlives its
-    /// event, and the macro results are forgotten.
+    /// event, and the macro results and field values are forgotten.
     pub fn recycle<'f>(self) -> Scratch<'f> {
         Scratch {
             lhs: recycle_vec(self.lhs),
             rhs: recycle_vec(self.rhs),
             shared: self.shared,
+            values: recycle_vec(self.values),
+            runs: self.runs,
             generation: self.generation + 1,
         }
     }
@@ -63,6 +81,38 @@ impl<'e> Scratch<'e> {
         }
         self.shared[slot] = self.generation << 1 | u64::from(held);
     }
+}
+
+/// The run of `values` that holds the event's values of the field with
+/// memo slot `slot`, extracted the first time the event asks. Takes the
+/// scratch's parts, so the caller may borrow the others meanwhile.
+fn memoized<'e, S: FieldSource>(
+    values: &mut Vec<Value<'e>>,
+    runs: &mut Vec<FieldRun>,
+    generation: u64,
+    slot: u32,
+    field: &BoundField,
+    source: &S,
+    event: &S::Event<'e>,
+) -> std::ops::Range<usize> {
+    let slot = slot as usize;
+    if let Some(run) = runs.get(slot).filter(|r| r.generation == generation) {
+        return run.start as usize..run.end as usize;
+    }
+    let start = values.len();
+    extract_values(field, source, event, values);
+    // A run past u32 (never, for one event's fields) is not kept.
+    if let (Ok(s), Ok(e)) = (u32::try_from(start), u32::try_from(values.len())) {
+        if slot >= runs.len() {
+            runs.resize(slot + 1, FieldRun::default());
+        }
+        runs[slot] = FieldRun {
+            generation,
+            start: s,
+            end: e,
+        };
+    }
+    start..values.len()
 }
 
 // `filter` cannot change the element's lifetime; `filter_map` can.
@@ -373,8 +423,24 @@ fn eval_check<'e, S: FieldSource>(
     event: &S::Event<'e>,
     scratch: &mut Scratch<'e>,
 ) -> bool {
-    extract(&check.field, source, event, &mut scratch.lhs);
-    let values = &scratch.lhs;
+    let values: &[Value<'e>] = match check.field.memo {
+        Some(slot) => {
+            let run = memoized(
+                &mut scratch.values,
+                &mut scratch.runs,
+                scratch.generation,
+                slot,
+                &check.field,
+                source,
+                event,
+            );
+            &scratch.values[run]
+        }
+        None => {
+            extract(&check.field, source, event, &mut scratch.lhs);
+            &scratch.lhs
+        }
+    };
     if values.is_empty() {
         return false;
     }
@@ -404,16 +470,10 @@ fn eval_check<'e, S: FieldSource>(
                 return false;
             };
             if let Value::Str(other) = first {
-                return scratch
-                    .lhs
-                    .iter()
-                    .any(|v| compare_str(op, &as_text(v), other));
+                return values.iter().any(|v| compare_str(op, &as_text(v), other));
             }
             let lit = value_to_lit(first);
-            scratch
-                .lhs
-                .iter()
-                .any(|v| compare(op, v, &lit, check.field.ty))
+            values.iter().any(|v| compare(op, v, &lit, check.field.ty))
         }
         (Rhs::Contains(needle), _) => values.iter().any(|v| {
             let text = as_text(v);
@@ -733,6 +793,71 @@ fn class_match(p: &[u8], start: usize, c: u8, ignore_case: bool) -> Option<(bool
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::condition::parse_condition;
+    use crate::field::{FieldError, FieldInfo, ResolvedField};
+    use crate::rules::compile::{bind_in, BoundMacros};
+    use std::cell::Cell;
+
+    /// A source of one field, `n.v`, whose value is the event (a number),
+    /// counting how often it is extracted.
+    #[derive(Default)]
+    struct Counting {
+        extractions: Cell<usize>,
+    }
+
+    impl FieldSource for Counting {
+        type Event<'e> = u64;
+
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+
+        fn resolve(&mut self, name: &str, _arg: Option<&str>) -> Result<ResolvedField, FieldError> {
+            match name {
+                "n.v" => Ok(ResolvedField {
+                    id: 1,
+                    arg: None,
+                    ty: FieldType::Uint,
+                    is_list: false,
+                }),
+                _ => Err(FieldError::Unknown(name.into())),
+            }
+        }
+
+        fn extract<'e>(&self, _field: &ResolvedField, event: &u64, out: &mut Vec<Value<'e>>) {
+            self.extractions.set(self.extractions.get() + 1);
+            out.push(Value::Uint(*event));
+        }
+
+        fn fields(&self) -> &[FieldInfo] {
+            &[]
+        }
+    }
+
+    #[test]
+    fn a_field_is_extracted_once_per_event_and_never_served_to_the_next() {
+        let mut source = Counting::default();
+        let mut bound = BoundMacros::new();
+        let rules: Vec<Node> = ["n.v > 5", "n.v < 3 or n.v = 4", "n.v in (1, 2)"]
+            .iter()
+            .map(|text| {
+                let expr = parse_condition(text).expect("parses");
+                bind_in(&mut source, &expr, &mut bound).expect("binds")
+            })
+            .collect();
+        let mut scratch: Scratch<'static> = Scratch::default();
+        for (event, expected) in [(4, [false, true, false]), (9, [true, false, false])] {
+            let before = source.extractions.get();
+            let mut current: Scratch<'_> = scratch;
+            let held: Vec<bool> = rules
+                .iter()
+                .map(|r| eval(r, &source, &event, &mut current))
+                .collect();
+            assert_eq!(held, expected, "event {event}");
+            assert_eq!(source.extractions.get() - before, 1, "event {event}");
+            scratch = current.recycle();
+        }
+    }
 
     #[test]
     fn recycling_scratch_keeps_its_allocations() {
