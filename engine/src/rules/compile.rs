@@ -150,7 +150,7 @@ pub struct Needle {
 }
 
 impl Needle {
-    fn new(text: String) -> Needle {
+    pub(crate) fn new(text: String) -> Needle {
         // A needle with raw bytes is searched for in the value's bytes.
         let bytes = crate::text::raw_bytes(&text);
         let finder = memchr::memmem::Finder::new(&bytes).into_owned();
@@ -166,6 +166,11 @@ impl Needle {
 pub enum Rhs {
     None,
     One(Lit),
+    /// A string literal of plain text (no raw bytes, see crate::text)
+    /// with an operator that looks for it whole (`=`, `!=`, `startswith`,
+    /// `endswith`, `icontains`, `pmatch`): compared with each value's
+    /// text as it is, the most common check of Falco's rules.
+    Text(String),
     /// `contains` one string literal.
     Contains(Box<Needle>),
     Many(Vec<Lit>),
@@ -180,6 +185,15 @@ pub struct Check {
     pub field: BoundField,
     pub op: Op,
     pub rhs: Rhs,
+}
+
+/// Operators for which a plain-text literal compares the same with a
+/// value's text as with its raw bytes (see `compare_str` in eval).
+fn compares_text_whole(op: Op) -> bool {
+    matches!(
+        op,
+        Op::Eq | Op::Ne | Op::StartsWith | Op::EndsWith | Op::IContains | Op::PMatch
+    )
 }
 
 /// Why a condition could not be bound to a source.
@@ -931,6 +945,9 @@ fn bind_check<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Check,
         }
         (Operand::Value(lit), op) => match parse_literal(field.ty, op, lit, &name)? {
             Lit::Str(text) if op == Op::Contains => Rhs::Contains(Box::new(Needle::new(text))),
+            Lit::Str(text) if compares_text_whole(op) && !crate::text::has_raw(&text) => {
+                Rhs::Text(text)
+            }
             other => Rhs::One(other),
         },
         (Operand::List(items), op) if op.takes_list() => {

@@ -6,7 +6,9 @@ use std::net::IpAddr;
 use crate::condition::{Op, Transformer};
 use crate::field::{FieldSource, FieldType, Value};
 
-use super::compile::{BoundComposite, BoundField, Check, Lit, Node, OptSpec, OptString, Rhs};
+use super::compile::{
+    BoundComposite, BoundField, Check, Lit, Needle, Node, OptSpec, OptString, Rhs,
+};
 
 /// Buffers reused across events so evaluation does not allocate for field
 /// values, and what the event's rules share: the results of its macros and
@@ -135,8 +137,8 @@ pub fn eval<'e, S: FieldSource>(
     scratch: &mut Scratch<'e>,
 ) -> bool {
     match node {
-        Node::And(items) => items.iter().all(|n| eval(n, source, event, scratch)),
-        Node::Or(items) => items.iter().any(|n| eval(n, source, event, scratch)),
+        Node::And(items) => items.iter().all(|n| step(n, source, event, scratch)),
+        Node::Or(items) => items.iter().any(|n| step(n, source, event, scratch)),
         Node::Not(inner) => !eval(inner, source, event, scratch),
         Node::Shared { node, slot } => {
             if let Some(held) = scratch.remembered(*slot) {
@@ -167,6 +169,26 @@ pub fn eval<'e, S: FieldSource>(
             Some(t) => keys.binary_search(&t).is_ok() != *negate,
             None => eval_check(check, source, event, scratch),
         },
+    }
+}
+
+/// A child of an `and` or an `or`: the common leaves (a check, a macro
+/// already evaluated for the event) are answered here, without a visit
+/// of [`eval`], whose register saves cost more than such a leaf.
+#[inline(always)]
+fn step<'e, S: FieldSource>(
+    node: &Node,
+    source: &S,
+    event: &S::Event<'e>,
+    scratch: &mut Scratch<'e>,
+) -> bool {
+    match node {
+        Node::Check(check) => eval_check(check, source, event, scratch),
+        Node::Shared { slot, .. } => match scratch.remembered(*slot) {
+            Some(held) => held,
+            None => eval(node, source, event, scratch),
+        },
+        _ => eval(node, source, event, scratch),
     }
 }
 
@@ -480,7 +502,7 @@ fn eval_check<'e, S: FieldSource>(
             if needle.raw {
                 needle.finder.find(&crate::text::raw_bytes(&text)).is_some()
             } else {
-                needle.finder.find(text.as_bytes()).is_some()
+                find_in(needle, text.as_bytes())
             }
         }),
         // A regex sees each invalid byte sequence as U+FFFD, as libsinsp's.
@@ -510,7 +532,44 @@ fn eval_check<'e, S: FieldSource>(
             .iter()
             .all(|v| compare(Op::Ne, v, lit, check.field.ty)),
         (Rhs::One(lit), op) => values.iter().any(|v| compare(op, v, lit, check.field.ty)),
+        (Rhs::Text(text), Op::Ne) if !is_list && !check.field.each_value_alone => values
+            .iter()
+            .all(|v| compare_text(Op::Ne, &as_text(v), text)),
+        (Rhs::Text(text), op) => values.iter().any(|v| compare_text(op, &as_text(v), text)),
     }
+}
+
+/// [`compare_str`] for a plain-text literal and an operator that looks
+/// for it whole (see [`super::compile::Rhs::Text`]): the raw bytes of the
+/// value need not be looked at.
+#[inline]
+fn compare_text(op: Op, t: &str, s: &str) -> bool {
+    match op {
+        Op::Eq => t == s,
+        Op::Ne => t != s,
+        Op::StartsWith => t.starts_with(s),
+        Op::EndsWith => t.ends_with(s),
+        Op::IContains => contains_ignore_ascii_case(t.as_bytes(), s.as_bytes()),
+        Op::PMatch => pmatch_bytes(t.as_bytes(), s.as_bytes()),
+        _ => compare_str(op, t, s),
+    }
+}
+
+/// Whether the needle occurs in `hay`. Most values rules search are paths
+/// of a few dozen bytes, where a plain scan for the first byte beats the
+/// searcher's set-up; longer ones (command lines, buffers) take the
+/// searcher.
+fn find_in(needle: &Needle, hay: &[u8]) -> bool {
+    const SHORT: usize = 64;
+    let n = needle.text.as_bytes();
+    let Some((&first, rest)) = n.split_first() else {
+        return true;
+    };
+    if hay.len() > SHORT {
+        return needle.finder.find(hay).is_some();
+    }
+    hay.len() >= n.len()
+        && (0..=hay.len() - n.len()).any(|i| hay[i] == first && &hay[i + 1..i + n.len()] == rest)
 }
 
 fn value_to_lit(v: &Value<'_>) -> Lit {
@@ -856,6 +915,91 @@ mod tests {
             assert_eq!(held, expected, "event {event}");
             assert_eq!(source.extractions.get() - before, 1, "event {event}");
             scratch = current.recycle();
+        }
+    }
+
+    /// Values of every kind a text comparison meets: plain, empty, with
+    /// bytes that were not UTF-8 (crate::text), longer than the scan for
+    /// short values.
+    fn sample_values() -> Vec<String> {
+        let mut values: Vec<String> = [
+            "",
+            "/",
+            "/etc",
+            "/etc/",
+            "/etc/shadow",
+            "/ETC/Shadow",
+            "/root/.ssh/id_rsa",
+            "/home/u/.ssh/known_hosts",
+            "id_rsa",
+            "/bench-file",
+            "/e",
+            "etc",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        values.push(crate::text::decode(b"/etc/\xff\xfeshadow").into_owned());
+        values.push(crate::text::decode(b"/etc/\xffid_rsa").into_owned());
+        values.push("/very/long/path/".repeat(8) + "id_rsa");
+        values
+    }
+
+    #[test]
+    fn plain_text_literals_compare_as_the_general_path_does() {
+        let literals = [
+            "",
+            "/",
+            "/etc",
+            "/etc/",
+            "etc",
+            "shadow",
+            "ID_RSA",
+            "id_rsa",
+            "/root/.ssh",
+        ];
+        let ops = [
+            Op::Eq,
+            Op::Ne,
+            Op::StartsWith,
+            Op::EndsWith,
+            Op::IContains,
+            Op::PMatch,
+        ];
+        for value in sample_values() {
+            for lit in literals {
+                for op in ops {
+                    assert_eq!(
+                        compare_text(op, &value, lit),
+                        compare_str(op, &value, lit),
+                        "{value:?} {op:?} {lit:?}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn the_short_scan_finds_what_the_searcher_finds() {
+        let needles = [
+            "",
+            "/",
+            "id_rsa",
+            "/.ssh/",
+            "shadow",
+            "etc/",
+            "x",
+            "/very/long/path/",
+        ];
+        for value in sample_values() {
+            for text in needles {
+                let needle = Needle::new(text.to_string());
+                assert_eq!(
+                    find_in(&needle, value.as_bytes()),
+                    needle.finder.find(value.as_bytes()).is_some(),
+                    "{value:?} contains {text:?}"
+                );
+            }
         }
     }
 
