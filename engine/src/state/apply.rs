@@ -1008,33 +1008,38 @@ impl State {
     /// path resolved against its directory fd or the working directory.
     pub(super) fn open_target(&self, ev: &EventView<'_>) -> Option<Fd> {
         let tid = ev.tid as i64;
-        let enter = self.matching_enter(ev);
+        // Current drivers put every parameter in the exit: the enter, and
+        // for an absolute path the directory, are looked up only when
+        // needed (each is a hash lookup on every open).
+        let enter = std::cell::OnceCell::new();
+        let enter = || *enter.get_or_init(|| self.matching_enter(ev));
         let sl = self.slots.get(usize::from(ev.event_type))?;
         let name: std::borrow::Cow<'_, str> = match slot(ev, sl.open_name) {
             Some(p) => decode(p.as_bytes_str()),
-            None => std::borrow::Cow::Borrowed(enter?.name.as_str()),
+            None => std::borrow::Cow::Borrowed(enter()?.name.as_str()),
         };
         let flags = slot(ev, sl.flags)
             .and_then(|p| p.as_u64())
             .map(|v| v as u32)
-            .or_else(|| enter.and_then(|e| e.flags))
+            .or_else(|| enter().and_then(|e| e.flags))
             .unwrap_or(0);
-        let dirfd = slot(ev, sl.dirfd)
-            .and_then(|p| p.as_i64())
-            .or_else(|| enter.and_then(|e| e.dirfd));
-        let base = match dirfd {
-            Some(d) if d != -100 => self.fd(tid, d).map(|f| f.name.as_str()),
-            _ => None,
-        };
-        let cwd = self
-            .threads
-            .get(&tid)
-            .map(|t| t.cwd.as_str())
-            .unwrap_or("/");
         let full = if name.is_empty() {
             String::new()
         } else {
-            let dir = base.unwrap_or(cwd);
+            let dir = if name.starts_with('/') {
+                // Neither resolve_path nor through_proc_links reads it.
+                ""
+            } else {
+                let dirfd = slot(ev, sl.dirfd)
+                    .and_then(|p| p.as_i64())
+                    .or_else(|| enter().and_then(|e| e.dirfd));
+                let base = match dirfd {
+                    Some(d) if d != -100 => self.fd(tid, d).map(|f| f.name.as_str()),
+                    _ => None,
+                };
+                base.or_else(|| self.threads.get(&tid).map(|t| t.cwd.as_str()))
+                    .unwrap_or("/")
+            };
             self.through_proc_links(tid, dir, &name)
                 .unwrap_or_else(|| resolve_path(dir, &name))
         };
