@@ -353,13 +353,8 @@ fn run_main(
                     Some(format!("{json}\n"))
                 }
                 Err(ruleset::DescribeJsonError::NotLoaded(_)) => None,
-                Err(e) => {
-                    // Falco's describe throws: its runtime error, too.
-                    let message = format!("Runtime error: {e}. Exiting.\n");
-                    let _ =
-                        std::io::stderr().write_all(&peregrine_engine::text::raw_bytes(&message));
-                    return Ok(ExitCode::from(1));
-                }
+                // Falco's describe throws: its runtime error, too.
+                Err(e) => return Ok(runtime_error(&e.to_string())),
             }
         } else {
             ruleset::list_rules(&ruleset, name)

@@ -30,13 +30,9 @@ const ESCAPE_BASE: u32 = 0x10FF00;
 /// without it holds no escaped byte.
 const ESCAPE_LEAD: u8 = 0xF4;
 
-fn is_escape(c: char) -> bool {
-    (ESCAPE_BASE + 0x80..=ESCAPE_BASE + 0xFF).contains(&(c as u32))
-}
-
 /// Whether `c` stands for a byte that was not UTF-8 (see [`decode`]).
 pub fn is_raw_byte(c: char) -> bool {
-    is_escape(c)
+    (ESCAPE_BASE + 0x80..=ESCAPE_BASE + 0xFF).contains(&(c as u32))
 }
 
 fn escape_byte(b: u8, out: &mut String) {
@@ -49,14 +45,14 @@ fn escape_byte(b: u8, out: &mut String) {
 /// Bytes as text, losing nothing: see the module's comment.
 pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
     if let Ok(text) = std::str::from_utf8(bytes) {
-        if !text.as_bytes().contains(&ESCAPE_LEAD) || !text.chars().any(is_escape) {
+        if !text.as_bytes().contains(&ESCAPE_LEAD) || !text.chars().any(is_raw_byte) {
             return Cow::Borrowed(text);
         }
     }
     let mut out = String::with_capacity(bytes.len() + 8);
     for chunk in bytes.utf8_chunks() {
         for c in chunk.valid().chars() {
-            if is_escape(c) {
+            if is_raw_byte(c) {
                 let mut buf = [0u8; 4];
                 for &b in c.encode_utf8(&mut buf).as_bytes() {
                     escape_byte(b, &mut out);
@@ -83,7 +79,7 @@ pub fn decode_owned(bytes: Vec<u8>) -> String {
 /// Whether `text` holds bytes that were not UTF-8 (or a character of the
 /// private range): only then does it differ from its raw bytes.
 pub fn has_raw(text: &str) -> bool {
-    text.as_bytes().contains(&ESCAPE_LEAD) && text.chars().any(is_escape)
+    text.as_bytes().contains(&ESCAPE_LEAD) && text.chars().any(is_raw_byte)
 }
 
 /// The bytes `text` was decoded from.
@@ -93,7 +89,7 @@ pub fn raw_bytes(text: &str) -> Cow<'_, [u8]> {
     }
     let mut out = Vec::with_capacity(text.len());
     for c in text.chars() {
-        if is_escape(c) {
+        if is_raw_byte(c) {
             out.push((c as u32 - ESCAPE_BASE) as u8);
         } else {
             let mut buf = [0u8; 4];
