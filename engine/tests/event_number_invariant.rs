@@ -7,7 +7,7 @@
 mod common;
 
 use common::{TestEvent, TestSyscallSource};
-use peregrine_engine::field::Value;
+use peregrine_engine::field::{FieldSource, Value};
 use peregrine_engine::rules::{Code, RulesLoader};
 
 /// Loads and compiles `yaml`; the number of rules compiled and whether a
@@ -96,4 +96,31 @@ fn the_never_true_placeholder_is_quiet_in_every_use() {
     let mut hits = Vec::new();
     rules.evaluate(&ev, |r, _| hits.push(r.name.clone()));
     assert_eq!(hits, ["anchored"]);
+}
+
+/// A `not` reaches the comparisons under it, as libsinsp's event code
+/// search pushes it down: `not (evt.type = openat and fd.name = x)` can
+/// hold for an openat, so the rule must stay indexed for openat (it was
+/// once left out, and never checked on the very events it names).
+#[test]
+fn a_negated_conjunction_keeps_the_types_it_names() {
+    let condition = "evt.type in (open, openat) and not (evt.type = openat and fd.name = /x)";
+    let mut loader = RulesLoader::new();
+    loader.load_str("rules.yaml", &rule(condition));
+    let rules = loader.compile(TestSyscallSource::new());
+    let types = rules.rules()[0].event_types().cloned().unwrap_or_default();
+    let openat = TestSyscallSource::new()
+        .event_types_named("openat")
+        .unwrap_or_default();
+    assert!(!openat.is_empty());
+    assert!(openat.iter().all(|t| types.contains(t)), "{types:?}");
+    // Under two `not`s the comparisons are as written again.
+    for (condition, narrow) in [
+        ("not not evt.type = close", true),
+        ("not (evt.type != close or proc.name = cat)", true),
+        ("not (evt.type = close and proc.name = cat)", false),
+        ("not evt.num != 0", true),
+    ] {
+        assert_eq!(load(&rule(condition)), (1, !narrow), "{condition}");
+    }
 }

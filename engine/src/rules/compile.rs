@@ -1078,37 +1078,59 @@ fn evt_num_invariant(cmp: &Comparison) -> Option<bool> {
 }
 
 /// Walks the condition: `evt.type` comparisons narrow the set, `and`, `or`
-/// and `not` combine it, anything else leaves it open.
+/// and `not` combine it, anything else leaves it open. As libsinsp does, a
+/// `not` is pushed down to the comparisons (De Morgan): `not (evt.type =
+/// open and fd.name = x)` can hold for an open, so its set is every type,
+/// where negating the set of the `and` ({open}) would leave opens out and
+/// never check the rule on them.
 fn type_set<T: Ord + Clone>(
     expr: &Expr,
     lookup: &mut impl FnMut(&str) -> Result<Vec<T>, String>,
 ) -> Result<TypeSet<T>, String> {
+    type_set_under(expr, false, lookup)
+}
+
+/// The lookup of `evt.type` names, as [`type_set`] is given it.
+type Lookup<'a, T> = dyn FnMut(&str) -> Result<Vec<T>, String> + 'a;
+
+fn type_set_under<T: Ord + Clone>(
+    expr: &Expr,
+    negated: bool,
+    lookup: &mut Lookup<'_, T>,
+) -> Result<TypeSet<T>, String> {
+    let all_of = |items: &[Expr], lookup: &mut Lookup<'_, T>| {
+        let mut acc = TypeSet::All;
+        for e in items {
+            acc = acc.and(type_set_under(e, negated, lookup)?);
+        }
+        Ok::<_, String>(acc)
+    };
+    let any_of = |items: &[Expr], lookup: &mut Lookup<'_, T>| {
+        let mut acc: Option<TypeSet<T>> = None;
+        for e in items {
+            let t = type_set_under(e, negated, lookup)?;
+            acc = Some(match acc {
+                None => t,
+                Some(a) => a.or(t),
+            });
+        }
+        Ok::<_, String>(acc.unwrap_or(TypeSet::All))
+    };
+    // A set a comparison decides: its complement under a `not`.
+    let decided = |set: TypeSet<T>| if negated { set.not() } else { set };
     Ok(match expr {
-        Expr::And(items) => {
-            let mut acc = TypeSet::All;
-            for e in items {
-                acc = acc.and(type_set(e, lookup)?);
-            }
-            acc
-        }
-        Expr::Or(items) => {
-            let mut acc: Option<TypeSet<T>> = None;
-            for e in items {
-                let t = type_set(e, lookup)?;
-                acc = Some(match acc {
-                    None => t,
-                    Some(a) => a.or(t),
-                });
-            }
-            acc.unwrap_or(TypeSet::All)
-        }
-        Expr::Not(inner) => type_set(inner, lookup)?.not(),
-        Expr::Shared(shared) => type_set(&shared.body, lookup)?,
+        Expr::And(items) if negated => any_of(items, lookup)?,
+        Expr::And(items) => all_of(items, lookup)?,
+        Expr::Or(items) if negated => all_of(items, lookup)?,
+        Expr::Or(items) => any_of(items, lookup)?,
+        Expr::Not(inner) => type_set_under(inner, !negated, lookup)?,
+        Expr::Shared(shared) => type_set_under(&shared.body, negated, lookup)?,
         Expr::Macro { .. } => TypeSet::All,
         Expr::Compare(cmp) if cmp.modifier.is_some() => TypeSet::All,
         Expr::Compare(cmp) if is_plain(&cmp.field, "evt.num") => match evt_num_invariant(cmp) {
-            Some(false) => TypeSet::Only(BTreeSet::new()),
-            Some(true) | None => TypeSet::All,
+            // Never holds (or, under a `not`, always holds): no type.
+            Some(held) if held == negated => TypeSet::Only(BTreeSet::new()),
+            Some(_) | None => TypeSet::All,
         },
         Expr::Compare(cmp) => {
             // libsinsp's evt.type check takes only event names as values,
@@ -1144,11 +1166,11 @@ fn type_set<T: Ord + Clone>(
             for name in names {
                 codes.extend(lookup(name)?);
             }
-            if cmp.op == Op::Ne {
+            decided(if cmp.op == Op::Ne {
                 TypeSet::Except(codes)
             } else {
                 TypeSet::Only(codes)
-            }
+            })
         }
     })
 }
