@@ -21,7 +21,9 @@ pub enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Box<Node>),
-    Check(Box<Check>),
+    /// Shared, so that a condition specialised for each of a rule's event
+    /// types (see [`super::specialize`]) does not copy its lists and regexes.
+    Check(Arc<Check>),
     /// `op oneof (...)`: exactly one of the checks holds.
     ExactlyOne(Vec<Node>),
     /// A macro's condition, bound once and used by every rule naming it.
@@ -38,8 +40,11 @@ pub enum Node {
     TypeIn {
         keys: Box<[u16]>,
         negate: bool,
-        check: Box<Check>,
+        check: Arc<Check>,
     },
+    /// A result known without the event: what a condition specialised for
+    /// one event type makes of its `evt.type` tests.
+    Const(bool),
 }
 
 /// A field as read at evaluation time: the source's handle plus the
@@ -744,8 +749,9 @@ fn bind_level<S: FieldSource>(
         Expr::Compare(cmp) if cmp.modifier.is_some() => bind_modified(source, cmp, macros)?,
         Expr::Compare(cmp) if is_evt_around(&cmp.field) => bind_around(source, cmp)?,
         Expr::Compare(cmp) => {
-            let mut check = Box::new(bind_check(source, cmp)?);
+            let mut check = bind_check(source, cmp)?;
             macros.memoize(&mut check.field);
+            let check = Arc::new(check);
             match type_keys(source, cmp) {
                 Some(keys) => Node::TypeIn {
                     keys,
@@ -807,8 +813,8 @@ fn bind_around<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Node,
         ..low.clone()
     };
     Ok(Node::And(vec![
-        Node::Check(Box::new(bind_check(source, &low)?)),
-        Node::Check(Box::new(bind_check(source, &high)?)),
+        Node::Check(Arc::new(bind_check(source, &low)?)),
+        Node::Check(Arc::new(bind_check(source, &high)?)),
     ]))
 }
 
@@ -836,7 +842,7 @@ fn bind_modified<S: FieldSource>(
             };
             let mut check = bind_check(source, &one)?;
             macros.memoize(&mut check.field);
-            Ok(Node::Check(Box::new(check)))
+            Ok(Node::Check(Arc::new(check)))
         })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(match cmp.modifier {

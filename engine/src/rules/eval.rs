@@ -169,6 +169,7 @@ pub fn eval<'e, S: FieldSource>(
             Some(t) => keys.binary_search(&t).is_ok() != *negate,
             None => eval_check(check, source, event, scratch),
         },
+        Node::Const(held) => *held,
     }
 }
 

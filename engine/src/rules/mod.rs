@@ -24,6 +24,7 @@ pub mod paste;
 mod quoted_clip;
 pub mod schema;
 pub mod schema_check;
+mod specialize;
 pub mod warnings;
 
 use crate::fast_hash::FastMap;
@@ -744,6 +745,14 @@ pub struct CompiledRule {
     type_names: TypeSet<String>,
 }
 
+/// A rule to check for an event, with its condition as it evaluates for
+/// that event's type (see [`specialize`]).
+#[derive(Debug, Clone)]
+struct Candidate {
+    rule: usize,
+    node: Node,
+}
+
 impl CompiledRule {
     /// The event type codes this rule is limited to, or None when it may
     /// match any event.
@@ -777,11 +786,12 @@ pub enum Matching {
 pub struct CompiledRules<S: FieldSource> {
     source: S,
     rules: Vec<CompiledRule>,
-    /// Per event type: the indexes of rules to check, in load order.
-    by_type: FastMap<u16, Vec<usize>>,
+    /// Per event type: the rules to check, in load order, each with its
+    /// condition specialised for that type.
+    by_type: FastMap<u16, Vec<Candidate>>,
     /// Rules checked for events of any other type.
-    any_type: Vec<usize>,
-    all_enabled: Vec<usize>,
+    any_type: Vec<Candidate>,
+    all_enabled: Vec<Candidate>,
     scratch: Option<Scratch<'static>>,
     pub matching: Matching,
 }
@@ -818,30 +828,44 @@ impl<S: FieldSource> CompiledRules<S> {
     }
 
     fn reindex(&mut self) {
-        self.by_type.clear();
-        self.any_type.clear();
-        self.all_enabled = self
-            .rules
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.enabled)
-            .map(|(i, _)| i)
+        let enabled = || self.rules.iter().enumerate().filter(|(_, r)| r.enabled);
+        let as_written = |(rule, r): (usize, &CompiledRule)| Candidate {
+            rule,
+            node: r.node.clone(),
+        };
+        self.all_enabled = enabled().map(as_written).collect();
+        self.any_type = enabled()
+            .filter(|(_, r)| !matches!(r.types, TypeSet::Only(_)))
+            .map(as_written)
             .collect();
-        for (i, rule) in self.rules.iter().enumerate().filter(|(_, r)| r.enabled) {
-            match &rule.types {
-                TypeSet::Only(codes) => {
-                    for c in codes {
-                        self.by_type.entry(*c).or_default().push(i);
-                    }
+        let mut indexes: FastMap<u16, Vec<usize>> = FastMap::default();
+        for (i, rule) in enabled() {
+            if let TypeSet::Only(codes) = &rule.types {
+                for c in codes {
+                    indexes.entry(*c).or_default().push(i);
                 }
-                _ => self.any_type.push(i),
             }
         }
-        for list in self.by_type.values_mut() {
-            list.extend(self.any_type.iter().copied());
-            list.sort_unstable();
-            list.dedup();
-        }
+        self.by_type = indexes
+            .into_iter()
+            .map(|(key, mut list)| {
+                list.extend(self.any_type.iter().map(|c| c.rule));
+                list.sort_unstable();
+                list.dedup();
+                let mut specialise = specialize::ForType::new(key);
+                let candidates = list
+                    .into_iter()
+                    .filter_map(|rule| {
+                        match specialise.condition(&self.rules[rule].node) {
+                            // Cannot hold for this type: not checked.
+                            Node::Const(false) => None,
+                            node => Some(Candidate { rule, node }),
+                        }
+                    })
+                    .collect();
+                (key, candidates)
+            })
+            .collect();
     }
 
     pub fn source(&self) -> &S {
@@ -891,7 +915,7 @@ impl<S: FieldSource> CompiledRules<S> {
         event: &S::Event<'e>,
         mut on_match: impl FnMut(&CompiledRule, &S),
     ) -> usize {
-        let candidates: &[usize] = match self.source.event_type(event) {
+        let candidates: &[Candidate] = match self.source.event_type(event) {
             Some(t) => self
                 .by_type
                 .get(&t)
@@ -907,11 +931,10 @@ impl<S: FieldSource> CompiledRules<S> {
         // the way back needs the buffers emptied and recycled.
         let mut scratch: Scratch<'e> = self.scratch.take().unwrap_or_default();
         let mut matches = 0;
-        for &i in candidates {
-            let rule = &self.rules[i];
-            if eval::eval(&rule.node, &self.source, event, &mut scratch) {
+        for candidate in candidates {
+            if eval::eval(&candidate.node, &self.source, event, &mut scratch) {
                 matches += 1;
-                on_match(rule, &self.source);
+                on_match(&self.rules[candidate.rule], &self.source);
                 if self.matching == Matching::First {
                     break;
                 }
