@@ -300,4 +300,104 @@ mod tests {
         assert!(bodies.iter().all(|b| Arc::ptr_eq(b, bodies[0])));
         assert!(matches!(&**bodies[0], Node::And(items) if items.len() == 2));
     }
+
+    /// Conditions made up by a fixed pseudo-random walk over the grammar
+    /// (type tests of every form, `n.v` tests, and/or/not, macros naming
+    /// macros) must hold through the index and the specialisation exactly
+    /// where they hold as written, on every event: a rule indexed under too
+    /// few types, or a branch cut wrongly, would show as a lost match.
+    #[test]
+    fn generated_conditions_hold_through_the_index_as_written() {
+        let mut gen = Walk(0x9e37_79b9_7f4a_7c15);
+        let mut yaml = String::new();
+        for m in 0..6 {
+            let body = gen.expr(2, m);
+            yaml += &format!("- macro: m{m}\n  condition: {body}\n");
+        }
+        let count = 400;
+        let bodies: Vec<String> = (0..count).map(|_| gen.expr(3, 6)).collect();
+        for (r, body) in bodies.iter().enumerate() {
+            yaml += &format!(
+                "- rule: r{r}\n  desc: d\n  condition: {body}\n  output: o\n  priority: INFO\n"
+            );
+        }
+        let mut loader = RulesLoader::new();
+        loader.load_str("generated.yaml", &yaml);
+        let mut rules = loader.compile(Typed);
+        assert!(!loader.has_errors(), "{:?}", loader.results());
+        assert_eq!(rules.rules().len(), count);
+        rules.matching = Matching::All;
+        let written: Vec<Node> = rules.rules().iter().map(|r| r.node.clone()).collect();
+        let mut held_somewhere = 0;
+        for key in 1..=4u16 {
+            for v in 0..6u64 {
+                let event = (key, v);
+                let mut scratch = Scratch::default();
+                let expected: Vec<bool> = written
+                    .iter()
+                    .map(|node| eval(node, &Typed, &event, &mut scratch))
+                    .collect();
+                let mut held = vec![false; count];
+                rules.evaluate(&event, |rule, _| {
+                    if let Ok(i) = rule.name[1..].parse::<usize>() {
+                        held[i] = true;
+                    }
+                });
+                for (i, (got, want)) in held.iter().zip(&expected).enumerate() {
+                    assert_eq!(got, want, "r{i} on type {key}, n.v {v}: {}", bodies[i]);
+                }
+                held_somewhere += expected.iter().filter(|h| **h).count();
+            }
+        }
+        // The walk makes conditions that hold and ones that do not.
+        assert!(held_somewhere > 0 && held_somewhere < count * 24);
+    }
+
+    /// A small deterministic generator of condition text (xorshift64).
+    struct Walk(u64);
+
+    impl Walk {
+        fn next(&mut self, below: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % below
+        }
+
+        fn type_name(&mut self) -> &'static str {
+            TYPES[self.next(3) as usize]
+        }
+
+        /// A condition of at most `depth` levels, naming macros below
+        /// `macros`.
+        fn expr(&mut self, depth: u32, macros: u64) -> String {
+            let pick = if depth == 0 {
+                6 + self.next(2)
+            } else {
+                self.next(8)
+            };
+            match pick {
+                0 | 1 => {
+                    let joint = if pick == 0 { "and" } else { "or" };
+                    let n = 2 + self.next(2);
+                    let parts: Vec<String> = (0..n).map(|_| self.expr(depth - 1, macros)).collect();
+                    format!("({})", parts.join(&format!(" {joint} ")))
+                }
+                2 => format!("not {}", self.expr(depth - 1, macros)),
+                3 if macros > 0 => format!("m{}", self.next(macros)),
+                3 | 4 | 6 => match self.next(4) {
+                    0 => format!("evt.type = {}", self.type_name()),
+                    1 => format!("evt.type != {}", self.type_name()),
+                    2 => format!("evt.type in ({}, {})", self.type_name(), self.type_name()),
+                    _ => format!("not evt.type in ({})", self.type_name()),
+                },
+                _ => match self.next(4) {
+                    0 => format!("n.v = {}", self.next(6)),
+                    1 => format!("n.v > {}", self.next(6)),
+                    2 => format!("n.v in ({}, {})", self.next(6), self.next(6)),
+                    _ => format!("n.v != {}", self.next(6)),
+                },
+            }
+        }
+    }
 }
