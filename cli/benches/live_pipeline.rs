@@ -192,6 +192,7 @@ fn live_round(
     let wall_start = Instant::now();
     let writer = std::thread::spawn(move || {
         let start = cpu_time(libc::CLOCK_THREAD_CPUTIME_ID);
+        let empty = producer.free_bytes();
         for &(at, len) in records.iter() {
             while producer.free_bytes() < len as u64 {
                 std::thread::yield_now();
@@ -202,7 +203,14 @@ fn live_round(
             assert_eq!(outcome, WriteOutcome::Written, "room was waited for");
         }
         done.store(true, Ordering::Release);
-        cpu_time(libc::CLOCK_THREAD_CPUTIME_ID) - start
+        // The reader has taken the last batch once the ring is empty again.
+        while producer.free_bytes() < empty {
+            std::thread::yield_now();
+        }
+        (
+            cpu_time(libc::CLOCK_THREAD_CPUTIME_ID) - start,
+            Instant::now(),
+        )
     });
     let mut state = State::new();
     let mut pipeline = agent.pipeline();
@@ -215,13 +223,20 @@ fn live_round(
             .expect("parallel live loop");
         evaluators.stop();
     }
+    let returned = Instant::now();
     let detections = std::mem::take(&mut pipeline.detections);
-    let producer_cpu = writer.join().expect("producer");
+    let (producer_cpu, drained) = writer.join().expect("producer");
+    // The single loop learns that the stream has ended only at the end of
+    // an idle wait (up to IDLE_WAIT, a second), which a live agent never
+    // reaches; its time ends with the last batch taken (that batch's
+    // evaluation, a few ms at most, is left out). The workers' loop
+    // returns as soon as they are done.
+    let end = if workers == 0 { drained } else { returned };
     Round {
         events: detections.events,
         alerts: detections.alerts,
         cpu: (cpu_time(libc::CLOCK_PROCESS_CPUTIME_ID) - cpu_start).saturating_sub(producer_cpu),
-        wall: wall_start.elapsed(),
+        wall: end.saturating_duration_since(wall_start),
     }
 }
 
