@@ -179,10 +179,51 @@ pub enum Rhs {
     /// `contains` one string literal.
     Contains(Box<Needle>),
     Many(Vec<Lit>),
+    /// `pmatch` over literal paths, made ready once (see [`Prefixes`]).
+    Prefixes(Prefixes),
     /// `in`/`intersects` over strings.
     StrSet(FastSet<String>),
     Regex(Regex),
     Field(BoundField),
+}
+
+/// The literal paths of a `pmatch`, each without its trailing slashes
+/// (`/usr/bin/` and `/usr/bin` are the same prefix; `/` is every absolute
+/// path). Most are plain text, compared with a value's text; one holding
+/// raw bytes (see crate::text) is compared with the value's raw bytes, as
+/// any literal holding them is. Done once when the rules are compiled:
+/// `pmatch (binary_directories)` runs on every open for writing.
+#[derive(Debug, Clone)]
+pub struct Prefixes {
+    pub text: Vec<Box<[u8]>>,
+    pub raw: Vec<Box<[u8]>>,
+}
+
+impl Prefixes {
+    /// None when a literal is not a string (pmatch only binds to strings).
+    pub(super) fn of(lits: &[Lit]) -> Option<Prefixes> {
+        let mut prefixes = Prefixes {
+            text: Vec::new(),
+            raw: Vec::new(),
+        };
+        for lit in lits {
+            let Lit::Str(text) = lit else { return None };
+            let raw = crate::text::has_raw(text);
+            let bytes = if raw {
+                crate::text::raw_bytes(text).into_owned()
+            } else {
+                text.as_bytes().to_vec()
+            };
+            let kept = bytes.len() - bytes.iter().rev().take_while(|&&b| b == b'/').count();
+            let prefix: Box<[u8]> = bytes[..kept].into();
+            if raw {
+                prefixes.raw.push(prefix);
+            } else {
+                prefixes.text.push(prefix);
+            }
+        }
+        Some(prefixes)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -973,6 +1014,13 @@ fn bind_check<S: FieldSource>(source: &mut S, cmp: &Comparison) -> Result<Check,
                 "operator {op:?} does not take a list ({name})"
             )))
         }
+    };
+    let rhs = match rhs {
+        Rhs::Many(lits) if cmp.op == Op::PMatch => match Prefixes::of(&lits) {
+            Some(prefixes) => Rhs::Prefixes(prefixes),
+            None => Rhs::Many(lits),
+        },
+        other => other,
     };
     let literals: Vec<&str> = match &cmp.rhs {
         Operand::Value(lit) => vec![lit.text.as_str()],

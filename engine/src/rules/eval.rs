@@ -7,7 +7,7 @@ use crate::condition::{Op, Transformer};
 use crate::field::{FieldSource, FieldType, Value};
 
 use super::compile::{
-    BoundComposite, BoundField, Check, Lit, Needle, Node, OptSpec, OptString, Rhs,
+    BoundComposite, BoundField, Check, Lit, Needle, Node, OptSpec, OptString, Prefixes, Rhs,
 };
 
 /// Buffers reused across events so evaluation does not allocate for field
@@ -520,6 +520,7 @@ fn eval_check<'e, S: FieldSource>(
         (Rhs::Many(lits), Op::In | Op::Intersects) => values
             .iter()
             .any(|v| lits.iter().any(|l| compare(Op::Eq, v, l, check.field.ty))),
+        (Rhs::Prefixes(prefixes), _) => values.iter().any(|v| pmatch_any(&as_text(v), prefixes)),
         (Rhs::Many(lits), Op::PMatch) => values
             .iter()
             .any(|v| lits.iter().any(|l| pmatch(&as_text(v), l))),
@@ -609,10 +610,29 @@ fn pmatch_bytes(path: &[u8], prefix: &[u8]) -> bool {
     while let Some(rest) = prefix.strip_suffix(b"/") {
         prefix = rest;
     }
-    if prefix.is_empty() {
-        return path.starts_with(b"/");
+    under(path, prefix)
+}
+
+/// Whether `path` lies under one of the prefixes (see [`Prefixes`]).
+fn pmatch_any(path: &str, prefixes: &Prefixes) -> bool {
+    if prefixes.text.iter().any(|p| under(path.as_bytes(), p)) {
+        return true;
     }
-    path == prefix || (path.starts_with(prefix) && path.get(prefix.len()) == Some(&b'/'))
+    if prefixes.raw.is_empty() {
+        return false;
+    }
+    let raw = crate::text::raw_bytes(path);
+    prefixes.raw.iter().any(|p| under(&raw, p))
+}
+
+/// Whether `path` is `prefix` or lies under it, for a prefix without
+/// trailing slashes (empty: every absolute path).
+#[inline]
+fn under(path: &[u8], prefix: &[u8]) -> bool {
+    if prefix.is_empty() {
+        return path.first() == Some(&b'/');
+    }
+    path.starts_with(prefix) && matches!(path.get(prefix.len()), None | Some(b'/'))
 }
 
 fn ip_in_net(ip: &IpAddr, net: &IpAddr, len: u8) -> bool {
@@ -853,6 +873,52 @@ fn class_match(p: &[u8], start: usize, c: u8, ignore_case: bool) -> Option<(bool
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Prefixes made ready once answer as each literal did when compared
+    /// alone: trailing slashes, `/`, whole components, raw bytes.
+    #[test]
+    fn prefixes_made_once_match_as_each_literal_alone() {
+        let raw = crate::text::decode(b"/opt/\xff").into_owned();
+        let raw_under = format!("{raw}/x");
+        let paths = [
+            "",
+            "/",
+            "//",
+            "/usr",
+            "/usr/",
+            "/usrx",
+            "/usr/bin/x",
+            "usr/bin",
+            "/etc",
+            raw.as_str(),
+            raw_under.as_str(),
+            "/opt",
+            "/opt/\u{ff}",
+        ];
+        let lists: [&[&str]; 7] = [
+            &["/"],
+            &["//", "/usr"],
+            &["/usr/"],
+            &["/usr/bin", "/etc/", "/var"],
+            &[""],
+            &[raw.as_str(), "/etc"],
+            &["usr", "/usr//"],
+        ];
+        for list in lists {
+            let lits: Vec<Lit> = list.iter().map(|l| Lit::Str(l.to_string())).collect();
+            let Some(prefixes) = Prefixes::of(&lits) else {
+                panic!("string literals: {list:?}");
+            };
+            for path in paths {
+                let alone = list.iter().any(|l| pmatch_str(path, l));
+                assert_eq!(
+                    pmatch_any(path, &prefixes),
+                    alone,
+                    "{path:?} pmatch {list:?}"
+                );
+            }
+        }
+    }
     use crate::condition::parse_condition;
     use crate::field::{FieldError, FieldInfo, ResolvedField};
     use crate::rules::compile::{bind_in, BoundMacros};
