@@ -117,6 +117,9 @@ pub fn push_printable(out: &mut String, bytes: &[u8]) {
 }
 
 fn push_flags(out: &mut String, value: u64, names: &[(&str, u64)], enum_like: bool) {
+    // Room for the usual `66(O_WRONLY|O_CREAT|O_F_CREATED)` at once: grown
+    // from empty a name at a time, the text was reallocated four times.
+    out.reserve(64);
     let _ = write!(out, "{value}");
     let mut first = true;
     let mut any = false;
