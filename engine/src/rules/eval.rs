@@ -558,20 +558,24 @@ fn compare_text(op: Op, t: &str, s: &str) -> bool {
 }
 
 /// Whether the needle occurs in `hay`. Most values rules search are paths
-/// of a few dozen bytes, where a plain scan for the first byte beats the
-/// searcher's set-up; longer ones (command lines, buffers) take the
-/// searcher.
+/// and flags of a few dozen bytes, where a plain scan beats the searcher's
+/// set-up; longer ones (command lines, buffers) take the searcher. The
+/// scan looks at the needle's first and last bytes before the rest: in
+/// `O_WRONLY|O_CREAT|O_TRUNC` every name starts as `O_TRUNC` does.
 fn find_in(needle: &Needle, hay: &[u8]) -> bool {
     const SHORT: usize = 64;
     let n = needle.text.as_bytes();
-    let Some((&first, rest)) = n.split_first() else {
+    let (Some(&first), Some(&last)) = (n.first(), n.last()) else {
         return true;
     };
     if hay.len() > SHORT {
         return needle.finder.find(hay).is_some();
     }
-    hay.len() >= n.len()
-        && (0..=hay.len() - n.len()).any(|i| hay[i] == first && &hay[i + 1..i + n.len()] == rest)
+    let Some(starts) = hay.len().checked_sub(n.len()) else {
+        return false;
+    };
+    (0..=starts)
+        .any(|i| hay[i] == first && hay[i + n.len() - 1] == last && &hay[i..i + n.len()] == n)
 }
 
 fn value_to_lit(v: &Value<'_>) -> Lit {
@@ -1057,8 +1061,20 @@ mod tests {
             "etc/",
             "x",
             "/very/long/path/",
+            "O_TRUNC",
+            "O_TRUNC|",
+            "aab",
+            "bab",
         ];
-        for value in sample_values() {
+        // Flags, where every name starts as the needle does, and needles
+        // that overlap their own start.
+        let flags = [
+            "577(O_WRONLY|O_CREAT|O_TRUNC)",
+            "O_TRUNCO_TRUN",
+            "aaab",
+            "abab",
+        ];
+        for value in sample_values().into_iter().chain(flags.map(String::from)) {
             for text in needles {
                 let needle = Needle::new(text.to_string());
                 assert_eq!(
