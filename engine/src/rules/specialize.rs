@@ -194,11 +194,20 @@ mod tests {
         rules
     }
 
-    #[test]
-    fn specialised_conditions_hold_where_the_written_ones_do() {
-        let mut rules = compiled();
-        assert_eq!(rules.rules().len(), 5);
+    /// Every event of the toy source (types 1 to 4, `n.v` 0 to 5), with
+    /// the rules that matched through the index and the specialisation and
+    /// the rules whose written condition holds, both in load order.
+    fn matched_and_written(
+        rules: &mut crate::rules::CompiledRules<Typed>,
+    ) -> Vec<((u16, u64), Vec<bool>, Vec<bool>)> {
         let written: Vec<Node> = rules.rules().iter().map(|r| r.node.clone()).collect();
+        let order: std::collections::HashMap<String, usize> = rules
+            .rules()
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.name.clone(), i))
+            .collect();
+        let mut out = Vec::new();
         for key in 1..=4u16 {
             for v in 0..6u64 {
                 let event = (key, v);
@@ -208,27 +217,20 @@ mod tests {
                     .map(|node| eval(node, &Typed, &event, &mut scratch))
                     .collect();
                 let mut held = vec![false; written.len()];
-                rules.evaluate(&event, |rule, _| {
-                    let i = written_index(&rules_names(), &rule.name);
-                    held[i] = true;
-                });
-                assert_eq!(held, expected, "type {key}, n.v {v}");
+                rules.evaluate(&event, |rule, _| held[order[&rule.name]] = true);
+                out.push((event, held, expected));
             }
         }
+        out
     }
 
-    fn rules_names() -> Vec<&'static str> {
-        vec![
-            "through_macros",
-            "either_branch",
-            "never_beta",
-            "any_type",
-            "exactly_one",
-        ]
-    }
-
-    fn written_index(names: &[&str], name: &str) -> usize {
-        names.iter().position(|n| *n == name).unwrap_or(usize::MAX)
+    #[test]
+    fn specialised_conditions_hold_where_the_written_ones_do() {
+        let mut rules = compiled();
+        assert_eq!(rules.rules().len(), 5);
+        for (event, held, expected) in matched_and_written(&mut rules) {
+            assert_eq!(held, expected, "type and n.v {event:?}");
+        }
     }
 
     #[test]
@@ -327,27 +329,12 @@ mod tests {
         assert!(!loader.has_errors(), "{:?}", loader.results());
         assert_eq!(rules.rules().len(), count);
         rules.matching = Matching::All;
-        let written: Vec<Node> = rules.rules().iter().map(|r| r.node.clone()).collect();
         let mut held_somewhere = 0;
-        for key in 1..=4u16 {
-            for v in 0..6u64 {
-                let event = (key, v);
-                let mut scratch = Scratch::default();
-                let expected: Vec<bool> = written
-                    .iter()
-                    .map(|node| eval(node, &Typed, &event, &mut scratch))
-                    .collect();
-                let mut held = vec![false; count];
-                rules.evaluate(&event, |rule, _| {
-                    if let Ok(i) = rule.name[1..].parse::<usize>() {
-                        held[i] = true;
-                    }
-                });
-                for (i, (got, want)) in held.iter().zip(&expected).enumerate() {
-                    assert_eq!(got, want, "r{i} on type {key}, n.v {v}: {}", bodies[i]);
-                }
-                held_somewhere += expected.iter().filter(|h| **h).count();
+        for (event, held, expected) in matched_and_written(&mut rules) {
+            for (i, (got, want)) in held.iter().zip(&expected).enumerate() {
+                assert_eq!(got, want, "r{i} on type and n.v {event:?}: {}", bodies[i]);
             }
+            held_somewhere += expected.iter().filter(|h| **h).count();
         }
         // The walk makes conditions that hold and ones that do not.
         assert!(held_somewhere > 0 && held_somewhere < count * 24);
