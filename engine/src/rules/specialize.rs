@@ -197,9 +197,7 @@ mod tests {
     /// Every event of the toy source (types 1 to 4, `n.v` 0 to 5), with
     /// the rules that matched through the index and the specialisation and
     /// the rules whose written condition holds, both in load order.
-    fn matched_and_written(
-        rules: &mut crate::rules::CompiledRules<Typed>,
-    ) -> Vec<((u16, u64), Vec<bool>, Vec<bool>)> {
+    fn matched_and_written(rules: &mut crate::rules::CompiledRules<Typed>) -> Vec<Outcome> {
         let written: Vec<Node> = rules.rules().iter().map(|r| r.node.clone()).collect();
         let order: std::collections::HashMap<String, usize> = rules
             .rules()
@@ -218,17 +216,33 @@ mod tests {
                     .collect();
                 let mut held = vec![false; written.len()];
                 rules.evaluate(&event, |rule, _| held[order[&rule.name]] = true);
-                out.push((event, held, expected));
+                out.push(Outcome {
+                    event,
+                    held,
+                    expected,
+                });
             }
         }
         out
+    }
+
+    /// One event's rules, through the index and as written.
+    struct Outcome {
+        event: (u16, u64),
+        held: Vec<bool>,
+        expected: Vec<bool>,
     }
 
     #[test]
     fn specialised_conditions_hold_where_the_written_ones_do() {
         let mut rules = compiled();
         assert_eq!(rules.rules().len(), 5);
-        for (event, held, expected) in matched_and_written(&mut rules) {
+        for Outcome {
+            event,
+            held,
+            expected,
+        } in matched_and_written(&mut rules)
+        {
             assert_eq!(held, expected, "type and n.v {event:?}");
         }
     }
@@ -330,7 +344,12 @@ mod tests {
         assert_eq!(rules.rules().len(), count);
         rules.matching = Matching::All;
         let mut held_somewhere = 0;
-        for (event, held, expected) in matched_and_written(&mut rules) {
+        for Outcome {
+            event,
+            held,
+            expected,
+        } in matched_and_written(&mut rules)
+        {
             for (i, (got, want)) in held.iter().zip(&expected).enumerate() {
                 assert_eq!(got, want, "r{i} on type and n.v {event:?}: {}", bodies[i]);
             }
