@@ -214,8 +214,7 @@ impl Prefixes {
             } else {
                 text.as_bytes().to_vec()
             };
-            let kept = bytes.len() - bytes.iter().rev().take_while(|&&b| b == b'/').count();
-            let prefix: Box<[u8]> = bytes[..kept].into();
+            let prefix: Box<[u8]> = without_trailing_slashes(&bytes).into();
             if raw {
                 prefixes.raw.push(prefix);
             } else {
@@ -224,6 +223,13 @@ impl Prefixes {
         }
         Some(prefixes)
     }
+}
+
+/// A pmatch prefix as it compares: `/usr/bin/` is `/usr/bin`, and `/` is
+/// empty (every absolute path).
+pub(super) fn without_trailing_slashes(prefix: &[u8]) -> &[u8] {
+    let kept = prefix.len() - prefix.iter().rev().take_while(|&&b| b == b'/').count();
+    &prefix[..kept]
 }
 
 #[derive(Debug, Clone)]

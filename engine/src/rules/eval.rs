@@ -7,7 +7,8 @@ use crate::condition::{Op, Transformer};
 use crate::field::{FieldSource, FieldType, Value};
 
 use super::compile::{
-    BoundComposite, BoundField, Check, Lit, Needle, Node, OptSpec, OptString, Prefixes, Rhs,
+    without_trailing_slashes, BoundComposite, BoundField, Check, Lit, Needle, Node, OptSpec,
+    OptString, Prefixes, Rhs,
 };
 
 /// Buffers reused across events so evaluation does not allocate for field
@@ -610,11 +611,7 @@ fn pmatch_str(path: &str, prefix: &str) -> bool {
 }
 
 fn pmatch_bytes(path: &[u8], prefix: &[u8]) -> bool {
-    let mut prefix = prefix;
-    while let Some(rest) = prefix.strip_suffix(b"/") {
-        prefix = rest;
-    }
-    under(path, prefix)
+    under(path, without_trailing_slashes(prefix))
 }
 
 /// Whether `path` lies under one of the prefixes (see [`Prefixes`]).
