@@ -44,6 +44,12 @@ fn escape_byte(b: u8, out: &mut String) {
 
 /// Bytes as text, losing nothing: see the module's comment.
 pub fn decode(bytes: &[u8]) -> Cow<'_, str> {
+    // Most paths and names are short ASCII, where the word-at-a-time test
+    // costs a fraction of a validation's set-up.
+    if bytes.is_ascii() {
+        // SAFETY: every byte is below 0x80, and ASCII is valid UTF-8.
+        return Cow::Borrowed(unsafe { std::str::from_utf8_unchecked(bytes) });
+    }
     if let Ok(text) = std::str::from_utf8(bytes) {
         if !text.as_bytes().contains(&ESCAPE_LEAD) || !text.chars().any(is_raw_byte) {
             return Cow::Borrowed(text);
