@@ -212,6 +212,9 @@ fn fork_exec_open_dup_connect_exit() {
     apply(&mut state, &fail_x);
     assert_eq!(p.get(&state, &fail_x, "fd.name", None), ["/etc/shadow"]);
     assert_eq!(p.get(&state, &fail_x, "fd.num", None), ["-1"]);
+    assert_eq!(p.get(&state, &fail_x, "fd.directory", None), ["/etc"]);
+    assert_eq!(p.get(&state, &fail_x, "fd.typechar", None), ["f"]);
+    assert!(p.get(&state, &fail_x, "fd.filename", None).is_empty());
     assert_eq!(p.get(&state, &fail_x, "evt.res", None), ["EACCES"]);
     assert_eq!(p.get(&state, &fail_x, "evt.failed", None), ["true"]);
 

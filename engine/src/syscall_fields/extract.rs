@@ -152,6 +152,55 @@ pub(super) fn event_only<'e>(
     true
 }
 
+/// The fields nearly every rule on a file event reads (`open_read`,
+/// `open_write` and what follows them), answered without the set-up of
+/// [`extract`] (its closures, the thread). False for other fields.
+#[inline]
+pub(super) fn hot<'e>(field: Field, ev: &SyscallEvent<'e>, out: &mut Vec<Value<'e>>) -> bool {
+    match field {
+        Field::FdName | Field::FdTypechar | Field::FdDirectory | Field::FdFilename => {
+            let Some((n, f)) = ev.fd_info() else {
+                return true;
+            };
+            match field {
+                Field::FdName => out.push(cow_str(f, |f| &f.name)),
+                Field::FdTypechar => out.push(s(f.typechar())),
+                // A failed open (fd -1) names the file it tried and its
+                // directory, but no file name (as Falco shows it).
+                Field::FdFilename if n < 0 => {}
+                _ => match f.kind {
+                    FdKind::Directory if field == Field::FdDirectory => {
+                        out.push(cow_str(f, |f| &f.name))
+                    }
+                    FdKind::File => out.push(cow_str(f, |f| {
+                        let (dir, file) = split_path(&f.name);
+                        if field == Field::FdDirectory {
+                            dir
+                        } else {
+                            file
+                        }
+                    })),
+                    _ => {}
+                },
+            }
+        }
+        Field::FdNum => {
+            let n = match ev.fd_info() {
+                Some((n, _)) => Some(n),
+                None => ev.state.event_fd(ev.event),
+            };
+            out.extend(n.map(Value::Int));
+        }
+        Field::EvtIsOpenRead | Field::EvtIsOpenWrite => {
+            let bit = if field == Field::EvtIsOpenRead { 1 } else { 2 };
+            out.push(Value::Bool(ev.open_flags().is_some_and(|f| f & bit != 0)));
+        }
+        Field::EvtRawRes => out.extend(ev.event.res().map(Value::Int)),
+        _ => return false,
+    }
+    true
+}
+
 /// What the source's settings bring to extraction.
 pub(super) struct Rendering<'a> {
     pub names: &'a DomainNames,
@@ -171,29 +220,13 @@ pub(super) fn extract<'e>(
     let v: &'e crate::event::EventView<'e> = ev.event;
     let state = ev.state;
     let tid = v.tid as i64;
-    // A failed open (fd -1) names the file it tried, its directory and
-    // type letter, but no fd type (as Falco shows it).
+    // A failed open (fd -1) names the file it tried and its directory
+    // (see `hot`), but no fd type (as Falco shows it).
     let fd_info = || {
         ev.fd_info().filter(|(n, _)| {
-            *n >= 0
-                || matches!(
-                    field,
-                    Field::FdName
-                        | Field::FdDirectory
-                        | Field::FdTypechar
-                        | Field::FdContainername
-                        | Field::FdContainerdirectory
-                )
+            *n >= 0 || matches!(field, Field::FdContainername | Field::FdContainerdirectory)
         })
     };
-    // The field rules read most needs no thread: answered before the
-    // thread is looked up.
-    if field == Field::FdName {
-        if let Some((_, f)) = fd_info() {
-            out.push(cow_str(f, |f| &f.name))
-        }
-        return;
-    }
     // An unknown thread reads as libsinsp's made-up one.
     let thread: Option<&'e Thread> = Some(ev.thread());
     let fd_num = || match ev.fd_info() {
@@ -209,11 +242,6 @@ pub(super) fn extract<'e>(
         Field::EvtDir => out.push(s(v.direction().symbol())),
         Field::EvtCpu => out.push(Value::Int(i64::from(v.cpu))),
         Field::EvtCategory => out.push(s(category_name(v.info().category))),
-        Field::EvtRawRes => {
-            if let Some(r) = v.res() {
-                out.push(Value::Int(r))
-            }
-        }
         Field::EvtRes => {
             if let Some(r) = v.res() {
                 if r >= 0 {
@@ -229,15 +257,10 @@ pub(super) fn extract<'e>(
         Field::EvtFailed => {
             out.push(Value::Bool(v.res().is_some_and(|r| r < 0)));
         }
-        Field::EvtIsOpenRead
-        | Field::EvtIsOpenWrite
-        | Field::EvtIsOpenExec
-        | Field::EvtIsOpenCreate => {
+        Field::EvtIsOpenExec | Field::EvtIsOpenCreate => {
             let flags = ev.open_flags();
             let b = match (field, flags) {
                 (_, None) => false,
-                (Field::EvtIsOpenRead, Some(f)) => f & 1 != 0,
-                (Field::EvtIsOpenWrite, Some(f)) => f & 2 != 0,
                 // PPM_O_F_CREATED (the call made the file), or a
                 // successful O_TMPFILE.
                 (Field::EvtIsOpenCreate, Some(f)) => {
@@ -466,8 +489,15 @@ pub(super) fn extract<'e>(
         Field::GroupGid => thread
             .into_iter()
             .for_each(|t| out.push(Value::Uint(u64::from(t.gid)))),
-        Field::FdNum => fd_num().into_iter().for_each(|n| out.push(Value::Int(n))),
-        Field::FdName => {} // answered above
+        // Answered by `hot`.
+        Field::FdName
+        | Field::FdNum
+        | Field::FdTypechar
+        | Field::FdDirectory
+        | Field::FdFilename
+        | Field::EvtIsOpenRead
+        | Field::EvtIsOpenWrite
+        | Field::EvtRawRes => {}
         Field::EvtAbspath
         | Field::EvtAbspathSrc
         | Field::EvtAbspathDst
@@ -481,26 +511,6 @@ pub(super) fn extract<'e>(
                 out.push(owned(path));
             }
         }
-        Field::FdDirectory | Field::FdFilename => {
-            let Some((_, f)) = fd_info() else { return };
-            match f.kind {
-                FdKind::Directory if field == Field::FdDirectory => {
-                    out.push(cow_str(f, |f| &f.name))
-                }
-                FdKind::File => out.push(cow_str(f, |f| {
-                    let (dir, file) = split_path(&f.name);
-                    if field == Field::FdDirectory {
-                        dir
-                    } else {
-                        file
-                    }
-                })),
-                _ => {}
-            }
-        }
-        Field::FdTypechar => fd_info()
-            .into_iter()
-            .for_each(|(_, f)| out.push(s(f.typechar()))),
         Field::FdType => fd_info()
             .into_iter()
             .for_each(|(_, f)| out.push(s(f.type_name()))),

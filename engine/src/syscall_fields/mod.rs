@@ -773,7 +773,7 @@ impl FieldSource for SyscallFields {
         let Some(f) = Field::from_id(field.id) else {
             return;
         };
-        if !extract::event_only(f, event.event, out) {
+        if !extract::event_only(f, event.event, out) && !extract::hot(f, event, out) {
             let rendering = extract::Rendering {
                 names: &self.names,
                 buffer_base64: self.buffer_base64,
