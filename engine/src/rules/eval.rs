@@ -72,7 +72,9 @@ impl<'e> Scratch<'e> {
         }
     }
 
-    fn remembered(&self, slot: u32) -> Option<bool> {
+    /// The result of the macro in `slot` for this event, if evaluated.
+    #[inline]
+    pub(super) fn remembered(&self, slot: u32) -> Option<bool> {
         let stamp = *self.shared.get(slot as usize)?;
         (stamp >> 1 == self.generation).then_some(stamp & 1 == 1)
     }
@@ -531,10 +533,15 @@ fn eval_check<'e, S: FieldSource>(
         // Several values of a field that is not a list are the two ends
         // of a socket (fd.ip, fd.port...): `!=` holds when neither is equal;
         // or ancestors, each compared alone.
-        (Rhs::One(lit), Op::Ne) if !is_list && !check.field.each_value_alone => values
-            .iter()
-            .all(|v| compare(Op::Ne, v, lit, check.field.ty)),
-        (Rhs::One(lit), op) => values.iter().any(|v| compare(op, v, lit, check.field.ty)),
+        (Rhs::One(lit), Op::Ne) if !is_list && !check.field.each_value_alone => {
+            values.iter().all(|v| {
+                compare_number(Op::Ne, v, lit)
+                    .unwrap_or_else(|| compare(Op::Ne, v, lit, check.field.ty))
+            })
+        }
+        (Rhs::One(lit), op) => values.iter().any(|v| {
+            compare_number(op, v, lit).unwrap_or_else(|| compare(op, v, lit, check.field.ty))
+        }),
         (Rhs::Text(text), Op::Ne) if !is_list && !check.field.each_value_alone => values
             .iter()
             .all(|v| compare_text(Op::Ne, &as_text(v), text)),
@@ -656,6 +663,7 @@ fn ip_in_net(ip: &IpAddr, net: &IpAddr, len: u8) -> bool {
     }
 }
 
+#[inline]
 fn ordering<T: PartialOrd>(op: Op, a: T, b: T) -> bool {
     match op {
         Op::Eq | Op::In | Op::Intersects => a == b,
@@ -666,6 +674,18 @@ fn ordering<T: PartialOrd>(op: Op, a: T, b: T) -> bool {
         Op::Ge => a >= b,
         _ => false,
     }
+}
+
+/// [`compare`] for the pairs most checks are (`fd.num >= 0`,
+/// `evt.is_open_write = true`), inlined into the check; None for others.
+#[inline(always)]
+fn compare_number(op: Op, v: &Value<'_>, lit: &Lit) -> Option<bool> {
+    Some(match (v, lit) {
+        (Value::Int(a), Lit::Int(b)) => ordering(op, *a, *b),
+        (Value::Uint(a), Lit::Uint(b)) => ordering(op, *a, *b),
+        (Value::Bool(a), Lit::Bool(b)) => ordering(op, *a, *b),
+        _ => return None,
+    })
 }
 
 fn compare(op: Op, v: &Value<'_>, lit: &Lit, _ty: FieldType) -> bool {
