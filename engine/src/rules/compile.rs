@@ -182,9 +182,41 @@ pub enum Rhs {
     /// `pmatch` over literal paths, made ready once (see [`Prefixes`]).
     Prefixes(Prefixes),
     /// `in`/`intersects` over strings.
-    StrSet(FastSet<String>),
+    StrSet(StrSet),
     Regex(Regex),
     Field(BoundField),
+}
+
+/// The strings of an `in` or `intersects` list, with the lengths they
+/// have: a value of a length no item has (most paths against a list of
+/// file names, most process names against a list of others) is answered
+/// without hashing it.
+#[derive(Debug, Clone)]
+pub struct StrSet {
+    items: FastSet<String>,
+    /// Bit `n` for an item of `n` bytes, bit 63 for any of 63 or more.
+    lengths: u64,
+}
+
+impl StrSet {
+    fn length_bit(len: usize) -> u64 {
+        1 << len.min(63)
+    }
+
+    #[inline]
+    pub fn contains(&self, s: &str) -> bool {
+        self.lengths & Self::length_bit(s.len()) != 0 && self.items.contains(s)
+    }
+}
+
+impl FromIterator<String> for StrSet {
+    fn from_iter<I: IntoIterator<Item = String>>(iter: I) -> StrSet {
+        let items: FastSet<String> = iter.into_iter().collect();
+        let lengths = items
+            .iter()
+            .fold(0, |bits, item| bits | Self::length_bit(item.len()));
+        StrSet { items, lengths }
+    }
 }
 
 /// The literal paths of a `pmatch`, each without its trailing slashes
@@ -1233,4 +1265,43 @@ fn type_set_under<T: Ord + Clone>(
             })
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StrSet;
+
+    #[test]
+    fn a_string_set_holds_what_its_items_are_whatever_their_length() {
+        let long = "x".repeat(63);
+        let longer = "y".repeat(200);
+        let items = [
+            "",
+            "a",
+            "sshd",
+            "/etc/shadow",
+            long.as_str(),
+            longer.as_str(),
+        ];
+        let set: StrSet = items.iter().map(|s| s.to_string()).collect();
+        let probes = [
+            "",
+            "a",
+            "b",
+            "sshd",
+            "sshe",
+            "/etc/shadow",
+            "/etc/shadoW",
+            "/bench-file",
+            long.as_str(),
+            longer.as_str(),
+            &long[1..],
+            &longer[1..],
+        ];
+        for probe in probes {
+            assert_eq!(set.contains(probe), items.contains(&probe), "{probe:?}");
+        }
+        // Lengths above 63 share one bit: found by the items, not the bit.
+        assert!(!set.contains(&"z".repeat(200)));
+    }
 }
