@@ -388,11 +388,18 @@ impl State {
         let open_exit =
             self.handlers.get(usize::from(ev.event_type)) == Some(&apply::Handler::Open);
         if open_exit {
-            if let Some(r) = ev.res().filter(|&r| r < 0) {
-                let _ = r;
-                return self
-                    .open_target(ev)
-                    .map(|f| (-1, std::borrow::Cow::Owned(f)));
+            // The open family's exits start with the fd they made: their
+            // result is the fd, or the error of a failed open.
+            match ev.res() {
+                Some(r) if r < 0 => {
+                    return self
+                        .open_target(ev)
+                        .map(|f| (-1, std::borrow::Cow::Owned(f)));
+                }
+                Some(n) => {
+                    return Some((n, std::borrow::Cow::Borrowed(self.fd(ev.tid as i64, n)?)));
+                }
+                None => {}
             }
         }
         let n = self.event_fd(ev)?;
