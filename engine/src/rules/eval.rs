@@ -604,7 +604,7 @@ fn compare_values<'e, S: FieldSource>(
 /// [`compare_str`] for a plain-text literal and an operator that looks
 /// for it whole (see [`super::compile::Rhs::Text`]): the raw bytes of the
 /// value need not be looked at.
-#[inline]
+#[inline(always)]
 fn compare_text(op: Op, t: &str, s: &str) -> bool {
     match op {
         Op::Eq => t == s,
@@ -715,7 +715,7 @@ fn ip_in_net(ip: &IpAddr, net: &IpAddr, len: u8) -> bool {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn ordering<T: PartialOrd>(op: Op, a: T, b: T) -> bool {
     match op {
         Op::Eq | Op::In | Op::Intersects => a == b,
