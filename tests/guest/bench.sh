@@ -22,7 +22,7 @@
 #
 # Output, read by scripts/lab/bench-table (never a test verdict):
 #   PGBENCH PHASE WORKLOAD ns=.. ops=.. syscalls=.. cpu_us=.. wall_us=..
-#   PGBENCH-CONSUMER PHASE WORKLOAD cpu_us=.. sys_us=.. rss_kb=.. [events=.. drops_buffer=.. drops_pf=.. drops_too_large=..]
+#   PGBENCH-CONSUMER PHASE WORKLOAD cpu_us=.. sys_us=.. rss_kb=.. anon_kb=.. file_kb=.. shmem_kb=.. thp_kb=.. [events=.. drops_buffer=.. drops_pf=.. drops_too_large=..]
 #   PGBENCH-DRAIN PHASE events=.. drops=.. seconds=..      (a drainer's session)
 #   PGBENCH-IDLE PHASE cpu_us=.. seconds=..                 (an agent doing nothing)
 #   PGBENCH-SKIP PHASE reason                               (once per phase)
@@ -75,6 +75,13 @@ cpu_us() { awk -v hz=$TICK_HZ '{ sub(/.*\) /, ""); printf "%d\n", ($12 + $13) * 
 # its syscalls, faults and the interrupts charged to it).
 sys_us() { awk -v hz=$TICK_HZ '{ sub(/.*\) /, ""); printf "%d\n", $13 * 1000000 / hz }' /proc/$1/stat; }
 rss_kb() { awk '/^VmRSS:/ { print $2 }' /proc/$1/status; }
+# The parts of the RSS: anonymous (heap, stacks), files (the program), shared
+# memory (the rings), and the anonymous memory in transparent huge pages, which
+# moves the RSS by 2 MiB at a time.
+rss_parts() {
+    awk '/^(RssAnon|RssFile|RssShmem):/ { printf "%s_kb=%s ", tolower(substr($1, 4, length($1) - 4)), $2 }' /proc/$1/status
+    awk '/^AnonHugePages:/ { printf "thp_kb=%s", $2 }' /proc/$1/smaps_rollup 2>/dev/null
+}
 
 # kernel_counters: the module's counters as peregrine's /metrics shows them,
 # "events drops_buffer drops_pf drops_too_large", or nothing.
@@ -121,7 +128,7 @@ workloads() {
         "$PGBENCH" $1 $name $ops "$BENCH_FILE" || echo "PGBENCH-LOG $1 $name failed"
         if [ -n "$2" ]; then
             sleep $settle
-            line="PGBENCH-CONSUMER $1 $name cpu_us=$(( $(cpu_us $2) - c0 )) sys_us=$(( $(sys_us $2) - s0 )) rss_kb=$(rss_kb $2)"
+            line="PGBENCH-CONSUMER $1 $name cpu_us=$(( $(cpu_us $2) - c0 )) sys_us=$(( $(sys_us $2) - s0 )) rss_kb=$(rss_kb $2) $(rss_parts $2)"
             if [ -n "$3" ] && [ -n "$k0" ]; then
                 k1=$($3)
                 line="$line $(echo $k0 $k1 | awk '{ printf "events=%d drops_buffer=%s drops_pf=%d drops_too_large=%d", $5 - $1, ($2 == "?" || $6 == "?") ? "?" : $6 - $2, $7 - $3, $8 - $4 }')"
