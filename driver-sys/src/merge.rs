@@ -37,6 +37,21 @@ pub struct WaitPolicy {
     pub busy_bytes: u64,
 }
 
+/// Hands the record at `ring`'s tail to `f` and moves past it; false when
+/// the ring has none.
+fn deliver_front(
+    ring: &mut Ring,
+    f: &mut impl FnMut(usize, EventRef<'_>),
+) -> Result<bool, RingError> {
+    let Some(event) = ring.front()? else {
+        return Ok(false);
+    };
+    f(ring.id(), event);
+    let len = event.len();
+    ring.advance(len);
+    Ok(true)
+}
+
 impl Default for WaitPolicy {
     /// libscap's figures (ringbuffer/devset.h): 500 us to 30 ms, 20,000 bytes.
     fn default() -> WaitPolicy {
@@ -163,15 +178,10 @@ impl MergedReader {
             else {
                 break;
             };
-            let len = match ring.front()? {
-                Some(event) => {
-                    f(ring.id(), event);
-                    event.len()
-                }
-                None => break,
-            };
+            if !deliver_front(ring, f)? {
+                break;
+            }
             seen += 1;
-            ring.advance(len);
             *front = ring.front()?.map(|ev| ev.ts());
         }
         Ok(seen)
@@ -188,16 +198,8 @@ impl MergedReader {
             return Ok(0);
         };
         let mut seen = 0;
-        while seen < max {
-            let len = match ring.front()? {
-                Some(event) => {
-                    f(ring.id(), event);
-                    event.len()
-                }
-                None => break,
-            };
+        while seen < max && deliver_front(ring, f)? {
             seen += 1;
-            ring.advance(len);
         }
         Ok(seen)
     }

@@ -88,27 +88,11 @@ impl<'e> Scratch<'e> {
     }
 }
 
-/// The run of `values` that holds the event's values of the field with
-/// memo slot `slot`, extracted the first time the event asks. Takes the
-/// scratch's parts, so the caller may borrow the others meanwhile.
-#[inline]
-fn memoized<'e, S: FieldSource>(
-    values: &mut Vec<Value<'e>>,
-    runs: &mut Vec<FieldRun>,
-    generation: u64,
-    slot: u32,
-    field: &BoundField,
-    source: &S,
-    event: &S::Event<'e>,
-) -> std::ops::Range<usize> {
-    match runs.get(slot as usize) {
-        Some(run) if run.generation == generation => run.start as usize..run.end as usize,
-        _ => memoize(values, runs, generation, slot, field, source, event),
-    }
-}
-
-/// [`memoized`] the first time: extracts and keeps the values. Apart, so
-/// that the check that finds them kept stays small.
+/// Extracts the event's values of the field with memo slot `slot` and
+/// keeps them as a run of `values`, the first time the event asks (see
+/// [`eval_check`]). Takes the scratch's parts, so the caller may borrow
+/// the others meanwhile; apart, so that the check that finds the values
+/// kept stays small.
 #[inline(never)]
 fn memoize<'e, S: FieldSource>(
     values: &mut Vec<Value<'e>>,
@@ -473,15 +457,20 @@ fn eval_check<'e, S: FieldSource>(
 ) -> bool {
     let values: &[Value<'e>] = match check.field.memo {
         Some(slot) => {
-            let run = memoized(
-                &mut scratch.values,
-                &mut scratch.runs,
-                scratch.generation,
-                slot,
-                &check.field,
-                source,
-                event,
-            );
+            let run = match scratch.runs.get(slot as usize) {
+                Some(run) if run.generation == scratch.generation => {
+                    run.start as usize..run.end as usize
+                }
+                _ => memoize(
+                    &mut scratch.values,
+                    &mut scratch.runs,
+                    scratch.generation,
+                    slot,
+                    &check.field,
+                    source,
+                    event,
+                ),
+            };
             &scratch.values[run]
         }
         None => {
