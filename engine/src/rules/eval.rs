@@ -574,15 +574,10 @@ fn compare_values<'e, S: FieldSource>(
         // Several values of a field that is not a list are the two ends
         // of a socket (fd.ip, fd.port...): `!=` holds when neither is equal;
         // or ancestors, each compared alone.
-        (Rhs::One(lit), Op::Ne) if !is_list && !check.field.each_value_alone => {
-            values.iter().all(|v| {
-                compare_number(Op::Ne, v, lit)
-                    .unwrap_or_else(|| compare(Op::Ne, v, lit, check.field.ty))
-            })
-        }
-        (Rhs::One(lit), op) => values.iter().any(|v| {
-            compare_number(op, v, lit).unwrap_or_else(|| compare(op, v, lit, check.field.ty))
-        }),
+        (Rhs::One(lit), Op::Ne) if !is_list && !check.field.each_value_alone => values
+            .iter()
+            .all(|v| compare(Op::Ne, v, lit, check.field.ty)),
+        (Rhs::One(lit), op) => values.iter().any(|v| compare(op, v, lit, check.field.ty)),
         (Rhs::Text(text), Op::Ne) if !is_list && !check.field.each_value_alone => values
             .iter()
             .all(|v| compare_text(Op::Ne, &as_text(v), text)),
@@ -718,7 +713,8 @@ fn ordering<T: PartialOrd>(op: Op, a: T, b: T) -> bool {
 }
 
 /// [`compare`] for the pairs most checks are (`fd.num >= 0`,
-/// `evt.is_open_write = true`), inlined into the check; None for others.
+/// `evt.is_open_write = true`): inlined into the one-value check, and
+/// where `compare` starts. None for other pairs.
 #[inline(always)]
 fn compare_number(op: Op, v: &Value<'_>, lit: &Lit) -> Option<bool> {
     Some(match (v, lit) {
@@ -730,12 +726,12 @@ fn compare_number(op: Op, v: &Value<'_>, lit: &Lit) -> Option<bool> {
 }
 
 fn compare(op: Op, v: &Value<'_>, lit: &Lit, _ty: FieldType) -> bool {
+    if let Some(held) = compare_number(op, v, lit) {
+        return held;
+    }
     match (v, lit) {
-        (Value::Int(a), Lit::Int(b)) => ordering(op, *a, *b),
-        (Value::Uint(a), Lit::Uint(b)) => ordering(op, *a, *b),
         (Value::Int(a), Lit::Uint(b)) => ordering(op, i128::from(*a), i128::from(*b)),
         (Value::Uint(a), Lit::Int(b)) => ordering(op, i128::from(*a), i128::from(*b)),
-        (Value::Bool(a), Lit::Bool(b)) => ordering(op, *a, *b),
         (Value::Double(a), Lit::Double(b)) => ordering(op, *a, *b),
         (Value::Ip(a), Lit::Ip(b)) => ordering(op, a, b),
         (Value::Ip(a), Lit::Net(n, l)) => {

@@ -184,13 +184,7 @@ pub(super) fn hot<'e>(field: Field, ev: &SyscallEvent<'e>, out: &mut Vec<Value<'
                 },
             }
         }
-        Field::FdNum => {
-            let n = match ev.fd_info() {
-                Some((n, _)) => Some(n),
-                None => ev.state.event_fd(ev.event),
-            };
-            out.extend(n.map(Value::Int));
-        }
+        Field::FdNum => out.extend(ev.fd_num().map(Value::Int)),
         Field::EvtIsOpenRead | Field::EvtIsOpenWrite => {
             let bit = if field == Field::EvtIsOpenRead { 1 } else { 2 };
             out.push(Value::Bool(ev.open_flags().is_some_and(|f| f & bit != 0)));
@@ -229,10 +223,6 @@ pub(super) fn extract<'e>(
     };
     // An unknown thread reads as libsinsp's made-up one.
     let thread: Option<&'e Thread> = Some(ev.thread());
-    let fd_num = || match ev.fd_info() {
-        Some((n, _)) => Some(n),
-        None => state.event_fd(v),
-    };
     let parent = || thread.and_then(|t| state.parent(t));
     match field {
         Field::EvtNum => out.push(Value::Uint(v.num)),
@@ -756,7 +746,7 @@ pub(super) fn extract<'e>(
             out.push(owned(capability_names(mask)));
         }
         Field::FdUid => {
-            if let Some(n) = fd_num() {
+            if let Some(n) = ev.fd_num() {
                 out.push(owned(format!("{tid}{n}")))
             }
         }

@@ -128,6 +128,15 @@ impl<'e> SyscallEvent<'e> {
         })
     }
 
+    /// The number of the event's fd: the one [`Self::fd_info`] found, else
+    /// the one the event names though the state does not know it.
+    pub(crate) fn fd_num(&self) -> Option<i64> {
+        match self.fd_info() {
+            Some((n, _)) => Some(n),
+            None => self.state.event_fd(self.event),
+        }
+    }
+
     /// The open flags of an open-family exit (PPM encoding), found once.
     pub(crate) fn open_flags(&self) -> Option<u32> {
         *self
