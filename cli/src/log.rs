@@ -3,6 +3,7 @@
 //! `time_format_iso_8601` is set), so that log collectors and habits made
 //! for Falco's stderr work unchanged.
 
+use std::io::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{Local, Utc};
@@ -22,17 +23,31 @@ fn prefix() -> String {
     }
 }
 
+/// Writes text to stderr in one write(2). `eprintln!` writes a formatted
+/// line piece by piece, and stderr is shared: with `run -U` the tracer
+/// process and the reader print their summaries at the same moment (the
+/// pipe's end), and pieces of the two lines interleaved. A pipe takes a
+/// write of up to PIPE_BUF bytes whole.
+pub fn write_whole(text: &str) {
+    let mut text = text.to_string();
+    if !text.ends_with('\n') {
+        text.push('\n');
+    }
+    // Nothing useful can be done when stderr is gone.
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
 /// Writes a block of lines as one message, as Falco's logger writes a
 /// multi-line text: the time prefix on its first line only.
 pub fn block(text: &str) {
-    eprintln!("{}: {}", prefix(), text.trim_end_matches('\n'));
+    write_whole(&format!("{}: {}", prefix(), text.trim_end_matches('\n')));
 }
 
 /// Writes one message line (or several) with the time prefix.
 pub fn message(text: &str) {
     let prefix = prefix();
     for line in text.lines() {
-        eprintln!("{prefix}: {line}");
+        write_whole(&format!("{prefix}: {line}"));
     }
 }
 

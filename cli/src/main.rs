@@ -650,7 +650,7 @@ fn run_main(
     outcome.map_err(|e| e.to_string())?;
 
     if drop_monitor.acting() {
-        eprintln!("{}", drop_monitor.summary());
+        log::write_whole(&drop_monitor.summary());
     }
     for report in &reports {
         if report.overflowed > 0 || report.failed > 0 {

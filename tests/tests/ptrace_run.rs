@@ -377,6 +377,43 @@ fn run_exits_with_the_commands_status_and_raises_alerts() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The tracer and the reader are two processes on one stderr, and each
+/// prints its summary when the records pipe ends: the two lines come whole
+/// (a CI run once saw them interleaved piece by piece) and the tracer's first.
+#[test]
+fn the_tracer_and_reader_summaries_come_whole_and_in_order() {
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
+        return;
+    };
+    let dir = work_dir("ptrace-summaries");
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, "- list: nothing\n  items: []\n").unwrap();
+    let tracer = regex::Regex::new(
+        r"^ptrace: \d+ syscalls stopped, \d+ events written, \d+ threads followed$",
+    )
+    .unwrap();
+    let reader = regex::Regex::new(r"^Traced events: \d+ received, 0 undecodable$").unwrap();
+    for round in 0..12 {
+        let out = Command::new(&peregrine)
+            .args(["run", "-r"])
+            .arg(&rules)
+            .args(["--", "true"])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "round {round}: {stderr}");
+        let at = |re: &regex::Regex| stderr.lines().position(|l| re.is_match(l));
+        let (Some(t), Some(r)) = (at(&tracer), at(&reader)) else {
+            panic!("round {round}: a summary line is missing or torn:\n{stderr}");
+        };
+        assert!(
+            t < r,
+            "round {round}: the reader's summary came first:\n{stderr}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Starts `peregrine run` on a loop that counts to 60 into a file, then
 /// signals Peregrine once the loop is under way; the loop must still
 /// count to the end, every step succeeding.

@@ -646,11 +646,14 @@ pub fn live(
     driver.stop_capture()?;
     if let (Some(recorder), Some(path)) = (recorder, record) {
         let written = recorder.finish().map_err(RunError::Traced)?;
-        eprintln!("{written} kernel events recorded to {}", path.display());
+        crate::log::write_whole(&format!(
+            "{written} kernel events recorded to {}",
+            path.display()
+        ));
     }
     let stats = driver.stats();
     let t = stats.total;
-    eprintln!(
+    crate::log::write_whole(&format!(
         "Kernel events: {} written, {} dropped (buffer full {}, page faults {}, too large {}), {} sampled out, {} re-entries skipped, {} undecodable",
         t.n_evts,
         t.n_drops_buffer + t.n_drops_pf + t.n_drops_too_large,
@@ -660,7 +663,7 @@ pub fn live(
         t.n_drops_sampling,
         t.n_preemptions,
         undecodable
-    );
+    ));
     Ok(())
 }
 

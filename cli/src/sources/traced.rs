@@ -158,8 +158,9 @@ pub fn run(
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
         }
     }
-    eprintln!("Traced events: {received} received, {undecodable} undecodable");
+    let summary = format!("Traced events: {received} received, {undecodable} undecodable");
     if stopped {
+        crate::log::write_whole(&summary);
         // The tracer stops reporting (and, attached, detaches) on SIGTERM;
         // it is not waited for: a spawned workload keeps it until its end.
         // SAFETY: kill with our child's pid and a signal number.
@@ -169,6 +170,8 @@ pub fn run(
     }
     let _ = read_thread.join();
     let status = child.wait().map_err(spawn_error)?;
+    // After the tracer's own summary, so the two come in one order.
+    crate::log::write_whole(&summary);
     let code = status.code().unwrap_or(1).clamp(0, 255) as u8;
     Ok(Ending::Finished(code))
 }
@@ -227,12 +230,12 @@ pub fn tracer_main(args: TracerArgs) -> Result<ExitCode, String> {
         Ok(summary) => summary,
         // A shell's status for a command it cannot find.
         Err(e @ ptrace::TraceError::NotFound { .. }) => {
-            eprintln!("peregrine: {e}");
+            crate::log::write_whole(&format!("peregrine: {e}"));
             return Ok(ExitCode::from(127));
         }
         Err(e) => return Err(e.to_string()),
     };
-    eprintln!(
+    crate::log::write_whole(&format!(
         "ptrace: {} syscalls stopped, {} events written, {} threads followed{}",
         summary.syscalls,
         summary.events,
@@ -242,7 +245,7 @@ pub fn tracer_main(args: TracerArgs) -> Result<ExitCode, String> {
         } else {
             ""
         }
-    );
+    ));
     Ok(ExitCode::from(summary.exit_code().clamp(0, 255) as u8))
 }
 
