@@ -294,9 +294,26 @@ lab_demo() {
 # instructions the whole machine ran per op. Wall time under
 # TCG moves by 20% from round to round on fork+exec, with the translation
 # cache and the host's load; instruction counts do not, at the price of
-# saying nothing of cache misses. A benchmark: whatever is missing is printed
+# saying nothing of cache misses. PEREGRINE_BENCH_PERF=/usr/bin/perf (the
+# host's perf, with its libraries) profiles each consumer over each workload
+# in the guest; the samples by symbol go to $WORK/SERIES/profile.txt and
+# the guest's peregrine keeps its symbol table. A benchmark: whatever is missing is printed
 # as "not measured: REASON", and the exit status is 0 unless no kernel
 # could be measured at all.
+# lab_perf_cpio PERF: an uncompressed cpio ($WORK/perf.cpio) with the perf
+# program at /bin/perf and every library the loader maps for it, at the
+# paths it asks for them (the guest has no libraries of its own).
+lab_perf_cpio() {
+    local root=$WORK/perf-root lib
+    "$1" --version > /dev/null 2>&1 || return 1
+    rm -rf "$root" "$WORK/perf.cpio"
+    install -D -m 755 "$1" "$root/bin/perf"
+    for lib in $(ldd "$1" | grep -o '/[^ ]*'); do
+        [ -e "$root$lib" ] || install -D -m 755 "$(readlink -f "$lib")" "$root$lib"
+    done
+    (cd "$root" && find . | cpio -o -H newc --quiet) > "$WORK/perf.cpio"
+}
+
 lab_bench() {
     local s log falco_why="" measured=0 root=$WORK/guest-root
     LAB_PASSED=0
@@ -320,6 +337,13 @@ lab_bench() {
         GUEST_EXTRA_BINARIES+=("$FALCO_DRAIN_BIN")
     else
         falco_why=$FALCO_WHY
+    fi
+    if [ -n "${PEREGRINE_BENCH_PERF:-}" ]; then
+        if lab_perf_cpio "$PEREGRINE_BENCH_PERF"; then
+            LAB_EXTRA_CPIO=$WORK/perf.cpio LAB_KEEP_SYMBOLS=1
+        else
+            echo "kernel-lab: PEREGRINE_BENCH_PERF=$PEREGRINE_BENCH_PERF is no perf program: not profiled"
+        fi
     fi
     lab_rules_prepare >/dev/null 2>&1 ||
         echo "kernel-lab: the static peregrine does not build: the peregrine-live phase is skipped"
@@ -353,6 +377,10 @@ lab_bench() {
         rm -f "$WORK/$s/bench.jsonl"
         awk -v kernel="$s" -v clock="$clock" -v json="$WORK/$s/bench.jsonl" -f "$REPO/scripts/lab/bench-table" "$log"
         grep -qE 'Kernel panic|BUG:|Oops:' "$log" && echo "[$s] note: the console shows a kernel BUG/Oops/panic (see $log)"
+        if grep -q '^PGPERF ' "$log"; then
+            sed -n 's/^PGPERF //p' "$log" > "$WORK/$s/profile.txt"
+            echo "[$s] profiles of the consumers: $WORK/$s/profile.txt"
+        fi
         echo "[$s] JSON lines: $WORK/$s/bench.jsonl; console: $log"
         measured=$((measured + 1))
     done

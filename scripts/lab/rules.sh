@@ -20,8 +20,9 @@ lab_rules_prepare() {
             cargo build -q --release -p peregrine --target x86_64-unknown-linux-gnu) || return 1
         bin=$target/x86_64-unknown-linux-gnu/release/peregrine
     fi
-    # Debug info would triple the initramfs for nothing the guest uses.
-    strip -o "$out/peregrine" "$bin" || return 1
+    # Debug info would triple the initramfs for nothing the guest uses; a
+    # profiled bench (LAB_KEEP_SYMBOLS) keeps the symbol table.
+    strip ${LAB_KEEP_SYMBOLS:+--strip-debug} -o "$out/peregrine" "$bin" || return 1
     gcc -O2 -static -Wall -o "$out/pgtrigger" "$REPO/tests/guest/rules/pgtrigger.c" || return 1
     GUEST_EXTRA_BINARIES+=("$out/peregrine" "$out/pgtrigger")
 }

@@ -26,6 +26,7 @@
 #   PGBENCH-DRAIN PHASE events=.. drops=.. seconds=..      (a drainer's session)
 #   PGBENCH-IDLE PHASE cpu_us=.. seconds=..                 (an agent doing nothing)
 #   PGBENCH-SKIP PHASE reason                               (once per phase)
+#   PGPERF PHASE WORKLOAD ...      (perf's samples of the consumer, when profiled)
 PGBENCH=${PGBENCH:-pgbench}
 PGCHECK=${PGCHECK:-pgcheck}
 PEREGRINE=${PEREGRINE:-peregrine}
@@ -46,6 +47,15 @@ IDLE_SECONDS=${pgbench_idle:-5}
 # The phases to run, by name (see above), separated by commas; all by default.
 # "none" is always run: every other phase is measured against it.
 PHASES=",none,${pgbench_phases:-peregrine,falco,peregrine-live,peregrine-live-all,falco-agent,peregrine-agent},"
+
+# A profile of the consumer over each workload, when perf is in the guest
+# (scripts/kernel-lab bench with PEREGRINE_BENCH_PERF): perf's software clock
+# samples PERF_HZ times a second of the guest's clock, which under -icount
+# is instructions, so a symbol's share is its share of the consumer's
+# instructions, kernel and user alike. perf itself runs beside the consumer:
+# a profiled run's other figures carry its cost.
+PERF=$(command -v perf 2>/dev/null)
+PERF_HZ=${pgbench_perf_hz:-2000}
 
 echo "PGTEST-KERNEL $(uname -r)"
 mkdir -p "$BENCH_TMP"
@@ -114,6 +124,16 @@ falco_counters() {
 # (and, for Falco, to write its next metrics line).
 settle=1
 
+# profile_report PHASE WORKLOAD PERF_PID: stops perf and prints the
+# consumer's samples by binary and symbol, one PGPERF line each.
+profile_report() {
+    kill -INT $3; wait $3
+    "$PERF" report -i "$BENCH_TMP/perf.data" --stdio --no-children --sort dso,sym \
+        --percent-limit 0.4 2>/dev/null | awk -v p="$1 $2" '
+        /^# Samples:/ { print "PGPERF " p " samples " $3 }
+        /^ *[0-9.]+%/ { print "PGPERF " p " " $0 }'
+}
+
 # workloads PHASE [CONSUMER_PID [COUNTERS]]: every workload once; with a
 # consumer, its CPU and memory per workload, and with COUNTERS (a function:
 # kernel_counters or falco_counters) the kernel's counters over the workload.
@@ -125,9 +145,16 @@ workloads() {
             [ -n "$3" ] && k0=$($3)
             thread_cpu $2 > "$BENCH_TMP/threads.before"
         fi
+        profile=
+        if [ -n "$2" ] && [ -n "$PERF" ]; then
+            rm -f "$BENCH_TMP/perf.data"
+            "$PERF" record -q -e cpu-clock -F $PERF_HZ -p $2 -o "$BENCH_TMP/perf.data" > /dev/null 2>&1 &
+            profile=$!
+        fi
         "$PGBENCH" $1 $name $ops "$BENCH_FILE" || echo "PGBENCH-LOG $1 $name failed"
         if [ -n "$2" ]; then
             sleep $settle
+            [ -n "$profile" ] && profile_report $1 $name $profile
             line="PGBENCH-CONSUMER $1 $name cpu_us=$(( $(cpu_us $2) - c0 )) sys_us=$(( $(sys_us $2) - s0 )) rss_kb=$(rss_kb $2) $(rss_parts $2)"
             if [ -n "$3" ] && [ -n "$k0" ]; then
                 k1=$($3)
