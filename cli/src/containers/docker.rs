@@ -214,7 +214,7 @@ pub async fn follow_events(
     kind: EngineKind,
     socket: PathBuf,
     label_max_len: usize,
-    news: crossbeam_channel::Sender<News>,
+    news: super::NewsSender,
     stats: Arc<ContainerStats>,
     index: usize,
 ) {
@@ -242,7 +242,7 @@ pub async fn follow_events(
                     Some("start") => match client.lookup(&id).await {
                         Ok(Some((info, pid))) => {
                             stats.count(index, super::stats::Outcome::Found);
-                            if news.try_send(super::arrived(info, pid)).is_err() {
+                            if !news.send(super::arrived(info, pid)) {
                                 stats.count_queue_full();
                             }
                             crate::wakeup::ring();
@@ -251,8 +251,7 @@ pub async fn follow_events(
                         Err(_) => stats.count(index, super::stats::Outcome::Failed),
                     },
                     Some(_) => {
-                        let sent = news.try_send(News::Gone(id));
-                        if sent.is_err() {
+                        if !news.send(News::Gone(id)) {
                             stats.count_queue_full();
                         }
                         crate::wakeup::ring();
