@@ -9,7 +9,15 @@
 //! - a syscall enter event is held, per thread, until its exit; nothing is
 //!   delivered for it;
 //! - an exit in the current layout with every parameter passes unchanged
-//!   (the stream of an exit-only driver costs one table look-up an event);
+//!   (the stream of an exit-only driver costs one table look-up an event),
+//!   but for an open (open, creat, openat, openat2) whose held enter read
+//!   another path, flags or dirfd than the exit did: it takes the enter's,
+//!   as libsinsp names the file from the enter. The enter read the path
+//!   as the kernel was about to use it; the exit reads it again when the
+//!   call is over, after another thread may have written a harmless name
+//!   in its place (the TOCTOU race libsinsp keeps these enters against).
+//!   libsinsp keeps the exit's string in `evt.arg.name`; here that is the
+//!   enter's too, so no field shows the decoy as the file opened;
 //! - an exit in an older layout (fewer parameters, or a type the schema
 //!   keeps only for old captures) is rebuilt in the current layout of its
 //!   syscall: each parameter is taken by name from the exit, else from the
@@ -108,7 +116,36 @@ enum Plan {
         /// the enter's first `count`, of the same types, copied as a block
         /// when the exit stops at `start`.
         enter_run: (u8, u8),
+        /// For the opens: what a full exit takes from its enter.
+        toctou: Option<Toctou>,
     },
+}
+
+/// The parameters of an open's exit that libsinsp takes from the enter
+/// when the enter has a name: `(exit index, enter index)` of each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Toctou {
+    name: (u8, u8),
+    flags: Option<(u8, u8)>,
+    dirfd: Option<(u8, u8)>,
+}
+
+/// The syscalls whose exits are checked against their enters (see the
+/// module notes).
+const TOCTOU_OPENS: &[&str] = &["open", "creat", "openat", "openat2"];
+
+/// Open flags from `PPM_O_F_CREATED` up are the exit's own findings (the
+/// file was made, its overlay layer), kept whatever the enter said.
+const EXIT_OPEN_FLAGS: u32 = !(0x4000 - 1);
+
+fn toctou_of(exit: &EventInfo, enter: Option<&EventInfo>) -> Option<Toctou> {
+    let enter = enter.filter(|_| TOCTOU_OPENS.contains(&exit.name))?;
+    let pair = |name| Some((position(exit, name)?, position(enter, name)?));
+    Some(Toctou {
+        name: pair("name")?,
+        flags: pair("flags"),
+        dirfd: pair("dirfd"),
+    })
 }
 
 fn plans() -> &'static [Plan] {
@@ -194,6 +231,11 @@ fn plan_for(ty: u16, info: &'static EventInfo) -> Plan {
     let uses_enter = sources
         .iter()
         .any(|s| matches!(s.otherwise, Fallback::Enter(_)));
+    let toctou = if target == ty {
+        toctou_of(info, enter)
+    } else {
+        None
+    };
     Plan::Exit {
         full: target_info.params.len() as u32,
         current: target == ty,
@@ -201,6 +243,7 @@ fn plan_for(ty: u16, info: &'static EventInfo) -> Plan {
         sources,
         uses_enter,
         enter_run,
+        toctou,
     }
 }
 
@@ -324,6 +367,8 @@ pub struct MergeStats {
     /// Enters whose exit never came (the thread's next enter replaced it,
     /// or the thread exited).
     pub enters_without_exit: u64,
+    /// Open exits given their enter's name, flags or dirfd, which differed.
+    pub enter_preferred: u64,
 }
 
 /// Turns enter+exit pairs into one exit event per syscall (see the module
@@ -369,8 +414,12 @@ impl Merger {
             Some(Plan::Exit {
                 full,
                 current: true,
+                toctou,
                 ..
-            }) if ev.nparams >= *full => self.deliver(*ev),
+            }) if ev.nparams >= *full => match toctou {
+                None => self.deliver(*ev),
+                Some(toctou) => self.deliver_open(ev, *toctou),
+            },
             Some(Plan::Pass) | None => {
                 if ev.event_type < 2 || !is_procexit(ev.info()) {
                     return self.deliver(*ev);
@@ -419,6 +468,105 @@ impl Merger {
         slot.bytes.clear();
         slot.bytes.extend_from_slice(lens);
         slot.bytes.extend_from_slice(data);
+    }
+
+    /// A full open exit, with the name, flags and dirfd of its held enter
+    /// where they differ from its own (see the module notes).
+    fn deliver_open<'s, 'e: 's>(
+        &'s mut self,
+        ev: &EventView<'e>,
+        toctou: Toctou,
+    ) -> Option<EventView<'s>> {
+        let Some(h) = self.held.get_mut(&ev.tid) else {
+            return self.deliver(*ev);
+        };
+        if h.event_type.wrapping_add(1) != ev.event_type {
+            if h.event_type != 0 {
+                self.stats.enters_without_exit += 1;
+            }
+            h.event_type = 0;
+            return self.deliver(*ev);
+        }
+        // Used up, as a rebuilt exit uses its enter.
+        h.event_type = 0;
+        let (lens, data) = h.bytes.split_at(h.lens_len);
+        let mut enter = Params::new(lens, data, h.len_size, h.nparams);
+        let (exit_lens, exit_data, exit_len_size) = ev.body();
+        let mut exit = Params::new(exit_lens, exit_data, exit_len_size, ev.nparams);
+        let enter_name = enter.get(usize::from(toctou.name.1)).unwrap_or(&[]);
+        if matches!(enter_name, [] | [0] | b"<NA>" | b"<NA>\0") {
+            return self.deliver(*ev);
+        }
+        let mut flags = None;
+        if let Some((x, e)) = toctou.flags {
+            let read = |p: &mut Params<'_>, i: u8| {
+                p.get(usize::from(i))
+                    .and_then(|b| b.try_into().ok())
+                    .map(u32::from_le_bytes)
+            };
+            if let (Some(exit_flags), Some(enter_flags)) = (read(&mut exit, x), read(&mut enter, e))
+            {
+                let merged = enter_flags & !EXIT_OPEN_FLAGS | exit_flags & EXIT_OPEN_FLAGS;
+                if merged != exit_flags {
+                    flags = Some((x, merged.to_le_bytes()));
+                }
+            }
+        }
+        let dirfd = toctou.dirfd.and_then(|(x, e)| {
+            let from_enter = enter.get(usize::from(e))?;
+            (exit.get(usize::from(x))? != from_enter).then_some((x, from_enter))
+        });
+        let name_differs = exit.get(usize::from(toctou.name.0)) != Some(enter_name);
+        if !name_differs && flags.is_none() && dirfd.is_none() {
+            return self.deliver(*ev);
+        }
+        self.stats.enter_preferred += 1;
+        let len_size = exit_len_size;
+        let count = exit.count;
+        let lens_len = count * len_size;
+        let out = &mut self.out;
+        out.clear();
+        out.resize(lens_len, 0);
+        for i in 0..count {
+            let bytes: &[u8] = match i {
+                _ if i == usize::from(toctou.name.0) => enter_name,
+                _ if flags.is_some_and(|(x, _)| i == usize::from(x)) => {
+                    &flags.as_ref().map_or([0; 4], |f| f.1)[..]
+                }
+                _ if dirfd.is_some_and(|(x, _)| i == usize::from(x)) => {
+                    dirfd.map_or(&[][..], |d| d.1)
+                }
+                _ => exit.get(i).unwrap_or(&[]),
+            };
+            let len = bytes.len().min(if len_size == 2 {
+                usize::from(u16::MAX)
+            } else {
+                u32::MAX as usize
+            });
+            out.extend_from_slice(&bytes[..len]);
+            let at = i * len_size;
+            if len_size == 2 {
+                out[at..at + 2].copy_from_slice(&(len as u16).to_le_bytes());
+            } else {
+                out[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
+            }
+        }
+        let (lens, data) = self.out.split_at(lens_len);
+        let mut fixed = EventView::from_checked(
+            ev.ts,
+            ev.tid,
+            ev.event_type,
+            count as u32,
+            ev.info(),
+            len_size,
+            lens,
+            data,
+        );
+        fixed.cpu = ev.cpu;
+        fixed.dump_flags = ev.dump_flags;
+        self.num += 1;
+        fixed.num = self.num;
+        Some(fixed)
     }
 
     #[inline(never)]
@@ -744,6 +892,74 @@ mod tests {
         let out = m.push(&ev).unwrap();
         assert_eq!(out.body().1.as_ptr(), ev.body().1.as_ptr(), "not copied");
         assert_eq!(out.num, 1);
+    }
+
+    const OPENAT_E: u16 = 306;
+    const OPENAT_X: u16 = 307;
+
+    fn openat_e(name: &[u8], flags: u32) -> Vec<u8> {
+        record(
+            OPENAT_E,
+            7,
+            &[&fd(-100), name, &flags.to_le_bytes(), &0u32.to_le_bytes()],
+        )
+    }
+
+    fn openat_x(name: &[u8], flags: u32) -> Vec<u8> {
+        record(
+            OPENAT_X,
+            7,
+            &[
+                &fd(3),
+                &fd(-100),
+                name,
+                &flags.to_le_bytes(),
+                &0u32.to_le_bytes(),
+                &8u32.to_le_bytes(),
+                &99u64.to_le_bytes(),
+            ],
+        )
+    }
+
+    #[test]
+    fn an_open_whose_path_was_rewritten_before_its_exit_names_the_enters() {
+        let mut m = Merger::new();
+        assert_eq!(push(&mut m, &openat_e(b"/etc/shadow\0", 1)), None);
+        // O_WRONLY read at the exit, and O_F_CREATED, the exit's own.
+        let (ty, num, params) = push(&mut m, &openat_x(b"/tmp/harmless\0", 2 | 0x4000)).unwrap();
+        assert_eq!(ty, OPENAT_X);
+        assert_eq!(params[2], b"/etc/shadow\0");
+        assert_eq!(params[3], (1u32 | 0x4000).to_le_bytes());
+        assert_eq!(
+            (params[0].clone(), params[5].clone()),
+            (fd(3), 8u32.to_le_bytes().to_vec())
+        );
+        assert_eq!(params[6], 99u64.to_le_bytes());
+        assert_eq!(num, 2, "the enter is numbered, as libsinsp numbers it");
+        assert_eq!(m.stats.enter_preferred, 1);
+        // Used up: the next exit of the thread has no enter to take from.
+        let (_, _, params) = push(&mut m, &openat_x(b"/tmp/harmless\0", 2)).unwrap();
+        assert_eq!(params[2], b"/tmp/harmless\0");
+    }
+
+    #[test]
+    fn an_open_whose_enter_agrees_passes_unchanged() {
+        let mut m = Merger::new();
+        for _ in 0..3 {
+            assert_eq!(push(&mut m, &openat_e(b"/etc/hosts\0", 1)), None);
+            let raw = openat_x(b"/etc/hosts\0", 1 | 0x4000);
+            let ev = EventView::parse(&raw).unwrap();
+            let out = m.push(&ev).unwrap();
+            assert_eq!(out.body().1.as_ptr(), ev.body().1.as_ptr(), "not copied");
+        }
+        assert_eq!(m.stats, MergeStats::default(), "every enter met its exit");
+        // An enter that could not read the path leaves the exit's.
+        for unread in [&b""[..], b"\0", b"<NA>\0"] {
+            push(&mut m, &openat_e(unread, 1));
+            let (_, _, params) = push(&mut m, &openat_x(b"/etc/hosts\0", 1)).unwrap();
+            assert_eq!(params[2], b"/etc/hosts\0");
+        }
+        assert_eq!(m.stats.enter_preferred, 0);
     }
 
     #[test]
