@@ -177,6 +177,12 @@ const TRIGGERS: &[(&str, &str, &str, &str)] = &[
         "$T creat /dev/pgF-fcbd-creat",
         "$T creat /dev/shm/pgB-fcbd-creat",
     ),
+    (
+        "rsf-toctou",
+        "Read Sensitive File",
+        "$T toctou-read /etc/sudoers.d/pgF-rsf-toctou /tmp/pgF-rsf-toctou-decoy $B/sed",
+        "$B/unix_chkpwd toctou-read /etc/sudoers.d/pgB-rsf-toctou /tmp/pgB-rsf-toctou-decoy $B/sed",
+    ),
 ];
 
 /// Triggers that cannot work under `peregrine run` on this host, and why.
@@ -345,7 +351,7 @@ fn default_rules_fire_under_peregrine_run_as_in_the_guest() {
         ));
     }
     setup.push_str(
-        "mkdir -p $B\n\
+        "mkdir -p $B /etc/sudoers.d\n\
          for n in sed unix_chkpwd dpkg nsenter unshare pgtmp make nginx ssh ping gdb; do cp $T $B/$n; done\n\
          rm -f /usr/local/bin/passwd /etc/pgF-hlcosf /etc/pgB-hlcosf\n\
          : > /usr/local/bin/pgF-bdrr; : > /usr/local/share/pgB-bdrr\n\

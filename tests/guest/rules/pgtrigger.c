@@ -15,7 +15,9 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -224,6 +226,85 @@ static int usage(void)
 	return 2;
 }
 
+/*
+ * toctou-read FIFO DECOY WRITER: a path rewritten under the open that uses
+ * it. A second thread opens FIFO for reading through a buffer; once that
+ * open waits in the kernel for a writer, this thread writes DECOY over the
+ * buffer and runs WRITER (this program under another name) with
+ * "fifo-write FIFO", whose open for writing lets the first one return. The
+ * kernel opened FIFO; what the open's exit reads in the buffer is DECOY.
+ */
+static char toctou_path[PATH_MAX];
+static volatile pid_t toctou_tid;
+
+static void *toctou_reader(void *unused)
+{
+	int fd;
+
+	(void)unused;
+	toctou_tid = (pid_t)syscall(SYS_gettid);
+	fd = open(toctou_path, O_RDONLY);
+	if (fd < 0)
+		return (void *)1L;
+	close(fd);
+	return NULL;
+}
+
+/* The state letter of thread TID of this process ('S': asleep), or 0. */
+static char thread_state(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	size_t n;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+	f = fopen(path, "r");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+static int toctou_read(const char *fifo, const char *decoy, const char *writer)
+{
+	char *args[] = { (char *)writer, "fifo-write", (char *)fifo, NULL };
+	pthread_t reader;
+	void *reader_rc;
+	int i, rc;
+
+	if (strlen(fifo) >= sizeof(toctou_path) || strlen(decoy) >= sizeof(toctou_path)) {
+		errno = ENAMETOOLONG;
+		return fail("toctou-read", fifo);
+	}
+	unlink(fifo);
+	if (mkfifo(fifo, 0644))
+		return fail("mkfifo", fifo);
+	strcpy(toctou_path, fifo);
+	if (pthread_create(&reader, NULL, toctou_reader, NULL))
+		return fail("pthread_create", fifo);
+	/* Asleep in the open, past the kernel's copy of the path (10 s at most). */
+	for (i = 0; i < 10000 && (!toctou_tid || thread_state(toctou_tid) != 'S'); i++)
+		usleep(1000);
+	memset(toctou_path, 0, sizeof(toctou_path));
+	strcpy(toctou_path, decoy);
+	rc = spawn(args);
+	if (rc) {
+		/* The writer did not run: let the reader go all the same. */
+		int w = open(fifo, O_WRONLY | O_NONBLOCK);
+
+		if (w >= 0)
+			close(w);
+	}
+	pthread_join(reader, &reader_rc);
+	unlink(fifo);
+	if (reader_rc)
+		return fail("open", fifo);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -237,6 +318,10 @@ int main(int argc, char **argv)
 		return memfd_exec();
 	if (!strcmp(cmd, "read") && a)
 		return open_close(a, O_RDONLY);
+	if (!strcmp(cmd, "toctou-read") && argc > 4)
+		return toctou_read(a, b, argv[4]);
+	if (!strcmp(cmd, "fifo-write") && a)
+		return open_close(a, O_WRONLY);
 	if (!strcmp(cmd, "write") && a)
 		return open_close(a, O_WRONLY | O_CREAT | O_TRUNC);
 	if (!strcmp(cmd, "append") && a)

@@ -102,6 +102,12 @@ trigger sfmoc-own "Sensitive File Mode Or Owner Changed" \
     "$T chown /etc/shadow pgF-sfmoc-own" "$T chown /etc/hostname pgB-sfmoc-own"
 trigger fcbd-creat "File Created Below Dev" \
     "$T creat /dev/pgF-fcbd-creat" "$T creat /dev/shm/pgB-fcbd-creat"
+# The path rewritten by another thread while the open waits in the kernel:
+# the exit reads the decoy, the enter read what was opened. (The writer
+# that lets the open return is a sed, which Write Below Etc allows.)
+trigger rsf-toctou "Read Sensitive File" \
+    "$T toctou-read /etc/sudoers.d/pgF-rsf-toctou /tmp/pgF-rsf-toctou-decoy $B/sed" \
+    "$B/unix_chkpwd toctou-read /etc/sudoers.d/pgB-rsf-toctou /tmp/pgB-rsf-toctou-decoy $B/sed"
 
 # Rules whose trigger cannot work on every build, and why (printed instead
 # of a pass when the rule stays silent; anything else must fire).
@@ -114,7 +120,7 @@ known_gap() {
 
 # --- The stage the triggers act on, set up before peregrine starts ----------
 rt_setup() {
-    mkdir -p /usr/local/bin /usr/local/share /root /var/log /dev/shm /etc/peregrine $B /tmp/pglive
+    mkdir -p /usr/local/bin /usr/local/share /root /var/log /dev/shm /etc/peregrine /etc/sudoers.d $B /tmp/pglive
     for n in sed unix_chkpwd dpkg nsenter unshare pgtmp make nginx ssh ping gdb; do cp $T $B/$n; done
     for c in 0 1; do cp $T /tmp/pglive-c$c; done
     echo 'root:*:19000:0:99999:7:::' > /etc/shadow
