@@ -894,3 +894,73 @@ fn unreadable_pointers_give_empty_parameters_not_a_crash() {
     assert!(bad_open.param_named("name").unwrap().bytes.is_empty());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A connect whose address another thread rewrites while the call waits
+/// in the kernel (pgtrigger toctou-connect: a listener with a full accept
+/// queue holds the SYN back): the fd is named from the kernel's peer, as
+/// the module names it, not from the decoy the exit reads in memory.
+#[test]
+fn a_connect_whose_address_is_rewritten_is_named_from_the_kernels_peer() {
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
+        return;
+    };
+    let dir = work_dir("ptrace-toctou-connect");
+    let trigger = dir.join("pgtrigger");
+    let gcc = match Command::new("gcc")
+        .args(["-O2", "-o"])
+        .arg(&trigger)
+        .arg(peregrine_tests::repo_root().join("tests/guest/rules/pgtrigger.c"))
+        .output()
+    {
+        Ok(gcc) => gcc,
+        Err(e) => {
+            eprintln!("skipped: gcc cannot run ({e}), pgtrigger is not built");
+            return;
+        }
+    };
+    assert!(
+        gcc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&gcc.stderr)
+    );
+    let port = 20_000 + std::process::id() % 20_000;
+    let decoy = port + 1;
+    let rules = dir.join("rules.yaml");
+    std::fs::write(
+        &rules,
+        "- rule: Inet Connect\n  desc: t\n  condition: evt.type = connect and fd.typechar = 4\n  output: connected to %fd.rip:%fd.rport addr %evt.arg.addr\n  priority: WARNING\n",
+    )
+    .unwrap();
+    let out = Command::new(&peregrine)
+        .args(["run", "-r"])
+        .arg(&rules)
+        .arg("--")
+        .arg(&trigger)
+        .args(["toctou-connect", &port.to_string(), &decoy.to_string()])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let connects: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("connected to"))
+        .collect();
+    assert_eq!(connects.len(), 2, "{stdout}");
+    for line in &connects {
+        assert!(
+            line.contains(&format!("connected to 127.0.0.1:{port} ")),
+            "{line}"
+        );
+    }
+    // The second connect's address was rewritten: the exit read the decoy.
+    assert!(
+        connects[1].ends_with(&format!("addr 127.0.0.1:{decoy}")),
+        "the race did not happen: {}",
+        connects[1]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -141,7 +141,14 @@ impl Encoder {
                 let b = &mut self.b;
                 b.i64(ret);
                 if ret == 0 || ret == -(libc::EINPROGRESS as i64) {
-                    let tuple = socket_tuple(tid, fd_arg(a[0]), false, mem, a[1], a[2]);
+                    let tuple = socket_tuple(
+                        tid,
+                        fd_arg(a[0]),
+                        false,
+                        mem,
+                        (a[1], a[2]),
+                        NamedPeer::OnlyWhenUnknown,
+                    );
                     b.bytes(&tuple);
                 } else {
                     b.empty();
@@ -164,7 +171,14 @@ impl Encoder {
                 b.i64(fd_arg(a[0]));
                 b.u32(a[2] as u32);
                 if ret >= 0 {
-                    b.bytes(&socket_tuple(tid, fd_arg(a[0]), false, mem, a[4], a[5]));
+                    b.bytes(&socket_tuple(
+                        tid,
+                        fd_arg(a[0]),
+                        false,
+                        mem,
+                        (a[4], a[5]),
+                        NamedPeer::Wins,
+                    ));
                 } else {
                     b.empty();
                 }
@@ -194,7 +208,14 @@ impl Encoder {
                     _ => Vec::new(),
                 };
                 let tuple = if ret >= 0 {
-                    Some(socket_tuple(tid, fd, false, mem, msg.name, msg.namelen))
+                    Some(socket_tuple(
+                        tid,
+                        fd,
+                        false,
+                        mem,
+                        (msg.name, msg.namelen),
+                        NamedPeer::Wins,
+                    ))
                 } else {
                     None
                 };
@@ -214,7 +235,7 @@ impl Encoder {
                 let b = &mut self.b;
                 b.i64(ret);
                 if ret >= 0 {
-                    b.bytes(&socket_tuple(tid, ret, true, mem, 0, 0));
+                    b.bytes(&socket_tuple(tid, ret, true, mem, (0, 0), NamedPeer::Wins));
                 } else {
                     b.empty();
                 }
@@ -1086,13 +1107,25 @@ fn path_exists(tgid: i32, dirfd: i64, path: &[u8]) -> bool {
 /// uaddr/ulen: the address the call named (connect, sendto, sendmsg), or
 /// 0: an outbound call's address of the socket's family is its peer (an
 /// unconnected UDP socket has no other), as the module does.
-fn socket_tuple(tid: i32, fd: i64, inbound: bool, mem: &Memory, uaddr: u64, ulen: u64) -> Vec<u8> {
-    let Some((local, mut peer)) = socket_names(tid, fd) else {
+/// named: whether that address wins over a peer the kernel knows. A
+/// datagram goes where sendto names; a connect's peer is what the kernel
+/// connected to, while the address is read again from the tracee's memory
+/// after the call, where another thread may have written a decoy since.
+fn socket_tuple(
+    tid: i32,
+    fd: i64,
+    inbound: bool,
+    mem: &Memory,
+    (uaddr, ulen): (u64, u64),
+    named: NamedPeer,
+) -> Vec<u8> {
+    let Some((local, mut peer, peer_known)) = socket_names(tid, fd) else {
         return Vec::new();
     };
     let fam = u16::from_ne_bytes([local[0], local[1]]);
     let inet = matches!(fam as i32, libc::AF_INET | libc::AF_INET6);
-    if !inbound && inet && uaddr != 0 && ulen >= 2 {
+    let use_named = named == NamedPeer::Wins || !peer_known;
+    if !inbound && inet && use_named && uaddr != 0 && ulen >= 2 {
         let want = if fam as i32 == libc::AF_INET6 { 28 } else { 16 };
         if let Some(named) = mem.bytes(uaddr, (ulen as usize).min(want)) {
             if named[..2] == local[..2] {
@@ -1137,7 +1170,17 @@ fn socket_tuple(tid: i32, fd: i64, inbound: bool, mem: &Memory, uaddr: u64, ulen
 }
 
 /// getsockname and getpeername of a tracee's fd, as raw sockaddr_storage.
-fn socket_names(tid: i32, fd: i64) -> Option<([u8; 128], [u8; 128])> {
+/// Whether the address an outbound call names is its tuple's peer when the
+/// kernel knows another (see [`socket_tuple`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NamedPeer {
+    Wins,
+    OnlyWhenUnknown,
+}
+
+/// The socket's local and peer addresses, and whether the kernel knows
+/// the peer (getpeername answered).
+fn socket_names(tid: i32, fd: i64) -> Option<([u8; 128], [u8; 128], bool)> {
     let tgid = ProcInfo::read(tid).tgid as i32;
     // SAFETY: plain syscalls on integers; the fds they return are closed below.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, tgid, 0) } as i32;
@@ -1168,7 +1211,7 @@ fn socket_names(tid: i32, fd: i64) -> Option<([u8; 128], [u8; 128])> {
         // Unconnected: the peer side stays zero, with the same family.
         peer[..2].copy_from_slice(&local[..2]);
     }
-    Some((local, peer))
+    Some((local, peer, ok_peer))
 }
 
 #[cfg(test)]

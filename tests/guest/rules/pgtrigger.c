@@ -305,6 +305,65 @@ static int toctou_read(const char *fifo, const char *decoy, const char *writer)
 	return rc;
 }
 
+/*
+ * toctou-connect PORT DECOY: a connect whose address is rewritten while the
+ * call waits in the kernel. A listener on PORT with a full accept queue
+ * drops the SYN of a second thread's connect, which sleeps until its
+ * retransmission; meanwhile this thread writes DECOY's port into the
+ * address and accepts the first connection, so the retransmitted SYN gets
+ * through. The kernel connected to PORT; the address the connect's exit
+ * reads names DECOY.
+ */
+static struct sockaddr_in toctou_sa;
+
+static void *toctou_connector(void *unused)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0), rc;
+
+	(void)unused;
+	toctou_tid = (pid_t)syscall(SYS_gettid);
+	if (fd < 0)
+		return (void *)1L;
+	rc = connect(fd, (struct sockaddr *)&toctou_sa, sizeof(toctou_sa));
+	close(fd);
+	return rc ? (void *)1L : NULL;
+}
+
+static int toctou_connect(const char *port, const char *decoy)
+{
+	struct sockaddr_in sa = loopback(port);
+	int one = 1, l = socket(AF_INET, SOCK_STREAM, 0), first, c, i;
+	pthread_t connector;
+	void *rc;
+
+	if (l < 0)
+		return fail("socket", port);
+	setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* Backlog 0: one established connection fills the accept queue. */
+	if (bind(l, (struct sockaddr *)&sa, sizeof(sa)) || listen(l, 0))
+		return fail("listen", port);
+	first = socket(AF_INET, SOCK_STREAM, 0);
+	if (first < 0 || connect(first, (struct sockaddr *)&sa, sizeof(sa)))
+		return fail("connect", port);
+	toctou_sa = sa;
+	if (pthread_create(&connector, NULL, toctou_connector, NULL))
+		return fail("pthread_create", port);
+	for (i = 0; i < 10000 && (!toctou_tid || thread_state(toctou_tid) != 'S'); i++)
+		usleep(1000);
+	toctou_sa.sin_port = htons((unsigned short)atoi(decoy));
+	c = accept(l, NULL, NULL);
+	pthread_join(connector, &rc);
+	if (c >= 0)
+		close(c);
+	close(first);
+	close(l);
+	if (rc) {
+		errno = ECONNREFUSED;
+		return fail("connect", port);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "";
@@ -320,6 +379,8 @@ int main(int argc, char **argv)
 		return open_close(a, O_RDONLY);
 	if (!strcmp(cmd, "toctou-read") && argc > 4)
 		return toctou_read(a, b, argv[4]);
+	if (!strcmp(cmd, "toctou-connect") && b)
+		return toctou_connect(a, b);
 	if (!strcmp(cmd, "fifo-write") && a)
 		return open_close(a, O_WRONLY);
 	if (!strcmp(cmd, "write") && a)
