@@ -128,6 +128,10 @@ struct Toctou {
     name: (u8, u8),
     flags: Option<(u8, u8)>,
     dirfd: Option<(u8, u8)>,
+    /// The enter's parameters are the exit's from its second on (same
+    /// names and types), as in every current layout of the opens: an
+    /// enter that agrees with its exit is then one compare of bytes.
+    enter_is_exit_tail: bool,
 }
 
 /// The syscalls whose exits are checked against their enters (see the
@@ -141,10 +145,17 @@ const EXIT_OPEN_FLAGS: u32 = !(0x4000 - 1);
 fn toctou_of(exit: &EventInfo, enter: Option<&EventInfo>) -> Option<Toctou> {
     let enter = enter.filter(|_| TOCTOU_OPENS.contains(&exit.name))?;
     let pair = |name| Some((position(exit, name)?, position(enter, name)?));
+    let enter_is_exit_tail = enter.params.len() < exit.params.len()
+        && enter
+            .params
+            .iter()
+            .zip(&exit.params[1..])
+            .all(|(e, x)| e.name == x.name && e.ty == x.ty);
     Some(Toctou {
         name: pair("name")?,
         flags: pair("flags"),
         dirfd: pair("dirfd"),
+        enter_is_exit_tail,
     })
 }
 
@@ -490,34 +501,48 @@ impl Merger {
         // Used up, as a rebuilt exit uses its enter.
         h.event_type = 0;
         let (lens, data) = h.bytes.split_at(h.lens_len);
+        if toctou.enter_is_exit_tail && agrees_with_tail(ev, lens, data, h.len_size) {
+            return self.deliver(*ev);
+        }
         let mut enter = Params::new(lens, data, h.len_size, h.nparams);
         let (exit_lens, exit_data, exit_len_size) = ev.body();
         let mut exit = Params::new(exit_lens, exit_data, exit_len_size, ev.nparams);
-        let enter_name = enter.get(usize::from(toctou.name.1)).unwrap_or(&[]);
+        // Read in the order both layouts give them (dirfd, name, flags), so
+        // each parameter is found from the one before.
+        let mut pair = |at: (u8, u8)| {
+            let x = exit.get(usize::from(at.0));
+            let e = enter.get(usize::from(at.1));
+            (x, e)
+        };
+        let dirfd = toctou.dirfd.map(&mut pair);
+        let (exit_name, enter_name) = pair(toctou.name);
+        let flags = toctou.flags.map(&mut pair);
+        let enter_name = enter_name.unwrap_or(&[]);
         if matches!(enter_name, [] | [0] | b"<NA>" | b"<NA>\0") {
             return self.deliver(*ev);
         }
-        let mut flags = None;
-        if let Some((x, e)) = toctou.flags {
-            let read = |p: &mut Params<'_>, i: u8| {
-                p.get(usize::from(i))
-                    .and_then(|b| b.try_into().ok())
-                    .map(u32::from_le_bytes)
-            };
-            if let (Some(exit_flags), Some(enter_flags)) = (read(&mut exit, x), read(&mut enter, e))
+        let dirfd = match (toctou.dirfd, dirfd) {
+            (Some((x, _)), Some((Some(exit_dirfd), Some(enter_dirfd))))
+                if exit_dirfd != enter_dirfd =>
             {
-                let merged = enter_flags & !EXIT_OPEN_FLAGS | exit_flags & EXIT_OPEN_FLAGS;
-                if merged != exit_flags {
-                    flags = Some((x, merged.to_le_bytes()));
+                Some((x, enter_dirfd))
+            }
+            _ => None,
+        };
+        let as_u32 = |b: Option<&[u8]>| b.and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
+        let flags = match (toctou.flags, flags) {
+            (Some((x, _)), Some((exit_flags, enter_flags))) => {
+                match (as_u32(exit_flags), as_u32(enter_flags)) {
+                    (Some(exit_flags), Some(enter_flags)) => {
+                        let merged = enter_flags & !EXIT_OPEN_FLAGS | exit_flags & EXIT_OPEN_FLAGS;
+                        (merged != exit_flags).then_some((x, merged.to_le_bytes()))
+                    }
+                    _ => None,
                 }
             }
-        }
-        let dirfd = toctou.dirfd.and_then(|(x, e)| {
-            let from_enter = enter.get(usize::from(e))?;
-            (exit.get(usize::from(x))? != from_enter).then_some((x, from_enter))
-        });
-        let name_differs = exit.get(usize::from(toctou.name.0)) != Some(enter_name);
-        if !name_differs && flags.is_none() && dirfd.is_none() {
+            _ => None,
+        };
+        if exit_name == Some(enter_name) && flags.is_none() && dirfd.is_none() {
             return self.deliver(*ev);
         }
         self.stats.enter_preferred += 1;
@@ -695,6 +720,23 @@ impl Merger {
         merged.num = *num;
         Some(merged)
     }
+}
+
+/// Whether an enter's parameters (`lens`, `data`) are byte for byte the
+/// exit's from its second parameter on.
+#[inline]
+fn agrees_with_tail(exit: &EventView<'_>, lens: &[u8], data: &[u8], len_size: usize) -> bool {
+    let (exit_lens, exit_data, exit_len_size) = exit.body();
+    if exit_len_size != len_size {
+        return false;
+    }
+    let first_len = match exit_lens.get(..len_size) {
+        Some([a, b]) => usize::from(u16::from_le_bytes([*a, *b])),
+        Some([a, b, c, d]) => u32::from_le_bytes([*a, *b, *c, *d]) as usize,
+        _ => return false,
+    };
+    exit_lens.get(len_size..len_size + lens.len()) == Some(lens)
+        && exit_data.get(first_len..first_len + data.len()) == Some(data)
 }
 
 fn is_procexit(info: &EventInfo) -> bool {
@@ -945,9 +987,11 @@ mod tests {
     #[test]
     fn an_open_whose_enter_agrees_passes_unchanged() {
         let mut m = Merger::new();
-        for _ in 0..3 {
+        // Byte for byte (the enter is the exit's tail), and with the exit's
+        // own O_F_CREATED.
+        for exit_flags in [1, 1 | 0x4000, 1] {
             assert_eq!(push(&mut m, &openat_e(b"/etc/hosts\0", 1)), None);
-            let raw = openat_x(b"/etc/hosts\0", 1 | 0x4000);
+            let raw = openat_x(b"/etc/hosts\0", exit_flags);
             let ev = EventView::parse(&raw).unwrap();
             let out = m.push(&ev).unwrap();
             assert_eq!(out.body().1.as_ptr(), ev.body().1.as_ptr(), "not copied");
@@ -960,6 +1004,18 @@ mod tests {
             assert_eq!(params[2], b"/etc/hosts\0");
         }
         assert_eq!(m.stats.enter_preferred, 0);
+    }
+
+    #[test]
+    fn every_open_is_checked_and_its_enter_is_its_exits_tail() {
+        for name in TOCTOU_OPENS {
+            let exit = current_exit(name).unwrap();
+            let Plan::Exit { toctou, .. } = &plans()[usize::from(exit)] else {
+                panic!("{name}: no exit plan");
+            };
+            let toctou = toctou.unwrap_or_else(|| panic!("{name}: not checked"));
+            assert!(toctou.enter_is_exit_tail, "{name}: {toctou:?}");
+        }
     }
 
     #[test]
