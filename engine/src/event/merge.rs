@@ -549,49 +549,33 @@ impl Merger {
         let len_size = exit_len_size;
         let count = exit.count;
         let lens_len = count * len_size;
+        let (name_at, flags_at, dirfd_at) = (
+            usize::from(toctou.name.0),
+            flags.map(|(x, _)| usize::from(x)),
+            dirfd.map(|(x, _)| usize::from(x)),
+        );
+        let flag_bytes = flags.map_or([0; 4], |(_, b)| b);
         let out = &mut self.out;
         out.clear();
         out.resize(lens_len, 0);
         for i in 0..count {
-            let bytes: &[u8] = match i {
-                _ if i == usize::from(toctou.name.0) => enter_name,
-                _ if flags.is_some_and(|(x, _)| i == usize::from(x)) => {
-                    &flags.as_ref().map_or([0; 4], |f| f.1)[..]
-                }
-                _ if dirfd.is_some_and(|(x, _)| i == usize::from(x)) => {
-                    dirfd.map_or(&[][..], |d| d.1)
-                }
+            let bytes: &[u8] = match dirfd {
+                _ if i == name_at => enter_name,
+                _ if Some(i) == flags_at => &flag_bytes,
+                Some((_, enter_dirfd)) if Some(i) == dirfd_at => enter_dirfd,
                 _ => exit.get(i).unwrap_or(&[]),
             };
-            let len = bytes.len().min(if len_size == 2 {
-                usize::from(u16::MAX)
-            } else {
-                u32::MAX as usize
-            });
-            out.extend_from_slice(&bytes[..len]);
-            let at = i * len_size;
-            if len_size == 2 {
-                out[at..at + 2].copy_from_slice(&(len as u16).to_le_bytes());
-            } else {
-                out[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
-            }
+            put_param(out, i, len_size, bytes);
         }
-        let (lens, data) = self.out.split_at(lens_len);
-        let mut fixed = EventView::from_checked(
-            ev.ts,
-            ev.tid,
+        Some(finish(
+            ev,
             ev.event_type,
-            count as u32,
             ev.info(),
             len_size,
-            lens,
-            data,
-        );
-        fixed.cpu = ev.cpu;
-        fixed.dump_flags = ev.dump_flags;
-        self.num += 1;
-        fixed.num = self.num;
-        Some(fixed)
+            &self.out,
+            count,
+            &mut self.num,
+        ))
     }
 
     #[inline(never)]
@@ -639,11 +623,6 @@ impl Merger {
         let (lens, data, exit_len_size) = ev.body();
         let mut exit = Params::new(lens, data, exit_len_size, ev.nparams);
         let len_size = len_size_of(info);
-        let max_len = if len_size == 2 {
-            usize::from(u16::MAX)
-        } else {
-            u32::MAX as usize
-        };
         let lens_len = sources.len() * len_size;
         out.clear();
         // An exit of the current type holds the first parameters of its
@@ -693,33 +672,60 @@ impl Merger {
             let len = if width > 0 && bytes.len() > width {
                 width
             } else {
-                bytes.len().min(max_len)
+                bytes.len()
             };
-            out.extend_from_slice(&bytes[..len]);
-            let at = i * len_size;
-            if len_size == 2 {
-                out[at..at + 2].copy_from_slice(&(len as u16).to_le_bytes());
-            } else {
-                out[at..at + 4].copy_from_slice(&(len as u32).to_le_bytes());
-            }
+            put_param(out, i, len_size, &bytes[..len]);
         }
-        let (lens, data) = out.split_at(lens_len);
-        let mut merged = EventView::from_checked(
-            ev.ts,
-            ev.tid,
-            *target,
-            sources.len() as u32,
-            info,
-            len_size,
-            lens,
-            data,
-        );
-        merged.cpu = ev.cpu;
-        merged.dump_flags = ev.dump_flags;
-        *num += 1;
-        merged.num = *num;
-        Some(merged)
+        Some(finish(ev, *target, info, len_size, out, sources.len(), num))
     }
+}
+
+/// Appends a parameter's bytes to `out`, an area whose lengths come first
+/// (zeroed, `len_size` bytes for each), and writes its length in slot `i`.
+/// Bytes past what a length of that size can say are left out.
+fn put_param(out: &mut Vec<u8>, i: usize, len_size: usize, bytes: &[u8]) {
+    let max = if len_size == 2 {
+        usize::from(u16::MAX)
+    } else {
+        u32::MAX as usize
+    };
+    let bytes = &bytes[..bytes.len().min(max)];
+    out.extend_from_slice(bytes);
+    let at = i * len_size;
+    if len_size == 2 {
+        out[at..at + 2].copy_from_slice(&(bytes.len() as u16).to_le_bytes());
+    } else {
+        out[at..at + 4].copy_from_slice(&(bytes.len() as u32).to_le_bytes());
+    }
+}
+
+/// The event made of `ev`'s header and the `count` parameters in `area`
+/// (lengths, then values), numbered next.
+fn finish<'s>(
+    ev: &EventView<'_>,
+    event_type: u16,
+    info: &'static EventInfo,
+    len_size: usize,
+    area: &'s [u8],
+    count: usize,
+    num: &mut u64,
+) -> EventView<'s> {
+    let (lens, data) = area.split_at(count * len_size);
+    let mut made = EventView::from_checked(
+        ev.ts,
+        ev.tid,
+        event_type,
+        count as u32,
+        info,
+        len_size,
+        lens,
+        data,
+    );
+    made.cpu = ev.cpu;
+    made.dump_flags = ev.dump_flags;
+    *num += 1;
+    made.num = *num;
+    made
 }
 
 /// Whether an enter's parameters (`lens`, `data`) are byte for byte the
