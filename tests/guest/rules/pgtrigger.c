@@ -231,8 +231,9 @@ static int usage(void)
  * it. A second thread opens FIFO for reading through a buffer; once that
  * open waits in the kernel for a writer, this thread writes DECOY over the
  * buffer and runs WRITER (this program under another name) with
- * "fifo-write FIFO", whose open for writing lets the first one return. The
- * kernel opened FIFO; what the open's exit reads in the buffer is DECOY.
+ * "fifo-write FIFO", whose open for writing (and nothing else) lets the
+ * first one return. The kernel opened FIFO; what the open's exit reads in
+ * the buffer is DECOY.
  */
 static char toctou_path[PATH_MAX];
 static volatile pid_t toctou_tid;
@@ -381,8 +382,15 @@ int main(int argc, char **argv)
 		return toctou_read(a, b, argv[4]);
 	if (!strcmp(cmd, "toctou-connect") && b)
 		return toctou_connect(a, b);
-	if (!strcmp(cmd, "fifo-write") && a)
-		return open_close(a, O_WRONLY);
+	if (!strcmp(cmd, "fifo-write") && a) {
+		/* Open only: the reader may have closed its end already (a write
+		 * would then end this process with SIGPIPE). */
+		fd = open(a, O_WRONLY);
+		if (fd < 0)
+			return fail("open", a);
+		close(fd);
+		return 0;
+	}
 	if (!strcmp(cmd, "write") && a)
 		return open_close(a, O_WRONLY | O_CREAT | O_TRUNC);
 	if (!strcmp(cmd, "append") && a)
