@@ -895,16 +895,8 @@ fn unreadable_pointers_give_empty_parameters_not_a_crash() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A connect whose address another thread rewrites while the call waits
-/// in the kernel (pgtrigger toctou-connect: a listener with a full accept
-/// queue holds the SYN back): the fd is named from the kernel's peer, as
-/// the module names it, not from the decoy the exit reads in memory.
-#[test]
-fn a_connect_whose_address_is_rewritten_is_named_from_the_kernels_peer() {
-    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
-        return;
-    };
-    let dir = work_dir("ptrace-toctou-connect");
+/// tests/guest/rules/pgtrigger.c built into `dir`; None (said) without gcc.
+fn pgtrigger(dir: &Path) -> Option<PathBuf> {
     let trigger = dir.join("pgtrigger");
     let gcc = match Command::new("gcc")
         .args(["-O2", "-o"])
@@ -915,7 +907,7 @@ fn a_connect_whose_address_is_rewritten_is_named_from_the_kernels_peer() {
         Ok(gcc) => gcc,
         Err(e) => {
             eprintln!("skipped: gcc cannot run ({e}), pgtrigger is not built");
-            return;
+            return None;
         }
     };
     assert!(
@@ -923,6 +915,99 @@ fn a_connect_whose_address_is_rewritten_is_named_from_the_kernels_peer() {
         "{}",
         String::from_utf8_lossy(&gcc.stderr)
     );
+    Some(trigger)
+}
+
+/// An open whose path another thread rewrote while it waited in the
+/// kernel is counted in /metrics (the merge's other counts beside it):
+/// the race is itself a sign of someone walking around a rule.
+#[test]
+fn an_open_named_from_its_enter_is_counted_in_metrics() {
+    use std::io::BufRead;
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
+        return;
+    };
+    let dir = work_dir("ptrace-toctou-metrics");
+    let Some(trigger) = pgtrigger(&dir) else {
+        return;
+    };
+    let rules = dir.join("rules.yaml");
+    std::fs::write(&rules, "- list: nothing\n  items: []\n").unwrap();
+    let (fifo, decoy, done) = (dir.join("fifo"), dir.join("decoy"), dir.join("done"));
+    let script = format!(
+        "{t} toctou-read {f} {d} {t} && while [ ! -e {done} ]; do sleep 0.05; done",
+        t = trigger.display(),
+        f = fifo.display(),
+        d = decoy.display(),
+        done = done.display()
+    );
+    let mut run = Command::new(&peregrine)
+        .args(["run", "-r"])
+        .arg(&rules)
+        .args([
+            "-o",
+            "webserver.enabled=true",
+            "-o",
+            "webserver.listen_address=127.0.0.1",
+            "-o",
+            "webserver.listen_port=0",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(run.stderr.take().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let web = loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the webserver never said where it listens");
+        if let Some(rest) = line.split("Webserver listening on ").nth(1) {
+            break format!("http://{}/metrics", rest.split_whitespace().next().unwrap());
+        }
+    };
+    let wanted = "\nfalcosecurity_peregrine_merge_opens_named_from_enter_total 1\n";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let metrics = loop {
+        let (status, body) = peregrine_tests::webhook::get(&web);
+        if (status == 200 && body.contains(wanted)) || Instant::now() > deadline {
+            break body;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::fs::write(&done, "").unwrap();
+    let status = run.wait().unwrap();
+    assert!(metrics.contains(wanted), "{metrics}");
+    assert!(
+        metrics.contains("\nfalcosecurity_peregrine_merge_exits_without_enter_total "),
+        "{metrics}"
+    );
+    assert!(status.success());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A connect whose address another thread rewrites while the call waits
+/// in the kernel (pgtrigger toctou-connect: a listener with a full accept
+/// queue holds the SYN back): the fd is named from the kernel's peer, as
+/// the module names it, not from the decoy the exit reads in memory.
+#[test]
+fn a_connect_whose_address_is_rewritten_is_named_from_the_kernels_peer() {
+    let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
+        return;
+    };
+    let dir = work_dir("ptrace-toctou-connect");
+    let Some(trigger) = pgtrigger(&dir) else {
+        return;
+    };
     let port = 20_000 + std::process::id() % 20_000;
     let decoy = port + 1;
     let rules = dir.join("rules.yaml");

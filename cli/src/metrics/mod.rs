@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use peregrine_driver_sys::{RingStats, Stats};
+use peregrine_engine::event::merge::MergeStats;
 
 use self::falco::{Context, Machine, Previous, Resources, RuleMatches, Sample};
 use crate::alert::Priority;
@@ -45,6 +46,8 @@ pub struct Metrics {
     /// pairs a total with the CPUs it is the sum of.
     kernel: Mutex<Option<RingStats>>,
     state: Mutex<Option<StateCounts>>,
+    /// What the enter/exit merge met, as last published by the event loop.
+    merge: Mutex<Option<MergeStats>>,
     outputs: Box<OutputStats>,
     /// The webhook's counters while it listens (a reload may start or
     /// stop it).
@@ -75,6 +78,7 @@ impl Metrics {
             by_rule: Mutex::new(BTreeMap::new()),
             kernel: Mutex::new(None),
             state: Mutex::new(None),
+            merge: Mutex::new(None),
             outputs,
             audit: Mutex::new(audit),
             listeners: Mutex::default(),
@@ -297,6 +301,14 @@ impl Metrics {
         }
     }
 
+    /// The enter/exit merge's counts (see [`MergeStats`]), as last
+    /// published by the event loop.
+    pub fn set_merge(&self, stats: MergeStats) {
+        if let Ok(mut merge) = self.merge.lock() {
+            *merge = Some(stats);
+        }
+    }
+
     /// The values of the stats snapshot, named as in `/metrics`.
     pub fn snapshot(&self) -> Vec<(String, u64)> {
         let mut values = vec![
@@ -365,6 +377,28 @@ impl Metrics {
                     (
                         "peregrine_state_fds_evicted_total".to_string(),
                         st.fds_evicted,
+                    ),
+                ]);
+            }
+        }
+        if let Ok(merge) = self.merge.lock() {
+            if let Some(m) = merge.as_ref() {
+                values.extend([
+                    ("peregrine_merge_exits_rebuilt_total".to_string(), m.merged),
+                    (
+                        "peregrine_merge_exits_without_enter_total".to_string(),
+                        m.exits_without_enter,
+                    ),
+                    (
+                        "peregrine_merge_enters_without_exit_total".to_string(),
+                        m.enters_without_exit,
+                    ),
+                    // An open whose path (flags, dirfd) changed between its
+                    // enter and its exit: another thread rewrote it under the
+                    // call, the way around a rule on the file's name.
+                    (
+                        "peregrine_merge_opens_named_from_enter_total".to_string(),
+                        m.enter_preferred,
                     ),
                 ]);
             }

@@ -470,6 +470,7 @@ pub fn replay_capture(
             break;
         }
     }
+    pipeline.metrics.set_merge(merger.stats);
     Ok(())
 }
 
@@ -735,6 +736,7 @@ pub fn drain_rings_purging(
                 }
             }
         });
+        pipeline.metrics.set_merge(merger.stats);
         if let Some(e) = decode_error {
             if undecodable.is_power_of_two() {
                 crate::log::message(&format!(

@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
-use peregrine_engine::event::merge::Merger;
+use peregrine_engine::event::merge::{MergeStats, Merger};
 use peregrine_engine::event::EventView;
 use peregrine_engine::output::Alert;
 use peregrine_engine::rules::CompiledRules;
@@ -58,6 +58,7 @@ struct Found {
     /// (record index in the batch, alert), in record order.
     alerts: Vec<(usize, Alert)>,
     state: StateCounts,
+    merge: MergeStats,
     undecodable: u64,
 }
 
@@ -96,6 +97,7 @@ fn run_worker(
             events: 0,
             alerts: Vec::new(),
             state: StateCounts::default(),
+            merge: MergeStats::default(),
             undecodable: 0,
         };
         for (at, &(start, len, cpu)) in batch.records.iter().enumerate() {
@@ -134,6 +136,7 @@ fn run_worker(
             });
         }
         out.state = StateCounts::of(&state);
+        out.merge = merger.stats;
         if found.send(out).is_err() {
             return;
         }
@@ -206,6 +209,7 @@ impl Evaluators {
                 events = found.events;
                 self.undecodable += found.undecodable;
                 pipeline.metrics.set_state(found.state);
+                pipeline.metrics.set_merge(found.merge);
             }
             alerts.extend(found.alerts);
         }

@@ -149,6 +149,7 @@ pub fn run(
                         }
                     }
                 }
+                pipeline.metrics.set_merge(merger.stats);
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
                 pipeline.idle(&mut state, now_ns());
