@@ -483,12 +483,18 @@ mod tests {
             }
         });
         let mut next = 0;
-        while !sender.is_finished() || next < N {
-            if let Some(id) = gone(take_news(&rx, &waiting)) {
-                assert_eq!(id, next.to_string());
-                next += 1;
-            } else if sender.is_finished() {
-                break;
+        loop {
+            // Asked before the look: once the sender is done, everything
+            // it sent (the flag included) is visible to the look, and a
+            // look that finds nothing means nothing is left.
+            let done = sender.is_finished();
+            match gone(take_news(&rx, &waiting)) {
+                Some(id) => {
+                    assert_eq!(id, next.to_string());
+                    next += 1;
+                }
+                None if done => break,
+                None => std::hint::spin_loop(),
             }
         }
         sender.join().unwrap();
