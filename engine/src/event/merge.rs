@@ -118,6 +118,10 @@ enum Plan {
         enter_run: (u8, u8),
         /// For the opens: what a full exit takes from its enter.
         toctou: Option<Toctou>,
+        /// A syscall whose enter drivers still write (connect, execve...):
+        /// a full exit ends it, so that the thread's next enter does not
+        /// count it as one whose exit never came.
+        ends_enter: bool,
     },
 }
 
@@ -247,6 +251,7 @@ fn plan_for(ty: u16, info: &'static EventInfo) -> Plan {
     } else {
         None
     };
+    let ends_enter = target == ty && enter.is_some_and(|e| NUMBERED_ENTERS.contains(&e.name));
     Plan::Exit {
         full: target_info.params.len() as u32,
         current: target == ty,
@@ -255,6 +260,7 @@ fn plan_for(ty: u16, info: &'static EventInfo) -> Plan {
         uses_enter,
         enter_run,
         toctou,
+        ends_enter,
     }
 }
 
@@ -426,10 +432,19 @@ impl Merger {
                 full,
                 current: true,
                 toctou,
+                ends_enter,
                 ..
             }) if ev.nparams >= *full => match toctou {
-                None => self.deliver(*ev),
                 Some(toctou) => self.deliver_open(ev, *toctou),
+                None if *ends_enter => {
+                    if let Some(h) = self.held.get_mut(&ev.tid) {
+                        if h.event_type.wrapping_add(1) == ev.event_type {
+                            h.event_type = 0;
+                        }
+                    }
+                    self.deliver(*ev)
+                }
+                None => self.deliver(*ev),
             },
             Some(Plan::Pass) | None => {
                 if ev.event_type < 2 || !is_procexit(ev.info()) {
@@ -1010,6 +1025,34 @@ mod tests {
             assert_eq!(params[2], b"/etc/hosts\0");
         }
         assert_eq!(m.stats.enter_preferred, 0);
+    }
+
+    /// A full record of type `ty`: fixed-size parameters zero, the
+    /// others empty.
+    fn full_record(ty: u16, tid: u64) -> Vec<u8> {
+        let params: Vec<Vec<u8>> = event_info(ty)
+            .unwrap()
+            .params
+            .iter()
+            .map(|p| vec![0u8; numeric_width(p.ty)])
+            .collect();
+        let refs: Vec<&[u8]> = params.iter().map(Vec::as_slice).collect();
+        record(ty, tid, &refs)
+    }
+
+    #[test]
+    fn a_full_exit_ends_the_enter_drivers_still_write() {
+        for name in ["connect", "execve", "openat"] {
+            let exit = current_exit(name).unwrap();
+            let mut m = Merger::new();
+            for _ in 0..3 {
+                assert_eq!(push(&mut m, &full_record(exit - 1, 7)), None, "{name}");
+                assert!(push(&mut m, &full_record(exit, 7)).is_some(), "{name}");
+            }
+            assert_eq!(m.stats.enters_without_exit, 0, "{name}");
+            // A thread's exit after a full exit leaves no enter behind.
+            assert!(m.held.get(&7).is_none_or(|h| h.event_type == 0), "{name}");
+        }
     }
 
     #[test]
