@@ -991,6 +991,11 @@ fn an_open_named_from_its_enter_is_counted_in_metrics() {
         metrics.contains("\nfalcosecurity_peregrine_merge_exits_without_enter_total "),
         "{metrics}"
     );
+    // Every enter the tracer wrote (opens, the writer's exec) met its exit.
+    assert!(
+        metrics.contains("\nfalcosecurity_peregrine_merge_enters_without_exit_total 0\n"),
+        "{metrics}"
+    );
     assert!(status.success());
     let _ = std::fs::remove_dir_all(&dir);
 }
