@@ -821,6 +821,19 @@ mod tests {
         Some((out.event_type, out.num, params))
     }
 
+    /// A full record of type `ty`: fixed-size parameters zero, the
+    /// others empty.
+    fn full_record(ty: u16, tid: u64) -> Vec<u8> {
+        let params: Vec<Vec<u8>> = event_info(ty)
+            .unwrap()
+            .params
+            .iter()
+            .map(|p| vec![0u8; numeric_width(p.ty)])
+            .collect();
+        let refs: Vec<&[u8]> = params.iter().map(Vec::as_slice).collect();
+        record(ty, tid, &refs)
+    }
+
     const OPEN_E: u16 = 2;
     const OPEN_X: u16 = 3;
     const CLOSE_E: u16 = 4;
@@ -914,14 +927,7 @@ mod tests {
             .into_iter()
             .find(|&t| event_info(t).unwrap().flags & flags::OLD_VERSION == 0)
             .unwrap();
-        let exit_params: Vec<Vec<u8>> = event_info(procexit)
-            .unwrap()
-            .params
-            .iter()
-            .map(|p| vec![0u8; numeric_width(p.ty)])
-            .collect();
-        let refs: Vec<&[u8]> = exit_params.iter().map(Vec::as_slice).collect();
-        let (ty, _, _) = push(&mut m, &record(procexit, 7, &refs)).unwrap();
+        let (ty, _, _) = push(&mut m, &full_record(procexit, 7)).unwrap();
         assert_eq!(
             ty, procexit,
             "procexit is delivered, though its number is even"
@@ -1027,19 +1033,6 @@ mod tests {
         assert_eq!(m.stats.enter_preferred, 0);
     }
 
-    /// A full record of type `ty`: fixed-size parameters zero, the
-    /// others empty.
-    fn full_record(ty: u16, tid: u64) -> Vec<u8> {
-        let params: Vec<Vec<u8>> = event_info(ty)
-            .unwrap()
-            .params
-            .iter()
-            .map(|p| vec![0u8; numeric_width(p.ty)])
-            .collect();
-        let refs: Vec<&[u8]> = params.iter().map(Vec::as_slice).collect();
-        record(ty, tid, &refs)
-    }
-
     #[test]
     fn a_full_exit_ends_the_enter_drivers_still_write() {
         for name in ["connect", "execve", "openat"] {
@@ -1111,13 +1104,7 @@ mod tests {
     fn non_syscall_events_pass_and_only_falcos_enters_are_numbered() {
         let mut m = Merger::new();
         let signal = event_types_named("signaldeliver")[0];
-        let n = event_info(signal).unwrap().params.len();
-        let params: Vec<Vec<u8>> = event_info(signal).unwrap().params[..n]
-            .iter()
-            .map(|p| vec![0u8; numeric_width(p.ty)])
-            .collect();
-        let refs: Vec<&[u8]> = params.iter().map(Vec::as_slice).collect();
-        assert_eq!(push(&mut m, &record(signal, 7, &refs)).unwrap().1, 1);
+        assert_eq!(push(&mut m, &full_record(signal, 7)).unwrap().1, 1);
         push(&mut m, &record(READ_E, 7, &[&fd(1), &1u32.to_le_bytes()]));
         let connect_e = event_types_named("connect")[0];
         push(&mut m, &record(connect_e, 8, &[&fd(1)]));
