@@ -7,7 +7,7 @@ pub mod file;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -46,8 +46,9 @@ pub struct Metrics {
     /// pairs a total with the CPUs it is the sum of.
     kernel: Mutex<Option<RingStats>>,
     state: Mutex<Option<StateCounts>>,
-    /// What the enter/exit merge met, as last published by the event loop.
-    merge: Mutex<Option<MergeStats>>,
+    /// What the enter/exit merge met, as last published by the event loop
+    /// (once per batch: stores, not a lock), once it has published.
+    merge: MergeCounts,
     outputs: Box<OutputStats>,
     /// The webhook's counters while it listens (a reload may start or
     /// stop it).
@@ -78,7 +79,7 @@ impl Metrics {
             by_rule: Mutex::new(BTreeMap::new()),
             kernel: Mutex::new(None),
             state: Mutex::new(None),
-            merge: Mutex::new(None),
+            merge: MergeCounts::default(),
             outputs,
             audit: Mutex::new(audit),
             listeners: Mutex::default(),
@@ -304,9 +305,15 @@ impl Metrics {
     /// The enter/exit merge's counts (see [`MergeStats`]), as last
     /// published by the event loop.
     pub fn set_merge(&self, stats: MergeStats) {
-        if let Ok(mut merge) = self.merge.lock() {
-            *merge = Some(stats);
-        }
+        let m = &self.merge;
+        m.rebuilt.store(stats.merged, Ordering::Relaxed);
+        m.exits_without_enter
+            .store(stats.exits_without_enter, Ordering::Relaxed);
+        m.enters_without_exit
+            .store(stats.enters_without_exit, Ordering::Relaxed);
+        m.named_from_enter
+            .store(stats.enter_preferred, Ordering::Relaxed);
+        m.published.store(true, Ordering::Relaxed);
     }
 
     /// The values of the stats snapshot, named as in `/metrics`.
@@ -381,30 +388,43 @@ impl Metrics {
                 ]);
             }
         }
-        if let Ok(merge) = self.merge.lock() {
-            if let Some(m) = merge.as_ref() {
-                values.extend([
-                    ("peregrine_merge_exits_rebuilt_total".to_string(), m.merged),
-                    (
-                        "peregrine_merge_exits_without_enter_total".to_string(),
-                        m.exits_without_enter,
-                    ),
-                    (
-                        "peregrine_merge_enters_without_exit_total".to_string(),
-                        m.enters_without_exit,
-                    ),
-                    // An open whose path (flags, dirfd) changed between its
-                    // enter and its exit: another thread rewrote it under the
-                    // call, the way around a rule on the file's name.
-                    (
-                        "peregrine_merge_opens_named_from_enter_total".to_string(),
-                        m.enter_preferred,
-                    ),
-                ]);
-            }
+        let m = &self.merge;
+        if m.published.load(Ordering::Relaxed) {
+            let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+            values.extend([
+                (
+                    "peregrine_merge_exits_rebuilt_total".to_string(),
+                    load(&m.rebuilt),
+                ),
+                (
+                    "peregrine_merge_exits_without_enter_total".to_string(),
+                    load(&m.exits_without_enter),
+                ),
+                (
+                    "peregrine_merge_enters_without_exit_total".to_string(),
+                    load(&m.enters_without_exit),
+                ),
+                // An open whose path (flags, dirfd) changed between its
+                // enter and its exit: another thread rewrote it under the
+                // call, the way around a rule on the file's name.
+                (
+                    "peregrine_merge_opens_named_from_enter_total".to_string(),
+                    load(&m.named_from_enter),
+                ),
+            ]);
         }
         values
     }
+}
+
+/// [`MergeStats`] as `/metrics` reads them, each a counter of its own.
+#[derive(Debug, Default)]
+struct MergeCounts {
+    published: AtomicBool,
+    rebuilt: AtomicU64,
+    exits_without_enter: AtomicU64,
+    enters_without_exit: AtomicU64,
+    named_from_enter: AtomicU64,
 }
 
 /// What the thread and fd tables hold and have dropped.
