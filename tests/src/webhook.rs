@@ -17,6 +17,36 @@ pub fn audit_event(i: usize, verb: &str) -> String {
     )
 }
 
+/// The arguments that start the webserver on an ephemeral loopback port;
+/// [`webserver_address`] finds the port in what peregrine says.
+pub const WEBSERVER_ON_LOOPBACK: [&str; 6] = [
+    "-o",
+    "webserver.enabled=true",
+    "-o",
+    "webserver.listen_address=127.0.0.1",
+    "-o",
+    "webserver.listen_port=0",
+];
+
+/// The webserver's base URL, if `line` is peregrine saying where it listens.
+pub fn webserver_address(line: &str) -> Option<String> {
+    let rest = line.split("Webserver listening on ").nth(1)?;
+    let address = rest.split_whitespace().next()?;
+    Some(format!("http://{address}"))
+}
+
+/// The child's stderr, line by line, read on a thread of its own.
+pub fn stderr_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
 pub struct Running {
     pub child: Child,
     /// The audit webhook's URL.
@@ -68,13 +98,7 @@ pub fn start_args_env(extra: &[&str], env: &[(&str, &str)]) -> Running {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let rx = stderr_lines(&mut child);
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut web = None;
     let mut startup = Vec::new();
@@ -83,11 +107,8 @@ pub fn start_args_env(extra: &[&str], env: &[(&str, &str)]) -> Running {
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .unwrap_or_else(|_| panic!("webhook never said it listens: {startup:#?}"));
         startup.push(line.clone());
-        if let Some(rest) = line.split("Webserver listening on ").nth(1) {
-            web = rest
-                .split_whitespace()
-                .next()
-                .map(|address| format!("http://{address}"));
+        if let Some(address) = webserver_address(&line) {
+            web = Some(address);
         }
         if let Some(rest) = line.split("webhook listening on ").nth(1) {
             break format!("http://{}", rest.trim());

@@ -830,22 +830,19 @@ async fn try_conditions(client: &Client) {
 /// channel gets the webhook's alerts, and the rules it loaded are listed.
 #[test]
 fn the_command_serves_the_console_it_is_configured_with() {
-    use peregrine_tests::webhook::{audit_event, get, post, start_with, stop};
+    use peregrine_tests::webhook::{
+        audit_event, get, post, start_with, stop, WEBSERVER_ON_LOOPBACK,
+    };
     let scratch = tempfile::tempdir().unwrap();
     let rules = scratch.path().join("rules.yaml");
     std::fs::write(&rules, RULES).unwrap();
     let running = start_with(
         &rules,
         &[
-            "-o",
-            "webserver.enabled=true",
-            "-o",
-            "webserver.listen_address=127.0.0.1",
-            "-o",
-            "webserver.listen_port=0",
-            "-o",
-            "webserver.console=true",
-        ],
+            &WEBSERVER_ON_LOOPBACK[..],
+            &["-o", "webserver.console=true"],
+        ]
+        .concat(),
     );
     let web = running.web.clone().expect("the webserver listens");
     let event = audit_event(1, "create").replace("pods", "configmaps");

@@ -7,7 +7,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use peregrine_tests::webhook::{audit_event, start_with, stop};
+use peregrine_tests::webhook::{audit_event, start_with, stop, WEBSERVER_ON_LOOPBACK};
 use ureq::tls::{PemItem, RootCerts, TlsConfig};
 
 const RULES: &str = r#"
@@ -76,19 +76,16 @@ fn audit_events_posted_over_https_are_evaluated() {
     let running = start_with(
         &rules,
         &[
-            "-o",
-            &certificate_option("k8s_audit.ssl_certificate"),
-            "-o",
-            "webserver.enabled=true",
-            "-o",
-            "webserver.listen_address=127.0.0.1",
-            "-o",
-            "webserver.listen_port=0",
-            "-o",
-            "webserver.ssl_enabled=true",
-            "-o",
-            &certificate_option("webserver.ssl_certificate"),
-        ],
+            &["-o", &certificate_option("k8s_audit.ssl_certificate")][..],
+            &WEBSERVER_ON_LOOPBACK,
+            &[
+                "-o",
+                "webserver.ssl_enabled=true",
+                "-o",
+                &certificate_option("webserver.ssl_certificate"),
+            ],
+        ]
+        .concat(),
     );
     // The helper reads addresses from the log and assumes plain HTTP.
     let url = running.url.replacen("http://", "https://", 1);

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use peregrine_tests::webhook::{audit_event, get, post, start_with, stop};
+use peregrine_tests::webhook::{audit_event, get, post, start_with, stop, WEBSERVER_ON_LOOPBACK};
 
 const RULES: &str = "- rule: Pod Created\n  desc: d\n  condition: ka.verb = create\n  output: pod created (pod=%ka.target.name)\n  priority: NOTICE\n  source: k8s_audit\n";
 
@@ -21,21 +21,18 @@ fn metrics_health_versions_and_the_stats_alert() {
     let running = start_with(
         &rules,
         &[
-            "-c",
-            &config_arg,
-            "-o",
-            "webserver.enabled=true",
-            "-o",
-            "webserver.listen_address=127.0.0.1",
-            "-o",
-            "webserver.listen_port=0",
-            "-o",
-            "metrics.enabled=true",
-            "-o",
-            "metrics.interval=1",
-            "-o",
-            &format!("metrics.output_file={}", metrics_file.display()),
-        ],
+            &["-c", &config_arg][..],
+            &WEBSERVER_ON_LOOPBACK,
+            &[
+                "-o",
+                "metrics.enabled=true",
+                "-o",
+                "metrics.interval=1",
+                "-o",
+                &format!("metrics.output_file={}", metrics_file.display()),
+            ],
+        ]
+        .concat(),
     );
     let web = running
         .web

@@ -3,6 +3,7 @@
 //! is stopped or killed in the middle.
 
 use peregrine_engine::event::{EventView, ParamType};
+use peregrine_tests::webhook;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -923,7 +924,6 @@ fn pgtrigger(dir: &Path) -> Option<PathBuf> {
 /// the race is itself a sign of someone walking around a rule.
 #[test]
 fn an_open_named_from_its_enter_is_counted_in_metrics() {
-    use std::io::BufRead;
     let Some(peregrine) = peregrine_tests::peregrine_with_ptrace() else {
         return;
     };
@@ -944,41 +944,25 @@ fn an_open_named_from_its_enter_is_counted_in_metrics() {
     let mut run = Command::new(&peregrine)
         .args(["run", "-r"])
         .arg(&rules)
-        .args([
-            "-o",
-            "webserver.enabled=true",
-            "-o",
-            "webserver.listen_address=127.0.0.1",
-            "-o",
-            "webserver.listen_port=0",
-            "--",
-            "sh",
-            "-c",
-            &script,
-        ])
+        .args(webhook::WEBSERVER_ON_LOOPBACK)
+        .args(["--", "sh", "-c", &script])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stderr = std::io::BufReader::new(run.stderr.take().unwrap());
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in stderr.lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
+    let lines = webhook::stderr_lines(&mut run);
     let web = loop {
-        let line = rx
+        let line = lines
             .recv_timeout(Duration::from_secs(30))
             .expect("the webserver never said where it listens");
-        if let Some(rest) = line.split("Webserver listening on ").nth(1) {
-            break format!("http://{}/metrics", rest.split_whitespace().next().unwrap());
+        if let Some(address) = webhook::webserver_address(&line) {
+            break format!("{address}/metrics");
         }
     };
     let wanted = "\nfalcosecurity_peregrine_merge_opens_named_from_enter_total 1\n";
     let deadline = Instant::now() + Duration::from_secs(30);
     let metrics = loop {
-        let (status, body) = peregrine_tests::webhook::get(&web);
+        let (status, body) = webhook::get(&web);
         if (status == 200 && body.contains(wanted)) || Instant::now() > deadline {
             break body;
         }
