@@ -5,7 +5,7 @@
 use peregrine_engine::event::{EventView, ParamType};
 use peregrine_tests::webhook;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Like [`peregrine_tests::peregrine_with_ptrace`], for attaching to a process that is not
@@ -34,6 +34,24 @@ fn work_dir(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Rules with no rule in them, for runs that look at peregrine itself.
+const NO_RULES: &str = "- list: nothing\n  items: []\n";
+
+/// `rules` written to DIR/rules.yaml, then `peregrine run -r` it, in
+/// `dir`, on `command`: its whole output.
+fn run_traced(peregrine: &Path, dir: &Path, rules: &str, command: &[&str]) -> Output {
+    let path = dir.join("rules.yaml");
+    std::fs::write(&path, rules).unwrap();
+    Command::new(peregrine)
+        .current_dir(dir)
+        .args(["run", "-r"])
+        .arg(&path)
+        .arg("--")
+        .args(command)
+        .output()
+        .unwrap()
 }
 
 /// Every record of a records file.
@@ -344,24 +362,12 @@ fn run_exits_with_the_commands_status_and_raises_alerts() {
         return;
     };
     let dir = work_dir("ptrace-exit");
-    let rules = dir.join("rules.yaml");
-    std::fs::write(
-        &rules,
+    let out = run_traced(
+        &peregrine,
+        &dir,
         "- rule: Traced Open\n  desc: t\n  condition: evt.type in (open, openat) and evt.dir = < and evt.rawres >= 0 and fd.name endswith /marker\n  output: opened %fd.name by %proc.name parent %proc.pname\n  priority: WARNING\n",
-    )
-    .unwrap();
-    let out = Command::new(&peregrine)
-        .current_dir(&dir)
-        .args(["run", "-r"])
-        .arg(&rules)
-        .args([
-            "--",
-            "sh",
-            "-c",
-            "cat marker 2>/dev/null; : > marker; cat marker; exit 7",
-        ])
-        .output()
-        .unwrap();
+        &["sh", "-c", "cat marker 2>/dev/null; : > marker; cat marker; exit 7"],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         out.status.code(),
@@ -387,20 +393,13 @@ fn the_tracer_and_reader_summaries_come_whole_and_in_order() {
         return;
     };
     let dir = work_dir("ptrace-summaries");
-    let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, "- list: nothing\n  items: []\n").unwrap();
     let tracer = regex::Regex::new(
         r"^ptrace: \d+ syscalls stopped, \d+ events written, \d+ threads followed$",
     )
     .unwrap();
     let reader = regex::Regex::new(r"^Traced events: \d+ received, 0 undecodable$").unwrap();
     for round in 0..12 {
-        let out = Command::new(&peregrine)
-            .args(["run", "-r"])
-            .arg(&rules)
-            .args(["--", "true"])
-            .output()
-            .unwrap();
+        let out = run_traced(&peregrine, &dir, NO_RULES, &["true"]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "round {round}: {stderr}");
         let at = |re: &regex::Regex| stderr.lines().position(|l| re.is_match(l));
@@ -932,7 +931,7 @@ fn an_open_named_from_its_enter_is_counted_in_metrics() {
         return;
     };
     let rules = dir.join("rules.yaml");
-    std::fs::write(&rules, "- list: nothing\n  items: []\n").unwrap();
+    std::fs::write(&rules, NO_RULES).unwrap();
     let (fifo, decoy, done) = (dir.join("fifo"), dir.join("decoy"), dir.join("done"));
     let script = format!(
         "{t} toctou-read {f} {d} {t} && while [ ! -e {done} ]; do sleep 0.05; done",
@@ -999,20 +998,17 @@ fn a_connect_whose_address_is_rewritten_is_named_from_the_kernels_peer() {
     };
     let port = 20_000 + std::process::id() % 20_000;
     let decoy = port + 1;
-    let rules = dir.join("rules.yaml");
-    std::fs::write(
-        &rules,
+    let out = run_traced(
+        &peregrine,
+        &dir,
         "- rule: Inet Connect\n  desc: t\n  condition: evt.type = connect and fd.typechar = 4\n  output: connected to %fd.rip:%fd.rport addr %evt.arg.addr\n  priority: WARNING\n",
-    )
-    .unwrap();
-    let out = Command::new(&peregrine)
-        .args(["run", "-r"])
-        .arg(&rules)
-        .arg("--")
-        .arg(&trigger)
-        .args(["toctou-connect", &port.to_string(), &decoy.to_string()])
-        .output()
-        .unwrap();
+        &[
+            &trigger.display().to_string(),
+            "toctou-connect",
+            &port.to_string(),
+            &decoy.to_string(),
+        ],
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
