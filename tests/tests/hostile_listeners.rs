@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use peregrine_tests::webhook::{audit_event, get, post, stop, Running};
+use peregrine_tests::webhook::{audit_event, get, post, stop, Running, WEBSERVER_ON_LOOPBACK};
 
 const RULES: &str = r#"
 - rule: Pod Created
@@ -106,21 +106,19 @@ fn launch_both(rules: &Path, nofile: Option<u32>) -> Running {
     let rules = rules.display().to_string();
     launch(
         &[
-            "-r",
-            &rules,
-            "-o",
-            "k8s_audit.enabled=true",
-            "-o",
-            "k8s_audit.listen_address=127.0.0.1",
-            "-o",
-            "k8s_audit.listen_port=0",
-            "-o",
-            "webserver.enabled=true",
-            "-o",
-            "webserver.listen_address=127.0.0.1",
-            "-o",
-            "webserver.listen_port=0",
-        ],
+            &[
+                "-r",
+                &rules,
+                "-o",
+                "k8s_audit.enabled=true",
+                "-o",
+                "k8s_audit.listen_address=127.0.0.1",
+                "-o",
+                "k8s_audit.listen_port=0",
+            ][..],
+            &WEBSERVER_ON_LOOPBACK,
+        ]
+        .concat(),
         nofile,
     )
 }
