@@ -110,9 +110,23 @@ pub struct RunArgs {
     #[arg(long = "list", value_name = "SOURCE", num_args = 0..=1, default_missing_value = "")]
     pub list_fields: Option<String>,
 
-    /// How --list prints: text, markdown or json.
-    #[arg(long = "format", value_name = "FORMAT", default_value = "text")]
-    pub list_format: String,
+    /// How --list and --list-events print: text (the default), markdown or
+    /// json.
+    #[arg(long = "format", value_name = "FORMAT")]
+    pub list_format: Option<String>,
+
+    /// Deprecated in Falco for --format markdown, and taken as that.
+    #[arg(long = "markdown")]
+    pub markdown: bool,
+
+    /// With --list: only the fields' names, one per line.
+    #[arg(short = 'N')]
+    pub names_only: bool,
+
+    /// Prints the system's page size (ring buffer sizes are multiples of
+    /// it), as Falco's --page-size, and exits.
+    #[arg(long = "page-size")]
+    pub page_size: bool,
 
     /// Validates rules files and exits: 0 if they load, 1 with the errors if not.
     #[arg(short = 'V', long = "validate", value_name = "FILE")]

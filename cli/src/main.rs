@@ -223,6 +223,22 @@ fn run_main(
         log::message(&format!("Loaded configuration file {}", path.display()));
     }
 
+    // Checked before any listing, as Falco checks its options first.
+    let (list_format, format_warning) =
+        commands::list_format::format_from_args(args.list_format.as_deref(), args.markdown)?;
+    if let Some(warning) = format_warning {
+        log::message(warning);
+    }
+    if args.page_size {
+        // SAFETY: sysconf reads a constant of the system and touches no memory of ours.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        if size <= 0 {
+            return Err("Unable to get the system page size through sysconf(_SC_PAGESIZE)".into());
+        }
+        log::message(&format!("Your system page size is: {size} bytes"));
+        return Ok(ExitCode::SUCCESS);
+    }
+
     if args.list_events {
         let schema = format!(
             "{}.{}.{}",
@@ -230,7 +246,7 @@ fn run_main(
             peregrine_driver_sys::abi::PG_API_VERSION_MINOR,
             peregrine_driver_sys::abi::PG_API_VERSION_PATCH
         );
-        print!("{}", commands::list_events::render(&schema));
+        print!("{}", commands::list_events::render(&schema, list_format)?);
         return Ok(ExitCode::SUCCESS);
     }
 
@@ -249,11 +265,15 @@ fn run_main(
     }
 
     if let Some(source) = &args.list_fields {
-        let format = commands::list_fields::ListFormat::parse(&args.list_format)?;
+        let options = commands::list_fields::ListOptions {
+            format: list_format,
+            names_only: args.names_only,
+            verbose: args.verbose,
+        };
         let plugin_classes = hosted.field_classes();
         print!(
             "{}",
-            commands::list_fields::render_with_plugins(source, format, &plugin_classes)?
+            commands::list_fields::render_with_plugins(source, options, &plugin_classes)?
         );
         return Ok(ExitCode::SUCCESS);
     }

@@ -618,7 +618,7 @@ fn list_shows_each_plugins_fields_under_its_sources() {
 
     let all = list("list-all", &["--list"]);
     let class = |name: &str, sources: &str| {
-        format!("Field Class:                  {name} (plugin)\nEvent Sources:                {sources}\n")
+        format!("Field Class:                  {name} (plugin)\nEvent Sources:                {sources} \n")
     };
     let at = |needle: &str| {
         all.find(needle)
@@ -628,12 +628,22 @@ fn list_shows_each_plugins_fields_under_its_sources() {
     assert!(at(&class("rsource", "rsource")) > at("ka.verb"));
     assert!(at(&class("rparse", "rsource")) > at(&class("rsource", "rsource")));
     assert!(at(&class("rsyscall", "syscall")) > at(&class("rparse", "rsource")));
-    assert!(all.contains("rsource.char[index]  (CHARBUF)\n    the word's i-th letter\n"));
-    assert!(all.contains("rsys.tid  (UINT64)\n    the thread id in the header\n"));
+    // libsinsp's layout: the name, then from column 30 the argument's
+    // tags and the description.
+    assert!(all.contains(
+        "\nrsource.char                  (ARG_INDEX,ARG_REQUIRED) the word's i-th letter \n"
+    ));
+    assert!(all.contains("\nrsys.tid                      the thread id in the header \n"));
 
     // One source: the plugins whose fields apply to it, nothing built in.
     let only = list("list-rsource", &["--list", "rsource"]);
-    assert!(only.starts_with(&class("rsource", "rsource")), "{only}");
+    assert!(
+        only.starts_with(&format!(
+            "-------------------------------\n{}",
+            class("rsource", "rsource")
+        )),
+        "{only}"
+    );
     assert!(only.contains(&class("rparse", "rsource")), "{only}");
     assert!(
         !only.contains("rsys.") && !only.contains("proc.name"),

@@ -10,6 +10,9 @@ use std::fmt::Write as _;
 
 use peregrine_engine::event::table::{all_event_types, flags, syscall_name, Direction};
 use peregrine_engine::event::{EventInfo, ParamInfo, ParamType};
+use serde_json::{json, Value};
+
+use super::list_format::ListFormat;
 
 /// libscap's category bits that sort events.
 const EC_SYSCALL: u32 = 1 << 9;
@@ -39,25 +42,43 @@ fn is_flag_type(ty: ParamType) -> bool {
     )
 }
 
-fn param_text(param: &ParamInfo) -> String {
+fn param_text(param: &ParamInfo, format: ListFormat) -> String {
     let ty = param.param_type();
     let mut text = format!("{} **{}**", type_name(ty), param.name);
     if let (true, Some(names)) = (is_flag_type(ty), param.names) {
         text.push_str(": ");
-        let names: Vec<&str> = names.iter().map(|(name, _)| *name).collect();
+        let names: Vec<String> = names
+            .iter()
+            .map(|(name, _)| match format {
+                ListFormat::Markdown => format!("*{name}*"),
+                _ => name.to_string(),
+            })
+            .collect();
         text.push_str(&names.join(", "));
     }
     text
 }
 
-fn line(out: &mut String, event_type: u16, name: &str, info: &EventInfo) {
-    let params: Vec<String> = info.params.iter().map(param_text).collect();
-    let _ = writeln!(
-        out,
-        "{} {name}({})",
-        Direction::of_type(event_type).symbol(),
-        params.join(", ")
-    );
+fn param_json(param: &ParamInfo) -> Value {
+    let ty = param.param_type();
+    let mut out = json!({ "type": type_name(ty), "name": param.name });
+    if let (true, Some(names)) = (is_flag_type(ty), param.names) {
+        let names: Vec<&str> = names.iter().map(|(name, _)| *name).collect();
+        out["flags"] = json!(names);
+    }
+    out
+}
+
+/// One line of the listing.
+struct Entry {
+    event_type: u16,
+    name: &'static str,
+    info: &'static EventInfo,
+    /// Falco's "Default" column: whether the event is captured without
+    /// `-A`. Falco drops the read and write floods that do not change its
+    /// state even when a rule names them; Peregrine captures every event
+    /// an enabled rule names, so each is available.
+    available: bool,
 }
 
 /// The system calls that have no event of their own, which the generic
@@ -77,12 +98,12 @@ fn generic_names(event_names: &BTreeSet<&str>) -> BTreeSet<&'static str> {
         .collect()
 }
 
-/// The listing, for a driver schema named `schema`.
-pub fn render(schema: &str) -> String {
-    let mut syscalls = String::new();
-    let mut tracepoints = String::new();
-    let mut plugins = String::new();
-    let mut meta = String::new();
+/// The categories of the listing, in Falco's order, with their events.
+fn categories() -> Vec<(&'static str, Vec<Entry>)> {
+    let mut syscalls = Vec::new();
+    let mut tracepoints = Vec::new();
+    let mut plugins = Vec::new();
+    let mut meta = Vec::new();
     let mut generic = Vec::new();
     let mut event_names = BTreeSet::new();
     for (event_type, info) in all_event_types() {
@@ -112,23 +133,83 @@ pub fn render(schema: &str) -> String {
         } else {
             continue;
         };
-        line(out, event_type, info.name, info);
+        out.push(Entry {
+            event_type,
+            name: info.name,
+            info,
+            available: true,
+        });
     }
     for name in generic_names(&event_names) {
         for (event_type, info) in &generic {
-            line(&mut syscalls, *event_type, name, info);
+            syscalls.push(Entry {
+                event_type: *event_type,
+                name,
+                info,
+                available: true,
+            });
         }
     }
-    let mut text = format!("The events below are valid for Falco *Schema Version*: {schema}\n");
-    for (title, body) in [
+    vec![
         ("Syscall events", syscalls),
         ("Tracepoint events", tracepoints),
         ("Plugin events", plugins),
         ("Metaevents", meta),
-    ] {
-        let _ = write!(text, "## {title}\n\n{body}\n");
+    ]
+}
+
+/// The listing, for a driver schema named `schema`, in one of Falco's
+/// `--format`s.
+pub fn render(schema: &str, format: ListFormat) -> Result<String, String> {
+    let categories = categories();
+    if format == ListFormat::Json {
+        let mut root = json!({ "schema_version": schema });
+        for (title, entries) in &categories {
+            let events: Vec<Value> = entries
+                .iter()
+                .map(|e| {
+                    json!({
+                        "name": e.name,
+                        "dir": Direction::of_type(e.event_type).symbol(),
+                        "available": e.available,
+                        "params": e.info.params.iter().map(param_json).collect::<Vec<_>>(),
+                    })
+                })
+                .collect();
+            root[*title] = Value::Array(events);
+        }
+        let mut text = serde_json::to_string_pretty(&root).map_err(|e| e.to_string())?;
+        text.push('\n');
+        return Ok(text);
     }
-    text
+    let mut text = format!("The events below are valid for Falco *Schema Version*: {schema}\n");
+    for (title, entries) in &categories {
+        let _ = write!(text, "## {title}\n\n");
+        if format == ListFormat::Markdown {
+            text.push_str("Default | Dir | Name | Params \n:-------|:----|:-----|:-----\n");
+        }
+        for e in entries {
+            let params: Vec<String> = e
+                .info
+                .params
+                .iter()
+                .map(|p| param_text(p, format))
+                .collect();
+            let dir = Direction::of_type(e.event_type).symbol();
+            let _ = match format {
+                ListFormat::Markdown => writeln!(
+                    text,
+                    "{} | `{dir}` | `{}` | {}",
+                    if e.available { "Yes" } else { "No" },
+                    e.name,
+                    params.join(", ")
+                ),
+                _ => writeln!(text, "{dir} {}({})", e.name, params.join(", ")),
+            };
+        }
+        text.push('\n');
+    }
+    Ok(text)
 }
 
 #[cfg(test)]
@@ -137,7 +218,7 @@ mod tests {
 
     #[test]
     fn events_print_by_category_with_typed_parameters_and_flag_names() {
-        let text = render("2.0.0");
+        let text = render("2.0.0", ListFormat::Text).unwrap();
         assert!(text.starts_with(
             "The events below are valid for Falco *Schema Version*: 2.0.0\n## Syscall events\n\n"
         ));

@@ -9,27 +9,7 @@ use peregrine_engine::k8s_audit::K8sAuditSource;
 use peregrine_engine::syscall_fields::SyscallFields;
 use serde_json::{json, Value};
 
-/// How `--list` prints.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ListFormat {
-    Text,
-    Markdown,
-    Json,
-}
-
-impl ListFormat {
-    /// Falco's `--format` values.
-    pub fn parse(text: &str) -> Result<ListFormat, String> {
-        match text {
-            "text" => Ok(ListFormat::Text),
-            "markdown" => Ok(ListFormat::Markdown),
-            "json" => Ok(ListFormat::Json),
-            other => Err(format!(
-                "invalid --format '{other}': valid values are text, markdown and json"
-            )),
-        }
-    }
-}
+pub use super::list_format::ListFormat;
 
 /// One loaded plugin's fields, for the listing.
 #[derive(Debug, Clone)]
@@ -67,15 +47,6 @@ impl PluginField {
             other => other,
         };
         base.to_string()
-    }
-
-    fn arg_text(&self) -> &'static str {
-        match (self.arg_index, self.arg_key) {
-            (true, true) => "[index|key]",
-            (true, false) => "[index]",
-            (false, true) => "[key]",
-            _ => "",
-        }
     }
 
     fn argument_json(&self) -> Value {
@@ -158,19 +129,108 @@ fn argument_json(f: &FieldInfo) -> Value {
     }
 }
 
-/// The listing of the sources named `wanted` (all when empty), or an
-/// error naming the sources when none is called that.
-pub fn render(wanted: &str, format: ListFormat) -> Result<String, String> {
-    render_with_plugins(wanted, format, &[])
+/// What `--list` prints besides its format: Falco's `-N` (names only, one
+/// per line) and `-v` (each field's type before its description).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListOptions {
+    pub format: ListFormat,
+    pub names_only: bool,
+    pub verbose: bool,
 }
 
-/// [`render`] with the loaded plugins' field classes after the built-in
-/// ones; a plugin's event source is a source `--list` takes.
-pub fn render_with_plugins(
-    wanted: &str,
-    format: ListFormat,
-    plugins: &[PluginClass],
-) -> Result<String, String> {
+impl From<ListFormat> for ListOptions {
+    fn from(format: ListFormat) -> Self {
+        ListOptions {
+            format,
+            names_only: false,
+            verbose: false,
+        }
+    }
+}
+
+/// One field class as every format prints it.
+struct Class {
+    name: String,
+    /// A few words after the name in the text header, as libsinsp's
+    /// short description.
+    about: Option<&'static str>,
+    sources: Vec<String>,
+    fields: Vec<Listed>,
+}
+
+/// One field as every format prints it.
+struct Listed {
+    name: String,
+    /// libsinsp's type name (of each value, for a list).
+    type_name: String,
+    desc: String,
+    is_list: bool,
+    argument: Value,
+}
+
+impl Listed {
+    /// The type as the text and markdown listings show it.
+    fn shown_type(&self) -> String {
+        if self.is_list {
+            format!("LIST({})", self.type_name)
+        } else {
+            self.type_name.clone()
+        }
+    }
+
+    /// libsinsp's field tags, sorted as its tag set sorts them; the text
+    /// listing puts them before the description.
+    fn tags(&self) -> Vec<&'static str> {
+        let mut tags = Vec::new();
+        if let Some(arg) = self.argument.as_object() {
+            let required = arg.get("required").and_then(Value::as_bool) == Some(true);
+            tags.push(if required {
+                "ARG_REQUIRED"
+            } else {
+                "ARG_ALLOWED"
+            });
+            for kind in arg
+                .get("type")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                match kind.as_str() {
+                    Some("INDEX") => tags.push("ARG_INDEX"),
+                    Some("KEY") => tags.push("ARG_KEY"),
+                    _ => {}
+                }
+            }
+        }
+        if self.is_list {
+            tags.push("EPF_IS_LIST");
+        }
+        tags.sort_unstable();
+        tags
+    }
+}
+
+/// Our own few words on each built-in class, for the text header.
+fn class_about(class: &str) -> Option<&'static str> {
+    Some(match class {
+        "evt" => "every event",
+        "process" => "the process and thread of the event",
+        "user" => "the user the process runs as",
+        "group" => "the group the process runs as",
+        "fd" => "the file or socket the event acts on",
+        "fdlist" => "the fds of poll and select",
+        "fs" => "paths of file system calls",
+        "container" => "the container of the process",
+        "k8s" => "the Kubernetes pod of the container",
+        "ka" => "Kubernetes audit events",
+        "jevt" => "the audit event as JSON",
+        _ => return None,
+    })
+}
+
+/// The built-in and plugin classes of the sources named `wanted` (all
+/// when empty), or an error naming the sources when none is called that.
+fn listed_classes(wanted: &str, plugins: &[PluginClass]) -> Result<Vec<Class>, String> {
     let syscall = SyscallFields::new();
     let k8s = K8sAuditSource::new();
     let mut sources: Vec<(&str, &[FieldInfo])> = Vec::new();
@@ -196,126 +256,192 @@ pub fn render_with_plugins(
             known.join(", ")
         ));
     }
-    let mut text = String::new();
-    let mut json_classes = Vec::new();
+    let mut out = Vec::new();
     for (source, fields) in sources {
         for (class, list) in classes(fields) {
-            match format {
-                ListFormat::Text => {
-                    text.push_str(&format!(
-                        "Field Class:                  {class} ({source})\n\n"
-                    ));
-                    for f in &list {
-                        let arg = f.arg.map(|a| format!("[{a}]")).unwrap_or_default();
-                        text.push_str(&format!(
-                            "{}{arg}  ({})\n    {}\n",
-                            f.name,
-                            type_name(f.ty),
-                            f.description
-                        ));
-                    }
-                    text.push('\n');
-                }
-                ListFormat::Markdown => {
-                    text.push_str(&format!("## Field Class: {class}\n\n"));
-                    text.push_str("Name | Type | Description\n:----|:-----|:-----------\n");
-                    for f in &list {
-                        let arg = f.arg.map(|a| format!("[{a}]")).unwrap_or_default();
-                        text.push_str(&format!(
-                            "`{}{arg}` | {} | {}\n",
-                            f.name,
-                            type_name(f.ty),
-                            f.description
-                        ));
-                    }
-                    text.push('\n');
-                }
-                ListFormat::Json => {
-                    let fields: Vec<Value> = list
-                        .iter()
-                        .map(|f| {
-                            json!({
-                                "name": f.name,
-                                "type": type_name(f.ty),
-                                "desc": f.description,
-                                "is_list": f.name == "fd.types",
-                                "argument": argument_json(f),
-                            })
-                        })
-                        .collect();
-                    json_classes.push(json!({
-                        "name": class,
-                        "event_sources": [source],
-                        "fields": fields,
-                    }));
-                }
-            }
+            out.push(Class {
+                name: class.to_string(),
+                about: class_about(class),
+                sources: vec![source.to_string()],
+                fields: list
+                    .iter()
+                    .map(|f| Listed {
+                        name: f.name.to_string(),
+                        type_name: type_name(f.ty).to_string(),
+                        desc: f.description.to_string(),
+                        is_list: f.name == "fd.types",
+                        argument: argument_json(f),
+                    })
+                    .collect(),
+            });
         }
     }
     for class in plugin_classes {
-        let name = format!("{} (plugin)", class.plugin);
-        match format {
-            ListFormat::Text => {
-                text.push_str(&format!("Field Class:                  {name}\n"));
-                text.push_str(&format!(
-                    "Event Sources:                {}\n\n",
-                    class.sources.join(" ")
-                ));
-                for f in &class.fields {
-                    let ty = if f.is_list {
-                        format!("LIST({})", f.sinsp_type())
-                    } else {
-                        f.sinsp_type()
-                    };
-                    text.push_str(&format!(
-                        "{}{}  ({ty})\n    {}\n",
-                        f.name,
-                        f.arg_text(),
-                        f.desc
-                    ));
-                }
+        out.push(Class {
+            name: format!("{} (plugin)", class.plugin),
+            about: None,
+            sources: class.sources.clone(),
+            fields: class
+                .fields
+                .iter()
+                .map(|f| Listed {
+                    name: f.name.clone(),
+                    type_name: f.sinsp_type(),
+                    desc: f.desc.clone(),
+                    is_list: f.is_list,
+                    argument: f.argument_json(),
+                })
+                .collect(),
+        });
+    }
+    Ok(out)
+}
+
+/// Where libsinsp's text listing starts the right column, and how wide
+/// its lines get.
+const RIGHT_COLUMN: usize = 30;
+const LINE_WIDTH: usize = 120;
+
+/// `text` word by word, a new line (indented to the right column) before
+/// a word that would pass the line's width; each word followed by a space,
+/// as libsinsp wraps.
+fn wrap_into(out: &mut String, text: &str) {
+    let mut len = 0;
+    for word in text.split_whitespace() {
+        let width = word.chars().count() + 1;
+        if len + width <= LINE_WIDTH - RIGHT_COLUMN {
+            len += width;
+        } else {
+            out.push('\n');
+            out.push_str(&" ".repeat(RIGHT_COLUMN));
+            len = width;
+        }
+        out.push_str(word);
+        out.push(' ');
+    }
+}
+
+/// `label` padded to the right column.
+fn left_column(out: &mut String, label: &str) {
+    out.push_str(&format!("{label:<RIGHT_COLUMN$}"));
+}
+
+fn text_class(out: &mut String, class: &Class, verbose: bool) {
+    out.push_str("-------------------------------\n");
+    left_column(out, "Field Class:");
+    out.push_str(&class.name);
+    if let Some(about) = class.about {
+        out.push_str(&format!(" ({about})"));
+    }
+    out.push('\n');
+    left_column(out, "Event Sources:");
+    for source in &class.sources {
+        out.push_str(source);
+        out.push(' ');
+    }
+    out.push_str("\n\n");
+    for f in &class.fields {
+        if f.name.chars().count() > RIGHT_COLUMN {
+            out.push_str(&f.name);
+            out.push('\n');
+            left_column(out, " ");
+        } else {
+            left_column(out, &f.name);
+        }
+        let mut desc = f.desc.clone();
+        let tags = f.tags();
+        if !tags.is_empty() {
+            desc = format!("({}) {desc}", tags.join(","));
+        }
+        if verbose {
+            desc = format!("(Type: {}) {desc}", f.shown_type());
+        }
+        wrap_into(out, &desc);
+        out.push('\n');
+    }
+}
+
+fn markdown_class(out: &mut String, class: &Class) {
+    out.push_str(&format!("## Field Class: {}\n\n", class.name));
+    out.push_str("Event Sources: ");
+    for source in &class.sources {
+        out.push_str(source);
+        out.push(' ');
+    }
+    out.push_str("\n\n");
+    out.push_str("Name | Type | Description\n:----|:-----|:-----------\n");
+    for f in &class.fields {
+        out.push_str(&format!("`{}` | {} | {}\n", f.name, f.shown_type(), f.desc));
+    }
+    out.push('\n');
+}
+
+fn json_class(class: &Class) -> Value {
+    let fields: Vec<Value> = class
+        .fields
+        .iter()
+        .map(|f| {
+            json!({
+                "name": f.name,
+                "type": f.type_name,
+                "desc": f.desc,
+                "is_list": f.is_list,
+                "argument": f.argument,
+            })
+        })
+        .collect();
+    json!({
+        "name": class.name,
+        "event_sources": class.sources,
+        "fields": fields,
+    })
+}
+
+/// The listing of the sources named `wanted` (all when empty), or an
+/// error naming the sources when none is called that.
+pub fn render(wanted: &str, format: ListFormat) -> Result<String, String> {
+    render_with_plugins(wanted, format.into(), &[])
+}
+
+/// [`render`] with the loaded plugins' field classes after the built-in
+/// ones; a plugin's event source is a source `--list` takes.
+pub fn render_with_plugins(
+    wanted: &str,
+    options: ListOptions,
+    plugins: &[PluginClass],
+) -> Result<String, String> {
+    let classes = listed_classes(wanted, plugins)?;
+    let mut text = String::new();
+    if options.names_only {
+        // A field with an argument is listed once by its name alone
+        // (`evt.arg`, whether it takes a name or a position).
+        let mut seen = std::collections::HashSet::new();
+        for f in classes.iter().flat_map(|c| &c.fields) {
+            let name = f.name.split('[').next().unwrap_or(&f.name);
+            if seen.insert(name) {
+                text.push_str(name);
                 text.push('\n');
-            }
-            ListFormat::Markdown => {
-                text.push_str(&format!("## Field Class: {name}\n\n"));
-                text.push_str(&format!("Event Sources: {} \n\n", class.sources.join(" ")));
-                text.push_str("Name | Type | Description\n:----|:-----|:-----------\n");
-                for f in &class.fields {
-                    let ty = if f.is_list {
-                        format!("LIST({})", f.sinsp_type())
-                    } else {
-                        f.sinsp_type()
-                    };
-                    text.push_str(&format!("`{}` | {ty} | {}\n", f.name, f.desc));
-                }
-                text.push('\n');
-            }
-            ListFormat::Json => {
-                let fields: Vec<Value> = class
-                    .fields
-                    .iter()
-                    .map(|f| {
-                        json!({
-                            "name": f.name,
-                            "type": f.sinsp_type(),
-                            "desc": f.desc,
-                            "is_list": f.is_list,
-                            "argument": f.argument_json(),
-                        })
-                    })
-                    .collect();
-                json_classes.push(json!({
-                    "name": name,
-                    "event_sources": class.sources,
-                    "fields": fields,
-                }));
             }
         }
+        return Ok(text);
     }
-    if format == ListFormat::Json {
-        let root = json!({ "fieldclasses": json_classes });
-        text = serde_json::to_string_pretty(&root).map_err(|e| e.to_string())?;
-        text.push('\n');
+    match options.format {
+        ListFormat::Text => {
+            for class in &classes {
+                text_class(&mut text, class, options.verbose);
+            }
+        }
+        ListFormat::Markdown => {
+            for class in &classes {
+                markdown_class(&mut text, class);
+            }
+        }
+        ListFormat::Json => {
+            let classes: Vec<Value> = classes.iter().map(json_class).collect();
+            let root = json!({ "fieldclasses": classes });
+            text = serde_json::to_string_pretty(&root).map_err(|e| e.to_string())?;
+            text.push('\n');
+        }
     }
     Ok(text)
 }
@@ -355,13 +481,62 @@ mod tests {
     #[test]
     fn text_and_markdown_name_each_class_and_unknown_sources_are_errors() {
         let text = render("", ListFormat::Text).unwrap();
-        assert!(text.contains("Field Class:                  process (syscall)"));
-        assert!(text.contains("ka.verb"));
+        assert!(text.contains(
+            "-------------------------------\nField Class:                  process (the process and thread of the event)\nEvent Sources:                syscall \n\n"
+        ));
+        assert!(text.contains("\nka.verb                       "));
         let md = render("syscall", ListFormat::Markdown).unwrap();
-        assert!(md.contains("## Field Class: fd\n"));
-        assert!(md.contains("`proc.aexe[level]` | CHARBUF |"));
+        assert!(md.contains("## Field Class: fd\n\nEvent Sources: syscall \n\nName | Type"));
+        assert!(md.contains("\n`proc.aexe` | CHARBUF |"));
+        assert!(md.contains("\n`fd.types` | LIST(CHARBUF) |"));
         assert!(render("nosuch", ListFormat::Text).is_err());
         assert!(ListFormat::parse("yaml").is_err());
+    }
+
+    #[test]
+    fn text_lines_are_libsinsps_columns_wrapped_at_120() {
+        let text = render("syscall", ListFormat::Text).unwrap();
+        for line in text.lines().filter(|l| !l.starts_with("Field Class:")) {
+            // A word longer than the column would pass it, as in libsinsp.
+            let words_fit = line.split_whitespace().all(|w| w.len() < 90);
+            assert!(!words_fit || line.chars().count() <= 120, "{line:?}");
+        }
+        // A description too long for one line goes on under column 30.
+        let long = text
+            .lines()
+            .zip(text.lines().skip(1))
+            .find(|(_, next)| next.starts_with(&" ".repeat(30)))
+            .expect("some description wraps");
+        assert!(long.0.len() > 100, "{long:?}");
+        // Arguments as tags, sorted as libsinsp's tag set sorts them.
+        assert!(
+            text.contains("\nproc.aname                    (ARG_ALLOWED,ARG_INDEX) "),
+            "{text}"
+        );
+        assert!(
+            text.contains("\nfd.types                      (ARG_ALLOWED,ARG_INDEX,EPF_IS_LIST) ")
+        );
+    }
+
+    #[test]
+    fn names_only_and_verbose_are_falcos_n_and_v() {
+        let options = |names_only, verbose| ListOptions {
+            format: ListFormat::Text,
+            names_only,
+            verbose,
+        };
+        let names = render_with_plugins("syscall", options(true, false), &[]).unwrap();
+        let names: Vec<&str> = names.lines().collect();
+        assert!(names.contains(&"proc.name") && names.contains(&"evt.arg"));
+        assert!(names.iter().all(|n| !n.contains(['[', ' '])), "{names:?}");
+        let unique: std::collections::HashSet<&&str> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
+        let verbose = render_with_plugins("syscall", options(false, true), &[]).unwrap();
+        assert!(
+            verbose.contains("\nproc.pid                      (Type: INT64) "),
+            "{verbose}"
+        );
+        assert!(verbose.contains("(Type: LIST(CHARBUF)) (ARG_ALLOWED,ARG_INDEX,EPF_IS_LIST) "));
     }
 
     fn rsource() -> PluginClass {
@@ -394,15 +569,24 @@ mod tests {
     #[test]
     fn plugin_classes_follow_and_their_sources_are_listable() {
         let plugins = [rsource()];
-        let text = render_with_plugins("", ListFormat::Text, &plugins).unwrap();
-        let at = text.find("Field Class:                  rsource (plugin)\nEvent Sources:                rsource\n").unwrap();
+        let text = render_with_plugins("", ListFormat::Text.into(), &plugins).unwrap();
+        let at = text.find("Field Class:                  rsource (plugin)\nEvent Sources:                rsource \n").unwrap();
         assert!(at > text.find("ka.verb").unwrap());
-        assert!(text.contains("rsource.char[index]  (LIST(CHARBUF))\n    a letter\n"));
-        let only = render_with_plugins("rsource", ListFormat::Text, &plugins).unwrap();
-        assert!(only.starts_with("Field Class:                  rsource (plugin)"));
+        assert!(text.contains(
+            "\nrsource.char                  (ARG_INDEX,ARG_REQUIRED,EPF_IS_LIST) a letter \n"
+        ));
+        let only = render_with_plugins("rsource", ListFormat::Text.into(), &plugins).unwrap();
+        assert!(only.starts_with(
+            "-------------------------------\nField Class:                  rsource (plugin)"
+        ));
         assert!(!only.contains("proc.name"));
+        let md = render_with_plugins("rsource", ListFormat::Markdown.into(), &plugins).unwrap();
+        assert!(
+            md.contains("\n`rsource.char` | LIST(CHARBUF) | a letter\n"),
+            "{md}"
+        );
         let json: Value = serde_json::from_str(
-            &render_with_plugins("rsource", ListFormat::Json, &plugins).unwrap(),
+            &render_with_plugins("rsource", ListFormat::Json.into(), &plugins).unwrap(),
         )
         .unwrap();
         let class = &json["fieldclasses"][0];
@@ -410,7 +594,9 @@ mod tests {
         assert_eq!(class["event_sources"][0], "rsource");
         assert_eq!(class["fields"][1]["argument"]["type"][0], "INDEX");
         assert_eq!(class["fields"][0]["argument"], Value::Null);
-        let err = render_with_plugins("x", ListFormat::Text, &plugins).unwrap_err();
+        assert_eq!(class["fields"][1]["type"], "CHARBUF");
+        assert_eq!(class["fields"][1]["is_list"], true);
+        let err = render_with_plugins("x", ListFormat::Text.into(), &plugins).unwrap_err();
         assert!(err.contains("(syscall, k8s_audit, rsource)"), "{err}");
     }
 }

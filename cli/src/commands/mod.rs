@@ -5,5 +5,6 @@
 pub mod driver;
 pub mod list_events;
 pub mod list_fields;
+pub mod list_format;
 pub mod support;
 pub mod version;
