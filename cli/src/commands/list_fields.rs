@@ -49,18 +49,51 @@ impl PluginField {
         base.to_string()
     }
 
-    fn argument_json(&self) -> Value {
-        if !self.arg_index && !self.arg_key {
-            return Value::Null;
-        }
+    fn argument(&self) -> Option<Argument> {
+        (self.arg_index || self.arg_key).then_some(Argument {
+            required: self.arg_required,
+            index: self.arg_index,
+            key: self.arg_key,
+        })
+    }
+}
+
+/// The argument a field takes in brackets, as libsinsp describes it.
+#[derive(Debug, Clone, Copy)]
+struct Argument {
+    required: bool,
+    /// A position (`proc.aname[2]`).
+    index: bool,
+    /// A name (`evt.arg[fd]`).
+    key: bool,
+}
+
+impl Argument {
+    fn json(self) -> Value {
         let mut kinds = Vec::new();
-        if self.arg_index {
+        if self.index {
             kinds.push("INDEX");
         }
-        if self.arg_key {
+        if self.key {
             kinds.push("KEY");
         }
-        json!({ "required": self.arg_required, "type": kinds })
+        json!({ "required": self.required, "type": kinds })
+    }
+
+    /// libsinsp's tags for it.
+    fn tags(self) -> impl Iterator<Item = &'static str> {
+        let required = if self.required {
+            "ARG_REQUIRED"
+        } else {
+            "ARG_ALLOWED"
+        };
+        [
+            Some(required),
+            self.index.then_some("ARG_INDEX"),
+            self.key.then_some("ARG_KEY"),
+        ]
+        .into_iter()
+        .flatten()
     }
 }
 
@@ -102,31 +135,28 @@ fn classes(fields: &[FieldInfo]) -> Vec<(&str, Vec<&FieldInfo>)> {
     out
 }
 
-fn argument_json(f: &FieldInfo) -> Value {
-    match f.arg {
-        None => Value::Null,
-        Some(arg) => {
-            let kind = if matches!(arg, "index" | "level" | "fd" | "timestamp") {
-                "INDEX"
-            } else {
-                "KEY"
-            };
-            // Fields whose argument may be left out (ancestors, env, fd types).
-            let optional = matches!(
-                f.name,
-                "proc.aname"
-                    | "proc.apid"
-                    | "proc.aexepath"
-                    | "proc.aexe"
-                    | "proc.aargs"
-                    | "proc.acmdline"
-                    | "proc.aenv"
-                    | "proc.env"
-                    | "fd.types"
-            );
-            json!({ "required": !optional, "type": [kind] })
+fn argument_of(f: &FieldInfo) -> Option<Argument> {
+    f.arg.map(|arg| {
+        let index = matches!(arg, "index" | "level" | "fd" | "timestamp");
+        // Fields whose argument may be left out (ancestors, env, fd types).
+        let optional = matches!(
+            f.name,
+            "proc.aname"
+                | "proc.apid"
+                | "proc.aexepath"
+                | "proc.aexe"
+                | "proc.aargs"
+                | "proc.acmdline"
+                | "proc.aenv"
+                | "proc.env"
+                | "fd.types"
+        );
+        Argument {
+            required: !optional,
+            index,
+            key: !index,
         }
-    }
+    })
 }
 
 /// What `--list` prints besides its format: Falco's `-N` (names only, one
@@ -165,7 +195,7 @@ struct Listed {
     type_name: String,
     desc: String,
     is_list: bool,
-    argument: Value,
+    argument: Option<Argument>,
 }
 
 impl Listed {
@@ -181,27 +211,8 @@ impl Listed {
     /// libsinsp's field tags, sorted as its tag set sorts them; the text
     /// listing puts them before the description.
     fn tags(&self) -> Vec<&'static str> {
-        let mut tags = Vec::new();
-        if let Some(arg) = self.argument.as_object() {
-            let required = arg.get("required").and_then(Value::as_bool) == Some(true);
-            tags.push(if required {
-                "ARG_REQUIRED"
-            } else {
-                "ARG_ALLOWED"
-            });
-            for kind in arg
-                .get("type")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                match kind.as_str() {
-                    Some("INDEX") => tags.push("ARG_INDEX"),
-                    Some("KEY") => tags.push("ARG_KEY"),
-                    _ => {}
-                }
-            }
-        }
+        let mut tags: Vec<&'static str> =
+            self.argument.into_iter().flat_map(Argument::tags).collect();
         if self.is_list {
             tags.push("EPF_IS_LIST");
         }
@@ -270,7 +281,7 @@ fn listed_classes(wanted: &str, plugins: &[PluginClass]) -> Result<Vec<Class>, S
                         type_name: type_name(f.ty).to_string(),
                         desc: f.description.to_string(),
                         is_list: f.name == "fd.types",
-                        argument: argument_json(f),
+                        argument: argument_of(f),
                     })
                     .collect(),
             });
@@ -289,7 +300,7 @@ fn listed_classes(wanted: &str, plugins: &[PluginClass]) -> Result<Vec<Class>, S
                     type_name: f.sinsp_type(),
                     desc: f.desc.clone(),
                     is_list: f.is_list,
-                    argument: f.argument_json(),
+                    argument: f.argument(),
                 })
                 .collect(),
         });
@@ -386,7 +397,7 @@ fn json_class(class: &Class) -> Value {
                 "type": f.type_name,
                 "desc": f.desc,
                 "is_list": f.is_list,
-                "argument": f.argument,
+                "argument": f.argument.map_or(Value::Null, Argument::json),
             })
         })
         .collect();
