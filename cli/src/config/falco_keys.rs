@@ -105,7 +105,7 @@ pub const FALCO_KEYS: &[FalcoKey] = &[
     key("append_output[].extra_output", Implemented("")),
     key("append_output[].extra_fields", Implemented("a field name, or {name: format}")),
     key("append_output[].suggested_output", Implemented("adds the container plugin's suggested fields to syscall rules (container_id=%container.id ... k8s_ns_name=%k8s.ns.name), then static_NAME=VALUE for each static field")),
-    key("static_fields", Implemented("in outputs (suggested_output, %static.NAME); not in conditions yet")),
+    key("static_fields", Implemented("in conditions and outputs (static.NAME, suggested_output); any scalar value reads as text, as in Falco")),
     key("stdout_output", Implemented("")),
     key("stdout_output.enabled", Implemented("")),
     key("syslog_output", Implemented("")),

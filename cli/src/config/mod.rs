@@ -723,6 +723,7 @@ fn decode(document: Yaml, origin: &str) -> Result<Loaded, ConfigError> {
     let mut set_aside = SetAside::default();
     sift_falco_keys(&mut top, "", origin, &mut set_aside, &mut warnings);
     set_aside.warn(origin, &mut warnings);
+    schema::text_scalars_as_text(&mut top);
     let result: Result<Config, _> = serde_path_to_error::deserialize(Yaml::Mapping(top));
     match result {
         Ok(mut config) => {
@@ -1597,6 +1598,51 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("rules[0]"), "{error}");
+    }
+
+    #[test]
+    fn numbers_and_booleans_are_text_where_text_is_wanted_as_in_falco() {
+        // yaml-cpp reads any scalar as a string: an account number in
+        // static_fields, a program named by a number, tags that are years.
+        let loaded = load_text(
+            concat!(
+                "static_fields:\n  account: 123456789012\n  canary: true\n  ratio: 0.5\n",
+                "  quoted: \"0123\"\n",
+                "program_output:\n  program: 42\n",
+                "append_output:\n  - match:\n      tags: [2024, x]\n",
+                "rules:\n  - disable:\n      tag: 1999\n",
+            ),
+            &["static_fields.n=7".into(), "log_level=info".into()],
+        )
+        .unwrap();
+        let c = loaded.config;
+        let fields: Vec<(&str, &str)> = c
+            .static_fields
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                ("account", "123456789012"),
+                ("canary", "true"),
+                ("n", "7"),
+                ("quoted", "0123"),
+                ("ratio", "0.5"),
+            ]
+        );
+        assert_eq!(c.program_output.program, "42");
+        assert_eq!(c.append_output[0].matching.tags, vec!["2024", "x"]);
+        // Numbers stay numbers where numbers are wanted, and a text key
+        // still refuses what is no scalar.
+        let error = load_text("webserver:\n  listen_port: high\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("webserver.listen_port"), "{error}");
+        let error = load_text("program_output:\n  program: [a]\n", &[])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("program_output.program"), "{error}");
     }
 
     #[test]

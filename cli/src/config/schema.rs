@@ -380,6 +380,80 @@ const SHAPES: &[(&str, Shape, Option<&str>)] = &[
 /// Items of these lists name at least one key (`{enable: {rule: X}}`).
 const NON_EMPTY: &[&str] = &["rules[]", "rules[].enable", "rules[].disable"];
 
+/// Falco reads every scalar as text where it wants text (yaml-cpp's
+/// `as<std::string>()`), so `static_fields: {account: 1234}`, `url: 8080`
+/// or `-o static_fields.n=1` load there. The numbers and booleans of the
+/// keys whose shape is text become their text before decoding (a number's
+/// own spelling is gone by then: `0123` reads as 123, as YAML reads it;
+/// quoted, it stays as written).
+pub(super) fn text_scalars_as_text(top: &mut serde_yaml::Mapping) {
+    let mut document = serde_yaml::Value::Mapping(std::mem::take(top));
+    for (path, shape, _) in SHAPES {
+        let texts = match shape {
+            Text | OptText | Choice(_) | Priority => TextsAt::Value,
+            Texts | OptTexts | Choices(_) | Paths => TextsAt::ValueOrItems,
+            TextMap => TextsAt::MappingValues,
+            _ => continue,
+        };
+        let segments: Vec<&str> = path.split('.').collect();
+        coerce_at(&mut document, &segments, texts);
+    }
+    if let serde_yaml::Value::Mapping(map) = document {
+        *top = map;
+    }
+}
+
+/// Where a key's text scalars are.
+#[derive(Clone, Copy)]
+enum TextsAt {
+    Value,
+    ValueOrItems,
+    MappingValues,
+}
+
+fn coerce_at(node: &mut serde_yaml::Value, segments: &[&str], texts: TextsAt) {
+    use serde_yaml::Value as Yaml;
+    let Some((first, rest)) = segments.split_first() else {
+        match (texts, node) {
+            (TextsAt::ValueOrItems, Yaml::Sequence(items)) => {
+                items.iter_mut().for_each(scalar_as_text)
+            }
+            (TextsAt::MappingValues, Yaml::Mapping(map)) => {
+                map.values_mut().for_each(scalar_as_text)
+            }
+            (TextsAt::Value | TextsAt::ValueOrItems, value) => scalar_as_text(value),
+            (TextsAt::MappingValues, _) => {}
+        }
+        return;
+    };
+    let (name, items) = match first.strip_suffix("[]") {
+        Some(name) => (name, true),
+        None => (*first, false),
+    };
+    let Some(child) = node.as_mapping_mut().and_then(|m| m.get_mut(name)) else {
+        return;
+    };
+    match (items, child) {
+        (true, Yaml::Sequence(list)) => {
+            for item in list {
+                coerce_at(item, rest, texts);
+            }
+        }
+        (true, _) => {}
+        (false, child) => coerce_at(child, rest, texts),
+    }
+}
+
+fn scalar_as_text(value: &mut serde_yaml::Value) {
+    use serde_yaml::Value as Yaml;
+    let text = match value {
+        Yaml::Number(n) => n.to_string(),
+        Yaml::Bool(b) => b.to_string(),
+        _ => return,
+    };
+    *value = Yaml::String(text);
+}
+
 /// The schema `--config-schema` prints.
 pub fn config_schema() -> Value {
     let mut root = section("");
