@@ -1612,7 +1612,7 @@ mod tests {
                 "append_output:\n  - match:\n      tags: [2024, x]\n",
                 "rules:\n  - disable:\n      tag: 1999\n",
             ),
-            &["static_fields.n=7".into(), "log_level=info".into()],
+            &["static_fields.n=7", "log_level=info"],
         )
         .unwrap();
         let c = loaded.config;
