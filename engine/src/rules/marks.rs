@@ -115,14 +115,17 @@ fn one_item(lines: &[(usize, &str)], start: usize, end: usize) -> ItemMarks {
     for l in item_line..end {
         let text = lines[l].1;
         // A key of this item sits at the item's column (on the first line,
-        // after the dash).
-        if text.len() <= column || (l != item_line && !text[..column].trim().is_empty()) {
+        // after the dash). The column is the item's: on another line it may
+        // fall inside a character, and then no key starts there.
+        let (Some(head), Some(rest)) = (text.get(..column), text.get(column..)) else {
+            continue;
+        };
+        if rest.is_empty() || (l != item_line && !head.trim().is_empty()) {
             continue;
         }
-        if l != item_line && text[..column].contains('-') {
+        if l != item_line && head.contains('-') {
             continue;
         }
-        let rest = &text[column..];
         if rest.starts_with(' ') || rest.starts_with('#') {
             continue;
         }
@@ -272,6 +275,17 @@ pub fn index_of(text: &str, line: usize, column: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_character_across_the_items_column_is_no_key_and_no_panic() {
+        // 'ÿ' takes bytes 1 and 2 of its line: the item's column (2) falls
+        // inside it.
+        let text = "- rule: r\n  desc: d\n \u{ff} x: y\n#\u{ff}\n  condition: evt.type=open\n";
+        let marks = item_marks(text, &[0]);
+        let keys: Vec<&str> = marks[0].values.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["rule", "desc", "condition"]);
+        assert_eq!(marks[0].value("condition").line, 4);
+    }
 
     #[test]
     fn items_and_values_as_yaml_cpp_marks_them() {
