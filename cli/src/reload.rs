@@ -171,8 +171,9 @@ impl Reloader {
         let shaping = ruleset::Shaping::new(self.output_extra.clone(), &new);
         let mut rules = ruleset::load_shaped(&inputs, &shaping);
         log.extend(rules.warnings().map(|w| format!("Warning: {w}")));
-        if rules.has_errors() {
+        if rules.has_errors() || rules.fatal.is_some() {
             log.extend(rules.errors().map(|e| format!("Error: {e}")));
+            log.extend(rules.fatal.iter().map(|e| format!("Error: {e}")));
             log.push(format!(
                 "Error: the new rules did not load ({}); the rules loaded before keep running, \
                  and so does the configuration",
@@ -474,6 +475,24 @@ mod tests {
                 .any(|l| l.contains("did not load") && l.contains(&broken.display().to_string())),
             "{log:?}"
         );
+        assert!(audit.poll().is_none(), "nothing was published");
+        assert_eq!(reloader.running, before);
+
+        // A condition Falco stops on at start (its event code search
+        // refuses it) is no reload either.
+        let refused = dir.path().join("refused.yaml");
+        std::fs::write(
+            &refused,
+            "- rule: Refused\n  desc: d\n  condition: tolower(evt.type) = open\n  output: o\n  priority: WARNING\n",
+        )
+        .unwrap();
+        write_config(dir.path(), &refused, "error");
+        let log = reloader.reload();
+        assert!(
+            log.iter().any(|l| l.contains("event code search")),
+            "{log:?}"
+        );
+        assert!(log.iter().any(|l| l.contains("did not load")), "{log:?}");
         assert!(audit.poll().is_none(), "nothing was published");
         assert_eq!(reloader.running, before);
     }

@@ -303,10 +303,7 @@ pub fn load_with_plugins(
         .stack_size(LOADER_STACK_BYTES)
         .spawn(move || load_on_this_thread(&owned, &shaped, plugin_fields));
     match spawned {
-        Ok(thread) => match thread.join() {
-            Ok(ruleset) => ruleset,
-            Err(panic) => std::panic::resume_unwind(panic),
-        },
+        Ok(thread) => loaded_or_refused(thread.join(), inputs, shaping),
         Err(e) => {
             crate::log::message(&format!(
                 "cannot start the rules loader thread ({e}); loading on this one"
@@ -314,6 +311,38 @@ pub fn load_with_plugins(
             load_on_this_thread(inputs, shaping, Vec::new())
         }
     }
+}
+
+/// The loader thread's ruleset; when it panicked, an empty one refused
+/// with what the panic said. A bug of the loader on some input must not
+/// end the agent (a reload keeps the rules it runs): the load fails,
+/// naming the files, like any other refusal.
+fn loaded_or_refused(
+    joined: std::thread::Result<Ruleset>,
+    inputs: &[RulesInput],
+    shaping: &Shaping,
+) -> Ruleset {
+    let panic = match joined {
+        Ok(ruleset) => return ruleset,
+        Err(panic) => panic,
+    };
+    let mut refused = load_on_this_thread(&[], shaping, Vec::new());
+    let names: Vec<String> = inputs.iter().map(RulesInput::name).collect();
+    refused.fatal = Some(format!(
+        "the rules loader failed on {}: {}",
+        names.join(", "),
+        panic_message(panic.as_ref())
+    ));
+    refused
+}
+
+/// What a panic said, when it said it as text.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("an internal error")
 }
 
 fn load_on_this_thread(
@@ -784,6 +813,22 @@ fn wrap_description(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_loader_that_panics_refuses_the_load_instead() {
+        let inputs = [RulesInput::File("/etc/x/rules.yaml".into())];
+        let joined = std::thread::spawn(|| -> Ruleset { panic!("index out of bounds") }).join();
+        let refused = loaded_or_refused(joined, &inputs, &Shaping::default());
+        let fatal = refused.fatal.expect("refused");
+        assert_eq!(
+            fatal,
+            "the rules loader failed on /etc/x/rules.yaml: index out of bounds"
+        );
+        assert!(refused.syscall.rules().is_empty());
+        let joined = std::thread::spawn(|| -> Ruleset { panic!("{} of {}", 3, 2) }).join();
+        let fatal = loaded_or_refused(joined, &inputs, &Shaping::default()).fatal;
+        assert!(fatal.unwrap().ends_with(": 3 of 2"));
+    }
 
     const RULES: &str = r#"
 - rule: Netcat Remote Code Execution
