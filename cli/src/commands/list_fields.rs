@@ -370,6 +370,8 @@ fn text_class(out: &mut String, class: &Class, verbose: bool) {
         wrap_into(out, &desc);
         out.push('\n');
     }
+    // Falco prints each class with a line of its own after it.
+    out.push('\n');
 }
 
 fn markdown_class(out: &mut String, class: &Class) {
@@ -427,9 +429,18 @@ pub fn render_with_plugins(
         // A field with an argument is listed once by its name alone
         // (`evt.arg`, whether it takes a name or a position).
         let mut seen = std::collections::HashSet::new();
-        for f in classes.iter().flat_map(|c| &c.fields) {
-            let name = f.name.split('[').next().unwrap_or(&f.name);
-            if seen.insert(name) {
+        let names: Vec<&str> = classes
+            .iter()
+            .flat_map(|c| &c.fields)
+            .map(|f| f.name.split('[').next().unwrap_or(&f.name))
+            .filter(|name| seen.insert(*name))
+            .collect();
+        if options.format == ListFormat::Json {
+            text = serde_json::to_string_pretty(&json!({ "fieldnames": names }))
+                .map_err(|e| e.to_string())?;
+            text.push('\n');
+        } else {
+            for name in names {
                 text.push_str(name);
                 text.push('\n');
             }
@@ -496,6 +507,9 @@ mod tests {
             "-------------------------------\nField Class:                  process (the process and thread of the event)\nEvent Sources:                syscall \n\n"
         ));
         assert!(text.contains("\nka.verb                       "));
+        // A blank line after each class, before the next one's rule.
+        assert!(text
+            .contains(" \n\n-------------------------------\nField Class:                  user "));
         let md = render("syscall", ListFormat::Markdown).unwrap();
         assert!(md.contains("## Field Class: fd\n\nEvent Sources: syscall \n\nName | Type"));
         assert!(md.contains("\n`proc.aexe` | CHARBUF |"));
@@ -542,6 +556,22 @@ mod tests {
         assert!(names.iter().all(|n| !n.contains(['[', ' '])), "{names:?}");
         let unique: std::collections::HashSet<&&str> = names.iter().collect();
         assert_eq!(unique.len(), names.len());
+        let json: Value = serde_json::from_str(
+            &render_with_plugins(
+                "syscall",
+                ListOptions {
+                    format: ListFormat::Json,
+                    names_only: true,
+                    verbose: false,
+                },
+                &[],
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let listed = json["fieldnames"].as_array().unwrap();
+        assert_eq!(listed.len(), names.len());
+        assert_eq!(listed[0], names[0]);
         let verbose = render_with_plugins("syscall", options(false, true), &[]).unwrap();
         assert!(
             verbose.contains("\nproc.pid                      (Type: INT64) "),
