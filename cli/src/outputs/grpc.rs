@@ -445,12 +445,14 @@ impl Channel for GrpcChannel {
 
     fn emit(&mut self, alert: &SharedAlert) -> Result<(), OutputError> {
         let response = Arc::new(self.response(alert));
-        let seen_live = match self.hub.live().as_ref() {
-            Some(live) => live.send(Arc::clone(&response)).is_ok_and(|n| n > 0),
-            None => false,
-        };
         let lost = {
+            // Queued before `get` can look again: a client that saw the
+            // alert on `sub` and then calls `get` finds it there.
             let mut backlog = self.hub.backlog();
+            let seen_live = match self.hub.live().as_ref() {
+                Some(live) => live.send(Arc::clone(&response)).is_ok_and(|n| n > 0),
+                None => false,
+            };
             let mut lost = 0u64;
             let capacity = self.hub.capacity.load(Ordering::Relaxed);
             while backlog.len() >= capacity {
