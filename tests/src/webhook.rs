@@ -17,6 +17,17 @@ pub fn audit_event(i: usize, verb: &str) -> String {
     )
 }
 
+/// The arguments that start the Kubernetes audit webhook on an ephemeral
+/// loopback port; peregrine says which in its "listening" line.
+pub const WEBHOOK_ON_LOOPBACK: [&str; 6] = [
+    "-o",
+    "k8s_audit.enabled=true",
+    "-o",
+    "k8s_audit.listen_address=127.0.0.1",
+    "-o",
+    "k8s_audit.listen_port=0",
+];
+
 /// The arguments that start the webserver on an ephemeral loopback port;
 /// [`webserver_address`] finds the port in what peregrine says.
 pub const WEBSERVER_ON_LOOPBACK: [&str; 6] = [
@@ -85,14 +96,7 @@ pub fn start_args_env(extra: &[&str], env: &[(&str, &str)]) -> Running {
         .envs(env.iter().copied())
         .args(extra)
         .args(["--disable-source", "syscall"])
-        .args([
-            "-o",
-            "k8s_audit.enabled=true",
-            "-o",
-            "k8s_audit.listen_address=127.0.0.1",
-            "-o",
-            "k8s_audit.listen_port=0",
-        ])
+        .args(WEBHOOK_ON_LOOPBACK)
         .args(["-o", "json_output=true"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -13,7 +13,9 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use peregrine_tests::webhook::{audit_event, get, post, stop, Running, WEBSERVER_ON_LOOPBACK};
+use peregrine_tests::webhook::{
+    audit_event, get, post, stop, Running, WEBHOOK_ON_LOOPBACK, WEBSERVER_ON_LOOPBACK,
+};
 
 const RULES: &str = r#"
 - rule: Pod Created
@@ -106,16 +108,8 @@ fn launch_both(rules: &Path, nofile: Option<u32>) -> Running {
     let rules = rules.display().to_string();
     launch(
         &[
-            &[
-                "-r",
-                &rules,
-                "-o",
-                "k8s_audit.enabled=true",
-                "-o",
-                "k8s_audit.listen_address=127.0.0.1",
-                "-o",
-                "k8s_audit.listen_port=0",
-            ][..],
+            &["-r", &rules][..],
+            &WEBHOOK_ON_LOOPBACK,
             &WEBSERVER_ON_LOOPBACK,
         ]
         .concat(),
@@ -466,9 +460,7 @@ fn max_body_bytes_of_two_to_the_64_is_refused_at_load_with_its_key() {
     let run = Command::new(binary)
         .args(["-r", &rules.display().to_string()])
         .args(["--disable-source", "syscall"])
-        .args(["-o", "k8s_audit.enabled=true"])
-        .args(["-o", "k8s_audit.listen_address=127.0.0.1"])
-        .args(["-o", "k8s_audit.listen_port=0"])
+        .args(WEBHOOK_ON_LOOPBACK)
         .args(["-o", "k8s_audit.max_body_bytes=18446744073709551615"])
         .stdout(Stdio::null())
         .output()
