@@ -6,7 +6,7 @@
 
 use peregrine_engine::field::{FieldInfo, FieldSource, FieldType};
 use peregrine_engine::k8s_audit::K8sAuditSource;
-use peregrine_engine::syscall_fields::SyscallFields;
+use peregrine_engine::syscall_fields::{SyscallFields, DEPRECATED};
 use serde_json::{json, Value};
 
 pub use super::list_format::ListFormat;
@@ -244,12 +244,12 @@ fn class_about(class: &str) -> Option<&'static str> {
 fn listed_classes(wanted: &str, plugins: &[PluginClass]) -> Result<Vec<Class>, String> {
     let syscall = SyscallFields::new();
     let k8s = K8sAuditSource::new();
-    let mut sources: Vec<(&str, &[FieldInfo])> = Vec::new();
+    let mut sources: Vec<(&str, &[FieldInfo], &[&str])> = Vec::new();
     if wanted.is_empty() || wanted == syscall.name() {
-        sources.push((syscall.name(), syscall.fields()));
+        sources.push((syscall.name(), syscall.fields(), DEPRECATED));
     }
     if wanted.is_empty() || wanted == k8s.name() {
-        sources.push((k8s.name(), k8s.fields()));
+        sources.push((k8s.name(), k8s.fields(), &[]));
     }
     let plugin_classes: Vec<&PluginClass> = plugins
         .iter()
@@ -268,8 +268,13 @@ fn listed_classes(wanted: &str, plugins: &[PluginClass]) -> Result<Vec<Class>, S
         ));
     }
     let mut out = Vec::new();
-    for (source, fields) in sources {
-        for (class, list) in classes(fields) {
+    for (source, fields, deprecated) in sources {
+        let listed: Vec<FieldInfo> = fields
+            .iter()
+            .filter(|f| !deprecated.contains(&f.name))
+            .cloned()
+            .collect();
+        for (class, list) in classes(&listed) {
             out.push(Class {
                 name: class.to_string(),
                 about: class_about(class),
@@ -488,7 +493,10 @@ mod tests {
             .iter()
             .flat_map(|c| c["fields"].as_array().unwrap())
             .collect();
-        assert_eq!(fields.len(), SyscallFields::new().fields().len());
+        assert_eq!(
+            fields.len(),
+            SyscallFields::new().fields().len() - DEPRECATED.len()
+        );
         for f in &fields {
             let desc = f["desc"].as_str().unwrap();
             assert!(!desc.is_empty() && !desc.contains("not available"), "{f}");
@@ -578,6 +586,39 @@ mod tests {
             "{verbose}"
         );
         assert!(verbose.contains("(Type: LIST(CHARBUF)) (ARG_ALLOWED,ARG_INDEX,EPF_IS_LIST) "));
+    }
+
+    #[test]
+    fn deprecated_fields_are_left_out_of_every_listing_as_libsinsp_does() {
+        for format in [ListFormat::Text, ListFormat::Markdown, ListFormat::Json] {
+            for names_only in [false, true] {
+                let options = ListOptions {
+                    format,
+                    names_only,
+                    verbose: false,
+                };
+                let listed = render_with_plugins("", options, &[]).unwrap();
+                assert!(listed.contains("evt.type"), "{listed}");
+                for name in ["evt.dir", "evt.latency", "evt.wait_latency"] {
+                    let quoted = format!("\"{name}\"");
+                    let as_line = |l: &str| {
+                        l == name || l.starts_with(&format!("{name} ")) || l.contains(&quoted)
+                    };
+                    assert!(
+                        !listed
+                            .lines()
+                            .any(|l| as_line(l) || l.starts_with(&format!("`{name}`"))),
+                        "{name} listed in {format:?} (names only: {names_only})"
+                    );
+                }
+            }
+        }
+        // Conditions still take them.
+        let fields = SyscallFields::new();
+        assert!(fields
+            .fields()
+            .iter()
+            .any(|f| f.name == "evt.latency.quantized"));
     }
 
     fn rsource() -> PluginClass {

@@ -4,6 +4,19 @@
 use super::Field;
 use crate::field::{FieldInfo, FieldType};
 
+/// The fields libsinsp flags EPF_DEPRECATED, made meaningless by one event
+/// per syscall: conditions and outputs still take them, Falco's field
+/// listings (`--list`, `-N`, every format) leave them out.
+pub const DEPRECATED: &[&str] = &[
+    "evt.dir",
+    "evt.latency",
+    "evt.latency.s",
+    "evt.latency.ns",
+    "evt.latency.quantized",
+    "evt.latency.human",
+    "evt.wait_latency",
+];
+
 pub(super) static FIELD_IDS: [Field; 235] = [
     Field::EvtNum,
     Field::EvtTime,

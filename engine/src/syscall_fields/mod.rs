@@ -22,7 +22,7 @@ use crate::event::EventView;
 use crate::field::{FieldError, FieldInfo, FieldSource, FieldType, ResolvedField, StaticFields};
 use crate::state::{Fd, State, Thread};
 pub use extension::{ExtensionField, SyscallExtension};
-pub use list::FIELDS;
+pub use list::{DEPRECATED, FIELDS};
 
 /// The syscall table's fields and the container plugin's, as listed.
 static ALL_FIELDS: std::sync::LazyLock<Vec<FieldInfo>> = std::sync::LazyLock::new(|| {
