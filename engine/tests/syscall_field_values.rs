@@ -731,3 +731,53 @@ fn relative_path_arguments_read_resolved() {
         );
     }
 }
+
+/// Opens write their file names over the names of closed fds (kept to
+/// spare the allocator): nothing of an earlier, longer name may show.
+#[test]
+fn an_open_after_closes_names_only_its_own_file() {
+    let mut run = started();
+    fork_and_exec(&mut run);
+    let open = |fd: i64, name: &str, ts: u64| {
+        event(
+            exit_type("openat"),
+            T0 + ts,
+            200,
+            &[
+                ("fd", i64b(fd)),
+                ("dirfd", i64b(-100)),
+                ("name", s(name)),
+                ("flags", u32b(1)),
+            ],
+        )
+    };
+    let close = |fd: i64, ts: u64| {
+        event(
+            exit_type("close"),
+            T0 + ts,
+            200,
+            &[("res", i64b(0)), ("fd", i64b(fd))],
+        )
+    };
+    let long = "/var/lib/a-rather-long-directory-name/with/a/deep/file.txt";
+    for (i, fd) in (3..8).enumerate() {
+        let ts = 10_000 + 10 * i as u64;
+        run.apply(&open(fd, long, ts));
+        let closing = close(fd, ts + 1);
+        run.apply(&closing);
+        assert_eq!(run.one(&closing, "fd.name"), long);
+        // The name goes when the next event comes.
+        run.apply(&close(99, ts + 2));
+    }
+    for (fd, name, shown) in [
+        (3, "/x", "/x"),
+        (4, "b", "/home/u/b"),
+        (5, "../../etc/./passwd", "/etc/passwd"),
+    ] {
+        let ev = open(fd, name, 20_000 + fd as u64);
+        run.apply(&ev);
+        assert_eq!(run.one(&ev, "fd.name"), shown);
+        let later = close(fd, 20_100 + fd as u64);
+        assert_eq!(run.one(&later, "fd.name"), shown);
+    }
+}

@@ -3,7 +3,7 @@
 use super::fd::{self, l4, Fd, FdKind};
 use super::proc_params::{ProcEvent, ProcFlag, ProcParam as P};
 use super::thread::{container_id_from_cgroups, NulList, Thread};
-use super::{resolve_path, with_slash, Deferred, EnterInfo, State};
+use super::{resolve_path, resolve_path_into, with_slash, Deferred, EnterInfo, State};
 use crate::event::table::{all_event_types, flags as ef, Direction};
 use crate::event::view::{Param, SockAddr, SockTuple, AF_INET, AF_INET6, AF_UNIX};
 use crate::event::EventView;
@@ -168,6 +168,11 @@ pub(super) struct Slots {
     creat_flags: u8,
 }
 
+/// The parameters an open-family exit is walked for at once: every slot
+/// [`State::open_target`] reads lies below this in the current layouts
+/// (openat2's creat_flags is its eighth).
+const OPEN_PARAMS: usize = 10;
+
 pub(super) fn slots_table() -> Vec<Slots> {
     all_event_types()
         .map(|(_, info)| {
@@ -235,6 +240,19 @@ pub(super) fn slots_table() -> Vec<Slots> {
             sl
         })
         .collect()
+}
+
+/// Parameter `at` of `ev` from its first parameters' bytes, walked once
+/// (see [`EventView::param_slices`]); past them, as [`slot`] finds it.
+#[inline]
+fn walked_param<'a>(ev: &EventView<'a>, walked: &[&'a [u8]], at: u8) -> Option<Param<'a>> {
+    match walked.get(usize::from(at)) {
+        Some(&bytes) => Some(Param {
+            info: ev.param_info(usize::from(at))?,
+            bytes,
+        }),
+        None => slot(ev, at),
+    }
 }
 
 #[inline]
@@ -423,8 +441,8 @@ impl State {
                     }
                 }
                 Deferred::CloseFd { pid, fd } => {
-                    if let Some(t) = self.fds.get_mut(&pid) {
-                        t.remove(&fd);
+                    if let Some(closed) = self.fds.get_mut(&pid).and_then(|t| t.remove(&fd)) {
+                        self.keep_name(closed.name);
                     }
                 }
             }
@@ -432,6 +450,17 @@ impl State {
         // Keep the allocation for the next time.
         if self.deferred.is_empty() {
             self.deferred = deferred;
+        }
+    }
+
+    /// Keeps a closed fd's name for an open to come (see
+    /// `State::spare_names`); a few, and none that a long path made large.
+    fn keep_name(&mut self, mut name: String) {
+        const KEPT: usize = 16;
+        const LARGEST: usize = 512;
+        if self.spare_names.len() < KEPT && name.capacity() <= LARGEST {
+            name.clear();
+            self.spare_names.push(name);
         }
     }
 
@@ -999,14 +1028,16 @@ impl State {
         let Some(fd) = res.filter(|&r| r >= 0) else {
             return;
         };
-        if let Some(f) = self.open_target(ev) {
+        let name = self.spare_names.pop().unwrap_or_default();
+        if let Some(f) = self.open_target(ev, name) {
             self.set_fd(ev.tid as i64, fd, f);
         }
     }
 
     /// The file an open-family exit event opened (or tried to open): the
-    /// path resolved against its directory fd or the working directory.
-    pub(super) fn open_target(&self, ev: &EventView<'_>) -> Option<Fd> {
+    /// path resolved against its directory fd or the working directory,
+    /// written into `name_buf` (emptied first).
+    pub(super) fn open_target(&self, ev: &EventView<'_>, mut name_buf: String) -> Option<Fd> {
         let tid = ev.tid as i64;
         // Current drivers put every parameter in the exit: the enter, and
         // for an absolute path the directory, are looked up only when
@@ -1014,23 +1045,29 @@ impl State {
         let enter = std::cell::OnceCell::new();
         let enter = || *enter.get_or_init(|| self.matching_enter(ev));
         let sl = self.slots.get(usize::from(ev.event_type))?;
-        let name: std::borrow::Cow<'_, str> = match slot(ev, sl.open_name) {
+        // An open's exit is read for up to six parameters: walk the
+        // lengths once rather than once for each.
+        let mut walked: [&[u8]; OPEN_PARAMS] = [&[]; OPEN_PARAMS];
+        let walked_len = ev.param_slices(&mut walked);
+        let param = |at: u8| walked_param(ev, &walked[..walked_len], at);
+        let name: std::borrow::Cow<'_, str> = match param(sl.open_name) {
             Some(p) => decode(p.as_bytes_str()),
             None => std::borrow::Cow::Borrowed(enter()?.name.as_str()),
         };
-        let flags = slot(ev, sl.flags)
+        let flags = param(sl.flags)
             .and_then(|p| p.as_u64())
             .map(|v| v as u32)
             .or_else(|| enter().and_then(|e| e.flags))
             .unwrap_or(0);
         let full = if name.is_empty() {
-            String::new()
+            name_buf.clear();
+            name_buf
         } else {
             let dir = if name.starts_with('/') {
                 // Neither resolve_path nor through_proc_links reads it.
                 ""
             } else {
-                let dirfd = slot(ev, sl.dirfd)
+                let dirfd = param(sl.dirfd)
                     .and_then(|p| p.as_i64())
                     .or_else(|| enter().and_then(|e| e.dirfd));
                 let base = match dirfd {
@@ -1040,8 +1077,13 @@ impl State {
                 base.or_else(|| self.threads.get(&tid).map(|t| t.cwd.as_str()))
                     .unwrap_or("/")
             };
-            self.through_proc_links(tid, dir, &name)
-                .unwrap_or_else(|| resolve_path(dir, &name))
+            match self.through_proc_links(tid, dir, &name) {
+                Some(followed) => followed,
+                None => {
+                    resolve_path_into(&mut name_buf, dir, &name);
+                    name_buf
+                }
+            }
         };
         let raw_name = (*name != *full).then(|| Box::from(name.as_ref()));
         // PPM_O_DIRECTORY (bit 10) in the PPM flag encoding.
@@ -1054,13 +1096,13 @@ impl State {
         Some(Fd {
             kind,
             name: full,
-            open_flags: flags | creat_layer_flags(slot(ev, sl.creat_flags)),
+            open_flags: flags | creat_layer_flags(param(sl.creat_flags)),
             server_side: false,
             sock_type: 0,
             sock_proto: 0,
             raw_name,
-            dev: slot(ev, sl.dev).and_then(|p| p.as_u64()).unwrap_or(0) as u32,
-            ino: slot(ev, sl.ino).and_then(|p| p.as_u64()).unwrap_or(0),
+            dev: param(sl.dev).and_then(|p| p.as_u64()).unwrap_or(0) as u32,
+            ino: param(sl.ino).and_then(|p| p.as_u64()).unwrap_or(0),
         })
     }
 

@@ -79,6 +79,9 @@ pub struct State {
     threads_per_pid: FastMap<i64, u32>,
     enters: FastMap<i64, EnterInfo>,
     deferred: Vec<Deferred>,
+    /// Names of closed fds, emptied, for the next opens to write into:
+    /// an open flood then names its files without the allocator.
+    spare_names: Vec<String>,
     handlers: Vec<apply::Handler>,
     slots: Vec<apply::Slots>,
     proc_slots: Vec<proc_params::ProcSlots>,
@@ -121,6 +124,7 @@ impl State {
             threads_per_pid: FastMap::default(),
             enters: FastMap::default(),
             deferred: Vec::new(),
+            spare_names: Vec::new(),
             handlers: apply::handler_table(),
             slots: apply::slots_table(),
             proc_slots: proc_params::proc_slots_table(),
@@ -371,6 +375,13 @@ impl State {
         apply::event_fd(self, ev)
     }
 
+    /// Whether the event is the exit of an open-family syscall (open,
+    /// openat, openat2, creat, open_by_handle_at): the handler table marks
+    /// them, so no name is compared.
+    pub fn is_open_exit(&self, ev: &crate::event::EventView<'_>) -> bool {
+        self.handlers.get(usize::from(ev.event_type)) == Some(&apply::Handler::Open)
+    }
+
     /// The event's `flags` parameter, found without comparing names.
     pub fn event_flags(&self, ev: &crate::event::EventView<'_>) -> Option<u64> {
         apply::event_flags(self, ev)
@@ -384,16 +395,13 @@ impl State {
         &self,
         ev: &crate::event::EventView<'_>,
     ) -> Option<(i64, std::borrow::Cow<'_, Fd>)> {
-        // The handler table marks the open family's exits: no name to compare.
-        let open_exit =
-            self.handlers.get(usize::from(ev.event_type)) == Some(&apply::Handler::Open);
-        if open_exit {
+        if self.is_open_exit(ev) {
             // The open family's exits start with the fd they made: their
             // result is the fd, or the error of a failed open.
             match ev.res() {
                 Some(r) if r < 0 => {
                     return self
-                        .open_target(ev)
+                        .open_target(ev, String::new())
                         .map(|f| (-1, std::borrow::Cow::Owned(f)));
                 }
                 Some(n) => {
@@ -632,19 +640,27 @@ fn is_clean_absolute(p: &[u8]) -> bool {
 /// Joins a possibly relative path to a directory and removes `.`, `..`
 /// and repeated slashes, as Falco shows file names.
 pub fn resolve_path(dir: &str, path: &str) -> String {
+    let mut out = String::new();
+    resolve_path_into(&mut out, dir, path);
+    out
+}
+
+/// [`resolve_path`] written over `out`, whose allocation it keeps.
+pub fn resolve_path_into(out: &mut String, dir: &str, path: &str) {
+    out.clear();
     // Most paths are already absolute and clean: copied as they are.
     if is_clean_absolute(path.as_bytes()) {
-        return path.to_string();
+        out.push_str(path);
+        return;
     }
-    let mut out = String::with_capacity(dir.len() + path.len() + 1);
+    out.reserve(dir.len() + path.len() + 1);
     if !path.starts_with('/') {
-        push_segments(&mut out, dir);
+        push_segments(out, dir);
     }
-    push_segments(&mut out, path);
+    push_segments(out, path);
     if out.is_empty() {
         out.push('/');
     }
-    out
 }
 
 /// Appends the segments of `path` to `out` (`/` and the segments so far),

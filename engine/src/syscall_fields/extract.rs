@@ -82,19 +82,12 @@ fn category_name(category: u32) -> &'static str {
     }
 }
 
-fn is_open_family(name: &str) -> bool {
-    matches!(
-        name,
-        "open" | "openat" | "openat2" | "open_by_handle_at" | "creat"
-    )
-}
-
 /// Open flags of an open-family exit event (PPM encoding), from the
 /// event or else from the fd it created. Fields ask
 /// [`SyscallEvent::open_flags`], which keeps this.
 pub(super) fn open_flags(ev: &SyscallEvent<'_>) -> Option<u32> {
     let v = ev.event;
-    if v.direction() != Direction::Exit || !is_open_family(v.name()) {
+    if !ev.state.is_open_exit(v) {
         return None;
     }
     if v.name() == "creat" {
