@@ -102,6 +102,12 @@ pub struct RunArgs {
     #[arg(long = "list-events")]
     pub list_events: bool,
 
+    /// Prints the syscalls ignored for performance's sake whatever the
+    /// rules name, as Falco's -i, and exits. Peregrine ignores none: it
+    /// captures every syscall an enabled rule names (-A adds the rest).
+    #[arg(short = 'i')]
+    pub print_ignored_events: bool,
+
     /// Describes one rule, and exits.
     #[arg(short = 'l', value_name = "RULE")]
     pub describe_rule: Option<String>,

@@ -117,3 +117,11 @@ fn page_size_is_the_systems() {
         "{stderr}"
     );
 }
+
+#[test]
+fn ignored_events_are_none_in_falcos_layout() {
+    let output = peregrine(&["-i"]);
+    assert_eq!(stdout(&output), "Ignored syscall(s):\n\n");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("ignores no syscall"), "{stderr}");
+}
