@@ -122,8 +122,21 @@ lab_boot() {
         LAB_FAILED=$((LAB_FAILED + 1))
         return
     fi
-    passed=$(sed -n 's/^PGTEST-RESULT \([0-9]*\) passed, \([0-9]*\) failed/\1/p' "$log.txt")
-    failed=$(sed -n 's/^PGTEST-RESULT \([0-9]*\) passed, \([0-9]*\) failed/\2/p' "$log.txt")
+    passed=$(sed -n 's/^PGTEST-RESULT \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$log.txt")
+    failed=$(sed -n 's/^PGTEST-RESULT \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$log.txt")
+    # The checks' own lines decide when the verdict cannot: a kernel
+    # message written into the verdict line ("PGTEST-RESULT 29[ 69.8]
+    # sysrq: Power Off") left both counts empty, and a failure behind such
+    # a line would have passed unseen. A FAIL line always counts.
+    ok_lines=$(grep -a -c 'PGTEST ok ' "$log.txt" || true)
+    fail_lines=$(grep -a -c 'PGTEST FAIL ' "$log.txt" || true)
+    if [ -z "$passed" ] || [ -z "$failed" ]; then
+        echo "[$s] note: the verdict line is garbled ($(grep -a -m1 '^PGTEST-RESULT ' "$log.txt")); counting the checks' lines"
+        passed=$ok_lines
+        failed=$fail_lines
+    elif [ "$fail_lines" -gt "$failed" ]; then
+        failed=$fail_lines
+    fi
     # Failure details the guest printed, indented under their check.
     awk '/^PGTEST FAIL/{show=1; next} /^PGTEST/{show=0} show && /^    /{print}' "$log.txt"
     grep -E '^(capture|storm):' "$log.txt" | sed "s/^/[$s] /" || true
