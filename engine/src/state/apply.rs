@@ -168,9 +168,9 @@ pub(super) struct Slots {
     creat_flags: u8,
 }
 
-/// The parameters an open-family exit is walked for at once: every slot
-/// [`State::open_target`] reads lies below this in the current layouts
-/// (openat2's creat_flags is its eighth).
+/// The parameters an open-family exit is walked for at once: more than
+/// any has in the current layouts (openat2 has eight); a slot past them
+/// would be read on its own.
 const OPEN_PARAMS: usize = 10;
 
 pub(super) fn slots_table() -> Vec<Slots> {
