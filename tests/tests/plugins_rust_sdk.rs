@@ -754,6 +754,13 @@ fn a_plugins_metrics_reach_prometheus_and_the_snapshot() {
         ),
         "{first}"
     );
+    // /versions names the loaded plugin with its version, and the plugin
+    // API offered, as Falco's does for falcoctl's requirement checks.
+    let (status, body) = get(&format!("{web}/versions"));
+    assert_eq!(status, 200);
+    let versions: Json = serde_json::from_str(&body).unwrap();
+    assert_eq!(versions["plugin_versions"]["rsource"], "0.2.0", "{body}");
+    assert!(versions["plugin_api_version"].is_string(), "{body}");
     // The plugin is read at each scrape: its counter moves with its stream.
     std::thread::sleep(Duration::from_millis(300));
     let (_, later) = get(&format!("{web}/metrics"));

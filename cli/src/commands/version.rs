@@ -3,7 +3,22 @@
 //! engine keys are Falco's, so tools that pick rules artifacts by engine
 //! version (falcoctl) read them the same way.
 
-use serde_json::{json, Value as Json};
+use std::sync::Mutex;
+
+use serde_json::{json, Map, Value as Json};
+
+use crate::sources::plugins::version::HOST_API;
+
+/// The loaded plugins' names and versions, as the last plugin load found
+/// them: `/versions` reports them (Falco's `plugin_versions`), for tools
+/// that check a plugin artifact's requirements against the agent.
+static LOADED_PLUGINS: Mutex<Vec<(String, String)>> = Mutex::new(Vec::new());
+
+/// Records the plugins now loaded (replacing what was recorded before).
+pub fn record_plugins(plugins: impl IntoIterator<Item = (String, String)>) {
+    let mut loaded = LOADED_PLUGINS.lock().unwrap_or_else(|e| e.into_inner());
+    *loaded = plugins.into_iter().collect();
+}
 
 /// The rules-engine version, `(major, minor, patch)`.
 fn engine() -> (u64, u64, u64) {
@@ -19,16 +34,30 @@ fn driver_api() -> String {
     )
 }
 
-/// The JSON form: `engine_version` is the minor number alone and
-/// `engine_version_semver` the whole version, as Falco writes them.
+/// The JSON form, of `--version` with `json_output` and of the webserver's
+/// `/versions`: `engine_version` is the minor number alone and
+/// `engine_version_semver` the whole version, `plugin_api_version` the
+/// plugin API offered and `plugin_versions` (when plugins are loaded) each
+/// one's version, as Falco writes them. falcoctl reads these keys to
+/// check a rules or plugin artifact's requirements.
 pub fn as_json() -> Json {
     let (major, minor, patch) = engine();
-    json!({
+    let mut v = json!({
         "peregrine_version": env!("CARGO_PKG_VERSION"),
         "driver_api_version": driver_api(),
         "engine_version": minor.to_string(),
         "engine_version_semver": format!("{major}.{minor}.{patch}"),
-    })
+        "plugin_api_version": HOST_API.to_string(),
+    });
+    let loaded = LOADED_PLUGINS.lock().unwrap_or_else(|e| e.into_inner());
+    if !loaded.is_empty() {
+        let versions: Map<String, Json> = loaded
+            .iter()
+            .map(|(name, version)| (name.clone(), Json::from(version.as_str())))
+            .collect();
+        v["plugin_versions"] = Json::Object(versions);
+    }
+    v
 }
 
 /// The text form, one line per component.
@@ -55,5 +84,15 @@ mod tests {
             format!("{major}.{minor}.{patch}")
         );
         assert!(as_text().contains(&format!("rules engine {major}.{minor}.{patch}")));
+        assert_eq!(v["plugin_api_version"], HOST_API.to_string());
+    }
+
+    #[test]
+    fn loaded_plugins_are_listed_with_their_versions() {
+        record_plugins([("k8saudit".to_string(), "0.11.0".to_string())]);
+        let v = as_json();
+        record_plugins([]);
+        assert_eq!(v["plugin_versions"]["k8saudit"], "0.11.0", "{v}");
+        assert!(as_json().get("plugin_versions").is_none());
     }
 }

@@ -262,15 +262,10 @@ impl Routes {
             return self.healthz();
         }
         if get && self.versions && path == "/versions" {
-            let body = serde_json::json!({
-                "peregrine_version": env!("CARGO_PKG_VERSION"),
-                "driver_api_version": format!(
-                    "{}.{}.{}",
-                    peregrine_driver_sys::abi::PG_API_VERSION_MAJOR,
-                    peregrine_driver_sys::abi::PG_API_VERSION_MINOR,
-                    peregrine_driver_sys::abi::PG_API_VERSION_PATCH
-                ),
-            });
+            // What `--version` says with json_output, Falco's engine and
+            // plugin keys among it: falcoctl's `--falco-versions` reads
+            // this endpoint to pick the rules and plugins it may install.
+            let body = crate::commands::version::as_json();
             return with_type(text(StatusCode::OK, body.to_string()), "application/json");
         }
         if let (Some(metrics), "/metrics", true) = (&self.metrics, path, get) {
@@ -745,6 +740,19 @@ mod tests {
         assert_eq!(status, 200);
         let v: Json = serde_json::from_str(&body).unwrap();
         assert_eq!(v["peregrine_version"], env!("CARGO_PKG_VERSION"));
+        // The keys falcoctl checks an artifact's requirements against.
+        let (major, minor, patch) = peregrine_engine::rules::ENGINE_VERSION;
+        assert_eq!(
+            v["engine_version_semver"],
+            format!("{major}.{minor}.{patch}")
+        );
+        assert_eq!(v["engine_version"], minor.to_string());
+        assert!(
+            v["plugin_api_version"]
+                .as_str()
+                .is_some_and(|s| s.starts_with("3.")),
+            "{v}"
+        );
         assert_eq!(
             get(address, "/metrics"),
             (200, "peregrine_events_total 42\n".into())

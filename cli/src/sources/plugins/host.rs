@@ -80,6 +80,9 @@ impl Hosted {
             crate::log::message(&warning);
         }
         super::fields::install_output_types(&infos);
+        crate::commands::version::record_plugins(
+            infos.iter().map(|i| (i.name.clone(), i.version.clone())),
+        );
         for plugin in &plugins {
             let info = plugin.info();
             crate::log::message(&format!(
