@@ -60,11 +60,18 @@ pub fn as_json() -> Json {
     v
 }
 
-/// The text form, one line per component.
+/// The text form, in the labelled columns of `falco --version`, so the
+/// scripts that read a line by its label (`Engine:`, `Plugin API:`,
+/// `API version:`) read Peregrine's. Peregrine has no libs or default
+/// driver version, so those lines are not written.
 pub fn as_text() -> String {
     let (major, minor, patch) = engine();
     format!(
-        "peregrine {}\ndriver API {}\nrules engine {major}.{minor}.{patch}\n",
+        "Peregrine version: {}\n\
+         Plugin API:    {HOST_API}\n\
+         Engine:        {major}.{minor}.{patch}\n\
+         Driver:\n\
+         \x20 API version:    {}\n",
         env!("CARGO_PKG_VERSION"),
         driver_api()
     )
@@ -83,7 +90,15 @@ mod tests {
             v["engine_version_semver"],
             format!("{major}.{minor}.{patch}")
         );
-        assert!(as_text().contains(&format!("rules engine {major}.{minor}.{patch}")));
+        let text = as_text();
+        assert!(
+            text.contains(&format!("\nEngine:        {major}.{minor}.{patch}\n")),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("\n  API version:    {}\n", driver_api())),
+            "{text}"
+        );
         assert_eq!(v["plugin_api_version"], HOST_API.to_string());
     }
 
