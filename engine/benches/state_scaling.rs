@@ -9,8 +9,8 @@
 //! - threads: 1k to 200k idle threads in the table besides the capture's
 //!   own, then the capture; per-event cost and peak memory. With the
 //!   default table size (131,072) the largest points evict, so memory
-//!   stops growing at the bound (the table's buckets hold the threads
-//!   inline: 131,072 and 200,000 threads need the same 262,144 buckets).
+//!   stops growing at the bound (threads are boxed: the table's buckets,
+//!   a power of two, hold pointers, not threads).
 //! - fds: one process holding 1k to 1M open fds (its table bound raised to
 //!   hold them all), then the same with the default bound (4,096): memory
 //!   is linear in what is held and flat at the bound.

@@ -745,9 +745,9 @@ impl State {
             }
             Some(same) => {
                 self.threads.insert(child_tid, same);
-                Thread::default()
+                Box::default()
             }
-            None => Thread::default(),
+            None => Box::default(),
         };
         let text_into = |dst: &mut String, p: Option<Param<'_>>| match p {
             Some(p) => assign_text(dst, p.as_bytes_str()),
@@ -901,7 +901,7 @@ impl State {
             None => {
                 // First seen at its execve: take what the parent knows.
                 let parent = pe.int(P::Ptid).and_then(|p| self.threads.get(&p));
-                Thread {
+                Box::new(Thread {
                     tid,
                     pid: tid,
                     uid: parent.map(|p| p.uid).unwrap_or(u32::MAX),
@@ -917,7 +917,7 @@ impl State {
                         .unwrap_or_else(|| "host".into()),
                     cwd: parent.map_or_else(|| "/".into(), |p| p.cwd.clone()),
                     ..Thread::default()
-                }
+                })
             }
         };
         if let Some(p) = pe.get(P::Exe) {
@@ -1016,7 +1016,7 @@ impl State {
         read_resources(&pe, &mut t);
         t.last_seen = ev.ts;
         let pid = t.pid;
-        self.insert_thread(t);
+        self.insert_boxed_thread(t);
         // A successful exec closes the fds opened with O_CLOEXEC
         // (PPM_O_CLOEXEC, bit 12).
         if let Some(table) = self.fds.get_mut(&pid) {

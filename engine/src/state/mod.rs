@@ -71,7 +71,10 @@ enum Deferred {
 /// apply the same events (the parallel evaluators each keep one).
 #[derive(Debug, Clone)]
 pub struct State {
-    threads: FastMap<i64, Thread>,
+    /// Boxed: the table's buckets hold a pointer each rather than a whole
+    /// thread, so its memory follows the live threads, not its bucket
+    /// count (a power of two, up to twice the threads held).
+    threads: FastMap<i64, Box<Thread>>,
     /// Fd tables by process id: threads of a process share one.
     fds: FastMap<i64, FastMap<i64, Fd>>,
     /// Live threads per process id, so an exit knows when the process
@@ -190,7 +193,7 @@ impl State {
     }
 
     pub fn thread(&self, tid: i64) -> Option<&Thread> {
-        self.threads.get(&tid)
+        self.threads.get(&tid).map(|t| &**t)
     }
 
     pub fn thread_count(&self) -> usize {
@@ -198,7 +201,7 @@ impl State {
     }
 
     pub fn threads(&self) -> impl Iterator<Item = &Thread> {
-        self.threads.values()
+        self.threads.values().map(|t| &**t)
     }
 
     /// The parent of a thread (by its ptid).
@@ -206,7 +209,7 @@ impl State {
         if t.ptid == t.tid || t.ptid <= 0 {
             return None;
         }
-        self.threads.get(&t.ptid)
+        self.threads.get(&t.ptid).map(|p| &**p)
     }
 
     /// The main thread of a thread's process (the thread itself when the
@@ -215,7 +218,7 @@ impl State {
         if t.tid == t.pid {
             return t;
         }
-        self.threads.get(&t.pid).unwrap_or(t)
+        self.threads.get(&t.pid).map_or(t, |main| &**main)
     }
 
     /// Ancestor processes of a thread's process, nearest first, stopping
@@ -256,6 +259,12 @@ impl State {
     }
 
     pub fn insert_thread(&mut self, t: Thread) {
+        self.insert_boxed_thread(Box::new(t));
+    }
+
+    /// [`State::insert_thread`] for a thread already in its box (one
+    /// taken out of the table and changed keeps its allocation).
+    pub(crate) fn insert_boxed_thread(&mut self, t: Box<Thread>) {
         if !self.threads.contains_key(&t.tid) && self.threads.len() >= self.max_threads.max(1) {
             self.evict_oldest();
         }
