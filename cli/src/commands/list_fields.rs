@@ -123,7 +123,9 @@ fn class_of(name: &str) -> &str {
 }
 
 /// A field's classes in the order their first fields are listed.
-fn classes(fields: &[FieldInfo]) -> Vec<(&str, Vec<&FieldInfo>)> {
+fn classes<'f>(
+    fields: impl IntoIterator<Item = &'f FieldInfo>,
+) -> Vec<(&'f str, Vec<&'f FieldInfo>)> {
     let mut out: Vec<(&str, Vec<&FieldInfo>)> = Vec::new();
     for f in fields {
         let class = class_of(f.name);
@@ -269,12 +271,8 @@ fn listed_classes(wanted: &str, plugins: &[PluginClass]) -> Result<Vec<Class>, S
     }
     let mut out = Vec::new();
     for (source, fields, deprecated) in sources {
-        let listed: Vec<FieldInfo> = fields
-            .iter()
-            .filter(|f| !deprecated.contains(&f.name))
-            .cloned()
-            .collect();
-        for (class, list) in classes(&listed) {
+        let listed = fields.iter().filter(|f| !deprecated.contains(&f.name));
+        for (class, list) in classes(listed) {
             out.push(Class {
                 name: class.to_string(),
                 about: class_about(class),

@@ -9,7 +9,10 @@ use crate::field::FieldSource;
 
 use super::diagnostics::Code;
 
-/// Fields current Falco reports as deprecated, in its order.
+/// Fields current Falco reports as deprecated, in its order (falco_load_result.cpp):
+/// libsinsp's EPF_DEPRECATED fields ([`crate::syscall_fields::DEPRECATED`],
+/// which the listings leave out) but evt.latency.quantized, which Falco
+/// does not warn about.
 const DEPRECATED_FIELDS: &[&str] = &[
     "evt.dir",
     "evt.latency",

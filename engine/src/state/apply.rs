@@ -777,7 +777,6 @@ impl State {
             pe.get(P::Cgroups),
             [Some(&old.cgroups), parent.map(|p| &p.cgroups)],
         );
-        drop(old);
         let parent_ids = parent.as_ref().map(|p| (p.uid, p.gid));
         // The environment is shared with the parent, not copied.
         let env = parent.map(|p| p.env.clone()).unwrap_or_default();
@@ -877,7 +876,10 @@ impl State {
                 self.fds.insert(t.pid, table);
             }
         }
-        self.insert_thread(t);
+        // The new image goes into the old one's box: a clone allocates no
+        // thread of its own when the id was known (or made here already).
+        *old = t;
+        self.insert_boxed_thread(old);
     }
 
     fn on_execve(&mut self, ev: &EventView<'_>) {
